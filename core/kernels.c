@@ -1,0 +1,275 @@
+/*
+** kernels.c -- elementwise, broadcast, reduction and softmax kernels.
+**
+** Parallel loops give each output element to one thread; sums go through
+** fixed-size blocks (LN_BLOCK) whose partial results are added in block
+** order, so no result depends on the thread count.
+*/
+#include <math.h>
+#include <string.h>
+
+#include "lunet/kernels.h"
+
+#define LN_PAR_MIN 32768 /* elements below which a loop stays serial */
+#define LN_BLOCK 4096    /* reduction block, independent of threads */
+
+void ln_fill(float *y, int64_t n, float v) {
+#pragma omp parallel for simd if (n > LN_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) y[i] = v;
+}
+
+void ln_copy(float *y, const float *x, int64_t n) {
+    if (y != x) memcpy(y, x, (size_t)n * sizeof *y);
+}
+
+void ln_scale(float *y, const float *x, float a, int64_t n) {
+#pragma omp parallel for simd if (n > LN_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) y[i] = a * x[i];
+}
+
+void ln_axpy(float *y, float a, const float *x, int64_t n) {
+#pragma omp parallel for simd if (n > LN_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static inline float unary1(ln_unary_op op, float v) {
+    switch (op) {
+    case LN_U_NEG: return -v;
+    case LN_U_ABS: return fabsf(v);
+    case LN_U_EXP: return expf(v);
+    case LN_U_LOG: return logf(v);
+    case LN_U_SQRT: return sqrtf(v);
+    case LN_U_SQUARE: return v * v;
+    case LN_U_SIGN: return (float)((v > 0) - (v < 0));
+    case LN_U_FLOOR: return floorf(v);
+    case LN_U_CEIL: return ceilf(v);
+    case LN_U_ROUND: return roundf(v);
+    case LN_U_TANH: return tanhf(v);
+    case LN_U_SIGMOID:
+        return v >= 0 ? 1.0f / (1.0f + expf(-v)) : expf(v) / (1.0f + expf(v));
+    }
+    return v;
+}
+
+void ln_unary(ln_unary_op op, float *y, const float *x, int64_t n) {
+#pragma omp parallel for if (n > LN_PAR_MIN / 4) schedule(static)
+    for (int64_t i = 0; i < n; i++) y[i] = unary1(op, x[i]);
+}
+
+void ln_clamp(float *y, const float *x, float lo, float hi, int64_t n) {
+#pragma omp parallel for simd if (n > LN_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        y[i] = v < lo ? lo : v > hi ? hi : v;
+    }
+}
+
+static inline float binary1(ln_binary_op op, float a, float b) {
+    switch (op) {
+    case LN_B_ADD: return a + b;
+    case LN_B_SUB: return a - b;
+    case LN_B_MUL: return a * b;
+    case LN_B_DIV: return a / b;
+    case LN_B_POW: return powf(a, b);
+    case LN_B_MAX: return a > b ? a : b;
+    case LN_B_MIN: return a < b ? a : b;
+    case LN_B_EQ: return (float)(a == b);
+    case LN_B_NE: return (float)(a != b);
+    case LN_B_LT: return (float)(a < b);
+    case LN_B_LE: return (float)(a <= b);
+    case LN_B_GT: return (float)(a > b);
+    case LN_B_GE: return (float)(a >= b);
+    }
+    return 0;
+}
+
+void ln_binary_scalar(ln_binary_op op, float *z, const float *x, float s,
+                      int scalar_first, int64_t n) {
+    if (scalar_first) {
+#pragma omp parallel for if (n > LN_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) z[i] = binary1(op, s, x[i]);
+    } else {
+#pragma omp parallel for if (n > LN_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) z[i] = binary1(op, x[i], s);
+    }
+}
+
+ln_status ln_broadcast_shape(ln_ctx *ctx, int na, const int64_t *sa, int nb,
+                             const int64_t *sb, int *nout, int64_t *sout) {
+    int n = na > nb ? na : nb;
+    for (int i = 0; i < n; i++) {
+        int64_t a = i < n - na ? 1 : sa[i - (n - na)];
+        int64_t b = i < n - nb ? 1 : sb[i - (n - nb)];
+        if (a != b && a != 1 && b != 1) {
+            char x[128], y[128];
+            return ln_fail(ctx, LN_E_SHAPE,
+                           "shapes %s and %s cannot be broadcast together",
+                           ln_dims_str(na, sa, x, sizeof x),
+                           ln_dims_str(nb, sb, y, sizeof y));
+        }
+        sout[i] = a == 1 ? b : a;
+    }
+    *nout = n;
+    return LN_OK;
+}
+
+/* Strides (in elements) of x aligned to the output's nz dims; 0 where x
+** broadcasts. */
+static void bstrides(int nz, const int64_t *sz, int nx, const int64_t *sx,
+                     int64_t *st) {
+    int64_t s = 1;
+    for (int i = nz - 1; i >= 0; i--) {
+        int j = i - (nz - nx);
+        int64_t d = j >= 0 ? sx[j] : 1;
+        st[i] = (d == 1 && sz[i] != 1) ? 0 : s;
+        s *= d;
+    }
+}
+
+void ln_binary(ln_binary_op op, float *z, int nz, const int64_t *sz,
+               const float *x, int nx, const int64_t *sx, const float *y,
+               int ny, const int64_t *sy) {
+    int64_t n = 1, tx[LN_MAX_DIM], ty[LN_MAX_DIM];
+    for (int i = 0; i < nz; i++) n *= sz[i];
+    bstrides(nz, sz, nx, sx, tx);
+    bstrides(nz, sz, ny, sy, ty);
+    /* Fast paths: same shapes, or y a row vector broadcast over rows. */
+    int same = 1;
+    for (int i = 0; i < nz; i++) same &= tx[i] != 0 && ty[i] != 0;
+    if (same && nx == nz && ny == nz) {
+#pragma omp parallel for if (n > LN_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) z[i] = binary1(op, x[i], y[i]);
+        return;
+    }
+#pragma omp parallel for if (n > LN_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = i, ox = 0, oy = 0;
+        for (int d = nz - 1; d >= 0; d--) {
+            int64_t c = r % sz[d];
+            r /= sz[d];
+            ox += c * tx[d];
+            oy += c * ty[d];
+        }
+        z[i] = binary1(op, x[ox], y[oy]);
+    }
+}
+
+/* Sum of x (or of x squared): blocks of LN_BLOCK summed in double, the
+** partial sums then added in block order. */
+static double block_sum(const float *x, int64_t n, int square) {
+    enum { GROUP = 256 };
+    double total = 0;
+    for (int64_t g = 0; g < n; g += (int64_t)GROUP * LN_BLOCK) {
+        int64_t m = n - g < (int64_t)GROUP * LN_BLOCK ? n - g
+                                                      : (int64_t)GROUP * LN_BLOCK;
+        int64_t nb = (m + LN_BLOCK - 1) / LN_BLOCK;
+        double part[GROUP];
+        const float *xg = x + g;
+#pragma omp parallel for if (m > LN_PAR_MIN) schedule(static)
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t lo = b * LN_BLOCK, hi = lo + LN_BLOCK < m ? lo + LN_BLOCK : m;
+            double s = 0;
+            if (square)
+                for (int64_t i = lo; i < hi; i++) s += (double)xg[i] * xg[i];
+            else
+                for (int64_t i = lo; i < hi; i++) s += xg[i];
+            part[b] = s;
+        }
+        for (int64_t b = 0; b < nb; b++) total += part[b];
+    }
+    return total;
+}
+
+double ln_sum(const float *x, int64_t n) { return block_sum(x, n, 0); }
+double ln_sumsq(const float *x, int64_t n) { return block_sum(x, n, 1); }
+
+void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
+               int64_t len, int64_t inner) {
+    int64_t nout = outer * inner;
+#pragma omp parallel for if (nout * len > LN_PAR_MIN) schedule(static)
+    for (int64_t oi = 0; oi < nout; oi++) {
+        int64_t o = oi / inner, i = oi % inner;
+        const float *p = x + o * len * inner + i;
+        double acc = 0, best = 0;
+        int64_t arg = 0;
+        switch (op) {
+        case LN_R_SUM:
+        case LN_R_MEAN:
+            for (int64_t l = 0; l < len; l++) acc += p[l * inner];
+            y[oi] = (float)(op == LN_R_MEAN ? acc / (double)len : acc);
+            break;
+        case LN_R_MAX:
+        case LN_R_ARGMAX:
+        case LN_R_MIN:
+        case LN_R_ARGMIN: {
+            int want_max = op == LN_R_MAX || op == LN_R_ARGMAX;
+            best = len ? p[0] : NAN;
+            for (int64_t l = 1; l < len; l++) {
+                float v = p[l * inner];
+                if (want_max ? v > best : v < best) best = v, arg = l;
+                else if (v != v && best == best) best = v, arg = l; /* NaN wins */
+            }
+            y[oi] = (op == LN_R_MAX || op == LN_R_MIN) ? (float)best : (float)arg;
+        } break;
+        case LN_R_VAR:
+        case LN_R_STD: {
+            for (int64_t l = 0; l < len; l++) acc += p[l * inner];
+            double mean = acc / (double)len, ss = 0;
+            for (int64_t l = 0; l < len; l++) {
+                double d = p[l * inner] - mean;
+                ss += d * d;
+            }
+            y[oi] = op == LN_R_VAR ? (float)(ss / (double)len)
+                                   : (float)sqrt(ss / (double)(len > 1 ? len - 1 : 1));
+        } break;
+        }
+    }
+}
+
+void ln_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols) {
+#pragma omp parallel for if (rows * cols > LN_PAR_MIN) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float m = xr[0];
+        for (int64_t c = 1; c < cols; c++) m = xr[c] > m ? xr[c] : m;
+        float s = 0;
+        for (int64_t c = 0; c < cols; c++) s += (yr[c] = expf(xr[c] - m));
+        float inv = 1.0f / s;
+        for (int64_t c = 0; c < cols; c++) yr[c] *= inv;
+    }
+}
+
+void ln_log_softmax_rows(float *y, const float *x, int64_t rows,
+                         int64_t cols) {
+#pragma omp parallel for if (rows * cols > LN_PAR_MIN) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float m = xr[0];
+        for (int64_t c = 1; c < cols; c++) m = xr[c] > m ? xr[c] : m;
+        double s = 0;
+        for (int64_t c = 0; c < cols; c++) s += exp((double)(xr[c] - m));
+        float lse = m + (float)log(s);
+        for (int64_t c = 0; c < cols; c++) yr[c] = xr[c] - lse;
+    }
+}
+
+void ln_sum_rows(float *y, const float *x, int64_t rows, int64_t cols,
+                 int accumulate) {
+#pragma omp parallel for if (rows * cols > LN_PAR_MIN) schedule(static)
+    for (int64_t c = 0; c < cols; c++) {
+        float s = accumulate ? y[c] : 0.0f;
+        for (int64_t r = 0; r < rows; r++) s += x[r * cols + c];
+        y[c] = s;
+    }
+}
+
+void ln_gather_rows(void *y, const void *x, const int64_t *idx, int64_t nidx,
+                    int64_t rowlen, size_t elsize) {
+    size_t bytes = (size_t)rowlen * elsize;
+#pragma omp parallel for if ((int64_t)bytes * nidx > 4 * LN_PAR_MIN) schedule(static)
+    for (int64_t r = 0; r < nidx; r++)
+        memcpy((char *)y + (size_t)r * bytes,
+               (const char *)x + (size_t)idx[r] * bytes, bytes);
+}

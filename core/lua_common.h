@@ -1,0 +1,57 @@
+/*
+** lua_common.h -- shared by the lua_*.c files of the binding (private).
+**
+** A tensor reaches Lua as a full userdata holding one ln_tensor* (a boxed
+** pointer): the box owns one reference, released by __gc or __close.
+** C errors become Lua errors only here, after temporaries are released.
+*/
+#ifndef LUNET_LUA_COMMON_H
+#define LUNET_LUA_COMMON_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "lunet/plugin.h"
+
+#define LN_TENSOR_MT "lunet.Tensor"
+
+/* The binding's error slot (one per process: Lua states share the core). */
+ln_ctx *lnL_ctx(void);
+/* Raise ctx's message as a Lua error. Never returns. */
+int lnL_raise(lua_State *L);
+/* Raise if st != LN_OK. */
+void lnL_check(lua_State *L, ln_status st);
+
+/* Push t, taking over the caller's reference (t == NULL raises ctx). */
+void lnL_push_tensor(lua_State *L, ln_tensor *t);
+/* Push t, adding a reference (the caller keeps its own). */
+void lnL_push_tensor_ref(lua_State *L, ln_tensor *t);
+/* The tensor at idx (borrowed); raises naming `fn` if idx is not one. */
+ln_tensor *lnL_check_tensor(lua_State *L, int idx);
+ln_tensor *lnL_test_tensor(lua_State *L, int idx); /* NULL if not */
+/* The float32 tensor at idx; raises naming fn and the dtype otherwise. */
+ln_tensor *lnL_check_float(lua_State *L, int idx, const char *fn);
+
+/* A Lua table of keyword arguments -> ln_args (owned by the caller).
+** Positional entries [1], [2] become "#1", "#2". Numbers, booleans, strings,
+** lists of numbers and nested tables (unit references like {name = ..})
+** convert; tables with a `get_config` field (Lua objects) are asked for it.
+** Raises on other values, naming fn and the key. */
+ln_args *lnL_to_args(lua_State *L, int idx, const char *fn);
+/* ln_args -> a new Lua table on the stack (configs). */
+void lnL_push_args(lua_State *L, const ln_args *a, int only_used);
+
+/* Shape from a Lua list or varargs of integers, starting at idx. */
+int lnL_check_shape(lua_State *L, int idx, int64_t *shape, const char *fn);
+
+/* Register a luaL_Reg list into the table at the top of the stack. */
+void lnL_register(lua_State *L, const luaL_Reg *fns);
+
+/* Each lua_*.c file exports one opener adding its functions/metatables to
+** the module table at the top of the stack. */
+void lnL_open_tensor(lua_State *L);
+void lnL_open_core(lua_State *L);
+void lnL_open_nn(lua_State *L);
+void lnL_open_io(lua_State *L);
+
+#endif

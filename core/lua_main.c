@@ -1,0 +1,333 @@
+/*
+** lua_main.c -- the C module `lunet.core`: shared binding helpers and the
+** library-wide functions (plugins, threads, clock, seed).
+*/
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lua_common.h"
+
+static ln_ctx the_ctx;
+
+ln_ctx *lnL_ctx(void) { return &the_ctx; }
+
+int lnL_raise(lua_State *L) {
+    const char *m = the_ctx.msg[0] ? the_ctx.msg : "lunet: unknown error";
+    lua_pushstring(L, m);
+    ln_ctx_clear(&the_ctx);
+    return lua_error(L);
+}
+
+void lnL_check(lua_State *L, ln_status st) {
+    if (st != LN_OK) lnL_raise(L);
+}
+
+void lnL_push_tensor(lua_State *L, ln_tensor *t) {
+    if (!t) lnL_raise(L);
+    ln_tensor **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = t;
+    luaL_setmetatable(L, LN_TENSOR_MT);
+}
+
+void lnL_push_tensor_ref(lua_State *L, ln_tensor *t) {
+    ln_tensor_retain(t);
+    lnL_push_tensor(L, t);
+}
+
+ln_tensor *lnL_test_tensor(lua_State *L, int idx) {
+    ln_tensor **box = luaL_testudata(L, idx, LN_TENSOR_MT);
+    return box ? *box : NULL;
+}
+
+ln_tensor *lnL_check_tensor(lua_State *L, int idx) {
+    ln_tensor **box = luaL_checkudata(L, idx, LN_TENSOR_MT);
+    if (!*box) luaL_argerror(L, idx, "tensor is closed");
+    return *box;
+}
+
+ln_tensor *lnL_check_float(lua_State *L, int idx, const char *fn) {
+    ln_tensor *t = lnL_check_tensor(L, idx);
+    if (t->dtype != LN_FLOAT32)
+        luaL_error(L, "%s: expects a float32 tensor, got %s (use :float())", fn,
+                   ln_dtype_name(t->dtype));
+    return t;
+}
+
+int lnL_check_shape(lua_State *L, int idx, int64_t *shape, const char *fn) {
+    int n = 0;
+    if (lua_istable(L, idx)) {
+        n = (int)luaL_len(L, idx);
+        if (n > LN_MAX_DIM) luaL_error(L, "%s: %d dimensions (at most %d)", fn, n, LN_MAX_DIM);
+        for (int i = 0; i < n; i++) {
+            lua_geti(L, idx, i + 1);
+            int ok;
+            lua_Integer v = lua_tointegerx(L, -1, &ok);
+            if (!ok || v < 0) luaL_error(L, "%s: sizes must be non-negative integers", fn);
+            shape[i] = v;
+            lua_pop(L, 1);
+        }
+        return n;
+    }
+    int top = lua_gettop(L);
+    for (int i = idx; i <= top; i++) {
+        if (n == LN_MAX_DIM) luaL_error(L, "%s: at most %d dimensions", fn, LN_MAX_DIM);
+        int ok;
+        lua_Integer v = lua_tointegerx(L, i, &ok);
+        if (!ok || v < 0) luaL_error(L, "%s: sizes must be non-negative integers (argument %d)", fn, i);
+        shape[n++] = v;
+    }
+    return n;
+}
+
+void lnL_register(lua_State *L, const luaL_Reg *fns) {
+    for (; fns->name; fns++) {
+        lua_pushcfunction(L, fns->func);
+        lua_setfield(L, -2, fns->name);
+    }
+}
+
+/* ---- keyword arguments ------------------------------------------------------ */
+
+static ln_status set_value(lua_State *L, ln_args *a, const char *key, int v,
+                           const char *fn, int depth);
+
+/* A Lua table that is a list of numbers? */
+static int is_number_list(lua_State *L, int t) {
+    lua_Integer n = luaL_len(L, t);
+    if (n == 0) {
+        lua_pushnil(L);
+        int empty = !lua_next(L, t);
+        if (!empty) lua_pop(L, 2);
+        return empty;
+    }
+    int count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        count++;
+        int ok = lua_type(L, -1) == LUA_TNUMBER && lua_isinteger(L, -2);
+        lua_pop(L, 1);
+        if (!ok) {
+            lua_pop(L, 1);
+            return 0;
+        }
+    }
+    return count == n;
+}
+
+static ln_args *table_to_args(lua_State *L, int t, const char *fn, int depth) {
+    t = lua_absindex(L, t);
+    if (depth > 8) luaL_error(L, "%s: keyword arguments nested too deep", fn);
+    ln_args *a = ln_args_new();
+    if (!a) luaL_error(L, "%s: out of memory", fn);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        char key[64];
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            snprintf(key, sizeof key, "%s", lua_tostring(L, -2));
+        } else if (lua_isinteger(L, -2)) {
+            snprintf(key, sizeof key, "#%lld", (long long)lua_tointeger(L, -2));
+        } else {
+            ln_args_free(a);
+            luaL_error(L, "%s: keyword names must be strings", fn);
+        }
+        if (set_value(L, a, key, lua_gettop(L), fn, depth)) {
+            ln_args_free(a);
+            luaL_error(L, "%s: keyword '%s' has a value of type %s that "
+                       "cannot be used here", fn, key, luaL_typename(L, -1));
+        }
+        lua_pop(L, 1);
+    }
+    return a;
+}
+
+static ln_status set_value(lua_State *L, ln_args *a, const char *key, int v,
+                           const char *fn, int depth) {
+    switch (lua_type(L, v)) {
+    case LUA_TNUMBER: return ln_args_set_number(a, key, lua_tonumber(L, v));
+    case LUA_TBOOLEAN: return ln_args_set_bool(a, key, lua_toboolean(L, v));
+    case LUA_TSTRING: return ln_args_set_string(a, key, lua_tostring(L, v));
+    case LUA_TTABLE: {
+        /* A Lua object (initializer, regularizer, schedule) gives its
+        ** config table through :get_config(). */
+        if (lua_getfield(L, v, "get_config") == LUA_TFUNCTION) {
+            lua_pushvalue(L, v);
+            lua_call(L, 1, 1);
+            if (!lua_istable(L, -1)) {
+                lua_pop(L, 1);
+                return LN_E_ARG;
+            }
+            ln_args *sub = table_to_args(L, -1, fn, depth + 1);
+            lua_pop(L, 1);
+            return ln_args_set_table(a, key, sub);
+        }
+        lua_pop(L, 1);
+        if (is_number_list(L, v)) {
+            int n = (int)luaL_len(L, v);
+            double *vals = malloc(sizeof(double) * (size_t)(n ? n : 1));
+            if (!vals) return LN_E_NOMEM;
+            for (int i = 0; i < n; i++) {
+                lua_geti(L, v, i + 1);
+                vals[i] = lua_tonumber(L, -1);
+                lua_pop(L, 1);
+            }
+            ln_status st = ln_args_set_numbers(a, key, n, vals);
+            free(vals);
+            return st;
+        }
+        return ln_args_set_table(a, key, table_to_args(L, v, fn, depth + 1));
+    }
+    default: return LN_E_ARG;
+    }
+}
+
+ln_args *lnL_to_args(lua_State *L, int idx, const char *fn) {
+    if (lua_isnoneornil(L, idx)) return ln_args_new();
+    luaL_checktype(L, idx, LUA_TTABLE);
+    return table_to_args(L, idx, fn, 0);
+}
+
+void lnL_push_args(lua_State *L, const ln_args *a, int only_used) {
+    int n = ln_args_count(a);
+    lua_createtable(L, 0, n);
+    for (int i = 0; i < n; i++) {
+        ln_arg e = ln_args_at(a, i);
+        if (only_used && !e.used) continue;
+        switch (e.type) {
+        case LN_ARG_NULL: continue; /* nil: absent from the table */
+        case LN_ARG_BOOL: lua_pushboolean(L, e.num != 0); break;
+        case LN_ARG_NUMBER:
+            if (e.num == (double)(lua_Integer)e.num && e.num > -9e15 && e.num < 9e15)
+                lua_pushinteger(L, (lua_Integer)e.num);
+            else
+                lua_pushnumber(L, e.num);
+            break;
+        case LN_ARG_STRING: lua_pushstring(L, e.str); break;
+        case LN_ARG_NUMBERS:
+            lua_createtable(L, e.n, 0);
+            for (int j = 0; j < e.n; j++) {
+                lua_pushnumber(L, e.nums[j]);
+                lua_rawseti(L, -2, j + 1);
+            }
+            break;
+        case LN_ARG_TABLE: lnL_push_args(L, e.table, only_used); break;
+        }
+        lua_setfield(L, -2, e.key);
+    }
+}
+
+/* ---- library-wide functions ------------------------------------------------ */
+
+static int l_load_plugin(lua_State *L) {
+    lnL_check(L, ln_registry_load(lnL_ctx(), luaL_checkstring(L, 1)));
+    return 0;
+}
+
+/* plugins() -> list of {kind, name, class_name, version, file, summary} */
+static int l_plugins(lua_State *L) {
+    int n = ln_registry_count();
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        const char *file;
+        const ln_unit *u = ln_registry_at(i, &file);
+        lua_createtable(L, 0, 6);
+        lua_pushstring(L, ln_kind_name(u->kind));
+        lua_setfield(L, -2, "kind");
+        lua_pushstring(L, u->name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, u->class_name ? u->class_name : u->name);
+        lua_setfield(L, -2, "class_name");
+        lua_pushinteger(L, u->version);
+        lua_setfield(L, -2, "version");
+        lua_pushstring(L, file);
+        lua_setfield(L, -2, "file");
+        lua_pushstring(L, u->summary ? u->summary : "");
+        lua_setfield(L, -2, "summary");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int l_plugin_warnings(lua_State *L) {
+    ln_registry_scan();
+    int n = ln_registry_warning_count();
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, ln_registry_warning(i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int l_time(lua_State *L) {
+    lua_pushnumber(L, ln_time());
+    return 1;
+}
+
+static int l_seed(lua_State *L) {
+    lua_Integer s = luaL_checkinteger(L, 1);
+    ln_rng_seed(ln_rng_global(), (uint64_t)s);
+    return 0;
+}
+
+static int l_set_num_threads(lua_State *L) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < 1) luaL_argerror(L, 1, "set_num_threads: need at least 1 thread");
+    ln_set_num_threads((int)n);
+    return 0;
+}
+
+static int l_get_num_threads(lua_State *L) {
+    lua_pushinteger(L, ln_get_num_threads());
+    return 1;
+}
+
+static int l_isatty(lua_State *L) {
+    int fd = (int)luaL_optinteger(L, 1, 1);
+    lua_pushboolean(L, isatty(fd));
+    return 1;
+}
+
+static int l_matmul(lua_State *L) {
+    ln_tensor *a = lnL_check_float(L, 1, "matmul");
+    ln_tensor *b = lnL_check_float(L, 2, "matmul");
+    char sa[128], sb[128];
+    if (a->ndim != 2 || b->ndim != 2 || a->shape[1] != b->shape[0])
+        return luaL_error(L, "matmul: shapes %s and %s do not fit (need (m, k) and (k, n))",
+                          ln_shape_str(a, sa, sizeof sa), ln_shape_str(b, sb, sizeof sb));
+    int64_t m = a->shape[0], k = a->shape[1], n = b->shape[1];
+    int64_t shape[2] = {m, n};
+    ln_tensor *c = ln_tensor_new(lnL_ctx(), LN_FLOAT32, 2, shape);
+    if (!c) return lnL_raise(L);
+    ln_gemm(0, 0, m, n, k, 1.0f, ln_f32(a), k, ln_f32(b), n, 0.0f, ln_f32(c), n, NULL);
+    lnL_push_tensor(L, c);
+    return 1;
+}
+
+void lnL_open_core(lua_State *L) {
+    static const luaL_Reg fns[] = {
+        {"load_plugin", l_load_plugin},
+        {"plugins", l_plugins},
+        {"plugin_warnings", l_plugin_warnings},
+        {"time", l_time},
+        {"seed", l_seed},
+        {"set_num_threads", l_set_num_threads},
+        {"get_num_threads", l_get_num_threads},
+        {"isatty", l_isatty},
+        {"matmul", l_matmul},
+        {NULL, NULL}};
+    lnL_register(L, fns);
+    lua_pushstring(L, LN_VERSION_STRING);
+    lua_setfield(L, -2, "version");
+    lua_pushstring(L, ln_gemm_kernel_name());
+    lua_setfield(L, -2, "gemm_kernel");
+}
+
+LN_API int luaopen_lunet_core(lua_State *L) {
+    lua_newtable(L);
+    lnL_open_core(L);
+    lnL_open_tensor(L);
+    lnL_open_nn(L);
+    lnL_open_io(L);
+    return 1;
+}

@@ -1,0 +1,206 @@
+/*
+** main.c -- the `lunet` interpreter: Lua 5.4 with lunet preloaded.
+**
+**   lunet script.lua [args]   run a script (args in `arg`, as lua does)
+**   lunet -e 'code'           run a string
+**   lunet plugins             list every registered unit
+**   lunet --version | --help
+**   lunet                     interactive prompt
+*/
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "lunet/plugin.h"
+
+LN_API int luaopen_lunet_core(lua_State *L);
+
+static const char *usage =
+    "usage: lunet [options] [script.lua [args...]]\n"
+    "  -e code     run code\n"
+    "  -i          enter the prompt after running the script or code\n"
+    "  plugins     list every plugin unit: kind, name, version, file, summary\n"
+    "  --version   print the version\n"
+    "  --help      print this help\n"
+    "With no arguments, an interactive prompt. `ln` is lunet, preloaded.\n";
+
+/* Lua files: the source tree when run from the build tree, else the
+** installed share/lua/5.4 next to the executable. */
+static void set_paths(lua_State *L) {
+    char exe[PATH_MAX], dir[PATH_MAX], build[PATH_MAX], lua_dir[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return;
+    exe[n] = '\0';
+    snprintf(dir, sizeof dir, "%s", exe);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    if (realpath(LN_BUILD_BIN_DIR, build) && !strcmp(build, dir))
+        snprintf(lua_dir, sizeof lua_dir, "%s", LN_SOURCE_LUA_DIR);
+    else
+        snprintf(lua_dir, sizeof lua_dir, "%s/%s", dir, LN_REL_LUA_DIR);
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", lua_dir, lua_dir,
+                    lua_tostring(L, -1));
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 2);
+}
+
+static int msghandler(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)",
+                                    luaL_typename(L, 1));
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+static int report(lua_State *L, int status) {
+    if (status != LUA_OK) {
+        fprintf(stderr, "lunet: %s\n", lua_tostring(L, -1));
+        fflush(stderr);
+        lua_pop(L, 1);
+    }
+    return status;
+}
+
+static int docall(lua_State *L, int nargs, int nres) {
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, msghandler);
+    lua_insert(L, base);
+    int status = lua_pcall(L, nargs, nres, base);
+    lua_remove(L, base);
+    return status;
+}
+
+/* Preload lunet.core, put `ln` = require "lunet" in the globals. */
+static int open_lunet(lua_State *L) {
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, luaopen_lunet_core);
+    lua_setfield(L, -2, "lunet.core");
+    lua_pop(L, 1);
+    set_paths(L);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "lunet");
+    int st = docall(L, 1, 1);
+    if (st != LUA_OK) return report(L, st);
+    lua_setglobal(L, "ln");
+    return LUA_OK;
+}
+
+static int run_file(lua_State *L, const char *file, int argc, char **argv,
+                    int script_at) {
+    /* arg table as lua.c builds it: arg[0] = script, arg[1..] = its args */
+    lua_createtable(L, argc - script_at - 1, script_at + 1);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i - script_at);
+    }
+    lua_setglobal(L, "arg");
+    int st = luaL_loadfile(L, file);
+    if (st == LUA_OK) {
+        int n = argc - script_at - 1;
+        for (int i = 0; i < n; i++) lua_pushstring(L, argv[script_at + 1 + i]);
+        st = docall(L, n, 0);
+    }
+    return report(L, st);
+}
+
+static int run_string(lua_State *L, const char *code) {
+    int st = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
+    if (st == LUA_OK) st = docall(L, 0, 0);
+    return report(L, st);
+}
+
+static void repl(lua_State *L) {
+    char line[8192];
+    int tty = isatty(0);
+    for (;;) {
+        if (tty) {
+            fputs("> ", stdout);
+            fflush(stdout);
+        }
+        if (!fgets(line, sizeof line, stdin)) break;
+        /* Try as an expression first, like lua.c. */
+        lua_pushfstring(L, "return %s", line);
+        int st = luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1), "=stdin");
+        lua_remove(L, -2);
+        if (st != LUA_OK) {
+            lua_pop(L, 1);
+            st = luaL_loadbuffer(L, line, strlen(line), "=stdin");
+        }
+        int base = lua_gettop(L);
+        if (st == LUA_OK) st = docall(L, 0, LUA_MULTRET);
+        if (st != LUA_OK) {
+            report(L, st);
+            continue;
+        }
+        int n = lua_gettop(L) - base + 1;
+        if (n > 0) {
+            lua_getglobal(L, "print");
+            lua_insert(L, base);
+            if (docall(L, n, 0) != LUA_OK) report(L, LUA_ERRRUN);
+        }
+    }
+    if (tty) fputc('\n', stdout);
+}
+
+static int list_plugins(lua_State *L) {
+    (void)L;
+    int n = ln_registry_count();
+    for (int i = 0; i < n; i++) {
+        const char *file;
+        const ln_unit *u = ln_registry_at(i, &file);
+        printf("%-12s %-34s %-3d %s  %s\n", ln_kind_name(u->kind), u->name,
+               u->version, file, u->summary ? u->summary : "");
+    }
+    for (int i = 0; i < ln_registry_warning_count(); i++)
+        fprintf(stderr, "warning: %s\n", ln_registry_warning(i));
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--version")) {
+        printf("lunet %s (%s, plugin ABI %d.%d, gemm %s)\n", LN_VERSION_STRING,
+               LUA_RELEASE, LN_ABI_MAJOR, LN_ABI_MINOR, ln_gemm_kernel_name());
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "--help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "plugins")) return list_plugins(NULL);
+    lua_State *L = luaL_newstate();
+    if (!L) {
+        fputs("lunet: cannot create a Lua state\n", stderr);
+        return 1;
+    }
+    luaL_openlibs(L);
+    if (open_lunet(L) != LUA_OK) {
+        lua_close(L);
+        return 1;
+    }
+    int status = 0, interactive = argc == 1, i = 1;
+    for (; i < argc; i++) {
+        if (!strcmp(argv[i], "-e") && i + 1 < argc) {
+            if (run_string(L, argv[++i]) != LUA_OK) status = 1;
+        } else if (!strcmp(argv[i], "-i")) {
+            interactive = 1;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "lunet: unknown option '%s'\n%s", argv[i], usage);
+            status = 1;
+            break;
+        } else {
+            if (run_file(L, argv[i], argc, argv, i) != LUA_OK) status = 1;
+            break;
+        }
+    }
+    if (interactive && status == 0) repl(L);
+    lua_close(L);
+    return status;
+}

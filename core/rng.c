@@ -1,0 +1,113 @@
+/*
+** rng.c -- Philox4x32-10 (Salmon et al., SC'11), counter-based.
+**
+** Value i of a fill is computed from the 128-bit counter (counter + i,
+** retry, stream tag) and the 64-bit key (the seed), so any thread can compute
+** any value on its own: fills are identical for every thread count.
+*/
+#include <math.h>
+
+#include "lunet/rng.h"
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+typedef struct { uint32_t v[4]; } block4;
+
+static block4 philox(uint64_t ctr, uint32_t c2, uint32_t c3, uint64_t key) {
+    uint32_t c0 = (uint32_t)ctr, c1 = (uint32_t)(ctr >> 32);
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)PHILOX_M0 * c0, p1 = (uint64_t)PHILOX_M1 * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n1 = (uint32_t)p1;
+        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1, n3 = (uint32_t)p0;
+        c0 = n0; c1 = n1; c2 = n2; c3 = n3;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+    return (block4){{c0, c1, c2, c3}};
+}
+
+/* Stream tags keep the kinds of draws apart for the same counter. */
+enum { TAG_UNIFORM = 1, TAG_NORMAL = 2, TAG_TRUNC = 3, TAG_SCALAR = 4 };
+
+static inline double u01(uint32_t hi, uint32_t lo) { /* 53-bit in [0,1) */
+    return (double)(((uint64_t)hi << 21) ^ (lo >> 11)) * 0x1p-53;
+}
+
+static ln_rng global_rng = {42, 0};
+
+ln_rng *ln_rng_global(void) { return &global_rng; }
+
+void ln_rng_seed(ln_rng *r, uint64_t seed) {
+    r->seed = seed;
+    r->counter = 0;
+}
+
+void ln_rng_uniform(ln_rng *r, float *y, int64_t n, float lo, float hi) {
+    uint64_t base = r->counter, key = r->seed;
+    double span = (double)hi - (double)lo;
+#pragma omp parallel for if (n > 32768) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        block4 b = philox(base + (uint64_t)i, 0, TAG_UNIFORM, key);
+        float v = (float)(lo + span * u01(b.v[0], b.v[1]));
+        y[i] = v < hi ? v : lo; /* rounding must not reach hi */
+    }
+    r->counter += (uint64_t)n;
+}
+
+/* A standard normal from one counter (Box-Muller on its 4 words). */
+static inline double normal_at(uint64_t ctr, uint32_t retry, uint32_t tag,
+                               uint64_t key) {
+    block4 b = philox(ctr, retry, tag, key);
+    double u1 = 1.0 - u01(b.v[0], b.v[1]); /* (0, 1] */
+    double u2 = u01(b.v[2], b.v[3]);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+void ln_rng_normal(ln_rng *r, float *y, int64_t n, float mean, float std) {
+    uint64_t base = r->counter, key = r->seed;
+#pragma omp parallel for if (n > 16384) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (float)(mean + std * normal_at(base + (uint64_t)i, 0,
+                                              TAG_NORMAL, key));
+    r->counter += (uint64_t)n;
+}
+
+void ln_rng_truncated_normal(ln_rng *r, float *y, int64_t n, float mean,
+                             float std) {
+    uint64_t base = r->counter, key = r->seed;
+#pragma omp parallel for if (n > 16384) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        double z;
+        uint32_t retry = 0;
+        do z = normal_at(base + (uint64_t)i, retry++, TAG_TRUNC, key);
+        while (fabs(z) > 2.0);
+        y[i] = (float)(mean + std * z);
+    }
+    r->counter += (uint64_t)n;
+}
+
+uint64_t ln_rng_u64(ln_rng *r) {
+    block4 b = philox(r->counter++, 0, TAG_SCALAR, r->seed);
+    return ((uint64_t)b.v[0] << 32) | b.v[1];
+}
+
+double ln_rng_double(ln_rng *r) {
+    block4 b = philox(r->counter++, 0, TAG_SCALAR, r->seed);
+    return u01(b.v[0], b.v[1]);
+}
+
+void ln_rng_permutation(ln_rng *r, int64_t *perm, int64_t n) {
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        /* unbiased bound by 128-bit multiply (Lemire) */
+        uint64_t x = ln_rng_u64(r);
+        int64_t j = (int64_t)(((unsigned __int128)x * (uint64_t)(i + 1)) >> 64);
+        int64_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}

@@ -1,0 +1,272 @@
+/*
+** tensor.c -- tensors and their reference-counted storage.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lunet/tensor.h"
+
+static int64_t live_tensors, live_storages;
+
+int64_t ln_tensor_live_count(void) { return live_tensors; }
+int64_t ln_storage_live_count(void) { return live_storages; }
+
+size_t ln_dtype_size(ln_dtype t) {
+    return t == LN_UINT8 ? 1 : 4;
+}
+
+const char *ln_dtype_name(ln_dtype t) {
+    switch (t) {
+    case LN_FLOAT32: return "float32";
+    case LN_INT32: return "int32";
+    case LN_UINT8: return "uint8";
+    }
+    return "?";
+}
+
+/* Sizes beyond this are refused before any allocation (64 GiB). */
+#define LN_MAX_BYTES ((size_t)1 << 36)
+
+static ln_status shape_numel(ln_ctx *ctx, int nd, const int64_t *shape,
+                             size_t elsize, int64_t *numel) {
+    if (nd < 0 || nd > LN_MAX_DIM)
+        return ln_fail(ctx, LN_E_SHAPE, "tensor: %d dimensions (at most %d)",
+                       nd, LN_MAX_DIM);
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++) {
+        if (shape[i] < 0)
+            return ln_fail(ctx, LN_E_SHAPE, "tensor: negative size %lld",
+                           (long long)shape[i]);
+        if (shape[i] && n > (int64_t)(LN_MAX_BYTES / elsize) / shape[i])
+            return ln_fail(ctx, LN_E_NOMEM,
+                           "tensor: a shape this large does not fit in memory");
+        n *= shape[i];
+    }
+    *numel = n;
+    return LN_OK;
+}
+
+static ln_storage *storage_new(ln_ctx *ctx, size_t nbytes) {
+    ln_storage *s = malloc(sizeof *s);
+    size_t cap = (nbytes + 63) & ~(size_t)63;
+    void *data = NULL;
+    if (s && cap) data = aligned_alloc(64, cap);
+    if (!s || (cap && !data)) {
+        free(s);
+        ln_fail(ctx, LN_E_NOMEM, "tensor: cannot allocate %zu bytes", nbytes);
+        return NULL;
+    }
+    if (cap) memset(data, 0, cap);
+    s->data = data;
+    s->capacity = cap;
+    s->refcount = 1;
+    live_storages++;
+    return s;
+}
+
+static void storage_release(ln_storage *s) {
+    if (s && --s->refcount == 0) {
+        free(s->data);
+        free(s);
+        live_storages--;
+    }
+}
+
+static void set_shape(ln_tensor *t, int nd, const int64_t *shape,
+                      int64_t numel) {
+    t->ndim = nd;
+    for (int i = 0; i < LN_MAX_DIM; i++) t->shape[i] = i < nd ? shape[i] : 1;
+    t->numel = numel;
+}
+
+ln_tensor *ln_tensor_new(ln_ctx *ctx, ln_dtype dtype, int ndim,
+                         const int64_t *shape) {
+    int64_t n;
+    if (shape_numel(ctx, ndim, shape, ln_dtype_size(dtype), &n)) return NULL;
+    ln_tensor *t = calloc(1, sizeof *t);
+    if (!t) {
+        ln_fail(ctx, LN_E_NOMEM, "tensor: out of memory");
+        return NULL;
+    }
+    t->storage = storage_new(ctx, (size_t)n * ln_dtype_size(dtype));
+    if (!t->storage) {
+        free(t);
+        return NULL;
+    }
+    t->dtype = dtype;
+    t->refcount = 1;
+    set_shape(t, ndim, shape, n);
+    live_tensors++;
+    return t;
+}
+
+ln_tensor *ln_tensor_new_like(ln_ctx *ctx, const ln_tensor *t) {
+    return ln_tensor_new(ctx, t->dtype, t->ndim, t->shape);
+}
+
+void ln_tensor_retain(ln_tensor *t) { t->refcount++; }
+
+void ln_tensor_release(ln_tensor *t) {
+    if (t && --t->refcount == 0) {
+        storage_release(t->storage);
+        free(t);
+        live_tensors--;
+    }
+}
+
+ln_status ln_tensor_resize(ln_ctx *ctx, ln_tensor *t, int ndim,
+                           const int64_t *shape) {
+    int64_t n;
+    size_t es = ln_dtype_size(t->dtype);
+    ln_status st = shape_numel(ctx, ndim, shape, es, &n);
+    if (st) return st;
+    size_t need = (size_t)n * es;
+    if (t->storage->refcount > 1 || t->offset + need > t->storage->capacity) {
+        ln_storage *s = storage_new(ctx, need);
+        if (!s) return LN_E_NOMEM;
+        storage_release(t->storage);
+        t->storage = s;
+        t->offset = 0;
+    }
+    set_shape(t, ndim, shape, n);
+    return LN_OK;
+}
+
+static ln_tensor *view_of(ln_ctx *ctx, ln_tensor *t, int nd,
+                          const int64_t *shape, int64_t numel, size_t offset) {
+    ln_tensor *v = calloc(1, sizeof *v);
+    if (!v) {
+        ln_fail(ctx, LN_E_NOMEM, "tensor: out of memory");
+        return NULL;
+    }
+    v->dtype = t->dtype;
+    v->refcount = 1;
+    v->storage = t->storage;
+    v->storage->refcount++;
+    v->offset = offset;
+    set_shape(v, nd, shape, numel);
+    live_tensors++;
+    return v;
+}
+
+ln_tensor *ln_tensor_narrow(ln_ctx *ctx, ln_tensor *t, int64_t start,
+                            int64_t len) {
+    if (t->ndim < 1) {
+        ln_fail(ctx, LN_E_SHAPE, "narrow: a scalar has no dimension to narrow");
+        return NULL;
+    }
+    if (start < 0 || len < 0 || start + len > t->shape[0]) {
+        char b[128];
+        ln_fail(ctx, LN_E_ARG,
+                "narrow: rows %lld..%lld out of range for shape %s",
+                (long long)start + 1, (long long)(start + len),
+                ln_shape_str(t, b, sizeof b));
+        return NULL;
+    }
+    int64_t row = t->shape[0] ? t->numel / t->shape[0] : 0;
+    int64_t shape[LN_MAX_DIM];
+    memcpy(shape, t->shape, sizeof shape);
+    shape[0] = len;
+    return view_of(ctx, t, t->ndim, shape, row * len,
+                   t->offset + (size_t)(start * row) * ln_dtype_size(t->dtype));
+}
+
+ln_tensor *ln_tensor_reshape(ln_ctx *ctx, ln_tensor *t, int ndim,
+                             const int64_t *shape) {
+    int64_t s[LN_MAX_DIM], known = 1;
+    int infer = -1;
+    if (ndim < 0 || ndim > LN_MAX_DIM) {
+        ln_fail(ctx, LN_E_SHAPE, "reshape: %d dimensions (at most %d)", ndim,
+                LN_MAX_DIM);
+        return NULL;
+    }
+    for (int i = 0; i < ndim; i++) {
+        s[i] = shape[i];
+        if (s[i] == -1 && infer < 0) infer = i;
+        else if (s[i] < 0) {
+            ln_fail(ctx, LN_E_SHAPE, "reshape: bad size %lld",
+                    (long long)s[i]);
+            return NULL;
+        } else known *= s[i];
+    }
+    if (infer >= 0) {
+        if (known == 0 || t->numel % known) goto bad;
+        s[infer] = t->numel / known;
+        known *= s[infer];
+    }
+    if (known != t->numel) goto bad;
+    return view_of(ctx, t, ndim, s, t->numel, t->offset);
+bad: {
+    char a[128], b[128];
+    ln_fail(ctx, LN_E_SHAPE, "reshape: cannot view shape %s as %s",
+            ln_shape_str(t, a, sizeof a), ln_dims_str(ndim, shape, b, sizeof b));
+    return NULL;
+}
+}
+
+ln_tensor *ln_tensor_clone(ln_ctx *ctx, const ln_tensor *t) {
+    ln_tensor *c = ln_tensor_new_like(ctx, t);
+    if (c) memcpy(ln_data(c), ln_data(t), (size_t)t->numel * ln_dtype_size(t->dtype));
+    return c;
+}
+
+ln_tensor *ln_tensor_cast(ln_ctx *ctx, const ln_tensor *t, ln_dtype to) {
+    ln_tensor *c = ln_tensor_new(ctx, to, t->ndim, t->shape);
+    if (!c) return NULL;
+    int64_t n = t->numel;
+    if (t->dtype == to) {
+        memcpy(ln_data(c), ln_data(t), (size_t)n * ln_dtype_size(to));
+        return c;
+    }
+#define CAST_LOOP(DST, SRC, EXPR)                                           \
+    do {                                                                    \
+        DST *d = (DST *)ln_data(c);                                         \
+        const SRC *s = (const SRC *)ln_data(t);                             \
+        _Pragma("omp parallel for if (n > 65536) schedule(static)")         \
+        for (int64_t i = 0; i < n; i++) d[i] = EXPR;                        \
+    } while (0)
+    switch (t->dtype * 3 + to) {
+    case LN_FLOAT32 * 3 + LN_INT32: CAST_LOOP(int32_t, float, (int32_t)s[i]); break;
+    case LN_FLOAT32 * 3 + LN_UINT8: CAST_LOOP(uint8_t, float, (uint8_t)(int32_t)s[i]); break;
+    case LN_INT32 * 3 + LN_FLOAT32: CAST_LOOP(float, int32_t, (float)s[i]); break;
+    case LN_INT32 * 3 + LN_UINT8: CAST_LOOP(uint8_t, int32_t, (uint8_t)s[i]); break;
+    case LN_UINT8 * 3 + LN_FLOAT32: CAST_LOOP(float, uint8_t, (float)s[i]); break;
+    case LN_UINT8 * 3 + LN_INT32: CAST_LOOP(int32_t, uint8_t, (int32_t)s[i]); break;
+    }
+#undef CAST_LOOP
+    return c;
+}
+
+ln_status ln_tensor_copy(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src) {
+    if (dst->numel != src->numel || dst->dtype != src->dtype) {
+        char a[128], b[128];
+        return ln_fail(ctx, LN_E_SHAPE, "copy: %s %s into %s %s",
+                       ln_dtype_name(src->dtype), ln_shape_str(src, a, sizeof a),
+                       ln_dtype_name(dst->dtype), ln_shape_str(dst, b, sizeof b));
+    }
+    memmove(ln_data(dst), ln_data(src),
+            (size_t)src->numel * ln_dtype_size(src->dtype));
+    return LN_OK;
+}
+
+int ln_shape_equal(const ln_tensor *a, const ln_tensor *b) {
+    if (a->ndim != b->ndim) return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return 0;
+    return 1;
+}
+
+const char *ln_dims_str(int nd, const int64_t *shape, char *buf, size_t n) {
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, n - k, "(");
+    for (int i = 0; i < nd && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld",
+                              (long long)shape[i]);
+    if (k < n) snprintf(buf + k, n - k, nd == 1 ? ",)" : ")");
+    return buf;
+}
+
+const char *ln_shape_str(const ln_tensor *t, char *buf, size_t n) {
+    return ln_dims_str(t->ndim, t->shape, buf, n);
+}

@@ -1,0 +1,95 @@
+/*
+** tensor.h -- n-d contiguous tensors over reference-counted storage.
+**
+** Ownership:
+**  - every function named *_new, *_view, *_clone, *_narrow, *_reshape returns
+**    a tensor the caller owns (one reference); release it with
+**    ln_tensor_release. NULL means failure and ctx holds the reason.
+**  - ln_tensor_retain adds a reference; whoever retains, releases.
+**  - a view (narrow along dim 0, reshape) owns a reference to the same
+**    ln_storage; the bytes live until the last tensor using them is released.
+**  - functions taking `const ln_tensor *` only borrow their argument.
+** Reference counts are plain integers: tensors are shared between threads
+** only read-only inside kernels, never retained or released there.
+**
+** Tensors are always contiguous, row-major (C order). Element i of a tensor
+** lives at ((char *)storage->data + offset_bytes)[i * elsize].
+*/
+#ifndef LUNET_TENSOR_H
+#define LUNET_TENSOR_H
+
+#include "lunet/lunet.h"
+
+#define LN_MAX_DIM 8
+
+typedef enum ln_dtype { LN_FLOAT32 = 0, LN_INT32 = 1, LN_UINT8 = 2 } ln_dtype;
+
+typedef struct ln_storage {
+    void *data;      /* 64-byte aligned */
+    size_t capacity; /* bytes allocated */
+    int refcount;
+} ln_storage;
+
+typedef struct ln_tensor {
+    ln_dtype dtype;
+    int ndim;                  /* 0 (a scalar) .. LN_MAX_DIM */
+    int64_t shape[LN_MAX_DIM]; /* unused entries are 1 */
+    int64_t numel;
+    ln_storage *storage;
+    size_t offset; /* in bytes, into storage->data */
+    int refcount;
+} ln_tensor;
+
+LN_API size_t ln_dtype_size(ln_dtype t);
+LN_API const char *ln_dtype_name(ln_dtype t); /* "float32", "int32", "uint8" */
+
+/* A new zero-filled tensor. */
+LN_API ln_tensor *ln_tensor_new(ln_ctx *ctx, ln_dtype dtype, int ndim,
+                                const int64_t *shape);
+LN_API ln_tensor *ln_tensor_new_like(ln_ctx *ctx, const ln_tensor *t);
+LN_API void ln_tensor_retain(ln_tensor *t);
+LN_API void ln_tensor_release(ln_tensor *t); /* NULL is fine */
+
+/* Change shape in place, keeping the tensor object (callers holding it keep
+** a valid pointer). Reuses the storage when it is not shared and is large
+** enough, else allocates a new one; the contents are then unspecified.
+** Used for layer buffers: no allocation once the largest batch was seen. */
+LN_API ln_status ln_tensor_resize(ln_ctx *ctx, ln_tensor *t, int ndim,
+                                  const int64_t *shape);
+
+/* Views sharing storage. */
+LN_API ln_tensor *ln_tensor_narrow(ln_ctx *ctx, ln_tensor *t, int64_t start,
+                                   int64_t len); /* along dim 0, 0-based */
+LN_API ln_tensor *ln_tensor_reshape(ln_ctx *ctx, ln_tensor *t, int ndim,
+                                    const int64_t *shape); /* one -1 allowed */
+/* A new tensor with its own storage and the same contents. */
+LN_API ln_tensor *ln_tensor_clone(ln_ctx *ctx, const ln_tensor *t);
+/* Converted copy (float <-> int32 <-> uint8; float to int truncates). */
+LN_API ln_tensor *ln_tensor_cast(ln_ctx *ctx, const ln_tensor *t,
+                                 ln_dtype to);
+/* dst <- src; shapes must have equal numel and dtypes equal. */
+LN_API ln_status ln_tensor_copy(ln_ctx *ctx, ln_tensor *dst,
+                                const ln_tensor *src);
+
+static inline void *ln_data(const ln_tensor *t) {
+    return (char *)t->storage->data + t->offset;
+}
+static inline float *ln_f32(const ln_tensor *t) { return (float *)ln_data(t); }
+static inline int32_t *ln_i32(const ln_tensor *t) {
+    return (int32_t *)ln_data(t);
+}
+static inline uint8_t *ln_u8(const ln_tensor *t) {
+    return (uint8_t *)ln_data(t);
+}
+
+LN_API int ln_shape_equal(const ln_tensor *a, const ln_tensor *b);
+/* "(32, 784)" into buf; returns buf. Shapes in messages use this form. */
+LN_API const char *ln_shape_str(const ln_tensor *t, char *buf, size_t n);
+LN_API const char *ln_dims_str(int nd, const int64_t *shape, char *buf,
+                               size_t n);
+
+/* Number of live tensor objects and storages: tests check for leaks. */
+LN_API int64_t ln_tensor_live_count(void);
+LN_API int64_t ln_storage_live_count(void);
+
+#endif
