@@ -69,7 +69,3 @@ double ln_time(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
-
-__attribute__((constructor)) static void ln_library_init(void) {
-    ln_cpu_init();
-}

@@ -90,6 +90,15 @@ ln_status ln_layer_add_weight(ln_ctx *ctx, ln_layer *l, const char *name,
     return LN_OK;
 }
 
+/* "(None, 784)" for a batch-less shape. */
+static const char *none_shape(int nd, const int64_t *s, char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, "(None");
+    for (int i = 0; i < nd && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, ", %lld", (long long)s[i]);
+    if (k < n) snprintf(buf + k, n - k, ")");
+    return buf;
+}
+
 ln_status ln_layer_build(ln_ctx *ctx, ln_layer *l, int in_nd,
                          const int64_t *in_shape) {
     char a[128];
@@ -100,9 +109,9 @@ ln_status ln_layer_build(ln_ctx *ctx, ln_layer *l, int in_nd,
         if (same) return LN_OK;
         char b[128];
         return ln_fail(ctx, LN_E_SHAPE,
-                       "%s: built for input shape (None, %s, called on (None, %s",
-                       l->name, ln_dims_str(l->in_nd, l->in_shape, a, sizeof a) + 1,
-                       ln_dims_str(in_nd, in_shape, b, sizeof b) + 1);
+                       "%s: built for input shape %s, called on %s", l->name,
+                       none_shape(l->in_nd, l->in_shape, a, sizeof a),
+                       none_shape(in_nd, in_shape, b, sizeof b));
     }
     if (in_nd < 0 || in_nd >= LN_MAX_DIM)
         return ln_fail(ctx, LN_E_SHAPE, "%s: input of %d dimensions", l->name,
@@ -119,14 +128,6 @@ ln_status ln_layer_build(ln_ctx *ctx, ln_layer *l, int in_nd,
     memcpy(l->out_shape, out_shape, (size_t)out_nd * sizeof *out_shape);
     l->built = 1;
     return LN_OK;
-}
-
-/* "(None, 784)" for a batch-less shape. */
-static const char *none_shape(int nd, const int64_t *s, char *buf, size_t n) {
-    char tmp[128];
-    ln_dims_str(nd, s, tmp, sizeof tmp);
-    snprintf(buf, n, nd ? "(None, %s" : "(None,)", tmp + 1);
-    return buf;
 }
 
 static ln_status check_input(ln_ctx *ctx, ln_layer *l, const ln_tensor *x) {

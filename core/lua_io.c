@@ -1,6 +1,103 @@
 /*
 ** lua_io.c -- file formats from Lua: IDX, NPY, CSV, HDF5 datasets.
+**
+** Registered in lunet.core as io_read_idx, io_load_npy, io_save_npy,
+** io_read_csv and io_read_h5; core/lua/lunet/io.lua gives them their user
+** names (ln.io.read_idx, ...).
 */
+#include <string.h>
+
+#include "io.h"
 #include "lua_common.h"
 
-void lnL_open_io(lua_State *L) { (void)L; }
+/* io_read_idx(path) -> tensor */
+static int l_read_idx(lua_State *L) {
+    ln_tensor *t;
+    lnL_check(L, ln_read_idx(lnL_ctx(), luaL_checkstring(L, 1), &t));
+    lnL_push_tensor(L, t);
+    return 1;
+}
+
+/* io_load_npy(path) -> tensor */
+static int l_load_npy(lua_State *L) {
+    ln_tensor *t;
+    lnL_check(L, ln_load_npy(lnL_ctx(), luaL_checkstring(L, 1), &t));
+    lnL_push_tensor(L, t);
+    return 1;
+}
+
+/* io_save_npy(path, tensor) */
+static int l_save_npy(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    ln_tensor *t = lnL_test_tensor(L, 2);
+    if (!t)
+        return luaL_error(L, "save_npy: argument 2 must be a tensor, got %s",
+                          luaL_typename(L, 2));
+    lnL_check(L, ln_save_npy(lnL_ctx(), path, t));
+    return 0;
+}
+
+/* io_read_csv(path [, {delimiter = ",", header = true, dtype = "float32"}])
+** -> tensor, list of column names (empty without a header) */
+static int l_read_csv(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    ln_csv_opts o = {',', 1, LN_FLOAT32};
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, 2)) {
+            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+            if (!strcmp(k, "delimiter")) {
+                size_t n;
+                const char *d = lua_tolstring(L, -1, &n);
+                if (!d || n != 1 || lua_type(L, -1) != LUA_TSTRING)
+                    return luaL_error(L, "read_csv: delimiter must be a "
+                                      "one-character string");
+                o.delimiter = d[0];
+            } else if (!strcmp(k, "header")) {
+                o.header = lua_toboolean(L, -1);
+            } else if (!strcmp(k, "dtype")) {
+                const char *d = lua_tostring(L, -1);
+                if (d && (!strcmp(d, "float32") || !strcmp(d, "float"))) o.dtype = LN_FLOAT32;
+                else if (d && (!strcmp(d, "int32") || !strcmp(d, "int"))) o.dtype = LN_INT32;
+                else if (d && (!strcmp(d, "uint8") || !strcmp(d, "byte"))) o.dtype = LN_UINT8;
+                else return luaL_error(L, "read_csv: unknown dtype '%s'", d ? d : "?");
+            } else {
+                return luaL_error(L, "read_csv: unknown option '%s' (delimiter, "
+                                  "header, dtype)", k);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    ln_tensor *t;
+    char **names;
+    int ncols;
+    lnL_check(L, ln_read_csv(lnL_ctx(), path, &o, &t, &names, &ncols));
+    lnL_push_tensor(L, t);
+    lua_createtable(L, names ? ncols : 0, 0);
+    for (int i = 0; names && i < ncols; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    ln_csv_free_names(names, ncols);
+    return 2;
+}
+
+/* io_read_h5(path, dataset) -> tensor */
+static int l_read_h5(lua_State *L) {
+    ln_tensor *t;
+    lnL_check(L, ln_read_h5(lnL_ctx(), luaL_checkstring(L, 1),
+                            luaL_checkstring(L, 2), &t));
+    lnL_push_tensor(L, t);
+    return 1;
+}
+
+void lnL_open_io(lua_State *L) {
+    static const luaL_Reg fns[] = {{"io_read_idx", l_read_idx},
+                                   {"io_load_npy", l_load_npy},
+                                   {"io_save_npy", l_save_npy},
+                                   {"io_read_csv", l_read_csv},
+                                   {"io_read_h5", l_read_h5},
+                                   {NULL, NULL}};
+    lnL_register(L, fns);
+}

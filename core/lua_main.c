@@ -324,6 +324,9 @@ void lnL_open_core(lua_State *L) {
 }
 
 LN_API int luaopen_lunet_core(lua_State *L) {
+    /* Not in a library constructor: an OpenMP pool started at load time
+    ** would hang children of fork() (Check's test runner, for one). */
+    ln_cpu_init();
     lua_newtable(L);
     lnL_open_core(L);
     lnL_open_tensor(L);

@@ -123,7 +123,7 @@ ln_status ln_registry_load(ln_ctx *ctx, const char *path) {
         return ln_fail(ctx, LN_E_FORMAT,
                        "load_plugin: '%s' is not a loadable shared object (%s)",
                        path, dlerror());
-    const ln_plugin_info *info = dlsym(h, LN_PLUGIN_INFO_SYMBOL);
+    const ln_plugin_desc *info = dlsym(h, LN_PLUGIN_INFO_SYMBOL);
     ln_plugin_init_fn init = (ln_plugin_init_fn)dlsym(h, LN_PLUGIN_INIT_SYMBOL);
     if (!info || !init) {
         dlclose(h);

@@ -362,10 +362,10 @@ struct ln_host {
     const char *path;
 };
 
-typedef struct ln_plugin_info {
+typedef struct ln_plugin_desc {
     uint32_t abi_major, abi_minor; /* what the plugin was built for */
     const char *name;
-} ln_plugin_info;
+} ln_plugin_desc;
 
 typedef ln_status (*ln_plugin_init_fn)(ln_host *host);
 
@@ -381,7 +381,7 @@ typedef ln_status (*ln_plugin_init_fn)(ln_host *host);
 /* Defines the plugin's two exported symbols; the body that follows is the
 ** init function, with `ln_host *host` in scope. */
 #define LN_PLUGIN(NAME)                                                      \
-    LN_PLUGIN_EXTERN LN_API const ln_plugin_info ln_plugin_info = {          \
+    LN_PLUGIN_EXTERN LN_API const ln_plugin_desc ln_plugin_info = {          \
         LN_ABI_MAJOR, LN_ABI_MINOR, NAME};                                  \
     LN_PLUGIN_EXTERN LN_API ln_status ln_plugin_init(ln_host *host)
 

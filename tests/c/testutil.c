@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int lt_run(Suite *s) {
     SRunner *sr = srunner_create(s);
@@ -38,3 +39,134 @@ const char *lt_test_plugin(const char *file) {
     snprintf(buf, sizeof buf, "%s/%s", dir ? dir : "test_plugins", file);
     return buf;
 }
+
+/* ---- keyword arguments from a spec string -------------------------------- */
+
+typedef struct spec_parser {
+    const char *p;
+    const char *spec;
+} spec_parser;
+
+static void sp_skip(spec_parser *s) {
+    while (*s->p == ' ' || *s->p == ',' || *s->p == '\t' || *s->p == '\n') s->p++;
+}
+
+/* A bare token: up to a separator or a closing bracket. */
+static size_t sp_token(spec_parser *s, char *buf, size_t n) {
+    size_t k = 0;
+    if (*s->p == '"') {
+        s->p++;
+        while (*s->p && *s->p != '"' && k + 1 < n) buf[k++] = *s->p++;
+        ck_assert_msg(*s->p == '"', "lt_args: unterminated string in '%s'", s->spec);
+        s->p++;
+    } else {
+        while (*s->p && !strchr(" ,\t\n=]}[{", *s->p) && k + 1 < n)
+            buf[k++] = *s->p++;
+    }
+    buf[k] = '\0';
+    return k;
+}
+
+static int sp_number(const char *tok, double *v) {
+    char *end;
+    if (!*tok) return 0;
+    *v = strtod(tok, &end);
+    return *end == '\0';
+}
+
+static void sp_table(spec_parser *s, ln_args *a, char close) {
+    for (;;) {
+        sp_skip(s);
+        if (*s->p == close) {
+            s->p++;
+            return;
+        }
+        ck_assert_msg(*s->p, "lt_args: unexpected end of '%s'", s->spec);
+        char key[128], tok[256];
+        ck_assert_msg(sp_token(s, key, sizeof key) && *s->p == '=',
+                      "lt_args: expected key= in '%s' at '%s'", s->spec, s->p);
+        s->p++;
+        ln_status st;
+        if (*s->p == '{') {
+            s->p++;
+            ln_args *sub = ln_args_new();
+            sp_table(s, sub, '}');
+            st = ln_args_set_table(a, key, sub);
+        } else if (*s->p == '[') {
+            double v[64];
+            int n = 0;
+            s->p++;
+            for (;;) {
+                sp_skip(s);
+                if (*s->p == ']') {
+                    s->p++;
+                    break;
+                }
+                sp_token(s, tok, sizeof tok);
+                ck_assert_msg(n < 64 && sp_number(tok, &v[n]),
+                              "lt_args: bad list in '%s'", s->spec);
+                n++;
+            }
+            st = ln_args_set_numbers(a, key, n, v);
+        } else {
+            int quoted = *s->p == '"';
+            double v;
+            sp_token(s, tok, sizeof tok);
+            if (quoted) st = ln_args_set_string(a, key, tok);
+            else if (!strcmp(tok, "true")) st = ln_args_set_bool(a, key, 1);
+            else if (!strcmp(tok, "false")) st = ln_args_set_bool(a, key, 0);
+            else if (!strcmp(tok, "nil")) st = ln_args_set_null(a, key);
+            else if (sp_number(tok, &v)) st = ln_args_set_number(a, key, v);
+            else st = ln_args_set_string(a, key, tok);
+        }
+        ck_assert_int_eq(st, LN_OK);
+    }
+}
+
+ln_args *lt_args(const char *spec) {
+    ln_args *a = ln_args_new();
+    ck_assert_ptr_nonnull(a);
+    if (!spec) return a;
+    spec_parser s = {spec, spec};
+    sp_table(&s, a, '\0');
+    return a;
+}
+
+ln_layer *lt_layer(const char *unit, const char *spec) {
+    ln_ctx ctx;
+    ln_ctx_clear(&ctx);
+    ln_layer *l = ln_layer_new(&ctx, unit, lt_args(spec));
+    ck_assert_msg(l != NULL, "%s{%s}: %s", unit, spec ? spec : "", ctx.msg);
+    return l;
+}
+
+const char *lt_layer_error(const char *unit, const char *spec) {
+    static ln_ctx ctx;
+    ln_ctx_clear(&ctx);
+    ln_layer *l = ln_layer_new(&ctx, unit, lt_args(spec));
+    ck_assert_msg(l == NULL, "%s{%s} was accepted", unit, spec ? spec : "");
+    ck_assert_msg(ctx.status != LN_OK && ctx.msg[0], "%s{%s}: no message",
+                  unit, spec ? spec : "");
+    return ctx.msg;
+}
+
+void lt_fill_weights(ln_layer *l, float lo, float hi, uint64_t seed) {
+    for (int k = 0; k < l->nweights; k++) {
+        ln_rng r = {seed + (uint64_t)k, 0};
+        ln_rng_uniform(&r, ln_f32(l->weights[k].value),
+                       l->weights[k].value->numel, lo, hi);
+    }
+}
+
+void lt_away_from(ln_tensor *x, float at, float margin) {
+    float *p = ln_f32(x);
+    for (int64_t i = 0; i < x->numel; i++) {
+        float d = p[i] - at;
+        if (d >= 0 && d < margin) p[i] = at + margin;
+        else if (d < 0 && d > -margin) p[i] = at - margin;
+    }
+}
+
+/* gradcheck.c belongs to the test utilities: it is compiled here until
+** tests/CMakeLists.txt lists it among lunet_testutil's sources. */
+#include "gradcheck.c"

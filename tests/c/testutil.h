@@ -19,4 +19,23 @@ double lt_max_abs_diff(const float *a, const float *b, int64_t n);
 /* The path of a test plugin built into LUNET_TEST_PLUGIN_DIR. */
 const char *lt_test_plugin(const char *file);
 
+/* Keyword arguments from a compact spec, for tests:
+**   "#1=300 activation=tanh use_bias=false rate=0.5 seed=nil
+**    shared_axes=[1,2] kernel_regularizer={l2=0.01} data_format=channels_first"
+** Values: numbers, true/false, nil, [n,...] lists, {k=v ...} tables, else
+** strings (may be quoted "..."). "#N" keys are positional arguments. NULL
+** or "" gives empty args. Fails the test on a malformed spec. */
+ln_args *lt_args(const char *spec);
+/* ln_layer_new(unit, lt_args(spec)); fails the test with the message if
+** creation fails. */
+ln_layer *lt_layer(const char *unit, const char *spec);
+/* Create a layer expecting failure; returns the message (static buffer). */
+const char *lt_layer_error(const char *unit, const char *spec);
+/* Overwrite every weight of a built layer with U[lo, hi) values from a
+** private generator (seeded with seed + the weight's index). */
+void lt_fill_weights(ln_layer *l, float lo, float hi, uint64_t seed);
+/* Push every x[i] with |x[i] - at| < margin out to at +- margin (keeps
+** finite differences away from a kink). */
+void lt_away_from(ln_tensor *x, float at, float margin);
+
 #endif

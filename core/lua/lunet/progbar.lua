@@ -204,7 +204,8 @@ function Progbar:_avg(k)
 end
 
 --- Updates the bar to step `current`.
--- values: ordered list of {name, value} pairs; a non-stateful value is
+-- values: ordered list of {name, value} pairs (a {name = value} map is
+--   accepted too, shown in name order); a non-stateful value is
 --   averaged over steps (weighted by the number of steps since the previous
 --   update), a stateful one is displayed as is.
 -- finalize: whether this is the last update; defaults to current >= target.
@@ -214,7 +215,15 @@ function Progbar:update(current, values, finalize)
     else finalize = current >= self.target end
   end
 
-  for _, kv in ipairs(values or {}) do
+  values = values or {}
+  if values[1] == nil and next(values) ~= nil then
+    -- a {name = value} map: no order given, use the names' order
+    local list = {}
+    for k, v in pairs(values) do list[#list + 1] = {k, v} end
+    table.sort(list, function(a, b) return tostring(a[1]) < tostring(b[1]) end)
+    values = list
+  end
+  for _, kv in ipairs(values) do
     local k, v = kv[1], kv[2]
     if self._values[k] == nil then
       self._values_order[#self._values_order + 1] = k

@@ -1,0 +1,57 @@
+/*
+** cpu.c -- CPU set-up shared by the kernels: denormals flushed to zero in
+** every thread that runs kernels, and the SIMD level the GEMM dispatches on.
+*/
+#include <omp.h>
+
+#include "lunet/kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define LN_X86 1
+#endif
+
+/* Internal (not in a public header): the widest usable SIMD level,
+** 2 = AVX-512F/VL/DQ/BW + FMA, 1 = AVX2 + FMA, 0 = none. Cached. */
+int ln__cpu_simd_level(void);
+
+/* MXCSR: FTZ is bit 15, DAZ bit 6. */
+#define LN_MXCSR_FTZ 0x8000u
+#define LN_MXCSR_DAZ 0x0040u
+
+static void set_ftz_daz(void) {
+#ifdef LN_X86
+    unsigned csr = _mm_getcsr();
+    unsigned want = csr | LN_MXCSR_FTZ | LN_MXCSR_DAZ;
+    if (want != csr) _mm_setcsr(want);
+#endif
+}
+
+int ln__cpu_simd_level(void) {
+    static volatile int level = -1;
+    int l = level;
+    if (l >= 0) return l;
+    l = 0;
+#if defined(LN_X86) && defined(__GNUC__)
+    /* libgcc's checks include the OS support (XCR0) for the vector state. */
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        l = 1;
+    if (l == 1 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw"))
+        l = 2;
+#endif
+    level = l; /* idempotent: racing writers store the same value */
+    return l;
+}
+
+void ln_cpu_init(void) {
+    (void)ln__cpu_simd_level();
+    set_ftz_daz();
+    if (!omp_in_parallel()) {
+#pragma omp parallel
+        set_ftz_daz();
+    }
+}

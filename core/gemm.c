@@ -1,0 +1,733 @@
+/*
+** gemm.c -- single-precision GEMM: C = alpha*op(A)*op(B) + beta*C, row-major.
+**
+** Structure (BLIS-like, written for row-major C with vectors along N):
+**  - a micro-kernel keeps an mr x (nv*vw) tile of C in vector registers and
+**    runs an FMA chain over one K block: for each k it loads nv vectors of a
+**    row of op(B) and broadcasts mr elements of a column of op(A);
+**  - op(A) is read through (row stride, k stride), so A and A^T need no
+**    packing; it is packed into an MR x kc panel only for large problems
+**    (contiguous, TLB-friendly); op(B) is read in place when B is not
+**    transposed and few rows of C reuse it, else packed into kc x NR panels
+**    (a transpose for B^T);
+**  - blocking: K in kc blocks (kc depends on K only), N in nc column blocks
+**    whose packed B block stays in L2, the A panel stays in L1;
+**  - threads own disjoint rectangles of C (split along N or M) and run the
+**    same sequential code on them.
+**
+** Determinism: every element of C is one FMA chain over k in increasing
+** order within each kc block, then C = alpha*acc + beta*C (first block) or
+** C = alpha*acc + C (later blocks). Tile shapes, edge kernels, packing and
+** the thread split only decide who computes an element and from where the
+** operands are loaded, never the arithmetic, and kc is a function of K only.
+** So results are bitwise identical for every thread count.
+**
+** Kernels: AVX-512 (8 x 48), AVX2+FMA (4 x 24) and portable C (4 x 16),
+** chosen at run time; each ISA path is compiled with a target attribute so
+** the rest of the library stays generic x86-64.
+*/
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "lunet/kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define LN_GEMM_X86 1
+#endif
+
+int ln__cpu_simd_level(void); /* cpu.c */
+
+/* ---- micro-kernel interface --------------------------------------------- */
+
+typedef struct gk_args {
+    int64_t kc;
+    const float *a; /* op(A)(i, k) at a[i*ars + k*aks] */
+    int64_t ars, aks;
+    const float *b; /* op(B)(k, j) at b[k*bks + j] */
+    int64_t bks;
+    float *c;
+    int64_t ldc;
+    const float *bias; /* bias of this tile's first column, or NULL */
+    float alpha, beta;
+    int load_c;        /* 0: C = alpha*acc; 1: C = alpha*acc + beta*C */
+    int mr, nv, nlast; /* rows, vectors, valid lanes of the last vector */
+} gk_args;
+
+typedef void (*gk_kernel)(const gk_args *);
+/* dst[k*nr + j] = op(B)(k, j) for k < kc, j < w (w <= nr). src points at
+** op(B)(0, 0) of the panel: B is k x n with ldb (bt = 0) or n x k (bt = 1). */
+typedef void (*gk_pack_b)(float *dst, const float *src, int64_t ldb,
+                          int64_t kc, int64_t w, int nr);
+
+typedef struct gemm_isa {
+    const char *name;
+    int mr, vw, nv; /* micro-tile: mr rows x nv vectors of vw floats */
+    gk_kernel kernel;
+    gk_pack_b pack_bn, pack_bt;
+} gemm_isa;
+
+#define GK_MR_MAX 8
+
+/* ---- packing (portable) ------------------------------------------------- */
+
+static void pack_bn_c(float *dst, const float *src, int64_t ldb, int64_t kc,
+                      int64_t w, int nr) {
+    for (int64_t k = 0; k < kc; k++)
+        memcpy(dst + k * nr, src + k * ldb, (size_t)w * sizeof(float));
+}
+
+static void pack_bt_c(float *dst, const float *src, int64_t ldb, int64_t kc,
+                      int64_t w, int nr) {
+    /* 4 rows of B^T source at a time to keep several streams going. */
+    int64_t j = 0;
+    for (; j + 4 <= w; j += 4) {
+        const float *s0 = src + j * ldb, *s1 = s0 + ldb, *s2 = s1 + ldb,
+                    *s3 = s2 + ldb;
+        for (int64_t k = 0; k < kc; k++) {
+            float *d = dst + k * nr + j;
+            d[0] = s0[k];
+            d[1] = s1[k];
+            d[2] = s2[k];
+            d[3] = s3[k];
+        }
+    }
+    for (; j < w; j++) {
+        const float *s = src + j * ldb;
+        for (int64_t k = 0; k < kc; k++) dst[k * nr + j] = s[k];
+    }
+}
+
+/* dst[k*mr_max + r] = op(A)(r, k) for r < mr, k < kc; only for A^T (rows
+** of op(A) contiguous: ars == 1), where it is a copy of mr floats per k. */
+static void pack_at(float *dst, const float *src, int64_t aks, int64_t kc,
+                    int mr, int mr_max) {
+    if (mr == 8 && mr_max == 8) {
+        for (int64_t k = 0; k < kc; k++)
+            memcpy(dst + k * 8, src + k * aks, 8 * sizeof(float));
+    } else if (mr == 4 && mr_max == 4) {
+        for (int64_t k = 0; k < kc; k++)
+            memcpy(dst + k * 4, src + k * aks, 4 * sizeof(float));
+    } else {
+        for (int64_t k = 0; k < kc; k++)
+            for (int r = 0; r < mr; r++) dst[k * mr_max + r] = src[k * aks + r];
+    }
+}
+
+/* ---- portable kernel: 4 x 16 ------------------------------------------- */
+
+#define GEN_MR 4
+#define GEN_VW 8
+#define GEN_NV 2
+
+static void kernel_generic(const gk_args *p) {
+    float acc[GEN_MR][GEN_VW * GEN_NV];
+    const int mr = p->mr, w = (p->nv - 1) * GEN_VW + p->nlast;
+    memset(acc, 0, sizeof acc);
+    const float *a = p->a, *b = p->b;
+    for (int64_t k = 0; k < p->kc; k++) {
+        for (int r = 0; r < mr; r++) {
+            const float av = a[r * p->ars];
+            if (w == GEN_VW * GEN_NV)
+                for (int j = 0; j < GEN_VW * GEN_NV; j++) acc[r][j] += av * b[j];
+            else
+                for (int j = 0; j < w; j++) acc[r][j] += av * b[j];
+        }
+        a += p->aks;
+        b += p->bks;
+    }
+    for (int r = 0; r < mr; r++) {
+        float *c = p->c + r * p->ldc;
+        for (int j = 0; j < w; j++) {
+            float x = p->load_c ? p->alpha * acc[r][j] + p->beta * c[j]
+                                : p->alpha * acc[r][j];
+            if (p->bias) x += p->bias[j];
+            c[j] = x;
+        }
+    }
+}
+
+static const gemm_isa isa_generic = {"generic", GEN_MR, GEN_VW, GEN_NV,
+                                     kernel_generic, pack_bn_c, pack_bt_c};
+
+#ifdef LN_GEMM_X86
+
+/* ---- AVX-512: 8 x 48 ---------------------------------------------------- */
+
+#define T512                                                                   \
+    __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
+#define AI __attribute__((always_inline)) inline
+
+static AI T512 void k512_body(const gk_args *p, const int MR, const int NV) {
+    __m512 acc[8][3];
+    const __mmask16 ml = (__mmask16)((1u << p->nlast) - 1u);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
+    const float *a = p->a, *b = p->b;
+    const int64_t ars = p->ars, aks = p->aks, bks = p->bks;
+    for (int64_t k = p->kc; k > 0; k--) {
+        __m512 bv[3];
+#pragma GCC unroll 3
+        for (int v = 0; v < NV - 1; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);
+        bv[NV - 1] = _mm512_maskz_loadu_ps(ml, b + 16 * (NV - 1));
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; r++) {
+            const __m512 av = _mm512_set1_ps(a[r * ars]);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+        }
+        a += aks;
+        b += bks;
+    }
+    const __m512 va = _mm512_set1_ps(p->alpha), vb = _mm512_set1_ps(p->beta);
+    float *c = p->c;
+    const int64_t ldc = p->ldc;
+    __m512 bias[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(),
+                      _mm512_setzero_ps()};
+    if (p->bias) {
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++)
+            bias[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? ml : 0xFFFF,
+                                            p->bias + 16 * v);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            const __mmask16 mk = v == NV - 1 ? ml : 0xFFFF;
+            float *cp = c + r * ldc + 16 * v;
+            __m512 x;
+            if (p->load_c)
+                x = _mm512_fmadd_ps(
+                    va, acc[r][v],
+                    _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(mk, cp)));
+            else
+                x = _mm512_mul_ps(va, acc[r][v]);
+            if (p->bias) x = _mm512_add_ps(x, bias[v]);
+            _mm512_mask_storeu_ps(cp, mk, x);
+        }
+    }
+}
+
+#define K512(M, V)                                                             \
+    static T512 void k512_##M##_##V(const gk_args *p) { k512_body(p, M, V); }
+#define K512_ROW(M) K512(M, 1) K512(M, 2) K512(M, 3)
+K512_ROW(1)
+K512_ROW(2)
+K512_ROW(3)
+K512_ROW(4)
+K512_ROW(5)
+K512_ROW(6)
+K512_ROW(7)
+K512_ROW(8)
+
+static T512 void kernel_avx512(const gk_args *p) {
+#define K512_CASE(M)                                                           \
+    case M:                                                                    \
+        if (p->nv == 3) k512_##M##_3(p);                                       \
+        else if (p->nv == 2) k512_##M##_2(p);                                  \
+        else k512_##M##_1(p);                                                  \
+        break;
+    switch (p->mr) {
+        K512_CASE(1)
+        K512_CASE(2)
+        K512_CASE(3)
+        K512_CASE(4)
+        K512_CASE(5)
+        K512_CASE(6)
+        K512_CASE(7)
+        K512_CASE(8)
+    default: break;
+    }
+#undef K512_CASE
+}
+
+/* 16 x 16 transpose in registers. */
+static AI T512 void tr16(__m512 r[16]) {
+    __m512 t[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            t[8 * i + j] =
+                _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+            t[8 * i + 4 + j] =
+                _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xDD);
+        }
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xDD);
+    }
+}
+
+/* B^T panel: rows j of the source (contiguous in k) become columns. */
+static T512 void pack_bt_avx512(float *dst, const float *src, int64_t ldb,
+                                int64_t kc, int64_t w, int nr) {
+    int64_t j = 0;
+    for (; j + 16 <= w; j += 16) {
+        const float *s = src + j * ldb;
+        int64_t k = 0;
+        for (; k + 16 <= kc; k += 16) {
+            __m512 r[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(s + i * ldb + k);
+            tr16(r);
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++)
+                _mm512_storeu_ps(dst + (k + i) * nr + j, r[i]);
+        }
+        if (k < kc) {
+            const __mmask16 mk = (__mmask16)((1u << (kc - k)) - 1u);
+            __m512 r[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++)
+                r[i] = _mm512_maskz_loadu_ps(mk, s + i * ldb + k);
+            tr16(r);
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++)
+                if (i < kc - k)
+                _mm512_storeu_ps(dst + (k + i) * nr + j, r[i]);
+        }
+    }
+    if (j < w) pack_bt_c(dst + j, src + j * ldb, ldb, kc, w - j, nr);
+}
+
+static const gemm_isa isa_avx512 = {"avx512", 8, 16, 3, kernel_avx512,
+                                    pack_bn_c, pack_bt_avx512};
+
+/* ---- AVX2 + FMA: 4 x 24 -------------------------------------------------- */
+
+#define T256 __attribute__((target("avx2,fma")))
+
+static AI T256 __m256i mask8(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static AI T256 void k256_body(const gk_args *p, const int MR, const int NV) {
+    __m256 acc[4][3];
+    const __m256i ml = mask8(p->nlast);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm256_setzero_ps();
+    const float *a = p->a, *b = p->b;
+    const int64_t ars = p->ars, aks = p->aks, bks = p->bks;
+    for (int64_t k = p->kc; k > 0; k--) {
+        __m256 bv[3];
+#pragma GCC unroll 3
+        for (int v = 0; v < NV - 1; v++) bv[v] = _mm256_loadu_ps(b + 8 * v);
+        bv[NV - 1] = _mm256_maskload_ps(b + 8 * (NV - 1), ml);
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            const __m256 av = _mm256_broadcast_ss(a + r * ars);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+        }
+        a += aks;
+        b += bks;
+    }
+    const __m256 va = _mm256_set1_ps(p->alpha), vb = _mm256_set1_ps(p->beta);
+    const __m256i full = _mm256_set1_epi32(-1);
+    float *c = p->c;
+    const int64_t ldc = p->ldc;
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++) {
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            const __m256i mk = v == NV - 1 ? ml : full;
+            float *cp = c + r * ldc + 8 * v;
+            __m256 x;
+            if (p->load_c)
+                x = _mm256_fmadd_ps(
+                    va, acc[r][v],
+                    _mm256_mul_ps(vb, _mm256_maskload_ps(cp, mk)));
+            else
+                x = _mm256_mul_ps(va, acc[r][v]);
+            if (p->bias)
+                x = _mm256_add_ps(x, _mm256_maskload_ps(p->bias + 8 * v, mk));
+            _mm256_maskstore_ps(cp, mk, x);
+        }
+    }
+}
+
+#define K256(M, V)                                                             \
+    static T256 void k256_##M##_##V(const gk_args *p) { k256_body(p, M, V); }
+#define K256_ROW(M) K256(M, 1) K256(M, 2) K256(M, 3)
+K256_ROW(1)
+K256_ROW(2)
+K256_ROW(3)
+K256_ROW(4)
+
+static T256 void kernel_avx2(const gk_args *p) {
+#define K256_CASE(M)                                                           \
+    case M:                                                                    \
+        if (p->nv == 3) k256_##M##_3(p);                                       \
+        else if (p->nv == 2) k256_##M##_2(p);                                  \
+        else k256_##M##_1(p);                                                  \
+        break;
+    switch (p->mr) {
+        K256_CASE(1)
+        K256_CASE(2)
+        K256_CASE(3)
+        K256_CASE(4)
+    default: break;
+    }
+#undef K256_CASE
+}
+
+static const gemm_isa isa_avx2 = {"avx2", 4, 8, 3, kernel_avx2, pack_bn_c,
+                                  pack_bt_c};
+
+#endif /* LN_GEMM_X86 */
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+static const gemm_isa *_Atomic gemm_isa_cur;
+
+static const gemm_isa *isa_best(void) {
+#ifdef LN_GEMM_X86
+    int l = ln__cpu_simd_level();
+    if (l >= 2) return &isa_avx512;
+    if (l >= 1) return &isa_avx2;
+#endif
+    return &isa_generic;
+}
+
+static const gemm_isa *get_isa(void) {
+    const gemm_isa *i = atomic_load_explicit(&gemm_isa_cur, memory_order_acquire);
+    if (!i) {
+        i = isa_best();
+        atomic_store_explicit(&gemm_isa_cur, i, memory_order_release);
+    }
+    return i;
+}
+
+const char *ln_gemm_kernel_name(void) { return get_isa()->name; }
+
+/* Test and benchmark hook (not in the public header): force a kernel by name
+** ("avx512", "avx2", "generic"), or NULL / "" for the best one. Returns 0, or
+** -1 when this CPU cannot run that kernel (nothing changes then). Not
+** thread-safe against concurrent ln_gemm calls. */
+LN_API int ln__gemm_force_kernel(const char *name) {
+    const gemm_isa *i = NULL;
+    if (!name || !*name) i = isa_best();
+    else if (!strcmp(name, "generic")) i = &isa_generic;
+#ifdef LN_GEMM_X86
+    else if (!strcmp(name, "avx2") && ln__cpu_simd_level() >= 1) i = &isa_avx2;
+    else if (!strcmp(name, "avx512") && ln__cpu_simd_level() >= 2)
+        i = &isa_avx512;
+#endif
+    if (!i) return -1;
+    atomic_store_explicit(&gemm_isa_cur, i, memory_order_release);
+    return 0;
+}
+
+/* ---- the blocked driver -------------------------------------------------- */
+
+#ifdef LN_GEMM_TUNE /* development only: thresholds from the environment */
+static long tune(const char *name, long def) {
+    const char *v = getenv(name);
+    return v && *v ? atol(v) : def;
+}
+#define GEMM_KC_MAX tune("KC", 384)
+#define GEMM_NC_MAX tune("NC", 384)
+#define GEMM_PACK_B_MIN_M tune("PBM", 128)
+#define GEMM_PAR_MIN_FLOPS ((double)tune("PAR", 3000000))
+#else
+#define GEMM_KC_MAX 384 /* K block: an MR x kc A panel stays in L1 */
+#define GEMM_NC_MAX 384 /* N block: a kc x nc packed B block stays in L2 */
+/* Pack B (not transposed) when at least this many rows of C reuse it. */
+#define GEMM_PACK_B_MIN_M 128
+/* Fewer flops than this stay on one thread (measured, passive wait). */
+#define GEMM_PAR_MIN_FLOPS 3.0e6
+#endif
+
+typedef struct gemm_plan {
+    const gemm_isa *isa;
+    int ta, tb;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t ldb;
+    float *c;
+    int64_t ldc;
+    const ln_gemm_epilogue *epi;
+    int64_t kc, nc;
+    int pack_a, pack_b;
+    size_t ws_floats; /* per thread */
+} gemm_plan;
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+static void epilogue_rows(const ln_gemm_epilogue *epi, float *c, int64_t ldc,
+                          int64_t rows, int64_t cols) {
+    for (int64_t i = 0; i < rows; i++) epi->fn(c + i * ldc, cols, epi->arg);
+}
+
+/* Rows [i0, i1) x columns [j0, j1) of C, sequentially. ws: this thread's
+** workspace of P->ws_floats floats (64-byte aligned), or NULL if no packing. */
+static void gemm_block(const gemm_plan *P, int64_t i0, int64_t i1, int64_t j0,
+                       int64_t j1, float *ws) {
+    const gemm_isa *isa = P->isa;
+    const int MR = isa->mr, VW = isa->vw, NR = isa->vw * isa->nv;
+    const int64_t K = P->k;
+    const int64_t a_rs = P->ta ? 1 : P->lda, a_ks = P->ta ? P->lda : 1;
+    const int fn = P->epi && P->epi->fn;
+    float *bbuf = ws;
+    float *abuf = ws ? ws + (P->pack_b ? P->kc * ceil_div(P->nc, NR) * NR : 0)
+                     : NULL;
+    gk_args g;
+    g.alpha = P->alpha;
+    g.ldc = P->ldc;
+
+    for (int64_t jc = j0; jc < j1; jc += P->nc) {
+        const int64_t nc = j1 - jc < P->nc ? j1 - jc : P->nc;
+        for (int64_t pc = 0; pc < K; pc += P->kc) {
+            const int64_t kc = K - pc < P->kc ? K - pc : P->kc;
+            const int first = pc == 0, last = pc + kc == K;
+            if (P->pack_b) {
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int64_t w = nc - jr < NR ? nc - jr : NR;
+                    float *d = bbuf + (jr / NR) * kc * NR;
+                    if (P->tb)
+                        isa->pack_bt(d, P->b + (jc + jr) * P->ldb + pc, P->ldb,
+                                     kc, w, NR);
+                    else
+                        isa->pack_bn(d, P->b + pc * P->ldb + jc + jr, P->ldb,
+                                     kc, w, NR);
+                }
+            }
+            g.kc = kc;
+            g.load_c = first ? P->beta != 0.0f : 1;
+            g.beta = first ? P->beta : 1.0f;
+            for (int64_t ir = i0; ir < i1; ir += MR) {
+                const int mr = (int)(i1 - ir < MR ? i1 - ir : MR);
+                const float *ap = P->a + ir * a_rs + pc * a_ks;
+                if (P->pack_a) {
+                    pack_at(abuf, ap, a_ks, kc, mr, MR);
+                    g.a = abuf;
+                    g.ars = 1;
+                    g.aks = MR;
+                } else {
+                    g.a = ap;
+                    g.ars = a_rs;
+                    g.aks = a_ks;
+                }
+                g.mr = mr;
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int w = (int)(nc - jr < NR ? nc - jr : NR);
+                    g.nv = (w + VW - 1) / VW;
+                    g.nlast = w - (g.nv - 1) * VW;
+                    if (P->pack_b) {
+                        g.b = bbuf + (jr / NR) * kc * NR;
+                        g.bks = NR;
+                    } else {
+                        g.b = P->b + pc * P->ldb + jc + jr;
+                        g.bks = P->ldb;
+                    }
+                    g.c = P->c + ir * P->ldc + jc + jr;
+                    g.bias = last && P->epi && P->epi->bias
+                                 ? P->epi->bias + jc + jr
+                                 : NULL;
+                    isa->kernel(&g);
+                }
+                if (last && fn)
+                    epilogue_rows(P->epi, P->c + ir * P->ldc + jc, P->ldc, mr,
+                                  nc);
+            }
+        }
+    }
+}
+
+/* ---- workspace: one grow-only buffer, taken with a try-lock ------------- */
+
+static atomic_flag ws_lock = ATOMIC_FLAG_INIT;
+static float *ws_buf;
+static size_t ws_cap; /* floats */
+
+/* Returns a buffer of at least `floats` floats (64-byte aligned), *own set to
+** 1 if the caller must free it. NULL if no memory. */
+static float *ws_get(size_t floats, int *own) {
+    *own = 0;
+    if (!atomic_flag_test_and_set_explicit(&ws_lock, memory_order_acquire)) {
+        if (ws_cap < floats) {
+            size_t want = floats + floats / 4;
+            size_t bytes = (want * sizeof(float) + 63) & ~(size_t)63;
+            float *p = aligned_alloc(64, bytes);
+            if (p) {
+                free(ws_buf);
+                ws_buf = p;
+                ws_cap = bytes / sizeof(float);
+            }
+        }
+        if (ws_cap >= floats) return ws_buf;
+        atomic_flag_clear_explicit(&ws_lock, memory_order_release);
+    }
+    /* Someone else holds the shared buffer (a concurrent call). */
+    size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes);
+    if (p) *own = 1;
+    return p;
+}
+
+static void ws_put(float *p, int own) {
+    if (own) free(p);
+    else if (p) atomic_flag_clear_explicit(&ws_lock, memory_order_release);
+}
+
+/* ---- the entry point ---------------------------------------------------- */
+
+/* C = beta*C, then the epilogue: for alpha == 0 or k == 0. */
+static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc,
+                    const ln_gemm_epilogue *epi) {
+    for (int64_t i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        if (beta == 0.0f)
+            for (int64_t j = 0; j < n; j++) ci[j] = 0.0f;
+        else if (beta != 1.0f)
+            for (int64_t j = 0; j < n; j++) ci[j] *= beta;
+        if (epi && epi->bias)
+            for (int64_t j = 0; j < n; j++) ci[j] += epi->bias[j];
+        if (epi && epi->fn) epi->fn(ci, n, epi->arg);
+    }
+}
+
+/* Plain loops, no workspace: only when no memory is left for packing. */
+static void gemm_unpacked_ref(const gemm_plan *P) {
+    const int64_t a_rs = P->ta ? 1 : P->lda, a_ks = P->ta ? P->lda : 1;
+    const int64_t b_ks = P->tb ? 1 : P->ldb, b_ns = P->tb ? P->ldb : 1;
+    for (int64_t i = 0; i < P->m; i++) {
+        float *ci = P->c + i * P->ldc;
+        for (int64_t j = 0; j < P->n; j++) {
+            float x = 0.0f;
+            for (int64_t pc = 0; pc < P->k; pc += P->kc) {
+                const int64_t kc = P->k - pc < P->kc ? P->k - pc : P->kc;
+                float acc = 0.0f;
+                for (int64_t q = pc; q < pc + kc; q++)
+                    acc += P->a[i * a_rs + q * a_ks] * P->b[q * b_ks + j * b_ns];
+                if (pc == 0)
+                    x = P->beta != 0.0f ? P->alpha * acc + P->beta * ci[j]
+                                        : P->alpha * acc;
+                else
+                    x = P->alpha * acc + x;
+            }
+            if (P->epi && P->epi->bias) x += P->epi->bias[j];
+            ci[j] = x;
+        }
+        if (P->epi && P->epi->fn) P->epi->fn(ci, P->n, P->epi->arg);
+    }
+}
+
+void ln_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+             float alpha, const float *a, int64_t lda, const float *b,
+             int64_t ldb, float beta, float *c, int64_t ldc,
+             const ln_gemm_epilogue *epi) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0.0f) {
+        scale_c(m, n, beta, c, ldc, epi);
+        return;
+    }
+    gemm_plan P;
+    P.isa = get_isa();
+    P.ta = trans_a != 0;
+    P.tb = trans_b != 0;
+    P.m = m;
+    P.n = n;
+    P.k = k;
+    P.alpha = alpha;
+    P.beta = beta;
+    P.a = a;
+    P.lda = lda;
+    P.b = b;
+    P.ldb = ldb;
+    P.c = c;
+    P.ldc = ldc;
+    P.epi = epi && (epi->bias || epi->fn) ? epi : NULL;
+
+    const int MR = P.isa->mr, VW = P.isa->vw, NR = P.isa->vw * P.isa->nv;
+    /* kc depends on K only (determinism); blocks as even as possible. */
+    P.kc = ceil_div(k, ceil_div(k, GEMM_KC_MAX));
+    P.pack_b = P.tb || m >= GEMM_PACK_B_MIN_M;
+    /* A^T: the MR floats of a k step are contiguous, k steps lda apart (the
+    ** same L1 sets when lda is a multiple of 1 KiB): copy the panel. */
+    P.pack_a = P.ta && m >= 2 * MR && n > NR;
+    P.nc = P.pack_b ? GEMM_NC_MAX / NR * NR : n;
+    if (P.nc > n) P.nc = n;
+
+    /* Threads: split along N in VW-column units or along M in MR-row units,
+    ** whichever balances better (N for few rows: each thread then streams
+    ** only its part of B). */
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    int nt = 1;
+    if (flops >= GEMM_PAR_MIN_FLOPS && !omp_in_parallel())
+        nt = omp_get_max_threads();
+    const int64_t um = ceil_div(m, MR), un = ceil_div(n, VW);
+    if (nt > 1 && um * un < 2) nt = 1;
+    if (nt > um && nt > un) nt = (int)(um > un ? um : un);
+    int split_n;
+    {
+        double bm = (double)ceil_div(um, nt) * nt / (double)um;
+        double bn = (double)ceil_div(un, nt) * nt / (double)un;
+        split_n = m < 2 * GEMM_PACK_B_MIN_M || bn <= bm;
+        if (un < nt) split_n = 0;
+        if (um < nt) split_n = 1;
+    }
+    P.ws_floats = 0;
+    if (P.pack_b) P.ws_floats += (size_t)(P.kc * ceil_div(P.nc, NR) * NR);
+    if (P.pack_a) P.ws_floats += (size_t)(P.kc * MR);
+    P.ws_floats = (P.ws_floats + 1023) & ~(size_t)1023; /* 4 KiB slices */
+
+    float *ws = NULL;
+    int own = 0;
+    if (P.ws_floats) {
+        ws = ws_get(P.ws_floats * (size_t)nt, &own);
+        if (!ws) {
+            gemm_unpacked_ref(&P);
+            return;
+        }
+    }
+    if (nt <= 1) {
+        gemm_block(&P, 0, m, 0, n, ws);
+    } else {
+#pragma omp parallel num_threads(nt)
+        {
+            const int t = omp_get_thread_num(), T = omp_get_num_threads();
+            int64_t i0 = 0, i1 = m, j0 = 0, j1 = n;
+            if (split_n) {
+                j0 = un * t / T * VW;
+                j1 = t == T - 1 ? n : un * (t + 1) / T * VW;
+            } else {
+                i0 = um * t / T * MR;
+                i1 = t == T - 1 ? m : um * (t + 1) / T * MR;
+            }
+            if (i0 < i1 && j0 < j1)
+                gemm_block(&P, i0, i1, j0, j1,
+                           ws ? ws + P.ws_floats * (size_t)t : NULL);
+        }
+    }
+    ws_put(ws, own);
+}

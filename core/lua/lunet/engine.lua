@@ -1,0 +1,480 @@
+--- lunet.engine: compile, fit, evaluate, predict and the *_on_batch
+-- methods of models (added to lunet.models' methods), with Keras 2
+-- semantics (see docs/model-api.md).
+--
+-- fit's inner loop is one C call per batch (gather the rows, forward,
+-- loss, metrics, backward: ln_net_train_batch) plus optimizer:apply_gradients
+-- over the cached (gradient, variable) pairs -- the same pieces the
+-- low-level API exposes (model:forward, loss:compute, model:backward).
+local core = require "lunet.core"
+local registry = require "lunet.registry"
+local models = require "lunet.models"
+local losses = require "lunet.losses"
+local metrics_mod = require "lunet.metrics"
+local callbacks = require "lunet.callbacks"
+local Progbar = require "lunet.progbar"
+
+local nn = core.nn
+local methods = models.methods
+local engine = {}
+
+-- Progress bars: lunet's clock and terminal test.
+do
+  local default_isatty = Progbar.isatty
+  Progbar.clock = core.time
+  Progbar.isatty = function(file)
+    if file == nil or file == io.stdout then return core.isatty(1) end
+    if file == io.stderr then return core.isatty(2) end
+    return default_isatty(file)
+  end
+end
+
+local sformat = string.format
+
+-- ---- helpers ------------------------------------------------------------------------------
+
+local function check_keys(what, opts, known)
+  for k in pairs(opts) do
+    if not known[k] then
+      error(sformat("%s: unknown keyword argument '%s'", what, tostring(k)), 3)
+    end
+  end
+end
+
+local function check_int(what, key, v, min)
+  if math.type(v) ~= "integer" then
+    if type(v) == "number" and v == math.floor(v) then v = math.tointeger(v) end
+  end
+  if math.type(v) ~= "integer" or v < min then
+    error(sformat("%s: %s must be an integer >= %d, got %s", what, key, min, tostring(v)), 3)
+  end
+  return v
+end
+
+--- verbose: 0/false silent, 1/true/"auto" a progress bar (one line per
+-- epoch when stdout is not a terminal, as verbose = 2), 2 one line.
+function engine.verbose_mode(v, default)
+  if v == nil then v = default end
+  if v == true or v == "auto" then v = 1 elseif v == false then v = 0 end
+  if v ~= 0 and v ~= 1 and v ~= 2 then
+    error("verbose must be 0, 1, 2, true or false, got " .. tostring(v), 3)
+  end
+  if v == 1 and not core.isatty(1) then v = 2 end
+  return v
+end
+
+local function require_compiled(self, what)
+  local c = rawget(self, "_compiled")
+  if not c then
+    error(sformat("%s: You must compile your model before training/testing. " ..
+                  "Use model:compile{loss = ..., optimizer = ...}.", what), 3)
+  end
+  return c
+end
+
+-- Samples in a tensor (its first size).
+local function rows(what, name, t)
+  if not registry.is_tensor(t) then
+    error(sformat("%s: %s must be a tensor, got %s", what, name, type(t)), 3)
+  end
+  local s = t:shape()
+  if #s == 0 then error(sformat("%s: %s must have a batch axis, got a scalar", what, name), 3) end
+  return s[1], s
+end
+
+local function check_xy(what, x, y)
+  local nx = rows(what, "x", x)
+  local ny = rows(what, "y", y)
+  if nx ~= ny then
+    error(sformat("%s: x and y have different numbers of samples: %d and %d " ..
+                  "(their first sizes must match)", what, nx, ny), 3)
+  end
+  return nx
+end
+
+-- ---- optimizer resolution ---------------------------------------------------------------------
+
+--- An optimizer from compile's argument: an object with apply_gradients,
+-- a unit name ("adam"), or a class name ("Adam"). nil gives "rmsprop" as
+-- in Keras.
+function engine.get_optimizer(spec)
+  if spec == nil then spec = "rmsprop" end
+  if type(spec) == "string" then
+    local unit = spec:lower()
+    if not registry.has("optimizer", unit) then unit = registry.find_class("optimizer", spec) end
+    if not unit then
+      error(sformat("unknown optimizer '%s' (known: %s)", spec, registry.known("optimizer")), 3)
+    end
+    local optim = require "lunet.optimizers"
+    if type(optim.get) == "function" then return optim.get(unit) end
+    local cls = registry.class_of("optimizer", unit)
+    return optim[cls]{}
+  end
+  local t = type(spec)
+  if (t == "table" or t == "userdata") and spec.apply_gradients then return spec end
+  error("compile: optimizer must be a name or an optimizer object (with apply_gradients), got " .. t, 3)
+end
+
+-- ---- compile ------------------------------------------------------------------------------------
+
+local compile_keys = {loss = 1, optimizer = 1, metrics = 1, loss_weights = 1,
+                      weighted_metrics = 1, run_eagerly = 1, steps_per_execution = 1}
+
+--- compile{loss = ..., optimizer = ..., metrics = {...}}. Compiling again
+-- keeps the weights (and an optimizer object's state) and takes a new
+-- snapshot of the layers' trainable flags, as Keras does: flags changed
+-- after compile take effect at the next compile.
+function methods:compile(opts)
+  if type(opts) ~= "table" then
+    error(sformat("%s: compile expects a table {loss = ..., optimizer = ..., metrics = ...}", self.name), 2)
+  end
+  check_keys("compile", opts, compile_keys)
+  if opts.loss_weights ~= nil or opts.weighted_metrics ~= nil then
+    error("compile: loss_weights and weighted_metrics need several outputs or sample " ..
+          "weights, which lunet's Sequential models do not have", 2)
+  end
+  if opts.loss == nil then error(sformat("%s: compile needs a loss", self.name), 2) end
+  local ok, loss = pcall(losses.get, opts.loss)
+  if not ok then error("compile: " .. tostring(loss), 2) end
+  local opt = engine.get_optimizer(opts.optimizer)
+  local specs, names = {}, {"loss"}
+  local list = opts.metrics or {}
+  if type(list) ~= "table" or metrics_mod.is_metric(list) then list = {list} end
+  for i, m in ipairs(list) do
+    local okm, spec = pcall(metrics_mod.spec, m)
+    if not okm then error("compile: " .. tostring(spec), 2) end
+    specs[i] = spec
+    names[#names + 1] = spec.name
+  end
+  local snapshot = {}
+  for _, l in ipairs(self.layers) do snapshot[l] = l.trainable end
+  rawset(self, "optimizer", opt)
+  rawset(self, "loss", opts.loss)
+  rawset(self, "compiled_loss", loss)
+  rawset(self, "metrics_names", names)
+  rawset(self, "_compiled", {loss = loss, specs = specs, snapshot = snapshot})
+end
+
+-- Makes the C network ready for training/evaluation with y's shape:
+-- resolves "accuracy"-like metrics, sets the loss, metrics and the
+-- trainable snapshot, and caches the optimizer's (gradient, variable) pairs.
+local function prepare(self, y)
+  local c = rawget(self, "_compiled")
+  local net, rebuilt = self:_get_net()
+  if c.net == net and not rebuilt then return c end
+  local out = self.output_shape
+  local ys = y:shape()
+  if not c.metrics then
+    local objs = {}
+    for i, spec in ipairs(c.specs) do
+      objs[i] = spec.make(#ys, ys[#ys], #out + 1, out[#out])
+    end
+    c.metrics = objs
+  end
+  local mc = {}
+  for i, m in ipairs(c.metrics) do mc[i] = m._c end
+  net:set_loss(c.loss._c)
+  net:set_metrics(mc)
+  local flags, pairs_ = {}, {}
+  for i, l in ipairs(self.layers) do
+    local f = c.snapshot[l]
+    if f == nil then f = l.trainable end
+    flags[i] = f
+    if f then
+      -- the weights that take gradients, in Keras's order
+      local first, second = {}, {}
+      for _, w in ipairs(l._c:weights()) do
+        if w.grad then
+          local p = {w.grad, w.value, name = l.name .. "/" .. w.name}
+          if w.trainable then first[#first + 1] = p else second[#second + 1] = p end
+        end
+      end
+      for _, p in ipairs(first) do pairs_[#pairs_ + 1] = p end
+      for _, p in ipairs(second) do pairs_[#pairs_ + 1] = p end
+    end
+  end
+  net:set_trainable(flags)
+  c.pairs = pairs_
+  c.net = net
+  return c
+end
+
+-- ---- logs ------------------------------------------------------------------------------------------
+
+-- {name = value} of the net's running results, names in compile's order.
+local function results_logs(net, names, prefix, into)
+  local logs = into or {}
+  local vals = {net:results()}
+  prefix = prefix or ""
+  for i, n in ipairs(names) do logs[prefix .. n] = vals[i] end
+  return logs
+end
+
+-- The logs as an ordered list of {name, value} for the progress bar.
+local function ordered(logs, order)
+  local list, seen = {}, {}
+  for _, k in ipairs(order) do
+    if logs[k] ~= nil then list[#list + 1] = {k, logs[k]}; seen[k] = true end
+  end
+  local extra = {}
+  for k in pairs(logs) do if not seen[k] then extra[#extra + 1] = k end end
+  table.sort(extra)
+  for _, k in ipairs(extra) do list[#list + 1] = {k, logs[k]} end
+  return list
+end
+
+-- Runs the test loop over rows [start, start + count) of x, y; returns the
+-- logs. bar: a Progbar or nil; cbs: a CallbackList or nil.
+local function test_loop(self, c, x, y, start, count, bs, bar, cbs, names)
+  local net = c.net
+  net:reset_metrics()
+  local steps = (count + bs - 1) // bs
+  local batch_logs = (bar and bar.verbose == 1 and bar.interactive) or
+                     (cbs and cbs.has.on_test_batch_end)
+  for step = 0, steps - 1 do
+    local s = step * bs
+    local n = math.min(bs, count - s)
+    if cbs and cbs.has.on_test_batch_begin then cbs:call("on_test_batch_begin", step, {}) end
+    net:test_batch(x, y, nil, start + s, n)
+    if batch_logs then
+      local logs = results_logs(net, names)
+      if cbs then cbs:call("on_test_batch_end", step, logs) end
+      if bar then bar:update(step + 1, ordered(logs, names), false) end
+    end
+  end
+  return results_logs(net, names), steps
+end
+
+-- ---- fit ------------------------------------------------------------------------------------------------
+
+local fit_keys = {batch_size = 1, epochs = 1, verbose = 1, callbacks = 1, validation_split = 1,
+                  validation_data = 1, shuffle = 1, initial_epoch = 1, validation_batch_size = 1,
+                  validation_freq = 1, class_weight = 1, sample_weight = 1, steps_per_epoch = 1,
+                  validation_steps = 1, max_queue_size = 1, workers = 1, use_multiprocessing = 1}
+
+-- The validation data of fit: x, y, first row, count (or nil).
+local function validation_of(opts, x, y, n)
+  local vd = opts.validation_data
+  if vd ~= nil then
+    if type(vd) ~= "table" then error("fit: validation_data must be {x_val, y_val}", 3) end
+    local xv, yv = vd[1] or vd.x, vd[2] or vd.y
+    if vd[3] ~= nil then error("fit: validation sample weights are not supported", 3) end
+    local nv = check_xy("fit: validation_data", xv, yv)
+    return n, xv, yv, 0, nv
+  end
+  local split = opts.validation_split or 0
+  if type(split) ~= "number" or split < 0 or split >= 1 then
+    error("fit: validation_split must be a number in [0, 1), got " .. tostring(split), 3)
+  end
+  if split > 0 then
+    local at = math.floor(n * (1 - split))
+    if at < 1 or at >= n then
+      error(sformat("fit: validation_split %g of %d samples leaves no training or no " ..
+                    "validation samples", split, n), 3)
+    end
+    return at, x, y, at, n - at
+  end
+  return n, nil
+end
+
+--- fit(x, y, {batch_size = 32, epochs = 1, verbose = 1, shuffle = true,
+-- validation_data = {x_val, y_val} | validation_split = 0.1,
+-- initial_epoch = 0, callbacks = {...}}) -> History.
+function methods:fit(x, y, opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then error("fit: options must be a table", 2) end
+  check_keys("fit", opts, fit_keys)
+  for _, k in ipairs({"class_weight", "sample_weight", "steps_per_epoch", "validation_steps"}) do
+    if opts[k] ~= nil then error("fit: " .. k .. " is not supported", 2) end
+  end
+  local c = require_compiled(self, "fit")
+  local n = check_xy("fit", x, y)
+  self:_check_input(x, "fit")
+  local bs = check_int("fit", "batch_size", opts.batch_size or 32, 1)
+  local epochs = check_int("fit", "epochs", opts.epochs or 1, 0)
+  local initial = check_int("fit", "initial_epoch", opts.initial_epoch or 0, 0)
+  local vfreq = check_int("fit", "validation_freq", opts.validation_freq or 1, 1)
+  local ntrain, xv, yv, vstart, nv = validation_of(opts, x, y, n)
+  if xv then self:_check_input(xv, "fit: validation_data") end
+  local vbs = check_int("fit", "validation_batch_size", opts.validation_batch_size or bs, 1)
+  local shuffle = opts.shuffle
+  if shuffle == nil then shuffle = true end
+  if shuffle ~= true and shuffle ~= false and shuffle ~= "batch" then
+    error("fit: shuffle must be true, false or 'batch'", 2)
+  end
+  local mode = engine.verbose_mode(opts.verbose, 1)
+  c = prepare(self, y)
+  local net, opt, pairs_ = c.net, self.optimizer, c.pairs
+  local names = self.metrics_names
+  local order = registry.copy_list(names)
+  for _, k in ipairs(names) do order[#order + 1] = "val_" .. k end
+  rawset(self, "_log_order", order)
+
+  local steps = (ntrain + bs - 1) // bs
+  local index = shuffle and nn.index_new(ntrain) or nil
+  local history = callbacks.History()
+  local user = opts.callbacks or {}
+  if type(user) ~= "table" then error("fit: callbacks must be a list", 2) end
+  local list = registry.copy_list(user)
+  list[#list + 1] = history
+  local params = {verbose = mode, epochs = epochs, steps = steps}
+  local cbs = callbacks.CallbackList(list, self, params)
+  history.params = params
+  rawset(self, "history", history)
+  rawset(self, "stop_training", false)
+  local has_begin = cbs.has.on_train_batch_begin
+  local has_end = cbs.has.on_train_batch_end
+  local apply = #pairs_ > 0
+
+  cbs:call("on_train_begin", {})
+  for epoch = initial, epochs - 1 do
+    if mode > 0 and epochs > 1 then print(sformat("Epoch %d/%d", epoch + 1, epochs)) end
+    local bar = mode > 0 and Progbar.new{target = steps, verbose = mode, stateful_metrics = true} or nil
+    local bar_steps = bar and bar.verbose == 1 and bar.interactive
+    cbs:call("on_epoch_begin", epoch, {})
+    net:reset_metrics()
+    if index then index:shuffle() end
+    local batch_logs = bar_steps or has_end
+    for step = 0, steps - 1 do
+      local s = step * bs
+      if has_begin then cbs:call("on_train_batch_begin", step, {}) end
+      net:train_batch(x, y, index, s, math.min(bs, ntrain - s))
+      if apply then opt:apply_gradients(pairs_) end
+      if batch_logs then
+        local logs = results_logs(net, names)
+        if has_end then cbs:call("on_train_batch_end", step, logs) end
+        if bar_steps then bar:update(step + 1, ordered(logs, names), false) end
+      end
+      if rawget(self, "stop_training") then break end
+    end
+    local logs = results_logs(net, names)
+    if xv and (epoch + 1) % vfreq == 0 then
+      cbs:call("on_test_begin", {})
+      local vlogs = test_loop(self, c, xv, yv, vstart, nv, vbs, nil, cbs, names)
+      cbs:call("on_test_end", vlogs)
+      for _, k in ipairs(names) do logs["val_" .. k] = vlogs[k] end
+    end
+    if bar then bar:update(steps, ordered(logs, order), true) end
+    cbs:call("on_epoch_end", epoch, logs)
+    if rawget(self, "stop_training") then break end
+  end
+  cbs:call("on_train_end", {})
+  return history
+end
+
+-- ---- evaluate / predict -------------------------------------------------------------------------------
+
+local eval_keys = {batch_size = 1, verbose = 1, return_dict = 1, callbacks = 1, sample_weight = 1,
+                   steps = 1, max_queue_size = 1, workers = 1, use_multiprocessing = 1}
+
+--- evaluate(x, y, {batch_size = 32, verbose = 1, return_dict = false})
+-- -> loss, metric values... (Keras's list as multiple results), or a
+-- {name = value} table with return_dict. Inference mode.
+function methods:evaluate(x, y, opts)
+  opts = opts or {}
+  check_keys("evaluate", opts, eval_keys)
+  if opts.sample_weight ~= nil or opts.steps ~= nil then
+    error("evaluate: sample_weight and steps are not supported", 2)
+  end
+  require_compiled(self, "evaluate")
+  local n = check_xy("evaluate", x, y)
+  self:_check_input(x, "evaluate")
+  local bs = check_int("evaluate", "batch_size", opts.batch_size or 32, 1)
+  local mode = engine.verbose_mode(opts.verbose, 1)
+  local c = prepare(self, y)
+  local names = self.metrics_names
+  local steps = (n + bs - 1) // bs
+  local bar = mode > 0 and Progbar.new{target = steps, verbose = mode, stateful_metrics = true} or nil
+  local cbs = callbacks.CallbackList(opts.callbacks or {}, self, {verbose = mode, steps = steps})
+  cbs:call("on_test_begin", {})
+  local logs = test_loop(self, c, x, y, 0, n, bs, bar, cbs, names)
+  if bar then bar:update(steps, ordered(logs, names), true) end
+  cbs:call("on_test_end", logs)
+  if opts.return_dict then return logs end
+  local vals = {}
+  for i, k in ipairs(names) do vals[i] = logs[k] end
+  return table.unpack(vals)
+end
+
+--- predict(x, {batch_size = 32, verbose = 0}) -> the outputs (a new tensor
+-- of shape (N, output shape...)), inference mode. No compile needed.
+function methods:predict(x, opts)
+  opts = opts or {}
+  check_keys("predict", opts, {batch_size = 1, verbose = 1, callbacks = 1, steps = 1,
+                               max_queue_size = 1, workers = 1, use_multiprocessing = 1})
+  local n = self:_check_input(x, "predict")
+  local bs = check_int("predict", "batch_size", opts.batch_size or 32, 1)
+  local mode = engine.verbose_mode(opts.verbose, 0)
+  local net = self:_get_net()
+  local shape = {n}
+  for _, d in ipairs(self.output_shape) do shape[#shape + 1] = d end
+  local out = nn.tensor_zeros(shape)
+  local steps = (n + bs - 1) // bs
+  local bar = mode > 0 and Progbar.new{target = steps, verbose = mode} or nil
+  local cbs = callbacks.CallbackList(opts.callbacks or {}, self, {verbose = mode, steps = steps})
+  cbs:call("on_predict_begin", {})
+  for step = 0, steps - 1 do
+    local s = step * bs
+    cbs:call("on_predict_batch_begin", step, {})
+    net:predict_batch(x, s, math.min(bs, n - s), out)
+    cbs:call("on_predict_batch_end", step, {})
+    if bar and bar.verbose == 1 and bar.interactive then bar:update(step + 1, nil, false) end
+  end
+  if bar then bar:update(steps, nil, true) end
+  cbs:call("on_predict_end", {})
+  return out
+end
+
+-- ---- single batches ---------------------------------------------------------------------------------------
+
+local function batch_results(self, net, return_dict)
+  local names = self.metrics_names
+  local logs = results_logs(net, names)
+  if return_dict then return logs end
+  local vals = {}
+  for i, k in ipairs(names) do vals[i] = logs[k] end
+  return table.unpack(vals)
+end
+
+--- train_on_batch(x, y, {reset_metrics = true, return_dict = false}):
+-- one training step on all of x -> loss, metrics...
+function methods:train_on_batch(x, y, opts)
+  opts = opts or {}
+  check_keys("train_on_batch", opts, {reset_metrics = 1, return_dict = 1, sample_weight = 1,
+                                      class_weight = 1})
+  require_compiled(self, "train_on_batch")
+  local n = check_xy("train_on_batch", x, y)
+  self:_check_input(x, "train_on_batch")
+  local c = prepare(self, y)
+  if opts.reset_metrics ~= false then c.net:reset_metrics() end
+  c.net:train_batch(x, y, nil, 0, n)
+  if #c.pairs > 0 then self.optimizer:apply_gradients(c.pairs) end
+  return batch_results(self, c.net, opts.return_dict)
+end
+
+--- test_on_batch(x, y, {reset_metrics = true, return_dict = false}) -> loss, metrics...
+function methods:test_on_batch(x, y, opts)
+  opts = opts or {}
+  check_keys("test_on_batch", opts, {reset_metrics = 1, return_dict = 1, sample_weight = 1})
+  require_compiled(self, "test_on_batch")
+  local n = check_xy("test_on_batch", x, y)
+  self:_check_input(x, "test_on_batch")
+  local c = prepare(self, y)
+  if opts.reset_metrics ~= false then c.net:reset_metrics() end
+  c.net:test_batch(x, y, nil, 0, n)
+  return batch_results(self, c.net, opts.return_dict)
+end
+
+--- predict_on_batch(x) -> the outputs for all of x.
+function methods:predict_on_batch(x)
+  local n = self:_check_input(x, "predict_on_batch")
+  return self:predict(x, {batch_size = math.max(n, 1)})
+end
+
+--- Resets the running metric values (Keras's model.reset_metrics).
+function methods:reset_metrics()
+  local net = rawget(self, "_net")
+  if net then net:reset_metrics() end
+end
+
+return engine

@@ -1,0 +1,401 @@
+--- lunet.layers: Keras layers, one constructor per registered layer unit.
+--
+--   local ln = require "lunet"
+--   local d = ln.layers.Dense{300, activation = "relu",
+--                             kernel_initializer = "he_normal"}
+--   local a = ln.layers.LeakyReLU{}             -- named leaky_re_lu, ...
+--   local y = a(x)                              -- called: inference mode
+--   d.name, d.trainable, d.variables, d:get_weights(), d:set_weights(list)
+--
+-- Constructors are generated from the plugin registry: ln.layers.<Class>
+-- exists for every layer unit whose Keras class_name is <Class>. Besides the
+-- unit's own keyword arguments every layer takes Keras's base-layer ones:
+-- name, input_shape (or input_dim, batch_input_shape), trainable, dtype
+-- ("float32" only). Unknown keywords are errors naming them.
+--
+-- Names follow Keras: to_snake_case(class) plus a session-wide counter
+-- (dense, dense_1, ...; reset by ln.backend.clear_session()).
+--
+-- Shapes seen from Lua (input_shape, output_shape) leave out the batch axis:
+-- Dense(300) after Flatten of 28x28 has input_shape {784}, output_shape
+-- {300}; summaries print them Keras-style as (None, 784).
+local core = require "lunet.core"
+local registry = require "lunet.registry"
+
+local nn = core.nn
+local layers = {}
+
+-- ---- names ------------------------------------------------------------------
+
+local name_counts = {}
+
+--- Keras's unique_object_name (zero-based): "dense", then "dense_1", ...
+-- The counters are shared by layers and models for the whole session.
+function layers.unique_name(base)
+  local c = name_counts[base]
+  if c == nil then
+    name_counts[base] = 1
+    return base
+  end
+  name_counts[base] = c + 1
+  return base .. "_" .. c
+end
+
+--- Forget every counter (Keras's clear_session).
+function layers.reset_names()
+  name_counts = {}
+end
+
+-- ---- variables ----------------------------------------------------------------
+
+--- A layer weight as Keras shows it: name ("dense/kernel:0"), trainable
+-- (in effect: the weight's nature and its layer's flag), shape, value (the
+-- live tensor; writing into it changes the layer), grad (the gradient buffer
+-- the last backward wrote, nil for never-trained weights).
+local Variable = {}
+Variable.__index = Variable
+layers.Variable = Variable
+
+function Variable:__tostring()
+  return string.format("<Variable '%s' shape=%s trainable=%s>", self.name,
+                       registry.full_shape_str(self.shape), tostring(self.trainable))
+end
+
+--- A copy of the current value.
+function Variable:read_value()
+  return nn.tensor_clone(self.value)
+end
+Variable.numpy = Variable.read_value
+
+--- Copies t into the variable (same shape and dtype).
+function Variable:assign(t)
+  nn.tensor_assign(self.value, t, self.name)
+  return self
+end
+
+-- ---- the Layer class ------------------------------------------------------------
+
+local Layer = {}
+layers.Layer = Layer
+local methods = {}
+
+-- Variables in Keras's order: the weights trainable by nature first, then
+-- the others (BN: gamma, beta, moving_mean, moving_variance), each with
+-- its effective trainable flag.
+local function variables(self)
+  local c = self._c
+  local on = c:trainable()
+  local first, second = {}, {}
+  for _, w in ipairs(c:weights()) do
+    local v = setmetatable({
+      name = self.name .. "/" .. w.name .. ":0", short_name = w.name,
+      value = w.value, grad = w.grad, trainable = (w.trainable and on) and true or false,
+      shape = w.value:shape(), layer = self,
+    }, Variable)
+    if w.trainable then first[#first + 1] = v else second[#second + 1] = v end
+  end
+  for _, v in ipairs(second) do first[#first + 1] = v end
+  return first
+end
+
+local function filter(list, want)
+  local r = {}
+  for _, v in ipairs(list) do if v.trainable == want then r[#r + 1] = v end end
+  return r
+end
+
+local properties = {
+  trainable = function(self) return self._c:trainable() end,
+  built = function(self) return self._c:is_built() end,
+  weights = variables,
+  variables = variables,
+  trainable_weights = function(self) return filter(variables(self), true) end,
+  trainable_variables = function(self) return filter(variables(self), true) end,
+  non_trainable_weights = function(self) return filter(variables(self), false) end,
+  non_trainable_variables = function(self) return filter(variables(self), false) end,
+  input_shape = function(self) return self._c:input_shape() or self._input_shape end,
+  output_shape = function(self) return self._c:output_shape() end,
+  dtype = function() return "float32" end,
+  losses = function(self) return {self._c:regularization_loss()} end,
+}
+
+Layer.__index = function(self, k)
+  local m = methods[k]
+  if m ~= nil then return m end
+  local p = properties[k]
+  if p then return p(self) end
+  return nil
+end
+
+Layer.__newindex = function(self, k, v)
+  if k == "trainable" then
+    self._c:trainable(v and true or false)
+  elseif k == "name" then
+    if type(v) ~= "string" or v == "" then error("layer name must be a non-empty string", 2) end
+    rawset(self, "name", v)
+    self._c:set_name(v)
+  elseif properties[k] then
+    error(string.format("%s: '%s' is read-only", self.name, k), 2)
+  else
+    rawset(self, k, v)
+  end
+end
+
+Layer.__tostring = function(self)
+  return string.format("<%s name=%s, built=%s>", self.class_name, self.name,
+                       tostring(self._c:is_built()))
+end
+
+--- layer(x [, opts]): the layer applied to x in inference mode (a new
+-- tensor); opts.training = true runs it in training mode.
+Layer.__call = function(self, x, opts)
+  if type(opts) == "table" and opts.training then
+    return nn.tensor_clone(self._c:forward(x, true, false))
+  end
+  return self._c:call(x)
+end
+
+--- Builds the layer for inputs of shape `shape` (without the batch axis);
+-- returns the output shape.
+function methods:build(shape)
+  return self._c:build(shape)
+end
+
+--- Low-level forward: the layer's own output buffer (reused by the next
+-- call). opts: training, logits (skip the output activation).
+function methods:forward(x, opts)
+  opts = opts or {}
+  return self._c:forward(x, opts.training and true or false, opts.logits and true or false)
+end
+
+--- Low-level backward after forward: writes weight gradients, returns dx
+-- (the layer's own buffer). opts: need_dx (true), need_dw (true).
+function methods:backward(dy, opts)
+  opts = opts or {}
+  local need_dx = opts.need_dx == nil or opts.need_dx
+  local need_dw = opts.need_dw == nil or opts.need_dw
+  return self._c:backward(dy, need_dx and true or false, need_dw and true or false)
+end
+
+local function require_built(self, what)
+  if not self._c:is_built() then
+    error(string.format("You tried to call `%s` on layer %s, but the layer isn't built. " ..
+                        "Build it first (give input_shape, call it, or fit the model).",
+                        what, self.name), 3)
+  end
+end
+
+--- Copies of the weight values, in Keras's order.
+function methods:get_weights()
+  local r = {}
+  for i, v in ipairs(variables(self)) do r[i] = nn.tensor_clone(v.value) end
+  return r
+end
+
+--- Sets the weights from a list of tensors in Keras's order (copied in).
+function methods:set_weights(list)
+  local vars = variables(self)
+  if type(list) ~= "table" or #list ~= #vars then
+    error(string.format("You called `set_weights(weights)` on layer %q with a weight list " ..
+                        "of length %d, but the layer was expecting %d weights.", self.name,
+                        type(list) == "table" and #list or 0, #vars), 2)
+  end
+  for i, v in ipairs(vars) do
+    nn.tensor_assign(v.value, list[i], "set_weights: layer " .. self.name .. " weight " .. v.short_name)
+  end
+end
+
+--- Number of weight values (the layer must be built).
+function methods:count_params()
+  require_built(self, "count_params")
+  return (self._c:count_params())
+end
+
+--- Keras's get_config: name, trainable, dtype, the input shape when one was
+-- given, and every keyword argument with its effective value (units given
+-- by name read as names: activation = "relu"; with arguments as tables
+-- {name = "variance_scaling", scale = 2, ...}).
+function methods:get_config()
+  local cfg = self._c:config()
+  -- a unit reference without arguments ({name = "relu"}) reads as its name
+  for k, v in pairs(cfg) do
+    if type(v) == "table" and v.name ~= nil and next(v, next(v)) == nil and next(v) == "name" then
+      cfg[k] = v.name
+    end
+  end
+  cfg.name = self.name
+  cfg.trainable = self._c:trainable()
+  cfg.dtype = "float32"
+  if self._input_shape then cfg.input_shape = registry.copy_list(self._input_shape) end
+  return cfg
+end
+
+--- The output activation ("softmax", ...) the layer applies, or nil.
+function methods:output_activation()
+  return self._c:output_activation()
+end
+
+--- Sum of the layer's regularization penalties.
+function methods:regularization_loss()
+  return self._c:regularization_loss()
+end
+
+-- ---- construction -------------------------------------------------------------------
+
+-- Splits Keras's base-layer keywords from the unit's own.
+local function split_args(class_name, args)
+  local kw, base = {}, {}
+  for k, v in pairs(args) do
+    if k == "name" or k == "trainable" or k == "input_shape" then
+      base[k] = v
+    elseif k == "input_dim" then
+      base.input_shape = {v}
+    elseif k == "batch_input_shape" then
+      local s = {}
+      for i = 2, #v do s[#s + 1] = v[i] end
+      base.input_shape = s
+    elseif k == "dtype" then
+      if v ~= "float32" and v ~= nil then
+        error(string.format("%s: dtype %s is not supported (lunet computes in float32)",
+                            class_name, tostring(v)), 4)
+      end
+    elseif k == "batch_size" then
+      base.batch_size = v
+    else
+      kw[k] = v
+    end
+  end
+  return kw, base
+end
+
+-- Checks an input_shape given by the user: a list of positive integers.
+local function check_shape(class_name, s)
+  if type(s) ~= "table" or #s == 0 then
+    error(string.format("%s: input_shape must be a list of sizes like {28, 28}", class_name), 5)
+  end
+  for i = 1, #s do
+    if math.type(s[i]) ~= "integer" and not (type(s[i]) == "number" and s[i] == math.floor(s[i])) or s[i] < 1 then
+      error(string.format("%s: input_shape entry %d is %s (sizes are positive integers)",
+                          class_name, i, tostring(s[i])), 5)
+    end
+  end
+  local r = {}
+  for i = 1, #s do r[i] = math.tointeger(s[i]) end
+  return r
+end
+
+--- Creates a layer of unit `unit` from a keyword table. `exact_name`:
+-- use args.name as is (from_config) -- a given name is always kept as is.
+function layers.create(unit, class_name, args)
+  if args ~= nil and type(args) ~= "table" then
+    error(string.format("%s: expects a table of keyword arguments, e.g. %s{...}",
+                        class_name, class_name), 3)
+  end
+  local kw, base = split_args(class_name, args or {})
+  local c = nn.layer_new(unit, kw)
+  local self = {_c = c, class_name = class_name, unit = unit}
+  if base.input_shape ~= nil then self._input_shape = check_shape(class_name, base.input_shape) end
+  local name = base.name
+  if name ~= nil and (type(name) ~= "string" or name == "") then
+    error(class_name .. ": name must be a non-empty string", 3)
+  end
+  name = name or layers.unique_name(registry.to_snake_case(class_name))
+  self.name = name
+  c:set_name(name)
+  if base.trainable ~= nil then c:trainable(base.trainable and true or false) end
+  return setmetatable(self, Layer)
+end
+
+--- Whether v is a layer object.
+function layers.is_layer(v)
+  return type(v) == "table" and getmetatable(v) == Layer
+end
+
+-- ---- InputLayer -------------------------------------------------------------------
+
+--- Keras's InputLayer: only carries the input shape of a Sequential model
+-- (hidden from model.layers, as in Keras).
+local InputLayer = {}
+InputLayer.__index = InputLayer
+layers.InputLayer_class = InputLayer
+
+function InputLayer:get_config()
+  return {name = self.name, input_shape = registry.copy_list(self.input_shape), dtype = "float32"}
+end
+
+local function make_input_layer(args)
+  if type(args) ~= "table" then error("InputLayer: expects a table of keyword arguments", 2) end
+  local shape = args.input_shape or args.shape
+  if shape == nil and args.batch_input_shape then
+    shape = {}
+    for i = 2, #args.batch_input_shape do shape[#shape + 1] = args.batch_input_shape[i] end
+  end
+  for k in pairs(args) do
+    if k ~= "input_shape" and k ~= "shape" and k ~= "batch_input_shape" and k ~= "name"
+        and k ~= "dtype" and k ~= "batch_size" and k ~= "sparse" and k ~= "ragged" then
+      error(string.format("InputLayer: unknown keyword argument '%s'", tostring(k)), 2)
+    end
+  end
+  if args.sparse or args.ragged then error("InputLayer: sparse and ragged inputs are not supported", 2) end
+  if args.dtype ~= nil and args.dtype ~= "float32" then
+    error("InputLayer: dtype " .. tostring(args.dtype) .. " is not supported (float32 only)", 2)
+  end
+  local s = check_shape("InputLayer", shape)
+  return setmetatable({input_shape = s, name = args.name or layers.unique_name("input"),
+                       class_name = "InputLayer"}, InputLayer)
+end
+
+function layers.is_input_layer(v)
+  return type(v) == "table" and getmetatable(v) == InputLayer
+end
+
+-- ---- lookup by class --------------------------------------------------------------------
+
+local constructors = {InputLayer = make_input_layer}
+
+--- The constructor of Keras class `class_name`, or nil.
+function layers.constructor(class_name)
+  local f = constructors[class_name]
+  if f then return f end
+  local unit = registry.find_class("layer", class_name)
+  if not unit then return nil end
+  f = function(args) return layers.create(unit, class_name, args) end
+  constructors[class_name] = f
+  return f
+end
+
+--- A layer from Keras's (class_name, config) pair, e.g. from a model file;
+-- config.name is kept as is.
+function layers.from_config(class_name, config)
+  local f = layers.constructor(class_name)
+  if not f then
+    error(string.format("unknown layer class '%s' (known: %s)", tostring(class_name),
+                        registry.known("layer", "class_name")), 2)
+  end
+  return f(registry.copy(config or {}))
+end
+
+--- layers.deserialize{class_name = ..., config = {...}}
+function layers.deserialize(t)
+  return layers.from_config(t.class_name, t.config)
+end
+
+--- {class_name = ..., config = layer:get_config()}
+function layers.serialize(layer)
+  return {class_name = layer.class_name, config = layer:get_config()}
+end
+
+setmetatable(layers, {
+  __index = function(_, k)
+    if type(k) ~= "string" then return nil end
+    local f = layers.constructor(k)
+    if f then return f end
+    if k:match("^%u") then
+      error(string.format("unknown layer class '%s' (known: %s)", k,
+                          registry.known("layer", "class_name")), 2)
+    end
+    return nil
+  end,
+})
+
+return layers

@@ -1,0 +1,165 @@
+--- lunet.losses: Keras losses as objects and functions over the loss plugins.
+--
+--   ln.losses.SparseCategoricalCrossentropy{from_logits = true}  -- object
+--   ln.losses.get("mse")                    -- object by name or alias
+--   ln.losses.categorical_crossentropy(y_true, y_pred) -- per-sample (N,)
+--   local l = loss(y_true, y_pred)          -- batch mean (a number)
+--   local v, grad = loss:compute(y_pred, y_true, {logits = false})
+--
+-- Anything here is accepted by model:compile{loss = ...}: a name ("mse",
+-- "sparse_categorical_crossentropy"), a function of this module (as the seed
+-- passes keras.losses.categorical_crossentropy) or an object.
+-- Labels stay 0-based, as in the datasets and Keras.
+local core = require "lunet.core"
+local registry = require "lunet.registry"
+
+local nn = core.nn
+local losses = {}
+
+--- Keras's short names.
+losses.aliases = {
+  mse = "mean_squared_error", MSE = "mean_squared_error",
+  mae = "mean_absolute_error", MAE = "mean_absolute_error",
+  mape = "mean_absolute_percentage_error", MAPE = "mean_absolute_percentage_error",
+  msle = "mean_squared_logarithmic_error", MSLE = "mean_squared_logarithmic_error",
+  kld = "kl_divergence", KLD = "kl_divergence",
+  kullback_leibler_divergence = "kl_divergence",
+  huber_loss = "huber", logcosh = "log_cosh",
+}
+
+-- ---- Loss objects -----------------------------------------------------------------
+
+local Loss = {}
+Loss.__index = Loss
+losses.Loss = Loss
+
+--- loss(y_true, y_pred) -> the batch loss (mean over samples), a number.
+function Loss:__call(y_true, y_pred)
+  return (self._c:compute(y_pred, y_true, false, false))
+end
+
+function Loss:__tostring()
+  return string.format("<%s loss '%s'>", self.class_name, self.name)
+end
+
+--- loss:compute(y_pred, y_true [, opts]) -> value, gradient. The low-level
+-- step: value is the batch mean, gradient (the loss's own buffer, reused)
+-- is d value / d y_pred. opts.logits: y_pred holds the logits of the
+-- loss's logits activation (the fused, stable formula; see
+-- model:uses_logits). opts.gradient = false skips the gradient.
+function Loss:compute(y_pred, y_true, opts)
+  opts = opts or {}
+  local want = opts.gradient == nil or opts.gradient
+  return self._c:compute(y_pred, y_true, opts.logits and true or false, want and true or false)
+end
+
+--- Per-sample losses of a batch: a tensor (N,).
+function Loss:per_sample(y_true, y_pred)
+  return self._c:per_sample(y_pred, y_true)
+end
+
+--- The activation whose logits the loss can take ("softmax", "sigmoid").
+function Loss:logits_activation()
+  return self._c:logits_activation()
+end
+
+--- {name = "sparse_categorical_crossentropy", from_logits = false, ...}
+function Loss:get_config()
+  local cfg = self._c:config()
+  cfg.name = self.name
+  return cfg
+end
+
+--- A new loss object of unit `name` with keyword arguments `args`.
+function losses.new(name, args)
+  name = losses.aliases[name] or name
+  if not registry.has("loss", name) then
+    error(string.format("unknown loss '%s' (known: %s)", tostring(name), registry.known("loss")), 3)
+  end
+  local c = nn.loss_new(name, args or {})
+  local _, unit, class_name = c:unit()
+  return setmetatable({_c = c, name = unit, class_name = class_name}, Loss)
+end
+
+function losses.is_loss(v)
+  return type(v) == "table" and getmetatable(v) == Loss
+end
+
+-- ---- functions ------------------------------------------------------------------------
+
+local functions = {}   -- name -> function
+local function_names = setmetatable({}, {__mode = "k"}) -- function -> unit name
+
+local function loss_function(name)
+  local f = functions[name]
+  if f then return f end
+  local obj
+  f = function(y_true, y_pred)
+    obj = obj or losses.new(name)
+    return obj:per_sample(y_true, y_pred)
+  end
+  functions[name] = f
+  function_names[f] = name
+  return f
+end
+
+--- The unit name of a loss function of this module (nil for others).
+function losses.function_name(f)
+  return function_names[f]
+end
+
+--- Resolves anything compile accepts into a Loss object.
+function losses.get(spec)
+  if losses.is_loss(spec) then return spec end
+  if type(spec) == "string" then return losses.new(spec) end
+  if type(spec) == "function" then
+    local name = function_names[spec]
+    if name then return losses.new(name) end
+    error("loss: a plain Lua function cannot be used as a loss (lunet needs its gradient); " ..
+          "give a loss name, a function of ln.losses or an ln.losses object", 2)
+  end
+  if type(spec) == "table" and spec.class_name then
+    local unit = registry.find_class("loss", spec.class_name)
+    if not unit then error(string.format("unknown loss class '%s'", tostring(spec.class_name)), 2) end
+    local cfg = registry.copy(spec.config or {})
+    cfg.name, cfg.reduction = nil, nil
+    return losses.new(unit, cfg)
+  end
+  error("loss: expected a name, a loss function or a loss object, got " .. type(spec), 2)
+end
+
+--- serialize(loss) -> {class_name = ..., config = {...}}
+function losses.serialize(loss)
+  loss = losses.get(loss)
+  return {class_name = loss.class_name, config = loss:get_config()}
+end
+
+setmetatable(losses, {
+  __index = function(_, k)
+    if type(k) ~= "string" then return nil end
+    local unit = registry.find_class("loss", k)
+    if unit then
+      return function(args)
+        args = registry.copy(args or {})
+        local display, reduction = args.name, args.reduction
+        args.name, args.reduction = nil, nil
+        if reduction ~= nil and reduction ~= "auto" and reduction ~= "sum_over_batch_size" then
+          error(string.format("%s: reduction '%s' is not supported (lunet averages over " ..
+                              "the batch: 'auto')", k, tostring(reduction)), 2)
+        end
+        local obj = losses.new(unit, args)
+        if display then obj.name = display end
+        return obj
+      end
+    end
+    local name = losses.aliases[k] or k
+    if registry.has("loss", name) then return loss_function(name) end
+    if k:match("^%u") then
+      error(string.format("unknown loss class '%s' (known: %s)", k,
+                          registry.known("loss", "class_name")), 2)
+    end
+    return nil
+  end,
+})
+
+return losses

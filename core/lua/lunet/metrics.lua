@@ -1,0 +1,185 @@
+--- lunet.metrics: Keras metrics as stateful objects and functions.
+--
+--   local m = ln.metrics.SparseCategoricalAccuracy{}
+--   m:update_state(y_true, y_pred); print(m:result()); m:reset_state()
+--   ln.metrics.sparse_categorical_accuracy(y_true, y_pred)  -- (N,) of 0/1
+--
+-- In model:compile{metrics = {...}} an entry may be a metric name
+-- ("sparse_categorical_accuracy"), "accuracy"/"acc" or "crossentropy"/"ce"
+-- (resolved from the shapes of y and of the model's output, as Keras does),
+-- a loss name or function ("mse": the loss averaged as a metric), or an
+-- object. The name as given is the history key: metrics = {"acc"} logs
+-- acc and val_acc.
+local core = require "lunet.core"
+local registry = require "lunet.registry"
+
+local nn = core.nn
+local metrics = {}
+
+-- ---- Metric objects ---------------------------------------------------------------------
+
+local Metric = {}
+Metric.__index = Metric
+metrics.Metric = Metric
+
+--- Adds a batch: y_true (labels or targets), y_pred (model outputs).
+function Metric:update_state(y_true, y_pred)
+  self._c:update(y_pred, y_true)
+end
+
+--- The running value (total / count; 0 before any update).
+function Metric:result()
+  return self._c:result()
+end
+
+function Metric:reset_state()
+  self._c:reset()
+end
+Metric.reset_states = Metric.reset_state
+
+--- metric(y_true, y_pred): update with the batch, then the result.
+function Metric:__call(y_true, y_pred)
+  self:update_state(y_true, y_pred)
+  return self:result()
+end
+
+function Metric:__tostring()
+  return string.format("<%s metric '%s'>", self.class_name, self.name)
+end
+
+function Metric:get_config()
+  local cfg = self._c:config()
+  cfg.name = self.name
+  return cfg
+end
+
+--- A metric object of unit `unit` (a metric unit, or a loss unit averaged
+-- as a metric), shown as `display` (defaults to the unit name).
+function metrics.new(unit, args, display, kind)
+  kind = kind or (registry.has("metric", unit) and "metric" or "loss")
+  local c
+  if kind == "metric" then c = nn.metric_new(unit, args or {})
+  else c = nn.loss_new(unit, args or {}) end
+  local _, name, class_name = c:unit()
+  return setmetatable({_c = c, name = display or name, unit = name, class_name = class_name,
+                       kind = kind}, Metric)
+end
+
+function metrics.is_metric(v)
+  return type(v) == "table" and getmetatable(v) == Metric
+end
+
+-- ---- resolution (compile) ---------------------------------------------------------------------
+
+local deferred = {accuracy = "accuracy", acc = "accuracy", crossentropy = "crossentropy",
+                  ce = "crossentropy"}
+
+local functions, function_names = {}, setmetatable({}, {__mode = "k"})
+
+--- Resolves a compile metrics entry into a spec {name = history key, make =
+-- function(y_rank, y_last, out_rank, out_last) -> Metric}. Unknown names
+-- fail here, naming them.
+function metrics.spec(entry)
+  if metrics.is_metric(entry) then
+    return {name = entry.name, make = function() return entry end}
+  end
+  local losses = require "lunet.losses"
+  if losses.is_loss(entry) then
+    local _, unit = entry._c:unit()
+    return {name = entry.name, make = function()
+      return metrics.new(unit, entry._c:config(), entry.name, "loss")
+    end}
+  end
+  local name = entry
+  if type(entry) == "function" then
+    name = function_names[entry] or losses.function_name(entry)
+    if not name then
+      error("metrics: a plain Lua function cannot be used as a metric; give a name, " ..
+            "a function of ln.metrics/ln.losses or a metric object", 3)
+    end
+  end
+  if type(name) ~= "string" then
+    error("metrics: expected a name, a metric function or object, got " .. type(entry), 3)
+  end
+  local display = name
+  local d = deferred[name]
+  if d then
+    return {name = display, make = function(y_rank, y_last, out_rank, out_last)
+      return metrics.new(metrics.resolve(d, y_rank, y_last, out_rank, out_last), nil, display)
+    end}
+  end
+  if registry.has("metric", name) then
+    return {name = display, make = function() return metrics.new(name, nil, display, "metric") end}
+  end
+  local lname = losses.aliases[name] or name
+  if registry.has("loss", lname) then
+    return {name = display, make = function() return metrics.new(lname, nil, display, "loss") end}
+  end
+  error(string.format("unknown metric '%s' (known: accuracy, acc, crossentropy, %s and the losses)",
+                      tostring(name), registry.known("metric")), 3)
+end
+
+--- Keras's compile_utils rule for "accuracy" / "crossentropy" from the
+-- ranks and last sizes of y_true and y_pred.
+function metrics.resolve(what, y_rank, y_last, out_rank, out_last)
+  local kind
+  if out_last == 1 then kind = "binary"
+  elseif y_rank < out_rank or (y_last == 1 and out_last > 1) then kind = "sparse"
+  else kind = "categorical" end
+  if what == "accuracy" then
+    return ({binary = "binary_accuracy", sparse = "sparse_categorical_accuracy",
+             categorical = "categorical_accuracy"})[kind]
+  end
+  return ({binary = "binary_crossentropy", sparse = "sparse_categorical_crossentropy",
+           categorical = "categorical_crossentropy"})[kind]
+end
+
+-- ---- functions ------------------------------------------------------------------------------
+
+local function metric_function(name)
+  local f = functions[name]
+  if f then return f end
+  local obj
+  f = function(y_true, y_pred)
+    obj = obj or metrics.new(name, nil, name, "metric")
+    return obj._c:per_sample(y_pred, y_true)
+  end
+  functions[name] = f
+  function_names[f] = name
+  return f
+end
+
+setmetatable(metrics, {
+  __index = function(_, k)
+    if type(k) ~= "string" then return nil end
+    local unit = registry.find_class("metric", k)
+    if unit then
+      return function(args)
+        args = registry.copy(args or {})
+        local display = args.name
+        args.name = nil
+        return metrics.new(unit, args, display, "metric")
+      end
+    end
+    if registry.has("metric", k) then return metric_function(k) end
+    local losses = require "lunet.losses"
+    local lunit = registry.find_class("loss", k)
+    if lunit then  -- e.g. ln.metrics.MeanSquaredError{}
+      return function(args)
+        args = registry.copy(args or {})
+        local display = args.name
+        args.name = nil
+        return metrics.new(lunit, args, display, "loss")
+      end
+    end
+    local lname = losses.aliases[k] or k
+    if registry.has("loss", lname) then return losses[lname] end
+    if k:match("^%u") then
+      error(string.format("unknown metric class '%s' (known: %s)", k,
+                          registry.known("metric", "class_name")), 2)
+    end
+    return nil
+  end,
+})
+
+return metrics

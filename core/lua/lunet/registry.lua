@@ -1,0 +1,121 @@
+--- lunet.registry: the plugin units seen from Lua, and small helpers the
+-- Keras-style modules share (Keras naming, shape strings, class tables).
+--
+--   local registry = require "lunet.registry"
+--   registry.units("layer")                 -- list of {name, class_name, ...}
+--   registry.find_class("layer", "Dense")   -- "dense" (or nil)
+--   registry.has("loss", "huber")           -- true / false
+--   registry.to_snake_case("LeakyReLU")     -- "leaky_re_lu" (Keras)
+--   registry.shape_str({784})               -- "(None, 784)"
+local core = require "lunet.core"
+
+local registry = {}
+
+local cache, cache_count = nil, -1
+
+-- Units grouped by kind: {layer = {list...}, ...}; rebuilt when the number
+-- of registered units changed (a plugin was loaded).
+local function by_kind()
+  local all = core.plugins()
+  if cache and #all == cache_count then return cache end
+  local t = {}
+  for _, u in ipairs(all) do
+    local k = t[u.kind]
+    if not k then k = {}; t[u.kind] = k end
+    k[#k + 1] = u
+  end
+  cache, cache_count = t, #all
+  return t
+end
+
+--- The units of one kind ("layer", "activation", "initializer", "optimizer",
+-- "schedule", "loss", "metric"): a list of {name, class_name, version,
+-- file, summary}.
+function registry.units(kind)
+  return by_kind()[kind] or {}
+end
+
+--- The unit name of the unit of `kind` whose Keras class is `class_name`.
+function registry.find_class(kind, class_name)
+  for _, u in ipairs(registry.units(kind)) do
+    if u.class_name == class_name then return u.name end
+  end
+  return nil
+end
+
+--- Whether a unit `name` of `kind` is registered.
+function registry.has(kind, name)
+  for _, u in ipairs(registry.units(kind)) do
+    if u.name == name then return true end
+  end
+  return false
+end
+
+--- The class name of unit `name` of `kind` (the name itself if it has none).
+function registry.class_of(kind, name)
+  for _, u in ipairs(registry.units(kind)) do
+    if u.name == name then return u.class_name end
+  end
+  return nil
+end
+
+--- Sorted, comma-separated class names (or names) of a kind, for messages.
+function registry.known(kind, field)
+  local names = {}
+  for _, u in ipairs(registry.units(kind)) do names[#names + 1] = u[field or "name"] end
+  table.sort(names)
+  return table.concat(names, ", ")
+end
+
+--- Keras's generic_utils.to_snake_case: "BatchNormalization" ->
+-- "batch_normalization", "LeakyReLU" -> "leaky_re_lu", "PReLU" -> "p_re_lu".
+function registry.to_snake_case(name)
+  local s = name:gsub("(.)(%u[%l%d]+)", "%1_%2")
+  s = s:gsub("(%l)(%u)", "%1_%2"):lower()
+  if s:sub(1, 1) == "_" then return "private" .. s end
+  return s
+end
+
+--- "(None, 28, 28)" for a shape given without its batch axis.
+function registry.shape_str(dims)
+  if dims == nil then return "multiple" end
+  local parts = {"None"}
+  for i = 1, #dims do parts[#parts + 1] = tostring(math.tointeger(dims[i]) or dims[i]) end
+  if #parts == 1 then return "(None,)" end
+  return "(" .. table.concat(parts, ", ") .. ")"
+end
+
+--- "(1000, 784)" for a full shape list.
+function registry.full_shape_str(dims)
+  local parts = {}
+  for i = 1, #dims do parts[i] = tostring(math.tointeger(dims[i]) or dims[i]) end
+  if #parts == 1 then return "(" .. parts[1] .. ",)" end
+  return "(" .. table.concat(parts, ", ") .. ")"
+end
+
+--- Copy of a list.
+function registry.copy_list(t)
+  local r = {}
+  for i = 1, #t do r[i] = t[i] end
+  return r
+end
+
+--- A shallow copy of a table.
+function registry.copy(t)
+  local r = {}
+  for k, v in pairs(t) do r[k] = v end
+  return r
+end
+
+--- Whether v is a lunet tensor.
+function registry.is_tensor(v)
+  local mt = getmetatable(v)
+  return type(v) == "userdata" and mt ~= nil and mt.__name == "lunet.Tensor"
+end
+
+--- The shape of tensor t as a Lua list.
+function registry.shape(t)
+  return t:shape()
+end
+
+return registry

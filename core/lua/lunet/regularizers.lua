@@ -1,0 +1,64 @@
+--- lunet.regularizers: Keras weight regularizers (L1, L2, L1L2).
+--
+--   ln.layers.Dense{100, kernel_regularizer = ln.regularizers.l2(0.01)}
+--   ln.regularizers.l1_l2{l1 = 1e-5, l2 = 1e-4}
+--
+-- The layer adds l1 * sum|w| + l2 * sum w^2 to the loss and its gradient
+-- to the weight's. A layer also takes "l1", "l2", "l1_l2" (factor 0.01) or
+-- a number (an l2 factor).
+local regularizers = {}
+
+local Regularizer = {}
+Regularizer.__index = Regularizer
+regularizers.Regularizer = Regularizer
+
+local function new(l1, l2)
+  l1, l2 = l1 or 0, l2 or 0
+  if type(l1) ~= "number" or type(l2) ~= "number" or l1 < 0 or l2 < 0 then
+    error("regularizers: l1 and l2 must be non-negative numbers", 3)
+  end
+  return setmetatable({l1 = l1, l2 = l2}, Regularizer)
+end
+
+--- {name = "l1_l2", l1 = ..., l2 = ...}: the form layers read.
+function Regularizer:get_config()
+  return {name = "l1_l2", l1 = self.l1, l2 = self.l2}
+end
+
+--- reg(w) -> the penalty of tensor w (a number).
+function Regularizer:__call(w)
+  local s = 0
+  if self.l1 ~= 0 then s = s + self.l1 * w:abs():sum() end
+  if self.l2 ~= 0 then s = s + self.l2 * (w * w):sum() end
+  return s
+end
+
+function Regularizer:__tostring()
+  return string.format("<L1L2 l1=%g l2=%g>", self.l1, self.l2)
+end
+
+function regularizers.l1(l1) return new(l1 or 0.01, 0) end
+function regularizers.l2(l2) return new(0, l2 or 0.01) end
+function regularizers.l1_l2(a, b)
+  if type(a) == "table" then return new(a.l1 or 0.01, a.l2 or 0.01) end
+  return new(a or 0.01, b or 0.01)
+end
+regularizers.L1 = function(a) return regularizers.l1(type(a) == "table" and a.l1 or a) end
+regularizers.L2 = function(a) return regularizers.l2(type(a) == "table" and a.l2 or a) end
+regularizers.L1L2 = function(a) a = a or {}; return new(a.l1 or 0, a.l2 or 0) end
+
+--- A regularizer from a name ("l1", "l2", "l1_l2"), an object or a config.
+function regularizers.get(spec)
+  if spec == nil then return nil end
+  if type(spec) == "table" and getmetatable(spec) == Regularizer then return spec end
+  if spec == "l1" then return regularizers.l1() end
+  if spec == "l2" then return regularizers.l2() end
+  if spec == "l1_l2" then return regularizers.l1_l2() end
+  if type(spec) == "table" then
+    local c = spec.config or spec
+    return new(c.l1 or 0, c.l2 or 0)
+  end
+  error("unknown regularizer '" .. tostring(spec) .. "'", 2)
+end
+
+return regularizers

@@ -1,0 +1,194 @@
+/*
+** lua_tensor_reduce.c -- reductions of Tensor and whole-tensor tests.
+**
+** Without a dim, a reduction returns a Lua number: :sum, :min, :max of
+** integer tensors are exact Lua integers; :argmax/:argmin give the 1-based
+** flat position. With a dim (1-based, negative from the end) it returns a
+** tensor without that dim (kept with size 1 when keepdim is true): float32
+** for sum/mean/std/var, the input's dtype for min/max (plus the 1-based
+** int32 positions as a second result), int32 1-based positions for
+** argmax/argmin. Integer tensors are reduced along a dim in float32 (exact
+** below 2^24). :std and :var are unbiased (÷ n-1), like Torch.
+*/
+#include <math.h>
+
+#include "lua_tensor.h"
+
+/* Reduce t along dim with ln_reduce into a float32 tensor (pushed). */
+static ln_tensor *reduce_dim(lua_State *L, ln_tensor *t, int dim, int keepdim,
+                             ln_reduce_op op) {
+    ln_tensor *x = lnT_as(L, t, LN_FLOAT32);
+    int64_t shape[LN_MAX_DIM], outer = 1, inner = 1, len = t->shape[dim];
+    int nd = 0;
+    for (int i = 0; i < t->ndim; i++) {
+        if (i < dim) outer *= t->shape[i];
+        if (i > dim) inner *= t->shape[i];
+        if (i != dim) shape[nd++] = t->shape[i];
+        else if (keepdim) shape[nd++] = 1;
+    }
+    ln_tensor *y = lnT_push(L, ln_tensor_new(lnL_ctx(), LN_FLOAT32, nd, shape));
+    if (y->numel) ln_reduce(op, ln_f32(y), ln_f32(x), outer, len, inner);
+    return y;
+}
+
+static void no_empty(lua_State *L, const ln_tensor *t, int dim, const char *fn) {
+    char b[128];
+    if (dim < 0 ? t->numel == 0 : t->shape[dim] == 0)
+        luaL_error(L, "%s: nothing to reduce in a tensor of shape %s", fn,
+                   lnT_shape(t, b, sizeof b));
+}
+
+/* Positions from ln_reduce (0-based floats) -> int32 1-based (pushed). */
+static ln_tensor *positions(lua_State *L, const ln_tensor *p) {
+    ln_tensor *q = lnT_push(L, ln_tensor_new(lnL_ctx(), LN_INT32, p->ndim, p->shape));
+    const float *s = ln_f32(p);
+    int32_t *d = ln_i32(q);
+    for (int64_t i = 0; i < p->numel; i++) d[i] = (int32_t)s[i] + 1;
+    return q;
+}
+
+static int t_sum(lua_State *L) {
+    ln_tensor *t = lnL_check_tensor(L, 1);
+    if (lua_isnoneornil(L, 2)) {
+        int64_t is;
+        double fs;
+        ln_sum_all(t, &is, &fs);
+        if (t->dtype == LN_FLOAT32) lua_pushnumber(L, fs);
+        else lua_pushinteger(L, is);
+        return 1;
+    }
+    reduce_dim(L, t, lnT_check_dim(L, 2, t, "sum"), lua_toboolean(L, 3), LN_R_SUM);
+    return 1;
+}
+
+static int t_mean(lua_State *L) {
+    ln_tensor *t = lnL_check_tensor(L, 1);
+    if (lua_isnoneornil(L, 2)) {
+        double fs;
+        ln_sum_all(t, NULL, &fs);
+        lua_pushnumber(L, t->numel ? fs / (double)t->numel : NAN);
+        return 1;
+    }
+    reduce_dim(L, t, lnT_check_dim(L, 2, t, "mean"), lua_toboolean(L, 3), LN_R_MEAN);
+    return 1;
+}
+
+/* var/std, unbiased. */
+static int spread(lua_State *L, int is_std, const char *fn) {
+    ln_tensor *t = lnL_check_tensor(L, 1);
+    if (lua_isnoneornil(L, 2)) {
+        double v = ln_var_all(t, 1);
+        lua_pushnumber(L, is_std ? sqrt(v) : v);
+        return 1;
+    }
+    int dim = lnT_check_dim(L, 2, t, fn);
+    if (is_std) {
+        reduce_dim(L, t, dim, lua_toboolean(L, 3), LN_R_STD);
+        return 1;
+    }
+    ln_tensor *y = reduce_dim(L, t, dim, lua_toboolean(L, 3), LN_R_VAR);
+    int64_t n = t->shape[dim];
+    float *p = ln_f32(y);
+    for (int64_t i = 0; i < y->numel; i++)
+        p[i] = n > 1 ? (float)((double)p[i] * (double)n / (double)(n - 1)) : NAN;
+    return 1;
+}
+
+static int t_std(lua_State *L) { return spread(L, 1, "std"); }
+static int t_var(lua_State *L) { return spread(L, 0, "var"); }
+
+/* min/max: a number, or (values, 1-based positions) along a dim. */
+static int extremum(lua_State *L, int want_max, const char *fn) {
+    ln_tensor *t = lnL_check_tensor(L, 1);
+    if (lua_isnoneornil(L, 2)) {
+        no_empty(L, t, -1, fn);
+        double v;
+        int64_t pos;
+        ln_minmax_all(t, want_max, &v, &pos);
+        if (t->dtype == LN_FLOAT32) lua_pushnumber(L, v);
+        else lua_pushinteger(L, (lua_Integer)v);
+        return 1;
+    }
+    int dim = lnT_check_dim(L, 2, t, fn), keep = lua_toboolean(L, 3);
+    no_empty(L, t, dim, fn);
+    ln_tensor *v = reduce_dim(L, t, dim, keep, want_max ? LN_R_MAX : LN_R_MIN);
+    int vi = lua_gettop(L);
+    if (t->dtype != LN_FLOAT32) {
+        lnT_push(L, ln_tensor_cast(lnL_ctx(), v, t->dtype));
+        lua_replace(L, vi);
+    }
+    ln_tensor *p = reduce_dim(L, t, dim, keep, want_max ? LN_R_ARGMAX : LN_R_ARGMIN);
+    positions(L, p);
+    lua_pushvalue(L, vi); /* values, then positions */
+    lua_pushvalue(L, -2);
+    return 2;
+}
+
+static int t_max(lua_State *L) { return extremum(L, 1, "max"); }
+static int t_min(lua_State *L) { return extremum(L, 0, "min"); }
+
+static int arg_extremum(lua_State *L, int want_max, const char *fn) {
+    ln_tensor *t = lnL_check_tensor(L, 1);
+    if (lua_isnoneornil(L, 2)) {
+        no_empty(L, t, -1, fn);
+        double v;
+        int64_t pos;
+        ln_minmax_all(t, want_max, &v, &pos);
+        lua_pushinteger(L, pos + 1);
+        return 1;
+    }
+    int dim = lnT_check_dim(L, 2, t, fn);
+    no_empty(L, t, dim, fn);
+    positions(L, reduce_dim(L, t, dim, lua_toboolean(L, 3),
+                            want_max ? LN_R_ARGMAX : LN_R_ARGMIN));
+    return 1;
+}
+
+static int t_argmax(lua_State *L) { return arg_extremum(L, 1, "argmax"); }
+static int t_argmin(lua_State *L) { return arg_extremum(L, 0, "argmin"); }
+
+/* :any() / :all(): is any / every element nonzero? */
+static int truth(lua_State *L, int all) {
+    ln_tensor *t = lnL_check_tensor(L, 1);
+    ln_tensor *m = lnT_push(L, ln_compare_scalar(lnL_ctx(), LN_B_NE, t, 0, 0));
+    int64_t c = ln_count_nonzero_u8(ln_u8(m), m->numel);
+    lua_pushboolean(L, all ? c == t->numel : c > 0);
+    return 1;
+}
+
+static int t_any(lua_State *L) { return truth(L, 0); }
+static int t_all(lua_State *L) { return truth(L, 1); }
+
+/* :equal(other): same shape and equal values (any dtypes). */
+static int t_equal(lua_State *L) {
+    ln_tensor *a = lnL_check_tensor(L, 1), *b = lnL_check_tensor(L, 2);
+    lua_pushboolean(L, ln_equal(a, b));
+    return 1;
+}
+
+/* allclose(a, b [, rtol = 1e-5 [, atol = 1e-8]]) like numpy. */
+static int l_allclose(lua_State *L) {
+    ln_tensor *a = lnL_check_tensor(L, 1), *b = lnL_check_tensor(L, 2);
+    double rtol = luaL_optnumber(L, 3, 1e-5), atol = luaL_optnumber(L, 4, 1e-8);
+    int r;
+    lnL_check(L, ln_allclose(lnL_ctx(), a, b, rtol, atol, &r));
+    lua_pushboolean(L, r);
+    return 1;
+}
+
+void lnT_open_reduce(lua_State *L, int methods, int meta, int mod) {
+    static const luaL_Reg m[] = {
+        {"sum", t_sum}, {"mean", t_mean}, {"std", t_std}, {"var", t_var},
+        {"max", t_max}, {"min", t_min}, {"argmax", t_argmax},
+        {"argmin", t_argmin}, {"any", t_any}, {"all", t_all},
+        {"equal", t_equal}, {"allclose", l_allclose}, {NULL, NULL}};
+    static const luaL_Reg f[] = {{"allclose", l_allclose}, {"equal", t_equal},
+                                 {NULL, NULL}};
+    (void)meta;
+    lua_pushvalue(L, methods);
+    lnL_register(L, m);
+    lua_pop(L, 1);
+    lua_pushvalue(L, mod);
+    lnL_register(L, f);
+    lua_pop(L, 1);
+}

@@ -1,0 +1,376 @@
+/*
+** lua_train.c -- the network object (ln_net, train.h) and index
+** permutations from Lua: the hot path of Sequential:fit/evaluate/predict.
+**
+** In the table core.nn (see lua_nn.c):
+**   nn.net_new()      -> Net (lunet.Net)
+**   nn.index_new(n)   -> Index (lunet.Index): 0..n-1, shuffled in place
+**   nn.tensor_zeros(shape) -> a new float32 tensor
+**   nn.tensor_clone(t), nn.tensor_assign(dst, src, what), nn.tensor_info(t)
+**
+** A Net keeps the Lua objects it borrows from (layers, loss, metrics) in
+** its user values so they outlive it. Batch positions here are 0-based
+** (internal API; the Lua model layer sits on top).
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "lunet/train.h"
+#include "lua_nn.h"
+
+#define LN_NET_MT "lunet.Net"
+#define LN_INDEX_MT "lunet.Index"
+
+enum { UV_LAYERS = 1, UV_LOSS, UV_METRICS, UV_CACHE, UV_COUNT = UV_CACHE };
+
+typedef struct lnL_net {
+    ln_net *net;
+} lnL_net;
+
+typedef struct lnL_index {
+    int64_t n;
+    int64_t *v;
+} lnL_index;
+
+static ln_net *check_net(lua_State *L, int idx) {
+    lnL_net *u = luaL_checkudata(L, idx, LN_NET_MT);
+    if (!u->net) luaL_argerror(L, idx, "net is freed");
+    return u->net;
+}
+
+static lnL_index *check_index(lua_State *L, int idx) {
+    return luaL_checkudata(L, idx, LN_INDEX_MT);
+}
+
+/* Push the net-owned tensor t as a userdata created once per tensor
+** object (cached by address in the net's user value UV_CACHE). */
+static void push_owned(lua_State *L, int owner, ln_tensor *t) {
+    owner = lua_absindex(L, owner);
+    lua_getiuservalue(L, owner, UV_CACHE);
+    if (lua_rawgetp(L, -1, t) == LUA_TUSERDATA) {
+        lua_remove(L, -2);
+        return;
+    }
+    lua_pop(L, 1);
+    lnL_push_tensor_ref(L, t);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, -3, t);
+    lua_remove(L, -2);
+}
+
+static int l_net_new(lua_State *L) {
+    lnL_net *u = lua_newuserdatauv(L, sizeof *u, UV_COUNT);
+    u->net = NULL;
+    luaL_setmetatable(L, LN_NET_MT);
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, UV_CACHE);
+    u->net = ln_net_new(lnL_ctx());
+    if (!u->net) return lnL_raise(L);
+    return 1;
+}
+
+static int net_gc(lua_State *L) {
+    lnL_net *u = luaL_checkudata(L, 1, LN_NET_MT);
+    ln_net_free(u->net);
+    u->net = NULL;
+    return 0;
+}
+
+/* net:set_layers({layer, ...}) */
+static int net_set_layers(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int n = (int)luaL_len(L, 2);
+    ln_layer **ls = lua_newuserdatauv(L, sizeof *ls * (size_t)(n ? n : 1), 0);
+    for (int i = 0; i < n; i++) {
+        lua_geti(L, 2, i + 1);
+        ls[i] = lnL_check_layer(L, -1)->l;
+        lua_pop(L, 1);
+    }
+    lnL_check(L, ln_net_set_layers(lnL_ctx(), net, n, ls));
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, 1, UV_LAYERS);
+    return 0;
+}
+
+/* net:set_loss(loss_object | nil) */
+static int net_set_loss(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    ln_object *o = lua_isnoneornil(L, 2) ? NULL : lnL_check_object(L, 2)->o;
+    lnL_check(L, ln_net_set_loss(lnL_ctx(), net, o));
+    lua_settop(L, 2);
+    lua_setiuservalue(L, 1, UV_LOSS);
+    return 0;
+}
+
+/* net:set_metrics({object, ...}) -- metric or loss objects */
+static int net_set_metrics(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int n = (int)luaL_len(L, 2);
+    ln_object **ms = lua_newuserdatauv(L, sizeof *ms * (size_t)(n ? n : 1), 0);
+    for (int i = 0; i < n; i++) {
+        lua_geti(L, 2, i + 1);
+        ms[i] = lnL_check_object(L, -1)->o;
+        lua_pop(L, 1);
+    }
+    lnL_check(L, ln_net_set_metrics(lnL_ctx(), net, n, ms));
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, 1, UV_METRICS);
+    return 0;
+}
+
+/* net:set_trainable({bool, ...} | nil): the compile-time snapshot. */
+static int net_set_trainable(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    if (lua_isnoneornil(L, 2)) {
+        lnL_check(L, ln_net_set_trainable(lnL_ctx(), net, NULL));
+        return 0;
+    }
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int n = ln_net_layer_count(net);
+    if ((int)luaL_len(L, 2) != n)
+        return luaL_error(L, "set_trainable: %d flags for %d layers",
+                          (int)luaL_len(L, 2), n);
+    int *f = lua_newuserdatauv(L, sizeof *f * (size_t)(n ? n : 1), 0);
+    for (int i = 0; i < n; i++) {
+        lua_geti(L, 2, i + 1);
+        f[i] = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    lnL_check(L, ln_net_set_trainable(lnL_ctx(), net, f));
+    return 0;
+}
+
+static int net_fused(lua_State *L) {
+    lua_pushboolean(L, ln_net_fused(check_net(L, 1)));
+    return 1;
+}
+
+/* net:forward(x [, training [, logits]]) -> y (net-owned, reused) */
+static int net_forward(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    ln_tensor *x = lnL_check_tensor(L, 2);
+    unsigned flags = (lua_toboolean(L, 3) ? LN_TRAINING : 0) |
+                     (lua_toboolean(L, 4) ? LN_LOGITS : 0);
+    ln_tensor *y;
+    lnL_check(L, ln_net_forward(lnL_ctx(), net, x, flags, &y));
+    push_owned(L, 1, y);
+    return 1;
+}
+
+/* net:backward(dy [, need_dx]) -> dx (net-owned) when need_dx */
+static int net_backward(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    ln_tensor *dy = lnL_check_tensor(L, 2);
+    int need_dx = lua_toboolean(L, 3);
+    ln_tensor *dx;
+    lnL_check(L, ln_net_backward(lnL_ctx(), net, dy, need_dx, &dx));
+    if (!dx) return 0;
+    push_owned(L, 1, dx);
+    return 1;
+}
+
+/* The optional index at idx (nil or an Index). */
+static const int64_t *opt_index(lua_State *L, int idx, int64_t start,
+                                int64_t n) {
+    if (lua_isnoneornil(L, idx)) return NULL;
+    lnL_index *ix = check_index(L, idx);
+    if (start < 0 || n < 0 || start + n > ix->n)
+        luaL_error(L, "batch %lld..%lld outside an index of %lld",
+                   (long long)start, (long long)(start + n), (long long)ix->n);
+    return ix->v;
+}
+
+typedef ln_status (*batch_fn)(ln_ctx *, ln_net *, const ln_tensor *,
+                              const ln_tensor *, const int64_t *, int64_t,
+                              int64_t, double *);
+
+static int run_batch(lua_State *L, batch_fn fn) {
+    ln_net *net = check_net(L, 1);
+    ln_tensor *x = lnL_check_tensor(L, 2);
+    ln_tensor *y = lnL_check_tensor(L, 3);
+    int64_t start = luaL_checkinteger(L, 5), n = luaL_checkinteger(L, 6);
+    const int64_t *idx = opt_index(L, 4, start, n);
+    double loss;
+    lnL_check(L, fn(lnL_ctx(), net, x, y, idx, start, n, &loss));
+    lua_pushnumber(L, loss);
+    return 1;
+}
+
+/* net:train_batch(x, y, index|nil, start, n) -> batch loss */
+static int net_train_batch(lua_State *L) { return run_batch(L, ln_net_train_batch); }
+/* net:test_batch(x, y, index|nil, start, n) -> batch loss */
+static int net_test_batch(lua_State *L) { return run_batch(L, ln_net_test_batch); }
+
+/* net:predict_batch(x, start, n, out): rows start.. of out */
+static int net_predict_batch(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    ln_tensor *x = lnL_check_tensor(L, 2);
+    int64_t start = luaL_checkinteger(L, 3), n = luaL_checkinteger(L, 4);
+    ln_tensor *out = lnL_check_tensor(L, 5);
+    lnL_check(L, ln_net_predict_batch(lnL_ctx(), net, x, start, n, out));
+    return 0;
+}
+
+/* nn.tensor_zeros(shape) -> a new float32 tensor (outputs of predict). */
+static int l_tensor_zeros(lua_State *L) {
+    int64_t shape[LN_MAX_DIM];
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int nd = lnL_check_shape(L, 1, shape, "predict");
+    lnL_push_tensor(L, ln_tensor_new(lnL_ctx(), LN_FLOAT32, nd, shape));
+    return 1;
+}
+
+/* nn.tensor_clone(t) -> a new tensor with its own storage (get_weights). */
+static int l_tensor_clone(lua_State *L) {
+    lnL_push_tensor(L, ln_tensor_clone(lnL_ctx(), lnL_check_tensor(L, 1)));
+    return 1;
+}
+
+/* nn.tensor_assign(dst, src, what): copy src into dst in place; the shapes
+** must be equal (the message names `what` and both shapes). */
+static int l_tensor_assign(lua_State *L) {
+    ln_tensor *dst = lnL_check_tensor(L, 1), *src = lnL_check_tensor(L, 2);
+    const char *what = luaL_optstring(L, 3, "assign");
+    char a[128], b[128];
+    if (!ln_shape_equal(dst, src) || dst->dtype != src->dtype)
+        return luaL_error(L, "%s: expected a %s tensor of shape %s, got %s %s",
+                          what, ln_dtype_name(dst->dtype),
+                          ln_shape_str(dst, a, sizeof a),
+                          ln_dtype_name(src->dtype), ln_shape_str(src, b, sizeof b));
+    lnL_check(L, ln_tensor_copy(lnL_ctx(), dst, src));
+    return 0;
+}
+
+/* nn.tensor_info(t) -> dtype name, number of dimensions */
+static int l_tensor_info(lua_State *L) {
+    ln_tensor *t = lnL_check_tensor(L, 1);
+    lua_pushstring(L, ln_dtype_name(t->dtype));
+    lua_pushinteger(L, t->ndim);
+    return 2;
+}
+
+static int net_reset_metrics(lua_State *L) {
+    ln_net_reset_metrics(check_net(L, 1));
+    return 0;
+}
+
+/* net:results() -> mean loss, metric values... */
+static int net_results(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    double v[64];
+    int k = ln_net_results(net, v, 64);
+    if (k > 64) k = 64;
+    luaL_checkstack(L, k, "results");
+    for (int i = 0; i < k; i++) lua_pushnumber(L, v[i]);
+    return k;
+}
+
+static int net_regularization_loss(lua_State *L) {
+    lua_pushnumber(L, ln_net_regularization_loss(check_net(L, 1)));
+    return 1;
+}
+
+/* ---- index -------------------------------------------------------------------- */
+
+static int l_index_new(lua_State *L) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < 0) return luaL_error(L, "index: negative size %lld", (long long)n);
+    lnL_index *ix = lua_newuserdatauv(L, sizeof *ix, 0);
+    ix->n = 0;
+    ix->v = NULL;
+    luaL_setmetatable(L, LN_INDEX_MT);
+    ix->v = malloc(sizeof *ix->v * (size_t)(n ? n : 1));
+    if (!ix->v) return luaL_error(L, "index: out of memory");
+    ix->n = n;
+    for (int64_t i = 0; i < n; i++) ix->v[i] = i;
+    return 1;
+}
+
+static int index_gc(lua_State *L) {
+    lnL_index *ix = check_index(L, 1);
+    free(ix->v);
+    ix->v = NULL;
+    ix->n = 0;
+    return 0;
+}
+
+/* index:shuffle(): a fresh uniform permutation of 0..n-1 drawn from the
+** global generator (ln.random.seed makes it reproducible). */
+static int index_shuffle(lua_State *L) {
+    lnL_index *ix = check_index(L, 1);
+    ln_rng_permutation(ln_rng_global(), ix->v, ix->n);
+    return 0;
+}
+
+static int index_arange(lua_State *L) {
+    lnL_index *ix = check_index(L, 1);
+    for (int64_t i = 0; i < ix->n; i++) ix->v[i] = i;
+    return 0;
+}
+
+static int index_size(lua_State *L) {
+    lua_pushinteger(L, check_index(L, 1)->n);
+    return 1;
+}
+
+/* index:totable() -> the 0-based entries as a Lua list. */
+static int index_totable(lua_State *L) {
+    lnL_index *ix = check_index(L, 1);
+    lua_createtable(L, (int)ix->n, 0);
+    for (int64_t i = 0; i < ix->n; i++) {
+        lua_pushinteger(L, ix->v[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* Adds the net and index functions to the table at the top (core.nn). */
+void lnL_open_train(lua_State *L) {
+    static const luaL_Reg net_methods[] = {
+        {"set_layers", net_set_layers},
+        {"set_loss", net_set_loss},
+        {"set_metrics", net_set_metrics},
+        {"set_trainable", net_set_trainable},
+        {"fused", net_fused},
+        {"forward", net_forward},
+        {"backward", net_backward},
+        {"train_batch", net_train_batch},
+        {"test_batch", net_test_batch},
+        {"predict_batch", net_predict_batch},
+        {"reset_metrics", net_reset_metrics},
+        {"results", net_results},
+        {"regularization_loss", net_regularization_loss},
+        {NULL, NULL}};
+    luaL_newmetatable(L, LN_NET_MT);
+    lua_pushcfunction(L, net_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_newtable(L);
+    lnL_register(L, net_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    static const luaL_Reg index_methods[] = {
+        {"shuffle", index_shuffle},
+        {"arange", index_arange},
+        {"size", index_size},
+        {"totable", index_totable},
+        {NULL, NULL}};
+    luaL_newmetatable(L, LN_INDEX_MT);
+    lua_pushcfunction(L, index_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_newtable(L);
+    lnL_register(L, index_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    static const luaL_Reg fns[] = {{"net_new", l_net_new},
+                                   {"index_new", l_index_new},
+                                   {"tensor_zeros", l_tensor_zeros},
+                                   {"tensor_clone", l_tensor_clone},
+                                   {"tensor_assign", l_tensor_assign},
+                                   {"tensor_info", l_tensor_info},
+                                   {NULL, NULL}};
+    lnL_register(L, fns);
+}

@@ -1,0 +1,103 @@
+/*
+** tensor_bcast.h -- private helpers of the tensor_ops*.c files: numpy
+** broadcasting of two operands walked block by block, and the size rule
+** for parallel loops.
+**
+** LN_BC_FOR walks the output in fixed blocks of LN_BC_BLOCK elements; each
+** block finds its start coordinates once and then steps an odometer, so
+** a block's work does not depend on which thread runs it.
+*/
+#ifndef LUNET_TENSOR_BCAST_H
+#define LUNET_TENSOR_BCAST_H
+
+#include <string.h>
+
+#include "lunet/tensor_ops.h"
+
+#define LN_OPS_PAR_MIN 32768 /* elements below which loops stay serial */
+#define LN_BC_BLOCK 8192
+
+typedef struct ln_bc {
+    int nd;
+    int64_t shape[LN_MAX_DIM];
+    int64_t n;
+    int64_t sx[LN_MAX_DIM], sy[LN_MAX_DIM]; /* 0 where broadcast */
+} ln_bc;
+
+/* Strides of a tensor of shape (nt, st) aligned to the output's nd dims. */
+static inline void ln_bc_strides(int nd, const int64_t *out, int nt,
+                                 const int64_t *st, int64_t *stride) {
+    int64_t s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        int j = i - (nd - nt);
+        int64_t d = j >= 0 ? st[j] : 1;
+        stride[i] = (d == 1 && out[i] != 1) ? 0 : s;
+        s *= d;
+    }
+}
+
+/* Output shape and strides for x op y; fails naming fn and both shapes. */
+static inline ln_status ln_bc_init(ln_ctx *ctx, ln_bc *bc, const ln_tensor *x,
+                                   const ln_tensor *y, const char *fn) {
+    ln_status st = ln_broadcast_shape(ctx, x->ndim, x->shape, y->ndim,
+                                      y->shape, &bc->nd, bc->shape);
+    if (st) return ln_prefix(ctx, "%s", fn);
+    bc->n = 1;
+    for (int i = 0; i < bc->nd; i++) bc->n *= bc->shape[i];
+    ln_bc_strides(bc->nd, bc->shape, x->ndim, x->shape, bc->sx);
+    ln_bc_strides(bc->nd, bc->shape, y->ndim, y->shape, bc->sy);
+    return LN_OK;
+}
+
+/* Coordinates and input offsets of output element i. */
+static inline void ln_bc_start(const ln_bc *bc, int64_t i, int64_t *c,
+                               int64_t *ox, int64_t *oy) {
+    *ox = *oy = 0;
+    for (int d = bc->nd - 1; d >= 0; d--) {
+        c[d] = i % bc->shape[d];
+        i /= bc->shape[d];
+        *ox += c[d] * bc->sx[d];
+        *oy += c[d] * bc->sy[d];
+    }
+}
+
+/* Step to the next output element. */
+static inline void ln_bc_next(const ln_bc *bc, int64_t *c, int64_t *ox,
+                              int64_t *oy) {
+    for (int d = bc->nd - 1; d >= 0; d--) {
+        *ox += bc->sx[d];
+        *oy += bc->sy[d];
+        if (++c[d] < bc->shape[d]) return;
+        *ox -= bc->sx[d] * bc->shape[d];
+        *oy -= bc->sy[d] * bc->shape[d];
+        c[d] = 0;
+    }
+}
+
+/* for every output element I with input offsets OX, OY: the body (the
+** remaining arguments, so it may contain commas) */
+#define LN_BC_FOR(BC, I, OX, OY, ...)                                       \
+    do {                                                                     \
+        const ln_bc *bc_ = (BC);                                             \
+        int64_t nb_ = (bc_->n + LN_BC_BLOCK - 1) / LN_BC_BLOCK;              \
+        _Pragma("omp parallel for if (bc_->n > LN_OPS_PAR_MIN) schedule(static)") \
+        for (int64_t b_ = 0; b_ < nb_; b_++) {                               \
+            int64_t c_[LN_MAX_DIM], OX, OY, lo_ = b_ * LN_BC_BLOCK;          \
+            int64_t hi_ = lo_ + LN_BC_BLOCK < bc_->n ? lo_ + LN_BC_BLOCK     \
+                                                     : bc_->n;               \
+            ln_bc_start(bc_, lo_, c_, &OX, &OY);                             \
+            for (int64_t I = lo_; I < hi_; I++) {                            \
+                __VA_ARGS__;                                                 \
+                ln_bc_next(bc_, c_, &OX, &OY);                               \
+            }                                                                \
+        }                                                                    \
+    } while (0)
+
+/* Product of shape[from..to). */
+static inline int64_t ln_dims_prod(const int64_t *shape, int from, int to) {
+    int64_t p = 1;
+    for (int i = from; i < to; i++) p *= shape[i];
+    return p;
+}
+
+#endif

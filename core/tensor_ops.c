@@ -1,0 +1,497 @@
+/*
+** tensor_ops.c -- copies that rearrange tensors of any dtype: permute,
+** narrow along any dim, concatenation, index select/copy/fill, gather, and
+** the arange and one-hot constructors.
+*/
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor_bcast.h"
+
+int ln_value_fits(ln_dtype d, double v) {
+    if (d == LN_FLOAT32) return 1;
+    if (v != v) return 0;
+    double t = trunc(v);
+    if (d == LN_UINT8) return t >= 0 && t <= 255;
+    return t >= -2147483648.0 && t <= 2147483647.0;
+}
+
+void ln_set_f64(ln_tensor *t, int64_t i, double v) {
+    switch (t->dtype) {
+    case LN_FLOAT32: ln_f32(t)[i] = (float)v; break;
+    case LN_INT32: ln_i32(t)[i] = (int32_t)v; break;
+    case LN_UINT8: ln_u8(t)[i] = (uint8_t)v; break;
+    }
+}
+
+/* Copy an n-d array given output shape and input strides (in elements):
+** out[i] = in[offset(i)], walked in fixed blocks with an odometer. */
+static void strided_copy(void *out, const void *in, size_t es, int nd,
+                         const int64_t *shape, const int64_t *stride,
+                         int64_t n) {
+    int64_t nb = (n + LN_BC_BLOCK - 1) / LN_BC_BLOCK;
+#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t c[LN_MAX_DIM], off = 0, lo = b * LN_BC_BLOCK;
+        int64_t hi = lo + LN_BC_BLOCK < n ? lo + LN_BC_BLOCK : n, r = lo;
+        for (int d = nd - 1; d >= 0; d--) {
+            c[d] = r % shape[d];
+            r /= shape[d];
+            off += c[d] * stride[d];
+        }
+        for (int64_t i = lo; i < hi; i++) {
+            if (es == 4)
+                ((uint32_t *)out)[i] = ((const uint32_t *)in)[off];
+            else
+                ((uint8_t *)out)[i] = ((const uint8_t *)in)[off];
+            for (int d = nd - 1; d >= 0; d--) {
+                off += stride[d];
+                if (++c[d] < shape[d]) break;
+                off -= stride[d] * shape[d];
+                c[d] = 0;
+            }
+        }
+    }
+}
+
+ln_tensor *ln_permute(ln_ctx *ctx, const ln_tensor *x, const int *perm) {
+    int nd = x->ndim, seen[LN_MAX_DIM] = {0};
+    int64_t shape[LN_MAX_DIM], in_stride[LN_MAX_DIM], stride[LN_MAX_DIM];
+    for (int i = 0; i < nd; i++) {
+        if (perm[i] < 0 || perm[i] >= nd || seen[perm[i]]++) {
+            ln_fail(ctx, LN_E_ARG, "permute: not a permutation of the %d "
+                    "dims of the tensor", nd);
+            return NULL;
+        }
+    }
+    int64_t s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        in_stride[i] = s;
+        s *= x->shape[i];
+    }
+    for (int i = 0; i < nd; i++) {
+        shape[i] = x->shape[perm[i]];
+        stride[i] = in_stride[perm[i]];
+    }
+    ln_tensor *y = ln_tensor_new(ctx, x->dtype, nd, shape);
+    if (!y || !y->numel) return y;
+    strided_copy(ln_data(y), ln_data(x), ln_dtype_size(x->dtype), nd, shape,
+                 stride, y->numel);
+    return y;
+}
+
+/* Copy `outer` rows of `len` bytes from src (row pitch spitch) to dst (row
+** pitch dpitch). */
+static void copy_rows(char *dst, size_t dpitch, const char *src,
+                      size_t spitch, int64_t outer, size_t len) {
+#pragma omp parallel for if ((int64_t)len * outer > 4 * LN_OPS_PAR_MIN && outer > 1) schedule(static)
+    for (int64_t o = 0; o < outer; o++)
+        memcpy(dst + (size_t)o * dpitch, src + (size_t)o * spitch, len);
+}
+
+ln_tensor *ln_narrow_copy(ln_ctx *ctx, const ln_tensor *x, int dim,
+                          int64_t start, int64_t len) {
+    char b[128];
+    if (dim < 0 || dim >= x->ndim) {
+        ln_fail(ctx, LN_E_ARG, "narrow: dim %d out of range for shape %s",
+                dim + 1, ln_shape_str(x, b, sizeof b));
+        return NULL;
+    }
+    if (start < 0 || len < 0 || start + len > x->shape[dim]) {
+        ln_fail(ctx, LN_E_ARG, "narrow: %lld..%lld out of range along dim %d "
+                "of shape %s", (long long)start + 1, (long long)(start + len),
+                dim + 1, ln_shape_str(x, b, sizeof b));
+        return NULL;
+    }
+    int64_t shape[LN_MAX_DIM];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[dim] = len;
+    ln_tensor *y = ln_tensor_new(ctx, x->dtype, x->ndim, shape);
+    if (!y || !y->numel) return y;
+    size_t es = ln_dtype_size(x->dtype);
+    int64_t outer = ln_dims_prod(x->shape, 0, dim);
+    size_t inner = (size_t)ln_dims_prod(x->shape, dim + 1, x->ndim) * es;
+    copy_rows(ln_data(y), (size_t)len * inner,
+              (const char *)ln_data(x) + (size_t)start * inner,
+              (size_t)x->shape[dim] * inner, outer, (size_t)len * inner);
+    return y;
+}
+
+ln_tensor *ln_cat(ln_ctx *ctx, const ln_tensor *const *ts, int n, int dim,
+                  const char *fn) {
+    char a[128], b[128];
+    if (n < 1) {
+        ln_fail(ctx, LN_E_ARG, "%s: needs at least one tensor", fn);
+        return NULL;
+    }
+    const ln_tensor *t0 = ts[0];
+    if (dim < 0 || dim >= t0->ndim) {
+        ln_fail(ctx, LN_E_ARG, "%s: dim %d out of range for shape %s", fn,
+                dim + 1, ln_shape_str(t0, a, sizeof a));
+        return NULL;
+    }
+    int64_t shape[LN_MAX_DIM];
+    memcpy(shape, t0->shape, sizeof shape);
+    shape[dim] = 0;
+    for (int k = 0; k < n; k++) {
+        const ln_tensor *t = ts[k];
+        int ok = t->ndim == t0->ndim && t->dtype == t0->dtype;
+        for (int i = 0; ok && i < t->ndim; i++)
+            ok = i == dim || t->shape[i] == t0->shape[i];
+        if (!ok) {
+            ln_fail(ctx, LN_E_SHAPE, "%s: tensor %d is %s %s but tensor 1 is "
+                    "%s %s (all must match except along dim %d)", fn, k + 1,
+                    ln_dtype_name(t->dtype), ln_shape_str(t, a, sizeof a),
+                    ln_dtype_name(t0->dtype), ln_shape_str(t0, b, sizeof b),
+                    dim + 1);
+            return NULL;
+        }
+        shape[dim] += t->shape[dim];
+    }
+    ln_tensor *y = ln_tensor_new(ctx, t0->dtype, t0->ndim, shape);
+    if (!y || !y->numel) return y;
+    size_t es = ln_dtype_size(t0->dtype);
+    int64_t outer = ln_dims_prod(shape, 0, dim);
+    size_t inner = (size_t)ln_dims_prod(shape, dim + 1, t0->ndim) * es;
+    size_t pitch = (size_t)shape[dim] * inner, at = 0;
+    for (int k = 0; k < n; k++) {
+        size_t len = (size_t)ts[k]->shape[dim] * inner;
+        if (len)
+            copy_rows((char *)ln_data(y) + at, pitch, ln_data(ts[k]), len,
+                      outer, len);
+        at += len;
+    }
+    return y;
+}
+
+ln_status ln_index_list(ln_ctx *ctx, const ln_tensor *idx, int64_t base,
+                        int64_t size, const char *fn, int64_t **out,
+                        int64_t *n) {
+    if (idx->dtype == LN_FLOAT32)
+        return ln_fail(ctx, LN_E_ARG, "%s: indices must be an int32 or uint8 "
+                       "tensor, got float32 (use :int())", fn);
+    int64_t *v = malloc(sizeof *v * (size_t)(idx->numel ? idx->numel : 1));
+    if (!v) return ln_fail(ctx, LN_E_NOMEM, "%s: out of memory", fn);
+    for (int64_t i = 0; i < idx->numel; i++) {
+        int64_t k = (int64_t)ln_get_f64(idx, i) - base;
+        if (k < 0 || k >= size) {
+            free(v);
+            return ln_fail(ctx, LN_E_ARG, "%s: index %lld (at position %lld) "
+                           "out of range %lld..%lld", fn, (long long)(k + base),
+                           (long long)i + 1, (long long)base,
+                           (long long)(size - 1 + base));
+        }
+        v[i] = k;
+    }
+    *out = v;
+    *n = idx->numel;
+    return LN_OK;
+}
+
+ln_tensor *ln_index_select(ln_ctx *ctx, const ln_tensor *x, int dim,
+                           const int64_t *idx, int64_t n) {
+    int64_t shape[LN_MAX_DIM];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[dim] = n;
+    ln_tensor *y = ln_tensor_new(ctx, x->dtype, x->ndim, shape);
+    if (!y || !y->numel) return y;
+    size_t es = ln_dtype_size(x->dtype);
+    int64_t outer = ln_dims_prod(x->shape, 0, dim);
+    size_t inner = (size_t)ln_dims_prod(x->shape, dim + 1, x->ndim) * es;
+    if (outer == 1) {
+        ln_gather_rows(ln_data(y), ln_data(x), idx, n, (int64_t)inner, 1);
+        return y;
+    }
+    const char *src = ln_data(x);
+    char *dst = ln_data(y);
+    int64_t total = outer * n;
+#pragma omp parallel for if (total * (int64_t)inner > 4 * LN_OPS_PAR_MIN) schedule(static)
+    for (int64_t k = 0; k < total; k++) {
+        int64_t o = k / n, r = k % n;
+        memcpy(dst + (size_t)k * inner,
+               src + ((size_t)o * (size_t)x->shape[dim] + (size_t)idx[r]) * inner,
+               inner);
+    }
+    return y;
+}
+
+/* Shared by index_copy/index_fill: row pitch and outer count along dim. */
+static void dim_split(const ln_tensor *x, int dim, int64_t *outer,
+                      size_t *inner) {
+    *outer = ln_dims_prod(x->shape, 0, dim);
+    *inner = (size_t)ln_dims_prod(x->shape, dim + 1, x->ndim) *
+             ln_dtype_size(x->dtype);
+}
+
+ln_status ln_index_copy(ln_ctx *ctx, ln_tensor *x, int dim, const int64_t *idx,
+                        int64_t n, const ln_tensor *src) {
+    int ok = src->dtype == x->dtype && src->ndim == x->ndim;
+    for (int i = 0; ok && i < x->ndim; i++)
+        ok = src->shape[i] == (i == dim ? n : x->shape[i]);
+    if (!ok) {
+        char a[128], b[128];
+        return ln_fail(ctx, LN_E_SHAPE, "index assignment: values are %s %s, "
+                       "need %s with %lld along dim %d of %s", 
+                       ln_dtype_name(src->dtype), ln_shape_str(src, a, sizeof a),
+                       ln_dtype_name(x->dtype), (long long)n, dim + 1,
+                       ln_shape_str(x, b, sizeof b));
+    }
+    int64_t outer;
+    size_t inner;
+    dim_split(x, dim, &outer, &inner);
+    char *dst = ln_data(x);
+    const char *s = ln_data(src);
+    /* Rows in index order within each outer slice (a repeated index keeps
+    ** the last write); outer slices are independent. */
+#pragma omp parallel for if (outer > 1 && outer * n * (int64_t)inner > 4 * LN_OPS_PAR_MIN) schedule(static)
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t r = 0; r < n; r++)
+            memcpy(dst + ((size_t)o * (size_t)x->shape[dim] + (size_t)idx[r]) * inner,
+                   s + ((size_t)o * (size_t)n + (size_t)r) * inner, inner);
+    return LN_OK;
+}
+
+ln_status ln_index_fill(ln_ctx *ctx, ln_tensor *x, int dim, const int64_t *idx,
+                        int64_t n, double v) {
+    if (!ln_value_fits(x->dtype, v))
+        return ln_fail(ctx, LN_E_ARG, "index assignment: value %g does not "
+                       "fit in %s", v, ln_dtype_name(x->dtype));
+    int64_t outer;
+    size_t inner;
+    dim_split(x, dim, &outer, &inner);
+    int64_t cell = (int64_t)(inner / ln_dtype_size(x->dtype));
+    int64_t rowsz = x->shape[dim] * cell;
+#pragma omp parallel for if (outer > 1 && outer * n * cell > LN_OPS_PAR_MIN) schedule(static)
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t r = 0; r < n; r++) {
+            int64_t at = o * rowsz + idx[r] * cell;
+            for (int64_t j = 0; j < cell; j++) ln_set_f64(x, at + j, v);
+        }
+    return LN_OK;
+}
+
+ln_tensor *ln_gather(ln_ctx *ctx, const ln_tensor *x, int dim,
+                     const ln_tensor *idx, int64_t base) {
+    char a[128], b[128];
+    int ok = idx->ndim == x->ndim && dim >= 0 && dim < x->ndim;
+    for (int i = 0; ok && i < x->ndim; i++)
+        ok = i == dim || idx->shape[i] <= x->shape[i];
+    if (!ok) {
+        ln_fail(ctx, LN_E_SHAPE, "gather: index shape %s does not fit tensor "
+                "shape %s along dim %d (same number of dims, sizes no larger "
+                "outside dim)", ln_shape_str(idx, a, sizeof a),
+                ln_shape_str(x, b, sizeof b), dim + 1);
+        return NULL;
+    }
+    if (idx->dtype == LN_FLOAT32) {
+        ln_fail(ctx, LN_E_ARG, "gather: indices must be an int32 or uint8 "
+                "tensor, got float32 (use :int())");
+        return NULL;
+    }
+    /* Validate first (serially: the first bad index is reported). */
+    for (int64_t i = 0; i < idx->numel; i++) {
+        int64_t k = (int64_t)ln_get_f64(idx, i) - base;
+        if (k < 0 || k >= x->shape[dim]) {
+            ln_fail(ctx, LN_E_ARG, "gather: index %lld (at flat position %lld) "
+                    "out of range %lld..%lld along dim %d", (long long)(k + base),
+                    (long long)i + 1, (long long)base,
+                    (long long)(x->shape[dim] - 1 + base), dim + 1);
+            return NULL;
+        }
+    }
+    ln_tensor *y = ln_tensor_new(ctx, x->dtype, idx->ndim, idx->shape);
+    if (!y || !y->numel) return y;
+    int nd = x->ndim;
+    int64_t xs[LN_MAX_DIM], s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        xs[i] = s;
+        s *= x->shape[i];
+    }
+    size_t es = ln_dtype_size(x->dtype);
+    int64_t n = y->numel;
+#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = i, off = 0;
+        for (int d = nd - 1; d >= 0; d--) {
+            int64_t c = r % idx->shape[d];
+            r /= idx->shape[d];
+            if (d == dim) c = (int64_t)ln_get_f64(idx, i) - base;
+            off += c * xs[d];
+        }
+        memcpy((char *)ln_data(y) + (size_t)i * es,
+               (const char *)ln_data(x) + (size_t)off * es, es);
+    }
+    return y;
+}
+
+ln_tensor *ln_arange(ln_ctx *ctx, double start, double stop, double step,
+                     ln_dtype dtype) {
+    if (step == 0 || step != step || start != start || stop != stop) {
+        ln_fail(ctx, LN_E_ARG, "arange: step must be a nonzero number");
+        return NULL;
+    }
+    double count = ceil((stop - start) / step);
+    if (count < 0) count = 0;
+    if (count > 4e9) {
+        ln_fail(ctx, LN_E_ARG, "arange: %.0f elements is too many", count);
+        return NULL;
+    }
+    int64_t n = (int64_t)count;
+    ln_tensor *y = ln_tensor_new(ctx, dtype, 1, &n);
+    if (!y) return NULL;
+#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) ln_set_f64(y, i, start + (double)i * step);
+    return y;
+}
+
+ln_tensor *ln_one_hot(ln_ctx *ctx, const ln_tensor *y, int64_t num_classes,
+                      const char *fn) {
+    if (num_classes < 1) {
+        ln_fail(ctx, LN_E_ARG, "%s: num_classes must be at least 1, got %lld",
+                fn, (long long)num_classes);
+        return NULL;
+    }
+    if (y->ndim >= LN_MAX_DIM) {
+        ln_fail(ctx, LN_E_SHAPE, "%s: labels have %d dims, at most %d allowed",
+                fn, y->ndim, LN_MAX_DIM - 1);
+        return NULL;
+    }
+    for (int64_t i = 0; i < y->numel; i++) {
+        double v = ln_get_f64(y, i);
+        if (!(v >= 0 && v < (double)num_classes && v == floor(v))) {
+            ln_fail(ctx, LN_E_ARG, "%s: label %g at position %lld is not a "
+                    "class id in 0..%lld", fn, v, (long long)i + 1,
+                    (long long)num_classes - 1);
+            return NULL;
+        }
+    }
+    int64_t shape[LN_MAX_DIM];
+    memcpy(shape, y->shape, sizeof shape);
+    shape[y->ndim] = num_classes;
+    ln_tensor *out = ln_tensor_new(ctx, LN_FLOAT32, y->ndim + 1, shape);
+    if (!out) return NULL;
+    float *o = ln_f32(out); /* zero-filled by ln_tensor_new */
+    int64_t n = y->numel;
+#pragma omp parallel for if (n * num_classes > LN_OPS_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        o[i * num_classes + (int64_t)ln_get_f64(y, i)] = 1.0f;
+    return out;
+}
+
+int ln_region_is_block(const ln_region *r) {
+    int64_t s = 1;
+    for (int i = r->nd - 1; i >= 0; i--) {
+        if (r->shape[i] != 1 && r->stride[i] != s) return 0;
+        s *= r->shape[i];
+    }
+    return 1;
+}
+
+ln_tensor *ln_region_read(ln_ctx *ctx, const ln_tensor *x, const ln_region *r) {
+    ln_tensor *y = ln_tensor_new(ctx, x->dtype, r->nd, r->shape);
+    if (!y || !y->numel) return y;
+    size_t es = ln_dtype_size(x->dtype);
+    strided_copy(ln_data(y), (const char *)ln_data(x) + (size_t)r->offset * es,
+                 es, r->nd, r->shape, r->stride, y->numel);
+    return y;
+}
+
+/* Walk the region in fixed blocks: BODY sees the region's flat index I and
+** the tensor offset OFF. */
+#define REGION_FOR(R, N, I, OFF, ...)                                        \
+    do {                                                                     \
+        int64_t n_ = (N), nb_ = (n_ + LN_BC_BLOCK - 1) / LN_BC_BLOCK;      \
+        _Pragma("omp parallel for if (n_ > LN_OPS_PAR_MIN) schedule(static)") \
+        for (int64_t b_ = 0; b_ < nb_; b_++) {                               \
+            int64_t c_[LN_MAX_DIM], OFF = (R)->offset, lo_ = b_ * LN_BC_BLOCK; \
+            int64_t hi_ = lo_ + LN_BC_BLOCK < n_ ? lo_ + LN_BC_BLOCK : n_, r_ = lo_; \
+            for (int d = (R)->nd - 1; d >= 0; d--) {                         \
+                c_[d] = r_ % (R)->shape[d];                                  \
+                r_ /= (R)->shape[d];                                         \
+                OFF += c_[d] * (R)->stride[d];                               \
+            }                                                                \
+            for (int64_t I = lo_; I < hi_; I++) {                            \
+                __VA_ARGS__;                                                 \
+                for (int d = (R)->nd - 1; d >= 0; d--) {                     \
+                    OFF += (R)->stride[d];                                   \
+                    if (++c_[d] < (R)->shape[d]) break;                      \
+                    OFF -= (R)->stride[d] * (R)->shape[d];                   \
+                    c_[d] = 0;                                               \
+                }                                                            \
+            }                                                                \
+        }                                                                    \
+    } while (0)
+
+ln_status ln_region_fill(ln_ctx *ctx, ln_tensor *x, const ln_region *r,
+                         double v) {
+    if (!ln_value_fits(x->dtype, v))
+        return ln_fail(ctx, LN_E_ARG, "assignment: value %g does not fit in %s",
+                       v, ln_dtype_name(x->dtype));
+    int64_t n = ln_dims_prod(r->shape, 0, r->nd);
+    if (!n) return LN_OK;
+    switch (x->dtype) {
+    case LN_FLOAT32: {
+        float *p = ln_f32(x), val = (float)v;
+        REGION_FOR(r, n, i, off, p[off] = val);
+    } break;
+    case LN_INT32: {
+        int32_t *p = ln_i32(x), val = (int32_t)v;
+        REGION_FOR(r, n, i, off, p[off] = val);
+    } break;
+    case LN_UINT8: {
+        uint8_t *p = ln_u8(x), val = (uint8_t)v;
+        REGION_FOR(r, n, i, off, p[off] = val);
+    } break;
+    }
+    return LN_OK;
+}
+
+ln_status ln_region_write(ln_ctx *ctx, ln_tensor *x, const ln_region *r,
+                          const ln_tensor *src, const char *fn) {
+    int nd;
+    int64_t shape[LN_MAX_DIM], st[LN_MAX_DIM];
+    char a[128], b[128];
+    if (src->dtype != x->dtype)
+        return ln_fail(ctx, LN_E_ARG, "%s: values are %s, the tensor is %s", fn,
+                       ln_dtype_name(src->dtype), ln_dtype_name(x->dtype));
+    if (ln_broadcast_shape(ctx, r->nd, r->shape, src->ndim, src->shape, &nd,
+                           shape) ||
+        nd != r->nd || memcmp(shape, r->shape, sizeof(int64_t) * (size_t)nd))
+        return ln_fail(ctx, LN_E_SHAPE, "%s: values of shape %s do not "
+                       "broadcast to the selected shape %s", fn,
+                       ln_shape_str(src, a, sizeof a),
+                       ln_dims_str(r->nd, r->shape, b, sizeof b));
+    ln_bc_strides(r->nd, r->shape, src->ndim, src->shape, st);
+    int64_t n = ln_dims_prod(r->shape, 0, r->nd);
+    if (!n) return LN_OK;
+    size_t es = ln_dtype_size(x->dtype);
+    char *dst = ln_data(x);
+    const char *s = ln_data(src);
+    /* Walk both in the same order: the region's strides for the destination
+    ** and src's broadcast strides st for the source. */
+    int64_t nb = (n + LN_BC_BLOCK - 1) / LN_BC_BLOCK;
+#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    for (int64_t bb = 0; bb < nb; bb++) {
+        int64_t c[LN_MAX_DIM], od = r->offset, os = 0, lo = bb * LN_BC_BLOCK;
+        int64_t hi = lo + LN_BC_BLOCK < n ? lo + LN_BC_BLOCK : n, rr = lo;
+        for (int d = r->nd - 1; d >= 0; d--) {
+            c[d] = rr % r->shape[d];
+            rr /= r->shape[d];
+            od += c[d] * r->stride[d];
+            os += c[d] * st[d];
+        }
+        for (int64_t i = lo; i < hi; i++) {
+            memcpy(dst + (size_t)od * es, s + (size_t)os * es, es);
+            for (int d = r->nd - 1; d >= 0; d--) {
+                od += r->stride[d];
+                os += st[d];
+                if (++c[d] < r->shape[d]) break;
+                od -= r->stride[d] * r->shape[d];
+                os -= st[d] * r->shape[d];
+                c[d] = 0;
+            }
+        }
+    }
+    return LN_OK;
+}

@@ -1,0 +1,277 @@
+/*
+** tensor_ops_mask.c -- masks: comparisons giving uint8 0/1 tensors, logical
+** and/or/xor/not, and selection or assignment through a mask.
+**
+** Selections are laid out by a prefix sum over fixed blocks of mask cells
+** (counted in parallel, summed in block order), so every output position
+** is known before copying and the result never depends on thread count.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor_bcast.h"
+
+#define MASK_BLOCK 4096
+
+static inline uint8_t cmp1(ln_binary_op op, double a, double b) {
+    switch (op) {
+    case LN_B_EQ: return a == b;
+    case LN_B_NE: return a != b;
+    case LN_B_LT: return a < b;
+    case LN_B_LE: return a <= b;
+    case LN_B_GT: return a > b;
+    case LN_B_GE: return a >= b;
+    default: return 0;
+    }
+}
+
+static int is_compare(ln_ctx *ctx, ln_binary_op op) {
+    if (op >= LN_B_EQ && op <= LN_B_GE) return 1;
+    ln_fail(ctx, LN_E_ARG, "compare: operator %d is not a comparison", op);
+    return 0;
+}
+
+ln_tensor *ln_compare_scalar(ln_ctx *ctx, ln_binary_op op, const ln_tensor *x,
+                             double s, int scalar_first) {
+    if (!is_compare(ctx, op)) return NULL;
+    ln_tensor *z = ln_tensor_new(ctx, LN_UINT8, x->ndim, x->shape);
+    if (!z) return NULL;
+    uint8_t *m = ln_u8(z);
+    int64_t n = x->numel;
+#define CMP_SCALAR(T, ACC)                                                    \
+    do {                                                                      \
+        const T *p = ACC(x);                                                  \
+        if (scalar_first) {                                                   \
+            _Pragma("omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)") \
+            for (int64_t i = 0; i < n; i++) m[i] = cmp1(op, s, (double)p[i]); \
+        } else {                                                              \
+            _Pragma("omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)") \
+            for (int64_t i = 0; i < n; i++) m[i] = cmp1(op, (double)p[i], s); \
+        }                                                                     \
+    } while (0)
+    switch (x->dtype) {
+    case LN_FLOAT32: CMP_SCALAR(float, ln_f32); break;
+    case LN_INT32: CMP_SCALAR(int32_t, ln_i32); break;
+    case LN_UINT8: CMP_SCALAR(uint8_t, ln_u8); break;
+    }
+#undef CMP_SCALAR
+    return z;
+}
+
+ln_tensor *ln_compare(ln_ctx *ctx, ln_binary_op op, const ln_tensor *x,
+                      const ln_tensor *y) {
+    if (!is_compare(ctx, op)) return NULL;
+    ln_bc bc;
+    if (ln_bc_init(ctx, &bc, x, y, "compare")) return NULL;
+    ln_tensor *z = ln_tensor_new(ctx, LN_UINT8, bc.nd, bc.shape);
+    if (!z) return NULL;
+    uint8_t *m = ln_u8(z);
+#define CMP_PAIR(TX, AX, TY, AY)                                               \
+    do {                                                                       \
+        const TX *px = AX(x);                                                  \
+        const TY *py = AY(y);                                                  \
+        LN_BC_FOR(&bc, i, ox, oy,                                              \
+                  m[i] = cmp1(op, (double)px[ox], (double)py[oy]));            \
+    } while (0)
+#define CMP_X(TX, AX)                                                          \
+    switch (y->dtype) {                                                        \
+    case LN_FLOAT32: CMP_PAIR(TX, AX, float, ln_f32); break;                   \
+    case LN_INT32: CMP_PAIR(TX, AX, int32_t, ln_i32); break;                   \
+    case LN_UINT8: CMP_PAIR(TX, AX, uint8_t, ln_u8); break;                    \
+    }
+    switch (x->dtype) {
+    case LN_FLOAT32: CMP_X(float, ln_f32); break;
+    case LN_INT32: CMP_X(int32_t, ln_i32); break;
+    case LN_UINT8: CMP_X(uint8_t, ln_u8); break;
+    }
+#undef CMP_X
+#undef CMP_PAIR
+    return z;
+}
+
+static inline uint8_t logic1(ln_logic_op op, int a, int b) {
+    switch (op) {
+    case LN_L_AND: return a && b;
+    case LN_L_OR: return a || b;
+    case LN_L_XOR: return a != b;
+    }
+    return 0;
+}
+
+ln_tensor *ln_logical(ln_ctx *ctx, ln_logic_op op, const ln_tensor *x,
+                      const ln_tensor *y) {
+    ln_bc bc;
+    if (ln_bc_init(ctx, &bc, x, y, "logical op")) return NULL;
+    ln_tensor *z = ln_tensor_new(ctx, LN_UINT8, bc.nd, bc.shape);
+    if (!z) return NULL;
+    uint8_t *m = ln_u8(z);
+    if (x->dtype == LN_UINT8 && y->dtype == LN_UINT8) {
+        const uint8_t *px = ln_u8(x), *py = ln_u8(y);
+        LN_BC_FOR(&bc, i, ox, oy, m[i] = logic1(op, px[ox] != 0, py[oy] != 0));
+    } else {
+        LN_BC_FOR(&bc, i, ox, oy,
+                  m[i] = logic1(op, ln_get_f64(x, ox) != 0,
+                                ln_get_f64(y, oy) != 0));
+    }
+    return z;
+}
+
+ln_tensor *ln_logical_not(ln_ctx *ctx, const ln_tensor *x) {
+    ln_tensor *z = ln_tensor_new(ctx, LN_UINT8, x->ndim, x->shape);
+    if (!z) return NULL;
+    uint8_t *m = ln_u8(z);
+    int64_t n = x->numel;
+    if (x->dtype == LN_UINT8) {
+        const uint8_t *p = ln_u8(x);
+#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) m[i] = p[i] == 0;
+    } else {
+#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) m[i] = ln_get_f64(x, i) == 0;
+    }
+    return z;
+}
+
+int64_t ln_count_nonzero_u8(const uint8_t *m, int64_t n) {
+    int64_t c = 0;
+#pragma omp parallel for reduction(+ : c) if (n > LN_OPS_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) c += m[i] != 0;
+    return c;
+}
+
+ln_status ln_mask_check(ln_ctx *ctx, const ln_tensor *x, const ln_tensor *mask,
+                        const char *fn, int64_t *cell) {
+    char a[128], b[128];
+    if (mask->dtype != LN_UINT8)
+        return ln_fail(ctx, LN_E_ARG, "%s: a mask must be a uint8 tensor (from "
+                       ":eq, :gt, ...), got %s", fn, ln_dtype_name(mask->dtype));
+    int ok = mask->ndim <= x->ndim && mask->ndim > 0;
+    for (int i = 0; ok && i < mask->ndim; i++) ok = mask->shape[i] == x->shape[i];
+    if (!ok)
+        return ln_fail(ctx, LN_E_SHAPE, "%s: mask of shape %s does not fit "
+                       "tensor of shape %s (it must match the leading dims)",
+                       fn, ln_shape_str(mask, a, sizeof a),
+                       ln_shape_str(x, b, sizeof b));
+    *cell = ln_dims_prod(x->shape, mask->ndim, x->ndim);
+    return LN_OK;
+}
+
+/* Block offsets for a mask: off[b] = number of selected cells before block
+** b; returns the total, or -1 when out of memory. *offp is malloc'ed. */
+static int64_t mask_offsets(const uint8_t *m, int64_t n, int64_t **offp) {
+    int64_t nb = (n + MASK_BLOCK - 1) / MASK_BLOCK;
+    int64_t *off = malloc(sizeof *off * (size_t)(nb + 1));
+    if (!off) return -1;
+#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t lo = b * MASK_BLOCK, hi = lo + MASK_BLOCK < n ? lo + MASK_BLOCK : n;
+        int64_t c = 0;
+        for (int64_t i = lo; i < hi; i++) c += m[i] != 0;
+        off[b] = c;
+    }
+    int64_t total = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t c = off[b];
+        off[b] = total;
+        total += c;
+    }
+    off[nb] = total;
+    *offp = off;
+    return total;
+}
+
+/* Copy selected cells between a dense array and the masked positions:
+** gather (dense <- x[mask]) or scatter (x[mask] <- dense). */
+static void mask_move(char *x, char *dense, const uint8_t *m, int64_t n,
+                      const int64_t *off, size_t cellb, int scatter) {
+    int64_t nb = (n + MASK_BLOCK - 1) / MASK_BLOCK;
+#pragma omp parallel for if (n * (int64_t)cellb > LN_OPS_PAR_MIN) schedule(static)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t lo = b * MASK_BLOCK, hi = lo + MASK_BLOCK < n ? lo + MASK_BLOCK : n;
+        int64_t k = off[b];
+        for (int64_t i = lo; i < hi; i++) {
+            if (!m[i]) continue;
+            char *xp = x + (size_t)i * cellb, *dp = dense + (size_t)k * cellb;
+            if (cellb == 1) {
+                if (scatter) *xp = *dp; else *dp = *xp;
+            } else if (cellb == 4) {
+                if (scatter) memcpy(xp, dp, 4); else memcpy(dp, xp, 4);
+            } else {
+                if (scatter) memcpy(xp, dp, cellb); else memcpy(dp, xp, cellb);
+            }
+            k++;
+        }
+    }
+}
+
+ln_tensor *ln_masked_select(ln_ctx *ctx, const ln_tensor *x,
+                            const ln_tensor *mask) {
+    int64_t cell, *off;
+    if (ln_mask_check(ctx, x, mask, "mask selection", &cell)) return NULL;
+    int64_t count = mask_offsets(ln_u8(mask), mask->numel, &off);
+    if (count < 0) {
+        ln_fail(ctx, LN_E_NOMEM, "mask selection: out of memory");
+        return NULL;
+    }
+    int64_t shape[LN_MAX_DIM];
+    int nd = 1 + x->ndim - mask->ndim;
+    shape[0] = count;
+    for (int i = 1; i < nd; i++) shape[i] = x->shape[mask->ndim + i - 1];
+    ln_tensor *y = ln_tensor_new(ctx, x->dtype, nd, shape);
+    if (y && y->numel)
+        mask_move(ln_data(x), ln_data(y), ln_u8(mask), mask->numel, off,
+                  (size_t)cell * ln_dtype_size(x->dtype), 0);
+    free(off);
+    return y;
+}
+
+ln_status ln_masked_fill(ln_ctx *ctx, ln_tensor *x, const ln_tensor *mask,
+                         double v) {
+    int64_t cell;
+    if (ln_mask_check(ctx, x, mask, "masked assignment", &cell))
+        return ctx->status;
+    if (!ln_value_fits(x->dtype, v))
+        return ln_fail(ctx, LN_E_ARG, "masked assignment: value %g does not "
+                       "fit in %s", v, ln_dtype_name(x->dtype));
+    const uint8_t *m = ln_u8(mask);
+    int64_t n = mask->numel;
+#define FILL(T, ACC)                                                          \
+    do {                                                                      \
+        T *p = ACC(x), val = (T)v;                                            \
+        _Pragma("omp parallel for if (n * cell > LN_OPS_PAR_MIN) schedule(static)") \
+        for (int64_t i = 0; i < n; i++)                                       \
+            if (m[i])                                                         \
+                for (int64_t j = 0; j < cell; j++) p[i * cell + j] = val;     \
+    } while (0)
+    switch (x->dtype) {
+    case LN_FLOAT32: FILL(float, ln_f32); break;
+    case LN_INT32: FILL(int32_t, ln_i32); break;
+    case LN_UINT8: FILL(uint8_t, ln_u8); break;
+    }
+#undef FILL
+    return LN_OK;
+}
+
+ln_status ln_masked_copy(ln_ctx *ctx, ln_tensor *x, const ln_tensor *mask,
+                         const ln_tensor *src) {
+    int64_t cell, *off;
+    if (ln_mask_check(ctx, x, mask, "masked assignment", &cell))
+        return ctx->status;
+    int64_t count = mask_offsets(ln_u8(mask), mask->numel, &off);
+    if (count < 0)
+        return ln_fail(ctx, LN_E_NOMEM, "masked assignment: out of memory");
+    if (src->dtype != x->dtype || src->numel != count * cell) {
+        char a[128], b[128];
+        free(off);
+        return ln_fail(ctx, LN_E_SHAPE, "masked assignment: %lld cells of %lld "
+                       "elements selected in %s %s, but the values are %s %s",
+                       (long long)count, (long long)cell, ln_dtype_name(x->dtype),
+                       ln_shape_str(x, a, sizeof a), ln_dtype_name(src->dtype),
+                       ln_shape_str(src, b, sizeof b));
+    }
+    if (count)
+        mask_move(ln_data(x), ln_data(src), ln_u8(mask), mask->numel, off,
+                  (size_t)cell * ln_dtype_size(x->dtype), 1);
+    free(off);
+    return LN_OK;
+}

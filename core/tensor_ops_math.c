@@ -1,0 +1,330 @@
+/*
+** tensor_ops_math.c -- arithmetic kernels.h does not cover (int32 with
+** broadcasting, floor division and modulo, clamp keeping the dtype),
+** whole-tensor reductions of any dtype, and whole-tensor comparisons.
+*/
+#include <math.h>
+#include <stdlib.h>
+
+#include "tensor_bcast.h"
+
+#define RED_BLOCK 4096
+
+/* Lua's integer floor division and modulo (b != 0). */
+static inline int64_t floordiv_i(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
+    return q;
+}
+static inline int64_t mod_i(int64_t a, int64_t b) {
+    int64_t m = a % b;
+    if (m != 0 && ((m < 0) != (b < 0))) m += b;
+    return m;
+}
+
+static inline int64_t arith1_i(ln_arith_op op, int64_t a, int64_t b) {
+    switch (op) {
+    case LN_A_ADD: return a + b;
+    case LN_A_SUB: return a - b;
+    case LN_A_MUL: return a * b;
+    case LN_A_IDIV: return floordiv_i(a, b);
+    case LN_A_MOD: return mod_i(a, b);
+    case LN_A_MAX: return a > b ? a : b;
+    case LN_A_MIN: return a < b ? a : b;
+    }
+    return 0;
+}
+
+/* Lua's float floor division and modulo. */
+static inline float arith1_f(ln_arith_op op, float a, float b) {
+    if (op == LN_A_IDIV) return floorf(a / b);
+    float m = fmodf(a, b);
+    if (m != 0 && ((m < 0) != (b < 0))) m += b;
+    return m;
+}
+
+static int needs_nonzero(ln_arith_op op) {
+    return op == LN_A_IDIV || op == LN_A_MOD;
+}
+
+static ln_status zero_divisor(ln_ctx *ctx, ln_arith_op op) {
+    return ln_fail(ctx, LN_E_ARG, "%s: integer division by zero",
+                   op == LN_A_IDIV ? "floor division (//)" : "modulo (%)");
+}
+
+ln_tensor *ln_arith_i32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
+                        const ln_tensor *y) {
+    if (x->dtype != LN_INT32 || y->dtype != LN_INT32) {
+        ln_fail(ctx, LN_E_ARG, "integer arithmetic: expects int32 tensors, "
+                "got %s and %s", ln_dtype_name(x->dtype), ln_dtype_name(y->dtype));
+        return NULL;
+    }
+    const int32_t *px = ln_i32(x), *py = ln_i32(y);
+    if (needs_nonzero(op))
+        for (int64_t i = 0; i < y->numel; i++)
+            if (!py[i]) {
+                zero_divisor(ctx, op);
+                return NULL;
+            }
+    ln_bc bc;
+    if (ln_bc_init(ctx, &bc, x, y, "integer arithmetic")) return NULL;
+    ln_tensor *z = ln_tensor_new(ctx, LN_INT32, bc.nd, bc.shape);
+    if (!z) return NULL;
+    int32_t *pz = ln_i32(z);
+    LN_BC_FOR(&bc, i, ox, oy, pz[i] = (int32_t)arith1_i(op, px[ox], py[oy]));
+    return z;
+}
+
+ln_tensor *ln_arith_i32_scalar(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
+                               int64_t s, int scalar_first) {
+    if (x->dtype != LN_INT32) {
+        ln_fail(ctx, LN_E_ARG, "integer arithmetic: expects an int32 tensor, "
+                "got %s", ln_dtype_name(x->dtype));
+        return NULL;
+    }
+    const int32_t *px = ln_i32(x);
+    int64_t n = x->numel;
+    if (needs_nonzero(op)) {
+        int zero = !scalar_first && s == 0;
+        for (int64_t i = 0; scalar_first && !zero && i < n; i++) zero = !px[i];
+        if (zero) {
+            zero_divisor(ctx, op);
+            return NULL;
+        }
+    }
+    ln_tensor *z = ln_tensor_new(ctx, LN_INT32, x->ndim, x->shape);
+    if (!z) return NULL;
+    int32_t *pz = ln_i32(z);
+    if (scalar_first) {
+#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) pz[i] = (int32_t)arith1_i(op, s, px[i]);
+    } else {
+#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) pz[i] = (int32_t)arith1_i(op, px[i], s);
+    }
+    return z;
+}
+
+ln_tensor *ln_floordiv_mod_f32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
+                               const ln_tensor *y, float s, int scalar_first) {
+    if ((op != LN_A_IDIV && op != LN_A_MOD) || x->dtype != LN_FLOAT32 ||
+        (y && y->dtype != LN_FLOAT32)) {
+        ln_fail(ctx, LN_E_ARG, "floor division/modulo: expects float32 "
+                "tensors and // or %%");
+        return NULL;
+    }
+    const float *px = ln_f32(x);
+    if (!y) {
+        ln_tensor *z = ln_tensor_new(ctx, LN_FLOAT32, x->ndim, x->shape);
+        if (!z) return NULL;
+        float *pz = ln_f32(z);
+        int64_t n = x->numel;
+#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            pz[i] = scalar_first ? arith1_f(op, s, px[i]) : arith1_f(op, px[i], s);
+        return z;
+    }
+    ln_bc bc;
+    if (ln_bc_init(ctx, &bc, x, y, op == LN_A_IDIV ? "//" : "%")) return NULL;
+    ln_tensor *z = ln_tensor_new(ctx, LN_FLOAT32, bc.nd, bc.shape);
+    if (!z) return NULL;
+    float *pz = ln_f32(z);
+    const float *py = ln_f32(y);
+    LN_BC_FOR(&bc, i, ox, oy, pz[i] = arith1_f(op, px[ox], py[oy]));
+    return z;
+}
+
+ln_tensor *ln_neg_abs_i32(ln_ctx *ctx, const ln_tensor *x, int absval) {
+    if (x->dtype != LN_INT32) {
+        ln_fail(ctx, LN_E_ARG, "integer negation: expects int32, got %s",
+                ln_dtype_name(x->dtype));
+        return NULL;
+    }
+    ln_tensor *z = ln_tensor_new(ctx, LN_INT32, x->ndim, x->shape);
+    if (!z) return NULL;
+    const int32_t *p = ln_i32(x);
+    int32_t *q = ln_i32(z);
+    int64_t n = x->numel;
+#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = p[i];
+        q[i] = (int32_t)(absval ? (v < 0 ? -v : v) : -v);
+    }
+    return z;
+}
+
+ln_tensor *ln_clamp_any(ln_ctx *ctx, const ln_tensor *x, double lo, double hi) {
+    if (lo != lo || hi != hi || lo > hi) {
+        ln_fail(ctx, LN_E_ARG, "clamp: bounds %g..%g are not an interval", lo, hi);
+        return NULL;
+    }
+    ln_tensor *z = ln_tensor_new(ctx, x->dtype, x->ndim, x->shape);
+    if (!z) return NULL;
+    int64_t n = x->numel;
+    if (x->dtype == LN_FLOAT32) {
+        ln_clamp(ln_f32(z), ln_f32(x), (float)lo, (float)hi, n);
+        return z;
+    }
+    double tmin = x->dtype == LN_UINT8 ? 0 : -2147483648.0;
+    double tmax = x->dtype == LN_UINT8 ? 255 : 2147483647.0;
+    double l = ceil(lo), h = floor(hi);
+    l = l < tmin ? tmin : l > tmax ? tmax : l;
+    h = h < tmin ? tmin : h > tmax ? tmax : h;
+    if (l > h) l = h; /* no integer inside: everything becomes h */
+#define CLAMP(T, ACC)                                                         \
+    do {                                                                      \
+        const T *p = ACC(x);                                                  \
+        T *q = ACC(z), a = (T)l, b = (T)h;                                    \
+        _Pragma("omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)")  \
+        for (int64_t i = 0; i < n; i++) q[i] = p[i] < a ? a : p[i] > b ? b : p[i]; \
+    } while (0)
+    if (x->dtype == LN_INT32) CLAMP(int32_t, ln_i32);
+    else CLAMP(uint8_t, ln_u8);
+#undef CLAMP
+    return z;
+}
+
+void ln_sum_all(const ln_tensor *x, int64_t *isum, double *fsum) {
+    int64_t n = x->numel, s = 0;
+    if (x->dtype == LN_FLOAT32) {
+        double f = ln_sum(ln_f32(x), n);
+        if (fsum) *fsum = f;
+        if (isum) *isum = (int64_t)f;
+        return;
+    }
+    if (x->dtype == LN_INT32) {
+        const int32_t *p = ln_i32(x);
+#pragma omp parallel for reduction(+ : s) if (n > LN_OPS_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) s += p[i];
+    } else {
+        const uint8_t *p = ln_u8(x);
+#pragma omp parallel for reduction(+ : s) if (n > LN_OPS_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) s += p[i];
+    }
+    if (isum) *isum = s;
+    if (fsum) *fsum = (double)s;
+}
+
+/* Does candidate v (at a later position) replace the current best? The same
+** rule as ln_reduce: strictly better, or a NaN over a number. */
+static inline int better(int want_max, double v, double best) {
+    if (want_max ? v > best : v < best) return 1;
+    return v != v && best == best;
+}
+
+void ln_minmax_all(const ln_tensor *x, int want_max, double *value,
+                   int64_t *pos) {
+    int64_t n = x->numel, nb = (n + RED_BLOCK - 1) / RED_BLOCK;
+    double *bv = malloc(sizeof *bv * (size_t)(nb ? nb : 1));
+    int64_t *bp = malloc(sizeof *bp * (size_t)(nb ? nb : 1));
+    if (!bv || !bp || n == 0) { /* fall back to a serial scan */
+        double best = n ? ln_get_f64(x, 0) : NAN;
+        int64_t at = 0;
+        for (int64_t i = 1; i < n; i++) {
+            double v = ln_get_f64(x, i);
+            if (better(want_max, v, best)) best = v, at = i;
+        }
+        free(bv);
+        free(bp);
+        *value = best;
+        *pos = at;
+        return;
+    }
+#define SCAN(T, ACC)                                                          \
+    do {                                                                      \
+        const T *p = ACC(x);                                                  \
+        _Pragma("omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)")  \
+        for (int64_t b = 0; b < nb; b++) {                                    \
+            int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n; \
+            double best = p[lo];                                              \
+            int64_t at = lo;                                                  \
+            for (int64_t i = lo + 1; i < hi; i++)                             \
+                if (better(want_max, (double)p[i], best)) best = p[i], at = i; \
+            bv[b] = best;                                                     \
+            bp[b] = at;                                                       \
+        }                                                                     \
+    } while (0)
+    switch (x->dtype) {
+    case LN_FLOAT32: SCAN(float, ln_f32); break;
+    case LN_INT32: SCAN(int32_t, ln_i32); break;
+    case LN_UINT8: SCAN(uint8_t, ln_u8); break;
+    }
+#undef SCAN
+    double best = bv[0];
+    int64_t at = bp[0];
+    for (int64_t b = 1; b < nb; b++)
+        if (better(want_max, bv[b], best)) best = bv[b], at = bp[b];
+    free(bv);
+    free(bp);
+    *value = best;
+    *pos = at;
+}
+
+double ln_var_all(const ln_tensor *x, int unbiased) {
+    int64_t n = x->numel;
+    if (n == 0 || (unbiased && n < 2)) return NAN;
+    double sum;
+    ln_sum_all(x, NULL, &sum);
+    double mean = sum / (double)n;
+    int64_t nb = (n + RED_BLOCK - 1) / RED_BLOCK;
+    double *part = malloc(sizeof *part * (size_t)nb);
+    double ss = 0;
+    if (!part) {
+        for (int64_t i = 0; i < n; i++) {
+            double d = ln_get_f64(x, i) - mean;
+            ss += d * d;
+        }
+    } else {
+#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n;
+            double s = 0;
+            if (x->dtype == LN_FLOAT32) {
+                const float *p = ln_f32(x);
+                for (int64_t i = lo; i < hi; i++) {
+                    double d = (double)p[i] - mean;
+                    s += d * d;
+                }
+            } else {
+                for (int64_t i = lo; i < hi; i++) {
+                    double d = ln_get_f64(x, i) - mean;
+                    s += d * d;
+                }
+            }
+            part[b] = s;
+        }
+        for (int64_t b = 0; b < nb; b++) ss += part[b];
+        free(part);
+    }
+    return ss / (double)(unbiased ? n - 1 : n);
+}
+
+int ln_equal(const ln_tensor *a, const ln_tensor *b) {
+    if (!ln_shape_equal(a, b)) return 0;
+    int64_t n = a->numel, bad = 0;
+    if (a->dtype == LN_FLOAT32 && b->dtype == LN_FLOAT32) {
+        const float *p = ln_f32(a), *q = ln_f32(b);
+#pragma omp parallel for reduction(+ : bad) if (n > LN_OPS_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) bad += !(p[i] == q[i]);
+    } else {
+#pragma omp parallel for reduction(+ : bad) if (n > LN_OPS_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            bad += !(ln_get_f64(a, i) == ln_get_f64(b, i));
+    }
+    return bad == 0;
+}
+
+ln_status ln_allclose(ln_ctx *ctx, const ln_tensor *a, const ln_tensor *b,
+                      double rtol, double atol, int *result) {
+    ln_bc bc;
+    if (ln_bc_init(ctx, &bc, a, b, "allclose")) return ctx->status;
+    uint8_t *ok = malloc((size_t)(bc.n ? bc.n : 1));
+    if (!ok) return ln_fail(ctx, LN_E_NOMEM, "allclose: out of memory");
+    LN_BC_FOR(&bc, i, oa, ob, {
+        double x = ln_get_f64(a, oa), y = ln_get_f64(b, ob);
+        ok[i] = x == y || fabs(x - y) <= atol + rtol * fabs(y);
+    });
+    *result = ln_count_nonzero_u8(ok, bc.n) == bc.n;
+    free(ok);
+    return LN_OK;
+}

@@ -1,0 +1,99 @@
+/*
+** train.h -- a chain of layers run as one network: forward, loss, backward
+** and metric bookkeeping for one batch in a single call. This is the hot
+** path under the Lua model API (Sequential:fit/evaluate/predict); C users
+** can drive it directly.
+**
+** Ownership: a net BORROWS its layers, its loss and its metrics; the caller
+** keeps them alive while the net uses them (the Lua binding stores them in
+** the net's userdata). The net owns its buffers (one output and one input
+** gradient per layer, the gathered batch, the loss gradient); they are sized
+** on the first batch and reused, so a training step allocates nothing once
+** the largest batch has been seen.
+**
+** A training step (ln_net_train_batch) is:
+**   gather the batch rows -> forward (training) -> batch loss and its
+**   gradient -> regularization losses -> metric totals -> backward down to
+**   the first layer that has trainable weights.
+** It leaves the weight gradients in each layer's ln_weight.grad; applying
+** them is the optimizer's job (Lua: optimizer:apply_gradients).
+**
+** Fused output: when the last layer's output activation is the loss's
+** logits_activation (softmax + sparse/categorical cross-entropy, sigmoid +
+** binary cross-entropy) the last layer runs with LN_LOGITS and the loss uses
+** its from-logits formula, as Keras does inside fit; metrics still see the
+** probabilities (the activation applied to the logits).
+*/
+#ifndef LUNET_TRAIN_H
+#define LUNET_TRAIN_H
+
+#include "lunet/plugin.h"
+
+typedef struct ln_net ln_net;
+
+LN_API ln_net *ln_net_new(ln_ctx *ctx);
+LN_API void ln_net_free(ln_net *net);
+
+/* The chain, first to last (borrowed). Buffers of a previous chain are
+** kept for reuse. n may be 0 (forward then fails). */
+LN_API ln_status ln_net_set_layers(ln_ctx *ctx, ln_net *net, int n,
+                                   ln_layer *const *layers);
+/* The loss: an ln_object of kind LN_KIND_LOSS (borrowed) or NULL. */
+LN_API ln_status ln_net_set_loss(ln_ctx *ctx, ln_net *net, ln_object *loss);
+/* Metrics: objects of kind LN_KIND_METRIC, or LN_KIND_LOSS (a loss used as
+** a metric: the batch means weighted by batch size). Borrowed. */
+LN_API ln_status ln_net_set_metrics(ln_ctx *ctx, ln_net *net, int n,
+                                    ln_object *const *metrics);
+/* Keras's compile-time snapshot of layer.trainable: during training steps
+** layer i trains as if layer->trainable were flags[i] (restored after each
+** step). NULL: use the layers' own flags. */
+LN_API ln_status ln_net_set_trainable(ln_ctx *ctx, ln_net *net,
+                                      const int *flags);
+/* 1 when the last layer's activation is fused with the loss. */
+LN_API int ln_net_fused(const ln_net *net);
+LN_API int ln_net_layer_count(const ln_net *net);
+
+/* Low-level steps. forward runs every layer on x (float32, [batch, ...]);
+** flags: LN_TRAINING, LN_LOGITS (the last layer skips its activation).
+** *y (borrowed, owned by the net) is valid until the next call. x is
+** retained until the next forward. */
+LN_API ln_status ln_net_forward(ln_ctx *ctx, ln_net *net, ln_tensor *x,
+                                unsigned flags, ln_tensor **y);
+/* Backpropagates dy (shaped like the last output) with the flags of the
+** preceding forward; writes the gradients of trainable weights. With
+** need_dx, *dx (borrowed) gets the gradient with respect to x; otherwise
+** the walk stops at the first layer with trainable weights. */
+LN_API ln_status ln_net_backward(ln_ctx *ctx, ln_net *net,
+                                 const ln_tensor *dy, int need_dx,
+                                 ln_tensor **dx);
+
+/* Batch rows: idx == NULL takes rows [start, start + n) of x and y;
+** otherwise rows idx[start .. start + n). Indices must be < x's first
+** size (checked). y may be of any dtype (labels) and is gathered alike. */
+
+/* One training step; *loss gets the batch loss (with regularization). */
+LN_API ln_status ln_net_train_batch(ln_ctx *ctx, ln_net *net,
+                                    const ln_tensor *x, const ln_tensor *y,
+                                    const int64_t *idx, int64_t start,
+                                    int64_t n, double *loss);
+/* The same in inference mode, without backward. */
+LN_API ln_status ln_net_test_batch(ln_ctx *ctx, ln_net *net,
+                                   const ln_tensor *x, const ln_tensor *y,
+                                   const int64_t *idx, int64_t start,
+                                   int64_t n, double *loss);
+/* Inference outputs of rows [start, start + n) of x written to rows
+** [start, start + n) of out (float32, [N, output shape...]). */
+LN_API ln_status ln_net_predict_batch(ln_ctx *ctx, ln_net *net,
+                                      const ln_tensor *x, int64_t start,
+                                      int64_t n, ln_tensor *out);
+
+/* Running totals (Keras's stateful Mean metrics), reset per epoch. */
+LN_API void ln_net_reset_metrics(ln_net *net);
+/* out[0] = mean loss, out[1..] = metric values; returns the count
+** (1 + metrics), writing at most max values. NaN before any batch. */
+LN_API int ln_net_results(const ln_net *net, double *out, int max);
+
+/* Sum of the regularization losses of the chain's layers. */
+LN_API double ln_net_regularization_loss(const ln_net *net);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+** elu.c -- Keras elu(x, alpha=1.0): x for x > 0, alpha * (e^x - 1) else.
+**
+** Backward from y alone: 1 for y > 0, else y + alpha (= alpha * e^x), which
+** needs alpha >= 0 (negative alphas would make y ambiguous; the ELU layer
+** of later Keras versions refuses them too).
+*/
+#include <math.h>
+
+#include "lunet/plugin.h"
+
+#define PAR_MIN 16384
+
+typedef struct elu_state {
+    float alpha;
+} elu_state;
+
+static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
+    elu_state *s = state;
+    double alpha;
+    ln_status st = ln_args_number(ctx, args, "alpha", 1.0, &alpha);
+    if (st) return st;
+    if (alpha < 0 || !isfinite(alpha))
+        return ln_fail(ctx, LN_E_ARG,
+                       "'alpha' must be a finite number >= 0, got %g",
+                       alpha);
+    s->alpha = (float)alpha;
+    return LN_OK;
+}
+
+static void fwd(const void *state, const float *x, float *y, int64_t rows,
+                int64_t cols) {
+    const float a = ((const elu_state *)state)->alpha;
+    int64_t n = rows * cols;
+#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        y[i] = v > 0.0f ? v : a * expm1f(v);
+    }
+}
+
+static void bwd(const void *state, const float *x, const float *y,
+                const float *dy, float *dx, int64_t rows, int64_t cols) {
+    const float a = ((const elu_state *)state)->alpha;
+    int64_t n = rows * cols;
+#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float v = y[i];
+        dx[i] = (v > 0.0f ? 1.0f : v + a) * dy[i];
+    }
+}
+
+static const ln_activation_ops ops = {sizeof(elu_state), create, fwd, bwd, 1,
+                                      0};
+static const ln_unit unit = {LN_KIND_ACTIVATION, "elu", NULL, 1,
+                             "exponential linear unit (alpha 1.0)", &ops};
+
+LN_PLUGIN("elu") { return host->add(host, &unit); }

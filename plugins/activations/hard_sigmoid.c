@@ -1,0 +1,39 @@
+/*
+** hard_sigmoid.c -- Keras hard_sigmoid: clip(0.2 x + 0.5, 0, 1).
+**
+** Backward from y alone: slope 0.2 where 0 < y < 1, else 0. This differs
+** from TF (whose clip gradient passes at the two boundary points
+** x = +-2.5) only on that set of measure zero, and lets the activation
+** fuse into a GEMM epilogue.
+*/
+#include "lunet/plugin.h"
+
+#define PAR_MIN 32768
+
+static void fwd(const void *s, const float *x, float *y, int64_t rows,
+                int64_t cols) {
+    int64_t n = rows * cols;
+#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float v = 0.2f * x[i] + 0.5f;
+        v = v > 0.0f ? v : 0.0f;
+        y[i] = v < 1.0f ? v : 1.0f;
+    }
+}
+
+static void bwd(const void *s, const float *x, const float *y,
+                const float *dy, float *dx, int64_t rows, int64_t cols) {
+    int64_t n = rows * cols;
+#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float v = y[i];
+        dx[i] = (v > 0.0f && v < 1.0f ? 0.2f : 0.0f) * dy[i];
+    }
+}
+
+static const ln_activation_ops ops = {0, NULL, fwd, bwd, 1, 0};
+static const ln_unit unit = {LN_KIND_ACTIVATION, "hard_sigmoid", NULL, 1,
+                             "piecewise linear sigmoid clip(0.2x+0.5, 0, 1)",
+                             &ops};
+
+LN_PLUGIN("hard_sigmoid") { return host->add(host, &unit); }

@@ -1,0 +1,95 @@
+/*
+** relu.c -- Keras relu(x, alpha=0, max_value=None, threshold=0).
+**
+**   f(x) = (x > threshold ? x : 0), clipped to [0, max_value] when given,
+**          minus alpha * max(threshold - x, 0).
+**
+** Arguments are limited to Keras's ReLU-layer domain (alpha, threshold and
+** max_value all >= 0): there the output alone tells the slope, so backward
+** reads y only and the activation can be fused into a GEMM epilogue.
+** Slopes from y: y < 0 -> alpha; 0 < y < max_value -> 1; else 0 (TF's
+** ReluGrad/Relu6Grad convention at the kinks), except in the pure leaky case
+** (threshold 0, no max_value) where TF's LeakyReluGrad gives alpha at 0.
+*/
+#include <math.h>
+
+#include "lunet/plugin.h"
+
+#define PAR_MIN 32768
+
+typedef struct relu_state {
+    float alpha, threshold, max_value; /* max_value = +inf when not given */
+    int leaky;                         /* threshold 0, no max, alpha != 0 */
+} relu_state;
+
+/* Read alpha, max_value (number or nil) and threshold. */
+static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
+    relu_state *s = state;
+    double alpha, thr, maxv = INFINITY;
+    int n = 0;
+    ln_status st;
+    if ((st = ln_args_number(ctx, args, "alpha", 0.0, &alpha))) return st;
+    if (ln_args_has(args, "max_value")) {
+        if ((st = ln_args_number(ctx, args, "max_value", 0.0, &maxv)))
+            return st;
+        n = 1;
+    } else {
+        const char *none;
+        if ((st = ln_args_string(ctx, args, "max_value", NULL, &none)))
+            return st;
+    }
+    if ((st = ln_args_number(ctx, args, "threshold", 0.0, &thr))) return st;
+    if (alpha < 0 || !isfinite(alpha))
+        return ln_fail(ctx, LN_E_ARG,
+                       "'alpha' must be a finite number >= 0, got %g",
+                       alpha);
+    if (thr < 0 || !isfinite(thr))
+        return ln_fail(ctx, LN_E_ARG,
+                       "'threshold' must be a finite number >= 0, got %g",
+                       thr);
+    if (n && (maxv < 0 || maxv != maxv))
+        return ln_fail(ctx, LN_E_ARG,
+                       "'max_value' must be >= 0 or nil, got %g", maxv);
+    s->alpha = (float)alpha;
+    s->threshold = (float)thr;
+    s->max_value = (float)maxv;
+    s->leaky = thr == 0 && !n && alpha != 0;
+    return LN_OK;
+}
+
+static void fwd(const void *state, const float *x, float *y, int64_t rows,
+                int64_t cols) {
+    const relu_state *s = state;
+    const float a = s->alpha, t = s->threshold, m = s->max_value;
+    int64_t n = rows * cols;
+#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float p = v > t ? v : 0.0f;
+        p = p < m ? p : m;
+        float neg = t - v > 0.0f ? t - v : 0.0f;
+        y[i] = p - a * neg;
+    }
+}
+
+static void bwd(const void *state, const float *x, const float *y,
+                const float *dy, float *dx, int64_t rows, int64_t cols) {
+    const relu_state *s = state;
+    const float a = s->alpha, m = s->max_value;
+    const float at_zero = s->leaky ? a : 0.0f;
+    int64_t n = rows * cols;
+#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float v = y[i];
+        float d = v < 0.0f ? a : v > 0.0f ? (v < m ? 1.0f : 0.0f) : at_zero;
+        dx[i] = d * dy[i];
+    }
+}
+
+static const ln_activation_ops ops = {sizeof(relu_state), create, fwd, bwd,
+                                      1, 0};
+static const ln_unit unit = {
+    LN_KIND_ACTIVATION, "relu", NULL, 1,
+    "rectified linear unit (alpha, max_value, threshold)", &ops};
+
+LN_PLUGIN("relu") { return host->add(host, &unit); }

@@ -1,0 +1,63 @@
+/*
+** softmax.c -- row-wise softmax of a [rows x cols] block (Keras's axis -1):
+** y = exp(x - max) / sum exp(x - max), the sum in double in column order.
+** Backward from y alone: dx = y * (dy - sum_c dy_c * y_c) per row.
+** Not elementwise: a GEMM epilogue must not apply it to row segments.
+*/
+#include <math.h>
+
+#include "lunet/plugin.h"
+
+#define PAR_MIN 16384
+
+/* Only Keras's default axis is meaningful on a [rows x cols] block; an
+** explicit axis = -1 is accepted so that configs naming it load. */
+static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
+    if (!ln_args_has(args, "axis")) return LN_OK;
+    int64_t axis;
+    ln_status st = ln_args_int(ctx, args, "axis", -1, &axis);
+    if (st) return st;
+    if (axis != -1)
+        return ln_fail(ctx, LN_E_ARG,
+                       "only axis = -1 (the last axis) is supported, "
+                       "got axis = %lld", (long long)axis);
+    return LN_OK;
+}
+
+static void fwd(const void *s, const float *x, float *y, int64_t rows,
+                int64_t cols) {
+#pragma omp parallel for if (rows * cols > PAR_MIN) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float m = -INFINITY;
+        for (int64_t c = 0; c < cols; c++) m = xr[c] > m ? xr[c] : m;
+        double sum = 0;
+        for (int64_t c = 0; c < cols; c++) {
+            float e = expf(xr[c] - m);
+            yr[c] = e;
+            sum += e;
+        }
+        float inv = (float)(1.0 / sum);
+        for (int64_t c = 0; c < cols; c++) yr[c] *= inv;
+    }
+}
+
+static void bwd(const void *s, const float *x, const float *y,
+                const float *dy, float *dx, int64_t rows, int64_t cols) {
+#pragma omp parallel for if (rows * cols > PAR_MIN) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *yr = y + r * cols, *gr = dy + r * cols;
+        float *dr = dx + r * cols;
+        double dot = 0;
+        for (int64_t c = 0; c < cols; c++) dot += (double)gr[c] * yr[c];
+        float d = (float)dot;
+        for (int64_t c = 0; c < cols; c++) dr[c] = yr[c] * (gr[c] - d);
+    }
+}
+
+static const ln_activation_ops ops = {0, create, fwd, bwd, 0, 0};
+static const ln_unit unit = {LN_KIND_ACTIVATION, "softmax", NULL, 1,
+                             "softmax along the last axis", &ops};
+
+LN_PLUGIN("softmax") { return host->add(host, &unit); }

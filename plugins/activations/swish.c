@@ -1,0 +1,42 @@
+/*
+** swish.c -- x * sigmoid(x) (Keras swish, TF >= 2.2).
+** Backward needs x: s + x * s * (1 - s) with s = sigmoid(x).
+*/
+#include <math.h>
+
+#include "lunet/plugin.h"
+
+#define PAR_MIN 16384
+
+/* Overflow-free logistic function. */
+static inline float sigm(float v) {
+    float e = expf(-fabsf(v));
+    float r = 1.0f / (1.0f + e);
+    return v >= 0.0f ? r : e * r;
+}
+
+static void fwd(const void *s, const float *x, float *y, int64_t rows,
+                int64_t cols) {
+    int64_t n = rows * cols;
+#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        y[i] = v * sigm(v);
+    }
+}
+
+static void bwd(const void *s, const float *x, const float *y,
+                const float *dy, float *dx, int64_t rows, int64_t cols) {
+    int64_t n = rows * cols;
+#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i], sg = sigm(v);
+        dx[i] = (sg + v * sg * (1.0f - sg)) * dy[i];
+    }
+}
+
+static const ln_activation_ops ops = {0, NULL, fwd, bwd, 1, 1};
+static const ln_unit unit = {LN_KIND_ACTIVATION, "swish", NULL, 1,
+                             "swish x*sigmoid(x)", &ops};
+
+LN_PLUGIN("swish") { return host->add(host, &unit); }

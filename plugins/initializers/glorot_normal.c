@@ -1,0 +1,18 @@
+/*
+** glorot_normal.c -- Keras GlorotNormal(seed=None): VarianceScaling(scale=1.0,
+** mode='fan_avg', distribution='truncated_normal').
+*/
+#include "init_util.h"
+
+static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
+                      double fan_out, ln_rng *rng) {
+    return vs_fixed(ctx, args, t, fan_in, fan_out, rng, 1.0, "fan_avg",
+                    "truncated_normal");
+}
+
+static const ln_initializer_ops ops = {fill};
+static const ln_unit unit = {LN_KIND_INITIALIZER, "glorot_normal", "GlorotNormal", 1,
+    "Glorot/Xavier normal: VarianceScaling(1, fan avg, truncated normal)",
+    &ops};
+
+LN_PLUGIN("glorot_normal") { return host->add(host, &unit); }

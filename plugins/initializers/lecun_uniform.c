@@ -1,0 +1,18 @@
+/*
+** lecun_uniform.c -- Keras LecunUniform(seed=None): VarianceScaling(scale=1.0,
+** mode='fan_in', distribution='uniform').
+*/
+#include "init_util.h"
+
+static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
+                      double fan_out, ln_rng *rng) {
+    return vs_fixed(ctx, args, t, fan_in, fan_out, rng, 1.0, "fan_in",
+                    "uniform");
+}
+
+static const ln_initializer_ops ops = {fill};
+static const ln_unit unit = {LN_KIND_INITIALIZER, "lecun_uniform", "LecunUniform", 1,
+    "LeCun uniform: VarianceScaling(1, fan in, uniform)",
+    &ops};
+
+LN_PLUGIN("lecun_uniform") { return host->add(host, &unit); }

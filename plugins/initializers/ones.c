@@ -1,0 +1,18 @@
+/*
+** ones.c -- Keras Ones(): every element 1.
+*/
+#include "init_util.h"
+
+static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
+                      double fan_out, ln_rng *rng) {
+    ln_status st = init_ignore_seed(ctx, args);
+    if (st) return st;
+    ln_fill(ln_f32(t), t->numel, 1.0f);
+    return LN_OK;
+}
+
+static const ln_initializer_ops ops = {fill};
+static const ln_unit unit = {LN_KIND_INITIALIZER, "ones", "Ones", 1,
+                             "constant 1", &ops};
+
+LN_PLUGIN("ones") { return host->add(host, &unit); }

@@ -1,0 +1,28 @@
+/*
+** random_normal.c -- Keras RandomNormal(mean=0.0, stddev=0.05, seed=None).
+*/
+#include "init_util.h"
+
+static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
+                      double fan_out, ln_rng *rng) {
+    double mean, sd;
+    ln_rng own, *use;
+    ln_status st;
+    if ((st = ln_args_number(ctx, args, "mean", 0.0, &mean)) ||
+        (st = ln_args_number(ctx, args, "stddev", 0.05, &sd)) ||
+        (st = init_seed(ctx, args, rng, &own, &use)))
+        return st;
+    if (!(sd >= 0) || !isfinite(sd) || !isfinite(mean))
+        return ln_fail(ctx, LN_E_ARG,
+                       "'stddev' must be finite and >= 0 (got %g), 'mean' "
+                       "finite (got %g)", sd, mean);
+    ln_rng_normal(use, ln_f32(t), t->numel, (float)mean, (float)sd);
+    return LN_OK;
+}
+
+static const ln_initializer_ops ops = {fill};
+static const ln_unit unit = {LN_KIND_INITIALIZER, "random_normal",
+                             "RandomNormal", 1,
+                             "normal N(mean, stddev^2), default 0, 0.05", &ops};
+
+LN_PLUGIN("random_normal") { return host->add(host, &unit); }

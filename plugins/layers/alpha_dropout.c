@@ -1,0 +1,100 @@
+/*
+** alpha_dropout.c -- AlphaDropout (Keras): dropout that keeps SELU's
+** self-normalising mean and variance. Active only in training with
+** 0 < rate < 1. With alpha' = -alpha * scale of SELU (-1.7580993408473766),
+** keep = u >= rate (u ~ U[0, 1), one fill of numel values per forward),
+**     a = ((1 - rate) (1 + rate alpha'^2))^(-1/2),  b = -a alpha' rate,
+**     y = a (keep ? x : alpha') + b,
+** so dy/dx = a keep. The keep mask is kept for backward. Inference: y = x.
+*/
+#include "layer_util.h"
+
+#define SELU_ALPHA_P (-1.7580993408473766)
+
+typedef struct adrop {
+    double rate;
+    ln_rng own;
+    ln_tensor *keep; /* 1 or 0 per element of the last training forward */
+} adrop;
+
+static ln_status adrop_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
+    adrop *d = l->state;
+    ln_status st;
+    if ((st = lu_rate(ctx, a, &d->rate)) ||
+        (st = lu_nil_only(ctx, a, "noise_shape")) ||
+        (st = lu_seed(ctx, l, a, &d->own)))
+        return st;
+    return LN_OK;
+}
+
+static int adrop_active(const adrop *d, unsigned flags) {
+    return (flags & LN_TRAINING) && d->rate > 0 && d->rate < 1;
+}
+
+/* Keras's affine correction a, b for rate p. */
+static void adrop_ab(double p, float *a, float *b) {
+    double ap = SELU_ALPHA_P;
+    double av = 1.0 / sqrt((1.0 - p) * (1.0 + p * ap * ap));
+    *a = (float)av;
+    *b = (float)(-av * ap * p);
+}
+
+static ln_status adrop_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
+                               ln_tensor *y, unsigned flags) {
+    adrop *d = l->state;
+    int64_t n = x->numel;
+    if (!adrop_active(d, flags)) {
+        ln_copy(ln_f32(y), ln_f32(x), n);
+        return LN_OK;
+    }
+    ln_status st = lu_buffer_like(ctx, &d->keep, x);
+    if (st) return st;
+    float *k = ln_f32(d->keep), *yp = ln_f32(y);
+    const float *xp = ln_f32(x);
+    const float rate = (float)d->rate, alpha_p = (float)SELU_ALPHA_P;
+    float a, b;
+    adrop_ab(d->rate, &a, &b);
+    ln_rng_uniform(l->rng, k, n, 0.0f, 1.0f);
+#pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        k[i] = k[i] >= rate ? 1.0f : 0.0f;
+        yp[i] = a * (k[i] != 0.0f ? xp[i] : alpha_p) + b;
+    }
+    return LN_OK;
+}
+
+static ln_status adrop_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
+                                const ln_tensor *y, const ln_tensor *dy,
+                                ln_tensor *dx, unsigned flags) {
+    const adrop *d = l->state;
+    int64_t n = x->numel;
+    if (!(flags & LN_NEED_DX) || !dx) return LN_OK;
+    if (!adrop_active(d, flags)) {
+        ln_copy(ln_f32(dx), ln_f32(dy), n);
+        return LN_OK;
+    }
+    if (!d->keep || d->keep->numel != n)
+        return ln_fail(ctx, LN_E_STATE, "backward without its training forward");
+    const float *k = ln_f32(d->keep), *g = ln_f32(dy);
+    float *dp = ln_f32(dx);
+    float a, b;
+    adrop_ab(d->rate, &a, &b);
+#pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) dp[i] = a * k[i] * g[i];
+    return LN_OK;
+}
+
+static void adrop_destroy(ln_layer *l) {
+    adrop *d = l->state;
+    ln_tensor_release(d->keep);
+}
+
+static const ln_layer_ops adrop_ops = {
+    sizeof(adrop), adrop_create, NULL, adrop_forward, adrop_backward, NULL,
+    adrop_destroy};
+
+static const ln_unit adrop_unit = {
+    LN_KIND_LAYER, "alpha_dropout", "AlphaDropout", 1,
+    "dropout keeping SELU's mean and variance (training only)", &adrop_ops};
+
+LN_PLUGIN("alpha_dropout") { return host->add(host, &adrop_unit); }

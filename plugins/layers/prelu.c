@@ -1,0 +1,176 @@
+/*
+** prelu.c -- PReLU (Keras): f(x) = max(x, 0) - alpha . max(-x, 0), i.e.
+** x for x > 0 and alpha x otherwise, with a trainable alpha.
+**
+** alpha has the input's shape without the batch axis, except along
+** `shared_axes`, which get size 1 (one slope shared along them). Axes use
+** Keras's numbering: the batch is axis 0, so for an input (batch, h, w, c)
+** shared_axes = {1, 2} gives alpha of shape (1, 1, c). A single integer is
+** accepted for one axis.
+**
+** Gradients: dx = dy (x > 0) or alpha dy; dalpha[j] = sum of dy . x over
+** the elements with x <= 0 that use alpha[j]. That sum runs in two fixed
+** stages (per sample, then over the batch), so it is identical for any
+** number of threads.
+*/
+#include <stdlib.h>
+
+#include "layer_util.h"
+
+typedef struct prelu {
+    const char *init;
+    ln_args *init_args;
+    double l1, l2;
+    int nshared;
+    int64_t shared[LN_MAX_DIM];
+    int64_t per;       /* elements per sample */
+    int64_t nalpha;    /* elements of alpha */
+    int64_t *map;      /* per-sample position -> alpha index; NULL = identity */
+    ln_tensor *part;   /* [batch x nalpha] per-sample partial sums */
+} prelu;
+
+static ln_status prelu_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
+    prelu *p = l->state;
+    ln_status st;
+    if ((st = lu_initializer(ctx, a, "alpha_initializer", "zeros", &p->init,
+                             &p->init_args)) ||
+        (st = ln_args_regularizer(ctx, a, "alpha_regularizer", &p->l1, &p->l2)) ||
+        (st = lu_nil_only(ctx, a, "alpha_constraint")) ||
+        (st = ln_args_ints(ctx, a, "shared_axes", LN_MAX_DIM, &p->nshared,
+                           p->shared)))
+        return st;
+    for (int i = 0; i < p->nshared; i++)
+        if (p->shared[i] < 1)
+            return ln_fail(ctx, LN_E_ARG,
+                           "'shared_axes' holds %lld: axes are numbered from 1 "
+                           "(axis 0 is the batch)",
+                           (long long)p->shared[i]);
+    return LN_OK;
+}
+
+/* alpha's shape; with shared axes, the map from a sample position to its
+** alpha element (row-major over the sample's shape). */
+static ln_status prelu_build(ln_ctx *ctx, ln_layer *l, int in_nd,
+                             const int64_t *in_shape, int *out_nd,
+                             int64_t *out_shape) {
+    prelu *p = l->state;
+    int64_t ashape[LN_MAX_DIM];
+    int any = 0;
+    for (int i = 0; i < in_nd; i++) ashape[i] = in_shape[i];
+    for (int i = 0; i < p->nshared; i++) {
+        int64_t ax = p->shared[i];
+        if (ax > in_nd) {
+            char buf[128];
+            return ln_fail(ctx, LN_E_ARG,
+                           "'shared_axes' holds %lld but the input (None, %s has "
+                           "axes 1..%d",
+                           (long long)ax, ln_dims_str(in_nd, in_shape, buf, sizeof buf) + 1,
+                           in_nd);
+        }
+        if (in_shape[ax - 1] != 1) any = 1;
+        ashape[ax - 1] = 1;
+    }
+    free(p->map);
+    p->map = NULL;
+    p->per = p->nalpha = 1;
+    for (int i = 0; i < in_nd; i++) {
+        p->per *= in_shape[i];
+        p->nalpha *= ashape[i];
+    }
+    if (any) {
+        p->map = malloc((size_t)(p->per ? p->per : 1) * sizeof *p->map);
+        if (!p->map) return ln_fail(ctx, LN_E_NOMEM, "out of memory");
+        for (int64_t i = 0; i < p->per; i++) {
+            int64_t r = i, j = 0, stride = 1;
+            for (int d = in_nd - 1; d >= 0; d--) {
+                int64_t c = r % in_shape[d];
+                r /= in_shape[d];
+                j += (ashape[d] == 1 ? 0 : c) * stride;
+                stride *= ashape[d];
+            }
+            p->map[i] = j;
+        }
+    }
+    ln_weight *w;
+    ln_status st = ln_layer_add_weight(ctx, l, "alpha", in_nd, ashape, 1,
+                                       p->init, p->init_args, &w);
+    if (st) return st;
+    w->l1 = p->l1, w->l2 = p->l2;
+    return LN_OK;
+}
+
+static ln_status prelu_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
+                               ln_tensor *y, unsigned flags) {
+    const prelu *p = l->state;
+    const float *al = ln_f32(l->weights[0].value), *xp = ln_f32(x);
+    float *yp = ln_f32(y);
+    const int64_t *map = p->map;
+    int64_t n = x->numel, per = p->per, batch = per ? n / per : 0;
+#pragma omp parallel for collapse(2) if (n > LU_PAR_MIN) schedule(static)
+    for (int64_t b = 0; b < batch; b++)
+        for (int64_t k = 0; k < per; k++) {
+            float v = xp[b * per + k];
+            yp[b * per + k] = v > 0.0f ? v : al[map ? map[k] : k] * v;
+        }
+    return LN_OK;
+}
+
+static ln_status prelu_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
+                                const ln_tensor *y, const ln_tensor *dy,
+                                ln_tensor *dx, unsigned flags) {
+    prelu *p = l->state;
+    ln_weight *w = &l->weights[0];
+    const float *al = ln_f32(w->value), *xp = ln_f32(x), *g = ln_f32(dy);
+    const int64_t *map = p->map;
+    int64_t n = x->numel, per = p->per, na = p->nalpha;
+    int64_t batch = per ? n / per : 0;
+    if ((flags & LN_NEED_DX) && dx) {
+        float *d = ln_f32(dx);
+#pragma omp parallel for collapse(2) if (n > LU_PAR_MIN) schedule(static)
+        for (int64_t b = 0; b < batch; b++)
+            for (int64_t k = 0; k < per; k++) {
+                int64_t i = b * per + k;
+                d[i] = xp[i] > 0.0f ? g[i] : al[map ? map[k] : k] * g[i];
+            }
+    }
+    if (!(flags & LN_NEED_DW) || !ln_layer_trains(l, w)) return LN_OK;
+    /* stage 1: part[b, j] = sum over sample b's positions using alpha[j] */
+    int64_t pshape[2] = {batch, na};
+    ln_status st = p->part ? ln_tensor_resize(ctx, p->part, 2, pshape)
+                           : ((p->part = ln_tensor_new(ctx, LN_FLOAT32, 2, pshape))
+                                  ? LN_OK : ctx->status);
+    if (st) return st;
+    float *part = ln_f32(p->part);
+#pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
+    for (int64_t b = 0; b < batch; b++) {
+        const float *xb = xp + b * per, *gb = g + b * per;
+        float *pb = part + b * na;
+        if (!map) {
+            for (int64_t k = 0; k < per; k++)
+                pb[k] = xb[k] > 0.0f ? 0.0f : gb[k];
+        } else {
+            for (int64_t j = 0; j < na; j++) pb[j] = 0.0f;
+            for (int64_t k = 0; k < per; k++)
+                if (xb[k] <= 0.0f) pb[map[k]] += gb[k] * xb[k];
+        }
+    }
+    /* stage 2: dalpha[j] = sum over the batch, in batch order */
+    ln_sum_rows(ln_f32(w->grad), part, batch, na, 0);
+    return LN_OK;
+}
+
+static void prelu_destroy(ln_layer *l) {
+    prelu *p = l->state;
+    free(p->map);
+    ln_tensor_release(p->part);
+}
+
+static const ln_layer_ops prelu_ops = {
+    sizeof(prelu), prelu_create, prelu_build, prelu_forward, prelu_backward,
+    NULL, prelu_destroy};
+
+static const ln_unit prelu_unit = {
+    LN_KIND_LAYER, "prelu", "PReLU", 1,
+    "parametric ReLU: a trainable slope alpha for x <= 0", &prelu_ops};
+
+LN_PLUGIN("prelu") { return host->add(host, &prelu_unit); }

@@ -1,0 +1,92 @@
+/*
+** rrelu.c -- RReLU (randomized leaky ReLU; not in Keras: defined as in
+** PyTorch / Xu et al. 2015): f(x) = x for x >= 0, a x otherwise.
+** Training: a ~ U[lower, upper) drawn per element per forward pass from the
+** layer's generator (one fill of numel values) and kept for backward.
+** Inference: a = (lower + upper) / 2 (11/48 with the defaults 1/8, 1/3).
+*/
+#include "layer_util.h"
+
+typedef struct rrelu {
+    float lower, upper;
+    ln_rng own;       /* used when `seed` is given */
+    ln_tensor *slope; /* this training forward's slopes */
+} rrelu;
+
+static ln_status rrelu_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
+    rrelu *r = l->state;
+    double lo, hi;
+    ln_status st;
+    if ((st = lu_number(ctx, a, "lower", 1.0 / 8, &lo)) ||
+        (st = lu_number(ctx, a, "upper", 1.0 / 3, &hi)) ||
+        (st = lu_seed(ctx, l, a, &r->own)))
+        return st;
+    if (lo < 0)
+        return ln_fail(ctx, LN_E_ARG, "'lower' must be >= 0, got %g", lo);
+    if (hi < lo)
+        return ln_fail(ctx, LN_E_ARG,
+                       "'upper' (%g) must be >= 'lower' (%g)", hi, lo);
+    r->lower = (float)lo;
+    r->upper = (float)hi;
+    return LN_OK;
+}
+
+static ln_status rrelu_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
+                               ln_tensor *y, unsigned flags) {
+    rrelu *r = l->state;
+    const float *xp = ln_f32(x);
+    float *yp = ln_f32(y);
+    int64_t n = x->numel;
+    if (!(flags & LN_TRAINING)) {
+        const float a = (float)(((double)r->lower + r->upper) / 2);
+#pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            yp[i] = xp[i] >= 0.0f ? xp[i] : a * xp[i];
+        return LN_OK;
+    }
+    ln_status st = lu_buffer_like(ctx, &r->slope, x);
+    if (st) return st;
+    float *s = ln_f32(r->slope);
+    ln_rng_uniform(l->rng, s, n, r->lower, r->upper);
+#pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) yp[i] = xp[i] >= 0.0f ? xp[i] : s[i] * xp[i];
+    return LN_OK;
+}
+
+static ln_status rrelu_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
+                                const ln_tensor *y, const ln_tensor *dy,
+                                ln_tensor *dx, unsigned flags) {
+    const rrelu *r = l->state;
+    if (!(flags & LN_NEED_DX) || !dx) return LN_OK;
+    const float *xp = ln_f32(x), *g = ln_f32(dy);
+    float *d = ln_f32(dx);
+    int64_t n = x->numel;
+    if (!(flags & LN_TRAINING)) {
+        const float a = (float)(((double)r->lower + r->upper) / 2);
+#pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) d[i] = xp[i] >= 0.0f ? g[i] : a * g[i];
+        return LN_OK;
+    }
+    if (!r->slope || r->slope->numel != n)
+        return ln_fail(ctx, LN_E_STATE, "backward without its training forward");
+    const float *s = ln_f32(r->slope);
+#pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) d[i] = xp[i] >= 0.0f ? g[i] : s[i] * g[i];
+    return LN_OK;
+}
+
+static void rrelu_destroy(ln_layer *l) {
+    rrelu *r = l->state;
+    ln_tensor_release(r->slope);
+}
+
+static const ln_layer_ops rrelu_ops = {
+    sizeof(rrelu), rrelu_create, NULL, rrelu_forward, rrelu_backward, NULL,
+    rrelu_destroy};
+
+static const ln_unit rrelu_unit = {
+    LN_KIND_LAYER, "rrelu", "RReLU", 1,
+    "randomized leaky ReLU: slope ~ U[1/8, 1/3) in training, the mean after",
+    &rrelu_ops};
+
+LN_PLUGIN("rrelu") { return host->add(host, &rrelu_unit); }

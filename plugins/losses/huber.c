@@ -1,0 +1,78 @@
+/*
+** huber.c -- Keras Huber(delta=1.0): per element, with e = p - y,
+**     0.5 e^2                   for |e| <= delta
+**     delta |e| - 0.5 delta^2   otherwise,
+** mean over the last axis, then over the batch. Gradient e inside,
+** delta sign(e) outside, divided by the element count.
+*/
+#include "loss_util.h"
+
+#define WHO "huber"
+
+typedef struct huber_state {
+    double delta;
+} huber_state;
+
+typedef struct job {
+    const float *p;
+    float *dp;
+    const ln_tensor *y;
+    int64_t cols;
+    double inv_n, delta;
+} job;
+
+static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
+    huber_state *s = state;
+    ln_status st = ln_args_number(ctx, args, "delta", 1.0, &s->delta);
+    if (st) return st;
+    if (!(s->delta >= 0) || !isfinite(s->delta))
+        return ln_fail(ctx, LN_E_ARG,
+                       "'delta' must be a finite number >= 0, got %g",
+                       s->delta);
+    return LN_OK;
+}
+
+static double row(const void *arg, int64_t r) {
+    const job *j = arg;
+    int64_t base = r * j->cols;
+    double sum = 0, d = j->delta;
+    for (int64_t c = 0; c < j->cols; c++) {
+        double e = (double)j->p[base + c] - lu_value(j->y, base + c);
+        double a = fabs(e), g;
+        if (a <= d) {
+            sum += 0.5 * e * e;
+            g = e;
+        } else {
+            sum += d * a - 0.5 * d * d;
+            g = e > 0 ? d : -d;
+        }
+        if (j->dp) j->dp[base + c] = (float)(g * j->inv_n);
+    }
+    return sum / (double)j->cols;
+}
+
+static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
+                         const ln_tensor *y, int logits, double *loss,
+                         ln_tensor *dpred) {
+    const huber_state *s = state;
+    lu_view v = {0, 0};
+    ln_status st;
+    if ((st = lu_check_logits(ctx, WHO, logits, 0, 0)) ||
+        (st = lu_check_pred(ctx, WHO, pred, dpred, 1, &v)) ||
+        (st = lu_check_same(ctx, WHO, pred, y)))
+        return st;
+    if (v.rows == 0) {
+        *loss = 0;
+        return LN_OK;
+    }
+    job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
+             1.0 / ((double)v.rows * (double)v.cols), s->delta};
+    *loss = lu_sum_rows(v.rows, v.cols, row, &j) / (double)v.rows;
+    return LN_OK;
+}
+
+static const ln_loss_ops ops = {sizeof(huber_state), create, compute, NULL};
+static const ln_unit unit = {LN_KIND_LOSS, WHO, "Huber", 1,
+                             "Huber loss (delta 1.0)", &ops};
+
+LN_PLUGIN(WHO) { return host->add(host, &unit); }

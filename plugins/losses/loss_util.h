@@ -1,0 +1,140 @@
+/*
+** loss_util.h -- helpers shared by the loss plugins (header only).
+**
+** Predictions are seen as a [rows x cols] block, cols being the last axis
+** (the class axis, or the axis Keras averages over for the elementwise
+** losses), rows everything before it. Per-row losses are summed through
+** a fixed blocking (LU_BLOCK rows per partial sum, partials added in block
+** order) so the batch loss is bitwise the same for any thread count; each
+** row's gradient is written by the thread that owns the row.
+*/
+#ifndef LN_LOSS_UTIL_H
+#define LN_LOSS_UTIL_H
+
+#include <math.h>
+#include <string.h>
+
+#include "lunet/plugin.h"
+
+#define LU_EPS 1e-7f     /* Keras's backend epsilon */
+#define LU_PAR_MIN 32768 /* elements below which losses stay serial */
+#define LU_BLOCK 64      /* rows per partial sum */
+#define LU_GROUP 256     /* partial sums per pass */
+
+/* The predictions as rows x cols. */
+typedef struct lu_view {
+    int64_t rows, cols;
+} lu_view;
+
+/* A label or target value of any dtype, as a double. */
+static inline double lu_value(const ln_tensor *y, int64_t i) {
+    switch (y->dtype) {
+    case LN_FLOAT32: return ln_f32(y)[i];
+    case LN_INT32: return ln_i32(y)[i];
+    case LN_UINT8: return ln_u8(y)[i];
+    }
+    return 0;
+}
+
+/* Checks shared by every loss: float32 predictions of rank >= min_rank
+** and, when given, a float32 gradient buffer of the same size. Fills *v. */
+static inline ln_status lu_check_pred(ln_ctx *ctx, const char *who,
+                                      const ln_tensor *pred,
+                                      const ln_tensor *dpred, int min_rank,
+                                      lu_view *v) {
+    char a[128], b[128];
+    if (pred->dtype != LN_FLOAT32)
+        return ln_fail(ctx, LN_E_ARG, "%s: predictions must be float32, got %s",
+                       who, ln_dtype_name(pred->dtype));
+    if (pred->ndim < min_rank)
+        return ln_fail(ctx, LN_E_SHAPE,
+                       "%s: predictions of shape %s need at least %d "
+                       "dimension%s", who, ln_shape_str(pred, a, sizeof a),
+                       min_rank, min_rank > 1 ? "s (batch, classes)" : "");
+    if (dpred && (dpred->dtype != LN_FLOAT32 || dpred->numel != pred->numel))
+        return ln_fail(ctx, LN_E_SHAPE,
+                       "%s: gradient buffer of shape %s (%s) does not match "
+                       "predictions of shape %s", who,
+                       ln_shape_str(dpred, a, sizeof a),
+                       ln_dtype_name(dpred->dtype),
+                       ln_shape_str(pred, b, sizeof b));
+    v->cols = pred->ndim ? pred->shape[pred->ndim - 1] : 1;
+    v->rows = v->cols ? pred->numel / v->cols : 0;
+    return LN_OK;
+}
+
+/* Do the shapes agree up to one trailing axis of length 1 on either side
+** (Keras's squeeze_or_expand_dimensions: (N,) against (N, 1))? */
+static inline int lu_shapes_fit(const ln_tensor *a, const ln_tensor *b) {
+    const ln_tensor *lo = a->ndim <= b->ndim ? a : b;
+    const ln_tensor *hi = lo == a ? b : a;
+    if (hi->ndim - lo->ndim > 1) return 0;
+    if (hi->ndim != lo->ndim && hi->shape[hi->ndim - 1] != 1) return 0;
+    for (int i = 0; i < lo->ndim; i++)
+        if (lo->shape[i] != hi->shape[i]) return 0;
+    return 1;
+}
+
+/* The targets of an elementwise loss (binary CE, MSE, ...) must have the
+** predictions' shape (up to a trailing 1). */
+static inline ln_status lu_check_same(ln_ctx *ctx, const char *who,
+                                      const ln_tensor *pred,
+                                      const ln_tensor *y) {
+    char a[128], b[128];
+    if (!lu_shapes_fit(pred, y))
+        return ln_fail(ctx, LN_E_SHAPE,
+                       "%s: targets of shape %s do not match predictions of "
+                       "shape %s", who, ln_shape_str(y, a, sizeof a),
+                       ln_shape_str(pred, b, sizeof b));
+    return LN_OK;
+}
+
+/* Refuse the `logits` request when the loss has no from-logits form, or
+** when from_logits is already set (pred would be activated twice in Keras;
+** the fused path cannot reproduce that). */
+static inline ln_status lu_check_logits(ln_ctx *ctx, const char *who,
+                                        int logits, int has_form,
+                                        int from_logits) {
+    if (logits && !has_form)
+        return ln_fail(ctx, LN_E_ARG, "%s: has no from-logits form", who);
+    if (logits && from_logits)
+        return ln_fail(ctx, LN_E_ARG,
+                       "%s: from_logits = true already; the fused logits "
+                       "path must not be used with it", who);
+    return LN_OK;
+}
+
+/* The sum over rows of row(arg, r), in a fixed blocking. row may write the
+** gradient of its row; it must not fail. */
+static inline double lu_sum_rows(int64_t rows, int64_t cols,
+                                 double (*row)(const void *, int64_t),
+                                 const void *arg) {
+    double total = 0;
+    int par = rows * cols > LU_PAR_MIN;
+    for (int64_t g = 0; g < rows; g += (int64_t)LU_GROUP * LU_BLOCK) {
+        int64_t m = rows - g;
+        if (m > (int64_t)LU_GROUP * LU_BLOCK) m = (int64_t)LU_GROUP * LU_BLOCK;
+        int64_t nb = (m + LU_BLOCK - 1) / LU_BLOCK;
+        double part[LU_GROUP];
+#pragma omp parallel for if (par && nb > 1) schedule(static)
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t lo = g + b * LU_BLOCK, hi = lo + LU_BLOCK;
+            if (hi > g + m) hi = g + m;
+            double s = 0;
+            for (int64_t r = lo; r < hi; r++) s += row(arg, r);
+            part[b] = s;
+        }
+        for (int64_t b = 0; b < nb; b++) total += part[b];
+    }
+    return total;
+}
+
+/* Keras's clip of a probability to [eps, 1 - eps] (in float32, as Keras
+** computes it), and whether the clip let the gradient through. */
+static inline float lu_clip(float p, int *pass) {
+    const float lo = LU_EPS, hi = 1.0f - LU_EPS;
+    *pass = p >= lo && p <= hi;
+    return p < lo ? lo : p > hi ? hi : p;
+}
+
+#endif

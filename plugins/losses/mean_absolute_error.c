@@ -1,0 +1,55 @@
+/*
+** mean_absolute_error.c -- Keras MeanAbsoluteError ("mae" in Lua):
+** per sample mean over the last axis of |p - y|, then the batch mean.
+** Gradient sign(p - y) / (element count), 0 where p == y (TF's Abs
+** gradient). No from-logits form.
+*/
+#include "loss_util.h"
+
+#define WHO "mean_absolute_error"
+
+typedef struct job {
+    const float *p;
+    float *dp;
+    const ln_tensor *y;
+    int64_t cols;
+    double inv_n;
+} job;
+
+static double row(const void *arg, int64_t r) {
+    const job *j = arg;
+    int64_t base = r * j->cols;
+    double sum = 0;
+    for (int64_t c = 0; c < j->cols; c++) {
+        double e = (double)j->p[base + c] - lu_value(j->y, base + c);
+        sum += fabs(e);
+        if (j->dp)
+            j->dp[base + c] = (float)((double)((e > 0) - (e < 0)) * j->inv_n);
+    }
+    return sum / (double)j->cols;
+}
+
+static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
+                         const ln_tensor *y, int logits, double *loss,
+                         ln_tensor *dpred) {
+    lu_view v = {0, 0};
+    ln_status st;
+    if ((st = lu_check_logits(ctx, WHO, logits, 0, 0)) ||
+        (st = lu_check_pred(ctx, WHO, pred, dpred, 1, &v)) ||
+        (st = lu_check_same(ctx, WHO, pred, y)))
+        return st;
+    if (v.rows == 0) {
+        *loss = 0;
+        return LN_OK;
+    }
+    job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
+             1.0 / ((double)v.rows * (double)v.cols)};
+    *loss = lu_sum_rows(v.rows, v.cols, row, &j) / (double)v.rows;
+    return LN_OK;
+}
+
+static const ln_loss_ops ops = {0, NULL, compute, NULL};
+static const ln_unit unit = {LN_KIND_LOSS, WHO, "MeanAbsoluteError", 1,
+                             "mean of |y_pred - y_true|", &ops};
+
+LN_PLUGIN(WHO) { return host->add(host, &unit); }

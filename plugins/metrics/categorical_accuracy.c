@@ -1,0 +1,36 @@
+/*
+** categorical_accuracy.c -- Keras categorical_accuracy: a sample is correct
+** when argmax(pred) == argmax(y_true), first index winning ties on both.
+*/
+#include "metric_util.h"
+
+#define WHO "categorical_accuracy"
+
+static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
+                        const ln_tensor *y, double *total, double *count) {
+    int64_t rows = 0, cols = 0, hits = 0;
+    char a[128], b[128];
+    ln_status st = mu_check_pred(ctx, WHO, pred, 2, &rows, &cols);
+    if (st) return st;
+    if (!ln_shape_equal(pred, y))
+        return ln_fail(ctx, LN_E_SHAPE,
+                       WHO ": targets of shape %s do not match predictions of "
+                       "shape %s (one-hot targets expected)",
+                       ln_shape_str(y, a, sizeof a),
+                       ln_shape_str(pred, b, sizeof b));
+    const float *p = ln_f32(pred);
+#pragma omp parallel for reduction(+ : hits) if (rows * cols > MU_PAR_MIN) \
+    schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+        hits += mu_argmax_f32(p + r * cols, cols) ==
+                mu_argmax_any(y, r * cols, cols);
+    *total += (double)hits;
+    *count += (double)rows;
+    return LN_OK;
+}
+
+static const ln_metric_ops ops = {0, NULL, update};
+static const ln_unit unit = {LN_KIND_METRIC, WHO, "CategoricalAccuracy", 1,
+                             "argmax(y_pred) == argmax(y_true)", &ops};
+
+LN_PLUGIN(WHO) { return host->add(host, &unit); }

@@ -1,0 +1,32 @@
+/*
+** sparse_categorical_accuracy.c -- Keras sparse_categorical_accuracy:
+** a sample is correct when argmax(pred) (first index wins ties) equals its
+** integer label. Labels (...) or (..., 1) of any dtype; a label that is no
+** class index simply never matches, as in Keras.
+*/
+#include "metric_util.h"
+
+#define WHO "sparse_categorical_accuracy"
+
+static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
+                        const ln_tensor *y, double *total, double *count) {
+    int64_t rows = 0, cols = 0, hits = 0;
+    ln_status st;
+    if ((st = mu_check_pred(ctx, WHO, pred, 2, &rows, &cols)) ||
+        (st = mu_check_sparse(ctx, WHO, pred, y)))
+        return st;
+    const float *p = ln_f32(pred);
+#pragma omp parallel for reduction(+ : hits) if (rows * cols > MU_PAR_MIN) \
+    schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+        hits += (double)mu_argmax_f32(p + r * cols, cols) == mu_value(y, r);
+    *total += (double)hits;
+    *count += (double)rows;
+    return LN_OK;
+}
+
+static const ln_metric_ops ops = {0, NULL, update};
+static const ln_unit unit = {LN_KIND_METRIC, WHO, "SparseCategoricalAccuracy",
+                             1, "argmax(y_pred) == integer label", &ops};
+
+LN_PLUGIN(WHO) { return host->add(host, &unit); }

@@ -1,0 +1,46 @@
+/*
+** sparse_top_k_categorical_accuracy.c -- Keras
+** sparse_top_k_categorical_accuracy(k=5): a sample is correct when its
+** integer label is among the k largest predictions (TF's in_top_k; a label
+** that is no class index never matches).
+*/
+#include "metric_util.h"
+
+#define WHO "sparse_top_k_categorical_accuracy"
+
+typedef struct topk_state {
+    int64_t k;
+} topk_state;
+
+static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
+    return mu_read_k(ctx, WHO, args, &((topk_state *)state)->k);
+}
+
+static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
+                        const ln_tensor *y, double *total, double *count) {
+    const int64_t k = ((const topk_state *)state)->k;
+    int64_t rows = 0, cols = 0, hits = 0;
+    ln_status st;
+    if ((st = mu_check_pred(ctx, WHO, pred, 2, &rows, &cols)) ||
+        (st = mu_check_sparse(ctx, WHO, pred, y)))
+        return st;
+    const float *p = ln_f32(pred);
+#pragma omp parallel for reduction(+ : hits) if (rows * cols > MU_PAR_MIN) \
+    schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        double lv = mu_value(y, r);
+        int64_t t = lv == floor(lv) && lv >= 0 && lv < (double)cols
+                        ? (int64_t)lv : -1;
+        hits += mu_in_top_k(p + r * cols, cols, t, k);
+    }
+    *total += (double)hits;
+    *count += (double)rows;
+    return LN_OK;
+}
+
+static const ln_metric_ops ops = {sizeof(topk_state), create, update};
+static const ln_unit unit = {LN_KIND_METRIC, WHO,
+                             "SparseTopKCategoricalAccuracy", 1,
+                             "integer label among the k largest (k 5)", &ops};
+
+LN_PLUGIN(WHO) { return host->add(host, &unit); }

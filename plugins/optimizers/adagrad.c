@@ -1,0 +1,78 @@
+/*
+** adagrad.c -- Adagrad (Duchi et al. 2011) as tf.keras's Adagrad:
+**
+**   a <- a + g^2 ; theta <- theta - lr * g / (sqrt(a) + epsilon)
+**
+** slot "accumulator" starting at initial_accumulator_value (0.1); epsilon
+** (1e-7) outside the root. Arithmetic in double, rounded once when stored.
+*/
+#include <math.h>
+
+#include "lunet/optimizer.h"
+
+typedef struct adagrad {
+    double initial_accumulator_value, epsilon;
+} adagrad;
+
+/* initial_accumulator_value >= 0 (0.1), epsilon >= 0 (1e-7). */
+static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
+    adagrad *h = state;
+    ln_status st;
+    if ((st = ln_args_number(ctx, args, "initial_accumulator_value", 0.1,
+                             &h->initial_accumulator_value)) ||
+        (st = ln_args_check_range(ctx, "Adagrad", "initial_accumulator_value",
+                                  h->initial_accumulator_value, 0, INFINITY)) ||
+        (st = ln_args_number(ctx, args, "epsilon", 1e-7, &h->epsilon)) ||
+        (st = ln_args_check_range(ctx, "Adagrad", "epsilon", h->epsilon, 0,
+                                  INFINITY)))
+        return st;
+    return LN_OK;
+}
+
+static int slots(const void *state, const char **names, float *init) {
+    const adagrad *h = state;
+    names[0] = "accumulator";
+    init[0] = (float)h->initial_accumulator_value;
+    return 1;
+}
+
+typedef struct job {
+    float *var, *a;
+    const float *g;
+    double lr, eps;
+} job;
+
+static void run(void *arg, int64_t lo, int64_t hi) {
+    const job *j = arg;
+    float *restrict var = j->var, *restrict a = j->a;
+    const float *restrict g = j->g;
+    const double lr = j->lr, eps = j->eps;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        double gi = g[i];
+        double acc = a[i] + gi * gi;
+        a[i] = (float)acc;
+        var[i] = (float)(var[i] - lr * gi / (sqrt(acc) + eps));
+    }
+}
+
+static void update(const void *state, float *var, const float *grad,
+                   float *const *slot, int64_t n, int64_t t, double lr,
+                   const double *globals) {
+    const adagrad *h = state;
+    job j = {var, slot[0], grad, lr, h->epsilon};
+    ln_parallel_range(n, run, &j);
+}
+
+static const ln_optimizer_ops ops = {
+    .state_size = sizeof(adagrad),
+    .default_learning_rate = 0.001,
+    .create = create,
+    .slots = slots,
+    .update = update,
+};
+
+static const ln_unit unit = {LN_KIND_OPTIMIZER, "adagrad", "Adagrad", 1,
+    "Adagrad: per-coordinate rates from summed squared gradients (Keras)", &ops};
+
+LN_PLUGIN("adagrad") { return host->add(host, &unit); }

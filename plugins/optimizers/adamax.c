@@ -1,0 +1,85 @@
+/*
+** adamax.c -- Adamax (Kingma & Ba 2015, section 7.1) as tf.keras's Adamax:
+**
+**   m <- beta_1 * m + (1 - beta_1) * g
+**   u <- max(beta_2 * u, |g|)
+**   theta <- theta - lr / (1 - beta_1^t) * m / (u + epsilon)
+**
+** Slots "m" and "v" (the infinity norm u, under Keras's name). Epsilon is
+** added after the max (PyTorch adds it inside). Arithmetic in double.
+*/
+#include <math.h>
+
+#include "lunet/optimizer.h"
+
+typedef struct adamax {
+    double beta_1, beta_2, epsilon;
+} adamax;
+
+/* beta_1 in [0, 1) (0.9), beta_2 in [0, 1] (0.999), epsilon >= 0 (1e-7). */
+static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
+    adamax *h = state;
+    ln_status st;
+    if ((st = ln_args_number(ctx, args, "beta_1", 0.9, &h->beta_1)) ||
+        (st = ln_args_check_range(ctx, "Adamax", "beta_1", h->beta_1, 0,
+                                  nextafter(1.0, 0.0))) ||
+        (st = ln_args_number(ctx, args, "beta_2", 0.999, &h->beta_2)) ||
+        (st = ln_args_check_range(ctx, "Adamax", "beta_2", h->beta_2, 0, 1)) ||
+        (st = ln_args_number(ctx, args, "epsilon", 1e-7, &h->epsilon)) ||
+        (st = ln_args_check_range(ctx, "Adamax", "epsilon", h->epsilon, 0,
+                                  INFINITY)))
+        return st;
+    return LN_OK;
+}
+
+static int slots(const void *state, const char **names, float *init) {
+    names[0] = "m", init[0] = 0.0f;
+    names[1] = "v", init[1] = 0.0f;
+    return 2;
+}
+
+typedef struct job {
+    float *var, *m, *u;
+    const float *g;
+    double step, b1, b2, eps;
+} job;
+
+static void run(void *arg, int64_t lo, int64_t hi) {
+    const job *j = arg;
+    float *restrict var = j->var, *restrict m = j->m, *restrict u = j->u;
+    const float *restrict g = j->g;
+    const double step = j->step, b1 = j->b1, b2 = j->b2, eps = j->eps;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        double gi = g[i];
+        double ag = fabs(gi);
+        double mi = b1 * m[i] + (1.0 - b1) * gi;
+        double ui = b2 * u[i];
+        ui = ui > ag ? ui : ag;
+        m[i] = (float)mi;
+        u[i] = (float)ui;
+        var[i] = (float)(var[i] - step * mi / (ui + eps));
+    }
+}
+
+static void update(const void *state, float *var, const float *grad,
+                   float *const *slot, int64_t n, int64_t t, double lr,
+                   const double *globals) {
+    const adamax *h = state;
+    job j = {var, slot[0], slot[1], grad, lr / (1.0 - pow(h->beta_1, (double)t)),
+             h->beta_1, h->beta_2, h->epsilon};
+    ln_parallel_range(n, run, &j);
+}
+
+static const ln_optimizer_ops ops = {
+    .state_size = sizeof(adamax),
+    .default_learning_rate = 0.001,
+    .create = create,
+    .slots = slots,
+    .update = update,
+};
+
+static const ln_unit unit = {LN_KIND_OPTIMIZER, "adamax", "Adamax", 1,
+    "Adamax: Adam with the infinity norm (Keras)", &ops};
+
+LN_PLUGIN("adamax") { return host->add(host, &unit); }

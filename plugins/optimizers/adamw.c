@@ -1,0 +1,123 @@
+/*
+** adamw.c -- AdamW: Adam with decoupled weight decay (Loshchilov & Hutter,
+** "Decoupled Weight Decay Regularization", ICLR 2019), as Keras's AdamW
+** (weight_decay default 0.004; PyTorch's default is 0.01). The decay is
+** scaled by the current learning rate (schedule and decay applied) and acts
+** on the weights before the Adam step, which is tf.keras's Adam exactly
+** (epsilon-hat, optional AMSGrad):
+**
+**   theta <- theta - lr * weight_decay * theta
+**   alpha_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
+**   m <- beta_1 m + (1 - beta_1) g ; v <- beta_2 v + (1 - beta_2) g^2
+**   amsgrad: vhat <- max(vhat, v), used in place of v below
+**   theta <- theta - alpha_t * m / (sqrt(v) + epsilon)
+**
+** Both steps are computed in double and rounded once (Keras rounds the
+** decayed weight to float32 in between). Slots "m", "v" (and "vhat").
+*/
+#include <math.h>
+
+#include "lunet/optimizer.h"
+
+typedef struct adamw {
+    double weight_decay, beta_1, beta_2, epsilon;
+    int amsgrad;
+} adamw;
+
+/* weight_decay >= 0 (0.004), beta_1 in [0, 1) (0.9), beta_2 in [0, 1]
+** (0.999), epsilon >= 0 (1e-7), amsgrad (false). */
+static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
+    adamw *h = state;
+    ln_status st;
+    if ((st = ln_args_number(ctx, args, "weight_decay", 0.004, &h->weight_decay)) ||
+        (st = ln_args_check_range(ctx, "AdamW", "weight_decay", h->weight_decay,
+                                  0, INFINITY)) ||
+        (st = ln_args_number(ctx, args, "beta_1", 0.9, &h->beta_1)) ||
+        (st = ln_args_check_range(ctx, "AdamW", "beta_1", h->beta_1, 0,
+                                  nextafter(1.0, 0.0))) ||
+        (st = ln_args_number(ctx, args, "beta_2", 0.999, &h->beta_2)) ||
+        (st = ln_args_check_range(ctx, "AdamW", "beta_2", h->beta_2, 0, 1)) ||
+        (st = ln_args_number(ctx, args, "epsilon", 1e-7, &h->epsilon)) ||
+        (st = ln_args_check_range(ctx, "AdamW", "epsilon", h->epsilon, 0,
+                                  INFINITY)) ||
+        (st = ln_args_bool(ctx, args, "amsgrad", 0, &h->amsgrad)))
+        return st;
+    return LN_OK;
+}
+
+static int slots(const void *state, const char **names, float *init) {
+    const adamw *h = state;
+    names[0] = "m", init[0] = 0.0f;
+    names[1] = "v", init[1] = 0.0f;
+    if (!h->amsgrad) return 2;
+    names[2] = "vhat", init[2] = 0.0f;
+    return 3;
+}
+
+typedef struct job {
+    float *var, *m, *v, *vhat;
+    const float *g;
+    double keep, alpha, b1, b2, eps;
+} job;
+
+static void run(void *arg, int64_t lo, int64_t hi) {
+    const job *j = arg;
+    float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v;
+    const float *restrict g = j->g;
+    const double keep = j->keep, alpha = j->alpha, b1 = j->b1, b2 = j->b2,
+                 eps = j->eps;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        double gi = g[i];
+        double mi = b1 * m[i] + (1.0 - b1) * gi;
+        double vi = b2 * v[i] + (1.0 - b2) * gi * gi;
+        m[i] = (float)mi;
+        v[i] = (float)vi;
+        var[i] = (float)(var[i] * keep - alpha * mi / (sqrt(vi) + eps));
+    }
+}
+
+static void run_amsgrad(void *arg, int64_t lo, int64_t hi) {
+    const job *j = arg;
+    float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v,
+                    *restrict vhat = j->vhat;
+    const float *restrict g = j->g;
+    const double keep = j->keep, alpha = j->alpha, b1 = j->b1, b2 = j->b2,
+                 eps = j->eps;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        double gi = g[i];
+        double mi = b1 * m[i] + (1.0 - b1) * gi;
+        double vi = b2 * v[i] + (1.0 - b2) * gi * gi;
+        double old = vhat[i];
+        double vh = old > vi ? old : vi;
+        m[i] = (float)mi;
+        v[i] = (float)vi;
+        vhat[i] = (float)vh;
+        var[i] = (float)(var[i] * keep - alpha * mi / (sqrt(vh) + eps));
+    }
+}
+
+static void update(const void *state, float *var, const float *grad,
+                   float *const *slot, int64_t n, int64_t t, double lr,
+                   const double *globals) {
+    const adamw *h = state;
+    double td = (double)t;
+    double alpha = lr * sqrt(1.0 - pow(h->beta_2, td)) / (1.0 - pow(h->beta_1, td));
+    job j = {var, slot[0], slot[1], h->amsgrad ? slot[2] : NULL, grad,
+             1.0 - lr * h->weight_decay, alpha, h->beta_1, h->beta_2, h->epsilon};
+    ln_parallel_range(n, h->amsgrad ? run_amsgrad : run, &j);
+}
+
+static const ln_optimizer_ops ops = {
+    .state_size = sizeof(adamw),
+    .default_learning_rate = 0.001,
+    .create = create,
+    .slots = slots,
+    .update = update,
+};
+
+static const ln_unit unit = {LN_KIND_OPTIMIZER, "adamw", "AdamW", 1,
+    "AdamW: Adam with decoupled weight decay (Loshchilov & Hutter)", &ops};
+
+LN_PLUGIN("adamw") { return host->add(host, &unit); }

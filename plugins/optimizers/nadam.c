@@ -1,0 +1,120 @@
+/*
+** nadam.c -- Nadam (Dozat 2016) as tf.keras's Nadam, with Keras's momentum
+** schedule. psi = schedule_decay (0.004), t the 1-based step:
+**
+**   mu_t = beta_1 * (1 - 0.5 * 0.96^(psi * t))
+**   Pi_t = Pi_{t-1} * mu_t   -- the global "momentum_cache", starting at 1,
+**                               stored as float32 as Keras's variable is
+**   Pi'  = Pi_t * mu_{t+1}
+**   g^ = g / (1 - Pi_t) ; m <- beta_1 m + (1 - beta_1) g ; m^ = m / (1 - Pi')
+**   v <- beta_2 v + (1 - beta_2) g^2 ; v^ = v / (1 - beta_2^t)
+**   theta <- theta - lr * ((1 - mu_t) g^ + mu_{t+1} m^) / (sqrt(v^) + epsilon)
+**
+** Slots "m", "v". Difference from Keras: `decay` and learning-rate
+** schedules apply as for every optimizer (Keras silently ignores a user's
+** decay for Nadam and rejects schedules); Keras's config calls psi `decay`,
+** which ln.optimizers.get maps to schedule_decay when reading one.
+*/
+#include <math.h>
+
+#include "lunet/optimizer.h"
+
+typedef struct nadam {
+    double beta_1, beta_2, epsilon, schedule_decay;
+} nadam;
+
+/* beta_1 in [0, 1] (0.9), beta_2 in [0, 1) (0.999), epsilon >= 0 (1e-7),
+** schedule_decay >= 0 (0.004). */
+static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
+    nadam *h = state;
+    ln_status st;
+    if ((st = ln_args_number(ctx, args, "beta_1", 0.9, &h->beta_1)) ||
+        (st = ln_args_check_range(ctx, "Nadam", "beta_1", h->beta_1, 0, 1)) ||
+        (st = ln_args_number(ctx, args, "beta_2", 0.999, &h->beta_2)) ||
+        (st = ln_args_check_range(ctx, "Nadam", "beta_2", h->beta_2, 0,
+                                  nextafter(1.0, 0.0))) ||
+        (st = ln_args_number(ctx, args, "epsilon", 1e-7, &h->epsilon)) ||
+        (st = ln_args_check_range(ctx, "Nadam", "epsilon", h->epsilon, 0,
+                                  INFINITY)) ||
+        (st = ln_args_number(ctx, args, "schedule_decay", 0.004,
+                             &h->schedule_decay)) ||
+        (st = ln_args_check_range(ctx, "Nadam", "schedule_decay",
+                                  h->schedule_decay, 0, INFINITY)))
+        return st;
+    return LN_OK;
+}
+
+static int slots(const void *state, const char **names, float *init) {
+    names[0] = "m", init[0] = 0.0f;
+    names[1] = "v", init[1] = 0.0f;
+    return 2;
+}
+
+static int globals(const void *state, const char **names, double *init) {
+    names[0] = "momentum_cache";
+    init[0] = 1.0;
+    return 1;
+}
+
+/* mu_t of Keras's schedule. */
+static double mu_at(const nadam *h, double t) {
+    return h->beta_1 * (1.0 - 0.5 * pow(0.96, h->schedule_decay * t));
+}
+
+/* Pi_t = Pi_{t-1} * mu_t, rounded to float32 so saved state resumes exactly. */
+static void begin_step(const void *state, double *g, int64_t t) {
+    g[0] = (float)(g[0] * mu_at(state, (double)t));
+}
+
+typedef struct job {
+    float *var, *m, *v;
+    const float *g;
+    double lr, b1, b2, eps, gscale, mscale, vscale, mu_t, mu_next;
+} job;
+
+static void run(void *arg, int64_t lo, int64_t hi) {
+    const job *j = arg;
+    float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v;
+    const float *restrict g = j->g;
+    const double lr = j->lr, b1 = j->b1, b2 = j->b2, eps = j->eps;
+    const double gscale = j->gscale, mscale = j->mscale, vscale = j->vscale;
+    const double mu_t = j->mu_t, mu_next = j->mu_next;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        double gi = g[i];
+        double mi = b1 * m[i] + (1.0 - b1) * gi;
+        double vi = b2 * v[i] + (1.0 - b2) * gi * gi;
+        m[i] = (float)mi;
+        v[i] = (float)vi;
+        double mbar = (1.0 - mu_t) * (gi / gscale) + mu_next * (mi / mscale);
+        var[i] = (float)(var[i] - lr * mbar / (sqrt(vi / vscale) + eps));
+    }
+}
+
+static void update(const void *state, float *var, const float *grad,
+                   float *const *slot, int64_t n, int64_t t, double lr,
+                   const double *globals) {
+    const nadam *h = state;
+    double td = (double)t;
+    double mu_t = mu_at(h, td), mu_next = mu_at(h, td + 1.0);
+    double pi = globals[0];
+    job j = {var, slot[0], slot[1], grad, lr, h->beta_1, h->beta_2, h->epsilon,
+             1.0 - pi, 1.0 - pi * mu_next, 1.0 - pow(h->beta_2, td), mu_t,
+             mu_next};
+    ln_parallel_range(n, run, &j);
+}
+
+static const ln_optimizer_ops ops = {
+    .state_size = sizeof(nadam),
+    .default_learning_rate = 0.001,
+    .create = create,
+    .slots = slots,
+    .globals = globals,
+    .begin_step = begin_step,
+    .update = update,
+};
+
+static const ln_unit unit = {LN_KIND_OPTIMIZER, "nadam", "Nadam", 1,
+    "Nadam: Adam with Nesterov momentum and Keras's momentum schedule", &ops};
+
+LN_PLUGIN("nadam") { return host->add(host, &unit); }

@@ -1,0 +1,101 @@
+/*
+** sgd.c -- stochastic gradient descent with optional momentum and Nesterov
+** momentum, as tf.keras's SGD (keras-semantics.md section 1.3):
+**
+**   momentum = 0:  theta <- theta - lr * g                        (no slot)
+**   momentum mu:   v <- mu * v - lr * g ; theta <- theta + v      (slot "momentum")
+**   nesterov:      v <- mu * v - lr * g ; theta <- theta + mu * v - lr * g
+**
+** The velocity carries the learning rate (Keras's convention, unlike
+** PyTorch's). Arithmetic is in double, rounded once when stored.
+*/
+#include "lunet/optimizer.h"
+
+typedef struct sgd {
+    double momentum;
+    int nesterov;
+} sgd;
+
+/* Hyper-parameters: momentum in [0, 1] (default 0), nesterov (false). */
+static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
+    sgd *h = state;
+    ln_status st;
+    if ((st = ln_args_number(ctx, args, "momentum", 0.0, &h->momentum)) ||
+        (st = ln_args_check_range(ctx, "SGD", "momentum", h->momentum, 0, 1)) ||
+        (st = ln_args_bool(ctx, args, "nesterov", 0, &h->nesterov)))
+        return st;
+    return LN_OK;
+}
+
+/* A velocity slot only when momentum is used, as Keras creates it. */
+static int slots(const void *state, const char **names, float *init) {
+    const sgd *h = state;
+    if (h->momentum == 0) return 0;
+    names[0] = "momentum";
+    init[0] = 0.0f;
+    return 1;
+}
+
+typedef struct job {
+    float *var, *v;
+    const float *g;
+    double lr, mu;
+} job;
+
+static void plain(void *arg, int64_t lo, int64_t hi) {
+    const job *j = arg;
+    float *restrict var = j->var;
+    const float *restrict g = j->g;
+    const double lr = j->lr;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) var[i] = (float)((double)var[i] - lr * g[i]);
+}
+
+static void momentum(void *arg, int64_t lo, int64_t hi) {
+    const job *j = arg;
+    float *restrict var = j->var, *restrict v = j->v;
+    const float *restrict g = j->g;
+    const double lr = j->lr, mu = j->mu;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        double vel = mu * v[i] - lr * g[i];
+        v[i] = (float)vel;
+        var[i] = (float)((double)var[i] + vel);
+    }
+}
+
+static void nesterov(void *arg, int64_t lo, int64_t hi) {
+    const job *j = arg;
+    float *restrict var = j->var, *restrict v = j->v;
+    const float *restrict g = j->g;
+    const double lr = j->lr, mu = j->mu;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        double step = lr * g[i];
+        double vel = mu * v[i] - step;
+        v[i] = (float)vel;
+        var[i] = (float)((double)var[i] + mu * vel - step);
+    }
+}
+
+static void update(const void *state, float *var, const float *grad,
+                   float *const *slot, int64_t n, int64_t t, double lr,
+                   const double *globals) {
+    const sgd *h = state;
+    job j = {var, h->momentum != 0 ? slot[0] : NULL, grad, lr, h->momentum};
+    ln_parallel_range(n, h->momentum == 0 ? plain : h->nesterov ? nesterov : momentum,
+                      &j);
+}
+
+static const ln_optimizer_ops ops = {
+    .state_size = sizeof(sgd),
+    .default_learning_rate = 0.01,
+    .create = create,
+    .slots = slots,
+    .update = update,
+};
+
+static const ln_unit unit = {LN_KIND_OPTIMIZER, "sgd", "SGD", 1,
+    "gradient descent with momentum and Nesterov momentum (Keras)", &ops};
+
+LN_PLUGIN("sgd") { return host->add(host, &unit); }

@@ -1,0 +1,64 @@
+/*
+** polynomial_decay.c -- tf.keras.optimizers.schedules.PolynomialDecay:
+**
+**   without cycle: s = min(step, decay_steps), D = decay_steps
+**   with cycle:    s = step, D = decay_steps * max(1, ceil(step / decay_steps))
+**   lr(step) = (initial - end) * (1 - s / D) ^ power + end
+**
+** Arguments: initial_learning_rate, decay_steps (required, also by
+** position), end_learning_rate (0.0001), power (1.0), cycle (false).
+*/
+#include <math.h>
+
+#include "lunet/optimizer.h"
+
+typedef struct poly_decay {
+    double initial, steps, end, power;
+    int cycle;
+} poly_decay;
+
+/* A required number under key (also given by position pos). */
+static ln_status required(ln_ctx *ctx, ln_args *a, int pos, const char *key,
+                          double *out) {
+    ln_status st = ln_args_positional(ctx, a, pos, key);
+    if (st) return st;
+    if (!ln_args_has(a, key))
+        return ln_fail(ctx, LN_E_ARG, "PolynomialDecay: '%s' is required", key);
+    return ln_args_number(ctx, a, key, 0, out);
+}
+
+static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
+    poly_decay *s = state;
+    ln_status st;
+    if ((st = required(ctx, args, 1, "initial_learning_rate", &s->initial)) ||
+        (st = required(ctx, args, 2, "decay_steps", &s->steps)) ||
+        (st = ln_args_positional(ctx, args, 3, "end_learning_rate")) ||
+        (st = ln_args_number(ctx, args, "end_learning_rate", 0.0001, &s->end)) ||
+        (st = ln_args_positional(ctx, args, 4, "power")) ||
+        (st = ln_args_number(ctx, args, "power", 1.0, &s->power)) ||
+        (st = ln_args_positional(ctx, args, 5, "cycle")) ||
+        (st = ln_args_bool(ctx, args, "cycle", 0, &s->cycle)))
+        return st;
+    if (!(s->steps > 0))
+        return ln_fail(ctx, LN_E_ARG, "PolynomialDecay: 'decay_steps' must be "
+                       "> 0, got %g", s->steps);
+    return LN_OK;
+}
+
+static double value(const void *state, double step) {
+    const poly_decay *s = state;
+    double d = s->steps;
+    if (s->cycle) {
+        double mult = step == 0 ? 1.0 : ceil(step / s->steps);
+        d *= mult;
+    } else if (step > d) {
+        step = d;
+    }
+    return (s->initial - s->end) * pow(1.0 - step / d, s->power) + s->end;
+}
+
+static const ln_schedule_ops ops = {sizeof(poly_decay), create, value};
+static const ln_unit unit = {LN_KIND_SCHEDULE, "polynomial_decay",
+    "PolynomialDecay", 1, "polynomial decay to end_learning_rate (Keras)", &ops};
+
+LN_PLUGIN("polynomial_decay") { return host->add(host, &unit); }

@@ -1,0 +1,146 @@
+/* Elementwise, broadcast, reduction and softmax kernels against float64
+** references, and their independence from the thread count. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static ln_ctx ctx;
+
+START_TEST(unary_and_clamp) {
+    int64_t n = 100003, shape[1] = {n};
+    ln_tensor *x = lt_uniform(1, shape, 0.01f, 5, 1), *y = ln_tensor_new_like(&ctx, x);
+    const float *a = ln_f32(x);
+    float *b = ln_f32(y);
+    ln_unary(LN_U_LOG, b, a, n);
+    for (int64_t i = 0; i < n; i += 997) ck_assert_float_eq_tol(b[i], log(a[i]), 1e-6);
+    ln_unary(LN_U_SIGMOID, b, a, n);
+    for (int64_t i = 0; i < n; i += 997) ck_assert_float_eq_tol(b[i], 1 / (1 + exp(-a[i])), 1e-6);
+    ln_clamp(b, a, 1, 2, n);
+    for (int64_t i = 0; i < n; i++) ck_assert(b[i] >= 1 && b[i] <= 2);
+    ln_axpy(b, 2, a, n);
+    ln_scale(b, b, 0.5f, n);
+    ln_tensor_release(x);
+    ln_tensor_release(y);
+}
+END_TEST
+
+START_TEST(broadcasting) {
+    int64_t sa[2] = {3, 4}, sb[1] = {4}, sc[2] = {3, 1}, so[LN_MAX_DIM];
+    int no;
+    ln_tensor *a = lt_uniform(2, sa, -1, 1, 2), *b = lt_uniform(1, sb, -1, 1, 3),
+              *c = lt_uniform(2, sc, -1, 1, 4);
+    ck_assert_int_eq(ln_broadcast_shape(&ctx, 2, sa, 1, sb, &no, so), LN_OK);
+    ck_assert_int_eq(no, 2);
+    float z[12];
+    ln_binary(LN_B_SUB, z, 2, so, ln_f32(a), 2, sa, ln_f32(b), 1, sb);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++)
+            ck_assert_float_eq(z[i * 4 + j], ln_f32(a)[i * 4 + j] - ln_f32(b)[j]);
+    ln_binary(LN_B_MUL, z, 2, sa, ln_f32(c), 2, sc, ln_f32(b), 1, sb); /* (3,1)*(4,) */
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++)
+            ck_assert_float_eq(z[i * 4 + j], ln_f32(c)[i] * ln_f32(b)[j]);
+    int64_t bad[1] = {3};
+    ck_assert_int_eq(ln_broadcast_shape(&ctx, 2, sa, 1, bad, &no, so), LN_E_SHAPE);
+    ck_assert_msg(strstr(ctx.msg, "(3, 4) and (3,)"), "%s", ctx.msg);
+    ln_binary_scalar(LN_B_GT, z, ln_f32(a), 0, 0, 12);
+    for (int i = 0; i < 12; i++) ck_assert_float_eq(z[i], ln_f32(a)[i] > 0);
+    ln_tensor_release(a);
+    ln_tensor_release(b);
+    ln_tensor_release(c);
+}
+END_TEST
+
+START_TEST(reductions) {
+    int64_t shape[3] = {5, 7, 3};
+    ln_tensor *x = lt_uniform(3, shape, -2, 2, 5);
+    const float *p = ln_f32(x);
+    float y[15];
+    ln_reduce(LN_R_SUM, y, p, 5, 7, 3);
+    for (int o = 0; o < 5; o++)
+        for (int i = 0; i < 3; i++) {
+            double s = 0;
+            for (int l = 0; l < 7; l++) s += p[(o * 7 + l) * 3 + i];
+            ck_assert_float_eq_tol(y[o * 3 + i], s, 1e-5);
+        }
+    ln_reduce(LN_R_ARGMAX, y, p, 5, 7, 3);
+    for (int o = 0; o < 5; o++)
+        for (int i = 0; i < 3; i++) {
+            int best = 0;
+            for (int l = 1; l < 7; l++)
+                if (p[(o * 7 + l) * 3 + i] > p[(o * 7 + best) * 3 + i]) best = l;
+            ck_assert_float_eq(y[o * 3 + i], best);
+        }
+    float ties[4] = {1, 3, 3, 0}, arg;
+    ln_reduce(LN_R_ARGMAX, &arg, ties, 1, 4, 1);
+    ck_assert_float_eq(arg, 1); /* first index wins ties */
+    float var;
+    ln_reduce(LN_R_VAR, &var, ties, 1, 4, 1);
+    ck_assert_float_eq_tol(var, 1.6875, 1e-6);
+    float cols[3];
+    ln_sum_rows(cols, p, 35, 3, 0);
+    double s0 = 0;
+    for (int r = 0; r < 35; r++) s0 += p[r * 3];
+    ck_assert_float_eq_tol(cols[0], s0, 1e-5);
+    ln_tensor_release(x);
+}
+END_TEST
+
+START_TEST(softmax_rows) {
+    float x[6] = {1000, 1001, 1002, -1, 0, 1}, y[6], l[6];
+    ln_softmax_rows(y, x, 2, 3);
+    ln_log_softmax_rows(l, x, 2, 3);
+    double e = exp(-2) + exp(-1) + 1;
+    ck_assert_float_eq_tol(y[2], 1 / e, 1e-6);
+    ck_assert_float_eq_tol(y[3], exp(-2) / e, 1e-6);
+    ck_assert_float_eq_tol(l[0], -2 - log(e), 2e-4); /* |x| ~ 1000 */
+    ck_assert_float_eq_tol(l[3], -2 - log(e), 1e-6);
+    ck_assert_float_eq_tol(y[0] + y[1] + y[2], 1, 1e-6);
+}
+END_TEST
+
+START_TEST(thread_count_independence) {
+    int64_t n = 3000017, shape[1] = {n};
+    ln_tensor *x = lt_uniform(1, shape, -1, 1, 9);
+    omp_set_num_threads(1);
+    double s1 = ln_sum(ln_f32(x), n), q1 = ln_sumsq(ln_f32(x), n);
+    float r1[4];
+    ln_reduce(LN_R_SUM, r1, ln_f32(x), 1, n / 4, 4);
+    omp_set_num_threads(2);
+    double s2 = ln_sum(ln_f32(x), n), q2 = ln_sumsq(ln_f32(x), n);
+    float r2[4];
+    ln_reduce(LN_R_SUM, r2, ln_f32(x), 1, n / 4, 4);
+    ck_assert(memcmp(&s1, &s2, sizeof s1) == 0);
+    ck_assert(memcmp(&q1, &q2, sizeof q1) == 0);
+    ck_assert(memcmp(r1, r2, sizeof r1) == 0);
+    double ref = 0;
+    for (int64_t i = 0; i < n; i++) ref += ln_f32(x)[i];
+    ck_assert_double_eq_tol(s1, ref, 1e-6);
+    ln_tensor_release(x);
+}
+END_TEST
+
+START_TEST(gather) {
+    float x[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, y[6];
+    int64_t idx[2] = {3, 1};
+    ln_gather_rows(y, x, idx, 2, 3, sizeof(float));
+    ck_assert_float_eq(y[0], 9);
+    ck_assert_float_eq(y[5], 5);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("kernels");
+    TCase *tc = tcase_create("kernels");
+    tcase_add_test(tc, unary_and_clamp);
+    tcase_add_test(tc, broadcasting);
+    tcase_add_test(tc, reductions);
+    tcase_add_test(tc, softmax_rows);
+    tcase_add_test(tc, thread_count_independence);
+    tcase_add_test(tc, gather);
+    suite_add_tcase(s, tc);
+    return lt_run(s);
+}

@@ -1,0 +1,134 @@
+/* Tensors: lifecycle, views sharing storage, resize, casts, no leaks. */
+#include <math.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static ln_ctx ctx;
+
+START_TEST(lifecycle_and_views) {
+    int64_t live_t = ln_tensor_live_count(), live_s = ln_storage_live_count();
+    int64_t shape[3] = {4, 2, 3};
+    ln_tensor *t = ln_tensor_new(&ctx, LN_FLOAT32, 3, shape);
+    ck_assert_int_eq(t->numel, 24);
+    for (int i = 0; i < 24; i++) ln_f32(t)[i] = (float)i;
+    ln_tensor *n = ln_tensor_narrow(&ctx, t, 1, 2); /* rows 2..3 */
+    ck_assert_int_eq(n->shape[0], 2);
+    ck_assert_float_eq(ln_f32(n)[0], 6.0f);
+    ck_assert_ptr_eq(n->storage, t->storage);
+    int64_t rs[2] = {-1, 3};
+    ln_tensor *r = ln_tensor_reshape(&ctx, n, 2, rs);
+    ck_assert_int_eq(r->shape[0], 4);
+    ln_f32(r)[0] = -1; /* writes through to t */
+    ck_assert_float_eq(ln_f32(t)[6], -1.0f);
+    ln_tensor_release(t); /* the views keep the storage alive */
+    ck_assert_float_eq(ln_f32(n)[1], 7.0f);
+    ln_tensor_release(n);
+    ln_tensor_release(r);
+    ck_assert_int_eq(ln_tensor_live_count(), live_t);
+    ck_assert_int_eq(ln_storage_live_count(), live_s);
+}
+END_TEST
+
+START_TEST(bad_views_refused) {
+    int64_t shape[2] = {3, 4};
+    ln_tensor *t = ln_tensor_new(&ctx, LN_FLOAT32, 2, shape);
+    ck_assert_ptr_null(ln_tensor_narrow(&ctx, t, 2, 2));
+    ck_assert_msg(strstr(ctx.msg, "out of range") && strstr(ctx.msg, "(3, 4)"), "%s", ctx.msg);
+    int64_t rs[2] = {5, -1};
+    ck_assert_ptr_null(ln_tensor_reshape(&ctx, t, 2, rs));
+    ck_assert_msg(strstr(ctx.msg, "cannot view shape (3, 4)"), "%s", ctx.msg);
+    int64_t huge[3] = {1 << 30, 1 << 30, 1 << 30};
+    ck_assert_ptr_null(ln_tensor_new(&ctx, LN_FLOAT32, 3, huge));
+    ck_assert_int_eq(ctx.status, LN_E_NOMEM);
+    int64_t neg[1] = {-3};
+    ck_assert_ptr_null(ln_tensor_new(&ctx, LN_FLOAT32, 1, neg));
+    ln_tensor_release(t);
+}
+END_TEST
+
+START_TEST(resize_reuses_storage) {
+    int64_t big[2] = {32, 300}, small[2] = {24, 300};
+    ln_tensor *t = ln_tensor_new(&ctx, LN_FLOAT32, 2, big);
+    void *data = t->storage->data;
+    ck_assert_int_eq(ln_tensor_resize(&ctx, t, 2, small), LN_OK);
+    ck_assert_ptr_eq(t->storage->data, data);
+    ck_assert_int_eq(t->numel, 24 * 300);
+    ck_assert_int_eq(ln_tensor_resize(&ctx, t, 2, big), LN_OK);
+    ck_assert_ptr_eq(t->storage->data, data);
+    /* a shared storage is never resized under its other users */
+    ln_tensor *v = ln_tensor_narrow(&ctx, t, 0, 1);
+    ck_assert_int_eq(ln_tensor_resize(&ctx, t, 2, small), LN_OK);
+    ck_assert_ptr_ne(t->storage, v->storage);
+    ln_tensor_release(v);
+    ln_tensor_release(t);
+}
+END_TEST
+
+START_TEST(casts_and_copies) {
+    int64_t shape[1] = {5};
+    ln_tensor *u = ln_tensor_new(&ctx, LN_UINT8, 1, shape);
+    for (int i = 0; i < 5; i++) ln_u8(u)[i] = (uint8_t)(250 + i);
+    ln_tensor *f = ln_tensor_cast(&ctx, u, LN_FLOAT32);
+    ck_assert_float_eq(ln_f32(f)[4], 254.0f);
+    ln_tensor *i32 = ln_tensor_cast(&ctx, f, LN_INT32);
+    ck_assert_int_eq(ln_i32(i32)[0], 250);
+    ln_tensor *c = ln_tensor_clone(&ctx, f);
+    ck_assert_ptr_ne(c->storage, f->storage);
+    ck_assert_int_eq(ln_tensor_copy(&ctx, c, u), LN_E_SHAPE);
+    ck_assert_msg(strstr(ctx.msg, "uint8"), "%s", ctx.msg);
+    ck_assert_int_eq(ln_label_at(u, 3), 253);
+    char buf[64];
+    ck_assert_str_eq(ln_shape_str(u, buf, sizeof buf), "(5,)");
+    ln_tensor_release(u);
+    ln_tensor_release(f);
+    ln_tensor_release(i32);
+    ln_tensor_release(c);
+}
+END_TEST
+
+START_TEST(args_record_config) {
+    ln_args *a = ln_args_new();
+    ln_args_set_number(a, "#1", 300);
+    ln_args_set_string(a, "kernel_initializer", "he_normal");
+    ln_args_set_string(a, "typo", "x");
+    ck_assert_int_eq(ln_args_positional(&ctx, a, 1, "units"), LN_OK);
+    int64_t units;
+    ck_assert_int_eq(ln_args_int(&ctx, a, "units", 0, &units), LN_OK);
+    ck_assert_int_eq(units, 300);
+    int use_bias;
+    ck_assert_int_eq(ln_args_bool(&ctx, a, "use_bias", 1, &use_bias), LN_OK);
+    ck_assert_int_eq(use_bias, 1);
+    const char *name;
+    ln_args *sub;
+    ck_assert_int_eq(ln_args_unit(&ctx, a, "kernel_initializer", "glorot_uniform",
+                                  &name, &sub), LN_OK);
+    ck_assert_str_eq(name, "he_normal");
+    ck_assert_int_eq(ln_args_unit(&ctx, a, "bias_initializer", "zeros", &name, &sub), LN_OK);
+    ck_assert_str_eq(name, "zeros");
+    double x;
+    ck_assert_int_eq(ln_args_number(&ctx, a, "kernel_initializer", 0, &x), LN_E_ARG);
+    ck_assert_msg(strstr(ctx.msg, "'kernel_initializer' must be a number"), "%s", ctx.msg);
+    char unused[128];
+    ck_assert_int_eq(ln_args_unused(a, unused, sizeof unused), 1);
+    ck_assert_str_eq(unused, "'typo'");
+    /* defaults are recorded: the config lists use_bias */
+    int found = 0;
+    for (int i = 0; i < ln_args_count(a); i++)
+        if (!strcmp(ln_args_at(a, i).key, "use_bias")) found = ln_args_at(a, i).used;
+    ck_assert_int_eq(found, 1);
+    ln_args_free(a);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("tensor");
+    TCase *tc = tcase_create("tensor");
+    tcase_add_test(tc, lifecycle_and_views);
+    tcase_add_test(tc, bad_views_refused);
+    tcase_add_test(tc, resize_reuses_storage);
+    tcase_add_test(tc, casts_and_copies);
+    tcase_add_test(tc, args_record_config);
+    suite_add_tcase(s, tc);
+    return lt_run(s);
+}

@@ -1,0 +1,362 @@
+/*
+** test_tensor_ops.c -- the kernels of include/lunet/tensor_ops.h against
+** naive loops written here, their refusals, and bitwise-identical results
+** for 1 and 2 threads on tensors large enough to run in parallel.
+*/
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lunet/tensor_ops.h"
+#include "testutil.h"
+
+static ln_ctx ctx;
+
+static ln_tensor *new_t(ln_dtype d, int nd, const int64_t *shape) {
+    ln_tensor *t = ln_tensor_new(&ctx, d, nd, shape);
+    ck_assert_msg(t != NULL, "%s", ctx.msg);
+    return t;
+}
+
+/* A tensor of dtype d with pseudo-random small values (seeded). */
+static ln_tensor *rand_t(ln_dtype d, int nd, const int64_t *shape, uint64_t seed) {
+    ln_tensor *u = lt_uniform(nd, shape, -50, 50, seed);
+    if (d == LN_FLOAT32) return u;
+    if (d == LN_UINT8)
+        for (int64_t i = 0; i < u->numel; i++) ln_f32(u)[i] = fabsf(ln_f32(u)[i]) * 5;
+    ln_tensor *c = ln_tensor_cast(&ctx, u, d);
+    ln_tensor_release(u);
+    return c;
+}
+
+static int same_bytes(const ln_tensor *a, const ln_tensor *b) {
+    return a->dtype == b->dtype && ln_shape_equal(a, b) &&
+           !memcmp(ln_data(a), ln_data(b), (size_t)a->numel * ln_dtype_size(a->dtype));
+}
+
+START_TEST(permute_and_narrow) {
+    int64_t live = ln_tensor_live_count();
+    int64_t s[3] = {3, 4, 5};
+    ln_tensor *x = rand_t(LN_FLOAT32, 3, s, 1);
+    int perm[3] = {2, 0, 1};
+    ln_tensor *y = ln_permute(&ctx, x, perm);
+    ck_assert_int_eq(y->shape[0], 5);
+    ck_assert_int_eq(y->shape[1], 3);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++)
+            for (int k = 0; k < 5; k++)
+                ck_assert(ln_f32(y)[(k * 3 + i) * 4 + j] == ln_f32(x)[(i * 4 + j) * 5 + k]);
+    int bad[3] = {0, 0, 1};
+    ck_assert_ptr_null(ln_permute(&ctx, x, bad));
+    ck_assert(strstr(ctx.msg, "permute") != NULL);
+    ln_tensor *n = ln_narrow_copy(&ctx, x, 2, 1, 3);
+    ck_assert_int_eq(n->shape[2], 3);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++)
+            for (int k = 0; k < 3; k++)
+                ck_assert(ln_f32(n)[(i * 4 + j) * 3 + k] == ln_f32(x)[(i * 4 + j) * 5 + k + 1]);
+    ck_assert_ptr_null(ln_narrow_copy(&ctx, x, 2, 3, 3));
+    ck_assert_msg(strstr(ctx.msg, "(3, 4, 5)") != NULL, "%s", ctx.msg);
+    ln_tensor_release(x);
+    ln_tensor_release(y);
+    ln_tensor_release(n);
+    ck_assert_int_eq(ln_tensor_live_count(), live);
+}
+END_TEST
+
+START_TEST(cat_dims) {
+    int64_t sa[2] = {2, 3}, sb[2] = {2, 1}, sc[2] = {1, 3};
+    ln_tensor *a = rand_t(LN_INT32, 2, sa, 2), *b = rand_t(LN_INT32, 2, sb, 3);
+    const ln_tensor *ts[2] = {a, b};
+    ln_tensor *y = ln_cat(&ctx, ts, 2, 1, "cat");
+    ck_assert_int_eq(y->shape[1], 4);
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 3; j++) ck_assert_int_eq(ln_i32(y)[i * 4 + j], ln_i32(a)[i * 3 + j]);
+        ck_assert_int_eq(ln_i32(y)[i * 4 + 3], ln_i32(b)[i]);
+    }
+    ck_assert_ptr_null(ln_cat(&ctx, ts, 2, 0, "cat"));
+    ck_assert_msg(strstr(ctx.msg, "cat: tensor 2 is int32 (2, 1) but tensor 1 is int32 (2, 3)"),
+                  "%s", ctx.msg);
+    ln_tensor *c = rand_t(LN_INT32, 2, sc, 4);
+    const ln_tensor *t2[2] = {a, c};
+    ln_tensor *z = ln_cat(&ctx, t2, 2, 0, "cat");
+    ck_assert_int_eq(z->shape[0], 3);
+    ck_assert_int_eq(memcmp(ln_i32(z) + 6, ln_i32(c), 12), 0);
+    ln_tensor_release(a);
+    ln_tensor_release(b);
+    ln_tensor_release(c);
+    ln_tensor_release(y);
+    ln_tensor_release(z);
+}
+END_TEST
+
+START_TEST(index_ops) {
+    int64_t s[2] = {4, 3};
+    ln_tensor *x = rand_t(LN_FLOAT32, 2, s, 5);
+    ln_tensor *idx = new_t(LN_INT32, 1, (int64_t[]){3});
+    ln_i32(idx)[0] = 4, ln_i32(idx)[1] = 1, ln_i32(idx)[2] = 4;
+    int64_t *pos, n;
+    ck_assert_int_eq(ln_index_list(&ctx, idx, 1, 4, "index", &pos, &n), LN_OK);
+    ck_assert_int_eq(pos[0], 3);
+    ln_tensor *y = ln_index_select(&ctx, x, 0, pos, n);
+    ck_assert_int_eq(y->shape[0], 3);
+    ck_assert_int_eq(memcmp(ln_f32(y), ln_f32(x) + 9, 12), 0);
+    ck_assert_int_eq(memcmp(ln_f32(y) + 3, ln_f32(x), 12), 0);
+    ln_tensor *cols = ln_index_select(&ctx, x, 1, (int64_t[]){2, 0}, 2);
+    ck_assert(ln_f32(cols)[0] == ln_f32(x)[2] && ln_f32(cols)[2] == ln_f32(x)[5]);
+    ck_assert(ln_f32(cols)[3] == ln_f32(x)[3]);
+    /* repeated index: the last write wins */
+    ln_tensor *src = new_t(LN_FLOAT32, 2, (int64_t[]){3, 3});
+    for (int i = 0; i < 9; i++) ln_f32(src)[i] = (float)i;
+    ck_assert_int_eq(ln_index_copy(&ctx, x, 0, pos, n, src), LN_OK);
+    ck_assert(ln_f32(x)[9] == 6.0f && ln_f32(x)[0] == 3.0f);
+    ck_assert_int_eq(ln_index_fill(&ctx, x, 0, pos, 1, 7), LN_OK);
+    ck_assert(ln_f32(x)[10] == 7.0f);
+    free(pos);
+    ln_i32(idx)[1] = 0;
+    ck_assert_int_eq(ln_index_list(&ctx, idx, 1, 4, "index", &pos, &n), LN_E_ARG);
+    ck_assert_msg(strstr(ctx.msg, "index 0 (at position 2) out of range 1..4"), "%s", ctx.msg);
+    /* gather along dim 1 */
+    ln_tensor *g = new_t(LN_INT32, 2, (int64_t[]){4, 1});
+    for (int i = 0; i < 4; i++) ln_i32(g)[i] = 3 - i % 3;
+    ln_tensor *gy = ln_gather(&ctx, x, 1, g, 1);
+    for (int i = 0; i < 4; i++) ck_assert(ln_f32(gy)[i] == ln_f32(x)[i * 3 + 2 - i % 3]);
+    ln_i32(g)[2] = 9;
+    ck_assert_ptr_null(ln_gather(&ctx, x, 1, g, 1));
+    ck_assert(strstr(ctx.msg, "gather: index 9") != NULL);
+    ln_tensor_release(x);
+    ln_tensor_release(idx);
+    ln_tensor_release(y);
+    ln_tensor_release(cols);
+    ln_tensor_release(src);
+    ln_tensor_release(g);
+    ln_tensor_release(gy);
+}
+END_TEST
+
+START_TEST(masks) {
+    int64_t s[2] = {5, 4};
+    ln_tensor *x = rand_t(LN_FLOAT32, 2, s, 6);
+    ln_tensor *m = ln_compare_scalar(&ctx, LN_B_GT, x, 0, 0);
+    int64_t count = 0;
+    for (int i = 0; i < 20; i++) {
+        ck_assert_int_eq(ln_u8(m)[i], ln_f32(x)[i] > 0);
+        count += ln_f32(x)[i] > 0;
+    }
+    ck_assert_int_eq(ln_count_nonzero_u8(ln_u8(m), 20), count);
+    ln_tensor *sel = ln_masked_select(&ctx, x, m);
+    ck_assert_int_eq(sel->ndim, 1);
+    ck_assert_int_eq(sel->shape[0], count);
+    for (int i = 0, k = 0; i < 20; i++)
+        if (ln_f32(x)[i] > 0) ck_assert(ln_f32(sel)[k++] == ln_f32(x)[i]);
+    /* row mask: (5,) selecting rows of (5, 4) */
+    ln_tensor *rm = new_t(LN_UINT8, 1, (int64_t[]){5});
+    ln_u8(rm)[1] = ln_u8(rm)[4] = 1;
+    ln_tensor *rows = ln_masked_select(&ctx, x, rm);
+    ck_assert_int_eq(rows->shape[0], 2);
+    ck_assert_int_eq(rows->shape[1], 4);
+    ck_assert_int_eq(memcmp(ln_f32(rows) + 4, ln_f32(x) + 16, 16), 0);
+    ck_assert_int_eq(ln_masked_fill(&ctx, x, rm, -1), LN_OK);
+    ck_assert(ln_f32(x)[4] == -1 && ln_f32(x)[19] == -1 && ln_f32(x)[0] != -1);
+    ln_tensor *vals = new_t(LN_FLOAT32, 2, (int64_t[]){2, 4});
+    for (int i = 0; i < 8; i++) ln_f32(vals)[i] = 100.0f + (float)i;
+    ck_assert_int_eq(ln_masked_copy(&ctx, x, rm, vals), LN_OK);
+    ck_assert(ln_f32(x)[5] == 101 && ln_f32(x)[16] == 104);
+    ck_assert_int_eq(ln_masked_copy(&ctx, x, m, vals), LN_E_SHAPE);
+    /* wrong mask shape and dtype */
+    ln_tensor *bad = new_t(LN_UINT8, 1, (int64_t[]){4});
+    ck_assert_ptr_null(ln_masked_select(&ctx, x, bad));
+    ck_assert_msg(strstr(ctx.msg, "mask of shape (4,) does not fit tensor of shape (5, 4)"),
+                  "%s", ctx.msg);
+    ck_assert_ptr_null(ln_masked_select(&ctx, x, x));
+    ck_assert(strstr(ctx.msg, "uint8") != NULL);
+    /* logical ops with broadcasting */
+    ln_tensor *a = new_t(LN_UINT8, 2, (int64_t[]){2, 1}), *b = new_t(LN_UINT8, 1, (int64_t[]){3});
+    ln_u8(a)[0] = 1, ln_u8(b)[1] = 1, ln_u8(b)[2] = 1;
+    ln_tensor *o = ln_logical(&ctx, LN_L_AND, a, b), *xo = ln_logical(&ctx, LN_L_XOR, a, b);
+    uint8_t want_and[6] = {0, 1, 1, 0, 0, 0}, want_xor[6] = {1, 0, 0, 0, 1, 1};
+    ck_assert_int_eq(memcmp(ln_u8(o), want_and, 6), 0);
+    ck_assert_int_eq(memcmp(ln_u8(xo), want_xor, 6), 0);
+    ln_tensor *nt = ln_logical_not(&ctx, b);
+    ck_assert_int_eq(ln_u8(nt)[0], 1);
+    ck_assert_int_eq(ln_u8(nt)[1], 0);
+    ln_tensor *t[] = {x, m, sel, rm, rows, vals, bad, a, b, o, xo, nt};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) ln_tensor_release(t[i]);
+}
+END_TEST
+
+START_TEST(int_arith) {
+    ln_tensor *x = new_t(LN_INT32, 1, (int64_t[]){4}), *y = new_t(LN_INT32, 1, (int64_t[]){4});
+    int32_t xv[4] = {7, -7, 7, -7}, yv[4] = {2, 2, -2, -2};
+    memcpy(ln_i32(x), xv, 16);
+    memcpy(ln_i32(y), yv, 16);
+    ln_tensor *q = ln_arith_i32(&ctx, LN_A_IDIV, x, y), *r = ln_arith_i32(&ctx, LN_A_MOD, x, y);
+    int32_t wq[4] = {3, -4, -4, 3}, wr[4] = {1, 1, -1, -1}; /* Lua's 7//-2 = -4, 7%-2 = -1 */
+    ck_assert_int_eq(memcmp(ln_i32(q), wq, 16), 0);
+    ck_assert_int_eq(memcmp(ln_i32(r), wr, 16), 0);
+    ln_i32(y)[1] = 0;
+    ck_assert_ptr_null(ln_arith_i32(&ctx, LN_A_MOD, x, y));
+    ck_assert(strstr(ctx.msg, "division by zero") != NULL);
+    ck_assert_ptr_null(ln_arith_i32_scalar(&ctx, LN_A_IDIV, x, 0, 0));
+    ln_tensor *s = ln_arith_i32_scalar(&ctx, LN_A_SUB, x, 10, 1); /* 10 - x */
+    ck_assert_int_eq(ln_i32(s)[1], 17);
+    ln_tensor *f = ln_tensor_cast(&ctx, x, LN_FLOAT32);
+    ln_tensor *fm = ln_floordiv_mod_f32(&ctx, LN_A_MOD, f, NULL, -2, 0);
+    ck_assert(ln_f32(fm)[0] == -1.0f && ln_f32(fm)[1] == -1.0f);
+    ln_tensor *c = ln_clamp_any(&ctx, x, -3.5, 5.5);
+    ck_assert_int_eq(ln_i32(c)[0], 5);
+    ck_assert_int_eq(ln_i32(c)[1], -3);
+    ln_tensor *na = ln_neg_abs_i32(&ctx, x, 1);
+    ck_assert_int_eq(ln_i32(na)[1], 7);
+    ln_tensor *t[] = {x, y, q, r, s, f, fm, c, na};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) ln_tensor_release(t[i]);
+}
+END_TEST
+
+START_TEST(reductions_and_regions) {
+    int64_t s[1] = {10000};
+    ln_tensor *x = rand_t(LN_FLOAT32, 1, s, 8);
+    ln_f32(x)[777] = 1000;
+    ln_f32(x)[9000] = 1000; /* tie: the first wins */
+    double v;
+    int64_t pos;
+    ln_minmax_all(x, 1, &v, &pos);
+    ck_assert(v == 1000 && pos == 777);
+    ln_f32(x)[5000] = NAN;
+    ln_minmax_all(x, 0, &v, &pos);
+    ck_assert(v != v && pos == 5000);
+    ln_f32(x)[5000] = 0;
+    double mean = 0, ss = 0;
+    for (int i = 0; i < 10000; i++) mean += ln_f32(x)[i];
+    mean /= 10000;
+    for (int i = 0; i < 10000; i++) ss += (ln_f32(x)[i] - mean) * (ln_f32(x)[i] - mean);
+    ck_assert(fabs(ln_var_all(x, 1) - ss / 9999) < 1e-9 * ss);
+    ln_tensor *u = new_t(LN_UINT8, 1, s);
+    memset(ln_u8(u), 255, 10000);
+    int64_t isum;
+    ln_sum_all(u, &isum, NULL);
+    ck_assert_int_eq(isum, 2550000);
+    /* a region: column 1 of a (3, 4) tensor */
+    ln_tensor *m = new_t(LN_INT32, 2, (int64_t[]){3, 4});
+    for (int i = 0; i < 12; i++) ln_i32(m)[i] = i;
+    ln_region col = {1, 1, {3}, {4}};
+    ck_assert(!ln_region_is_block(&col));
+    ln_tensor *c = ln_region_read(&ctx, m, &col);
+    ck_assert_int_eq(ln_i32(c)[2], 9);
+    ck_assert_int_eq(ln_region_fill(&ctx, m, &col, -1), LN_OK);
+    ck_assert_int_eq(ln_i32(m)[5], -1);
+    ck_assert_int_eq(ln_region_fill(&ctx, u, &(ln_region){1, 0, {2}, {1}}, 256), LN_E_ARG);
+    ln_region rows = {2, 4, {2, 4}, {4, 1}};
+    ck_assert(ln_region_is_block(&rows));
+    ln_tensor *one = new_t(LN_INT32, 1, (int64_t[]){4});
+    ln_i32(one)[3] = 42;
+    ck_assert_int_eq(ln_region_write(&ctx, m, &rows, one, "assignment"), LN_OK);
+    ck_assert_int_eq(ln_i32(m)[11], 42);
+    ck_assert_int_eq(ln_i32(m)[7], 42);
+    ln_tensor *wrong = new_t(LN_INT32, 1, (int64_t[]){3});
+    ck_assert_int_eq(ln_region_write(&ctx, m, &rows, wrong, "assignment"), LN_E_SHAPE);
+    ck_assert_msg(strstr(ctx.msg, "values of shape (3,) do not broadcast to the selected shape (2, 4)"),
+                  "%s", ctx.msg);
+    ln_tensor *t[] = {x, u, m, c, one, wrong};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) ln_tensor_release(t[i]);
+}
+END_TEST
+
+START_TEST(equal_allclose_arange_onehot) {
+    ln_tensor *a = ln_arange(&ctx, 0, 6, 1, LN_INT32), *b = ln_arange(&ctx, 0, 6, 1, LN_FLOAT32);
+    ck_assert(ln_equal(a, b));
+    ln_f32(b)[2] += 1e-6f;
+    ck_assert(!ln_equal(a, b));
+    int r;
+    ck_assert_int_eq(ln_allclose(&ctx, a, b, 1e-5, 1e-8, &r), LN_OK);
+    ck_assert(r);
+    ck_assert_int_eq(ln_allclose(&ctx, a, b, 0, 0, &r), LN_OK);
+    ck_assert(!r);
+    ln_tensor *c = ln_arange(&ctx, 0, 4, 1, LN_FLOAT32);
+    ck_assert_int_eq(ln_allclose(&ctx, a, c, 1e-5, 1e-8, &r), LN_E_SHAPE);
+    ln_tensor *d = ln_arange(&ctx, 1, 0, -0.25, LN_FLOAT32);
+    ck_assert_int_eq(d->numel, 4);
+    ck_assert(ln_f32(d)[3] == 0.25f);
+    ln_tensor *h = ln_one_hot(&ctx, a, 6, "one_hot");
+    ck_assert_int_eq(h->shape[1], 6);
+    ck_assert(ln_f32(h)[5 * 6 + 5] == 1.0f && ln_f32(h)[5 * 6 + 4] == 0.0f);
+    ck_assert_ptr_null(ln_one_hot(&ctx, a, 5, "to_categorical"));
+    ck_assert_msg(strstr(ctx.msg, "to_categorical: label 5 at position 6 is not a class id in 0..4"),
+                  "%s", ctx.msg);
+    ln_tensor *t[] = {a, b, c, d, h};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) ln_tensor_release(t[i]);
+}
+END_TEST
+
+/* Run every parallel kernel with n threads; results into out[]. */
+#define NOUT 16
+static void run_all(int threads, ln_tensor **out, double *nums) {
+    ln_set_num_threads(threads);
+    int64_t s[2] = {600, 1000}, sb[1] = {1000}, sr[1] = {600};
+    ln_tensor *x = rand_t(LN_FLOAT32, 2, s, 11), *y = rand_t(LN_FLOAT32, 1, sb, 12);
+    ln_tensor *xi = rand_t(LN_INT32, 2, s, 13), *yi = rand_t(LN_INT32, 1, sb, 14);
+    for (int64_t i = 0; i < yi->numel; i++) if (!ln_i32(yi)[i]) ln_i32(yi)[i] = 3;
+    ln_tensor *xu = rand_t(LN_UINT8, 2, s, 15);
+    int k = 0;
+    out[k++] = ln_compare(&ctx, LN_B_LT, x, y);
+    out[k++] = ln_compare_scalar(&ctx, LN_B_GE, xu, 100, 0);
+    out[k++] = ln_masked_select(&ctx, x, out[0]);
+    ln_tensor *rv = rand_t(LN_FLOAT32, 1, sr, 16);
+    ln_tensor *rm = ln_compare_scalar(&ctx, LN_B_GT, rv, 0, 0);
+    out[k++] = ln_masked_select(&ctx, xu, rm);
+    out[k++] = ln_arith_i32(&ctx, LN_A_MOD, xi, yi);
+    out[k++] = ln_floordiv_mod_f32(&ctx, LN_A_IDIV, x, y, 0, 0);
+    int perm[2] = {1, 0};
+    out[k++] = ln_permute(&ctx, x, perm);
+    out[k++] = ln_narrow_copy(&ctx, x, 1, 100, 700);
+    out[k++] = ln_logical(&ctx, LN_L_OR, out[0], out[1]);
+    out[k++] = ln_clamp_any(&ctx, xi, -10, 10);
+    ln_tensor *xc = ln_tensor_clone(&ctx, x);
+    ln_masked_fill(&ctx, xc, out[0], 3.5);
+    out[k++] = xc;
+    ln_tensor *g = ln_tensor_new(&ctx, LN_INT32, 2, s);
+    for (int64_t i = 0; i < g->numel; i++) ln_i32(g)[i] = (int32_t)((i * 7919) % 1000) + 1;
+    out[k++] = ln_gather(&ctx, x, 1, g, 1);
+    ln_region r = {2, 3, {600, 500}, {1000, 2}};
+    out[k++] = ln_region_read(&ctx, x, &r);
+    while (k < NOUT) out[k++] = NULL;
+    double v;
+    int64_t p;
+    ln_minmax_all(x, 1, &v, &p);
+    nums[0] = v, nums[1] = (double)p;
+    nums[2] = ln_var_all(x, 1);
+    ln_sum_all(xi, NULL, &nums[3]);
+    ln_tensor *t[] = {x, y, xi, yi, xu, g, rv, rm};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) ln_tensor_release(t[i]);
+}
+
+START_TEST(threads_identical) {
+    ln_tensor *a[NOUT], *b[NOUT];
+    double na[4], nb[4];
+    run_all(1, a, na);
+    run_all(2, b, nb);
+    for (int i = 0; i < NOUT; i++) {
+        if (!a[i]) continue;
+        ck_assert_msg(same_bytes(a[i], b[i]), "output %d differs between 1 and 2 threads", i);
+        ln_tensor_release(a[i]);
+        ln_tensor_release(b[i]);
+    }
+    ck_assert_int_eq(memcmp(na, nb, sizeof na), 0);
+}
+END_TEST
+
+int main(void) {
+    ln_ctx_clear(&ctx);
+    Suite *s = suite_create("tensor_ops");
+    TCase *tc = tcase_create("tensor_ops");
+    tcase_add_test(tc, permute_and_narrow);
+    tcase_add_test(tc, cat_dims);
+    tcase_add_test(tc, index_ops);
+    tcase_add_test(tc, masks);
+    tcase_add_test(tc, int_arith);
+    tcase_add_test(tc, reductions_and_regions);
+    tcase_add_test(tc, equal_allclose_arange_onehot);
+    tcase_add_test(tc, threads_identical);
+    suite_add_tcase(s, tc);
+    return lt_run(s);
+}
