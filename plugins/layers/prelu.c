@@ -147,7 +147,7 @@ static ln_status prelu_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         float *pb = part + b * na;
         if (!map) {
             for (int64_t k = 0; k < per; k++)
-                pb[k] = xb[k] > 0.0f ? 0.0f : gb[k];
+                pb[k] = xb[k] > 0.0f ? 0.0f : gb[k] * xb[k];
         } else {
             for (int64_t j = 0; j < na; j++) pb[j] = 0.0f;
             for (int64_t k = 0; k < per; k++)
