@@ -54,5 +54,6 @@ void lnL_open_core(lua_State *L);
 void lnL_open_nn(lua_State *L);
 void lnL_open_io(lua_State *L);
 void lnL_open_optim(lua_State *L);
+void lnL_open_files(lua_State *L);
 
 #endif

@@ -333,5 +333,6 @@ LN_API int luaopen_lunet_core(lua_State *L) {
     lnL_open_nn(L);
     lnL_open_io(L);
     lnL_open_optim(L);
+    lnL_open_files(L);
     return 1;
 }
