@@ -57,8 +57,9 @@ static ln_status adrop_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     ln_rng_uniform(l->rng, k, n, 0.0f, 1.0f);
 #pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        k[i] = k[i] >= rate ? 1.0f : 0.0f;
-        yp[i] = a * (k[i] != 0.0f ? xp[i] : alpha_p) + b;
+        int keep = k[i] >= rate;
+        k[i] = lu_select(keep, 1.0f, 0.0f);
+        yp[i] = a * lu_select(keep, xp[i], alpha_p) + b;
     }
     return LN_OK;
 }

@@ -45,7 +45,7 @@ static ln_status dropout_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     ln_rng_uniform(l->rng, m, n, 0.0f, 1.0f);
 #pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        m[i] = m[i] >= rate ? scale : 0.0f;
+        m[i] = lu_select(m[i] >= rate, scale, 0.0f);
         yp[i] = xp[i] * m[i];
     }
     return LN_OK;

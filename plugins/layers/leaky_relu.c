@@ -26,7 +26,7 @@ static ln_status leaky_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
 #pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float v = xp[i];
-        yp[i] = v > 0.0f ? v : alpha * v;
+        yp[i] = lu_select(v > 0.0f, v, alpha * v);
     }
     return LN_OK;
 }
@@ -40,7 +40,7 @@ static ln_status leaky_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     float *d = ln_f32(dx);
     int64_t n = x->numel;
 #pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) d[i] = xp[i] > 0.0f ? g[i] : alpha * g[i];
+    for (int64_t i = 0; i < n; i++) d[i] = lu_select(xp[i] > 0.0f, g[i], alpha * g[i]);
     return LN_OK;
 }
 

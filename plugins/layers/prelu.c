@@ -110,7 +110,7 @@ static ln_status prelu_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     for (int64_t b = 0; b < batch; b++)
         for (int64_t k = 0; k < per; k++) {
             float v = xp[b * per + k];
-            yp[b * per + k] = v > 0.0f ? v : al[map ? map[k] : k] * v;
+            yp[b * per + k] = lu_select(v > 0.0f, v, al[map ? map[k] : k] * v);
         }
     return LN_OK;
 }
@@ -130,7 +130,7 @@ static ln_status prelu_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         for (int64_t b = 0; b < batch; b++)
             for (int64_t k = 0; k < per; k++) {
                 int64_t i = b * per + k;
-                d[i] = xp[i] > 0.0f ? g[i] : al[map ? map[k] : k] * g[i];
+                d[i] = lu_select(xp[i] > 0.0f, g[i], al[map ? map[k] : k] * g[i]);
             }
     }
     if (!(flags & LN_NEED_DW) || !ln_layer_trains(l, w)) return LN_OK;
@@ -147,11 +147,11 @@ static ln_status prelu_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         float *pb = part + b * na;
         if (!map) {
             for (int64_t k = 0; k < per; k++)
-                pb[k] = xb[k] > 0.0f ? 0.0f : gb[k] * xb[k];
+                pb[k] = lu_select(xb[k] > 0.0f, 0.0f, gb[k] * xb[k]);
         } else {
             for (int64_t j = 0; j < na; j++) pb[j] = 0.0f;
             for (int64_t k = 0; k < per; k++)
-                if (xb[k] <= 0.0f) pb[map[k]] += gb[k] * xb[k];
+                pb[map[k]] += lu_select(xb[k] > 0.0f, 0.0f, gb[k] * xb[k]);
         }
     }
     /* stage 2: dalpha[j] = sum over the batch, in batch order */

@@ -44,7 +44,7 @@ static ln_status relu_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
 #pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float v = xp[i];
-        yp[i] = v > t ? (v < m ? v : m) : s * (v - t);
+        yp[i] = lu_select(v > t, v < m ? v : m, s * (v - t));
     }
     return LN_OK;
 }
@@ -61,7 +61,7 @@ static ln_status relu_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
 #pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float v = xp[i];
-        d[i] = v > t ? (v <= m ? g[i] : 0.0f) : s * g[i];
+        d[i] = lu_select(v > t, lu_select(v <= m, g[i], 0.0f), s * g[i]);
     }
     return LN_OK;
 }

@@ -41,7 +41,7 @@ static ln_status rrelu_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         const float a = (float)(((double)r->lower + r->upper) / 2);
 #pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++)
-            yp[i] = xp[i] >= 0.0f ? xp[i] : a * xp[i];
+            yp[i] = lu_select(xp[i] >= 0.0f, xp[i], a * xp[i]);
         return LN_OK;
     }
     ln_status st = lu_buffer_like(ctx, &r->slope, x);
@@ -49,7 +49,7 @@ static ln_status rrelu_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     float *s = ln_f32(r->slope);
     ln_rng_uniform(l->rng, s, n, r->lower, r->upper);
 #pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) yp[i] = xp[i] >= 0.0f ? xp[i] : s[i] * xp[i];
+    for (int64_t i = 0; i < n; i++) yp[i] = lu_select(xp[i] >= 0.0f, xp[i], s[i] * xp[i]);
     return LN_OK;
 }
 
@@ -64,14 +64,14 @@ static ln_status rrelu_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     if (!(flags & LN_TRAINING)) {
         const float a = (float)(((double)r->lower + r->upper) / 2);
 #pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++) d[i] = xp[i] >= 0.0f ? g[i] : a * g[i];
+        for (int64_t i = 0; i < n; i++) d[i] = lu_select(xp[i] >= 0.0f, g[i], a * g[i]);
         return LN_OK;
     }
     if (!r->slope || r->slope->numel != n)
         return ln_fail(ctx, LN_E_STATE, "backward without its training forward");
     const float *s = ln_f32(r->slope);
 #pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) d[i] = xp[i] >= 0.0f ? g[i] : s[i] * g[i];
+    for (int64_t i = 0; i < n; i++) d[i] = lu_select(xp[i] >= 0.0f, g[i], s[i] * g[i]);
     return LN_OK;
 }
 

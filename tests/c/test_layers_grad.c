@@ -464,6 +464,9 @@ START_TEST(gradient) {
     int ok = lt_layer_gradcheck(&lc, &rep);
     ck_assert_msg(ok, "%s: %s", c->label, rep.msg);
     ck_assert_msg(rep.checked > 0, "%s: nothing checked", c->label);
+    if (getenv("LT_VERBOSE"))
+        fprintf(stderr, "%-50s %4lld derivatives, worst error/tolerance %.3f\n",
+                c->label, (long long)rep.checked, rep.worst);
     ln_layer_free(l);
     ln_tensor_release(x);
 }

@@ -66,6 +66,32 @@ test("a hand-written loop equals fit bitwise", function()
   for i = 1, #wa do assert(wa[i]:equal(wb[i]), "weight " .. i .. " differs") end
 end)
 
+test("shuffled: a loop over ln.randperm batches equals fit", function()
+  local a = net(4)
+  a:compile{loss = "sparse_categorical_crossentropy", optimizer = ln.optimizers.SGD{learning_rate = 0.05}}
+  local h = a:fit(X, Y, {epochs = 2, batch_size = 32, verbose = 0})
+  local b = net(4)
+  local loss_fn = ln.losses.get("sparse_categorical_crossentropy")
+  local opt = ln.optimizers.SGD{learning_rate = 0.05}
+  for epoch = 1, 2 do
+    local perm = ln.randperm(100)
+    local total = 0
+    for s = 1, 100, 32 do
+      local n = math.min(32, 101 - s)
+      local idx = perm:narrow(1, s, n)
+      local z = b:forward(X:index(1, idx), {training = true, logits = true})
+      local value, grad = loss_fn:compute(z, Y:index(1, idx), {logits = true})
+      value = value + b:regularization_loss() -- before the update, as fit
+      b:backward(grad)
+      opt:apply_gradients(b:grads_and_vars())
+      total = total + value * n
+    end
+    eq(total / 100, h.history.loss[epoch], "epoch " .. epoch .. " loss")
+  end
+  local wa, wb = a:get_weights(), b:get_weights()
+  for i = 1, #wa do assert(wa[i]:equal(wb[i]), "weight " .. i .. " differs") end
+end)
+
 test("train_on_batch, test_on_batch, predict_on_batch", function()
   local m = net(2)
   m:compile{loss = "sparse_categorical_crossentropy", optimizer = ln.optimizers.SGD{learning_rate = 0.1},

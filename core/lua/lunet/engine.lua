@@ -82,6 +82,18 @@ local function rows(what, name, t)
   return s[1], s
 end
 
+-- An error message without its "file:line: " prefix.
+local function bare(err)
+  return (tostring(err):gsub("^[^:\n]+:%d+: ", ""))
+end
+
+-- A failed batch call of the net (a label out of range, a shape) is raised
+-- with where it happened: "fit: epoch 2/10, batch 17/1719: ...". (pcall
+-- of the C function allocates nothing per step.)
+local function batch_error(err, fmt, ...)
+  error(sformat(fmt, ...) .. ": " .. bare(err), 0)
+end
+
 local function check_xy(what, x, y)
   local nx = rows(what, "x", x)
   local ny = rows(what, "y", y)
@@ -135,14 +147,14 @@ function methods:compile(opts)
   end
   if opts.loss == nil then error(sformat("%s: compile needs a loss", self.name), 2) end
   local ok, loss = pcall(losses.get, opts.loss)
-  if not ok then error("compile: " .. tostring(loss), 2) end
+  if not ok then error("compile: " .. bare(loss), 2) end
   local opt = engine.get_optimizer(opts.optimizer)
   local specs, names = {}, {"loss"}
   local list = opts.metrics or {}
   if type(list) ~= "table" or metrics_mod.is_metric(list) then list = {list} end
   for i, m in ipairs(list) do
     local okm, spec = pcall(metrics_mod.spec, m)
-    if not okm then error("compile: " .. tostring(spec), 2) end
+    if not okm then error("compile: " .. bare(spec), 2) end
     specs[i] = spec
     names[#names + 1] = spec.name
   end
@@ -225,7 +237,7 @@ end
 
 -- Runs the test loop over rows [start, start + count) of x, y; returns the
 -- logs. bar: a Progbar or nil; cbs: a CallbackList or nil.
-local function test_loop(self, c, x, y, start, count, bs, bar, cbs, names)
+local function test_loop(self, c, x, y, start, count, bs, bar, cbs, names, what)
   local net = c.net
   net:reset_metrics()
   local steps = (count + bs - 1) // bs
@@ -235,7 +247,8 @@ local function test_loop(self, c, x, y, start, count, bs, bar, cbs, names)
     local s = step * bs
     local n = math.min(bs, count - s)
     if cbs and cbs.has.on_test_batch_begin then cbs:call("on_test_batch_begin", step, {}) end
-    net:test_batch(x, y, nil, start + s, n)
+    local ok, err = pcall(net.test_batch, net, x, y, nil, start + s, n)
+    if not ok then batch_error(err, "%s: batch %d/%d", what, step + 1, steps) end
     if batch_logs then
       local logs = results_logs(net, names)
       if cbs then cbs:call("on_test_batch_end", step, logs) end
@@ -305,6 +318,7 @@ function methods:fit(x, y, opts)
   local mode = engine.verbose_mode(opts.verbose, 1)
   c = prepare(self, y)
   local net, opt, pairs_ = c.net, self.optimizer, c.pairs
+  local train_batch = net.train_batch
   local names = self.metrics_names
   local order = registry.copy_list(names)
   for _, k in ipairs(names) do order[#order + 1] = "val_" .. k end
@@ -338,7 +352,8 @@ function methods:fit(x, y, opts)
     for step = 0, steps - 1 do
       local s = step * bs
       if has_begin then cbs:call("on_train_batch_begin", step, {}) end
-      net:train_batch(x, y, index, s, math.min(bs, ntrain - s))
+      local ok, err = pcall(train_batch, net, x, y, index, s, math.min(bs, ntrain - s))
+      if not ok then batch_error(err, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs, step + 1, steps) end
       if apply then opt:apply_gradients(pairs_) end
       if batch_logs then
         local logs = results_logs(net, names)
@@ -350,7 +365,8 @@ function methods:fit(x, y, opts)
     local logs = results_logs(net, names)
     if xv and (epoch + 1) % vfreq == 0 then
       cbs:call("on_test_begin", {})
-      local vlogs = test_loop(self, c, xv, yv, vstart, nv, vbs, nil, cbs, names)
+      local vlogs = test_loop(self, c, xv, yv, vstart, nv, vbs, nil, cbs, names,
+                              sformat("fit: validation after epoch %d", epoch + 1))
       cbs:call("on_test_end", vlogs)
       for _, k in ipairs(names) do logs["val_" .. k] = vlogs[k] end
     end
@@ -387,7 +403,7 @@ function methods:evaluate(x, y, opts)
   local bar = mode > 0 and Progbar.new{target = steps, verbose = mode, stateful_metrics = true} or nil
   local cbs = callbacks.CallbackList(opts.callbacks or {}, self, {verbose = mode, steps = steps})
   cbs:call("on_test_begin", {})
-  local logs = test_loop(self, c, x, y, 0, n, bs, bar, cbs, names)
+  local logs = test_loop(self, c, x, y, 0, n, bs, bar, cbs, names, "evaluate")
   if bar then bar:update(steps, ordered(logs, names), true) end
   cbs:call("on_test_end", logs)
   if opts.return_dict then return logs end
@@ -447,7 +463,8 @@ function methods:train_on_batch(x, y, opts)
   self:_check_input(x, "train_on_batch")
   local c = prepare(self, y)
   if opts.reset_metrics ~= false then c.net:reset_metrics() end
-  c.net:train_batch(x, y, nil, 0, n)
+  local ok, err = pcall(c.net.train_batch, c.net, x, y, nil, 0, n)
+  if not ok then batch_error(err, "train_on_batch") end
   if #c.pairs > 0 then self.optimizer:apply_gradients(c.pairs) end
   return batch_results(self, c.net, opts.return_dict)
 end
@@ -461,7 +478,8 @@ function methods:test_on_batch(x, y, opts)
   self:_check_input(x, "test_on_batch")
   local c = prepare(self, y)
   if opts.reset_metrics ~= false then c.net:reset_metrics() end
-  c.net:test_batch(x, y, nil, 0, n)
+  local ok, err = pcall(c.net.test_batch, c.net, x, y, nil, 0, n)
+  if not ok then batch_error(err, "test_on_batch") end
   return batch_results(self, c.net, opts.return_dict)
 end
 

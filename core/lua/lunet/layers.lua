@@ -155,9 +155,14 @@ Layer.__call = function(self, x, opts)
   return self._c:call(x)
 end
 
---- Builds the layer for inputs of shape `shape` (without the batch axis);
--- returns the output shape.
+--- Builds the layer for inputs of shape `shape` (without the batch axis;
+-- default: the input_shape it was given); returns the output shape.
 function methods:build(shape)
+  shape = shape or rawget(self, "_input_shape")
+  if type(shape) ~= "table" then
+    error(string.format("%s: build needs an input shape (without the batch axis), e.g. {784}",
+                        self.name), 2)
+  end
   return self._c:build(shape)
 end
 

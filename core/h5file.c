@@ -1,0 +1,647 @@
+/*
+** h5file.c -- model files over libhdf5: atomic creation (temporary file,
+** fsync, rename, fsync of the folder), careful opening (refusing empty,
+** foreign, truncated and corrupt files by name), groups and datasets.
+** Attributes live in h5file_attr.c; shared helpers in h5file_impl.h.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "h5file_impl.h"
+
+/* ---- errors ------------------------------------------------------------------ */
+
+/* The innermost HDF5 error (where it arose) is the most specific one:
+** "truncated file: eof = 800, ...", "bad object header version number". */
+static herr_t innermost(unsigned n, const H5E_error2_t *e, void *data) {
+    if (n == 0 && e->desc && e->desc[0])
+        snprintf((char *)data, 256, "%s", e->desc);
+    return 0;
+}
+
+void lnh5_reason(char *buf, size_t n) {
+    char inner[256] = "";
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, inner);
+    H5Eclear2(H5E_DEFAULT);
+    if (inner[0]) snprintf(buf, n, " (HDF5: %s)", inner);
+    else if (n) buf[0] = '\0';
+}
+
+ln_status lnh5_fail(ln_ctx *ctx, const ln_h5 *f, ln_status code,
+                    const char *fmt, ...) {
+    char what[LN_MSG_MAX / 2], why[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    lnh5_reason(why, sizeof why);
+    return ln_fail(ctx, code, "%s: %s%s", f ? f->path : "?", what, why);
+}
+
+void lnh5_init(void) {
+    /* HDF5 prints its error stack on stderr by default: we report
+    ** ourselves. Per thread in thread-safe builds, so done on every entry. */
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+const char *lnh5_norm(const char *path) {
+    return (!path || !path[0]) ? "/" : path;
+}
+
+/* ---- objects -------------------------------------------------------------------- */
+
+/* Does every prefix of path exist as a link? (H5Lexists fails when an
+** intermediate group is missing, so check each level.) */
+static int path_exists(hid_t file, const char *path) {
+    char buf[1024];
+    size_t len = strlen(path);
+    if (len >= sizeof buf) return 0;
+    memcpy(buf, path, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        char keep = buf[i];
+        buf[i] = '\0';
+        int ok = (i == 1 && buf[0] == '/') || H5Lexists(file, buf, H5P_DEFAULT) > 0;
+        buf[i] = keep;
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+ln_h5_kind ln_h5_kind_of(const ln_h5 *f, const char *path) {
+    path = lnh5_norm(path);
+    if (!f || f->file < 0) return LN_H5_NONE;
+    if (!strcmp(path, "/")) return LN_H5_GROUP;
+    if (!path_exists(f->file, path)) {
+        H5Eclear2(H5E_DEFAULT);
+        return LN_H5_NONE;
+    }
+    hid_t o = H5Oopen(f->file, path, H5P_DEFAULT);
+    if (o < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return LN_H5_NONE;
+    }
+    H5I_type_t t = H5Iget_type(o);
+    H5Oclose(o);
+    return t == H5I_GROUP ? LN_H5_GROUP : t == H5I_DATASET ? LN_H5_DATASET
+                                                           : LN_H5_OTHER;
+}
+
+hid_t lnh5_open_object(ln_ctx *ctx, const ln_h5 *f, const char *path) {
+    path = lnh5_norm(path);
+    if (ln_h5_kind_of(f, path) == LN_H5_NONE) {
+        lnh5_fail(ctx, f, LN_E_NOTFOUND, "no object '%s'", path);
+        return -1;
+    }
+    hid_t o = H5Oopen(f->file, path, H5P_DEFAULT);
+    if (o < 0)
+        lnh5_fail(ctx, f, LN_E_FORMAT, "'%s' cannot be opened (corrupt file?)",
+                  path);
+    return o;
+}
+
+/* A link-creation property list that creates missing parent groups. */
+static hid_t parents_lcpl(void) {
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    if (lcpl >= 0) H5Pset_create_intermediate_group(lcpl, 1);
+    return lcpl;
+}
+
+ln_status lnh5_need_writable(ln_ctx *ctx, const ln_h5 *f, const char *what) {
+    if (!f || f->file < 0)
+        return ln_fail(ctx, LN_E_STATE, "%s: the file is closed", what);
+    if (!f->writing)
+        return ln_fail(ctx, LN_E_STATE, "%s: %s: the file is open for reading",
+                       f->path, what);
+    return LN_OK;
+}
+
+ln_status ln_h5_group(ln_ctx *ctx, ln_h5 *f, const char *path) {
+    ln_status st = lnh5_need_writable(ctx, f, "group");
+    if (st) return st;
+    path = lnh5_norm(path);
+    ln_h5_kind k = ln_h5_kind_of(f, path);
+    if (k == LN_H5_GROUP) return LN_OK;
+    if (k != LN_H5_NONE)
+        return lnh5_fail(ctx, f, LN_E_ARG, "cannot create group '%s': a "
+                         "dataset of that name exists", path);
+    hid_t lcpl = parents_lcpl();
+    hid_t g = H5Gcreate2(f->file, path, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    H5Pclose(lcpl);
+    if (g < 0)
+        return lnh5_fail(ctx, f, LN_E_IO, "cannot create group '%s'", path);
+    H5Gclose(g);
+    return LN_OK;
+}
+
+/* ---- listing ---------------------------------------------------------------------- */
+
+typedef struct name_list {
+    int n, cap, failed;
+    char **v;
+} name_list;
+
+static int list_add(name_list *l, const char *name) {
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 16;
+        char **nv = realloc(l->v, sizeof *nv * (size_t)cap);
+        if (!nv) return l->failed = 1, -1;
+        l->v = nv;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n] = strdup(name))) return l->failed = 1, -1;
+    l->n++;
+    return 0;
+}
+
+static herr_t on_attr(hid_t loc, const char *name, const H5A_info_t *info,
+                      void *data) {
+    (void)loc, (void)info;
+    return list_add(data, name);
+}
+
+static herr_t on_link(hid_t loc, const char *name, const H5L_info_t *info,
+                      void *data) {
+    (void)loc, (void)info;
+    return list_add(data, name);
+}
+
+void ln_h5_free_strings(int n, char **v) {
+    for (int i = 0; v && i < n; i++) free(v[i]);
+    free(v);
+}
+
+ln_status ln_h5_list(ln_ctx *ctx, const ln_h5 *f, const char *path, int attrs,
+                     int *n, char ***names) {
+    path = lnh5_norm(path);
+    hid_t o = lnh5_open_object(ctx, f, path);
+    if (o < 0) return ctx->status;
+    name_list l = {0, 0, 0, NULL};
+    herr_t r;
+    if (attrs) {
+        r = H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, NULL, on_attr, &l);
+    } else if (H5Iget_type(o) != H5I_GROUP) {
+        H5Oclose(o);
+        return lnh5_fail(ctx, f, LN_E_ARG, "'%s' is not a group", path);
+    } else {
+        r = H5Literate(o, H5_INDEX_NAME, H5_ITER_INC, NULL, on_link, &l);
+    }
+    H5Oclose(o);
+    if (r < 0 || l.failed) {
+        ln_h5_free_strings(l.n, l.v);
+        if (l.failed) return ln_fail(ctx, LN_E_NOMEM, "%s: out of memory", f->path);
+        return lnh5_fail(ctx, f, LN_E_FORMAT, "the %s of '%s' cannot be listed "
+                         "(corrupt file?)", attrs ? "attributes" : "members", path);
+    }
+    *n = l.n;
+    *names = l.v;
+    return LN_OK;
+}
+
+/* ---- creating and committing ------------------------------------------------------ */
+
+static void h5_free(ln_h5 *f) {
+    free(f->path);
+    free(f->tmp);
+    free(f);
+}
+
+/* The file-access properties of every file we open: closing the file
+** closes whatever is still open in it. */
+static hid_t strong_fapl(void) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    return fapl;
+}
+
+ln_h5 *ln_h5_create(ln_ctx *ctx, const char *path) {
+    lnh5_init();
+    size_t len = path ? strlen(path) : 0;
+    if (!len || path[len - 1] == '/') {
+        ln_fail(ctx, LN_E_ARG, "'%s': not a file name", path ? path : "");
+        return NULL;
+    }
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        ln_fail(ctx, LN_E_IO, "%s: is a folder, not a file", path);
+        return NULL;
+    }
+    ln_h5 *f = calloc(1, sizeof *f);
+    if (!f || !(f->path = strdup(path)) || !(f->tmp = malloc(len + 16))) {
+        if (f) h5_free(f);
+        ln_fail(ctx, LN_E_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    f->file = -1;
+    f->fd = -1;
+    f->writing = 1;
+    const char *slash = strrchr(path, '/');
+    int dlen = slash ? (int)(slash - path + 1) : 0;
+    snprintf(f->tmp, len + 16, "%.*s.%s.XXXXXX", dlen, path,
+             slash ? slash + 1 : path);
+    f->fd = mkstemp(f->tmp);
+    if (f->fd < 0) {
+        int err = errno;
+        ln_fail(ctx, LN_E_IO, "%s: cannot create a file in folder '%.*s': %s",
+                path, dlen ? dlen : 1, dlen ? path : ".", strerror(err));
+        h5_free(f);
+        return NULL;
+    }
+    hid_t fapl = strong_fapl();
+    f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (f->file < 0) {
+        lnh5_fail(ctx, f, LN_E_IO, "cannot create the HDF5 file");
+        ln_h5_close(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* The mode a new file gets: the old file's, or 0666 less the umask. */
+static mode_t target_mode(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) == 0) return sb.st_mode & 07777;
+    mode_t mask = umask(022);
+    umask(mask);
+    return 0666 & ~mask;
+}
+
+/* fsync the folder holding path so that the rename itself is durable.
+** Folders that cannot be synced (EINVAL: some file systems) are fine. */
+static int sync_folder(const char *path) {
+    char *copy = strdup(path);
+    if (!copy) return ENOMEM;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    int err = 0;
+    if (fd < 0) err = errno;
+    else if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP) err = errno;
+    if (fd >= 0) close(fd);
+    free(copy);
+    return err;
+}
+
+ln_status ln_h5_commit(ln_ctx *ctx, ln_h5 *f) {
+    if (!f) return ln_fail(ctx, LN_E_STATE, "commit: no file");
+    ln_status st = lnh5_need_writable(ctx, f, "commit");
+    if (st) {
+        ln_h5_close(f);
+        return st;
+    }
+    const char *step = "flush";
+    int err = 0;
+    if (H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0) goto h5_failed;
+    step = "close";
+    herr_t r = H5Fclose(f->file);
+    f->file = -1;
+    if (r < 0) goto h5_failed;
+    step = "sync";
+    if (fchmod(f->fd, target_mode(f->path)) != 0 || fsync(f->fd) != 0) {
+        err = errno;
+        goto io_failed;
+    }
+    step = "close";
+    r = close(f->fd);
+    f->fd = -1;
+    if (r != 0) {
+        err = errno;
+        goto io_failed;
+    }
+    step = "rename";
+    if (rename(f->tmp, f->path) != 0) {
+        err = errno;
+        goto io_failed;
+    }
+    free(f->tmp); /* renamed: nothing to remove any more */
+    f->tmp = NULL;
+    if ((err = sync_folder(f->path)) != 0) {
+        st = ln_fail(ctx, LN_E_IO, "%s: written, but its folder cannot be "
+                     "synced: %s", f->path, strerror(err));
+        ln_h5_close(f);
+        return st;
+    }
+    ln_h5_close(f);
+    return LN_OK;
+h5_failed:
+    st = lnh5_fail(ctx, f, LN_E_IO, "cannot write the file (%s failed; the "
+                   "disk may be full)", step);
+    ln_h5_close(f);
+    return st;
+io_failed:
+    st = ln_fail(ctx, LN_E_IO, "%s: cannot write the file (%s failed): %s",
+                 f->path, step, strerror(err));
+    ln_h5_close(f);
+    return st;
+}
+
+void ln_h5_close(ln_h5 *f) {
+    if (!f) return;
+    if (f->file >= 0) H5Fclose(f->file);
+    if (f->fd >= 0) close(f->fd);
+    if (f->writing && f->tmp) unlink(f->tmp);
+    H5Eclear2(H5E_DEFAULT);
+    h5_free(f);
+}
+
+const char *ln_h5_path(const ln_h5 *f) { return f ? f->path : NULL; }
+
+int ln_h5_writable(const ln_h5 *f) { return f && f->writing && f->file >= 0; }
+
+/* ---- opening ------------------------------------------------------------------------ */
+
+static const unsigned char h5_signature[8] = {0x89, 'H', 'D', 'F',
+                                               '\r', '\n', 0x1a, '\n'};
+
+/* What the first bytes of a foreign file look like, for the message. */
+static void describe(const unsigned char *b, size_t n, char *out, size_t cap) {
+    static const struct { const char *magic; size_t len; const char *what; } kinds[] = {
+        {"\x89PNG\r\n\x1a\n", 8, "it is a PNG image"},
+        {"PK\x03\x04", 4, "it is a zip archive (a Keras 3 .keras file?)"},
+        {"\x93NUMPY", 6, "it is a numpy .npy file"},
+        {"\x1f\x8b", 2, "it is gzip-compressed data"},
+        {"\x7f" "ELF", 4, "it is an ELF executable or library"},
+        {"\xff\xd8\xff", 3, "it is a JPEG image"},
+        {"%PDF", 4, "it is a PDF document"},
+        {"CDF\x01", 4, "it is a netCDF classic file"},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (n >= kinds[i].len && !memcmp(b, kinds[i].magic, kinds[i].len)) {
+            snprintf(out, cap, "%s", kinds[i].what);
+            return;
+        }
+    size_t k = 0;
+    while (k < n && k < 24 && b[k] >= 0x20 && b[k] < 0x7f) k++;
+    size_t first = 0;
+    while (first < n && (b[first] == ' ' || b[first] == '\n' || b[first] == '\t' || b[first] == '\r')) first++;
+    if (first < n && (b[first] == '{' || b[first] == '['))
+        snprintf(out, cap, "it looks like JSON text (a model config? read it "
+                 "with ln.models.model_from_json)");
+    else if (k >= 4)
+        snprintf(out, cap, "it starts with the text \"%.*s\"", (int)k, b);
+    else
+        snprintf(out, cap, "no HDF5 signature found");
+}
+
+/* Look for the HDF5 signature where the format allows it: offset 0, 512,
+** 1024, 2048, ... (after a user block). Returns 1 if found, 0 if not, -1
+** on a read error (errno set). head gets the first bytes of the file. */
+static int find_signature(int fd, off_t size, unsigned char *head,
+                          size_t *head_len) {
+    ssize_t got = pread(fd, head, 64, 0);
+    if (got < 0) return -1;
+    *head_len = (size_t)got;
+    for (off_t at = 0; at + 8 <= size; at = at ? 2 * at : 512) {
+        unsigned char sig[8];
+        ssize_t r = pread(fd, sig, 8, at);
+        if (r < 0) return -1;
+        if (r == 8 && !memcmp(sig, h5_signature, 8)) return 1;
+    }
+    return 0;
+}
+
+ln_h5 *ln_h5_open(ln_ctx *ctx, const char *path) {
+    lnh5_init();
+    if (!path || !path[0]) {
+        ln_fail(ctx, LN_E_ARG, "open: no file name given");
+        return NULL;
+    }
+    struct stat sb;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        ln_fail(ctx, LN_E_IO, "%s: cannot open: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        close(fd);
+        ln_fail(ctx, LN_E_IO, "%s: is a folder, not a file", path);
+        return NULL;
+    }
+    unsigned char head[64];
+    size_t hn = 0;
+    int found = sb.st_size > 0 ? find_signature(fd, sb.st_size, head, &hn) : 0;
+    int err = errno;
+    close(fd);
+    if (found < 0) {
+        ln_fail(ctx, LN_E_IO, "%s: cannot read: %s", path, strerror(err));
+        return NULL;
+    }
+    if (!found) {
+        char what[160];
+        if (sb.st_size == 0) snprintf(what, sizeof what, "the file is empty (0 bytes)");
+        else if (sb.st_size < 8)
+            snprintf(what, sizeof what, "only %lld bytes long", (long long)sb.st_size);
+        else describe(head, hn, what, sizeof what);
+        ln_fail(ctx, LN_E_FORMAT, "%s: not an HDF5 file: %s", path, what);
+        return NULL;
+    }
+    ln_h5 *f = calloc(1, sizeof *f);
+    if (!f || !(f->path = strdup(path))) {
+        free(f);
+        ln_fail(ctx, LN_E_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    f->fd = -1;
+    hid_t fapl = strong_fapl();
+    f->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (f->file < 0) {
+        lnh5_fail(ctx, f, LN_E_FORMAT, "corrupt or truncated HDF5 file "
+                  "(%lld bytes)", (long long)sb.st_size);
+        h5_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* ---- datasets ------------------------------------------------------------------------- */
+
+static ln_status write_data(ln_ctx *ctx, ln_h5 *f, const char *path,
+                            hid_t ftype, hid_t mtype, int nd,
+                            const int64_t *shape, const void *data,
+                            int64_t numel) {
+    ln_status st = lnh5_need_writable(ctx, f, "write");
+    if (st) return st;
+    path = lnh5_norm(path);
+    if (ln_h5_kind_of(f, path) != LN_H5_NONE)
+        return lnh5_fail(ctx, f, LN_E_ARG, "cannot write dataset '%s': it "
+                         "exists already", path);
+    hsize_t dims[LN_MAX_DIM];
+    for (int i = 0; i < nd; i++) dims[i] = (hsize_t)shape[i];
+    hid_t space = nd ? H5Screate_simple(nd, dims, NULL) : H5Screate(H5S_SCALAR);
+    hid_t lcpl = parents_lcpl();
+    hid_t d = space < 0 ? -1 : H5Dcreate2(f->file, path, ftype, space, lcpl,
+                                          H5P_DEFAULT, H5P_DEFAULT);
+    herr_t r = d < 0 ? -1 : numel ? H5Dwrite(d, mtype, H5S_ALL, H5S_ALL,
+                                             H5P_DEFAULT, data) : 0;
+    if (d >= 0) H5Dclose(d);
+    if (space >= 0) H5Sclose(space);
+    H5Pclose(lcpl);
+    if (d < 0 || r < 0)
+        return lnh5_fail(ctx, f, LN_E_IO, "cannot write dataset '%s'%s", path,
+                         d < 0 ? "" : " (the disk may be full)");
+    return LN_OK;
+}
+
+ln_status ln_h5_write(ln_ctx *ctx, ln_h5 *f, const char *path,
+                      const ln_tensor *t) {
+    hid_t ftype, mtype;
+    switch (t->dtype) {
+    case LN_FLOAT32: ftype = H5T_IEEE_F32LE, mtype = H5T_NATIVE_FLOAT; break;
+    case LN_INT32: ftype = H5T_STD_I32LE, mtype = H5T_NATIVE_INT32; break;
+    case LN_UINT8: ftype = H5T_STD_U8LE, mtype = H5T_NATIVE_UINT8; break;
+    default: return ln_fail(ctx, LN_E_ARG, "write: unknown dtype");
+    }
+    return write_data(ctx, f, path, ftype, mtype, t->ndim, t->shape,
+                      ln_data(t), t->numel);
+}
+
+ln_status ln_h5_write_int64(ln_ctx *ctx, ln_h5 *f, const char *path,
+                            int64_t v) {
+    return write_data(ctx, f, path, H5T_STD_I64LE, H5T_NATIVE_INT64, 0, NULL,
+                      &v, 1);
+}
+
+/* Open dataset `path` and read its rank, dims and type class. */
+static hid_t open_dataset(ln_ctx *ctx, const ln_h5 *f, const char *path,
+                          int *nd, int64_t *shape, H5T_class_t *cls) {
+    path = lnh5_norm(path);
+    ln_h5_kind k = ln_h5_kind_of(f, path);
+    if (k != LN_H5_DATASET) {
+        if (k == LN_H5_NONE)
+            lnh5_fail(ctx, f, LN_E_NOTFOUND, "no dataset '%s'", path);
+        else
+            lnh5_fail(ctx, f, LN_E_FORMAT, "'%s' is a %s, not a dataset", path,
+                      k == LN_H5_GROUP ? "group" : "named datatype");
+        return -1;
+    }
+    hid_t d = H5Dopen2(f->file, path, H5P_DEFAULT);
+    hid_t space = d < 0 ? -1 : H5Dget_space(d);
+    hid_t type = d < 0 ? -1 : H5Dget_type(d);
+    int rank = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
+    H5S_class_t sc = space < 0 ? H5S_NO_CLASS : H5Sget_simple_extent_type(space);
+    *cls = type < 0 ? H5T_NO_CLASS : H5Tget_class(type);
+    if (type >= 0) H5Tclose(type);
+    if (rank >= 0 && rank <= LN_MAX_DIM && sc != H5S_NULL) {
+        hsize_t dims[LN_MAX_DIM];
+        if (rank) H5Sget_simple_extent_dims(space, dims, NULL);
+        for (int i = 0; i < rank; i++) shape[i] = (int64_t)dims[i];
+        *nd = rank;
+    }
+    if (space >= 0) H5Sclose(space);
+    if (d < 0 || rank < 0 || *cls == H5T_NO_CLASS) {
+        lnh5_fail(ctx, f, LN_E_FORMAT, "dataset '%s' cannot be opened (corrupt "
+                  "file?)", path);
+        if (d >= 0) H5Dclose(d);
+        return -1;
+    }
+    if (rank > LN_MAX_DIM || sc == H5S_NULL) {
+        lnh5_fail(ctx, f, LN_E_FORMAT, "dataset '%s' has %s", path,
+                  sc == H5S_NULL ? "no data space" : "more than 8 dimensions");
+        H5Dclose(d);
+        return -1;
+    }
+    return d;
+}
+
+ln_status ln_h5_shape(ln_ctx *ctx, const ln_h5 *f, const char *path, int *nd,
+                      int64_t *shape) {
+    H5T_class_t cls;
+    int64_t s[LN_MAX_DIM];
+    int r = 0;
+    hid_t d = open_dataset(ctx, f, path, &r, s, &cls);
+    if (d < 0) return ctx->status;
+    H5Dclose(d);
+    *nd = r;
+    memcpy(shape, s, sizeof(int64_t) * (size_t)r);
+    return LN_OK;
+}
+
+ln_status ln_h5_read(ln_ctx *ctx, const ln_h5 *f, const char *path, int nd,
+                     const int64_t *shape, ln_tensor **out) {
+    H5T_class_t cls;
+    int64_t s[LN_MAX_DIM];
+    int r = 0;
+    path = lnh5_norm(path);
+    hid_t d = open_dataset(ctx, f, path, &r, s, &cls);
+    if (d < 0) return ctx->status;
+    ln_status st = LN_OK;
+    ln_tensor *t = NULL;
+    char a[128], b[128];
+    if (cls != H5T_FLOAT && cls != H5T_INTEGER) {
+        st = lnh5_fail(ctx, f, LN_E_FORMAT, "dataset '%s' does not hold "
+                       "numbers (HDF5 type class %d)", path, (int)cls);
+        goto done;
+    }
+    if (nd >= 0 && (nd != r || memcmp(s, shape, sizeof(int64_t) * (size_t)r))) {
+        st = ln_fail(ctx, LN_E_SHAPE, "%s: dataset '%s' has shape %s, "
+                     "expected %s", f->path, path, ln_dims_str(r, s, a, sizeof a),
+                     ln_dims_str(nd, shape, b, sizeof b));
+        goto done;
+    }
+    int64_t numel = 1;
+    for (int i = 0; i < r; i++) {
+        if (s[i] && numel > ((int64_t)1 << 32) / s[i]) {
+            st = ln_fail(ctx, LN_E_FORMAT, "%s: dataset '%s' is too large (%s)",
+                         f->path, path, ln_dims_str(r, s, a, sizeof a));
+            goto done;
+        }
+        numel *= s[i];
+    }
+    if (!(t = ln_tensor_new(ctx, LN_FLOAT32, r, s))) {
+        st = ln_prefix(ctx, "%s: dataset '%s'", f->path, path);
+        goto done;
+    }
+    if (numel && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                         ln_f32(t)) < 0)
+        st = lnh5_fail(ctx, f, LN_E_FORMAT, "dataset '%s' cannot be read "
+                       "(corrupt or truncated file?)", path);
+done:
+    H5Dclose(d);
+    if (st) ln_tensor_release(t);
+    else *out = t;
+    return st;
+}
+
+ln_status ln_h5_read_int64(ln_ctx *ctx, const ln_h5 *f, const char *path,
+                           int64_t *v) {
+    H5T_class_t cls;
+    int64_t s[LN_MAX_DIM];
+    int r = 0;
+    path = lnh5_norm(path);
+    hid_t d = open_dataset(ctx, f, path, &r, s, &cls);
+    if (d < 0) return ctx->status;
+    int64_t numel = 1;
+    for (int i = 0; i < r; i++) numel *= s[i];
+    ln_status st = LN_OK;
+    char a[128];
+    if (numel != 1 || (cls != H5T_INTEGER && cls != H5T_FLOAT)) {
+        st = ln_fail(ctx, LN_E_FORMAT, "%s: dataset '%s' should hold one "
+                     "integer, it holds %s of shape %s", f->path, path,
+                     cls == H5T_INTEGER || cls == H5T_FLOAT ? "numbers" : "other data",
+                     ln_dims_str(r, s, a, sizeof a));
+    } else if (cls == H5T_INTEGER) {
+        if (H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
+            st = lnh5_fail(ctx, f, LN_E_FORMAT, "dataset '%s' cannot be read",
+                           path);
+    } else {
+        double x;
+        if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &x) < 0)
+            st = lnh5_fail(ctx, f, LN_E_FORMAT, "dataset '%s' cannot be read",
+                           path);
+        else if (!(x >= -9.2e18 && x <= 9.2e18) || x != (double)(int64_t)x)
+            st = ln_fail(ctx, LN_E_FORMAT, "%s: dataset '%s' should hold an "
+                         "integer, it holds %g", f->path, path, x);
+        else
+            *v = (int64_t)x;
+    }
+    H5Dclose(d);
+    return st;
+}
