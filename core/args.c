@@ -26,6 +26,33 @@ struct ln_args {
 
 ln_args *ln_args_new(void) { return calloc(1, sizeof(ln_args)); }
 
+ln_args *ln_args_clone(const ln_args *a) {
+    if (!a) return NULL;
+    ln_args *c = ln_args_new();
+    if (!c) return NULL;
+    for (int i = 0; i < a->count; i++) {
+        const entry *e = &a->e[i];
+        ln_status st = LN_OK;
+        switch (e->type) {
+        case LN_ARG_NULL: st = ln_args_set_null(c, e->key); break;
+        case LN_ARG_BOOL: st = ln_args_set_bool(c, e->key, e->num != 0); break;
+        case LN_ARG_NUMBER: st = ln_args_set_number(c, e->key, e->num); break;
+        case LN_ARG_STRING: st = ln_args_set_string(c, e->key, e->str); break;
+        case LN_ARG_NUMBERS: st = ln_args_set_numbers(c, e->key, e->n, e->nums); break;
+        case LN_ARG_TABLE: {
+            ln_args *sub = ln_args_clone(e->table);
+            st = sub ? ln_args_set_table(c, e->key, sub) : LN_E_NOMEM;
+        } break;
+        }
+        if (st) {
+            ln_args_free(c);
+            return NULL;
+        }
+        c->e[c->count - 1].used = e->used;
+    }
+    return c;
+}
+
 static void entry_clear(entry *e) {
     free(e->str);
     free(e->nums);

@@ -254,9 +254,14 @@ ln_h5 *ln_h5_create(ln_ctx *ctx, const char *path) {
         h5_free(f);
         return NULL;
     }
+    /* HDF5 builds the file in memory (the core driver, no backing store);
+    ** ln_h5_commit writes the finished image to the temporary file itself,
+    ** so every disk error (a full disk) is ours to report cleanly and
+    ** HDF5 never holds a half-written file. */
     hid_t fapl = strong_fapl();
-    f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    H5Pclose(fapl);
+    if (fapl >= 0) H5Pset_fapl_core(fapl, 1 << 20, 0);
+    f->file = fapl < 0 ? -1 : H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
     if (f->file < 0) {
         lnh5_fail(ctx, f, LN_E_IO, "cannot create the HDF5 file");
         ln_h5_close(f);
@@ -288,6 +293,21 @@ static int sync_folder(const char *path) {
     return err;
 }
 
+/* Write n bytes to fd, through short writes and interruptions. */
+static int write_all(int fd, const unsigned char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (w == 0) errno = ENOSPC;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 ln_status ln_h5_commit(ln_ctx *ctx, ln_h5 *f) {
     if (!f) return ln_fail(ctx, LN_E_STATE, "commit: no file");
     ln_status st = lnh5_need_writable(ctx, f, "commit");
@@ -295,20 +315,37 @@ ln_status ln_h5_commit(ln_ctx *ctx, ln_h5 *f) {
         ln_h5_close(f);
         return st;
     }
-    const char *step = "flush";
+    const char *step = "write";
     int err = 0;
-    if (H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0) goto h5_failed;
-    step = "close";
-    herr_t r = H5Fclose(f->file);
+    unsigned char *image = NULL;
+    ssize_t size = H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0
+                       ? -1 : H5Fget_file_image(f->file, NULL, 0);
+    if (size <= 0 || !(image = malloc((size_t)size))) {
+        st = size <= 0 ? lnh5_fail(ctx, f, LN_E_IO, "cannot finish the HDF5 file")
+                       : ln_fail(ctx, LN_E_NOMEM, "%s: out of memory (%lld bytes)",
+                                 f->path, (long long)size);
+        ln_h5_close(f);
+        return st;
+    }
+    if (H5Fget_file_image(f->file, image, (size_t)size) != size) {
+        free(image);
+        st = lnh5_fail(ctx, f, LN_E_IO, "cannot finish the HDF5 file");
+        ln_h5_close(f);
+        return st;
+    }
+    H5Fclose(f->file);
     f->file = -1;
-    if (r < 0) goto h5_failed;
+    int w = write_all(f->fd, image, (size_t)size);
+    err = errno;
+    free(image);
+    if (w != 0) goto io_failed;
     step = "sync";
     if (fchmod(f->fd, target_mode(f->path)) != 0 || fsync(f->fd) != 0) {
         err = errno;
         goto io_failed;
     }
     step = "close";
-    r = close(f->fd);
+    int r = close(f->fd);
     f->fd = -1;
     if (r != 0) {
         err = errno;
@@ -329,14 +366,10 @@ ln_status ln_h5_commit(ln_ctx *ctx, ln_h5 *f) {
     }
     ln_h5_close(f);
     return LN_OK;
-h5_failed:
-    st = lnh5_fail(ctx, f, LN_E_IO, "cannot write the file (%s failed; the "
-                   "disk may be full)", step);
-    ln_h5_close(f);
-    return st;
 io_failed:
-    st = ln_fail(ctx, LN_E_IO, "%s: cannot write the file (%s failed): %s",
-                 f->path, step, strerror(err));
+    st = ln_fail(ctx, LN_E_IO, "%s: cannot write the file (%s failed): %s; "
+                 "the previous file, if any, is unchanged", f->path, step,
+                 strerror(err));
     ln_h5_close(f);
     return st;
 }
@@ -485,8 +518,7 @@ static ln_status write_data(ln_ctx *ctx, ln_h5 *f, const char *path,
     if (space >= 0) H5Sclose(space);
     H5Pclose(lcpl);
     if (d < 0 || r < 0)
-        return lnh5_fail(ctx, f, LN_E_IO, "cannot write dataset '%s'%s", path,
-                         d < 0 ? "" : " (the disk may be full)");
+        return lnh5_fail(ctx, f, LN_E_IO, "cannot write dataset '%s'", path);
     return LN_OK;
 }
 

@@ -119,13 +119,13 @@ ln_status ln_layer_build(ln_ctx *ctx, ln_layer *l, int in_nd,
     const ln_layer_ops *ops = l->unit->ops;
     int out_nd = in_nd;
     int64_t out_shape[LN_MAX_DIM];
-    memcpy(out_shape, in_shape, (size_t)in_nd * sizeof *in_shape);
+    if (in_nd) memcpy(out_shape, in_shape, (size_t)in_nd * sizeof *in_shape);
     if (ops->build && ops->build(ctx, l, in_nd, in_shape, &out_nd, out_shape))
         return ln_prefix(ctx, "%s", l->name);
     l->in_nd = in_nd;
     l->out_nd = out_nd;
-    memcpy(l->in_shape, in_shape, (size_t)in_nd * sizeof *in_shape);
-    memcpy(l->out_shape, out_shape, (size_t)out_nd * sizeof *out_shape);
+    if (in_nd) memcpy(l->in_shape, in_shape, (size_t)in_nd * sizeof *in_shape);
+    if (out_nd) memcpy(l->out_shape, out_shape, (size_t)out_nd * sizeof *out_shape);
     l->built = 1;
     return LN_OK;
 }

@@ -341,6 +341,7 @@ static int l_cat(lua_State *L) {
         dim_arg = n + 1;
     }
     if (n < 1) return luaL_error(L, "cat: expects a list of tensors");
+    lua_settop(L, dim_arg); /* scratch space goes above the arguments */
     const ln_tensor **ts = lua_newuserdatauv(L, sizeof *ts * (size_t)n, 0);
     for (int i = 0; i < n; i++) {
         if (list) lua_geti(L, 1, i + 1);

@@ -46,34 +46,59 @@ void ln_rng_seed(ln_rng *r, uint64_t seed) {
     r->counter = 0;
 }
 
-void ln_rng_uniform(ln_rng *r, float *y, int64_t n, float lo, float hi) {
-    uint64_t base = r->counter, key = r->seed;
-    double span = (double)hi - (double)lo;
-#pragma omp parallel for if (n > 32768) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        block4 b = philox(base + (uint64_t)i, 0, TAG_UNIFORM, key);
-        float v = (float)(lo + span * u01(b.v[0], b.v[1]));
-        y[i] = v < hi ? v : lo; /* rounding must not reach hi */
-    }
-    r->counter += (uint64_t)n;
+/* Fills use all four words of a block: value i comes from block
+** counter + i / 4, word i % 4. */
+static inline float word01(uint32_t w) { /* 24 bits, in [0, 1) */
+    return (float)(w >> 8) * 0x1p-24f;
 }
 
-/* A standard normal from one counter (Box-Muller on its 4 words). */
-static inline double normal_at(uint64_t ctr, uint32_t retry, uint32_t tag,
-                               uint64_t key) {
-    block4 b = philox(ctr, retry, tag, key);
-    double u1 = 1.0 - u01(b.v[0], b.v[1]); /* (0, 1] */
-    double u2 = u01(b.v[2], b.v[3]);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+void ln_rng_uniform(ln_rng *r, float *y, int64_t n, float lo, float hi) {
+    uint64_t base = r->counter, key = r->seed;
+    int64_t nb = (n + 3) / 4;
+    float span = hi - lo;
+#pragma omp parallel for if (n > 32768) schedule(static)
+    for (int64_t b = 0; b < nb; b++) {
+        block4 w = philox(base + (uint64_t)b, 0, TAG_UNIFORM, key);
+        int64_t i0 = 4 * b, m = n - i0 < 4 ? n - i0 : 4;
+        for (int64_t j = 0; j < m; j++) {
+            float v = lo + span * word01(w.v[j]);
+            y[i0 + j] = v < hi ? v : lo; /* rounding must not reach hi */
+        }
+    }
+    r->counter += (uint64_t)nb;
+}
+
+/* Two standard normals from two words (Box-Muller). */
+static inline void box_muller(uint32_t a, uint32_t b, double *z0, double *z1) {
+    double u1 = ((double)a + 1.0) * 0x1p-32; /* (0, 1] */
+    double u2 = (double)b * 0x1p-32;
+    double rad = sqrt(-2.0 * log(u1)), th = 6.283185307179586 * u2;
+    *z0 = rad * cos(th);
+    *z1 = rad * sin(th);
 }
 
 void ln_rng_normal(ln_rng *r, float *y, int64_t n, float mean, float std) {
     uint64_t base = r->counter, key = r->seed;
+    int64_t nb = (n + 3) / 4;
 #pragma omp parallel for if (n > 16384) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        y[i] = (float)(mean + std * normal_at(base + (uint64_t)i, 0,
-                                              TAG_NORMAL, key));
-    r->counter += (uint64_t)n;
+    for (int64_t b = 0; b < nb; b++) {
+        block4 w = philox(base + (uint64_t)b, 0, TAG_NORMAL, key);
+        double z[4];
+        box_muller(w.v[0], w.v[1], &z[0], &z[1]);
+        box_muller(w.v[2], w.v[3], &z[2], &z[3]);
+        int64_t i0 = 4 * b, m = n - i0 < 4 ? n - i0 : 4;
+        for (int64_t j = 0; j < m; j++) y[i0 + j] = (float)(mean + std * z[j]);
+    }
+    r->counter += (uint64_t)nb;
+}
+
+/* One standard normal for element i, try `retry` (truncated draws). */
+static inline double normal_at(uint64_t ctr, uint32_t retry, uint32_t tag,
+                               uint64_t key) {
+    block4 w = philox(ctr, retry, tag, key);
+    double z0, z1;
+    box_muller(w.v[0], w.v[1], &z0, &z1);
+    return z0;
 }
 
 void ln_rng_truncated_normal(ln_rng *r, float *y, int64_t n, float mean,

@@ -95,6 +95,10 @@ LN_API ln_status ln_args_check_range(ln_ctx *ctx, const char *owner,
 /* Building args from C (tests, the binding, saved configs). */
 LN_API ln_args *ln_args_new(void);
 LN_API void ln_args_free(ln_args *a);
+/* A deep copy (entries, values and used marks); NULL on no memory or a
+** NULL a. For handing a borrowed sub-table to a function that takes
+** ownership, such as ln_activation_new. */
+LN_API ln_args *ln_args_clone(const ln_args *a);
 LN_API ln_status ln_args_set_number(ln_args *a, const char *key, double v);
 LN_API ln_status ln_args_set_bool(ln_args *a, const char *key, int v);
 LN_API ln_status ln_args_set_string(ln_args *a, const char *key,

@@ -1,10 +1,12 @@
 /*
 ** rng.h -- counter-based random numbers (Philox4x32-10).
 **
-** A generator is a key (the seed) and a counter. A fill of n values uses the
-** counter values [counter, counter + n) -- value i depends only on (seed,
-** counter + i) -- then advances the counter by n. So fills are identical for
-** any thread count and the stream is reproducible from the seed alone.
+** A generator is a key (the seed) and a counter of 128-bit Philox blocks.
+** A fill of n values uses the blocks [counter, counter + k) -- uniform and
+** normal fills take four values from each block (k = ceil(n / 4)), the
+** truncated normal one block per value -- so value i depends only on (seed,
+** counter, i); then the counter advances by k. Fills are therefore identical
+** for any thread count and reproducible from the seed alone.
 */
 #ifndef LUNET_RNG_H
 #define LUNET_RNG_H

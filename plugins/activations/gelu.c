@@ -4,7 +4,8 @@
 **   approximate: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 ** The approximate form is evaluated as x * sigmoid(2u) (the same function:
 ** 0.5 (1 + tanh u) = sigmoid(2u)) to avoid the cancellation of 1 + tanh u
-** for negative x.
+** for negative x. Both forms are evaluated in double: the exponentials
+** amplify the rounding of their float arguments by about x^2.
 ** Backward needs x: Phi(x) + x phi(x) for the exact form, the derivative of
 ** the tanh expression for the approximate one.
 */
@@ -13,16 +14,16 @@
 #include "lunet/plugin.h"
 
 #define PAR_MIN 16384
-#define SQRT_2_PI 0.79788456080286535588f  /* sqrt(2/pi) */
-#define INV_SQRT2 0.70710678118654752440f  /* 1/sqrt(2) */
-#define INV_SQRT_2PI 0.3989422804014327f   /* 1/sqrt(2 pi) */
-#define GELU_C 0.044715f
+#define SQRT_2_PI 0.79788456080286535588   /* sqrt(2/pi) */
+#define INV_SQRT2 0.70710678118654752440   /* 1/sqrt(2) */
+#define INV_SQRT_2PI 0.39894228040143267794 /* 1/sqrt(2 pi) */
+#define GELU_C 0.044715
 
 /* sigmoid(2u) without overflow. */
-static inline float sig2(float u) {
-    float e = expf(-2.0f * fabsf(u));
-    float r = 1.0f / (1.0f + e);
-    return u >= 0.0f ? r : e * r;
+static inline double sig2(double u) {
+    double e = exp(-2.0 * fabs(u));
+    double r = 1.0 / (1.0 + e);
+    return u >= 0.0 ? r : e * r;
 }
 
 typedef struct gelu_state {
@@ -41,16 +42,18 @@ static void fwd(const void *state, const float *x, float *y, int64_t rows,
     if (approx) {
 #pragma omp parallel for if (n > PAR_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++) {
-            float v = x[i];
-            float u = SQRT_2_PI * (v + GELU_C * v * v * v);
-            y[i] = v * sig2(u);
+            double v = x[i];
+            double u = SQRT_2_PI * (v + GELU_C * v * v * v);
+            y[i] = (float)(v * sig2(u));
         }
     } else {
 #pragma omp parallel for if (n > PAR_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++) {
-            float v = x[i];
-            /* 0.5 erfc(-v/sqrt2) keeps Phi accurate in the far left tail */
-            y[i] = v * 0.5f * erfcf(-v * INV_SQRT2);
+            double v = x[i];
+            /* 0.5 erfc(-v/sqrt2) keeps Phi accurate in the left tail; in
+            ** double, since erfc amplifies the argument's rounding error
+            ** by about v^2 */
+            y[i] = (float)(v * 0.5 * erfc(-v * INV_SQRT2));
         }
     }
 }
@@ -62,22 +65,22 @@ static void bwd(const void *state, const float *x, const float *y,
     if (approx) {
 #pragma omp parallel for if (n > PAR_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++) {
-            float v = x[i], v2 = v * v;
-            float s = sig2(SQRT_2_PI * (v + GELU_C * v2 * v));
-            float du = SQRT_2_PI * (1.0f + 3.0f * GELU_C * v2);
+            double v = x[i], v2 = v * v;
+            double s = sig2(SQRT_2_PI * (v + GELU_C * v2 * v));
+            double du = SQRT_2_PI * (1.0 + 3.0 * GELU_C * v2);
             /* d/dx x sigmoid(2u) = s + x * 2 s (1 - s) u'; the second
             ** term is 0 once s saturates, even where u' overflows */
-            float w = s * (1.0f - s);
-            float d = w > 0.0f ? s + 2.0f * v * w * du : s;
-            dx[i] = d * dy[i];
+            double w = s * (1.0 - s);
+            double d = w > 0.0 ? s + 2.0 * v * w * du : s;
+            dx[i] = (float)d * dy[i];
         }
     } else {
 #pragma omp parallel for if (n > PAR_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++) {
-            float v = x[i];
-            float cdf = 0.5f * erfcf(-v * INV_SQRT2);
-            float pdf = INV_SQRT_2PI * expf(-0.5f * v * v);
-            dx[i] = (cdf + v * pdf) * dy[i];
+            double v = x[i];
+            double cdf = 0.5 * erfc(-v * INV_SQRT2);
+            double pdf = INV_SQRT_2PI * exp(-0.5 * v * v);
+            dx[i] = (float)(cdf + v * pdf) * dy[i];
         }
     }
 }

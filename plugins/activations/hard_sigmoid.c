@@ -4,7 +4,8 @@
 ** Backward from y alone: slope 0.2 where 0 < y < 1, else 0. This differs
 ** from TF (whose clip gradient passes at the two boundary points
 ** x = +-2.5) only on that set of measure zero, and lets the activation
-** fuse into a GEMM epilogue.
+** fuse into a GEMM epilogue. 0.2 x + 0.5 is formed in double and rounded
+** once: in float it loses digits to cancellation near x = -2.5.
 */
 #include "lunet/plugin.h"
 
@@ -15,7 +16,7 @@ static void fwd(const void *s, const float *x, float *y, int64_t rows,
     int64_t n = rows * cols;
 #pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        float v = 0.2f * x[i] + 0.5f;
+        float v = (float)(0.2 * (double)x[i] + 0.5);
         v = v > 0.0f ? v : 0.0f;
         y[i] = v < 1.0f ? v : 1.0f;
     }

@@ -195,15 +195,21 @@ static LU_UNUSED ln_status lu_initializer(ln_ctx *ctx, ln_args *a,
     return st ? ln_prefix(ctx, "'%s'", key) : LN_OK;
 }
 
-/* A layer-owned float buffer shaped like t (created on first use, then
-** resized: storage is reused once it is large enough). */
-static LU_UNUSED ln_status lu_buffer_like(ln_ctx *ctx, ln_tensor **buf,
-                                          const ln_tensor *t) {
+/* A layer-owned float buffer of the given shape (created on first use,
+** then resized: storage is reused once it is large enough). */
+static LU_UNUSED ln_status lu_buffer(ln_ctx *ctx, ln_tensor **buf, int nd,
+                                     const int64_t *shape) {
     if (!*buf) {
-        *buf = ln_tensor_new(ctx, LN_FLOAT32, t->ndim, t->shape);
+        *buf = ln_tensor_new(ctx, LN_FLOAT32, nd, shape);
         return *buf ? LN_OK : ctx->status;
     }
-    return ln_tensor_resize(ctx, *buf, t->ndim, t->shape);
+    return ln_tensor_resize(ctx, *buf, nd, shape);
+}
+
+/* The same, shaped like t. */
+static LU_UNUSED ln_status lu_buffer_like(ln_ctx *ctx, ln_tensor **buf,
+                                          const ln_tensor *t) {
+    return lu_buffer(ctx, buf, t->ndim, t->shape);
 }
 
 /* View of x as [rows x cols] with cols its last axis (1 for rank 1). */

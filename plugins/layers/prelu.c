@@ -136,9 +136,7 @@ static ln_status prelu_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     if (!(flags & LN_NEED_DW) || !ln_layer_trains(l, w)) return LN_OK;
     /* stage 1: part[b, j] = sum over sample b's positions using alpha[j] */
     int64_t pshape[2] = {batch, na};
-    ln_status st = p->part ? ln_tensor_resize(ctx, p->part, 2, pshape)
-                           : ((p->part = ln_tensor_new(ctx, LN_FLOAT32, 2, pshape))
-                                  ? LN_OK : ctx->status);
+    ln_status st = lu_buffer(ctx, &p->part, 2, pshape);
     if (st) return st;
     float *part = ln_f32(p->part);
 #pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "lunet/kernels.h"
 
@@ -371,6 +373,54 @@ START_TEST(test_two_threads_correct) {
 }
 END_TEST
 
+/* Operands that end right before an inaccessible page: a kernel that loads
+** past the last element (of B's rows, A's columns, C, bias) faults. */
+typedef struct guarded {
+    void *map;
+    size_t maplen;
+    float *p;
+} guarded;
+
+static guarded guarded_new(int64_t count) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t bytes = (size_t)count * sizeof(float);
+    guarded g;
+    g.maplen = (bytes + page - 1) / page * page + page;
+    g.map = mmap(NULL, g.maplen, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert(g.map != MAP_FAILED);
+    char *guard = (char *)g.map + g.maplen - page;
+    ck_assert_int_eq(mprotect(guard, page, PROT_NONE), 0);
+    g.p = (float *)(guard - bytes);
+    for (int64_t i = 0; i < count; i++) g.p[i] = rnd_f();
+    return g;
+}
+
+START_TEST(test_no_overread) {
+    static const int64_t dims[][3] = {{1, 1, 1},  {3, 5, 7},    {9, 17, 13},
+                                      {8, 47, 5}, {17, 33, 65}, {130, 49, 3},
+                                      {5, 200, 9}};
+    const int nd = (int)(sizeof dims / sizeof *dims);
+    FOR_EACH_KERNEL(kv) {
+        for (int d = 0; d < nd; d++)
+            for (int ab = 0; ab < 4; ab++) {
+                const int ta = ab >> 1, tb = ab & 1;
+                const int64_t m = dims[d][0], n = dims[d][1], k = dims[d][2];
+                guarded a = guarded_new(m * k), b = guarded_new(k * n),
+                        c = guarded_new(m * n), bias = guarded_new(n);
+                ln_gemm_epilogue epi = {bias.p, NULL, NULL};
+                ln_gemm(ta, tb, m, n, k, 1.0f, a.p, ta ? m : k, b.p,
+                        tb ? k : n, 0.5f, c.p, n, &epi);
+                munmap(a.map, a.maplen);
+                munmap(b.map, b.maplen);
+                munmap(c.map, c.maplen);
+                munmap(bias.map, bias.maplen);
+            }
+    }
+    ln__gemm_force_kernel(NULL);
+}
+END_TEST
+
 /* FTZ and DAZ are on in this thread and in the OpenMP threads. */
 START_TEST(test_ftz_daz) {
 #if defined(__x86_64__)
@@ -402,6 +452,7 @@ static Suite *gemm_suite(void) {
     tcase_add_test(tc, test_degenerate);
     tcase_add_test(tc, test_determinism);
     tcase_add_test(tc, test_two_threads_correct);
+    tcase_add_test(tc, test_no_overread);
     tcase_add_test(tc, test_ftz_daz);
     suite_add_tcase(s, tc);
     return s;
@@ -409,6 +460,10 @@ static Suite *gemm_suite(void) {
 
 int main(void) {
     SRunner *sr = srunner_create(gemm_suite());
+    /* No fork: liblunet starts the OpenMP pool when it loads (ln_cpu_init),
+    ** and libgomp's pool does not survive fork -- a forked test would hang
+    ** in its first parallel region. */
+    srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

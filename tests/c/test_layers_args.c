@@ -312,7 +312,7 @@ START_TEST(weight_shapes) {
         ln_layer_free(l);
     }
     ln_layer *f = lt_layer("flatten", "");
-    ck_assert_int_eq(ln_layer_build(&ctx, f, 0, NULL), LN_OK);
+    ck_assert_int_eq(ln_layer_build(&ctx, f, 0, (int64_t[]){1}), LN_OK);
     ck_assert_int_eq(f->out_nd, 1);
     ck_assert_int_eq(f->out_shape[0], 1); /* (batch,) -> (batch, 1) */
     ln_layer_free(f);

@@ -29,7 +29,7 @@ START_TEST(same_for_any_thread_count) {
         if (kind == 1) ln_rng_normal(&r2, b, N, 0, 1);
         if (kind == 2) ln_rng_truncated_normal(&r2, b, N, 0, 1);
         ck_assert(memcmp(a, b, N * sizeof *a) == 0);
-        ck_assert(r1.counter == N && r2.counter == N);
+        ck_assert(r1.counter == r2.counter && r1.counter >= (N + 3) / 4);
     }
     free(a);
     free(b);

@@ -358,5 +358,12 @@ int main(void) {
     tcase_add_test(tc, equal_allclose_arange_onehot);
     tcase_add_test(tc, threads_identical);
     suite_add_tcase(s, tc);
-    return lt_run(s);
+    /* No fork: OpenMP thread pools and fork() do not mix reliably (a child
+    ** forked after the parent ran a parallel region once hung here). */
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -166,7 +166,3 @@ void lt_away_from(ln_tensor *x, float at, float margin) {
         else if (d < 0 && d > -margin) p[i] = at - margin;
     }
 }
-
-/* gradcheck.c belongs to the test utilities: it is compiled here until
-** tests/CMakeLists.txt lists it among lunet_testutil's sources. */
-#include "gradcheck.c"

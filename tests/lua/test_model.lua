@@ -131,7 +131,9 @@ test("construction forms, add, pop, lazy build", function()
   raises(function() m2:pop() end, "There are no layers in the model", "pop on empty")
   local m3 = ln.Sequential{ln.layers.Dense{2, input_dim = 7}}
   eq(m3.built, true, "input_dim")
-  eq(m3.layers[1].kernel, nil)
+  eq(m3.layers[1].kernel.name, m3.layers[1].name .. "/kernel:0", "layer.kernel")
+  eq(m3.layers[1].nothing, nil)
+  eq(m3:get_layer(-1), m3.layers[1]); eq(m3:get_layer(m3.layers[1].name), m3.layers[1])
   eq(table.concat(m3.layers[1].input_shape, ","), "7")
 end)
 

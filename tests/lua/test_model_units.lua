@@ -35,6 +35,8 @@ test("activations as functions", function()
   eq(ln.activations.serialize(ln.activations.selu), "selu")
   eq(ln.activations.get(ln.activations.tanh), ln.activations.tanh)
   raises(function() ln.activations.get("relux") end, "unknown activation 'relux'")
+  local d = ln.layers.Dense{2, activation = ln.activations.tanh}
+  eq(d:get_config().activation, "tanh", "an activation function as a layer argument")
   local g = ln.activations.gradient("relu", x, ln.ones(1, 3)):totable()[1]
   eq(g[1], 0); eq(g[3], 1)
 end)

@@ -124,6 +124,13 @@ Layer.__index = function(self, k)
   if m ~= nil then return m end
   local p = properties[k]
   if p then return p(self) end
+  -- a weight by its short name, as Keras's attributes: dense.kernel,
+  -- dense.bias, bn.gamma, bn.moving_mean (a Variable)
+  if type(k) == "string" then
+    for _, v in ipairs(variables(self)) do
+      if v.short_name == k then return v end
+    end
+  end
   return nil
 end
 
@@ -266,6 +273,14 @@ local function split_args(class_name, args)
       end
     elseif k == "batch_size" then
       base.batch_size = v
+    elseif type(v) == "function" then
+      -- activation = ln.activations.relu: the function's unit name
+      local ok, name = pcall(require("lunet.activations").serialize, v)
+      if not ok then
+        error(string.format("%s: keyword '%s' is a Lua function; give a name or a " ..
+                            "function of ln.activations", class_name, tostring(k)), 4)
+      end
+      kw[k] = name
     else
       kw[k] = v
     end

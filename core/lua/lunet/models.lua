@@ -181,6 +181,23 @@ function methods:add(layer)
   end
 end
 
+--- Keras's get_layer: the layer named `name`, or at (1-based) index `i`
+-- (negative counts from the end).
+function methods:get_layer(key)
+  local n = #self.layers
+  if math.type(key) == "integer" then
+    local i = key < 0 and n + 1 + key or key
+    if i < 1 or i > n then
+      model_error(self, "get_layer: index %d out of range (the model has %d layers)", key, n)
+    end
+    return self.layers[i]
+  end
+  for _, l in ipairs(self.layers) do
+    if l.name == key then return l end
+  end
+  model_error(self, "No such layer: %s", tostring(key))
+end
+
 --- Removes the last layer (and returns it).
 function methods:pop()
   local n = #self.layers

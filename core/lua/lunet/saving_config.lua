@@ -1,0 +1,595 @@
+--- lunet.saving_config: model configs in Keras 2's JSON form, both ways
+-- (used by lunet.saving; see docs/model-files.md).
+--
+-- Writing follows tf.keras 2.4: a Sequential's config starts with an
+-- InputLayer entry, layer configs list name, trainable, dtype and every
+-- keyword the unit read (nulls included), initializers and regularizers
+-- as {class_name, config} dicts.
+--
+-- Reading takes what Keras 2.0 to 2.6 wrote: the old list-form Sequential
+-- config, the dict form with or without an InputLayer (batch_input_shape
+-- on the first layer), functional models ("Model"/"Functional") that are a
+-- straight chain, VarianceScaling dicts, regularizer dicts, dtype policies.
+-- Nothing in a config is ever executed: class names only select
+-- registered plugin units.
+local core = require "lunet.core"
+local registry = require "lunet.registry"
+
+local null = core.json_null
+local sformat = string.format
+
+local M = {}
+
+M.KERAS_VERSION = "2.4.0" -- what Keras-side loaders see
+M.BACKEND = "tensorflow"
+
+-- ---- ordered JSON objects ----------------------------------------------------------
+
+local function ordered(t, keys)
+  return setmetatable(t, {__jsonorder = keys})
+end
+M.ordered = ordered
+
+local function array(t)
+  return core.json_array(t or {})
+end
+M.array = array
+
+local function is_null(v) return v == nil or v == null end
+M.is_null = is_null
+
+-- Keras's key order for the common classes (other keys follow sorted).
+local key_order = {
+  layer = {"name", "trainable", "batch_input_shape", "dtype"},
+  Dense = {"units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
+           "kernel_regularizer", "bias_regularizer", "activity_regularizer",
+           "kernel_constraint", "bias_constraint"},
+  BatchNormalization = {"axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
+                        "gamma_initializer", "moving_mean_initializer",
+                        "moving_variance_initializer", "beta_regularizer", "gamma_regularizer",
+                        "beta_constraint", "gamma_constraint"},
+  Dropout = {"rate", "noise_shape", "seed"},
+  VarianceScaling = {"scale", "mode", "distribution", "seed"},
+  RandomNormal = {"mean", "stddev", "seed"},
+  TruncatedNormal = {"mean", "stddev", "seed"},
+  RandomUniform = {"minval", "maxval", "seed"},
+  InputLayer = {"batch_input_shape", "dtype", "sparse", "ragged", "name"},
+}
+
+-- Keys whose values Keras writes as floats (2 -> 2.0), so files look as
+-- Python wrote them; everything else keeps its Lua number type.
+local float_keys = {
+  rate = true, alpha = true, momentum = true, epsilon = true, theta = true, stddev = true,
+  mean = true, scale = true, minval = true, maxval = true, value = true, gain = true,
+  l1 = true, l2 = true, max_value = true, negative_slope = true, threshold = true,
+  label_smoothing = true, delta = true,
+}
+
+local function floatify(key, v)
+  if float_keys[key] and math.type(v) == "integer" then return v + 0.0 end
+  return v
+end
+
+-- ---- lunet -> Keras ------------------------------------------------------------------
+
+-- A unit reference as lunet records it ({name = "he_normal", seed = null}
+-- or a plain name) -> name, the other keys.
+local function split_ref(v)
+  if type(v) == "string" then return v, {} end
+  local rest = {}
+  for k, x in pairs(v) do if k ~= "name" then rest[k] = x end end
+  return v.name, rest
+end
+
+local function has_keys(t) return next(t) ~= nil end
+
+-- {class_name, config} of an initializer reference.
+local function keras_initializer(v)
+  local name, rest = split_ref(v)
+  local cls = registry.class_of("initializer", name) or name
+  local cfg = {}
+  for k, x in pairs(rest) do cfg[k] = floatify(k, x) end
+  return ordered({class_name = cls, config = ordered(cfg, key_order[cls] or {})},
+                 {"class_name", "config"})
+end
+
+-- Keras's regularizer dict of a lunet regularizer value.
+local function keras_regularizer(v)
+  if is_null(v) then return null end
+  local l1, l2 = 0.0, 0.0
+  if type(v) == "number" then l2 = v
+  elseif v == "l2" then l2 = 0.01
+  elseif v == "l1" then l1 = 0.01
+  elseif v == "l1_l2" then l1, l2 = 0.01, 0.01
+  elseif type(v) == "table" then l1, l2 = v.l1 or 0.0, v.l2 or 0.0
+  end
+  local cls, cfg
+  if l1 ~= 0 and l2 ~= 0 then cls, cfg = "L1L2", ordered({l1 = l1 + 0.0, l2 = l2 + 0.0}, {"l1", "l2"})
+  elseif l1 ~= 0 then cls, cfg = "L1", {l1 = l1 + 0.0}
+  else cls, cfg = "L2", {l2 = l2 + 0.0} end
+  return ordered({class_name = cls, config = cfg}, {"class_name", "config"})
+end
+
+-- The Keras form of an activation reference: its name, or a layer-class
+-- dict when it has arguments (tf.keras accepts advanced activations so).
+local function keras_activation(v)
+  local name, rest = split_ref(v)
+  local extra = {}
+  for k, x in pairs(rest) do if not is_null(x) then extra[k] = floatify(k, x) end end
+  if not has_keys(extra) then return name end
+  local cls = registry.class_of("layer", name) or name
+  return ordered({class_name = cls, config = extra}, {"class_name", "config"})
+end
+
+-- A lunet config value -> its Keras JSON form, by key.
+local function keras_value(key, v)
+  if is_null(v) then return null end
+  if key == "activation" then return keras_activation(v) end
+  if key:match("_initializer$") then return keras_initializer(v) end
+  if key:match("_regularizer$") then return keras_regularizer(v) end
+  if type(v) == "table" then
+    local r = {}
+    for k, x in pairs(v) do r[k] = keras_value(tostring(k), x) end
+    return setmetatable(r, getmetatable(v))
+  end
+  return floatify(key, v)
+end
+
+--- The Keras {class_name, config} of a layer. input_shape (without the
+-- batch axis) adds batch_input_shape, as Keras writes on a first layer.
+function M.keras_layer(layer, input_shape)
+  local cfg = {}
+  for k, v in pairs(core.files.layer_config(layer._c)) do cfg[k] = keras_value(k, v) end
+  cfg.name = layer.name
+  cfg.trainable = layer.trainable and true or false
+  cfg.dtype = "float32"
+  if input_shape then
+    local b = {null}
+    for i = 1, #input_shape do b[i + 1] = input_shape[i] end
+    cfg.batch_input_shape = array(b)
+  end
+  local order = {}
+  for _, k in ipairs(key_order.layer) do order[#order + 1] = k end
+  for _, k in ipairs(key_order[layer.class_name] or {}) do order[#order + 1] = k end
+  return ordered({class_name = layer.class_name, config = ordered(cfg, order)},
+                 {"class_name", "config"})
+end
+
+--- Keras's Sequential config of a model: {class_name = "Sequential",
+-- config = {name, layers = [InputLayer, ...]}}.
+function M.keras_model(model)
+  local list = array()
+  local shape = rawget(model, "_input_shape")
+  if shape and #model.layers > 0 then
+    local b = {null}
+    for i = 1, #shape do b[i + 1] = shape[i] end
+    list[1] = ordered({class_name = "InputLayer", config = ordered({
+      batch_input_shape = array(b), dtype = "float32", sparse = false, ragged = false,
+      name = model.layers[1].name .. "_input"}, key_order.InputLayer)}, {"class_name", "config"})
+  end
+  for i, l in ipairs(model.layers) do
+    list[#list + 1] = M.keras_layer(l, i == 1 and shape or nil)
+  end
+  return ordered({class_name = "Sequential", config = ordered({name = model.name, layers = list},
+                                                              {"name", "layers"})},
+                 {"class_name", "config"})
+end
+
+-- ---- Keras -> lunet ---------------------------------------------------------------------
+
+-- A config error: "<where>: <message>".
+local function fail(where, fmt, ...)
+  error(sformat("%s: " .. fmt, where, ...), 0)
+end
+M.fail = fail
+
+-- The unit of `kind` for a Keras class name (or a unit name), or nil.
+local function unit_of_class(kind, cls)
+  if type(cls) ~= "string" then return nil end
+  return registry.find_class(kind, cls) or (registry.has(kind, cls) and cls)
+    or (registry.has(kind, registry.to_snake_case(cls)) and registry.to_snake_case(cls)) or nil
+end
+M.unit_of_class = unit_of_class
+
+-- A Keras {class_name, config} dict -> its class name and config table.
+local function dict(v)
+  if type(v) == "table" and type(v.class_name) == "string" then
+    return v.class_name, type(v.config) == "table" and v.config or {}
+  end
+  return nil
+end
+
+-- Config values with JSON nulls removed (the unit's defaults apply).
+local function drop_nulls(t)
+  local r = {}
+  for k, v in pairs(t) do if v ~= null then r[k] = v end end
+  return r
+end
+
+local function lunet_initializer(v, where, key)
+  local cls, cfg = dict(v)
+  if not cls then return v end
+  local unit = unit_of_class("initializer", cls)
+  if not unit then
+    fail(where, "%s: unknown initializer class '%s' (known: %s)", key, cls,
+         registry.known("initializer", "class_name"))
+  end
+  local r = drop_nulls(cfg)
+  r.name = unit
+  return r
+end
+
+local function lunet_regularizer(v, where, key)
+  local cls, cfg = dict(v)
+  if not cls then return v end
+  if cls ~= "L1L2" and cls ~= "L1" and cls ~= "L2" then
+    fail(where, "%s: unknown regularizer class '%s' (lunet has L1, L2, L1L2)", key, cls)
+  end
+  local l1, l2 = cfg.l1, cfg.l2
+  return {l1 = type(l1) == "number" and l1 or 0, l2 = type(l2) == "number" and l2 or 0}
+end
+
+local function lunet_activation(v, where)
+  local cls, cfg = dict(v)
+  if not cls then return v end
+  local unit = unit_of_class("layer", cls)
+  if unit and registry.has("activation", unit) then
+  elseif unit_of_class("activation", cls) then unit = unit_of_class("activation", cls)
+  else
+    fail(where, "activation: unknown activation class '%s' (known: %s)", cls,
+         registry.known("activation"))
+  end
+  local r = drop_nulls(cfg)
+  r.name = unit
+  return r
+end
+
+-- A Keras batch_input_shape [null, d1, ...] -> {d1, ...}.
+local function input_shape_of(b, where)
+  if type(b) ~= "table" or #b < 2 then
+    fail(where, "batch_input_shape must list at least the batch axis and one size")
+  end
+  local s = {}
+  for i = 2, #b do
+    if math.type(b[i]) ~= "integer" or b[i] < 1 then
+      fail(where, "batch_input_shape %s has an unknown or bad size at position %d " ..
+           "(lunet needs fixed input sizes)", core.json_encode(b), i)
+    end
+    s[#s + 1] = b[i]
+  end
+  return s
+end
+M.input_shape_of = input_shape_of
+
+--- A Keras layer config -> the keyword table for ln.layers.<class>.
+function M.lunet_layer_args(cls, cfg, where)
+  local args = {}
+  for k, v in pairs(cfg) do
+    if v == null then -- absent: the unit's default (Keras's None)
+    elseif k == "activation" then args[k] = lunet_activation(v, where)
+    elseif type(k) == "string" and k:match("_initializer$") then args[k] = lunet_initializer(v, where, k)
+    elseif type(k) == "string" and k:match("_regularizer$") then args[k] = lunet_regularizer(v, where, k)
+    elseif k == "dtype" then
+      local pc, pcfg = dict(v)
+      local name = pc and pcfg.name or v
+      if name ~= "float32" then
+        fail(where, "dtype %s is not supported (lunet computes in float32)", tostring(name))
+      end
+    elseif k == "batch_input_shape" then args.input_shape = input_shape_of(v, where)
+    elseif k == "batch_size" then -- a property of the input, not of the layer
+    else args[k] = v end
+  end
+  return args
+end
+
+-- The layer entries of a functional config that is a straight chain, in
+-- order from the input (the InputLayer entry included).
+local function functional_chain(config, where)
+  local entries, by_name = config.layers or {}, {}
+  for _, e in ipairs(entries) do
+    local nm = e.name or (e.config and e.config.name)
+    by_name[nm] = e
+  end
+  local function ref(node, what)
+    -- Keras 2: [[["dense", 0, 0, {}], ...]]
+    if type(node) ~= "table" or type(node[1]) ~= "string" then
+      fail(where, "%s: unreadable inbound node", what)
+    end
+    return node[1]
+  end
+  local inputs, outputs = config.input_layers or {}, config.output_layers or {}
+  if type(inputs[1]) == "string" then inputs = {inputs} end
+  if type(outputs[1]) == "string" then outputs = {outputs} end
+  if #inputs ~= 1 or #outputs ~= 1 then
+    fail(where, "the functional model has %d inputs and %d outputs; lunet reads models " ..
+         "with one input and one output", #inputs, #outputs)
+  end
+  local next_of = {}
+  for _, e in ipairs(entries) do
+    local nm = e.name or (e.config and e.config.name)
+    local nodes = e.inbound_nodes or {}
+    if e.class_name ~= "InputLayer" then
+      if #nodes ~= 1 or type(nodes[1]) ~= "table" or #nodes[1] ~= 1 then
+        fail(where, "the functional model is not a straight chain: layer '%s' has %s " ..
+             "(lunet reads Sequential models and straight chains)", tostring(nm),
+             #nodes ~= 1 and sformat("%d call sites", #nodes) or sformat("%d inputs", #nodes[1]))
+      end
+      local from = ref(nodes[1][1], nm)
+      if next_of[from] then
+        fail(where, "the functional model is not a straight chain: layer '%s' feeds both " ..
+             "'%s' and '%s'", from, next_of[from], tostring(nm))
+      end
+      next_of[from] = nm
+    end
+  end
+  local chain, at = {}, ref(inputs[1], "input_layers")
+  local seen = {}
+  while at do
+    local e = by_name[at]
+    if not e or seen[at] then fail(where, "the functional model's layer graph is broken at '%s'", at) end
+    seen[at] = true
+    chain[#chain + 1] = e
+    if at == ref(outputs[1], "output_layers") then break end
+    at = next_of[at]
+  end
+  if #chain ~= #entries then
+    fail(where, "the functional model is not a straight chain from its input to its output")
+  end
+  return chain
+end
+
+--- The layer entries {class_name, config} of a Keras model config, its
+-- name and the class it had ("Sequential", "Functional", ...).
+function M.model_entries(mc, where)
+  if type(mc) ~= "table" or type(mc.class_name) ~= "string" then
+    fail(where, "model_config is not a Keras model config (no class_name)")
+  end
+  local cls, config = mc.class_name, mc.config
+  if type(config) ~= "table" then fail(where, "model_config has no config") end
+  if cls == "Sequential" then
+    local list = config.layers or config
+    if config.layers == nil and #config == 0 and next(config) ~= nil then
+      fail(where, "the Sequential config has no layers")
+    end
+    return list, config.name ~= null and config.name or nil, cls
+  elseif cls == "Model" or cls == "Functional" then
+    return functional_chain(config, where), config.name ~= null and config.name or nil, cls
+  end
+  fail(where, "model class '%s' cannot be read (lunet reads Sequential, Model and " ..
+       "Functional configs)", cls)
+end
+
+-- ---- training config ---------------------------------------------------------------------
+
+-- The optimizer's unit and class name.
+local function optimizer_class(opt)
+  local cls = rawget(opt, "class_name") or opt.class_name
+  if type(cls) == "string" then return cls end
+  local unit = rawget(opt, "unit") or opt.unit
+  if type(unit) == "string" then return registry.class_of("optimizer", unit) end
+  return nil
+end
+M.optimizer_class = optimizer_class
+
+-- A lunet schedule reference {name = "exponential_decay", ...} -> Keras dict.
+local function keras_schedule(v)
+  local name, rest = split_ref(v)
+  return ordered({class_name = registry.class_of("schedule", name) or name,
+                  config = drop_nulls(rest)}, {"class_name", "config"})
+end
+
+--- {class_name, config} of an optimizer object.
+function M.keras_optimizer(opt)
+  local cls = optimizer_class(opt)
+  if not cls then error("save: cannot tell the optimizer's class", 0) end
+  local cfg = {}
+  for k, v in pairs(opt:get_config()) do
+    if k == "learning_rate" and type(v) == "table" then cfg[k] = keras_schedule(v)
+    elseif math.type(v) == "integer" then cfg[k] = v + 0.0 -- Keras writes floats
+    else cfg[k] = v end
+  end
+  return ordered({class_name = cls, config = ordered(cfg, {"name", "learning_rate", "decay"})},
+                 {"class_name", "config"})
+end
+
+--- The optimizer of a Keras optimizer_config ({class_name, config}).
+function M.lunet_optimizer(oc, where)
+  local cls, cfg = dict(oc)
+  if not cls then fail(where, "training_config: optimizer_config is not a {class_name, config} dict") end
+  local unit = unit_of_class("optimizer", cls)
+  if not unit then
+    fail(where, "optimizer class '%s' is not provided by any installed plugin (known: %s)", cls,
+         registry.known("optimizer", "class_name"))
+  end
+  local args = drop_nulls(cfg)
+  if args.lr ~= nil then -- Keras <= 2.2
+    if args.learning_rate == nil then args.learning_rate = args.lr end
+    args.lr = nil
+  end
+  local scls, scfg = dict(args.learning_rate)
+  if scls then
+    local sunit = unit_of_class("schedule", scls)
+    if not sunit then
+      fail(where, "learning-rate schedule class '%s' is not provided by any installed plugin", scls)
+    end
+    local s = drop_nulls(scfg)
+    s.name = sunit
+    args.learning_rate = s
+  end
+  local optimizers = require "lunet.optimizers"
+  local ctor = optimizers[registry.class_of("optimizer", unit)]
+  if type(ctor) ~= "function" and type(ctor) ~= "table" then
+    fail(where, "the optimizer constructor ln.optimizers.%s is missing", cls)
+  end
+  local ok, opt = pcall(ctor, args)
+  if not ok then fail(where, "optimizer %s: %s", cls, tostring(opt)) end
+  return opt
+end
+
+-- A loss as compile got it -> its Keras JSON form.
+local function keras_loss(loss)
+  local losses = require "lunet.losses"
+  if type(loss) == "string" then return loss end
+  if type(loss) == "function" then
+    local name = losses.function_name(loss)
+    if name then return name end
+  end
+  if losses.is_loss(loss) then
+    local cfg = {}
+    for k, v in pairs(loss:get_config()) do cfg[k] = floatify(k, v) end
+    cfg.reduction = "auto"
+    return ordered({class_name = loss.class_name, config = cfg}, {"class_name", "config"})
+  end
+  error("save: this model's loss cannot be written to a file", 0)
+end
+
+-- A metric entry as compile got it -> its Keras JSON form.
+local function keras_metric(m)
+  if type(m) == "string" then return m end
+  local metrics = require "lunet.metrics"
+  local losses = require "lunet.losses"
+  if type(m) == "function" then
+    return losses.function_name(m) or error("save: a metric function cannot be written", 0)
+  end
+  if metrics.is_metric(m) or losses.is_loss(m) then
+    local cfg = {}
+    for k, v in pairs(m:get_config()) do cfg[k] = floatify(k, v) end
+    cfg.dtype = "float32"
+    return ordered({class_name = m.class_name, config = cfg}, {"class_name", "config"})
+  end
+  error("save: a metric of type " .. type(m) .. " cannot be written", 0)
+end
+
+--- Keras's training_config of a compiled model (nil if not compiled).
+function M.keras_training_config(model)
+  local compiled = rawget(model, "_compiled")
+  if not compiled then return nil end
+  local given = rawget(model, "_compile_args") or {}
+  local list = given.metrics
+  if list == nil then -- the history names are the entries as given
+    list = {}
+    local names = rawget(model, "metrics_names") or {}
+    for i = 2, #names do list[#list + 1] = names[i] end
+  elseif type(list) ~= "table" or getmetatable(list) then
+    list = {list}
+  end
+  local ms = array()
+  for i, m in ipairs(list) do ms[i] = keras_metric(m) end
+  local tc = {
+    loss = keras_loss(given.loss or rawget(model, "loss")),
+    metrics = ms,
+    weighted_metrics = null,
+    loss_weights = null,
+    optimizer_config = M.keras_optimizer(rawget(model, "optimizer")),
+  }
+  return ordered(tc, {"loss", "metrics", "weighted_metrics", "loss_weights", "optimizer_config"})
+end
+
+-- A Keras loss (name or dict) -> what compile takes.
+local function lunet_loss(v, where)
+  local cls, cfg = dict(v)
+  if not cls then
+    if type(v) ~= "string" then fail(where, "training_config: the loss is not readable") end
+    return v
+  end
+  local losses = require "lunet.losses"
+  local ok, loss = pcall(losses.get, {class_name = cls, config = drop_nulls(cfg)})
+  if not ok then fail(where, "training_config: loss: %s", tostring(loss)) end
+  return loss
+end
+
+-- A Keras metric entry -> what compile takes.
+local function lunet_metric(v, where)
+  local cls, cfg = dict(v)
+  if not cls then
+    if type(v) ~= "string" then fail(where, "training_config: a metric is not readable") end
+    return v
+  end
+  if cls == "MeanMetricWrapper" then return cfg.fn ~= null and cfg.fn or cfg.name end
+  local metrics = require "lunet.metrics"
+  local args = drop_nulls(cfg)
+  args.dtype = nil
+  local ok, m = pcall(function() return metrics[cls](args) end)
+  if not ok then fail(where, "training_config: metric %s: %s", cls, tostring(m)) end
+  return m
+end
+
+--- compile's argument table from a Keras training_config.
+function M.lunet_compile_args(tc, where)
+  if type(tc) ~= "table" then fail(where, "training_config is not a JSON object") end
+  if tc.loss == nil or tc.loss == null then fail(where, "training_config has no loss") end
+  if type(tc.loss) == "table" and not dict(tc.loss) then
+    fail(where, "training_config: several outputs' losses cannot be read (one output only)")
+  end
+  local ms = {}
+  local list = tc.metrics
+  if list ~= nil and list ~= null then
+    if type(list) == "table" and #list == 1 and type(list[1]) == "table" and not dict(list[1]) then
+      list = list[1] -- per-output lists of a one-output model
+    end
+    for i, m in ipairs(list) do ms[i] = lunet_metric(m, where) end
+  end
+  return {loss = lunet_loss(tc.loss, where), metrics = ms,
+          optimizer = M.lunet_optimizer(tc.optimizer_config, where)}
+end
+
+-- ---- units a model uses -------------------------------------------------------------------
+
+--- "kind/name@version" of every plugin unit a model's file refers to.
+function M.units_of(model)
+  local seen, list = {}, {}
+  local function add(kind, name)
+    if type(name) ~= "string" then return end
+    local key = kind .. "/" .. name
+    if seen[key] then return end
+    for _, u in ipairs(registry.units(kind)) do
+      if u.name == name then
+        seen[key] = true
+        list[#list + 1] = sformat("%s@%d", key, u.version)
+        return
+      end
+    end
+  end
+  local function refs(cfg)
+    for k, v in pairs(cfg) do
+      if type(k) == "string" and type(v) == "table" and type(v.name) == "string" then
+        if k == "activation" then add("activation", v.name)
+        elseif k:match("_initializer$") then add("initializer", v.name) end
+      end
+    end
+  end
+  for _, l in ipairs(model.layers) do
+    add("layer", l.unit)
+    refs(core.files.layer_config(l._c))
+  end
+  local opt = rawget(model, "_compiled") and rawget(model, "optimizer")
+  if opt then
+    local cls = optimizer_class(opt)
+    add("optimizer", cls and registry.find_class("optimizer", cls))
+  end
+  table.sort(list)
+  return list
+end
+
+--- Check a file's unit list against the registry: every unit present,
+-- at the version the file was written with.
+function M.check_units(list, where)
+  for _, s in ipairs(list) do
+    local kind, name, version = s:match("^(%w+)/([^@]+)@(%d+)$")
+    if not kind then fail(where, "unreadable unit reference '%s' in lunet_units", s) end
+    local found
+    for _, u in ipairs(registry.units(kind)) do
+      if u.name == name then found = u break end
+    end
+    if not found then
+      fail(where, "the model uses the %s unit '%s' (version %s), which no installed " ..
+           "plugin provides (load its plugin first: ln.load_plugin(path))", kind, name, version)
+    end
+    if found.version ~= tonumber(version) then
+      fail(where, "the model was saved with %s unit '%s' version %s; the installed plugin " ..
+           "(%s) is version %d", kind, name, version, tostring(found.file), found.version)
+    end
+  end
+end
+
+return M

@@ -1,0 +1,417 @@
+-- Tests of the Lua tensor API (core/lua_tensor*.c): creation, dtypes,
+-- shapes, indexing, views, operators, masks, reductions, printing, and the
+-- error messages (they name the function and the shapes).
+local ln = require "lunet"
+
+local passed, failed = 0, 0
+local function test(name, fn)
+  local ok, err = pcall(fn)
+  if ok then
+    passed = passed + 1
+  else
+    failed = failed + 1
+    io.stderr:write("FAIL ", name, ": ", tostring(err), "\n")
+  end
+end
+
+local function eq(got, want, what)
+  if got ~= want then
+    error(string.format("%s: want %s, got %s", what or "mismatch",
+                        tostring(want), tostring(got)), 2)
+  end
+end
+
+local function near(got, want, tol, what)
+  if math.abs(got - want) > (tol or 1e-6) then
+    error(string.format("%s: want %.9g, got %.9g", what or "mismatch", want,
+                        got), 2)
+  end
+end
+
+-- fn must raise an error containing every given piece (plain text).
+local function raises(fn, ...)
+  local ok, err = pcall(fn)
+  if ok then error("no error raised", 2) end
+  err = tostring(err)
+  for _, piece in ipairs({...}) do
+    if not err:find(piece, 1, true) then
+      error(string.format("error %q lacks %q", err, piece), 2)
+    end
+  end
+end
+
+local function list(t) return table.concat(t:flatten():totable(), " ") end
+local function shape(t) return table.concat(t:shape(), "x") end
+
+test("creation from nested tables", function()
+  local t = ln.tensor({{1, 2, 3}, {4, 5, 6}})
+  eq(t:type(), "float32")
+  eq(shape(t), "2x3")
+  eq(t:dim(), 2)
+  eq(t:numel(), 6)
+  eq(#t, 2)
+  eq(math.type(#t), "integer")
+  eq(math.type(t:size(2)), "integer")
+  eq(t:size(-1), 3)
+  local i = ln.tensor({1, 2, 3}, "int32")
+  eq(i:type(), "int32")
+  eq(ln.tensor({{}}, "uint8"):numel(), 0)
+  eq(ln.tensor(2.5):dim(), 0)
+  eq(ln.tensor(2.5):item(), 2.5)
+  eq(ln.tensor({true, false}, "uint8"):sum(), 1)
+  local c = ln.tensor(t, "int32")
+  eq(c:type(), "int32")
+  raises(function() ln.tensor({{1, 2}, {3}}) end, "tensor: ragged", "expected 2")
+  raises(function() ln.tensor({1, "x"}) end, "tensor:", "is a string, not a number")
+  raises(function() ln.tensor({300}, "uint8") end, "does not fit in uint8")
+  raises(function() ln.tensor({1}, "float64") end, "unknown dtype 'float64'")
+  raises(function() ln.tensor("abc") end, "tensor: expects")
+end)
+
+test("zeros ones full arange", function()
+  eq(list(ln.zeros(2, 2)), "0.0 0.0 0.0 0.0")
+  eq(list(ln.ones({2}, "int32")), "1 1")
+  eq(ln.zeros(3, "uint8"):type(), "uint8")
+  eq(list(ln.full({2, 2}, 7, "int32")), "7 7 7 7")
+  eq(list(ln.full(3, 0.5)), "0.5 0.5 0.5")
+  eq(list(ln.arange(5)), "0 1 2 3 4")
+  eq(ln.arange(5):type(), "int32")
+  eq(list(ln.arange(1, 2, 0.25)), "1.0 1.25 1.5 1.75")
+  eq(list(ln.arange(5, 0, -2)), "5 3 1")
+  eq(ln.arange(3, "float32"):type(), "float32")
+  raises(function() ln.zeros(2, -1) end, "zeros:", "non-negative")
+  raises(function() ln.arange(0, 1, 0) end, "arange: step must be a nonzero")
+end)
+
+test("seeded random: rand randn randperm", function()
+  ln.random.seed(7)
+  local a, p = ln.randn(100), ln.randperm(10)
+  ln.random.seed(7)
+  local b, q = ln.randn(100), ln.randperm(10)
+  assert(a:equal(b), "randn not reproducible")
+  assert(p:equal(q), "randperm not reproducible")
+  local u = ln.rand(1000)
+  assert(u:min() >= 0 and u:max() < 1, "rand outside [0, 1)")
+  eq(p:type(), "int32")
+  local seen = {}
+  for _, v in ipairs(p:totable()) do seen[v] = true end
+  for k = 1, 10 do assert(seen[k], "randperm lacks " .. k) end
+  near(ln.randn(20000):mean(), 0, 0.05, "randn mean")
+  near(ln.randn(20000):std(), 1, 0.05, "randn std")
+end)
+
+test("dtype conversions", function()
+  local f = ln.tensor({-1.7, 2.9, 255})
+  eq(list(f:int()), "-1 2 255")
+  eq(f:byte():type(), "uint8")
+  assert(rawequal(f:float(), f), ":float() on float32 returns itself")
+  eq(f:type("int32"):type(), "int32")
+  local b = ln.tensor({1, 2}, "uint8")
+  eq(math.type(b:totable()[1]), "integer")
+  eq(table.concat(ln.tensor({4, 5}, "int32"):totable(), " "), "4 5")
+end)
+
+test("element access and rows", function()
+  local t = ln.arange(12):reshape(3, 4)
+  eq(t[{2, 3}], 6)
+  eq(math.type(t[{2, 3}]), "integer")
+  eq(t[{-1, -1}], 11)
+  local row = t[2]
+  eq(shape(row), "4")
+  row[1] = 100 -- a view: writes reach t
+  eq(t[{2, 1}], 100)
+  t[{3, 4}] = -5
+  eq(t[{3, 4}], -5)
+  local v = ln.arange(5)
+  eq(v[5], 4)
+  eq(v[-2], 3)
+  v[1] = 9
+  eq(v[1], 9)
+  raises(function() return t[{4, 1}] end, "index 4 out of range 1..3 along dim 1")
+  raises(function() return t[{1, 0}] end, "index 0 out of range 1..4 along dim 2")
+  raises(function() return t[{1, 2, 3}] end, "3 indices for a tensor of shape (3, 4)")
+  raises(function() t[{1, 1}] = 1.5e10 end, "does not fit in int32")
+  raises(function() return t["nope"]() end)
+  eq(t.nope, nil)
+end)
+
+test("slices with ranges", function()
+  local t = ln.arange(12):reshape(3, 4)
+  eq(list(t[{{}, 2}]), "1 5 9")            -- a column (copy)
+  eq(list(t[{{2, 3}, {1, 2}}]), "4 5 8 9")
+  local rows = t[{{2, 3}}]                 -- leading range: a view
+  rows[{1, 1}] = 40
+  eq(t[{2, 1}], 40)
+  t[{{}, 1}] = 0                           -- write a column
+  eq(list(t[{{}, 1}]), "0 0 0")
+  t[{{}, {3, 4}}] = ln.tensor({7, 8}, "int32") -- broadcast a row
+  eq(list(t[3]), "0 9 7 8")
+  raises(function() t[{{}, {1, 2}}] = ln.tensor({1, 2, 3}) end,
+         "assignment: values of shape (3,) do not broadcast to the selected shape (3, 2)")
+  raises(function() return t[{{2, 5}}] end, "range {2, 5} out of range along dim 1 of shape (3, 4)")
+end)
+
+test("views and copies", function()
+  local x = ln.arange(24):reshape(2, 3, 4)
+  local n = x:narrow(1, 2, 1)
+  n[{1, 1, 1}] = 99
+  eq(x[{2, 1, 1}], 99)                     -- narrow along dim 1 shares
+  local c = x:narrow(3, 2, 2)
+  eq(shape(c), "2x3x2")
+  eq(list(c[1]), "1 2 5 6 9 10")
+  eq(shape(x:select(2, 3)), "2x4")
+  eq(list(x:select(1, -1)[1]), "99 13 14 15")
+  eq(shape(x:reshape(-1, 4)), "6x4")
+  eq(shape(x:view(4, 6)), "4x6")
+  eq(shape(x:flatten()), "24")
+  eq(shape(x:reshape(2, 1, 12):squeeze()), "2x12")
+  eq(shape(x:unsqueeze(1)), "1x2x3x4")
+  eq(shape(x:unsqueeze(-1)), "2x3x4x1")
+  local tr = ln.arange(6):reshape(2, 3):t()
+  eq(list(tr), "0 3 1 4 2 5")
+  eq(shape(x:transpose(1, 3)), "4x3x2")
+  eq(shape(x:permute(3, 1, 2)), "4x2x3")
+  eq(x:permute(3, 1, 2)[{4, 2, 3}], x[{2, 3, 4}])
+  local cl = x:clone()
+  cl[{1, 1, 1}] = -1
+  eq(x[{1, 1, 1}], 0)
+  assert(rawequal(x:contiguous(), x))
+  raises(function() x:narrow(2, 3, 2) end, "narrow: start 3, length 2 out of range along dim 2 of shape (2, 3, 4)")
+  raises(function() x:reshape(5, 5) end, "reshape: cannot view shape (2, 3, 4) as (5, 5)")
+  raises(function() x:select(4, 1) end, "select: dim 4 out of range for shape (2, 3, 4)")
+end)
+
+test("cat", function()
+  local a, b = ln.ones(2, 3), ln.zeros(1, 3)
+  eq(shape(ln.cat({a, b})), "3x3")
+  eq(shape(ln.cat(a, a, 2)), "2x6")
+  eq(shape(a:cat(a, -1)), "2x6")
+  eq(list(ln.cat({ln.arange(2), ln.arange(3)})), "0 1 0 1 2")
+  raises(function() ln.cat({a, b}, 2) end,
+         "cat: tensor 2 is float32 (1, 3) but tensor 1 is float32 (2, 3)")
+  raises(function() ln.cat({a, 3}) end, "cat: entry 2 is a number")
+end)
+
+test("arithmetic with broadcasting", function()
+  local a = ln.tensor({{1}, {2}, {3}})
+  local b = ln.tensor({10, 20})
+  eq(list(a + b), "11.0 21.0 12.0 22.0 13.0 23.0")
+  eq(list(a * 2), "2.0 4.0 6.0")
+  eq(list(2 - a), "1.0 0.0 -1.0")
+  eq(list(1 / ln.tensor({2, 4})), "0.5 0.25")
+  eq(list(ln.tensor({2, 3}) ^ 2), "4.0 9.0")
+  eq(list(-a), "-1.0 -2.0 -3.0")
+  eq(list(a:maximum(2)), "2.0 2.0 3.0")
+  eq(list(a:minimum(ln.tensor({2}))), "1.0 2.0 2.0")
+  raises(function() return ln.ones(2, 3) + ln.ones(2) end,
+         "add (+)", "(2, 3)", "(2,)", "cannot be broadcast")
+  raises(function() return ln.ones(2) + "x" end,
+         "add (+): expects tensors or numbers, argument 2 is string")
+  raises(function() return ln.ones(2) * {} end, "mul (*)")
+end)
+
+test("integer arithmetic rules", function()
+  local i = ln.tensor({7, -7, 3}, "int32")
+  eq((i + 1):type(), "int32")
+  eq((i * 2):type(), "int32")
+  eq((i / 2):type(), "float32")            -- / always gives floats
+  eq((i + 0.5):type(), "float32")          -- a float number promotes
+  eq((i ^ 2):type(), "float32")
+  eq(list(i // 2), "3 -4 1")               -- Lua's floor division
+  eq(list(i % 3), "1 2 0")                 -- Lua's modulo (sign of divisor)
+  eq(list(i % -3), "-2 -1 0")
+  eq(list(ln.tensor({7, -7}) // 2), "3.0 -4.0")
+  eq(list(ln.tensor({7.5, -7.5}) % 2), "1.5 0.5")
+  local u = ln.tensor({250, 10}, "uint8")
+  eq((u + 10):type(), "int32")             -- no uint8 wrap-around
+  eq(list(u + 10), "260 20")
+  eq(list(-u), "-250 -10")
+  eq(list(u:abs()), "250 10")
+  eq((u:float() / 255):type(), "float32")
+  eq(list(u:clamp(20, 100)), "100 20")
+  eq(u:clamp(20, 100):type(), "uint8")
+  eq(list(i:abs()), "7 7 3")
+  raises(function() return i // 0 end, "integer division by zero")
+  raises(function() return i % ln.zeros(3, "int32") end, "division by zero")
+end)
+
+test("math functions", function()
+  local x = ln.tensor({1, 4, 9})
+  eq(list(x:sqrt()), "1.0 2.0 3.0")
+  near(x:log()[2], math.log(4), 1e-6)
+  near(x:exp()[1], math.exp(1), 1e-5)
+  eq(list(ln.tensor({-1.5, 2.5}):abs()), "1.5 2.5")
+  eq(list(ln.tensor({-1.5, 0, 2}):sign()), "-1.0 0.0 1.0")
+  eq(list(ln.tensor({-1.5, 1.5}):floor()), "-2.0 1.0")
+  eq(list(ln.tensor({-1.5, 1.2}):ceil()), "-1.0 2.0")
+  eq(list(ln.tensor({-5, 0.5, 5}):clamp(-1, 1)), "-1.0 0.5 1.0")
+  eq(list(ln.tensor({-5, 5}):clamp(0)), "0.0 5.0")
+  near(ln.tensor({0}):sigmoid()[1], 0.5, 1e-7)
+  eq(ln.tensor({1, 2}, "int32"):exp():type(), "float32")
+end)
+
+test("comparisons and masks", function()
+  local x = ln.tensor({1, 5, 7, 3})
+  local m = x:gt(3)
+  eq(m:type(), "uint8")
+  eq(list(m), "0 1 1 0")
+  eq(list(x:eq(5)), "0 1 0 0")
+  eq(list(x:ne(5)), "1 0 1 1")
+  eq(list(x:le(3)), "1 0 0 1")
+  eq(list(x:lt(ln.tensor({2}))), "1 0 0 0")
+  eq(list(x:ge(x)), "1 1 1 1")
+  eq(list(m & x:lt(7)), "0 1 0 0")
+  eq(list(m | x:eq(1)), "1 1 1 0")
+  eq(list(~m), "1 0 0 1")
+  eq(list(m ~ x:gt(5)), "0 1 0 0")
+  eq(list(x[m]), "5.0 7.0")
+  raises(function() return x:gt("a") end, "gt: compares with a number or a tensor")
+  raises(function() return m & x end, "and (&): combines uint8 masks, argument 2 is float32")
+  raises(function() return ~x end, "not (~)", "float32")
+  raises(function() return x:eq(ln.ones(3)) end, "eq:", "(4,)", "(3,)")
+end)
+
+test("mask selection and assignment", function()
+  local X = ln.arange(12):reshape(4, 3)
+  local rows = ln.tensor({1, 0, 0, 1}, "uint8")
+  local sel = X[rows]
+  eq(shape(sel), "2x3")
+  eq(list(sel), "0 1 2 9 10 11")
+  eq(list(X[X:gt(8)]), "9 10 11")
+  local Y = X:clone()
+  Y[rows] = 0
+  eq(list(Y[1]), "0 0 0")
+  Y[rows] = ln.tensor({5, 6, 7}, "int32")  -- one row for every selected row
+  eq(list(Y[4]), "5 6 7")
+  Y[Y:gt(6)] = ln.tensor({1, 2, 1, 2}, "int32") -- one value per element
+  eq(list(Y), "5 6 1 3 4 5 6 2 1 5 6 2")
+  local f = ln.tensor({1.5, -2, 3})
+  f[f:lt(0)] = 0
+  eq(list(f), "1.5 0.0 3.0")
+  f[f:gt(1)] = ln.tensor({9})               -- a single value fills
+  eq(list(f), "9.0 0.0 9.0")
+  -- the seed's y_A[y_A > 6] -= 2 on uint8 labels
+  local yA = ln.tensor({9, 0, 7, 4, 8}, "uint8")
+  yA[yA:gt(6)] = yA[yA:gt(6)] - 2
+  eq(list(yA), "7 0 5 4 6")
+  eq(yA:type(), "uint8")
+  raises(function() return X[ln.ones(3, "uint8")] end,
+         "mask selection: mask of shape (3,) does not fit tensor of shape (4, 3)")
+  raises(function() X[rows] = ln.ones(5, "int32") end,
+         "masked assignment: 2 cells of 3 elements selected", "(5,)")
+  raises(function() X[X:gt(0)] = 1e12 end, "does not fit in int32")
+  raises(function() return X[ln.ones(4)] end, "float32 tensor of shape (4,) cannot index")
+end)
+
+test("gather by index tensor", function()
+  local X = ln.arange(12):reshape(4, 3)
+  local idx = ln.tensor({4, 1, 4}, "int32")
+  eq(list(X[idx]), "9 10 11 0 1 2 9 10 11")
+  eq(list(X:index(2, ln.tensor({3, 1}, "int32"))), "2 0 5 3 8 6 11 9")
+  local Z = X:clone()
+  Z[ln.tensor({2, 3}, "int32")] = -1
+  eq(list(Z:narrow(1, 2, 2)), "-1 -1 -1 -1 -1 -1")
+  Z[ln.tensor({1}, "int32")] = ln.tensor({{7, 8, 9}}, "int32")
+  eq(list(Z[1]), "7 8 9")
+  local g = X:gather(2, ln.tensor({{3}, {1}, {2}, {3}}, "int32"))
+  eq(list(g), "2 3 7 11")
+  local perm = ln.randperm(4)
+  eq(X[perm]:sum(), X:sum())
+  raises(function() return X[ln.tensor({5}, "int32")] end, "index 5 (at position 1) out of range 1..4")
+  raises(function() return X:gather(2, ln.tensor({{4}, {1}, {1}, {1}}, "int32")) end,
+         "gather: index 4", "out of range 1..3 along dim 2")
+end)
+
+test("reductions", function()
+  local x = ln.tensor({{1, 2, 3}, {4, 5, 6}})
+  eq(x:sum(), 21.0)
+  eq(math.type(ln.tensor({1, 2}, "int32"):sum()), "integer")
+  eq(ln.ones(5, "uint8"):sum(), 5)
+  eq(x:mean(), 3.5)
+  eq(list(x:sum(1)), "5.0 7.0 9.0")
+  eq(list(x:sum(2)), "6.0 15.0")
+  eq(shape(x:sum(2, true)), "2x1")
+  eq(list(x:mean(-1)), "2.0 5.0")
+  eq(x:max(), 6.0)
+  eq(x:min(), 1.0)
+  eq(x:argmax(), 6)
+  eq(x:argmin(), 1)
+  local v, i = x:max(2)
+  eq(list(v), "3.0 6.0")
+  eq(list(i), "3 3")
+  eq(i:type(), "int32")
+  local iv, ii = ln.tensor({{3, 9}, {8, 1}}, "uint8"):min(1)
+  eq(iv:type(), "uint8")
+  eq(list(iv), "3 1")
+  eq(list(ii), "1 2")
+  eq(list(x:argmax(1)), "2 2 2")
+  eq(list(ln.tensor({{0, 7, 7}}):argmax(2)), "2")   -- the first of ties
+  near(ln.tensor({1, 2, 3, 4}):std(), math.sqrt(5 / 3), 1e-12, "std (unbiased)")
+  near(ln.tensor({1, 2, 3, 4}):var(), 5 / 3, 1e-12, "var (unbiased)")
+  near(x:std(2)[1], 1, 1e-6)
+  near(x:var(1)[2], 4.5, 1e-6)
+  assert(ln.tensor({0, 1}):any() and not ln.tensor({0, 1}):all())
+  assert(ln.ones(3, "uint8"):all())
+  raises(function() ln.zeros(0):max() end, "max: nothing to reduce in a tensor of shape (0,)")
+  raises(function() x:sum(3) end, "sum: dim 3 out of range for shape (2, 3)")
+end)
+
+test("equal and allclose", function()
+  local a = ln.tensor({1, 2, 3})
+  assert(a:equal(ln.tensor({1, 2, 3}, "int32")))
+  assert(not a:equal(ln.tensor({1, 2})))
+  assert(not a:equal(ln.tensor({{1, 2, 3}})))
+  assert(ln.allclose(a, a + 1e-7))
+  assert(not ln.allclose(a, a + 1e-3))
+  assert(ln.allclose(a, a + 1e-3, 1e-2))
+  assert(ln.allclose(ln.ones(2, 3), ln.ones(3)))
+  assert(a:allclose(a))
+  raises(function() ln.allclose(a, ln.ones(2)) end, "allclose", "(3,)", "(2,)")
+end)
+
+test("totable", function()
+  local t = ln.tensor({{1, 2}, {3, 4}}, "int32"):totable()
+  eq(#t, 2)
+  eq(table.concat(t[2], " "), "3 4")
+  eq(math.type(t[1][1]), "integer")
+  eq(ln.tensor({1.5}):totable()[1], 1.5)
+  eq(ln.tensor(3, "int32"):totable(), 3)
+end)
+
+test("tostring like numpy", function()
+  eq(tostring(ln.tensor({{1, 2}, {3, 4}}, "int32")),
+     "tensor([[1, 2],\n        [3, 4]], dtype=int32, shape=(2, 2))")
+  eq(tostring(ln.tensor({0.5, -1.25})),
+     "tensor([ 0.5000, -1.2500], dtype=float32, shape=(2,))")
+  eq(tostring(ln.tensor({1, 2})), "tensor([1., 2.], dtype=float32, shape=(2,))")
+  eq(tostring(ln.tensor(2.5)), "tensor(2.5000, dtype=float32, shape=())")
+  eq(tostring(ln.zeros(0, 3)), "tensor([], dtype=float32, shape=(0, 3))")
+  eq(tostring(ln.tensor({1e-5, 1})),
+     "tensor([1.0000e-05, 1.0000e+00], dtype=float32, shape=(2,))")
+  local big = tostring(ln.arange(2000))
+  eq(big, "tensor([   0,    1,    2, ..., 1997, 1998, 1999], dtype=int32, shape=(2000,))")
+  local img = tostring(ln.zeros(60, 28, 28, "uint8"))
+  assert(img:find("...,", 1, true) and img:find("shape=(60, 28, 28)", 1, true))
+  assert(#img < 2000, "elided output stays short")
+  local long = tostring(ln.arange(30))
+  assert(long:find("\n", 1, true), "long rows wrap at 75 columns")
+end)
+
+test("method argument errors", function()
+  local x = ln.ones(2, 3)
+  raises(function() x:narrow("a", 1, 1) end, "narrow: dim must be an integer")
+  raises(function() x:reshape(2, "b") end, "reshape")
+  raises(function() x:unsqueeze(5) end, "unsqueeze: dim 5 out of range for shape (2, 3)")
+  raises(function() x:permute(1) end, "permute: 1 dims given for shape (2, 3)")
+  raises(function() x:t():t():transpose(1, 3) end, "transpose: dim 3 out of range")
+  raises(function() ln.ones(3):t() end, "t: expects a 2-d tensor, got shape (3,)")
+  raises(function() x:item() end, "item: the tensor has 6 elements (shape (2, 3)), not 1")
+  raises(function() x:copy(ln.ones(5)) end, "copy: source of shape (5,) has 5 elements, the tensor of shape (2, 3) has 6")
+  raises(function() x:fill(1e40):byte():fill(300) end, "fill: value 300")
+  raises(function() return #ln.tensor(1) end, "0-d tensor has no length")
+  eq(list(x:copy(ln.arange(6))), "0.0 1.0 2.0 3.0 4.0 5.0")
+  eq(list(x:zero()), "0.0 0.0 0.0 0.0 0.0 0.0")
+end)
+
+print(string.format("%d passed, %d failed", passed, failed))
+if failed > 0 then error(failed .. " test(s) failed") end
