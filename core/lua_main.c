@@ -2,6 +2,7 @@
 ** lua_main.c -- the C module `lunet.core`: shared binding helpers and the
 ** library-wide functions (plugins, threads, clock, seed).
 */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -327,6 +328,11 @@ LN_API int luaopen_lunet_core(lua_State *L) {
     /* Not in a library constructor: an OpenMP pool started at load time
     ** would hang children of fork() (Check's test runner, for one). */
     ln_cpu_init();
+    /* A write past the file-size limit (ulimit -f) must fail with EFBIG,
+    ** so a save raises an error instead of killing the process. */
+    struct sigaction sa;
+    if (sigaction(SIGXFSZ, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGXFSZ, SIG_IGN);
     lua_newtable(L);
     lnL_open_core(L);
     lnL_open_tensor(L);
