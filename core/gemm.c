@@ -56,6 +56,8 @@ typedef struct gk_args {
     float alpha, beta;
     int load_c;        /* 0: C = alpha*acc; 1: C = alpha*acc + beta*C */
     int mr, nv, nlast; /* rows, vectors, valid lanes of the last vector */
+    int ct; /* the tile is of C^T: element (r, j) goes to c[j*ldc + r] and
+            ** bias[r] is added (the swapped problem, see ln_gemm) */
 } gk_args;
 
 typedef void (*gk_kernel)(const gk_args *);
@@ -141,12 +143,12 @@ static void kernel_generic(const gk_args *p) {
         b += p->bks;
     }
     for (int r = 0; r < mr; r++) {
-        float *c = p->c + r * p->ldc;
         for (int j = 0; j < w; j++) {
-            float x = p->load_c ? p->alpha * acc[r][j] + p->beta * c[j]
+            float *c = p->ct ? p->c + j * p->ldc + r : p->c + r * p->ldc + j;
+            float x = p->load_c ? p->alpha * acc[r][j] + p->beta * *c
                                 : p->alpha * acc[r][j];
-            if (p->bias) x += p->bias[j];
-            c[j] = x;
+            if (p->bias) x += p->bias[p->ct ? r : j];
+            *c = x;
         }
     }
 }
@@ -161,93 +163,6 @@ static const gemm_isa isa_generic = {"generic", GEN_MR, GEN_VW, GEN_NV,
 #define T512                                                                   \
     __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
 #define AI __attribute__((always_inline)) inline
-
-static AI T512 void k512_body(const gk_args *p, const int MR, const int NV) {
-    __m512 acc[8][3];
-    const __mmask16 ml = (__mmask16)((1u << p->nlast) - 1u);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; r++)
-#pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
-    const float *a = p->a, *b = p->b;
-    const int64_t ars = p->ars, aks = p->aks, bks = p->bks;
-    for (int64_t k = p->kc; k > 0; k--) {
-        __m512 bv[3];
-#pragma GCC unroll 3
-        for (int v = 0; v < NV - 1; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);
-        bv[NV - 1] = _mm512_maskz_loadu_ps(ml, b + 16 * (NV - 1));
-#pragma GCC unroll 8
-        for (int r = 0; r < MR; r++) {
-            const __m512 av = _mm512_set1_ps(a[r * ars]);
-#pragma GCC unroll 3
-            for (int v = 0; v < NV; v++)
-                acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
-        }
-        a += aks;
-        b += bks;
-    }
-    const __m512 va = _mm512_set1_ps(p->alpha), vb = _mm512_set1_ps(p->beta);
-    float *c = p->c;
-    const int64_t ldc = p->ldc;
-    __m512 bias[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(),
-                      _mm512_setzero_ps()};
-    if (p->bias) {
-#pragma GCC unroll 3
-        for (int v = 0; v < NV; v++)
-            bias[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? ml : 0xFFFF,
-                                            p->bias + 16 * v);
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; r++) {
-#pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) {
-            const __mmask16 mk = v == NV - 1 ? ml : 0xFFFF;
-            float *cp = c + r * ldc + 16 * v;
-            __m512 x;
-            if (p->load_c)
-                x = _mm512_fmadd_ps(
-                    va, acc[r][v],
-                    _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(mk, cp)));
-            else
-                x = _mm512_mul_ps(va, acc[r][v]);
-            if (p->bias) x = _mm512_add_ps(x, bias[v]);
-            _mm512_mask_storeu_ps(cp, mk, x);
-        }
-    }
-}
-
-#define K512(M, V)                                                             \
-    static T512 void k512_##M##_##V(const gk_args *p) { k512_body(p, M, V); }
-#define K512_ROW(M) K512(M, 1) K512(M, 2) K512(M, 3)
-K512_ROW(1)
-K512_ROW(2)
-K512_ROW(3)
-K512_ROW(4)
-K512_ROW(5)
-K512_ROW(6)
-K512_ROW(7)
-K512_ROW(8)
-
-static T512 void kernel_avx512(const gk_args *p) {
-#define K512_CASE(M)                                                           \
-    case M:                                                                    \
-        if (p->nv == 3) k512_##M##_3(p);                                       \
-        else if (p->nv == 2) k512_##M##_2(p);                                  \
-        else k512_##M##_1(p);                                                  \
-        break;
-    switch (p->mr) {
-        K512_CASE(1)
-        K512_CASE(2)
-        K512_CASE(3)
-        K512_CASE(4)
-        K512_CASE(5)
-        K512_CASE(6)
-        K512_CASE(7)
-        K512_CASE(8)
-    default: break;
-    }
-#undef K512_CASE
-}
 
 /* 16 x 16 transpose in registers. */
 static AI T512 void tr16(__m512 r[16]) {
@@ -278,6 +193,137 @@ static AI T512 void tr16(__m512 r[16]) {
         r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
         r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xDD);
     }
+}
+
+static AI T512 void k512_body(const gk_args *p, const int MR, const int NV,
+                             const int CT) {
+    __m512 acc[8][3];
+    const __mmask16 ml = (__mmask16)((1u << p->nlast) - 1u);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
+    const float *a = p->a, *b = p->b;
+    const int64_t ars = p->ars, aks = p->aks, bks = p->bks;
+    for (int64_t k = p->kc; k > 0; k--) {
+        __m512 bv[3];
+#pragma GCC unroll 3
+        for (int v = 0; v < NV - 1; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);
+        bv[NV - 1] = _mm512_maskz_loadu_ps(ml, b + 16 * (NV - 1));
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; r++) {
+            const __m512 av = _mm512_set1_ps(a[r * ars]);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+        }
+        a += aks;
+        b += bks;
+    }
+    const __m512 va = _mm512_set1_ps(p->alpha), vb = _mm512_set1_ps(p->beta);
+    float *c = p->c;
+    const int64_t ldc = p->ldc;
+    if (CT) {
+        /* Transpose each 16-column slab in registers: row l of it is MR
+        ** consecutive elements of row 16v + l of C. */
+        const __mmask16 mj = (__mmask16)((1u << MR) - 1u);
+        const __m512 bj = p->bias ? _mm512_maskz_loadu_ps(mj, p->bias)
+                                  : _mm512_setzero_ps();
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            __m512 t[16];
+#pragma GCC unroll 16
+            for (int r = 0; r < 16; r++)
+                t[r] = r < MR && r < 8 ? acc[r][v] : _mm512_setzero_ps();
+            tr16(t);
+            const int nl = v == NV - 1 ? p->nlast : 16;
+#pragma GCC unroll 16
+            for (int l = 0; l < 16; l++) {
+                if (l < nl) {
+                    float *cp = c + (16 * v + l) * ldc;
+                    __m512 x;
+                    if (p->load_c)
+                        x = _mm512_fmadd_ps(
+                            va, t[l],
+                            _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(mj, cp)));
+                    else
+                        x = _mm512_mul_ps(va, t[l]);
+                    if (p->bias) x = _mm512_add_ps(x, bj);
+                    _mm512_mask_storeu_ps(cp, mj, x);
+                }
+            }
+        }
+        return;
+    }
+    __m512 bias[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(),
+                      _mm512_setzero_ps()};
+    if (p->bias) {
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++)
+            bias[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? ml : 0xFFFF,
+                                            p->bias + 16 * v);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            const __mmask16 mk = v == NV - 1 ? ml : 0xFFFF;
+            float *cp = c + r * ldc + 16 * v;
+            __m512 x;
+            if (p->load_c)
+                x = _mm512_fmadd_ps(
+                    va, acc[r][v],
+                    _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(mk, cp)));
+            else
+                x = _mm512_mul_ps(va, acc[r][v]);
+            if (p->bias) x = _mm512_add_ps(x, bias[v]);
+            _mm512_mask_storeu_ps(cp, mk, x);
+        }
+    }
+}
+
+#define K512(M, V)                                                             \
+    static T512 void k512_##M##_##V(const gk_args *p) {                        \
+        k512_body(p, M, V, 0);                                                 \
+    }                                                                          \
+    static T512 void k512t_##M##_##V(const gk_args *p) {                       \
+        k512_body(p, M, V, 1);                                                 \
+    }
+#define K512_ROW(M) K512(M, 1) K512(M, 2) K512(M, 3)
+K512_ROW(1)
+K512_ROW(2)
+K512_ROW(3)
+K512_ROW(4)
+K512_ROW(5)
+K512_ROW(6)
+K512_ROW(7)
+K512_ROW(8)
+
+static T512 void kernel_avx512(const gk_args *p) {
+#define K512_CASE(M)                                                           \
+    case M:                                                                    \
+        if (p->ct) {                                                           \
+            if (p->nv == 3) k512t_##M##_3(p);                                  \
+            else if (p->nv == 2) k512t_##M##_2(p);                             \
+            else k512t_##M##_1(p);                                             \
+        } else {                                                               \
+            if (p->nv == 3) k512_##M##_3(p);                                   \
+            else if (p->nv == 2) k512_##M##_2(p);                              \
+            else k512_##M##_1(p);                                              \
+        }                                                                      \
+        break;
+    switch (p->mr) {
+        K512_CASE(1)
+        K512_CASE(2)
+        K512_CASE(3)
+        K512_CASE(4)
+        K512_CASE(5)
+        K512_CASE(6)
+        K512_CASE(7)
+        K512_CASE(8)
+    default: break;
+    }
+#undef K512_CASE
 }
 
 /* B^T panel: rows j of the source (contiguous in k) become columns. */
@@ -324,7 +370,8 @@ static AI T256 __m256i mask8(int n) {
                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-static AI T256 void k256_body(const gk_args *p, const int MR, const int NV) {
+static AI T256 void k256_body(const gk_args *p, const int MR, const int NV,
+                             const int CT) {
     __m256 acc[4][3];
     const __m256i ml = mask8(p->nlast);
 #pragma GCC unroll 4
@@ -352,6 +399,28 @@ static AI T256 void k256_body(const gk_args *p, const int MR, const int NV) {
     const __m256i full = _mm256_set1_epi32(-1);
     float *c = p->c;
     const int64_t ldc = p->ldc;
+    if (CT) {
+        float tile[4][24] __attribute__((aligned(32)));
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++)
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++)
+                _mm256_store_ps(&tile[r][8 * v], acc[r][v]);
+        const int w = (NV - 1) * 8 + p->nlast;
+        for (int l = 0; l < w; l++) {
+            float *cp = c + l * ldc;
+#pragma GCC unroll 4
+            for (int r = 0; r < MR; r++) {
+                float x = p->load_c
+                              ? __builtin_fmaf(p->alpha, tile[r][l],
+                                               p->beta * cp[r])
+                              : p->alpha * tile[r][l];
+                if (p->bias) x += p->bias[r];
+                cp[r] = x;
+            }
+        }
+        return;
+    }
 #pragma GCC unroll 4
     for (int r = 0; r < MR; r++) {
 #pragma GCC unroll 3
@@ -373,7 +442,12 @@ static AI T256 void k256_body(const gk_args *p, const int MR, const int NV) {
 }
 
 #define K256(M, V)                                                             \
-    static T256 void k256_##M##_##V(const gk_args *p) { k256_body(p, M, V); }
+    static T256 void k256_##M##_##V(const gk_args *p) {                        \
+        k256_body(p, M, V, 0);                                                 \
+    }                                                                          \
+    static T256 void k256t_##M##_##V(const gk_args *p) {                       \
+        k256_body(p, M, V, 1);                                                 \
+    }
 #define K256_ROW(M) K256(M, 1) K256(M, 2) K256(M, 3)
 K256_ROW(1)
 K256_ROW(2)
@@ -383,9 +457,15 @@ K256_ROW(4)
 static T256 void kernel_avx2(const gk_args *p) {
 #define K256_CASE(M)                                                           \
     case M:                                                                    \
-        if (p->nv == 3) k256_##M##_3(p);                                       \
-        else if (p->nv == 2) k256_##M##_2(p);                                  \
-        else k256_##M##_1(p);                                                  \
+        if (p->ct) {                                                           \
+            if (p->nv == 3) k256t_##M##_3(p);                                  \
+            else if (p->nv == 2) k256t_##M##_2(p);                             \
+            else k256t_##M##_1(p);                                             \
+        } else {                                                               \
+            if (p->nv == 3) k256_##M##_3(p);                                   \
+            else if (p->nv == 2) k256_##M##_2(p);                              \
+            else k256_##M##_1(p);                                              \
+        }                                                                      \
         break;
     switch (p->mr) {
         K256_CASE(1)
@@ -455,6 +535,8 @@ static long tune(const char *name, long def) {
 #define GEMM_NC_MAX tune("NC", 384)
 #define GEMM_PACK_B_MIN_M tune("PBM", 128)
 #define GEMM_PAR_MIN_FLOPS ((double)tune("PAR", 3000000))
+#define GEMM_CT_MAX_M tune("CTM", 128)
+#define GEMM_CT_MIN_K tune("CTK", 32)
 #else
 #define GEMM_KC_MAX 384 /* K block: an MR x kc A panel stays in L1 */
 #define GEMM_NC_MAX 384 /* N block: a kc x nc packed B block stays in L2 */
@@ -462,6 +544,10 @@ static long tune(const char *name, long def) {
 #define GEMM_PACK_B_MIN_M 128
 /* Fewer flops than this stay on one thread (measured, passive wait). */
 #define GEMM_PAR_MIN_FLOPS 3.0e6
+/* A*B^T with at most this many rows (and k not tiny) is solved as
+** C^T = B*A^T. */
+#define GEMM_CT_MAX_M 128
+#define GEMM_CT_MIN_K 32
 #endif
 
 typedef struct gemm_plan {
@@ -478,6 +564,7 @@ typedef struct gemm_plan {
     const ln_gemm_epilogue *epi;
     int64_t kc, nc;
     int pack_a, pack_b;
+    int ct; /* solving C^T = op(B)^T op(A)^T: m, n, a, b are swapped */
     size_t ws_floats; /* per thread */
 } gemm_plan;
 
@@ -503,6 +590,7 @@ static void gemm_block(const gemm_plan *P, int64_t i0, int64_t i1, int64_t j0,
     gk_args g;
     g.alpha = P->alpha;
     g.ldc = P->ldc;
+    g.ct = P->ct;
 
     for (int64_t jc = j0; jc < j1; jc += P->nc) {
         const int64_t nc = j1 - jc < P->nc ? j1 - jc : P->nc;
@@ -549,16 +637,27 @@ static void gemm_block(const gemm_plan *P, int64_t i0, int64_t i1, int64_t j0,
                         g.b = P->b + pc * P->ldb + jc + jr;
                         g.bks = P->ldb;
                     }
-                    g.c = P->c + ir * P->ldc + jc + jr;
-                    g.bias = last && P->epi && P->epi->bias
-                                 ? P->epi->bias + jc + jr
-                                 : NULL;
+                    if (P->ct) {
+                        g.c = P->c + (jc + jr) * P->ldc + ir;
+                        g.bias = last && P->epi && P->epi->bias
+                                     ? P->epi->bias + ir
+                                     : NULL;
+                    } else {
+                        g.c = P->c + ir * P->ldc + jc + jr;
+                        g.bias = last && P->epi && P->epi->bias
+                                     ? P->epi->bias + jc + jr
+                                     : NULL;
+                    }
                     isa->kernel(&g);
                 }
-                if (last && fn)
+                if (last && fn && !P->ct)
                     epilogue_rows(P->epi, P->c + ir * P->ldc + jc, P->ldc, mr,
                                   nc);
             }
+            /* C^T: rows jc..jc+nc of C are finished over columns i0..i1. */
+            if (last && fn && P->ct)
+                epilogue_rows(P->epi, P->c + jc * P->ldc + i0, P->ldc, nc,
+                              i1 - i0);
         }
     }
 }
@@ -621,8 +720,8 @@ static void gemm_unpacked_ref(const gemm_plan *P) {
     const int64_t a_rs = P->ta ? 1 : P->lda, a_ks = P->ta ? P->lda : 1;
     const int64_t b_ks = P->tb ? 1 : P->ldb, b_ns = P->tb ? P->ldb : 1;
     for (int64_t i = 0; i < P->m; i++) {
-        float *ci = P->c + i * P->ldc;
         for (int64_t j = 0; j < P->n; j++) {
+            float *cp = P->ct ? P->c + j * P->ldc + i : P->c + i * P->ldc + j;
             float x = 0.0f;
             for (int64_t pc = 0; pc < P->k; pc += P->kc) {
                 const int64_t kc = P->k - pc < P->kc ? P->k - pc : P->kc;
@@ -630,15 +729,18 @@ static void gemm_unpacked_ref(const gemm_plan *P) {
                 for (int64_t q = pc; q < pc + kc; q++)
                     acc += P->a[i * a_rs + q * a_ks] * P->b[q * b_ks + j * b_ns];
                 if (pc == 0)
-                    x = P->beta != 0.0f ? P->alpha * acc + P->beta * ci[j]
+                    x = P->beta != 0.0f ? P->alpha * acc + P->beta * *cp
                                         : P->alpha * acc;
                 else
                     x = P->alpha * acc + x;
             }
-            if (P->epi && P->epi->bias) x += P->epi->bias[j];
-            ci[j] = x;
+            if (P->epi && P->epi->bias) x += P->epi->bias[P->ct ? i : j];
+            *cp = x;
         }
-        if (P->epi && P->epi->fn) P->epi->fn(ci, P->n, P->epi->arg);
+    }
+    if (P->epi && P->epi->fn) {
+        const int64_t rows = P->ct ? P->n : P->m, cols = P->ct ? P->m : P->n;
+        epilogue_rows(P->epi, P->c, P->ldc, rows, cols);
     }
 }
 
@@ -653,22 +755,42 @@ void ln_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     }
     gemm_plan P;
     P.isa = get_isa();
-    P.ta = trans_a != 0;
-    P.tb = trans_b != 0;
-    P.m = m;
-    P.n = n;
+    const int MR = P.isa->mr, VW = P.isa->vw, NR = P.isa->vw * P.isa->nv;
     P.k = k;
     P.alpha = alpha;
     P.beta = beta;
-    P.a = a;
-    P.lda = lda;
-    P.b = b;
-    P.ldb = ldb;
     P.c = c;
     P.ldc = ldc;
     P.epi = epi && (epi->bias || epi->fn) ? epi : NULL;
+    /* A*B^T with few rows (dX = dY*W^T of a Dense layer): packing B^T
+    ** (n x k, a transpose) would cost as much as the product. Solve
+    ** C^T = B * op(A)^T instead: B's rows are broadcast in place, only the
+    ** small op(A)^T is packed, and the kernel stores its tiles transposed.
+    ** Every element is the same FMA chain, so the result is bitwise the
+    ** same as the direct way. */
+    P.ct = trans_b && n > m && m <= GEMM_CT_MAX_M && k >= GEMM_CT_MIN_K;
+    if (P.ct) {
+        P.ta = 0; /* op(A') = op(B)^T = B, rows contiguous in k */
+        P.tb = !trans_a;
+        P.m = n;
+        P.n = m;
+        P.a = b;
+        P.lda = ldb;
+        P.b = a;
+        P.ldb = lda;
+        m = P.m;
+        n = P.n;
+    } else {
+        P.ta = trans_a != 0;
+        P.tb = trans_b != 0;
+        P.m = m;
+        P.n = n;
+        P.a = a;
+        P.lda = lda;
+        P.b = b;
+        P.ldb = ldb;
+    }
 
-    const int MR = P.isa->mr, VW = P.isa->vw, NR = P.isa->vw * P.isa->nv;
     /* kc depends on K only (determinism); blocks as even as possible. */
     P.kc = ceil_div(k, ceil_div(k, GEMM_KC_MAX));
     P.pack_b = P.tb || m >= GEMM_PACK_B_MIN_M;

@@ -57,8 +57,10 @@ const char *lnh5_norm(const char *path) {
 
 /* ---- objects -------------------------------------------------------------------- */
 
-/* Does every prefix of path exist as a link? (H5Lexists fails when an
-** intermediate group is missing, so check each level.) */
+/* Does every prefix of path exist as a link? 1 yes, 0 no, -1 when HDF5
+** fails to look (a damaged file; its reason stays on HDF5's stack).
+** H5Lexists fails when an intermediate group is missing, so each level is
+** checked in turn. */
 static int path_exists(hid_t file, const char *path) {
     char buf[1024];
     size_t len = strlen(path);
@@ -68,9 +70,9 @@ static int path_exists(hid_t file, const char *path) {
         if (buf[i] != '/' && buf[i] != '\0') continue;
         char keep = buf[i];
         buf[i] = '\0';
-        int ok = (i == 1 && buf[0] == '/') || H5Lexists(file, buf, H5P_DEFAULT) > 0;
+        htri_t r = (i == 1 && buf[0] == '/') ? 1 : H5Lexists(file, buf, H5P_DEFAULT);
         buf[i] = keep;
-        if (!ok) return 0;
+        if (r <= 0) return r < 0 ? -1 : 0;
     }
     return 1;
 }
@@ -79,25 +81,41 @@ ln_h5_kind ln_h5_kind_of(const ln_h5 *f, const char *path) {
     path = lnh5_norm(path);
     if (!f || f->file < 0) return LN_H5_NONE;
     if (!strcmp(path, "/")) return LN_H5_GROUP;
-    if (!path_exists(f->file, path)) {
-        H5Eclear2(H5E_DEFAULT);
-        return LN_H5_NONE;
+    int e = path_exists(f->file, path);
+    if (e <= 0) {
+        if (e == 0) H5Eclear2(H5E_DEFAULT);
+        return e < 0 ? LN_H5_CORRUPT : LN_H5_NONE;
     }
     hid_t o = H5Oopen(f->file, path, H5P_DEFAULT);
-    if (o < 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return LN_H5_NONE;
-    }
+    if (o < 0) return LN_H5_CORRUPT;
     H5I_type_t t = H5Iget_type(o);
     H5Oclose(o);
     return t == H5I_GROUP ? LN_H5_GROUP : t == H5I_DATASET ? LN_H5_DATASET
                                                            : LN_H5_OTHER;
 }
 
+ln_status ln_h5_lookup(ln_ctx *ctx, const ln_h5 *f, const char *path,
+                     ln_h5_kind *out) {
+    ln_h5_kind k = ln_h5_kind_of(f, path);
+    if (k == LN_H5_CORRUPT) return lnh5_corrupt(ctx, f, path);
+    *out = k;
+    return LN_OK;
+}
+
+ln_status lnh5_corrupt(ln_ctx *ctx, const ln_h5 *f, const char *path) {
+    return lnh5_fail(ctx, f, LN_E_FORMAT, "'%s' cannot be looked up: the file "
+                     "is corrupt", lnh5_norm(path));
+}
+
 hid_t lnh5_open_object(ln_ctx *ctx, const ln_h5 *f, const char *path) {
     path = lnh5_norm(path);
-    if (ln_h5_kind_of(f, path) == LN_H5_NONE) {
+    ln_h5_kind k = ln_h5_kind_of(f, path);
+    if (k == LN_H5_NONE) {
         lnh5_fail(ctx, f, LN_E_NOTFOUND, "no object '%s'", path);
+        return -1;
+    }
+    if (k == LN_H5_CORRUPT) {
+        lnh5_corrupt(ctx, f, path);
         return -1;
     }
     hid_t o = H5Oopen(f->file, path, H5P_DEFAULT);
@@ -129,6 +147,7 @@ ln_status ln_h5_group(ln_ctx *ctx, ln_h5 *f, const char *path) {
     path = lnh5_norm(path);
     ln_h5_kind k = ln_h5_kind_of(f, path);
     if (k == LN_H5_GROUP) return LN_OK;
+    if (k == LN_H5_CORRUPT) return lnh5_corrupt(ctx, f, path);
     if (k != LN_H5_NONE)
         return lnh5_fail(ctx, f, LN_E_ARG, "cannot create group '%s': a "
                          "dataset of that name exists", path);
@@ -503,7 +522,9 @@ static ln_status write_data(ln_ctx *ctx, ln_h5 *f, const char *path,
     ln_status st = lnh5_need_writable(ctx, f, "write");
     if (st) return st;
     path = lnh5_norm(path);
-    if (ln_h5_kind_of(f, path) != LN_H5_NONE)
+    ln_h5_kind k = ln_h5_kind_of(f, path);
+    if (k == LN_H5_CORRUPT) return lnh5_corrupt(ctx, f, path);
+    if (k != LN_H5_NONE)
         return lnh5_fail(ctx, f, LN_E_ARG, "cannot write dataset '%s': it "
                          "exists already", path);
     hsize_t dims[LN_MAX_DIM];
@@ -549,6 +570,8 @@ static hid_t open_dataset(ln_ctx *ctx, const ln_h5 *f, const char *path,
     if (k != LN_H5_DATASET) {
         if (k == LN_H5_NONE)
             lnh5_fail(ctx, f, LN_E_NOTFOUND, "no dataset '%s'", path);
+        else if (k == LN_H5_CORRUPT)
+            lnh5_corrupt(ctx, f, path);
         else
             lnh5_fail(ctx, f, LN_E_FORMAT, "'%s' is a %s, not a dataset", path,
                       k == LN_H5_GROUP ? "group" : "named datatype");

@@ -138,7 +138,11 @@ ln_status ln_h5_set_strings(ln_ctx *ctx, ln_h5 *f, const char *path,
 /* ---- reading -------------------------------------------------------------------- */
 
 int ln_h5_has_attr(const ln_h5 *f, const char *path, const char *name) {
-    if (!f || f->file < 0 || ln_h5_kind_of(f, path) == LN_H5_NONE) return 0;
+    ln_h5_kind k = ln_h5_kind_of(f, path);
+    if (k == LN_H5_NONE || k == LN_H5_CORRUPT) {
+        H5Eclear2(H5E_DEFAULT);
+        return 0;
+    }
     hid_t o = H5Oopen(f->file, lnh5_norm(path), H5P_DEFAULT);
     if (o < 0) {
         H5Eclear2(H5E_DEFAULT);

@@ -28,6 +28,8 @@ const char *lnh5_norm(const char *path);
 /* H5Oopen of an existing object, failing (NOTFOUND / FORMAT) with the
 ** file name and the path. */
 hid_t lnh5_open_object(ln_ctx *ctx, const ln_h5 *f, const char *path);
+/* LN_E_FORMAT: looking up `path` failed (ln_h5_kind_of gave CORRUPT). */
+ln_status lnh5_corrupt(ln_ctx *ctx, const ln_h5 *f, const char *path);
 /* LN_E_STATE unless f is open for writing (what: the operation). */
 ln_status lnh5_need_writable(ln_ctx *ctx, const ln_h5 *f, const char *what);
 

@@ -231,8 +231,9 @@ ln_status ln_load_npy(ln_ctx *ctx, const char *path, ln_tensor **out) {
         goto done;
     }
     int64_t numel = 1;
+    size_t widest = size > ln_dtype_size(dt) ? size : ln_dtype_size(dt);
     for (int i = 0; i < h.nd; i++) {
-        if (h.shape[i] && numel > LN_IO_MAX_BYTES / 8 / h.shape[i]) {
+        if (h.shape[i] && numel > LN_IO_MAX_BYTES / (int64_t)widest / h.shape[i]) {
             st = ln_fail(ctx, LN_E_FORMAT, "load_npy: %s: shape claims more "
                          "than the %lld-byte limit", path,
                          (long long)LN_IO_MAX_BYTES);

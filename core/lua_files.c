@@ -525,8 +525,10 @@ static int h5_write_int64(lua_State *L) {
 
 static int h5_kind(lua_State *L) {
     ln_h5 *f = check_h5(L);
-    static const char *names[] = {NULL, "group", "dataset", "other"};
-    const char *k = names[ln_h5_kind_of(f, luaL_checkstring(L, 2))];
+    static const char *names[] = {NULL, "group", "dataset", "other", NULL};
+    ln_h5_kind kind;
+    lnL_check(L, ln_h5_lookup(lnL_ctx(), f, luaL_checkstring(L, 2), &kind));
+    const char *k = names[kind];
     if (k) lua_pushstring(L, k);
     else lua_pushnil(L);
     return 1;
@@ -575,13 +577,20 @@ static int push_owned(lua_State *L, int n, char **v) {
     return 1;
 }
 
+/* After a NOTFOUND: 1 when the object exists (only the attribute is
+** missing), 0 when the object itself is missing. */
+static int attr_missing(const ln_h5 *f, const char *path) {
+    ln_h5_kind k = ln_h5_kind_of(f, path);
+    return k != LN_H5_NONE && k != LN_H5_CORRUPT;
+}
+
 static int h5_attr_strings(lua_State *L) {
     ln_h5 *f = check_h5(L);
     int n;
     char **v;
     ln_status st = ln_h5_get_strings(lnL_ctx(), f, luaL_checkstring(L, 2),
                                      luaL_checkstring(L, 3), &n, &v);
-    if (st == LN_E_NOTFOUND && ln_h5_kind_of(f, lua_tostring(L, 2)) != LN_H5_NONE) {
+    if (st == LN_E_NOTFOUND && attr_missing(f, lua_tostring(L, 2))) {
         ln_ctx_clear(lnL_ctx());
         lua_pushnil(L);
         return 1;
@@ -595,7 +604,7 @@ static int h5_attr_string(lua_State *L) {
     char *s;
     ln_status st = ln_h5_get_string(lnL_ctx(), f, luaL_checkstring(L, 2),
                                     luaL_checkstring(L, 3), &s);
-    if (st == LN_E_NOTFOUND && ln_h5_kind_of(f, lua_tostring(L, 2)) != LN_H5_NONE) {
+    if (st == LN_E_NOTFOUND && attr_missing(f, lua_tostring(L, 2))) {
         ln_ctx_clear(lnL_ctx());
         lua_pushnil(L);
         return 1;

@@ -67,10 +67,17 @@ typedef enum ln_h5_kind {
     LN_H5_NONE = 0, /* no such object */
     LN_H5_GROUP,
     LN_H5_DATASET,
-    LN_H5_OTHER /* a named datatype or anything else */
+    LN_H5_OTHER, /* a named datatype or anything else */
+    LN_H5_CORRUPT /* the lookup itself failed: the file is damaged */
 } ln_h5_kind;
 
+/* What `path` is. LN_H5_CORRUPT leaves HDF5's reason pending: the next
+** error reported on this file quotes it. */
 LN_API ln_h5_kind ln_h5_kind_of(const ln_h5 *f, const char *path);
+/* The same, failing (LN_E_FORMAT, naming the file, the path and HDF5's
+** reason) instead of giving LN_H5_CORRUPT. */
+LN_API ln_status ln_h5_lookup(ln_ctx *ctx, const ln_h5 *f, const char *path,
+                              ln_h5_kind *out);
 /* Create group `path` and missing parents; an existing group is fine. */
 LN_API ln_status ln_h5_group(ln_ctx *ctx, ln_h5 *f, const char *path);
 /* Names of the attributes (attrs = 1) or of the members (attrs = 0) of

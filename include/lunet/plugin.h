@@ -138,7 +138,8 @@ typedef struct ln_activation_ops {
     ln_status (*create)(ln_ctx *ctx, void *state, ln_args *args); /* NULL ok */
     void (*forward)(const void *state, const float *x, float *y,
                     int64_t rows, int64_t cols);
-    /* dx = f'(x) . dy, given x and y = f(x); dx may alias dy. */
+    /* dx = f'(x) . dy, given x and y = f(x); dx may alias dy. When
+    ** backward_uses_x is 0, x may be NULL (a fused layer kept only y). */
     void (*backward)(const void *state, const float *x, const float *y,
                      const float *dy, float *dx, int64_t rows, int64_t cols);
     int elementwise;     /* 1: any segment may be mapped (fusable in GEMM) */

@@ -15,6 +15,7 @@ typedef struct elu_state {
     float alpha;
 } elu_state;
 
+/* Read alpha (default 1.0, must be >= 0). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     elu_state *s = state;
     double alpha;

@@ -30,6 +30,7 @@ typedef struct gelu_state {
     int approximate;
 } gelu_state;
 
+/* Read approximate (default false). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     gelu_state *s = state;
     return ln_args_bool(ctx, args, "approximate", 0, &s->approximate);

@@ -16,6 +16,7 @@ typedef struct leaky_state {
     float alpha;
 } leaky_state;
 
+/* Read alpha (default 0.3, must be >= 0). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     leaky_state *s = state;
     double alpha;

@@ -3,6 +3,7 @@
 */
 #include "init_util.h"
 
+/* Read value (default 0) and an optional seed; fill with value. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                       double fan_out, ln_rng *rng) {
     double v;

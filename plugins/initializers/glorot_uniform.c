@@ -4,6 +4,7 @@
 */
 #include "init_util.h"
 
+/* Read seed and draw with the fixed scale, mode and distribution. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                       double fan_out, ln_rng *rng) {
     return vs_fixed(ctx, args, t, fan_in, fan_out, rng, 1.0, "fan_avg",

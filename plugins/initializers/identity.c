@@ -4,6 +4,7 @@
 */
 #include "init_util.h"
 
+/* Read gain (and an optional seed); refuse shapes that are not 2-D. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                       double fan_out, ln_rng *rng) {
     double gain;

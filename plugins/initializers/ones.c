@@ -3,6 +3,7 @@
 */
 #include "init_util.h"
 
+/* Accept an optional seed; fill with 1. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                       double fan_out, ln_rng *rng) {
     ln_status st = init_ignore_seed(ctx, args);

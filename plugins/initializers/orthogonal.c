@@ -37,6 +37,8 @@ static int64_t mgs(double *q, int64_t m, int64_t n) {
     return -1;
 }
 
+/* Read gain and seed; draw, orthogonalise in double, write gain * Q (or
+** its transpose) into t. Refuses shapes of rank < 2. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                       double fan_out, ln_rng *rng) {
     double gain;

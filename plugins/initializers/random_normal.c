@@ -3,6 +3,7 @@
 */
 #include "init_util.h"
 
+/* Read mean, stddev and seed; refuse a negative or non-finite stddev. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                       double fan_out, ln_rng *rng) {
     double mean, sd;

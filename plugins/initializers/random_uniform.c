@@ -4,6 +4,7 @@
 */
 #include "init_util.h"
 
+/* Read minval, maxval and seed; refuse minval > maxval. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                       double fan_out, ln_rng *rng) {
     double lo, hi;

@@ -18,6 +18,8 @@ static const char *canon_dist(const char *s) {
     return NULL;
 }
 
+/* Read and validate scale, mode, distribution and seed, record the
+** canonical distribution name, then draw. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                       double fan_out, ln_rng *rng) {
     double scale;

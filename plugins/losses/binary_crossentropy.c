@@ -29,6 +29,7 @@ typedef struct job {
     double inv_n, keep, add;
 } job;
 
+/* Read from_logits and label_smoothing (in [0, 1]). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     bce_state *s = state;
     ln_status st;
@@ -81,6 +82,7 @@ static double row_logits(const void *arg, int64_t r) {
     return sum / (double)j->cols;
 }
 
+/* Check the request and shapes, then average the rows on the chosen path. */
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {

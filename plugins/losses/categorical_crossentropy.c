@@ -29,6 +29,7 @@ typedef struct job {
     double inv_rows, keep, add; /* smoothed y = keep * y + add */
 } job;
 
+/* Read from_logits and label_smoothing (in [0, 1]). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     cce_state *s = state;
     ln_status st;
@@ -43,6 +44,7 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     return LN_OK;
 }
 
+/* Target i after label smoothing. */
 static inline double target(const job *j, int64_t i) {
     return j->keep * lu_value(j->y, i) + j->add;
 }
@@ -99,6 +101,7 @@ static double row_logits(const void *arg, int64_t r) {
     return ysum * lse - yz;
 }
 
+/* Check the request and shapes, then average the rows on the chosen path. */
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {

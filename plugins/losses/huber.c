@@ -21,6 +21,7 @@ typedef struct job {
     double inv_n, delta;
 } job;
 
+/* Read delta (default 1.0, must be >= 0). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     huber_state *s = state;
     ln_status st = ln_args_number(ctx, args, "delta", 1.0, &s->delta);
@@ -32,6 +33,7 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     return LN_OK;
 }
 
+/* One row: the mean of its elements' losses; writes their gradients. */
 static double row(const void *arg, int64_t r) {
     const job *j = arg;
     int64_t base = r * j->cols;
@@ -51,6 +53,7 @@ static double row(const void *arg, int64_t r) {
     return sum / (double)j->cols;
 }
 
+/* Check shapes, then the mean over rows of the row losses. */
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {

@@ -15,6 +15,7 @@ typedef struct job {
     double inv_n;
 } job;
 
+/* One row: the mean of its elements' losses; writes their gradients. */
 static double row(const void *arg, int64_t r) {
     const job *j = arg;
     int64_t base = r * j->cols;
@@ -27,6 +28,7 @@ static double row(const void *arg, int64_t r) {
     return sum / (double)j->cols;
 }
 
+/* Check shapes, then the mean over rows of the row losses. */
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {

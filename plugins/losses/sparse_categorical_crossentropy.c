@@ -26,6 +26,7 @@ typedef struct job {
     double inv_rows;
 } job;
 
+/* Read from_logits. */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     scce_state *s = state;
     return ln_args_bool(ctx, args, "from_logits", 0, &s->from_logits);
@@ -105,6 +106,8 @@ static ln_status check_labels(ln_ctx *ctx, const ln_tensor *pred,
     return LN_OK;
 }
 
+/* Check the request, shapes and labels (before any parallel work), then
+** average the rows on the chosen path. */
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {

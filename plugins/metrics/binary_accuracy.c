@@ -16,6 +16,7 @@ typedef struct bacc_state {
     double threshold;
 } bacc_state;
 
+/* Read threshold (default 0.5). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     bacc_state *s = state;
     return ln_args_number(ctx, args, "threshold", 0.5, &s->threshold);
@@ -32,6 +33,7 @@ static int shapes_fit(const ln_tensor *a, const ln_tensor *b) {
     return 1;
 }
 
+/* Count matching elements exactly; add their per-sample means. */
 static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                         const ln_tensor *y, double *total, double *count) {
     const bacc_state *s = state;

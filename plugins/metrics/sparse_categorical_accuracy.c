@@ -8,6 +8,7 @@
 
 #define WHO "sparse_categorical_accuracy"
 
+/* Count rows whose prediction argmax equals the label. */
 static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                         const ln_tensor *y, double *total, double *count) {
     int64_t rows = 0, cols = 0, hits = 0;

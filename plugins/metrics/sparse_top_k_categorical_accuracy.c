@@ -12,10 +12,12 @@ typedef struct topk_state {
     int64_t k;
 } topk_state;
 
+/* Read k (default 5, >= 1). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     return mu_read_k(ctx, WHO, args, &((topk_state *)state)->k);
 }
 
+/* Count rows whose label is in the top k. */
 static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                         const ln_tensor *y, double *total, double *count) {
     const int64_t k = ((const topk_state *)state)->k;

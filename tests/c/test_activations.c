@@ -407,7 +407,8 @@ START_TEST(threads_bitwise_identical) {
 }
 END_TEST
 
-/* TF's conventions at x = 0: relu slope 0, leaky_relu slope alpha. */
+/* TF's conventions at x = 0: relu slope 0, leaky_relu and elu slope
+** alpha. */
 START_TEST(kink_conventions) {
     ln_ctx ctx;
     ln_ctx_clear(&ctx);
@@ -421,6 +422,14 @@ START_TEST(kink_conventions) {
     ln_activation_forward(a, x, y, 1, 1);
     ln_activation_backward(a, NULL, y, dy, dx, 1, 1);
     ck_assert(y[0] == 0 && dx[0] == 0.3f);
+    ln_activation_free(a);
+    /* elu: Keras's where(x > 0, elu, alpha * elu) has slope alpha at 0 */
+    ln_args *ea = ln_args_new();
+    ln_args_set_number(ea, "alpha", 0.5);
+    a = ln_activation_new(&ctx, "elu", ea);
+    ln_activation_forward(a, x, y, 1, 1);
+    ln_activation_backward(a, NULL, y, dy, dx, 1, 1);
+    ck_assert(y[0] == 0 && dx[0] == 0.5f);
     ln_activation_free(a);
 }
 END_TEST

@@ -352,6 +352,46 @@ START_TEST(test_determinism) {
 }
 END_TEST
 
+/* Row i of C depends only on row i of op(A): the first rows of an (m+1)-row
+** product equal an m-row product bit for bit, across the size thresholds
+** where the code changes strategy (B packed or not, C^T solved instead). */
+START_TEST(test_rows_independent) {
+    static const int64_t ms[] = {7, 64, 127, 128, 129};
+    FOR_EACH_KERNEL(kv) {
+        for (int ab = 0; ab < 4; ab++)
+            for (int mi = 0; mi < 5; mi++) {
+                const int ta = ab >> 1, tb = ab & 1;
+                const int64_t m = ms[mi], n = 300, k = 100;
+                const int64_t M = m + 1; /* the bigger product */
+                const int64_t lda = ta ? M : k, ldb = tb ? k : n;
+                float *a = fill_new((ta ? k : M) * lda);
+                float *b = fill_new((tb ? n : k) * ldb);
+                float *bias = fill_new(n);
+                float *c1 = fill_new(M * n);
+                float *c2 = malloc(sizeof(float) * (size_t)(M * n));
+                ck_assert_ptr_nonnull(c2);
+                memcpy(c2, c1, sizeof(float) * (size_t)(M * n));
+                ln_gemm_epilogue epi = {bias, NULL, NULL};
+                ln_gemm(ta, tb, M, n, k, 0.75f, a, lda, b, ldb, 0.5f, c1, n,
+                        &epi);
+                ln_gemm(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, 0.5f, c2, n,
+                        &epi);
+                ck_assert_msg(!memcmp(c1, c2, sizeof(float) * (size_t)(m * n)),
+                              "%s: rows differ between m=%lld and m=%lld "
+                              "(ta=%d tb=%d)",
+                              ln_gemm_kernel_name(), (long long)m,
+                              (long long)M, ta, tb);
+                free(a);
+                free(b);
+                free(bias);
+                free(c1);
+                free(c2);
+            }
+    }
+    ln__gemm_force_kernel(NULL);
+}
+END_TEST
+
 /* A 2-thread run of the random cases (the threaded split is checked too). */
 START_TEST(test_two_threads_correct) {
     const int saved = omp_get_max_threads();
@@ -451,6 +491,7 @@ static Suite *gemm_suite(void) {
     tcase_add_test(tc, test_beta_zero_nan);
     tcase_add_test(tc, test_degenerate);
     tcase_add_test(tc, test_determinism);
+    tcase_add_test(tc, test_rows_independent);
     tcase_add_test(tc, test_two_threads_correct);
     tcase_add_test(tc, test_no_overread);
     tcase_add_test(tc, test_ftz_daz);

@@ -300,6 +300,7 @@ local function saved_layers(f, root, path, what)
     if f:kind(g) ~= "group" then
       fail(what, path, "layer_names lists '%s' but there is no group '%s'", n, g)
     end
+    f:members(g) -- walks the group's index: damage shows here
     local wn = f:attr_strings(g, "weight_names") or {}
     if #wn > 0 then list[#list + 1] = {name = n, group = g, weights = wn} end
   end
@@ -381,15 +382,8 @@ local function load_optimizer(f, model, path, what)
   if not ok then fail(what, path, "optimizer state: %s", tostring(err)) end
 end
 
---- ln.models.load_model(path [, {compile = true}]): the model with its
--- weights, compiled as it was, with its optimizer's state.
-function M.load_model(path, opts)
+local function load_model(path, opts)
   local what = "load_model"
-  check_path(what, path)
-  opts = check_opts(what, opts, {compile = true, custom_objects = true, options = true})
-  if opts.custom_objects ~= nil and next(opts.custom_objects) ~= nil then
-    fail(what, path, "custom_objects are not supported: lunet builds layers from plugins only")
-  end
   local f <close> = open_checked(what, path)
   local text = f:attr_string("/", "model_config")
   if not text then
@@ -399,8 +393,8 @@ function M.load_model(path, opts)
     end
     fail(what, path, "not a Keras model file: no 'model_config' attribute")
   end
-  local mc = guarded(what, core.json_decode, text, path .. ": model_config")
-  local model = guarded(what, build_model, mc, path)
+  local mc = core.json_decode(text, path .. ": model_config")
+  local model = build_model(mc, path)
   if not model:_is_built() then
     fail(what, path, "the model config gives no input shape, so the weights cannot be placed")
   end
@@ -408,13 +402,25 @@ function M.load_model(path, opts)
   if opts.compile ~= false then
     local tc = f:attr_string("/", "training_config")
     if tc then
-      local t = guarded(what, core.json_decode, tc, path .. ": training_config")
-      local args = guarded(what, cfgs.lunet_compile_args, t, path)
-      guarded(what, model.compile, model, args)
+      local t = core.json_decode(tc, path .. ": training_config")
+      local args = cfgs.lunet_compile_args(t, path)
+      model:compile(args)
       load_optimizer(f, model, path, what)
     end
   end
   return model
+end
+
+--- ln.models.load_model(path [, {compile = true}]): the model with its
+-- weights, compiled as it was, with its optimizer's state.
+function M.load_model(path, opts)
+  local what = "load_model"
+  check_path(what, path)
+  opts = check_opts(what, opts, {compile = true, custom_objects = true, options = true})
+  if opts.custom_objects ~= nil and next(opts.custom_objects) ~= nil then
+    fail(what, path, "custom_objects are not supported: lunet builds layers from plugins only")
+  end
+  return guarded(what, load_model, path, opts)
 end
 
 --- model:load_weights(path [, {by_name = false}]): layer weights from a
@@ -427,9 +433,11 @@ function M.load_weights(model, path, opts)
   check_path(what, path)
   opts = check_opts(what, opts, {by_name = true, skip_mismatch = true, options = true})
   if opts.skip_mismatch then fail(what, path, "skip_mismatch is not supported") end
-  local f <close> = open_checked(what, path)
-  require_built(what, path, model)
-  load_layer_weights(f, weights_root(f, path, what), model, path, what, opts.by_name)
+  guarded(what, function()
+    local f <close> = open_checked(what, path)
+    require_built(what, path, model)
+    load_layer_weights(f, weights_root(f, path, what), model, path, what, opts.by_name)
+  end)
 end
 
 --- model:to_json([{indent = n}]): Keras's model JSON (architecture only).
