@@ -296,6 +296,31 @@ ln_status ln_args_ints(ln_ctx *ctx, ln_args *a, const char *key, int max,
     return LN_OK;
 }
 
+ln_status ln_args_numbers(ln_ctx *ctx, ln_args *a, const char *key, int max,
+                          int *n, double *out) {
+    entry *e = find(a, key);
+    *n = 0;
+    if (!e || e->type == LN_ARG_NULL) {
+        if (ln_args_set_null(a, key)) return ln_fail(ctx, LN_E_NOMEM, "out of memory");
+        find(a, key)->used = 1;
+        return LN_OK;
+    }
+    e->used = 1;
+    if (e->type == LN_ARG_NUMBER) {
+        if (max < 1) return ln_fail(ctx, LN_E_ARG, "keyword '%s': too many values", key);
+        out[0] = e->num;
+        *n = 1;
+        return LN_OK;
+    }
+    if (e->type != LN_ARG_NUMBERS) return wrong_type(ctx, e, "a list of numbers");
+    if (e->n > max)
+        return ln_fail(ctx, LN_E_ARG, "keyword '%s': %d values, at most %d",
+                       key, e->n, max);
+    for (int i = 0; i < e->n; i++) out[i] = e->nums[i];
+    *n = e->n;
+    return LN_OK;
+}
+
 ln_status ln_args_unit(ln_ctx *ctx, ln_args *a, const char *key,
                        const char *def, const char **name, ln_args **sub) {
     entry *e = find(a, key);

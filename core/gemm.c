@@ -69,6 +69,7 @@ typedef void (*gk_pack_b)(float *dst, const float *src, int64_t ldb,
 typedef struct gemm_isa {
     const char *name;
     int mr, vw, nv; /* micro-tile: mr rows x nv vectors of vw floats */
+    double par_min_flops; /* below this, one thread (see ln_gemm) */
     gk_kernel kernel;
     gk_pack_b pack_bn, pack_bt;
 } gemm_isa;
@@ -153,8 +154,9 @@ static void kernel_generic(const gk_args *p) {
     }
 }
 
-static const gemm_isa isa_generic = {"generic", GEN_MR, GEN_VW, GEN_NV,
-                                     kernel_generic, pack_bn_c, pack_bt_c};
+static const gemm_isa isa_generic = {"generic",      GEN_MR,    GEN_VW,
+                                     GEN_NV,         2.0e6,     kernel_generic,
+                                     pack_bn_c,      pack_bt_c};
 
 #ifdef LN_GEMM_X86
 
@@ -358,7 +360,11 @@ static T512 void pack_bt_avx512(float *dst, const float *src, int64_t ldb,
     if (j < w) pack_bt_c(dst + j, src + j * ldb, ldb, kc, w - j, nr);
 }
 
-static const gemm_isa isa_avx512 = {"avx512", 8, 16, 3, kernel_avx512,
+/* 2 threads pay from ~20 MFLOP (~80 us on one core): measured with
+** OMP_WAIT_POLICY=passive on 2 cores, where a wake-up and join cost
+** ~30-50 us. */
+static const gemm_isa isa_avx512 = {"avx512",  8,         16,
+                                    3,         20.0e6,    kernel_avx512,
                                     pack_bn_c, pack_bt_avx512};
 
 /* ---- AVX2 + FMA: 4 x 24 -------------------------------------------------- */
@@ -477,7 +483,8 @@ static T256 void kernel_avx2(const gk_args *p) {
 #undef K256_CASE
 }
 
-static const gemm_isa isa_avx2 = {"avx2", 4, 8, 3, kernel_avx2, pack_bn_c,
+static const gemm_isa isa_avx2 = {"avx2",    4,        8,          3,
+                                  10.0e6,    kernel_avx2, pack_bn_c,
                                   pack_bt_c};
 
 #endif /* LN_GEMM_X86 */
@@ -534,7 +541,7 @@ static long tune(const char *name, long def) {
 #define GEMM_KC_MAX tune("KC", 384)
 #define GEMM_NC_MAX tune("NC", 384)
 #define GEMM_PACK_B_MIN_M tune("PBM", 128)
-#define GEMM_PAR_MIN_FLOPS ((double)tune("PAR", 3000000))
+#define GEMM_PAR_MIN_FLOPS(isa) ((double)tune("PAR", (long)(isa)->par_min_flops))
 #define GEMM_CT_MAX_M tune("CTM", 128)
 #define GEMM_CT_MIN_K tune("CTK", 32)
 #else
@@ -542,8 +549,8 @@ static long tune(const char *name, long def) {
 #define GEMM_NC_MAX 384 /* N block: a kc x nc packed B block stays in L2 */
 /* Pack B (not transposed) when at least this many rows of C reuse it. */
 #define GEMM_PACK_B_MIN_M 128
-/* Fewer flops than this stay on one thread (measured, passive wait). */
-#define GEMM_PAR_MIN_FLOPS 3.0e6
+/* Fewer flops than this stay on one thread (per kernel, measured). */
+#define GEMM_PAR_MIN_FLOPS(isa) ((isa)->par_min_flops)
 /* A*B^T with at most this many rows (and k not tiny) is solved as
 ** C^T = B*A^T. */
 #define GEMM_CT_MAX_M 128
@@ -565,7 +572,9 @@ typedef struct gemm_plan {
     int64_t kc, nc;
     int pack_a, pack_b;
     int ct; /* solving C^T = op(B)^T op(A)^T: m, n, a, b are swapped */
-    size_t ws_floats; /* per thread */
+    const float *bpre; /* all of op(B) packed up front (shared), or NULL */
+    int64_t npad;      /* n rounded up to panels: bpre block stride / kc */
+    size_t ws_floats;  /* per thread */
 } gemm_plan;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -577,6 +586,24 @@ static void epilogue_rows(const ln_gemm_epilogue *epi, float *c, int64_t ldc,
 
 /* Rows [i0, i1) x columns [j0, j1) of C, sequentially. ws: this thread's
 ** workspace of P->ws_floats floats (64-byte aligned), or NULL if no packing. */
+/* Packs op(B)[pc:pc+kc, jc:jc+nc] as kc x NR panels at dst. */
+static void pack_b_block(const gemm_plan *P, float *dst, int64_t pc,
+                         int64_t kc, int64_t jc, int64_t nc) {
+    const gemm_isa *isa = P->isa;
+    const int NR = isa->vw * isa->nv;
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+        const int64_t w = nc - jr < NR ? nc - jr : NR;
+        float *d = dst + (jr / NR) * kc * NR;
+        if (P->tb)
+            isa->pack_bt(d, P->b + (jc + jr) * P->ldb + pc, P->ldb, kc, w, NR);
+        else
+            isa->pack_bn(d, P->b + pc * P->ldb + jc + jr, P->ldb, kc, w, NR);
+    }
+}
+
+/* Rows [i0, i1) x columns [j0, j1) of C (of C^T when P->ct), sequentially.
+** ws: this thread's workspace of P->ws_floats floats (64-byte aligned), or
+** NULL if nothing is packed per thread. With P->bpre, j0 must be 0. */
 static void gemm_block(const gemm_plan *P, int64_t i0, int64_t i1, int64_t j0,
                        int64_t j1, float *ws) {
     const gemm_isa *isa = P->isa;
@@ -584,8 +611,9 @@ static void gemm_block(const gemm_plan *P, int64_t i0, int64_t i1, int64_t j0,
     const int64_t K = P->k;
     const int64_t a_rs = P->ta ? 1 : P->lda, a_ks = P->ta ? P->lda : 1;
     const int fn = P->epi && P->epi->fn;
+    const int own_b = P->pack_b && !P->bpre;
     float *bbuf = ws;
-    float *abuf = ws ? ws + (P->pack_b ? P->kc * ceil_div(P->nc, NR) * NR : 0)
+    float *abuf = ws ? ws + (own_b ? P->kc * ceil_div(P->nc, NR) * NR : 0)
                      : NULL;
     gk_args g;
     g.alpha = P->alpha;
@@ -597,17 +625,12 @@ static void gemm_block(const gemm_plan *P, int64_t i0, int64_t i1, int64_t j0,
         for (int64_t pc = 0; pc < K; pc += P->kc) {
             const int64_t kc = K - pc < P->kc ? K - pc : P->kc;
             const int first = pc == 0, last = pc + kc == K;
-            if (P->pack_b) {
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    const int64_t w = nc - jr < NR ? nc - jr : NR;
-                    float *d = bbuf + (jr / NR) * kc * NR;
-                    if (P->tb)
-                        isa->pack_bt(d, P->b + (jc + jr) * P->ldb + pc, P->ldb,
-                                     kc, w, NR);
-                    else
-                        isa->pack_bn(d, P->b + pc * P->ldb + jc + jr, P->ldb,
-                                     kc, w, NR);
-                }
+            const float *bp = NULL; /* the packed block, if any */
+            if (P->bpre)
+                bp = P->bpre + pc * P->npad + jc * kc;
+            else if (P->pack_b) {
+                pack_b_block(P, bbuf, pc, kc, jc, nc);
+                bp = bbuf;
             }
             g.kc = kc;
             g.load_c = first ? P->beta != 0.0f : 1;
@@ -630,8 +653,8 @@ static void gemm_block(const gemm_plan *P, int64_t i0, int64_t i1, int64_t j0,
                     const int w = (int)(nc - jr < NR ? nc - jr : NR);
                     g.nv = (w + VW - 1) / VW;
                     g.nlast = w - (g.nv - 1) * VW;
-                    if (P->pack_b) {
-                        g.b = bbuf + (jr / NR) * kc * NR;
+                    if (bp) {
+                        g.b = bp + (jr / NR) * kc * NR;
                         g.bks = NR;
                     } else {
                         g.b = P->b + pc * P->ldb + jc + jr;
@@ -755,7 +778,7 @@ void ln_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     }
     gemm_plan P;
     P.isa = get_isa();
-    const int MR = P.isa->mr, VW = P.isa->vw, NR = P.isa->vw * P.isa->nv;
+    const int MR = P.isa->mr, NR = P.isa->vw * P.isa->nv;
     P.k = k;
     P.alpha = alpha;
     P.beta = beta;
@@ -800,55 +823,76 @@ void ln_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     P.nc = P.pack_b ? GEMM_NC_MAX / NR * NR : n;
     if (P.nc > n) P.nc = n;
 
-    /* Threads: split along N in VW-column units or along M in MR-row units,
-    ** whichever balances better (N for few rows: each thread then streams
-    ** only its part of B). */
-    double flops = 2.0 * (double)m * (double)n * (double)k;
+    P.bpre = NULL;
+    P.npad = ceil_div(n, NR) * NR;
+
+    /* Threads. Below GEMM_PAR_MIN_FLOPS one thread is faster: waking a
+    ** sleeping OpenMP thread and joining it costs tens of microseconds.
+    ** Above, C is cut into chunks of whole column panels (or of row panels
+    ** when N is narrow), about 4 per thread, handed out dynamically: a thread
+    ** that wakes late takes fewer. Who computes a chunk never changes its
+    ** bits. Column chunks pack their own part of B; row chunks share a B
+    ** packed once up front. */
+    const double flops = 2.0 * (double)m * (double)n * (double)k;
     int nt = 1;
-    if (flops >= GEMM_PAR_MIN_FLOPS && !omp_in_parallel())
+    if (flops >= GEMM_PAR_MIN_FLOPS(P.isa) && !omp_in_parallel())
         nt = omp_get_max_threads();
-    const int64_t um = ceil_div(m, MR), un = ceil_div(n, VW);
-    if (nt > 1 && um * un < 2) nt = 1;
-    if (nt > um && nt > un) nt = (int)(um > un ? um : un);
-    int split_n;
-    {
-        double bm = (double)ceil_div(um, nt) * nt / (double)um;
-        double bn = (double)ceil_div(un, nt) * nt / (double)un;
-        split_n = m < 2 * GEMM_PACK_B_MIN_M || bn <= bm;
-        if (un < nt) split_n = 0;
-        if (um < nt) split_n = 1;
+    const int64_t n_panels = ceil_div(n, NR), m_panels = ceil_div(m, MR);
+    const int split_n = n_panels >= 2 * nt || n_panels >= m_panels;
+    int64_t chunk, nchunks;
+    if (split_n) {
+        chunk = ceil_div(n_panels, 4 * (int64_t)nt) * NR;
+        if (chunk > P.nc) chunk = P.nc;
+        nchunks = ceil_div(n, chunk);
+    } else {
+        chunk = ceil_div(m_panels, 4 * (int64_t)nt) * MR;
+        nchunks = ceil_div(m, chunk);
     }
-    P.ws_floats = 0;
-    if (P.pack_b) P.ws_floats += (size_t)(P.kc * ceil_div(P.nc, NR) * NR);
-    if (P.pack_a) P.ws_floats += (size_t)(P.kc * MR);
-    P.ws_floats = (P.ws_floats + 1023) & ~(size_t)1023; /* 4 KiB slices */
+    if (nchunks < 2) nt = 1;
+    if (nt > nchunks) nt = (int)nchunks;
+    const int prepack = nt > 1 && !split_n && P.pack_b && n <= P.nc;
+
+    size_t per = 0, shared = 0;
+    if (P.pack_b && !prepack) per += (size_t)(P.kc * ceil_div(P.nc, NR) * NR);
+    if (P.pack_a) per += (size_t)(P.kc * MR);
+    per = (per + 1023) & ~(size_t)1023; /* 4 KiB slices */
+    if (prepack) shared = ((size_t)(k * P.npad) + 1023) & ~(size_t)1023;
+    P.ws_floats = per;
 
     float *ws = NULL;
     int own = 0;
-    if (P.ws_floats) {
-        ws = ws_get(P.ws_floats * (size_t)nt, &own);
+    if (per || shared) {
+        ws = ws_get(shared + per * (size_t)nt, &own);
         if (!ws) {
             gemm_unpacked_ref(&P);
             return;
         }
     }
+    if (prepack) {
+        for (int64_t pc = 0; pc < k; pc += P.kc)
+            pack_b_block(&P, ws + pc * P.npad, pc,
+                         k - pc < P.kc ? k - pc : P.kc, 0, n);
+        P.bpre = ws;
+    }
+    float *wt = ws ? ws + shared : NULL;
     if (nt <= 1) {
-        gemm_block(&P, 0, m, 0, n, ws);
+        gemm_block(&P, 0, m, 0, n, wt);
     } else {
 #pragma omp parallel num_threads(nt)
         {
-            const int t = omp_get_thread_num(), T = omp_get_num_threads();
-            int64_t i0 = 0, i1 = m, j0 = 0, j1 = n;
-            if (split_n) {
-                j0 = un * t / T * VW;
-                j1 = t == T - 1 ? n : un * (t + 1) / T * VW;
-            } else {
-                i0 = um * t / T * MR;
-                i1 = t == T - 1 ? m : um * (t + 1) / T * MR;
+            float *mine = per ? wt + per * (size_t)omp_get_thread_num() : NULL;
+#pragma omp for schedule(dynamic, 1) nowait
+            for (int64_t ch = 0; ch < nchunks; ch++) {
+                if (split_n) {
+                    const int64_t j0 = ch * chunk;
+                    gemm_block(&P, 0, m, j0, j0 + chunk < n ? j0 + chunk : n,
+                               mine);
+                } else {
+                    const int64_t i0 = ch * chunk;
+                    gemm_block(&P, i0, i0 + chunk < m ? i0 + chunk : m, 0, n,
+                               mine);
+                }
             }
-            if (i0 < i1 && j0 < j1)
-                gemm_block(&P, i0, i1, j0, j1,
-                           ws ? ws + P.ws_floats * (size_t)t : NULL);
         }
     }
     ws_put(ws, own);

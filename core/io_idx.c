@@ -222,7 +222,9 @@ static ln_status read_body(ln_ctx *ctx, idx_src *s, int is_gz,
                            (long long)want, (long long)have);
         ln_tensor *t = ln_tensor_new(ctx, dtype, nd, shape);
         if (!t) return ln_prefix(ctx, "read_idx: %s", path);
-        if (fsize == 1 && dtype == LN_UINT8) {
+        if (want == 0) {
+            r = 0; /* an empty tensor: nothing to read (and no data pointer) */
+        } else if (fsize == 1 && dtype == LN_UINT8) {
             r = src_read(ctx, s, ln_data(t), (size_t)want);
         } else {
             unsigned char *buf = malloc(CHUNK);

@@ -22,8 +22,10 @@ static int arg_type(const ln_args *a, const char *key) {
     return -1;
 }
 
-/* A deep copy of a (entries and values; `used` marks are not copied),
-** skipping key `skip` (may be NULL). NULL when out of memory. */
+/* A deep copy of a (entries and values; `used` marks are not copied, unlike
+** ln_args_clone), skipping key `skip` (may be NULL): a schedule reference
+** without its `name`, for the schedule to read afresh. NULL when out of
+** memory. */
 static ln_args *args_copy(const ln_args *a, const char *skip) {
     ln_args *c = ln_args_new();
     if (!c) return NULL;
@@ -108,8 +110,9 @@ static ln_status read_learning_rate(ln_ctx *ctx, ln_optimizer *o, ln_args *a,
         if (!sargs) return ln_fail(ctx, LN_E_NOMEM, "out of memory");
         o->schedule = ln_object_new(ctx, LN_KIND_SCHEDULE, unit, sargs);
         if (!o->schedule) return ln_prefix(ctx, "%s: learning_rate", owner);
-        /* The config shows the schedule's effective arguments. */
-        ln_args *cfg = args_copy(o->schedule->args, NULL);
+        /* The config shows the schedule's effective arguments (read marks
+        ** kept, so they count as used). */
+        ln_args *cfg = ln_args_clone(o->schedule->args);
         if (!cfg || ln_args_set_string(cfg, "name", unit)) {
             ln_args_free(cfg);
             return ln_fail(ctx, LN_E_NOMEM, "out of memory");

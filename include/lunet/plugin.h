@@ -80,6 +80,9 @@ LN_API ln_status ln_args_string(ln_ctx *ctx, ln_args *a, const char *key,
 /* A number or a list of numbers; *n gets the count (0 when absent or null). */
 LN_API ln_status ln_args_ints(ln_ctx *ctx, ln_args *a, const char *key,
                               int max, int *n, int64_t *out);
+/* A number or a list of numbers (not necessarily integers). */
+LN_API ln_status ln_args_numbers(ln_ctx *ctx, ln_args *a, const char *key,
+                                 int max, int *n, double *out);
 /* A unit reference: a string name ("he_normal") or a table
 ** {name = "variance_scaling", scale = 2, ...} as Lua objects give. *name is
 ** the unit name; *sub is the table's other keys (never NULL; empty for a

@@ -16,6 +16,15 @@
 
 #include "lunet/optimizer.h"
 
+/* Selects (a ? b : c) in the loops below vectorise only when the compiler
+** may evaluate both sides, which -ftrapping-math (GCC's default) forbids;
+** lunet never enables floating-point traps, so lift it for these loops. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define LN_SELECTS_OK __attribute__((optimize("no-trapping-math")))
+#else
+#define LN_SELECTS_OK
+#endif
+
 typedef struct ftrl {
     double power, init, l1, l2, shrinkage, beta;
 } ftrl;
@@ -66,7 +75,7 @@ typedef struct job {
 } job;
 
 /* The root case (power -0.5). */
-static void run_sqrt(void *arg, int64_t lo, int64_t hi) {
+LN_SELECTS_OK static void run_sqrt(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict n = j->n, *restrict z = j->z;
     const float *restrict g = j->g;

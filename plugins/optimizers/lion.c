@@ -15,6 +15,15 @@
 
 #include "lunet/optimizer.h"
 
+/* Selects (a ? b : c) in the loops below vectorise only when the compiler
+** may evaluate both sides, which -ftrapping-math (GCC's default) forbids;
+** lunet never enables floating-point traps, so lift it for these loops. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define LN_SELECTS_OK __attribute__((optimize("no-trapping-math")))
+#else
+#define LN_SELECTS_OK
+#endif
+
 typedef struct lion {
     double beta_1, beta_2, weight_decay;
 } lion;
@@ -45,7 +54,7 @@ typedef struct job {
     double lr, keep, b1, b2;
 } job;
 
-static void run(void *arg, int64_t lo, int64_t hi) {
+LN_SELECTS_OK static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m;
     const float *restrict g = j->g;

@@ -19,42 +19,14 @@ typedef struct piecewise {
     double b[MAX_PIECES], v[MAX_PIECES + 1];
 } piecewise;
 
-/* A list of numbers under key (a single number counts as a list of one).
-** plugin.h has no reader for lists of non-integers: the entry is marked
-** read through ln_args_ints (which marks before checking integrality) and
-** its values are taken from the entry itself. */
+/* A required list of numbers under key, also accepted by position. */
 static ln_status read_list(ln_ctx *ctx, ln_args *a, int pos, const char *key,
                            int max, int *n, double *out) {
     ln_status st = ln_args_positional(ctx, a, pos, key);
     if (st) return st;
     if (!ln_args_has(a, key))
-        return ln_fail(ctx, LN_E_ARG, "PiecewiseConstantDecay: '%s' is required",
-                       key);
-    int count = ln_args_count(a);
-    for (int i = 0; i < count; i++) {
-        ln_arg e = ln_args_at(a, i);
-        if (strcmp(e.key, key)) continue;
-        if (e.type == LN_ARG_NUMBER) {
-            *n = 1;
-            out[0] = e.num;
-        } else if (e.type == LN_ARG_NUMBERS) {
-            if (e.n > max)
-                return ln_fail(ctx, LN_E_ARG, "PiecewiseConstantDecay: '%s' has "
-                               "%d values, at most %d", key, e.n, max);
-            *n = e.n;
-            memcpy(out, e.nums, (size_t)e.n * sizeof *out);
-        } else {
-            return ln_fail(ctx, LN_E_ARG, "PiecewiseConstantDecay: '%s' must be "
-                           "a list of numbers", key);
-        }
-        ln_ctx scratch;
-        int64_t ignored[MAX_PIECES + 1];
-        int m;
-        ln_ctx_clear(&scratch);
-        (void)ln_args_ints(&scratch, a, key, MAX_PIECES + 1, &m, ignored);
-        return LN_OK;
-    }
-    return ln_fail(ctx, LN_E_ARG, "PiecewiseConstantDecay: '%s' is required", key);
+        return ln_fail(ctx, LN_E_ARG, "'%s' is required", key);
+    return ln_args_numbers(ctx, a, key, max, n, out);
 }
 
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {

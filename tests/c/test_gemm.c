@@ -306,9 +306,13 @@ END_TEST
 
 /* Same bits for 1 and 2 threads, on shapes large enough to go parallel. */
 START_TEST(test_determinism) {
+    /* Most are above the flop count where ln_gemm goes parallel (20 MFLOP
+    ** for the AVX-512 kernel): row chunks, column chunks, C^T, packed B up
+    ** front; two stay serial. */
     static const int64_t shapes[][3] = {
-        {32, 300, 784}, {784, 300, 32}, {32, 784, 300}, {128, 300, 784},
-        {300, 127, 65}, {257, 259, 400}, {1000, 100, 300}, {31, 1001, 97}};
+        {48, 300, 784},  {784, 500, 32},   {64, 784, 300}, {128, 300, 784},
+        {300, 127, 65},  {257, 259, 400},  {1000, 100, 300}, {31, 1001, 97},
+        {800, 70, 200},  {130, 1100, 90}};
     const int ns = (int)(sizeof shapes / sizeof *shapes);
     const int saved = omp_get_max_threads();
     FOR_EACH_KERNEL(kv) {
@@ -402,11 +406,18 @@ START_TEST(test_two_threads_correct) {
         g.ldb = (g.tb ? g.k : g.n) + 4;
         g.ldc = g.n + 4;
         run_case(&g);
-        g.m = 33;
-        g.n = 785;
+        g.m = 33; /* C^T */
+        g.n = 1500;
         g.lda = (g.ta ? g.m : g.k) + 1;
         g.ldb = (g.tb ? g.k : g.n) + 1;
         g.ldc = g.n + 1;
+        run_case(&g);
+        g.m = 800; /* narrow: row chunks sharing a B packed up front */
+        g.n = 70;
+        g.k = 200;
+        g.lda = (g.ta ? g.m : g.k) + 2;
+        g.ldb = (g.tb ? g.k : g.n) + 2;
+        g.ldc = g.n + 2;
         run_case(&g);
     }
     omp_set_num_threads(saved);

@@ -136,17 +136,24 @@ double fz_number(fz_in *in) {
     case 4: return INFINITY;
     case 5: return -INFINITY;
     case 6: return 1e300;
-    case 7: return (double)fz_u32(in) * (fz_u8(in) & 1 ? -1 : 1); /* large ints */
+    case 7: { /* large integers of either sign */
+        double v = (double)fz_u32(in);
+        return fz_u8(in) & 1 ? -v : v;
+    }
     case 8: return (double)(fz_u8(in) % 16) / 16.0;                 /* fractions */
     case 9: return 2147483648.0;
     case 10: return -(double)(fz_u8(in) % 8);
     case 11: {
         double d;
-        uint64_t u = (uint64_t)fz_u32(in) << 32 | fz_u32(in);
+        uint64_t u = (uint64_t)fz_u32(in) << 32;
+        u |= fz_u32(in);
         memcpy(&d, &u, sizeof d);
         return d; /* any bit pattern */
     }
-    default: return (double)(k % 16 - 11) + (fz_u8(in) % 8); /* small ints */
+    default: { /* small integers 1..11 */
+        double base = (double)(k % 16 - 11);
+        return base + (fz_u8(in) % 8);
+    }
     }
 }
 

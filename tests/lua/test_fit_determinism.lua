@@ -13,8 +13,8 @@ end
 
 local root = os.getenv("LUNET_SOURCE_DIR") or "../.."
 local train = ln.datasets.fashion_mnist.load_data(root .. "/data/fashion-mnist")
-local x = (train.x:float() / 255):narrow(1, 1, 3000)
-local y = train.y:narrow(1, 1, 3000)
+local x = (train.x:float() / 255):narrow(1, 1, 2000)
+local y = train.y:narrow(1, 1, 2000)
 
 -- One seeded training run; returns the weights and the history.
 local function run(threads, optimizer, seed)
@@ -23,10 +23,10 @@ local function run(threads, optimizer, seed)
   local model = ln.Sequential{
     ln.layers.Flatten{input_shape = {28, 28}},
     ln.layers.BatchNormalization{},
-    ln.layers.Dense{300, activation = "relu", kernel_initializer = "he_normal"},
+    ln.layers.Dense{128, activation = "relu", kernel_initializer = "he_normal"},
     ln.layers.Dropout{0.2},
     ln.layers.BatchNormalization{},
-    ln.layers.Dense{100, kernel_initializer = "he_normal"},
+    ln.layers.Dense{64, kernel_initializer = "he_normal"},
     ln.layers.LeakyReLU{},
     ln.layers.Dense{10, activation = "softmax"},
   }

@@ -76,21 +76,35 @@ end
 function Callback:set_model(model) self.model = model end
 function Callback:set_params(params) self.params = params end
 
--- A class derived from Callback whose constructor takes a keyword table
--- (or positional arguments through `positional`).
-local function class(name, known, init)
+-- A class derived from Callback. Its constructor takes a keyword table,
+-- or Keras's positional arguments (named by `positional`, in order)
+-- optionally followed by a keyword table: CSVLogger("log.csv", ";"),
+-- ModelCheckpoint("m.h5", {save_best_only = true}). Unknown keys fail.
+local function class(name, known, init, positional)
   local cls = Callback:extend({class_name = name})
-  local mt = getmetatable(cls)
-  setmetatable(cls, {__index = mt and mt.__index or Callback, __call = function(_, ...)
-    local args = select(1, ...)
-    if type(args) ~= "table" then args = {} end
-    for k in pairs(args) do
-      if type(k) == "string" and not known[k] then
-        error(sformat("%s: unknown keyword argument '%s'", name, k), 2)
+  setmetatable(cls, {__index = Callback, __call = function(_, ...)
+    local n = select("#", ...)
+    local args, i = {}, 1
+    while i <= n and type((select(i, ...))) ~= "table" do
+      local key = positional and positional[i]
+      if not key then error(sformat("%s: too many positional arguments", name), 2) end
+      args[key] = (select(i, ...))
+      i = i + 1
+    end
+    local kw = select(i, ...)
+    if type(kw) == "table" then
+      for k, v in pairs(kw) do
+        if type(k) ~= "string" or not known[k] then
+          error(sformat("%s: unknown keyword argument '%s'", name, tostring(k)), 2)
+        end
+        if args[k] ~= nil then
+          error(sformat("%s: '%s' given twice", name, k), 2)
+        end
+        args[k] = v
       end
     end
     local self = setmetatable({}, cls)
-    init(self, args, ...)
+    init(self, args)
     return self
   end})
   return cls
@@ -234,15 +248,9 @@ end
 callbacks.ModelCheckpoint = class("ModelCheckpoint",
   {filepath = 1, monitor = 1, verbose = 1, save_best_only = 1, save_weights_only = 1,
    mode = 1, save_freq = 1, options = 1},
-  function(self, a, ...)
-    local filepath = a.filepath
-    if filepath == nil and type(select(1, ...)) == "string" then filepath = select(1, ...) end
-    if type((select(1, ...))) == "string" then
-      a = select(2, ...) or {}
-      filepath = select(1, ...)
-    end
-    if type(filepath) ~= "string" then error("ModelCheckpoint: filepath (a string) is required", 3) end
-    self.filepath = filepath
+  function(self, a)
+    if type(a.filepath) ~= "string" then error("ModelCheckpoint: filepath (a string) is required", 3) end
+    self.filepath = a.filepath
     self.monitor = a.monitor or "val_loss"
     self.verbose = a.verbose or 0
     self.save_best_only = a.save_best_only and true or false
@@ -253,7 +261,7 @@ callbacks.ModelCheckpoint = class("ModelCheckpoint",
     end
     self.is_max = resolve_mode("ModelCheckpoint", a.mode or "auto", self.monitor)
     self.best = self.is_max and -math.huge or math.huge
-  end)
+  end, {"filepath", "monitor", "verbose", "save_best_only", "save_weights_only", "mode"})
 
 function callbacks.ModelCheckpoint:_save(path)
   local m = self.model
@@ -291,14 +299,10 @@ end
 -- names>" then one row per epoch. CSVLogger(filename [, separator [, append]])
 -- or CSVLogger{filename = ..., separator = ",", append = false}.
 callbacks.CSVLogger = class("CSVLogger", {filename = 1, separator = 1, append = 1},
-  function(self, a, ...)
-    local filename, sep, append = a.filename, a.separator, a.append
-    if type((select(1, ...))) == "string" then
-      filename, sep, append = select(1, ...), select(2, ...), select(3, ...)
-    end
-    if type(filename) ~= "string" then error("CSVLogger: filename (a string) is required", 3) end
-    self.filename, self.sep, self.append = filename, sep or ",", append and true or false
-  end)
+  function(self, a)
+    if type(a.filename) ~= "string" then error("CSVLogger: filename (a string) is required", 3) end
+    self.filename, self.sep, self.append = a.filename, a.separator or ",", a.append and true or false
+  end, {"filename", "separator", "append"})
 
 function callbacks.CSVLogger:on_train_begin()
   local has_header = false
@@ -431,12 +435,12 @@ end
 -- schedule(epoch, lr) (epoch 0-based, lr the current rate). Adds "lr" to
 -- the logs. LearningRateScheduler(fn [, verbose]) or {schedule = fn, verbose = 0}.
 callbacks.LearningRateScheduler = class("LearningRateScheduler", {schedule = 1, verbose = 1},
-  function(self, a, ...)
-    local fn, verbose = a.schedule, a.verbose
-    if type((select(1, ...))) == "function" then fn, verbose = select(1, ...), select(2, ...) end
-    if type(fn) ~= "function" then error("LearningRateScheduler: schedule must be a function(epoch, lr)", 3) end
-    self.schedule, self.verbose = fn, verbose or 0
-  end)
+  function(self, a)
+    if type(a.schedule) ~= "function" then
+      error("LearningRateScheduler: schedule must be a function(epoch, lr)", 3)
+    end
+    self.schedule, self.verbose = a.schedule, a.verbose or 0
+  end, {"schedule", "verbose"})
 
 function callbacks.LearningRateScheduler:on_epoch_begin(epoch)
   local lr = get_lr(self.model, "LearningRateScheduler")

@@ -172,8 +172,8 @@ end
 -- trainable snapshot, and caches the optimizer's (gradient, variable) pairs.
 local function prepare(self, y)
   local c = rawget(self, "_compiled")
-  local net, rebuilt = self:_get_net()
-  if c.net == net and not rebuilt then return c end
+  local net, gen = self:_get_net()
+  if c.net == net and c.gen == gen then return c end
   local out = self.output_shape
   local ys = y:shape()
   if not c.metrics then
@@ -207,7 +207,7 @@ local function prepare(self, y)
   end
   net:set_trainable(flags)
   c.pairs = pairs_
-  c.net = net
+  c.net, c.gen = net, gen
   return c
 end
 

@@ -264,21 +264,25 @@ end
 
 -- ---- the network (C) --------------------------------------------------------------
 
--- The C network for the current layer list (rebuilt when the list changed).
+-- The C network for the current layer list, rebuilt when the list
+-- changed; also returns the list's generation (incremented at each
+-- rebuild), so compiled state can tell it must be set up again.
 function methods:_get_net()
   local net, list = rawget(self, "_net"), rawget(self, "_net_layers")
   local same = net ~= nil and #list == #self.layers
   if same then
     for i = 1, #list do if list[i] ~= self.layers[i] then same = false; break end end
   end
-  if same then return net, false end
+  if same then return net, rawget(self, "_net_gen") end
   net = net or nn.net_new()
   local cs = {}
   for i, l in ipairs(self.layers) do cs[i] = l._c end
   net:set_layers(cs)
+  local gen = (rawget(self, "_net_gen") or 0) + 1
   rawset(self, "_net", net)
   rawset(self, "_net_layers", registry.copy_list(self.layers))
-  return net, true
+  rawset(self, "_net_gen", gen)
+  return net, gen
 end
 
 -- ---- low-level API -------------------------------------------------------------------

@@ -363,7 +363,7 @@ end
 
 -- The optimizer's unit and class name.
 local function optimizer_class(opt)
-  local cls = rawget(opt, "class_name") or opt.class_name
+  local cls = opt.class_name
   if type(cls) == "string" then return cls end
   local unit = rawget(opt, "unit") or opt.unit
   if type(unit) == "string" then return registry.class_of("optimizer", unit) end
@@ -371,57 +371,56 @@ local function optimizer_class(opt)
 end
 M.optimizer_class = optimizer_class
 
--- A lunet schedule reference {name = "exponential_decay", ...} -> Keras dict.
-local function keras_schedule(v)
-  local name, rest = split_ref(v)
-  return ordered({class_name = registry.class_of("schedule", name) or name,
-                  config = drop_nulls(rest)}, {"class_name", "config"})
+-- Keras dict values with JSON nulls removed, recursively.
+local function drop_nulls_deep(t)
+  local r = {}
+  for k, v in pairs(t) do
+    if v ~= null then r[k] = type(v) == "table" and drop_nulls_deep(v) or v end
+  end
+  return r
 end
 
---- {class_name, config} of an optimizer object.
-function M.keras_optimizer(opt)
-  local cls = optimizer_class(opt)
-  if not cls then error("save: cannot tell the optimizer's class", 0) end
-  local cfg = {}
-  for k, v in pairs(opt:get_config()) do
-    if k == "learning_rate" and type(v) == "table" then cfg[k] = keras_schedule(v)
-    elseif math.type(v) == "integer" then cfg[k] = v + 0.0 -- Keras writes floats
-    else cfg[k] = v end
+-- Numbers as Keras writes optimizer hyper-parameters: floats.
+local function floats(t)
+  local r = {}
+  for k, v in pairs(t) do
+    if math.type(v) == "integer" then r[k] = v + 0.0
+    elseif type(v) == "table" then r[k] = floats(v)
+    else r[k] = v end
   end
-  return ordered({class_name = cls, config = ordered(cfg, {"name", "learning_rate", "decay"})},
+  return setmetatable(r, getmetatable(t))
+end
+
+--- {class_name, config} of an optimizer object (ln.optimizers.serialize).
+function M.keras_optimizer(opt)
+  local optimizers = require "lunet.optimizers"
+  local d = optimizers.serialize(opt)
+  if type(d.class_name) ~= "string" then error("save: cannot tell the optimizer's class", 0) end
+  local cfg = floats(d.config)
+  if type(cfg.learning_rate) == "table" and cfg.learning_rate.class_name then
+    local lr = cfg.learning_rate
+    cfg.learning_rate = ordered({class_name = lr.class_name, config = lr.config or {}},
+                                {"class_name", "config"})
+  end
+  return ordered({class_name = d.class_name, config = ordered(cfg, {"name", "learning_rate", "decay"})},
                  {"class_name", "config"})
 end
 
---- The optimizer of a Keras optimizer_config ({class_name, config}).
+--- The optimizer of a Keras optimizer_config ({class_name, config}): the
+-- class selects the plugin unit, `lr` reads as learning_rate
+-- (ln.optimizers.deserialize).
 function M.lunet_optimizer(oc, where)
   local cls, cfg = dict(oc)
   if not cls then fail(where, "training_config: optimizer_config is not a {class_name, config} dict") end
-  local unit = unit_of_class("optimizer", cls)
-  if not unit then
-    fail(where, "optimizer class '%s' is not provided by any installed plugin (known: %s)", cls,
-         registry.known("optimizer", "class_name"))
-  end
-  local args = drop_nulls(cfg)
-  if args.lr ~= nil then -- Keras <= 2.2
-    if args.learning_rate == nil then args.learning_rate = args.lr end
-    args.lr = nil
-  end
-  local scls, scfg = dict(args.learning_rate)
-  if scls then
-    local sunit = unit_of_class("schedule", scls)
-    if not sunit then
-      fail(where, "learning-rate schedule class '%s' is not provided by any installed plugin", scls)
+  if not unit_of_class("optimizer", cls) then
+    local optimizers = require "lunet.optimizers"
+    if not optimizers.unit_of(cls) then
+      fail(where, "the optimizer class '%s' is not provided by any installed plugin (known: %s)",
+           cls, registry.known("optimizer", "class_name"))
     end
-    local s = drop_nulls(scfg)
-    s.name = sunit
-    args.learning_rate = s
   end
   local optimizers = require "lunet.optimizers"
-  local ctor = optimizers[registry.class_of("optimizer", unit)]
-  if type(ctor) ~= "function" and type(ctor) ~= "table" then
-    fail(where, "the optimizer constructor ln.optimizers.%s is missing", cls)
-  end
-  local ok, opt = pcall(ctor, args)
+  local ok, opt = pcall(optimizers.deserialize, {class_name = cls, config = drop_nulls_deep(cfg)})
   if not ok then fail(where, "optimizer %s: %s", cls, tostring(opt)) end
   return opt
 end
@@ -565,7 +564,8 @@ function M.units_of(model)
   local opt = rawget(model, "_compiled") and rawget(model, "optimizer")
   if opt then
     local cls = optimizer_class(opt)
-    add("optimizer", cls and registry.find_class("optimizer", cls))
+    add("optimizer", type(opt.unit) == "string" and opt.unit
+                     or (cls and registry.find_class("optimizer", cls)))
   end
   table.sort(list)
   return list

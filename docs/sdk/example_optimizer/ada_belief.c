@@ -1,0 +1,97 @@
+/*
+** ada_belief.c -- AdaBelief (Zhuang et al., "AdaBelief Optimizer: Adapting
+** Stepsizes by the Belief in Observed Gradients", NeurIPS 2020), an
+** out-of-tree lunet plugin: the example of docs/plugins.md.
+**
+**   m <- beta_1 * m + (1 - beta_1) * g
+**   s <- beta_2 * s + (1 - beta_2) * (g - m)^2 + epsilon
+**   theta <- theta - lr * (m / (1 - beta_1^t)) / (sqrt(s / (1 - beta_2^t)) + epsilon)
+**
+** Where Adam divides by the root of the second moment of g, AdaBelief
+** divides by the spread of g around its running mean m. Slots "m", "s".
+** From Lua: ln.optimizers.AdaBelief{learning_rate = 1e-3}.
+*/
+#include <math.h>
+
+#include "lunet/optimizer.h"
+
+/* The hyper-parameters, read once in create: the plugin's state. */
+typedef struct ada_belief {
+    double beta_1, beta_2, epsilon;
+} ada_belief;
+
+/* Read the keyword arguments (the core reads learning_rate, decay and the
+** clips). Every read records the effective value in the config; a value
+** out of range fails with a message naming the key. */
+static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
+    ada_belief *h = state;
+    ln_status st;
+    if ((st = ln_args_number(ctx, args, "beta_1", 0.9, &h->beta_1)) ||
+        (st = ln_args_check_range(ctx, "AdaBelief", "beta_1", h->beta_1, 0,
+                                  0.999999)) ||
+        (st = ln_args_number(ctx, args, "beta_2", 0.999, &h->beta_2)) ||
+        (st = ln_args_check_range(ctx, "AdaBelief", "beta_2", h->beta_2, 0,
+                                  0.999999)) ||
+        (st = ln_args_number(ctx, args, "epsilon", 1e-14, &h->epsilon)) ||
+        (st = ln_args_check_range(ctx, "AdaBelief", "epsilon", h->epsilon, 0,
+                                  INFINITY)))
+        return st;
+    return LN_OK;
+}
+
+/* Two slots per variable, both starting at 0. */
+static int slots(const void *state, const char **names, float *init) {
+    names[0] = "m", init[0] = 0.0f;
+    names[1] = "s", init[1] = 0.0f;
+    return 2;
+}
+
+/* What one update needs, for the chunks ln_parallel_range hands out. */
+typedef struct job {
+    float *var, *m, *s;
+    const float *g;
+    double lr, b1, b2, eps, c1, c2;
+} job;
+
+/* Elements [lo, hi): double arithmetic, one rounding when stored; the loop
+** vectorises (omp simd) and chunks never depend on the thread count. */
+static void run(void *arg, int64_t lo, int64_t hi) {
+    const job *j = arg;
+    float *restrict var = j->var, *restrict m = j->m, *restrict s = j->s;
+    const float *restrict g = j->g;
+    const double lr = j->lr, b1 = j->b1, b2 = j->b2, eps = j->eps;
+    const double c1 = j->c1, c2 = j->c2;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        double gi = g[i];
+        double mi = b1 * m[i] + (1.0 - b1) * gi;
+        double d = gi - mi;
+        double si = b2 * s[i] + (1.0 - b2) * d * d + eps;
+        m[i] = (float)mi;
+        s[i] = (float)si;
+        var[i] = (float)(var[i] - lr * (mi / c1) / (sqrt(si / c2) + eps));
+    }
+}
+
+/* One variable of n floats, in place; t is the 1-based step. */
+static void update(const void *state, float *var, const float *grad,
+                   float *const *slot, int64_t n, int64_t t, double lr,
+                   const double *globals) {
+    const ada_belief *h = state;
+    job j = {var, slot[0], slot[1], grad, lr, h->beta_1, h->beta_2, h->epsilon,
+             1.0 - pow(h->beta_1, (double)t), 1.0 - pow(h->beta_2, (double)t)};
+    ln_parallel_range(n, run, &j);
+}
+
+static const ln_optimizer_ops ops = {
+    .state_size = sizeof(ada_belief),
+    .default_learning_rate = 0.001,
+    .create = create,
+    .slots = slots,
+    .update = update,
+};
+
+static const ln_unit unit = {LN_KIND_OPTIMIZER, "ada_belief", "AdaBelief", 1,
+    "AdaBelief: Adam scaled by the belief in the gradient (example plugin)", &ops};
+
+LN_PLUGIN("ada_belief") { return host->add(host, &unit); }

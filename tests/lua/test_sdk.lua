@@ -1,0 +1,154 @@
+-- The plugin SDK end to end: install lunet into a temporary prefix
+-- (cmake --install of LUNET_BUILD_DIR), build docs/sdk/example_optimizer
+-- (a copy, so only the installed headers and lunetConfig.cmake are seen)
+-- with find_package(lunet), load it through LUNET_PLUGIN_PATH into the
+-- installed `lunet` and train a linear regression with it; build the same
+-- file with scripts/lunet-plugin-build and load it with ln.load_plugin.
+-- Skips (still passing) when cmake, a C compiler or the build directory
+-- is missing. Run by CTest as `lunet test_sdk.lua` (LUNET_BUILD_DIR and
+-- LUNET_SOURCE_DIR set).
+local passed, failed, skipped = 0, 0, 0
+
+local function finish()
+  print(string.format("%d passed, %d failed, %d skipped", passed, failed, skipped))
+  if failed > 0 then error(failed .. " SDK test(s) failed") end
+  os.exit(0)
+end
+
+local function sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- Run a shell command, its output into log; true when it exited 0.
+local function run(cmd, log)
+  local ok = os.execute(cmd .. " > " .. sh_quote(log) .. " 2>&1")
+  return ok == true
+end
+
+local function slurp(path)
+  local f = io.open(path, "r")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local build_dir, source_dir = os.getenv("LUNET_BUILD_DIR"), os.getenv("LUNET_SOURCE_DIR")
+if not build_dir or not source_dir then
+  print("SKIP: LUNET_BUILD_DIR / LUNET_SOURCE_DIR not set (run through ctest)")
+  skipped = 4
+  finish()
+end
+if not os.execute("cmake --version > /dev/null 2>&1") then
+  print("SKIP: cmake is not installed")
+  skipped = 4
+  finish()
+end
+if not os.execute("cc --version > /dev/null 2>&1") then
+  print("SKIP: no C compiler (cc)")
+  skipped = 4
+  finish()
+end
+
+local tmp = os.tmpname()
+os.remove(tmp)
+assert(os.execute("mkdir -p " .. sh_quote(tmp)), "cannot create " .. tmp)
+local prefix = tmp .. "/prefix"
+
+local function test(name, fn)
+  local ok, err = pcall(fn)
+  if ok then
+    passed = passed + 1
+  else
+    failed = failed + 1
+    io.stderr:write("FAIL ", name, ": ", tostring(err), "\n")
+  end
+end
+
+local function must(cmd, what)
+  local log = tmp .. "/" .. what .. ".log"
+  if not run(cmd, log) then
+    error(string.format("%s failed: %s\n%s", what, cmd, slurp(log):sub(-3000)), 2)
+  end
+  return slurp(log)
+end
+
+-- A training script for the installed lunet: least squares with the
+-- example optimizer; prints OK when the loss fell by 1000x.
+local train = [[
+local ln = require "lunet"
+if arg[1] then ln.load_plugin(arg[1]) end
+ln.random.seed(1)
+local N = 64
+local X = ln.randn(N, 3)
+local y = ln.matmul(X, ln.tensor{{1.5}, {-2.0}, {0.5}}) + 0.3
+local w, b = ln.zeros(3, 1), ln.zeros(1)
+local gw, gb = ln.zeros(3, 1), ln.zeros(1)
+local opt = ln.optimizers.AdaBelief{learning_rate = 0.1}
+local pairs_ = {{gw, w, name = "dense/kernel"}, {gb, b, name = "dense/bias"}}
+local function num(x) return type(x) == "number" and x or x:item() end
+local function loss()
+  local e = ln.matmul(X, w) + b[1] - y
+  return num((e * e):mean()), e
+end
+local first = loss()
+for _ = 1, 300 do
+  local _, e = loss()
+  gw:copy(ln.matmul(X:t(), e) * (2 / N))
+  gb[1] = 2 * num(e:sum()) / N
+  opt:apply_gradients(pairs_)
+end
+local last = loss()
+assert(opt.iterations == 300, "iterations")
+assert(opt:get_config().beta_1 == 0.9, "config")
+print(string.format("loss %.6g -> %.6g", first, last))
+if last < 1e-3 * first then print("TRAINED OK") end
+]]
+
+test("cmake --install into a temporary prefix", function()
+  must("cmake --install " .. sh_quote(build_dir) .. " --prefix " .. sh_quote(prefix), "install")
+  for _, f in ipairs{"/bin/lunet", "/include/lunet/plugin.h", "/include/lunet/optimizer.h"} do
+    assert(io.open(prefix .. f, "r"), "not installed: " .. f)
+  end
+end)
+
+test("the example builds with find_package(lunet) and trains from LUNET_PLUGIN_PATH", function()
+  local src = tmp .. "/example"
+  must(string.format("cp -r %s %s", sh_quote(source_dir .. "/docs/sdk/example_optimizer"),
+                     sh_quote(src)), "copy")
+  must(string.format("cmake -S %s -B %s -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=%s",
+                     sh_quote(src), sh_quote(tmp .. "/build"), sh_quote(prefix)), "configure")
+  must("cmake --build " .. sh_quote(tmp .. "/build"), "build")
+  local f = assert(io.open(tmp .. "/train.lua", "w"))
+  f:write(train)
+  f:close()
+  local out = must(string.format("cd %s && LUNET_PLUGIN_PATH=%s: OMP_WAIT_POLICY=passive %s train.lua",
+                                 sh_quote(tmp), sh_quote(tmp .. "/build"),
+                                 sh_quote(prefix .. "/bin/lunet")), "train")
+  assert(out:find("TRAINED OK", 1, true), "training output:\n" .. out)
+  local list = must(string.format("LUNET_PLUGIN_PATH=%s: %s plugins", sh_quote(tmp .. "/build"),
+                                  sh_quote(prefix .. "/bin/lunet")), "plugins")
+  assert(list:find("ada_belief", 1, true), "lunet plugins does not list ada_belief:\n" .. list)
+end)
+
+test("scripts/lunet-plugin-build compiles one file; ln.load_plugin loads it", function()
+  local so = tmp .. "/helper/ada_belief.so"
+  must("mkdir -p " .. sh_quote(tmp .. "/helper"), "mkdir")
+  must(string.format("sh %s --prefix %s -o %s %s", sh_quote(source_dir .. "/scripts/lunet-plugin-build"),
+                     sh_quote(prefix), sh_quote(so),
+                     sh_quote(source_dir .. "/docs/sdk/example_optimizer/ada_belief.c")), "helper")
+  local out = must(string.format("cd %s && OMP_WAIT_POLICY=passive %s train.lua %s", sh_quote(tmp),
+                                 sh_quote(prefix .. "/bin/lunet"), sh_quote(so)), "train_helper")
+  assert(out:find("TRAINED OK", 1, true), "training output:\n" .. out)
+end)
+
+test("the installed lunet refuses a missing plugin with a message", function()
+  local log = tmp .. "/missing.log"
+  local ok = run(string.format("%s -e %s", sh_quote(prefix .. "/bin/lunet"),
+                               sh_quote('ln.load_plugin("' .. tmp .. '/none.so")')), log)
+  assert(not ok, "loading a missing plugin succeeded")
+  assert(slurp(log):find("none.so", 1, true), "message: " .. slurp(log))
+end)
+
+os.execute("rm -rf " .. sh_quote(tmp))
+finish()
