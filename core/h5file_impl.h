@@ -30,6 +30,8 @@ const char *lnh5_norm(const char *path);
 hid_t lnh5_open_object(ln_ctx *ctx, const ln_h5 *f, const char *path);
 /* LN_E_FORMAT: looking up `path` failed (ln_h5_kind_of gave CORRUPT). */
 ln_status lnh5_corrupt(ln_ctx *ctx, const ln_h5 *f, const char *path);
+/* A link-creation property list that creates missing parent groups. */
+hid_t lnh5_parents_lcpl(void);
 /* LN_E_STATE unless f is open for writing (what: the operation). */
 ln_status lnh5_need_writable(ln_ctx *ctx, const ln_h5 *f, const char *what);
 

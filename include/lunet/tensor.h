@@ -25,9 +25,10 @@
 typedef enum ln_dtype { LN_FLOAT32 = 0, LN_INT32 = 1, LN_UINT8 = 2 } ln_dtype;
 
 typedef struct ln_storage {
-    void *data;      /* 64-byte aligned */
-    size_t capacity; /* bytes allocated */
+    void *data;      /* 64-byte aligned, never NULL */
+    size_t capacity; /* usable bytes from data */
     int refcount;
+    void *base;      /* what the allocator returned (data is inside it) */
 } ln_storage;
 
 typedef struct ln_tensor {

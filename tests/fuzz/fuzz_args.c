@@ -148,44 +148,44 @@ static int same_number(double a, double b) {
     return a == b || (isnan(a) && isnan(b));
 }
 
-/* Equal configs: the same used keys with the same values. */
-static void check_same_config(const ln_args *a, const ln_args *b,
-                              const char *unit) {
+/* Equal configs: the same used keys with the same values. Returns NULL,
+** or what differs (a static message). */
+static const char *config_diff(const ln_args *a, const ln_args *b) {
+    static char why[256];
     int na = ln_args_count(a), nb = ln_args_count(b);
     for (int i = 0; i < na; i++) {
         ln_arg x = ln_args_at(a, i);
         if (!x.used) continue;
-        int found = 0;
+        const char *sub = NULL;
+        int found = 0, same = 1;
         for (int j = 0; j < nb && !found; j++) {
             ln_arg y = ln_args_at(b, j);
             if (strcmp(x.key, y.key)) continue;
             found = 1;
-            FZ_CHECK(x.type == y.type, "%s: config key '%s' changed type on "
-                     "re-creation (%d -> %d)", unit, x.key, x.type, y.type);
+            if (x.type != y.type) {
+                same = 0;
+                break;
+            }
             switch (x.type) {
             case LN_ARG_BOOL:
-            case LN_ARG_NUMBER:
-                FZ_CHECK(same_number(x.num, y.num), "%s: config key '%s' "
-                         "changed on re-creation: %g -> %g", unit, x.key,
-                         x.num, y.num);
-                break;
-            case LN_ARG_STRING:
-                FZ_CHECK(!strcmp(x.str, y.str), "%s: config key '%s' changed "
-                         "on re-creation: '%s' -> '%s'", unit, x.key, x.str,
-                         y.str);
-                break;
+            case LN_ARG_NUMBER: same = same_number(x.num, y.num); break;
+            case LN_ARG_STRING: same = !strcmp(x.str, y.str); break;
             case LN_ARG_NUMBERS:
-                FZ_CHECK(x.n == y.n, "%s: list '%s' changed length", unit, x.key);
-                for (int k = 0; k < x.n; k++)
-                    FZ_CHECK(same_number(x.nums[k], y.nums[k]),
-                             "%s: list '%s' changed", unit, x.key);
+                same = x.n == y.n;
+                for (int k = 0; same && k < x.n; k++) same = same_number(x.nums[k], y.nums[k]);
                 break;
-            case LN_ARG_TABLE: check_same_config(x.table, y.table, unit); break;
+            case LN_ARG_TABLE: sub = config_diff(x.table, y.table); break;
             case LN_ARG_NULL: break;
             }
         }
-        FZ_CHECK(found, "%s: config key '%s' is gone on re-creation", unit, x.key);
+        if (sub) return sub;
+        if (!found || !same) {
+            snprintf(why, sizeof why, "config key '%s' %s on re-creation", x.key,
+                     found ? "changed" : "is gone");
+            return why;
+        }
     }
+    return NULL;
 }
 
 /* Are all numbers in the args modest (so building allocates little)? */
@@ -356,6 +356,7 @@ static const ln_args *config_of(ln_kind kind, void *p) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fz_set_input(data, size);
     list_units();
     fz_in in = {data, size};
     ln_kind kind = (ln_kind)(fz_u8(&in) % LN_KIND_COUNT);
@@ -401,11 +402,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ln_ctx ctx2;
     ln_ctx_clear(&ctx2);
     void *again = create(&ctx2, kind, name, fresh_copy(config_of(kind, u)));
-    FZ_CHECK(again != NULL, "%s '%s': its own config is refused: %s",
-             ln_kind_name(kind), name, ctx2.msg);
-    check_same_config(config_of(kind, u), config_of(kind, again), name);
-    check_same_config(config_of(kind, again), config_of(kind, u), name);
-    destroy(kind, again);
+    char key[160];
+    if (!again) {
+        snprintf(key, sizeof key, "config refused: %s/%s: %.60s", ln_kind_name(kind),
+                 name, ctx2.msg);
+        fz_finding(key, "%s '%s': its own effective config is refused: %s",
+                   ln_kind_name(kind), name, ctx2.msg);
+    } else {
+        const char *why = config_diff(config_of(kind, u), config_of(kind, again));
+        if (!why) why = config_diff(config_of(kind, again), config_of(kind, u));
+        if (why) {
+            snprintf(key, sizeof key, "config changed: %s/%s: %s", ln_kind_name(kind),
+                     name, why);
+            fz_finding(key, "%s '%s': %s", ln_kind_name(kind), name, why);
+        }
+        destroy(kind, again);
+    }
 
     if (kind == LN_KIND_LAYER && small) run_layer(&ctx, u, &in);
     else if (kind == LN_KIND_OPTIMIZER) run_optimizer(&ctx, u, &in);

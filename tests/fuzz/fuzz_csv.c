@@ -154,6 +154,7 @@ out:
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fz_set_input(data, size);
     if (size < 2) return 0;
     static const char delims[] = {',', ';', '|', ':', '\t', ' '};
     uint8_t o = data[0];

@@ -32,6 +32,12 @@ local core = require "lunet.core"
 local files = core.files
 
 local MAX_NUMBER = 4096
+local verbose = os.getenv("FUZZ_VERBOSE") ~= nil
+
+-- With FUZZ_VERBOSE set, one line per outcome on stderr.
+local function note(fmt, ...)
+  if verbose then io.stderr:write("  h5model: ", string.format(fmt, ...), "\n") end
+end
 local null = core.json_null
 
 local function inv(cond, fmt, ...)
@@ -113,11 +119,13 @@ local function load_file(path)
     if ok2 and text and not modest_text(text) then return end
   end
   local okm, model = pcall(ln.models.load_model, path)
+  note("load_model: %s", okm and "loaded" or tostring(model))
   if okm then exercise(model) else check_refusal("load_model", model) end
 
   local m = fixed_model()
   local before = snapshot(m)
   local okw, err = pcall(m.load_weights, m, path)
+  note("load_weights: %s", okw and "loaded" or tostring(err))
   if not okw then
     check_refusal("load_weights", err)
     inv(snapshot(m) == before, "a failed load_weights changed the model's weights")
@@ -194,6 +202,7 @@ return function(mode, bytes, path, dir)
   if mode == 0 then
     if not modest_text(bytes) then return end
     local ok, model = pcall(ln.models.model_from_json, bytes)
+    note("model_from_json: %s", ok and "built" or tostring(model))
     if ok then exercise(model) else check_refusal("model_from_json", model) end
   elseif mode == 1 then
     load_file(path)
@@ -203,6 +212,7 @@ return function(mode, bytes, path, dir)
     -- business: such inputs stop here
     os.remove(target)
     local ok, written = pcall(write_parts, bytes, target)
+    note("parts: %s", ok and (written and "written" or "refused by the writer") or tostring(written))
     if ok and written then load_file(target) end
   end
   ln.backend.clear_session()

@@ -131,6 +131,7 @@ static void check_loaded(const uint8_t *plain, size_t n, const ln_tensor *t) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fz_set_input(data, size);
     if (size < 1) return 0;
     uint8_t flags = data[0];
     const uint8_t *raw = data + 1;

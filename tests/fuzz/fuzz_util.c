@@ -27,6 +27,50 @@ void fz_die(const char *file, int line, const char *cond, const char *fmt,
     abort();
 }
 
+/* ---- findings ------------------------------------------------------------------ */
+
+static const uint8_t *cur_data;
+static size_t cur_n;
+
+void fz_set_input(const uint8_t *data, size_t n) {
+    cur_data = data;
+    cur_n = n;
+}
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+void fz_finding(const char *key, const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *lenient = getenv("LUNET_FUZZ_LENIENT");
+    if (!lenient || strcmp(lenient, "1") != 0)
+        fz_die(__FILE__, __LINE__, key, "%s", msg);
+    static uint64_t seen[512];
+    static int nseen;
+    uint64_t h = fnv1a(key);
+    for (int i = 0; i < nseen; i++)
+        if (seen[i] == h) return;
+    if (nseen < 512) seen[nseen++] = h;
+    fprintf(stderr, "\nFUZZ FINDING [%s]: %s\n", key, msg);
+    const char *dir = getenv("LUNET_FUZZ_FINDINGS");
+    if (dir && cur_data) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/finding-%016llx", dir, (unsigned long long)h);
+        FILE *f = fopen(path, "wb");
+        if (f) {
+            fwrite(cur_data, 1, cur_n, f);
+            fclose(f);
+        }
+    }
+}
+
 /* ---- files ------------------------------------------------------------------ */
 
 const char *fz_put_file(const void *data, size_t n) {

@@ -28,6 +28,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 void fz_die(const char *file, int line, const char *cond, const char *fmt,
             ...) __attribute__((noreturn, format(printf, 4, 5)));
 
+/* Findings that are not crashes -- a broken contract that a reported,
+** still open issue explains (a config that does not round-trip, an
+** unclear message) -- go through fz_finding. Strict mode (the default, as
+** in the CTest replays) aborts like FZ_CHECK. With LUNET_FUZZ_LENIENT=1
+** (run_fuzz.sh) each distinct key is printed once as "FUZZ FINDING: ..."
+** and the input saved as $LUNET_FUZZ_FINDINGS/finding-<hash> (when set),
+** and fuzzing goes on. fz_set_input tells it the input being run. */
+void fz_set_input(const uint8_t *data, size_t n);
+void fz_finding(const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* The bytes as the content of a file: an in-memory file (memfd) reused
 ** for every input, named by a path the readers can fopen. Returns the
 ** path (static). */

@@ -99,6 +99,23 @@ test("steps, the last partial batch and validation_split", function()
   eq(h2.history.loss[1], losses[3], "epoch loss = last running mean")
 end)
 
+test("initial_epoch and validation_freq", function()
+  ln.random.seed(3)
+  local x, y = X_train:narrow(1, 1, 64), y_train:narrow(1, 1, 64)
+  local model = mlp()
+  model:compile{loss = "sparse_categorical_crossentropy", optimizer = "sgd", metrics = {"accuracy"}}
+  local r = recorder()
+  local h = model:fit(x, y, {epochs = 4, initial_epoch = 2, verbose = 0, callbacks = {r}})
+  eq(table.concat(h.epoch, ","), "2,3", "epochs 2 and 3 (0-based)")
+  eq(table.concat(r.epochs, ","), "2,3")
+  local seen = {}
+  local probe = {on_epoch_end = function(_, e, logs) seen[#seen + 1] = logs.val_loss ~= nil end}
+  model:fit(x, y, {epochs = 4, verbose = 0, validation_data = {x, y}, validation_freq = 2,
+                   callbacks = {probe}})
+  eq(table.concat({tostring(seen[1]), tostring(seen[2]), tostring(seen[3]), tostring(seen[4])}, ","),
+     "false,true,false,true", "validation every 2nd epoch")
+end)
+
 test("accuracy resolves by shapes: sparse, categorical, binary", function()
   ln.random.seed(7)
   local x, y = X_train:narrow(1, 1, 256), y_train:narrow(1, 1, 256)

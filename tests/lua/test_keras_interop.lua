@@ -206,9 +206,9 @@ end)
 
 -- ---- a whole-model file in Keras 2.0.6's layout ---------------------------------------------
 
--- Keras 2.0.6 wrote model_config and training_config as bytes (fixed-length
--- strings) and the layer groups under /model_weights; h5py builds one
--- from the interop files.
+-- Keras 2.0.6 wrote model_config and training_config as bytes (h5py 2:
+-- fixed-length strings) and the layer groups under /model_weights; h5py
+-- builds one from the interop files.
 local TRAINING_2_0_6 = '{"optimizer_config": {"class_name": "RMSprop", "config": ' ..
   '{"lr": 0.0010000000474974513, "rho": 0.8999999761581421, "epsilon": 1e-08, ' ..
   '"decay": 0.0}}, "loss": "categorical_crossentropy", "metrics": ["accuracy"], ' ..
@@ -218,14 +218,16 @@ local function keras_model_file(path, model_config, training_config)
   local script = TMP .. "/make.py"
   local f = assert(io.open(script, "w"))
   f:write([[
-import sys, h5py
+import sys, h5py, numpy
 src, dst, mc, tc = sys.argv[1:5]
+# h5py 2 stored Python 2 / bytes strings as fixed-length strings
+fixed = numpy.bytes_
 with h5py.File(src, "r") as w, h5py.File(dst, "w") as f:
-    f.attrs["keras_version"] = b"2.0.6"
-    f.attrs["backend"] = b"tensorflow"
-    f.attrs["model_config"] = open(mc, "rb").read()
+    f.attrs["keras_version"] = fixed(b"2.0.6")
+    f.attrs["backend"] = fixed(b"tensorflow")
+    f.attrs["model_config"] = fixed(open(mc, "rb").read())
     if tc != "-":
-        f.attrs["training_config"] = open(tc, "rb").read()
+        f.attrs["training_config"] = fixed(open(tc, "rb").read())
     g = f.create_group("model_weights")
     for k, v in w.attrs.items():
         g.attrs[k] = v
@@ -247,7 +249,7 @@ test("load_model on a Keras 2.0.6 whole-model file", function()
   local model = ln.models.load_model(path)
   check_outputs(model, "load_model")
   -- compiled as Keras was: RMSprop from `lr`, its loss and metric
-  eq(model.optimizer.class_name or ln.models.Model and model.optimizer:get_config().name, "RMSprop")
+  eq(model.optimizer.class_name, "RMSprop")
   local lr = model.optimizer:get_config().learning_rate
   assert(math.abs(lr - 0.001) < 1e-9, "lr read as learning_rate: " .. tostring(lr))
   eq(model.metrics_names[2], "accuracy")

@@ -21,6 +21,7 @@
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 local cfgs = require "lunet.saving_config"
+local tcfg = require "lunet.saving_training"
 
 local files = core.files
 local sformat = string.format
@@ -194,7 +195,7 @@ function M.save_model(model, path, opts)
   local training
   if rawget(model, "_compiled") then
     training = guarded(what, function()
-      return core.json_encode(cfgs.keras_training_config(model))
+      return core.json_encode(tcfg.keras_training_config(model))
     end)
   end
   local f = guarded(what, files.h5_create, path)
@@ -360,6 +361,7 @@ end
 -- trainable variables (as the first training step would), then set the
 -- saved values in Keras's order.
 local function load_optimizer(f, model, path, what)
+  if f:kind("optimizer_weights") ~= "group" then return end
   local names = f:attr_strings("optimizer_weights", "weight_names")
   if not names or #names == 0 then return end
   local opt = model.optimizer
@@ -403,8 +405,9 @@ local function load_model(path, opts)
     local tc = f:attr_string("/", "training_config")
     if tc then
       local t = core.json_decode(tc, path .. ": training_config")
-      local args = cfgs.lunet_compile_args(t, path)
-      model:compile(args)
+      local args = tcfg.lunet_compile_args(t, path)
+      local ok, err = pcall(model.compile, model, args)
+      if not ok then fail(what, path, "training_config: %s", tostring(err)) end
       load_optimizer(f, model, path, what)
     end
   end

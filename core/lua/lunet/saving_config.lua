@@ -69,6 +69,7 @@ local function floatify(key, v)
   if float_keys[key] and math.type(v) == "integer" then return v + 0.0 end
   return v
 end
+M.floatify = floatify
 
 -- ---- lunet -> Keras ------------------------------------------------------------------
 
@@ -198,6 +199,7 @@ local function dict(v)
   end
   return nil
 end
+M.dict = dict
 
 -- Config values with JSON nulls removed (the unit's defaults apply).
 local function drop_nulls(t)
@@ -205,6 +207,7 @@ local function drop_nulls(t)
   for k, v in pairs(t) do if v ~= null then r[k] = v end end
   return r
 end
+M.drop_nulls = drop_nulls
 
 local function lunet_initializer(v, where, key)
   local cls, cfg = dict(v)
@@ -359,9 +362,9 @@ function M.model_entries(mc, where)
        "Functional configs)", cls)
 end
 
--- ---- training config ---------------------------------------------------------------------
+-- ---- units a model uses -------------------------------------------------------------------
 
--- The optimizer's unit and class name.
+-- The optimizer's Keras class name.
 local function optimizer_class(opt)
   local cls = opt.class_name
   if type(cls) == "string" then return cls end
@@ -369,170 +372,6 @@ local function optimizer_class(opt)
   if type(unit) == "string" then return registry.class_of("optimizer", unit) end
   return nil
 end
-M.optimizer_class = optimizer_class
-
--- Keras dict values with JSON nulls removed, recursively.
-local function drop_nulls_deep(t)
-  local r = {}
-  for k, v in pairs(t) do
-    if v ~= null then r[k] = type(v) == "table" and drop_nulls_deep(v) or v end
-  end
-  return r
-end
-
--- Numbers as Keras writes optimizer hyper-parameters: floats.
-local function floats(t)
-  local r = {}
-  for k, v in pairs(t) do
-    if math.type(v) == "integer" then r[k] = v + 0.0
-    elseif type(v) == "table" then r[k] = floats(v)
-    else r[k] = v end
-  end
-  return setmetatable(r, getmetatable(t))
-end
-
---- {class_name, config} of an optimizer object (ln.optimizers.serialize).
-function M.keras_optimizer(opt)
-  local optimizers = require "lunet.optimizers"
-  local d = optimizers.serialize(opt)
-  if type(d.class_name) ~= "string" then error("save: cannot tell the optimizer's class", 0) end
-  local cfg = floats(d.config)
-  if type(cfg.learning_rate) == "table" and cfg.learning_rate.class_name then
-    local lr = cfg.learning_rate
-    cfg.learning_rate = ordered({class_name = lr.class_name, config = lr.config or {}},
-                                {"class_name", "config"})
-  end
-  return ordered({class_name = d.class_name, config = ordered(cfg, {"name", "learning_rate", "decay"})},
-                 {"class_name", "config"})
-end
-
---- The optimizer of a Keras optimizer_config ({class_name, config}): the
--- class selects the plugin unit, `lr` reads as learning_rate
--- (ln.optimizers.deserialize).
-function M.lunet_optimizer(oc, where)
-  local cls, cfg = dict(oc)
-  if not cls then fail(where, "training_config: optimizer_config is not a {class_name, config} dict") end
-  if not unit_of_class("optimizer", cls) then
-    local optimizers = require "lunet.optimizers"
-    if not optimizers.unit_of(cls) then
-      fail(where, "the optimizer class '%s' is not provided by any installed plugin (known: %s)",
-           cls, registry.known("optimizer", "class_name"))
-    end
-  end
-  local optimizers = require "lunet.optimizers"
-  local ok, opt = pcall(optimizers.deserialize, {class_name = cls, config = drop_nulls_deep(cfg)})
-  if not ok then fail(where, "optimizer %s: %s", cls, tostring(opt)) end
-  return opt
-end
-
--- A loss as compile got it -> its Keras JSON form.
-local function keras_loss(loss)
-  local losses = require "lunet.losses"
-  if type(loss) == "string" then return loss end
-  if type(loss) == "function" then
-    local name = losses.function_name(loss)
-    if name then return name end
-  end
-  if losses.is_loss(loss) then
-    local cfg = {}
-    for k, v in pairs(loss:get_config()) do cfg[k] = floatify(k, v) end
-    cfg.reduction = "auto"
-    return ordered({class_name = loss.class_name, config = cfg}, {"class_name", "config"})
-  end
-  error("save: this model's loss cannot be written to a file", 0)
-end
-
--- A metric entry as compile got it -> its Keras JSON form.
-local function keras_metric(m)
-  if type(m) == "string" then return m end
-  local metrics = require "lunet.metrics"
-  local losses = require "lunet.losses"
-  if type(m) == "function" then
-    return losses.function_name(m) or error("save: a metric function cannot be written", 0)
-  end
-  if metrics.is_metric(m) or losses.is_loss(m) then
-    local cfg = {}
-    for k, v in pairs(m:get_config()) do cfg[k] = floatify(k, v) end
-    cfg.dtype = "float32"
-    return ordered({class_name = m.class_name, config = cfg}, {"class_name", "config"})
-  end
-  error("save: a metric of type " .. type(m) .. " cannot be written", 0)
-end
-
---- Keras's training_config of a compiled model (nil if not compiled).
-function M.keras_training_config(model)
-  local compiled = rawget(model, "_compiled")
-  if not compiled then return nil end
-  local given = rawget(model, "_compile_args") or {}
-  local list = given.metrics
-  if list == nil then -- the history names are the entries as given
-    list = {}
-    local names = rawget(model, "metrics_names") or {}
-    for i = 2, #names do list[#list + 1] = names[i] end
-  elseif type(list) ~= "table" or getmetatable(list) then
-    list = {list}
-  end
-  local ms = array()
-  for i, m in ipairs(list) do ms[i] = keras_metric(m) end
-  local tc = {
-    loss = keras_loss(given.loss or rawget(model, "loss")),
-    metrics = ms,
-    weighted_metrics = null,
-    loss_weights = null,
-    optimizer_config = M.keras_optimizer(rawget(model, "optimizer")),
-  }
-  return ordered(tc, {"loss", "metrics", "weighted_metrics", "loss_weights", "optimizer_config"})
-end
-
--- A Keras loss (name or dict) -> what compile takes.
-local function lunet_loss(v, where)
-  local cls, cfg = dict(v)
-  if not cls then
-    if type(v) ~= "string" then fail(where, "training_config: the loss is not readable") end
-    return v
-  end
-  local losses = require "lunet.losses"
-  local ok, loss = pcall(losses.get, {class_name = cls, config = drop_nulls(cfg)})
-  if not ok then fail(where, "training_config: loss: %s", tostring(loss)) end
-  return loss
-end
-
--- A Keras metric entry -> what compile takes.
-local function lunet_metric(v, where)
-  local cls, cfg = dict(v)
-  if not cls then
-    if type(v) ~= "string" then fail(where, "training_config: a metric is not readable") end
-    return v
-  end
-  if cls == "MeanMetricWrapper" then return cfg.fn ~= null and cfg.fn or cfg.name end
-  local metrics = require "lunet.metrics"
-  local args = drop_nulls(cfg)
-  args.dtype = nil
-  local ok, m = pcall(function() return metrics[cls](args) end)
-  if not ok then fail(where, "training_config: metric %s: %s", cls, tostring(m)) end
-  return m
-end
-
---- compile's argument table from a Keras training_config.
-function M.lunet_compile_args(tc, where)
-  if type(tc) ~= "table" then fail(where, "training_config is not a JSON object") end
-  if tc.loss == nil or tc.loss == null then fail(where, "training_config has no loss") end
-  if type(tc.loss) == "table" and not dict(tc.loss) then
-    fail(where, "training_config: several outputs' losses cannot be read (one output only)")
-  end
-  local ms = {}
-  local list = tc.metrics
-  if list ~= nil and list ~= null then
-    if type(list) == "table" and #list == 1 and type(list[1]) == "table" and not dict(list[1]) then
-      list = list[1] -- per-output lists of a one-output model
-    end
-    for i, m in ipairs(list) do ms[i] = lunet_metric(m, where) end
-  end
-  return {loss = lunet_loss(tc.loss, where), metrics = ms,
-          optimizer = M.lunet_optimizer(tc.optimizer_config, where)}
-end
-
--- ---- units a model uses -------------------------------------------------------------------
 
 --- "kind/name@version" of every plugin unit a model's file refers to.
 function M.units_of(model)
