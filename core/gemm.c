@@ -5,26 +5,33 @@
 **  - a micro-kernel keeps an mr x (nv*vw) tile of C in vector registers and
 **    runs an FMA chain over one K block: for each k it loads nv vectors of a
 **    row of op(B) and broadcasts mr elements of a column of op(A);
-**  - op(A) is read through (row stride, k stride), so A and A^T need no
-**    packing; it is packed into an MR x kc panel only for large problems
-**    (contiguous, TLB-friendly); op(B) is read in place when B is not
-**    transposed and few rows of C reuse it, else packed into kc x NR panels
-**    (a transpose for B^T);
+**  - op(A) is read in place through (row stride, k stride); only A^T is
+**    copied into an MR x kc panel for larger problems (its k steps are lda
+**    apart, which can map a whole panel onto a few L1 sets);
+**  - op(B) is read in place when B is not transposed and few rows of C
+**    reuse it (the Dense forward at small batch), else packed into kc x NR
+**    panels (a transpose for B^T);
+**  - A*B^T with few rows (dX = dY*W^T) is solved as C^T = B*A^T: B's rows
+**    are broadcast in place, the small A^T is packed, and the kernel
+**    transposes its tile in registers on the way out;
 **  - blocking: K in kc blocks (kc depends on K only), N in nc column blocks
 **    whose packed B block stays in L2, the A panel stays in L1;
-**  - threads own disjoint rectangles of C (split along N or M) and run the
-**    same sequential code on them.
+**  - threads (above a flop count) take chunks of whole column panels, or of
+**    row panels when N is narrow, dynamically, and run the same sequential
+**    code on them; no allocation in the parallel region (one grow-only
+**    workspace, sliced per thread).
 **
 ** Determinism: every element of C is one FMA chain over k in increasing
 ** order within each kc block, then C = alpha*acc + beta*C (first block) or
-** C = alpha*acc + C (later blocks). Tile shapes, edge kernels, packing and
-** the thread split only decide who computes an element and from where the
-** operands are loaded, never the arithmetic, and kc is a function of K only.
-** So results are bitwise identical for every thread count.
+** C = alpha*acc + C (later blocks), then + bias. Tile shapes, edge kernels,
+** packing, C^T and the thread split only decide who computes an element and
+** from where its operands are loaded, never the arithmetic, and kc is a
+** function of K only. So results are bitwise identical for every thread
+** count (and row i of C does not depend on the other rows).
 **
 ** Kernels: AVX-512 (8 x 48), AVX2+FMA (4 x 24) and portable C (4 x 16),
-** chosen at run time; each ISA path is compiled with a target attribute so
-** the rest of the library stays generic x86-64.
+** chosen at run time from CPUID; each ISA path is compiled with a target
+** attribute so the rest of the library stays generic x86-64.
 */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -73,8 +80,6 @@ typedef struct gemm_isa {
     gk_kernel kernel;
     gk_pack_b pack_bn, pack_bt;
 } gemm_isa;
-
-#define GK_MR_MAX 8
 
 /* ---- packing (portable) ------------------------------------------------- */
 

@@ -458,6 +458,81 @@ static int find_signature(int fd, off_t size, unsigned char *head,
     return 0;
 }
 
+/* ---- a guard for libhdf5 --------------------------------------------------------- */
+
+static uint64_t le64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+/* Walk the objects of the global heap collection at `at` (already seen to
+** start with "GCOL") the way libhdf5 does. 1: damaged, 0: sound or not a
+** collection at all, -1: read error. */
+static int damaged_collection(int fd, off_t at, off_t fsize) {
+    unsigned char head[16];
+    if (pread(fd, head, 16, at) != 16) return 0;
+    uint64_t size = le64(head + 8);
+    /* Not a collection (a chance "GCOL" in data), or one HDF5 refuses by
+    ** itself (too small, past the end, absurdly large). */
+    if (head[4] != 1 || size < 4096 || size > (uint64_t)(fsize - at) ||
+        size > ((uint64_t)1 << 28))
+        return 0;
+    unsigned char *c = malloc((size_t)size);
+    if (!c) return 0;
+    int bad = 0;
+    if (pread(fd, c, (size_t)size, at) != (ssize_t)size) {
+        free(c);
+        return -1;
+    }
+    for (uint64_t p = 16; p < size && !bad;) {
+        if (p + 16 > size) break; /* a tail too small for a header: free */
+        unsigned idx = (unsigned)c[p] | (unsigned)c[p + 1] << 8;
+        uint64_t osz = le64(c + p + 8);
+        uint64_t need;
+        if (idx > 0)
+            need = osz > size ? 0 : 16 + ((osz + 7) & ~(uint64_t)7);
+        else
+            need = osz; /* the free-space record spans the rest */
+        if (need == 0 || need > size - p) bad = 1;
+        p += need;
+    }
+    free(c);
+    return bad;
+}
+
+/* libhdf5 1.10 loops forever on a global heap collection whose free-space
+** record claims 0 bytes, and walks out of its buffer on sizes past the
+** collection's end. The global heap holds every variable-length string --
+** all the root attributes of a model file -- so the collections are
+** checked before HDF5 reads any: the file is scanned for their signature
+** and each one is walked here first. *where gets the damaged one's offset.
+** 1: damaged, 0: fine, -1: read error (errno). */
+static int damaged_heaps(int fd, off_t fsize, off_t *where) {
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = malloc(CHUNK + 3);
+    if (!buf) return 0;
+    int r = 0;
+    for (off_t off = 0; off < fsize && !r; off += CHUNK) {
+        ssize_t n = pread(fd, buf, CHUNK + 3, off);
+        if (n < 0) {
+            r = -1;
+            break;
+        }
+        for (ssize_t i = 0; i + 4 <= n && i < CHUNK && !r; i++) {
+            unsigned char *hit = memchr(buf + i, 'G', (size_t)(n - i));
+            if (!hit) break;
+            i = hit - buf;
+            if (i + 4 > n || i >= CHUNK) break;
+            if (memcmp(hit, "GCOL", 4)) continue;
+            r = damaged_collection(fd, off + i, fsize);
+            if (r > 0) *where = off + i;
+        }
+    }
+    free(buf);
+    return r;
+}
+
 ln_h5 *ln_h5_open(ln_ctx *ctx, const char *path) {
     lnh5_init();
     if (!path || !path[0]) {
@@ -479,10 +554,17 @@ ln_h5 *ln_h5_open(ln_ctx *ctx, const char *path) {
     unsigned char head[64];
     size_t hn = 0;
     int found = sb.st_size > 0 ? find_signature(fd, sb.st_size, head, &hn) : 0;
+    off_t where = 0;
+    int damaged = found > 0 ? damaged_heaps(fd, sb.st_size, &where) : 0;
     int err = errno;
     close(fd);
-    if (found < 0) {
+    if (found < 0 || damaged < 0) {
         ln_fail(ctx, LN_E_IO, "%s: cannot read: %s", path, strerror(err));
+        return NULL;
+    }
+    if (damaged) {
+        ln_fail(ctx, LN_E_FORMAT, "%s: corrupt HDF5 file: the global heap "
+                "collection at byte %lld is damaged", path, (long long)where);
         return NULL;
     }
     if (!found) {

@@ -260,10 +260,13 @@ done:
 ** such attribute, -1: error in ctx. */
 static int append_attr(ln_ctx *ctx, const ln_h5 *f, hid_t o, const char *path,
                        const char *name, int *n, char ***v) {
-    if (H5Aexists(o, name) <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return 0;
+    htri_t has = H5Aexists(o, name);
+    if (has < 0) {
+        lnh5_fail(ctx, f, LN_E_FORMAT, "the attributes of '%s' cannot be read "
+                  "(corrupt file?)", path);
+        return -1;
     }
+    if (has == 0) return 0;
     hid_t a = H5Aopen(o, name, H5P_DEFAULT);
     if (a < 0) {
         lnh5_fail(ctx, f, LN_E_FORMAT, "attribute '%s' of '%s' cannot be "

@@ -152,7 +152,7 @@ run:save_fig("transfer_learning_curves", function(file)
   ln.plot.lines{
     filename = file, figsize = {8, 5}, grid = true, legend = "lower right",
     title = "Task B (sandal or shirt): validation accuracy", xlabel = "epoch",
-    ylabel = "val_accuracy", xrange = {1, math.max(#xb, #xba)},
+    ylabel = "val_accuracy", xrange = {1, math.max(#xb, #xba)}, xtics = 1,
     series = {{x = xb, y = yb, label = "model B from scratch"},
               {x = xba, y = yba, label = "model B on A (4 frozen + 16 epochs)"}},
     vlines = {{x = 4.5, style = "k:"}},

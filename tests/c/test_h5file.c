@@ -7,6 +7,7 @@
 ** (missing folder, file-size limit standing in for a full disk) leaves the
 ** previous file intact and no temporary file behind.
 */
+#define _GNU_SOURCE /* memmem */
 #include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
@@ -449,6 +450,44 @@ START_TEST(refuses_corrupt_files) {
 }
 END_TEST
 
+/* libhdf5 1.10 loops forever on a global heap collection whose free-space
+** record claims 0 bytes (a fuzzer found it): such files are refused before
+** HDF5 reads them. */
+START_TEST(refuses_damaged_global_heaps) {
+    char path[512];
+    snprintf(path, sizeof path, "%s", tpath("good.h5"));
+    ck_assert_int_eq(write_model_like(path, 1), LN_OK);
+    FILE *fp = fopen(path, "rb");
+    static unsigned char data[1 << 16];
+    size_t n = fread(data, 1, sizeof data, fp);
+    fclose(fp);
+    unsigned char *g = memmem(data, n, "GCOL", 4);
+    ck_assert_ptr_nonnull(g); /* the "backend" string lives there */
+    size_t at = (size_t)(g - data), size = 0;
+    for (int i = 7; i >= 0; i--) size = (size << 8) | g[8 + i];
+    ck_assert_uint_ge(size, 4096);
+    size_t p = 16;
+    while (p + 16 <= size && (g[p] | g[p + 1] << 8) != 0) {
+        size_t osz = 0;
+        for (int i = 7; i >= 0; i--) osz = (osz << 8) | g[p + 8 + i];
+        p += 16 + ((osz + 7) & ~(size_t)7);
+    }
+    ck_assert_uint_lt(p + 16, size); /* the free-space record */
+    memset(g + p + 8, 0, 8);
+    write_bytes(tpath("loop.h5"), data, n);
+    refused(tpath("loop.h5"), "global heap");
+    ck_assert_ptr_nonnull(strstr(ctx.msg, "damaged"));
+    /* the first object claiming more bytes than the collection holds */
+    fp = fopen(path, "rb");
+    ck_assert_uint_eq(fread(data, 1, sizeof data, fp), n);
+    fclose(fp);
+    memset(data + at + 16 + 8, 0x7f, 6);
+    write_bytes(tpath("past.h5"), data, n);
+    refused(tpath("past.h5"), "global heap");
+    ck_assert_int_eq(read_everything(path), LN_OK); /* the good file reads */
+}
+END_TEST
+
 /* ---- atomic writing ------------------------------------------------------------------- */
 
 START_TEST(commit_replaces_atomically) {
@@ -528,6 +567,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, refuses_foreign_files);
     tcase_add_test(tc, refuses_truncated_files);
     tcase_add_test(tc, refuses_corrupt_files);
+    tcase_add_test(tc, refuses_damaged_global_heaps);
     tcase_add_test(tc, commit_replaces_atomically);
     tcase_add_test(tc, abandoned_write_leaves_the_old_file);
     tcase_add_test(tc, unwritable_places);

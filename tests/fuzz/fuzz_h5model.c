@@ -10,7 +10,8 @@
 **   mode % 3 == 0   model JSON text (ln.models.model_from_json)
 **   mode % 3 == 1   a whole file (load_model, load_weights)
 **   mode % 3 == 2   a file described part by part (written, then loaded)
-** A broken invariant comes back as a Lua error and aborts. After each
+** A broken invariant comes back as a Lua error and aborts; a finding that
+** is not a crash (an unclear message) goes through fz_finding. After each
 ** input a full garbage collection must bring the live tensors back to
 ** what they were.
 */
@@ -37,6 +38,12 @@ static void die_lua(const char *what) {
     fz_die(__FILE__, __LINE__, what, "%s", lua_tostring(L, -1));
 }
 
+/* fuzz_finding(key, message): a finding of the Lua driver (fz_finding). */
+static int l_finding(lua_State *L) {
+    fz_finding(luaL_checkstring(L, 1), "%s", luaL_checkstring(L, 2));
+    return 0;
+}
+
 /* The Lua state, lunet loaded, and the driver's run function. */
 static void setup(void) {
     if (L) return;
@@ -51,6 +58,7 @@ static void setup(void) {
     lua_pushstring(L, FUZZ_LUA_DIR "/?.lua;" FUZZ_LUA_DIR "/?/init.lua");
     lua_setfield(L, -2, "path");
     lua_pop(L, 1);
+    lua_register(L, "fuzz_finding", l_finding);
     char driver[1024];
     snprintf(driver, sizeof driver, "%s/fuzz_h5model.lua", FUZZ_DIR);
     if (luaL_dofile(L, driver) != LUA_OK) die_lua("loading fuzz_h5model.lua");
@@ -69,6 +77,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     setup();
+    fz_set_input(data, size);
     if (size < 1) return 0;
     int mode = data[0] % 3;
     /* a real file (libhdf5 does not open /proc/self/fd paths) on tmpfs */

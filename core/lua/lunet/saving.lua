@@ -44,7 +44,9 @@ end
 local function guarded(what, fn, ...)
   local r = table.pack(pcall(fn, ...))
   if r[1] then return table.unpack(r, 2, r.n) end
-  local msg = tostring(r[2])
+  -- messages raised by other modules carry "file.lua:123: " positions:
+  -- they mean nothing to the user of a model file
+  local msg = tostring(r[2]):gsub("[^%s:]*%.lua:%d+: ", "")
   if msg:sub(1, #what + 2) ~= what .. ": " then msg = what .. ": " .. msg end
   error(msg, 0)
 end

@@ -209,22 +209,40 @@ local function drop_nulls(t)
 end
 M.drop_nulls = drop_nulls
 
+-- A plain config value (not a unit reference): objects lose their null
+-- entries (the defaults apply), lists may not hold nulls.
+local function plain_value(v, where, key, depth)
+  if type(v) ~= "table" then return v end
+  if depth > 16 then fail(where, "%s: nested too deep", key) end
+  local r, n = {}, #v
+  for k, x in pairs(v) do
+    if x == null then
+      if math.type(k) == "integer" and k >= 1 and k <= n then
+        fail(where, "%s: a list holding null is not a valid value", key)
+      end
+    else
+      r[k] = plain_value(x, where, key, depth + 1)
+    end
+  end
+  return r
+end
+
 local function lunet_initializer(v, where, key)
   local cls, cfg = dict(v)
-  if not cls then return v end
+  if not cls then return plain_value(v, where, key, 0) end
   local unit = unit_of_class("initializer", cls)
   if not unit then
     fail(where, "%s: unknown initializer class '%s' (known: %s)", key, cls,
          registry.known("initializer", "class_name"))
   end
-  local r = drop_nulls(cfg)
+  local r = plain_value(cfg, where, key, 0)
   r.name = unit
   return r
 end
 
 local function lunet_regularizer(v, where, key)
   local cls, cfg = dict(v)
-  if not cls then return v end
+  if not cls then return plain_value(v, where, key, 0) end
   if cls ~= "L1L2" and cls ~= "L1" and cls ~= "L2" then
     fail(where, "%s: unknown regularizer class '%s' (lunet has L1, L2, L1L2)", key, cls)
   end
@@ -234,15 +252,15 @@ end
 
 local function lunet_activation(v, where)
   local cls, cfg = dict(v)
-  if not cls then return v end
+  if not cls then return plain_value(v, where, "activation", 0) end
+  -- a layer class (LeakyReLU) names the activation unit of its layer unit
   local unit = unit_of_class("layer", cls)
-  if unit and registry.has("activation", unit) then
-  elseif unit_of_class("activation", cls) then unit = unit_of_class("activation", cls)
-  else
+  if not (unit and registry.has("activation", unit)) then unit = unit_of_class("activation", cls) end
+  if not unit then
     fail(where, "activation: unknown activation class '%s' (known: %s)", cls,
          registry.known("activation"))
   end
-  local r = drop_nulls(cfg)
+  local r = plain_value(cfg, where, "activation", 0)
   r.name = unit
   return r
 end
@@ -268,7 +286,9 @@ M.input_shape_of = input_shape_of
 function M.lunet_layer_args(cls, cfg, where)
   local args = {}
   for k, v in pairs(cfg) do
-    if v == null then -- absent: the unit's default (Keras's None)
+    if type(k) ~= "string" then
+      fail(where, "the layer config is not a JSON object of keywords")
+    elseif v == null then -- absent: the unit's default (Keras's None)
     elseif k == "activation" then args[k] = lunet_activation(v, where)
     elseif type(k) == "string" and k:match("_initializer$") then args[k] = lunet_initializer(v, where, k)
     elseif type(k) == "string" and k:match("_regularizer$") then args[k] = lunet_regularizer(v, where, k)
@@ -280,7 +300,7 @@ function M.lunet_layer_args(cls, cfg, where)
       end
     elseif k == "batch_input_shape" then args.input_shape = input_shape_of(v, where)
     elseif k == "batch_size" then -- a property of the input, not of the layer
-    else args[k] = v end
+    else args[k] = plain_value(v, where, k, 0) end
   end
   return args
 end
