@@ -203,6 +203,12 @@ test("ModelCheckpoint: file names, save_best_only, weights only", function()
                callbacks = {cb.ModelCheckpoint{filepath = "best.h5", save_best_only = true,
                                                save_weights_only = true}}})
   eq(table.concat(saved, " "), "weights:best.h5", "lr 0: only the first epoch improves")
+  -- a NaN epoch loss never overwrites a checkpoint (lunet's guard)
+  saved = {}
+  local bad = model(0)
+  bad.layers[2].variables[2].value[{1}] = 0 / 0
+  bad:fit(X, Y, {epochs = 2, verbose = 0, callbacks = {cb.ModelCheckpoint("nan.h5")}})
+  eq(#saved, 0, "no save with a NaN loss")
   package.loaded["lunet.saving"] = nil
 end)
 

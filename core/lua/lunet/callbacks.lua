@@ -245,6 +245,8 @@ end
 -- save_weights_only) at the end of every epoch, to filepath formatted with
 -- the epoch (1-based, as Keras) and the logs: "ckpt-{epoch:02d}-{val_loss:.2f}.h5".
 -- save_best_only: only when `monitor` improved (mode auto/min/max).
+-- Unlike Keras, an epoch whose loss is NaN or infinite is never saved (a
+-- warning says so), so the last good checkpoint survives a divergence.
 callbacks.ModelCheckpoint = class("ModelCheckpoint",
   {filepath = 1, monitor = 1, verbose = 1, save_best_only = 1, save_weights_only = 1,
    mode = 1, save_freq = 1, options = 1},
@@ -270,6 +272,14 @@ function callbacks.ModelCheckpoint:_save(path)
 end
 
 function callbacks.ModelCheckpoint:on_epoch_end(epoch, logs)
+  local loss = logs and logs.loss
+  if loss ~= nil and (loss ~= loss or loss == math.huge or loss == -math.huge) then
+    -- lunet's guard (Keras would save): weights trained on a non-finite
+    -- loss never replace a good checkpoint
+    warn(sformat("ModelCheckpoint: epoch %d ended with a non-finite loss (%s); not saving",
+                 epoch + 1, py_repr(loss)))
+    return
+  end
   local path = format_path(self.filepath, epoch + 1, logs)
   if not self.save_best_only then
     if self.verbose > 0 then print(sformat("\nEpoch %05d: saving model to %s", epoch + 1, path)) end

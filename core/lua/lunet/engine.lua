@@ -302,6 +302,7 @@ function methods:fit(x, y, opts)
   end
   local c = require_compiled(self, "fit")
   local n = check_xy("fit", x, y)
+  if n == 0 then error("fit: x and y are empty (0 samples)", 2) end
   self:_check_input(x, "fit")
   local bs = check_int("fit", "batch_size", opts.batch_size or 32, 1)
   local epochs = check_int("fit", "epochs", opts.epochs or 1, 0)
@@ -339,6 +340,7 @@ function methods:fit(x, y, opts)
   local has_begin = cbs.has.on_train_batch_begin
   local has_end = cbs.has.on_train_batch_end
   local apply = #pairs_ > 0
+  local warned = false
 
   cbs:call("on_train_begin", {})
   for epoch = initial, epochs - 1 do
@@ -352,8 +354,15 @@ function methods:fit(x, y, opts)
     for step = 0, steps - 1 do
       local s = step * bs
       if has_begin then cbs:call("on_train_batch_begin", step, {}) end
-      local ok, err = pcall(train_batch, net, x, y, index, s, math.min(bs, ntrain - s))
-      if not ok then batch_error(err, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs, step + 1, steps) end
+      local ok, loss = pcall(train_batch, net, x, y, index, s, math.min(bs, ntrain - s))
+      if not ok then batch_error(loss, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs, step + 1, steps) end
+      if not warned and (loss ~= loss or loss == math.huge or loss == -math.huge) then
+        warned = true
+        io.stderr:write(sformat("WARNING: fit: the loss is not finite (%s) in epoch %d, batch %d " ..
+                                "(0-based, as callbacks count; step %d/%d): check the inputs, " ..
+                                "targets and learning rate; ln.callbacks.TerminateOnNaN() stops there\n",
+                                callbacks.py_repr(loss), epoch + 1, step, step + 1, steps))
+      end
       if apply then opt:apply_gradients(pairs_) end
       if batch_logs then
         local logs = results_logs(net, names)
@@ -394,6 +403,7 @@ function methods:evaluate(x, y, opts)
   end
   require_compiled(self, "evaluate")
   local n = check_xy("evaluate", x, y)
+  if n == 0 then error("evaluate: x and y are empty (0 samples)", 2) end
   self:_check_input(x, "evaluate")
   local bs = check_int("evaluate", "batch_size", opts.batch_size or 32, 1)
   local mode = engine.verbose_mode(opts.verbose, 1)
