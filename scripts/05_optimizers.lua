@@ -194,10 +194,10 @@ local function benchmark(name)
       series[#series + 1] = {y = y, label = o[1]}
     end
     panels[p] = {title = titles[p] .. spec.title, series = series, legend = "best", grid = true,
-                 xlabel = "epoch"}
+                 xlabel = "epoch", legend_size = 8}
   end
   run:save_fig("optimizers_" .. name, function(file)
-    ln.plot.panels{filename = file, rows = 1, cols = 4, figsize = {20, 4}, panels = panels}
+    ln.plot.panels{filename = file, rows = 1, cols = 4, figsize = {20, 5}, panels = panels}
   end)
 
   local fields = {}

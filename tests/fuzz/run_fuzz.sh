@@ -8,6 +8,9 @@
 #                  LUNET_FUZZ_SHORT=1, else skipped (77)
 #     --merge      afterwards, add the new inputs that widen coverage to the
 #                  seed corpus tests/fuzz/corpus/<target> (libFuzzer -merge=1)
+#     --h5-raw     let h5model mutate whole HDF5 files too (mode 1): that
+#                  fuzzes libhdf5's own parser, which has known memory bugs
+#                  on corrupt files (docs/reliability.md); off by default
 #
 # Environment: LUNET_FUZZ_BUILD (build tree, default <source>/build-fuzz),
 # LUNET_FUZZ_SECONDS. The build tree holds the working corpora
@@ -29,12 +32,14 @@ build=${LUNET_FUZZ_BUILD:-$src/build-fuzz}
 seconds=${LUNET_FUZZ_SECONDS:-20}
 merge=0
 short=0
+h5raw=0
 targets=""
 while [ $# -gt 0 ]; do
     case $1 in
     -t) seconds=$2; shift 2 ;;
     --short) short=1; shift ;;
     --merge) merge=1; shift ;;
+    --h5-raw) h5raw=1; shift ;;
     -h|--help) sed -n '2,/^set -eu/p' "$0" | sed '$d'; exit 0 ;;
     *) targets="$targets $1"; shift ;;
     esac
@@ -86,6 +91,7 @@ export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:allocator_may_return_null=1
 export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0:${LSAN_OPTIONS:-}"
 # Findings that are not crashes are noted and fuzzing goes on (fz_finding).
 export LUNET_FUZZ_LENIENT=1
+[ "$h5raw" = 1 ] || export LUNET_FUZZ_H5_RAW=0
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$here/ubsan.supp:${UBSAN_OPTIONS:-}"
 
 total=0

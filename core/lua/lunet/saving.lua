@@ -200,7 +200,8 @@ function M.save_model(model, path, opts)
       return core.json_encode(tcfg.keras_training_config(model))
     end)
   end
-  local f = guarded(what, files.h5_create, path)
+  -- <close>: on any error below the temporary file goes at once
+  local f <close> = guarded(what, files.h5_create, path)
   guarded(what, function()
     stamp(f, model)
     f:set_attr("/", "model_config", model_config)
@@ -223,7 +224,8 @@ function M.save_weights(model, path, opts)
   end
   require_built(what, path, model)
   check_layer_names(what, path, model)
-  local f = guarded(what, files.h5_create, path)
+  -- <close>: on any error below the temporary file goes at once
+  local f <close> = guarded(what, files.h5_create, path)
   guarded(what, function()
     stamp(f, model)
     write_weights(f, "/", model)
