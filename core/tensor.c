@@ -38,9 +38,16 @@ static ln_status shape_numel(ln_ctx *ctx, int nd, const int64_t *shape,
         if (shape[i] < 0)
             return ln_fail(ctx, LN_E_SHAPE, "tensor: negative size %lld",
                            (long long)shape[i]);
-        if (shape[i] && n > (int64_t)(LN_MAX_BYTES / elsize) / shape[i])
+        if (shape[i] && n > (int64_t)(LN_MAX_BYTES / elsize) / shape[i]) {
+            double bytes = (double)elsize;
+            char buf[256];
+            for (int j = 0; j < nd; j++) bytes *= (double)shape[j];
             return ln_fail(ctx, LN_E_NOMEM,
-                           "tensor: a shape this large does not fit in memory");
+                           "tensor: shape %s needs %.4g bytes, more than the "
+                           "%.4g a tensor may hold",
+                           ln_dims_str(nd, shape, buf, sizeof buf), bytes,
+                           (double)LN_MAX_BYTES);
+        }
         n *= shape[i];
     }
     *numel = n;

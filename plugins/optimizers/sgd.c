@@ -7,9 +7,11 @@
 **   nesterov:      v <- mu * v - lr * g ; theta <- theta + mu * v - lr * g
 **
 ** The velocity carries the learning rate (Keras's convention, unlike
-** PyTorch's). Arithmetic is in double, rounded once when stored.
+** PyTorch's). Arithmetic is in double, rounded once when stored; the loops
+** are vectorised per CPU (opt_simd.h).
 */
 #include "lunet/optimizer.h"
+#include "opt_simd.h"
 
 typedef struct sgd {
     double momentum;
@@ -42,7 +44,7 @@ typedef struct job {
     double lr, mu;
 } job;
 
-static void plain(void *arg, int64_t lo, int64_t hi) {
+LN_OPT_CLONES static void plain(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var;
     const float *restrict g = j->g;
@@ -51,7 +53,7 @@ static void plain(void *arg, int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; i++) var[i] = (float)((double)var[i] - lr * g[i]);
 }
 
-static void momentum(void *arg, int64_t lo, int64_t hi) {
+LN_OPT_CLONES static void momentum(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict v = j->v;
     const float *restrict g = j->g;
@@ -64,7 +66,7 @@ static void momentum(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-static void nesterov(void *arg, int64_t lo, int64_t hi) {
+LN_OPT_CLONES static void nesterov(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict v = j->v;
     const float *restrict g = j->g;

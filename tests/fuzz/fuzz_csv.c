@@ -73,6 +73,18 @@ static double convert(ln_dtype dt, double v) {
     }
 }
 
+/* strndup's result without reading past s[len - 1] (the input is not a
+** C string): up to the first NUL, as strndup stops there too. */
+static char *copy_name(const char *s, size_t len) {
+    const char *nul = memchr(s, '\0', len);
+    if (nul) len = (size_t)(nul - s);
+    char *c = malloc(len + 1);
+    FZ_CHECK(c != NULL, "out of memory");
+    memcpy(c, s, len);
+    c[len] = '\0';
+    return c;
+}
+
 static void ref_free(csv_ref *r) {
     free(r->v);
     for (int i = 0; r->names && i < r->cols; i++) free(r->names[i]);
@@ -108,7 +120,7 @@ static csv_ref reference(const char *s, size_t n, char delim, int header,
         for (int c = 0; c < r.cols; c++) {
             size_t a = ls[li] + fs[c], len = fl[c];
             trim(s, &a, &len);
-            r.names[c] = strndup(s + a, len);
+            r.names[c] = copy_name(s + a, len);
         }
         li++;
     }
