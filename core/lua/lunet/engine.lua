@@ -146,6 +146,7 @@ function methods:compile(opts)
           "weights, which lunet's Sequential models do not have", 2)
   end
   if opts.loss == nil then error(sformat("%s: compile needs a loss", self.name), 2) end
+  rawset(self, "_compile_args", {loss = opts.loss, metrics = opts.metrics}) -- for saving
   local ok, loss = pcall(losses.get, opts.loss)
   if not ok then error("compile: " .. bare(loss), 2) end
   local opt = engine.get_optimizer(opts.optimizer)
