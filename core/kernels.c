@@ -12,6 +12,20 @@
 
 #define LN_PAR_MIN 32768 /* elements below which a loop stays serial */
 #define LN_BLOCK 4096    /* reduction block, independent of threads */
+#define SUM_ROWS_COLS 256 /* columns per thread task in ln_sum_rows */
+
+/* The hot loops are compiled for AVX-512, AVX2 + FMA and the baseline, the
+** widest the CPU runs picked at load (GCC target_clones; no global -march).
+** The same clone runs in every thread, so results stay thread-count
+** independent. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(LN_NO_CLONES)
+#define LN_CLONES                                                            \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3",         \
+                                 "default")))
+#else
+#define LN_CLONES
+#endif
 
 void ln_fill(float *y, int64_t n, float v) {
 #pragma omp parallel for simd if (n > LN_PAR_MIN) schedule(static)
@@ -276,13 +290,34 @@ void ln_log_softmax_rows(float *y, const float *x, int64_t rows,
     }
 }
 
+/* Columns [c0, c1) of the column sums, rows in order: y[c] starts at 0 (or
+** its old value) and gets x[0, c], x[1, c], ... added one by one -- the
+** same sequence of float additions for every cut of the columns, but with
+** the columns (contiguous) as the vectorised inner loop. */
+LN_CLONES static void sum_rows_block(float *y, const float *x, int64_t rows,
+                                     int64_t cols, int64_t c0, int64_t c1,
+                                     int accumulate) {
+    if (!accumulate)
+        for (int64_t c = c0; c < c1; c++) y[c] = 0.0f;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+#pragma omp simd
+        for (int64_t c = c0; c < c1; c++) y[c] += xr[c];
+    }
+}
+
 void ln_sum_rows(float *y, const float *x, int64_t rows, int64_t cols,
                  int accumulate) {
-#pragma omp parallel for if (rows * cols > LN_PAR_MIN) schedule(static)
-    for (int64_t c = 0; c < cols; c++) {
-        float s = accumulate ? y[c] : 0.0f;
-        for (int64_t r = 0; r < rows; r++) s += x[r * cols + c];
-        y[c] = s;
+    if (rows * cols <= LN_PAR_MIN || cols < 2 * SUM_ROWS_COLS) {
+        sum_rows_block(y, x, rows, cols, 0, cols, accumulate);
+        return;
+    }
+    const int64_t nblk = (cols + SUM_ROWS_COLS - 1) / SUM_ROWS_COLS;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < nblk; b++) {
+        int64_t c0 = b * SUM_ROWS_COLS;
+        int64_t c1 = c0 + SUM_ROWS_COLS < cols ? c0 + SUM_ROWS_COLS : cols;
+        sum_rows_block(y, x, rows, cols, c0, c1, accumulate);
     }
 }
 

@@ -36,11 +36,12 @@ export OMP_WAIT_POLICY=passive
 
 if [ "$do_asan" = 1 ]; then
     echo "sanitize: ASan+UBSan build in $asan_build"
+    mkdir -p "$asan_build" # logs go inside the build tree (ignored by git)
     cmake -S "$src" -B "$asan_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DLUNET_SANITIZE=ON >"$asan_build.configure.log" 2>&1 ||
-        { cat "$asan_build.configure.log"; exit 1; }
-    cmake --build "$asan_build" -j2 >"$asan_build.build.log" 2>&1 ||
-        { tail -40 "$asan_build.build.log"; exit 1; }
+        -DLUNET_SANITIZE=ON >"$asan_build/sanitize-configure.log" 2>&1 ||
+        { cat "$asan_build/sanitize-configure.log"; exit 1; }
+    cmake --build "$asan_build" -j2 >"$asan_build/sanitize-build.log" 2>&1 ||
+        { tail -40 "$asan_build/sanitize-build.log"; exit 1; }
     # halt on the first report; big allocations fail (NULL) as they do
     # without ASan, so "cannot allocate" paths are exercised, not aborted
     export ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:allocator_may_return_null=1:max_allocation_size_mb=16384:detect_stack_use_after_return=1:check_initialization_order=1:strict_string_checks=1"
@@ -54,14 +55,14 @@ if [ "$do_asan" = 1 ]; then
     echo "sanitize: running the suite under ASan+UBSan"
     # shellcheck disable=SC2086
     ctest --test-dir "$asan_build" --output-on-failure -j2 -E '^fuzz_run_short$' \
-        ${CTEST_ARGS:-} 2>&1 | tee "$asan_build.ctest.log"
+        ${CTEST_ARGS:-} 2>&1 | tee "$asan_build/sanitize-ctest.log"
     # ctest's status is lost in the pipe: read its summary
-    if ! grep -q "100% tests passed" "$asan_build.ctest.log"; then
-        echo "sanitize: FAILED under ASan+UBSan (log: $asan_build.ctest.log)"
+    if ! grep -q "100% tests passed" "$asan_build/sanitize-ctest.log"; then
+        echo "sanitize: FAILED under ASan+UBSan (log: $asan_build/sanitize-ctest.log)"
         exit 1
     fi
-    if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$asan_build.ctest.log"; then
-        echo "sanitize: a sanitizer report in a passing test (log: $asan_build.ctest.log)"
+    if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$asan_build/sanitize-ctest.log"; then
+        echo "sanitize: a sanitizer report in a passing test (log: $asan_build/sanitize-ctest.log)"
         exit 1
     fi
     unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
@@ -71,11 +72,12 @@ fi
 if [ "$do_vg" = 1 ]; then
     command -v valgrind >/dev/null || { echo "sanitize: valgrind is not installed (apt-get install valgrind)"; exit 1; }
     echo "sanitize: plain build for valgrind in $vg_build"
+    mkdir -p "$vg_build"
     cmake -S "$src" -B "$vg_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DLUNET_SANITIZE=OFF -DLUNET_BUILD_TESTS=OFF >"$vg_build.configure.log" 2>&1 ||
-        { cat "$vg_build.configure.log"; exit 1; }
-    cmake --build "$vg_build" -j2 >"$vg_build.build.log" 2>&1 ||
-        { tail -40 "$vg_build.build.log"; exit 1; }
+        -DLUNET_SANITIZE=OFF -DLUNET_BUILD_TESTS=OFF >"$vg_build/sanitize-configure.log" 2>&1 ||
+        { cat "$vg_build/sanitize-configure.log"; exit 1; }
+    cmake --build "$vg_build" -j2 >"$vg_build/sanitize-build.log" 2>&1 ||
+        { tail -40 "$vg_build/sanitize-build.log"; exit 1; }
     work=$(mktemp -d)
     trap 'rm -rf "$work"' EXIT
     cat >"$work/quickstart.lua" <<'EOF'
@@ -113,12 +115,12 @@ EOF
         --leak-check=full --errors-for-leak-kinds=definite \
         --show-leak-kinds=definite --track-origins=yes \
         "$vg_build/bin/lunet" "$work/quickstart.lua" "$work" \
-        >"$vg_build.valgrind.log" 2>&1 || {
-        tail -60 "$vg_build.valgrind.log"
-        echo "sanitize: valgrind found errors (log: $vg_build.valgrind.log)"
+        >"$vg_build/sanitize-valgrind.log" 2>&1 || {
+        tail -60 "$vg_build/sanitize-valgrind.log"
+        echo "sanitize: valgrind found errors (log: $vg_build/sanitize-valgrind.log)"
         exit 1
     }
-    grep -E "ERROR SUMMARY|definitely lost" "$vg_build.valgrind.log" || true
+    grep -E "ERROR SUMMARY|definitely lost" "$vg_build/sanitize-valgrind.log" || true
     echo "sanitize: valgrind: no errors, no definite leaks"
 fi
 echo "sanitize: all clean"

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 
 #include "layer_util.h"
+#include "layer_simd.h"
 
 #define BN_FBLOCK 64 /* features per thread task in the column sums */
 
@@ -141,6 +142,40 @@ static ln_status bn_build(ln_ctx *ctx, ln_layer *l, int in_nd,
     return LN_OK;
 }
 
+/* Features [j0, j0 + w) of bn_col_sums (w <= BN_FBLOCK): rows in order,
+** each feature its own double accumulator. */
+LU_CLONES static void bn_col_block(const float *u, const float *v,
+                                   const double *center, int64_t rows,
+                                   int64_t f, int64_t j0, int64_t w,
+                                   double *s1, double *s2) {
+    double a1[BN_FBLOCK] = {0}, a2[BN_FBLOCK] = {0};
+    for (int64_t r = 0; r < rows; r++) {
+        const float *ur = u + r * f + j0;
+        if (center) {
+            const double *cj = center + j0;
+#pragma omp simd
+            for (int64_t j = 0; j < w; j++) {
+                double d = (double)ur[j] - cj[j];
+                a1[j] += d * d;
+            }
+        } else if (v) {
+            const float *vr = v + r * f + j0;
+#pragma omp simd
+            for (int64_t j = 0; j < w; j++) {
+                a1[j] += ur[j];
+                a2[j] += (double)ur[j] * vr[j];
+            }
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < w; j++) a1[j] += ur[j];
+        }
+    }
+    for (int64_t j = 0; j < w; j++) {
+        s1[j0 + j] = a1[j];
+        if (s2) s2[j0 + j] = a2[j];
+    }
+}
+
 /* s1[j] = sum_r u[r, j]; with v: s2[j] = sum_r u[r, j] v[r, j] where u, v
 ** are [rows x f]. When center is given, u[r, j] - center[j] replaces u
 ** (and v = NULL squares it). Threads own blocks of BN_FBLOCK features;
@@ -148,32 +183,110 @@ static ln_status bn_build(ln_ctx *ctx, ln_layer *l, int in_nd,
 static void bn_col_sums(const float *u, const float *v, const double *center,
                         int64_t rows, int64_t f, double *s1, double *s2) {
     int64_t nblk = (f + BN_FBLOCK - 1) / BN_FBLOCK;
-#pragma omp parallel for if (rows * f > LU_PAR_MIN) schedule(static)
+    if (rows * f <= LU_PAR_MIN || nblk == 1) {
+        for (int64_t blk = 0; blk < nblk; blk++) {
+            int64_t j0 = blk * BN_FBLOCK;
+            int64_t w = f - j0 < BN_FBLOCK ? f - j0 : BN_FBLOCK;
+            bn_col_block(u, v, center, rows, f, j0, w, s1, s2);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (int64_t blk = 0; blk < nblk; blk++) {
         int64_t j0 = blk * BN_FBLOCK;
         int64_t w = f - j0 < BN_FBLOCK ? f - j0 : BN_FBLOCK;
-        double a1[BN_FBLOCK] = {0}, a2[BN_FBLOCK] = {0};
-        for (int64_t r = 0; r < rows; r++) {
-            const float *ur = u + r * f + j0;
-            if (center) {
-                for (int64_t j = 0; j < w; j++) {
-                    double d = (double)ur[j] - center[j0 + j];
-                    a1[j] += d * d;
-                }
-            } else if (v) {
-                const float *vr = v + r * f + j0;
-                for (int64_t j = 0; j < w; j++) {
-                    a1[j] += ur[j];
-                    a2[j] += (double)ur[j] * vr[j];
-                }
-            } else {
-                for (int64_t j = 0; j < w; j++) a1[j] += ur[j];
-            }
-        }
-        for (int64_t j = 0; j < w; j++) {
-            s1[j0 + j] = a1[j];
-            if (s2) s2[j0 + j] = a2[j];
-        }
+        bn_col_block(u, v, center, rows, f, j0, w, s1, s2);
+    }
+}
+
+/* The row loops of forward and backward, over rows [r0, r1). */
+typedef struct bn_job {
+    const float *x, *g, *k, *c, *u;
+    const double *mean, *v;
+    float *y;
+    int64_t f;
+} bn_job;
+
+/* y = x k + c */
+LU_CLONES static void bn_affine_rows(void *arg, int64_t r0, int64_t r1) {
+    const bn_job *b = arg;
+    const int64_t f = b->f;
+    const float *k = b->k, *c = b->c;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = b->x + r * f;
+        float *yr = b->y + r * f;
+#pragma omp simd
+        for (int64_t j = 0; j < f; j++) yr[j] = xr[j] * k[j] + c[j];
+    }
+}
+
+/* inference backward: dx = dy k */
+LU_CLONES static void bn_scale_rows(void *arg, int64_t r0, int64_t r1) {
+    const bn_job *b = arg;
+    const int64_t f = b->f;
+    const float *k = b->k;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *gr = b->g + r * f;
+        float *dr = b->y + r * f;
+#pragma omp simd
+        for (int64_t j = 0; j < f; j++) dr[j] = gr[j] * k[j];
+    }
+}
+
+/* training backward: dx = k dy + (x - mean) u + v (double, rounded once) */
+LU_CLONES static void bn_dx_rows(void *arg, int64_t r0, int64_t r1) {
+    const bn_job *b = arg;
+    const int64_t f = b->f;
+    const float *k = b->k, *u = b->u;
+    const double *mean = b->mean, *v = b->v;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *gr = b->g + r * f, *xr = b->x + r * f;
+        float *dr = b->y + r * f;
+#pragma omp simd
+        for (int64_t j = 0; j < f; j++)
+            dr[j] = (float)((double)gr[j] * k[j] +
+                            ((double)xr[j] - mean[j]) * u[j] + v[j]);
+    }
+}
+
+/* Training statistics from the sums: istd, and the moving averages
+** updated once: moving <- moving - (moving - batch) (1 - momentum). */
+LU_CLONES static void bn_batch_stats(bn *b, int64_t rows, float *mm,
+                                     float *mv) {
+    const double keep = 1.0 - b->momentum, eps = b->epsilon;
+    const double inv = 1.0 / (double)rows;
+    const double *mean = b->mean, *s2 = b->s2;
+    double *istd = b->istd;
+#pragma omp simd
+    for (int64_t j = 0; j < b->f; j++) {
+        double var = s2[j] * inv;
+        istd[j] = 1.0 / sqrt(var + eps);
+        mm[j] = (float)(mm[j] - ((double)mm[j] - mean[j]) * keep);
+        mv[j] = (float)(mv[j] - ((double)mv[j] - var) * keep);
+    }
+}
+
+/* Inference statistics: the moving ones. */
+LU_CLONES static void bn_moving_stats(bn *b, const float *mm, const float *mv) {
+    const double eps = b->epsilon;
+    double *mean = b->mean, *istd = b->istd;
+#pragma omp simd
+    for (int64_t j = 0; j < b->f; j++) {
+        mean[j] = mm[j];
+        istd[j] = 1.0 / sqrt((double)mv[j] + eps);
+    }
+}
+
+/* y = x k + c with k = gamma istd, c = beta - mean k. */
+LU_CLONES static void bn_coefficients(bn *b, const float *gamma,
+                                      const float *beta) {
+    const double *mean = b->mean, *istd = b->istd;
+    float *kk = b->k, *cc = b->c;
+#pragma omp simd
+    for (int64_t j = 0; j < b->f; j++) {
+        double k = (gamma ? gamma[j] : 1.0) * istd[j];
+        kk[j] = (float)k;
+        cc[j] = (float)((beta ? beta[j] : 0.0) - mean[j] * k);
     }
 }
 
@@ -194,30 +307,13 @@ static ln_status bn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         bn_col_sums(xp, NULL, NULL, rows, f, b->s1, NULL);
         for (int64_t j = 0; j < f; j++) b->mean[j] = b->s1[j] / (double)rows;
         bn_col_sums(xp, NULL, b->mean, rows, f, b->s2, NULL);
-        const double keep = 1.0 - b->momentum;
-        for (int64_t j = 0; j < f; j++) {
-            double var = b->s2[j] / (double)rows;
-            b->istd[j] = 1.0 / sqrt(var + b->epsilon);
-            mm[j] = (float)(mm[j] - ((double)mm[j] - b->mean[j]) * keep);
-            mv[j] = (float)(mv[j] - ((double)mv[j] - var) * keep);
-        }
+        bn_batch_stats(b, rows, mm, mv);
     } else {
-        for (int64_t j = 0; j < f; j++) {
-            b->mean[j] = mm[j];
-            b->istd[j] = 1.0 / sqrt((double)mv[j] + b->epsilon);
-        }
+        bn_moving_stats(b, mm, mv);
     }
-    for (int64_t j = 0; j < f; j++) {
-        double k = (gamma ? gamma[j] : 1.0) * b->istd[j];
-        b->k[j] = (float)k;
-        b->c[j] = (float)((beta ? beta[j] : 0.0) - b->mean[j] * k);
-    }
-    const float *k = b->k, *c = b->c;
-    float *yp = ln_f32(y);
-#pragma omp parallel for if (x->numel > LU_PAR_MIN) schedule(static)
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = 0; j < f; j++)
-            yp[r * f + j] = xp[r * f + j] * k[j] + c[j];
+    bn_coefficients(b, gamma, beta);
+    bn_job job = {xp, NULL, b->k, b->c, NULL, NULL, NULL, ln_f32(y), f};
+    lu_rows_range(rows, f, bn_affine_rows, &job);
     return LN_OK;
 }
 
@@ -255,31 +351,21 @@ static ln_status bn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         }
     }
     if (!need_dx) return LN_OK;
-    float *d = ln_f32(dx);
     const float *k = b->k;
+    bn_job job = {xp, g, k, NULL, b->u, b->mean, b->s1, ln_f32(dx), f};
     if (!train) {
-#pragma omp parallel for if (x->numel > LU_PAR_MIN) schedule(static)
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t j = 0; j < f; j++) d[r * f + j] = g[r * f + j] * k[j];
+        lu_rows_range(rows, f, bn_scale_rows, &job);
         return LN_OK;
     }
     /* dx = k (dy - s1/R - xhat s2/R), xhat = (x - mean) istd, as floats:
     ** dx = k dy + (x - mean) u + v with u = -k istd s2/R, v = -k s1/R. */
     float *u = b->u;
-    const double *mean = b->mean;
     for (int64_t j = 0; j < f; j++) {
         double kj = k[j], inv = 1.0 / (double)rows;
         u[j] = (float)(-kj * b->istd[j] * b->s2[j] * inv);
         b->s1[j] = -kj * b->s1[j] * inv; /* v, kept in double */
     }
-    const double *v = b->s1;
-#pragma omp parallel for if (x->numel > LU_PAR_MIN) schedule(static)
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = 0; j < f; j++) {
-            int64_t i = r * f + j;
-            d[i] = (float)((double)g[i] * k[j] +
-                           ((double)xp[i] - mean[j]) * u[j] + v[j]);
-        }
+    lu_rows_range(rows, f, bn_dx_rows, &job);
     return LN_OK;
 }
 

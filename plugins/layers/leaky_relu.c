@@ -3,6 +3,7 @@
 ** otherwise; alpha defaults to 0.3 (PyTorch's default is 0.01).
 */
 #include "layer_util.h"
+#include "layer_simd.h"
 
 typedef struct leaky {
     float alpha;
@@ -17,17 +18,39 @@ static ln_status leaky_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
     return LN_OK;
 }
 
+typedef struct leaky_job {
+    const float *x, *g;
+    float *y;
+    float alpha;
+} leaky_job;
+
+/* y = x > 0 ? x : alpha x over [lo, hi). */
+LU_CLONES static void leaky_fwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const leaky_job *j = arg;
+    const float *x = j->x;
+    float *y = j->y;
+    const float alpha = j->alpha;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        float v = x[i];
+        y[i] = v > 0.0f ? v : alpha * v;
+    }
+}
+
+/* dx = x > 0 ? dy : alpha dy over [lo, hi) (y holds dx). */
+LU_CLONES static void leaky_bwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const leaky_job *j = arg;
+    const float *x = j->x, *g = j->g;
+    float *d = j->y;
+    const float alpha = j->alpha;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) d[i] = x[i] > 0.0f ? g[i] : alpha * g[i];
+}
+
 static ln_status leaky_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
                                ln_tensor *y, unsigned flags) {
-    const float alpha = ((const leaky *)l->state)->alpha;
-    const float *xp = ln_f32(x);
-    float *yp = ln_f32(y);
-    int64_t n = x->numel;
-#pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float v = xp[i];
-        yp[i] = lu_select(v > 0.0f, v, alpha * v);
-    }
+    leaky_job j = {ln_f32(x), NULL, ln_f32(y), ((const leaky *)l->state)->alpha};
+    lu_range(x->numel, leaky_fwd_chunk, &j);
     return LN_OK;
 }
 
@@ -35,12 +58,9 @@ static ln_status leaky_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
                                 const ln_tensor *y, const ln_tensor *dy,
                                 ln_tensor *dx, unsigned flags) {
     if (!(flags & LN_NEED_DX) || !dx) return LN_OK;
-    const float alpha = ((const leaky *)l->state)->alpha;
-    const float *xp = ln_f32(x), *g = ln_f32(dy);
-    float *d = ln_f32(dx);
-    int64_t n = x->numel;
-#pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) d[i] = lu_select(xp[i] > 0.0f, g[i], alpha * g[i]);
+    leaky_job j = {ln_f32(x), ln_f32(dy), ln_f32(dx),
+                   ((const leaky *)l->state)->alpha};
+    lu_range(x->numel, leaky_bwd_chunk, &j);
     return LN_OK;
 }
 

@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "lunet/optimizer.h"
+#include "opt_simd.h"
 
 typedef struct adadelta {
     double rho, epsilon;
@@ -42,7 +43,7 @@ typedef struct job {
     double lr, rho, eps;
 } job;
 
-static void run(void *arg, int64_t lo, int64_t hi) {
+LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict a = j->a, *restrict d = j->d;
     const float *restrict g = j->g;

@@ -4,11 +4,14 @@
 **   a <- a + g^2 ; theta <- theta - lr * g / (sqrt(a) + epsilon)
 **
 ** slot "accumulator" starting at initial_accumulator_value (0.1); epsilon
-** (1e-7) outside the root. Arithmetic in double, rounded once when stored.
+** (1e-7) outside the root. The accumulator is summed in double and rounded
+** once when stored; the step runs in float32 on the stored value (see
+** opt_simd.h for the policy and the per-CPU vectorised loops).
 */
 #include <math.h>
 
 #include "lunet/optimizer.h"
+#include "opt_simd.h"
 
 typedef struct adagrad {
     double initial_accumulator_value, epsilon;
@@ -42,17 +45,19 @@ typedef struct job {
     double lr, eps;
 } job;
 
-static void run(void *arg, int64_t lo, int64_t hi) {
+/* a <- a + g^2 (double, rounded once); theta <- theta - lr g / (sqrt(a) + eps)
+** in float32 from the stored accumulator. */
+LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict a = j->a;
     const float *restrict g = j->g;
-    const double lr = j->lr, eps = j->eps;
+    const float lr = (float)j->lr, eps = (float)j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         double gi = g[i];
-        double acc = a[i] + gi * gi;
-        a[i] = (float)acc;
-        var[i] = (float)(var[i] - lr * gi / (sqrt(acc) + eps));
+        float acc = (float)(a[i] + gi * gi);
+        a[i] = acc;
+        var[i] -= lr * g[i] / (sqrtf(acc) + eps);
     }
 }
 

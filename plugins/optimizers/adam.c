@@ -8,11 +8,14 @@
 **   amsgrad: vhat <- max(vhat, v), used in place of v below
 **   theta <- theta - alpha_t * m / (sqrt(v) + epsilon)
 **
-** Slots "m", "v" (and "vhat"). Arithmetic in double, rounded once.
+** Slots "m", "v" (and "vhat"). The moments are computed in double and
+** rounded once when stored; the step runs in float32 on the stored moments
+** (opt_simd.h: the policy, and the per-CPU vectorised loops).
 */
 #include <math.h>
 
 #include "lunet/optimizer.h"
+#include "opt_simd.h"
 
 typedef struct adam {
     double beta_1, beta_2, epsilon;
@@ -52,39 +55,41 @@ typedef struct job {
     double alpha, b1, b2, eps;
 } job;
 
-static void run(void *arg, int64_t lo, int64_t hi) {
+LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v;
     const float *restrict g = j->g;
-    const double alpha = j->alpha, b1 = j->b1, b2 = j->b2, eps = j->eps;
+    const double b1 = j->b1, b2 = j->b2;
+    const float alpha = (float)j->alpha, eps = (float)j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         double gi = g[i];
-        double mi = b1 * m[i] + (1.0 - b1) * gi;
-        double vi = b2 * v[i] + (1.0 - b2) * gi * gi;
-        m[i] = (float)mi;
-        v[i] = (float)vi;
-        var[i] = (float)(var[i] - alpha * mi / (sqrt(vi) + eps));
+        float mi = (float)(b1 * m[i] + (1.0 - b1) * gi);
+        float vi = (float)(b2 * v[i] + (1.0 - b2) * gi * gi);
+        m[i] = mi;
+        v[i] = vi;
+        var[i] -= alpha * mi / (sqrtf(vi) + eps);
     }
 }
 
-static void run_amsgrad(void *arg, int64_t lo, int64_t hi) {
+LN_OPT_CLONES static void run_amsgrad(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v,
                     *restrict vhat = j->vhat;
     const float *restrict g = j->g;
-    const double alpha = j->alpha, b1 = j->b1, b2 = j->b2, eps = j->eps;
+    const double b1 = j->b1, b2 = j->b2;
+    const float alpha = (float)j->alpha, eps = (float)j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         double gi = g[i];
-        double mi = b1 * m[i] + (1.0 - b1) * gi;
-        double vi = b2 * v[i] + (1.0 - b2) * gi * gi;
-        double old = vhat[i];
-        double vh = old > vi ? old : vi;
-        m[i] = (float)mi;
-        v[i] = (float)vi;
-        vhat[i] = (float)vh;
-        var[i] = (float)(var[i] - alpha * mi / (sqrt(vh) + eps));
+        float mi = (float)(b1 * m[i] + (1.0 - b1) * gi);
+        float vi = (float)(b2 * v[i] + (1.0 - b2) * gi * gi);
+        float old = vhat[i];
+        float vh = old > vi ? old : vi;
+        m[i] = mi;
+        v[i] = vi;
+        vhat[i] = vh;
+        var[i] -= alpha * mi / (sqrtf(vh) + eps);
     }
 }
 

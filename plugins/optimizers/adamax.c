@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "lunet/optimizer.h"
+#include "opt_simd.h"
 
 typedef struct adamax {
     double beta_1, beta_2, epsilon;
@@ -44,7 +45,7 @@ typedef struct job {
     double step, b1, b2, eps;
 } job;
 
-static void run(void *arg, int64_t lo, int64_t hi) {
+LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict u = j->u;
     const float *restrict g = j->g;

@@ -12,12 +12,16 @@
 **   amsgrad: vhat <- max(vhat, v), used in place of v below
 **   theta <- theta - alpha_t * m / (sqrt(v) + epsilon)
 **
-** Both steps are computed in double and rounded once (Keras rounds the
-** decayed weight to float32 in between). Slots "m", "v" (and "vhat").
+** The moments are computed in double and rounded once when stored; the
+** Adam step runs in float32 on the stored moments and the decayed weight
+** minus it in double, rounded once (Keras rounds the decayed weight to
+** float32 in between; opt_simd.h has the policy). Slots "m", "v" (and
+** "vhat").
 */
 #include <math.h>
 
 #include "lunet/optimizer.h"
+#include "opt_simd.h"
 
 typedef struct adamw {
     double weight_decay, beta_1, beta_2, epsilon;
@@ -60,41 +64,43 @@ typedef struct job {
     double keep, alpha, b1, b2, eps;
 } job;
 
-static void run(void *arg, int64_t lo, int64_t hi) {
+LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v;
     const float *restrict g = j->g;
-    const double keep = j->keep, alpha = j->alpha, b1 = j->b1, b2 = j->b2,
-                 eps = j->eps;
+    const double keep = j->keep, b1 = j->b1, b2 = j->b2;
+    const float alpha = (float)j->alpha, eps = (float)j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         double gi = g[i];
-        double mi = b1 * m[i] + (1.0 - b1) * gi;
-        double vi = b2 * v[i] + (1.0 - b2) * gi * gi;
-        m[i] = (float)mi;
-        v[i] = (float)vi;
-        var[i] = (float)(var[i] * keep - alpha * mi / (sqrt(vi) + eps));
+        float mi = (float)(b1 * m[i] + (1.0 - b1) * gi);
+        float vi = (float)(b2 * v[i] + (1.0 - b2) * gi * gi);
+        m[i] = mi;
+        v[i] = vi;
+        float step = alpha * mi / (sqrtf(vi) + eps);
+        var[i] = (float)(var[i] * keep - step);
     }
 }
 
-static void run_amsgrad(void *arg, int64_t lo, int64_t hi) {
+LN_OPT_CLONES static void run_amsgrad(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v,
                     *restrict vhat = j->vhat;
     const float *restrict g = j->g;
-    const double keep = j->keep, alpha = j->alpha, b1 = j->b1, b2 = j->b2,
-                 eps = j->eps;
+    const double keep = j->keep, b1 = j->b1, b2 = j->b2;
+    const float alpha = (float)j->alpha, eps = (float)j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         double gi = g[i];
-        double mi = b1 * m[i] + (1.0 - b1) * gi;
-        double vi = b2 * v[i] + (1.0 - b2) * gi * gi;
-        double old = vhat[i];
-        double vh = old > vi ? old : vi;
-        m[i] = (float)mi;
-        v[i] = (float)vi;
-        vhat[i] = (float)vh;
-        var[i] = (float)(var[i] * keep - alpha * mi / (sqrt(vh) + eps));
+        float mi = (float)(b1 * m[i] + (1.0 - b1) * gi);
+        float vi = (float)(b2 * v[i] + (1.0 - b2) * gi * gi);
+        float old = vhat[i];
+        float vh = old > vi ? old : vi;
+        m[i] = mi;
+        v[i] = vi;
+        vhat[i] = vh;
+        float step = alpha * mi / (sqrtf(vh) + eps);
+        var[i] = (float)(var[i] * keep - step);
     }
 }
 

@@ -15,6 +15,7 @@
 #include <math.h>
 
 #include "lunet/optimizer.h"
+#include "opt_simd.h"
 
 /* Selects (a ? b : c) in the loops below vectorise only when the compiler
 ** may evaluate both sides, which -ftrapping-math (GCC's default) forbids;
@@ -75,7 +76,7 @@ typedef struct job {
 } job;
 
 /* The root case (power -0.5). */
-LN_SELECTS_OK static void run_sqrt(void *arg, int64_t lo, int64_t hi) {
+LN_SELECTS_OK LN_OPT_CLONES static void run_sqrt(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict n = j->n, *restrict z = j->z;
     const float *restrict g = j->g;

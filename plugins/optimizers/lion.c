@@ -14,6 +14,7 @@
 #include <math.h>
 
 #include "lunet/optimizer.h"
+#include "opt_simd.h"
 
 /* Selects (a ? b : c) in the loops below vectorise only when the compiler
 ** may evaluate both sides, which -ftrapping-math (GCC's default) forbids;
@@ -54,7 +55,7 @@ typedef struct job {
     double lr, keep, b1, b2;
 } job;
 
-LN_SELECTS_OK static void run(void *arg, int64_t lo, int64_t hi) {
+LN_SELECTS_OK LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m;
     const float *restrict g = j->g;

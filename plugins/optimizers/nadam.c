@@ -14,10 +14,13 @@
 ** schedules apply as for every optimizer (Keras silently ignores a user's
 ** decay for Nadam and rejects schedules); Keras's config calls psi `decay`,
 ** which ln.optimizers.get maps to schedule_decay when reading one.
+** Moments and the blend (1 - mu_t) g^ + mu_{t+1} m^ (its terms may cancel)
+** in double; the root and division in float32 (opt_simd.h).
 */
 #include <math.h>
 
 #include "lunet/optimizer.h"
+#include "opt_simd.h"
 
 typedef struct nadam {
     double beta_1, beta_2, epsilon, schedule_decay;
@@ -72,22 +75,23 @@ typedef struct job {
     double lr, b1, b2, eps, gscale, mscale, vscale, mu_t, mu_next;
 } job;
 
-static void run(void *arg, int64_t lo, int64_t hi) {
+LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v;
     const float *restrict g = j->g;
-    const double lr = j->lr, b1 = j->b1, b2 = j->b2, eps = j->eps;
-    const double gscale = j->gscale, mscale = j->mscale, vscale = j->vscale;
-    const double mu_t = j->mu_t, mu_next = j->mu_next;
+    const double b1 = j->b1, b2 = j->b2;
+    const double gk = (1.0 - j->mu_t) / j->gscale, mk = j->mu_next / j->mscale;
+    const float lr = (float)j->lr, eps = (float)j->eps;
+    const float vk = (float)(1.0 / j->vscale);
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         double gi = g[i];
         double mi = b1 * m[i] + (1.0 - b1) * gi;
-        double vi = b2 * v[i] + (1.0 - b2) * gi * gi;
+        float vi = (float)(b2 * v[i] + (1.0 - b2) * gi * gi);
         m[i] = (float)mi;
-        v[i] = (float)vi;
-        double mbar = (1.0 - mu_t) * (gi / gscale) + mu_next * (mi / mscale);
-        var[i] = (float)(var[i] - lr * mbar / (sqrt(vi / vscale) + eps));
+        v[i] = vi;
+        float mbar = (float)(gk * gi + mk * mi); /* may cancel: double */
+        var[i] -= lr * mbar / (sqrtf(vi * vk) + eps);
     }
 }
 

@@ -9,11 +9,14 @@
 **   momentum mu:   p <- mu * p + lr * g / sqrt(den + epsilon) ; theta <- theta - p
 **
 ** Note where epsilon sits: outside the root without momentum, inside it
-** with momentum (Keras's two code paths). Arithmetic in double.
+** with momentum (Keras's two code paths). The averages (and the momentum
+** accumulator) are computed in double and rounded once when stored; the
+** plain step runs in float32 on the stored average (opt_simd.h).
 */
 #include <math.h>
 
 #include "lunet/optimizer.h"
+#include "opt_simd.h"
 
 typedef struct rmsprop {
     double rho, momentum, epsilon;
@@ -53,21 +56,22 @@ typedef struct job {
 } job;
 
 /* The four variants, each its own vectorised loop. */
-static void plain(void *arg, int64_t lo, int64_t hi) {
+LN_OPT_CLONES static void plain(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict s = j->s;
     const float *restrict g = j->g;
-    const double lr = j->lr, rho = j->rho, eps = j->eps;
+    const double rho = j->rho;
+    const float lr = (float)j->lr, eps = (float)j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         double gi = g[i];
-        double si = rho * s[i] + (1.0 - rho) * gi * gi;
-        s[i] = (float)si;
-        var[i] = (float)(var[i] - lr * gi / (sqrt(si) + eps));
+        float si = (float)(rho * s[i] + (1.0 - rho) * gi * gi);
+        s[i] = si;
+        var[i] -= lr * g[i] / (sqrtf(si) + eps);
     }
 }
 
-static void centered(void *arg, int64_t lo, int64_t hi) {
+LN_OPT_CLONES static void centered(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict s = j->s, *restrict mg = j->mg;
     const float *restrict g = j->g;
@@ -83,7 +87,7 @@ static void centered(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-static void momentum(void *arg, int64_t lo, int64_t hi) {
+LN_OPT_CLONES static void momentum(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict s = j->s, *restrict p = j->p;
     const float *restrict g = j->g;
@@ -99,7 +103,7 @@ static void momentum(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-static void centered_momentum(void *arg, int64_t lo, int64_t hi) {
+LN_OPT_CLONES static void centered_momentum(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict s = j->s, *restrict p = j->p,
                     *restrict mg = j->mg;
