@@ -41,11 +41,12 @@ LN_API void ln_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
 ** "generic"). */
 LN_API const char *ln_gemm_kernel_name(void);
 
-/* CPU set-up: flush denormals to zero (FTZ/DAZ) in every OpenMP thread and
-** the calling thread. Called when the Lua module opens and by
-** ln_set_num_threads; C programs embedding liblunet call it once at start
-** (never from a library constructor: an OpenMP pool started before fork()
-** hangs the child). Safe to call again. */
+/* CPU set-up: flush denormals to zero (FTZ/DAZ) in the calling thread;
+** OpenMP workers inherit it when the first parallel region creates them.
+** Called when the Lua module opens and by ln_set_num_threads; C programs
+** embedding liblunet call it once at start, before their first parallel
+** region (a pool created earlier keeps its own setting). Safe to call
+** again. */
 LN_API void ln_cpu_init(void);
 
 /* ---- elementwise (n elements, in place allowed: y may equal x) ---------- */

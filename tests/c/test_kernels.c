@@ -132,6 +132,20 @@ START_TEST(gather) {
 }
 END_TEST
 
+START_TEST(denormals_flushed_in_every_thread) {
+    ln_cpu_init(); /* before the first parallel region of this process */
+    volatile float tiny = 1e-30f;
+    int flushed[2] = {0, 0};
+    omp_set_num_threads(2);
+#pragma omp parallel
+    {
+        float v = tiny * 1e-10f; /* 1e-40 is a denormal unless flushed */
+        flushed[omp_get_thread_num() & 1] = v == 0.0f;
+    }
+    ck_assert(flushed[0] && flushed[1]);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("kernels");
     TCase *tc = tcase_create("kernels");
@@ -141,6 +155,7 @@ int main(void) {
     tcase_add_test(tc, softmax_rows);
     tcase_add_test(tc, thread_count_independence);
     tcase_add_test(tc, gather);
+    tcase_add_test(tc, denormals_flushed_in_every_thread);
     suite_add_tcase(s, tc);
     return lt_run(s);
 }
