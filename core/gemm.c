@@ -520,8 +520,8 @@ const char *ln_gemm_kernel_name(void) { return get_isa()->name; }
 
 /* Test and benchmark hook (not in the public header): force a kernel by name
 ** ("avx512", "avx2", "generic"), or NULL / "" for the best one. Returns 0, or
-** -1 when this CPU cannot run that kernel (nothing changes then). Not
-** thread-safe against concurrent ln_gemm calls. */
+** -1 when this CPU cannot run that kernel (nothing changes then). A call
+** already running keeps the kernel it started with. */
 LN_API int ln__gemm_force_kernel(const char *name) {
     const gemm_isa *i = NULL;
     if (!name || !*name) i = isa_best();

@@ -8,9 +8,17 @@
 **   nn.tensor_zeros(shape) -> a new float32 tensor
 **   nn.tensor_clone(t), nn.tensor_assign(dst, src, what), nn.tensor_info(t)
 **
-** A Net keeps the Lua objects it borrows from (layers, loss, metrics) in
-** its user values so they outlive it. Batch positions here are 0-based
-** (internal API; the Lua model layer sits on top).
+** A Net keeps the Lua objects it borrows from (layers, loss, metrics, the
+** optimizer and its pairs) in its user values so they outlive it. Batch
+** positions here are 0-based (internal API; the Lua model layer sits on
+** top).
+**
+** Net methods: set_layers, set_loss, set_metrics, set_trainable, fused,
+** forward, backward, train_batch, train_step (train_batch + the update of
+** the optimizer given to set_optimizer, in one C call), test_batch,
+** predict_batch, reset_metrics, results, regularization_loss,
+** set_optimizer(optimizer_userdata | nil, pairs), set_threading("auto" |
+** "serial" | "team"), threading() -> the mode the next batch uses.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +29,12 @@
 #define LN_NET_MT "lunet.Net"
 #define LN_INDEX_MT "lunet.Index"
 
-enum { UV_LAYERS = 1, UV_LOSS, UV_METRICS, UV_CACHE, UV_COUNT = UV_CACHE };
+enum {
+    UV_LAYERS = 1, UV_LOSS, UV_METRICS, UV_CACHE, UV_OPT, UV_PAIRS,
+    UV_COUNT = UV_PAIRS
+};
+
+#define LN_OPTIMIZER_MT "lunet.Optimizer" /* lua_optim.c */
 
 typedef struct lnL_net {
     ln_net *net;
@@ -200,6 +213,8 @@ static int run_batch(lua_State *L, batch_fn fn) {
 
 /* net:train_batch(x, y, index|nil, start, n) -> batch loss */
 static int net_train_batch(lua_State *L) { return run_batch(L, ln_net_train_batch); }
+/* net:train_step(x, y, index|nil, start, n) -> batch loss (and the update) */
+static int net_train_step(lua_State *L) { return run_batch(L, ln_net_train_step); }
 /* net:test_batch(x, y, index|nil, start, n) -> batch loss */
 static int net_test_batch(lua_State *L) { return run_batch(L, ln_net_test_batch); }
 
@@ -211,6 +226,77 @@ static int net_predict_batch(lua_State *L) {
     ln_tensor *out = lnL_check_tensor(L, 5);
     lnL_check(L, ln_net_predict_batch(lnL_ctx(), net, x, start, n, out));
     return 0;
+}
+
+/* The ln_optimizer inside an Optimizer userdata of lua_optim.c, whose
+** struct starts with it (C guarantees a struct's address is its first
+** member's); NULL when the optimizer was freed. */
+static ln_optimizer *check_optimizer(lua_State *L, int idx) {
+    void *ud = luaL_checkudata(L, idx, LN_OPTIMIZER_MT);
+    ln_optimizer *o = *(ln_optimizer **)ud;
+    if (!o) luaL_argerror(L, idx, "optimizer is freed");
+    return o;
+}
+
+/* net:set_optimizer(optimizer_userdata, {{grad, var, name = ...}, ...}) or
+** net:set_optimizer(nil): what train_step applies. */
+static int net_set_optimizer(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    if (lua_isnoneornil(L, 2)) {
+        lnL_check(L, ln_net_set_optimizer(lnL_ctx(), net, NULL, 0, NULL, NULL, NULL));
+        lua_pushnil(L);
+        lua_setiuservalue(L, 1, UV_OPT);
+        lua_pushnil(L);
+        lua_setiuservalue(L, 1, UV_PAIRS);
+        return 0;
+    }
+    ln_optimizer *o = check_optimizer(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, 3);
+    if (n > 1000000) return luaL_error(L, "set_optimizer: %d pairs is too many", (int)n);
+    size_t cnt = (size_t)(n ? n : 1);
+    ln_tensor **vars = lua_newuserdatauv(L, cnt * (2 * sizeof(ln_tensor *) +
+                                                   sizeof(char *)), 0);
+    ln_tensor **grads = vars + cnt;
+    const char **names = (const char **)(grads + cnt);
+    for (int i = 0; i < (int)n; i++) {
+        if (lua_rawgeti(L, 3, i + 1) != LUA_TTABLE)
+            return luaL_error(L, "set_optimizer: entry %d must be a pair {gradient, "
+                              "variable, name = ...}", i + 1);
+        lua_rawgeti(L, -1, 1);
+        grads[i] = lnL_test_tensor(L, -1);
+        lua_rawgeti(L, -2, 2);
+        vars[i] = lnL_test_tensor(L, -1);
+        if (!grads[i] || !vars[i])
+            return luaL_error(L, "set_optimizer: pair %d must hold a gradient "
+                              "tensor then a variable tensor", i + 1);
+        lua_getfield(L, -3, "name");
+        /* strings of the pairs table, kept alive in UV_PAIRS */
+        names[i] = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        lua_pop(L, 4);
+    }
+    lnL_check(L, ln_net_set_optimizer(lnL_ctx(), net, o, (int)n, vars, grads, names));
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, 1, UV_OPT);
+    lua_pushvalue(L, 3);
+    lua_setiuservalue(L, 1, UV_PAIRS);
+    return 0;
+}
+
+static const char *const threading_names[] = {"auto", "serial", "team", NULL};
+
+/* net:set_threading("auto" | "serial" | "team") */
+static int net_set_threading(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    int m = luaL_checkoption(L, 2, NULL, threading_names);
+    ln_net_set_threading(net, (ln_net_threading)m);
+    return 0;
+}
+
+/* net:threading() -> "serial" or "team": how the next batch runs */
+static int net_threading(lua_State *L) {
+    lua_pushstring(L, threading_names[ln_net_threading_now(check_net(L, 1))]);
+    return 1;
 }
 
 /* nn.tensor_zeros(shape) -> a new float32 tensor (outputs of predict). */
@@ -337,6 +423,10 @@ void lnL_open_train(lua_State *L) {
         {"forward", net_forward},
         {"backward", net_backward},
         {"train_batch", net_train_batch},
+        {"train_step", net_train_step},
+        {"set_optimizer", net_set_optimizer},
+        {"set_threading", net_set_threading},
+        {"threading", net_threading},
         {"test_batch", net_test_batch},
         {"predict_batch", net_predict_batch},
         {"reset_metrics", net_reset_metrics},

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "lunet/train.h"
 #include "optimizer_impl.h"
 
 /* out[i] = clamp(x[i], -c, c) * scale, computed in double and rounded once;
@@ -76,13 +77,33 @@ ln_status ln_clip_gradients(ln_ctx *ctx, int n, const ln_tensor *const *grads,
     return LN_OK;
 }
 
+typedef struct range_job {
+    ln_range_fn fn;
+    void *arg;
+    int64_t n;
+} range_job;
+
+static void range_chunk(void *arg, int64_t c) {
+    const range_job *j = arg;
+    int64_t lo = c * LN_RANGE_CHUNK;
+    int64_t hi = lo + LN_RANGE_CHUNK < j->n ? lo + LN_RANGE_CHUNK : j->n;
+    j->fn(j->arg, lo, hi);
+}
+
+/* The chunks go to the batch's thread team when one runs (train.h), to a
+** new OpenMP region when there are enough of them, else run in order here
+** (no OpenMP call: entering even an if(0) region costs more than a small
+** update). The cut is the same in every case. */
 void ln_parallel_range(int64_t n, ln_range_fn fn, void *arg) {
     if (n <= 0) return;
     const int64_t nchunks = (n + LN_RANGE_CHUNK - 1) / LN_RANGE_CHUNK;
-#pragma omp parallel for if (n >= LN_RANGE_PARALLEL_MIN) schedule(static)
-    for (int64_t c = 0; c < nchunks; c++) {
-        int64_t lo = c * LN_RANGE_CHUNK;
-        int64_t hi = lo + LN_RANGE_CHUNK < n ? lo + LN_RANGE_CHUNK : n;
-        fn(arg, lo, hi);
+    range_job j = {fn, arg, n};
+    if (nchunks > 1 && ln_team_threads() > 1) {
+        ln_team_run(nchunks, range_chunk, &j);
+    } else if (n < LN_RANGE_PARALLEL_MIN) {
+        for (int64_t c = 0; c < nchunks; c++) range_chunk(&j, c);
+    } else {
+#pragma omp parallel for schedule(static)
+        for (int64_t c = 0; c < nchunks; c++) range_chunk(&j, c);
     }
 }

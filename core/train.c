@@ -1,14 +1,47 @@
 /*
 ** train.c -- ln_net: a chain of layers with its buffers, run forward and
 ** backward one batch per call, with the loss, regularization and metric
-** totals (see train.h). Nothing here allocates once the buffers have grown
-** to the largest batch.
+** totals, and the fused training step that applies the optimizer too (see
+** train.h). Nothing here allocates once the buffers have grown to the
+** largest batch.
+**
+** Threads: a batch call runs either serially (kernels fork their own
+** OpenMP regions above their thresholds) or in team mode: one parallel
+** region for the whole call, the calling thread running the layers and the
+** others taking the tasks layers and kernels hand out (train_team.c). Team
+** mode is only used once a call of the same kind and at least this batch
+** size has run serially (buffers sized: the region never allocates); in
+** LN_NET_AUTO the net times both ways now and then and keeps the faster
+** one. Either way the numbers are the same.
 */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "lunet/train.h"
+#include "train_team.h"
+
+/* Kinds of batch calls (each has its own buffers and timing). */
+enum { K_TRAIN, K_TEST, K_PREDICT, K_COUNT };
+
+/* The automatic choice between serial and team mode, per kind of call:
+** every PERIOD timed calls, the next 2 * PROBE calls (of the reference
+** batch size) alternate the two modes, the first of each mode discarded as
+** warm-up; the mode with the smaller trimmed mean then runs until the next
+** probe. A probe costs PROBE calls in the slower mode per PERIOD. */
+#define AUTO_PERIOD 1024
+#define AUTO_PROBE 8
+
+typedef struct auto_mode {
+    int best;          /* LN_NET_SERIAL or LN_NET_TEAM */
+    int64_t ref_rows;  /* batch size that is timed (the first one seen) */
+    int64_t since;     /* timed calls since the last probe ended */
+    int probing;       /* calls into the current probe (0: not probing) */
+    double t[2][AUTO_PROBE];
+    int nt[2];
+} auto_mode;
 
 struct ln_net {
     int n, cap;
@@ -33,11 +66,34 @@ struct ln_net {
     ln_object **metrics;
     double *mtotal, *mcount;
     double loss_total, loss_count;
+
+    /* the fused step's optimizer and its pairs (contents borrowed) */
+    ln_optimizer *opt;
+    int nopt, capopt;
+    ln_tensor **ovars, **ograds;
+    const char **onames;
+
+    /* threads */
+    ln_net_threading threading;
+    int64_t steady[K_COUNT];  /* largest batch run serially, per kind */
+    int steady_ydtype;        /* y's dtype of those runs (-1: none) */
+    auto_mode am[K_COUNT];
+    ln__team team;
 };
+
+/* Forget which batch sizes ran serially: buffers may have to grow again. */
+static void unsteady(ln_net *net) {
+    for (int k = 0; k < K_COUNT; k++) net->steady[k] = 0;
+    net->steady_ydtype = -1;
+}
 
 ln_net *ln_net_new(ln_ctx *ctx) {
     ln_net *net = calloc(1, sizeof *net);
-    if (!net) ln_fail(ctx, LN_E_NOMEM, "net: out of memory");
+    if (!net) {
+        ln_fail(ctx, LN_E_NOMEM, "net: out of memory");
+        return NULL;
+    }
+    unsteady(net);
     return net;
 }
 
@@ -61,6 +117,9 @@ void ln_net_free(ln_net *net) {
     free(net->metrics);
     free(net->mtotal);
     free(net->mcount);
+    free(net->ovars);
+    free(net->ograds);
+    free(net->onames);
     free(net);
 }
 
@@ -135,6 +194,7 @@ ln_status ln_net_set_layers(ln_ctx *ctx, ln_net *net, int n,
     if (st) return st;
     for (int i = 0; i < n; i++) net->layers[i] = layers[i];
     net->n = n;
+    unsteady(net);
     free(net->snapshot);
     net->snapshot = NULL;
     net->forwarded = 0;
@@ -146,6 +206,7 @@ ln_status ln_net_set_loss(ln_ctx *ctx, ln_net *net, ln_object *loss) {
         return ln_fail(ctx, LN_E_ARG, "net: '%s' is a %s, not a loss",
                        loss->unit->name, ln_kind_name(loss->unit->kind));
     net->loss = loss;
+    unsteady(net);
     if (!net->dpred && !(net->dpred = empty_buffer(ctx, LN_FLOAT32)))
         return ctx->status;
     return update_fusion(ctx, net);
@@ -171,6 +232,7 @@ ln_status ln_net_set_metrics(ln_ctx *ctx, ln_net *net, int n,
     free(net->metrics), free(net->mtotal), free(net->mcount);
     net->metrics = ms, net->mtotal = t, net->mcount = c;
     net->nmetrics = n;
+    unsteady(net);
     if (!net->probs && !(net->probs = empty_buffer(ctx, LN_FLOAT32)))
         return ctx->status;
     return LN_OK;
@@ -380,11 +442,24 @@ static ln_status loss_and_metrics(ln_ctx *ctx, ln_net *net, int want_grad,
     return LN_OK;
 }
 
-ln_status ln_net_train_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
-                             const ln_tensor *y, const int64_t *idx,
-                             int64_t start, int64_t n, double *loss) {
-    if (!y) return ln_fail(ctx, LN_E_ARG, "net: training needs targets");
-    ln_status st = gather_batch(ctx, net, x, y, idx, start, n);
+/* ---- batch calls ------------------------------------------------------------------ */
+
+/* One call of ln_net_train_batch / train_step / test_batch / predict_batch. */
+typedef struct batch_call {
+    int kind;
+    int apply; /* train: the optimizer's update too */
+    const ln_tensor *x, *y;
+    const int64_t *idx;
+    int64_t start, n;
+    double *loss;
+    ln_tensor *out;
+} batch_call;
+
+/* Forward, loss, metrics and backward of a training batch (and the
+** optimizer's update when c->apply), with the compile-time trainable
+** snapshot in force. */
+static ln_status train_body(ln_ctx *ctx, ln_net *net, const batch_call *c) {
+    ln_status st = gather_batch(ctx, net, c->x, c->y, c->idx, c->start, c->n);
     if (st) return st;
     if (net->snapshot)
         for (int i = 0; i < net->n; i++) {
@@ -393,32 +468,34 @@ ln_status ln_net_train_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
         }
     unsigned flags = LN_TRAINING | (net->fused ? LN_LOGITS : 0);
     st = run_forward(ctx, net, net->xb, flags);
-    if (!st) st = loss_and_metrics(ctx, net, 1, loss);
+    if (!st) st = loss_and_metrics(ctx, net, 1, c->loss);
     if (!st) {
         int stop = first_trainable(net);
         if (stop < net->n) st = run_backward(ctx, net, net->dpred, stop, 0);
     }
     if (net->snapshot)
         for (int i = 0; i < net->n; i++) net->layers[i]->trainable = net->saved[i];
+    if (!st && c->apply && net->nopt > 0)
+        st = ln_optimizer_apply(ctx, net->opt, net->nopt, net->ovars,
+                                (const ln_tensor *const *)net->ograds,
+                                net->onames);
     return st;
 }
 
-ln_status ln_net_test_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
-                            const ln_tensor *y, const int64_t *idx,
-                            int64_t start, int64_t n, double *loss) {
-    if (!y) return ln_fail(ctx, LN_E_ARG, "net: evaluation needs targets");
-    ln_status st = gather_batch(ctx, net, x, y, idx, start, n);
+static ln_status test_body(ln_ctx *ctx, ln_net *net, const batch_call *c) {
+    ln_status st = gather_batch(ctx, net, c->x, c->y, c->idx, c->start, c->n);
     if (!st) st = run_forward(ctx, net, net->xb, net->fused ? LN_LOGITS : 0);
-    if (!st) st = loss_and_metrics(ctx, net, 0, loss);
+    if (!st) st = loss_and_metrics(ctx, net, 0, c->loss);
     return st;
 }
 
-ln_status ln_net_predict_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
-                               int64_t start, int64_t n, ln_tensor *out) {
-    ln_status st = gather_batch(ctx, net, x, NULL, NULL, start, n);
+static ln_status predict_body(ln_ctx *ctx, ln_net *net, const batch_call *c) {
+    ln_status st = gather_batch(ctx, net, c->x, NULL, NULL, c->start, c->n);
     if (!st) st = run_forward(ctx, net, net->xb, 0);
     if (st) return st;
     const ln_tensor *y = net->ys[net->n - 1];
+    const ln_tensor *out = c->out;
+    const int64_t start = c->start, n = c->n;
     char a[128], b[128];
     int64_t rowlen = n ? y->numel / n : 0;
     if (out->dtype != LN_FLOAT32 || out->ndim < 1 || start + n > out->shape[0] ||
@@ -429,6 +506,190 @@ ln_status ln_net_predict_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                        (long long)start + 1);
     memcpy(ln_f32(out) + start * rowlen, ln_f32(y), (size_t)(n * rowlen) * sizeof(float));
     return LN_OK;
+}
+
+static ln_status run_body(ln_ctx *ctx, ln_net *net, const batch_call *c) {
+    switch (c->kind) {
+    case K_TRAIN: return train_body(ctx, net, c);
+    case K_TEST: return test_body(ctx, net, c);
+    default: return predict_body(ctx, net, c);
+    }
+}
+
+/* Whether this call may run in team mode at all: several OpenMP threads,
+** not already inside a parallel region, and every buffer already sized by
+** a serial call of this kind with at least this many rows. */
+static int team_possible(const ln_net *net, const batch_call *c) {
+    if (omp_get_max_threads() < 2 || omp_in_parallel()) return 0;
+    if (c->n > net->steady[c->kind] || c->n <= 0) return 0;
+    if (c->y && (int)c->y->dtype != net->steady_ydtype) return 0;
+    return 1;
+}
+
+/* Serial or team for this call; *timed: the call belongs to a probe. */
+static int choose_team(ln_net *net, const batch_call *c, int *timed) {
+    *timed = 0;
+    if (!team_possible(net, c)) return 0;
+    if (net->threading == LN_NET_SERIAL) return 0;
+    if (net->threading == LN_NET_TEAM) return 1;
+    auto_mode *a = &net->am[c->kind];
+    if (a->ref_rows == 0) { /* the first call that may run both ways */
+        a->ref_rows = c->n;
+        a->best = LN_NET_SERIAL;
+        a->probing = 1;
+        a->nt[0] = a->nt[1] = 0;
+    }
+    if (c->n != a->ref_rows) return a->best == LN_NET_TEAM;
+    *timed = 1;
+    if (a->probing) return a->probing % 2 == 1; /* team, serial, team, ... */
+    return a->best == LN_NET_TEAM;
+}
+
+/* Mean of v[0..n) without its largest value (one preemption spike). */
+static double trimmed_mean(const double *v, int n) {
+    double sum = 0, max = v[0];
+    for (int i = 0; i < n; i++) {
+        sum += v[i];
+        if (v[i] > max) max = v[i];
+    }
+    return n > 1 ? (sum - max) / (n - 1) : sum;
+}
+
+/* Account a timed call of dt seconds that ran in team mode or not. */
+static void record(ln_net *net, int kind, int team, double dt) {
+    auto_mode *a = &net->am[kind];
+    if (!a->probing) {
+        if (++a->since >= AUTO_PERIOD) {
+            a->probing = 1;
+            a->nt[0] = a->nt[1] = 0;
+        }
+        return;
+    }
+    if (a->probing > 2 && a->nt[team] < AUTO_PROBE) a->t[team][a->nt[team]++] = dt;
+    if (++a->probing > 2 * (AUTO_PROBE + 1)) {
+        double ts = trimmed_mean(a->t[0], a->nt[0]);
+        double tt = trimmed_mean(a->t[1], a->nt[1]);
+        /* The team keeps two cores busy: it must win clearly. */
+        a->best = tt < 0.95 * ts ? LN_NET_TEAM : LN_NET_SERIAL;
+        a->probing = 0;
+        a->since = 0;
+    }
+}
+
+/* One parallel region for the whole call: this thread runs the body with
+** the team installed, the others take the tasks it hands out. */
+static ln_status run_team(ln_ctx *ctx, ln_net *net, const batch_call *c) {
+    ln_status st = LN_OK;
+    ln__team_reset(&net->team);
+#pragma omp parallel num_threads(omp_get_max_threads())
+    {
+        if (omp_get_thread_num() == 0) {
+            ln__team_start(&net->team, omp_get_num_threads());
+            st = run_body(ctx, net, c);
+            ln__team_stop(&net->team);
+        } else {
+            ln__team_worker(&net->team);
+        }
+    }
+    return st;
+}
+
+static ln_status run_call(ln_ctx *ctx, ln_net *net, const batch_call *c) {
+    int timed;
+    int team = choose_team(net, c, &timed);
+    double t0 = timed ? ln_time() : 0;
+    ln_status st = team ? run_team(ctx, net, c) : run_body(ctx, net, c);
+    if (st) return st;
+    if (timed) record(net, c->kind, team, ln_time() - t0);
+    if (!team) { /* buffers now hold this batch size */
+        if (c->n > net->steady[c->kind]) net->steady[c->kind] = c->n;
+        if (c->y) net->steady_ydtype = (int)c->y->dtype;
+    }
+    return LN_OK;
+}
+
+ln_status ln_net_train_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
+                             const ln_tensor *y, const int64_t *idx,
+                             int64_t start, int64_t n, double *loss) {
+    if (!y) return ln_fail(ctx, LN_E_ARG, "net: training needs targets");
+    batch_call c = {K_TRAIN, 0, x, y, idx, start, n, loss, NULL};
+    return run_call(ctx, net, &c);
+}
+
+ln_status ln_net_train_step(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
+                            const ln_tensor *y, const int64_t *idx,
+                            int64_t start, int64_t n, double *loss) {
+    if (!y) return ln_fail(ctx, LN_E_ARG, "net: training needs targets");
+    if (!net->opt)
+        return ln_fail(ctx, LN_E_STATE, "net: train_step without an optimizer "
+                       "(set_optimizer)");
+    batch_call c = {K_TRAIN, 1, x, y, idx, start, n, loss, NULL};
+    return run_call(ctx, net, &c);
+}
+
+ln_status ln_net_test_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
+                            const ln_tensor *y, const int64_t *idx,
+                            int64_t start, int64_t n, double *loss) {
+    if (!y) return ln_fail(ctx, LN_E_ARG, "net: evaluation needs targets");
+    batch_call c = {K_TEST, 0, x, y, idx, start, n, loss, NULL};
+    return run_call(ctx, net, &c);
+}
+
+ln_status ln_net_predict_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
+                               int64_t start, int64_t n, ln_tensor *out) {
+    batch_call c = {K_PREDICT, 0, x, NULL, NULL, start, n, NULL, out};
+    return run_call(ctx, net, &c);
+}
+
+/* ---- the optimizer and threading settings ------------------------------------------ */
+
+ln_status ln_net_set_optimizer(ln_ctx *ctx, ln_net *net, ln_optimizer *opt,
+                               int n, ln_tensor *const *vars,
+                               ln_tensor *const *grads,
+                               const char *const *names) {
+    if (n < 0) return ln_fail(ctx, LN_E_ARG, "net: negative pair count");
+    if (!opt || n == 0) {
+        net->opt = NULL;
+        net->nopt = 0;
+        return LN_OK;
+    }
+    if (n > net->capopt) {
+        ln_tensor **v = realloc(net->ovars, (size_t)n * sizeof *v);
+        if (v) net->ovars = v;
+        ln_tensor **g = v ? realloc(net->ograds, (size_t)n * sizeof *g) : NULL;
+        if (g) net->ograds = g;
+        const char **nm = g ? realloc(net->onames, (size_t)n * sizeof *nm) : NULL;
+        if (nm) net->onames = nm;
+        if (!nm) return ln_fail(ctx, LN_E_NOMEM, "net: out of memory");
+        net->capopt = n;
+    }
+    for (int i = 0; i < n; i++) {
+        net->ovars[i] = vars[i];
+        net->ograds[i] = grads[i];
+        net->onames[i] = names ? names[i] : NULL;
+    }
+    /* Slots created now, in this order (Keras's), never inside a step. */
+    ln_status st = ln_optimizer_build(ctx, opt, n, net->ovars, net->onames);
+    if (st) {
+        net->opt = NULL;
+        net->nopt = 0;
+        return st;
+    }
+    net->opt = opt;
+    net->nopt = n;
+    return LN_OK;
+}
+
+void ln_net_set_threading(ln_net *net, ln_net_threading mode) {
+    net->threading = mode;
+    memset(net->am, 0, sizeof net->am);
+}
+
+ln_net_threading ln_net_threading_now(const ln_net *net) {
+    if (omp_get_max_threads() < 2 || net->threading == LN_NET_SERIAL)
+        return LN_NET_SERIAL;
+    if (net->threading == LN_NET_TEAM) return LN_NET_TEAM;
+    return net->am[K_TRAIN].best == LN_NET_TEAM ? LN_NET_TEAM : LN_NET_SERIAL;
 }
 
 void ln_net_reset_metrics(ln_net *net) {

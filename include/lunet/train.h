@@ -27,6 +27,7 @@
 #ifndef LUNET_TRAIN_H
 #define LUNET_TRAIN_H
 
+#include "lunet/optimizer.h"
 #include "lunet/plugin.h"
 
 typedef struct ln_net ln_net;
@@ -86,6 +87,58 @@ LN_API ln_status ln_net_test_batch(ln_ctx *ctx, ln_net *net,
 LN_API ln_status ln_net_predict_batch(ln_ctx *ctx, ln_net *net,
                                       const ln_tensor *x, int64_t start,
                                       int64_t n, ln_tensor *out);
+
+/* ---- the fused training step -------------------------------------------------
+
+** The optimizer a training step applies itself, with the (gradient,
+** variable) pairs in Keras's order -- what optimizer:apply_gradients gets.
+** The net borrows opt and the arrays' contents (names may be NULL); n = 0
+** or opt = NULL clears it. Variables are registered with the optimizer (its
+** slots created) now, in this order. */
+LN_API ln_status ln_net_set_optimizer(ln_ctx *ctx, ln_net *net,
+                                      ln_optimizer *opt, int n,
+                                      ln_tensor *const *vars,
+                                      ln_tensor *const *grads,
+                                      const char *const *names);
+/* ln_net_train_batch followed by the optimizer's update of every pair, in
+** one call (one thread team, no return to the caller in between); the same
+** numbers as ln_net_train_batch + ln_optimizer_apply. Fails with
+** LN_E_STATE when no optimizer is set. */
+LN_API ln_status ln_net_train_step(ln_ctx *ctx, ln_net *net,
+                                   const ln_tensor *x, const ln_tensor *y,
+                                   const int64_t *idx, int64_t start,
+                                   int64_t n, double *loss);
+
+/* How batch calls (train, test, predict) use the OpenMP threads:
+**   LN_NET_AUTO    (default) measure both ways now and then and keep the
+**                  faster (the machine's load decides; results never do);
+**   LN_NET_SERIAL  the calling thread runs the layers, kernels fork their
+**                  own OpenMP regions above their size thresholds;
+**   LN_NET_TEAM    one OpenMP region per batch: the calling thread runs the
+**                  layers and hands the heavy parts to a team (see
+**                  ln_team_run), which waits spinning in between.
+** With one OpenMP thread every mode is serial. */
+typedef enum ln_net_threading {
+    LN_NET_AUTO = 0, LN_NET_SERIAL, LN_NET_TEAM
+} ln_net_threading;
+LN_API void ln_net_set_threading(ln_net *net, ln_net_threading mode);
+/* The way the next batch runs: LN_NET_SERIAL or LN_NET_TEAM. */
+LN_API ln_net_threading ln_net_threading_now(const ln_net *net);
+
+/* ---- work sharing inside a batch ------------------------------------------------
+
+** Layers and kernels split their heavy loops into tasks with ln_team_run.
+** Inside a team batch call, tasks are shared with the other threads of the
+** team (handed out dynamically from both ends of the range: the calling
+** thread takes the first tasks, the others the last ones, so a late thread
+** takes fewer); elsewhere they run in order on the calling thread. A task
+** writes only its own outputs, with arithmetic that does not depend on who
+** runs it or on the number of tasks' neighbours, so results are bitwise the
+** same either way. fn must not allocate, fail or call ln_team_run. */
+typedef void (*ln_task_fn)(void *arg, int64_t task);
+/* Threads of the team running on this thread's behalf; 1 when none. */
+LN_API int ln_team_threads(void);
+LN_API void ln_team_run(int64_t ntasks, ln_task_fn fn, void *arg);
 
 /* Running totals (Keras's stateful Mean metrics), reset per epoch. */
 LN_API void ln_net_reset_metrics(ln_net *net);

@@ -11,10 +11,18 @@
 ** With LN_LOGITS the activation is skipped (y = z) and backward takes dy as
 ** the gradient with respect to z: the model fuses softmax/sigmoid with the
 ** loss that way.
+**
+** Inside a batch's thread team (train.h) the work is cut into tasks that
+** never change a result: the forward by blocks of rows (a row of x W + b
+** does not depend on the others), the activation gradient by rows, and
+** the weight gradients by blocks of input features i: dX[:, i] needs only
+** row i of the kernel and dW[i, :] only column i of x, so one task computes
+** both for its block (the kernel's rows stay in one core's cache).
 */
 #include <stdlib.h>
 
 #include "layer_util.h"
+#include "lunet/train.h"
 
 typedef struct dense {
     int64_t units;
@@ -93,40 +101,106 @@ static int dense_fusable(const dense *d) {
     return o->elementwise && !o->backward_uses_x;
 }
 
-/* y = act(x W + b): one GEMM, bias (and a fusable activation) in its
-** epilogue; else z kept and the activation applied after. */
+/* Below this many flops a GEMM is not cut into team tasks. */
+#define DENSE_TEAM_MIN_FLOPS 5e5
+
+/* Rows per task when cutting `rows` for a team of nt: about four tasks per
+** thread, whole micro-tile rows (8), and under 128 rows so that no task's
+** GEMM packs a private copy of the kernel. */
+static int64_t dense_rows_per_task(int64_t rows, int nt) {
+    int64_t per = (rows + 4 * nt - 1) / (4 * nt);
+    per = (per + 7) / 8 * 8;
+    if (per > 120) per = 120;
+    return per < 8 ? 8 : per;
+}
+
+/* What the tasks of one forward or backward share. */
+typedef struct dense_job {
+    const dense *d;
+    const float *x, *w, *bias, *dy, *y;
+    float *out, *z, *g, *dx, *dw, *db;
+    int64_t rows, in, n, per;
+    int act; /* forward: 0 none, 1 in place on out, 2 from z into out;
+                backward: 1 the activation's gradient into g */
+    int64_t ntasks;
+} dense_job;
+
+/* Forward rows [t*per, ...): the GEMM with the bias, then the activation. */
+static void dense_fwd_task(void *arg, int64_t t) {
+    const dense_job *j = arg;
+    int64_t r0 = t * j->per, m = j->rows - r0 < j->per ? j->rows - r0 : j->per;
+    ln_gemm_epilogue epi = {j->bias, NULL, NULL};
+    float *dst = (j->act == 2 ? j->z : j->out) + r0 * j->n;
+    ln_gemm(0, 0, m, j->n, j->in, 1.0f, j->x + r0 * j->in, j->in, j->w, j->n,
+            0.0f, dst, j->n, &epi);
+    if (j->act)
+        ln_activation_forward(j->d->act, dst, j->out + r0 * j->n, m, j->n);
+}
+
+/* y = act(x W + b): one GEMM with the bias in its epilogue, then the
+** activation over the finished block (in place when it is fusable, else
+** from the pre-activation z kept for backward). In a team, row blocks. */
 static ln_status dense_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
                                ln_tensor *y, unsigned flags) {
     dense *d = l->state;
     int64_t in = l->weights[d->kernel].value->shape[0], n = d->units;
     int64_t rows = x->numel / in;
-    const float *w = ln_f32(l->weights[d->kernel].value);
-    ln_gemm_epilogue epi = {
-        d->bias >= 0 ? ln_f32(l->weights[d->bias].value) : NULL, NULL, NULL};
-    if ((flags & LN_LOGITS) || ln_activation_is_identity(d->act)) {
-        ln_gemm(0, 0, rows, n, in, 1.0f, ln_f32(x), in, w, n, 0.0f, ln_f32(y),
-                n, &epi);
-        return LN_OK;
+    dense_job j = {d, ln_f32(x), ln_f32(l->weights[d->kernel].value),
+                   d->bias >= 0 ? ln_f32(l->weights[d->bias].value) : NULL,
+                   NULL, NULL, ln_f32(y), NULL, NULL, NULL, NULL, NULL,
+                   rows, in, n, rows, 0, 1};
+    if (!(flags & LN_LOGITS) && !ln_activation_is_identity(d->act)) {
+        if (dense_fusable(d)) {
+            /* The GEMM's epilogue would call the activation once per row
+            ** of every tile; one call over the finished block (hot in
+            ** cache) does the same arithmetic without the per-call cost. */
+            j.act = 1;
+        } else {
+            ln_status st = lu_buffer_like(ctx, &d->z, y);
+            if (st) return st;
+            j.z = ln_f32(d->z);
+            j.act = 2;
+        }
     }
-    if (dense_fusable(d)) {
-        /* The GEMM's epilogue would call the activation once per row of
-        ** every tile; one call over the finished block (hot in cache) costs
-        ** the same arithmetic without the per-call overhead. */
-        ln_gemm(0, 0, rows, n, in, 1.0f, ln_f32(x), in, w, n, 0.0f, ln_f32(y),
-                n, &epi);
-        ln_activation_forward(d->act, ln_f32(y), ln_f32(y), rows, n);
-        return LN_OK;
+    int nt = ln_team_threads();
+    if (nt > 1 && rows > 8 && 2.0 * (double)rows * n * in >= DENSE_TEAM_MIN_FLOPS) {
+        j.per = dense_rows_per_task(rows, nt);
+        j.ntasks = (rows + j.per - 1) / j.per;
     }
-    ln_status st = lu_buffer_like(ctx, &d->z, y);
-    if (st) return st;
-    ln_gemm(0, 0, rows, n, in, 1.0f, ln_f32(x), in, w, n, 0.0f, ln_f32(d->z),
-            n, &epi);
-    ln_activation_forward(d->act, ln_f32(d->z), ln_f32(y), rows, n);
+    ln_team_run(j.ntasks, dense_fwd_task, &j);
     return LN_OK;
 }
 
+/* Rows [t*per, ...) of G = f'(.) dy. */
+static void dense_act_grad_task(void *arg, int64_t t) {
+    const dense_job *j = arg;
+    int64_t r0 = t * j->per, m = j->rows - r0 < j->per ? j->rows - r0 : j->per;
+    const int64_t o = r0 * j->n;
+    ln_activation_backward(j->d->act, j->z ? j->z + o : NULL, j->y + o,
+                           j->dy + o, j->g + o, m, j->n);
+}
+
+/* Input features [t*per, ...): dX[:, i] = G W[i, :]^T and
+** dW[i, :] = x[:, i]^T G; the task after the last does the bias. */
+static void dense_weight_task(void *arg, int64_t t) {
+    const dense_job *j = arg;
+    if (t == j->ntasks) {
+        ln_sum_rows(j->db, j->g, j->rows, j->n, 0);
+        return;
+    }
+    int64_t i0 = t * j->per, m = j->in - i0 < j->per ? j->in - i0 : j->per;
+    if (j->dx)
+        ln_gemm(0, 1, j->rows, m, j->n, 1.0f, j->g, j->n, j->w + i0 * j->n, j->n,
+                0.0f, j->dx + i0, j->in, NULL);
+    if (j->dw)
+        ln_gemm(1, 0, m, j->n, j->rows, 1.0f, j->x + i0, j->in, j->g, j->n,
+                0.0f, j->dw + i0 * j->n, j->n, NULL);
+}
+
 /* G = dL/dz (dy itself with LN_LOGITS or a linear activation), then
-** dW = X^T G, db = column sums of G, dX = G W^T -- only what flags ask. */
+** dW = X^T G, db = column sums of G, dX = G W^T -- only what flags ask.
+** In a team: G by row blocks, then dX, dW by blocks of input features and
+** db as one more task. */
 static ln_status dense_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
                                 const ln_tensor *y, const ln_tensor *dy,
                                 ln_tensor *dx, unsigned flags) {
@@ -134,24 +208,41 @@ static ln_status dense_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     ln_weight *kw = &l->weights[d->kernel];
     int64_t in = kw->value->shape[0], n = d->units;
     int64_t rows = x->numel / in;
-    const float *g = ln_f32(dy);
+    const int nt = ln_team_threads();
+    const int team = nt > 1 && 2.0 * (double)rows * n * in >= DENSE_TEAM_MIN_FLOPS;
+    dense_job j = {d, ln_f32(x), ln_f32(kw->value), NULL, ln_f32(dy), ln_f32(y),
+                   NULL, NULL, (float *)ln_f32(dy), NULL, NULL, NULL,
+                   rows, in, n, rows, 0, 1};
     if (!(flags & LN_LOGITS) && !ln_activation_is_identity(d->act)) {
         ln_status st = lu_buffer_like(ctx, &d->dz, dy);
         if (st) return st;
         /* fused: backward needs y only; unfused: z is the activation's x */
-        const float *z = dense_fusable(d) ? NULL : ln_f32(d->z);
-        ln_activation_backward(d->act, z, ln_f32(y), g, ln_f32(d->dz), rows, n);
-        g = ln_f32(d->dz);
+        j.z = dense_fusable(d) ? NULL : ln_f32(d->z);
+        j.g = ln_f32(d->dz);
+        if (team && rows > 8) {
+            j.per = dense_rows_per_task(rows, nt);
+            j.ntasks = (rows + j.per - 1) / j.per;
+        }
+        ln_team_run(j.ntasks, dense_act_grad_task, &j);
     }
-    if ((flags & LN_NEED_DW) && ln_layer_trains(l, kw))
-        ln_gemm(1, 0, in, n, rows, 1.0f, ln_f32(x), in, g, n, 0.0f,
-                ln_f32(kw->grad), n, NULL);
+    if ((flags & LN_NEED_DW) && ln_layer_trains(l, kw)) j.dw = ln_f32(kw->grad);
     if ((flags & LN_NEED_DW) && d->bias >= 0 &&
         ln_layer_trains(l, &l->weights[d->bias]))
-        ln_sum_rows(ln_f32(l->weights[d->bias].grad), g, rows, n, 0);
-    if ((flags & LN_NEED_DX) && dx)
-        ln_gemm(0, 1, rows, in, n, 1.0f, g, n, ln_f32(kw->value), n, 0.0f,
-                ln_f32(dx), in, NULL);
+        j.db = ln_f32(l->weights[d->bias].grad);
+    if ((flags & LN_NEED_DX) && dx) j.dx = ln_f32(dx);
+    if (!team) {
+        if (j.dw)
+            ln_gemm(1, 0, in, n, rows, 1.0f, j.x, in, j.g, n, 0.0f, j.dw, n, NULL);
+        if (j.db) ln_sum_rows(j.db, j.g, rows, n, 0);
+        if (j.dx)
+            ln_gemm(0, 1, rows, in, n, 1.0f, j.g, n, j.w, n, 0.0f, j.dx, in, NULL);
+        return LN_OK;
+    }
+    /* Feature blocks of whole micro-tiles, about four per thread. */
+    j.per = (in + 4 * nt - 1) / (4 * nt);
+    j.per = (j.per + 7) / 8 * 8;
+    j.ntasks = (in + j.per - 1) / j.per;
+    ln_team_run(j.ntasks + (j.db != NULL), dense_weight_task, &j);
     return LN_OK;
 }
 

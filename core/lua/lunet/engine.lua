@@ -2,10 +2,13 @@
 -- methods of models (added to lunet.models' methods), with Keras 2
 -- semantics (see docs/model-api.md).
 --
--- fit's inner loop is one C call per batch (gather the rows, forward,
--- loss, metrics, backward: ln_net_train_batch) plus optimizer:apply_gradients
--- over the cached (gradient, variable) pairs -- the same pieces the
--- low-level API exposes (model:forward, loss:compute, model:backward).
+-- fit's inner loop is one C call per batch: gather the rows, forward,
+-- loss, metrics, backward and, for the optimizers backed by a plugin, the
+-- update over the cached (gradient, variable) pairs (ln_net_train_step);
+-- a Lua optimizer gets optimizer:apply_gradients after ln_net_train_batch.
+-- Both are the same pieces the low-level API exposes (model:forward,
+-- loss:compute, model:backward, optimizer:apply_gradients), with the same
+-- numbers.
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 local models = require "lunet.models"
@@ -212,6 +215,27 @@ local function prepare(self, y)
   return c
 end
 
+-- The C optimizer behind opt when its update is the plugin's own (not a
+-- Lua optimizer, no apply_gradients overridden on the instance), or nil.
+local function plugin_optimizer(opt)
+  if type(opt) ~= "table" then return nil end
+  local ud = rawget(opt, "_ud")
+  if type(ud) ~= "userdata" or rawget(opt, "apply_gradients") ~= nil then return nil end
+  return ud
+end
+
+-- The batch function of a training step: net.train_step with the
+-- optimizer handed to the net (its pending weights restored first), or
+-- net.train_batch when the caller must apply the gradients itself.
+-- Returns the function and whether it applies the update.
+local function step_function(net, opt, pairs_)
+  local ud = #pairs_ > 0 and plugin_optimizer(opt)
+  if not ud then return net.train_batch, false end
+  if rawget(opt, "_pending") then opt:build(pairs_) end
+  net:set_optimizer(ud, pairs_)
+  return net.train_step, true
+end
+
 -- ---- logs ------------------------------------------------------------------------------------------
 
 -- {name = value} of the net's running results, names in compile's order.
@@ -320,7 +344,7 @@ function methods:fit(x, y, opts)
   local mode = engine.verbose_mode(opts.verbose, 1)
   c = prepare(self, y)
   local net, opt, pairs_ = c.net, self.optimizer, c.pairs
-  local train_batch = net.train_batch
+  local train_batch, fused = step_function(net, opt, pairs_)
   local names = self.metrics_names
   local order = registry.copy_list(names)
   for _, k in ipairs(names) do order[#order + 1] = "val_" .. k end
@@ -340,7 +364,7 @@ function methods:fit(x, y, opts)
   rawset(self, "stop_training", false)
   local has_begin = cbs.has.on_train_batch_begin
   local has_end = cbs.has.on_train_batch_end
-  local apply = #pairs_ > 0
+  local apply = #pairs_ > 0 and not fused
   local warned = false
 
   cbs:call("on_train_begin", {})
@@ -474,9 +498,10 @@ function methods:train_on_batch(x, y, opts)
   self:_check_input(x, "train_on_batch")
   local c = prepare(self, y)
   if opts.reset_metrics ~= false then c.net:reset_metrics() end
-  local ok, err = pcall(c.net.train_batch, c.net, x, y, nil, 0, n)
+  local step, fused = step_function(c.net, self.optimizer, c.pairs)
+  local ok, err = pcall(step, c.net, x, y, nil, 0, n)
   if not ok then batch_error(err, "train_on_batch") end
-  if #c.pairs > 0 then self.optimizer:apply_gradients(c.pairs) end
+  if #c.pairs > 0 and not fused then self.optimizer:apply_gradients(c.pairs) end
   return batch_results(self, c.net, opts.return_dict)
 end
 
