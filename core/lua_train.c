@@ -16,7 +16,8 @@
 ** Net methods: set_layers, set_loss, set_metrics, set_trainable, fused,
 ** forward, backward, train_batch, train_step (train_batch + the update of
 ** the optimizer given to set_optimizer, in one C call), test_batch,
-** predict_batch, reset_metrics, results, regularization_loss,
+** predict_batch, train_run / test_run / predict_run (runs of batches in one
+** call, train.h), reset_metrics, results, regularization_loss,
 ** set_optimizer(optimizer_userdata | nil, pairs), set_threading("auto" |
 ** "serial" | "team"), threading() -> the mode the next batch uses.
 */
@@ -299,6 +300,80 @@ static int net_threading(lua_State *L) {
     return 1;
 }
 
+/* Push a run's results (true on success) or nil, the message, the 0-based
+** batch of the run that failed. */
+static int push_run(lua_State *L, ln_status st, const ln_net_run *run) {
+    if (st) {
+        ln_ctx *ctx = lnL_ctx();
+        lua_pushnil(L);
+        lua_pushstring(L, ctx->msg[0] ? ctx->msg : "lunet: unknown error");
+        ln_ctx_clear(ctx);
+        lua_pushinteger(L, (lua_Integer)run->batches);
+        return 3;
+    }
+    lua_pushinteger(L, (lua_Integer)run->batches);
+    if (run->nonfinite >= 0) lua_pushinteger(L, (lua_Integer)run->nonfinite);
+    else lua_pushnil(L);
+    lua_pushnumber(L, run->nonfinite_loss);
+    lua_pushnumber(L, run->loss);
+    return 4;
+}
+
+/* Optional limits of a run at idx, idx + 1: max_batches (nil: none) and
+** max_seconds (nil or 0: none). */
+static void run_limits(lua_State *L, int idx, int64_t *maxb, double *maxs) {
+    *maxb = lua_isnoneornil(L, idx) ? -1 : (int64_t)luaL_checkinteger(L, idx);
+    *maxs = luaL_optnumber(L, idx + 1, 0);
+}
+
+/* net:train_run(x, y, index|nil, start, count, batch, apply [, max_batches
+** [, max_seconds]]) -> batches done, first non-finite batch (0-based) or
+** nil, its loss, the last loss; or nil, message, failed batch (0-based). */
+static int net_train_run(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    ln_tensor *x = lnL_check_tensor(L, 2), *y = lnL_check_tensor(L, 3);
+    int64_t start = luaL_checkinteger(L, 5), count = luaL_checkinteger(L, 6);
+    int64_t batch = luaL_checkinteger(L, 7);
+    int apply = lua_toboolean(L, 8);
+    const int64_t *idx = opt_index(L, 4, start, count);
+    int64_t maxb;
+    double maxs;
+    run_limits(L, 9, &maxb, &maxs);
+    ln_net_run run;
+    ln_status st = ln_net_train_run(lnL_ctx(), net, x, y, idx, start, count, batch,
+                                    apply, maxb, maxs, &run);
+    return push_run(L, st, &run);
+}
+
+/* net:test_run(x, y, start, count, batch [, max_batches [, max_seconds]]) */
+static int net_test_run(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    ln_tensor *x = lnL_check_tensor(L, 2), *y = lnL_check_tensor(L, 3);
+    int64_t start = luaL_checkinteger(L, 4), count = luaL_checkinteger(L, 5);
+    int64_t batch = luaL_checkinteger(L, 6), maxb;
+    double maxs;
+    run_limits(L, 7, &maxb, &maxs);
+    ln_net_run run;
+    ln_status st = ln_net_test_run(lnL_ctx(), net, x, y, start, count, batch, maxb,
+                                   maxs, &run);
+    return push_run(L, st, &run);
+}
+
+/* net:predict_run(x, start, count, batch, out [, max_batches [, max_seconds]]) */
+static int net_predict_run(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    ln_tensor *x = lnL_check_tensor(L, 2);
+    int64_t start = luaL_checkinteger(L, 3), count = luaL_checkinteger(L, 4);
+    int64_t batch = luaL_checkinteger(L, 5), maxb;
+    ln_tensor *out = lnL_check_tensor(L, 6);
+    double maxs;
+    run_limits(L, 7, &maxb, &maxs);
+    ln_net_run run;
+    ln_status st = ln_net_predict_run(lnL_ctx(), net, x, start, count, batch, out,
+                                      maxb, maxs, &run);
+    return push_run(L, st, &run);
+}
+
 /* nn.tensor_zeros(shape) -> a new float32 tensor (outputs of predict). */
 static int l_tensor_zeros(lua_State *L) {
     int64_t shape[LN_MAX_DIM];
@@ -424,6 +499,9 @@ void lnL_open_train(lua_State *L) {
         {"backward", net_backward},
         {"train_batch", net_train_batch},
         {"train_step", net_train_step},
+        {"train_run", net_train_run},
+        {"test_run", net_test_run},
+        {"predict_run", net_predict_run},
         {"set_optimizer", net_set_optimizer},
         {"set_threading", net_set_threading},
         {"threading", net_threading},

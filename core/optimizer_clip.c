@@ -81,25 +81,36 @@ typedef struct range_job {
     ln_range_fn fn;
     void *arg;
     int64_t n;
+    int64_t per; /* chunks per team task */
 } range_job;
 
-static void range_chunk(void *arg, int64_t c) {
-    const range_job *j = arg;
+static void range_chunk(const range_job *j, int64_t c) {
     int64_t lo = c * LN_RANGE_CHUNK;
     int64_t hi = lo + LN_RANGE_CHUNK < j->n ? lo + LN_RANGE_CHUNK : j->n;
     j->fn(j->arg, lo, hi);
 }
 
-/* The chunks go to the batch's thread team when one runs (train.h), to a
-** new OpenMP region when there are enough of them, else run in order here
-** (no OpenMP call: entering even an if(0) region costs more than a small
-** update). The cut is the same in every case. */
+/* A team task: `per` consecutive chunks, each its own call as always. */
+static void range_task(void *arg, int64_t t) {
+    const range_job *j = arg;
+    const int64_t nchunks = (j->n + LN_RANGE_CHUNK - 1) / LN_RANGE_CHUNK;
+    const int64_t c1 = (t + 1) * j->per < nchunks ? (t + 1) * j->per : nchunks;
+    for (int64_t c = t * j->per; c < c1; c++) range_chunk(j, c);
+}
+
+/* The chunks go to the batch's thread team when one runs (train.h; about
+** four tasks per thread of consecutive chunks), to a new OpenMP region
+** when there are enough of them, else run in order here (no OpenMP call:
+** entering even an if(0) region costs more than a small update). Every
+** chunk is one call of fn with the same bounds in every case. */
 void ln_parallel_range(int64_t n, ln_range_fn fn, void *arg) {
     if (n <= 0) return;
     const int64_t nchunks = (n + LN_RANGE_CHUNK - 1) / LN_RANGE_CHUNK;
-    range_job j = {fn, arg, n};
-    if (nchunks > 1 && ln_team_threads() > 1) {
-        ln_team_run(nchunks, range_chunk, &j);
+    range_job j = {fn, arg, n, 1};
+    int nt = ln_team_threads();
+    if (nchunks > 1 && nt > 1) {
+        j.per = (nchunks + 4 * nt - 1) / (4 * nt);
+        ln_team_run((nchunks + j.per - 1) / j.per, range_task, &j);
     } else if (n < LN_RANGE_PARALLEL_MIN) {
         for (int64_t c = 0; c < nchunks; c++) range_chunk(&j, c);
     } else {

@@ -1,89 +1,19 @@
 /*
 ** train.c -- ln_net: a chain of layers with its buffers, run forward and
-** backward one batch per call, with the loss, regularization and metric
-** totals, and the fused training step that applies the optimizer too (see
-** train.h). Nothing here allocates once the buffers have grown to the
-** largest batch.
-**
-** Threads: a batch call runs either serially (kernels fork their own
-** OpenMP regions above their thresholds) or in team mode: one parallel
-** region for the whole call, the calling thread running the layers and the
-** others taking the tasks layers and kernels hand out (train_team.c). Team
-** mode is only used once a call of the same kind and at least this batch
-** size has run serially (buffers sized: the region never allocates); in
-** LN_NET_AUTO the net times both ways now and then and keeps the faster
-** one. Either way the numbers are the same.
+** backward one batch at a time, with the loss, regularization and metric
+** totals, and the optimizer update of the fused training step (see
+** train.h). Runs of batches, and the threads they use, are train_steps.c's.
+** Nothing here allocates once the buffers have grown to the largest batch.
 */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <omp.h>
-
-#include "lunet/train.h"
-#include "train_team.h"
-
-/* Kinds of batch calls (each has its own buffers and timing). */
-enum { K_TRAIN, K_TEST, K_PREDICT, K_COUNT };
-
-/* The automatic choice between serial and team mode, per kind of call:
-** every PERIOD timed calls, the next 2 * PROBE calls (of the reference
-** batch size) alternate the two modes, the first of each mode discarded as
-** warm-up; the mode with the smaller trimmed mean then runs until the next
-** probe. A probe costs PROBE calls in the slower mode per PERIOD. */
-#define AUTO_PERIOD 1024
-#define AUTO_PROBE 8
-
-typedef struct auto_mode {
-    int best;          /* LN_NET_SERIAL or LN_NET_TEAM */
-    int64_t ref_rows;  /* batch size that is timed (the first one seen) */
-    int64_t since;     /* timed calls since the last probe ended */
-    int probing;       /* calls into the current probe (0: not probing) */
-    double t[2][AUTO_PROBE];
-    int nt[2];
-} auto_mode;
-
-struct ln_net {
-    int n, cap;
-    ln_layer **layers;
-    ln_tensor **ys;  /* output of layer i */
-    ln_tensor **dxs; /* gradient with respect to the input of layer i */
-    int *snapshot;   /* compile-time trainable flags, or NULL */
-    int *saved;      /* layers' own flags while a snapshot is in force */
-    ln_tensor *in;   /* input of the last forward (retained) */
-    unsigned flags;  /* flags of the last forward */
-    int forwarded;
-
-    ln_tensor *xb, *yb; /* gathered batch */
-
-    ln_object *loss;
-    int fused;             /* last activation fused with the loss */
-    ln_activation *act;    /* that activation, for metrics' probabilities */
-    ln_tensor *dpred;      /* loss gradient */
-    ln_tensor *probs;      /* activation of the logits (fused + metrics) */
-
-    int nmetrics;
-    ln_object **metrics;
-    double *mtotal, *mcount;
-    double loss_total, loss_count;
-
-    /* the fused step's optimizer and its pairs (contents borrowed) */
-    ln_optimizer *opt;
-    int nopt, capopt;
-    ln_tensor **ovars, **ograds;
-    const char **onames;
-
-    /* threads */
-    ln_net_threading threading;
-    int64_t steady[K_COUNT];  /* largest batch run serially, per kind */
-    int steady_ydtype;        /* y's dtype of those runs (-1: none) */
-    auto_mode am[K_COUNT];
-    ln__team team;
-};
+#include "train_impl.h"
 
 /* Forget which batch sizes ran serially: buffers may have to grow again. */
-static void unsteady(ln_net *net) {
-    for (int k = 0; k < K_COUNT; k++) net->steady[k] = 0;
+void ln__net_unsteady(ln_net *net) {
+    for (int k = 0; k < LN__K_COUNT; k++) net->steady[k] = 0;
     net->steady_ydtype = -1;
 }
 
@@ -93,7 +23,7 @@ ln_net *ln_net_new(ln_ctx *ctx) {
         ln_fail(ctx, LN_E_NOMEM, "net: out of memory");
         return NULL;
     }
-    unsteady(net);
+    ln__net_unsteady(net);
     return net;
 }
 
@@ -194,7 +124,7 @@ ln_status ln_net_set_layers(ln_ctx *ctx, ln_net *net, int n,
     if (st) return st;
     for (int i = 0; i < n; i++) net->layers[i] = layers[i];
     net->n = n;
-    unsteady(net);
+    ln__net_unsteady(net);
     free(net->snapshot);
     net->snapshot = NULL;
     net->forwarded = 0;
@@ -206,7 +136,7 @@ ln_status ln_net_set_loss(ln_ctx *ctx, ln_net *net, ln_object *loss) {
         return ln_fail(ctx, LN_E_ARG, "net: '%s' is a %s, not a loss",
                        loss->unit->name, ln_kind_name(loss->unit->kind));
     net->loss = loss;
-    unsteady(net);
+    ln__net_unsteady(net);
     if (!net->dpred && !(net->dpred = empty_buffer(ctx, LN_FLOAT32)))
         return ctx->status;
     return update_fusion(ctx, net);
@@ -232,7 +162,7 @@ ln_status ln_net_set_metrics(ln_ctx *ctx, ln_net *net, int n,
     free(net->metrics), free(net->mtotal), free(net->mcount);
     net->metrics = ms, net->mtotal = t, net->mcount = c;
     net->nmetrics = n;
-    unsteady(net);
+    ln__net_unsteady(net);
     if (!net->probs && !(net->probs = empty_buffer(ctx, LN_FLOAT32)))
         return ctx->status;
     return LN_OK;
@@ -442,23 +372,12 @@ static ln_status loss_and_metrics(ln_ctx *ctx, ln_net *net, int want_grad,
     return LN_OK;
 }
 
-/* ---- batch calls ------------------------------------------------------------------ */
-
-/* One call of ln_net_train_batch / train_step / test_batch / predict_batch. */
-typedef struct batch_call {
-    int kind;
-    int apply; /* train: the optimizer's update too */
-    const ln_tensor *x, *y;
-    const int64_t *idx;
-    int64_t start, n;
-    double *loss;
-    ln_tensor *out;
-} batch_call;
+/* ---- one batch ------------------------------------------------------------------ */
 
 /* Forward, loss, metrics and backward of a training batch (and the
 ** optimizer's update when c->apply), with the compile-time trainable
 ** snapshot in force. */
-static ln_status train_body(ln_ctx *ctx, ln_net *net, const batch_call *c) {
+static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
     ln_status st = gather_batch(ctx, net, c->x, c->y, c->idx, c->start, c->n);
     if (st) return st;
     if (net->snapshot)
@@ -482,14 +401,14 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const batch_call *c) {
     return st;
 }
 
-static ln_status test_body(ln_ctx *ctx, ln_net *net, const batch_call *c) {
+static ln_status test_body(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
     ln_status st = gather_batch(ctx, net, c->x, c->y, c->idx, c->start, c->n);
     if (!st) st = run_forward(ctx, net, net->xb, net->fused ? LN_LOGITS : 0);
     if (!st) st = loss_and_metrics(ctx, net, 0, c->loss);
     return st;
 }
 
-static ln_status predict_body(ln_ctx *ctx, ln_net *net, const batch_call *c) {
+static ln_status predict_body(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
     ln_status st = gather_batch(ctx, net, c->x, NULL, NULL, c->start, c->n);
     if (!st) st = run_forward(ctx, net, net->xb, 0);
     if (st) return st;
@@ -508,140 +427,15 @@ static ln_status predict_body(ln_ctx *ctx, ln_net *net, const batch_call *c) {
     return LN_OK;
 }
 
-static ln_status run_body(ln_ctx *ctx, ln_net *net, const batch_call *c) {
+ln_status ln__net_batch(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
     switch (c->kind) {
-    case K_TRAIN: return train_body(ctx, net, c);
-    case K_TEST: return test_body(ctx, net, c);
+    case LN__K_TRAIN: return train_body(ctx, net, c);
+    case LN__K_TEST: return test_body(ctx, net, c);
     default: return predict_body(ctx, net, c);
     }
 }
 
-/* Whether this call may run in team mode at all: several OpenMP threads,
-** not already inside a parallel region, and every buffer already sized by
-** a serial call of this kind with at least this many rows. */
-static int team_possible(const ln_net *net, const batch_call *c) {
-    if (omp_get_max_threads() < 2 || omp_in_parallel()) return 0;
-    if (c->n > net->steady[c->kind] || c->n <= 0) return 0;
-    if (c->y && (int)c->y->dtype != net->steady_ydtype) return 0;
-    return 1;
-}
-
-/* Serial or team for this call; *timed: the call belongs to a probe. */
-static int choose_team(ln_net *net, const batch_call *c, int *timed) {
-    *timed = 0;
-    if (!team_possible(net, c)) return 0;
-    if (net->threading == LN_NET_SERIAL) return 0;
-    if (net->threading == LN_NET_TEAM) return 1;
-    auto_mode *a = &net->am[c->kind];
-    if (a->ref_rows == 0) { /* the first call that may run both ways */
-        a->ref_rows = c->n;
-        a->best = LN_NET_SERIAL;
-        a->probing = 1;
-        a->nt[0] = a->nt[1] = 0;
-    }
-    if (c->n != a->ref_rows) return a->best == LN_NET_TEAM;
-    *timed = 1;
-    if (a->probing) return a->probing % 2 == 1; /* team, serial, team, ... */
-    return a->best == LN_NET_TEAM;
-}
-
-/* Mean of v[0..n) without its largest value (one preemption spike). */
-static double trimmed_mean(const double *v, int n) {
-    double sum = 0, max = v[0];
-    for (int i = 0; i < n; i++) {
-        sum += v[i];
-        if (v[i] > max) max = v[i];
-    }
-    return n > 1 ? (sum - max) / (n - 1) : sum;
-}
-
-/* Account a timed call of dt seconds that ran in team mode or not. */
-static void record(ln_net *net, int kind, int team, double dt) {
-    auto_mode *a = &net->am[kind];
-    if (!a->probing) {
-        if (++a->since >= AUTO_PERIOD) {
-            a->probing = 1;
-            a->nt[0] = a->nt[1] = 0;
-        }
-        return;
-    }
-    if (a->probing > 2 && a->nt[team] < AUTO_PROBE) a->t[team][a->nt[team]++] = dt;
-    if (++a->probing > 2 * (AUTO_PROBE + 1)) {
-        double ts = trimmed_mean(a->t[0], a->nt[0]);
-        double tt = trimmed_mean(a->t[1], a->nt[1]);
-        /* The team keeps two cores busy: it must win clearly. */
-        a->best = tt < 0.95 * ts ? LN_NET_TEAM : LN_NET_SERIAL;
-        a->probing = 0;
-        a->since = 0;
-    }
-}
-
-/* One parallel region for the whole call: this thread runs the body with
-** the team installed, the others take the tasks it hands out. */
-static ln_status run_team(ln_ctx *ctx, ln_net *net, const batch_call *c) {
-    ln_status st = LN_OK;
-    ln__team_reset(&net->team);
-#pragma omp parallel num_threads(omp_get_max_threads())
-    {
-        if (omp_get_thread_num() == 0) {
-            ln__team_start(&net->team, omp_get_num_threads());
-            st = run_body(ctx, net, c);
-            ln__team_stop(&net->team);
-        } else {
-            ln__team_worker(&net->team);
-        }
-    }
-    return st;
-}
-
-static ln_status run_call(ln_ctx *ctx, ln_net *net, const batch_call *c) {
-    int timed;
-    int team = choose_team(net, c, &timed);
-    double t0 = timed ? ln_time() : 0;
-    ln_status st = team ? run_team(ctx, net, c) : run_body(ctx, net, c);
-    if (st) return st;
-    if (timed) record(net, c->kind, team, ln_time() - t0);
-    if (!team) { /* buffers now hold this batch size */
-        if (c->n > net->steady[c->kind]) net->steady[c->kind] = c->n;
-        if (c->y) net->steady_ydtype = (int)c->y->dtype;
-    }
-    return LN_OK;
-}
-
-ln_status ln_net_train_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
-                             const ln_tensor *y, const int64_t *idx,
-                             int64_t start, int64_t n, double *loss) {
-    if (!y) return ln_fail(ctx, LN_E_ARG, "net: training needs targets");
-    batch_call c = {K_TRAIN, 0, x, y, idx, start, n, loss, NULL};
-    return run_call(ctx, net, &c);
-}
-
-ln_status ln_net_train_step(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
-                            const ln_tensor *y, const int64_t *idx,
-                            int64_t start, int64_t n, double *loss) {
-    if (!y) return ln_fail(ctx, LN_E_ARG, "net: training needs targets");
-    if (!net->opt)
-        return ln_fail(ctx, LN_E_STATE, "net: train_step without an optimizer "
-                       "(set_optimizer)");
-    batch_call c = {K_TRAIN, 1, x, y, idx, start, n, loss, NULL};
-    return run_call(ctx, net, &c);
-}
-
-ln_status ln_net_test_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
-                            const ln_tensor *y, const int64_t *idx,
-                            int64_t start, int64_t n, double *loss) {
-    if (!y) return ln_fail(ctx, LN_E_ARG, "net: evaluation needs targets");
-    batch_call c = {K_TEST, 0, x, y, idx, start, n, loss, NULL};
-    return run_call(ctx, net, &c);
-}
-
-ln_status ln_net_predict_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
-                               int64_t start, int64_t n, ln_tensor *out) {
-    batch_call c = {K_PREDICT, 0, x, NULL, NULL, start, n, NULL, out};
-    return run_call(ctx, net, &c);
-}
-
-/* ---- the optimizer and threading settings ------------------------------------------ */
+/* ---- the fused step's optimizer ------------------------------------------------------ */
 
 ln_status ln_net_set_optimizer(ln_ctx *ctx, ln_net *net, ln_optimizer *opt,
                                int n, ln_tensor *const *vars,
@@ -678,18 +472,6 @@ ln_status ln_net_set_optimizer(ln_ctx *ctx, ln_net *net, ln_optimizer *opt,
     net->opt = opt;
     net->nopt = n;
     return LN_OK;
-}
-
-void ln_net_set_threading(ln_net *net, ln_net_threading mode) {
-    net->threading = mode;
-    memset(net->am, 0, sizeof net->am);
-}
-
-ln_net_threading ln_net_threading_now(const ln_net *net) {
-    if (omp_get_max_threads() < 2 || net->threading == LN_NET_SERIAL)
-        return LN_NET_SERIAL;
-    if (net->threading == LN_NET_TEAM) return LN_NET_TEAM;
-    return net->am[K_TRAIN].best == LN_NET_TEAM ? LN_NET_TEAM : LN_NET_SERIAL;
 }
 
 void ln_net_reset_metrics(ln_net *net) {

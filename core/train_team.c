@@ -8,10 +8,12 @@
 ** takes the work, so a thread that is late (descheduled on a busy machine)
 ** simply takes fewer tasks. The publisher returns when every task is done.
 **
-** Waiting: the workers spin on the job word (with the CPU's pause hint)
-** while a batch runs and yield the processor after a while without work;
-** the region ends with the batch, so nothing spins between batches beyond
-** OpenMP's own wait policy (OMP_WAIT_POLICY).
+** Waiting: a thread without work spins on the job word (with the CPU's
+** pause hint) for SPINS_BEFORE_YIELD rounds, then yields the processor at
+** every round: should two threads of the team share a core (a busy
+** machine), a spinning one must not keep the other off it for a whole time
+** slice. The region ends with the run of batches; between runs OpenMP's
+** own wait policy (OMP_WAIT_POLICY) applies.
 */
 #include <sched.h>
 

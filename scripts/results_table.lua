@@ -11,8 +11,12 @@
 --     output=PATH       the Markdown file (default docs/results.md)
 --     images=DIR        copy the first seed's plots there (the README's
 --                       docs/img): sigmoid, learning curves, optimizers
+--     reuse=1           run nothing: read the logs a previous run left in
+--                       workdir (to rewrite the table)
 --
--- Takes about three times as long as scripts/run_all.sh.
+-- Takes about three times as long as scripts/run_all.sh. The times in the
+-- table are each script's own (its last RESULT line: data loading,
+-- training, evaluation, plots and files).
 local ln = require "lunet"
 
 local sformat = string.format
@@ -40,7 +44,7 @@ local root = script_dir .. "/.."
 local lunet = arg[-1] or "lunet"
 if lunet:find("/", 1, true) then lunet = absolute(lunet) end
 
-local workdir, seeds, output, images = "out/results_table", {42, 43, 44}, nil, nil
+local workdir, seeds, output, images, reuse = "out/results_table", {42, 43, 44}, nil, nil, false
 for i = 1, #arg do
   local k, v = arg[i]:match("^(%w+)=(.*)$")
   if k == "seeds" then
@@ -50,8 +54,10 @@ for i = 1, #arg do
     output = v
   elseif k == "images" then
     images = v
+  elseif k == "reuse" then
+    reuse = v ~= "0" and v ~= ""
   elseif k then
-    error("results_table: unknown option '" .. k .. "' (seeds=, output=, images=)", 0)
+    error("results_table: unknown option '" .. k .. "' (seeds=, output=, images=, reuse=)", 0)
   else
     workdir = arg[i]
   end
@@ -62,6 +68,11 @@ workdir = absolute(workdir)
 local SCRIPTS = {"00_sigmoid_saturation", "01_he_init_leaky_relu",
                  "02_batchnorm_after_activation", "03_batchnorm_before_activation",
                  "04_transfer_learning", "05_optimizers"}
+-- the id of each script's last RESULT line (its whole run)
+local SCRIPT_ID = {["00_sigmoid_saturation"] = "exp0", ["01_he_init_leaky_relu"] = "exp1",
+                   ["02_batchnorm_after_activation"] = "exp2",
+                   ["03_batchnorm_before_activation"] = "exp3",
+                   ["04_transfer_learning"] = "exp4", ["05_optimizers"] = "exp5"}
 
 -- ---- running ---------------------------------------------------------------------------
 
@@ -79,6 +90,15 @@ local function record(line, seed_index)
       results[id][k][seed_index] = n
     end
   end
+end
+
+-- Reads the log a previous run of one script left.
+local function reread(script, seed, seed_index)
+  local path = sformat("%s/seed%d/%s.log", workdir, seed, script)
+  local f = io.open(path, "r")
+  if not f then error("results_table: reuse: no log " .. path, 0) end
+  for line in f:lines() do record(line, seed_index) end
+  f:close()
 end
 
 -- Runs one script for one seed, its output into a log; returns seconds.
@@ -104,15 +124,34 @@ local function run(script, seed, seed_index)
   return secs
 end
 
+-- the 1-minute load average (other jobs on the machine slow the runs)
+local function loadavg()
+  local f = io.open("/proc/loadavg", "r")
+  if not f then return nil end
+  local v = tonumber(f:read("a"):match("^(%S+)"))
+  f:close()
+  return v
+end
+
 local t_start = ln.time()
+local load_before = loadavg()
 for si, seed in ipairs(seeds) do
   for _, s in ipairs(SCRIPTS) do
-    io.write(sformat("seed %d: %-32s ", seed, s))
-    io.flush()
-    local secs = run(s, seed, si)
-    times[s] = times[s] or {}
-    times[s][si] = secs
-    print(sformat("%6.1f s", secs))
+    if reuse then
+      reread(s, seed, si)
+    else
+      io.write(sformat("seed %d: %-32s ", seed, s))
+      io.flush()
+      print(sformat("%6.1f s", run(s, seed, si)))
+    end
+  end
+end
+local load_after = loadavg()
+for _, s in ipairs(SCRIPTS) do
+  local r = results[SCRIPT_ID[s]]
+  times[s] = r and r.seconds
+  if not times[s] or #times[s] ~= #seeds then
+    error("results_table: no RESULT " .. SCRIPT_ID[s] .. " line for every seed", 0)
   end
 end
 
@@ -181,7 +220,8 @@ w("Written by `scripts/results_table.lua` on %s: every script run with seeds %s"
 w("(`LUNET_SEED`), same epochs and batch sizes as the notebook. Machine: %s,", cpu_model())
 w("%s CPU(s), OMP_NUM_THREADS=%s, lunet %s. \"ours\" is mean ± standard deviation", nproc(),
   os.getenv("OMP_NUM_THREADS") or "unset", tostring(ln.version))
-w("(min – max) over the seeds; every number is the same for 1 and 2 threads.")
+w("(min – max) over the seeds. A seed gives the same numbers for 1 and 2 threads")
+w("(tests/lua/test_scripts_smoke.lua checks it on every test run).")
 w("")
 w("| # | experiment | figure | notebook | target | ours (%d seeds) | target met |", #seeds)
 w("|---|---|---|---:|---:|---|---|")
@@ -223,8 +263,8 @@ for _, ds in ipairs({{"mnist", "MNIST digits"}, {"fashion_mnist", "Fashion-MNIST
   local id = "exp5_" .. ds[1]
   if results[id] then
     local ep = stats(values(id, "epochs"))
-    w("Experiment 5, %s (%d epoch(s), batch 128, 2 runs per optimizer averaged; validation =", ds[2],
-      math.floor(ep + 0.5))
+    w("Experiment 5, %s (%d epoch(s), batch 128, 2 runs per optimizer averaged; validation =",
+      ds[2], math.floor(ep + 0.5))
     w("the test set)%s:", ds[1] == "mnist" and " -- the notebook's figures are for MNIST " ..
       "60,000/10,000; lunet ships an 8,000/2,000 subset, so the epochs are scaled to the " ..
       "notebook's 4,690 updates" or "")
@@ -244,8 +284,17 @@ for _, ds in ipairs({{"mnist", "MNIST digits"}, {"fashion_mnist", "Fashion-MNIST
     w("")
   end
 end
+w("momentum and nesterov are SGD with momentum 0.9 (Nesterov for the second); the others")
+w("use Keras's defaults. adagrad0 is Adagrad with `initial_accumulator_value = 0`: with")
+w("tf.keras's defaults (learning rate 0.001, accumulator starting at 0.1) an Adagrad step")
+w("is at most 0.001/√0.1 ≈ 0.0032 times the gradient in every coordinate, a third of")
+w("sgd's 0.01, so it cannot overtake sgd in the same number of steps; the notebook's")
+w("adagrad figures (above sgd) match an accumulator starting at 0, as adagrad0 shows.")
+w("")
 
-w("Wall time per script (seconds, mean over the seeds; %s CPU(s)):", nproc())
+w("Time per script (seconds, mean over the seeds; %s CPU(s)%s):", nproc(),
+  load_before and reuse == false and sformat("; the machine's load average was %.1f before "
+  .. "and %.1f after the runs", load_before, load_after or 0) or "")
 w("")
 w("| script | seconds |")
 w("|---|---:|")

@@ -101,23 +101,60 @@ LN_API ln_status ln_net_set_optimizer(ln_ctx *ctx, ln_net *net,
                                       ln_tensor *const *grads,
                                       const char *const *names);
 /* ln_net_train_batch followed by the optimizer's update of every pair, in
-** one call (one thread team, no return to the caller in between); the same
-** numbers as ln_net_train_batch + ln_optimizer_apply. Fails with
-** LN_E_STATE when no optimizer is set. */
+** one call; the same numbers as ln_net_train_batch + ln_optimizer_apply.
+** Fails with LN_E_STATE when no optimizer is set. */
 LN_API ln_status ln_net_train_step(ln_ctx *ctx, ln_net *net,
                                    const ln_tensor *x, const ln_tensor *y,
                                    const int64_t *idx, int64_t start,
                                    int64_t n, double *loss);
 
-/* How batch calls (train, test, predict) use the OpenMP threads:
+/* ---- runs of batches ------------------------------------------------------------
+
+** What fit, evaluate and predict loop over, in one call: batch k (from 0)
+** holds rows [start + k*batch, min(start + (k+1)*batch, start + count))
+** -- positions in idx when idx != NULL -- so a thread team lives for the
+** whole run instead of one batch. A run stops after max_batches batches
+** (< 0: no limit), after the first batch that ends more than max_seconds
+** (> 0) after the call began (a progress bar's refresh), or at the first
+** error (run->batches then counts the batches finished before it). Each
+** batch is exactly what the single-batch call would do. */
+typedef struct ln_net_run {
+    int64_t batches;       /* batches finished */
+    int64_t nonfinite;     /* first batch whose loss was NaN or infinite, -1 */
+    double nonfinite_loss; /* that loss */
+    double loss;           /* the loss of the last batch */
+} ln_net_run;
+
+/* Training batches; apply: each batch is a train_step (the optimizer set
+** with ln_net_set_optimizer updates the weights), else a train_batch. */
+LN_API ln_status ln_net_train_run(ln_ctx *ctx, ln_net *net,
+                                  const ln_tensor *x, const ln_tensor *y,
+                                  const int64_t *idx, int64_t start,
+                                  int64_t count, int64_t batch, int apply,
+                                  int64_t max_batches, double max_seconds,
+                                  ln_net_run *run);
+LN_API ln_status ln_net_test_run(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
+                                 const ln_tensor *y, int64_t start,
+                                 int64_t count, int64_t batch,
+                                 int64_t max_batches, double max_seconds,
+                                 ln_net_run *run);
+/* Outputs of rows [start, start + count) into the same rows of out. */
+LN_API ln_status ln_net_predict_run(ln_ctx *ctx, ln_net *net,
+                                    const ln_tensor *x, int64_t start,
+                                    int64_t count, int64_t batch,
+                                    ln_tensor *out, int64_t max_batches,
+                                    double max_seconds, ln_net_run *run);
+
+/* How batches (single ones and runs) use the OpenMP threads:
 **   LN_NET_AUTO    (default) measure both ways now and then and keep the
 **                  faster (the machine's load decides; results never do);
 **   LN_NET_SERIAL  the calling thread runs the layers, kernels fork their
 **                  own OpenMP regions above their size thresholds;
-**   LN_NET_TEAM    one OpenMP region per batch: the calling thread runs the
-**                  layers and hands the heavy parts to a team (see
-**                  ln_team_run), which waits spinning in between.
-** With one OpenMP thread every mode is serial. */
+**   LN_NET_TEAM    one OpenMP region per run (or single batch): the
+**                  calling thread runs the layers and hands the heavy parts
+**                  to a team (ln_team_run), which waits spinning in between.
+** A team starts only once a batch of the same kind and size ran serially
+** (buffers sized). With one OpenMP thread every mode is serial. */
 typedef enum ln_net_threading {
     LN_NET_AUTO = 0, LN_NET_SERIAL, LN_NET_TEAM
 } ln_net_threading;

@@ -7,7 +7,7 @@
 */
 #include <math.h>
 
-#include "lunet/plugin.h"
+#include "act_util.h"
 
 #define PAR_MIN 16384
 
@@ -17,16 +17,8 @@ typedef struct elu_state {
 
 /* Read alpha (default 1.0, must be >= 0). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
-    elu_state *s = state;
-    double alpha;
-    ln_status st = ln_args_number(ctx, args, "alpha", 1.0, &alpha);
-    if (st) return st;
-    if (alpha < 0 || !isfinite(alpha))
-        return ln_fail(ctx, LN_E_ARG,
-                       "'alpha' must be a finite number >= 0, got %g",
-                       alpha);
-    s->alpha = (float)alpha;
-    return LN_OK;
+    return au_read_nonneg(ctx, args, "alpha", 1.0,
+                          &((elu_state *)state)->alpha);
 }
 
 static void fwd(const void *state, const float *x, float *y, int64_t rows,

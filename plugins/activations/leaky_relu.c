@@ -8,7 +8,7 @@
 */
 #include <math.h>
 
-#include "lunet/plugin.h"
+#include "act_util.h"
 
 #define PAR_MIN 32768
 
@@ -18,16 +18,8 @@ typedef struct leaky_state {
 
 /* Read alpha (default 0.3, must be >= 0). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
-    leaky_state *s = state;
-    double alpha;
-    ln_status st = ln_args_number(ctx, args, "alpha", 0.3, &alpha);
-    if (st) return st;
-    if (alpha < 0 || !isfinite(alpha))
-        return ln_fail(ctx, LN_E_ARG,
-                       "'alpha' must be a finite number >= 0, "
-                       "got %g", alpha);
-    s->alpha = (float)alpha;
-    return LN_OK;
+    return au_read_nonneg(ctx, args, "alpha", 0.3,
+                          &((leaky_state *)state)->alpha);
 }
 
 static void fwd(const void *state, const float *x, float *y, int64_t rows,

@@ -13,7 +13,7 @@
 */
 #include <math.h>
 
-#include "lunet/plugin.h"
+#include "act_util.h"
 
 #define PAR_MIN 32768
 
@@ -39,14 +39,9 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
             return st;
     }
     if ((st = ln_args_number(ctx, args, "threshold", 0.0, &thr))) return st;
-    if (alpha < 0 || !isfinite(alpha))
-        return ln_fail(ctx, LN_E_ARG,
-                       "'alpha' must be a finite number >= 0, got %g",
-                       alpha);
-    if (thr < 0 || !isfinite(thr))
-        return ln_fail(ctx, LN_E_ARG,
-                       "'threshold' must be a finite number >= 0, got %g",
-                       thr);
+    if ((st = au_check_nonneg(ctx, "alpha", alpha)) ||
+        (st = au_check_nonneg(ctx, "threshold", thr)))
+        return st;
     if (n && (maxv < 0 || maxv != maxv))
         return ln_fail(ctx, LN_E_ARG,
                        "'max_value' must be >= 0 or nil, got %g", maxv);

@@ -16,11 +16,6 @@
 
 #define WHO "binary_crossentropy"
 
-typedef struct bce_state {
-    int from_logits;
-    double smoothing;
-} bce_state;
-
 typedef struct job {
     const float *p;
     float *dp;
@@ -28,21 +23,6 @@ typedef struct job {
     int64_t cols;
     double inv_n, keep, add;
 } job;
-
-/* Read from_logits and label_smoothing (in [0, 1]). */
-static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
-    bce_state *s = state;
-    ln_status st;
-    if ((st = ln_args_bool(ctx, args, "from_logits", 0, &s->from_logits)) ||
-        (st = ln_args_number(ctx, args, "label_smoothing", 0.0,
-                             &s->smoothing)))
-        return st;
-    if (!(s->smoothing >= 0 && s->smoothing <= 1))
-        return ln_fail(ctx, LN_E_ARG,
-                       "'label_smoothing' must be in [0, 1], got %g",
-                       s->smoothing);
-    return LN_OK;
-}
 
 /* One row from probabilities: the mean of its elements' losses. */
 static double row_prob(const void *arg, int64_t r) {
@@ -86,12 +66,11 @@ static double row_logits(const void *arg, int64_t r) {
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {
-    const bce_state *s = state;
+    const lu_ce_state *s = state;
     lu_view v = {0, 0};
     ln_status st;
-    if ((st = lu_check_logits(ctx, WHO, logits, 1, s->from_logits)) ||
-        (st = lu_check_pred(ctx, WHO, pred, dpred, 1, &v)) ||
-        (st = lu_check_same(ctx, WHO, pred, y)))
+    if ((st = lu_check_elementwise(ctx, WHO, pred, y, dpred, logits, 1,
+                                   s->from_logits, &v)))
         return st;
     if (v.rows == 0) {
         *loss = 0;
@@ -107,7 +86,7 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     return LN_OK;
 }
 
-static const ln_loss_ops ops = {sizeof(bce_state), create, compute,
+static const ln_loss_ops ops = {sizeof(lu_ce_state), lu_ce_create, compute,
                                 "sigmoid"};
 static const ln_unit unit = {
     LN_KIND_LOSS, WHO, "BinaryCrossentropy", 1,

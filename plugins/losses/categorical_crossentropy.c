@@ -16,11 +16,6 @@
 
 #define WHO "categorical_crossentropy"
 
-typedef struct cce_state {
-    int from_logits;
-    double smoothing;
-} cce_state;
-
 typedef struct job {
     const float *p;
     float *dp;
@@ -28,21 +23,6 @@ typedef struct job {
     int64_t cols;
     double inv_rows, keep, add; /* smoothed y = keep * y + add */
 } job;
-
-/* Read from_logits and label_smoothing (in [0, 1]). */
-static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
-    cce_state *s = state;
-    ln_status st;
-    if ((st = ln_args_bool(ctx, args, "from_logits", 0, &s->from_logits)) ||
-        (st = ln_args_number(ctx, args, "label_smoothing", 0.0,
-                             &s->smoothing)))
-        return st;
-    if (!(s->smoothing >= 0 && s->smoothing <= 1))
-        return ln_fail(ctx, LN_E_ARG,
-                       "'label_smoothing' must be in [0, 1], got %g",
-                       s->smoothing);
-    return LN_OK;
-}
 
 /* Target i after label smoothing. */
 static inline double target(const job *j, int64_t i) {
@@ -105,7 +85,7 @@ static double row_logits(const void *arg, int64_t r) {
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {
-    const cce_state *s = state;
+    const lu_ce_state *s = state;
     lu_view v = {0, 0};
     char a[128], b[128];
     ln_status st;
@@ -133,7 +113,7 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     return LN_OK;
 }
 
-static const ln_loss_ops ops = {sizeof(cce_state), create, compute,
+static const ln_loss_ops ops = {sizeof(lu_ce_state), lu_ce_create, compute,
                                 "softmax"};
 static const ln_unit unit = {
     LN_KIND_LOSS, WHO, "CategoricalCrossentropy", 1,

@@ -13,14 +13,6 @@ typedef struct huber_state {
     double delta;
 } huber_state;
 
-typedef struct job {
-    const float *p;
-    float *dp;
-    const ln_tensor *y;
-    int64_t cols;
-    double inv_n, delta;
-} job;
-
 /* Read delta (default 1.0, must be >= 0). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     huber_state *s = state;
@@ -35,9 +27,9 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
 
 /* One row: the mean of its elements' losses; writes their gradients. */
 static double row(const void *arg, int64_t r) {
-    const job *j = arg;
+    const lu_elem_job *j = arg;
     int64_t base = r * j->cols;
-    double sum = 0, d = j->delta;
+    double sum = 0, d = j->param;
     for (int64_t c = 0; c < j->cols; c++) {
         double e = (double)j->p[base + c] - lu_value(j->y, base + c);
         double a = fabs(e), g;
@@ -58,20 +50,8 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {
     const huber_state *s = state;
-    lu_view v = {0, 0};
-    ln_status st;
-    if ((st = lu_check_logits(ctx, WHO, logits, 0, 0)) ||
-        (st = lu_check_pred(ctx, WHO, pred, dpred, 1, &v)) ||
-        (st = lu_check_same(ctx, WHO, pred, y)))
-        return st;
-    if (v.rows == 0) {
-        *loss = 0;
-        return LN_OK;
-    }
-    job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
-             1.0 / ((double)v.rows * (double)v.cols), s->delta};
-    *loss = lu_sum_rows(v.rows, v.cols, row, &j) / (double)v.rows;
-    return LN_OK;
+    return lu_elem_compute(ctx, WHO, pred, y, logits, loss, dpred, s->delta,
+                           row);
 }
 
 static const ln_loss_ops ops = {sizeof(huber_state), create, compute, NULL};

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "lunet/plugin.h"
+#include "lunet/tensor_ops.h"
 
 #define LU_EPS 1e-7f     /* Keras's backend epsilon */
 #define LU_PAR_MIN 32768 /* elements below which losses stay serial */
@@ -28,12 +29,7 @@ typedef struct lu_view {
 
 /* A label or target value of any dtype, as a double. */
 static inline double lu_value(const ln_tensor *y, int64_t i) {
-    switch (y->dtype) {
-    case LN_FLOAT32: return ln_f32(y)[i];
-    case LN_INT32: return ln_i32(y)[i];
-    case LN_UINT8: return ln_u8(y)[i];
-    }
-    return 0;
+    return ln_get_f64(y, i);
 }
 
 /* Checks shared by every loss: float32 predictions of rank >= min_rank
@@ -127,6 +123,76 @@ static inline double lu_sum_rows(int64_t rows, int64_t cols,
         for (int64_t b = 0; b < nb; b++) total += part[b];
     }
     return total;
+}
+
+/* The state of the cross-entropies with label smoothing. */
+typedef struct lu_ce_state {
+    int from_logits;
+    double smoothing;
+} lu_ce_state;
+
+/* Read from_logits and label_smoothing (in [0, 1]) into an lu_ce_state. */
+static inline ln_status lu_ce_create(ln_ctx *ctx, void *state,
+                                     ln_args *args) {
+    lu_ce_state *s = state;
+    ln_status st;
+    if ((st = ln_args_bool(ctx, args, "from_logits", 0, &s->from_logits)) ||
+        (st = ln_args_number(ctx, args, "label_smoothing", 0.0,
+                             &s->smoothing)))
+        return st;
+    if (!(s->smoothing >= 0 && s->smoothing <= 1))
+        return ln_fail(ctx, LN_E_ARG,
+                       "'label_smoothing' must be in [0, 1], got %g",
+                       s->smoothing);
+    return LN_OK;
+}
+
+/* The checks of an elementwise loss: the logits request, float32
+** predictions (and gradient buffer), targets of the predictions' shape. */
+static inline ln_status lu_check_elementwise(ln_ctx *ctx, const char *who,
+                                             const ln_tensor *pred,
+                                             const ln_tensor *y,
+                                             const ln_tensor *dpred,
+                                             int logits, int has_form,
+                                             int from_logits, lu_view *v) {
+    ln_status st;
+    if ((st = lu_check_logits(ctx, who, logits, has_form, from_logits)) ||
+        (st = lu_check_pred(ctx, who, pred, dpred, 1, v)) ||
+        (st = lu_check_same(ctx, who, pred, y)))
+        return st;
+    return LN_OK;
+}
+
+/* A row job of the elementwise regression losses (no from-logits form):
+** inv_n = 1 / (element count), param a loss parameter (Huber's delta). */
+typedef struct lu_elem_job {
+    const float *p;
+    float *dp;
+    const ln_tensor *y;
+    int64_t cols;
+    double inv_n, param;
+} lu_elem_job;
+
+/* The whole compute of such a loss: check, then the mean over rows of
+** row(job, r) (0 for no rows). */
+static inline ln_status lu_elem_compute(ln_ctx *ctx, const char *who,
+                                        const ln_tensor *pred,
+                                        const ln_tensor *y, int logits,
+                                        double *loss, ln_tensor *dpred,
+                                        double param,
+                                        double (*row)(const void *, int64_t)) {
+    lu_view v = {0, 0};
+    ln_status st = lu_check_elementwise(ctx, who, pred, y, dpred, logits, 0, 0,
+                                        &v);
+    if (st) return st;
+    if (v.rows == 0) {
+        *loss = 0;
+        return LN_OK;
+    }
+    lu_elem_job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
+                     1.0 / ((double)v.rows * (double)v.cols), param};
+    *loss = lu_sum_rows(v.rows, v.cols, row, &j) / (double)v.rows;
+    return LN_OK;
 }
 
 /* Keras's clip of a probability to [eps, 1 - eps] (in float32, as Keras

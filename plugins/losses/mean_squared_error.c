@@ -7,17 +7,9 @@
 
 #define WHO "mean_squared_error"
 
-typedef struct job {
-    const float *p;
-    float *dp;
-    const ln_tensor *y;
-    int64_t cols;
-    double inv_n;
-} job;
-
 /* One row: the mean of its elements' losses; writes their gradients. */
 static double row(const void *arg, int64_t r) {
-    const job *j = arg;
+    const lu_elem_job *j = arg;
     int64_t base = r * j->cols;
     double sum = 0;
     for (int64_t c = 0; c < j->cols; c++) {
@@ -32,20 +24,8 @@ static double row(const void *arg, int64_t r) {
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {
-    lu_view v = {0, 0};
-    ln_status st;
-    if ((st = lu_check_logits(ctx, WHO, logits, 0, 0)) ||
-        (st = lu_check_pred(ctx, WHO, pred, dpred, 1, &v)) ||
-        (st = lu_check_same(ctx, WHO, pred, y)))
-        return st;
-    if (v.rows == 0) {
-        *loss = 0;
-        return LN_OK;
-    }
-    job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
-             1.0 / ((double)v.rows * (double)v.cols)};
-    *loss = lu_sum_rows(v.rows, v.cols, row, &j) / (double)v.rows;
-    return LN_OK;
+    (void)state;
+    return lu_elem_compute(ctx, WHO, pred, y, logits, loss, dpred, 0, row);
 }
 
 static const ln_loss_ops ops = {0, NULL, compute, NULL};

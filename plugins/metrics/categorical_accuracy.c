@@ -10,15 +10,8 @@
 static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                         const ln_tensor *y, double *total, double *count) {
     int64_t rows = 0, cols = 0, hits = 0;
-    char a[128], b[128];
-    ln_status st = mu_check_pred(ctx, WHO, pred, 2, &rows, &cols);
+    ln_status st = mu_check_onehot(ctx, WHO, pred, y, &rows, &cols);
     if (st) return st;
-    if (!ln_shape_equal(pred, y))
-        return ln_fail(ctx, LN_E_SHAPE,
-                       WHO ": targets of shape %s do not match predictions of "
-                       "shape %s (one-hot targets expected)",
-                       ln_shape_str(y, a, sizeof a),
-                       ln_shape_str(pred, b, sizeof b));
     const float *p = ln_f32(pred);
 #pragma omp parallel for reduction(+ : hits) if (rows * cols > MU_PAR_MIN) \
     schedule(static)

@@ -9,17 +9,13 @@
 #include <math.h>
 
 #include "lunet/plugin.h"
+#include "lunet/tensor_ops.h"
 
 #define MU_PAR_MIN 32768
 
 /* A label or target of any dtype, as a double. */
 static inline double mu_value(const ln_tensor *y, int64_t i) {
-    switch (y->dtype) {
-    case LN_FLOAT32: return ln_f32(y)[i];
-    case LN_INT32: return ln_i32(y)[i];
-    case LN_UINT8: return ln_u8(y)[i];
-    }
-    return 0;
+    return ln_get_f64(y, i);
 }
 
 /* Position of the largest of n values; the first one wins ties (and NaNs
@@ -80,6 +76,42 @@ static inline ln_status mu_check_sparse(ln_ctx *ctx, const char *who,
                        ln_shape_str(pred, b, sizeof b));
     return LN_OK;
 }
+
+/* Checks of the one-hot metrics: predictions (rows x cols, rank >= 2)
+** and targets of exactly their shape. */
+static inline ln_status mu_check_onehot(ln_ctx *ctx, const char *who,
+                                        const ln_tensor *pred,
+                                        const ln_tensor *y, int64_t *rows,
+                                        int64_t *cols) {
+    char a[128], b[128];
+    ln_status st = mu_check_pred(ctx, who, pred, 2, rows, cols);
+    if (st) return st;
+    if (!ln_shape_equal(pred, y))
+        return ln_fail(ctx, LN_E_SHAPE,
+                       "%s: targets of shape %s do not match predictions of "
+                       "shape %s (one-hot targets expected)", who,
+                       ln_shape_str(y, a, sizeof a),
+                       ln_shape_str(pred, b, sizeof b));
+    return LN_OK;
+}
+
+/* Checks of the sparse metrics: predictions (rows x cols, rank >= 2) and
+** one integer label per row. */
+static inline ln_status mu_check_sparse_pred(ln_ctx *ctx, const char *who,
+                                             const ln_tensor *pred,
+                                             const ln_tensor *y,
+                                             int64_t *rows, int64_t *cols) {
+    ln_status st;
+    if ((st = mu_check_pred(ctx, who, pred, 2, rows, cols)) ||
+        (st = mu_check_sparse(ctx, who, pred, y)))
+        return st;
+    return LN_OK;
+}
+
+/* The state of the top-k metrics (k read by mu_read_k). */
+typedef struct mu_topk_state {
+    int64_t k;
+} mu_topk_state;
 
 /* Reads k (default 5, must be >= 1) for the top-k metrics. */
 static inline ln_status mu_read_k(ln_ctx *ctx, const char *who, ln_args *args,

@@ -12,10 +12,8 @@
 static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                         const ln_tensor *y, double *total, double *count) {
     int64_t rows = 0, cols = 0, hits = 0;
-    ln_status st;
-    if ((st = mu_check_pred(ctx, WHO, pred, 2, &rows, &cols)) ||
-        (st = mu_check_sparse(ctx, WHO, pred, y)))
-        return st;
+    ln_status st = mu_check_sparse_pred(ctx, WHO, pred, y, &rows, &cols);
+    if (st) return st;
     const float *p = ln_f32(pred);
 #pragma omp parallel for reduction(+ : hits) if (rows * cols > MU_PAR_MIN) \
     schedule(static)

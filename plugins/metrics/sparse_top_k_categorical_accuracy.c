@@ -8,24 +8,18 @@
 
 #define WHO "sparse_top_k_categorical_accuracy"
 
-typedef struct topk_state {
-    int64_t k;
-} topk_state;
-
 /* Read k (default 5, >= 1). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
-    return mu_read_k(ctx, WHO, args, &((topk_state *)state)->k);
+    return mu_read_k(ctx, WHO, args, &((mu_topk_state *)state)->k);
 }
 
 /* Count rows whose label is in the top k. */
 static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                         const ln_tensor *y, double *total, double *count) {
-    const int64_t k = ((const topk_state *)state)->k;
+    const int64_t k = ((const mu_topk_state *)state)->k;
     int64_t rows = 0, cols = 0, hits = 0;
-    ln_status st;
-    if ((st = mu_check_pred(ctx, WHO, pred, 2, &rows, &cols)) ||
-        (st = mu_check_sparse(ctx, WHO, pred, y)))
-        return st;
+    ln_status st = mu_check_sparse_pred(ctx, WHO, pred, y, &rows, &cols);
+    if (st) return st;
     const float *p = ln_f32(pred);
 #pragma omp parallel for reduction(+ : hits) if (rows * cols > MU_PAR_MIN) \
     schedule(static)
@@ -40,7 +34,7 @@ static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     return LN_OK;
 }
 
-static const ln_metric_ops ops = {sizeof(topk_state), create, update};
+static const ln_metric_ops ops = {sizeof(mu_topk_state), create, update};
 static const ln_unit unit = {LN_KIND_METRIC, WHO,
                              "SparseTopKCategoricalAccuracy", 1,
                              "integer label among the k largest (k 5)", &ops};

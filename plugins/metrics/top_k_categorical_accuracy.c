@@ -8,29 +8,18 @@
 
 #define WHO "top_k_categorical_accuracy"
 
-typedef struct topk_state {
-    int64_t k;
-} topk_state;
-
 /* Read k (default 5, >= 1). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
-    return mu_read_k(ctx, WHO, args, &((topk_state *)state)->k);
+    return mu_read_k(ctx, WHO, args, &((mu_topk_state *)state)->k);
 }
 
 /* Count rows whose target class is in the top k. */
 static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                         const ln_tensor *y, double *total, double *count) {
-    const int64_t k = ((const topk_state *)state)->k;
+    const int64_t k = ((const mu_topk_state *)state)->k;
     int64_t rows = 0, cols = 0, hits = 0;
-    char a[128], b[128];
-    ln_status st = mu_check_pred(ctx, WHO, pred, 2, &rows, &cols);
+    ln_status st = mu_check_onehot(ctx, WHO, pred, y, &rows, &cols);
     if (st) return st;
-    if (!ln_shape_equal(pred, y))
-        return ln_fail(ctx, LN_E_SHAPE,
-                       WHO ": targets of shape %s do not match predictions of "
-                       "shape %s (one-hot targets expected)",
-                       ln_shape_str(y, a, sizeof a),
-                       ln_shape_str(pred, b, sizeof b));
     const float *p = ln_f32(pred);
 #pragma omp parallel for reduction(+ : hits) if (rows * cols > MU_PAR_MIN) \
     schedule(static)
@@ -42,7 +31,7 @@ static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     return LN_OK;
 }
 
-static const ln_metric_ops ops = {sizeof(topk_state), create, update};
+static const ln_metric_ops ops = {sizeof(mu_topk_state), create, update};
 static const ln_unit unit = {LN_KIND_METRIC, WHO, "TopKCategoricalAccuracy", 1,
                              "argmax(y_true) among the k largest (k 5)", &ops};
 

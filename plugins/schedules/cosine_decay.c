@@ -10,27 +10,19 @@
 */
 #include <math.h>
 
-#include "lunet/optimizer.h"
+#include "schedule_util.h"
 
 typedef struct cos_decay {
     double initial, steps, alpha;
 } cos_decay;
 
-/* A required number under key (also given by position pos). */
-static ln_status required(ln_ctx *ctx, ln_args *a, int pos, const char *key,
-                          double *out) {
-    ln_status st = ln_args_positional(ctx, a, pos, key);
-    if (st) return st;
-    if (!ln_args_has(a, key))
-        return ln_fail(ctx, LN_E_ARG, "CosineDecay: '%s' is required", key);
-    return ln_args_number(ctx, a, key, 0, out);
-}
-
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     cos_decay *s = state;
     ln_status st;
-    if ((st = required(ctx, args, 1, "initial_learning_rate", &s->initial)) ||
-        (st = required(ctx, args, 2, "decay_steps", &s->steps)) ||
+    if ((st = su_required(ctx, "CosineDecay", args, 1, "initial_learning_rate",
+                          &s->initial)) ||
+        (st = su_required(ctx, "CosineDecay", args, 2, "decay_steps",
+                          &s->steps)) ||
         (st = ln_args_positional(ctx, args, 3, "alpha")) ||
         (st = ln_args_number(ctx, args, "alpha", 0.0, &s->alpha)))
         return st;

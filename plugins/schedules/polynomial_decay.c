@@ -10,28 +10,20 @@
 */
 #include <math.h>
 
-#include "lunet/optimizer.h"
+#include "schedule_util.h"
 
 typedef struct poly_decay {
     double initial, steps, end, power;
     int cycle;
 } poly_decay;
 
-/* A required number under key (also given by position pos). */
-static ln_status required(ln_ctx *ctx, ln_args *a, int pos, const char *key,
-                          double *out) {
-    ln_status st = ln_args_positional(ctx, a, pos, key);
-    if (st) return st;
-    if (!ln_args_has(a, key))
-        return ln_fail(ctx, LN_E_ARG, "PolynomialDecay: '%s' is required", key);
-    return ln_args_number(ctx, a, key, 0, out);
-}
-
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     poly_decay *s = state;
     ln_status st;
-    if ((st = required(ctx, args, 1, "initial_learning_rate", &s->initial)) ||
-        (st = required(ctx, args, 2, "decay_steps", &s->steps)) ||
+    if ((st = su_required(ctx, "PolynomialDecay", args, 1,
+                          "initial_learning_rate", &s->initial)) ||
+        (st = su_required(ctx, "PolynomialDecay", args, 2, "decay_steps",
+                          &s->steps)) ||
         (st = ln_args_positional(ctx, args, 3, "end_learning_rate")) ||
         (st = ln_args_number(ctx, args, "end_learning_rate", 0.0001, &s->end)) ||
         (st = ln_args_positional(ctx, args, 4, "power")) ||

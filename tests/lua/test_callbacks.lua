@@ -5,17 +5,9 @@
 local ln = require "lunet"
 local cb = ln.callbacks
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then passed = passed + 1
-  else failed = failed + 1; io.stderr:write("FAIL ", name, ": ", tostring(err), "\n") end
-end
-local function eq(got, want, what)
-  if got ~= want then
-    error(string.format("%s: want %s, got %s", what or "mismatch", tostring(want), tostring(got)), 2)
-  end
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq = T.test, T.eq
 local function near(got, want, what)
   if math.abs(got - want) > 1e-12 * math.max(1, math.abs(want)) then
     error(string.format("%s: want %.17g, got %.17g", what or "mismatch", want, got), 2)
@@ -224,5 +216,4 @@ test("LambdaCallback and the Callback base class", function()
   eq(c.n, 6, "96 samples at 32: 3 batches x 2 epochs")
 end)
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " test(s) failed") end
+T.summary()

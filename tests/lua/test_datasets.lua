@@ -3,34 +3,9 @@
 -- samples, the search error, and Keras's utilities.
 local ln = require "lunet"
 
-local passed, failed, skipped = 0, 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write("FAIL ", name, ": ", tostring(err), "\n")
-  end
-end
-
-local function eq(got, want, what)
-  if got ~= want then
-    error(string.format("%s: want %s, got %s", what or "mismatch",
-                        tostring(want), tostring(got)), 2)
-  end
-end
-
-local function raises(fn, ...)
-  local ok, err = pcall(fn)
-  if ok then error("no error raised", 2) end
-  err = tostring(err)
-  for _, piece in ipairs({...}) do
-    if not err:find(piece, 1, true) then
-      error(string.format("error %q lacks %q", err, piece), 2)
-    end
-  end
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq, raises = T.test, T.eq, T.raises
 
 local function list(t) return table.concat(t:flatten():totable(), " ") end
 local function shape(t) return table.concat(t:shape(), "x") end
@@ -53,9 +28,8 @@ end
 
 test("split_dataset on the real Fashion-MNIST", function()
   if not have_debian() then
-    io.stderr:write("SKIP: " .. DEBIAN .. " is absent (apt-get install "
-                    .. "dataset-fashion-mnist); the split check needs the full set\n")
-    skipped = skipped + 1
+    T.skip(DEBIAN .. " is absent (apt-get install "
+           .. "dataset-fashion-mnist); the split check needs the full set")
     return
   end
   local train, test_ = ln.datasets.fashion_mnist.load_data(DEBIAN)
@@ -234,5 +208,4 @@ test("train_test_split and validation_split", function()
   raises(function() ln.data.validation_split(x, y, 0) end, "fraction must be in (0, 1)")
 end)
 
-print(string.format("%d passed, %d failed, %d skipped", passed - skipped, failed, skipped))
-if failed > 0 then error(failed .. " test(s) failed") end
+T.summary()

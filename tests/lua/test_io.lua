@@ -3,34 +3,9 @@
 -- file name and the reason.
 local ln = require "lunet"
 
-local passed, failed, skipped = 0, 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write("FAIL ", name, ": ", tostring(err), "\n")
-  end
-end
-
-local function eq(got, want, what)
-  if got ~= want then
-    error(string.format("%s: want %s, got %s", what or "mismatch",
-                        tostring(want), tostring(got)), 2)
-  end
-end
-
-local function raises(fn, ...)
-  local ok, err = pcall(fn)
-  if ok then error("no error raised", 2) end
-  err = tostring(err)
-  for _, piece in ipairs({...}) do
-    if not err:find(piece, 1, true) then
-      error(string.format("error %q lacks %q", err, piece), 2)
-    end
-  end
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq, raises = T.test, T.eq, T.raises
 
 local function list(t) return table.concat(t:flatten():totable(), " ") end
 
@@ -39,11 +14,7 @@ os.remove(tmp)
 assert(os.execute("mkdir -p '" .. tmp .. "'"))
 local function tpath(name) return tmp .. "/" .. name end
 
-local function write(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
+local write = T.write_file
 
 local function have_numpy()
   return os.execute("/usr/bin/python3 -c 'import numpy' 2>/dev/null") == true
@@ -63,7 +34,7 @@ end
 local NUMPY = have_numpy()
 
 test("npy: lunet writes, numpy reads", function()
-  if not NUMPY then skipped = skipped + 1 return end
+  if not NUMPY then T.skip() return end
   ln.random.seed(3)
   local f = ln.randn(3, 4, 5)
   local i = ln.tensor({{-2147483648, 0, 2147483647}}, "int32")
@@ -91,7 +62,7 @@ print(repr(float(f[2, 3, 4])))
 end)
 
 test("npy: numpy writes, lunet reads", function()
-  if not NUMPY then skipped = skipped + 1 return end
+  if not NUMPY then T.skip() return end
   python(string.format([==[
 import numpy as np
 d = %q
@@ -237,5 +208,4 @@ os.execute("rm -rf '" .. tmp .. "'")
 if not NUMPY then
   io.stderr:write("SKIP: numpy round trips (no numpy under /usr/bin/python3)\n")
 end
-print(string.format("%d passed, %d failed, %d skipped", passed - skipped, failed, skipped))
-if failed > 0 then error(failed .. " test(s) failed") end
+T.summary()

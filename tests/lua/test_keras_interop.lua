@@ -9,26 +9,9 @@
 -- Run as `lunet test_keras_interop.lua` (cwd tests/lua).
 local ln = require "lunet"
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then passed = passed + 1
-  else failed = failed + 1; io.stderr:write("FAIL ", name, ": ", tostring(err), "\n") end
-end
-local function eq(got, want, what)
-  if got ~= want then
-    error(string.format("%s: want %s, got %s", what or "mismatch", tostring(want), tostring(got)), 2)
-  end
-end
-local function raises(fn, patterns, what)
-  local ok, err = pcall(fn)
-  if ok then error((what or "call") .. " did not raise", 2) end
-  for _, p in ipairs(type(patterns) == "table" and patterns or {patterns}) do
-    if not tostring(err):find(p, 1, true) then
-      error(string.format("%s: error %q lacks %q", what or "call", tostring(err), p), 2)
-    end
-  end
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq, raises = T.test, T.eq, T.raises_as
 
 -- ---- the interop files ---------------------------------------------------------------
 
@@ -62,12 +45,7 @@ local function slurp(p)
   return s
 end
 
-local TMP = (function()
-  local p = io.popen("mktemp -d /tmp/lunet_interop_XXXXXX")
-  local d = p:read("l")
-  p:close()
-  return d
-end)()
+local TMP = T.mktempdir("lunet_interop_")
 
 local X = ln.io.read_h5(IO, "/inputs/dense_1_input")
 local WANT = ln.io.read_h5(IO, "/predictions/dense_3")
@@ -291,5 +269,4 @@ test("weights files that do not fit are refused naming layer and shapes", functi
 end)
 
 os.execute("rm -rf " .. TMP)
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " test(s) failed") end
+T.summary()

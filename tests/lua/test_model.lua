@@ -3,25 +3,9 @@
 -- Run as `lunet test_model.lua` (cwd tests/lua).
 local ln = require "lunet"
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then passed = passed + 1
-  else failed = failed + 1; io.stderr:write("FAIL ", name, ": ", tostring(err), "\n") end
-end
-local function eq(got, want, what)
-  if got ~= want then
-    error(string.format("%s: want %s, got %s", what or "mismatch", tostring(want), tostring(got)), 2)
-  end
-end
-local function raises(fn, pattern, what)
-  local ok, err = pcall(fn)
-  if ok then error((what or "call") .. " did not raise", 2) end
-  if not tostring(err):find(pattern, 1, true) then
-    error(string.format("%s: error %q lacks %q", what or "call", tostring(err), pattern), 2)
-  end
-  return err
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq, raises = T.test, T.eq, T.raises_as
 local function lines_of(model)
   local t = {}
   model:summary{print_fn = function(s) t[#t + 1] = s end}
@@ -241,5 +225,4 @@ test("errors name the layer, the keyword and the shapes", function()
   raises(function() m:add(m.layers[1]) end, "already in the model", "twice")
 end)
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " test(s) failed") end
+T.summary()

@@ -6,17 +6,9 @@
 -- Run as `lunet test_model_lowlevel.lua` (cwd tests/lua).
 local ln = require "lunet"
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then passed = passed + 1
-  else failed = failed + 1; io.stderr:write("FAIL ", name, ": ", tostring(err), "\n") end
-end
-local function eq(got, want, what)
-  if got ~= want then
-    error(string.format("%s: want %s, got %s", what or "mismatch", tostring(want), tostring(got)), 2)
-  end
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq = T.test, T.eq
 
 ln.random.seed(8)
 local X = ln.randn(100, 12)
@@ -146,5 +138,4 @@ test("training-mode calls and model(x)", function()
   eq(#m:grads_and_vars(), 0, "follows the trainable flags")
 end)
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " test(s) failed") end
+T.summary()

@@ -5,17 +5,9 @@
 -- Run as `lunet test_model_transfer.lua` (cwd tests/lua).
 local ln = require "lunet"
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then passed = passed + 1
-  else failed = failed + 1; io.stderr:write("FAIL ", name, ": ", tostring(err), "\n") end
-end
-local function eq(got, want, what)
-  if got ~= want then
-    error(string.format("%s: want %s, got %s", what or "mismatch", tostring(want), tostring(got)), 2)
-  end
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq = T.test, T.eq
 
 local root = os.getenv("LUNET_SOURCE_DIR") or "../.."
 local train = ln.datasets.fashion_mnist.load_data(root .. "/data/fashion-mnist")
@@ -133,5 +125,4 @@ test("clone_model then set_weights: independent copies", function()
   assert(not all_equal(clone:get_weights(), keep), "the clone trained")
 end)
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " test(s) failed") end
+T.summary()

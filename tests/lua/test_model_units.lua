@@ -5,24 +5,9 @@
 -- Run as `lunet test_model_units.lua` (cwd tests/lua).
 local ln = require "lunet"
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then passed = passed + 1
-  else failed = failed + 1; io.stderr:write("FAIL ", name, ": ", tostring(err), "\n") end
-end
-local function eq(got, want, what)
-  if got ~= want then
-    error(string.format("%s: want %s, got %s", what or "mismatch", tostring(want), tostring(got)), 2)
-  end
-end
-local function raises(fn, pattern, what)
-  local ok, err = pcall(fn)
-  if ok then error((what or "call") .. " did not raise", 2) end
-  if not tostring(err):find(pattern, 1, true) then
-    error(string.format("%s: error %q lacks %q", what or "call", tostring(err), pattern), 2)
-  end
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq, raises = T.test, T.eq, T.raises_as
 
 test("activations as functions", function()
   local x = ln.tensor({{-2, 0, 3}})
@@ -126,5 +111,4 @@ test("metrics: objects and functions", function()
   eq(ln.metrics.resolve("crossentropy", 2, 10, 2, 10), "categorical_crossentropy")
 end)
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " test(s) failed") end
+T.summary()

@@ -6,25 +6,12 @@
 -- learning rates, clipping. Run as `lunet test_optimizers.lua`.
 local ln = require "lunet"
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write("FAIL ", name, ": ", tostring(err), "\n")
-  end
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, raises = T.test, T.raises
 
 local function check(cond, msg, ...)
   if not cond then error(string.format(msg or "check failed", ...), 2) end
-end
-
-local function raises(fn, want)
-  local ok, err = pcall(fn)
-  check(not ok, "no error (wanted one mentioning %s)", want)
-  check(tostring(err):find(want, 1, true), "error '%s' does not mention %s", tostring(err), want)
 end
 
 -- Largest |a - b| over two float tensors of the same shape.
@@ -244,5 +231,4 @@ test("clipnorm, clipvalue, global_clipnorm", function()
   check(maxdiff(w1, g * -f) < 1e-7 and maxdiff(w2, g * -f) < 1e-7, "global_clipnorm")
 end)
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " optimizer test(s) failed") end
+T.summary("optimizer")

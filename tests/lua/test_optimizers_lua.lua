@@ -7,16 +7,9 @@
 -- errors, iterations, weights, slots). Run as `lunet test_optimizers_lua.lua`.
 local ln = require "lunet"
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write("FAIL ", name, ": ", tostring(err), "\n")
-  end
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test = T.test
 
 local function check(cond, msg, ...)
   if not cond then error(string.format(msg or "check failed", ...), 2) end
@@ -178,5 +171,4 @@ test("a Lua optimizer has the plugin interface", function()
   check(f:current_learning_rate() == 0.25, "function schedule")
 end)
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " Lua optimizer test(s) failed") end
+T.summary("Lua optimizer")

@@ -8,16 +8,8 @@ package.path = root .. "/core/lua/?.lua;" .. root .. "/core/lua/?/init.lua;"
 
 local plot = require "lunet.plot"
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write("FAIL ", name, ": ", tostring(err), "\n")
-  end
-end
+local T = dofile(here .. "/testlib.lua")
+local test = T.test
 
 -- Record every temporary file the module asks for, to check their removal.
 local tmpnames = {}
@@ -242,5 +234,4 @@ end)
 if not keep or keep == "" then os.execute("rm -rf '" .. dir .. "'") end
 os.tmpname = real_tmpname
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " plot test(s) failed") end
+T.summary("plot")

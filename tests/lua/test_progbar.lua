@@ -7,16 +7,8 @@ package.path = root .. "/core/lua/?.lua;" .. root .. "/core/lua/?/init.lua;"
 
 local Progbar = require "lunet.progbar"
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write("FAIL ", name, ": ", tostring(err), "\n")
-  end
-end
+local T = dofile(here .. "/testlib.lua")
+local test = T.test
 
 local function show(s)
   return (string.format("%q", s):gsub("\\\n", "\\n"))
@@ -308,5 +300,4 @@ test("clock injection and positional constructor", function()
   assert(type(Progbar.isatty(io.stdout)) == "boolean")
 end)
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " progbar test(s) failed") end
+T.summary("progbar")

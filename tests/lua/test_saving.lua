@@ -6,35 +6,12 @@
 -- Run as `lunet test_saving.lua` (cwd tests/lua).
 local ln = require "lunet"
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then passed = passed + 1
-  else failed = failed + 1; io.stderr:write("FAIL ", name, ": ", tostring(err), "\n") end
-end
-local function eq(got, want, what)
-  if got ~= want then
-    error(string.format("%s: want %s, got %s", what or "mismatch", tostring(want), tostring(got)), 2)
-  end
-end
-local function raises(fn, patterns, what)
-  local ok, err = pcall(fn)
-  if ok then error((what or "call") .. " did not raise", 2) end
-  for _, p in ipairs(type(patterns) == "table" and patterns or {patterns}) do
-    if not tostring(err):find(p, 1, true) then
-      error(string.format("%s: error %q lacks %q", what or "call", tostring(err), p), 2)
-    end
-  end
-  return tostring(err)
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq, raises = T.test, T.eq, T.raises_as
 
 local PY = "/usr/bin/python3"
-local TMP = (function()
-  local p = io.popen("mktemp -d /tmp/lunet_saving_XXXXXX")
-  local d = p:read("l")
-  p:close()
-  return d
-end)()
+local TMP = T.mktempdir("lunet_saving_")
 local function tmp(name) return TMP .. "/" .. name end
 
 local function slurp(p)
@@ -44,11 +21,7 @@ local function slurp(p)
   f:close()
   return s
 end
-local function spit(p, s)
-  local f = assert(io.open(p, "wb"))
-  f:write(s)
-  f:close()
-end
+local spit = T.write_file
 -- Entries of the temporary folder (to see that no temporary file stays).
 local function entries()
   local p = io.popen("ls -A " .. TMP)
@@ -403,5 +376,4 @@ test("overwrite = false keeps an existing file", function()
 end)
 
 os.execute("rm -rf " .. TMP)
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " test(s) failed") end
+T.summary()

@@ -4,24 +4,9 @@
 local ln = require "lunet"
 local core = ln.core
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then passed = passed + 1
-  else failed = failed + 1; io.stderr:write("FAIL ", name, ": ", tostring(err), "\n") end
-end
-local function eq(got, want, what)
-  if got ~= want then
-    error(string.format("%s: want %s, got %s", what or "mismatch", tostring(want), tostring(got)), 2)
-  end
-end
-local function raises(fn, pattern, what)
-  local ok, err = pcall(fn)
-  if ok then error((what or "call") .. " did not raise", 2) end
-  if not tostring(err):find(pattern, 1, true) then
-    error(string.format("%s: error %q lacks %q", what or "call", tostring(err), pattern), 2)
-  end
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq, raises = T.test, T.eq, T.raises_as
 
 local enc, dec, null = core.json_encode, core.json_decode, core.json_null
 
@@ -129,5 +114,4 @@ test("a Keras config round-trips", function()
   eq(again.config.layers[1].config.batch_input_shape[2], 784)
 end)
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " test(s) failed") end
+T.summary()

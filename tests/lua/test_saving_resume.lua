@@ -7,32 +7,15 @@
 -- Run as `lunet test_saving_resume.lua` (cwd tests/lua).
 local ln = require "lunet"
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then passed = passed + 1
-  else failed = failed + 1; io.stderr:write("FAIL ", name, ": ", tostring(err), "\n") end
-end
-local function eq(got, want, what)
-  if got ~= want then
-    error(string.format("%s: want %s, got %s", what or "mismatch", tostring(want), tostring(got)), 2)
-  end
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq = T.test, T.eq
 
 local LUNET = arg and arg[-1] or (os.getenv("LUNET_BUILD_DIR") .. "/bin/lunet")
 local PY = "/usr/bin/python3"
-local TMP = (function()
-  local p = io.popen("mktemp -d /tmp/lunet_resume_XXXXXX")
-  local d = p:read("l")
-  p:close()
-  return d
-end)()
+local TMP = T.mktempdir("lunet_resume_")
 local function tmp(name) return TMP .. "/" .. name end
-local function spit(p, s)
-  local f = assert(io.open(p, "wb"))
-  f:write(s)
-  f:close()
-end
+local spit = T.write_file
 
 -- Bitwise equality of two tensors (NaN-free data: max |a - b| == 0 and the
 -- same shape).
@@ -168,5 +151,4 @@ print(len(names), names[1], ow[names[1]].shape)
 end)
 
 os.execute("rm -rf " .. TMP)
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " test(s) failed") end
+T.summary()

@@ -7,11 +7,11 @@
 -- Skips (still passing) when cmake, a C compiler or the build directory
 -- is missing. Run by CTest as `lunet test_sdk.lua` (LUNET_BUILD_DIR and
 -- LUNET_SOURCE_DIR set).
-local passed, failed, skipped = 0, 0, 0
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
 
 local function finish()
-  print(string.format("%d passed, %d failed, %d skipped", passed, failed, skipped))
-  if failed > 0 then error(failed .. " SDK test(s) failed") end
+  T.summary("SDK")
   os.exit(0)
 end
 
@@ -35,18 +35,15 @@ end
 
 local build_dir, source_dir = os.getenv("LUNET_BUILD_DIR"), os.getenv("LUNET_SOURCE_DIR")
 if not build_dir or not source_dir then
-  print("SKIP: LUNET_BUILD_DIR / LUNET_SOURCE_DIR not set (run through ctest)")
-  skipped = 4
+  T.skip("LUNET_BUILD_DIR / LUNET_SOURCE_DIR not set (run through ctest)", 4)
   finish()
 end
 if not os.execute("cmake --version > /dev/null 2>&1") then
-  print("SKIP: cmake is not installed")
-  skipped = 4
+  T.skip("cmake is not installed", 4)
   finish()
 end
 if not os.execute("cc --version > /dev/null 2>&1") then
-  print("SKIP: no C compiler (cc)")
-  skipped = 4
+  T.skip("no C compiler (cc)", 4)
   finish()
 end
 
@@ -55,15 +52,7 @@ os.remove(tmp)
 assert(os.execute("mkdir -p " .. sh_quote(tmp)), "cannot create " .. tmp)
 local prefix = tmp .. "/prefix"
 
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write("FAIL ", name, ": ", tostring(err), "\n")
-  end
-end
+local test = T.test
 
 local function must(cmd, what)
   local log = tmp .. "/" .. what .. ".log"

@@ -3,42 +3,9 @@
 -- error messages (they name the function and the shapes).
 local ln = require "lunet"
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write("FAIL ", name, ": ", tostring(err), "\n")
-  end
-end
-
-local function eq(got, want, what)
-  if got ~= want then
-    error(string.format("%s: want %s, got %s", what or "mismatch",
-                        tostring(want), tostring(got)), 2)
-  end
-end
-
-local function near(got, want, tol, what)
-  if math.abs(got - want) > (tol or 1e-6) then
-    error(string.format("%s: want %.9g, got %.9g", what or "mismatch", want,
-                        got), 2)
-  end
-end
-
--- fn must raise an error containing every given piece (plain text).
-local function raises(fn, ...)
-  local ok, err = pcall(fn)
-  if ok then error("no error raised", 2) end
-  err = tostring(err)
-  for _, piece in ipairs({...}) do
-    if not err:find(piece, 1, true) then
-      error(string.format("error %q lacks %q", err, piece), 2)
-    end
-  end
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq, near, raises = T.test, T.eq, T.near, T.raises
 
 local function list(t) return table.concat(t:flatten():totable(), " ") end
 local function shape(t) return table.concat(t:shape(), "x") end
@@ -413,5 +380,4 @@ test("method argument errors", function()
   eq(list(x:zero()), "0.0 0.0 0.0 0.0 0.0 0.0")
 end)
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " test(s) failed") end
+T.summary()

@@ -3,16 +3,9 @@
 -- seed's preprocessing x:float() / 255 on 60000x28x28 bytes is fast.
 local ln = require "lunet"
 
-local passed, failed = 0, 0
-local function test(name, fn)
-  local ok, err = pcall(fn)
-  if ok then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write("FAIL ", name, ": ", tostring(err), "\n")
-  end
-end
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test = T.test
 
 -- Every result of a pipeline of tensor ops, from a fixed seed.
 local function pipeline()
@@ -98,5 +91,4 @@ test("x:float() / 255 on 60000x28x28 uint8 is fast", function()
   assert(best < 0.5, string.format("took %.0f ms", best * 1e3))
 end)
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " test(s) failed") end
+T.summary()

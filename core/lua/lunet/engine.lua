@@ -262,12 +262,28 @@ end
 
 -- Runs the test loop over rows [start, start + count) of x, y; returns the
 -- logs. bar: a Progbar or nil; cbs: a CallbackList or nil.
+-- Seconds between progress-bar refreshes while batches run in C.
+local BAR_SECONDS = 0.05
+
 local function test_loop(self, c, x, y, start, count, bs, bar, cbs, names, what)
   local net = c.net
   net:reset_metrics()
   local steps = (count + bs - 1) // bs
-  local batch_logs = (bar and bar.verbose == 1 and bar.interactive) or
-                     (cbs and cbs.has.on_test_batch_end)
+  local bar_steps = bar and bar.verbose == 1 and bar.interactive
+  if not (cbs and (cbs.has.on_test_batch_begin or cbs.has.on_test_batch_end)) then
+    -- runs of batches in one C call each (see fit)
+    local step = 0
+    while step < steps do
+      local s = step * bs
+      local done, err, failed = net:test_run(x, y, start + s, count - s, bs, nil,
+                                             bar_steps and BAR_SECONDS or nil)
+      if done == nil then batch_error(err, "%s: batch %d/%d", what, step + failed + 1, steps) end
+      step = step + done
+      if bar_steps then bar:update(step, ordered(results_logs(net, names), names), false) end
+    end
+    return results_logs(net, names), steps
+  end
+  local batch_logs = bar_steps or (cbs and cbs.has.on_test_batch_end)
   for step = 0, steps - 1 do
     local s = step * bs
     local n = math.min(bs, count - s)
@@ -313,6 +329,14 @@ local function validation_of(opts, x, y, n)
     return at, x, y, at, n - at
   end
   return n, nil
+end
+
+-- fit's one-time warning about a loss that is not finite.
+local function warn_nonfinite(loss, epoch, step, steps)
+  io.stderr:write(sformat("WARNING: fit: the loss is not finite (%s) in epoch %d, batch %d " ..
+                          "(0-based, as callbacks count; step %d/%d): check the inputs, " ..
+                          "targets and learning rate; ln.callbacks.TerminateOnNaN() stops there\n",
+                          callbacks.py_repr(loss), epoch + 1, step, step + 1, steps))
 end
 
 --- fit(x, y, {batch_size = 32, epochs = 1, verbose = 1, shuffle = true,
@@ -366,6 +390,9 @@ function methods:fit(x, y, opts)
   local has_end = cbs.has.on_train_batch_end
   local apply = #pairs_ > 0 and not fused
   local warned = false
+  -- Without per-batch callbacks or a Lua optimizer, batches run in runs.
+  local chunked = not has_begin and not has_end and not apply
+  local run = net.train_run
 
   cbs:call("on_train_begin", {})
   for epoch = initial, epochs - 1 do
@@ -375,26 +402,45 @@ function methods:fit(x, y, opts)
     cbs:call("on_epoch_begin", epoch, {})
     net:reset_metrics()
     if index then index:shuffle() end
-    local batch_logs = bar_steps or has_end
-    for step = 0, steps - 1 do
-      local s = step * bs
-      if has_begin then cbs:call("on_train_batch_begin", step, {}) end
-      local ok, loss = pcall(train_batch, net, x, y, index, s, math.min(bs, ntrain - s))
-      if not ok then batch_error(loss, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs, step + 1, steps) end
-      if not warned and (loss ~= loss or loss == math.huge or loss == -math.huge) then
-        warned = true
-        io.stderr:write(sformat("WARNING: fit: the loss is not finite (%s) in epoch %d, batch %d " ..
-                                "(0-based, as callbacks count; step %d/%d): check the inputs, " ..
-                                "targets and learning rate; ln.callbacks.TerminateOnNaN() stops there\n",
-                                callbacks.py_repr(loss), epoch + 1, step, step + 1, steps))
+    if chunked then
+      -- Runs of batches in one C call each (one thread team per run), cut
+      -- only where the progress bar wants a refresh.
+      local step = 0
+      while step < steps do
+        local s = step * bs
+        local done, bad, bad_loss = run(net, x, y, index, s, ntrain - s, bs, fused, nil,
+                                        bar_steps and BAR_SECONDS or nil)
+        if done == nil then
+          batch_error(bad, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs,
+                      step + bad_loss + 1, steps)
+        end
+        if bad and not warned then
+          warned = true
+          warn_nonfinite(bad_loss, epoch, step + bad, steps)
+        end
+        step = step + done
+        if bar_steps then bar:update(step, ordered(results_logs(net, names), names), false) end
+        if rawget(self, "stop_training") then break end
       end
-      if apply then opt:apply_gradients(pairs_) end
-      if batch_logs then
-        local logs = results_logs(net, names)
-        if has_end then cbs:call("on_train_batch_end", step, logs) end
-        if bar_steps then bar:update(step + 1, ordered(logs, names), false) end
+    else
+      local batch_logs = bar_steps or has_end
+      for step = 0, steps - 1 do
+        local s = step * bs
+        if has_begin then cbs:call("on_train_batch_begin", step, {}) end
+        local ok, loss = pcall(train_batch, net, x, y, index, s, math.min(bs, ntrain - s))
+        if not ok then batch_error(loss, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs, step + 1, steps) end
+        if not warned and (loss ~= loss or loss == math.huge or loss == -math.huge) then
+          warned = true
+          warn_nonfinite(loss, epoch, step, steps)
+        end
+        if apply then opt:apply_gradients(pairs_) end
+        if batch_logs then
+          local logs = results_logs(net, names)
+          if has_end then cbs:call("on_train_batch_end", step, logs) end
+          if bar_steps then bar:update(step + 1, ordered(logs, names), false) end
+        end
+        if rawget(self, "stop_training") then break end
       end
-      if rawget(self, "stop_training") then break end
     end
     local logs = results_logs(net, names)
     if xv and (epoch + 1) % vfreq == 0 then
@@ -464,12 +510,26 @@ function methods:predict(x, opts)
   local bar = mode > 0 and Progbar.new{target = steps, verbose = mode} or nil
   local cbs = callbacks.CallbackList(opts.callbacks or {}, self, {verbose = mode, steps = steps})
   cbs:call("on_predict_begin", {})
-  for step = 0, steps - 1 do
-    local s = step * bs
-    cbs:call("on_predict_batch_begin", step, {})
-    net:predict_batch(x, s, math.min(bs, n - s), out)
-    cbs:call("on_predict_batch_end", step, {})
-    if bar and bar.verbose == 1 and bar.interactive then bar:update(step + 1, nil, false) end
+  local bar_steps = bar and bar.verbose == 1 and bar.interactive
+  if not (cbs.has.on_predict_batch_begin or cbs.has.on_predict_batch_end) then
+    -- runs of batches in one C call each (see fit)
+    local step = 0
+    while step < steps do
+      local s = step * bs
+      local done, err = net:predict_run(x, s, n - s, bs, out, nil,
+                                                bar_steps and BAR_SECONDS or nil)
+      if done == nil then error(err, 0) end
+      step = step + done
+      if bar_steps then bar:update(step, nil, false) end
+    end
+  else
+    for step = 0, steps - 1 do
+      local s = step * bs
+      cbs:call("on_predict_batch_begin", step, {})
+      net:predict_batch(x, s, math.min(bs, n - s), out)
+      cbs:call("on_predict_batch_end", step, {})
+      if bar_steps then bar:update(step + 1, nil, false) end
+    end
   end
   if bar then bar:update(steps, nil, true) end
   cbs:call("on_predict_end", {})

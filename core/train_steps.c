@@ -1,0 +1,325 @@
+/*
+** train_steps.c -- runs of batches (ln_net_train_run, ln_net_test_run,
+** ln_net_predict_run; the single-batch calls are runs of one) and the
+** threads they use.
+**
+** A run is cut into segments, each either serial -- the calling thread runs
+** the layers and every kernel forks its own OpenMP region above its size
+** threshold -- or on a team: ONE parallel region for the whole segment, the
+** calling thread running the layers and the others taking the tasks layers
+** and kernels hand out with ln_team_run (train_team.c). A segment of a few
+** hundred batches thus costs one fork/join, and the team's threads stay
+** awake between batches (spinning, then yielding) instead of being woken
+** for every kernel.
+**
+** A team segment only starts once a serial batch of the same kind and at
+** least this size has sized every buffer, so the region never allocates.
+** In LN_NET_AUTO the choice is measured: probe segments alternate team and
+** serial (LN__PROBE_*), the faster per batch then runs for LN__EXPLOIT_LEN
+** batches, and the probe repeats -- a busy machine (other processes on the
+** cores) makes the team lose and serial wins, an idle one the reverse. The
+** numbers never depend on it.
+*/
+#include <math.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "train_impl.h"
+#include <stdio.h>
+#include <stdlib.h>
+static double dbg_t[200000]; static int dbg_n;
+static int dbg_cmp(const void*a,const void*b){double x=*(const double*)a,y=*(const double*)b;return x<y?-1:x>y;}
+static void dbg_report(void){ if(!dbg_n||!getenv("LN_STEP_DEBUG"))return; qsort(dbg_t,dbg_n,sizeof(double),dbg_cmp); double s=0; for(int i=0;i<dbg_n;i++)s+=dbg_t[i];
+ fprintf(stderr,"steps %d mean %.1f p10 %.1f p50 %.1f p90 %.1f p99 %.1f us\n",dbg_n,s/dbg_n*1e6,dbg_t[dbg_n/10]*1e6,dbg_t[dbg_n/2]*1e6,dbg_t[dbg_n*9/10]*1e6,dbg_t[dbg_n*99/100]*1e6); dbg_n=0;}
+
+/* A run: its batches' common fields, its extent and its stop conditions. */
+typedef struct run_call {
+    ln__batch tmpl; /* kind, apply, x, y, idx, out */
+    int64_t start, count, batch, nbatches;
+    double deadline; /* ln_time() after which the run stops; 0: none */
+    ln_net_run *run;
+    int stopped;
+} run_call;
+
+static int64_t batch_rows(const run_call *r, int64_t k) {
+    int64_t s = k * r->batch;
+    return r->count - s < r->batch ? r->count - s : r->batch;
+}
+
+/* Whether a segment starting with a batch of n rows may run on a team:
+** several OpenMP threads, not inside a parallel region already, and every
+** buffer sized by a serial batch of this kind with >= n rows (the later
+** batches of a run are never larger). */
+static int team_possible(const ln_net *net, const run_call *r, int64_t n) {
+    if (omp_get_max_threads() < 2 || omp_in_parallel()) return 0;
+    if (n > net->steady[r->tmpl.kind]) return 0;
+    if (r->tmpl.y && (int)r->tmpl.y->dtype != net->steady_ydtype) return 0;
+    return 1;
+}
+
+/* Mode and length of the next segment (from batch k on). */
+static void plan(ln_net *net, const run_call *r, int64_t k, int *team,
+                 int64_t *len) {
+    *len = r->nbatches - k;
+    if (net->threading == LN_NET_SERIAL) { *team = 0; return; }
+    if (net->threading == LN_NET_TEAM) { *team = 1; return; }
+    ln__auto *a = &net->am[r->tmpl.kind];
+    if (a->ref_rows == 0) { /* the first batch that can run both ways */
+        memset(a, 0, sizeof *a);
+        a->ref_rows = r->batch;
+        a->best = LN_NET_SERIAL;
+        a->probing = 1;
+        a->left = LN__PROBE_LEN;
+    }
+    *team = a->probing ? a->seg % 2 == 0 : a->best == LN_NET_TEAM;
+    if (*len > a->left) *len = a->left;
+}
+
+/* Mean of v[0..n) without its largest value (a preemption spike). */
+static double trimmed_mean(const double *v, int n) {
+    if (n <= 0) return INFINITY;
+    double sum = 0, max = v[0];
+    for (int i = 0; i < n; i++) {
+        sum += v[i];
+        if (v[i] > max) max = v[i];
+    }
+    return n > 1 ? (sum - max) / (n - 1) : sum;
+}
+
+/* Account one batch of a planned segment (AUTO): its time when probing,
+** and the move to the next segment. */
+static void account(ln_net *net, int kind, int team, int64_t n, double dt) {
+    if (net->threading != LN_NET_AUTO) return;
+    ln__auto *a = &net->am[kind];
+    a->into++;
+    if (a->probing && n == a->ref_rows && a->into > LN__PROBE_WARM) {
+        int cap = (int)(sizeof a->t[0] / sizeof a->t[0][0]);
+        if (a->nt[team] < cap) a->t[team][a->nt[team]++] = dt;
+    }
+    if (--a->left > 0) return;
+    a->into = 0;
+    if (!a->probing) { /* time to look again */
+        a->probing = 1;
+        a->seg = 0;
+        a->nt[0] = a->nt[1] = 0;
+        a->left = LN__PROBE_LEN;
+        return;
+    }
+    if (++a->seg < LN__PROBE_SEGMENTS) {
+        a->left = LN__PROBE_LEN;
+        return;
+    }
+    /* The team keeps every core busy: it must win clearly. */
+    double ts = trimmed_mean(a->t[0], a->nt[0]);
+    double tt = trimmed_mean(a->t[1], a->nt[1]);
+    a->best = tt < 0.95 * ts ? LN_NET_TEAM : LN_NET_SERIAL;
+    a->probing = 0;
+    a->left = LN__EXPLOIT_LEN;
+}
+
+/* Batches [*k, k1) one after the other on this thread (with whatever team
+** is installed); planned: they belong to a planned segment (accounted). */
+static ln_status batches(ln_ctx *ctx, ln_net *net, run_call *r, int64_t *k,
+                         int64_t k1, int team, int planned) {
+    ln_net_run *run = r->run;
+    while (*k < k1) {
+        ln__batch b = r->tmpl;
+        double loss = 0;
+        b.start = r->start + *k * r->batch;
+        b.n = batch_rows(r, *k);
+        b.loss = &loss;
+        double t0 = ln_time();
+        ln_status st = ln__net_batch(ctx, net, &b);
+        if (st) return st;
+        double t1 = ln_time();
+        if (b.kind != LN__K_PREDICT) {
+            run->loss = loss;
+            if (!isfinite(loss) && run->nonfinite < 0) {
+                run->nonfinite = *k;
+                run->nonfinite_loss = loss;
+            }
+        }
+        if (!team) { /* the buffers now hold this batch size */
+            if (b.n > net->steady[b.kind]) net->steady[b.kind] = b.n;
+            if (b.y) net->steady_ydtype = (int)b.y->dtype;
+        }
+        if (planned) account(net, b.kind, team, b.n, t1 - t0);
+        if (dbg_n < 200000) dbg_t[dbg_n++] = t1 - t0;
+        run->batches = ++*k;
+        if (r->deadline > 0 && t1 >= r->deadline) {
+            r->stopped = 1;
+            break;
+        }
+    }
+    return LN_OK;
+}
+
+/* A segment on a team: one parallel region; this thread runs the batches
+** with the team installed, the others serve its tasks. */
+static ln_status team_segment(ln_ctx *ctx, ln_net *net, run_call *r,
+                              int64_t *k, int64_t k1) {
+    ln_status st = LN_OK;
+    ln__team_reset(&net->team);
+#pragma omp parallel num_threads(omp_get_max_threads())
+    {
+        if (omp_get_thread_num() == 0) {
+            ln__team_start(&net->team, omp_get_num_threads());
+            st = batches(ctx, net, r, k, k1, 1, 1);
+            ln__team_stop(&net->team);
+        } else {
+            ln__team_worker(&net->team);
+        }
+    }
+    return st;
+}
+
+static ln_status run_batches(ln_ctx *ctx, ln_net *net, run_call *r) {
+    ln_net_run *run = r->run;
+    run->batches = 0;
+    run->nonfinite = -1;
+    run->nonfinite_loss = 0;
+    run->loss = 0;
+    if (r->start < 0 || r->count < 0 || r->batch < 1)
+        return ln_fail(ctx, LN_E_ARG, "net: a run of %lld rows from %lld in "
+                       "batches of %lld", (long long)r->count,
+                       (long long)r->start, (long long)r->batch);
+    r->nbatches = (r->count + r->batch - 1) / r->batch;
+    int64_t k = 0;
+    while (k < r->nbatches && !r->stopped) {
+        int64_t n = batch_rows(r, k);
+        ln_status st;
+        if (omp_get_max_threads() < 2 || net->threading == LN_NET_SERIAL) {
+            st = batches(ctx, net, r, &k, r->nbatches, 0, 0);
+        } else if (!team_possible(net, r, n)) {
+            st = batches(ctx, net, r, &k, k + 1, 0, 0); /* sizes the buffers */
+        } else {
+            int team;
+            int64_t len;
+            plan(net, r, k, &team, &len);
+            st = team ? team_segment(ctx, net, r, &k, k + len)
+                      : batches(ctx, net, r, &k, k + len, 0, 1);
+        }
+        if (st) return st;
+    }
+    return LN_OK;
+}
+
+static ln_status start_run(ln_ctx *ctx, ln_net *net, run_call *r,
+                           double max_seconds, int64_t max_batches) {
+    if (max_seconds > 0) r->deadline = ln_time() + max_seconds;
+    ln_status st = LN_OK;
+    if (max_batches >= 0) {
+        int64_t limit = max_batches * r->batch;
+        if (r->count > limit) r->count = limit;
+    }
+    st = run_batches(ctx, net, r);
+    if (r->count > r->batch) dbg_report();
+    return st;
+}
+
+/* ---- the public runs ------------------------------------------------------------ */
+
+ln_status ln_net_train_run(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
+                           const ln_tensor *y, const int64_t *idx,
+                           int64_t start, int64_t count, int64_t batch,
+                           int apply, int64_t max_batches, double max_seconds,
+                           ln_net_run *run) {
+    if (!y) return ln_fail(ctx, LN_E_ARG, "net: training needs targets");
+    if (apply && !net->opt)
+        return ln_fail(ctx, LN_E_STATE, "net: a training step with the update "
+                       "needs an optimizer (set_optimizer)");
+    run_call r = {{LN__K_TRAIN, apply != 0, x, y, idx, 0, 0, NULL, NULL},
+                  start, count, batch, 0, 0, run, 0};
+    return start_run(ctx, net, &r, max_seconds, max_batches);
+}
+
+ln_status ln_net_test_run(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
+                          const ln_tensor *y, int64_t start, int64_t count,
+                          int64_t batch, int64_t max_batches,
+                          double max_seconds, ln_net_run *run) {
+    if (!y) return ln_fail(ctx, LN_E_ARG, "net: evaluation needs targets");
+    run_call r = {{LN__K_TEST, 0, x, y, NULL, 0, 0, NULL, NULL},
+                  start, count, batch, 0, 0, run, 0};
+    return start_run(ctx, net, &r, max_seconds, max_batches);
+}
+
+ln_status ln_net_predict_run(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
+                             int64_t start, int64_t count, int64_t batch,
+                             ln_tensor *out, int64_t max_batches,
+                             double max_seconds, ln_net_run *run) {
+    run_call r = {{LN__K_PREDICT, 0, x, NULL, NULL, 0, 0, NULL, out},
+                  start, count, batch, 0, 0, run, 0};
+    return start_run(ctx, net, &r, max_seconds, max_batches);
+}
+
+/* ---- single batches: runs of one ------------------------------------------------- */
+
+/* One batch of n rows as a run of one (an empty batch runs as is). */
+static ln_status single(ln_ctx *ctx, ln_net *net, const ln__batch *tmpl,
+                        int64_t start, int64_t n, double *loss) {
+    if (n <= 0) {
+        ln__batch b = *tmpl;
+        double v = 0;
+        b.start = start;
+        b.n = n;
+        b.loss = &v;
+        ln_status st = ln__net_batch(ctx, net, &b);
+        if (!st && loss) *loss = v;
+        return st;
+    }
+    ln_net_run run;
+    run_call r = {*tmpl, start, n, n, 0, 0, &run, 0};
+    ln_status st = start_run(ctx, net, &r, 0, 1);
+    if (!st && loss) *loss = run.loss;
+    return st;
+}
+
+ln_status ln_net_train_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
+                             const ln_tensor *y, const int64_t *idx,
+                             int64_t start, int64_t n, double *loss) {
+    if (!y) return ln_fail(ctx, LN_E_ARG, "net: training needs targets");
+    ln__batch t = {LN__K_TRAIN, 0, x, y, idx, 0, 0, NULL, NULL};
+    return single(ctx, net, &t, start, n, loss);
+}
+
+ln_status ln_net_train_step(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
+                            const ln_tensor *y, const int64_t *idx,
+                            int64_t start, int64_t n, double *loss) {
+    if (!y) return ln_fail(ctx, LN_E_ARG, "net: training needs targets");
+    if (!net->opt)
+        return ln_fail(ctx, LN_E_STATE, "net: train_step without an optimizer "
+                       "(set_optimizer)");
+    ln__batch t = {LN__K_TRAIN, 1, x, y, idx, 0, 0, NULL, NULL};
+    return single(ctx, net, &t, start, n, loss);
+}
+
+ln_status ln_net_test_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
+                            const ln_tensor *y, const int64_t *idx,
+                            int64_t start, int64_t n, double *loss) {
+    if (!y) return ln_fail(ctx, LN_E_ARG, "net: evaluation needs targets");
+    ln__batch t = {LN__K_TEST, 0, x, y, idx, 0, 0, NULL, NULL};
+    return single(ctx, net, &t, start, n, loss);
+}
+
+ln_status ln_net_predict_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
+                               int64_t start, int64_t n, ln_tensor *out) {
+    ln__batch t = {LN__K_PREDICT, 0, x, NULL, NULL, 0, 0, NULL, out};
+    return single(ctx, net, &t, start, n, NULL);
+}
+
+/* ---- settings ---------------------------------------------------------------------- */
+
+void ln_net_set_threading(ln_net *net, ln_net_threading mode) {
+    net->threading = mode;
+    memset(net->am, 0, sizeof net->am);
+}
+
+ln_net_threading ln_net_threading_now(const ln_net *net) {
+    if (omp_get_max_threads() < 2 || net->threading == LN_NET_SERIAL)
+        return LN_NET_SERIAL;
+    if (net->threading == LN_NET_TEAM) return LN_NET_TEAM;
+    const ln__auto *a = &net->am[LN__K_TRAIN];
+    if (a->probing && a->ref_rows) return a->seg % 2 == 0 ? LN_NET_TEAM : LN_NET_SERIAL;
+    return a->best == LN_NET_TEAM ? LN_NET_TEAM : LN_NET_SERIAL;
+}
