@@ -376,6 +376,31 @@ ln_status ln_optimizer_build(ln_ctx *ctx, ln_optimizer *o, int n,
 
 /* ---- apply ---------------------------------------------------------------------- */
 
+/* The update of variable i of the resolved pairs with its gradient g (clipped
+** as configured; global_scale from the global norm), at step t with rate
+** lr. */
+static void update_var(ln_optimizer *o, int i, const float *g, int64_t t,
+                       double lr, double global_scale) {
+    ln_opt_var *v = &o->vars[o->index[i]];
+    const int64_t len = v->var->numel;
+    const double cv = o->clipvalue;
+    if (cv >= 0 || o->clipnorm >= 0 || o->global_clipnorm >= 0) {
+        double scale = global_scale;
+        if (cv >= 0) {
+            ln__clip_apply(o->scratch, g, len, cv, 1.0);
+            g = o->scratch;
+        }
+        if (o->clipnorm >= 0) scale = ln__clip_factor(ln_sumsq(g, len), o->clipnorm);
+        if (scale != 1.0) {
+            ln__clip_apply(o->scratch, g, len, -1, scale);
+            g = o->scratch;
+        }
+    }
+    float *slots[LN_MAX_SLOTS];
+    for (int j = 0; j < o->nslots; j++) slots[j] = ln_f32(v->slots[j]);
+    o->ops->update(o->obj->state, ln_f32(v->var), g, slots, len, t, lr, o->globals);
+}
+
 ln_status ln_optimizer_apply(ln_ctx *ctx, ln_optimizer *o, int n,
                              ln_tensor *const *vars,
                              const ln_tensor *const *grads,
@@ -385,7 +410,6 @@ ln_status ln_optimizer_apply(ln_ctx *ctx, ln_optimizer *o, int n,
     const int64_t t = o->iterations + 1;
     const double lr = ln_optimizer_lr_at(o, o->iterations);
     const double cv = o->clipvalue;
-    const int transform = cv >= 0 || o->clipnorm >= 0 || o->global_clipnorm >= 0;
 
     /* global_clipnorm: the norm of all (value-clipped) gradients first,
     ** summed in pair order. */
@@ -403,27 +427,40 @@ ln_status ln_optimizer_apply(ln_ctx *ctx, ln_optimizer *o, int n,
         global_scale = ln__clip_factor(total, o->global_clipnorm);
     }
     if (o->ops->begin_step) o->ops->begin_step(o->obj->state, o->globals, t);
-    for (int i = 0; i < n; i++) {
-        ln_opt_var *v = &o->vars[o->index[i]];
-        const int64_t len = v->var->numel;
-        const float *g = ln_f32(grads[i]);
-        if (transform) {
-            double scale = global_scale;
-            if (cv >= 0) {
-                ln__clip_apply(o->scratch, g, len, cv, 1.0);
-                g = o->scratch;
-            }
-            if (o->clipnorm >= 0) scale = ln__clip_factor(ln_sumsq(g, len), o->clipnorm);
-            if (scale != 1.0) {
-                ln__clip_apply(o->scratch, g, len, -1, scale);
-                g = o->scratch;
-            }
-        }
-        float *slots[LN_MAX_SLOTS];
-        for (int j = 0; j < o->nslots; j++) slots[j] = ln_f32(v->slots[j]);
-        o->ops->update(o->obj->state, ln_f32(v->var), g, slots, len, t, lr,
-                       o->globals);
-    }
+    for (int i = 0; i < n; i++) update_var(o, i, ln_f32(grads[i]), t, lr, global_scale);
     o->iterations = t;
     return LN_OK;
 }
+
+/* ---- a step applied in pieces (train.c) ------------------------------------------ */
+
+int ln__opt_pieces_ok(const ln_optimizer *o) {
+    return o->clipvalue < 0 && o->clipnorm < 0 && o->global_clipnorm < 0;
+}
+
+ln_status ln__opt_step_begin(ln_ctx *ctx, ln_optimizer *o, int n,
+                             ln_tensor *const *vars,
+                             const ln_tensor *const *grads,
+                             const char *const *names) {
+    ln_status st = resolve(ctx, o, n, vars, grads, names);
+    if (st) return st;
+    o->step_t = o->iterations + 1;
+    o->step_lr = ln_optimizer_lr_at(o, o->iterations);
+    if (o->ops->begin_step) o->ops->begin_step(o->obj->state, o->globals, o->step_t);
+    return LN_OK;
+}
+
+void ln__opt_step_range(ln_optimizer *o, int i, const float *grad, int64_t lo,
+                        int64_t hi) {
+    ln_opt_var *v = &o->vars[o->index[i]];
+    float *slots[LN_MAX_SLOTS];
+    for (int j = 0; j < o->nslots; j++) slots[j] = ln_f32(v->slots[j]) + lo;
+    o->ops->update(o->obj->state, ln_f32(v->var) + lo, grad + lo, slots, hi - lo,
+                   o->step_t, o->step_lr, o->globals);
+}
+
+void ln__opt_step_var(ln_optimizer *o, int i, const float *grad) {
+    update_var(o, i, grad, o->step_t, o->step_lr, 1.0);
+}
+
+void ln__opt_step_end(ln_optimizer *o) { o->iterations = o->step_t; }

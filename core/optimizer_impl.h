@@ -42,6 +42,10 @@ struct ln_optimizer {
     int capwork;
     float *scratch; /* one clipped gradient */
     int64_t capscratch;
+
+    /* the step being applied in pieces (ln__opt_step_*) */
+    int64_t step_t;
+    double step_lr;
 };
 
 /* Make sure scratch holds n floats (grows, never shrinks). */
@@ -57,5 +61,28 @@ void ln__clip_apply(float *out, const float *x, int64_t n, double clipvalue,
 /* The factor c / max(norm, c) of clip-by-norm given a squared norm; 1 when
 ** no clipping happens. */
 double ln__clip_factor(double sumsq, double c);
+
+/* A step applied in pieces, for the fused training step (train.c): the
+** same numbers as one ln_optimizer_apply with the same pairs.
+**   ln__opt_step_begin  once: variables resolved (slots must already exist
+**                       for no allocation), t and the rate fixed, the
+**                       plugin's begin_step run;
+**   ln__opt_step_range  elements [lo, hi) of pair i with its gradient grad
+**                       (the update rules are elementwise, so any cut of a
+**                       variable gives the same numbers); disjoint ranges
+**                       may run on different threads at once;
+**   ln__opt_step_var    all of pair i (clipping as configured, but not a
+**                       global norm);
+**   ln__opt_step_end    iterations + 1.
+** Pieces are only allowed without clipping (ln__opt_pieces_ok). */
+int ln__opt_pieces_ok(const ln_optimizer *o);
+ln_status ln__opt_step_begin(ln_ctx *ctx, ln_optimizer *o, int n,
+                             ln_tensor *const *vars,
+                             const ln_tensor *const *grads,
+                             const char *const *names);
+void ln__opt_step_range(ln_optimizer *o, int i, const float *grad, int64_t lo,
+                        int64_t hi);
+void ln__opt_step_var(ln_optimizer *o, int i, const float *grad);
+void ln__opt_step_end(ln_optimizer *o);
 
 #endif

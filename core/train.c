@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "optimizer_impl.h"
 #include "train_impl.h"
 
 /* Forget which batch sizes ran serially: buffers may have to grow again. */
@@ -50,6 +51,7 @@ void ln_net_free(ln_net *net) {
     free(net->ovars);
     free(net->ograds);
     free(net->onames);
+    free((void *)net->covered);
     free(net);
 }
 
@@ -374,9 +376,63 @@ static ln_status loss_and_metrics(ln_ctx *ctx, ln_net *net, int want_grad,
 
 /* ---- one batch ------------------------------------------------------------------ */
 
+/* ---- the fused update ------------------------------------------------------------ */
+
+/* Whether some layer appears twice in the chain (its later backward would
+** see weights already updated by the earlier one's early update). */
+static int layer_repeated(const ln_net *net) {
+    for (int i = 0; i < net->n; i++)
+        for (int j = i + 1; j < net->n; j++)
+            if (net->layers[i] == net->layers[j]) return 1;
+    return 0;
+}
+
+int ln_grad_ready_armed(void) { return ln__early_get() != NULL; }
+
+int ln_grad_ready(const ln_layer *l, const ln_weight *w, int64_t lo,
+                  int64_t hi) {
+    ln_net *net = ln__early_get();
+    if (!net || !w || !w->grad || lo < 0 || hi > w->value->numel || lo >= hi)
+        return 0;
+    /* Regularization is added after the plugin's backward: update later. */
+    if (w->l1 != 0 || w->l2 != 0) return 0;
+    for (int i = 0; i < net->nopt; i++) {
+        if (net->ograds[i] != w->grad || net->ovars[i] != w->value) continue;
+        ln__opt_step_range(net->opt, i, ln_f32(w->grad), lo, hi);
+        atomic_fetch_add_explicit(&net->covered[i], hi - lo, memory_order_relaxed);
+        return 1;
+    }
+    return 0;
+}
+
+/* The optimizer's update after backward: the pairs whose gradients were
+** not all handed to ln_grad_ready during backward, then the step count. */
+static ln_status finish_early(ln_ctx *ctx, ln_net *net) {
+    for (int i = 0; i < net->nopt; i++) {
+        int64_t c = atomic_load_explicit(&net->covered[i], memory_order_acquire);
+        if (c == 0) {
+            ln__opt_step_var(net->opt, i, ln_f32(net->ograds[i]));
+        } else if (c != net->ovars[i]->numel) {
+            char s[128];
+            return ln_fail(ctx, LN_E_INTERNAL, "net: a layer reported %lld of "
+                           "the %lld gradient elements of %s %s as final",
+                           (long long)c, (long long)net->ovars[i]->numel,
+                           net->onames[i] ? net->onames[i] : "a variable",
+                           ln_shape_str(net->ovars[i], s, sizeof s));
+        }
+    }
+    ln__opt_step_end(net->opt);
+    return LN_OK;
+}
+
+/* ---- one batch ------------------------------------------------------------------ */
+
 /* Forward, loss, metrics and backward of a training batch (and the
 ** optimizer's update when c->apply), with the compile-time trainable
-** snapshot in force. */
+** snapshot in force. With c->early (buffers sized, so nothing can fail
+** half-way) and no gradient clipping, layers may have blocks of weights
+** updated as soon as their gradients are final (ln_grad_ready): the same
+** numbers, while the blocks are still in cache. */
 static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
     ln_status st = gather_batch(ctx, net, c->x, c->y, c->idx, c->start, c->n);
     if (st) return st;
@@ -386,19 +442,30 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
             net->layers[i]->trainable = net->snapshot[i];
         }
     unsigned flags = LN_TRAINING | (net->fused ? LN_LOGITS : 0);
+    int early = 0;
     st = run_forward(ctx, net, net->xb, flags);
     if (!st) st = loss_and_metrics(ctx, net, 1, c->loss);
+    if (!st && c->apply && net->nopt > 0 && c->early &&
+        ln__opt_pieces_ok(net->opt) && !layer_repeated(net)) {
+        st = ln__opt_step_begin(ctx, net->opt, net->nopt, net->ovars,
+                                (const ln_tensor *const *)net->ograds,
+                                net->onames);
+        for (int i = 0; i < net->nopt; i++)
+            atomic_store_explicit(&net->covered[i], 0, memory_order_relaxed);
+        early = !st;
+        if (early) ln__early_set(net);
+    }
     if (!st) {
         int stop = first_trainable(net);
         if (stop < net->n) st = run_backward(ctx, net, net->dpred, stop, 0);
     }
+    if (early) ln__early_set(NULL);
     if (net->snapshot)
         for (int i = 0; i < net->n; i++) net->layers[i]->trainable = net->saved[i];
-    if (!st && c->apply && net->nopt > 0)
-        st = ln_optimizer_apply(ctx, net->opt, net->nopt, net->ovars,
-                                (const ln_tensor *const *)net->ograds,
-                                net->onames);
-    return st;
+    if (st || !c->apply || net->nopt == 0) return st;
+    if (early) return finish_early(ctx, net);
+    return ln_optimizer_apply(ctx, net->opt, net->nopt, net->ovars,
+                              (const ln_tensor *const *)net->ograds, net->onames);
 }
 
 static ln_status test_body(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
@@ -454,7 +521,12 @@ ln_status ln_net_set_optimizer(ln_ctx *ctx, ln_net *net, ln_optimizer *opt,
         if (g) net->ograds = g;
         const char **nm = g ? realloc(net->onames, (size_t)n * sizeof *nm) : NULL;
         if (nm) net->onames = nm;
-        if (!nm) return ln_fail(ctx, LN_E_NOMEM, "net: out of memory");
+        _Atomic int64_t *cv = nm ? malloc((size_t)n * sizeof *cv) : NULL;
+        if (cv) {
+            free((void *)net->covered);
+            net->covered = cv;
+        }
+        if (!cv) return ln_fail(ctx, LN_E_NOMEM, "net: out of memory");
         net->capopt = n;
     }
     for (int i = 0; i < n; i++) {

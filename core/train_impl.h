@@ -7,6 +7,8 @@
 #ifndef LUNET_TRAIN_IMPL_H
 #define LUNET_TRAIN_IMPL_H
 
+#include <stdatomic.h>
+
 #include "lunet/train.h"
 #include "train_team.h"
 
@@ -61,6 +63,7 @@ struct ln_net {
     int nopt, capopt;
     ln_tensor **ovars, **ograds;
     const char **onames;
+    _Atomic int64_t *covered; /* per pair: elements updated early */
 
     /* threads (train_steps.c) */
     ln_net_threading threading;
@@ -74,6 +77,7 @@ struct ln_net {
 typedef struct ln__batch {
     int kind;
     int apply; /* train: the optimizer's update too */
+    int early; /* train: buffers sized, updates may run during backward */
     const ln_tensor *x, *y;
     const int64_t *idx;
     int64_t start, n;

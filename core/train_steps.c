@@ -26,12 +26,6 @@
 #include <omp.h>
 
 #include "train_impl.h"
-#include <stdio.h>
-#include <stdlib.h>
-static double dbg_t[200000]; static int dbg_n;
-static int dbg_cmp(const void*a,const void*b){double x=*(const double*)a,y=*(const double*)b;return x<y?-1:x>y;}
-static void dbg_report(void){ if(!dbg_n||!getenv("LN_STEP_DEBUG"))return; qsort(dbg_t,dbg_n,sizeof(double),dbg_cmp); double s=0; for(int i=0;i<dbg_n;i++)s+=dbg_t[i];
- fprintf(stderr,"steps %d mean %.1f p10 %.1f p50 %.1f p90 %.1f p99 %.1f us\n",dbg_n,s/dbg_n*1e6,dbg_t[dbg_n/10]*1e6,dbg_t[dbg_n/2]*1e6,dbg_t[dbg_n*9/10]*1e6,dbg_t[dbg_n*99/100]*1e6); dbg_n=0;}
 
 /* A run: its batches' common fields, its extent and its stop conditions. */
 typedef struct run_call {
@@ -129,6 +123,8 @@ static ln_status batches(ln_ctx *ctx, ln_net *net, run_call *r, int64_t *k,
         b.start = r->start + *k * r->batch;
         b.n = batch_rows(r, *k);
         b.loss = &loss;
+        /* sized buffers: nothing in the batch can fail half-way */
+        b.early = b.n <= net->steady[b.kind] && (!b.y || (int)b.y->dtype == net->steady_ydtype);
         double t0 = ln_time();
         ln_status st = ln__net_batch(ctx, net, &b);
         if (st) return st;
@@ -145,7 +141,6 @@ static ln_status batches(ln_ctx *ctx, ln_net *net, run_call *r, int64_t *k,
             if (b.y) net->steady_ydtype = (int)b.y->dtype;
         }
         if (planned) account(net, b.kind, team, b.n, t1 - t0);
-        if (dbg_n < 200000) dbg_t[dbg_n++] = t1 - t0;
         run->batches = ++*k;
         if (r->deadline > 0 && t1 >= r->deadline) {
             r->stopped = 1;
@@ -214,7 +209,6 @@ static ln_status start_run(ln_ctx *ctx, ln_net *net, run_call *r,
         if (r->count > limit) r->count = limit;
     }
     st = run_batches(ctx, net, r);
-    if (r->count > r->batch) dbg_report();
     return st;
 }
 
@@ -229,7 +223,7 @@ ln_status ln_net_train_run(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
     if (apply && !net->opt)
         return ln_fail(ctx, LN_E_STATE, "net: a training step with the update "
                        "needs an optimizer (set_optimizer)");
-    run_call r = {{LN__K_TRAIN, apply != 0, x, y, idx, 0, 0, NULL, NULL},
+    run_call r = {{LN__K_TRAIN, apply != 0, 0, x, y, idx, 0, 0, NULL, NULL},
                   start, count, batch, 0, 0, run, 0};
     return start_run(ctx, net, &r, max_seconds, max_batches);
 }
@@ -239,7 +233,7 @@ ln_status ln_net_test_run(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                           int64_t batch, int64_t max_batches,
                           double max_seconds, ln_net_run *run) {
     if (!y) return ln_fail(ctx, LN_E_ARG, "net: evaluation needs targets");
-    run_call r = {{LN__K_TEST, 0, x, y, NULL, 0, 0, NULL, NULL},
+    run_call r = {{LN__K_TEST, 0, 0, x, y, NULL, 0, 0, NULL, NULL},
                   start, count, batch, 0, 0, run, 0};
     return start_run(ctx, net, &r, max_seconds, max_batches);
 }
@@ -248,7 +242,7 @@ ln_status ln_net_predict_run(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                              int64_t start, int64_t count, int64_t batch,
                              ln_tensor *out, int64_t max_batches,
                              double max_seconds, ln_net_run *run) {
-    run_call r = {{LN__K_PREDICT, 0, x, NULL, NULL, 0, 0, NULL, out},
+    run_call r = {{LN__K_PREDICT, 0, 0, x, NULL, NULL, 0, 0, NULL, out},
                   start, count, batch, 0, 0, run, 0};
     return start_run(ctx, net, &r, max_seconds, max_batches);
 }
@@ -279,7 +273,7 @@ ln_status ln_net_train_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                              const ln_tensor *y, const int64_t *idx,
                              int64_t start, int64_t n, double *loss) {
     if (!y) return ln_fail(ctx, LN_E_ARG, "net: training needs targets");
-    ln__batch t = {LN__K_TRAIN, 0, x, y, idx, 0, 0, NULL, NULL};
+    ln__batch t = {LN__K_TRAIN, 0, 0, x, y, idx, 0, 0, NULL, NULL};
     return single(ctx, net, &t, start, n, loss);
 }
 
@@ -290,7 +284,7 @@ ln_status ln_net_train_step(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
     if (!net->opt)
         return ln_fail(ctx, LN_E_STATE, "net: train_step without an optimizer "
                        "(set_optimizer)");
-    ln__batch t = {LN__K_TRAIN, 1, x, y, idx, 0, 0, NULL, NULL};
+    ln__batch t = {LN__K_TRAIN, 1, 0, x, y, idx, 0, 0, NULL, NULL};
     return single(ctx, net, &t, start, n, loss);
 }
 
@@ -298,13 +292,13 @@ ln_status ln_net_test_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                             const ln_tensor *y, const int64_t *idx,
                             int64_t start, int64_t n, double *loss) {
     if (!y) return ln_fail(ctx, LN_E_ARG, "net: evaluation needs targets");
-    ln__batch t = {LN__K_TEST, 0, x, y, idx, 0, 0, NULL, NULL};
+    ln__batch t = {LN__K_TEST, 0, 0, x, y, idx, 0, 0, NULL, NULL};
     return single(ctx, net, &t, start, n, loss);
 }
 
 ln_status ln_net_predict_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                                int64_t start, int64_t n, ln_tensor *out) {
-    ln__batch t = {LN__K_PREDICT, 0, x, NULL, NULL, 0, 0, NULL, out};
+    ln__batch t = {LN__K_PREDICT, 0, 0, x, NULL, NULL, 0, 0, NULL, out};
     return single(ctx, net, &t, start, n, NULL);
 }
 

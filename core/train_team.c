@@ -27,6 +27,15 @@
 
 /* The team of a batch call running on this thread (NULL outside). */
 static _Thread_local ln__team *tl_team;
+/* The early-update state seen by ln_grad_ready on this thread. */
+static _Thread_local void *tl_early;
+
+void ln__early_set(void *state) {
+    tl_early = state;
+    if (tl_team) tl_team->early = state; /* published with the next job */
+}
+
+void *ln__early_get(void) { return tl_early; }
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -90,7 +99,9 @@ void ln__team_worker(ln__team *t) {
                 /* The job cannot end before this task is counted, so its
                 ** slot (by tag parity) stays valid while it runs. */
                 const ln__team_slot *s = &t->slot[tag & 1u];
+                tl_early = t->early;
                 s->fn(s->arg, task);
+                tl_early = NULL;
                 atomic_fetch_add_explicit(&t->done, 1, memory_order_release);
                 idle = 0;
                 continue;

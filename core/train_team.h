@@ -31,6 +31,7 @@ typedef struct ln__team {
     _Alignas(64) _Atomic int64_t done; /* tasks of the job finished */
     _Alignas(64) _Atomic int stop;
     ln__team_slot slot[2]; /* fn and arg of jobs by tag parity */
+    void *early;           /* the fused step's update state (train.c) */
     unsigned tag;          /* tag of the last job published */
     int nthreads;
 } ln__team;
@@ -44,5 +45,11 @@ void ln__team_start(ln__team *t, int nthreads);
 void ln__team_worker(ln__team *t);
 /* On the calling thread: release the workers and uninstall the team. */
 void ln__team_stop(ln__team *t);
+
+/* The fused training step's early-update state for ln_grad_ready (train.c)
+** on this thread: set by the calling thread, seen by its team's workers
+** while they run its tasks. NULL: none. */
+void ln__early_set(void *state);
+void *ln__early_get(void);
 
 #endif

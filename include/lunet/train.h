@@ -108,6 +108,21 @@ LN_API ln_status ln_net_train_step(ln_ctx *ctx, ln_net *net,
                                    const int64_t *idx, int64_t start,
                                    int64_t n, double *loss);
 
+/* For layer plugins, in backward: the gradient of weight w (of layer l) is
+** final over its elements [lo, hi) and this backward no longer reads w's
+** values there. Inside a fused training step (train_step, or a run with
+** apply) the optimizer then updates those elements at once, while they are
+** in cache, and this returns 1; elsewhere (and for regularized weights) it
+** does nothing and returns 0 -- the update comes after backward. A plugin
+** that calls it for a weight covers every element exactly once per
+** backward; calls may come from team tasks (ln_team_run). The numbers are
+** those of the update after backward. */
+LN_API int ln_grad_ready(const ln_layer *l, const ln_weight *w, int64_t lo,
+                         int64_t hi);
+/* 1 when ln_grad_ready may update weights now on this thread (a plugin may
+** then cut its weight-gradient work into blocks to profit). */
+LN_API int ln_grad_ready_armed(void);
+
 /* ---- runs of batches ------------------------------------------------------------
 
 ** What fit, evaluate and predict loop over, in one call: batch k (from 0)

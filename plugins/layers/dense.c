@@ -117,6 +117,8 @@ static int64_t dense_rows_per_task(int64_t rows, int nt) {
 /* What the tasks of one forward or backward share. */
 typedef struct dense_job {
     const dense *d;
+    const ln_layer *l;
+    const ln_weight *kw, *bw; /* weights whose gradients are written */
     const float *x, *w, *bias, *dy, *y;
     float *out, *z, *g, *dx, *dw, *db;
     int64_t rows, in, n, per;
@@ -145,7 +147,7 @@ static ln_status dense_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     dense *d = l->state;
     int64_t in = l->weights[d->kernel].value->shape[0], n = d->units;
     int64_t rows = x->numel / in;
-    dense_job j = {d, ln_f32(x), ln_f32(l->weights[d->kernel].value),
+    dense_job j = {d, l, NULL, NULL, ln_f32(x), ln_f32(l->weights[d->kernel].value),
                    d->bias >= 0 ? ln_f32(l->weights[d->bias].value) : NULL,
                    NULL, NULL, ln_f32(y), NULL, NULL, NULL, NULL, NULL,
                    rows, in, n, rows, 0, 1};
@@ -181,20 +183,25 @@ static void dense_act_grad_task(void *arg, int64_t t) {
 }
 
 /* Input features [t*per, ...): dX[:, i] = G W[i, :]^T and
-** dW[i, :] = x[:, i]^T G; the task after the last does the bias. */
+** dW[i, :] = x[:, i]^T G (with dx NULL: dW only), then those kernel rows
+** are final (a fused training step updates them now, in cache); the task
+** after the last does the bias. */
 static void dense_weight_task(void *arg, int64_t t) {
     const dense_job *j = arg;
     if (t == j->ntasks) {
         ln_sum_rows(j->db, j->g, j->rows, j->n, 0);
+        ln_grad_ready(j->l, j->bw, 0, j->n);
         return;
     }
     int64_t i0 = t * j->per, m = j->in - i0 < j->per ? j->in - i0 : j->per;
     if (j->dx)
         ln_gemm(0, 1, j->rows, m, j->n, 1.0f, j->g, j->n, j->w + i0 * j->n, j->n,
                 0.0f, j->dx + i0, j->in, NULL);
-    if (j->dw)
+    if (j->dw) {
         ln_gemm(1, 0, m, j->n, j->rows, 1.0f, j->x + i0, j->in, j->g, j->n,
                 0.0f, j->dw + i0 * j->n, j->n, NULL);
+        ln_grad_ready(j->l, j->kw, i0 * j->n, (i0 + m) * j->n);
+    }
 }
 
 /* G = dL/dz (dy itself with LN_LOGITS or a linear activation), then
@@ -210,7 +217,7 @@ static ln_status dense_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     int64_t rows = x->numel / in;
     const int nt = ln_team_threads();
     const int team = nt > 1 && 2.0 * (double)rows * n * in >= DENSE_TEAM_MIN_FLOPS;
-    dense_job j = {d, ln_f32(x), ln_f32(kw->value), NULL, ln_f32(dy), ln_f32(y),
+    dense_job j = {d, l, kw, NULL, ln_f32(x), ln_f32(kw->value), NULL, ln_f32(dy), ln_f32(y),
                    NULL, NULL, (float *)ln_f32(dy), NULL, NULL, NULL,
                    rows, in, n, rows, 0, 1};
     if (!(flags & LN_LOGITS) && !ln_activation_is_identity(d->act)) {
@@ -227,10 +234,12 @@ static ln_status dense_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     }
     if ((flags & LN_NEED_DW) && ln_layer_trains(l, kw)) j.dw = ln_f32(kw->grad);
     if ((flags & LN_NEED_DW) && d->bias >= 0 &&
-        ln_layer_trains(l, &l->weights[d->bias]))
-        j.db = ln_f32(l->weights[d->bias].grad);
+        ln_layer_trains(l, &l->weights[d->bias])) {
+        j.bw = &l->weights[d->bias];
+        j.db = ln_f32(j.bw->grad);
+    }
     if ((flags & LN_NEED_DX) && dx) j.dx = ln_f32(dx);
-    if (!team) {
+    if (!team && !(j.dw && ln_grad_ready_armed())) {
         if (j.dw)
             ln_gemm(1, 0, in, n, rows, 1.0f, j.x, in, j.g, n, 0.0f, j.dw, n, NULL);
         if (j.db) ln_sum_rows(j.db, j.g, rows, n, 0);
@@ -238,10 +247,16 @@ static ln_status dense_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
             ln_gemm(0, 1, rows, in, n, 1.0f, j.g, n, j.w, n, 0.0f, j.dx, in, NULL);
         return LN_OK;
     }
-    /* Feature blocks of whole micro-tiles, about four per thread. */
-    j.per = (in + 4 * nt - 1) / (4 * nt);
+    /* Feature blocks of whole micro-tiles, about four per thread (eight
+    ** when serial, for the fused update's cache blocking). */
+    const int parts = team ? 4 * nt : 8;
+    j.per = (in + parts - 1) / parts;
     j.per = (j.per + 7) / 8 * 8;
     j.ntasks = (in + j.per - 1) / j.per;
+    if (!team && j.dx) { /* all of dX first: it reads the kernel's old values */
+        ln_gemm(0, 1, rows, in, n, 1.0f, j.g, n, j.w, n, 0.0f, j.dx, in, NULL);
+        j.dx = NULL;
+    }
     ln_team_run(j.ntasks + (j.db != NULL), dense_weight_task, &j);
     return LN_OK;
 }

@@ -7,7 +7,9 @@
 #     --short      the CTest mode: only on CI (CI=true) or with
 #                  LUNET_FUZZ_SHORT=1, else skipped (77)
 #     --merge      afterwards, add the new inputs that widen coverage to the
-#                  seed corpus tests/fuzz/corpus/<target> (libFuzzer -merge=1)
+#                  seed corpus tests/fuzz/corpus/<target> (libFuzzer -merge=1);
+#                  then run the (strict) replays and take out any input that
+#                  shows an open finding
 #     --h5-raw     let h5model mutate whole HDF5 files too (mode 1): that
 #                  fuzzes libhdf5's own parser, which has known memory bugs
 #                  on corrupt files (docs/reliability.md); off by default
@@ -73,13 +75,13 @@ exec 9>"$build/.run_fuzz.lock"
 flock 9
 
 echo "run_fuzz: building the fuzz targets with $cc in $build"
-# The sanitizer flags of LUNET_SANITIZE, given here so that pointer-overflow
-# and float-cast-overflow can recover: ubsan.supp silences reported
-# findings in named files, nothing else.
+# The sanitizer flags of LUNET_SANITIZE, given here so that
+# float-cast-overflow can recover: ubsan.supp silences a reported finding
+# in one named file, nothing else (halt_on_error stops on any other).
 san="-fsanitize=address,undefined"
 cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER="$cc" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLUNET_SANITIZE=OFF -DLUNET_FUZZ=ON \
-    -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link $san -fno-sanitize-recover=all -fsanitize-recover=pointer-overflow,float-cast-overflow -fno-omit-frame-pointer -g" \
+    -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link $san -fno-sanitize-recover=all -fsanitize-recover=float-cast-overflow -fno-omit-frame-pointer -g" \
     -DCMAKE_EXE_LINKER_FLAGS="$san" -DCMAKE_SHARED_LINKER_FLAGS="$san" \
     -DCMAKE_MODULE_LINKER_FLAGS="$san" >"$build/configure.log" 2>&1 ||
     { cat "$build/configure.log"; exit 1; }
