@@ -174,7 +174,8 @@ int ln_args_unused(const ln_args *a, char *buf, size_t n) {
     size_t k = 0;
     if (n) buf[0] = '\0';
     for (int i = 0; a && i < a->count; i++) {
-        if (a->e[i].used) continue;
+        /* a null value means "the default": never an unknown key */
+        if (a->e[i].used || a->e[i].type == LN_ARG_NULL) continue;
         int w = snprintf(buf + k, k < n ? n - k : 0, "%s'%s'",
                          count ? ", " : "", a->e[i].key);
         if (w > 0) k += (size_t)w;
@@ -229,7 +230,7 @@ ln_status ln_args_int(ln_ctx *ctx, ln_args *a, const char *key, int64_t def,
     double v;
     ln_status st = ln_args_number(ctx, a, key, (double)def, &v);
     if (st) return st;
-    if (v != (double)(int64_t)v)
+    if (!(v >= -9.2e18 && v <= 9.2e18) || v != (double)(int64_t)v)
         return ln_fail(ctx, LN_E_ARG, "keyword '%s' must be an integer, got %g",
                        key, v);
     *out = (int64_t)v;
@@ -279,6 +280,9 @@ ln_status ln_args_ints(ln_ctx *ctx, ln_args *a, const char *key, int max,
     e->used = 1;
     if (e->type == LN_ARG_NUMBER) {
         if (max < 1) return ln_fail(ctx, LN_E_ARG, "keyword '%s': too many values", key);
+        if (!(e->num >= -9.2e18 && e->num <= 9.2e18) ||
+            e->num != (double)(int64_t)e->num)
+            return ln_fail(ctx, LN_E_ARG, "keyword '%s' must hold integers", key);
         out[0] = (int64_t)e->num;
         *n = 1;
         return LN_OK;
@@ -288,7 +292,8 @@ ln_status ln_args_ints(ln_ctx *ctx, ln_args *a, const char *key, int max,
         return ln_fail(ctx, LN_E_ARG, "keyword '%s': %d values, at most %d",
                        key, e->n, max);
     for (int i = 0; i < e->n; i++) {
-        if (e->nums[i] != (double)(int64_t)e->nums[i])
+        if (!(e->nums[i] >= -9.2e18 && e->nums[i] <= 9.2e18) ||
+            e->nums[i] != (double)(int64_t)e->nums[i])
             return ln_fail(ctx, LN_E_ARG, "keyword '%s' must hold integers", key);
         out[i] = (int64_t)e->nums[i];
     }

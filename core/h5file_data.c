@@ -127,7 +127,7 @@ ln_status ln_h5_read(ln_ctx *ctx, const ln_h5 *f, const char *path, int nd,
                        "numbers (HDF5 type class %d)", path, (int)cls);
         goto done;
     }
-    if (nd >= 0 && (nd != r || memcmp(s, shape, sizeof(int64_t) * (size_t)r))) {
+    if (nd >= 0 && (nd != r || (r && memcmp(s, shape, sizeof(int64_t) * (size_t)r)))) {
         st = ln_fail(ctx, LN_E_SHAPE, "%s: dataset '%s' has shape %s, "
                      "expected %s", f->path, path, ln_dims_str(r, s, a, sizeof a),
                      ln_dims_str(nd, shape, b, sizeof b));

@@ -116,11 +116,31 @@ static int is_number_list(lua_State *L, int t) {
     return count == n;
 }
 
+/* While a table converts, its ln_args sits in a userdata box whose __gc
+** frees it: a Lua error raised halfway (a bad nested value) leaks nothing. */
+static int argsbox_gc(lua_State *L) {
+    ln_args **box = lua_touserdata(L, 1);
+    ln_args_free(*box);
+    *box = NULL;
+    return 0;
+}
+
+static ln_args **argsbox_push(lua_State *L) {
+    ln_args **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = NULL;
+    if (luaL_newmetatable(L, "lunet.ArgsBox")) {
+        lua_pushcfunction(L, argsbox_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    return box;
+}
+
 static ln_args *table_to_args(lua_State *L, int t, const char *fn, int depth) {
     t = lua_absindex(L, t);
     if (depth > 8) luaL_error(L, "%s: keyword arguments nested too deep", fn);
-    ln_args *a = ln_args_new();
-    if (!a) luaL_error(L, "%s: out of memory", fn);
+    ln_args **box = argsbox_push(L);
+    if (!(*box = ln_args_new())) luaL_error(L, "%s: out of memory", fn);
     lua_pushnil(L);
     while (lua_next(L, t)) {
         char key[64];
@@ -129,16 +149,16 @@ static ln_args *table_to_args(lua_State *L, int t, const char *fn, int depth) {
         } else if (lua_isinteger(L, -2)) {
             snprintf(key, sizeof key, "#%lld", (long long)lua_tointeger(L, -2));
         } else {
-            ln_args_free(a);
             luaL_error(L, "%s: keyword names must be strings", fn);
         }
-        if (set_value(L, a, key, lua_gettop(L), fn, depth)) {
-            ln_args_free(a);
+        if (set_value(L, *box, key, lua_gettop(L), fn, depth))
             luaL_error(L, "%s: keyword '%s' has a value of type %s that "
                        "cannot be used here", fn, key, luaL_typename(L, -1));
-        }
         lua_pop(L, 1);
     }
+    ln_args *a = *box;
+    *box = NULL;
+    lua_pop(L, 1); /* the box */
     return a;
 }
 

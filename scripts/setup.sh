@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="gcc make cmake pkg-config liblua5.4-dev lua5.4 check libsubunit-dev
   zlib1g-dev libhdf5-dev hdf5-tools libjansson-dev gnuplot-nox
-  dataset-fashion-mnist python3-numpy python3-h5py"
+  dataset-fashion-mnist python3-numpy python3-h5py
+  clang-14 libclang-rt-14-dev valgrind"
 
 missing=""
 for p in $PACKAGES; do
