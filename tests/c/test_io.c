@@ -329,7 +329,7 @@ START_TEST(npy_roundtrip) {
     }
     /* the header is numpy's: 64-byte aligned, ends in \n */
     FILE *f = fopen(tpath("a.npy"), "rb");
-    char head[128];
+    char head[129] = {0}; /* NUL-terminated for strstr */
     ck_assert_uint_eq(fread(head, 1, 128, f), 128);
     fclose(f);
     ck_assert_int_eq(memcmp(head, "\x93NUMPY\x01\x00", 8), 0);

@@ -88,7 +88,10 @@ test("x:float() / 255 on 60000x28x28 uint8 is fast", function()
                                 best * 1e3))
   -- The kernels themselves take ~25 ms here; most of the rest is the page
   -- faults of two fresh 188 MB allocations. Fail only when clearly wrong.
-  assert(best < 0.5, string.format("took %.0f ms", best * 1e3))
+  -- (ASan builds are several times slower: they only report the time.)
+  if not os.getenv("ASAN_OPTIONS") then
+    assert(best < 0.5, string.format("took %.0f ms", best * 1e3))
+  end
 end)
 
 T.summary()
