@@ -49,16 +49,24 @@ local tmp = os.tmpname()
 os.remove(tmp)
 assert(os.execute("mkdir " .. shquote(tmp)), "cannot make a temporary folder")
 
+-- A smoke run takes a few seconds; one that hangs (a deadlock in a
+-- parallel region, say) is killed after this many and reported as such.
+local TIMEOUT = 120
+
 -- Runs scripts/<name> in smoke mode into <tmp>/<outdir>; returns its output
--- (stdout and stderr). Fails on a non-zero exit.
+-- (stdout and stderr). Fails on a non-zero exit or after TIMEOUT seconds.
 local function run_script(name, outdir, env, extra)
-  local cmd = string.format("cd %s && env LUNET_SMOKE=1 LUNET_SEED=42 %s %s %s %s %s 2>&1",
-    shquote(root), env or "", shquote(lunet), shquote("scripts/" .. name),
-    shquote(tmp .. "/" .. outdir), extra or "")
+  local cmd = string.format("cd %s && env LUNET_SMOKE=1 LUNET_SEED=42 %s timeout -s KILL %d " ..
+    "%s %s %s %s 2>&1", shquote(root), env or "", TIMEOUT, shquote(lunet),
+    shquote("scripts/" .. name), shquote(tmp .. "/" .. outdir), extra or "")
   local p = assert(io.popen(cmd, "r"))
   local out = p:read("a")
   local ok, how, code = p:close()
   if not ok then
+    if code == 137 or (how == "signal" and code == 9) then
+      error(string.format("%s did not finish within %d s (killed); its output so far:\n%s",
+                          name, TIMEOUT, out), 0)
+    end
     error(string.format("%s exited with %s %s:\n%s", name, tostring(how), tostring(code), out), 0)
   end
   return out
