@@ -7,10 +7,12 @@ same workloads as bench/torch_bench.py, written the way a user writes them
 
 Each workload runs in its own child process (so that its peak RSS is its
 own); every timed repeat builds a fresh model and optimizer, and the best
-repeat is reported. Data: Fashion-MNIST read with ln.datasets from the IDX
-.gz files, /255 as float32; validation = the first 5,000 training images,
-train = the last 55,000; exp4a keeps the 8 classes other than 5 (sandal)
-and 6 (shirt), labels mapped to 0..7.
+repeat is reported. Data: Fashion-MNIST read with ln.io.read_idx from the
+IDX .gz files a workload needs (as torch_bench.py), /255 as float32 (block
+by block: one float copy in memory, as PyTorch's in-place division);
+validation = the first 5,000 training images, train = the last 55,000;
+exp4a keeps the 8 classes other than 5 (sandal) and 6 (shirt), labels
+mapped to 0..7. The "load" workload times ln.datasets' loader instead.
 
 Workloads (as torch_bench.py):
   exp1          Flatten-300-LeakyReLU-100-LeakyReLU-10 (he_normal), SGD 1e-3, batch 32
@@ -118,19 +120,42 @@ end
 
 -- ---- data ---------------------------------------------------------------------------------
 
--- x (float32, N x 28 x 28 in [0, 1]) and y (labels) for one workload.
+-- uint8 images -> float32 / 255, block by block into one new tensor: the
+-- same values as (u8:float() / 255) without two float copies alive at once
+-- (PyTorch's side divides in place); peak memory is the data plus a block.
+local function to_unit_float(u8)
+  local shape = u8:shape()
+  local out = ln.zeros(shape)
+  local n, step = shape[1], 2048
+  for s = 1, n, step do
+    local c = math.min(step, n - s + 1)
+    out:narrow(1, s, c):copy(u8:narrow(1, s, c):float() / 255)
+    collectgarbage("step", 0)
+  end
+  collectgarbage()
+  return out
+end
+
+-- x (float32, N x 28 x 28 in [0, 1]) and y (labels) for one workload: only
+-- the files it needs, as torch_bench.py reads them.
 local function load_data(dir, name)
-  local train, test = ln.datasets.fashion_mnist.load_data(dir)
-  if is_infer(name) then return test.x:float() / 255, test.y end
+  local function file(f) return ln.io.read_idx(dir .. "/" .. f .. ".gz") end
+  if is_infer(name) then
+    return to_unit_float(file("t10k-images-idx3-ubyte")), file("t10k-labels-idx1-ubyte")
+  end
   local n_valid = 5000
-  local n = train.x:size(1) - n_valid
-  local x = train.x:narrow(1, n_valid + 1, n):float() / 255
-  local y = train.y:narrow(1, n_valid + 1, n):int()
+  local xs, ys = file("train-images-idx3-ubyte"), file("train-labels-idx1-ubyte")
+  local n = xs:size(1) - n_valid
+  local xu, y = xs:narrow(1, n_valid + 1, n), ys:narrow(1, n_valid + 1, n):int()
   if name == "exp4a" then
     local keep = y:ne(5) & y:ne(6)
-    x, y = x[keep], y[keep]
+    xu, y = xu[keep], y[keep]
     y[y:gt(6)] = y[y:gt(6)] - 2
   end
+  xs = nil
+  local x = to_unit_float(xu)
+  xu = nil
+  collectgarbage()
   return x, y
 end
 

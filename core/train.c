@@ -328,6 +328,31 @@ static ln_status gather_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
     return gather(ctx, net->yb, y, idx, start, n, "y");
 }
 
+/* Ask the memory system for rows idx[start .. start + n) of x: the next
+** batch's rows, shuffled across the whole set, arrive in cache while this
+** batch computes instead of stalling its gather. Only for shuffled rows
+** (consecutive ones are the hardware prefetcher's job) and small batches
+** (a large one would not stay in cache). A hint; results are unaffected. */
+#define PREFETCH_MAX_BYTES (512 * 1024)
+static void prefetch_rows(const ln_tensor *x, const int64_t *idx, int64_t start,
+                          int64_t n) {
+#if defined(__GNUC__)
+    if (!idx || n <= 0 || x->ndim < 1 || x->shape[0] <= 0) return;
+    const int64_t rows = x->shape[0];
+    const size_t bytes = (size_t)(x->numel / rows) * ln_dtype_size(x->dtype);
+    if (bytes * (size_t)n > PREFETCH_MAX_BYTES) return;
+    const char *base = ln_data(x);
+    for (int64_t r = 0; r < n; r++) {
+        int64_t row = idx[start + r];
+        if (row < 0 || row >= rows) continue;
+        const char *p = base + (size_t)row * bytes;
+        for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 1);
+    }
+#else
+    (void)x, (void)idx, (void)start, (void)n;
+#endif
+}
+
 /* The loss of the forward just run (output of the last layer) into *loss;
 ** with want_grad the gradient goes to net->dpred. Then the metrics. */
 static ln_status loss_and_metrics(ln_ctx *ctx, ln_net *net, int want_grad,
@@ -436,6 +461,7 @@ static ln_status finish_early(ln_ctx *ctx, ln_net *net) {
 static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
     ln_status st = gather_batch(ctx, net, c->x, c->y, c->idx, c->start, c->n);
     if (st) return st;
+    prefetch_rows(c->x, c->idx, c->next_start, c->next_n);
     if (net->snapshot)
         for (int i = 0; i < net->n; i++) {
             net->saved[i] = net->layers[i]->trainable;
@@ -470,6 +496,7 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
 
 static ln_status test_body(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
     ln_status st = gather_batch(ctx, net, c->x, c->y, c->idx, c->start, c->n);
+    if (!st) prefetch_rows(c->x, c->idx, c->next_start, c->next_n);
     if (!st) st = run_forward(ctx, net, net->xb, net->fused ? LN_LOGITS : 0);
     if (!st) st = loss_and_metrics(ctx, net, 0, c->loss);
     return st;

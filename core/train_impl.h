@@ -21,7 +21,8 @@ enum { LN__K_TRAIN, LN__K_TEST, LN__K_PREDICT, LN__K_COUNT };
 #define LN__PROBE_SEGMENTS 4 /* team, serial, team, serial */
 #define LN__PROBE_LEN 12     /* batches per probe segment */
 #define LN__PROBE_WARM 2     /* untimed batches at a probe segment's start */
-#define LN__EXPLOIT_LEN 1024 /* batches in the chosen mode between probes */
+#define LN__EXPLOIT_LEN 1024 /* batches in the chosen mode between probes, */
+#define LN__EXPLOIT_MAX 16384 /* doubled up to this while the choice holds */
 
 typedef struct ln__auto {
     int best;         /* LN_NET_SERIAL or LN_NET_TEAM */
@@ -30,6 +31,7 @@ typedef struct ln__auto {
     int64_t left;     /* batches left in the current segment */
     int64_t into;     /* batches into the current segment */
     int64_t ref_rows; /* the batch size that is timed */
+    int64_t exploit;  /* the current exploit length */
     double t[2][LN__PROBE_SEGMENTS / 2 * LN__PROBE_LEN]; /* [team?][i] */
     int nt[2];
 } ln__auto;
@@ -81,6 +83,7 @@ typedef struct ln__batch {
     const ln_tensor *x, *y;
     const int64_t *idx;
     int64_t start, n;
+    int64_t next_start, next_n; /* the next batch's rows, to prefetch */
     double *loss;   /* train, test */
     ln_tensor *out; /* predict: rows [start, start + n) receive the outputs */
 } ln__batch;

@@ -16,9 +16,9 @@
 ** least this size has sized every buffer, so the region never allocates.
 ** In LN_NET_AUTO the choice is measured: probe segments alternate team and
 ** serial (LN__PROBE_*), the faster per batch then runs for LN__EXPLOIT_LEN
-** batches, and the probe repeats -- a busy machine (other processes on the
-** cores) makes the team lose and serial wins, an idle one the reverse. The
-** numbers never depend on it.
+** batches (doubling while the choice holds), and the probe repeats -- a busy
+** machine (other processes on the cores) makes the team lose and serial
+** wins, an idle one the reverse. The numbers never depend on it.
 */
 #include <math.h>
 #include <string.h>
@@ -104,12 +104,18 @@ static void account(ln_net *net, int kind, int team, int64_t n, double dt) {
         a->left = LN__PROBE_LEN;
         return;
     }
-    /* The team keeps every core busy: it must win clearly. */
+    /* The team keeps every core busy: it must win clearly. A choice that
+    ** holds is probed again less and less often. */
     double ts = trimmed_mean(a->t[0], a->nt[0]);
     double tt = trimmed_mean(a->t[1], a->nt[1]);
-    a->best = tt < 0.95 * ts ? LN_NET_TEAM : LN_NET_SERIAL;
+    int best = tt < 0.95 * ts ? LN_NET_TEAM : LN_NET_SERIAL;
+    if (best == a->best && a->exploit > 0)
+        a->exploit = a->exploit * 2 < LN__EXPLOIT_MAX ? a->exploit * 2 : LN__EXPLOIT_MAX;
+    else
+        a->exploit = LN__EXPLOIT_LEN;
+    a->best = best;
     a->probing = 0;
-    a->left = LN__EXPLOIT_LEN;
+    a->left = a->exploit;
 }
 
 /* Batches [*k, k1) one after the other on this thread (with whatever team
@@ -122,6 +128,10 @@ static ln_status batches(ln_ctx *ctx, ln_net *net, run_call *r, int64_t *k,
         double loss = 0;
         b.start = r->start + *k * r->batch;
         b.n = batch_rows(r, *k);
+        if (*k + 1 < r->nbatches) { /* its rows are fetched while this runs */
+            b.next_start = b.start + r->batch;
+            b.next_n = batch_rows(r, *k + 1);
+        }
         b.loss = &loss;
         /* sized buffers: nothing in the batch can fail half-way */
         b.early = b.n <= net->steady[b.kind] && (!b.y || (int)b.y->dtype == net->steady_ydtype);
@@ -223,7 +233,7 @@ ln_status ln_net_train_run(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
     if (apply && !net->opt)
         return ln_fail(ctx, LN_E_STATE, "net: a training step with the update "
                        "needs an optimizer (set_optimizer)");
-    run_call r = {{LN__K_TRAIN, apply != 0, 0, x, y, idx, 0, 0, NULL, NULL},
+    run_call r = {{LN__K_TRAIN, apply != 0, 0, x, y, idx, 0, 0, 0, 0, NULL, NULL},
                   start, count, batch, 0, 0, run, 0};
     return start_run(ctx, net, &r, max_seconds, max_batches);
 }
@@ -233,7 +243,7 @@ ln_status ln_net_test_run(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                           int64_t batch, int64_t max_batches,
                           double max_seconds, ln_net_run *run) {
     if (!y) return ln_fail(ctx, LN_E_ARG, "net: evaluation needs targets");
-    run_call r = {{LN__K_TEST, 0, 0, x, y, NULL, 0, 0, NULL, NULL},
+    run_call r = {{LN__K_TEST, 0, 0, x, y, NULL, 0, 0, 0, 0, NULL, NULL},
                   start, count, batch, 0, 0, run, 0};
     return start_run(ctx, net, &r, max_seconds, max_batches);
 }
@@ -242,7 +252,7 @@ ln_status ln_net_predict_run(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                              int64_t start, int64_t count, int64_t batch,
                              ln_tensor *out, int64_t max_batches,
                              double max_seconds, ln_net_run *run) {
-    run_call r = {{LN__K_PREDICT, 0, 0, x, NULL, NULL, 0, 0, NULL, out},
+    run_call r = {{LN__K_PREDICT, 0, 0, x, NULL, NULL, 0, 0, 0, 0, NULL, out},
                   start, count, batch, 0, 0, run, 0};
     return start_run(ctx, net, &r, max_seconds, max_batches);
 }
@@ -273,7 +283,7 @@ ln_status ln_net_train_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                              const ln_tensor *y, const int64_t *idx,
                              int64_t start, int64_t n, double *loss) {
     if (!y) return ln_fail(ctx, LN_E_ARG, "net: training needs targets");
-    ln__batch t = {LN__K_TRAIN, 0, 0, x, y, idx, 0, 0, NULL, NULL};
+    ln__batch t = {LN__K_TRAIN, 0, 0, x, y, idx, 0, 0, 0, 0, NULL, NULL};
     return single(ctx, net, &t, start, n, loss);
 }
 
@@ -284,7 +294,7 @@ ln_status ln_net_train_step(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
     if (!net->opt)
         return ln_fail(ctx, LN_E_STATE, "net: train_step without an optimizer "
                        "(set_optimizer)");
-    ln__batch t = {LN__K_TRAIN, 1, 0, x, y, idx, 0, 0, NULL, NULL};
+    ln__batch t = {LN__K_TRAIN, 1, 0, x, y, idx, 0, 0, 0, 0, NULL, NULL};
     return single(ctx, net, &t, start, n, loss);
 }
 
@@ -292,13 +302,13 @@ ln_status ln_net_test_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                             const ln_tensor *y, const int64_t *idx,
                             int64_t start, int64_t n, double *loss) {
     if (!y) return ln_fail(ctx, LN_E_ARG, "net: evaluation needs targets");
-    ln__batch t = {LN__K_TEST, 0, 0, x, y, idx, 0, 0, NULL, NULL};
+    ln__batch t = {LN__K_TEST, 0, 0, x, y, idx, 0, 0, 0, 0, NULL, NULL};
     return single(ctx, net, &t, start, n, loss);
 }
 
 ln_status ln_net_predict_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                                int64_t start, int64_t n, ln_tensor *out) {
-    ln__batch t = {LN__K_PREDICT, 0, 0, x, NULL, NULL, 0, 0, NULL, out};
+    ln__batch t = {LN__K_PREDICT, 0, 0, x, NULL, NULL, 0, 0, 0, 0, NULL, out};
     return single(ctx, net, &t, start, n, NULL);
 }
 

@@ -29,6 +29,9 @@
 static _Thread_local ln__team *tl_team;
 /* The early-update state seen by ln_grad_ready on this thread. */
 static _Thread_local void *tl_early;
+/* Set while this thread runs a task: work handed out from inside a task
+** runs in place (a nested job would reset the running job's counters). */
+static _Thread_local int tl_in_task;
 
 void ln__early_set(void *state) {
     tl_early = state;
@@ -100,7 +103,9 @@ void ln__team_worker(ln__team *t) {
                 ** slot (by tag parity) stays valid while it runs. */
                 const ln__team_slot *s = &t->slot[tag & 1u];
                 tl_early = t->early;
+                tl_in_task = 1;
                 s->fn(s->arg, task);
+                tl_in_task = 0;
                 tl_early = NULL;
                 atomic_fetch_add_explicit(&t->done, 1, memory_order_release);
                 idle = 0;
@@ -116,13 +121,13 @@ void ln__team_worker(ln__team *t) {
 
 int ln_team_threads(void) {
     const ln__team *t = tl_team;
-    return t ? t->nthreads : 1;
+    return t && !tl_in_task ? t->nthreads : 1;
 }
 
 void ln_team_run(int64_t ntasks, ln_task_fn fn, void *arg) {
     ln__team *t = tl_team;
     if (ntasks <= 0) return;
-    if (!t || t->nthreads < 2 || ntasks < 2 || ntasks > MAX_TASKS) {
+    if (!t || tl_in_task || t->nthreads < 2 || ntasks < 2 || ntasks > MAX_TASKS) {
         for (int64_t i = 0; i < ntasks; i++) fn(arg, i);
         return;
     }
@@ -135,10 +140,12 @@ void ln_team_run(int64_t ntasks, ln_task_fn fn, void *arg) {
     atomic_store_explicit(&t->done, 0, memory_order_relaxed);
     atomic_store_explicit(&t->word, pack(tag, 0, ntasks), memory_order_release);
     int64_t mine = 0, task;
+    tl_in_task = 1;
     while ((task = claim(t, tag, 0)) >= 0) {
         fn(arg, task);
         mine++;
     }
+    tl_in_task = 0;
     /* Wait for the tasks the others took. */
     long idle = 0;
     while (atomic_load_explicit(&t->done, memory_order_acquire) + mine < ntasks) {

@@ -19,15 +19,28 @@
 ** row i of the kernel and dW[i, :] only column i of x, so one task computes
 ** both for its block (the kernel's rows stay in one core's cache).
 */
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "layer_simd.h"
 #include "layer_util.h"
 #include "lunet/train.h"
+
+/* The "relu" activation with alpha = 0 (Keras's default), computed here
+** with the plugin's exact formulas (plugins/activations/relu.c) in
+** vectorised loops: the plugin's own loop is scalar and branches on the
+** sign (a mispredicted branch per element on fresh data). */
+typedef struct dense_relu {
+    int on;
+    float t, m, at_zero; /* threshold, max_value (+inf when none), slope at 0 */
+} dense_relu;
 
 typedef struct dense {
     int64_t units;
     int use_bias;
     ln_activation *act; /* never NULL ("linear" is identity) */
+    dense_relu relu;    /* act is relu with alpha 0 */
     const char *kinit, *binit;
     ln_args *kinit_args, *binit_args; /* borrowed from the layer's args */
     double kl1, kl2, bl1, bl2;
@@ -35,6 +48,53 @@ typedef struct dense {
     ln_tensor *z;      /* pre-activation (unfused path) */
     ln_tensor *dz;     /* gradient with respect to z */
 } dense;
+
+/* Recognise relu with alpha 0 from the activation's effective config. */
+static void dense_relu_probe(dense *d) {
+    d->relu.on = 0;
+    const char *name = ln_activation_name(d->act);
+    if (!name || strcmp(name, "relu")) return;
+    double alpha = -1, thr = 0, maxv = INFINITY;
+    int n = ln_args_count(d->act->args);
+    for (int i = 0; i < n; i++) {
+        ln_arg e = ln_args_at(d->act->args, i);
+        if (!strcmp(e.key, "alpha") && e.type == LN_ARG_NUMBER) alpha = e.num;
+        else if (!strcmp(e.key, "threshold") && e.type == LN_ARG_NUMBER) thr = e.num;
+        else if (!strcmp(e.key, "max_value") && e.type == LN_ARG_NUMBER) maxv = e.num;
+        else if (strcmp(e.key, "max_value") || e.type != LN_ARG_NULL) return;
+    }
+    if (alpha != 0) return; /* then p - a * neg would fuse into an FMA */
+    d->relu.t = (float)thr;
+    d->relu.m = (float)maxv;
+    d->relu.at_zero = 0.0f; /* the plugin's leaky slope needs alpha != 0 */
+    d->relu.on = 1;
+}
+
+/* relu.c's forward with a = 0: y = p - a neg (NaN for x = -inf, as there). */
+LU_CLONES static void dense_relu_fwd(const dense_relu *r, const float *x,
+                                     float *y, int64_t count) {
+    const float a = 0.0f, t = r->t, m = r->m;
+#pragma omp simd
+    for (int64_t i = 0; i < count; i++) {
+        float v = x[i];
+        float p = v > t ? v : 0.0f;
+        p = p < m ? p : m;
+        float neg = t - v > 0.0f ? t - v : 0.0f;
+        y[i] = p - a * neg;
+    }
+}
+
+/* relu.c's backward from y with a = 0. */
+LU_CLONES static void dense_relu_bwd(const dense_relu *r, const float *y,
+                                     const float *dy, float *dx, int64_t count) {
+    const float a = 0.0f, m = r->m, at_zero = r->at_zero;
+#pragma omp simd
+    for (int64_t i = 0; i < count; i++) {
+        float v = y[i];
+        float d = v < 0.0f ? a : v > 0.0f ? (v < m ? 1.0f : 0.0f) : at_zero;
+        dx[i] = d * dy[i];
+    }
+}
 
 static ln_status dense_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
     dense *d = l->state;
@@ -49,6 +109,7 @@ static ln_status dense_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
                        (long long)units);
     d->units = units;
     if ((st = lu_activation(ctx, a, "activation", "linear", &d->act))) return st;
+    dense_relu_probe(d);
     if ((st = ln_args_bool(ctx, a, "use_bias", 1, &d->use_bias))) return st;
     if ((st = lu_initializer(ctx, a, "kernel_initializer", "glorot_uniform",
                              &d->kinit, &d->kinit_args)))
@@ -94,8 +155,8 @@ static ln_status dense_build(ln_ctx *ctx, ln_layer *l, int in_nd,
     return LN_OK;
 }
 
-/* Whether the activation can run inside the GEMM epilogue: elementwise and
-** its backward needs only y. */
+/* Whether the activation can run in place on the output (no pre-activation
+** kept): elementwise, and its backward needs only y. */
 static int dense_fusable(const dense *d) {
     const ln_activation_ops *o = ln_activation_ops_of(d->act);
     return o->elementwise && !o->backward_uses_x;
@@ -135,7 +196,9 @@ static void dense_fwd_task(void *arg, int64_t t) {
     float *dst = (j->act == 2 ? j->z : j->out) + r0 * j->n;
     ln_gemm(0, 0, m, j->n, j->in, 1.0f, j->x + r0 * j->in, j->in, j->w, j->n,
             0.0f, dst, j->n, &epi);
-    if (j->act)
+    if (j->act == 1 && j->d->relu.on)
+        dense_relu_fwd(&j->d->relu, dst, j->out + r0 * j->n, m * j->n);
+    else if (j->act)
         ln_activation_forward(j->d->act, dst, j->out + r0 * j->n, m, j->n);
 }
 
@@ -178,8 +241,11 @@ static void dense_act_grad_task(void *arg, int64_t t) {
     const dense_job *j = arg;
     int64_t r0 = t * j->per, m = j->rows - r0 < j->per ? j->rows - r0 : j->per;
     const int64_t o = r0 * j->n;
-    ln_activation_backward(j->d->act, j->z ? j->z + o : NULL, j->y + o,
-                           j->dy + o, j->g + o, m, j->n);
+    if (j->d->relu.on && !j->z)
+        dense_relu_bwd(&j->d->relu, j->y + o, j->dy + o, j->g + o, m * j->n);
+    else
+        ln_activation_backward(j->d->act, j->z ? j->z + o : NULL, j->y + o,
+                               j->dy + o, j->g + o, m, j->n);
 }
 
 /* Input features [t*per, ...): dX[:, i] = G W[i, :]^T and
