@@ -19,10 +19,11 @@ enum { LN__K_TRAIN, LN__K_TEST, LN__K_PREDICT, LN__K_COUNT };
 ** (train_steps.c): probe segments alternate the modes, then the faster
 ** one runs for a long segment, then it probes again. */
 #define LN__PROBE_SEGMENTS 4 /* team, serial, team, serial */
-#define LN__PROBE_LEN 12     /* batches per probe segment */
-#define LN__PROBE_WARM 2     /* untimed batches at a probe segment's start */
-#define LN__EXPLOIT_LEN 1024 /* batches in the chosen mode between probes, */
-#define LN__EXPLOIT_MAX 16384 /* doubled up to this while the choice holds */
+#define LN__PROBE_LEN 16     /* batches per probe segment */
+#define LN__PROBE_WARM 3     /* untimed batches at a probe segment's start */
+#define LN__FIRST_WAIT 16    /* serial batches before the first probe */
+#define LN__EXPLOIT_LEN 256  /* batches in the chosen mode between probes, */
+#define LN__EXPLOIT_MAX 4096 /* doubled up to this while the choice holds */
 
 typedef struct ln__auto {
     int best;         /* LN_NET_SERIAL or LN_NET_TEAM */

@@ -59,26 +59,26 @@ static void plan(ln_net *net, const run_call *r, int64_t k, int *team,
     if (net->threading == LN_NET_SERIAL) { *team = 0; return; }
     if (net->threading == LN_NET_TEAM) { *team = 1; return; }
     ln__auto *a = &net->am[r->tmpl.kind];
-    if (a->ref_rows == 0) { /* the first batch that can run both ways */
-        memset(a, 0, sizeof *a);
+    if (a->ref_rows == 0) { /* the first batch that can run both ways: */
+        memset(a, 0, sizeof *a); /* a few serial ones (warm caches), then probe */
         a->ref_rows = r->batch;
         a->best = LN_NET_SERIAL;
-        a->probing = 1;
-        a->left = LN__PROBE_LEN;
+        a->left = LN__FIRST_WAIT;
     }
     *team = a->probing ? a->seg % 2 == 0 : a->best == LN_NET_TEAM;
     if (*len > a->left) *len = a->left;
 }
 
-/* Mean of v[0..n) without its largest value (a preemption spike). */
-static double trimmed_mean(const double *v, int n) {
+/* Median of v[0..n) (sorted in place): robust to preemption spikes. */
+static double median(double *v, int n) {
     if (n <= 0) return INFINITY;
-    double sum = 0, max = v[0];
-    for (int i = 0; i < n; i++) {
-        sum += v[i];
-        if (v[i] > max) max = v[i];
-    }
-    return n > 1 ? (sum - max) / (n - 1) : sum;
+    for (int i = 1; i < n; i++) /* insertion sort: n is small */
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* Account one batch of a planned segment (AUTO): its time when probing,
@@ -93,7 +93,7 @@ static void account(ln_net *net, int kind, int team, int64_t n, double dt) {
     }
     if (--a->left > 0) return;
     a->into = 0;
-    if (!a->probing) { /* time to look again */
+    if (!a->probing) { /* time to look (again) */
         a->probing = 1;
         a->seg = 0;
         a->nt[0] = a->nt[1] = 0;
@@ -106,8 +106,8 @@ static void account(ln_net *net, int kind, int team, int64_t n, double dt) {
     }
     /* The team keeps every core busy: it must win clearly. A choice that
     ** holds is probed again less and less often. */
-    double ts = trimmed_mean(a->t[0], a->nt[0]);
-    double tt = trimmed_mean(a->t[1], a->nt[1]);
+    double ts = median(a->t[0], a->nt[0]);
+    double tt = median(a->t[1], a->nt[1]);
     int best = tt < 0.95 * ts ? LN_NET_TEAM : LN_NET_SERIAL;
     if (best == a->best && a->exploit > 0)
         a->exploit = a->exploit * 2 < LN__EXPLOIT_MAX ? a->exploit * 2 : LN__EXPLOIT_MAX;
