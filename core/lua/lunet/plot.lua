@@ -197,7 +197,8 @@ local function run_script(script, filename)
   local gp = os.tmpname()
   local err = os.tmpname()
   local ok, res = pcall(function()
-    local f = assert(io.open(gp, "wb"))
+    local f, oerr = io.open(gp, "wb")
+    if not f then error(oerr, 0) end
     f:write(script)
     f:close()
     local r1, _, code = os.execute(shquote(exe) .. " " .. shquote(gp) ..
