@@ -225,12 +225,17 @@ ln_status ln_args_number(ln_ctx *ctx, ln_args *a, const char *key, double def,
     return LN_OK;
 }
 
+/* Exactly representable as an int64_t (and not NaN or infinite). */
+static int is_int64(double v) {
+    return v >= -9.2e18 && v <= 9.2e18 && v == (double)(int64_t)v;
+}
+
 ln_status ln_args_int(ln_ctx *ctx, ln_args *a, const char *key, int64_t def,
                       int64_t *out) {
     double v;
     ln_status st = ln_args_number(ctx, a, key, (double)def, &v);
     if (st) return st;
-    if (!(v >= -9.2e18 && v <= 9.2e18) || v != (double)(int64_t)v)
+    if (!is_int64(v))
         return ln_fail(ctx, LN_E_ARG, "keyword '%s' must be an integer, got %g",
                        key, v);
     *out = (int64_t)v;
@@ -270,34 +275,22 @@ ln_status ln_args_string(ln_ctx *ctx, ln_args *a, const char *key,
 
 ln_status ln_args_ints(ln_ctx *ctx, ln_args *a, const char *key, int max,
                        int *n, int64_t *out) {
-    entry *e = find(a, key);
-    *n = 0;
-    if (!e || e->type == LN_ARG_NULL) {
-        if (ln_args_set_null(a, key)) return ln_fail(ctx, LN_E_NOMEM, "out of memory");
-        find(a, key)->used = 1;
-        return LN_OK;
+    double v[LN_MAX_DIM * 8];
+    if (max > (int)(sizeof v / sizeof *v)) max = (int)(sizeof v / sizeof *v);
+    ln_status st = ln_args_numbers(ctx, a, key, max, n, v);
+    if (st) {
+        if (st == LN_E_ARG && find(a, key)->type != LN_ARG_NUMBERS &&
+            find(a, key)->type != LN_ARG_NUMBER)
+            return wrong_type(ctx, find(a, key), "a list of integers");
+        return st;
     }
-    e->used = 1;
-    if (e->type == LN_ARG_NUMBER) {
-        if (max < 1) return ln_fail(ctx, LN_E_ARG, "keyword '%s': too many values", key);
-        if (!(e->num >= -9.2e18 && e->num <= 9.2e18) ||
-            e->num != (double)(int64_t)e->num)
+    for (int i = 0; i < *n; i++) {
+        if (!is_int64(v[i])) {
+            *n = 0;
             return ln_fail(ctx, LN_E_ARG, "keyword '%s' must hold integers", key);
-        out[0] = (int64_t)e->num;
-        *n = 1;
-        return LN_OK;
+        }
+        out[i] = (int64_t)v[i];
     }
-    if (e->type != LN_ARG_NUMBERS) return wrong_type(ctx, e, "a list of integers");
-    if (e->n > max)
-        return ln_fail(ctx, LN_E_ARG, "keyword '%s': %d values, at most %d",
-                       key, e->n, max);
-    for (int i = 0; i < e->n; i++) {
-        if (!(e->nums[i] >= -9.2e18 && e->nums[i] <= 9.2e18) ||
-            e->nums[i] != (double)(int64_t)e->nums[i])
-            return ln_fail(ctx, LN_E_ARG, "keyword '%s' must hold integers", key);
-        out[i] = (int64_t)e->nums[i];
-    }
-    *n = e->n;
     return LN_OK;
 }
 
