@@ -165,18 +165,7 @@ function M.is_optimizer(x)
   return (t == "table" or t == "userdata") and type(x.apply_gradients) == "function"
 end
 
--- The unit of an optimizer named by unit or class name, in any case
--- ("adam", "Adam", "RMSprop", "rmsprop").
-local function unit_of(id)
-  if registry.has("optimizer", id) then return id end
-  local u = registry.find_class("optimizer", id)
-  if u then return u end
-  local low = id:lower()
-  for _, unit in ipairs(registry.units("optimizer")) do
-    if unit.name == low or (unit.class_name or ""):lower() == low then return unit.name end
-  end
-  return nil
-end
+local function unit_of(id) return registry.resolve("optimizer", id) end
 M.unit_of = unit_of
 
 --- An optimizer from Keras's serialized form {class_name, config}. Keras's

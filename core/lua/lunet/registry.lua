@@ -43,18 +43,35 @@ function registry.find_class(kind, class_name)
   return nil
 end
 
+--- The record {name, class_name, version, file, summary} of unit `name`
+-- of `kind`, or nil.
+function registry.unit(kind, name)
+  for _, u in ipairs(registry.units(kind)) do
+    if u.name == name then return u end
+  end
+  return nil
+end
+
 --- Whether a unit `name` of `kind` is registered.
 function registry.has(kind, name)
-  for _, u in ipairs(registry.units(kind)) do
-    if u.name == name then return true end
-  end
-  return false
+  return registry.unit(kind, name) ~= nil
 end
 
 --- The class name of unit `name` of `kind` (the name itself if it has none).
 function registry.class_of(kind, name)
-  for _, u in ipairs(registry.units(kind)) do
-    if u.name == name then return u.class_name end
+  local u = registry.unit(kind, name)
+  return u and u.class_name
+end
+
+--- The unit name for `id` given as a unit name or a class name, in any
+-- case ("adam", "Adam", "RMSprop", "rmsprop"); nil if none matches.
+function registry.resolve(kind, id)
+  if registry.has(kind, id) then return id end
+  local u = registry.find_class(kind, id)
+  if u then return u end
+  local low = id:lower()
+  for _, unit in ipairs(registry.units(kind)) do
+    if unit.name == low or (unit.class_name or ""):lower() == low then return unit.name end
   end
   return nil
 end

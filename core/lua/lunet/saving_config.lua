@@ -400,12 +400,10 @@ function M.units_of(model)
     if type(name) ~= "string" then return end
     local key = kind .. "/" .. name
     if seen[key] then return end
-    for _, u in ipairs(registry.units(kind)) do
-      if u.name == name then
-        seen[key] = true
-        list[#list + 1] = sformat("%s@%d", key, u.version)
-        return
-      end
+    local u = registry.unit(kind, name)
+    if u then
+      seen[key] = true
+      list[#list + 1] = sformat("%s@%d", key, u.version)
     end
   end
   local function refs(cfg)
@@ -436,10 +434,7 @@ function M.check_units(list, where)
   for _, s in ipairs(list) do
     local kind, name, version = s:match("^(%w+)/([^@]+)@(%d+)$")
     if not kind then fail(where, "unreadable unit reference '%s' in lunet_units", s) end
-    local found
-    for _, u in ipairs(registry.units(kind)) do
-      if u.name == name then found = u break end
-    end
+    local found = registry.unit(kind, name)
     if not found then
       fail(where, "the model uses the %s unit '%s' (version %s), which no installed " ..
            "plugin provides (load its plugin first: ln.load_plugin(path))", kind, name, version)

@@ -60,17 +60,7 @@ function M.is_schedule(x)
   return getmetatable(x) == Schedule
 end
 
--- The unit of a name given as a unit name or a class name (any case).
-local function unit_of(id)
-  if registry.has("schedule", id) then return id end
-  local u = registry.find_class("schedule", id)
-  if u then return u end
-  local low = id:lower()
-  for _, unit in ipairs(registry.units("schedule")) do
-    if unit.name == low or (unit.class_name or ""):lower() == low then return unit.name end
-  end
-  return nil
-end
+local function unit_of(id) return registry.resolve("schedule", id) end
 M.unit_of = unit_of
 
 --- A Keras-serialized schedule {class_name = "ExponentialDecay", config = {..}}.
