@@ -77,4 +77,25 @@ static inline ln_status vs_fixed(ln_ctx *ctx, ln_args *args, ln_tensor *t,
     return LN_OK;
 }
 
+/* RandomNormal / TruncatedNormal: read mean (0), stddev (0.05) and seed,
+** refuse a negative or non-finite stddev, then fill with `draw`. */
+static inline ln_status normal_fill(ln_ctx *ctx, ln_args *args, ln_tensor *t,
+                                    ln_rng *rng,
+                                    void (*draw)(ln_rng *, float *, int64_t,
+                                                 float, float)) {
+    double mean, sd;
+    ln_rng own, *use;
+    ln_status st;
+    if ((st = ln_args_number(ctx, args, "mean", 0.0, &mean)) ||
+        (st = ln_args_number(ctx, args, "stddev", 0.05, &sd)) ||
+        (st = init_seed(ctx, args, rng, &own, &use)))
+        return st;
+    if (!(sd >= 0) || !isfinite(sd) || !isfinite(mean))
+        return ln_fail(ctx, LN_E_ARG,
+                       "'stddev' must be finite and >= 0 (got %g), 'mean' "
+                       "finite (got %g)", sd, mean);
+    draw(use, ln_f32(t), t->numel, (float)mean, (float)sd);
+    return LN_OK;
+}
+
 #endif

@@ -5,22 +5,9 @@
 */
 #include "init_util.h"
 
-/* Read mean, stddev and seed; refuse a negative or non-finite stddev. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                       double fan_out, ln_rng *rng) {
-    double mean, sd;
-    ln_rng own, *use;
-    ln_status st;
-    if ((st = ln_args_number(ctx, args, "mean", 0.0, &mean)) ||
-        (st = ln_args_number(ctx, args, "stddev", 0.05, &sd)) ||
-        (st = init_seed(ctx, args, rng, &own, &use)))
-        return st;
-    if (!(sd >= 0) || !isfinite(sd) || !isfinite(mean))
-        return ln_fail(ctx, LN_E_ARG,
-                       "'stddev' must be finite and >= 0 (got %g), 'mean' "
-                       "finite (got %g)", sd, mean);
-    ln_rng_truncated_normal(use, ln_f32(t), t->numel, (float)mean, (float)sd);
-    return LN_OK;
+    return normal_fill(ctx, args, t, rng, ln_rng_truncated_normal);
 }
 
 static const ln_initializer_ops ops = {fill};
