@@ -1,5 +1,5 @@
 /*
-** test_h5file.c -- the model-file layer over libhdf5 (core/h5file*.c):
+** test_h5file.c -- the model-file layer over libhdf5 (core/h5/h5file*.c):
 ** round trips of groups, string attributes (variable- and fixed-length,
 ** split beyond 64512 bytes as Keras splits them), datasets of every rank;
 ** a real Keras-written file; refusals of empty, foreign, truncated and

@@ -480,7 +480,7 @@ typedef struct shape_case {
     int64_t built[4]; /* including the batch */
     int wnd;
     int64_t wrong[4];
-    /* the built shape as "(None, 5" (core/layer.c currently prints a
+    /* the built shape as "(None, 5" (core/engine/layer.c currently prints a
     ** rank-1 shape as "(None, 5,)"), the wrong one in full */
     const char *built_str, *wrong_str;
 } shape_case;

@@ -1,7 +1,7 @@
 /*
 ** fuzz_h5model.c -- the HDF5 model loader: lunet/saving.lua (model_config
 ** and layer configs, layer_names, weight_names, weight datasets, optimizer
-** state, lunet_units) over core/h5file*.c and core/json.c.
+** state, lunet_units) over core/h5/h5file*.c and core/h5/json.c.
 **
 ** The loader is Lua, so this harness embeds Lua 5.4 and the lunet binding
 ** (as the `lunet` executable does) in one state made at start-up, and

@@ -1,5 +1,5 @@
 --[[ fuzz_h5model.lua -- the Lua half of fuzz_h5model.c: the model-file
-loader (lunet/saving.lua over core/h5file*.c and core/json.c) fed hostile
+loader (lunet/saving.lua over core/h5/h5file*.c and core/h5/json.c) fed hostile
 input. fuzz_h5model.c calls the returned function once per input:
 
   run(mode, bytes, path, dir)

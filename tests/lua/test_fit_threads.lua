@@ -1,4 +1,4 @@
--- The threads of fit, evaluate and predict (core/train_steps.c,
+-- The threads of fit, evaluate and predict (core/engine/train_steps.c,
 -- core/train_team.c): serial and team mode, the automatic choice, runs of
 -- batches in one C call, the fused optimizer update (whole and in blocks
 -- during backward) and the per-batch paths give bitwise the same weights,

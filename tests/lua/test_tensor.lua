@@ -1,4 +1,4 @@
--- Tests of the Lua tensor API (core/lua_tensor*.c): creation, dtypes,
+-- Tests of the Lua tensor API (core/lua/lua_tensor*.c): creation, dtypes,
 -- shapes, indexing, views, operators, masks, reductions, printing, and the
 -- error messages (they name the function and the shapes).
 local ln = require "lunet"

@@ -1,5 +1,5 @@
 /*
-** lua_json.c -- JSON from Lua through libjansson (core/json.h):
+** lua_json.c -- JSON from Lua through libjansson (core/h5/json.h):
 **
 **   core.json_encode(value [, {indent = 0, ascii = true}]) -> string
 **   core.json_decode(text [, what]) -> value       (what: for messages)
