@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "io.h"
+#include "lunet/io.h"
 #include "lunet/tensor_ops.h"
 
 /* Next line of buf from *pos: [*start, *end) without the line break.

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "io.h"
+#include "lunet/io.h"
 
 #define CHUNK ((size_t)4 << 20)
 

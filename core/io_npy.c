@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io.h"
+#include "lunet/io.h"
 
 #define NPY_MAX_HEADER ((uint32_t)1 << 20)
 

@@ -13,7 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io.h"
+#include "lunet/h5file.h"
+#include "lunet/io.h"
 
 static const char *class_name(H5T_class_t c) {
     switch (c) {

@@ -1,14 +1,16 @@
 /*
-** lua_io.c -- file formats from Lua: IDX, NPY, CSV, HDF5 datasets.
+** lua_io.c -- file formats from Lua: IDX, NPY, CSV (HDF5 datasets are the
+** h5 module's, core/h5/lua_files.c).
 **
-** Registered in lunet.core as io_read_idx, io_load_npy, io_save_npy,
-** io_read_csv and io_read_h5; core/lua/lunet/io.lua gives them their user
-** names (ln.io.read_idx, ...).
+** Registered in lunet.core as io_read_idx, io_load_npy, io_save_npy and
+** io_read_csv; core/lua/lunet/io.lua gives them their user names
+** (ln.io.read_idx, ...).
 */
 #include <string.h>
 
-#include "io.h"
 #include "lua_common.h"
+#include "lua_parts.h"
+#include "lunet/io.h"
 
 /* io_read_idx(path) -> tensor */
 static int l_read_idx(lua_State *L) {
@@ -83,21 +85,11 @@ static int l_read_csv(lua_State *L) {
     return 2;
 }
 
-/* io_read_h5(path, dataset) -> tensor */
-static int l_read_h5(lua_State *L) {
-    ln_tensor *t;
-    lnL_check(L, ln_read_h5(lnL_ctx(), luaL_checkstring(L, 1),
-                            luaL_checkstring(L, 2), &t));
-    lnL_push_tensor(L, t);
-    return 1;
-}
-
 void lnL_open_io(lua_State *L) {
     static const luaL_Reg fns[] = {{"io_read_idx", l_read_idx},
                                    {"io_load_npy", l_load_npy},
                                    {"io_save_npy", l_save_npy},
                                    {"io_read_csv", l_read_csv},
-                                   {"io_read_h5", l_read_h5},
                                    {NULL, NULL}};
     lnL_register(L, fns);
 }

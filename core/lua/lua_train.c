@@ -24,8 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lunet/engine/net.h"
+#include "lua_parts.h"
 #include "lua_nn.h"
+#include "lua_optim.h"
 
 #define LN_NET_MT "lunet.Net"
 #define LN_INDEX_MT "lunet.Index"
@@ -34,8 +35,6 @@ enum {
     UV_LAYERS = 1, UV_LOSS, UV_METRICS, UV_CACHE, UV_OPT, UV_PAIRS,
     UV_COUNT = UV_PAIRS
 };
-
-#define LN_OPTIMIZER_MT "lunet.Optimizer" /* lua_optim.c */
 
 typedef struct lnL_net {
     ln_net *net;
@@ -229,16 +228,6 @@ static int net_predict_batch(lua_State *L) {
     return 0;
 }
 
-/* The ln_optimizer inside an Optimizer userdata of lua_optim.c, whose
-** struct starts with it (C guarantees a struct's address is its first
-** member's); NULL when the optimizer was freed. */
-static ln_optimizer *check_optimizer(lua_State *L, int idx) {
-    void *ud = luaL_checkudata(L, idx, LN_OPTIMIZER_MT);
-    ln_optimizer *o = *(ln_optimizer **)ud;
-    if (!o) luaL_argerror(L, idx, "optimizer is freed");
-    return o;
-}
-
 /* net:set_optimizer(optimizer_userdata, {{grad, var, name = ...}, ...}) or
 ** net:set_optimizer(nil): what train_step applies. */
 static int net_set_optimizer(lua_State *L) {
@@ -251,7 +240,7 @@ static int net_set_optimizer(lua_State *L) {
         lua_setiuservalue(L, 1, UV_PAIRS);
         return 0;
     }
-    ln_optimizer *o = check_optimizer(L, 2);
+    ln_optimizer *o = lnL_check_optimizer(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     lua_Integer n = luaL_len(L, 3);
     if (n > 1000000) return luaL_error(L, "set_optimizer: %d pairs is too many", (int)n);

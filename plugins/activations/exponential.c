@@ -5,24 +5,32 @@
 
 #include "lunet/plugin.h"
 
-#define PAR_MIN 16384
-
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR((n) * 2)
     for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
 }
 
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD((n) * 2)
     for (int64_t i = 0; i < n; i++) dx[i] = y[i] * dy[i];
 }
 
-static const ln_activation_ops ops = {0, NULL, fwd, bwd, 1, 0};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "exponential", NULL, 1,
-                             "exponential e^x", &ops};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "exponential",
+    .version = 1,
+    .summary = "exponential e^x",
+    .ops = &ops,
+};
 
 LN_PLUGIN("exponential") { return host->add(host, &unit); }

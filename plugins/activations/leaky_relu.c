@@ -8,9 +8,7 @@
 */
 #include <math.h>
 
-#include "act_util.h"
-
-#define PAR_MIN 32768
+#include "lunet/plugin_util.h"
 
 typedef struct leaky_state {
     float alpha;
@@ -18,7 +16,7 @@ typedef struct leaky_state {
 
 /* Read alpha (default 0.3, must be >= 0). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
-    return au_read_nonneg(ctx, args, "alpha", 0.3,
+    return lu_read_nonneg(ctx, args, "alpha", 0.3,
                           &((leaky_state *)state)->alpha);
 }
 
@@ -26,7 +24,7 @@ static void fwd(const void *state, const float *x, float *y, int64_t rows,
                 int64_t cols) {
     const float a = ((const leaky_state *)state)->alpha;
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD(n)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         y[i] = v > 0.0f ? v : a * v;
@@ -37,14 +35,24 @@ static void bwd(const void *state, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
     const float a = ((const leaky_state *)state)->alpha;
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD(n)
     for (int64_t i = 0; i < n; i++) dx[i] = (y[i] > 0.0f ? 1.0f : a) * dy[i];
 }
 
-static const ln_activation_ops ops = {sizeof(leaky_state), create, fwd, bwd,
-                                      1, 0};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "leaky_relu", NULL, 1,
-                             "leaky ReLU, alpha 0.3 (the LeakyReLU layer's)",
-                             &ops};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .state_size = sizeof(leaky_state),
+    .create = create,
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "leaky_relu",
+    .version = 1,
+    .summary = "leaky ReLU, alpha 0.3 (the LeakyReLU layer's)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("leaky_relu") { return host->add(host, &unit); }

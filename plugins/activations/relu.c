@@ -13,9 +13,7 @@
 */
 #include <math.h>
 
-#include "act_util.h"
-
-#define PAR_MIN 32768
+#include "lunet/plugin_util.h"
 
 typedef struct relu_state {
     float alpha, threshold, max_value; /* max_value = +inf when not given */
@@ -39,8 +37,8 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
             return st;
     }
     if ((st = ln_args_number(ctx, args, "threshold", 0.0, &thr))) return st;
-    if ((st = au_check_nonneg(ctx, "alpha", alpha)) ||
-        (st = au_check_nonneg(ctx, "threshold", thr)))
+    if ((st = lu_check_nonneg(ctx, "alpha", alpha)) ||
+        (st = lu_check_nonneg(ctx, "threshold", thr)))
         return st;
     if (n && (maxv < 0 || maxv != maxv))
         return ln_fail(ctx, LN_E_ARG,
@@ -57,7 +55,7 @@ static void fwd(const void *state, const float *x, float *y, int64_t rows,
     const relu_state *s = state;
     const float a = s->alpha, t = s->threshold, m = s->max_value;
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD(n)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         float p = v > t ? v : 0.0f;
@@ -73,7 +71,7 @@ static void bwd(const void *state, const float *x, const float *y,
     const float a = s->alpha, m = s->max_value;
     const float at_zero = s->leaky ? a : 0.0f;
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD(n)
     for (int64_t i = 0; i < n; i++) {
         float v = y[i];
         float d = v < 0.0f ? a : v > 0.0f ? (v < m ? 1.0f : 0.0f) : at_zero;
@@ -81,10 +79,20 @@ static void bwd(const void *state, const float *x, const float *y,
     }
 }
 
-static const ln_activation_ops ops = {sizeof(relu_state), create, fwd, bwd,
-                                      1, 0};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .state_size = sizeof(relu_state),
+    .create = create,
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+};
 static const ln_unit unit = {
-    LN_KIND_ACTIVATION, "relu", NULL, 1,
-    "rectified linear unit (alpha, max_value, threshold)", &ops};
+    .kind = LN_KIND_ACTIVATION,
+    .name = "relu",
+    .version = 1,
+    .summary = "rectified linear unit (alpha, max_value, threshold)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("relu") { return host->add(host, &unit); }

@@ -7,7 +7,6 @@
 
 #include "lunet/plugin.h"
 
-#define PAR_MIN 16384
 #define SELU_ALPHA 1.6732632423543772848170429916717
 #define SELU_SCALE 1.0507009873554804934193349852946
 
@@ -16,7 +15,7 @@ static void fwd(const void *s, const float *x, float *y, int64_t rows,
     const float scale = (float)SELU_SCALE;
     const float sa = (float)(SELU_SCALE * SELU_ALPHA);
     int64_t n = rows * cols;
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR((n) * 2)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         y[i] = v > 0.0f ? scale * v : sa * expm1f(v);
@@ -28,15 +27,25 @@ static void bwd(const void *s, const float *x, const float *y,
     const float scale = (float)SELU_SCALE;
     const float sa = (float)(SELU_SCALE * SELU_ALPHA);
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD((n) * 2)
     for (int64_t i = 0; i < n; i++) {
         float v = y[i];
         dx[i] = (v > 0.0f ? scale : v + sa) * dy[i];
     }
 }
 
-static const ln_activation_ops ops = {0, NULL, fwd, bwd, 1, 0};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "selu", NULL, 1,
-                             "scaled exponential linear unit", &ops};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "selu",
+    .version = 1,
+    .summary = "scaled exponential linear unit",
+    .ops = &ops,
+};
 
 LN_PLUGIN("selu") { return host->add(host, &unit); }

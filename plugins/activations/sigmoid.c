@@ -6,12 +6,10 @@
 
 #include "lunet/plugin.h"
 
-#define PAR_MIN 16384
-
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR((n) * 2)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         float e = expf(-fabsf(v)); /* in (0, 1] */
@@ -23,15 +21,25 @@ static void fwd(const void *s, const float *x, float *y, int64_t rows,
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD((n) * 2)
     for (int64_t i = 0; i < n; i++) {
         float v = y[i];
         dx[i] = v * (1.0f - v) * dy[i];
     }
 }
 
-static const ln_activation_ops ops = {0, NULL, fwd, bwd, 1, 0};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "sigmoid", NULL, 1,
-                             "logistic sigmoid 1/(1+e^-x)", &ops};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "sigmoid",
+    .version = 1,
+    .summary = "logistic sigmoid 1/(1+e^-x)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("sigmoid") { return host->add(host, &unit); }

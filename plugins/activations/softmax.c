@@ -8,8 +8,6 @@
 
 #include "lunet/plugin.h"
 
-#define PAR_MIN 16384
-
 /* Only Keras's default axis is meaningful on a [rows x cols] block; an
 ** explicit axis = -1 is accepted so that configs naming it load. */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
@@ -26,7 +24,7 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
 
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
-#pragma omp parallel for if (rows * cols > PAR_MIN) schedule(static)
+    LN_PAR_FOR((rows * cols) * 2)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
@@ -45,7 +43,7 @@ static void fwd(const void *s, const float *x, float *y, int64_t rows,
 
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
-#pragma omp parallel for if (rows * cols > PAR_MIN) schedule(static)
+    LN_PAR_FOR((rows * cols) * 2)
     for (int64_t r = 0; r < rows; r++) {
         const float *yr = y + r * cols, *gr = dy + r * cols;
         float *dr = dx + r * cols;
@@ -56,8 +54,18 @@ static void bwd(const void *s, const float *x, const float *y,
     }
 }
 
-static const ln_activation_ops ops = {0, create, fwd, bwd, 0, 0};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "softmax", NULL, 1,
-                             "softmax along the last axis", &ops};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .create = create,
+    .forward = fwd,
+    .backward = bwd,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "softmax",
+    .version = 1,
+    .summary = "softmax along the last axis",
+    .ops = &ops,
+};
 
 LN_PLUGIN("softmax") { return host->add(host, &unit); }

@@ -6,12 +6,10 @@
 
 #include "lunet/plugin.h"
 
-#define PAR_MIN 32768
-
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD(n)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         y[i] = v / (1.0f + fabsf(v));
@@ -21,15 +19,26 @@ static void fwd(const void *s, const float *x, float *y, int64_t rows,
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD(n)
     for (int64_t i = 0; i < n; i++) {
         float d = 1.0f + fabsf(x[i]);
         dx[i] = dy[i] / (d * d);
     }
 }
 
-static const ln_activation_ops ops = {0, NULL, fwd, bwd, 1, 1};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "softsign", NULL, 1,
-                             "softsign x/(1+|x|)", &ops};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+    .backward_uses_x = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "softsign",
+    .version = 1,
+    .summary = "softsign x/(1+|x|)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("softsign") { return host->add(host, &unit); }

@@ -59,7 +59,7 @@ function M.read_h5(path, dataset)
     error("read_h5: dataset must be a string such as \"/x\", got "
           .. type(dataset), 2)
   end
-  return core.io_read_h5(path, dataset)
+  return require("lunet.h5").read_h5(path, dataset)
 end
 
 return M

@@ -13,7 +13,7 @@
 */
 #include <math.h>
 
-#include "lunet/engine/optimizer.h"
+#include "lunet/plugin_util.h"
 
 /* The hyper-parameters, read once in create: the plugin's state. */
 typedef struct ada_belief {
@@ -46,7 +46,7 @@ static int slots(const void *state, const char **names, float *init) {
     return 2;
 }
 
-/* What one update needs, for the chunks ln_parallel_range hands out. */
+/* What one update needs, for the chunks ln_parallel_for hands out. */
 typedef struct job {
     float *var, *m, *s;
     const float *g;
@@ -80,10 +80,11 @@ static void update(const void *state, float *var, const float *grad,
     const ada_belief *h = state;
     job j = {var, slot[0], slot[1], grad, lr, h->beta_1, h->beta_2, h->epsilon,
              1.0 - pow(h->beta_1, (double)t), 1.0 - pow(h->beta_2, (double)t)};
-    ln_parallel_range(n, run, &j);
+    ln_parallel_for(n, run, &j);
 }
 
 static const ln_optimizer_ops ops = {
+    .size = sizeof(ln_optimizer_ops),
     .state_size = sizeof(ada_belief),
     .default_learning_rate = 0.001,
     .create = create,
@@ -91,7 +92,14 @@ static const ln_optimizer_ops ops = {
     .update = update,
 };
 
-static const ln_unit unit = {LN_KIND_OPTIMIZER, "ada_belief", "AdaBelief", 1,
-    "AdaBelief: Adam scaled by the belief in the gradient (example plugin)", &ops};
+static const ln_unit unit = {
+    .kind = LN_KIND_OPTIMIZER,
+    .name = "ada_belief",
+    .class_name = "AdaBelief",
+    .version = 1,
+    .summary = "AdaBelief: Adam scaled by the belief in the gradient (example "
+               "plugin)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("ada_belief") { return host->add(host, &unit); }
