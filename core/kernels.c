@@ -251,15 +251,19 @@ void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
 }
 
 void ln_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols) {
-    LN_PAR_FOR(rows * cols)
+    LN_PAR_FOR(rows * cols * 2)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
-        float m = xr[0];
-        for (int64_t c = 1; c < cols; c++) m = xr[c] > m ? xr[c] : m;
-        float s = 0;
-        for (int64_t c = 0; c < cols; c++) s += (yr[c] = expf(xr[c] - m));
-        float inv = 1.0f / s;
+        float m = -INFINITY;
+        for (int64_t c = 0; c < cols; c++) m = xr[c] > m ? xr[c] : m;
+        double sum = 0;
+        for (int64_t c = 0; c < cols; c++) {
+            float e = expf(xr[c] - m);
+            yr[c] = e;
+            sum += e;
+        }
+        float inv = (float)(1.0 / sum);
         for (int64_t c = 0; c < cols; c++) yr[c] *= inv;
     }
 }

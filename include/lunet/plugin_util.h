@@ -56,6 +56,26 @@ static inline float lu_select(int c, float a, float b) {
     return r;
 }
 
+/* ---- elementwise activations ---------------------------------------------------- */
+
+/* What an activation's chunk functions share: its state, the inputs and
+** the output. Written as
+**     LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
+**         const lu_act_job *j = arg; ... j->out[i] = f(j->x[i]) ...
+**     }
+**     static void fwd(const void *s, const float *x, float *y, int64_t r,
+**                     int64_t c) {
+**         lu_act_job j = {s, x, NULL, NULL, y};
+**         ln_parallel_for(r * c, fwd_chunk, &j);
+**     }
+** an activation is vectorised per CPU, serial below LN_PAR_MIN elements and
+** spread over the threads (or the team) above. */
+typedef struct lu_act_job {
+    const void *state;
+    const float *x, *y, *dy; /* forward reads x; backward x or y, and dy */
+    float *out;              /* y, or dx */
+} lu_act_job;
+
 /* ---- keyword arguments ------------------------------------------------------ */
 
 /* Fail unless v, the argument key, is a finite number >= 0. */

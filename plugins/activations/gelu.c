@@ -40,14 +40,14 @@ static void fwd(const void *state, const float *x, float *y, int64_t rows,
     int approx = ((const gelu_state *)state)->approximate;
     int64_t n = rows * cols;
     if (approx) {
-        LN_PAR_FOR((n) * 2)
+        LN_PAR_FOR(n * 2)
         for (int64_t i = 0; i < n; i++) {
             double v = x[i];
             double u = SQRT_2_PI * (v + GELU_C * v * v * v);
             y[i] = (float)(v * sig2(u));
         }
     } else {
-        LN_PAR_FOR((n) * 2)
+        LN_PAR_FOR(n * 2)
         for (int64_t i = 0; i < n; i++) {
             double v = x[i];
             /* 0.5 erfc(-v/sqrt2) keeps Phi accurate in the left tail; in
@@ -63,7 +63,7 @@ static void bwd(const void *state, const float *x, const float *y,
     int approx = ((const gelu_state *)state)->approximate;
     int64_t n = rows * cols;
     if (approx) {
-        LN_PAR_FOR((n) * 2)
+        LN_PAR_FOR(n * 2)
         for (int64_t i = 0; i < n; i++) {
             double v = x[i], v2 = v * v;
             double s = sig2(SQRT_2_PI * (v + GELU_C * v2 * v));
@@ -75,7 +75,7 @@ static void bwd(const void *state, const float *x, const float *y,
             dx[i] = (float)d * dy[i];
         }
     } else {
-        LN_PAR_FOR((n) * 2)
+        LN_PAR_FOR(n * 2)
         for (int64_t i = 0; i < n; i++) {
             double v = x[i];
             double cdf = 0.5 * erfc(-v * INV_SQRT2);

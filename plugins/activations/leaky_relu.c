@@ -20,23 +20,37 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
                           &((leaky_state *)state)->alpha);
 }
 
-static void fwd(const void *state, const float *x, float *y, int64_t rows,
-                int64_t cols) {
-    const float a = ((const leaky_state *)state)->alpha;
-    int64_t n = rows * cols;
-    LN_PAR_FOR_SIMD(n)
-    for (int64_t i = 0; i < n; i++) {
+LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float a = ((const leaky_state *)j->state)->alpha;
+    const float *x = j->x;
+    float *y = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
         float v = x[i];
         y[i] = v > 0.0f ? v : a * v;
     }
 }
 
+static void fwd(const void *state, const float *x, float *y, int64_t rows,
+                int64_t cols) {
+    lu_act_job j = {state, x, NULL, NULL, y};
+    ln_parallel_for(rows * cols, fwd_chunk, &j);
+}
+
+LN_CLONES static void bwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float a = ((const leaky_state *)j->state)->alpha;
+    const float *y = j->y, *dy = j->dy;
+    float *dx = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) dx[i] = (y[i] > 0.0f ? 1.0f : a) * dy[i];
+}
+
 static void bwd(const void *state, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
-    const float a = ((const leaky_state *)state)->alpha;
-    int64_t n = rows * cols;
-    LN_PAR_FOR_SIMD(n)
-    for (int64_t i = 0; i < n; i++) dx[i] = (y[i] > 0.0f ? 1.0f : a) * dy[i];
+    lu_act_job j = {state, x, y, dy, dx};
+    ln_parallel_for(rows * cols, bwd_chunk, &j);
 }
 
 static const ln_activation_ops ops = {

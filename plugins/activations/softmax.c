@@ -1,6 +1,8 @@
 /*
 ** softmax.c -- row-wise softmax of a [rows x cols] block (Keras's axis -1):
-** y = exp(x - max) / sum exp(x - max), the sum in double in column order.
+** y = exp(x - max) / sum exp(x - max), the sum in double in column order
+** (the kernel ln_softmax_rows: the Softmax layer and fused losses see the
+** same numbers).
 ** Backward from y alone: dx = y * (dy - sum_c dy_c * y_c) per row.
 ** Not elementwise: a GEMM epilogue must not apply it to row segments.
 */
@@ -24,26 +26,12 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
 
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
-    LN_PAR_FOR((rows * cols) * 2)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * cols;
-        float *yr = y + r * cols;
-        float m = -INFINITY;
-        for (int64_t c = 0; c < cols; c++) m = xr[c] > m ? xr[c] : m;
-        double sum = 0;
-        for (int64_t c = 0; c < cols; c++) {
-            float e = expf(xr[c] - m);
-            yr[c] = e;
-            sum += e;
-        }
-        float inv = (float)(1.0 / sum);
-        for (int64_t c = 0; c < cols; c++) yr[c] *= inv;
-    }
+    ln_softmax_rows(y, x, rows, cols);
 }
 
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
-    LN_PAR_FOR((rows * cols) * 2)
+    LN_PAR_FOR(rows * cols * 2)
     for (int64_t r = 0; r < rows; r++) {
         const float *yr = y + r * cols, *gr = dy + r * cols;
         float *dr = dx + r * cols;

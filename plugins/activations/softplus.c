@@ -11,7 +11,7 @@
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
     int64_t n = rows * cols;
-    LN_PAR_FOR((n) * 2)
+    LN_PAR_FOR(n * 2)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         y[i] = (v > 0.0f ? v : 0.0f) + log1pf(expf(-fabsf(v)));
@@ -21,7 +21,7 @@ static void fwd(const void *s, const float *x, float *y, int64_t rows,
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
     int64_t n = rows * cols;
-    LN_PAR_FOR((n) * 2)
+    LN_PAR_FOR(n * 2)
     for (int64_t i = 0; i < n; i++) dx[i] = -expm1f(-y[i]) * dy[i];
 }
 

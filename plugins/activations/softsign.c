@@ -4,26 +4,40 @@
 */
 #include <math.h>
 
-#include "lunet/plugin.h"
+#include "lunet/plugin_util.h"
 
-static void fwd(const void *s, const float *x, float *y, int64_t rows,
-                int64_t cols) {
-    int64_t n = rows * cols;
-    LN_PAR_FOR_SIMD(n)
-    for (int64_t i = 0; i < n; i++) {
+LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float *x = j->x;
+    float *y = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
         float v = x[i];
         y[i] = v / (1.0f + fabsf(v));
     }
 }
 
-static void bwd(const void *s, const float *x, const float *y,
-                const float *dy, float *dx, int64_t rows, int64_t cols) {
-    int64_t n = rows * cols;
-    LN_PAR_FOR_SIMD(n)
-    for (int64_t i = 0; i < n; i++) {
+static void fwd(const void *s, const float *x, float *y, int64_t rows,
+                int64_t cols) {
+    lu_act_job j = {s, x, NULL, NULL, y};
+    ln_parallel_for(rows * cols, fwd_chunk, &j);
+}
+
+LN_CLONES static void bwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float *x = j->x, *dy = j->dy;
+    float *dx = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
         float d = 1.0f + fabsf(x[i]);
         dx[i] = dy[i] / (d * d);
     }
+}
+
+static void bwd(const void *s, const float *x, const float *y,
+                const float *dy, float *dx, int64_t rows, int64_t cols) {
+    lu_act_job j = {s, x, y, dy, dx};
+    ln_parallel_for(rows * cols, bwd_chunk, &j);
 }
 
 static const ln_activation_ops ops = {

@@ -16,7 +16,7 @@ static inline float sigm(float v) {
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
     int64_t n = rows * cols;
-    LN_PAR_FOR((n) * 2)
+    LN_PAR_FOR(n * 2)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         y[i] = v * sigm(v);
@@ -26,7 +26,7 @@ static void fwd(const void *s, const float *x, float *y, int64_t rows,
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
     int64_t n = rows * cols;
-    LN_PAR_FOR((n) * 2)
+    LN_PAR_FOR(n * 2)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i], sg = sigm(v);
         dx[i] = (sg + v * sg * (1.0f - sg)) * dy[i];

@@ -8,7 +8,7 @@
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
     int64_t n = rows * cols;
-    LN_PAR_FOR((n) * 2)
+    LN_PAR_FOR(n * 2)
     for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
 }
 
