@@ -36,7 +36,7 @@ typedef struct refused {
     char *file, *why;
     int n;
     ln_kind *kinds;
-    char **names;
+    char **names; /* unit names, then class names ("" when none): 2n */
 } refused;
 
 static reg_unit *units;
@@ -81,34 +81,31 @@ const ln_unit *ln_registry_find(ln_kind kind, const char *name,
     return r ? r->unit : NULL;
 }
 
-/* What the refusals say about unit `name` of `kind`, appended to ctx's
-** message: the file that offered it and why it was refused, or else every
-** file that failed to load. */
-static void explain_missing(ln_ctx *ctx, ln_kind kind, const char *name) {
-    char msg[LN_MSG_MAX];
-    size_t k = (size_t)snprintf(msg, sizeof msg, "%s", ctx->msg);
-    for (int i = 0; i < nrefused; i++)
+int ln_registry_explain(ln_kind kind, const char *name, char *buf, size_t n) {
+    size_t k = 0;
+    if (n) buf[0] = '\0';
+    for (int i = 0; name && i < nrefused; i++)
         for (int j = 0; j < refusals[i].n; j++)
-            if (refusals[i].kinds[j] == kind && !strcmp(refusals[i].names[j], name)) {
-                ln_fail(ctx, LN_E_NOTFOUND, "%s (its plugin %s was refused: %s)",
-                        msg, refusals[i].file, refusals[i].why);
-                return;
-            }
-    for (int i = 0; i < nwarnings && k < sizeof msg; i++)
-        k += (size_t)snprintf(msg + k, sizeof msg - k, "%s%s",
-                              i ? "; " : " (plugins that failed to load: ",
+            if (refusals[i].kinds[j] == kind &&
+                (!strcmp(refusals[i].names[j], name) ||
+                 !strcasecmp(refusals[i].names[refusals[i].n + j], name)))
+                return snprintf(buf, n, "its plugin %s was refused: %s",
+                                refusals[i].file, refusals[i].why);
+    for (int i = 0; i < nwarnings && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%s",
+                              i ? "; " : "plugins that failed to load: ",
                               warnings[i]);
-    if (nwarnings && k < sizeof msg) snprintf(msg + k, sizeof msg - k, ")");
-    ln_fail(ctx, LN_E_NOTFOUND, "%s", msg);
+    return (int)k;
 }
 
 const ln_unit *ln_registry_require(ln_ctx *ctx, ln_kind kind,
                                    const char *name) {
     const ln_unit *u = ln_registry_find(kind, name, NULL);
     if (!u) {
-        ln_fail(ctx, LN_E_NOTFOUND, "unknown %s '%s'", ln_kind_name(kind),
-                name ? name : "(nil)");
-        if (name && ctx) explain_missing(ctx, kind, name);
+        char why[LN_MSG_MAX];
+        ln_registry_explain(kind, name, why, sizeof why);
+        ln_fail(ctx, LN_E_NOTFOUND, "unknown %s '%s'%s%s%s", ln_kind_name(kind),
+                name ? name : "(nil)", why[0] ? " (" : "", why, why[0] ? ")" : "");
     }
     return u;
 }
@@ -269,17 +266,22 @@ static void remember_refusal(const char *file, const char *why,
     int n = s ? s->noffered : 0;
     if (n) {
         r->kinds = malloc(sizeof *r->kinds * (size_t)n);
-        r->names = calloc((size_t)n, sizeof *r->names);
+        r->names = calloc(2 * (size_t)n, sizeof *r->names);
     }
-    if (!r->file || !r->why || (n && (!r->kinds || !r->names))) {
+    int ok = r->file && r->why && (!n || (r->kinds && r->names));
+    for (int i = 0; ok && i < n; i++) {
+        const ln_unit *u = s->offered[i];
+        r->kinds[i] = u->kind;
+        r->names[i] = strdup(u->name);
+        r->names[n + i] = strdup(u->class_name ? u->class_name : "");
+        ok = r->names[i] && r->names[n + i];
+    }
+    if (!ok) {
+        for (int i = 0; r->names && i < 2 * n; i++) free(r->names[i]);
         free(r->file), free(r->why), free(r->kinds), free(r->names);
         return;
     }
-    for (int i = 0; i < n; i++) {
-        r->kinds[i] = s->offered[i]->kind;
-        if (!(r->names[i] = strdup(s->offered[i]->name))) break;
-        r->n = i + 1;
-    }
+    r->n = n;
     nrefused++;
 }
 

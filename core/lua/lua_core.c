@@ -60,6 +60,20 @@ static int l_plugins(lua_State *L) {
     return 1;
 }
 
+/* plugin_refusal(kind, name) -> why unit `name` of `kind` may be missing
+** (a refused plugin that offered it, or the plugins that failed), or nil. */
+static int l_plugin_refusal(lua_State *L) {
+    static const char *const kinds[] = {"layer", "activation", "initializer",
+        "optimizer", "schedule", "loss", "metric", NULL};
+    int kind = luaL_checkoption(L, 1, NULL, kinds);
+    char why[LN_MSG_MAX];
+    ln_registry_scan();
+    if (!ln_registry_explain((ln_kind)kind, luaL_checkstring(L, 2), why, sizeof why))
+        return 0;
+    lua_pushstring(L, why);
+    return 1;
+}
+
 static int l_plugin_warnings(lua_State *L) {
     ln_registry_scan();
     int n = ln_registry_warning_count();
@@ -121,6 +135,7 @@ static void open_lib(lua_State *L) {
         {"load_plugin", l_load_plugin},
         {"plugins", l_plugins},
         {"plugin_warnings", l_plugin_warnings},
+        {"plugin_refusal", l_plugin_refusal},
         {"time", l_time},
         {"seed", l_seed},
         {"set_num_threads", l_set_num_threads},

@@ -36,6 +36,12 @@ LN_API const char *ln_registry_warning(int i);
 ** gets the plugin's path. */
 LN_API const ln_unit *ln_registry_find(ln_kind kind, const char *name,
                                        const char **file);
+/* Why unit `name` of `kind` may be missing, into buf: "its plugin <file>
+** was refused: <why>" when a refused file offered it, else the list of the
+** files that failed to load; returns the length (0: nothing to say). The
+** "unknown <kind>" errors carry it. */
+LN_API int ln_registry_explain(ln_kind kind, const char *name, char *buf,
+                               size_t n);
 LN_API int ln_registry_count(void);
 LN_API const ln_unit *ln_registry_at(int i, const char **file);
 

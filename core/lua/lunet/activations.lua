@@ -37,8 +37,7 @@ function activations.get(spec)
   if spec == nil then spec = "linear" end
   if type(spec) == "function" and names[spec] then return spec end
   if type(spec) == "string" and registry.has("activation", spec) then return make(spec) end
-  error(string.format("unknown activation '%s' (known: %s)", tostring(spec),
-                      registry.known("activation")), 2)
+  error(registry.unknown("activation", "activation", spec), 2)
 end
 
 --- The name of an activation function of this module.

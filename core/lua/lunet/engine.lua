@@ -119,7 +119,7 @@ function engine.get_optimizer(spec)
     local unit = spec:lower()
     if not registry.has("optimizer", unit) then unit = registry.find_class("optimizer", spec) end
     if not unit then
-      error(sformat("unknown optimizer '%s' (known: %s)", spec, registry.known("optimizer")), 3)
+      error(registry.unknown("optimizer", "optimizer", spec), 3)
     end
     local optim = require "lunet.optimizers"
     if type(optim.get) == "function" then return optim.get(unit) end

@@ -41,8 +41,7 @@ end
 --- A new initializer of unit `name` with keyword arguments.
 function initializers.new(name, args)
   if not registry.has("initializer", name) then
-    error(string.format("unknown initializer '%s' (known: %s)", tostring(name),
-                        registry.known("initializer")), 3)
+    error(registry.unknown("initializer", "initializer", name), 3)
   end
   args = registry.copy(args or {})
   nn.initializer_check(name, registry.copy(args))
@@ -82,8 +81,7 @@ setmetatable(initializers, {
       return function(args) return initializers.new(k, args) end
     end
     if k:match("^%u") then
-      error(string.format("unknown initializer class '%s' (known: %s)", k,
-                          registry.known("initializer", "class_name")), 2)
+      error(registry.unknown("initializer", "initializer class", k, "class_name"), 2)
     end
     return nil
   end,

@@ -389,8 +389,7 @@ end
 function layers.from_config(class_name, config)
   local f = layers.constructor(class_name)
   if not f then
-    error(string.format("unknown layer class '%s' (known: %s)", tostring(class_name),
-                        registry.known("layer", "class_name")), 2)
+    error(registry.unknown("layer", "layer class", class_name, "class_name"), 2)
   end
   return f(registry.copy(config or {}))
 end
@@ -411,8 +410,7 @@ setmetatable(layers, {
     local f = layers.constructor(k)
     if f then return f end
     if k:match("^%u") then
-      error(string.format("unknown layer class '%s' (known: %s)", k,
-                          registry.known("layer", "class_name")), 2)
+      error(registry.unknown("layer", "layer class", k, "class_name"), 2)
     end
     return nil
   end,

@@ -74,7 +74,7 @@ end
 function losses.new(name, args)
   name = losses.aliases[name] or name
   if not registry.has("loss", name) then
-    error(string.format("unknown loss '%s' (known: %s)", tostring(name), registry.known("loss")), 3)
+    error(registry.unknown("loss", "loss", name), 3)
   end
   local c = nn.loss_new(name, args or {})
   local _, unit, class_name = c:unit()
@@ -155,8 +155,7 @@ setmetatable(losses, {
     local name = losses.aliases[k] or k
     if registry.has("loss", name) then return loss_function(name) end
     if k:match("^%u") then
-      error(string.format("unknown loss class '%s' (known: %s)", k,
-                          registry.known("loss", "class_name")), 2)
+      error(registry.unknown("loss", "loss class", k, "class_name"), 2)
     end
     return nil
   end,

@@ -175,8 +175,7 @@ setmetatable(metrics, {
     local lname = losses.aliases[k] or k
     if registry.has("loss", lname) then return losses[lname] end
     if k:match("^%u") then
-      error(string.format("unknown metric class '%s' (known: %s)", k,
-                          registry.known("metric", "class_name")), 2)
+      error(registry.unknown("metric", "metric class", k, "class_name"), 2)
     end
     return nil
   end,

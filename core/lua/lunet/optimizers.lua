@@ -175,8 +175,7 @@ function M.deserialize(d)
   local cls = d.class_name
   local unit = type(cls) == "string" and unit_of(cls)
   if not unit then
-    error(sformat("unknown optimizer '%s' (known: %s)", tostring(cls),
-                  registry.known("optimizer", "class_name")), 2)
+    error(registry.unknown("optimizer", "optimizer", cls, "class_name"), 2)
   end
   local args = {}
   for k, v in pairs(d.config or {}) do args[k] = v end
@@ -208,7 +207,7 @@ function M.get(id)
   if type(id) == "string" then
     local unit = unit_of(id)
     if not unit then
-      error(sformat("unknown optimizer '%s' (known: %s)", id, registry.known("optimizer")), 2)
+      error(registry.unknown("optimizer", "optimizer", id), 2)
     end
     return M.new(unit, {})
   end

@@ -84,6 +84,16 @@ function registry.known(kind, field)
   return table.concat(names, ", ")
 end
 
+--- The error message for an unknown unit: "unknown optimizer 'radam'
+-- (known: Adam, SGD, ...; its plugin /x/radam.so was refused: ...)". what:
+-- the words before the name ("optimizer", "layer class"); field: what
+-- the known list shows ("name" or "class_name").
+function registry.unknown(kind, what, id, field)
+  local why = core.plugin_refusal(kind, tostring(id))
+  return string.format("unknown %s '%s' (known: %s%s)", what, tostring(id),
+                       registry.known(kind, field), why and "; " .. why or "")
+end
+
 --- Keras's generic_utils.to_snake_case: "BatchNormalization" ->
 -- "batch_normalization", "LeakyReLU" -> "leaky_re_lu", "PReLU" -> "p_re_lu".
 function registry.to_snake_case(name)

@@ -68,8 +68,7 @@ function M.deserialize(d)
   local cls = d.class_name
   local unit = type(cls) == "string" and unit_of(cls)
   if not unit then
-    error(string.format("unknown learning-rate schedule '%s' (known: %s)", tostring(cls),
-                        registry.known("schedule", "class_name")), 2)
+    error(registry.unknown("schedule", "learning-rate schedule", cls, "class_name"), 2)
   end
   local args = {}
   for k, v in pairs(d.config or {}) do
