@@ -3,7 +3,7 @@
 ** engine):
 **
 **   ln_chain   the layers run in order, their output and input-gradient
-**              buffers, the compile-time trainable snapshot     (net.c)
+**              buffers, the compile-time trainable snapshot (net_chain.c)
 **   ln_score   the loss and the metrics with their running totals
 **                                                          (net_score.c)
 **   ln_update  the optimizer a training step applies, its (gradient,
@@ -22,7 +22,7 @@
 
 #include "lunet/engine/net.h"
 
-/* ---- the chain (net.c) ----------------------------------------------------- */
+/* ---- the chain (net_chain.c) ----------------------------------------------------- */
 
 typedef struct ln_chain {
     int n, cap;
@@ -36,6 +36,9 @@ typedef struct ln_chain {
     int forwarded;
 } ln_chain;
 
+void ln__chain_free(ln_chain *c);
+/* Grow the per-layer arrays to hold n layers; new buffers are empty. */
+ln_status ln__chain_reserve(ln_ctx *ctx, ln_chain *c, int n);
 /* Run every layer on x; the last one gets LN_LOGITS if flags has it. */
 ln_status ln__chain_forward(ln_ctx *ctx, ln_chain *c, ln_tensor *x,
                             unsigned flags);
@@ -68,6 +71,13 @@ typedef struct ln_score {
 } ln_score;
 
 void ln__score_free(ln_score *s);
+/* An empty float tensor *t for a buffer, made on first use. */
+ln_status ln__score_buffer(ln_ctx *ctx, ln_tensor **t);
+/* The loss (NULL: none) or the metrics (borrowed), checked for kind. */
+ln_status ln__score_set_loss(ln_ctx *ctx, ln_score *s, ln_object *loss,
+                             const ln_chain *c);
+ln_status ln__score_set_metrics(ln_ctx *ctx, ln_score *s, int n,
+                                ln_object *const *metrics);
 /* Decide whether the chain's last activation and the loss fuse. */
 ln_status ln__score_fuse(ln_ctx *ctx, ln_score *s, const ln_chain *c);
 /* The loss of out against y into *loss (plus the chain's regularization)

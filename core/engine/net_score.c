@@ -2,6 +2,7 @@
 ** net_score.c -- a net's loss and metrics: the fusion of the last
 ** activation with the loss, a batch's loss (with regularization) and its
 ** gradient, the metrics' running totals (Keras's stateful Mean metrics).
+
 */
 #include <math.h>
 #include <stdlib.h>
@@ -18,8 +19,7 @@ void ln__score_free(ln_score *s) {
     free(s->mcount);
 }
 
-/* An empty float tensor for a buffer (resized on use). */
-static ln_status buffer(ln_ctx *ctx, ln_tensor **t) {
+ln_status ln__score_buffer(ln_ctx *ctx, ln_tensor **t) {
     int64_t zero = 0;
     if (!*t && !(*t = ln_tensor_new(ctx, LN_FLOAT32, 1, &zero))) return ctx->status;
     return LN_OK;
@@ -52,20 +52,18 @@ ln_status ln__score_fuse(ln_ctx *ctx, ln_score *s, const ln_chain *c) {
     return LN_OK;
 }
 
-ln_status ln_net_set_loss(ln_ctx *ctx, ln_net *net, ln_object *loss) {
-    ln_score *s = &net->score;
+ln_status ln__score_set_loss(ln_ctx *ctx, ln_score *s, ln_object *loss,
+                             const ln_chain *c) {
     if (loss && loss->unit->kind != LN_KIND_LOSS)
         return ln_fail(ctx, LN_E_ARG, "net: '%s' is a %s, not a loss",
                        loss->unit->name, ln_kind_name(loss->unit->kind));
     s->loss = loss;
-    ln__tuner_unsteady(&net->tuner);
-    ln_status st = buffer(ctx, &s->dpred);
-    return st ? st : ln__score_fuse(ctx, s, &net->chain);
+    ln_status st = ln__score_buffer(ctx, &s->dpred);
+    return st ? st : ln__score_fuse(ctx, s, c);
 }
 
-ln_status ln_net_set_metrics(ln_ctx *ctx, ln_net *net, int n,
-                             ln_object *const *metrics) {
-    ln_score *s = &net->score;
+ln_status ln__score_set_metrics(ln_ctx *ctx, ln_score *s, int n,
+                                ln_object *const *metrics) {
     for (int i = 0; i < n; i++) {
         ln_kind k = metrics[i]->unit->kind;
         if (k != LN_KIND_METRIC && k != LN_KIND_LOSS)
@@ -84,8 +82,7 @@ ln_status ln_net_set_metrics(ln_ctx *ctx, ln_net *net, int n,
     free(s->metrics), free(s->mtotal), free(s->mcount);
     s->metrics = ms, s->mtotal = t, s->mcount = c;
     s->nmetrics = n;
-    ln__tuner_unsteady(&net->tuner);
-    return buffer(ctx, &s->probs);
+    return ln__score_buffer(ctx, &s->probs);
 }
 
 ln_status ln__score_batch(ln_ctx *ctx, ln_score *s, const ln_chain *c,
