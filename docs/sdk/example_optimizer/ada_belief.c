@@ -54,8 +54,9 @@ typedef struct job {
 } job;
 
 /* Elements [lo, hi): double arithmetic, one rounding when stored; the loop
-** vectorises (omp simd) and chunks never depend on the thread count. */
-static void run(void *arg, int64_t lo, int64_t hi) {
+** vectorises (omp simd) for every CPU level (LN_CLONES) and the chunks
+** never depend on the thread count. */
+LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict s = j->s;
     const float *restrict g = j->g;
@@ -73,7 +74,9 @@ static void run(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-/* One variable of n floats, in place; t is the 1-based step. */
+/* n elements of a variable, in place -- the whole of it, or a slice while
+** backward runs (plugin.h: the optimizer contract; the rule is elementwise)
+** -- t is the 1-based step. */
 static void update(const void *state, float *var, const float *grad,
                    float *const *slot, int64_t n, int64_t t, double lr,
                    const double *globals) {
