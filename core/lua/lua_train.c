@@ -1,5 +1,5 @@
 /*
-** lua_train.c -- the network object (ln_net, train.h) and index
+** lua_train.c -- the network object (ln_net, lunet/engine/net.h) and index
 ** permutations from Lua: the hot path of Sequential:fit/evaluate/predict.
 **
 ** In the table core.nn (see lua_nn.c):
@@ -17,7 +17,7 @@
 ** forward, backward, train_batch, train_step (train_batch + the update of
 ** the optimizer given to set_optimizer, in one C call), test_batch,
 ** predict_batch, train_run / test_run / predict_run (runs of batches in one
-** call, train.h), reset_metrics, results, regularization_loss,
+** call, lunet/engine/net.h), reset_metrics, results, regularization_loss,
 ** set_optimizer(optimizer_userdata | nil, pairs), set_threading("auto" |
 ** "serial" | "team"), threading() -> the mode the next batch uses.
 */

@@ -65,8 +65,7 @@ static inline float lu_select(int c, float a, float b) {
 **     }
 **     static void fwd(const void *s, const float *x, float *y, int64_t r,
 **                     int64_t c) {
-**         lu_act_job j = {s, x, NULL, NULL, y};
-**         ln_parallel_for(r * c, fwd_chunk, &j);
+**         lu_act_run(fwd_chunk, s, x, NULL, NULL, y, r * c);
 **     }
 ** an activation is vectorised per CPU, serial below LN_PAR_MIN elements and
 ** spread over the threads (or the team) above. */
@@ -75,6 +74,13 @@ typedef struct lu_act_job {
     const float *x, *y, *dy; /* forward reads x; backward x or y, and dy */
     float *out;              /* y, or dx */
 } lu_act_job;
+
+static inline void lu_act_run(ln_range_fn chunk, const void *state,
+                              const float *x, const float *y, const float *dy,
+                              float *out, int64_t n) {
+    lu_act_job j = {state, x, y, dy, out};
+    ln_parallel_for(n, chunk, &j);
+}
 
 /* ---- keyword arguments ------------------------------------------------------ */
 

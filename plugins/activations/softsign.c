@@ -19,8 +19,7 @@ LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
 
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
-    lu_act_job j = {s, x, NULL, NULL, y};
-    ln_parallel_for(rows * cols, fwd_chunk, &j);
+    lu_act_run(fwd_chunk, s, x, NULL, NULL, y, rows * cols);
 }
 
 LN_CLONES static void bwd_chunk(void *arg, int64_t lo, int64_t hi) {
@@ -36,8 +35,7 @@ LN_CLONES static void bwd_chunk(void *arg, int64_t lo, int64_t hi) {
 
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
-    lu_act_job j = {s, x, y, dy, dx};
-    ln_parallel_for(rows * cols, bwd_chunk, &j);
+    lu_act_run(bwd_chunk, s, x, y, dy, dx, rows * cols);
 }
 
 static const ln_activation_ops ops = {
