@@ -69,6 +69,7 @@ end
 -- A value as text: strings quoted (except at the top), numbers as Python
 -- prints them, plain tables as Lua constructors (a few levels, some items).
 local function repr(v, depth, top)
+  depth = depth or 0
   local t = type(v)
   if t == "string" then return top and v or quote(v) end
   if t == "number" then return number_repr(v) end
@@ -132,12 +133,28 @@ local function starts_expression(tail)
               word ~= "true" and word ~= "false" and word ~= "function")
 end
 
---- Compiles a cell: returns the function (called with keep_locals as its
--- `...`), or nil and the syntax error.
+-- The values of an expression list; `return f()` would be a tail call and
+-- drop the cell's frame from tracebacks, `return pass(f())` keeps it.
+local function pass(...) return ... end
+
+local function is_expression(s)
+  return load("return " .. s, "=expression") ~= nil
+end
+
+-- Code returning the values of expression list s (pass is the chunk's
+-- second vararg; the "\n" ends a trailing comment).
+local function returning(s)
+  return "return ({...})[2](" .. s .. "\n)"
+end
+
+--- Compiles a cell: returns the function (to call with keep_locals and
+-- pass as its `...`), or nil and the syntax error.
 function M.compile(code, name)
   local quiet = code:match(";%s*$")
-  local f = not quiet and load("return " .. code, name)
-  if f then return f end
+  if not quiet and is_expression(code) then
+    local f = load(returning(code), name)
+    if f then return f end
+  end
   if not quiet then
     -- the last statement as an expression (it may span several lines)
     local lines = {}
@@ -147,8 +164,8 @@ function M.compile(code, name)
       local head = concat(lines, "\n", 1, k - 1)
       local tail = concat(lines, "\n", k)
       local explicit = tail:match("^%s*return[%s;]") or tail:match("^%s*return$")
-      if (explicit or starts_expression(tail)) and load(head, name) then
-        f = load(head .. "\n;(...)() " .. (explicit and "" or "return ") .. tail, name)
+      if (explicit or (starts_expression(tail) and is_expression(tail))) and load(head, name) then
+        local f = load(head .. "\n;(...)() " .. (explicit and tail or returning(tail)), name)
         if f then return f end
       end
     end
@@ -194,7 +211,7 @@ end
 function M.execute(code, count)
   local f, err = M.compile(code, "=In[" .. tostring(count) .. "]")
   if not f then return error_result("SyntaxError", err) end
-  local res = table.pack(xpcall(f, handler, keep_locals))
+  local res = table.pack(xpcall(f, handler, keep_locals, pass))
   if not res[1] then
     local ename, evalue = classify(res[2].msg)
     return error_result(ename, evalue, res[2].traceback)
@@ -402,13 +419,31 @@ local function module_doc(file)
   return #doc > 0 and concat(doc, "\n") or nil
 end
 
-local function function_doc(f, title)
+-- Lines first..last of a file.
+local function source_lines(file, first, last)
+  local f = io.open(file, "r")
+  if not f then return nil end
+  local out, n = {}, 0
+  for l in f:lines() do
+    n = n + 1
+    if n > last then break end
+    if n >= first then out[#out + 1] = l end
+  end
+  f:close()
+  return concat(out, "\n")
+end
+
+-- A function's documentation comment; with detail >= 1 also its source.
+local function function_doc(f, title, detail)
   local info = debug.getinfo(f, "S")
   if info.what == "C" then return title .. "  (a function written in C)" end
   local file = info.source:sub(1, 1) == "@" and info.source:sub(2) or nil
   local where = sformat("%s:%d", file or info.short_src, info.linedefined)
   local doc = file and doc_comment(file, info.linedefined)
-  return title .. "  (defined at " .. where .. ")" .. (doc and "\n\n" .. doc or "")
+  local text = title .. "  (defined at " .. where .. ")" .. (doc and "\n\n" .. doc or "")
+  local src = (detail or 0) >= 1 and file and source_lines(file, info.linedefined,
+                                                            info.lastlinedefined)
+  return text .. (src and "\n\n" .. src or "")
 end
 
 -- The keyword arguments of a unit with their defaults, by building one
@@ -461,19 +496,33 @@ local function unit_doc(module, key, kind, path)
   return concat(lines, "\n")
 end
 
--- The name path at byte offset `cursor`, or the callee of an open call.
-local function path_at(code, cursor)
-  local left = code:sub(1, cursor):match("[%a_][%w_%.:]*$") or ""
+-- The name paths to describe at byte offset `cursor`: the name under the
+-- cursor, then the callee of the call (or table constructor) it is in.
+local function paths_at(code, cursor)
+  local before = code:sub(1, cursor)
+  local left = before:match("[%a_][%w_%.:]*$") or ""
   local right = code:sub(cursor + 1):match("^[%w_]*") or ""
-  if left .. right ~= "" then return left .. right end
-  return code:sub(1, cursor):match("([%a_][%w_%.:]*)%s*[%({\"']%s*[^%(%){}]*$")
+  local paths = {}
+  if left .. right ~= "" then paths[1] = left .. right end
+  local depth = 0
+  for i = #before, 1, -1 do
+    local c = before:sub(i, i)
+    if c == ")" or c == "}" then depth = depth + 1
+    elseif c == "(" or c == "{" then
+      if depth == 0 then
+        local callee = before:sub(1, i - 1):match("([%a_][%w_%.:]*)%s*$")
+        if callee then paths[#paths + 1] = callee end
+        break
+      end
+      depth = depth - 1
+    end
+  end
+  return paths
 end
 
---- A description of the value named at the cursor (Shift+Tab), or nil.
-function M.inspect(code, cursor, detail)
-  local path = path_at(code, cursor)
-  if not path then return nil end
-  local base, sep, key = path:match("^(.*)([%.:])([%a_][%w_]*)$")
+-- A description of the value at name path `path`, or nil.
+local function describe(path, detail)
+  local base, _, key = path:match("^(.*)([%.:])([%a_][%w_]*)$")
   local parent
   if base then
     parent = resolve(base:gsub(":", "."))
@@ -486,7 +535,7 @@ function M.inspect(code, cursor, detail)
   local kind = type(parent) == "table" and unit_kind(parent)
   local text = kind and unit_doc(parent, key, kind, path)
   if text then return text end
-  if type(v) == "function" then return function_doc(v, path) end
+  if type(v) == "function" then return function_doc(v, path, detail) end
   local mt = getmetatable(v)
   if type(v) == "table" and type(try_index(v, "summary_string")) == "function" then
     local ok, s = pcall(function() return v:summary_string() end)
@@ -505,6 +554,15 @@ function M.inspect(code, cursor, detail)
   end
   return sformat("%s  (%s)\n%s", path, type(v) == "userdata" and (mt and mt.__name) or type(v),
                  repr(v, 0, true))
+end
+
+--- A description of the value named at the cursor (Shift+Tab), or nil.
+function M.inspect(code, cursor, detail)
+  for _, path in ipairs(paths_at(code, cursor)) do
+    local text = describe(path, detail)
+    if text then return text end
+  end
+  return nil
 end
 
 return M
