@@ -4,18 +4,25 @@
 ** still send here). Each is framed by status busy / idle on IOPub.
 ** Cells and the helpers run in lunet.jupyter (core/lua/lunet/jupyter.lua).
 */
+#include <stdio.h>
 #include <string.h>
 
 #include <lauxlib.h>
 
 #include "kernel.h"
 
-/* The code of a request with its length (JSON strings may hold NULs). */
-static const char *code_of(const kmsg *m, size_t *n) {
+/* The code of a request with its length (JSON strings may hold NULs);
+** NULL after answering a request that has none. */
+static const char *code_of(kernel *k, const kmsg *m, size_t *n) {
     json_t *c = json_object_get(m->content, "code");
-    if (!json_is_string(c)) return NULL;
-    *n = json_string_length(c);
-    return json_string_value(c);
+    if (json_is_string(c)) {
+        *n = json_string_length(c);
+        return json_string_value(c);
+    }
+    char why[160];
+    snprintf(why, sizeof why, "%.100s without code", m->type);
+    kreply_error(k, k->sock[K_SHELL], m, "BadRequest", why);
+    return NULL;
 }
 
 /* Calls lunet.jupyter.<name>(code, extra...) with nargs extra values
@@ -63,11 +70,8 @@ static void abort_queue(kernel *k);
 
 static void execute(kernel *k, kmsg *m) {
     size_t n;
-    const char *code = code_of(m, &n);
-    if (!code) {
-        kreply_error(k, k->sock[K_SHELL], m, "BadRequest", "execute_request without code");
-        return;
-    }
+    const char *code = code_of(k, m, &n);
+    if (!code) return;
     json_t *c = m->content;
     int silent = json_is_true(json_object_get(c, "silent"));
     json_t *sh = json_object_get(c, "store_history"), *as = json_object_get(c, "allow_stdin");
@@ -147,11 +151,8 @@ static void abort_queue(kernel *k) {
 
 static void complete(kernel *k, kmsg *m) {
     size_t n;
-    const char *code = code_of(m, &n);
-    if (!code) {
-        kreply_error(k, k->sock[K_SHELL], m, "BadRequest", "complete_request without code");
-        return;
-    }
+    const char *code = code_of(k, m, &n);
+    if (!code) return;
     size_t cur = cursor_of(m, code, n);
     lua_pushlstring(k->L, code, n);
     lua_pushinteger(k->L, (lua_Integer)cur);
@@ -174,11 +175,8 @@ static void complete(kernel *k, kmsg *m) {
 
 static void inspect(kernel *k, kmsg *m) {
     size_t n;
-    const char *code = code_of(m, &n);
-    if (!code) {
-        kreply_error(k, k->sock[K_SHELL], m, "BadRequest", "inspect_request without code");
-        return;
-    }
+    const char *code = code_of(k, m, &n);
+    if (!code) return;
     json_t *dl = json_object_get(m->content, "detail_level");
     lua_pushlstring(k->L, code, n);
     lua_pushinteger(k->L, (lua_Integer)cursor_of(m, code, n));
@@ -199,11 +197,8 @@ static void inspect(kernel *k, kmsg *m) {
 
 static void is_complete(kernel *k, kmsg *m) {
     size_t n;
-    const char *code = code_of(m, &n);
-    if (!code) {
-        kreply_error(k, k->sock[K_SHELL], m, "BadRequest", "is_complete_request without code");
-        return;
-    }
+    const char *code = code_of(k, m, &n);
+    if (!code) return;
     lua_pushlstring(k->L, code, n);
     if (call(k, m, "is_complete", 1, 2) != 0) return;
     const char *status = lua_tostring(k->L, -2), *indent = lua_tostring(k->L, -1);
