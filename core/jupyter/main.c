@@ -74,12 +74,13 @@ done:
     return rc;
 }
 
-/* Serves the shell channel until a shutdown request or the front end's
-** process is gone. */
+/* Serves the shell channel until a shutdown request, or until the process
+** that started the kernel is gone (Jupyter names it in JPY_PARENT_PID). */
 static void serve(kernel *k) {
     zmq_pollitem_t it[2] = {{k->sock[K_SHELL], 0, ZMQ_POLLIN, 0},
                             {k->wake_main, 0, ZMQ_POLLIN, 0}};
-    pid_t parent = getppid();
+    const char *jpy = getenv("JPY_PARENT_PID");
+    long parent = jpy ? strtol(jpy, NULL, 10) : 0;
     while (!k->shutdown) {
         int rc = zmq_poll(it, 2, 1000);
         if (rc < 0) {
@@ -87,7 +88,7 @@ static void serve(kernel *k) {
             klog(k, "poll: %s", zmq_strerror(errno));
             return;
         }
-        if (getppid() != parent) {
+        if (parent > 1 && getppid() != (pid_t)parent) {
             klog(k, "the process that started the kernel is gone: exiting");
             return;
         }

@@ -141,7 +141,7 @@ test("cells: results, statements, trailing ';', locals that live on", function()
   eq(jl_b, 4, "a cell's local becomes a global")
   eq(result("local s = 'x'\nreturn s, #s"), "x\t1")
   eq(result("f_multi = function()\n  return 1\nend\nf_multi(\n)"), "1")
-  eq(result("local t = {}\n(print)('paren')"), nil)   -- not split at the "("
+  eq(result("local t = {}\n(type)('paren')"), nil)   -- not split at the "("
   local r = J.execute("x = = 1", 7)
   eq(r.status, "error")
   eq(r.ename, "SyntaxError")
@@ -204,6 +204,11 @@ test("inspection: a unit's summary and keyword arguments with defaults", functio
   t = J.inspect("ln.schedules.ExponentialDecay", 29, 0)
   eq(t:find("initial_learning_rate  (required)", 1, true) ~= nil, true, t)
   eq(J.inspect("ln.plot", 7, 0):find("matplotlib", 1, true) ~= nil, true)
+  t = J.inspect("ln.plot.history", 15, 0)
+  eq(t:find("Plots a Keras-like training history", 1, true) ~= nil, true, t)
+  eq(t:find("function plot.history(", 1, true), nil, "the source only at level 1")
+  t = J.inspect("ln.plot.history", 15, 1)
+  eq(t:find("function plot.history(", 1, true) ~= nil, true, t)
   eq(J.inspect("nothing_here", 5, 0), nil)
 end)
 
