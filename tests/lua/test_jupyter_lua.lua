@@ -33,11 +33,16 @@ local function with_frontend(fe, fn)
   if not ok then error(err, 0) end
 end
 
-test("the `lunet` executable does not load ZeroMQ (only lunet-kernel does)", function()
+test("the `lunet` executable does not load ZeroMQ or OpenSSL (only lunet-kernel does)", function()
   local f = assert(io.open("/proc/self/maps"))
   local maps = f:read("a")
   f:close()
   eq(maps:find("libzmq", 1, true), nil, "libzmq mapped")
+  -- HDF5 brings OpenSSL (through libcurl) where it is linked at start-up
+  if not maps:find("libhdf5", 1, true) then
+    eq(maps:find("libssl", 1, true), nil, "libssl mapped")
+    eq(maps:find("libcrypto", 1, true), nil, "libcrypto mapped")
+  end
 end)
 
 test("without a front end display is inert", function()
