@@ -39,6 +39,8 @@ def install_spec():
     if out.returncode != 0:
         raise SystemExit("lunet kernel install failed: " + out.stderr)
     os.environ["JUPYTER_PATH"] = os.path.join(tmp, "share", "jupyter")
+    # connection files go there too, not in a HOME that may not be writable
+    os.environ["JUPYTER_RUNTIME_DIR"] = os.path.join(tmp, "runtime")
     return tmp
 
 

@@ -12,6 +12,7 @@ import kernel_harness as H
 
 suite = H.Suite()
 tmp = tempfile.mkdtemp(prefix="lunet-install-")
+os.environ["JUPYTER_RUNTIME_DIR"] = os.path.join(tmp, "runtime")
 KERNEL = os.path.join(H.BUILD, "bin", "lunet-kernel")
 
 

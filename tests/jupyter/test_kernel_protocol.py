@@ -6,7 +6,6 @@ history and user expressions."""
 import base64
 import os
 import re
-import tempfile
 import threading
 import time
 
@@ -52,6 +51,10 @@ def stream_output():
     err = "".join(c["text"] for t, c in outs if t == "stream" and c["name"] == "stderr")
     assert out == "hello\t42\na1\n", repr(out)
     assert err == "warn\n", repr(err)
+    # text overwritten by "\r" or erased by "\b" is dropped before it is sent
+    # (the "\r" stays: the front end also overwrites what it already shows)
+    _, outs = K.run("io.write('abc\\rxyz\\n12\\b3\\n')")
+    assert H.text(outs) == "\rxyz\n13\n", repr(H.text(outs))
     # output of child processes and of C code reaches the cell too
     _, outs = K.run("os.execute('echo from-a-child')")
     assert "from-a-child\n" in H.text(outs), outs
@@ -90,7 +93,7 @@ def locals_live_on_and_last_expression():
 
 @suite.test
 def rich_output_png_and_text():
-    png = os.path.join(tempfile.mkdtemp(), "curve.png")
+    png = os.path.join(tmp, "curve.png")
     r, outs = K.run("ln.plot.lines{filename = %r, series = {{y = {1, 3, 2}}}}" % png)
     assert r["status"] == "ok", r
     shown = [c for t, c in outs if t == "display_data"]
