@@ -5,6 +5,7 @@
 ** Cells and the helpers run in lunet.jupyter (core/lua/lunet/jupyter.lua).
 */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -66,7 +67,44 @@ static json_t *user_expressions(kernel *k, const kmsg *m) {
     return out;
 }
 
-static void abort_queue(kernel *k);
+/* The requests that were queued when a cell failed (stop_on_error): read
+** before the failed cell's reply goes out, answered after its idle. */
+static kmsg *held;
+static int nheld;
+
+static void hold_queue(kernel *k) {
+    kmsg m;
+    while (kmsg_recv(k, k->sock[K_SHELL], &m, ZMQ_DONTWAIT) > 0) {
+        kmsg *h = realloc(held, sizeof *h * (size_t)(nheld + 1));
+        if (!h) {
+            kmsg_free(&m);
+            continue;
+        }
+        held = h;
+        held[nheld++] = m;
+    }
+}
+
+/* Queued cells are aborted (not run), other requests answered. */
+static void release_held(kernel *k) {
+    kmsg *list = held;
+    int n = nheld;
+    held = NULL, nheld = 0;
+    for (int i = 0; i < n; i++) {
+        kmsg *m = &list[i];
+        if (!m->error[0] && !strcmp(m->type, "execute_request")) {
+            kstatus(k, m->header, "busy");
+            reply(k, m, "execute_reply",
+                  json_pack("{s:s, s:i}", "status", "aborted", "execution_count",
+                            k->execution_count));
+            kstatus(k, m->header, "idle");
+        } else {
+            kshell_handle(k, m);
+        }
+        kmsg_free(m);
+    }
+    free(list);
+}
 
 static void execute(kernel *k, kmsg *m) {
     size_t n;
@@ -125,26 +163,9 @@ static void execute(kernel *k, kmsg *m) {
         json_object_set_new(content, "execution_count", json_integer(count));
     }
     json_decref(r);
+    /* the cells queued behind a failed one are not run (stop_on_error) */
+    if (!ok && !silent && (soe == NULL || json_is_true(soe))) hold_queue(k);
     reply(k, m, "execute_reply", content);
-    if (!ok && (soe == NULL || json_is_true(soe))) abort_queue(k);
-}
-
-/* After a failed cell, the cells already queued are not run (Jupyter's
-** stop_on_error); other requests are answered. */
-static void abort_queue(kernel *k) {
-    kmsg m;
-    while (kmsg_recv(k, k->sock[K_SHELL], &m, ZMQ_DONTWAIT) > 0) {
-        if (!m.error[0] && !strcmp(m.type, "execute_request")) {
-            kstatus(k, m.header, "busy");
-            reply(k, &m, "execute_reply",
-                  json_pack("{s:s, s:i}", "status", "aborted", "execution_count",
-                            k->execution_count));
-            kstatus(k, m.header, "idle");
-        } else {
-            kshell_handle(k, &m);
-        }
-        kmsg_free(&m);
-    }
 }
 
 /* ---- introspection -------------------------------------------------------------- */
@@ -232,4 +253,5 @@ void kshell_handle(kernel *k, kmsg *m) {
     } else
         kreply_unknown(k, sock, m);
     kstatus(k, m->header, "idle");
+    if (nheld) release_held(k);
 }

@@ -160,8 +160,8 @@ def interrupt_fit_at_batch_boundary():
     epoch, batch, steps = (int(g) for g in got.groups())
     assert steps == 625 and epoch >= 2 and 0 <= batch <= steps, reply["evalue"]
     # the model took exactly the batches done, and it stays usable
-    _, outs = K.run("model.optimizer.iterations")
-    assert H.text(outs, "execute_result") == str((epoch - 1) * steps + batch), outs
+    r, outs = K.run("model.optimizer.iterations")
+    assert H.text(outs, "execute_result") == str((epoch - 1) * steps + batch), (r, outs)
     r, outs = K.run("model:fit(X, y, {epochs = 1, verbose = 0})\n"
                     "local loss, acc = model:evaluate(X, y, {verbose = 0})\n"
                     "loss == loss and acc > 0.5")
