@@ -9,7 +9,11 @@
            progress bar redrawn in place (verbose 1) and one line per epoch
            (verbose 2): the kernel must not slow training.
 
-Usage: /usr/bin/python3 bench/bench_jupyter.py [-r REPEAT] [startup] [fit]
+  hooks    epochs with and without lunet.display's front-end hooks attached,
+           alternated in one `lunet` process (BENCH_AB of jupyter_fit.lua):
+           what the kernel adds to fit's hot path, without process noise.
+
+Usage: /usr/bin/python3 bench/bench_jupyter.py [-r REPEAT] [startup] [fit] [hooks]
 Needs the lunet kernel spec installed (`lunet kernel install --user`, or
 JUPYTER_PATH) and, for the startup comparison, python3-ipykernel."""
 import argparse
@@ -88,7 +92,7 @@ def report(title, rows, base):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-r", type=int, default=5)
-    ap.add_argument("what", nargs="*", default=["startup", "fit"])
+    ap.add_argument("what", nargs="*", default=["startup", "fit", "hooks"])
     a = ap.parse_args()
     print("load average at start: %.2f" % load())
     if "startup" in a.what:
@@ -109,6 +113,12 @@ def main():
                 losses.add(loss)
         report("fit, experiment 1 (seconds inside fit)", rows, "script (lunet)")
         print("  final losses (must be one value): %s" % ", ".join(sorted(losses)))
+    if "hooks" in a.what:
+        r = subprocess.run([LUNET, WORKLOAD], capture_output=True, text=True,
+                           env=dict(os.environ, **ENV, BENCH_AB=str(2 * a.r - 1)))
+        m = re.search(r"AB_SECONDS .*", r.stdout)
+        print("one epoch of fit, medians of %d each, alternated in one process:" % (2 * a.r - 1))
+        print("  " + (m.group(0) if m else "no AB_SECONDS in:\n" + r.stdout + r.stderr))
     print("load average at end: %.2f" % load())
 
 
