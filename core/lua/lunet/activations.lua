@@ -8,6 +8,7 @@
 -- Any registered activation unit is a function here; the last axis is the
 -- one softmax normalises. Names in `activation = "..."` of layers are
 -- resolved by the layer plugins themselves.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 
@@ -37,14 +38,14 @@ function activations.get(spec)
   if spec == nil then spec = "linear" end
   if type(spec) == "function" and names[spec] then return spec end
   if type(spec) == "string" and registry.has("activation", spec) then return make(spec) end
-  error(string.format("unknown activation '%s' (known: %s)", tostring(spec),
-                      registry.known("activation")), 2)
+  E.raise(string.format("unknown activation '%s' (known: %s)", tostring(spec),
+                      registry.known("activation")))
 end
 
 --- The name of an activation function of this module.
 function activations.serialize(f)
   local n = names[f]
-  if not n then error("activations.serialize: not an activation of ln.activations", 2) end
+  if not n then E.raise("activations.serialize: not an activation of ln.activations") end
   return n
 end
 

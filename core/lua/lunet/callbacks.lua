@@ -18,6 +18,7 @@
 -- running epoch averages. Before training, fit sets callback.model and
 -- callback.params ({epochs, steps, verbose}); setting
 -- model.stop_training = true ends training after the current batch.
+local E = require "lunet.errors"
 local callbacks = {}
 
 local sformat = string.format
@@ -47,8 +48,8 @@ local function format_path(path, epoch, logs)
   return (path:gsub("{([%w_]+)(:?)([^}]*)}", function(name, colon, spec)
     local v
     if name == "epoch" then v = epoch else v = logs and logs[name] end
-    if v == nil then error(sformat("ModelCheckpoint: the file name '%s' needs '%s', which " ..
-                                   "the logs do not have", path, name), 0) end
+    if v == nil then E.raise(sformat("ModelCheckpoint: the file name '%s' needs '%s', which " ..
+                                   "the logs do not have", path, name)) end
     if colon == "" or spec == "" then return py_repr(v) end
     if spec:match("d$") then v = math.floor(v) end
     return sformat("%" .. spec, v)
@@ -87,7 +88,7 @@ local function class(name, known, init, positional)
     local args, i = {}, 1
     while i <= n and type((select(i, ...))) ~= "table" do
       local key = positional and positional[i]
-      if not key then error(sformat("%s: too many positional arguments", name), 2) end
+      if not key then E.raise(sformat("%s: too many positional arguments", name)) end
       args[key] = (select(i, ...))
       i = i + 1
     end
@@ -95,10 +96,10 @@ local function class(name, known, init, positional)
     if type(kw) == "table" then
       for k, v in pairs(kw) do
         if type(k) ~= "string" or not known[k] then
-          error(sformat("%s: unknown keyword argument '%s'", name, tostring(k)), 2)
+          E.raise(sformat("%s: unknown keyword argument '%s'", name, tostring(k)))
         end
         if args[k] ~= nil then
-          error(sformat("%s: '%s' given twice", name, k), 2)
+          E.raise(sformat("%s: '%s' given twice", name, k))
         end
         args[k] = v
       end
@@ -113,11 +114,11 @@ end
 -- Optimizer learning rate, read and written through optimizer.learning_rate.
 local function get_lr(model, who)
   local opt = model.optimizer
-  if opt == nil then error(who .. ": the model has no optimizer (compile it first)", 0) end
+  if opt == nil then E.raise(who .. ": the model has no optimizer (compile it first)") end
   local lr = opt.learning_rate
   if type(lr) ~= "number" then lr = opt.lr end
   if type(lr) ~= "number" then
-    error(who .. ": the optimizer's learning_rate is not a number (a schedule cannot be changed)", 0)
+    E.raise(who .. ": the optimizer's learning_rate is not a number (a schedule cannot be changed)")
   end
   return lr
 end
@@ -251,7 +252,7 @@ callbacks.ModelCheckpoint = class("ModelCheckpoint",
   {filepath = 1, monitor = 1, verbose = 1, save_best_only = 1, save_weights_only = 1,
    mode = 1, save_freq = 1, options = 1},
   function(self, a)
-    if type(a.filepath) ~= "string" then error("ModelCheckpoint: filepath (a string) is required", 3) end
+    if type(a.filepath) ~= "string" then E.raise("ModelCheckpoint: filepath (a string) is required") end
     self.filepath = a.filepath
     self.monitor = a.monitor or "val_loss"
     self.verbose = a.verbose or 0
@@ -259,7 +260,7 @@ callbacks.ModelCheckpoint = class("ModelCheckpoint",
     self.save_weights_only = a.save_weights_only and true or false
     local freq = a.save_freq or "epoch"
     if freq ~= "epoch" then
-      error("ModelCheckpoint: only save_freq = 'epoch' is supported, got " .. tostring(freq), 3)
+      E.raise("ModelCheckpoint: only save_freq = 'epoch' is supported, got " .. tostring(freq))
     end
     self.is_max = resolve_mode("ModelCheckpoint", a.mode or "auto", self.monitor)
     self.best = self.is_max and -math.huge or math.huge
@@ -310,7 +311,7 @@ end
 -- or CSVLogger{filename = ..., separator = ",", append = false}.
 callbacks.CSVLogger = class("CSVLogger", {filename = 1, separator = 1, append = 1},
   function(self, a)
-    if type(a.filename) ~= "string" then error("CSVLogger: filename (a string) is required", 3) end
+    if type(a.filename) ~= "string" then E.raise("CSVLogger: filename (a string) is required") end
     self.filename, self.sep, self.append = a.filename, a.separator or ",", a.append and true or false
   end, {"filename", "separator", "append"})
 
@@ -324,7 +325,7 @@ function callbacks.CSVLogger:on_train_begin()
     end
   end
   local f, err = io.open(self.filename, self.append and "a" or "w")
-  if not f then error("CSVLogger: cannot open " .. tostring(err), 0) end
+  if not f then E.raise("CSVLogger: cannot open " .. tostring(err)) end
   self.file, self.keys, self.append_header = f, nil, not has_header
 end
 
@@ -379,7 +380,7 @@ callbacks.ReduceLROnPlateau = class("ReduceLROnPlateau",
     self.monitor = a.monitor or "val_loss"
     self.factor = a.factor or 0.1
     if self.factor >= 1.0 then
-      error("ReduceLROnPlateau does not support a factor >= 1.0.", 3)
+      E.raise("ReduceLROnPlateau does not support a factor >= 1.0.")
     end
     self.patience = a.patience or 10
     self.verbose = a.verbose or 0
@@ -447,7 +448,7 @@ end
 callbacks.LearningRateScheduler = class("LearningRateScheduler", {schedule = 1, verbose = 1},
   function(self, a)
     if type(a.schedule) ~= "function" then
-      error("LearningRateScheduler: schedule must be a function(epoch, lr)", 3)
+      E.raise("LearningRateScheduler: schedule must be a function(epoch, lr)")
     end
     self.schedule, self.verbose = a.schedule, a.verbose or 0
   end, {"schedule", "verbose"})
@@ -456,7 +457,7 @@ function callbacks.LearningRateScheduler:on_epoch_begin(epoch)
   local lr = get_lr(self.model, "LearningRateScheduler")
   local new = self.schedule(epoch, lr)
   if type(new) ~= "number" then
-    error('The output of the "schedule" function should be a number.', 0)
+    E.raise('The output of the "schedule" function should be a number.')
   end
   set_lr(self.model, new)
   if self.verbose > 0 then
@@ -483,7 +484,7 @@ for _, h in ipairs(hooks) do hook_set[h] = 1 end
 
 callbacks.LambdaCallback = class("LambdaCallback", hook_set, function(self, a)
   for k, f in pairs(a) do
-    if type(f) ~= "function" then error("LambdaCallback: " .. k .. " must be a function", 3) end
+    if type(f) ~= "function" then E.raise("LambdaCallback: " .. k .. " must be a function") end
     self[k] = function(_, ...) return f(...) end
   end
 end)
@@ -509,7 +510,7 @@ function callbacks.CallbackList(list, model, params)
   local self = setmetatable({list = {}}, CallbackList)
   for i, cb in ipairs(list or {}) do
     if type(cb) ~= "table" then
-      error(sformat("callbacks: entry %d is a %s, not a callback table", i, type(cb)), 3)
+      E.raise(sformat("callbacks: entry %d is a %s, not a callback table", i, type(cb)))
     end
     if type(cb.set_model) == "function" then cb:set_model(model) else cb.model = model end
     if type(cb.set_params) == "function" then cb:set_params(params) else cb.params = params end

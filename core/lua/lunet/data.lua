@@ -20,23 +20,24 @@ runs repeat exactly.
       Keras fit's validation_split: split_at = floor(N * (1 - fraction));
       train = the first split_at rows, val = the rest, taken before any
       shuffling; both tables {x = ..., y = ...} of views. ]]
+local E = require "lunet.errors"
 local core = require "lunet.core"
 
 local M = {}
 
 local function check_xy(fn, x, y)
   if not core.is_tensor(x) then
-    error(fn .. ": x must be a tensor, got " .. type(x), 3)
+    E.raise(fn .. ": x must be a tensor, got " .. type(x))
   end
-  if x:dim() < 1 then error(fn .. ": x must have at least one dim", 3) end
+  if x:dim() < 1 then E.raise(fn .. ": x must have at least one dim") end
   if y ~= nil then
     if not core.is_tensor(y) then
-      error(fn .. ": y must be a tensor or nil, got " .. type(y), 3)
+      E.raise(fn .. ": y must be a tensor or nil, got " .. type(y))
     end
     if y:dim() < 1 or #y ~= #x then
-      error(string.format("%s: x has %d rows but y has %s (shapes %s and %s)",
+      E.raise(string.format("%s: x has %d rows but y has %s (shapes %s and %s)",
         fn, #x, y:dim() < 1 and "none" or tostring(#y),
-        table.concat(x:shape(), "x"), table.concat(y:shape(), "x")), 3)
+        table.concat(x:shape(), "x"), table.concat(y:shape(), "x")))
     end
   end
 end
@@ -46,8 +47,8 @@ function M.batches(x, y, opts)
   opts = opts or {}
   local bs = opts.batch_size or 32
   if math.type(bs) ~= "integer" or bs < 1 then
-    error("batches: batch_size must be a positive integer, got "
-          .. tostring(bs), 2)
+    E.raise("batches: batch_size must be a positive integer, got "
+          .. tostring(bs))
   end
   local n = #x
   local perm = opts.shuffle and core.randperm(n) or nil
@@ -77,11 +78,11 @@ function M.train_test_split(x, y, opts)
   elseif type(ts) == "number" and ts > 0 and ts < 1 then
     n_test = math.ceil(ts * n)
   else
-    error("train_test_split: test_size must be a fraction in (0, 1) or a "
-          .. "row count, got " .. tostring(ts), 2)
+    E.raise("train_test_split: test_size must be a fraction in (0, 1) or a "
+          .. "row count, got " .. tostring(ts))
   end
   if n_test < 0 or n_test > n then
-    error(string.format("train_test_split: %d test rows out of %d", n_test, n), 2)
+    E.raise(string.format("train_test_split: %d test rows out of %d", n_test, n))
   end
   local n_train = n - n_test
   local shuffle = opts.shuffle
@@ -99,8 +100,8 @@ end
 function M.validation_split(x, y, fraction)
   check_xy("validation_split", x, y)
   if type(fraction) ~= "number" or fraction <= 0 or fraction >= 1 then
-    error("validation_split: fraction must be in (0, 1), got "
-          .. tostring(fraction), 2)
+    E.raise("validation_split: fraction must be in (0, 1), got "
+          .. tostring(fraction))
   end
   local n = #x
   local split_at = math.floor(n * (1 - fraction))

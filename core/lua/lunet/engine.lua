@@ -9,6 +9,7 @@
 -- Both are the same pieces the low-level API exposes (model:forward,
 -- loss:compute, model:backward, optimizer:apply_gradients), with the same
 -- numbers.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 local models = require "lunet.models"
@@ -39,7 +40,7 @@ local sformat = string.format
 local function check_keys(what, opts, known)
   for k in pairs(opts) do
     if not known[k] then
-      error(sformat("%s: unknown keyword argument '%s'", what, tostring(k)), 3)
+      E.raise(sformat("%s: unknown keyword argument '%s'", what, tostring(k)))
     end
   end
 end
@@ -49,7 +50,7 @@ local function check_int(what, key, v, min)
     if type(v) == "number" and v == math.floor(v) then v = math.tointeger(v) end
   end
   if math.type(v) ~= "integer" or v < min then
-    error(sformat("%s: %s must be an integer >= %d, got %s", what, key, min, tostring(v)), 3)
+    E.raise(sformat("%s: %s must be an integer >= %d, got %s", what, key, min, tostring(v)))
   end
   return v
 end
@@ -60,7 +61,7 @@ function engine.verbose_mode(v, default)
   if v == nil then v = default end
   if v == true or v == "auto" then v = 1 elseif v == false then v = 0 end
   if v ~= 0 and v ~= 1 and v ~= 2 then
-    error("verbose must be 0, 1, 2, true or false, got " .. tostring(v), 3)
+    E.raise("verbose must be 0, 1, 2, true or false, got " .. tostring(v))
   end
   if v == 1 and not core.isatty(1) then v = 2 end
   return v
@@ -69,8 +70,8 @@ end
 local function require_compiled(self, what)
   local c = rawget(self, "_compiled")
   if not c then
-    error(sformat("%s: You must compile your model before training/testing. " ..
-                  "Use model:compile{loss = ..., optimizer = ...}.", what), 3)
+    E.raise(sformat("%s: You must compile your model before training/testing. " ..
+                  "Use model:compile{loss = ..., optimizer = ...}.", what))
   end
   return c
 end
@@ -78,10 +79,10 @@ end
 -- Samples in a tensor (its first size).
 local function rows(what, name, t)
   if not registry.is_tensor(t) then
-    error(sformat("%s: %s must be a tensor, got %s", what, name, type(t)), 3)
+    E.raise(sformat("%s: %s must be a tensor, got %s", what, name, type(t)))
   end
   local s = t:shape()
-  if #s == 0 then error(sformat("%s: %s must have a batch axis, got a scalar", what, name), 3) end
+  if #s == 0 then E.raise(sformat("%s: %s must have a batch axis, got a scalar", what, name)) end
   return s[1], s
 end
 
@@ -94,15 +95,15 @@ end
 -- with where it happened: "fit: epoch 2/10, batch 17/1719: ...". (pcall
 -- of the C function allocates nothing per step.)
 local function batch_error(err, fmt, ...)
-  error(sformat(fmt, ...) .. ": " .. bare(err), 0)
+  E.raise(sformat(fmt, ...) .. ": " .. bare(err))
 end
 
 local function check_xy(what, x, y)
   local nx = rows(what, "x", x)
   local ny = rows(what, "y", y)
   if nx ~= ny then
-    error(sformat("%s: x and y have different numbers of samples: %d and %d " ..
-                  "(their first sizes must match)", what, nx, ny), 3)
+    E.raise(sformat("%s: x and y have different numbers of samples: %d and %d " ..
+                  "(their first sizes must match)", what, nx, ny))
   end
   return nx
 end
@@ -118,7 +119,7 @@ function engine.get_optimizer(spec)
     local unit = spec:lower()
     if not registry.has("optimizer", unit) then unit = registry.find_class("optimizer", spec) end
     if not unit then
-      error(sformat("unknown optimizer '%s' (known: %s)", spec, registry.known("optimizer")), 3)
+      E.raise(sformat("unknown optimizer '%s' (known: %s)", spec, registry.known("optimizer")))
     end
     local optim = require "lunet.optimizers"
     if type(optim.get) == "function" then return optim.get(unit) end
@@ -127,7 +128,7 @@ function engine.get_optimizer(spec)
   end
   local t = type(spec)
   if (t == "table" or t == "userdata") and spec.apply_gradients then return spec end
-  error("compile: optimizer must be a name or an optimizer object (with apply_gradients), got " .. t, 3)
+  E.raise("compile: optimizer must be a name or an optimizer object (with apply_gradients), got " .. t)
 end
 
 -- ---- compile ------------------------------------------------------------------------------------
@@ -141,24 +142,24 @@ local compile_keys = {loss = 1, optimizer = 1, metrics = 1, loss_weights = 1,
 -- after compile take effect at the next compile.
 function methods:compile(opts)
   if type(opts) ~= "table" then
-    error(sformat("%s: compile expects a table {loss = ..., optimizer = ..., metrics = ...}", self.name), 2)
+    E.raise(sformat("%s: compile expects a table {loss = ..., optimizer = ..., metrics = ...}", self.name))
   end
   check_keys("compile", opts, compile_keys)
   if opts.loss_weights ~= nil or opts.weighted_metrics ~= nil then
-    error("compile: loss_weights and weighted_metrics need several outputs or sample " ..
-          "weights, which lunet's Sequential models do not have", 2)
+    E.raise("compile: loss_weights and weighted_metrics need several outputs or sample " ..
+          "weights, which lunet's Sequential models do not have")
   end
-  if opts.loss == nil then error(sformat("%s: compile needs a loss", self.name), 2) end
+  if opts.loss == nil then E.raise(sformat("%s: compile needs a loss", self.name)) end
   rawset(self, "_compile_args", {loss = opts.loss, metrics = opts.metrics}) -- for saving
   local ok, loss = pcall(losses.get, opts.loss)
-  if not ok then error("compile: " .. bare(loss), 2) end
+  if not ok then E.raise("compile: " .. bare(loss)) end
   local opt = engine.get_optimizer(opts.optimizer)
   local specs, names = {}, {"loss"}
   local list = opts.metrics or {}
   if type(list) ~= "table" or metrics_mod.is_metric(list) then list = {list} end
   for i, m in ipairs(list) do
     local okm, spec = pcall(metrics_mod.spec, m)
-    if not okm then error("compile: " .. bare(spec), 2) end
+    if not okm then E.raise("compile: " .. bare(spec)) end
     specs[i] = spec
     names[#names + 1] = spec.name
   end
@@ -310,21 +311,21 @@ local fit_keys = {batch_size = 1, epochs = 1, verbose = 1, callbacks = 1, valida
 local function validation_of(opts, x, y, n)
   local vd = opts.validation_data
   if vd ~= nil then
-    if type(vd) ~= "table" then error("fit: validation_data must be {x_val, y_val}", 3) end
+    if type(vd) ~= "table" then E.raise("fit: validation_data must be {x_val, y_val}") end
     local xv, yv = vd[1] or vd.x, vd[2] or vd.y
-    if vd[3] ~= nil then error("fit: validation sample weights are not supported", 3) end
+    if vd[3] ~= nil then E.raise("fit: validation sample weights are not supported") end
     local nv = check_xy("fit: validation_data", xv, yv)
     return n, xv, yv, 0, nv
   end
   local split = opts.validation_split or 0
   if type(split) ~= "number" or split < 0 or split >= 1 then
-    error("fit: validation_split must be a number in [0, 1), got " .. tostring(split), 3)
+    E.raise("fit: validation_split must be a number in [0, 1), got " .. tostring(split))
   end
   if split > 0 then
     local at = math.floor(n * (1 - split))
     if at < 1 or at >= n then
-      error(sformat("fit: validation_split %g of %d samples leaves no training or no " ..
-                    "validation samples", split, n), 3)
+      E.raise(sformat("fit: validation_split %g of %d samples leaves no training or no " ..
+                    "validation samples", split, n))
     end
     return at, x, y, at, n - at
   end
@@ -344,14 +345,14 @@ end
 -- initial_epoch = 0, callbacks = {...}}) -> History.
 function methods:fit(x, y, opts)
   opts = opts or {}
-  if type(opts) ~= "table" then error("fit: options must be a table", 2) end
+  if type(opts) ~= "table" then E.raise("fit: options must be a table") end
   check_keys("fit", opts, fit_keys)
   for _, k in ipairs({"class_weight", "sample_weight", "steps_per_epoch", "validation_steps"}) do
-    if opts[k] ~= nil then error("fit: " .. k .. " is not supported", 2) end
+    if opts[k] ~= nil then E.raise("fit: " .. k .. " is not supported") end
   end
   local c = require_compiled(self, "fit")
   local n = check_xy("fit", x, y)
-  if n == 0 then error("fit: x and y are empty (0 samples)", 2) end
+  if n == 0 then E.raise("fit: x and y are empty (0 samples)") end
   self:_check_input(x, "fit")
   local bs = check_int("fit", "batch_size", opts.batch_size or 32, 1)
   local epochs = check_int("fit", "epochs", opts.epochs or 1, 0)
@@ -363,7 +364,7 @@ function methods:fit(x, y, opts)
   local shuffle = opts.shuffle
   if shuffle == nil then shuffle = true end
   if shuffle ~= true and shuffle ~= false and shuffle ~= "batch" then
-    error("fit: shuffle must be true, false or 'batch'", 2)
+    E.raise("fit: shuffle must be true, false or 'batch'")
   end
   local mode = engine.verbose_mode(opts.verbose, 1)
   c = prepare(self, y)
@@ -378,7 +379,7 @@ function methods:fit(x, y, opts)
   local index = shuffle and nn.index_new(ntrain) or nil
   local history = callbacks.History()
   local user = opts.callbacks or {}
-  if type(user) ~= "table" then error("fit: callbacks must be a list", 2) end
+  if type(user) ~= "table" then E.raise("fit: callbacks must be a list") end
   local list = registry.copy_list(user)
   list[#list + 1] = history
   local params = {verbose = mode, epochs = epochs, steps = steps}
@@ -470,11 +471,11 @@ function methods:evaluate(x, y, opts)
   opts = opts or {}
   check_keys("evaluate", opts, eval_keys)
   if opts.sample_weight ~= nil or opts.steps ~= nil then
-    error("evaluate: sample_weight and steps are not supported", 2)
+    E.raise("evaluate: sample_weight and steps are not supported")
   end
   require_compiled(self, "evaluate")
   local n = check_xy("evaluate", x, y)
-  if n == 0 then error("evaluate: x and y are empty (0 samples)", 2) end
+  if n == 0 then E.raise("evaluate: x and y are empty (0 samples)") end
   self:_check_input(x, "evaluate")
   local bs = check_int("evaluate", "batch_size", opts.batch_size or 32, 1)
   local mode = engine.verbose_mode(opts.verbose, 1)
@@ -518,7 +519,7 @@ function methods:predict(x, opts)
       local s = step * bs
       local done, err = net:predict_run(x, s, n - s, bs, out, nil,
                                                 bar_steps and BAR_SECONDS or nil)
-      if done == nil then error(err, 0) end
+      if done == nil then E.raise(err) end
       step = step + done
       if bar_steps then bar:update(step, nil, false) end
     end

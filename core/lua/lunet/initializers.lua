@@ -12,6 +12,7 @@
 -- layers take. Arguments are checked when the object is made (without
 -- touching the random stream); values are drawn from lunet's generator
 -- (ln.random.seed), or from `seed` when the unit takes one.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 
@@ -41,8 +42,8 @@ end
 --- A new initializer of unit `name` with keyword arguments.
 function initializers.new(name, args)
   if not registry.has("initializer", name) then
-    error(string.format("unknown initializer '%s' (known: %s)", tostring(name),
-                        registry.known("initializer")), 3)
+    E.raise(string.format("unknown initializer '%s' (known: %s)", tostring(name),
+                        registry.known("initializer")))
   end
   args = registry.copy(args or {})
   nn.initializer_check(name, registry.copy(args))
@@ -68,7 +69,7 @@ function initializers.get(spec)
     args.name = nil
     return initializers.new(spec.name, args)
   end
-  error("initializers.get: expected a name, an initializer or a config, got " .. type(spec), 2)
+  E.raise("initializers.get: expected a name, an initializer or a config, got " .. type(spec))
 end
 
 setmetatable(initializers, {
@@ -82,8 +83,8 @@ setmetatable(initializers, {
       return function(args) return initializers.new(k, args) end
     end
     if k:match("^%u") then
-      error(string.format("unknown initializer class '%s' (known: %s)", k,
-                          registry.known("initializer", "class_name")), 2)
+      E.raise(string.format("unknown initializer class '%s' (known: %s)", k,
+                          registry.known("initializer", "class_name")))
     end
     return nil
   end,

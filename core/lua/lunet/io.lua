@@ -17,13 +17,14 @@
 Every error names the function, the file and the reason; sizes a file
 claims are checked against its real contents before anything large is
 allocated. The readers are C (core/io_*.c). ]]
+local E = require "lunet.errors"
 local core = require "lunet.core"
 
 local M = {}
 
 local function check_path(fn, path)
   if type(path) ~= "string" then
-    error(fn .. ": path must be a string, got " .. type(path), 3)
+    E.raise(fn .. ": path must be a string, got " .. type(path))
   end
 end
 
@@ -40,7 +41,7 @@ end
 function M.save_npy(path, t)
   check_path("save_npy", path)
   if not core.is_tensor(t) then
-    error("save_npy: argument 2 must be a tensor, got " .. type(t), 2)
+    E.raise("save_npy: argument 2 must be a tensor, got " .. type(t))
   end
   core.io_save_npy(path, t)
 end
@@ -48,7 +49,7 @@ end
 function M.read_csv(path, opts)
   check_path("read_csv", path)
   if opts ~= nil and type(opts) ~= "table" then
-    error("read_csv: options must be a table, got " .. type(opts), 2)
+    E.raise("read_csv: options must be a table, got " .. type(opts))
   end
   return core.io_read_csv(path, opts)
 end
@@ -56,8 +57,8 @@ end
 function M.read_h5(path, dataset)
   check_path("read_h5", path)
   if type(dataset) ~= "string" then
-    error("read_h5: dataset must be a string such as \"/x\", got "
-          .. type(dataset), 2)
+    E.raise("read_h5: dataset must be a string such as \"/x\", got "
+          .. type(dataset))
   end
   return core.io_read_h5(path, dataset)
 end

@@ -19,6 +19,7 @@
 -- Shapes seen from Lua (input_shape, output_shape) leave out the batch axis:
 -- Dense(300) after Flatten of 28x28 has input_shape {784}, output_shape
 -- {300}; summaries print them Keras-style as (None, 784).
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 
@@ -138,11 +139,11 @@ Layer.__newindex = function(self, k, v)
   if k == "trainable" then
     self._c:trainable(v and true or false)
   elseif k == "name" then
-    if type(v) ~= "string" or v == "" then error("layer name must be a non-empty string", 2) end
+    if type(v) ~= "string" or v == "" then E.raise("layer name must be a non-empty string") end
     rawset(self, "name", v)
     self._c:set_name(v)
   elseif properties[k] then
-    error(string.format("%s: '%s' is read-only", self.name, k), 2)
+    E.raise(string.format("%s: '%s' is read-only", self.name, k))
   else
     rawset(self, k, v)
   end
@@ -167,8 +168,8 @@ end
 function methods:build(shape)
   shape = shape or rawget(self, "_input_shape")
   if type(shape) ~= "table" then
-    error(string.format("%s: build needs an input shape (without the batch axis), e.g. {784}",
-                        self.name), 2)
+    E.raise(string.format("%s: build needs an input shape (without the batch axis), e.g. {784}",
+                        self.name))
   end
   return self._c:build(shape)
 end
@@ -191,9 +192,9 @@ end
 
 local function require_built(self, what)
   if not self._c:is_built() then
-    error(string.format("You tried to call `%s` on layer %s, but the layer isn't built. " ..
+    E.raise(string.format("You tried to call `%s` on layer %s, but the layer isn't built. " ..
                         "Build it first (give input_shape, call it, or fit the model).",
-                        what, self.name), 3)
+                        what, self.name))
   end
 end
 
@@ -208,9 +209,9 @@ end
 function methods:set_weights(list)
   local vars = variables(self)
   if type(list) ~= "table" or #list ~= #vars then
-    error(string.format("You called `set_weights(weights)` on layer %q with a weight list " ..
+    E.raise(string.format("You called `set_weights(weights)` on layer %q with a weight list " ..
                         "of length %d, but the layer was expecting %d weights.", self.name,
-                        type(list) == "table" and #list or 0, #vars), 2)
+                        type(list) == "table" and #list or 0, #vars))
   end
   for i, v in ipairs(vars) do
     nn.tensor_assign(v.value, list[i], "set_weights: layer " .. self.name .. " weight " .. v.short_name)
@@ -268,8 +269,8 @@ local function split_args(class_name, args)
       base.input_shape = s
     elseif k == "dtype" then
       if v ~= "float32" and v ~= nil then
-        error(string.format("%s: dtype %s is not supported (lunet computes in float32)",
-                            class_name, tostring(v)), 4)
+        E.raise(string.format("%s: dtype %s is not supported (lunet computes in float32)",
+                            class_name, tostring(v)))
       end
     elseif k == "batch_size" then
       base.batch_size = v
@@ -277,8 +278,8 @@ local function split_args(class_name, args)
       -- activation = ln.activations.relu: the function's unit name
       local ok, name = pcall(require("lunet.activations").serialize, v)
       if not ok then
-        error(string.format("%s: keyword '%s' is a Lua function; give a name or a " ..
-                            "function of ln.activations", class_name, tostring(k)), 4)
+        E.raise(string.format("%s: keyword '%s' is a Lua function; give a name or a " ..
+                            "function of ln.activations", class_name, tostring(k)))
       end
       kw[k] = name
     else
@@ -291,12 +292,12 @@ end
 -- Checks an input_shape given by the user: a list of positive integers.
 local function check_shape(class_name, s)
   if type(s) ~= "table" or #s == 0 then
-    error(string.format("%s: input_shape must be a list of sizes like {28, 28}", class_name), 5)
+    E.raise(string.format("%s: input_shape must be a list of sizes like {28, 28}", class_name))
   end
   for i = 1, #s do
     if math.type(s[i]) ~= "integer" and not (type(s[i]) == "number" and s[i] == math.floor(s[i])) or s[i] < 1 then
-      error(string.format("%s: input_shape entry %d is %s (sizes are positive integers)",
-                          class_name, i, tostring(s[i])), 5)
+      E.raise(string.format("%s: input_shape entry %d is %s (sizes are positive integers)",
+                          class_name, i, tostring(s[i])))
     end
   end
   local r = {}
@@ -308,8 +309,8 @@ end
 -- use args.name as is (from_config) -- a given name is always kept as is.
 function layers.create(unit, class_name, args)
   if args ~= nil and type(args) ~= "table" then
-    error(string.format("%s: expects a table of keyword arguments, e.g. %s{...}",
-                        class_name, class_name), 3)
+    E.raise(string.format("%s: expects a table of keyword arguments, e.g. %s{...}",
+                        class_name, class_name))
   end
   local kw, base = split_args(class_name, args or {})
   local c = nn.layer_new(unit, kw)
@@ -317,7 +318,7 @@ function layers.create(unit, class_name, args)
   if base.input_shape ~= nil then self._input_shape = check_shape(class_name, base.input_shape) end
   local name = base.name
   if name ~= nil and (type(name) ~= "string" or name == "") then
-    error(class_name .. ": name must be a non-empty string", 3)
+    E.raise(class_name .. ": name must be a non-empty string")
   end
   name = name or layers.unique_name(registry.to_snake_case(class_name))
   self.name = name
@@ -344,7 +345,7 @@ function InputLayer:get_config()
 end
 
 local function make_input_layer(args)
-  if type(args) ~= "table" then error("InputLayer: expects a table of keyword arguments", 2) end
+  if type(args) ~= "table" then E.raise("InputLayer: expects a table of keyword arguments") end
   local shape = args.input_shape or args.shape
   if shape == nil and args.batch_input_shape then
     shape = {}
@@ -353,12 +354,12 @@ local function make_input_layer(args)
   for k in pairs(args) do
     if k ~= "input_shape" and k ~= "shape" and k ~= "batch_input_shape" and k ~= "name"
         and k ~= "dtype" and k ~= "batch_size" and k ~= "sparse" and k ~= "ragged" then
-      error(string.format("InputLayer: unknown keyword argument '%s'", tostring(k)), 2)
+      E.raise(string.format("InputLayer: unknown keyword argument '%s'", tostring(k)))
     end
   end
-  if args.sparse or args.ragged then error("InputLayer: sparse and ragged inputs are not supported", 2) end
+  if args.sparse or args.ragged then E.raise("InputLayer: sparse and ragged inputs are not supported") end
   if args.dtype ~= nil and args.dtype ~= "float32" then
-    error("InputLayer: dtype " .. tostring(args.dtype) .. " is not supported (float32 only)", 2)
+    E.raise("InputLayer: dtype " .. tostring(args.dtype) .. " is not supported (float32 only)")
   end
   local s = check_shape("InputLayer", shape)
   return setmetatable({input_shape = s, name = args.name or layers.unique_name("input"),
@@ -389,8 +390,8 @@ end
 function layers.from_config(class_name, config)
   local f = layers.constructor(class_name)
   if not f then
-    error(string.format("unknown layer class '%s' (known: %s)", tostring(class_name),
-                        registry.known("layer", "class_name")), 2)
+    E.raise(string.format("unknown layer class '%s' (known: %s)", tostring(class_name),
+                        registry.known("layer", "class_name")))
   end
   return f(registry.copy(config or {}))
 end
@@ -411,8 +412,8 @@ setmetatable(layers, {
     local f = layers.constructor(k)
     if f then return f end
     if k:match("^%u") then
-      error(string.format("unknown layer class '%s' (known: %s)", k,
-                          registry.known("layer", "class_name")), 2)
+      E.raise(string.format("unknown layer class '%s' (known: %s)", k,
+                          registry.known("layer", "class_name")))
     end
     return nil
   end,

@@ -10,6 +10,7 @@
 -- "sparse_categorical_crossentropy"), a function of this module (as the seed
 -- passes keras.losses.categorical_crossentropy) or an object.
 -- Labels stay 0-based, as in the datasets and Keras.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 
@@ -74,7 +75,7 @@ end
 function losses.new(name, args)
   name = losses.aliases[name] or name
   if not registry.has("loss", name) then
-    error(string.format("unknown loss '%s' (known: %s)", tostring(name), registry.known("loss")), 3)
+    E.raise(string.format("unknown loss '%s' (known: %s)", tostring(name), registry.known("loss")))
   end
   local c = nn.loss_new(name, args or {})
   local _, unit, class_name = c:unit()
@@ -115,17 +116,17 @@ function losses.get(spec)
   if type(spec) == "function" then
     local name = function_names[spec]
     if name then return losses.new(name) end
-    error("loss: a plain Lua function cannot be used as a loss (lunet needs its gradient); " ..
-          "give a loss name, a function of ln.losses or an ln.losses object", 2)
+    E.raise("loss: a plain Lua function cannot be used as a loss (lunet needs its gradient); " ..
+          "give a loss name, a function of ln.losses or an ln.losses object")
   end
   if type(spec) == "table" and spec.class_name then
     local unit = registry.find_class("loss", spec.class_name)
-    if not unit then error(string.format("unknown loss class '%s'", tostring(spec.class_name)), 2) end
+    if not unit then E.raise(string.format("unknown loss class '%s'", tostring(spec.class_name))) end
     local cfg = registry.copy(spec.config or {})
     cfg.name, cfg.reduction = nil, nil
     return losses.new(unit, cfg)
   end
-  error("loss: expected a name, a loss function or a loss object, got " .. type(spec), 2)
+  E.raise("loss: expected a name, a loss function or a loss object, got " .. type(spec))
 end
 
 --- serialize(loss) -> {class_name = ..., config = {...}}
@@ -144,8 +145,8 @@ setmetatable(losses, {
         local display, reduction = args.name, args.reduction
         args.name, args.reduction = nil, nil
         if reduction ~= nil and reduction ~= "auto" and reduction ~= "sum_over_batch_size" then
-          error(string.format("%s: reduction '%s' is not supported (lunet averages over " ..
-                              "the batch: 'auto')", k, tostring(reduction)), 2)
+          E.raise(string.format("%s: reduction '%s' is not supported (lunet averages over " ..
+                              "the batch: 'auto')", k, tostring(reduction)))
         end
         local obj = losses.new(unit, args)
         if display then obj.name = display end
@@ -155,8 +156,8 @@ setmetatable(losses, {
     local name = losses.aliases[k] or k
     if registry.has("loss", name) then return loss_function(name) end
     if k:match("^%u") then
-      error(string.format("unknown loss class '%s' (known: %s)", k,
-                          registry.known("loss", "class_name")), 2)
+      E.raise(string.format("unknown loss class '%s' (known: %s)", k,
+                          registry.known("loss", "class_name")))
     end
     return nil
   end,

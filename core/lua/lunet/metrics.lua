@@ -10,6 +10,7 @@
 -- a loss name or function ("mse": the loss averaged as a metric), or an
 -- object. The name as given is the history key: metrics = {"acc"} logs
 -- acc and val_acc.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 
@@ -94,12 +95,12 @@ function metrics.spec(entry)
   if type(entry) == "function" then
     name = function_names[entry] or losses.function_name(entry)
     if not name then
-      error("metrics: a plain Lua function cannot be used as a metric; give a name, " ..
-            "a function of ln.metrics/ln.losses or a metric object", 3)
+      E.raise("metrics: a plain Lua function cannot be used as a metric; give a name, " ..
+            "a function of ln.metrics/ln.losses or a metric object")
     end
   end
   if type(name) ~= "string" then
-    error("metrics: expected a name, a metric function or object, got " .. type(entry), 3)
+    E.raise("metrics: expected a name, a metric function or object, got " .. type(entry))
   end
   local display = name
   local d = deferred[name]
@@ -115,8 +116,8 @@ function metrics.spec(entry)
   if registry.has("loss", lname) then
     return {name = display, make = function() return metrics.new(lname, nil, display, "loss") end}
   end
-  error(string.format("unknown metric '%s' (known: accuracy, acc, crossentropy, %s and the losses)",
-                      tostring(name), registry.known("metric")), 3)
+  E.raise(string.format("unknown metric '%s' (known: accuracy, acc, crossentropy, %s and the losses)",
+                      tostring(name), registry.known("metric")))
 end
 
 --- Keras's compile_utils rule for "accuracy" / "crossentropy" from the
@@ -175,8 +176,8 @@ setmetatable(metrics, {
     local lname = losses.aliases[k] or k
     if registry.has("loss", lname) then return losses[lname] end
     if k:match("^%u") then
-      error(string.format("unknown metric class '%s' (known: %s)", k,
-                          registry.known("metric", "class_name")), 2)
+      E.raise(string.format("unknown metric class '%s' (known: %s)", k,
+                          registry.known("metric", "class_name")))
     end
     return nil
   end,

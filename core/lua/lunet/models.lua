@@ -14,6 +14,7 @@
 --
 -- A Sequential built from another model's layers shares those layer objects
 -- (their weights), as Keras does: training one trains the other.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 local layers = require "lunet.layers"
@@ -29,7 +30,7 @@ local methods = {}
 models.methods = methods -- lunet.engine adds compile/fit/... here
 
 local function model_error(self, fmt, ...)
-  error(string.format("%s: " .. fmt, self.name, ...), 3)
+  E.raise(string.format("%s: " .. fmt, self.name, ...))
 end
 
 -- All variables of the model in Keras's order (layer by layer).
@@ -85,7 +86,7 @@ Model.__newindex = function(self, k, v)
     -- Keras: model.trainable sets every layer's flag
     for _, l in ipairs(self.layers) do l.trainable = v end
   elseif properties[k] then
-    error(string.format("%s: '%s' is read-only", self.name, k), 2)
+    E.raise(string.format("%s: '%s' is read-only", self.name, k))
   else
     rawset(self, k, v)
   end
@@ -111,17 +112,17 @@ local function new_sequential(arg, name)
   rawset(self, "layers", {})
   rawset(self, "stop_training", false)
   if arg ~= nil and type(arg) ~= "table" then
-    error("Sequential: expects a list of layers (and optional name = ...)", 2)
+    E.raise("Sequential: expects a list of layers (and optional name = ...)")
   end
   arg = arg or {}
   name = name or arg.name
   for k in pairs(arg) do
     if k ~= "name" and k ~= "layers" and math.type(k) ~= "integer" then
-      error(string.format("Sequential: unknown keyword argument '%s'", tostring(k)), 2)
+      E.raise(string.format("Sequential: unknown keyword argument '%s'", tostring(k)))
     end
   end
   if name ~= nil and (type(name) ~= "string" or name == "") then
-    error("Sequential: name must be a non-empty string", 2)
+    E.raise("Sequential: name must be a non-empty string")
   end
   rawset(self, "name", name or layers.unique_name("sequential"))
   local list = arg.layers or arg
@@ -234,13 +235,13 @@ end
 -- the model's input shape (the message names the first layer, both shapes).
 function methods:_check_input(x, what)
   if not registry.is_tensor(x) then
-    error(string.format("%s: %s must be a tensor, got %s", what, "x", type(x)), 3)
+    E.raise(string.format("%s: %s must be a tensor, got %s", what, "x", type(x)))
   end
   local s = x:shape()
-  if #s < 1 then error(string.format("%s: x must have a batch axis, got a scalar", what), 3) end
+  if #s < 1 then E.raise(string.format("%s: x must have a batch axis, got a scalar", what)) end
   local sample = {}
   for i = 2, #s do sample[#sample + 1] = s[i] end
-  if #self.layers == 0 then error(string.format("%s: the model has no layers", what), 3) end
+  if #self.layers == 0 then E.raise(string.format("%s: the model has no layers", what)) end
   if not self._input_shape then
     self:build(sample)
   elseif not self:_is_built() then
@@ -251,13 +252,13 @@ function methods:_check_input(x, what)
   for i = 1, #want do ok = ok and want[i] == sample[i] end
   if not ok then
     local first = self.layers[1]
-    error(string.format("%s: layer %s (%s) of model %s expects input shape %s, got x of shape %s",
+    E.raise(string.format("%s: layer %s (%s) of model %s expects input shape %s, got x of shape %s",
                         what, first.name, first.class_name, self.name, registry.shape_str(want),
-                        registry.full_shape_str(s)), 3)
+                        registry.full_shape_str(s)))
   end
   local dtype = nn.tensor_info(x)
   if dtype ~= "float32" then
-    error(string.format("%s: x must be float32, got %s (use x:float())", what, dtype), 3)
+    E.raise(string.format("%s: x must be float32, got %s (use x:float())", what, dtype))
   end
   return s[1]
 end
@@ -358,9 +359,9 @@ end
 
 local function require_built(self, what)
   if not self:_is_built() then
-    error(string.format("%s: This model has not yet been built. Build the model first by " ..
+    E.raise(string.format("%s: This model has not yet been built. Build the model first by " ..
                         "calling `build()` or by calling the model on a batch of data " ..
-                        "(needed by %s).", self.name, what), 3)
+                        "(needed by %s).", self.name, what))
   end
 end
 
@@ -375,8 +376,8 @@ end
 function methods:set_weights(list)
   local vars = all_variables(self)
   if type(list) ~= "table" or #list ~= #vars then
-    error(string.format("%s: set_weights got a list of %d weights, the model has %d",
-                        self.name, type(list) == "table" and #list or 0, #vars), 2)
+    E.raise(string.format("%s: set_weights got a list of %d weights, the model has %d",
+                        self.name, type(list) == "table" and #list or 0, #vars))
   end
   for i, v in ipairs(vars) do
     nn.tensor_assign(v.value, list[i], "set_weights: " .. v.name)
@@ -472,7 +473,7 @@ end
 --- A Sequential from a config (as get_config gives, or as read from a
 -- Keras file: an InputLayer entry sets the input shape).
 function models.Sequential_from_config(config)
-  if type(config) ~= "table" then error("Sequential.from_config: expects a table", 2) end
+  if type(config) ~= "table" then E.raise("Sequential.from_config: expects a table") end
   local model = models.Sequential({}, config.name)
   for _, e in ipairs(config.layers or config) do
     if e.class_name == "InputLayer" then
@@ -488,7 +489,7 @@ end
 -- fresh weights drawn from the initializers; the clone is built when the
 -- original is. Copy the weights with clone:set_weights(model:get_weights()).
 function models.clone_model(model)
-  if not models.is_model(model) then error("clone_model: expects a model", 2) end
+  if not models.is_model(model) then E.raise("clone_model: expects a model") end
   local clone = models.Sequential({}, model.name)
   if model._input_shape then rawset(clone, "_input_shape", registry.copy_list(model._input_shape)) end
   for _, l in ipairs(model.layers) do
@@ -506,8 +507,8 @@ end
 local function saving(what)
   local ok, mod = pcall(require, "lunet.saving")
   if not ok or type(mod) ~= "table" or type(mod[what]) ~= "function" then
-    error(string.format("%s: model files are not available in this build " ..
-                        "(module lunet.saving with %s() is missing)", what, what), 3)
+    E.raise(string.format("%s: model files are not available in this build " ..
+                        "(module lunet.saving with %s() is missing)", what, what))
   end
   return mod[what]
 end

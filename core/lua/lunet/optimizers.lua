@@ -21,6 +21,7 @@ Prototyping in Lua: ln.optimizers.Optimizer:extend{...} (alias
 ln.optimizers.lua_optimizer{...}) builds an optimizer class from a Lua
 update rule with the same interface (see below and docs/plugins.md).
 ]]
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 local schedules = require "lunet.schedules"
@@ -129,16 +130,16 @@ function Optimizer_mt.__newindex(self, key, value)
   local ud = rawget(self, "_ud")
   if key == "iterations" then
     local n = math.tointeger(value)
-    if not n then error(sformat("%s: iterations must be an integer, got %s", ud:name(), tostring(value)), 2) end
+    if not n then E.raise(sformat("%s: iterations must be an integer, got %s", ud:name(), tostring(value))) end
     ud:iterations(n)
   elseif key == "learning_rate" or key == "lr" then
     if type(value) ~= "number" then
-      error(sformat("%s: learning_rate can be set to a number (got %s); give a schedule when "
-                    .. "creating the optimizer", ud:name(), type(value)), 2)
+      E.raise(sformat("%s: learning_rate can be set to a number (got %s); give a schedule when "
+                    .. "creating the optimizer", ud:name(), type(value)))
     end
     ud:learning_rate(value)
   elseif key == "name" then
-    error(sformat("%s: the name is fixed when the optimizer is created", ud:name()), 2)
+    E.raise(sformat("%s: the name is fixed when the optimizer is created", ud:name()))
   else
     rawset(self, key, value)
   end
@@ -152,7 +153,7 @@ end
 -- arguments `args` (a table; nil = defaults).
 function M.new(unit, args)
   if args ~= nil and type(args) ~= "table" then
-    error(sformat("%s: keyword arguments must be a table, got %s", unit, type(args)), 2)
+    E.raise(sformat("%s: keyword arguments must be a table, got %s", unit, type(args)))
   end
   local ud = core.optimizer_new(unit, args or {})
   local name, class_name = ud:unit()
@@ -175,8 +176,8 @@ function M.deserialize(d)
   local cls = d.class_name
   local unit = type(cls) == "string" and unit_of(cls)
   if not unit then
-    error(sformat("unknown optimizer '%s' (known: %s)", tostring(cls),
-                  registry.known("optimizer", "class_name")), 2)
+    E.raise(sformat("unknown optimizer '%s' (known: %s)", tostring(cls),
+                  registry.known("optimizer", "class_name")))
   end
   local args = {}
   for k, v in pairs(d.config or {}) do args[k] = v end
@@ -208,13 +209,13 @@ function M.get(id)
   if type(id) == "string" then
     local unit = unit_of(id)
     if not unit then
-      error(sformat("unknown optimizer '%s' (known: %s)", id, registry.known("optimizer")), 2)
+      E.raise(sformat("unknown optimizer '%s' (known: %s)", id, registry.known("optimizer")))
     end
     return M.new(unit, {})
   end
   if type(id) == "table" and id.class_name then return M.deserialize(id) end
-  error("optimizers.get: expected a name, {class_name = ..., config = ...} or an optimizer, got "
-        .. type(id), 2)
+  E.raise("optimizers.get: expected a name, {class_name = ..., config = ...} or an optimizer, got "
+        .. type(id))
 end
 
 -- ---- optimizers written in Lua ------------------------------------------------------------
@@ -245,7 +246,7 @@ local common_keys = {name = true, learning_rate = true, lr = true, decay = true,
 
 local function nonneg(who, key, v)
   if type(v) ~= "number" or not (v >= 0) or v == math.huge then
-    error(sformat("%s: '%s' must be a finite number >= 0, got %s", who, key, tostring(v)), 3)
+    E.raise(sformat("%s: '%s' must be a finite number >= 0, got %s", who, key, tostring(v)))
   end
   return v
 end
@@ -254,18 +255,18 @@ end
 local function lua_new(cls, args)
   args = args or {}
   local spec, who = cls._spec, cls._spec.name
-  if type(args) ~= "table" then error(sformat("%s: keyword arguments must be a table", who), 3) end
+  if type(args) ~= "table" then E.raise(sformat("%s: keyword arguments must be a table", who)) end
   for k in pairs(args) do
     if not common_keys[k] and spec.defaults[k] == nil then
-      error(sformat("%s: unknown keyword argument '%s'", who, tostring(k)), 3)
+      E.raise(sformat("%s: unknown keyword argument '%s'", who, tostring(k)))
     end
   end
   local self = {_cls = cls, _iterations = 0, _vars = {}, _index = {}, _clip_out = {},
                 _hyper = {}}
   self._name = args.name or who
-  if type(self._name) ~= "string" then error(sformat("%s: 'name' must be a string", who), 3) end
+  if type(self._name) ~= "string" then E.raise(sformat("%s: 'name' must be a string", who)) end
   if args.lr ~= nil and args.learning_rate ~= nil then
-    error(sformat("%s: give 'learning_rate' or its legacy alias 'lr', not both", who), 3)
+    E.raise(sformat("%s: give 'learning_rate' or its legacy alias 'lr', not both", who))
   end
   local lr = args.learning_rate
   if lr == nil then lr = args.lr end
@@ -282,13 +283,13 @@ local function lua_new(cls, args)
     if args[k] ~= nil then self["_" .. k] = nonneg(who, k, args[k]) end
   end
   if self._clipnorm and self._global_clipnorm then
-    error(sformat("%s: 'clipnorm' and 'global_clipnorm' cannot both be set", who), 3)
+    E.raise(sformat("%s: 'clipnorm' and 'global_clipnorm' cannot both be set", who))
   end
   for k, def in pairs(spec.defaults) do
     local v = args[k]
     if v == nil then v = def end
     if type(v) ~= type(def) then
-      error(sformat("%s: '%s' must be a %s, got %s", who, k, type(def), type(v)), 3)
+      E.raise(sformat("%s: '%s' must be a %s, got %s", who, k, type(def), type(v)))
     end
     self._hyper[k] = v
   end
@@ -307,7 +308,7 @@ end
 M.Optimizer = {}
 function M.Optimizer:extend(spec)
   if type(spec) ~= "table" or type(spec.name) ~= "string" or type(spec.update) ~= "function" then
-    error("Optimizer:extend needs {name = ..., update = function(self, var, grad, slots, t, lr) ...}", 2)
+    E.raise("Optimizer:extend needs {name = ..., update = function(self, var, grad, slots, t, lr) ...}")
   end
   spec.defaults = spec.defaults or {}
   local cls = {_spec = spec, class_name = spec.name}
@@ -356,7 +357,7 @@ function LuaOpt:apply_gradients(pairs)
   for i, p in ipairs(pairs) do
     local g, v = p[1], p[2]
     if not (core.is_tensor(g) and core.is_tensor(v)) then
-      error(sformat("%s: pair %d must hold a gradient tensor then a variable tensor", self._name, i), 2)
+      E.raise(sformat("%s: pair %d must hold a gradient tensor then a variable tensor", self._name, i))
     end
     grads[i], entries[i] = g, self:_entry(v, p.name)
   end
@@ -416,17 +417,17 @@ function LuaOpt:set_weights(list)
     return
   end
   if #list ~= #vars then
-    error(sformat("%s: set_weights got %d weights but the optimizer has %d", self._name, #list, #vars), 2)
+    E.raise(sformat("%s: set_weights got %d weights but the optimizer has %d", self._name, #list, #vars))
   end
   for i = 2, #vars do
     local want, got = vars[i][1], list[i]
     if not core.is_tensor(got) or got:numel() ~= want:numel() then
-      error(sformat("%s: set_weights: '%s' does not fit", self._name, vars[i].name), 2)
+      E.raise(sformat("%s: set_weights: '%s' does not fit", self._name, vars[i].name))
     end
   end
   local it = list[1]
   if core.is_tensor(it) then it = it:item() end
-  self._iterations = math.tointeger(it) or error(sformat("%s: bad iteration count", self._name), 2)
+  self._iterations = math.tointeger(it) or E.raise(sformat("%s: bad iteration count", self._name))
   local ng = #self._global_spec
   for i = 1, ng do self._globals[i] = list[1 + i]:item() end
   for i = 2 + ng, #vars do vars[i][1]:copy(list[i]:reshape(vars[i][1]:shape())) end
@@ -434,9 +435,9 @@ end
 
 function LuaOpt:get_slot(var, name)
   local e = self._index[var]
-  if not e then error(sformat("%s: get_slot: no slots for this variable", self._name), 2) end
+  if not e then E.raise(sformat("%s: get_slot: no slots for this variable", self._name)) end
   local s = e.slots[name]
-  if not s then error(sformat("%s: get_slot: no slot '%s'", self._name, tostring(name)), 2) end
+  if not s then E.raise(sformat("%s: get_slot: no slot '%s'", self._name, tostring(name))) end
   return s
 end
 
@@ -459,7 +460,7 @@ end
 function LuaOpt_mt.__newindex(self, key, value)
   if key == "iterations" then
     rawset(self, "_iterations", math.tointeger(value)
-           or error(sformat("%s: iterations must be an integer", self._name), 2))
+           or E.raise(sformat("%s: iterations must be an integer", self._name)))
   elseif key == "learning_rate" or key == "lr" then
     rawset(self, "_lr", nonneg(self._name, "learning_rate", value))
     rawset(self, "_schedule", nil)

@@ -6,6 +6,7 @@
 -- The layer adds l1 * sum|w| + l2 * sum w^2 to the loss and its gradient
 -- to the weight's. A layer also takes "l1", "l2", "l1_l2" (factor 0.01) or
 -- a number (an l2 factor).
+local E = require "lunet.errors"
 local regularizers = {}
 
 local Regularizer = {}
@@ -15,7 +16,7 @@ regularizers.Regularizer = Regularizer
 local function new(l1, l2)
   l1, l2 = l1 or 0, l2 or 0
   if type(l1) ~= "number" or type(l2) ~= "number" or l1 < 0 or l2 < 0 then
-    error("regularizers: l1 and l2 must be non-negative numbers", 3)
+    E.raise("regularizers: l1 and l2 must be non-negative numbers")
   end
   return setmetatable({l1 = l1, l2 = l2}, Regularizer)
 end
@@ -58,7 +59,7 @@ function regularizers.get(spec)
     local c = spec.config or spec
     return new(c.l1 or 0, c.l2 or 0)
   end
-  error("unknown regularizer '" .. tostring(spec) .. "'", 2)
+  E.raise("unknown regularizer '" .. tostring(spec) .. "'")
 end
 
 return regularizers

@@ -18,6 +18,7 @@
 -- was. Reading never executes anything from the file: class names only
 -- select registered plugin units, and a file naming a unit that is not
 -- installed, or written by a newer lunet, is refused naming both.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 local cfgs = require "lunet.saving_config"
@@ -36,7 +37,7 @@ M.FORMAT_VERSION = 1
 
 -- error() with "<what>: <path>: message", without a position prefix.
 local function fail(what, path, fmt, ...)
-  error(sformat("%s: %s: " .. fmt, what, path, ...), 0)
+  E.raise(sformat("%s: %s: " .. fmt, what, path, ...))
 end
 
 -- Run fn(...) and re-raise any error prefixed with `what: ` (messages from
@@ -48,25 +49,25 @@ local function guarded(what, fn, ...)
   -- they mean nothing to the user of a model file
   local msg = tostring(r[2]):gsub("[^%s:]*%.lua:%d+: ", "")
   if msg:sub(1, #what + 2) ~= what .. ": " then msg = what .. ": " .. msg end
-  error(msg, 0)
+  E.raise(msg)
 end
 
 local function check_path(what, path)
   if type(path) ~= "string" or path == "" then
-    error(sformat("%s: expects a file path, got %s", what, type(path)), 0)
+    E.raise(sformat("%s: expects a file path, got %s", what, type(path)))
   end
 end
 
 local function check_model(what, model)
   local models = require "lunet.models"
-  if not models.is_model(model) then error(what .. ": expects a model", 0) end
+  if not models.is_model(model) then E.raise(what .. ": expects a model") end
 end
 
 local function check_opts(what, opts, known)
   if opts == nil then return {} end
-  if type(opts) ~= "table" then error(what .. ": options must be a table", 0) end
+  if type(opts) ~= "table" then E.raise(what .. ": options must be a table") end
   for k in pairs(opts) do
-    if not known[k] then error(sformat("%s: unknown option '%s'", what, tostring(k)), 0) end
+    if not known[k] then E.raise(sformat("%s: unknown option '%s'", what, tostring(k))) end
   end
   return opts
 end
@@ -152,7 +153,7 @@ local function optimizer_state(opt)
     names[i] = type(v) == "string" and v or v.name
   end
   if #names ~= #weights then
-    error(sformat("the optimizer lists %d variables but %d values", #names, #weights), 0)
+    E.raise(sformat("the optimizer lists %d variables but %d values", #names, #weights))
   end
   return names, weights
 end
@@ -254,7 +255,7 @@ local function open_checked(what, path)
     local ok, err = pcall(cfgs.check_units, units, path)
     if not ok then
       f:close()
-      error(what .. ": " .. tostring(err), 0)
+      E.raise(what .. ": " .. tostring(err))
     end
   end
   return f
@@ -343,8 +344,8 @@ local function load_layer_weights(f, root, model, path, what, by_name)
     for j, v in ipairs(vars) do
       local ok, t = pcall(f.read, f, s.group .. "/" .. s.weights[j], v.shape)
       if not ok then
-        error(sformat("%s: layer '%s' (%s), weight '%s': %s", what, l.name, l.class_name,
-                      v.short_name, tostring(t)), 0)
+        E.raise(sformat("%s: layer '%s' (%s), weight '%s': %s", what, l.name, l.class_name,
+                      v.short_name, tostring(t)))
       end
       pairs_[#pairs_ + 1] = {v, t}
     end
@@ -461,7 +462,7 @@ end
 --- ln.models.model_from_json(text): a new model (fresh weights) from
 -- Keras's model JSON (to_json's, or the model_config of a Keras file).
 function M.model_from_json(text, opts)
-  if type(text) ~= "string" then error("model_from_json: expects a JSON string", 0) end
+  if type(text) ~= "string" then E.raise("model_from_json: expects a JSON string") end
   check_opts("model_from_json", opts, {custom_objects = true})
   local mc = guarded("model_from_json", core.json_decode, text, "model_from_json")
   return guarded("model_from_json", build_model, mc, "model_from_json")

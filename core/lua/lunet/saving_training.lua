@@ -7,6 +7,7 @@
 -- optimizer through ln.optimizers.serialize with Keras's float numbers.
 -- Reading also takes Keras <= 2.2's `lr`, MeanMetricWrapper metrics and
 -- per-output metric lists of one-output models.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 local cfgs = require "lunet.saving_config"
@@ -52,7 +53,7 @@ end
 function M.keras_optimizer(opt)
   local optimizers = require "lunet.optimizers"
   local d = optimizers.serialize(opt)
-  if type(d.class_name) ~= "string" then error("save: cannot tell the optimizer's class", 0) end
+  if type(d.class_name) ~= "string" then E.raise("save: cannot tell the optimizer's class") end
   local cfg = floats(d.config)
   if type(cfg.learning_rate) == "table" and cfg.learning_rate.class_name then
     local lr = cfg.learning_rate
@@ -96,7 +97,7 @@ local function keras_loss(loss)
     cfg.reduction = "auto"
     return ordered({class_name = loss.class_name, config = cfg}, {"class_name", "config"})
   end
-  error("save: this model's loss cannot be written to a file", 0)
+  E.raise("save: this model's loss cannot be written to a file")
 end
 
 -- A metric entry as compile got it -> its Keras JSON form.
@@ -105,7 +106,7 @@ local function keras_metric(m)
   local metrics = require "lunet.metrics"
   local losses = require "lunet.losses"
   if type(m) == "function" then
-    return losses.function_name(m) or error("save: a metric function cannot be written", 0)
+    return losses.function_name(m) or E.raise("save: a metric function cannot be written")
   end
   if metrics.is_metric(m) or losses.is_loss(m) then
     local cfg = {}
@@ -113,7 +114,7 @@ local function keras_metric(m)
     cfg.dtype = "float32"
     return ordered({class_name = m.class_name, config = cfg}, {"class_name", "config"})
   end
-  error("save: a metric of type " .. type(m) .. " cannot be written", 0)
+  E.raise("save: a metric of type " .. type(m) .. " cannot be written")
 end
 
 --- Keras's training_config of a compiled model (nil if not compiled).

@@ -20,6 +20,7 @@ also be given by position in Keras's order: ExponentialDecay{0.01, 1000, 0.9}.
   ln.schedules.serialize(s)        -- {class_name = "ExponentialDecay", config = ..}
   ln.schedules.deserialize(d)
 ]]
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 
@@ -68,8 +69,8 @@ function M.deserialize(d)
   local cls = d.class_name
   local unit = type(cls) == "string" and unit_of(cls)
   if not unit then
-    error(string.format("unknown learning-rate schedule '%s' (known: %s)", tostring(cls),
-                        registry.known("schedule", "class_name")), 2)
+    E.raise(string.format("unknown learning-rate schedule '%s' (known: %s)", tostring(cls),
+                        registry.known("schedule", "class_name")))
   end
   local args = {}
   for k, v in pairs(d.config or {}) do
@@ -93,14 +94,14 @@ function M.get(x)
     if x.class_name then return M.deserialize(x) end
     if type(x.name) == "string" then
       local unit = unit_of(x.name)
-      if not unit then error(string.format("unknown learning-rate schedule '%s'", x.name), 2) end
+      if not unit then E.raise(string.format("unknown learning-rate schedule '%s'", x.name)) end
       local args = {}
       for k, v in pairs(x) do if k ~= "name" then args[k] = v end end
       return M.new(unit, args)
     end
   end
-  error("schedules.get: expected a schedule, {name = ...} or {class_name = ..., config = ...}, got "
-        .. type(x), 2)
+  E.raise("schedules.get: expected a schedule, {name = ...} or {class_name = ..., config = ...}, got "
+        .. type(x))
 end
 
 -- Constructors by class name: ln.schedules.ExponentialDecay{...}.

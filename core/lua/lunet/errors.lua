@@ -1,0 +1,145 @@
+--- lunet.errors: every error lunet raises points at the user's line.
+--
+--   local E = require "lunet.errors"
+--   E.raise("fit: batch_size must be ...")      -- "train.lua:12: fit: batch_size ..."
+--   E.raisef("%s: unknown option '%s'", what, k)
+--   local f = E.protect(fn)   -- errors inside fn (from C, from Lua itself,
+--                             -- from lunet) re-pointed at the caller's line
+--   E.protect_all(tbl)        -- every function field of tbl protected, in place
+--
+-- "The user's line" is the first Lua frame on the stack that is not in one
+-- of lunet's own files (the .lua files of this folder); C frames (pcall,
+-- lunet's C functions) are skipped. A message that already carries the
+-- position of a user's file (an error in a callback the user wrote) is
+-- left alone. LUNET_DEBUG=1 turns the re-pointing off (tracebacks then
+-- show lunet's own lines).
+local E = {}
+
+local sformat = string.format
+local getinfo = debug.getinfo
+
+-- lunet's folder: "/.../lunet/" (the one this file is in).
+local folder = (getinfo(1, "S").source:match("^@(.*[/\\])[^/\\]*$")) or ""
+local at_folder = "@" .. folder
+
+local function ours(source)
+  return folder ~= "" and source:sub(1, #at_folder) == at_folder
+end
+
+-- Whether a short_src (as in messages, maybe cut to "...tail") names one
+-- of lunet's files.
+local function ours_short(src)
+  local base = src:match("[^/\\]+%.lua$")
+  if not base or folder == "" then return false end
+  local full = folder .. base
+  if src:sub(1, 3) == "..." then
+    local tail = src:sub(4)
+    return #tail > 0 and full:sub(-#tail) == tail
+  end
+  return src == full
+end
+
+--- "file:line: " of the first user frame above the caller, or "".
+function E.where()
+  local level = 2
+  while true do
+    local info = getinfo(level, "Sl")
+    if not info then return "" end
+    if info.what ~= "C" and not ours(info.source) then
+      if info.currentline and info.currentline > 0 then
+        return sformat("%s:%d: ", info.short_src, info.currentline)
+      end
+      return ""
+    end
+    level = level + 1
+  end
+end
+
+--- Raise msg at the user's line.
+function E.raise(msg)
+  error(E.where() .. tostring(msg), 0)
+end
+
+--- Raise string.format(fmt, ...) at the user's line.
+function E.raisef(fmt, ...)
+  error(E.where() .. sformat(fmt, ...), 0)
+end
+
+-- A leading "src:line: " of msg: src, the rest (or nil).
+local function position(msg)
+  local src, rest = msg:match("^([^\n]-):%d+: (.*)$")
+  if src and #src < 300 then return src, rest end
+  return nil
+end
+
+--- Re-raise err (caught inside lunet) at the user's line: lunet's own
+-- position is replaced (kept at the end of Lua runtime errors, which are
+-- lunet's bugs), a user's position is kept, none gets the user's.
+function E.rethrow(err)
+  if type(err) ~= "string" then error(err, 0) end
+  local msg, inner = err, nil
+  local src, rest = position(msg)
+  while src and ours_short(src) do
+    inner = inner or src:match("[^/\\]+%.lua$") .. ":" .. msg:match("^[^\n]-:(%d+): ")
+    msg = rest
+    src, rest = position(msg)
+  end
+  if src then error(msg, 0) end -- positioned in a user's file
+  if inner and (msg:find("attempt to ", 1, true) or msg:find("bad argument", 1, true)) then
+    msg = sformat("%s (in lunet/%s)", msg, inner)
+  end
+  error(E.where() .. msg, 0)
+end
+
+local protected = setmetatable({}, {__mode = "k"})
+local debugging = os.getenv("LUNET_DEBUG") ~= nil and os.getenv("LUNET_DEBUG") ~= "0"
+
+local function finish(ok, ...)
+  if ok then return ... end
+  E.rethrow((...))
+end
+
+--- fn, with its errors re-pointed at the caller's line.
+function E.protect(fn)
+  if debugging or protected[fn] then return fn end
+  local pcall = pcall
+  local f = function(...) return finish(pcall(fn, ...)) end
+  protected[f] = true
+  return f
+end
+
+--- Protect every function field of tbl (in place); returns tbl. Fields
+-- named in `skip` (a set) are left as they are.
+function E.protect_all(tbl, skip)
+  for k, v in pairs(tbl) do
+    if type(v) == "function" and not (skip and skip[k]) then tbl[k] = E.protect(v) end
+  end
+  return tbl
+end
+
+--- The closest of `names` to `name` (edit distance, case-insensitive), if
+-- close enough to be a likely typo; for "did you mean ...?".
+function E.closest(name, names)
+  local a = tostring(name):lower()
+  local best, best_d
+  for _, cand in ipairs(names) do
+    local b = tostring(cand):lower()
+    -- Levenshtein distance, two rows
+    local prev = {}
+    for j = 0, #b do prev[j] = j end
+    for i = 1, #a do
+      local cur = {[0] = i}
+      for j = 1, #b do
+        local cost = a:byte(i) == b:byte(j) and 0 or 1
+        cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      end
+      prev = cur
+    end
+    local d = prev[#b]
+    if not best_d or d < best_d then best, best_d = cand, d end
+  end
+  if best and best_d <= math.max(2, #a // 3) then return best end
+  return nil
+end
+
+return E
