@@ -72,6 +72,18 @@ local function position(msg)
   return nil
 end
 
+--- The text of an error message without its leading "src:line: "
+-- positions (to embed a caught error in another message).
+function E.message(err)
+  local msg = tostring(err)
+  local _, rest = position(msg)
+  while rest do
+    msg = rest
+    _, rest = position(msg)
+  end
+  return msg
+end
+
 --- Re-raise err (caught inside lunet) at the user's line: lunet's own
 -- position is replaced (kept at the end of Lua runtime errors, which are
 -- lunet's bugs), a user's position is kept, none gets the user's.

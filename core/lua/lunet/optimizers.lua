@@ -316,6 +316,11 @@ function M.Optimizer:extend(spec)
 end
 M.lua_optimizer = function(spec) return M.Optimizer:extend(spec) end
 
+--- Whether x is a Lua optimizer class (made by Optimizer:extend).
+function M.is_lua_class(x)
+  return type(x) == "table" and type(rawget(x, "_spec")) == "table"
+end
+
 -- The learning rate of the step after `it` applied steps.
 function LuaOpt:_lr_at(it)
   local lr = self._lr
@@ -326,16 +331,18 @@ function LuaOpt:_lr_at(it)
   return lr / (1 + self._decay * it)
 end
 
--- The record of variable var (created with its slots on first sight).
+-- The record of variable var (created with its slots on first sight),
+-- found by the tensor itself (one weight may reach Lua as several values).
 function LuaOpt:_entry(var, name)
-  local e = self._index[var]
+  local key = core.tensor_key(var)
+  local e = self._index[key]
   if e then return e end
   local slots, shape = {}, var:shape()
   for _, s in ipairs(self._slot_spec) do slots[s[1]] = core.full(shape, s[2]) end
   if name then name = name:gsub(":0$", "") end
   e = {var = var, name = name or ("variable_" .. #self._vars), slots = slots}
   self._vars[#self._vars + 1] = e
-  self._index[var] = e
+  self._index[key] = e
   return e
 end
 
@@ -434,7 +441,7 @@ function LuaOpt:set_weights(list)
 end
 
 function LuaOpt:get_slot(var, name)
-  local e = self._index[var]
+  local e = core.is_tensor(var) and self._index[core.tensor_key(var)]
   if not e then E.raise(sformat("%s: get_slot: no slots for this variable", self._name)) end
   local s = e.slots[name]
   if not s then E.raise(sformat("%s: get_slot: no slot '%s'", self._name, tostring(name))) end
@@ -467,6 +474,113 @@ function LuaOpt_mt.__newindex(self, key, value)
   else
     rawset(self, key, value)
   end
+end
+
+-- ---- one model's share of the state (model files) ---------------------------------------
+
+-- The state of a plugin optimizer, seen through four functions (the Lua
+-- optimizers have the same below): globals() -> {{name, value}, ...} in
+-- order; slot_names(); slot(var, j) -> the live slot tensor or nil when the
+-- optimizer has not seen var; fresh(var, j) -> a new tensor holding slot
+-- j's initial value for var.
+function Methods:_state_parts()
+  local ud = rawget(self, "_ud")
+  local values, names, globals = ud:globals(), ud:weight_names(), {}
+  local prefix = ud:name() .. "/"
+  for k = 2, #names do
+    local g = names[k]:sub(#prefix + 1):match("^([^/]+):0$")
+    if g == nil or values[g] == nil then break end
+    globals[#globals + 1] = {g, values[g]}
+  end
+  local clone
+  return {
+    globals = globals,
+    slot_names = ud:slot_names(),
+    slot = function(var, j) return ud:find_var(var) and ud:slot(var, j) or nil end,
+    fresh = function(var, j)
+      -- a twin optimizer built on var holds the initial slot values
+      clone = clone or rawget(M.new(rawget(self, "unit"), ud:config()), "_ud")
+      clone:build({var})
+      return clone:slot(var, j):clone()
+    end,
+    set_global = function(k, v) ud:set_global(globals[k][1], v) end,
+  }
+end
+
+function LuaOpt:_state_parts()
+  local globals = {}
+  for i, g in ipairs(self._global_spec) do globals[i] = {g[1], self._globals[i]} end
+  local names = {}
+  for j, sl in ipairs(self._slot_spec) do names[j] = sl[1] end
+  return {
+    globals = globals,
+    slot_names = names,
+    slot = function(var, j)
+      local e = self._index[core.tensor_key(var)]
+      return e and e.slots[names[j]] or nil
+    end,
+    fresh = function(var, j) return core.full(var:shape(), self._slot_spec[j][2]) end,
+    set_global = function(k, v) self._globals[k] = v end,
+  }
+end
+
+--- Whether opt keeps its state in the form state_for reads (lunet's
+-- plugin and Lua optimizers).
+function M.has_state(opt)
+  return type(opt) == "table" and type(opt._state_parts) == "function"
+end
+
+--- opt's state for the variables of `pairs` (a model's grads_and_vars, in
+-- its order), as get_weights lists it for an optimizer built on exactly
+-- these variables: {names = {...}, values = {...}, shapes = {...},
+-- iterations = n, nglobals, slot_names, nvars, var_shapes}. values[1] is nil (the
+-- iteration count is `iterations`, an integer that may exceed int32);
+-- slots not created yet hold their initial values. Nothing is changed:
+-- an optimizer shared with another model gives this model's share.
+function M.state_for(opt, pairs)
+  local parts = opt:_state_parts()
+  local name = opt.name
+  local st = {names = {name .. "/iter:0"}, values = {}, shapes = {{}},
+              iterations = opt.iterations, nglobals = #parts.globals,
+              slot_names = parts.slot_names, nvars = #pairs, var_shapes = {}}
+  for i, p in ipairs(pairs) do st.var_shapes[i] = p[2]:shape() end
+  for _, g in ipairs(parts.globals) do
+    local k = #st.names + 1
+    st.names[k], st.values[k], st.shapes[k] = sformat("%s/%s:0", name, g[1]), core.tensor(g[2]), {}
+  end
+  for j, sname in ipairs(parts.slot_names) do
+    for _, p in ipairs(pairs) do
+      local var = p[2]
+      local k = #st.names + 1
+      local vname = (p.name or ("variable_" .. (k - 1))):gsub(":0$", "")
+      st.names[k] = sformat("%s/%s/%s:0", name, vname, sname)
+      st.values[k] = parts.slot(var, j) or parts.fresh(var, j)
+      st.shapes[k] = var:shape()
+    end
+  end
+  return st
+end
+
+--- Set opt's state for the variables of `pairs` from a list laid out as
+-- state_for's values (values[1] ignored: the count is `iterations`). The
+-- optimizer is built on the variables first; shapes must match (the
+-- caller checks them, naming its source).
+function M.set_state_for(opt, pairs, iterations, values)
+  opt:build(pairs)
+  local parts = opt:_state_parts()
+  local k = 1
+  for g = 1, #parts.globals do
+    k = k + 1
+    parts.set_global(g, values[k]:item())
+  end
+  for j = 1, #parts.slot_names do
+    for _, p in ipairs(pairs) do
+      k = k + 1
+      local dst = parts.slot(p[2], j)
+      dst:copy(values[k]:reshape(dst:shape()))
+    end
+  end
+  opt.iterations = iterations
 end
 
 -- ---- constructors by class name --------------------------------------------------------------

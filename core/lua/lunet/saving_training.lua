@@ -66,20 +66,30 @@ end
 
 --- The optimizer of a Keras optimizer_config ({class_name, config}): the
 -- class selects the plugin unit, `lr` reads as learning_rate
--- (ln.optimizers.deserialize).
-function M.lunet_optimizer(oc, where)
+-- (ln.optimizers.deserialize), or a Lua optimizer class given in
+-- custom_objects ({MySGD = MySGD}).
+function M.lunet_optimizer(oc, where, custom)
   local cls, cfg = dict(oc)
   if not cls then fail(where, "training_config: optimizer_config is not a {class_name, config} dict") end
+  local lua_class = custom and custom[cls]
+  if lua_class then
+    local args = drop_nulls_deep(cfg)
+    if args.lr ~= nil and args.learning_rate == nil then args.learning_rate, args.lr = args.lr, nil end
+    local ok, opt = pcall(lua_class, args)
+    if not ok then fail(where, "optimizer %s: %s", cls, E.message(opt)) end
+    return opt
+  end
   if not unit_of_class("optimizer", cls) then
     local optimizers = require "lunet.optimizers"
     if not optimizers.unit_of(cls) then
-      fail(where, "the optimizer class '%s' is not provided by any installed plugin (known: %s)",
-           cls, registry.known("optimizer", "class_name"))
+      fail(where, "the optimizer class '%s' is not provided by any installed plugin (known: %s); " ..
+           "a Lua optimizer class is given as load_model(path, {custom_objects = {%s = ...}})",
+           cls, registry.known("optimizer", "class_name"), cls)
     end
   end
   local optimizers = require "lunet.optimizers"
   local ok, opt = pcall(optimizers.deserialize, {class_name = cls, config = drop_nulls_deep(cfg)})
-  if not ok then fail(where, "optimizer %s: %s", cls, tostring(opt)) end
+  if not ok then fail(where, "optimizer %s: %s", cls, E.message(opt)) end
   return opt
 end
 
@@ -151,7 +161,7 @@ local function lunet_loss(v, where)
   end
   local losses = require "lunet.losses"
   local ok, loss = pcall(losses.get, {class_name = cls, config = drop_nulls(cfg)})
-  if not ok then fail(where, "training_config: loss: %s", tostring(loss)) end
+  if not ok then fail(where, "training_config: loss: %s", E.message(loss)) end
   return loss
 end
 
@@ -167,12 +177,13 @@ local function lunet_metric(v, where)
   local args = drop_nulls(cfg)
   args.dtype = nil
   local ok, m = pcall(function() return metrics[cls](args) end)
-  if not ok then fail(where, "training_config: metric %s: %s", cls, tostring(m)) end
+  if not ok then fail(where, "training_config: metric %s: %s", cls, E.message(m)) end
   return m
 end
 
---- compile's argument table from a Keras training_config.
-function M.lunet_compile_args(tc, where)
+--- compile's argument table from a Keras training_config (custom: the
+-- custom_objects of load_model).
+function M.lunet_compile_args(tc, where, custom)
   if type(tc) ~= "table" then fail(where, "training_config is not a JSON object") end
   if tc.loss == nil or tc.loss == null then fail(where, "training_config has no loss") end
   if type(tc.loss) == "table" and not dict(tc.loss) then
@@ -187,7 +198,7 @@ function M.lunet_compile_args(tc, where)
     for i, m in ipairs(list) do ms[i] = lunet_metric(m, where) end
   end
   return {loss = lunet_loss(tc.loss, where), metrics = ms,
-          optimizer = M.lunet_optimizer(tc.optimizer_config, where)}
+          optimizer = M.lunet_optimizer(tc.optimizer_config, where, custom)}
 end
 
 return M
