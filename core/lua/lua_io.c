@@ -52,6 +52,15 @@ static int l_write_file(lua_State *L) {
     return 0;
 }
 
+/* check_write(path [, what]): raises when write_file(path, ...) would be
+** refused by the save-target rule, before anything is written. */
+static int l_check_write(lua_State *L) {
+    const char *what = luaL_optstring(L, 2, "write_file");
+    const char *path = lnL_check_path(L, 1, what);
+    lnL_check(L, ln_atomic_check(lnL_ctx(), what, path, 0));
+    return 0;
+}
+
 /* io_read_csv(path [, {delimiter = ",", header = true, dtype = "float32"}])
 ** -> tensor, list of column names (empty without a header) */
 static int l_read_csv(lua_State *L) {
@@ -112,6 +121,7 @@ void lnL_open_io(lua_State *L) {
                                    {"io_load_npy", l_load_npy},
                                    {"io_save_npy", l_save_npy},
                                    {"io_write_file", l_write_file},
+                                   {"io_check_write", l_check_write},
                                    {"io_read_csv", l_read_csv},
                                    {"io_read_h5", l_read_h5},
                                    {NULL, NULL}};

@@ -22,11 +22,11 @@ local function make(name)
   local f = functions[name]
   if f then return f end
   local default
-  f = function(x, args)
+  f = E.protect(function(x, args)
     if args ~= nil then return nn.activation_new(name, args):apply(x) end
     default = default or nn.activation_new(name, {})
     return default:apply(x)
-  end
+  end)
   functions[name] = f
   names[f] = name
   return f
@@ -38,8 +38,8 @@ function activations.get(spec)
   if spec == nil then spec = "linear" end
   if type(spec) == "function" and names[spec] then return spec end
   if type(spec) == "string" and registry.has("activation", spec) then return make(spec) end
-  E.raise(string.format("unknown activation '%s' (known: %s)", tostring(spec),
-                      registry.known("activation")))
+  E.raise(registry.unknown("activation", "activation", spec,
+                           registry.names_of("activation")))
 end
 
 --- The name of an activation function of this module.
@@ -54,10 +54,14 @@ function activations.gradient(name, x, dy, args)
   return nn.activation_new(name, args or {}):gradient(x, dy)
 end
 
+E.protect_all(activations)
+
+-- ln.activations.<name>: the function; anything else is unknown.
 setmetatable(activations, {
   __index = function(_, k)
-    if type(k) == "string" and registry.has("activation", k) then return make(k) end
-    return nil
+    if type(k) ~= "string" then return nil end
+    if registry.has("activation", k) then return make(k) end
+    E.raise(registry.unknown("activation", "activation", k, registry.names_of("activation")))
   end,
 })
 

@@ -22,6 +22,7 @@ runs repeat exactly.
       shuffling; both tables {x = ..., y = ...} of views. ]]
 local E = require "lunet.errors"
 local core = require "lunet.core"
+local O = require "lunet.options"
 
 local M = {}
 
@@ -44,12 +45,10 @@ end
 
 function M.batches(x, y, opts)
   check_xy("batches", x, y)
-  opts = opts or {}
-  local bs = opts.batch_size or 32
-  if math.type(bs) ~= "integer" or bs < 1 then
-    E.raise("batches: batch_size must be a positive integer, got "
-          .. tostring(bs))
-  end
+  opts = O.keys("batches", opts or {}, {batch_size = true, shuffle = true, drop_last = true})
+  local bs = O.integer("batches", "batch_size", opts.batch_size, 1) or 32
+  O.boolean("batches", "shuffle", opts.shuffle)
+  O.boolean("batches", "drop_last", opts.drop_last)
   local n = #x
   local perm = opts.shuffle and core.randperm(n) or nil
   local nb = opts.drop_last and n // bs or (n + bs - 1) // bs
@@ -69,7 +68,8 @@ end
 
 function M.train_test_split(x, y, opts)
   check_xy("train_test_split", x, y)
-  opts = opts or {}
+  opts = O.keys("train_test_split", opts or {}, {test_size = true, shuffle = true})
+  O.boolean("train_test_split", "shuffle", opts.shuffle)
   local n = #x
   local ts = opts.test_size or 0.25
   local n_test
@@ -99,7 +99,7 @@ end
 
 function M.validation_split(x, y, fraction)
   check_xy("validation_split", x, y)
-  if type(fraction) ~= "number" or fraction <= 0 or fraction >= 1 then
+  if type(fraction) ~= "number" or not (fraction > 0 and fraction < 1) then
     E.raise("validation_split: fraction must be in (0, 1), got "
           .. tostring(fraction))
   end
@@ -113,4 +113,5 @@ function M.validation_split(x, y, fraction)
   return train, val
 end
 
+E.protect_all(M)
 return M

@@ -174,4 +174,7 @@ function M.mnist.load_data(dir)
   return train, test
 end
 
+E.protect_all(M.fashion_mnist)
+E.protect_all(M.mnist)
+E.protect_all(M)
 return M

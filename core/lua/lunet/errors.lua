@@ -65,10 +65,23 @@ function E.raisef(fmt, ...)
   error(E.where() .. sformat(fmt, ...), 0)
 end
 
+-- Whether src (before ":line: ") names a Lua chunk: a .lua file, a chunk
+-- of load(), stdin, `lunet -e`, a cut path, or an existing file (a
+-- script without .lua). "dense/kernel:0: ..." is a weight, not a chunk.
+local function chunk_name(src)
+  if src:find("%.lua$") or src:find("^%[string ") or src:sub(1, 3) == "..." or
+     src == "stdin" or src == "(command line)" then
+    return true
+  end
+  local f = io.open(src, "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
 -- A leading "src:line: " of msg: src, the rest (or nil).
 local function position(msg)
-  local src, rest = msg:match("^([^\n]-):%d+: (.*)$")
-  if src and #src < 300 then return src, rest end
+  local src, line, rest = msg:match("^([^\n]-):(%d+): (.*)$")
+  if src and #src < 300 and tonumber(line) >= 1 and chunk_name(src) then return src, rest end
   return nil
 end
 

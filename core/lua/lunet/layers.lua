@@ -54,8 +54,26 @@ end
 -- live tensor; writing into it changes the layer), grad (the gradient buffer
 -- the last backward wrote, nil for never-trained weights).
 local Variable = {}
-Variable.__index = Variable
 layers.Variable = Variable
+local variable_methods = {}
+
+-- A Variable's fields live in a hidden table: every assignment goes
+-- through __newindex (value copies into the weight, the rest is fixed).
+Variable.__index = function(self, k)
+  local m = variable_methods[k]
+  if m ~= nil then return m end
+  return rawget(self, "_f")[k]
+end
+
+Variable.__newindex = function(self, k, v)
+  if k == "value" then return self:assign(v) end
+  if rawget(self, "_f")[k] ~= nil then
+    E.raisef("variable %s: '%s' is read-only (assign a value with variable.value = t " ..
+             "or variable:assign(t))", self.name, tostring(k))
+  end
+  E.raisef("variable %s has no field '%s' (fields: name, short_name, shape, value, grad, " ..
+           "trainable, layer)", self.name, tostring(k))
+end
 
 function Variable:__tostring()
   return string.format("<Variable '%s' shape=%s trainable=%s>", self.name,
@@ -63,13 +81,17 @@ function Variable:__tostring()
 end
 
 --- A copy of the current value.
-function Variable:read_value()
+function variable_methods:read_value()
   return nn.tensor_clone(self.value)
 end
-Variable.numpy = Variable.read_value
+variable_methods.numpy = variable_methods.read_value
 
 --- Copies t into the variable (same shape and dtype).
-function Variable:assign(t)
+function variable_methods:assign(t)
+  if not registry.is_tensor(t) then
+    E.raisef("variable %s: assign expects a tensor of shape %s, got %s", self.name,
+             registry.full_shape_str(self.shape), type(t))
+  end
   nn.tensor_assign(self.value, t, self.name)
   return self
 end
@@ -88,11 +110,11 @@ local function variables(self)
   local on = c:trainable()
   local first, second = {}, {}
   for _, w in ipairs(c:weights()) do
-    local v = setmetatable({
+    local v = setmetatable({_f = {
       name = self.name .. "/" .. w.name .. ":0", short_name = w.name,
       value = w.value, grad = w.grad, trainable = (w.trainable and on) and true or false,
       shape = w.value:shape(), layer = self,
-    }, Variable)
+    }}, Variable)
     if w.trainable then first[#first + 1] = v else second[#second + 1] = v end
   end
   for _, v in ipairs(second) do first[#first + 1] = v end
@@ -106,6 +128,7 @@ local function filter(list, want)
 end
 
 local properties = {
+  name = function(self) return rawget(self, "_name") end,
   trainable = function(self) return self._c:trainable() end,
   built = function(self) return self._c:is_built() end,
   weights = variables,
@@ -135,15 +158,32 @@ Layer.__index = function(self, k)
   return nil
 end
 
+-- Assignments: name and trainable are checked and applied; properties,
+-- weights and the keyword arguments the layer was made with are refused
+-- (they would be ignored); other fields are the user's own.
 Layer.__newindex = function(self, k, v)
   if k == "trainable" then
-    self._c:trainable(v and true or false)
+    if type(v) ~= "boolean" then
+      E.raisef("%s: trainable must be true or false, got %s", self.name, type(v))
+    end
+    self._c:trainable(v)
   elseif k == "name" then
-    if type(v) ~= "string" or v == "" then E.raise("layer name must be a non-empty string") end
-    rawset(self, "name", v)
+    if type(v) ~= "string" or v == "" then
+      E.raisef("%s: the layer name must be a non-empty string, got %s %s", self.name,
+               type(v), tostring(v))
+    end
+    rawset(self, "_name", v)
     self._c:set_name(v)
   elseif properties[k] then
-    E.raise(string.format("%s: '%s' is read-only", self.name, k))
+    E.raisef("%s: '%s' is read-only", self.name, tostring(k))
+  elseif type(k) == "string" and methods[k] == nil and Layer.__index(self, k) ~= nil then
+    E.raisef("%s: '%s' is a weight; assign its value with layer.%s:assign(t) (or " ..
+             "layer.%s.value = t)", self.name, k, k, k)
+  elseif type(k) == "string" and self._c:config()[k] ~= nil then
+    E.raisef("%s: '%s' is fixed when the layer is made (%s{%s = ...}); make a new layer",
+             self.name, k, self.class_name, k)
+  elseif k == "class_name" or k == "unit" or k == "_c" then
+    E.raisef("%s: '%s' is read-only", self.name, k)
   else
     rawset(self, k, v)
   end
@@ -212,6 +252,19 @@ function methods:set_weights(list)
     E.raise(string.format("You called `set_weights(weights)` on layer %q with a weight list " ..
                         "of length %d, but the layer was expecting %d weights.", self.name,
                         type(list) == "table" and #list or 0, #vars))
+  end
+  for i, v in ipairs(vars) do
+    local t = list[i]
+    if not registry.is_tensor(t) then
+      E.raisef("%s: set_weights: entry %d (for %s) must be a tensor of shape %s, got %s",
+               self.name, i, v.name, registry.full_shape_str(v.shape), type(t))
+    end
+    -- every entry checked before any is copied: a bad list changes nothing
+    local want, got = registry.full_shape_str(v.shape), registry.full_shape_str(t:shape())
+    if want ~= got or nn.tensor_info(t) ~= "float32" then
+      E.raisef("%s: set_weights: entry %d (for %s) must be a float32 tensor of shape %s, " ..
+               "got %s %s", self.name, i, v.name, want, nn.tensor_info(t), got)
+    end
   end
   for i, v in ipairs(vars) do
     nn.tensor_assign(v.value, list[i], "set_weights: layer " .. self.name .. " weight " .. v.short_name)
@@ -321,7 +374,7 @@ function layers.create(unit, class_name, args)
     E.raise(class_name .. ": name must be a non-empty string")
   end
   name = name or layers.unique_name(registry.to_snake_case(class_name))
-  self.name = name
+  self._name = name
   c:set_name(name)
   if base.trainable ~= nil then c:trainable(base.trainable and true or false) end
   return setmetatable(self, Layer)
@@ -380,7 +433,7 @@ function layers.constructor(class_name)
   if f then return f end
   local unit = registry.find_class("layer", class_name)
   if not unit then return nil end
-  f = function(args) return layers.create(unit, class_name, args) end
+  f = E.protect(function(args) return layers.create(unit, class_name, args) end)
   constructors[class_name] = f
   return f
 end
@@ -389,10 +442,7 @@ end
 -- config.name is kept as is.
 function layers.from_config(class_name, config)
   local f = layers.constructor(class_name)
-  if not f then
-    E.raise(string.format("unknown layer class '%s' (known: %s)", tostring(class_name),
-                        registry.known("layer", "class_name")))
-  end
+  if not f then E.raise(registry.unknown("layer", "layer class", class_name)) end
   return f(registry.copy(config or {}))
 end
 
@@ -406,16 +456,20 @@ function layers.serialize(layer)
   return {class_name = layer.class_name, config = layer:get_config()}
 end
 
+-- Every function a user reaches: errors point at the user's line.
+E.protect_all(layers)
+E.protect_all(methods)
+E.protect_all(variable_methods)
+Layer.__call = E.protect(Layer.__call)
+constructors.InputLayer = E.protect(make_input_layer)
+
+-- ln.layers.<Class>: a constructor; anything else is an unknown class.
 setmetatable(layers, {
   __index = function(_, k)
     if type(k) ~= "string" then return nil end
     local f = layers.constructor(k)
     if f then return f end
-    if k:match("^%u") then
-      E.raise(string.format("unknown layer class '%s' (known: %s)", k,
-                          registry.known("layer", "class_name")))
-    end
-    return nil
+    E.raise(registry.unknown("layer", "layer class", k))
   end,
 })
 

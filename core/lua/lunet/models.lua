@@ -48,6 +48,10 @@ local function filter(list, want)
   return r
 end
 
+-- Fields kept under "_<name>" so that every assignment reaches __newindex.
+local stored = {name = true, layers = true, optimizer = true, loss = true,
+                compiled_loss = true, metrics_names = true, history = true}
+
 local properties = {
   built = function(self) return self:_is_built() end,
   weights = all_variables,
@@ -76,17 +80,45 @@ models.properties = properties
 Model.__index = function(self, k)
   local m = methods[k]
   if m ~= nil then return m end
+  if stored[k] then return rawget(self, "_" .. k) end
   local p = properties[k]
   if p then return p(self) end
   return nil
 end
 
+-- Assignments: name, trainable and optimizer are checked and applied; what
+-- compile and fit set, and the properties, are refused (they would be
+-- ignored); other fields are the user's own.
 Model.__newindex = function(self, k, v)
   if k == "trainable" then
+    if type(v) ~= "boolean" then
+      E.raisef("%s: trainable must be true or false, got %s", self.name, type(v))
+    end
     -- Keras: model.trainable sets every layer's flag
     for _, l in ipairs(self.layers) do l.trainable = v end
+  elseif k == "name" then
+    if type(v) ~= "string" or v == "" then
+      E.raisef("%s: the model name must be a non-empty string, got %s %s", self.name,
+               type(v), tostring(v))
+    end
+    rawset(self, "_name", v)
+  elseif k == "optimizer" then
+    if not rawget(self, "_compiled") then
+      E.raisef("%s: compile the model first (model:compile{optimizer = ...})", self.name)
+    end
+    local optimizers = require "lunet.optimizers"
+    if not optimizers.is_optimizer(v) then
+      E.raisef("%s: optimizer must be an optimizer object (ln.optimizers.Adam{...}), got %s",
+               self.name, type(v))
+    end
+    rawset(self, "_optimizer", v)
+  elseif k == "layers" then
+    E.raisef("%s: 'layers' is read-only; use model:add(layer) and model:pop()", self.name)
+  elseif stored[k] then
+    E.raisef("%s: '%s' is set by compile/fit; call model:compile{...} again to change it",
+             self.name, k)
   elseif properties[k] then
-    E.raise(string.format("%s: '%s' is read-only", self.name, k))
+    E.raisef("%s: '%s' is read-only", self.name, k)
   else
     rawset(self, k, v)
   end
@@ -109,7 +141,7 @@ end
 --- Sequential{layer, ..., name = "..."} or Sequential(list) or Sequential().
 local function new_sequential(arg, name)
   local self = setmetatable({}, Model)
-  rawset(self, "layers", {})
+  rawset(self, "_layers", {})
   rawset(self, "stop_training", false)
   if arg ~= nil and type(arg) ~= "table" then
     E.raise("Sequential: expects a list of layers (and optional name = ...)")
@@ -124,7 +156,7 @@ local function new_sequential(arg, name)
   if name ~= nil and (type(name) ~= "string" or name == "") then
     E.raise("Sequential: name must be a non-empty string")
   end
-  rawset(self, "name", name or layers.unique_name("sequential"))
+  rawset(self, "_name", name or layers.unique_name("sequential"))
   local list = arg.layers or arg
   for i = 1, #list do self:add(list[i]) end
   return self
@@ -380,6 +412,19 @@ function methods:set_weights(list)
                         self.name, type(list) == "table" and #list or 0, #vars))
   end
   for i, v in ipairs(vars) do
+    local t = list[i]
+    if not registry.is_tensor(t) then
+      E.raisef("%s: set_weights: entry %d (for %s) must be a tensor of shape %s, got %s",
+               self.name, i, v.name, registry.full_shape_str(v.shape), type(t))
+    end
+    -- every entry checked before any is copied: a bad list changes nothing
+    local want, got = registry.full_shape_str(v.shape), registry.full_shape_str(t:shape())
+    if want ~= got or nn.tensor_info(t) ~= "float32" then
+      E.raisef("%s: set_weights: entry %d (for %s) must be a float32 tensor of shape %s, " ..
+               "got %s %s", self.name, i, v.name, want, nn.tensor_info(t), got)
+    end
+  end
+  for i, v in ipairs(vars) do
     nn.tensor_assign(v.value, list[i], "set_weights: " .. v.name)
   end
 end
@@ -521,9 +566,14 @@ function models.load_model(path, opts) return saving("load_model")(path, opts) e
 function models.model_from_json(s, opts) return saving("model_from_json")(s, opts) end
 function models.save_model(model, path, opts) return saving("save_model")(model, path, opts) end
 
+-- Every function a user reaches: errors point at the user's line (the
+-- methods once lunet.engine has added its own).
+Model.__call = E.protect(Model.__call)
+E.protect_all(models)
+
 -- ln.models.Sequential(...) and Sequential.from_config
 models.Sequential = setmetatable({from_config = models.Sequential_from_config}, {
-  __call = function(_, ...) return new_sequential(...) end,
+  __call = E.protect(function(_, ...) return new_sequential(...) end),
 })
 
 -- compile/fit/evaluate/predict are added to the methods by lunet.engine,

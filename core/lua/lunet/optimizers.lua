@@ -140,6 +140,11 @@ function Optimizer_mt.__newindex(self, key, value)
     ud:learning_rate(value)
   elseif key == "name" then
     E.raise(sformat("%s: the name is fixed when the optimizer is created", ud:name()))
+  elseif ud:config()[key] ~= nil or key == "unit" or key == "class_name" then
+    -- a hyper-parameter set here would be ignored by the plugin
+    E.raisef("%s: '%s' is fixed when the optimizer is made (ln.optimizers.%s{%s = ...}); " ..
+             "only learning_rate (lr) and iterations can be set", ud:name(), tostring(key),
+             tostring(rawget(self, "class_name")), tostring(key))
   else
     rawset(self, key, value)
   end
@@ -312,7 +317,7 @@ function M.Optimizer:extend(spec)
   end
   spec.defaults = spec.defaults or {}
   local cls = {_spec = spec, class_name = spec.name}
-  return setmetatable(cls, {__call = lua_new, __index = M.Optimizer})
+  return setmetatable(cls, {__call = E.protect(lua_new), __index = M.Optimizer})
 end
 M.lua_optimizer = function(spec) return M.Optimizer:extend(spec) end
 
@@ -466,11 +471,19 @@ end
 
 function LuaOpt_mt.__newindex(self, key, value)
   if key == "iterations" then
-    rawset(self, "_iterations", math.tointeger(value)
-           or E.raise(sformat("%s: iterations must be an integer", self._name)))
+    local n = math.type(value) == "integer" and value or
+              (type(value) == "number" and math.tointeger(value))
+    if not n or n < 0 then
+      E.raisef("%s: iterations must be an integer >= 0, got %s", self._name, tostring(value))
+    end
+    rawset(self, "_iterations", n)
   elseif key == "learning_rate" or key == "lr" then
     rawset(self, "_lr", nonneg(self._name, "learning_rate", value))
     rawset(self, "_schedule", nil)
+  elseif rawget(self, "_hyper")[key] ~= nil or common_keys[key] or key == "class_name" then
+    E.raisef("%s: '%s' is fixed when the optimizer is made (%s{%s = ...}); only " ..
+             "learning_rate (lr) and iterations can be set", self._name, tostring(key),
+             self.class_name, tostring(key))
   else
     rawset(self, key, value)
   end
@@ -585,12 +598,20 @@ end
 
 -- ---- constructors by class name --------------------------------------------------------------
 
+-- Every function a user reaches: errors point at the user's line.
+E.protect_all(Methods)
+E.protect_all(LuaOpt)
+E.protect_all(M.Optimizer)
+E.protect_all(M)
+
+-- ln.optimizers.<Class>: a constructor; anything else is an unknown class
+-- (naming plugins that failed to load).
 setmetatable(M, {
   __index = function(t, key)
     if type(key) ~= "string" then return nil end
     local unit = registry.find_class("optimizer", key)
-    if not unit then return nil end
-    local ctor = function(args) return M.new(unit, args) end
+    if not unit then E.raise(registry.unknown("optimizer", "optimizer class", key)) end
+    local ctor = E.protect(function(args) return M.new(unit, args) end)
     rawset(t, key, ctor)
     return ctor
   end,

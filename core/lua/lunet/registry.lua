@@ -76,6 +76,13 @@ function registry.resolve(kind, id)
   return nil
 end
 
+--- The unit names of a kind (a list).
+function registry.names_of(kind)
+  local names = {}
+  for _, u in ipairs(registry.units(kind)) do names[#names + 1] = u.name end
+  return names
+end
+
 --- Sorted, comma-separated class names (or names) of a kind, for messages.
 function registry.known(kind, field)
   local names = {}

@@ -438,4 +438,5 @@ function M.model_from_json(text, opts)
   return guarded("model_from_json", build_model, mc, "model_from_json")
 end
 
+E.protect_all(M)
 return M

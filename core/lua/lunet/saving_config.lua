@@ -419,7 +419,7 @@ function M.units_of(model)
     add("layer", l.unit)
     refs(core.files.layer_config(l._c))
   end
-  local opt = rawget(model, "_compiled") and rawget(model, "optimizer")
+  local opt = rawget(model, "_compiled") and rawget(model, "_optimizer")
   if opt then
     local cls = optimizer_class(opt)
     add("optimizer", type(opt.unit) == "string" and opt.unit

@@ -51,7 +51,7 @@ end
 
 --- Write the optimizer state of `model` (compiled) into the open file f.
 function M.write(f, model)
-  local opt = rawget(model, "optimizer")
+  local opt = rawget(model, "_optimizer")
   if not rawget(model, "_compiled") or not opt then return end
   local st
   if optimizers.has_state(opt) then st = optimizers.state_for(opt, model:grads_and_vars())

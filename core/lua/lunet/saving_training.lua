@@ -135,7 +135,7 @@ function M.keras_training_config(model)
   local list = given.metrics
   if list == nil then -- the history names are the entries as given
     list = {}
-    local names = rawget(model, "metrics_names") or {}
+    local names = rawget(model, "_metrics_names") or {}
     for i = 2, #names do list[#list + 1] = names[i] end
   elseif type(list) ~= "table" or getmetatable(list) then
     list = {list}
@@ -143,11 +143,11 @@ function M.keras_training_config(model)
   local ms = array()
   for i, m in ipairs(list) do ms[i] = keras_metric(m) end
   local tc = {
-    loss = keras_loss(given.loss or rawget(model, "loss")),
+    loss = keras_loss(given.loss or rawget(model, "_loss")),
     metrics = ms,
     weighted_metrics = null,
     loss_weights = null,
-    optimizer_config = M.keras_optimizer(rawget(model, "optimizer")),
+    optimizer_config = M.keras_optimizer(rawget(model, "_optimizer")),
   }
   return ordered(tc, {"loss", "metrics", "weighted_metrics", "loss_weights", "optimizer_config"})
 end

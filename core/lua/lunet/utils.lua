@@ -73,4 +73,5 @@ function M.argmax_labels(probs)
   return probs:argmax(-1) - 1
 end
 
+E.protect_all(M)
 return M
