@@ -32,10 +32,16 @@ struct ln_atomic {
 
 static ln_status failv(ln_ctx *ctx, const char *what, const char *path,
                        const char *fmt, va_list ap) {
-    char why[LN_MSG_MAX / 2];
+    char why[LN_MSG_MAX / 2], shown[300];
     vsnprintf(why, sizeof why, fmt, ap);
-    if (what) return ln_fail(ctx, LN_E_IO, "%s: %s: %s", what, path, why);
-    return ln_fail(ctx, LN_E_IO, "%s: %s", path, why);
+    size_t len = strlen(path);
+    if (len > 240) /* the reason must fit in the message */
+        snprintf(shown, sizeof shown, "%.100s...%s (a %zu-byte path)", path,
+                 path + len - 100, len);
+    else
+        snprintf(shown, sizeof shown, "%s", path);
+    if (what) return ln_fail(ctx, LN_E_IO, "%s: %s: %s", what, shown, why);
+    return ln_fail(ctx, LN_E_IO, "%s: %s", shown, why);
 }
 
 static ln_status fail(ln_ctx *ctx, const char *what, const char *path,

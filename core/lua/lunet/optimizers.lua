@@ -24,6 +24,7 @@ update rule with the same interface (see below and docs/plugins.md).
 local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
+local O = require "lunet.options"
 local schedules = require "lunet.schedules"
 
 local sformat = string.format
@@ -129,15 +130,13 @@ end
 function Optimizer_mt.__newindex(self, key, value)
   local ud = rawget(self, "_ud")
   if key == "iterations" then
-    local n = math.tointeger(value)
-    if not n then E.raise(sformat("%s: iterations must be an integer, got %s", ud:name(), tostring(value))) end
-    ud:iterations(n)
+    ud:iterations(O.integer(ud:name(), "iterations", value, 0))
   elseif key == "learning_rate" or key == "lr" then
     if type(value) ~= "number" then
       E.raise(sformat("%s: learning_rate can be set to a number (got %s); give a schedule when "
                     .. "creating the optimizer", ud:name(), type(value)))
     end
-    ud:learning_rate(value)
+    ud:learning_rate(O.number(ud:name(), "learning_rate", value, {min = 0}))
   elseif key == "name" then
     E.raise(sformat("%s: the name is fixed when the optimizer is created", ud:name()))
   elseif ud:config()[key] ~= nil or key == "unit" or key == "class_name" then
