@@ -142,28 +142,42 @@ function E.protect_all(tbl, skip)
   return tbl
 end
 
---- The closest of `names` to `name` (edit distance, case-insensitive), if
--- close enough to be a likely typo; for "did you mean ...?".
+--- The closest of `names` to `name` (edit distance counting a swap of two
+-- neighbours as one edit, case-insensitive; ties go to a name inside the
+-- other, then the same length, then the same case), if close enough to be
+-- a likely typo.
 function E.closest(name, names)
-  local a = tostring(name):lower()
-  local best, best_d
-  for _, cand in ipairs(names) do
-    local b = tostring(cand):lower()
-    -- Levenshtein distance, two rows
-    local prev = {}
-    for j = 0, #b do prev[j] = j end
+  local function distance(a, b)
+    local d = {}
+    for i = 0, #a do d[i] = {[0] = i} end
+    for j = 0, #b do d[0][j] = j end
     for i = 1, #a do
-      local cur = {[0] = i}
       for j = 1, #b do
         local cost = a:byte(i) == b:byte(j) and 0 or 1
-        cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+        local v = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+        if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+          v = math.min(v, d[i - 2][j - 2] + 1)
+        end
+        d[i][j] = v
       end
-      prev = cur
     end
-    local d = prev[#b]
-    if not best_d or d < best_d then best, best_d = cand, d end
+    return d[#a][#b]
   end
-  if best and best_d <= math.max(2, #a // 3) then return best end
+  local s = tostring(name)
+  local a = s:lower()
+  local best, key
+  for _, cand in ipairs(names) do
+    local c = tostring(cand)
+    local cl = c:lower()
+    local inside = (a:find(cl, 1, true) or cl:find(a, 1, true)) and 0 or 1
+    local k = {distance(a, cl), inside, math.abs(#c - #s), distance(s, c)}
+    local better = not key
+    for i = 1, #k do
+      if better or k[i] ~= key[i] then better = better or k[i] < key[i]; break end
+    end
+    if better then best, key = cand, k end
+  end
+  if best and key[1] <= math.max(2, #a // 3) then return best end
   return nil
 end
 

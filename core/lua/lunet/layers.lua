@@ -129,6 +129,8 @@ end
 
 local properties = {
   name = function(self) return rawget(self, "_name") end,
+  class_name = function(self) return rawget(self, "_class_name") end,
+  unit = function(self) return rawget(self, "_unit") end,
   trainable = function(self) return self._c:trainable() end,
   built = function(self) return self._c:is_built() end,
   weights = variables,
@@ -182,7 +184,7 @@ Layer.__newindex = function(self, k, v)
   elseif type(k) == "string" and self._c:config()[k] ~= nil then
     E.raisef("%s: '%s' is fixed when the layer is made (%s{%s = ...}); make a new layer",
              self.name, k, self.class_name, k)
-  elseif k == "class_name" or k == "unit" or k == "_c" then
+  elseif k == "_c" then
     E.raisef("%s: '%s' is read-only", self.name, k)
   else
     rawset(self, k, v)
@@ -367,7 +369,7 @@ function layers.create(unit, class_name, args)
   end
   local kw, base = split_args(class_name, args or {})
   local c = nn.layer_new(unit, kw)
-  local self = {_c = c, class_name = class_name, unit = unit}
+  local self = {_c = c, _class_name = class_name, _unit = unit}
   if base.input_shape ~= nil then self._input_shape = check_shape(class_name, base.input_shape) end
   local name = base.name
   if name ~= nil and (type(name) ~= "string" or name == "") then
