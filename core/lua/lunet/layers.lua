@@ -255,22 +255,25 @@ function methods:set_weights(list)
                         "of length %d, but the layer was expecting %d weights.", self.name,
                         type(list) == "table" and #list or 0, #vars))
   end
+  layers.assign_all(self.name, vars, list)
+end
+
+--- Copy list[i] into vars[i] (Variables) for every i, after checking every
+-- entry: a bad list changes nothing. owner names the layer or model.
+function layers.assign_all(owner, vars, list)
   for i, v in ipairs(vars) do
     local t = list[i]
     if not registry.is_tensor(t) then
       E.raisef("%s: set_weights: entry %d (for %s) must be a tensor of shape %s, got %s",
-               self.name, i, v.name, registry.full_shape_str(v.shape), type(t))
+               owner, i, v.name, registry.full_shape_str(v.shape), type(t))
     end
-    -- every entry checked before any is copied: a bad list changes nothing
     local want, got = registry.full_shape_str(v.shape), registry.full_shape_str(t:shape())
     if want ~= got or nn.tensor_info(t) ~= "float32" then
       E.raisef("%s: set_weights: entry %d (for %s) must be a float32 tensor of shape %s, " ..
-               "got %s %s", self.name, i, v.name, want, nn.tensor_info(t), got)
+               "got %s %s", owner, i, v.name, want, nn.tensor_info(t), got)
     end
   end
-  for i, v in ipairs(vars) do
-    nn.tensor_assign(v.value, list[i], "set_weights: layer " .. self.name .. " weight " .. v.short_name)
-  end
+  for i, v in ipairs(vars) do nn.tensor_assign(v.value, list[i], "set_weights: " .. v.name) end
 end
 
 --- Number of weight values (the layer must be built).

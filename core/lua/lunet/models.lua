@@ -411,22 +411,7 @@ function methods:set_weights(list)
     E.raise(string.format("%s: set_weights got a list of %d weights, the model has %d",
                         self.name, type(list) == "table" and #list or 0, #vars))
   end
-  for i, v in ipairs(vars) do
-    local t = list[i]
-    if not registry.is_tensor(t) then
-      E.raisef("%s: set_weights: entry %d (for %s) must be a tensor of shape %s, got %s",
-               self.name, i, v.name, registry.full_shape_str(v.shape), type(t))
-    end
-    -- every entry checked before any is copied: a bad list changes nothing
-    local want, got = registry.full_shape_str(v.shape), registry.full_shape_str(t:shape())
-    if want ~= got or nn.tensor_info(t) ~= "float32" then
-      E.raisef("%s: set_weights: entry %d (for %s) must be a float32 tensor of shape %s, " ..
-               "got %s %s", self.name, i, v.name, want, nn.tensor_info(t), got)
-    end
-  end
-  for i, v in ipairs(vars) do
-    nn.tensor_assign(v.value, list[i], "set_weights: " .. v.name)
-  end
+  layers.assign_all(self.name, vars, list)
 end
 
 --- Total number of weight values.

@@ -30,6 +30,12 @@ local M = {}
 
 local GROUP = "optimizer_weights"
 
+-- The one warning of a state that cannot be restored.
+local function warn_fresh(path, why)
+  io.stderr:write(sformat("WARNING: load_model: %s: the optimizer state cannot be restored " ..
+                          "(%s); the optimizer starts fresh\n", path, why))
+end
+
 -- ---- writing ------------------------------------------------------------------------------
 
 -- Every weight of an optimizer that is not lunet's own (a user object
@@ -197,15 +203,13 @@ function M.read(f, model, path, strict, fail)
     mapped, note = map_legacy(items, want, opt, strict)
     if not mapped then
       if strict then fail("optimizer state: %s", why) end
-      io.stderr:write(sformat("WARNING: load_model: %s: the optimizer state cannot be " ..
-                              "restored (%s); the optimizer starts fresh\n", path, why))
+      warn_fresh(path, why)
       return
     end
     items = mapped
     local why2 = misfit(items, want)
     if why2 then
-      io.stderr:write(sformat("WARNING: load_model: %s: the optimizer state cannot be " ..
-                              "restored (%s); the optimizer starts fresh\n", path, why2))
+      warn_fresh(path, why2)
       return
     end
   end
@@ -219,8 +223,7 @@ function M.read(f, model, path, strict, fail)
                                  first.path, v)
                   or tostring(v):gsub("^[^\n]-:%d+: ", "")
       if strict then fail("optimizer state: %s", msg) end
-      io.stderr:write(sformat("WARNING: load_model: %s: the optimizer state cannot be " ..
-                              "restored (%s); the optimizer starts fresh\n", path, msg))
+      warn_fresh(path, msg)
       return
     end
     iterations = v
