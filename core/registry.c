@@ -81,8 +81,7 @@ const ln_unit *ln_registry_find(ln_kind kind, const char *name,
     return r ? r->unit : NULL;
 }
 
-int ln_registry_explain(ln_kind kind, const char *name, char *buf, size_t n) {
-    size_t k = 0;
+int ln_registry_refusal(ln_kind kind, const char *name, char *buf, size_t n) {
     if (n) buf[0] = '\0';
     for (int i = 0; name && i < nrefused; i++)
         for (int j = 0; j < refusals[i].n; j++)
@@ -91,11 +90,15 @@ int ln_registry_explain(ln_kind kind, const char *name, char *buf, size_t n) {
                  !strcasecmp(refusals[i].names[refusals[i].n + j], name)))
                 return snprintf(buf, n, "its plugin %s was refused: %s",
                                 refusals[i].file, refusals[i].why);
-    for (int i = 0; i < nwarnings && k < n; i++)
-        k += (size_t)snprintf(buf + k, n - k, "%s%s",
-                              i ? "; " : "plugins that failed to load: ",
-                              warnings[i]);
-    return (int)k;
+    return 0;
+}
+
+int ln_registry_explain(ln_kind kind, const char *name, char *buf, size_t n) {
+    int k = ln_registry_refusal(kind, name, buf, n);
+    for (int i = 0; !k && i < nwarnings && (size_t)k < n; i++)
+        k += snprintf(buf + k, n - (size_t)k, "%s%s",
+                      i ? "; " : "plugins that failed to load: ", warnings[i]);
+    return k;
 }
 
 const ln_unit *ln_registry_require(ln_ctx *ctx, ln_kind kind,

@@ -30,6 +30,7 @@ extern const lnL_api *lnH_api;
 #define lnL_check_tensor(L, i) (lnH_api->check_tensor((L), (i)))
 #define lnL_check_shape(L, i, s, fn) (lnH_api->check_shape((L), (i), (s), (fn)))
 #define lnL_push_args(L, a, how) (lnH_api->push_args((L), (a), (how)))
+#define lnL_check_path(L, i, fn) (lnH_api->check_path((L), (i), (fn)))
 #define lnL_register(L, fns) luaL_setfuncs((L), (fns), 0)
 /* The ln_layer of the lunet.Layer at i (layer._c in Lua). */
 #define lnH_check_layer(L, i) (lnH_api->check_layer((L), (i)))

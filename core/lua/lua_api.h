@@ -35,6 +35,8 @@ typedef struct lnL_api {
     void (*push_args)(lua_State *L, const ln_args *a, unsigned how);
     /* The ln_layer of a lunet.Layer userdata (layer._c in Lua). */
     ln_layer *(*check_layer)(lua_State *L, int idx);
+    /* The file path at idx: a non-empty string without NUL bytes. */
+    const char *(*check_path)(lua_State *L, int idx, const char *fn);
 } lnL_api;
 
 #endif

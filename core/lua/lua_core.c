@@ -60,15 +60,19 @@ static int l_plugins(lua_State *L) {
     return 1;
 }
 
-/* plugin_refusal(kind, name) -> why unit `name` of `kind` may be missing
-** (a refused plugin that offered it, or the plugins that failed), or nil. */
+/* plugin_refusal(kind, name) -> "its plugin <file> was refused: <why>"
+** when a refused plugin offered unit (or class) `name` of `kind` ("layer",
+** "optimizer", ...), or nil. */
 static int l_plugin_refusal(lua_State *L) {
     static const char *const kinds[] = {"layer", "activation", "initializer",
         "optimizer", "schedule", "loss", "metric", NULL};
-    int kind = luaL_checkoption(L, 1, NULL, kinds);
+    const char *k = luaL_checkstring(L, 1);
+    int kind = 0;
+    while (kinds[kind] && strcmp(kinds[kind], k)) kind++;
+    if (!kinds[kind]) return 0; /* callbacks, regularizers: no plugins */
     char why[LN_MSG_MAX];
     ln_registry_scan();
-    if (!ln_registry_explain((ln_kind)kind, luaL_checkstring(L, 2), why, sizeof why))
+    if (!ln_registry_refusal((ln_kind)kind, luaL_checkstring(L, 2), why, sizeof why))
         return 0;
     lua_pushstring(L, why);
     return 1;
@@ -130,6 +134,14 @@ static int l_matmul(lua_State *L) {
     return 1;
 }
 
+/* tensor_key(t) -> a light userdata naming the tensor object itself: two
+** Lua values for one tensor (a model's weight seen twice) give the same
+** key, so tables keyed by tensors (Lua optimizers' slots) find it. */
+static int l_tensor_key(lua_State *L) {
+    lua_pushlightuserdata(L, lnL_check_tensor(L, 1));
+    return 1;
+}
+
 static void open_lib(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"load_plugin", l_load_plugin},
@@ -142,6 +154,7 @@ static void open_lib(lua_State *L) {
         {"get_num_threads", l_get_num_threads},
         {"isatty", l_isatty},
         {"matmul", l_matmul},
+        {"tensor_key", l_tensor_key},
         {NULL, NULL}};
     lnL_register(L, fns);
     lua_pushstring(L, LN_VERSION_STRING);
@@ -174,7 +187,7 @@ static ln_layer *api_check_layer(lua_State *L, int idx) {
 /* What lunet.core offers the C modules loaded after it (lua_api.h). */
 static const lnL_api the_api = {
     sizeof(lnL_api), lnL_ctx, lnL_raise, lnL_push_tensor, lnL_check_tensor,
-    lnL_check_shape, lnL_push_args, api_check_layer};
+    lnL_check_shape, lnL_push_args, api_check_layer, lnL_check_path};
 
 LN_API int luaopen_lunet_core(lua_State *L) {
     /* Not in a library constructor: an OpenMP pool started at load time

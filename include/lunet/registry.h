@@ -36,10 +36,13 @@ LN_API const char *ln_registry_warning(int i);
 ** gets the plugin's path. */
 LN_API const ln_unit *ln_registry_find(ln_kind kind, const char *name,
                                        const char **file);
-/* Why unit `name` of `kind` may be missing, into buf: "its plugin <file>
-** was refused: <why>" when a refused file offered it, else the list of the
-** files that failed to load; returns the length (0: nothing to say). The
-** "unknown <kind>" errors carry it. */
+/* Why unit `name` (or class name) of `kind` is missing when a refused file
+** offered it: "its plugin <file> was refused: <why>" into buf; returns the
+** length (0: no refused file offered it). */
+LN_API int ln_registry_refusal(ln_kind kind, const char *name, char *buf,
+                               size_t n);
+/* The same, else the list of the files that failed to load; the
+** "unknown <kind>" errors of C callers carry it. */
 LN_API int ln_registry_explain(ln_kind kind, const char *name, char *buf,
                                size_t n);
 LN_API int ln_registry_count(void);

@@ -76,6 +76,13 @@ function registry.resolve(kind, id)
   return nil
 end
 
+--- The unit names of a kind (a list).
+function registry.names_of(kind)
+  local names = {}
+  for _, u in ipairs(registry.units(kind)) do names[#names + 1] = u.name end
+  return names
+end
+
 --- Sorted, comma-separated class names (or names) of a kind, for messages.
 function registry.known(kind, field)
   local names = {}
@@ -84,14 +91,40 @@ function registry.known(kind, field)
   return table.concat(names, ", ")
 end
 
---- The error message for an unknown unit: "unknown optimizer 'radam'
--- (known: Adam, SGD, ...; its plugin /x/radam.so was refused: ...)". what:
--- the words before the name ("optimizer", "layer class"); field: what
--- the known list shows ("name" or "class_name").
-function registry.unknown(kind, what, id, field)
-  local why = core.plugin_refusal(kind, tostring(id))
-  return string.format("unknown %s '%s' (known: %s%s)", what, tostring(id),
-                       registry.known(kind, field), why and "; " .. why or "")
+--- The message for an unknown `name` asked of `kind` (what: "optimizer
+-- class", "activation", ...): the known names (`known`, a list; default
+-- the class names of the kind), the closest one, and -- when a plugin that
+-- offered it was refused -- that file and why, else the plugins that failed
+-- to load and may have provided it (ln.plugin_warnings()).
+function registry.unknown(kind, what, name, known)
+  if not known then
+    known = {}
+    for _, u in ipairs(registry.units(kind)) do known[#known + 1] = u.class_name or u.name end
+  end
+  local sorted = registry.copy_list(known)
+  table.sort(sorted)
+  local msg = string.format("unknown %s '%s' (known: %s)", what, tostring(name),
+                            #sorted > 0 and table.concat(sorted, ", ") or "none")
+  local close = require("lunet.errors").closest(name, sorted)
+  if close then msg = msg .. string.format("; did you mean '%s'?", close) end
+  local refused = type(name) == "string" and core.plugin_refusal(kind, name)
+  if refused then return msg .. "; " .. refused end
+  local failed, mentioned = core.plugin_warnings and core.plugin_warnings() or {}, {}
+  local snake = type(name) == "string" and registry.to_snake_case(name) or ""
+  for _, w in ipairs(failed) do
+    local file = w:match("'([^']+)'") or ""
+    local base = file:match("[^/]+$") or file
+    if base:find(kind, 1, true) or (snake ~= "" and base:find(snake, 1, true)) then
+      mentioned[#mentioned + 1] = w
+    end
+  end
+  if #mentioned > 0 then
+    msg = msg .. "; plugins that failed to load: " .. table.concat(mentioned, "; ")
+  elseif #failed > 0 then
+    msg = msg .. string.format("; %d plugin(s) failed to load (ln.plugin_warnings() lists them)",
+                               #failed)
+  end
+  return msg
 end
 
 --- Keras's generic_utils.to_snake_case: "BatchNormalization" ->
