@@ -194,11 +194,12 @@ ln_status ln_read_csv(ln_ctx *ctx, const char *path, const ln_csv_opts *opts,
                 snprintf(field, sizeof field, "%.*s", (int)(y - x < 40 ? y - x : 40),
                          buf + x);
                 st = ln_fail(ctx, LN_E_FORMAT, "read_csv: %s: line %d, column "
-                             "%d%s%s%s: '%s' is not %s", path, line, c + 1,
+                             "%d%s%s%s: '%s' %s%s", path, line, c + 1,
                              hdr ? " ('" : "", hdr ? hdr[c] : "", hdr ? "')" : "",
                              field, end != buf + y || empty
-                                        ? "a number"
-                                        : "a value that fits the dtype");
+                                        ? "is not a number"
+                                        : "does not fit in ",
+                             end != buf + y || empty ? "" : ln_dtype_name(o.dtype));
                 goto done;
             }
             ln_set_f64(t, r * cols + c, v);

@@ -3,6 +3,7 @@
 ** library-wide functions (plugins, threads, clock, seed).
 */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -55,17 +56,53 @@ ln_tensor *lnL_check_float(lua_State *L, int idx, const char *fn) {
     return t;
 }
 
+/* "an integer in [lo, hi]", "an integer >= lo" or "an integer". */
+static const char *int_range(char *buf, size_t n, int64_t lo, int64_t hi) {
+    if (lo == INT64_MIN && hi == INT64_MAX) snprintf(buf, n, "an integer");
+    else if (hi == INT64_MAX) snprintf(buf, n, "an integer >= %lld", (long long)lo);
+    else if (lo == INT64_MIN) snprintf(buf, n, "an integer <= %lld", (long long)hi);
+    else snprintf(buf, n, "an integer in [%lld, %lld]", (long long)lo, (long long)hi);
+    return buf;
+}
+
+int64_t lnL_check_int(lua_State *L, int idx, const char *fn, const char *name,
+                      int64_t lo, int64_t hi) {
+    int ok;
+    lua_Integer v = lua_tointegerx(L, idx, &ok);
+    if (!ok || lua_type(L, idx) != LUA_TNUMBER || v < lo || v > hi) {
+        char want[96];
+        int_range(want, sizeof want, lo, hi);
+        if (lua_type(L, idx) == LUA_TNUMBER)
+            luaL_error(L, "%s: %s must be %s, got %s", fn, name, want,
+                       lua_tostring(L, idx));
+        else
+            luaL_error(L, "%s: %s must be %s, got %s", fn, name, want,
+                       luaL_typename(L, idx));
+    }
+    return (int64_t)v;
+}
+
+int64_t lnL_opt_int(lua_State *L, int idx, const char *fn, const char *name,
+                    int64_t lo, int64_t hi, int64_t def) {
+    return lua_isnoneornil(L, idx) ? def : lnL_check_int(L, idx, fn, name, lo, hi);
+}
+
+int lnL_len(lua_State *L, int idx, const char *fn, const char *name, int max) {
+    lua_len(L, idx);
+    int64_t n = lnL_check_int(L, -1, fn, name, 0, max);
+    lua_pop(L, 1);
+    return (int)n;
+}
+
 int lnL_check_shape(lua_State *L, int idx, int64_t *shape, const char *fn) {
     int n = 0;
+    char what[32];
     if (lua_istable(L, idx)) {
-        n = (int)luaL_len(L, idx);
-        if (n > LN_MAX_DIM) luaL_error(L, "%s: %d dimensions (at most %d)", fn, n, LN_MAX_DIM);
+        n = lnL_len(L, idx, fn, "the number of dimensions", LN_MAX_DIM);
         for (int i = 0; i < n; i++) {
             lua_geti(L, idx, i + 1);
-            int ok;
-            lua_Integer v = lua_tointegerx(L, -1, &ok);
-            if (!ok || v < 0) luaL_error(L, "%s: sizes must be non-negative integers", fn);
-            shape[i] = v;
+            snprintf(what, sizeof what, "size %d", i + 1);
+            shape[i] = lnL_check_int(L, -1, fn, what, 0, INT64_MAX);
             lua_pop(L, 1);
         }
         return n;
@@ -73,10 +110,8 @@ int lnL_check_shape(lua_State *L, int idx, int64_t *shape, const char *fn) {
     int top = lua_gettop(L);
     for (int i = idx; i <= top; i++) {
         if (n == LN_MAX_DIM) luaL_error(L, "%s: at most %d dimensions", fn, LN_MAX_DIM);
-        int ok;
-        lua_Integer v = lua_tointegerx(L, i, &ok);
-        if (!ok || v < 0) luaL_error(L, "%s: sizes must be non-negative integers (argument %d)", fn, i);
-        shape[n++] = v;
+        snprintf(what, sizeof what, "size %d", n + 1);
+        shape[n++] = lnL_check_int(L, i, fn, what, 0, INT64_MAX);
     }
     return n;
 }
@@ -286,16 +321,22 @@ static int l_time(lua_State *L) {
 }
 
 static int l_seed(lua_State *L) {
-    lua_Integer s = luaL_checkinteger(L, 1);
+    int64_t s = lnL_check_int(L, 1, "random.seed", "seed", INT64_MIN, INT64_MAX);
     ln_rng_seed(ln_rng_global(), (uint64_t)s);
     return 0;
 }
 
+/* set_num_threads(n): 1 <= n <= ln_max_threads() (lunet.h says why). */
 static int l_set_num_threads(lua_State *L) {
-    lua_Integer n = luaL_checkinteger(L, 1);
-    if (n < 1) luaL_argerror(L, 1, "set_num_threads: need at least 1 thread");
+    int64_t n = lnL_check_int(L, 1, "set_num_threads", "the number of threads",
+                              1, ln_max_threads());
     ln_set_num_threads((int)n);
     return 0;
+}
+
+static int l_max_threads(lua_State *L) {
+    lua_pushinteger(L, ln_max_threads());
+    return 1;
 }
 
 static int l_get_num_threads(lua_State *L) {
@@ -304,7 +345,7 @@ static int l_get_num_threads(lua_State *L) {
 }
 
 static int l_isatty(lua_State *L) {
-    int fd = (int)luaL_optinteger(L, 1, 1);
+    int fd = (int)lnL_opt_int(L, 1, "isatty", "fd", 0, INT32_MAX, 1);
     lua_pushboolean(L, isatty(fd));
     return 1;
 }
@@ -334,6 +375,7 @@ void lnL_open_core(lua_State *L) {
         {"seed", l_seed},
         {"set_num_threads", l_set_num_threads},
         {"get_num_threads", l_get_num_threads},
+        {"max_threads", l_max_threads},
         {"isatty", l_isatty},
         {"matmul", l_matmul},
         {NULL, NULL}};
@@ -347,7 +389,12 @@ void lnL_open_core(lua_State *L) {
 LN_API int luaopen_lunet_core(lua_State *L) {
     /* Not in a library constructor: an OpenMP pool started at load time
     ** would hang children of fork() (Check's test runner, for one). */
+    int asked = ln_get_num_threads(); /* OMP_NUM_THREADS, if set */
     ln_cpu_init();
+    if (ln_get_num_threads() < asked)
+        fprintf(stderr, "lunet: warning: %d threads asked (OMP_NUM_THREADS); "
+                "using %d, the most lunet allows here (LN_MAX_THREADS or the "
+                "address-space limit)\n", asked, ln_get_num_threads());
     /* A write past the file-size limit (ulimit -f) must fail with EFBIG,
     ** so a save raises an error instead of killing the process. */
     struct sigaction sa;
