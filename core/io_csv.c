@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "io.h"
+#include "safe_open.h"
 #include "lunet/tensor_ops.h"
 
 /* Next line of buf from *pos: [*start, *end) without the line break.
@@ -76,10 +77,8 @@ void ln_csv_free_names(char **names, int n) {
 
 /* Read the whole file into a NUL-terminated buffer. */
 static ln_status slurp(ln_ctx *ctx, const char *path, char **out, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ln_fail(ctx, LN_E_IO, "read_csv: %s: cannot open: %s", path,
-                       strerror(errno));
+    FILE *f = ln_fopen_read(ctx, "read_csv", path);
+    if (!f) return ctx->status;
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || sb.st_size > LN_IO_MAX_BYTES) {
         fclose(f);

@@ -5,9 +5,12 @@
 ** io_read_csv and io_read_h5; core/lua/lunet/io.lua gives them their user
 ** names (ln.io.read_idx, ...).
 */
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "io.h"
+#include "safe_open.h"
 #include "lua_common.h"
 
 /* io_read_idx(path) -> tensor */
@@ -92,12 +95,27 @@ static int l_read_h5(lua_State *L) {
     return 1;
 }
 
+/* io_file_kind(path) -> "regular file", "folder", ... (ln_file_kind), or
+** nil, "path: reason" (stat only: never blocks). */
+static int l_file_kind(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(errno));
+        return 2;
+    }
+    lua_pushstring(L, ln_file_kind(sb.st_mode));
+    return 1;
+}
+
 void lnL_open_io(lua_State *L) {
     static const luaL_Reg fns[] = {{"io_read_idx", l_read_idx},
                                    {"io_load_npy", l_load_npy},
                                    {"io_save_npy", l_save_npy},
                                    {"io_read_csv", l_read_csv},
                                    {"io_read_h5", l_read_h5},
+                                   {"io_file_kind", l_file_kind},
                                    {NULL, NULL}};
     lnL_register(L, fns);
 }

@@ -275,7 +275,11 @@ void lnL_push_args(lua_State *L, const ln_args *a, int only_used) {
 /* ---- library-wide functions ------------------------------------------------ */
 
 static int l_load_plugin(lua_State *L) {
-    lnL_check(L, ln_registry_load(lnL_ctx(), luaL_checkstring(L, 1)));
+    size_t n;
+    const char *path = luaL_checklstring(L, 1, &n);
+    if (strlen(path) != n) /* C would load the file named by the prefix */
+        return luaL_error(L, "load_plugin: the path contains a NUL byte");
+    lnL_check(L, ln_registry_load(lnL_ctx(), path));
     return 0;
 }
 

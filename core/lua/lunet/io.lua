@@ -13,6 +13,8 @@
                                   dtype = "float32"; empty fields are NaN
   ln.io.read_h5(path, dataset)    one HDF5 dataset -> tensor (floats ->
                                   float32, uint8 -> uint8, ints -> int32)
+  ln.io.file_kind(path)           "regular file", "folder", "FIFO (named
+                                  pipe)", ...; nil, reason if absent
 
 Every error names the function, the file and the reason; sizes a file
 claims are checked against its real contents before anything large is
@@ -25,6 +27,18 @@ local function check_path(fn, path)
   if type(path) ~= "string" then
     error(fn .. ": path must be a string, got " .. type(path), 3)
   end
+  -- C would see the name cut at the NUL: another file
+  if path:find("\0", 1, true) then
+    error(fn .. ": the path contains a NUL byte: " .. path:gsub("%z", "\\0"), 3)
+  end
+end
+
+--- file_kind(path) -> "regular file", "folder", "FIFO (named pipe)",
+-- "socket", "character device", "block device"; or nil, reason when there
+-- is nothing there (stat(2): never opens, so never blocks).
+function M.file_kind(path)
+  check_path("file_kind", path)
+  return core.io_file_kind(path)
 end
 
 function M.read_idx(path)
