@@ -29,7 +29,10 @@ static int refuse(ln_ctx *ctx, const char *fn, const char *path,
 }
 
 int ln_open_read(ln_ctx *ctx, const char *fn, const char *path) {
-    if (!path || !*path) return refuse(ctx, fn, "(no file name)", "%s", "an empty path");
+    if (!path || !*path) {
+        ln_fail(ctx, LN_E_IO, "%s%sthe path is empty", fn ? fn : "", fn ? ": " : "");
+        return -1;
+    }
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     struct stat sb;
     if (fd < 0) {

@@ -203,8 +203,10 @@ ln_tensor *ln_tensor_reshape(ln_ctx *ctx, ln_tensor *t, int ndim,
             infer = i;
             s[i] = 1; /* in the product of the known sizes */
         } else if (s[i] < 0) {
-            ln_fail(ctx, LN_E_SHAPE, "reshape: bad size %lld",
-                    (long long)s[i]);
+            char b[128];
+            ln_fail(ctx, LN_E_SHAPE, "reshape: size %lld in %s (only one size "
+                    "may be -1, the others are >= 0)", (long long)s[i],
+                    ln_dims_str(ndim, shape, b, sizeof b));
             return NULL;
         }
     }
@@ -263,7 +265,7 @@ ln_tensor *ln_tensor_cast(ln_ctx *ctx, const ln_tensor *t, ln_dtype to) {
         double v = ln_get_f64(t, bad);
         char num[32];
         if (v != v) snprintf(num, sizeof num, "NaN");
-        else snprintf(num, sizeof num, "%.9g", v);
+        else snprintf(num, sizeof num, "%.17g", v);
         ln_fail(ctx, LN_E_ARG, "conversion to %s: the value %s at position "
                 "%lld does not fit in %s", ln_dtype_name(to), num,
                 (long long)bad + 1, ln_dtype_name(to));

@@ -377,7 +377,7 @@ ln_tensor *ln_one_hot(ln_ctx *ctx, const ln_tensor *y, int64_t num_classes,
     for (int64_t i = 0; i < y->numel; i++) {
         double v = ln_get_f64(y, i);
         if (!(v >= 0 && v < (double)num_classes && v == floor(v))) {
-            ln_fail(ctx, LN_E_ARG, "%s: label %g at position %lld is not a "
+            ln_fail(ctx, LN_E_ARG, "%s: label %.17g at position %lld is not a "
                     "class id in 0..%lld", fn, v, (long long)i + 1,
                     (long long)num_classes - 1);
             return NULL;

@@ -197,10 +197,21 @@ static ln_args *table_to_args(lua_State *L, int t, const char *fn, int depth) {
     return a;
 }
 
+/* The number at v as a double: plugins read keyword arguments as doubles,
+** so a Lua integer beyond 2^53 (which a double would round) is refused. */
+static double exact_number(lua_State *L, int v, const char *fn, const char *key) {
+    double d = lua_tonumber(L, v);
+    if (lua_isinteger(L, v) &&
+        (d >= 9223372036854775808.0 || (lua_Integer)d != lua_tointeger(L, v)))
+        luaL_error(L, "%s: keyword '%s': the integer %I is beyond 2^53 and "
+                   "has no exact double value", fn, key, lua_tointeger(L, v));
+    return d;
+}
+
 static ln_status set_value(lua_State *L, ln_args *a, const char *key, int v,
                            const char *fn, int depth) {
     switch (lua_type(L, v)) {
-    case LUA_TNUMBER: return ln_args_set_number(a, key, lua_tonumber(L, v));
+    case LUA_TNUMBER: return ln_args_set_number(a, key, exact_number(L, v, fn, key));
     case LUA_TBOOLEAN: return ln_args_set_bool(a, key, lua_toboolean(L, v));
     case LUA_TSTRING: return ln_args_set_string(a, key, lua_tostring(L, v));
     case LUA_TTABLE: {
@@ -220,15 +231,14 @@ static ln_status set_value(lua_State *L, ln_args *a, const char *key, int v,
         lua_pop(L, 1);
         if (is_number_list(L, v)) {
             int n = (int)luaL_len(L, v);
-            double *vals = malloc(sizeof(double) * (size_t)(n ? n : 1));
-            if (!vals) return LN_E_NOMEM;
+            double *vals = lua_newuserdatauv(L, sizeof(double) * (size_t)(n ? n : 1), 0);
             for (int i = 0; i < n; i++) {
                 lua_geti(L, v, i + 1);
-                vals[i] = lua_tonumber(L, -1);
+                vals[i] = exact_number(L, lua_gettop(L), fn, key);
                 lua_pop(L, 1);
             }
             ln_status st = ln_args_set_numbers(a, key, n, vals);
-            free(vals);
+            lua_pop(L, 1); /* vals: a userdata, so a raised error frees it */
             return st;
         }
         return ln_args_set_table(a, key, table_to_args(L, v, fn, depth + 1));

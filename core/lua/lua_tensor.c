@@ -266,6 +266,12 @@ static int l_arange(lua_State *L) {
     while (n < 3 && lua_type(L, n + 1) == LUA_TNUMBER) {
         all_int &= lua_isinteger(L, n + 1);
         a[n] = lua_tonumber(L, n + 1);
+        /* computed in doubles: an integer they would round is refused */
+        if (lua_isinteger(L, n + 1) &&
+            (a[n] >= 9223372036854775808.0 ||
+             (lua_Integer)a[n] != lua_tointeger(L, n + 1)))
+            return luaL_error(L, "arange: the integer %I is beyond 2^53 (no "
+                              "exact double)", lua_tointeger(L, n + 1));
         n++;
     }
     if (n == 0) return luaL_error(L, "arange: expects (stop) or (start, stop [, step])");
@@ -349,8 +355,8 @@ static int l_one_hot(lua_State *L) {
         int64_t pos;
         if (y->numel) ln_minmax_all(y, 1, &mx, &pos);
         if (mx != mx) return luaL_error(L, "one_hot: labels contain NaN");
-        /* a label beyond int32 is refused below, naming it */
-        c = mx < 0 ? 1 : mx < 2147483647.0 ? (int64_t)mx + 1 : INT32_MAX;
+        /* a label too large for a tensor is refused below, naming it */
+        c = mx < 0 ? 1 : mx < 9.0e15 ? (int64_t)mx + 1 : INT64_MAX;
     } else {
         c = lnL_check_int(L, 2, "one_hot", "num_classes", 1, INT64_MAX);
     }

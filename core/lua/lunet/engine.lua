@@ -51,13 +51,11 @@ local function nbatches(n, bs)
 end
 
 local function check_int(what, key, v, min)
-  if math.type(v) ~= "integer" then
-    if type(v) == "number" and v == math.floor(v) then v = math.tointeger(v) end
-  end
-  if math.type(v) ~= "integer" or v < min then
+  local i = math.type(v) == "float" and math.tointeger(v) or v
+  if math.type(i) ~= "integer" or i < min then
     error(sformat("%s: %s must be an integer >= %d, got %s", what, key, min, tostring(v)), 3)
   end
-  return v
+  return i
 end
 
 --- verbose: 0/false silent, 1/true/"auto" a progress bar (one line per
