@@ -61,6 +61,14 @@ function R.run(T, group, rows)
   end
 end
 
+-- The `lunet` running this test (arg[-1]), else the build tree's: for
+-- child processes.
+function R.lunet()
+  local exe = arg and arg[-1]
+  if exe and exe:find("lunet", 1, true) then return exe end
+  return (os.getenv("LUNET_BUILD_DIR") or "build") .. "/bin/lunet"
+end
+
 -- The shape of a tensor as "3x4" (for R.eq).
 function R.shape(t) return table.concat(t:shape(), "x") end
 

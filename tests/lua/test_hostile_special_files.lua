@@ -25,8 +25,7 @@ end
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 local tmp = T.mktempdir("lunet_special_")
-local LUNET = (arg and arg[-1] and arg[-1]:find("lunet", 1, true)) and arg[-1]
-              or (os.getenv("LUNET_BUILD_DIR") or "build") .. "/bin/lunet"
+local LUNET = R.lunet()
 
 -- The special files. A socket needs bind(2): python3 (a dependency of the
 -- suite, scripts/setup.sh) makes it.

@@ -13,8 +13,7 @@ local err, eq = R.err, R.eq
 local MAX, MIN = math.maxinteger, math.mininteger
 local want = "set_num_threads: the number of threads must be an integer in [1, 1024], got "
 local function set(n) return function() ln.set_num_threads(n) end end
-local LUNET = (arg and arg[-1] and arg[-1]:find("lunet", 1, true)) and arg[-1]
-              or (os.getenv("LUNET_BUILD_DIR") or "build") .. "/bin/lunet"
+local LUNET = R.lunet()
 
 -- A tensor pipeline large enough that every kernel runs in parallel.
 local function work()

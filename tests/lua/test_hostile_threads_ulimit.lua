@@ -14,8 +14,7 @@ if os.getenv("ASAN_OPTIONS") then
   T.summary()
 end
 
-local LUNET = (arg and arg[-1] and arg[-1]:find("lunet", 1, true)) and arg[-1]
-              or (os.getenv("LUNET_BUILD_DIR") or "build") .. "/bin/lunet"
+local LUNET = R.lunet()
 -- 4 GB of address space, 8 MB stacks: about 238 threads
 local function limited(env, code)
   local p = io.popen(string.format("sh -c 'ulimit -v 4000000; ulimit -s 8192; exec env %s timeout 120 %s -e \"%s\"' 2>&1",
