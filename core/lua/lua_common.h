@@ -55,6 +55,10 @@ int64_t lnL_opt_int(lua_State *L, int idx, const char *fn, const char *name,
 /* The length (#, honouring __len) of the value at idx, in [0, max]. */
 int lnL_len(lua_State *L, int idx, const char *fn, const char *name, int max);
 
+/* The file path at idx: a non-empty string without NUL bytes (a Lua string
+** may hold them; C would silently cut the name there). Raises naming fn. */
+const char *lnL_check_path(lua_State *L, int idx, const char *fn);
+
 /* Shape from a Lua list or varargs of integers, starting at idx. */
 int lnL_check_shape(lua_State *L, int idx, int64_t *shape, const char *fn);
 

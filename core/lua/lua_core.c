@@ -13,11 +13,7 @@
 /* ---- library-wide functions ------------------------------------------------ */
 
 static int l_load_plugin(lua_State *L) {
-    size_t n;
-    const char *path = luaL_checklstring(L, 1, &n);
-    if (strlen(path) != n) /* C would load the file named by the prefix */
-        return luaL_error(L, "load_plugin: the path contains a NUL byte");
-    lnL_check(L, ln_registry_load(lnL_ctx(), path));
+    lnL_check(L, ln_registry_load(lnL_ctx(), lnL_check_path(L, 1, "load_plugin")));
     return 0;
 }
 
@@ -108,6 +104,14 @@ static int l_matmul(lua_State *L) {
     return 1;
 }
 
+/* tensor_key(t) -> a light userdata naming the tensor object itself: two
+** Lua values for one tensor (a model's weight seen twice) give the same
+** key, so tables keyed by tensors (Lua optimizers' slots) find it. */
+static int l_tensor_key(lua_State *L) {
+    lua_pushlightuserdata(L, lnL_check_tensor(L, 1));
+    return 1;
+}
+
 void lnL_open_core(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"load_plugin", l_load_plugin},
@@ -120,6 +124,7 @@ void lnL_open_core(lua_State *L) {
         {"max_threads", l_max_threads},
         {"isatty", l_isatty},
         {"matmul", l_matmul},
+        {"tensor_key", l_tensor_key},
         {NULL, NULL}};
     lnL_register(L, fns);
     lua_pushstring(L, LN_VERSION_STRING);

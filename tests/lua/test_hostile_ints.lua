@@ -261,7 +261,7 @@ R.run(T, "fit, evaluate, predict", {
   {"batches batch_size maxinteger is one batch",
    function() local n = 0 for _ in ln.data.batches(x, y, {batch_size = MAX}) do n = n + 1 end return n end, eq(1)},
   {"batches batch_size 0", function() return ln.data.batches(x, y, {batch_size = 0}) end,
-   err("batches: batch_size must be a positive integer, got 0")},
+   err("batches: batch_size must be an integer >= 1, got 0")},
 })
 
 -- ---- integers handed to plugins (keyword arguments) ----------------------------------------
