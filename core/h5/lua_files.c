@@ -290,7 +290,7 @@ static int h5_tostring(lua_State *L) {
 /* read_h5(path, dataset) -> tensor (ln.io.read_h5). */
 static int l_read_h5(lua_State *L) {
     ln_tensor *t;
-    lnL_check(L, ln_read_h5(lnL_ctx(), luaL_checkstring(L, 1),
+    lnL_check(L, ln_read_h5(lnL_ctx(), lnL_check_path(L, 1, "read_h5"),
                             luaL_checkstring(L, 2), &t));
     lnL_push_tensor(L, t);
     return 1;

@@ -2,7 +2,7 @@
 ** relu.c -- Keras relu(x, alpha=0, max_value=None, threshold=0).
 **
 **   f(x) = (x > threshold ? x : 0), clipped to [0, max_value] when given,
-**          minus alpha * max(threshold - x, 0);  f(NaN) = NaN.
+**          minus alpha * max(threshold - x, 0); f(NaN) = NaN.
 **
 ** Arguments are limited to Keras's ReLU-layer domain (alpha, threshold and
 ** max_value all >= 0): there the output alone tells the slope, so backward
