@@ -135,12 +135,13 @@ static ln_status rnn_create(ln_ctx *ctx, ln_layer *l, ln_args *a, int cell) {
         return ln_fail(ctx, LN_E_ARG,
                        "'dropout' and 'recurrent_dropout' other than 0 are not "
                        "supported yet (got %g, %g)", drop, rdrop);
-    if (cell != CELL_SIMPLE) { /* Keras's kernel choice; same math here */
-        if ((st = ln_args_int(ctx, a, "implementation", 2, &impl))) return st;
-        if (impl != 1 && impl != 2)
-            return ln_fail(ctx, LN_E_ARG, "'implementation' must be 1 or 2, got %lld",
-                           (long long)impl);
-    }
+    /* Keras's choice of kernel (SimpleRNN accepts and ignores it too): the
+    ** same math here */
+    if ((st = ln_args_int(ctx, a, "implementation", cell == CELL_SIMPLE ? 1 : 2, &impl)))
+        return st;
+    if (impl != 1 && impl != 2)
+        return ln_fail(ctx, LN_E_ARG, "'implementation' must be 1 or 2, got %lld",
+                       (long long)impl);
     r->bias = -1;
     return LN_OK;
 }

@@ -319,8 +319,8 @@ local function split_args(class_name, args)
   for k, v in pairs(args) do
     if k == "name" or k == "trainable" or k == "input_shape" then
       base[k] = v
-    elseif k == "input_dim" then
-      base.input_shape = {v}
+    elseif k == "input_dim" then -- Keras's shorthand, unless the unit reads it
+      base.input_dim = v
     elseif k == "batch_input_shape" then
       local s = {}
       for i = 2, #v do s[#s + 1] = v[i] end
@@ -371,7 +371,16 @@ function layers.create(unit, class_name, args)
                         class_name, class_name))
   end
   local kw, base = split_args(class_name, args or {})
-  local c = nn.layer_new(unit, kw)
+  local c
+  if base.input_dim ~= nil then
+    -- Embedding's input_dim is its own keyword; for other layers it is
+    -- Keras's input_shape = {input_dim}
+    kw.input_dim = base.input_dim
+    local ok, made = pcall(nn.layer_new, unit, kw)
+    if ok then c = made
+    else kw.input_dim = nil; base.input_shape = base.input_shape or {base.input_dim} end
+  end
+  c = c or nn.layer_new(unit, kw)
   local self = {_c = c, _class_name = class_name, _unit = unit}
   if base.input_shape ~= nil then self._input_shape = check_shape(class_name, base.input_shape) end
   local name = base.name
