@@ -36,8 +36,11 @@ local run = common.start("exp7", "time series forecasting with RNNs (Hands-On ML
 
 local EPOCHS, SEEDS = 20, 1
 for i = 2, #arg do
-  EPOCHS = tonumber(arg[i]:match("^epochs=(%d+)$")) or EPOCHS
-  SEEDS = tonumber(arg[i]:match("^seeds=(%d+)$")) or SEEDS
+  local e, s = arg[i]:match("^epochs=(%d+)$"), arg[i]:match("^seeds=(%d+)$")
+  if not (e or s) or tonumber(e or s) < 1 then
+    error(string.format("unknown argument '%s' (use epochs=N, seeds=K)", arg[i]), 0)
+  end
+  EPOCHS, SEEDS = tonumber(e) or EPOCHS, tonumber(s) or SEEDS
 end
 EPOCHS = common.epochs(EPOCHS)
 local N = common.smoke and 1000 or 10000

@@ -216,6 +216,20 @@ test("05 optimizers", function()
   assert(#lines == 1 + 2 * #names, "2 datasets x 10 optimizers x 1 run x 1 epoch: " .. #lines)
 end)
 
+test("07 time series", function()
+  local out = run_script("07_time_series.lua", "e7")
+  local r = result(out, "exp7")
+  for _, n in ipairs({"naive", "linear", "simple_rnn", "deep_rnn", "deep_rnn2", "rnn_10",
+                      "lstm_10", "gru_10"}) do
+    assert(type(r[n]) == "number" and r[n] > 0 and r[n] < 10, "exp7 " .. n .. ": " .. tostring(r[n]))
+  end
+  assert(r.naive > 0.01 and r.naive < 0.04, "naive forecast MSE " .. r.naive)
+  check_png(tmp .. "/e7/time_series.png")
+  assert(#csv_lines(tmp .. "/e7/time_series.csv") == 1 + 8)
+  local ok, err = pcall(run_script, "07_time_series.lua", "e7bad", nil, "epoch=3")
+  assert(not ok and tostring(err):find("unknown argument 'epoch=3'", 1, true), tostring(err))
+end)
+
 test("a bad argument is refused clearly", function()
   local ok, err = pcall(run_script, "05_optimizers.lua", "e5bad", nil, "cifar10")
   assert(not ok and tostring(err):find("unknown argument 'cifar10'", 1, true), tostring(err))
