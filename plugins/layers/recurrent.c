@@ -44,6 +44,12 @@ typedef struct rnn {
     ln_args *kinit_args, *rinit_args, *binit_args;
     double kl1, kl2, rl1, rl2, bl1, bl2;
     int kernel, rkernel, bias;
+    double dropout, rdropout;
+    int xmasked, hmasked; /* whether the last forward applied the masks */
+    /* dropout masks (kept, scaled by 1 / (1 - rate)) */
+    ln_tensor *xmask;  /* [B][D] */
+    ln_tensor *hmask;  /* [B][U] */
+    ln_tensor *hm;     /* [T][B][U] masked states h(s) * hmask */
     /* forward buffers (kept for backward) */
     ln_tensor *xt;   /* [T][B][D] input, processing order */
     ln_tensor *pre;  /* [G][T][B][U] gate pre-activations */
@@ -76,7 +82,6 @@ static ln_status rnn_create(ln_ctx *ctx, ln_layer *l, ln_args *a, int cell) {
     rnn *r = ln_layer_state(l);
     ln_status st;
     int64_t units, impl;
-    double drop, rdrop;
     int unroll;
     r->cell = cell;
     r->gates = cell == CELL_LSTM ? 4 : cell == CELL_GRU ? 3 : 1;
@@ -128,13 +133,12 @@ static ln_status rnn_create(ln_ctx *ctx, ln_layer *l, ln_args *a, int cell) {
         (st = false_only(ctx, a, "time_major", "inputs are batch-major")) ||
         (st = ln_args_bool(ctx, a, "unroll", 0, &unroll)))
         return st;
-    if ((st = ln_args_number(ctx, a, "dropout", 0, &drop)) ||
-        (st = ln_args_number(ctx, a, "recurrent_dropout", 0, &rdrop)))
+    if ((st = ln_args_number(ctx, a, "dropout", 0, &r->dropout)) ||
+        (st = ln_args_check_range(ctx, "rnn", "dropout", r->dropout, 0, 0.999999)) ||
+        (st = ln_args_number(ctx, a, "recurrent_dropout", 0, &r->rdropout)) ||
+        (st = ln_args_check_range(ctx, "rnn", "recurrent_dropout", r->rdropout, 0,
+                                  0.999999)))
         return st;
-    if (drop != 0 || rdrop != 0)
-        return ln_fail(ctx, LN_E_ARG,
-                       "'dropout' and 'recurrent_dropout' other than 0 are not "
-                       "supported yet (got %g, %g)", drop, rdrop);
     /* Keras's choice of kernel (SimpleRNN accepts and ignores it too): the
     ** same math here */
     if ((st = ln_args_int(ctx, a, "implementation", cell == CELL_SIMPLE ? 1 : 2, &impl)))
@@ -360,6 +364,14 @@ static void step_forward(rnn *r, const dims *d, const float *R,
                          const float *brec, int64_t s) {
     const int64_t U = d->U, BU = d->BU, G = d->G;
     float *hs = ln_f32(r->h) + s * BU, *hn = hs + BU;
+    const float *h0 = hs; /* h(s) as the state update reads it */
+    if (r->hmasked) { /* Keras: the recurrent products read h(s) * mask; GRU's
+                         update z h' + (1 - z) hh reads it too */
+        float *hm = ln_f32(r->hm) + s * BU;
+        pw(k_mul, BU, (pw_job){.a = hs, .b = ln_f32(r->hmask), .o = hm});
+        hs = hm;
+        if (r->cell == CELL_GRU) h0 = hm;
+    }
     gemm_list gl = {0, 0, d->B, U, U, U, G * U, U, 0, {0}, {0}, {0}, {0}, {0}};
     int ng = r->cell == CELL_GRU ? 2 : (int)G; /* GRU's h gate comes later */
     for (int g = 0; g < ng; g++) {
@@ -402,7 +414,7 @@ static void step_forward(rnn *r, const dims *d, const float *R,
         gemm_run(&g2);
     }
     ln_activation_forward(r->act, ph, at(r->gate, d, 2, s), d->B, U);
-    pw(k_gru_h, BU, (pw_job){.a = at(r->gate, d, 0, s), .b = hs,
+    pw(k_gru_h, BU, (pw_job){.a = at(r->gate, d, 0, s), .b = h0,
                              .c = at(r->gate, d, 2, s), .o = hn});
 }
 
@@ -411,12 +423,36 @@ static int64_t src_step(const rnn *r, const dims *d, int64_t s) {
     return r->go_backwards ? d->T - 1 - s : s;
 }
 
+/* Keras's dropout masks (implementation 2): one per sequence, the same at
+** every step and for every gate -- keep where u >= rate, scaled by
+** 1 / (1 - rate); drawn from the layer's generator, inputs' first. */
+static ln_status draw_mask(ln_ctx *ctx, ln_layer *l, ln_tensor **mask, int64_t rows,
+                           int64_t cols, double rate) {
+    int64_t shape[2] = {rows, cols};
+    ln_status st = lu_buffer(ctx, mask, 2, shape);
+    if (st) return st;
+    float *m = ln_f32(*mask);
+    const float keep = (float)(1.0 / (1.0 - rate)), p = (float)rate;
+    ln_rng_uniform(ln_layer_rng(l), m, rows * cols, 0.0f, 1.0f);
+    for (int64_t i = 0; i < rows * cols; i++) m[i] = m[i] >= p ? keep : 0.0f;
+    return LN_OK;
+}
+
 static ln_status rnn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
                              ln_tensor *const *y, unsigned flags) {
     rnn *r = ln_layer_state(l);
     dims d = dims_of(r, x[0]);
     ln_status st = buffers(ctx, r, &d);
     if (st) return st;
+    r->xmasked = (flags & LN_TRAINING) && r->dropout > 0;
+    r->hmasked = (flags & LN_TRAINING) && r->rdropout > 0;
+    if (r->xmasked && (st = draw_mask(ctx, l, &r->xmask, d.B, d.D, r->dropout))) return st;
+    if (r->hmasked) {
+        int64_t tbu[3] = {d.T, d.B, d.U};
+        if ((st = draw_mask(ctx, l, &r->hmask, d.B, d.U, r->rdropout)) ||
+            (st = lu_buffer(ctx, &r->hm, 3, tbu)))
+            return st;
+    }
     const float *W = ln_f32(ln_layer_weight(l, r->kernel));
     const float *R = ln_f32(ln_layer_weight(l, r->rkernel));
     const float *b = r->bias >= 0 ? ln_f32(ln_layer_weight(l, r->bias)) : NULL;
@@ -424,9 +460,14 @@ static ln_status rnn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x
     const float *xs = ln_f32(x[0]);
     float *xt = ln_f32(r->xt);
     for (int64_t s = 0; s < d.T; s++)
-        for (int64_t bi = 0; bi < d.B; bi++)
-            memcpy(xt + (s * d.B + bi) * d.D, xs + (bi * d.T + src_step(r, &d, s)) * d.D,
-                   (size_t)d.D * sizeof *xt);
+        for (int64_t bi = 0; bi < d.B; bi++) {
+            float *dst = xt + (s * d.B + bi) * d.D;
+            memcpy(dst, xs + (bi * d.T + src_step(r, &d, s)) * d.D, (size_t)d.D * sizeof *xt);
+            if (r->xmasked) {
+                const float *m = ln_f32(r->xmask) + bi * d.D;
+                for (int64_t k = 0; k < d.D; k++) dst[k] *= m[k];
+            }
+        }
     big_gemm proj[4];
     for (int g = 0; g < d.G; g++)
         proj[g] = (big_gemm){0, 0, d.T * d.B, d.U, d.D, d.D, d.G * d.U, d.U, xt,
@@ -472,6 +513,7 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
                           const float *dh, float *dhn) {
     const int64_t U = d->U, BU = d->BU, G = d->G;
     const float *hs = ln_f32(r->h) + s * BU;
+    const float *hr = r->hmasked ? ln_f32(r->hm) + s * BU : hs; /* as GRU read it */
     gemm_list gl = {0, 1, d->B, U, U, U, G * U, U, 0, {0}, {0}, {0}, {0}, {0}};
     if (r->cell == CELL_SIMPLE) {
         ln_activation_backward(r->act, at(r->pre, d, 0, s), hs + BU, dh,
@@ -495,7 +537,7 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
         float *dz = at(r->dpre, d, 0, s), *dr = at(r->dpre, d, 1, s);
         float *dhh = at(r->dpre, d, 2, s), *hp = ln_f32(r->hp) + s * BU;
         const float *z = at(r->gate, d, 0, s), *rr = at(r->gate, d, 1, s);
-        pw(k_gru_back, BU, (pw_job){.a = z, .b = hs, .c = at(r->gate, d, 2, s),
+        pw(k_gru_back, BU, (pw_job){.a = z, .b = hr, .c = at(r->gate, d, 2, s),
                                     .d = dh, .o = dz, .o2 = dhh, .o3 = dhn});
         ln_activation_backward(r->act, at(r->pre, d, 2, s), at(r->gate, d, 2, s),
                                dhh, dhh, d->B, U);
@@ -509,7 +551,7 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
             gemm_list g2 = {1, 1, d->B, U, U, U, G * U, U, 0, {dhh}, {R + 2 * U},
                             {NULL}, {tmp}, {0.0f}};
             gemm_run(&g2);
-            pw(k_mul, BU, (pw_job){.a = tmp, .b = hs, .o = dr});
+            pw(k_mul, BU, (pw_job){.a = tmp, .b = hr, .o = dr});
             pw(k_add_mul, BU, (pw_job){.a = tmp, .b = rr, .o = dhn});
         }
         ln_activation_backward(r->ract, at(r->pre, d, 0, s), z, dz, dz, d->B, U);
@@ -519,15 +561,17 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
             gl.beta[g] = 1.0f;
         }
         gl.n = r->reset_after ? 3 : 2;
-        gemm_run(&gl);
-        return;
     }
-    for (int g = 0; g < G; g++) {
-        gl.a[g] = at(r->dpre, d, g, s), gl.b[g] = R + g * U, gl.c[g] = dhn;
-        gl.beta[g] = g ? 1.0f : 0.0f;
+    if (r->cell != CELL_GRU) { /* dh' = sum over gates of dpre_g R_g^T */
+        for (int g = 0; g < G; g++) {
+            gl.a[g] = at(r->dpre, d, g, s), gl.b[g] = R + g * U, gl.c[g] = dhn;
+            gl.beta[g] = g ? 1.0f : 0.0f;
+        }
+        gl.n = (int)G;
     }
-    gl.n = (int)G;
     gemm_run(&gl);
+    if (r->hmasked) /* everything above is the gradient of h(s) * mask */
+        pw(k_mul, BU, (pw_job){.a = dhn, .b = ln_f32(r->hmask), .o = dhn});
 }
 
 static ln_status back_buffers(ln_ctx *ctx, rnn *r, const dims *d) {
@@ -596,7 +640,7 @@ static ln_status rnn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
     if ((flags & LN_NEED_DW) && ln_layer_trains(l, r->rkernel)) {
         float *dR = ln_f32(ln_layer_grad(l, r->rkernel));
         for (int g = 0; g < G; g++) {
-            const float *a = ln_f32(r->h), *b = at(r->dpre, &d, g, 0);
+            const float *a = ln_f32(r->hmasked ? r->hm : r->h), *b = at(r->dpre, &d, g, 0);
             if (r->cell == CELL_GRU && g == 2) {
                 if (r->reset_after) b = ln_f32(r->dhp);
                 else a = ln_f32(r->hp); /* r h' */
@@ -621,9 +665,14 @@ static ln_status rnn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
     const float *dxt = ln_f32(r->dxt);
     float *out = ln_f32(dx[0]);
     for (int64_t s = 0; s < d.T; s++)
-        for (int64_t bi = 0; bi < d.B; bi++)
-            memcpy(out + (bi * d.T + src_step(r, &d, s)) * d.D, dxt + (s * d.B + bi) * d.D,
-                   (size_t)d.D * sizeof *out);
+        for (int64_t bi = 0; bi < d.B; bi++) {
+            float *dst = out + (bi * d.T + src_step(r, &d, s)) * d.D;
+            memcpy(dst, dxt + (s * d.B + bi) * d.D, (size_t)d.D * sizeof *out);
+            if (r->xmasked) {
+                const float *m = ln_f32(r->xmask) + bi * d.D;
+                for (int64_t k = 0; k < d.D; k++) dst[k] *= m[k];
+            }
+        }
     return LN_OK;
 }
 
@@ -631,7 +680,7 @@ static void rnn_destroy(ln_layer *l) {
     rnn *r = ln_layer_state(l);
     ln_activation_free(r->act);
     ln_activation_free(r->ract);
-    ln_tensor *bufs[] = {r->xt, r->pre, r->gate, r->h, r->c, r->tc, r->hp, r->dpre,
+    ln_tensor *bufs[] = {r->xmask, r->hmask, r->hm, r->xt, r->pre, r->gate, r->h, r->c, r->tc, r->hp, r->dpre,
                          r->dhp, r->dh, r->dh2, r->dc, r->tmp, r->dxt};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
 }

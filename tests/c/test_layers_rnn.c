@@ -26,7 +26,20 @@ enum { SIMPLE, LSTM, GRU };
 
 typedef struct rcfg {
     int cell, relu, seq, back, reset_after, bias;
+    double drop, rdrop; /* dropout, recurrent_dropout (training) */
+    uint64_t seed;      /* the layer's generator, re-seeded before each forward */
 } rcfg;
+
+/* The layer's dropout masks: keep where u >= rate, scaled by 1 / (1 - rate);
+** the input mask [B][D] drawn first, then the recurrent one [B][U]. */
+static double *mask(ln_rng *g, int64_t n, double rate) {
+    double *m = malloc((size_t)(n ? n : 1) * sizeof *m);
+    float *u = malloc((size_t)(n ? n : 1) * sizeof *u);
+    ln_rng_uniform(g, u, n, 0.0f, 1.0f);
+    for (int64_t i = 0; i < n; i++) m[i] = rate > 0 && u[i] < (float)rate ? 0 : 1 / (1 - rate);
+    free(u);
+    return m;
+}
 
 static double sig(double v) { return 1 / (1 + exp(-v)); }
 static double act(const rcfg *c, double v) { return c->relu ? (v > 0 ? v : 0) : tanh(v); }
@@ -43,17 +56,26 @@ static void ref_rnn(const void *cfg, const ln_layer *l, int64_t B, const double 
     double *h = calloc((size_t)U, sizeof *h), *cs = calloc((size_t)U, sizeof *cs);
     double *p = calloc((size_t)GU, sizeof *p), *q = calloc((size_t)GU, sizeof *q);
     double *hn = calloc((size_t)U, sizeof *hn), *rh = calloc((size_t)U, sizeof *rh);
+    double *hm = calloc((size_t)U, sizeof *hm), *xm = calloc((size_t)D, sizeof *xm);
+    ln_rng g;
+    ln_rng_seed(&g, c->seed);
+    double *mx = c->drop > 0 ? mask(&g, B * D, c->drop) : NULL;
+    double *mh = c->rdrop > 0 ? mask(&g, B * U, c->rdrop) : NULL;
     for (int64_t b = 0; b < B; b++) {
         memset(h, 0, (size_t)U * sizeof *h);
         memset(cs, 0, (size_t)U * sizeof *cs);
         for (int64_t s = 0; s < T; s++) {
             const double *xs = x + (b * T + (c->back ? T - 1 - s : s)) * D;
+            for (int64_t k = 0; k < D; k++) xm[k] = xs[k] * (mx ? mx[b * D + k] : 1);
+            for (int64_t k = 0; k < U; k++) hm[k] = h[k] * (mh ? mh[b * U + k] : 1);
             for (int64_t j = 0; j < GU; j++) {
                 p[j] = bi ? bi[j] : 0;
                 q[j] = br ? br[j] : 0;
-                for (int64_t k = 0; k < D; k++) p[j] += xs[k] * W[k * GU + j];
-                for (int64_t k = 0; k < U; k++) q[j] += h[k] * R[k * GU + j];
+                for (int64_t k = 0; k < D; k++) p[j] += xm[k] * W[k * GU + j];
+                for (int64_t k = 0; k < U; k++) q[j] += hm[k] * R[k * GU + j];
             }
+            if (c->cell == GRU) /* Keras (implementation 2): GRU reads h' masked */
+                memcpy(h, hm, (size_t)U * sizeof *h);
             for (int64_t u = 0; u < U; u++) {
                 if (c->cell == SIMPLE) {
                     hn[u] = act(c, p[u] + q[u]);
@@ -83,7 +105,8 @@ static void ref_rnn(const void *cfg, const ln_layer *l, int64_t B, const double 
         }
         if (!c->seq) memcpy(y + b * U, h, (size_t)U * sizeof *h);
     }
-    free(h), free(cs), free(p), free(q), free(hn), free(rh);
+    free(h), free(cs), free(p), free(q), free(hn), free(rh), free(hm), free(xm), free(mx),
+        free(mh);
 }
 
 typedef struct gcase {
@@ -93,33 +116,49 @@ typedef struct gcase {
 } gcase;
 
 static const gcase cases[] = {
-    {"simple_rnn", "simple_rnn", "#1=4", {3, 4, 3}, {SIMPLE, 0, 0, 0, 0, 1}},
+    {"simple_rnn", "simple_rnn", "#1=4", {3, 4, 3}, {SIMPLE, 0, 0, 0, 0, 1, 0, 0, 0}},
     {"simple_rnn sequences backwards", "simple_rnn",
-     "#1=4 return_sequences=true go_backwards=true", {2, 5, 3}, {SIMPLE, 0, 1, 1, 0, 1}},
+     "#1=4 return_sequences=true go_backwards=true", {2, 5, 3}, {SIMPLE, 0, 1, 1, 0, 1, 0, 0, 0}},
     {"simple_rnn no bias sequences", "simple_rnn", "units=3 use_bias=false return_sequences=true",
-     {3, 3, 2}, {SIMPLE, 0, 1, 0, 0, 0}},
-    {"lstm", "lstm", "#1=3", {2, 4, 3}, {LSTM, 0, 0, 0, 0, 1}},
-    {"lstm sequences", "lstm", "#1=3 return_sequences=true", {3, 3, 2}, {LSTM, 0, 1, 0, 0, 1}},
+     {3, 3, 2}, {SIMPLE, 0, 1, 0, 0, 0, 0, 0, 0}},
+    {"lstm", "lstm", "#1=3", {2, 4, 3}, {LSTM, 0, 0, 0, 0, 1, 0, 0, 0}},
+    {"lstm sequences", "lstm", "#1=3 return_sequences=true", {3, 3, 2}, {LSTM, 0, 1, 0, 0, 1, 0, 0, 0}},
     {"lstm backwards no bias", "lstm", "#1=4 go_backwards=true use_bias=false", {2, 4, 3},
-     {LSTM, 0, 0, 1, 0, 0}},
+     {LSTM, 0, 0, 1, 0, 0, 0, 0, 0}},
     {"lstm sequences backwards", "lstm", "#1=2 return_sequences=true go_backwards=true",
-     {2, 5, 2}, {LSTM, 0, 1, 1, 0, 1}},
-    {"gru (reset_after)", "gru", "#1=3", {2, 4, 3}, {GRU, 0, 0, 0, 1, 1}},
+     {2, 5, 2}, {LSTM, 0, 1, 1, 0, 1, 0, 0, 0}},
+    {"gru (reset_after)", "gru", "#1=3", {2, 4, 3}, {GRU, 0, 0, 0, 1, 1, 0, 0, 0}},
     {"gru sequences backwards", "gru", "#1=3 return_sequences=true go_backwards=true",
-     {3, 3, 2}, {GRU, 0, 1, 1, 1, 1}},
+     {3, 3, 2}, {GRU, 0, 1, 1, 1, 1, 0, 0, 0}},
     {"gru reset_after=false", "gru", "#1=3 reset_after=false", {2, 4, 3},
-     {GRU, 0, 0, 0, 0, 1}},
+     {GRU, 0, 0, 0, 0, 1, 0, 0, 0}},
     {"gru reset_after=false sequences no bias", "gru",
      "#1=4 reset_after=false return_sequences=true use_bias=false", {2, 3, 3},
-     {GRU, 0, 1, 0, 0, 0}},
+     {GRU, 0, 1, 0, 0, 0, 0, 0, 0}},
     {"gru reset_after no bias", "gru", "#1=2 use_bias=false", {2, 3, 2},
-     {GRU, 0, 0, 0, 1, 0}},
+     {GRU, 0, 0, 0, 1, 0, 0, 0, 0}},
+    {"simple_rnn dropout recurrent_dropout", "simple_rnn",
+     "#1=4 dropout=0.3 recurrent_dropout=0.4 return_sequences=true", {3, 4, 3},
+     {SIMPLE, 0, 1, 0, 0, 1, 0.3, 0.4, 31}},
+    {"lstm dropout recurrent_dropout", "lstm", "#1=3 dropout=0.25 recurrent_dropout=0.5",
+     {3, 4, 3}, {LSTM, 0, 0, 0, 0, 1, 0.25, 0.5, 32}},
+    {"lstm recurrent_dropout backwards", "lstm",
+     "#1=3 recurrent_dropout=0.3 go_backwards=true return_sequences=true", {2, 4, 2},
+     {LSTM, 0, 1, 1, 0, 1, 0, 0.3, 33}},
+    {"gru dropout recurrent_dropout", "gru", "#1=3 dropout=0.3 recurrent_dropout=0.4",
+     {3, 4, 3}, {GRU, 0, 0, 0, 1, 1, 0.3, 0.4, 34}},
+    {"gru reset_after=false dropout recurrent_dropout", "gru",
+     "#1=3 reset_after=false dropout=0.2 recurrent_dropout=0.5 return_sequences=true",
+     {2, 4, 3}, {GRU, 0, 1, 0, 0, 1, 0.2, 0.5, 35}},
 };
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 
 START_TEST(gradient) {
     const gcase *c = &cases[_i];
     ln_layer *l = lt_layer(c->unit, c->spec);
+    ln_rng own;
+    ln_rng_seed(&own, 1);
+    ln_layer_set_rng(l, &own);
     ln_tensor *x = lt_uniform(3, c->shape, -1.5f, 1.5f, 100 + (uint64_t)_i);
     ln_ctx ctx;
     ln_ctx_clear(&ctx);
@@ -127,6 +166,7 @@ START_TEST(gradient) {
     lt_fill_weights(l, -0.6f, 0.6f, 200 + (uint64_t)_i);
     lt_layer_case lc = {
         .layer = l, .x = x, .flags = LN_TRAINING, .ref = ref_rnn, .cfg = &c->cfg,
+        .reseed = c->cfg.seed != 0, .seed = c->cfg.seed,
         .fwd_tol = 2e-6, .ref_opts = lt_gc_ref_defaults(),
         .layer_opts = lt_gc_float_defaults(), .r_seed = 300 + (uint64_t)_i,
     };
@@ -342,7 +382,8 @@ START_TEST(layouts) {
     ck_assert(strstr(lt_layer_error("lstm", "#1=0"), "units"));
     ck_assert(strstr(lt_layer_error("gru", "#1=3 return_state=true"), "return_state"));
     ck_assert(strstr(lt_layer_error("gru", "#1=3 stateful=true"), "stateful"));
-    ck_assert(strstr(lt_layer_error("lstm", "#1=3 dropout=0.2"), "dropout"));
+    ck_assert(strstr(lt_layer_error("lstm", "#1=3 dropout=1"), "dropout"));
+    ck_assert(strstr(lt_layer_error("gru", "#1=3 recurrent_dropout=-0.1"), "recurrent_dropout"));
     ck_assert(strstr(lt_layer_error("lstm", "#1=3 activation=softmax"), "elementwise"));
     ck_assert(strstr(lt_layer_error("simple_rnn", "#1=3 recurrent_activation=sigmoid"),
                      "recurrent_activation"));
@@ -365,6 +406,9 @@ static float *det_run(const char *unit, const char *spec, int threads, int64_t *
     ln_ctx ctx;
     ln_ctx_clear(&ctx);
     ln_layer *l = lt_layer(unit, spec);
+    ln_rng own;
+    ln_rng_seed(&own, 3);
+    ln_layer_set_rng(l, &own);
     int64_t xs[3] = {64, 12, 40};
     ln_tensor *x = lt_uniform(3, xs, -1, 1, 11);
     ck_assert_int_eq(lt_build(&ctx, l, 2, xs + 1), LN_OK);
@@ -392,7 +436,7 @@ static float *det_run(const char *unit, const char *spec, int threads, int64_t *
 
 START_TEST(threads_bitwise) {
     static const char *const units[][2] = {{"simple_rnn", "#1=64 return_sequences=true"},
-                                           {"lstm", "#1=96"},
+                                           {"lstm", "#1=96 dropout=0.2 recurrent_dropout=0.3"},
                                            {"gru", "#1=80 return_sequences=true"},
                                            {"gru", "#1=48 reset_after=false"}};
     int64_t n1, n2;
