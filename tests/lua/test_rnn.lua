@@ -32,6 +32,9 @@ local builders = {
   SimpleRNN = function() return ln.layers.SimpleRNN{16, input_shape = {8, 1}} end,
   LSTM = function() return ln.layers.LSTM{16, input_shape = {8, 1}} end,
   GRU = function() return ln.layers.GRU{16, input_shape = {8, 1}} end,
+  dropout = function()
+    return ln.layers.GRU{16, dropout = 0.1, recurrent_dropout = 0.2, input_shape = {8, 1}}
+  end,
   GRU_v1 = function() return ln.layers.GRU{16, reset_after = false, input_shape = {8, 1}} end,
   deep = function()
     return ln.layers.LSTM{12, return_sequences = true, go_backwards = true, input_shape = {8, 1}}
@@ -50,7 +53,7 @@ local function train(kind, threads, seed)
   return model, h
 end
 
-for _, kind in ipairs{"SimpleRNN", "LSTM", "GRU", "GRU_v1", "deep"} do
+for _, kind in ipairs{"SimpleRNN", "LSTM", "GRU", "GRU_v1", "deep", "dropout"} do
   T.test(kind .. " learns with fit and is thread-count independent", function()
     local m1, h1 = train(kind, 1)
     local loss = h1.history.loss
