@@ -304,9 +304,15 @@ static void gemm_task(void *arg, int64_t t) {
     }
 }
 
+/* Below this many flops a step's GEMMs stay one task: handing out tasks
+** costs more than they save (the chapter-15 sizes, 20 units). */
+#define RNN_TEAM_MIN_FLOPS 5e5
+
 static void gemm_run(gemm_list *g) {
     g->per = g->m;
-    if (ln_parallel_threads() > 1 && g->m > RNN_ROWS) g->per = RNN_ROWS;
+    double flops = 2.0 * (double)g->m * (double)g->cols * (double)g->k * g->n;
+    if (ln_parallel_threads() > 1 && g->m > RNN_ROWS && flops >= RNN_TEAM_MIN_FLOPS)
+        g->per = RNN_ROWS;
     ln_parallel_tasks((g->m + g->per - 1) / g->per, gemm_task, g);
 }
 

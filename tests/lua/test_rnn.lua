@@ -121,4 +121,16 @@ T.test("bad input gets clear errors", function()
               {"timesteps, features"})
 end)
 
+T.test("a tf.keras 2.4 file with Embedding, LSTM, GRU, SimpleRNN predicts as float64", function()
+  local dir = (os.getenv("LUNET_SOURCE_DIR") or "../..") .. "/tests/data/keras2-rnn"
+  local m = ln.models.load_model(dir .. "/rnn_tf_keras_2.h5")
+  local x = ln.io.read_h5(dir .. "/rnn_inputs_and_outputs.h5", "/inputs")
+  local want = ln.io.read_h5(dir .. "/rnn_inputs_and_outputs.h5", "/predictions")
+  local got = m:predict(x)
+  local d = (got - want:float()):abs():max()
+  T.ok(d < 1e-5, "max |lunet - float64 reference| = " .. tostring(d))
+  T.eq(m.layers[3]:get_config().go_backwards, true)
+  T.eq(m.layers[2].variables[2].name, "lstm/lstm_cell/recurrent_kernel:0")
+end)
+
 os.exit(T.summary("rnn"))
