@@ -78,8 +78,8 @@ static ln_status false_only(ln_ctx *ctx, ln_args *a, const char *key,
     return st;
 }
 
-static ln_status rnn_create(ln_ctx *ctx, ln_layer *l, ln_args *a, int cell) {
-    rnn *r = ln_layer_state(l);
+/* Read the keyword arguments of a cell into r. */
+static ln_status rnn_read(ln_ctx *ctx, rnn *r, ln_args *a, int cell) {
     ln_status st;
     int64_t units, impl;
     int unroll;
@@ -151,13 +151,13 @@ static ln_status rnn_create(ln_ctx *ctx, ln_layer *l, ln_args *a, int cell) {
 }
 
 static ln_status simple_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
-    return rnn_create(ctx, l, a, CELL_SIMPLE);
+    return rnn_read(ctx, ln_layer_state(l), a, CELL_SIMPLE);
 }
 static ln_status lstm_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
-    return rnn_create(ctx, l, a, CELL_LSTM);
+    return rnn_read(ctx, ln_layer_state(l), a, CELL_LSTM);
 }
 static ln_status gru_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
-    return rnn_create(ctx, l, a, CELL_GRU);
+    return rnn_read(ctx, ln_layer_state(l), a, CELL_GRU);
 }
 
 /* The cell's name in tf.keras's weight names ("lstm_cell/kernel"). */
@@ -166,23 +166,27 @@ static const char *cell_name(const rnn *r) {
            : r->cell == CELL_GRU ? "gru_cell" : "simple_rnn_cell";
 }
 
-static ln_status rnn_build(ln_ctx *ctx, ln_layer *l, int nin,
-                           const ln_shape *in, int *nout, ln_shape *out) {
-    rnn *r = ln_layer_state(l);
-    char name[64];
-    ln_status st;
+static ln_status check_input(ln_ctx *ctx, const ln_shape *in) {
     if (in[0].nd != 2 || in[0].dim[0] < 1 || in[0].dim[1] < 1)
         return ln_fail(ctx, LN_E_SHAPE,
                        "needs inputs of shape (batch, timesteps, features), got "
                        "rank %d", in[0].nd + 1);
+    return LN_OK;
+}
+
+/* Add r's weights for `features` inputs, named <prefix><cell>/kernel... */
+static ln_status rnn_add_weights(ln_ctx *ctx, ln_layer *l, rnn *r, const char *prefix,
+                                 int64_t features) {
+    char name[96];
+    ln_status st;
     const int64_t g = r->gates, u = r->units;
-    int64_t kshape[2] = {in[0].dim[1], g * u}, rshape[2] = {u, g * u};
-    snprintf(name, sizeof name, "%s/kernel", cell_name(r));
+    int64_t kshape[2] = {features, g * u}, rshape[2] = {u, g * u};
+    snprintf(name, sizeof name, "%s%s/kernel", prefix, cell_name(r));
     if ((st = ln_layer_add_weight(ctx, l, name, 2, kshape, 1, r->kinit,
                                   r->kinit_args, &r->kernel)))
         return st;
     ln_layer_set_regularizer(l, r->kernel, r->kl1, r->kl2);
-    snprintf(name, sizeof name, "%s/recurrent_kernel", cell_name(r));
+    snprintf(name, sizeof name, "%s%s/recurrent_kernel", prefix, cell_name(r));
     if ((st = ln_layer_add_weight(ctx, l, name, 2, rshape, 1, r->rinit,
                                   r->rinit_args, &r->rkernel)))
         return st;
@@ -190,7 +194,7 @@ static ln_status rnn_build(ln_ctx *ctx, ln_layer *l, int nin,
     if (r->use_bias) {
         int64_t bshape[2] = {2, g * u};
         int two = r->cell == CELL_GRU && r->reset_after;
-        snprintf(name, sizeof name, "%s/bias", cell_name(r));
+        snprintf(name, sizeof name, "%s%s/bias", prefix, cell_name(r));
         if ((st = ln_layer_add_weight(ctx, l, name, two ? 2 : 1,
                                       two ? bshape : bshape + 1, 1, r->binit,
                                       r->binit_args, &r->bias)))
@@ -201,6 +205,16 @@ static ln_status rnn_build(ln_ctx *ctx, ln_layer *l, int nin,
             for (int64_t j = u; j < 2 * u; j++) b[j] = 1.0f;
         }
     }
+    return LN_OK;
+}
+
+static ln_status rnn_build(ln_ctx *ctx, ln_layer *l, int nin,
+                           const ln_shape *in, int *nout, ln_shape *out) {
+    rnn *r = ln_layer_state(l);
+    const int64_t u = r->units;
+    ln_status st;
+    if ((st = check_input(ctx, in)) || (st = rnn_add_weights(ctx, l, r, "", in[0].dim[1])))
+        return st;
     if (r->return_sequences) {
         out[0].dim[1] = u;
     } else {
@@ -444,10 +458,10 @@ static ln_status draw_mask(ln_ctx *ctx, ln_layer *l, ln_tensor **mask, int64_t r
     return LN_OK;
 }
 
-static ln_status rnn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
-                             ln_tensor *const *y, unsigned flags) {
-    rnn *r = ln_layer_state(l);
-    dims d = dims_of(r, x[0]);
+/* Forward of r over x into out ([B][units] or [B][T][units]). */
+static ln_status rnn_run(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x, float *out,
+                         unsigned flags) {
+    dims d = dims_of(r, x);
     ln_status st = buffers(ctx, r, &d);
     if (st) return st;
     r->xmasked = (flags & LN_TRAINING) && r->dropout > 0;
@@ -463,7 +477,7 @@ static ln_status rnn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x
     const float *R = ln_f32(ln_layer_weight(l, r->rkernel));
     const float *b = r->bias >= 0 ? ln_f32(ln_layer_weight(l, r->bias)) : NULL;
     const float *brec = b && r->cell == CELL_GRU && r->reset_after ? b + d.G * d.U : NULL;
-    const float *xs = ln_f32(x[0]);
+    const float *xs = ln_f32(x);
     float *xt = ln_f32(r->xt);
     for (int64_t s = 0; s < d.T; s++)
         for (int64_t bi = 0; bi < d.B; bi++) {
@@ -482,7 +496,6 @@ static ln_status rnn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x
     memset(ln_f32(r->h), 0, (size_t)d.BU * sizeof(float));
     if (r->c) memset(ln_f32(r->c), 0, (size_t)d.BU * sizeof(float));
     for (int64_t s = 0; s < d.T; s++) step_forward(r, &d, R, brec, s);
-    float *out = ln_f32(y[0]);
     const float *h = ln_f32(r->h);
     if (!r->return_sequences) {
         memcpy(out, h + d.T * d.BU, (size_t)d.BU * sizeof *out);
@@ -492,8 +505,12 @@ static ln_status rnn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x
         for (int64_t s = 0; s < d.T; s++)
             memcpy(out + (bi * d.T + s) * d.U, h + (s + 1) * d.BU + bi * d.U,
                    (size_t)d.U * sizeof *out);
-    (void)flags;
     return LN_OK;
+}
+
+static ln_status rnn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                             ln_tensor *const *y, unsigned flags) {
+    return rnn_run(ctx, l, ln_layer_state(l), x[0], ln_f32(y[0]), flags);
 }
 
 /* ---- backward ------------------------------------------------------------------ */
@@ -612,12 +629,10 @@ static void bias_task(void *arg, int64_t t) {
     }
 }
 
-static ln_status rnn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
-                              const ln_tensor *const *y, const ln_tensor *const *dy,
-                              ln_tensor *const *dx, ln_grad_sink *sink,
-                              unsigned flags) {
-    rnn *r = ln_layer_state(l);
-    dims d = dims_of(r, x[0]);
+/* Backward of r's last forward: dy like its output; dx (NULL: none) like x. */
+static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
+                          const float *dy, float *dx, unsigned flags) {
+    dims d = dims_of(r, x);
     ln_status st = back_buffers(ctx, r, &d);
     if (st) return st;
     const int64_t U = d.U, G = d.G, TB = d.T * d.B;
@@ -627,13 +642,11 @@ static ln_status rnn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
     memset(dh, 0, (size_t)d.BU * sizeof *dh);
     memset(ln_f32(r->dc), 0, (size_t)d.BU * sizeof *dh);
     for (int64_t s = d.T - 1; s >= 0; s--) {
-        add_dy(r, &d, ln_f32(dy[0]), dh, s);
+        add_dy(r, &d, dy, dh, s);
         step_backward(r, &d, R, s, dh, dhn);
         float *t = dh;
         dh = dhn, dhn = t;
     }
-    (void)y;
-    (void)sink;
     /* weight gradients: one GEMM per gate and weight over all steps */
     big_gemm gg[8];
     int n = 0;
@@ -661,7 +674,7 @@ static ln_status rnn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
         bias_job bj = {r, &d, db, two ? db + G * U : NULL};
         ln_parallel_tasks(two ? 2 * G : G, bias_task, &bj);
     }
-    if (!dx[0]) return LN_OK;
+    if (!dx) return LN_OK;
     gemm_list gl = {(int)G, 1, TB, d.D, U, U, G * U, d.D, 0, {0}, {0}, {0}, {0}, {0}};
     for (int g = 0; g < G; g++) {
         gl.a[g] = at(r->dpre, &d, g, 0), gl.b[g] = W + g * U;
@@ -669,7 +682,7 @@ static ln_status rnn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
     }
     gemm_run(&gl);
     const float *dxt = ln_f32(r->dxt);
-    float *out = ln_f32(dx[0]);
+    float *out = dx;
     for (int64_t s = 0; s < d.T; s++)
         for (int64_t bi = 0; bi < d.B; bi++) {
             float *dst = out + (bi * d.T + src_step(r, &d, s)) * d.D;
@@ -682,14 +695,24 @@ static ln_status rnn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
     return LN_OK;
 }
 
-static void rnn_destroy(ln_layer *l) {
-    rnn *r = ln_layer_state(l);
+static ln_status rnn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                              const ln_tensor *const *y, const ln_tensor *const *dy,
+                              ln_tensor *const *dx, ln_grad_sink *sink,
+                              unsigned flags) {
+    (void)y, (void)sink;
+    return rnn_back(ctx, l, ln_layer_state(l), x[0], ln_f32(dy[0]),
+                    dx[0] ? ln_f32(dx[0]) : NULL, flags);
+}
+
+static void rnn_free(rnn *r) {
     ln_activation_free(r->act);
     ln_activation_free(r->ract);
     ln_tensor *bufs[] = {r->xmask, r->hmask, r->hm, r->xt, r->pre, r->gate, r->h, r->c, r->tc, r->hp, r->dpre,
                          r->dhp, r->dh, r->dh2, r->dc, r->tmp, r->dxt};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
 }
+
+static void rnn_destroy(ln_layer *l) { rnn_free(ln_layer_state(l)); }
 
 #define RNN_OPS(CREATE)                                                      \
     {                                                                        \
@@ -701,6 +724,161 @@ static const ln_layer_ops simple_ops = RNN_OPS(simple_create);
 static const ln_layer_ops lstm_ops = RNN_OPS(lstm_create);
 static const ln_layer_ops gru_ops = RNN_OPS(gru_create);
 
+/* ---- Bidirectional ------------------------------------------------------------ */
+
+/* Bidirectional (Keras): the wrapped layer over the sequence and a copy of
+** it over the reversed sequence (go_backwards flipped), their outputs
+** merged -- with return_sequences the backward outputs are put back in
+** input order first, as Keras does. Weights: the forward layer's, then the
+** backward one's ("forward_lstm/lstm_cell/kernel", ...). */
+enum { MERGE_CONCAT, MERGE_SUM, MERGE_MUL, MERGE_AVE };
+
+typedef struct bidi {
+    rnn f, b;
+    int merge;
+    char fname[40], bname[40]; /* weight name prefixes */
+    ln_args *bargs;            /* the backward copy's arguments (owned) */
+    ln_tensor *yf, *yb, *dyf, *dyb, *dxb;
+} bidi;
+
+static ln_status bidi_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
+    bidi *s = ln_layer_state(l);
+    const char *unit, *merge;
+    ln_args *sub;
+    ln_status st;
+    if ((st = ln_args_positional(ctx, a, 1, "layer")) ||
+        (st = ln_args_unit(ctx, a, "layer", NULL, &unit, &sub)))
+        return st;
+    if (!unit) return ln_fail(ctx, LN_E_ARG, "missing required argument 'layer'");
+    int cell = !strcmp(unit, "lstm") ? CELL_LSTM : !strcmp(unit, "gru") ? CELL_GRU
+               : !strcmp(unit, "simple_rnn") ? CELL_SIMPLE : -1;
+    if (cell < 0)
+        return ln_fail(ctx, LN_E_ARG,
+                       "'layer' must be a SimpleRNN, LSTM or GRU, got '%s'", unit);
+    if (!(s->bargs = ln_args_clone(sub))) return ln_fail(ctx, LN_E_NOMEM, "out of memory");
+    if ((st = rnn_read(ctx, &s->f, sub, cell)) ||
+        (st = rnn_read(ctx, &s->b, s->bargs, cell)))
+        return ln_prefix(ctx, "'layer'");
+    s->b.go_backwards = !s->f.go_backwards;
+    snprintf(s->fname, sizeof s->fname, "forward_%s/", unit);
+    snprintf(s->bname, sizeof s->bname, "backward_%s/", unit);
+    if ((st = ln_args_string(ctx, a, "merge_mode", "concat", &merge)) ||
+        (st = lu_nil_only(ctx, a, "backward_layer")))
+        return st;
+    static const char *const modes[] = {"concat", "sum", "mul", "ave"};
+    s->merge = -1;
+    for (int i = 0; i < 4; i++)
+        if (merge && !strcmp(merge, modes[i])) s->merge = i;
+    if (s->merge < 0)
+        return ln_fail(ctx, LN_E_ARG,
+                       "'merge_mode' must be 'concat', 'sum', 'mul' or 'ave', got '%s' "
+                       "(nil, two outputs, needs a functional model)", merge ? merge : "nil");
+    return LN_OK;
+}
+
+static ln_status bidi_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in,
+                            int *nout, ln_shape *out) {
+    bidi *s = ln_layer_state(l);
+    ln_status st;
+    if ((st = check_input(ctx, in)) ||
+        (st = rnn_add_weights(ctx, l, &s->f, s->fname, in[0].dim[1])) ||
+        (st = rnn_add_weights(ctx, l, &s->b, s->bname, in[0].dim[1])))
+        return st;
+    int64_t u = s->f.units * (s->merge == MERGE_CONCAT ? 2 : 1);
+    if (s->f.return_sequences) {
+        out[0].dim[1] = u;
+    } else {
+        out[0].nd = 1;
+        out[0].dim[0] = u;
+    }
+    return LN_OK;
+}
+
+/* Rows of the outputs: (batch, step) with S steps (1 without sequences);
+** the backward layer's row of output row i. */
+static int64_t brow(const bidi *s, int64_t i, int64_t S) {
+    return s->f.return_sequences ? i - i % S + (S - 1 - i % S) : i;
+}
+
+static ln_status bidi_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                              ln_tensor *const *y, unsigned flags) {
+    bidi *s = ln_layer_state(l);
+    const int64_t B = x[0]->shape[0], S = s->f.return_sequences ? x[0]->shape[1] : 1;
+    const int64_t U = s->f.units, shape[2] = {B * S, U};
+    ln_status st;
+    if ((st = lu_buffer(ctx, &s->yf, 2, shape)) || (st = lu_buffer(ctx, &s->yb, 2, shape)) ||
+        (st = rnn_run(ctx, l, &s->f, x[0], ln_f32(s->yf), flags)) ||
+        (st = rnn_run(ctx, l, &s->b, x[0], ln_f32(s->yb), flags)))
+        return st;
+    const float *yf = ln_f32(s->yf), *yb = ln_f32(s->yb);
+    float *out = ln_f32(y[0]);
+    for (int64_t i = 0; i < B * S; i++) {
+        const float *a = yf + i * U, *b = yb + brow(s, i, S) * U;
+        if (s->merge == MERGE_CONCAT) {
+            memcpy(out + i * 2 * U, a, (size_t)U * sizeof *out);
+            memcpy(out + i * 2 * U + U, b, (size_t)U * sizeof *out);
+            continue;
+        }
+        float *o = out + i * U;
+        for (int64_t u = 0; u < U; u++)
+            o[u] = s->merge == MERGE_SUM ? a[u] + b[u]
+                   : s->merge == MERGE_MUL ? a[u] * b[u] : (a[u] + b[u]) * 0.5f;
+    }
+    return LN_OK;
+}
+
+static ln_status bidi_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                               const ln_tensor *const *y, const ln_tensor *const *dy,
+                               ln_tensor *const *dx, ln_grad_sink *sink, unsigned flags) {
+    bidi *s = ln_layer_state(l);
+    const int64_t B = x[0]->shape[0], S = s->f.return_sequences ? x[0]->shape[1] : 1;
+    const int64_t U = s->f.units, shape[2] = {B * S, U};
+    ln_status st;
+    if ((st = lu_buffer(ctx, &s->dyf, 2, shape)) || (st = lu_buffer(ctx, &s->dyb, 2, shape)) ||
+        (dx[0] && (st = lu_buffer_like(ctx, &s->dxb, x[0]))))
+        return st;
+    const float *g = ln_f32(dy[0]), *yf = ln_f32(s->yf), *yb = ln_f32(s->yb);
+    float *df = ln_f32(s->dyf), *db = ln_f32(s->dyb);
+    for (int64_t i = 0; i < B * S; i++) {
+        int64_t j = brow(s, i, S);
+        const int64_t w = s->merge == MERGE_CONCAT ? 2 * U : U;
+        for (int64_t u = 0; u < U; u++) {
+            float gi = g[i * w + u];
+            if (s->merge == MERGE_CONCAT) {
+                df[i * U + u] = gi, db[j * U + u] = g[i * w + U + u];
+            } else if (s->merge == MERGE_MUL) {
+                df[i * U + u] = gi * yb[j * U + u], db[j * U + u] = gi * yf[i * U + u];
+            } else {
+                float h = s->merge == MERGE_AVE ? gi * 0.5f : gi;
+                df[i * U + u] = h, db[j * U + u] = h;
+            }
+        }
+    }
+    float *dxf = dx[0] ? ln_f32(dx[0]) : NULL, *dxb = dx[0] ? ln_f32(s->dxb) : NULL;
+    if ((st = rnn_back(ctx, l, &s->f, x[0], df, dxf, flags)) ||
+        (st = rnn_back(ctx, l, &s->b, x[0], db, dxb, flags)))
+        return st;
+    if (dxf)
+        for (int64_t i = 0; i < x[0]->numel; i++) dxf[i] += dxb[i];
+    (void)y, (void)sink;
+    return LN_OK;
+}
+
+static void bidi_destroy(ln_layer *l) {
+    bidi *s = ln_layer_state(l);
+    rnn_free(&s->f);
+    rnn_free(&s->b);
+    ln_args_free(s->bargs);
+    ln_tensor *bufs[] = {s->yf, s->yb, s->dyf, s->dyb, s->dxb};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
+}
+
+static const ln_layer_ops bidi_ops = {
+    .size = sizeof(ln_layer_ops), .state_size = sizeof(bidi), .create = bidi_create,
+    .build = bidi_build, .forward = bidi_forward, .backward = bidi_backward,
+    .destroy = bidi_destroy,
+};
+
 static const ln_unit units[] = {
     {.kind = LN_KIND_LAYER, .name = "simple_rnn", .class_name = "SimpleRNN",
      .version = 1, .summary = "fully-connected recurrent layer: h = act(x W + h R + b)",
@@ -710,6 +888,9 @@ static const ln_unit units[] = {
     {.kind = LN_KIND_LAYER, .name = "gru", .class_name = "GRU", .version = 1,
      .summary = "gated recurrent unit (Keras 2 gates z, r, h; reset_after)",
      .ops = &gru_ops},
+    {.kind = LN_KIND_LAYER, .name = "bidirectional", .class_name = "Bidirectional",
+     .version = 1, .summary = "a recurrent layer over the sequence both ways, merged",
+     .ops = &bidi_ops},
 };
 
 LN_PLUGIN("recurrent") {

@@ -44,23 +44,18 @@ static double *mask(ln_rng *g, int64_t n, double rate) {
 static double sig(double v) { return 1 / (1 + exp(-v)); }
 static double act(const rcfg *c, double v) { return c->relu ? (v > 0 ? v : 0) : tanh(v); }
 
-static void ref_rnn(const void *cfg, const ln_layer *l, int64_t B, const double *x,
-                    const double *const *w, double *y) {
-    const rcfg *c = cfg;
-    const int64_t T = ln_layer_input_shape(l, 0)->dim[0];
-    const int64_t D = ln_layer_input_shape(l, 0)->dim[1];
-    const int64_t U = ln_layer_weight(l, 1)->shape[0];
-    const int64_t GU = ln_layer_weight(l, 0)->shape[1];
+/* One layer: weights w (kernel, recurrent_kernel[, bias]), masks drawn
+** from g. */
+static void ref_core(const rcfg *c, ln_rng *g, int64_t B, int64_t T, int64_t D, int64_t U,
+                     int64_t GU, const double *x, const double *const *w, double *y) {
     const double *W = w[0], *R = w[1], *bi = c->bias ? w[2] : NULL;
     const double *br = c->bias && c->cell == GRU && c->reset_after ? w[2] + GU : NULL;
     double *h = calloc((size_t)U, sizeof *h), *cs = calloc((size_t)U, sizeof *cs);
     double *p = calloc((size_t)GU, sizeof *p), *q = calloc((size_t)GU, sizeof *q);
     double *hn = calloc((size_t)U, sizeof *hn), *rh = calloc((size_t)U, sizeof *rh);
     double *hm = calloc((size_t)U, sizeof *hm), *xm = calloc((size_t)D, sizeof *xm);
-    ln_rng g;
-    ln_rng_seed(&g, c->seed);
-    double *mx = c->drop > 0 ? mask(&g, B * D, c->drop) : NULL;
-    double *mh = c->rdrop > 0 ? mask(&g, B * U, c->rdrop) : NULL;
+    double *mx = c->drop > 0 ? mask(g, B * D, c->drop) : NULL;
+    double *mh = c->rdrop > 0 ? mask(g, B * U, c->rdrop) : NULL;
     for (int64_t b = 0; b < B; b++) {
         memset(h, 0, (size_t)U * sizeof *h);
         memset(cs, 0, (size_t)U * sizeof *cs);
@@ -109,47 +104,99 @@ static void ref_rnn(const void *cfg, const ln_layer *l, int64_t B, const double 
         free(mh);
 }
 
+static void ref_rnn(const void *cfg, const ln_layer *l, int64_t B, const double *x,
+                    const double *const *w, double *y) {
+    const rcfg *c = cfg;
+    ln_rng g;
+    ln_rng_seed(&g, c->seed);
+    ref_core(c, &g, B, ln_layer_input_shape(l, 0)->dim[0], ln_layer_input_shape(l, 0)->dim[1],
+             ln_layer_weight(l, 1)->shape[0], ln_layer_weight(l, 0)->shape[1], x, w, y);
+}
+
+/* Bidirectional: the layer and its reversed copy (weights 0..n-1 and
+** n..2n-1), the backward outputs back in input order, merged. */
+typedef struct bcfg {
+    rcfg c;
+    int merge; /* 0 concat, 1 sum, 2 mul, 3 ave */
+} bcfg;
+
+static void ref_bidi(const void *cfg, const ln_layer *l, int64_t B, const double *x,
+                     const double *const *w, double *y) {
+    const bcfg *bc = cfg;
+    rcfg back = bc->c;
+    back.back = !back.back;
+    const int64_t T = ln_layer_input_shape(l, 0)->dim[0], D = ln_layer_input_shape(l, 0)->dim[1];
+    const int64_t U = ln_layer_weight(l, 1)->shape[0], GU = ln_layer_weight(l, 0)->shape[1];
+    const int64_t S = bc->c.seq ? T : 1, n = ln_layer_weight_count(l) / 2;
+    double *yf = calloc((size_t)(B * S * U), sizeof *yf), *yb = calloc((size_t)(B * S * U), sizeof *yb);
+    ln_rng g;
+    ln_rng_seed(&g, bc->c.seed);
+    ref_core(&bc->c, &g, B, T, D, U, GU, x, w, yf);
+    ref_core(&back, &g, B, T, D, U, GU, x, w + n, yb);
+    for (int64_t i = 0; i < B * S; i++) {
+        int64_t j = bc->c.seq ? i - i % S + (S - 1 - i % S) : i;
+        for (int64_t u = 0; u < U; u++) {
+            double a = yf[i * U + u], b = yb[j * U + u];
+            if (bc->merge == 0) y[i * 2 * U + u] = a, y[i * 2 * U + U + u] = b;
+            else y[i * U + u] = bc->merge == 1 ? a + b : bc->merge == 2 ? a * b : (a + b) / 2;
+        }
+    }
+    free(yf), free(yb);
+}
+
 typedef struct gcase {
     const char *label, *unit, *spec;
     int64_t shape[3]; /* batch, timesteps, features */
     rcfg cfg;
+    int merge; /* Bidirectional: 1 + merge mode; 0: not one */
 } gcase;
 
 static const gcase cases[] = {
-    {"simple_rnn", "simple_rnn", "#1=4", {3, 4, 3}, {SIMPLE, 0, 0, 0, 0, 1, 0, 0, 0}},
+    {"simple_rnn", "simple_rnn", "#1=4", {3, 4, 3}, {SIMPLE, 0, 0, 0, 0, 1, 0, 0, 0}, 0},
     {"simple_rnn sequences backwards", "simple_rnn",
-     "#1=4 return_sequences=true go_backwards=true", {2, 5, 3}, {SIMPLE, 0, 1, 1, 0, 1, 0, 0, 0}},
+     "#1=4 return_sequences=true go_backwards=true", {2, 5, 3}, {SIMPLE, 0, 1, 1, 0, 1, 0, 0, 0}, 0},
     {"simple_rnn no bias sequences", "simple_rnn", "units=3 use_bias=false return_sequences=true",
-     {3, 3, 2}, {SIMPLE, 0, 1, 0, 0, 0, 0, 0, 0}},
-    {"lstm", "lstm", "#1=3", {2, 4, 3}, {LSTM, 0, 0, 0, 0, 1, 0, 0, 0}},
-    {"lstm sequences", "lstm", "#1=3 return_sequences=true", {3, 3, 2}, {LSTM, 0, 1, 0, 0, 1, 0, 0, 0}},
+     {3, 3, 2}, {SIMPLE, 0, 1, 0, 0, 0, 0, 0, 0}, 0},
+    {"lstm", "lstm", "#1=3", {2, 4, 3}, {LSTM, 0, 0, 0, 0, 1, 0, 0, 0}, 0},
+    {"lstm sequences", "lstm", "#1=3 return_sequences=true", {3, 3, 2}, {LSTM, 0, 1, 0, 0, 1, 0, 0, 0}, 0},
     {"lstm backwards no bias", "lstm", "#1=4 go_backwards=true use_bias=false", {2, 4, 3},
-     {LSTM, 0, 0, 1, 0, 0, 0, 0, 0}},
+     {LSTM, 0, 0, 1, 0, 0, 0, 0, 0}, 0},
     {"lstm sequences backwards", "lstm", "#1=2 return_sequences=true go_backwards=true",
-     {2, 5, 2}, {LSTM, 0, 1, 1, 0, 1, 0, 0, 0}},
-    {"gru (reset_after)", "gru", "#1=3", {2, 4, 3}, {GRU, 0, 0, 0, 1, 1, 0, 0, 0}},
+     {2, 5, 2}, {LSTM, 0, 1, 1, 0, 1, 0, 0, 0}, 0},
+    {"gru (reset_after)", "gru", "#1=3", {2, 4, 3}, {GRU, 0, 0, 0, 1, 1, 0, 0, 0}, 0},
     {"gru sequences backwards", "gru", "#1=3 return_sequences=true go_backwards=true",
-     {3, 3, 2}, {GRU, 0, 1, 1, 1, 1, 0, 0, 0}},
+     {3, 3, 2}, {GRU, 0, 1, 1, 1, 1, 0, 0, 0}, 0},
     {"gru reset_after=false", "gru", "#1=3 reset_after=false", {2, 4, 3},
-     {GRU, 0, 0, 0, 0, 1, 0, 0, 0}},
+     {GRU, 0, 0, 0, 0, 1, 0, 0, 0}, 0},
     {"gru reset_after=false sequences no bias", "gru",
      "#1=4 reset_after=false return_sequences=true use_bias=false", {2, 3, 3},
-     {GRU, 0, 1, 0, 0, 0, 0, 0, 0}},
+     {GRU, 0, 1, 0, 0, 0, 0, 0, 0}, 0},
     {"gru reset_after no bias", "gru", "#1=2 use_bias=false", {2, 3, 2},
-     {GRU, 0, 0, 0, 1, 0, 0, 0, 0}},
+     {GRU, 0, 0, 0, 1, 0, 0, 0, 0}, 0},
     {"simple_rnn dropout recurrent_dropout", "simple_rnn",
      "#1=4 dropout=0.3 recurrent_dropout=0.4 return_sequences=true", {3, 4, 3},
-     {SIMPLE, 0, 1, 0, 0, 1, 0.3, 0.4, 31}},
+     {SIMPLE, 0, 1, 0, 0, 1, 0.3, 0.4, 31}, 0},
     {"lstm dropout recurrent_dropout", "lstm", "#1=3 dropout=0.25 recurrent_dropout=0.5",
-     {3, 4, 3}, {LSTM, 0, 0, 0, 0, 1, 0.25, 0.5, 32}},
+     {3, 4, 3}, {LSTM, 0, 0, 0, 0, 1, 0.25, 0.5, 32}, 0},
     {"lstm recurrent_dropout backwards", "lstm",
      "#1=3 recurrent_dropout=0.3 go_backwards=true return_sequences=true", {2, 4, 2},
-     {LSTM, 0, 1, 1, 0, 1, 0, 0.3, 33}},
+     {LSTM, 0, 1, 1, 0, 1, 0, 0.3, 33}, 0},
     {"gru dropout recurrent_dropout", "gru", "#1=3 dropout=0.3 recurrent_dropout=0.4",
-     {3, 4, 3}, {GRU, 0, 0, 0, 1, 1, 0.3, 0.4, 34}},
+     {3, 4, 3}, {GRU, 0, 0, 0, 1, 1, 0.3, 0.4, 34}, 0},
     {"gru reset_after=false dropout recurrent_dropout", "gru",
      "#1=3 reset_after=false dropout=0.2 recurrent_dropout=0.5 return_sequences=true",
-     {2, 4, 3}, {GRU, 0, 1, 0, 0, 1, 0.2, 0.5, 35}},
+     {2, 4, 3}, {GRU, 0, 1, 0, 0, 1, 0.2, 0.5, 35}, 0},
+    {"bidirectional lstm concat", "bidirectional", "layer={name=lstm units=3}", {2, 4, 3},
+     {LSTM, 0, 0, 0, 0, 1, 0, 0, 0}, 1},
+    {"bidirectional gru sequences sum", "bidirectional",
+     "layer={name=gru units=3 return_sequences=true} merge_mode=sum", {2, 4, 2},
+     {GRU, 0, 1, 0, 1, 1, 0, 0, 0}, 2},
+    {"bidirectional simple_rnn sequences mul", "bidirectional",
+     "#1={name=simple_rnn units=3 return_sequences=true} merge_mode=mul", {3, 3, 2},
+     {SIMPLE, 0, 1, 0, 0, 1, 0, 0, 0}, 3},
+    {"bidirectional lstm go_backwards ave dropout", "bidirectional",
+     "layer={name=lstm units=2 go_backwards=true dropout=0.2 recurrent_dropout=0.3} "
+     "merge_mode=ave", {2, 3, 3}, {LSTM, 0, 0, 1, 0, 1, 0.2, 0.3, 36}, 4},
 };
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 
@@ -164,8 +211,10 @@ START_TEST(gradient) {
     ln_ctx_clear(&ctx);
     ck_assert_msg(lt_build(&ctx, l, 2, c->shape + 1) == LN_OK, "%s: %s", c->label, ctx.msg);
     lt_fill_weights(l, -0.6f, 0.6f, 200 + (uint64_t)_i);
+    bcfg bc = {c->cfg, c->merge - 1};
     lt_layer_case lc = {
-        .layer = l, .x = x, .flags = LN_TRAINING, .ref = ref_rnn, .cfg = &c->cfg,
+        .layer = l, .x = x, .flags = LN_TRAINING, .ref = c->merge ? ref_bidi : ref_rnn,
+        .cfg = c->merge ? (const void *)&bc : (const void *)&c->cfg,
         .reseed = c->cfg.seed != 0, .seed = c->cfg.seed,
         .fwd_tol = 2e-6, .ref_opts = lt_gc_ref_defaults(),
         .layer_opts = lt_gc_float_defaults(), .r_seed = 300 + (uint64_t)_i,
