@@ -133,4 +133,32 @@ T.test("a tf.keras 2.4 file with Embedding, LSTM, GRU, SimpleRNN predicts as flo
   T.eq(m.layers[2].variables[2].name, "lstm/lstm_cell/recurrent_kernel:0")
 end)
 
+T.test("Bidirectional: Keras weights, fit, save and load", function()
+  ln.random.seed(3)
+  local m = ln.Sequential{
+    ln.layers.Bidirectional{ln.layers.LSTM{4, return_sequences = true}, input_shape = {5, 2}},
+    ln.layers.Bidirectional{ln.layers.GRU{3}, merge_mode = "sum"}, ln.layers.Dense{1}}
+  T.eq(m.layers[1].output_shape[2], 8)
+  T.eq(m:count_params(), 224 + 234 + 4) -- Keras's counts
+  T.eq(m.layers[1].variables[4].name, m.layers[1].name .. "/backward_lstm/lstm_cell/kernel:0")
+  m:compile{loss = "mse", optimizer = ln.optimizers.Adam{learning_rate = 0.01}}
+  local h = m:fit(x:narrow(2, 1, 5):reshape(512, 5, 1):cat(x:narrow(2, 4, 5), 3), y,
+                  {epochs = 4, batch_size = 32, verbose = 0})
+  local loss = h.history.loss
+  T.ok(loss[#loss] < loss[1], "Bidirectional does not learn")
+  local ok = pcall(require, "lunet.h5")
+  if not ok then return end
+  local dir = T.mktempdir("bidi")
+  local xs = x:narrow(1, 1, 8):narrow(2, 1, 5):cat(x:narrow(1, 1, 8):narrow(2, 4, 5), 3)
+  local p = m:predict(xs)
+  m:save(dir .. "/b.h5")
+  local m2 = ln.models.load_model(dir .. "/b.h5")
+  T.ok(m2:predict(xs):equal(p), "Bidirectional predictions differ after loading")
+  T.eq(m2.layers[2]:get_config().merge_mode, "sum")
+  os.remove(dir .. "/b.h5")
+  T.raises_as(function() ln.layers.Bidirectional{ln.layers.Dense{3}} end, {"LSTM"})
+  T.raises_as(function() ln.layers.Bidirectional{ln.layers.GRU{3}, merge_mode = "max"} end,
+              {"merge_mode"})
+end)
+
 os.exit(T.summary("rnn"))

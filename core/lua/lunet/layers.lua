@@ -332,6 +332,12 @@ local function split_args(class_name, args)
       end
     elseif k == "batch_size" then
       base.batch_size = v
+    elseif layers.is_layer(v) then
+      -- a wrapped layer (Bidirectional{LSTM{...}}): its unit and config
+      local ref = v._c:config()
+      ref.name = v.unit
+      kw[k] = ref
+      base.input_shape = base.input_shape or rawget(v, "_input_shape")
     elseif type(v) == "function" then
       -- activation = ln.activations.relu: the function's unit name
       local ok, name = pcall(require("lunet.activations").serialize, v)

@@ -63,7 +63,7 @@ local float_keys = {
   rate = true, alpha = true, momentum = true, epsilon = true, theta = true, stddev = true,
   mean = true, scale = true, minval = true, maxval = true, value = true, gain = true,
   l1 = true, l2 = true, max_value = true, negative_slope = true, threshold = true,
-  label_smoothing = true, delta = true,
+  label_smoothing = true, delta = true, dropout = true, recurrent_dropout = true,
 }
 
 local function floatify(key, v)
@@ -123,10 +123,24 @@ local function keras_activation(v)
   return ordered({class_name = cls, config = extra}, {"class_name", "config"})
 end
 
+local keras_value
+
+-- A wrapped layer (Bidirectional's `layer`), recorded as a unit reference
+-- {name = "lstm", units = ...} -> Keras's {class_name, config}.
+local function keras_wrapped(v)
+  local cfg = {name = v.name, trainable = true, dtype = "float32"}
+  for k, x in pairs(v) do if k ~= "name" then cfg[k] = keras_value(k, x) end end
+  return ordered({class_name = registry.class_of("layer", v.name) or v.name, config = cfg},
+                 {"class_name", "config"})
+end
+
 -- A lunet config value -> its Keras JSON form, by key.
-local function keras_value(key, v)
+function keras_value(key, v)
   if is_null(v) then return null end
-  if key == "activation" then return keras_activation(v) end
+  if key == "layer" and type(v) == "table" and type(v.name) == "string" then
+    return keras_wrapped(v)
+  end
+  if key == "activation" or key == "recurrent_activation" then return keras_activation(v) end
   if key:match("_initializer$") then return keras_initializer(v) end
   if key:match("_regularizer$") then return keras_regularizer(v) end
   if type(v) == "table" then
@@ -290,7 +304,16 @@ function M.lunet_layer_args(cls, cfg, where)
     if type(k) ~= "string" then
       fail(where, "the layer config is not a JSON object of keywords")
     elseif v == null then -- absent: the unit's default (Keras's None)
-    elseif k == "activation" then args[k] = lunet_activation(v, where)
+    elseif k == "activation" or k == "recurrent_activation" then
+      args[k] = lunet_activation(v, where)
+    elseif k == "layer" and dict(v) then -- a wrapped layer (Bidirectional)
+      local wcls, wcfg = dict(v)
+      local unit = unit_of_class("layer", wcls)
+      if not unit then fail(where, "layer: unknown layer class '%s'", tostring(wcls)) end
+      local r = M.lunet_layer_args(wcls, wcfg, where)
+      r.trainable, r.input_shape = nil, nil
+      r.name = unit
+      args[k] = r
     elseif type(k) == "string" and k:match("_initializer$") then args[k] = lunet_initializer(v, where, k)
     elseif type(k) == "string" and k:match("_regularizer$") then args[k] = lunet_regularizer(v, where, k)
     elseif k == "dtype" then
