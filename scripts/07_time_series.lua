@@ -161,23 +161,21 @@ local function xy(t, x0)
   for i = 1, #v do xs[i], ys[i] = x0 + i - 1, v[i] end
   return xs, ys
 end
+-- A panel's series: validation series 1, its target(s), the models' forecasts.
+local function forecast_series(data, target_style, names, line)
+  local sx, sy = xy(data.x_valid[1], 0)
+  local tx, ty = xy(data.y_valid[1], 50)
+  local list = {{x = sx, y = sy, style = "b.-", label = "series"},
+                {x = tx, y = ty, style = target_style, label = "target"}}
+  for i, name in ipairs(names) do
+    local px, py = xy(shown[name], 50)
+    list[#list + 1] = {x = px, y = py, style = ({"rx", "g^", "ms"})[i] .. line, label = name}
+  end
+  return list
+end
 run:save_fig("time_series", function(path)
-  local sx, sy = xy(shown.one.x_valid[1], 0)
-  local one = {{x = sx, y = sy, style = "b.-", label = "series"}}
-  local tx, ty = xy(shown.one.y_valid[1], 50)
-  one[2] = {x = tx, y = ty, style = "bo", label = "target"}
-  for i, name in ipairs{"linear", "simple_rnn", "deep_rnn2"} do
-    local px, py = xy(shown[name], 50)
-    one[#one + 1] = {x = px, y = py, style = ({"rx", "g^", "ms"})[i], label = name}
-  end
-  local wx, wy = xy(shown.ten.x_valid[1], 0)
-  local ten = {{x = wx, y = wy, style = "b.-", label = "series"}}
-  local ax, ay = xy(shown.ten.y_valid[1], 50)
-  ten[2] = {x = ax, y = ay, style = "bo-", label = "actual"}
-  for i, name in ipairs{"rnn_10", "lstm_10", "gru_10"} do
-    local px, py = xy(shown[name], 50)
-    ten[#ten + 1] = {x = px, y = py, style = ({"rx-", "g^-", "ms-"})[i], label = name}
-  end
+  local one = forecast_series(shown.one, "bo", {"linear", "simple_rnn", "deep_rnn2"}, "")
+  local ten = forecast_series(shown.ten, "bo-", {"rnn_10", "lstm_10", "gru_10"}, "-")
   ln.plot.panels{filename = path, rows = 1, cols = 2, figsize = {14, 5}, panels = {
     {title = "one step ahead (validation series 1)", xlabel = "t", ylabel = "x(t)",
      series = one, grid = true, legend = "best"},
