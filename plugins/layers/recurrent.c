@@ -134,11 +134,13 @@ static ln_status rnn_read(ln_ctx *ctx, rnn *r, ln_args *a, int cell) {
         (st = ln_args_bool(ctx, a, "unroll", 0, &unroll)))
         return st;
     if ((st = ln_args_number(ctx, a, "dropout", 0, &r->dropout)) ||
-        (st = ln_args_check_range(ctx, "rnn", "dropout", r->dropout, 0, 0.999999)) ||
-        (st = ln_args_number(ctx, a, "recurrent_dropout", 0, &r->rdropout)) ||
-        (st = ln_args_check_range(ctx, "rnn", "recurrent_dropout", r->rdropout, 0,
-                                  0.999999)))
+        (st = ln_args_number(ctx, a, "recurrent_dropout", 0, &r->rdropout)))
         return st;
+    if (!(r->dropout >= 0 && r->dropout < 1) || !(r->rdropout >= 0 && r->rdropout < 1))
+        return ln_fail(ctx, LN_E_ARG,
+                       "'%s' must be in [0, 1), got %g",
+                       r->dropout >= 0 && r->dropout < 1 ? "recurrent_dropout" : "dropout",
+                       r->dropout >= 0 && r->dropout < 1 ? r->rdropout : r->dropout);
     /* Keras's choice of kernel (SimpleRNN accepts and ignores it too): the
     ** same math here */
     if ((st = ln_args_int(ctx, a, "implementation", cell == CELL_SIMPLE ? 1 : 2, &impl)))
