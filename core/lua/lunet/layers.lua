@@ -153,9 +153,18 @@ Layer.__index = function(self, k)
   -- a weight by its short name, as Keras's attributes: dense.kernel,
   -- dense.bias, bn.gamma, bn.moving_mean (a Variable)
   if type(k) == "string" then
-    for _, v in ipairs(variables(self)) do
+    local vars, found = variables(self), nil
+    for _, v in ipairs(vars) do
       if v.short_name == k then return v end
     end
+    -- a cell's weight (lstm.kernel for "lstm_cell/kernel") when only one matches
+    for _, v in ipairs(vars) do
+      if v.short_name:sub(-#k - 1) == "/" .. k then
+        if found then return nil end
+        found = v
+      end
+    end
+    return found
   end
   return nil
 end
