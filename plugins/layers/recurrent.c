@@ -24,8 +24,8 @@
 ** the steps in reverse keeping the gate gradients, then the weight
 ** gradients are one GEMM per gate over all steps (fixed order: results do
 ** not depend on the thread count), and dx one GEMM per gate.
-** Inside a thread team the per-step GEMMs are cut in fixed blocks of batch
-** rows (tasks), the long ones by gate.
+** Inside a thread team the per-step GEMMs are cut in fixed blocks of
+** output columns (tasks), the long ones by gate.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,10 +297,12 @@ static void pw(ln_range_fn fn, int64_t n, pw_job j) { ln_parallel_for(n, fn, &j)
 
 /* ---- GEMM tasks ---------------------------------------------------------------- */
 
-/* Up to 4 GEMMs C_k (+)= A_k op(B_k) + bias_k over the same m rows, cut in
-** blocks of RNN_ROWS rows in a team (a row of C does not depend on the
-** cut); each task does all of them for its rows, in order k = 0, 1, ... */
-#define RNN_ROWS 8
+/* Up to 4 GEMMs C_k (+)= A_k op(B_k) + bias_k of the same sizes, cut in a
+** team into blocks of RNN_COLS output columns (a column of C does not
+** depend on the cut, and each task packs only its slice of B, the
+** recurrent kernel); each task does all of them for its columns, in order
+** k = 0, 1, ... */
+#define RNN_COLS 32
 typedef struct gemm_list {
     int n, trans_b;
     int64_t m, cols, k, lda, ldb, ldc, per;
@@ -311,12 +313,12 @@ typedef struct gemm_list {
 
 static void gemm_task(void *arg, int64_t t) {
     const gemm_list *g = arg;
-    int64_t r0 = t * g->per, m = g->m - r0 < g->per ? g->m - r0 : g->per;
+    int64_t c0 = t * g->per, nc = g->cols - c0 < g->per ? g->cols - c0 : g->per;
     for (int k = 0; k < g->n; k++) {
-        ln_gemm_epilogue epi = {g->bias[k], NULL, NULL};
-        ln_gemm(0, g->trans_b, m, g->cols, g->k, 1.0f, g->a[k] + r0 * g->lda,
-                g->lda, g->b[k], g->ldb, g->beta[k], g->c[k] + r0 * g->ldc,
-                g->ldc, g->bias[k] ? &epi : NULL);
+        ln_gemm_epilogue epi = {g->bias[k] ? g->bias[k] + c0 : NULL, NULL, NULL};
+        const float *b = g->b[k] + (g->trans_b ? c0 * g->ldb : c0);
+        ln_gemm(0, g->trans_b, g->m, nc, g->k, 1.0f, g->a[k], g->lda, b, g->ldb,
+                g->beta[k], g->c[k] + c0, g->ldc, epi.bias ? &epi : NULL);
     }
 }
 
@@ -325,11 +327,11 @@ static void gemm_task(void *arg, int64_t t) {
 #define RNN_TEAM_MIN_FLOPS 5e5
 
 static void gemm_run(gemm_list *g) {
-    g->per = g->m;
+    g->per = g->cols;
     double flops = 2.0 * (double)g->m * (double)g->cols * (double)g->k * g->n;
-    if (ln_parallel_threads() > 1 && g->m > RNN_ROWS && flops >= RNN_TEAM_MIN_FLOPS)
-        g->per = RNN_ROWS;
-    ln_parallel_tasks((g->m + g->per - 1) / g->per, gemm_task, g);
+    if (ln_parallel_threads() > 1 && g->cols > RNN_COLS && flops >= RNN_TEAM_MIN_FLOPS)
+        g->per = RNN_COLS;
+    ln_parallel_tasks((g->cols + g->per - 1) / g->per, gemm_task, g);
 }
 
 /* One large GEMM per task (the gates of the projection and of the weight

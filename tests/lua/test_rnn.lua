@@ -36,6 +36,10 @@ local builders = {
     return ln.layers.GRU{16, dropout = 0.1, recurrent_dropout = 0.2, input_shape = {8, 1}}
   end,
   GRU_v1 = function() return ln.layers.GRU{16, reset_after = false, input_shape = {8, 1}} end,
+  wide = function() -- 64 units: the step GEMMs are cut into team tasks
+    return ln.layers.LSTM{64, input_shape = {8, 1}}
+  end,
+  wide_gru = function() return ln.layers.GRU{64, reset_after = false, input_shape = {8, 1}} end,
   deep = function()
     return ln.layers.LSTM{12, return_sequences = true, go_backwards = true, input_shape = {8, 1}}
   end,
@@ -53,7 +57,7 @@ local function train(kind, threads, seed)
   return model, h
 end
 
-for _, kind in ipairs{"SimpleRNN", "LSTM", "GRU", "GRU_v1", "deep", "dropout"} do
+for _, kind in ipairs{"SimpleRNN", "LSTM", "GRU", "GRU_v1", "deep", "dropout", "wide", "wide_gru"} do
   T.test(kind .. " learns with fit and is thread-count independent", function()
     local m1, h1 = train(kind, 1)
     local loss = h1.history.loss
