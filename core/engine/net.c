@@ -52,6 +52,7 @@ void ln_net_free(ln_net *net) {
     free(net->ograds);
     free(net->onames);
     free((void *)net->covered);
+    ln__stage_free(net);
     free(net);
 }
 
@@ -459,8 +460,12 @@ static ln_status finish_early(ln_ctx *ctx, ln_net *net) {
 ** updated as soon as their gradients are final (ln_grad_ready): the same
 ** numbers, while the blocks are still in cache. */
 static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
-    ln_status st = gather_batch(ctx, net, c->x, c->y, c->idx, c->start, c->n);
+    /* with a stage (net_stage.c), a batch of 0 rows runs no layer */
+    int staged = ln__stage_on(net), layers = c->n > 0 || !staged, ready = 1;
+    ln_status st = layers ? gather_batch(ctx, net, c->x, c->y, c->idx, c->start, c->n)
+                          : LN_OK;
     if (st) return st;
+    if (!layers) *c->loss = 0;
     prefetch_rows(c->x, c->idx, c->next_start, c->next_n);
     if (net->snapshot)
         for (int i = 0; i < net->n; i++) {
@@ -469,9 +474,9 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
         }
     unsigned flags = LN_TRAINING | (net->fused ? LN_LOGITS : 0);
     int early = 0;
-    st = run_forward(ctx, net, net->xb, flags);
-    if (!st) st = loss_and_metrics(ctx, net, 1, c->loss);
-    if (!st && c->apply && net->nopt > 0 && c->early &&
+    if (layers) st = run_forward(ctx, net, net->xb, flags);
+    if (!st && layers) st = loss_and_metrics(ctx, net, 1, c->loss);
+    if (!st && c->apply && net->nopt > 0 && c->early && !staged &&
         ln__opt_pieces_ok(net->opt) && !layer_repeated(net)) {
         st = ln__opt_step_begin(ctx, net->opt, net->nopt, net->ovars,
                                 (const ln_tensor *const *)net->ograds,
@@ -481,14 +486,15 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
         early = !st;
         if (early) ln__early_set(net);
     }
-    if (!st) {
+    if (!st && layers) {
         int stop = first_trainable(net);
         if (stop < net->n) st = run_backward(ctx, net, net->dpred, stop, 0);
     }
     if (early) ln__early_set(NULL);
+    if (!st && staged) st = ln__stage_batch(ctx, net, c->n, &ready);
     if (net->snapshot)
         for (int i = 0; i < net->n; i++) net->layers[i]->trainable = net->saved[i];
-    if (st || !c->apply || net->nopt == 0) return st;
+    if (st || !c->apply || net->nopt == 0 || !ready) return st;
     if (early) return finish_early(ctx, net);
     return ln_optimizer_apply(ctx, net->opt, net->nopt, net->ovars,
                               (const ln_tensor *const *)net->ograds, net->onames);

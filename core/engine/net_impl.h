@@ -68,6 +68,16 @@ struct ln_net {
     const char **onames;
     _Atomic int64_t *covered; /* per pair: elements updated early */
 
+    /* the stages between backward and the update (net_stage.c) */
+    ln_grad_reducer *reducer;
+    int accumulate;       /* batches per update; <= 1: no accumulation */
+    int pending;          /* batches accumulated since the last update */
+    int64_t pending_rows; /* their rows */
+    int nsgrads, capsgrads;
+    ln_tensor **sgrads;   /* the gradients backward writes (borrowed) */
+    double *acc;          /* their row-weighted sums, end to end */
+    int64_t capacc;
+
     /* threads (net_run.c) */
     ln_net_threading threading;
     int64_t steady[LN__K_COUNT]; /* largest batch run serially, per kind */
@@ -92,6 +102,14 @@ typedef struct ln__batch {
 /* Gather, forward, loss, metrics, backward and update of one batch, as its
 ** kind asks (net.c). Runs on whatever thread team is installed. */
 ln_status ln__net_batch(ln_ctx *ctx, ln_net *net, const ln__batch *b);
+/* The stages of net_stage.c. on: accumulation or a reducer is set (then
+** updates wait for backward's end). ln__stage_batch runs after the
+** backward of a training batch of `rows` rows (0: no layer ran, the
+** gradients are zeroed), with the trainable snapshot in force; *ready gets
+** 1 when the gradients now hold the update's (averaged, reduced). */
+int ln__stage_on(const ln_net *net);
+ln_status ln__stage_batch(ln_ctx *ctx, ln_net *net, int64_t rows, int *ready);
+void ln__stage_free(ln_net *net);
 /* Forget which batch sizes ran serially (buffers may have to grow). */
 void ln__net_unsteady(ln_net *net);
 

@@ -34,20 +34,27 @@ int lnE_in_build_tree(void) {
 }
 
 /* Lua files: the source tree when run from the build tree, else the
-** installed share/lua/5.4 next to the executable. */
+** installed share/lua/5.4 next to the executable; optional C modules
+** (lunet.mpi): the build tree's lib/lua/5.4, else the installed one. */
 static void set_paths(lua_State *L) {
-    char dir[PATH_MAX], lua_dir[PATH_MAX + 64];
+    char dir[PATH_MAX], lua_dir[PATH_MAX + 64], cmod_dir[PATH_MAX + 64];
     if (lnE_exe_dir(dir, sizeof dir) != 0) return;
-    if (lnE_in_build_tree())
+    if (lnE_in_build_tree()) {
         snprintf(lua_dir, sizeof lua_dir, "%s", LN_SOURCE_LUA_DIR);
-    else
+        snprintf(cmod_dir, sizeof cmod_dir, "%s", LN_BUILD_CMOD_DIR);
+    } else {
         snprintf(lua_dir, sizeof lua_dir, "%s/%s", dir, LN_REL_LUA_DIR);
+        snprintf(cmod_dir, sizeof cmod_dir, "%s/%s", dir, LN_REL_CMOD_DIR);
+    }
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "path");
     lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", lua_dir, lua_dir,
                     lua_tostring(L, -1));
     lua_setfield(L, -3, "path");
-    lua_pop(L, 2);
+    lua_getfield(L, -2, "cpath");
+    lua_pushfstring(L, "%s/?.so;%s", cmod_dir, lua_tostring(L, -1));
+    lua_setfield(L, -4, "cpath");
+    lua_pop(L, 3);
 }
 
 static int msghandler(lua_State *L) {

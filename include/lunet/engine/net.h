@@ -192,6 +192,48 @@ typedef void (*ln_task_fn)(void *arg, int64_t task);
 LN_API int ln_team_threads(void);
 LN_API void ln_team_run(int64_t ntasks, ln_task_fn fn, void *arg);
 
+/* ---- gradients between backward and the update -------------------------------
+
+** Two optional stages sit between a training batch's backward and the
+** optimizer's update (train_step, or the caller's apply after train_batch):
+**  - accumulation (ln_net_set_accumulate, k > 1): the gradients of k
+**    consecutive training batches are averaged, weighted by their rows, and
+**    the update runs once, after the k-th (or at ln_net_flush);
+**  - a reducer (ln_net_set_reducer): replaces the gradients -- the mean
+**    over this process's rows -- by the mean over every process's rows, the
+**    same on every process (data-parallel training: core/mpi).
+** The gradients are those backward writes: every weight with a gradient
+** tensor of every layer that trains (the compile-time snapshot), in chain
+** order. With a stage on, a training batch of 0 rows is allowed: it runs
+** no layer and contributes zero gradients with weight 0 (a process whose
+** share of a small last batch is empty), and updates are applied after
+** backward, never block by block during it. */
+typedef struct ln_grad_reducer ln_grad_reducer;
+struct ln_grad_reducer {
+    /* grads[i] hold the mean gradient over `rows` samples (zeros when rows
+    ** is 0); replace them in place by the mean over all processes' samples.
+    ** Called at the same step on every process. */
+    ln_status (*reduce)(ln_ctx *ctx, ln_grad_reducer *r, int n,
+                        ln_tensor *const *grads, int64_t rows);
+};
+/* NULL: none (the default). Borrowed: the caller keeps r alive. */
+LN_API void ln_net_set_reducer(ln_net *net, ln_grad_reducer *r);
+/* Batches per update (>= 1; 1, the default, is off). Drops what was
+** accumulated and not applied. */
+LN_API ln_status ln_net_set_accumulate(ln_ctx *ctx, ln_net *net, int k);
+/* Training batches accumulated and not yet applied (0 after an update). */
+LN_API int ln_net_pending(const ln_net *net);
+/* Finish a partial accumulation now (at an epoch's end): average, reduce
+** and, with apply, run the optimizer set with ln_net_set_optimizer;
+** without, the gradients are left for the caller's update. Nothing when no
+** batch is pending. */
+LN_API ln_status ln_net_flush(ln_ctx *ctx, ln_net *net, int apply);
+
+/* The running totals behind ln_net_results, for sums across processes:
+** out[2i] = total, out[2i + 1] = count of entry i (0: the loss, then the
+** metrics). Returns the number of entries; writes at most max pairs. */
+LN_API int ln_net_totals(const ln_net *net, double *out, int max);
+
 /* Running totals (Keras's stateful Mean metrics), reset per epoch. */
 LN_API void ln_net_reset_metrics(ln_net *net);
 /* out[0] = mean loss, out[1..] = metric values; returns the count
