@@ -387,7 +387,7 @@ static int net_set_accumulate(lua_State *L) {
     ln_net *net = check_net(L, 1);
     lua_Integer k = luaL_checkinteger(L, 2);
     if (k < 1 || k > 1000000000)
-        return luaL_error(L, "accumulate_steps must be in [1, 1e9], got %lld", (long long)k);
+        return luaL_error(L, "accumulate_steps must be in [1, 1e9], got %I", k);
     lnL_check(L, ln_net_set_accumulate(lnL_ctx(), net, (int)k));
     return 0;
 }
@@ -548,17 +548,17 @@ static int index_shard(lua_State *L) {
     int64_t np = luaL_checkinteger(L, 5), p = luaL_checkinteger(L, 6);
     if (count < 0 || batch < 1 || np < 1 || np > batch || p < 0 || p >= np ||
         (src && count > src->n) || np > (INT64_MAX / batch))
-        return luaL_error(L, "index:shard: bad arguments (count %lld, batch %lld, "
-                          "part %lld of %lld)", (long long)count, (long long)batch,
-                          (long long)p, (long long)np);
+        return luaL_error(L, "index:shard: bad arguments (count %I, batch %I, part %I of %I)",
+                          (lua_Integer)count, (lua_Integer)batch, (lua_Integer)p,
+                          (lua_Integer)np);
     int64_t want = 0;
     for (int64_t s = 0; s < count; s += batch) {
         int64_t b = count - s < batch ? count - s : batch;
         want += share(b, np, p + 1) - share(b, np, p);
     }
     if (want != ix->n)
-        return luaL_error(L, "index:shard: the index holds %lld entries, the share is %lld",
-                          (long long)ix->n, (long long)want);
+        return luaL_error(L, "index:shard: the index holds %I entries, the share is %I",
+                          (lua_Integer)ix->n, (lua_Integer)want);
     int64_t k = 0;
     for (int64_t s = 0; s < count; s += batch) {
         int64_t b = count - s < batch ? count - s : batch;

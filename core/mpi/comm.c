@@ -3,6 +3,7 @@
 ** collective ends in (timeouts, failure notices), and failing (comm.h).
 */
 #include <sched.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -32,10 +33,16 @@ ln_status lnm_error(ln_ctx *ctx, int code, const char *what, int peer) {
     char text[MPI_MAX_ERROR_STRING];
     int len = 0;
     if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) snprintf(text, sizeof text, "code %d", code);
+    int cls = 0;
+    MPI_Error_class(code, &cls);
+    const char *hint = cls == MPI_ERR_TRUNCATE
+                           ? " (the ranks called different collectives, or with different "
+                             "sizes: every rank must make the same fit and ln.distributed calls)"
+                           : "";
     if (peer >= 0)
-        return ln_fail(ctx, LN_E_IO, "rank %d: %s with rank %d: MPI error: %s", W.rank,
-                       what, peer, text);
-    return ln_fail(ctx, LN_E_IO, "rank %d: %s: MPI error: %s", W.rank, what, text);
+        return ln_fail(ctx, LN_E_IO, "rank %d: %s with rank %d: MPI error: %s%s", W.rank,
+                       what, peer, text, hint);
+    return ln_fail(ctx, LN_E_IO, "rank %d: %s: MPI error: %s%s", W.rank, what, text, hint);
 }
 
 ln_status lnm_init(ln_ctx *ctx, double timeout) {
@@ -86,7 +93,9 @@ void lnm_account(double seconds, int64_t bytes) {
 /* Sleep a little: waits longer than a moment leave the core to others
 ** (the machine may be oversubscribed; MPI progresses inside MPI_Test). */
 static void pause_for(int64_t round) {
-    if (round < 200) return;
+    static int64_t spin = -1;
+    if (spin < 0) { const char *e = getenv("LUNET_MPI_SPIN"); spin = e ? atoll(e) : 200; }
+    if (round < spin) return;
     if (round < 2000) {
         sched_yield();
         return;

@@ -30,6 +30,13 @@ DP.__index = DP
 
 local reducer -- one per process: its buffers are reused by every fit
 
+--- The gradient reducer's figures since the last fit started: seconds
+-- in reduce (packing included), calls, bytes sent, wait_seconds (the
+-- allreduce itself); nil before any fit ran under MPI.
+function DP.reducer_stats()
+  return reducer and reducer:stats()
+end
+
 --- The training world over the MPI module m (lunet.mpi, initialised).
 function DP.new(m)
   reducer = reducer or m.reducer()

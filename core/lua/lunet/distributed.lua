@@ -13,9 +13,10 @@
 --   ln.distributed.broadcast(x, root)
 --   ln.distributed.DistributedOptimizer(opt)   -- averages before applying
 --
--- MPI itself is the optional C module lunet.mpi, loaded on the first call;
--- without it (lunet built without Open MPI) and without a launcher, this
--- is a world of one process (rank 0 of 1) and every call is the identity.
+-- MPI itself is the optional C module lunet.mpi, loaded on the first call
+-- in a process a launcher started (or by init()); otherwise -- and when
+-- lunet was built without Open MPI and no launcher is there -- this is a
+-- world of one process (rank 0 of 1) where every call is the identity.
 local E = require "lunet.errors"
 local O = require "lunet.options"
 
@@ -87,13 +88,16 @@ function D.init(opts)
   return D
 end
 
+-- MPI when it runs; started here on the first call when a launcher
+-- started this process. A process started without one is a world of one
+-- (no MPI loaded) unless the script called init().
 local function world()
-  if not mpi and not timeout then D.init() end
+  if not mpi and not timeout and D.launched_size() then D.init() end
   return mpi
 end
 
---- Whether init ran (explicitly or through a call).
-function D.initialized() return mpi ~= nil or timeout ~= nil end
+--- Whether MPI runs in this process.
+function D.initialized() return mpi ~= nil end
 
 --- This process's rank, 0-based.
 function D.rank() local m = world(); return m and m.rank() or 0 end
@@ -115,6 +119,17 @@ end
 -- not rank 0. Never starts MPI.
 function D.writes_files()
   return not mpi or mpi.rank() == 0
+end
+
+--- Figures of this process's collectives: {seconds, calls, bytes} since
+-- MPI started, and `fit` = those of the last fit's gradient reductions
+-- ({seconds, calls, bytes, wait_seconds}; nil when none ran). Zeros
+-- without MPI.
+function D.stats()
+  if not mpi then return {seconds = 0, calls = 0, bytes = 0} end
+  local s = mpi.stats()
+  s.fit = require("lunet.data_parallel").reducer_stats()
+  return s
 end
 
 -- ---- collectives ------------------------------------------------------------------------------
@@ -222,8 +237,19 @@ function D.broadcast(x, root)
     end
     return x
   end
-  local src = m.rank() == root and ("return " .. serialize(x, {})) or nil
+  -- root's value as Lua source; a value root cannot send still goes out
+  -- (as "\0" and the reason), so every rank raises and none waits
+  local src
+  if m.rank() == root then
+    local ok, code = pcall(serialize, x, {})
+    src = ok and ("return " .. code) or ("\0" .. tostring(code))
+  end
   local s = m.broadcast_string(src, root)
+  if s:sub(1, 1) == "\0" then
+    if m.rank() == root then error(s:sub(2), 0) end
+    E.raisef("distributed.broadcast: rank %d could not send its value: %s", root,
+             (s:sub(2):gsub("^[^:\n]+:%d+: ", ""):gsub("^distributed%.broadcast: ", "")))
+  end
   if m.rank() == root then return x end
   return assert(load(s, "=broadcast", "t", {math = {huge = math.huge}}))()
 end
