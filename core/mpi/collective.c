@@ -35,9 +35,10 @@ static void *reserve(ln_ctx *ctx, size_t bytes) {
     return p;
 }
 
-/* Requests of one round of messages and the peer of each. */
+/* Requests of one round of messages and the peer of each (grown as
+** messages are posted). */
 typedef struct msgs {
-    int n;
+    int n, cap;
     MPI_Request *req;
     int *peer;
     int64_t bytes; /* sent */
@@ -45,9 +46,10 @@ typedef struct msgs {
 
 static ln_status round_new(ln_ctx *ctx, msgs *r, int cap) {
     r->n = 0;
+    r->cap = cap > 0 ? cap : 1;
     r->bytes = 0;
-    r->req = malloc((size_t)(cap ? cap : 1) * sizeof *r->req);
-    r->peer = malloc((size_t)(cap ? cap : 1) * sizeof *r->peer);
+    r->req = malloc((size_t)r->cap * sizeof *r->req);
+    r->peer = malloc((size_t)r->cap * sizeof *r->peer);
     if (r->req && r->peer) return LN_OK;
     free(r->req);
     free(r->peer);
@@ -59,21 +61,38 @@ static void round_free(msgs *r) {
     free(r->peer);
 }
 
+/* Messages are cut into segments of at most this many bytes, posted at
+** once: MPI moves them as a pipeline, where one large message waits for a
+** rendezvous (much slower here for shared memory under load). Both sides
+** cut the same counts alike, and MPI keeps the order of messages with the
+** same source and tag. */
+#define SEGMENT_BYTES (64 * 1024)
+
 static ln_status post(ln_ctx *ctx, msgs *r, int send, void *p, int64_t count,
                       MPI_Datatype type, int peer, int tag, const char *what) {
-    if (count > INT_MAX)
-        return ln_fail(ctx, LN_E_ARG, "rank %d: %s: %lld elements in one message (at "
-                       "most %d): split the tensor", lnm_rank(), what, (long long)count,
-                       INT_MAX);
-    int rc = send ? MPI_Isend(p, (int)count, type, peer, tag, lnm_comm(), &r->req[r->n])
-                  : MPI_Irecv(p, (int)count, type, peer, tag, lnm_comm(), &r->req[r->n]);
-    if (rc != MPI_SUCCESS) return lnm_error(ctx, rc, what, peer);
-    if (send) {
-        int size = 0;
-        MPI_Type_size(type, &size);
-        r->bytes += count * size;
+    int size = 0;
+    MPI_Type_size(type, &size);
+    int64_t per = size > 0 ? SEGMENT_BYTES / size : count;
+    if (per < 1) per = 1;
+    for (int64_t off = 0; off < count || (count == 0 && off == 0); off += per) {
+        int64_t len = count - off < per ? count - off : per;
+        if (r->n == r->cap) {
+            int cap = 2 * r->cap;
+            MPI_Request *q = realloc(r->req, (size_t)cap * sizeof *q);
+            if (q) r->req = q;
+            int *pe = q ? realloc(r->peer, (size_t)cap * sizeof *pe) : NULL;
+            if (!pe) return ln_fail(ctx, LN_E_NOMEM, "out of memory");
+            r->peer = pe;
+            r->cap = cap;
+        }
+        char *at = (char *)p + off * size;
+        int rc = send ? MPI_Isend(at, (int)len, type, peer, tag, lnm_comm(), &r->req[r->n])
+                      : MPI_Irecv(at, (int)len, type, peer, tag, lnm_comm(), &r->req[r->n]);
+        if (rc != MPI_SUCCESS) return lnm_error(ctx, rc, what, peer);
+        if (send) r->bytes += len * size;
+        r->peer[r->n++] = peer;
+        if (count == 0) break;
     }
-    r->peer[r->n++] = peer;
     return LN_OK;
 }
 
@@ -88,69 +107,124 @@ static int64_t cut(int64_t n, int parts, int c) { return n * c / parts; }
 
 /* ---- floats: reduce-scatter + allgather ------------------------------------- */
 
+/* out[j] <- the reduction of src[0][j], src[1][j], ... in that order, in
+** double: op LNM_SUM / LNM_MEAN / LNM_MAX, or -1 for the weighted mean
+** sum_q w[q] src[q][j] / sum_q w[q] (0 when the weights are all 0). Blocks
+** of BLOCK elements stay in L1; the inner loops vectorise. out may be one
+** of the sources. The weights are integers below 2^29 (rows, or 1), so
+** each product w * s is exact in double: fused (FMA) or not, every clone
+** -- every CPU -- gives the same bits. */
+#define BLOCK 512
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CLONES
+#endif
+CLONES static void combine(float *out, int64_t n, int N, const float *const *src,
+                           const double *w, int op) {
+    double acc[BLOCK], total = 0;
+    for (int q = 0; q < N; q++) total += w[q];
+    double scale = op == LNM_MEAN ? (double)N : op < 0 ? total : 1.0;
+    for (int64_t j0 = 0; j0 < n; j0 += BLOCK) {
+        int64_t m = n - j0 < BLOCK ? n - j0 : BLOCK;
+        const float *s0 = src[0] + j0;
+        const double w0 = w[0];
+#pragma omp simd
+        for (int64_t k = 0; k < m; k++) acc[k] = w0 * s0[k];
+        for (int q = 1; q < N; q++) {
+            const float *sq = src[q] + j0;
+            const double wq = w[q];
+            if (op == LNM_MAX) {
+                for (int64_t k = 0; k < m; k++)
+                    acc[k] = sq[k] > acc[k] || isnan(sq[k]) ? sq[k] : acc[k];
+            } else {
+#pragma omp simd
+                for (int64_t k = 0; k < m; k++) acc[k] += wq * sq[k];
+            }
+        }
+        float *o = out + j0;
+        if (op == LNM_MAX || op == LNM_SUM) {
+#pragma omp simd
+            for (int64_t k = 0; k < m; k++) o[k] = (float)acc[k];
+        } else if (scale > 0) {
+#pragma omp simd
+            for (int64_t k = 0; k < m; k++) o[k] = (float)(acc[k] / scale);
+        } else {
+            for (int64_t k = 0; k < m; k++) o[k] = 0;
+        }
+    }
+}
+
+/* Below this many floats received per rank, or with 2 ranks, every rank
+** gets the others' whole vectors and reduces all of it (one round of
+** messages, the same bytes for 2 ranks); above, the reduce-scatter and
+** allgather (two rounds, 2 (N-1)/N of the vector each way). The sums are
+** the same either way, bit for bit. */
+#define WHOLE_MAX_FLOATS (64 * 1024)
+
 ln_status lnm_allreduce_f32(ln_ctx *ctx, float *x, int64_t n, int op,
                             int64_t rows) {
     const int N = lnm_size(), me = lnm_rank();
     const char *what = "allreduce";
     if (N == 1 || n == 0) return LN_OK;
     double t0 = ln_time();
-    int64_t lo = cut(n, N, me), mine = cut(n, N, me + 1) - lo;
-    int64_t maxchunk = n / N + 1;
-    float *in = reserve(ctx, (size_t)(N - 1) * (size_t)maxchunk * sizeof(float));
+    const int whole = N == 2 || n * (N - 1) <= WHOLE_MAX_FLOATS;
+    /* the part of x rank q reduces: [lo(q), lo(q) + len(q)) */
+#define LO(q) (whole ? 0 : cut(n, N, (q)))
+#define LEN(q) (whole ? n : cut(n, N, (q) + 1) - cut(n, N, (q)))
+    int64_t lo = LO(me), mine = LEN(me);
+    int64_t slot = whole ? n : n / N + 1;
+    float *in = reserve(ctx, (size_t)(N - 1) * (size_t)slot * sizeof(float));
     if (!in) return ctx->status;
     int64_t *rin = malloc((size_t)N * sizeof *rin);
+    const float **src = calloc((size_t)N, sizeof *src);
+    double *w = calloc((size_t)N, sizeof *w);
     msgs r;
-    ln_status st = rin ? round_new(ctx, &r, 4 * N) : ln_fail(ctx, LN_E_NOMEM, "out of memory");
+    ln_status st = rin && src && w ? round_new(ctx, &r, 4 * N)
+                                   : ln_fail(ctx, LN_E_NOMEM, "out of memory");
     if (st) {
-        free(rin);
+        free(rin), free(src), free(w);
         return st;
     }
     int tag = lnm_next_tag(), weighted = rows >= 0;
+    if (rows >= ((int64_t)1 << 29)) {
+        round_free(&r);
+        free(rin), free(src), free(w);
+        return ln_fail(ctx, LN_E_ARG, "allreduce: %lld rows in one step (at most 2^29)",
+                       (long long)rows);
+    }
     rin[me] = rows;
-    /* phase 1: chunk q of my vector to rank q; my chunk from everyone */
+    /* my part of everyone's vector in, their parts of mine out */
     for (int q = 0; q < N && !st; q++) {
+        src[q] = q == me ? x + lo : in + (int64_t)(q < me ? q : q - 1) * slot;
         if (q == me) continue;
-        float *slot = in + (int64_t)(q < me ? q : q - 1) * maxchunk;
-        st = post(ctx, &r, 0, slot, mine, MPI_FLOAT, q, tag, what);
+        st = post(ctx, &r, 0, (float *)src[q], mine, MPI_FLOAT, q, tag, what);
         if (!st && weighted) st = post(ctx, &r, 0, &rin[q], 1, MPI_INT64_T, q, tag + 2, what);
     }
     for (int q = 0; q < N && !st; q++) {
         if (q == me) continue;
-        int64_t qlo = cut(n, N, q);
-        st = post(ctx, &r, 1, x + qlo, cut(n, N, q + 1) - qlo, MPI_FLOAT, q, tag, what);
+        st = post(ctx, &r, 1, x + LO(q), LEN(q), MPI_FLOAT, q, tag, what);
         if (!st && weighted) st = post(ctx, &r, 1, &rows, 1, MPI_INT64_T, q, tag + 2, what);
     }
     int64_t sent = r.bytes;
     if (!st) st = finish(ctx, &r, what);
-    if (!st) { /* my chunk: the sum over ranks 0, 1, ... in that order */
-        double total = 0;
-        for (int q = 0; q < N; q++) total += (double)rin[q];
-        float *mx = x + lo;
-        for (int64_t j = 0; j < mine; j++) {
-            double s = 0;
-            for (int q = 0; q < N; q++) {
-                double v = q == me ? mx[j] : in[(int64_t)(q < me ? q : q - 1) * maxchunk + j];
-                if (weighted) s += (double)rin[q] * v;
-                else if (op == LNM_MAX) s = q == 0 || v > s || isnan(v) ? v : s;
-                else s += v;
-            }
-            if (weighted) s = total > 0 ? s / total : 0;
-            else if (op == LNM_MEAN) s /= N;
-            mx[j] = (float)s;
-        }
+    if (!st) { /* my part: the sum over ranks 0, 1, ... in that order */
+        for (int q = 0; q < N; q++) w[q] = weighted ? (double)rin[q] : 1.0;
+        combine(x + lo, mine, N, src, w, weighted ? -1 : op);
     }
-    /* phase 2: my reduced chunk to everyone, theirs from them */
+    /* then (reduce-scatter) my reduced part to everyone, theirs from them */
     r.bytes = 0;
-    for (int q = 0; q < N && !st; q++) {
+    for (int q = 0; q < N && !st && !whole; q++) {
         if (q == me) continue;
-        int64_t qlo = cut(n, N, q);
-        st = post(ctx, &r, 0, x + qlo, cut(n, N, q + 1) - qlo, MPI_FLOAT, q, tag + 1, what);
+        st = post(ctx, &r, 0, x + LO(q), LEN(q), MPI_FLOAT, q, tag + 1, what);
         if (!st) st = post(ctx, &r, 1, x + lo, mine, MPI_FLOAT, q, tag + 1, what);
     }
+#undef LO
+#undef LEN
     sent += r.bytes;
-    if (!st) st = finish(ctx, &r, what);
+    if (!st && !whole) st = finish(ctx, &r, what);
     round_free(&r);
-    free(rin);
+    free(rin), free(src), free(w);
     lnm_account(ln_time() - t0, sent);
     return st;
 }

@@ -3,7 +3,6 @@
 ** collective ends in (timeouts, failure notices), and failing (comm.h).
 */
 #include <sched.h>
-#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -90,17 +89,18 @@ void lnm_account(double seconds, int64_t bytes) {
     W.stats.bytes += bytes;
 }
 
-/* Sleep a little: waits longer than a moment leave the core to others
-** (the machine may be oversubscribed; MPI progresses inside MPI_Test). */
-static void pause_for(int64_t round) {
-    static int64_t spin = -1;
-    if (spin < 0) { const char *e = getenv("LUNET_MPI_SPIN"); spin = e ? atoll(e) : 200; }
-    if (round < spin) return;
-    if (round < 2000) {
+/* Between two polls of a wait: spin at first (the answer is usually
+** close), then yield the core (still runnable, so back at once when the
+** other rank answers), and only in long waits sleep (an idle process
+** costs nothing while a slow rank computes or a failure times out). MPI
+** progresses inside the polls. */
+static void pause_for(int64_t round, double waited) {
+    if (round < 64) return;
+    if (waited < 0.005) {
         sched_yield();
         return;
     }
-    struct timespec ts = {0, round < 20000 ? 20000 : 200000};
+    struct timespec ts = {0, waited < 0.1 ? 50000 : 1000000};
     nanosleep(&ts, NULL);
 }
 
@@ -152,7 +152,7 @@ ln_status lnm_wait(ln_ctx *ctx, int n, MPI_Request *reqs, const int *peers,
             lnm_fail(ctx->msg);
             return LN_E_IO;
         }
-        pause_for(round);
+        pause_for(round, ln_time() - start);
     }
 }
 
@@ -176,7 +176,7 @@ void lnm_fail(const char *msg) {
         for (int64_t round = 0; ln_time() - start < 2.0; round++) {
             int flag = 1;
             if (MPI_Testall(k, reqs, &flag, MPI_STATUSES_IGNORE) != MPI_SUCCESS || flag) break;
-            pause_for(round);
+            pause_for(round, ln_time() - start);
         }
     }
 }

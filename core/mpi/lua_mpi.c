@@ -12,6 +12,7 @@
 **   mpi.barrier()
 **   mpi.fail(message)                     tell every other rank, break the world
 **   mpi.allreduce_tensors(list, op)      float32 tensors in place, one message
+**   mpi.native_allreduce(t)               MPI_Allreduce (bench/: MPI's own order)
 **   mpi.sync_rng(root)                    lunet's generator from root
 **   mpi.spread_rng()                      rank r draws from its own stream
 **   mpi.reducer() -> GradReducer          for net:set_reducer (engine/net.h);
@@ -23,6 +24,7 @@
 ** ln_tensor *, core/lua/lua_common.h). Errors are raised as Lua errors
 ** with the rank named.
 */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,6 +130,20 @@ static int l_allreduce_tensor(lua_State *L) {
         check(L, lnm_allreduce_i32(&ctx, (int32_t *)ln_data(t), t->numel, op));
     else return luaL_error(L, "allreduce: %s tensors are not supported (float32, int32)",
                            ln_dtype_name(t->dtype));
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* native_allreduce(t): MPI_Allreduce(MPI_SUM) of a float32 tensor in place
+** -- MPI's own algorithm, whose order is not fixed -- for bench/ to compare
+** with lunet's (no timeout: MPI's call blocks). */
+static int l_native_allreduce(lua_State *L) {
+    ln_tensor *t = check_tensor(L, 1);
+    need_init(L);
+    if (t->dtype != LN_FLOAT32 || t->numel > INT_MAX)
+        return luaL_error(L, "native_allreduce: a float32 tensor of at most %d elements", INT_MAX);
+    int rc = MPI_Allreduce(MPI_IN_PLACE, ln_data(t), (int)t->numel, MPI_FLOAT, MPI_SUM, lnm_comm());
+    if (rc != MPI_SUCCESS) check(L, lnm_error(&ctx, rc, "MPI_Allreduce", -1));
     lua_settop(L, 1);
     return 1;
 }
@@ -310,6 +326,7 @@ LN_API int luaopen_lunet_mpi(lua_State *L) {
         {"allreduce_tensor", l_allreduce_tensor},
         {"allreduce_numbers", l_allreduce_numbers},
         {"allreduce_tensors", l_allreduce_tensors},
+        {"native_allreduce", l_native_allreduce},
         {"spread_rng", l_spread_rng},
         {"broadcast_tensor", l_broadcast_tensor},
         {"broadcast_string", l_broadcast_string},
