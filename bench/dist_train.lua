@@ -6,9 +6,11 @@ process or under mpirun. Prints one line (rank 0):
   RESULT ranks=2 threads=1 batch=32 steps=1719 seconds=... samples_per_s=...
          reduce_ms=... wait_ms=... reduce_mb=...
 
-reduce_ms: the gradient reduction per step (packing, the allreduce and
-the wait for the slower rank); wait_ms: the allreduce alone; reduce_mb:
-megabytes this rank sends per step.
+reduce_ms: the gradient reduction per step in fit (packing, the
+allreduce and the wait for the slower rank); wait_ms: of which in the
+allreduce; reduce_mb: megabytes this rank sends per step; alone_ms: one
+allreduce of the gradients' size with both ranks starting together (the
+communication itself, without the wait for the slower rank).
 
   [mpirun -np N] lunet bench/dist_train.lua BATCH EPOCHS ]==]
 local ln = require "lunet"
@@ -40,10 +42,25 @@ D.barrier()
 local seconds = ln.time() - t0
 local steps = epochs * ((55000 + batch - 1) // batch)
 local s = D.stats().fit or {seconds = 0, wait_seconds = 0, bytes = 0}
+-- the allreduce alone: the gradients' size, both ranks starting together
+-- (after a barrier), median of 41
+local alone = 0
+if D.size() > 1 then
+  local g = ln.zeros(model:count_params())
+  local t = {}
+  for i = 1, 41 do
+    D.barrier()
+    local a = ln.time()
+    D.allreduce(g)
+    t[i] = ln.time() - a
+  end
+  table.sort(t)
+  alone = t[21]
+end
 if D.is_main() then
   print(string.format("RESULT ranks=%d threads=%d batch=%d steps=%d seconds=%.3f " ..
-                      "samples_per_s=%.0f reduce_ms=%.4f wait_ms=%.4f reduce_mb=%.4f",
-                      D.size(), ln.get_num_threads(), batch, steps, seconds,
+                      "samples_per_s=%.0f reduce_ms=%.4f wait_ms=%.4f reduce_mb=%.4f " ..
+                      "alone_ms=%.4f", D.size(), ln.get_num_threads(), batch, steps, seconds,
                       epochs * 55000 / seconds, 1e3 * s.seconds / steps,
-                      1e3 * s.wait_seconds / steps, s.bytes / steps / 1e6))
+                      1e3 * s.wait_seconds / steps, s.bytes / steps / 1e6, 1e3 * alone))
 end

@@ -52,7 +52,7 @@ local function run(cfg, batch)
   local line = out:match("RESULT[^\n]*")
   if not line then error("no RESULT from: " .. cmd .. "\n" .. out) end
   local r = {}
-  for k, v in line:gmatch("(%w+)=(%S+)") do r[k] = tonumber(v) end
+  for k, v in line:gmatch("([%w_]+)=(%S+)") do r[k] = tonumber(v) end
   return r
 end
 
@@ -67,11 +67,13 @@ end
 local results = {} -- [batch][config] = {samples, ratios, reduce, wait, mb, loads}
 for _, b in ipairs(batches) do
   results[b] = {}
-  for i = 1, #CONFIGS do results[b][i] = {sps = {}, ratio = {}, reduce = {}, wait = {}, mb = 0, load = {}} end
+  for i = 1, #CONFIGS do
+    results[b][i] = {sps = {}, ratio = {}, reduce = {}, wait = {}, alone = {}, mb = 0, load = {}}
+  end
 end
 
-print(string.format("%-6s %-5s %-20s %8s %12s %10s %9s", "round", "batch", "config", "load",
-                    "samples/s", "reduce ms", "wait ms"))
+print(string.format("%-6s %-5s %-20s %8s %12s %10s %9s %9s", "round", "batch", "config", "load",
+                    "samples/s", "reduce ms", "wait ms", "alone ms"))
 for round = 1, rounds do
   for _, b in ipairs(batches) do
     local got = {}
@@ -85,10 +87,11 @@ for round = 1, rounds do
       slot.sps[#slot.sps + 1] = r.samples_per_s
       slot.reduce[#slot.reduce + 1] = r.reduce_ms
       slot.wait[#slot.wait + 1] = r.wait_ms
+      slot.alone[#slot.alone + 1] = r.alone_ms
       slot.mb = r.reduce_mb
       slot.load[#slot.load + 1] = tonumber(load) or 0
-      print(string.format("%-6d %-5d %-20s %8s %12.0f %10.3f %9.3f", round, b, cfg.name, load,
-                          r.samples_per_s, r.reduce_ms, r.wait_ms))
+      print(string.format("%-6d %-5d %-20s %8s %12.0f %10.3f %9.3f %9.3f", round, b, cfg.name,
+                          load, r.samples_per_s, r.reduce_ms, r.wait_ms, r.alone_ms))
     end
     for i = 1, #CONFIGS do
       local slot = results[b][i]
@@ -98,15 +101,16 @@ for round = 1, rounds do
 end
 
 print()
-print(string.format("%-5s %-20s %12s %12s %14s %14s %10s %10s", "batch", "config", "median s/s",
-                    "best s/s", "median ratio", "load (median)", "reduce ms", "MB/step"))
+print(string.format("%-5s %-20s %12s %12s %14s %14s %10s %10s %10s", "batch", "config",
+                    "median s/s", "best s/s", "median ratio", "load (median)", "reduce ms",
+                    "alone ms", "MB/step"))
 for _, b in ipairs(batches) do
   for i, cfg in ipairs(CONFIGS) do
     local slot = results[b][i]
     local best = 0
     for _, v in ipairs(slot.sps) do best = math.max(best, v) end
-    print(string.format("%-5d %-20s %12.0f %12.0f %13.2fx %14.2f %10.3f %10.3f", b, cfg.name,
-                        median(slot.sps), best, median(slot.ratio), median(slot.load),
-                        median(slot.reduce), slot.mb))
+    print(string.format("%-5d %-20s %12.0f %12.0f %13.2fx %14.2f %10.3f %10.3f %10.3f", b,
+                        cfg.name, median(slot.sps), best, median(slot.ratio), median(slot.load),
+                        median(slot.reduce), median(slot.alone), slot.mb))
   end
 end

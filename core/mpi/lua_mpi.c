@@ -4,6 +4,7 @@
 ** scripts use ln.distributed (core/lua/lunet/distributed.lua).
 **
 **   mpi.init(timeout) -> rank, size       mpi.initialized()
+**   mpi.timeout([seconds]) -> the limit before (sets it)
 **   mpi.rank(), mpi.size()                mpi.broken() -> nil | why
 **   mpi.allreduce_tensor(t, op)           in place; op "sum" | "mean" | "max"
 **   mpi.allreduce_numbers(list, op)       -> a new list
@@ -97,6 +98,14 @@ static int l_init(lua_State *L) {
     lua_pushinteger(L, lnm_rank());
     lua_pushinteger(L, lnm_size());
     return 2;
+}
+
+/* timeout([seconds]) -> the wait limit (before the change) */
+static int l_timeout(lua_State *L) {
+    double old = lnm_timeout();
+    if (!lua_isnoneornil(L, 1)) check(L, lnm_init(&ctx, luaL_checknumber(L, 1)));
+    lua_pushnumber(L, old);
+    return 1;
 }
 
 static int l_initialized(lua_State *L) {
@@ -320,6 +329,7 @@ LN_API int luaopen_lunet_mpi(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"init", l_init},
         {"initialized", l_initialized},
+        {"timeout", l_timeout},
         {"rank", l_rank},
         {"size", l_size},
         {"broken", l_broken},

@@ -29,6 +29,7 @@ local DP = {}
 DP.__index = DP
 
 local reducer -- one per process: its buffers are reused by every fit
+local START_WAITS = 10
 
 --- The gradient reducer's figures since the last fit started: seconds
 -- in reduce (packing included), calls, bytes sent, wait_seconds (the
@@ -53,11 +54,40 @@ function DP:share(b)
   return self:cut(b, self.rank + 1) - self:cut(b, self.rank)
 end
 
---- At fit's start: rank 0's weights (every one the model has) and its
--- optimizer's state everywhere; remembers the weights no optimizer
--- updates (averaged at every epoch's end).
-function DP:start(model, opt, pairs_)
+-- What every rank must agree on at fit's start (each as {what, value}).
+local function disagreement(m, facts)
+  local v = {}
+  for i, f in ipairs(facts) do v[i], v[#facts + i] = f[2], -f[2] end
+  local r = m.allreduce_numbers(v, "max")
+  for i, f in ipairs(facts) do
+    local hi, lo = r[i], -r[#facts + i]
+    if hi ~= lo then
+      return string.format("fit: the processes disagree on %s (from %s to %s): every rank " ..
+                           "must call fit alike, with the whole data set (fit gives each its " ..
+                           "share)", f[1], tostring(math.tointeger(lo) or lo),
+                           tostring(math.tointeger(hi) or hi))
+    end
+  end
+end
+
+--- At fit's start: checks that every rank calls fit alike (facts: a list
+-- of {what, number}; raises on every rank otherwise); sends rank 0's
+-- weights (every one the model has) and its optimizer's state everywhere;
+-- remembers the weights no optimizer updates (averaged at every epoch's
+-- end). Returns whether some rank has batch callbacks (then every rank
+-- reduces stop_training after each batch).
+function DP:start(model, opt, pairs_, facts, batch_callbacks)
   local m = self.mpi
+  local params = 0
+  for _, p in ipairs(pairs_) do params = params + p[2]:numel() end
+  facts[#facts + 1] = {"the trained parameters", params}
+  -- ranks reach fit at different times (one loads its data from a slower
+  -- disk): this first exchange waits START_WAITS times the usual limit
+  local t = m.timeout(m.timeout() * START_WAITS)
+  local ok, why = pcall(disagreement, m, facts)
+  m.timeout(t)
+  if not ok then error(why, 0) end
+  if why then error(why, 0) end
   for _, v in ipairs(model.weights) do m.broadcast_tensor(v.value, 0) end
   if type(opt) == "table" and opt.get_weights then
     local ws = opt:get_weights()
@@ -72,6 +102,7 @@ function DP:start(model, opt, pairs_)
   end
   self.state = state
   self.reducer:reset_stats()
+  return self:any(batch_callbacks)
 end
 
 --- Each epoch: the same permutation everywhere (rank 0's generator), then

@@ -482,8 +482,16 @@ function methods:fit(x, y, opts)
     end
   end
 
+  -- every rank checks that all call fit alike (an error then is raised on
+  -- all of them: the world goes on) and gets rank 0's weights
+  local sync_batches = world and world:start(self, opt, pairs_, {
+    {"the training samples", ntrain}, {"the validation samples", xv and nv or 0},
+    {"the global batch", gbs}, {"epochs", epochs}, {"initial_epoch", initial},
+    {"accumulate_steps", accum}, {"shuffle", index and 1 or 0},
+    {"the optimizer's kind (plugin or Lua)", fused and 1 or 0}}, has_begin or has_end)
+  if sync_batches then chunked = false end -- every rank goes batch by batch
+
   local function train()
-    if world then world:start(self, opt, pairs_) end
     cbs:call("on_train_begin", {})
     for epoch = initial, epochs - 1 do
       if mode > 0 and epochs > 1 then print(sformat("Epoch %d/%d", epoch + 1, epochs)) end
@@ -544,7 +552,7 @@ function methods:fit(x, y, opts)
           end
           stop_if_interrupted(epoch, epochs, step + 1, steps)
           local stop = rawget(self, "stop_training")
-          if world and (has_begin or has_end) then
+          if sync_batches then
             stop = world:any(stop)
             rawset(self, "stop_training", stop)
           end
