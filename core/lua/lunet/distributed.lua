@@ -61,6 +61,18 @@ local function load_mpi()
   return nil, mod
 end
 
+-- Ranks on one machine share its cores: without OMP_NUM_THREADS, each of
+-- the k ranks the launcher put on this node uses 1/k of the threads it
+-- would use alone (as torchrun does), instead of all of them fighting.
+local function share_cores()
+  if os.getenv("OMP_NUM_THREADS") then return end
+  local k = tonumber(os.getenv("OMPI_COMM_WORLD_LOCAL_SIZE") or os.getenv("MPI_LOCALNRANKS") or "")
+  if k and k > 1 then
+    local core = require "lunet.core"
+    core.set_num_threads(math.max(1, core.get_num_threads() // math.tointeger(k)))
+  end
+end
+
 --- init{timeout = seconds}: start MPI (idempotent; a later call only
 -- changes the timeout). Every collective fails, naming the silent ranks,
 -- after `timeout` seconds without an answer (default 30, or the
@@ -82,9 +94,11 @@ function D.init(opts)
     timeout = t -- a world of one process, no MPI
     return D
   end
+  local fresh = not mod.initialized()
   local ok, err = pcall(mod.init, t)
   if not ok then E.raise("distributed.init: " .. tostring(err)) end
   mpi, timeout = mod, t
+  if fresh then share_cores() end
   return D
 end
 
