@@ -162,71 +162,117 @@ CLONES static void combine(float *out, int64_t n, int N, const float *const *src
 ** the same either way, bit for bit. */
 #define WHOLE_MAX_FLOATS (64 * 1024)
 
-ln_status lnm_allreduce_f32(ln_ctx *ctx, float *x, int64_t n, int op,
-                            int64_t rows) {
+/* The vector: segments end to end (a model's gradient tensors, in place:
+** nothing is packed). */
+typedef struct vec {
+    int n;
+    const lnm_seg *seg;
+} vec;
+
+/* Post the messages of elements [lo, lo + len) of v, piece by piece along
+** its segments; base != NULL receives them into base[0 .. len) instead. */
+static ln_status post_range(ln_ctx *ctx, msgs *r, int send, vec v, int64_t lo,
+                            int64_t len, float *base, int peer, int tag,
+                            const char *what) {
+    int64_t at = 0; /* the first element of segment i */
+    for (int i = 0; i < v.n && len > 0; at += v.seg[i].n, i++) {
+        int64_t a = lo > at ? lo : at, b = at + v.seg[i].n;
+        if (b > lo + len) b = lo + len;
+        if (a >= b) continue;
+        float *p = base ? base + (a - lo) : v.seg[i].p + (a - at);
+        ln_status st = post(ctx, r, send, p, b - a, MPI_FLOAT, peer, tag, what);
+        if (st) return st;
+    }
+    return LN_OK;
+}
+
+/* Reduce elements [lo, lo + len) of v in place: rank q's values are in
+** in[q] (its part, from element lo on), this rank's in v itself. */
+static void combine_range(vec v, int64_t lo, int64_t len, int N, int me,
+                          const float **src, float *const *in, const double *w,
+                          int op) {
+    int64_t at = 0;
+    for (int i = 0; i < v.n; at += v.seg[i].n, i++) {
+        int64_t a = lo > at ? lo : at, b = at + v.seg[i].n;
+        if (b > lo + len) b = lo + len;
+        if (a >= b) continue;
+        for (int q = 0; q < N; q++) src[q] = q == me ? v.seg[i].p + (a - at) : in[q] + (a - lo);
+        combine(v.seg[i].p + (a - at), b - a, N, src, w, op);
+    }
+}
+
+ln_status lnm_allreduce_segs(ln_ctx *ctx, const lnm_seg *segs, int nsegs, int op,
+                             int64_t rows) {
     const int N = lnm_size(), me = lnm_rank();
     const char *what = "allreduce";
+    vec v = {nsegs, segs};
+    int64_t n = 0;
+    for (int i = 0; i < nsegs; i++) n += segs[i].n;
     if (N == 1 || n == 0) return LN_OK;
+    if (rows >= ((int64_t)1 << 29))
+        return ln_fail(ctx, LN_E_ARG, "allreduce: %lld rows in one step (at most 2^29)",
+                       (long long)rows);
     double t0 = ln_time();
     const int whole = N == 2 || n * (N - 1) <= WHOLE_MAX_FLOATS;
-    /* the part of x rank q reduces: [lo(q), lo(q) + len(q)) */
+    /* the part of the vector rank q reduces: [LO(q), LO(q) + LEN(q)) */
 #define LO(q) (whole ? 0 : cut(n, N, (q)))
 #define LEN(q) (whole ? n : cut(n, N, (q) + 1) - cut(n, N, (q)))
     int64_t lo = LO(me), mine = LEN(me);
     int64_t slot = whole ? n : n / N + 1;
-    float *in = reserve(ctx, (size_t)(N - 1) * (size_t)slot * sizeof(float));
-    if (!in) return ctx->status;
+    float *scratch_in = reserve(ctx, (size_t)(N - 1) * (size_t)slot * sizeof(float));
+    if (!scratch_in) return ctx->status;
     int64_t *rin = malloc((size_t)N * sizeof *rin);
     const float **src = calloc((size_t)N, sizeof *src);
+    float **in = calloc((size_t)N, sizeof *in);
     double *w = calloc((size_t)N, sizeof *w);
     msgs r;
-    ln_status st = rin && src && w ? round_new(ctx, &r, 4 * N)
-                                   : ln_fail(ctx, LN_E_NOMEM, "out of memory");
+    ln_status st = rin && src && in && w ? round_new(ctx, &r, 8 * N)
+                                         : ln_fail(ctx, LN_E_NOMEM, "out of memory");
     if (st) {
-        free(rin), free(src), free(w);
+        free(rin), free(src), free(in), free(w);
         return st;
     }
     int tag = lnm_next_tag(), weighted = rows >= 0;
-    if (rows >= ((int64_t)1 << 29)) {
-        round_free(&r);
-        free(rin), free(src), free(w);
-        return ln_fail(ctx, LN_E_ARG, "allreduce: %lld rows in one step (at most 2^29)",
-                       (long long)rows);
-    }
     rin[me] = rows;
     /* my part of everyone's vector in, their parts of mine out */
     for (int q = 0; q < N && !st; q++) {
-        src[q] = q == me ? x + lo : in + (int64_t)(q < me ? q : q - 1) * slot;
         if (q == me) continue;
-        st = post(ctx, &r, 0, (float *)src[q], mine, MPI_FLOAT, q, tag, what);
+        in[q] = scratch_in + (int64_t)(q < me ? q : q - 1) * slot;
+        st = post_range(ctx, &r, 0, v, lo, mine, in[q], q, tag, what);
         if (!st && weighted) st = post(ctx, &r, 0, &rin[q], 1, MPI_INT64_T, q, tag + 2, what);
     }
     for (int q = 0; q < N && !st; q++) {
         if (q == me) continue;
-        st = post(ctx, &r, 1, x + LO(q), LEN(q), MPI_FLOAT, q, tag, what);
+        st = post_range(ctx, &r, 1, v, LO(q), LEN(q), NULL, q, tag, what);
         if (!st && weighted) st = post(ctx, &r, 1, &rows, 1, MPI_INT64_T, q, tag + 2, what);
     }
     int64_t sent = r.bytes;
     if (!st) st = finish(ctx, &r, what);
     if (!st) { /* my part: the sum over ranks 0, 1, ... in that order */
         for (int q = 0; q < N; q++) w[q] = weighted ? (double)rin[q] : 1.0;
-        combine(x + lo, mine, N, src, w, weighted ? -1 : op);
+        combine_range(v, lo, mine, N, me, src, in, w, weighted ? -1 : op);
     }
     /* then (reduce-scatter) my reduced part to everyone, theirs from them */
     r.bytes = 0;
     for (int q = 0; q < N && !st && !whole; q++) {
         if (q == me) continue;
-        st = post(ctx, &r, 0, x + LO(q), LEN(q), MPI_FLOAT, q, tag + 1, what);
-        if (!st) st = post(ctx, &r, 1, x + lo, mine, MPI_FLOAT, q, tag + 1, what);
+        st = post_range(ctx, &r, 0, v, LO(q), LEN(q), NULL, q, tag + 1, what);
+        if (!st) st = post_range(ctx, &r, 1, v, lo, mine, NULL, q, tag + 1, what);
     }
 #undef LO
 #undef LEN
     sent += r.bytes;
     if (!st && !whole) st = finish(ctx, &r, what);
     round_free(&r);
-    free(rin), free(src), free(w);
+    free(rin), free(src), free(in), free(w);
     lnm_account(ln_time() - t0, sent);
     return st;
+}
+
+ln_status lnm_allreduce_f32(ln_ctx *ctx, float *x, int64_t n, int op,
+                            int64_t rows) {
+    lnm_seg one = {x, n};
+    return lnm_allreduce_segs(ctx, &one, 1, op, rows);
 }
 
 /* ---- small vectors: everyone gets everything ------------------------------------ */

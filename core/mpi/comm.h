@@ -82,6 +82,15 @@ void lnm_account(double seconds, int64_t bytes);
 ** rows); op is then ignored. */
 ln_status lnm_allreduce_f32(ln_ctx *ctx, float *x, int64_t n, int op,
                             int64_t rows);
+/* The same for a vector made of segments end to end (n floats at p each;
+** the same lengths on every rank), reduced in place: a model's gradient
+** tensors without packing them into one buffer. */
+typedef struct lnm_seg {
+    float *p;
+    int64_t n;
+} lnm_seg;
+ln_status lnm_allreduce_segs(ln_ctx *ctx, const lnm_seg *segs, int nsegs, int op,
+                             int64_t rows);
 /* The same for doubles (small vectors: metric totals, Lua numbers). */
 ln_status lnm_allreduce_f64(ln_ctx *ctx, double *x, int64_t n, int op);
 /* The same for int32 (sums in int64; a result outside int32 fails). */

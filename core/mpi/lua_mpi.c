@@ -159,8 +159,8 @@ static int l_native_allreduce(lua_State *L) {
 
 /* allreduce_tensors({t, ...}, op): float32 tensors in place, one message */
 static int l_allreduce_tensors(lua_State *L) {
-    static float *buf;
-    static int64_t cap;
+    static lnm_seg *segs;
+    static int cap;
     luaL_checktype(L, 1, LUA_TTABLE);
     int op = check_op(L, 2);
     need_init(L);
@@ -172,7 +172,7 @@ static int l_allreduce_tensors(lua_State *L) {
         ts[i] = check_tensor(L, -1); /* kept alive by the list */
         lua_pop(L, 1);
     }
-    check(L, lnm_allreduce_list(&ctx, &buf, &cap, (int)n, ts, op, -1));
+    check(L, lnm_allreduce_list(&ctx, &segs, &cap, (int)n, ts, op, -1));
     lua_settop(L, 1);
     return 1;
 }

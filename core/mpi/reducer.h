@@ -12,16 +12,16 @@
 
 typedef struct lnm_reducer {
     ln_grad_reducer base; /* first: the net sees this */
-    float *buf;           /* the fused gradients */
-    int64_t cap;
+    lnm_seg *segs;        /* the gradients as one vector */
+    int cap;
     lnm_stats stats;      /* reduce calls: seconds (packing included), bytes sent */
     double wait_seconds;  /* of which in the allreduce itself */
 } lnm_reducer;
 
 lnm_reducer *lnm_reducer_new(void);
-/* n float32 tensors packed end to end into *buf (grown, *cap floats),
-** reduced as lnm_allreduce_f32 does, unpacked: one message for all. */
-ln_status lnm_allreduce_list(ln_ctx *ctx, float **buf, int64_t *cap, int n,
+/* n float32 tensors reduced in place as one vector end to end
+** (lnm_allreduce_segs; *segs grown to *cap entries). */
+ln_status lnm_allreduce_list(ln_ctx *ctx, lnm_seg **segs, int *cap, int n,
                              ln_tensor *const *ts, int op, int64_t rows);
 void lnm_reducer_free(lnm_reducer *r);
 
