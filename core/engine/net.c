@@ -237,6 +237,7 @@ static ln_status run_backward(ln_ctx *ctx, ln_net *net, const ln_tensor *dy,
         const ln_tensor *g = i == net->n - 1 ? dy : net->dxs[i + 1];
         ln_status st = ln_layer_backward(ctx, net->layers[i], in, net->ys[i], g,
                                          net->dxs[i], f);
+        if (!st) st = ln__overlap_progress(ctx, net);
         if (st) return st;
     }
     return LN_OK;
@@ -424,6 +425,10 @@ int ln_grad_ready(const ln_layer *l, const ln_weight *w, int64_t lo,
     if (w->l1 != 0 || w->l2 != 0) return 0;
     for (int i = 0; i < net->nopt; i++) {
         if (net->ograds[i] != w->grad || net->ovars[i] != w->value) continue;
+        if (net->overlapping) { /* the reducer's first, then the update */
+            ln__overlap_ready(net, i, lo, hi);
+            return 1;
+        }
         ln__opt_step_range(net->opt, i, ln_f32(w->grad), lo, hi);
         atomic_fetch_add_explicit(&net->covered[i], hi - lo, memory_order_relaxed);
         return 1;
@@ -476,8 +481,13 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
     int early = 0;
     if (layers) st = run_forward(ctx, net, net->xb, flags);
     if (!st && layers) st = loss_and_metrics(ctx, net, 1, c->loss);
-    if (!st && c->apply && net->nopt > 0 && c->early && !staged &&
-        ln__opt_pieces_ok(net->opt) && !layer_repeated(net)) {
+    int overlap = 0;
+    int pieces = !st && c->apply && net->nopt > 0 && c->early && layers &&
+                 ln__opt_pieces_ok(net->opt) && !layer_repeated(net);
+    if (pieces && staged) { /* the reducer's exchanges during backward */
+        st = ln__overlap_begin(ctx, net, c->n, &overlap);
+        if (overlap) ln__early_set(net);
+    } else if (pieces) {
         st = ln__opt_step_begin(ctx, net->opt, net->nopt, net->ovars,
                                 (const ln_tensor *const *)net->ograds,
                                 net->onames);
@@ -490,11 +500,13 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *c) {
         int stop = first_trainable(net);
         if (stop < net->n) st = run_backward(ctx, net, net->dpred, stop, 0);
     }
-    if (early) ln__early_set(NULL);
-    if (!st && staged) st = ln__stage_batch(ctx, net, c->n, &ready);
+    if (early || overlap) ln__early_set(NULL);
+    if (!st && staged && !overlap) st = ln__stage_batch(ctx, net, c->n, &ready);
     if (net->snapshot)
         for (int i = 0; i < net->n; i++) net->layers[i]->trainable = net->saved[i];
+    if (overlap && st) net->overlapping = 0;
     if (st || !c->apply || net->nopt == 0 || !ready) return st;
+    if (overlap) return ln__overlap_finish(ctx, net);
     if (early) return finish_early(ctx, net);
     return ln_optimizer_apply(ctx, net->opt, net->nopt, net->ovars,
                               (const ln_tensor *const *)net->ograds, net->onames);

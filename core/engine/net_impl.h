@@ -77,6 +77,8 @@ struct ln_net {
     ln_tensor **sgrads;   /* the gradients backward writes (borrowed) */
     double *acc;          /* their row-weighted sums, end to end */
     int64_t capacc;
+    int overlapping;      /* this backward hands gradients to the reducer */
+    int *omap, capomap;   /* per optimizer pair: its index in sgrads, or -1 */
 
     /* threads (net_run.c) */
     ln_net_threading threading;
@@ -110,6 +112,15 @@ ln_status ln__net_batch(ln_ctx *ctx, ln_net *net, const ln__batch *b);
 int ln__stage_on(const ln_net *net);
 ln_status ln__stage_batch(ln_ctx *ctx, ln_net *net, int64_t rows, int *ready);
 void ln__stage_free(ln_net *net);
+/* The reducer's overlap with backward (a fused step whose update may run in
+** pieces): begin arms it (the optimizer's step begun, the reducer told;
+** *on: armed); ln_grad_ready then hands the blocks to the reducer, the
+** chain calls progress after each layer, and finish (after backward)
+** hands over the rest, waits for each gradient and updates its variable. */
+ln_status ln__overlap_begin(ln_ctx *ctx, ln_net *net, int64_t rows, int *on);
+void ln__overlap_ready(ln_net *net, int i, int64_t lo, int64_t hi);
+ln_status ln__overlap_progress(ln_ctx *ctx, ln_net *net);
+ln_status ln__overlap_finish(ln_ctx *ctx, ln_net *net);
 /* Forget which batch sizes ran serially (buffers may have to grow). */
 void ln__net_unsteady(ln_net *net);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "net_impl.h"
+#include "optimizer_impl.h"
 
 int ln__stage_on(const ln_net *net) {
     return net->reducer != NULL || net->accumulate > 1;
@@ -22,6 +23,7 @@ int ln__stage_on(const ln_net *net) {
 void ln__stage_free(ln_net *net) {
     free(net->sgrads);
     free(net->acc);
+    free(net->omap);
 }
 
 void ln_net_set_reducer(ln_net *net, ln_grad_reducer *r) { net->reducer = r; }
@@ -139,4 +141,75 @@ int ln_net_totals(const ln_net *net, double *out, int max) {
         out[2 * (i + 1) + 1] = net->mcount[i];
     }
     return k;
+}
+
+/* ---- the reducer's overlap with backward --------------------------------------- */
+
+ln_status ln__overlap_begin(ln_ctx *ctx, ln_net *net, int64_t rows, int *on) {
+    ln_grad_reducer *r = net->reducer;
+    *on = 0;
+    if (!r || !r->begin || !r->ready || !r->progress || !r->wait || net->accumulate > 1)
+        return LN_OK;
+    ln_status st = collect(ctx, net);
+    if (st) return st;
+    if (net->nopt > net->capomap) {
+        int *m = realloc(net->omap, (size_t)net->nopt * sizeof *m);
+        if (!m) return ln_fail(ctx, LN_E_NOMEM, "net: out of memory");
+        net->omap = m;
+        net->capomap = net->nopt;
+    }
+    for (int i = 0; i < net->nopt; i++) {
+        net->omap[i] = -1;
+        for (int j = 0; j < net->nsgrads && net->omap[i] < 0; j++)
+            if (net->sgrads[j] == net->ograds[i]) net->omap[i] = j;
+    }
+    st = ln__opt_step_begin(ctx, net->opt, net->nopt, net->ovars,
+                            (const ln_tensor *const *)net->ograds, net->onames);
+    if (!st) st = r->begin(ctx, r, net->nsgrads, net->sgrads, rows);
+    if (st) return ln_prefix(ctx, "net: reducing the gradients");
+    for (int i = 0; i < net->nopt; i++)
+        atomic_store_explicit(&net->covered[i], 0, memory_order_relaxed);
+    net->overlapping = *on = 1;
+    return LN_OK;
+}
+
+void ln__overlap_ready(ln_net *net, int i, int64_t lo, int64_t hi) {
+    if (net->omap[i] >= 0) net->reducer->ready(net->reducer, net->omap[i], lo, hi);
+    atomic_fetch_add_explicit(&net->covered[i], hi - lo, memory_order_relaxed);
+}
+
+ln_status ln__overlap_progress(ln_ctx *ctx, ln_net *net) {
+    if (!net->overlapping) return LN_OK;
+    ln_status st = net->reducer->progress(ctx, net->reducer);
+    return st ? ln_prefix(ctx, "net: reducing the gradients") : LN_OK;
+}
+
+ln_status ln__overlap_finish(ln_ctx *ctx, ln_net *net) {
+    ln_grad_reducer *r = net->reducer;
+    net->overlapping = 0;
+    for (int j = 0; j < net->nsgrads; j++) { /* what no layer handed over */
+        int i = 0;
+        while (i < net->nopt && net->omap[i] != j) i++;
+        int64_t c = i < net->nopt ? atomic_load_explicit(&net->covered[i], memory_order_acquire) : 0;
+        if (c == 0) {
+            r->ready(r, j, 0, net->sgrads[j]->numel);
+        } else if (c != net->sgrads[j]->numel) {
+            char s[128];
+            return ln_fail(ctx, LN_E_INTERNAL, "net: a layer reported %lld of the %lld "
+                           "gradient elements of %s %s as final", (long long)c,
+                           (long long)net->ovars[i]->numel,
+                           net->onames[i] ? net->onames[i] : "a variable",
+                           ln_shape_str(net->ovars[i], s, sizeof s));
+        }
+    }
+    /* the last layers' gradients were final first: their exchange ends first */
+    ln_status st = LN_OK;
+    for (int i = net->nopt - 1; i >= 0 && !st; i--) {
+        if (net->omap[i] >= 0) st = r->wait(ctx, r, net->omap[i]);
+        if (!st) ln__opt_step_var(net->opt, i, ln_f32(net->ograds[i]));
+    }
+    for (int j = net->nsgrads - 1; j >= 0 && !st; j--) st = r->wait(ctx, r, j);
+    if (st) return ln_prefix(ctx, "net: reducing the gradients");
+    ln__opt_step_end(net->opt);
+    return LN_OK;
 }

@@ -35,16 +35,7 @@ static void *reserve(ln_ctx *ctx, size_t bytes) {
     return p;
 }
 
-/* Requests of one round of messages and the peer of each (grown as
-** messages are posted). */
-typedef struct msgs {
-    int n, cap;
-    MPI_Request *req;
-    int *peer;
-    int64_t bytes; /* sent */
-} msgs;
-
-static ln_status round_new(ln_ctx *ctx, msgs *r, int cap) {
+static ln_status round_new(ln_ctx *ctx, lnm_msgs *r, int cap) {
     r->n = 0;
     r->cap = cap > 0 ? cap : 1;
     r->bytes = 0;
@@ -56,7 +47,7 @@ static ln_status round_new(ln_ctx *ctx, msgs *r, int cap) {
     return ln_fail(ctx, LN_E_NOMEM, "out of memory");
 }
 
-static void round_free(msgs *r) {
+static void round_free(lnm_msgs *r) {
     free(r->req);
     free(r->peer);
 }
@@ -68,7 +59,7 @@ static void round_free(msgs *r) {
 ** same source and tag. */
 #define SEGMENT_BYTES (64 * 1024)
 
-static ln_status post(ln_ctx *ctx, msgs *r, int send, void *p, int64_t count,
+static ln_status post(ln_ctx *ctx, lnm_msgs *r, int send, void *p, int64_t count,
                       MPI_Datatype type, int peer, int tag, const char *what) {
     int size = 0;
     MPI_Type_size(type, &size);
@@ -97,7 +88,7 @@ static ln_status post(ln_ctx *ctx, msgs *r, int send, void *p, int64_t count,
 }
 
 /* Wait for a round; on failure the requests stay (the world is broken). */
-static ln_status finish(ln_ctx *ctx, msgs *r, const char *what) {
+static ln_status finish(ln_ctx *ctx, lnm_msgs *r, const char *what) {
     ln_status st = lnm_wait(ctx, r->n, r->req, r->peer, what);
     r->n = 0;
     return st;
@@ -162,110 +153,163 @@ CLONES static void combine(float *out, int64_t n, int N, const float *const *src
 ** the same either way, bit for bit. */
 #define WHOLE_MAX_FLOATS (64 * 1024)
 
-/* The vector: segments end to end (a model's gradient tensors, in place:
-** nothing is packed). */
-typedef struct vec {
-    int n;
-    const lnm_seg *seg;
-} vec;
-
-/* Post the messages of elements [lo, lo + len) of v, piece by piece along
-** its segments; base != NULL receives them into base[0 .. len) instead. */
-static ln_status post_range(ln_ctx *ctx, msgs *r, int send, vec v, int64_t lo,
-                            int64_t len, float *base, int peer, int tag,
-                            const char *what) {
+/* Post the messages of elements [lo, lo + len) of the vector, piece by
+** piece along its segments; base != NULL receives them into
+** base[0 .. len) instead. */
+static ln_status post_range(ln_ctx *ctx, lnm_msgs *r, int send, const lnm_seg *seg,
+                            int nseg, int64_t lo, int64_t len, float *base, int peer,
+                            int tag, const char *what) {
     int64_t at = 0; /* the first element of segment i */
-    for (int i = 0; i < v.n && len > 0; at += v.seg[i].n, i++) {
-        int64_t a = lo > at ? lo : at, b = at + v.seg[i].n;
+    for (int i = 0; i < nseg && len > 0; at += seg[i].n, i++) {
+        int64_t a = lo > at ? lo : at, b = at + seg[i].n;
         if (b > lo + len) b = lo + len;
         if (a >= b) continue;
-        float *p = base ? base + (a - lo) : v.seg[i].p + (a - at);
+        float *p = base ? base + (a - lo) : seg[i].p + (a - at);
         ln_status st = post(ctx, r, send, p, b - a, MPI_FLOAT, peer, tag, what);
         if (st) return st;
     }
     return LN_OK;
 }
 
-/* Reduce elements [lo, lo + len) of v in place: rank q's values are in
-** in[q] (its part, from element lo on), this rank's in v itself. */
-static void combine_range(vec v, int64_t lo, int64_t len, int N, int me,
-                          const float **src, float *const *in, const double *w,
-                          int op) {
+/* Reduce elements [lo, lo + len) of the vector in place: rank q's values
+** are in in[q] (its part, from element lo on), this rank's in the vector. */
+static void combine_range(const lnm_seg *seg, int nseg, int64_t lo, int64_t len,
+                          int N, int me, const float **src, float *const *in,
+                          const double *w, int op) {
     int64_t at = 0;
-    for (int i = 0; i < v.n; at += v.seg[i].n, i++) {
-        int64_t a = lo > at ? lo : at, b = at + v.seg[i].n;
+    for (int i = 0; i < nseg; at += seg[i].n, i++) {
+        int64_t a = lo > at ? lo : at, b = at + seg[i].n;
         if (b > lo + len) b = lo + len;
         if (a >= b) continue;
-        for (int q = 0; q < N; q++) src[q] = q == me ? v.seg[i].p + (a - at) : in[q] + (a - lo);
-        combine(v.seg[i].p + (a - at), b - a, N, src, w, op);
+        for (int q = 0; q < N; q++) src[q] = q == me ? seg[i].p + (a - at) : in[q] + (a - lo);
+        combine(seg[i].p + (a - at), b - a, N, src, w, op);
     }
+}
+
+void lnm_ar_free(lnm_ar *ar) {
+    free(ar->in);
+    free(ar->rin);
+    free(ar->src);
+    free(ar->inq);
+    free(ar->w);
+    round_free(&ar->r);
+    memset(ar, 0, sizeof *ar);
+}
+
+/* The part of [off, off + n) that rank q reduces. */
+static int64_t part_lo(const lnm_ar *ar, int q) {
+    return ar->off + (ar->whole ? 0 : cut(ar->n, lnm_size(), q));
+}
+static int64_t part_len(const lnm_ar *ar, int q) {
+    return ar->whole ? ar->n : cut(ar->n, lnm_size(), q + 1) - cut(ar->n, lnm_size(), q);
+}
+
+ln_status lnm_ar_start(ln_ctx *ctx, lnm_ar *ar, const lnm_seg *seg, int nseg,
+                       int64_t off, int64_t n, int op, int64_t rows) {
+    const int N = lnm_size(), me = lnm_rank();
+    if (rows >= ((int64_t)1 << 29))
+        return ln_fail(ctx, LN_E_ARG, "allreduce: %lld rows in one step (at most 2^29)",
+                       (long long)rows);
+    ar->seg = seg, ar->nseg = nseg, ar->off = off, ar->n = n, ar->op = op;
+    ar->rows = rows, ar->sent = 0, ar->t0 = ln_time();
+    ar->phase = N == 1 || n == 0 ? 3 : 1;
+    if (ar->phase == 3) return LN_OK;
+    ar->whole = N == 2 || n * (N - 1) <= WHOLE_MAX_FLOATS;
+    int64_t slot = ar->whole ? n : n / N + 1;
+    size_t need = (size_t)(N - 1) * (size_t)slot;
+    if (need > ar->incap || !ar->rin) {
+        free(ar->in), free(ar->rin), free(ar->src), free(ar->inq), free(ar->w);
+        ar->in = malloc((need ? need : 1) * sizeof *ar->in);
+        ar->rin = malloc((size_t)N * sizeof *ar->rin);
+        ar->src = calloc((size_t)N, sizeof *ar->src);
+        ar->inq = calloc((size_t)N, sizeof *ar->inq);
+        ar->w = calloc((size_t)N, sizeof *ar->w);
+        ar->incap = need;
+        if (!ar->in || !ar->rin || !ar->src || !ar->inq || !ar->w) {
+            lnm_ar_free(ar);
+            return ln_fail(ctx, LN_E_NOMEM, "allreduce: out of memory (%zu floats)", need);
+        }
+    }
+    if (!ar->r.req) {
+        ln_status st = round_new(ctx, &ar->r, 8 * N);
+        if (st) return st;
+    }
+    ar->r.n = 0;
+    ar->r.bytes = 0;
+    ar->tag = lnm_next_tag();
+    ar->rin[me] = rows;
+    ln_status st = LN_OK;
+    const char *what = "allreduce";
+    int weighted = rows >= 0;
+    /* my part of everyone's vector in, their parts of mine out */
+    for (int q = 0; q < N && !st; q++) {
+        if (q == me) continue;
+        ar->inq[q] = ar->in + (int64_t)(q < me ? q : q - 1) * slot;
+        st = post_range(ctx, &ar->r, 0, seg, nseg, part_lo(ar, me), part_len(ar, me),
+                        ar->inq[q], q, ar->tag, what);
+        if (!st && weighted) st = post(ctx, &ar->r, 0, &ar->rin[q], 1, MPI_INT64_T, q, ar->tag + 2, what);
+    }
+    for (int q = 0; q < N && !st; q++) {
+        if (q == me) continue;
+        st = post_range(ctx, &ar->r, 1, seg, nseg, part_lo(ar, q), part_len(ar, q), NULL, q,
+                        ar->tag, what);
+        if (!st && weighted) st = post(ctx, &ar->r, 1, &ar->rows, 1, MPI_INT64_T, q, ar->tag + 2, what);
+    }
+    return st;
+}
+
+ln_status lnm_ar_poll(ln_ctx *ctx, lnm_ar *ar, int *done) {
+    const int N = lnm_size(), me = lnm_rank();
+    const char *what = "allreduce";
+    *done = ar->phase == 3;
+    if (*done) return LN_OK;
+    int pending;
+    ln_status st = lnm_test(ctx, ar->r.n, ar->r.req, ar->r.peer, what, &pending);
+    if (st || pending) return st;
+    ar->sent += ar->r.bytes;
+    ar->r.n = 0;
+    ar->r.bytes = 0;
+    if (ar->phase == 1) { /* my part: the sum over ranks 0, 1, ... in that order */
+        for (int q = 0; q < N; q++) ar->w[q] = ar->rows >= 0 ? (double)ar->rin[q] : 1.0;
+        combine_range(ar->seg, ar->nseg, part_lo(ar, me), part_len(ar, me), N, me, ar->src,
+                      ar->inq, ar->w, ar->rows >= 0 ? -1 : ar->op);
+        if (!ar->whole) { /* my reduced part to everyone, theirs from them */
+            for (int q = 0; q < N && !st; q++) {
+                if (q == me) continue;
+                st = post_range(ctx, &ar->r, 0, ar->seg, ar->nseg, part_lo(ar, q),
+                                part_len(ar, q), NULL, q, ar->tag + 1, what);
+                if (!st)
+                    st = post_range(ctx, &ar->r, 1, ar->seg, ar->nseg, part_lo(ar, me),
+                                    part_len(ar, me), NULL, q, ar->tag + 1, what);
+            }
+            ar->phase = 2;
+            return st;
+        }
+    }
+    ar->phase = 3;
+    *done = 1;
+    lnm_account(ln_time() - ar->t0, ar->sent);
+    return LN_OK;
+}
+
+ln_status lnm_ar_stalled(ln_ctx *ctx, const lnm_ar *ar, double since) {
+    return lnm_check_time(ctx, ar->r.n, ar->r.req, ar->r.peer, "allreduce", since);
 }
 
 ln_status lnm_allreduce_segs(ln_ctx *ctx, const lnm_seg *segs, int nsegs, int op,
                              int64_t rows) {
-    const int N = lnm_size(), me = lnm_rank();
-    const char *what = "allreduce";
-    vec v = {nsegs, segs};
+    static lnm_ar ar; /* its buffers are reused call after call */
     int64_t n = 0;
     for (int i = 0; i < nsegs; i++) n += segs[i].n;
-    if (N == 1 || n == 0) return LN_OK;
-    if (rows >= ((int64_t)1 << 29))
-        return ln_fail(ctx, LN_E_ARG, "allreduce: %lld rows in one step (at most 2^29)",
-                       (long long)rows);
-    double t0 = ln_time();
-    const int whole = N == 2 || n * (N - 1) <= WHOLE_MAX_FLOATS;
-    /* the part of the vector rank q reduces: [LO(q), LO(q) + LEN(q)) */
-#define LO(q) (whole ? 0 : cut(n, N, (q)))
-#define LEN(q) (whole ? n : cut(n, N, (q) + 1) - cut(n, N, (q)))
-    int64_t lo = LO(me), mine = LEN(me);
-    int64_t slot = whole ? n : n / N + 1;
-    float *scratch_in = reserve(ctx, (size_t)(N - 1) * (size_t)slot * sizeof(float));
-    if (!scratch_in) return ctx->status;
-    int64_t *rin = malloc((size_t)N * sizeof *rin);
-    const float **src = calloc((size_t)N, sizeof *src);
-    float **in = calloc((size_t)N, sizeof *in);
-    double *w = calloc((size_t)N, sizeof *w);
-    msgs r;
-    ln_status st = rin && src && in && w ? round_new(ctx, &r, 8 * N)
-                                         : ln_fail(ctx, LN_E_NOMEM, "out of memory");
-    if (st) {
-        free(rin), free(src), free(in), free(w);
-        return st;
+    ln_status st = lnm_ar_start(ctx, &ar, segs, nsegs, 0, n, op, rows);
+    double since = ln_time();
+    for (int64_t round = 0; !st; round++) {
+        int done, phase = ar.phase;
+        if ((st = lnm_ar_poll(ctx, &ar, &done)) || done) break;
+        if (ar.phase != phase) since = ln_time(); /* progress */
+        if ((st = lnm_ar_stalled(ctx, &ar, since))) break;
+        lnm_pause(round, ln_time() - since);
     }
-    int tag = lnm_next_tag(), weighted = rows >= 0;
-    rin[me] = rows;
-    /* my part of everyone's vector in, their parts of mine out */
-    for (int q = 0; q < N && !st; q++) {
-        if (q == me) continue;
-        in[q] = scratch_in + (int64_t)(q < me ? q : q - 1) * slot;
-        st = post_range(ctx, &r, 0, v, lo, mine, in[q], q, tag, what);
-        if (!st && weighted) st = post(ctx, &r, 0, &rin[q], 1, MPI_INT64_T, q, tag + 2, what);
-    }
-    for (int q = 0; q < N && !st; q++) {
-        if (q == me) continue;
-        st = post_range(ctx, &r, 1, v, LO(q), LEN(q), NULL, q, tag, what);
-        if (!st && weighted) st = post(ctx, &r, 1, &rows, 1, MPI_INT64_T, q, tag + 2, what);
-    }
-    int64_t sent = r.bytes;
-    if (!st) st = finish(ctx, &r, what);
-    if (!st) { /* my part: the sum over ranks 0, 1, ... in that order */
-        for (int q = 0; q < N; q++) w[q] = weighted ? (double)rin[q] : 1.0;
-        combine_range(v, lo, mine, N, me, src, in, w, weighted ? -1 : op);
-    }
-    /* then (reduce-scatter) my reduced part to everyone, theirs from them */
-    r.bytes = 0;
-    for (int q = 0; q < N && !st && !whole; q++) {
-        if (q == me) continue;
-        st = post_range(ctx, &r, 0, v, LO(q), LEN(q), NULL, q, tag + 1, what);
-        if (!st) st = post_range(ctx, &r, 1, v, lo, mine, NULL, q, tag + 1, what);
-    }
-#undef LO
-#undef LEN
-    sent += r.bytes;
-    if (!st && !whole) st = finish(ctx, &r, what);
-    round_free(&r);
-    free(rin), free(src), free(in), free(w);
-    lnm_account(ln_time() - t0, sent);
     return st;
 }
 
@@ -284,7 +328,7 @@ static ln_status gather_all(ln_ctx *ctx, const void *x, int64_t n,
                             const char *what) {
     const int N = lnm_size(), me = lnm_rank();
     double t0 = ln_time();
-    msgs r;
+    lnm_msgs r;
     ln_status st = round_new(ctx, &r, 2 * N);
     if (st) return st;
     int tag = lnm_next_tag();
@@ -350,7 +394,7 @@ ln_status lnm_broadcast(ln_ctx *ctx, void *p, int64_t n, int root) {
         return ln_fail(ctx, LN_E_ARG, "broadcast: root %d outside ranks 0..%d", root, N - 1);
     if (N == 1 || n == 0) return LN_OK;
     double t0 = ln_time();
-    msgs r;
+    lnm_msgs r;
     ln_status st = round_new(ctx, &r, N);
     if (st) return st;
     int tag = lnm_next_tag();
@@ -391,13 +435,13 @@ ln_status lnm_broadcast_string(ln_ctx *ctx, char **s, int64_t *n, int root) {
     return LN_OK;
 }
 
-/* Dissemination: in msgs k every rank signals rank + 2^k and waits for
+/* Dissemination: in lnm_msgs k every rank signals rank + 2^k and waits for
 ** rank - 2^k; after ceil(log2 N) rounds everyone has heard from everyone. */
 ln_status lnm_barrier(ln_ctx *ctx) {
     const int N = lnm_size(), me = lnm_rank();
     if (N == 1) return LN_OK;
     double t0 = ln_time();
-    msgs r;
+    lnm_msgs r;
     ln_status st = round_new(ctx, &r, 2);
     if (st) return st;
     int tag = lnm_next_tag();

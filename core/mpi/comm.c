@@ -89,12 +89,12 @@ void lnm_account(double seconds, int64_t bytes) {
     W.stats.bytes += bytes;
 }
 
-/* Between two polls of a wait: spin at first (the answer is usually
+/* Between two polls of a wait (lnm_pause): spin at first (the answer is usually
 ** close), then yield the core (still runnable, so back at once when the
 ** other rank answers), and only in long waits sleep (an idle process
 ** costs nothing while a slow rank computes or a failure times out). MPI
 ** progresses inside the polls. */
-static void pause_for(int64_t round, double waited) {
+void lnm_pause(int64_t round, double waited) {
     if (round < 64) return;
     if (waited < 0.005) {
         sched_yield();
@@ -116,43 +116,55 @@ static int notice_arrived(void) {
     return 1;
 }
 
+ln_status lnm_test(ln_ctx *ctx, int n, MPI_Request *reqs, const int *peers,
+                   const char *what, int *pending) {
+    *pending = 0;
+    if (W.broken) return ln_fail(ctx, LN_E_IO, "rank %d: %s: %s", W.rank, what, W.why);
+    for (int i = 0; i < n; i++) {
+        if (reqs[i] == MPI_REQUEST_NULL) continue;
+        int flag = 0, rc = MPI_Test(&reqs[i], &flag, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) {
+            ln_status st = lnm_error(ctx, rc, what, peers[i]);
+            lnm_fail(ctx->msg);
+            return st;
+        }
+        *pending += !flag;
+    }
+    if (*pending && notice_arrived())
+        return ln_fail(ctx, LN_E_IO, "rank %d: %s: %s", W.rank, what, W.why);
+    return LN_OK;
+}
+
+ln_status lnm_check_time(ln_ctx *ctx, int n, const MPI_Request *reqs,
+                         const int *peers, const char *what, double since) {
+    if (ln_time() - since <= W.timeout) return LN_OK;
+    char list[512];
+    size_t len = 0;
+    list[0] = '\0';
+    for (int i = 0; i < n && len + 16 < sizeof list; i++) {
+        if (reqs[i] == MPI_REQUEST_NULL) continue;
+        int seen = 0;
+        for (int j = 0; j < i; j++) seen |= reqs[j] != MPI_REQUEST_NULL && peers[j] == peers[i];
+        if (!seen) len += (size_t)snprintf(list + len, sizeof list - len, "%s%d",
+                                           len ? ", " : "", peers[i]);
+    }
+    ln_fail(ctx, LN_E_IO, "rank %d: %s: no answer from rank %s for %g s (a rank "
+            "died, hangs or fell behind; LUNET_DIST_TIMEOUT or "
+            "ln.distributed.init{timeout = s} sets the limit)", W.rank, what, list,
+            W.timeout);
+    lnm_fail(ctx->msg);
+    return LN_E_IO;
+}
+
 ln_status lnm_wait(ln_ctx *ctx, int n, MPI_Request *reqs, const int *peers,
                    const char *what) {
-    if (W.broken) return ln_fail(ctx, LN_E_IO, "rank %d: %s: %s", W.rank, what, W.why);
     double start = ln_time();
     for (int64_t round = 0;; round++) {
-        int pending = 0;
-        for (int i = 0; i < n; i++) {
-            if (reqs[i] == MPI_REQUEST_NULL) continue;
-            int flag = 0, rc = MPI_Test(&reqs[i], &flag, MPI_STATUS_IGNORE);
-            if (rc != MPI_SUCCESS) {
-                ln_status st = lnm_error(ctx, rc, what, peers[i]);
-                lnm_fail(ctx->msg);
-                return st;
-            }
-            pending += !flag;
-        }
-        if (!pending) return LN_OK;
-        if (notice_arrived()) return ln_fail(ctx, LN_E_IO, "rank %d: %s: %s", W.rank, what, W.why);
-        if (ln_time() - start > W.timeout) {
-            char list[512];
-            size_t len = 0;
-            list[0] = '\0';
-            for (int i = 0; i < n && len + 16 < sizeof list; i++) {
-                if (reqs[i] == MPI_REQUEST_NULL) continue;
-                int seen = 0;
-                for (int j = 0; j < i; j++) seen |= reqs[j] != MPI_REQUEST_NULL && peers[j] == peers[i];
-                if (!seen) len += (size_t)snprintf(list + len, sizeof list - len, "%s%d",
-                                                   len ? ", " : "", peers[i]);
-            }
-            ln_fail(ctx, LN_E_IO, "rank %d: %s: no answer from rank %s for %g s (a rank "
-                    "died, hangs or fell behind; LUNET_DIST_TIMEOUT or "
-                    "ln.distributed.init{timeout = s} sets the limit)", W.rank, what,
-                    list, W.timeout);
-            lnm_fail(ctx->msg);
-            return LN_E_IO;
-        }
-        pause_for(round, ln_time() - start);
+        int pending;
+        ln_status st = lnm_test(ctx, n, reqs, peers, what, &pending);
+        if (st || !pending) return st;
+        if ((st = lnm_check_time(ctx, n, reqs, peers, what, start))) return st;
+        lnm_pause(round, ln_time() - start);
     }
 }
 
@@ -176,7 +188,7 @@ void lnm_fail(const char *msg) {
         for (int64_t round = 0; ln_time() - start < 2.0; round++) {
             int flag = 1;
             if (MPI_Testall(k, reqs, &flag, MPI_STATUSES_IGNORE) != MPI_SUCCESS || flag) break;
-            pause_for(round, ln_time() - start);
+            lnm_pause(round, ln_time() - start);
         }
     }
 }

@@ -65,6 +65,15 @@ lnm_stats lnm_get_stats(void);
 ** message on timeout). what names the operation ("allreduce"). */
 ln_status lnm_wait(ln_ctx *ctx, int n, MPI_Request *reqs, const int *peers,
                    const char *what);
+/* Its pieces, for waits on several things at once: one poll (*pending:
+** requests not complete; fails on an MPI error or a failure notice); the
+** timeout (fails naming the peers of the pending requests once `since`
+** is more than the limit ago); the pause between two polls. */
+ln_status lnm_test(ln_ctx *ctx, int n, MPI_Request *reqs, const int *peers,
+                   const char *what, int *pending);
+ln_status lnm_check_time(ln_ctx *ctx, int n, const MPI_Request *reqs,
+                         const int *peers, const char *what, double since);
+void lnm_pause(int64_t round, double waited);
 /* Fail with the MPI error code's text, naming what and the peer (-1: none). */
 ln_status lnm_error(ln_ctx *ctx, int code, const char *what, int peer);
 /* The communicator of lunet's collectives; the next tag for a collective
@@ -91,6 +100,37 @@ typedef struct lnm_seg {
 } lnm_seg;
 ln_status lnm_allreduce_segs(ln_ctx *ctx, const lnm_seg *segs, int nsegs, int op,
                              int64_t rows);
+/* One allreduce in flight, over elements [off, off + n) of a vector of
+** segments (a bucket of a model's gradients while backward still runs):
+** start posts its messages, poll moves it on without blocking (*done: the
+** range holds the result), stalled fails once `since` is more than the
+** timeout ago. Several may be in flight at once (each has its tags and
+** buffers). lnm_allreduce_segs is start then poll until done. Zeroed
+** before the first start; lnm_ar_free releases its buffers. */
+typedef struct lnm_msgs {
+    int n, cap;
+    MPI_Request *req;
+    int *peer;
+    int64_t bytes; /* sent */
+} lnm_msgs;
+typedef struct lnm_ar {
+    const lnm_seg *seg;
+    int nseg;
+    int64_t off, n, rows;
+    int op, whole, phase, tag; /* phase: 1 first round, 2 second, 3 done */
+    lnm_msgs r;
+    float *in, **inq; /* the other ranks' parts */
+    size_t incap;
+    int64_t *rin; /* their rows */
+    const float **src;
+    double *w, t0;
+    int64_t sent;
+} lnm_ar;
+ln_status lnm_ar_start(ln_ctx *ctx, lnm_ar *ar, const lnm_seg *seg, int nseg,
+                       int64_t off, int64_t n, int op, int64_t rows);
+ln_status lnm_ar_poll(ln_ctx *ctx, lnm_ar *ar, int *done);
+ln_status lnm_ar_stalled(ln_ctx *ctx, const lnm_ar *ar, double since);
+void lnm_ar_free(lnm_ar *ar);
 /* The same for doubles (small vectors: metric totals, Lua numbers). */
 ln_status lnm_allreduce_f64(ln_ctx *ctx, double *x, int64_t n, int op);
 /* The same for int32 (sums in int64; a result outside int32 fails). */

@@ -17,7 +17,8 @@
 **   mpi.sync_rng(root)                    lunet's generator from root
 **   mpi.spread_rng()                      rank r draws from its own stream
 **   mpi.reducer() -> GradReducer          for net:set_reducer (engine/net.h);
-**                                         reducer:stats() -> table
+**                                         reducer:stats() -> table,
+**                                         reducer:overlap([on]) -> was on
 **   mpi.stats() -> {seconds, calls, bytes}
 **   mpi.finalize()                        (also when the Lua state closes)
 **
@@ -300,12 +301,25 @@ static int reducer_gc(lua_State *L) {
     return 0;
 }
 
-/* reducer:stats() -> {seconds, calls, bytes, wait_seconds} of its reduces */
+/* reducer:stats() -> {seconds, calls, bytes, wait_seconds, overlapped} of its steps */
 static int reducer_stats(lua_State *L) {
     lnm_reducer *r = check_reducer(L, 1);
     push_stats(L, r->stats);
     lua_pushnumber(L, r->wait_seconds);
     lua_setfield(L, -2, "wait_seconds");
+    lua_pushinteger(L, r->overlapped);
+    lua_setfield(L, -2, "overlapped");
+    return 1;
+}
+
+/* reducer:overlap([on]) -> whether it overlaps backward (before the change) */
+static int reducer_overlap(lua_State *L) {
+    lnm_reducer *r = check_reducer(L, 1);
+    lua_pushboolean(L, lnm_reducer_overlapping(r));
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TBOOLEAN);
+        lnm_reducer_overlap(r, lua_toboolean(L, 2));
+    }
     return 1;
 }
 
@@ -313,12 +327,14 @@ static int reducer_reset_stats(lua_State *L) {
     lnm_reducer *r = check_reducer(L, 1);
     memset(&r->stats, 0, sizeof r->stats);
     r->wait_seconds = 0;
+    r->overlapped = 0;
     return 0;
 }
 
 LN_API int luaopen_lunet_mpi(lua_State *L) {
     static const luaL_Reg reducer_methods[] = {
-        {"stats", reducer_stats}, {"reset_stats", reducer_reset_stats}, {NULL, NULL}};
+        {"stats", reducer_stats}, {"reset_stats", reducer_reset_stats},
+        {"overlap", reducer_overlap}, {NULL, NULL}};
     if (luaL_newmetatable(L, REDUCER_MT)) {
         lua_pushcfunction(L, reducer_gc);
         lua_setfield(L, -2, "__gc");

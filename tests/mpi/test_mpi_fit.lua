@@ -4,6 +4,8 @@
 -- test compares them:
 --  - the seed's experiment 1, one epoch: 2 ranks = 1 process within 1e-6,
 --    and the ranks (and two runs) bitwise equal;
+--  - the gradient exchange overlapping backward, or after it, or mixed
+--    across ranks: the same bits (2 and 3 ranks);
 --  - every path of fit (runs of batches, batch callbacks, accumulation, a
 --    Lua optimizer, DistributedOptimizer, a last batch of one row,
 --    per_rank_batch) at 2 and 3 ranks against one process;
@@ -60,6 +62,50 @@ test("experiment 1, one epoch: 2 ranks give 1 process's weights within 1e-6, bit
   near_lists({table.unpack(ha, 1, 4)}, {table.unpack(href, 1, 4)}, 1e-6, "history")
   T.eq(J.read(dir .. "/exp1_a.r0.txt"):match("^[^s]*"), J.read(dir .. "/exp1_a.r1.txt"):match("^[^s]*"),
        "history on both ranks")
+end)
+
+-- The steps of a run and those whose exchange overlapped backward (rank r).
+local function overlap_steps(p, r)
+  local s = assert(J.read(string.format("%s.r%d.txt", p, r)))
+  return tonumber(s:match("steps=(%d+)")), tonumber(s:match("overlapped=(%d+)"))
+end
+
+test("overlap: exchanging the gradients during backward changes no bit (on, off, mixed; 2 and 3 ranks)", function()
+  local on = weights(dir .. "/exp1_a", 0)
+  for r = 0, 1 do
+    local steps, ov = overlap_steps(dir .. "/exp1_a", r)
+    T.eq(steps, 1719, "exchanges in an epoch of batch 32")
+    check(ov >= steps - 2, "rank %d: only %d of %d steps overlapped backward", r, ov, steps)
+  end
+  local function run(np, p, env)
+    local e = {OMP_NUM_THREADS = "1"}
+    for k, v in pairs(env) do e[k] = v end
+    local rc, out = J.run(np, "data/exp1.lua", {p}, e)
+    check(rc == 0, "exp1 on %s ranks (%s): exit %s\n%s", tostring(np or 1), p, tostring(rc), out)
+  end
+  run(2, dir .. "/exp1_off", {LUNET_DIST_OVERLAP = "0"})
+  run(2, dir .. "/exp1_mixed", {EXP1_OVERLAP = "mixed"})
+  T.eq(select(2, overlap_steps(dir .. "/exp1_off", 0)), 0, "steps overlapped with overlap off")
+  T.eq(select(2, overlap_steps(dir .. "/exp1_mixed", 1)), 0, "rank 1's overlapped steps (mixed)")
+  check(select(2, overlap_steps(dir .. "/exp1_mixed", 0)) > 0, "rank 0 did not overlap (mixed)")
+  for _, p in ipairs({"exp1_off", "exp1_mixed"}) do
+    for r = 0, 1 do
+      check(weights(dir .. "/" .. p, r) == on, "%s, rank %d: the weights differ from overlap on", p, r)
+    end
+  end
+  -- 3 ranks (on 320 rows: 3 processes share 2 cores): buckets of 64 K
+  -- floats go through reduce-scatter + allgather
+  run(3, dir .. "/exp1_3on", {EXP1_ROWS = "320"})
+  run(3, dir .. "/exp1_3off", {EXP1_ROWS = "320", LUNET_DIST_OVERLAP = "0"})
+  local on3 = weights(dir .. "/exp1_3on", 0)
+  check(select(2, overlap_steps(dir .. "/exp1_3on", 2)) > 0, "3 ranks did not overlap")
+  for r = 0, 2 do
+    check(weights(dir .. "/exp1_3on", r) == on3, "3 ranks, rank %d differs from rank 0", r)
+    check(weights(dir .. "/exp1_3off", r) == on3, "3 ranks, overlap off: rank %d differs", r)
+  end
+  run(nil, dir .. "/exp1_3ref", {EXP1_ROWS = "320"})
+  local d = J.maxdiff(on3, weights(dir .. "/exp1_3ref", 0))
+  check(d <= 1e-6, "3 ranks against 1 process (10 steps): max |diff| %g", d)
 end)
 
 local CASES = {"sgd", "batch_cb", "accum", "lua_opt", "tiny_last", "dist_opt", "per_rank"}

@@ -32,8 +32,9 @@ local reducer -- one per process: its buffers are reused by every fit
 local START_WAITS = 10
 
 --- The gradient reducer's figures since the last fit started: seconds
--- in reduce (packing included), calls, bytes sent, wait_seconds (the
--- allreduce itself); nil before any fit ran under MPI.
+-- in the reducer's calls, steps, bytes sent, wait_seconds (of those
+-- seconds, blocked after backward until the exchange ended); nil before
+-- any fit ran under MPI.
 function DP.reducer_stats()
   return reducer and reducer:stats()
 end
@@ -102,6 +103,7 @@ function DP:start(model, opt, pairs_, facts, batch_callbacks)
   end
   self.state = state
   self.reducer:reset_stats()
+  self.reducer:overlap(require("lunet.distributed").overlapping())
   return self:any(batch_callbacks)
 end
 

@@ -43,6 +43,7 @@ end
 
 local mpi         -- the C module once initialised
 local timeout     -- its wait limit (seconds)
+local overlap     -- init's overlap option (nil: LUNET_DIST_OVERLAP, default on)
 
 local function env_timeout()
   local s = os.getenv("LUNET_DIST_TIMEOUT")
@@ -73,15 +74,20 @@ local function share_cores()
   end
 end
 
---- init{timeout = seconds}: start MPI (idempotent; a later call only
--- changes the timeout). Every collective fails, naming the silent ranks,
--- after `timeout` seconds without an answer (default 30, or the
--- environment's LUNET_DIST_TIMEOUT). Returns ln.distributed.
+--- init{timeout = seconds, overlap = true}: start MPI (idempotent; a
+-- later call only changes the options given). Every collective fails,
+-- naming the silent ranks, after `timeout` seconds without an answer
+-- (default 30, or the environment's LUNET_DIST_TIMEOUT). overlap = false
+-- (or LUNET_DIST_OVERLAP=0) makes fit exchange the gradients after
+-- backward instead of during it (the same numbers). Returns
+-- ln.distributed.
 function D.init(opts)
   opts = opts or {}
   if type(opts) ~= "table" then E.raisef("distributed.init: options must be a table, got %s", type(opts)) end
-  O.keys("distributed.init", opts, {timeout = 1})
+  O.keys("distributed.init", opts, {timeout = 1, overlap = 1})
   local t = O.number("distributed.init", "timeout", opts.timeout, {min = 0, min_open = true})
+  local ov = O.boolean("distributed.init", "overlap", opts.overlap)
+  if ov ~= nil then overlap = ov end
   t = t or timeout or env_timeout()
   local mod, why = mpi or load_mpi()
   if not mod then
@@ -108,6 +114,16 @@ end
 local function world()
   if not mpi and not timeout and D.launched_size() then D.init() end
   return mpi
+end
+
+--- Whether fit overlaps the gradient exchange with backward: init's
+-- option, else the environment's LUNET_DIST_OVERLAP (0 or 1), else true.
+function D.overlapping()
+  if overlap ~= nil then return overlap end
+  local s = os.getenv("LUNET_DIST_OVERLAP")
+  if not s or s == "" or s == "1" then return true end
+  if s == "0" then return false end
+  E.raisef("LUNET_DIST_OVERLAP must be 0 or 1, got '%s'", s)
 end
 
 --- Whether MPI runs in this process.

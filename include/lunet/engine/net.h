@@ -215,6 +215,29 @@ struct ln_grad_reducer {
     ** Called at the same step on every process. */
     ln_status (*reduce)(ln_ctx *ctx, ln_grad_reducer *r, int n,
                         ln_tensor *const *grads, int64_t rows);
+    /* Optional (all four or none): the same while backward still runs, so
+    ** the exchange of the gradients finished first (the last layers')
+    ** overlaps the computation of the others. In a training step with the
+    ** net's optimizer (train_step, or a run with apply), no accumulation and
+    ** the update in pieces allowed:
+    **   begin     before backward, with the gradients reduce would get (in
+    **             the same order) and this step's rows;
+    **   ready     gradient i is final over elements [lo, hi) -- from a
+    **             layer, maybe on a team thread, or from the net after
+    **             backward for what no layer handed over; every element
+    **             exactly once per step;
+    **   progress  on the calling thread between two layers' backward: move
+    **             the exchanges on (never blocks);
+    **   wait      gradient i now holds the mean over all processes (the
+    **             net then updates its variable); after backward the net
+    **             waits for every gradient.
+    ** The numbers are those of reduce, and the processes need not agree on
+    ** which of the two ran at a step: both exchange the same messages. */
+    ln_status (*begin)(ln_ctx *ctx, ln_grad_reducer *r, int n,
+                       ln_tensor *const *grads, int64_t rows);
+    void (*ready)(ln_grad_reducer *r, int i, int64_t lo, int64_t hi);
+    ln_status (*progress)(ln_ctx *ctx, ln_grad_reducer *r);
+    ln_status (*wait)(ln_ctx *ctx, ln_grad_reducer *r, int i);
 };
 /* NULL: none (the default). Borrowed: the caller keeps r alive. */
 LN_API void ln_net_set_reducer(ln_net *net, ln_grad_reducer *r);
