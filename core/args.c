@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lunet/plugin.h"
+#include "lunet/args.h"
+#include "lunet/tensor.h"
 
 typedef struct entry {
     char *key;
@@ -25,33 +26,6 @@ struct ln_args {
 };
 
 ln_args *ln_args_new(void) { return calloc(1, sizeof(ln_args)); }
-
-ln_args *ln_args_clone(const ln_args *a) {
-    if (!a) return NULL;
-    ln_args *c = ln_args_new();
-    if (!c) return NULL;
-    for (int i = 0; i < a->count; i++) {
-        const entry *e = &a->e[i];
-        ln_status st = LN_OK;
-        switch (e->type) {
-        case LN_ARG_NULL: st = ln_args_set_null(c, e->key); break;
-        case LN_ARG_BOOL: st = ln_args_set_bool(c, e->key, e->num != 0); break;
-        case LN_ARG_NUMBER: st = ln_args_set_number(c, e->key, e->num); break;
-        case LN_ARG_STRING: st = ln_args_set_string(c, e->key, e->str); break;
-        case LN_ARG_NUMBERS: st = ln_args_set_numbers(c, e->key, e->n, e->nums); break;
-        case LN_ARG_TABLE: {
-            ln_args *sub = ln_args_clone(e->table);
-            st = sub ? ln_args_set_table(c, e->key, sub) : LN_E_NOMEM;
-        } break;
-        }
-        if (st) {
-            ln_args_free(c);
-            return NULL;
-        }
-        c->e[c->count - 1].used = e->used;
-    }
-    return c;
-}
 
 static void entry_clear(entry *e) {
     free(e->str);
@@ -156,6 +130,40 @@ ln_status ln_args_set_table(ln_args *a, const char *key, ln_args *sub) {
     return LN_OK;
 }
 
+ln_status ln_args_copy(ln_args *dst, const ln_args *src, const char *skip,
+                       int marks) {
+    for (int i = 0; src && i < src->count; i++) {
+        const entry *e = &src->e[i];
+        ln_status st = LN_OK;
+        if (skip && !strcmp(e->key, skip)) continue;
+        switch (e->type) {
+        case LN_ARG_NULL: st = ln_args_set_null(dst, e->key); break;
+        case LN_ARG_BOOL: st = ln_args_set_bool(dst, e->key, e->num != 0); break;
+        case LN_ARG_NUMBER: st = ln_args_set_number(dst, e->key, e->num); break;
+        case LN_ARG_STRING: st = ln_args_set_string(dst, e->key, e->str); break;
+        case LN_ARG_NUMBERS: st = ln_args_set_numbers(dst, e->key, e->n, e->nums); break;
+        case LN_ARG_TABLE: {
+            ln_args *sub = ln_args_new();
+            st = sub ? ln_args_copy(sub, e->table, NULL, marks) : LN_E_NOMEM;
+            st = st ? (ln_args_free(sub), st) : ln_args_set_table(dst, e->key, sub);
+        } break;
+        }
+        if (st) return st;
+        if (marks) find(dst, e->key)->used = e->used;
+    }
+    return LN_OK;
+}
+
+ln_args *ln_args_clone(const ln_args *a) {
+    if (!a) return NULL;
+    ln_args *c = ln_args_new();
+    if (c && ln_args_copy(c, a, NULL, 1)) {
+        ln_args_free(c);
+        return NULL;
+    }
+    return c;
+}
+
 int ln_args_has(const ln_args *a, const char *key) {
     entry *e = find(a, key);
     return e && e->type != LN_ARG_NULL;
@@ -227,7 +235,8 @@ ln_status ln_args_number(ln_ctx *ctx, ln_args *a, const char *key, double def,
 
 /* Exactly representable as an int64_t (and not NaN or infinite). */
 static int is_int64(double v) {
-    return v >= -9.2e18 && v <= 9.2e18 && v == (double)(int64_t)v;
+    return v >= -9223372036854775808.0 && v < 9223372036854775808.0 &&
+           v == (double)(int64_t)v;
 }
 
 ln_status ln_args_int(ln_ctx *ctx, ln_args *a, const char *key, int64_t def,
@@ -236,7 +245,7 @@ ln_status ln_args_int(ln_ctx *ctx, ln_args *a, const char *key, int64_t def,
     ln_status st = ln_args_number(ctx, a, key, (double)def, &v);
     if (st) return st;
     if (!is_int64(v))
-        return ln_fail(ctx, LN_E_ARG, "keyword '%s' must be an integer, got %g",
+        return ln_fail(ctx, LN_E_ARG, "keyword '%s' must be an integer, got %.17g",
                        key, v);
     *out = (int64_t)v;
     return LN_OK;
@@ -287,7 +296,8 @@ ln_status ln_args_ints(ln_ctx *ctx, ln_args *a, const char *key, int max,
     for (int i = 0; i < *n; i++) {
         if (!is_int64(v[i])) {
             *n = 0;
-            return ln_fail(ctx, LN_E_ARG, "keyword '%s' must hold integers", key);
+            return ln_fail(ctx, LN_E_ARG, "keyword '%s' must hold integers, "
+                           "entry %d is %.17g", key, i + 1, v[i]);
         }
         out[i] = (int64_t)v[i];
     }

@@ -1,11 +1,39 @@
 /*
-** tensor.c -- tensors and their reference-counted storage.
+** tensor.c -- tensors and their reference-counted storage. A tensor is its
+** public view (lunet/tensor.h: dtype, shape, numel, data) followed by what
+** only this file touches: the storage, the offset into it and the count.
 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lunet/overflow.h"
+#include "lunet/parallel.h"
 #include "lunet/tensor.h"
+#include "lunet/tensor_ops.h"
+
+typedef struct ln_storage {
+    void *data;      /* 64-byte aligned, never NULL */
+    size_t capacity; /* usable bytes from data */
+    int refcount;
+    void *base;      /* what the allocator returned (data is inside it) */
+} ln_storage;
+
+typedef struct tensor_rec {
+    ln_tensor view; /* first: a tensor pointer is a rec pointer */
+    ln_storage *storage;
+    size_t offset; /* in bytes, into storage->data */
+    int refcount;
+} tensor_rec;
+
+static inline tensor_rec *rec(const ln_tensor *t) { return (tensor_rec *)t; }
+
+/* Point the view's data at offset in storage s (owned reference). */
+static void attach(tensor_rec *r, ln_storage *s, size_t offset) {
+    r->storage = s;
+    r->offset = offset;
+    r->view.data = (char *)s->data + offset;
+}
 
 static int64_t live_tensors, live_storages;
 
@@ -25,7 +53,9 @@ const char *ln_dtype_name(ln_dtype t) {
     return "?";
 }
 
-/* Sizes beyond this are refused before any allocation (64 GiB). */
+/* Sizes beyond this are refused before any allocation (64 GiB); the
+** product of a shape's nonzero sizes is bounded by it too, even for an
+** empty tensor, so products of sizes never overflow (overflow.h). */
 #define LN_MAX_BYTES ((size_t)1 << 36)
 
 static ln_status shape_numel(ln_ctx *ctx, int nd, const int64_t *shape,
@@ -33,25 +63,27 @@ static ln_status shape_numel(ln_ctx *ctx, int nd, const int64_t *shape,
     if (nd < 0 || nd > LN_MAX_DIM)
         return ln_fail(ctx, LN_E_SHAPE, "tensor: %d dimensions (at most %d)",
                        nd, LN_MAX_DIM);
-    int64_t n = 1;
-    for (int i = 0; i < nd; i++) {
-        if (shape[i] < 0)
-            return ln_fail(ctx, LN_E_SHAPE, "tensor: negative size %lld",
-                           (long long)shape[i]);
-        if (shape[i] && n > (int64_t)(LN_MAX_BYTES / elsize) / shape[i]) {
-            double bytes = (double)elsize;
-            char buf[256];
-            for (int j = 0; j < nd; j++) bytes *= (double)shape[j];
-            return ln_fail(ctx, LN_E_NOMEM,
-                           "tensor: shape %s needs %.4g bytes, more than the "
-                           "%.4g a tensor may hold",
-                           ln_dims_str(nd, shape, buf, sizeof buf), bytes,
-                           (double)LN_MAX_BYTES);
-        }
-        n *= shape[i];
-    }
-    *numel = n;
-    return LN_OK;
+    int bad;
+    if (ln_shape_ok(nd, shape, (int64_t)(LN_MAX_BYTES / elsize), numel, &bad))
+        return LN_OK;
+    char buf[256];
+    if (bad >= 0)
+        return ln_fail(ctx, LN_E_SHAPE, "tensor: negative size %lld in shape %s",
+                       (long long)shape[bad], ln_dims_str(nd, shape, buf, sizeof buf));
+    double bytes = (double)elsize;
+    int empty = 0;
+    for (int j = 0; j < nd; j++)
+        if (shape[j]) bytes *= (double)shape[j];
+        else empty = 1;
+    if (empty) /* no bytes, but products of its sizes would overflow */
+        return ln_fail(ctx, LN_E_NOMEM, "tensor: shape %s: the sizes other "
+                       "than 0 multiply to %.4g elements, more than the %lld "
+                       "a tensor may hold", ln_dims_str(nd, shape, buf, sizeof buf),
+                       bytes / (double)elsize, (long long)(LN_MAX_BYTES / elsize));
+    return ln_fail(ctx, LN_E_NOMEM,
+                   "tensor: shape %s needs %.4g bytes, more than the %.4g a "
+                   "tensor may hold", ln_dims_str(nd, shape, buf, sizeof buf),
+                   bytes, (double)LN_MAX_BYTES);
 }
 
 /* Zeroed, 64-byte aligned storage. calloc rather than malloc + memset: a
@@ -95,33 +127,31 @@ ln_tensor *ln_tensor_new(ln_ctx *ctx, ln_dtype dtype, int ndim,
                          const int64_t *shape) {
     int64_t n;
     if (shape_numel(ctx, ndim, shape, ln_dtype_size(dtype), &n)) return NULL;
-    ln_tensor *t = calloc(1, sizeof *t);
-    if (!t) {
-        ln_fail(ctx, LN_E_NOMEM, "tensor: out of memory");
+    tensor_rec *r = calloc(1, sizeof *r);
+    ln_storage *s = r ? storage_new(ctx, (size_t)n * ln_dtype_size(dtype)) : NULL;
+    if (!s) {
+        if (!r) ln_fail(ctx, LN_E_NOMEM, "tensor: out of memory");
+        free(r);
         return NULL;
     }
-    t->storage = storage_new(ctx, (size_t)n * ln_dtype_size(dtype));
-    if (!t->storage) {
-        free(t);
-        return NULL;
-    }
-    t->dtype = dtype;
-    t->refcount = 1;
-    set_shape(t, ndim, shape, n);
+    attach(r, s, 0);
+    r->view.dtype = dtype;
+    r->refcount = 1;
+    set_shape(&r->view, ndim, shape, n);
     live_tensors++;
-    return t;
+    return &r->view;
 }
 
 ln_tensor *ln_tensor_new_like(ln_ctx *ctx, const ln_tensor *t) {
     return ln_tensor_new(ctx, t->dtype, t->ndim, t->shape);
 }
 
-void ln_tensor_retain(ln_tensor *t) { t->refcount++; }
+void ln_tensor_retain(ln_tensor *t) { rec(t)->refcount++; }
 
 void ln_tensor_release(ln_tensor *t) {
-    if (t && --t->refcount == 0) {
-        storage_release(t->storage);
-        free(t);
+    if (t && --rec(t)->refcount == 0) {
+        storage_release(rec(t)->storage);
+        free(rec(t));
         live_tensors--;
     }
 }
@@ -133,12 +163,12 @@ ln_status ln_tensor_resize(ln_ctx *ctx, ln_tensor *t, int ndim,
     ln_status st = shape_numel(ctx, ndim, shape, es, &n);
     if (st) return st;
     size_t need = (size_t)n * es;
-    if (t->storage->refcount > 1 || t->offset + need > t->storage->capacity) {
+    tensor_rec *r = rec(t);
+    if (r->storage->refcount > 1 || r->offset + need > r->storage->capacity) {
         ln_storage *s = storage_new(ctx, need);
         if (!s) return LN_E_NOMEM;
-        storage_release(t->storage);
-        t->storage = s;
-        t->offset = 0;
+        storage_release(r->storage);
+        attach(r, s, 0);
     }
     set_shape(t, ndim, shape, n);
     return LN_OK;
@@ -146,19 +176,18 @@ ln_status ln_tensor_resize(ln_ctx *ctx, ln_tensor *t, int ndim,
 
 static ln_tensor *view_of(ln_ctx *ctx, ln_tensor *t, int nd,
                           const int64_t *shape, int64_t numel, size_t offset) {
-    ln_tensor *v = calloc(1, sizeof *v);
+    tensor_rec *v = calloc(1, sizeof *v);
     if (!v) {
         ln_fail(ctx, LN_E_NOMEM, "tensor: out of memory");
         return NULL;
     }
-    v->dtype = t->dtype;
+    v->view.dtype = t->dtype;
     v->refcount = 1;
-    v->storage = t->storage;
+    attach(v, rec(t)->storage, offset);
     v->storage->refcount++;
-    v->offset = offset;
-    set_shape(v, nd, shape, numel);
+    set_shape(&v->view, nd, shape, numel);
     live_tensors++;
-    return v;
+    return &v->view;
 }
 
 ln_tensor *ln_tensor_narrow(ln_ctx *ctx, ln_tensor *t, int64_t start,
@@ -167,11 +196,11 @@ ln_tensor *ln_tensor_narrow(ln_ctx *ctx, ln_tensor *t, int64_t start,
         ln_fail(ctx, LN_E_SHAPE, "narrow: a scalar has no dimension to narrow");
         return NULL;
     }
-    if (start < 0 || len < 0 || start + len > t->shape[0]) {
+    if (!ln_range_ok(start, len, t->shape[0])) {
         char b[128];
         ln_fail(ctx, LN_E_ARG,
-                "narrow: rows %lld..%lld out of range for shape %s",
-                (long long)start + 1, (long long)(start + len),
+                "narrow: %lld rows from row %lld out of range for shape %s",
+                (long long)len, (long long)start + 1,
                 ln_shape_str(t, b, sizeof b));
         return NULL;
     }
@@ -180,13 +209,13 @@ ln_tensor *ln_tensor_narrow(ln_ctx *ctx, ln_tensor *t, int64_t start,
     memcpy(shape, t->shape, sizeof shape);
     shape[0] = len;
     return view_of(ctx, t, t->ndim, shape, row * len,
-                   t->offset + (size_t)(start * row) * ln_dtype_size(t->dtype));
+                   rec(t)->offset + (size_t)(start * row) * ln_dtype_size(t->dtype));
 }
 
 ln_tensor *ln_tensor_reshape(ln_ctx *ctx, ln_tensor *t, int ndim,
                              const int64_t *shape) {
-    int64_t s[LN_MAX_DIM], known = 1;
-    int infer = -1;
+    int64_t s[LN_MAX_DIM], known, numel;
+    int infer = -1, bad;
     if (ndim < 0 || ndim > LN_MAX_DIM) {
         ln_fail(ctx, LN_E_SHAPE, "reshape: %d dimensions (at most %d)", ndim,
                 LN_MAX_DIM);
@@ -194,20 +223,26 @@ ln_tensor *ln_tensor_reshape(ln_ctx *ctx, ln_tensor *t, int ndim,
     }
     for (int i = 0; i < ndim; i++) {
         s[i] = shape[i];
-        if (s[i] == -1 && infer < 0) infer = i;
-        else if (s[i] < 0) {
-            ln_fail(ctx, LN_E_SHAPE, "reshape: bad size %lld",
-                    (long long)s[i]);
+        if (s[i] == -1 && infer < 0) {
+            infer = i;
+            s[i] = 1; /* in the product of the known sizes */
+        } else if (s[i] < 0) {
+            char b[128];
+            ln_fail(ctx, LN_E_SHAPE, "reshape: size %lld in %s (only one size "
+                    "may be -1, the others are >= 0)", (long long)s[i],
+                    ln_dims_str(ndim, shape, b, sizeof b));
             return NULL;
-        } else known *= s[i];
+        }
     }
+    int64_t max = (int64_t)(LN_MAX_BYTES / ln_dtype_size(t->dtype));
+    if (!ln_shape_ok(ndim, s, max, &known, &bad)) goto bad;
     if (infer >= 0) {
         if (known == 0 || t->numel % known) goto bad;
         s[infer] = t->numel / known;
-        known *= s[infer];
     }
-    if (known != t->numel) goto bad;
-    return view_of(ctx, t, ndim, s, t->numel, t->offset);
+    if (!ln_shape_ok(ndim, s, max, &numel, &bad) || numel != t->numel)
+        goto bad;
+    return view_of(ctx, t, ndim, s, t->numel, rec(t)->offset);
 bad: {
     char a[128], b[128];
     ln_fail(ctx, LN_E_SHAPE, "reshape: cannot view shape %s as %s",
@@ -222,10 +257,46 @@ ln_tensor *ln_tensor_clone(ln_ctx *ctx, const ln_tensor *t) {
     return c;
 }
 
+/* The first element of t (from flat position 0) that dtype `to` cannot
+** hold after truncation toward zero -- NaN, an infinity, a value out of
+** range -- or -1. A parallel scan for any, then a serial one for the first. */
+static int64_t first_unfit(const ln_tensor *t, ln_dtype to) {
+    int64_t n = t->numel;
+    int any = 0;
+    double lo = to == LN_UINT8 ? 0 : -2147483648.0;
+    double hi = to == LN_UINT8 ? 255 : 2147483647.0;
+#define UNFIT(v) (!((v) > lo - 1 && (v) < hi + 1)) /* NaN included */
+    if (t->dtype == LN_FLOAT32) {
+        const float *p = ln_f32(t);
+#pragma omp parallel for reduction(| : any) if (n >= LN_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) any |= UNFIT((double)p[i]);
+        for (int64_t i = 0; any && i < n; i++)
+            if (UNFIT((double)p[i])) return i;
+    } else if (t->dtype == LN_INT32 && to == LN_UINT8) {
+        const int32_t *p = ln_i32(t);
+#pragma omp parallel for reduction(| : any) if (n >= LN_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) any |= p[i] < 0 || p[i] > 255;
+        for (int64_t i = 0; any && i < n; i++)
+            if (p[i] < 0 || p[i] > 255) return i;
+    }
+#undef UNFIT
+    return -1;
+}
+
 ln_tensor *ln_tensor_cast(ln_ctx *ctx, const ln_tensor *t, ln_dtype to) {
+    int64_t n = t->numel, bad = to == LN_FLOAT32 ? -1 : first_unfit(t, to);
+    if (bad >= 0) {
+        double v = ln_get_f64(t, bad);
+        char num[32];
+        if (v != v) snprintf(num, sizeof num, "NaN");
+        else snprintf(num, sizeof num, "%.17g", v);
+        ln_fail(ctx, LN_E_ARG, "conversion to %s: the value %s at position "
+                "%lld does not fit in %s", ln_dtype_name(to), num,
+                (long long)bad + 1, ln_dtype_name(to));
+        return NULL;
+    }
     ln_tensor *c = ln_tensor_new(ctx, to, t->ndim, t->shape);
     if (!c) return NULL;
-    int64_t n = t->numel;
     if (t->dtype == to) {
         memcpy(ln_data(c), ln_data(t), (size_t)n * ln_dtype_size(to));
         return c;
@@ -234,12 +305,12 @@ ln_tensor *ln_tensor_cast(ln_ctx *ctx, const ln_tensor *t, ln_dtype to) {
     do {                                                                    \
         DST *d = (DST *)ln_data(c);                                         \
         const SRC *s = (const SRC *)ln_data(t);                             \
-        _Pragma("omp parallel for if (n > 65536) schedule(static)")         \
+        LN_PAR_FOR(n)      \
         for (int64_t i = 0; i < n; i++) d[i] = EXPR;                        \
     } while (0)
     switch (t->dtype * 3 + to) {
     case LN_FLOAT32 * 3 + LN_INT32: CAST_LOOP(int32_t, float, (int32_t)s[i]); break;
-    case LN_FLOAT32 * 3 + LN_UINT8: CAST_LOOP(uint8_t, float, (uint8_t)(int32_t)s[i]); break;
+    case LN_FLOAT32 * 3 + LN_UINT8: CAST_LOOP(uint8_t, float, (uint8_t)s[i]); break;
     case LN_INT32 * 3 + LN_FLOAT32: CAST_LOOP(float, int32_t, (float)s[i]); break;
     case LN_INT32 * 3 + LN_UINT8: CAST_LOOP(uint8_t, int32_t, (uint8_t)s[i]); break;
     case LN_UINT8 * 3 + LN_FLOAT32: CAST_LOOP(float, uint8_t, (float)s[i]); break;

@@ -7,14 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lunet/overflow.h"
 #include "tensor_bcast.h"
 
 int ln_value_fits(ln_dtype d, double v) {
     if (d == LN_FLOAT32) return 1;
-    if (v != v) return 0;
-    double t = trunc(v);
-    if (d == LN_UINT8) return t >= 0 && t <= 255;
-    return t >= -2147483648.0 && t <= 2147483647.0;
+    if (v != trunc(v)) return 0; /* a fraction, NaN or an infinity */
+    if (d == LN_UINT8) return v >= 0 && v <= 255;
+    return v >= -2147483648.0 && v <= 2147483647.0;
 }
 
 void ln_set_f64(ln_tensor *t, int64_t i, double v) {
@@ -31,7 +31,7 @@ static void strided_copy(void *out, const void *in, size_t es, int nd,
                          const int64_t *shape, const int64_t *stride,
                          int64_t n) {
     int64_t nb = (n + LN_BC_BLOCK - 1) / LN_BC_BLOCK;
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n)
     for (int64_t b = 0; b < nb; b++) {
         int64_t c[LN_MAX_DIM], off = 0, lo = b * LN_BC_BLOCK;
         int64_t hi = lo + LN_BC_BLOCK < n ? lo + LN_BC_BLOCK : n, r = lo;
@@ -85,7 +85,7 @@ ln_tensor *ln_permute(ln_ctx *ctx, const ln_tensor *x, const int *perm) {
 ** pitch dpitch). */
 static void copy_rows(char *dst, size_t dpitch, const char *src,
                       size_t spitch, int64_t outer, size_t len) {
-#pragma omp parallel for if ((int64_t)len * outer > 4 * LN_OPS_PAR_MIN && outer > 1) schedule(static)
+    LN_PAR_FOR(outer > 1 ? (int64_t)len * outer / 4 : 0)
     for (int64_t o = 0; o < outer; o++)
         memcpy(dst + (size_t)o * dpitch, src + (size_t)o * spitch, len);
 }
@@ -98,9 +98,9 @@ ln_tensor *ln_narrow_copy(ln_ctx *ctx, const ln_tensor *x, int dim,
                 dim + 1, ln_shape_str(x, b, sizeof b));
         return NULL;
     }
-    if (start < 0 || len < 0 || start + len > x->shape[dim]) {
-        ln_fail(ctx, LN_E_ARG, "narrow: %lld..%lld out of range along dim %d "
-                "of shape %s", (long long)start + 1, (long long)(start + len),
+    if (!ln_range_ok(start, len, x->shape[dim])) {
+        ln_fail(ctx, LN_E_ARG, "narrow: %lld elements from %lld out of range "
+                "along dim %d of shape %s", (long long)len, (long long)start + 1,
                 dim + 1, ln_shape_str(x, b, sizeof b));
         return NULL;
     }
@@ -147,7 +147,11 @@ ln_tensor *ln_cat(ln_ctx *ctx, const ln_tensor *const *ts, int n, int dim,
                     dim + 1);
             return NULL;
         }
-        shape[dim] += t->shape[dim];
+        if (!ln_add_ok(shape[dim], t->shape[dim], &shape[dim])) {
+            ln_fail(ctx, LN_E_SHAPE, "%s: the sizes along dim %d add up to "
+                    "more than 2^63", fn, dim + 1);
+            return NULL;
+        }
     }
     ln_tensor *y = ln_tensor_new(ctx, t0->dtype, t0->ndim, shape);
     if (!y || !y->numel) return y;
@@ -206,7 +210,7 @@ ln_tensor *ln_index_select(ln_ctx *ctx, const ln_tensor *x, int dim,
     const char *src = ln_data(x);
     char *dst = ln_data(y);
     int64_t total = outer * n;
-#pragma omp parallel for if (total * (int64_t)inner > 4 * LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(total * (int64_t)inner / 4)
     for (int64_t k = 0; k < total; k++) {
         int64_t o = k / n, r = k % n;
         memcpy(dst + (size_t)k * inner,
@@ -244,7 +248,7 @@ ln_status ln_index_copy(ln_ctx *ctx, ln_tensor *x, int dim, const int64_t *idx,
     const char *s = ln_data(src);
     /* Rows in index order within each outer slice (a repeated index keeps
     ** the last write); outer slices are independent. */
-#pragma omp parallel for if (outer > 1 && outer * n * (int64_t)inner > 4 * LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(outer > 1 ? outer * n * (int64_t)inner / 4 : 0)
     for (int64_t o = 0; o < outer; o++)
         for (int64_t r = 0; r < n; r++)
             memcpy(dst + ((size_t)o * (size_t)x->shape[dim] + (size_t)idx[r]) * inner,
@@ -262,7 +266,7 @@ ln_status ln_index_fill(ln_ctx *ctx, ln_tensor *x, int dim, const int64_t *idx,
     dim_split(x, dim, &outer, &inner);
     int64_t cell = (int64_t)(inner / ln_dtype_size(x->dtype));
     int64_t rowsz = x->shape[dim] * cell;
-#pragma omp parallel for if (outer > 1 && outer * n * cell > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(outer > 1 ? outer * n * cell : 0)
     for (int64_t o = 0; o < outer; o++)
         for (int64_t r = 0; r < n; r++) {
             int64_t at = o * rowsz + idx[r] * cell;
@@ -310,7 +314,7 @@ ln_tensor *ln_gather(ln_ctx *ctx, const ln_tensor *x, int dim,
     }
     size_t es = ln_dtype_size(x->dtype);
     int64_t n = y->numel;
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n)
     for (int64_t i = 0; i < n; i++) {
         int64_t r = i, off = 0;
         for (int d = nd - 1; d >= 0; d--) {
@@ -333,14 +337,27 @@ ln_tensor *ln_arange(ln_ctx *ctx, double start, double stop, double step,
     }
     double count = ceil((stop - start) / step);
     if (count < 0) count = 0;
-    if (count > 4e9) {
+    if (!(count <= 4e9)) { /* also an infinity, from a huge range */
         ln_fail(ctx, LN_E_ARG, "arange: %.0f elements is too many", count);
         return NULL;
     }
     int64_t n = (int64_t)count;
+    /* integer start and step give integers; the values are monotonic, so
+    ** the first and the last bound them all */
+    double last = n ? start + (double)(n - 1) * step : start;
+    if (n > 1 && dtype != LN_FLOAT32 && step != trunc(step)) {
+        ln_fail(ctx, LN_E_ARG, "arange: step %.17g is not an integer, as an "
+                "%s range needs", step, ln_dtype_name(dtype));
+        return NULL;
+    }
+    if (n && (!ln_value_fits(dtype, start) || !ln_value_fits(dtype, last))) {
+        ln_fail(ctx, LN_E_ARG, "arange: the values %.17g .. %.17g do not fit "
+                "in %s", start, last, ln_dtype_name(dtype));
+        return NULL;
+    }
     ln_tensor *y = ln_tensor_new(ctx, dtype, 1, &n);
     if (!y) return NULL;
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n)
     for (int64_t i = 0; i < n; i++) ln_set_f64(y, i, start + (double)i * step);
     return y;
 }
@@ -360,7 +377,7 @@ ln_tensor *ln_one_hot(ln_ctx *ctx, const ln_tensor *y, int64_t num_classes,
     for (int64_t i = 0; i < y->numel; i++) {
         double v = ln_get_f64(y, i);
         if (!(v >= 0 && v < (double)num_classes && v == floor(v))) {
-            ln_fail(ctx, LN_E_ARG, "%s: label %g at position %lld is not a "
+            ln_fail(ctx, LN_E_ARG, "%s: label %.17g at position %lld is not a "
                     "class id in 0..%lld", fn, v, (long long)i + 1,
                     (long long)num_classes - 1);
             return NULL;
@@ -373,7 +390,7 @@ ln_tensor *ln_one_hot(ln_ctx *ctx, const ln_tensor *y, int64_t num_classes,
     if (!out) return NULL;
     float *o = ln_f32(out); /* zero-filled by ln_tensor_new */
     int64_t n = y->numel;
-#pragma omp parallel for if (n * num_classes > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n * num_classes)
     for (int64_t i = 0; i < n; i++)
         o[i * num_classes + (int64_t)ln_get_f64(y, i)] = 1.0f;
     return out;
@@ -402,7 +419,7 @@ ln_tensor *ln_region_read(ln_ctx *ctx, const ln_tensor *x, const ln_region *r) {
 #define REGION_FOR(R, N, I, OFF, ...)                                        \
     do {                                                                     \
         int64_t n_ = (N), nb_ = (n_ + LN_BC_BLOCK - 1) / LN_BC_BLOCK;      \
-        _Pragma("omp parallel for if (n_ > LN_OPS_PAR_MIN) schedule(static)") \
+        LN_PAR_FOR(n_) \
         for (int64_t b_ = 0; b_ < nb_; b_++) {                               \
             int64_t c_[LN_MAX_DIM], OFF = (R)->offset, lo_ = b_ * LN_BC_BLOCK; \
             int64_t hi_ = lo_ + LN_BC_BLOCK < n_ ? lo_ + LN_BC_BLOCK : n_, r_ = lo_; \
@@ -471,7 +488,7 @@ ln_status ln_region_write(ln_ctx *ctx, ln_tensor *x, const ln_region *r,
     /* Walk both in the same order: the region's strides for the destination
     ** and src's broadcast strides st for the source. */
     int64_t nb = (n + LN_BC_BLOCK - 1) / LN_BC_BLOCK;
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n)
     for (int64_t bb = 0; bb < nb; bb++) {
         int64_t c[LN_MAX_DIM], od = r->offset, os = 0, lo = bb * LN_BC_BLOCK;
         int64_t hi = lo + LN_BC_BLOCK < n ? lo + LN_BC_BLOCK : n, rr = lo;

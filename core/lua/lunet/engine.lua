@@ -2,13 +2,14 @@
 -- methods of models (added to lunet.models' methods), with Keras 2
 -- semantics (see docs/model-api.md).
 --
--- fit's inner loop is one C call per batch: gather the rows, forward,
--- loss, metrics, backward and, for the optimizers backed by a plugin, the
--- update over the cached (gradient, variable) pairs (ln_net_train_step);
--- a Lua optimizer gets optimizer:apply_gradients after ln_net_train_batch.
--- Both are the same pieces the low-level API exposes (model:forward,
--- loss:compute, model:backward, optimizer:apply_gradients), with the same
--- numbers.
+-- fit has one step path: runs of batches in one C call each
+-- (ln_net_train_run: gather the rows, forward, loss, metrics, backward and,
+-- for the optimizers backed by a plugin, the update over the cached
+-- (gradient, variable) pairs), cut into runs of one batch when per-batch
+-- callbacks or a Lua optimizer (optimizer:apply_gradients between batches)
+-- need control. The pieces are those the low-level API exposes
+-- (model:forward, loss:compute, model:backward,
+-- optimizer:apply_gradients), with the same numbers.
 local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
@@ -43,6 +44,12 @@ local sformat = string.format
 local function check_keys(what, opts, known)
   if type(opts) ~= "table" then E.raisef("%s: options must be a table, got %s", what, type(opts)) end
   O.keys(what, opts, known)
+end
+
+-- Batches of bs covering n rows (no overflow for any batch size: a
+-- batch_size of math.maxinteger is one batch).
+local function nbatches(n, bs)
+  return n // bs + (n % bs > 0 and 1 or 0)
 end
 
 local function check_int(what, key, v, min)
@@ -138,7 +145,7 @@ function engine.get_optimizer(spec)
     local unit = spec:lower()
     if not registry.has("optimizer", unit) then unit = registry.find_class("optimizer", spec) end
     if not unit then
-      E.raise(sformat("unknown optimizer '%s' (known: %s)", spec, registry.known("optimizer")))
+      E.raise(registry.unknown("optimizer", "optimizer", spec, registry.names_of("optimizer")))
     end
     local optim = require "lunet.optimizers"
     if type(optim.get) == "function" then return optim.get(unit) end
@@ -246,16 +253,15 @@ local function plugin_optimizer(opt)
   return ud
 end
 
--- The batch function of a training step: net.train_step with the
--- optimizer handed to the net (its pending weights restored first), or
--- net.train_batch when the caller must apply the gradients itself.
--- Returns the function and whether it applies the update.
-local function step_function(net, opt, pairs_)
+-- Hands a plugin optimizer to the net (its pending weights restored
+-- first), so that every training step updates the weights in C; returns
+-- whether it did (else the caller applies the gradients: a Lua optimizer).
+local function attach_optimizer(net, opt, pairs_)
   local ud = #pairs_ > 0 and plugin_optimizer(opt)
-  if not ud then return net.train_batch, false end
+  if not ud then net:set_optimizer(nil) return false end
   if rawget(opt, "_pending") then opt:build(pairs_) end
   net:set_optimizer(ud, pairs_)
-  return net.train_step, true
+  return true
 end
 
 -- ---- logs ------------------------------------------------------------------------------------------
@@ -290,35 +296,29 @@ local BAR_SECONDS = 0.05
 local function test_loop(self, c, x, y, start, count, bs, bar, cbs, names, what, world)
   local net = c.net
   net:reset_metrics()
-  local steps = (count + bs - 1) // bs
+  local steps = nbatches(count, bs)
   local bar_steps = bar and bar.verbose == 1 and bar.interactive
-  if not (cbs and (cbs.has.on_test_batch_begin or cbs.has.on_test_batch_end)) then
-    -- runs of batches in one C call each (see fit)
-    local step = 0
-    while step < steps do
-      local s = step * bs
-      local done, err, failed = net:test_run(x, y, start + s, count - s, bs, nil,
-                                             bar_steps and BAR_SECONDS or nil)
-      if done == nil then
-        batch_error(err, nil, start + (step + failed) * bs, "%s: batch %d/%d", what,
-                    step + failed + 1, steps)
-      end
-      step = step + done
-      if bar_steps then bar:update(step, ordered(results_logs(net, names), names), false) end
-    end
-    return world and world:results(net, names) or results_logs(net, names), steps
-  end
-  local batch_logs = bar_steps or (cbs and cbs.has.on_test_batch_end)
-  for step = 0, steps - 1 do
+  local has_begin = cbs and cbs.has.on_test_batch_begin
+  local has_end = cbs and cbs.has.on_test_batch_end
+  -- runs of batches in one C call each, of one batch with batch callbacks
+  -- (see fit)
+  local per_batch = has_begin or has_end
+  local step = 0
+  while step < steps do
+    if has_begin then cbs:call("on_test_batch_begin", step, {}) end
     local s = step * bs
-    local n = math.min(bs, count - s)
-    if cbs and cbs.has.on_test_batch_begin then cbs:call("on_test_batch_begin", step, {}) end
-    local ok, err = pcall(net.test_batch, net, x, y, nil, start + s, n)
-    if not ok then batch_error(err, nil, start + s, "%s: batch %d/%d", what, step + 1, steps) end
-    if batch_logs then
+    local done, err, failed = net:test_run(x, y, start + s, count - s, bs,
+                                           per_batch and 1 or nil,
+                                           (bar_steps and not per_batch) and BAR_SECONDS or nil)
+    if done == nil then
+      batch_error(err, nil, start + (step + failed) * bs, "%s: batch %d/%d", what,
+                  step + failed + 1, steps)
+    end
+    step = step + done
+    if has_end or bar_steps then
       local logs = results_logs(net, names)
-      if cbs then cbs:call("on_test_batch_end", step, logs) end
-      if bar then bar:update(step + 1, ordered(logs, names), false) end
+      if has_end then cbs:call("on_test_batch_end", step - 1, logs) end
+      if bar_steps then bar:update(step, ordered(logs, names), false) end
     end
   end
   return world and world:results(net, names) or results_logs(net, names), steps
@@ -378,7 +378,7 @@ end
 -- it has rows (`lsteps`: steps, or steps - 1 when its share of the last
 -- batch is empty). One process: its share is everything.
 local function batch_plan(ntrain, gbs, world)
-  local steps, full = (ntrain + gbs - 1) // gbs, ntrain // gbs
+  local steps, full = nbatches(ntrain, gbs), ntrain // gbs
   local rest = ntrain - full * gbs
   local lbs = world and world:share(gbs) or gbs
   local lrest = world and world:share(rest) or rest
@@ -434,7 +434,7 @@ function methods:fit(x, y, opts)
   c = prepare(self, y)
   local net, opt, pairs_ = c.net, self.optimizer, c.pairs
   opt = type(opt) == "table" and rawget(opt, "_distributed_inner") or opt -- fit reduces itself
-  local train_batch, fused = step_function(net, opt, pairs_)
+  local fused = attach_optimizer(net, opt, pairs_)
   local names = self.metrics_names
   local order = registry.copy_list(names)
   for _, k in ipairs(names) do order[#order + 1] = "val_" .. k end
@@ -458,9 +458,11 @@ function methods:fit(x, y, opts)
   local has_end = cbs.has.on_train_batch_end
   local apply = #pairs_ > 0 and not fused
   local warned = false
-  -- Without per-batch callbacks or a Lua optimizer, batches run in runs.
-  local chunked = not has_begin and not has_end and not apply
-  local run = net.train_run
+  -- One step path: runs of batches in C (one thread team per run), cut
+  -- where the progress bar wants a refresh; runs of ONE batch when
+  -- per-batch callbacks or a Lua optimizer (apply_gradients) need control
+  -- between batches.
+  local per_batch = has_begin or has_end or apply
   local busy <close> = display.busy()
   local run_seconds = display.run_seconds()
   -- the gradient stages of this fit (accumulation, the reducer), off after it
@@ -474,13 +476,6 @@ function methods:fit(x, y, opts)
     if world then return world:results(net, names, prefix, into) end
     return results_logs(net, names, prefix, into)
   end
-  local function warn(loss, epoch, step)
-    if not warned then
-      warned = true
-      if world then io.stderr:write(sformat("rank %d: ", world.rank)) end
-      warn_nonfinite(loss, epoch, step, steps)
-    end
-  end
 
   -- every rank checks that all call fit alike (an error then is raised on
   -- all of them: the world goes on) and gets rank 0's weights
@@ -489,7 +484,7 @@ function methods:fit(x, y, opts)
     {"the global batch", gbs}, {"epochs", epochs}, {"initial_epoch", initial},
     {"accumulate_steps", accum}, {"shuffle", index and 1 or 0},
     {"the optimizer's kind (plugin or Lua)", fused and 1 or 0}}, has_begin or has_end)
-  if sync_batches then chunked = false end -- every rank goes batch by batch
+  if sync_batches then per_batch = true end -- every rank goes batch by batch
 
   local function train()
     cbs:call("on_train_begin", {})
@@ -505,59 +500,47 @@ function methods:fit(x, y, opts)
         if index then lindex:shard(index, ntrain, gbs, world.size, world.rank) end
         world:after_shuffle()
       end
-      if chunked then
-        -- Runs of batches in one C call each (one thread team per run), cut
-        -- only where the progress bar wants a refresh.
-        local step = 0
-        while step < plan.lsteps do
-          local s = step * lbs
-          local done, bad, bad_loss = run(net, x, y, lindex, s, plan.lrows - s, lbs, fused, nil,
-                                          bar_steps and BAR_SECONDS or run_seconds)
-          if done == nil then
-            batch_error(bad, lindex, (step + bad_loss) * lbs, "fit: epoch %d/%d, batch %d/%d",
-                        epoch + 1, epochs, step + bad_loss + 1, steps)
-          end
-          if bad then warn(bad_loss, epoch, step + bad) end
-          step = step + done
-          if bar_steps then bar:update(step, ordered(results_logs(net, names), names), false) end
-          stop_if_interrupted(epoch, epochs, step, steps)
-          -- (runs end at different steps on different processes: they
-          -- all finish the epoch, and stop after it)
-          if not world and rawget(self, "stop_training") then break end
-        end
-        if step == plan.lsteps and step < steps then
+      local step = 0
+      while step < steps do
+        if has_begin then cbs:call("on_train_batch_begin", step, {}) end
+        local s = step * lbs
+        local done, bad, bad_loss
+        if step < plan.lsteps then
+          done, bad, bad_loss = net:train_run(x, y, lindex, s, plan.lrows - s, lbs, fused,
+                                              per_batch and 1 or nil,
+                                              (bar_steps and not per_batch) and BAR_SECONDS
+                                                or run_seconds)
+        else
           -- this process's share of the last batch is empty: it still
           -- takes part in that step (zero gradient, weight 0)
-          local ok, err = pcall(train_batch, net, x, y, nil, 0, 0)
-          if not ok then batch_error(err, nil, 0, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs, steps, steps) end
+          local ok, err = pcall(fused and net.train_step or net.train_batch, net, x, y, nil, 0, 0)
+          if ok then done = 1 else done, bad, bad_loss = nil, err, 0 end
         end
-      else
-        local batch_logs = bar_steps or has_end
-        for step = 0, steps - 1 do
-          local s = step * lbs
-          local rows = step < plan.full and lbs or plan.lrest
-          if has_begin then cbs:call("on_train_batch_begin", step, {}) end
-          local ok, loss = pcall(train_batch, net, x, y, lindex, s, rows)
-          if not ok then
-            batch_error(loss, lindex, s, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs, step + 1, steps)
-          end
-          if rows > 0 and (loss ~= loss or loss == math.huge or loss == -math.huge) then
-            warn(loss, epoch, step)
-          end
-          if apply and net:pending() == 0 then opt:apply_gradients(pairs_) end
-          if batch_logs then
-            local logs = results_logs(net, names)
-            if has_end then cbs:call("on_train_batch_end", step, logs) end
-            if bar_steps then bar:update(step + 1, ordered(logs, names), false) end
-          end
-          stop_if_interrupted(epoch, epochs, step + 1, steps)
-          local stop = rawget(self, "stop_training")
-          if sync_batches then
-            stop = world:any(stop)
-            rawset(self, "stop_training", stop)
-          end
-          if stop then break end
+        if done == nil then
+          batch_error(bad, lindex, (step + bad_loss) * lbs, "fit: epoch %d/%d, batch %d/%d",
+                      epoch + 1, epochs, step + bad_loss + 1, steps)
         end
+        if bad and not warned then
+          warned = true
+          if world then io.stderr:write(sformat("rank %d: ", world.rank)) end
+          warn_nonfinite(bad_loss, epoch, step + bad, steps)
+        end
+        step = step + done
+        if apply and net:pending() == 0 then opt:apply_gradients(pairs_) end
+        if has_end or bar_steps then
+          local logs = results_logs(net, names)
+          if has_end then cbs:call("on_train_batch_end", step - 1, logs) end
+          if bar_steps then bar:update(step, ordered(logs, names), false) end
+        end
+        stop_if_interrupted(epoch, epochs, step, steps)
+        local stop = rawget(self, "stop_training")
+        if sync_batches then
+          stop = world:any(stop)
+          rawset(self, "stop_training", stop)
+        end
+        -- (without batch callbacks, runs end at different steps on
+        -- different processes: they all finish the epoch, and stop after it)
+        if stop and (not world or sync_batches) then break end
       end
       if net:pending() > 0 then
         if rawget(self, "stop_training") then
@@ -624,7 +607,7 @@ function methods:evaluate(x, y, opts)
   local cblist = check_callbacks("evaluate", opts.callbacks)
   local c = prepare(self, y)
   local names = self.metrics_names
-  local steps = (n + bs - 1) // bs
+  local steps = nbatches(n, bs)
   local bar = mode > 0 and Progbar.new{target = steps, verbose = mode, stateful_metrics = true} or nil
   local cbs = callbacks.CallbackList(cblist, self, {verbose = mode, steps = steps})
   cbs:call("on_test_begin", {})
@@ -653,7 +636,7 @@ function methods:predict(x, opts)
   local shape = {n}
   for _, d in ipairs(self.output_shape) do shape[#shape + 1] = d end
   local out = nn.tensor_zeros(shape)
-  local steps = (n + bs - 1) // bs
+  local steps = nbatches(n, bs)
   local bar = mode > 0 and Progbar.new{target = steps, verbose = mode} or nil
   local cbs = callbacks.CallbackList(cblist, self, {verbose = mode, steps = steps})
   cbs:call("on_predict_begin", {})
@@ -710,8 +693,8 @@ function methods:train_on_batch(x, y, opts)
   self:_check_input(x, "train_on_batch")
   local c = prepare(self, y)
   if opts.reset_metrics ~= false then c.net:reset_metrics() end
-  local step, fused = step_function(c.net, self.optimizer, c.pairs)
-  local ok, err = pcall(step, c.net, x, y, nil, 0, n)
+  local fused = attach_optimizer(c.net, self.optimizer, c.pairs)
+  local ok, err = pcall(fused and c.net.train_step or c.net.train_batch, c.net, x, y, nil, 0, n)
   if not ok then batch_error(err, nil, 0, "train_on_batch") end
   if #c.pairs > 0 and not fused then self.optimizer:apply_gradients(c.pairs) end
   return batch_results(self, c.net, opts.return_dict)
