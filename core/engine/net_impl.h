@@ -204,7 +204,7 @@ ln_status ln__stage_batch(ln_ctx *ctx, ln_stage *s, const ln_chain *c,
 ** chain calls progress after each layer, and finish (after backward) hands
 ** over the rest, waits for each gradient and updates its variable. */
 ln_status ln__stage_overlap_begin(ln_ctx *ctx, ln_stage *s, const ln_chain *c,
-                                  ln_update *u, int64_t rows, int *on);
+                                  ln_update *u, int64_t rows, int can_early, int *on);
 void ln__stage_ready(ln_stage *s, int pair, int64_t lo, int64_t hi);
 ln_status ln__stage_progress(ln_ctx *ctx, ln_update *u);
 ln_status ln__stage_overlap_finish(ln_ctx *ctx, ln_stage *s, ln_update *u);
