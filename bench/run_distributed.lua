@@ -22,8 +22,9 @@ local epochs = {[32] = tonumber(arg[3] or "1"), [1024] = tonumber(arg[4] or "3")
 
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local lunet = os.getenv("LUNET") or (here .. "/../build/bin/lunet")
-local mpiexec = os.getenv("MPIEXEC") or "mpiexec"
 local worker = here .. "/dist_train.lua"
+local B = dofile(here .. "/dist_lib.lua")
+local median, load_avg = B.median, B.load_avg
 
 local CONFIGS = {
   {name = "1 rank x 1 thread", ranks = 1, threads = 1},
@@ -31,37 +32,14 @@ local CONFIGS = {
   {name = "2 ranks x 1 thread", ranks = 2, threads = 1},
 }
 
-local function load_avg()
-  local f = io.open("/proc/loadavg")
-  local s = f and f:read("l") or "?"
-  if f then f:close() end
-  return s:match("^(%S+)") or "?"
-end
-
 local function run(cfg, batch)
   local ep = math.tointeger(epochs[batch] or 1) or 1
-  local cmd = string.format("OMP_NUM_THREADS=%d OMP_WAIT_POLICY=passive ", cfg.threads)
-  if cfg.ranks > 1 then
-    cmd = cmd .. string.format("%s -np %d --oversubscribe --bind-to none -x OMP_NUM_THREADS " ..
-                               "-x OMP_WAIT_POLICY ", mpiexec, cfg.ranks)
-  end
-  cmd = cmd .. string.format("%s %s %d %d 2>&1", lunet, worker, batch, ep)
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
+  local out, cmd = B.run(cfg.ranks, cfg.threads, nil, lunet, string.format("%s %d %d", worker, batch, ep))
   local line = out:match("RESULT[^\n]*")
   if not line then error("no RESULT from: " .. cmd .. "\n" .. out) end
   local r = {}
   for k, v in line:gmatch("([%w_]+)=(%S+)") do r[k] = tonumber(v) end
   return r
-end
-
-local function median(t)
-  local s = {table.unpack(t)}
-  table.sort(s)
-  local n = #s
-  if n == 0 then return 0 / 0 end
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
 end
 
 local results = {} -- [batch][config] = {samples, ratios, reduce, wait, mb, loads}

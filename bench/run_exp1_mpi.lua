@@ -18,8 +18,9 @@ As root, set OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1. ]==]
 local rounds = math.tointeger(tonumber(arg[1] or "3"))
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local lunet = os.getenv("LUNET") or (here .. "/../build/bin/lunet")
-local mpiexec = os.getenv("MPIEXEC") or "mpiexec"
 local worker = here .. "/exp1_timed.lua"
+local B = dofile(here .. "/dist_lib.lua")
+local median = B.median
 local tmp = (os.getenv("TMPDIR") or "/tmp") .. "/lunet_exp1_mpi"
 
 local CONFIGS = {
@@ -29,35 +30,12 @@ local CONFIGS = {
   {name = "2 ranks, no overlap", ranks = 2, threads = 1, overlap = 0},
 }
 
-local function load_avg()
-  local f = io.open("/proc/loadavg")
-  local s = f and f:read("l") or "?"
-  if f then f:close() end
-  return tonumber(s:match("^(%S+)")) or 0
-end
-
-local function median(t)
-  local s = {table.unpack(t)}
-  table.sort(s)
-  local n = #s
-  if n == 0 then return 0 / 0 end
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
-
 -- One run: {epoch_s, test_acc, val_acc, reduce_ms, wait_ms, overlapped, sums = {per rank}}.
 local function run(cfg, i)
   local out_dir = string.format("%s/c%d", tmp, i)
   os.execute("mkdir -p '" .. out_dir .. "'")
-  local cmd = string.format("OMP_NUM_THREADS=%d OMP_WAIT_POLICY=passive LUNET_DIST_OVERLAP=%d ",
-                            cfg.threads, cfg.overlap or 1)
-  if cfg.ranks > 1 then
-    cmd = cmd .. string.format("%s -np %d --oversubscribe --bind-to none -x OMP_NUM_THREADS " ..
-                               "-x OMP_WAIT_POLICY -x LUNET_DIST_OVERLAP ", mpiexec, cfg.ranks)
-  end
-  cmd = cmd .. string.format("%s %s '%s' 2>&1", lunet, worker, out_dir)
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
+  local out, cmd = B.run(cfg.ranks, cfg.threads, {LUNET_DIST_OVERLAP = cfg.overlap or 1}, lunet,
+                         string.format("%s '%s'", worker, out_dir))
   local r = {sums = {}}
   for line in out:gmatch("FIT [^\n]*") do
     local f = {}
@@ -86,7 +64,7 @@ print(string.format("%-5s %-20s %6s %9s %9s %8s %10s %8s %10s  %s", "round", "co
 for round = 1, rounds do
   for k = 0, #CONFIGS - 1 do
     local i = (round + k - 1) % #CONFIGS + 1 -- rotate the order every round
-    local load = load_avg()
+    local load = tonumber(B.load_avg()) or 0
     local r = run(CONFIGS[i], i)
     r.load = load
     all[i][round] = r
