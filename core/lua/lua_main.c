@@ -208,8 +208,30 @@ ln_args *lnL_to_args(lua_State *L, int idx, const char *fn) {
     return table_to_args(L, idx, fn, 0);
 }
 
+/* Integral values as Lua integers (kernel_size = {3, 3}, as Keras writes
+** them), others as floats. */
+static void push_number(lua_State *L, double v) {
+    if (v > -9e15 && v < 9e15 && v == (double)(lua_Integer)v)
+        lua_pushinteger(L, (lua_Integer)v);
+    else
+        lua_pushnumber(L, v);
+}
+
+/* Whether a table's keys are "#1" .. "#n" in order (a list of lists as
+** the binding stored it): it goes back to Lua as a sequence. */
+static int args_is_list(const ln_args *a) {
+    int n = ln_args_count(a);
+    for (int i = 0; i < n; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "#%d", i + 1);
+        if (strcmp(ln_args_at(a, i).key, key)) return 0;
+    }
+    return n > 0;
+}
+
 void lnL_push_args(lua_State *L, const ln_args *a, int only_used) {
     int n = ln_args_count(a);
+    const int list = args_is_list(a);
     lua_createtable(L, 0, n);
     for (int i = 0; i < n; i++) {
         ln_arg e = ln_args_at(a, i);
@@ -217,23 +239,19 @@ void lnL_push_args(lua_State *L, const ln_args *a, int only_used) {
         switch (e.type) {
         case LN_ARG_NULL: continue; /* nil: absent from the table */
         case LN_ARG_BOOL: lua_pushboolean(L, e.num != 0); break;
-        case LN_ARG_NUMBER:
-            if (e.num == (double)(lua_Integer)e.num && e.num > -9e15 && e.num < 9e15)
-                lua_pushinteger(L, (lua_Integer)e.num);
-            else
-                lua_pushnumber(L, e.num);
-            break;
+        case LN_ARG_NUMBER: push_number(L, e.num); break;
         case LN_ARG_STRING: lua_pushstring(L, e.str); break;
         case LN_ARG_NUMBERS:
             lua_createtable(L, e.n, 0);
             for (int j = 0; j < e.n; j++) {
-                lua_pushnumber(L, e.nums[j]);
+                push_number(L, e.nums[j]);
                 lua_rawseti(L, -2, j + 1);
             }
             break;
         case LN_ARG_TABLE: lnL_push_args(L, e.table, only_used); break;
         }
-        lua_setfield(L, -2, e.key);
+        if (list) lua_rawseti(L, -2, i + 1);
+        else lua_setfield(L, -2, e.key);
     }
 }
 

@@ -137,10 +137,6 @@ static inline int cg_pointwise(const cg_conv *g) {
            g->h.pad == 0 && g->w.pad == 0 && g->groups == 1;
 }
 
-/* Runs on rows [0, rows) of a finished block of `cols` columns. */
-typedef void (*cg_post_fn)(const void *arg, float *y, int64_t rows,
-                           int64_t cols);
-
 /* ---- gather: small = P(big) W + bias ----------------------------------------- */
 
 typedef struct cg_gather_job {
@@ -148,7 +144,7 @@ typedef struct cg_gather_job {
     const float *big, *w, *bias;
     float *small;
     const cu_scratch *scr;
-    cg_post_fn post;
+    cu_post_fn post;
     const void *post_arg;
 } cg_gather_job;
 
@@ -194,7 +190,7 @@ typedef struct cg_scatter_job {
     const float *small, *wt, *bias; /* wt: W^T, [cs x K] */
     float *big;
     const cu_scratch *scr;
-    cg_post_fn post;
+    cu_post_fn post;
     const void *post_arg;
 } cg_scatter_job;
 

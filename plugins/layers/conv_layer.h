@@ -199,47 +199,6 @@ static ln_status conv_build(ln_ctx *ctx, ln_layer *l, int in_nd,
     return LN_OK;
 }
 
-/* ---- activation ------------------------------------------------------------------- */
-
-/* 0: none (identity, or skipped with LN_LOGITS); 1: in the forward's tasks
-** (channels_last, backward needs y only); 2: after the product, from z. */
-static int conv_act_mode(const conv *c, unsigned flags) {
-    if ((flags & LN_LOGITS) || ln_activation_is_identity(c->act)) return 0;
-    return !c->channels_first && !ln_activation_ops_of(c->act)->backward_uses_x
-               ? 1 : 2;
-}
-
-static void conv_post(const void *arg, float *y, int64_t rows, int64_t cols) {
-    ln_activation_forward(arg, y, y, rows, cols);
-}
-
-/* The activation (or its gradient) over rows of the output, in tasks. */
-typedef struct conv_act_job {
-    const ln_activation *act;
-    const float *z, *y, *dy;
-    float *out;
-    int64_t rows, cols, per;
-} conv_act_job;
-
-static void conv_act_task(void *arg, int64_t t) {
-    const conv_act_job *j = arg;
-    const int64_t r0 = t * j->per, m = j->rows - r0 < j->per ? j->rows - r0 : j->per;
-    const int64_t o = r0 * j->cols;
-    if (j->dy)
-        ln_activation_backward(j->act, j->z ? j->z + o : NULL, j->y + o, j->dy + o,
-                               j->out + o, m, j->cols);
-    else
-        ln_activation_forward(j->act, j->z + o, j->out + o, m, j->cols);
-}
-
-static void conv_act_run(const conv *c, const ln_tensor *t, const float *z,
-                         const float *y, const float *dy, float *out) {
-    conv_act_job j = {c->act, z, y, dy, out, 0, t->shape[t->ndim - 1], 0};
-    j.rows = t->numel / j.cols;
-    j.per = 16384 / j.cols + 1;
-    cu_run_sized(t->numel, (j.rows + j.per - 1) / j.per, conv_act_task, &j);
-}
-
 /* ---- forward ----------------------------------------------------------------------- */
 
 static void conv_wt(const conv *c, const float *w) {
@@ -249,7 +208,7 @@ static void conv_wt(const conv *c, const float *w) {
 static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
                               ln_tensor *y, unsigned flags) {
     conv *c = cu_state(l);
-    const int mode = conv_act_mode(c, flags);
+    const int mode = cu_act_mode(c->act, c->channels_first, flags);
     const float *xl, *w = cu_value(l, c->kernel), *bias = cu_value(l, c->bias);
     float *out;
     ln_status st;
@@ -266,17 +225,17 @@ static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
             return st;
         conv_wt(c, w);
         cg_scatter_job j = {&c->g, xl, ln_f32(c->wt), bias, out, &c->scr,
-                            mode == 1 ? conv_post : NULL, c->act};
+                            mode == 1 ? cu_act_post : NULL, c->act};
         cu_run(c->g.n, cg_scatter_task, &j);
     } else {
         if ((st = cu_scratch_reserve(ctx, &c->scr, cg_gather_scratch(&c->g))))
             return st;
         cg_gather_job j = {&c->g, xl, w, bias, out, &c->scr,
-                           mode == 1 ? conv_post : NULL, c->act};
+                           mode == 1 ? cu_act_post : NULL, c->act};
         cu_run(cg_gather_tasks(&c->g), cg_gather_task, &j);
     }
     cu_from_last(c->channels_first, final, c->yl, &c->out);
-    if (mode == 2) conv_act_run(c, y, ln_f32(c->z), NULL, NULL, ln_f32(y));
+    if (mode == 2) cu_act_run(c->act, y, ln_f32(c->z), NULL, NULL, ln_f32(y));
     return LN_OK;
 }
 
@@ -307,7 +266,7 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
                                const ln_tensor *y, const ln_tensor *dy,
                                ln_tensor *dx, unsigned flags) {
     conv *c = cu_state(l);
-    const int mode = conv_act_mode(c, flags);
+    const int mode = cu_act_mode(c->act, c->channels_first, flags);
     const cg_conv *g = &c->g;
     float *dw = cu_grad(l, c->kernel, flags), *db = cu_grad(l, c->bias, flags);
     float *dxo = NULL;
@@ -316,7 +275,7 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     c->g.n = x->shape[0];
     if (mode) {
         if ((st = lu_buffer_like(ctx, &c->dz, dy))) return st;
-        conv_act_run(c, dy, mode == 2 ? ln_f32(c->z) : NULL, ln_f32(y), ln_f32(dy),
+        cu_act_run(c->act, dy, mode == 2 ? ln_f32(c->z) : NULL, ln_f32(y), ln_f32(dy),
                      ln_f32(c->dz));
         dz = ln_f32(c->dz);
     }

@@ -396,7 +396,7 @@ typedef struct cu_layout_job {
     int64_t a, b;
 } cu_layout_job;
 
-static void cu_layout_task(void *arg, int64_t t) {
+static LU_UNUSED void cu_layout_task(void *arg, int64_t t) {
     const cu_layout_job *j = arg;
     const int64_t per = j->a * j->b;
     cu_transpose(j->dst + t * per, j->a, j->src + t * per, j->b, j->a, j->b);
@@ -446,6 +446,57 @@ static LU_UNUSED void cu_from_last(int channels_first, ln_tensor *y,
                                    const ln_tensor *buf, const cu_dims *d) {
     if (channels_first)
         cu_swap_layout(ln_f32(y), ln_f32(buf), y->shape[0], d->h * d->w, d->c);
+}
+
+/* ---- output activations ------------------------------------------------------------------- */
+
+/* Runs on rows [0, rows) of a finished block of `cols` columns. */
+typedef void (*cu_post_fn)(const void *arg, float *y, int64_t rows,
+                           int64_t cols);
+
+/* How a layer's output activation runs: 0 none (identity, or skipped
+** with LN_LOGITS); 1 inside the forward's tasks on finished rows of whole
+** pixels (channels_last, and backward needs y only: relu, sigmoid, softmax
+** over the channels); 2 after the forward, from a kept pre-activation z. */
+static LU_UNUSED int cu_act_mode(const ln_activation *act, int channels_first,
+                                 unsigned flags) {
+    if ((flags & LN_LOGITS) || ln_activation_is_identity(act)) return 0;
+    return !channels_first && !ln_activation_ops_of(act)->backward_uses_x ? 1 : 2;
+}
+
+/* Mode 1: the activation in place on finished rows (arg: the activation). */
+static LU_UNUSED void cu_act_post(const void *arg, float *y, int64_t rows,
+                                  int64_t cols) {
+    ln_activation_forward(arg, y, y, rows, cols);
+}
+
+typedef struct cu_act_job {
+    const ln_activation *act;
+    const float *z, *y, *dy;
+    float *out;
+    int64_t rows, cols, per;
+} cu_act_job;
+
+static LU_UNUSED void cu_act_task(void *arg, int64_t t) {
+    const cu_act_job *j = arg;
+    const int64_t r0 = t * j->per, m = j->rows - r0 < j->per ? j->rows - r0 : j->per;
+    const int64_t o = r0 * j->cols;
+    if (j->dy)
+        ln_activation_backward(j->act, j->z ? j->z + o : NULL, j->y + o, j->dy + o,
+                               j->out + o, m, j->cols);
+    else
+        ln_activation_forward(j->act, j->z + o, j->out + o, m, j->cols);
+}
+
+/* Mode 2 forward (dy NULL: out = act(z)) or any mode's backward (out =
+** act'(z or y) dy), over a tensor t's rows (its last axis), in tasks. */
+static LU_UNUSED void cu_act_run(const ln_activation *act, const ln_tensor *t,
+                                 const float *z, const float *y,
+                                 const float *dy, float *out) {
+    cu_act_job j = {act, z, y, dy, out, 0, t->shape[t->ndim - 1], 0};
+    j.rows = t->numel / j.cols;
+    j.per = 16384 / j.cols + 1;
+    cu_run_sized(t->numel, (j.rows + j.per - 1) / j.per, cu_act_task, &j);
 }
 
 /* ---- sums over rows ----------------------------------------------------------- */

@@ -204,11 +204,46 @@ def pool_forward(cls, x, ws, cfg):
     return from_first(y, cfg)
 
 
+def pairs_of(v, rank, default):
+    if v is None:
+        v = default
+    if isinstance(v, int):
+        return [(v, v)] * rank
+    if rank == 1:
+        return [tuple(v)]
+    if isinstance(v[0], int):
+        return [(v[0], v[0]), (v[1], v[1])]
+    return [tuple(p) for p in v]
+
+
+def spatial_forward(cls, x, ws, cfg):
+    rank = 1 if "1D" in cls else 2
+    xf = to_first(x, cfg)
+    if cls.startswith("ZeroPadding"):
+        y = pad_spatial(xf, pairs_of(cfg.get("padding"), rank, 1))
+    elif cls.startswith("Cropping"):
+        y = xf
+        for i, (b, a) in enumerate(pairs_of(cfg.get("cropping"), rank, 0 if rank == 2 else 1)):
+            y = y.narrow(2 + i, b, y.shape[2 + i] - b - a)
+    else:  # UpSampling
+        size = tuple_of(cfg.get("size", 2), rank)
+        if cfg.get("interpolation", "nearest") == "bilinear":
+            y = F.interpolate(xf, scale_factor=size, mode="bilinear", align_corners=False)
+        else:
+            y = xf
+            for i, f in enumerate(size):
+                y = y.repeat_interleave(f, dim=2 + i)
+    return from_first(y, cfg)
+
+
 FORWARDS = {
     "Conv1D": conv_forward, "Conv2D": conv_forward,
     "Conv1DTranspose": conv_transpose_forward, "Conv2DTranspose": conv_transpose_forward,
     "DepthwiseConv2D": depthwise_forward, "SeparableConv2D": depthwise_forward,
 }
+for _c in ("ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D",
+           "UpSampling2D"):
+    FORWARDS[_c] = spatial_forward
 for _c in ("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
            "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
            "GlobalAveragePooling2D"):
@@ -334,6 +369,23 @@ CASES += [
     plain_case("gmaxpool1d_first_keepdims", "GlobalMaxPooling1D", (2, 3, 6),
                dict(data_format="channels_first", keepdims=True)),
     plain_case("gavgpool1d", "GlobalAveragePooling1D", (3, 5, 2), {}),
+    plain_case("zeropad2d_default", "ZeroPadding2D", (2, 3, 4, 2), {}),
+    plain_case("zeropad2d_pairs_first", "ZeroPadding2D", (2, 2, 3, 4),
+               dict(padding=[[1, 2], [0, 3]], data_format="channels_first")),
+    plain_case("zeropad2d_sym", "ZeroPadding2D", (1, 3, 3, 3), dict(padding=[2, 1])),
+    plain_case("zeropad1d", "ZeroPadding1D", (2, 4, 3), dict(padding=[2, 1])),
+    plain_case("cropping2d", "Cropping2D", (2, 6, 7, 2), dict(cropping=[[1, 2], [3, 0]])),
+    plain_case("cropping2d_first", "Cropping2D", (2, 2, 5, 6),
+               dict(cropping=[1, 2], data_format="channels_first")),
+    plain_case("cropping1d", "Cropping1D", (2, 7, 3), dict(cropping=[2, 1])),
+    plain_case("upsampling2d", "UpSampling2D", (2, 3, 2, 3), dict(size=[2, 3])),
+    plain_case("upsampling2d_first", "UpSampling2D", (1, 2, 3, 3),
+               dict(size=[3, 2], data_format="channels_first")),
+    plain_case("upsampling2d_bilinear", "UpSampling2D", (2, 3, 4, 2),
+               dict(size=[2, 3], interpolation="bilinear")),
+    plain_case("upsampling2d_bilinear_first", "UpSampling2D", (1, 3, 3, 2),
+               dict(size=[3, 2], interpolation="bilinear", data_format="channels_first")),
+    plain_case("upsampling1d", "UpSampling1D", (2, 4, 3), dict(size=3)),
 ]
 
 
