@@ -60,6 +60,11 @@ static inline int64_t cg_kdim(const cg_conv *g) {
 }
 static inline int64_t cg_big_pixels(const cg_conv *g) { return g->h.in * g->w.in; }
 static inline int64_t cg_small_pixels(const cg_conv *g) { return g->h.out * g->w.out; }
+/* Flops of one product (P(big) W over all samples). */
+static inline double cg_flops(const cg_conv *g) {
+    return 2.0 * (double)g->n * (double)cg_small_pixels(g) * (double)cg_kdim(g) *
+           (double)(g->cs / g->groups);
+}
 
 /* dst[x] for x in [s0, s1) cut to [lo, hi): src[x - s0], or 0 without src. */
 static inline void cg_put(float *dst, int64_t lo, int64_t hi, int64_t s0,

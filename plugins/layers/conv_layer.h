@@ -140,7 +140,7 @@ static ln_status conv_build(ln_ctx *ctx, ln_layer *l, int in_nd,
     if (c->in.c % c->groups) {
         char buf[128];
         return ln_fail(ctx, LN_E_SHAPE,
-                       "input channels (%lld, input shape (None, %s) must be "
+                       "input channels %lld (input shape (None, %s) must be "
                        "divisible by 'groups' (%lld)",
                        (long long)c->in.c, ln_dims_str(in_nd, in_shape, buf, sizeof buf) + 1,
                        (long long)c->groups);
@@ -226,13 +226,13 @@ static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         conv_wt(c, w);
         cg_scatter_job j = {&c->g, xl, ln_f32(c->wt), bias, out, &c->scr,
                             mode == 1 ? cu_act_post : NULL, c->act};
-        cu_run(c->g.n, cg_scatter_task, &j);
+        cu_run(cg_flops(&c->g), c->g.n, cg_scatter_task, &j);
     } else {
         if ((st = cu_scratch_reserve(ctx, &c->scr, cg_gather_scratch(&c->g))))
             return st;
         cg_gather_job j = {&c->g, xl, w, bias, out, &c->scr,
                            mode == 1 ? cu_act_post : NULL, c->act};
-        cu_run(cg_gather_tasks(&c->g), cg_gather_task, &j);
+        cu_run(cg_flops(&c->g), cg_gather_tasks(&c->g), cg_gather_task, &j);
     }
     cu_from_last(c->channels_first, final, c->yl, &c->out);
     if (mode == 2) cu_act_run(c->act, y, ln_f32(c->z), NULL, NULL, ln_f32(y));
@@ -331,8 +331,8 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         j.cs.part = (double *)ln_f32(c->part);
     }
     if ((st = cu_scratch_reserve(ctx, &c->scr, scratch))) return st;
-    cu_run(j.nt + j.nx + j.nb, conv_bwd_task, &j);
-    if (j.nt) cu_run(cg_wgrad_tasks(g, &j.wg), cg_wgrad_task, &j.wg);
+    cu_run(cg_flops(g), j.nt + j.nx + j.nb, conv_bwd_task, &j);
+    if (j.nt) cu_run(cg_flops(g), cg_wgrad_tasks(g, &j.wg), cg_wgrad_task, &j.wg);
     if (db) cu_colsum_finish(&j.cs, db);
     if (dxo) cu_from_last(c->channels_first, dx, c->dxl, &c->in);
     return LN_OK;

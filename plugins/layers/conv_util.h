@@ -300,19 +300,30 @@ static LU_UNUSED int cu_threads(void) {
     return nt > 1 ? nt : omp_in_parallel() ? 1 : omp_get_max_threads();
 }
 
+/* Work estimates, in flops (a memory-bound loop counts CU_FLOPS_PER_ELEMENT
+** per element): below CU_OMP_MIN a run stays on the calling thread
+** outside a team (waking a sleeping OpenMP thread and joining it costs tens
+** of microseconds with OMP_WAIT_POLICY=passive); inside a batch's team,
+** whose threads spin, tasks are shared from CU_TEAM_MIN. */
+#define CU_FLOPS_PER_ELEMENT 8.0
+#define CU_OMP_MIN 4e6
+#define CU_TEAM_MIN 1e5
+
 /* fn(arg, t) for t < ntasks. Tasks write disjoint outputs with arithmetic
 ** that does not depend on who runs them, so any schedule gives the same
 ** bits: inside a batch's thread team they go to the team, else to an
-** OpenMP region (when there is more than one task and thread). A task may
-** use cu_scratch memory of the thread running it (omp_get_thread_num());
-** it never allocates. */
-static LU_UNUSED void cu_run(int64_t ntasks, cu_task_fn fn, void *arg) {
+** OpenMP region, when the work (flops) pays for it; otherwise they run in
+** order on this thread. A task may use cu_scratch memory of the thread
+** running it (omp_get_thread_num()); it never allocates. */
+static LU_UNUSED void cu_run(double work, int64_t ntasks, cu_task_fn fn,
+                             void *arg) {
     if (ntasks <= 0) return;
-    if (ln_team_threads() > 1) {
+    if (ntasks > 1 && work >= CU_TEAM_MIN && ln_team_threads() > 1) {
         ln_team_run(ntasks, fn, arg);
         return;
     }
-    int nt = ntasks > 1 && !omp_in_parallel() ? omp_get_max_threads() : 1;
+    int nt = ntasks > 1 && work >= CU_OMP_MIN && !omp_in_parallel()
+                 ? omp_get_max_threads() : 1;
     if (nt > ntasks) nt = (int)ntasks;
     if (nt <= 1) {
         for (int64_t t = 0; t < ntasks; t++) fn(arg, t);
@@ -322,15 +333,10 @@ static LU_UNUSED void cu_run(int64_t ntasks, cu_task_fn fn, void *arg) {
     for (int64_t t = 0; t < ntasks; t++) fn(arg, t);
 }
 
-/* cu_run, or the tasks in order on this thread when the whole work is
-** below LU_PAR_MIN elements (threads would not pay). */
-static LU_UNUSED void cu_run_sized(int64_t work, int64_t ntasks, cu_task_fn fn,
-                                   void *arg) {
-    if (work >= LU_PAR_MIN) {
-        cu_run(ntasks, fn, arg);
-        return;
-    }
-    for (int64_t t = 0; t < ntasks; t++) fn(arg, t);
+/* cu_run for a memory-bound loop over `elements` elements. */
+static LU_UNUSED void cu_run_sized(int64_t elements, int64_t ntasks,
+                                   cu_task_fn fn, void *arg) {
+    cu_run((double)elements * CU_FLOPS_PER_ELEMENT, ntasks, fn, arg);
 }
 
 /* Per-thread scratch floats: slot i for OpenMP thread i of a cu_run. Grown

@@ -283,12 +283,13 @@ static ln_status dw_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         if ((st = lu_buffer(ctx, &d->u, 2, ushape))) return st;
         j.y = ln_f32(d->u), j.bias = NULL, j.post = NULL;
     }
-    cu_run_sized(x->numel, d->n * d->h.out, dw_fwd_task, &j);
+    cu_run(2.0 * (double)(d->n * d->h.out * d->wa.out * d->in.c) * (double)(d->ks[0] * d->ks[1] * d->dm),
+           d->n * d->h.out, dw_fwd_task, &j);
     if (d->separable) {
         d->pw.n = d->n;
         cg_gather_job g = {&d->pw, ln_f32(d->u), cu_value(l, d->w[1]), bias, out, &d->scr,
                            post, d->act};
-        cu_run(cg_gather_tasks(&d->pw), cg_gather_task, &g);
+        cu_run(cg_flops(&d->pw), cg_gather_tasks(&d->pw), cg_gather_task, &g);
     }
     cu_from_last(d->channels_first, final, d->yl, &d->out);
     if (mode == 2) cu_act_run(d->act, y, ln_f32(d->z), NULL, NULL, ln_f32(y));
@@ -374,15 +375,17 @@ static ln_status dw_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
             memset(gpw, 0, (size_t)(cm * d->filters) * sizeof *gpw);
         }
         if ((st = cu_scratch_reserve(ctx, &d->scr, scratch))) return st;
-        cu_run(d->n, cg_scatter_task, &j.sc);
+        cu_run(cg_flops(&d->pw), d->n, cg_scatter_task, &j.sc);
         j.dj.dy = ln_f32(d->du);
     }
     /* one run: depthwise kernel gradient, dx, small^T of the pointwise
     ** gradient, bias partial sums; then the pointwise kernel gradient */
     j.nw = gdw ? ntap * dw_dw_blocks(d) : 0;
     j.nx = dxo ? d->n : 0;
-    cu_run(j.nw + j.nx + j.nt + j.nb, dw_bwd_task, &j);
-    if (j.nt) cu_run(cg_wgrad_tasks(&d->pw, &j.wg), cg_wgrad_task, &j.wg);
+    cu_run(2.0 * (double)x->numel * (double)(ntap * d->dm) +
+               (d->separable ? cg_flops(&d->pw) : 0),
+           j.nw + j.nx + j.nt + j.nb, dw_bwd_task, &j);
+    if (j.nt) cu_run(cg_flops(&d->pw), cg_wgrad_tasks(&d->pw, &j.wg), cg_wgrad_task, &j.wg);
     if (gb) cu_colsum_finish(&j.cs, gb);
     if (dxo) cu_from_last(d->channels_first, dx, d->dxl, &d->in);
     return LN_OK;

@@ -145,10 +145,10 @@ static ln_status sp_build(ln_ctx *ctx, ln_layer *l, int in_nd,
         if (s->kind == SP_UP) *o[i] *= s->size[i];
         if (*o[i] < 1 || *o[i] > ((int64_t)1 << 40) / (s->in.c * 8))
             return ln_fail(ctx, LN_E_SHAPE,
-                           "%s input shape (None, %s leaves %lld along spatial axis %d",
-                           s->kind == SP_CROP ? "cropping" : "the layer's", 
-                           ln_dims_str(in_nd, in_shape, buf, sizeof buf) + 1,
-                           (long long)*o[i], i + s->rank - 1);
+                           "%s leaves %lld along spatial axis %d of input shape (None, %s",
+                           s->kind == SP_CROP ? "cropping" : s->kind == SP_PAD ? "padding" : "size",
+                           (long long)*o[i], i + s->rank - 1,
+                           ln_dims_str(in_nd, in_shape, buf, sizeof buf) + 1);
     }
     cu_out_shape(s->rank, s->channels_first, &s->out, out_nd, out_shape);
     return LN_OK;
