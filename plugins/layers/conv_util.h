@@ -25,8 +25,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "layer_util.h"
-#include "lunet/train.h"
+#include "lunet/plugin_util.h"
+#include "lunet/engine/net.h"
 
 /* ---- the layer object: every access the spatial plugins make -------------- */
 

@@ -4,7 +4,7 @@
 ** sample size). Reshape{{28, 28, 1}} turns 28x28 images into one-channel
 ** ones for a Conv2D. No weights; forward and backward copy.
 */
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 
 typedef struct reshape {
     int nd;
