@@ -16,8 +16,9 @@
 ** (k, in/groups, filters), Conv2DTranspose (kh, kw, filters, in),
 ** Conv1DTranspose (k, filters, in); a 1-D layer is the 2-D one with one row.
 **
-** The products are conv_gemm.h's (gather for the Conv forward, scatter for
-** the transposed forward, and the other way round for dx). The activation
+** The products are conv_gemm.h's: gather for the Conv forward and the
+** transposed one's dx; for the other two (big = small W^T) the flipped
+** gather when the stride is 1, else the scatter. The activation
 ** runs inside the forward's tasks, on rows still in cache, when the data
 ** is channels_last and its backward needs only y (relu, sigmoid, softmax
 ** over the channels, ...); otherwise the pre-activation z is kept and the
@@ -43,6 +44,8 @@ typedef struct conv {
     double kl1, kl2, bl1, bl2;
     int kernel, bias; /* weight indices (bias -1 without use_bias) */
     cg_conv g;        /* n set per call */
+    cg_conv gf;       /* stride 1: g flipped (cg_flip), for W^T products */
+    int flip;
     cu_dims in, out;  /* samples, channels_last */
     ln_tensor *xl, *yl, *z, *dz, *dzl, *dxl; /* layer-owned buffers */
     ln_tensor *wt, *dwt, *smt, *part;
@@ -195,14 +198,50 @@ static ln_status conv_build(ln_ctx *ctx, ln_layer *l, int in_nd,
     if ((st = lu_buffer(ctx, &c->wt, 2, wshape)) ||
         (st = lu_buffer(ctx, &c->dwt, 2, wshape)))
         return st;
+    c->flip = cg_flip(&c->g, &c->gf);
     cu_out_shape(c->rank, c->channels_first, &c->out, out_nd, out_shape);
     return LN_OK;
 }
 
 /* ---- forward ----------------------------------------------------------------------- */
 
-static void conv_wt(const conv *c, const float *w) {
+/* Sets up big = small W^T (+ bias, then post): with stride 1 a gather over
+** the flipped geometry (ga), else a scatter (sc); returns the task count
+** and raises *scratch to what the tasks need. *use_sc tells which. */
+static int64_t conv_spread(conv *c, const float *w, const float *small,
+                           const float *bias, float *big, cu_post_fn post,
+                           cg_gather_job *ga, cg_scatter_job *sc, int *use_sc,
+                           int64_t *scratch) {
+    *use_sc = !c->flip;
+    if (c->flip) {
+        c->gf.n = c->g.n;
+        cg_flip_weights(&c->g, w, ln_f32(c->wt));
+        *ga = (cg_gather_job){&c->gf, small, ln_f32(c->wt), bias, big, &c->scr, post, c->act};
+        if (cg_gather_scratch(&c->gf) > *scratch) *scratch = cg_gather_scratch(&c->gf);
+        return cg_gather_tasks(&c->gf);
+    }
     cu_transpose(ln_f32(c->wt), cg_kdim(&c->g), w, c->g.cs, cg_kdim(&c->g), c->g.cs);
+    *sc = (cg_scatter_job){&c->g, small, ln_f32(c->wt), bias, big, &c->scr, post, c->act};
+    if (cg_scatter_scratch(&c->g) > *scratch) *scratch = cg_scatter_scratch(&c->g);
+    return c->g.n;
+}
+
+/* Task t of a job set up by conv_spread (or a plain gather, use_sc 0). */
+static void conv_spread_task(const cg_gather_job *ga, const cg_scatter_job *sc,
+                             int use_sc, int64_t t) {
+    if (use_sc) cg_scatter_task((void *)sc, t);
+    else cg_gather_task((void *)ga, t);
+}
+
+typedef struct conv_fwd_job {
+    cg_gather_job ga;
+    cg_scatter_job sc;
+    int use_sc;
+} conv_fwd_job;
+
+static void conv_fwd_task(void *arg, int64_t t) {
+    const conv_fwd_job *j = arg;
+    conv_spread_task(&j->ga, &j->sc, j->use_sc, t);
 }
 
 static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
@@ -220,20 +259,19 @@ static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     if (mode == 2 && (st = lu_buffer_like(ctx, &c->z, y))) return st;
     if (!final) final = c->z;
     if ((st = cu_last_dst(ctx, c->channels_first, final, &c->yl, &out))) return st;
+    cu_post_fn post = mode == 1 ? cu_act_post : NULL;
+    conv_fwd_job j;
+    int64_t ntasks, scratch = 0;
     if (c->transpose) {
-        if ((st = cu_scratch_reserve(ctx, &c->scr, cg_scatter_scratch(&c->g))))
-            return st;
-        conv_wt(c, w);
-        cg_scatter_job j = {&c->g, xl, ln_f32(c->wt), bias, out, &c->scr,
-                            mode == 1 ? cu_act_post : NULL, c->act};
-        cu_run(cg_flops(&c->g), c->g.n, cg_scatter_task, &j);
+        ntasks = conv_spread(c, w, xl, bias, out, post, &j.ga, &j.sc, &j.use_sc, &scratch);
     } else {
-        if ((st = cu_scratch_reserve(ctx, &c->scr, cg_gather_scratch(&c->g))))
-            return st;
-        cg_gather_job j = {&c->g, xl, w, bias, out, &c->scr,
-                           mode == 1 ? cu_act_post : NULL, c->act};
-        cu_run(cg_flops(&c->g), cg_gather_tasks(&c->g), cg_gather_task, &j);
+        j.ga = (cg_gather_job){&c->g, xl, w, bias, out, &c->scr, post, c->act};
+        j.use_sc = 0;
+        ntasks = cg_gather_tasks(&c->g);
+        scratch = cg_gather_scratch(&c->g);
     }
+    if ((st = cu_scratch_reserve(ctx, &c->scr, scratch))) return st;
+    cu_run(cg_flops(&c->g), ntasks, conv_fwd_task, &j);
     cu_from_last(c->channels_first, final, c->yl, &c->out);
     if (mode == 2) cu_act_run(c->act, y, ln_f32(c->z), NULL, NULL, ln_f32(y));
     return LN_OK;
@@ -246,20 +284,18 @@ static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
 ** run: the kernel gradient. */
 typedef struct conv_bwd_job {
     cg_wgrad_job wg;
-    cg_gather_job ga;   /* transposed: dx */
-    cg_scatter_job sc;  /* conv: dx */
+    cg_gather_job ga;   /* dx: transposed conv, or conv with stride 1 */
+    cg_scatter_job sc;  /* dx: conv with a stride */
     cu_colsum_job cs;
     int64_t nt, nx, nb; /* tasks of each */
-    int transpose;
+    int use_sc;
 } conv_bwd_job;
 
 static void conv_bwd_task(void *arg, int64_t t) {
     conv_bwd_job *j = arg;
     if (t < j->nt) cg_wgrad_transpose_task(&j->wg, t);
-    else if ((t -= j->nt) < j->nx) {
-        if (j->transpose) cg_gather_task(&j->ga, t);
-        else cg_scatter_task(&j->sc, t);
-    } else cu_colsum_task(&j->cs, t - j->nx);
+    else if ((t -= j->nt) < j->nx) conv_spread_task(&j->ga, &j->sc, j->use_sc, t);
+    else cu_colsum_task(&j->cs, t - j->nx);
 }
 
 static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
@@ -293,7 +329,6 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         return st;
     conv_bwd_job j;
     memset(&j, 0, sizeof j);
-    j.transpose = c->transpose;
     int64_t scratch = 0;
     /* big and small sides: conv (x, dz), transposed (dz, x) */
     const float *big = c->transpose ? dzl : xl, *small = c->transpose ? xl : dzl;
@@ -315,11 +350,8 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
             j.nx = cg_gather_tasks(g);
             if (cg_gather_scratch(g) > scratch) scratch = cg_gather_scratch(g);
         } else {
-            conv_wt(c, cu_value(l, c->kernel));
-            j.sc = (cg_scatter_job){g, dzl, ln_f32(c->wt), NULL, dxo, &c->scr, NULL,
-                                    NULL};
-            j.nx = g->n;
-            if (cg_scatter_scratch(g) > scratch) scratch = cg_scatter_scratch(g);
+            j.nx = conv_spread(c, cu_value(l, c->kernel), dzl, NULL, dxo, NULL, &j.ga,
+                               &j.sc, &j.use_sc, &scratch);
         }
     }
     if (db) {

@@ -300,7 +300,6 @@ static ln_status dw_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
 typedef struct dw_bwd_job {
     dw_job dj;
     cg_wgrad_job wg;
-    cg_scatter_job sc;
     cu_colsum_job cs;
     int64_t nw, nx, nt, nb;
 } dw_bwd_job;
@@ -354,15 +353,16 @@ static ln_status dw_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         j.cs.part = (double *)ln_f32(d->part);
     }
     if (d->separable) {
-        /* pointwise first: du = dz PW^T (a scatter of the 1x1 window), and
+        /* pointwise first: du = dz PW^T (a 1x1 product, no patches), and
         ** the pointwise kernel's gradient u^T dz; then the depthwise step
         ** runs on du */
         const int64_t ushape[2] = {d->n * d->h.out * d->wa.out, cm};
         if ((st = lu_buffer(ctx, &d->du, 2, ushape))) return st;
-        int64_t scratch = cg_scatter_scratch(&d->pw);
+        int64_t scratch = 0;
         cu_transpose(ln_f32(d->wt), cm, cu_value(l, d->w[1]), d->filters, cm, d->filters);
-        j.sc = (cg_scatter_job){&d->pw, dzl, ln_f32(d->wt), NULL, ln_f32(d->du), &d->scr,
-                                NULL, NULL};
+        cg_conv pwt = d->pw; /* the 1x1 product the other way round */
+        pwt.cb = d->filters, pwt.cs = cm;
+        cg_gather_job du = {&pwt, dzl, ln_f32(d->wt), NULL, ln_f32(d->du), &d->scr, NULL, NULL};
         if (gpw && d->n) {
             const int64_t sshape[2] = {d->filters, ushape[0]};
             if ((st = lu_buffer(ctx, &d->smt, 2, sshape))) return st;
@@ -375,7 +375,7 @@ static ln_status dw_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
             memset(gpw, 0, (size_t)(cm * d->filters) * sizeof *gpw);
         }
         if ((st = cu_scratch_reserve(ctx, &d->scr, scratch))) return st;
-        cu_run(cg_flops(&d->pw), d->n, cg_scatter_task, &j.sc);
+        cu_run(cg_flops(&d->pw), cg_gather_tasks(&pwt), cg_gather_task, &du);
         j.dj.dy = ln_f32(d->du);
     }
     /* one run: depthwise kernel gradient, dx, small^T of the pointwise

@@ -320,6 +320,18 @@ static const rc r_conv_cf_softmax = {.kind = CONV, .rank = 2, .cf = 1, .act = A_
                                      K2(2, 2), S2(1, 1), D2(1, 1), .groups = 1};
 static const rc r_conv_logits = {.kind = CONV, .rank = 2, .pad = P_SAME, .bias = 1, K2(3, 3), S2(1, 1),
                                  D2(1, 1), .groups = 1};
+static const rc r_conv_flip = {.kind = CONV, .rank = 2, .pad = P_SAME, .act = A_TANH, .bias = 1,
+                               K2(3, 2), S2(1, 1), D2(1, 2), .groups = 1};
+static const rc r_conv_flip_groups = {.kind = CONV, .rank = 2, .bias = 1, K2(2, 2), S2(1, 1),
+                                      D2(1, 1), .groups = 2};
+static const rc r_conv_flip_cf = {.kind = CONV, .rank = 2, .cf = 1, .pad = P_SAME, .bias = 1,
+                                  K2(3, 3), S2(1, 1), D2(1, 1), .groups = 1};
+static const rc r_conv1_flip = {.kind = CONV, .rank = 1, .pad = P_CAUSAL, .bias = 1, K2(1, 3),
+                                S2(1, 1), D2(1, 2), .groups = 1};
+static const rc r_convt_flip = {.kind = CONVT, .rank = 2, .pad = P_SAME, .act = A_TANH,
+                                .bias = 1, K2(3, 2), S2(1, 1), D2(2, 1), .groups = 1};
+static const rc r_convt_flip_valid = {.kind = CONVT, .rank = 2, .bias = 1, K2(2, 3), S2(1, 1),
+                                      D2(1, 1), .groups = 1};
 static const rc r_conv1_valid = {.kind = CONV, .rank = 1, .bias = 1, K2(1, 3), S2(1, 1), D2(1, 1), .groups = 1};
 static const rc r_conv1_same = {.kind = CONV, .rank = 1, .pad = P_SAME, .bias = 1, K2(1, 4), S2(1, 3),
                                 D2(1, 1), .groups = 1};
@@ -421,6 +433,23 @@ static const gcase cases[] = {
      &r_conv_cf_softmax, 0},
     {"conv2d softmax under LN_LOGITS", "conv2d", "#1=3 #2=3 padding=same activation=softmax",
      4, {2, 4, 4, 2}, LN_LOGITS, &r_conv_logits, 0},
+    /* stride 1 with >= 32 input channels per group: dx (and the transposed
+    ** forward) as a gather over the flipped kernel */
+    {"conv2d flipped dx, same, dilation", "conv2d",
+     "#1=3 #2=[3,2] padding=same dilation_rate=[1,2] activation=tanh", 4, {2, 4, 5, 33}, 0,
+     &r_conv_flip, 0},
+    {"conv2d flipped dx, groups", "conv2d", "#1=4 #2=2 groups=2", 4, {1, 3, 4, 64}, 0,
+     &r_conv_flip_groups, 0},
+    {"conv2d flipped dx, channels_first", "conv2d",
+     "#1=2 #2=3 padding=same data_format=channels_first", 4, {1, 32, 3, 4}, 0,
+     &r_conv_flip_cf, 0},
+    {"conv1d flipped dx, causal dilated", "conv1d",
+     "#1=3 #2=3 padding=causal dilation_rate=2", 3, {2, 7, 32}, 0, &r_conv1_flip, 0},
+    {"conv2d_transpose stride 1 as a gather, same", "conv2d_transpose",
+     "#1=32 #2=[3,2] padding=same dilation_rate=[2,1] activation=tanh", 4, {2, 4, 3, 2}, 0,
+     &r_convt_flip, 0},
+    {"conv2d_transpose stride 1 as a gather, valid", "conv2d_transpose", "#1=33 #2=[2,3]", 4,
+     {1, 3, 2, 3}, 0, &r_convt_flip_valid, 0},
     {"conv1d valid", "conv1d", "#1=4 #2=3", 3, {2, 11, 3}, 0, &r_conv1_valid, 0},
     {"conv1d same stride 3", "conv1d", "#1=3 #2=4 strides=3 padding=same", 3, {3, 10, 2}, 0,
      &r_conv1_same, 0},

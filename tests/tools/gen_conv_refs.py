@@ -301,6 +301,11 @@ CASES = [
                    activation="softmax", use_bias=False)),
     conv_case("conv2d_deep", "Conv2D", (1, 4, 3, 14),
               dict(filters=7, kernel_size=[3, 3], padding="same")),
+    # stride 1, >= 32 input channels: dx as a gather over the flipped kernel
+    conv_case("conv2d_flip_dx", "Conv2D", (1, 4, 4, 32),
+              dict(filters=3, kernel_size=[3, 2], padding="same", dilation_rate=[2, 1])),
+    conv_case("conv2dt_flip_fwd", "Conv2DTranspose", (1, 3, 3, 2),
+              dict(filters=32, kernel_size=[2, 3], padding="same")),
     # Conv1D
     conv_case("conv1d_valid", "Conv1D", (2, 11, 3), dict(filters=4, kernel_size=3), rank=1),
     conv_case("conv1d_same_stride", "Conv1D", (3, 10, 2),
