@@ -12,7 +12,8 @@
 **
 ** Max pooling keeps, per output element, the input pixel it came from:
 ** the first maximum in window order (rows, then columns) -- a fixed rule
-** for ties -- and backward routes the gradient there. Forward tasks own
+** for ties -- and backward routes the gradient there. An inference forward
+** computes the maxima only; a backward after one finds the positions again. Forward tasks own
 ** blocks of output rows; backward tasks own samples (windows may overlap,
 ** so a sample's gradient is summed by one task in output order).
 */
@@ -33,6 +34,7 @@ typedef struct pool {
     cu_dims in, out;
     ln_tensor *xl, *yl, *dyl, *dxl;
     ln_tensor *arg; /* max: input pixel of each output element (int32) */
+    int arg_valid;  /* arg is from the last forward (training ones keep it) */
 } pool;
 
 static ln_status pool_create(ln_ctx *ctx, ln_layer *l, ln_args *a, int rank,
@@ -98,13 +100,21 @@ LU_CLONES static void pool_max_row(const pool *p, const float *xb, float *yr,
         int64_t ta, tb;
         cu_taps(&p->w, ow, &ta, &tb);
         float *yo = yr + ow * C;
-        int32_t *ao = ar + ow * C;
+        int32_t *ao = ar ? ar + ow * C : NULL;
         const int64_t ih0 = oh * p->h.s - p->h.pad, iw0 = ow * p->w.s - p->w.pad;
         int first = 1;
         for (int64_t th = a; th < b; th++)
             for (int64_t tw = ta; tw < tb; tw++) {
                 const int32_t pix = (int32_t)((ih0 + th) * W + iw0 + tw);
                 const float *xp = xb + (int64_t)pix * C;
+                if (!ao) { /* inference: the maximum only */
+                    if (first) memcpy(yo, xp, (size_t)C * sizeof *yo);
+                    else
+#pragma omp simd
+                        for (int64_t c = 0; c < C; c++) yo[c] = xp[c] > yo[c] ? xp[c] : yo[c];
+                    first = 0;
+                    continue;
+                }
                 if (first) {
                     for (int64_t c = 0; c < C; c++) yo[c] = xp[c], ao[c] = pix;
                     first = 0;
@@ -150,7 +160,7 @@ static void pool_fwd_task(void *arg, int64_t t) {
     const int64_t in_per = p->in.h * p->in.w * p->in.c;
     const int64_t row = t * p->w.out * p->in.c;
     if (p->kind == POOL_MAX)
-        pool_max_row(p, j->x + b * in_per, j->y + row, j->arg + row, oh);
+        pool_max_row(p, j->x + b * in_per, j->y + row, j->arg ? j->arg + row : NULL, oh);
     else
         pool_avg_row(p, j->x + b * in_per, j->y + row, oh);
 }
@@ -241,6 +251,27 @@ LU_CLONES static void pool_global_bwd_task(void *arg, int64_t t) {
 
 /* ---- the layer ---------------------------------------------------------------------- */
 
+/* Runs the forward into yl (channels_last) from xl; max pooling records
+** where each maximum came from when `record` (needed by backward). */
+static ln_status pool_run(ln_ctx *ctx, pool *p, const float *xl, float *yl,
+                          int64_t n, int64_t ynumel, int record) {
+    pool_job j = {p, xl, NULL, yl, NULL, NULL, n};
+    record = record && p->kind == POOL_MAX;
+    if (record) {
+        const int64_t shape[1] = {ynumel};
+        if (!p->arg && !(p->arg = ln_tensor_new(ctx, LN_INT32, 1, shape)))
+            return ctx->status;
+        ln_status st = ln_tensor_resize(ctx, p->arg, 1, shape);
+        if (st) return st;
+        j.arg = (int32_t *)ln_data(p->arg);
+    }
+    const int64_t work = n * p->in.h * p->in.w * p->in.c;
+    if (p->global) cu_run_sized(work, n, pool_global_task, &j);
+    else cu_run_sized(work, n * p->h.out, pool_fwd_task, &j);
+    p->arg_valid = record;
+    return LN_OK;
+}
+
 static ln_status pool_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
                               ln_tensor *y, unsigned flags) {
     pool *p = cu_state(l);
@@ -250,16 +281,10 @@ static ln_status pool_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     if ((st = cu_to_last(ctx, p->channels_first, x, &p->in, &p->xl, &xl)) ||
         (st = cu_last_dst(ctx, p->channels_first, y, &p->yl, &yl)))
         return st;
-    pool_job j = {p, xl, NULL, yl, NULL, NULL, x->shape[0]};
-    if (p->kind == POOL_MAX) {
-        const int64_t shape[1] = {y->numel};
-        if (!p->arg && !(p->arg = ln_tensor_new(ctx, LN_INT32, 1, shape)))
-            return ctx->status;
-        if ((st = ln_tensor_resize(ctx, p->arg, 1, shape))) return st;
-        j.arg = (int32_t *)ln_data(p->arg);
-    }
-    if (p->global) cu_run_sized(x->numel, j.n, pool_global_task, &j);
-    else cu_run_sized(x->numel, j.n * p->h.out, pool_fwd_task, &j);
+    /* global max records its maxima always (one per channel: free) */
+    if ((st = pool_run(ctx, p, xl, yl, x->shape[0], y->numel,
+                       (flags & LN_TRAINING) || p->global)))
+        return st;
     cu_from_last(p->channels_first, y, p->yl, &p->out);
     return LN_OK;
 }
@@ -269,11 +294,16 @@ static ln_status pool_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
                                ln_tensor *dx, unsigned flags) {
     pool *p = cu_state(l);
     if (!(flags & LN_NEED_DX) || !dx) return LN_OK;
-    if (p->kind == POOL_MAX && (!p->arg || p->arg->numel != y->numel))
-        return ln_fail(ctx, LN_E_STATE, "backward without its forward");
     const float *dyl;
     float *dxl;
     ln_status st;
+    if (p->kind == POOL_MAX && !(p->arg_valid && p->arg->numel == y->numel)) {
+        /* an inference forward kept no positions: find them again */
+        const float *xl = p->channels_first ? ln_f32(p->xl) : ln_f32(x);
+        if ((st = lu_buffer_like(ctx, &p->yl, y)) ||
+            (st = pool_run(ctx, p, xl, ln_f32(p->yl), x->shape[0], y->numel, 1)))
+            return st;
+    }
     if ((st = cu_to_last(ctx, p->channels_first, dy, &p->out, &p->dyl, &dyl)) ||
         (st = cu_last_dst(ctx, p->channels_first, dx, &p->dxl, &dxl)))
         return st;
