@@ -213,11 +213,7 @@ function methods:build(shape)
     E.raise(string.format("%s: build needs an input shape (without the batch axis), e.g. {784}",
                         self.name))
   end
-  -- a configuration the input cannot take (a kernel larger than the image)
-  -- is the user's error: point at their line, not at lunet's
-  local ok, out = pcall(self._c.build, self._c, shape)
-  if not ok then error(out, registry.user_level()) end
-  return out
+  return self._c:build(shape)
 end
 
 --- Low-level forward: the layer's own output buffer (reused by the next

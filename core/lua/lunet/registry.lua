@@ -164,23 +164,6 @@ function registry.copy(t)
   return r
 end
 
--- The folder of lunet's own Lua modules ("@/.../lunet/"), from this file.
-local own_dir = debug.getinfo(1, "S").source:match("^(@.*[/\\])[^/\\]*$")
-
---- For error(msg, level) in a function of lunet's modules: the level of the
--- first caller outside them, so that a message points at the user's line.
-function registry.user_level()
-  local lvl = 3 -- 1: this function, 2: the one raising, 3: its caller
-  while true do
-    local info = debug.getinfo(lvl, "S")
-    if not info then return 1 end
-    if info.what ~= "C" and not (own_dir and info.source:sub(1, #own_dir) == own_dir) then
-      return lvl - 1
-    end
-    lvl = lvl + 1
-  end
-end
-
 --- Whether v is a lunet tensor.
 function registry.is_tensor(v)
   local mt = getmetatable(v)
