@@ -756,8 +756,8 @@ function plot.images(spec)
     data[i] = {rows = t, lo = lo, hi = hi}
     lo_all, hi_all = math.min(lo_all, lo), math.max(hi_all, hi)
   end
-  local out = {}
-  header(out, spec.filename, w, h, spec)
+  local out, png = {}, os.tmpname()
+  header(out, png, w, h, spec)
   local mp = sformat("set multiplot layout %d,%d rowsfirst", rows, cols)
   if spec.title then
     mp = mp .. " title " .. gpstr(spec.title) .. " font " .. font(spec.title_size or 12)
@@ -787,7 +787,7 @@ function plot.images(spec)
   end
   out[#out + 1] = "unset multiplot"
   out[#out + 1] = "unset output"
-  return run_script(concat(out, "\n") .. "\n", spec.filename)
+  return run_script(concat(out, "\n") .. "\n", spec.filename, png)
 end
 
 -- Default column order of a history: loss, other training metrics
