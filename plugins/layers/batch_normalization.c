@@ -1,20 +1,29 @@
 /*
-** batch_normalization.c -- BatchNormalization (Keras, axis -1).
+** batch_normalization.c -- BatchNormalization (Keras).
 **
-** Features are the last axis (F of them); statistics run over every other
-** axis, i.e. over R = numel / F rows (the batch for (N, F) input).
+** Features are one axis (axis, default -1: the channels of channels_last
+** feature maps; 1 for channels_first); statistics run over every other
+** axis, i.e. over R = numel / F rows (the batch for (N, F) input). A
+** feature axis that is not the last is moved last (a transposed copy) and
+** back.
 **     y = x k + (beta - mean k),  k = gamma / sqrt(var + epsilon)
 ** Training mode (LN_TRAINING and layer->trainable): mean and the BIASED
 ** variance of the batch, then the moving statistics are updated once:
 **     moving <- moving - (moving - batch) (1 - momentum)
+** For 4-D input with axis 1 or 3 (-1) Keras runs TF's fused kernel, whose
+** moving variance is updated with the UNBIASED batch variance (R / (R - 1)
+** times the biased one that normalizes); so does this layer there, unless
+** fused = false (then, as for other inputs, the biased one).
 ** Inference mode (no LN_TRAINING, or trainable = false as in TF 2): the
 ** moving statistics, no update; BN is then an affine map of x.
 ** Weights in Keras's order: gamma (scale), beta (center) trainable,
 ** moving_mean, moving_variance not.
 **
 ** Statistics and gradient sums are in double, each feature summed over the
-** rows in row order by one thread (threads own blocks of features), so
-** results do not depend on the number of threads.
+** rows in row order by one thread (threads own blocks of features); with
+** many rows and few features (feature maps) the rows are cut into fixed
+** chunks whose sums are added in chunk order. Results do not depend on the
+** number of threads.
 */
 #include <stdlib.h>
 
@@ -22,6 +31,8 @@
 #include "layer_simd.h"
 
 #define BN_FBLOCK 64 /* features per thread task in the column sums */
+#define BN_CHUNK 1024 /* rows per partial sum when rows are cut */
+#define BN_SPLIT_ROWS 4096 /* ... which they are from this many rows */
 
 typedef struct bn {
     double momentum, epsilon;
@@ -30,8 +41,14 @@ typedef struct bn {
     ln_args *init_args[4];
     double gl1, gl2, bl1, bl2;
     int64_t axis;
+    int fused;    /* the keyword: -1 nil, 0 false, 1 true */
+    int unbiased; /* moving variance from the unbiased batch variance */
     int gamma, beta, mmean, mvar; /* weight indices, -1 if absent */
     int64_t f;
+    int64_t inner; /* elements after the feature axis (1: it is the last) */
+    ln_tensor *xt, *yt, *dyt; /* feature axis moved last */
+    double *part;  /* chunked sums: 2 x chunks x f */
+    int64_t part_cap;
     double *mean, *istd;  /* statistics used by the last forward */
     double *s1, *s2;      /* per-feature sums */
     float *k, *c;         /* y = x k + c */
@@ -80,8 +97,10 @@ static ln_status bn_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
     if ((st = ln_args_bool(ctx, a, "renorm", 0, &renorm))) return st;
     if (renorm)
         return ln_fail(ctx, LN_E_ARG, "'renorm' = true is not supported");
-    if (ln_args_has(a, "fused")) { /* a speed hint in Keras: no effect here */
+    b->fused = -1; /* Keras: a speed hint, which changes the moving variance */
+    if (ln_args_has(a, "fused")) {
         if ((st = ln_args_bool(ctx, a, "fused", 0, &fused))) return st;
+        b->fused = fused;
     } else if ((st = lu_nil_only(ctx, a, "fused"))) {
         return st;
     }
@@ -114,13 +133,24 @@ static ln_status bn_build(ln_ctx *ctx, ln_layer *l, int in_nd,
                        "needs inputs of rank >= 2 (batch, ..., features), got "
                        "rank %d",
                        in_nd + 1);
-    if (b->axis != -1 && b->axis != in_nd)
+    /* Keras's axes count the batch axis: 1 .. in_nd, or -in_nd .. -1 */
+    const int64_t ax = b->axis < 0 ? in_nd + 1 + b->axis : b->axis;
+    if (ax < 1 || ax > in_nd)
         return ln_fail(ctx, LN_E_ARG,
-                       "'axis' %lld: only the last axis (-1, here %d) of input "
-                       "(None, %s is supported",
-                       (long long)b->axis, in_nd,
-                       ln_dims_str(in_nd, in_shape, buf, sizeof buf) + 1);
-    b->f = in_shape[in_nd - 1];
+                       "'axis' %lld is not a feature axis of input (None, %s "
+                       "(1 .. %d, or -%d .. -1)",
+                       (long long)b->axis,
+                       ln_dims_str(in_nd, in_shape, buf, sizeof buf) + 1, in_nd, in_nd);
+    b->f = in_shape[ax - 1];
+    b->inner = 1;
+    for (int i = (int)ax; i < in_nd; i++) b->inner *= in_shape[i];
+    const int fusable = in_nd == 3 && (ax == 1 || ax == 3);
+    if (b->fused == 1 && !fusable)
+        return ln_fail(ctx, LN_E_ARG,
+                       "fused = true needs 4-D input with axis 1 or 3 (-1), got input "
+                       "(None, %s and axis %lld",
+                       ln_dims_str(in_nd, in_shape, buf, sizeof buf) + 1, (long long)b->axis);
+    b->unbiased = fusable && b->fused != 0;
     free(b->mean);
     size_t f = (size_t)(b->f ? b->f : 1);
     b->mean = malloc(f * (4 * sizeof(double) + 3 * sizeof(float)));
@@ -179,10 +209,35 @@ LU_CLONES static void bn_col_block(const float *u, const float *v,
 /* s1[j] = sum_r u[r, j]; with v: s2[j] = sum_r u[r, j] v[r, j] where u, v
 ** are [rows x f]. When center is given, u[r, j] - center[j] replaces u
 ** (and v = NULL squares it). Threads own blocks of BN_FBLOCK features;
-** each feature is summed in row order. */
+** each feature is summed in row order -- or, from BN_SPLIT_ROWS rows with
+** few feature blocks, per chunk of BN_CHUNK rows into part (2 x chunks x
+** f doubles), the chunks then added in order. */
 static void bn_col_sums(const float *u, const float *v, const double *center,
-                        int64_t rows, int64_t f, double *s1, double *s2) {
+                        int64_t rows, int64_t f, double *s1, double *s2,
+                        double *part) {
     int64_t nblk = (f + BN_FBLOCK - 1) / BN_FBLOCK;
+    if (rows >= BN_SPLIT_ROWS && nblk < 4) {
+        const int64_t nch = (rows + BN_CHUNK - 1) / BN_CHUNK;
+        double *p1 = part, *p2 = part + nch * f;
+#pragma omp parallel for schedule(static) if (rows * f > LU_PAR_MIN)
+        for (int64_t t = 0; t < nch * nblk; t++) {
+            const int64_t ch = t / nblk, j0 = (t % nblk) * BN_FBLOCK;
+            const int64_t r0 = ch * BN_CHUNK, nr = rows - r0 < BN_CHUNK ? rows - r0 : BN_CHUNK;
+            const int64_t w = f - j0 < BN_FBLOCK ? f - j0 : BN_FBLOCK;
+            bn_col_block(u + r0 * f, v ? v + r0 * f : NULL, center, nr, f, j0, w,
+                         p1 + ch * f, s2 ? p2 + ch * f : NULL);
+        }
+        for (int64_t j = 0; j < f; j++) {
+            double a1 = 0, a2 = 0;
+            for (int64_t ch = 0; ch < nch; ch++) {
+                a1 += p1[ch * f + j];
+                if (s2) a2 += p2[ch * f + j];
+            }
+            s1[j] = a1;
+            if (s2) s2[j] = a2;
+        }
+        return;
+    }
     if (rows * f <= LU_PAR_MIN || nblk == 1) {
         for (int64_t blk = 0; blk < nblk; blk++) {
             int64_t j0 = blk * BN_FBLOCK;
@@ -197,6 +252,29 @@ static void bn_col_sums(const float *u, const float *v, const double *center,
         int64_t w = f - j0 < BN_FBLOCK ? f - j0 : BN_FBLOCK;
         bn_col_block(u, v, center, rows, f, j0, w, s1, s2);
     }
+}
+
+/* The partial-sum space bn_col_sums needs for `rows` (grown only). */
+static ln_status bn_part(ln_ctx *ctx, bn *b, int64_t rows) {
+    const int64_t need = 2 * ((rows + BN_CHUNK - 1) / BN_CHUNK) * b->f;
+    if (rows < BN_SPLIT_ROWS || need <= b->part_cap) return LN_OK;
+    double *p = realloc(b->part, (size_t)need * sizeof *p);
+    if (!p) return ln_fail(ctx, LN_E_NOMEM, "out of memory");
+    b->part = p;
+    b->part_cap = need;
+    return LN_OK;
+}
+
+/* dst = src with, in each of the numel / (a b) blocks, [a x b] -> [b x a]:
+** the feature axis moved last (a = f, b = inner) or back. */
+static void bn_move_axis(float *dst, const float *src, int64_t numel, int64_t a,
+                         int64_t b) {
+    const int64_t blocks = numel / (a * b);
+#pragma omp parallel for schedule(static) if (numel > LU_PAR_MIN)
+    for (int64_t o = 0; o < blocks; o++)
+        for (int64_t i = 0; i < a; i++)
+            for (int64_t j = 0; j < b; j++)
+                dst[o * a * b + j * a + i] = src[o * a * b + i * b + j];
 }
 
 /* The row loops of forward and backward, over rows [r0, r1). */
@@ -255,6 +333,8 @@ LU_CLONES static void bn_batch_stats(bn *b, int64_t rows, float *mm,
                                      float *mv) {
     const double keep = 1.0 - b->momentum, eps = b->epsilon;
     const double inv = 1.0 / (double)rows;
+    /* the moving variance's estimate: biased, or unbiased as TF's fused BN */
+    const double corr = b->unbiased && rows > 1 ? (double)rows / (double)(rows - 1) : 1.0;
     const double *mean = b->mean, *s2 = b->s2;
     double *istd = b->istd;
 #pragma omp simd
@@ -262,7 +342,7 @@ LU_CLONES static void bn_batch_stats(bn *b, int64_t rows, float *mm,
         double var = s2[j] * inv;
         istd[j] = 1.0 / sqrt(var + eps);
         mm[j] = (float)(mm[j] - ((double)mm[j] - mean[j]) * keep);
-        mv[j] = (float)(mv[j] - ((double)mv[j] - var) * keep);
+        mv[j] = (float)(mv[j] - ((double)mv[j] - var * corr) * keep);
     }
 }
 
@@ -299,21 +379,32 @@ static ln_status bn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     bn *b = l->state;
     const int64_t f = b->f, rows = f ? x->numel / f : 0;
     const float *xp = ln_f32(x);
+    float *yp = ln_f32(y);
+    ln_status st;
+    if ((st = bn_part(ctx, b, rows))) return st;
+    if (b->inner > 1) { /* the feature axis moved last, and back at the end */
+        if ((st = lu_buffer_like(ctx, &b->xt, x)) || (st = lu_buffer_like(ctx, &b->yt, y)))
+            return st;
+        bn_move_axis(ln_f32(b->xt), xp, x->numel, f, b->inner);
+        xp = ln_f32(b->xt);
+        yp = ln_f32(b->yt);
+    }
     float *mm = ln_f32(l->weights[b->mmean].value);
     float *mv = ln_f32(l->weights[b->mvar].value);
     const float *gamma = b->gamma >= 0 ? ln_f32(l->weights[b->gamma].value) : NULL;
     const float *beta = b->beta >= 0 ? ln_f32(l->weights[b->beta].value) : NULL;
     if (bn_training(l, flags) && rows > 0) {
-        bn_col_sums(xp, NULL, NULL, rows, f, b->s1, NULL);
+        bn_col_sums(xp, NULL, NULL, rows, f, b->s1, NULL, b->part);
         for (int64_t j = 0; j < f; j++) b->mean[j] = b->s1[j] / (double)rows;
-        bn_col_sums(xp, NULL, b->mean, rows, f, b->s2, NULL);
+        bn_col_sums(xp, NULL, b->mean, rows, f, b->s2, NULL, b->part);
         bn_batch_stats(b, rows, mm, mv);
     } else {
         bn_moving_stats(b, mm, mv);
     }
     bn_coefficients(b, gamma, beta);
-    bn_job job = {xp, NULL, b->k, b->c, NULL, NULL, NULL, ln_f32(y), f};
+    bn_job job = {xp, NULL, b->k, b->c, NULL, NULL, NULL, yp, f};
     lu_rows_range(rows, f, bn_affine_rows, &job);
+    if (b->inner > 1) bn_move_axis(ln_f32(y), yp, y->numel, b->inner, f);
     return LN_OK;
 }
 
@@ -327,7 +418,18 @@ static ln_status bn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     bn *b = l->state;
     const int64_t f = b->f, rows = f ? x->numel / f : 0;
     const float *xp = ln_f32(x), *g = ln_f32(dy);
+    float *dxp = dx ? ln_f32(dx) : NULL;
     const int train = bn_training(l, flags);
+    ln_status st;
+    if ((st = bn_part(ctx, b, rows))) return st;
+    if (b->inner > 1) { /* xt is the forward's; dx goes through yt */
+        if ((st = lu_buffer_like(ctx, &b->dyt, dy)) || (st = lu_buffer_like(ctx, &b->yt, dy)))
+            return st;
+        bn_move_axis(ln_f32(b->dyt), g, dy->numel, f, b->inner);
+        xp = ln_f32(b->xt);
+        g = ln_f32(b->dyt);
+        dxp = ln_f32(b->yt);
+    }
     ln_weight *wg = b->gamma >= 0 ? &l->weights[b->gamma] : NULL;
     ln_weight *wb = b->beta >= 0 ? &l->weights[b->beta] : NULL;
     const int need_dw = (flags & LN_NEED_DW) &&
@@ -336,7 +438,7 @@ static ln_status bn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     const int need_dx = (flags & LN_NEED_DX) && dx;
     if (need_dw || (need_dx && train)) {
         /* s1 = sum dy, s2 = sum dy x; then sum dy xhat = (s2 - mean s1) istd */
-        bn_col_sums(g, xp, NULL, rows, f, b->s1, b->s2);
+        bn_col_sums(g, xp, NULL, rows, f, b->s1, b->s2, b->part);
         for (int64_t j = 0; j < f; j++)
             b->s2[j] = (b->s2[j] - b->mean[j] * b->s1[j]) * b->istd[j];
     }
@@ -352,9 +454,10 @@ static ln_status bn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     }
     if (!need_dx) return LN_OK;
     const float *k = b->k;
-    bn_job job = {xp, g, k, NULL, b->u, b->mean, b->s1, ln_f32(dx), f};
+    bn_job job = {xp, g, k, NULL, b->u, b->mean, b->s1, dxp, f};
     if (!train) {
         lu_rows_range(rows, f, bn_scale_rows, &job);
+        if (b->inner > 1) bn_move_axis(ln_f32(dx), dxp, dx->numel, b->inner, f);
         return LN_OK;
     }
     /* dx = k (dy - s1/R - xhat s2/R), xhat = (x - mean) istd, as floats:
@@ -366,12 +469,17 @@ static ln_status bn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         b->s1[j] = -kj * b->s1[j] * inv; /* v, kept in double */
     }
     lu_rows_range(rows, f, bn_dx_rows, &job);
+    if (b->inner > 1) bn_move_axis(ln_f32(dx), dxp, dx->numel, b->inner, f);
     return LN_OK;
 }
 
 static void bn_destroy(ln_layer *l) {
     bn *b = l->state;
     free(b->mean);
+    free(b->part);
+    ln_tensor_release(b->xt);
+    ln_tensor_release(b->yt);
+    ln_tensor_release(b->dyt);
 }
 
 static const ln_layer_ops bn_ops = {
@@ -380,7 +488,7 @@ static const ln_layer_ops bn_ops = {
 
 static const ln_unit bn_unit = {
     LN_KIND_LAYER, "batch_normalization", "BatchNormalization", 1,
-    "batch normalization over the last axis (moving statistics for inference)",
+    "batch normalization over one feature axis (moving statistics for inference)",
     &bn_ops};
 
 LN_PLUGIN("batch_normalization") { return host->add(host, &bn_unit); }

@@ -22,7 +22,8 @@
 #include "gradcheck.h"
 #include "testutil.h"
 
-enum { CONV, CONVT, DW, SEP, MAXP, AVGP, GMAX, GAVG, PAD, CROP, UP, DROP, RESHAPE };
+enum { CONV, CONVT, DW, SEP, MAXP, AVGP, GMAX, GAVG, PAD, CROP, UP, DROP, RESHAPE, BNORM,
+       LNORM };
 enum { A_LIN, A_RELU, A_TANH, A_SOFTMAX };
 enum { P_VALID, P_SAME, P_CAUSAL };
 
@@ -36,6 +37,9 @@ typedef struct rc {
     int64_t size[2];   /* upsampling */
     double rate;
     uint64_t seed;
+    int lo, hi;   /* normalization: axes lo..hi (Keras numbering, batch 0) */
+    double eps;
+    int moving;   /* BN: the moving statistics (inference) */
 } rc;
 
 /* ---- sample layouts ------------------------------------------------------------ */
@@ -265,9 +269,62 @@ static void ref_drop(const rc *c, int64_t batch, dims di, const double *x, doubl
     free(u);
 }
 
+/* BatchNormalization (statistics per feature over the other axes) and
+** LayerNormalization (per group over the features), x viewed as [outer,
+** f, inner] with f the axes lo..hi of (batch, sample shape...). */
+static void ref_norm(const rc *c, const ln_layer *l, int64_t batch, const double *x,
+                     const double *const *w, double *y) {
+    int64_t shape[LN_MAX_DIM + 1], outer = 1, f = 1, inner = 1;
+    shape[0] = batch;
+    for (int i = 0; i < l->in_nd; i++) shape[i + 1] = l->in_shape[i];
+    for (int i = 0; i <= l->in_nd; i++) {
+        if (i < c->lo) outer *= shape[i];
+        else if (i > c->hi) inner *= shape[i];
+        else f *= shape[i];
+    }
+    const double *gamma = w[0], *beta = w[1];
+#define AT(o, k, i) (((o) * f + (k)) * inner + (i))
+    if (c->kind == BNORM) {
+        for (int64_t k = 0; k < f; k++) {
+            double mean = 0, var = 0;
+            if (c->moving) {
+                mean = w[2][k], var = w[3][k];
+            } else {
+                for (int64_t o = 0; o < outer; o++)
+                    for (int64_t i = 0; i < inner; i++) mean += x[AT(o, k, i)];
+                mean /= (double)(outer * inner);
+                for (int64_t o = 0; o < outer; o++)
+                    for (int64_t i = 0; i < inner; i++)
+                        var += (x[AT(o, k, i)] - mean) * (x[AT(o, k, i)] - mean);
+                var /= (double)(outer * inner);
+            }
+            for (int64_t o = 0; o < outer; o++)
+                for (int64_t i = 0; i < inner; i++)
+                    y[AT(o, k, i)] = (x[AT(o, k, i)] - mean) / sqrt(var + c->eps) * gamma[k] + beta[k];
+        }
+        return;
+    }
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            double mean = 0, var = 0;
+            for (int64_t k = 0; k < f; k++) mean += x[AT(o, k, i)];
+            mean /= (double)f;
+            for (int64_t k = 0; k < f; k++) var += (x[AT(o, k, i)] - mean) * (x[AT(o, k, i)] - mean);
+            var /= (double)f;
+            for (int64_t k = 0; k < f; k++)
+                y[AT(o, k, i)] = (x[AT(o, k, i)] - mean) / sqrt(var + c->eps) *
+                                     (l->nweights ? gamma[k] : 1) + (l->nweights ? beta[k] : 0);
+        }
+#undef AT
+}
+
 static void ref_forward(const void *cfg, const ln_layer *l, int64_t batch,
                         const double *x, const double *const *w, double *y) {
     const rc *c = cfg;
+    if (c->kind == BNORM || c->kind == LNORM) {
+        ref_norm(c, l, batch, x, w, y);
+        return;
+    }
     dims di = dims_of(c, l->in_nd, l->in_shape), dout = dims_of(c, l->out_nd, l->out_shape);
     int64_t in_per = 1, out_per = 1;
     for (int i = 0; i < l->in_nd; i++) in_per *= l->in_shape[i];
@@ -389,6 +446,15 @@ static const rc r_drop = {.kind = DROP, .rank = 2, .rate = 0.4, .seed = 51};
 static const rc r_drop_cf = {.kind = DROP, .rank = 2, .cf = 1, .rate = 0.3, .seed = 52};
 static const rc r_drop1 = {.kind = DROP, .rank = 1, .rate = 0.5, .seed = 53};
 static const rc r_reshape = {.kind = RESHAPE};
+static const rc r_bn_maps = {.kind = BNORM, .lo = 3, .hi = 3, .eps = 1e-3};
+static const rc r_bn_cf = {.kind = BNORM, .cf = 1, .lo = 1, .hi = 1, .eps = 1e-3};
+static const rc r_bn_mid = {.kind = BNORM, .lo = 1, .hi = 1, .eps = 0.01};
+static const rc r_bn_moving = {.kind = BNORM, .lo = 3, .hi = 3, .eps = 1e-3, .moving = 1};
+static const rc r_bn_chunks = {.kind = BNORM, .lo = 3, .hi = 3, .eps = 1e-3};
+static const rc r_ln_last = {.kind = LNORM, .lo = 1, .hi = 1, .eps = 1e-3};
+static const rc r_ln_maps = {.kind = LNORM, .lo = 1, .hi = 3, .eps = 1e-3};
+static const rc r_ln_mid = {.kind = LNORM, .lo = 1, .hi = 2, .eps = 0.1};
+static const rc r_ln_bare = {.kind = LNORM, .lo = 2, .hi = 2, .eps = 1e-3};
 
 typedef struct gcase {
     const char *label, *unit, *spec;
@@ -536,6 +602,23 @@ static const gcase cases[] = {
     {"spatial_dropout1d training", "spatial_dropout1d", "#1=0.5", 3, {4, 5, 6}, T, &r_drop1,
      0},
     {"reshape with -1", "reshape", "#1=[-1,2,3]", 3, {2, 4, 3}, 0, &r_reshape, 0},
+    {"batch_normalization feature maps", "batch_normalization", "", 4, {2, 5, 4, 3}, T,
+     &r_bn_maps, 0},
+    {"batch_normalization channels_first (axis 1)", "batch_normalization", "axis=1", 4,
+     {2, 3, 4, 5}, T, &r_bn_cf, 0},
+    {"batch_normalization middle axis", "batch_normalization", "axis=1 epsilon=0.01", 3,
+     {3, 4, 5}, T, &r_bn_mid, 0},
+    {"batch_normalization feature maps, inference", "batch_normalization", "", 4,
+     {2, 3, 4, 3}, 0, &r_bn_moving, 0},
+    {"batch_normalization 4160 rows (chunked sums)", "batch_normalization", "axis=-1", 4,
+     {1, 64, 65, 1}, T, &r_bn_chunks, 0},
+    {"layer_normalization last axis", "layer_normalization", "", 2, {4, 7}, T, &r_ln_last, 0},
+    {"layer_normalization feature maps", "layer_normalization", "axis=[1,2,3]", 4,
+     {2, 3, 4, 5}, 0, &r_ln_maps, 0},
+    {"layer_normalization middle axes", "layer_normalization", "axis=[-3,-2] epsilon=0.1", 4,
+     {2, 4, 3, 2}, 0, &r_ln_mid, 0},
+    {"layer_normalization no gamma, no beta", "layer_normalization",
+     "axis=2 center=false scale=false", 3, {3, 4, 5}, 0, &r_ln_bare, 0},
 };
 #undef T
 #define NCASES ((int)(sizeof cases / sizeof *cases))
@@ -583,6 +666,11 @@ START_TEST(gradient) {
     ck_assert_msg(ln_layer_build(&ctx, l, x->ndim - 1, x->shape + 1) == LN_OK, "%s: %s",
                   gc->label, ctx.msg);
     lt_fill_weights(l, -0.5f, 0.5f, 600 + (uint64_t)_i);
+    for (int k = 0; k < l->nweights; k++) { /* gamma and variances near 1 */
+        ln_weight *w = &l->weights[k];
+        if (!strcmp(w->name, "gamma") || !strcmp(w->name, "moving_variance"))
+            for (int64_t i = 0; i < w->value->numel; i++) ln_f32(w->value)[i] += 1.0f;
+    }
     rc cfg = case_cfg(gc, l);
     if (gc->flags & LN_LOGITS) cfg.act = A_LIN;
     if (cfg.act == A_RELU) lt_away_from(x, 0.0f, 0.05f); /* not exact: z moves it */
@@ -639,6 +727,10 @@ static const det_case det_cases[] = {
     {"up_sampling2d", "#1=2 interpolation=bilinear", 4, {8, 12, 11, 32}},
     {"zero_padding2d", "#1=2", 4, {8, 14, 13, 32}},
     {"spatial_dropout2d", "#1=0.3", 4, {8, 14, 13, 32}},
+    {"batch_normalization", "", 4, {16, 20, 20, 24}},
+    {"batch_normalization", "axis=1", 4, {8, 24, 14, 13}},
+    {"layer_normalization", "axis=[1,2,3]", 4, {16, 12, 11, 8}},
+    {"layer_normalization", "", 3, {64, 40, 48}},
 };
 #define NDET ((int)(sizeof det_cases / sizeof *det_cases))
 
@@ -661,13 +753,15 @@ static float *det_run(const det_case *c, int threads, int64_t *len) {
                                     LN_TRAINING | LN_NEED_DX | LN_NEED_DW) == LN_OK,
                   "%s", ctx.msg);
     int64_t n = y->numel + dx->numel;
-    for (int k = 0; k < l->nweights; k++) n += l->weights[k].grad->numel;
+    for (int k = 0; k < l->nweights; k++)
+        n += l->weights[k].value->numel + (l->weights[k].grad ? l->weights[k].grad->numel : 0);
     float *out = malloc((size_t)n * sizeof *out), *p = out;
     memcpy(p, ln_f32(y), (size_t)y->numel * sizeof *p), p += y->numel;
     memcpy(p, ln_f32(dx), (size_t)dx->numel * sizeof *p), p += dx->numel;
-    for (int k = 0; k < l->nweights; k++) {
-        const ln_tensor *g = l->weights[k].grad;
-        memcpy(p, ln_f32(g), (size_t)g->numel * sizeof *p), p += g->numel;
+    for (int k = 0; k < l->nweights; k++) { /* values too: moving statistics */
+        const ln_tensor *v = l->weights[k].value, *g = l->weights[k].grad;
+        memcpy(p, ln_f32(v), (size_t)v->numel * sizeof *p), p += v->numel;
+        if (g) memcpy(p, ln_f32(g), (size_t)g->numel * sizeof *p), p += g->numel;
     }
     *len = n;
     ln_layer_free(l);

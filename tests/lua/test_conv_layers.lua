@@ -89,6 +89,10 @@ test("every layer: output shapes and parameter counts as Keras gives them", func
   check(L.SpatialDropout2D{0.2}, {4, 5, 2}, {4, 5, 2}, 0)
   check(L.Reshape{{28, 28, 1}}, {28, 28}, {28, 28, 1}, 0)
   check(L.Reshape{{-1, 7}}, {28, 4}, {16, 7}, 0)
+  check(L.BatchNormalization{}, {7, 7, 32}, {7, 7, 32}, 4 * 32)
+  check(L.BatchNormalization{axis = 1}, {32, 7, 7}, {32, 7, 7}, 4 * 32)
+  check(L.LayerNormalization{}, {10, 16}, {10, 16}, 2 * 16)
+  check(L.LayerNormalization{axis = {1, 2, 3}}, {4, 5, 6}, {4, 5, 6}, 2 * 120)
 end)
 
 -- ---- configs -------------------------------------------------------------------------------
@@ -189,7 +193,9 @@ local function cnn()
     L.Conv2D{8, 5, activation = "relu", padding = "same"},
     L.MaxPooling2D{2},
     L.SpatialDropout2D{0.1},
+    L.BatchNormalization{},
     L.DepthwiseConv2D{3, depth_multiplier = 2, activation = "relu"},
+    L.LayerNormalization{axis = {1, 2, 3}},
     L.SeparableConv2D{12, 3, padding = "same", activation = "tanh"},
     L.AveragePooling2D{2, padding = "same"},
     L.Conv2DTranspose{6, 3, strides = 2, padding = "same", activation = "relu"},

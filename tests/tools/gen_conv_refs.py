@@ -236,11 +236,34 @@ def spatial_forward(cls, x, ws, cfg):
     return from_first(y, cfg)
 
 
+def norm_forward(cls, x, ws, cfg):
+    """BatchNormalization (training: batch statistics, biased variance) and
+    LayerNormalization over the given axes (Keras numbering)."""
+    nd = x.dim()
+    axes = cfg.get("axis", -1)
+    axes = [axes] if isinstance(axes, int) else list(axes)
+    axes = sorted(a % nd for a in axes)
+    eps = cfg.get("epsilon", 1e-3)
+    if cls == "BatchNormalization":
+        a = axes[0]
+        xm = x.movedim(a, 1)
+        y = F.batch_norm(xm, None, None, ws[0], ws[1], training=True, eps=eps)
+        return y.movedim(1, a)
+    # LayerNormalization over consecutive axes: move them last
+    first = axes[0]
+    xm = x.movedim(tuple(axes), tuple(range(nd - len(axes), nd)))
+    shape = tuple(xm.shape[nd - len(axes):])
+    y = F.layer_norm(xm, shape, ws[0], ws[1], eps=eps)
+    return y.movedim(tuple(range(nd - len(axes), nd)), tuple(axes))
+
+
 FORWARDS = {
     "Conv1D": conv_forward, "Conv2D": conv_forward,
     "Conv1DTranspose": conv_transpose_forward, "Conv2DTranspose": conv_transpose_forward,
     "DepthwiseConv2D": depthwise_forward, "SeparableConv2D": depthwise_forward,
 }
+FORWARDS["BatchNormalization"] = norm_forward
+FORWARDS["LayerNormalization"] = norm_forward
 for _c in ("ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D",
            "UpSampling2D"):
     FORWARDS[_c] = spatial_forward
@@ -394,10 +417,38 @@ CASES += [
 ]
 
 
+def norm_case(name, cls, x, cfg):
+    """gamma, beta (trainable) and for BN the moving statistics."""
+    nd = len(x)
+    axes = cfg.get("axis", -1)
+    axes = sorted(a % nd for a in ([axes] if isinstance(axes, int) else axes))
+    shape = [x[a] for a in axes]
+    w = [shape, shape] + ([shape, shape] if cls == "BatchNormalization" else [])
+    return dict(name=name, class_name=cls, config=cfg, input_shape=list(x), weights=w,
+                trainable=2, norm=True)
+
+
+CASES += [
+    norm_case("bn_feature_maps", "BatchNormalization", (3, 4, 5, 6), {}),
+    norm_case("bn_channels_first", "BatchNormalization", (2, 5, 3, 4), dict(axis=1)),
+    norm_case("bn_middle_axis", "BatchNormalization", (4, 3, 5), dict(axis=1, epsilon=0.01)),
+    norm_case("layernorm_last", "LayerNormalization", (3, 7), {}),
+    norm_case("layernorm_maps", "LayerNormalization", (2, 3, 4, 5), dict(axis=[1, 2, 3])),
+    norm_case("layernorm_middle", "LayerNormalization", (2, 4, 3, 2), dict(axis=[1, 2],
+                                                                          epsilon=0.1)),
+]
+
+
 def run_case(case, rng):
     x = rng.standard_normal(case["input_shape"]).astype(np.float32)
     ws = []
-    for shape in case["weights"]:
+    for i, shape in enumerate(case["weights"]):
+        if case.get("norm"):  # gamma ~ 1, beta ~ 0, positive variances
+            v = rng.standard_normal(shape)
+            ws.append((1 + 0.2 * v if i in (0, 3) else 0.3 * v).astype(np.float32))
+            if i == 3:
+                ws[-1] = np.abs(ws[-1])
+            continue
         fan = np.prod(shape[:-1]) if len(shape) > 1 else 1.0
         ws.append((rng.standard_normal(shape) / np.sqrt(fan)).astype(np.float32))
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
@@ -409,7 +460,8 @@ def run_case(case, rng):
            "dx": xt.grad.numpy().astype(np.float32)}
     for i, (w, wt) in enumerate(zip(ws, wts)):
         out["w%d" % i] = w
-        out["g%d" % i] = wt.grad.numpy().astype(np.float32)
+        if i < case.get("trainable", len(ws)):
+            out["g%d" % i] = wt.grad.numpy().astype(np.float32)
     return out
 
 
