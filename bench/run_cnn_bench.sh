@@ -59,21 +59,7 @@ for w in $(echo "$WORKLOADS" | tr ',' ' '); do
     esac
 done
 
-record() { # side config load round json
-    printf '%s\n' "$5" | "$PY" -c '
-import json, sys
-rec = json.loads(sys.stdin.read())
-rec.update({"side": sys.argv[1], "config": sys.argv[2], "load1": float(sys.argv[3]),
-            "round": int(sys.argv[4])})
-print(json.dumps(rec))' "$1" "$2" "$3" "$4" >> "$RES"
-}
-
-load1() { cut -d' ' -f1 /proc/loadavg; }
-
-with_wait() {
-    p=$1; shift
-    if [ "$p" = unset ]; then env -u OMP_WAIT_POLICY "$@"; else env OMP_WAIT_POLICY="$p" "$@"; fi
-}
+. "$HERE/bench_lib.sh"
 
 lunet_run() { # workload threads
     with_wait "$LUNET_WAIT" env OMP_NUM_THREADS="$2" "$LUNET" "$HERE/bench_cnn.lua" \
@@ -93,12 +79,12 @@ while [ "$r" -le "$ROUNDS" ]; do
     for w in $LIST; do
         for t in 1 2; do
             l=$(load1); echo "-- round $r: $w, $t thread(s) (load $l)" >&2
-            record lunet "$t" "$l" "$r" "$(lunet_run "$w" "$t")"
+            record lunet "$t" "$l" "$(lunet_run "$w" "$t")" "$r"
             if [ "$t" = 1 ]; then
-                record torch "1" "$l" "$r" "$(torch_run "$w" 1 passive)"
+                record torch "1" "$l" "$(torch_run "$w" 1 passive)" "$r"
             else
                 for p in $TORCH_WAITS; do
-                    record torch "2/$p" "$l" "$r" "$(torch_run "$w" 2 "$p")"
+                    record torch "2/$p" "$l" "$(torch_run "$w" 2 "$p")" "$r"
                 done
             fi
         done

@@ -47,7 +47,8 @@ typedef struct conv {
     cg_conv gf;       /* stride 1: g flipped (cg_flip), for W^T products */
     int flip;
     cu_dims in, out;  /* samples, channels_last */
-    ln_tensor *xl, *yl, *z, *dz, *dzl, *dxl; /* layer-owned buffers */
+    ln_tensor *xl, *dxl; /* channels_last input and input gradient */
+    cu_out o;            /* the output and its activation */
     ln_tensor *wt, *dwt, *smt, *part;
     cu_scratch scr;
 } conv;
@@ -254,11 +255,7 @@ static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     c->g.n = x->shape[0];
     if ((st = cu_to_last(ctx, c->channels_first, x, &c->in, &c->xl, &xl)))
         return st;
-    /* the product's destination: y, or z (mode 2, channels_last), or yl */
-    ln_tensor *final = mode == 2 ? NULL : y;
-    if (mode == 2 && (st = lu_buffer_like(ctx, &c->z, y))) return st;
-    if (!final) final = c->z;
-    if ((st = cu_last_dst(ctx, c->channels_first, final, &c->yl, &out))) return st;
+    if ((st = cu_out_begin(ctx, &c->o, mode, c->channels_first, y, &out))) return st;
     cu_post_fn post = mode == 1 ? cu_act_post : NULL;
     conv_fwd_job j;
     int64_t ntasks, scratch = 0;
@@ -272,8 +269,7 @@ static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     }
     if ((st = cu_scratch_reserve(ctx, &c->scr, scratch))) return st;
     cu_run(cg_flops(&c->g), ntasks, conv_fwd_task, &j);
-    cu_from_last(c->channels_first, final, c->yl, &c->out);
-    if (mode == 2) cu_act_run(c->act, y, ln_f32(c->z), NULL, NULL, ln_f32(y));
+    cu_out_end(&c->o, c->act, mode, c->channels_first, y, &c->out);
     return LN_OK;
 }
 
@@ -306,24 +302,11 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     const cg_conv *g = &c->g;
     float *dw = cu_grad(l, c->kernel, flags), *db = cu_grad(l, c->bias, flags);
     float *dxo = NULL;
-    const float *dz = ln_f32(dy), *dzl, *xl;
+    const float *dzl, *xl = c->channels_first ? ln_f32(c->xl) : ln_f32(x);
     ln_status st;
     c->g.n = x->shape[0];
-    if (mode) {
-        if ((st = lu_buffer_like(ctx, &c->dz, dy))) return st;
-        cu_act_run(c->act, dy, mode == 2 ? ln_f32(c->z) : NULL, ln_f32(y), ln_f32(dy),
-                     ln_f32(c->dz));
-        dz = ln_f32(c->dz);
-    }
-    if (c->channels_first) {
-        if ((st = lu_buffer_like(ctx, &c->dzl, dy))) return st;
-        cu_swap_layout(ln_f32(c->dzl), dz, g->n, c->out.c, c->out.h * c->out.w);
-        dzl = ln_f32(c->dzl);
-        xl = ln_f32(c->xl);
-    } else {
-        dzl = dz;
-        xl = ln_f32(x);
-    }
+    if ((st = cu_out_grad(ctx, &c->o, c->act, mode, c->channels_first, y, dy, &c->out, &dzl)))
+        return st;
     if ((flags & LN_NEED_DX) && dx &&
         (st = cu_last_dst(ctx, c->channels_first, dx, &c->dxl, &dxo)))
         return st;
@@ -378,8 +361,8 @@ static const char *conv_output_activation(const ln_layer *l) {
 static void conv_destroy(ln_layer *l) {
     conv *c = cu_state(l);
     ln_activation_free(c->act);
-    ln_tensor *bufs[] = {c->xl, c->yl, c->z,  c->dz,  c->dzl,
-                          c->dxl, c->wt, c->dwt, c->smt, c->part};
+    ln_tensor *bufs[] = {c->xl, c->dxl, c->wt, c->dwt, c->smt, c->part};
+    cu_out_free(&c->o);
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
     cu_scratch_free(&c->scr);
 }

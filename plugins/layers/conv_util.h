@@ -528,6 +528,63 @@ static LU_UNUSED void cu_act_run(const ln_activation *act, const ln_tensor *t,
     cu_run_sized(t->numel, (j.rows + j.per - 1) / j.per, cu_act_task, &j);
 }
 
+/* ---- the output side of a layer with an activation ---------------------------
+
+** Conv and depthwise layers compute a channels_last product, then the
+** activation (cu_act_mode). cu_out_begin gives where the product goes (y,
+** or the kept pre-activation z, or a channels_last staging buffer for
+** channels_first), cu_out_end finishes y; in backward cu_out_grad gives
+** the gradient with respect to the product, channels_last. Buffers are
+** grown with lu_buffer and owned by the struct. */
+typedef struct cu_out {
+    ln_tensor *z, *yl, *dz, *dzl;
+    ln_tensor *final; /* the forward's: y or z */
+} cu_out;
+
+static LU_UNUSED ln_status cu_out_begin(ln_ctx *ctx, cu_out *o, int mode, int cf,
+                                        ln_tensor *y, float **dst) {
+    ln_status st;
+    o->final = y;
+    if (mode == 2) {
+        if ((st = lu_buffer_like(ctx, &o->z, y))) return st;
+        o->final = o->z;
+    }
+    return cu_last_dst(ctx, cf, o->final, &o->yl, dst);
+}
+
+static LU_UNUSED void cu_out_end(cu_out *o, const ln_activation *act, int mode, int cf,
+                                 ln_tensor *y, const cu_dims *out) {
+    cu_from_last(cf, o->final, o->yl, out);
+    if (mode == 2) cu_act_run(act, y, ln_f32(o->z), NULL, NULL, ln_f32(y));
+}
+
+static LU_UNUSED ln_status cu_out_grad(ln_ctx *ctx, cu_out *o, const ln_activation *act,
+                                       int mode, int cf, const ln_tensor *y,
+                                       const ln_tensor *dy, const cu_dims *out,
+                                       const float **dzl) {
+    ln_status st;
+    const float *dz = ln_f32(dy);
+    if (mode) {
+        if ((st = lu_buffer_like(ctx, &o->dz, dy))) return st;
+        cu_act_run(act, dy, mode == 2 ? ln_f32(o->z) : NULL, ln_f32(y), ln_f32(dy),
+                   ln_f32(o->dz));
+        dz = ln_f32(o->dz);
+    }
+    *dzl = dz;
+    if (!cf) return LN_OK;
+    if ((st = lu_buffer_like(ctx, &o->dzl, dy))) return st;
+    cu_swap_layout(ln_f32(o->dzl), dz, dy->shape[0], out->c, out->h * out->w);
+    *dzl = ln_f32(o->dzl);
+    return LN_OK;
+}
+
+static LU_UNUSED void cu_out_free(cu_out *o) {
+    ln_tensor_release(o->z);
+    ln_tensor_release(o->yl);
+    ln_tensor_release(o->dz);
+    ln_tensor_release(o->dzl);
+}
+
 /* ---- sums over rows ----------------------------------------------------------- */
 
 /* Column sums of [rows x cols] in a fixed blocking: rows in blocks of

@@ -41,7 +41,8 @@ typedef struct dwconv {
     int64_t n;
     cu_dims in, out;
     cg_conv pw;          /* the pointwise step (separable) */
-    ln_tensor *xl, *yl, *u, *du, *z, *dz, *dzl, *dxl, *wt, *dwt, *smt, *part;
+    ln_tensor *xl, *u, *du, *dxl, *wt, *dwt, *smt, *part;
+    cu_out o; /* the output and its activation */
     cu_scratch scr;
 } dwconv;
 
@@ -270,12 +271,7 @@ static ln_status dw_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     ln_status st;
     d->n = x->shape[0];
     if ((st = cu_to_last(ctx, d->channels_first, x, &d->in, &d->xl, &xl))) return st;
-    ln_tensor *final = y;
-    if (mode == 2) {
-        if ((st = lu_buffer_like(ctx, &d->z, y))) return st;
-        final = d->z;
-    }
-    if ((st = cu_last_dst(ctx, d->channels_first, final, &d->yl, &out))) return st;
+    if ((st = cu_out_begin(ctx, &d->o, mode, d->channels_first, y, &out))) return st;
     cu_post_fn post = mode == 1 ? cu_act_post : NULL;
     dw_job j = {d, xl, cu_value(l, d->w[0]), bias, NULL, out, NULL, NULL, post, d->act};
     if (d->separable) {
@@ -291,8 +287,7 @@ static ln_status dw_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
                            post, d->act};
         cu_run(cg_flops(&d->pw), cg_gather_tasks(&d->pw), cg_gather_task, &g);
     }
-    cu_from_last(d->channels_first, final, d->yl, &d->out);
-    if (mode == 2) cu_act_run(d->act, y, ln_f32(d->z), NULL, NULL, ln_f32(y));
+    cu_out_end(&d->o, d->act, mode, d->channels_first, y, &d->out);
     return LN_OK;
 }
 
@@ -319,25 +314,12 @@ static ln_status dw_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     const int mode = cu_act_mode(d->act, d->channels_first, flags);
     float *gdw = cu_grad(l, d->w[0], flags), *gpw = cu_grad(l, d->w[1], flags);
     float *gb = cu_grad(l, d->w[2], flags), *dxo = NULL;
-    const float *dz = ln_f32(dy), *dzl, *xl;
+    const float *dzl, *xl = d->channels_first ? ln_f32(d->xl) : ln_f32(x);
     const int64_t cm = d->in.c * d->dm, ntap = d->ks[0] * d->ks[1];
     ln_status st;
     d->n = d->pw.n = x->shape[0];
-    if (mode) {
-        if ((st = lu_buffer_like(ctx, &d->dz, dy))) return st;
-        cu_act_run(d->act, dy, mode == 2 ? ln_f32(d->z) : NULL, ln_f32(y), ln_f32(dy),
-                   ln_f32(d->dz));
-        dz = ln_f32(d->dz);
-    }
-    if (d->channels_first) {
-        if ((st = lu_buffer_like(ctx, &d->dzl, dy))) return st;
-        cu_swap_layout(ln_f32(d->dzl), dz, d->n, d->out.c, d->out.h * d->out.w);
-        dzl = ln_f32(d->dzl);
-        xl = ln_f32(d->xl);
-    } else {
-        dzl = dz;
-        xl = ln_f32(x);
-    }
+    if ((st = cu_out_grad(ctx, &d->o, d->act, mode, d->channels_first, y, dy, &d->out, &dzl)))
+        return st;
     const int need_dx = (flags & LN_NEED_DX) && dx;
     if (need_dx && (st = cu_last_dst(ctx, d->channels_first, dx, &d->dxl, &dxo)))
         return st;
@@ -399,8 +381,8 @@ static const char *dw_output_activation(const ln_layer *l) {
 static void dw_destroy(ln_layer *l) {
     dwconv *d = cu_state(l);
     ln_activation_free(d->act);
-    ln_tensor *bufs[] = {d->xl,  d->yl, d->u,   d->du,  d->z,   d->dz,
-                         d->dzl, d->dxl, d->wt, d->dwt, d->smt, d->part};
+    ln_tensor *bufs[] = {d->xl, d->u, d->du, d->dxl, d->wt, d->dwt, d->smt, d->part};
+    cu_out_free(&d->o);
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
     cu_scratch_free(&d->scr);
 }

@@ -735,41 +735,7 @@ static const det_case det_cases[] = {
 #define NDET ((int)(sizeof det_cases / sizeof *det_cases))
 
 static float *det_run(const det_case *c, int threads, int64_t *len) {
-    ln_set_num_threads(threads);
-    ln_ctx ctx;
-    ln_ctx_clear(&ctx);
-    ln_layer *l = lt_layer(c->unit, c->spec);
-    ln_rng own;
-    ln_rng_seed(&own, 3);
-    l->rng = &own;
-    ln_tensor *x = lt_uniform(c->nd, c->shape, -2, 2, 21);
-    ck_assert_int_eq(ln_layer_build(&ctx, l, c->nd - 1, c->shape + 1), LN_OK);
-    lt_fill_weights(l, -0.5f, 0.5f, 22);
-    ln_tensor *y = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
-    ln_tensor *dx = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
-    ck_assert_msg(ln_layer_forward(&ctx, l, x, y, LN_TRAINING) == LN_OK, "%s", ctx.msg);
-    ln_tensor *dy = lt_uniform(y->ndim, y->shape, -1, 1, 23);
-    ck_assert_msg(ln_layer_backward(&ctx, l, x, y, dy, dx,
-                                    LN_TRAINING | LN_NEED_DX | LN_NEED_DW) == LN_OK,
-                  "%s", ctx.msg);
-    int64_t n = y->numel + dx->numel;
-    for (int k = 0; k < l->nweights; k++)
-        n += l->weights[k].value->numel + (l->weights[k].grad ? l->weights[k].grad->numel : 0);
-    float *out = malloc((size_t)n * sizeof *out), *p = out;
-    memcpy(p, ln_f32(y), (size_t)y->numel * sizeof *p), p += y->numel;
-    memcpy(p, ln_f32(dx), (size_t)dx->numel * sizeof *p), p += dx->numel;
-    for (int k = 0; k < l->nweights; k++) { /* values too: moving statistics */
-        const ln_tensor *v = l->weights[k].value, *g = l->weights[k].grad;
-        memcpy(p, ln_f32(v), (size_t)v->numel * sizeof *p), p += v->numel;
-        if (g) memcpy(p, ln_f32(g), (size_t)g->numel * sizeof *p), p += g->numel;
-    }
-    *len = n;
-    ln_layer_free(l);
-    ln_tensor_release(x);
-    ln_tensor_release(y);
-    ln_tensor_release(dy);
-    ln_tensor_release(dx);
-    return out;
+    return lt_layer_run(c->unit, c->spec, c->nd, c->shape, LN_TRAINING, threads, NULL, len);
 }
 
 START_TEST(threads_bitwise) {

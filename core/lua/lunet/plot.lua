@@ -682,6 +682,19 @@ function plot.lines(spec)
   return run_script(concat(out, "\n") .. "\n", spec.filename, png)
 end
 
+-- The start of a multiplot figure: header, layout and title; returns the
+-- script lines and the temporary PNG gnuplot draws into.
+local function multiplot(spec, w, h, rows, cols, title_size)
+  local out, png = {}, os.tmpname()
+  header(out, png, w, h, spec)
+  local mp = sformat("set multiplot layout %d,%d rowsfirst", rows, cols)
+  if spec.title then
+    mp = mp .. " title " .. gpstr(spec.title) .. " font " .. font(spec.title_size or title_size)
+  end
+  out[#out + 1] = mp
+  return out, png
+end
+
 --- Draws a grid of axes (gnuplot multiplot).
 -- spec = {filename, width = 400*cols, height = 300*rows, rows, cols,
 --   title (figure title), title_size = 14, panels = {axes spec, ...}}
@@ -702,13 +715,7 @@ function plot.panels(spec)
     or 400 * cols
   local h = spec.height or (spec.figsize and floor(spec.figsize[2] * plot.dpi + 0.5))
     or 300 * rows
-  local out, png = {}, os.tmpname()
-  header(out, png, w, h, spec)
-  local mp = sformat("set multiplot layout %d,%d rowsfirst", rows, cols)
-  if spec.title then
-    mp = mp .. " title " .. gpstr(spec.title) .. " font " .. font(spec.title_size or 14)
-  end
-  out[#out + 1] = mp
+  local out, png = multiplot(spec, w, h, rows, cols, 14)
   local counter = {n = 0}
   for i = 1, n do
     local p = panels[i]
@@ -756,13 +763,7 @@ function plot.images(spec)
     data[i] = {rows = t, lo = lo, hi = hi}
     lo_all, hi_all = math.min(lo_all, lo), math.max(hi_all, hi)
   end
-  local out, png = {}, os.tmpname()
-  header(out, png, w, h, spec)
-  local mp = sformat("set multiplot layout %d,%d rowsfirst", rows, cols)
-  if spec.title then
-    mp = mp .. " title " .. gpstr(spec.title) .. " font " .. font(spec.title_size or 12)
-  end
-  out[#out + 1] = mp
+  local out, png = multiplot(spec, w, h, rows, cols, 12)
   out[#out + 1] = "unset key; unset tics; unset border; unset colorbox"
   out[#out + 1] = "set palette gray; set size ratio -1; set margins 1, 1, 1, 1"
   for i, d in ipairs(data) do
