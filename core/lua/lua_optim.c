@@ -143,10 +143,9 @@ static void reserve(lua_State *L, lnL_opt *u, int n) {
 static int read_pairs(lua_State *L, lnL_opt *u, int idx, int grads_optional,
                       const char *fn) {
     luaL_checktype(L, idx, LUA_TTABLE);
-    lua_Integer n = luaL_len(L, idx);
-    if (n > 1000000) luaL_error(L, "%s: %d pairs is too many", fn, (int)n);
-    reserve(L, u, (int)n);
-    for (int i = 0; i < (int)n; i++) {
+    int n = lnL_len(L, idx, fn, "the number of pairs", 1000000);
+    reserve(L, u, n);
+    for (int i = 0; i < n; i++) {
         int t = lua_rawgeti(L, idx, i + 1);
         if (grads_optional && lnL_test_tensor(L, -1)) {
             u->vars[i] = lnL_test_tensor(L, -1);
@@ -169,7 +168,7 @@ static int read_pairs(lua_State *L, lnL_opt *u, int idx, int grads_optional,
         u->names[i] = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
         lua_pop(L, 4);
     }
-    return (int)n;
+    return n;
 }
 
 static int o_apply(lua_State *L) {
@@ -414,10 +413,10 @@ static double opt_number(lua_State *L, int idx) {
 static int l_clip_gradients(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
-    int n = (int)luaL_len(L, 1);
-    if ((int)luaL_len(L, 2) != n)
-        return luaL_error(L, "clip_gradients: %d gradients but %d outputs", n,
-                          (int)luaL_len(L, 2));
+    int n = lnL_len(L, 1, "clip_gradients", "the number of gradients", 1000000);
+    int nout = lnL_len(L, 2, "clip_gradients", "the number of outputs", 1000000);
+    if (nout != n)
+        return luaL_error(L, "clip_gradients: %d gradients but %d outputs", n, nout);
     const ln_tensor **g = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *g, 0);
     ln_tensor **out = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *out, 0);
     for (int i = 0; i < n; i++) {

@@ -2,7 +2,7 @@
 ** relu.c -- Keras relu(x, alpha=0, max_value=None, threshold=0).
 **
 **   f(x) = (x > threshold ? x : 0), clipped to [0, max_value] when given,
-**          minus alpha * max(threshold - x, 0).
+**          minus alpha * max(threshold - x, 0); f(NaN) = NaN.
 **
 ** Arguments are limited to Keras's ReLU-layer domain (alpha, threshold and
 ** max_value all >= 0): there the output alone tells the slope, so backward
@@ -69,8 +69,10 @@ LU_CLONES static void fwd_range(void *arg, int64_t lo, int64_t hi) {
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         float v = x[i];
-        float p = v > t ? v : 0.0f;
-        p = p < m ? p : m;
+        /* NaN goes through (as in TF and PyTorch): both compares are false
+        ** for it, so it stays in p; same cost as v > t and p < m */
+        float p = !(v <= t) ? v : 0.0f;
+        p = p > m ? m : p;
         float neg = t - v > 0.0f ? t - v : 0.0f;
         y[i] = p - a * neg;
     }
