@@ -37,9 +37,12 @@ end
 
 -- X_mean = X_train.mean(axis=0, keepdims=True); X_std = X_train.std(axis=0,
 -- keepdims=True) (numpy's: divides by n); X = (X - X_mean) / X_std, then a
--- channel axis
+-- channel axis. A pixel that is 0 in every training image (the smoke
+-- sample's corners) has std 0: it is divided by 1 instead, as scikit-learn's
+-- StandardScaler does (the book's 0/0 would make every loss NaN).
 local mean = d.X_train:mean(1, true)
 local std = ((d.X_train - mean) ^ 2):mean(1, true):sqrt()
+std = std + std:eq(0):float()
 local function prepare(x)
   return ((x - mean) / std):reshape(#x, 28, 28, 1)
 end
