@@ -3,7 +3,7 @@ workloads as bench/torch_cnn.py, written the way a user writes them
 (Sequential, compile, fit / predict), one JSON line per workload.
 
   lunet bench/bench_cnn.lua [--threads N] [--workloads a,b] [--repeat R]
-                            [--data DIR]
+                            [--data DIR] [--samples N]
 
 Workloads:
   lenet_b32, lenet_b128   train the LeNet-5-style CNN of
@@ -16,7 +16,9 @@ Workloads:
                           2,048 training images
   lenet_infer_b32/_b128   predict over the 10,000 test images
   cnn_infer_b32/_b128     predict over the first 2,048 test images
-"lenet", "cnn", "infer" and "all" (the default) expand to groups. Every
+"lenet", "cnn", "infer" and "all" (the default) expand to groups.
+--samples N caps every workload's image count at N (shorter runs on a busy
+machine; torch_cnn.py takes the same option). Every
 timed repeat builds a fresh model; the best is reported. Images are the
 Fashion-MNIST IDX files / 255 with a channel axis (N, 28, 28, 1).
 
@@ -40,17 +42,21 @@ end
 
 local function parse_args(argv)
   local o = {threads = 1, workloads = "all", repeat_ = 3,
-             data = "/usr/share/datasets/fashion-mnist"}
+             data = "/usr/share/datasets/fashion-mnist", samples = 0}
   for i = 1, #argv, 2 do
     local k, v = argv[i], argv[i + 1]
     if k == "--threads" then o.threads = math.tointeger(tonumber(v))
     elseif k == "--workloads" then o.workloads = v
     elseif k == "--repeat" then o.repeat_ = math.tointeger(tonumber(v))
     elseif k == "--data" then o.data = v
+    elseif k == "--samples" then o.samples = math.tointeger(tonumber(v))
     else error("bench_cnn: unknown option " .. tostring(k), 0) end
   end
   if not o.threads or o.threads < 1 or not o.repeat_ or o.repeat_ < 1 then
     error("bench_cnn: --threads and --repeat must be >= 1", 0)
+  end
+  if not o.samples or o.samples < 0 then
+    error("bench_cnn: --samples must be an integer >= 0 (0: the workload's count)", 0)
   end
   local list = {}
   for w in o.workloads:gmatch("[^,%s]+") do
@@ -114,6 +120,7 @@ local function run(o, name)
   local is_lenet, infer = name:match("^lenet") ~= nil, name:match("infer") ~= nil
   local bs = math.tointeger(tonumber(name:match("_b(%d+)$")))
   local n = infer and (is_lenet and 10000 or 2048) or (is_lenet and 16384 or 2048)
+  if o.samples > 0 then n = math.min(n, o.samples) end
   local x, y = data(o.data, infer, n)
   local best
   for _ = 1, o.repeat_ do

@@ -10,9 +10,12 @@
 # rounds; ratios; convolution GFLOP/s against the FMA peak) and writes the
 # raw JSON lines.
 #
-# Usage: bench/run_cnn_bench.sh [-r REPEAT] [-n ROUNDS] [-w WORKLOADS] [-o OUTDIR]
+# Usage: bench/run_cnn_bench.sh [-r REPEAT] [-n ROUNDS] [-w WORKLOADS] [-s SAMPLES]
+#                               [-o OUTDIR]
 #   REPEAT: timed repeats per process (best kept, default 3); ROUNDS: default 2;
-#   WORKLOADS: comma list of bench_cnn.lua's workloads or groups (default all).
+#   WORKLOADS: comma list of bench_cnn.lua's workloads or groups (default all);
+#   SAMPLES: cap on each workload's images (default 0: 16,384 LeNet training,
+#   2,048 CNN, 10,000 LeNet inference) for shorter runs on a busy machine.
 # Environment: LUNET (default build/bin/lunet), DATA (Fashion-MNIST IDX
 #   folder, default /usr/share/datasets/fashion-mnist), LUNET_WAIT (lunet's
 #   OMP_WAIT_POLICY, default passive), TORCH_WAITS (default "passive unset"),
@@ -31,15 +34,17 @@ PEAK=${PEAK:-213}
 REPEAT=3
 ROUNDS=2
 WORKLOADS=all
+SAMPLES=0
 OUT=
 
-while getopts r:n:w:o: opt; do
+while getopts r:n:w:s:o: opt; do
     case $opt in
     r) REPEAT=$OPTARG ;;
     n) ROUNDS=$OPTARG ;;
     w) WORKLOADS=$OPTARG ;;
+    s) SAMPLES=$OPTARG ;;
     o) OUT=$OPTARG ;;
-    *) echo "usage: $0 [-r REPEAT] [-n ROUNDS] [-w WORKLOADS] [-o OUTDIR]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-r REPEAT] [-n ROUNDS] [-w WORKLOADS] [-s SAMPLES] [-o OUTDIR]" >&2; exit 2 ;;
     esac
 done
 [ -x "$LUNET" ] || { echo "run_cnn_bench: no lunet executable at $LUNET (set LUNET)" >&2; exit 2; }
@@ -63,14 +68,15 @@ done
 
 lunet_run() { # workload threads
     with_wait "$LUNET_WAIT" env OMP_NUM_THREADS="$2" "$LUNET" "$HERE/bench_cnn.lua" \
-        --threads "$2" --workloads "$1" --repeat "$REPEAT" --data "$DATA" | tail -n 1
+        --threads "$2" --workloads "$1" --repeat "$REPEAT" --data "$DATA" \
+        --samples "$SAMPLES" | tail -n 1
 }
 
 torch_run() { # workload threads policy
     with_wait "$3" env OMP_NUM_THREADS="$2" \
         LD_LIBRARY_PATH="$OPENMP_BLAS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
         "$PY" "$HERE/torch_cnn.py" --threads "$2" --workloads "$1" \
-        --repeat "$REPEAT" --data "$DATA" | tail -n 1
+        --repeat "$REPEAT" --data "$DATA" --samples "$SAMPLES" | tail -n 1
 }
 
 echo "== lunet: $LUNET; results: $RES" >&2

@@ -2,6 +2,7 @@
 """PyTorch side of the CNN benchmark (bench/bench_cnn.lua has the lunet side).
 
 Usage: torch_cnn.py [--threads N] [--workloads a,b] [--repeat R] [--data DIR]
+                    [--samples N]
 
 The same workloads as bench_cnn.lua (lenet_b32, lenet_b128, cnn_b32,
 cnn_b128, lenet_infer_b32, lenet_infer_b128, cnn_infer_b32, cnn_infer_b128;
@@ -80,6 +81,8 @@ def run(args, name):
     is_lenet, infer = name.startswith("lenet"), "infer" in name
     bs = int(name.rsplit("_b", 1)[1])
     n = (10000 if is_lenet else 2048) if infer else (16384 if is_lenet else 2048)
+    if args.samples > 0:
+        n = min(n, args.samples)
     x, y = data(args.data, infer, n)
     best = None
     for _ in range(args.repeat):
@@ -108,6 +111,8 @@ def main():
     ap.add_argument("--workloads", default="all")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--samples", type=int, default=0,
+                    help="cap every workload's image count (0: its default)")
     args = ap.parse_args()
     import torch
     torch.set_num_threads(args.threads)
