@@ -43,15 +43,14 @@ ln_tensor *lnT_push_reshape(lua_State *L, ln_tensor *t, int nd,
 /* Push element i of t as a Lua number (integers for int dtypes). */
 void lnT_push_elem(lua_State *L, const ln_tensor *t, int64_t i);
 
-/* Openers of the parts: add methods to the table at `methods`, metamethods
-** to the metatable at `meta`, functions to the module table at `mod`. */
+/* Openers of the parts (called by lua_core.c): add methods to the table at
+** `methods`, metamethods to the metatable at `meta`, functions to the
+** module table at `mod`. */
+void lnT_open_base(lua_State *L, int methods, int meta, int mod);
 void lnT_open_index(lua_State *L, int methods, int meta, int mod);
 void lnT_open_math(lua_State *L, int methods, int meta, int mod);
 void lnT_open_reduce(lua_State *L, int methods, int meta, int mod);
 void lnT_open_fmt(lua_State *L, int methods, int meta, int mod);
 
-/* __index / __newindex handlers for non-string keys (lua_tensor_index.c). */
-int lnT_index(lua_State *L);
-int lnT_newindex(lua_State *L);
 
 #endif

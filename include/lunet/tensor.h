@@ -1,19 +1,25 @@
 /*
-** tensor.h -- n-d contiguous tensors over reference-counted storage.
+** tensor.h -- n-d contiguous tensors over reference-counted storage (core).
 **
 ** Ownership:
 **  - every function named *_new, *_view, *_clone, *_narrow, *_reshape returns
 **    a tensor the caller owns (one reference); release it with
 **    ln_tensor_release. NULL means failure and ctx holds the reason.
 **  - ln_tensor_retain adds a reference; whoever retains, releases.
-**  - a view (narrow along dim 0, reshape) owns a reference to the same
-**    ln_storage; the bytes live until the last tensor using them is released.
+**  - a view (narrow along dim 0, reshape) shares the storage of the tensor
+**    it was made from; the bytes live until the last tensor using them is
+**    released.
 **  - functions taking `const ln_tensor *` only borrow their argument.
 ** Reference counts are plain integers: tensors are shared between threads
 ** only read-only inside kernels, never retained or released there.
 **
-** Tensors are always contiguous, row-major (C order). Element i of a tensor
-** lives at ((char *)storage->data + offset_bytes)[i * elsize].
+** Tensors are always contiguous, row-major (C order).
+**
+** What a plugin or a host sees of a tensor is the view below: its layout is
+** FROZEN for the plugin ABI's major version (fields are never moved or
+** reused), so reading data, shape and numel stays an inline load. Only the
+** core writes these fields; the storage, the offset into it and the
+** reference count are private to core/tensor.c.
 */
 #ifndef LUNET_TENSOR_H
 #define LUNET_TENSOR_H
@@ -24,21 +30,12 @@
 
 typedef enum ln_dtype { LN_FLOAT32 = 0, LN_INT32 = 1, LN_UINT8 = 2 } ln_dtype;
 
-typedef struct ln_storage {
-    void *data;      /* 64-byte aligned, never NULL */
-    size_t capacity; /* usable bytes from data */
-    int refcount;
-    void *base;      /* what the allocator returned (data is inside it) */
-} ln_storage;
-
 typedef struct ln_tensor {
     ln_dtype dtype;
     int ndim;                  /* 0 (a scalar) .. LN_MAX_DIM */
     int64_t shape[LN_MAX_DIM]; /* unused entries are 1 */
     int64_t numel;
-    ln_storage *storage;
-    size_t offset; /* in bytes, into storage->data */
-    int refcount;
+    void *data; /* element 0: 64-byte aligned for a new tensor, never NULL */
 } ln_tensor;
 
 LN_API size_t ln_dtype_size(ln_dtype t);
@@ -74,9 +71,7 @@ LN_API ln_tensor *ln_tensor_cast(ln_ctx *ctx, const ln_tensor *t,
 LN_API ln_status ln_tensor_copy(ln_ctx *ctx, ln_tensor *dst,
                                 const ln_tensor *src);
 
-static inline void *ln_data(const ln_tensor *t) {
-    return (char *)t->storage->data + t->offset;
-}
+static inline void *ln_data(const ln_tensor *t) { return t->data; }
 static inline float *ln_f32(const ln_tensor *t) { return (float *)ln_data(t); }
 static inline int32_t *ln_i32(const ln_tensor *t) {
     return (int32_t *)ln_data(t);

@@ -9,6 +9,7 @@ static ln_status avgpool1d_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
 }
 
 static const ln_layer_ops avgpool1d_ops = {
+    .size = sizeof(ln_layer_ops),
     .state_size = sizeof(pool),
     .create = avgpool1d_create,
     .build = pool_build,

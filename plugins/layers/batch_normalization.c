@@ -28,7 +28,6 @@
 #include <stdlib.h>
 
 #include "lunet/plugin_util.h"
-#include "layer_simd.h"
 
 #define BN_FBLOCK 64 /* features per thread task in the column sums */
 #define BN_CHUNK 1024 /* rows per partial sum when rows are cut */
@@ -62,7 +61,7 @@ static const char *const bn_init_defaults[4] = {"ones", "zeros", "zeros",
                                                 "ones"};
 
 static ln_status bn_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
-    bn *b = l->state;
+    bn *b = ln_layer_state(l);
     ln_status st;
     if (ln_args_has(a, "axis")) {
         int n;
@@ -113,20 +112,18 @@ static ln_status bn_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
 
 static ln_status bn_add(ln_ctx *ctx, ln_layer *l, const char *name, int i,
                         int trainable, double l1, double l2, int *index) {
-    bn *b = l->state;
-    ln_weight *w;
+    bn *b = ln_layer_state(l);
     ln_status st = ln_layer_add_weight(ctx, l, name, 1, &b->f, trainable,
-                                       b->init[i], b->init_args[i], &w);
-    if (st) return st;
-    w->l1 = l1, w->l2 = l2;
-    *index = l->nweights - 1;
-    return LN_OK;
+                                       b->init[i], b->init_args[i], index);
+    if (!st) ln_layer_set_regularizer(l, *index, l1, l2);
+    return st;
 }
 
-static ln_status bn_build(ln_ctx *ctx, ln_layer *l, int in_nd,
-                          const int64_t *in_shape, int *out_nd,
-                          int64_t *out_shape) {
-    bn *b = l->state;
+static ln_status bn_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in,
+                          int *nout, ln_shape *out) {
+    const int in_nd = in[0].nd;
+    const int64_t *in_shape = in[0].dim;
+    bn *b = ln_layer_state(l);
     char buf[128];
     if (in_nd < 1)
         return ln_fail(ctx, LN_E_SHAPE,
@@ -174,7 +171,7 @@ static ln_status bn_build(ln_ctx *ctx, ln_layer *l, int in_nd,
 
 /* Features [j0, j0 + w) of bn_col_sums (w <= BN_FBLOCK): rows in order,
 ** each feature its own double accumulator. */
-LU_CLONES static void bn_col_block(const float *u, const float *v,
+LN_CLONES static void bn_col_block(const float *u, const float *v,
                                    const double *center, int64_t rows,
                                    int64_t f, int64_t j0, int64_t w,
                                    double *s1, double *s2) {
@@ -206,51 +203,64 @@ LU_CLONES static void bn_col_block(const float *u, const float *v,
     }
 }
 
+/* What the tasks of bn_col_sums share. */
+typedef struct bn_sums {
+    const float *u, *v;
+    const double *center;
+    int64_t rows, f, nblk;
+    double *s1, *s2, *p1, *p2; /* p1, p2: the chunks' partial sums */
+} bn_sums;
+
+/* Feature blocks [b0, b1), over every row. */
+static void bn_sum_blocks(void *arg, int64_t b0, int64_t b1) {
+    const bn_sums *s = arg;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        int64_t j0 = blk * BN_FBLOCK;
+        int64_t w = s->f - j0 < BN_FBLOCK ? s->f - j0 : BN_FBLOCK;
+        bn_col_block(s->u, s->v, s->center, s->rows, s->f, j0, w, s->s1, s->s2);
+    }
+}
+
+/* (chunk of rows, feature block) pairs [t0, t1), into the partial sums. */
+static void bn_sum_chunks(void *arg, int64_t t0, int64_t t1) {
+    const bn_sums *s = arg;
+    const int64_t f = s->f;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t ch = t / s->nblk, j0 = (t % s->nblk) * BN_FBLOCK;
+        const int64_t r0 = ch * BN_CHUNK;
+        const int64_t nr = s->rows - r0 < BN_CHUNK ? s->rows - r0 : BN_CHUNK;
+        const int64_t w = f - j0 < BN_FBLOCK ? f - j0 : BN_FBLOCK;
+        bn_col_block(s->u + r0 * f, s->v ? s->v + r0 * f : NULL, s->center, nr, f, j0,
+                     w, s->p1 + ch * f, s->s2 ? s->p2 + ch * f : NULL);
+    }
+}
+
 /* s1[j] = sum_r u[r, j]; with v: s2[j] = sum_r u[r, j] v[r, j] where u, v
 ** are [rows x f]. When center is given, u[r, j] - center[j] replaces u
-** (and v = NULL squares it). Threads own blocks of BN_FBLOCK features;
+** (and v = NULL squares it). Tasks own blocks of BN_FBLOCK features;
 ** each feature is summed in row order -- or, from BN_SPLIT_ROWS rows with
 ** few feature blocks, per chunk of BN_CHUNK rows into part (2 x chunks x
 ** f doubles), the chunks then added in order. */
 static void bn_col_sums(const float *u, const float *v, const double *center,
                         int64_t rows, int64_t f, double *s1, double *s2,
                         double *part) {
-    int64_t nblk = (f + BN_FBLOCK - 1) / BN_FBLOCK;
-    if (rows >= BN_SPLIT_ROWS && nblk < 4) {
-        const int64_t nch = (rows + BN_CHUNK - 1) / BN_CHUNK;
-        double *p1 = part, *p2 = part + nch * f;
-#pragma omp parallel for schedule(static) if (rows * f > LU_PAR_MIN)
-        for (int64_t t = 0; t < nch * nblk; t++) {
-            const int64_t ch = t / nblk, j0 = (t % nblk) * BN_FBLOCK;
-            const int64_t r0 = ch * BN_CHUNK, nr = rows - r0 < BN_CHUNK ? rows - r0 : BN_CHUNK;
-            const int64_t w = f - j0 < BN_FBLOCK ? f - j0 : BN_FBLOCK;
-            bn_col_block(u + r0 * f, v ? v + r0 * f : NULL, center, nr, f, j0, w,
-                         p1 + ch * f, s2 ? p2 + ch * f : NULL);
-        }
-        for (int64_t j = 0; j < f; j++) {
-            double a1 = 0, a2 = 0;
-            for (int64_t ch = 0; ch < nch; ch++) {
-                a1 += p1[ch * f + j];
-                if (s2) a2 += p2[ch * f + j];
-            }
-            s1[j] = a1;
-            if (s2) s2[j] = a2;
-        }
+    const int64_t nblk = (f + BN_FBLOCK - 1) / BN_FBLOCK;
+    bn_sums s = {u, v, center, rows, f, nblk, s1, s2, part, NULL};
+    if (rows < BN_SPLIT_ROWS || nblk >= 4) {
+        ln_parallel_rows(nblk, rows * BN_FBLOCK, bn_sum_blocks, &s);
         return;
     }
-    if (rows * f <= LU_PAR_MIN || nblk == 1) {
-        for (int64_t blk = 0; blk < nblk; blk++) {
-            int64_t j0 = blk * BN_FBLOCK;
-            int64_t w = f - j0 < BN_FBLOCK ? f - j0 : BN_FBLOCK;
-            bn_col_block(u, v, center, rows, f, j0, w, s1, s2);
+    const int64_t nch = (rows + BN_CHUNK - 1) / BN_CHUNK;
+    s.p2 = part + nch * f;
+    ln_parallel_rows(nch * nblk, BN_CHUNK * BN_FBLOCK, bn_sum_chunks, &s);
+    for (int64_t j = 0; j < f; j++) {
+        double a1 = 0, a2 = 0;
+        for (int64_t ch = 0; ch < nch; ch++) {
+            a1 += s.p1[ch * f + j];
+            if (s2) a2 += s.p2[ch * f + j];
         }
-        return;
-    }
-#pragma omp parallel for schedule(static)
-    for (int64_t blk = 0; blk < nblk; blk++) {
-        int64_t j0 = blk * BN_FBLOCK;
-        int64_t w = f - j0 < BN_FBLOCK ? f - j0 : BN_FBLOCK;
-        bn_col_block(u, v, center, rows, f, j0, w, s1, s2);
+        s1[j] = a1;
+        if (s2) s2[j] = a2;
     }
 }
 
@@ -265,16 +275,27 @@ static ln_status bn_part(ln_ctx *ctx, bn *b, int64_t rows) {
     return LN_OK;
 }
 
+typedef struct bn_move {
+    float *dst;
+    const float *src;
+    int64_t a, b;
+} bn_move;
+
+static void bn_move_blocks(void *arg, int64_t o0, int64_t o1) {
+    const bn_move *m = arg;
+    const int64_t a = m->a, b = m->b;
+    for (int64_t o = o0; o < o1; o++)
+        for (int64_t i = 0; i < a; i++)
+            for (int64_t j = 0; j < b; j++)
+                m->dst[o * a * b + j * a + i] = m->src[o * a * b + i * b + j];
+}
+
 /* dst = src with, in each of the numel / (a b) blocks, [a x b] -> [b x a]:
 ** the feature axis moved last (a = f, b = inner) or back. */
 static void bn_move_axis(float *dst, const float *src, int64_t numel, int64_t a,
                          int64_t b) {
-    const int64_t blocks = numel / (a * b);
-#pragma omp parallel for schedule(static) if (numel > LU_PAR_MIN)
-    for (int64_t o = 0; o < blocks; o++)
-        for (int64_t i = 0; i < a; i++)
-            for (int64_t j = 0; j < b; j++)
-                dst[o * a * b + j * a + i] = src[o * a * b + i * b + j];
+    bn_move m = {dst, src, a, b};
+    ln_parallel_rows(numel / (a * b), a * b, bn_move_blocks, &m);
 }
 
 /* The row loops of forward and backward, over rows [r0, r1). */
@@ -286,7 +307,7 @@ typedef struct bn_job {
 } bn_job;
 
 /* y = x k + c */
-LU_CLONES static void bn_affine_rows(void *arg, int64_t r0, int64_t r1) {
+LN_CLONES static void bn_affine_rows(void *arg, int64_t r0, int64_t r1) {
     const bn_job *b = arg;
     const int64_t f = b->f;
     const float *k = b->k, *c = b->c;
@@ -299,7 +320,7 @@ LU_CLONES static void bn_affine_rows(void *arg, int64_t r0, int64_t r1) {
 }
 
 /* inference backward: dx = dy k */
-LU_CLONES static void bn_scale_rows(void *arg, int64_t r0, int64_t r1) {
+LN_CLONES static void bn_scale_rows(void *arg, int64_t r0, int64_t r1) {
     const bn_job *b = arg;
     const int64_t f = b->f;
     const float *k = b->k;
@@ -312,7 +333,7 @@ LU_CLONES static void bn_scale_rows(void *arg, int64_t r0, int64_t r1) {
 }
 
 /* training backward: dx = k dy + (x - mean) u + v (double, rounded once) */
-LU_CLONES static void bn_dx_rows(void *arg, int64_t r0, int64_t r1) {
+LN_CLONES static void bn_dx_rows(void *arg, int64_t r0, int64_t r1) {
     const bn_job *b = arg;
     const int64_t f = b->f;
     const float *k = b->k, *u = b->u;
@@ -329,7 +350,7 @@ LU_CLONES static void bn_dx_rows(void *arg, int64_t r0, int64_t r1) {
 
 /* Training statistics from the sums: istd, and the moving averages
 ** updated once: moving <- moving - (moving - batch) (1 - momentum). */
-LU_CLONES static void bn_batch_stats(bn *b, int64_t rows, float *mm,
+LN_CLONES static void bn_batch_stats(bn *b, int64_t rows, float *mm,
                                      float *mv) {
     const double keep = 1.0 - b->momentum, eps = b->epsilon;
     const double inv = 1.0 / (double)rows;
@@ -347,7 +368,7 @@ LU_CLONES static void bn_batch_stats(bn *b, int64_t rows, float *mm,
 }
 
 /* Inference statistics: the moving ones. */
-LU_CLONES static void bn_moving_stats(bn *b, const float *mm, const float *mv) {
+LN_CLONES static void bn_moving_stats(bn *b, const float *mm, const float *mv) {
     const double eps = b->epsilon;
     double *mean = b->mean, *istd = b->istd;
 #pragma omp simd
@@ -358,7 +379,7 @@ LU_CLONES static void bn_moving_stats(bn *b, const float *mm, const float *mv) {
 }
 
 /* y = x k + c with k = gamma istd, c = beta - mean k. */
-LU_CLONES static void bn_coefficients(bn *b, const float *gamma,
+LN_CLONES static void bn_coefficients(bn *b, const float *gamma,
                                       const float *beta) {
     const double *mean = b->mean, *istd = b->istd;
     float *kk = b->k, *cc = b->c;
@@ -371,12 +392,15 @@ LU_CLONES static void bn_coefficients(bn *b, const float *gamma,
 }
 
 static int bn_training(const ln_layer *l, unsigned flags) {
-    return (flags & LN_TRAINING) && l->trainable;
+    return (flags & LN_TRAINING) && ln_layer_trainable(l);
 }
 
-static ln_status bn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                            ln_tensor *y, unsigned flags) {
-    bn *b = l->state;
+static ln_status bn_forward(ln_ctx *ctx, ln_layer *l,
+                            const ln_tensor *const *xs, ln_tensor *const *ys,
+                            unsigned flags) {
+    const ln_tensor *x = xs[0];
+    ln_tensor *y = ys[0];
+    bn *b = ln_layer_state(l);
     const int64_t f = b->f, rows = f ? x->numel / f : 0;
     const float *xp = ln_f32(x);
     float *yp = ln_f32(y);
@@ -389,10 +413,10 @@ static ln_status bn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         xp = ln_f32(b->xt);
         yp = ln_f32(b->yt);
     }
-    float *mm = ln_f32(l->weights[b->mmean].value);
-    float *mv = ln_f32(l->weights[b->mvar].value);
-    const float *gamma = b->gamma >= 0 ? ln_f32(l->weights[b->gamma].value) : NULL;
-    const float *beta = b->beta >= 0 ? ln_f32(l->weights[b->beta].value) : NULL;
+    float *mm = ln_f32(ln_layer_weight(l, b->mmean));
+    float *mv = ln_f32(ln_layer_weight(l, b->mvar));
+    const float *gamma = b->gamma >= 0 ? ln_f32(ln_layer_weight(l, b->gamma)) : NULL;
+    const float *beta = b->beta >= 0 ? ln_f32(ln_layer_weight(l, b->beta)) : NULL;
     if (bn_training(l, flags) && rows > 0) {
         bn_col_sums(xp, NULL, NULL, rows, f, b->s1, NULL, b->part);
         for (int64_t j = 0; j < f; j++) b->mean[j] = b->s1[j] / (double)rows;
@@ -403,7 +427,7 @@ static ln_status bn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     }
     bn_coefficients(b, gamma, beta);
     bn_job job = {xp, NULL, b->k, b->c, NULL, NULL, NULL, yp, f};
-    lu_rows_range(rows, f, bn_affine_rows, &job);
+    ln_parallel_rows(rows, f, bn_affine_rows, &job);
     if (b->inner > 1) bn_move_axis(ln_f32(y), yp, y->numel, b->inner, f);
     return LN_OK;
 }
@@ -412,10 +436,15 @@ static ln_status bn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
 **   dbeta = sum dy, dgamma = sum dy xhat;
 **   training: dx = gamma istd (dy - dbeta/R - xhat dgamma/R)
 **   inference: dx = gamma istd dy. */
-static ln_status bn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                             const ln_tensor *y, const ln_tensor *dy,
-                             ln_tensor *dx, unsigned flags) {
-    bn *b = l->state;
+static ln_status bn_backward(ln_ctx *ctx, ln_layer *l,
+                             const ln_tensor *const *xs,
+                             const ln_tensor *const *ys,
+                             const ln_tensor *const *dys,
+                             ln_tensor *const *dxs, ln_grad_sink *sink,
+                             unsigned flags) {
+    const ln_tensor *x = xs[0], *dy = dys[0];
+    ln_tensor *dx = dxs[0];
+    bn *b = ln_layer_state(l);
     const int64_t f = b->f, rows = f ? x->numel / f : 0;
     const float *xp = ln_f32(x), *g = ln_f32(dy);
     float *dxp = dx ? ln_f32(dx) : NULL;
@@ -430,33 +459,28 @@ static ln_status bn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         g = ln_f32(b->dyt);
         dxp = ln_f32(b->yt);
     }
-    ln_weight *wg = b->gamma >= 0 ? &l->weights[b->gamma] : NULL;
-    ln_weight *wb = b->beta >= 0 ? &l->weights[b->beta] : NULL;
-    const int need_dw = (flags & LN_NEED_DW) &&
-                        ((wg && ln_layer_trains(l, wg)) ||
-                         (wb && ln_layer_trains(l, wb)));
-    const int need_dx = (flags & LN_NEED_DX) && dx;
-    if (need_dw || (need_dx && train)) {
+    const int dgamma = (flags & LN_NEED_DW) && b->gamma >= 0 && ln_layer_trains(l, b->gamma);
+    const int dbeta = (flags & LN_NEED_DW) && b->beta >= 0 && ln_layer_trains(l, b->beta);
+    const int need_dx = dx != NULL;
+    if (dgamma || dbeta || (need_dx && train)) {
         /* s1 = sum dy, s2 = sum dy x; then sum dy xhat = (s2 - mean s1) istd */
         bn_col_sums(g, xp, NULL, rows, f, b->s1, b->s2, b->part);
         for (int64_t j = 0; j < f; j++)
             b->s2[j] = (b->s2[j] - b->mean[j] * b->s1[j]) * b->istd[j];
     }
-    if (need_dw) {
-        if (wg && ln_layer_trains(l, wg)) {
-            float *dg = ln_f32(wg->grad);
-            for (int64_t j = 0; j < f; j++) dg[j] = (float)b->s2[j];
-        }
-        if (wb && ln_layer_trains(l, wb)) {
-            float *db = ln_f32(wb->grad);
-            for (int64_t j = 0; j < f; j++) db[j] = (float)b->s1[j];
-        }
+    if (dgamma) {
+        float *dg = ln_f32(ln_layer_grad(l, b->gamma));
+        for (int64_t j = 0; j < f; j++) dg[j] = (float)b->s2[j];
+    }
+    if (dbeta) {
+        float *db = ln_f32(ln_layer_grad(l, b->beta));
+        for (int64_t j = 0; j < f; j++) db[j] = (float)b->s1[j];
     }
     if (!need_dx) return LN_OK;
     const float *k = b->k;
     bn_job job = {xp, g, k, NULL, b->u, b->mean, b->s1, dxp, f};
     if (!train) {
-        lu_rows_range(rows, f, bn_scale_rows, &job);
+        ln_parallel_rows(rows, f, bn_scale_rows, &job);
         if (b->inner > 1) bn_move_axis(ln_f32(dx), dxp, dx->numel, b->inner, f);
         return LN_OK;
     }
@@ -468,13 +492,13 @@ static ln_status bn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         u[j] = (float)(-kj * b->istd[j] * b->s2[j] * inv);
         b->s1[j] = -kj * b->s1[j] * inv; /* v, kept in double */
     }
-    lu_rows_range(rows, f, bn_dx_rows, &job);
+    ln_parallel_rows(rows, f, bn_dx_rows, &job);
     if (b->inner > 1) bn_move_axis(ln_f32(dx), dxp, dx->numel, b->inner, f);
     return LN_OK;
 }
 
 static void bn_destroy(ln_layer *l) {
-    bn *b = l->state;
+    bn *b = ln_layer_state(l);
     free(b->mean);
     free(b->part);
     ln_tensor_release(b->xt);
@@ -483,12 +507,22 @@ static void bn_destroy(ln_layer *l) {
 }
 
 static const ln_layer_ops bn_ops = {
-    sizeof(bn), bn_create, bn_build, bn_forward, bn_backward, NULL,
-    bn_destroy};
+    .size = sizeof(ln_layer_ops),
+    .state_size = sizeof(bn),
+    .create = bn_create,
+    .build = bn_build,
+    .forward = bn_forward,
+    .backward = bn_backward,
+    .destroy = bn_destroy,
+};
 
 static const ln_unit bn_unit = {
-    LN_KIND_LAYER, "batch_normalization", "BatchNormalization", 1,
-    "batch normalization over one feature axis (moving statistics for inference)",
-    &bn_ops};
+    .kind = LN_KIND_LAYER,
+    .name = "batch_normalization",
+    .class_name = "BatchNormalization",
+    .version = 1,
+    .summary = "batch normalization over one feature axis (moving statistics for inference)",
+    .ops = &bn_ops,
+};
 
 LN_PLUGIN("batch_normalization") { return host->add(host, &bn_unit); }

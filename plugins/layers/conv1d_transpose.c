@@ -9,6 +9,7 @@ static ln_status conv1d_t_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
 }
 
 static const ln_layer_ops conv1d_t_ops = {
+    .size = sizeof(ln_layer_ops),
     .state_size = sizeof(conv),
     .create = conv1d_t_create,
     .build = conv_build,

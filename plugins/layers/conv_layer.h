@@ -134,9 +134,12 @@ static int64_t conv_t_length(int64_t in, int64_t k, int64_t s, int64_t d,
     return (in - 1) * s + eff - 2 * pad + op;
 }
 
-static ln_status conv_build(ln_ctx *ctx, ln_layer *l, int in_nd,
-                            const int64_t *in_shape, int *out_nd,
-                            int64_t *out_shape) {
+static ln_status conv_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in,
+                            int *nout, ln_shape *out) {
+    const int in_nd = in[0].nd;
+    const int64_t *in_shape = in[0].dim;
+    int *out_nd = &out[0].nd;
+    int64_t *out_shape = out[0].dim;
     conv *c = cu_state(l);
     ln_status st = cu_sample_dims(ctx, c->rank, c->channels_first, in_nd,
                                   in_shape, &c->in);
@@ -245,8 +248,10 @@ static void conv_fwd_task(void *arg, int64_t t) {
     conv_spread_task(&j->ga, &j->sc, j->use_sc, t);
 }
 
-static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                              ln_tensor *y, unsigned flags) {
+static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *xs,
+                              ln_tensor *const *ys, unsigned flags) {
+    const ln_tensor *x = xs[0];
+    ln_tensor *y = ys[0];
     conv *c = cu_state(l);
     const int mode = cu_act_mode(c->act, c->channels_first, flags);
     const float *xl, *w = cu_value(l, c->kernel), *bias = cu_value(l, c->bias);
@@ -294,9 +299,11 @@ static void conv_bwd_task(void *arg, int64_t t) {
     else cu_colsum_task(&j->cs, t - j->nx);
 }
 
-static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                               const ln_tensor *y, const ln_tensor *dy,
-                               ln_tensor *dx, unsigned flags) {
+static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *xs,
+                               const ln_tensor *const *ys, const ln_tensor *const *dys,
+                               ln_tensor *const *dxs, ln_grad_sink *sink, unsigned flags) {
+    const ln_tensor *x = xs[0], *y = ys[0], *dy = dys[0];
+    ln_tensor *dx = dxs[0];
     conv *c = cu_state(l);
     const int mode = cu_act_mode(c->act, c->channels_first, flags);
     const cg_conv *g = &c->g;
@@ -307,7 +314,7 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     c->g.n = x->shape[0];
     if ((st = cu_out_grad(ctx, &c->o, c->act, mode, c->channels_first, y, dy, &c->out, &dzl)))
         return st;
-    if ((flags & LN_NEED_DX) && dx &&
+    if (dx &&
         (st = cu_last_dst(ctx, c->channels_first, dx, &c->dxl, &dxo)))
         return st;
     conv_bwd_job j;

@@ -30,27 +30,21 @@
 #include <string.h>
 
 #include "lunet/plugin_util.h"
-#include "lunet/engine/net.h"
 
 /* ---- the layer object: every access the spatial plugins make -------------- */
 
-static inline void *cu_state(const ln_layer *l) { return l->state; }
-static inline ln_weight *cu_weight(const ln_layer *l, int i) {
-    return i >= 0 ? (ln_weight *)&l->weights[i] : NULL;
-}
-static inline ln_rng *cu_rng(const ln_layer *l) { return l->rng; }
+static inline void *cu_state(const ln_layer *l) { return ln_layer_state(l); }
 
 /* The weight's value as floats (NULL for an absent weight, index -1). */
 static inline float *cu_value(const ln_layer *l, int i) {
-    return i >= 0 ? ln_f32(l->weights[i].value) : NULL;
+    return i >= 0 ? ln_f32(ln_layer_weight(l, i)) : NULL;
 }
 
 /* Its gradient when this backward must write it (LN_NEED_DW and the
 ** weight trains), else NULL. */
 static inline float *cu_grad(const ln_layer *l, int i, unsigned flags) {
-    if (i < 0 || !(flags & LN_NEED_DW) || !ln_layer_trains(l, &l->weights[i]))
-        return NULL;
-    return ln_f32(l->weights[i].grad);
+    if (i < 0 || !(flags & LN_NEED_DW) || !ln_layer_trains(l, i)) return NULL;
+    return ln_f32(ln_layer_grad(l, i));
 }
 
 /* Add a weight (ln_layer_add_weight) with its regularization factors;
@@ -60,13 +54,10 @@ static LU_UNUSED ln_status cu_add_weight(ln_ctx *ctx, ln_layer *l,
                                          const int64_t *shape, int trainable,
                                          const char *init, ln_args *init_args,
                                          double l1, double l2, int *index) {
-    ln_weight *w;
     ln_status st = ln_layer_add_weight(ctx, l, name, nd, shape, trainable,
-                                       init, init_args, &w);
-    if (st) return st;
-    w->l1 = l1, w->l2 = l2;
-    *index = (int)(w - l->weights);
-    return LN_OK;
+                                       init, init_args, index);
+    if (!st) ln_layer_set_regularizer(l, *index, l1, l2);
+    return st;
 }
 
 /* ---- keyword arguments ------------------------------------------------------ */
@@ -300,7 +291,7 @@ typedef void (*cu_task_fn)(void *arg, int64_t task);
 /* Threads that may run tasks of one cu_run: the team's when inside a
 ** batch's thread team, else OpenMP's. */
 static LU_UNUSED int cu_threads(void) {
-    int nt = ln_team_threads();
+    int nt = ln_parallel_threads();
     return nt > 1 ? nt : omp_in_parallel() ? 1 : omp_get_max_threads();
 }
 
@@ -322,8 +313,8 @@ static LU_UNUSED int cu_threads(void) {
 static LU_UNUSED void cu_run(double work, int64_t ntasks, cu_task_fn fn,
                              void *arg) {
     if (ntasks <= 0) return;
-    if (ntasks > 1 && work >= CU_TEAM_MIN && ln_team_threads() > 1) {
-        ln_team_run(ntasks, fn, arg);
+    if (ntasks > 1 && work >= CU_TEAM_MIN && ln_parallel_threads() > 1) {
+        ln_parallel_tasks(ntasks, fn, arg);
         return;
     }
     int nt = ntasks > 1 && work >= CU_OMP_MIN && !omp_in_parallel()

@@ -9,6 +9,7 @@ static ln_status depthwise_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
 }
 
 static const ln_layer_ops depthwise_ops = {
+    .size = sizeof(ln_layer_ops),
     .state_size = sizeof(dwconv),
     .create = depthwise_create,
     .build = dw_build,

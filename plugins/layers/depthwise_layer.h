@@ -22,7 +22,6 @@
 #include <stdlib.h>
 
 #include "conv_gemm.h"
-#include "layer_simd.h"
 
 #define DW_CHUNK 256  /* pixels per float partial sum of the kernel gradient */
 #define DW_CBLK 256   /* outputs (in * multiplier) per kernel-gradient task */
@@ -100,9 +99,12 @@ static ln_status dw_create(ln_ctx *ctx, ln_layer *l, ln_args *a, int separable) 
     return LN_OK;
 }
 
-static ln_status dw_build(ln_ctx *ctx, ln_layer *l, int in_nd,
-                          const int64_t *in_shape, int *out_nd,
-                          int64_t *out_shape) {
+static ln_status dw_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in,
+                          int *nout, ln_shape *out) {
+    const int in_nd = in[0].nd;
+    const int64_t *in_shape = in[0].dim;
+    int *out_nd = &out[0].nd;
+    int64_t *out_shape = out[0].dim;
     dwconv *d = cu_state(l);
     ln_status st = cu_sample_dims(ctx, 2, d->channels_first, in_nd, in_shape, &d->in);
     if (st) return st;
@@ -149,7 +151,7 @@ typedef struct dw_job {
 } dw_job;
 
 /* y row t (sample t / oh, output row t % oh). */
-LU_CLONES static void dw_fwd_task(void *arg, int64_t t) {
+LN_CLONES static void dw_fwd_task(void *arg, int64_t t) {
     const dw_job *j = arg;
     const dwconv *d = j->d;
     const int64_t C = d->in.c, dm = d->dm, cm = C * dm, W = d->in.w;
@@ -183,7 +185,7 @@ LU_CLONES static void dw_fwd_task(void *arg, int64_t t) {
 }
 
 /* dx of sample t: zeroed, then every output's contributions in order. */
-LU_CLONES static void dw_dx_task(void *arg, int64_t t) {
+LN_CLONES static void dw_dx_task(void *arg, int64_t t) {
     const dw_job *j = arg;
     const dwconv *d = j->d;
     const int64_t C = d->in.c, dm = d->dm, cm = C * dm, W = d->in.w;
@@ -223,7 +225,7 @@ static LU_UNUSED int64_t dw_dw_blocks(const dwconv *d) {
 }
 
 /* Kernel gradient of tap t / blocks, outputs [o0, o0 + on) of it. */
-LU_CLONES static void dw_dw_task(void *arg, int64_t t) {
+LN_CLONES static void dw_dw_task(void *arg, int64_t t) {
     const dw_job *j = arg;
     const dwconv *d = j->d;
     const int64_t C = d->in.c, dm = d->dm, cm = C * dm, W = d->in.w;
@@ -262,8 +264,10 @@ LU_CLONES static void dw_dw_task(void *arg, int64_t t) {
 
 /* ---- the layer ---------------------------------------------------------------------- */
 
-static ln_status dw_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                            ln_tensor *y, unsigned flags) {
+static ln_status dw_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *xs,
+                            ln_tensor *const *ys, unsigned flags) {
+    const ln_tensor *x = xs[0];
+    ln_tensor *y = ys[0];
     dwconv *d = cu_state(l);
     const int mode = cu_act_mode(d->act, d->channels_first, flags);
     const float *xl, *bias = cu_value(l, d->w[2]);
@@ -307,9 +311,11 @@ static void dw_bwd_task(void *arg, int64_t t) {
     else cu_colsum_task(&j->cs, t - j->nt);
 }
 
-static ln_status dw_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                             const ln_tensor *y, const ln_tensor *dy,
-                             ln_tensor *dx, unsigned flags) {
+static ln_status dw_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *xs,
+                             const ln_tensor *const *ys, const ln_tensor *const *dys,
+                             ln_tensor *const *dxs, ln_grad_sink *sink, unsigned flags) {
+    const ln_tensor *x = xs[0], *y = ys[0], *dy = dys[0];
+    ln_tensor *dx = dxs[0];
     dwconv *d = cu_state(l);
     const int mode = cu_act_mode(d->act, d->channels_first, flags);
     float *gdw = cu_grad(l, d->w[0], flags), *gpw = cu_grad(l, d->w[1], flags);
@@ -320,7 +326,7 @@ static ln_status dw_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     d->n = d->pw.n = x->shape[0];
     if ((st = cu_out_grad(ctx, &d->o, d->act, mode, d->channels_first, y, dy, &d->out, &dzl)))
         return st;
-    const int need_dx = (flags & LN_NEED_DX) && dx;
+    const int need_dx = dx != NULL;
     if (need_dx && (st = cu_last_dst(ctx, d->channels_first, dx, &d->dxl, &dxo)))
         return st;
     dw_bwd_job j;

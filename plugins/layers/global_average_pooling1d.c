@@ -9,6 +9,7 @@ static ln_status gavgpool1d_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
 }
 
 static const ln_layer_ops gavgpool1d_ops = {
+    .size = sizeof(ln_layer_ops),
     .state_size = sizeof(pool),
     .create = gavgpool1d_create,
     .build = pool_build,

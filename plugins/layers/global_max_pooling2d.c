@@ -9,6 +9,7 @@ static ln_status gmaxpool2d_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
 }
 
 static const ln_layer_ops gmaxpool2d_ops = {
+    .size = sizeof(ln_layer_ops),
     .state_size = sizeof(pool),
     .create = gmaxpool2d_create,
     .build = pool_build,

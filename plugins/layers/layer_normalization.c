@@ -21,7 +21,6 @@
 #include <stdlib.h>
 
 #include "conv_util.h"
-#include "layer_simd.h"
 
 #define LN_GROUPS 64 /* groups per task */
 
@@ -68,9 +67,10 @@ static ln_status lnorm_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
     return LN_OK;
 }
 
-static ln_status lnorm_build(ln_ctx *ctx, ln_layer *l, int in_nd,
-                             const int64_t *in_shape, int *out_nd,
-                             int64_t *out_shape) {
+static ln_status lnorm_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in,
+                             int *nout, ln_shape *out) {
+    const int in_nd = in[0].nd;
+    const int64_t *in_shape = in[0].dim;
     lnorm *n = cu_state(l);
     char buf[128];
     int64_t ax[LN_MAX_DIM];
@@ -108,7 +108,6 @@ static ln_status lnorm_build(ln_ctx *ctx, ln_layer *l, int in_nd,
     if (n->center && (st = cu_add_weight(ctx, l, "beta", n->naxes, pshape, 1, n->init[1],
                                          n->init_args[1], n->l1[1], n->l2[1], &n->w[1])))
         return st;
-    *out_nd = in_nd;
     return LN_OK;
 }
 
@@ -125,7 +124,7 @@ static inline int64_t lnorm_base(const lnorm *n, int64_t q) {
     return (q / n->inner) * n->norm * n->inner + q % n->inner;
 }
 
-LU_CLONES static void lnorm_fwd_task(void *arg, int64_t t) {
+LN_CLONES static void lnorm_fwd_task(void *arg, int64_t t) {
     const lnorm_job *j = arg;
     const lnorm *n = j->n;
     const int64_t q1 = (t + 1) * LN_GROUPS < j->groups ? (t + 1) * LN_GROUPS : j->groups;
@@ -151,7 +150,7 @@ LU_CLONES static void lnorm_fwd_task(void *arg, int64_t t) {
     }
 }
 
-LU_CLONES static void lnorm_bwd_task(void *arg, int64_t t) {
+LN_CLONES static void lnorm_bwd_task(void *arg, int64_t t) {
     const lnorm_job *j = arg;
     const lnorm *n = j->n;
     const int64_t q1 = (t + 1) * LN_GROUPS < j->groups ? (t + 1) * LN_GROUPS : j->groups;
@@ -181,8 +180,10 @@ LU_CLONES static void lnorm_bwd_task(void *arg, int64_t t) {
     }
 }
 
-static ln_status lnorm_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                               ln_tensor *y, unsigned flags) {
+static ln_status lnorm_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *xs,
+                               ln_tensor *const *ys, unsigned flags) {
+    const ln_tensor *x = xs[0];
+    ln_tensor *y = ys[0];
     lnorm *n = cu_state(l);
     const int64_t groups = x->shape[0] * n->outer * n->inner;
     const int64_t sshape[1] = {2 * groups * 2}; /* doubles as floats */
@@ -194,15 +195,17 @@ static ln_status lnorm_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     return LN_OK;
 }
 
-static ln_status lnorm_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                                const ln_tensor *y, const ln_tensor *dy,
-                                ln_tensor *dx, unsigned flags) {
+static ln_status lnorm_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *xs,
+                                const ln_tensor *const *ys, const ln_tensor *const *dys,
+                                ln_tensor *const *dxs, ln_grad_sink *sink, unsigned flags) {
+    const ln_tensor *x = xs[0], *dy = dys[0];
+    ln_tensor *dx = dxs[0];
     lnorm *n = cu_state(l);
     float *dgamma = cu_grad(l, n->w[0], flags), *dbeta = cu_grad(l, n->w[1], flags);
     const int64_t groups = x->shape[0] * n->outer * n->inner;
     const int64_t nt = (groups + LN_GROUPS - 1) / LN_GROUPS;
     lnorm_job j = {n, ln_f32(x), ln_f32(dy), cu_value(l, n->w[0]), NULL, NULL,
-                   (flags & LN_NEED_DX) && dx ? ln_f32(dx) : NULL,
+                   dx ? ln_f32(dx) : NULL,
                    (double *)ln_f32(n->stats), NULL, groups};
     if (!n->stats || n->stats->numel < 4 * groups)
         return ln_fail(ctx, LN_E_STATE, "backward without its forward");
@@ -233,6 +236,7 @@ static void lnorm_destroy(ln_layer *l) {
 }
 
 static const ln_layer_ops lnorm_ops = {
+    .size = sizeof(ln_layer_ops),
     .state_size = sizeof(lnorm),
     .create = lnorm_create,
     .build = lnorm_build,

@@ -23,7 +23,6 @@
 #include <float.h>
 
 #include "conv_util.h"
-#include "layer_simd.h"
 
 enum { POOL_MAX, POOL_AVG };
 
@@ -54,9 +53,12 @@ static ln_status pool_create(ln_ctx *ctx, ln_layer *l, ln_args *a, int rank,
     return cu_padding(ctx, a, 0, &p->padding);
 }
 
-static ln_status pool_build(ln_ctx *ctx, ln_layer *l, int in_nd,
-                            const int64_t *in_shape, int *out_nd,
-                            int64_t *out_shape) {
+static ln_status pool_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in,
+                            int *nout, ln_shape *out) {
+    const int in_nd = in[0].nd;
+    const int64_t *in_shape = in[0].dim;
+    int *out_nd = &out[0].nd;
+    int64_t *out_shape = out[0].dim;
     pool *p = cu_state(l);
     ln_status st = cu_sample_dims(ctx, p->rank, p->channels_first, in_nd,
                                   in_shape, &p->in);
@@ -91,7 +93,7 @@ typedef struct pool_job {
 } pool_job;
 
 /* Output row t (sample t / oh, row t % oh) of local max pooling. */
-LU_CLONES static void pool_max_row(const pool *p, const float *xb, float *yr,
+LN_CLONES static void pool_max_row(const pool *p, const float *xb, float *yr,
                                    int32_t *ar, int64_t oh) {
     const int64_t C = p->in.c, W = p->in.w;
     int64_t a, b;
@@ -130,7 +132,7 @@ LU_CLONES static void pool_max_row(const pool *p, const float *xb, float *yr,
     }
 }
 
-LU_CLONES static void pool_avg_row(const pool *p, const float *xb, float *yr,
+LN_CLONES static void pool_avg_row(const pool *p, const float *xb, float *yr,
                                    int64_t oh) {
     const int64_t C = p->in.c, W = p->in.w;
     int64_t a, b;
@@ -167,7 +169,7 @@ static void pool_fwd_task(void *arg, int64_t t) {
 
 /* Sample t of dx, whole: zeroed, then every output's gradient added to the
 ** pixels it came from, in output order. */
-LU_CLONES static void pool_bwd_task(void *arg, int64_t t) {
+LN_CLONES static void pool_bwd_task(void *arg, int64_t t) {
     const pool_job *j = arg;
     const pool *p = j->p;
     const int64_t C = p->in.c, W = p->in.w;
@@ -201,7 +203,7 @@ LU_CLONES static void pool_bwd_task(void *arg, int64_t t) {
 }
 
 /* Global pooling of sample t: pixels in order, ties to the first. */
-LU_CLONES static void pool_global_task(void *arg, int64_t t) {
+LN_CLONES static void pool_global_task(void *arg, int64_t t) {
     const pool_job *j = arg;
     const pool *p = j->p;
     const int64_t C = p->in.c, P = p->in.h * p->in.w;
@@ -231,7 +233,7 @@ LU_CLONES static void pool_global_task(void *arg, int64_t t) {
     }
 }
 
-LU_CLONES static void pool_global_bwd_task(void *arg, int64_t t) {
+LN_CLONES static void pool_global_bwd_task(void *arg, int64_t t) {
     const pool_job *j = arg;
     const pool *p = j->p;
     const int64_t C = p->in.c, P = p->in.h * p->in.w;
@@ -272,8 +274,10 @@ static ln_status pool_run(ln_ctx *ctx, pool *p, const float *xl, float *yl,
     return LN_OK;
 }
 
-static ln_status pool_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                              ln_tensor *y, unsigned flags) {
+static ln_status pool_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *xs,
+                              ln_tensor *const *ys, unsigned flags) {
+    const ln_tensor *x = xs[0];
+    ln_tensor *y = ys[0];
     pool *p = cu_state(l);
     const float *xl;
     float *yl;
@@ -289,11 +293,13 @@ static ln_status pool_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     return LN_OK;
 }
 
-static ln_status pool_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                               const ln_tensor *y, const ln_tensor *dy,
-                               ln_tensor *dx, unsigned flags) {
+static ln_status pool_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *xs,
+                               const ln_tensor *const *ys, const ln_tensor *const *dys,
+                               ln_tensor *const *dxs, ln_grad_sink *sink, unsigned flags) {
+    const ln_tensor *x = xs[0], *y = ys[0], *dy = dys[0];
+    ln_tensor *dx = dxs[0];
     pool *p = cu_state(l);
-    if (!(flags & LN_NEED_DX) || !dx) return LN_OK;
+    if (!dx) return LN_OK;
     const float *dyl;
     float *dxl;
     ln_status st;

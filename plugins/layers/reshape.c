@@ -11,7 +11,7 @@ typedef struct reshape {
     int64_t target[LN_MAX_DIM];
 } reshape;
 
-static inline reshape *reshape_of(const ln_layer *l) { return l->state; }
+static inline reshape *reshape_of(const ln_layer *l) { return ln_layer_state(l); }
 
 static ln_status reshape_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
     reshape *r = reshape_of(l);
@@ -35,9 +35,12 @@ static ln_status reshape_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
     return LN_OK;
 }
 
-static ln_status reshape_build(ln_ctx *ctx, ln_layer *l, int in_nd,
-                               const int64_t *in_shape, int *out_nd,
-                               int64_t *out_shape) {
+static ln_status reshape_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in,
+                               int *nout, ln_shape *out) {
+    const int in_nd = in[0].nd;
+    const int64_t *in_shape = in[0].dim;
+    int *out_nd = &out[0].nd;
+    int64_t *out_shape = out[0].dim;
     const reshape *r = reshape_of(l);
     char a[128], b[128];
     int64_t n = 1, known = 1;
@@ -60,20 +63,25 @@ static ln_status reshape_build(ln_ctx *ctx, ln_layer *l, int in_nd,
     return LN_OK;
 }
 
-static ln_status reshape_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                                 ln_tensor *y, unsigned flags) {
+static ln_status reshape_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *xs,
+                                 ln_tensor *const *ys, unsigned flags) {
+    const ln_tensor *x = xs[0];
+    ln_tensor *y = ys[0];
     ln_copy(ln_f32(y), ln_f32(x), x->numel);
     return LN_OK;
 }
 
-static ln_status reshape_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                                  const ln_tensor *y, const ln_tensor *dy,
-                                  ln_tensor *dx, unsigned flags) {
-    if ((flags & LN_NEED_DX) && dx) ln_copy(ln_f32(dx), ln_f32(dy), x->numel);
+static ln_status reshape_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *xs,
+                                  const ln_tensor *const *ys, const ln_tensor *const *dys,
+                                  ln_tensor *const *dxs, ln_grad_sink *sink, unsigned flags) {
+    const ln_tensor *x = xs[0], *dy = dys[0];
+    ln_tensor *dx = dxs[0];
+    if (dx) ln_copy(ln_f32(dx), ln_f32(dy), x->numel);
     return LN_OK;
 }
 
 static const ln_layer_ops reshape_ops = {
+    .size = sizeof(ln_layer_ops),
     .state_size = sizeof(reshape),
     .create = reshape_create,
     .build = reshape_build,

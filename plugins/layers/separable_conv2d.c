@@ -9,6 +9,7 @@ static ln_status separable_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
 }
 
 static const ln_layer_ops separable_ops = {
+    .size = sizeof(ln_layer_ops),
     .state_size = sizeof(dwconv),
     .create = separable_create,
     .build = dw_build,

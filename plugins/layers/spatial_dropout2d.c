@@ -9,6 +9,7 @@ static ln_status sdrop2d_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
 }
 
 static const ln_layer_ops sdrop2d_ops = {
+    .size = sizeof(ln_layer_ops),
     .state_size = sizeof(spatial),
     .create = sdrop2d_create,
     .build = sp_build,

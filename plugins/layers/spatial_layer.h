@@ -130,9 +130,12 @@ static ln_status sp_create(ln_ctx *ctx, ln_layer *l, ln_args *a, int rank,
     return lu_seed(ctx, l, a, &s->own);
 }
 
-static ln_status sp_build(ln_ctx *ctx, ln_layer *l, int in_nd,
-                          const int64_t *in_shape, int *out_nd,
-                          int64_t *out_shape) {
+static ln_status sp_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in,
+                          int *nout, ln_shape *out) {
+    const int in_nd = in[0].nd;
+    const int64_t *in_shape = in[0].dim;
+    int *out_nd = &out[0].nd;
+    int64_t *out_shape = out[0].dim;
     spatial *s = cu_state(l);
     char buf[128];
     ln_status st = cu_sample_dims(ctx, s->rank, s->channels_first, in_nd, in_shape, &s->in);
@@ -316,8 +319,10 @@ static void sp_apply(const spatial *s, int64_t n, const float *src, float *dst,
     cu_run_sized(work, n * j.planes * to->h, sp_shift_task, &j);
 }
 
-static ln_status sp_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                            ln_tensor *y, unsigned flags) {
+static ln_status sp_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *xs,
+                            ln_tensor *const *ys, unsigned flags) {
+    const ln_tensor *x = xs[0];
+    ln_tensor *y = ys[0];
     spatial *s = cu_state(l);
     const int64_t n = x->shape[0];
     if (s->kind != SP_DROP) {
@@ -333,7 +338,7 @@ static ln_status sp_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     if (st) return st;
     float *m = ln_f32(s->mask);
     const float rate = (float)s->rate, scale = (float)(1.0 / (1.0 - s->rate));
-    ln_rng_uniform(cu_rng(l), m, n * s->in.c, 0.0f, 1.0f);
+    ln_rng_uniform(ln_layer_rng(l), m, n * s->in.c, 0.0f, 1.0f);
     for (int64_t i = 0; i < n * s->in.c; i++) m[i] = lu_select(m[i] >= rate, scale, 0.0f);
     sp_job j;
     sp_job_init(&j, s, ln_f32(x), ln_f32(y), &s->in, &s->in);
@@ -342,12 +347,14 @@ static ln_status sp_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     return LN_OK;
 }
 
-static ln_status sp_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                             const ln_tensor *y, const ln_tensor *dy,
-                             ln_tensor *dx, unsigned flags) {
+static ln_status sp_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *xs,
+                             const ln_tensor *const *ys, const ln_tensor *const *dys,
+                             ln_tensor *const *dxs, ln_grad_sink *sink, unsigned flags) {
+    const ln_tensor *x = xs[0], *dy = dys[0];
+    ln_tensor *dx = dxs[0];
     spatial *s = cu_state(l);
     const int64_t n = x->shape[0];
-    if (!(flags & LN_NEED_DX) || !dx) return LN_OK;
+    if (!dx) return LN_OK;
     if (s->kind != SP_DROP) {
         sp_apply(s, n, ln_f32(dy), ln_f32(dx), -1);
         return LN_OK;

@@ -274,10 +274,11 @@ static void ref_drop(const rc *c, int64_t batch, dims di, const double *x, doubl
 ** f, inner] with f the axes lo..hi of (batch, sample shape...). */
 static void ref_norm(const rc *c, const ln_layer *l, int64_t batch, const double *x,
                      const double *const *w, double *y) {
+    const ln_shape *in = ln_layer_input_shape(l, 0);
     int64_t shape[LN_MAX_DIM + 1], outer = 1, f = 1, inner = 1;
     shape[0] = batch;
-    for (int i = 0; i < l->in_nd; i++) shape[i + 1] = l->in_shape[i];
-    for (int i = 0; i <= l->in_nd; i++) {
+    for (int i = 0; i < in->nd; i++) shape[i + 1] = in->dim[i];
+    for (int i = 0; i <= in->nd; i++) {
         if (i < c->lo) outer *= shape[i];
         else if (i > c->hi) inner *= shape[i];
         else f *= shape[i];
@@ -313,7 +314,8 @@ static void ref_norm(const rc *c, const ln_layer *l, int64_t batch, const double
             var /= (double)f;
             for (int64_t k = 0; k < f; k++)
                 y[AT(o, k, i)] = (x[AT(o, k, i)] - mean) / sqrt(var + c->eps) *
-                                     (l->nweights ? gamma[k] : 1) + (l->nweights ? beta[k] : 0);
+                                     (ln_layer_weight_count(l) ? gamma[k] : 1) +
+                                     (ln_layer_weight_count(l) ? beta[k] : 0);
         }
 #undef AT
 }
@@ -325,10 +327,11 @@ static void ref_forward(const void *cfg, const ln_layer *l, int64_t batch,
         ref_norm(c, l, batch, x, w, y);
         return;
     }
-    dims di = dims_of(c, l->in_nd, l->in_shape), dout = dims_of(c, l->out_nd, l->out_shape);
+    const ln_shape *in = ln_layer_input_shape(l, 0), *out = ln_layer_output_shape(l, 0);
+    dims di = dims_of(c, in->nd, in->dim), dout = dims_of(c, out->nd, out->dim);
     int64_t in_per = 1, out_per = 1;
-    for (int i = 0; i < l->in_nd; i++) in_per *= l->in_shape[i];
-    for (int i = 0; i < l->out_nd; i++) out_per *= l->out_shape[i];
+    for (int i = 0; i < in->nd; i++) in_per *= in->dim[i];
+    for (int i = 0; i < out->nd; i++) out_per *= out->dim[i];
     if (c->kind == DROP) {
         ref_drop(c, batch, di, x, y);
         return;
@@ -343,7 +346,7 @@ static void ref_forward(const void *cfg, const ln_layer *l, int64_t batch,
         case RESHAPE: memcpy(yb, xb, (size_t)in_per * sizeof *yb); break;
         default: ref_resample(c, di, dout, xb, yb); break;
         }
-        apply_act(c, yb, out_per, l->out_shape[l->out_nd - 1]);
+        apply_act(c, yb, out_per, out->dim[out->nd - 1]);
     }
 }
 
@@ -626,7 +629,7 @@ static const gcase cases[] = {
 /* The layer's parameters for the reference, from the spec's case. */
 static rc case_cfg(const gcase *gc, const ln_layer *l) {
     rc c = *gc->cfg;
-    if (c.kind == DW || c.kind == SEP) c.dm = l->weights[0].value->shape[3];
+    if (c.kind == DW || c.kind == SEP) c.dm = ln_layer_weight(l, 0)->shape[3];
     if (c.kind == CONV || c.kind == CONVT || c.kind == DW || c.kind == SEP)
         c.bias = !strstr(gc->spec, "use_bias=false");
     return c;
@@ -657,19 +660,19 @@ START_TEST(gradient) {
     const gcase *gc = &cases[_i];
     ln_layer *l = lt_layer(gc->unit, gc->spec);
     ln_rng own;
-    l->rng = &own;
+    ln_layer_set_rng(l, &own);
     ln_rng_seed(&own, 1);
     ln_tensor *x = lt_uniform(gc->nd, gc->shape, -2.0f, 2.0f, 2000 + (uint64_t)_i);
     if (gc->distinct) distinct_fill(x, 3000 + (uint64_t)_i);
     ln_ctx ctx;
     ln_ctx_clear(&ctx);
-    ck_assert_msg(ln_layer_build(&ctx, l, x->ndim - 1, x->shape + 1) == LN_OK, "%s: %s",
+    ck_assert_msg(lt_build(&ctx, l, x->ndim - 1, x->shape + 1) == LN_OK, "%s: %s",
                   gc->label, ctx.msg);
     lt_fill_weights(l, -0.5f, 0.5f, 600 + (uint64_t)_i);
-    for (int k = 0; k < l->nweights; k++) { /* gamma and variances near 1 */
-        ln_weight *w = &l->weights[k];
-        if (!strcmp(w->name, "gamma") || !strcmp(w->name, "moving_variance"))
-            for (int64_t i = 0; i < w->value->numel; i++) ln_f32(w->value)[i] += 1.0f;
+    for (int k = 0; k < ln_layer_weight_count(l); k++) { /* gamma and variances near 1 */
+        lt_weight w = lt_weight_at(l, k);
+        if (!strcmp(w.name, "gamma") || !strcmp(w.name, "moving_variance"))
+            for (int64_t i = 0; i < w.value->numel; i++) ln_f32(w.value)[i] += 1.0f;
     }
     rc cfg = case_cfg(gc, l);
     if (gc->flags & LN_LOGITS) cfg.act = A_LIN;
@@ -815,7 +818,7 @@ START_TEST(impossible) {
         ln_layer *l = lt_layer(c->unit, c->spec);
         ln_ctx ctx;
         ln_ctx_clear(&ctx);
-        ck_assert_msg(ln_layer_build(&ctx, l, c->nd, c->shape) != LN_OK,
+        ck_assert_msg(lt_build(&ctx, l, c->nd, c->shape) != LN_OK,
                       "%s{%s} was built", c->unit, c->spec);
         snprintf(buf, sizeof buf, "%s", ctx.msg);
         msg = buf;

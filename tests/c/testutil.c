@@ -150,11 +150,29 @@ const char *lt_layer_error(const char *unit, const char *spec) {
     return ctx.msg;
 }
 
+lt_weight lt_weight_at(const ln_layer *l, int k) {
+    lt_weight w = {ln_layer_weight_name(l, k), ln_layer_weight(l, k),
+                   ln_layer_grad(l, k), ln_layer_weight_trainable(l, k), k};
+    return w;
+}
+
+lt_weight lt_weight_named(const ln_layer *l, const char *name) {
+    for (int k = 0; k < ln_layer_weight_count(l); k++)
+        if (!strcmp(ln_layer_weight_name(l, k), name)) return lt_weight_at(l, k);
+    return (lt_weight){NULL, NULL, NULL, 0, -1};
+}
+
+ln_status lt_build(ln_ctx *ctx, ln_layer *l, int nd, const int64_t *dims) {
+    ln_shape s = {nd, {0}};
+    for (int i = 0; i < nd && i < LN_MAX_DIM; i++) s.dim[i] = dims[i];
+    return ln_layer_build(ctx, l, 1, &s);
+}
+
 void lt_fill_weights(ln_layer *l, float lo, float hi, uint64_t seed) {
-    for (int k = 0; k < l->nweights; k++) {
+    for (int k = 0; k < ln_layer_weight_count(l); k++) {
         ln_rng r = {seed + (uint64_t)k, 0};
-        ln_rng_uniform(&r, ln_f32(l->weights[k].value),
-                       l->weights[k].value->numel, lo, hi);
+        ln_rng_uniform(&r, ln_f32(ln_layer_weight(l, k)),
+                       ln_layer_weight(l, k)->numel, lo, hi);
     }
 }
 
@@ -176,32 +194,31 @@ float *lt_layer_run(const char *unit, const char *spec, int nd,
     ln_layer *l = lt_layer(unit, spec);
     ln_rng own;
     ln_rng_seed(&own, 3);
-    l->rng = &own;
+    ln_layer_set_rng(l, &own);
     ln_tensor *x = lt_uniform(nd, shape, -2, 2, 11);
-    ck_assert_msg(ln_layer_build(&ctx, l, nd - 1, shape + 1) == LN_OK, "%s", ctx.msg);
+    ck_assert_msg(lt_build(&ctx, l, nd - 1, shape + 1) == LN_OK, "%s", ctx.msg);
     if (fill) fill(l);
     else lt_fill_weights(l, -0.5f, 0.5f, 12);
     ln_tensor *y = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
     ln_tensor *dx = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
-    ck_assert_msg(ln_layer_forward(&ctx, l, x, y, flags) == LN_OK, "%s", ctx.msg);
+    ck_assert_msg(ln_layer_forward1(&ctx, l, x, y, flags) == LN_OK, "%s", ctx.msg);
     ln_tensor *dy = lt_uniform(y->ndim, y->shape, -1, 1, 13);
-    ck_assert_msg(ln_layer_backward(&ctx, l, x, y, dy, dx,
-                                    flags | LN_NEED_DX | LN_NEED_DW) == LN_OK,
+    ck_assert_msg(ln_layer_backward1(&ctx, l, x, y, dy, dx, flags | LN_NEED_DW) == LN_OK,
                   "%s", ctx.msg);
     int64_t n = y->numel + dx->numel;
-    for (int k = 0; k < l->nweights; k++)
-        n += l->weights[k].value->numel * (l->weights[k].grad ? 2 : 1);
+    for (int k = 0; k < ln_layer_weight_count(l); k++)
+        n += ln_layer_weight(l, k)->numel * (ln_layer_grad(l, k) ? 2 : 1);
     float *out = malloc((size_t)n * sizeof *out), *p = out;
     ck_assert_ptr_nonnull(out);
     memcpy(p, ln_f32(y), (size_t)y->numel * sizeof *p), p += y->numel;
     memcpy(p, ln_f32(dx), (size_t)dx->numel * sizeof *p), p += dx->numel;
-    for (int k = 0; k < l->nweights; k++) {
-        const ln_weight *w = &l->weights[k];
-        memcpy(p, ln_f32(w->value), (size_t)w->value->numel * sizeof *p);
-        p += w->value->numel;
-        if (w->grad) {
-            memcpy(p, ln_f32(w->grad), (size_t)w->grad->numel * sizeof *p);
-            p += w->grad->numel;
+    for (int k = 0; k < ln_layer_weight_count(l); k++) {
+        lt_weight w = lt_weight_at(l, k);
+        memcpy(p, ln_f32(w.value), (size_t)w.value->numel * sizeof *p);
+        p += w.value->numel;
+        if (w.grad) {
+            memcpy(p, ln_f32(w.grad), (size_t)w.grad->numel * sizeof *p);
+            p += w.grad->numel;
         }
     }
     *len = n;

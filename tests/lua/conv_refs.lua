@@ -7,7 +7,7 @@
 -- Used by test_conv_torch.lua (the committed references) and
 -- test_conv_torch_live.lua (fresh ones, when PyTorch is installed).
 local ln = require "lunet"
-local core = require "lunet.core"
+local h5 = require "lunet.h5"
 
 local M = {}
 
@@ -47,7 +47,7 @@ end
 --- Runs every case of dir through test(name, fn); returns the worst error.
 function M.run(T, dir, opts)
   opts = opts or {}
-  local cases = core.json_decode(slurp(dir .. "/cases.json"), "cases.json")
+  local cases = h5.json_decode(slurp(dir .. "/cases.json"), "cases.json")
   local h5 = dir .. "/refs.h5"
   local worst = 0
   for _, c in ipairs(cases) do

@@ -24,12 +24,17 @@ for k, v in pairs(core) do
   if ln[k] == nil and type(v) == "function" then ln[k] = v end
 end
 
--- ln.layers, ln.optimizers, ... : require "lunet.<name>" on first access.
+-- ln.layers, ln.optimizers, ... : require "lunet.<name>" on first access
+-- (a Lua file, or a C module such as lunet.h5, the HDF5 and JSON module
+-- that saving and loading require: start-up maps neither library).
 setmetatable(ln, {
   __index = function(t, key)
     if type(key) ~= "string" then return nil end
     local modname = "lunet." .. key
-    if not package.searchpath(modname, package.path) then return nil end
+    if not (package.searchpath(modname, package.path) or
+            package.searchpath(modname, package.cpath)) then
+      return nil
+    end
     local mod = require(modname)
     rawset(t, key, mod)
     return mod
