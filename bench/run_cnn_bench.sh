@@ -116,7 +116,8 @@ for r in recs:
 best = lambda rs: max(r["samples_per_s"] for r in rs) if rs else float("nan")
 sel = lambda side, w, pred: [r for r in recs if r["side"] == side and r["workload"] == w and pred(r)]
 print()
-print("| workload | lunet 1 thr | lunet 2 thr | PyTorch 1 thr | PyTorch 2 thr (passive / unset) "
+waits = sorted({r["config"][2:] for r in recs if r["config"].startswith("2/")})
+print("| workload | lunet 1 thr | lunet 2 thr | PyTorch 1 thr | PyTorch 2 thr (%s) " % " / ".join(waits) +
       "| lunet 2 thr / PyTorch best | lunet best / PyTorch best | conv GFLOP/s lunet / PyTorch "
       "(best) | load |")
 print("|---|---|---|---|---|---|---|---|---|")
