@@ -314,8 +314,7 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const 
     c->g.n = x->shape[0];
     if ((st = cu_out_grad(ctx, &c->o, c->act, mode, c->channels_first, y, dy, &c->out, &dzl)))
         return st;
-    if (dx &&
-        (st = cu_last_dst(ctx, c->channels_first, dx, &c->dxl, &dxo)))
+    if (dx && (st = cu_last_dst(ctx, c->channels_first, dx, &c->dxl, &dxo)))
         return st;
     conv_bwd_job j;
     memset(&j, 0, sizeof j);
