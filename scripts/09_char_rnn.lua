@@ -1,4 +1,4 @@
--- Experiment 8: a character-level language model (Hands-On ML chapter 16's
+-- Experiment 9: a character-level language model (Hands-On ML chapter 16's
 -- char-RNN, on a text every Debian system has): Embedding -> GRU -> Dense
 -- softmax predicts the next character from the 40 before it, then text is
 -- sampled at a few temperatures.
@@ -9,7 +9,7 @@
 -- document, but changing it is not allowed." It is only read here (no
 -- modified copy is distributed); the samples printed are the model's.
 --
---   lunet scripts/08_char_rnn.lua [outdir] [epochs=N] [text=PATH]
+--   lunet scripts/09_char_rnn.lua [outdir] [epochs=N] [text=PATH]
 --
 -- Windows of 40 characters every 3 characters, sparse categorical
 -- cross-entropy, Adam, batch 128, 10 epochs (smoke: 1 epoch on the first
@@ -19,7 +19,7 @@ package.path = here .. "/?.lua;" .. package.path
 local ln = require "lunet"
 local common = require "lib.common"
 
-local run = common.start("exp8", "character-level GRU language model (ch. 16)", {
+local run = common.start("exp9", "character-level GRU language model (ch. 16)", {
   "Embedding(vocab, 16) -> GRU(128) -> Dense(vocab, softmax) on the GPL-3 text,",
   "windows of 40 characters; samples at temperatures 0.2, 0.5, 1.0",
 })

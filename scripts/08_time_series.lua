@@ -1,4 +1,4 @@
--- Experiment 7: Hands-On ML chapter 15, forecasting a time series with
+-- Experiment 8: Hands-On ML chapter 15, forecasting a time series with
 -- RNNs -- the book's ladder of validation MSEs on its generated series.
 --
 -- generate_time_series (the book's): per series two sines with random
@@ -18,7 +18,7 @@
 --   lstm_10     LSTM(20, seq) -> LSTM(20) -> Dense(10)
 --   gru_10      GRU(20, seq) -> GRU(20) -> Dense(10)
 --
---   lunet scripts/07_time_series.lua [outdir] [epochs=N] [seeds=K]
+--   lunet scripts/08_time_series.lua [outdir] [epochs=N] [seeds=K]
 --
 -- Writes time_series.png (a validation series with the forecasts of the
 -- one-step models, and the 10-step forecasts of the RNN, LSTM and GRU) and
@@ -29,7 +29,7 @@ package.path = here .. "/?.lua;" .. package.path
 local ln = require "lunet"
 local common = require "lib.common"
 
-local run = common.start("exp7", "time series forecasting with RNNs (Hands-On ML ch. 15)", {
+local run = common.start("exp8", "time series forecasting with RNNs (Hands-On ML ch. 15)", {
   "10,000 generated series of 50 steps; naive, linear, SimpleRNN(1), deep RNNs,",
   "10 steps ahead with SimpleRNN/LSTM/GRU; book: 0.020, 0.004, 0.011-0.014, 0.003",
 })
