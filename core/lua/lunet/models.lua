@@ -164,7 +164,9 @@ end
 
 --- Whether v is a model.
 function models.is_model(v)
-  return type(v) == "table" and getmetatable(v) == Model
+  if type(v) ~= "table" then return false end
+  local mt = getmetatable(v)
+  return mt == Model or (mt ~= nil and mt == models.Functional)
 end
 
 -- Builds layers from index `from` on, starting from input shape `shape`
