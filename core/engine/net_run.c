@@ -276,6 +276,8 @@ ln_status ln_net_graph_train_run(ln_ctx *ctx, ln_net *net, const ln_net_io *io,
                                  const int64_t *idx, int64_t start, int64_t count,
                                  int64_t batch, int apply, int64_t max_batches,
                                  double max_seconds, ln_net_run *run) {
+    memset(run, 0, sizeof *run);
+    run->nonfinite = -1;
     ln_status st = ln__graph_check_io(ctx, net, io, 1, 0);
     if (st) return st;
     if (apply && !net->update.opt)
@@ -291,6 +293,8 @@ ln_status ln_net_graph_test_run(ln_ctx *ctx, ln_net *net, const ln_net_io *io,
                                 int64_t start, int64_t count, int64_t batch,
                                 int64_t max_batches, double max_seconds,
                                 ln_net_run *run) {
+    memset(run, 0, sizeof *run);
+    run->nonfinite = -1;
     ln_status st = ln__graph_check_io(ctx, net, io, 1, 0);
     if (st) return st;
     run_call r = {{LN__K_TEST, 0, 0, io->x[0], first_target(io), NULL, 0, 0, 0, 0,
@@ -303,6 +307,8 @@ ln_status ln_net_graph_predict_run(ln_ctx *ctx, ln_net *net, const ln_net_io *io
                                    int64_t start, int64_t count, int64_t batch,
                                    int64_t max_batches, double max_seconds,
                                    ln_net_run *run) {
+    memset(run, 0, sizeof *run);
+    run->nonfinite = -1;
     ln_status st = ln__graph_check_io(ctx, net, io, 0, 1);
     if (st) return st;
     run_call r = {{LN__K_PREDICT, 0, 0, io->x[0], NULL, NULL, 0, 0, 0, 0, NULL, NULL,

@@ -556,7 +556,8 @@ function methods:predict(x, opts)
                                max_queue_size = 1, workers = 1, use_multiprocessing = 1})
   check_pipeline("predict", opts)
   if opts.steps ~= nil then E.raise("predict: steps is not supported") end
-  local n = self:_check_input(x, "predict")
+  local n, xs = self:_check_input(x, "predict")
+  x = xs or x -- a functional model's inputs, as a list
   local bs = check_int("predict", "batch_size", opts.batch_size or 32, 1)
   local mode = engine.verbose_mode(opts.verbose, 0, "predict")
   local cblist = check_callbacks("predict", opts.callbacks)

@@ -454,7 +454,7 @@ local function check_inputs(self, what, x)
 end
 
 function methods:_check_input(x, what)
-  return (check_inputs(self, what, x))
+  return check_inputs(self, what, x)
 end
 
 function methods:_check_xy(what, x, y)
@@ -620,6 +620,9 @@ function methods:_prepare_net(ys)
       net.c:set_output_metrics(k, mc)
     elseif #e.specs > 0 then
       E.raisef("compile: output '%s' has metrics but no loss", self._graph.output_names[k])
+    else
+      net.c:set_output_loss(k, nil, 1)
+      net.c:set_output_metrics(k, {})
     end
   end
   local flags
