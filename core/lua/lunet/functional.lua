@@ -388,7 +388,7 @@ local function by_names(what, v, names, kind, holes)
     end
     return {v}
   end
-  if type(v) ~= "table" or getmetatable(v) ~= nil then
+  if type(v) ~= "table" then
     E.raisef("%s must be a tensor, a list of tensors or a table keyed by %s names (%s), got %s",
              what, kind, table.concat(names, ", "), type(v))
   end
@@ -517,7 +517,7 @@ end
 -- Whether v is a per-output container: a plain table (not a loss or metric
 -- object, which have metatables).
 local function container(v)
-  return type(v) == "table" and getmetatable(v) == nil
+  return type(v) == "table" and not losses.is_loss(v) and not metrics_mod.is_metric(v)
 end
 
 -- One value per output from a single value, a list or a table keyed by
@@ -714,44 +714,59 @@ end
 
 -- ---- configs (Keras 2's functional layout) ----------------------------------------------------------------
 
+-- [layer name, node index, tensor index] of a symbolic tensor.
+local function ref(t)
+  return {t.node.layer.name, node_index(t.node), t.index - 1}
+end
+
+--- The nodes of `layer` inside `model`, each as the list of the
+-- references it reads (Keras's inbound_nodes, without the kwargs).
+function F.inbound_refs(model, layer)
+  local in_model = {}
+  for _, node in ipairs(model._graph.nodes) do in_model[node] = true end
+  local r = {}
+  for _, node in ipairs(rawget(layer, "_nodes") or {}) do
+    if in_model[node] then
+      local ins = {}
+      for j, t in ipairs(node.inputs) do ins[j] = ref(t) end
+      r[#r + 1] = ins
+    end
+  end
+  return r
+end
+
+--- Keras's input_layers and output_layers of a model.
+function F.io_refs(model)
+  local ins, outs = {}, {}
+  for k, t in ipairs(model._graph.inputs) do ins[k] = ref(t) end
+  for k, t in ipairs(model._graph.outputs) do outs[k] = ref(t) end
+  return ins, outs
+end
+
 --- Keras's functional get_config: name, layers (each with inbound_nodes:
 -- per node, the [layer name, node index, tensor index, {}] it reads),
 -- input_layers and output_layers ([name, node index, tensor index]).
 function methods:get_config()
-  local g = self._graph
-  local in_model = {}
-  for _, node in ipairs(g.nodes) do in_model[node] = true end
   local list = {}
   for i, l in ipairs(self.layers) do
     local entry
     if layers.is_input_layer(l) then
       entry = {name = l.name, class_name = "InputLayer", inbound_nodes = {},
-               config = {batch_input_shape = {require("lunet.h5").json_null, table.unpack(l.input_shape)},
-                         dtype = "float32", sparse = false, ragged = false, name = l.name}}
+               config = {input_shape = registry.copy_list(l.input_shape), dtype = "float32",
+                         name = l.name}}
     else
       entry = layers.serialize(l)
       entry.name = l.name
       entry.config.input_shape = nil
-      entry.inbound_nodes = {}
-      for _, node in ipairs(rawget(l, "_nodes") or {}) do
-        if in_model[node] then
-          local ins = {}
-          for j, t in ipairs(node.inputs) do
-            ins[j] = {t.node.layer.name, node_index(t.node), t.index - 1, {}}
-          end
-          entry.inbound_nodes[#entry.inbound_nodes + 1] = ins
-        end
+      entry.inbound_nodes = F.inbound_refs(self, l)
+      for _, node in ipairs(entry.inbound_nodes) do
+        for _, r in ipairs(node) do r[4] = {} end
       end
     end
     list[i] = entry
   end
-  local function refs(ts)
-    local r = {}
-    for k, t in ipairs(ts) do r[k] = {t.node.layer.name, node_index(t.node), t.index - 1} end
-    return r
-  end
-  return {name = self.name, layers = list, input_layers = refs(g.inputs),
-          output_layers = refs(g.outputs)}
+  local ins, outs = F.io_refs(self)
+  return {name = self.name, layers = list, input_layers = ins, output_layers = outs}
 end
 
 -- A Keras tensor reference [name, node, tensor(, kwargs)] of a config.
@@ -766,7 +781,8 @@ end
 --- A functional model from Keras 2's config (as get_config gives or as a
 -- Keras 2 file holds): the layers are made, then called node by node in
 -- an order where every node's inputs exist (Keras's own algorithm).
-function F.from_config(config)
+function F.from_config(config, make_layer)
+  make_layer = make_layer or layers.from_config
   if type(config) ~= "table" or type(config.layers) ~= "table" then
     E.raise("Model.from_config: expects {name = ..., layers = {...}, input_layers = ..., " ..
             "output_layers = ...}")
@@ -776,14 +792,14 @@ function F.from_config(config)
     local cfg = registry.copy(e.config or {})
     local name = e.name or cfg.name
     if e.class_name == "InputLayer" then
-      local shape = cfg.batch_input_shape and {table.unpack(cfg.batch_input_shape, 2)}
-                    or cfg.input_shape or cfg.shape
+      local shape = type(cfg.batch_input_shape) == "table"
+                    and {table.unpack(cfg.batch_input_shape, 2)} or cfg.input_shape or cfg.shape
       made[name] = {F.Input{shape = shape, name = name}}
       by_name[name] = made[name][1].node.layer
     else
       cfg.name = name
       cfg.batch_input_shape, cfg.input_shape = nil, nil
-      by_name[name] = layers.from_config(e.class_name, cfg)
+      by_name[name] = make_layer(e.class_name, cfg, name)
       made[name] = {}
       pending[#pending + 1] = {layer = by_name[name], nodes = e.inbound_nodes or {}, done = 0}
     end
