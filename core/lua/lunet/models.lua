@@ -446,6 +446,7 @@ local function row(fields, positions)
   end
   return line
 end
+models.summary_row = row
 
 --- Prints the Keras summary. opts.print_fn (print) receives each line;
 -- opts.line_length (65) and opts.positions ({.45, .85, 1}) as in Keras.
