@@ -1,5 +1,6 @@
 /*
-** The merge layers (plugins/layers/merge.c, concatenate.c): forward against
+** The merge and shape layers (plugins/layers/merge.c, concatenate.c,
+** repeat_vector.c, permute.c): forward against
 ** float64 references written here, dx of every input against central
 ** differences of L = sum(r . y_ref) (gradcheck.c), shape mismatches named
 ** with both shapes, input counts, and bitwise equality for 1 and 2 threads.
@@ -20,6 +21,8 @@ typedef struct mcase {
     int nin, nd;                 /* nd: sample dims */
     int64_t dims[MAXIN][3];      /* per input sample shape */
     int axis;                    /* concatenate: sample axis (0-based) */
+    int rep;                     /* repeat_vector: n */
+    int perm[3];                 /* permute: dims (1-based, Keras) */
 } mcase;
 
 /* y = op(x) in double; shapes from the case. */
@@ -28,6 +31,25 @@ static void reference(const mcase *c, int64_t batch, double *const *x, double *y
     for (int i = 0; i < c->nin; i++) {
         per[i] = 1;
         for (int d = 0; d < c->nd; d++) per[i] *= c->dims[i][d];
+    }
+    if (!strcmp(c->unit, "repeat_vector")) {
+        int64_t f = c->dims[0][0];
+        for (int64_t b = 0; b < batch; b++)
+            for (int k = 0; k < c->rep; k++)
+                for (int64_t e = 0; e < f; e++) y[(b * c->rep + k) * f + e] = x[0][b * f + e];
+        return;
+    }
+    if (!strcmp(c->unit, "permute")) { /* nd 3: y[b][i0][i1][i2] = x[b][...] */
+        const int64_t *d = c->dims[0];
+        int64_t o[3] = {d[c->perm[0] - 1], d[c->perm[1] - 1], d[c->perm[2] - 1]};
+        int64_t stride[3] = {d[1] * d[2], d[2], 1}, k = 0;
+        for (int64_t b = 0; b < batch; b++)
+            for (int64_t i0 = 0; i0 < o[0]; i0++)
+                for (int64_t i1 = 0; i1 < o[1]; i1++)
+                    for (int64_t i2 = 0; i2 < o[2]; i2++)
+                        y[k++] = x[0][b * per[0] + i0 * stride[c->perm[0] - 1] +
+                                      i1 * stride[c->perm[1] - 1] + i2 * stride[c->perm[2] - 1]];
+        return;
     }
     if (!strcmp(c->unit, "concatenate")) {
         int64_t outer = batch, after = 1;
@@ -126,18 +148,18 @@ START_TEST(elementwise_gradients) {
                                   "minimum"};
     for (size_t k = 0; k < sizeof units / sizeof *units; k++) {
         int nin = strcmp(units[k], "subtract") ? 3 : 2;
-        mcase c = {units[k], "", nin, 2, {{4, 5}, {4, 5}, {4, 5}}, 0};
+        mcase c = {units[k], "", nin, 2, {{4, 5}, {4, 5}, {4, 5}}, 0, 0, {0}};
         check_case(&c);
     }
 }
 END_TEST
 
 START_TEST(concatenate_gradients) {
-    mcase last = {"concatenate", "", 3, 2, {{4, 2}, {4, 5}, {4, 1}}, 1};
+    mcase last = {"concatenate", "", 3, 2, {{4, 2}, {4, 5}, {4, 1}}, 1, 0, {0}};
     check_case(&last);
-    mcase first = {"concatenate", "axis=1", 2, 2, {{2, 3}, {4, 3}}, 0};
+    mcase first = {"concatenate", "axis=1", 2, 2, {{2, 3}, {4, 3}}, 0, 0, {0}};
     check_case(&first);
-    mcase mid = {"concatenate", "axis=-2", 2, 3, {{2, 3, 2}, {2, 1, 2}}, 1};
+    mcase mid = {"concatenate", "axis=-2", 2, 3, {{2, 3, 2}, {2, 1, 2}}, 1, 0, {0}};
     check_case(&mid);
 }
 END_TEST
@@ -205,12 +227,25 @@ START_TEST(threads_do_not_change_numbers) {
 }
 END_TEST
 
+START_TEST(shape_layer_gradients) {
+    mcase rep = {"repeat_vector", "#1=3", 1, 1, {{5}}, 0, 3, {0}};
+    check_case(&rep);
+    mcase perm = {"permute", "dims=[3,1,2]", 1, 3, {{2, 3, 4}}, 0, 0, {3, 1, 2}};
+    check_case(&perm);
+    mcase swap = {"permute", "dims=[2,1,3]", 1, 3, {{4, 2, 3}}, 0, 0, {2, 1, 3}};
+    check_case(&swap);
+    ck_assert_str_eq(lt_layer_error("permute", "dims=[1,1]"),
+                     "Permute: 'dims' must be a permutation of 1..2, got 1 at position 2");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("layers_merge");
     TCase *tc = tcase_create("merge");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, elementwise_gradients);
     tcase_add_test(tc, concatenate_gradients);
+    tcase_add_test(tc, shape_layer_gradients);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, threads_do_not_change_numbers);
     suite_add_tcase(s, tc);
