@@ -143,6 +143,24 @@ test("shared layers: one Dense on two inputs, weights counted and trained once",
   assert(h.history.loss[20] < h.history.loss[1], "the loss did not fall")
 end)
 
+test("models as layers: a functional model and a Sequential inside a model", function()
+  ln.backend.clear_session()
+  local a = ln.Input{shape = {4}}
+  local encoder = ln.Model{inputs = a, outputs = ln.layers.Dense{3, activation = "tanh"}(a),
+                           name = "encoder"}
+  local head = ln.Sequential{ln.layers.Dense{2, input_shape = {6}}, ln.layers.Dense{1}}
+  local left, right = ln.Input{shape = {4}, name = "left"}, ln.Input{shape = {4}, name = "right"}
+  local both = ln.layers.Concatenate{}({encoder(left), encoder(right)})
+  local m = ln.Model{inputs = {left, right}, outputs = head(both)}
+  eq(m:count_params(), 15 + 14 + 3, "the encoder's weights are shared by its two uses")
+  m:compile{loss = "mse", optimizer = "sgd"}
+  local xl, xr = ln.randn({16, 4}), ln.randn({16, 4})
+  m:fit({xl, xr}, ln.randn({16, 1}), {epochs = 1, verbose = 0})
+  local direct = head(ln.cat({encoder(xl), encoder(xr)}, 2))
+  assert(ln.allclose(m({xl, xr}), direct, 1e-5, 1e-6), "nested models compute otherwise")
+  raises(function() local _ = encoder({left, right}) end, {"encoder", "called on 2 tensors"})
+end)
+
 test("config: Keras's functional layout and back", function()
   ln.backend.clear_session()
   local m = wide_and_deep(true)

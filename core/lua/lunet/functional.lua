@@ -179,11 +179,42 @@ Functional.__tostring = function(self)
                  #self._graph.inputs, #self._graph.outputs, #self.layers)
 end
 
-Functional.__call = E.protect(function(self, x, opts)
-  if F.is_symbolic_arg(x) then
-    E.raisef("%s: calling a model on symbolic tensors (a model used as a layer) is not " ..
-             "supported yet; call its layers instead", self.name)
+--- model(x) on symbolic tensors: the model used as a layer. Its nodes are
+-- applied again to x, in order (its layers, so its weights, are shared, as
+-- Keras's nested models share theirs); the outer model lists those layers
+-- itself rather than the model as one layer.
+function F.call_model(model, x)
+  local list = F.is_symbolic(x) and {x} or x
+  local g = model._graph
+  if #list ~= #g.inputs then
+    E.raisef("%s: called on %d tensors, the model has %d inputs (%s)", model.name, #list,
+             #g.inputs, table.concat(g.input_names, ", "))
   end
+  local map = {}
+  for i, t in ipairs(g.inputs) do
+    if not F.is_symbolic(list[i]) then
+      E.raisef("%s: input %d must be a symbolic tensor, got %s", model.name, i, type(list[i]))
+    end
+    if registry.shape_str(list[i].shape) ~= registry.shape_str(t.shape) then
+      E.raisef("%s: input '%s' expects shape %s, got %s", model.name, g.input_names[i],
+               registry.shape_str(t.shape), describe(list[i]))
+    end
+    map[t] = list[i]
+  end
+  for _, node in ipairs(g.nodes) do
+    local args = {}
+    for i, t in ipairs(node.inputs) do args[i] = map[t] end
+    local out = F.call_layer(node.layer, #args == 1 and args[1] or args)
+    local outs = F.is_symbolic(out) and {out} or out
+    for j, t in ipairs(node.outputs) do map[t] = outs[j] end
+  end
+  local r = {}
+  for k, t in ipairs(g.outputs) do r[k] = map[t] end
+  return #r == 1 and r[1] or r
+end
+
+Functional.__call = E.protect(function(self, x, opts)
+  if F.is_symbolic_arg(x) then return F.call_model(self, x) end
   local training = type(opts) == "table" and opts.training and true or false
   local ys = self:_forward_list(x, training)
   local r = {}

@@ -132,6 +132,13 @@ end
 --- model(x [, opts]): the model applied to x, a new tensor; inference mode
 -- unless opts.training.
 Model.__call = function(self, x, opts)
+  -- on symbolic tensors: the Sequential used as a layer of a functional model
+  local functional = package.loaded["lunet.functional"]
+  if functional and functional.is_symbolic_arg(x) then
+    local y = x
+    for _, l in ipairs(self.layers) do y = l(y) end
+    return y
+  end
   local training = type(opts) == "table" and opts.training and true or false
   return nn.tensor_clone(self:forward(x, {training = training}))
 end
