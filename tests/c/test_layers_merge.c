@@ -32,6 +32,31 @@ static void reference(const mcase *c, int64_t batch, double *const *x, double *y
         per[i] = 1;
         for (int d = 0; d < c->nd; d++) per[i] *= c->dims[i][d];
     }
+    if (!strcmp(c->unit, "dot")) { /* perm[0..1]: the axes (1-based); rep: normalize */
+        int64_t rows[2], k = 0, str_r[2], str_c[2];
+        for (int s = 0; s < 2; s++) {
+            int r = c->nd, ax = c->perm[s];
+            k = c->dims[s][ax - 1];
+            rows[s] = r == 2 ? c->dims[s][2 - ax] : 1;
+            str_c[s] = r == 2 && ax == 1 ? rows[s] : 1;
+            str_r[s] = r == 2 && ax == 1 ? 1 : k;
+        }
+        for (int64_t b = 0; b < batch; b++)
+            for (int64_t i = 0; i < rows[0]; i++)
+                for (int64_t j = 0; j < rows[1]; j++) {
+                    const double *xv = x[0] + b * per[0] + i * str_r[0];
+                    const double *yv = x[1] + b * per[1] + j * str_r[1];
+                    double s = 0, nx = 0, ny = 0;
+                    for (int64_t e = 0; e < k; e++) {
+                        s += xv[e * str_c[0]] * yv[e * str_c[1]];
+                        nx += xv[e * str_c[0]] * xv[e * str_c[0]];
+                        ny += yv[e * str_c[1]] * yv[e * str_c[1]];
+                    }
+                    if (c->rep) s /= sqrt(nx > 1e-12 ? nx : 1e-12) * sqrt(ny > 1e-12 ? ny : 1e-12);
+                    y[(b * rows[0] + i) * rows[1] + j] = s;
+                }
+        return;
+    }
     if (!strcmp(c->unit, "repeat_vector")) {
         int64_t f = c->dims[0][0];
         for (int64_t b = 0; b < batch; b++)
@@ -234,6 +259,14 @@ START_TEST(shape_layer_gradients) {
     check_case(&perm);
     mcase swap = {"permute", "dims=[2,1,3]", 1, 3, {{4, 2, 3}}, 0, 0, {2, 1, 3}};
     check_case(&swap);
+    mcase vec = {"dot", "axes=1", 2, 1, {{5}, {5}}, 0, 0, {1, 1}};
+    check_case(&vec);
+    mcase cosine = {"dot", "axes=-1 normalize=true", 2, 1, {{5}, {5}}, 0, 1, {1, 1}};
+    check_case(&cosine);
+    mcase mat = {"dot", "axes=2", 2, 2, {{3, 4}, {2, 4}}, 0, 0, {2, 2}};
+    check_case(&mat);
+    mcase first = {"dot", "axes=[1,1] normalize=true", 2, 2, {{4, 3}, {4, 2}}, 0, 1, {1, 1}};
+    check_case(&first);
     ck_assert_str_eq(lt_layer_error("permute", "dims=[1,1]"),
                      "Permute: 'dims' must be a permutation of 1..2, got 1 at position 2");
 }
