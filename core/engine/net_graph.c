@@ -522,6 +522,9 @@ static ln_status gather_io(ln_ctx *ctx, ln_graph *g, const ln__batch *b, int tar
 
 static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     ln_graph *g = net->graph;
+    if (ln__stage_on(&net->stage))
+        return ln_fail(ctx, LN_E_STATE, "net: gradient accumulation and gradient "
+                       "reducers are not supported for graphs (functional models) yet");
     ln_status st = gather_io(ctx, g, b, 1);
     if (st) return st;
     ln_update *upd = b->apply && net->update.n > 0 ? &net->update : NULL;

@@ -13,8 +13,8 @@
 /* The net's user values: what it borrows, kept alive with it. UV_LOSS and
 ** UV_METRICS hold, for a graph, tables by output. */
 enum {
-    UV_LAYERS = 1, UV_LOSS, UV_METRICS, UV_CACHE, UV_OPT, UV_PAIRS,
-    UV_COUNT = UV_PAIRS
+    UV_LAYERS = 1, UV_LOSS, UV_METRICS, UV_CACHE, UV_OPT, UV_PAIRS, UV_REDUCER,
+    UV_COUNT = UV_REDUCER
 };
 
 ln_net *lnL_check_net(lua_State *L, int idx);
