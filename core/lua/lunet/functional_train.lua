@@ -32,6 +32,11 @@ function GraphNet:predict_run(...) return self.c:graph_predict_run(...) end
 function GraphNet:results() return self.c:graph_results() end
 function GraphNet:reset_metrics() return self.c:reset_metrics() end
 function GraphNet:set_optimizer(...) return self.c:set_optimizer(...) end
+-- (gradient accumulation and reducers: a graph's training batches refuse them)
+function GraphNet:set_accumulate(...) return self.c:set_accumulate(...) end
+function GraphNet:set_reducer(...) return self.c:set_reducer(...) end
+function GraphNet:pending() return self.c:pending() end
+function GraphNet:flush(...) return self.c:flush(...) end
 function GraphNet:train_step(x, y, idx, s, n)
   local ok, err, _, loss = self.c:graph_train_run(x, y, idx, s, n, math.max(n, 1), true)
   return one_batch(ok, err, loss)
