@@ -208,6 +208,10 @@ end
 --- layer(x [, opts]): the layer applied to x in inference mode (a new
 -- tensor); opts.training = true runs it in training mode.
 Layer.__call = function(self, x, opts)
+  -- on symbolic tensors (ln.Input and what layers made of them): a node of
+  -- a functional model (lunet.functional, loaded whenever such tensors exist)
+  local functional = package.loaded["lunet.functional"]
+  if functional and functional.is_symbolic_arg(x) then return functional.call_layer(self, x) end
   if type(opts) == "table" and opts.training then
     return nn.tensor_clone(self._c:forward(x, true, false))
   end
@@ -421,6 +425,18 @@ end
 local InputLayer = {}
 InputLayer.__index = InputLayer
 layers.InputLayer_class = InputLayer
+
+-- An InputLayer has no weights (it is listed in functional models' layers).
+InputLayer.variables, InputLayer.weights = {}, {}
+InputLayer.trainable_weights, InputLayer.non_trainable_weights = {}, {}
+function InputLayer:count_params() return 0 end
+function InputLayer:regularization_loss() return 0 end
+function InputLayer:get_weights() return {} end
+function InputLayer:set_weights(list)
+  if type(list) ~= "table" or #list ~= 0 then
+    E.raisef("%s: an InputLayer has no weights", self.name)
+  end
+end
 
 function InputLayer:get_config()
   return {name = self.name, input_shape = registry.copy_list(self.input_shape), dtype = "float32"}

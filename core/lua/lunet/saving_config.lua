@@ -183,9 +183,46 @@ function M.keras_layer(layer, input_shape)
                  {"class_name", "config"})
 end
 
---- Keras's Sequential config of a model: {class_name = "Sequential",
--- config = {name, layers = [InputLayer, ...]}}.
+-- Keras's functional config (tf.keras >= 2.4 calls the class
+-- "Functional"): layers with name and inbound_nodes, input_layers,
+-- output_layers.
+local function keras_functional(model)
+  local F = require "lunet.functional"
+  local layers = require "lunet.layers"
+  local list = array()
+  local keys = {"class_name", "config", "name", "inbound_nodes"}
+  for i, l in ipairs(model.layers) do
+    local e
+    if layers.is_input_layer(l) then
+      e = {class_name = "InputLayer", config = ordered({
+        batch_input_shape = array({null, table.unpack(l.input_shape)}), dtype = "float32",
+        sparse = false, ragged = false, name = l.name}, key_order.InputLayer)}
+      e.inbound_nodes = array()
+    else
+      e = M.keras_layer(l)
+      local nodes = array()
+      for j, node in ipairs(F.inbound_refs(model, l)) do
+        local refs = array()
+        for k, r in ipairs(node) do refs[k] = array({r[1], r[2], r[3], ordered({}, {})}) end
+        nodes[j] = refs
+      end
+      e.inbound_nodes = nodes
+    end
+    e.name = l.name
+    list[i] = ordered(e, keys)
+  end
+  local ins, outs = F.io_refs(model)
+  for k, r in ipairs(ins) do ins[k] = array(r) end
+  for k, r in ipairs(outs) do outs[k] = array(r) end
+  return ordered({class_name = "Functional", config = ordered({
+    name = model.name, layers = list, input_layers = array(ins), output_layers = array(outs)},
+    {"name", "layers", "input_layers", "output_layers"})}, {"class_name", "config"})
+end
+
+--- Keras's config of a model: a functional model's, or Sequential's
+-- {class_name = "Sequential", config = {name, layers = [InputLayer, ...]}}.
 function M.keras_model(model)
+  if rawget(model, "_graph") then return keras_functional(model) end
   local list = array()
   local shape = rawget(model, "_input_shape")
   if shape and #model.layers > 0 then
@@ -397,6 +434,16 @@ local function functional_chain(config, where)
   return chain
 end
 
+--- Whether mc is a functional config that is not a straight chain (read
+-- as a functional model; chains are read as Sequential models).
+function M.is_graph_config(mc)
+  if type(mc) ~= "table" or (mc.class_name ~= "Model" and mc.class_name ~= "Functional")
+      or type(mc.config) ~= "table" then
+    return false
+  end
+  return not pcall(functional_chain, mc.config, "")
+end
+
 --- The layer entries {class_name, config} of a Keras model config, its
 -- name and the class it had ("Sequential", "Functional", ...).
 function M.model_entries(mc, where)
@@ -451,8 +498,10 @@ function M.units_of(model)
     end
   end
   for _, l in ipairs(model.layers) do
-    add("layer", l.unit)
-    refs(h5.files.layer_config(l._c))
+    if l._c then -- (a functional model's InputLayers are no units)
+      add("layer", l.unit)
+      refs(h5.files.layer_config(l._c))
+    end
   end
   local opt = rawget(model, "_compiled") and rawget(model, "_optimizer")
   if opt then
