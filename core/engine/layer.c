@@ -193,6 +193,23 @@ ln_status ln_layer_add_weight(ln_ctx *ctx, ln_layer *l, const char *name,
     return LN_OK;
 }
 
+/* The wrapper's view of a wrapped layer's weight: the same tensors. */
+ln_status ln_layer_share_weight(ln_ctx *ctx, ln_layer *l, const ln_layer *src,
+                                int w) {
+    const ln_weight *from = weight(src, w);
+    if (!from)
+        return ln_fail(ctx, LN_E_ARG, "%s: no weight %d in %s", l->name, w,
+                       src->name);
+    if (l->nweights == LN_MAX_WEIGHTS)
+        return ln_fail(ctx, LN_E_ARG, "%s: more than %d weights", l->name,
+                       LN_MAX_WEIGHTS);
+    ln_weight *to = &l->weights[l->nweights++];
+    *to = *from;
+    ln_tensor_retain(to->value);
+    if (to->grad) ln_tensor_retain(to->grad);
+    return LN_OK;
+}
+
 /* ---- build ------------------------------------------------------------------- */
 
 /* "(None, 784)" for a batch-less shape. */

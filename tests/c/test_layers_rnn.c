@@ -230,6 +230,54 @@ START_TEST(gradient) {
 }
 END_TEST
 
+/* ---- TimeDistributed ----------------------------------------------------------
+
+** TimeDistributed(RNN) on (batch, S, T, D): the recurrent layer on each of
+** the batch * S sequences, with one set of weights. */
+static void ref_tdist(const void *cfg, const ln_layer *l, int64_t B, const double *x,
+                      const double *const *w, double *y) {
+    const rcfg *c = cfg;
+    const ln_shape *in = ln_layer_input_shape(l, 0);
+    ln_rng g;
+    ln_rng_seed(&g, c->seed);
+    ref_core(c, &g, B * in->dim[0], in->dim[1], in->dim[2], ln_layer_weight(l, 1)->shape[0],
+             ln_layer_weight(l, 0)->shape[1], x, w, y);
+}
+
+static const gcase td_cases[] = {
+    {"time_distributed lstm", "time_distributed", "layer={name=lstm units=3}", {2, 3, 3},
+     {LSTM, 0, 0, 0, 0, 1, 0, 0, 0}, 0},
+    {"time_distributed gru sequences dropout", "time_distributed",
+     "#1={name=gru units=2 return_sequences=true dropout=0.2}", {3, 2, 2},
+     {GRU, 0, 1, 0, 1, 1, 0.2, 0, 41}, 0},
+};
+
+START_TEST(time_distributed_gradient) {
+    const gcase *c = &td_cases[_i];
+    ln_layer *l = lt_layer(c->unit, c->spec);
+    ln_rng own;
+    ln_rng_seed(&own, 1);
+    ln_layer_set_rng(l, &own);
+    int64_t shape[4] = {c->shape[0], 2, c->shape[1], c->shape[2]}; /* S = 2 */
+    ln_tensor *x = lt_uniform(4, shape, -1.5f, 1.5f, 500 + (uint64_t)_i);
+    ln_ctx ctx;
+    ln_ctx_clear(&ctx);
+    ck_assert_msg(lt_build(&ctx, l, 3, shape + 1) == LN_OK, "%s: %s", c->label, ctx.msg);
+    lt_fill_weights(l, -0.6f, 0.6f, 600 + (uint64_t)_i);
+    lt_layer_case lc = {
+        .layer = l, .x = x, .flags = LN_TRAINING, .ref = ref_tdist, .cfg = &c->cfg,
+        .reseed = c->cfg.seed != 0, .seed = c->cfg.seed, .fwd_tol = 2e-6,
+        .ref_opts = lt_gc_ref_defaults(), .layer_opts = lt_gc_float_defaults(),
+        .r_seed = 700 + (uint64_t)_i,
+    };
+    lt_gc_report rep;
+    ck_assert_msg(lt_layer_gradcheck(&lc, &rep), "%s: %s", c->label, rep.msg);
+    ck_assert_msg(rep.checked > 0, "%s: nothing checked", c->label);
+    ln_layer_free(l);
+    ln_tensor_release(x);
+}
+END_TEST
+
 /* ---- PyTorch reference file ------------------------------------------------ */
 
 typedef struct tcase {
@@ -503,6 +551,7 @@ int main(void) {
     Suite *s = suite_create("layers_rnn");
     TCase *tc = tcase_create("rnn");
     tcase_add_loop_test(tc, gradient, 0, NCASES);
+    tcase_add_loop_test(tc, time_distributed_gradient, 0, 2);
     tcase_add_test(tc, pytorch_reference);
     tcase_add_test(tc, embedding);
     tcase_add_test(tc, layouts);

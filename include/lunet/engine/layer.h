@@ -61,6 +61,13 @@ LN_API ln_status ln_layer_backward1(ln_ctx *ctx, ln_layer *l,
                                     const ln_tensor *dy, ln_tensor *dx,
                                     unsigned flags);
 
+/* For wrappers (TimeDistributed), inside build: add to l weight w of src,
+** a layer l owns and runs itself, as l's next weight -- the same value and
+** gradient tensors (shared), name, trainability and regularization. The
+** wrapper then runs src's backward with LN_SKIP_REG (l's adds it). */
+LN_API ln_status ln_layer_share_weight(ln_ctx *ctx, ln_layer *l,
+                                       const ln_layer *src, int w);
+
 /* Weights: name ("kernel"), trainable by nature, regularization. */
 LN_API const char *ln_layer_weight_name(const ln_layer *l, int w);
 LN_API int ln_layer_weight_trainable(const ln_layer *l, int w);
