@@ -142,6 +142,7 @@ static ln_status check_ops(ln_ctx *ctx, const ln_unit *u) {
     case LN_KIND_LAYER: {
         const ln_layer_ops *o = u->ops;
         want = sizeof *o, tname = "ln_layer_ops";
+        if (have == offsetof(ln_layer_ops, reset_states)) want = have; /* 2.0 */
         if (have == want) {
             REQUIRE(ln_layer_ops, forward);
             REQUIRE(ln_layer_ops, backward);

@@ -393,14 +393,25 @@ ln_status ln_layer_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
     return LN_OK;
 }
 
+/* A layer with several outputs (return_state) needs the array forms. */
+static ln_status check_single(ln_ctx *ctx, const ln_layer *l) {
+    if (!l->built || l->nout == 1) return LN_OK;
+    return ln_fail(ctx, LN_E_ARG, "%s: gives %d outputs, called as a layer of "
+                   "one output", l->name, l->nout);
+}
+
 ln_status ln_layer_forward1(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
                             ln_tensor *y, unsigned flags) {
+    ln_status st = check_inputs(ctx, l, 1, &x); /* builds it on first use */
+    if (st || (st = check_single(ctx, l))) return st;
     return ln_layer_forward(ctx, l, 1, &x, &y, flags);
 }
 
 ln_status ln_layer_backward1(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
                              const ln_tensor *y, const ln_tensor *dy,
                              ln_tensor *dx, unsigned flags) {
+    ln_status st = check_single(ctx, l);
+    if (st) return st;
     return ln_layer_backward(ctx, l, &x, &y, &dy, &dx, NULL, flags);
 }
 
@@ -415,6 +426,11 @@ double ln_layer_regularization_loss(const ln_layer *l) {
         s += w->l1 * a + w->l2 * ln_sumsq(v, w->value->numel);
     }
     return s;
+}
+
+void ln_layer_reset_states(ln_layer *l) {
+    if (LN_OPS_HAS(l->ops, reset_states) && l->ops->reset_states)
+        l->ops->reset_states(l);
 }
 
 const char *ln_layer_output_activation(const ln_layer *l) {

@@ -93,6 +93,11 @@ static int layer_build(lua_State *L) {
     luaL_checktype(L, 2, LUA_TTABLE);
     in.nd = lnL_check_shape(L, 2, in.dim, ln_layer_name(u->l));
     lnL_check(L, ln_layer_build(lnL_ctx(), u->l, 1, &in));
+    if (ln_layer_output_count(u->l) != 1)
+        return luaL_error(L, "%s: gives %d outputs (return_state); a Sequential model "
+                          "takes layers with one output: use a functional model "
+                          "(ln.Input, ln.Model)", ln_layer_name(u->l),
+                          ln_layer_output_count(u->l));
     push_dims(L, ln_layer_output_shape(u->l, 0));
     return 1;
 }
@@ -236,6 +241,11 @@ static int layer_trainable(lua_State *L) {
     if (!lua_isnoneornil(L, 2)) ln_layer_set_trainable(l, lua_toboolean(L, 2));
     lua_pushboolean(L, ln_layer_trainable(l));
     return 1;
+}
+
+static int layer_reset_states(lua_State *L) {
+    ln_layer_reset_states(lnL_check_layer(L, 1)->l);
+    return 0;
 }
 
 static int layer_regularization_loss(lua_State *L) {
@@ -558,6 +568,7 @@ void lnL_open_nn(lua_State *L) {
         {"output_activation", layer_output_activation},
         {"trainable", layer_trainable},
         {"regularization_loss", layer_regularization_loss},
+        {"reset_states", layer_reset_states},
         {"unit", layer_unit},
         {"count_params", layer_count_params},
         {NULL, NULL}};

@@ -54,7 +54,7 @@
 #include "lunet/tensor.h"
 
 #define LN_ABI_MAJOR 2
-#define LN_ABI_MINOR 0
+#define LN_ABI_MINOR 1
 
 /* Whether ops table `ops` (any ln_*_ops pointer) has field `f`: the core
 ** reads fields added by later minors only through this. */
@@ -223,8 +223,11 @@ typedef struct ln_layer_ops {
     ** loss by passing LN_LOGITS. NULL: none. */
     const char *(*output_activation)(const ln_layer *l);
     void (*destroy)(ln_layer *l); /* free what the state owns; NULL ok */
-    /* Later minors append here (masks: compute_mask; stateful RNNs:
-    ** reset_states, ...); the core checks .size before reading them. */
+    /* Later minors append here (masks: compute_mask, ...); the core checks
+    ** .size before reading them (LN_OPS_HAS). */
+    /* 2.1: forget the states a layer carries from one batch to the next
+    ** (Keras's stateful RNNs: layer.reset_states()). NULL: it keeps none. */
+    void (*reset_states)(ln_layer *l);
 } ln_layer_ops;
 
 /* Accessors for plugins (engine). The state is ops->state_size bytes. */

@@ -3,7 +3,10 @@
 ** layouts), one plugin with three units sharing the time loop.
 **
 ** Input (batch, timesteps, features); output (batch, units), or with
-** return_sequences (batch, timesteps, units). Weights as tf.keras 2 stores
+** return_sequences (batch, timesteps, units); with return_state the final
+** states follow as outputs 1 (h) and 2 (LSTM's c). stateful: the final
+** states of a batch are kept as the initial states of the next one (until
+** reset_states). Weights as tf.keras 2 stores
 ** them, gates side by side along the last axis:
 **   kernel (features, G*units), recurrent_kernel (units, G*units),
 **   bias (G*units) -- GRU with reset_after: (2, G*units), row 0 for the
@@ -40,6 +43,7 @@ typedef struct rnn {
     int64_t units;
     ln_activation *act, *ract; /* ract NULL for SimpleRNN */
     int use_bias, return_sequences, go_backwards, reset_after, forget_bias;
+    int return_state, stateful;
     const char *kinit, *rinit, *binit;
     ln_args *kinit_args, *rinit_args, *binit_args;
     double kl1, kl2, rl1, rl2, bl1, bl2;
@@ -50,6 +54,10 @@ typedef struct rnn {
     ln_tensor *xmask;  /* [B][D] */
     ln_tensor *hmask;  /* [B][U] */
     ln_tensor *hm;     /* [T][B][U] masked states h(s) * hmask */
+    /* stateful: the final states of the last batch, [B][U] (h; LSTM's c),
+    ** the initial states of the next; state_batch their B (0: none) */
+    ln_tensor *sh, *sc;
+    int64_t state_batch;
     /* forward buffers (kept for backward) */
     ln_tensor *xt;   /* [T][B][D] input, processing order */
     ln_tensor *pre;  /* [G][T][B][U] gate pre-activations */
@@ -127,9 +135,8 @@ static ln_status rnn_read(ln_ctx *ctx, rnn *r, ln_args *a, int cell) {
         return st;
     if ((st = ln_args_bool(ctx, a, "return_sequences", 0, &r->return_sequences)) ||
         (st = ln_args_bool(ctx, a, "go_backwards", 0, &r->go_backwards)) ||
-        (st = false_only(ctx, a, "return_state", "a layer of a Sequential model "
-                         "has one output")) ||
-        (st = false_only(ctx, a, "stateful", "states are reset every batch")) ||
+        (st = ln_args_bool(ctx, a, "return_state", 0, &r->return_state)) ||
+        (st = ln_args_bool(ctx, a, "stateful", 0, &r->stateful)) ||
         (st = false_only(ctx, a, "time_major", "inputs are batch-major")) ||
         (st = ln_args_bool(ctx, a, "unroll", 0, &unroll)))
         return st;
@@ -222,6 +229,10 @@ static ln_status rnn_build(ln_ctx *ctx, ln_layer *l, int nin,
     } else {
         out[0].nd = 1;
         out[0].dim[0] = u;
+    }
+    if (r->return_state) { /* Keras: [output, h] or [output, h, c] */
+        *nout = r->cell == CELL_LSTM ? 3 : 2;
+        for (int k = 1; k < *nout; k++) out[k] = (ln_shape){1, {u}};
     }
     return LN_OK;
 }
@@ -462,6 +473,35 @@ static ln_status draw_mask(ln_ctx *ctx, ln_layer *l, ln_tensor **mask, int64_t r
     return LN_OK;
 }
 
+/* h(0) (and LSTM's c(0)): zeros, or a stateful layer's kept states. */
+static ln_status initial_state(ln_ctx *ctx, rnn *r, const dims *d) {
+    float *h0 = ln_f32(r->h), *c0 = r->cell == CELL_LSTM ? ln_f32(r->c) : NULL;
+    if (!r->stateful || !r->state_batch) {
+        memset(h0, 0, (size_t)d->BU * sizeof *h0);
+        if (c0) memset(c0, 0, (size_t)d->BU * sizeof *c0);
+        if (!r->stateful) return LN_OK;
+        int64_t bu[2] = {d->B, d->U};
+        ln_status st = lu_buffer(ctx, &r->sh, 2, bu);
+        if (!st && c0) st = lu_buffer(ctx, &r->sc, 2, bu);
+        return st;
+    }
+    if (d->B != r->state_batch)
+        return ln_fail(ctx, LN_E_SHAPE,
+                       "stateful: a batch of %lld samples, but the states are those of "
+                       "a batch of %lld (a stateful layer needs one batch size: give "
+                       "fit, evaluate and predict the same batch_size and a sample count "
+                       "that is a multiple of it, or call reset_states() first)",
+                       (long long)d->B, (long long)r->state_batch);
+    ln_copy(h0, ln_f32(r->sh), d->BU);
+    if (c0) ln_copy(c0, ln_f32(r->sc), d->BU);
+    return LN_OK;
+}
+
+static void rnn_reset_states(ln_layer *l) {
+    rnn *r = ln_layer_state(l);
+    r->state_batch = 0;
+}
+
 /* Forward of r over x into out ([B][units] or [B][T][units]). */
 static ln_status rnn_run(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x, float *out,
                          unsigned flags) {
@@ -497,10 +537,14 @@ static ln_status rnn_run(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x, f
         proj[g] = (big_gemm){0, 0, d.T * d.B, d.U, d.D, d.D, d.G * d.U, d.U, xt,
                              W + g * d.U, at(r->pre, &d, g, 0), b ? b + g * d.U : NULL};
     ln_parallel_tasks(d.G, big_task, proj);
-    memset(ln_f32(r->h), 0, (size_t)d.BU * sizeof(float));
-    if (r->c) memset(ln_f32(r->c), 0, (size_t)d.BU * sizeof(float));
+    if ((st = initial_state(ctx, r, &d))) return st;
     for (int64_t s = 0; s < d.T; s++) step_forward(r, &d, R, brec, s);
     const float *h = ln_f32(r->h);
+    if (r->stateful) { /* Keras: the next batch starts where this one ended */
+        ln_copy(ln_f32(r->sh), h + d.T * d.BU, d.BU);
+        if (r->c) ln_copy(ln_f32(r->sc), ln_f32(r->c) + d.T * d.BU, d.BU);
+        r->state_batch = d.B;
+    }
     if (!r->return_sequences) {
         memcpy(out, h + d.T * d.BU, (size_t)d.BU * sizeof *out);
         return LN_OK;
@@ -514,7 +558,13 @@ static ln_status rnn_run(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x, f
 
 static ln_status rnn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
                              ln_tensor *const *y, unsigned flags) {
-    return rnn_run(ctx, l, ln_layer_state(l), x[0], ln_f32(y[0]), flags);
+    rnn *r = ln_layer_state(l);
+    ln_status st = rnn_run(ctx, l, r, x[0], ln_f32(y[0]), flags);
+    if (st || !r->return_state) return st;
+    int64_t T = x[0]->shape[1], BU = x[0]->shape[0] * r->units;
+    ln_copy(ln_f32(y[1]), ln_f32(r->h) + T * BU, BU); /* the final states */
+    if (r->cell == CELL_LSTM) ln_copy(ln_f32(y[2]), ln_f32(r->c) + T * BU, BU);
+    return LN_OK;
 }
 
 /* ---- backward ------------------------------------------------------------------ */
@@ -633,9 +683,11 @@ static void bias_task(void *arg, int64_t t) {
     }
 }
 
-/* Backward of r's last forward: dy like its output; dx (NULL: none) like x. */
+/* Backward of r's last forward: dy like its output, dhT and dcT (NULL:
+** none) the gradients of the final states; dx (NULL: none) like x. */
 static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
-                          const float *dy, float *dx, unsigned flags) {
+                          const float *dy, const float *dhT, const float *dcT, float *dx,
+                          unsigned flags) {
     dims d = dims_of(r, x);
     ln_status st = back_buffers(ctx, r, &d);
     if (st) return st;
@@ -643,8 +695,10 @@ static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
     const float *W = ln_f32(ln_layer_weight(l, r->kernel));
     const float *R = ln_f32(ln_layer_weight(l, r->rkernel));
     float *dh = ln_f32(r->dh), *dhn = ln_f32(r->dh2);
-    memset(dh, 0, (size_t)d.BU * sizeof *dh);
-    memset(ln_f32(r->dc), 0, (size_t)d.BU * sizeof *dh);
+    if (dhT) ln_copy(dh, dhT, d.BU);
+    else memset(dh, 0, (size_t)d.BU * sizeof *dh);
+    if (dcT) ln_copy(ln_f32(r->dc), dcT, d.BU);
+    else memset(ln_f32(r->dc), 0, (size_t)d.BU * sizeof *dh);
     for (int64_t s = d.T - 1; s >= 0; s--) {
         add_dy(r, &d, dy, dh, s);
         step_backward(r, &d, R, s, dh, dhn);
@@ -703,15 +757,18 @@ static ln_status rnn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
                               const ln_tensor *const *y, const ln_tensor *const *dy,
                               ln_tensor *const *dx, ln_grad_sink *sink,
                               unsigned flags) {
+    rnn *r = ln_layer_state(l);
+    const float *dhT = r->return_state ? ln_f32(dy[1]) : NULL;
+    const float *dcT = r->return_state && r->cell == CELL_LSTM ? ln_f32(dy[2]) : NULL;
     (void)y, (void)sink;
-    return rnn_back(ctx, l, ln_layer_state(l), x[0], ln_f32(dy[0]),
-                    dx[0] ? ln_f32(dx[0]) : NULL, flags);
+    return rnn_back(ctx, l, r, x[0], ln_f32(dy[0]), dhT, dcT, dx[0] ? ln_f32(dx[0]) : NULL,
+                    flags);
 }
 
 static void rnn_free(rnn *r) {
     ln_activation_free(r->act);
     ln_activation_free(r->ract);
-    ln_tensor *bufs[] = {r->xmask, r->hmask, r->hm, r->xt, r->pre, r->gate, r->h, r->c, r->tc, r->hp, r->dpre,
+    ln_tensor *bufs[] = {r->sh, r->sc, r->xmask, r->hmask, r->hm, r->xt, r->pre, r->gate, r->h, r->c, r->tc, r->hp, r->dpre,
                          r->dhp, r->dh, r->dh2, r->dc, r->tmp, r->dxt};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
 }
@@ -723,6 +780,7 @@ static void rnn_destroy(ln_layer *l) { rnn_free(ln_layer_state(l)); }
         .size = sizeof(ln_layer_ops), .state_size = sizeof(rnn),             \
         .create = CREATE, .build = rnn_build, .forward = rnn_forward,        \
         .backward = rnn_backward, .destroy = rnn_destroy,                    \
+        .reset_states = rnn_reset_states,                                    \
     }
 static const ln_layer_ops simple_ops = RNN_OPS(simple_create);
 static const ln_layer_ops lstm_ops = RNN_OPS(lstm_create);
@@ -763,6 +821,9 @@ static ln_status bidi_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
     if ((st = rnn_read(ctx, &s->f, sub, cell)) ||
         (st = rnn_read(ctx, &s->b, s->bargs, cell)))
         return ln_prefix(ctx, "'layer'");
+    if (s->f.return_state || s->f.stateful)
+        return ln_fail(ctx, LN_E_ARG, "'layer': %s = true inside Bidirectional is not "
+                       "supported yet", s->f.stateful ? "stateful" : "return_state");
     s->b.go_backwards = !s->f.go_backwards;
     snprintf(s->fname, sizeof s->fname, "forward_%s/", unit);
     snprintf(s->bname, sizeof s->bname, "backward_%s/", unit);
@@ -859,8 +920,8 @@ static ln_status bidi_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const 
         }
     }
     float *dxf = dx[0] ? ln_f32(dx[0]) : NULL, *dxb = dx[0] ? ln_f32(s->dxb) : NULL;
-    if ((st = rnn_back(ctx, l, &s->f, x[0], df, dxf, flags)) ||
-        (st = rnn_back(ctx, l, &s->b, x[0], db, dxb, flags)))
+    if ((st = rnn_back(ctx, l, &s->f, x[0], df, NULL, NULL, dxf, flags)) ||
+        (st = rnn_back(ctx, l, &s->b, x[0], db, NULL, NULL, dxb, flags)))
         return st;
     if (dxf)
         for (int64_t i = 0; i < x[0]->numel; i++) dxf[i] += dxb[i];

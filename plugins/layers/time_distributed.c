@@ -124,6 +124,11 @@ static const char *tdist_activation(const ln_layer *l) {
     return ln_layer_output_activation(s->inner);
 }
 
+static void tdist_reset_states(ln_layer *l) {
+    tdist *s = ln_layer_state(l);
+    ln_layer_reset_states(s->inner);
+}
+
 static void tdist_destroy(ln_layer *l) {
     tdist *s = ln_layer_state(l);
     ln_layer_free(s->inner);
@@ -135,6 +140,7 @@ static const ln_layer_ops ops = {
     .size = sizeof(ln_layer_ops), .state_size = sizeof(tdist), .create = tdist_create,
     .build = tdist_build, .forward = tdist_forward, .backward = tdist_backward,
     .output_activation = tdist_activation, .destroy = tdist_destroy,
+    .reset_states = tdist_reset_states,
 };
 
 static const ln_unit unit = {

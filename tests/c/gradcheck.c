@@ -104,7 +104,8 @@ typedef struct layer_run {
     double **wd;
     double *yd;
     /* float32 layer */
-    ln_tensor *xf, *yf;
+    ln_tensor *xf, *yf[LN_MAX_OUTPUTS];
+    int nout;
     float **saved; /* weight values before the check */
     int failed;
 } layer_run;
@@ -134,14 +135,35 @@ static double layer_loss(void *user) {
     const lt_layer_case *c = run->c;
     restore_frozen(run);
     if (c->reseed) ln_rng_seed(ln_layer_rng(c->layer), c->seed);
-    if (ln_layer_forward1(&run->ctx, c->layer, run->xf, run->yf, c->flags)) {
+    const ln_tensor *x = run->xf;
+    if (ln_layer_forward(&run->ctx, c->layer, 1, &x, run->yf, c->flags)) {
         run->failed = 1;
         return NAN;
     }
-    const float *y = ln_f32(run->yf);
     double s = 0;
-    for (int64_t i = 0; i < run->ny; i++) s += run->r[i] * (double)y[i];
+    int64_t i = 0;
+    for (int k = 0; k < run->nout; k++)
+        for (int64_t j = 0; j < run->yf[k]->numel; j++)
+            s += run->r[i++] * (double)ln_f32(run->yf[k])[j];
     return s;
+}
+
+/* Output tensors y[0..n) of any shape, or NULL on no memory. */
+static int new_outputs(ln_ctx *ctx, ln_tensor **y, int n) {
+    for (int k = 0; k < n; k++)
+        if (!(y[k] = ln_tensor_new(ctx, LN_FLOAT32, 1, (int64_t[]){0}))) return 0;
+    return 1;
+}
+
+static void release_outputs(ln_tensor **y, int n) {
+    for (int k = 0; k < n; k++) ln_tensor_release(y[k]);
+}
+
+/* Element i of the outputs taken one after the other. */
+static float *flat_at(ln_tensor *const *y, int64_t i) {
+    int k = 0;
+    while (i >= y[k]->numel) i -= y[k++]->numel;
+    return ln_f32(y[k]) + i;
 }
 
 static int gc_fail(lt_gc_report *rep, const char *fmt, const char *a,
@@ -159,11 +181,11 @@ int lt_layer_gradcheck(const lt_layer_case *c, lt_gc_report *rep) {
     ln_ctx_clear(&run.ctx);
     ln_layer *l = c->layer;
     int ok = 0;
-    ln_tensor *y = ln_tensor_new(&run.ctx, LN_FLOAT32, 1, (int64_t[]){0});
-    ln_tensor *dy = NULL, *dx = ln_tensor_new(&run.ctx, LN_FLOAT32, 1, (int64_t[]){0});
+    ln_tensor *y[LN_MAX_OUTPUTS] = {0}, *dy[LN_MAX_OUTPUTS] = {0};
+    ln_tensor *dx = ln_tensor_new(&run.ctx, LN_FLOAT32, 1, (int64_t[]){0});
     float **grads = NULL;
     double *r = NULL;
-    if (!y || !dx) return gc_fail(rep, "%s%s", "out of memory", "");
+    if (!dx) return gc_fail(rep, "%s%s", "out of memory", "");
 
     /* forward of the layer (builds it), with the weights saved first */
     if (!ln_layer_built(l) &&
@@ -182,13 +204,20 @@ int lt_layer_gradcheck(const lt_layer_case *c, lt_gc_report *rep) {
         memcpy(run.saved[k], ln_f32(ln_layer_weight(l, k)), (size_t)n * sizeof(float));
         for (int64_t i = 0; i < n; i++) run.wd[k][i] = run.saved[k][i];
     }
+    /* several outputs (return_state): y and dy hold them one after the
+    ** other, as the reference writes them */
+    run.nout = ln_layer_output_count(l);
+    if (!new_outputs(&run.ctx, y, run.nout) || !new_outputs(&run.ctx, dy, run.nout)) {
+        gc_fail(rep, "%s%s", "out of memory", "");
+        goto done;
+    }
     if (c->reseed) ln_rng_seed(ln_layer_rng(l), c->seed);
-    if (ln_layer_forward1(&run.ctx, l, c->x, y, c->flags)) {
+    if (ln_layer_forward(&run.ctx, l, 1, &c->x, y, c->flags)) {
         gc_fail(rep, "forward failed: %s%s", run.ctx.msg, "");
         goto done;
     }
     run.batch = c->x->shape[0];
-    run.ny = y->numel;
+    for (int k = 0; k < run.nout; k++) run.ny += y[k]->numel;
 
     /* the float64 reference forward at the same point */
     int64_t nx = c->x->numel;
@@ -198,7 +227,7 @@ int lt_layer_gradcheck(const lt_layer_case *c, lt_gc_report *rep) {
     for (int64_t i = 0; i < nx; i++) run.xd[i] = ln_f32(c->x)[i];
     c->ref(c->cfg, l, run.batch, run.xd, (const double *const *)run.wd, run.yd);
     for (int64_t i = 0; i < run.ny; i++) {
-        double ref = run.yd[i], got = ln_f32(y)[i];
+        double ref = run.yd[i], got = *flat_at(y, i);
         if (!(fabs(got - ref) <= c->fwd_tol * (1 + fabs(ref)))) {
             char a[64], b[64];
             snprintf(a, sizeof a, "y[%lld] = %.9g", (long long)i, got);
@@ -210,13 +239,14 @@ int lt_layer_gradcheck(const lt_layer_case *c, lt_gc_report *rep) {
 
     /* backward with dy = r */
     ln_rng rr = {c->r_seed ? c->r_seed : 12345, 0};
-    dy = ln_tensor_new_like(&run.ctx, y);
-    if (!dy) goto done;
-    ln_rng_uniform(&rr, ln_f32(dy), dy->numel, -1.0f, 1.0f);
-    for (int64_t i = 0; i < run.ny; i++) r[i] = ln_f32(dy)[i];
+    for (int k = 0; k < run.nout; k++) {
+        if (ln_tensor_resize(&run.ctx, dy[k], y[k]->ndim, y[k]->shape)) goto done;
+        ln_rng_uniform(&rr, ln_f32(dy[k]), dy[k]->numel, -1.0f, 1.0f);
+    }
+    for (int64_t i = 0; i < run.ny; i++) r[i] = *flat_at(dy, i);
     run.r = r;
-    if (ln_layer_backward1(&run.ctx, l, c->x, y, dy, dx,
-                           c->flags | LN_NEED_DW)) {
+    if (ln_layer_backward(&run.ctx, l, &c->x, (const ln_tensor *const *)y,
+                          (const ln_tensor *const *)dy, &dx, NULL, c->flags | LN_NEED_DW)) {
         gc_fail(rep, "backward failed: %s%s", run.ctx.msg, "");
         goto done;
     }
@@ -241,8 +271,7 @@ int lt_layer_gradcheck(const lt_layer_case *c, lt_gc_report *rep) {
     /* against the layer's own float32 forward */
     if (c->layer_opts.step > 0) {
         run.xf = ln_tensor_clone(&run.ctx, c->x);
-        run.yf = ln_tensor_new(&run.ctx, LN_FLOAT32, 1, (int64_t[]){0});
-        if (!run.xf || !run.yf) goto done;
+        if (!run.xf || !new_outputs(&run.ctx, run.yf, run.nout)) goto done;
         nv = 0;
         vars[nv++] = (lt_gc_var){"dx", nx, NULL, ln_f32(run.xf), ln_f32(dx)};
         for (int k = 0; k < ln_layer_weight_count(l); k++) {
@@ -279,9 +308,9 @@ done:
     free(run.yd);
     free(r);
     ln_tensor_release(run.xf);
-    ln_tensor_release(run.yf);
-    ln_tensor_release(y);
-    ln_tensor_release(dy);
+    release_outputs(run.yf, LN_MAX_OUTPUTS);
+    release_outputs(y, LN_MAX_OUTPUTS);
+    release_outputs(dy, LN_MAX_OUTPUTS);
     ln_tensor_release(dx);
     return ok;
 }

@@ -61,8 +61,9 @@ int lt_gradcheck(lt_gc_fn f, void *user, const lt_gc_var *vars, int nvars,
                  const lt_gc_opts *opts, lt_gc_report *rep);
 
 /* A float64 reference forward of a layer: y (batch x the layer's output
-** shape) from x (batch x input shape) and the layer's weights in its
-** order (all of them, trainable or not), given as doubles. */
+** shape; for a layer of several outputs, each output after the other) from
+** x (batch x input shape) and the layer's weights in its order (all of
+** them, trainable or not), given as doubles. */
 typedef void (*lt_ref_forward)(const void *cfg, const ln_layer *l,
                                int64_t batch, const double *x,
                                const double *const *w, double *y);

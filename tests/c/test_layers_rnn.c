@@ -28,6 +28,7 @@ typedef struct rcfg {
     int cell, relu, seq, back, reset_after, bias;
     double drop, rdrop; /* dropout, recurrent_dropout (training) */
     uint64_t seed;      /* the layer's generator, re-seeded before each forward */
+    int state;          /* return_state: the final states are outputs too */
 } rcfg;
 
 /* The layer's dropout masks: keep where u >= rate, scaled by 1 / (1 - rate);
@@ -45,9 +46,11 @@ static double sig(double v) { return 1 / (1 + exp(-v)); }
 static double act(const rcfg *c, double v) { return c->relu ? (v > 0 ? v : 0) : tanh(v); }
 
 /* One layer: weights w (kernel, recurrent_kernel[, bias]), masks drawn
-** from g. */
+** from g; with c->state the final h (and LSTM's c) follow y, [B][U] each
+** (return_state's outputs). */
 static void ref_core(const rcfg *c, ln_rng *g, int64_t B, int64_t T, int64_t D, int64_t U,
                      int64_t GU, const double *x, const double *const *w, double *y) {
+    double *hT = y + B * (c->seq ? T : 1) * U, *cT = hT + B * U;
     const double *W = w[0], *R = w[1], *bi = c->bias ? w[2] : NULL;
     const double *br = c->bias && c->cell == GRU && c->reset_after ? w[2] + GU : NULL;
     double *h = calloc((size_t)U, sizeof *h), *cs = calloc((size_t)U, sizeof *cs);
@@ -99,6 +102,8 @@ static void ref_core(const rcfg *c, ln_rng *g, int64_t B, int64_t T, int64_t D, 
             if (c->seq) memcpy(y + (b * T + s) * U, h, (size_t)U * sizeof *h);
         }
         if (!c->seq) memcpy(y + b * U, h, (size_t)U * sizeof *h);
+        if (c->state) memcpy(hT + b * U, h, (size_t)U * sizeof *h);
+        if (c->state && c->cell == LSTM) memcpy(cT + b * U, cs, (size_t)U * sizeof *cs);
     }
     free(h), free(cs), free(p), free(q), free(hn), free(rh), free(hm), free(xm), free(mx),
         free(mh);
@@ -152,51 +157,63 @@ typedef struct gcase {
 } gcase;
 
 static const gcase cases[] = {
-    {"simple_rnn", "simple_rnn", "#1=4", {3, 4, 3}, {SIMPLE, 0, 0, 0, 0, 1, 0, 0, 0}, 0},
+    {"simple_rnn", "simple_rnn", "#1=4", {3, 4, 3}, {SIMPLE, 0, 0, 0, 0, 1, 0, 0, 0, 0}, 0},
     {"simple_rnn sequences backwards", "simple_rnn",
-     "#1=4 return_sequences=true go_backwards=true", {2, 5, 3}, {SIMPLE, 0, 1, 1, 0, 1, 0, 0, 0}, 0},
+     "#1=4 return_sequences=true go_backwards=true", {2, 5, 3}, {SIMPLE, 0, 1, 1, 0, 1, 0, 0, 0, 0}, 0},
     {"simple_rnn no bias sequences", "simple_rnn", "units=3 use_bias=false return_sequences=true",
-     {3, 3, 2}, {SIMPLE, 0, 1, 0, 0, 0, 0, 0, 0}, 0},
-    {"lstm", "lstm", "#1=3", {2, 4, 3}, {LSTM, 0, 0, 0, 0, 1, 0, 0, 0}, 0},
-    {"lstm sequences", "lstm", "#1=3 return_sequences=true", {3, 3, 2}, {LSTM, 0, 1, 0, 0, 1, 0, 0, 0}, 0},
+     {3, 3, 2}, {SIMPLE, 0, 1, 0, 0, 0, 0, 0, 0, 0}, 0},
+    {"lstm", "lstm", "#1=3", {2, 4, 3}, {LSTM, 0, 0, 0, 0, 1, 0, 0, 0, 0}, 0},
+    {"lstm sequences", "lstm", "#1=3 return_sequences=true", {3, 3, 2}, {LSTM, 0, 1, 0, 0, 1, 0, 0, 0, 0}, 0},
     {"lstm backwards no bias", "lstm", "#1=4 go_backwards=true use_bias=false", {2, 4, 3},
-     {LSTM, 0, 0, 1, 0, 0, 0, 0, 0}, 0},
+     {LSTM, 0, 0, 1, 0, 0, 0, 0, 0, 0}, 0},
     {"lstm sequences backwards", "lstm", "#1=2 return_sequences=true go_backwards=true",
-     {2, 5, 2}, {LSTM, 0, 1, 1, 0, 1, 0, 0, 0}, 0},
-    {"gru (reset_after)", "gru", "#1=3", {2, 4, 3}, {GRU, 0, 0, 0, 1, 1, 0, 0, 0}, 0},
+     {2, 5, 2}, {LSTM, 0, 1, 1, 0, 1, 0, 0, 0, 0}, 0},
+    {"gru (reset_after)", "gru", "#1=3", {2, 4, 3}, {GRU, 0, 0, 0, 1, 1, 0, 0, 0, 0}, 0},
     {"gru sequences backwards", "gru", "#1=3 return_sequences=true go_backwards=true",
-     {3, 3, 2}, {GRU, 0, 1, 1, 1, 1, 0, 0, 0}, 0},
+     {3, 3, 2}, {GRU, 0, 1, 1, 1, 1, 0, 0, 0, 0}, 0},
     {"gru reset_after=false", "gru", "#1=3 reset_after=false", {2, 4, 3},
-     {GRU, 0, 0, 0, 0, 1, 0, 0, 0}, 0},
+     {GRU, 0, 0, 0, 0, 1, 0, 0, 0, 0}, 0},
     {"gru reset_after=false sequences no bias", "gru",
      "#1=4 reset_after=false return_sequences=true use_bias=false", {2, 3, 3},
-     {GRU, 0, 1, 0, 0, 0, 0, 0, 0}, 0},
+     {GRU, 0, 1, 0, 0, 0, 0, 0, 0, 0}, 0},
     {"gru reset_after no bias", "gru", "#1=2 use_bias=false", {2, 3, 2},
-     {GRU, 0, 0, 0, 1, 0, 0, 0, 0}, 0},
+     {GRU, 0, 0, 0, 1, 0, 0, 0, 0, 0}, 0},
     {"simple_rnn dropout recurrent_dropout", "simple_rnn",
      "#1=4 dropout=0.3 recurrent_dropout=0.4 return_sequences=true", {3, 4, 3},
-     {SIMPLE, 0, 1, 0, 0, 1, 0.3, 0.4, 31}, 0},
+     {SIMPLE, 0, 1, 0, 0, 1, 0.3, 0.4, 31, 0}, 0},
     {"lstm dropout recurrent_dropout", "lstm", "#1=3 dropout=0.25 recurrent_dropout=0.5",
-     {3, 4, 3}, {LSTM, 0, 0, 0, 0, 1, 0.25, 0.5, 32}, 0},
+     {3, 4, 3}, {LSTM, 0, 0, 0, 0, 1, 0.25, 0.5, 32, 0}, 0},
     {"lstm recurrent_dropout backwards", "lstm",
      "#1=3 recurrent_dropout=0.3 go_backwards=true return_sequences=true", {2, 4, 2},
-     {LSTM, 0, 1, 1, 0, 1, 0, 0.3, 33}, 0},
+     {LSTM, 0, 1, 1, 0, 1, 0, 0.3, 33, 0}, 0},
     {"gru dropout recurrent_dropout", "gru", "#1=3 dropout=0.3 recurrent_dropout=0.4",
-     {3, 4, 3}, {GRU, 0, 0, 0, 1, 1, 0.3, 0.4, 34}, 0},
+     {3, 4, 3}, {GRU, 0, 0, 0, 1, 1, 0.3, 0.4, 34, 0}, 0},
     {"gru reset_after=false dropout recurrent_dropout", "gru",
      "#1=3 reset_after=false dropout=0.2 recurrent_dropout=0.5 return_sequences=true",
-     {2, 4, 3}, {GRU, 0, 1, 0, 0, 1, 0.2, 0.5, 35}, 0},
+     {2, 4, 3}, {GRU, 0, 1, 0, 0, 1, 0.2, 0.5, 35, 0}, 0},
+    {"lstm return_state", "lstm", "#1=3 return_state=true", {2, 4, 3},
+     {LSTM, 0, 0, 0, 0, 1, 0, 0, 0, 1}, 0},
+    {"lstm return_state sequences backwards dropout", "lstm",
+     "#1=3 return_state=true return_sequences=true go_backwards=true dropout=0.2 "
+     "recurrent_dropout=0.3", {2, 4, 3}, {LSTM, 0, 1, 1, 0, 1, 0.2, 0.3, 37, 1}, 0},
+    {"gru return_state sequences", "gru", "#1=3 return_state=true return_sequences=true",
+     {3, 3, 2}, {GRU, 0, 1, 0, 1, 1, 0, 0, 0, 1}, 0},
+    {"gru reset_after=false return_state", "gru", "#1=2 return_state=true reset_after=false",
+     {2, 4, 2}, {GRU, 0, 0, 0, 0, 1, 0, 0, 0, 1}, 0},
+    {"simple_rnn return_state sequences", "simple_rnn",
+     "#1=4 return_state=true return_sequences=true", {2, 3, 3},
+     {SIMPLE, 0, 1, 0, 0, 1, 0, 0, 0, 1}, 0},
     {"bidirectional lstm concat", "bidirectional", "layer={name=lstm units=3}", {2, 4, 3},
-     {LSTM, 0, 0, 0, 0, 1, 0, 0, 0}, 1},
+     {LSTM, 0, 0, 0, 0, 1, 0, 0, 0, 0}, 1},
     {"bidirectional gru sequences sum", "bidirectional",
      "layer={name=gru units=3 return_sequences=true} merge_mode=sum", {2, 4, 2},
-     {GRU, 0, 1, 0, 1, 1, 0, 0, 0}, 2},
+     {GRU, 0, 1, 0, 1, 1, 0, 0, 0, 0}, 2},
     {"bidirectional simple_rnn sequences mul", "bidirectional",
      "#1={name=simple_rnn units=3 return_sequences=true} merge_mode=mul", {3, 3, 2},
-     {SIMPLE, 0, 1, 0, 0, 1, 0, 0, 0}, 3},
+     {SIMPLE, 0, 1, 0, 0, 1, 0, 0, 0, 0}, 3},
     {"bidirectional lstm go_backwards ave dropout", "bidirectional",
      "layer={name=lstm units=2 go_backwards=true dropout=0.2 recurrent_dropout=0.3} "
-     "merge_mode=ave", {2, 3, 3}, {LSTM, 0, 0, 1, 0, 1, 0.2, 0.3, 36}, 4},
+     "merge_mode=ave", {2, 3, 3}, {LSTM, 0, 0, 1, 0, 1, 0.2, 0.3, 36, 0}, 4},
 };
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 
@@ -246,10 +263,10 @@ static void ref_tdist(const void *cfg, const ln_layer *l, int64_t B, const doubl
 
 static const gcase td_cases[] = {
     {"time_distributed lstm", "time_distributed", "layer={name=lstm units=3}", {2, 3, 3},
-     {LSTM, 0, 0, 0, 0, 1, 0, 0, 0}, 0},
+     {LSTM, 0, 0, 0, 0, 1, 0, 0, 0, 0}, 0},
     {"time_distributed gru sequences dropout", "time_distributed",
      "#1={name=gru units=2 return_sequences=true dropout=0.2}", {3, 2, 2},
-     {GRU, 0, 1, 0, 1, 1, 0.2, 0, 41}, 0},
+     {GRU, 0, 1, 0, 1, 1, 0.2, 0, 41, 0}, 0},
 };
 
 START_TEST(time_distributed_gradient) {
@@ -477,8 +494,10 @@ START_TEST(layouts) {
     }
     ck_assert(strstr(lt_layer_error("lstm", ""), "units"));
     ck_assert(strstr(lt_layer_error("lstm", "#1=0"), "units"));
-    ck_assert(strstr(lt_layer_error("gru", "#1=3 return_state=true"), "return_state"));
-    ck_assert(strstr(lt_layer_error("gru", "#1=3 stateful=true"), "stateful"));
+    ck_assert(strstr(lt_layer_error("bidirectional", "layer={name=gru units=3 return_state=true}"),
+                     "return_state"));
+    ck_assert(strstr(lt_layer_error("bidirectional", "layer={name=lstm units=3 stateful=true}"),
+                     "stateful"));
     ck_assert(strstr(lt_layer_error("lstm", "#1=3 dropout=1"), "dropout"));
     ck_assert(strstr(lt_layer_error("gru", "#1=3 recurrent_dropout=-0.1"), "recurrent_dropout"));
     ck_assert(strstr(lt_layer_error("lstm", "#1=3 activation=softmax"), "elementwise"));

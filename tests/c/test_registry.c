@@ -86,8 +86,10 @@ END_TEST
 ** refused with both versions named. */
 START_TEST(refuses_abi1) {
     ck_assert_int_eq(load("abi1.so"), LN_E_ABI);
+    char has[32];
+    snprintf(has, sizeof has, "this lunet has %d.%d", LN_ABI_MAJOR, LN_ABI_MINOR);
     ck_assert_msg(strstr(ctx.msg, "abi1.so") && strstr(ctx.msg, "ABI 1.0") &&
-                  strstr(ctx.msg, "this lunet has 2.0"), "%s", ctx.msg);
+                  strstr(ctx.msg, has), "%s", ctx.msg);
 }
 END_TEST
 

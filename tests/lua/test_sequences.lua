@@ -90,4 +90,100 @@ T.test("TimeDistributed trains, is thread-count independent, saves and loads", f
   os.remove(dir .. "/td.h5")
 end)
 
+-- The encoder-decoder of Keras's guides: the encoder's final states start
+-- the decoder (return_state in a functional model, states as initial
+-- states through a layer's outputs).
+T.test("return_state: {output, h} / {output, h, c} in a functional model", function()
+  ln.random.seed(6)
+  local inp = ln.Input{shape = {5, 3}}
+  local seq, h, c = table.unpack(ln.layers.LSTM{4, return_sequences = true, return_state = true,
+                                                name = "enc"}(inp))
+  T.eq(table.concat(seq.shape, ","), "5,4")
+  T.eq(table.concat(h.shape, ","), "4")
+  T.eq(table.concat(c.shape, ","), "4")
+  local gout, gh = table.unpack(ln.layers.GRU{2, return_state = true}(seq))
+  local m = ln.Model{inputs = inp, outputs = {seq, h, c, gout, gh}}
+  local x = ln.randn(3, 5, 3)
+  local p = m:predict(x)
+  T.eq(#p, 5)
+  -- h is the last step of the sequence output; GRU's output is its state
+  T.ok(p[2]:equal(p[1]:narrow(2, 5, 1):reshape(3, 4)), "h is not the last output")
+  T.ok(p[4]:equal(p[5]), "GRU: output and state differ")
+  -- the same weights without return_state give the same output
+  local m2 = ln.Sequential{ln.layers.LSTM{4, return_sequences = true, input_shape = {5, 3}}}
+  m2:set_weights(m.layers[2]:get_weights())
+  T.ok(m2:predict(x):equal(p[1]), "return_state changes the output")
+  -- trains through the states (the loss on h and c reaches the weights)
+  local hm = ln.Model{inputs = inp, outputs = {h, c}}
+  hm:compile{loss = "mse", optimizer = ln.optimizers.Adam{learning_rate = 0.05}}
+  local th, tc = ln.zeros{64, 4} - 0.3, ln.zeros{64, 4} - 0.5 -- h = o tanh(c) reachable
+  local hist = hm:fit(ln.randn(64, 5, 3), {th, tc}, {epochs = 10, batch_size = 16, verbose = 0})
+  local loss = hist.history.loss
+  T.ok(loss[#loss] < 0.5 * loss[1], string.format("loss %g -> %g", loss[1], loss[#loss]))
+  -- Sequential takes layers of one output; config and files keep the key
+  T.raises_as(function() ln.Sequential{ln.layers.GRU{2, return_state = true, input_shape = {5, 3}}} end,
+              {"outputs", "functional"})
+  T.eq(m.layers[2]:get_config().return_state, true)
+  local ok = pcall(require, "lunet.h5")
+  if not ok then return end
+  local dir = T.mktempdir("state")
+  p = m:predict(x) -- hm trained the shared layers
+  m:save(dir .. "/s.h5")
+  local m3 = ln.models.load_model(dir .. "/s.h5")
+  local q = m3:predict(x)
+  for k = 1, 5 do T.ok(q[k]:equal(p[k]), "output " .. k .. " differs after loading") end
+  os.remove(dir .. "/s.h5")
+end)
+
+-- Keras's stateful semantics: the final states of batch i are the initial
+-- states of batch i of the next call, so a sequence cut in two halves fed
+-- one after the other gives what the whole sequence gives.
+T.test("stateful: two halves equal the whole sequence; reset_states", function()
+  for _, cls in ipairs{"SimpleRNN", "LSTM", "GRU"} do
+    ln.random.seed(7)
+    local whole = ln.Sequential{ln.layers[cls]{3, input_shape = {8, 2}}}
+    local half = ln.Sequential{ln.layers[cls]{3, stateful = true, input_shape = {4, 2}}}
+    half:set_weights(whole:get_weights())
+    local x = ln.randn(5, 8, 2)
+    local want = whole:predict(x)
+    half:predict(x:narrow(2, 1, 4), {batch_size = 5})
+    local got = half:predict(x:narrow(2, 5, 4), {batch_size = 5})
+    T.ok(maxdiff(got, want) < 1e-6, cls .. ": the halves differ by " .. maxdiff(got, want))
+    half:reset_states()
+    local fresh = ln.Sequential{ln.layers[cls]{3, input_shape = {4, 2}}}
+    fresh:set_weights(whole:get_weights())
+    local a = half:predict(x:narrow(2, 5, 4), {batch_size = 5})
+    T.ok(a:equal(fresh:predict(x:narrow(2, 5, 4))), cls .. ": reset_states does not zero the states")
+    half.layers[1]:reset_states()
+    T.ok(half:predict(x:narrow(2, 5, 4), {batch_size = 5}):equal(a), cls .. ": layer:reset_states")
+    -- one batch size: another one is refused until reset_states
+    T.raises_as(function() half:predict(x:narrow(1, 1, 4):narrow(2, 1, 4), {batch_size = 4}) end,
+                {"stateful", "batch of 4", "5", "reset_states"})
+  end
+end)
+
+T.test("stateful: fit carries states across batches, same bits for 1 and 2 threads", function()
+  local function run(threads)
+    ln.set_num_threads(threads)
+    ln.random.seed(8)
+    local x = ln.randn(64, 6, 1)
+    local y = x:narrow(2, 1, 1):reshape(64, 1)
+    local m = ln.Sequential{ln.layers.GRU{8, stateful = true, input_shape = {6, 1}},
+                            ln.layers.Dense{1}}
+    m:compile{loss = "mse", optimizer = ln.optimizers.Adam{learning_rate = 0.01}}
+    for _ = 1, 3 do
+      m:fit(x, y, {epochs = 1, batch_size = 16, shuffle = false, verbose = 0})
+      m:reset_states()
+    end
+    return m
+  end
+  local w1, w2 = run(1):get_weights(), run(2):get_weights()
+  for i = 1, #w1 do T.ok(w1[i]:equal(w2[i]), "weight " .. i .. " differs for 1 and 2 threads") end
+  ln.set_num_threads(2)
+  local m = ln.Sequential{ln.layers.LSTM{2, stateful = true, input_shape = {6, 1}}}
+  m:compile{loss = "mse", optimizer = "sgd"}
+  T.raises_as(function() m:fit(ln.randn(20, 6, 1), ln.zeros{20, 2}, {batch_size = 8, verbose = 0}) end,
+              {"stateful", "batch of 4", "8"})
+end)
+
 os.exit(T.summary("sequences"))

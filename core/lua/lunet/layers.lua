@@ -319,6 +319,12 @@ function methods:output_activation()
   return self._c:output_activation()
 end
 
+--- Keras's layer.reset_states(): a stateful RNN forgets its states (the
+-- next batch starts from zeros); other layers keep none.
+function methods:reset_states()
+  self._c:reset_states()
+end
+
 --- Sum of the layer's regularization penalties.
 function methods:regularization_loss()
   return self._c:regularization_loss()

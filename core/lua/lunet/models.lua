@@ -389,6 +389,11 @@ function models.make_pairs(vars)
   return r
 end
 
+--- Keras's model.reset_states(): every stateful layer forgets its states.
+function methods:reset_states()
+  for _, l in ipairs(self.layers) do l:reset_states() end
+end
+
 --- Sum of the layers' regularization penalties (Keras's sum(model.losses)).
 function methods:regularization_loss()
   local s = 0

@@ -78,5 +78,7 @@ LN_API void ln_layer_regularizer(const ln_layer *l, int w, double *l1,
 LN_API int ln_layer_has_trainable(const ln_layer *l);
 LN_API double ln_layer_regularization_loss(const ln_layer *l);
 LN_API const char *ln_layer_output_activation(const ln_layer *l);
+/* The unit's reset_states, if it has one (Keras's layer.reset_states()). */
+LN_API void ln_layer_reset_states(ln_layer *l);
 
 #endif
