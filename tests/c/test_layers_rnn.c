@@ -217,24 +217,25 @@ static const gcase cases[] = {
 };
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 
-START_TEST(gradient) {
-    const gcase *c = &cases[_i];
+/* Case c on a random x of shape (nd dims) against ref (with cfg); the
+** random x, weights and output gradient drawn from seeds salt, salt + 100,
+** salt + 200. */
+static void check_case(const gcase *c, int nd, const int64_t *shape, lt_ref_forward ref,
+                       const void *cfg, uint64_t salt) {
     ln_layer *l = lt_layer(c->unit, c->spec);
     ln_rng own;
     ln_rng_seed(&own, 1);
     ln_layer_set_rng(l, &own);
-    ln_tensor *x = lt_uniform(3, c->shape, -1.5f, 1.5f, 100 + (uint64_t)_i);
+    ln_tensor *x = lt_uniform(nd, shape, -1.5f, 1.5f, salt);
     ln_ctx ctx;
     ln_ctx_clear(&ctx);
-    ck_assert_msg(lt_build(&ctx, l, 2, c->shape + 1) == LN_OK, "%s: %s", c->label, ctx.msg);
-    lt_fill_weights(l, -0.6f, 0.6f, 200 + (uint64_t)_i);
-    bcfg bc = {c->cfg, c->merge - 1};
+    ck_assert_msg(lt_build(&ctx, l, nd - 1, shape + 1) == LN_OK, "%s: %s", c->label, ctx.msg);
+    lt_fill_weights(l, -0.6f, 0.6f, salt + 100);
     lt_layer_case lc = {
-        .layer = l, .x = x, .flags = LN_TRAINING, .ref = c->merge ? ref_bidi : ref_rnn,
-        .cfg = c->merge ? (const void *)&bc : (const void *)&c->cfg,
+        .layer = l, .x = x, .flags = LN_TRAINING, .ref = ref, .cfg = cfg,
         .reseed = c->cfg.seed != 0, .seed = c->cfg.seed,
         .fwd_tol = 2e-6, .ref_opts = lt_gc_ref_defaults(),
-        .layer_opts = lt_gc_float_defaults(), .r_seed = 300 + (uint64_t)_i,
+        .layer_opts = lt_gc_float_defaults(), .r_seed = salt + 200,
     };
     lt_gc_report rep;
     ck_assert_msg(lt_layer_gradcheck(&lc, &rep), "%s: %s", c->label, rep.msg);
@@ -244,6 +245,13 @@ START_TEST(gradient) {
                 (long long)rep.checked, rep.worst);
     ln_layer_free(l);
     ln_tensor_release(x);
+}
+
+START_TEST(gradient) {
+    const gcase *c = &cases[_i];
+    bcfg bc = {c->cfg, c->merge - 1};
+    check_case(c, 3, c->shape, c->merge ? ref_bidi : ref_rnn,
+               c->merge ? (const void *)&bc : (const void *)&c->cfg, 100 + (uint64_t)_i);
 }
 END_TEST
 
@@ -271,27 +279,8 @@ static const gcase td_cases[] = {
 
 START_TEST(time_distributed_gradient) {
     const gcase *c = &td_cases[_i];
-    ln_layer *l = lt_layer(c->unit, c->spec);
-    ln_rng own;
-    ln_rng_seed(&own, 1);
-    ln_layer_set_rng(l, &own);
     int64_t shape[4] = {c->shape[0], 2, c->shape[1], c->shape[2]}; /* S = 2 */
-    ln_tensor *x = lt_uniform(4, shape, -1.5f, 1.5f, 500 + (uint64_t)_i);
-    ln_ctx ctx;
-    ln_ctx_clear(&ctx);
-    ck_assert_msg(lt_build(&ctx, l, 3, shape + 1) == LN_OK, "%s: %s", c->label, ctx.msg);
-    lt_fill_weights(l, -0.6f, 0.6f, 600 + (uint64_t)_i);
-    lt_layer_case lc = {
-        .layer = l, .x = x, .flags = LN_TRAINING, .ref = ref_tdist, .cfg = &c->cfg,
-        .reseed = c->cfg.seed != 0, .seed = c->cfg.seed, .fwd_tol = 2e-6,
-        .ref_opts = lt_gc_ref_defaults(), .layer_opts = lt_gc_float_defaults(),
-        .r_seed = 700 + (uint64_t)_i,
-    };
-    lt_gc_report rep;
-    ck_assert_msg(lt_layer_gradcheck(&lc, &rep), "%s: %s", c->label, rep.msg);
-    ck_assert_msg(rep.checked > 0, "%s: nothing checked", c->label);
-    ln_layer_free(l);
-    ln_tensor_release(x);
+    check_case(c, 4, shape, ref_tdist, &c->cfg, 500 + (uint64_t)_i);
 }
 END_TEST
 

@@ -119,7 +119,7 @@ end)
 
 T.test("bad input gets clear errors", function()
   T.raises_as(function() ln.layers.LSTM{} end, {"units"})
-  T.raises_as(function() ln.layers.GRU{4, stateful = true} end, {"stateful"})
+  T.raises_as(function() ln.layers.GRU{4, time_major = true} end, {"time_major"})
   local m = ln.Sequential{ln.layers.Embedding{5, 2, input_shape = {3}}, ln.layers.LSTM{2}}
   T.raises_as(function() m:predict(ln.tensor({{1, 2, 7}})) end, {"index 7", "input_dim"})
   T.raises_as(function() ln.Sequential{ln.layers.GRU{2, input_shape = {4}}} end,

@@ -10,6 +10,16 @@ function T.ok(c, what) if not c then error(what or "check failed", 2) end end
 
 local function maxdiff(a, b) return (a - b):abs():max() end
 
+-- train(threads) -> model, ...: run with 1 and 2 threads, check the weights
+-- are the same bits; returns what the 1-thread run returned.
+local function thread_independent(train)
+  local r1 = table.pack(train(1))
+  local w1, w2 = r1[1]:get_weights(), train(2):get_weights()
+  for i = 1, #w1 do T.ok(w1[i]:equal(w2[i]), "weight " .. i .. " differs for 1 and 2 threads") end
+  ln.set_num_threads(2)
+  return table.unpack(r1, 1, r1.n)
+end
+
 T.test("TimeDistributed(Dense) is Dense on every step, with Keras's count and names", function()
   ln.random.seed(1)
   local m = ln.Sequential{ln.layers.TimeDistributed{ln.layers.Dense{3, activation = "relu"},
@@ -68,12 +78,8 @@ T.test("TimeDistributed trains, is thread-count independent, saves and loads", f
     local h = m:fit(x, y, {epochs = 8, batch_size = 32, verbose = 0})
     return m, h.history.loss, x
   end
-  local m1, loss, x = run(1)
+  local m1, loss, x = thread_independent(run)
   T.ok(loss[#loss] < 0.2 * loss[1], string.format("loss %g -> %g", loss[1], loss[#loss]))
-  local m2 = run(2)
-  local w1, w2 = m1:get_weights(), m2:get_weights()
-  for i = 1, #w1 do T.ok(w1[i]:equal(w2[i]), "weight " .. i .. " differs for 1 and 2 threads") end
-  ln.set_num_threads(2)
   local ok = pcall(require, "lunet.h5")
   if not ok then return end
   local dir = T.mktempdir("td")
@@ -177,9 +183,7 @@ T.test("stateful: fit carries states across batches, same bits for 1 and 2 threa
     end
     return m
   end
-  local w1, w2 = run(1):get_weights(), run(2):get_weights()
-  for i = 1, #w1 do T.ok(w1[i]:equal(w2[i]), "weight " .. i .. " differs for 1 and 2 threads") end
-  ln.set_num_threads(2)
+  thread_independent(run)
   local m = ln.Sequential{ln.layers.LSTM{2, stateful = true, input_shape = {6, 1}}}
   m:compile{loss = "mse", optimizer = "sgd"}
   T.raises_as(function() m:fit(ln.randn(20, 6, 1), ln.zeros{20, 2}, {batch_size = 8, verbose = 0}) end,
