@@ -4,7 +4,8 @@
 -- (lunet/plugins/*.so) into its lib/lua/5.4, so that stock Lua finds it:
 --   luarocks --tree ~/.lua make && eval "$(luarocks --tree ~/.lua path)"
 --   lua5.4 -e 'local ln = require "lunet"; print(ln.version)'
--- Needs what scripts/setup.sh installs (cmake, a C compiler, OpenMP, zlib,
+-- The libraries get no versioned symlinks (LuaRocks deploys files, not
+-- links). Needs what scripts/setup.sh installs (cmake, a C compiler, OpenMP, zlib,
 -- HDF5, jansson, Lua 5.4's headers).
 rockspec_format = "3.0"
 package = "lunet"
@@ -22,6 +23,7 @@ build = {
   type = "command",
   build_command = [[cmake -S . -B build-rock -DCMAKE_BUILD_TYPE=Release -DLUNET_BUILD_TESTS=OFF ]]
     .. [[-DCMAKE_INSTALL_PREFIX="$(PREFIX)" -DCMAKE_INSTALL_LIBDIR=lib ]]
+    .. [[-DCMAKE_PLATFORM_NO_VERSIONED_SONAME=ON ]]
     .. [[-DLUNET_INSTALL_LUA_DIR=lua -DLUNET_INSTALL_CMOD_DIR=lib && cmake --build build-rock -j2]],
   install_command = [[cmake --install build-rock]],
 }

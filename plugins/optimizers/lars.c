@@ -52,7 +52,8 @@ static int slots(const void *state, const char **names, float *init) {
 typedef struct job {
     float *var, *v;
     const float *g;
-    double mu, wd, slr; /* slr = lr * trust, for the second pass */
+    double mu, wd;
+    double slr, a, b; /* lr * trust, and the step's factors (apply) */
 } job;
 
 /* |theta|^2 and |g'|^2 of the block. */
@@ -71,31 +72,19 @@ LN_CLONES static void norms(void *arg, int64_t lo, int64_t hi, double *acc) {
     acc[1] += gg;
 }
 
+/* theta <- theta - (a v + b g'): a = 1, b = 0, or with Nesterov a =
+** momentum, b = lr * trust (one loop for both, no branch inside). */
 LN_CLONES static void apply(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict v = j->v;
     const float *restrict g = j->g;
-    const double mu = j->mu, wd = j->wd, slr = j->slr;
+    const double mu = j->mu, wd = j->wd, slr = j->slr, a = j->a, b = j->b;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         double w = var[i], gi = g[i] + wd * w;
         double vi = mu * v[i] + slr * gi;
         v[i] = (float)vi;
-        var[i] = (float)(w - vi);
-    }
-}
-
-LN_CLONES static void apply_nesterov(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
-    float *restrict var = j->var, *restrict v = j->v;
-    const float *restrict g = j->g;
-    const double mu = j->mu, wd = j->wd, slr = j->slr;
-#pragma omp simd
-    for (int64_t i = lo; i < hi; i++) {
-        double w = var[i], gi = g[i] + wd * w;
-        double vi = mu * v[i] + slr * gi;
-        v[i] = (float)vi;
-        var[i] = (float)(w - (mu * vi + slr * gi));
+        var[i] = (float)(w - (a * vi + b * gi));
     }
 }
 
@@ -105,11 +94,12 @@ static void update(const void *state, float *var, const float *grad,
     (void)t, (void)globals;
     const lars *h = state;
     double sums[2];
-    job j = {var, slot[0], grad, h->momentum, h->weight_decay, 0};
+    job j = {var, slot[0], grad, h->momentum, h->weight_decay, 0, 1, 0};
     lu_parallel_sums(n, norms, &j, 2, sums);
     double wn = sqrt(sums[0]), gn = sqrt(sums[1]);
     j.slr = lr * (wn > 0 && gn > 0 ? h->eeta * wn / gn : 1.0);
-    ln_parallel_for(n, h->nesterov ? apply_nesterov : apply, &j);
+    if (h->nesterov) j.a = h->momentum, j.b = j.slr;
+    ln_parallel_for(n, apply, &j);
 }
 
 static const ln_optimizer_ops ops = {

@@ -8,15 +8,8 @@
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local T = dofile(here .. "/testlib.lua")
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q, slurp = T.sh_quote, T.slurp
 local function ok(cmd) return os.execute(cmd .. " > /dev/null 2>&1") == true end
-local function slurp(path)
-  local f = io.open(path, "r")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 local source = os.getenv("LUNET_SOURCE_DIR")
 local missing = not source and "LUNET_SOURCE_DIR is not set (run through ctest)"

@@ -16,9 +16,7 @@ local function finish()
   os.exit(0)
 end
 
-local function sh_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local sh_quote, slurp = T.sh_quote, T.slurp
 
 -- Run a shell command, its output into log; true when it exited 0.
 local function run(cmd, log)
@@ -26,13 +24,6 @@ local function run(cmd, log)
   return ok == true
 end
 
-local function slurp(path)
-  local f = io.open(path, "r")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 local build_dir, source_dir = os.getenv("LUNET_BUILD_DIR"), os.getenv("LUNET_SOURCE_DIR")
 if not build_dir or not source_dir then
