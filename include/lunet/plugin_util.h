@@ -15,6 +15,7 @@
 **    initializers given as unit references;
 **  - sums over a whole variable with a fixed blocking (lu_parallel_sums:
 **    the norms of LAMB and LARS);
+**  - shapes as Keras prints them in messages (lu_shape_str);
 **  - scratch buffers a layer owns, grown with ln_tensor_resize (no
 **    allocation once the largest batch was seen).
 **
@@ -35,6 +36,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lunet/plugin.h"
@@ -129,6 +131,19 @@ static LU_UNUSED void lu_parallel_sums(int64_t n, lu_sums_fn fn, void *arg,
         for (int64_t b = 0; b < nb; b++) s += acc[b][k];
         sums[k] = s;
     }
+}
+
+/* ---- shapes ----------------------------------------------------------------- */
+
+/* A shape without the batch axis as Keras prints it with one: "(None, 3, 4)"
+** (messages of layers with several inputs). Returns buf. */
+static LU_UNUSED const char *lu_shape_str(const ln_shape *s, char *buf,
+                                          size_t n) {
+    int k = snprintf(buf, n, "(None");
+    for (int i = 0; i < s->nd && k > 0 && (size_t)k < n; i++)
+        k += snprintf(buf + k, n - (size_t)k, ", %lld", (long long)s->dim[i]);
+    if (k > 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, ")");
+    return buf;
 }
 
 /* ---- keyword arguments ------------------------------------------------------ */

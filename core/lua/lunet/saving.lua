@@ -245,8 +245,31 @@ local function open_checked(what, path, skip)
   return f
 end
 
+-- A functional model from a graph config (Keras's layout), each layer's
+-- Keras config read as for Sequential models.
+local function build_functional(mc, where)
+  local layers = require "lunet.layers"
+  local F = require "lunet.functional"
+  local function make(cls, c, lname)
+    local lwhere = sformat("%s: layer '%s' (%s)", where, lname, cls)
+    if not layers.constructor(cls) then
+      cfgs.fail(where, "layer '%s' is of class '%s', which no installed lunet plugin " ..
+                "provides (known: %s)", lname, cls, registry.known("layer", "class_name"))
+    end
+    local ok, layer = pcall(layers.from_config, cls, cfgs.lunet_layer_args(cls, c, lwhere))
+    if not ok then cfgs.fail(lwhere, "%s", E.message(layer)) end
+    return layer
+  end
+  local cfg = registry.copy(mc.config)
+  if cfg.name == h5.json_null then cfg.name = nil end
+  local ok, model = pcall(F.from_config, cfg, make)
+  if not ok then cfgs.fail(where, "%s", E.message(model)) end
+  return model
+end
+
 -- A model from a decoded Keras model config (where: for messages).
 local function build_model(mc, where)
+  if cfgs.is_graph_config(mc) then return build_functional(mc, where) end
   local models = require "lunet.models"
   local layers = require "lunet.layers"
   local entries, name = cfgs.model_entries(mc, where)
@@ -373,7 +396,9 @@ local function load_model(path, opts)
   if not model:_is_built() then
     fail(what, path, "the model config gives no input shape, so the weights cannot be placed")
   end
-  load_layer_weights(f, weights_root(f, path, what), model, path, what, false)
+  -- a graph's layers are matched by name (its layer order may differ from the file's)
+  load_layer_weights(f, weights_root(f, path, what), model, path, what,
+                     rawget(model, "_graph") ~= nil)
   if opts.compile ~= false then
     local tc = f:attr_string("/", "training_config")
     if tc then
