@@ -15,8 +15,8 @@ description = {
   summary = "Deep learning in C driven from Lua 5.4, with Keras semantics",
   detailed = [[A C core (tensors, OpenMP kernels, its own GEMM) and plugins
 (layers, activations, initializers, optimizers, schedules, losses, metrics)
-with a Keras 2 model API in Lua: Sequential, compile/fit, callbacks, HDF5
-model files Keras reads.]],
+with a Keras 2 model API in Lua: Sequential and functional models,
+compile/fit, callbacks, HDF5 model files Keras reads.]],
 }
 dependencies = {"lua >= 5.4, < 5.5"}
 build = {
