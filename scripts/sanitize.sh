@@ -6,10 +6,13 @@
 #
 # 1. Configures build-asan/ with -DLUNET_SANITIZE=ON (ASan + UBSan,
 #    -fno-sanitize-recover=all), builds it, and runs every CTest test with
-#    ASan/UBSan halting on the first error and LeakSanitizer on. The one
-#    test left out is fuzz_run_short, which builds its own clang+libFuzzer
+#    ASan/UBSan halting on the first error and LeakSanitizer on. Two
+#    tests are left out: fuzz_run_short, which builds its own clang+libFuzzer
 #    tree (tests/fuzz/run_fuzz.sh; the fuzz corpora do replay here, under
-#    the sanitizers, as fuzz_replay_*).
+#    the sanitizers, as fuzz_replay_*), and mpi_test_mpi_fit, which trains
+#    a full epoch of the seed's experiment 1 in a dozen MPI jobs (over
+#    15 minutes under ASan; the plain suite runs it, and mpi_np2_fit drives
+#    the same fit paths over MPI here).
 # 2. Builds a plain RelWithDebInfo tree (build-valgrind/) and runs the
 #    README's quickstart (the seed's first experiment: He initialisation +
 #    LeakyReLU on Fashion-MNIST, on a 2,000-image slice for one epoch, then
@@ -54,7 +57,7 @@ if [ "$do_asan" = 1 ]; then
     export LSAN_OPTIONS="suppressions=$src/tests/fuzz/lsan-suite.supp:print_suppressions=0"
     echo "sanitize: running the suite under ASan+UBSan"
     # shellcheck disable=SC2086
-    ctest --test-dir "$asan_build" --output-on-failure -j2 -E '^fuzz_run_short$' \
+    ctest --test-dir "$asan_build" --output-on-failure -j2 -E '^(fuzz_run_short|mpi_test_mpi_fit)$' \
         ${CTEST_ARGS:-} 2>&1 | tee "$asan_build/sanitize-ctest.log"
     # ctest's status is lost in the pipe: read its summary
     if ! grep -q "100% tests passed" "$asan_build/sanitize-ctest.log"; then

@@ -1,5 +1,5 @@
 /*
-** plugin.h -- the plugin ABI 2.0: how a shared object adds layers,
+** plugin.h -- the plugin ABI 2.1: how a shared object adds layers,
 ** activations, initializers, optimizers, schedules, losses and metrics to
 ** lunet. Everything a plugin needs and nothing a host alone needs (hosts
 ** find the rest in registry.h and the engine headers in lunet/engine/).

@@ -13,6 +13,9 @@
 **  - keyword arguments: nil-only keys (constraints), optional and required
 **    numbers, non-negative numbers, rates, seeds, activations and
 **    initializers given as unit references;
+**  - sums over a whole variable with a fixed blocking (lu_parallel_sums:
+**    the norms of LAMB and LARS);
+**  - shapes as Keras prints them in messages (lu_shape_str);
 **  - scratch buffers a layer owns, grown with ln_tensor_resize (no
 **    allocation once the largest batch was seen).
 **
@@ -81,6 +84,53 @@ static inline void lu_act_run(ln_range_fn chunk, const void *state,
                               float *out, int64_t n) {
     lu_act_job j = {state, x, y, dy, out};
     ln_parallel_for(n, chunk, &j);
+}
+
+/* ---- sums over a whole variable (LN_OPT_WHOLE_VARIABLE optimizers) ------------- */
+
+/* Sums (norms) over [0, n) with a fixed blocking, so they are the same for
+** any thread count: the range is cut into at most LU_SUM_BLOCKS blocks of
+** about LN_PAR_CHUNK elements (the cut depends on n alone); fn(arg, lo, hi,
+** acc) adds its block's nsums sums (<= LU_MAX_SUMS) into acc, which starts
+** at zero -- it may also write its own elements, as ln_parallel_for's
+** functions do -- and the block sums are added in block order. The blocks
+** run on the thread team when one runs, else on OpenMP threads from
+** LN_PAR_MIN elements on. A LN_CLONES fn with `omp simd reduction` is
+** vectorised per CPU. Nothing is allocated. */
+#define LU_SUM_BLOCKS 64
+#define LU_MAX_SUMS 4
+typedef void (*lu_sums_fn)(void *arg, int64_t lo, int64_t hi, double *acc);
+
+typedef struct lu_sums_job {
+    lu_sums_fn fn;
+    void *arg;
+    int64_t n, block;
+    double (*acc)[LU_MAX_SUMS];
+} lu_sums_job;
+
+static LU_UNUSED void lu_sums_block(void *arg, int64_t b) {
+    const lu_sums_job *j = arg;
+    int64_t lo = b * j->block, hi = lo + j->block < j->n ? lo + j->block : j->n;
+    if (lo < hi) j->fn(j->arg, lo, hi, j->acc[b]);
+}
+
+static LU_UNUSED void lu_parallel_sums(int64_t n, lu_sums_fn fn, void *arg,
+                                       int nsums, double *sums) {
+    double acc[LU_SUM_BLOCKS][LU_MAX_SUMS] = {{0}};
+    int64_t nb = n > 0 ? (n + LN_PAR_CHUNK - 1) / LN_PAR_CHUNK : 0;
+    if (nb > LU_SUM_BLOCKS) nb = LU_SUM_BLOCKS;
+    lu_sums_job j = {fn, arg, n, nb ? (n + nb - 1) / nb : 0, acc};
+    if (ln_parallel_threads() > 1) {
+        ln_parallel_tasks(nb, lu_sums_block, &j);
+    } else {
+        LN_PAR_FOR(n)
+        for (int64_t b = 0; b < nb; b++) lu_sums_block(&j, b);
+    }
+    for (int k = 0; k < nsums && k < LU_MAX_SUMS; k++) {
+        double s = 0;
+        for (int64_t b = 0; b < nb; b++) s += acc[b][k];
+        sums[k] = s;
+    }
 }
 
 /* ---- shapes ----------------------------------------------------------------- */

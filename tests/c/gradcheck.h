@@ -3,7 +3,7 @@
 **
 ** Two levels:
 **
-** 1. lt_gradcheck: generic. A closure f(user) computes a scalar from
+** 1. lt_gradcheck (lu_gradcheck of the installed lunet/gradcheck.h): generic. A closure f(user) computes a scalar from
 **    variables the checker perturbs in place, one element at a time, by
 **    +-step (central differences), and the numeric derivative is compared
 **    with an analytic gradient (float32, what a kernel computed). A
@@ -29,36 +29,19 @@
 **    layer's generator is re-seeded before every forward, so the masks
 **    repeat and the reference can redraw them from the same seed.
 */
-#ifndef LUNET_GRADCHECK_H
-#define LUNET_GRADCHECK_H
+#ifndef LUNET_TESTS_GRADCHECK_H
+#define LUNET_TESTS_GRADCHECK_H
 
 #include "lunet/engine/net.h"
+#include "lunet/gradcheck.h" /* the generic checker, installed for plugin authors */
 
-typedef double (*lt_gc_fn)(void *user);
-
-typedef struct lt_gc_var {
-    const char *name;
-    int64_t n;
-    double *d;         /* perturb these (float64 reference), or ... */
-    float *f;          /* ... these (the float32 computation itself) */
-    const float *grad; /* the analytic gradient under test, n values */
-} lt_gc_var;
-
-typedef struct lt_gc_opts {
-    double step;
-    double rtol, atol, abs; /* see above */
-} lt_gc_opts;
-
-typedef struct lt_gc_report {
-    int ok;
-    int64_t checked;
-    double worst;  /* largest |num - ana| / tolerance (<= 1 passes) */
-    char msg[1600]; /* the worst element, or what failed */
-} lt_gc_report;
-
-/* Check every element of every variable; returns rep->ok. */
-int lt_gradcheck(lt_gc_fn f, void *user, const lt_gc_var *vars, int nvars,
-                 const lt_gc_opts *opts, lt_gc_report *rep);
+typedef lu_gc_fn lt_gc_fn;
+typedef lu_gc_var lt_gc_var;
+typedef lu_gc_opts lt_gc_opts;
+typedef lu_gc_report lt_gc_report;
+#define lt_gradcheck lu_gradcheck
+#define lt_gc_ref_defaults lu_gc_ref_defaults
+#define lt_gc_float_defaults lu_gc_float_defaults
 
 /* A float64 reference forward of a layer: y (batch x the layer's output
 ** shape; for a layer of several outputs, each output after the other) from
@@ -81,10 +64,6 @@ typedef struct lt_layer_case {
     lt_gc_opts layer_opts; /* against the float32 layer (step 0: skip) */
     uint64_t r_seed;  /* for r */
 } lt_layer_case;
-
-/* Default options (documented in gradcheck.c). */
-lt_gc_opts lt_gc_ref_defaults(void);
-lt_gc_opts lt_gc_float_defaults(void);
 
 /* Run the layer checks; weights are restored afterwards. Returns 1 when
 ** everything passed, else 0 with the reason in rep->msg. */

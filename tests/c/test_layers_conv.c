@@ -283,7 +283,9 @@ static void ref_norm(const rc *c, const ln_layer *l, int64_t batch, const double
         else if (i > c->hi) inner *= shape[i];
         else f *= shape[i];
     }
-    const double *gamma = w[0], *beta = w[1];
+    /* LayerNormalization with center = scale = false has no weights */
+    const int affine = ln_layer_weight_count(l) > 0;
+    const double *gamma = affine ? w[0] : NULL, *beta = affine ? w[1] : NULL;
 #define AT(o, k, i) (((o) * f + (k)) * inner + (i))
     if (c->kind == BNORM) {
         for (int64_t k = 0; k < f; k++) {
@@ -314,8 +316,7 @@ static void ref_norm(const rc *c, const ln_layer *l, int64_t batch, const double
             var /= (double)f;
             for (int64_t k = 0; k < f; k++)
                 y[AT(o, k, i)] = (x[AT(o, k, i)] - mean) / sqrt(var + c->eps) *
-                                     (ln_layer_weight_count(l) ? gamma[k] : 1) +
-                                     (ln_layer_weight_count(l) ? beta[k] : 0);
+                                     (affine ? gamma[k] : 1) + (affine ? beta[k] : 0);
         }
 #undef AT
 }

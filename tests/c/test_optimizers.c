@@ -32,6 +32,7 @@ typedef struct ref {
     double mu, rho, eps, b1, b2, init, psi, wd;
     int nesterov, centered, amsgrad;
     double power, l1, l2, shrink, beta; /* Ftrl */
+    double eeta;                        /* LARS */
 } ref;
 
 /* The hyper-parameters as keyword arguments for the plugin. */
@@ -89,10 +90,16 @@ static ln_args *ref_args(const ref *r) {
         ln_args_set_number(a, "l2_regularization_strength", r->l2);
         ln_args_set_number(a, "l2_shrinkage_regularization_strength", r->shrink);
         ln_args_set_number(a, "beta", r->beta);
-    } else if (!strcmp(o, "lion")) {
+    } else if (!strcmp(o, "lion") || !strcmp(o, "lamb")) {
         ln_args_set_number(a, "beta_1", r->b1);
         ln_args_set_number(a, "beta_2", r->b2);
         ln_args_set_number(a, "weight_decay", r->wd);
+        if (!strcmp(o, "lamb")) ln_args_set_number(a, "epsilon", r->eps);
+    } else if (!strcmp(o, "lars")) {
+        ln_args_set_number(a, "momentum", r->mu);
+        ln_args_set_number(a, "eeta", r->eeta);
+        ln_args_set_number(a, "weight_decay", r->wd);
+        ln_args_set_bool(a, "nesterov", r->nesterov);
     }
     return a;
 }
@@ -132,6 +139,11 @@ static void ref_clip(const ref *r, int nv, double **g, const int64_t *len) {
 }
 
 static double sgn(double x) { return (x > 0) - (x < 0); }
+
+/* The trust ratio of LAMB and LARS: num / den when both are > 0, else 1. */
+static double trust(double num, double den) {
+    return num > 0 && den > 0 ? num / den : 1.0;
+}
 
 /* One step of the rule on one variable of n elements: w and s[j] hold the
 ** state before the step, g the (clipped) gradient; the new state goes to
@@ -240,6 +252,36 @@ static void ref_update(const ref *r, int64_t t, double lr, int64_t n,
             w_out[i] = w[i] - lr * (sgn(c) + r->wd * w[i]);
             s_out[0][i] = r->b2 * s[0][i] + (1 - r->b2) * g[i];
         }
+    } else if (!strcmp(o, "lamb")) {
+        /* tfa.optimizers.LAMB: the norms are over the whole variable. */
+        double c1 = 1 - pow(r->b1, T), c2 = 1 - pow(r->b2, T), ww = 0, uu = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double m = r->b1 * s[0][i] + (1 - r->b1) * g[i];
+            double v = r->b2 * s[1][i] + (1 - r->b2) * g[i] * g[i];
+            s_out[0][i] = m;
+            s_out[1][i] = v;
+            double u = (m / c1) / (sqrt(v / c2) + r->eps) + r->wd * w[i];
+            w_out[i] = u; /* the direction, for now */
+            ww += w[i] * w[i];
+            uu += u * u;
+        }
+        double ratio = trust(sqrt(ww), sqrt(uu));
+        for (int64_t i = 0; i < n; i++) w_out[i] = w[i] - lr * ratio * w_out[i];
+    } else if (!strcmp(o, "lars")) {
+        /* The TF Model Garden's LARS, classic momentum. */
+        double ww = 0, gg = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double gd = g[i] + r->wd * w[i];
+            ww += w[i] * w[i];
+            gg += gd * gd;
+        }
+        double slr = lr * (ww > 0 && gg > 0 ? r->eeta * trust(sqrt(ww), sqrt(gg)) : 1.0);
+        for (int64_t i = 0; i < n; i++) {
+            double gd = g[i] + r->wd * w[i];
+            double v = r->mu * s[0][i] + slr * gd;
+            s_out[0][i] = v;
+            w_out[i] = w[i] - (r->nesterov ? r->mu * v + slr * gd : v);
+        }
     } else {
         ck_abort_msg("no reference for %s", o);
     }
@@ -330,7 +372,7 @@ static void check_rule(const ref *r, int steps, int64_t big) {
     ln_optimizer *o = make(r->opt, ref_args(r));
     float init[LN_MAX_SLOTS];
     int nslots = slot_inits(o, init);
-    double glob[2] = {1.0, 1.0};
+    double glob[2] = {1.0, 1.0}, werr = 0, serr = 0;
     for (int step = 0; step < steps; step++) {
         /* The state before the step, as the plugin holds it. */
         for (int k = 0; k < NV; k++) {
@@ -358,6 +400,9 @@ static void check_rule(const ref *r, int steps, int64_t big) {
             for (int64_t i = 0; i < len[k]; i++) {
                 double got = ln_f32(vars[k])[i], want = w_out[k][i];
                 double tol = 1e-6 * fabs(want - w[k][i]) + ulpf(want);
+                if (fabs(want - w[k][i]) > 0)
+                    werr = fmax(werr, fmax(fabs(got - want) - ulpf(want), 0) /
+                                          fabs(want - w[k][i]));
                 if (!(fabs(got - want) <= tol))
                     ck_abort_msg("%s step %d var %d[%lld]: %.9g, reference %.9g "
                               "(from %.9g, lr %g)", r->opt, step + 1, k,
@@ -365,6 +410,7 @@ static void check_rule(const ref *r, int steps, int64_t big) {
                 for (int j = 0; j < nslots; j++) {
                     double sg = ln_f32(ln_optimizer_slot(o, k, j))[i];
                     double sw = s_out[k][j][i];
+                    if (sw != 0) serr = fmax(serr, fabs(sg - sw) / fabs(sw));
                     if (!(fabs(sg - sw) <= 1e-6 * fabs(sw)))
                         ck_abort_msg("%s step %d slot '%s' of var %d[%lld]: %.9g, "
                                   "reference %.9g", r->opt, step + 1,
@@ -380,6 +426,12 @@ static void check_rule(const ref *r, int steps, int64_t big) {
                           r->opt, step + 1, got, glob[1]);
         }
     }
+    /* The largest errors seen (the weights' beyond the float32 rounding of
+    ** the stored weight, relative to the update): the figures quoted in
+    ** docs/plugins.md. */
+    printf("%-8s lr %-5g eps %-5g wd %-5g mu %-4g: max weight error %.2e of the "
+           "update, max slot error %.2e relative\n", r->opt, r->lr, r->eps, r->wd,
+           r->mu, werr, serr);
     for (int k = 0; k < NV; k++) {
         free(w[k]), free(g[k]), free(w_out[k]);
         for (int j = 0; j < LN_MAX_SLOTS; j++) free(s_in[k][j]), free(s_out[k][j]);
@@ -393,7 +445,8 @@ static void check_rule(const ref *r, int steps, int64_t big) {
 static ref base(const char *opt, double lr) {
     ref r = {.opt = opt, .lr = lr, .clipvalue = -1, .clipnorm = -1,
              .global_clipnorm = -1, .rho = 0.9, .eps = 1e-7, .b1 = 0.9,
-             .b2 = 0.999, .init = 0.1, .psi = 0.004, .power = -0.5};
+             .b2 = 0.999, .init = 0.1, .psi = 0.004, .power = -0.5,
+             .eeta = 0.001};
     return r;
 }
 
@@ -452,8 +505,17 @@ static void add_cases(void) {
     r = base("adamw", 0.01), r.wd = 0.1, r.amsgrad = 1, r.eps = 0.1, add(r);
     r = base("lion", 0.001), r.b2 = 0.99, add(r);
     r = base("lion", 0.001), r.b2 = 0.99, r.wd = 0.5, r.decay = 0.01, add(r);
+    r = base("lamb", 0.01), r.eps = 1e-6, add(r);
+    r = base("lamb", 0.01), r.eps = 1e-6, r.wd = 0.01, add(r);
+    r = base("lamb", 0.02), r.eps = 0.1, r.wd = 0.1, r.b1 = 0.5, r.b2 = 0.9, add(r);
+    r = base("lamb", 0.01), r.eps = 1e-6, r.wd = 0.01, r.clipnorm = 1.0, r.decay = 0.05, add(r);
+    r = base("lars", 0.1), r.mu = 0.9, add(r);
+    r = base("lars", 0.1), r.mu = 0.9, r.nesterov = 1, r.wd = 0.01, add(r);
+    r = base("lars", 1.0), r.eeta = 0.02, r.wd = 0.05, add(r);
+    r = base("lars", 0.5), r.mu = 0.8, r.eeta = 0.01, r.s_steps = 10, r.s_rate = 0.5,
+    r.global_clipnorm = 2.0, add(r);
 }
-#define NCASES 39
+#define NCASES 47
 
 START_TEST(step_by_step) {
     add_cases();
@@ -566,12 +628,15 @@ static ref resume_case(int c) {
         r = base("rmsprop", 0.01), r.mu = 0.9, r.centered = 1,
         r.global_clipnorm = 2.0;
         return r;
-    default:
+    case 2:
         r = base("adam", 0.01), r.amsgrad = 1, r.clipvalue = 0.7;
+        return r;
+    default:
+        r = base("lamb", 0.01), r.eps = 1e-6, r.wd = 0.01, r.decay = 0.02;
         return r;
     }
 }
-#define NRESUME 3
+#define NRESUME 4
 #define RESUME_AT 10
 #define RESUME_END 20
 
@@ -805,9 +870,10 @@ START_TEST(config_has_every_hyper_parameter) {
 
     /* Keras's default learning rates, and Lion's from its paper. */
     const char *names[] = {"sgd", "adagrad", "rmsprop", "adam", "adamax", "nadam",
-                           "adadelta", "ftrl", "adamw", "lion"};
-    double lrs[] = {0.01, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 1e-4};
-    for (int i = 0; i < 10; i++) {
+                           "adadelta", "ftrl", "adamw", "lion", "lamb", "lars"};
+    double lrs[] = {0.01,  0.001, 0.001, 0.001, 0.001, 0.001,
+                    0.001, 0.001, 0.001, 1e-4,  0.001, 0.01};
+    for (int i = 0; i < 12; i++) {
         o = make(names[i], NULL);
         ck_assert_msg(ln_optimizer_learning_rate(o) == lrs[i], "%s", names[i]);
         ln_optimizer_free(o);
@@ -818,6 +884,14 @@ START_TEST(config_has_every_hyper_parameter) {
     o = make("ftrl", NULL);
     expect_number(ln_optimizer_object(o)->args, "learning_rate_power", -0.5);
     expect_number(ln_optimizer_object(o)->args, "initial_accumulator_value", 0.1);
+    ln_optimizer_free(o);
+    o = make("lamb", NULL);
+    expect_number(ln_optimizer_object(o)->args, "epsilon", 1e-6);
+    expect_number(ln_optimizer_object(o)->args, "weight_decay", 0);
+    ln_optimizer_free(o);
+    o = make("lars", NULL);
+    expect_number(ln_optimizer_object(o)->args, "momentum", 0.9);
+    expect_number(ln_optimizer_object(o)->args, "eeta", 0.001);
     ln_optimizer_free(o);
 
     /* The legacy alias is recorded as learning_rate. */
@@ -889,6 +963,9 @@ START_TEST(bad_arguments_name_the_key) {
     expect_error("adagrad", one_number("initial_accumulator_value", -1),
                  "'initial_accumulator_value'");
     expect_error("adamx", NULL, "unknown optimizer 'adamx'");
+    expect_error("lamb", one_number("weight_decay", -0.1), "'weight_decay'");
+    expect_error("lars", one_number("eeta", -1), "'eeta'");
+    expect_error("lars", one_number("momentum", 1.5), "'momentum'");
     ln_args *a = one_number("clipnorm", 1);
     ln_args_set_number(a, "global_clipnorm", 1);
     expect_error("sgd", a, "global_clipnorm");

@@ -3,7 +3,8 @@
 -- writes them and their round trip through model files, build-time errors
 -- that name the layer and the shapes and point at the user's line, whole
 -- channels dropped by SpatialDropout, and CNN training that gives the same
--- bits for 1 thread and 2 threads in serial, team and automatic mode.
+-- bits for 1 thread and 2 threads in serial, team and automatic mode;
+-- ln.testing.gradcheck on convolutions, pooling and Reshape.
 -- Run as `lunet test_conv_layers.lua` (cwd tests/lua).
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local T = dofile(here .. "/testlib.lua")
@@ -218,6 +219,19 @@ local function run(threads, mode)
   ln.set_num_threads(1)
   return m:get_weights(), h, p
 end
+
+test("ln.testing.gradcheck passes convolutions, pooling and Reshape", function()
+  ln.random.seed(5)
+  local x3, x4 = ln.randn(2, 4, 3), ln.randn(2, 4, 4, 2)
+  for _, case in ipairs{
+    {L.Conv1D{2, 2}, x3}, {L.Reshape{{12}}, x3},
+    {L.Conv2D{2, 3}, x4}, {L.DepthwiseConv2D{2}, x4}, {L.SeparableConv2D{2, 2}, x4},
+    {L.Conv2DTranspose{2, 2}, x4}, {L.MaxPooling2D{}, x4}, {L.AveragePooling2D{}, x4},
+  } do
+    local r = ln.testing.gradcheck(case[1], case[2], {raise = false})
+    if not (r.ok and r.checked > 20) then error(case[1].name .. ": " .. r.msg) end
+  end
+end)
 
 test("a CNN trains to the same bits with 1 and 2 threads (serial, team, auto)", function()
   local w1, h1, p1 = run(1, "auto")

@@ -2,7 +2,8 @@
 -- symbolic tensors, ln.Model with several inputs and outputs, shared
 -- layers, fit/evaluate/predict with lists and name-keyed tables, Keras's
 -- history names, summary's "Connected to", configs, and bad graphs named
--- at the user's line. Run as `lunet test_functional.lua` (cwd tests/lua).
+-- at the user's line; ln.testing.gradcheck on RepeatVector and Permute.
+-- Run as `lunet test_functional.lua` (cwd tests/lua).
 local ln = require "lunet"
 
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
@@ -208,6 +209,17 @@ test("files: Keras's functional layout, load_model predicts the same bits and re
   eq(#m3.layers, 7)
   os.remove(path)
   os.remove(dir)
+end)
+
+test("ln.testing.gradcheck passes RepeatVector and Permute", function()
+  ln.random.seed(5)
+  for _, case in ipairs{
+    {ln.layers.RepeatVector{2}, ln.randn(2, 3)},
+    {ln.layers.Permute{{2, 1}}, ln.randn(2, 4, 3)},
+  } do
+    local r = ln.testing.gradcheck(case[1], case[2], {raise = false})
+    if not (r.ok and r.checked >= 6) then error(case[1].name .. ": " .. r.msg) end
+  end
 end)
 
 test("bad graphs are named at the user's line", function()

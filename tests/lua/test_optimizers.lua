@@ -22,7 +22,8 @@ local function maxdiff(a, b)
 end
 
 local classes = {SGD = 0.01, Adagrad = 0.001, RMSprop = 0.001, Adam = 0.001, Adamax = 0.001,
-                 Nadam = 0.001, Adadelta = 0.001, Ftrl = 0.001, AdamW = 0.001, Lion = 1e-4}
+                 Nadam = 0.001, Adadelta = 0.001, Ftrl = 0.001, AdamW = 0.001, Lion = 1e-4,
+                 LAMB = 0.001, LARS = 0.01}
 
 test("a constructor for every optimizer class, with Keras's defaults", function()
   for cls, lr in pairs(classes) do
@@ -53,6 +54,11 @@ test("Adam's config holds every hyper-parameter", function()
   check(ln.optimizers.AdamW{}:get_config().weight_decay == 0.004, "AdamW weight_decay")
   local l = ln.optimizers.Lion{}:get_config()
   check(l.beta_1 == 0.9 and l.beta_2 == 0.99 and l.weight_decay == 0, "Lion")
+  c = ln.optimizers.LAMB{}:get_config()
+  check(c.epsilon == 1e-6 and c.weight_decay == 0 and c.beta_2 == 0.999, "LAMB")
+  c = ln.optimizers.LARS{}:get_config()
+  check(c.momentum == 0.9 and c.eeta == 0.001 and c.weight_decay == 0 and
+        c.nesterov == false, "LARS")
 end)
 
 test("bad values and unknown keys raise errors naming the key", function()
@@ -229,6 +235,41 @@ test("clipnorm, clipvalue, global_clipnorm", function()
     {{g, w1}, {g, w2}}) -- global norm 5 * sqrt(2)
   local f = 2.5 / (5 * math.sqrt(2))
   check(maxdiff(w1, g * -f) < 1e-7 and maxdiff(w2, g * -f) < 1e-7, "global_clipnorm")
+end)
+
+-- LAMB and LARS need whole variables (their norms): fit in C (runs of
+-- batches on a thread team) must give the step apply_gradients gives
+-- between batches -- bitwise, with 1 and 2 threads.
+test("LAMB and LARS: fit's step is apply_gradients' step", function()
+  ln.random.seed(4)
+  local x, y = ln.randn(256, 40), ln.randn(256, 3)
+  local function train(opt, lua_path, threads)
+    ln.set_num_threads(threads)
+    ln.random.seed(8)
+    local m = ln.Sequential{ln.layers.Dense{1200, activation = "relu", input_shape = {40}},
+                            ln.layers.Dense{3}}
+    local o = ln.optimizers.get(opt)
+    -- an apply_gradients of the instance sends fit through the Lua path
+    if lua_path then
+      local apply = o.apply_gradients
+      rawset(o, "apply_gradients", function(self, p) return apply(self, p) end)
+    end
+    m:compile{loss = "mse", optimizer = o}
+    m:fit(x, y, {epochs = 2, batch_size = 32, shuffle = false, verbose = 0})
+    return m:get_weights()
+  end
+  local threads = ln.get_num_threads()
+  for _, opt in ipairs{"lamb", "lars"} do
+    local a = train(opt, false, 2)
+    for _, case in ipairs{{true, 2}, {false, 1}} do
+      local b = train(opt, case[1], case[2])
+      for i = 1, #a do
+        check(maxdiff(a[i], b[i]) == 0, "%s: weight %d differs (Lua path %s, %d threads)",
+              opt, i, tostring(case[1]), case[2])
+      end
+    end
+  end
+  ln.set_num_threads(threads)
 end)
 
 T.summary("optimizer")

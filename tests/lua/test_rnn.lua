@@ -1,7 +1,8 @@
 -- SimpleRNN, LSTM, GRU and Embedding through the Lua API: Sequential models
 -- train with fit (loss falls on a learnable sequence task), give bitwise
 -- the same weights for 1 and 2 threads, save and load in Keras 2's HDF5
--- layout (weight names, configs) and predict the same afterwards.
+-- layout (weight names, configs) and predict the same afterwards; every
+-- cell and Bidirectional passes ln.testing.gradcheck.
 -- Run as `lunet test_rnn.lua` (cwd tests/lua).
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local T = dofile(here .. "/testlib.lua")
@@ -164,6 +165,19 @@ T.test("Bidirectional: Keras weights, fit, save and load", function()
   T.raises_as(function() ln.layers.Bidirectional{ln.layers.Dense{3}} end, {"LSTM"})
   T.raises_as(function() ln.layers.Bidirectional{ln.layers.GRU{3}, merge_mode = "max"} end,
               {"merge_mode"})
+end)
+
+T.test("ln.testing.gradcheck passes every cell and Bidirectional", function()
+  ln.random.seed(5)
+  local xs = ln.randn(2, 4, 3)
+  for _, layer in ipairs{
+    ln.layers.SimpleRNN{3}, ln.layers.LSTM{3, return_sequences = true}, ln.layers.GRU{3},
+    ln.layers.GRU{3, reset_after = false, go_backwards = true},
+    ln.layers.Bidirectional{ln.layers.LSTM{2}},
+  } do
+    local r = ln.testing.gradcheck(layer, xs, {raise = false})
+    T.ok(r.ok and r.checked > 40, layer.name .. ": " .. r.msg)
+  end
 end)
 
 os.exit(T.summary("rnn"))

@@ -16,9 +16,7 @@ local function finish()
   os.exit(0)
 end
 
-local function sh_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local sh_quote, slurp = T.sh_quote, T.slurp
 
 -- Run a shell command, its output into log; true when it exited 0.
 local function run(cmd, log)
@@ -26,25 +24,18 @@ local function run(cmd, log)
   return ok == true
 end
 
-local function slurp(path)
-  local f = io.open(path, "r")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 local build_dir, source_dir = os.getenv("LUNET_BUILD_DIR"), os.getenv("LUNET_SOURCE_DIR")
 if not build_dir or not source_dir then
-  T.skip("LUNET_BUILD_DIR / LUNET_SOURCE_DIR not set (run through ctest)", 4)
+  T.skip("LUNET_BUILD_DIR / LUNET_SOURCE_DIR not set (run through ctest)", 5)
   finish()
 end
 if not os.execute("cmake --version > /dev/null 2>&1") then
-  T.skip("cmake is not installed", 4)
+  T.skip("cmake is not installed", 5)
   finish()
 end
 if not os.execute("cc --version > /dev/null 2>&1") then
-  T.skip("no C compiler (cc)", 4)
+  T.skip("no C compiler (cc)", 5)
   finish()
 end
 
@@ -130,6 +121,73 @@ test("scripts/lunet-plugin-build compiles one file; ln.load_plugin loads it", fu
   local out = must(string.format("cd %s && OMP_WAIT_POLICY=passive %s train.lua %s", sh_quote(tmp),
                                  sh_quote(prefix .. "/bin/lunet"), sh_quote(so)), "train_helper")
   assert(out:find("TRAINED OK", 1, true), "training output:\n" .. out)
+end)
+
+-- The layer and activation examples, built against the build tree (an SDK
+-- too) and used the way an author tests them: the C gradient check
+-- (lunet/gradcheck.h) and, from Lua, ln.testing.gradcheck, a model trained
+-- with both, and ln.testing.check_optimizer on AdaBelief against its rule
+-- written in Lua.
+local units = [[
+local ln = require "lunet"
+ln.load_plugin(arg[1]); ln.load_plugin(arg[2]); ln.load_plugin(arg[3])
+ln.random.seed(2)
+local x = ln.randn(6, 4)
+local r = ln.testing.gradcheck(ln.layers.TrainableSwish{beta_initializer = "glorot_uniform"}, x)
+print(string.format("layer gradcheck worst %.3g", r.worst))
+r = ln.testing.gradcheck("mish", x * 3)
+print(string.format("mish gradcheck worst %.3g", r.worst))
+local X = ln.randn(256, 4)
+local Y = (X:sum(2) * 0.5):reshape(256, 1)
+local m = ln.Sequential{ln.layers.Dense{16, activation = "mish", input_shape = {4}},
+                        ln.layers.TrainableSwish{}, ln.layers.Dense{1}}
+m:compile{loss = "mse", optimizer = ln.optimizers.AdaBelief{learning_rate = 0.01}}
+local h = m:fit(X, Y, {epochs = 30, batch_size = 32, verbose = 0})
+local first, last = h.history.loss[1], h.history.loss[30]
+print(string.format("loss %.4g -> %.4g", first, last))
+assert(last < 0.1 * first, "the example units did not train")
+assert(m.layers[2]:get_config().beta_initializer, "config")
+-- AdaBelief's rule in Lua (docs/sdk/example_optimizer/ada_belief.c)
+local function ada_belief(t, lr, w, g, s)
+  local b1, b2, eps = 0.9, 0.999, 1e-14
+  local nw, m_, s_ = {}, {}, {}
+  for i = 1, #w do
+    m_[i] = b1 * s.m[i] + (1 - b1) * g[i]
+    s_[i] = b2 * s.s[i] + (1 - b2) * (g[i] - m_[i]) ^ 2 + eps
+    nw[i] = w[i] - lr * (m_[i] / (1 - b1 ^ t)) / (math.sqrt(s_[i] / (1 - b2 ^ t)) + eps)
+  end
+  return nw, {m = m_, s = s_}
+end
+r = ln.testing.check_optimizer{reference = ada_belief,
+  optimizer = function() return ln.optimizers.AdaBelief{learning_rate = 0.01} end}
+print(string.format("AdaBelief against its Lua reference: worst %.3g of the tolerance", r.worst))
+print("UNITS OK")
+]]
+
+test("the layer and activation examples build on the build tree, gradcheck and train", function()
+  local b = tmp .. "/units"
+  for _, ex in ipairs{"example_layer", "example_activation", "example_optimizer"} do
+    must(string.format("cmake -S %s -B %s -Dlunet_DIR=%s", sh_quote(source_dir .. "/docs/sdk/" .. ex),
+                       sh_quote(b .. "/" .. ex), sh_quote(build_dir)), "configure_" .. ex)
+    local log = must(string.format("cmake --build %s --verbose", sh_quote(b .. "/" .. ex)), "build_" .. ex)
+    -- the flags of the built-ins, though no build type was given
+    for _, flag in ipairs{"-O2", "-fno-math-errno", "-fno-trapping-math"} do
+      assert(log:find(flag, 1, true), ex .. ": built without " .. flag .. "\n" .. log)
+    end
+  end
+  local out = must(string.format("%s %s", sh_quote(b .. "/example_layer/test_trainable_swish"),
+                                 sh_quote(b .. "/example_layer/trainable_swish.so")), "c_gradcheck")
+  assert(select(2, out:gsub(" ok: ", "")) == 2, "C gradient check:\n" .. out)
+  local f = assert(io.open(tmp .. "/units.lua", "w"))
+  f:write(units)
+  f:close()
+  out = must(string.format("cd %s && OMP_WAIT_POLICY=passive %s units.lua %s %s %s", sh_quote(tmp),
+                           sh_quote(build_dir .. "/bin/lunet"),
+                           sh_quote(b .. "/example_layer/trainable_swish.so"),
+                           sh_quote(b .. "/example_activation/mish.so"),
+                           sh_quote(b .. "/example_optimizer/ada_belief.so")), "units")
+  assert(out:find("UNITS OK", 1, true), "output:\n" .. out)
+  print(out)
 end)
 
 test("the installed lunet refuses a missing plugin with a message", function()

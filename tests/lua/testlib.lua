@@ -97,6 +97,20 @@ function T.write_file(path, bytes)
   f:close()
 end
 
+-- The contents of path ("" when it cannot be read).
+function T.slurp(path)
+  local f = io.open(path, "r")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- s quoted for sh.
+function T.sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
 -- The exit status CTest reads as "skipped" (SKIP_RETURN_CODE in
 -- tests/CMakeLists.txt).
 T.SKIP_STATUS = 77

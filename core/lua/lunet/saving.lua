@@ -219,7 +219,10 @@ end
 
 -- Open a file and refuse one written by a newer lunet or naming units
 -- that are not installed.
-local function open_checked(what, path)
+-- A file opened for reading, its format version and units checked; units
+-- of the kinds in `skip` (a set) may be absent: an optimizer is not needed
+-- to read weights or a model that is not compiled (Keras loads those too).
+local function open_checked(what, path, skip)
   local f = guarded(what, files.h5_open, path)
   local fv = f:attr_string("/", "lunet_format_version")
   if fv ~= nil then
@@ -233,7 +236,7 @@ local function open_checked(what, path)
   end
   local units = f:attr_strings("/", "lunet_units")
   if units then
-    local ok, err = pcall(cfgs.check_units, units, path)
+    local ok, err = pcall(cfgs.check_units, units, path, skip)
     if not ok then
       f:close()
       E.raise(what .. ": " .. tostring(err))
@@ -378,7 +381,8 @@ end
 
 local function load_model(path, opts)
   local what = "load_model"
-  local f <close> = open_checked(what, path)
+  local f <close> = open_checked(what, path,
+                                 opts.compile == false and {optimizer = true} or nil)
   local text = f:attr_string("/", "model_config")
   if not text then
     if f:attr_strings("/", "layer_names") then
@@ -438,7 +442,7 @@ function M.load_weights(model, path, opts)
   opts = check_opts(what, opts, {by_name = "boolean", skip_mismatch = "boolean", options = "absent"})
   if opts.skip_mismatch then fail(what, path, "skip_mismatch is not supported") end
   guarded(what, function()
-    local f <close> = open_checked(what, path)
+    local f <close> = open_checked(what, path, {optimizer = true})
     require_built(what, path, model)
     load_layer_weights(f, weights_root(f, path, what), model, path, what, opts.by_name)
   end)

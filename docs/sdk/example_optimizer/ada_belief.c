@@ -50,27 +50,34 @@ static int slots(const void *state, const char **names, float *init) {
 typedef struct job {
     float *var, *m, *s;
     const float *g;
-    double lr, b1, b2, eps, c1, c2;
+    double b1, b2, eps;
+    float alpha, eps_hat; /* the step with both bias corrections folded in */
 } job;
 
-/* Elements [lo, hi): double arithmetic, one rounding when stored; the loop
-** vectorises (omp simd) for every CPU level (LN_CLONES) and the chunks
-** never depend on the thread count. */
+/* Elements [lo, hi). The moments are computed in double and rounded once
+** when stored; the step runs in float32 on the stored moments (16 lanes per
+** AVX-512 instruction, not 8: the built-ins' policy, plugin_util.h), with
+** the bias corrections folded into alpha and eps_hat, exactly:
+**   lr (m / c1) / (sqrt(s / c2) + eps) = alpha m / (sqrt(s) + eps_hat),
+**   alpha = lr sqrt(c2) / c1, eps_hat = eps sqrt(c2).
+** The loop vectorises (omp simd) for every CPU level (LN_CLONES), and the
+** chunks never depend on the thread count. */
 LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict s = j->s;
     const float *restrict g = j->g;
-    const double lr = j->lr, b1 = j->b1, b2 = j->b2, eps = j->eps;
-    const double c1 = j->c1, c2 = j->c2;
+    const double b1 = j->b1, b2 = j->b2, eps = j->eps;
+    const float alpha = j->alpha, eps_hat = j->eps_hat;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         double gi = g[i];
-        double mi = b1 * m[i] + (1.0 - b1) * gi;
-        double d = gi - mi;
-        double si = b2 * s[i] + (1.0 - b2) * d * d + eps;
-        m[i] = (float)mi;
-        s[i] = (float)si;
-        var[i] = (float)(var[i] - lr * (mi / c1) / (sqrt(si / c2) + eps));
+        double md = b1 * m[i] + (1.0 - b1) * gi;
+        double d = gi - md;
+        float mi = (float)md;
+        float si = (float)(b2 * s[i] + (1.0 - b2) * d * d + eps);
+        m[i] = mi;
+        s[i] = si;
+        var[i] -= alpha * mi / (sqrtf(si) + eps_hat);
     }
 }
 
@@ -81,8 +88,9 @@ static void update(const void *state, float *var, const float *grad,
                    float *const *slot, int64_t n, int64_t t, double lr,
                    const double *globals) {
     const ada_belief *h = state;
-    job j = {var, slot[0], slot[1], grad, lr, h->beta_1, h->beta_2, h->epsilon,
-             1.0 - pow(h->beta_1, (double)t), 1.0 - pow(h->beta_2, (double)t)};
+    double c1 = 1.0 - pow(h->beta_1, (double)t), c2 = 1.0 - pow(h->beta_2, (double)t);
+    job j = {var, slot[0], slot[1], grad, h->beta_1, h->beta_2, h->epsilon,
+             (float)(lr * sqrt(c2) / c1), (float)(h->epsilon * sqrt(c2))};
     ln_parallel_for(n, run, &j);
 }
 

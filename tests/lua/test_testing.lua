@@ -1,0 +1,67 @@
+-- ln.testing, the checks offered to plugin authors: gradcheck passes on
+-- shipped layers and activations and fails on a wrong gradient;
+-- check_optimizer passes Adam against a Lua reference of Keras's formula
+-- and fails a wrong reference, naming the step and the slot.
+-- Run as `lunet test_testing.lua` (cwd tests/lua).
+local ln = require "lunet"
+
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq, raises = T.test, T.eq, T.raises
+
+local function check(cond, msg, ...)
+  if not cond then error(string.format(msg or "check failed", ...), 2) end
+end
+
+ln.random.seed(3)
+local x = ln.randn(5, 4)
+
+test("gradcheck passes shipped layers and activations", function()
+  for _, case in ipairs{
+    {ln.layers.Dense{3, activation = "tanh", input_shape = {4}}},
+    {ln.layers.PReLU{alpha_initializer = "ones"}},
+    {ln.layers.BatchNormalization{}, {training = true}},
+    {"elu"}, {"softplus"}, {"softmax"},
+  } do
+    local r = ln.testing.gradcheck(case[1], x, case[2])
+    check(r.ok and r.checked > 0 and r.worst <= 1, "%s: %s", tostring(case[1]), r.msg)
+  end
+end)
+
+test("gradcheck fails a wrong gradient, naming the element", function()
+  -- Dropout in training mode draws a new mask at every forward: its
+  -- backward (for the first mask) disagrees with the differences.
+  local r = ln.testing.gradcheck(ln.layers.Dropout{0.5}, x, {training = true, raise = false})
+  eq(r.ok, false, "ok")
+  check(r.msg:find("dx%[%d+%]"), "message %s", r.msg)
+  raises(function() ln.testing.gradcheck(ln.layers.Dropout{0.5}, x, {training = true}) end,
+         "gradcheck", "numeric")
+end)
+
+local function adam_ref(b1)
+  return function(t, lr, w, g, s)
+    local b2, eps = 0.999, 1e-7
+    local alpha = lr * math.sqrt(1 - b2 ^ t) / (1 - b1 ^ t)
+    local nw, m, v = {}, {}, {}
+    for i = 1, #w do
+      m[i] = b1 * s.m[i] + (1 - b1) * g[i]
+      v[i] = b2 * s.v[i] + (1 - b2) * g[i] ^ 2
+      nw[i] = w[i] - alpha * m[i] / (math.sqrt(v[i]) + eps)
+    end
+    return nw, {m = m, v = v}
+  end
+end
+
+test("check_optimizer: Adam against its formula in Lua", function()
+  local r = ln.testing.check_optimizer{
+    optimizer = function() return ln.optimizers.Adam{learning_rate = 0.01} end,
+    reference = adam_ref(0.9)}
+  check(r.ok and r.checked > 10000 and r.worst <= 1, "%s", r.msg)
+  local bad = ln.testing.check_optimizer{
+    optimizer = function() return ln.optimizers.Adam{learning_rate = 0.01} end,
+    reference = adam_ref(0.8), raise = false, steps = 3}
+  eq(bad.ok, false, "a wrong reference fails")
+  check(bad.msg:find("^step %d, ") and bad.msg:find("reference"), "message %s", bad.msg)
+end)
+
+T.summary("ln.testing")
