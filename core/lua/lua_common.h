@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "lunet/memory.h"
 #include "lunet/plugin.h"
 
 #define LN_TENSOR_MT "lunet.Tensor"
@@ -24,6 +25,9 @@ void lnL_check(lua_State *L, ln_status st);
 
 /* Push t, taking over the caller's reference (t == NULL raises ctx). */
 void lnL_push_tensor(lua_State *L, ln_tensor *t);
+/* Run a full collection when tensor storages have grown past the trigger
+** (lua_memory.c); lnL_push_tensor calls it. */
+void lnL_gc_check(lua_State *L);
 /* Push t, adding a reference (the caller keeps its own). */
 void lnL_push_tensor_ref(lua_State *L, ln_tensor *t);
 /* The tensor at idx (borrowed); raises naming `fn` if idx is not one. */
@@ -55,5 +59,6 @@ void lnL_open_nn(lua_State *L);
 void lnL_open_io(lua_State *L);
 void lnL_open_optim(lua_State *L);
 void lnL_open_files(lua_State *L);
+void lnL_open_memory(lua_State *L);
 
 #endif

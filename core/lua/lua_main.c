@@ -26,6 +26,7 @@ void lnL_check(lua_State *L, ln_status st) {
 
 void lnL_push_tensor(lua_State *L, ln_tensor *t) {
     if (!t) lnL_raise(L);
+    lnL_gc_check(L); /* before the box exists: t is not collectable */
     ln_tensor **box = lua_newuserdatauv(L, sizeof *box, 0);
     *box = t;
     luaL_setmetatable(L, LN_TENSOR_MT);
@@ -309,22 +310,6 @@ static int l_isatty(lua_State *L) {
     return 1;
 }
 
-static int l_matmul(lua_State *L) {
-    ln_tensor *a = lnL_check_float(L, 1, "matmul");
-    ln_tensor *b = lnL_check_float(L, 2, "matmul");
-    char sa[128], sb[128];
-    if (a->ndim != 2 || b->ndim != 2 || a->shape[1] != b->shape[0])
-        return luaL_error(L, "matmul: shapes %s and %s do not fit (need (m, k) and (k, n))",
-                          ln_shape_str(a, sa, sizeof sa), ln_shape_str(b, sb, sizeof sb));
-    int64_t m = a->shape[0], k = a->shape[1], n = b->shape[1];
-    int64_t shape[2] = {m, n};
-    ln_tensor *c = ln_tensor_new(lnL_ctx(), LN_FLOAT32, 2, shape);
-    if (!c) return lnL_raise(L);
-    ln_gemm(0, 0, m, n, k, 1.0f, ln_f32(a), k, ln_f32(b), n, 0.0f, ln_f32(c), n, NULL);
-    lnL_push_tensor(L, c);
-    return 1;
-}
-
 void lnL_open_core(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"load_plugin", l_load_plugin},
@@ -335,7 +320,6 @@ void lnL_open_core(lua_State *L) {
         {"set_num_threads", l_set_num_threads},
         {"get_num_threads", l_get_num_threads},
         {"isatty", l_isatty},
-        {"matmul", l_matmul},
         {NULL, NULL}};
     lnL_register(L, fns);
     lua_pushstring(L, LN_VERSION_STRING);
@@ -360,5 +344,6 @@ LN_API int luaopen_lunet_core(lua_State *L) {
     lnL_open_io(L);
     lnL_open_optim(L);
     lnL_open_files(L);
+    lnL_open_memory(L);
     return 1;
 }

@@ -639,16 +639,6 @@ static int t_cat(lua_State *L) {
     return 1;
 }
 
-/* __index: methods by name, everything else is indexing. */
-static int t_index(lua_State *L) {
-    if (lua_type(L, 2) == LUA_TSTRING) {
-        lua_pushvalue(L, 2);
-        lua_rawget(L, lua_upvalueindex(1));
-        return 1; /* nil for unknown names, so duck typing works */
-    }
-    return lnT_index(L);
-}
-
 void lnL_open_tensor(lua_State *L) {
     static const luaL_Reg methods[] = {
         {"float", t_float}, {"int", t_int}, {"byte", t_byte},
@@ -661,8 +651,7 @@ void lnL_open_tensor(lua_State *L) {
         {"transpose", t_transpose}, {"t", t_t}, {"copy", t_copy},
         {"fill", t_fill}, {"zero", t_zero}, {"cat", t_cat}, {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", t_gc}, {"__close", t_gc},
-                                    {"__len", t_len},
-                                    {"__newindex", lnT_newindex}, {NULL, NULL}};
+                                    {"__len", t_len}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"tensor", l_tensor}, {"zeros", l_zeros}, {"ones", l_ones},
         {"full", l_full}, {"arange", l_arange}, {"rand", l_rand},
@@ -679,11 +668,10 @@ void lnL_open_tensor(lua_State *L) {
     lnT_open_math(L, methods_i, meta_i, mod);
     lnT_open_reduce(L, methods_i, meta_i, mod);
     lnT_open_fmt(L, methods_i, meta_i, mod);
+    lnT_open_inplace(L, methods_i, meta_i, mod);
+    lnT_open_elem(L, methods_i, meta_i, mod); /* __index, __newindex */
     lua_pushvalue(L, methods_i);
     lua_setfield(L, mod, "Tensor"); /* the method table, for Lua extensions */
-    lua_pushvalue(L, methods_i);
-    lua_pushcclosure(L, t_index, 1);
-    lua_setfield(L, meta_i, "__index");
     lua_settop(L, mod);
     lnL_register(L, fns);
 }

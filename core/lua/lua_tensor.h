@@ -49,6 +49,9 @@ void lnT_open_index(lua_State *L, int methods, int meta, int mod);
 void lnT_open_math(lua_State *L, int methods, int meta, int mod);
 void lnT_open_reduce(lua_State *L, int methods, int meta, int mod);
 void lnT_open_fmt(lua_State *L, int methods, int meta, int mod);
+void lnT_open_inplace(lua_State *L, int methods, int meta, int mod);
+/* Installs __index (method names, then lnT_index) and __newindex. */
+void lnT_open_elem(lua_State *L, int methods, int meta, int mod);
 
 /* __index / __newindex handlers for non-string keys (lua_tensor_index.c). */
 int lnT_index(lua_State *L);

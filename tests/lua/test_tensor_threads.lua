@@ -71,7 +71,9 @@ test("1 and 2 threads give identical results", function()
   end
 end)
 
-test("x:float() / 255 on 60000x28x28 uint8 is fast", function()
+-- Speed is reported, never asserted (no test may assert wall-clock time:
+-- the machine may be loaded); bench/ measures it as ratios.
+test("x:float() / 255 on 60000x28x28 uint8", function()
   ln.set_num_threads(2)
   local x = ln.full({60000, 28, 28}, 7, "uint8")
   local best = math.huge
@@ -80,18 +82,13 @@ test("x:float() / 255 on 60000x28x28 uint8 is fast", function()
     local y = x:float() / 255
     local dt = ln.time() - t0
     assert(y:numel() == 47040000)
+    T.near(y[{1, 1, 1}], 7 / 255, 1e-7, "value")
     best = math.min(best, dt)
     y = nil
     collectgarbage()
   end
   io.stderr:write(string.format("x:float() / 255 on 60000x28x28: %.1f ms\n",
                                 best * 1e3))
-  -- The kernels themselves take ~25 ms here; most of the rest is the page
-  -- faults of two fresh 188 MB allocations. Fail only when clearly wrong.
-  -- (ASan builds are several times slower: they only report the time.)
-  if not os.getenv("ASAN_OPTIONS") then
-    assert(best < 0.5, string.format("took %.0f ms", best * 1e3))
-  end
 end)
 
 T.summary()
