@@ -75,6 +75,7 @@ static ln_storage *storage_new(ln_ctx *ctx, size_t nbytes, int zero) {
     s->data = data;
     s->capacity = cap;
     s->refcount = 1;
+    s->version = 0;
     live_storages++;
     return s;
 }

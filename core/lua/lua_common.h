@@ -60,5 +60,7 @@ void lnL_open_io(lua_State *L);
 void lnL_open_optim(lua_State *L);
 void lnL_open_files(lua_State *L);
 void lnL_open_memory(lua_State *L);
+/* Last: wraps the functions the others registered (lua_autograd.c). */
+void lnL_open_autograd(lua_State *L);
 
 #endif

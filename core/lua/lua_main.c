@@ -345,5 +345,6 @@ LN_API int luaopen_lunet_core(lua_State *L) {
     lnL_open_optim(L);
     lnL_open_files(L);
     lnL_open_memory(L);
+    lnL_open_autograd(L);
     return 1;
 }

@@ -669,6 +669,7 @@ void lnL_open_tensor(lua_State *L) {
     lnT_open_reduce(L, methods_i, meta_i, mod);
     lnT_open_fmt(L, methods_i, meta_i, mod);
     lnT_open_inplace(L, methods_i, meta_i, mod);
+    lnT_open_nn(L, methods_i, meta_i, mod);
     lnT_open_elem(L, methods_i, meta_i, mod); /* __index, __newindex */
     lua_pushvalue(L, methods_i);
     lua_setfield(L, mod, "Tensor"); /* the method table, for Lua extensions */

@@ -29,6 +29,7 @@ typedef struct ln_storage {
     size_t capacity; /* usable bytes from data */
     int refcount;
     void *base;      /* what the allocator returned (data is inside it) */
+    uint32_t version; /* in-place writes seen by the binding (tape.h) */
 } ln_storage;
 
 typedef struct ln_tensor {

@@ -24,10 +24,19 @@ for k, v in pairs(core) do
   if ln[k] == nil and type(v) == "function" then ln[k] = v end
 end
 
+-- Functions of submodules offered at the top (loaded on first access).
+local from = {GradientTape = "lunet.autograd", grad = "lunet.autograd",
+              Variable = "lunet.autograd", zip = "lunet.autograd"}
+
 -- ln.layers, ln.optimizers, ... : require "lunet.<name>" on first access.
 setmetatable(ln, {
   __index = function(t, key)
     if type(key) ~= "string" then return nil end
+    if from[key] then
+      local v = require(from[key])[key]
+      rawset(t, key, v)
+      return v
+    end
     local modname = "lunet." .. key
     if not package.searchpath(modname, package.path) then return nil end
     local mod = require(modname)

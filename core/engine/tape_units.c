@@ -1,0 +1,280 @@
+/*
+** tape_units.c -- activation, loss and layer units on the tape, and layer
+** regularization: each is differentiated by the unit's own backward
+** (once: these gradients are not recorded).
+**
+** Layers keep per-call state (Dense's pre-activation, Dropout's mask,
+** BatchNormalization's batch statistics), so a layer node is "fresh" only
+** while no other forward of that layer has run: every tape forward stamps
+** the layer, and forwards outside the tape (the low-level layer API, nets)
+** are noted by the binding. A stale node runs its forward again first,
+** with the generator state it had and the layer's non-trainable weights
+** restored around it. The layer's regularizers are not part of its node:
+** their penalty is a node of its own (ln_tape_layer_regularization), as
+** Keras adds model.losses to the loss explicitly.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "lunet/memory.h"
+#include "tape_impl.h"
+
+/* ---- layer stamps ------------------------------------------------------------ */
+
+#define NSTAMPS 256
+static struct {
+    const ln_layer *l;
+    uint64_t stamp;
+} stamps[NSTAMPS]; /* direct-mapped: a collision only costs a recompute */
+static uint64_t last_stamp, net_epoch;
+
+static uint32_t slot_of(const ln_layer *l) {
+    return (uint32_t)(((uintptr_t)l >> 4) * 2654435761u) % NSTAMPS;
+}
+
+static uint64_t stamp_layer(const ln_layer *l) {
+    uint32_t s = slot_of(l);
+    stamps[s].l = l;
+    stamps[s].stamp = ++last_stamp;
+    return last_stamp;
+}
+
+static int fresh(const tape_node *n) {
+    const ln_layer *l = n->p.unit;
+    uint32_t s = slot_of(l);
+    return stamps[s].l == l && stamps[s].stamp == (uint64_t)n->p.i[3] &&
+           net_epoch == (uint64_t)n->p.i[4];
+}
+
+void ln_tape_note_layer_forward(const ln_layer *l) {
+    if (l) stamp_layer(l);
+    else net_epoch++;
+}
+
+/* ---- layers ---------------------------------------------------------------------- */
+
+ln_status ln_tape_layer_forward(ln_ctx *ctx, ln_layer *l, ln_tensor *x,
+                                unsigned flags, ln_tensor **yout) {
+    int64_t zero = 0;
+    ln_tensor *y = ln_tensor_empty(ctx, LN_FLOAT32, 1, &zero);
+    if (!y) return ctx->status;
+    ln_rng before = *l->rng;
+    ln_status st = ln_layer_forward(ctx, l, x, y, flags);
+    if (st) {
+        ln_tensor_release(y);
+        return st;
+    }
+    ln_tape_params p = {0};
+    p.unit = l;
+    p.i[0] = flags;
+    p.i[1] = (int64_t)before.seed;
+    p.i[2] = (int64_t)before.counter;
+    p.i[3] = (int64_t)stamp_layer(l);
+    p.i[4] = (int64_t)net_epoch;
+    ln_tensor *in[1 + LN_MAX_WEIGHTS];
+    int nin = 0;
+    in[nin++] = x;
+    for (int k = 0; k < l->nweights && !st; k++) {
+        ln_weight *w = &l->weights[k];
+        if (!w->grad || !ln_layer_trains(l, w)) continue;
+        st = ln_tape_mark_variable(ctx, w->value, 1);
+        in[nin++] = w->value;
+    }
+    if (!st) st = ln_tape_record(ctx, LN_OP_LAYER, nin, in, 1, &y, &p);
+    if (st) {
+        ln_tensor_release(y);
+        return st;
+    }
+    *yout = y;
+    return LN_OK;
+}
+
+/* Run the node's forward again: the layer's state is then this call's. */
+static ln_status recompute(ln_ctx *ctx, const tape_node *n) {
+    ln_layer *l = (ln_layer *)n->p.unit;
+    ln_tensor *keep[LN_MAX_WEIGHTS] = {0};
+    ln_status st = LN_OK;
+    for (int k = 0; k < l->nweights && !st; k++)
+        if (!l->weights[k].trainable &&
+            !(keep[k] = ln_tensor_clone(ctx, l->weights[k].value)))
+            st = ctx->status;
+    int64_t zero = 0;
+    ln_tensor *y = st ? NULL : ln_tensor_empty(ctx, LN_FLOAT32, 1, &zero);
+    if (!st && !y) st = ctx->status;
+    if (!st) {
+        ln_rng now = *l->rng;
+        l->rng->seed = (uint64_t)n->p.i[1];
+        l->rng->counter = (uint64_t)n->p.i[2];
+        st = ln_layer_forward(ctx, l, n->x[0], y, (unsigned)n->p.i[0]);
+        *l->rng = now;
+    }
+    for (int k = 0; k < l->nweights; k++)
+        if (keep[k]) {
+            ln_tensor_copy(NULL, l->weights[k].value, keep[k]);
+            ln_tensor_release(keep[k]);
+        }
+    ln_tensor_release(y);
+    if (st) return st;
+    uint32_t s = slot_of(l);
+    stamps[s].l = l;
+    stamps[s].stamp = (uint64_t)n->p.i[3];
+    return LN_OK;
+}
+
+/* dx and the weight gradients from the layer's backward, without its
+** regularizers (ln_layer_backward's checks, then the plugin). */
+static ln_status layer_grad(ln_ctx *ctx, const tape_node *n, ln_tensor *g,
+                            const int *need, ln_tensor **gin) {
+    ln_layer *l = (ln_layer *)n->p.unit;
+    ln_tensor *x = n->x[0], *y = n->y[0];
+    int need_dw = 0;
+    for (int i = 1; i < n->nin; i++) need_dw |= need[i];
+    if (!fresh(n)) {
+        ln_status st = recompute(ctx, n);
+        if (st) return st;
+    }
+    unsigned flags = (unsigned)n->p.i[0] | (need[0] ? LN_NEED_DX : 0) |
+                     (need_dw && l->trainable ? LN_NEED_DW : 0);
+    if (need[0] && !(gin[0] = ln_tensor_empty(ctx, LN_FLOAT32, x->ndim, x->shape)))
+        return ctx->status;
+    const ln_layer_ops *ops = l->unit->ops;
+    ln_status st = ops->backward(ctx, l, x, y, g, gin[0], flags);
+    if (st) return ln_prefix(ctx, "%s", l->name);
+    for (int i = 1; i < n->nin; i++) {
+        if (!need[i] || !(flags & LN_NEED_DW)) continue;
+        for (int k = 0; k < l->nweights; k++) {
+            ln_weight *w = &l->weights[k];
+            if (w->value != n->x[i] || !w->grad || !ln_layer_trains(l, w)) continue;
+            if (!(gin[i] = ln_tensor_clone(ctx, w->grad))) return ctx->status;
+        }
+    }
+    return LN_OK;
+}
+
+/* ---- regularization ------------------------------------------------------------------ */
+
+ln_tensor *ln_tape_layer_regularization(ln_ctx *ctx, ln_layer *l) {
+    ln_tensor *y = ln_tensor_empty(ctx, LN_FLOAT32, 0, NULL);
+    if (!y) return NULL;
+    ln_f32(y)[0] = (float)ln_layer_regularization_loss(l);
+    ln_tensor *in[LN_MAX_WEIGHTS];
+    int nin = 0;
+    ln_status st = LN_OK;
+    for (int k = 0; k < l->nweights && !st; k++) {
+        ln_weight *w = &l->weights[k];
+        if (!w->grad || !ln_layer_trains(l, w) || (w->l1 == 0 && w->l2 == 0)) continue;
+        st = ln_tape_mark_variable(ctx, w->value, 1);
+        in[nin++] = w->value;
+    }
+    ln_tape_params p = {0};
+    p.unit = l;
+    if (!st && nin) st = ln_tape_record(ctx, LN_OP_REGULARIZATION, nin, in, 1, &y, &p);
+    if (st) {
+        ln_tensor_release(y);
+        return NULL;
+    }
+    return y;
+}
+
+/* g (2 l2 w + l1 sign(w)): the sum ln_layer_backward adds, scaled by g. */
+static ln_status reg_grad(ln_ctx *ctx, const tape_node *n, ln_tensor *g,
+                          const int *need, ln_tensor **gin) {
+    const ln_layer *l = n->p.unit;
+    float s = ln_f32(g)[0];
+    for (int i = 0; i < n->nin; i++) {
+        if (!need[i]) continue;
+        const ln_weight *w = NULL;
+        for (int k = 0; k < l->nweights; k++)
+            if (l->weights[k].value == n->x[i]) w = &l->weights[k];
+        ln_tensor *v = n->x[i];
+        if (!(gin[i] = ln_tensor_empty(ctx, LN_FLOAT32, v->ndim, v->shape)))
+            return ctx->status;
+        const float *pv = ln_f32(v);
+        float *pg = ln_f32(gin[i]);
+        float l1 = w ? (float)w->l1 : 0, l2x2 = w ? (float)(2 * w->l2) : 0;
+        for (int64_t j = 0; j < v->numel; j++) {
+            pg[j] = l2x2 * pv[j] + l1 * (float)((pv[j] > 0) - (pv[j] < 0));
+            if (s != 1.0f) pg[j] *= s;
+        }
+    }
+    return LN_OK;
+}
+
+/* ---- activations and losses ------------------------------------------------------------ */
+
+static ln_status activation_grad(ln_ctx *ctx, const tape_node *n, ln_tensor *g,
+                                 ln_tensor **gin) {
+    const ln_activation *a = n->p.unit;
+    ln_tensor *x = n->x[0], *y = n->y[0];
+    if (!(gin[0] = ln_tensor_empty(ctx, LN_FLOAT32, x->ndim, x->shape)))
+        return ctx->status;
+    int64_t cols = x->ndim ? x->shape[x->ndim - 1] : 1;
+    ln_activation_backward(a, ln_f32(x), ln_f32(y), ln_f32(g), ln_f32(gin[0]),
+                           cols ? x->numel / cols : 0, cols);
+    return LN_OK;
+}
+
+/* The loss's gradient of its batch mean, scaled by g (LN_OP_LOSS) or, per
+** sample, by N g[i] (LN_OP_LOSS_PER_SAMPLE: each sample's loss depends on
+** its own prediction only). */
+static ln_status loss_grad(ln_ctx *ctx, const tape_node *n, ln_tensor *g,
+                           ln_tensor **gin) {
+    const ln_object *o = n->p.unit;
+    const ln_loss_ops *ops = o->unit->ops;
+    ln_tensor *pred = n->x[0];
+    if (!(gin[0] = ln_tensor_empty(ctx, LN_FLOAT32, pred->ndim, pred->shape)))
+        return ctx->status;
+    double v;
+    ln_status st = ops->compute(ctx, o->state, pred, n->p.aux, (int)n->p.i[0], &v,
+                                gin[0]);
+    if (st) return st;
+    float *d = ln_f32(gin[0]);
+    const float *pg = ln_f32(g);
+    if (n->op == LN_OP_LOSS) {
+        if (pg[0] != 1.0f)
+            for (int64_t j = 0; j < pred->numel; j++) d[j] *= pg[0];
+        return LN_OK;
+    }
+    int64_t rows = pred->ndim ? pred->shape[0] : 1;
+    int64_t cell = rows ? pred->numel / rows : 0;
+    for (int64_t r = 0; r < rows; r++) {
+        float f = pg[r] * (float)rows;
+        for (int64_t j = 0; j < cell; j++) d[r * cell + j] *= f;
+    }
+    return LN_OK;
+}
+
+ln_status tp_grad_unit(ln_ctx *ctx, const tape_node *n, ln_tensor *const *gout,
+                       const int *need, ln_tensor **gin) {
+    ln_tensor *g = gout[0];
+    ln_status st;
+    switch (n->op) {
+    case LN_OP_ACTIVATION: st = need[0] ? activation_grad(ctx, n, g, gin) : LN_OK; break;
+    case LN_OP_LOSS:
+    case LN_OP_LOSS_PER_SAMPLE: st = need[0] ? loss_grad(ctx, n, g, gin) : LN_OK; break;
+    case LN_OP_LAYER: st = layer_grad(ctx, n, g, need, gin); break;
+    case LN_OP_REGULARIZATION: st = reg_grad(ctx, n, g, need, gin); break;
+    default: return ln_fail(ctx, LN_E_INTERNAL, "gradient: bad unit op");
+    }
+    if (st)
+        for (int i = 0; i < n->nin; i++) {
+            ln_tensor_release(gin[i]);
+            gin[i] = NULL;
+        }
+    return st;
+}
+
+/* The unit's name for messages. */
+const char *tp_node_name(const tape_node *n) {
+    if (n->p.name) return n->p.name;
+    switch (n->op) {
+    case LN_OP_ACTIVATION:
+    case LN_OP_LOSS:
+    case LN_OP_LOSS_PER_SAMPLE:
+        return ((const ln_object *)n->p.unit)->unit->name;
+    case LN_OP_LAYER:
+    case LN_OP_REGULARIZATION:
+        return ((const ln_layer *)n->p.unit)->name;
+    default: return ln_tape_ops[n->op].name;
+    }
+}
