@@ -28,7 +28,7 @@
 #endif
 
 void ln_fill(float *y, int64_t n, float v) {
-#pragma omp parallel for simd if (n > LN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel: n > LN_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) y[i] = v;
 }
 
@@ -37,12 +37,12 @@ void ln_copy(float *y, const float *x, int64_t n) {
 }
 
 void ln_scale(float *y, const float *x, float a, int64_t n) {
-#pragma omp parallel for simd if (n > LN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel: n > LN_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) y[i] = a * x[i];
 }
 
 void ln_axpy(float *y, float a, const float *x, int64_t n) {
-#pragma omp parallel for simd if (n > LN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel: n > LN_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
@@ -71,7 +71,7 @@ void ln_unary(ln_unary_op op, float *y, const float *x, int64_t n) {
 }
 
 void ln_clamp(float *y, const float *x, float lo, float hi, int64_t n) {
-#pragma omp parallel for simd if (n > LN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel: n > LN_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         y[i] = v < lo ? lo : v > hi ? hi : v;
@@ -101,7 +101,7 @@ static inline float binary1(ln_binary_op op, float a, float b) {
 ** of binary1 keeps the compiler from vectorising). */
 #define SCALAR_LOOP(EXPR)                                                    \
     do {                                                                     \
-        _Pragma("omp parallel for simd if (n > LN_PAR_MIN) schedule(static)") \
+        _Pragma("omp parallel for simd if (parallel: n > LN_PAR_MIN) schedule(static)") \
         for (int64_t i = 0; i < n; i++) z[i] = (EXPR);                       \
     } while (0)
 
@@ -161,6 +161,19 @@ static void bstrides(int nz, const int64_t *sz, int nx, const int64_t *sx,
     }
 }
 
+/* z[i] = x[i] op y[i], i < n: one loop per common op (vectorised), the
+** others through binary1. */
+LN_CLONES static void binary_n(ln_binary_op op, float *z, const float *x,
+                               const float *y, int64_t n) {
+    switch (op) {
+    case LN_B_ADD: for (int64_t i = 0; i < n; i++) z[i] = x[i] + y[i]; return;
+    case LN_B_SUB: for (int64_t i = 0; i < n; i++) z[i] = x[i] - y[i]; return;
+    case LN_B_MUL: for (int64_t i = 0; i < n; i++) z[i] = x[i] * y[i]; return;
+    case LN_B_DIV: for (int64_t i = 0; i < n; i++) z[i] = x[i] / y[i]; return;
+    default: for (int64_t i = 0; i < n; i++) z[i] = binary1(op, x[i], y[i]);
+    }
+}
+
 void ln_binary(ln_binary_op op, float *z, int nz, const int64_t *sz,
                const float *x, int nx, const int64_t *sx, const float *y,
                int ny, const int64_t *sy) {
@@ -168,12 +181,35 @@ void ln_binary(ln_binary_op op, float *z, int nz, const int64_t *sz,
     for (int i = 0; i < nz; i++) n *= sz[i];
     bstrides(nz, sz, nx, sx, tx);
     bstrides(nz, sz, ny, sy, ty);
-    /* Fast paths: same shapes, or y a row vector broadcast over rows. */
-    int same = 1;
-    for (int i = 0; i < nz; i++) same &= tx[i] != 0 && ty[i] != 0;
-    if (same && nx == nz && ny == nz) {
+    /* Fast paths: x of the output's shape and y either the same shape or
+    ** a block repeated over the leading dims (a bias row): rows of the
+    ** op's own loop, each element owned by one row. */
+    int k = nz, full_x = 1, full_y = 1;
+    for (int i = 0; i < nz; i++) full_x &= tx[i] != 0 || sz[i] == 1;
+    for (int i = 0; i < nz; i++) full_y &= ty[i] != 0 || sz[i] == 1;
+    if (!full_x && full_y && (op == LN_B_ADD || op == LN_B_MUL)) {
+        ln_binary(op, z, nz, sz, y, ny, sy, x, nx, sx); /* b + x as x + b */
+        return;
+    }
+    while (k > 0 && (ty[k - 1] != 0 || sz[k - 1] == 1)) k--;
+    int block = full_x;
+    for (int i = 0; i < k && block; i++) block = ty[i] == 0 || sz[i] == 1;
+    if (block && n > 0) {
+        int64_t row = 1;
+        for (int i = k; i < nz; i++) row *= sz[i];
+        int64_t rows = n / row;
+        if (rows == 1 && n > LN_PAR_MIN) { /* same shapes: fixed chunks */
+            int64_t nb = (n + LN_BLOCK - 1) / LN_BLOCK;
+#pragma omp parallel for schedule(static)
+            for (int64_t b = 0; b < nb; b++) {
+                int64_t o = b * LN_BLOCK, m = n - o < LN_BLOCK ? n - o : LN_BLOCK;
+                binary_n(op, z + o, x + o, y + o, m);
+            }
+            return;
+        }
 #pragma omp parallel for if (n > LN_PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++) z[i] = binary1(op, x[i], y[i]);
+        for (int64_t r = 0; r < rows; r++)
+            binary_n(op, z + r * row, x + r * row, y, row);
         return;
     }
 #pragma omp parallel for if (n > LN_PAR_MIN) schedule(static)

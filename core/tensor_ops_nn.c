@@ -186,6 +186,38 @@ ln_tensor *ln_softmax_dim(ln_ctx *ctx, const ln_tensor *x, int dim,
     return y;
 }
 
+ln_tensor *ln_softmax_grad(ln_ctx *ctx, const ln_tensor *y, const ln_tensor *g,
+                           int dim, int take_log) {
+    if (need_float(ctx, y, "softmax gradient") || need_float(ctx, g, "softmax gradient"))
+        return NULL;
+    if (!ln_shape_equal(y, g)) {
+        char a[128], b[128];
+        ln_fail(ctx, LN_E_SHAPE, "softmax gradient: output %s and gradient %s differ",
+                ln_shape_str(y, a, sizeof a), ln_shape_str(g, b, sizeof b));
+        return NULL;
+    }
+    ln_tensor *gx = ln_tensor_empty(ctx, LN_FLOAT32, y->ndim, y->shape);
+    if (!gx || !y->numel) return gx;
+    int64_t outer, len, inner;
+    split_dim(y, dim, &outer, &len, &inner);
+    const float *py = ln_f32(y), *pg = ln_f32(g);
+    float *pd = ln_f32(gx);
+    int64_t nout = outer * inner;
+#pragma omp parallel for if (y->numel > LN_OPS_PAR_MIN) schedule(static)
+    for (int64_t oi = 0; oi < nout; oi++) {
+        int64_t o = (oi / inner) * len * inner + oi % inner;
+        double s = 0;
+        for (int64_t l = 0; l < len; l++)
+            s += take_log ? pg[o + l * inner] : (double)pg[o + l * inner] * py[o + l * inner];
+        float fs = (float)s;
+        for (int64_t l = 0; l < len; l++) {
+            int64_t k = o + l * inner;
+            pd[k] = take_log ? pg[k] - expf(py[k]) * fs : py[k] * (pg[k] - fs);
+        }
+    }
+    return gx;
+}
+
 ln_tensor *ln_logsumexp(ln_ctx *ctx, const ln_tensor *x, int dim, int keepdim) {
     if (need_float(ctx, x, "logsumexp")) return NULL;
     int64_t shape[LN_MAX_DIM], outer, len, inner;

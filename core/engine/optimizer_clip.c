@@ -15,7 +15,7 @@ void ln__clip_apply(float *out, const float *x, int64_t n, double clipvalue,
                     double scale) {
     if (clipvalue >= 0) {
         const float hi = (float)clipvalue, lo = -hi;
-#pragma omp parallel for simd if (n >= LN_RANGE_PARALLEL_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel: n >= LN_RANGE_PARALLEL_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++) {
             float v = x[i];
             v = v < lo ? lo : v;
@@ -23,7 +23,7 @@ void ln__clip_apply(float *out, const float *x, int64_t n, double clipvalue,
             out[i] = (float)((double)v * scale);
         }
     } else if (scale != 1.0) {
-#pragma omp parallel for simd if (n >= LN_RANGE_PARALLEL_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel: n >= LN_RANGE_PARALLEL_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++) out[i] = (float)((double)x[i] * scale);
     } else if (out != x) {
         memcpy(out, x, (size_t)n * sizeof *out);

@@ -258,7 +258,13 @@ ln_status tp_grad_reduce(ln_ctx *ctx, const tape_node *n, ln_tensor *const *gout
     case LN_OP_SUM: gin[0] = tp_expand(ctx, gk, x->ndim, x->shape); break;
     case LN_OP_MEAN: {
         double len = dim >= 0 ? (double)x->shape[dim] : (double)x->numel;
-        gin[0] = tp_affine(ctx, K(&S, tp_expand(ctx, gk, x->ndim, x->shape)), 1.0 / len, 0);
+        ln_tensor *e = tp_expand(ctx, gk, x->ndim, x->shape);
+        if (e && !ln_tape_active()) { /* first order: scale in place */
+            ln_scale(ln_f32(e), ln_f32(e), (float)(1.0 / len), e->numel);
+            gin[0] = e;
+        } else {
+            gin[0] = tp_affine(ctx, K(&S, e), 1.0 / len, 0);
+        }
     } break;
     case LN_OP_MAX:
     case LN_OP_MIN: gin[0] = to_positions(ctx, &S, n, gk); break;
@@ -283,6 +289,10 @@ ln_status tp_grad_softmax(ln_ctx *ctx, const tape_node *n, ln_tensor *const *gou
     int dim = (int)n->p.i[0];
     scope S = {0};
     if (!need[0]) return LN_OK;
+    if (!ln_tape_active()) { /* first order: one fused kernel */
+        gin[0] = ln_softmax_grad(ctx, y, g, dim, n->op == LN_OP_LOG_SOFTMAX);
+        return end(ctx, &S, need, gin, 1);
+    }
     if (n->op == LN_OP_SOFTMAX) {
         ln_tensor *s = K(&S, tp_sum(ctx, K(&S, tp_binary(ctx, LN_OP_MUL, g, y)), dim, 1));
         gin[0] = tp_binary(ctx, LN_OP_MUL, y, K(&S, tp_binary(ctx, LN_OP_SUB, g, s)));

@@ -81,7 +81,7 @@ ln_tensor *tp_affine(ln_ctx *ctx, ln_tensor *x, double a, double b) {
     const float fa = (float)a, fb = (float)b, *px = ln_f32(x);
     float *py = ln_f32(y);
     int64_t n = x->numel;
-#pragma omp parallel for simd if (n > 32768) schedule(static)
+#pragma omp parallel for simd if (parallel: n > 32768) schedule(static)
     for (int64_t i = 0; i < n; i++) py[i] = fa * px[i] + fb;
     ln_tape_params p = {.p = {a, b}};
     return done(ctx, LN_OP_AFFINE, 1, &x, y, &p);

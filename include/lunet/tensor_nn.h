@@ -26,6 +26,11 @@ LN_API ln_tensor *ln_expand(ln_ctx *ctx, const ln_tensor *x, int nd,
 /* softmax (or log-softmax when `log`) along dim, max-subtracted. */
 LN_API ln_tensor *ln_softmax_dim(ln_ctx *ctx, const ln_tensor *x, int dim,
                                  int log);
+/* The gradient of softmax (y (g - sum(g y))) or, when `log`, of
+** log_softmax (g - exp(y) sum(g)) along dim, given the output y and the
+** output's gradient g (of y's shape). */
+LN_API ln_tensor *ln_softmax_grad(ln_ctx *ctx, const ln_tensor *y,
+                                  const ln_tensor *g, int dim, int log);
 /* log(sum(exp(x))) along dim, max-subtracted, summed in double; -inf when
 ** every entry is -inf. keepdim keeps dim with size 1. */
 LN_API ln_tensor *ln_logsumexp(ln_ctx *ctx, const ln_tensor *x, int dim,

@@ -14,7 +14,7 @@
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float v = (float)(0.2 * (double)x[i] + 0.5);
         v = v > 0.0f ? v : 0.0f;
@@ -25,7 +25,7 @@ static void fwd(const void *s, const float *x, float *y, int64_t rows,
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float v = y[i];
         dx[i] = (v > 0.0f && v < 1.0f ? 0.2f : 0.0f) * dy[i];

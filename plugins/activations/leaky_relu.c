@@ -26,7 +26,7 @@ static void fwd(const void *state, const float *x, float *y, int64_t rows,
                 int64_t cols) {
     const float a = ((const leaky_state *)state)->alpha;
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         y[i] = v > 0.0f ? v : a * v;
@@ -37,7 +37,7 @@ static void bwd(const void *state, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
     const float a = ((const leaky_state *)state)->alpha;
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) dx[i] = (y[i] > 0.0f ? 1.0f : a) * dy[i];
 }
 

@@ -57,7 +57,7 @@ static void fwd(const void *state, const float *x, float *y, int64_t rows,
     const relu_state *s = state;
     const float a = s->alpha, t = s->threshold, m = s->max_value;
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         float p = v > t ? v : 0.0f;
@@ -73,7 +73,7 @@ static void bwd(const void *state, const float *x, const float *y,
     const float a = s->alpha, m = s->max_value;
     const float at_zero = s->leaky ? a : 0.0f;
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float v = y[i];
         float d = v < 0.0f ? a : v > 0.0f ? (v < m ? 1.0f : 0.0f) : at_zero;

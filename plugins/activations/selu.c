@@ -28,7 +28,7 @@ static void bwd(const void *s, const float *x, const float *y,
     const float scale = (float)SELU_SCALE;
     const float sa = (float)(SELU_SCALE * SELU_ALPHA);
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float v = y[i];
         dx[i] = (v > 0.0f ? scale : v + sa) * dy[i];

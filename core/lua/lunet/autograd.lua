@@ -137,17 +137,21 @@ end
 -- them), shaped like sources. opts.output_gradients: the upstream
 -- gradient of each target (default ones); opts.unconnected_gradients:
 -- "none" (nil for sources the target does not depend on, as TF) or "zero".
+-- A number as target was computed off the tape: every gradient is nil.
 function Tape:gradient(target, sources, opts)
   opts = opts or {}
   local targets = target
   if is_tensor(target) then
     targets = {target}
+  elseif type(target) == "number" then
+    targets = {} -- a number was not recorded: nothing depends on the sources
   elseif type(target) ~= "table" then
     error(string.format("gradient: the target must be a tensor (a loss computed " ..
                         "inside tape:run), got a %s", type(target)), 2)
   end
   local seeds = opts.output_gradients
   if is_tensor(seeds) then seeds = {seeds} end
+  if #targets == 0 then seeds = nil end
   local un = opts.unconnected_gradients or "none"
   if un ~= "none" and un ~= "zero" then
     error("gradient: unconnected_gradients must be \"none\" or \"zero\", got " .. tostring(un), 2)

@@ -23,6 +23,7 @@ local core = require "lunet.core"
 local registry = require "lunet.registry"
 
 local nn = core.nn
+local ag = core.autograd
 local layers = {}
 
 -- ---- names ------------------------------------------------------------------
@@ -93,6 +94,7 @@ local function variables(self)
       shape = w.value:shape(), layer = self,
     }, Variable)
     if w.trainable then first[#first + 1] = v else second[#second + 1] = v end
+    if v.trainable then ag.mark_variable(w.value) end -- tapes watch it
   end
   for _, v in ipairs(second) do first[#first + 1] = v end
   return first
@@ -116,7 +118,11 @@ local properties = {
   input_shape = function(self) return self._c:input_shape() or self._input_shape end,
   output_shape = function(self) return self._c:output_shape() end,
   dtype = function() return "float32" end,
-  losses = function(self) return {self._c:regularization_loss()} end,
+  -- on a tape: the 0-d penalty, recorded (so its gradient reaches the weights)
+  losses = function(self)
+    if ag.active() then return {ag.regularization(self._c)} end
+    return {self._c:regularization_loss()}
+  end,
 }
 
 Layer.__index = function(self, k)
@@ -154,8 +160,12 @@ Layer.__tostring = function(self)
 end
 
 --- layer(x [, opts]): the layer applied to x in inference mode (a new
--- tensor); opts.training = true runs it in training mode.
+-- tensor); opts.training = true runs it in training mode. Inside tape:run
+-- the call is recorded (its backward is the layer's own).
 Layer.__call = function(self, x, opts)
+  if ag.active() then
+    return ag.layer_call(self._c, x, type(opts) == "table" and opts.training and true or false)
+  end
   if type(opts) == "table" and opts.training then
     return nn.tensor_clone(self._c:forward(x, true, false))
   end

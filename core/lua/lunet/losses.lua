@@ -14,6 +14,7 @@ local core = require "lunet.core"
 local registry = require "lunet.registry"
 
 local nn = core.nn
+local ag = core.autograd
 local losses = {}
 
 --- Keras's short names.
@@ -33,8 +34,10 @@ local Loss = {}
 Loss.__index = Loss
 losses.Loss = Loss
 
---- loss(y_true, y_pred) -> the batch loss (mean over samples), a number.
+--- loss(y_true, y_pred) -> the batch loss (mean over samples), a number;
+-- inside tape:run, with y_pred recorded, a 0-d tensor (differentiable).
 function Loss:__call(y_true, y_pred)
+  if ag.active() and ag.tracks(y_pred) then return ag.loss(self._c, y_pred, y_true) end
   return (self._c:compute(y_pred, y_true, false, false))
 end
 

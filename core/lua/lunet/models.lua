@@ -19,6 +19,7 @@ local registry = require "lunet.registry"
 local layers = require "lunet.layers"
 
 local nn = core.nn
+local ag = core.autograd
 local models = {}
 
 -- ---- the Model class ------------------------------------------------------------
@@ -64,9 +65,9 @@ local properties = {
     for _, l in ipairs(self.layers) do if l.trainable then return true end end
     return #self.layers == 0
   end,
-  losses = function(self)
+  losses = function(self) -- numbers; 0-d recorded tensors inside tape:run
     local r = {}
-    for _, l in ipairs(self.layers) do r[#r + 1] = l:regularization_loss() end
+    for _, l in ipairs(self.layers) do r[#r + 1] = l.losses[1] end
     return r
   end,
 }
@@ -97,9 +98,14 @@ Model.__tostring = function(self)
 end
 
 --- model(x [, opts]): the model applied to x, a new tensor; inference mode
--- unless opts.training.
+-- unless opts.training. Inside tape:run every layer call is recorded.
 Model.__call = function(self, x, opts)
   local training = type(opts) == "table" and opts.training and true or false
+  if ag.active() then
+    self:_check_input(x, self.name)
+    for _, l in ipairs(self.layers) do x = l(x, opts) end
+    return x
+  end
   return nn.tensor_clone(self:forward(x, {training = training}))
 end
 

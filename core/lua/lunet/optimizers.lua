@@ -340,7 +340,9 @@ end
 
 function LuaOpt:build(list)
   for _, p in ipairs(list) do
-    if core.is_tensor(p) then self:_entry(p) else self:_entry(p[2], p.name) end
+    if core.is_tensor(p) then self:_entry(p)
+    elseif core.is_tensor(p.value) then self:_entry(p.value, p.name)
+    else self:_entry(type(p[2]) == "table" and p[2].value or p[2], p.name) end
   end
   local pending = self._pending
   if pending then
@@ -355,10 +357,16 @@ function LuaOpt:apply_gradients(pairs)
   local grads, entries = {}, {}
   for i, p in ipairs(pairs) do
     local g, v = p[1], p[2]
-    if not (core.is_tensor(g) and core.is_tensor(v)) then
-      error(sformat("%s: pair %d must hold a gradient tensor then a variable tensor", self._name, i), 2)
+    if type(v) == "table" and core.is_tensor(v.value) then v = v.value end -- a layer's variable
+    if g then -- a pair without a gradient is skipped, as Keras skips None
+      if not (core.is_tensor(g) and core.is_tensor(v)) then
+        error(sformat("%s: pair %d must hold a gradient tensor then a variable", self._name, i), 2)
+      end
+      grads[#grads + 1], entries[#entries + 1] = g, self:_entry(v, p.name)
     end
-    grads[i], entries[i] = g, self:_entry(v, p.name)
+  end
+  if #pairs > 0 and #grads == 0 then
+    error(sformat("%s: no gradients provided for any variable", self._name), 2)
   end
   if self._clipvalue or self._clipnorm or self._global_clipnorm then
     local outs = {}
