@@ -432,7 +432,7 @@ ln_status ln_optimizer_apply(ln_ctx *ctx, ln_optimizer *o, int n,
     return LN_OK;
 }
 
-/* ---- a step applied in pieces (train.c) ------------------------------------------ */
+/* ---- a step applied in pieces (net.c) ------------------------------------------ */
 
 int ln__opt_pieces_ok(const ln_optimizer *o) {
     return o->clipvalue < 0 && o->clipnorm < 0 && o->global_clipnorm < 0;

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "lunet/train.h"
+#include "lunet/engine/net.h"
 #include "optimizer_impl.h"
 
 /* out[i] = clamp(x[i], -c, c) * scale, computed in double and rounded once;

@@ -7,7 +7,7 @@
 #ifndef LUNET_OPTIMIZER_IMPL_H
 #define LUNET_OPTIMIZER_IMPL_H
 
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 
 typedef struct ln_opt_var {
     ln_tensor *var; /* retained: identity of the variable */
@@ -62,7 +62,7 @@ void ln__clip_apply(float *out, const float *x, int64_t n, double clipvalue,
 ** no clipping happens. */
 double ln__clip_factor(double sumsq, double c);
 
-/* A step applied in pieces, for the fused training step (train.c): the
+/* A step applied in pieces, for the fused training step (net.c): the
 ** same numbers as one ln_optimizer_apply with the same pairs.
 **   ln__opt_step_begin  once: variables resolved (slots must already exist
 **                       for no allocation), t and the rate fixed, the

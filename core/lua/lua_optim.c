@@ -36,7 +36,7 @@
 #include <string.h>
 
 #include "lua_common.h"
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 
 #define LN_OPTIMIZER_MT "lunet.Optimizer"
 #define LN_SCHEDULE_MT "lunet.Schedule"

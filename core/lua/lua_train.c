@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lunet/train.h"
+#include "lunet/engine/net.h"
 #include "lua_nn.h"
 
 #define LN_NET_MT "lunet.Net"

@@ -4,9 +4,12 @@
 **   lunet script.lua [args]   run a script (args in `arg`, as lua does)
 **   lunet -e 'code'           run a string
 **   lunet plugins             list every registered unit
+**   lunet kernel install      the Jupyter kernel (runs lunet-kernel, which
+**                             links ZeroMQ and OpenSSL: lunet itself does not)
 **   lunet --version | --help
 **   lunet                     interactive prompt
 */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,48 +20,19 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "embed.h"
 #include "lunet/plugin.h"
-
-LN_API int luaopen_lunet_core(lua_State *L);
 
 static const char *usage =
     "usage: lunet [options] [script.lua [args...]]\n"
     "  -e code     run code\n"
     "  -i          enter the prompt after running the script or code\n"
     "  plugins     list every plugin unit: kind, name, version, file, summary\n"
+    "  kernel install [--user] [--prefix DIR]\n"
+    "              install the Jupyter kernel spec (see docs/jupyter.md)\n"
     "  --version   print the version\n"
     "  --help      print this help\n"
     "With no arguments, an interactive prompt. `ln` is lunet, preloaded.\n";
-
-/* Lua files: the source tree when run from the build tree, else the
-** installed share/lua/5.4 next to the executable. */
-static void set_paths(lua_State *L) {
-    char exe[PATH_MAX], dir[PATH_MAX], build[PATH_MAX], lua_dir[PATH_MAX + 64];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return;
-    exe[n] = '\0';
-    snprintf(dir, sizeof dir, "%s", exe);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    if (realpath(LN_BUILD_BIN_DIR, build) && !strcmp(build, dir))
-        snprintf(lua_dir, sizeof lua_dir, "%s", LN_SOURCE_LUA_DIR);
-    else
-        snprintf(lua_dir, sizeof lua_dir, "%s/%s", dir, LN_REL_LUA_DIR);
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "path");
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", lua_dir, lua_dir,
-                    lua_tostring(L, -1));
-    lua_setfield(L, -3, "path");
-    lua_pop(L, 2);
-}
-
-static int msghandler(lua_State *L) {
-    const char *msg = lua_tostring(L, 1);
-    if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)",
-                                    luaL_typename(L, 1));
-    luaL_traceback(L, L, msg, 1);
-    return 1;
-}
 
 static int report(lua_State *L, int status) {
     if (status != LUA_OK) {
@@ -69,28 +43,9 @@ static int report(lua_State *L, int status) {
     return status;
 }
 
-static int docall(lua_State *L, int nargs, int nres) {
-    int base = lua_gettop(L) - nargs;
-    lua_pushcfunction(L, msghandler);
-    lua_insert(L, base);
-    int status = lua_pcall(L, nargs, nres, base);
-    lua_remove(L, base);
-    return status;
-}
-
-/* Preload lunet.core, put `ln` = require "lunet" in the globals. */
+/* Preload lunet, put `ln` in the globals. */
 static int open_lunet(lua_State *L) {
-    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-    lua_pushcfunction(L, luaopen_lunet_core);
-    lua_setfield(L, -2, "lunet.core");
-    lua_pop(L, 1);
-    set_paths(L);
-    lua_getglobal(L, "require");
-    lua_pushstring(L, "lunet");
-    int st = docall(L, 1, 1);
-    if (st != LUA_OK) return report(L, st);
-    lua_setglobal(L, "ln");
-    return LUA_OK;
+    return report(L, lnE_open(L));
 }
 
 static int run_file(lua_State *L, const char *file, int argc, char **argv,
@@ -106,14 +61,14 @@ static int run_file(lua_State *L, const char *file, int argc, char **argv,
     if (st == LUA_OK) {
         int n = argc - script_at - 1;
         for (int i = 0; i < n; i++) lua_pushstring(L, argv[script_at + 1 + i]);
-        st = docall(L, n, 0);
+        st = lnE_docall(L, n, 0);
     }
     return report(L, st);
 }
 
 static int run_string(lua_State *L, const char *code) {
     int st = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
-    if (st == LUA_OK) st = docall(L, 0, 0);
+    if (st == LUA_OK) st = lnE_docall(L, 0, 0);
     return report(L, st);
 }
 
@@ -135,7 +90,7 @@ static void repl(lua_State *L) {
             st = luaL_loadbuffer(L, line, strlen(line), "=stdin");
         }
         int base = lua_gettop(L);
-        if (st == LUA_OK) st = docall(L, 0, LUA_MULTRET);
+        if (st == LUA_OK) st = lnE_docall(L, 0, LUA_MULTRET);
         if (st != LUA_OK) {
             report(L, st);
             continue;
@@ -144,10 +99,25 @@ static void repl(lua_State *L) {
         if (n > 0) {
             lua_getglobal(L, "print");
             lua_insert(L, base);
-            if (docall(L, n, 0) != LUA_OK) report(L, LUA_ERRRUN);
+            if (lnE_docall(L, n, 0) != LUA_OK) report(L, LUA_ERRRUN);
         }
     }
     if (tty) fputc('\n', stdout);
+}
+
+/* `lunet kernel ARGS`: lunet-kernel ARGS, from the same folder. */
+static int run_kernel_command(char **argv) {
+    char dir[PATH_MAX], exe[PATH_MAX + 16];
+    if (lnE_exe_dir(dir, sizeof dir) != 0) {
+        fputs("lunet: cannot find the folder of the executable\n", stderr);
+        return 1;
+    }
+    snprintf(exe, sizeof exe, "%s/lunet-kernel", dir);
+    argv[1] = exe;
+    execv(exe, argv + 1);
+    fprintf(stderr, "lunet: cannot run %s (%s); lunet was built without the Jupyter "
+            "kernel (it needs libzmq3-dev and libssl-dev)\n", exe, strerror(errno));
+    return 1;
 }
 
 static int list_plugins(lua_State *L) {
@@ -175,6 +145,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc > 1 && !strcmp(argv[1], "plugins")) return list_plugins(NULL);
+    if (argc > 1 && !strcmp(argv[1], "kernel")) return run_kernel_command(argv);
     lua_State *L = luaL_newstate();
     if (!L) {
         fputs("lunet: cannot create a Lua state\n", stderr);

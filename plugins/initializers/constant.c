@@ -1,7 +1,7 @@
 /*
 ** constant.c -- Keras Constant(value=0): every element `value`.
 */
-#include "init_util.h"
+#include "lunet/plugin_initializer.h"
 
 /* Read value (default 0) and an optional seed; fill with value. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,

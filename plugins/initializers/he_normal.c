@@ -2,7 +2,7 @@
 ** he_normal.c -- Keras HeNormal(seed=None): VarianceScaling(scale=2.0,
 ** mode='fan_in', distribution='truncated_normal').
 */
-#include "init_util.h"
+#include "lunet/plugin_initializer.h"
 
 /* Read seed and draw with the fixed scale, mode and distribution. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,

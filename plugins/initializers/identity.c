@@ -2,7 +2,7 @@
 ** identity.c -- Keras Identity(gain=1.0): gain times the identity matrix;
 ** 2-D shapes only (rectangular ones get ones on the main diagonal).
 */
-#include "init_util.h"
+#include "lunet/plugin_initializer.h"
 
 /* Read gain (and an optional seed); refuse shapes that are not 2-D. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,

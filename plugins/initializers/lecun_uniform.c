@@ -2,7 +2,7 @@
 ** lecun_uniform.c -- Keras LecunUniform(seed=None): VarianceScaling(scale=1.0,
 ** mode='fan_in', distribution='uniform').
 */
-#include "init_util.h"
+#include "lunet/plugin_initializer.h"
 
 /* Read seed and draw with the fixed scale, mode and distribution. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,

@@ -1,7 +1,7 @@
 /*
 ** ones.c -- Keras Ones(): every element 1.
 */
-#include "init_util.h"
+#include "lunet/plugin_initializer.h"
 
 /* Accept an optional seed; fill with 1. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,

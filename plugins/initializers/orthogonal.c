@@ -12,7 +12,7 @@
 */
 #include <stdlib.h>
 
-#include "init_util.h"
+#include "lunet/plugin_initializer.h"
 
 #define PAR_MIN 32768
 

@@ -1,7 +1,7 @@
 /*
 ** random_normal.c -- Keras RandomNormal(mean=0.0, stddev=0.05, seed=None).
 */
-#include "init_util.h"
+#include "lunet/plugin_initializer.h"
 
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                       double fan_out, ln_rng *rng) {

@@ -2,7 +2,7 @@
 ** random_uniform.c -- Keras RandomUniform(minval=-0.05, maxval=0.05,
 ** seed=None): U[minval, maxval).
 */
-#include "init_util.h"
+#include "lunet/plugin_initializer.h"
 
 /* Read minval, maxval and seed; refuse minval > maxval. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,

@@ -3,7 +3,7 @@
 ** seed=None): normal draws farther than 2 stddev from the mean are drawn
 ** again; no variance correction (unlike VarianceScaling's).
 */
-#include "init_util.h"
+#include "lunet/plugin_initializer.h"
 
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                       double fan_out, ln_rng *rng) {

@@ -7,7 +7,7 @@
 */
 #include <strings.h>
 
-#include "init_util.h"
+#include "lunet/plugin_initializer.h"
 
 /* The canonical distribution name for s, or NULL if unknown. */
 static const char *canon_dist(const char *s) {

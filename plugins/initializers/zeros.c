@@ -1,7 +1,7 @@
 /*
 ** zeros.c -- Keras Zeros(): every element 0.
 */
-#include "init_util.h"
+#include "lunet/plugin_initializer.h"
 
 /* Accept an optional seed; fill with 0. */
 static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,

@@ -6,7 +6,7 @@
 ** activation, so a final Activation("softmax") fuses with the loss like a
 ** Dense(..., activation = "softmax"): under LN_LOGITS y = x and dx = dy.
 */
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 
 typedef struct act_layer {
     ln_activation *act;

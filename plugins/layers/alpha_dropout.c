@@ -7,7 +7,7 @@
 **     y = a (keep ? x : alpha') + b,
 ** so dy/dx = a keep. The keep mask is kept for backward. Inference: y = x.
 */
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 
 #define SELU_ALPHA_P (-1.7580993408473766)
 

@@ -18,7 +18,7 @@
 */
 #include <stdlib.h>
 
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 #include "layer_simd.h"
 
 #define BN_FBLOCK 64 /* features per thread task in the column sums */

@@ -24,8 +24,8 @@
 #include <string.h>
 
 #include "layer_simd.h"
-#include "layer_util.h"
-#include "lunet/train.h"
+#include "lunet/plugin_util.h"
+#include "lunet/engine/net.h"
 
 /* The "relu" activation with alpha = 0 (Keras's default), computed here
 ** with the plugin's exact formulas (plugins/activations/relu.c) in

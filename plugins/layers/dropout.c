@@ -7,7 +7,7 @@
 ** noise_shape: nil only. seed: nil (the library's generator) or an integer
 ** (the layer's own generator).
 */
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 
 typedef struct dropout {
     double rate;

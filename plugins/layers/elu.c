@@ -2,7 +2,7 @@
 ** elu.c -- ELU (Keras layer): f(x) = x for x > 0, alpha (e^x - 1)
 ** otherwise (alpha 1.0). Gradient 1 for x > 0, alpha e^x otherwise.
 */
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 
 typedef struct elu {
     float alpha;

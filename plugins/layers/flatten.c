@@ -7,7 +7,7 @@
 */
 #include <string.h>
 
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 
 typedef struct flatten {
     int channels_first;

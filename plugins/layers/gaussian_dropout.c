@@ -4,7 +4,7 @@
 ** numel values per forward), in training with 0 < rate < 1 only; n is kept
 ** for backward (dx = dy . n). Inference copies x.
 */
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 
 typedef struct gdrop {
     double rate;

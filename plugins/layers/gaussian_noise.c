@@ -4,7 +4,7 @@
 ** forward), in training only; inference copies x. dy/dx = 1, so backward
 ** needs no record of the noise. stddev: first positional or by name, >= 0.
 */
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 
 typedef struct gnoise {
     double stddev;

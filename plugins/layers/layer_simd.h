@@ -19,7 +19,7 @@
 #ifndef LUNET_LAYER_SIMD_H
 #define LUNET_LAYER_SIMD_H
 
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(LN_NO_CLONES)

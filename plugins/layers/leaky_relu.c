@@ -2,7 +2,7 @@
 ** leaky_relu.c -- LeakyReLU (Keras): f(x) = x for x > 0, alpha x
 ** otherwise; alpha defaults to 0.3 (PyTorch's default is 0.01).
 */
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 #include "layer_simd.h"
 
 typedef struct leaky {

@@ -15,7 +15,7 @@
 */
 #include <stdlib.h>
 
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 
 typedef struct prelu {
     const char *init;

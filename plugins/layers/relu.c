@@ -7,7 +7,7 @@
 ** Gradient: 1 for t < x <= m, 0 above m, a for x <= t. Keras refuses a
 ** negative max_value, negative_slope or threshold; so does this.
 */
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 
 typedef struct relu {
     float max_value, slope, threshold;

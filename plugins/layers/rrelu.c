@@ -5,7 +5,7 @@
 ** layer's generator (one fill of numel values) and kept for backward.
 ** Inference: a = (lower + upper) / 2 (11/48 with the defaults 1/8, 1/3).
 */
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 
 typedef struct rrelu {
     float lower, upper;

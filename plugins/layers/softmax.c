@@ -6,7 +6,7 @@
 ** Reported as the output activation "softmax", so a final Softmax layer
 ** fuses with crossentropy like Dense(..., activation = "softmax").
 */
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 
 typedef struct softmax {
     int64_t axis;

@@ -2,7 +2,7 @@
 ** thresholded_relu.c -- ThresholdedReLU (Keras): f(x) = x for x > theta
 ** (strict), 0 otherwise; theta 1.0, must be >= 0 (as Keras checks).
 */
-#include "layer_util.h"
+#include "lunet/plugin_util.h"
 
 typedef struct trelu {
     float theta;

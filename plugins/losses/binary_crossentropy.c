@@ -12,7 +12,7 @@
 ** axis, the batch loss the mean over samples (so the gradient of every
 ** element is divided by the element count).
 */
-#include "loss_util.h"
+#include "lunet/plugin_loss.h"
 
 #define WHO "binary_crossentropy"
 

@@ -12,7 +12,7 @@
 **     dL/dz_k = (sum_j y_j) softmax(z)_k - y_k.
 ** The batch loss is the mean over samples; gradients are divided by N.
 */
-#include "loss_util.h"
+#include "lunet/plugin_loss.h"
 
 #define WHO "categorical_crossentropy"
 

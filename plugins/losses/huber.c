@@ -5,7 +5,7 @@
 ** mean over the last axis, then over the batch. Gradient e inside,
 ** delta sign(e) outside, divided by the element count.
 */
-#include "loss_util.h"
+#include "lunet/plugin_loss.h"
 
 #define WHO "huber"
 

@@ -4,7 +4,7 @@
 ** Gradient sign(p - y) / (element count), 0 where p == y (TF's Abs
 ** gradient). No from-logits form.
 */
-#include "loss_util.h"
+#include "lunet/plugin_loss.h"
 
 #define WHO "mean_absolute_error"
 

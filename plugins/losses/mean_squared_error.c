@@ -3,7 +3,7 @@
 ** per sample mean over the last axis of (p - y)^2, then the batch mean.
 ** Gradient 2 (p - y) / (element count). No from-logits form.
 */
-#include "loss_util.h"
+#include "lunet/plugin_loss.h"
 
 #define WHO "mean_squared_error"
 

@@ -10,7 +10,7 @@
 ** from_logits = true): L = logsumexp(z) - z_y, gradient softmax(z) - onehot.
 ** The batch loss is the mean over samples; gradients are divided by N.
 */
-#include "loss_util.h"
+#include "lunet/plugin_loss.h"
 
 #define WHO "sparse_categorical_crossentropy"
 

@@ -8,7 +8,7 @@
 ** The per-sample values are k/D (k matches of D); the total adds
 ** sum(k) / D, computed from an exact integer count.
 */
-#include "metric_util.h"
+#include "lunet/plugin_metric.h"
 
 #define WHO "binary_accuracy"
 

@@ -2,7 +2,7 @@
 ** categorical_accuracy.c -- Keras categorical_accuracy: a sample is correct
 ** when argmax(pred) == argmax(y_true), first index winning ties on both.
 */
-#include "metric_util.h"
+#include "lunet/plugin_metric.h"
 
 #define WHO "categorical_accuracy"
 

@@ -4,7 +4,7 @@
 ** integer label. Labels (...) or (..., 1) of any dtype; a label that is no
 ** class index simply never matches, as in Keras.
 */
-#include "metric_util.h"
+#include "lunet/plugin_metric.h"
 
 #define WHO "sparse_categorical_accuracy"
 

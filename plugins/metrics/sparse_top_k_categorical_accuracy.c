@@ -4,7 +4,7 @@
 ** integer label is among the k largest predictions (TF's in_top_k; a label
 ** that is no class index never matches).
 */
-#include "metric_util.h"
+#include "lunet/plugin_metric.h"
 
 #define WHO "sparse_top_k_categorical_accuracy"
 

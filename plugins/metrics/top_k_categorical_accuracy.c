@@ -4,7 +4,7 @@
 ** predictions (TF's in_top_k: predictions tied with the target's at the
 ** boundary count as in; a non-finite target prediction never does).
 */
-#include "metric_util.h"
+#include "lunet/plugin_metric.h"
 
 #define WHO "top_k_categorical_accuracy"
 

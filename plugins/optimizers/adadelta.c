@@ -11,7 +11,7 @@
 */
 #include <math.h>
 
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 #include "opt_simd.h"
 
 typedef struct adadelta {

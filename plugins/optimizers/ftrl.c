@@ -14,7 +14,7 @@
 */
 #include <math.h>
 
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 #include "opt_simd.h"
 
 /* Selects (a ? b : c) in the loops below vectorise only when the compiler

@@ -15,7 +15,7 @@
 */
 #include <math.h>
 
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 #include "opt_simd.h"
 
 typedef struct rmsprop {

@@ -10,7 +10,7 @@
 ** PyTorch's). Arithmetic is in double, rounded once when stored; the loops
 ** are vectorised per CPU (opt_simd.h).
 */
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 #include "opt_simd.h"
 
 typedef struct sgd {

@@ -10,7 +10,7 @@
 */
 #include <math.h>
 
-#include "schedule_util.h"
+#include "lunet/plugin_schedule.h"
 
 typedef struct cos_decay {
     double initial, steps, alpha;

@@ -9,7 +9,7 @@
 */
 #include <math.h>
 
-#include "schedule_util.h"
+#include "lunet/plugin_schedule.h"
 
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     return su_decay_create(ctx, "InverseTimeDecay", state, args);

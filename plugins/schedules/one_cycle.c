@@ -20,7 +20,7 @@
 */
 #include <math.h>
 
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 
 typedef struct one_cycle {
     double total, max, start, last, half;

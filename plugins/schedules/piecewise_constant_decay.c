@@ -10,7 +10,7 @@
 */
 #include <string.h>
 
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 
 #define MAX_PIECES 256
 

@@ -10,7 +10,7 @@
 */
 #include <math.h>
 
-#include "schedule_util.h"
+#include "lunet/plugin_schedule.h"
 
 typedef struct poly_decay {
     double initial, steps, end, power;

@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 #include "testutil.h"
 
 /* ---- the float64 reference ----------------------------------------------------- */

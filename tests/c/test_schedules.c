@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 #include "testutil.h"
 
 static ln_ctx ctx;

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 
 /* ---- the registry's units, by kind ----------------------------------------- */
 

@@ -96,7 +96,7 @@ if last < 1e-3 * first then print("TRAINED OK") end
 
 test("cmake --install into a temporary prefix", function()
   must("cmake --install " .. sh_quote(build_dir) .. " --prefix " .. sh_quote(prefix), "install")
-  for _, f in ipairs{"/bin/lunet", "/include/lunet/plugin.h", "/include/lunet/optimizer.h"} do
+  for _, f in ipairs{"/bin/lunet", "/include/lunet/plugin.h", "/include/lunet/engine/optimizer.h"} do
     assert(io.open(prefix .. f, "r"), "not installed: " .. f)
   end
 end)

@@ -16,18 +16,20 @@ local losses = require "lunet.losses"
 local metrics_mod = require "lunet.metrics"
 local callbacks = require "lunet.callbacks"
 local Progbar = require "lunet.progbar"
+local display = require "lunet.display"
 
 local nn = core.nn
 local methods = models.methods
 local engine = {}
 
--- Progress bars: lunet's clock and terminal test.
+-- Progress bars: lunet's clock and terminal test (a notebook cell counts
+-- as a terminal: it redraws the bar in place).
 do
   local default_isatty = Progbar.isatty
   Progbar.clock = core.time
   Progbar.isatty = function(file)
-    if file == nil or file == io.stdout then return core.isatty(1) end
-    if file == io.stderr then return core.isatty(2) end
+    if file == nil or file == io.stdout then return display.isatty(1) end
+    if file == io.stderr then return display.isatty(2) end
     return default_isatty(file)
   end
 end
@@ -62,7 +64,7 @@ function engine.verbose_mode(v, default)
   if v ~= 0 and v ~= 1 and v ~= 2 then
     error("verbose must be 0, 1, 2, true or false, got " .. tostring(v), 3)
   end
-  if v == 1 and not core.isatty(1) then v = 2 end
+  if v == 1 and not display.isatty(1) then v = 2 end
   return v
 end
 
@@ -339,6 +341,15 @@ local function warn_nonfinite(loss, epoch, step, steps)
                           callbacks.py_repr(loss), epoch + 1, step, step + 1, steps))
 end
 
+-- A front end's interrupt (the Jupyter kernel's): fit stops between two
+-- batches, with the model as those batches left it.
+local function stop_if_interrupted(epoch, epochs, step, steps)
+  if display.interrupted() then
+    error(sformat("KeyboardInterrupt: fit stopped in epoch %d/%d after batch %d/%d; " ..
+                  "the model keeps the updates made so far", epoch + 1, epochs, step, steps), 0)
+  end
+end
+
 --- fit(x, y, {batch_size = 32, epochs = 1, verbose = 1, shuffle = true,
 -- validation_data = {x_val, y_val} | validation_split = 0.1,
 -- initial_epoch = 0, callbacks = {...}}) -> History.
@@ -393,6 +404,8 @@ function methods:fit(x, y, opts)
   -- Without per-batch callbacks or a Lua optimizer, batches run in runs.
   local chunked = not has_begin and not has_end and not apply
   local run = net.train_run
+  local busy <close> = display.busy()
+  local run_seconds = display.run_seconds()
 
   cbs:call("on_train_begin", {})
   for epoch = initial, epochs - 1 do
@@ -409,7 +422,7 @@ function methods:fit(x, y, opts)
       while step < steps do
         local s = step * bs
         local done, bad, bad_loss = run(net, x, y, index, s, ntrain - s, bs, fused, nil,
-                                        bar_steps and BAR_SECONDS or nil)
+                                        bar_steps and BAR_SECONDS or run_seconds)
         if done == nil then
           batch_error(bad, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs,
                       step + bad_loss + 1, steps)
@@ -420,6 +433,7 @@ function methods:fit(x, y, opts)
         end
         step = step + done
         if bar_steps then bar:update(step, ordered(results_logs(net, names), names), false) end
+        stop_if_interrupted(epoch, epochs, step, steps)
         if rawget(self, "stop_training") then break end
       end
     else
@@ -439,6 +453,7 @@ function methods:fit(x, y, opts)
           if has_end then cbs:call("on_train_batch_end", step, logs) end
           if bar_steps then bar:update(step + 1, ordered(logs, names), false) end
         end
+        stop_if_interrupted(epoch, epochs, step + 1, steps)
         if rawget(self, "stop_training") then break end
       end
     end

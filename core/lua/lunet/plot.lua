@@ -1,8 +1,9 @@
 --- lunet.plot: matplotlib-looking PNG figures drawn by gnuplot (pngcairo).
 --
--- Pure Lua; requires no other lunet module. The module writes a gnuplot
--- script (data inline as $DATA << EOD blocks) to a temporary file, runs
--- `gnuplot FILE` and removes the temporary files afterwards.
+-- Pure Lua; requires only lunet.display (figures show inline in a
+-- notebook). The module writes a gnuplot script (data inline as
+-- $DATA << EOD blocks) to a temporary file, runs `gnuplot FILE` and removes
+-- the temporary files afterwards.
 --
 --   local plot = require "lunet.plot"
 --   plot.history(history, "learning_curves.png")          -- like pandas
@@ -221,6 +222,7 @@ local function run_script(script, filename)
   local f = io.open(filename, "rb")
   if not f then fail("gnuplot did not write %s", tostring(filename)) end
   f:close()
+  require("lunet.display").image(filename)   -- inline in a notebook
   return filename
 end
 

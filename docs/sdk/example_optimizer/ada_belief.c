@@ -13,7 +13,7 @@
 */
 #include <math.h>
 
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 
 /* The hyper-parameters, read once in create: the plugin's state. */
 typedef struct ada_belief {

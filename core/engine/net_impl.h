@@ -1,6 +1,6 @@
 /*
-** train_impl.h -- the ln_net struct shared by train.c (the chain, its
-** buffers, one batch's forward/loss/backward/update) and train_steps.c
+** net_impl.h -- the ln_net struct shared by net.c (the chain, its
+** buffers, one batch's forward/loss/backward/update) and net_run.c
 ** (runs of batches, serial or on a thread team, and the automatic choice
 ** between the two). Private to the core.
 */
@@ -9,14 +9,14 @@
 
 #include <stdatomic.h>
 
-#include "lunet/train.h"
-#include "train_team.h"
+#include "lunet/engine/net.h"
+#include "parallel_impl.h"
 
 /* Kinds of batch calls (each has its own buffers and timing). */
 enum { LN__K_TRAIN, LN__K_TEST, LN__K_PREDICT, LN__K_COUNT };
 
 /* The automatic choice between serial and team mode for one kind of call
-** (train_steps.c): probe segments alternate the modes, then the faster
+** (net_run.c): probe segments alternate the modes, then the faster
 ** one runs for a long segment, then it probes again. */
 #define LN__PROBE_SEGMENTS 4 /* team, serial, team, serial */
 #define LN__PROBE_LEN 16     /* batches per probe segment */
@@ -68,7 +68,7 @@ struct ln_net {
     const char **onames;
     _Atomic int64_t *covered; /* per pair: elements updated early */
 
-    /* threads (train_steps.c) */
+    /* threads (net_run.c) */
     ln_net_threading threading;
     int64_t steady[LN__K_COUNT]; /* largest batch run serially, per kind */
     int steady_ydtype;           /* y's dtype of those runs (-1: none) */
@@ -90,7 +90,7 @@ typedef struct ln__batch {
 } ln__batch;
 
 /* Gather, forward, loss, metrics, backward and update of one batch, as its
-** kind asks (train.c). Runs on whatever thread team is installed. */
+** kind asks (net.c). Runs on whatever thread team is installed. */
 ln_status ln__net_batch(ln_ctx *ctx, ln_net *net, const ln__batch *b);
 /* Forget which batch sizes ran serially (buffers may have to grow). */
 void ln__net_unsteady(ln_net *net);

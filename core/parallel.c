@@ -1,6 +1,6 @@
 /*
-** train_team.c -- the thread team of a batch call (train_team.h) and
-** ln_team_run, the task hand-out layers and kernels use (train.h).
+** parallel.c -- the thread team of a batch call (parallel_impl.h) and
+** ln_team_run, the task hand-out layers and kernels use (lunet/engine/net.h).
 **
 ** A job is ntasks independent tasks. The thread that publishes it claims
 ** tasks from the front, the others from the back, one compare-and-swap per
@@ -17,7 +17,7 @@
 */
 #include <sched.h>
 
-#include "train_team.h"
+#include "parallel_impl.h"
 
 #define TAG_SHIFT 48
 #define FRONT_SHIFT 24

@@ -1,5 +1,5 @@
 /*
-** init_util.h -- helpers shared by the initializer plugins (header only,
+** plugin_initializer.h -- helpers shared by the initializer plugins (header only,
 ** each plugin gets its own static copy).
 */
 #ifndef LN_INIT_UTIL_H

@@ -1,5 +1,5 @@
 /*
-** loss_util.h -- helpers shared by the loss plugins (header only).
+** plugin_loss.h -- helpers shared by the loss plugins (header only).
 **
 ** Predictions are seen as a [rows x cols] block, cols being the last axis
 ** (the class axis, or the axis Keras averages over for the elementwise

@@ -1,5 +1,5 @@
 /*
-** metric_util.h -- helpers shared by the metric plugins (header only).
+** plugin_metric.h -- helpers shared by the metric plugins (header only).
 ** Metrics count correct samples with integer reductions, so the totals
 ** are exact and independent of the thread count.
 */

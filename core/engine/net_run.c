@@ -1,5 +1,5 @@
 /*
-** train_steps.c -- runs of batches (ln_net_train_run, ln_net_test_run,
+** net_run.c -- runs of batches (ln_net_train_run, ln_net_test_run,
 ** ln_net_predict_run; the single-batch calls are runs of one) and the
 ** threads they use.
 **
@@ -25,7 +25,7 @@
 
 #include <omp.h>
 
-#include "train_impl.h"
+#include "net_impl.h"
 
 /* A run: its batches' common fields, its extent and its stop conditions. */
 typedef struct run_call {

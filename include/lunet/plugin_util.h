@@ -1,5 +1,5 @@
 /*
-** layer_util.h -- private helpers shared by the layer plugins (not
+** plugin_util.h -- private helpers shared by the layer plugins (not
 ** installed). Everything here is static: each plugin .so compiles its own
 ** copy, so a plugin stays one self-contained file plus this header.
 **

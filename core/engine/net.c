@@ -1,8 +1,8 @@
 /*
-** train.c -- ln_net: a chain of layers with its buffers, run forward and
+** net.c -- ln_net: a chain of layers with its buffers, run forward and
 ** backward one batch at a time, with the loss, regularization and metric
 ** totals, and the optimizer update of the fused training step (see
-** train.h). Runs of batches, and the threads they use, are train_steps.c's.
+** engine/net.h). Runs of batches, and the threads they use, are net_run.c's.
 ** Nothing here allocates once the buffers have grown to the largest batch.
 */
 #include <math.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "optimizer_impl.h"
-#include "train_impl.h"
+#include "net_impl.h"
 
 /* Forget which batch sizes ran serially: buffers may have to grow again. */
 void ln__net_unsteady(ln_net *net) {

@@ -1,12 +1,12 @@
 /*
-** schedule_util.h -- helpers shared by the schedule plugins (header only).
+** plugin_schedule.h -- helpers shared by the schedule plugins (header only).
 */
 #ifndef LN_SCHEDULE_UTIL_H
 #define LN_SCHEDULE_UTIL_H
 
 #include <math.h>
 
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 
 /* A required number under key (also given by position pos); who names
 ** the schedule in the error. */

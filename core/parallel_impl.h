@@ -1,6 +1,6 @@
 /*
-** train_team.h -- the thread team of one batch call (private to the core;
-** the public side is ln_team_run / ln_team_threads in train.h).
+** parallel_impl.h -- the thread team of one batch call (private to the core;
+** the public side is ln_team_run / ln_team_threads in lunet/engine/net.h).
 **
 ** A batch call in team mode opens ONE OpenMP parallel region. Thread 0 (the
 ** caller) runs the batch as usual with the team installed as its current
@@ -16,7 +16,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "lunet/train.h"
+#include "lunet/engine/net.h"
 
 typedef struct ln__team_slot {
     ln_task_fn fn;

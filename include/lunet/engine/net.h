@@ -27,7 +27,7 @@
 #ifndef LUNET_TRAIN_H
 #define LUNET_TRAIN_H
 
-#include "lunet/optimizer.h"
+#include "lunet/engine/optimizer.h"
 #include "lunet/plugin.h"
 
 typedef struct ln_net ln_net;

@@ -1,0 +1,120 @@
+/*
+** lua_core.c -- the C module `lunet.core`: the library-wide functions
+** (plugins, threads, clock, seed) and luaopen_lunet_core, the one place
+** that calls every opener of the binding. Nothing calls into this file.
+*/
+#include <signal.h>
+#include <unistd.h>
+
+#include "lua_common.h"
+
+/* ---- library-wide functions ------------------------------------------------ */
+
+static int l_load_plugin(lua_State *L) {
+    lnL_check(L, ln_registry_load(lnL_ctx(), luaL_checkstring(L, 1)));
+    return 0;
+}
+
+/* plugins() -> list of {kind, name, class_name, version, file, summary} */
+static int l_plugins(lua_State *L) {
+    int n = ln_registry_count();
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        const char *file;
+        const ln_unit *u = ln_registry_at(i, &file);
+        lua_createtable(L, 0, 6);
+        lua_pushstring(L, ln_kind_name(u->kind));
+        lua_setfield(L, -2, "kind");
+        lua_pushstring(L, u->name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, u->class_name ? u->class_name : u->name);
+        lua_setfield(L, -2, "class_name");
+        lua_pushinteger(L, u->version);
+        lua_setfield(L, -2, "version");
+        lua_pushstring(L, file);
+        lua_setfield(L, -2, "file");
+        lua_pushstring(L, u->summary ? u->summary : "");
+        lua_setfield(L, -2, "summary");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int l_plugin_warnings(lua_State *L) {
+    ln_registry_scan();
+    int n = ln_registry_warning_count();
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, ln_registry_warning(i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int l_time(lua_State *L) {
+    lua_pushnumber(L, ln_time());
+    return 1;
+}
+
+static int l_seed(lua_State *L) {
+    lua_Integer s = luaL_checkinteger(L, 1);
+    ln_rng_seed(ln_rng_global(), (uint64_t)s);
+    return 0;
+}
+
+static int l_set_num_threads(lua_State *L) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < 1) luaL_argerror(L, 1, "set_num_threads: need at least 1 thread");
+    ln_set_num_threads((int)n);
+    return 0;
+}
+
+static int l_get_num_threads(lua_State *L) {
+    lua_pushinteger(L, ln_get_num_threads());
+    return 1;
+}
+
+static int l_isatty(lua_State *L) {
+    int fd = (int)luaL_optinteger(L, 1, 1);
+    lua_pushboolean(L, isatty(fd));
+    return 1;
+}
+
+void lnL_open_core(lua_State *L) {
+    static const luaL_Reg fns[] = {
+        {"load_plugin", l_load_plugin},
+        {"plugins", l_plugins},
+        {"plugin_warnings", l_plugin_warnings},
+        {"time", l_time},
+        {"seed", l_seed},
+        {"set_num_threads", l_set_num_threads},
+        {"get_num_threads", l_get_num_threads},
+        {"isatty", l_isatty},
+        {NULL, NULL}};
+    lnL_register(L, fns);
+    lua_pushstring(L, LN_VERSION_STRING);
+    lua_setfield(L, -2, "version");
+    lua_pushstring(L, ln_gemm_kernel_name());
+    lua_setfield(L, -2, "gemm_kernel");
+}
+
+LN_API int luaopen_lunet_core(lua_State *L) {
+    /* Not in a library constructor: an OpenMP pool started at load time
+    ** would hang children of fork() (Check's test runner, for one). */
+    ln_cpu_init();
+    /* A write past the file-size limit (ulimit -f) must fail with EFBIG,
+    ** so a save raises an error instead of killing the process. */
+    struct sigaction sa;
+    if (sigaction(SIGXFSZ, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGXFSZ, SIG_IGN);
+    lua_newtable(L);
+    lnL_open_core(L);
+    lnL_open_tensor(L);
+    lnL_open_nn(L);
+    lnL_open_io(L);
+    lnL_open_optim(L);
+    lnL_open_files(L);
+    lnL_open_memory(L);
+    lnL_open_autograd(L);
+    return 1;
+}
