@@ -110,54 +110,23 @@ static int32_t add_value(ln_ctx *ctx, ln_tape *tp, ln_tensor *t, int32_t node) {
 
 /* ---- variables ------------------------------------------------------------------ */
 
-static ln_tensor **vars;
-static int nvars, capvars;
-
-static int var_find(const ln_tensor *t) {
-    for (int i = 0; i < nvars; i++)
-        if (vars[i] == t) return i;
-    return -1;
-}
-
-/* Drop variables nobody but the registry holds. */
-static void vars_purge(void) {
-    int k = 0;
-    for (int i = 0; i < nvars; i++) {
-        if (vars[i]->refcount == 1) ln_tensor_release(vars[i]);
-        else vars[k++] = vars[i];
-    }
-    nvars = k;
-}
-
+/* A flag on the tensor object: views and copies are not variables, and
+** nothing outlives the tensor. */
 ln_status ln_tape_mark_variable(ln_ctx *ctx, ln_tensor *t, int trainable) {
-    int i = var_find(t);
     if (!trainable) {
-        if (i >= 0) {
-            ln_tensor_release(vars[i]);
-            vars[i] = vars[--nvars];
-        }
+        t->flags &= ~LN_TENSOR_VARIABLE;
         return LN_OK;
     }
-    if (i >= 0) return LN_OK;
     if (t->dtype != LN_FLOAT32)
         return ln_fail(ctx, LN_E_ARG, "Variable: a %s tensor cannot be a trainable "
                        "variable (gradients are float32)", ln_dtype_name(t->dtype));
-    if (nvars == capvars) {
-        vars_purge();
-        if (nvars == capvars) {
-            int cap = capvars ? capvars * 2 : 64;
-            ln_tensor **v = realloc(vars, (size_t)cap * sizeof *v);
-            if (!v) return ln_fail(ctx, LN_E_NOMEM, "Variable: out of memory");
-            vars = v;
-            capvars = cap;
-        }
-    }
-    ln_tensor_retain(t);
-    vars[nvars++] = t;
+    t->flags |= LN_TENSOR_VARIABLE;
     return LN_OK;
 }
 
-int ln_tape_is_variable(const ln_tensor *t) { return var_find(t) >= 0; }
+int ln_tape_is_variable(const ln_tensor *t) {
+    return (t->flags & LN_TENSOR_VARIABLE) != 0;
+}
 
 /* ---- tapes -------------------------------------------------------------------------- */
 
@@ -169,7 +138,6 @@ ln_tape *ln_tape_new(ln_ctx *ctx, int persistent, int watch_variables) {
     }
     tp->persistent = persistent;
     tp->watch_vars = watch_variables;
-    vars_purge();
     return tp;
 }
 
@@ -258,8 +226,7 @@ ln_status ln_tape_watch(ln_ctx *ctx, ln_tape *tp, ln_tensor *t) {
 }
 
 int ln_tape_tracks(const ln_tape *tp, const ln_tensor *t) {
-    return map_get(tp, t) >= 0 ||
-           (tp->watch_vars && t->dtype == LN_FLOAT32 && var_find(t) >= 0);
+    return map_get(tp, t) >= 0 || (tp->watch_vars && ln_tape_is_variable(t));
 }
 
 int ln_tape_any_tracks(const ln_tensor *t) {
@@ -317,7 +284,7 @@ static ln_status record_on(ln_ctx *ctx, ln_tape *tp, ln_tape_opcode op, int nin,
         ln_tensor_retain(x[i]);
         n->ver[i] = x[i]->storage->version;
         int32_t id = map_get(tp, x[i]);
-        if (id < 0 && tp->watch_vars && x[i]->dtype == LN_FLOAT32 && var_find(x[i]) >= 0)
+        if (id < 0 && tp->watch_vars && ln_tape_is_variable(x[i]))
             failed |= (id = add_value(ctx, tp, x[i], -1)) < 0;
         n->xid[i] = id;
     }

@@ -177,9 +177,8 @@ LN_API ln_status ln_tape_gradient(ln_ctx *ctx, ln_tape *tape, int ntargets,
 /* ---- variables ---------------------------------------------------------------- */
 
 /* Mark t as a variable (tracked by every tape that watches variables,
-** once used while it records) or unmark it (trainable = 0). The registry
-** holds a reference; entries whose tensor nobody else holds are dropped
-** when a tape is created. */
+** once used while it records) or unmark it (trainable = 0): the flag
+** LN_TENSOR_VARIABLE of this tensor object (not of its views). */
 LN_API ln_status ln_tape_mark_variable(ln_ctx *ctx, ln_tensor *t, int trainable);
 LN_API int ln_tape_is_variable(const ln_tensor *t);
 

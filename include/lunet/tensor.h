@@ -40,7 +40,10 @@ typedef struct ln_tensor {
     ln_storage *storage;
     size_t offset; /* in bytes, into storage->data */
     int refcount;
+    unsigned flags; /* LN_TENSOR_VARIABLE: every gradient tape watches it */
 } ln_tensor;
+
+#define LN_TENSOR_VARIABLE 1u
 
 LN_API size_t ln_dtype_size(ln_dtype t);
 LN_API const char *ln_dtype_name(ln_dtype t); /* "float32", "int32", "uint8" */
