@@ -25,15 +25,7 @@ static ln_tensor *K(scope *s, ln_tensor *t) {
 static ln_status end(ln_ctx *ctx, scope *s, const int *need, ln_tensor **gin,
                      int nin) {
     for (int i = 0; i < s->n; i++) ln_tensor_release(s->t[i]);
-    for (int i = 0; i < nin; i++)
-        if (need[i] && !gin[i]) {
-            for (int j = 0; j < nin; j++) {
-                ln_tensor_release(gin[j]);
-                gin[j] = NULL;
-            }
-            return ctx->status ? ctx->status : LN_E_NOMEM;
-        }
-    return LN_OK;
+    return tp_check_grads(ctx, nin, need, gin);
 }
 
 /* ---- constants (not recorded) ----------------------------------------------- */

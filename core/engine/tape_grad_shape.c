@@ -9,19 +9,6 @@
 
 #include "tape_impl.h"
 
-static ln_status need_done(ln_ctx *ctx, int nin, const int *need,
-                           ln_tensor **gin) {
-    for (int i = 0; i < nin; i++)
-        if (need[i] && !gin[i]) {
-            for (int j = 0; j < nin; j++) {
-                ln_tensor_release(gin[j]);
-                gin[j] = NULL;
-            }
-            return ctx->status ? ctx->status : LN_E_NOMEM;
-        }
-    return LN_OK;
-}
-
 /* The region of input i of a cat (stack: select) along dim inside g. */
 static void part_region(const tape_node *n, int i, const ln_tensor *g, int dim,
                         ln_region *r) {
@@ -75,7 +62,7 @@ ln_status tp_grad_shape(ln_ctx *ctx, const tape_node *n, ln_tensor *const *gout,
     } break;
     default: return ln_fail(ctx, LN_E_INTERNAL, "gradient: bad shape op");
     }
-    return need_done(ctx, n->nin, need, gin);
+    return tp_check_grads(ctx, n->nin, need, gin);
 }
 
 ln_status tp_grad_index(ln_ctx *ctx, const tape_node *n, ln_tensor *const *gout,
@@ -94,7 +81,7 @@ ln_status tp_grad_index(ln_ctx *ctx, const tape_node *n, ln_tensor *const *gout,
     case LN_OP_MASKED_SCATTER: gin[0] = tp_masked_select(ctx, g, aux); break;
     default: return ln_fail(ctx, LN_E_INTERNAL, "gradient: bad index op");
     }
-    return need_done(ctx, 1, need, gin);
+    return tp_check_grads(ctx, 1, need, gin);
 }
 
 /* z = op(A) op(B):
@@ -106,5 +93,5 @@ ln_status tp_grad_matmul(ln_ctx *ctx, const tape_node *n, ln_tensor *const *gout
     int ta = (int)n->p.i[0], tb = (int)n->p.i[1];
     if (need[0]) gin[0] = ta ? tp_matmul(ctx, b, g, tb, 1) : tp_matmul(ctx, g, b, 0, !tb);
     if (need[1]) gin[1] = tb ? tp_matmul(ctx, g, a, 1, ta) : tp_matmul(ctx, a, g, !ta, 0);
-    return need_done(ctx, 2, need, gin);
+    return tp_check_grads(ctx, 2, need, gin);
 }

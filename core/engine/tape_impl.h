@@ -69,6 +69,10 @@ ln_tensor *tp_masked_select(ln_ctx *ctx, ln_tensor *x, ln_tensor *mask);
 ln_tensor *tp_masked_scatter(ln_ctx *ctx, ln_tensor *src, ln_tensor *mask,
                              int nd, const int64_t *shape);
 
+/* After a gradient function: when an input it had to give a gradient for
+** has none (a failure), release them all and return the failure. */
+ln_status tp_check_grads(ln_ctx *ctx, int nin, const int *need, ln_tensor **gin);
+
 /* Record one node with one output (a shorthand of ln_tape_record). */
 ln_status tp_record1(ln_ctx *ctx, ln_tape_opcode op, int nin,
                      ln_tensor *const *x, ln_tensor *y,

@@ -16,6 +16,18 @@ ln_status tp_record1(ln_ctx *ctx, ln_tape_opcode op, int nin,
     return ln_tape_record(ctx, op, nin, x, 1, &y, p);
 }
 
+ln_status tp_check_grads(ln_ctx *ctx, int nin, const int *need, ln_tensor **gin) {
+    for (int i = 0; i < nin; i++)
+        if (need[i] && !gin[i]) {
+            for (int j = 0; j < nin; j++) {
+                ln_tensor_release(gin[j]);
+                gin[j] = NULL;
+            }
+            return ctx && ctx->status ? ctx->status : LN_E_NOMEM;
+        }
+    return LN_OK;
+}
+
 /* Record y (owned) and return it, or release it on failure. */
 static ln_tensor *done(ln_ctx *ctx, ln_tape_opcode op, int nin, ln_tensor *const *x,
                        ln_tensor *y, const ln_tape_params *p) {

@@ -138,9 +138,7 @@ static int dispatch(lua_State *L, int desc, int orig) {
     const ag_wrap *w = lua_touserdata(L, lua_upvalueindex(desc));
     switch (w->kind) {
     case AG_FUNC:
-        if (!ln_tape_active() && w->rec != ag_rec_matmul &&
-            w->rec != ag_rec_matmul_method)
-            return w->fn(L);
+        if (!ln_tape_active() && w->rec != ag_rec_matmul) return w->fn(L);
         break;
     case AG_INPLACE: {
         ln_tensor *t = lnL_test_tensor(L, 1);
@@ -159,13 +157,20 @@ static int dispatch(lua_State *L, int desc, int orig) {
         return w->fn(L);
     }
     int n = lua_gettop(L);
-    if ((w->rec == ag_rec_matmul || w->rec == ag_rec_matmul_method) &&
-        ag_matmul_writes(L, w, n)) { /* the out forms write in place */
+    if (w->rec == ag_rec_matmul && ag_matmul_writes(L, n)) { /* in place */
         if (ln_tape_active() && any_tracked(L, n))
             return luaL_error(L, "matmul: the out form writes in place and "
                               "cannot be recorded; use ln.matmul(a, b) inside "
                               "tape:run");
-        if (w->rec == ag_rec_matmul_method) ln_tape_note_write(lnL_test_tensor(L, 1));
+        ln_tensor *out;
+        if (lnL_test_tensor(L, 3)) { /* c:matmul(a, b) */
+            out = lnL_test_tensor(L, 1);
+        } else { /* ln.matmul(a, b, {out = c}) */
+            lua_getfield(L, 3, "out");
+            out = lnL_test_tensor(L, -1);
+            lua_pop(L, 1);
+        }
+        ln_tape_note_write(out);
         return w->fn(L);
     }
     if (!ln_tape_active() || (w->rec == ag_rec_index && lua_type(L, 2) == LUA_TSTRING) ||
@@ -234,7 +239,7 @@ static const ag_wrap tensor_methods[] = {
     F("sum", ag_rec_reduce, LN_OP_SUM), F("mean", ag_rec_reduce, LN_OP_MEAN),
     F("max", ag_rec_reduce, LN_OP_MAX), F("min", ag_rec_reduce, LN_OP_MIN),
     F("var", ag_rec_nondiff, -1), F("std", ag_rec_nondiff, -1),
-    F("norm", ag_rec_norm, LN_OP_NORM), F("logsumexp", ag_rec_logsumexp, LN_OP_LOGSUMEXP),
+    F("norm", ag_rec_norm, LN_OP_NORM), F("logsumexp", ag_rec_norm, LN_OP_LOGSUMEXP),
     F("softmax", ag_rec_softmax, LN_OP_SOFTMAX),
     F("log_softmax", ag_rec_softmax, LN_OP_LOG_SOFTMAX),
     F("reshape", ag_rec_view, -1), F("view", ag_rec_view, -1),
@@ -243,10 +248,10 @@ static const ag_wrap tensor_methods[] = {
     F("narrow", ag_rec_narrow, -1), F("select", ag_rec_select, -1),
     F("transpose", ag_rec_transpose, -1), F("t", ag_rec_transpose, -1),
     F("permute", ag_rec_permute, -1),
-    F("index", ag_rec_index_dim, -1), F("gather", ag_rec_gather, -1),
+    F("index", ag_rec_take, LN_OP_INDEX), F("gather", ag_rec_take, LN_OP_GATHER),
     F("masked_select", ag_rec_masked_select, -1),
     F("cat", ag_rec_cat_method, -1), F("clone", ag_rec_clone, -1),
-    F("matmul", ag_rec_matmul_method, -1),
+    F("matmul", ag_rec_matmul, -1),
     IP("add_"), IP("sub_"), IP("mul_"), IP("div_"), IP("clamp_"), IP("copy_"),
     IP("fill_"), IP("zero_"), IP("assign"), IP("assign_add"), IP("assign_sub"),
     IP("copy"), IP("fill"), IP("zero"), IP("masked_fill"),
@@ -261,7 +266,7 @@ static const ag_wrap tensor_meta[] = {
     {NULL, 0, NULL, 0, NULL}};
 
 static const ag_wrap module_fns[] = {
-    F("cat", ag_rec_cat, -1), F("stack", ag_rec_stack, -1),
+    F("cat", ag_rec_cat, LN_OP_CAT), F("stack", ag_rec_cat, LN_OP_STACK),
     F("where", ag_rec_where, -1), F("matmul", ag_rec_matmul, -1),
     {NULL, 0, NULL, 0, NULL}};
 

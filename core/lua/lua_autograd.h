@@ -52,29 +52,25 @@ int ag_rec_nondiff(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_clamp(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_reduce(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_norm(lua_State *L, const ag_wrap *w, int n, int nres);
-int ag_rec_logsumexp(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_softmax(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_view(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_narrow(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_select(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_transpose(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_permute(lua_State *L, const ag_wrap *w, int n, int nres);
-int ag_rec_index_dim(lua_State *L, const ag_wrap *w, int n, int nres);
-int ag_rec_gather(lua_State *L, const ag_wrap *w, int n, int nres);
+int ag_rec_take(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_masked_select(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_cat_method(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_cat(lua_State *L, const ag_wrap *w, int n, int nres);
-int ag_rec_stack(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_clone(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_where(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_matmul(lua_State *L, const ag_wrap *w, int n, int nres);
-int ag_rec_matmul_method(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_index(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_activation(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_per_sample(lua_State *L, const ag_wrap *w, int n, int nres);
 
-/* Whether the call at 1..n writes into a tensor (matmul's out forms). */
-int ag_matmul_writes(lua_State *L, const ag_wrap *w, int n);
+/* Whether the matmul call at 1..n writes into a tensor (its out forms). */
+int ag_matmul_writes(lua_State *L, int n);
 
 /* ---- shared (lua_autograd.c) ----------------------------------------------------- */
 

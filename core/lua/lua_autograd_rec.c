@@ -141,21 +141,14 @@ int ag_rec_reduce(lua_State *L, const ag_wrap *w, int n, int nres) {
     return nres;
 }
 
+/* norm([p [, dim [, keepdim]]]) and logsumexp([dim [, keepdim]]): over
+** every element (a number made a 0-d tensor) without dim. */
 int ag_rec_norm(lua_State *L, const ag_wrap *w, int n, int nres) {
     ln_tensor *x = lnL_check_tensor(L, 1);
+    int d = w->op == LN_OP_NORM ? 3 : 2; /* norm's p comes first */
     ln_tape_params p = {.p = {luaL_optnumber(L, 2, 2)}};
-    p.i[0] = dim_arg(L, 3, x, -1);
-    p.i[1] = lua_toboolean(L, 4);
-    ln_tensor *y = p.i[0] < 0 ? number_to_tensor(L, AG_RES(n)) : float_result(L, AG_RES(n));
-    if (y) record1(L, w, x, y, &p);
-    return nres;
-}
-
-int ag_rec_logsumexp(lua_State *L, const ag_wrap *w, int n, int nres) {
-    ln_tensor *x = lnL_check_tensor(L, 1);
-    ln_tape_params p = {0};
-    p.i[0] = dim_arg(L, 2, x, -1);
-    p.i[1] = lua_toboolean(L, 3);
+    p.i[0] = dim_arg(L, d, x, -1);
+    p.i[1] = lua_toboolean(L, d + 1);
     ln_tensor *y = p.i[0] < 0 ? number_to_tensor(L, AG_RES(n)) : float_result(L, AG_RES(n));
     if (y) record1(L, w, x, y, &p);
     return nres;
@@ -285,41 +278,24 @@ static int list_slots(lua_State *L, int n, int *slots, int *dim_idx) {
     return count;
 }
 
+/* ln.cat(list or tensors... [, dim]) and ln.stack(list [, dim]) */
 int ag_rec_cat(lua_State *L, const ag_wrap *w, int n, int nres) {
     ln_tensor *y = float_result(L, AG_RES(n));
     if (!y) return nres;
     int slots[256], di, ni = list_slots(L, n, slots, &di);
-    record_cat(L, LN_OP_CAT, ni, slots, dim_arg(L, di, y, 0), y);
-    return nres;
-}
-
-int ag_rec_stack(lua_State *L, const ag_wrap *w, int n, int nres) {
-    ln_tensor *y = float_result(L, AG_RES(n));
-    if (!y) return nres;
-    int slots[256], di, ni = list_slots(L, n, slots, &di);
-    record_cat(L, LN_OP_STACK, ni, slots, dim_arg(L, di, y, 0), y);
+    record_cat(L, (ln_tape_opcode)w->op, ni, slots, dim_arg(L, di, y, 0), y);
     return nres;
 }
 
 /* ---- indexing ------------------------------------------------------------------------ */
 
-/* index(dim, idx) */
-int ag_rec_index_dim(lua_State *L, const ag_wrap *w, int n, int nres) {
+/* index(dim, idx) (LN_OP_INDEX: positions read flat) and gather(dim, idx) */
+int ag_rec_take(lua_State *L, const ag_wrap *w, int n, int nres) {
     ln_tensor *x = lnL_check_tensor(L, 1), *y = float_result(L, AG_RES(n));
     if (!y) return nres;
     ln_tape_params p = {.i = {dim_arg(L, 2, x, 0)}};
-    p.aux = zero_based(L, 3, 1);
-    ag_record(L, LN_OP_INDEX, 1, &x, y, &p);
-    return nres;
-}
-
-/* gather(dim, idx) */
-int ag_rec_gather(lua_State *L, const ag_wrap *w, int n, int nres) {
-    ln_tensor *x = lnL_check_tensor(L, 1), *y = float_result(L, AG_RES(n));
-    if (!y) return nres;
-    ln_tape_params p = {.i = {dim_arg(L, 2, x, 0)}};
-    p.aux = zero_based(L, 3, 0);
-    ag_record(L, LN_OP_GATHER, 1, &x, y, &p);
+    p.aux = zero_based(L, 3, w->op == LN_OP_INDEX);
+    record1(L, w, x, y, &p);
     return nres;
 }
 
@@ -371,8 +347,11 @@ static void record_matmul(lua_State *L, ln_tensor *a, ln_tensor *b, ln_tensor *y
     ag_record(L, LN_OP_MATMUL, 2, (ln_tensor *[]){a, b}, y, &p);
 }
 
-int ag_matmul_writes(lua_State *L, const ag_wrap *w, int n) {
-    if (w->rec == ag_rec_matmul_method) return lnL_test_tensor(L, 3) != NULL;
+/* The out forms write in place: c:matmul(a, b) (a tensor third argument)
+** and ln.matmul(a, b, {out = c}). */
+int ag_matmul_writes(lua_State *L, int n) {
+    if (n < 3) return 0;
+    if (lnL_test_tensor(L, 3)) return 1;
     if (!lua_istable(L, 3)) return 0;
     lua_getfield(L, 3, "out");
     int out = !lua_isnil(L, -1);
@@ -380,15 +359,8 @@ int ag_matmul_writes(lua_State *L, const ag_wrap *w, int n) {
     return out;
 }
 
-/* ln.matmul(a, b [, opts]) */
+/* ln.matmul(a, b [, opts]) and t:matmul(b [, opts]) */
 int ag_rec_matmul(lua_State *L, const ag_wrap *w, int n, int nres) {
-    ln_tensor *y = float_result(L, AG_RES(n));
-    if (y) record_matmul(L, lnL_check_tensor(L, 1), lnL_check_tensor(L, 2), y, 3);
-    return nres;
-}
-
-/* t:matmul(b [, opts]) */
-int ag_rec_matmul_method(lua_State *L, const ag_wrap *w, int n, int nres) {
     ln_tensor *y = float_result(L, AG_RES(n));
     if (y) record_matmul(L, lnL_check_tensor(L, 1), lnL_check_tensor(L, 2), y, 3);
     return nres;

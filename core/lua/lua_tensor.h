@@ -43,6 +43,10 @@ ln_tensor *lnT_push_reshape(lua_State *L, ln_tensor *t, int nd,
 /* Push element i of t as a Lua number (integers for int dtypes). */
 void lnT_push_elem(lua_State *L, const ln_tensor *t, int64_t i);
 
+/* Register fns into the table at index t (the openers' methods and
+** module functions). */
+void lnT_register_into(lua_State *L, int t, const luaL_Reg *fns);
+
 /* Openers of the parts: add methods to the table at `methods`, metamethods
 ** to the metatable at `meta`, functions to the module table at `mod`. */
 void lnT_open_index(lua_State *L, int methods, int meta, int mod);

@@ -238,10 +238,6 @@ void lnT_open_inplace(lua_State *L, int methods, int meta, int mod) {
         {"assign_sub", t_sub_}, {"matmul", t_matmul}, {NULL, NULL}};
     static const luaL_Reg f[] = {{"matmul", l_matmul}, {NULL, NULL}};
     (void)meta;
-    lua_pushvalue(L, methods);
-    lnL_register(L, m);
-    lua_pop(L, 1);
-    lua_pushvalue(L, mod);
-    lnL_register(L, f);
-    lua_pop(L, 1);
+    lnT_register_into(L, methods, m);
+    lnT_register_into(L, mod, f);
 }

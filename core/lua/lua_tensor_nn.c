@@ -129,10 +129,6 @@ void lnT_open_nn(lua_State *L, int methods, int meta, int mod) {
                                  {NULL, NULL}};
     static const luaL_Reg f[] = {{"where", l_where}, {"stack", l_stack}, {NULL, NULL}};
     (void)meta;
-    lua_pushvalue(L, methods);
-    lnL_register(L, m);
-    lua_pop(L, 1);
-    lua_pushvalue(L, mod);
-    lnL_register(L, f);
-    lua_pop(L, 1);
+    lnT_register_into(L, methods, m);
+    lnT_register_into(L, mod, f);
 }

@@ -6,20 +6,7 @@ local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local T = dofile(here .. "/testlib.lua")
 local test = T.test
 
-local function absolute(path)
-  if path:sub(1, 1) == "/" then return path end
-  local p = assert(io.popen("pwd", "r"))
-  local d = p:read("l")
-  p:close()
-  return d .. "/" .. path
-end
-
-local root = absolute(os.getenv("LUNET_SOURCE_DIR") or "../..")
-local lunet = arg[-1]
-if not lunet or lunet == "" then
-  lunet = (os.getenv("LUNET_BUILD_DIR") or (root .. "/build")) .. "/bin/lunet"
-end
-if lunet:find("/", 1, true) then lunet = absolute(lunet) end
+local root, lunet = T.root_and_lunet()
 
 local function run(args)
   local cmd = string.format("cd '%s' && env LUNET_SMOKE=1 LUNET_SEED=42 timeout -s KILL 300 " ..

@@ -97,6 +97,27 @@ function T.write_file(path, bytes)
   f:close()
 end
 
+-- path made absolute against the working directory.
+function T.absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  local p = io.popen("pwd", "r")
+  local d = p:read("l")
+  p:close()
+  return d .. "/" .. path
+end
+
+-- The source tree's root and the `lunet` executable running this test
+-- (for tests that run scripts in child processes; cwd tests/lua).
+function T.root_and_lunet()
+  local root = T.absolute(os.getenv("LUNET_SOURCE_DIR") or "../..")
+  local lunet = arg and arg[-1]
+  if not lunet or lunet == "" then
+    lunet = (os.getenv("LUNET_BUILD_DIR") or (root .. "/build")) .. "/bin/lunet"
+  end
+  if lunet:find("/", 1, true) then lunet = T.absolute(lunet) end
+  return root, lunet
+end
+
 -- Print "N passed, M failed" (", K skipped" when any) and raise an error
 -- when any test failed; label names the tests in that error.
 function T.summary(label)

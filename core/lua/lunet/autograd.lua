@@ -98,22 +98,20 @@ function Tape:__tostring()
                        tostring(self.persistent), self._ud:node_count())
 end
 
---- Runs fn(...) while the tape records; returns fn's results. Errors
--- inside fn propagate unchanged (the tape stops recording first).
-function Tape:run(fn, ...)
+-- self._ud[method](fn, ...) once fn is checked.
+local function bracket(self, method, fn, ...)
   if type(fn) ~= "function" then
-    error("GradientTape:run expects a function, got " .. type(fn), 2)
+    error(string.format("GradientTape:%s expects a function, got %s", method, type(fn)), 3)
   end
-  return self._ud:run(fn, ...)
+  return self._ud[method](self._ud, fn, ...)
 end
 
+--- Runs fn(...) while the tape records; returns fn's results. Errors
+-- inside fn propagate unchanged (the tape stops recording first).
+function Tape:run(fn, ...) return bracket(self, "run", fn, ...) end
+
 --- Runs fn(...) with this tape not recording (tf's stop_recording).
-function Tape:stop_recording(fn, ...)
-  if type(fn) ~= "function" then
-    error("GradientTape:stop_recording expects a function, got " .. type(fn), 2)
-  end
-  return self._ud:stop_recording(fn, ...)
-end
+function Tape:stop_recording(fn, ...) return bracket(self, "stop_recording", fn, ...) end
 
 --- Tracks x (a float32 tensor, a variable, or a table of them).
 function Tape:watch(x)
