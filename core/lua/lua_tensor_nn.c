@@ -10,6 +10,8 @@
 **   ln.where(cond, a, b)             cond ? a : b elementwise, broadcasting;
 **                                    a, b float32 tensors or numbers
 **   ln.stack({t1, t2, ...} [, dim = 1])  a new dim of size n at dim
+**   a < b, a <= b (and > >=)         one-element tensors and numbers compare
+**                                    like numbers (the 0-d results of a tape)
 ** Dims are 1-based (negative from the end); results are float32. Inside
 ** tape:run, reductions of recorded tensors give 0-d tensors instead of
 ** numbers (lua_autograd.c).
@@ -121,6 +123,28 @@ static int l_stack(lua_State *L) {
     return 1;
 }
 
+/* The value of a one-element tensor or a number at idx, for < and <=. */
+static double scalar_of(lua_State *L, int idx, const char *op) {
+    if (lua_type(L, idx) == LUA_TNUMBER) return lua_tonumber(L, idx);
+    ln_tensor *t = lnL_test_tensor(L, idx);
+    char b[128];
+    if (!t || t->numel != 1)
+        luaL_error(L, "comparison (%s): only one-element tensors and numbers compare "
+                   "like numbers, got %s (use :lt() :le() :gt() :ge() for masks)", op,
+                   t ? lnT_shape(t, b, sizeof b) : luaL_typename(L, idx));
+    return ln_get_f64(t, 0);
+}
+
+static int t_lt(lua_State *L) {
+    lua_pushboolean(L, scalar_of(L, 1, "<") < scalar_of(L, 2, "<"));
+    return 1;
+}
+
+static int t_le(lua_State *L) {
+    lua_pushboolean(L, scalar_of(L, 1, "<=") <= scalar_of(L, 2, "<="));
+    return 1;
+}
+
 void lnT_open_nn(lua_State *L, int methods, int meta, int mod) {
     static const luaL_Reg m[] = {{"softmax", t_softmax},
                                  {"log_softmax", t_log_softmax},
@@ -128,7 +152,8 @@ void lnT_open_nn(lua_State *L, int methods, int meta, int mod) {
                                  {"norm", t_norm},
                                  {NULL, NULL}};
     static const luaL_Reg f[] = {{"where", l_where}, {"stack", l_stack}, {NULL, NULL}};
-    (void)meta;
+    static const luaL_Reg mm[] = {{"__lt", t_lt}, {"__le", t_le}, {NULL, NULL}};
     lnT_register_into(L, methods, m);
     lnT_register_into(L, mod, f);
+    lnT_register_into(L, meta, mm);
 }
