@@ -200,6 +200,21 @@ test("ln.grad: gradients shaped like the parameters, and f's results", function(
   raises(function() ln.grad(function() return 1 end)({}) end, "first result")
 end)
 
+test("vjp: a function's output and its backward, as a unit's backward", function()
+  local w, b = ln.Variable({{1, 2}, {3, 4}}), ln.Variable({0.5, -0.5})
+  local x = ln.tensor({{1, 0}, {2, 1}})
+  local y, backward, extra = ln.autograd.vjp(function(k) return (ln.matmul(x, w) + b) * k, "extra" end,
+                                             {x, w, b, ln.ones(3)}, 2)
+  eq(extra, "extra")
+  assert(y:equal(ln.tensor({{3, 3}, {11, 15}})))
+  local g = backward(ln.tensor({{1, 0}, {0, 1}}))
+  assert(g[1]:equal(ln.tensor({{2, 6}, {4, 8}})), "dx")
+  assert(g[2]:equal(ln.tensor({{2, 4}, {0, 2}})), "dw")
+  assert(g[3]:equal(ln.tensor({2, 2})), "db")
+  assert(g[4]:equal(ln.zeros(3)), "unconnected: zeros")
+  raises(function() backward(ln.ones(2, 2)) end, "non-persistent")
+end)
+
 test("integer tensors and non-differentiable operations refuse clearly", function()
   local i = ln.tensor({1, 2}, "int32")
   local tape = ln.GradientTape{persistent = true}

@@ -181,6 +181,31 @@ function M.grad(f)
   end
 end
 
+--- JAX's vjp, the form a unit's backward takes: runs fn(...) on a private
+-- tape watching `sources` (a list of tensors and variables) and returns fn's
+-- first result y, then backward(dy) -> the gradients of sum(dy * y) with
+-- respect to sources (a list; zeros where y does not depend on a source),
+-- then fn's other results. backward may be called once. A Lua layer's
+-- call recorded this way is its backward inside fit:
+--   local y, backward = ln.autograd.vjp(function() return layer:call(x, true) end,
+--                                       {x, layer.kernel, layer.bias})
+--   local dx, dkernel, dbias = table.unpack(backward(dy))
+function M.vjp(fn, sources, ...)
+  if type(fn) ~= "function" then error("vjp: expects a function", 2) end
+  if type(sources) ~= "table" then error("vjp: sources must be a list of tensors", 2) end
+  local tape = M.GradientTape()
+  local res = table.pack(tape:run(function(...)
+    tape:watch(sources)
+    return fn(...)
+  end, ...))
+  local y = res[1]
+  if not is_tensor(y) then error("vjp: fn must return a tensor first, got " .. type(y), 2) end
+  local function backward(dy)
+    return tape:gradient(y, sources, {output_gradients = dy, unconnected_gradients = "zero"})
+  end
+  return y, backward, table.unpack(res, 2, res.n)
+end
+
 --- A variable: a copy of init (a tensor, a number or nested tables of
 -- numbers) that every tape watches when it is used, unless opts.trainable
 -- is false. It is a tensor: use it in any expression; assign, assign_add,
