@@ -42,7 +42,9 @@
 ** Ownership: ln_tape_new returns a tape the caller frees with
 ** ln_tape_free; the tape retains the tensors it records and releases them
 ** when it is freed, reset, or (non-persistent) after its gradient.
-** Gradients returned are new references the caller releases. Tapes and
+** Gradients returned are new references the caller releases. Units
+** (params.unit) are borrowed: keep them alive while a tape holds their
+** nodes (the Lua binding anchors their objects in the tape). Tapes and
 ** recording are not thread-safe (like the rest of tensor creation).
 */
 #ifndef LUNET_TAPE_H
