@@ -11,13 +11,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_write.h"
 #include "io.h"
 
 #define NPY_MAX_HEADER ((uint32_t)1 << 20)
@@ -291,18 +291,6 @@ static const char *npy_descr(ln_dtype d) {
     return d == LN_FLOAT32 ? "<f4" : d == LN_INT32 ? "<i4" : "|u1";
 }
 
-/* fsync the folder holding path, so the rename itself is durable. */
-static void sync_dir(const char *path) {
-    char *copy = strdup(path);
-    if (!copy) return;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(copy);
-}
-
 ln_status ln_save_npy(ln_ctx *ctx, const char *path, const ln_tensor *t) {
     char hdr[512], dims[256] = "";
     size_t k = 0;
@@ -317,47 +305,14 @@ ln_status ln_save_npy(ln_ctx *ctx, const char *path, const ln_tensor *t) {
     memset(hdr + len, ' ', (size_t)pad);
     hdr[len + pad] = '\n';
     uint16_t hlen = (uint16_t)(len + pad + 1);
-
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return ln_fail(ctx, LN_E_NOMEM, "save_npy: %s: out of memory", path);
-    const char *slash = strrchr(path, '/');
-    size_t dlen = slash ? (size_t)(slash - path + 1) : 0;
-    snprintf(tmp, plen + 16, "%.*s.%s.XXXXXX", (int)dlen, path,
-             slash ? slash + 1 : path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        ln_status st = ln_fail(ctx, LN_E_IO, "save_npy: %s: cannot create a "
-                               "temporary file in its folder: %s", path,
-                               strerror(errno));
-        free(tmp);
-        return st;
-    }
-    fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "wb");
-    int ok = f != NULL;
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
                              (unsigned char)(hlen & 0xff),
                              (unsigned char)(hlen >> 8)};
     size_t bytes = (size_t)t->numel * ln_dtype_size(t->dtype);
-    ok = ok && fwrite(pre, 1, 10, f) == 10;
-    ok = ok && fwrite(hdr, 1, hlen, f) == hlen;
-    ok = ok && (bytes == 0 || fwrite(ln_data(t), 1, bytes, f) == bytes);
-    ok = ok && fflush(f) == 0 && fsync(fd) == 0;
-    int err = errno;
-    if (f) ok = (fclose(f) == 0) && ok;
-    else close(fd);
-    if (ok && rename(tmp, path) != 0) {
-        ok = 0;
-        err = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        free(tmp);
-        return ln_fail(ctx, LN_E_IO, "save_npy: %s: cannot write: %s", path,
-                       strerror(err));
-    }
-    free(tmp);
-    sync_dir(path);
-    return LN_OK;
+    ln_atomic *a = ln_atomic_open(ctx, "save_npy", path, 0);
+    if (!a) return ctx->status;
+    ln_status st = ln_atomic_write(ctx, a, pre, 10);
+    if (!st) st = ln_atomic_write(ctx, a, hdr, hlen);
+    if (!st && bytes) st = ln_atomic_write(ctx, a, ln_data(t), bytes);
+    return st ? st : ln_atomic_commit(ctx, a);
 }

@@ -165,16 +165,15 @@ local function benchmark(name)
   print(string.format("\n%s, %d epochs, mean of %d run(s):", spec.title, epochs, RUNS))
   print(string.format("%-10s %8s %8s %8s %8s %8s", "optimizer", "acc", "val_acc", "loss",
                       "val_loss", "s/run"))
-  local csv = assert(io.open(run:path("optimizers_" .. name .. "_summary.csv"), "w"))
-  csv:write("optimizer,acc,val_acc,loss,val_loss,seconds_per_run\n")
+  local csv = {"optimizer,acc,val_acc,loss,val_loss,seconds_per_run\n"}
   for _, opt in ipairs(order) do
     local r = results[opt]
     print(string.format("%-10s %8.4f %8.4f %8.4f %8.4f %8.1f", opt, mean(r.acc), mean(r.val_acc),
                         mean(r.loss), mean(r.val_loss), r.seconds / RUNS))
-    csv:write(string.format("%s,%.17g,%.17g,%.17g,%.17g,%.3f\n", opt, mean(r.acc),
-                            mean(r.val_acc), mean(r.loss), mean(r.val_loss), r.seconds / RUNS))
+    csv[#csv + 1] = string.format("%s,%.17g,%.17g,%.17g,%.17g,%.3f\n", opt, mean(r.acc),
+                                  mean(r.val_acc), mean(r.loss), mean(r.val_loss), r.seconds / RUNS)
   end
-  csv:close()
+  common.write_text(run:path("optimizers_" .. name .. "_summary.csv"), table.concat(csv))
   print("ranking by val_acc: " .. table.concat(order, " > "))
 
   -- the 4-panel figure, mean history of the runs per optimizer

@@ -105,17 +105,17 @@ end
 local function run(script, seed, seed_index)
   local dir = sformat("%s/seed%d", workdir, seed)
   assert(os.execute("mkdir -p " .. shquote(dir)))
-  local log = assert(io.open(dir .. "/" .. script .. ".log", "w"))
+  local log = {}
   local cmd = sformat("cd %s && LUNET_SEED=%d %s %s %s 2>&1", shquote(root), seed,
                       shquote(lunet), shquote("scripts/" .. script .. ".lua"), shquote(dir))
   local t0 = ln.time()
   local p = assert(io.popen(cmd, "r"))
   for line in p:lines() do
-    log:write(line, "\n")
+    log[#log + 1] = line .. "\n"
     record(line, seed_index)
   end
   local ok, _, code = p:close()
-  log:close()
+  ln.io.write_file(dir .. "/" .. script .. ".log", table.concat(log))
   local secs = ln.time() - t0
   if not ok then
     error(sformat("results_table: %s (seed %d) failed with status %s; see %s/%s.log", script,
@@ -304,9 +304,7 @@ end
 w("| all six | %.1f (%.1f – %.1f) |", tmean, tlo, thi)
 w("")
 
-local f = assert(io.open(output, "w"))
-f:write(table.concat(out, "\n"), "\n")
-f:close()
+ln.io.write_file(output, table.concat(out, "\n") .. "\n")
 print(sformat("wrote %s (%.0f s in all)", output, ln.time() - t_start))
 
 -- ---- the plots ----------------------------------------------------------------------------------
@@ -320,9 +318,7 @@ if images then
     local src = assert(io.open(dir .. "/" .. name .. ".png", "rb"))
     local data = src:read("a")
     src:close()
-    local dst = assert(io.open(images .. "/" .. name .. ".png", "wb"))
-    dst:write(data)
-    dst:close()
+    ln.io.write_file(images .. "/" .. name .. ".png", data)
     print(sformat("copied %s.png (%d bytes) to %s", name, #data, images))
   end
 end

@@ -1,13 +1,12 @@
 /*
-** h5file.c -- model files over libhdf5: atomic creation (temporary file,
-** fsync, rename, fsync of the folder), careful opening (refusing empty,
+** h5file.c -- model files over libhdf5: creation in memory, committed
+** through ln_atomic_write_file (atomic_write.h), careful opening (refusing empty,
 ** foreign, truncated and corrupt files by name), groups and datasets.
 ** Attributes live in h5file_attr.c, datasets in h5file_data.c; shared
 ** helpers in h5file_impl.h.
 */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_write.h"
 #include "h5file_impl.h"
 
 /* ---- errors ------------------------------------------------------------------ */
@@ -228,7 +228,6 @@ ln_status ln_h5_list(ln_ctx *ctx, const ln_h5 *f, const char *path, int attrs,
 
 static void h5_free(ln_h5 *f) {
     free(f->path);
-    free(f->tmp);
     free(f);
 }
 
@@ -240,46 +239,33 @@ static hid_t strong_fapl(void) {
     return fapl;
 }
 
-ln_h5 *ln_h5_create(ln_ctx *ctx, const char *path) {
+ln_h5 *ln_h5_create(ln_ctx *ctx, const char *path, int flags) {
     lnh5_init();
-    size_t len = path ? strlen(path) : 0;
-    if (!len || path[len - 1] == '/') {
-        ln_fail(ctx, LN_E_ARG, "'%s': not a file name", path ? path : "");
-        return NULL;
-    }
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        ln_fail(ctx, LN_E_IO, "%s: is a folder, not a file", path);
-        return NULL;
-    }
+    /* the target is checked now (a clear error before the model is
+    ** written) and again when committing */
+    if (ln_atomic_check(ctx, NULL, path, flags)) return NULL;
     ln_h5 *f = calloc(1, sizeof *f);
-    if (!f || !(f->path = strdup(path)) || !(f->tmp = malloc(len + 16))) {
+    size_t len = strlen(path) + 32;
+    char *mem = malloc(len);
+    if (!f || !mem || !(f->path = strdup(path))) {
+        free(mem);
         if (f) h5_free(f);
         ln_fail(ctx, LN_E_NOMEM, "%s: out of memory", path);
         return NULL;
     }
     f->file = -1;
-    f->fd = -1;
     f->writing = 1;
-    const char *slash = strrchr(path, '/');
-    int dlen = slash ? (int)(slash - path + 1) : 0;
-    snprintf(f->tmp, len + 16, "%.*s.%s.XXXXXX", dlen, path,
-             slash ? slash + 1 : path);
-    f->fd = mkstemp(f->tmp);
-    if (f->fd < 0) {
-        int err = errno;
-        ln_fail(ctx, LN_E_IO, "%s: cannot create a file in folder '%.*s': %s",
-                path, dlen ? dlen : 1, dlen ? path : ".", strerror(err));
-        h5_free(f);
-        return NULL;
-    }
-    /* HDF5 builds the file in memory (the core driver, no backing store);
-    ** ln_h5_commit writes the finished image to the temporary file itself,
-    ** so every disk error (a full disk) is ours to report cleanly and
-    ** HDF5 never holds a half-written file. */
+    f->flags = flags;
+    /* HDF5 builds the file in memory (the core driver, no backing store:
+    ** the name below is never created); ln_h5_commit hands the finished
+    ** image to ln_atomic_write_file, so every disk error (a full disk) is
+    ** ours to report cleanly and HDF5 never holds a half-written file. */
+    static unsigned serial;
+    snprintf(mem, len, "%s.in-memory-%u", path, ++serial);
     hid_t fapl = strong_fapl();
     if (fapl >= 0) H5Pset_fapl_core(fapl, 1 << 20, 0);
-    f->file = fapl < 0 ? -1 : H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    f->file = fapl < 0 ? -1 : H5Fcreate(mem, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    free(mem);
     if (fapl >= 0) H5Pclose(fapl);
     if (f->file < 0) {
         lnh5_fail(ctx, f, LN_E_IO, "cannot create the HDF5 file");
@@ -289,44 +275,6 @@ ln_h5 *ln_h5_create(ln_ctx *ctx, const char *path) {
     return f;
 }
 
-/* The mode a new file gets: the old file's, or 0666 less the umask. */
-static mode_t target_mode(const char *path) {
-    struct stat sb;
-    if (stat(path, &sb) == 0) return sb.st_mode & 07777;
-    mode_t mask = umask(022);
-    umask(mask);
-    return 0666 & ~mask;
-}
-
-/* fsync the folder holding path so that the rename itself is durable.
-** Folders that cannot be synced (EINVAL: some file systems) are fine. */
-static int sync_folder(const char *path) {
-    char *copy = strdup(path);
-    if (!copy) return ENOMEM;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-    int err = 0;
-    if (fd < 0) err = errno;
-    else if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP) err = errno;
-    if (fd >= 0) close(fd);
-    free(copy);
-    return err;
-}
-
-/* Write n bytes to fd, through short writes and interruptions. */
-static int write_all(int fd, const unsigned char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            if (w == 0) errno = ENOSPC;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 ln_status ln_h5_commit(ln_ctx *ctx, ln_h5 *f) {
     if (!f) return ln_fail(ctx, LN_E_STATE, "commit: no file");
     ln_status st = lnh5_need_writable(ctx, f, "commit");
@@ -334,8 +282,6 @@ ln_status ln_h5_commit(ln_ctx *ctx, ln_h5 *f) {
         ln_h5_close(f);
         return st;
     }
-    const char *step = "write";
-    int err = 0;
     unsigned char *image = NULL;
     ssize_t size = H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0
                        ? -1 : H5Fget_file_image(f->file, NULL, 0);
@@ -354,41 +300,8 @@ ln_status ln_h5_commit(ln_ctx *ctx, ln_h5 *f) {
     }
     H5Fclose(f->file);
     f->file = -1;
-    int w = write_all(f->fd, image, (size_t)size);
-    err = errno;
+    st = ln_atomic_write_file(ctx, NULL, f->path, image, (size_t)size, f->flags);
     free(image);
-    if (w != 0) goto io_failed;
-    step = "sync";
-    if (fchmod(f->fd, target_mode(f->path)) != 0 || fsync(f->fd) != 0) {
-        err = errno;
-        goto io_failed;
-    }
-    step = "close";
-    int r = close(f->fd);
-    f->fd = -1;
-    if (r != 0) {
-        err = errno;
-        goto io_failed;
-    }
-    step = "rename";
-    if (rename(f->tmp, f->path) != 0) {
-        err = errno;
-        goto io_failed;
-    }
-    free(f->tmp); /* renamed: nothing to remove any more */
-    f->tmp = NULL;
-    if ((err = sync_folder(f->path)) != 0) {
-        st = ln_fail(ctx, LN_E_IO, "%s: written, but its folder cannot be "
-                     "synced: %s", f->path, strerror(err));
-        ln_h5_close(f);
-        return st;
-    }
-    ln_h5_close(f);
-    return LN_OK;
-io_failed:
-    st = ln_fail(ctx, LN_E_IO, "%s: cannot write the file (%s failed): %s; "
-                 "the previous file, if any, is unchanged", f->path, step,
-                 strerror(err));
     ln_h5_close(f);
     return st;
 }
@@ -396,8 +309,6 @@ io_failed:
 void ln_h5_close(ln_h5 *f) {
     if (!f) return;
     if (f->file >= 0) H5Fclose(f->file);
-    if (f->fd >= 0) close(f->fd);
-    if (f->writing && f->tmp) unlink(f->tmp);
     H5Eclear2(H5E_DEFAULT);
     h5_free(f);
 }
@@ -582,7 +493,6 @@ ln_h5 *ln_h5_open(ln_ctx *ctx, const char *path) {
         ln_fail(ctx, LN_E_NOMEM, "%s: out of memory", path);
         return NULL;
     }
-    f->fd = -1;
     hid_t fapl = strong_fapl();
     f->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);

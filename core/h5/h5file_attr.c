@@ -1,9 +1,11 @@
 /*
 ** h5file_attr.c -- string attributes of model files: scalar variable-length
-** UTF-8 strings (h5py's str) and arrays of fixed-length NULLPAD ASCII
-** strings (Keras's layer_names / weight_names), split into name0, name1,
-** ... beyond LN_H5_ATTR_LIMIT bytes exactly as Keras splits them. Readers
-** take either kind, scalar or array, whole or split.
+** strings tagged ASCII (h5py's bytes, as Keras 2 writes them: its loaders
+** .decode() what h5py 2.x gives; the bytes are UTF-8) and arrays of
+** fixed-length NULLPAD ASCII strings (Keras's layer_names / weight_names),
+** split into name0, name1, ... beyond LN_H5_ATTR_LIMIT bytes exactly as
+** Keras splits them. Readers take either kind, scalar or array, whole or
+** split.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +60,7 @@ ln_status ln_h5_set_string(ln_ctx *ctx, ln_h5 *f, const char *path,
     if (o < 0) return ctx->status;
     hid_t type = H5Tcopy(H5T_C_S1);
     H5Tset_size(type, H5T_VARIABLE);
-    H5Tset_cset(type, H5T_CSET_UTF8);
+    H5Tset_cset(type, H5T_CSET_ASCII);
     H5Tset_strpad(type, H5T_STR_NULLTERM);
     hid_t space = H5Screate(H5S_SCALAR);
     const char *v = value ? value : "";

@@ -11,9 +11,8 @@
 struct ln_h5 {
     hid_t file;  /* -1 once closed */
     int writing; /* created by ln_h5_create, not yet committed */
-    int fd;      /* the temporary file's descriptor (writing), else -1 */
+    int flags;   /* LN_H5_NO_OVERWRITE (writing) */
     char *path;  /* the target */
-    char *tmp;   /* the temporary file (writing) */
 };
 
 /* Silence HDF5's error printing (every entry point calls it). */

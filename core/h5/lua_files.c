@@ -4,7 +4,7 @@
 ** JSON (core.json_*). The Keras layout itself is written in Lua
 ** (lunet/saving.lua, lunet/saving_config.lua) on top of these.
 **
-**   local f = core.files.h5_create(path)   -- a temporary file next to path
+**   local f = core.files.h5_create(path [, overwrite])  -- built in memory; commit writes path
 **   f:group(p); f:set_attr(p, name, "text" | {"a", "b"}); f:write(p, t)
 **   f:write_int64(p, n); f:commit()        -- atomic rename over path
 **   local g = core.files.h5_open(path)     -- refuses non-HDF5 files
@@ -96,11 +96,12 @@ static void push_h5(lua_State *L, ln_h5 *f) {
 }
 
 static int l_h5_create(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = lnL_check_path(L, 1, "h5_create");
+    int flags = lua_isnoneornil(L, 2) || lua_toboolean(L, 2) ? 0 : LN_H5_NO_OVERWRITE;
     h5_box *b = lua_newuserdatauv(L, sizeof *b, 0); /* first: no leak on raise */
     b->f = NULL;
     luaL_setmetatable(L, LN_H5_MT);
-    b->f = ln_h5_create(lnL_ctx(), path);
+    b->f = ln_h5_create(lnL_ctx(), path, flags);
     if (!b->f) return lnL_raise(L);
     return 1;
 }

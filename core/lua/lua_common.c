@@ -22,6 +22,20 @@ void lnL_check(lua_State *L, ln_status st) {
     if (st != LN_OK) lnL_raise(L);
 }
 
+const char *lnL_check_path(lua_State *L, int idx, const char *fn) {
+    size_t n;
+    const char *p = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &n) : NULL;
+    if (!p)
+        return luaL_error(L, "%s: the file path must be a string, got %s", fn,
+                          luaL_typename(L, idx)), NULL;
+    if (n == 0) return luaL_error(L, "%s: the file path is empty", fn), NULL;
+    if (strlen(p) != n)
+        return luaL_error(L, "%s: the file path '%s\\0...' holds a NUL byte "
+                          "(at byte %d), which no file name can", fn, p,
+                          (int)strlen(p) + 1), NULL;
+    return p;
+}
+
 void lnL_push_tensor(lua_State *L, ln_tensor *t) {
     if (!t) lnL_raise(L);
     lnL_gc_check(L); /* before the box exists: t is not collectable */

@@ -45,6 +45,10 @@ ln_args *lnL_to_args(lua_State *L, int idx, const char *fn);
 /* ln_args -> a new Lua table on the stack (configs). */
 void lnL_push_args(lua_State *L, const ln_args *a, int only_used);
 
+/* The file path at idx: a non-empty string without NUL bytes (a Lua string
+** may hold them; C would silently cut the name there). Raises naming fn. */
+const char *lnL_check_path(lua_State *L, int idx, const char *fn);
+
 /* Shape from a Lua list or varargs of integers, starting at idx. */
 int lnL_check_shape(lua_State *L, int idx, int64_t *shape, const char *fn);
 

@@ -80,6 +80,14 @@ static int l_isatty(lua_State *L) {
     return 1;
 }
 
+/* tensor_key(t) -> a light userdata naming the tensor object itself: two
+** Lua values for one tensor (a model's weight seen twice) give the same
+** key, so tables keyed by tensors (Lua optimizers' slots) find it. */
+static int l_tensor_key(lua_State *L) {
+    lua_pushlightuserdata(L, lnL_check_tensor(L, 1));
+    return 1;
+}
+
 void lnL_open_core(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"load_plugin", l_load_plugin},
@@ -90,6 +98,7 @@ void lnL_open_core(lua_State *L) {
         {"set_num_threads", l_set_num_threads},
         {"get_num_threads", l_get_num_threads},
         {"isatty", l_isatty},
+        {"tensor_key", l_tensor_key},
         {NULL, NULL}};
     lnL_register(L, fns);
     lua_pushstring(L, LN_VERSION_STRING);

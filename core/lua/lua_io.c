@@ -2,11 +2,13 @@
 ** lua_io.c -- file formats from Lua: IDX, NPY, CSV, HDF5 datasets.
 **
 ** Registered in lunet.core as io_read_idx, io_load_npy, io_save_npy,
-** io_read_csv and io_read_h5; core/lua/lunet/io.lua gives them their user
+** io_write_file (every file lunet's Lua side writes), io_read_csv and
+** io_read_h5; core/lua/lunet/io.lua gives them their user
 ** names (ln.io.read_idx, ...).
 */
 #include <string.h>
 
+#include "atomic_write.h"
 #include "io.h"
 #include "lua_common.h"
 
@@ -28,12 +30,34 @@ static int l_load_npy(lua_State *L) {
 
 /* io_save_npy(path, tensor) */
 static int l_save_npy(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = lnL_check_path(L, 1, "save_npy");
     ln_tensor *t = lnL_test_tensor(L, 2);
     if (!t)
         return luaL_error(L, "save_npy: argument 2 must be a tensor, got %s",
                           luaL_typename(L, 2));
     lnL_check(L, ln_save_npy(lnL_ctx(), path, t));
+    return 0;
+}
+
+/* write_file(path, data [, overwrite [, what]]): data (a string) becomes
+** the file, atomically, under the save-target rule (atomic_write.h); what
+** names the caller in messages (default "write_file"). */
+static int l_write_file(lua_State *L) {
+    const char *what = luaL_optstring(L, 4, "write_file");
+    const char *path = lnL_check_path(L, 1, what);
+    size_t n;
+    const char *data = luaL_checklstring(L, 2, &n);
+    int flags = lua_isnoneornil(L, 3) || lua_toboolean(L, 3) ? 0 : LN_WRITE_NO_OVERWRITE;
+    lnL_check(L, ln_atomic_write_file(lnL_ctx(), what, path, data, n, flags));
+    return 0;
+}
+
+/* check_write(path [, what]): raises when write_file(path, ...) would be
+** refused by the save-target rule, before anything is written. */
+static int l_check_write(lua_State *L) {
+    const char *what = luaL_optstring(L, 2, "write_file");
+    const char *path = lnL_check_path(L, 1, what);
+    lnL_check(L, ln_atomic_check(lnL_ctx(), what, path, 0));
     return 0;
 }
 
@@ -96,6 +120,8 @@ void lnL_open_io(lua_State *L) {
     static const luaL_Reg fns[] = {{"io_read_idx", l_read_idx},
                                    {"io_load_npy", l_load_npy},
                                    {"io_save_npy", l_save_npy},
+                                   {"io_write_file", l_write_file},
+                                   {"io_check_write", l_check_write},
                                    {"io_read_csv", l_read_csv},
                                    {"io_read_h5", l_read_h5},
                                    {NULL, NULL}};

@@ -351,7 +351,22 @@ static int object_per_sample(lua_State *L) {
         }
         ln_tensor_release(p);
         ln_tensor_release(t);
-        if (st) return lnL_raise(L);
+        if (st) {
+            /* a row's message names the row's shapes: the whole batch's
+            ** check names the shapes the caller gave */
+            ln_ctx_clear(ctx);
+            if (kind == LN_KIND_LOSS)
+                st = ((const ln_loss_ops *)u->o->unit->ops)->compute(ctx, u->o->state,
+                                                                     pred, y, 0, &v, NULL);
+            else
+                st = ((const ln_metric_ops *)u->o->unit->ops)->update(ctx, u->o->state,
+                                                                      pred, y, &total, &count);
+            if (!st) ln_fail(ctx, LN_E_ARG, "%s: sample %lld (1-based) of y_true %s and "
+                             "y_pred %s cannot be scored", u->o->unit->name,
+                             (long long)i + 1, ln_shape_str(y, a, sizeof a),
+                             ln_shape_str(pred, b, sizeof b));
+            return lnL_raise(L);
+        }
         ln_f32(out)[i] = (float)v;
     }
     return 1;

@@ -3,11 +3,13 @@
 ** see docs/model-files.md). It knows HDF5, not Keras: groups, string
 ** attributes, float32 datasets and the iteration counter.
 **
-** Writing is atomic. ln_h5_create opens a TEMPORARY file in the target's
-** folder; ln_h5_commit flushes it, fsyncs it, renames it over the target
-** and fsyncs the folder. Until the commit returns LN_OK the target is
-** untouched; any failure (a full disk, a missing folder) removes the
-** temporary file and leaves a previous file as it was.
+** Writing is atomic. ln_h5_create checks the target (the save-target rule
+** of docs/model-files.md: symlinks followed, only regular files replaced,
+** read-only files refused) and builds the file in memory; ln_h5_commit
+** writes it to a temporary file in the target's folder, fsyncs it, renames
+** it over the target and fsyncs the folder. Until the commit returns LN_OK
+** the target is untouched; any failure (a full disk, a missing folder)
+** removes the temporary file and leaves a previous file as it was.
 **
 ** Reading refuses what is not a sound HDF5 file -- empty, foreign (a PNG,
 ** a zip), truncated or corrupt -- with the file name and what is wrong.
@@ -18,10 +20,11 @@
 ** ("/" and "" are the root). A '/' inside a name makes nested groups, as in
 ** Keras files; writers create the groups on the way.
 **
-** Strings: ln_h5_set_string writes a scalar variable-length UTF-8 string
-** (what h5py writes for a Python str); ln_h5_set_strings an array of
-** fixed-length NULLPAD ASCII strings (Keras's layer_names, weight_names),
-** split into name0, name1, ... when larger than 64512 bytes, as Keras does;
+** Strings: ln_h5_set_string writes a scalar variable-length string tagged
+** ASCII (what h5py writes for Python bytes, as Keras 2 does; the bytes are
+** UTF-8); ln_h5_set_strings an array of fixed-length NULLPAD ASCII strings
+** (Keras's layer_names, weight_names), split into name0, name1, ... when
+** larger than 64512 bytes, as Keras does;
 ** an empty list is an empty float64 array, as Keras writes for weightless
 ** layers. Readers accept both kinds of strings, scalars or arrays, and the
 ** split form.
@@ -41,10 +44,12 @@ typedef struct ln_h5 ln_h5;
 
 /* ---- opening and closing ------------------------------------------------- */
 
-/* A new file for writing: created as a temporary file next to `path`
-** (".<name>.XXXXXX" in the same folder). NULL on failure (the folder is
-** missing or not writable, ...). */
-LN_API ln_h5 *ln_h5_create(ln_ctx *ctx, const char *path);
+/* Flags of ln_h5_create. */
+#define LN_H5_NO_OVERWRITE 1 /* refuse an existing target */
+
+/* A new file for writing `path`, built in memory until ln_h5_commit. NULL
+** on failure (a target the rule refuses, a missing folder, ...). */
+LN_API ln_h5 *ln_h5_create(ln_ctx *ctx, const char *path, int flags);
 /* Finish a file opened by ln_h5_create: flush, fsync, rename over the
 ** target, fsync the folder. Frees f whatever happens; on failure the
 ** temporary file is removed and the target is unchanged. */
@@ -89,8 +94,8 @@ LN_API void ln_h5_free_strings(int n, char **v);
 
 /* ---- attributes ---------------------------------------------------------------- */
 
-/* A scalar variable-length UTF-8 string attribute (replaces one of the
-** same name). */
+/* A scalar variable-length string attribute tagged ASCII, as Keras 2
+** writes them (replaces one of the same name). */
 LN_API ln_status ln_h5_set_string(ln_ctx *ctx, ln_h5 *f, const char *path,
                                   const char *name, const char *value);
 /* An array of fixed-length NULLPAD ASCII strings (see above for the split

@@ -175,14 +175,12 @@ end
 -- one row per epoch of each history. entries: a list of {prefix_values,
 -- history}. Returns the path.
 function M.write_histories_csv(path, prefix_names, entries)
-  local f, err = io.open(path, "w")
-  if not f then error("cannot write " .. tostring(err), 0) end
   local keys = history_keys(entries[1][2])
   local header = {}
   for _, n in ipairs(prefix_names) do header[#header + 1] = n end
   header[#header + 1] = "epoch"
   for _, k in ipairs(keys) do header[#header + 1] = k end
-  f:write(table.concat(header, ","), "\n")
+  local lines = {table.concat(header, ",")}
   for _, e in ipairs(entries) do
     local h = e[2].history or e[2]
     for i = 1, #h[keys[1]] do
@@ -190,10 +188,17 @@ function M.write_histories_csv(path, prefix_names, entries)
       for _, v in ipairs(e[1]) do row[#row + 1] = tostring(v) end
       row[#row + 1] = tostring(i - 1)
       for _, k in ipairs(keys) do row[#row + 1] = csvnum(h[k][i]) end
-      f:write(table.concat(row, ","), "\n")
+      lines[#lines + 1] = table.concat(row, ",")
     end
   end
-  f:close()
+  -- as every lunet file: atomic, symlinks followed, devices refused
+  ln.io.write_file(path, table.concat(lines, "\n") .. "\n")
+  return path
+end
+
+--- Writes text to path as every lunet file is written (ln.io.write_file).
+function M.write_text(path, text)
+  ln.io.write_file(path, text)
   return path
 end
 

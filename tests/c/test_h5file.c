@@ -83,7 +83,7 @@ static ln_tensor *ramp(int nd, const int64_t *shape, float start) {
 
 /* A small model-like file at path; returns LN_OK from the commit. */
 static ln_status write_model_like(const char *path, float start) {
-    ln_h5 *f = ln_h5_create(&ctx, path);
+    ln_h5 *f = ln_h5_create(&ctx, path, 0);
     ck_assert_msg(f != NULL, "%s", ctx.msg);
     ck_assert_int_eq(ln_h5_set_string(&ctx, f, "/", "backend", "tensorflow"), LN_OK);
     ck_assert_int_eq(ln_h5_group(&ctx, f, "model_weights/dense"), LN_OK);
@@ -115,7 +115,7 @@ static float first_kernel_value(const char *path) {
 
 START_TEST(round_trip) {
     const char *path = tpath("m.h5");
-    ln_h5 *f = ln_h5_create(&ctx, path);
+    ln_h5 *f = ln_h5_create(&ctx, path, 0);
     ck_assert_msg(f != NULL, "%s", ctx.msg);
     ck_assert(ln_h5_writable(f));
     ck_assert_str_eq(ln_h5_path(f), path);
@@ -249,7 +249,7 @@ START_TEST(split_attributes) {
     }
     size_t size = strlen(buf[0]); /* 35 bytes each: 70035 bytes in all */
     ck_assert_int_gt((long)(size * N), LN_H5_ATTR_LIMIT);
-    ln_h5 *f = ln_h5_create(&ctx, path);
+    ln_h5 *f = ln_h5_create(&ctx, path, 0);
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(ln_h5_set_strings(&ctx, f, "/", "layer_names", N, names), LN_OK);
     ck_assert_int_eq(ln_h5_set_strings(&ctx, f, "/", "short", 2, names), LN_OK);
@@ -507,9 +507,9 @@ START_TEST(abandoned_write_leaves_the_old_file) {
     const char *path = tpath("model.h5");
     ck_assert_int_eq(write_model_like(path, 1), LN_OK);
     long before = file_size(path);
-    ln_h5 *f = ln_h5_create(&ctx, path);
+    ln_h5 *f = ln_h5_create(&ctx, path, 0);
     ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(folder_entries(), 2); /* the temporary file */
+    ck_assert_int_eq(folder_entries(), 1); /* built in memory: nothing on disk */
     ck_assert_int_eq(ln_h5_set_string(&ctx, f, "/", "half", "written"), LN_OK);
     ln_h5_close(f); /* abandoned: e.g. an error while saving */
     ck_assert_int_eq(folder_entries(), 1);
@@ -519,14 +519,14 @@ START_TEST(abandoned_write_leaves_the_old_file) {
 END_TEST
 
 START_TEST(unwritable_places) {
-    ck_assert_ptr_null(ln_h5_create(&ctx, tpath("no/such/folder/m.h5")));
-    ck_assert_msg(strstr(ctx.msg, "no/such/folder") && strstr(ctx.msg, "No such file"), "%s", ctx.msg);
+    ck_assert_ptr_null(ln_h5_create(&ctx, tpath("no/such/folder/m.h5"), 0));
+    ck_assert_msg(strstr(ctx.msg, "no/such/folder") && strstr(ctx.msg, "does not exist"), "%s", ctx.msg);
     write_bytes(tpath("plain"), "x", 1);
-    ck_assert_ptr_null(ln_h5_create(&ctx, tpath("plain/m.h5"))); /* a file as folder */
+    ck_assert_ptr_null(ln_h5_create(&ctx, tpath("plain/m.h5"), 0)); /* a file as folder */
     ck_assert_ptr_nonnull(strstr(ctx.msg, "plain/m.h5"));
-    ck_assert_ptr_null(ln_h5_create(&ctx, tmpdir)); /* a folder as file */
+    ck_assert_ptr_null(ln_h5_create(&ctx, tmpdir, 0)); /* a folder as file */
     ck_assert_ptr_nonnull(strstr(ctx.msg, "folder"));
-    ck_assert_ptr_null(ln_h5_create(&ctx, ""));
+    ck_assert_ptr_null(ln_h5_create(&ctx, "", 0));
     ck_assert_int_eq(folder_entries(), 1);
 }
 END_TEST
@@ -541,7 +541,7 @@ START_TEST(full_disk_keeps_the_old_file) {
     signal(SIGXFSZ, SIG_IGN);
     struct rlimit lim = {16384, 16384};
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    ln_h5 *f = ln_h5_create(&ctx, path);
+    ln_h5 *f = ln_h5_create(&ctx, path, 0);
     ck_assert_ptr_nonnull(f);
     int64_t shape[2] = {64, 256}; /* 64 KiB of data: beyond the limit */
     ln_tensor *t = ramp(2, shape, 3);

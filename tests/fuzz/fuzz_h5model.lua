@@ -55,9 +55,13 @@ local function finding(kind, msg)
 end
 
 -- A refusal must name the function and read as a message, not a crash of
--- the Lua code.
+-- the Lua code. It starts with the position of the call (this file's line:
+-- lunet's errors point at their caller).
 local function check_refusal(what, err)
   inv(type(err) == "string", "%s raised a %s, not a message", what, type(err))
+  local at = err:match("^[^\n]-fuzz_h5model%.lua:%d+: ")
+  inv(at ~= nil, "%s: the message does not start with the caller's position: %s", what, err)
+  err = err:sub(#at + 1)
   inv(err:sub(1, #what + 2) == what .. ": ", "%s: the message lacks the prefix: %s",
       what, err)
   if err:find("attempt to ") or err:find("stack traceback") then

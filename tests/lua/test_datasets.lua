@@ -182,7 +182,7 @@ test("batches", function()
   raises(function() ln.data.batches(x, ln.arange(3)) end,
          "batches: x has 10 rows but y has 3")
   raises(function() ln.data.batches(x, y, {batch_size = 0}) end,
-         "batches: batch_size must be a positive integer")
+         "batches: batch_size must be an integer >= 1")
 end)
 
 test("train_test_split and validation_split", function()

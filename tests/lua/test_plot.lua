@@ -201,8 +201,9 @@ test("missing gnuplot gives a clear error", function()
                                      series = {{y = {1, 2, 3}}}})
   plot.gnuplot = saved
   assert(not ok, "no error raised")
-  assert(err == "lunet.plot: gnuplot not found (install the Debian package "
-         .. "gnuplot-nox)", "unexpected error: " .. tostring(err))
+  -- the message points at the call (this file), then says what is wrong
+  assert(err:match("^[^\n]-test_plot%.lua:%d+: lunet%.plot: gnuplot not found %(install the " ..
+                   "Debian package gnuplot%-nox%)$"), "unexpected error: " .. tostring(err))
   assert(io.open(dir .. "/never.png") == nil)
   plot.gnuplot = "no-such-gnuplot-binary"
   ok, err = pcall(plot.history, fake_history(), dir .. "/never.png")
@@ -211,10 +212,21 @@ test("missing gnuplot gives a clear error", function()
 end)
 
 test("gnuplot failure is reported and temp files removed", function()
+  local saved = plot.gnuplot
+  plot.gnuplot = "false" -- runs, fails, draws nothing
+  local ok, err = pcall(plot.lines, {filename = dir .. "/x.png", series = {{y = {1, 2, 3}}}})
+  plot.gnuplot = saved
+  assert(not ok, "no error raised")
+  assert(err:find("^[^\n]-test_plot%.lua:%d+: lunet%.plot: gnuplot failed"), err)
+  check_no_temp_left()
+end)
+
+test("a target the save rule refuses is reported and temp files removed", function()
   local ok, err = pcall(plot.lines, {filename = dir .. "/no/such/dir/x.png",
                                      series = {{y = {1, 2, 3}}}})
   assert(not ok, "no error raised")
-  assert(err:find("^lunet.plot: gnuplot failed"), err)
+  assert(err:find("^[^\n]-test_plot%.lua:%d+: lunet%.plot: [^\n]*/no/such/dir/x%.png: " ..
+                  "the folder '[^']*' does not exist"), err)
   check_no_temp_left()
 end)
 

@@ -325,7 +325,7 @@ end)
 
 test("a save into a missing folder raises and creates nothing", function()
   raises(function() sample_model():save(tmp("no/such/dir/m.h5")) end,
-         {tmp("no/such/dir/m.h5"), "No such file"})
+         {tmp("no/such/dir/m.h5"), "does not exist"})
   spit(tmp("plain"), "x")
   raises(function() sample_model():save(tmp("plain/m.h5")) end, {tmp("plain/m.h5")})
   raises(function() sample_model():save(TMP) end, {"folder"})

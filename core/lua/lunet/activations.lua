@@ -8,6 +8,7 @@
 -- Any registered activation unit is a function here; the last axis is the
 -- one softmax normalises. Names in `activation = "..."` of layers are
 -- resolved by the layer plugins themselves.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 
@@ -21,11 +22,11 @@ local function make(name)
   local f = functions[name]
   if f then return f end
   local default
-  f = function(x, args)
+  f = E.protect(function(x, args)
     if args ~= nil then return nn.activation_new(name, args):apply(x) end
     default = default or nn.activation_new(name, {})
     return default:apply(x)
-  end
+  end)
   functions[name] = f
   names[f] = name
   return f
@@ -39,19 +40,19 @@ function activations.get(spec, args)
   if type(spec) == "function" and names[spec] then return spec end
   if type(spec) == "string" and args ~= nil and registry.has("activation", spec) then
     local o = nn.activation_new(spec, args)
-    local f = function(x) return o:apply(x) end
+    local f = E.protect(function(x) return o:apply(x) end)
     names[f] = spec
     return f
   end
   if type(spec) == "string" and registry.has("activation", spec) then return make(spec) end
-  error(string.format("unknown activation '%s' (known: %s)", tostring(spec),
-                      registry.known("activation")), 2)
+  E.raise(registry.unknown("activation", "activation", spec,
+                           registry.names_of("activation")))
 end
 
 --- The name of an activation function of this module.
 function activations.serialize(f)
   local n = names[f]
-  if not n then error("activations.serialize: not an activation of ln.activations", 2) end
+  if not n then E.raise("activations.serialize: not an activation of ln.activations") end
   return n
 end
 
@@ -60,10 +61,14 @@ function activations.gradient(name, x, dy, args)
   return nn.activation_new(name, args or {}):gradient(x, dy)
 end
 
+E.protect_all(activations)
+
+-- ln.activations.<name>: the function; anything else is unknown.
 setmetatable(activations, {
   __index = function(_, k)
-    if type(k) == "string" and registry.has("activation", k) then return make(k) end
-    return nil
+    if type(k) ~= "string" then return nil end
+    if registry.has("activation", k) then return make(k) end
+    E.raise(registry.unknown("activation", "activation", k, registry.names_of("activation")))
   end,
 })
 

@@ -16,22 +16,12 @@ The tape and the gradient functions are C (include/lunet/tape.h,
 core/engine/tape*.c); this module gives them Keras's and torch-autograd's
 shapes: sources and gradients as a tensor, a list or a (nested) table of
 tensors and variables. ]]
+local E = require "lunet.errors"
 local core = require "lunet.core"
 
 local ag = core.autograd
 local is_tensor = core.is_tensor
 local M = {}
-
--- An error raised by lunet here, re-raised at the caller of our caller
--- without this file's position.
-local function call(level, fn, ...)
-  local r = table.pack(pcall(fn, ...))
-  if not r[1] then
-    local msg = tostring(r[2]):gsub("^[^\n]-autograd%.lua:%d+: ", "")
-    error(msg, level + 1)
-  end
-  return table.unpack(r, 2, r.n)
-end
 
 -- The tensor of a leaf: a tensor, or a variable table of a layer
 -- (model.trainable_variables: {name = ..., value = tensor, ...}).
@@ -50,8 +40,7 @@ local function flatten(s, out, what)
     return #out
   end
   if type(s) ~= "table" then
-    error(string.format("%s: expects tensors, variables, or tables of them; got a %s",
-                        what, type(s)), 0)
+    E.raisef("%s: expects tensors, variables, or tables of them; got a %s", what, type(s))
   end
   local shape = {}
   for k, v in pairs(s) do shape[k] = flatten(v, out, what) end
@@ -79,13 +68,13 @@ M.Tape = Tape
 function M.GradientTape(opts)
   opts = opts or {}
   if type(opts) ~= "table" then
-    error("GradientTape: options must be a table {persistent = ..., " ..
-          "watch_accessed_variables = ...}", 2)
+    E.raise("GradientTape: options must be a table {persistent = ..., " ..
+            "watch_accessed_variables = ...}")
   end
   for k in pairs(opts) do
     if k ~= "persistent" and k ~= "watch_accessed_variables" then
-      error(string.format("GradientTape: unknown option '%s' (persistent, " ..
-                          "watch_accessed_variables)", tostring(k)), 2)
+      E.raisef("GradientTape: unknown option '%s' (persistent, watch_accessed_variables)",
+               tostring(k))
     end
   end
   local persistent = opts.persistent == true
@@ -101,7 +90,7 @@ end
 -- self._ud[method](fn, ...) once fn is checked.
 local function bracket(self, method, fn, ...)
   if type(fn) ~= "function" then
-    error(string.format("GradientTape:%s expects a function, got %s", method, type(fn)), 3)
+    E.raisef("GradientTape:%s expects a function, got %s", method, type(fn))
   end
   return self._ud[method](self._ud, fn, ...)
 end
@@ -116,8 +105,8 @@ function Tape:stop_recording(fn, ...) return bracket(self, "stop_recording", fn,
 --- Tracks x (a float32 tensor, a variable, or a table of them).
 function Tape:watch(x)
   local list = {}
-  call(2, flatten, x, list, "watch")
-  for _, t in ipairs(list) do call(2, self._ud.watch, self._ud, t) end
+  flatten(x, list, "watch")
+  for _, t in ipairs(list) do self._ud:watch(t) end
 end
 
 --- The tensors the tape tracks as leaves (watched tensors, variables).
@@ -144,20 +133,19 @@ function Tape:gradient(target, sources, opts)
   elseif type(target) == "number" then
     targets = {} -- a number was not recorded: nothing depends on the sources
   elseif type(target) ~= "table" then
-    error(string.format("gradient: the target must be a tensor (a loss computed " ..
-                        "inside tape:run), got a %s", type(target)), 2)
+    E.raisef("gradient: the target must be a tensor (a loss computed inside tape:run), " ..
+             "got a %s", type(target))
   end
   local seeds = opts.output_gradients
   if is_tensor(seeds) then seeds = {seeds} end
   if #targets == 0 then seeds = nil end
   local un = opts.unconnected_gradients or "none"
   if un ~= "none" and un ~= "zero" then
-    error("gradient: unconnected_gradients must be \"none\" or \"zero\", got " .. tostring(un), 2)
+    E.raise("gradient: unconnected_gradients must be \"none\" or \"zero\", got " .. tostring(un))
   end
   local flat = {}
-  local shape = call(2, flatten, sources, flat, "gradient")
-  local grads = call(2, self._ud.gradient, self._ud, targets, flat, seeds, un == "zero")
-  return rebuild(shape, grads)
+  local shape = flatten(sources, flat, "gradient")
+  return rebuild(shape, self._ud:gradient(targets, flat, seeds, un == "zero"))
 end
 
 -- ---- grad, Variable, zip ----------------------------------------------------------------
@@ -166,7 +154,7 @@ end
 -- respect to params (shaped like params), then f's results. f's first
 -- result must be a tensor (the value to differentiate, summed if not 0-d).
 function M.grad(f)
-  if type(f) ~= "function" then error("grad: expects a function", 2) end
+  if type(f) ~= "function" then E.raise("grad: expects a function") end
   return function(params, ...)
     local tape = M.GradientTape()
     local res = table.pack(tape:run(function(...)
@@ -174,8 +162,8 @@ function M.grad(f)
       return f(params, ...)
     end, ...))
     if not is_tensor(res[1]) then
-      error("grad: f must return a tensor as its first result (the value to " ..
-            "differentiate), got " .. type(res[1]), 2)
+      E.raise("grad: f must return a tensor as its first result (the value to " ..
+              "differentiate), got " .. type(res[1]))
     end
     return tape:gradient(res[1], params), table.unpack(res, 1, res.n)
   end
@@ -191,15 +179,15 @@ end
 --                                       {x, layer.kernel, layer.bias})
 --   local dx, dkernel, dbias = table.unpack(backward(dy))
 function M.vjp(fn, sources, ...)
-  if type(fn) ~= "function" then error("vjp: expects a function", 2) end
-  if type(sources) ~= "table" then error("vjp: sources must be a list of tensors", 2) end
+  if type(fn) ~= "function" then E.raise("vjp: expects a function") end
+  if type(sources) ~= "table" then E.raise("vjp: sources must be a list of tensors") end
   local tape = M.GradientTape()
   local res = table.pack(tape:run(function(...)
     tape:watch(sources)
     return fn(...)
   end, ...))
   local y = res[1]
-  if not is_tensor(y) then error("vjp: fn must return a tensor first, got " .. type(y), 2) end
+  if not is_tensor(y) then E.raise("vjp: fn must return a tensor first, got " .. type(y)) end
   local function backward(dy)
     return tape:gradient(y, sources, {output_gradients = dy, unconnected_gradients = "zero"})
   end
@@ -213,7 +201,7 @@ end
 function M.Variable(init, opts)
   opts = opts or {}
   local t = is_tensor(init) and init:clone() or core.tensor(init)
-  if opts.trainable ~= false then call(2, ag.mark_variable, t, true) end
+  if opts.trainable ~= false then ag.mark_variable(t, true) end
   return t
 end
 
@@ -232,4 +220,6 @@ function M.zip(grads, vars)
   return r
 end
 
+E.protect_all(Tape, {__tostring = true})
+E.protect_all(M)
 return M

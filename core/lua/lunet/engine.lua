@@ -9,6 +9,7 @@
 -- Both are the same pieces the low-level API exposes (model:forward,
 -- loss:compute, model:backward, optimizer:apply_gradients), with the same
 -- numbers.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 local models = require "lunet.models"
@@ -17,6 +18,7 @@ local metrics_mod = require "lunet.metrics"
 local callbacks = require "lunet.callbacks"
 local Progbar = require "lunet.progbar"
 local display = require "lunet.display"
+local O = require "lunet.options"
 
 local nn = core.nn
 local methods = models.methods
@@ -39,31 +41,34 @@ local sformat = string.format
 -- ---- helpers ------------------------------------------------------------------------------
 
 local function check_keys(what, opts, known)
-  for k in pairs(opts) do
-    if not known[k] then
-      error(sformat("%s: unknown keyword argument '%s'", what, tostring(k)), 3)
-    end
-  end
+  if type(opts) ~= "table" then E.raisef("%s: options must be a table, got %s", what, type(opts)) end
+  O.keys(what, opts, known)
 end
 
 local function check_int(what, key, v, min)
-  if math.type(v) ~= "integer" then
-    if type(v) == "number" and v == math.floor(v) then v = math.tointeger(v) end
+  return O.integer(what, key, v, min)
+end
+
+-- Options Keras has that lunet accepts and ignores (data-pipeline knobs):
+-- checked for their type all the same.
+local function check_pipeline(what, opts)
+  O.integer(what, "max_queue_size", opts.max_queue_size, 1)
+  O.integer(what, "workers", opts.workers, 0)
+  O.boolean(what, "use_multiprocessing", opts.use_multiprocessing)
+end
+
+-- A callbacks option: nil or a list.
+local function check_callbacks(what, list)
+  if list ~= nil and (type(list) ~= "table" or getmetatable(list) ~= nil) then
+    E.raisef("%s: callbacks must be a list of callbacks, got %s", what, O.show(list))
   end
-  if math.type(v) ~= "integer" or v < min then
-    error(sformat("%s: %s must be an integer >= %d, got %s", what, key, min, tostring(v)), 3)
-  end
-  return v
+  return list or {}
 end
 
 --- verbose: 0/false silent, 1/true/"auto" a progress bar (one line per
 -- epoch when stdout is not a terminal, as verbose = 2), 2 one line.
-function engine.verbose_mode(v, default)
-  if v == nil then v = default end
-  if v == true or v == "auto" then v = 1 elseif v == false then v = 0 end
-  if v ~= 0 and v ~= 1 and v ~= 2 then
-    error("verbose must be 0, 1, 2, true or false, got " .. tostring(v), 3)
-  end
+function engine.verbose_mode(v, default, what)
+  v = O.verbose(what or "verbose", v, default)
   if v == 1 and not display.isatty(1) then v = 2 end
   return v
 end
@@ -71,8 +76,8 @@ end
 local function require_compiled(self, what)
   local c = rawget(self, "_compiled")
   if not c then
-    error(sformat("%s: You must compile your model before training/testing. " ..
-                  "Use model:compile{loss = ..., optimizer = ...}.", what), 3)
+    E.raise(sformat("%s: You must compile your model before training/testing. " ..
+                  "Use model:compile{loss = ..., optimizer = ...}.", what))
   end
   return c
 end
@@ -80,10 +85,10 @@ end
 -- Samples in a tensor (its first size).
 local function rows(what, name, t)
   if not registry.is_tensor(t) then
-    error(sformat("%s: %s must be a tensor, got %s", what, name, type(t)), 3)
+    E.raise(sformat("%s: %s must be a tensor, got %s", what, name, type(t)))
   end
   local s = t:shape()
-  if #s == 0 then error(sformat("%s: %s must have a batch axis, got a scalar", what, name), 3) end
+  if #s == 0 then E.raise(sformat("%s: %s must have a batch axis, got a scalar", what, name)) end
   return s[1], s
 end
 
@@ -95,16 +100,29 @@ end
 -- A failed batch call of the net (a label out of range, a shape) is raised
 -- with where it happened: "fit: epoch 2/10, batch 17/1719: ...". (pcall
 -- of the C function allocates nothing per step.)
-local function batch_error(err, fmt, ...)
-  error(sformat(fmt, ...) .. ": " .. bare(err), 0)
+-- The batch is rows start, start + 1, ... (0-based) of the epoch's order:
+-- index (a shuffled order, or nil for x's own order). A plugin names a bad
+-- label by its row in the batch ("label 10 at index 24"); the message
+-- names its row of y instead, 1-based as Lua counts.
+local function batch_error(err, index, start, fmt, ...)
+  local msg = bare(err)
+  if msg:find("label .- at index %d+") then
+    local order = index and index:totable()
+    msg = msg:gsub("label (%S+) at index (%d+)", function(v, r)
+      local p = start + tonumber(r)
+      local row = (order and order[p + 1] or p) + 1
+      return sformat("label %s at y[%d] (1-based, as Lua counts)", v, row)
+    end)
+  end
+  E.raise(sformat(fmt, ...) .. ": " .. msg)
 end
 
 local function check_xy(what, x, y)
   local nx = rows(what, "x", x)
   local ny = rows(what, "y", y)
   if nx ~= ny then
-    error(sformat("%s: x and y have different numbers of samples: %d and %d " ..
-                  "(their first sizes must match)", what, nx, ny), 3)
+    E.raise(sformat("%s: x and y have different numbers of samples: %d and %d " ..
+                  "(their first sizes must match)", what, nx, ny))
   end
   return nx
 end
@@ -120,7 +138,7 @@ function engine.get_optimizer(spec)
     local unit = spec:lower()
     if not registry.has("optimizer", unit) then unit = registry.find_class("optimizer", spec) end
     if not unit then
-      error(sformat("unknown optimizer '%s' (known: %s)", spec, registry.known("optimizer")), 3)
+      E.raise(sformat("unknown optimizer '%s' (known: %s)", spec, registry.known("optimizer")))
     end
     local optim = require "lunet.optimizers"
     if type(optim.get) == "function" then return optim.get(unit) end
@@ -129,7 +147,7 @@ function engine.get_optimizer(spec)
   end
   local t = type(spec)
   if (t == "table" or t == "userdata") and spec.apply_gradients then return spec end
-  error("compile: optimizer must be a name or an optimizer object (with apply_gradients), got " .. t, 3)
+  E.raise("compile: optimizer must be a name or an optimizer object (with apply_gradients), got " .. t)
 end
 
 -- ---- compile ------------------------------------------------------------------------------------
@@ -143,33 +161,35 @@ local compile_keys = {loss = 1, optimizer = 1, metrics = 1, loss_weights = 1,
 -- after compile take effect at the next compile.
 function methods:compile(opts)
   if type(opts) ~= "table" then
-    error(sformat("%s: compile expects a table {loss = ..., optimizer = ..., metrics = ...}", self.name), 2)
+    E.raise(sformat("%s: compile expects a table {loss = ..., optimizer = ..., metrics = ...}", self.name))
   end
   check_keys("compile", opts, compile_keys)
+  O.boolean("compile", "run_eagerly", opts.run_eagerly)
+  O.integer("compile", "steps_per_execution", opts.steps_per_execution, 1)
   if opts.loss_weights ~= nil or opts.weighted_metrics ~= nil then
-    error("compile: loss_weights and weighted_metrics need several outputs or sample " ..
-          "weights, which lunet's Sequential models do not have", 2)
+    E.raise("compile: loss_weights and weighted_metrics need several outputs or sample " ..
+          "weights, which lunet's Sequential models do not have")
   end
-  if opts.loss == nil then error(sformat("%s: compile needs a loss", self.name), 2) end
+  if opts.loss == nil then E.raise(sformat("%s: compile needs a loss", self.name)) end
   rawset(self, "_compile_args", {loss = opts.loss, metrics = opts.metrics}) -- for saving
   local ok, loss = pcall(losses.get, opts.loss)
-  if not ok then error("compile: " .. bare(loss), 2) end
+  if not ok then E.raise("compile: " .. bare(loss)) end
   local opt = engine.get_optimizer(opts.optimizer)
   local specs, names = {}, {"loss"}
   local list = opts.metrics or {}
   if type(list) ~= "table" or metrics_mod.is_metric(list) then list = {list} end
   for i, m in ipairs(list) do
     local okm, spec = pcall(metrics_mod.spec, m)
-    if not okm then error("compile: " .. bare(spec), 2) end
+    if not okm then E.raise("compile: " .. bare(spec)) end
     specs[i] = spec
     names[#names + 1] = spec.name
   end
   local snapshot = {}
   for _, l in ipairs(self.layers) do snapshot[l] = l.trainable end
-  rawset(self, "optimizer", opt)
-  rawset(self, "loss", opts.loss)
-  rawset(self, "compiled_loss", loss)
-  rawset(self, "metrics_names", names)
+  rawset(self, "_optimizer", opt)
+  rawset(self, "_loss", opts.loss)
+  rawset(self, "_compiled_loss", loss)
+  rawset(self, "_metrics_names", names)
   rawset(self, "_compiled", {loss = loss, specs = specs, snapshot = snapshot})
 end
 
@@ -279,7 +299,10 @@ local function test_loop(self, c, x, y, start, count, bs, bar, cbs, names, what)
       local s = step * bs
       local done, err, failed = net:test_run(x, y, start + s, count - s, bs, nil,
                                              bar_steps and BAR_SECONDS or nil)
-      if done == nil then batch_error(err, "%s: batch %d/%d", what, step + failed + 1, steps) end
+      if done == nil then
+        batch_error(err, nil, start + (step + failed) * bs, "%s: batch %d/%d", what,
+                    step + failed + 1, steps)
+      end
       step = step + done
       if bar_steps then bar:update(step, ordered(results_logs(net, names), names), false) end
     end
@@ -291,7 +314,7 @@ local function test_loop(self, c, x, y, start, count, bs, bar, cbs, names, what)
     local n = math.min(bs, count - s)
     if cbs and cbs.has.on_test_batch_begin then cbs:call("on_test_batch_begin", step, {}) end
     local ok, err = pcall(net.test_batch, net, x, y, nil, start + s, n)
-    if not ok then batch_error(err, "%s: batch %d/%d", what, step + 1, steps) end
+    if not ok then batch_error(err, nil, start + s, "%s: batch %d/%d", what, step + 1, steps) end
     if batch_logs then
       local logs = results_logs(net, names)
       if cbs then cbs:call("on_test_batch_end", step, logs) end
@@ -312,21 +335,19 @@ local fit_keys = {batch_size = 1, epochs = 1, verbose = 1, callbacks = 1, valida
 local function validation_of(opts, x, y, n)
   local vd = opts.validation_data
   if vd ~= nil then
-    if type(vd) ~= "table" then error("fit: validation_data must be {x_val, y_val}", 3) end
+    if type(vd) ~= "table" then E.raise("fit: validation_data must be {x_val, y_val}") end
     local xv, yv = vd[1] or vd.x, vd[2] or vd.y
-    if vd[3] ~= nil then error("fit: validation sample weights are not supported", 3) end
+    if vd[3] ~= nil then E.raise("fit: validation sample weights are not supported") end
     local nv = check_xy("fit: validation_data", xv, yv)
     return n, xv, yv, 0, nv
   end
-  local split = opts.validation_split or 0
-  if type(split) ~= "number" or split < 0 or split >= 1 then
-    error("fit: validation_split must be a number in [0, 1), got " .. tostring(split), 3)
-  end
+  local split = O.number("fit", "validation_split", opts.validation_split,
+                         {min = 0, max = 1, max_open = true}) or 0
   if split > 0 then
     local at = math.floor(n * (1 - split))
     if at < 1 or at >= n then
-      error(sformat("fit: validation_split %g of %d samples leaves no training or no " ..
-                    "validation samples", split, n), 3)
+      E.raise(sformat("fit: validation_split %g of %d samples leaves no training or no " ..
+                    "validation samples", split, n))
     end
     return at, x, y, at, n - at
   end
@@ -355,14 +376,14 @@ end
 -- initial_epoch = 0, callbacks = {...}}) -> History.
 function methods:fit(x, y, opts)
   opts = opts or {}
-  if type(opts) ~= "table" then error("fit: options must be a table", 2) end
   check_keys("fit", opts, fit_keys)
+  check_pipeline("fit", opts)
   for _, k in ipairs({"class_weight", "sample_weight", "steps_per_epoch", "validation_steps"}) do
-    if opts[k] ~= nil then error("fit: " .. k .. " is not supported", 2) end
+    if opts[k] ~= nil then E.raise("fit: " .. k .. " is not supported") end
   end
   local c = require_compiled(self, "fit")
   local n = check_xy("fit", x, y)
-  if n == 0 then error("fit: x and y are empty (0 samples)", 2) end
+  if n == 0 then E.raise("fit: x and y are empty (0 samples)") end
   self:_check_input(x, "fit")
   local bs = check_int("fit", "batch_size", opts.batch_size or 32, 1)
   local epochs = check_int("fit", "epochs", opts.epochs or 1, 0)
@@ -374,9 +395,10 @@ function methods:fit(x, y, opts)
   local shuffle = opts.shuffle
   if shuffle == nil then shuffle = true end
   if shuffle ~= true and shuffle ~= false and shuffle ~= "batch" then
-    error("fit: shuffle must be true, false or 'batch'", 2)
+    E.raise("fit: shuffle must be true, false or 'batch'")
   end
-  local mode = engine.verbose_mode(opts.verbose, 1)
+  local mode = engine.verbose_mode(opts.verbose, 1, "fit")
+  local user = check_callbacks("fit", opts.callbacks)
   c = prepare(self, y)
   local net, opt, pairs_ = c.net, self.optimizer, c.pairs
   local train_batch, fused = step_function(net, opt, pairs_)
@@ -388,14 +410,12 @@ function methods:fit(x, y, opts)
   local steps = (ntrain + bs - 1) // bs
   local index = shuffle and nn.index_new(ntrain) or nil
   local history = callbacks.History()
-  local user = opts.callbacks or {}
-  if type(user) ~= "table" then error("fit: callbacks must be a list", 2) end
   local list = registry.copy_list(user)
   list[#list + 1] = history
   local params = {verbose = mode, epochs = epochs, steps = steps}
   local cbs = callbacks.CallbackList(list, self, params)
   history.params = params
-  rawset(self, "history", history)
+  rawset(self, "_history", history)
   rawset(self, "stop_training", false)
   local has_begin = cbs.has.on_train_batch_begin
   local has_end = cbs.has.on_train_batch_end
@@ -424,7 +444,7 @@ function methods:fit(x, y, opts)
         local done, bad, bad_loss = run(net, x, y, index, s, ntrain - s, bs, fused, nil,
                                         bar_steps and BAR_SECONDS or run_seconds)
         if done == nil then
-          batch_error(bad, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs,
+          batch_error(bad, index, (step + bad_loss) * bs, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs,
                       step + bad_loss + 1, steps)
         end
         if bad and not warned then
@@ -442,7 +462,9 @@ function methods:fit(x, y, opts)
         local s = step * bs
         if has_begin then cbs:call("on_train_batch_begin", step, {}) end
         local ok, loss = pcall(train_batch, net, x, y, index, s, math.min(bs, ntrain - s))
-        if not ok then batch_error(loss, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs, step + 1, steps) end
+        if not ok then
+          batch_error(loss, index, s, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs, step + 1, steps)
+        end
         if not warned and (loss ~= loss or loss == math.huge or loss == -math.huge) then
           warned = true
           warn_nonfinite(loss, epoch, step, steps)
@@ -484,20 +506,23 @@ local eval_keys = {batch_size = 1, verbose = 1, return_dict = 1, callbacks = 1, 
 function methods:evaluate(x, y, opts)
   opts = opts or {}
   check_keys("evaluate", opts, eval_keys)
+  check_pipeline("evaluate", opts)
+  O.boolean("evaluate", "return_dict", opts.return_dict)
   if opts.sample_weight ~= nil or opts.steps ~= nil then
-    error("evaluate: sample_weight and steps are not supported", 2)
+    E.raise("evaluate: sample_weight and steps are not supported")
   end
   require_compiled(self, "evaluate")
   local n = check_xy("evaluate", x, y)
-  if n == 0 then error("evaluate: x and y are empty (0 samples)", 2) end
+  if n == 0 then E.raise("evaluate: x and y are empty (0 samples)") end
   self:_check_input(x, "evaluate")
   local bs = check_int("evaluate", "batch_size", opts.batch_size or 32, 1)
-  local mode = engine.verbose_mode(opts.verbose, 1)
+  local mode = engine.verbose_mode(opts.verbose, 1, "evaluate")
+  local cblist = check_callbacks("evaluate", opts.callbacks)
   local c = prepare(self, y)
   local names = self.metrics_names
   local steps = (n + bs - 1) // bs
   local bar = mode > 0 and Progbar.new{target = steps, verbose = mode, stateful_metrics = true} or nil
-  local cbs = callbacks.CallbackList(opts.callbacks or {}, self, {verbose = mode, steps = steps})
+  local cbs = callbacks.CallbackList(cblist, self, {verbose = mode, steps = steps})
   cbs:call("on_test_begin", {})
   local logs = test_loop(self, c, x, y, 0, n, bs, bar, cbs, names, "evaluate")
   if bar then bar:update(steps, ordered(logs, names), true) end
@@ -514,16 +539,19 @@ function methods:predict(x, opts)
   opts = opts or {}
   check_keys("predict", opts, {batch_size = 1, verbose = 1, callbacks = 1, steps = 1,
                                max_queue_size = 1, workers = 1, use_multiprocessing = 1})
+  check_pipeline("predict", opts)
+  if opts.steps ~= nil then E.raise("predict: steps is not supported") end
   local n = self:_check_input(x, "predict")
   local bs = check_int("predict", "batch_size", opts.batch_size or 32, 1)
-  local mode = engine.verbose_mode(opts.verbose, 0)
+  local mode = engine.verbose_mode(opts.verbose, 0, "predict")
+  local cblist = check_callbacks("predict", opts.callbacks)
   local net = self:_get_net()
   local shape = {n}
   for _, d in ipairs(self.output_shape) do shape[#shape + 1] = d end
   local out = nn.tensor_zeros(shape)
   local steps = (n + bs - 1) // bs
   local bar = mode > 0 and Progbar.new{target = steps, verbose = mode} or nil
-  local cbs = callbacks.CallbackList(opts.callbacks or {}, self, {verbose = mode, steps = steps})
+  local cbs = callbacks.CallbackList(cblist, self, {verbose = mode, steps = steps})
   cbs:call("on_predict_begin", {})
   local bar_steps = bar and bar.verbose == 1 and bar.interactive
   if not (cbs.has.on_predict_batch_begin or cbs.has.on_predict_batch_end) then
@@ -533,7 +561,7 @@ function methods:predict(x, opts)
       local s = step * bs
       local done, err = net:predict_run(x, s, n - s, bs, out, nil,
                                                 bar_steps and BAR_SECONDS or nil)
-      if done == nil then error(err, 0) end
+      if done == nil then E.raise(err) end
       step = step + done
       if bar_steps then bar:update(step, nil, false) end
     end
@@ -568,6 +596,11 @@ function methods:train_on_batch(x, y, opts)
   opts = opts or {}
   check_keys("train_on_batch", opts, {reset_metrics = 1, return_dict = 1, sample_weight = 1,
                                       class_weight = 1})
+  O.boolean("train_on_batch", "reset_metrics", opts.reset_metrics)
+  O.boolean("train_on_batch", "return_dict", opts.return_dict)
+  if opts.sample_weight ~= nil or opts.class_weight ~= nil then
+    E.raise("train_on_batch: sample_weight and class_weight are not supported")
+  end
   require_compiled(self, "train_on_batch")
   local n = check_xy("train_on_batch", x, y)
   self:_check_input(x, "train_on_batch")
@@ -575,7 +608,7 @@ function methods:train_on_batch(x, y, opts)
   if opts.reset_metrics ~= false then c.net:reset_metrics() end
   local step, fused = step_function(c.net, self.optimizer, c.pairs)
   local ok, err = pcall(step, c.net, x, y, nil, 0, n)
-  if not ok then batch_error(err, "train_on_batch") end
+  if not ok then batch_error(err, nil, 0, "train_on_batch") end
   if #c.pairs > 0 and not fused then self.optimizer:apply_gradients(c.pairs) end
   return batch_results(self, c.net, opts.return_dict)
 end
@@ -584,13 +617,16 @@ end
 function methods:test_on_batch(x, y, opts)
   opts = opts or {}
   check_keys("test_on_batch", opts, {reset_metrics = 1, return_dict = 1, sample_weight = 1})
+  O.boolean("test_on_batch", "reset_metrics", opts.reset_metrics)
+  O.boolean("test_on_batch", "return_dict", opts.return_dict)
+  if opts.sample_weight ~= nil then E.raise("test_on_batch: sample_weight is not supported") end
   require_compiled(self, "test_on_batch")
   local n = check_xy("test_on_batch", x, y)
   self:_check_input(x, "test_on_batch")
   local c = prepare(self, y)
   if opts.reset_metrics ~= false then c.net:reset_metrics() end
   local ok, err = pcall(c.net.test_batch, c.net, x, y, nil, 0, n)
-  if not ok then batch_error(err, "test_on_batch") end
+  if not ok then batch_error(err, nil, 0, "test_on_batch") end
   return batch_results(self, c.net, opts.return_dict)
 end
 
@@ -605,5 +641,9 @@ function methods:reset_metrics()
   local net = rawget(self, "_net")
   if net then net:reset_metrics() end
 end
+
+-- Every method of models (models.lua's and these): errors point at the
+-- user's line.
+E.protect_all(methods)
 
 return engine

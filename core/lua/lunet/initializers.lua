@@ -12,6 +12,7 @@
 -- layers take. Arguments are checked when the object is made (without
 -- touching the random stream); values are drawn from lunet's generator
 -- (ln.random.seed), or from `seed` when the unit takes one.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 
@@ -41,8 +42,7 @@ end
 --- A new initializer of unit `name` with keyword arguments.
 function initializers.new(name, args)
   if not registry.has("initializer", name) then
-    error(string.format("unknown initializer '%s' (known: %s)", tostring(name),
-                        registry.known("initializer")), 3)
+    E.raise(registry.unknown("initializer", "initializer", name, registry.names_of("initializer")))
   end
   args = registry.copy(args or {})
   nn.initializer_check(name, registry.copy(args))
@@ -68,24 +68,24 @@ function initializers.get(spec)
     args.name = nil
     return initializers.new(spec.name, args)
   end
-  error("initializers.get: expected a name, an initializer or a config, got " .. type(spec), 2)
+  E.raise("initializers.get: expected a name, an initializer or a config, got " .. type(spec))
 end
 
+E.protect_all(Initializer)
+E.protect_all(initializers)
+
+-- ln.initializers.<Class> or .<name>: a constructor; anything else is
+-- unknown.
 setmetatable(initializers, {
   __index = function(_, k)
     if type(k) ~= "string" then return nil end
-    local unit = registry.find_class("initializer", k)
+    local unit = registry.find_class("initializer", k) or (registry.has("initializer", k) and k)
     if unit then
-      return function(args) return initializers.new(unit, args) end
+      return E.protect(function(args) return initializers.new(unit, args) end)
     end
-    if registry.has("initializer", k) then
-      return function(args) return initializers.new(k, args) end
-    end
-    if k:match("^%u") then
-      error(string.format("unknown initializer class '%s' (known: %s)", k,
-                          registry.known("initializer", "class_name")), 2)
-    end
-    return nil
+    local known = registry.names_of("initializer")
+    for _, u in ipairs(registry.units("initializer")) do known[#known + 1] = u.class_name end
+    E.raise(registry.unknown("initializer", "initializer", k, known))
   end,
 })
 

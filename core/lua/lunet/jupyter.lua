@@ -203,9 +203,11 @@ local function error_result(ename, evalue, frames)
   return {status = "error", ename = ename, evalue = evalue, traceback = tb}
 end
 
--- "KeyboardInterrupt: ..." errors (an interrupt) keep their name.
+-- "KeyboardInterrupt: ..." errors (an interrupt) keep their name, with
+-- or without the position of the line they were raised at.
 local function classify(msg)
   local rest = msg:match("^KeyboardInterrupt: (.*)")
+    or msg:match("^[^\n]-:%d+: KeyboardInterrupt: (.*)")
   if rest then return "KeyboardInterrupt", rest end
   return "LuaError", msg
 end

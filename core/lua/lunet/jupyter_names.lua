@@ -77,7 +77,7 @@ local function members(v, into, depth)
       if type(up) == "table" then
         if is_c or name:lower():match("methods$") then
           members(up, into, depth + 1)
-        elseif name == "properties" then
+        elseif name == "properties" or name == "stored" then
           for k in pairs(up) do if is_identifier(k) then into[k] = into[k] or false end end
         end
       end
@@ -203,6 +203,7 @@ end
 
 -- A function's documentation comment; with detail >= 1 also its source.
 local function function_doc(f, title, detail)
+  f = require("lunet.errors").unwrap(f)
   local info = debug.getinfo(f, "S")
   if info.what == "C" then return title .. "  (a function written in C)" end
   local file = info.source:sub(1, 1) == "@" and info.source:sub(2) or nil

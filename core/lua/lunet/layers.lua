@@ -19,6 +19,7 @@
 -- Shapes seen from Lua (input_shape, output_shape) leave out the batch axis:
 -- Dense(300) after Flatten of 28x28 has input_shape {784}, output_shape
 -- {300}; summaries print them Keras-style as (None, 784).
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 
@@ -54,8 +55,26 @@ end
 -- live tensor; writing into it changes the layer), grad (the gradient buffer
 -- the last backward wrote, nil for never-trained weights).
 local Variable = {}
-Variable.__index = Variable
 layers.Variable = Variable
+local variable_methods = {}
+
+-- A Variable's fields live in a hidden table: every assignment goes
+-- through __newindex (value copies into the weight, the rest is fixed).
+Variable.__index = function(self, k)
+  local m = variable_methods[k]
+  if m ~= nil then return m end
+  return rawget(self, "_f")[k]
+end
+
+Variable.__newindex = function(self, k, v)
+  if k == "value" then return self:assign(v) end
+  if rawget(self, "_f")[k] ~= nil then
+    E.raisef("variable %s: '%s' is read-only (assign a value with variable.value = t " ..
+             "or variable:assign(t))", self.name, tostring(k))
+  end
+  E.raisef("variable %s has no field '%s' (fields: name, short_name, shape, value, grad, " ..
+           "trainable, layer)", self.name, tostring(k))
+end
 
 function Variable:__tostring()
   return string.format("<Variable '%s' shape=%s trainable=%s>", self.name,
@@ -63,13 +82,17 @@ function Variable:__tostring()
 end
 
 --- A copy of the current value.
-function Variable:read_value()
+function variable_methods:read_value()
   return nn.tensor_clone(self.value)
 end
-Variable.numpy = Variable.read_value
+variable_methods.numpy = variable_methods.read_value
 
 --- Copies t into the variable (same shape and dtype).
-function Variable:assign(t)
+function variable_methods:assign(t)
+  if not registry.is_tensor(t) then
+    E.raisef("variable %s: assign expects a tensor of shape %s, got %s", self.name,
+             registry.full_shape_str(self.shape), type(t))
+  end
   nn.tensor_assign(self.value, t, self.name)
   return self
 end
@@ -88,11 +111,11 @@ local function variables(self)
   local on = c:trainable()
   local first, second = {}, {}
   for _, w in ipairs(c:weights()) do
-    local v = setmetatable({
+    local v = setmetatable({_f = {
       name = self.name .. "/" .. w.name .. ":0", short_name = w.name,
       value = w.value, grad = w.grad, trainable = (w.trainable and on) and true or false,
       shape = w.value:shape(), layer = self,
-    }, Variable)
+    }}, Variable)
     if w.trainable then first[#first + 1] = v else second[#second + 1] = v end
     if v.trainable then ag.mark_variable(w.value) end -- tapes watch it
   end
@@ -107,6 +130,9 @@ local function filter(list, want)
 end
 
 local properties = {
+  name = function(self) return rawget(self, "_name") end,
+  class_name = function(self) return rawget(self, "_class_name") end,
+  unit = function(self) return rawget(self, "_unit") end,
   trainable = function(self) return self._c:trainable() end,
   built = function(self) return self._c:is_built() end,
   weights = variables,
@@ -140,15 +166,32 @@ Layer.__index = function(self, k)
   return nil
 end
 
+-- Assignments: name and trainable are checked and applied; properties,
+-- weights and the keyword arguments the layer was made with are refused
+-- (they would be ignored); other fields are the user's own.
 Layer.__newindex = function(self, k, v)
   if k == "trainable" then
-    self._c:trainable(v and true or false)
+    if type(v) ~= "boolean" then
+      E.raisef("%s: trainable must be true or false, got %s", self.name, type(v))
+    end
+    self._c:trainable(v)
   elseif k == "name" then
-    if type(v) ~= "string" or v == "" then error("layer name must be a non-empty string", 2) end
-    rawset(self, "name", v)
+    if type(v) ~= "string" or v == "" then
+      E.raisef("%s: the layer name must be a non-empty string, got %s %s", self.name,
+               type(v), tostring(v))
+    end
+    rawset(self, "_name", v)
     self._c:set_name(v)
   elseif properties[k] then
-    error(string.format("%s: '%s' is read-only", self.name, k), 2)
+    E.raisef("%s: '%s' is read-only", self.name, tostring(k))
+  elseif type(k) == "string" and methods[k] == nil and Layer.__index(self, k) ~= nil then
+    E.raisef("%s: '%s' is a weight; assign its value with layer.%s:assign(t) (or " ..
+             "layer.%s.value = t)", self.name, k, k, k)
+  elseif type(k) == "string" and self._c:config()[k] ~= nil then
+    E.raisef("%s: '%s' is fixed when the layer is made (%s{%s = ...}); make a new layer",
+             self.name, k, self.class_name, k)
+  elseif k == "_c" then
+    E.raisef("%s: '%s' is read-only", self.name, k)
   else
     rawset(self, k, v)
   end
@@ -177,8 +220,8 @@ end
 function methods:build(shape)
   shape = shape or rawget(self, "_input_shape")
   if type(shape) ~= "table" then
-    error(string.format("%s: build needs an input shape (without the batch axis), e.g. {784}",
-                        self.name), 2)
+    E.raise(string.format("%s: build needs an input shape (without the batch axis), e.g. {784}",
+                        self.name))
   end
   return self._c:build(shape)
 end
@@ -201,9 +244,9 @@ end
 
 local function require_built(self, what)
   if not self._c:is_built() then
-    error(string.format("You tried to call `%s` on layer %s, but the layer isn't built. " ..
+    E.raise(string.format("You tried to call `%s` on layer %s, but the layer isn't built. " ..
                         "Build it first (give input_shape, call it, or fit the model).",
-                        what, self.name), 3)
+                        what, self.name))
   end
 end
 
@@ -218,13 +261,29 @@ end
 function methods:set_weights(list)
   local vars = variables(self)
   if type(list) ~= "table" or #list ~= #vars then
-    error(string.format("You called `set_weights(weights)` on layer %q with a weight list " ..
+    E.raise(string.format("You called `set_weights(weights)` on layer %q with a weight list " ..
                         "of length %d, but the layer was expecting %d weights.", self.name,
-                        type(list) == "table" and #list or 0, #vars), 2)
+                        type(list) == "table" and #list or 0, #vars))
   end
+  layers.assign_all(self.name, vars, list)
+end
+
+--- Copy list[i] into vars[i] (Variables) for every i, after checking every
+-- entry: a bad list changes nothing. owner names the layer or model.
+function layers.assign_all(owner, vars, list)
   for i, v in ipairs(vars) do
-    nn.tensor_assign(v.value, list[i], "set_weights: layer " .. self.name .. " weight " .. v.short_name)
+    local t = list[i]
+    if not registry.is_tensor(t) then
+      E.raisef("%s: set_weights: entry %d (for %s) must be a tensor of shape %s, got %s",
+               owner, i, v.name, registry.full_shape_str(v.shape), type(t))
+    end
+    local want, got = registry.full_shape_str(v.shape), registry.full_shape_str(t:shape())
+    if want ~= got or nn.tensor_info(t) ~= "float32" then
+      E.raisef("%s: set_weights: entry %d (for %s) must be a float32 tensor of shape %s, " ..
+               "got %s %s", owner, i, v.name, want, nn.tensor_info(t), got)
+    end
   end
+  for i, v in ipairs(vars) do nn.tensor_assign(v.value, list[i], "set_weights: " .. v.name) end
 end
 
 --- Number of weight values (the layer must be built).
@@ -278,8 +337,8 @@ local function split_args(class_name, args)
       base.input_shape = s
     elseif k == "dtype" then
       if v ~= "float32" and v ~= nil then
-        error(string.format("%s: dtype %s is not supported (lunet computes in float32)",
-                            class_name, tostring(v)), 4)
+        E.raise(string.format("%s: dtype %s is not supported (lunet computes in float32)",
+                            class_name, tostring(v)))
       end
     elseif k == "batch_size" then
       base.batch_size = v
@@ -287,8 +346,8 @@ local function split_args(class_name, args)
       -- activation = ln.activations.relu: the function's unit name
       local ok, name = pcall(require("lunet.activations").serialize, v)
       if not ok then
-        error(string.format("%s: keyword '%s' is a Lua function; give a name or a " ..
-                            "function of ln.activations", class_name, tostring(k)), 4)
+        E.raise(string.format("%s: keyword '%s' is a Lua function; give a name or a " ..
+                            "function of ln.activations", class_name, tostring(k)))
       end
       kw[k] = name
     else
@@ -301,12 +360,12 @@ end
 -- Checks an input_shape given by the user: a list of positive integers.
 local function check_shape(class_name, s)
   if type(s) ~= "table" or #s == 0 then
-    error(string.format("%s: input_shape must be a list of sizes like {28, 28}", class_name), 5)
+    E.raise(string.format("%s: input_shape must be a list of sizes like {28, 28}", class_name))
   end
   for i = 1, #s do
     if math.type(s[i]) ~= "integer" and not (type(s[i]) == "number" and s[i] == math.floor(s[i])) or s[i] < 1 then
-      error(string.format("%s: input_shape entry %d is %s (sizes are positive integers)",
-                          class_name, i, tostring(s[i])), 5)
+      E.raise(string.format("%s: input_shape entry %d is %s (sizes are positive integers)",
+                          class_name, i, tostring(s[i])))
     end
   end
   local r = {}
@@ -318,19 +377,19 @@ end
 -- use args.name as is (from_config) -- a given name is always kept as is.
 function layers.create(unit, class_name, args)
   if args ~= nil and type(args) ~= "table" then
-    error(string.format("%s: expects a table of keyword arguments, e.g. %s{...}",
-                        class_name, class_name), 3)
+    E.raise(string.format("%s: expects a table of keyword arguments, e.g. %s{...}",
+                        class_name, class_name))
   end
   local kw, base = split_args(class_name, args or {})
   local c = nn.layer_new(unit, kw)
-  local self = {_c = c, class_name = class_name, unit = unit}
+  local self = {_c = c, _class_name = class_name, _unit = unit}
   if base.input_shape ~= nil then self._input_shape = check_shape(class_name, base.input_shape) end
   local name = base.name
   if name ~= nil and (type(name) ~= "string" or name == "") then
-    error(class_name .. ": name must be a non-empty string", 3)
+    E.raise(class_name .. ": name must be a non-empty string")
   end
   name = name or layers.unique_name(registry.to_snake_case(class_name))
-  self.name = name
+  self._name = name
   c:set_name(name)
   if base.trainable ~= nil then c:trainable(base.trainable and true or false) end
   return setmetatable(self, Layer)
@@ -354,7 +413,7 @@ function InputLayer:get_config()
 end
 
 local function make_input_layer(args)
-  if type(args) ~= "table" then error("InputLayer: expects a table of keyword arguments", 2) end
+  if type(args) ~= "table" then E.raise("InputLayer: expects a table of keyword arguments") end
   local shape = args.input_shape or args.shape
   if shape == nil and args.batch_input_shape then
     shape = {}
@@ -363,12 +422,12 @@ local function make_input_layer(args)
   for k in pairs(args) do
     if k ~= "input_shape" and k ~= "shape" and k ~= "batch_input_shape" and k ~= "name"
         and k ~= "dtype" and k ~= "batch_size" and k ~= "sparse" and k ~= "ragged" then
-      error(string.format("InputLayer: unknown keyword argument '%s'", tostring(k)), 2)
+      E.raise(string.format("InputLayer: unknown keyword argument '%s'", tostring(k)))
     end
   end
-  if args.sparse or args.ragged then error("InputLayer: sparse and ragged inputs are not supported", 2) end
+  if args.sparse or args.ragged then E.raise("InputLayer: sparse and ragged inputs are not supported") end
   if args.dtype ~= nil and args.dtype ~= "float32" then
-    error("InputLayer: dtype " .. tostring(args.dtype) .. " is not supported (float32 only)", 2)
+    E.raise("InputLayer: dtype " .. tostring(args.dtype) .. " is not supported (float32 only)")
   end
   local s = check_shape("InputLayer", shape)
   return setmetatable({input_shape = s, name = args.name or layers.unique_name("input"),
@@ -389,7 +448,7 @@ function layers.constructor(class_name)
   if f then return f end
   local unit = registry.find_class("layer", class_name)
   if not unit then return nil end
-  f = function(args) return layers.create(unit, class_name, args) end
+  f = E.protect(function(args) return layers.create(unit, class_name, args) end)
   constructors[class_name] = f
   return f
 end
@@ -398,10 +457,7 @@ end
 -- config.name is kept as is.
 function layers.from_config(class_name, config)
   local f = layers.constructor(class_name)
-  if not f then
-    error(string.format("unknown layer class '%s' (known: %s)", tostring(class_name),
-                        registry.known("layer", "class_name")), 2)
-  end
+  if not f then E.raise(registry.unknown("layer", "layer class", class_name)) end
   return f(registry.copy(config or {}))
 end
 
@@ -415,16 +471,20 @@ function layers.serialize(layer)
   return {class_name = layer.class_name, config = layer:get_config()}
 end
 
+-- Every function a user reaches: errors point at the user's line.
+E.protect_all(layers)
+E.protect_all(methods)
+E.protect_all(variable_methods)
+Layer.__call = E.protect(Layer.__call)
+constructors.InputLayer = E.protect(make_input_layer)
+
+-- ln.layers.<Class>: a constructor; anything else is an unknown class.
 setmetatable(layers, {
   __index = function(_, k)
     if type(k) ~= "string" then return nil end
     local f = layers.constructor(k)
     if f then return f end
-    if k:match("^%u") then
-      error(string.format("unknown layer class '%s' (known: %s)", k,
-                          registry.known("layer", "class_name")), 2)
-    end
-    return nil
+    E.raise(registry.unknown("layer", "layer class", k))
   end,
 })
 

@@ -10,6 +10,7 @@
 -- "sparse_categorical_crossentropy"), a function of this module (as the seed
 -- passes keras.losses.categorical_crossentropy) or an object.
 -- Labels stay 0-based, as in the datasets and Keras.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 
@@ -27,6 +28,17 @@ losses.aliases = {
   kullback_leibler_divergence = "kl_divergence",
   huber_loss = "huber", logcosh = "log_cosh",
 }
+
+-- The names a user may ask ln.losses for: classes, unit names, aliases.
+local function loss_names()
+  local names = {}
+  for _, u in ipairs(registry.units("loss")) do
+    names[#names + 1] = u.class_name
+    names[#names + 1] = u.name
+  end
+  for a in pairs(losses.aliases) do names[#names + 1] = a end
+  return names
+end
 
 -- ---- Loss objects -----------------------------------------------------------------
 
@@ -77,7 +89,7 @@ end
 function losses.new(name, args)
   name = losses.aliases[name] or name
   if not registry.has("loss", name) then
-    error(string.format("unknown loss '%s' (known: %s)", tostring(name), registry.known("loss")), 3)
+    E.raise(registry.unknown("loss", "loss", name, loss_names()))
   end
   local c = nn.loss_new(name, args or {})
   local _, unit, class_name = c:unit()
@@ -97,10 +109,10 @@ local function loss_function(name)
   local f = functions[name]
   if f then return f end
   local obj
-  f = function(y_true, y_pred)
+  f = E.protect(function(y_true, y_pred)
     obj = obj or losses.new(name)
     return obj:per_sample(y_true, y_pred)
-  end
+  end)
   functions[name] = f
   function_names[f] = name
   return f
@@ -118,17 +130,17 @@ function losses.get(spec)
   if type(spec) == "function" then
     local name = function_names[spec]
     if name then return losses.new(name) end
-    error("loss: a plain Lua function cannot be used as a loss (lunet needs its gradient); " ..
-          "give a loss name, a function of ln.losses or an ln.losses object", 2)
+    E.raise("loss: a plain Lua function cannot be used as a loss (lunet needs its gradient); " ..
+          "give a loss name, a function of ln.losses or an ln.losses object")
   end
   if type(spec) == "table" and spec.class_name then
     local unit = registry.find_class("loss", spec.class_name)
-    if not unit then error(string.format("unknown loss class '%s'", tostring(spec.class_name)), 2) end
+    if not unit then E.raise(registry.unknown("loss", "loss class", spec.class_name)) end
     local cfg = registry.copy(spec.config or {})
     cfg.name, cfg.reduction = nil, nil
     return losses.new(unit, cfg)
   end
-  error("loss: expected a name, a loss function or a loss object, got " .. type(spec), 2)
+  E.raise("loss: expected a name, a loss function or a loss object, got " .. type(spec))
 end
 
 --- serialize(loss) -> {class_name = ..., config = {...}}
@@ -137,31 +149,31 @@ function losses.serialize(loss)
   return {class_name = loss.class_name, config = loss:get_config()}
 end
 
+-- Every function a user reaches: errors point at the user's line.
+E.protect_all(Loss)
+E.protect_all(losses)
+
 setmetatable(losses, {
   __index = function(_, k)
     if type(k) ~= "string" then return nil end
     local unit = registry.find_class("loss", k)
     if unit then
-      return function(args)
+      return E.protect(function(args)
         args = registry.copy(args or {})
         local display, reduction = args.name, args.reduction
         args.name, args.reduction = nil, nil
         if reduction ~= nil and reduction ~= "auto" and reduction ~= "sum_over_batch_size" then
-          error(string.format("%s: reduction '%s' is not supported (lunet averages over " ..
-                              "the batch: 'auto')", k, tostring(reduction)), 2)
+          E.raise(string.format("%s: reduction '%s' is not supported (lunet averages over " ..
+                              "the batch: 'auto')", k, tostring(reduction)))
         end
         local obj = losses.new(unit, args)
         if display then obj.name = display end
         return obj
-      end
+      end)
     end
     local name = losses.aliases[k] or k
     if registry.has("loss", name) then return loss_function(name) end
-    if k:match("^%u") then
-      error(string.format("unknown loss class '%s' (known: %s)", k,
-                          registry.known("loss", "class_name")), 2)
-    end
-    return nil
+    E.raise(registry.unknown("loss", "loss", k, loss_names()))
   end,
 })
 

@@ -10,6 +10,7 @@
 -- a loss name or function ("mse": the loss averaged as a metric), or an
 -- object. The name as given is the history key: metrics = {"acc"} logs
 -- acc and val_acc.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 
@@ -81,7 +82,19 @@ local functions, function_names = {}, setmetatable({}, {__mode = "k"})
 -- fail here, naming them.
 function metrics.spec(entry)
   if metrics.is_metric(entry) then
+    if type(rawget(entry, "_c")) ~= "userdata" then
+      -- fit and evaluate compute metrics in C, batch by batch
+      E.raisef("metrics: '%s' is a metric written in Lua (no metric plugin behind it); " ..
+               "compile takes metric names, ln.metrics objects and metric plugins only -- " ..
+               "compute it after training: m:update_state(y, model:predict(x)); m:result()",
+               tostring(rawget(entry, "name") or "?"))
+    end
     return {name = entry.name, make = function() return entry end}
+  end
+  if type(entry) == "table" and type(entry.update_state) == "function" then
+    E.raisef("metrics: '%s' is a metric written in Lua; compile takes metric names, " ..
+             "ln.metrics objects and metric plugins only -- compute it after training: " ..
+             "m:update_state(y, model:predict(x)); m:result()", tostring(entry.name or "?"))
   end
   local losses = require "lunet.losses"
   if losses.is_loss(entry) then
@@ -94,12 +107,12 @@ function metrics.spec(entry)
   if type(entry) == "function" then
     name = function_names[entry] or losses.function_name(entry)
     if not name then
-      error("metrics: a plain Lua function cannot be used as a metric; give a name, " ..
-            "a function of ln.metrics/ln.losses or a metric object", 3)
+      E.raise("metrics: a plain Lua function cannot be used as a metric; give a name, " ..
+            "a function of ln.metrics/ln.losses or a metric object")
     end
   end
   if type(name) ~= "string" then
-    error("metrics: expected a name, a metric function or object, got " .. type(entry), 3)
+    E.raise("metrics: expected a name, a metric function or object, got " .. type(entry))
   end
   local display = name
   local d = deferred[name]
@@ -115,8 +128,12 @@ function metrics.spec(entry)
   if registry.has("loss", lname) then
     return {name = display, make = function() return metrics.new(lname, nil, display, "loss") end}
   end
-  error(string.format("unknown metric '%s' (known: accuracy, acc, crossentropy, %s and the losses)",
-                      tostring(name), registry.known("metric")), 3)
+  local known = {"accuracy", "acc", "crossentropy", "ce"}
+  for _, kind in ipairs({"metric", "loss"}) do
+    for _, u in ipairs(registry.units(kind)) do known[#known + 1] = u.name end
+  end
+  for a in pairs(losses.aliases) do known[#known + 1] = a end
+  E.raise(registry.unknown("metric", "metric", name, known))
 end
 
 --- Keras's compile_utils rule for "accuracy" / "crossentropy" from the
@@ -140,13 +157,29 @@ local function metric_function(name)
   local f = functions[name]
   if f then return f end
   local obj
-  f = function(y_true, y_pred)
+  f = E.protect(function(y_true, y_pred)
     obj = obj or metrics.new(name, nil, name, "metric")
     return obj._c:per_sample(y_pred, y_true)
-  end
+  end)
   functions[name] = f
   function_names[f] = name
   return f
+end
+
+-- Every function a user reaches: errors point at the user's line.
+E.protect_all(Metric)
+E.protect_all(metrics)
+
+-- The names a user may ask ln.metrics for.
+local function metric_names()
+  local names = {}
+  for _, kind in ipairs({"metric", "loss"}) do
+    for _, u in ipairs(registry.units(kind)) do
+      names[#names + 1] = u.class_name
+      names[#names + 1] = u.name
+    end
+  end
+  return names
 end
 
 setmetatable(metrics, {
@@ -154,31 +187,27 @@ setmetatable(metrics, {
     if type(k) ~= "string" then return nil end
     local unit = registry.find_class("metric", k)
     if unit then
-      return function(args)
+      return E.protect(function(args)
         args = registry.copy(args or {})
         local display = args.name
         args.name = nil
         return metrics.new(unit, args, display, "metric")
-      end
+      end)
     end
     if registry.has("metric", k) then return metric_function(k) end
     local losses = require "lunet.losses"
     local lunit = registry.find_class("loss", k)
     if lunit then  -- e.g. ln.metrics.MeanSquaredError{}
-      return function(args)
+      return E.protect(function(args)
         args = registry.copy(args or {})
         local display = args.name
         args.name = nil
         return metrics.new(lunit, args, display, "loss")
-      end
+      end)
     end
     local lname = losses.aliases[k] or k
     if registry.has("loss", lname) then return losses[lname] end
-    if k:match("^%u") then
-      error(string.format("unknown metric class '%s' (known: %s)", k,
-                          registry.known("metric", "class_name")), 2)
-    end
-    return nil
+    E.raise(registry.unknown("metric", "metric", k, metric_names()))
   end,
 })
 

@@ -14,6 +14,7 @@
 --
 -- A Sequential built from another model's layers shares those layer objects
 -- (their weights), as Keras does: training one trains the other.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 local layers = require "lunet.layers"
@@ -30,7 +31,7 @@ local methods = {}
 models.methods = methods -- lunet.engine adds compile/fit/... here
 
 local function model_error(self, fmt, ...)
-  error(string.format("%s: " .. fmt, self.name, ...), 3)
+  E.raise(string.format("%s: " .. fmt, self.name, ...))
 end
 
 -- All variables of the model in Keras's order (layer by layer).
@@ -47,6 +48,10 @@ local function filter(list, want)
   for _, v in ipairs(list) do if v.trainable == want then r[#r + 1] = v end end
   return r
 end
+
+-- Fields kept under "_<name>" so that every assignment reaches __newindex.
+local stored = {name = true, layers = true, optimizer = true, loss = true,
+                compiled_loss = true, metrics_names = true, history = true}
 
 local properties = {
   built = function(self) return self:_is_built() end,
@@ -76,17 +81,45 @@ models.properties = properties
 Model.__index = function(self, k)
   local m = methods[k]
   if m ~= nil then return m end
+  if stored[k] then return rawget(self, "_" .. k) end
   local p = properties[k]
   if p then return p(self) end
   return nil
 end
 
+-- Assignments: name, trainable and optimizer are checked and applied; what
+-- compile and fit set, and the properties, are refused (they would be
+-- ignored); other fields are the user's own.
 Model.__newindex = function(self, k, v)
   if k == "trainable" then
+    if type(v) ~= "boolean" then
+      E.raisef("%s: trainable must be true or false, got %s", self.name, type(v))
+    end
     -- Keras: model.trainable sets every layer's flag
     for _, l in ipairs(self.layers) do l.trainable = v end
+  elseif k == "name" then
+    if type(v) ~= "string" or v == "" then
+      E.raisef("%s: the model name must be a non-empty string, got %s %s", self.name,
+               type(v), tostring(v))
+    end
+    rawset(self, "_name", v)
+  elseif k == "optimizer" then
+    if not rawget(self, "_compiled") then
+      E.raisef("%s: compile the model first (model:compile{optimizer = ...})", self.name)
+    end
+    local optimizers = require "lunet.optimizers"
+    if not optimizers.is_optimizer(v) then
+      E.raisef("%s: optimizer must be an optimizer object (ln.optimizers.Adam{...}), got %s",
+               self.name, type(v))
+    end
+    rawset(self, "_optimizer", v)
+  elseif k == "layers" then
+    E.raisef("%s: 'layers' is read-only; use model:add(layer) and model:pop()", self.name)
+  elseif stored[k] then
+    E.raisef("%s: '%s' is set by compile/fit; call model:compile{...} again to change it",
+             self.name, k)
   elseif properties[k] then
-    error(string.format("%s: '%s' is read-only", self.name, k), 2)
+    E.raisef("%s: '%s' is read-only", self.name, k)
   else
     rawset(self, k, v)
   end
@@ -114,22 +147,22 @@ end
 --- Sequential{layer, ..., name = "..."} or Sequential(list) or Sequential().
 local function new_sequential(arg, name)
   local self = setmetatable({}, Model)
-  rawset(self, "layers", {})
+  rawset(self, "_layers", {})
   rawset(self, "stop_training", false)
   if arg ~= nil and type(arg) ~= "table" then
-    error("Sequential: expects a list of layers (and optional name = ...)", 2)
+    E.raise("Sequential: expects a list of layers (and optional name = ...)")
   end
   arg = arg or {}
   name = name or arg.name
   for k in pairs(arg) do
     if k ~= "name" and k ~= "layers" and math.type(k) ~= "integer" then
-      error(string.format("Sequential: unknown keyword argument '%s'", tostring(k)), 2)
+      E.raise(string.format("Sequential: unknown keyword argument '%s'", tostring(k)))
     end
   end
   if name ~= nil and (type(name) ~= "string" or name == "") then
-    error("Sequential: name must be a non-empty string", 2)
+    E.raise("Sequential: name must be a non-empty string")
   end
-  rawset(self, "name", name or layers.unique_name("sequential"))
+  rawset(self, "_name", name or layers.unique_name("sequential"))
   local list = arg.layers or arg
   for i = 1, #list do self:add(list[i]) end
   return self
@@ -240,13 +273,13 @@ end
 -- the model's input shape (the message names the first layer, both shapes).
 function methods:_check_input(x, what)
   if not registry.is_tensor(x) then
-    error(string.format("%s: %s must be a tensor, got %s", what, "x", type(x)), 3)
+    E.raise(string.format("%s: %s must be a tensor, got %s", what, "x", type(x)))
   end
   local s = x:shape()
-  if #s < 1 then error(string.format("%s: x must have a batch axis, got a scalar", what), 3) end
+  if #s < 1 then E.raise(string.format("%s: x must have a batch axis, got a scalar", what)) end
   local sample = {}
   for i = 2, #s do sample[#sample + 1] = s[i] end
-  if #self.layers == 0 then error(string.format("%s: the model has no layers", what), 3) end
+  if #self.layers == 0 then E.raise(string.format("%s: the model has no layers", what)) end
   if not self._input_shape then
     self:build(sample)
   elseif not self:_is_built() then
@@ -257,13 +290,13 @@ function methods:_check_input(x, what)
   for i = 1, #want do ok = ok and want[i] == sample[i] end
   if not ok then
     local first = self.layers[1]
-    error(string.format("%s: layer %s (%s) of model %s expects input shape %s, got x of shape %s",
+    E.raise(string.format("%s: layer %s (%s) of model %s expects input shape %s, got x of shape %s",
                         what, first.name, first.class_name, self.name, registry.shape_str(want),
-                        registry.full_shape_str(s)), 3)
+                        registry.full_shape_str(s)))
   end
   local dtype = nn.tensor_info(x)
   if dtype ~= "float32" then
-    error(string.format("%s: x must be float32, got %s (use x:float())", what, dtype), 3)
+    E.raise(string.format("%s: x must be float32, got %s (use x:float())", what, dtype))
   end
   return s[1]
 end
@@ -364,9 +397,9 @@ end
 
 local function require_built(self, what)
   if not self:_is_built() then
-    error(string.format("%s: This model has not yet been built. Build the model first by " ..
+    E.raise(string.format("%s: This model has not yet been built. Build the model first by " ..
                         "calling `build()` or by calling the model on a batch of data " ..
-                        "(needed by %s).", self.name, what), 3)
+                        "(needed by %s).", self.name, what))
   end
 end
 
@@ -381,12 +414,10 @@ end
 function methods:set_weights(list)
   local vars = all_variables(self)
   if type(list) ~= "table" or #list ~= #vars then
-    error(string.format("%s: set_weights got a list of %d weights, the model has %d",
-                        self.name, type(list) == "table" and #list or 0, #vars), 2)
+    E.raise(string.format("%s: set_weights got a list of %d weights, the model has %d",
+                        self.name, type(list) == "table" and #list or 0, #vars))
   end
-  for i, v in ipairs(vars) do
-    nn.tensor_assign(v.value, list[i], "set_weights: " .. v.name)
-  end
+  layers.assign_all(self.name, vars, list)
 end
 
 --- Total number of weight values.
@@ -478,7 +509,7 @@ end
 --- A Sequential from a config (as get_config gives, or as read from a
 -- Keras file: an InputLayer entry sets the input shape).
 function models.Sequential_from_config(config)
-  if type(config) ~= "table" then error("Sequential.from_config: expects a table", 2) end
+  if type(config) ~= "table" then E.raise("Sequential.from_config: expects a table") end
   local model = models.Sequential({}, config.name)
   for _, e in ipairs(config.layers or config) do
     if e.class_name == "InputLayer" then
@@ -494,7 +525,7 @@ end
 -- fresh weights drawn from the initializers; the clone is built when the
 -- original is. Copy the weights with clone:set_weights(model:get_weights()).
 function models.clone_model(model)
-  if not models.is_model(model) then error("clone_model: expects a model", 2) end
+  if not models.is_model(model) then E.raise("clone_model: expects a model") end
   local clone = models.Sequential({}, model.name)
   if model._input_shape then rawset(clone, "_input_shape", registry.copy_list(model._input_shape)) end
   for _, l in ipairs(model.layers) do
@@ -512,8 +543,8 @@ end
 local function saving(what)
   local ok, mod = pcall(require, "lunet.saving")
   if not ok or type(mod) ~= "table" or type(mod[what]) ~= "function" then
-    error(string.format("%s: model files are not available in this build " ..
-                        "(module lunet.saving with %s() is missing)", what, what), 3)
+    E.raise(string.format("%s: model files are not available in this build " ..
+                        "(module lunet.saving with %s() is missing)", what, what))
   end
   return mod[what]
 end
@@ -526,9 +557,14 @@ function models.load_model(path, opts) return saving("load_model")(path, opts) e
 function models.model_from_json(s, opts) return saving("model_from_json")(s, opts) end
 function models.save_model(model, path, opts) return saving("save_model")(model, path, opts) end
 
+-- Every function a user reaches: errors point at the user's line (the
+-- methods once lunet.engine has added its own).
+Model.__call = E.protect(Model.__call)
+E.protect_all(models)
+
 -- ln.models.Sequential(...) and Sequential.from_config
 models.Sequential = setmetatable({from_config = models.Sequential_from_config}, {
-  __call = function(_, ...) return new_sequential(...) end,
+  __call = E.protect(function(_, ...) return new_sequential(...) end),
 })
 
 -- compile/fit/evaluate/predict are added to the methods by lunet.engine,

@@ -21,8 +21,10 @@ Prototyping in Lua: ln.optimizers.Optimizer:extend{...} (alias
 ln.optimizers.lua_optimizer{...}) builds an optimizer class from a Lua
 update rule with the same interface (see below and docs/plugins.md).
 ]]
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
+local O = require "lunet.options"
 local schedules = require "lunet.schedules"
 
 local sformat = string.format
@@ -128,17 +130,20 @@ end
 function Optimizer_mt.__newindex(self, key, value)
   local ud = rawget(self, "_ud")
   if key == "iterations" then
-    local n = math.tointeger(value)
-    if not n then error(sformat("%s: iterations must be an integer, got %s", ud:name(), tostring(value)), 2) end
-    ud:iterations(n)
+    ud:iterations(O.integer(ud:name(), "iterations", value, 0))
   elseif key == "learning_rate" or key == "lr" then
     if type(value) ~= "number" then
-      error(sformat("%s: learning_rate can be set to a number (got %s); give a schedule when "
-                    .. "creating the optimizer", ud:name(), type(value)), 2)
+      E.raise(sformat("%s: learning_rate can be set to a number (got %s); give a schedule when "
+                    .. "creating the optimizer", ud:name(), type(value)))
     end
-    ud:learning_rate(value)
+    ud:learning_rate(O.number(ud:name(), "learning_rate", value, {min = 0}))
   elseif key == "name" then
-    error(sformat("%s: the name is fixed when the optimizer is created", ud:name()), 2)
+    E.raise(sformat("%s: the name is fixed when the optimizer is created", ud:name()))
+  elseif ud:config()[key] ~= nil or key == "unit" or key == "class_name" then
+    -- a hyper-parameter set here would be ignored by the plugin
+    E.raisef("%s: '%s' is fixed when the optimizer is made (ln.optimizers.%s{%s = ...}); " ..
+             "only learning_rate (lr) and iterations can be set", ud:name(), tostring(key),
+             tostring(rawget(self, "class_name")), tostring(key))
   else
     rawset(self, key, value)
   end
@@ -152,7 +157,7 @@ end
 -- arguments `args` (a table; nil = defaults).
 function M.new(unit, args)
   if args ~= nil and type(args) ~= "table" then
-    error(sformat("%s: keyword arguments must be a table, got %s", unit, type(args)), 2)
+    E.raise(sformat("%s: keyword arguments must be a table, got %s", unit, type(args)))
   end
   local ud = core.optimizer_new(unit, args or {})
   local name, class_name = ud:unit()
@@ -175,8 +180,8 @@ function M.deserialize(d)
   local cls = d.class_name
   local unit = type(cls) == "string" and unit_of(cls)
   if not unit then
-    error(sformat("unknown optimizer '%s' (known: %s)", tostring(cls),
-                  registry.known("optimizer", "class_name")), 2)
+    E.raise(sformat("unknown optimizer '%s' (known: %s)", tostring(cls),
+                  registry.known("optimizer", "class_name")))
   end
   local args = {}
   for k, v in pairs(d.config or {}) do args[k] = v end
@@ -208,13 +213,13 @@ function M.get(id)
   if type(id) == "string" then
     local unit = unit_of(id)
     if not unit then
-      error(sformat("unknown optimizer '%s' (known: %s)", id, registry.known("optimizer")), 2)
+      E.raise(sformat("unknown optimizer '%s' (known: %s)", id, registry.known("optimizer")))
     end
     return M.new(unit, {})
   end
   if type(id) == "table" and id.class_name then return M.deserialize(id) end
-  error("optimizers.get: expected a name, {class_name = ..., config = ...} or an optimizer, got "
-        .. type(id), 2)
+  E.raise("optimizers.get: expected a name, {class_name = ..., config = ...} or an optimizer, got "
+        .. type(id))
 end
 
 -- ---- optimizers written in Lua ------------------------------------------------------------
@@ -245,7 +250,7 @@ local common_keys = {name = true, learning_rate = true, lr = true, decay = true,
 
 local function nonneg(who, key, v)
   if type(v) ~= "number" or not (v >= 0) or v == math.huge then
-    error(sformat("%s: '%s' must be a finite number >= 0, got %s", who, key, tostring(v)), 3)
+    E.raise(sformat("%s: '%s' must be a finite number >= 0, got %s", who, key, tostring(v)))
   end
   return v
 end
@@ -254,18 +259,18 @@ end
 local function lua_new(cls, args)
   args = args or {}
   local spec, who = cls._spec, cls._spec.name
-  if type(args) ~= "table" then error(sformat("%s: keyword arguments must be a table", who), 3) end
+  if type(args) ~= "table" then E.raise(sformat("%s: keyword arguments must be a table", who)) end
   for k in pairs(args) do
     if not common_keys[k] and spec.defaults[k] == nil then
-      error(sformat("%s: unknown keyword argument '%s'", who, tostring(k)), 3)
+      E.raise(sformat("%s: unknown keyword argument '%s'", who, tostring(k)))
     end
   end
   local self = {_cls = cls, _iterations = 0, _vars = {}, _index = {}, _clip_out = {},
                 _hyper = {}}
   self._name = args.name or who
-  if type(self._name) ~= "string" then error(sformat("%s: 'name' must be a string", who), 3) end
+  if type(self._name) ~= "string" then E.raise(sformat("%s: 'name' must be a string", who)) end
   if args.lr ~= nil and args.learning_rate ~= nil then
-    error(sformat("%s: give 'learning_rate' or its legacy alias 'lr', not both", who), 3)
+    E.raise(sformat("%s: give 'learning_rate' or its legacy alias 'lr', not both", who))
   end
   local lr = args.learning_rate
   if lr == nil then lr = args.lr end
@@ -282,13 +287,13 @@ local function lua_new(cls, args)
     if args[k] ~= nil then self["_" .. k] = nonneg(who, k, args[k]) end
   end
   if self._clipnorm and self._global_clipnorm then
-    error(sformat("%s: 'clipnorm' and 'global_clipnorm' cannot both be set", who), 3)
+    E.raise(sformat("%s: 'clipnorm' and 'global_clipnorm' cannot both be set", who))
   end
   for k, def in pairs(spec.defaults) do
     local v = args[k]
     if v == nil then v = def end
     if type(v) ~= type(def) then
-      error(sformat("%s: '%s' must be a %s, got %s", who, k, type(def), type(v)), 3)
+      E.raise(sformat("%s: '%s' must be a %s, got %s", who, k, type(def), type(v)))
     end
     self._hyper[k] = v
   end
@@ -307,13 +312,18 @@ end
 M.Optimizer = {}
 function M.Optimizer:extend(spec)
   if type(spec) ~= "table" or type(spec.name) ~= "string" or type(spec.update) ~= "function" then
-    error("Optimizer:extend needs {name = ..., update = function(self, var, grad, slots, t, lr) ...}", 2)
+    E.raise("Optimizer:extend needs {name = ..., update = function(self, var, grad, slots, t, lr) ...}")
   end
   spec.defaults = spec.defaults or {}
   local cls = {_spec = spec, class_name = spec.name}
-  return setmetatable(cls, {__call = lua_new, __index = M.Optimizer})
+  return setmetatable(cls, {__call = E.protect(lua_new), __index = M.Optimizer})
 end
 M.lua_optimizer = function(spec) return M.Optimizer:extend(spec) end
+
+--- Whether x is a Lua optimizer class (made by Optimizer:extend).
+function M.is_lua_class(x)
+  return type(x) == "table" and type(rawget(x, "_spec")) == "table"
+end
 
 -- The learning rate of the step after `it` applied steps.
 function LuaOpt:_lr_at(it)
@@ -325,16 +335,18 @@ function LuaOpt:_lr_at(it)
   return lr / (1 + self._decay * it)
 end
 
--- The record of variable var (created with its slots on first sight).
+-- The record of variable var (created with its slots on first sight),
+-- found by the tensor itself (one weight may reach Lua as several values).
 function LuaOpt:_entry(var, name)
-  local e = self._index[var]
+  local key = core.tensor_key(var)
+  local e = self._index[key]
   if e then return e end
   local slots, shape = {}, var:shape()
   for _, s in ipairs(self._slot_spec) do slots[s[1]] = core.full(shape, s[2]) end
   if name then name = name:gsub(":0$", "") end
   e = {var = var, name = name or ("variable_" .. #self._vars), slots = slots}
   self._vars[#self._vars + 1] = e
-  self._index[var] = e
+  self._index[key] = e
   return e
 end
 
@@ -360,13 +372,13 @@ function LuaOpt:apply_gradients(pairs)
     if type(v) == "table" and core.is_tensor(v.value) then v = v.value end -- a layer's variable
     if g then -- a pair without a gradient is skipped, as Keras skips None
       if not (core.is_tensor(g) and core.is_tensor(v)) then
-        error(sformat("%s: pair %d must hold a gradient tensor then a variable", self._name, i), 2)
+        E.raise(sformat("%s: pair %d must hold a gradient tensor then a variable", self._name, i))
       end
       grads[#grads + 1], entries[#entries + 1] = g, self:_entry(v, p.name)
     end
   end
   if #pairs > 0 and #grads == 0 then
-    error(sformat("%s: no gradients provided for any variable", self._name), 2)
+    E.raise(sformat("%s: no gradients provided for any variable", self._name))
   end
   if self._clipvalue or self._clipnorm or self._global_clipnorm then
     local outs = {}
@@ -424,27 +436,27 @@ function LuaOpt:set_weights(list)
     return
   end
   if #list ~= #vars then
-    error(sformat("%s: set_weights got %d weights but the optimizer has %d", self._name, #list, #vars), 2)
+    E.raise(sformat("%s: set_weights got %d weights but the optimizer has %d", self._name, #list, #vars))
   end
   for i = 2, #vars do
     local want, got = vars[i][1], list[i]
     if not core.is_tensor(got) or got:numel() ~= want:numel() then
-      error(sformat("%s: set_weights: '%s' does not fit", self._name, vars[i].name), 2)
+      E.raise(sformat("%s: set_weights: '%s' does not fit", self._name, vars[i].name))
     end
   end
   local it = list[1]
   if core.is_tensor(it) then it = it:item() end
-  self._iterations = math.tointeger(it) or error(sformat("%s: bad iteration count", self._name), 2)
+  self._iterations = math.tointeger(it) or E.raise(sformat("%s: bad iteration count", self._name))
   local ng = #self._global_spec
   for i = 1, ng do self._globals[i] = list[1 + i]:item() end
   for i = 2 + ng, #vars do vars[i][1]:copy(list[i]:reshape(vars[i][1]:shape())) end
 end
 
 function LuaOpt:get_slot(var, name)
-  local e = self._index[var]
-  if not e then error(sformat("%s: get_slot: no slots for this variable", self._name), 2) end
+  local e = core.is_tensor(var) and self._index[core.tensor_key(var)]
+  if not e then E.raise(sformat("%s: get_slot: no slots for this variable", self._name)) end
   local s = e.slots[name]
-  if not s then error(sformat("%s: get_slot: no slot '%s'", self._name, tostring(name)), 2) end
+  if not s then E.raise(sformat("%s: get_slot: no slot '%s'", self._name, tostring(name))) end
   return s
 end
 
@@ -466,24 +478,147 @@ end
 
 function LuaOpt_mt.__newindex(self, key, value)
   if key == "iterations" then
-    rawset(self, "_iterations", math.tointeger(value)
-           or error(sformat("%s: iterations must be an integer", self._name), 2))
+    local n = math.type(value) == "integer" and value or
+              (type(value) == "number" and math.tointeger(value))
+    if not n or n < 0 then
+      E.raisef("%s: iterations must be an integer >= 0, got %s", self._name, tostring(value))
+    end
+    rawset(self, "_iterations", n)
   elseif key == "learning_rate" or key == "lr" then
     rawset(self, "_lr", nonneg(self._name, "learning_rate", value))
     rawset(self, "_schedule", nil)
+  elseif rawget(self, "_hyper")[key] ~= nil or common_keys[key] or key == "class_name" then
+    E.raisef("%s: '%s' is fixed when the optimizer is made (%s{%s = ...}); only " ..
+             "learning_rate (lr) and iterations can be set", self._name, tostring(key),
+             self.class_name, tostring(key))
   else
     rawset(self, key, value)
   end
 end
 
+-- ---- one model's share of the state (model files) ---------------------------------------
+
+-- The state of a plugin optimizer, seen through four functions (the Lua
+-- optimizers have the same below): globals() -> {{name, value}, ...} in
+-- order; slot_names(); slot(var, j) -> the live slot tensor or nil when the
+-- optimizer has not seen var; fresh(var, j) -> a new tensor holding slot
+-- j's initial value for var.
+function Methods:_state_parts()
+  local ud = rawget(self, "_ud")
+  local values, names, globals = ud:globals(), ud:weight_names(), {}
+  local prefix = ud:name() .. "/"
+  for k = 2, #names do
+    local g = names[k]:sub(#prefix + 1):match("^([^/]+):0$")
+    if g == nil or values[g] == nil then break end
+    globals[#globals + 1] = {g, values[g]}
+  end
+  local clone
+  return {
+    globals = globals,
+    slot_names = ud:slot_names(),
+    slot = function(var, j) return ud:find_var(var) and ud:slot(var, j) or nil end,
+    fresh = function(var, j)
+      -- a twin optimizer built on var holds the initial slot values
+      clone = clone or rawget(M.new(rawget(self, "unit"), ud:config()), "_ud")
+      clone:build({var})
+      return clone:slot(var, j):clone()
+    end,
+    set_global = function(k, v) ud:set_global(globals[k][1], v) end,
+  }
+end
+
+function LuaOpt:_state_parts()
+  local globals = {}
+  for i, g in ipairs(self._global_spec) do globals[i] = {g[1], self._globals[i]} end
+  local names = {}
+  for j, sl in ipairs(self._slot_spec) do names[j] = sl[1] end
+  return {
+    globals = globals,
+    slot_names = names,
+    slot = function(var, j)
+      local e = self._index[core.tensor_key(var)]
+      return e and e.slots[names[j]] or nil
+    end,
+    fresh = function(var, j) return core.full(var:shape(), self._slot_spec[j][2]) end,
+    set_global = function(k, v) self._globals[k] = v end,
+  }
+end
+
+--- Whether opt keeps its state in the form state_for reads (lunet's
+-- plugin and Lua optimizers).
+function M.has_state(opt)
+  return type(opt) == "table" and type(opt._state_parts) == "function"
+end
+
+--- opt's state for the variables of `pairs` (a model's grads_and_vars, in
+-- its order), as get_weights lists it for an optimizer built on exactly
+-- these variables: {names = {...}, values = {...}, shapes = {...},
+-- iterations = n, nglobals, slot_names, nvars, var_shapes}. values[1] is nil (the
+-- iteration count is `iterations`, an integer that may exceed int32);
+-- slots not created yet hold their initial values. Nothing is changed:
+-- an optimizer shared with another model gives this model's share.
+function M.state_for(opt, pairs)
+  local parts = opt:_state_parts()
+  local name = opt.name
+  local st = {names = {name .. "/iter:0"}, values = {}, shapes = {{}},
+              iterations = opt.iterations, nglobals = #parts.globals,
+              slot_names = parts.slot_names, nvars = #pairs, var_shapes = {}}
+  for i, p in ipairs(pairs) do st.var_shapes[i] = p[2]:shape() end
+  for _, g in ipairs(parts.globals) do
+    local k = #st.names + 1
+    st.names[k], st.values[k], st.shapes[k] = sformat("%s/%s:0", name, g[1]), core.tensor(g[2]), {}
+  end
+  for j, sname in ipairs(parts.slot_names) do
+    for _, p in ipairs(pairs) do
+      local var = p[2]
+      local k = #st.names + 1
+      local vname = (p.name or ("variable_" .. (k - 1))):gsub(":0$", "")
+      st.names[k] = sformat("%s/%s/%s:0", name, vname, sname)
+      st.values[k] = parts.slot(var, j) or parts.fresh(var, j)
+      st.shapes[k] = var:shape()
+    end
+  end
+  return st
+end
+
+--- Set opt's state for the variables of `pairs` from a list laid out as
+-- state_for's values (values[1] ignored: the count is `iterations`). The
+-- optimizer is built on the variables first; shapes must match (the
+-- caller checks them, naming its source).
+function M.set_state_for(opt, pairs, iterations, values)
+  opt:build(pairs)
+  local parts = opt:_state_parts()
+  local k = 1
+  for g = 1, #parts.globals do
+    k = k + 1
+    parts.set_global(g, values[k]:item())
+  end
+  for j = 1, #parts.slot_names do
+    for _, p in ipairs(pairs) do
+      k = k + 1
+      local dst = parts.slot(p[2], j)
+      dst:copy(values[k]:reshape(dst:shape()))
+    end
+  end
+  opt.iterations = iterations
+end
+
 -- ---- constructors by class name --------------------------------------------------------------
 
+-- Every function a user reaches: errors point at the user's line.
+E.protect_all(Methods)
+E.protect_all(LuaOpt)
+E.protect_all(M.Optimizer)
+E.protect_all(M)
+
+-- ln.optimizers.<Class>: a constructor; anything else is an unknown class
+-- (naming plugins that failed to load).
 setmetatable(M, {
   __index = function(t, key)
     if type(key) ~= "string" then return nil end
     local unit = registry.find_class("optimizer", key)
-    if not unit then return nil end
-    local ctor = function(args) return M.new(unit, args) end
+    if not unit then E.raise(registry.unknown("optimizer", "optimizer class", key)) end
+    local ctor = E.protect(function(args) return M.new(unit, args) end)
     rawset(t, key, ctor)
     return ctor
   end,

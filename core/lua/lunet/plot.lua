@@ -1,9 +1,11 @@
 --- lunet.plot: matplotlib-looking PNG figures drawn by gnuplot (pngcairo).
 --
--- Pure Lua; requires only lunet.display (figures show inline in a
--- notebook). The module writes a gnuplot script (data inline as
--- $DATA << EOD blocks) to a temporary file, runs `gnuplot FILE` and removes
--- the temporary files afterwards.
+-- The module writes a gnuplot script (data inline as $DATA << EOD blocks)
+-- to a temporary file, runs `gnuplot FILE`, which draws into another
+-- temporary file, removes them afterwards, and writes the image to its
+-- filename as every lunet file is written (ln.io.write_file: symlinks
+-- followed, devices and read-only files refused, atomic replacement). In a
+-- notebook the figure also shows inline (lunet.display).
 --
 --   local plot = require "lunet.plot"
 --   plot.history(history, "learning_curves.png")          -- like pandas
@@ -25,6 +27,8 @@
 --   markers . , o x + s ^ v < > * d D p h
 --   A marker without a line style draws points only ("b."); nothing at all
 --   means a solid line. Series without a color take the next cycle color.
+local E = require "lunet.errors"
+local core = require "lunet.core"
 local plot = {}
 
 plot.gnuplot = "gnuplot"
@@ -82,7 +86,7 @@ local sformat, concat = string.format, table.concat
 local floor, huge = math.floor, math.huge
 
 local function fail(msg, ...)
-  error("lunet.plot: " .. sformat(msg, ...), 0)
+  E.raise("lunet.plot: " .. sformat(msg, ...))
 end
 
 --------------------------------------------------------------------------
@@ -189,17 +193,20 @@ local function read_all(path)
   return s
 end
 
--- Runs a gnuplot script; raises a lunet.plot error on failure.
-local function run_script(script, filename)
+-- Runs a gnuplot script that draws into the temporary file `png`, then
+-- writes the image to `filename` under lunet's save-target rule (atomic,
+-- through ln.io.write_file); raises a lunet.plot error on failure.
+local function run_script(script, filename, png)
   local exe = plot.gnuplot or "gnuplot"
   if not gnuplot_available(exe) then
+    os.remove(png)
     fail("gnuplot not found (install the Debian package gnuplot-nox)")
   end
   local gp = os.tmpname()
   local err = os.tmpname()
   local ok, res = pcall(function()
     local f, oerr = io.open(gp, "wb")
-    if not f then error(oerr, 0) end
+    if not f then E.raise(oerr) end
     f:write(script)
     f:close()
     local r1, _, code = os.execute(shquote(exe) .. " " .. shquote(gp) ..
@@ -212,6 +219,8 @@ local function run_script(script, filename)
     os.remove(gp)
   end
   os.remove(err)
+  local image = read_all(png)
+  os.remove(png)
   if not ok then fail("%s", tostring(res)) end
   if not res.ok then
     local msg = res.stderr:gsub("%s+$", "")
@@ -219,9 +228,8 @@ local function run_script(script, filename)
     fail("gnuplot failed (exit status %s) while drawing %s:\n%s",
          tostring(res.code), tostring(filename), msg)
   end
-  local f = io.open(filename, "rb")
-  if not f then fail("gnuplot did not write %s", tostring(filename)) end
-  f:close()
+  if image == "" then fail("gnuplot did not draw %s", tostring(filename)) end
+  core.io_write_file(filename, image, true, "lunet.plot")
   require("lunet.display").image(filename)   -- inline in a notebook
   return filename
 end
@@ -666,11 +674,11 @@ function plot.lines(spec)
   if type(spec) ~= "table" then fail("plot.lines expects a table") end
   check_filename(spec.filename)
   local w, h = figure_size(spec)
-  local out = {}
-  header(out, spec.filename, w, h, spec)
+  local out, png = {}, os.tmpname()
+  header(out, png, w, h, spec)
   emit_axes(out, spec, w, h, {n = 0})
   out[#out + 1] = "unset output"
-  return run_script(concat(out, "\n") .. "\n", spec.filename)
+  return run_script(concat(out, "\n") .. "\n", spec.filename, png)
 end
 
 --- Draws a grid of axes (gnuplot multiplot).
@@ -693,8 +701,8 @@ function plot.panels(spec)
     or 400 * cols
   local h = spec.height or (spec.figsize and floor(spec.figsize[2] * plot.dpi + 0.5))
     or 300 * rows
-  local out = {}
-  header(out, spec.filename, w, h, spec)
+  local out, png = {}, os.tmpname()
+  header(out, png, w, h, spec)
   local mp = sformat("set multiplot layout %d,%d rowsfirst", rows, cols)
   if spec.title then
     mp = mp .. " title " .. gpstr(spec.title) .. " font " .. font(spec.title_size or 14)
@@ -710,7 +718,7 @@ function plot.panels(spec)
   end
   out[#out + 1] = "unset multiplot"
   out[#out + 1] = "unset output"
-  return run_script(concat(out, "\n") .. "\n", spec.filename)
+  return run_script(concat(out, "\n") .. "\n", spec.filename, png)
 end
 
 -- Default column order of a history: loss, other training metrics
@@ -802,4 +810,5 @@ function plot.history(history, filename, opts)
   return plot.lines(spec)
 end
 
+E.protect_all(plot)
 return plot

@@ -76,12 +76,52 @@ function registry.resolve(kind, id)
   return nil
 end
 
+--- The unit names of a kind (a list).
+function registry.names_of(kind)
+  local names = {}
+  for _, u in ipairs(registry.units(kind)) do names[#names + 1] = u.name end
+  return names
+end
+
 --- Sorted, comma-separated class names (or names) of a kind, for messages.
 function registry.known(kind, field)
   local names = {}
   for _, u in ipairs(registry.units(kind)) do names[#names + 1] = u[field or "name"] end
   table.sort(names)
   return table.concat(names, ", ")
+end
+
+--- The message for an unknown `name` asked of `kind` (what: "optimizer
+-- class", "activation", ...): the known names (`known`, a list; default
+-- the class names of the kind), the closest one, and the plugins that
+-- failed to load and may have provided it (ln.plugin_warnings()).
+function registry.unknown(kind, what, name, known)
+  if not known then
+    known = {}
+    for _, u in ipairs(registry.units(kind)) do known[#known + 1] = u.class_name or u.name end
+  end
+  local sorted = registry.copy_list(known)
+  table.sort(sorted)
+  local msg = string.format("unknown %s '%s' (known: %s)", what, tostring(name),
+                            #sorted > 0 and table.concat(sorted, ", ") or "none")
+  local close = require("lunet.errors").closest(name, sorted)
+  if close then msg = msg .. string.format("; did you mean '%s'?", close) end
+  local failed, mentioned = core.plugin_warnings and core.plugin_warnings() or {}, {}
+  local snake = type(name) == "string" and registry.to_snake_case(name) or ""
+  for _, w in ipairs(failed) do
+    local file = w:match("'([^']+)'") or ""
+    local base = file:match("[^/]+$") or file
+    if base:find(kind, 1, true) or (snake ~= "" and base:find(snake, 1, true)) then
+      mentioned[#mentioned + 1] = w
+    end
+  end
+  if #mentioned > 0 then
+    msg = msg .. "; plugins that failed to load: " .. table.concat(mentioned, "; ")
+  elseif #failed > 0 then
+    msg = msg .. string.format("; %d plugin(s) failed to load (ln.plugin_warnings() lists them)",
+                               #failed)
+  end
+  return msg
 end
 
 --- Keras's generic_utils.to_snake_case: "BatchNormalization" ->

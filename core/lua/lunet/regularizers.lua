@@ -6,6 +6,7 @@
 -- The layer adds l1 * sum|w| + l2 * sum w^2 to the loss and its gradient
 -- to the weight's. A layer also takes "l1", "l2", "l1_l2" (factor 0.01) or
 -- a number (an l2 factor).
+local E = require "lunet.errors"
 local regularizers = {}
 
 local Regularizer = {}
@@ -14,8 +15,12 @@ regularizers.Regularizer = Regularizer
 
 local function new(l1, l2)
   l1, l2 = l1 or 0, l2 or 0
-  if type(l1) ~= "number" or type(l2) ~= "number" or l1 < 0 or l2 < 0 then
-    error("regularizers: l1 and l2 must be non-negative numbers", 3)
+  for _, p in ipairs({{"l1", l1}, {"l2", l2}}) do
+    local v = p[2]
+    if type(v) ~= "number" or not (v >= 0) or v == math.huge then
+      E.raisef("regularizers: %s must be a finite number >= 0, got %s %s", p[1], type(v),
+               tostring(v))
+    end
   end
   return setmetatable({l1 = l1, l2 = l2}, Regularizer)
 end
@@ -58,7 +63,20 @@ function regularizers.get(spec)
     local c = spec.config or spec
     return new(c.l1 or 0, c.l2 or 0)
   end
-  error("unknown regularizer '" .. tostring(spec) .. "'", 2)
+  E.raise(require("lunet.registry").unknown("regularizer", "regularizer", spec,
+                                           {"l1", "l2", "l1_l2", "L1", "L2", "L1L2"}))
 end
+
+E.protect_all(Regularizer)
+E.protect_all(regularizers)
+
+-- anything but the functions above is unknown
+setmetatable(regularizers, {
+  __index = function(_, k)
+    if type(k) ~= "string" then return nil end
+    E.raise(require("lunet.registry").unknown("regularizer", "regularizer", k,
+                                             {"l1", "l2", "l1_l2", "L1", "L2", "L1L2", "get"}))
+  end,
+})
 
 return regularizers

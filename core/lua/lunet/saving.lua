@@ -18,10 +18,12 @@
 -- was. Reading never executes anything from the file: class names only
 -- select registered plugin units, and a file naming a unit that is not
 -- installed, or written by a newer lunet, is refused naming both.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 local cfgs = require "lunet.saving_config"
 local tcfg = require "lunet.saving_training"
+local state = require "lunet.saving_state"
 
 local files = core.files
 local sformat = string.format
@@ -36,7 +38,7 @@ M.FORMAT_VERSION = 1
 
 -- error() with "<what>: <path>: message", without a position prefix.
 local function fail(what, path, fmt, ...)
-  error(sformat("%s: %s: " .. fmt, what, path, ...), 0)
+  E.raise(sformat("%s: %s: " .. fmt, what, path, ...))
 end
 
 -- Run fn(...) and re-raise any error prefixed with `what: ` (messages from
@@ -46,35 +48,51 @@ local function guarded(what, fn, ...)
   if r[1] then return table.unpack(r, 2, r.n) end
   -- messages raised by other modules carry "file.lua:123: " positions:
   -- they mean nothing to the user of a model file
-  local msg = tostring(r[2]):gsub("[^%s:]*%.lua:%d+: ", "")
+  local msg = E.message(r[2]):gsub("[^%s:]*%.lua:%d+: ", "")
   if msg:sub(1, #what + 2) ~= what .. ": " then msg = what .. ": " .. msg end
-  error(msg, 0)
+  E.raise(msg)
 end
 
 local function check_path(what, path)
   if type(path) ~= "string" or path == "" then
-    error(sformat("%s: expects a file path, got %s", what, type(path)), 0)
+    E.raise(sformat("%s: expects a file path, got %s", what, type(path)))
   end
 end
 
 local function check_model(what, model)
   local models = require "lunet.models"
-  if not models.is_model(model) then error(what .. ": expects a model", 0) end
+  if not models.is_model(model) then E.raise(what .. ": expects a model") end
 end
 
-local function check_opts(what, opts, known)
+-- Option types: "boolean", "string", "table", "integer" (>= 0), "absent"
+-- (a TensorFlow SavedModel option: only nil is accepted).
+local function check_opts(what, opts, spec)
   if opts == nil then return {} end
-  if type(opts) ~= "table" then error(what .. ": options must be a table", 0) end
-  for k in pairs(opts) do
-    if not known[k] then error(sformat("%s: unknown option '%s'", what, tostring(k)), 0) end
+  if type(opts) ~= "table" then
+    E.raisef("%s: options must be a table, got %s", what, type(opts))
+  end
+  for k, v in pairs(opts) do
+    local want = spec[k]
+    if not want then
+      local known = {}
+      for name in pairs(spec) do known[#known + 1] = name end
+      table.sort(known)
+      E.raisef("%s: unknown option '%s' (known: %s)", what, tostring(k), table.concat(known, ", "))
+    end
+    local ok
+    if want == "integer" then ok = math.type(v) == "integer" and v >= 0
+    elseif want == "absent" then ok = false
+    else ok = type(v) == want end
+    if not ok then
+      if want == "absent" then
+        E.raisef("%s: option '%s' is for TensorFlow SavedModel files; lunet writes HDF5 " ..
+                 "files (leave it out)", what, k)
+      end
+      E.raisef("%s: option '%s' must be %s, got %s %s", what, k,
+               want == "integer" and "an integer >= 0" or "a " .. want, type(v), tostring(v))
+    end
   end
   return opts
-end
-
-local function exists(path)
-  local fh = io.open(path, "rb")
-  if fh then fh:close() end
-  return fh ~= nil
 end
 
 -- HDF5 path of a layer group under `root` ("/" or "model_weights").
@@ -138,44 +156,8 @@ local function write_weights(f, root, model)
   end
 end
 
--- The optimizer's state as Keras's get_weights: {names, tensors} (the
--- first is the iteration count), or nil when it has none yet.
-local function optimizer_state(opt)
-  if type(opt.get_weights) ~= "function" or type(opt.variables) ~= "function" then
-    return nil
-  end
-  local vars = opt:variables()
-  local weights = opt:get_weights()
-  if #weights == 0 then return nil end
-  local names = {}
-  for i, v in ipairs(vars) do
-    names[i] = type(v) == "string" and v or v.name
-  end
-  if #names ~= #weights then
-    error(sformat("the optimizer lists %d variables but %d values", #names, #weights), 0)
-  end
-  return names, weights
-end
-
-local function write_optimizer(f, model)
-  local opt = rawget(model, "optimizer")
-  if not rawget(model, "_compiled") or not opt then return end
-  local names, weights = optimizer_state(opt)
-  if not names then return end
-  f:group("optimizer_weights")
-  f:set_attr("optimizer_weights", "weight_names", names)
-  for i, n in ipairs(names) do
-    local p = "optimizer_weights/" .. n
-    if i == 1 then
-      f:write_int64(p, math.tointeger(weights[1]:item()) or 0) -- Keras: int64 scalar
-    else
-      f:write(p, weights[i])
-    end
-  end
-end
-
-local save_keys = {include_optimizer = true, overwrite = true, save_format = true,
-                   signatures = true, options = true, save_traces = true}
+local save_keys = {include_optimizer = "boolean", overwrite = "boolean", save_format = "string",
+                   signatures = "absent", options = "absent", save_traces = "boolean"}
 
 --- model:save(path [, opts]): the whole model, Keras 2's .h5 layout.
 function M.save_model(model, path, opts)
@@ -183,12 +165,9 @@ function M.save_model(model, path, opts)
   check_model(what, model)
   check_path(what, path)
   opts = check_opts(what, opts, save_keys)
-  if opts.save_format ~= nil and opts.save_format ~= "h5" then
+  if opts.save_format ~= nil and opts.save_format ~= "h5" and opts.save_format ~= "hdf5" then
     fail(what, path, "save_format '%s' is not supported (lunet writes HDF5 .h5 files)",
          tostring(opts.save_format))
-  end
-  if opts.overwrite == false and exists(path) then
-    fail(what, path, "the file exists and overwrite = false")
   end
   require_built(what, path, model)
   check_layer_names(what, path, model)
@@ -201,13 +180,13 @@ function M.save_model(model, path, opts)
     end)
   end
   -- <close>: on any error below the temporary file goes at once
-  local f <close> = guarded(what, files.h5_create, path)
+  local f <close> = guarded(what, files.h5_create, path, opts.overwrite ~= false)
   guarded(what, function()
     stamp(f, model)
     f:set_attr("/", "model_config", model_config)
     if training then f:set_attr("/", "training_config", training) end
     write_weights(f, "model_weights", model)
-    if opts.include_optimizer ~= false then write_optimizer(f, model) end
+    if opts.include_optimizer ~= false then state.write(f, model) end
   end)
   guarded(what, f.commit, f)
 end
@@ -218,14 +197,16 @@ function M.save_weights(model, path, opts)
   local what = "save_weights"
   check_model(what, model)
   check_path(what, path)
-  opts = check_opts(what, opts, {overwrite = true, save_format = true, options = true})
-  if opts.overwrite == false and exists(path) then
-    fail(what, path, "the file exists and overwrite = false")
+  opts = check_opts(what, opts, {overwrite = "boolean", save_format = "string",
+                                 options = "absent"})
+  if opts.save_format ~= nil and opts.save_format ~= "h5" and opts.save_format ~= "hdf5" then
+    fail(what, path, "save_format '%s' is not supported (lunet writes HDF5 .h5 files)",
+         tostring(opts.save_format))
   end
   require_built(what, path, model)
   check_layer_names(what, path, model)
   -- <close>: on any error below the temporary file goes at once
-  local f <close> = guarded(what, files.h5_create, path)
+  local f <close> = guarded(what, files.h5_create, path, opts.overwrite ~= false)
   guarded(what, function()
     stamp(f, model)
     write_weights(f, "/", model)
@@ -254,7 +235,7 @@ local function open_checked(what, path)
     local ok, err = pcall(cfgs.check_units, units, path)
     if not ok then
       f:close()
-      error(what .. ": " .. tostring(err), 0)
+      E.raise(what .. ": " .. tostring(err))
     end
   end
   return f
@@ -343,8 +324,8 @@ local function load_layer_weights(f, root, model, path, what, by_name)
     for j, v in ipairs(vars) do
       local ok, t = pcall(f.read, f, s.group .. "/" .. s.weights[j], v.shape)
       if not ok then
-        error(sformat("%s: layer '%s' (%s), weight '%s': %s", what, l.name, l.class_name,
-                      v.short_name, tostring(t)), 0)
+        E.raise(sformat("%s: layer '%s' (%s), weight '%s': %s", what, l.name, l.class_name,
+                      v.short_name, tostring(t)))
       end
       pairs_[#pairs_ + 1] = {v, t}
     end
@@ -361,31 +342,14 @@ local function weights_root(f, path, what)
        "nor a model_weights group): not a Keras weights or model file")
 end
 
--- Restore the optimizer's state: create its slots for the model's
--- trainable variables (as the first training step would), then set the
--- saved values in Keras's order.
-local function load_optimizer(f, model, path, what)
-  if f:kind("optimizer_weights") ~= "group" then return end
-  local names = f:attr_strings("optimizer_weights", "weight_names")
-  if not names or #names == 0 then return end
-  local opt = model.optimizer
-  local values = {}
-  for i, n in ipairs(names) do
-    local p = "optimizer_weights/" .. n
-    if i == 1 then
-      values[1] = core.tensor(guarded(what, f.read_int, f, p), "int32")
-    else
-      values[i] = guarded(what, f.read, f, p)
-    end
-  end
-  if type(opt.build) ~= "function" or type(opt.set_weights) ~= "function" then
-    fail(what, path, "the optimizer cannot take saved state (no build/set_weights)")
-  end
-  local ok, err = pcall(function()
-    opt:build(model:grads_and_vars())
-    opt:set_weights(values)
-  end)
-  if not ok then fail(what, path, "optimizer state: %s", tostring(err)) end
+-- Whether a file's optimizer state must be in the current layout: lunet's
+-- files and tf.keras >= 2.4's (older Keras layouts are mapped, see
+-- lunet.saving_state).
+local function current_layout(f)
+  if f:attr_string("/", "lunet_format_version") then return true end
+  local major, minor = (f:attr_string("/", "keras_version") or ""):match("^(%d+)%.(%d+)")
+  major, minor = tonumber(major), tonumber(minor)
+  return major ~= nil and (major > 2 or (major == 2 and minor >= 4))
 end
 
 local function load_model(path, opts)
@@ -409,10 +373,12 @@ local function load_model(path, opts)
     local tc = f:attr_string("/", "training_config")
     if tc then
       local t = core.json_decode(tc, path .. ": training_config")
-      local args = tcfg.lunet_compile_args(t, path)
+      local args = tcfg.lunet_compile_args(t, path, opts.custom_objects)
       local ok, err = pcall(model.compile, model, args)
-      if not ok then fail(what, path, "training_config: %s", tostring(err)) end
-      load_optimizer(f, model, path, what)
+      if not ok then fail(what, path, "training_config: %s", E.message(err)) end
+      state.read(f, model, path, current_layout(f), function(fmt, ...)
+        fail(what, path, fmt, ...)
+      end)
     end
   end
   return model
@@ -423,9 +389,14 @@ end
 function M.load_model(path, opts)
   local what = "load_model"
   check_path(what, path)
-  opts = check_opts(what, opts, {compile = true, custom_objects = true, options = true})
-  if opts.custom_objects ~= nil and next(opts.custom_objects) ~= nil then
-    fail(what, path, "custom_objects are not supported: lunet builds layers from plugins only")
+  opts = check_opts(what, opts, {compile = "boolean", custom_objects = "table", options = "absent"})
+  local optimizers = require "lunet.optimizers"
+  for k, v in pairs(opts.custom_objects or {}) do
+    if type(k) ~= "string" or not optimizers.is_lua_class(v) then
+      fail(what, path, "custom_objects: '%s' is not a Lua optimizer class " ..
+           "(ln.optimizers.Optimizer:extend{...}); layers, losses and metrics come " ..
+           "from plugins only", tostring(k))
+    end
   end
   return guarded(what, load_model, path, opts)
 end
@@ -438,7 +409,7 @@ function M.load_weights(model, path, opts)
   local what = "load_weights"
   check_model(what, model)
   check_path(what, path)
-  opts = check_opts(what, opts, {by_name = true, skip_mismatch = true, options = true})
+  opts = check_opts(what, opts, {by_name = "boolean", skip_mismatch = "boolean", options = "absent"})
   if opts.skip_mismatch then fail(what, path, "skip_mismatch is not supported") end
   guarded(what, function()
     local f <close> = open_checked(what, path)
@@ -450,7 +421,7 @@ end
 --- model:to_json([{indent = n}]): Keras's model JSON (architecture only).
 function M.to_json(model, opts)
   check_model("to_json", model)
-  opts = check_opts("to_json", opts, {indent = true})
+  opts = check_opts("to_json", opts, {indent = "integer"})
   local t = cfgs.keras_model(model)
   t.keras_version = cfgs.KERAS_VERSION
   t.backend = cfgs.BACKEND
@@ -461,10 +432,11 @@ end
 --- ln.models.model_from_json(text): a new model (fresh weights) from
 -- Keras's model JSON (to_json's, or the model_config of a Keras file).
 function M.model_from_json(text, opts)
-  if type(text) ~= "string" then error("model_from_json: expects a JSON string", 0) end
-  check_opts("model_from_json", opts, {custom_objects = true})
+  if type(text) ~= "string" then E.raise("model_from_json: expects a JSON string") end
+  check_opts("model_from_json", opts, {custom_objects = "table"})
   local mc = guarded("model_from_json", core.json_decode, text, "model_from_json")
   return guarded("model_from_json", build_model, mc, "model_from_json")
 end
 
+E.protect_all(M)
 return M

@@ -12,6 +12,7 @@
 -- straight chain, VarianceScaling dicts, regularizer dicts, dtype policies.
 -- Nothing in a config is ever executed: class names only select
 -- registered plugin units.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 
@@ -180,7 +181,7 @@ end
 
 -- A config error: "<where>: <message>".
 local function fail(where, fmt, ...)
-  error(sformat("%s: " .. fmt, where, ...), 0)
+  E.raise(sformat("%s: " .. fmt, where, ...))
 end
 M.fail = fail
 
@@ -418,7 +419,7 @@ function M.units_of(model)
     add("layer", l.unit)
     refs(core.files.layer_config(l._c))
   end
-  local opt = rawget(model, "_compiled") and rawget(model, "optimizer")
+  local opt = rawget(model, "_compiled") and rawget(model, "_optimizer")
   if opt then
     local cls = optimizer_class(opt)
     add("optimizer", type(opt.unit) == "string" and opt.unit

@@ -7,6 +7,7 @@
 -- optimizer through ln.optimizers.serialize with Keras's float numbers.
 -- Reading also takes Keras <= 2.2's `lr`, MeanMetricWrapper metrics and
 -- per-output metric lists of one-output models.
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 local cfgs = require "lunet.saving_config"
@@ -52,7 +53,7 @@ end
 function M.keras_optimizer(opt)
   local optimizers = require "lunet.optimizers"
   local d = optimizers.serialize(opt)
-  if type(d.class_name) ~= "string" then error("save: cannot tell the optimizer's class", 0) end
+  if type(d.class_name) ~= "string" then E.raise("save: cannot tell the optimizer's class") end
   local cfg = floats(d.config)
   if type(cfg.learning_rate) == "table" and cfg.learning_rate.class_name then
     local lr = cfg.learning_rate
@@ -65,20 +66,30 @@ end
 
 --- The optimizer of a Keras optimizer_config ({class_name, config}): the
 -- class selects the plugin unit, `lr` reads as learning_rate
--- (ln.optimizers.deserialize).
-function M.lunet_optimizer(oc, where)
+-- (ln.optimizers.deserialize), or a Lua optimizer class given in
+-- custom_objects ({MySGD = MySGD}).
+function M.lunet_optimizer(oc, where, custom)
   local cls, cfg = dict(oc)
   if not cls then fail(where, "training_config: optimizer_config is not a {class_name, config} dict") end
+  local lua_class = custom and custom[cls]
+  if lua_class then
+    local args = drop_nulls_deep(cfg)
+    if args.lr ~= nil and args.learning_rate == nil then args.learning_rate, args.lr = args.lr, nil end
+    local ok, opt = pcall(lua_class, args)
+    if not ok then fail(where, "optimizer %s: %s", cls, E.message(opt)) end
+    return opt
+  end
   if not unit_of_class("optimizer", cls) then
     local optimizers = require "lunet.optimizers"
     if not optimizers.unit_of(cls) then
-      fail(where, "the optimizer class '%s' is not provided by any installed plugin (known: %s)",
-           cls, registry.known("optimizer", "class_name"))
+      fail(where, "the optimizer class '%s' is not provided by any installed plugin (known: %s); " ..
+           "a Lua optimizer class is given as load_model(path, {custom_objects = {%s = ...}})",
+           cls, registry.known("optimizer", "class_name"), cls)
     end
   end
   local optimizers = require "lunet.optimizers"
   local ok, opt = pcall(optimizers.deserialize, {class_name = cls, config = drop_nulls_deep(cfg)})
-  if not ok then fail(where, "optimizer %s: %s", cls, tostring(opt)) end
+  if not ok then fail(where, "optimizer %s: %s", cls, E.message(opt)) end
   return opt
 end
 
@@ -96,7 +107,7 @@ local function keras_loss(loss)
     cfg.reduction = "auto"
     return ordered({class_name = loss.class_name, config = cfg}, {"class_name", "config"})
   end
-  error("save: this model's loss cannot be written to a file", 0)
+  E.raise("save: this model's loss cannot be written to a file")
 end
 
 -- A metric entry as compile got it -> its Keras JSON form.
@@ -105,7 +116,7 @@ local function keras_metric(m)
   local metrics = require "lunet.metrics"
   local losses = require "lunet.losses"
   if type(m) == "function" then
-    return losses.function_name(m) or error("save: a metric function cannot be written", 0)
+    return losses.function_name(m) or E.raise("save: a metric function cannot be written")
   end
   if metrics.is_metric(m) or losses.is_loss(m) then
     local cfg = {}
@@ -113,7 +124,7 @@ local function keras_metric(m)
     cfg.dtype = "float32"
     return ordered({class_name = m.class_name, config = cfg}, {"class_name", "config"})
   end
-  error("save: a metric of type " .. type(m) .. " cannot be written", 0)
+  E.raise("save: a metric of type " .. type(m) .. " cannot be written")
 end
 
 --- Keras's training_config of a compiled model (nil if not compiled).
@@ -124,7 +135,7 @@ function M.keras_training_config(model)
   local list = given.metrics
   if list == nil then -- the history names are the entries as given
     list = {}
-    local names = rawget(model, "metrics_names") or {}
+    local names = rawget(model, "_metrics_names") or {}
     for i = 2, #names do list[#list + 1] = names[i] end
   elseif type(list) ~= "table" or getmetatable(list) then
     list = {list}
@@ -132,11 +143,11 @@ function M.keras_training_config(model)
   local ms = array()
   for i, m in ipairs(list) do ms[i] = keras_metric(m) end
   local tc = {
-    loss = keras_loss(given.loss or rawget(model, "loss")),
+    loss = keras_loss(given.loss or rawget(model, "_loss")),
     metrics = ms,
     weighted_metrics = null,
     loss_weights = null,
-    optimizer_config = M.keras_optimizer(rawget(model, "optimizer")),
+    optimizer_config = M.keras_optimizer(rawget(model, "_optimizer")),
   }
   return ordered(tc, {"loss", "metrics", "weighted_metrics", "loss_weights", "optimizer_config"})
 end
@@ -150,7 +161,7 @@ local function lunet_loss(v, where)
   end
   local losses = require "lunet.losses"
   local ok, loss = pcall(losses.get, {class_name = cls, config = drop_nulls(cfg)})
-  if not ok then fail(where, "training_config: loss: %s", tostring(loss)) end
+  if not ok then fail(where, "training_config: loss: %s", E.message(loss)) end
   return loss
 end
 
@@ -166,12 +177,13 @@ local function lunet_metric(v, where)
   local args = drop_nulls(cfg)
   args.dtype = nil
   local ok, m = pcall(function() return metrics[cls](args) end)
-  if not ok then fail(where, "training_config: metric %s: %s", cls, tostring(m)) end
+  if not ok then fail(where, "training_config: metric %s: %s", cls, E.message(m)) end
   return m
 end
 
---- compile's argument table from a Keras training_config.
-function M.lunet_compile_args(tc, where)
+--- compile's argument table from a Keras training_config (custom: the
+-- custom_objects of load_model).
+function M.lunet_compile_args(tc, where, custom)
   if type(tc) ~= "table" then fail(where, "training_config is not a JSON object") end
   if tc.loss == nil or tc.loss == null then fail(where, "training_config has no loss") end
   if type(tc.loss) == "table" and not dict(tc.loss) then
@@ -186,7 +198,7 @@ function M.lunet_compile_args(tc, where)
     for i, m in ipairs(list) do ms[i] = lunet_metric(m, where) end
   end
   return {loss = lunet_loss(tc.loss, where), metrics = ms,
-          optimizer = M.lunet_optimizer(tc.optimizer_config, where)}
+          optimizer = M.lunet_optimizer(tc.optimizer_config, where, custom)}
 end
 
 return M

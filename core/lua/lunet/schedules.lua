@@ -20,6 +20,7 @@ also be given by position in Keras's order: ExponentialDecay{0.01, 1000, 0.9}.
   ln.schedules.serialize(s)        -- {class_name = "ExponentialDecay", config = ..}
   ln.schedules.deserialize(d)
 ]]
+local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
 
@@ -68,8 +69,7 @@ function M.deserialize(d)
   local cls = d.class_name
   local unit = type(cls) == "string" and unit_of(cls)
   if not unit then
-    error(string.format("unknown learning-rate schedule '%s' (known: %s)", tostring(cls),
-                        registry.known("schedule", "class_name")), 2)
+    E.raise(registry.unknown("schedule", "learning-rate schedule", cls))
   end
   local args = {}
   for k, v in pairs(d.config or {}) do
@@ -93,23 +93,36 @@ function M.get(x)
     if x.class_name then return M.deserialize(x) end
     if type(x.name) == "string" then
       local unit = unit_of(x.name)
-      if not unit then error(string.format("unknown learning-rate schedule '%s'", x.name), 2) end
+      if not unit then
+        E.raise(registry.unknown("schedule", "learning-rate schedule", x.name,
+                                 registry.names_of("schedule")))
+      end
       local args = {}
       for k, v in pairs(x) do if k ~= "name" then args[k] = v end end
       return M.new(unit, args)
     end
   end
-  error("schedules.get: expected a schedule, {name = ...} or {class_name = ..., config = ...}, got "
-        .. type(x), 2)
+  E.raise("schedules.get: expected a schedule, {name = ...} or {class_name = ..., config = ...}, got "
+        .. type(x))
 end
 
 -- Constructors by class name: ln.schedules.ExponentialDecay{...}.
+-- A schedule's arguments are fixed when it is made.
+function Schedule.__newindex(self, k)
+  E.raisef("%s: '%s' cannot be set: a schedule is fixed when it is made (ln.schedules.%s{...})",
+           self.class_name, tostring(k), self.class_name)
+end
+
+E.protect_all(Schedule)
+E.protect_all(M)
+
+-- ln.schedules.<Class>: a constructor; anything else is an unknown class.
 setmetatable(M, {
   __index = function(t, key)
     if type(key) ~= "string" then return nil end
     local unit = registry.find_class("schedule", key)
-    if not unit then return nil end
-    local ctor = function(args) return M.new(unit, args) end
+    if not unit then E.raise(registry.unknown("schedule", "schedule class", key)) end
+    local ctor = E.protect(function(args) return M.new(unit, args) end)
     rawset(t, key, ctor)
     return ctor
   end,

@@ -17,6 +17,7 @@
   ln.utils.argmax_labels(probs)
       0-based class ids of the largest entry along the last dim (int32), for
       comparing predictions with labels; a 1-d input gives one integer. ]==]
+local E = require "lunet.errors"
 local core = require "lunet.core"
 
 local M = {}
@@ -24,12 +25,12 @@ local M = {}
 function M.to_categorical(y, num_classes, dtype)
   if type(y) == "table" then y = core.tensor(y, "int32") end
   if not core.is_tensor(y) then
-    error("to_categorical: y must be a tensor or a list of labels, got "
-          .. type(y), 2)
+    E.raise("to_categorical: y must be a tensor or a list of labels, got "
+          .. type(y))
   end
   if num_classes ~= nil and math.type(num_classes) ~= "integer" then
-    error("to_categorical: num_classes must be an integer, got "
-          .. tostring(num_classes), 2)
+    E.raise("to_categorical: num_classes must be an integer, got "
+          .. tostring(num_classes))
   end
   if y:dim() > 1 and y:size(-1) == 1 then y = y:squeeze(-1) end
   local out = core.one_hot(y, num_classes)
@@ -41,13 +42,13 @@ end
 
 function M.normalize(x, axis, order)
   if not core.is_tensor(x) then
-    error("normalize: x must be a tensor, got " .. type(x), 2)
+    E.raise("normalize: x must be a tensor, got " .. type(x))
   end
   axis = axis or -1
   order = order or 2
   if type(order) ~= "number" or order <= 0 then
-    error("normalize: order must be a positive number (or math.huge), got "
-          .. tostring(order), 2)
+    E.raise("normalize: order must be a positive number (or math.huge), got "
+          .. tostring(order))
   end
   x = x:float()
   local n
@@ -66,10 +67,11 @@ end
 
 function M.argmax_labels(probs)
   if not core.is_tensor(probs) then
-    error("argmax_labels: probs must be a tensor, got " .. type(probs), 2)
+    E.raise("argmax_labels: probs must be a tensor, got " .. type(probs))
   end
   if probs:dim() == 1 then return probs:argmax() - 1 end
   return probs:argmax(-1) - 1
 end
 
+E.protect_all(M)
 return M

@@ -4,12 +4,13 @@ shuffling, no dropout, Adam (whose state -- iterations, m, v -- must come
 back exactly from a checkpoint).
 
   lunet data/crash_train.lua train  DIR EPOCHS   train from scratch
-  lunet data/crash_train.lua resume DIR EPOCHS   go on from the newest
-                                                 checkpoint in DIR
-Both save a checkpoint per epoch (DIR/ckpt-<epoch>.h5, whole model with
-the optimizer's state, through ModelCheckpoint) and, at the end, the final
-weights' raw float32 bytes in DIR/final.bin. "resume" prints the epoch it
-resumed from ("resumed from epoch N"). ]]
+  lunet data/crash_train.lua resume DIR EPOCHS   go on from DIR/ckpt.h5
+Both save the checkpoint DIR/ckpt.h5 after every epoch (ModelCheckpoint,
+whole model with the optimizer's state: each save replaces the previous
+one) and, at the end, the final weights' raw float32 bytes in
+DIR/final.bin. The epoch a checkpoint holds is its optimizer's iteration
+count / STEPS. "resume" prints the epoch it resumed from ("resumed from
+epoch N"). ]]
 local ln = require "lunet"
 local mode, dir, epochs = arg[1], arg[2], math.tointeger(tonumber(arg[3]))
 assert((mode == "train" or mode == "resume") and dir and epochs, "usage: train|resume DIR EPOCHS")
@@ -33,25 +34,16 @@ local function new_model()
   return m
 end
 
--- The newest complete checkpoint: ckpt-<epoch>.h5 (temporary files that a
--- killed save may leave start with a dot and are not matched).
-local function newest_checkpoint()
-  local p = io.popen("ls '" .. dir .. "' 2>/dev/null")
-  local best, best_path
-  for name in p:lines() do
-    local e = name:match("^ckpt%-(%d+)%.h5$")
-    if e and (not best or tonumber(e) > best) then best, best_path = tonumber(e), dir .. "/" .. name end
-  end
-  p:close()
-  return best, best_path
-end
+local STEPS = n // 32 -- optimizer steps per epoch
+local ckpt = dir .. "/ckpt.h5"
 
 local model, initial_epoch = nil, 0
 if mode == "resume" then
-  local e, path = newest_checkpoint()
-  if e then
-    model = ln.models.load_model(path)
-    initial_epoch = e
+  local f = io.open(ckpt, "rb")
+  if f then
+    f:close()
+    model = ln.models.load_model(ckpt)
+    initial_epoch = model.optimizer.iterations // STEPS
   end
   print("resumed from epoch " .. initial_epoch)
 end
@@ -59,7 +51,7 @@ model = model or new_model()
 
 model:fit(x, y, {epochs = epochs, initial_epoch = initial_epoch, batch_size = 32,
                  shuffle = false, verbose = 0,
-                 callbacks = {ln.callbacks.ModelCheckpoint(dir .. "/ckpt-{epoch:02d}.h5")}})
+                 callbacks = {ln.callbacks.ModelCheckpoint(ckpt)}})
 
 local parts = {}
 for _, w in ipairs(model:get_weights()) do
