@@ -178,7 +178,17 @@ static int dispatch(lua_State *L, int desc, int orig) {
         return w->fn(L);
     lua_pushvalue(L, lua_upvalueindex(orig));
     for (int i = 1; i <= n; i++) lua_pushvalue(L, i);
-    lua_call(L, n, LUA_MULTRET);
+    if (lua_pcall(L, n, LUA_MULTRET, 0) != LUA_OK) { /* at the user's line */
+        luaL_where(L, 1);
+        const char *where = lua_tostring(L, -1), *msg = lua_tostring(L, -2);
+        if (msg && *where && strncmp(msg, where, strlen(where)) != 0) {
+            lua_insert(L, -2);
+            lua_concat(L, 2);
+        } else {
+            lua_pop(L, 1);
+        }
+        return lua_error(L);
+    }
     int nres = lua_gettop(L) - n;
     for (int i = 0; i < AG_PAD; i++) {
         lua_pushnil(L);

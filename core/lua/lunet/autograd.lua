@@ -23,11 +23,11 @@ local ag = core.autograd
 local is_tensor = core.is_tensor
 local M = {}
 
--- The tensor of a leaf: a tensor, or a variable table of a layer
--- (model.trainable_variables: {name = ..., value = tensor, ...}).
+-- The tensor of a leaf: a tensor, or a layer's Variable (its value).
 local function leaf_tensor(v)
   if is_tensor(v) then return v end
-  if type(v) == "table" and is_tensor(rawget(v, "value")) then return rawget(v, "value") end
+  local layers = package.loaded["lunet.layers"] -- no layer, no Variable
+  if layers and getmetatable(v) == layers.Variable then return v.value end
   return nil
 end
 
