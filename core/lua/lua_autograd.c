@@ -255,7 +255,7 @@ static const ag_wrap tensor_methods[] = {
     F("reshape", ag_rec_view, -1), F("view", ag_rec_view, -1),
     F("flatten", ag_rec_view, -1), F("squeeze", ag_rec_view, -1),
     F("unsqueeze", ag_rec_view, -1),
-    F("narrow", ag_rec_narrow, -1), F("select", ag_rec_select, -1),
+    F("narrow", ag_rec_narrow, -1), F("select", ag_rec_narrow, -1),
     F("transpose", ag_rec_transpose, -1), F("t", ag_rec_transpose, -1),
     F("permute", ag_rec_permute, -1),
     F("index", ag_rec_take, LN_OP_INDEX), F("gather", ag_rec_take, LN_OP_GATHER),

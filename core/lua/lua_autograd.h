@@ -55,7 +55,6 @@ int ag_rec_norm(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_softmax(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_view(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_narrow(lua_State *L, const ag_wrap *w, int n, int nres);
-int ag_rec_select(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_transpose(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_permute(lua_State *L, const ag_wrap *w, int n, int nres);
 int ag_rec_take(lua_State *L, const ag_wrap *w, int n, int nres);

@@ -181,28 +181,16 @@ static void record_region(lua_State *L, ln_tensor *x, ln_tensor *y, const ln_reg
     ag_record(L, LN_OP_REGION, 1, &x, y, &p);
 }
 
-/* narrow(dim, start, len) */
+/* narrow(dim, start, len) and select(dim, i) (three arguments): a region
+** of x along dim, the dim dropped by select. */
 int ag_rec_narrow(lua_State *L, const ag_wrap *w, int n, int nres) {
     ln_tensor *x = lnL_check_tensor(L, 1), *y = float_result(L, AG_RES(n));
     if (!y) return nres;
-    int dim = dim_arg(L, 2, x, 0);
+    int dim = dim_arg(L, 2, x, 0), select = n == 3;
     lua_Integer start = lua_tointeger(L, 3);
     if (start < 0) start += x->shape[dim] + 1;
     ln_region r;
-    ln_region_narrow(x, dim, start - 1, lua_tointeger(L, 4), 0, &r);
-    record_region(L, x, y, &r);
-    return nres;
-}
-
-/* select(dim, i) */
-int ag_rec_select(lua_State *L, const ag_wrap *w, int n, int nres) {
-    ln_tensor *x = lnL_check_tensor(L, 1), *y = float_result(L, AG_RES(n));
-    if (!y) return nres;
-    int dim = dim_arg(L, 2, x, 0);
-    lua_Integer i = lua_tointeger(L, 3);
-    if (i < 0) i += x->shape[dim] + 1;
-    ln_region r;
-    ln_region_narrow(x, dim, i - 1, 1, 1, &r);
+    ln_region_narrow(x, dim, start - 1, select ? 1 : lua_tointeger(L, 4), select, &r);
     record_region(L, x, y, &r);
     return nres;
 }
