@@ -71,6 +71,10 @@ int ag_rec_per_sample(lua_State *L, const ag_wrap *w, int n, int nres);
 /* Whether the matmul call at 1..n writes into a tensor (its out forms). */
 int ag_matmul_writes(lua_State *L, int n);
 
+/* Wrap the functions of the module table at mod, the Tensor metatable and
+** the layer, object, net and optimizer methods (lua_autograd_wrap.c). */
+void ag_install_wrappers(lua_State *L, int mod);
+
 /* ---- shared (lua_autograd.c) ----------------------------------------------------- */
 
 /* Keep the Lua value at idx alive as long as every recording tape. */
