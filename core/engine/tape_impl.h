@@ -25,6 +25,31 @@ typedef struct tape_node {
     ln_tape_params p;    /* p.aux retained */
 } tape_node;
 
+/* The tape (tape.c; the walk is tape_walk.c). */
+typedef struct tape_value {
+    ln_tensor *t;  /* retained */
+    int32_t node;  /* producer, -1 for a leaf (watched or variable) */
+} tape_value;
+
+struct ln_tape {
+    int persistent, watch_vars, consumed;
+    int depth;     /* begins minus ends */
+    int suspended; /* computing its own gradient */
+    int held;      /* stop_recording calls in progress */
+    tape_value *vals;
+    int32_t nval, capval;
+    int32_t *slots; /* open addressing: value id + 1, 0 empty */
+    uint32_t nslots;
+    tape_node **nodes;
+    int32_t nnode, capnode;
+    ln_tensor **leaves; /* scratch for ln_tape_watched */
+};
+
+/* The value id of t on tp, or -1. */
+int32_t tp_map_get(const ln_tape *tp, const ln_tensor *t);
+/* Put tp in the recording list exactly when it records. */
+void tp_relist(ln_tape *tp);
+
 typedef ln_status (*tape_grad_fn)(ln_ctx *ctx, const tape_node *n,
                                   ln_tensor *const *gout, const int *need,
                                   ln_tensor **gin);
