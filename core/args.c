@@ -227,7 +227,8 @@ ln_status ln_args_number(ln_ctx *ctx, ln_args *a, const char *key, double def,
 
 /* Exactly representable as an int64_t (and not NaN or infinite). */
 static int is_int64(double v) {
-    return v >= -9.2e18 && v <= 9.2e18 && v == (double)(int64_t)v;
+    return v >= -9223372036854775808.0 && v < 9223372036854775808.0 &&
+           v == (double)(int64_t)v;
 }
 
 ln_status ln_args_int(ln_ctx *ctx, ln_args *a, const char *key, int64_t def,
@@ -236,7 +237,7 @@ ln_status ln_args_int(ln_ctx *ctx, ln_args *a, const char *key, int64_t def,
     ln_status st = ln_args_number(ctx, a, key, (double)def, &v);
     if (st) return st;
     if (!is_int64(v))
-        return ln_fail(ctx, LN_E_ARG, "keyword '%s' must be an integer, got %g",
+        return ln_fail(ctx, LN_E_ARG, "keyword '%s' must be an integer, got %.17g",
                        key, v);
     *out = (int64_t)v;
     return LN_OK;
@@ -287,7 +288,8 @@ ln_status ln_args_ints(ln_ctx *ctx, ln_args *a, const char *key, int max,
     for (int i = 0; i < *n; i++) {
         if (!is_int64(v[i])) {
             *n = 0;
-            return ln_fail(ctx, LN_E_ARG, "keyword '%s' must hold integers", key);
+            return ln_fail(ctx, LN_E_ARG, "keyword '%s' must hold integers, "
+                           "entry %d is %.17g", key, i + 1, v[i]);
         }
         out[i] = (int64_t)v[i];
     }

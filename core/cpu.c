@@ -3,6 +3,8 @@
 ** every thread that runs kernels, and the SIMD level the GEMM dispatches on.
 */
 
+#include <omp.h>
+
 #include "lunet/kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -54,4 +56,8 @@ int ln__cpu_simd_level(void) {
 void ln_cpu_init(void) {
     (void)ln__cpu_simd_level();
     set_ftz_daz();
+    /* OMP_NUM_THREADS=100000 would make the first parallel region crash
+    ** in libgomp: the same bound as ln_set_num_threads */
+    if (omp_get_max_threads() > ln_max_threads())
+        omp_set_num_threads(ln_max_threads());
 }

@@ -1,8 +1,13 @@
 /*
 ** ctx.c -- the error context, thread count and clock.
 */
+#define _GNU_SOURCE /* pthread_getattr_default_np */
 #include <omp.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <time.h>
 
@@ -56,9 +61,47 @@ const char *ln_status_name(ln_status s) {
     return (unsigned)s < sizeof names / sizeof *names ? names[s] : "?";
 }
 
+/* The stack size libgomp gives each thread: OMP_STACKSIZE or
+** GOMP_STACKSIZE (a number with an optional B/K/M/G suffix, K by default),
+** else the pthread default (ulimit -s). */
+static size_t thread_stack_size(void) {
+    const char *e = getenv("OMP_STACKSIZE");
+    if (!e) e = getenv("GOMP_STACKSIZE");
+    if (e) {
+        char *end;
+        unsigned long long v = strtoull(e, &end, 10);
+        while (*end == ' ') end++;
+        int shift = 10;
+        switch (*end) {
+        case 'b': case 'B': shift = 0; break;
+        case 'm': case 'M': shift = 20; break;
+        case 'g': case 'G': shift = 30; break;
+        }
+        if (end != e && v > 0 && v < (1ull << 40)) return (size_t)(v << shift);
+    }
+    size_t size = (size_t)8 << 20;
+    pthread_attr_t a;
+    if (pthread_getattr_default_np(&a) == 0) {
+        pthread_attr_getstacksize(&a, &size);
+        pthread_attr_destroy(&a);
+    }
+    return size;
+}
+
+int ln_max_threads(void) {
+    int max = LN_MAX_THREADS;
+    struct rlimit as;
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY) {
+        /* half the address space for the stacks (and their guard pages) */
+        uint64_t fit = (uint64_t)as.rlim_cur / 2 / (thread_stack_size() + 65536);
+        if (fit < (uint64_t)max) max = fit < 1 ? 1 : (int)fit;
+    }
+    return max;
+}
+
 void ln_set_num_threads(int n) {
-    if (n < 1) n = 1;
-    omp_set_num_threads(n);
+    int max = ln_max_threads();
+    omp_set_num_threads(n < 1 ? 1 : n > max ? max : n);
     ln_cpu_init();
 }
 

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "io.h"
+#include "safe_open.h"
 #include "lunet/tensor_ops.h"
 
 /* Next line of buf from *pos: [*start, *end) without the line break.
@@ -76,10 +77,8 @@ void ln_csv_free_names(char **names, int n) {
 
 /* Read the whole file into a NUL-terminated buffer. */
 static ln_status slurp(ln_ctx *ctx, const char *path, char **out, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ln_fail(ctx, LN_E_IO, "read_csv: %s: cannot open: %s", path,
-                       strerror(errno));
+    FILE *f = ln_fopen_read(ctx, "read_csv", path);
+    if (!f) return ctx->status;
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || sb.st_size > LN_IO_MAX_BYTES) {
         fclose(f);
@@ -194,11 +193,12 @@ ln_status ln_read_csv(ln_ctx *ctx, const char *path, const ln_csv_opts *opts,
                 snprintf(field, sizeof field, "%.*s", (int)(y - x < 40 ? y - x : 40),
                          buf + x);
                 st = ln_fail(ctx, LN_E_FORMAT, "read_csv: %s: line %d, column "
-                             "%d%s%s%s: '%s' is not %s", path, line, c + 1,
+                             "%d%s%s%s: '%s' %s%s", path, line, c + 1,
                              hdr ? " ('" : "", hdr ? hdr[c] : "", hdr ? "')" : "",
                              field, end != buf + y || empty
-                                        ? "a number"
-                                        : "a value that fits the dtype");
+                                        ? "is not a number"
+                                        : "does not fit in ",
+                             end != buf + y || empty ? "" : ln_dtype_name(o.dtype));
                 goto done;
             }
             ln_set_f64(t, r * cols + c, v);

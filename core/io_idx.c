@@ -16,9 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "io.h"
+#include "safe_open.h"
 
 #define CHUNK ((size_t)4 << 20)
 
@@ -143,20 +145,23 @@ static ln_status read_body(ln_ctx *ctx, idx_src *s, int is_gz,
 ln_status ln_read_idx(ln_ctx *ctx, const char *path, ln_tensor **out) {
     *out = NULL;
     idx_src s = {path, NULL, NULL};
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ln_fail(ctx, LN_E_IO, "read_idx: %s: cannot open: %s", path,
-                       strerror(errno));
+    FILE *f = ln_fopen_read(ctx, "read_idx", path);
+    if (!f) return ctx->status;
     unsigned char m[2] = {0, 0};
     size_t nm = fread(m, 1, 2, f);
     int is_gz = nm == 2 && m[0] == 0x1f && m[1] == 0x8b;
     ln_status st;
     if (is_gz) {
+        /* the file already checked and open: no second open by name */
+        int fd = dup(fileno(f));
         fclose(f);
-        s.gz = gzopen(path, "rb");
-        if (!s.gz)
+        s.gz = fd >= 0 && lseek(fd, 0, SEEK_SET) == 0 ? gzdopen(fd, "rb") : NULL;
+        if (!s.gz) {
+            int err = errno;
+            if (fd >= 0) close(fd);
             return ln_fail(ctx, LN_E_IO, "read_idx: %s: cannot open: %s", path,
-                           strerror(errno));
+                           strerror(err));
+        }
         gzbuffer(s.gz, 1 << 18);
         st = read_body(ctx, &s, 1, out);
         gzclose(s.gz);

@@ -19,6 +19,7 @@
 
 #include "atomic_write.h"
 #include "io.h"
+#include "safe_open.h"
 
 #define NPY_MAX_HEADER ((uint32_t)1 << 20)
 
@@ -157,10 +158,8 @@ static int64_t convert(ln_tensor *t, int64_t at, const unsigned char *p,
 
 ln_status ln_load_npy(ln_ctx *ctx, const char *path, ln_tensor **out) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ln_fail(ctx, LN_E_IO, "load_npy: %s: cannot open: %s", path,
-                       strerror(errno));
+    FILE *f = ln_fopen_read(ctx, "load_npy", path);
+    if (!f) return ctx->status;
     ln_status st = LN_OK;
     char *hdr = NULL;
     unsigned char *buf = NULL;

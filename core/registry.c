@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "lunet/plugin.h"
+#include "safe_open.h"
 
 typedef struct reg_unit {
     const ln_unit *unit;
@@ -116,7 +118,10 @@ ln_status ln_registry_load(ln_ctx *ctx, const char *path) {
     if (!path || !*path)
         return ln_fail(ctx, LN_E_ARG, "load_plugin: empty path");
     if (stat(path, &sb) != 0 || !realpath(path, real))
-        return ln_fail(ctx, LN_E_IO, "load_plugin: cannot open '%s'", path);
+        return ln_fail(ctx, LN_E_IO, "load_plugin: cannot open '%s': %s", path,
+                       strerror(errno));
+    /* dlopen would block reading a FIFO */
+    if (ln_check_read(ctx, "load_plugin", path)) return ctx->status;
     if (already_loaded(real)) return LN_OK;
     void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
     if (!h)
@@ -188,28 +193,41 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Load every *.so in dir, in name order (so scans are reproducible). */
+/* Load every *.so in dir, in name order (so scans are reproducible); no
+** limit on their number. */
 static void scan_dir(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return;
-    char *names[1024];
-    int n = 0;
+    char **names = NULL;
+    int n = 0, cap = 0;
     struct dirent *de;
-    while ((de = readdir(d)) && n < 1024) {
+    while ((de = readdir(d))) {
         size_t len = strlen(de->d_name);
-        if (len > 3 && !strcmp(de->d_name + len - 3, ".so"))
-            if ((names[n] = strdup(de->d_name))) n++;
+        if (len <= 3 || strcmp(de->d_name + len - 3, ".so")) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **nn = realloc(names, sizeof *nn * (size_t)cap);
+            if (!nn) {
+                warn("plugin folder: out of memory listing it; the rest of it is not loaded");
+                break;
+            }
+            names = nn;
+        }
+        if ((names[n] = strdup(de->d_name))) n++;
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    if (n) qsort(names, (size_t)n, sizeof *names, cmp_str);
     for (int i = 0; i < n; i++) {
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         ln_ctx ctx;
         ln_ctx_clear(&ctx);
-        if (ln_registry_load(&ctx, path)) warn(ctx.msg);
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= sizeof path)
+            ln_fail(&ctx, LN_E_IO, "load_plugin: %s/%s: the path is too long", dir,
+                    names[i]);
+        if (ctx.status || ln_registry_load(&ctx, path)) warn(ctx.msg);
         free(names[i]);
     }
+    free(names);
 }
 
 /* The folder holding liblunet itself. */
@@ -261,6 +279,8 @@ void ln_registry_scan(void) {
             memcpy(dir, p, len);
             dir[len] = '\0';
             scan_dir(dir);
+        } else {
+            warn("LUNET_PLUGIN_PATH: an entry longer than PATH_MAX is skipped");
         }
         if (!colon) break;
         p = colon + 1;

@@ -8,6 +8,8 @@
 #include "lunet/memory.h"
 #include "lunet/tensor.h"
 #include "tensor_pool.h"
+#include "lunet/tensor_ops.h"
+#include "overflow.h"
 
 static int64_t live_tensors, live_storages;
 
@@ -27,7 +29,9 @@ const char *ln_dtype_name(ln_dtype t) {
     return "?";
 }
 
-/* Sizes beyond this are refused before any allocation (64 GiB). */
+/* Sizes beyond this are refused before any allocation (64 GiB); the
+** product of a shape's nonzero sizes is bounded by it too, even for an
+** empty tensor, so products of sizes never overflow (overflow.h). */
 #define LN_MAX_BYTES ((size_t)1 << 36)
 
 static ln_status shape_numel(ln_ctx *ctx, int nd, const int64_t *shape,
@@ -35,25 +39,27 @@ static ln_status shape_numel(ln_ctx *ctx, int nd, const int64_t *shape,
     if (nd < 0 || nd > LN_MAX_DIM)
         return ln_fail(ctx, LN_E_SHAPE, "tensor: %d dimensions (at most %d)",
                        nd, LN_MAX_DIM);
-    int64_t n = 1;
-    for (int i = 0; i < nd; i++) {
-        if (shape[i] < 0)
-            return ln_fail(ctx, LN_E_SHAPE, "tensor: negative size %lld",
-                           (long long)shape[i]);
-        if (shape[i] && n > (int64_t)(LN_MAX_BYTES / elsize) / shape[i]) {
-            double bytes = (double)elsize;
-            char buf[256];
-            for (int j = 0; j < nd; j++) bytes *= (double)shape[j];
-            return ln_fail(ctx, LN_E_NOMEM,
-                           "tensor: shape %s needs %.4g bytes, more than the "
-                           "%.4g a tensor may hold",
-                           ln_dims_str(nd, shape, buf, sizeof buf), bytes,
-                           (double)LN_MAX_BYTES);
-        }
-        n *= shape[i];
-    }
-    *numel = n;
-    return LN_OK;
+    int bad;
+    if (ln_shape_ok(nd, shape, (int64_t)(LN_MAX_BYTES / elsize), numel, &bad))
+        return LN_OK;
+    char buf[256];
+    if (bad >= 0)
+        return ln_fail(ctx, LN_E_SHAPE, "tensor: negative size %lld in shape %s",
+                       (long long)shape[bad], ln_dims_str(nd, shape, buf, sizeof buf));
+    double bytes = (double)elsize;
+    int empty = 0;
+    for (int j = 0; j < nd; j++)
+        if (shape[j]) bytes *= (double)shape[j];
+        else empty = 1;
+    if (empty) /* no bytes, but products of its sizes would overflow */
+        return ln_fail(ctx, LN_E_NOMEM, "tensor: shape %s: the sizes other "
+                       "than 0 multiply to %.4g elements, more than the %lld "
+                       "a tensor may hold", ln_dims_str(nd, shape, buf, sizeof buf),
+                       bytes / (double)elsize, (long long)(LN_MAX_BYTES / elsize));
+    return ln_fail(ctx, LN_E_NOMEM,
+                   "tensor: shape %s needs %.4g bytes, more than the %.4g a "
+                   "tensor may hold", ln_dims_str(nd, shape, buf, sizeof buf),
+                   bytes, (double)LN_MAX_BYTES);
 }
 
 /* 64-byte aligned storage from the block cache (tensor_pool.c), zeroed when
@@ -181,11 +187,11 @@ ln_tensor *ln_tensor_narrow(ln_ctx *ctx, ln_tensor *t, int64_t start,
         ln_fail(ctx, LN_E_SHAPE, "narrow: a scalar has no dimension to narrow");
         return NULL;
     }
-    if (start < 0 || len < 0 || start + len > t->shape[0]) {
+    if (!ln_range_ok(start, len, t->shape[0])) {
         char b[128];
         ln_fail(ctx, LN_E_ARG,
-                "narrow: rows %lld..%lld out of range for shape %s",
-                (long long)start + 1, (long long)(start + len),
+                "narrow: %lld rows from row %lld out of range for shape %s",
+                (long long)len, (long long)start + 1,
                 ln_shape_str(t, b, sizeof b));
         return NULL;
     }
@@ -199,8 +205,8 @@ ln_tensor *ln_tensor_narrow(ln_ctx *ctx, ln_tensor *t, int64_t start,
 
 ln_tensor *ln_tensor_reshape(ln_ctx *ctx, ln_tensor *t, int ndim,
                              const int64_t *shape) {
-    int64_t s[LN_MAX_DIM], known = 1;
-    int infer = -1;
+    int64_t s[LN_MAX_DIM], known, numel;
+    int infer = -1, bad;
     if (ndim < 0 || ndim > LN_MAX_DIM) {
         ln_fail(ctx, LN_E_SHAPE, "reshape: %d dimensions (at most %d)", ndim,
                 LN_MAX_DIM);
@@ -208,19 +214,25 @@ ln_tensor *ln_tensor_reshape(ln_ctx *ctx, ln_tensor *t, int ndim,
     }
     for (int i = 0; i < ndim; i++) {
         s[i] = shape[i];
-        if (s[i] == -1 && infer < 0) infer = i;
-        else if (s[i] < 0) {
-            ln_fail(ctx, LN_E_SHAPE, "reshape: bad size %lld",
-                    (long long)s[i]);
+        if (s[i] == -1 && infer < 0) {
+            infer = i;
+            s[i] = 1; /* in the product of the known sizes */
+        } else if (s[i] < 0) {
+            char b[128];
+            ln_fail(ctx, LN_E_SHAPE, "reshape: size %lld in %s (only one size "
+                    "may be -1, the others are >= 0)", (long long)s[i],
+                    ln_dims_str(ndim, shape, b, sizeof b));
             return NULL;
-        } else known *= s[i];
+        }
     }
+    int64_t max = (int64_t)(LN_MAX_BYTES / ln_dtype_size(t->dtype));
+    if (!ln_shape_ok(ndim, s, max, &known, &bad)) goto bad;
     if (infer >= 0) {
         if (known == 0 || t->numel % known) goto bad;
         s[infer] = t->numel / known;
-        known *= s[infer];
     }
-    if (known != t->numel) goto bad;
+    if (!ln_shape_ok(ndim, s, max, &numel, &bad) || numel != t->numel)
+        goto bad;
     return view_of(ctx, t, ndim, s, t->numel, t->offset);
 bad: {
     char a[128], b[128];
@@ -236,10 +248,46 @@ ln_tensor *ln_tensor_clone(ln_ctx *ctx, const ln_tensor *t) {
     return c;
 }
 
+/* The first element of t (from flat position 0) that dtype `to` cannot
+** hold after truncation toward zero -- NaN, an infinity, a value out of
+** range -- or -1. A parallel scan for any, then a serial one for the first. */
+static int64_t first_unfit(const ln_tensor *t, ln_dtype to) {
+    int64_t n = t->numel;
+    int any = 0;
+    double lo = to == LN_UINT8 ? 0 : -2147483648.0;
+    double hi = to == LN_UINT8 ? 255 : 2147483647.0;
+#define UNFIT(v) (!((v) > lo - 1 && (v) < hi + 1)) /* NaN included */
+    if (t->dtype == LN_FLOAT32) {
+        const float *p = ln_f32(t);
+#pragma omp parallel for reduction(| : any) if (n > 65536) schedule(static)
+        for (int64_t i = 0; i < n; i++) any |= UNFIT((double)p[i]);
+        for (int64_t i = 0; any && i < n; i++)
+            if (UNFIT((double)p[i])) return i;
+    } else if (t->dtype == LN_INT32 && to == LN_UINT8) {
+        const int32_t *p = ln_i32(t);
+#pragma omp parallel for reduction(| : any) if (n > 65536) schedule(static)
+        for (int64_t i = 0; i < n; i++) any |= p[i] < 0 || p[i] > 255;
+        for (int64_t i = 0; any && i < n; i++)
+            if (p[i] < 0 || p[i] > 255) return i;
+    }
+#undef UNFIT
+    return -1;
+}
+
 ln_tensor *ln_tensor_cast(ln_ctx *ctx, const ln_tensor *t, ln_dtype to) {
+    int64_t n = t->numel, bad = to == LN_FLOAT32 ? -1 : first_unfit(t, to);
+    if (bad >= 0) {
+        double v = ln_get_f64(t, bad);
+        char num[32];
+        if (v != v) snprintf(num, sizeof num, "NaN");
+        else snprintf(num, sizeof num, "%.17g", v);
+        ln_fail(ctx, LN_E_ARG, "conversion to %s: the value %s at position "
+                "%lld does not fit in %s", ln_dtype_name(to), num,
+                (long long)bad + 1, ln_dtype_name(to));
+        return NULL;
+    }
     ln_tensor *c = ln_tensor_empty(ctx, to, t->ndim, t->shape);
     if (!c) return NULL;
-    int64_t n = t->numel;
     if (t->dtype == to) {
         memcpy(ln_data(c), ln_data(t), (size_t)n * ln_dtype_size(to));
         return c;
@@ -253,7 +301,7 @@ ln_tensor *ln_tensor_cast(ln_ctx *ctx, const ln_tensor *t, ln_dtype to) {
     } while (0)
     switch (t->dtype * 3 + to) {
     case LN_FLOAT32 * 3 + LN_INT32: CAST_LOOP(int32_t, float, (int32_t)s[i]); break;
-    case LN_FLOAT32 * 3 + LN_UINT8: CAST_LOOP(uint8_t, float, (uint8_t)(int32_t)s[i]); break;
+    case LN_FLOAT32 * 3 + LN_UINT8: CAST_LOOP(uint8_t, float, (uint8_t)s[i]); break;
     case LN_INT32 * 3 + LN_FLOAT32: CAST_LOOP(float, int32_t, (float)s[i]); break;
     case LN_INT32 * 3 + LN_UINT8: CAST_LOOP(uint8_t, int32_t, (uint8_t)s[i]); break;
     case LN_UINT8 * 3 + LN_FLOAT32: CAST_LOOP(float, uint8_t, (float)s[i]); break;

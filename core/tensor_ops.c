@@ -8,14 +8,14 @@
 #include <string.h>
 
 #include "lunet/memory.h"
+#include "overflow.h"
 #include "tensor_bcast.h"
 
 int ln_value_fits(ln_dtype d, double v) {
     if (d == LN_FLOAT32) return 1;
-    if (v != v) return 0;
-    double t = trunc(v);
-    if (d == LN_UINT8) return t >= 0 && t <= 255;
-    return t >= -2147483648.0 && t <= 2147483647.0;
+    if (v != trunc(v)) return 0; /* a fraction, NaN or an infinity */
+    if (d == LN_UINT8) return v >= 0 && v <= 255;
+    return v >= -2147483648.0 && v <= 2147483647.0;
 }
 
 void ln_set_f64(ln_tensor *t, int64_t i, double v) {
@@ -99,9 +99,9 @@ ln_tensor *ln_narrow_copy(ln_ctx *ctx, const ln_tensor *x, int dim,
                 dim + 1, ln_shape_str(x, b, sizeof b));
         return NULL;
     }
-    if (start < 0 || len < 0 || start + len > x->shape[dim]) {
-        ln_fail(ctx, LN_E_ARG, "narrow: %lld..%lld out of range along dim %d "
-                "of shape %s", (long long)start + 1, (long long)(start + len),
+    if (!ln_range_ok(start, len, x->shape[dim])) {
+        ln_fail(ctx, LN_E_ARG, "narrow: %lld elements from %lld out of range "
+                "along dim %d of shape %s", (long long)len, (long long)start + 1,
                 dim + 1, ln_shape_str(x, b, sizeof b));
         return NULL;
     }
@@ -148,7 +148,11 @@ ln_tensor *ln_cat(ln_ctx *ctx, const ln_tensor *const *ts, int n, int dim,
                     dim + 1);
             return NULL;
         }
-        shape[dim] += t->shape[dim];
+        if (!ln_add_ok(shape[dim], t->shape[dim], &shape[dim])) {
+            ln_fail(ctx, LN_E_SHAPE, "%s: the sizes along dim %d add up to "
+                    "more than 2^63", fn, dim + 1);
+            return NULL;
+        }
     }
     ln_tensor *y = ln_tensor_empty(ctx, t0->dtype, t0->ndim, shape);
     if (!y || !y->numel) return y;
@@ -334,11 +338,24 @@ ln_tensor *ln_arange(ln_ctx *ctx, double start, double stop, double step,
     }
     double count = ceil((stop - start) / step);
     if (count < 0) count = 0;
-    if (count > 4e9) {
+    if (!(count <= 4e9)) { /* also an infinity, from a huge range */
         ln_fail(ctx, LN_E_ARG, "arange: %.0f elements is too many", count);
         return NULL;
     }
     int64_t n = (int64_t)count;
+    /* integer start and step give integers; the values are monotonic, so
+    ** the first and the last bound them all */
+    double last = n ? start + (double)(n - 1) * step : start;
+    if (n > 1 && dtype != LN_FLOAT32 && step != trunc(step)) {
+        ln_fail(ctx, LN_E_ARG, "arange: step %.17g is not an integer, as an "
+                "%s range needs", step, ln_dtype_name(dtype));
+        return NULL;
+    }
+    if (n && (!ln_value_fits(dtype, start) || !ln_value_fits(dtype, last))) {
+        ln_fail(ctx, LN_E_ARG, "arange: the values %.17g .. %.17g do not fit "
+                "in %s", start, last, ln_dtype_name(dtype));
+        return NULL;
+    }
     ln_tensor *y = ln_tensor_new(ctx, dtype, 1, &n);
     if (!y) return NULL;
 #pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
@@ -361,7 +378,7 @@ ln_tensor *ln_one_hot(ln_ctx *ctx, const ln_tensor *y, int64_t num_classes,
     for (int64_t i = 0; i < y->numel; i++) {
         double v = ln_get_f64(y, i);
         if (!(v >= 0 && v < (double)num_classes && v == floor(v))) {
-            ln_fail(ctx, LN_E_ARG, "%s: label %g at position %lld is not a "
+            ln_fail(ctx, LN_E_ARG, "%s: label %.17g at position %lld is not a "
                     "class id in 0..%lld", fn, v, (long long)i + 1,
                     (long long)num_classes - 1);
             return NULL;

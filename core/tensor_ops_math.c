@@ -6,33 +6,54 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "overflow.h"
 #include "tensor_bcast.h"
 
 #define RED_BLOCK 4096
 
-/* Lua's integer floor division and modulo (b != 0). */
-static inline int64_t floordiv_i(int64_t a, int64_t b) {
-    int64_t q = a / b;
-    if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
-    return q;
-}
-static inline int64_t mod_i(int64_t a, int64_t b) {
-    int64_t m = a % b;
-    if (m != 0 && ((m < 0) != (b < 0))) m += b;
-    return m;
+/* r = a op b, exactly, for integer operands (b != 0 for IDIV and MOD, as
+** Lua's floor division and modulo); 0 when the result does not fit int32
+** (every int32 result is exact: no wrap). */
+static inline int arith1_i(ln_arith_op op, int64_t a, int64_t b, int32_t *r) {
+    int64_t v = 0;
+    int ok = 1;
+    switch (op) {
+    case LN_A_ADD: ok = ln_add_ok(a, b, &v); break;
+    case LN_A_SUB: ok = !__builtin_sub_overflow(a, b, &v); break;
+    case LN_A_MUL: ok = ln_mul_ok(a, b, &v); break;
+    case LN_A_IDIV:
+        if (b == -1) ok = !__builtin_sub_overflow((int64_t)0, a, &v);
+        else {
+            v = a / b;
+            if ((a % b != 0) && ((a < 0) != (b < 0))) v--;
+        }
+        break;
+    case LN_A_MOD:
+        v = b == -1 ? 0 : a % b;
+        if (v != 0 && ((v < 0) != (b < 0))) v += b;
+        break;
+    case LN_A_MAX: v = a > b ? a : b; break;
+    case LN_A_MIN: v = a < b ? a : b; break;
+    }
+    *r = (int32_t)v;
+    return ok && v >= INT32_MIN && v <= INT32_MAX;
 }
 
-static inline int64_t arith1_i(ln_arith_op op, int64_t a, int64_t b) {
-    switch (op) {
-    case LN_A_ADD: return a + b;
-    case LN_A_SUB: return a - b;
-    case LN_A_MUL: return a * b;
-    case LN_A_IDIV: return floordiv_i(a, b);
-    case LN_A_MOD: return mod_i(a, b);
-    case LN_A_MAX: return a > b ? a : b;
-    case LN_A_MIN: return a < b ? a : b;
-    }
-    return 0;
+static const char *const arith_name[] = {"add (+)", "sub (-)", "mul (*)",
+    "floor division (//)", "modulo (%)", "maximum", "minimum"};
+
+/* Set by a kernel's threads when a result does not fit (only ever to 1). */
+static inline void flag_overflow(int *bad) {
+#pragma omp atomic write
+    *bad = 1;
+}
+
+static ln_status int32_overflow(ln_ctx *ctx, ln_arith_op op, int64_t a,
+                                int64_t b, int64_t pos) {
+    return ln_fail(ctx, LN_E_ARG, "%s: %lld and %lld (at position %lld) give "
+                   "a result outside int32 (use :float() for a float32 "
+                   "result)", arith_name[op], (long long)a, (long long)b,
+                   (long long)pos + 1);
 }
 
 /* Lua's float floor division and modulo. */
@@ -71,7 +92,21 @@ ln_tensor *ln_arith_i32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
     ln_tensor *z = ln_tensor_new(ctx, LN_INT32, bc.nd, bc.shape);
     if (!z) return NULL;
     int32_t *pz = ln_i32(z);
-    LN_BC_FOR(&bc, i, ox, oy, pz[i] = (int32_t)arith1_i(op, px[ox], py[oy]));
+    int bad = 0;
+    LN_BC_FOR(&bc, i, ox, oy,
+              if (!arith1_i(op, px[ox], py[oy], &pz[i])) flag_overflow(&bad));
+    if (bad) { /* the first offending element, serially, for the message */
+        int64_t c[LN_MAX_DIM], ox, oy;
+        int32_t r;
+        ln_bc_start(&bc, 0, c, &ox, &oy);
+        for (int64_t i = 0; i < bc.n; i++, ln_bc_next(&bc, c, &ox, &oy))
+            if (!arith1_i(op, px[ox], py[oy], &r)) {
+                int32_overflow(ctx, op, px[ox], py[oy], i);
+                break;
+            }
+        ln_tensor_release(z);
+        return NULL;
+    }
     return z;
 }
 
@@ -95,12 +130,22 @@ ln_tensor *ln_arith_i32_scalar(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
     ln_tensor *z = ln_tensor_new(ctx, LN_INT32, x->ndim, x->shape);
     if (!z) return NULL;
     int32_t *pz = ln_i32(z);
-    if (scalar_first) {
+    int bad = 0;
 #pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++) pz[i] = (int32_t)arith1_i(op, s, px[i]);
-    } else {
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++) pz[i] = (int32_t)arith1_i(op, px[i], s);
+    for (int64_t i = 0; i < n; i++)
+        if (!arith1_i(op, scalar_first ? s : px[i], scalar_first ? px[i] : s, &pz[i]))
+            flag_overflow(&bad);
+    if (bad) {
+        int32_t r;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t a = scalar_first ? s : px[i], b = scalar_first ? px[i] : s;
+            if (!arith1_i(op, a, b, &r)) {
+                int32_overflow(ctx, op, a, b, i);
+                break;
+            }
+        }
+        ln_tensor_release(z);
+        return NULL;
     }
     return z;
 }
@@ -144,12 +189,20 @@ ln_tensor *ln_neg_abs_i32(ln_ctx *ctx, const ln_tensor *x, int absval) {
     if (!z) return NULL;
     const int32_t *p = ln_i32(x);
     int32_t *q = ln_i32(z);
-    int64_t n = x->numel;
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        int64_t v = p[i];
-        q[i] = (int32_t)(absval ? (v < 0 ? -v : v) : -v);
+    int64_t n = x->numel, first = -1;
+    /* only -2^31 has no int32 negation */
+    for (int64_t i = 0; i < n && first < 0; i++)
+        if (p[i] == INT32_MIN && (!absval || p[i] < 0)) first = i;
+    if (first >= 0) {
+        ln_fail(ctx, LN_E_ARG, "%s: -2147483648 (at position %lld) has no "
+                "int32 %s (use :float() for a float32 result)",
+                absval ? "abs" : "unary minus", (long long)first + 1,
+                absval ? "absolute value" : "negation");
+        ln_tensor_release(z);
+        return NULL;
     }
+#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) q[i] = absval ? (p[i] < 0 ? -p[i] : p[i]) : -p[i];
     return z;
 }
 

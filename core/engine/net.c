@@ -11,6 +11,7 @@
 
 #include "optimizer_impl.h"
 #include "net_impl.h"
+#include "overflow.h"
 
 /* Forget which batch sizes ran serially: buffers may have to grow again. */
 void ln__net_unsteady(ln_net *net) {
@@ -280,9 +281,9 @@ static ln_status gather(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
     if (src->ndim < 1)
         return ln_fail(ctx, LN_E_SHAPE, "%s: a scalar has no samples", what);
     int64_t rows = src->shape[0];
-    if (start < 0 || n < 0 || (!idx && start + n > rows))
-        return ln_fail(ctx, LN_E_ARG, "%s: rows %lld..%lld outside %s", what,
-                       (long long)start + 1, (long long)(start + n),
+    if (start < 0 || n < 0 || (!idx && !ln_range_ok(start, n, rows)))
+        return ln_fail(ctx, LN_E_ARG, "%s: %lld rows from row %lld outside %s",
+                       what, (long long)n, (long long)start + 1,
                        ln_shape_str(src, s, sizeof s));
     if (idx)
         for (int64_t r = 0; r < n; r++)

@@ -26,6 +26,7 @@
 #include <omp.h>
 
 #include "net_impl.h"
+#include "overflow.h"
 
 /* A run: its batches' common fields, its extent and its stop conditions. */
 typedef struct run_call {
@@ -189,7 +190,7 @@ static ln_status run_batches(ln_ctx *ctx, ln_net *net, run_call *r) {
         return ln_fail(ctx, LN_E_ARG, "net: a run of %lld rows from %lld in "
                        "batches of %lld", (long long)r->count,
                        (long long)r->start, (long long)r->batch);
-    r->nbatches = (r->count + r->batch - 1) / r->batch;
+    r->nbatches = r->count / r->batch + (r->count % r->batch != 0);
     int64_t k = 0;
     while (k < r->nbatches && !r->stopped) {
         int64_t n = batch_rows(r, k);
@@ -214,10 +215,10 @@ static ln_status start_run(ln_ctx *ctx, ln_net *net, run_call *r,
                            double max_seconds, int64_t max_batches) {
     if (max_seconds > 0) r->deadline = ln_time() + max_seconds;
     ln_status st = LN_OK;
-    if (max_batches >= 0) {
-        int64_t limit = max_batches * r->batch;
-        if (r->count > limit) r->count = limit;
-    }
+    int64_t limit;
+    if (max_batches >= 0 && ln_mul_ok(max_batches, r->batch, &limit) &&
+        r->count > limit)
+        r->count = limit;
     st = run_batches(ctx, net, r);
     return st;
 }

@@ -16,6 +16,7 @@
 
 #include "atomic_write.h"
 #include "h5file_impl.h"
+#include "safe_open.h"
 
 /* ---- errors ------------------------------------------------------------------ */
 
@@ -450,6 +451,7 @@ ln_h5 *ln_h5_open(ln_ctx *ctx, const char *path) {
         ln_fail(ctx, LN_E_ARG, "open: no file name given");
         return NULL;
     }
+    if (ln_check_read(ctx, NULL, path)) return NULL; /* never a FIFO: no hang */
     struct stat sb;
     int fd = open(path, O_RDONLY);
     if (fd < 0 || fstat(fd, &sb) != 0) {

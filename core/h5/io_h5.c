@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "io.h"
+#include "safe_open.h"
 
 static const char *class_name(H5T_class_t c) {
     switch (c) {
@@ -115,6 +116,7 @@ ln_status ln_read_h5(ln_ctx *ctx, const char *path, const char *dataset,
                      ln_tensor **out) {
     *out = NULL;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (ln_check_read(ctx, "read_h5", path)) return ctx->status; /* no hang */
     if (access(path, R_OK) != 0)
         return ln_fail(ctx, LN_E_IO, "read_h5: %s: cannot open: %s", path,
                        strerror(errno));

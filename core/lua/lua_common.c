@@ -2,6 +2,7 @@
 ** lua_common.c -- the helpers every part of the binding shares: the error
 ** slot, tensor userdata, shapes and keyword arguments. Calls no opener.
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,17 +69,53 @@ ln_tensor *lnL_check_float(lua_State *L, int idx, const char *fn) {
     return t;
 }
 
+/* "an integer in [lo, hi]", "an integer >= lo" or "an integer". */
+static const char *int_range(char *buf, size_t n, int64_t lo, int64_t hi) {
+    if (lo == INT64_MIN && hi == INT64_MAX) snprintf(buf, n, "an integer");
+    else if (hi == INT64_MAX) snprintf(buf, n, "an integer >= %lld", (long long)lo);
+    else if (lo == INT64_MIN) snprintf(buf, n, "an integer <= %lld", (long long)hi);
+    else snprintf(buf, n, "an integer in [%lld, %lld]", (long long)lo, (long long)hi);
+    return buf;
+}
+
+int64_t lnL_check_int(lua_State *L, int idx, const char *fn, const char *name,
+                      int64_t lo, int64_t hi) {
+    int ok;
+    lua_Integer v = lua_tointegerx(L, idx, &ok);
+    if (!ok || lua_type(L, idx) != LUA_TNUMBER || v < lo || v > hi) {
+        char want[96];
+        int_range(want, sizeof want, lo, hi);
+        if (lua_type(L, idx) == LUA_TNUMBER)
+            luaL_error(L, "%s: %s must be %s, got %s", fn, name, want,
+                       lua_tostring(L, idx));
+        else
+            luaL_error(L, "%s: %s must be %s, got %s", fn, name, want,
+                       luaL_typename(L, idx));
+    }
+    return (int64_t)v;
+}
+
+int64_t lnL_opt_int(lua_State *L, int idx, const char *fn, const char *name,
+                    int64_t lo, int64_t hi, int64_t def) {
+    return lua_isnoneornil(L, idx) ? def : lnL_check_int(L, idx, fn, name, lo, hi);
+}
+
+int lnL_len(lua_State *L, int idx, const char *fn, const char *name, int max) {
+    lua_len(L, idx);
+    int64_t n = lnL_check_int(L, -1, fn, name, 0, max);
+    lua_pop(L, 1);
+    return (int)n;
+}
+
 int lnL_check_shape(lua_State *L, int idx, int64_t *shape, const char *fn) {
     int n = 0;
+    char what[32];
     if (lua_istable(L, idx)) {
-        n = (int)luaL_len(L, idx);
-        if (n > LN_MAX_DIM) luaL_error(L, "%s: %d dimensions (at most %d)", fn, n, LN_MAX_DIM);
+        n = lnL_len(L, idx, fn, "the number of dimensions", LN_MAX_DIM);
         for (int i = 0; i < n; i++) {
             lua_geti(L, idx, i + 1);
-            int ok;
-            lua_Integer v = lua_tointegerx(L, -1, &ok);
-            if (!ok || v < 0) luaL_error(L, "%s: sizes must be non-negative integers", fn);
-            shape[i] = v;
+            snprintf(what, sizeof what, "size %d", i + 1);
+            shape[i] = lnL_check_int(L, -1, fn, what, 0, INT64_MAX);
             lua_pop(L, 1);
         }
         return n;
@@ -86,10 +123,8 @@ int lnL_check_shape(lua_State *L, int idx, int64_t *shape, const char *fn) {
     int top = lua_gettop(L);
     for (int i = idx; i <= top; i++) {
         if (n == LN_MAX_DIM) luaL_error(L, "%s: at most %d dimensions", fn, LN_MAX_DIM);
-        int ok;
-        lua_Integer v = lua_tointegerx(L, i, &ok);
-        if (!ok || v < 0) luaL_error(L, "%s: sizes must be non-negative integers (argument %d)", fn, i);
-        shape[n++] = v;
+        snprintf(what, sizeof what, "size %d", n + 1);
+        shape[n++] = lnL_check_int(L, i, fn, what, 0, INT64_MAX);
     }
     return n;
 }
@@ -175,10 +210,21 @@ static ln_args *table_to_args(lua_State *L, int t, const char *fn, int depth) {
     return a;
 }
 
+/* The number at v as a double: plugins read keyword arguments as doubles,
+** so a Lua integer beyond 2^53 (which a double would round) is refused. */
+static double exact_number(lua_State *L, int v, const char *fn, const char *key) {
+    double d = lua_tonumber(L, v);
+    if (lua_isinteger(L, v) &&
+        (d >= 9223372036854775808.0 || (lua_Integer)d != lua_tointeger(L, v)))
+        luaL_error(L, "%s: keyword '%s': the integer %I is beyond 2^53 and "
+                   "has no exact double value", fn, key, lua_tointeger(L, v));
+    return d;
+}
+
 static ln_status set_value(lua_State *L, ln_args *a, const char *key, int v,
                            const char *fn, int depth) {
     switch (lua_type(L, v)) {
-    case LUA_TNUMBER: return ln_args_set_number(a, key, lua_tonumber(L, v));
+    case LUA_TNUMBER: return ln_args_set_number(a, key, exact_number(L, v, fn, key));
     case LUA_TBOOLEAN: return ln_args_set_bool(a, key, lua_toboolean(L, v));
     case LUA_TSTRING: return ln_args_set_string(a, key, lua_tostring(L, v));
     case LUA_TTABLE: {
@@ -198,15 +244,14 @@ static ln_status set_value(lua_State *L, ln_args *a, const char *key, int v,
         lua_pop(L, 1);
         if (is_number_list(L, v)) {
             int n = (int)luaL_len(L, v);
-            double *vals = malloc(sizeof(double) * (size_t)(n ? n : 1));
-            if (!vals) return LN_E_NOMEM;
+            double *vals = lua_newuserdatauv(L, sizeof(double) * (size_t)(n ? n : 1), 0);
             for (int i = 0; i < n; i++) {
                 lua_geti(L, v, i + 1);
-                vals[i] = lua_tonumber(L, -1);
+                vals[i] = exact_number(L, lua_gettop(L), fn, key);
                 lua_pop(L, 1);
             }
             ln_status st = ln_args_set_numbers(a, key, n, vals);
-            free(vals);
+            lua_pop(L, 1); /* vals: a userdata, so a raised error frees it */
             return st;
         }
         return ln_args_set_table(a, key, table_to_args(L, v, fn, depth + 1));

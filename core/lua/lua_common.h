@@ -10,6 +10,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdint.h>
 
 #include "lunet/memory.h"
 #include "lunet/plugin.h"
@@ -44,6 +45,19 @@ ln_tensor *lnL_check_float(lua_State *L, int idx, const char *fn);
 ln_args *lnL_to_args(lua_State *L, int idx, const char *fn);
 /* ln_args -> a new Lua table on the stack (configs). */
 void lnL_push_args(lua_State *L, const ln_args *a, int only_used);
+
+/* ---- integers at the Lua -> C boundary -------------------------------------
+** Every integer a binding function takes (a size, an index, a count, a
+** thread number) is read through these: a Lua integer, or a float with an
+** exact integer value, within [lo, hi]; anything else raises
+** "fn: name must be an integer in [lo, hi], got v". Never truncated. */
+int64_t lnL_check_int(lua_State *L, int idx, const char *fn, const char *name,
+                      int64_t lo, int64_t hi);
+/* The same for an optional argument (def when none or nil). */
+int64_t lnL_opt_int(lua_State *L, int idx, const char *fn, const char *name,
+                    int64_t lo, int64_t hi, int64_t def);
+/* The length (#, honouring __len) of the value at idx, in [0, max]. */
+int lnL_len(lua_State *L, int idx, const char *fn, const char *name, int max);
 
 /* The file path at idx: a non-empty string without NUL bytes (a Lua string
 ** may hold them; C would silently cut the name there). Raises naming fn. */

@@ -4,6 +4,8 @@
 ** that calls every opener of the binding. Nothing calls into this file.
 */
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "lua_common.h"
@@ -11,7 +13,7 @@
 /* ---- library-wide functions ------------------------------------------------ */
 
 static int l_load_plugin(lua_State *L) {
-    lnL_check(L, ln_registry_load(lnL_ctx(), luaL_checkstring(L, 1)));
+    lnL_check(L, ln_registry_load(lnL_ctx(), lnL_check_path(L, 1, "load_plugin")));
     return 0;
 }
 
@@ -57,16 +59,22 @@ static int l_time(lua_State *L) {
 }
 
 static int l_seed(lua_State *L) {
-    lua_Integer s = luaL_checkinteger(L, 1);
+    int64_t s = lnL_check_int(L, 1, "random.seed", "seed", INT64_MIN, INT64_MAX);
     ln_rng_seed(ln_rng_global(), (uint64_t)s);
     return 0;
 }
 
+/* set_num_threads(n): 1 <= n <= ln_max_threads() (lunet.h says why). */
 static int l_set_num_threads(lua_State *L) {
-    lua_Integer n = luaL_checkinteger(L, 1);
-    if (n < 1) luaL_argerror(L, 1, "set_num_threads: need at least 1 thread");
+    int64_t n = lnL_check_int(L, 1, "set_num_threads", "the number of threads",
+                              1, ln_max_threads());
     ln_set_num_threads((int)n);
     return 0;
+}
+
+static int l_max_threads(lua_State *L) {
+    lua_pushinteger(L, ln_max_threads());
+    return 1;
 }
 
 static int l_get_num_threads(lua_State *L) {
@@ -75,7 +83,7 @@ static int l_get_num_threads(lua_State *L) {
 }
 
 static int l_isatty(lua_State *L) {
-    int fd = (int)luaL_optinteger(L, 1, 1);
+    int fd = (int)lnL_opt_int(L, 1, "isatty", "fd", 0, INT32_MAX, 1);
     lua_pushboolean(L, isatty(fd));
     return 1;
 }
@@ -97,6 +105,7 @@ void lnL_open_core(lua_State *L) {
         {"seed", l_seed},
         {"set_num_threads", l_set_num_threads},
         {"get_num_threads", l_get_num_threads},
+        {"max_threads", l_max_threads},
         {"isatty", l_isatty},
         {"tensor_key", l_tensor_key},
         {NULL, NULL}};
@@ -110,7 +119,12 @@ void lnL_open_core(lua_State *L) {
 LN_API int luaopen_lunet_core(lua_State *L) {
     /* Not in a library constructor: an OpenMP pool started at load time
     ** would hang children of fork() (Check's test runner, for one). */
+    int asked = ln_get_num_threads(); /* OMP_NUM_THREADS, if set */
     ln_cpu_init();
+    if (ln_get_num_threads() < asked)
+        fprintf(stderr, "lunet: warning: %d threads asked (OMP_NUM_THREADS); "
+                "using %d, the most lunet allows here (LN_MAX_THREADS or the "
+                "address-space limit)\n", asked, ln_get_num_threads());
     /* A write past the file-size limit (ulimit -f) must fail with EFBIG,
     ** so a save raises an error instead of killing the process. */
     struct sigaction sa;

@@ -6,16 +6,19 @@
 ** io_read_h5; core/lua/lunet/io.lua gives them their user
 ** names (ln.io.read_idx, ...).
 */
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "atomic_write.h"
 #include "io.h"
+#include "safe_open.h"
 #include "lua_common.h"
 
 /* io_read_idx(path) -> tensor */
 static int l_read_idx(lua_State *L) {
     ln_tensor *t;
-    lnL_check(L, ln_read_idx(lnL_ctx(), luaL_checkstring(L, 1), &t));
+    lnL_check(L, ln_read_idx(lnL_ctx(), lnL_check_path(L, 1, "read_idx"), &t));
     lnL_push_tensor(L, t);
     return 1;
 }
@@ -23,7 +26,7 @@ static int l_read_idx(lua_State *L) {
 /* io_load_npy(path) -> tensor */
 static int l_load_npy(lua_State *L) {
     ln_tensor *t;
-    lnL_check(L, ln_load_npy(lnL_ctx(), luaL_checkstring(L, 1), &t));
+    lnL_check(L, ln_load_npy(lnL_ctx(), lnL_check_path(L, 1, "load_npy"), &t));
     lnL_push_tensor(L, t);
     return 1;
 }
@@ -64,7 +67,7 @@ static int l_check_write(lua_State *L) {
 /* io_read_csv(path [, {delimiter = ",", header = true, dtype = "float32"}])
 ** -> tensor, list of column names (empty without a header) */
 static int l_read_csv(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = lnL_check_path(L, 1, "read_csv");
     ln_csv_opts o = {',', 1, LN_FLOAT32};
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
@@ -110,9 +113,23 @@ static int l_read_csv(lua_State *L) {
 /* io_read_h5(path, dataset) -> tensor */
 static int l_read_h5(lua_State *L) {
     ln_tensor *t;
-    lnL_check(L, ln_read_h5(lnL_ctx(), luaL_checkstring(L, 1),
+    lnL_check(L, ln_read_h5(lnL_ctx(), lnL_check_path(L, 1, "read_h5"),
                             luaL_checkstring(L, 2), &t));
     lnL_push_tensor(L, t);
+    return 1;
+}
+
+/* io_file_kind(path) -> "regular file", "folder", ... (ln_file_kind), or
+** nil, "path: reason" (stat only: never blocks). */
+static int l_file_kind(lua_State *L) {
+    const char *path = lnL_check_path(L, 1, "file_kind");
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(errno));
+        return 2;
+    }
+    lua_pushstring(L, ln_file_kind(sb.st_mode));
     return 1;
 }
 
@@ -124,6 +141,7 @@ void lnL_open_io(lua_State *L) {
                                    {"io_check_write", l_check_write},
                                    {"io_read_csv", l_read_csv},
                                    {"io_read_h5", l_read_h5},
+                                   {"io_file_kind", l_file_kind},
                                    {NULL, NULL}};
     lnL_register(L, fns);
 }

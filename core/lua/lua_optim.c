@@ -155,11 +155,10 @@ static ln_tensor *pair_var(lua_State *L) {
 static int read_pairs(lua_State *L, lnL_opt *u, int idx, int grads_optional,
                       const char *fn) {
     luaL_checktype(L, idx, LUA_TTABLE);
-    lua_Integer n = luaL_len(L, idx);
-    if (n > 1000000) luaL_error(L, "%s: %d pairs is too many", fn, (int)n);
-    reserve(L, u, (int)n);
+    int n = lnL_len(L, idx, fn, "the number of pairs", 1000000);
+    reserve(L, u, n);
     int k = 0;
-    for (int i = 0; i < (int)n; i++) {
+    for (int i = 0; i < n; i++) {
         int t = lua_rawgeti(L, idx, i + 1);
         if (grads_optional && pair_var(L)) {
             u->vars[k] = pair_var(L);
@@ -431,10 +430,10 @@ static double opt_number(lua_State *L, int idx) {
 static int l_clip_gradients(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
-    int n = (int)luaL_len(L, 1);
-    if ((int)luaL_len(L, 2) != n)
-        return luaL_error(L, "clip_gradients: %d gradients but %d outputs", n,
-                          (int)luaL_len(L, 2));
+    int n = lnL_len(L, 1, "clip_gradients", "the number of gradients", 1000000);
+    int nout = lnL_len(L, 2, "clip_gradients", "the number of outputs", 1000000);
+    if (nout != n)
+        return luaL_error(L, "clip_gradients: %d gradients but %d outputs", n, nout);
     const ln_tensor **g = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *g, 0);
     ln_tensor **out = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *out, 0);
     for (int i = 0; i < n; i++) {

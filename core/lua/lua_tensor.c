@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "lua_tensor.h"
+#include "overflow.h"
 
 /* ---- shared helpers ---------------------------------------------------------- */
 
@@ -62,19 +63,13 @@ ln_dtype lnT_opt_dtype(lua_State *L, int idx, ln_dtype def, const char *fn) {
 }
 
 int lnT_check_dim(lua_State *L, int idx, const ln_tensor *t, const char *fn) {
-    int ok;
-    lua_Integer d = lua_tointegerx(L, idx, &ok);
+    int64_t given = lnL_check_int(L, idx, fn, "dim", INT64_MIN, INT64_MAX), d = 0;
     char b[128];
-    if (!ok)
-        luaL_error(L, "%s: dim must be an integer, got %s", fn,
-                   luaL_typename(L, idx));
-    lua_Integer given = d;
-    if (d < 0) d += t->ndim + 1;
-    if (d < 1 || d > t->ndim)
-        luaL_error(L, "%s: dim %d out of range for shape %s (dims are 1..%d, "
-                   "negative count from the end)", fn, (int)given,
+    if (!ln_pos_ok(given, t->ndim, &d))
+        luaL_error(L, "%s: dim %I out of range for shape %s (dims are 1..%d, "
+                   "negative count from the end)", fn, (lua_Integer)given,
                    lnT_shape(t, b, sizeof b), t->ndim);
-    return (int)d - 1;
+    return (int)d;
 }
 
 int lnT_opt_dim(lua_State *L, int idx, const ln_tensor *t, int def,
@@ -84,12 +79,12 @@ int lnT_opt_dim(lua_State *L, int idx, const ln_tensor *t, int def,
 
 int64_t lnT_check_pos(lua_State *L, lua_Integer pos, int64_t n, int dim,
                       const char *fn) {
-    lua_Integer p = pos < 0 ? pos + n + 1 : pos;
-    if (p < 1 || p > n)
-        luaL_error(L, "%s: index %d out of range 1..%d along dim %d "
+    int64_t p = 0;
+    if (!ln_pos_ok(pos, n, &p))
+        luaL_error(L, "%s: index %I out of range 1..%I along dim %d "
                    "(positions are 1-based, negative count from the end)",
-                   fn, (int)pos, (int)n, dim + 1);
-    return p - 1;
+                   fn, pos, (lua_Integer)n, dim + 1);
+    return p;
 }
 
 ln_tensor *lnT_as(lua_State *L, ln_tensor *t, ln_dtype dtype) {
@@ -99,22 +94,15 @@ ln_tensor *lnT_as(lua_State *L, ln_tensor *t, ln_dtype dtype) {
 
 int lnT_shape_args(lua_State *L, int idx, int64_t *shape, int allow_infer,
                    const char *fn, int *next) {
-    int n = 0, ok;
+    int n = 0;
+    char what[32];
+    int64_t lo = allow_infer ? -1 : 0;
     if (lua_type(L, idx) == LUA_TTABLE) {
-        lua_Integer len = luaL_len(L, idx);
-        if (len > LN_MAX_DIM)
-            luaL_error(L, "%s: %d dimensions (at most %d)", fn, (int)len,
-                       LN_MAX_DIM);
+        int len = lnL_len(L, idx, fn, "the number of dimensions", LN_MAX_DIM);
         for (int i = 0; i < len; i++) {
             lua_geti(L, idx, i + 1);
-            lua_Integer v = lua_tointegerx(L, -1, &ok);
-            if (!ok || v < (allow_infer ? -1 : 0))
-                luaL_error(L, "%s: size %d must be a %s integer, got %s", fn,
-                           i + 1, allow_infer ? "non-negative (or -1)"
-                                              : "non-negative",
-                           lua_tostring(L, -1) ? lua_tostring(L, -1)
-                                               : luaL_typename(L, -1));
-            shape[n++] = v;
+            snprintf(what, sizeof what, "size %d", i + 1);
+            shape[n++] = lnL_check_int(L, -1, fn, what, lo, INT64_MAX);
             lua_pop(L, 1);
         }
         if (next) *next = idx + 1;
@@ -124,12 +112,8 @@ int lnT_shape_args(lua_State *L, int idx, int64_t *shape, int allow_infer,
     for (; lua_type(L, i) == LUA_TNUMBER; i++) {
         if (n == LN_MAX_DIM)
             luaL_error(L, "%s: at most %d dimensions", fn, LN_MAX_DIM);
-        lua_Integer v = lua_tointegerx(L, i, &ok);
-        if (!ok || v < (allow_infer ? -1 : 0))
-            luaL_error(L, "%s: size %d must be a %s integer, got %s", fn,
-                       n + 1, allow_infer ? "non-negative (or -1)"
-                                          : "non-negative", lua_tostring(L, i));
-        shape[n++] = v;
+        snprintf(what, sizeof what, "size %d", n + 1);
+        shape[n++] = lnL_check_int(L, i, fn, what, lo, INT64_MAX);
     }
     if (next) *next = i;
     return n;
@@ -188,17 +172,17 @@ static void nested_fill(lua_State *L, int tbl, ln_tensor *t, int depth,
         for (int i = 0; i < depth && k < sizeof at; i++)
             k += (size_t)snprintf(at + k, sizeof at - k, "[%lld]",
                                   (long long)path[i]);
-        luaL_error(L, "tensor: ragged nested table: entry %s has %d elements, "
-                   "expected %d", depth ? at : "(top)", (int)n,
-                   (int)t->shape[depth]);
+        luaL_error(L, "tensor: ragged nested table: entry %s has %I elements, "
+                   "expected %I", depth ? at : "(top)", (lua_Integer)n,
+                   (lua_Integer)t->shape[depth]);
     }
     for (int64_t i = 1; i <= n; i++) {
         path[depth] = i;
         lua_rawgeti(L, tbl, i);
         if (depth + 1 < t->ndim) {
             if (!lua_istable(L, -1))
-                luaL_error(L, "tensor: entry at depth %d, position %d is a %s "
-                           "where a table was expected", depth + 1, (int)i,
+                luaL_error(L, "tensor: entry at depth %d, position %I is a %s "
+                           "where a table was expected", depth + 1, (lua_Integer)i,
                            luaL_typename(L, -1));
             nested_fill(L, lua_gettop(L), t, depth + 1, pos, path);
         } else {
@@ -206,11 +190,11 @@ static void nested_fill(lua_State *L, int tbl, ln_tensor *t, int depth,
             if (lua_type(L, -1) == LUA_TNUMBER) v = lua_tonumber(L, -1);
             else if (lua_type(L, -1) == LUA_TBOOLEAN) v = lua_toboolean(L, -1);
             else
-                luaL_error(L, "tensor: element %d at depth %d is a %s, not a "
-                           "number", (int)i, depth + 1, luaL_typename(L, -1));
+                luaL_error(L, "tensor: element %I at depth %d is a %s, not a "
+                           "number", (lua_Integer)i, depth + 1, luaL_typename(L, -1));
             if (!ln_value_fits(t->dtype, v))
-                luaL_error(L, "tensor: value %f does not fit in %s", v,
-                           ln_dtype_name(t->dtype));
+                luaL_error(L, "tensor: value %s does not fit in %s",
+                           lua_tostring(L, -1), ln_dtype_name(t->dtype));
             ln_set_f64(t, (*pos)++, v);
         }
         lua_pop(L, 1);
@@ -229,8 +213,8 @@ static int l_tensor(lua_State *L) {
     if (lua_type(L, 1) == LUA_TNUMBER) {
         double v = lua_tonumber(L, 1);
         if (!ln_value_fits(d, v))
-            return luaL_error(L, "tensor: value %f does not fit in %s", v,
-                              ln_dtype_name(d));
+            return luaL_error(L, "tensor: value %s does not fit in %s",
+                              lua_tostring(L, 1), ln_dtype_name(d));
         ln_tensor *t = lnT_push(L, ln_tensor_new(lnL_ctx(), d, 0, NULL));
         ln_set_f64(t, 0, v);
         return 1;
@@ -268,18 +252,14 @@ static int l_full(lua_State *L) {
     int next, nd;
     if (lua_type(L, 1) == LUA_TTABLE) nd = lnT_shape_args(L, 1, shape, 0, "full", &next);
     else {
-        int ok;
-        lua_Integer n = lua_tointegerx(L, 1, &ok);
-        if (!ok || n < 0)
-            return luaL_error(L, "full: shape must be a table of sizes or one "
-                              "size, got %s", luaL_typename(L, 1));
-        shape[0] = n, nd = 1, next = 2;
+        shape[0] = lnL_check_int(L, 1, "full", "size", 0, INT64_MAX);
+        nd = 1, next = 2;
     }
     double v = luaL_checknumber(L, next);
     ln_dtype d = lnT_opt_dtype(L, next + 1, LN_FLOAT32, "full");
     if (!ln_value_fits(d, v))
-        return luaL_error(L, "full: value %f does not fit in %s", v,
-                          ln_dtype_name(d));
+        return luaL_error(L, "full: value %s does not fit in %s",
+                          lua_tostring(L, next), ln_dtype_name(d));
     fill_all(lnT_push(L, ln_tensor_new(lnL_ctx(), d, nd, shape)), v);
     return 1;
 }
@@ -292,6 +272,12 @@ static int l_arange(lua_State *L) {
     while (n < 3 && lua_type(L, n + 1) == LUA_TNUMBER) {
         all_int &= lua_isinteger(L, n + 1);
         a[n] = lua_tonumber(L, n + 1);
+        /* computed in doubles: an integer they would round is refused */
+        if (lua_isinteger(L, n + 1) &&
+            (a[n] >= 9223372036854775808.0 ||
+             (lua_Integer)a[n] != lua_tointeger(L, n + 1)))
+            return luaL_error(L, "arange: the integer %I is beyond 2^53 (no "
+                              "exact double)", lua_tointeger(L, n + 1));
         n++;
     }
     if (n == 0) return luaL_error(L, "arange: expects (stop) or (start, stop [, step])");
@@ -321,15 +307,12 @@ static int l_randn(lua_State *L) { return random_fill(L, 1, "randn"); }
 
 /* randperm(n): int32 1..n in a random order (seeded generator). */
 static int l_randperm(lua_State *L) {
-    int ok;
-    lua_Integer n = lua_tointegerx(L, 1, &ok);
-    if (!ok || n < 0 || n > 2147483647)
-        return luaL_error(L, "randperm: n must be an integer in 0..2^31-1");
+    int64_t n = lnL_check_int(L, 1, "randperm", "n", 0, INT32_MAX);
     ln_tensor *t = lnT_push(L, ln_tensor_new(lnL_ctx(), LN_INT32, 1, (int64_t[]){n}));
     int64_t *perm = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(n ? n : 1), 0);
     ln_rng_permutation(ln_rng_global(), perm, n);
     int32_t *p = ln_i32(t);
-    for (lua_Integer i = 0; i < n; i++) p[i] = (int32_t)perm[i] + 1;
+    for (int64_t i = 0; i < n; i++) p[i] = (int32_t)perm[i] + 1;
     lua_pop(L, 1);
     return 1;
 }
@@ -339,7 +322,7 @@ static int l_cat(lua_State *L) {
     int n, dim_arg;
     int list = lua_istable(L, 1) && !lnL_test_tensor(L, 1);
     if (list) {
-        n = (int)luaL_len(L, 1);
+        n = lnL_len(L, 1, "cat", "the number of tensors", INT32_MAX / 2);
         dim_arg = 2;
     } else {
         n = 0;
@@ -372,17 +355,16 @@ static int l_is_tensor(lua_State *L) {
 ** 0-based class ids; C defaults to max(labels) + 1. */
 static int l_one_hot(lua_State *L) {
     ln_tensor *y = lnL_check_tensor(L, 1);
-    lua_Integer c;
+    int64_t c;
     if (lua_isnoneornil(L, 2)) {
         double mx = -1;
         int64_t pos;
         if (y->numel) ln_minmax_all(y, 1, &mx, &pos);
         if (mx != mx) return luaL_error(L, "one_hot: labels contain NaN");
-        c = (lua_Integer)mx + 1;
+        /* a label too large for a tensor is refused below, naming it */
+        c = mx < 0 ? 1 : mx < 9.0e15 ? (int64_t)mx + 1 : INT64_MAX;
     } else {
-        int ok;
-        c = lua_tointegerx(L, 2, &ok);
-        if (!ok) return luaL_error(L, "one_hot: num_classes must be an integer");
+        c = lnL_check_int(L, 2, "one_hot", "num_classes", 1, INT64_MAX);
     }
     lnT_push(L, ln_one_hot(lnL_ctx(), y, c, "one_hot"));
     return 1;
@@ -458,8 +440,8 @@ static int t_item(lua_State *L) {
     ln_tensor *t = lnL_check_tensor(L, 1);
     char b[128];
     if (t->numel != 1)
-        return luaL_error(L, "item: the tensor has %d elements (shape %s), "
-                          "not 1", (int)t->numel, lnT_shape(t, b, sizeof b));
+        return luaL_error(L, "item: the tensor has %I elements (shape %s), "
+                          "not 1", (lua_Integer)t->numel, lnT_shape(t, b, sizeof b));
     lnT_push_elem(L, t, 0);
     return 1;
 }
@@ -482,16 +464,16 @@ static int t_contiguous(lua_State *L) {
 static int t_narrow(lua_State *L) {
     ln_tensor *t = lnL_check_tensor(L, 1);
     int dim = lnT_check_dim(L, 2, t, "narrow");
-    int64_t size = t->shape[dim];
-    lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
+    int64_t size = t->shape[dim], s0;
+    int64_t start = lnL_check_int(L, 3, "narrow", "start", INT64_MIN, INT64_MAX);
+    int64_t len = lnL_check_int(L, 4, "narrow", "length", 0, INT64_MAX);
     char b[128];
-    lua_Integer s0 = start < 0 ? start + size + 1 : start;
-    if (s0 < 1 || len < 0 || s0 - 1 + len > size)
-        return luaL_error(L, "narrow: start %d, length %d out of range along "
-                          "dim %d of shape %s", (int)start, (int)len, dim + 1,
-                          lnT_shape(t, b, sizeof b));
-    if (dim == 0) lnT_push(L, ln_tensor_narrow(lnL_ctx(), t, s0 - 1, len));
-    else lnT_push(L, ln_narrow_copy(lnL_ctx(), t, dim, s0 - 1, len));
+    if (!ln_start_ok(start, size, &s0) || !ln_range_ok(s0, len, size))
+        return luaL_error(L, "narrow: start %I, length %I out of range along "
+                          "dim %d of shape %s", (lua_Integer)start,
+                          (lua_Integer)len, dim + 1, lnT_shape(t, b, sizeof b));
+    if (dim == 0) lnT_push(L, ln_tensor_narrow(lnL_ctx(), t, s0, len));
+    else lnT_push(L, ln_narrow_copy(lnL_ctx(), t, dim, s0, len));
     return 1;
 }
 
@@ -500,8 +482,9 @@ static int t_narrow(lua_State *L) {
 static int t_select(lua_State *L) {
     ln_tensor *t = lnL_check_tensor(L, 1);
     int dim = lnT_check_dim(L, 2, t, "select");
-    int64_t p = lnT_check_pos(L, luaL_checkinteger(L, 3), t->shape[dim], dim,
-                              "select");
+    int64_t p = lnT_check_pos(L, lnL_check_int(L, 3, "select", "index",
+                                                INT64_MIN, INT64_MAX),
+                              t->shape[dim], dim, "select");
     ln_tensor *n = dim == 0 ? lnT_push(L, ln_tensor_narrow(lnL_ctx(), t, p, 1))
                             : lnT_push(L, ln_narrow_copy(lnL_ctx(), t, dim, p, 1));
     int64_t shape[LN_MAX_DIM];
@@ -547,12 +530,12 @@ static int t_squeeze(lua_State *L) {
 ** -1 appends). */
 static int t_unsqueeze(lua_State *L) {
     ln_tensor *t = lnL_check_tensor(L, 1);
-    lua_Integer d = luaL_checkinteger(L, 2), given = d;
+    int64_t given = lnL_check_int(L, 2, "unsqueeze", "dim", INT64_MIN, INT64_MAX), d;
     char b[128];
-    if (d < 0) d += t->ndim + 2;
-    if (d < 1 || d > t->ndim + 1 || t->ndim == LN_MAX_DIM)
-        return luaL_error(L, "unsqueeze: dim %d out of range for shape %s",
-                          (int)given, lnT_shape(t, b, sizeof b));
+    if (!ln_pos_ok(given, t->ndim + 1, &d) || t->ndim == LN_MAX_DIM)
+        return luaL_error(L, "unsqueeze: dim %I out of range for shape %s",
+                          (lua_Integer)given, lnT_shape(t, b, sizeof b));
+    d++; /* 1-based below */
     int64_t shape[LN_MAX_DIM];
     for (int i = 0, k = 0; i <= t->ndim; i++)
         shape[i] = i == d - 1 ? 1 : t->shape[k++];
@@ -565,7 +548,8 @@ static int t_permute(lua_State *L) {
     ln_tensor *t = lnL_check_tensor(L, 1);
     int perm[LN_MAX_DIM], n, list = lua_istable(L, 2);
     char b[128];
-    n = list ? (int)luaL_len(L, 2) : lua_gettop(L) - 1;
+    n = list ? lnL_len(L, 2, "permute", "the number of dims", LN_MAX_DIM + 1)
+             : lua_gettop(L) - 1;
     if (n != t->ndim)
         return luaL_error(L, "permute: %d dims given for shape %s", n,
                           lnT_shape(t, b, sizeof b));
@@ -608,9 +592,10 @@ static int t_copy(lua_State *L) {
     ln_tensor *t = lnL_check_tensor(L, 1), *s = lnL_check_tensor(L, 2);
     char a[128], b[128];
     if (s->numel != t->numel)
-        return luaL_error(L, "copy: source of shape %s has %d elements, the "
-                          "tensor of shape %s has %d", lnT_shape(s, a, sizeof a),
-                          (int)s->numel, lnT_shape(t, b, sizeof b), (int)t->numel);
+        return luaL_error(L, "copy: source of shape %s has %I elements, the "
+                          "tensor of shape %s has %I", lnT_shape(s, a, sizeof a),
+                          (lua_Integer)s->numel, lnT_shape(t, b, sizeof b),
+                          (lua_Integer)t->numel);
     s = lnT_as(L, s, t->dtype);
     lnL_check(L, ln_tensor_copy(lnL_ctx(), t, s));
     lua_settop(L, 1);
@@ -622,8 +607,8 @@ static int t_fill(lua_State *L) {
     ln_tensor *t = lnL_check_tensor(L, 1);
     double v = luaL_checknumber(L, 2);
     if (!ln_value_fits(t->dtype, v))
-        return luaL_error(L, "fill: value %f does not fit in %s", v,
-                          ln_dtype_name(t->dtype));
+        return luaL_error(L, "fill: value %s does not fit in %s",
+                          lua_tostring(L, 2), ln_dtype_name(t->dtype));
     fill_all(t, v);
     lua_settop(L, 1);
     return 1;

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "lua_tensor.h"
+#include "overflow.h"
 
 /* Contiguous strides of t. */
 static void strides_of(const ln_tensor *t, int64_t *st) {
@@ -34,26 +35,31 @@ static void strides_of(const ln_tensor *t, int64_t *st) {
 /* One range entry {a [, b]} of a key along dim d: first index and count. */
 static void parse_range(lua_State *L, int e, const ln_tensor *t, int d,
                         int64_t *first, int64_t *count, const char *fn) {
-    lua_Integer len = luaL_len(L, e), a, b;
-    int64_t n = t->shape[d];
+    lua_len(L, e);
+    int ok, ok1, ok2 = 1;
+    lua_Integer len = lua_tointegerx(L, -1, &ok), a, b;
+    lua_pop(L, 1);
+    int64_t n = t->shape[d], a0, b0;
     char sb[128];
-    if (len == 0) {
+    if (ok && len == 0) {
         *first = 0, *count = n;
         return;
     }
-    int ok1, ok2 = 1;
     lua_geti(L, e, 1);
     a = lua_tointegerx(L, -1, &ok1);
     lua_geti(L, e, len >= 2 ? 2 : 1);
     b = lua_tointegerx(L, -1, &ok2);
     lua_pop(L, 2);
-    if (len > 2 || !ok1 || !ok2)
+    if (!ok || len < 0 || len > 2 || !ok1 || !ok2)
         luaL_error(L, "%s: a range along dim %d must be {first, last}, {i} or "
                    "{} with integers", fn, d + 1);
-    lua_Integer a0 = a < 0 ? a + n + 1 : a, b0 = b < 0 ? b + n + 1 : b;
+    /* 1-based, negative from the end (no overflow: n >= 0); first may be
+    ** n + 1 and last first - 1 (empty ranges) */
+    a0 = a < 0 ? a + n + 1 : a;
+    b0 = b < 0 ? b + n + 1 : b;
     if (a0 < 1 || b0 > n || b0 < a0 - 1)
-        luaL_error(L, "%s: range {%d, %d} out of range along dim %d of shape "
-                   "%s", fn, (int)a, (int)b, d + 1, lnT_shape(t, sb, sizeof sb));
+        luaL_error(L, "%s: range {%I, %I} out of range along dim %d of shape "
+                   "%s", fn, a, b, d + 1, lnT_shape(t, sb, sizeof sb));
     *first = a0 - 1;
     *count = b0 - a0 + 1;
 }
@@ -67,19 +73,19 @@ void lnT_parse_region(lua_State *L, int idx, const ln_tensor *t, ln_region *r,
     r->nd = 0;
     r->offset = 0;
     int d = 0;
-    int n = lua_type(L, idx) == LUA_TNUMBER ? 1 : (int)luaL_len(L, idx);
+    int n = lua_type(L, idx) == LUA_TNUMBER
+                ? 1 : lnL_len(L, idx, fn, "the number of indices", LN_MAX_DIM + 1);
     for (int k = 1; k <= n; k++) {
         if (d >= t->ndim)
             luaL_error(L, "%s: %d indices for a tensor of shape %s", fn, n,
                        lnT_shape(t, sb, sizeof sb));
         if (lua_type(L, idx) == LUA_TNUMBER) lua_pushvalue(L, idx);
         else lua_geti(L, idx, k);
-        int e = lua_gettop(L), ok;
+        int e = lua_gettop(L);
         if (lua_type(L, e) == LUA_TNUMBER) {
-            lua_Integer p = lua_tointegerx(L, e, &ok);
-            if (!ok)
-                luaL_error(L, "%s: index %s along dim %d is not an integer",
-                           fn, lua_tostring(L, e), d + 1);
+            char what[48];
+            snprintf(what, sizeof what, "the index along dim %d", d + 1);
+            lua_Integer p = lnL_check_int(L, e, fn, what, INT64_MIN, INT64_MAX);
             r->offset += lnT_check_pos(L, p, t->shape[d], d, fn) * st[d];
         } else if (lua_istable(L, e)) {
             int64_t first, count;

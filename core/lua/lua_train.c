@@ -26,6 +26,7 @@
 
 #include "lunet/engine/net.h"
 #include "lua_nn.h"
+#include "overflow.h"
 
 #define LN_NET_MT "lunet.Net"
 #define LN_INDEX_MT "lunet.Index"
@@ -94,7 +95,7 @@ static int net_gc(lua_State *L) {
 static int net_set_layers(lua_State *L) {
     ln_net *net = check_net(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    int n = (int)luaL_len(L, 2);
+    int n = lnL_len(L, 2, "set_layers", "the number of layers", 1 << 20);
     ln_layer **ls = lua_newuserdatauv(L, sizeof *ls * (size_t)(n ? n : 1), 0);
     for (int i = 0; i < n; i++) {
         lua_geti(L, 2, i + 1);
@@ -121,7 +122,7 @@ static int net_set_loss(lua_State *L) {
 static int net_set_metrics(lua_State *L) {
     ln_net *net = check_net(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    int n = (int)luaL_len(L, 2);
+    int n = lnL_len(L, 2, "set_metrics", "the number of metrics", 1 << 20);
     ln_object **ms = lua_newuserdatauv(L, sizeof *ms * (size_t)(n ? n : 1), 0);
     for (int i = 0; i < n; i++) {
         lua_geti(L, 2, i + 1);
@@ -143,9 +144,9 @@ static int net_set_trainable(lua_State *L) {
     }
     luaL_checktype(L, 2, LUA_TTABLE);
     int n = ln_net_layer_count(net);
-    if ((int)luaL_len(L, 2) != n)
-        return luaL_error(L, "set_trainable: %d flags for %d layers",
-                          (int)luaL_len(L, 2), n);
+    int given = lnL_len(L, 2, "set_trainable", "the number of flags", 1 << 20);
+    if (given != n)
+        return luaL_error(L, "set_trainable: %d flags for %d layers", given, n);
     int *f = lua_newuserdatauv(L, sizeof *f * (size_t)(n ? n : 1), 0);
     for (int i = 0; i < n; i++) {
         lua_geti(L, 2, i + 1);
@@ -190,9 +191,9 @@ static const int64_t *opt_index(lua_State *L, int idx, int64_t start,
                                 int64_t n) {
     if (lua_isnoneornil(L, idx)) return NULL;
     lnL_index *ix = check_index(L, idx);
-    if (start < 0 || n < 0 || start + n > ix->n)
-        luaL_error(L, "batch %lld..%lld outside an index of %lld",
-                   (long long)start, (long long)(start + n), (long long)ix->n);
+    if (!ln_range_ok(start, n, ix->n))
+        luaL_error(L, "batch of %I rows from %I outside an index of %I",
+                   (lua_Integer)n, (lua_Integer)start, (lua_Integer)ix->n);
     return ix->v;
 }
 
@@ -204,7 +205,8 @@ static int run_batch(lua_State *L, batch_fn fn) {
     ln_net *net = check_net(L, 1);
     ln_tensor *x = lnL_check_tensor(L, 2);
     ln_tensor *y = lnL_check_tensor(L, 3);
-    int64_t start = luaL_checkinteger(L, 5), n = luaL_checkinteger(L, 6);
+    int64_t start = lnL_check_int(L, 5, "batch", "start", 0, INT64_MAX);
+    int64_t n = lnL_check_int(L, 6, "batch", "the number of rows", 0, INT64_MAX);
     const int64_t *idx = opt_index(L, 4, start, n);
     double loss;
     lnL_check(L, fn(lnL_ctx(), net, x, y, idx, start, n, &loss));
@@ -223,7 +225,8 @@ static int net_test_batch(lua_State *L) { return run_batch(L, ln_net_test_batch)
 static int net_predict_batch(lua_State *L) {
     ln_net *net = check_net(L, 1);
     ln_tensor *x = lnL_check_tensor(L, 2);
-    int64_t start = luaL_checkinteger(L, 3), n = luaL_checkinteger(L, 4);
+    int64_t start = lnL_check_int(L, 3, "predict_batch", "start", 0, INT64_MAX);
+    int64_t n = lnL_check_int(L, 4, "predict_batch", "the number of rows", 0, INT64_MAX);
     ln_tensor *out = lnL_check_tensor(L, 5);
     lnL_check(L, ln_net_predict_batch(lnL_ctx(), net, x, start, n, out));
     return 0;
@@ -253,8 +256,7 @@ static int net_set_optimizer(lua_State *L) {
     }
     ln_optimizer *o = check_optimizer(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
-    lua_Integer n = luaL_len(L, 3);
-    if (n > 1000000) return luaL_error(L, "set_optimizer: %d pairs is too many", (int)n);
+    int n = lnL_len(L, 3, "set_optimizer", "the number of pairs", 1000000);
     size_t cnt = (size_t)(n ? n : 1);
     ln_tensor **vars = lua_newuserdatauv(L, cnt * (2 * sizeof(ln_tensor *) +
                                                    sizeof(char *)), 0);
@@ -322,7 +324,7 @@ static int push_run(lua_State *L, ln_status st, const ln_net_run *run) {
 /* Optional limits of a run at idx, idx + 1: max_batches (nil: none) and
 ** max_seconds (nil or 0: none). */
 static void run_limits(lua_State *L, int idx, int64_t *maxb, double *maxs) {
-    *maxb = lua_isnoneornil(L, idx) ? -1 : (int64_t)luaL_checkinteger(L, idx);
+    *maxb = lnL_opt_int(L, idx, "run", "max_batches", 0, INT64_MAX, -1);
     *maxs = luaL_optnumber(L, idx + 1, 0);
 }
 
@@ -332,8 +334,9 @@ static void run_limits(lua_State *L, int idx, int64_t *maxb, double *maxs) {
 static int net_train_run(lua_State *L) {
     ln_net *net = check_net(L, 1);
     ln_tensor *x = lnL_check_tensor(L, 2), *y = lnL_check_tensor(L, 3);
-    int64_t start = luaL_checkinteger(L, 5), count = luaL_checkinteger(L, 6);
-    int64_t batch = luaL_checkinteger(L, 7);
+    int64_t start = lnL_check_int(L, 5, "train_run", "start", 0, INT64_MAX);
+    int64_t count = lnL_check_int(L, 6, "train_run", "count", 0, INT64_MAX);
+    int64_t batch = lnL_check_int(L, 7, "train_run", "batch_size", 1, INT64_MAX);
     int apply = lua_toboolean(L, 8);
     const int64_t *idx = opt_index(L, 4, start, count);
     int64_t maxb;
@@ -349,8 +352,9 @@ static int net_train_run(lua_State *L) {
 static int net_test_run(lua_State *L) {
     ln_net *net = check_net(L, 1);
     ln_tensor *x = lnL_check_tensor(L, 2), *y = lnL_check_tensor(L, 3);
-    int64_t start = luaL_checkinteger(L, 4), count = luaL_checkinteger(L, 5);
-    int64_t batch = luaL_checkinteger(L, 6), maxb;
+    int64_t start = lnL_check_int(L, 4, "test_run", "start", 0, INT64_MAX);
+    int64_t count = lnL_check_int(L, 5, "test_run", "count", 0, INT64_MAX);
+    int64_t batch = lnL_check_int(L, 6, "test_run", "batch_size", 1, INT64_MAX), maxb;
     double maxs;
     run_limits(L, 7, &maxb, &maxs);
     ln_net_run run;
@@ -363,8 +367,9 @@ static int net_test_run(lua_State *L) {
 static int net_predict_run(lua_State *L) {
     ln_net *net = check_net(L, 1);
     ln_tensor *x = lnL_check_tensor(L, 2);
-    int64_t start = luaL_checkinteger(L, 3), count = luaL_checkinteger(L, 4);
-    int64_t batch = luaL_checkinteger(L, 5), maxb;
+    int64_t start = lnL_check_int(L, 3, "predict_run", "start", 0, INT64_MAX);
+    int64_t count = lnL_check_int(L, 4, "predict_run", "count", 0, INT64_MAX);
+    int64_t batch = lnL_check_int(L, 5, "predict_run", "batch_size", 1, INT64_MAX), maxb;
     ln_tensor *out = lnL_check_tensor(L, 6);
     double maxs;
     run_limits(L, 7, &maxb, &maxs);
@@ -436,8 +441,7 @@ static int net_regularization_loss(lua_State *L) {
 /* ---- index -------------------------------------------------------------------- */
 
 static int l_index_new(lua_State *L) {
-    lua_Integer n = luaL_checkinteger(L, 1);
-    if (n < 0) return luaL_error(L, "index: negative size %lld", (long long)n);
+    int64_t n = lnL_check_int(L, 1, "index", "size", 0, (int64_t)1 << 40);
     lnL_index *ix = lua_newuserdatauv(L, sizeof *ix, 0);
     ix->n = 0;
     ix->v = NULL;

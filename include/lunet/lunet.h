@@ -62,9 +62,16 @@ LN_API ln_status ln_prefix(ln_ctx *ctx, const char *fmt, ...) LN_PRINTF(2, 3);
 
 LN_API const char *ln_status_name(ln_status s);
 
-/* Threads used by every kernel (OpenMP). Results never depend on it. */
+/* Threads used by every kernel (OpenMP). Results never depend on it.
+** ln_set_num_threads clamps n into [1, ln_max_threads()]: more threads than
+** that gain nothing on any machine and make libgomp end the process
+** ("Thread creation failed") or crash instead of returning an error. */
+#define LN_MAX_THREADS 1024
 LN_API void ln_set_num_threads(int n);
 LN_API int ln_get_num_threads(void);
+/* LN_MAX_THREADS, or fewer when the address-space limit (ulimit -v) cannot
+** hold that many thread stacks (at most half of it for stacks). */
+LN_API int ln_max_threads(void);
 
 /* Wall-clock seconds (monotonic), sub-microsecond resolution. */
 LN_API double ln_time(void);

@@ -69,7 +69,9 @@ LN_API ln_tensor *ln_tensor_reshape(ln_ctx *ctx, ln_tensor *t, int ndim,
                                     const int64_t *shape); /* one -1 allowed */
 /* A new tensor with its own storage and the same contents. */
 LN_API ln_tensor *ln_tensor_clone(ln_ctx *ctx, const ln_tensor *t);
-/* Converted copy (float <-> int32 <-> uint8; float to int truncates). */
+/* Converted copy (float <-> int32 <-> uint8; float to int truncates toward
+** zero). A value the target cannot hold (NaN, an infinity, out of range)
+** is refused, naming it and its position: never wrapped. */
 LN_API ln_tensor *ln_tensor_cast(ln_ctx *ctx, const ln_tensor *t,
                                  ln_dtype to);
 /* dst <- src; shapes must have equal numel and dtypes equal. */

@@ -33,10 +33,10 @@ static inline double ln_get_f64(const ln_tensor *t, int64_t i) {
     return 0;
 }
 
-/* Can v be stored in dtype d (after truncation toward zero for integers)? */
+/* Can v be stored in dtype d exactly? For int32 and uint8: an integer in
+** range (a fraction, NaN or an infinity is not); any number for float32. */
 LN_API int ln_value_fits(ln_dtype d, double v);
-/* Store v into element i; integers truncate toward zero. The caller checks
-** ln_value_fits first. */
+/* Store v into element i. The caller checks ln_value_fits first. */
 LN_API void ln_set_f64(ln_tensor *t, int64_t i, double v);
 
 /* ---- copies that rearrange ------------------------------------------------- */

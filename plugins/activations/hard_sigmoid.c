@@ -17,8 +17,8 @@ static void fwd(const void *s, const float *x, float *y, int64_t rows,
 #pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float v = (float)(0.2 * (double)x[i] + 0.5);
-        v = v > 0.0f ? v : 0.0f;
-        y[i] = v < 1.0f ? v : 1.0f;
+        v = v < 0.0f ? 0.0f : v; /* compares false for NaN: it goes through */
+        y[i] = v > 1.0f ? 1.0f : v;
     }
 }
 

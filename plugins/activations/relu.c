@@ -2,7 +2,7 @@
 ** relu.c -- Keras relu(x, alpha=0, max_value=None, threshold=0).
 **
 **   f(x) = (x > threshold ? x : 0), clipped to [0, max_value] when given,
-**          minus alpha * max(threshold - x, 0).
+**          minus alpha * max(threshold - x, 0); f(NaN) = NaN.
 **
 ** Arguments are limited to Keras's ReLU-layer domain (alpha, threshold and
 ** max_value all >= 0): there the output alone tells the slope, so backward
@@ -60,8 +60,10 @@ static void fwd(const void *state, const float *x, float *y, int64_t rows,
 #pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
-        float p = v > t ? v : 0.0f;
-        p = p < m ? p : m;
+        /* NaN goes through (as in TF and PyTorch): both compares are false
+        ** for it, so it stays in p; same cost as v > t and p < m */
+        float p = !(v <= t) ? v : 0.0f;
+        p = p > m ? m : p;
         float neg = t - v > 0.0f ? t - v : 0.0f;
         y[i] = p - a * neg;
     }

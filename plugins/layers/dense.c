@@ -77,8 +77,8 @@ LU_CLONES static void dense_relu_fwd(const dense_relu *r, const float *x,
 #pragma omp simd
     for (int64_t i = 0; i < count; i++) {
         float v = x[i];
-        float p = v > t ? v : 0.0f;
-        p = p < m ? p : m;
+        float p = !(v <= t) ? v : 0.0f; /* NaN stays NaN, as in relu.c */
+        p = p > m ? m : p;
         float neg = t - v > 0.0f ? t - v : 0.0f;
         y[i] = p - a * neg;
     }

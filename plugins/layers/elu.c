@@ -26,7 +26,8 @@ static ln_status elu_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
 #pragma omp parallel for if (n > LU_PAR_MIN / 4) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float v = xp[i];
-        yp[i] = lu_select(v > 0.0f, v, alpha * expm1f(lu_select(v < 0.0f, v, 0.0f)));
+        /* !(v <= 0): true for NaN too, which goes through */
+        yp[i] = lu_select(!(v <= 0.0f), v, alpha * expm1f(lu_select(v < 0.0f, v, 0.0f)));
     }
     return LN_OK;
 }

@@ -26,7 +26,8 @@ static ln_status trelu_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     float *yp = ln_f32(y);
     int64_t n = x->numel;
 #pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) yp[i] = lu_select(xp[i] > theta, xp[i], 0.0f);
+    /* !(x <= theta): NaN goes through */
+    for (int64_t i = 0; i < n; i++) yp[i] = lu_select(!(xp[i] <= theta), xp[i], 0.0f);
     return LN_OK;
 }
 

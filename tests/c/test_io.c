@@ -538,7 +538,7 @@ START_TEST(csv_errors) {
     write_file(tpath("u.csv"), range, strlen(range));
     o.dtype = LN_UINT8;
     expect_fail(ln_read_csv(&ctx, tpath("u.csv"), &o, &t, &names, &nc), &ctx,
-                LN_E_FORMAT, tpath("u.csv"), "fits the dtype");
+                LN_E_FORMAT, tpath("u.csv"), "does not fit in uint8");
     write_file(tpath("z.csv"), "", 0);
     expect_fail(ln_read_csv(&ctx, tpath("z.csv"), NULL, &t, &names, &nc), &ctx,
                 LN_E_FORMAT, tpath("z.csv"), "empty");

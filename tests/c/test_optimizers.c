@@ -659,21 +659,30 @@ static int resume_child(int c, const char *in, const char *out) {
     ln_optimizer *o = ln_optimizer_new(&ctx, r.opt, ref_args(&r));
     if (!o) {
         fprintf(stderr, "resume: %s\n", ctx.msg);
+        for (int i = 0; i < n; i++) ln_tensor_release(saved[i]);
         return 2;
     }
     resume_vars(vars, grads);
     ln_copy(ln_f32(vars[0]), ln_f32(saved[0]), vars[0]->numel);
     ln_copy(ln_f32(vars[1]), ln_f32(saved[1]), vars[1]->numel);
+    int status = 0, m = 0;
     if (ln_optimizer_build(&ctx, o, 2, vars, rnames) ||
         ln_optimizer_set_weights(&ctx, o, n - 2,
                                  (const ln_tensor *const *)saved + 2)) {
         fprintf(stderr, "resume: %s\n", ctx.msg);
-        return 3;
+        status = 3;
+    } else {
+        run_steps(o, vars, grads, RESUME_AT, RESUME_END);
+        m = snapshot(o, vars, final);
+        write_tensors(out, m, final);
     }
-    run_steps(o, vars, grads, RESUME_AT, RESUME_END);
-    int m = snapshot(o, vars, final);
-    write_tensors(out, m, final);
-    return 0;
+    /* everything released: the sanitized suite's LeakSanitizer checks this
+    ** process too */
+    for (int i = 0; i < m; i++) ln_tensor_release(final[i]);
+    for (int i = 0; i < n; i++) ln_tensor_release(saved[i]);
+    for (int k = 0; k < 2; k++) ln_tensor_release(vars[k]), ln_tensor_release(grads[k]);
+    ln_optimizer_free(o);
+    return status;
 }
 
 START_TEST(resume_in_fresh_process) {

@@ -58,11 +58,12 @@ static void trim(const char *s, size_t *a, size_t *len) {
     if (*len >= 2 && s[*a] == '"' && s[*a + *len - 1] == '"') (*a)++, *len -= 2;
 }
 
+/* An explicit integer dtype holds integers in its range only (a fraction
+** is refused, as pandas does, never truncated). */
 static int fits(ln_dtype dt, double v) {
     if (dt == LN_FLOAT32) return 1;
-    if (isnan(v)) return 0;
-    double t = trunc(v);
-    return dt == LN_UINT8 ? t >= 0 && t <= 255 : t >= -2147483648.0 && t <= 2147483647.0;
+    if (isnan(v) || v != trunc(v)) return 0;
+    return dt == LN_UINT8 ? v >= 0 && v <= 255 : v >= -2147483648.0 && v <= 2147483647.0;
 }
 
 static double convert(ln_dtype dt, double v) {

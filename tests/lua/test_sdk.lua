@@ -4,12 +4,13 @@
 -- with find_package(lunet), load it through LUNET_PLUGIN_PATH into the
 -- installed `lunet` and train a linear regression with it; build the same
 -- file with scripts/lunet-plugin-build and load it with ln.load_plugin.
--- Skips (still passing) when cmake, a C compiler or the build directory
--- is missing. Run by CTest as `lunet test_sdk.lua` (LUNET_BUILD_DIR and
+-- Skipped (CTest: "Skipped", exit status 77, never a pass) when cmake, a C
+-- compiler or the build directory is missing. Run by CTest as `lunet test_sdk.lua` (LUNET_BUILD_DIR and
 -- LUNET_SOURCE_DIR set).
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local T = dofile(here .. "/testlib.lua")
 
+-- T.summary exits 77 (CTest: skipped) when a check was skipped.
 local function finish()
   T.summary("SDK")
   os.exit(0)

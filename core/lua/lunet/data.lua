@@ -51,7 +51,7 @@ function M.batches(x, y, opts)
   O.boolean("batches", "drop_last", opts.drop_last)
   local n = #x
   local perm = opts.shuffle and core.randperm(n) or nil
-  local nb = opts.drop_last and n // bs or (n + bs - 1) // bs
+  local nb = n // bs + ((not opts.drop_last and n % bs > 0) and 1 or 0)
   local i = 0
   return function()
     if i >= nb then return nil end

@@ -45,6 +45,12 @@ local function check_keys(what, opts, known)
   O.keys(what, opts, known)
 end
 
+-- Batches of bs covering n rows (no overflow for any batch size: a
+-- batch_size of math.maxinteger is one batch).
+local function nbatches(n, bs)
+  return n // bs + (n % bs > 0 and 1 or 0)
+end
+
 local function check_int(what, key, v, min)
   return O.integer(what, key, v, min)
 end
@@ -290,7 +296,7 @@ local BAR_SECONDS = 0.05
 local function test_loop(self, c, x, y, start, count, bs, bar, cbs, names, what)
   local net = c.net
   net:reset_metrics()
-  local steps = (count + bs - 1) // bs
+  local steps = nbatches(count, bs)
   local bar_steps = bar and bar.verbose == 1 and bar.interactive
   if not (cbs and (cbs.has.on_test_batch_begin or cbs.has.on_test_batch_end)) then
     -- runs of batches in one C call each (see fit)
@@ -407,7 +413,7 @@ function methods:fit(x, y, opts)
   for _, k in ipairs(names) do order[#order + 1] = "val_" .. k end
   rawset(self, "_log_order", order)
 
-  local steps = (ntrain + bs - 1) // bs
+  local steps = nbatches(ntrain, bs)
   local index = shuffle and nn.index_new(ntrain) or nil
   local history = callbacks.History()
   local list = registry.copy_list(user)
@@ -520,7 +526,7 @@ function methods:evaluate(x, y, opts)
   local cblist = check_callbacks("evaluate", opts.callbacks)
   local c = prepare(self, y)
   local names = self.metrics_names
-  local steps = (n + bs - 1) // bs
+  local steps = nbatches(n, bs)
   local bar = mode > 0 and Progbar.new{target = steps, verbose = mode, stateful_metrics = true} or nil
   local cbs = callbacks.CallbackList(cblist, self, {verbose = mode, steps = steps})
   cbs:call("on_test_begin", {})
@@ -549,7 +555,7 @@ function methods:predict(x, opts)
   local shape = {n}
   for _, d in ipairs(self.output_shape) do shape[#shape + 1] = d end
   local out = nn.tensor_zeros(shape)
-  local steps = (n + bs - 1) // bs
+  local steps = nbatches(n, bs)
   local bar = mode > 0 and Progbar.new{target = steps, verbose = mode} or nil
   local cbs = callbacks.CallbackList(cblist, self, {verbose = mode, steps = steps})
   cbs:call("on_predict_begin", {})

@@ -19,6 +19,8 @@
                                   dtype = "float32"; empty fields are NaN
   ln.io.read_h5(path, dataset)    one HDF5 dataset -> tensor (floats ->
                                   float32, uint8 -> uint8, ints -> int32)
+  ln.io.file_kind(path)           "regular file", "folder", "FIFO (named
+                                  pipe)", ...; nil, reason if absent
 
 Every error names the function, the file and the reason; sizes a file
 claims are checked against its real contents before anything large is
@@ -33,6 +35,14 @@ local function check_path(fn, path)
   if type(path) ~= "string" then
     E.raise(fn .. ": path must be a string, got " .. type(path))
   end
+end
+
+--- file_kind(path) -> "regular file", "folder", "FIFO (named pipe)",
+-- "socket", "character device", "block device"; or nil, reason when there
+-- is nothing there (stat(2): never opens, so never blocks).
+function M.file_kind(path)
+  check_path("file_kind", path)
+  return core.io_file_kind(path)
 end
 
 function M.read_idx(path)

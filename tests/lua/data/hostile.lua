@@ -9,17 +9,23 @@ child `lunet` processes.
   H.child(code, {ulimit = "ulimit -f 40", args = {...}})
                                   -- run code (a string) in a new `lunet`
                                   -- process: returns exit code, output
-  H.finish()                      -- prints "N passed, M failed", raises on failures
+  H.skip("reason")                -- inside a test: it counts as skipped (return after it)
+  H.finish()                      -- prints "N passed, M failed", raises on failures;
+                                  -- exits 77 (CTest: skipped) when a test skipped
 ]]
 local H = {}
 
-local passed, failed = 0, 0
+local passed, failed, skipped = 0, 0, 0
 local only = os.getenv("HOSTILE_ONLY") -- run only tests whose name holds it
+local this_skipped = false
 
 function H.test(name, fn)
   if only and not name:find(only, 1, true) then return end
+  this_skipped = false
   local ok, err = xpcall(fn, debug.traceback)
-  if ok then
+  if ok and this_skipped then
+    skipped = skipped + 1
+  elseif ok then
     passed = passed + 1
   else
     failed = failed + 1
@@ -139,10 +145,21 @@ function H.child(code, opts)
   return rc, (out:gsub("=rc=%d+%s*$", ""))
 end
 
+-- Inside a test: it counts as skipped, and reason goes to stderr.
+function H.skip(reason)
+  io.stderr:write("SKIP: ", reason, "\n")
+  this_skipped = true
+end
+
 function H.finish()
   H.cleanup()
-  print(string.format("%d passed, %d failed", passed, failed))
+  print(string.format("%d passed, %d failed%s", passed, failed,
+                      skipped > 0 and string.format(", %d skipped", skipped) or ""))
   if failed > 0 then error(failed .. " test(s) failed", 0) end
+  if skipped > 0 then
+    io.stdout:flush()
+    os.exit(77, true) -- CTest's SKIP_RETURN_CODE: never counted as a pass
+  end
 end
 
 return H
