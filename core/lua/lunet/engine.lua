@@ -38,6 +38,9 @@ end
 
 local sformat = string.format
 
+-- lunet.engine_tape, loaded when a model first needs it.
+local function tape_engine() return require "lunet.engine_tape" end
+
 -- ---- helpers ------------------------------------------------------------------------------
 
 local function check_keys(what, opts, known)
@@ -202,10 +205,42 @@ end
 -- Makes the C network ready for training/evaluation with y's shape:
 -- resolves "accuracy"-like metrics, sets the loss, metrics and the
 -- trainable snapshot, and caches the optimizer's (gradient, variable) pairs.
+-- Whether a model trains through a gradient tape (lunet.engine_tape): a
+-- layer, the loss or a metric is written in Lua.
+local function needs_tape(self, c)
+  if models.has_lua_layers(self) or losses.is_lua_loss(c.loss) then return true end
+  for _, spec in ipairs(c.specs) do if spec.lua then return true end end
+  return false
+end
+
+-- The layers' list as a key: compiled state is set up again when it changes.
+local function layers_key(self)
+  local k = {}
+  for i, l in ipairs(self.layers) do k[i] = tostring(l) end
+  return table.concat(k, ";")
+end
+
+-- prepare for a model that trains through a tape.
+local function prepare_tape(self, c)
+  local key = layers_key(self)
+  if c.net and c.net.tape and c.key == key then return c end
+  local on, vars = {}, {}
+  for _, l in ipairs(self.layers) do
+    local f = c.snapshot[l]
+    if f == nil then f = l.trainable end
+    if f then
+      on[l] = true
+      for _, v in ipairs(l.trainable_variables) do vars[#vars + 1] = v end
+    end
+  end
+  c.constraints = tape_engine().constraints_of(self, on)
+  c.net = tape_engine().new(self, c.loss, c.metrics, vars, self.optimizer, c.constraints)
+  c.key, c.pairs, c.gen = key, {}, nil
+  return c
+end
+
 local function prepare(self, y)
   local c = rawget(self, "_compiled")
-  local net, gen = self:_get_net()
-  if c.net == net and c.gen == gen then return c end
   local out = self.output_shape
   local ys = y:shape()
   if not c.metrics then
@@ -215,6 +250,9 @@ local function prepare(self, y)
     end
     c.metrics = objs
   end
+  if needs_tape(self, c) then return prepare_tape(self, c) end
+  local net, gen = self:_get_net()
+  if c.net == net and c.gen == gen then return c end
   local mc = {}
   for i, m in ipairs(c.metrics) do mc[i] = m._c end
   net:set_loss(c.loss._c)
@@ -239,6 +277,9 @@ local function prepare(self, y)
   end
   net:set_trainable(flags)
   c.pairs = pairs_
+  local on = {}
+  for i, l in ipairs(self.layers) do on[l] = flags[i] or nil end
+  c.constraints = tape_engine().constraints_of(self, on)
   c.net, c.gen = net, gen
   return c
 end
@@ -257,6 +298,7 @@ end
 -- net.train_batch when the caller must apply the gradients itself.
 -- Returns the function and whether it applies the update.
 local function step_function(net, opt, pairs_)
+  if net.tape then return net.train_batch, true end -- it applies its gradients
   local ud = #pairs_ > 0 and plugin_optimizer(opt)
   if not ud then return net.train_batch, false end
   if rawget(opt, "_pending") then opt:build(pairs_) end
@@ -272,6 +314,9 @@ local function results_logs(net, names, prefix, into)
   local vals = {net:results()}
   prefix = prefix or ""
   for i, n in ipairs(names) do logs[prefix .. n] = vals[i] end
+  if net.tape then -- add_metric values of Lua layers
+    for k, v in pairs(net:extra()) do logs[prefix .. k] = v end
+  end
   return logs
 end
 
@@ -428,7 +473,8 @@ function methods:fit(x, y, opts)
   local apply = #pairs_ > 0 and not fused
   local warned = false
   -- Without per-batch callbacks or a Lua optimizer, batches run in runs.
-  local chunked = not has_begin and not has_end and not apply
+  local cons = c.constraints or {}
+  local chunked = not has_begin and not has_end and not apply and not net.tape and #cons == 0
   local run = net.train_run
   local busy <close> = display.busy()
   local run_seconds = display.run_seconds()
@@ -476,6 +522,7 @@ function methods:fit(x, y, opts)
           warn_nonfinite(loss, epoch, step, steps)
         end
         if apply then opt:apply_gradients(pairs_) end
+        if not net.tape and #cons > 0 then tape_engine().apply_constraints(cons) end
         if batch_logs then
           local logs = results_logs(net, names)
           if has_end then cbs:call("on_train_batch_end", step, logs) end
@@ -491,7 +538,7 @@ function methods:fit(x, y, opts)
       local vlogs = test_loop(self, c, xv, yv, vstart, nv, vbs, nil, cbs, names,
                               sformat("fit: validation after epoch %d", epoch + 1))
       cbs:call("on_test_end", vlogs)
-      for _, k in ipairs(names) do logs["val_" .. k] = vlogs[k] end
+      for k, v in pairs(vlogs) do logs["val_" .. k] = v end
     end
     if bar then bar:update(steps, ordered(logs, order), true) end
     cbs:call("on_epoch_end", epoch, logs)
@@ -551,7 +598,7 @@ function methods:predict(x, opts)
   local bs = check_int("predict", "batch_size", opts.batch_size or 32, 1)
   local mode = engine.verbose_mode(opts.verbose, 0, "predict")
   local cblist = check_callbacks("predict", opts.callbacks)
-  local net = self:_get_net()
+  local net = models.has_lua_layers(self) and tape_engine().new(self) or self:_get_net()
   local shape = {n}
   for _, d in ipairs(self.output_shape) do shape[#shape + 1] = d end
   local out = nn.tensor_zeros(shape)
@@ -616,6 +663,9 @@ function methods:train_on_batch(x, y, opts)
   local ok, err = pcall(step, c.net, x, y, nil, 0, n)
   if not ok then batch_error(err, nil, 0, "train_on_batch") end
   if #c.pairs > 0 and not fused then self.optimizer:apply_gradients(c.pairs) end
+  if not c.net.tape and c.constraints and #c.constraints > 0 then
+    tape_engine().apply_constraints(c.constraints)
+  end
   return batch_results(self, c.net, opts.return_dict)
 end
 

@@ -73,7 +73,7 @@ Variable.__newindex = function(self, k, v)
              "or variable:assign(t))", self.name, tostring(k))
   end
   E.raisef("variable %s has no field '%s' (fields: name, short_name, shape, value, grad, " ..
-           "trainable, layer)", self.name, tostring(k))
+           "trainable, layer, constraint)", self.name, tostring(k))
 end
 
 function Variable:__tostring()
@@ -109,12 +109,13 @@ local methods = {}
 local function variables(self)
   local c = self._c
   local on = c:trainable()
+  local cons = rawget(self, "_constraints")
   local first, second = {}, {}
   for _, w in ipairs(c:weights()) do
     local v = setmetatable({_f = {
       name = self.name .. "/" .. w.name .. ":0", short_name = w.name,
       value = w.value, grad = w.grad, trainable = (w.trainable and on) and true or false,
-      shape = w.value:shape(), layer = self,
+      shape = w.value:shape(), layer = self, constraint = cons and cons[w.name .. "_constraint"],
     }}, Variable)
     if w.trainable then first[#first + 1] = v else second[#second + 1] = v end
     if v.trainable then ag.mark_variable(w.value) end -- tapes watch it
@@ -307,6 +308,7 @@ function methods:get_config()
   cfg.name = self.name
   cfg.trainable = self._c:trainable()
   cfg.dtype = "float32"
+  for k, c in pairs(rawget(self, "_constraints") or {}) do cfg[k] = c end
   if self._input_shape then cfg.input_shape = registry.copy_list(self._input_shape) end
   return cfg
 end
@@ -358,7 +360,7 @@ local function split_args(class_name, args)
 end
 
 -- Checks an input_shape given by the user: a list of positive integers.
-local function check_shape(class_name, s)
+function layers.check_shape(class_name, s)
   if type(s) ~= "table" or #s == 0 then
     E.raise(string.format("%s: input_shape must be a list of sizes like {28, 28}", class_name))
   end
@@ -381,9 +383,13 @@ function layers.create(unit, class_name, args)
                         class_name, class_name))
   end
   local kw, base = split_args(class_name, args or {})
+  local constraints = require("lunet.constraints").take(class_name, kw)
   local c = nn.layer_new(unit, kw)
   local self = {_c = c, _class_name = class_name, _unit = unit}
-  if base.input_shape ~= nil then self._input_shape = check_shape(class_name, base.input_shape) end
+  if base.input_shape ~= nil then
+    self._input_shape = layers.check_shape(class_name, base.input_shape)
+  end
+  self._constraints = constraints
   local name = base.name
   if name ~= nil and (type(name) ~= "string" or name == "") then
     E.raise(class_name .. ": name must be a non-empty string")
@@ -395,9 +401,9 @@ function layers.create(unit, class_name, args)
   return setmetatable(self, Layer)
 end
 
---- Whether v is a layer object.
+--- Whether v is a layer object (a built-in layer or one written in Lua).
 function layers.is_layer(v)
-  return type(v) == "table" and getmetatable(v) == Layer
+  return type(v) == "table" and (getmetatable(v) == Layer or require("lunet.layers_lua").is_lua_layer(v))
 end
 
 -- ---- InputLayer -------------------------------------------------------------------
@@ -429,7 +435,7 @@ local function make_input_layer(args)
   if args.dtype ~= nil and args.dtype ~= "float32" then
     E.raise("InputLayer: dtype " .. tostring(args.dtype) .. " is not supported (float32 only)")
   end
-  local s = check_shape("InputLayer", shape)
+  local s = layers.check_shape("InputLayer", shape)
   return setmetatable({input_shape = s, name = args.name or layers.unique_name("input"),
                        class_name = "InputLayer"}, InputLayer)
 end
@@ -445,18 +451,20 @@ local constructors = {InputLayer = make_input_layer}
 --- The constructor of Keras class `class_name`, or nil.
 function layers.constructor(class_name)
   local f = constructors[class_name]
+  if class_name == "Lambda" then return require("lunet.layers_lua").Lambda end
   if f then return f end
   local unit = registry.find_class("layer", class_name)
   if not unit then return nil end
-  f = E.protect(function(args) return layers.create(unit, class_name, args) end)
+  f = require("lunet.layers_lua").builtin_class(class_name, unit,
+    E.protect(function(args) return layers.create(unit, class_name, args) end))
   constructors[class_name] = f
   return f
 end
 
 --- A layer from Keras's (class_name, config) pair, e.g. from a model file;
--- config.name is kept as is.
-function layers.from_config(class_name, config)
-  local f = layers.constructor(class_name)
+-- config.name is kept as is. custom: {ClassName = class} (Lua classes).
+function layers.from_config(class_name, config, custom)
+  local f = custom and custom[class_name] or layers.constructor(class_name)
   if not f then E.raise(registry.unknown("layer", "layer class", class_name)) end
   return f(registry.copy(config or {}))
 end
@@ -469,6 +477,25 @@ end
 --- {class_name = ..., config = layer:get_config()}
 function layers.serialize(layer)
   return {class_name = layer.class_name, config = layer:get_config()}
+end
+
+--- Layers written in Lua: ln.layers.Layer:extend{...}, ln.layers.Lambda(fn).
+function Layer.extend(_, spec)
+  local L = require "lunet.layers_lua"
+  return L.extend(L.Root, spec)
+end
+
+--- The {name = constraint} of a layer's weights (nil when none).
+function methods:_weight_constraints()
+  return rawget(self, "_constraints")
+end
+
+--- Builds (for models: a Lua layer's build is its class's hook).
+methods._build = function(self, shape) return methods.build(self, shape) end
+
+--- Number of weight values, and of trainable ones.
+function methods:_count_params()
+  return self._c:count_params()
 end
 
 -- Every function a user reaches: errors point at the user's line.

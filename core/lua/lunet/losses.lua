@@ -123,15 +123,95 @@ function losses.function_name(f)
   return function_names[f]
 end
 
---- Resolves anything compile accepts into a Loss object.
+-- ---- losses written in Lua ---------------------------------------------------------------
+
+-- The root of Lua loss classes: call(self, y_true, y_pred) gives the
+-- per-sample losses; calling an instance gives their batch mean (a 0-d
+-- tensor on a tape, where it is differentiable through call's operations).
+local LuaLoss = {class_name = "Loss", _defaults = {}}
+LuaLoss.__index = LuaLoss
+losses.LuaLoss = LuaLoss
+
+local function lua_loss_call(self, y_true, y_pred)
+  local v = self:call(y_true, y_pred)
+  if type(v) == "number" then return v end
+  if not registry.is_tensor(v) then
+    E.raisef("loss %s: call returned %s, not a tensor of per-sample losses", self.name, type(v))
+  end
+  return v:mean()
+end
+
+function LuaLoss:get_config()
+  local cfg = {name = self.name}
+  for k in pairs(self._cls._defaults) do cfg[k] = self[k] end
+  return cfg
+end
+
+local function lua_loss_new(cls, args)
+  args = args or {}
+  if type(args) ~= "table" then E.raisef("%s: expects a table of keyword arguments", cls.class_name) end
+  local self = setmetatable({_cls = cls, class_name = cls.class_name,
+                             name = args.name or registry.to_snake_case(cls.class_name)}, cls)
+  for k, v in pairs(args) do
+    if k ~= "name" and k ~= "reduction" and cls._defaults[k] == nil then
+      E.raisef("%s: unknown keyword argument '%s'", cls.class_name, tostring(k))
+    end
+  end
+  for k, d in pairs(cls._defaults) do
+    local v = args[k]
+    if v == nil then v = d end
+    self[k] = v
+  end
+  if cls.init then cls.init(self, args) end
+  return self
+end
+
+--- ln.losses.Loss:extend{name, defaults, init, call = function(self, y_true,
+-- y_pred) -> per-sample losses, get_config}: a loss class written in Lua.
+function Loss.extend(parent, spec)
+  if type(spec) ~= "table" or type(spec.name) ~= "string" then
+    E.raise("Loss:extend needs {name = \"MyLoss\", call = function(self, y_true, y_pred) ... end}")
+  end
+  parent = parent == Loss and LuaLoss or parent
+  local cls = {class_name = spec.name}
+  local defaults = registry.copy(parent._defaults)
+  for k, v in pairs(spec.defaults or {}) do defaults[k] = v end
+  cls._defaults = defaults
+  for k, v in pairs(spec) do if type(v) == "function" then cls[k] = v end end
+  cls.__index = cls
+  cls.__call = lua_loss_call
+  cls.__tostring = function(self) return string.format("<%s loss '%s'>", cls.class_name, self.name) end
+  return setmetatable(cls, {__index = parent, __call = E.protect(lua_loss_new)})
+end
+
+LuaLoss.extend = Loss.extend
+
+--- A plain Lua function (y_true, y_pred) -> per-sample losses, as a loss
+-- object (its name: the variable holding it, for history and files).
+function losses.from_function(fn)
+  local name = require("lunet.custom").function_name(fn) or "lua_loss"
+  return setmetatable({_fn = fn, name = name, class_name = name, _defaults = {}},
+                      {__index = {call = function(self, yt, yp) return self._fn(yt, yp) end,
+                                  get_config = function(self) return {name = self.name} end},
+                       __call = lua_loss_call})
+end
+
+--- Whether v is a loss written in Lua (an instance of a Loss:extend class
+-- or a wrapped function).
+function losses.is_lua_loss(v)
+  return type(v) == "table" and rawget(v, "_c") == nil and (rawget(v, "_fn") ~= nil or
+         rawget(v, "_cls") ~= nil) and type(v.call) == "function"
+end
+
+--- Resolves anything compile accepts into a Loss object (Lua losses as
+-- they are; plain Lua functions wrapped).
 function losses.get(spec)
-  if losses.is_loss(spec) then return spec end
+  if losses.is_loss(spec) or losses.is_lua_loss(spec) then return spec end
   if type(spec) == "string" then return losses.new(spec) end
   if type(spec) == "function" then
     local name = function_names[spec]
     if name then return losses.new(name) end
-    E.raise("loss: a plain Lua function cannot be used as a loss (lunet needs its gradient); " ..
-          "give a loss name, a function of ln.losses or an ln.losses object")
+    return losses.from_function(spec)
   end
   if type(spec) == "table" and spec.class_name then
     local unit = registry.find_class("loss", spec.class_name)
@@ -150,7 +230,8 @@ function losses.serialize(loss)
 end
 
 -- Every function a user reaches: errors point at the user's line.
-E.protect_all(Loss)
+E.protect_all(Loss, {extend = true})
+Loss.extend = E.protect(Loss.extend)
 E.protect_all(losses)
 
 setmetatable(losses, {

@@ -72,7 +72,12 @@ local properties = {
   end,
   losses = function(self) -- numbers; 0-d recorded tensors inside tape:run
     local r = {}
-    for _, l in ipairs(self.layers) do r[#r + 1] = l.losses[1] end
+    for _, l in ipairs(self.layers) do
+      for _, v in ipairs(l.losses) do r[#r + 1] = v end
+    end
+    for _, v in ipairs(rawget(self, "_added_losses") or {}) do
+      r[#r + 1] = type(v) == "function" and v() or v
+    end
     return r
   end,
 }
@@ -134,7 +139,7 @@ end
 -- unless opts.training. Inside tape:run every layer call is recorded.
 Model.__call = function(self, x, opts)
   local training = type(opts) == "table" and opts.training and true or false
-  if ag.active() then
+  if ag.active() or models.has_lua_layers(self) then
     self:_check_input(x, self.name)
     for _, l in ipairs(self.layers) do x = l(x, opts) end
     return x
@@ -168,6 +173,29 @@ local function new_sequential(arg, name)
   return self
 end
 
+--- Whether the model has a layer written in Lua (it then runs layer by
+-- layer, and fit through a gradient tape).
+function models.has_lua_layers(model)
+  local L = package.loaded["lunet.layers_lua"]
+  if not L then return false end
+  for _, l in ipairs(model.layers) do
+    if L.is_lua_layer(l) then return true end
+  end
+  return false
+end
+
+--- model:add_loss(t or function): a loss term added to the model's loss in
+-- fit (Keras's model.add_loss; a function is called at each step, so it
+-- can depend on the weights: function() return 1e-3 * model.layers[1].kernel:abs():sum() end).
+function methods:add_loss(v)
+  if type(v) ~= "function" and type(v) ~= "number" and not registry.is_tensor(v) then
+    model_error(self, "add_loss expects a function, a tensor or a number, got %s", type(v))
+  end
+  local list = rawget(self, "_added_losses") or {}
+  list[#list + 1] = v
+  rawset(self, "_added_losses", list)
+end
+
 --- Whether v is a model.
 function models.is_model(v)
   return type(v) == "table" and getmetatable(v) == Model
@@ -177,7 +205,7 @@ end
 -- (the output of the layer before); returns the last output shape.
 local function build_from(self, from, shape)
   for i = from, #self.layers do
-    shape = self.layers[i]:build(shape)
+    shape = self.layers[i]:_build(shape)
   end
   return shape
 end
@@ -210,13 +238,13 @@ function methods:add(layer)
   end
   local n = #self.layers
   if n == 0 and self._input_shape == nil then
-    local s = rawget(layer, "_input_shape") or layer._c:input_shape()
+    local s = rawget(layer, "_input_shape") or (rawget(layer, "_c") and layer._c:input_shape())
     if s then rawset(self, "_input_shape", registry.copy_list(s)) end
   end
   self.layers[n + 1] = layer
   if self._input_shape then
     local before = shape_before(self, n)
-    if before then layer:build(before) end
+    if before then layer:_build(before) end
   end
 end
 
@@ -334,6 +362,9 @@ end
 function methods:forward(x, opts)
   opts = opts or {}
   self:_check_input(x, self.name .. ":forward")
+  if models.has_lua_layers(self) then
+    return require("lunet.engine_tape").forward(self, x, opts.training and true or false)
+  end
   local net = self:_get_net()
   return net:forward(x, opts.training and true or false, opts.logits and true or false)
 end
@@ -343,6 +374,9 @@ end
 -- opts.need_dx: also return the gradient with respect to x.
 function methods:backward(dy, opts)
   opts = opts or {}
+  if rawget(self, "_lua_pass") then
+    return require("lunet.engine_tape").backward(self, dy, opts.need_dx)
+  end
   local net = rawget(self, "_net")
   if not net then model_error(self, "backward before forward") end
   return net:backward(dy, opts.need_dx and true or false)
@@ -469,7 +503,7 @@ function methods:summary(opts)
   print_fn(string.rep("=", width))
   local total, trainable = 0, 0
   for i, l in ipairs(self.layers) do
-    local count, tr = l._c:count_params()
+    local count, tr = l:_count_params()
     total, trainable = total + count, trainable + tr
     print_fn(row({l.name .. " (" .. l.class_name .. ")", registry.shape_str(l.output_shape),
                   tostring(count)}, stops))
@@ -531,7 +565,9 @@ function models.clone_model(model)
   for _, l in ipairs(model.layers) do
     local cfg = l:get_config()
     cfg.input_shape = nil
-    clone:add(layers.from_config(l.class_name, cfg))
+    local cls = rawget(l, "_cls")
+    if rawget(l, "_fn") then cfg[1] = l._fn end -- a Lambda's function
+    clone:add(cls and cls(cfg) or layers.from_config(l.class_name, cfg))
   end
   return clone
 end

@@ -67,6 +67,41 @@ function regularizers.get(spec)
                                            {"l1", "l2", "l1_l2", "L1", "L2", "L1L2"}))
 end
 
+--- What a Lua layer's add_weight takes: anything get takes, a Lua
+-- function w -> penalty, or an instance of a Regularizer:extend class.
+function regularizers.resolve(spec)
+  if type(spec) == "function" then return spec end
+  if type(spec) == "table" and rawget(spec, "_cls") then return spec end
+  return regularizers.get(spec)
+end
+
+--- Regularizer:extend{name, defaults, call = function(self, w) -> penalty}:
+-- a class of Lua regularizers (instances by calling it: MyReg{factor = 0.1}).
+function Regularizer.extend(_, spec)
+  if type(spec) ~= "table" or type(spec.name) ~= "string" or type(spec.call) ~= "function" then
+    E.raise("Regularizer:extend needs {name = ..., call = function(self, w) ... end}")
+  end
+  local cls = {class_name = spec.name, _defaults = spec.defaults or {}}
+  for k, v in pairs(spec) do if type(v) == "function" then cls[k] = v end end
+  cls.__index = cls
+  cls.__call = function(self, w) return self:call(w) end
+  cls.get_config = cls.get_config or function(self)
+    local cfg = {}
+    for k in pairs(cls._defaults) do cfg[k] = self[k] end
+    return cfg
+  end
+  return setmetatable(cls, {__call = E.protect(function(c, args)
+    args = args or {}
+    local self = setmetatable({_cls = c}, c)
+    for k, v in pairs(args) do
+      if c._defaults[k] == nil then E.raisef("%s: unknown keyword argument '%s'", c.class_name, k) end
+      self[k] = v
+    end
+    for k, d in pairs(c._defaults) do if self[k] == nil then self[k] = d end end
+    return self
+  end)})
+end
+
 E.protect_all(Regularizer)
 E.protect_all(regularizers)
 

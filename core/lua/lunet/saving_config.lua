@@ -123,12 +123,32 @@ local function keras_activation(v)
   return ordered({class_name = cls, config = extra}, {"class_name", "config"})
 end
 
+-- An object of a class written in Lua (a constraint, a regularizer, ...).
+local function is_lua_unit(v)
+  return type(v) == "table" and rawget(v, "_cls") ~= nil
+end
+
+-- {class_name, config} of a constraint or of an object of a Lua class;
+-- a Lua function by its name.
+local function keras_unit(v)
+  local d = require("lunet.constraints").serialize(v)
+  local cfg = {}
+  for k, x in pairs(d.config) do cfg[k] = floatify(k, x) end
+  return ordered({class_name = d.class_name, config = cfg}, {"class_name", "config"})
+end
+
 -- A lunet config value -> its Keras JSON form, by key.
 local function keras_value(key, v)
   if is_null(v) then return null end
   if key == "activation" then return keras_activation(v) end
   if key:match("_initializer$") then return keras_initializer(v) end
-  if key:match("_regularizer$") then return keras_regularizer(v) end
+  if key:match("_regularizer$") and not is_lua_unit(v) then return keras_regularizer(v) end
+  if key:match("_constraint$") or is_lua_unit(v) then return keras_unit(v) end
+  if type(v) == "function" then
+    local name = require("lunet.custom").function_name(v)
+    if not name then E.raisef("save: %s is a Lua function without a name", key) end
+    return name
+  end
   if type(v) == "table" then
     local r = {}
     for k, x in pairs(v) do r[k] = keras_value(tostring(k), x) end
@@ -141,7 +161,11 @@ end
 -- batch axis) adds batch_input_shape, as Keras writes on a first layer.
 function M.keras_layer(layer, input_shape)
   local cfg = {}
-  for k, v in pairs(core.files.layer_config(layer._c)) do cfg[k] = keras_value(k, v) end
+  local lua = rawget(layer, "_cls") ~= nil
+  local src = lua and layer:get_config() or core.files.layer_config(layer._c)
+  for k, c in pairs(rawget(layer, "_constraints") or {}) do src[k] = c end
+  for k, v in pairs(src) do cfg[k] = keras_value(k, v) end
+  cfg.input_shape = nil
   cfg.name = layer.name
   cfg.trainable = layer.trainable and true or false
   cfg.dtype = "float32"
@@ -284,12 +308,18 @@ end
 M.input_shape_of = input_shape_of
 
 --- A Keras layer config -> the keyword table for ln.layers.<class>.
-function M.lunet_layer_args(cls, cfg, where)
+function M.lunet_layer_args(cls, cfg, where, custom)
   local args = {}
   for k, v in pairs(cfg) do
     if type(k) ~= "string" then
       fail(where, "the layer config is not a JSON object of keywords")
     elseif v == null then -- absent: the unit's default (Keras's None)
+    elseif k:match("_constraint$") then
+      local ok, c = pcall(require("lunet.constraints").get, v, custom)
+      if not ok then fail(where, "%s: %s", k, E.message(c)) end
+      args[k] = c
+    elseif k == "function" and cls == "Lambda" then
+      args[1] = require("lunet.custom").need(custom, v, "Lambda function", where)
     elseif k == "activation" then args[k] = lunet_activation(v, where)
     elseif type(k) == "string" and k:match("_initializer$") then args[k] = lunet_initializer(v, where, k)
     elseif type(k) == "string" and k:match("_regularizer$") then args[k] = lunet_regularizer(v, where, k)
@@ -417,7 +447,7 @@ function M.units_of(model)
   end
   for _, l in ipairs(model.layers) do
     add("layer", l.unit)
-    refs(core.files.layer_config(l._c))
+    if rawget(l, "_c") then refs(core.files.layer_config(l._c)) end
   end
   local opt = rawget(model, "_compiled") and rawget(model, "_optimizer")
   if opt then

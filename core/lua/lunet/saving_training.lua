@@ -98,10 +98,11 @@ local function keras_loss(loss)
   local losses = require "lunet.losses"
   if type(loss) == "string" then return loss end
   if type(loss) == "function" then
-    local name = losses.function_name(loss)
+    local name = losses.function_name(loss) or require("lunet.custom").function_name(loss)
     if name then return name end
   end
-  if losses.is_loss(loss) then
+  if losses.is_lua_loss(loss) and rawget(loss, "_fn") then return loss.name end
+  if losses.is_loss(loss) or losses.is_lua_loss(loss) then
     local cfg = {}
     for k, v in pairs(loss:get_config()) do cfg[k] = floatify(k, v) end
     cfg.reduction = "auto"
@@ -116,9 +117,11 @@ local function keras_metric(m)
   local metrics = require "lunet.metrics"
   local losses = require "lunet.losses"
   if type(m) == "function" then
-    return losses.function_name(m) or E.raise("save: a metric function cannot be written")
+    return losses.function_name(m) or require("lunet.custom").function_name(m)
+           or E.raise("save: a metric function without a name cannot be written")
   end
-  if metrics.is_metric(m) or losses.is_loss(m) then
+  if metrics.is_metric(m) or losses.is_loss(m) or metrics.is_lua_metric(m)
+      or losses.is_lua_loss(m) then
     local cfg = {}
     for k, v in pairs(m:get_config()) do cfg[k] = floatify(k, v) end
     cfg.dtype = "float32"
@@ -153,29 +156,47 @@ function M.keras_training_config(model)
 end
 
 -- A Keras loss (name or dict) -> what compile takes.
-local function lunet_loss(v, where)
+local function lunet_loss(v, where, custom)
   local cls, cfg = dict(v)
   if not cls then
     if type(v) ~= "string" then fail(where, "training_config: the loss is not readable") end
+    if custom and custom[v] then return custom[v] end
     return v
   end
   local losses = require "lunet.losses"
+  if custom and custom[cls] then
+    local args = drop_nulls(cfg)
+    args.reduction = nil
+    local ok, loss = pcall(custom[cls], args)
+    if not ok then fail(where, "training_config: loss %s: %s", cls, E.message(loss)) end
+    return loss
+  end
   local ok, loss = pcall(losses.get, {class_name = cls, config = drop_nulls(cfg)})
   if not ok then fail(where, "training_config: loss: %s", E.message(loss)) end
   return loss
 end
 
 -- A Keras metric entry -> what compile takes.
-local function lunet_metric(v, where)
+local function lunet_metric(v, where, custom)
   local cls, cfg = dict(v)
   if not cls then
     if type(v) ~= "string" then fail(where, "training_config: a metric is not readable") end
+    if custom and custom[v] then return custom[v] end
     return v
   end
-  if cls == "MeanMetricWrapper" then return cfg.fn ~= null and cfg.fn or cfg.name end
+  if cls == "MeanMetricWrapper" then
+    local name = cfg.fn ~= null and cfg.fn or cfg.name
+    if custom and custom[name] then return custom[name] end
+    return name
+  end
   local metrics = require "lunet.metrics"
   local args = drop_nulls(cfg)
   args.dtype = nil
+  if custom and custom[cls] then
+    local ok, m = pcall(custom[cls], args)
+    if not ok then fail(where, "training_config: metric %s: %s", cls, E.message(m)) end
+    return m
+  end
   local ok, m = pcall(function() return metrics[cls](args) end)
   if not ok then fail(where, "training_config: metric %s: %s", cls, E.message(m)) end
   return m
@@ -195,9 +216,9 @@ function M.lunet_compile_args(tc, where, custom)
     if type(list) == "table" and #list == 1 and type(list[1]) == "table" and not dict(list[1]) then
       list = list[1] -- per-output lists of a one-output model
     end
-    for i, m in ipairs(list) do ms[i] = lunet_metric(m, where) end
+    for i, m in ipairs(list) do ms[i] = lunet_metric(m, where, custom) end
   end
-  return {loss = lunet_loss(tc.loss, where), metrics = ms,
+  return {loss = lunet_loss(tc.loss, where, custom), metrics = ms,
           optimizer = M.lunet_optimizer(tc.optimizer_config, where, custom)}
 end
 

@@ -1,0 +1,228 @@
+--- lunet.engine_tape: fit, evaluate and predict for models with a unit
+-- written in Lua (a layer, the loss, a metric), and the low-level
+-- forward/backward of models with Lua layers.
+--
+-- A training step is a gradient tape around the model's forward and the
+-- loss (C layers and C losses are single nodes whose backward is their
+-- own, Lua code is recorded operation by operation), then the optimizer's
+-- apply_gradients on the trainable variables and the weights' constraints.
+-- The object made here has the C network's batch interface (train_batch,
+-- test_batch, test_run, predict_run, results, reset_metrics), so fit's loop,
+-- callbacks, validation and progress bar are the same code (lunet.engine).
+local E = require "lunet.errors"
+local core = require "lunet.core"
+local registry = require "lunet.registry"
+local autograd = require "lunet.autograd"
+local constraints = require "lunet.constraints"
+
+local is_tensor = registry.is_tensor
+local M = {}
+
+local Net = {}
+Net.__index = Net
+M.Net = Net
+
+local function number(v)
+  if is_tensor(v) then return v:item() end
+  return v
+end
+
+--- A batch runner for `model` with loss object `loss` (nil for predict)
+-- and metric objects `metrics`, training the variables `vars` (a list of
+-- layer Variables) with `opt`.
+function M.new(model, loss, metrics, vars, opt, cons)
+  return setmetatable({tape = true, model = model, loss = loss, metrics = metrics or {},
+                       vars = vars or {}, opt = opt, cons = cons or {},
+                       total = 0, count = 0, extra_sum = {}, extra_n = {}}, Net)
+end
+
+-- Rows [start, start + n) of x and y (0-based start; through the epoch's
+-- order `index` when shuffled).
+function Net:rows(x, y, index, start, n)
+  if not index then
+    return x:narrow(1, start + 1, n), y and y:narrow(1, start + 1, n)
+  end
+  if start == 0 or not self.perm or self.perm_of ~= index then
+    self.perm = core.tensor(index:totable(), "int32") + 1
+    self.perm_of = index
+  end
+  local ib = self.perm:narrow(1, start + 1, n)
+  return x:index(1, ib), y and y:index(1, ib)
+end
+
+-- The batch's loss: the compiled loss plus the model's losses
+-- (regularization penalties, add_loss terms).
+local function total_loss(self, yb, yp)
+  local l = self.loss(yb, yp)
+  for _, r in ipairs(self.model.losses) do l = l + r end
+  return l
+end
+
+-- Running results after a batch of n samples.
+local function record(self, lv, yb, yp, n)
+  self.total, self.count = self.total + lv * n, self.count + n
+  for _, m in ipairs(self.metrics) do m:update_state(yb, yp) end
+  local L = package.loaded["lunet.layers_lua"]
+  for _, l in ipairs(self.model.layers) do
+    if L and L.is_lua_layer(l) then
+      for name, v in pairs(l.metrics) do
+        self.extra_sum[name] = (self.extra_sum[name] or 0) + number(v) * n
+        self.extra_n[name] = (self.extra_n[name] or 0) + n
+      end
+    end
+  end
+end
+
+--- One training step on rows [start, start + n) -> the batch loss.
+function Net:train_batch(x, y, index, start, n)
+  local xb, yb = self:rows(x, y, index, start, n)
+  local model = self.model
+  local tape = autograd.GradientTape()
+  local yp
+  local loss = tape:run(function()
+    yp = model(xb, {training = true})
+    return total_loss(self, yb, yp)
+  end)
+  if is_tensor(loss) and #self.vars > 0 then
+    local pairs_ = autograd.zip(tape:gradient(loss, self.vars), self.vars)
+    if #pairs_ > 0 then self.opt:apply_gradients(pairs_) end
+  end
+  M.apply_constraints(self.cons)
+  local lv = number(loss)
+  record(self, lv, yb, yp, n)
+  return lv
+end
+
+--- One evaluation batch (inference mode).
+function Net:test_batch(x, y, _, start, n)
+  local xb, yb = self:rows(x, y, nil, start, n)
+  local yp = self.model(xb)
+  record(self, number(total_loss(self, yb, yp)), yb, yp, n)
+end
+
+--- Batches of bs over rows [start, start + count): all of them.
+function Net:test_run(x, y, start, count, bs)
+  local steps = 0
+  for s = 0, count - 1, bs do
+    local ok, err = pcall(self.test_batch, self, x, y, nil, start + s, math.min(bs, count - s))
+    if not ok then return nil, err, steps end
+    steps = steps + 1
+  end
+  return steps
+end
+
+--- Outputs of rows [start, start + count) into out, bs at a time.
+function Net:predict_run(x, start, count, bs, out)
+  local steps = 0
+  for s = 0, count - 1, bs do
+    local ok, err = pcall(self.predict_batch, self, x, start + s, math.min(bs, count - s), out)
+    if not ok then return nil, err end
+    steps = steps + 1
+  end
+  return steps
+end
+
+function Net:predict_batch(x, start, n, out)
+  out:narrow(1, start + 1, n):copy_(self.model(x:narrow(1, start + 1, n)))
+end
+
+function Net:reset_metrics()
+  self.total, self.count, self.extra_sum, self.extra_n = 0, 0, {}, {}
+  for _, m in ipairs(self.metrics) do m:reset_state() end
+end
+
+--- The running loss, then each metric's result (compile's order).
+function Net:results()
+  local r = {self.count > 0 and self.total / self.count or 0}
+  for i, m in ipairs(self.metrics) do r[i + 1] = number(m:result()) end
+  return table.unpack(r)
+end
+
+--- {name = mean} of the add_metric values since the last reset.
+function Net:extra()
+  local r = {}
+  for k, v in pairs(self.extra_sum) do r[k] = v / self.extra_n[k] end
+  return r
+end
+
+-- ---- constraints -------------------------------------------------------------------------------
+
+--- {{tensor, constraint}, ...} of the model's weights that have one, for
+-- the layers in `on` (a set; nil for all).
+function M.constraints_of(model, on)
+  local list = {}
+  local function add(l)
+    if on and not on[l] then return end
+    for _, v in ipairs(l.variables) do
+      if v.constraint then list[#list + 1] = {v.value, v.constraint} end
+    end
+  end
+  for _, l in ipairs(model.layers) do add(l) end
+  return list
+end
+
+function M.apply_constraints(list)
+  for i = 1, #list do constraints.apply(list[i][2], list[i][1]) end
+end
+
+-- ---- the low-level API of models with Lua layers ---------------------------------------------
+
+--- model:forward(x): layer by layer (a C layer's own forward, a Lua layer
+-- under a private tape kept for backward); a new tensor.
+function M.forward(model, x, training)
+  local L = require "lunet.layers_lua"
+  local pass = {}
+  for i, l in ipairs(model.layers) do
+    if L.is_lua_layer(l) then
+      local vars = l.trainable_variables
+      local sources = {x}
+      for j, v in ipairs(vars) do sources[j + 1] = v.value end
+      local y, back = autograd.vjp(function() return l(x, {training = training}) end, sources)
+      pass[i] = {back = back, vars = vars}
+      x = y
+    else
+      x = l._c:forward(x, training, false)
+      pass[i] = false
+    end
+  end
+  rawset(model, "_lua_pass", pass)
+  return x
+end
+
+--- model:backward(dy [, need_dx]) after forward: writes every trainable
+-- weight's gradient (variable.grad) and returns dx when asked.
+function M.backward(model, dy, need_dx)
+  local pass = rawget(model, "_lua_pass")
+  for i = #model.layers, 1, -1 do
+    local l, p = model.layers[i], pass[i]
+    local want_dx = i > 1 or need_dx
+    if p then
+      local g = p.back(dy)
+      for j, v in ipairs(p.vars) do
+        local w = M.weight_record(l, v.short_name)
+        if w then
+          w.grad = w.grad or core.zeros(v.value:shape())
+          w.grad:copy_(g[j + 1])
+        elseif v.grad then
+          v.grad:copy_(g[j + 1])
+        end
+      end
+      dy = g[1]
+    else
+      dy = l._c:backward(dy, want_dx and true or false, l.trainable and true or false)
+    end
+  end
+  return need_dx and dy or nil
+end
+
+-- The record of a Lua layer's own weight named `short` (or nil: a weight
+-- of the built-in layer below).
+function M.weight_record(l, short)
+  for _, w in ipairs(rawget(l, "_weights")) do
+    if w.name == short then return w end
+  end
+  return nil
+end
+
+E.protect_all(M)
+return M
