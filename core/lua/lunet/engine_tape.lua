@@ -5,7 +5,7 @@
 -- A training step is a gradient tape around the model's forward and the
 -- loss (C layers and C losses are single nodes whose backward is their
 -- own, Lua code is recorded operation by operation), then the optimizer's
--- apply_gradients on the trainable variables and the weights' constraints.
+-- apply_gradients on the trainable variables (which applies their constraints).
 -- The object made here has the C network's batch interface (train_batch,
 -- test_batch, test_run, predict_run, results, reset_metrics), so fit's loop,
 -- callbacks, validation and progress bar are the same code (lunet.engine).
@@ -29,10 +29,10 @@ end
 
 --- A batch runner for `model` with loss object `loss` (nil for predict)
 -- and metric objects `metrics`, training the variables `vars` (a list of
--- layer Variables) with `opt`.
-function M.new(model, loss, metrics, vars, opt, cons)
+-- layer Variables) with the model's optimizer.
+function M.new(model, loss, metrics, vars)
   return setmetatable({tape = true, model = model, loss = loss, metrics = metrics or {},
-                       vars = vars or {}, opt = opt, cons = cons or {},
+                       vars = vars or {},
                        total = 0, count = 0, extra_sum = {}, extra_n = {}}, Net)
 end
 
@@ -85,9 +85,8 @@ function Net:train_batch(x, y, index, start, n)
   end)
   if is_tensor(loss) and #self.vars > 0 then
     local pairs_ = autograd.zip(tape:gradient(loss, self.vars), self.vars)
-    if #pairs_ > 0 then self.opt:apply_gradients(pairs_) end
+    if #pairs_ > 0 then model.optimizer:apply_gradients(pairs_) end
   end
-  M.apply_constraints(self.cons)
   local lv = number(loss)
   record(self, lv, yb, yp, n)
   return lv

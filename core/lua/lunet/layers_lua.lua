@@ -500,6 +500,7 @@ local Lambda = M.extend(Root, {name = "Lambda",
       E.raise("Lambda: expects a Lua function: ln.layers.Lambda(function(x) ... end)")
     end
     rawset(self, "_fn", fn)
+    rawset(self, "_fn_name", args.function_name or require("lunet.custom").function_name(fn))
   end,
   call = function(self, x, training) return self._fn(x, training) end,
   get_config = function(self)
@@ -511,6 +512,9 @@ local Lambda = M.extend(Root, {name = "Lambda",
 M.Lambda = setmetatable({}, {
   __index = Lambda,
   __call = E.protect(function(_, a, b)
+    if type(a) ~= "function" and type(a) ~= "table" then
+      E.raise("Lambda: expects a Lua function: ln.layers.Lambda(function(x) ... end)")
+    end
     local args = type(a) == "function" and registry.copy(b or {}) or a
     if type(a) == "function" then args[1] = a end
     return M.new(Lambda, args)

@@ -34,6 +34,19 @@ local M = {}
 
 local Methods = {}
 
+-- After a step: the constraint of each layer variable updated (Keras
+-- applies variable.constraint in apply_gradients).
+local function constrain(pairs)
+  local Variable = package.loaded["lunet.layers"] and package.loaded["lunet.layers"].Variable
+  if not Variable then return end
+  for _, p in ipairs(pairs) do
+    local v = p[2]
+    if p[1] and getmetatable(v) == Variable and v.constraint then
+      require("lunet.constraints").apply(v.constraint, v.value)
+    end
+  end
+end
+
 --- One optimizer step. pairs: a list of {gradient, variable, name = ...} in
 -- Keras's zip(grads, vars) order; the same list may be passed every step
 -- (nothing is allocated after the first one).
@@ -41,6 +54,7 @@ function Methods:apply_gradients(pairs)
   local ud = rawget(self, "_ud")
   if rawget(self, "_pending") then self:build(pairs) end
   ud:apply(pairs)
+  constrain(pairs)
 end
 
 --- Create the slots of these variables without stepping (a list of pairs
@@ -395,6 +409,7 @@ function LuaOpt:apply_gradients(pairs)
   if spec.begin_step then spec.begin_step(self, self._globals, t) end
   for i, e in ipairs(entries) do spec.update(self, e.var, grads[i], e.slots, t, lr, self._globals) end
   self._iterations = t
+  constrain(pairs)
 end
 
 function LuaOpt:get_config()
