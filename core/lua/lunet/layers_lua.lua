@@ -107,7 +107,7 @@ function M.new(cls, args)
     E.raisef("%s: expects a table of keyword arguments, e.g. %s{...}", who, who)
   end
   args = args or {}
-  local self = {_cls = cls, _weights = {}, _losses = {}, _metrics = {}, _cfg = {}}
+  local self = {_cls = cls, _weights = {}, _losses = {}, _metrics = {}, _cfg = {}, _sublayers = {}}
   local extra = {}
   for k, v in pairs(args) do
     if not base_keys[k] and cls._defaults[k] == nil then extra[k] = v end
@@ -187,6 +187,11 @@ local function variables(self)
   for _, w in ipairs(self._weights) do
     local v = variable_of(self, w)
     if v.trainable then first[#first + 1] = v else second[#second + 1] = v end
+  end
+  for _, l in ipairs(rawget(self, "_sublayers")) do -- layers held in fields
+    for _, v in ipairs(l.variables) do
+      if v.trainable and self.trainable then first[#first + 1] = v else second[#second + 1] = v end
+    end
   end
   for _, v in ipairs(second) do first[#first + 1] = v end
   return first
@@ -300,6 +305,11 @@ local function run_build(self, shape)
   self._cls.build(self, registry.copy_list(shape))
   rawset(self, "_built", true)
   rawset(self, "_shape_in", registry.copy_list(shape))
+  -- sublayers made in init or build are built by a first call: make it now
+  -- (a probe of one zero sample), so the weights exist to be loaded
+  for _, l in ipairs(rawget(self, "_sublayers")) do
+    if not l.built then return M.output_shape(self) end
+  end
 end
 
 --- Builds for inputs of shape `shape` (without the batch axis); returns
@@ -320,7 +330,7 @@ end
 
 -- The output shape: compute_output_shape, the built-in layer's, or the
 -- shape of a call on one zero sample.
-local function output_shape(self)
+function M.output_shape(self)
   local s = rawget(self, "_shape_out")
   if s then return s end
   local shape = rawget(self, "_shape_in")
@@ -361,7 +371,7 @@ local properties = {
   non_trainable_weights = function(self) return filter(variables(self), false) end,
   non_trainable_variables = function(self) return filter(variables(self), false) end,
   input_shape = function(self) return rawget(self, "_shape_in") or rawget(self, "_input_shape") end,
-  output_shape = output_shape,
+  output_shape = M.output_shape,
   dtype = function() return "float32" end,
   -- the weights' penalties and the last call's add_loss terms (0-d
   -- tensors on a tape, numbers off it)
@@ -375,6 +385,11 @@ local properties = {
     if self.trainable then
       for _, w in ipairs(self._weights) do
         if w.regularizer and w.trainable then r[#r + 1] = w.regularizer(w.value) end
+      end
+    end
+    for _, l in ipairs(rawget(self, "_sublayers")) do
+      for _, v in ipairs(l.losses) do
+        if registry.is_tensor(v) or v ~= 0 then r[#r + 1] = v end
       end
     end
     for _, v in ipairs(rawget(self, "_losses")) do r[#r + 1] = v end
@@ -410,6 +425,12 @@ LuaLayer.__newindex = function(self, k, v)
   elseif properties[k] then
     E.raisef("%s: '%s' is read-only", self.name, tostring(k))
   else
+    -- a layer kept in a field is tracked (its weights are this layer's),
+    -- in the order of assignment, as Keras tracks attributes
+    if layers.is_layer(v) then
+      local subs = rawget(self, "_sublayers")
+      subs[#subs + 1] = v
+    end
     rawset(self, k, v)
   end
 end

@@ -140,15 +140,16 @@ end
 -- A lunet config value -> its Keras JSON form, by key.
 local function keras_value(key, v)
   if is_null(v) then return null end
-  if key == "activation" then return keras_activation(v) end
-  if key:match("_initializer$") then return keras_initializer(v) end
-  if key:match("_regularizer$") and not is_lua_unit(v) then return keras_regularizer(v) end
-  if key:match("_constraint$") or is_lua_unit(v) then return keras_unit(v) end
-  if type(v) == "function" then
+  if v == false and (key:match("_constraint$") or key:match("_regularizer$")) then return null end
+  if type(v) == "function" then -- saved by name (Keras: by __name__)
     local name = require("lunet.custom").function_name(v)
     if not name then E.raisef("save: %s is a Lua function without a name", key) end
     return name
   end
+  if key:match("_constraint$") or is_lua_unit(v) then return keras_unit(v) end
+  if key == "activation" then return keras_activation(v) end
+  if key:match("_initializer$") then return keras_initializer(v) end
+  if key:match("_regularizer$") then return keras_regularizer(v) end
   if type(v) == "table" then
     local r = {}
     for k, x in pairs(v) do r[k] = keras_value(tostring(k), x) end
@@ -314,6 +315,12 @@ function M.lunet_layer_args(cls, cfg, where, custom)
     if type(k) ~= "string" then
       fail(where, "the layer config is not a JSON object of keywords")
     elseif v == null then -- absent: the unit's default (Keras's None)
+    elseif custom and type(v) == "string" and custom[v] ~= nil then
+      args[k] = custom[v] -- a Lua function or object by its name
+    elseif custom and dict(v) and custom[v.class_name] ~= nil then
+      local ok, o = pcall(custom[v.class_name], drop_nulls(v.config or {}))
+      if not ok then fail(where, "%s: %s", k, E.message(o)) end
+      args[k] = o -- an object of a Lua class (a regularizer, ...)
     elseif k:match("_constraint$") then
       local ok, c = pcall(require("lunet.constraints").get, v, custom)
       if not ok then fail(where, "%s: %s", k, E.message(c)) end
