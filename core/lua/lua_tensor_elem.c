@@ -62,8 +62,8 @@ static int e_newindex(lua_State *L) {
     if (off < 0) return lnT_newindex(L);
     double v = lua_tonumber(L, 3);
     if (!ln_value_fits(t->dtype, v))
-        return luaL_error(L, "assignment: value %f does not fit in %s", v,
-                          ln_dtype_name(t->dtype));
+        return luaL_error(L, "assignment: value %s does not fit in %s",
+                          lua_tostring(L, 3), ln_dtype_name(t->dtype));
     ln_set_f64(t, off, v);
     return 0;
 }

@@ -62,7 +62,7 @@ end
 local function record(self, lv, yb, yp, n)
   self.total, self.count = self.total + lv * n, self.count + n
   for _, m in ipairs(self.metrics) do m:update_state(yb, yp) end
-  local L = package.loaded["lunet.layers_lua"]
+  local L = package.loaded["lunet.custom_layers"]
   for _, l in ipairs(self.model.layers) do
     if L and L.is_lua_layer(l) then
       for name, v in pairs(l.metrics) do
@@ -169,7 +169,7 @@ end
 --- model:forward(x): layer by layer (a C layer's own forward, a Lua layer
 -- under a private tape kept for backward); a new tensor.
 function M.forward(model, x, training)
-  local L = require "lunet.layers_lua"
+  local L = require "lunet.custom_layers"
   local pass = {}
   for i, l in ipairs(model.layers) do
     if L.is_lua_layer(l) then

@@ -403,7 +403,7 @@ end
 
 --- Whether v is a layer object (a built-in layer or one written in Lua).
 function layers.is_layer(v)
-  return type(v) == "table" and (getmetatable(v) == Layer or require("lunet.layers_lua").is_lua_layer(v))
+  return type(v) == "table" and (getmetatable(v) == Layer or require("lunet.custom_layers").is_lua_layer(v))
 end
 
 -- ---- InputLayer -------------------------------------------------------------------
@@ -451,11 +451,11 @@ local constructors = {InputLayer = make_input_layer}
 --- The constructor of Keras class `class_name`, or nil.
 function layers.constructor(class_name)
   local f = constructors[class_name]
-  if class_name == "Lambda" then return require("lunet.layers_lua").Lambda end
+  if class_name == "Lambda" then return require("lunet.custom_layers").Lambda end
   if f then return f end
   local unit = registry.find_class("layer", class_name)
   if not unit then return nil end
-  f = require("lunet.layers_lua").builtin_class(class_name, unit,
+  f = require("lunet.custom_layers").builtin_class(class_name, unit,
     E.protect(function(args) return layers.create(unit, class_name, args) end))
   constructors[class_name] = f
   return f
@@ -481,7 +481,7 @@ end
 
 --- Layers written in Lua: ln.layers.Layer:extend{...}, ln.layers.Lambda(fn).
 function Layer.extend(_, spec)
-  local L = require "lunet.layers_lua"
+  local L = require "lunet.custom_layers"
   return L.extend(L.Root, spec)
 end
 

@@ -173,15 +173,16 @@ local functions, function_names = {}, setmetatable({}, {__mode = "k"})
 -- function(y_rank, y_last, out_rank, out_last) -> Metric}. Unknown names
 -- fail here, naming them.
 function metrics.spec(entry)
-  if metrics.is_metric(entry) then
-    return {name = entry.name, make = function() return entry end}
-  end
   if metrics.is_lua_metric(entry) then
     return {name = entry.name, lua = true, make = function() return entry end}
   end
-  if type(entry) == "table" and type(entry.update_state) == "function" then
-    E.raisef("metrics: '%s' is not a metric object (make Lua metrics with " ..
-             "ln.metrics.Metric:extend{...})", tostring(entry.name or "?"))
+  if metrics.is_metric(entry) and type(rawget(entry, "_c")) == "userdata" then
+    return {name = entry.name, make = function() return entry end}
+  end
+  if type(entry) == "table" and (metrics.is_metric(entry) or type(entry.update_state) == "function") then
+    E.raisef("metrics: '%s' is a metric written in Lua but not made by " ..
+             "ln.metrics.Metric:extend{name = ..., update_state = ..., result = ...}",
+             tostring(rawget(entry, "name") or "?"))
   end
   local losses = require "lunet.losses"
   if losses.is_lua_loss(entry) then

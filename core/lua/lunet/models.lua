@@ -176,7 +176,7 @@ end
 --- Whether the model has a layer written in Lua (it then runs layer by
 -- layer, and fit through a gradient tape).
 function models.has_lua_layers(model)
-  local L = package.loaded["lunet.layers_lua"]
+  local L = package.loaded["lunet.custom_layers"]
   if not L then return false end
   for _, l in ipairs(model.layers) do
     if L.is_lua_layer(l) then return true end

@@ -1,4 +1,4 @@
---- lunet.layers_lua: layers written in Lua -- ln.layers.Layer:extend{...},
+--- lunet.custom_layers: layers written in Lua -- ln.layers.Layer:extend{...},
 -- subclasses of built-in layers (ln.layers.Dropout:extend{...}) and
 -- ln.layers.Lambda(fn) -- first-class: they go in Sequential, train with
 -- fit (their gradient is a gradient tape's), show in summary, save and load.
