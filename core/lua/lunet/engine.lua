@@ -234,7 +234,7 @@ local function prepare_tape(self, c)
     end
   end
   c.constraints = tape_engine().constraints_of(self, on)
-  c.net = tape_engine().new(self, c.loss, c.metrics, vars)
+  c.net = tape_engine().new(self, c.loss, c.metrics, vars, c.constraints)
   c.key, c.pairs, c.gen = key, {}, nil
   return c
 end

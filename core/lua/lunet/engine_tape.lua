@@ -5,7 +5,7 @@
 -- A training step is a gradient tape around the model's forward and the
 -- loss (C layers and C losses are single nodes whose backward is their
 -- own, Lua code is recorded operation by operation), then the optimizer's
--- apply_gradients on the trainable variables (which applies their constraints).
+-- apply_gradients on the trainable variables and the weights' constraints.
 -- The object made here has the C network's batch interface (train_batch,
 -- test_batch, test_run, predict_run, results, reset_metrics), so fit's loop,
 -- callbacks, validation and progress bar are the same code (lunet.engine).
@@ -30,9 +30,24 @@ end
 --- A batch runner for `model` with loss object `loss` (nil for predict)
 -- and metric objects `metrics`, training the variables `vars` (a list of
 -- layer Variables) with the model's optimizer.
-function M.new(model, loss, metrics, vars)
+function M.new(model, loss, metrics, vars, cons)
+  -- the layers that may add to the loss: Lua layers (add_loss,
+  -- regularizers) and C layers with a regularizer
+  local L = require "lunet.custom_layers"
+  local loss_layers = {}
+  for _, l in ipairs(model.layers) do
+    local has = L.is_lua_layer(l)
+    if not has then
+      for k, v in pairs(l._c:config()) do
+        if type(k) == "string" and k:match("_regularizer$") and v ~= nil then has = true end
+      end
+    end
+    if has then loss_layers[#loss_layers + 1] = l end
+  end
+  local values = {}
+  for i, v in ipairs(vars or {}) do values[i] = v.value end
   return setmetatable({tape = true, model = model, loss = loss, metrics = metrics or {},
-                       vars = vars or {},
+                       vars = values, cons = cons or {}, loss_layers = loss_layers,
                        total = 0, count = 0, extra_sum = {}, extra_n = {}}, Net)
 end
 
@@ -54,8 +69,21 @@ end
 -- (regularization penalties, add_loss terms).
 local function total_loss(self, yb, yp)
   local l = self.loss(yb, yp)
-  for _, r in ipairs(self.model.losses) do l = l + r end
+  for _, layer in ipairs(self.loss_layers) do
+    for _, r in ipairs(layer.losses) do l = l + r end
+  end
+  for _, v in ipairs(rawget(self.model, "_added_losses") or {}) do
+    l = l + (type(v) == "function" and v() or v)
+  end
   return l
+end
+
+local TRAINING = {training = true}
+
+-- The model's layers applied to x (the model was built and x checked).
+local function forward(model, x, opts)
+  for _, l in ipairs(model.layers) do x = l(x, opts) end
+  return x
 end
 
 -- Running results after a batch of n samples.
@@ -80,13 +108,14 @@ function Net:train_batch(x, y, index, start, n)
   local tape = autograd.GradientTape()
   local yp
   local loss = tape:run(function()
-    yp = model(xb, {training = true})
+    yp = forward(model, xb, TRAINING)
     return total_loss(self, yb, yp)
   end)
   if is_tensor(loss) and #self.vars > 0 then
     local pairs_ = autograd.zip(tape:gradient(loss, self.vars), self.vars)
     if #pairs_ > 0 then model.optimizer:apply_gradients(pairs_) end
   end
+  M.apply_constraints(self.cons)
   local lv = number(loss)
   record(self, lv, yb, yp, n)
   return lv
@@ -95,7 +124,7 @@ end
 --- One evaluation batch (inference mode).
 function Net:test_batch(x, y, _, start, n)
   local xb, yb = self:rows(x, y, nil, start, n)
-  local yp = self.model(xb)
+  local yp = forward(self.model, xb)
   record(self, number(total_loss(self, yb, yp)), yb, yp, n)
 end
 
@@ -122,7 +151,7 @@ function Net:predict_run(x, start, count, bs, out)
 end
 
 function Net:predict_batch(x, start, n, out)
-  out:narrow(1, start + 1, n):copy_(self.model(x:narrow(1, start + 1, n)))
+  out:narrow(1, start + 1, n):copy_(forward(self.model, x:narrow(1, start + 1, n)))
 end
 
 function Net:reset_metrics()

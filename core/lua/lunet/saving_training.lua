@@ -155,15 +155,26 @@ function M.keras_training_config(model)
   return ordered(tc, {"loss", "metrics", "weighted_metrics", "loss_weights", "optimizer_config"})
 end
 
+-- The error for a unit a file names that is neither built in nor given.
+local function missing(where, kind, name)
+  fail(where, "training_config: the %s '%s' is not one of lunet's; a %s written in Lua is " ..
+       "given as load_model(path, {custom_objects = {%s = ...}})", kind, name, kind, name)
+end
+
 -- A Keras loss (name or dict) -> what compile takes.
 local function lunet_loss(v, where, custom)
   local cls, cfg = dict(v)
   if not cls then
     if type(v) ~= "string" then fail(where, "training_config: the loss is not readable") end
     if custom and custom[v] then return custom[v] end
+    local losses = require "lunet.losses"
+    if not (losses.aliases[v] or registry.has("loss", v)) then missing(where, "loss", v) end
     return v
   end
   local losses = require "lunet.losses"
+  if not (custom and custom[cls]) and not registry.find_class("loss", cls) then
+    missing(where, "loss", cls)
+  end
   if custom and custom[cls] then
     local args = drop_nulls(cfg)
     args.reduction = nil
@@ -182,14 +193,20 @@ local function lunet_metric(v, where, custom)
   if not cls then
     if type(v) ~= "string" then fail(where, "training_config: a metric is not readable") end
     if custom and custom[v] then return custom[v] end
+    if not pcall(require("lunet.metrics").spec, v) then missing(where, "metric", v) end
     return v
   end
   if cls == "MeanMetricWrapper" then
     local name = cfg.fn ~= null and cfg.fn or cfg.name
     if custom and custom[name] then return custom[name] end
+    if not pcall(require("lunet.metrics").spec, name) then missing(where, "metric", name) end
     return name
   end
   local metrics = require "lunet.metrics"
+  if not (custom and custom[cls]) and not registry.find_class("metric", cls)
+      and not registry.find_class("loss", cls) then
+    missing(where, "metric", cls)
+  end
   local args = drop_nulls(cfg)
   args.dtype = nil
   if custom and custom[cls] then
