@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lunet/plugin.h"
+#include "lunet/args.h"
+#include "lunet/tensor.h"
 
 typedef struct entry {
     char *key;
@@ -25,33 +26,6 @@ struct ln_args {
 };
 
 ln_args *ln_args_new(void) { return calloc(1, sizeof(ln_args)); }
-
-ln_args *ln_args_clone(const ln_args *a) {
-    if (!a) return NULL;
-    ln_args *c = ln_args_new();
-    if (!c) return NULL;
-    for (int i = 0; i < a->count; i++) {
-        const entry *e = &a->e[i];
-        ln_status st = LN_OK;
-        switch (e->type) {
-        case LN_ARG_NULL: st = ln_args_set_null(c, e->key); break;
-        case LN_ARG_BOOL: st = ln_args_set_bool(c, e->key, e->num != 0); break;
-        case LN_ARG_NUMBER: st = ln_args_set_number(c, e->key, e->num); break;
-        case LN_ARG_STRING: st = ln_args_set_string(c, e->key, e->str); break;
-        case LN_ARG_NUMBERS: st = ln_args_set_numbers(c, e->key, e->n, e->nums); break;
-        case LN_ARG_TABLE: {
-            ln_args *sub = ln_args_clone(e->table);
-            st = sub ? ln_args_set_table(c, e->key, sub) : LN_E_NOMEM;
-        } break;
-        }
-        if (st) {
-            ln_args_free(c);
-            return NULL;
-        }
-        c->e[c->count - 1].used = e->used;
-    }
-    return c;
-}
 
 static void entry_clear(entry *e) {
     free(e->str);
@@ -154,6 +128,40 @@ ln_status ln_args_set_table(ln_args *a, const char *key, ln_args *sub) {
     e->type = LN_ARG_TABLE;
     e->table = sub;
     return LN_OK;
+}
+
+ln_status ln_args_copy(ln_args *dst, const ln_args *src, const char *skip,
+                       int marks) {
+    for (int i = 0; src && i < src->count; i++) {
+        const entry *e = &src->e[i];
+        ln_status st = LN_OK;
+        if (skip && !strcmp(e->key, skip)) continue;
+        switch (e->type) {
+        case LN_ARG_NULL: st = ln_args_set_null(dst, e->key); break;
+        case LN_ARG_BOOL: st = ln_args_set_bool(dst, e->key, e->num != 0); break;
+        case LN_ARG_NUMBER: st = ln_args_set_number(dst, e->key, e->num); break;
+        case LN_ARG_STRING: st = ln_args_set_string(dst, e->key, e->str); break;
+        case LN_ARG_NUMBERS: st = ln_args_set_numbers(dst, e->key, e->n, e->nums); break;
+        case LN_ARG_TABLE: {
+            ln_args *sub = ln_args_new();
+            st = sub ? ln_args_copy(sub, e->table, NULL, marks) : LN_E_NOMEM;
+            st = st ? (ln_args_free(sub), st) : ln_args_set_table(dst, e->key, sub);
+        } break;
+        }
+        if (st) return st;
+        if (marks) find(dst, e->key)->used = e->used;
+    }
+    return LN_OK;
+}
+
+ln_args *ln_args_clone(const ln_args *a) {
+    if (!a) return NULL;
+    ln_args *c = ln_args_new();
+    if (c && ln_args_copy(c, a, NULL, 1)) {
+        ln_args_free(c);
+        return NULL;
+    }
+    return c;
 }
 
 int ln_args_has(const ln_args *a, const char *key) {

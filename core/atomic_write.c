@@ -3,7 +3,7 @@
 ** (see atomic_write.h).
 */
 #define _GNU_SOURCE /* renameat2, mkostemp */
-#include "atomic_write.h"
+#include "lunet/atomic_write.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,8 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "io.h"
-#include "safe_open.h"
+#include "lunet/io.h"
+#include "lunet/safe_open.h"
 #include "lunet/tensor_ops.h"
 
 /* Next line of buf from *pos: [*start, *end) without the line break.

@@ -19,8 +19,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "io.h"
-#include "safe_open.h"
+#include "lunet/io.h"
+#include "lunet/safe_open.h"
 
 #define CHUNK ((size_t)4 << 20)
 

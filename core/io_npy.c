@@ -17,9 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "atomic_write.h"
-#include "io.h"
-#include "safe_open.h"
+#include "lunet/atomic_write.h"
+#include "lunet/io.h"
+#include "lunet/safe_open.h"
 
 #define NPY_MAX_HEADER ((uint32_t)1 << 20)
 

@@ -9,26 +9,15 @@
 #include <string.h>
 
 #include "lunet/kernels.h"
+#include "lunet/parallel.h"
 
-#define LN_PAR_MIN 32768 /* elements below which a loop stays serial */
 #define LN_BLOCK 4096    /* reduction block, independent of threads */
 #define SUM_ROWS_COLS 256 /* columns per thread task in ln_sum_rows */
 
-/* The hot loops are compiled for AVX-512, AVX2 + FMA and the baseline, the
-** widest the CPU runs picked at load (GCC target_clones; no global -march).
-** The same clone runs in every thread, so results stay thread-count
-** independent. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(LN_NO_CLONES)
-#define LN_CLONES                                                            \
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3",         \
-                                 "default")))
-#else
-#define LN_CLONES
-#endif
+/* The hot loops are compiled per CPU (LN_CLONES, lunet/parallel.h). */
 
 void ln_fill(float *y, int64_t n, float v) {
-#pragma omp parallel for simd if (parallel: n > LN_PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD(n)
     for (int64_t i = 0; i < n; i++) y[i] = v;
 }
 
@@ -37,12 +26,12 @@ void ln_copy(float *y, const float *x, int64_t n) {
 }
 
 void ln_scale(float *y, const float *x, float a, int64_t n) {
-#pragma omp parallel for simd if (parallel: n > LN_PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD(n)
     for (int64_t i = 0; i < n; i++) y[i] = a * x[i];
 }
 
 void ln_axpy(float *y, float a, const float *x, int64_t n) {
-#pragma omp parallel for simd if (parallel: n > LN_PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD(n)
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
@@ -66,12 +55,12 @@ static inline float unary1(ln_unary_op op, float v) {
 }
 
 void ln_unary(ln_unary_op op, float *y, const float *x, int64_t n) {
-#pragma omp parallel for if (n > LN_PAR_MIN / 4) schedule(static)
+    LN_PAR_FOR((n) * 4)
     for (int64_t i = 0; i < n; i++) y[i] = unary1(op, x[i]);
 }
 
 void ln_clamp(float *y, const float *x, float lo, float hi, int64_t n) {
-#pragma omp parallel for simd if (parallel: n > LN_PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD(n)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         y[i] = v < lo ? lo : v > hi ? hi : v;
@@ -101,7 +90,7 @@ static inline float binary1(ln_binary_op op, float a, float b) {
 ** of binary1 keeps the compiler from vectorising). */
 #define SCALAR_LOOP(EXPR)                                                    \
     do {                                                                     \
-        _Pragma("omp parallel for simd if (parallel: n > LN_PAR_MIN) schedule(static)") \
+        LN_PAR_FOR_SIMD(n) \
         for (int64_t i = 0; i < n; i++) z[i] = (EXPR);                       \
     } while (0)
 
@@ -121,10 +110,10 @@ void ln_binary_scalar(ln_binary_op op, float *z, const float *x, float s,
     default: break;
     }
     if (scalar_first) {
-#pragma omp parallel for if (n > LN_PAR_MIN) schedule(static)
+        LN_PAR_FOR(n)
         for (int64_t i = 0; i < n; i++) z[i] = binary1(op, s, x[i]);
     } else {
-#pragma omp parallel for if (n > LN_PAR_MIN) schedule(static)
+        LN_PAR_FOR(n)
         for (int64_t i = 0; i < n; i++) z[i] = binary1(op, x[i], s);
     }
 }
@@ -161,19 +150,6 @@ static void bstrides(int nz, const int64_t *sz, int nx, const int64_t *sx,
     }
 }
 
-/* z[i] = x[i] op y[i], i < n: one loop per common op (vectorised), the
-** others through binary1. */
-LN_CLONES static void binary_n(ln_binary_op op, float *z, const float *x,
-                               const float *y, int64_t n) {
-    switch (op) {
-    case LN_B_ADD: for (int64_t i = 0; i < n; i++) z[i] = x[i] + y[i]; return;
-    case LN_B_SUB: for (int64_t i = 0; i < n; i++) z[i] = x[i] - y[i]; return;
-    case LN_B_MUL: for (int64_t i = 0; i < n; i++) z[i] = x[i] * y[i]; return;
-    case LN_B_DIV: for (int64_t i = 0; i < n; i++) z[i] = x[i] / y[i]; return;
-    default: for (int64_t i = 0; i < n; i++) z[i] = binary1(op, x[i], y[i]);
-    }
-}
-
 void ln_binary(ln_binary_op op, float *z, int nz, const int64_t *sz,
                const float *x, int nx, const int64_t *sx, const float *y,
                int ny, const int64_t *sy) {
@@ -181,38 +157,15 @@ void ln_binary(ln_binary_op op, float *z, int nz, const int64_t *sz,
     for (int i = 0; i < nz; i++) n *= sz[i];
     bstrides(nz, sz, nx, sx, tx);
     bstrides(nz, sz, ny, sy, ty);
-    /* Fast paths: x of the output's shape and y either the same shape or
-    ** a block repeated over the leading dims (a bias row): rows of the
-    ** op's own loop, each element owned by one row. */
-    int k = nz, full_x = 1, full_y = 1;
-    for (int i = 0; i < nz; i++) full_x &= tx[i] != 0 || sz[i] == 1;
-    for (int i = 0; i < nz; i++) full_y &= ty[i] != 0 || sz[i] == 1;
-    if (!full_x && full_y && (op == LN_B_ADD || op == LN_B_MUL)) {
-        ln_binary(op, z, nz, sz, y, ny, sy, x, nx, sx); /* b + x as x + b */
+    /* Fast paths: same shapes, or y a row vector broadcast over rows. */
+    int same = 1;
+    for (int i = 0; i < nz; i++) same &= tx[i] != 0 && ty[i] != 0;
+    if (same && nx == nz && ny == nz) {
+        LN_PAR_FOR(n)
+        for (int64_t i = 0; i < n; i++) z[i] = binary1(op, x[i], y[i]);
         return;
     }
-    while (k > 0 && (ty[k - 1] != 0 || sz[k - 1] == 1)) k--;
-    int block = full_x;
-    for (int i = 0; i < k && block; i++) block = ty[i] == 0 || sz[i] == 1;
-    if (block && n > 0) {
-        int64_t row = 1;
-        for (int i = k; i < nz; i++) row *= sz[i];
-        int64_t rows = n / row;
-        if (rows == 1 && n > LN_PAR_MIN) { /* same shapes: fixed chunks */
-            int64_t nb = (n + LN_BLOCK - 1) / LN_BLOCK;
-#pragma omp parallel for schedule(static)
-            for (int64_t b = 0; b < nb; b++) {
-                int64_t o = b * LN_BLOCK, m = n - o < LN_BLOCK ? n - o : LN_BLOCK;
-                binary_n(op, z + o, x + o, y + o, m);
-            }
-            return;
-        }
-#pragma omp parallel for if (n > LN_PAR_MIN) schedule(static)
-        for (int64_t r = 0; r < rows; r++)
-            binary_n(op, z + r * row, x + r * row, y, row);
-        return;
-    }
-#pragma omp parallel for if (n > LN_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n)
     for (int64_t i = 0; i < n; i++) {
         int64_t r = i, ox = 0, oy = 0;
         for (int d = nz - 1; d >= 0; d--) {
@@ -236,7 +189,7 @@ static double block_sum(const float *x, int64_t n, int square) {
         int64_t nb = (m + LN_BLOCK - 1) / LN_BLOCK;
         double part[GROUP];
         const float *xg = x + g;
-#pragma omp parallel for if (m > LN_PAR_MIN) schedule(static)
+        LN_PAR_FOR(m)
         for (int64_t b = 0; b < nb; b++) {
             int64_t lo = b * LN_BLOCK, hi = lo + LN_BLOCK < m ? lo + LN_BLOCK : m;
             double s = 0;
@@ -257,7 +210,7 @@ double ln_sumsq(const float *x, int64_t n) { return block_sum(x, n, 1); }
 void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
                int64_t len, int64_t inner) {
     int64_t nout = outer * inner;
-#pragma omp parallel for if (nout * len > LN_PAR_MIN) schedule(static)
+    LN_PAR_FOR(nout * len)
     for (int64_t oi = 0; oi < nout; oi++) {
         int64_t o = oi / inner, i = oi % inner;
         const float *p = x + o * len * inner + i;
@@ -298,22 +251,26 @@ void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
 }
 
 void ln_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols) {
-#pragma omp parallel for if (rows * cols > LN_PAR_MIN) schedule(static)
+    LN_PAR_FOR(rows * cols * 2)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
-        float m = xr[0];
-        for (int64_t c = 1; c < cols; c++) m = xr[c] > m ? xr[c] : m;
-        float s = 0;
-        for (int64_t c = 0; c < cols; c++) s += (yr[c] = expf(xr[c] - m));
-        float inv = 1.0f / s;
+        float m = -INFINITY;
+        for (int64_t c = 0; c < cols; c++) m = xr[c] > m ? xr[c] : m;
+        double sum = 0;
+        for (int64_t c = 0; c < cols; c++) {
+            float e = expf(xr[c] - m);
+            yr[c] = e;
+            sum += e;
+        }
+        float inv = (float)(1.0 / sum);
         for (int64_t c = 0; c < cols; c++) yr[c] *= inv;
     }
 }
 
 void ln_log_softmax_rows(float *y, const float *x, int64_t rows,
                          int64_t cols) {
-#pragma omp parallel for if (rows * cols > LN_PAR_MIN) schedule(static)
+    LN_PAR_FOR(rows * cols)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
@@ -360,7 +317,7 @@ void ln_sum_rows(float *y, const float *x, int64_t rows, int64_t cols,
 void ln_gather_rows(void *y, const void *x, const int64_t *idx, int64_t nidx,
                     int64_t rowlen, size_t elsize) {
     size_t bytes = (size_t)rowlen * elsize;
-#pragma omp parallel for if ((int64_t)bytes * nidx > 4 * LN_PAR_MIN) schedule(static)
+    LN_PAR_FOR((int64_t)bytes * nidx / 4)
     for (int64_t r = 0; r < nidx; r++)
         memcpy((char *)y + (size_t)r * bytes,
                (const char *)x + (size_t)idx[r] * bytes, bytes);

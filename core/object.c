@@ -1,10 +1,11 @@
 /*
-** object.c -- instances of non-layer units, and activations' helpers.
+** object.c -- instances of non-layer units (registry.h), and the helpers
+** plugins use to run activations and initializers (plugin.h).
 */
 #include <stdlib.h>
 #include <string.h>
 
-#include "lunet/plugin.h"
+#include "lunet/registry.h"
 
 typedef ln_status (*create_fn)(ln_ctx *, void *, ln_args *);
 
@@ -95,6 +96,8 @@ void ln_activation_free(ln_activation *a) { ln_object_free(a); }
 
 const char *ln_activation_name(const ln_activation *a) { return a->unit->name; }
 
+const ln_args *ln_activation_args(const ln_activation *a) { return a->args; }
+
 const ln_activation_ops *ln_activation_ops_of(const ln_activation *a) {
     return a->unit->ops;
 }
@@ -122,6 +125,13 @@ void ln_activation_epilogue(float *x, int64_t len, const void *arg) {
     const ln_activation *a = arg;
     const ln_activation_ops *o = a->unit->ops;
     o->forward(a->state, x, x, 1, len);
+}
+
+/* ---- schedules ------------------------------------------------------------ */
+
+double ln_schedule_value(const ln_object *s, double step) {
+    const ln_schedule_ops *ops = s->unit->ops;
+    return ops->value(s->state, step);
 }
 
 /* ---- initializers ---------------------------------------------------------- */

@@ -1,6 +1,7 @@
 /*
-** parallel.c -- the thread team of a batch call (parallel_impl.h) and
-** ln_team_run, the task hand-out layers and kernels use (lunet/engine/net.h).
+** parallel.c -- the parallel facility (lunet/parallel.h): the thread team of
+** a region, ln_parallel_tasks (the task hand-out), ln_parallel_for and
+** ln_parallel_rows (fixed chunks over the team or an OpenMP loop).
 **
 ** A job is ntasks independent tasks. The thread that publishes it claims
 ** tasks from the front, the others from the back, one compare-and-swap per
@@ -12,12 +13,15 @@
 ** pause hint) for SPINS_BEFORE_YIELD rounds, then yields the processor at
 ** every round: should two threads of the team share a core (a busy
 ** machine), a spinning one must not keep the other off it for a whole time
-** slice. The region ends with the run of batches; between runs OpenMP's
+** slice. The region ends when its body returns; between regions OpenMP's
 ** own wait policy (OMP_WAIT_POLICY) applies.
 */
 #include <sched.h>
+#include <stdatomic.h>
 
-#include "parallel_impl.h"
+#include <omp.h>
+
+#include "lunet/parallel.h"
 
 #define TAG_SHIFT 48
 #define FRONT_SHIFT 24
@@ -25,20 +29,29 @@
 #define MAX_TASKS ((int64_t)FIELD_MASK)
 #define SPINS_BEFORE_YIELD 4096
 
-/* The team of a batch call running on this thread (NULL outside). */
-static _Thread_local ln__team *tl_team;
-/* The early-update state seen by ln_grad_ready on this thread. */
-static _Thread_local void *tl_early;
+typedef struct team_slot {
+    ln_task_fn fn;
+    void *arg;
+} team_slot;
+
+/* The team of one region (on the stack of ln_parallel_region). */
+typedef struct team {
+    /* The current job: tag (16 bits) | front (24) | back (24). Tasks
+    ** [front, back) are unclaimed; a claim is a compare-and-swap that also
+    ** checks the tag, so a stale claim on a finished job fails. */
+    _Alignas(64) _Atomic uint64_t word;
+    _Alignas(64) _Atomic int64_t done; /* tasks of the job finished */
+    _Alignas(64) _Atomic int stop;
+    team_slot slot[2]; /* fn and arg of jobs by tag parity */
+    unsigned tag;      /* tag of the last job published */
+    int nthreads;
+} team;
+
+/* The team of the region running on this thread (NULL outside). */
+static _Thread_local team *tl_team;
 /* Set while this thread runs a task: work handed out from inside a task
 ** runs in place (a nested job would reset the running job's counters). */
 static _Thread_local int tl_in_task;
-
-void ln__early_set(void *state) {
-    tl_early = state;
-    if (tl_team) tl_team->early = state; /* published with the next job */
-}
-
-void *ln__early_get(void) { return tl_early; }
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -55,7 +68,7 @@ static inline uint64_t pack(unsigned tag, int64_t front, int64_t back) {
 
 /* Claim a task of the job tagged `tag` from the front (from_back = 0) or
 ** the back; -1 when none is left or the job is over. */
-static int64_t claim(ln__team *t, unsigned tag, int from_back) {
+static int64_t claim(team *t, unsigned tag, int from_back) {
     uint64_t w = atomic_load_explicit(&t->word, memory_order_acquire);
     for (;;) {
         if ((unsigned)(w >> TAG_SHIFT) != (tag & 0xffffu)) return -1;
@@ -71,24 +84,24 @@ static int64_t claim(ln__team *t, unsigned tag, int from_back) {
     }
 }
 
-void ln__team_reset(ln__team *t) {
+static void team_reset(team *t) {
     t->nthreads = 1;
     atomic_store_explicit(&t->stop, 0, memory_order_relaxed);
     atomic_store_explicit(&t->done, 0, memory_order_relaxed);
     atomic_store_explicit(&t->word, pack(t->tag, 0, 0), memory_order_release);
 }
 
-void ln__team_start(ln__team *t, int nthreads) {
+static void team_start(team *t, int nthreads) {
     t->nthreads = nthreads;
     tl_team = t;
 }
 
-void ln__team_stop(ln__team *t) {
+static void team_stop(team *t) {
     atomic_store_explicit(&t->stop, 1, memory_order_release);
     tl_team = NULL;
 }
 
-void ln__team_worker(ln__team *t) {
+static void team_worker(team *t) {
     unsigned seen = (unsigned)(atomic_load_explicit(&t->word,
                                                     memory_order_acquire) >>
                                TAG_SHIFT);
@@ -101,12 +114,10 @@ void ln__team_worker(ln__team *t) {
             if (task >= 0) {
                 /* The job cannot end before this task is counted, so its
                 ** slot (by tag parity) stays valid while it runs. */
-                const ln__team_slot *s = &t->slot[tag & 1u];
-                tl_early = t->early;
+                const team_slot *s = &t->slot[tag & 1u];
                 tl_in_task = 1;
                 s->fn(s->arg, task);
                 tl_in_task = 0;
-                tl_early = NULL;
                 atomic_fetch_add_explicit(&t->done, 1, memory_order_release);
                 idle = 0;
                 continue;
@@ -119,13 +130,13 @@ void ln__team_worker(ln__team *t) {
     }
 }
 
-int ln_team_threads(void) {
-    const ln__team *t = tl_team;
+int ln_parallel_threads(void) {
+    const team *t = tl_team;
     return t && !tl_in_task ? t->nthreads : 1;
 }
 
-void ln_team_run(int64_t ntasks, ln_task_fn fn, void *arg) {
-    ln__team *t = tl_team;
+void ln_parallel_tasks(int64_t ntasks, ln_task_fn fn, void *arg) {
+    team *t = tl_team;
     if (ntasks <= 0) return;
     if (!t || tl_in_task || t->nthreads < 2 || ntasks < 2 || ntasks > MAX_TASKS) {
         for (int64_t i = 0; i < ntasks; i++) fn(arg, i);
@@ -152,4 +163,83 @@ void ln_team_run(int64_t ntasks, ln_task_fn fn, void *arg) {
         if (++idle < SPINS_BEFORE_YIELD) cpu_relax();
         else sched_yield();
     }
+}
+
+/* ---- regions ------------------------------------------------------------ */
+
+int ln_parallel_team_possible(void) {
+    return omp_get_max_threads() > 1 && !omp_in_parallel();
+}
+
+ln_status ln_parallel_region(ln_region_fn body, void *arg) {
+    if (!ln_parallel_team_possible()) return body(arg);
+    ln_status st = LN_OK;
+    team t = {.tag = 0};
+    team_reset(&t);
+#pragma omp parallel num_threads(omp_get_max_threads())
+    {
+        if (omp_get_thread_num() == 0) {
+            team_start(&t, omp_get_num_threads());
+            st = body(arg);
+            team_stop(&t);
+        } else {
+            team_worker(&t);
+        }
+    }
+    return st;
+}
+
+/* ---- chunked ranges --------------------------------------------------------- */
+
+typedef struct range_job {
+    ln_range_fn fn;
+    void *arg;
+    int64_t n;     /* elements (rows when rows_per > 0) */
+    int64_t chunk; /* elements per chunk */
+    int64_t per;   /* chunks per task */
+} range_job;
+
+static void range_chunk(const range_job *j, int64_t c) {
+    int64_t lo = c * j->chunk;
+    int64_t hi = lo + j->chunk < j->n ? lo + j->chunk : j->n;
+    j->fn(j->arg, lo, hi);
+}
+
+/* A task: `per` consecutive chunks, each its own call as always. */
+static void range_task(void *arg, int64_t t) {
+    const range_job *j = arg;
+    const int64_t nchunks = (j->n + j->chunk - 1) / j->chunk;
+    const int64_t c1 = (t + 1) * j->per < nchunks ? (t + 1) * j->per : nchunks;
+    for (int64_t c = t * j->per; c < c1; c++) range_chunk(j, c);
+}
+
+/* The chunks go to the region's team when one runs and there are several
+** (about four tasks per thread of consecutive chunks), else -- below
+** LN_PAR_MIN units of work -- everything is one call here (no OpenMP call
+** at all), else an OpenMP loop spreads them. */
+static void run_chunks(range_job *j, int64_t work) {
+    const int64_t nchunks = (j->n + j->chunk - 1) / j->chunk;
+    int nt = ln_parallel_threads();
+    if (nchunks > 1 && nt > 1) {
+        j->per = (nchunks + 4 * nt - 1) / (4 * nt);
+        ln_parallel_tasks((nchunks + j->per - 1) / j->per, range_task, j);
+    } else if (work < LN_PAR_MIN || nchunks == 1) {
+        j->fn(j->arg, 0, j->n);
+    } else {
+#pragma omp parallel for schedule(static)
+        for (int64_t c = 0; c < nchunks; c++) range_chunk(j, c);
+    }
+}
+
+void ln_parallel_for(int64_t n, ln_range_fn fn, void *arg) {
+    if (n <= 0) return;
+    range_job j = {fn, arg, n, LN_PAR_CHUNK, 1};
+    run_chunks(&j, n);
+}
+
+void ln_parallel_rows(int64_t rows, int64_t cols, ln_range_fn fn, void *arg) {
+    if (rows <= 0) return;
+    int64_t per = LN_PAR_CHUNK / (cols > 0 ? cols : 1);
+    range_job j = {fn, arg, rows, per < 1 ? 1 : per, 1};
+    run_chunks(&j, rows * cols);
 }

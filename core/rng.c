@@ -7,6 +7,7 @@
 */
 #include <math.h>
 
+#include "lunet/parallel.h"
 #include "lunet/rng.h"
 
 #define PHILOX_M0 0xD2511F53u
@@ -56,7 +57,7 @@ void ln_rng_uniform(ln_rng *r, float *y, int64_t n, float lo, float hi) {
     uint64_t base = r->counter, key = r->seed;
     int64_t nb = (n + 3) / 4;
     float span = hi - lo;
-#pragma omp parallel for if (n > 32768) schedule(static)
+    LN_PAR_FOR(n)
     for (int64_t b = 0; b < nb; b++) {
         block4 w = philox(base + (uint64_t)b, 0, TAG_UNIFORM, key);
         int64_t i0 = 4 * b, m = n - i0 < 4 ? n - i0 : 4;
@@ -80,7 +81,7 @@ static inline void box_muller(uint32_t a, uint32_t b, double *z0, double *z1) {
 void ln_rng_normal(ln_rng *r, float *y, int64_t n, float mean, float std) {
     uint64_t base = r->counter, key = r->seed;
     int64_t nb = (n + 3) / 4;
-#pragma omp parallel for if (n > 16384) schedule(static)
+    LN_PAR_FOR(n * 2)
     for (int64_t b = 0; b < nb; b++) {
         block4 w = philox(base + (uint64_t)b, 0, TAG_NORMAL, key);
         double z[4];
@@ -104,7 +105,7 @@ static inline double normal_at(uint64_t ctr, uint32_t retry, uint32_t tag,
 void ln_rng_truncated_normal(ln_rng *r, float *y, int64_t n, float mean,
                              float std) {
     uint64_t base = r->counter, key = r->seed;
-#pragma omp parallel for if (n > 16384) schedule(static)
+    LN_PAR_FOR(n * 2)
     for (int64_t i = 0; i < n; i++) {
         double z;
         uint32_t retry = 0;

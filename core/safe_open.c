@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "safe_open.h"
+#include "lunet/safe_open.h"
 
 const char *ln_file_kind(unsigned mode) {
     if (S_ISREG(mode)) return "regular file";

@@ -1,15 +1,43 @@
 /*
-** tensor.c -- tensors and their reference-counted storage.
+** tensor.c -- tensors and their reference-counted storage. A tensor is its
+** public view (lunet/tensor.h: dtype, shape, numel, data) followed by what
+** only this file touches: the storage, the offset into it and the count.
 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lunet/memory.h"
+#include "lunet/overflow.h"
+#include "lunet/parallel.h"
 #include "lunet/tensor.h"
-#include "tensor_pool.h"
 #include "lunet/tensor_ops.h"
-#include "overflow.h"
+#include "tensor_pool.h"
+
+typedef struct ln_storage {
+    void *data;      /* 64-byte aligned, never NULL */
+    size_t capacity; /* usable bytes from data */
+    int refcount;
+    void *base;      /* what the allocator returned (data is inside it) */
+    uint32_t version; /* in-place writes seen by the binding (tape.h) */
+} ln_storage;
+
+typedef struct tensor_rec {
+    ln_tensor view; /* first: a tensor pointer is a rec pointer */
+    ln_storage *storage;
+    size_t offset; /* in bytes, into storage->data */
+    int refcount;
+    unsigned flags; /* LN_TENSOR_VARIABLE: every gradient tape watches it */
+} tensor_rec;
+
+static inline tensor_rec *rec(const ln_tensor *t) { return (tensor_rec *)t; }
+
+/* Point the view's data at offset in storage s (owned reference). */
+static void attach(tensor_rec *r, ln_storage *s, size_t offset) {
+    r->storage = s;
+    r->offset = offset;
+    r->view.data = (char *)s->data + offset;
+}
 
 static int64_t live_tensors, live_storages;
 
@@ -105,21 +133,19 @@ static ln_tensor *tensor_new(ln_ctx *ctx, ln_dtype dtype, int ndim,
                              const int64_t *shape, int zero) {
     int64_t n;
     if (shape_numel(ctx, ndim, shape, ln_dtype_size(dtype), &n)) return NULL;
-    ln_tensor *t = calloc(1, sizeof *t);
-    if (!t) {
-        ln_fail(ctx, LN_E_NOMEM, "tensor: out of memory");
+    tensor_rec *r = calloc(1, sizeof *r);
+    ln_storage *s = r ? storage_new(ctx, (size_t)n * ln_dtype_size(dtype), zero) : NULL;
+    if (!s) {
+        if (!r) ln_fail(ctx, LN_E_NOMEM, "tensor: out of memory");
+        free(r);
         return NULL;
     }
-    t->storage = storage_new(ctx, (size_t)n * ln_dtype_size(dtype), zero);
-    if (!t->storage) {
-        free(t);
-        return NULL;
-    }
-    t->dtype = dtype;
-    t->refcount = 1;
-    set_shape(t, ndim, shape, n);
+    attach(r, s, 0);
+    r->view.dtype = dtype;
+    r->refcount = 1;
+    set_shape(&r->view, ndim, shape, n);
     live_tensors++;
-    return t;
+    return &r->view;
 }
 
 ln_tensor *ln_tensor_new(ln_ctx *ctx, ln_dtype dtype, int ndim,
@@ -132,16 +158,31 @@ ln_tensor *ln_tensor_empty(ln_ctx *ctx, ln_dtype dtype, int ndim,
     return tensor_new(ctx, dtype, ndim, shape, 0);
 }
 
+/* ---- what the gradient tape and the binding read (tensor.h) ---- */
+
+unsigned ln_tensor_flags(const ln_tensor *t) { return rec(t)->flags; }
+void ln_tensor_set_flags(ln_tensor *t, unsigned flags) { rec(t)->flags = flags; }
+uint32_t ln_tensor_version(const ln_tensor *t) { return rec(t)->storage->version; }
+void ln_tensor_bump_version(ln_tensor *t) { rec(t)->storage->version++; }
+
+int ln_tensor_sole_owner(const ln_tensor *t) {
+    return rec(t)->refcount == 1 && rec(t)->storage->refcount == 1;
+}
+
+int ln_tensor_shares_storage(const ln_tensor *a, const ln_tensor *b) {
+    return rec(a)->storage == rec(b)->storage;
+}
+
 ln_tensor *ln_tensor_new_like(ln_ctx *ctx, const ln_tensor *t) {
     return ln_tensor_new(ctx, t->dtype, t->ndim, t->shape);
 }
 
-void ln_tensor_retain(ln_tensor *t) { t->refcount++; }
+void ln_tensor_retain(ln_tensor *t) { rec(t)->refcount++; }
 
 void ln_tensor_release(ln_tensor *t) {
-    if (t && --t->refcount == 0) {
-        storage_release(t->storage);
-        free(t);
+    if (t && --rec(t)->refcount == 0) {
+        storage_release(rec(t)->storage);
+        free(rec(t));
         live_tensors--;
     }
 }
@@ -153,12 +194,12 @@ ln_status ln_tensor_resize(ln_ctx *ctx, ln_tensor *t, int ndim,
     ln_status st = shape_numel(ctx, ndim, shape, es, &n);
     if (st) return st;
     size_t need = (size_t)n * es;
-    if (t->storage->refcount > 1 || t->offset + need > t->storage->capacity) {
+    tensor_rec *r = rec(t);
+    if (r->storage->refcount > 1 || r->offset + need > r->storage->capacity) {
         ln_storage *s = storage_new(ctx, need, 1);
         if (!s) return LN_E_NOMEM;
-        storage_release(t->storage);
-        t->storage = s;
-        t->offset = 0;
+        storage_release(r->storage);
+        attach(r, s, 0);
     }
     set_shape(t, ndim, shape, n);
     return LN_OK;
@@ -166,19 +207,18 @@ ln_status ln_tensor_resize(ln_ctx *ctx, ln_tensor *t, int ndim,
 
 static ln_tensor *view_of(ln_ctx *ctx, ln_tensor *t, int nd,
                           const int64_t *shape, int64_t numel, size_t offset) {
-    ln_tensor *v = calloc(1, sizeof *v);
+    tensor_rec *v = calloc(1, sizeof *v);
     if (!v) {
         ln_fail(ctx, LN_E_NOMEM, "tensor: out of memory");
         return NULL;
     }
-    v->dtype = t->dtype;
+    v->view.dtype = t->dtype;
     v->refcount = 1;
-    v->storage = t->storage;
+    attach(v, rec(t)->storage, offset);
     v->storage->refcount++;
-    v->offset = offset;
-    set_shape(v, nd, shape, numel);
+    set_shape(&v->view, nd, shape, numel);
     live_tensors++;
-    return v;
+    return &v->view;
 }
 
 ln_tensor *ln_tensor_narrow(ln_ctx *ctx, ln_tensor *t, int64_t start,
@@ -200,7 +240,7 @@ ln_tensor *ln_tensor_narrow(ln_ctx *ctx, ln_tensor *t, int64_t start,
     memcpy(shape, t->shape, sizeof shape);
     shape[0] = len;
     return view_of(ctx, t, t->ndim, shape, row * len,
-                   t->offset + (size_t)(start * row) * ln_dtype_size(t->dtype));
+                   rec(t)->offset + (size_t)(start * row) * ln_dtype_size(t->dtype));
 }
 
 ln_tensor *ln_tensor_reshape(ln_ctx *ctx, ln_tensor *t, int ndim,
@@ -233,7 +273,7 @@ ln_tensor *ln_tensor_reshape(ln_ctx *ctx, ln_tensor *t, int ndim,
     }
     if (!ln_shape_ok(ndim, s, max, &numel, &bad) || numel != t->numel)
         goto bad;
-    return view_of(ctx, t, ndim, s, t->numel, t->offset);
+    return view_of(ctx, t, ndim, s, t->numel, rec(t)->offset);
 bad: {
     char a[128], b[128];
     ln_fail(ctx, LN_E_SHAPE, "reshape: cannot view shape %s as %s",
@@ -259,13 +299,13 @@ static int64_t first_unfit(const ln_tensor *t, ln_dtype to) {
 #define UNFIT(v) (!((v) > lo - 1 && (v) < hi + 1)) /* NaN included */
     if (t->dtype == LN_FLOAT32) {
         const float *p = ln_f32(t);
-#pragma omp parallel for reduction(| : any) if (n > 65536) schedule(static)
+#pragma omp parallel for reduction(| : any) if (n >= LN_PAR_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++) any |= UNFIT((double)p[i]);
         for (int64_t i = 0; any && i < n; i++)
             if (UNFIT((double)p[i])) return i;
     } else if (t->dtype == LN_INT32 && to == LN_UINT8) {
         const int32_t *p = ln_i32(t);
-#pragma omp parallel for reduction(| : any) if (n > 65536) schedule(static)
+#pragma omp parallel for reduction(| : any) if (n >= LN_PAR_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++) any |= p[i] < 0 || p[i] > 255;
         for (int64_t i = 0; any && i < n; i++)
             if (p[i] < 0 || p[i] > 255) return i;
@@ -296,7 +336,7 @@ ln_tensor *ln_tensor_cast(ln_ctx *ctx, const ln_tensor *t, ln_dtype to) {
     do {                                                                    \
         DST *d = (DST *)ln_data(c);                                         \
         const SRC *s = (const SRC *)ln_data(t);                             \
-        _Pragma("omp parallel for if (n > 65536) schedule(static)")         \
+        LN_PAR_FOR(n)      \
         for (int64_t i = 0; i < n; i++) d[i] = EXPR;                        \
     } while (0)
     switch (t->dtype * 3 + to) {

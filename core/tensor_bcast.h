@@ -12,9 +12,9 @@
 
 #include <string.h>
 
+#include "lunet/parallel.h"
 #include "lunet/tensor_ops.h"
 
-#define LN_OPS_PAR_MIN 32768 /* elements below which loops stay serial */
 #define LN_BC_BLOCK 8192
 
 typedef struct ln_bc {
@@ -80,7 +80,7 @@ static inline void ln_bc_next(const ln_bc *bc, int64_t *c, int64_t *ox,
     do {                                                                     \
         const ln_bc *bc_ = (BC);                                             \
         int64_t nb_ = (bc_->n + LN_BC_BLOCK - 1) / LN_BC_BLOCK;              \
-        _Pragma("omp parallel for if (bc_->n > LN_OPS_PAR_MIN) schedule(static)") \
+        LN_PAR_FOR(bc_->n) \
         for (int64_t b_ = 0; b_ < nb_; b_++) {                               \
             int64_t c_[LN_MAX_DIM], OX, OY, lo_ = b_ * LN_BC_BLOCK;          \
             int64_t hi_ = lo_ + LN_BC_BLOCK < bc_->n ? lo_ + LN_BC_BLOCK     \

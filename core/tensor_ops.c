@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "lunet/memory.h"
-#include "overflow.h"
+#include "lunet/overflow.h"
 #include "tensor_bcast.h"
 
 int ln_value_fits(ln_dtype d, double v) {
@@ -32,7 +32,7 @@ static void strided_copy(void *out, const void *in, size_t es, int nd,
                          const int64_t *shape, const int64_t *stride,
                          int64_t n) {
     int64_t nb = (n + LN_BC_BLOCK - 1) / LN_BC_BLOCK;
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n)
     for (int64_t b = 0; b < nb; b++) {
         int64_t c[LN_MAX_DIM], off = 0, lo = b * LN_BC_BLOCK;
         int64_t hi = lo + LN_BC_BLOCK < n ? lo + LN_BC_BLOCK : n, r = lo;
@@ -86,7 +86,7 @@ ln_tensor *ln_permute(ln_ctx *ctx, const ln_tensor *x, const int *perm) {
 ** pitch dpitch). */
 static void copy_rows(char *dst, size_t dpitch, const char *src,
                       size_t spitch, int64_t outer, size_t len) {
-#pragma omp parallel for if ((int64_t)len * outer > 4 * LN_OPS_PAR_MIN && outer > 1) schedule(static)
+    LN_PAR_FOR(outer > 1 ? (int64_t)len * outer / 4 : 0)
     for (int64_t o = 0; o < outer; o++)
         memcpy(dst + (size_t)o * dpitch, src + (size_t)o * spitch, len);
 }
@@ -211,7 +211,7 @@ ln_tensor *ln_index_select(ln_ctx *ctx, const ln_tensor *x, int dim,
     const char *src = ln_data(x);
     char *dst = ln_data(y);
     int64_t total = outer * n;
-#pragma omp parallel for if (total * (int64_t)inner > 4 * LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(total * (int64_t)inner / 4)
     for (int64_t k = 0; k < total; k++) {
         int64_t o = k / n, r = k % n;
         memcpy(dst + (size_t)k * inner,
@@ -249,7 +249,7 @@ ln_status ln_index_copy(ln_ctx *ctx, ln_tensor *x, int dim, const int64_t *idx,
     const char *s = ln_data(src);
     /* Rows in index order within each outer slice (a repeated index keeps
     ** the last write); outer slices are independent. */
-#pragma omp parallel for if (outer > 1 && outer * n * (int64_t)inner > 4 * LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(outer > 1 ? outer * n * (int64_t)inner / 4 : 0)
     for (int64_t o = 0; o < outer; o++)
         for (int64_t r = 0; r < n; r++)
             memcpy(dst + ((size_t)o * (size_t)x->shape[dim] + (size_t)idx[r]) * inner,
@@ -267,7 +267,7 @@ ln_status ln_index_fill(ln_ctx *ctx, ln_tensor *x, int dim, const int64_t *idx,
     dim_split(x, dim, &outer, &inner);
     int64_t cell = (int64_t)(inner / ln_dtype_size(x->dtype));
     int64_t rowsz = x->shape[dim] * cell;
-#pragma omp parallel for if (outer > 1 && outer * n * cell > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(outer > 1 ? outer * n * cell : 0)
     for (int64_t o = 0; o < outer; o++)
         for (int64_t r = 0; r < n; r++) {
             int64_t at = o * rowsz + idx[r] * cell;
@@ -315,7 +315,7 @@ ln_tensor *ln_gather(ln_ctx *ctx, const ln_tensor *x, int dim,
     }
     size_t es = ln_dtype_size(x->dtype);
     int64_t n = y->numel;
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n)
     for (int64_t i = 0; i < n; i++) {
         int64_t r = i, off = 0;
         for (int d = nd - 1; d >= 0; d--) {
@@ -358,7 +358,7 @@ ln_tensor *ln_arange(ln_ctx *ctx, double start, double stop, double step,
     }
     ln_tensor *y = ln_tensor_new(ctx, dtype, 1, &n);
     if (!y) return NULL;
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n)
     for (int64_t i = 0; i < n; i++) ln_set_f64(y, i, start + (double)i * step);
     return y;
 }
@@ -391,7 +391,7 @@ ln_tensor *ln_one_hot(ln_ctx *ctx, const ln_tensor *y, int64_t num_classes,
     if (!out) return NULL;
     float *o = ln_f32(out); /* zero-filled by ln_tensor_new */
     int64_t n = y->numel;
-#pragma omp parallel for if (n * num_classes > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n * num_classes)
     for (int64_t i = 0; i < n; i++)
         o[i * num_classes + (int64_t)ln_get_f64(y, i)] = 1.0f;
     return out;
@@ -420,7 +420,7 @@ ln_tensor *ln_region_read(ln_ctx *ctx, const ln_tensor *x, const ln_region *r) {
 #define REGION_FOR(R, N, I, OFF, ...)                                        \
     do {                                                                     \
         int64_t n_ = (N), nb_ = (n_ + LN_BC_BLOCK - 1) / LN_BC_BLOCK;      \
-        _Pragma("omp parallel for if (n_ > LN_OPS_PAR_MIN) schedule(static)") \
+        LN_PAR_FOR(n_) \
         for (int64_t b_ = 0; b_ < nb_; b_++) {                               \
             int64_t c_[LN_MAX_DIM], OFF = (R)->offset, lo_ = b_ * LN_BC_BLOCK; \
             int64_t hi_ = lo_ + LN_BC_BLOCK < n_ ? lo_ + LN_BC_BLOCK : n_, r_ = lo_; \
@@ -489,7 +489,7 @@ ln_status ln_region_write(ln_ctx *ctx, ln_tensor *x, const ln_region *r,
     /* Walk both in the same order: the region's strides for the destination
     ** and src's broadcast strides st for the source. */
     int64_t nb = (n + LN_BC_BLOCK - 1) / LN_BC_BLOCK;
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n)
     for (int64_t bb = 0; bb < nb; bb++) {
         int64_t c[LN_MAX_DIM], od = r->offset, os = 0, lo = bb * LN_BC_BLOCK;
         int64_t hi = lo + LN_BC_BLOCK < n ? lo + LN_BC_BLOCK : n, rr = lo;

@@ -42,10 +42,10 @@ ln_tensor *ln_compare_scalar(ln_ctx *ctx, ln_binary_op op, const ln_tensor *x,
     do {                                                                      \
         const T *p = ACC(x);                                                  \
         if (scalar_first) {                                                   \
-            _Pragma("omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)") \
+            LN_PAR_FOR(n) \
             for (int64_t i = 0; i < n; i++) m[i] = cmp1(op, s, (double)p[i]); \
         } else {                                                              \
-            _Pragma("omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)") \
+            LN_PAR_FOR(n) \
             for (int64_t i = 0; i < n; i++) m[i] = cmp1(op, (double)p[i], s); \
         }                                                                     \
     } while (0)
@@ -123,10 +123,10 @@ ln_tensor *ln_logical_not(ln_ctx *ctx, const ln_tensor *x) {
     int64_t n = x->numel;
     if (x->dtype == LN_UINT8) {
         const uint8_t *p = ln_u8(x);
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+        LN_PAR_FOR(n)
         for (int64_t i = 0; i < n; i++) m[i] = p[i] == 0;
     } else {
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+        LN_PAR_FOR(n)
         for (int64_t i = 0; i < n; i++) m[i] = ln_get_f64(x, i) == 0;
     }
     return z;
@@ -134,7 +134,7 @@ ln_tensor *ln_logical_not(ln_ctx *ctx, const ln_tensor *x) {
 
 int64_t ln_count_nonzero_u8(const uint8_t *m, int64_t n) {
     int64_t c = 0;
-#pragma omp parallel for reduction(+ : c) if (n > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_SUM(n, c)
     for (int64_t i = 0; i < n; i++) c += m[i] != 0;
     return c;
 }
@@ -162,7 +162,7 @@ static int64_t mask_offsets(const uint8_t *m, int64_t n, int64_t **offp) {
     int64_t nb = (n + MASK_BLOCK - 1) / MASK_BLOCK;
     int64_t *off = malloc(sizeof *off * (size_t)(nb + 1));
     if (!off) return -1;
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n)
     for (int64_t b = 0; b < nb; b++) {
         int64_t lo = b * MASK_BLOCK, hi = lo + MASK_BLOCK < n ? lo + MASK_BLOCK : n;
         int64_t c = 0;
@@ -185,7 +185,7 @@ static int64_t mask_offsets(const uint8_t *m, int64_t n, int64_t **offp) {
 static void mask_move(char *x, char *dense, const uint8_t *m, int64_t n,
                       const int64_t *off, size_t cellb, int scatter) {
     int64_t nb = (n + MASK_BLOCK - 1) / MASK_BLOCK;
-#pragma omp parallel for if (n * (int64_t)cellb > LN_OPS_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n * (int64_t)cellb)
     for (int64_t b = 0; b < nb; b++) {
         int64_t lo = b * MASK_BLOCK, hi = lo + MASK_BLOCK < n ? lo + MASK_BLOCK : n;
         int64_t k = off[b];
@@ -238,7 +238,7 @@ ln_status ln_masked_fill(ln_ctx *ctx, ln_tensor *x, const ln_tensor *mask,
 #define FILL(T, ACC)                                                          \
     do {                                                                      \
         T *p = ACC(x), val = (T)v;                                            \
-        _Pragma("omp parallel for if (n * cell > LN_OPS_PAR_MIN) schedule(static)") \
+        LN_PAR_FOR(n * cell) \
         for (int64_t i = 0; i < n; i++)                                       \
             if (m[i])                                                         \
                 for (int64_t j = 0; j < cell; j++) p[i * cell + j] = val;     \

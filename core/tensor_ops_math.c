@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "overflow.h"
+#include "lunet/overflow.h"
 #include "tensor_bcast.h"
 
 #define RED_BLOCK 4096
@@ -131,7 +131,7 @@ ln_tensor *ln_arith_i32_scalar(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
     if (!z) return NULL;
     int32_t *pz = ln_i32(z);
     int bad = 0;
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+LN_PAR_FOR(n)
     for (int64_t i = 0; i < n; i++)
         if (!arith1_i(op, scalar_first ? s : px[i], scalar_first ? px[i] : s, &pz[i]))
             flag_overflow(&bad);
@@ -164,7 +164,7 @@ ln_tensor *ln_floordiv_mod_f32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
         if (!z) return NULL;
         float *pz = ln_f32(z);
         int64_t n = x->numel;
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+        LN_PAR_FOR(n)
         for (int64_t i = 0; i < n; i++)
             pz[i] = scalar_first ? arith1_f(op, s, px[i]) : arith1_f(op, px[i], s);
         return z;
@@ -201,7 +201,7 @@ ln_tensor *ln_neg_abs_i32(ln_ctx *ctx, const ln_tensor *x, int absval) {
         ln_tensor_release(z);
         return NULL;
     }
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+LN_PAR_FOR(n)
     for (int64_t i = 0; i < n; i++) q[i] = absval ? (p[i] < 0 ? -p[i] : p[i]) : -p[i];
     return z;
 }
@@ -228,7 +228,7 @@ ln_tensor *ln_clamp_any(ln_ctx *ctx, const ln_tensor *x, double lo, double hi) {
     do {                                                                      \
         const T *p = ACC(x);                                                  \
         T *q = ACC(z), a = (T)l, b = (T)h;                                    \
-        _Pragma("omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)")  \
+        LN_PAR_FOR(n)  \
         for (int64_t i = 0; i < n; i++) q[i] = p[i] < a ? a : p[i] > b ? b : p[i]; \
     } while (0)
     if (x->dtype == LN_INT32) CLAMP(int32_t, ln_i32);
@@ -247,11 +247,11 @@ void ln_sum_all(const ln_tensor *x, int64_t *isum, double *fsum) {
     }
     if (x->dtype == LN_INT32) {
         const int32_t *p = ln_i32(x);
-#pragma omp parallel for reduction(+ : s) if (n > LN_OPS_PAR_MIN) schedule(static)
+        LN_PAR_SUM(n, s)
         for (int64_t i = 0; i < n; i++) s += p[i];
     } else {
         const uint8_t *p = ln_u8(x);
-#pragma omp parallel for reduction(+ : s) if (n > LN_OPS_PAR_MIN) schedule(static)
+        LN_PAR_SUM(n, s)
         for (int64_t i = 0; i < n; i++) s += p[i];
     }
     if (isum) *isum = s;
@@ -286,7 +286,7 @@ void ln_minmax_all(const ln_tensor *x, int want_max, double *value,
 #define SCAN(T, ACC)                                                          \
     do {                                                                      \
         const T *p = ACC(x);                                                  \
-        _Pragma("omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)")  \
+        LN_PAR_FOR(n)  \
         for (int64_t b = 0; b < nb; b++) {                                    \
             int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n; \
             double best = p[lo];                                              \
@@ -328,7 +328,7 @@ double ln_var_all(const ln_tensor *x, int unbiased) {
             ss += d * d;
         }
     } else {
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+        LN_PAR_FOR(n)
         for (int64_t b = 0; b < nb; b++) {
             int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n;
             double s = 0;
@@ -357,10 +357,10 @@ int ln_equal(const ln_tensor *a, const ln_tensor *b) {
     int64_t n = a->numel, bad = 0;
     if (a->dtype == LN_FLOAT32 && b->dtype == LN_FLOAT32) {
         const float *p = ln_f32(a), *q = ln_f32(b);
-#pragma omp parallel for reduction(+ : bad) if (n > LN_OPS_PAR_MIN) schedule(static)
+        LN_PAR_SUM(n, bad)
         for (int64_t i = 0; i < n; i++) bad += !(p[i] == q[i]);
     } else {
-#pragma omp parallel for reduction(+ : bad) if (n > LN_OPS_PAR_MIN) schedule(static)
+        LN_PAR_SUM(n, bad)
         for (int64_t i = 0; i < n; i++)
             bad += !(ln_get_f64(a, i) == ln_get_f64(b, i));
     }

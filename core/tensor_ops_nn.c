@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lunet/memory.h"
+#include "lunet/parallel.h"
 #include "lunet/tensor_nn.h"
 #include "tensor_bcast.h"
 
@@ -130,13 +131,13 @@ ln_tensor *ln_expand(ln_ctx *ctx, const ln_tensor *x, int nd,
     for (int i = 0; i < k; i++) lead_ones &= t[i] == 1;
     if (lead_ones && row > 1) {
         int64_t reps = n / row;
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+LN_PAR_FOR(n)
         for (int64_t r = 0; r < reps; r++)
             memcpy(py + r * row, px, (size_t)row * sizeof *py);
         return y;
     }
     ln_bc_strides(nd, shape, nd, t, st);
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+LN_PAR_FOR(n)
     for (int64_t i = 0; i < n; i++) {
         int64_t r = i, o = 0;
         for (int d = nd - 1; d >= 0; d--) {
@@ -165,7 +166,7 @@ ln_tensor *ln_softmax_dim(ln_ctx *ctx, const ln_tensor *x, int dim,
         return y;
     }
     int64_t nout = outer * inner;
-#pragma omp parallel for if (x->numel > LN_OPS_PAR_MIN) schedule(static)
+LN_PAR_FOR(x->numel)
     for (int64_t oi = 0; oi < nout; oi++) {
         const float *p = px + (oi / inner) * len * inner + oi % inner;
         float *q = py + (oi / inner) * len * inner + oi % inner;
@@ -203,7 +204,7 @@ ln_tensor *ln_softmax_grad(ln_ctx *ctx, const ln_tensor *y, const ln_tensor *g,
     const float *py = ln_f32(y), *pg = ln_f32(g);
     float *pd = ln_f32(gx);
     int64_t nout = outer * inner;
-#pragma omp parallel for if (y->numel > LN_OPS_PAR_MIN) schedule(static)
+LN_PAR_FOR(y->numel)
     for (int64_t oi = 0; oi < nout; oi++) {
         int64_t o = (oi / inner) * len * inner + oi % inner;
         double s = 0;
@@ -228,7 +229,7 @@ ln_tensor *ln_logsumexp(ln_ctx *ctx, const ln_tensor *x, int dim, int keepdim) {
     const float *px = ln_f32(x);
     float *py = ln_f32(y);
     int64_t nout = outer * inner;
-#pragma omp parallel for if (x->numel > LN_OPS_PAR_MIN) schedule(static)
+LN_PAR_FOR(x->numel)
     for (int64_t oi = 0; oi < nout; oi++) {
         const float *p = px + (oi / inner) * len * inner + oi % inner;
         float m = len ? p[0] : -INFINITY;
@@ -270,7 +271,7 @@ ln_tensor *ln_where(ln_ctx *ctx, const ln_tensor *cond, const ln_tensor *a,
     const float fa = (float)sa, fb = (float)sb;
     float *py = ln_f32(y);
     int64_t n = y->numel;
-#pragma omp parallel for if (n > LN_OPS_PAR_MIN) schedule(static)
+LN_PAR_FOR(n)
     for (int64_t i = 0; i < n; i++) {
         int64_t r = i, oc = 0, o1 = 0, o2 = 0;
         for (int d = nd - 1; d >= 0; d--) {
@@ -301,7 +302,7 @@ ln_tensor *ln_norm(ln_ctx *ctx, const ln_tensor *x, double p, int dim,
     const float *px = ln_f32(x);
     float *py = ln_f32(y);
     int64_t nout = outer * inner;
-#pragma omp parallel for if (x->numel > LN_OPS_PAR_MIN && nout > 1) schedule(static)
+LN_PAR_FOR((nout > 1) ? (x->numel) : 0)
     for (int64_t oi = 0; oi < nout; oi++) {
         const float *q = px + (oi / inner) * len * inner + oi % inner;
         double s = 0;
@@ -390,7 +391,7 @@ ln_tensor *ln_index_add(ln_ctx *ctx, int nd, const int64_t *shape, int dim,
     int64_t inner = ln_dims_prod(shape, dim + 1, nd);
     const float *ps = ln_f32(src);
     float *py = ln_f32(y);
-#pragma omp parallel for if (src->numel > LN_OPS_PAR_MIN && outer > 1) schedule(static)
+LN_PAR_FOR((outer > 1) ? (src->numel) : 0)
     for (int64_t o = 0; o < outer; o++)
         for (int64_t r = 0; r < n; r++) {
             float *dst = py + (o * size + idx[r]) * inner;

@@ -1,13 +1,39 @@
 /*
 ** layer.c -- layer instances: creation from keyword arguments, weights,
-** shape checks around the plugin's forward and backward, regularization.
+** shape checks around the plugin's forward and backward, regularization,
+** and the accessors plugins see a layer through (plugin.h).
 */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "lunet/plugin.h"
+#include "lunet/engine/layer.h"
+
+typedef struct ln_weight {
+    char name[64];    /* Keras's short name: "kernel", "moving_mean" */
+    ln_tensor *value; /* owned */
+    ln_tensor *grad;  /* same shape, written (not accumulated) by backward;
+                         NULL for weights that are never trained */
+    int trainable;    /* by nature; in effect only if the layer's is too */
+    double l1, l2;    /* regularization factors (0 = none) */
+} ln_weight;
+
+struct ln_layer {
+    const ln_unit *unit;
+    const ln_layer_ops *ops;
+    void *state;   /* ops->state_size bytes, owned */
+    ln_args *args; /* the keyword arguments; owned */
+    char name[LN_NAME_MAX]; /* for messages: "dense_1 (Dense)" style */
+    int trainable;          /* Keras's layer.trainable */
+    int built;
+    int nin, nout;
+    ln_shape *in;                 /* nin input shapes */
+    ln_shape out[LN_MAX_OUTPUTS]; /* nout output shapes */
+    int nweights;
+    ln_weight weights[LN_MAX_WEIGHTS];
+    ln_rng *rng; /* for dropout-like layers and initializers */
+};
 
 ln_layer *ln_layer_new(ln_ctx *ctx, const char *unit, ln_args *args) {
     const ln_unit *u = ln_registry_require(ctx, LN_KIND_LAYER, unit);
@@ -26,6 +52,7 @@ ln_layer *ln_layer_new(ln_ctx *ctx, const char *unit, ln_args *args) {
         return NULL;
     }
     l->unit = u;
+    l->ops = ops;
     l->args = args;
     l->trainable = 1;
     l->rng = ln_rng_global();
@@ -47,21 +74,97 @@ ln_layer *ln_layer_new(ln_ctx *ctx, const char *unit, ln_args *args) {
 
 void ln_layer_free(ln_layer *l) {
     if (!l) return;
-    const ln_layer_ops *ops = l->unit->ops;
-    if (ops->destroy) ops->destroy(l);
+    if (l->ops->destroy) l->ops->destroy(l);
     for (int i = 0; i < l->nweights; i++) {
         ln_tensor_release(l->weights[i].value);
         ln_tensor_release(l->weights[i].grad);
     }
     ln_args_free(l->args);
+    free(l->in);
     free(l->state);
     free(l);
 }
 
+/* ---- accessors ------------------------------------------------------------ */
+
+void *ln_layer_state(const ln_layer *l) { return l->state; }
+const char *ln_layer_name(const ln_layer *l) { return l->name; }
+int ln_layer_input_count(const ln_layer *l) { return l->nin; }
+ln_rng *ln_layer_rng(const ln_layer *l) { return l->rng; }
+void ln_layer_set_rng(ln_layer *l, ln_rng *rng) { l->rng = rng; }
+const ln_unit *ln_layer_unit(const ln_layer *l) { return l->unit; }
+const ln_args *ln_layer_args(const ln_layer *l) { return l->args; }
+int ln_layer_trainable(const ln_layer *l) { return l->trainable; }
+void ln_layer_set_trainable(ln_layer *l, int t) { l->trainable = t != 0; }
+int ln_layer_built(const ln_layer *l) { return l->built; }
+int ln_layer_output_count(const ln_layer *l) { return l->nout; }
+int ln_layer_weight_count(const ln_layer *l) { return l->nweights; }
+
+void ln_layer_set_name(ln_layer *l, const char *name) {
+    snprintf(l->name, sizeof l->name, "%s", name);
+}
+
+const ln_shape *ln_layer_input_shape(const ln_layer *l, int i) {
+    return i >= 0 && i < l->nin ? &l->in[i] : NULL;
+}
+
+const ln_shape *ln_layer_output_shape(const ln_layer *l, int i) {
+    return i >= 0 && i < l->nout ? &l->out[i] : NULL;
+}
+
+static const ln_weight *weight(const ln_layer *l, int w) {
+    return w >= 0 && w < l->nweights ? &l->weights[w] : NULL;
+}
+
+ln_tensor *ln_layer_weight(const ln_layer *l, int w) {
+    const ln_weight *x = weight(l, w);
+    return x ? x->value : NULL;
+}
+
+ln_tensor *ln_layer_grad(const ln_layer *l, int w) {
+    const ln_weight *x = weight(l, w);
+    return x ? x->grad : NULL;
+}
+
+const char *ln_layer_weight_name(const ln_layer *l, int w) {
+    const ln_weight *x = weight(l, w);
+    return x ? x->name : NULL;
+}
+
+int ln_layer_weight_trainable(const ln_layer *l, int w) {
+    const ln_weight *x = weight(l, w);
+    return x && x->trainable;
+}
+
+void ln_layer_regularizer(const ln_layer *l, int w, double *l1, double *l2) {
+    const ln_weight *x = weight(l, w);
+    *l1 = x ? x->l1 : 0;
+    *l2 = x ? x->l2 : 0;
+}
+
+int ln_layer_trains(const ln_layer *l, int w) {
+    const ln_weight *x = weight(l, w);
+    return l->trainable && x && x->trainable && x->grad;
+}
+
+int ln_layer_has_trainable(const ln_layer *l) {
+    for (int i = 0; i < l->nweights; i++)
+        if (ln_layer_trains(l, i)) return 1;
+    return 0;
+}
+
+void ln_layer_set_regularizer(ln_layer *l, int w, double l1, double l2) {
+    if (w < 0 || w >= l->nweights) return;
+    l->weights[w].l1 = l1;
+    l->weights[w].l2 = l2;
+}
+
+/* ---- weights ---------------------------------------------------------------- */
+
 ln_status ln_layer_add_weight(ln_ctx *ctx, ln_layer *l, const char *name,
                               int nd, const int64_t *shape, int trainable,
                               const char *init, ln_args *init_args,
-                              ln_weight **out) {
+                              int *index) {
     if (l->nweights == LN_MAX_WEIGHTS)
         return ln_fail(ctx, LN_E_ARG, "%s: more than %d weights", l->name,
                        LN_MAX_WEIGHTS);
@@ -76,7 +179,7 @@ ln_status ln_layer_add_weight(ln_ctx *ctx, ln_layer *l, const char *name,
         return ctx->status;
     }
     if (init) {
-        /* Initializer arguments are read on a copy-free borrowed table; the
+        /* The initializer reads its arguments from the borrowed table; the
         ** layer's own args keep ownership. */
         ln_status st = ln_initializer_fill(ctx, init, init_args, w->value, l->rng);
         if (st) {
@@ -85,115 +188,202 @@ ln_status ln_layer_add_weight(ln_ctx *ctx, ln_layer *l, const char *name,
             return ln_prefix(ctx, "%s: weight '%s'", l->name, name);
         }
     }
+    if (index) *index = l->nweights;
     l->nweights++;
-    if (out) *out = w;
     return LN_OK;
 }
 
+/* ---- build ------------------------------------------------------------------- */
+
 /* "(None, 784)" for a batch-less shape. */
-static const char *none_shape(int nd, const int64_t *s, char *buf, size_t n) {
+static const char *none_shape(const ln_shape *s, char *buf, size_t n) {
     size_t k = (size_t)snprintf(buf, n, "(None");
-    for (int i = 0; i < nd && k < n; i++)
-        k += (size_t)snprintf(buf + k, n - k, ", %lld", (long long)s[i]);
+    for (int i = 0; i < s->nd && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, ", %lld", (long long)s->dim[i]);
     if (k < n) snprintf(buf + k, n - k, ")");
     return buf;
 }
 
-ln_status ln_layer_build(ln_ctx *ctx, ln_layer *l, int in_nd,
-                         const int64_t *in_shape) {
-    char a[128];
+static int same_shape(const ln_shape *a, const ln_shape *b) {
+    if (a->nd != b->nd) return 0;
+    for (int i = 0; i < a->nd; i++)
+        if (a->dim[i] != b->dim[i]) return 0;
+    return 1;
+}
+
+/* The unit's accepted input counts (0, 0 means exactly one). */
+static void input_range(const ln_layer_ops *ops, int *lo, int *hi) {
+    *lo = ops->min_inputs, *hi = ops->max_inputs;
+    if (*lo == 0 && *hi == 0) *lo = *hi = 1;
+}
+
+static ln_status check_count(ln_ctx *ctx, const ln_layer *l, int nin) {
+    int lo, hi;
+    input_range(l->ops, &lo, &hi);
+    if (nin >= lo && (hi < 0 || nin <= hi)) return LN_OK;
+    if (lo == hi)
+        return ln_fail(ctx, LN_E_ARG, "%s: takes %d input%s, got %d", l->name,
+                       lo, lo == 1 ? "" : "s", nin);
+    if (hi < 0)
+        return ln_fail(ctx, LN_E_ARG, "%s: takes at least %d inputs, got %d",
+                       l->name, lo, nin);
+    return ln_fail(ctx, LN_E_ARG, "%s: takes %d to %d inputs, got %d", l->name,
+                   lo, hi, nin);
+}
+
+ln_status ln_layer_build(ln_ctx *ctx, ln_layer *l, int nin,
+                         const ln_shape *in) {
+    char a[128], b[128];
+    ln_status st = check_count(ctx, l, nin);
+    if (st) return st;
     if (l->built) {
-        int same = in_nd == l->in_nd;
-        for (int i = 0; same && i < in_nd; i++)
-            same = in_shape[i] == l->in_shape[i];
-        if (same) return LN_OK;
-        char b[128];
-        return ln_fail(ctx, LN_E_SHAPE,
-                       "%s: built for input shape %s, called on %s", l->name,
-                       none_shape(l->in_nd, l->in_shape, a, sizeof a),
-                       none_shape(in_nd, in_shape, b, sizeof b));
+        if (nin != l->nin)
+            return ln_fail(ctx, LN_E_SHAPE, "%s: built for %d inputs, called "
+                           "on %d", l->name, l->nin, nin);
+        for (int i = 0; i < nin; i++)
+            if (!same_shape(&in[i], &l->in[i]))
+                return ln_fail(ctx, LN_E_SHAPE,
+                               "%s: built for input shape %s, called on %s",
+                               l->name, none_shape(&l->in[i], a, sizeof a),
+                               none_shape(&in[i], b, sizeof b));
+        return LN_OK;
     }
-    if (in_nd < 0 || in_nd >= LN_MAX_DIM)
-        return ln_fail(ctx, LN_E_SHAPE, "%s: input of %d dimensions", l->name,
-                       in_nd);
-    const ln_layer_ops *ops = l->unit->ops;
-    int out_nd = in_nd;
-    int64_t out_shape[LN_MAX_DIM];
-    if (in_nd) memcpy(out_shape, in_shape, (size_t)in_nd * sizeof *in_shape);
-    if (ops->build && ops->build(ctx, l, in_nd, in_shape, &out_nd, out_shape))
+    for (int i = 0; i < nin; i++)
+        if (in[i].nd < 0 || in[i].nd >= LN_MAX_DIM)
+            return ln_fail(ctx, LN_E_SHAPE, "%s: input of %d dimensions",
+                           l->name, in[i].nd);
+    ln_shape *copy = malloc(sizeof *copy * (size_t)(nin ? nin : 1));
+    if (!copy) return ln_fail(ctx, LN_E_NOMEM, "%s: out of memory", l->name);
+    memcpy(copy, in, sizeof *copy * (size_t)nin);
+    int nout = 1;
+    ln_shape out[LN_MAX_OUTPUTS];
+    memset(out, 0, sizeof out);
+    if (nin) out[0] = in[0];
+    if (l->ops->build && l->ops->build(ctx, l, nin, in, &nout, out)) {
+        free(copy);
         return ln_prefix(ctx, "%s", l->name);
-    l->in_nd = in_nd;
-    l->out_nd = out_nd;
-    if (in_nd) memcpy(l->in_shape, in_shape, (size_t)in_nd * sizeof *in_shape);
-    if (out_nd) memcpy(l->out_shape, out_shape, (size_t)out_nd * sizeof *out_shape);
+    }
+    if (nout < 1 || nout > LN_MAX_OUTPUTS) {
+        free(copy);
+        return ln_fail(ctx, LN_E_INTERNAL, "%s: the plugin gave %d outputs (1 "
+                       "to %d)", l->name, nout, LN_MAX_OUTPUTS);
+    }
+    free(l->in);
+    l->in = copy;
+    l->nin = nin;
+    l->nout = nout;
+    memcpy(l->out, out, sizeof out);
     l->built = 1;
     return LN_OK;
 }
 
-static ln_status check_input(ln_ctx *ctx, ln_layer *l, const ln_tensor *x) {
+/* ---- forward and backward ------------------------------------------------------ */
+
+static ln_status check_inputs(ln_ctx *ctx, ln_layer *l, int nin,
+                              const ln_tensor *const *x) {
     if (!l->built) {
-        ln_status st = ln_layer_build(ctx, l, x->ndim - 1, x->shape + 1);
+        ln_shape in[16] = {{0}}, *s = nin <= 16 ? in : malloc(sizeof *s * (size_t)nin);
+        if (!s) return ln_fail(ctx, LN_E_NOMEM, "%s: out of memory", l->name);
+        for (int i = 0; i < nin; i++) {
+            s[i].nd = x[i]->ndim - 1;
+            for (int d = 1; d < x[i]->ndim; d++) s[i].dim[d - 1] = x[i]->shape[d];
+        }
+        ln_status st = ln_layer_build(ctx, l, nin, s);
+        if (s != in) free(s);
         if (st) return st;
     }
-    int ok = x->dtype == LN_FLOAT32 && x->ndim == l->in_nd + 1;
-    for (int i = 0; ok && i < l->in_nd; i++)
-        ok = x->shape[i + 1] == l->in_shape[i];
-    if (ok) return LN_OK;
-    char a[128], b[128];
-    if (x->dtype != LN_FLOAT32)
-        return ln_fail(ctx, LN_E_ARG, "%s: expects float32 input, got %s",
-                       l->name, ln_dtype_name(x->dtype));
-    return ln_fail(ctx, LN_E_SHAPE,
-                   "%s: expected input shape %s, got %s", l->name,
-                   none_shape(l->in_nd, l->in_shape, a, sizeof a),
-                   ln_shape_str(x, b, sizeof b));
+    ln_status st = check_count(ctx, l, nin);
+    if (st) return st;
+    if (nin != l->nin)
+        return ln_fail(ctx, LN_E_SHAPE, "%s: built for %d inputs, called on %d",
+                       l->name, l->nin, nin);
+    for (int i = 0; i < nin; i++) {
+        const ln_tensor *t = x[i];
+        const ln_shape *s = &l->in[i];
+        int ok = t->dtype == LN_FLOAT32 && t->ndim == s->nd + 1 &&
+                 (i == 0 || t->shape[0] == x[0]->shape[0]);
+        for (int d = 0; ok && d < s->nd; d++) ok = t->shape[d + 1] == s->dim[d];
+        if (ok) continue;
+        char a[128], b[128];
+        if (t->dtype != LN_FLOAT32)
+            return ln_fail(ctx, LN_E_ARG, "%s: expects float32 input, got %s",
+                           l->name, ln_dtype_name(t->dtype));
+        return ln_fail(ctx, LN_E_SHAPE, "%s: expected input shape %s, got %s",
+                       l->name, none_shape(s, a, sizeof a),
+                       ln_shape_str(t, b, sizeof b));
+    }
+    return LN_OK;
 }
 
-ln_status ln_layer_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                           ln_tensor *y, unsigned flags) {
-    ln_status st = check_input(ctx, l, x);
+ln_status ln_layer_forward(ln_ctx *ctx, ln_layer *l, int nin,
+                           const ln_tensor *const *x, ln_tensor *const *y,
+                           unsigned flags) {
+    ln_status st = check_inputs(ctx, l, nin, x);
     if (st) return st;
     int64_t shape[LN_MAX_DIM];
-    shape[0] = x->shape[0];
-    memcpy(shape + 1, l->out_shape, (size_t)l->out_nd * sizeof *shape);
-    if ((st = ln_tensor_resize(ctx, y, l->out_nd + 1, shape))) return st;
-    const ln_layer_ops *ops = l->unit->ops;
-    if ((st = ops->forward(ctx, l, x, y, flags))) ln_prefix(ctx, "%s", l->name);
+    shape[0] = nin ? x[0]->shape[0] : 1;
+    for (int j = 0; j < l->nout; j++) {
+        memcpy(shape + 1, l->out[j].dim, (size_t)l->out[j].nd * sizeof *shape);
+        if ((st = ln_tensor_resize(ctx, y[j], l->out[j].nd + 1, shape))) return st;
+    }
+    if ((st = l->ops->forward(ctx, l, x, y, flags))) ln_prefix(ctx, "%s", l->name);
     return st;
 }
 
-ln_status ln_layer_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                            const ln_tensor *y, const ln_tensor *dy,
-                            ln_tensor *dx, unsigned flags) {
+/* Regularization: d/dw (l1*|w| + l2*w^2) added to the loss gradient. */
+typedef struct reg_job {
+    float *g;
+    const float *v;
+    float l1, l2x2;
+} reg_job;
+
+static void reg_chunk(void *arg, int64_t lo, int64_t hi) {
+    const reg_job *j = arg;
+    for (int64_t i = lo; i < hi; i++)
+        j->g[i] += j->l2x2 * j->v[i] + j->l1 * (float)((j->v[i] > 0) - (j->v[i] < 0));
+}
+
+ln_status ln_layer_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                            const ln_tensor *const *y,
+                            const ln_tensor *const *dy, ln_tensor *const *dx,
+                            ln_grad_sink *sink, unsigned flags) {
     char a[128], b[128];
     if (!l->built)
         return ln_fail(ctx, LN_E_STATE, "%s: backward before forward", l->name);
-    if (!ln_shape_equal(dy, y))
-        return ln_fail(ctx, LN_E_SHAPE,
-                       "%s: output gradient of shape %s for output %s", l->name,
-                       ln_shape_str(dy, a, sizeof a), ln_shape_str(y, b, sizeof b));
+    for (int j = 0; j < l->nout; j++)
+        if (!ln_shape_equal(dy[j], y[j]))
+            return ln_fail(ctx, LN_E_SHAPE,
+                           "%s: output gradient of shape %s for output %s",
+                           l->name, ln_shape_str(dy[j], a, sizeof a),
+                           ln_shape_str(y[j], b, sizeof b));
     ln_status st;
-    if ((flags & LN_NEED_DX) && dx &&
-        (st = ln_tensor_resize(ctx, dx, x->ndim, x->shape)))
-        return st;
+    for (int i = 0; i < l->nin; i++)
+        if (dx[i] && (st = ln_tensor_resize(ctx, dx[i], x[i]->ndim, x[i]->shape)))
+            return st;
     if (!l->trainable) flags &= ~LN_NEED_DW;
-    const ln_layer_ops *ops = l->unit->ops;
-    if ((st = ops->backward(ctx, l, x, y, dy, dx, flags)))
+    if (!(flags & LN_NEED_DW)) sink = NULL;
+    if ((st = l->ops->backward(ctx, l, x, y, dy, dx, sink, flags)))
         return ln_prefix(ctx, "%s", l->name);
     if (!(flags & LN_NEED_DW)) return LN_OK;
-    /* Regularization: d/dw (l1*|w| + l2*w^2) added to the loss gradient. */
     for (int i = 0; i < l->nweights; i++) {
         ln_weight *w = &l->weights[i];
         if (!w->grad || !w->trainable || (w->l1 == 0 && w->l2 == 0)) continue;
-        float *g = ln_f32(w->grad);
-        const float *v = ln_f32(w->value);
-        float l1 = (float)w->l1, l2x2 = (float)(2 * w->l2);
-        int64_t n = w->value->numel;
-#pragma omp parallel for if (n > 65536) schedule(static)
-        for (int64_t j = 0; j < n; j++)
-            g[j] += l2x2 * v[j] + l1 * (float)((v[j] > 0) - (v[j] < 0));
+        reg_job j = {ln_f32(w->grad), ln_f32(w->value), (float)w->l1,
+                     (float)(2 * w->l2)};
+        ln_parallel_for(w->value->numel, reg_chunk, &j);
     }
     return LN_OK;
+}
+
+ln_status ln_layer_forward1(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
+                            ln_tensor *y, unsigned flags) {
+    return ln_layer_forward(ctx, l, 1, &x, &y, flags);
+}
+
+ln_status ln_layer_backward1(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
+                             const ln_tensor *y, const ln_tensor *dy,
+                             ln_tensor *dx, unsigned flags) {
+    return ln_layer_backward(ctx, l, &x, &y, &dy, &dx, NULL, flags);
 }
 
 double ln_layer_regularization_loss(const ln_layer *l) {
@@ -210,6 +400,5 @@ double ln_layer_regularization_loss(const ln_layer *l) {
 }
 
 const char *ln_layer_output_activation(const ln_layer *l) {
-    const ln_layer_ops *ops = l->unit->ops;
-    return ops->output_activation ? ops->output_activation(l) : NULL;
+    return l->ops->output_activation ? l->ops->output_activation(l) : NULL;
 }

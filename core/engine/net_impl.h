@@ -1,23 +1,147 @@
 /*
-** net_impl.h -- the ln_net struct shared by net.c (the chain, its
-** buffers, one batch's forward/loss/backward/update) and net_run.c
-** (runs of batches, serial or on a thread team, and the automatic choice
-** between the two). Private to the core.
+** net_impl.h -- the parts of an ln_net, one job each (private to the
+** engine):
+**
+**   ln_chain   the layers run in order, their output and input-gradient
+**              buffers, the compile-time trainable snapshot (net_chain.c)
+**   ln_score   the loss and the metrics with their running totals
+**                                                          (net_score.c)
+**   ln_update  the optimizer a training step applies, its (gradient,
+**              variable) pairs and the gradient sink      (net_update.c)
+**   ln_batch   the rows of one batch gathered from x and y, and the batch
+**              bodies: train, test, predict                (net_batch.c)
+**   ln_tuner   the choice between serial and team runs      (net_run.c)
+**
+** Runs of batches (net_run.c) drive ln__net_batch; nothing of a batch
+** allocates once the buffers have grown to the largest batch.
 */
-#ifndef LUNET_TRAIN_IMPL_H
-#define LUNET_TRAIN_IMPL_H
+#ifndef LUNET_NET_IMPL_H
+#define LUNET_NET_IMPL_H
 
 #include <stdatomic.h>
 
 #include "lunet/engine/net.h"
-#include "parallel_impl.h"
+
+/* ---- the chain (net_chain.c) ----------------------------------------------------- */
+
+typedef struct ln_chain {
+    int n, cap;
+    ln_layer **layers;
+    ln_tensor **ys;  /* output of layer i */
+    ln_tensor **dxs; /* gradient with respect to the input of layer i */
+    int *snapshot;   /* compile-time trainable flags, or NULL */
+    int *saved;      /* layers' own flags while a snapshot is in force */
+    ln_tensor *in;   /* input of the last forward (retained) */
+    unsigned flags;  /* flags of the last forward */
+    int forwarded;
+} ln_chain;
+
+void ln__chain_free(ln_chain *c);
+/* Grow the per-layer arrays to hold n layers; new buffers are empty. */
+ln_status ln__chain_reserve(ln_ctx *ctx, ln_chain *c, int n);
+/* Run every layer on x; the last one gets LN_LOGITS if flags has it. */
+ln_status ln__chain_forward(ln_ctx *ctx, ln_chain *c, ln_tensor *x,
+                            unsigned flags);
+/* Backward from dy down to layer `stop` (inclusive), which writes dx only
+** if need_dx; each layer with trainable weights gets upd's gradient sink
+** when upd is armed. */
+struct ln_update;
+ln_status ln__chain_backward(ln_ctx *ctx, ln_chain *c, const ln_tensor *dy,
+                             int stop, int need_dx, struct ln_update *upd);
+/* Index of the first layer with trainable weights, or n if none. */
+int ln__chain_first_trainable(const ln_chain *c);
+/* Put the compile-time snapshot in force (on) or restore the layers'
+** own flags (off). */
+void ln__chain_snapshot(ln_chain *c, int on);
+/* The output of the last layer. */
+ln_tensor *ln__chain_output(const ln_chain *c);
+
+/* ---- the loss and the metrics (net_score.c) ------------------------------------ */
+
+typedef struct ln_score {
+    ln_object *loss;
+    int fused;          /* the last activation fused with the loss */
+    ln_activation *act; /* that activation, for metrics' probabilities */
+    ln_tensor *dpred;   /* loss gradient */
+    ln_tensor *probs;   /* activation of the logits (fused + metrics) */
+    int nmetrics;
+    ln_object **metrics;
+    double *mtotal, *mcount;
+    double loss_total, loss_count;
+} ln_score;
+
+void ln__score_free(ln_score *s);
+/* An empty float tensor *t for a buffer, made on first use. */
+ln_status ln__score_buffer(ln_ctx *ctx, ln_tensor **t);
+/* The loss (NULL: none) or the metrics (borrowed), checked for kind. */
+ln_status ln__score_set_loss(ln_ctx *ctx, ln_score *s, ln_object *loss,
+                             const ln_chain *c);
+ln_status ln__score_set_metrics(ln_ctx *ctx, ln_score *s, int n,
+                                ln_object *const *metrics);
+/* Decide whether the chain's last activation and the loss fuse. */
+ln_status ln__score_fuse(ln_ctx *ctx, ln_score *s, const ln_chain *c);
+/* The loss of out against y into *loss (plus the chain's regularization)
+** and, with want_grad, its gradient into s->dpred; then the metrics. */
+ln_status ln__score_batch(ln_ctx *ctx, ln_score *s, const ln_chain *c,
+                          const ln_tensor *out, const ln_tensor *y,
+                          int want_grad, double *loss);
+
+/* ---- the optimizer's update (net_update.c) ---------------------------------------- */
+
+typedef struct ln_update {
+    ln_optimizer *opt; /* borrowed; NULL: none */
+    int n, cap;
+    ln_tensor **vars, **grads; /* the pairs (contents borrowed) */
+    const char **names;
+    _Atomic int64_t *covered; /* per pair: elements updated early */
+    int armed;                /* this backward hands out gradient sinks */
+} ln_update;
+
+void ln__update_free(ln_update *u);
+/* Before backward: arm the early update when it can run (buffers sized so
+** nothing fails half-way, no clipping, an elementwise optimizer, no layer
+** twice in the chain). */
+ln_status ln__update_begin(ln_ctx *ctx, ln_update *u, const ln_chain *c,
+                           int can_early);
+/* The sink a layer's backward gets: NULL unless armed. sink is the
+** caller's storage for it. */
+typedef struct ln__layer_sink {
+    ln_grad_sink base;
+    ln_update *u;
+    const ln_layer *l;
+} ln__layer_sink;
+ln_grad_sink *ln__update_sink(ln_update *u, const ln_layer *l,
+                              ln__layer_sink *sink);
+/* After backward: the variables not updated early, then the step count. */
+ln_status ln__update_finish(ln_ctx *ctx, ln_update *u);
+
+/* ---- one batch (net_batch.c) ------------------------------------------------------ */
 
 /* Kinds of batch calls (each has its own buffers and timing). */
 enum { LN__K_TRAIN, LN__K_TEST, LN__K_PREDICT, LN__K_COUNT };
 
-/* The automatic choice between serial and team mode for one kind of call
-** (net_run.c): probe segments alternate the modes, then the faster
-** one runs for a long segment, then it probes again. */
+typedef struct ln_batch {
+    ln_tensor *x, *y; /* gathered rows */
+} ln_batch;
+
+/* One batch: rows [start, start + n) (of idx's order when idx != NULL). */
+typedef struct ln__batch {
+    int kind;
+    int apply; /* train: the optimizer's update too */
+    int early; /* train: buffers sized, updates may run during backward */
+    const ln_tensor *x, *y;
+    const int64_t *idx;
+    int64_t start, n;
+    int64_t next_start, next_n; /* the next batch's rows, to prefetch */
+    double *loss;   /* train, test */
+    ln_tensor *out; /* predict: rows [start, start + n) receive the outputs */
+} ln__batch;
+
+/* ---- the choice of threads (net_run.c) --------------------------------------------- */
+
+/* The automatic choice between serial and team mode for one kind of call:
+** probe segments alternate the modes, then the faster one runs for a long
+** segment, then it probes again. */
 #define LN__PROBE_SEGMENTS 4 /* team, serial, team, serial */
 #define LN__PROBE_LEN 16     /* batches per probe segment */
 #define LN__PROBE_WARM 3     /* untimed batches at a probe segment's start */
@@ -37,62 +161,29 @@ typedef struct ln__auto {
     int nt[2];
 } ln__auto;
 
-struct ln_net {
-    int n, cap;
-    ln_layer **layers;
-    ln_tensor **ys;  /* output of layer i */
-    ln_tensor **dxs; /* gradient with respect to the input of layer i */
-    int *snapshot;   /* compile-time trainable flags, or NULL */
-    int *saved;      /* layers' own flags while a snapshot is in force */
-    ln_tensor *in;   /* input of the last forward (retained) */
-    unsigned flags;  /* flags of the last forward */
-    int forwarded;
-
-    ln_tensor *xb, *yb; /* gathered batch */
-
-    ln_object *loss;
-    int fused;          /* last activation fused with the loss */
-    ln_activation *act; /* that activation, for metrics' probabilities */
-    ln_tensor *dpred;   /* loss gradient */
-    ln_tensor *probs;   /* activation of the logits (fused + metrics) */
-
-    int nmetrics;
-    ln_object **metrics;
-    double *mtotal, *mcount;
-    double loss_total, loss_count;
-
-    /* the fused step's optimizer and its pairs (contents borrowed) */
-    ln_optimizer *opt;
-    int nopt, capopt;
-    ln_tensor **ovars, **ograds;
-    const char **onames;
-    _Atomic int64_t *covered; /* per pair: elements updated early */
-
-    /* threads (net_run.c) */
-    ln_net_threading threading;
+typedef struct ln_tuner {
+    ln_net_threading mode;
     int64_t steady[LN__K_COUNT]; /* largest batch run serially, per kind */
     int steady_ydtype;           /* y's dtype of those runs (-1: none) */
     ln__auto am[LN__K_COUNT];
-    ln__team team;
+} ln_tuner;
+
+/* Forget which batch sizes ran serially (buffers may have to grow). */
+void ln__tuner_unsteady(ln_tuner *t);
+
+/* ---- the net ------------------------------------------------------------------------ */
+
+struct ln_net {
+    ln_chain chain;
+    ln_score score;
+    ln_update update;
+    ln_batch batch;
+    ln_tuner tuner;
 };
 
-/* One batch: rows [start, start + n) (of idx's order when idx != NULL). */
-typedef struct ln__batch {
-    int kind;
-    int apply; /* train: the optimizer's update too */
-    int early; /* train: buffers sized, updates may run during backward */
-    const ln_tensor *x, *y;
-    const int64_t *idx;
-    int64_t start, n;
-    int64_t next_start, next_n; /* the next batch's rows, to prefetch */
-    double *loss;   /* train, test */
-    ln_tensor *out; /* predict: rows [start, start + n) receive the outputs */
-} ln__batch;
-
 /* Gather, forward, loss, metrics, backward and update of one batch, as its
-** kind asks (net.c). Runs on whatever thread team is installed. */
+** kind asks (net_batch.c). Runs on whatever thread team is installed. */
 ln_status ln__net_batch(ln_ctx *ctx, ln_net *net, const ln__batch *b);
-/* Forget which batch sizes ran serially (buffers may have to grow). */
-void ln__net_unsteady(ln_net *net);
+void ln__batch_free(ln_batch *b);
 
 #endif

@@ -5,12 +5,12 @@
 **
 ** A run is cut into segments, each either serial -- the calling thread runs
 ** the layers and every kernel forks its own OpenMP region above its size
-** threshold -- or on a team: ONE parallel region for the whole segment, the
-** calling thread running the layers and the others taking the tasks layers
-** and kernels hand out with ln_team_run (train_team.c). A segment of a few
-** hundred batches thus costs one fork/join, and the team's threads stay
-** awake between batches (spinning, then yielding) instead of being woken
-** for every kernel.
+** threshold -- or on a team: ONE parallel region for the whole segment
+** (ln_parallel_region), the calling thread running the layers and the
+** others taking the work layers and kernels hand out (lunet/parallel.h). A
+** segment of a few hundred batches thus costs one fork/join, and the
+** team's threads stay awake between batches (spinning, then yielding)
+** instead of being woken for every kernel.
 **
 ** A team segment only starts once a serial batch of the same kind and at
 ** least this size has sized every buffer, so the region never allocates.
@@ -23,10 +23,13 @@
 #include <math.h>
 #include <string.h>
 
-#include <omp.h>
-
 #include "net_impl.h"
-#include "overflow.h"
+#include "lunet/overflow.h"
+
+void ln__tuner_unsteady(ln_tuner *t) {
+    for (int k = 0; k < LN__K_COUNT; k++) t->steady[k] = 0;
+    t->steady_ydtype = -1;
+}
 
 /* A run: its batches' common fields, its extent and its stop conditions. */
 typedef struct run_call {
@@ -46,20 +49,20 @@ static int64_t batch_rows(const run_call *r, int64_t k) {
 ** several OpenMP threads, not inside a parallel region already, and every
 ** buffer sized by a serial batch of this kind with >= n rows (the later
 ** batches of a run are never larger). */
-static int team_possible(const ln_net *net, const run_call *r, int64_t n) {
-    if (omp_get_max_threads() < 2 || omp_in_parallel()) return 0;
-    if (n > net->steady[r->tmpl.kind]) return 0;
-    if (r->tmpl.y && (int)r->tmpl.y->dtype != net->steady_ydtype) return 0;
+static int team_possible(const ln_tuner *t, const run_call *r, int64_t n) {
+    if (!ln_parallel_team_possible()) return 0;
+    if (n > t->steady[r->tmpl.kind]) return 0;
+    if (r->tmpl.y && (int)r->tmpl.y->dtype != t->steady_ydtype) return 0;
     return 1;
 }
 
 /* Mode and length of the next segment (from batch k on). */
-static void plan(ln_net *net, const run_call *r, int64_t k, int *team,
+static void plan(ln_tuner *t, const run_call *r, int64_t k, int *team,
                  int64_t *len) {
     *len = r->nbatches - k;
-    if (net->threading == LN_NET_SERIAL) { *team = 0; return; }
-    if (net->threading == LN_NET_TEAM) { *team = 1; return; }
-    ln__auto *a = &net->am[r->tmpl.kind];
+    if (t->mode == LN_NET_SERIAL) { *team = 0; return; }
+    if (t->mode == LN_NET_TEAM) { *team = 1; return; }
+    ln__auto *a = &t->am[r->tmpl.kind];
     if (a->ref_rows == 0) { /* the first batch that can run both ways: */
         memset(a, 0, sizeof *a); /* a few serial ones (warm caches), then probe */
         a->ref_rows = r->batch;
@@ -84,9 +87,9 @@ static double median(double *v, int n) {
 
 /* Account one batch of a planned segment (AUTO): its time when probing,
 ** and the move to the next segment. */
-static void account(ln_net *net, int kind, int team, int64_t n, double dt) {
-    if (net->threading != LN_NET_AUTO) return;
-    ln__auto *a = &net->am[kind];
+static void account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
+    if (t->mode != LN_NET_AUTO) return;
+    ln__auto *a = &t->am[kind];
     a->into++;
     if (a->probing && n == a->ref_rows && a->into > LN__PROBE_WARM) {
         int cap = (int)(sizeof a->t[0] / sizeof a->t[0][0]);
@@ -124,6 +127,7 @@ static void account(ln_net *net, int kind, int team, int64_t n, double dt) {
 static ln_status batches(ln_ctx *ctx, ln_net *net, run_call *r, int64_t *k,
                          int64_t k1, int team, int planned) {
     ln_net_run *run = r->run;
+    ln_tuner *tu = &net->tuner;
     while (*k < k1) {
         ln__batch b = r->tmpl;
         double loss = 0;
@@ -135,7 +139,7 @@ static ln_status batches(ln_ctx *ctx, ln_net *net, run_call *r, int64_t *k,
         }
         b.loss = &loss;
         /* sized buffers: nothing in the batch can fail half-way */
-        b.early = b.n <= net->steady[b.kind] && (!b.y || (int)b.y->dtype == net->steady_ydtype);
+        b.early = b.n <= tu->steady[b.kind] && (!b.y || (int)b.y->dtype == tu->steady_ydtype);
         double t0 = ln_time();
         ln_status st = ln__net_batch(ctx, net, &b);
         if (st) return st;
@@ -148,10 +152,10 @@ static ln_status batches(ln_ctx *ctx, ln_net *net, run_call *r, int64_t *k,
             }
         }
         if (!team) { /* the buffers now hold this batch size */
-            if (b.n > net->steady[b.kind]) net->steady[b.kind] = b.n;
-            if (b.y) net->steady_ydtype = (int)b.y->dtype;
+            if (b.n > tu->steady[b.kind]) tu->steady[b.kind] = b.n;
+            if (b.y) tu->steady_ydtype = (int)b.y->dtype;
         }
-        if (planned) account(net, b.kind, team, b.n, t1 - t0);
+        if (planned) account(tu, b.kind, team, b.n, t1 - t0);
         run->batches = ++*k;
         if (r->deadline > 0 && t1 >= r->deadline) {
             r->stopped = 1;
@@ -163,21 +167,22 @@ static ln_status batches(ln_ctx *ctx, ln_net *net, run_call *r, int64_t *k,
 
 /* A segment on a team: one parallel region; this thread runs the batches
 ** with the team installed, the others serve its tasks. */
+typedef struct segment {
+    ln_ctx *ctx;
+    ln_net *net;
+    run_call *r;
+    int64_t *k, k1;
+} segment;
+
+static ln_status segment_body(void *arg) {
+    segment *s = arg;
+    return batches(s->ctx, s->net, s->r, s->k, s->k1, 1, 1);
+}
+
 static ln_status team_segment(ln_ctx *ctx, ln_net *net, run_call *r,
                               int64_t *k, int64_t k1) {
-    ln_status st = LN_OK;
-    ln__team_reset(&net->team);
-#pragma omp parallel num_threads(omp_get_max_threads())
-    {
-        if (omp_get_thread_num() == 0) {
-            ln__team_start(&net->team, omp_get_num_threads());
-            st = batches(ctx, net, r, k, k1, 1, 1);
-            ln__team_stop(&net->team);
-        } else {
-            ln__team_worker(&net->team);
-        }
-    }
-    return st;
+    segment s = {ctx, net, r, k, k1};
+    return ln_parallel_region(segment_body, &s);
 }
 
 static ln_status run_batches(ln_ctx *ctx, ln_net *net, run_call *r) {
@@ -195,14 +200,14 @@ static ln_status run_batches(ln_ctx *ctx, ln_net *net, run_call *r) {
     while (k < r->nbatches && !r->stopped) {
         int64_t n = batch_rows(r, k);
         ln_status st;
-        if (omp_get_max_threads() < 2 || net->threading == LN_NET_SERIAL) {
+        if (ln_get_num_threads() < 2 || net->tuner.mode == LN_NET_SERIAL) {
             st = batches(ctx, net, r, &k, r->nbatches, 0, 0);
-        } else if (!team_possible(net, r, n)) {
+        } else if (!team_possible(&net->tuner, r, n)) {
             st = batches(ctx, net, r, &k, k + 1, 0, 0); /* sizes the buffers */
         } else {
             int team;
             int64_t len;
-            plan(net, r, k, &team, &len);
+            plan(&net->tuner, r, k, &team, &len);
             st = team ? team_segment(ctx, net, r, &k, k + len)
                       : batches(ctx, net, r, &k, k + len, 0, 1);
         }
@@ -231,7 +236,7 @@ ln_status ln_net_train_run(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                            int apply, int64_t max_batches, double max_seconds,
                            ln_net_run *run) {
     if (!y) return ln_fail(ctx, LN_E_ARG, "net: training needs targets");
-    if (apply && !net->opt)
+    if (apply && !net->update.opt)
         return ln_fail(ctx, LN_E_STATE, "net: a training step with the update "
                        "needs an optimizer (set_optimizer)");
     run_call r = {{LN__K_TRAIN, apply != 0, 0, x, y, idx, 0, 0, 0, 0, NULL, NULL},
@@ -292,7 +297,7 @@ ln_status ln_net_train_step(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                             const ln_tensor *y, const int64_t *idx,
                             int64_t start, int64_t n, double *loss) {
     if (!y) return ln_fail(ctx, LN_E_ARG, "net: training needs targets");
-    if (!net->opt)
+    if (!net->update.opt)
         return ln_fail(ctx, LN_E_STATE, "net: train_step without an optimizer "
                        "(set_optimizer)");
     ln__batch t = {LN__K_TRAIN, 1, 0, x, y, idx, 0, 0, 0, 0, NULL, NULL};
@@ -316,15 +321,15 @@ ln_status ln_net_predict_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
 /* ---- settings ---------------------------------------------------------------------- */
 
 void ln_net_set_threading(ln_net *net, ln_net_threading mode) {
-    net->threading = mode;
-    memset(net->am, 0, sizeof net->am);
+    net->tuner.mode = mode;
+    memset(net->tuner.am, 0, sizeof net->tuner.am);
 }
 
 ln_net_threading ln_net_threading_now(const ln_net *net) {
-    if (omp_get_max_threads() < 2 || net->threading == LN_NET_SERIAL)
-        return LN_NET_SERIAL;
-    if (net->threading == LN_NET_TEAM) return LN_NET_TEAM;
-    const ln__auto *a = &net->am[LN__K_TRAIN];
+    const ln_tuner *t = &net->tuner;
+    if (ln_get_num_threads() < 2 || t->mode == LN_NET_SERIAL) return LN_NET_SERIAL;
+    if (t->mode == LN_NET_TEAM) return LN_NET_TEAM;
+    const ln__auto *a = &t->am[LN__K_TRAIN];
     if (a->probing && a->ref_rows) return a->seg % 2 == 0 ? LN_NET_TEAM : LN_NET_SERIAL;
     return a->best == LN_NET_TEAM ? LN_NET_TEAM : LN_NET_SERIAL;
 }

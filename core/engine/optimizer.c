@@ -22,39 +22,6 @@ static int arg_type(const ln_args *a, const char *key) {
     return -1;
 }
 
-/* A deep copy of a (entries and values; `used` marks are not copied, unlike
-** ln_args_clone), skipping key `skip` (may be NULL): a schedule reference
-** without its `name`, for the schedule to read afresh. NULL when out of
-** memory. */
-static ln_args *args_copy(const ln_args *a, const char *skip) {
-    ln_args *c = ln_args_new();
-    if (!c) return NULL;
-    int n = ln_args_count(a);
-    for (int i = 0; i < n; i++) {
-        ln_arg e = ln_args_at(a, i);
-        if (skip && !strcmp(e.key, skip)) continue;
-        ln_status st = LN_OK;
-        switch (e.type) {
-        case LN_ARG_NULL: st = ln_args_set_null(c, e.key); break;
-        case LN_ARG_BOOL: st = ln_args_set_bool(c, e.key, e.num != 0); break;
-        case LN_ARG_NUMBER: st = ln_args_set_number(c, e.key, e.num); break;
-        case LN_ARG_STRING: st = ln_args_set_string(c, e.key, e.str); break;
-        case LN_ARG_NUMBERS:
-            st = ln_args_set_numbers(c, e.key, e.n, e.nums);
-            break;
-        case LN_ARG_TABLE: {
-            ln_args *sub = args_copy(e.table, NULL);
-            st = sub ? ln_args_set_table(c, e.key, sub) : LN_E_NOMEM;
-        } break;
-        }
-        if (st) {
-            ln_args_free(c);
-            return NULL;
-        }
-    }
-    return c;
-}
-
 /* A non-negative number under key, or (when absent or nil) "off" (-1) and
 ** nothing recorded, so the config shows only the clips that were given. */
 static ln_status read_optional(ln_ctx *ctx, ln_args *a, const char *owner,
@@ -106,8 +73,11 @@ static ln_status read_learning_rate(ln_ctx *ctx, ln_optimizer *o, ln_args *a,
             return ln_prefix(ctx, "%s", owner);
         char unit[LN_NAME_MAX];
         snprintf(unit, sizeof unit, "%s", sname);
-        ln_args *sargs = args_copy(sub, "name");
-        if (!sargs) return ln_fail(ctx, LN_E_NOMEM, "out of memory");
+        ln_args *sargs = ln_args_new();
+        if (!sargs || ln_args_copy(sargs, sub, "name", 0)) {
+            ln_args_free(sargs);
+            return ln_fail(ctx, LN_E_NOMEM, "out of memory");
+        }
         o->schedule = ln_object_new(ctx, LN_KIND_SCHEDULE, unit, sargs);
         if (!o->schedule) return ln_prefix(ctx, "%s: learning_rate", owner);
         /* The config shows the schedule's effective arguments (read marks
@@ -222,11 +192,6 @@ const char *ln_optimizer_name(const ln_optimizer *o) { return o->name; }
 /* ---- learning rate ------------------------------------------------------------- */
 
 int ln_optimizer_has_schedule(const ln_optimizer *o) { return o->schedule != NULL; }
-
-double ln_schedule_value(const ln_object *s, double step) {
-    const ln_schedule_ops *ops = s->unit->ops;
-    return ops->value(s->state, step);
-}
 
 double ln_optimizer_learning_rate(const ln_optimizer *o) {
     return o->schedule ? ln_schedule_value(o->schedule, (double)o->iterations)
@@ -432,10 +397,11 @@ ln_status ln_optimizer_apply(ln_ctx *ctx, ln_optimizer *o, int n,
     return LN_OK;
 }
 
-/* ---- a step applied in pieces (net.c) ------------------------------------------ */
+/* ---- a step applied in pieces (net_update.c) ------------------------------------------ */
 
 int ln__opt_pieces_ok(const ln_optimizer *o) {
-    return o->clipvalue < 0 && o->clipnorm < 0 && o->global_clipnorm < 0;
+    return o->clipvalue < 0 && o->clipnorm < 0 && o->global_clipnorm < 0 &&
+           !(o->ops->flags & LN_OPT_WHOLE_VARIABLE);
 }
 
 ln_status ln__opt_step_begin(ln_ctx *ctx, ln_optimizer *o, int n,

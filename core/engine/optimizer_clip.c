@@ -1,11 +1,10 @@
 /*
-** optimizer_clip.c -- gradient clipping (by value, per-variable norm, global
-** norm) and the fixed-chunk parallel loop update rules run on.
+** optimizer_clip.c -- gradient clipping (by value, per-variable norm,
+** global norm).
 */
 #include <math.h>
 #include <string.h>
 
-#include "lunet/engine/net.h"
 #include "optimizer_impl.h"
 
 /* out[i] = clamp(x[i], -c, c) * scale, computed in double and rounded once;
@@ -15,7 +14,7 @@ void ln__clip_apply(float *out, const float *x, int64_t n, double clipvalue,
                     double scale) {
     if (clipvalue >= 0) {
         const float hi = (float)clipvalue, lo = -hi;
-#pragma omp parallel for simd if (parallel: n >= LN_RANGE_PARALLEL_MIN) schedule(static)
+        LN_PAR_FOR_SIMD(n)
         for (int64_t i = 0; i < n; i++) {
             float v = x[i];
             v = v < lo ? lo : v;
@@ -23,7 +22,7 @@ void ln__clip_apply(float *out, const float *x, int64_t n, double clipvalue,
             out[i] = (float)((double)v * scale);
         }
     } else if (scale != 1.0) {
-#pragma omp parallel for simd if (parallel: n >= LN_RANGE_PARALLEL_MIN) schedule(static)
+        LN_PAR_FOR_SIMD(n)
         for (int64_t i = 0; i < n; i++) out[i] = (float)((double)x[i] * scale);
     } else if (out != x) {
         memcpy(out, x, (size_t)n * sizeof *out);
@@ -75,46 +74,4 @@ ln_status ln_clip_gradients(ln_ctx *ctx, int n, const ln_tensor *const *grads,
                                -1, f);
     }
     return LN_OK;
-}
-
-typedef struct range_job {
-    ln_range_fn fn;
-    void *arg;
-    int64_t n;
-    int64_t per; /* chunks per team task */
-} range_job;
-
-static void range_chunk(const range_job *j, int64_t c) {
-    int64_t lo = c * LN_RANGE_CHUNK;
-    int64_t hi = lo + LN_RANGE_CHUNK < j->n ? lo + LN_RANGE_CHUNK : j->n;
-    j->fn(j->arg, lo, hi);
-}
-
-/* A team task: `per` consecutive chunks, each its own call as always. */
-static void range_task(void *arg, int64_t t) {
-    const range_job *j = arg;
-    const int64_t nchunks = (j->n + LN_RANGE_CHUNK - 1) / LN_RANGE_CHUNK;
-    const int64_t c1 = (t + 1) * j->per < nchunks ? (t + 1) * j->per : nchunks;
-    for (int64_t c = t * j->per; c < c1; c++) range_chunk(j, c);
-}
-
-/* The chunks go to the batch's thread team when one runs (train.h; about
-** four tasks per thread of consecutive chunks), to a new OpenMP region
-** when there are enough of them, else run in order here (no OpenMP call:
-** entering even an if(0) region costs more than a small update). Every
-** chunk is one call of fn with the same bounds in every case. */
-void ln_parallel_range(int64_t n, ln_range_fn fn, void *arg) {
-    if (n <= 0) return;
-    const int64_t nchunks = (n + LN_RANGE_CHUNK - 1) / LN_RANGE_CHUNK;
-    range_job j = {fn, arg, n, 1};
-    int nt = ln_team_threads();
-    if (nchunks > 1 && nt > 1) {
-        j.per = (nchunks + 4 * nt - 1) / (4 * nt);
-        ln_team_run((nchunks + j.per - 1) / j.per, range_task, &j);
-    } else if (n < LN_RANGE_PARALLEL_MIN) {
-        for (int64_t c = 0; c < nchunks; c++) range_chunk(&j, c);
-    } else {
-#pragma omp parallel for schedule(static)
-        for (int64_t c = 0; c < nchunks; c++) range_chunk(&j, c);
-    }
 }

@@ -62,8 +62,8 @@ void ln__clip_apply(float *out, const float *x, int64_t n, double clipvalue,
 ** no clipping happens. */
 double ln__clip_factor(double sumsq, double c);
 
-/* A step applied in pieces, for the fused training step (net.c): the
-** same numbers as one ln_optimizer_apply with the same pairs.
+/* A step applied in pieces, for the fused training step (net_update.c):
+** the same numbers as one ln_optimizer_apply with the same pairs.
 **   ln__opt_step_begin  once: variables resolved (slots must already exist
 **                       for no allocation), t and the rate fixed, the
 **                       plugin's begin_step run;
@@ -74,7 +74,8 @@ double ln__clip_factor(double sumsq, double c);
 **   ln__opt_step_var    all of pair i (clipping as configured, but not a
 **                       global norm);
 **   ln__opt_step_end    iterations + 1.
-** Pieces are only allowed without clipping (ln__opt_pieces_ok). */
+** Pieces are only allowed without clipping and for elementwise update
+** rules (no LN_OPT_WHOLE_VARIABLE): ln__opt_pieces_ok. */
 int ln__opt_pieces_ok(const ln_optimizer *o);
 ln_status ln__opt_step_begin(ln_ctx *ctx, ln_optimizer *o, int n,
                              ln_tensor *const *vars,

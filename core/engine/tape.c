@@ -92,18 +92,18 @@ static int32_t add_value(ln_ctx *ctx, ln_tape *tp, ln_tensor *t, int32_t node) {
 ** nothing outlives the tensor. */
 ln_status ln_tape_mark_variable(ln_ctx *ctx, ln_tensor *t, int trainable) {
     if (!trainable) {
-        t->flags &= ~LN_TENSOR_VARIABLE;
+        ln_tensor_set_flags(t, ln_tensor_flags(t) & ~LN_TENSOR_VARIABLE);
         return LN_OK;
     }
     if (t->dtype != LN_FLOAT32)
         return ln_fail(ctx, LN_E_ARG, "Variable: a %s tensor cannot be a trainable "
                        "variable (gradients are float32)", ln_dtype_name(t->dtype));
-    t->flags |= LN_TENSOR_VARIABLE;
+    ln_tensor_set_flags(t, ln_tensor_flags(t) | LN_TENSOR_VARIABLE);
     return LN_OK;
 }
 
 int ln_tape_is_variable(const ln_tensor *t) {
-    return (t->flags & LN_TENSOR_VARIABLE) != 0;
+    return (ln_tensor_flags(t) & LN_TENSOR_VARIABLE) != 0;
 }
 
 /* ---- tapes -------------------------------------------------------------------------- */
@@ -260,7 +260,7 @@ static ln_status record_on(ln_ctx *ctx, ln_tape *tp, ln_tape_opcode op, int nin,
         n->xid[i] = -1;
         if (!x[i]) continue;
         ln_tensor_retain(x[i]);
-        n->ver[i] = x[i]->storage->version;
+        n->ver[i] = ln_tensor_version(x[i]);
         int32_t id = tp_map_get(tp, x[i]);
         if (id < 0 && tp->watch_vars && ln_tape_is_variable(x[i]))
             failed |= (id = add_value(ctx, tp, x[i], -1)) < 0;
@@ -269,7 +269,7 @@ static ln_status record_on(ln_ctx *ctx, ln_tape *tp, ln_tape_opcode op, int nin,
     for (int j = 0; j < nout; j++) {
         n->y[j] = y[j];
         ln_tensor_retain(y[j]);
-        n->ver[nin + j] = y[j]->storage->version;
+        n->ver[nin + j] = ln_tensor_version(y[j]);
         n->yid[j] = -1;
         if (y[j]->dtype == LN_FLOAT32)
             failed |= (n->yid[j] = add_value(ctx, tp, y[j], self)) < 0;
@@ -295,6 +295,6 @@ ln_status ln_tape_record(ln_ctx *ctx, ln_tape_opcode op, int nin,
 }
 
 void ln_tape_note_write(ln_tensor *t) {
-    if (t) t->storage->version++;
+    if (t) ln_tensor_bump_version(t);
 }
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lunet/engine/layer.h"
 #include "lunet/memory.h"
 #include "tape_impl.h"
 
@@ -58,8 +59,8 @@ ln_status ln_tape_layer_forward(ln_ctx *ctx, ln_layer *l, ln_tensor *x,
     int64_t zero = 0;
     ln_tensor *y = ln_tensor_empty(ctx, LN_FLOAT32, 1, &zero);
     if (!y) return ctx->status;
-    ln_rng before = *l->rng;
-    ln_status st = ln_layer_forward(ctx, l, x, y, flags);
+    ln_rng before = *ln_layer_rng(l);
+    ln_status st = ln_layer_forward1(ctx, l, x, y, flags);
     if (st) {
         ln_tensor_release(y);
         return st;
@@ -74,11 +75,10 @@ ln_status ln_tape_layer_forward(ln_ctx *ctx, ln_layer *l, ln_tensor *x,
     ln_tensor *in[1 + LN_MAX_WEIGHTS];
     int nin = 0;
     in[nin++] = x;
-    for (int k = 0; k < l->nweights && !st; k++) {
-        ln_weight *w = &l->weights[k];
-        if (!w->grad || !ln_layer_trains(l, w)) continue;
-        st = ln_tape_mark_variable(ctx, w->value, 1);
-        in[nin++] = w->value;
+    for (int k = 0; k < ln_layer_weight_count(l) && !st; k++) {
+        if (!ln_layer_grad(l, k) || !ln_layer_trains(l, k)) continue;
+        st = ln_tape_mark_variable(ctx, ln_layer_weight(l, k), 1);
+        in[nin++] = ln_layer_weight(l, k);
     }
     if (!st) st = ln_tape_record(ctx, LN_OP_LAYER, nin, in, 1, &y, &p);
     if (st) {
@@ -94,23 +94,24 @@ static ln_status recompute(ln_ctx *ctx, const tape_node *n) {
     ln_layer *l = (ln_layer *)n->p.unit;
     ln_tensor *keep[LN_MAX_WEIGHTS] = {0};
     ln_status st = LN_OK;
-    for (int k = 0; k < l->nweights && !st; k++)
-        if (!l->weights[k].trainable &&
-            !(keep[k] = ln_tensor_clone(ctx, l->weights[k].value)))
+    int nw = ln_layer_weight_count(l);
+    for (int k = 0; k < nw && !st; k++)
+        if (!ln_layer_weight_trainable(l, k) &&
+            !(keep[k] = ln_tensor_clone(ctx, ln_layer_weight(l, k))))
             st = ctx->status;
     int64_t zero = 0;
     ln_tensor *y = st ? NULL : ln_tensor_empty(ctx, LN_FLOAT32, 1, &zero);
     if (!st && !y) st = ctx->status;
     if (!st) {
-        ln_rng now = *l->rng;
-        l->rng->seed = (uint64_t)n->p.i[1];
-        l->rng->counter = (uint64_t)n->p.i[2];
-        st = ln_layer_forward(ctx, l, n->x[0], y, (unsigned)n->p.i[0]);
-        *l->rng = now;
+        ln_rng *rng = ln_layer_rng(l), now = *rng;
+        rng->seed = (uint64_t)n->p.i[1];
+        rng->counter = (uint64_t)n->p.i[2];
+        st = ln_layer_forward1(ctx, l, n->x[0], y, (unsigned)n->p.i[0]);
+        *rng = now;
     }
-    for (int k = 0; k < l->nweights; k++)
+    for (int k = 0; k < nw; k++)
         if (keep[k]) {
-            ln_tensor_copy(NULL, l->weights[k].value, keep[k]);
+            ln_tensor_copy(NULL, ln_layer_weight(l, k), keep[k]);
             ln_tensor_release(keep[k]);
         }
     ln_tensor_release(y);
@@ -133,19 +134,23 @@ static ln_status layer_grad(ln_ctx *ctx, const tape_node *n, ln_tensor *g,
         ln_status st = recompute(ctx, n);
         if (st) return st;
     }
-    unsigned flags = (unsigned)n->p.i[0] | (need[0] ? LN_NEED_DX : 0) |
-                     (need_dw && l->trainable ? LN_NEED_DW : 0);
+    unsigned flags = (unsigned)n->p.i[0] |
+                     (need_dw && ln_layer_trainable(l) ? LN_NEED_DW : 0);
     if (need[0] && !(gin[0] = ln_tensor_empty(ctx, LN_FLOAT32, x->ndim, x->shape)))
         return ctx->status;
-    const ln_layer_ops *ops = l->unit->ops;
-    ln_status st = ops->backward(ctx, l, x, y, g, gin[0], flags);
-    if (st) return ln_prefix(ctx, "%s", l->name);
+    /* the plugin's own backward: ln_layer_backward would add the
+    ** regularizers, which are a node of their own here */
+    const ln_layer_ops *ops = ln_layer_unit(l)->ops;
+    const ln_tensor *xs[1] = {x}, *ys[1] = {y}, *gs[1] = {g};
+    ln_tensor *dxs[1] = {gin[0]};
+    ln_status st = ops->backward(ctx, l, xs, ys, gs, dxs, NULL, flags);
+    if (st) return ln_prefix(ctx, "%s", ln_layer_name(l));
     for (int i = 1; i < n->nin; i++) {
         if (!need[i] || !(flags & LN_NEED_DW)) continue;
-        for (int k = 0; k < l->nweights; k++) {
-            ln_weight *w = &l->weights[k];
-            if (w->value != n->x[i] || !w->grad || !ln_layer_trains(l, w)) continue;
-            if (!(gin[i] = ln_tensor_clone(ctx, w->grad))) return ctx->status;
+        for (int k = 0; k < ln_layer_weight_count(l); k++) {
+            ln_tensor *gw = ln_layer_grad(l, k);
+            if (ln_layer_weight(l, k) != n->x[i] || !gw || !ln_layer_trains(l, k)) continue;
+            if (!(gin[i] = ln_tensor_clone(ctx, gw))) return ctx->status;
         }
     }
     return LN_OK;
@@ -160,11 +165,12 @@ ln_tensor *ln_tape_layer_regularization(ln_ctx *ctx, ln_layer *l) {
     ln_tensor *in[LN_MAX_WEIGHTS];
     int nin = 0;
     ln_status st = LN_OK;
-    for (int k = 0; k < l->nweights && !st; k++) {
-        ln_weight *w = &l->weights[k];
-        if (!w->grad || !ln_layer_trains(l, w) || (w->l1 == 0 && w->l2 == 0)) continue;
-        st = ln_tape_mark_variable(ctx, w->value, 1);
-        in[nin++] = w->value;
+    for (int k = 0; k < ln_layer_weight_count(l) && !st; k++) {
+        double l1, l2;
+        ln_layer_regularizer(l, k, &l1, &l2);
+        if (!ln_layer_grad(l, k) || !ln_layer_trains(l, k) || (l1 == 0 && l2 == 0)) continue;
+        st = ln_tape_mark_variable(ctx, ln_layer_weight(l, k), 1);
+        in[nin++] = ln_layer_weight(l, k);
     }
     ln_tape_params p = {0};
     p.unit = l;
@@ -183,15 +189,15 @@ static ln_status reg_grad(ln_ctx *ctx, const tape_node *n, ln_tensor *g,
     float s = ln_f32(g)[0];
     for (int i = 0; i < n->nin; i++) {
         if (!need[i]) continue;
-        const ln_weight *w = NULL;
-        for (int k = 0; k < l->nweights; k++)
-            if (l->weights[k].value == n->x[i]) w = &l->weights[k];
+        double wl1 = 0, wl2 = 0;
+        for (int k = 0; k < ln_layer_weight_count(l); k++)
+            if (ln_layer_weight(l, k) == n->x[i]) ln_layer_regularizer(l, k, &wl1, &wl2);
         ln_tensor *v = n->x[i];
         if (!(gin[i] = ln_tensor_empty(ctx, LN_FLOAT32, v->ndim, v->shape)))
             return ctx->status;
         const float *pv = ln_f32(v);
         float *pg = ln_f32(gin[i]);
-        float l1 = w ? (float)w->l1 : 0, l2x2 = w ? (float)(2 * w->l2) : 0;
+        float l1 = (float)wl1, l2x2 = (float)(2 * wl2);
         for (int64_t j = 0; j < v->numel; j++) {
             pg[j] = l2x2 * pv[j] + l1 * (float)((pv[j] > 0) - (pv[j] < 0));
             if (s != 1.0f) pg[j] *= s;
@@ -274,7 +280,7 @@ const char *tp_node_name(const tape_node *n) {
         return ((const ln_object *)n->p.unit)->unit->name;
     case LN_OP_LAYER:
     case LN_OP_REGULARIZATION:
-        return ((const ln_layer *)n->p.unit)->name;
+        return ln_layer_name((const ln_layer *)n->p.unit);
     default: return ln_tape_ops[n->op].name;
     }
 }

@@ -21,11 +21,11 @@ static ln_status accumulate(ln_ctx *ctx, ln_tensor **slot, ln_tensor *g) {
     ln_tensor *sum;
     if (ln_tape_active()) {
         sum = tp_binary(ctx, LN_OP_ADD, s, g);
-    } else if (s->refcount == 1 && s->storage->refcount == 1) {
+    } else if (ln_tensor_sole_owner(s)) {
         ln_axpy(ln_f32(s), 1.0f, ln_f32(g), s->numel);
         ln_tensor_release(g);
         return LN_OK;
-    } else if (g->refcount == 1 && g->storage->refcount == 1) {
+    } else if (ln_tensor_sole_owner(g)) {
         ln_axpy(ln_f32(g), 1.0f, ln_f32(s), g->numel);
         ln_tensor_release(s);
         *slot = g;
@@ -64,7 +64,7 @@ static ln_status mark_once(ln_ctx *ctx, const tape_node *n, ln_tensor *const *go
 static ln_status check_versions(ln_ctx *ctx, const tape_node *n) {
     for (int i = 0; i < n->nin + n->nout; i++) {
         ln_tensor *t = i < n->nin ? n->x[i] : n->y[i - n->nin];
-        if (t && t->storage->version != n->ver[i])
+        if (t && ln_tensor_version(t) != n->ver[i])
             return ln_fail(ctx, LN_E_STATE, "gradient: a tensor that '%s' used was "
                            "modified in place after the tape recorded it (compute "
                            "the gradient first, or use out-of-place operations)",

@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "atomic_write.h"
+#include "lunet/atomic_write.h"
 #include "h5file_impl.h"
-#include "safe_open.h"
+#include "lunet/safe_open.h"
 
 /* ---- errors ------------------------------------------------------------------ */
 

@@ -13,8 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io.h"
-#include "safe_open.h"
+#include "lunet/h5file.h"
+#include "lunet/io.h"
+#include "lunet/safe_open.h"
 
 static const char *class_name(H5T_class_t c) {
     switch (c) {

@@ -1,19 +1,21 @@
 /*
-** lua_files.c -- model files from Lua: HDF5 files (core.files.h5_create /
-** h5_open), layer configs with their nulls, and -- through lua_json.c --
-** JSON (core.json_*). The Keras layout itself is written in Lua
-** (lunet/saving.lua, lunet/saving_config.lua) on top of these.
+** lua_files.c -- the Lua C module lunet.h5 (lua_files.h): HDF5 files
+** (h5.files.h5_create / h5_open), layer configs with their nulls, HDF5
+** datasets (h5.read_h5) and -- through lua_json.c -- JSON (h5.json_*). The
+** Keras layout itself is written in Lua (lunet/saving.lua,
+** lunet/saving_config.lua) on top of these.
 **
-**   local f = core.files.h5_create(path [, overwrite])  -- built in memory; commit writes path
+**   local h5 = require "lunet.h5"
+**   local f = h5.files.h5_create(path [, overwrite])  -- built in memory; commit writes path
 **   f:group(p); f:set_attr(p, name, "text" | {"a", "b"}); f:write(p, t)
 **   f:write_int64(p, n); f:commit()        -- atomic rename over path
-**   local g = core.files.h5_open(path)     -- refuses non-HDF5 files
+**   local g = h5.files.h5_open(path)       -- refuses non-HDF5 files
 **   g:kind(p) -> "group" | "dataset" | "other" | nil
 **   g:attr_string(p, name), g:attr_strings(p, name) -> value or nil
 **   g:attrs(p), g:members(p) -> sorted names
 **   g:read(p [, shape]) -> float32 tensor; g:read_int(p); g:shape(p)
 **   g:path(); g:close()                    -- also __close and __gc
-**   core.files.layer_config(layer._c)      -- keywords read, nulls kept
+**   h5.files.layer_config(layer._c)        -- keywords read, nulls kept
 ** An uncommitted file that is closed or collected is abandoned: the
 ** temporary file goes, the target is left as it was.
 */
@@ -22,57 +24,18 @@
 #include <string.h>
 
 #include "lua_files.h"
-#include "lua_nn.h"
 #include "lunet/h5file.h"
 
 #define LN_H5_MT "lunet.H5File"
 
 /* ---- unit configs with their nulls ------------------------------------------------ */
 
-/* Like lnL_push_args(L, a, 1) but keeping null entries as core.json_null:
-** a saved config shows every keyword the unit read, as Keras's does
-** ("kernel_regularizer": null). */
-static void push_config(lua_State *L, const ln_args *a, int depth) {
-    luaL_checkstack(L, 6, "config");
-    int n = ln_args_count(a);
-    lua_createtable(L, 0, n);
-    for (int i = 0; i < n; i++) {
-        ln_arg e = ln_args_at(a, i);
-        if (!e.used) continue;
-        switch (e.type) {
-        case LN_ARG_NULL: lua_pushlightuserdata(L, NULL); break;
-        case LN_ARG_BOOL: lua_pushboolean(L, e.num != 0); break;
-        case LN_ARG_NUMBER:
-            if (e.num == floor(e.num) && fabs(e.num) < 9e15)
-                lua_pushinteger(L, (lua_Integer)e.num);
-            else
-                lua_pushnumber(L, e.num);
-            break;
-        case LN_ARG_STRING: lua_pushstring(L, e.str); break;
-        case LN_ARG_NUMBERS:
-            lua_createtable(L, e.n, 0);
-            for (int j = 0; j < e.n; j++) {
-                if (e.nums[j] == floor(e.nums[j]) && fabs(e.nums[j]) < 9e15)
-                    lua_pushinteger(L, (lua_Integer)e.nums[j]);
-                else
-                    lua_pushnumber(L, e.nums[j]);
-                lua_rawseti(L, -2, j + 1);
-            }
-            luaL_setmetatable(L, LN_JSON_ARRAY_MT);
-            break;
-        case LN_ARG_TABLE:
-            if (depth > 16) luaL_error(L, "config: nested too deep");
-            push_config(L, e.table, depth + 1);
-            break;
-        }
-        lua_setfield(L, -2, e.key);
-    }
-}
-
 /* files.layer_config(layer) -> the keywords the layer's unit read, nulls
-** included (layer: the lunet.Layer userdata, layer._c in Lua). */
+** included as the JSON null, as Keras's configs show them
+** ("kernel_regularizer": null) (layer: the lunet.Layer userdata, layer._c
+** in Lua). */
 static int l_layer_config(lua_State *L) {
-    push_config(L, lnL_check_layer(L, 1)->l->args, 0);
+    lnL_push_args(L, ln_layer_args(lnH_check_layer(L, 1)), LNL_ARGS_USED | LNL_ARGS_JSON);
     return 1;
 }
 
@@ -324,7 +287,30 @@ static int h5_tostring(lua_State *L) {
     return 1;
 }
 
-void lnL_open_files(lua_State *L) {
+/* read_h5(path, dataset) -> tensor (ln.io.read_h5). */
+static int l_read_h5(lua_State *L) {
+    ln_tensor *t;
+    lnL_check(L, ln_read_h5(lnL_ctx(), lnL_check_path(L, 1, "read_h5"),
+                            luaL_checkstring(L, 2), &t));
+    lnL_push_tensor(L, t);
+    return 1;
+}
+
+const lnL_api *lnH_api;
+
+/* require "lunet.h5": lunet.core first (it publishes the API), then the
+** module table: files, json_*, read_h5. */
+LN_API int luaopen_lunet_h5(lua_State *L) {
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "lunet.core");
+    lua_call(L, 1, 0);
+    lua_getfield(L, LUA_REGISTRYINDEX, LNL_API_KEY);
+    const lnL_api *api = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!api || api->size < sizeof(lnL_api))
+        return luaL_error(L, "lunet.h5: needs the C API of a matching lunet.core");
+    lnH_api = api;
+    lua_newtable(L);
     lnL_open_json(L);
 
     static const luaL_Reg h5_methods[] = {
@@ -352,4 +338,7 @@ void lnL_open_files(lua_State *L) {
     lua_newtable(L);
     lnL_register(L, file_fns);
     lua_setfield(L, -2, "files");
+    lua_pushcfunction(L, l_read_h5);
+    lua_setfield(L, -2, "read_h5");
+    return 1;
 }

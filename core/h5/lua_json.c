@@ -1,15 +1,15 @@
 /*
 ** lua_json.c -- JSON from Lua through libjansson (core/h5/json.h):
 **
-**   core.json_encode(value [, {indent = 0, ascii = true}]) -> string
-**   core.json_decode(text [, what]) -> value       (what: for messages)
-**   core.json_null                                 (JSON null in values)
-**   core.json_array(t) -> t                        (mark t as an array)
+**   h5.json_encode(value [, {indent = 0, ascii = true}]) -> string
+**   h5.json_decode(text [, what]) -> value       (what: for messages)
+**   h5.json_null                                 (JSON null in values)
+**   h5.json_array(t) -> t                        (mark t as an array)
 **
-** JSON values map to Lua as: null <-> core.json_null (nil is written as
+** JSON values map to Lua as: null <-> h5.json_null (nil is written as
 ** null too), true/false, integers <-> Lua integers, reals <-> floats,
 ** strings, arrays <-> lists, objects <-> tables with string keys. Decoded
-** arrays carry the metatable core.json_array_mt, so an empty array writes
+** arrays carry the metatable h5.json_array_mt, so an empty array writes
 ** back as []; an empty plain table writes as {}. A metatable field
 ** __jsonorder = {"k1", "k2", ...} writes those keys first, in that order;
 ** other keys follow sorted, so the text never depends on hashing.
@@ -337,7 +337,7 @@ static void push_json(lua_State *L, const ln_json *v, int depth) {
     }
 }
 
-/* json_decode(text [, what]) -> value; null is core.json_null. */
+/* json_decode(text [, what]) -> value; null is h5.json_null. */
 static int l_json_decode(lua_State *L) {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);

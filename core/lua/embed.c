@@ -11,7 +11,7 @@
 #include <lualib.h>
 
 #include "embed.h"
-#include "lunet/plugin.h"
+#include "lunet/lunet.h"
 
 LN_API int luaopen_lunet_core(lua_State *L);
 
@@ -33,21 +33,34 @@ int lnE_in_build_tree(void) {
            !strcmp(build, dir);
 }
 
-/* Lua files: the source tree when run from the build tree, else the
-** installed share/lua/5.4 next to the executable. */
-static void set_paths(lua_State *L) {
-    char dir[PATH_MAX], lua_dir[PATH_MAX + 64];
-    if (lnE_exe_dir(dir, sizeof dir) != 0) return;
-    if (lnE_in_build_tree())
-        snprintf(lua_dir, sizeof lua_dir, "%s", LN_SOURCE_LUA_DIR);
-    else
-        snprintf(lua_dir, sizeof lua_dir, "%s/%s", dir, LN_REL_LUA_DIR);
+/* Prepend dir's patterns to package[field] ("path": Lua files, "cpath":
+** C modules). */
+static void prepend(lua_State *L, const char *field, const char *dir) {
     lua_getglobal(L, "package");
-    lua_getfield(L, -1, "path");
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", lua_dir, lua_dir,
-                    lua_tostring(L, -1));
-    lua_setfield(L, -3, "path");
+    lua_getfield(L, -1, field);
+    if (!strcmp(field, "path"))
+        lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
+    else
+        lua_pushfstring(L, "%s/?.so;%s", dir, lua_tostring(L, -1));
+    lua_setfield(L, -3, field);
     lua_pop(L, 2);
+}
+
+/* Lua files and the C modules loaded on demand (lunet.h5): the source and
+** build trees when run from the build tree, else the installed
+** share/lua/5.4 and lib/lua/5.4 next to the executable. */
+static void set_paths(lua_State *L) {
+    char dir[PATH_MAX], lua_dir[PATH_MAX + 64], cmod_dir[PATH_MAX + 64];
+    if (lnE_exe_dir(dir, sizeof dir) != 0) return;
+    if (lnE_in_build_tree()) {
+        snprintf(lua_dir, sizeof lua_dir, "%s", LN_SOURCE_LUA_DIR);
+        snprintf(cmod_dir, sizeof cmod_dir, "%s", LN_BUILD_CMOD_DIR);
+    } else {
+        snprintf(lua_dir, sizeof lua_dir, "%s/%s", dir, LN_REL_LUA_DIR);
+        snprintf(cmod_dir, sizeof cmod_dir, "%s/%s", dir, LN_REL_CMOD_DIR);
+    }
+    prepend(L, "path", lua_dir);
+    prepend(L, "cpath", cmod_dir);
 }
 
 static int msghandler(lua_State *L) {

@@ -21,9 +21,10 @@ int lnE_in_build_tree(void);
 /* lua_pcall with a message handler that appends a traceback. */
 int lnE_docall(lua_State *L, int nargs, int nres);
 
-/* Preload lunet.core, point package.path at lunet's Lua files (the source
-** tree from the build tree, else the installed share/lua/5.4) and set the
-** global `ln` = require "lunet". Returns LUA_OK, or an error status with
+/* Preload lunet.core, point package.path at lunet's Lua files and
+** package.cpath at its C modules loaded on demand (lunet.h5) -- the source
+** and build trees from the build tree, else the installed share/lua/5.4 and
+** lib/lua/5.4 -- and set the global `ln` = require "lunet". Returns LUA_OK, or an error status with
 ** the message (and traceback) on the stack. */
 int lnE_open(lua_State *L);
 

@@ -2,6 +2,7 @@
 ** lua_common.c -- the helpers every part of the binding shares: the error
 ** slot, tensor userdata, shapes and keyword arguments. Calls no opener.
 */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,30 +267,37 @@ ln_args *lnL_to_args(lua_State *L, int idx, const char *fn) {
     return table_to_args(L, idx, fn, 0);
 }
 
-void lnL_push_args(lua_State *L, const ln_args *a, int only_used) {
+/* A number as Lua shows it: an integer when it is one (and fits), so
+** configs read {units = 300}, not 300.0. */
+static void push_number(lua_State *L, double v) {
+    if (v == floor(v) && fabs(v) < 9e15) lua_pushinteger(L, (lua_Integer)v);
+    else lua_pushnumber(L, v);
+}
+
+void lnL_push_args(lua_State *L, const ln_args *a, unsigned how) {
+    luaL_checkstack(L, 6, "keyword arguments");
     int n = ln_args_count(a);
     lua_createtable(L, 0, n);
     for (int i = 0; i < n; i++) {
         ln_arg e = ln_args_at(a, i);
-        if (only_used && !e.used) continue;
+        if ((how & LNL_ARGS_USED) && !e.used) continue;
         switch (e.type) {
-        case LN_ARG_NULL: continue; /* nil: absent from the table */
-        case LN_ARG_BOOL: lua_pushboolean(L, e.num != 0); break;
-        case LN_ARG_NUMBER:
-            if (e.num == (double)(lua_Integer)e.num && e.num > -9e15 && e.num < 9e15)
-                lua_pushinteger(L, (lua_Integer)e.num);
-            else
-                lua_pushnumber(L, e.num);
+        case LN_ARG_NULL:
+            if (!(how & LNL_ARGS_JSON)) continue; /* nil: absent */
+            lua_pushlightuserdata(L, NULL);        /* the JSON null */
             break;
+        case LN_ARG_BOOL: lua_pushboolean(L, e.num != 0); break;
+        case LN_ARG_NUMBER: push_number(L, e.num); break;
         case LN_ARG_STRING: lua_pushstring(L, e.str); break;
         case LN_ARG_NUMBERS:
             lua_createtable(L, e.n, 0);
             for (int j = 0; j < e.n; j++) {
-                lua_pushnumber(L, e.nums[j]);
+                push_number(L, e.nums[j]);
                 lua_rawseti(L, -2, j + 1);
             }
+            if (how & LNL_ARGS_JSON) luaL_setmetatable(L, LNL_JSON_ARRAY_MT);
             break;
-        case LN_ARG_TABLE: lnL_push_args(L, e.table, only_used); break;
+        case LN_ARG_TABLE: lnL_push_args(L, e.table, how); break;
         }
         lua_setfield(L, -2, e.key);
     }

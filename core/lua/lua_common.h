@@ -1,5 +1,6 @@
 /*
-** lua_common.h -- shared by the lua_*.c files of the binding (private).
+** lua_common.h -- the helpers every part of the binding shares
+** (lua_common.c, which depends on no other part of the binding).
 **
 ** A tensor reaches Lua as a full userdata holding one ln_tensor* (a boxed
 ** pointer): the box owns one reference, released by __gc or __close.
@@ -13,7 +14,8 @@
 #include <stdint.h>
 
 #include "lunet/memory.h"
-#include "lunet/plugin.h"
+#include "lunet/engine/net.h"
+#include "lua_api.h"
 
 #define LN_TENSOR_MT "lunet.Tensor"
 
@@ -43,8 +45,9 @@ ln_tensor *lnL_check_float(lua_State *L, int idx, const char *fn);
 ** convert; tables with a `get_config` field (Lua objects) are asked for it.
 ** Raises on other values, naming fn and the key. */
 ln_args *lnL_to_args(lua_State *L, int idx, const char *fn);
-/* ln_args -> a new Lua table on the stack (configs). */
-void lnL_push_args(lua_State *L, const ln_args *a, int only_used);
+/* ln_args -> a new Lua table on the stack (configs), the one converter:
+** `how` is LNL_ARGS_* (lua_api.h). Integral numbers become integers. */
+void lnL_push_args(lua_State *L, const ln_args *a, unsigned how);
 
 /* ---- integers at the Lua -> C boundary -------------------------------------
 ** Every integer a binding function takes (a size, an index, a count, a
@@ -68,17 +71,5 @@ int lnL_check_shape(lua_State *L, int idx, int64_t *shape, const char *fn);
 
 /* Register a luaL_Reg list into the table at the top of the stack. */
 void lnL_register(lua_State *L, const luaL_Reg *fns);
-
-/* Each lua_*.c file exports one opener adding its functions/metatables to
-** the module table at the top of the stack. */
-void lnL_open_tensor(lua_State *L);
-void lnL_open_core(lua_State *L);
-void lnL_open_nn(lua_State *L);
-void lnL_open_io(lua_State *L);
-void lnL_open_optim(lua_State *L);
-void lnL_open_files(lua_State *L);
-void lnL_open_memory(lua_State *L);
-/* Last: wraps the functions the others registered (lua_autograd.c). */
-void lnL_open_autograd(lua_State *L);
 
 #endif

@@ -1,19 +1,21 @@
 /*
-** lua_io.c -- file formats from Lua: IDX, NPY, CSV, HDF5 datasets.
+** lua_io.c -- file formats from Lua: IDX, NPY, CSV (HDF5 datasets are the
+** h5 module's, core/h5/lua_files.c).
 **
 ** Registered in lunet.core as io_read_idx, io_load_npy, io_save_npy,
-** io_write_file (every file lunet's Lua side writes), io_read_csv and
-** io_read_h5; core/lua/lunet/io.lua gives them their user
-** names (ln.io.read_idx, ...).
+** io_write_file (every file lunet's Lua side writes), io_check_write and
+** io_read_csv; core/lua/lunet/io.lua gives them their user names
+** (ln.io.read_idx, ...).
 */
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "atomic_write.h"
-#include "io.h"
-#include "safe_open.h"
 #include "lua_common.h"
+#include "lua_parts.h"
+#include "lunet/atomic_write.h"
+#include "lunet/io.h"
+#include "lunet/safe_open.h"
 
 /* io_read_idx(path) -> tensor */
 static int l_read_idx(lua_State *L) {
@@ -110,15 +112,6 @@ static int l_read_csv(lua_State *L) {
     return 2;
 }
 
-/* io_read_h5(path, dataset) -> tensor */
-static int l_read_h5(lua_State *L) {
-    ln_tensor *t;
-    lnL_check(L, ln_read_h5(lnL_ctx(), lnL_check_path(L, 1, "read_h5"),
-                            luaL_checkstring(L, 2), &t));
-    lnL_push_tensor(L, t);
-    return 1;
-}
-
 /* io_file_kind(path) -> "regular file", "folder", ... (ln_file_kind), or
 ** nil, "path: reason" (stat only: never blocks). */
 static int l_file_kind(lua_State *L) {
@@ -140,7 +133,6 @@ void lnL_open_io(lua_State *L) {
                                    {"io_write_file", l_write_file},
                                    {"io_check_write", l_check_write},
                                    {"io_read_csv", l_read_csv},
-                                   {"io_read_h5", l_read_h5},
                                    {"io_file_kind", l_file_kind},
                                    {NULL, NULL}};
     lnL_register(L, fns);

@@ -15,6 +15,7 @@
 */
 #include <string.h>
 
+#include "lua_parts.h"
 #include "lua_nn.h"
 
 /* Push the tensor t through the owner's user value `slot`, creating the
@@ -29,10 +30,10 @@ static void push_cached(lua_State *L, int owner, int slot, ln_tensor *t) {
 }
 
 /* Push a shape (without the batch axis) as a Lua list. */
-static void push_dims(lua_State *L, int nd, const int64_t *s) {
-    lua_createtable(L, nd, 0);
-    for (int i = 0; i < nd; i++) {
-        lua_pushinteger(L, s[i]);
+static void push_dims(lua_State *L, const ln_shape *s) {
+    lua_createtable(L, s->nd, 0);
+    for (int i = 0; i < s->nd; i++) {
+        lua_pushinteger(L, s->dim[i]);
         lua_rawseti(L, -2, i + 1);
     }
 }
@@ -77,39 +78,41 @@ static int layer_gc(lua_State *L) {
 static int layer_set_name(lua_State *L) {
     lnL_layer *u = lnL_check_layer(L, 1);
     const char *name = luaL_checkstring(L, 2);
-    const char *cls = u->l->unit->class_name ? u->l->unit->class_name
-                                             : u->l->unit->name;
-    snprintf(u->l->name, sizeof u->l->name, "%s (%s)", name, cls);
+    const ln_unit *unit = ln_layer_unit(u->l);
+    char full[LN_NAME_MAX];
+    snprintf(full, sizeof full, "%s (%s)", name,
+             unit->class_name ? unit->class_name : unit->name);
+    ln_layer_set_name(u->l, full);
     return 0;
 }
 
 /* layer:build(shape) -> output shape (both without the batch axis). */
 static int layer_build(lua_State *L) {
     lnL_layer *u = lnL_check_layer(L, 1);
-    int64_t shape[LN_MAX_DIM];
+    ln_shape in;
     luaL_checktype(L, 2, LUA_TTABLE);
-    int nd = lnL_check_shape(L, 2, shape, u->l->name);
-    lnL_check(L, ln_layer_build(lnL_ctx(), u->l, nd, shape));
-    push_dims(L, u->l->out_nd, u->l->out_shape);
+    in.nd = lnL_check_shape(L, 2, in.dim, ln_layer_name(u->l));
+    lnL_check(L, ln_layer_build(lnL_ctx(), u->l, 1, &in));
+    push_dims(L, ln_layer_output_shape(u->l, 0));
     return 1;
 }
 
 static int layer_is_built(lua_State *L) {
-    lua_pushboolean(L, lnL_check_layer(L, 1)->l->built);
+    lua_pushboolean(L, ln_layer_built(lnL_check_layer(L, 1)->l));
     return 1;
 }
 
 static int layer_input_shape(lua_State *L) {
     ln_layer *l = lnL_check_layer(L, 1)->l;
-    if (!l->built) return 0;
-    push_dims(L, l->in_nd, l->in_shape);
+    if (!ln_layer_built(l)) return 0;
+    push_dims(L, ln_layer_input_shape(l, 0));
     return 1;
 }
 
 static int layer_output_shape(lua_State *L) {
     ln_layer *l = lnL_check_layer(L, 1)->l;
-    if (!l->built) return 0;
-    push_dims(L, l->out_nd, l->out_shape);
+    if (!ln_layer_built(l)) return 0;
+    push_dims(L, ln_layer_output_shape(l, 0));
     return 1;
 }
 
@@ -120,7 +123,7 @@ static int layer_forward(lua_State *L) {
     ln_tensor *x = lnL_check_tensor(L, 2);
     unsigned flags = (lua_toboolean(L, 3) ? LN_TRAINING : 0) |
                      (lua_toboolean(L, 4) ? LN_LOGITS : 0);
-    lnL_check(L, ln_layer_forward(lnL_ctx(), u->l, x, u->y, flags));
+    lnL_check(L, ln_layer_forward1(lnL_ctx(), u->l, x, u->y, flags));
     ln_tensor_retain(x);
     ln_tensor_release(u->x);
     u->x = x;
@@ -134,7 +137,7 @@ static int layer_call(lua_State *L) {
     lnL_layer *u = lnL_check_layer(L, 1);
     ln_tensor *x = lnL_check_tensor(L, 2);
     ln_ctx *ctx = lnL_ctx();
-    lnL_check(L, ln_layer_forward(ctx, u->l, x, u->y, 0));
+    lnL_check(L, ln_layer_forward1(ctx, u->l, x, u->y, 0));
     ln_tensor_retain(x);
     ln_tensor_release(u->x);
     u->x = x;
@@ -151,11 +154,10 @@ static int layer_backward(lua_State *L) {
     int need_dx = lua_isnoneornil(L, 3) ? 1 : lua_toboolean(L, 3);
     int need_dw = lua_isnoneornil(L, 4) ? 1 : lua_toboolean(L, 4);
     if (!u->x)
-        return luaL_error(L, "%s: backward before forward", u->l->name);
-    unsigned flags = u->flags | (need_dx ? LN_NEED_DX : 0) |
-                     (need_dw ? LN_NEED_DW : 0);
-    lnL_check(L, ln_layer_backward(lnL_ctx(), u->l, u->x, u->y, dy,
-                                   need_dx ? u->dx : NULL, flags));
+        return luaL_error(L, "%s: backward before forward", ln_layer_name(u->l));
+    unsigned flags = u->flags | (need_dw ? LN_NEED_DW : 0);
+    lnL_check(L, ln_layer_backward1(lnL_ctx(), u->l, u->x, u->y, dy,
+                                    need_dx ? u->dx : NULL, flags));
     if (!need_dx) return 0;
     push_cached(L, 1, 2, u->dx);
     return 1;
@@ -166,19 +168,19 @@ static int layer_backward(lua_State *L) {
 ** order. Tensors share the layer's storage. */
 static int layer_weights(lua_State *L) {
     ln_layer *l = lnL_check_layer(L, 1)->l;
-    lua_createtable(L, l->nweights, 0);
-    for (int i = 0; i < l->nweights; i++) {
-        ln_weight *w = &l->weights[i];
+    int n = ln_layer_weight_count(l);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
         lua_createtable(L, 0, 4);
-        lua_pushstring(L, w->name);
+        lua_pushstring(L, ln_layer_weight_name(l, i));
         lua_setfield(L, -2, "name");
-        lnL_push_tensor_ref(L, w->value);
+        lnL_push_tensor_ref(L, ln_layer_weight(l, i));
         lua_setfield(L, -2, "value");
-        if (w->grad) {
-            lnL_push_tensor_ref(L, w->grad);
+        if (ln_layer_grad(l, i)) {
+            lnL_push_tensor_ref(L, ln_layer_grad(l, i));
             lua_setfield(L, -2, "grad");
         }
-        lua_pushboolean(L, w->trainable);
+        lua_pushboolean(L, ln_layer_weight_trainable(l, i));
         lua_setfield(L, -2, "trainable");
         lua_rawseti(L, -2, i + 1);
     }
@@ -187,7 +189,7 @@ static int layer_weights(lua_State *L) {
 
 /* layer:config() -> the effective keyword arguments (what the unit read). */
 static int layer_config(lua_State *L) {
-    lnL_push_args(L, lnL_check_layer(L, 1)->l->args, 1);
+    lnL_push_args(L, ln_layer_args(lnL_check_layer(L, 1)->l), LNL_ARGS_USED);
     return 1;
 }
 
@@ -201,8 +203,8 @@ static int layer_output_activation(lua_State *L) {
 /* layer:trainable([flag]) -> flag (set when given). */
 static int layer_trainable(lua_State *L) {
     ln_layer *l = lnL_check_layer(L, 1)->l;
-    if (!lua_isnoneornil(L, 2)) l->trainable = lua_toboolean(L, 2);
-    lua_pushboolean(L, l->trainable);
+    if (!lua_isnoneornil(L, 2)) ln_layer_set_trainable(l, lua_toboolean(L, 2));
+    lua_pushboolean(L, ln_layer_trainable(l));
     return 1;
 }
 
@@ -213,7 +215,7 @@ static int layer_regularization_loss(lua_State *L) {
 
 /* layer:unit() -> name, class_name, version of the plugin unit. */
 static int layer_unit(lua_State *L) {
-    const ln_unit *u = lnL_check_layer(L, 1)->l->unit;
+    const ln_unit *u = ln_layer_unit(lnL_check_layer(L, 1)->l);
     lua_pushstring(L, u->name);
     lua_pushstring(L, u->class_name ? u->class_name : u->name);
     lua_pushinteger(L, u->version);
@@ -224,9 +226,9 @@ static int layer_unit(lua_State *L) {
 static int layer_count_params(lua_State *L) {
     ln_layer *l = lnL_check_layer(L, 1)->l;
     lua_Integer total = 0, trainable = 0;
-    for (int i = 0; i < l->nweights; i++) {
-        total += l->weights[i].value->numel;
-        if (ln_layer_trains(l, &l->weights[i])) trainable += l->weights[i].value->numel;
+    for (int i = 0; i < ln_layer_weight_count(l); i++) {
+        total += ln_layer_weight(l, i)->numel;
+        if (ln_layer_trains(l, i)) trainable += ln_layer_weight(l, i)->numel;
     }
     lua_pushinteger(L, total);
     lua_pushinteger(L, trainable);
@@ -235,7 +237,7 @@ static int layer_count_params(lua_State *L) {
 
 static int layer_tostring(lua_State *L) {
     lnL_layer *u = luaL_checkudata(L, 1, LN_LAYER_MT);
-    lua_pushfstring(L, "Layer(%s)", u->l ? u->l->name : "freed");
+    lua_pushfstring(L, "Layer(%s)", u->l ? ln_layer_name(u->l) : "freed");
     return 1;
 }
 
@@ -289,7 +291,7 @@ static int object_unit(lua_State *L) {
 }
 
 static int object_config(lua_State *L) {
-    lnL_push_args(L, lnL_check_object(L, 1)->o->args, 1);
+    lnL_push_args(L, lnL_check_object(L, 1)->o->args, LNL_ARGS_USED);
     return 1;
 }
 
@@ -508,6 +510,7 @@ static int l_initializer_check(lua_State *L) {
 
 /* ---- registration ------------------------------------------------------------------ */
 
+/* Adds the layer and object functions to the table at the top (core.nn). */
 void lnL_open_nn(lua_State *L) {
     static const luaL_Reg layer_methods[] = {
         {"set_name", layer_set_name},
@@ -566,8 +569,5 @@ void lnL_open_nn(lua_State *L) {
         {"initializer_fill", l_initializer_fill},
         {"initializer_check", l_initializer_check},
         {NULL, NULL}};
-    lua_newtable(L);
     lnL_register(L, fns);
-    lnL_open_train(L);
-    lua_setfield(L, -2, "nn");
 }

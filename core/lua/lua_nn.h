@@ -1,6 +1,6 @@
 /*
-** lua_nn.h -- shared by lua_nn.c and lua_train.c (private to the binding):
-** the userdata of layers and unit objects.
+** lua_nn.h -- the userdata of layers and unit objects (lua_nn.c), for the
+** other parts of the binding (lua_train.c builds nets of them).
 */
 #ifndef LUNET_LUA_NN_H
 #define LUNET_LUA_NN_H
@@ -30,6 +30,5 @@ typedef struct lnL_object {
 lnL_layer *lnL_check_layer(lua_State *L, int idx);
 lnL_object *lnL_check_object(lua_State *L, int idx);
 
-void lnL_open_train(lua_State *L);
 
 #endif

@@ -35,8 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lua_common.h"
-#include "lunet/engine/optimizer.h"
+#include "lua_parts.h"
+#include "lua_optim.h"
 
 #define LN_OPTIMIZER_MT "lunet.Optimizer"
 #define LN_SCHEDULE_MT "lunet.Schedule"
@@ -53,6 +53,10 @@ static lnL_opt *check_opt(lua_State *L, int idx) {
     lnL_opt *u = luaL_checkudata(L, idx, LN_OPTIMIZER_MT);
     if (!u->o) luaL_argerror(L, idx, "optimizer is freed");
     return u;
+}
+
+ln_optimizer *lnL_check_optimizer(lua_State *L, int idx) {
+    return check_opt(L, idx)->o;
 }
 
 static ln_object *check_schedule(lua_State *L, int idx) {

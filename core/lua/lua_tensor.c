@@ -35,7 +35,7 @@
 #include <string.h>
 
 #include "lua_tensor.h"
-#include "overflow.h"
+#include "lunet/overflow.h"
 
 /* ---- shared helpers ---------------------------------------------------------- */
 
@@ -630,8 +630,10 @@ static int t_cat(lua_State *L) {
     return 1;
 }
 
-void lnL_open_tensor(lua_State *L) {
-    static const luaL_Reg methods[] = {
+/* Tensor's own methods, metamethods and module functions (the parts add
+** theirs; lua_core.c assembles the metatable). */
+void lnT_open_base(lua_State *L, int methods, int meta, int mod) {
+    static const luaL_Reg m[] = {
         {"float", t_float}, {"int", t_int}, {"byte", t_byte},
         {"type", t_type}, {"shape", t_shape}, {"size", t_size},
         {"dim", t_dim}, {"numel", t_numel}, {"item", t_item},
@@ -641,29 +643,18 @@ void lnL_open_tensor(lua_State *L) {
         {"unsqueeze", t_unsqueeze}, {"permute", t_permute},
         {"transpose", t_transpose}, {"t", t_t}, {"copy", t_copy},
         {"fill", t_fill}, {"zero", t_zero}, {"cat", t_cat}, {NULL, NULL}};
-    static const luaL_Reg meta[] = {{"__gc", t_gc}, {"__close", t_gc},
-                                    {"__len", t_len}, {NULL, NULL}};
+    static const luaL_Reg mm[] = {{"__gc", t_gc}, {"__close", t_gc},
+                                  {"__len", t_len}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"tensor", l_tensor}, {"zeros", l_zeros}, {"ones", l_ones},
         {"full", l_full}, {"arange", l_arange}, {"rand", l_rand},
         {"randn", l_randn}, {"randperm", l_randperm}, {"cat", l_cat},
         {"is_tensor", l_is_tensor}, {"one_hot", l_one_hot}, {NULL, NULL}};
-    int mod = lua_gettop(L);
-    luaL_newmetatable(L, LN_TENSOR_MT);
-    int meta_i = lua_gettop(L);
-    lnL_register(L, meta);
-    lua_newtable(L);
-    int methods_i = lua_gettop(L);
-    lnL_register(L, methods);
-    lnT_open_index(L, methods_i, meta_i, mod);
-    lnT_open_math(L, methods_i, meta_i, mod);
-    lnT_open_reduce(L, methods_i, meta_i, mod);
-    lnT_open_fmt(L, methods_i, meta_i, mod);
-    lnT_open_inplace(L, methods_i, meta_i, mod);
-    lnT_open_nn(L, methods_i, meta_i, mod);
-    lnT_open_elem(L, methods_i, meta_i, mod); /* __index, __newindex */
-    lua_pushvalue(L, methods_i);
-    lua_setfield(L, mod, "Tensor"); /* the method table, for Lua extensions */
-    lua_settop(L, mod);
+    lua_pushvalue(L, methods);
+    lnL_register(L, m);
+    lua_pushvalue(L, meta);
+    lnL_register(L, mm);
+    lua_pushvalue(L, mod);
     lnL_register(L, fns);
+    lua_pop(L, 3);
 }

@@ -43,12 +43,10 @@ ln_tensor *lnT_push_reshape(lua_State *L, ln_tensor *t, int nd,
 /* Push element i of t as a Lua number (integers for int dtypes). */
 void lnT_push_elem(lua_State *L, const ln_tensor *t, int64_t i);
 
-/* Register fns into the table at index t (the openers' methods and
-** module functions). */
-void lnT_register_into(lua_State *L, int t, const luaL_Reg *fns);
-
-/* Openers of the parts: add methods to the table at `methods`, metamethods
-** to the metatable at `meta`, functions to the module table at `mod`. */
+/* Openers of the parts (called by lua_core.c): add methods to the table at
+** `methods`, metamethods to the metatable at `meta`, functions to the
+** module table at `mod`. */
+void lnT_open_base(lua_State *L, int methods, int meta, int mod);
 void lnT_open_index(lua_State *L, int methods, int meta, int mod);
 void lnT_open_math(lua_State *L, int methods, int meta, int mod);
 void lnT_open_reduce(lua_State *L, int methods, int meta, int mod);
@@ -57,7 +55,14 @@ void lnT_open_inplace(lua_State *L, int methods, int meta, int mod);
 void lnT_open_nn(lua_State *L, int methods, int meta, int mod);
 /* Installs __index (method names, then lnT_index) and __newindex. */
 void lnT_open_elem(lua_State *L, int methods, int meta, int mod);
+void lnT_open_inplace(lua_State *L, int methods, int meta, int mod);
+void lnT_open_nn(lua_State *L, int methods, int meta, int mod);
+/* Installs __index (method names, then lnT_index) and __newindex. */
+void lnT_open_elem(lua_State *L, int methods, int meta, int mod);
 
+/* Register fns into the table at index t (the openers' methods and
+** module functions). */
+void lnT_register_into(lua_State *L, int t, const luaL_Reg *fns);
 /* A Torch7 slice key (a number or a table at idx) as a region of t
 ** (lua_tensor_index.c); raises naming fn. */
 void lnT_parse_region(lua_State *L, int idx, const ln_tensor *t, ln_region *r,

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "lua_tensor.h"
-#include "overflow.h"
+#include "lunet/overflow.h"
 
 /* Contiguous strides of t. */
 static void strides_of(const ln_tensor *t, int64_t *st) {
@@ -299,15 +299,30 @@ static int t_masked_fill(lua_State *L) {
     return 1;
 }
 
+/* __index: methods by name (the method table is the upvalue), everything
+** else is indexing. */
+static int t_index(lua_State *L) {
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        lua_pushvalue(L, 2);
+        lua_rawget(L, lua_upvalueindex(1));
+        return 1; /* nil for unknown names, so duck typing works */
+    }
+    return lnT_index(L);
+}
+
 void lnT_open_index(lua_State *L, int methods, int meta, int mod) {
     static const luaL_Reg m[] = {{"index", t_index_select},
                                  {"gather", t_gather},
                                  {"masked_select", t_masked_select},
                                  {"masked_fill", t_masked_fill},
                                  {NULL, NULL}};
-    (void)meta;
     (void)mod;
     lua_pushvalue(L, methods);
     lnL_register(L, m);
     lua_pop(L, 1);
+    lua_pushvalue(L, methods);
+    lua_pushcclosure(L, t_index, 1);
+    lua_setfield(L, meta, "__index");
+    lua_pushcfunction(L, lnT_newindex);
+    lua_setfield(L, meta, "__newindex");
 }

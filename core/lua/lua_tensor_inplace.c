@@ -33,8 +33,8 @@ static const char *const ip_meta[] = {"__add", "__sub", "__mul", "__div"};
 ** itself, a converted copy, or a copy when it overlaps a elsewhere. */
 static ln_tensor *readable_operand(lua_State *L, ln_tensor *a, ln_tensor *b) {
     b = lnT_as(L, b, LN_FLOAT32);
-    if (b->storage == a->storage &&
-        !(b->offset == a->offset && b->numel == a->numel))
+    if (ln_tensor_shares_storage(a, b) &&
+        !(b->data == a->data && b->numel == a->numel))
         b = lnT_push(L, ln_tensor_clone(lnL_ctx(), b));
     return b;
 }
@@ -183,7 +183,7 @@ static void matmul_into(lua_State *L, ln_tensor *a, ln_tensor *b, ln_tensor *out
             luaL_error(L, "matmul: the out tensor is %s %s, the product is "
                        "float32 (%d, %d)", ln_dtype_name(out->dtype),
                        lnT_shape(out, sc, sizeof sc), (int)m, (int)n);
-        if (out->storage == a->storage || out->storage == b->storage)
+        if (ln_tensor_shares_storage(out, a) || ln_tensor_shares_storage(out, b))
             luaL_error(L, "matmul: the out tensor shares memory with an operand");
         lua_pushnil(L); /* the caller pushes out itself */
     } else {

@@ -1,5 +1,5 @@
 /*
-** lua_train.c -- the network object (ln_net, train.h) and index
+** lua_train.c -- the network object (ln_net, lunet/engine/net.h) and index
 ** permutations from Lua: the hot path of Sequential:fit/evaluate/predict.
 **
 ** In the table core.nn (see lua_nn.c):
@@ -17,16 +17,17 @@
 ** forward, backward, train_batch, train_step (train_batch + the update of
 ** the optimizer given to set_optimizer, in one C call), test_batch,
 ** predict_batch, train_run / test_run / predict_run (runs of batches in one
-** call, train.h), reset_metrics, results, regularization_loss,
+** call, lunet/engine/net.h), reset_metrics, results, regularization_loss,
 ** set_optimizer(optimizer_userdata | nil, pairs), set_threading("auto" |
 ** "serial" | "team"), threading() -> the mode the next batch uses.
 */
 #include <stdlib.h>
 #include <string.h>
 
-#include "lunet/engine/net.h"
+#include "lua_parts.h"
 #include "lua_nn.h"
-#include "overflow.h"
+#include "lua_optim.h"
+#include "lunet/overflow.h"
 
 #define LN_NET_MT "lunet.Net"
 #define LN_INDEX_MT "lunet.Index"
@@ -35,8 +36,6 @@ enum {
     UV_LAYERS = 1, UV_LOSS, UV_METRICS, UV_CACHE, UV_OPT, UV_PAIRS,
     UV_COUNT = UV_PAIRS
 };
-
-#define LN_OPTIMIZER_MT "lunet.Optimizer" /* lua_optim.c */
 
 typedef struct lnL_net {
     ln_net *net;
@@ -232,16 +231,6 @@ static int net_predict_batch(lua_State *L) {
     return 0;
 }
 
-/* The ln_optimizer inside an Optimizer userdata of lua_optim.c, whose
-** struct starts with it (C guarantees a struct's address is its first
-** member's); NULL when the optimizer was freed. */
-static ln_optimizer *check_optimizer(lua_State *L, int idx) {
-    void *ud = luaL_checkudata(L, idx, LN_OPTIMIZER_MT);
-    ln_optimizer *o = *(ln_optimizer **)ud;
-    if (!o) luaL_argerror(L, idx, "optimizer is freed");
-    return o;
-}
-
 /* net:set_optimizer(optimizer_userdata, {{grad, var, name = ...}, ...}) or
 ** net:set_optimizer(nil): what train_step applies. */
 static int net_set_optimizer(lua_State *L) {
@@ -254,7 +243,7 @@ static int net_set_optimizer(lua_State *L) {
         lua_setiuservalue(L, 1, UV_PAIRS);
         return 0;
     }
-    ln_optimizer *o = check_optimizer(L, 2);
+    ln_optimizer *o = lnL_check_optimizer(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     int n = lnL_len(L, 3, "set_optimizer", "the number of pairs", 1000000);
     size_t cnt = (size_t)(n ? n : 1);

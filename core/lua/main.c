@@ -21,7 +21,7 @@
 #include <lualib.h>
 
 #include "embed.h"
-#include "lunet/plugin.h"
+#include "lunet/registry.h"
 
 static const char *usage =
     "usage: lunet [options] [script.lua [args...]]\n"

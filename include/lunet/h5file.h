@@ -140,4 +140,10 @@ LN_API ln_status ln_h5_read(ln_ctx *ctx, const ln_h5 *f, const char *path,
 LN_API ln_status ln_h5_read_int64(ln_ctx *ctx, const ln_h5 *f,
                                   const char *path, int64_t *v);
 
+/* One dataset ("/group/name") of an HDF5 file: float types give float32,
+** unsigned 8-bit integers uint8, other integers int32 (range-checked).
+** Errors start with "read_h5: <path>:". */
+LN_API ln_status ln_read_h5(ln_ctx *ctx, const char *path,
+                            const char *dataset, ln_tensor **out);
+
 #endif

@@ -2,8 +2,8 @@
 ** plugin_initializer.h -- helpers shared by the initializer plugins (header only,
 ** each plugin gets its own static copy).
 */
-#ifndef LN_INIT_UTIL_H
-#define LN_INIT_UTIL_H
+#ifndef LUNET_PLUGIN_INITIALIZER_H
+#define LUNET_PLUGIN_INITIALIZER_H
 
 #include <math.h>
 #include <string.h>

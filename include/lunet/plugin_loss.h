@@ -4,12 +4,12 @@
 ** Predictions are seen as a [rows x cols] block, cols being the last axis
 ** (the class axis, or the axis Keras averages over for the elementwise
 ** losses), rows everything before it. Per-row losses are summed through
-** a fixed blocking (LU_BLOCK rows per partial sum, partials added in block
+** a fixed blocking (LS_BLOCK rows per partial sum, partials added in block
 ** order) so the batch loss is bitwise the same for any thread count; each
 ** row's gradient is written by the thread that owns the row.
 */
-#ifndef LN_LOSS_UTIL_H
-#define LN_LOSS_UTIL_H
+#ifndef LUNET_PLUGIN_LOSS_H
+#define LUNET_PLUGIN_LOSS_H
 
 #include <math.h>
 #include <string.h>
@@ -17,27 +17,26 @@
 #include "lunet/plugin.h"
 #include "lunet/tensor_ops.h"
 
-#define LU_EPS 1e-7f     /* Keras's backend epsilon */
-#define LU_PAR_MIN 32768 /* elements below which losses stay serial */
-#define LU_BLOCK 64      /* rows per partial sum */
-#define LU_GROUP 256     /* partial sums per pass */
+#define LS_EPS 1e-7f     /* Keras's backend epsilon */
+#define LS_BLOCK 64      /* rows per partial sum */
+#define LS_GROUP 256     /* partial sums per pass */
 
 /* The predictions as rows x cols. */
-typedef struct lu_view {
+typedef struct ls_view {
     int64_t rows, cols;
-} lu_view;
+} ls_view;
 
 /* A label or target value of any dtype, as a double. */
-static inline double lu_value(const ln_tensor *y, int64_t i) {
+static inline double ls_value(const ln_tensor *y, int64_t i) {
     return ln_get_f64(y, i);
 }
 
 /* Checks shared by every loss: float32 predictions of rank >= min_rank
 ** and, when given, a float32 gradient buffer of the same size. Fills *v. */
-static inline ln_status lu_check_pred(ln_ctx *ctx, const char *who,
+static inline ln_status ls_check_pred(ln_ctx *ctx, const char *who,
                                       const ln_tensor *pred,
                                       const ln_tensor *dpred, int min_rank,
-                                      lu_view *v) {
+                                      ls_view *v) {
     char a[128], b[128];
     if (pred->dtype != LN_FLOAT32)
         return ln_fail(ctx, LN_E_ARG, "%s: predictions must be float32, got %s",
@@ -61,7 +60,7 @@ static inline ln_status lu_check_pred(ln_ctx *ctx, const char *who,
 
 /* Do the shapes agree up to one trailing axis of length 1 on either side
 ** (Keras's squeeze_or_expand_dimensions: (N,) against (N, 1))? */
-static inline int lu_shapes_fit(const ln_tensor *a, const ln_tensor *b) {
+static inline int ls_shapes_fit(const ln_tensor *a, const ln_tensor *b) {
     const ln_tensor *lo = a->ndim <= b->ndim ? a : b;
     const ln_tensor *hi = lo == a ? b : a;
     if (hi->ndim - lo->ndim > 1) return 0;
@@ -73,11 +72,11 @@ static inline int lu_shapes_fit(const ln_tensor *a, const ln_tensor *b) {
 
 /* The targets of an elementwise loss (binary CE, MSE, ...) must have the
 ** predictions' shape (up to a trailing 1). */
-static inline ln_status lu_check_same(ln_ctx *ctx, const char *who,
+static inline ln_status ls_check_same(ln_ctx *ctx, const char *who,
                                       const ln_tensor *pred,
                                       const ln_tensor *y) {
     char a[128], b[128];
-    if (!lu_shapes_fit(pred, y))
+    if (!ls_shapes_fit(pred, y))
         return ln_fail(ctx, LN_E_SHAPE,
                        "%s: targets of shape %s do not match predictions of "
                        "shape %s", who, ln_shape_str(y, a, sizeof a),
@@ -88,7 +87,7 @@ static inline ln_status lu_check_same(ln_ctx *ctx, const char *who,
 /* Refuse the `logits` request when the loss has no from-logits form, or
 ** when from_logits is already set (pred would be activated twice in Keras;
 ** the fused path cannot reproduce that). */
-static inline ln_status lu_check_logits(ln_ctx *ctx, const char *who,
+static inline ln_status ls_check_logits(ln_ctx *ctx, const char *who,
                                         int logits, int has_form,
                                         int from_logits) {
     if (logits && !has_form)
@@ -102,19 +101,19 @@ static inline ln_status lu_check_logits(ln_ctx *ctx, const char *who,
 
 /* The sum over rows of row(arg, r), in a fixed blocking. row may write the
 ** gradient of its row; it must not fail. */
-static inline double lu_sum_rows(int64_t rows, int64_t cols,
+static inline double ls_sum_rows(int64_t rows, int64_t cols,
                                  double (*row)(const void *, int64_t),
                                  const void *arg) {
     double total = 0;
-    int par = rows * cols > LU_PAR_MIN;
-    for (int64_t g = 0; g < rows; g += (int64_t)LU_GROUP * LU_BLOCK) {
+    int par = rows * cols >= LN_PAR_MIN;
+    for (int64_t g = 0; g < rows; g += (int64_t)LS_GROUP * LS_BLOCK) {
         int64_t m = rows - g;
-        if (m > (int64_t)LU_GROUP * LU_BLOCK) m = (int64_t)LU_GROUP * LU_BLOCK;
-        int64_t nb = (m + LU_BLOCK - 1) / LU_BLOCK;
-        double part[LU_GROUP];
+        if (m > (int64_t)LS_GROUP * LS_BLOCK) m = (int64_t)LS_GROUP * LS_BLOCK;
+        int64_t nb = (m + LS_BLOCK - 1) / LS_BLOCK;
+        double part[LS_GROUP];
 #pragma omp parallel for if (par && nb > 1) schedule(static)
         for (int64_t b = 0; b < nb; b++) {
-            int64_t lo = g + b * LU_BLOCK, hi = lo + LU_BLOCK;
+            int64_t lo = g + b * LS_BLOCK, hi = lo + LS_BLOCK;
             if (hi > g + m) hi = g + m;
             double s = 0;
             for (int64_t r = lo; r < hi; r++) s += row(arg, r);
@@ -126,15 +125,15 @@ static inline double lu_sum_rows(int64_t rows, int64_t cols,
 }
 
 /* The state of the cross-entropies with label smoothing. */
-typedef struct lu_ce_state {
+typedef struct ls_ce_state {
     int from_logits;
     double smoothing;
-} lu_ce_state;
+} ls_ce_state;
 
-/* Read from_logits and label_smoothing (in [0, 1]) into an lu_ce_state. */
-static inline ln_status lu_ce_create(ln_ctx *ctx, void *state,
+/* Read from_logits and label_smoothing (in [0, 1]) into an ls_ce_state. */
+static inline ln_status ls_ce_create(ln_ctx *ctx, void *state,
                                      ln_args *args) {
-    lu_ce_state *s = state;
+    ls_ce_state *s = state;
     ln_status st;
     if ((st = ln_args_bool(ctx, args, "from_logits", 0, &s->from_logits)) ||
         (st = ln_args_number(ctx, args, "label_smoothing", 0.0,
@@ -149,56 +148,56 @@ static inline ln_status lu_ce_create(ln_ctx *ctx, void *state,
 
 /* The checks of an elementwise loss: the logits request, float32
 ** predictions (and gradient buffer), targets of the predictions' shape. */
-static inline ln_status lu_check_elementwise(ln_ctx *ctx, const char *who,
+static inline ln_status ls_check_elementwise(ln_ctx *ctx, const char *who,
                                              const ln_tensor *pred,
                                              const ln_tensor *y,
                                              const ln_tensor *dpred,
                                              int logits, int has_form,
-                                             int from_logits, lu_view *v) {
+                                             int from_logits, ls_view *v) {
     ln_status st;
-    if ((st = lu_check_logits(ctx, who, logits, has_form, from_logits)) ||
-        (st = lu_check_pred(ctx, who, pred, dpred, 1, v)) ||
-        (st = lu_check_same(ctx, who, pred, y)))
+    if ((st = ls_check_logits(ctx, who, logits, has_form, from_logits)) ||
+        (st = ls_check_pred(ctx, who, pred, dpred, 1, v)) ||
+        (st = ls_check_same(ctx, who, pred, y)))
         return st;
     return LN_OK;
 }
 
 /* A row job of the elementwise regression losses (no from-logits form):
 ** inv_n = 1 / (element count), param a loss parameter (Huber's delta). */
-typedef struct lu_elem_job {
+typedef struct ls_elem_job {
     const float *p;
     float *dp;
     const ln_tensor *y;
     int64_t cols;
     double inv_n, param;
-} lu_elem_job;
+} ls_elem_job;
 
 /* The whole compute of such a loss: check, then the mean over rows of
 ** row(job, r) (0 for no rows). */
-static inline ln_status lu_elem_compute(ln_ctx *ctx, const char *who,
+static inline ln_status ls_elem_compute(ln_ctx *ctx, const char *who,
                                         const ln_tensor *pred,
                                         const ln_tensor *y, int logits,
                                         double *loss, ln_tensor *dpred,
                                         double param,
                                         double (*row)(const void *, int64_t)) {
-    lu_view v = {0, 0};
-    ln_status st = lu_check_elementwise(ctx, who, pred, y, dpred, logits, 0, 0,
+    ls_view v = {0, 0};
+    ln_status st = ls_check_elementwise(ctx, who, pred, y, dpred, logits, 0, 0,
                                         &v);
     if (st) return st;
     if (v.rows == 0) {
         *loss = 0;
         return LN_OK;
     }
-    lu_elem_job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
+    ls_elem_job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
                      1.0 / ((double)v.rows * (double)v.cols), param};
-    *loss = lu_sum_rows(v.rows, v.cols, row, &j) / (double)v.rows;
+    *loss = ls_sum_rows(v.rows, v.cols, row, &j) / (double)v.rows;
     return LN_OK;
 }
 
 /* Keras's clip of a probability to [eps, 1 - eps] (in float32, as Keras
 ** computes it), and whether the clip let the gradient through. */
-static inline float lu_clip(float p, int *pass) {
-    const float lo = LU_EPS, hi = 1.0f - LU_EPS;
+static inline float ls_clip(float p, int *pass) {
+    const float lo = LS_EPS, hi = 1.0f - LS_EPS;
     *pass = p >= lo && p <= hi;
     return p < lo ? lo : p > hi ? hi : p;
 }

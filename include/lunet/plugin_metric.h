@@ -3,15 +3,14 @@
 ** Metrics count correct samples with integer reductions, so the totals
 ** are exact and independent of the thread count.
 */
-#ifndef LN_METRIC_UTIL_H
-#define LN_METRIC_UTIL_H
+#ifndef LUNET_PLUGIN_METRIC_H
+#define LUNET_PLUGIN_METRIC_H
 
 #include <math.h>
 
 #include "lunet/plugin.h"
 #include "lunet/tensor_ops.h"
 
-#define MU_PAR_MIN 32768
 
 /* A label or target of any dtype, as a double. */
 static inline double mu_value(const ln_tensor *y, int64_t i) {

@@ -1,12 +1,12 @@
 /*
 ** plugin_schedule.h -- helpers shared by the schedule plugins (header only).
 */
-#ifndef LN_SCHEDULE_UTIL_H
-#define LN_SCHEDULE_UTIL_H
+#ifndef LUNET_PLUGIN_SCHEDULE_H
+#define LUNET_PLUGIN_SCHEDULE_H
 
 #include <math.h>
 
-#include "lunet/engine/optimizer.h"
+#include "lunet/plugin.h"
 
 /* A required number under key (also given by position pos); who names
 ** the schedule in the error. */

@@ -1,25 +1,41 @@
 /*
-** plugin_util.h -- private helpers shared by the layer plugins (not
-** installed). Everything here is static: each plugin .so compiles its own
-** copy, so a plugin stays one self-contained file plus this header.
+** plugin_util.h -- the helpers every plugin of lunet is written with, the
+** built-in ones and those out of tree alike (installed with the SDK).
+** Everything here is static: each plugin .so compiles its own copy, so a
+** plugin stays one self-contained file plus this header.
 **
-**  - keyword arguments: nil-only keys (constraints), optional numbers,
-**    rates, seeds, activations given as unit references;
-**  - layer-owned buffers grown with ln_tensor_resize (no allocation once
-**    the largest batch was seen);
-**  - the OpenMP threshold used by every elementwise loop of the layers.
+**  - fast loops: LN_CLONES (lunet/parallel.h) compiles a loop function per
+**    CPU level and ln_parallel_for runs it over chunks, on a team or OpenMP
+**    threads from LN_PAR_MIN elements on. Every thread runs the same clone, so results
+**    never depend on how the work is cut. An OpenMP region's outlined body
+**    is not cloned, which is why the loops live in cloned chunk functions
+**    and never inside `omp parallel`. lu_select blends without a branch.
+**  - keyword arguments: nil-only keys (constraints), optional and required
+**    numbers, non-negative numbers, rates, seeds, activations and
+**    initializers given as unit references;
+**  - scratch buffers a layer owns, grown with ln_tensor_resize (no
+**    allocation once the largest batch was seen).
+**
+** Arithmetic policy of the built-in update rules (optimizers): slot
+** recurrences (m, v, accumulators) stay in double -- a float32
+** b1*m + (1-b1)*g loses its relative accuracy when the two terms cancel --
+** and are rounded once when stored; the step itself (square root, division
+** and the subtraction from the weight) runs in float32 on the stored,
+** rounded slot values: 16 lanes per AVX-512 instruction instead of 8, and
+** within 1e-6 of the float64 formula relative to the update (each float op
+** adds at most 2^-24; tests/c/test_optimizers.c checks every rule).
+**
+** Kind-specific helpers: plugin_loss.h, plugin_metric.h,
+** plugin_initializer.h, plugin_schedule.h.
 */
-#ifndef LUNET_LAYER_UTIL_H
-#define LUNET_LAYER_UTIL_H
+#ifndef LUNET_PLUGIN_UTIL_H
+#define LUNET_PLUGIN_UTIL_H
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "lunet/plugin.h"
-
-/* Loops over fewer elements than this stay serial (threads do not pay). */
-#define LU_PAR_MIN 32768
 
 #if defined(__GNUC__)
 #define LU_UNUSED __attribute__((unused))
@@ -38,6 +54,54 @@ static inline float lu_select(int c, float a, float b) {
     float r;
     memcpy(&r, &ua, sizeof r);
     return r;
+}
+
+/* ---- elementwise activations ---------------------------------------------------- */
+
+/* What an activation's chunk functions share: its state, the inputs and
+** the output. Written as
+**     LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
+**         const lu_act_job *j = arg; ... j->out[i] = f(j->x[i]) ...
+**     }
+**     static void fwd(const void *s, const float *x, float *y, int64_t r,
+**                     int64_t c) {
+**         lu_act_run(fwd_chunk, s, x, NULL, NULL, y, r * c);
+**     }
+** an activation is vectorised per CPU, serial below LN_PAR_MIN elements and
+** spread over the threads (or the team) above. */
+typedef struct lu_act_job {
+    const void *state;
+    const float *x, *y, *dy; /* forward reads x; backward x or y, and dy */
+    float *out;              /* y, or dx */
+} lu_act_job;
+
+static inline void lu_act_run(ln_range_fn chunk, const void *state,
+                              const float *x, const float *y, const float *dy,
+                              float *out, int64_t n) {
+    lu_act_job j = {state, x, y, dy, out};
+    ln_parallel_for(n, chunk, &j);
+}
+
+/* ---- keyword arguments ------------------------------------------------------ */
+
+/* Fail unless v, the argument key, is a finite number >= 0. */
+static inline ln_status lu_check_nonneg(ln_ctx *ctx, const char *key,
+                                        double v) {
+    if (v < 0 || !isfinite(v))
+        return ln_fail(ctx, LN_E_ARG,
+                       "'%s' must be a finite number >= 0, got %g", key, v);
+    return LN_OK;
+}
+
+/* Read the argument key (default dflt), a finite number >= 0, into *out. */
+static inline ln_status lu_read_nonneg(ln_ctx *ctx, ln_args *args,
+                                       const char *key, double dflt,
+                                       float *out) {
+    double v;
+    ln_status st = ln_args_number(ctx, args, key, dflt, &v);
+    if (st || (st = lu_check_nonneg(ctx, key, v))) return st;
+    *out = (float)v;
+    return LN_OK;
 }
 
 /* Accept `key` only when absent or nil (constraints, activity
@@ -97,8 +161,8 @@ static LU_UNUSED ln_status lu_rate(ln_ctx *ctx, ln_args *a, double *rate) {
 }
 
 /* Keras's `seed` of random layers: nil keeps the layer on the library's
-** generator (l->rng, reproducible through ln.random.seed); an integer gives
-** the layer its own generator *own seeded with it. */
+** generator (ln_layer_rng, reproducible through ln.random.seed); an integer
+** gives the layer its own generator *own seeded with it. */
 static LU_UNUSED ln_status lu_seed(ln_ctx *ctx, ln_layer *l, ln_args *a,
                                    ln_rng *own) {
     int has;
@@ -109,38 +173,7 @@ static LU_UNUSED ln_status lu_seed(ln_ctx *ctx, ln_layer *l, ln_args *a,
         return ln_fail(ctx, LN_E_ARG,
                        "'seed' must be a non-negative integer, got %g", v);
     ln_rng_seed(own, (uint64_t)v);
-    l->rng = own;
-    return LN_OK;
-}
-
-/* Copy every entry of src except `skip` into dst (set_* replace equal
-** keys). Tables are copied deeply. */
-static LU_UNUSED ln_status lu_args_copy(ln_args *dst, const ln_args *src,
-                                        const char *skip) {
-    for (int i = 0; i < ln_args_count(src); i++) {
-        ln_arg e = ln_args_at(src, i);
-        ln_status st = LN_OK;
-        if (skip && !strcmp(e.key, skip)) continue;
-        switch (e.type) {
-        case LN_ARG_NULL: st = ln_args_set_null(dst, e.key); break;
-        case LN_ARG_BOOL: st = ln_args_set_bool(dst, e.key, e.num != 0); break;
-        case LN_ARG_NUMBER: st = ln_args_set_number(dst, e.key, e.num); break;
-        case LN_ARG_STRING: st = ln_args_set_string(dst, e.key, e.str); break;
-        case LN_ARG_NUMBERS:
-            st = ln_args_set_numbers(dst, e.key, e.n, e.nums);
-            break;
-        case LN_ARG_TABLE: {
-            ln_args *t = ln_args_new();
-            if (!t) return LN_E_NOMEM;
-            if ((st = lu_args_copy(t, e.table, NULL))) {
-                ln_args_free(t);
-                return st;
-            }
-            st = ln_args_set_table(dst, e.key, t);
-        } break;
-        }
-        if (st) return st;
-    }
+    ln_layer_set_rng(l, own);
     return LN_OK;
 }
 
@@ -160,13 +193,13 @@ static LU_UNUSED ln_status lu_activation(ln_ctx *ctx, ln_args *a,
     if (!name)
         return ln_fail(ctx, LN_E_ARG, "missing required argument '%s'", key);
     ln_args *own = ln_args_new();
-    if (!own || lu_args_copy(own, sub, "name")) {
+    if (!own || ln_args_copy(own, sub, "name", 0)) {
         ln_args_free(own);
         return ln_fail(ctx, LN_E_NOMEM, "out of memory");
     }
     ln_activation *act = ln_activation_new(ctx, name, own);
     if (!act) return ctx->status;
-    if (lu_args_copy(sub, act->args, NULL)) {
+    if (ln_args_copy(sub, ln_activation_args(act), NULL, 0)) {
         ln_activation_free(act);
         return ln_fail(ctx, LN_E_NOMEM, "out of memory");
     }
@@ -195,6 +228,8 @@ static LU_UNUSED ln_status lu_initializer(ln_ctx *ctx, ln_args *a,
     return st ? ln_prefix(ctx, "'%s'", key) : LN_OK;
 }
 
+/* ---- scratch buffers --------------------------------------------------------- */
+
 /* A layer-owned float buffer of the given shape (created on first use,
 ** then resized: storage is reused once it is large enough). */
 static LU_UNUSED ln_status lu_buffer(ln_ctx *ctx, ln_tensor **buf, int nd,
@@ -218,5 +253,75 @@ static LU_UNUSED void lu_rows_cols(const ln_tensor *x, int64_t *rows,
     *cols = x->ndim > 1 ? x->shape[x->ndim - 1] : 1;
     *rows = *cols ? x->numel / *cols : 0;
 }
+
+/* ---- layers that apply an activation ------------------------------------------ */
+
+/* ReLU, LeakyReLU, ELU, Softmax, ThresholdedReLU and Activation are one
+** activation unit applied as a layer: the math lives in the activation
+** (plugins/activations/), the layer only maps its keyword arguments. Such a
+** layer's state starts with an lu_act_layer; its create makes the
+** activation; the ops below do the rest. Along the last axis (softmax);
+** under LN_LOGITS (the activation fused with the loss) y = x, dx = dy. */
+typedef struct lu_act_layer {
+    ln_activation *act; /* never NULL after create */
+} lu_act_layer;
+
+/* For create: the activation `unit` from args (owned) into the state. */
+static LU_UNUSED ln_status lu_act_layer_make(ln_ctx *ctx, ln_layer *l,
+                                             const char *unit, ln_args *args) {
+    lu_act_layer *s = ln_layer_state(l);
+    s->act = ln_activation_new(ctx, unit, args);
+    return s->act ? LN_OK : ctx->status;
+}
+
+static LU_UNUSED ln_status lu_act_layer_forward(ln_ctx *ctx, ln_layer *l,
+                                                const ln_tensor *const *x,
+                                                ln_tensor *const *y,
+                                                unsigned flags) {
+    const lu_act_layer *s = ln_layer_state(l);
+    int64_t rows, cols;
+    if ((flags & LN_LOGITS) || ln_activation_is_identity(s->act))
+        return ln_tensor_copy(ctx, y[0], x[0]);
+    lu_rows_cols(x[0], &rows, &cols);
+    ln_activation_forward(s->act, ln_f32(x[0]), ln_f32(y[0]), rows, cols);
+    return LN_OK;
+}
+
+static LU_UNUSED ln_status lu_act_layer_backward(
+    ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+    const ln_tensor *const *y, const ln_tensor *const *dy,
+    ln_tensor *const *dx, ln_grad_sink *sink, unsigned flags) {
+    const lu_act_layer *s = ln_layer_state(l);
+    int64_t rows, cols;
+    if (!dx[0]) return LN_OK;
+    if ((flags & LN_LOGITS) || ln_activation_is_identity(s->act))
+        return ln_tensor_copy(ctx, dx[0], dy[0]);
+    lu_rows_cols(x[0], &rows, &cols);
+    ln_activation_backward(s->act, ln_f32(x[0]), ln_f32(y[0]), ln_f32(dy[0]),
+                           ln_f32(dx[0]), rows, cols);
+    return LN_OK;
+}
+
+/* The activation is the layer's output activation: a final Softmax or
+** Activation("sigmoid") fuses with the loss like Dense(.., activation). */
+static LU_UNUSED const char *lu_act_layer_output(const ln_layer *l) {
+    const lu_act_layer *s = ln_layer_state(l);
+    return ln_activation_is_identity(s->act) ? NULL : ln_activation_name(s->act);
+}
+
+static LU_UNUSED void lu_act_layer_destroy(ln_layer *l) {
+    lu_act_layer *s = ln_layer_state(l);
+    ln_activation_free(s->act);
+}
+
+/* The ops table of such a layer, with its own state type and create. */
+#define LU_ACT_LAYER_OPS(STATE, CREATE)                                      \
+    {                                                                        \
+        .size = sizeof(ln_layer_ops), .state_size = sizeof(STATE),           \
+        .create = CREATE, .forward = lu_act_layer_forward,                   \
+        .backward = lu_act_layer_backward,                                   \
+        .output_activation = lu_act_layer_output,                            \
+        .destroy = lu_act_layer_destroy,                                     \
+    }
 
 #endif

@@ -1,19 +1,25 @@
 /*
-** tensor.h -- n-d contiguous tensors over reference-counted storage.
+** tensor.h -- n-d contiguous tensors over reference-counted storage (core).
 **
 ** Ownership:
 **  - every function named *_new, *_view, *_clone, *_narrow, *_reshape returns
 **    a tensor the caller owns (one reference); release it with
 **    ln_tensor_release. NULL means failure and ctx holds the reason.
 **  - ln_tensor_retain adds a reference; whoever retains, releases.
-**  - a view (narrow along dim 0, reshape) owns a reference to the same
-**    ln_storage; the bytes live until the last tensor using them is released.
+**  - a view (narrow along dim 0, reshape) shares the storage of the tensor
+**    it was made from; the bytes live until the last tensor using them is
+**    released.
 **  - functions taking `const ln_tensor *` only borrow their argument.
 ** Reference counts are plain integers: tensors are shared between threads
 ** only read-only inside kernels, never retained or released there.
 **
-** Tensors are always contiguous, row-major (C order). Element i of a tensor
-** lives at ((char *)storage->data + offset_bytes)[i * elsize].
+** Tensors are always contiguous, row-major (C order).
+**
+** What a plugin or a host sees of a tensor is the view below: its layout is
+** FROZEN for the plugin ABI's major version (fields are never moved or
+** reused), so reading data, shape and numel stays an inline load. Only the
+** core writes these fields; the storage, the offset into it and the
+** reference count are private to core/tensor.c.
 */
 #ifndef LUNET_TENSOR_H
 #define LUNET_TENSOR_H
@@ -24,26 +30,13 @@
 
 typedef enum ln_dtype { LN_FLOAT32 = 0, LN_INT32 = 1, LN_UINT8 = 2 } ln_dtype;
 
-typedef struct ln_storage {
-    void *data;      /* 64-byte aligned, never NULL */
-    size_t capacity; /* usable bytes from data */
-    int refcount;
-    void *base;      /* what the allocator returned (data is inside it) */
-    uint32_t version; /* in-place writes seen by the binding (tape.h) */
-} ln_storage;
-
 typedef struct ln_tensor {
     ln_dtype dtype;
     int ndim;                  /* 0 (a scalar) .. LN_MAX_DIM */
     int64_t shape[LN_MAX_DIM]; /* unused entries are 1 */
     int64_t numel;
-    ln_storage *storage;
-    size_t offset; /* in bytes, into storage->data */
-    int refcount;
-    unsigned flags; /* LN_TENSOR_VARIABLE: every gradient tape watches it */
+    void *data; /* element 0: 64-byte aligned for a new tensor, never NULL */
 } ln_tensor;
-
-#define LN_TENSOR_VARIABLE 1u
 
 LN_API size_t ln_dtype_size(ln_dtype t);
 LN_API const char *ln_dtype_name(ln_dtype t); /* "float32", "int32", "uint8" */
@@ -54,6 +47,18 @@ LN_API ln_tensor *ln_tensor_new(ln_ctx *ctx, ln_dtype dtype, int ndim,
 LN_API ln_tensor *ln_tensor_new_like(ln_ctx *ctx, const ln_tensor *t);
 LN_API void ln_tensor_retain(ln_tensor *t);
 LN_API void ln_tensor_release(ln_tensor *t); /* NULL is fine */
+
+/* What the gradient tape (tape.h) and the Lua binding keep on a tensor's
+** private record: flags (LN_TENSOR_VARIABLE: every tape watches it), the
+** storage's version (bumped by each in-place write the binding does), and
+** whether a tensor is the only user of its storage or shares it. */
+#define LN_TENSOR_VARIABLE 1u
+LN_API unsigned ln_tensor_flags(const ln_tensor *t);
+LN_API void ln_tensor_set_flags(ln_tensor *t, unsigned flags);
+LN_API uint32_t ln_tensor_version(const ln_tensor *t);
+LN_API void ln_tensor_bump_version(ln_tensor *t);
+LN_API int ln_tensor_sole_owner(const ln_tensor *t);
+LN_API int ln_tensor_shares_storage(const ln_tensor *a, const ln_tensor *b);
 
 /* Change shape in place, keeping the tensor object (callers holding it keep
 ** a valid pointer). Reuses the storage when it is not shared and is large
@@ -78,9 +83,7 @@ LN_API ln_tensor *ln_tensor_cast(ln_ctx *ctx, const ln_tensor *t,
 LN_API ln_status ln_tensor_copy(ln_ctx *ctx, ln_tensor *dst,
                                 const ln_tensor *src);
 
-static inline void *ln_data(const ln_tensor *t) {
-    return (char *)t->storage->data + t->offset;
-}
+static inline void *ln_data(const ln_tensor *t) { return t->data; }
 static inline float *ln_f32(const ln_tensor *t) { return (float *)ln_data(t); }
 static inline int32_t *ln_i32(const ln_tensor *t) {
     return (int32_t *)ln_data(t);

@@ -7,9 +7,7 @@
 */
 #include <math.h>
 
-#include "act_util.h"
-
-#define PAR_MIN 16384
+#include "lunet/plugin_util.h"
 
 typedef struct elu_state {
     float alpha;
@@ -17,35 +15,57 @@ typedef struct elu_state {
 
 /* Read alpha (default 1.0, must be >= 0). */
 static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
-    return au_read_nonneg(ctx, args, "alpha", 1.0,
+    return lu_read_nonneg(ctx, args, "alpha", 1.0,
                           &((elu_state *)state)->alpha);
 }
 
-static void fwd(const void *state, const float *x, float *y, int64_t rows,
-                int64_t cols) {
-    const float a = ((const elu_state *)state)->alpha;
-    int64_t n = rows * cols;
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
+LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float a = ((const elu_state *)j->state)->alpha;
+    const float *x = j->x;
+    float *y = j->out;
+    for (int64_t i = lo; i < hi; i++) {
         float v = x[i];
         y[i] = v > 0.0f ? v : a * expm1f(v);
     }
 }
 
-static void bwd(const void *state, const float *x, const float *y,
-                const float *dy, float *dx, int64_t rows, int64_t cols) {
-    const float a = ((const elu_state *)state)->alpha;
-    int64_t n = rows * cols;
-#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
+static void fwd(const void *state, const float *x, float *y, int64_t rows,
+                int64_t cols) {
+    lu_act_run(fwd_chunk, state, x, NULL, NULL, y, rows * cols);
+}
+
+LN_CLONES static void bwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float a = ((const elu_state *)j->state)->alpha;
+    const float *y = j->y, *dy = j->dy;
+    float *dx = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
         float v = y[i];
         dx[i] = (v > 0.0f ? 1.0f : v + a) * dy[i];
     }
 }
 
-static const ln_activation_ops ops = {sizeof(elu_state), create, fwd, bwd, 1,
-                                      0};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "elu", NULL, 1,
-                             "exponential linear unit (alpha 1.0)", &ops};
+static void bwd(const void *state, const float *x, const float *y,
+                const float *dy, float *dx, int64_t rows, int64_t cols) {
+    lu_act_run(bwd_chunk, state, x, y, dy, dx, rows * cols);
+}
+
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .state_size = sizeof(elu_state),
+    .create = create,
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "elu",
+    .version = 1,
+    .summary = "exponential linear unit (alpha 1.0)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("elu") { return host->add(host, &unit); }

@@ -3,26 +3,45 @@
 */
 #include <math.h>
 
-#include "lunet/plugin.h"
+#include "lunet/plugin_util.h"
 
-#define PAR_MIN 16384
+LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float *x = j->x;
+    float *y = j->out;
+    for (int64_t i = lo; i < hi; i++) y[i] = expf(x[i]);
+}
 
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
-    int64_t n = rows * cols;
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
+    lu_act_run(fwd_chunk, s, x, NULL, NULL, y, rows * cols);
+}
+
+LN_CLONES static void bwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float *y = j->y, *dy = j->dy;
+    float *dx = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) dx[i] = y[i] * dy[i];
 }
 
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
-    int64_t n = rows * cols;
-#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) dx[i] = y[i] * dy[i];
+    lu_act_run(bwd_chunk, s, x, y, dy, dx, rows * cols);
 }
 
-static const ln_activation_ops ops = {0, NULL, fwd, bwd, 1, 0};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "exponential", NULL, 1,
-                             "exponential e^x", &ops};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "exponential",
+    .version = 1,
+    .summary = "exponential e^x",
+    .ops = &ops,
+};
 
 LN_PLUGIN("exponential") { return host->add(host, &unit); }

@@ -13,7 +13,6 @@
 
 #include "lunet/plugin.h"
 
-#define PAR_MIN 16384
 #define SQRT_2_PI 0.79788456080286535588   /* sqrt(2/pi) */
 #define INV_SQRT2 0.70710678118654752440   /* 1/sqrt(2) */
 #define INV_SQRT_2PI 0.39894228040143267794 /* 1/sqrt(2 pi) */
@@ -41,14 +40,14 @@ static void fwd(const void *state, const float *x, float *y, int64_t rows,
     int approx = ((const gelu_state *)state)->approximate;
     int64_t n = rows * cols;
     if (approx) {
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+        LN_PAR_FOR(n * 2)
         for (int64_t i = 0; i < n; i++) {
             double v = x[i];
             double u = SQRT_2_PI * (v + GELU_C * v * v * v);
             y[i] = (float)(v * sig2(u));
         }
     } else {
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+        LN_PAR_FOR(n * 2)
         for (int64_t i = 0; i < n; i++) {
             double v = x[i];
             /* 0.5 erfc(-v/sqrt2) keeps Phi accurate in the left tail; in
@@ -64,7 +63,7 @@ static void bwd(const void *state, const float *x, const float *y,
     int approx = ((const gelu_state *)state)->approximate;
     int64_t n = rows * cols;
     if (approx) {
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+        LN_PAR_FOR(n * 2)
         for (int64_t i = 0; i < n; i++) {
             double v = x[i], v2 = v * v;
             double s = sig2(SQRT_2_PI * (v + GELU_C * v2 * v));
@@ -76,7 +75,7 @@ static void bwd(const void *state, const float *x, const float *y,
             dx[i] = (float)d * dy[i];
         }
     } else {
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+        LN_PAR_FOR(n * 2)
         for (int64_t i = 0; i < n; i++) {
             double v = x[i];
             double cdf = 0.5 * erfc(-v * INV_SQRT2);
@@ -86,9 +85,21 @@ static void bwd(const void *state, const float *x, const float *y,
     }
 }
 
-static const ln_activation_ops ops = {sizeof(gelu_state), create, fwd, bwd, 1,
-                                      1};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "gelu", NULL, 1,
-                             "Gaussian error linear unit (approximate)", &ops};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .state_size = sizeof(gelu_state),
+    .create = create,
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+    .backward_uses_x = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "gelu",
+    .version = 1,
+    .summary = "Gaussian error linear unit (approximate)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("gelu") { return host->add(host, &unit); }

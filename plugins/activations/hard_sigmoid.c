@@ -9,12 +9,10 @@
 */
 #include "lunet/plugin.h"
 
-#define PAR_MIN 32768
-
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD(n)
     for (int64_t i = 0; i < n; i++) {
         float v = (float)(0.2 * (double)x[i] + 0.5);
         v = v < 0.0f ? 0.0f : v; /* compares false for NaN: it goes through */
@@ -25,16 +23,25 @@ static void fwd(const void *s, const float *x, float *y, int64_t rows,
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD(n)
     for (int64_t i = 0; i < n; i++) {
         float v = y[i];
         dx[i] = (v > 0.0f && v < 1.0f ? 0.2f : 0.0f) * dy[i];
     }
 }
 
-static const ln_activation_ops ops = {0, NULL, fwd, bwd, 1, 0};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "hard_sigmoid", NULL, 1,
-                             "piecewise linear sigmoid clip(0.2x+0.5, 0, 1)",
-                             &ops};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "hard_sigmoid",
+    .version = 1,
+    .summary = "piecewise linear sigmoid clip(0.2x+0.5, 0, 1)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("hard_sigmoid") { return host->add(host, &unit); }

@@ -15,8 +15,18 @@ static void bwd(const void *s, const float *x, const float *y,
     if (dx != dy) memcpy(dx, dy, (size_t)(rows * cols) * sizeof *dx);
 }
 
-static const ln_activation_ops ops = {0, NULL, fwd, bwd, 1, 0};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "linear", NULL, 1,
-                             "identity: f(x) = x", &ops};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "linear",
+    .version = 1,
+    .summary = "identity: f(x) = x",
+    .ops = &ops,
+};
 
 LN_PLUGIN("linear") { return host->add(host, &unit); }

@@ -6,16 +6,19 @@
 **
 ** Arguments are limited to Keras's ReLU-layer domain (alpha, threshold and
 ** max_value all >= 0): there the output alone tells the slope, so backward
-** reads y only and the activation can be fused into a GEMM epilogue.
-** Slopes from y: y < 0 -> alpha; 0 < y < max_value -> 1; else 0 (TF's
+** reads y only and the activation fuses into Dense's output. Slopes from
+** y: y < 0 -> alpha; 0 < y < max_value -> 1; else 0 (TF's
 ** ReluGrad/Relu6Grad convention at the kinks), except in the pure leaky case
 ** (threshold 0, no max_value) where TF's LeakyReluGrad gives alpha at 0.
+**
+** The loops select without branches (a branch on the sign of fresh data is
+** mispredicted half the time) and are compiled per CPU (LN_CLONES): this is
+** the ReLU of Dense(activation = "relu"), of the ReLU and ThresholdedReLU
+** layers and of Activation("relu") alike.
 */
 #include <math.h>
 
-#include "act_util.h"
-
-#define PAR_MIN 32768
+#include "lunet/plugin_util.h"
 
 typedef struct relu_state {
     float alpha, threshold, max_value; /* max_value = +inf when not given */
@@ -39,8 +42,8 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
             return st;
     }
     if ((st = ln_args_number(ctx, args, "threshold", 0.0, &thr))) return st;
-    if ((st = au_check_nonneg(ctx, "alpha", alpha)) ||
-        (st = au_check_nonneg(ctx, "threshold", thr)))
+    if ((st = lu_check_nonneg(ctx, "alpha", alpha)) ||
+        (st = lu_check_nonneg(ctx, "threshold", thr)))
         return st;
     if (n && (maxv < 0 || maxv != maxv))
         return ln_fail(ctx, LN_E_ARG,
@@ -52,41 +55,82 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     return LN_OK;
 }
 
-static void fwd(const void *state, const float *x, float *y, int64_t rows,
-                int64_t cols) {
-    const relu_state *s = state;
-    const float a = s->alpha, t = s->threshold, m = s->max_value;
-    int64_t n = rows * cols;
-#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
+/* The plain case (alpha 0): y = min(x > t ? x : 0, m); NaN stays NaN. */
+LN_CLONES static void fwd_plain(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const relu_state *s = j->state;
+    const float t = s->threshold, m = s->max_value;
+    const float *x = j->x;
+    float *y = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
         float v = x[i];
-        /* NaN goes through (as in TF and PyTorch): both compares are false
-        ** for it, so it stays in p; same cost as v > t and p < m */
-        float p = !(v <= t) ? v : 0.0f;
+        float p = v > t ? v : 0.0f;
         p = p > m ? m : p;
-        float neg = t - v > 0.0f ? t - v : 0.0f;
-        y[i] = p - a * neg;
+        y[i] = v != v ? v : p;
     }
 }
 
-static void bwd(const void *state, const float *x, const float *y,
-                const float *dy, float *dx, int64_t rows, int64_t cols) {
+/* With alpha: y = min(x > t ? x : 0, m) - alpha max(t - x, 0). */
+LN_CLONES static void fwd_leaky(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const relu_state *s = j->state;
+    const float a = s->alpha, t = s->threshold, m = s->max_value;
+    const float *x = j->x;
+    float *y = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        float v = x[i];
+        float p = v > t ? v : 0.0f;
+        p = p > m ? m : p;
+        float neg = t - v > 0.0f ? t - v : 0.0f;
+        float r = p - a * neg;
+        y[i] = v != v ? v : r;
+    }
+}
+
+static void fwd(const void *state, const float *x, float *y, int64_t rows,
+                int64_t cols) {
     const relu_state *s = state;
+    lu_act_run(s->alpha == 0.0f ? fwd_plain : fwd_leaky, state, x, NULL, NULL, y,
+               rows * cols);
+}
+
+LN_CLONES static void bwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const relu_state *s = j->state;
     const float a = s->alpha, m = s->max_value;
     const float at_zero = s->leaky ? a : 0.0f;
-    int64_t n = rows * cols;
-#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
+    const float *y = j->y, *dy = j->dy;
+    float *dx = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
         float v = y[i];
         float d = v < 0.0f ? a : v > 0.0f ? (v < m ? 1.0f : 0.0f) : at_zero;
         dx[i] = d * dy[i];
     }
 }
 
-static const ln_activation_ops ops = {sizeof(relu_state), create, fwd, bwd,
-                                      1, 0};
+static void bwd(const void *state, const float *x, const float *y,
+                const float *dy, float *dx, int64_t rows, int64_t cols) {
+    lu_act_run(bwd_chunk, state, x, y, dy, dx, rows * cols);
+}
+
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .state_size = sizeof(relu_state),
+    .create = create,
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+};
+
 static const ln_unit unit = {
-    LN_KIND_ACTIVATION, "relu", NULL, 1,
-    "rectified linear unit (alpha, max_value, threshold)", &ops};
+    .kind = LN_KIND_ACTIVATION,
+    .name = "relu",
+    .version = 1,
+    .summary = "rectified linear unit (alpha, max_value, threshold)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("relu") { return host->add(host, &unit); }

@@ -5,38 +5,58 @@
 */
 #include <math.h>
 
-#include "lunet/plugin.h"
+#include "lunet/plugin_util.h"
 
-#define PAR_MIN 16384
 #define SELU_ALPHA 1.6732632423543772848170429916717
 #define SELU_SCALE 1.0507009873554804934193349852946
 
-static void fwd(const void *s, const float *x, float *y, int64_t rows,
-                int64_t cols) {
+LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
     const float scale = (float)SELU_SCALE;
     const float sa = (float)(SELU_SCALE * SELU_ALPHA);
-    int64_t n = rows * cols;
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
+    const float *x = j->x;
+    float *y = j->out;
+    for (int64_t i = lo; i < hi; i++) {
         float v = x[i];
         y[i] = v > 0.0f ? scale * v : sa * expm1f(v);
     }
 }
 
-static void bwd(const void *s, const float *x, const float *y,
-                const float *dy, float *dx, int64_t rows, int64_t cols) {
+static void fwd(const void *s, const float *x, float *y, int64_t rows,
+                int64_t cols) {
+    lu_act_run(fwd_chunk, s, x, NULL, NULL, y, rows * cols);
+}
+
+LN_CLONES static void bwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
     const float scale = (float)SELU_SCALE;
     const float sa = (float)(SELU_SCALE * SELU_ALPHA);
-    int64_t n = rows * cols;
-#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
+    const float *y = j->y, *dy = j->dy;
+    float *dx = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
         float v = y[i];
         dx[i] = (v > 0.0f ? scale : v + sa) * dy[i];
     }
 }
 
-static const ln_activation_ops ops = {0, NULL, fwd, bwd, 1, 0};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "selu", NULL, 1,
-                             "scaled exponential linear unit", &ops};
+static void bwd(const void *s, const float *x, const float *y,
+                const float *dy, float *dx, int64_t rows, int64_t cols) {
+    lu_act_run(bwd_chunk, s, x, y, dy, dx, rows * cols);
+}
+
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "selu",
+    .version = 1,
+    .summary = "scaled exponential linear unit",
+    .ops = &ops,
+};
 
 LN_PLUGIN("selu") { return host->add(host, &unit); }

@@ -4,15 +4,13 @@
 */
 #include <math.h>
 
-#include "lunet/plugin.h"
+#include "lunet/plugin_util.h"
 
-#define PAR_MIN 16384
-
-static void fwd(const void *s, const float *x, float *y, int64_t rows,
-                int64_t cols) {
-    int64_t n = rows * cols;
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
+LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float *x = j->x;
+    float *y = j->out;
+    for (int64_t i = lo; i < hi; i++) {
         float v = x[i];
         float e = expf(-fabsf(v)); /* in (0, 1] */
         float r = 1.0f / (1.0f + e);
@@ -20,18 +18,39 @@ static void fwd(const void *s, const float *x, float *y, int64_t rows,
     }
 }
 
-static void bwd(const void *s, const float *x, const float *y,
-                const float *dy, float *dx, int64_t rows, int64_t cols) {
-    int64_t n = rows * cols;
-#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
+static void fwd(const void *s, const float *x, float *y, int64_t rows,
+                int64_t cols) {
+    lu_act_run(fwd_chunk, s, x, NULL, NULL, y, rows * cols);
+}
+
+LN_CLONES static void bwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float *y = j->y, *dy = j->dy;
+    float *dx = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
         float v = y[i];
         dx[i] = v * (1.0f - v) * dy[i];
     }
 }
 
-static const ln_activation_ops ops = {0, NULL, fwd, bwd, 1, 0};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "sigmoid", NULL, 1,
-                             "logistic sigmoid 1/(1+e^-x)", &ops};
+static void bwd(const void *s, const float *x, const float *y,
+                const float *dy, float *dx, int64_t rows, int64_t cols) {
+    lu_act_run(bwd_chunk, s, x, y, dy, dx, rows * cols);
+}
+
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "sigmoid",
+    .version = 1,
+    .summary = "logistic sigmoid 1/(1+e^-x)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("sigmoid") { return host->add(host, &unit); }

@@ -1,14 +1,14 @@
 /*
 ** softmax.c -- row-wise softmax of a [rows x cols] block (Keras's axis -1):
-** y = exp(x - max) / sum exp(x - max), the sum in double in column order.
+** y = exp(x - max) / sum exp(x - max), the sum in double in column order
+** (the kernel ln_softmax_rows: the Softmax layer and fused losses see the
+** same numbers).
 ** Backward from y alone: dx = y * (dy - sum_c dy_c * y_c) per row.
 ** Not elementwise: a GEMM epilogue must not apply it to row segments.
 */
 #include <math.h>
 
 #include "lunet/plugin.h"
-
-#define PAR_MIN 16384
 
 /* Only Keras's default axis is meaningful on a [rows x cols] block; an
 ** explicit axis = -1 is accepted so that configs naming it load. */
@@ -26,26 +26,12 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
 
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
-#pragma omp parallel for if (rows * cols > PAR_MIN) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * cols;
-        float *yr = y + r * cols;
-        float m = -INFINITY;
-        for (int64_t c = 0; c < cols; c++) m = xr[c] > m ? xr[c] : m;
-        double sum = 0;
-        for (int64_t c = 0; c < cols; c++) {
-            float e = expf(xr[c] - m);
-            yr[c] = e;
-            sum += e;
-        }
-        float inv = (float)(1.0 / sum);
-        for (int64_t c = 0; c < cols; c++) yr[c] *= inv;
-    }
+    ln_softmax_rows(y, x, rows, cols);
 }
 
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
-#pragma omp parallel for if (rows * cols > PAR_MIN) schedule(static)
+    LN_PAR_FOR(rows * cols * 2)
     for (int64_t r = 0; r < rows; r++) {
         const float *yr = y + r * cols, *gr = dy + r * cols;
         float *dr = dx + r * cols;
@@ -56,8 +42,18 @@ static void bwd(const void *s, const float *x, const float *y,
     }
 }
 
-static const ln_activation_ops ops = {0, create, fwd, bwd, 0, 0};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "softmax", NULL, 1,
-                             "softmax along the last axis", &ops};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .create = create,
+    .forward = fwd,
+    .backward = bwd,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "softmax",
+    .version = 1,
+    .summary = "softmax along the last axis",
+    .ops = &ops,
+};
 
 LN_PLUGIN("softmax") { return host->add(host, &unit); }

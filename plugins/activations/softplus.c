@@ -8,12 +8,10 @@
 
 #include "lunet/plugin.h"
 
-#define PAR_MIN 16384
-
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR(n * 2)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         y[i] = (v > 0.0f ? v : 0.0f) + log1pf(expf(-fabsf(v)));
@@ -23,12 +21,22 @@ static void fwd(const void *s, const float *x, float *y, int64_t rows,
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR(n * 2)
     for (int64_t i = 0; i < n; i++) dx[i] = -expm1f(-y[i]) * dy[i];
 }
 
-static const ln_activation_ops ops = {0, NULL, fwd, bwd, 1, 0};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "softplus", NULL, 1,
-                             "softplus log(1+e^x)", &ops};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "softplus",
+    .version = 1,
+    .summary = "softplus log(1+e^x)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("softplus") { return host->add(host, &unit); }

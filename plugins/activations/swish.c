@@ -6,8 +6,6 @@
 
 #include "lunet/plugin.h"
 
-#define PAR_MIN 16384
-
 /* Overflow-free logistic function. */
 static inline float sigm(float v) {
     float e = expf(-fabsf(v));
@@ -18,7 +16,7 @@ static inline float sigm(float v) {
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR(n * 2)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         y[i] = v * sigm(v);
@@ -28,15 +26,26 @@ static void fwd(const void *s, const float *x, float *y, int64_t rows,
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR(n * 2)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i], sg = sigm(v);
         dx[i] = (sg + v * sg * (1.0f - sg)) * dy[i];
     }
 }
 
-static const ln_activation_ops ops = {0, NULL, fwd, bwd, 1, 1};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "swish", NULL, 1,
-                             "swish x*sigmoid(x)", &ops};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+    .backward_uses_x = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "swish",
+    .version = 1,
+    .summary = "swish x*sigmoid(x)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("swish") { return host->add(host, &unit); }

@@ -5,27 +5,35 @@
 
 #include "lunet/plugin.h"
 
-#define PAR_MIN 16384
-
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+    LN_PAR_FOR(n * 2)
     for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
 }
 
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
     int64_t n = rows * cols;
-#pragma omp parallel for simd if (parallel: n > PAR_MIN) schedule(static)
+    LN_PAR_FOR_SIMD((n) * 2)
     for (int64_t i = 0; i < n; i++) {
         float v = y[i];
         dx[i] = (1.0f - v * v) * dy[i];
     }
 }
 
-static const ln_activation_ops ops = {0, NULL, fwd, bwd, 1, 0};
-static const ln_unit unit = {LN_KIND_ACTIVATION, "tanh", NULL, 1,
-                             "hyperbolic tangent", &ops};
+static const ln_activation_ops ops = {
+    .size = sizeof(ln_activation_ops),
+    .forward = fwd,
+    .backward = bwd,
+    .elementwise = 1,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_ACTIVATION,
+    .name = "tanh",
+    .version = 1,
+    .summary = "hyperbolic tangent",
+    .ops = &ops,
+};
 
 LN_PLUGIN("tanh") { return host->add(host, &unit); }

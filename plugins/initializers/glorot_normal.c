@@ -11,9 +11,18 @@ static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                     "truncated_normal");
 }
 
-static const ln_initializer_ops ops = {fill};
-static const ln_unit unit = {LN_KIND_INITIALIZER, "glorot_normal", "GlorotNormal", 1,
-    "Glorot/Xavier normal: VarianceScaling(1, fan avg, truncated normal)",
-    &ops};
+static const ln_initializer_ops ops = {
+    .size = sizeof(ln_initializer_ops),
+    .fill = fill,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_INITIALIZER,
+    .name = "glorot_normal",
+    .class_name = "GlorotNormal",
+    .version = 1,
+    .summary = "Glorot/Xavier normal: VarianceScaling(1, fan avg, truncated "
+               "normal)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("glorot_normal") { return host->add(host, &unit); }

@@ -11,9 +11,17 @@ static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                     "uniform");
 }
 
-static const ln_initializer_ops ops = {fill};
-static const ln_unit unit = {LN_KIND_INITIALIZER, "glorot_uniform", "GlorotUniform", 1,
-    "Glorot/Xavier uniform: VarianceScaling(1, fan avg, uniform)",
-    &ops};
+static const ln_initializer_ops ops = {
+    .size = sizeof(ln_initializer_ops),
+    .fill = fill,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_INITIALIZER,
+    .name = "glorot_uniform",
+    .class_name = "GlorotUniform",
+    .version = 1,
+    .summary = "Glorot/Xavier uniform: VarianceScaling(1, fan avg, uniform)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("glorot_uniform") { return host->add(host, &unit); }

@@ -11,9 +11,17 @@ static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                     "truncated_normal");
 }
 
-static const ln_initializer_ops ops = {fill};
-static const ln_unit unit = {LN_KIND_INITIALIZER, "he_normal", "HeNormal", 1,
-    "He normal: VarianceScaling(2, fan in, truncated normal)",
-    &ops};
+static const ln_initializer_ops ops = {
+    .size = sizeof(ln_initializer_ops),
+    .fill = fill,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_INITIALIZER,
+    .name = "he_normal",
+    .class_name = "HeNormal",
+    .version = 1,
+    .summary = "He normal: VarianceScaling(2, fan in, truncated normal)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("he_normal") { return host->add(host, &unit); }

@@ -11,9 +11,17 @@ static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                     "uniform");
 }
 
-static const ln_initializer_ops ops = {fill};
-static const ln_unit unit = {LN_KIND_INITIALIZER, "he_uniform", "HeUniform", 1,
-    "He uniform: VarianceScaling(2, fan in, uniform)",
-    &ops};
+static const ln_initializer_ops ops = {
+    .size = sizeof(ln_initializer_ops),
+    .fill = fill,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_INITIALIZER,
+    .name = "he_uniform",
+    .class_name = "HeUniform",
+    .version = 1,
+    .summary = "He uniform: VarianceScaling(2, fan in, uniform)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("he_uniform") { return host->add(host, &unit); }

@@ -24,8 +24,17 @@ static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
     return LN_OK;
 }
 
-static const ln_initializer_ops ops = {fill};
-static const ln_unit unit = {LN_KIND_INITIALIZER, "identity", "Identity", 1,
-                             "gain times the identity matrix (2-D)", &ops};
+static const ln_initializer_ops ops = {
+    .size = sizeof(ln_initializer_ops),
+    .fill = fill,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_INITIALIZER,
+    .name = "identity",
+    .class_name = "Identity",
+    .version = 1,
+    .summary = "gain times the identity matrix (2-D)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("identity") { return host->add(host, &unit); }

@@ -11,9 +11,17 @@ static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                     "truncated_normal");
 }
 
-static const ln_initializer_ops ops = {fill};
-static const ln_unit unit = {LN_KIND_INITIALIZER, "lecun_normal", "LecunNormal", 1,
-    "LeCun normal: VarianceScaling(1, fan in, truncated normal)",
-    &ops};
+static const ln_initializer_ops ops = {
+    .size = sizeof(ln_initializer_ops),
+    .fill = fill,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_INITIALIZER,
+    .name = "lecun_normal",
+    .class_name = "LecunNormal",
+    .version = 1,
+    .summary = "LeCun normal: VarianceScaling(1, fan in, truncated normal)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("lecun_normal") { return host->add(host, &unit); }

@@ -11,9 +11,17 @@ static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
                     "uniform");
 }
 
-static const ln_initializer_ops ops = {fill};
-static const ln_unit unit = {LN_KIND_INITIALIZER, "lecun_uniform", "LecunUniform", 1,
-    "LeCun uniform: VarianceScaling(1, fan in, uniform)",
-    &ops};
+static const ln_initializer_ops ops = {
+    .size = sizeof(ln_initializer_ops),
+    .fill = fill,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_INITIALIZER,
+    .name = "lecun_uniform",
+    .class_name = "LecunUniform",
+    .version = 1,
+    .summary = "LeCun uniform: VarianceScaling(1, fan in, uniform)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("lecun_uniform") { return host->add(host, &unit); }

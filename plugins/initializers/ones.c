@@ -12,8 +12,17 @@ static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
     return LN_OK;
 }
 
-static const ln_initializer_ops ops = {fill};
-static const ln_unit unit = {LN_KIND_INITIALIZER, "ones", "Ones", 1,
-                             "constant 1", &ops};
+static const ln_initializer_ops ops = {
+    .size = sizeof(ln_initializer_ops),
+    .fill = fill,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_INITIALIZER,
+    .name = "ones",
+    .class_name = "Ones",
+    .version = 1,
+    .summary = "constant 1",
+    .ops = &ops,
+};
 
 LN_PLUGIN("ones") { return host->add(host, &unit); }

@@ -14,8 +14,6 @@
 
 #include "lunet/plugin_initializer.h"
 
-#define PAR_MIN 32768
-
 /* In-place modified Gram-Schmidt on the N columns (each of length M,
 ** stored contiguously in q) of a full-rank M x N matrix, N <= M. Returns
 ** the index of a column found dependent, or -1. */
@@ -27,7 +25,7 @@ static int64_t mgs(double *q, int64_t m, int64_t n) {
         if (!(nrm > 0)) return k;
         for (int64_t i = 0; i < m; i++) qk[i] /= nrm;
         int64_t rest = n - k - 1;
-#pragma omp parallel for if (rest * m > PAR_MIN) schedule(static)
+        LN_PAR_FOR(rest * m)
         for (int64_t j = k + 1; j < n; j++) {
             double *qj = q + j * m, r = 0;
             for (int64_t i = 0; i < m; i++) r += qk[i] * qj[i];
@@ -81,9 +79,17 @@ static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
     return LN_OK;
 }
 
-static const ln_initializer_ops ops = {fill};
-static const ln_unit unit = {LN_KIND_INITIALIZER, "orthogonal", "Orthogonal",
-                             1, "gain times a random orthogonal matrix (QR)",
-                             &ops};
+static const ln_initializer_ops ops = {
+    .size = sizeof(ln_initializer_ops),
+    .fill = fill,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_INITIALIZER,
+    .name = "orthogonal",
+    .class_name = "Orthogonal",
+    .version = 1,
+    .summary = "gain times a random orthogonal matrix (QR)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("orthogonal") { return host->add(host, &unit); }

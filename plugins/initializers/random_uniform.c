@@ -22,9 +22,17 @@ static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
     return LN_OK;
 }
 
-static const ln_initializer_ops ops = {fill};
-static const ln_unit unit = {LN_KIND_INITIALIZER, "random_uniform",
-                             "RandomUniform", 1,
-                             "uniform U[minval, maxval), default +-0.05", &ops};
+static const ln_initializer_ops ops = {
+    .size = sizeof(ln_initializer_ops),
+    .fill = fill,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_INITIALIZER,
+    .name = "random_uniform",
+    .class_name = "RandomUniform",
+    .version = 1,
+    .summary = "uniform U[minval, maxval), default +-0.05",
+    .ops = &ops,
+};
 
 LN_PLUGIN("random_uniform") { return host->add(host, &unit); }

@@ -10,9 +10,17 @@ static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
     return normal_fill(ctx, args, t, rng, ln_rng_truncated_normal);
 }
 
-static const ln_initializer_ops ops = {fill};
-static const ln_unit unit = {LN_KIND_INITIALIZER, "truncated_normal",
-                             "TruncatedNormal", 1,
-                             "normal cut at 2 stddev, default 0, 0.05", &ops};
+static const ln_initializer_ops ops = {
+    .size = sizeof(ln_initializer_ops),
+    .fill = fill,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_INITIALIZER,
+    .name = "truncated_normal",
+    .class_name = "TruncatedNormal",
+    .version = 1,
+    .summary = "normal cut at 2 stddev, default 0, 0.05",
+    .ops = &ops,
+};
 
 LN_PLUGIN("truncated_normal") { return host->add(host, &unit); }

@@ -52,9 +52,17 @@ static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
     return LN_OK;
 }
 
-static const ln_initializer_ops ops = {fill};
+static const ln_initializer_ops ops = {
+    .size = sizeof(ln_initializer_ops),
+    .fill = fill,
+};
 static const ln_unit unit = {
-    LN_KIND_INITIALIZER, "variance_scaling", "VarianceScaling", 1,
-    "scale/fan variance (scale, mode, distribution)", &ops};
+    .kind = LN_KIND_INITIALIZER,
+    .name = "variance_scaling",
+    .class_name = "VarianceScaling",
+    .version = 1,
+    .summary = "scale/fan variance (scale, mode, distribution)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("variance_scaling") { return host->add(host, &unit); }

@@ -12,8 +12,17 @@ static ln_status fill(ln_ctx *ctx, ln_args *args, ln_tensor *t, double fan_in,
     return LN_OK;
 }
 
-static const ln_initializer_ops ops = {fill};
-static const ln_unit unit = {LN_KIND_INITIALIZER, "zeros", "Zeros", 1,
-                             "constant 0", &ops};
+static const ln_initializer_ops ops = {
+    .size = sizeof(ln_initializer_ops),
+    .fill = fill,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_INITIALIZER,
+    .name = "zeros",
+    .class_name = "Zeros",
+    .version = 1,
+    .summary = "constant 0",
+    .ops = &ops,
+};
 
 LN_PLUGIN("zeros") { return host->add(host, &unit); }

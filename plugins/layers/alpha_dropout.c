@@ -18,7 +18,7 @@ typedef struct adrop {
 } adrop;
 
 static ln_status adrop_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
-    adrop *d = l->state;
+    adrop *d = ln_layer_state(l);
     ln_status st;
     if ((st = lu_rate(ctx, a, &d->rate)) ||
         (st = lu_nil_only(ctx, a, "noise_shape")) ||
@@ -39,23 +39,24 @@ static void adrop_ab(double p, float *a, float *b) {
     *b = (float)(-av * ap * p);
 }
 
-static ln_status adrop_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                               ln_tensor *y, unsigned flags) {
-    adrop *d = l->state;
-    int64_t n = x->numel;
+static ln_status adrop_forward(ln_ctx *ctx, ln_layer *l,
+                               const ln_tensor *const *x, ln_tensor *const *y,
+                               unsigned flags) {
+    adrop *d = ln_layer_state(l);
+    int64_t n = x[0]->numel;
     if (!adrop_active(d, flags)) {
-        ln_copy(ln_f32(y), ln_f32(x), n);
+        ln_copy(ln_f32(y[0]), ln_f32(x[0]), n);
         return LN_OK;
     }
-    ln_status st = lu_buffer_like(ctx, &d->keep, x);
+    ln_status st = lu_buffer_like(ctx, &d->keep, x[0]);
     if (st) return st;
-    float *k = ln_f32(d->keep), *yp = ln_f32(y);
-    const float *xp = ln_f32(x);
+    float *k = ln_f32(d->keep), *yp = ln_f32(y[0]);
+    const float *xp = ln_f32(x[0]);
     const float rate = (float)d->rate, alpha_p = (float)SELU_ALPHA_P;
     float a, b;
     adrop_ab(d->rate, &a, &b);
-    ln_rng_uniform(l->rng, k, n, 0.0f, 1.0f);
-#pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
+    ln_rng_uniform(ln_layer_rng(l), k, n, 0.0f, 1.0f);
+    LN_PAR_FOR(n)
     for (int64_t i = 0; i < n; i++) {
         int keep = k[i] >= rate;
         k[i] = lu_select(keep, 1.0f, 0.0f);
@@ -64,38 +65,51 @@ static ln_status adrop_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     return LN_OK;
 }
 
-static ln_status adrop_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                                const ln_tensor *y, const ln_tensor *dy,
-                                ln_tensor *dx, unsigned flags) {
-    const adrop *d = l->state;
-    int64_t n = x->numel;
-    if (!(flags & LN_NEED_DX) || !dx) return LN_OK;
+static ln_status adrop_backward(ln_ctx *ctx, ln_layer *l,
+                                const ln_tensor *const *x,
+                                const ln_tensor *const *y,
+                                const ln_tensor *const *dy,
+                                ln_tensor *const *dx, ln_grad_sink *sink,
+                                unsigned flags) {
+    const adrop *d = ln_layer_state(l);
+    int64_t n = x[0]->numel;
+    if (!dx[0]) return LN_OK;
     if (!adrop_active(d, flags)) {
-        ln_copy(ln_f32(dx), ln_f32(dy), n);
+        ln_copy(ln_f32(dx[0]), ln_f32(dy[0]), n);
         return LN_OK;
     }
     if (!d->keep || d->keep->numel != n)
         return ln_fail(ctx, LN_E_STATE, "backward without its training forward");
-    const float *k = ln_f32(d->keep), *g = ln_f32(dy);
-    float *dp = ln_f32(dx);
+    const float *k = ln_f32(d->keep), *g = ln_f32(dy[0]);
+    float *dp = ln_f32(dx[0]);
     float a, b;
     adrop_ab(d->rate, &a, &b);
-#pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n)
     for (int64_t i = 0; i < n; i++) dp[i] = a * k[i] * g[i];
     return LN_OK;
 }
 
 static void adrop_destroy(ln_layer *l) {
-    adrop *d = l->state;
+    adrop *d = ln_layer_state(l);
     ln_tensor_release(d->keep);
 }
 
 static const ln_layer_ops adrop_ops = {
-    sizeof(adrop), adrop_create, NULL, adrop_forward, adrop_backward, NULL,
-    adrop_destroy};
+    .size = sizeof(ln_layer_ops),
+    .state_size = sizeof(adrop),
+    .create = adrop_create,
+    .forward = adrop_forward,
+    .backward = adrop_backward,
+    .destroy = adrop_destroy,
+};
 
 static const ln_unit adrop_unit = {
-    LN_KIND_LAYER, "alpha_dropout", "AlphaDropout", 1,
-    "dropout keeping SELU's mean and variance (training only)", &adrop_ops};
+    .kind = LN_KIND_LAYER,
+    .name = "alpha_dropout",
+    .class_name = "AlphaDropout",
+    .version = 1,
+    .summary = "dropout keeping SELU's mean and variance (training only)",
+    .ops = &adrop_ops,
+};
 
 LN_PLUGIN("alpha_dropout") { return host->add(host, &adrop_unit); }

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 
 #include "lunet/plugin_util.h"
-#include "layer_simd.h"
 
 #define BN_FBLOCK 64 /* features per thread task in the column sums */
 
@@ -45,7 +44,7 @@ static const char *const bn_init_defaults[4] = {"ones", "zeros", "zeros",
                                                 "ones"};
 
 static ln_status bn_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
-    bn *b = l->state;
+    bn *b = ln_layer_state(l);
     ln_status st;
     if (ln_args_has(a, "axis")) {
         int n;
@@ -94,20 +93,18 @@ static ln_status bn_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
 
 static ln_status bn_add(ln_ctx *ctx, ln_layer *l, const char *name, int i,
                         int trainable, double l1, double l2, int *index) {
-    bn *b = l->state;
-    ln_weight *w;
+    bn *b = ln_layer_state(l);
     ln_status st = ln_layer_add_weight(ctx, l, name, 1, &b->f, trainable,
-                                       b->init[i], b->init_args[i], &w);
-    if (st) return st;
-    w->l1 = l1, w->l2 = l2;
-    *index = l->nweights - 1;
-    return LN_OK;
+                                       b->init[i], b->init_args[i], index);
+    if (!st) ln_layer_set_regularizer(l, *index, l1, l2);
+    return st;
 }
 
-static ln_status bn_build(ln_ctx *ctx, ln_layer *l, int in_nd,
-                          const int64_t *in_shape, int *out_nd,
-                          int64_t *out_shape) {
-    bn *b = l->state;
+static ln_status bn_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in,
+                          int *nout, ln_shape *out) {
+    const int in_nd = in[0].nd;
+    const int64_t *in_shape = in[0].dim;
+    bn *b = ln_layer_state(l);
     char buf[128];
     if (in_nd < 1)
         return ln_fail(ctx, LN_E_SHAPE,
@@ -144,7 +141,7 @@ static ln_status bn_build(ln_ctx *ctx, ln_layer *l, int in_nd,
 
 /* Features [j0, j0 + w) of bn_col_sums (w <= BN_FBLOCK): rows in order,
 ** each feature its own double accumulator. */
-LU_CLONES static void bn_col_block(const float *u, const float *v,
+LN_CLONES static void bn_col_block(const float *u, const float *v,
                                    const double *center, int64_t rows,
                                    int64_t f, int64_t j0, int64_t w,
                                    double *s1, double *s2) {
@@ -176,27 +173,32 @@ LU_CLONES static void bn_col_block(const float *u, const float *v,
     }
 }
 
+typedef struct bn_sums {
+    const float *u, *v;
+    const double *center;
+    int64_t rows, f;
+    double *s1, *s2;
+} bn_sums;
+
+/* Feature blocks [b0, b1) of bn_col_sums. */
+static void bn_sum_blocks(void *arg, int64_t b0, int64_t b1) {
+    const bn_sums *s = arg;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        int64_t j0 = blk * BN_FBLOCK;
+        int64_t w = s->f - j0 < BN_FBLOCK ? s->f - j0 : BN_FBLOCK;
+        bn_col_block(s->u, s->v, s->center, s->rows, s->f, j0, w, s->s1, s->s2);
+    }
+}
+
 /* s1[j] = sum_r u[r, j]; with v: s2[j] = sum_r u[r, j] v[r, j] where u, v
 ** are [rows x f]. When center is given, u[r, j] - center[j] replaces u
 ** (and v = NULL squares it). Threads own blocks of BN_FBLOCK features;
 ** each feature is summed in row order. */
 static void bn_col_sums(const float *u, const float *v, const double *center,
                         int64_t rows, int64_t f, double *s1, double *s2) {
-    int64_t nblk = (f + BN_FBLOCK - 1) / BN_FBLOCK;
-    if (rows * f <= LU_PAR_MIN || nblk == 1) {
-        for (int64_t blk = 0; blk < nblk; blk++) {
-            int64_t j0 = blk * BN_FBLOCK;
-            int64_t w = f - j0 < BN_FBLOCK ? f - j0 : BN_FBLOCK;
-            bn_col_block(u, v, center, rows, f, j0, w, s1, s2);
-        }
-        return;
-    }
-#pragma omp parallel for schedule(static)
-    for (int64_t blk = 0; blk < nblk; blk++) {
-        int64_t j0 = blk * BN_FBLOCK;
-        int64_t w = f - j0 < BN_FBLOCK ? f - j0 : BN_FBLOCK;
-        bn_col_block(u, v, center, rows, f, j0, w, s1, s2);
-    }
+    bn_sums s = {u, v, center, rows, f, s1, s2};
+    ln_parallel_rows((f + BN_FBLOCK - 1) / BN_FBLOCK, rows * BN_FBLOCK,
+                     bn_sum_blocks, &s);
 }
 
 /* The row loops of forward and backward, over rows [r0, r1). */
@@ -208,7 +210,7 @@ typedef struct bn_job {
 } bn_job;
 
 /* y = x k + c */
-LU_CLONES static void bn_affine_rows(void *arg, int64_t r0, int64_t r1) {
+LN_CLONES static void bn_affine_rows(void *arg, int64_t r0, int64_t r1) {
     const bn_job *b = arg;
     const int64_t f = b->f;
     const float *k = b->k, *c = b->c;
@@ -221,7 +223,7 @@ LU_CLONES static void bn_affine_rows(void *arg, int64_t r0, int64_t r1) {
 }
 
 /* inference backward: dx = dy k */
-LU_CLONES static void bn_scale_rows(void *arg, int64_t r0, int64_t r1) {
+LN_CLONES static void bn_scale_rows(void *arg, int64_t r0, int64_t r1) {
     const bn_job *b = arg;
     const int64_t f = b->f;
     const float *k = b->k;
@@ -234,7 +236,7 @@ LU_CLONES static void bn_scale_rows(void *arg, int64_t r0, int64_t r1) {
 }
 
 /* training backward: dx = k dy + (x - mean) u + v (double, rounded once) */
-LU_CLONES static void bn_dx_rows(void *arg, int64_t r0, int64_t r1) {
+LN_CLONES static void bn_dx_rows(void *arg, int64_t r0, int64_t r1) {
     const bn_job *b = arg;
     const int64_t f = b->f;
     const float *k = b->k, *u = b->u;
@@ -251,7 +253,7 @@ LU_CLONES static void bn_dx_rows(void *arg, int64_t r0, int64_t r1) {
 
 /* Training statistics from the sums: istd, and the moving averages
 ** updated once: moving <- moving - (moving - batch) (1 - momentum). */
-LU_CLONES static void bn_batch_stats(bn *b, int64_t rows, float *mm,
+LN_CLONES static void bn_batch_stats(bn *b, int64_t rows, float *mm,
                                      float *mv) {
     const double keep = 1.0 - b->momentum, eps = b->epsilon;
     const double inv = 1.0 / (double)rows;
@@ -267,7 +269,7 @@ LU_CLONES static void bn_batch_stats(bn *b, int64_t rows, float *mm,
 }
 
 /* Inference statistics: the moving ones. */
-LU_CLONES static void bn_moving_stats(bn *b, const float *mm, const float *mv) {
+LN_CLONES static void bn_moving_stats(bn *b, const float *mm, const float *mv) {
     const double eps = b->epsilon;
     double *mean = b->mean, *istd = b->istd;
 #pragma omp simd
@@ -278,7 +280,7 @@ LU_CLONES static void bn_moving_stats(bn *b, const float *mm, const float *mv) {
 }
 
 /* y = x k + c with k = gamma istd, c = beta - mean k. */
-LU_CLONES static void bn_coefficients(bn *b, const float *gamma,
+LN_CLONES static void bn_coefficients(bn *b, const float *gamma,
                                       const float *beta) {
     const double *mean = b->mean, *istd = b->istd;
     float *kk = b->k, *cc = b->c;
@@ -291,18 +293,19 @@ LU_CLONES static void bn_coefficients(bn *b, const float *gamma,
 }
 
 static int bn_training(const ln_layer *l, unsigned flags) {
-    return (flags & LN_TRAINING) && l->trainable;
+    return (flags & LN_TRAINING) && ln_layer_trainable(l);
 }
 
-static ln_status bn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                            ln_tensor *y, unsigned flags) {
-    bn *b = l->state;
-    const int64_t f = b->f, rows = f ? x->numel / f : 0;
-    const float *xp = ln_f32(x);
-    float *mm = ln_f32(l->weights[b->mmean].value);
-    float *mv = ln_f32(l->weights[b->mvar].value);
-    const float *gamma = b->gamma >= 0 ? ln_f32(l->weights[b->gamma].value) : NULL;
-    const float *beta = b->beta >= 0 ? ln_f32(l->weights[b->beta].value) : NULL;
+static ln_status bn_forward(ln_ctx *ctx, ln_layer *l,
+                            const ln_tensor *const *x, ln_tensor *const *y,
+                            unsigned flags) {
+    bn *b = ln_layer_state(l);
+    const int64_t f = b->f, rows = f ? x[0]->numel / f : 0;
+    const float *xp = ln_f32(x[0]);
+    float *mm = ln_f32(ln_layer_weight(l, b->mmean));
+    float *mv = ln_f32(ln_layer_weight(l, b->mvar));
+    const float *gamma = b->gamma >= 0 ? ln_f32(ln_layer_weight(l, b->gamma)) : NULL;
+    const float *beta = b->beta >= 0 ? ln_f32(ln_layer_weight(l, b->beta)) : NULL;
     if (bn_training(l, flags) && rows > 0) {
         bn_col_sums(xp, NULL, NULL, rows, f, b->s1, NULL);
         for (int64_t j = 0; j < f; j++) b->mean[j] = b->s1[j] / (double)rows;
@@ -312,8 +315,8 @@ static ln_status bn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         bn_moving_stats(b, mm, mv);
     }
     bn_coefficients(b, gamma, beta);
-    bn_job job = {xp, NULL, b->k, b->c, NULL, NULL, NULL, ln_f32(y), f};
-    lu_rows_range(rows, f, bn_affine_rows, &job);
+    bn_job job = {xp, NULL, b->k, b->c, NULL, NULL, NULL, ln_f32(y[0]), f};
+    ln_parallel_rows(rows, f, bn_affine_rows, &job);
     return LN_OK;
 }
 
@@ -321,40 +324,38 @@ static ln_status bn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
 **   dbeta = sum dy, dgamma = sum dy xhat;
 **   training: dx = gamma istd (dy - dbeta/R - xhat dgamma/R)
 **   inference: dx = gamma istd dy. */
-static ln_status bn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                             const ln_tensor *y, const ln_tensor *dy,
-                             ln_tensor *dx, unsigned flags) {
-    bn *b = l->state;
-    const int64_t f = b->f, rows = f ? x->numel / f : 0;
-    const float *xp = ln_f32(x), *g = ln_f32(dy);
+static ln_status bn_backward(ln_ctx *ctx, ln_layer *l,
+                             const ln_tensor *const *x,
+                             const ln_tensor *const *y,
+                             const ln_tensor *const *dy,
+                             ln_tensor *const *dx, ln_grad_sink *sink,
+                             unsigned flags) {
+    bn *b = ln_layer_state(l);
+    const int64_t f = b->f, rows = f ? x[0]->numel / f : 0;
+    const float *xp = ln_f32(x[0]), *g = ln_f32(dy[0]);
     const int train = bn_training(l, flags);
-    ln_weight *wg = b->gamma >= 0 ? &l->weights[b->gamma] : NULL;
-    ln_weight *wb = b->beta >= 0 ? &l->weights[b->beta] : NULL;
-    const int need_dw = (flags & LN_NEED_DW) &&
-                        ((wg && ln_layer_trains(l, wg)) ||
-                         (wb && ln_layer_trains(l, wb)));
-    const int need_dx = (flags & LN_NEED_DX) && dx;
-    if (need_dw || (need_dx && train)) {
+    const int dgamma = (flags & LN_NEED_DW) && b->gamma >= 0 && ln_layer_trains(l, b->gamma);
+    const int dbeta = (flags & LN_NEED_DW) && b->beta >= 0 && ln_layer_trains(l, b->beta);
+    const int need_dx = dx[0] != NULL;
+    if (dgamma || dbeta || (need_dx && train)) {
         /* s1 = sum dy, s2 = sum dy x; then sum dy xhat = (s2 - mean s1) istd */
         bn_col_sums(g, xp, NULL, rows, f, b->s1, b->s2);
         for (int64_t j = 0; j < f; j++)
             b->s2[j] = (b->s2[j] - b->mean[j] * b->s1[j]) * b->istd[j];
     }
-    if (need_dw) {
-        if (wg && ln_layer_trains(l, wg)) {
-            float *dg = ln_f32(wg->grad);
-            for (int64_t j = 0; j < f; j++) dg[j] = (float)b->s2[j];
-        }
-        if (wb && ln_layer_trains(l, wb)) {
-            float *db = ln_f32(wb->grad);
-            for (int64_t j = 0; j < f; j++) db[j] = (float)b->s1[j];
-        }
+    if (dgamma) {
+        float *dg = ln_f32(ln_layer_grad(l, b->gamma));
+        for (int64_t j = 0; j < f; j++) dg[j] = (float)b->s2[j];
+    }
+    if (dbeta) {
+        float *db = ln_f32(ln_layer_grad(l, b->beta));
+        for (int64_t j = 0; j < f; j++) db[j] = (float)b->s1[j];
     }
     if (!need_dx) return LN_OK;
     const float *k = b->k;
-    bn_job job = {xp, g, k, NULL, b->u, b->mean, b->s1, ln_f32(dx), f};
+    bn_job job = {xp, g, k, NULL, b->u, b->mean, b->s1, ln_f32(dx[0]), f};
     if (!train) {
-        lu_rows_range(rows, f, bn_scale_rows, &job);
+        ln_parallel_rows(rows, f, bn_scale_rows, &job);
         return LN_OK;
     }
     /* dx = k (dy - s1/R - xhat s2/R), xhat = (x - mean) istd, as floats:
@@ -365,22 +366,33 @@ static ln_status bn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         u[j] = (float)(-kj * b->istd[j] * b->s2[j] * inv);
         b->s1[j] = -kj * b->s1[j] * inv; /* v, kept in double */
     }
-    lu_rows_range(rows, f, bn_dx_rows, &job);
+    ln_parallel_rows(rows, f, bn_dx_rows, &job);
     return LN_OK;
 }
 
 static void bn_destroy(ln_layer *l) {
-    bn *b = l->state;
+    bn *b = ln_layer_state(l);
     free(b->mean);
 }
 
 static const ln_layer_ops bn_ops = {
-    sizeof(bn), bn_create, bn_build, bn_forward, bn_backward, NULL,
-    bn_destroy};
+    .size = sizeof(ln_layer_ops),
+    .state_size = sizeof(bn),
+    .create = bn_create,
+    .build = bn_build,
+    .forward = bn_forward,
+    .backward = bn_backward,
+    .destroy = bn_destroy,
+};
 
 static const ln_unit bn_unit = {
-    LN_KIND_LAYER, "batch_normalization", "BatchNormalization", 1,
-    "batch normalization over the last axis (moving statistics for inference)",
-    &bn_ops};
+    .kind = LN_KIND_LAYER,
+    .name = "batch_normalization",
+    .class_name = "BatchNormalization",
+    .version = 1,
+    .summary = "batch normalization over the last axis (moving statistics for "
+               "inference)",
+    .ops = &bn_ops,
+};
 
 LN_PLUGIN("batch_normalization") { return host->add(host, &bn_unit); }

@@ -12,35 +12,28 @@
 ** the gradient with respect to z: the model fuses softmax/sigmoid with the
 ** loss that way.
 **
-** Inside a batch's thread team (train.h) the work is cut into tasks that
+** Any elementwise activation fuses through its own ops (ln_activation_*):
+** Dense never looks at which activation it is.
+**
+** Inside a thread team (lunet/parallel.h) the work is cut into tasks that
 ** never change a result: the forward by blocks of rows (a row of x W + b
 ** does not depend on the others), the activation gradient by rows, and
 ** the weight gradients by blocks of input features i: dX[:, i] needs only
 ** row i of the kernel and dW[i, :] only column i of x, so one task computes
-** both for its block (the kernel's rows stay in one core's cache).
+** both for its block (the kernel's rows stay in one core's cache) and hands
+** the finished kernel rows to the gradient sink (plugin.h): in a training
+** step they are then updated at once, while in cache.
 */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "layer_simd.h"
 #include "lunet/plugin_util.h"
-#include "lunet/engine/net.h"
-
-/* The "relu" activation with alpha = 0 (Keras's default), computed here
-** with the plugin's exact formulas (plugins/activations/relu.c) in
-** vectorised loops: the plugin's own loop is scalar and branches on the
-** sign (a mispredicted branch per element on fresh data). */
-typedef struct dense_relu {
-    int on;
-    float t, m, at_zero; /* threshold, max_value (+inf when none), slope at 0 */
-} dense_relu;
 
 typedef struct dense {
     int64_t units;
     int use_bias;
     ln_activation *act; /* never NULL ("linear" is identity) */
-    dense_relu relu;    /* act is relu with alpha 0 */
     const char *kinit, *binit;
     ln_args *kinit_args, *binit_args; /* borrowed from the layer's args */
     double kl1, kl2, bl1, bl2;
@@ -49,55 +42,8 @@ typedef struct dense {
     ln_tensor *dz;     /* gradient with respect to z */
 } dense;
 
-/* Recognise relu with alpha 0 from the activation's effective config. */
-static void dense_relu_probe(dense *d) {
-    d->relu.on = 0;
-    const char *name = ln_activation_name(d->act);
-    if (!name || strcmp(name, "relu")) return;
-    double alpha = -1, thr = 0, maxv = INFINITY;
-    int n = ln_args_count(d->act->args);
-    for (int i = 0; i < n; i++) {
-        ln_arg e = ln_args_at(d->act->args, i);
-        if (!strcmp(e.key, "alpha") && e.type == LN_ARG_NUMBER) alpha = e.num;
-        else if (!strcmp(e.key, "threshold") && e.type == LN_ARG_NUMBER) thr = e.num;
-        else if (!strcmp(e.key, "max_value") && e.type == LN_ARG_NUMBER) maxv = e.num;
-        else if (strcmp(e.key, "max_value") || e.type != LN_ARG_NULL) return;
-    }
-    if (alpha != 0) return; /* then p - a * neg would fuse into an FMA */
-    d->relu.t = (float)thr;
-    d->relu.m = (float)maxv;
-    d->relu.at_zero = 0.0f; /* the plugin's leaky slope needs alpha != 0 */
-    d->relu.on = 1;
-}
-
-/* relu.c's forward with a = 0: y = p - a neg (NaN for x = -inf, as there). */
-LU_CLONES static void dense_relu_fwd(const dense_relu *r, const float *x,
-                                     float *y, int64_t count) {
-    const float a = 0.0f, t = r->t, m = r->m;
-#pragma omp simd
-    for (int64_t i = 0; i < count; i++) {
-        float v = x[i];
-        float p = !(v <= t) ? v : 0.0f; /* NaN stays NaN, as in relu.c */
-        p = p > m ? m : p;
-        float neg = t - v > 0.0f ? t - v : 0.0f;
-        y[i] = p - a * neg;
-    }
-}
-
-/* relu.c's backward from y with a = 0. */
-LU_CLONES static void dense_relu_bwd(const dense_relu *r, const float *y,
-                                     const float *dy, float *dx, int64_t count) {
-    const float a = 0.0f, m = r->m, at_zero = r->at_zero;
-#pragma omp simd
-    for (int64_t i = 0; i < count; i++) {
-        float v = y[i];
-        float d = v < 0.0f ? a : v > 0.0f ? (v < m ? 1.0f : 0.0f) : at_zero;
-        dx[i] = d * dy[i];
-    }
-}
-
 static ln_status dense_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
-    dense *d = l->state;
+    dense *d = ln_layer_state(l);
     ln_status st;
     int64_t units;
     if ((st = ln_args_positional(ctx, a, 1, "units"))) return st;
@@ -109,7 +55,6 @@ static ln_status dense_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
                        (long long)units);
     d->units = units;
     if ((st = lu_activation(ctx, a, "activation", "linear", &d->act))) return st;
-    dense_relu_probe(d);
     if ((st = ln_args_bool(ctx, a, "use_bias", 1, &d->use_bias))) return st;
     if ((st = lu_initializer(ctx, a, "kernel_initializer", "glorot_uniform",
                              &d->kinit, &d->kinit_args)))
@@ -127,31 +72,28 @@ static ln_status dense_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
     return LN_OK;
 }
 
-static ln_status dense_build(ln_ctx *ctx, ln_layer *l, int in_nd,
-                             const int64_t *in_shape, int *out_nd,
-                             int64_t *out_shape) {
-    dense *d = l->state;
+static ln_status dense_build(ln_ctx *ctx, ln_layer *l, int nin,
+                             const ln_shape *in, int *nout, ln_shape *out) {
+    const int in_nd = in[0].nd;
+    const int64_t *in_shape = in[0].dim;
+    dense *d = ln_layer_state(l);
     if (in_nd < 1 || in_shape[in_nd - 1] < 1)
         return ln_fail(ctx, LN_E_SHAPE,
                        "needs inputs with a non-empty last axis (batch, ..., "
                        "input_dim), got rank %d",
                        in_nd + 1);
     int64_t kshape[2] = {in_shape[in_nd - 1], d->units};
-    ln_weight *w;
     ln_status st = ln_layer_add_weight(ctx, l, "kernel", 2, kshape, 1, d->kinit,
-                                       d->kinit_args, &w);
+                                       d->kinit_args, &d->kernel);
     if (st) return st;
-    w->l1 = d->kl1, w->l2 = d->kl2;
-    d->kernel = l->nweights - 1;
+    ln_layer_set_regularizer(l, d->kernel, d->kl1, d->kl2);
     if (d->use_bias) {
         st = ln_layer_add_weight(ctx, l, "bias", 1, &d->units, 1, d->binit,
-                                 d->binit_args, &w);
+                                 d->binit_args, &d->bias);
         if (st) return st;
-        w->l1 = d->bl1, w->l2 = d->bl2;
-        d->bias = l->nweights - 1;
+        ln_layer_set_regularizer(l, d->bias, d->bl1, d->bl2);
     }
-    *out_nd = in_nd;
-    out_shape[in_nd - 1] = d->units;
+    out[0].dim[in_nd - 1] = d->units;
     return LN_OK;
 }
 
@@ -178,8 +120,7 @@ static int64_t dense_rows_per_task(int64_t rows, int nt) {
 /* What the tasks of one forward or backward share. */
 typedef struct dense_job {
     const dense *d;
-    const ln_layer *l;
-    const ln_weight *kw, *bw; /* weights whose gradients are written */
+    ln_grad_sink *sink; /* where finished weight gradients go (or NULL) */
     const float *x, *w, *bias, *dy, *y;
     float *out, *z, *g, *dx, *dw, *db;
     int64_t rows, in, n, per;
@@ -196,23 +137,22 @@ static void dense_fwd_task(void *arg, int64_t t) {
     float *dst = (j->act == 2 ? j->z : j->out) + r0 * j->n;
     ln_gemm(0, 0, m, j->n, j->in, 1.0f, j->x + r0 * j->in, j->in, j->w, j->n,
             0.0f, dst, j->n, &epi);
-    if (j->act == 1 && j->d->relu.on)
-        dense_relu_fwd(&j->d->relu, dst, j->out + r0 * j->n, m * j->n);
-    else if (j->act)
-        ln_activation_forward(j->d->act, dst, j->out + r0 * j->n, m, j->n);
+    if (j->act) ln_activation_forward(j->d->act, dst, j->out + r0 * j->n, m, j->n);
 }
 
 /* y = act(x W + b): one GEMM with the bias in its epilogue, then the
 ** activation over the finished block (in place when it is fusable, else
 ** from the pre-activation z kept for backward). In a team, row blocks. */
-static ln_status dense_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                               ln_tensor *y, unsigned flags) {
-    dense *d = l->state;
-    int64_t in = l->weights[d->kernel].value->shape[0], n = d->units;
-    int64_t rows = x->numel / in;
-    dense_job j = {d, l, NULL, NULL, ln_f32(x), ln_f32(l->weights[d->kernel].value),
-                   d->bias >= 0 ? ln_f32(l->weights[d->bias].value) : NULL,
-                   NULL, NULL, ln_f32(y), NULL, NULL, NULL, NULL, NULL,
+static ln_status dense_forward(ln_ctx *ctx, ln_layer *l,
+                               const ln_tensor *const *x, ln_tensor *const *y,
+                               unsigned flags) {
+    dense *d = ln_layer_state(l);
+    const ln_tensor *kernel = ln_layer_weight(l, d->kernel);
+    int64_t in = kernel->shape[0], n = d->units;
+    int64_t rows = x[0]->numel / in;
+    dense_job j = {d, NULL, ln_f32(x[0]), ln_f32(kernel),
+                   d->bias >= 0 ? ln_f32(ln_layer_weight(l, d->bias)) : NULL,
+                   NULL, NULL, ln_f32(y[0]), NULL, NULL, NULL, NULL, NULL,
                    rows, in, n, rows, 0, 1};
     if (!(flags & LN_LOGITS) && !ln_activation_is_identity(d->act)) {
         if (dense_fusable(d)) {
@@ -221,18 +161,18 @@ static ln_status dense_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
             ** cache) does the same arithmetic without the per-call cost. */
             j.act = 1;
         } else {
-            ln_status st = lu_buffer_like(ctx, &d->z, y);
+            ln_status st = lu_buffer_like(ctx, &d->z, y[0]);
             if (st) return st;
             j.z = ln_f32(d->z);
             j.act = 2;
         }
     }
-    int nt = ln_team_threads();
+    int nt = ln_parallel_threads();
     if (nt > 1 && rows > 8 && 2.0 * (double)rows * n * in >= DENSE_TEAM_MIN_FLOPS) {
         j.per = dense_rows_per_task(rows, nt);
         j.ntasks = (rows + j.per - 1) / j.per;
     }
-    ln_team_run(j.ntasks, dense_fwd_task, &j);
+    ln_parallel_tasks(j.ntasks, dense_fwd_task, &j);
     return LN_OK;
 }
 
@@ -241,22 +181,19 @@ static void dense_act_grad_task(void *arg, int64_t t) {
     const dense_job *j = arg;
     int64_t r0 = t * j->per, m = j->rows - r0 < j->per ? j->rows - r0 : j->per;
     const int64_t o = r0 * j->n;
-    if (j->d->relu.on && !j->z)
-        dense_relu_bwd(&j->d->relu, j->y + o, j->dy + o, j->g + o, m * j->n);
-    else
-        ln_activation_backward(j->d->act, j->z ? j->z + o : NULL, j->y + o,
-                               j->dy + o, j->g + o, m, j->n);
+    ln_activation_backward(j->d->act, j->z ? j->z + o : NULL, j->y + o,
+                           j->dy + o, j->g + o, m, j->n);
 }
 
 /* Input features [t*per, ...): dX[:, i] = G W[i, :]^T and
 ** dW[i, :] = x[:, i]^T G (with dx NULL: dW only), then those kernel rows
-** are final (a fused training step updates them now, in cache); the task
-** after the last does the bias. */
+** are final and go to the sink (a training step updates them now, in
+** cache); the task after the last does the bias. */
 static void dense_weight_task(void *arg, int64_t t) {
     const dense_job *j = arg;
     if (t == j->ntasks) {
         ln_sum_rows(j->db, j->g, j->rows, j->n, 0);
-        ln_grad_ready(j->l, j->bw, 0, j->n);
+        ln_grad_ready(j->sink, j->d->bias, 0, j->n);
         return;
     }
     int64_t i0 = t * j->per, m = j->in - i0 < j->per ? j->in - i0 : j->per;
@@ -266,7 +203,7 @@ static void dense_weight_task(void *arg, int64_t t) {
     if (j->dw) {
         ln_gemm(1, 0, m, j->n, j->rows, 1.0f, j->x + i0, j->in, j->g, j->n,
                 0.0f, j->dw + i0 * j->n, j->n, NULL);
-        ln_grad_ready(j->l, j->kw, i0 * j->n, (i0 + m) * j->n);
+        ln_grad_ready(j->sink, j->d->kernel, i0 * j->n, (i0 + m) * j->n);
     }
 }
 
@@ -274,20 +211,23 @@ static void dense_weight_task(void *arg, int64_t t) {
 ** dW = X^T G, db = column sums of G, dX = G W^T -- only what flags ask.
 ** In a team: G by row blocks, then dX, dW by blocks of input features and
 ** db as one more task. */
-static ln_status dense_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                                const ln_tensor *y, const ln_tensor *dy,
-                                ln_tensor *dx, unsigned flags) {
-    dense *d = l->state;
-    ln_weight *kw = &l->weights[d->kernel];
-    int64_t in = kw->value->shape[0], n = d->units;
-    int64_t rows = x->numel / in;
-    const int nt = ln_team_threads();
+static ln_status dense_backward(ln_ctx *ctx, ln_layer *l,
+                                const ln_tensor *const *x,
+                                const ln_tensor *const *y,
+                                const ln_tensor *const *dy,
+                                ln_tensor *const *dx, ln_grad_sink *sink,
+                                unsigned flags) {
+    dense *d = ln_layer_state(l);
+    const ln_tensor *kernel = ln_layer_weight(l, d->kernel);
+    int64_t in = kernel->shape[0], n = d->units;
+    int64_t rows = x[0]->numel / in;
+    const int nt = ln_parallel_threads();
     const int team = nt > 1 && 2.0 * (double)rows * n * in >= DENSE_TEAM_MIN_FLOPS;
-    dense_job j = {d, l, kw, NULL, ln_f32(x), ln_f32(kw->value), NULL, ln_f32(dy), ln_f32(y),
-                   NULL, NULL, (float *)ln_f32(dy), NULL, NULL, NULL,
-                   rows, in, n, rows, 0, 1};
+    dense_job j = {d, sink, ln_f32(x[0]), ln_f32(kernel), NULL, ln_f32(dy[0]),
+                   ln_f32(y[0]), NULL, NULL, (float *)ln_f32(dy[0]), NULL, NULL,
+                   NULL, rows, in, n, rows, 0, 1};
     if (!(flags & LN_LOGITS) && !ln_activation_is_identity(d->act)) {
-        ln_status st = lu_buffer_like(ctx, &d->dz, dy);
+        ln_status st = lu_buffer_like(ctx, &d->dz, dy[0]);
         if (st) return st;
         /* fused: backward needs y only; unfused: z is the activation's x */
         j.z = dense_fusable(d) ? NULL : ln_f32(d->z);
@@ -296,16 +236,14 @@ static ln_status dense_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
             j.per = dense_rows_per_task(rows, nt);
             j.ntasks = (rows + j.per - 1) / j.per;
         }
-        ln_team_run(j.ntasks, dense_act_grad_task, &j);
+        ln_parallel_tasks(j.ntasks, dense_act_grad_task, &j);
     }
-    if ((flags & LN_NEED_DW) && ln_layer_trains(l, kw)) j.dw = ln_f32(kw->grad);
-    if ((flags & LN_NEED_DW) && d->bias >= 0 &&
-        ln_layer_trains(l, &l->weights[d->bias])) {
-        j.bw = &l->weights[d->bias];
-        j.db = ln_f32(j.bw->grad);
-    }
-    if ((flags & LN_NEED_DX) && dx) j.dx = ln_f32(dx);
-    if (!team && !(j.dw && ln_grad_ready_armed())) {
+    if ((flags & LN_NEED_DW) && ln_layer_trains(l, d->kernel))
+        j.dw = ln_f32(ln_layer_grad(l, d->kernel));
+    if ((flags & LN_NEED_DW) && d->bias >= 0 && ln_layer_trains(l, d->bias))
+        j.db = ln_f32(ln_layer_grad(l, d->bias));
+    if (dx[0]) j.dx = ln_f32(dx[0]);
+    if (!team && !(j.dw && sink)) {
         if (j.dw)
             ln_gemm(1, 0, in, n, rows, 1.0f, j.x, in, j.g, n, 0.0f, j.dw, n, NULL);
         if (j.db) ln_sum_rows(j.db, j.g, rows, n, 0);
@@ -314,7 +252,7 @@ static ln_status dense_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         return LN_OK;
     }
     /* Feature blocks of whole micro-tiles, about four per thread (eight
-    ** when serial, for the fused update's cache blocking). */
+    ** when serial, for the early update's cache blocking). */
     const int parts = team ? 4 * nt : 8;
     j.per = (in + parts - 1) / parts;
     j.per = (j.per + 7) / 8 * 8;
@@ -323,29 +261,41 @@ static ln_status dense_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         ln_gemm(0, 1, rows, in, n, 1.0f, j.g, n, j.w, n, 0.0f, j.dx, in, NULL);
         j.dx = NULL;
     }
-    ln_team_run(j.ntasks + (j.db != NULL), dense_weight_task, &j);
+    ln_parallel_tasks(j.ntasks + (j.db != NULL), dense_weight_task, &j);
     return LN_OK;
 }
 
 static const char *dense_output_activation(const ln_layer *l) {
-    const dense *d = l->state;
+    const dense *d = ln_layer_state(l);
     return ln_activation_is_identity(d->act) ? NULL
                                              : ln_activation_name(d->act);
 }
 
 static void dense_destroy(ln_layer *l) {
-    dense *d = l->state;
+    dense *d = ln_layer_state(l);
     ln_activation_free(d->act);
     ln_tensor_release(d->z);
     ln_tensor_release(d->dz);
 }
 
 static const ln_layer_ops dense_ops = {
-    sizeof(dense),  dense_create,           dense_build,   dense_forward,
-    dense_backward, dense_output_activation, dense_destroy};
+    .size = sizeof(ln_layer_ops),
+    .state_size = sizeof(dense),
+    .create = dense_create,
+    .build = dense_build,
+    .forward = dense_forward,
+    .backward = dense_backward,
+    .output_activation = dense_output_activation,
+    .destroy = dense_destroy,
+};
 
 static const ln_unit dense_unit = {
-    LN_KIND_LAYER, "dense", "Dense", 1,
-    "densely connected layer: activation(x . kernel + bias)", &dense_ops};
+    .kind = LN_KIND_LAYER,
+    .name = "dense",
+    .class_name = "Dense",
+    .version = 1,
+    .summary = "densely connected layer: activation(x . kernel + bias)",
+    .ops = &dense_ops,
+};
 
 LN_PLUGIN("dense") { return host->add(host, &dense_unit); }

@@ -15,7 +15,7 @@ typedef struct flatten {
 } flatten;
 
 static ln_status flatten_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
-    flatten *f = l->state;
+    flatten *f = ln_layer_state(l);
     const char *fmt;
     ln_status st = ln_args_string(ctx, a, "data_format", NULL, &fmt);
     if (st) return st;
@@ -28,10 +28,13 @@ static ln_status flatten_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
     return LN_OK;
 }
 
-static ln_status flatten_build(ln_ctx *ctx, ln_layer *l, int in_nd,
-                               const int64_t *in_shape, int *out_nd,
-                               int64_t *out_shape) {
-    flatten *f = l->state;
+static ln_status flatten_build(ln_ctx *ctx, ln_layer *l, int nin,
+                               const ln_shape *in, int *nout, ln_shape *out) {
+    const int in_nd = in[0].nd;
+    const int64_t *in_shape = in[0].dim;
+    int *out_nd = &out[0].nd;
+    int64_t *out_shape = out[0].dim;
+    flatten *f = ln_layer_state(l);
     int64_t n = 1;
     for (int i = 0; i < in_nd; i++) n *= in_shape[i];
     /* Keras transposes only when there is an axis after the channels. */
@@ -46,7 +49,7 @@ static ln_status flatten_build(ln_ctx *ctx, ln_layer *l, int in_nd,
 static void transpose_samples(float *dst, const float *src, int64_t batch,
                               int64_t c, int64_t rest) {
     int64_t per = c * rest;
-#pragma omp parallel for if (batch * per > LU_PAR_MIN) schedule(static)
+    LN_PAR_FOR(batch * per)
     for (int64_t b = 0; b < batch; b++) {
         const float *s = src + b * per;
         float *d = dst + b * per;
@@ -55,34 +58,48 @@ static void transpose_samples(float *dst, const float *src, int64_t batch,
     }
 }
 
-static ln_status flatten_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                                 ln_tensor *y, unsigned flags) {
-    const flatten *f = l->state;
+static ln_status flatten_forward(ln_ctx *ctx, ln_layer *l,
+                                 const ln_tensor *const *x, ln_tensor *const *y,
+                                 unsigned flags) {
+    const flatten *f = ln_layer_state(l);
     if (f->channels_first && f->c > 1 && f->rest > 1)
-        transpose_samples(ln_f32(y), ln_f32(x), x->shape[0], f->c, f->rest);
+        transpose_samples(ln_f32(y[0]), ln_f32(x[0]), x[0]->shape[0], f->c, f->rest);
     else
-        ln_copy(ln_f32(y), ln_f32(x), x->numel);
+        ln_copy(ln_f32(y[0]), ln_f32(x[0]), x[0]->numel);
     return LN_OK;
 }
 
-static ln_status flatten_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                                  const ln_tensor *y, const ln_tensor *dy,
-                                  ln_tensor *dx, unsigned flags) {
-    const flatten *f = l->state;
-    if (!(flags & LN_NEED_DX) || !dx) return LN_OK;
+static ln_status flatten_backward(ln_ctx *ctx, ln_layer *l,
+                                  const ln_tensor *const *x,
+                                  const ln_tensor *const *y,
+                                  const ln_tensor *const *dy,
+                                  ln_tensor *const *dx, ln_grad_sink *sink,
+                                  unsigned flags) {
+    const flatten *f = ln_layer_state(l);
+    if (!dx[0]) return LN_OK;
     if (f->channels_first && f->c > 1 && f->rest > 1)
-        transpose_samples(ln_f32(dx), ln_f32(dy), x->shape[0], f->rest, f->c);
+        transpose_samples(ln_f32(dx[0]), ln_f32(dy[0]), x[0]->shape[0], f->rest, f->c);
     else
-        ln_copy(ln_f32(dx), ln_f32(dy), x->numel);
+        ln_copy(ln_f32(dx[0]), ln_f32(dy[0]), x[0]->numel);
     return LN_OK;
 }
 
 static const ln_layer_ops flatten_ops = {
-    sizeof(flatten), flatten_create, flatten_build, flatten_forward,
-    flatten_backward, NULL, NULL};
+    .size = sizeof(ln_layer_ops),
+    .state_size = sizeof(flatten),
+    .create = flatten_create,
+    .build = flatten_build,
+    .forward = flatten_forward,
+    .backward = flatten_backward,
+};
 
 static const ln_unit flatten_unit = {
-    LN_KIND_LAYER, "flatten", "Flatten", 1,
-    "flattens each sample to one axis (row-major)", &flatten_ops};
+    .kind = LN_KIND_LAYER,
+    .name = "flatten",
+    .class_name = "Flatten",
+    .version = 1,
+    .summary = "flattens each sample to one axis (row-major)",
+    .ops = &flatten_ops,
+};
 
 LN_PLUGIN("flatten") { return host->add(host, &flatten_unit); }

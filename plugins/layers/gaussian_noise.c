@@ -12,7 +12,7 @@ typedef struct gnoise {
 } gnoise;
 
 static ln_status gnoise_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
-    gnoise *g = l->state;
+    gnoise *g = ln_layer_state(l);
     ln_status st;
     if ((st = lu_req_number(ctx, a, 1, "stddev", &g->stddev)) ||
         (st = lu_seed(ctx, l, a, &g->own)))
@@ -23,33 +23,46 @@ static ln_status gnoise_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
     return LN_OK;
 }
 
-static ln_status gnoise_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                                ln_tensor *y, unsigned flags) {
-    const gnoise *g = l->state;
-    int64_t n = x->numel;
-    float *yp = ln_f32(y);
+static ln_status gnoise_forward(ln_ctx *ctx, ln_layer *l,
+                                const ln_tensor *const *x, ln_tensor *const *y,
+                                unsigned flags) {
+    const gnoise *g = ln_layer_state(l);
+    int64_t n = x[0]->numel;
+    float *yp = ln_f32(y[0]);
     if (!(flags & LN_TRAINING)) {
-        ln_copy(yp, ln_f32(x), n);
+        ln_copy(yp, ln_f32(x[0]), n);
         return LN_OK;
     }
-    ln_rng_normal(l->rng, yp, n, 0.0f, (float)g->stddev);
-    ln_axpy(yp, 1.0f, ln_f32(x), n);
+    ln_rng_normal(ln_layer_rng(l), yp, n, 0.0f, (float)g->stddev);
+    ln_axpy(yp, 1.0f, ln_f32(x[0]), n);
     return LN_OK;
 }
 
-static ln_status gnoise_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                                 const ln_tensor *y, const ln_tensor *dy,
-                                 ln_tensor *dx, unsigned flags) {
-    if ((flags & LN_NEED_DX) && dx) ln_copy(ln_f32(dx), ln_f32(dy), x->numel);
+static ln_status gnoise_backward(ln_ctx *ctx, ln_layer *l,
+                                 const ln_tensor *const *x,
+                                 const ln_tensor *const *y,
+                                 const ln_tensor *const *dy,
+                                 ln_tensor *const *dx, ln_grad_sink *sink,
+                                 unsigned flags) {
+    if (dx[0]) ln_copy(ln_f32(dx[0]), ln_f32(dy[0]), x[0]->numel);
     return LN_OK;
 }
 
 static const ln_layer_ops gnoise_ops = {
-    sizeof(gnoise), gnoise_create, NULL, gnoise_forward, gnoise_backward, NULL,
-    NULL};
+    .size = sizeof(ln_layer_ops),
+    .state_size = sizeof(gnoise),
+    .create = gnoise_create,
+    .forward = gnoise_forward,
+    .backward = gnoise_backward,
+};
 
 static const ln_unit gnoise_unit = {
-    LN_KIND_LAYER, "gaussian_noise", "GaussianNoise", 1,
-    "adds N(0, stddev^2) noise in training", &gnoise_ops};
+    .kind = LN_KIND_LAYER,
+    .name = "gaussian_noise",
+    .class_name = "GaussianNoise",
+    .version = 1,
+    .summary = "adds N(0, stddev^2) noise in training",
+    .ops = &gnoise_ops,
+};
 
 LN_PLUGIN("gaussian_noise") { return host->add(host, &gnoise_unit); }

@@ -30,7 +30,7 @@ typedef struct prelu {
 } prelu;
 
 static ln_status prelu_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
-    prelu *p = l->state;
+    prelu *p = ln_layer_state(l);
     ln_status st;
     if ((st = lu_initializer(ctx, a, "alpha_initializer", "zeros", &p->init,
                              &p->init_args)) ||
@@ -50,10 +50,11 @@ static ln_status prelu_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
 
 /* alpha's shape; with shared axes, the map from a sample position to its
 ** alpha element (row-major over the sample's shape). */
-static ln_status prelu_build(ln_ctx *ctx, ln_layer *l, int in_nd,
-                             const int64_t *in_shape, int *out_nd,
-                             int64_t *out_shape) {
-    prelu *p = l->state;
+static ln_status prelu_build(ln_ctx *ctx, ln_layer *l, int nin,
+                             const ln_shape *in, int *nout, ln_shape *out) {
+    const int in_nd = in[0].nd;
+    const int64_t *in_shape = in[0].dim;
+    prelu *p = ln_layer_state(l);
     int64_t ashape[LN_MAX_DIM];
     int any = 0;
     for (int i = 0; i < in_nd; i++) ashape[i] = in_shape[i];
@@ -91,22 +92,22 @@ static ln_status prelu_build(ln_ctx *ctx, ln_layer *l, int in_nd,
             p->map[i] = j;
         }
     }
-    ln_weight *w;
     ln_status st = ln_layer_add_weight(ctx, l, "alpha", in_nd, ashape, 1,
-                                       p->init, p->init_args, &w);
+                                       p->init, p->init_args, NULL);
     if (st) return st;
-    w->l1 = p->l1, w->l2 = p->l2;
+    ln_layer_set_regularizer(l, 0, p->l1, p->l2);
     return LN_OK;
 }
 
-static ln_status prelu_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                               ln_tensor *y, unsigned flags) {
-    const prelu *p = l->state;
-    const float *al = ln_f32(l->weights[0].value), *xp = ln_f32(x);
-    float *yp = ln_f32(y);
+static ln_status prelu_forward(ln_ctx *ctx, ln_layer *l,
+                               const ln_tensor *const *x, ln_tensor *const *y,
+                               unsigned flags) {
+    const prelu *p = ln_layer_state(l);
+    const float *al = ln_f32(ln_layer_weight(l, 0)), *xp = ln_f32(x[0]);
+    float *yp = ln_f32(y[0]);
     const int64_t *map = p->map;
-    int64_t n = x->numel, per = p->per, batch = per ? n / per : 0;
-#pragma omp parallel for collapse(2) if (n > LU_PAR_MIN) schedule(static)
+    int64_t n = x[0]->numel, per = p->per, batch = per ? n / per : 0;
+    LN_PRAGMA_(omp parallel for collapse(2) if (n >= LN_PAR_MIN) schedule(static))
     for (int64_t b = 0; b < batch; b++)
         for (int64_t k = 0; k < per; k++) {
             float v = xp[b * per + k];
@@ -115,31 +116,34 @@ static ln_status prelu_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
     return LN_OK;
 }
 
-static ln_status prelu_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                                const ln_tensor *y, const ln_tensor *dy,
-                                ln_tensor *dx, unsigned flags) {
-    prelu *p = l->state;
-    ln_weight *w = &l->weights[0];
-    const float *al = ln_f32(w->value), *xp = ln_f32(x), *g = ln_f32(dy);
+static ln_status prelu_backward(ln_ctx *ctx, ln_layer *l,
+                                const ln_tensor *const *x,
+                                const ln_tensor *const *y,
+                                const ln_tensor *const *dy,
+                                ln_tensor *const *dx, ln_grad_sink *sink,
+                                unsigned flags) {
+    prelu *p = ln_layer_state(l);
+    const float *al = ln_f32(ln_layer_weight(l, 0)), *xp = ln_f32(x[0]);
+    const float *g = ln_f32(dy[0]);
     const int64_t *map = p->map;
-    int64_t n = x->numel, per = p->per, na = p->nalpha;
+    int64_t n = x[0]->numel, per = p->per, na = p->nalpha;
     int64_t batch = per ? n / per : 0;
-    if ((flags & LN_NEED_DX) && dx) {
-        float *d = ln_f32(dx);
-#pragma omp parallel for collapse(2) if (n > LU_PAR_MIN) schedule(static)
+    if (dx[0]) {
+        float *d = ln_f32(dx[0]);
+        LN_PRAGMA_(omp parallel for collapse(2) if (n >= LN_PAR_MIN) schedule(static))
         for (int64_t b = 0; b < batch; b++)
             for (int64_t k = 0; k < per; k++) {
                 int64_t i = b * per + k;
                 d[i] = lu_select(xp[i] > 0.0f, g[i], al[map ? map[k] : k] * g[i]);
             }
     }
-    if (!(flags & LN_NEED_DW) || !ln_layer_trains(l, w)) return LN_OK;
+    if (!(flags & LN_NEED_DW) || !ln_layer_trains(l, 0)) return LN_OK;
     /* stage 1: part[b, j] = sum over sample b's positions using alpha[j] */
     int64_t pshape[2] = {batch, na};
     ln_status st = lu_buffer(ctx, &p->part, 2, pshape);
     if (st) return st;
     float *part = ln_f32(p->part);
-#pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
+    LN_PAR_FOR(n)
     for (int64_t b = 0; b < batch; b++) {
         const float *xb = xp + b * per, *gb = g + b * per;
         float *pb = part + b * na;
@@ -153,22 +157,33 @@ static ln_status prelu_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
         }
     }
     /* stage 2: dalpha[j] = sum over the batch, in batch order */
-    ln_sum_rows(ln_f32(w->grad), part, batch, na, 0);
+    ln_sum_rows(ln_f32(ln_layer_grad(l, 0)), part, batch, na, 0);
     return LN_OK;
 }
 
 static void prelu_destroy(ln_layer *l) {
-    prelu *p = l->state;
+    prelu *p = ln_layer_state(l);
     free(p->map);
     ln_tensor_release(p->part);
 }
 
 static const ln_layer_ops prelu_ops = {
-    sizeof(prelu), prelu_create, prelu_build, prelu_forward, prelu_backward,
-    NULL, prelu_destroy};
+    .size = sizeof(ln_layer_ops),
+    .state_size = sizeof(prelu),
+    .create = prelu_create,
+    .build = prelu_build,
+    .forward = prelu_forward,
+    .backward = prelu_backward,
+    .destroy = prelu_destroy,
+};
 
 static const ln_unit prelu_unit = {
-    LN_KIND_LAYER, "prelu", "PReLU", 1,
-    "parametric ReLU: a trainable slope alpha for x <= 0", &prelu_ops};
+    .kind = LN_KIND_LAYER,
+    .name = "prelu",
+    .class_name = "PReLU",
+    .version = 1,
+    .summary = "parametric ReLU: a trainable slope alpha for x <= 0",
+    .ops = &prelu_ops,
+};
 
 LN_PLUGIN("prelu") { return host->add(host, &prelu_unit); }

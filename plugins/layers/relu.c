@@ -3,18 +3,13 @@
 ** cap) and a = negative_slope,
 **     f(x) = min(x, m)    for x > t
 **     f(x) = a (x - t)    for x <= t
-** (Keras's backend.relu(x, alpha = a, max_value = m, threshold = t)).
-** Gradient: 1 for t < x <= m, 0 above m, a for x <= t. Keras refuses a
-** negative max_value, negative_slope or threshold; so does this.
+** (Keras's backend.relu(x, alpha = a, max_value = m, threshold = t)): the
+** "relu" activation applied as a layer. Keras refuses a negative max_value,
+** negative_slope or threshold; so does this.
 */
 #include "lunet/plugin_util.h"
 
-typedef struct relu {
-    float max_value, slope, threshold;
-} relu;
-
 static ln_status relu_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
-    relu *r = l->state;
     int has_max;
     double m, s, t;
     ln_status st;
@@ -28,50 +23,25 @@ static ln_status relu_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
         return ln_fail(ctx, LN_E_ARG, "'negative_slope' must be >= 0, got %g", s);
     if (t < 0)
         return ln_fail(ctx, LN_E_ARG, "'threshold' must be >= 0, got %g", t);
-    r->max_value = has_max ? (float)m : INFINITY;
-    r->slope = (float)s;
-    r->threshold = (float)t;
-    return LN_OK;
-}
-
-static ln_status relu_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                              ln_tensor *y, unsigned flags) {
-    const relu *r = l->state;
-    const float *xp = ln_f32(x);
-    float *yp = ln_f32(y);
-    const float m = r->max_value, s = r->slope, t = r->threshold;
-    int64_t n = x->numel;
-#pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float v = xp[i];
-        yp[i] = lu_select(v > t, v < m ? v : m, s * (v - t));
+    ln_args *r = ln_args_new();
+    if (!r || ln_args_set_number(r, "alpha", s) || ln_args_set_number(r, "threshold", t) ||
+        (has_max && ln_args_set_number(r, "max_value", m))) {
+        ln_args_free(r);
+        return ln_fail(ctx, LN_E_NOMEM, "out of memory");
     }
-    return LN_OK;
+    return lu_act_layer_make(ctx, l, "relu", r);
 }
 
-static ln_status relu_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
-                               const ln_tensor *y, const ln_tensor *dy,
-                               ln_tensor *dx, unsigned flags) {
-    const relu *r = l->state;
-    if (!(flags & LN_NEED_DX) || !dx) return LN_OK;
-    const float *xp = ln_f32(x), *g = ln_f32(dy);
-    float *d = ln_f32(dx);
-    const float m = r->max_value, s = r->slope, t = r->threshold;
-    int64_t n = x->numel;
-#pragma omp parallel for if (n > LU_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float v = xp[i];
-        d[i] = lu_select(v > t, lu_select(v <= m, g[i], 0.0f), s * g[i]);
-    }
-    return LN_OK;
-}
-
-static const ln_layer_ops relu_ops = {
-    sizeof(relu), relu_create, NULL, relu_forward, relu_backward, NULL, NULL};
+static const ln_layer_ops relu_ops = LU_ACT_LAYER_OPS(lu_act_layer, relu_create);
 
 static const ln_unit relu_unit = {
-    LN_KIND_LAYER, "relu", "ReLU", 1,
-    "rectified linear unit with max_value, negative_slope and threshold",
-    &relu_ops};
+    .kind = LN_KIND_LAYER,
+    .name = "relu",
+    .class_name = "ReLU",
+    .version = 1,
+    .summary = "rectified linear unit with max_value, negative_slope and "
+               "threshold",
+    .ops = &relu_ops,
+};
 
 LN_PLUGIN("relu") { return host->add(host, &relu_unit); }

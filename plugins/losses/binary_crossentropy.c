@@ -32,9 +32,9 @@ static double row_prob(const void *arg, int64_t r) {
     double sum = 0;
     for (int64_t c = 0; c < j->cols; c++) {
         int ok;
-        float cl = lu_clip(p[c], &ok);
-        float a = cl + LU_EPS, b = 1.0f - cl + LU_EPS; /* float, as Keras */
-        double y = j->keep * lu_value(j->y, base + c) + j->add;
+        float cl = ls_clip(p[c], &ok);
+        float a = cl + LS_EPS, b = 1.0f - cl + LS_EPS; /* float, as Keras */
+        double y = j->keep * ls_value(j->y, base + c) + j->add;
         sum -= y * log((double)a) + (1.0 - y) * log((double)b);
         if (j->dp) {
             double g = -(y / a - (1.0 - y) / b);
@@ -51,7 +51,7 @@ static double row_logits(const void *arg, int64_t r) {
     const float *z = j->p + base;
     double sum = 0;
     for (int64_t c = 0; c < j->cols; c++) {
-        double v = z[c], y = j->keep * lu_value(j->y, base + c) + j->add;
+        double v = z[c], y = j->keep * ls_value(j->y, base + c) + j->add;
         double e = exp(-fabs(v));
         sum += (v > 0 ? v : 0) - v * y + log1p(e);
         if (j->dp) {
@@ -66,10 +66,10 @@ static double row_logits(const void *arg, int64_t r) {
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {
-    const lu_ce_state *s = state;
-    lu_view v = {0, 0};
+    const ls_ce_state *s = state;
+    ls_view v = {0, 0};
     ln_status st;
-    if ((st = lu_check_elementwise(ctx, WHO, pred, y, dpred, logits, 1,
+    if ((st = ls_check_elementwise(ctx, WHO, pred, y, dpred, logits, 1,
                                    s->from_logits, &v)))
         return st;
     if (v.rows == 0) {
@@ -79,17 +79,27 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
              1.0 / ((double)v.rows * (double)v.cols), 1.0 - s->smoothing,
              s->smoothing / 2.0};
-    double total = lu_sum_rows(v.rows, v.cols,
+    double total = ls_sum_rows(v.rows, v.cols,
                                logits || s->from_logits ? row_logits
                                                         : row_prob, &j);
     *loss = total / (double)v.rows;
     return LN_OK;
 }
 
-static const ln_loss_ops ops = {sizeof(lu_ce_state), lu_ce_create, compute,
-                                "sigmoid"};
+static const ln_loss_ops ops = {
+    .size = sizeof(ln_loss_ops),
+    .state_size = sizeof(ls_ce_state),
+    .create = ls_ce_create,
+    .compute = compute,
+    .logits_activation = "sigmoid",
+};
 static const ln_unit unit = {
-    LN_KIND_LOSS, WHO, "BinaryCrossentropy", 1,
-    "binary cross-entropy (from_logits, label_smoothing)", &ops};
+    .kind = LN_KIND_LOSS,
+    .name = WHO,
+    .class_name = "BinaryCrossentropy",
+    .version = 1,
+    .summary = "binary cross-entropy (from_logits, label_smoothing)",
+    .ops = &ops,
+};
 
 LN_PLUGIN(WHO) { return host->add(host, &unit); }

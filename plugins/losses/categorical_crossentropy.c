@@ -26,7 +26,7 @@ typedef struct job {
 
 /* Target i after label smoothing. */
 static inline double target(const job *j, int64_t i) {
-    return j->keep * lu_value(j->y, i) + j->add;
+    return j->keep * ls_value(j->y, i) + j->add;
 }
 
 /* One sample from probabilities. */
@@ -39,7 +39,7 @@ static double row_prob(const void *arg, int64_t r) {
     for (int64_t c = 0; c < j->cols; c++) {
         int ok;
         float q = (float)(p[c] / sum);
-        float cc = lu_clip(q, &ok);
+        float cc = ls_clip(q, &ok);
         double yc = target(j, base + c);
         loss -= yc * log((double)cc);
         if (ok) gq += -yc / cc * q;
@@ -48,7 +48,7 @@ static double row_prob(const void *arg, int64_t r) {
         float *d = j->dp + base;
         for (int64_t c = 0; c < j->cols; c++) {
             int ok;
-            float cc = lu_clip((float)(p[c] / sum), &ok);
+            float cc = ls_clip((float)(p[c] / sum), &ok);
             double g = ok ? -target(j, base + c) / cc : 0.0;
             d[c] = (float)((g - gq) / sum * j->inv_rows);
         }
@@ -85,12 +85,12 @@ static double row_logits(const void *arg, int64_t r) {
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {
-    const lu_ce_state *s = state;
-    lu_view v = {0, 0};
+    const ls_ce_state *s = state;
+    ls_view v = {0, 0};
     char a[128], b[128];
     ln_status st;
-    if ((st = lu_check_logits(ctx, WHO, logits, 1, s->from_logits)) ||
-        (st = lu_check_pred(ctx, WHO, pred, dpred, 2, &v)))
+    if ((st = ls_check_logits(ctx, WHO, logits, 1, s->from_logits)) ||
+        (st = ls_check_pred(ctx, WHO, pred, dpred, 2, &v)))
         return st;
     if (!ln_shape_equal(pred, y))
         return ln_fail(ctx, LN_E_SHAPE,
@@ -106,18 +106,28 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
              1.0 / (double)v.rows, 1.0 - s->smoothing,
              s->smoothing / (double)v.cols};
-    double total = lu_sum_rows(v.rows, v.cols,
+    double total = ls_sum_rows(v.rows, v.cols,
                                logits || s->from_logits ? row_logits
                                                         : row_prob, &j);
     *loss = total / (double)v.rows;
     return LN_OK;
 }
 
-static const ln_loss_ops ops = {sizeof(lu_ce_state), lu_ce_create, compute,
-                                "softmax"};
+static const ln_loss_ops ops = {
+    .size = sizeof(ln_loss_ops),
+    .state_size = sizeof(ls_ce_state),
+    .create = ls_ce_create,
+    .compute = compute,
+    .logits_activation = "softmax",
+};
 static const ln_unit unit = {
-    LN_KIND_LOSS, WHO, "CategoricalCrossentropy", 1,
-    "cross-entropy with one-hot targets (from_logits, label_smoothing)",
-    &ops};
+    .kind = LN_KIND_LOSS,
+    .name = WHO,
+    .class_name = "CategoricalCrossentropy",
+    .version = 1,
+    .summary = "cross-entropy with one-hot targets (from_logits, "
+               "label_smoothing)",
+    .ops = &ops,
+};
 
 LN_PLUGIN(WHO) { return host->add(host, &unit); }

@@ -27,11 +27,11 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
 
 /* One row: the mean of its elements' losses; writes their gradients. */
 static double row(const void *arg, int64_t r) {
-    const lu_elem_job *j = arg;
+    const ls_elem_job *j = arg;
     int64_t base = r * j->cols;
     double sum = 0, d = j->param;
     for (int64_t c = 0; c < j->cols; c++) {
-        double e = (double)j->p[base + c] - lu_value(j->y, base + c);
+        double e = (double)j->p[base + c] - ls_value(j->y, base + c);
         double a = fabs(e), g;
         if (a <= d) {
             sum += 0.5 * e * e;
@@ -50,12 +50,23 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {
     const huber_state *s = state;
-    return lu_elem_compute(ctx, WHO, pred, y, logits, loss, dpred, s->delta,
+    return ls_elem_compute(ctx, WHO, pred, y, logits, loss, dpred, s->delta,
                            row);
 }
 
-static const ln_loss_ops ops = {sizeof(huber_state), create, compute, NULL};
-static const ln_unit unit = {LN_KIND_LOSS, WHO, "Huber", 1,
-                             "Huber loss (delta 1.0)", &ops};
+static const ln_loss_ops ops = {
+    .size = sizeof(ln_loss_ops),
+    .state_size = sizeof(huber_state),
+    .create = create,
+    .compute = compute,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_LOSS,
+    .name = WHO,
+    .class_name = "Huber",
+    .version = 1,
+    .summary = "Huber loss (delta 1.0)",
+    .ops = &ops,
+};
 
 LN_PLUGIN(WHO) { return host->add(host, &unit); }

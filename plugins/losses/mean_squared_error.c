@@ -9,11 +9,11 @@
 
 /* One row: the mean of its elements' losses; writes their gradients. */
 static double row(const void *arg, int64_t r) {
-    const lu_elem_job *j = arg;
+    const ls_elem_job *j = arg;
     int64_t base = r * j->cols;
     double sum = 0;
     for (int64_t c = 0; c < j->cols; c++) {
-        double e = (double)j->p[base + c] - lu_value(j->y, base + c);
+        double e = (double)j->p[base + c] - ls_value(j->y, base + c);
         sum += e * e;
         if (j->dp) j->dp[base + c] = (float)(2.0 * e * j->inv_n);
     }
@@ -25,11 +25,20 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {
     (void)state;
-    return lu_elem_compute(ctx, WHO, pred, y, logits, loss, dpred, 0, row);
+    return ls_elem_compute(ctx, WHO, pred, y, logits, loss, dpred, 0, row);
 }
 
-static const ln_loss_ops ops = {0, NULL, compute, NULL};
-static const ln_unit unit = {LN_KIND_LOSS, WHO, "MeanSquaredError", 1,
-                             "mean of (y_pred - y_true)^2", &ops};
+static const ln_loss_ops ops = {
+    .size = sizeof(ln_loss_ops),
+    .compute = compute,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_LOSS,
+    .name = WHO,
+    .class_name = "MeanSquaredError",
+    .version = 1,
+    .summary = "mean of (y_pred - y_true)^2",
+    .ops = &ops,
+};
 
 LN_PLUGIN(WHO) { return host->add(host, &unit); }

@@ -39,13 +39,13 @@ static double row_prob(const void *arg, int64_t r) {
     int64_t y = ln_label_at(j->y, r);
     double sum = 0;
     int pass;
-    for (int64_t c = 0; c < j->cols; c++) sum += lu_clip(p[c], &pass);
-    float cy = lu_clip(p[y], &pass);
+    for (int64_t c = 0; c < j->cols; c++) sum += ls_clip(p[c], &pass);
+    float cy = ls_clip(p[y], &pass);
     if (j->dp) {
         float *d = j->dp + r * j->cols;
         for (int64_t c = 0; c < j->cols; c++) {
             int ok;
-            float cc = lu_clip(p[c], &ok);
+            float cc = ls_clip(p[c], &ok);
             double g = 1.0 / sum - (c == y ? 1.0 / cc : 0.0);
             d[c] = ok ? (float)(g * j->inv_rows) : 0.0f;
         }
@@ -74,7 +74,7 @@ static double row_logits(const void *arg, int64_t r) {
 
 /* Labels must fit the predictions' leading axes and lie in [0, K). */
 static ln_status check_labels(ln_ctx *ctx, const ln_tensor *pred,
-                              const ln_tensor *y, lu_view v) {
+                              const ln_tensor *y, ls_view v) {
     char a[128], b[128];
     int lead = pred->ndim - 1, ok = 1;
     if (y->ndim == lead) {
@@ -91,7 +91,7 @@ static ln_status check_labels(ln_ctx *ctx, const ln_tensor *pred,
                        ln_shape_str(y, a, sizeof a),
                        ln_shape_str(pred, b, sizeof b));
     for (int64_t i = 0; i < v.rows; i++) {
-        double lv = lu_value(y, i);
+        double lv = ls_value(y, i);
         if (lv != floor(lv))
             return ln_fail(ctx, LN_E_ARG,
                            WHO ": label %g at index %lld is not an integer",
@@ -112,10 +112,10 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {
     const scce_state *s = state;
-    lu_view v = {0, 0};
+    ls_view v = {0, 0};
     ln_status st;
-    if ((st = lu_check_logits(ctx, WHO, logits, 1, s->from_logits)) ||
-        (st = lu_check_pred(ctx, WHO, pred, dpred, 2, &v)) ||
+    if ((st = ls_check_logits(ctx, WHO, logits, 1, s->from_logits)) ||
+        (st = ls_check_pred(ctx, WHO, pred, dpred, 2, &v)) ||
         (st = check_labels(ctx, pred, y, v)))
         return st;
     if (v.rows == 0) {
@@ -124,17 +124,27 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     }
     job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
              1.0 / (double)v.rows};
-    double total = lu_sum_rows(v.rows, v.cols,
+    double total = ls_sum_rows(v.rows, v.cols,
                                logits || s->from_logits ? row_logits
                                                         : row_prob, &j);
     *loss = total / (double)v.rows;
     return LN_OK;
 }
 
-static const ln_loss_ops ops = {sizeof(scce_state), create, compute,
-                                "softmax"};
+static const ln_loss_ops ops = {
+    .size = sizeof(ln_loss_ops),
+    .state_size = sizeof(scce_state),
+    .create = create,
+    .compute = compute,
+    .logits_activation = "softmax",
+};
 static const ln_unit unit = {
-    LN_KIND_LOSS, WHO, "SparseCategoricalCrossentropy", 1,
-    "cross-entropy with integer labels (from_logits)", &ops};
+    .kind = LN_KIND_LOSS,
+    .name = WHO,
+    .class_name = "SparseCategoricalCrossentropy",
+    .version = 1,
+    .summary = "cross-entropy with integer labels (from_logits)",
+    .ops = &ops,
+};
 
 LN_PLUGIN(WHO) { return host->add(host, &unit); }

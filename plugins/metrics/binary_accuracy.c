@@ -50,7 +50,7 @@ static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     const float *p = ln_f32(pred);
     const double thr = s->threshold;
     int64_t n = pred->numel;
-#pragma omp parallel for reduction(+ : hits) if (n > MU_PAR_MIN) \
+#pragma omp parallel for reduction(+ : hits) if (n > LN_PAR_MIN) \
     schedule(static)
     for (int64_t i = 0; i < n; i++)
         hits += (p[i] > thr ? 1.0 : 0.0) == mu_value(y, i);
@@ -59,9 +59,19 @@ static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     return LN_OK;
 }
 
-static const ln_metric_ops ops = {sizeof(bacc_state), create, update};
-static const ln_unit unit = {LN_KIND_METRIC, WHO, "BinaryAccuracy", 1,
-                             "(y_pred > threshold) == y_true, threshold 0.5",
-                             &ops};
+static const ln_metric_ops ops = {
+    .size = sizeof(ln_metric_ops),
+    .state_size = sizeof(bacc_state),
+    .create = create,
+    .update = update,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_METRIC,
+    .name = WHO,
+    .class_name = "BinaryAccuracy",
+    .version = 1,
+    .summary = "(y_pred > threshold) == y_true, threshold 0.5",
+    .ops = &ops,
+};
 
 LN_PLUGIN(WHO) { return host->add(host, &unit); }

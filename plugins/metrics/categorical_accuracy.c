@@ -13,7 +13,7 @@ static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     ln_status st = mu_check_onehot(ctx, WHO, pred, y, &rows, &cols);
     if (st) return st;
     const float *p = ln_f32(pred);
-#pragma omp parallel for reduction(+ : hits) if (rows * cols > MU_PAR_MIN) \
+#pragma omp parallel for reduction(+ : hits) if (rows * cols > LN_PAR_MIN) \
     schedule(static)
     for (int64_t r = 0; r < rows; r++)
         hits += mu_argmax_f32(p + r * cols, cols) ==
@@ -23,8 +23,17 @@ static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     return LN_OK;
 }
 
-static const ln_metric_ops ops = {0, NULL, update};
-static const ln_unit unit = {LN_KIND_METRIC, WHO, "CategoricalAccuracy", 1,
-                             "argmax(y_pred) == argmax(y_true)", &ops};
+static const ln_metric_ops ops = {
+    .size = sizeof(ln_metric_ops),
+    .update = update,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_METRIC,
+    .name = WHO,
+    .class_name = "CategoricalAccuracy",
+    .version = 1,
+    .summary = "argmax(y_pred) == argmax(y_true)",
+    .ops = &ops,
+};
 
 LN_PLUGIN(WHO) { return host->add(host, &unit); }

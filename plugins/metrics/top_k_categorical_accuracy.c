@@ -21,7 +21,7 @@ static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     ln_status st = mu_check_onehot(ctx, WHO, pred, y, &rows, &cols);
     if (st) return st;
     const float *p = ln_f32(pred);
-#pragma omp parallel for reduction(+ : hits) if (rows * cols > MU_PAR_MIN) \
+#pragma omp parallel for reduction(+ : hits) if (rows * cols > LN_PAR_MIN) \
     schedule(static)
     for (int64_t r = 0; r < rows; r++)
         hits += mu_in_top_k(p + r * cols, cols,
@@ -31,8 +31,19 @@ static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     return LN_OK;
 }
 
-static const ln_metric_ops ops = {sizeof(mu_topk_state), create, update};
-static const ln_unit unit = {LN_KIND_METRIC, WHO, "TopKCategoricalAccuracy", 1,
-                             "argmax(y_true) among the k largest (k 5)", &ops};
+static const ln_metric_ops ops = {
+    .size = sizeof(ln_metric_ops),
+    .state_size = sizeof(mu_topk_state),
+    .create = create,
+    .update = update,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_METRIC,
+    .name = WHO,
+    .class_name = "TopKCategoricalAccuracy",
+    .version = 1,
+    .summary = "argmax(y_true) among the k largest (k 5)",
+    .ops = &ops,
+};
 
 LN_PLUGIN(WHO) { return host->add(host, &unit); }

@@ -11,8 +11,7 @@
 */
 #include <math.h>
 
-#include "lunet/engine/optimizer.h"
-#include "opt_simd.h"
+#include "lunet/plugin_util.h"
 
 typedef struct adadelta {
     double rho, epsilon;
@@ -43,7 +42,7 @@ typedef struct job {
     double lr, rho, eps;
 } job;
 
-LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict a = j->a, *restrict d = j->d;
     const float *restrict g = j->g;
@@ -65,10 +64,11 @@ static void update(const void *state, float *var, const float *grad,
                    const double *globals) {
     const adadelta *h = state;
     job j = {var, slot[0], slot[1], grad, lr, h->rho, h->epsilon};
-    ln_parallel_range(n, run, &j);
+    ln_parallel_for(n, run, &j);
 }
 
 static const ln_optimizer_ops ops = {
+    .size = sizeof(ln_optimizer_ops),
     .state_size = sizeof(adadelta),
     .default_learning_rate = 0.001,
     .create = create,
@@ -76,7 +76,13 @@ static const ln_optimizer_ops ops = {
     .update = update,
 };
 
-static const ln_unit unit = {LN_KIND_OPTIMIZER, "adadelta", "Adadelta", 1,
-    "Adadelta: step sizes from running averages of updates (Keras)", &ops};
+static const ln_unit unit = {
+    .kind = LN_KIND_OPTIMIZER,
+    .name = "adadelta",
+    .class_name = "Adadelta",
+    .version = 1,
+    .summary = "Adadelta: step sizes from running averages of updates (Keras)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("adadelta") { return host->add(host, &unit); }

@@ -6,12 +6,11 @@
 ** slot "accumulator" starting at initial_accumulator_value (0.1); epsilon
 ** (1e-7) outside the root. The accumulator is summed in double and rounded
 ** once when stored; the step runs in float32 on the stored value (see
-** opt_simd.h for the policy and the per-CPU vectorised loops).
+** plugin_util.h for the policy and the per-CPU vectorised loops).
 */
 #include <math.h>
 
-#include "lunet/engine/optimizer.h"
-#include "opt_simd.h"
+#include "lunet/plugin_util.h"
 
 typedef struct adagrad {
     double initial_accumulator_value, epsilon;
@@ -47,7 +46,7 @@ typedef struct job {
 
 /* a <- a + g^2 (double, rounded once); theta <- theta - lr g / (sqrt(a) + eps)
 ** in float32 from the stored accumulator. */
-LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict a = j->a;
     const float *restrict g = j->g;
@@ -66,10 +65,11 @@ static void update(const void *state, float *var, const float *grad,
                    const double *globals) {
     const adagrad *h = state;
     job j = {var, slot[0], grad, lr, h->epsilon};
-    ln_parallel_range(n, run, &j);
+    ln_parallel_for(n, run, &j);
 }
 
 static const ln_optimizer_ops ops = {
+    .size = sizeof(ln_optimizer_ops),
     .state_size = sizeof(adagrad),
     .default_learning_rate = 0.001,
     .create = create,
@@ -77,7 +77,14 @@ static const ln_optimizer_ops ops = {
     .update = update,
 };
 
-static const ln_unit unit = {LN_KIND_OPTIMIZER, "adagrad", "Adagrad", 1,
-    "Adagrad: per-coordinate rates from summed squared gradients (Keras)", &ops};
+static const ln_unit unit = {
+    .kind = LN_KIND_OPTIMIZER,
+    .name = "adagrad",
+    .class_name = "Adagrad",
+    .version = 1,
+    .summary = "Adagrad: per-coordinate rates from summed squared gradients "
+               "(Keras)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("adagrad") { return host->add(host, &unit); }

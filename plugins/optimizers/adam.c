@@ -10,12 +10,11 @@
 **
 ** Slots "m", "v" (and "vhat"). The moments are computed in double and
 ** rounded once when stored; the step runs in float32 on the stored moments
-** (opt_simd.h: the policy, and the per-CPU vectorised loops).
+** (plugin_util.h: the policy, and the per-CPU vectorised loops).
 */
 #include <math.h>
 
-#include "lunet/engine/optimizer.h"
-#include "opt_simd.h"
+#include "lunet/plugin_util.h"
 
 typedef struct adam {
     double beta_1, beta_2, epsilon;
@@ -55,7 +54,7 @@ typedef struct job {
     double alpha, b1, b2, eps;
 } job;
 
-LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v;
     const float *restrict g = j->g;
@@ -72,7 +71,7 @@ LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-LN_OPT_CLONES static void run_amsgrad(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void run_amsgrad(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v,
                     *restrict vhat = j->vhat;
@@ -101,10 +100,11 @@ static void update(const void *state, float *var, const float *grad,
     double alpha = lr * sqrt(1.0 - pow(h->beta_2, td)) / (1.0 - pow(h->beta_1, td));
     job j = {var, slot[0], slot[1], h->amsgrad ? slot[2] : NULL, grad, alpha,
              h->beta_1, h->beta_2, h->epsilon};
-    ln_parallel_range(n, h->amsgrad ? run_amsgrad : run, &j);
+    ln_parallel_for(n, h->amsgrad ? run_amsgrad : run, &j);
 }
 
 static const ln_optimizer_ops ops = {
+    .size = sizeof(ln_optimizer_ops),
     .state_size = sizeof(adam),
     .default_learning_rate = 0.001,
     .create = create,
@@ -112,7 +112,13 @@ static const ln_optimizer_ops ops = {
     .update = update,
 };
 
-static const ln_unit unit = {LN_KIND_OPTIMIZER, "adam", "Adam", 1,
-    "Adam with Keras's epsilon-hat, and AMSGrad", &ops};
+static const ln_unit unit = {
+    .kind = LN_KIND_OPTIMIZER,
+    .name = "adam",
+    .class_name = "Adam",
+    .version = 1,
+    .summary = "Adam with Keras's epsilon-hat, and AMSGrad",
+    .ops = &ops,
+};
 
 LN_PLUGIN("adam") { return host->add(host, &unit); }

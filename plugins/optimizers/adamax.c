@@ -10,8 +10,7 @@
 */
 #include <math.h>
 
-#include "lunet/engine/optimizer.h"
-#include "opt_simd.h"
+#include "lunet/plugin_util.h"
 
 typedef struct adamax {
     double beta_1, beta_2, epsilon;
@@ -45,7 +44,7 @@ typedef struct job {
     double step, b1, b2, eps;
 } job;
 
-LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict u = j->u;
     const float *restrict g = j->g;
@@ -69,10 +68,11 @@ static void update(const void *state, float *var, const float *grad,
     const adamax *h = state;
     job j = {var, slot[0], slot[1], grad, lr / (1.0 - pow(h->beta_1, (double)t)),
              h->beta_1, h->beta_2, h->epsilon};
-    ln_parallel_range(n, run, &j);
+    ln_parallel_for(n, run, &j);
 }
 
 static const ln_optimizer_ops ops = {
+    .size = sizeof(ln_optimizer_ops),
     .state_size = sizeof(adamax),
     .default_learning_rate = 0.001,
     .create = create,
@@ -80,7 +80,13 @@ static const ln_optimizer_ops ops = {
     .update = update,
 };
 
-static const ln_unit unit = {LN_KIND_OPTIMIZER, "adamax", "Adamax", 1,
-    "Adamax: Adam with the infinity norm (Keras)", &ops};
+static const ln_unit unit = {
+    .kind = LN_KIND_OPTIMIZER,
+    .name = "adamax",
+    .class_name = "Adamax",
+    .version = 1,
+    .summary = "Adamax: Adam with the infinity norm (Keras)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("adamax") { return host->add(host, &unit); }

@@ -15,13 +15,12 @@
 ** The moments are computed in double and rounded once when stored; the
 ** Adam step runs in float32 on the stored moments and the decayed weight
 ** minus it in double, rounded once (Keras rounds the decayed weight to
-** float32 in between; opt_simd.h has the policy). Slots "m", "v" (and
+** float32 in between; plugin_util.h has the policy). Slots "m", "v" (and
 ** "vhat").
 */
 #include <math.h>
 
-#include "lunet/engine/optimizer.h"
-#include "opt_simd.h"
+#include "lunet/plugin_util.h"
 
 typedef struct adamw {
     double weight_decay, beta_1, beta_2, epsilon;
@@ -64,7 +63,7 @@ typedef struct job {
     double keep, alpha, b1, b2, eps;
 } job;
 
-LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v;
     const float *restrict g = j->g;
@@ -82,7 +81,7 @@ LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-LN_OPT_CLONES static void run_amsgrad(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void run_amsgrad(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v,
                     *restrict vhat = j->vhat;
@@ -112,10 +111,11 @@ static void update(const void *state, float *var, const float *grad,
     double alpha = lr * sqrt(1.0 - pow(h->beta_2, td)) / (1.0 - pow(h->beta_1, td));
     job j = {var, slot[0], slot[1], h->amsgrad ? slot[2] : NULL, grad,
              1.0 - lr * h->weight_decay, alpha, h->beta_1, h->beta_2, h->epsilon};
-    ln_parallel_range(n, h->amsgrad ? run_amsgrad : run, &j);
+    ln_parallel_for(n, h->amsgrad ? run_amsgrad : run, &j);
 }
 
 static const ln_optimizer_ops ops = {
+    .size = sizeof(ln_optimizer_ops),
     .state_size = sizeof(adamw),
     .default_learning_rate = 0.001,
     .create = create,
@@ -123,7 +123,13 @@ static const ln_optimizer_ops ops = {
     .update = update,
 };
 
-static const ln_unit unit = {LN_KIND_OPTIMIZER, "adamw", "AdamW", 1,
-    "AdamW: Adam with decoupled weight decay (Loshchilov & Hutter)", &ops};
+static const ln_unit unit = {
+    .kind = LN_KIND_OPTIMIZER,
+    .name = "adamw",
+    .class_name = "AdamW",
+    .version = 1,
+    .summary = "AdamW: Adam with decoupled weight decay (Loshchilov & Hutter)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("adamw") { return host->add(host, &unit); }

@@ -14,8 +14,7 @@
 */
 #include <math.h>
 
-#include "lunet/engine/optimizer.h"
-#include "opt_simd.h"
+#include "lunet/plugin_util.h"
 
 /* Selects (a ? b : c) in the loops below vectorise only when the compiler
 ** may evaluate both sides, which -ftrapping-math (GCC's default) forbids;
@@ -76,7 +75,7 @@ typedef struct job {
 } job;
 
 /* The root case (power -0.5). */
-LN_SELECTS_OK LN_OPT_CLONES static void run_sqrt(void *arg, int64_t lo, int64_t hi) {
+LN_SELECTS_OK LN_CLONES static void run_sqrt(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict n = j->n, *restrict z = j->z;
     const float *restrict g = j->g;
@@ -124,10 +123,11 @@ static void update(const void *state, float *var, const float *grad,
     double l2 = h->l2 + (h->beta > 0 ? h->beta / (2.0 * lr) : 0.0);
     job j = {var, slot[0], slot[1], grad, lr, h->power, h->l1, 2.0 * l2,
              2.0 * h->shrinkage};
-    ln_parallel_range(n, h->power == -0.5 ? run_sqrt : run_pow, &j);
+    ln_parallel_for(n, h->power == -0.5 ? run_sqrt : run_pow, &j);
 }
 
 static const ln_optimizer_ops ops = {
+    .size = sizeof(ln_optimizer_ops),
     .state_size = sizeof(ftrl),
     .default_learning_rate = 0.001,
     .create = create,
@@ -135,7 +135,14 @@ static const ln_optimizer_ops ops = {
     .update = update,
 };
 
-static const ln_unit unit = {LN_KIND_OPTIMIZER, "ftrl", "Ftrl", 1,
-    "FTRL-Proximal with L1, L2 and L2-shrinkage regularization (Keras)", &ops};
+static const ln_unit unit = {
+    .kind = LN_KIND_OPTIMIZER,
+    .name = "ftrl",
+    .class_name = "Ftrl",
+    .version = 1,
+    .summary = "FTRL-Proximal with L1, L2 and L2-shrinkage regularization "
+               "(Keras)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("ftrl") { return host->add(host, &unit); }

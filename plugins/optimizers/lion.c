@@ -13,8 +13,7 @@
 */
 #include <math.h>
 
-#include "lunet/engine/optimizer.h"
-#include "opt_simd.h"
+#include "lunet/plugin_util.h"
 
 /* Selects (a ? b : c) in the loops below vectorise only when the compiler
 ** may evaluate both sides, which -ftrapping-math (GCC's default) forbids;
@@ -55,7 +54,7 @@ typedef struct job {
     double lr, keep, b1, b2;
 } job;
 
-LN_SELECTS_OK LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
+LN_SELECTS_OK LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m;
     const float *restrict g = j->g;
@@ -76,10 +75,11 @@ static void update(const void *state, float *var, const float *grad,
     const lion *h = state;
     job j = {var, slot[0], grad, lr, 1.0 - lr * h->weight_decay, h->beta_1,
              h->beta_2};
-    ln_parallel_range(n, run, &j);
+    ln_parallel_for(n, run, &j);
 }
 
 static const ln_optimizer_ops ops = {
+    .size = sizeof(ln_optimizer_ops),
     .state_size = sizeof(lion),
     .default_learning_rate = 1e-4,
     .create = create,
@@ -87,7 +87,14 @@ static const ln_optimizer_ops ops = {
     .update = update,
 };
 
-static const ln_unit unit = {LN_KIND_OPTIMIZER, "lion", "Lion", 1,
-    "Lion: sign momentum with decoupled weight decay (Chen et al. 2023)", &ops};
+static const ln_unit unit = {
+    .kind = LN_KIND_OPTIMIZER,
+    .name = "lion",
+    .class_name = "Lion",
+    .version = 1,
+    .summary = "Lion: sign momentum with decoupled weight decay (Chen et al. "
+               "2023)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("lion") { return host->add(host, &unit); }

@@ -15,12 +15,11 @@
 ** decay for Nadam and rejects schedules); Keras's config calls psi `decay`,
 ** which ln.optimizers.get maps to schedule_decay when reading one.
 ** Moments and the blend (1 - mu_t) g^ + mu_{t+1} m^ (its terms may cancel)
-** in double; the root and division in float32 (opt_simd.h).
+** in double; the root and division in float32 (plugin_util.h).
 */
 #include <math.h>
 
-#include "lunet/engine/optimizer.h"
-#include "opt_simd.h"
+#include "lunet/plugin_util.h"
 
 typedef struct nadam {
     double beta_1, beta_2, epsilon, schedule_decay;
@@ -75,7 +74,7 @@ typedef struct job {
     double lr, b1, b2, eps, gscale, mscale, vscale, mu_t, mu_next;
 } job;
 
-LN_OPT_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v;
     const float *restrict g = j->g;
@@ -105,10 +104,11 @@ static void update(const void *state, float *var, const float *grad,
     job j = {var, slot[0], slot[1], grad, lr, h->beta_1, h->beta_2, h->epsilon,
              1.0 - pi, 1.0 - pi * mu_next, 1.0 - pow(h->beta_2, td), mu_t,
              mu_next};
-    ln_parallel_range(n, run, &j);
+    ln_parallel_for(n, run, &j);
 }
 
 static const ln_optimizer_ops ops = {
+    .size = sizeof(ln_optimizer_ops),
     .state_size = sizeof(nadam),
     .default_learning_rate = 0.001,
     .create = create,
@@ -118,7 +118,14 @@ static const ln_optimizer_ops ops = {
     .update = update,
 };
 
-static const ln_unit unit = {LN_KIND_OPTIMIZER, "nadam", "Nadam", 1,
-    "Nadam: Adam with Nesterov momentum and Keras's momentum schedule", &ops};
+static const ln_unit unit = {
+    .kind = LN_KIND_OPTIMIZER,
+    .name = "nadam",
+    .class_name = "Nadam",
+    .version = 1,
+    .summary = "Nadam: Adam with Nesterov momentum and Keras's momentum "
+               "schedule",
+    .ops = &ops,
+};
 
 LN_PLUGIN("nadam") { return host->add(host, &unit); }

@@ -11,12 +11,11 @@
 ** Note where epsilon sits: outside the root without momentum, inside it
 ** with momentum (Keras's two code paths). The averages (and the momentum
 ** accumulator) are computed in double and rounded once when stored; the
-** plain step runs in float32 on the stored average (opt_simd.h).
+** plain step runs in float32 on the stored average (plugin_util.h).
 */
 #include <math.h>
 
-#include "lunet/engine/optimizer.h"
-#include "opt_simd.h"
+#include "lunet/plugin_util.h"
 
 typedef struct rmsprop {
     double rho, momentum, epsilon;
@@ -56,7 +55,7 @@ typedef struct job {
 } job;
 
 /* The four variants, each its own vectorised loop. */
-LN_OPT_CLONES static void plain(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void plain(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict s = j->s;
     const float *restrict g = j->g;
@@ -71,7 +70,7 @@ LN_OPT_CLONES static void plain(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-LN_OPT_CLONES static void centered(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void centered(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict s = j->s, *restrict mg = j->mg;
     const float *restrict g = j->g;
@@ -87,7 +86,7 @@ LN_OPT_CLONES static void centered(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-LN_OPT_CLONES static void momentum(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void momentum(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict s = j->s, *restrict p = j->p;
     const float *restrict g = j->g;
@@ -103,7 +102,7 @@ LN_OPT_CLONES static void momentum(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-LN_OPT_CLONES static void centered_momentum(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void centered_momentum(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict s = j->s, *restrict p = j->p,
                     *restrict mg = j->mg;
@@ -132,10 +131,11 @@ static void update(const void *state, float *var, const float *grad,
     if (h->centered) j.mg = slot[k++];
     ln_range_fn fn = h->momentum > 0 ? (h->centered ? centered_momentum : momentum)
                                      : (h->centered ? centered : plain);
-    ln_parallel_range(n, fn, &j);
+    ln_parallel_for(n, fn, &j);
 }
 
 static const ln_optimizer_ops ops = {
+    .size = sizeof(ln_optimizer_ops),
     .state_size = sizeof(rmsprop),
     .default_learning_rate = 0.001,
     .create = create,
@@ -143,7 +143,13 @@ static const ln_optimizer_ops ops = {
     .update = update,
 };
 
-static const ln_unit unit = {LN_KIND_OPTIMIZER, "rmsprop", "RMSprop", 1,
-    "RMSprop, plain or centered, with optional momentum (Keras)", &ops};
+static const ln_unit unit = {
+    .kind = LN_KIND_OPTIMIZER,
+    .name = "rmsprop",
+    .class_name = "RMSprop",
+    .version = 1,
+    .summary = "RMSprop, plain or centered, with optional momentum (Keras)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("rmsprop") { return host->add(host, &unit); }

@@ -8,10 +8,9 @@
 **
 ** The velocity carries the learning rate (Keras's convention, unlike
 ** PyTorch's). Arithmetic is in double, rounded once when stored; the loops
-** are vectorised per CPU (opt_simd.h).
+** are vectorised per CPU (plugin_util.h).
 */
-#include "lunet/engine/optimizer.h"
-#include "opt_simd.h"
+#include "lunet/plugin_util.h"
 
 typedef struct sgd {
     double momentum;
@@ -44,7 +43,7 @@ typedef struct job {
     double lr, mu;
 } job;
 
-LN_OPT_CLONES static void plain(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void plain(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var;
     const float *restrict g = j->g;
@@ -53,7 +52,7 @@ LN_OPT_CLONES static void plain(void *arg, int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; i++) var[i] = (float)((double)var[i] - lr * g[i]);
 }
 
-LN_OPT_CLONES static void momentum(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void momentum(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict v = j->v;
     const float *restrict g = j->g;
@@ -66,7 +65,7 @@ LN_OPT_CLONES static void momentum(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-LN_OPT_CLONES static void nesterov(void *arg, int64_t lo, int64_t hi) {
+LN_CLONES static void nesterov(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict v = j->v;
     const float *restrict g = j->g;
@@ -85,11 +84,12 @@ static void update(const void *state, float *var, const float *grad,
                    const double *globals) {
     const sgd *h = state;
     job j = {var, h->momentum != 0 ? slot[0] : NULL, grad, lr, h->momentum};
-    ln_parallel_range(n, h->momentum == 0 ? plain : h->nesterov ? nesterov : momentum,
+    ln_parallel_for(n, h->momentum == 0 ? plain : h->nesterov ? nesterov : momentum,
                       &j);
 }
 
 static const ln_optimizer_ops ops = {
+    .size = sizeof(ln_optimizer_ops),
     .state_size = sizeof(sgd),
     .default_learning_rate = 0.01,
     .create = create,
@@ -97,7 +97,13 @@ static const ln_optimizer_ops ops = {
     .update = update,
 };
 
-static const ln_unit unit = {LN_KIND_OPTIMIZER, "sgd", "SGD", 1,
-    "gradient descent with momentum and Nesterov momentum (Keras)", &ops};
+static const ln_unit unit = {
+    .kind = LN_KIND_OPTIMIZER,
+    .name = "sgd",
+    .class_name = "SGD",
+    .version = 1,
+    .summary = "gradient descent with momentum and Nesterov momentum (Keras)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("sgd") { return host->add(host, &unit); }

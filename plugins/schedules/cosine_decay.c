@@ -39,8 +39,19 @@ static double value(const void *state, double step) {
     return s->initial * ((1.0 - s->alpha) * c + s->alpha);
 }
 
-static const ln_schedule_ops ops = {sizeof(cos_decay), create, value};
-static const ln_unit unit = {LN_KIND_SCHEDULE, "cosine_decay", "CosineDecay",
-    1, "cosine decay from the initial rate to alpha * initial (Keras)", &ops};
+static const ln_schedule_ops ops = {
+    .size = sizeof(ln_schedule_ops),
+    .state_size = sizeof(cos_decay),
+    .create = create,
+    .value = value,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_SCHEDULE,
+    .name = "cosine_decay",
+    .class_name = "CosineDecay",
+    .version = 1,
+    .summary = "cosine decay from the initial rate to alpha * initial (Keras)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("cosine_decay") { return host->add(host, &unit); }

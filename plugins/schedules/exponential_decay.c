@@ -20,8 +20,19 @@ static double value(const void *state, double step) {
     return s->initial * pow(s->rate, su_decay_progress(s, step));
 }
 
-static const ln_schedule_ops ops = {sizeof(su_decay), create, value};
-static const ln_unit unit = {LN_KIND_SCHEDULE, "exponential_decay",
-    "ExponentialDecay", 1, "initial * rate^(step / decay_steps) (Keras)", &ops};
+static const ln_schedule_ops ops = {
+    .size = sizeof(ln_schedule_ops),
+    .state_size = sizeof(su_decay),
+    .create = create,
+    .value = value,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_SCHEDULE,
+    .name = "exponential_decay",
+    .class_name = "ExponentialDecay",
+    .version = 1,
+    .summary = "initial * rate^(step / decay_steps) (Keras)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("exponential_decay") { return host->add(host, &unit); }

@@ -20,9 +20,19 @@ static double value(const void *state, double step) {
     return s->initial / (1.0 + s->rate * su_decay_progress(s, step));
 }
 
-static const ln_schedule_ops ops = {sizeof(su_decay), create, value};
-static const ln_unit unit = {LN_KIND_SCHEDULE, "inverse_time_decay",
-    "InverseTimeDecay", 1, "initial / (1 + rate * step / decay_steps) (Keras)",
-    &ops};
+static const ln_schedule_ops ops = {
+    .size = sizeof(ln_schedule_ops),
+    .state_size = sizeof(su_decay),
+    .create = create,
+    .value = value,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_SCHEDULE,
+    .name = "inverse_time_decay",
+    .class_name = "InverseTimeDecay",
+    .version = 1,
+    .summary = "initial / (1 + rate * step / decay_steps) (Keras)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("inverse_time_decay") { return host->add(host, &unit); }

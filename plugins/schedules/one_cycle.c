@@ -20,7 +20,7 @@
 */
 #include <math.h>
 
-#include "lunet/engine/optimizer.h"
+#include "lunet/plugin.h"
 
 typedef struct one_cycle {
     double total, max, start, last, half;
@@ -69,8 +69,20 @@ static double value(const void *state, double step) {
     return s->start + (s->last - s->start) * (step - 2 * h) / (s->total - 2 * h);
 }
 
-static const ln_schedule_ops ops = {sizeof(one_cycle), create, value};
-static const ln_unit unit = {LN_KIND_SCHEDULE, "one_cycle", "OneCycle", 1,
-    "1cycle: linear warm-up to max, back down, then annealing (Smith)", &ops};
+static const ln_schedule_ops ops = {
+    .size = sizeof(ln_schedule_ops),
+    .state_size = sizeof(one_cycle),
+    .create = create,
+    .value = value,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_SCHEDULE,
+    .name = "one_cycle",
+    .class_name = "OneCycle",
+    .version = 1,
+    .summary = "1cycle: linear warm-up to max, back down, then annealing "
+               "(Smith)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("one_cycle") { return host->add(host, &unit); }

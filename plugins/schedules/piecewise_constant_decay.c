@@ -10,7 +10,7 @@
 */
 #include <string.h>
 
-#include "lunet/engine/optimizer.h"
+#include "lunet/plugin.h"
 
 #define MAX_PIECES 256
 
@@ -54,9 +54,19 @@ static double value(const void *state, double step) {
     return s->v[k];
 }
 
-static const ln_schedule_ops ops = {sizeof(piecewise), create, value};
-static const ln_unit unit = {LN_KIND_SCHEDULE, "piecewise_constant_decay",
-    "PiecewiseConstantDecay", 1, "constant rates between step boundaries (Keras)",
-    &ops};
+static const ln_schedule_ops ops = {
+    .size = sizeof(ln_schedule_ops),
+    .state_size = sizeof(piecewise),
+    .create = create,
+    .value = value,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_SCHEDULE,
+    .name = "piecewise_constant_decay",
+    .class_name = "PiecewiseConstantDecay",
+    .version = 1,
+    .summary = "constant rates between step boundaries (Keras)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("piecewise_constant_decay") { return host->add(host, &unit); }

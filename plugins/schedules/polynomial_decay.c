@@ -49,8 +49,19 @@ static double value(const void *state, double step) {
     return (s->initial - s->end) * pow(1.0 - step / d, s->power) + s->end;
 }
 
-static const ln_schedule_ops ops = {sizeof(poly_decay), create, value};
-static const ln_unit unit = {LN_KIND_SCHEDULE, "polynomial_decay",
-    "PolynomialDecay", 1, "polynomial decay to end_learning_rate (Keras)", &ops};
+static const ln_schedule_ops ops = {
+    .size = sizeof(ln_schedule_ops),
+    .state_size = sizeof(poly_decay),
+    .create = create,
+    .value = value,
+};
+static const ln_unit unit = {
+    .kind = LN_KIND_SCHEDULE,
+    .name = "polynomial_decay",
+    .class_name = "PolynomialDecay",
+    .version = 1,
+    .summary = "polynomial decay to end_learning_rate (Keras)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("polynomial_decay") { return host->add(host, &unit); }

@@ -18,6 +18,7 @@
 **    ~1e-7. Hence atol 5e-3 of the scale and rtol 1e-2.
 */
 #include "gradcheck.h"
+#include "testutil.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -122,18 +123,18 @@ static double ref_loss(void *user) {
 ** moving statistics move with every training forward). */
 static void restore_frozen(layer_run *run) {
     ln_layer *l = run->c->layer;
-    for (int k = 0; k < l->nweights; k++)
-        if (!ln_layer_trains(l, &l->weights[k]))
-            memcpy(ln_f32(l->weights[k].value), run->saved[k],
-                   (size_t)l->weights[k].value->numel * sizeof(float));
+    for (int k = 0; k < ln_layer_weight_count(l); k++)
+        if (!ln_layer_trains(l, k))
+            memcpy(ln_f32(ln_layer_weight(l, k)), run->saved[k],
+                   (size_t)ln_layer_weight(l, k)->numel * sizeof(float));
 }
 
 static double layer_loss(void *user) {
     layer_run *run = user;
     const lt_layer_case *c = run->c;
     restore_frozen(run);
-    if (c->reseed) ln_rng_seed(c->layer->rng, c->seed);
-    if (ln_layer_forward(&run->ctx, c->layer, run->xf, run->yf, c->flags)) {
+    if (c->reseed) ln_rng_seed(ln_layer_rng(c->layer), c->seed);
+    if (ln_layer_forward1(&run->ctx, c->layer, run->xf, run->yf, c->flags)) {
         run->failed = 1;
         return NAN;
     }
@@ -165,24 +166,24 @@ int lt_layer_gradcheck(const lt_layer_case *c, lt_gc_report *rep) {
     if (!y || !dx) return gc_fail(rep, "%s%s", "out of memory", "");
 
     /* forward of the layer (builds it), with the weights saved first */
-    if (!l->built &&
-        ln_layer_build(&run.ctx, l, c->x->ndim - 1, c->x->shape + 1)) {
+    if (!ln_layer_built(l) &&
+        lt_build(&run.ctx, l, c->x->ndim - 1, c->x->shape + 1)) {
         gc_fail(rep, "build failed: %s%s", run.ctx.msg, "");
         goto done;
     }
-    run.saved = calloc((size_t)l->nweights + 1, sizeof *run.saved);
-    run.wd = calloc((size_t)l->nweights + 1, sizeof *run.wd);
-    grads = calloc((size_t)l->nweights + 1, sizeof *grads);
-    for (int k = 0; k < l->nweights; k++) {
-        int64_t n = l->weights[k].value->numel;
+    run.saved = calloc((size_t)ln_layer_weight_count(l) + 1, sizeof *run.saved);
+    run.wd = calloc((size_t)ln_layer_weight_count(l) + 1, sizeof *run.wd);
+    grads = calloc((size_t)ln_layer_weight_count(l) + 1, sizeof *grads);
+    for (int k = 0; k < ln_layer_weight_count(l); k++) {
+        int64_t n = ln_layer_weight(l, k)->numel;
         run.saved[k] = malloc((size_t)(n ? n : 1) * sizeof(float));
         run.wd[k] = malloc((size_t)(n ? n : 1) * sizeof(double));
         grads[k] = malloc((size_t)(n ? n : 1) * sizeof(float));
-        memcpy(run.saved[k], ln_f32(l->weights[k].value), (size_t)n * sizeof(float));
+        memcpy(run.saved[k], ln_f32(ln_layer_weight(l, k)), (size_t)n * sizeof(float));
         for (int64_t i = 0; i < n; i++) run.wd[k][i] = run.saved[k][i];
     }
-    if (c->reseed) ln_rng_seed(l->rng, c->seed);
-    if (ln_layer_forward(&run.ctx, l, c->x, y, c->flags)) {
+    if (c->reseed) ln_rng_seed(ln_layer_rng(l), c->seed);
+    if (ln_layer_forward1(&run.ctx, l, c->x, y, c->flags)) {
         gc_fail(rep, "forward failed: %s%s", run.ctx.msg, "");
         goto done;
     }
@@ -214,20 +215,20 @@ int lt_layer_gradcheck(const lt_layer_case *c, lt_gc_report *rep) {
     ln_rng_uniform(&rr, ln_f32(dy), dy->numel, -1.0f, 1.0f);
     for (int64_t i = 0; i < run.ny; i++) r[i] = ln_f32(dy)[i];
     run.r = r;
-    if (ln_layer_backward(&run.ctx, l, c->x, y, dy, dx,
-                          c->flags | LN_NEED_DX | LN_NEED_DW)) {
+    if (ln_layer_backward1(&run.ctx, l, c->x, y, dy, dx,
+                           c->flags | LN_NEED_DW)) {
         gc_fail(rep, "backward failed: %s%s", run.ctx.msg, "");
         goto done;
     }
     lt_gc_var vars[LN_MAX_WEIGHTS + 1];
     int nv = 0;
     vars[nv++] = (lt_gc_var){"dx", nx, run.xd, NULL, ln_f32(dx)};
-    for (int k = 0; k < l->nweights; k++) {
-        ln_weight *w = &l->weights[k];
-        if (!ln_layer_trains(l, w)) continue;
-        memcpy(grads[k], ln_f32(w->grad), (size_t)w->grad->numel * sizeof(float));
-        vars[nv++] = (lt_gc_var){w->name, w->value->numel, run.wd[k], NULL,
-                                 grads[k]};
+    for (int k = 0; k < ln_layer_weight_count(l); k++) {
+        if (!ln_layer_trains(l, k)) continue;
+        const ln_tensor *g = ln_layer_grad(l, k);
+        memcpy(grads[k], ln_f32(g), (size_t)g->numel * sizeof(float));
+        vars[nv++] = (lt_gc_var){ln_layer_weight_name(l, k), g->numel, run.wd[k],
+                                 NULL, grads[k]};
     }
     lt_gc_report sub;
     if (!lt_gradcheck(ref_loss, &run, vars, nv, &c->ref_opts, &sub)) {
@@ -244,11 +245,11 @@ int lt_layer_gradcheck(const lt_layer_case *c, lt_gc_report *rep) {
         if (!run.xf || !run.yf) goto done;
         nv = 0;
         vars[nv++] = (lt_gc_var){"dx", nx, NULL, ln_f32(run.xf), ln_f32(dx)};
-        for (int k = 0; k < l->nweights; k++) {
-            ln_weight *w = &l->weights[k];
-            if (!ln_layer_trains(l, w)) continue;
-            vars[nv++] = (lt_gc_var){w->name, w->value->numel, NULL,
-                                     ln_f32(w->value), grads[k]};
+        for (int k = 0; k < ln_layer_weight_count(l); k++) {
+            if (!ln_layer_trains(l, k)) continue;
+            const ln_tensor *w = ln_layer_weight(l, k);
+            vars[nv++] = (lt_gc_var){ln_layer_weight_name(l, k), w->numel, NULL,
+                                     ln_f32(w), grads[k]};
         }
         if (!lt_gradcheck(layer_loss, &run, vars, nv, &c->layer_opts, &sub) ||
             run.failed) {
@@ -263,10 +264,10 @@ int lt_layer_gradcheck(const lt_layer_case *c, lt_gc_report *rep) {
     rep->ok = 1;
 done:
     if (run.saved)
-        for (int k = 0; k < l->nweights; k++) {
+        for (int k = 0; k < ln_layer_weight_count(l); k++) {
             if (run.saved[k])
-                memcpy(ln_f32(l->weights[k].value), run.saved[k],
-                       (size_t)l->weights[k].value->numel * sizeof(float));
+                memcpy(ln_f32(ln_layer_weight(l, k)), run.saved[k],
+                       (size_t)ln_layer_weight(l, k)->numel * sizeof(float));
             free(run.saved[k]);
             free(run.wd[k]);
             free(grads[k]);

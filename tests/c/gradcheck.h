@@ -32,7 +32,7 @@
 #ifndef LUNET_GRADCHECK_H
 #define LUNET_GRADCHECK_H
 
-#include "lunet/plugin.h"
+#include "lunet/engine/net.h"
 
 typedef double (*lt_gc_fn)(void *user);
 

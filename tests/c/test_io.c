@@ -13,7 +13,8 @@
 #include <unistd.h>
 #include <dirent.h>
 
-#include "../../core/io.h"
+#include "lunet/h5file.h"
+#include "lunet/io.h"
 #include "testutil.h"
 
 static char tmpdir[256];

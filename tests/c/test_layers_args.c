@@ -40,8 +40,8 @@ END_TEST
 ** into *str; returns the entry type or -1 when absent. */
 static int config(const ln_layer *l, const char *key, double *num,
                   const char **str) {
-    for (int i = 0; i < ln_args_count(l->args); i++) {
-        ln_arg a = ln_args_at(l->args, i);
+    for (int i = 0; i < ln_args_count(ln_layer_args(l)); i++) {
+        ln_arg a = ln_args_at(ln_layer_args(l), i);
         if (strcmp(a.key, key)) continue;
         ck_assert_msg(a.used, "'%s' recorded but not marked read", key);
         *num = a.num;
@@ -210,14 +210,14 @@ START_TEST(bad_at_build) {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         ln_layer *l = lt_layer(cases[i].unit, cases[i].spec);
         ln_ctx_clear(&ctx);
-        ck_assert_int_ne(ln_layer_build(&ctx, l, cases[i].nd, cases[i].shape), LN_OK);
-        ck_assert_msg(strstr(ctx.msg, cases[i].want) && strstr(ctx.msg, l->unit->class_name),
+        ck_assert_int_ne(lt_build(&ctx, l, cases[i].nd, cases[i].shape), LN_OK);
+        ck_assert_msg(strstr(ctx.msg, cases[i].want) && strstr(ctx.msg, ln_layer_unit(l)->class_name),
                       "%s{%s}: '%s'", cases[i].unit, cases[i].spec, ctx.msg);
         ln_layer_free(l);
     }
     /* BN axis given as the last axis' Keras number is accepted */
     ln_layer *l = lt_layer("batch_normalization", "axis=2");
-    ck_assert_int_eq(ln_layer_build(&ctx, l, 2, (int64_t[]){3, 4}), LN_OK);
+    ck_assert_int_eq(lt_build(&ctx, l, 2, (int64_t[]){3, 4}), LN_OK);
     ln_layer_free(l);
 }
 END_TEST
@@ -228,13 +228,13 @@ START_TEST(seeded_layers) {
     ln_layer *a = lt_layer("dropout", "#1=0.5 seed=7");
     ln_layer *b = lt_layer("dropout", "#1=0.5 seed=7");
     ln_layer *c = lt_layer("dropout", "#1=0.5");
-    ck_assert_ptr_eq(c->rng, ln_rng_global());
-    ck_assert_ptr_ne(a->rng, ln_rng_global());
+    ck_assert_ptr_eq(ln_layer_rng(c), ln_rng_global());
+    ck_assert_ptr_ne(ln_layer_rng(a), ln_rng_global());
     ln_tensor *x = lt_uniform(2, (int64_t[]){10, 10}, 1, 2, 3);
     ln_tensor *ya = ln_tensor_new(NULL, LN_FLOAT32, 1, (int64_t[]){0});
     ln_tensor *yb = ln_tensor_new(NULL, LN_FLOAT32, 1, (int64_t[]){0});
-    ck_assert_int_eq(ln_layer_forward(&ctx, a, x, ya, LN_TRAINING), LN_OK);
-    ck_assert_int_eq(ln_layer_forward(&ctx, b, x, yb, LN_TRAINING), LN_OK);
+    ck_assert_int_eq(ln_layer_forward1(&ctx, a, x, ya, LN_TRAINING), LN_OK);
+    ck_assert_int_eq(ln_layer_forward1(&ctx, b, x, yb, LN_TRAINING), LN_OK);
     ck_assert_mem_eq(ln_f32(ya), ln_f32(yb), 100 * sizeof(float));
     int dropped = 0;
     for (int i = 0; i < 100; i++) dropped += ln_f32(ya)[i] == 0.0f;
@@ -269,13 +269,13 @@ START_TEST(seed_bn_model_parameters) {
     for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
         ln_layer *l = lt_layer(units[i][0], units[i][1]);
         ln_ctx_clear(&ctx);
-        ck_assert_msg(ln_layer_build(&ctx, l, nd, shape) == LN_OK, "%s", ctx.msg);
-        for (int k = 0; k < l->nweights; k++) {
-            total += l->weights[k].value->numel;
-            if (ln_layer_trains(l, &l->weights[k])) trainable += l->weights[k].value->numel;
+        ck_assert_msg(lt_build(&ctx, l, nd, shape) == LN_OK, "%s", ctx.msg);
+        for (int k = 0; k < ln_layer_weight_count(l); k++) {
+            total += ln_layer_weight(l, k)->numel;
+            if (ln_layer_trains(l, k)) trainable += ln_layer_weight(l, k)->numel;
         }
-        nd = l->out_nd;
-        memcpy(shape, l->out_shape, sizeof shape);
+        nd = ln_layer_output_shape(l, 0)->nd;
+        memcpy(shape, ln_layer_output_shape(l, 0)->dim, sizeof shape);
         ln_layer_free(l);
     }
     ck_assert_int_eq(nd, 1);
@@ -289,15 +289,15 @@ END_TEST
 /* Weightless layers have no weights; PReLU's alpha follows shared_axes. */
 START_TEST(weight_shapes) {
     ln_layer *p = lt_layer("prelu", "shared_axes=[1,2]");
-    ck_assert_int_eq(ln_layer_build(&ctx, p, 3, (int64_t[]){5, 6, 3}), LN_OK);
-    ck_assert_int_eq(p->nweights, 1);
-    ck_assert_str_eq(p->weights[0].name, "alpha");
-    ck_assert_int_eq(p->weights[0].value->ndim, 3);
-    ck_assert_int_eq(p->weights[0].value->shape[0], 1);
-    ck_assert_int_eq(p->weights[0].value->shape[1], 1);
-    ck_assert_int_eq(p->weights[0].value->shape[2], 3);
-    ck_assert(p->weights[0].trainable && p->weights[0].grad);
-    ck_assert_float_eq(ln_f32(p->weights[0].value)[1], 0.0f); /* zeros */
+    ck_assert_int_eq(lt_build(&ctx, p, 3, (int64_t[]){5, 6, 3}), LN_OK);
+    ck_assert_int_eq(ln_layer_weight_count(p), 1);
+    ck_assert_str_eq(ln_layer_weight_name(p, 0), "alpha");
+    ck_assert_int_eq(ln_layer_weight(p, 0)->ndim, 3);
+    ck_assert_int_eq(ln_layer_weight(p, 0)->shape[0], 1);
+    ck_assert_int_eq(ln_layer_weight(p, 0)->shape[1], 1);
+    ck_assert_int_eq(ln_layer_weight(p, 0)->shape[2], 3);
+    ck_assert(ln_layer_weight_trainable(p, 0) && ln_layer_grad(p, 0));
+    ck_assert_float_eq(ln_f32(ln_layer_weight(p, 0))[1], 0.0f); /* zeros */
     ln_layer_free(p);
     static const char *weightless[][2] = {
         {"flatten", ""}, {"activation", "#1=relu"}, {"relu", ""},
@@ -307,14 +307,14 @@ START_TEST(weight_shapes) {
         {"gaussian_dropout", "#1=0.2"}};
     for (size_t i = 0; i < sizeof weightless / sizeof *weightless; i++) {
         ln_layer *l = lt_layer(weightless[i][0], weightless[i][1]);
-        ck_assert_int_eq(ln_layer_build(&ctx, l, 2, (int64_t[]){4, 5}), LN_OK);
-        ck_assert_int_eq(l->nweights, 0);
+        ck_assert_int_eq(lt_build(&ctx, l, 2, (int64_t[]){4, 5}), LN_OK);
+        ck_assert_int_eq(ln_layer_weight_count(l), 0);
         ln_layer_free(l);
     }
     ln_layer *f = lt_layer("flatten", "");
-    ck_assert_int_eq(ln_layer_build(&ctx, f, 0, (int64_t[]){1}), LN_OK);
-    ck_assert_int_eq(f->out_nd, 1);
-    ck_assert_int_eq(f->out_shape[0], 1); /* (batch,) -> (batch, 1) */
+    ck_assert_int_eq(lt_build(&ctx, f, 0, (int64_t[]){1}), LN_OK);
+    ck_assert_int_eq(ln_layer_output_shape(f, 0)->nd, 1);
+    ck_assert_int_eq(ln_layer_output_shape(f, 0)->dim[0], 1); /* (batch,) -> (batch, 1) */
     ln_layer_free(f);
 }
 END_TEST

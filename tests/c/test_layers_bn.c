@@ -18,10 +18,8 @@ static ln_tensor *empty(void) {
     return ln_tensor_new(NULL, LN_FLOAT32, 1, (int64_t[]){0});
 }
 
-static ln_weight *weight(ln_layer *l, const char *name) {
-    for (int k = 0; k < l->nweights; k++)
-        if (!strcmp(l->weights[k].name, name)) return &l->weights[k];
-    return NULL;
+static lt_weight weight(ln_layer *l, const char *name) {
+    return lt_weight_named(l, name);
 }
 
 /* Keras's update for one step, in double, from x viewed as [rows x f]. */
@@ -56,12 +54,12 @@ static void moving_stats_case(const char *spec, double mom, int nd,
         for (int64_t i = 0; i < n; i++)
             ln_f32(x)[i] = ln_f32(x)[i] * (1.0f + (float)(i % f)) + 0.5f * (float)(i % f);
         ln_ctx_clear(&ctx);
-        ck_assert_msg(ln_layer_forward(&ctx, l, x, y, LN_TRAINING) == LN_OK, "%s", ctx.msg);
+        ck_assert_msg(ln_layer_forward1(&ctx, l, x, y, LN_TRAINING) == LN_OK, "%s", ctx.msg);
         keras_step(ln_f32(x), rows, f, mom, mm, mv);
         ln_tensor_release(x);
     }
-    const float *lm = ln_f32(weight(l, "moving_mean")->value);
-    const float *lv = ln_f32(weight(l, "moving_variance")->value);
+    const float *lm = ln_f32(weight(l, "moving_mean").value);
+    const float *lv = ln_f32(weight(l, "moving_variance").value);
     for (int64_t j = 0; j < f; j++) {
         ck_assert_msg(fabs(lm[j] - mm[j]) <= 1e-6 * (1 + fabs(mm[j])),
                       "moving_mean[%lld] = %.9g, Keras rule %.9g", (long long)j,
@@ -91,28 +89,28 @@ START_TEST(inference_uses_moving_statistics) {
     ln_layer *l = lt_layer("batch_normalization", "epsilon=0.01");
     ln_tensor *x = lt_uniform(2, (int64_t[]){20, 6}, -3, 5, 7), *y = empty();
     for (int s = 0; s < 4; s++)
-        ck_assert_int_eq(ln_layer_forward(&ctx, l, x, y, LN_TRAINING), LN_OK);
-    ln_weight *g = weight(l, "gamma"), *b = weight(l, "beta");
-    ln_weight *mm = weight(l, "moving_mean"), *mv = weight(l, "moving_variance");
+        ck_assert_int_eq(ln_layer_forward1(&ctx, l, x, y, LN_TRAINING), LN_OK);
+    lt_weight g = weight(l, "gamma"), b = weight(l, "beta");
+    lt_weight mm = weight(l, "moving_mean"), mv = weight(l, "moving_variance");
     for (int j = 0; j < 6; j++) {
-        ln_f32(g->value)[j] = 0.5f + 0.25f * (float)j;
-        ln_f32(b->value)[j] = -0.3f * (float)j;
+        ln_f32(g.value)[j] = 0.5f + 0.25f * (float)j;
+        ln_f32(b.value)[j] = -0.3f * (float)j;
     }
     float m0[6], v0[6];
-    memcpy(m0, ln_f32(mm->value), sizeof m0);
-    memcpy(v0, ln_f32(mv->value), sizeof v0);
+    memcpy(m0, ln_f32(mm.value), sizeof m0);
+    memcpy(v0, ln_f32(mv.value), sizeof v0);
     ck_assert_float_ne(m0[0], 0.0f); /* training moved them */
     ln_tensor *x2 = lt_uniform(2, (int64_t[]){5, 6}, -2, 2, 8);
-    ck_assert_int_eq(ln_layer_forward(&ctx, l, x2, y, 0), LN_OK);
+    ck_assert_int_eq(ln_layer_forward1(&ctx, l, x2, y, 0), LN_OK);
     for (int r = 0; r < 5; r++)
         for (int j = 0; j < 6; j++) {
-            double want = ln_f32(g->value)[j] * (ln_f32(x2)[r * 6 + j] - m0[j]) /
+            double want = ln_f32(g.value)[j] * (ln_f32(x2)[r * 6 + j] - m0[j]) /
                               sqrt((double)v0[j] + 0.01) +
-                          ln_f32(b->value)[j];
+                          ln_f32(b.value)[j];
             ck_assert_double_le(fabs(ln_f32(y)[r * 6 + j] - want), 2e-6 * (1 + fabs(want)));
         }
-    ck_assert_mem_eq(m0, ln_f32(mm->value), sizeof m0);
-    ck_assert_mem_eq(v0, ln_f32(mv->value), sizeof v0);
+    ck_assert_mem_eq(m0, ln_f32(mm.value), sizeof m0);
+    ck_assert_mem_eq(v0, ln_f32(mv.value), sizeof v0);
     ln_tensor_release(x);
     ln_tensor_release(x2);
     ln_tensor_release(y);
@@ -125,39 +123,39 @@ END_TEST
 START_TEST(frozen_runs_in_inference_mode) {
     ln_layer *l = lt_layer("batch_normalization", "");
     ln_tensor *x = lt_uniform(2, (int64_t[]){8, 4}, -2, 2, 9), *y = empty();
-    ck_assert_int_eq(ln_layer_forward(&ctx, l, x, y, LN_TRAINING), LN_OK);
-    ln_weight *g = weight(l, "gamma"), *b = weight(l, "beta");
-    ln_weight *mm = weight(l, "moving_mean"), *mv = weight(l, "moving_variance");
-    for (int j = 0; j < 4; j++) ln_f32(g->value)[j] = 1.5f - 0.2f * (float)j;
+    ck_assert_int_eq(ln_layer_forward1(&ctx, l, x, y, LN_TRAINING), LN_OK);
+    lt_weight g = weight(l, "gamma"), b = weight(l, "beta");
+    lt_weight mm = weight(l, "moving_mean"), mv = weight(l, "moving_variance");
+    for (int j = 0; j < 4; j++) ln_f32(g.value)[j] = 1.5f - 0.2f * (float)j;
     float m0[4], v0[4];
-    memcpy(m0, ln_f32(mm->value), sizeof m0);
-    memcpy(v0, ln_f32(mv->value), sizeof v0);
+    memcpy(m0, ln_f32(mm.value), sizeof m0);
+    memcpy(v0, ln_f32(mv.value), sizeof v0);
     ln_tensor *yi = empty(), *dx = empty();
-    ck_assert_int_eq(ln_layer_forward(&ctx, l, x, yi, 0), LN_OK);
-    l->trainable = 0;
-    ck_assert_int_eq(ln_layer_forward(&ctx, l, x, y, LN_TRAINING), LN_OK);
+    ck_assert_int_eq(ln_layer_forward1(&ctx, l, x, yi, 0), LN_OK);
+    ln_layer_set_trainable(l, 0);
+    ck_assert_int_eq(ln_layer_forward1(&ctx, l, x, y, LN_TRAINING), LN_OK);
     ck_assert_mem_eq(ln_f32(y), ln_f32(yi), 32 * sizeof(float));
-    ck_assert_mem_eq(m0, ln_f32(mm->value), sizeof m0);
-    ck_assert_mem_eq(v0, ln_f32(mv->value), sizeof v0);
-    ln_fill(ln_f32(g->grad), 4, NAN);
-    ln_fill(ln_f32(b->grad), 4, NAN);
+    ck_assert_mem_eq(m0, ln_f32(mm.value), sizeof m0);
+    ck_assert_mem_eq(v0, ln_f32(mv.value), sizeof v0);
+    ln_fill(ln_f32(g.grad), 4, NAN);
+    ln_fill(ln_f32(b.grad), 4, NAN);
     ln_tensor *dy = lt_uniform(2, (int64_t[]){8, 4}, -1, 1, 10);
-    ck_assert_int_eq(ln_layer_backward(&ctx, l, x, y, dy, dx,
-                                       LN_TRAINING | LN_NEED_DX | LN_NEED_DW),
+    ck_assert_int_eq(ln_layer_backward1(&ctx, l, x, y, dy, dx,
+                                       LN_TRAINING | LN_NEED_DW),
                      LN_OK);
-    for (int j = 0; j < 4; j++) ck_assert(isnan(ln_f32(g->grad)[j]) && isnan(ln_f32(b->grad)[j]));
+    for (int j = 0; j < 4; j++) ck_assert(isnan(ln_f32(g.grad)[j]) && isnan(ln_f32(b.grad)[j]));
     for (int r = 0; r < 8; r++)
         for (int j = 0; j < 4; j++) {
-            double k = ln_f32(g->value)[j] / sqrt((double)v0[j] + 1e-3);
+            double k = ln_f32(g.value)[j] / sqrt((double)v0[j] + 1e-3);
             ck_assert_double_le(fabs(ln_f32(dx)[r * 4 + j] - k * ln_f32(dy)[r * 4 + j]), 1e-6);
         }
     /* parameter counts move to non-trainable */
     int trainable = 0;
-    for (int k = 0; k < l->nweights; k++) trainable += ln_layer_trains(l, &l->weights[k]);
+    for (int k = 0; k < ln_layer_weight_count(l); k++) trainable += ln_layer_trains(l, k);
     ck_assert_int_eq(trainable, 0);
-    l->trainable = 1;
-    ck_assert_int_eq(ln_layer_forward(&ctx, l, x, y, LN_TRAINING), LN_OK);
-    ck_assert(memcmp(m0, ln_f32(mm->value), sizeof m0) != 0); /* training again */
+    ln_layer_set_trainable(l, 1);
+    ck_assert_int_eq(ln_layer_forward1(&ctx, l, x, y, LN_TRAINING), LN_OK);
+    ck_assert(memcmp(m0, ln_f32(mm.value), sizeof m0) != 0); /* training again */
     ln_tensor_release(x);
     ln_tensor_release(y);
     ln_tensor_release(yi);
@@ -172,38 +170,38 @@ END_TEST
 START_TEST(weights_and_defaults) {
     ln_layer *l = lt_layer("batch_normalization", "");
     int64_t f = 128;
-    ck_assert_int_eq(ln_layer_build(&ctx, l, 1, &f), LN_OK);
+    ck_assert_int_eq(lt_build(&ctx, l, 1, &f), LN_OK);
     static const char *names[] = {"gamma", "beta", "moving_mean", "moving_variance"};
     static const float init[] = {1, 0, 0, 1};
-    ck_assert_int_eq(l->nweights, 4);
+    ck_assert_int_eq(ln_layer_weight_count(l), 4);
     int64_t total = 0, trainable = 0;
     for (int k = 0; k < 4; k++) {
-        ln_weight *w = &l->weights[k];
-        ck_assert_str_eq(w->name, names[k]);
-        ck_assert_int_eq(w->value->ndim, 1);
-        ck_assert_int_eq(w->value->shape[0], 128);
-        ck_assert_int_eq(w->trainable, k < 2);
-        ck_assert_int_eq(w->grad != NULL, k < 2);
-        for (int j = 0; j < 128; j++) ck_assert_float_eq(ln_f32(w->value)[j], init[k]);
-        total += w->value->numel;
-        if (ln_layer_trains(l, w)) trainable += w->value->numel;
+        lt_weight w = lt_weight_at(l, k);
+        ck_assert_str_eq(w.name, names[k]);
+        ck_assert_int_eq(w.value->ndim, 1);
+        ck_assert_int_eq(w.value->shape[0], 128);
+        ck_assert_int_eq(w.trainable, k < 2);
+        ck_assert_int_eq(w.grad != NULL, k < 2);
+        for (int j = 0; j < 128; j++) ck_assert_float_eq(ln_f32(w.value)[j], init[k]);
+        total += w.value->numel;
+        if (ln_layer_trains(l, w.index)) trainable += w.value->numel;
     }
     ck_assert_int_eq(total, 512);
     ck_assert_int_eq(trainable, 256);
     ln_layer_free(l);
 
     ln_layer *c = lt_layer("batch_normalization", "center=false");
-    ck_assert_int_eq(ln_layer_build(&ctx, c, 1, &f), LN_OK);
-    ck_assert_int_eq(c->nweights, 3);
-    ck_assert_str_eq(c->weights[0].name, "gamma");
-    ck_assert_str_eq(c->weights[1].name, "moving_mean");
+    ck_assert_int_eq(lt_build(&ctx, c, 1, &f), LN_OK);
+    ck_assert_int_eq(ln_layer_weight_count(c), 3);
+    ck_assert_str_eq(ln_layer_weight_name(c, 0), "gamma");
+    ck_assert_str_eq(ln_layer_weight_name(c, 1), "moving_mean");
     ln_layer_free(c);
     ln_layer *s = lt_layer("batch_normalization", "scale=false "
                            "moving_variance_initializer={name=constant value=2}");
-    ck_assert_int_eq(ln_layer_build(&ctx, s, 1, &f), LN_OK);
-    ck_assert_int_eq(s->nweights, 3);
-    ck_assert_str_eq(s->weights[0].name, "beta");
-    ck_assert_float_eq(ln_f32(s->weights[2].value)[5], 2.0f);
+    ck_assert_int_eq(lt_build(&ctx, s, 1, &f), LN_OK);
+    ck_assert_int_eq(ln_layer_weight_count(s), 3);
+    ck_assert_str_eq(ln_layer_weight_name(s, 0), "beta");
+    ck_assert_float_eq(ln_f32(ln_layer_weight(s, 2))[5], 2.0f);
     ln_layer_free(s);
 }
 END_TEST
@@ -213,7 +211,7 @@ END_TEST
 START_TEST(training_output_normalised) {
     ln_layer *l = lt_layer("batch_normalization", "");
     ln_tensor *x = lt_uniform(2, (int64_t[]){64, 3}, 2, 10, 11), *y = empty();
-    ck_assert_int_eq(ln_layer_forward(&ctx, l, x, y, LN_TRAINING), LN_OK);
+    ck_assert_int_eq(ln_layer_forward1(&ctx, l, x, y, LN_TRAINING), LN_OK);
     for (int j = 0; j < 3; j++) {
         double m = 0, v = 0, mx = 0, vx = 0;
         for (int r = 0; r < 64; r++) m += ln_f32(y)[r * 3 + j], mx += ln_f32(x)[r * 3 + j];

@@ -27,11 +27,11 @@
 /* Per-sample numel of the layer's input and output. */
 static int64_t in_per(const ln_layer *l) {
     int64_t n = 1;
-    for (int i = 0; i < l->in_nd; i++) n *= l->in_shape[i];
+    for (int i = 0; i < ln_layer_input_shape(l, 0)->nd; i++) n *= ln_layer_input_shape(l, 0)->dim[i];
     return n;
 }
 static int64_t last_dim(const ln_layer *l) {
-    return l->in_nd ? l->in_shape[l->in_nd - 1] : 1;
+    return ln_layer_input_shape(l, 0)->nd ? ln_layer_input_shape(l, 0)->dim[ln_layer_input_shape(l, 0)->nd - 1] : 1;
 }
 
 enum { A_LINEAR, A_TANH, A_SWISH, A_SOFTMAX };
@@ -62,11 +62,11 @@ typedef struct act_cfg {
 static void ref_dense(const void *cfg, const ln_layer *l, int64_t batch,
                       const double *x, const double *const *w, double *y) {
     const act_cfg *c = cfg;
-    int64_t in = last_dim(l), units = l->weights[0].value->shape[1];
+    int64_t in = last_dim(l), units = ln_layer_weight(l, 0)->shape[1];
     int64_t rows = batch * (in_per(l) / in);
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < units; j++) {
-            double s = l->nweights > 1 ? w[1][j] : 0;
+            double s = ln_layer_weight_count(l) > 1 ? w[1][j] : 0;
             for (int64_t k = 0; k < in; k++) s += x[r * in + k] * w[0][k * units + j];
             y[r * units + j] = s;
         }
@@ -82,7 +82,7 @@ static void ref_copy(const void *cfg, const ln_layer *l, int64_t batch,
 ** last before flattening. */
 static void ref_flatten_cf(const void *cfg, const ln_layer *l, int64_t batch,
                            const double *x, const double *const *w, double *y) {
-    int64_t per = in_per(l), c = l->in_shape[0], rest = per / c;
+    int64_t per = in_per(l), c = ln_layer_input_shape(l, 0)->dim[0], rest = per / c;
     for (int64_t b = 0; b < batch; b++)
         for (int64_t ch = 0; ch < c; ch++)
             for (int64_t p = 0; p < rest; p++)
@@ -145,21 +145,21 @@ typedef struct prelu_cfg {
 static void ref_prelu(const void *cfg, const ln_layer *l, int64_t batch,
                       const double *x, const double *const *w, double *y) {
     const prelu_cfg *c = cfg;
-    int nd = l->in_nd;
+    int nd = ln_layer_input_shape(l, 0)->nd;
     int64_t per = in_per(l);
     for (int64_t b = 0; b < batch; b++)
         for (int64_t p = 0; p < per; p++) {
             int64_t coord[LN_MAX_DIM], rem = p;
             for (int d = nd - 1; d >= 0; d--) {
-                coord[d] = rem % l->in_shape[d];
-                rem /= l->in_shape[d];
+                coord[d] = rem % ln_layer_input_shape(l, 0)->dim[d];
+                rem /= ln_layer_input_shape(l, 0)->dim[d];
             }
             for (int s = 0; s < c->nshared; s++) coord[c->shared[s] - 1] = 0;
             int64_t j = 0;
             for (int d = 0; d < nd; d++) {
                 int shared = 0;
                 for (int s = 0; s < c->nshared; s++) shared |= c->shared[s] - 1 == d;
-                j = j * (shared ? 1 : l->in_shape[d]) + coord[d];
+                j = j * (shared ? 1 : ln_layer_input_shape(l, 0)->dim[d]) + coord[d];
             }
             double v = x[b * per + p];
             y[b * per + p] = v > 0 ? v : w[0][j] * v;
@@ -303,13 +303,13 @@ typedef void (*fill_fn)(ln_layer *l);
 /* BatchNormalization weights: gamma near 1, beta near 0, moving variance
 ** positive; in the layer's order for its center/scale. */
 static void fill_bn(ln_layer *l) {
-    for (int k = 0; k < l->nweights; k++) {
-        ln_weight *w = &l->weights[k];
+    for (int k = 0; k < ln_layer_weight_count(l); k++) {
+        lt_weight w = lt_weight_at(l, k);
         float lo = -0.5f, hi = 0.5f;
-        if (!strcmp(w->name, "gamma") || !strcmp(w->name, "moving_variance"))
+        if (!strcmp(w.name, "gamma") || !strcmp(w.name, "moving_variance"))
             lo = 0.5f, hi = 1.5f;
         ln_rng r = {500 + (uint64_t)k, 0};
-        ln_rng_uniform(&r, ln_f32(w->value), w->value->numel, lo, hi);
+        ln_rng_uniform(&r, ln_f32(w.value), w.value->numel, lo, hi);
     }
 }
 static void fill_small(ln_layer *l) { lt_fill_weights(l, -0.5f, 0.5f, 300); }
@@ -426,7 +426,7 @@ static const gcase cases[] = {
 static void load_support(void) {
     ln_ctx ctx;
     ln_ctx_clear(&ctx);
-    ck_assert_msg(ln_registry_load(&ctx, lt_test_plugin("tp_layers_support.so")) ==
+    ck_assert_msg(ln_registry_load(&ctx, lt_test_plugin("tp_layers_support.so"), 0) ==
                       LN_OK,
                   "%s", ctx.msg);
 }
@@ -436,14 +436,14 @@ START_TEST(gradient) {
     load_support();
     ln_layer *l = lt_layer(c->unit, c->spec);
     ln_rng own;
-    l->rng = &own; /* the test's generator, re-seeded per forward */
+    ln_layer_set_rng(l, &own); /* the test's generator, re-seeded per forward */
     ln_rng_seed(&own, 1);
-    if (c->frozen) l->trainable = 0;
+    if (c->frozen) ln_layer_set_trainable(l, 0);
     ln_tensor *x = lt_uniform(c->nd, c->shape, -2.0f, 2.0f, 1000 + (uint64_t)_i);
     for (int k = 0; k < c->nkinks; k++) lt_away_from(x, c->kinks[k], 0.02f);
     ln_ctx ctx;
     ln_ctx_clear(&ctx);
-    ck_assert_msg(ln_layer_build(&ctx, l, x->ndim - 1, x->shape + 1) == LN_OK,
+    ck_assert_msg(lt_build(&ctx, l, x->ndim - 1, x->shape + 1) == LN_OK,
                   "%s: %s", c->label, ctx.msg);
     if (c->fill) c->fill(l);
     const void *cfg = c->cfg;
@@ -521,8 +521,8 @@ START_TEST(bad_shape) {
     ln_tensor *y = ln_tensor_new(NULL, LN_FLOAT32, 1, (int64_t[]){0});
     ln_ctx ctx;
     ln_ctx_clear(&ctx);
-    ck_assert_msg(ln_layer_forward(&ctx, l, good, y, 0) == LN_OK, "%s", ctx.msg);
-    ck_assert_int_eq(ln_layer_forward(&ctx, l, bad, y, LN_TRAINING), LN_E_SHAPE);
+    ck_assert_msg(ln_layer_forward1(&ctx, l, good, y, 0) == LN_OK, "%s", ctx.msg);
+    ck_assert_int_eq(ln_layer_forward1(&ctx, l, bad, y, LN_TRAINING), LN_E_SHAPE);
     ck_assert_msg(strstr(ctx.msg, c->class_name) && strstr(ctx.msg, c->built_str) &&
                       strstr(ctx.msg, c->wrong_str),
                   "%s: message '%s' should name %s, %s and %s", c->unit,
@@ -573,31 +573,31 @@ static float *det_run(const det_case *c, int threads, int64_t *len) {
     ln_layer *l = lt_layer(c->unit, c->spec);
     ln_rng own;
     ln_rng_seed(&own, 3);
-    l->rng = &own;
+    ln_layer_set_rng(l, &own);
     ln_tensor *x = lt_uniform(2, c->shape, -2, 2, 11);
-    ck_assert_int_eq(ln_layer_build(&ctx, l, 1, c->shape + 1), LN_OK);
+    ck_assert_int_eq(lt_build(&ctx, l, 1, c->shape + 1), LN_OK);
     if (!strcmp(c->unit, "batch_normalization")) fill_bn(l);
     else lt_fill_weights(l, -0.5f, 0.5f, 12);
     ln_tensor *y = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
     ln_tensor *dx = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
-    ck_assert_msg(ln_layer_forward(&ctx, l, x, y, c->flags) == LN_OK, "%s", ctx.msg);
+    ck_assert_msg(ln_layer_forward1(&ctx, l, x, y, c->flags) == LN_OK, "%s", ctx.msg);
     ln_tensor *dy = lt_uniform(y->ndim, y->shape, -1, 1, 13);
-    ck_assert_msg(ln_layer_backward(&ctx, l, x, y, dy, dx,
-                                    c->flags | LN_NEED_DX | LN_NEED_DW) == LN_OK,
+    ck_assert_msg(ln_layer_backward1(&ctx, l, x, y, dy, dx,
+                                    c->flags | LN_NEED_DW) == LN_OK,
                   "%s", ctx.msg);
     int64_t n = y->numel + dx->numel;
-    for (int k = 0; k < l->nweights; k++)
-        n += l->weights[k].value->numel * (l->weights[k].grad ? 2 : 1);
+    for (int k = 0; k < ln_layer_weight_count(l); k++)
+        n += ln_layer_weight(l, k)->numel * (ln_layer_grad(l, k) ? 2 : 1);
     float *out = malloc((size_t)n * sizeof *out), *p = out;
     memcpy(p, ln_f32(y), (size_t)y->numel * sizeof *p), p += y->numel;
     memcpy(p, ln_f32(dx), (size_t)dx->numel * sizeof *p), p += dx->numel;
-    for (int k = 0; k < l->nweights; k++) {
-        ln_weight *w = &l->weights[k];
-        memcpy(p, ln_f32(w->value), (size_t)w->value->numel * sizeof *p);
-        p += w->value->numel;
-        if (w->grad) {
-            memcpy(p, ln_f32(w->grad), (size_t)w->grad->numel * sizeof *p);
-            p += w->grad->numel;
+    for (int k = 0; k < ln_layer_weight_count(l); k++) {
+        lt_weight w = lt_weight_at(l, k);
+        memcpy(p, ln_f32(w.value), (size_t)w.value->numel * sizeof *p);
+        p += w.value->numel;
+        if (w.grad) {
+            memcpy(p, ln_f32(w.grad), (size_t)w.grad->numel * sizeof *p);
+            p += w.grad->numel;
         }
     }
     *len = n;

@@ -742,7 +742,7 @@ END_TEST
 ** 2: weights and slots must be bitwise equal. */
 static int run_threads(const ref *r, int threads, ln_tensor **out) {
     ln_set_num_threads(threads);
-    int64_t s0[1] = {3 * LN_RANGE_PARALLEL_MIN + 123}, s1[1] = {LN_RANGE_PARALLEL_MIN + 5};
+    int64_t s0[1] = {3 * LN_PAR_MIN + 123}, s1[1] = {LN_PAR_MIN + 5};
     ln_tensor *vars[2] = {lt_uniform(1, s0, -1, 1, 21), lt_uniform(1, s1, -1, 1, 22)};
     ln_tensor *grads[2] = {ln_tensor_new_like(&ctx, vars[0]),
                            ln_tensor_new_like(&ctx, vars[1])};

@@ -150,11 +150,29 @@ const char *lt_layer_error(const char *unit, const char *spec) {
     return ctx.msg;
 }
 
+lt_weight lt_weight_at(const ln_layer *l, int k) {
+    lt_weight w = {ln_layer_weight_name(l, k), ln_layer_weight(l, k),
+                   ln_layer_grad(l, k), ln_layer_weight_trainable(l, k), k};
+    return w;
+}
+
+lt_weight lt_weight_named(const ln_layer *l, const char *name) {
+    for (int k = 0; k < ln_layer_weight_count(l); k++)
+        if (!strcmp(ln_layer_weight_name(l, k), name)) return lt_weight_at(l, k);
+    return (lt_weight){NULL, NULL, NULL, 0, -1};
+}
+
+ln_status lt_build(ln_ctx *ctx, ln_layer *l, int nd, const int64_t *dims) {
+    ln_shape s = {nd, {0}};
+    for (int i = 0; i < nd && i < LN_MAX_DIM; i++) s.dim[i] = dims[i];
+    return ln_layer_build(ctx, l, 1, &s);
+}
+
 void lt_fill_weights(ln_layer *l, float lo, float hi, uint64_t seed) {
-    for (int k = 0; k < l->nweights; k++) {
+    for (int k = 0; k < ln_layer_weight_count(l); k++) {
         ln_rng r = {seed + (uint64_t)k, 0};
-        ln_rng_uniform(&r, ln_f32(l->weights[k].value),
-                       l->weights[k].value->numel, lo, hi);
+        ln_rng_uniform(&r, ln_f32(ln_layer_weight(l, k)),
+                       ln_layer_weight(l, k)->numel, lo, hi);
     }
 }
 

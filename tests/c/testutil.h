@@ -6,7 +6,7 @@
 
 #include <check.h>
 
-#include "lunet/plugin.h"
+#include "lunet/engine/net.h"
 
 /* Run one suite; returns the process exit status (0 when all passed). */
 int lt_run(Suite *s);
@@ -31,6 +31,19 @@ ln_args *lt_args(const char *spec);
 ln_layer *lt_layer(const char *unit, const char *spec);
 /* Create a layer expecting failure; returns the message (static buffer). */
 const char *lt_layer_error(const char *unit, const char *spec);
+/* Weight k of a layer as the tests look at it (borrowed tensors). */
+typedef struct lt_weight {
+    const char *name;
+    ln_tensor *value, *grad; /* grad NULL when it never trains */
+    int trainable;           /* by nature */
+    int index;
+} lt_weight;
+lt_weight lt_weight_at(const ln_layer *l, int k);
+/* The weight named name ("gamma"), or one with index -1. */
+lt_weight lt_weight_named(const ln_layer *l, const char *name);
+
+/* Build l for one input of shape [nd] dims (without the batch axis). */
+ln_status lt_build(ln_ctx *ctx, ln_layer *l, int nd, const int64_t *dims);
 /* Overwrite every weight of a built layer with U[lo, hi) values from a
 ** private generator (seeded with seed + the weight's index). */
 void lt_fill_weights(ln_layer *l, float lo, float hi, uint64_t seed);

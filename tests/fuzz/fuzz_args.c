@@ -227,7 +227,9 @@ static void run_layer(ln_ctx *ctx, ln_layer *l, fz_in *in) {
     int nd = 1 + fz_u8(in) % 3;
     int64_t shape[LN_MAX_DIM], batch = 1 + fz_u8(in) % 4;
     for (int i = 0; i < nd; i++) shape[i] = 1 + fz_u8(in) % 6;
-    ln_status st = ln_layer_build(ctx, l, nd, shape);
+    ln_shape sh = {nd, {0}};
+    memcpy(sh.dim, shape, sizeof *shape * (size_t)nd);
+    ln_status st = ln_layer_build(ctx, l, 1, &sh);
     if (st) {
         check_failure(ctx, st, "build");
         return;
@@ -240,18 +242,18 @@ static void run_layer(ln_ctx *ctx, ln_layer *l, fz_in *in) {
     ln_tensor *dx = ln_tensor_new(ctx, LN_FLOAT32, 1, &one);
     FZ_CHECK(y && dx, "small tensors");
     unsigned flags = fz_u8(in) & (LN_TRAINING | LN_LOGITS);
-    st = ln_layer_forward(ctx, l, x, y, flags);
+    st = ln_layer_forward1(ctx, l, x, y, flags);
     if (st) {
         check_failure(ctx, st, "forward");
     } else {
-        FZ_CHECK(y->ndim == l->out_nd + 1 && y->shape[0] == batch,
-                 "%s: forward gave %d dims for %d", l->name, y->ndim,
-                 l->out_nd + 1);
+        int out_nd = ln_layer_output_shape(l, 0)->nd;
+        FZ_CHECK(y->ndim == out_nd + 1 && y->shape[0] == batch,
+                 "%s: forward gave %d dims for %d", ln_layer_name(l), y->ndim,
+                 out_nd + 1);
         ln_tensor *dy = make(ctx, LN_FLOAT32, y->ndim, y->shape, in);
-        st = ln_layer_backward(ctx, l, x, y, dy, dx,
-                               flags | LN_NEED_DX | LN_NEED_DW);
+        st = ln_layer_backward1(ctx, l, x, y, dy, dx, flags | LN_NEED_DW);
         if (st) check_failure(ctx, st, "backward");
-        else FZ_CHECK(ln_shape_equal(dx, x), "%s: dx not shaped like x", l->name);
+        else FZ_CHECK(ln_shape_equal(dx, x), "%s: dx not shaped like x", ln_layer_name(l));
         (void)ln_layer_regularization_loss(l);
         ln_tensor_release(dy);
     }
@@ -350,7 +352,7 @@ static void destroy(ln_kind kind, void *p) {
 }
 
 static const ln_args *config_of(ln_kind kind, void *p) {
-    if (kind == LN_KIND_LAYER) return ((ln_layer *)p)->args;
+    if (kind == LN_KIND_LAYER) return ln_layer_args(p);
     if (kind == LN_KIND_OPTIMIZER) return ln_optimizer_object(p)->args;
     return ((ln_object *)p)->args;
 }

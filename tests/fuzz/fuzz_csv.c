@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/io.h"
+#include "lunet/io.h"
 #include "lunet/tensor_ops.h"
 #include "fuzz_util.h"
 

@@ -31,6 +31,7 @@
 #endif
 
 LN_API int luaopen_lunet_core(lua_State *L);
+LN_API int luaopen_lunet_h5(lua_State *L);
 
 static lua_State *L;
 static int run_ref = LUA_NOREF;
@@ -54,6 +55,8 @@ static void setup(void) {
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, luaopen_lunet_core);
     lua_setfield(L, -2, "lunet.core");
+    lua_pushcfunction(L, luaopen_lunet_h5);
+    lua_setfield(L, -2, "lunet.h5");
     lua_pop(L, 1);
     lua_getglobal(L, "package");
     lua_pushstring(L, FUZZ_LUA_DIR "/?.lua;" FUZZ_LUA_DIR "/?/init.lua");

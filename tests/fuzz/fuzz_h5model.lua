@@ -31,8 +31,8 @@ Findings (fuzz_finding: fatal in strict mode, noted in lenient mode):
 Configs that would build big layers (a number above 4096) are skipped:
 allocating what a config asks for is not a bug of the loader. ]]
 local ln = require "lunet"
-local core = require "lunet.core"
-local files = core.files
+local h5 = require "lunet.h5"
+local files = h5.files
 
 local MAX_NUMBER = 4096
 local verbose = os.getenv("FUZZ_VERBOSE") ~= nil
@@ -41,7 +41,7 @@ local verbose = os.getenv("FUZZ_VERBOSE") ~= nil
 local function note(fmt, ...)
   if verbose then io.stderr:write("  h5model: ", string.format(fmt, ...), "\n") end
 end
-local null = core.json_null
+local null = h5.json_null
 
 local function inv(cond, fmt, ...)
   if not cond then error("INVARIANT: " .. string.format(fmt, ...), 0) end
@@ -85,7 +85,7 @@ local function modest(v, depth)
 end
 
 local function modest_text(text)
-  local ok, v = pcall(core.json_decode, text)
+  local ok, v = pcall(h5.json_decode, text)
   return not ok or modest(v)
 end
 

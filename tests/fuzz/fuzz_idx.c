@@ -18,7 +18,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../../core/io.h"
+#include "lunet/io.h"
 #include "lunet/tensor_ops.h"
 #include "fuzz_util.h"
 

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/io.h"
+#include "lunet/io.h"
 #include "fuzz_util.h"
 
 /* Bytes of the preamble and header as the preamble announces them. */

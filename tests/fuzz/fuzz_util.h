@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lunet/plugin.h"
+#include "lunet/engine/net.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
--- The threads of fit, evaluate and predict (core/engine/train_steps.c,
--- core/train_team.c): serial and team mode, the automatic choice, runs of
+-- The threads of fit, evaluate and predict (core/engine/net_run.c,
+-- core/parallel.c): serial and team mode, the automatic choice, runs of
 -- batches in one C call, the fused optimizer update (whole and in blocks
 -- during backward) and the per-batch paths give bitwise the same weights,
 -- histories, evaluations and predictions, for 1 and 2 threads.

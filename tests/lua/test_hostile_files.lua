@@ -4,7 +4,7 @@
 -- save. Each gives a catchable Lua error naming the file and the reason,
 -- never a crash, and a failed save leaves the previous file as it was.
 local ln = require "lunet"
-local core = require "lunet.core"
+local h5 = require "lunet.h5"
 local H = dofile("data/hostile.lua")
 local test, raises = H.test, H.raises
 
@@ -105,7 +105,7 @@ end)
 -- A model file written with the HDF5 binding: the given model config and
 -- root attributes, and the weights of `m`.
 local function write_model_file(path, config_text, units, m)
-  local f = core.files.h5_create(path)
+  local f = h5.files.h5_create(path)
   f:set_attr("/", "model_config", config_text)
   f:set_attr("/", "keras_version", "2.4.0")
   f:set_attr("/", "backend", "tensorflow")
@@ -142,7 +142,7 @@ test("a model file naming a plugin unit that is not installed is refused naming 
   raises(function() return ln.models.load_model(p) end, "load_model", "dense", "99")
   -- a file from a newer lunet file format
   p = H.tmp("newer_format.h5")
-  local f = core.files.h5_create(p)
+  local f = h5.files.h5_create(p)
   f:set_attr("/", "model_config", config)
   f:set_attr("/", "lunet_format_version", "999")
   f:commit()

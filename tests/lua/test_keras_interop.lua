@@ -102,12 +102,12 @@ end)
 
 -- ---- newer config forms of the same model ------------------------------------------------
 
-local null = ln.core.json_null
+local null = ln.h5.json_null
 
 -- The 2.0.6 config rewritten as tf.keras 2.4 writes a Sequential: dict
 -- form, an InputLayer first, dtype in every layer.
 local function dict_form()
-  local old = ln.core.json_decode(slurp(CONFIG))
+  local old = ln.h5.json_decode(slurp(CONFIG))
   local list = {{class_name = "InputLayer", config = {batch_input_shape = {null, 784},
                  dtype = "float32", sparse = false, ragged = false, name = "dense_1_input"}}}
   for _, e in ipairs(old.config) do
@@ -124,7 +124,7 @@ end
 local function functional_form(class_name)
   local seq = dict_form()
   local list, prev = {}, "input_1"
-  list[1] = {class_name = "InputLayer", name = "input_1", inbound_nodes = ln.core.json_array(),
+  list[1] = {class_name = "InputLayer", name = "input_1", inbound_nodes = ln.h5.json_array(),
              config = {batch_input_shape = {null, 784}, dtype = "float32", sparse = false,
                        ragged = false, name = "input_1"}}
   for i = 2, #seq.config.layers do
@@ -138,7 +138,7 @@ local function functional_form(class_name)
 end
 
 test("tf.keras 2.4 dict-form Sequential with an InputLayer", function()
-  local model = ln.models.model_from_json(ln.core.json_encode(dict_form()))
+  local model = ln.models.model_from_json(ln.h5.json_encode(dict_form()))
   eq(model.name, "sequential_3")
   eq(model.input_shape[1], 784)
   model:load_weights(WEIGHTS)
@@ -147,7 +147,7 @@ end)
 
 test("functional straight chains (Functional and Model)", function()
   for _, cls in ipairs({"Functional", "Model"}) do
-    local model = ln.models.model_from_json(ln.core.json_encode(functional_form(cls)))
+    local model = ln.models.model_from_json(ln.h5.json_encode(functional_form(cls)))
     eq(model.name, "model")
     model:load_weights(WEIGHTS)
     check_outputs(model, cls)
@@ -158,7 +158,7 @@ test("functional chains listed out of order are followed from the input", functi
   local f = functional_form()
   local l = f.config.layers
   l[2], l[4] = l[4], l[2]
-  local model = ln.models.model_from_json(ln.core.json_encode(f))
+  local model = ln.models.model_from_json(ln.h5.json_encode(f))
   model:load_weights(WEIGHTS)
   check_outputs(model, "shuffled functional")
 end)
@@ -168,17 +168,17 @@ test("functional models with branches are refused", function()
   -- dense_3 takes dropout_2 and dense_2: an Add-like merge
   local last = f.config.layers[#f.config.layers]
   last.inbound_nodes = {{{"dropout_2", 0, 0, {}}, {"dense_2", 0, 0, {}}}}
-  raises(function() ln.models.model_from_json(ln.core.json_encode(f)) end,
+  raises(function() ln.models.model_from_json(ln.h5.json_encode(f)) end,
          {"not a straight chain", "dense_3", "2 inputs"})
   f = functional_form()
   f.config.layers[#f.config.layers].inbound_nodes = {{{"dropout_1", 0, 0, {}}}}
-  raises(function() ln.models.model_from_json(ln.core.json_encode(f)) end, "dropout_1")
+  raises(function() ln.models.model_from_json(ln.h5.json_encode(f)) end, "dropout_1")
 end)
 
 test("unknown layer classes are refused naming class and layer", function()
   local d = dict_form()
   d.config.layers[3].class_name = "Conv2D"
-  raises(function() ln.models.model_from_json(ln.core.json_encode(d)) end,
+  raises(function() ln.models.model_from_json(ln.h5.json_encode(d)) end,
          {"Conv2D", "dropout_1", "no installed lunet plugin"})
 end)
 
@@ -251,7 +251,7 @@ test("a Keras file naming an unknown class is refused naming it and the file", f
   local path = TMP .. "/keras_unknown.h5"
   local d = dict_form()
   d.config.layers[2].class_name = "LocallyConnected1D"
-  keras_model_file(path, ln.core.json_encode(d), nil)
+  keras_model_file(path, ln.h5.json_encode(d), nil)
   raises(function() ln.models.load_model(path) end, {path, "LocallyConnected1D", "dense_1"})
 end)
 

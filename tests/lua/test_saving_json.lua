@@ -1,14 +1,14 @@
--- JSON through libjansson (core.json_encode / json_decode): the mapping
+-- JSON through libjansson (h5.json_encode / json_decode): the mapping
 -- to Lua values, key order, exact numbers, nulls, empty arrays, errors.
 -- Run as `lunet test_saving_json.lua` (cwd tests/lua).
 local ln = require "lunet"
-local core = ln.core
+local h5 = require "lunet.h5"
 
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local T = dofile(here .. "/testlib.lua")
 local test, eq, raises = T.test, T.eq, T.raises_as
 
-local enc, dec, null = core.json_encode, core.json_decode, core.json_null
+local enc, dec, null = h5.json_encode, h5.json_decode, h5.json_null
 
 test("scalars and Python's separators", function()
   eq(enc(true), "true")
@@ -52,9 +52,9 @@ test("null, empty containers and arrays keep their kind", function()
   eq(t.shape[1], null)
   eq(t.shape[2], 784)
   eq(enc(t), '{"config": {}, "layers": [], "seed": null, "shape": [null, 784]}')
-  eq(enc(core.json_array({})), "[]")
+  eq(enc(h5.json_array({})), "[]")
   eq(enc({}), "{}")
-  eq(enc(core.json_array()), "[]")
+  eq(enc(h5.json_array()), "[]")
 end)
 
 test("keys: __jsonorder first, then sorted -- never hash order", function()

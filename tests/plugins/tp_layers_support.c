@@ -21,11 +21,21 @@ static void tanh_bwd(const void *s, const float *x, const float *y,
     }
 }
 
-static const ln_activation_ops tanh_x_ops = {0, NULL, tanh_fwd, tanh_bwd, 1, 1};
+static const ln_activation_ops tanh_x_ops = {
+    .size = sizeof(ln_activation_ops),
+    .forward = tanh_fwd,
+    .backward = tanh_bwd,
+    .elementwise = 1,
+    .backward_uses_x = 1,
+};
 
 static const ln_unit tanh_x_unit = {
-    LN_KIND_ACTIVATION, "tpl_tanh_x", NULL, 1,
-    "test: tanh whose backward reads x (forces Dense's unfused path)",
-    &tanh_x_ops};
+    .kind = LN_KIND_ACTIVATION,
+    .name = "tpl_tanh_x",
+    .version = 1,
+    .summary = "test: tanh whose backward reads x (forces Dense's unfused "
+               "path)",
+    .ops = &tanh_x_ops,
+};
 
 LN_PLUGIN("tp_layers_support") { return host->add(host, &tanh_x_unit); }

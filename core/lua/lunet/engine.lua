@@ -2,13 +2,14 @@
 -- methods of models (added to lunet.models' methods), with Keras 2
 -- semantics (see docs/model-api.md).
 --
--- fit's inner loop is one C call per batch: gather the rows, forward,
--- loss, metrics, backward and, for the optimizers backed by a plugin, the
--- update over the cached (gradient, variable) pairs (ln_net_train_step);
--- a Lua optimizer gets optimizer:apply_gradients after ln_net_train_batch.
--- Both are the same pieces the low-level API exposes (model:forward,
--- loss:compute, model:backward, optimizer:apply_gradients), with the same
--- numbers.
+-- fit has one step path: runs of batches in one C call each
+-- (ln_net_train_run: gather the rows, forward, loss, metrics, backward and,
+-- for the optimizers backed by a plugin, the update over the cached
+-- (gradient, variable) pairs), cut into runs of one batch when per-batch
+-- callbacks or a Lua optimizer (optimizer:apply_gradients between batches)
+-- need control. The pieces are those the low-level API exposes
+-- (model:forward, loss:compute, model:backward,
+-- optimizer:apply_gradients), with the same numbers.
 local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
@@ -147,7 +148,7 @@ function engine.get_optimizer(spec)
     local unit = spec:lower()
     if not registry.has("optimizer", unit) then unit = registry.find_class("optimizer", spec) end
     if not unit then
-      E.raise(sformat("unknown optimizer '%s' (known: %s)", spec, registry.known("optimizer")))
+      E.raise(registry.unknown("optimizer", "optimizer", spec, registry.names_of("optimizer")))
     end
     local optim = require "lunet.optimizers"
     if type(optim.get) == "function" then return optim.get(unit) end
@@ -293,17 +294,16 @@ local function plugin_optimizer(opt)
   return ud
 end
 
--- The batch function of a training step: net.train_step with the
--- optimizer handed to the net (its pending weights restored first), or
--- net.train_batch when the caller must apply the gradients itself.
--- Returns the function and whether it applies the update.
-local function step_function(net, opt, pairs_)
-  if net.tape then return net.train_batch, true end -- it applies its gradients
+-- Hands a plugin optimizer to the net (its pending weights restored
+-- first), so that every training step updates the weights in C; returns
+-- whether it did (else the caller applies the gradients: a Lua optimizer).
+local function attach_optimizer(net, opt, pairs_)
+  if net.tape then return false end -- a tape step applies its gradients itself
   local ud = #pairs_ > 0 and plugin_optimizer(opt)
-  if not ud then return net.train_batch, false end
+  if not ud then net:set_optimizer(nil) return false end
   if rawget(opt, "_pending") then opt:build(pairs_) end
   net:set_optimizer(ud, pairs_)
-  return net.train_step, true
+  return true
 end
 
 -- ---- logs ------------------------------------------------------------------------------------------
@@ -343,33 +343,27 @@ local function test_loop(self, c, x, y, start, count, bs, bar, cbs, names, what)
   net:reset_metrics()
   local steps = nbatches(count, bs)
   local bar_steps = bar and bar.verbose == 1 and bar.interactive
-  if not (cbs and (cbs.has.on_test_batch_begin or cbs.has.on_test_batch_end)) then
-    -- runs of batches in one C call each (see fit)
-    local step = 0
-    while step < steps do
-      local s = step * bs
-      local done, err, failed = net:test_run(x, y, start + s, count - s, bs, nil,
-                                             bar_steps and BAR_SECONDS or nil)
-      if done == nil then
-        batch_error(err, nil, start + (step + failed) * bs, "%s: batch %d/%d", what,
-                    step + failed + 1, steps)
-      end
-      step = step + done
-      if bar_steps then bar:update(step, ordered(results_logs(net, names), names), false) end
-    end
-    return results_logs(net, names), steps
-  end
-  local batch_logs = bar_steps or (cbs and cbs.has.on_test_batch_end)
-  for step = 0, steps - 1 do
+  local has_begin = cbs and cbs.has.on_test_batch_begin
+  local has_end = cbs and cbs.has.on_test_batch_end
+  -- runs of batches in one C call each, of one batch with batch callbacks
+  -- (see fit)
+  local per_batch = has_begin or has_end
+  local step = 0
+  while step < steps do
+    if has_begin then cbs:call("on_test_batch_begin", step, {}) end
     local s = step * bs
-    local n = math.min(bs, count - s)
-    if cbs and cbs.has.on_test_batch_begin then cbs:call("on_test_batch_begin", step, {}) end
-    local ok, err = pcall(net.test_batch, net, x, y, nil, start + s, n)
-    if not ok then batch_error(err, nil, start + s, "%s: batch %d/%d", what, step + 1, steps) end
-    if batch_logs then
+    local done, err, failed = net:test_run(x, y, start + s, count - s, bs,
+                                           per_batch and 1 or nil,
+                                           (bar_steps and not per_batch) and BAR_SECONDS or nil)
+    if done == nil then
+      batch_error(err, nil, start + (step + failed) * bs, "%s: batch %d/%d", what,
+                  step + failed + 1, steps)
+    end
+    step = step + done
+    if has_end or bar_steps then
       local logs = results_logs(net, names)
-      if cbs then cbs:call("on_test_batch_end", step, logs) end
-      if bar then bar:update(step + 1, ordered(logs, names), false) end
+      if has_end then cbs:call("on_test_batch_end", step - 1, logs) end
+      if bar_steps then bar:update(step, ordered(logs, names), false) end
     end
   end
   return results_logs(net, names), steps
@@ -452,7 +446,7 @@ function methods:fit(x, y, opts)
   local user = check_callbacks("fit", opts.callbacks)
   c = prepare(self, y)
   local net, opt, pairs_ = c.net, self.optimizer, c.pairs
-  local train_batch, fused = step_function(net, opt, pairs_)
+  local fused = attach_optimizer(net, opt, pairs_)
   local names = self.metrics_names
   local order = registry.copy_list(names)
   for _, k in ipairs(names) do order[#order + 1] = "val_" .. k end
@@ -472,10 +466,12 @@ function methods:fit(x, y, opts)
   local has_end = cbs.has.on_train_batch_end
   local apply = #pairs_ > 0 and not fused
   local warned = false
-  -- Without per-batch callbacks or a Lua optimizer, batches run in runs.
-  local cons = c.constraints or {}
-  local chunked = not has_begin and not has_end and not apply and not net.tape and #cons == 0
-  local run = net.train_run
+  -- One step path: runs of batches in C (one thread team per run), cut
+  -- where the progress bar wants a refresh; runs of ONE batch when
+  -- per-batch callbacks, a Lua optimizer (apply_gradients) or constraints
+  -- need control between batches.
+  local cons = not net.tape and c.constraints or {} -- a tape step applies its own
+  local per_batch = has_begin or has_end or apply or #cons > 0
   local busy <close> = display.busy()
   local run_seconds = display.run_seconds()
 
@@ -487,50 +483,32 @@ function methods:fit(x, y, opts)
     cbs:call("on_epoch_begin", epoch, {})
     net:reset_metrics()
     if index then index:shuffle() end
-    if chunked then
-      -- Runs of batches in one C call each (one thread team per run), cut
-      -- only where the progress bar wants a refresh.
-      local step = 0
-      while step < steps do
-        local s = step * bs
-        local done, bad, bad_loss = run(net, x, y, index, s, ntrain - s, bs, fused, nil,
-                                        bar_steps and BAR_SECONDS or run_seconds)
-        if done == nil then
-          batch_error(bad, index, (step + bad_loss) * bs, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs,
-                      step + bad_loss + 1, steps)
-        end
-        if bad and not warned then
-          warned = true
-          warn_nonfinite(bad_loss, epoch, step + bad, steps)
-        end
-        step = step + done
-        if bar_steps then bar:update(step, ordered(results_logs(net, names), names), false) end
-        stop_if_interrupted(epoch, epochs, step, steps)
-        if rawget(self, "stop_training") then break end
+    local step = 0
+    while step < steps do
+      if has_begin then cbs:call("on_train_batch_begin", step, {}) end
+      local s = step * bs
+      local done, bad, bad_loss = net:train_run(x, y, index, s, ntrain - s, bs, fused,
+                                                per_batch and 1 or nil,
+                                                (bar_steps and not per_batch) and BAR_SECONDS
+                                                  or run_seconds)
+      if done == nil then
+        batch_error(bad, index, (step + bad_loss) * bs, "fit: epoch %d/%d, batch %d/%d",
+                    epoch + 1, epochs, step + bad_loss + 1, steps)
       end
-    else
-      local batch_logs = bar_steps or has_end
-      for step = 0, steps - 1 do
-        local s = step * bs
-        if has_begin then cbs:call("on_train_batch_begin", step, {}) end
-        local ok, loss = pcall(train_batch, net, x, y, index, s, math.min(bs, ntrain - s))
-        if not ok then
-          batch_error(loss, index, s, "fit: epoch %d/%d, batch %d/%d", epoch + 1, epochs, step + 1, steps)
-        end
-        if not warned and (loss ~= loss or loss == math.huge or loss == -math.huge) then
-          warned = true
-          warn_nonfinite(loss, epoch, step, steps)
-        end
-        if apply then opt:apply_gradients(pairs_) end
-        if not net.tape and #cons > 0 then tape_engine().apply_constraints(cons) end
-        if batch_logs then
-          local logs = results_logs(net, names)
-          if has_end then cbs:call("on_train_batch_end", step, logs) end
-          if bar_steps then bar:update(step + 1, ordered(logs, names), false) end
-        end
-        stop_if_interrupted(epoch, epochs, step + 1, steps)
-        if rawget(self, "stop_training") then break end
+      if bad and not warned then
+        warned = true
+        warn_nonfinite(bad_loss, epoch, step + bad, steps)
       end
+      step = step + done
+      if apply then opt:apply_gradients(pairs_) end
+      if #cons > 0 then tape_engine().apply_constraints(cons) end
+      if has_end or bar_steps then
+        local logs = results_logs(net, names)
+        if has_end then cbs:call("on_train_batch_end", step - 1, logs) end
+        if bar_steps then bar:update(step, ordered(logs, names), false) end
+      end
+      stop_if_interrupted(epoch, epochs, step, steps)
+      if rawget(self, "stop_training") then break end
     end
     local logs = results_logs(net, names)
     if xv and (epoch + 1) % vfreq == 0 then
@@ -659,8 +637,8 @@ function methods:train_on_batch(x, y, opts)
   self:_check_input(x, "train_on_batch")
   local c = prepare(self, y)
   if opts.reset_metrics ~= false then c.net:reset_metrics() end
-  local step, fused = step_function(c.net, self.optimizer, c.pairs)
-  local ok, err = pcall(step, c.net, x, y, nil, 0, n)
+  local fused = attach_optimizer(c.net, self.optimizer, c.pairs)
+  local ok, err = pcall(fused and c.net.train_step or c.net.train_batch, c.net, x, y, nil, 0, n)
   if not ok then batch_error(err, nil, 0, "train_on_batch") end
   if #c.pairs > 0 and not fused then self.optimizer:apply_gradients(c.pairs) end
   if not c.net.tape and c.constraints and #c.constraints > 0 then

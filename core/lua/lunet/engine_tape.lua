@@ -128,26 +128,50 @@ function Net:test_batch(x, y, _, start, n)
   record(self, number(total_loss(self, yb, yp)), yb, yp, n)
 end
 
---- Batches of bs over rows [start, start + count): all of them.
-function Net:test_run(x, y, start, count, bs)
-  local steps = 0
+-- Runs fn(s, n) over the batches of bs rows in [0, count) -- at most
+-- max_batches of them, stopping once `seconds` have passed -- as the C
+-- net's *_run do: returns the batches done, or nil, the error and the
+-- failed batch's offset.
+local function run(count, bs, max_batches, seconds, fn)
+  local t0, done = core.time(), 0
   for s = 0, count - 1, bs do
-    local ok, err = pcall(self.test_batch, self, x, y, nil, start + s, math.min(bs, count - s))
-    if not ok then return nil, err, steps end
-    steps = steps + 1
+    local ok, err = pcall(fn, s, math.min(bs, count - s))
+    if not ok then return nil, err, done end
+    done = done + 1
+    if (max_batches and done >= max_batches) or (seconds and core.time() - t0 >= seconds) then
+      break
+    end
   end
-  return steps
+  return done
+end
+
+--- Training batches over rows [start, start + count) (the C net's
+-- train_run): done, then the offset and loss of the first batch whose loss
+-- was not finite (if any); nil, error, offset on failure.
+function Net:train_run(x, y, index, start, count, bs, _, max_batches, seconds)
+  local bad, bad_loss
+  local done, err, at = run(count, bs, max_batches, seconds, function(s, n)
+    local lv = self:train_batch(x, y, index, start + s, n)
+    if not bad and (lv ~= lv or lv == math.huge or lv == -math.huge) then
+      bad, bad_loss = s // bs, lv
+    end
+  end)
+  if not done then return nil, err, at end
+  return done, bad, bad_loss
+end
+
+--- Evaluation batches over rows [start, start + count).
+function Net:test_run(x, y, start, count, bs, max_batches, seconds)
+  return run(count, bs, max_batches, seconds, function(s, n)
+    self:test_batch(x, y, nil, start + s, n)
+  end)
 end
 
 --- Outputs of rows [start, start + count) into out, bs at a time.
-function Net:predict_run(x, start, count, bs, out)
-  local steps = 0
-  for s = 0, count - 1, bs do
-    local ok, err = pcall(self.predict_batch, self, x, start + s, math.min(bs, count - s), out)
-    if not ok then return nil, err end
-    steps = steps + 1
-  end
-  return steps
+function Net:predict_run(x, start, count, bs, out, max_batches, seconds)
+  return run(count, bs, max_batches, seconds, function(s, n)
+    self:predict_batch(x, start + s, n, out)
+  end)
 end
 
 function Net:predict_batch(x, start, n, out)

@@ -28,7 +28,9 @@ end
 local from = {GradientTape = "lunet.autograd", grad = "lunet.autograd",
               Variable = "lunet.autograd", zip = "lunet.autograd"}
 
--- ln.layers, ln.optimizers, ... : require "lunet.<name>" on first access.
+-- ln.layers, ln.optimizers, ... : require "lunet.<name>" on first access
+-- (a Lua file, or a C module such as lunet.h5, the HDF5 and JSON module
+-- that saving and loading require: start-up maps neither library).
 setmetatable(ln, {
   __index = function(t, key)
     if type(key) ~= "string" then return nil end
@@ -38,7 +40,10 @@ setmetatable(ln, {
       return v
     end
     local modname = "lunet." .. key
-    if not package.searchpath(modname, package.path) then return nil end
+    if not (package.searchpath(modname, package.path) or
+            package.searchpath(modname, package.cpath)) then
+      return nil
+    end
     local mod = require(modname)
     rawset(t, key, mod)
     return mod

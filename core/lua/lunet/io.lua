@@ -91,7 +91,7 @@ function M.read_h5(path, dataset)
     E.raise("read_h5: dataset must be a string such as \"/x\", got "
           .. type(dataset))
   end
-  return core.io_read_h5(path, dataset)
+  return require("lunet.h5").read_h5(path, dataset)
 end
 
 E.protect_all(M)

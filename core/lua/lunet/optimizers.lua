@@ -194,8 +194,7 @@ function M.deserialize(d)
   local cls = d.class_name
   local unit = type(cls) == "string" and unit_of(cls)
   if not unit then
-    E.raise(sformat("unknown optimizer '%s' (known: %s)", tostring(cls),
-                  registry.known("optimizer", "class_name")))
+    E.raise(registry.unknown("optimizer", "optimizer", cls))
   end
   local args = {}
   for k, v in pairs(d.config or {}) do args[k] = v end
@@ -227,7 +226,7 @@ function M.get(id)
   if type(id) == "string" then
     local unit = unit_of(id)
     if not unit then
-      E.raise(sformat("unknown optimizer '%s' (known: %s)", id, registry.known("optimizer")))
+      E.raise(registry.unknown("optimizer", "optimizer", id, registry.names_of("optimizer")))
     end
     return M.new(unit, {})
   end

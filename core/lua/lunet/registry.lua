@@ -93,8 +93,9 @@ end
 
 --- The message for an unknown `name` asked of `kind` (what: "optimizer
 -- class", "activation", ...): the known names (`known`, a list; default
--- the class names of the kind), the closest one, and the plugins that
--- failed to load and may have provided it (ln.plugin_warnings()).
+-- the class names of the kind), the closest one, and -- when a plugin that
+-- offered it was refused -- that file and why, else the plugins that failed
+-- to load and may have provided it (ln.plugin_warnings()).
 function registry.unknown(kind, what, name, known)
   if not known then
     known = {}
@@ -106,6 +107,8 @@ function registry.unknown(kind, what, name, known)
                             #sorted > 0 and table.concat(sorted, ", ") or "none")
   local close = require("lunet.errors").closest(name, sorted)
   if close then msg = msg .. string.format("; did you mean '%s'?", close) end
+  local refused = type(name) == "string" and core.plugin_refusal(kind, name)
+  if refused then return msg .. "; " .. refused end
   local failed, mentioned = core.plugin_warnings and core.plugin_warnings() or {}, {}
   local snake = type(name) == "string" and registry.to_snake_case(name) or ""
   for _, w in ipairs(failed) do

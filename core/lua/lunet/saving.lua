@@ -20,12 +20,13 @@
 -- installed, or written by a newer lunet, is refused naming both.
 local E = require "lunet.errors"
 local core = require "lunet.core"
+local h5 = require "lunet.h5"
 local registry = require "lunet.registry"
 local cfgs = require "lunet.saving_config"
 local tcfg = require "lunet.saving_training"
 local state = require "lunet.saving_state"
 
-local files = core.files
+local files = h5.files
 local sformat = string.format
 
 local M = {}
@@ -172,11 +173,11 @@ function M.save_model(model, path, opts)
   require_built(what, path, model)
   check_layer_names(what, path, model)
   -- everything that can fail without touching the disk, first
-  local model_config = guarded(what, core.json_encode, cfgs.keras_model(model))
+  local model_config = guarded(what, h5.json_encode, cfgs.keras_model(model))
   local training
   if rawget(model, "_compiled") then
     training = guarded(what, function()
-      return core.json_encode(tcfg.keras_training_config(model))
+      return h5.json_encode(tcfg.keras_training_config(model))
     end)
   end
   -- <close>: on any error below the temporary file goes at once
@@ -256,7 +257,7 @@ local function build_model(mc, where, custom)
     local lname = type(c.name) == "string" and c.name or ("#" .. i)
     local lwhere = sformat("%s: layer '%s' (%s)", where, lname, cls)
     if cls == "InputLayer" then
-      local shape = c.batch_input_shape ~= nil and c.batch_input_shape ~= core.json_null
+      local shape = c.batch_input_shape ~= nil and c.batch_input_shape ~= h5.json_null
                     and cfgs.input_shape_of(c.batch_input_shape, lwhere) or nil
       if not shape then cfgs.fail(lwhere, "the input layer gives no batch_input_shape") end
       if i ~= 1 then cfgs.fail(lwhere, "an InputLayer can only come first") end
@@ -365,7 +366,7 @@ local function load_model(path, opts)
     end
     fail(what, path, "not a Keras model file: no 'model_config' attribute")
   end
-  local mc = core.json_decode(text, path .. ": model_config")
+  local mc = h5.json_decode(text, path .. ": model_config")
   local model = build_model(mc, path, opts.custom_objects)
   if not model:_is_built() then
     fail(what, path, "the model config gives no input shape, so the weights cannot be placed")
@@ -374,7 +375,7 @@ local function load_model(path, opts)
   if opts.compile ~= false then
     local tc = f:attr_string("/", "training_config")
     if tc then
-      local t = core.json_decode(tc, path .. ": training_config")
+      local t = h5.json_decode(tc, path .. ": training_config")
       local args = tcfg.lunet_compile_args(t, path, opts.custom_objects)
       local ok, err = pcall(model.compile, model, args)
       if not ok then fail(what, path, "training_config: %s", E.message(err)) end
@@ -426,7 +427,7 @@ function M.to_json(model, opts)
   t.keras_version = cfgs.KERAS_VERSION
   t.backend = cfgs.BACKEND
   setmetatable(t, {__jsonorder = {"class_name", "config", "keras_version", "backend"}})
-  return guarded("to_json", core.json_encode, t, {indent = opts.indent or 0})
+  return guarded("to_json", h5.json_encode, t, {indent = opts.indent or 0})
 end
 
 --- ln.models.model_from_json(text): a new model (fresh weights) from
@@ -434,7 +435,7 @@ end
 function M.model_from_json(text, opts)
   if type(text) ~= "string" then E.raise("model_from_json: expects a JSON string") end
   check_opts("model_from_json", opts, {custom_objects = "table"})
-  local mc = guarded("model_from_json", core.json_decode, text, "model_from_json")
+  local mc = guarded("model_from_json", h5.json_decode, text, "model_from_json")
   return guarded("model_from_json", build_model, mc, "model_from_json", (opts or {}).custom_objects)
 end
 

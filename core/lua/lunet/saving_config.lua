@@ -13,10 +13,10 @@
 -- Nothing in a config is ever executed: class names only select
 -- registered plugin units.
 local E = require "lunet.errors"
-local core = require "lunet.core"
+local h5 = require "lunet.h5"
 local registry = require "lunet.registry"
 
-local null = core.json_null
+local null = h5.json_null
 local sformat = string.format
 
 local M = {}
@@ -32,7 +32,7 @@ end
 M.ordered = ordered
 
 local function array(t)
-  return core.json_array(t or {})
+  return h5.json_array(t or {})
 end
 M.array = array
 
@@ -163,7 +163,7 @@ end
 function M.keras_layer(layer, input_shape)
   local cfg = {}
   local lua = rawget(layer, "_cls") ~= nil
-  local src = lua and layer:get_config() or core.files.layer_config(layer._c)
+  local src = lua and layer:get_config() or h5.files.layer_config(layer._c)
   for k, c in pairs(rawget(layer, "_constraints") or {}) do src[k] = c end
   for k, v in pairs(src) do cfg[k] = keras_value(k, v) end
   cfg.input_shape = nil
@@ -300,7 +300,7 @@ local function input_shape_of(b, where)
   for i = 2, #b do
     if math.type(b[i]) ~= "integer" or b[i] < 1 then
       fail(where, "batch_input_shape %s has an unknown or bad size at position %d " ..
-           "(lunet needs fixed input sizes)", core.json_encode(b), i)
+           "(lunet needs fixed input sizes)", h5.json_encode(b), i)
     end
     s[#s + 1] = b[i]
   end
@@ -454,7 +454,7 @@ function M.units_of(model)
   end
   for _, l in ipairs(model.layers) do
     add("layer", l.unit)
-    if rawget(l, "_c") then refs(core.files.layer_config(l._c)) end
+    if rawget(l, "_c") then refs(h5.files.layer_config(l._c)) end
   end
   local opt = rawget(model, "_compiled") and rawget(model, "_optimizer")
   if opt then

@@ -8,11 +8,11 @@
 -- Reading also takes Keras <= 2.2's `lr`, MeanMetricWrapper metrics and
 -- per-output metric lists of one-output models.
 local E = require "lunet.errors"
-local core = require "lunet.core"
+local h5 = require "lunet.h5"
 local registry = require "lunet.registry"
 local cfgs = require "lunet.saving_config"
 
-local null = core.json_null
+local null = h5.json_null
 local ordered, array, fail = cfgs.ordered, cfgs.array, cfgs.fail
 local dict, drop_nulls, floatify = cfgs.dict, cfgs.drop_nulls, cfgs.floatify
 local unit_of_class = cfgs.unit_of_class

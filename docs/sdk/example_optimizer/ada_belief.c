@@ -13,7 +13,7 @@
 */
 #include <math.h>
 
-#include "lunet/engine/optimizer.h"
+#include "lunet/plugin_util.h"
 
 /* The hyper-parameters, read once in create: the plugin's state. */
 typedef struct ada_belief {
@@ -46,7 +46,7 @@ static int slots(const void *state, const char **names, float *init) {
     return 2;
 }
 
-/* What one update needs, for the chunks ln_parallel_range hands out. */
+/* What one update needs, for the chunks ln_parallel_for hands out. */
 typedef struct job {
     float *var, *m, *s;
     const float *g;
@@ -54,8 +54,9 @@ typedef struct job {
 } job;
 
 /* Elements [lo, hi): double arithmetic, one rounding when stored; the loop
-** vectorises (omp simd) and chunks never depend on the thread count. */
-static void run(void *arg, int64_t lo, int64_t hi) {
+** vectorises (omp simd) for every CPU level (LN_CLONES) and the chunks
+** never depend on the thread count. */
+LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var, *restrict m = j->m, *restrict s = j->s;
     const float *restrict g = j->g;
@@ -73,17 +74,20 @@ static void run(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-/* One variable of n floats, in place; t is the 1-based step. */
+/* n elements of a variable, in place -- the whole of it, or a slice while
+** backward runs (plugin.h: the optimizer contract; the rule is elementwise)
+** -- t is the 1-based step. */
 static void update(const void *state, float *var, const float *grad,
                    float *const *slot, int64_t n, int64_t t, double lr,
                    const double *globals) {
     const ada_belief *h = state;
     job j = {var, slot[0], slot[1], grad, lr, h->beta_1, h->beta_2, h->epsilon,
              1.0 - pow(h->beta_1, (double)t), 1.0 - pow(h->beta_2, (double)t)};
-    ln_parallel_range(n, run, &j);
+    ln_parallel_for(n, run, &j);
 }
 
 static const ln_optimizer_ops ops = {
+    .size = sizeof(ln_optimizer_ops),
     .state_size = sizeof(ada_belief),
     .default_learning_rate = 0.001,
     .create = create,
@@ -91,7 +95,14 @@ static const ln_optimizer_ops ops = {
     .update = update,
 };
 
-static const ln_unit unit = {LN_KIND_OPTIMIZER, "ada_belief", "AdaBelief", 1,
-    "AdaBelief: Adam scaled by the belief in the gradient (example plugin)", &ops};
+static const ln_unit unit = {
+    .kind = LN_KIND_OPTIMIZER,
+    .name = "ada_belief",
+    .class_name = "AdaBelief",
+    .version = 1,
+    .summary = "AdaBelief: Adam scaled by the belief in the gradient (example "
+               "plugin)",
+    .ops = &ops,
+};
 
 LN_PLUGIN("ada_belief") { return host->add(host, &unit); }

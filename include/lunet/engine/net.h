@@ -1,8 +1,9 @@
 /*
-** train.h -- a chain of layers run as one network: forward, loss, backward
-** and metric bookkeeping for one batch in a single call. This is the hot
-** path under the Lua model API (Sequential:fit/evaluate/predict); C users
-** can drive it directly.
+** net.h -- a chain of layers run as one network (engine, liblunet_nn):
+** forward, loss, backward, metric bookkeeping and the optimizer's update
+** for one batch or a run of batches in a single call. This is the hot path
+** under the Lua model API (Sequential:fit/evaluate/predict); C users can
+** drive it directly.
 **
 ** Ownership: a net BORROWS its layers, its loss and its metrics; the caller
 ** keeps them alive while the net uses them (the Lua binding stores them in
@@ -15,8 +16,14 @@
 **   gather the batch rows -> forward (training) -> batch loss and its
 **   gradient -> regularization losses -> metric totals -> backward down to
 **   the first layer that has trainable weights.
-** It leaves the weight gradients in each layer's ln_weight.grad; applying
-** them is the optimizer's job (Lua: optimizer:apply_gradients).
+** It leaves the weight gradients in the layers' gradient tensors
+** (ln_layer_grad); applying them is the optimizer's job (Lua:
+** optimizer:apply_gradients) -- or the net's own, in a training step with an
+** optimizer set (ln_net_set_optimizer): then backward hands each layer a
+** gradient sink (plugin.h) through which finished blocks of weight
+** gradients are updated at once, while still in cache, unless the
+** optimizer needs whole variables (LN_OPT_WHOLE_VARIABLE) or clips: then
+** every variable is updated after backward. Same numbers either way.
 **
 ** Fused output: when the last layer's output activation is the loss's
 ** logits_activation (softmax + sparse/categorical cross-entropy, sigmoid +
@@ -24,11 +31,11 @@
 ** its from-logits formula, as Keras does inside fit; metrics still see the
 ** probabilities (the activation applied to the logits).
 */
-#ifndef LUNET_TRAIN_H
-#define LUNET_TRAIN_H
+#ifndef LUNET_ENGINE_NET_H
+#define LUNET_ENGINE_NET_H
 
+#include "lunet/engine/layer.h"
 #include "lunet/engine/optimizer.h"
-#include "lunet/plugin.h"
 
 typedef struct ln_net ln_net;
 
@@ -108,21 +115,6 @@ LN_API ln_status ln_net_train_step(ln_ctx *ctx, ln_net *net,
                                    const int64_t *idx, int64_t start,
                                    int64_t n, double *loss);
 
-/* For layer plugins, in backward: the gradient of weight w (of layer l) is
-** final over its elements [lo, hi) and this backward no longer reads w's
-** values there. Inside a fused training step (train_step, or a run with
-** apply) the optimizer then updates those elements at once, while they are
-** in cache, and this returns 1; elsewhere (and for regularized weights) it
-** does nothing and returns 0 -- the update comes after backward. A plugin
-** that calls it for a weight covers every element exactly once per
-** backward; calls may come from team tasks (ln_team_run). The numbers are
-** those of the update after backward. */
-LN_API int ln_grad_ready(const ln_layer *l, const ln_weight *w, int64_t lo,
-                         int64_t hi);
-/* 1 when ln_grad_ready may update weights now on this thread (a plugin may
-** then cut its weight-gradient work into blocks to profit). */
-LN_API int ln_grad_ready_armed(void);
-
 /* ---- runs of batches ------------------------------------------------------------
 
 ** What fit, evaluate and predict loop over, in one call: batch k (from 0)
@@ -165,9 +157,10 @@ LN_API ln_status ln_net_predict_run(ln_ctx *ctx, ln_net *net,
 **                  faster (the machine's load decides; results never do);
 **   LN_NET_SERIAL  the calling thread runs the layers, kernels fork their
 **                  own OpenMP regions above their size thresholds;
-**   LN_NET_TEAM    one OpenMP region per run (or single batch): the
-**                  calling thread runs the layers and hands the heavy parts
-**                  to a team (ln_team_run), which waits spinning in between.
+**   LN_NET_TEAM    one thread team per run (or single batch,
+**                  ln_parallel_region): the calling thread runs the layers
+**                  and hands the heavy parts to the team, which waits
+**                  spinning in between.
 ** A team starts only once a batch of the same kind and size ran serially
 ** (buffers sized). With one OpenMP thread every mode is serial. */
 typedef enum ln_net_threading {
@@ -176,21 +169,6 @@ typedef enum ln_net_threading {
 LN_API void ln_net_set_threading(ln_net *net, ln_net_threading mode);
 /* The way the next batch runs: LN_NET_SERIAL or LN_NET_TEAM. */
 LN_API ln_net_threading ln_net_threading_now(const ln_net *net);
-
-/* ---- work sharing inside a batch ------------------------------------------------
-
-** Layers and kernels split their heavy loops into tasks with ln_team_run.
-** Inside a team batch call, tasks are shared with the other threads of the
-** team (handed out dynamically from both ends of the range: the calling
-** thread takes the first tasks, the others the last ones, so a late thread
-** takes fewer); elsewhere they run in order on the calling thread. A task
-** writes only its own outputs, with arithmetic that does not depend on who
-** runs it or on the number of tasks' neighbours, so results are bitwise the
-** same either way. fn must not allocate, fail or call ln_team_run. */
-typedef void (*ln_task_fn)(void *arg, int64_t task);
-/* Threads of the team running on this thread's behalf; 1 when none. */
-LN_API int ln_team_threads(void);
-LN_API void ln_team_run(int64_t ntasks, ln_task_fn fn, void *arg);
 
 /* Running totals (Keras's stateful Mean metrics), reset per epoch. */
 LN_API void ln_net_reset_metrics(ln_net *net);

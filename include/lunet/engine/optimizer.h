@@ -1,6 +1,7 @@
 /*
-** optimizer.h -- the optimizer runtime: what turns an optimizer plugin
-** (ln_optimizer_ops in plugin.h) into something a training loop calls.
+** optimizer.h -- the optimizer runtime (engine, liblunet_nn): what turns an
+** optimizer plugin (ln_optimizer_ops in plugin.h) into something a training
+** loop calls.
 **
 ** An ln_optimizer is an ln_object of kind LN_KIND_OPTIMIZER plus the state
 ** Keras's OptimizerV2 keeps around every update rule:
@@ -27,16 +28,18 @@
 ** global_clipnorm; norms are summed in double with a fixed blocking, so the
 ** result never depends on the thread count), runs the plugin's begin_step
 ** once, its update once per variable, and increments the counter. After the
-** first apply with a given set of variables nothing is allocated.
+** first apply with a given set of variables nothing is allocated. During
+** fit the net may instead apply a step in pieces (slices of variables while
+** backward runs, ln_optimizer_pieces_ok) -- the same numbers.
 **
 ** Saved state follows Keras's get_weights order: [iterations, globals...,
 ** slot 1 of every variable in order, slot 2 of every variable, ...], named
 ** "Adam/iter:0", "Nadam/momentum_cache:0", "Adam/dense/kernel/m:0".
 */
-#ifndef LUNET_OPTIMIZER_H
-#define LUNET_OPTIMIZER_H
+#ifndef LUNET_ENGINE_OPTIMIZER_H
+#define LUNET_ENGINE_OPTIMIZER_H
 
-#include "lunet/plugin.h"
+#include "lunet/registry.h"
 
 typedef struct ln_optimizer ln_optimizer;
 
@@ -135,19 +138,5 @@ LN_API ln_status ln_clip_gradients(ln_ctx *ctx, int n,
                                    const ln_tensor *const *grads,
                                    ln_tensor *const *out, double clipvalue,
                                    double clipnorm, double global_clipnorm);
-
-/* Run fn(arg, lo, hi) over [0, n) cut into fixed chunks of LN_RANGE_CHUNK
-** elements, spread over the OpenMP threads when n >= LN_RANGE_PARALLEL_MIN.
-** The cut does not depend on the thread count, so an elementwise fn whose
-** inner loop is vectorised (#pragma omp simd) gives bitwise identical
-** results for any number of threads. fn must not allocate or fail. */
-#define LN_RANGE_CHUNK 8192
-#define LN_RANGE_PARALLEL_MIN 32768
-typedef void (*ln_range_fn)(void *arg, int64_t lo, int64_t hi);
-LN_API void ln_parallel_range(int64_t n, ln_range_fn fn, void *arg);
-
-/* The value of a schedule object (ln_object_new(ctx, LN_KIND_SCHEDULE, ..))
-** at a 0-based step. */
-LN_API double ln_schedule_value(const ln_object *schedule, double step);
 
 #endif

@@ -1,7 +1,6 @@
 /*
-** safe_open.h -- opening a file for reading without ever blocking (private
-** to liblunet -- the readers, the registry, the HDF5 open path -- and its
-** binding; exported like io.h, not installed).
+** safe_open.h -- opening a file for reading without ever blocking (used by
+** liblunet's readers and registry, the HDF5 module and the binding).
 **
 ** open(2) of a FIFO for reading waits for a writer, and reading a
 ** character device may never end: a reader handed one by mistake would

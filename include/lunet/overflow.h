@@ -1,6 +1,6 @@
 /*
 ** overflow.h -- overflow-safe index, size and range arithmetic, shared by
-** liblunet (core/) and its Lua binding (core/lua/). Private: not installed.
+** liblunet, the engine, the binding and any plugin that takes sizes.
 **
 ** Every index, size, count or range that comes from a user (a Lua integer,
 ** a file header, a keyword argument) goes through these before it is used

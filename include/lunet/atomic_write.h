@@ -1,6 +1,6 @@
 /*
-** atomic_write.h -- every file lunet writes goes through here (private to
-** the core and the Lua binding).
+** atomic_write.h -- every file lunet writes goes through here (core; the
+** binding and the h5 module use it).
 **
 ** The save-target rule (docs/model-files.md, "Save targets"):
 **  - a symbolic link is followed (any depth, dangling ones too): the file

@@ -1,7 +1,7 @@
 /*
-** io.h -- file readers and writers of liblunet (private to the core, the
-** Lua binding and the tests): IDX (MNIST's format, plain or gzip), numpy
-** .npy, numeric CSV, and one dataset of an HDF5 file.
+** io.h -- file readers and writers of the core (liblunet): IDX (MNIST's
+** format, plain or gzip), numpy .npy and numeric CSV. (HDF5 files are the
+** optional h5 module's: lunet/h5file.h.)
 **
 ** Every function returns LN_OK or an error whose message starts with the
 ** function and the file name and gives the reason ("read_idx: x.gz:
@@ -46,10 +46,5 @@ LN_API ln_status ln_read_csv(ln_ctx *ctx, const char *path,
                              const ln_csv_opts *opts, ln_tensor **out,
                              char ***names, int *ncols);
 LN_API void ln_csv_free_names(char **names, int n);
-
-/* One dataset ("/group/name") of an HDF5 file: float types give float32,
-** unsigned 8-bit integers uint8, other integers int32 (range-checked). */
-LN_API ln_status ln_read_h5(ln_ctx *ctx, const char *path,
-                            const char *dataset, ln_tensor **out);
 
 #endif

@@ -1,0 +1,170 @@
+/*
+** net_batch.c -- one batch of a net: the rows gathered from x and y, then
+** a training step (forward, loss, metrics, backward, the optimizer's
+** update), an evaluation step or a prediction.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "net_impl.h"
+#include "lunet/overflow.h"
+
+void ln__batch_free(ln_batch *b) {
+    ln_tensor_release(b->x);
+    ln_tensor_release(b->y);
+}
+
+/* dst <- the selected rows of src (shape [n, src rows' shape]). dst's dtype
+** must already be src's. */
+static ln_status gather(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
+                        const int64_t *idx, int64_t start, int64_t n,
+                        const char *what) {
+    char s[128];
+    if (src->ndim < 1)
+        return ln_fail(ctx, LN_E_SHAPE, "%s: a scalar has no samples", what);
+    int64_t rows = src->shape[0];
+    if (start < 0 || n < 0 || (!idx && !ln_range_ok(start, n, rows)))
+        return ln_fail(ctx, LN_E_ARG, "%s: %lld rows from row %lld outside %s",
+                       what, (long long)n, (long long)start + 1,
+                       ln_shape_str(src, s, sizeof s));
+    if (idx)
+        for (int64_t r = 0; r < n; r++)
+            if (idx[start + r] < 0 || idx[start + r] >= rows)
+                return ln_fail(ctx, LN_E_ARG, "%s: row %lld outside %s", what,
+                               (long long)idx[start + r] + 1,
+                               ln_shape_str(src, s, sizeof s));
+    int64_t shape[LN_MAX_DIM];
+    memcpy(shape, src->shape, (size_t)src->ndim * sizeof *shape);
+    shape[0] = n;
+    ln_status st = ln_tensor_resize(ctx, dst, src->ndim, shape);
+    if (st) return st;
+    int64_t rowlen = rows ? src->numel / rows : 0;
+    size_t es = ln_dtype_size(src->dtype);
+    if (idx)
+        ln_gather_rows(ln_data(dst), ln_data(src), idx + start, n, rowlen, es);
+    else
+        memcpy(ln_data(dst), (const char *)ln_data(src) + (size_t)(start * rowlen) * es,
+               (size_t)(n * rowlen) * es);
+    return LN_OK;
+}
+
+/* An empty tensor of dtype for a buffer (resized on use). */
+static ln_status buffer(ln_ctx *ctx, ln_tensor **t, ln_dtype dtype) {
+    int64_t zero = 0;
+    if (*t && (*t)->dtype != dtype) {
+        ln_tensor_release(*t);
+        *t = NULL;
+    }
+    if (!*t && !(*t = ln_tensor_new(ctx, dtype, 1, &zero))) return ctx->status;
+    return LN_OK;
+}
+
+/* Gather x (float32) and y (any dtype, may be NULL) into the batch buffers. */
+static ln_status gather_batch(ln_ctx *ctx, ln_batch *b, const ln_tensor *x,
+                              const ln_tensor *y, const int64_t *idx,
+                              int64_t start, int64_t n) {
+    if (x->dtype != LN_FLOAT32)
+        return ln_fail(ctx, LN_E_ARG, "x must be float32, got %s (use :float())",
+                       ln_dtype_name(x->dtype));
+    if (y && (y->ndim < 1 || x->ndim < 1 || y->shape[0] != x->shape[0])) {
+        char a[128], c[128];
+        return ln_fail(ctx, LN_E_SHAPE, "x %s and y %s differ in sample count",
+                       ln_shape_str(x, a, sizeof a), ln_shape_str(y, c, sizeof c));
+    }
+    ln_status st = buffer(ctx, &b->x, LN_FLOAT32);
+    if (!st) st = gather(ctx, b->x, x, idx, start, n, "x");
+    if (st || !y) return st;
+    st = buffer(ctx, &b->y, y->dtype);
+    return st ? st : gather(ctx, b->y, y, idx, start, n, "y");
+}
+
+/* Ask the memory system for rows idx[start .. start + n) of x: the next
+** batch's rows, shuffled across the whole set, arrive in cache while this
+** batch computes instead of stalling its gather. Only for shuffled rows
+** (consecutive ones are the hardware prefetcher's job) and small batches
+** (a large one would not stay in cache). A hint; results are unaffected. */
+#define PREFETCH_MAX_BYTES (512 * 1024)
+static void prefetch_rows(const ln_tensor *x, const int64_t *idx, int64_t start,
+                          int64_t n) {
+#if defined(__GNUC__)
+    if (!idx || n <= 0 || x->ndim < 1 || x->shape[0] <= 0) return;
+    const int64_t rows = x->shape[0];
+    const size_t bytes = (size_t)(x->numel / rows) * ln_dtype_size(x->dtype);
+    if (bytes * (size_t)n > PREFETCH_MAX_BYTES) return;
+    const char *base = ln_data(x);
+    for (int64_t r = 0; r < n; r++) {
+        int64_t row = idx[start + r];
+        if (row < 0 || row >= rows) continue;
+        const char *p = base + (size_t)row * bytes;
+        for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 1);
+    }
+#else
+    (void)x, (void)idx, (void)start, (void)n;
+#endif
+}
+
+/* Forward, loss, metrics and backward of a training batch, and the
+** optimizer's update when b->apply, with the compile-time trainable
+** snapshot in force. With b->early (buffers sized, so nothing can fail
+** half-way) the update may be armed: layers then hand finished blocks of
+** weight gradients to their sink and those are updated at once. */
+static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
+    ln_chain *c = &net->chain;
+    ln_status st = gather_batch(ctx, &net->batch, b->x, b->y, b->idx, b->start, b->n);
+    if (st) return st;
+    prefetch_rows(b->x, b->idx, b->next_start, b->next_n);
+    ln__chain_snapshot(c, 1);
+    unsigned flags = LN_TRAINING | (net->score.fused ? LN_LOGITS : 0);
+    ln_update *upd = b->apply && net->update.n > 0 ? &net->update : NULL;
+    st = ln__chain_forward(ctx, c, net->batch.x, flags);
+    if (!st)
+        st = ln__score_batch(ctx, &net->score, c, ln__chain_output(c), net->batch.y,
+                             1, b->loss);
+    if (!st && upd) st = ln__update_begin(ctx, upd, c, b->early);
+    if (!st) {
+        int stop = ln__chain_first_trainable(c);
+        if (stop < c->n) st = ln__chain_backward(ctx, c, net->score.dpred, stop, 0, upd);
+    }
+    ln__chain_snapshot(c, 0);
+    if (upd && st) upd->armed = 0;
+    if (st || !upd) return st;
+    return ln__update_finish(ctx, upd);
+}
+
+static ln_status test_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
+    ln_chain *c = &net->chain;
+    ln_status st = gather_batch(ctx, &net->batch, b->x, b->y, b->idx, b->start, b->n);
+    if (!st) prefetch_rows(b->x, b->idx, b->next_start, b->next_n);
+    if (!st) st = ln__chain_forward(ctx, c, net->batch.x, net->score.fused ? LN_LOGITS : 0);
+    if (!st)
+        st = ln__score_batch(ctx, &net->score, c, ln__chain_output(c), net->batch.y,
+                             0, b->loss);
+    return st;
+}
+
+static ln_status predict_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
+    ln_status st = gather_batch(ctx, &net->batch, b->x, NULL, NULL, b->start, b->n);
+    if (!st) st = ln__chain_forward(ctx, &net->chain, net->batch.x, 0);
+    if (st) return st;
+    const ln_tensor *y = ln__chain_output(&net->chain);
+    const ln_tensor *out = b->out;
+    const int64_t start = b->start, n = b->n;
+    char a[128], c[128];
+    int64_t rowlen = n ? y->numel / n : 0;
+    if (out->dtype != LN_FLOAT32 || out->ndim < 1 || start + n > out->shape[0] ||
+        (out->shape[0] && out->numel / out->shape[0] != rowlen))
+        return ln_fail(ctx, LN_E_SHAPE,
+                       "predict: output %s cannot hold rows of %s at %lld",
+                       ln_shape_str(out, a, sizeof a), ln_shape_str(y, c, sizeof c),
+                       (long long)start + 1);
+    memcpy(ln_f32(out) + start * rowlen, ln_f32(y), (size_t)(n * rowlen) * sizeof(float));
+    return LN_OK;
+}
+
+ln_status ln__net_batch(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
+    switch (b->kind) {
+    case LN__K_TRAIN: return train_body(ctx, net, b);
+    case LN__K_TEST: return test_body(ctx, net, b);
+    default: return predict_body(ctx, net, b);
+    }
+}

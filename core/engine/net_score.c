@@ -1,0 +1,145 @@
+/*
+** net_score.c -- a net's loss and metrics: the fusion of the last
+** activation with the loss, a batch's loss (with regularization) and its
+** gradient, the metrics' running totals (Keras's stateful Mean metrics).
+
+*/
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net_impl.h"
+
+void ln__score_free(ln_score *s) {
+    ln_activation_free(s->act);
+    ln_tensor_release(s->dpred);
+    ln_tensor_release(s->probs);
+    free(s->metrics);
+    free(s->mtotal);
+    free(s->mcount);
+}
+
+ln_status ln__score_buffer(ln_ctx *ctx, ln_tensor **t) {
+    int64_t zero = 0;
+    if (!*t && !(*t = ln_tensor_new(ctx, LN_FLOAT32, 1, &zero))) return ctx->status;
+    return LN_OK;
+}
+
+/* Does the loss say from_logits = true? (then nothing is fused) */
+static int loss_from_logits(const ln_object *loss) {
+    int n = ln_args_count(loss->args);
+    for (int i = 0; i < n; i++) {
+        ln_arg a = ln_args_at(loss->args, i);
+        if (!strcmp(a.key, "from_logits") && a.type == LN_ARG_BOOL)
+            return a.num != 0;
+    }
+    return 0;
+}
+
+ln_status ln__score_fuse(ln_ctx *ctx, ln_score *s, const ln_chain *c) {
+    ln_activation_free(s->act);
+    s->act = NULL;
+    s->fused = 0;
+    if (!s->loss || c->n == 0) return LN_OK;
+    const ln_loss_ops *ops = s->loss->unit->ops;
+    const char *want = ops->logits_activation;
+    const char *have = ln_layer_output_activation(c->layers[c->n - 1]);
+    if (!want || !have || strcmp(want, have) || loss_from_logits(s->loss))
+        return LN_OK;
+    s->act = ln_activation_new(ctx, have, NULL);
+    if (!s->act) return ln_prefix(ctx, "net: output activation");
+    s->fused = 1;
+    return LN_OK;
+}
+
+ln_status ln__score_set_loss(ln_ctx *ctx, ln_score *s, ln_object *loss,
+                             const ln_chain *c) {
+    if (loss && loss->unit->kind != LN_KIND_LOSS)
+        return ln_fail(ctx, LN_E_ARG, "net: '%s' is a %s, not a loss",
+                       loss->unit->name, ln_kind_name(loss->unit->kind));
+    s->loss = loss;
+    ln_status st = ln__score_buffer(ctx, &s->dpred);
+    return st ? st : ln__score_fuse(ctx, s, c);
+}
+
+ln_status ln__score_set_metrics(ln_ctx *ctx, ln_score *s, int n,
+                                ln_object *const *metrics) {
+    for (int i = 0; i < n; i++) {
+        ln_kind k = metrics[i]->unit->kind;
+        if (k != LN_KIND_METRIC && k != LN_KIND_LOSS)
+            return ln_fail(ctx, LN_E_ARG,
+                           "net: '%s' is a %s, not a metric or a loss",
+                           metrics[i]->unit->name, ln_kind_name(k));
+    }
+    size_t m = (size_t)(n ? n : 1);
+    ln_object **ms = malloc(m * sizeof *ms);
+    double *t = calloc(m, sizeof *t), *c = calloc(m, sizeof *c);
+    if (!ms || !t || !c) {
+        free(ms), free(t), free(c);
+        return ln_fail(ctx, LN_E_NOMEM, "net: out of memory");
+    }
+    for (int i = 0; i < n; i++) ms[i] = metrics[i];
+    free(s->metrics), free(s->mtotal), free(s->mcount);
+    s->metrics = ms, s->mtotal = t, s->mcount = c;
+    s->nmetrics = n;
+    return ln__score_buffer(ctx, &s->probs);
+}
+
+ln_status ln__score_batch(ln_ctx *ctx, ln_score *s, const ln_chain *c,
+                          const ln_tensor *out, const ln_tensor *y,
+                          int want_grad, double *loss) {
+    if (!s->loss) return ln_fail(ctx, LN_E_STATE, "net: no loss set");
+    const ln_loss_ops *lo = s->loss->unit->ops;
+    ln_status st;
+    if (want_grad && (st = ln_tensor_resize(ctx, s->dpred, out->ndim, out->shape)))
+        return st;
+    double v = 0;
+    st = lo->compute(ctx, s->loss->state, out, y, s->fused, &v,
+                     want_grad ? s->dpred : NULL);
+    if (st) return st;
+    double reg = 0;
+    for (int i = 0; i < c->n; i++) reg += ln_layer_regularization_loss(c->layers[i]);
+    v += reg;
+    *loss = v;
+    int64_t n = out->shape[0];
+    s->loss_total += v * (double)n;
+    s->loss_count += (double)n;
+    if (s->nmetrics == 0) return LN_OK;
+    const ln_tensor *pred = out;
+    if (s->fused) {
+        if ((st = ln_tensor_resize(ctx, s->probs, out->ndim, out->shape))) return st;
+        int64_t cols = n ? out->numel / n : 0;
+        ln_activation_forward(s->act, ln_f32(out), ln_f32(s->probs), n, cols);
+        pred = s->probs;
+    }
+    for (int i = 0; i < s->nmetrics; i++) {
+        ln_object *m = s->metrics[i];
+        if (m->unit->kind == LN_KIND_METRIC) {
+            const ln_metric_ops *mo = m->unit->ops;
+            st = mo->update(ctx, m->state, pred, y, &s->mtotal[i], &s->mcount[i]);
+        } else {
+            const ln_loss_ops *ml = m->unit->ops;
+            double mv = 0;
+            st = ml->compute(ctx, m->state, pred, y, 0, &mv, NULL);
+            s->mtotal[i] += mv * (double)n;
+            s->mcount[i] += (double)n;
+        }
+        if (st) return ln_prefix(ctx, "metric '%s'", m->unit->name);
+    }
+    return LN_OK;
+}
+
+void ln_net_reset_metrics(ln_net *net) {
+    ln_score *s = &net->score;
+    s->loss_total = s->loss_count = 0;
+    for (int i = 0; i < s->nmetrics; i++) s->mtotal[i] = s->mcount[i] = 0;
+}
+
+int ln_net_results(const ln_net *net, double *out, int max) {
+    const ln_score *s = &net->score;
+    int k = 1 + s->nmetrics;
+    if (max > 0) out[0] = s->loss_count > 0 ? s->loss_total / s->loss_count : NAN;
+    for (int i = 0; i < s->nmetrics && i + 1 < max; i++)
+        out[i + 1] = s->mcount[i] > 0 ? s->mtotal[i] / s->mcount[i] : NAN;
+    return k;
+}
