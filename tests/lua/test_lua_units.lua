@@ -331,4 +331,34 @@ test("save and load with custom_objects; a missing class is named", function()
   eq(clone.layers[1].class_name, "MyDense", "clone")
 end)
 
+test("Lambda and Lua regularizers save and load; a missing loss or metric is named", function()
+  local x, y = data(32)
+  local function double(t) return t * 2 end
+  local L1 = ln.regularizers.Regularizer:extend{name = "L1", defaults = {f = 0.01},
+    call = function(self, w) return w:abs():sum() * self.f end}
+  local RegDense = MyDense:extend{name = "RegDense", defaults = {reg = false},
+    build = function(self, s)
+      self.kernel = self:add_weight{name = "kernel", shape = {s[1], self.units}, regularizer = self.reg}
+      self.bias = self:add_weight{name = "bias", shape = {self.units}, initializer = "zeros"}
+    end}
+  ln.random.seed(3)
+  local m = ln.Sequential{ln.layers.InputLayer{input_shape = {8}}, ln.layers.Lambda(double),
+                          RegDense{units = 1, reg = L1{f = 0.5}}}
+  m:compile{loss = huber_fn, optimizer = "sgd", metrics = {HuberMetric{}}}
+  m:fit(x, y, {epochs = 1, verbose = 0})
+  near(m.layers[2].losses[1], m.layers[2].kernel:abs():sum() * 0.5, 1e-4, "penalty (a number off the tape)")
+  local path = dir .. "/lambda.h5"
+  m:save(path)
+  T.raises(function() ln.models.load_model(path, {custom_objects = {RegDense = RegDense, L1 = L1}}) end,
+           "'double'", "custom_objects")
+  local custom = {RegDense = RegDense, L1 = L1, double = double}
+  T.raises(function() ln.models.load_model(path, {custom_objects = custom}) end, "'HuberMetric'")
+  custom.HuberMetric = HuberMetric
+  T.raises(function() ln.models.load_model(path, {custom_objects = custom}) end, "'huber_fn'")
+  custom.huber_fn = huber_fn
+  local m2 = ln.models.load_model(path, {custom_objects = custom})
+  same(m2:predict(x), m:predict(x), "predictions")
+  eq(m2.layers[2].reg.f, 0.5, "the regularizer's config")
+end)
+
 T.summary("lua units")

@@ -14,71 +14,24 @@
 -- axis = 0 bounds each unit's incoming weight vector.
 local E = require "lunet.errors"
 local registry = require "lunet.registry"
+local lua_class = require "lunet.lua_class"
 
 local sformat = string.format
 local M = {}
 
 local EPS = 1e-7 -- Keras's backend epsilon
 
-local Constraint = {class_name = "Constraint", _defaults = {}}
-Constraint.__index = Constraint
+--- c(w) -> the constrained value (a new tensor). The root class
+-- (lunet.lua_class): Constraint:extend{name, defaults, call [, check]}.
+local Constraint = lua_class.root{class_name = "Constraint", get_config = lua_class.config,
+  __call = function(self, w) return self:call(w) end,
+  __tostring = function(self) return sformat("<%s constraint>", self.class_name) end,
+  call = function(self) E.raisef("%s: the class defines no call(self, w)", self.class_name) end}
 M.Constraint = Constraint
 
---- c(w) -> the constrained value (a new tensor).
-function Constraint:__call(w) return self:call(w) end
-
-function Constraint:__tostring() return sformat("<%s constraint>", self.class_name) end
-
-function Constraint:call()
-  E.raisef("%s: the class defines no call(self, w)", self.class_name)
-end
-
---- {every default key = its value}
-function Constraint:get_config()
-  local cfg = {}
-  for k in pairs(self._cls._defaults) do cfg[k] = self[k] end
-  return cfg
-end
-
--- A new instance: defaults read into self.<key>; unknown keys refused.
-local function new(cls, args)
-  if args ~= nil and type(args) ~= "table" then
-    if cls._positional then args = {[cls._positional] = args}
-    else E.raisef("%s: expects a table of keyword arguments", cls.class_name) end
-  end
-  args = args or {}
-  local self = setmetatable({_cls = cls, class_name = cls.class_name}, cls)
-  for k, v in pairs(args) do
-    if cls._defaults[k] == nil then
-      E.raisef("%s: unknown keyword argument '%s'", cls.class_name, tostring(k))
-    end
-  end
-  for k, d in pairs(cls._defaults) do
-    local v = args[k]
-    if v == nil then v = d end
-    self[k] = v
-  end
-  if cls.check then cls.check(self) end
-  return self
-end
-
---- Constraint:extend{name, defaults, call [, check]} -> a class; instances
--- by calling it: Clip{c = 0.5}.
 function Constraint:extend(spec)
-  if type(spec) ~= "table" or type(spec.name) ~= "string" or type(spec.call) ~= "function" then
-    E.raise("Constraint:extend needs {name = ..., call = function(self, w) ... end}")
-  end
-  local cls = {class_name = spec.name, _positional = spec.positional}
-  local defaults = registry.copy(self._defaults)
-  for k, v in pairs(spec.defaults or {}) do defaults[k] = v end
-  cls._defaults = defaults
-  for k, v in pairs(spec) do
-    if type(v) == "function" then cls[k] = v end
-  end
-  cls.__index = cls
-  cls.__call = Constraint.__call
-  cls.__tostring = Constraint.__tostring
-  return setmetatable(cls, {__index = self, __call = E.protect(new)})
+  return lua_class.extend(self, spec,
+                          "Constraint:extend needs {name = ..., call = function(self, w) ... end}")
 end
 
 -- ---- the built-in constraints (Keras's formulas) ------------------------------------------
@@ -147,7 +100,7 @@ local by_name = {max_norm = M.MaxNorm, non_neg = M.NonNeg, unit_norm = M.UnitNor
 
 --- Whether v is a constraint object (a class instance).
 function M.is_constraint(v)
-  return type(v) == "table" and rawget(v, "_cls") ~= nil and getmetatable(v) == rawget(v, "_cls")
+  return lua_class.is_instance(v)
 end
 
 --- A constraint from a name ("non_neg"), an object, a Lua function, or a
@@ -177,7 +130,9 @@ function M.serialize(c)
   if type(c) == "function" then
     return {class_name = require("lunet.custom").function_name(c) or "lua_function", config = {}}
   end
-  return {class_name = c.class_name, config = c:get_config()}
+  local cfg = c:get_config()
+  cfg.name = nil
+  return {class_name = c.class_name, config = cfg}
 end
 
 --- Removes the *_constraint keywords from a layer's keyword table kw and

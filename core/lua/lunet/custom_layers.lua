@@ -155,12 +155,7 @@ function M.new(cls, args)
   return self
 end
 
-function M.default_names(cls)
-  local list = {}
-  for k in pairs(cls._defaults) do list[#list + 1] = tostring(k) end
-  table.sort(list)
-  return #list > 0 and table.concat(list, ", ") or "none"
-end
+M.default_names = require("lunet.lua_class").default_names
 
 -- ---- weights -------------------------------------------------------------------------------
 
@@ -197,11 +192,7 @@ local function variables(self)
   return first
 end
 
-local function filter(list, want)
-  local r = {}
-  for _, v in ipairs(list) do if v.trainable == want then r[#r + 1] = v end end
-  return r
-end
+local filter = layers.filter_trainable
 
 --- self:add_weight{name, shape, initializer = "glorot_uniform", regularizer,
 -- constraint, trainable = true} -> the weight: a tensor (a variable when
@@ -467,21 +458,8 @@ end
 
 -- ---- the methods models use (the same as a built-in layer's) ------------------------
 
-function Root:get_weights()
-  local r = {}
-  for i, v in ipairs(variables(self)) do r[i] = nn.tensor_clone(v.value) end
-  return r
-end
-
-function Root:set_weights(list)
-  local vars = variables(self)
-  if type(list) ~= "table" or #list ~= #vars then
-    E.raisef("You called `set_weights(weights)` on layer %q with a weight list of length %d, " ..
-             "but the layer was expecting %d weights.", self.name,
-             type(list) == "table" and #list or 0, #vars)
-  end
-  layers.assign_all(self.name, vars, list)
-end
+Root.get_weights = layers.methods.get_weights
+Root.set_weights = layers.methods.set_weights
 
 --- Number of weight values, and of trainable ones.
 function Root:_count_params()

@@ -129,6 +129,8 @@ local function filter(list, want)
   for _, v in ipairs(list) do if v.trainable == want then r[#r + 1] = v end end
   return r
 end
+layers.filter_trainable = filter
+layers.methods = methods -- get_weights/set_weights serve Lua layers too
 
 local properties = {
   name = function(self) return rawget(self, "_name") end,
@@ -254,13 +256,13 @@ end
 --- Copies of the weight values, in Keras's order.
 function methods:get_weights()
   local r = {}
-  for i, v in ipairs(variables(self)) do r[i] = nn.tensor_clone(v.value) end
+  for i, v in ipairs(self.variables) do r[i] = nn.tensor_clone(v.value) end
   return r
 end
 
 --- Sets the weights from a list of tensors in Keras's order (copied in).
 function methods:set_weights(list)
-  local vars = variables(self)
+  local vars = self.variables
   if type(list) ~= "table" or #list ~= #vars then
     E.raise(string.format("You called `set_weights(weights)` on layer %q with a weight list " ..
                         "of length %d, but the layer was expecting %d weights.", self.name,

@@ -13,6 +13,7 @@
 local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
+local lua_class = require "lunet.lua_class"
 
 local nn = core.nn
 local ag = core.autograd
@@ -125,13 +126,10 @@ end
 
 -- ---- losses written in Lua ---------------------------------------------------------------
 
--- The root of Lua loss classes: call(self, y_true, y_pred) gives the
--- per-sample losses; calling an instance gives their batch mean (a 0-d
--- tensor on a tape, where it is differentiable through call's operations).
-local LuaLoss = {class_name = "Loss", _defaults = {}}
-LuaLoss.__index = LuaLoss
-losses.LuaLoss = LuaLoss
-
+-- The root of Lua loss classes (lunet.lua_class): call(self, y_true,
+-- y_pred) gives the per-sample losses; calling an instance gives their
+-- batch mean (a 0-d tensor on a tape, where it is differentiable through
+-- call's operations).
 local function lua_loss_call(self, y_true, y_pred)
   local v = self:call(y_true, y_pred)
   if type(v) == "number" then return v end
@@ -141,49 +139,17 @@ local function lua_loss_call(self, y_true, y_pred)
   return v:mean()
 end
 
-function LuaLoss:get_config()
-  local cfg = {name = self.name}
-  for k in pairs(self._cls._defaults) do cfg[k] = self[k] end
-  return cfg
-end
-
-local function lua_loss_new(cls, args)
-  args = args or {}
-  if type(args) ~= "table" then E.raisef("%s: expects a table of keyword arguments", cls.class_name) end
-  local self = setmetatable({_cls = cls, class_name = cls.class_name,
-                             name = args.name or registry.to_snake_case(cls.class_name)}, cls)
-  for k, v in pairs(args) do
-    if k ~= "name" and k ~= "reduction" and cls._defaults[k] == nil then
-      E.raisef("%s: unknown keyword argument '%s'", cls.class_name, tostring(k))
-    end
-  end
-  for k, d in pairs(cls._defaults) do
-    local v = args[k]
-    if v == nil then v = d end
-    self[k] = v
-  end
-  if cls.init then cls.init(self, args) end
-  return self
-end
+local LuaLoss = lua_class.root{class_name = "Loss", _accept = {name = true, reduction = true},
+  __call = lua_loss_call, get_config = lua_class.config,
+  __tostring = function(self) return string.format("<%s loss '%s'>", self.class_name, self.name) end}
+losses.LuaLoss = LuaLoss
 
 --- ln.losses.Loss:extend{name, defaults, init, call = function(self, y_true,
 -- y_pred) -> per-sample losses, get_config}: a loss class written in Lua.
 function Loss.extend(parent, spec)
-  if type(spec) ~= "table" or type(spec.name) ~= "string" then
-    E.raise("Loss:extend needs {name = \"MyLoss\", call = function(self, y_true, y_pred) ... end}")
-  end
-  parent = parent == Loss and LuaLoss or parent
-  local cls = {class_name = spec.name}
-  local defaults = registry.copy(parent._defaults)
-  for k, v in pairs(spec.defaults or {}) do defaults[k] = v end
-  cls._defaults = defaults
-  for k, v in pairs(spec) do if type(v) == "function" then cls[k] = v end end
-  cls.__index = cls
-  cls.__call = lua_loss_call
-  cls.__tostring = function(self) return string.format("<%s loss '%s'>", cls.class_name, self.name) end
-  return setmetatable(cls, {__index = parent, __call = E.protect(lua_loss_new)})
+  return lua_class.extend(parent == Loss and LuaLoss or parent, spec,
+    "Loss:extend needs {name = \"MyLoss\", call = function(self, y_true, y_pred) ... end}")
 end
-
 LuaLoss.extend = Loss.extend
 
 --- A plain Lua function (y_true, y_pred) -> per-sample losses, as a loss

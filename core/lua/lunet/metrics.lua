@@ -13,6 +13,7 @@
 local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
+local lua_class = require "lunet.lua_class"
 
 local nn = core.nn
 local metrics = {}
@@ -72,62 +73,29 @@ end
 
 -- ---- metrics written in Lua --------------------------------------------------------------
 
--- The root of Lua metric classes (Keras's Metric subclassing): init,
--- update_state(self, y_true, y_pred), result(self), reset_state(self).
-local LuaMetric = {class_name = "Metric", _defaults = {}, _lua = true}
-LuaMetric.__index = LuaMetric
+-- The root of Lua metric classes (lunet.lua_class; Keras's Metric
+-- subclassing): init, update_state(self, y_true, y_pred), result(self),
+-- reset_state(self).
+local LuaMetric = lua_class.root{class_name = "Metric", _lua = true,
+  _accept = {name = true, dtype = true}, get_config = lua_class.config,
+  reset_state = function() end,
+  __call = function(self, y_true, y_pred)
+    self:update_state(y_true, y_pred)
+    return self:result()
+  end,
+  __tostring = function(self) return string.format("<%s metric '%s'>", self.class_name, self.name) end}
 metrics.LuaMetric = LuaMetric
-
-function LuaMetric:__call(y_true, y_pred)
-  self:update_state(y_true, y_pred)
-  return self:result()
-end
-
-function LuaMetric:reset_state() end
-function LuaMetric:get_config()
-  local cfg = {name = self.name}
-  for k in pairs(self._cls._defaults) do cfg[k] = self[k] end
-  return cfg
-end
-
-local function lua_metric_new(cls, args)
-  args = args or {}
-  if type(args) ~= "table" then E.raisef("%s: expects a table of keyword arguments", cls.class_name) end
-  local self = setmetatable({_cls = cls, class_name = cls.class_name,
-                             name = args.name or registry.to_snake_case(cls.class_name)}, cls)
-  for k, v in pairs(args) do
-    if k ~= "name" and k ~= "dtype" and cls._defaults[k] == nil and not cls.init then
-      E.raisef("%s: unknown keyword argument '%s'", cls.class_name, tostring(k))
-    end
-  end
-  for k, d in pairs(cls._defaults) do
-    local v = args[k]
-    if v == nil then v = d end
-    self[k] = v
-  end
-  if cls.init then cls.init(self, args) end
-  return self
-end
 
 --- ln.metrics.Metric:extend{name, defaults, init, update_state, result,
 -- reset_state}: a streaming metric written in Lua; its result is listed in
 -- fit's history under the instance's name.
 function Metric.extend(parent, spec)
-  if type(spec) ~= "table" or type(spec.name) ~= "string" or type(spec.update_state) ~= "function"
-      or type(spec.result) ~= "function" then
+  if type(spec) ~= "table" or type(spec.update_state) ~= "function" or
+      type(spec.result) ~= "function" then
     E.raise("Metric:extend needs {name = ..., update_state = function(self, y_true, y_pred) " ..
             "... end, result = function(self) ... end [, reset_state, init]}")
   end
-  parent = parent == Metric and LuaMetric or parent
-  local cls = {class_name = spec.name, _lua = true}
-  local defaults = registry.copy(parent._defaults)
-  for k, v in pairs(spec.defaults or {}) do defaults[k] = v end
-  cls._defaults = defaults
-  for k, v in pairs(spec) do if type(v) == "function" then cls[k] = v end end
-  cls.__index = cls
-  cls.__call = LuaMetric.__call
-  cls.__tostring = function(self) return string.format("<%s metric '%s'>", cls.class_name, self.name) end
-  return setmetatable(cls, {__index = parent, __call = E.protect(lua_metric_new)})
+  return lua_class.extend(parent == Metric and LuaMetric or parent, spec)
 end
 LuaMetric.extend = Metric.extend
 
@@ -159,7 +127,7 @@ metrics.MeanMetricWrapper = function(args) return MeanWrapper(args) end
 
 --- Whether v is a metric written in Lua.
 function metrics.is_lua_metric(v)
-  return type(v) == "table" and rawget(v, "_cls") ~= nil and v._lua == true
+  return lua_class.is_instance(v) and v._lua == true
 end
 
 -- ---- resolution (compile) ---------------------------------------------------------------------

@@ -76,30 +76,21 @@ function regularizers.resolve(spec)
 end
 
 --- Regularizer:extend{name, defaults, call = function(self, w) -> penalty}:
--- a class of Lua regularizers (instances by calling it: MyReg{factor = 0.1}).
+-- a class of Lua regularizers (lunet.lua_class; instances by calling it:
+-- MyReg{factor = 0.1}).
+local LuaRegularizer = require("lunet.lua_class").root{class_name = "Regularizer",
+  get_config = function(self)
+    local cfg = require("lunet.lua_class").config(self)
+    cfg.name = nil
+    return cfg
+  end,
+  __call = function(self, w) return self:call(w) end}
+
 function Regularizer.extend(_, spec)
-  if type(spec) ~= "table" or type(spec.name) ~= "string" or type(spec.call) ~= "function" then
+  if type(spec) ~= "table" or type(spec.call) ~= "function" then
     E.raise("Regularizer:extend needs {name = ..., call = function(self, w) ... end}")
   end
-  local cls = {class_name = spec.name, _defaults = spec.defaults or {}}
-  for k, v in pairs(spec) do if type(v) == "function" then cls[k] = v end end
-  cls.__index = cls
-  cls.__call = function(self, w) return self:call(w) end
-  cls.get_config = cls.get_config or function(self)
-    local cfg = {}
-    for k in pairs(cls._defaults) do cfg[k] = self[k] end
-    return cfg
-  end
-  return setmetatable(cls, {__call = E.protect(function(c, args)
-    args = args or {}
-    local self = setmetatable({_cls = c}, c)
-    for k, v in pairs(args) do
-      if c._defaults[k] == nil then E.raisef("%s: unknown keyword argument '%s'", c.class_name, k) end
-      self[k] = v
-    end
-    for k, d in pairs(c._defaults) do if self[k] == nil then self[k] = d end end
-    return self
-  end)})
+  return require("lunet.lua_class").extend(LuaRegularizer, spec)
 end
 
 E.protect_all(Regularizer)
