@@ -11,12 +11,15 @@ cd "$(dirname "$0")/.."
 
 # libzmq3-dev and libssl-dev build lunet-kernel (Jupyter); jupyter-* and
 # python3-nbclient run its tests (tests/jupyter) and `jupyter kernelspec`.
+# libopenmpi-dev builds lunet.mpi (data-parallel training, docs/distributed.md);
+# openmpi-bin runs it (mpirun) and its tests (tests/mpi).
 PACKAGES="gcc make cmake pkg-config liblua5.4-dev lua5.4 check libsubunit-dev
   zlib1g-dev libhdf5-dev hdf5-tools libjansson-dev gnuplot-nox
   dataset-fashion-mnist python3-numpy python3-h5py
   clang-14 libclang-rt-14-dev valgrind
   libzmq3-dev libssl-dev jupyter-notebook jupyter-nbconvert jupyter-client
-  python3-nbclient python3-jupyter-client"
+  python3-nbclient python3-jupyter-client
+  libopenmpi-dev openmpi-bin"
 
 missing=""
 for p in $PACKAGES; do

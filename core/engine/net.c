@@ -25,6 +25,7 @@ void ln_net_free(ln_net *net) {
     ln__score_free(&net->score);
     ln__update_free(&net->update);
     ln__batch_free(&net->batch);
+    ln__stage_free(&net->stage);
     free(net);
 }
 

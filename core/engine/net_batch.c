@@ -107,27 +107,37 @@ static void prefetch_rows(const ln_tensor *x, const int64_t *idx, int64_t start,
 ** optimizer's update when b->apply, with the compile-time trainable
 ** snapshot in force. With b->early (buffers sized, so nothing can fail
 ** half-way) the update may be armed: layers then hand finished blocks of
-** weight gradients to their sink and those are updated at once. */
+** weight gradients to their sink and those are updated at once -- or,
+** with a reducer, exchanged at once and updated when back (net_stage.c).
+** With a stage on, a batch of 0 rows runs no layer. */
 static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     ln_chain *c = &net->chain;
-    ln_status st = gather_batch(ctx, &net->batch, b->x, b->y, b->idx, b->start, b->n);
+    ln_stage *sg = &net->stage;
+    int staged = ln__stage_on(sg), layers = b->n > 0 || !staged, ready = 1, overlap = 0;
+    ln_status st = layers ? gather_batch(ctx, &net->batch, b->x, b->y, b->idx, b->start, b->n)
+                          : LN_OK;
     if (st) return st;
+    if (!layers) *b->loss = 0;
     prefetch_rows(b->x, b->idx, b->next_start, b->next_n);
     ln__chain_snapshot(c, 1);
     unsigned flags = LN_TRAINING | (net->score.fused ? LN_LOGITS : 0);
     ln_update *upd = b->apply && net->update.n > 0 ? &net->update : NULL;
-    st = ln__chain_forward(ctx, c, net->batch.x, flags);
-    if (!st)
+    if (layers) st = ln__chain_forward(ctx, c, net->batch.x, flags);
+    if (!st && layers)
         st = ln__score_batch(ctx, &net->score, c, ln__chain_output(c), net->batch.y,
                              1, b->loss);
-    if (!st && upd) st = ln__update_begin(ctx, upd, c, b->early);
-    if (!st) {
+    if (!st && upd && layers)
+        st = staged ? ln__stage_overlap_begin(ctx, sg, c, upd, b->n, b->early, &overlap)
+                    : ln__update_begin(ctx, upd, c, b->early);
+    if (!st && layers) {
         int stop = ln__chain_first_trainable(c);
         if (stop < c->n) st = ln__chain_backward(ctx, c, net->score.dpred, stop, 0, upd);
     }
+    if (!st && staged && !overlap) st = ln__stage_batch(ctx, sg, c, b->n, &ready);
     ln__chain_snapshot(c, 0);
-    if (upd && st) upd->armed = 0;
-    if (st || !upd) return st;
+    if (upd && st) upd->armed = 0, upd->reduce = NULL;
+    if (st || !upd || !ready) return st;
+    if (overlap) return ln__stage_overlap_finish(ctx, sg, upd);
     return ln__update_finish(ctx, upd);
 }
 

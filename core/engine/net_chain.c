@@ -89,6 +89,7 @@ ln_status ln__chain_backward(ln_ctx *ctx, ln_chain *c, const ln_tensor *dy,
         ln_grad_sink *sink = upd ? ln__update_sink(upd, c->layers[i], &storage) : NULL;
         ln_status st = ln_layer_backward(ctx, c->layers[i], &in, &out, &g, &dx,
                                          sink, f);
+        if (!st && upd) st = ln__stage_progress(ctx, upd); /* the reducer's exchanges */
         if (st) return st;
     }
     return LN_OK;

@@ -11,6 +11,8 @@
 **   ln_batch   the rows of one batch gathered from x and y, and the batch
 **              bodies: train, test, predict                (net_batch.c)
 **   ln_tuner   the choice between serial and team runs      (net_run.c)
+**   ln_stage   between backward and the update: accumulation over k
+**              batches and a reducer across processes      (net_stage.c)
 **
 ** Runs of batches (net_run.c) drive ln__net_batch; nothing of a batch
 ** allocates once the buffers have grown to the largest batch.
@@ -95,6 +97,8 @@ typedef struct ln_update {
     const char **names;
     _Atomic int64_t *covered; /* per pair: elements updated early */
     int armed;                /* this backward hands out gradient sinks */
+    struct ln_stage *reduce;  /* armed for the reducer: sinks hand it the
+                                 blocks, the update waits for them */
 } ln_update;
 
 void ln__update_free(ln_update *u);
@@ -171,6 +175,40 @@ typedef struct ln_tuner {
 /* Forget which batch sizes ran serially (buffers may have to grow). */
 void ln__tuner_unsteady(ln_tuner *t);
 
+/* ---- the stages between backward and the update (net_stage.c) ---------------------- */
+
+typedef struct ln_stage {
+    ln_grad_reducer *reducer; /* borrowed; NULL: none */
+    int accumulate;           /* batches per update; <= 1: no accumulation */
+    int pending;              /* batches accumulated since the last update */
+    int64_t pending_rows;     /* their rows */
+    int n, cap;
+    ln_tensor **grads;        /* the gradients backward writes (borrowed) */
+    double *acc;              /* their row-weighted sums, end to end */
+    int64_t capacc;
+    int *omap, capomap;       /* per update pair: its index in grads, or -1 */
+} ln_stage;
+
+void ln__stage_free(ln_stage *s);
+/* Accumulation or a reducer is set: updates wait for backward's end, and
+** a training batch may have 0 rows. */
+int ln__stage_on(const ln_stage *s);
+/* After the backward of a training batch of `rows` rows (0: no layer ran,
+** the gradients are zeroed), with the trainable snapshot in force: *ready
+** gets 1 when the gradients now hold the update's (averaged, reduced). */
+ln_status ln__stage_batch(ln_ctx *ctx, ln_stage *s, const ln_chain *c,
+                          int64_t rows, int *ready);
+/* The reducer's exchange during backward, in a step whose update may run
+** in pieces: begin arms it (*on; the optimizer's step begun, the reducer
+** told); the update's sinks then hand blocks over (ln__stage_ready), the
+** chain calls progress after each layer, and finish (after backward) hands
+** over the rest, waits for each gradient and updates its variable. */
+ln_status ln__stage_overlap_begin(ln_ctx *ctx, ln_stage *s, const ln_chain *c,
+                                  ln_update *u, int64_t rows, int can_early, int *on);
+void ln__stage_ready(ln_stage *s, int pair, int64_t lo, int64_t hi);
+ln_status ln__stage_progress(ln_ctx *ctx, ln_update *u);
+ln_status ln__stage_overlap_finish(ln_ctx *ctx, ln_stage *s, ln_update *u);
+
 /* ---- the net ------------------------------------------------------------------------ */
 
 struct ln_net {
@@ -179,6 +217,7 @@ struct ln_net {
     ln_update update;
     ln_batch batch;
     ln_tuner tuner;
+    ln_stage stage;
 };
 
 /* Gather, forward, loss, metrics, backward and update of one batch, as its

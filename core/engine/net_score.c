@@ -143,3 +143,17 @@ int ln_net_results(const ln_net *net, double *out, int max) {
         out[i + 1] = s->mcount[i] > 0 ? s->mtotal[i] / s->mcount[i] : NAN;
     return k;
 }
+
+int ln_net_totals(const ln_net *net, double *out, int max) {
+    const ln_score *s = &net->score;
+    int k = 1 + s->nmetrics;
+    if (max > 0) {
+        out[0] = s->loss_total;
+        out[1] = s->loss_count;
+    }
+    for (int i = 0; i < s->nmetrics && i + 1 < max; i++) {
+        out[2 * (i + 1)] = s->mtotal[i];
+        out[2 * (i + 1) + 1] = s->mcount[i];
+    }
+    return k;
+}

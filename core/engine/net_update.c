@@ -102,7 +102,10 @@ static int sink_ready(ln_grad_sink *sink, int w, int64_t lo, int64_t hi) {
     if (l1 != 0 || l2 != 0) return 0;
     for (int i = 0; i < u->n; i++) {
         if (u->grads[i] != grad || u->vars[i] != var) continue;
-        ln__opt_step_range(u->opt, i, ln_f32(grad), lo, hi);
+        if (u->reduce) /* the reducer's first, then the update (net_stage.c) */
+            ln__stage_ready(u->reduce, i, lo, hi);
+        else
+            ln__opt_step_range(u->opt, i, ln_f32(grad), lo, hi);
         atomic_fetch_add_explicit(&u->covered[i], hi - lo, memory_order_relaxed);
         return 1;
     }

@@ -19,8 +19,14 @@
 ** predict_batch, train_run / test_run / predict_run (runs of batches in one
 ** call, lunet/engine/net.h), reset_metrics, results, regularization_loss,
 ** set_optimizer(optimizer_userdata | nil, pairs), set_threading("auto" |
-** "serial" | "team"), threading() -> the mode the next batch uses.
+** "serial" | "team"), threading() -> the mode the next batch uses,
+** set_accumulate(k), pending(), flush(apply), set_reducer(reducer | nil)
+** (a lunet.GradReducer userdata holding an ln_grad_reducer *, made by an
+** optional module such as lunet.mpi), totals() (net.h).
+** Index methods: shuffle, arange, size, totable, shard (one process's
+** share of every batch).
 */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,9 +39,11 @@
 #define LN_INDEX_MT "lunet.Index"
 
 enum {
-    UV_LAYERS = 1, UV_LOSS, UV_METRICS, UV_CACHE, UV_OPT, UV_PAIRS,
-    UV_COUNT = UV_PAIRS
+    UV_LAYERS = 1, UV_LOSS, UV_METRICS, UV_CACHE, UV_OPT, UV_PAIRS, UV_REDUCER,
+    UV_COUNT = UV_REDUCER
 };
+
+#define LN_REDUCER_MT "lunet.GradReducer"
 
 typedef struct lnL_net {
     ln_net *net;
@@ -368,6 +376,55 @@ static int net_predict_run(lua_State *L) {
     return push_run(L, st, &run);
 }
 
+/* net:set_accumulate(k): batches per update (1: off). */
+static int net_set_accumulate(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    lua_Integer k = luaL_checkinteger(L, 2);
+    if (k < 1 || k > 1000000000)
+        return luaL_error(L, "accumulate_steps must be in [1, 1e9], got %I", k);
+    lnL_check(L, ln_net_set_accumulate(lnL_ctx(), net, (int)k));
+    return 0;
+}
+
+/* net:pending() -> training batches accumulated and not yet applied */
+static int net_pending(lua_State *L) {
+    lua_pushinteger(L, ln_net_pending(check_net(L, 1)));
+    return 1;
+}
+
+/* net:flush(apply): the partial accumulation averaged, reduced (and applied) */
+static int net_flush(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    lnL_check(L, ln_net_flush(lnL_ctx(), net, lua_toboolean(L, 2)));
+    return 0;
+}
+
+/* net:set_reducer(reducer | nil) */
+static int net_set_reducer(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    ln_grad_reducer *r = NULL;
+    if (!lua_isnoneornil(L, 2)) {
+        ln_grad_reducer **box = luaL_checkudata(L, 2, LN_REDUCER_MT);
+        if (!*box) return luaL_argerror(L, 2, "reducer is closed");
+        r = *box;
+    }
+    ln_net_set_reducer(net, r);
+    lua_settop(L, 2);
+    lua_setiuservalue(L, 1, UV_REDUCER);
+    return 0;
+}
+
+/* net:totals() -> loss total, loss count, metric 1 total, count, ... */
+static int net_totals(lua_State *L) {
+    ln_net *net = check_net(L, 1);
+    double v[128];
+    int k = ln_net_totals(net, v, 64);
+    if (k > 64) k = 64;
+    luaL_checkstack(L, 2 * k, "totals");
+    for (int i = 0; i < 2 * k; i++) lua_pushnumber(L, v[i]);
+    return 2 * k;
+}
+
 /* nn.tensor_zeros(shape) -> a new float32 tensor (outputs of predict). */
 static int l_tensor_zeros(lua_State *L) {
     int64_t shape[LN_MAX_DIM];
@@ -469,6 +526,41 @@ static int index_size(lua_State *L) {
     return 1;
 }
 
+/* Rows [lo, hi) of a batch of b rows that part p of np takes. */
+static int64_t share(int64_t b, int64_t np, int64_t p) { return b * p / np; }
+
+/* index:shard(src | nil, count, batch, nparts, part): self <- part's share
+** of every batch of positions [0, count) of src (of 0, 1, ... when nil),
+** batches of `batch` positions, the last one the rest: part p takes
+** positions [b*p/np, b*(p+1)/np) of a batch of b, so the shares of a batch
+** differ by at most one. self's size must be the total share (checked). */
+static int index_shard(lua_State *L) {
+    lnL_index *ix = check_index(L, 1);
+    lnL_index *src = lua_isnoneornil(L, 2) ? NULL : check_index(L, 2);
+    int64_t count = luaL_checkinteger(L, 3), batch = luaL_checkinteger(L, 4);
+    int64_t np = luaL_checkinteger(L, 5), p = luaL_checkinteger(L, 6);
+    if (count < 0 || batch < 1 || np < 1 || np > batch || p < 0 || p >= np ||
+        (src && count > src->n) || np > (INT64_MAX / batch))
+        return luaL_error(L, "index:shard: bad arguments (count %I, batch %I, part %I of %I)",
+                          (lua_Integer)count, (lua_Integer)batch, (lua_Integer)p,
+                          (lua_Integer)np);
+    int64_t want = 0;
+    for (int64_t s = 0; s < count; s += batch) {
+        int64_t b = count - s < batch ? count - s : batch;
+        want += share(b, np, p + 1) - share(b, np, p);
+    }
+    if (want != ix->n)
+        return luaL_error(L, "index:shard: the index holds %I entries, the share is %I",
+                          (lua_Integer)ix->n, (lua_Integer)want);
+    int64_t k = 0;
+    for (int64_t s = 0; s < count; s += batch) {
+        int64_t b = count - s < batch ? count - s : batch;
+        for (int64_t r = share(b, np, p); r < share(b, np, p + 1); r++)
+            ix->v[k++] = src ? src->v[s + r] : s + r;
+    }
+    return 0;
+}
+
 /* index:totable() -> the 0-based entries as a Lua list. */
 static int index_totable(lua_State *L) {
     lnL_index *ix = check_index(L, 1);
@@ -503,6 +595,11 @@ void lnL_open_train(lua_State *L) {
         {"reset_metrics", net_reset_metrics},
         {"results", net_results},
         {"regularization_loss", net_regularization_loss},
+        {"set_accumulate", net_set_accumulate},
+        {"pending", net_pending},
+        {"flush", net_flush},
+        {"set_reducer", net_set_reducer},
+        {"totals", net_totals},
         {NULL, NULL}};
     luaL_newmetatable(L, LN_NET_MT);
     lua_pushcfunction(L, net_gc);
@@ -517,6 +614,7 @@ void lnL_open_train(lua_State *L) {
         {"arange", index_arange},
         {"size", index_size},
         {"totable", index_totable},
+        {"shard", index_shard},
         {NULL, NULL}};
     luaL_newmetatable(L, LN_INDEX_MT);
     lua_pushcfunction(L, index_gc);

@@ -25,8 +25,20 @@ local callbacks = {}
 
 local sformat = string.format
 
+-- Under mpirun every process runs the callbacks (with the same logs), but
+-- only rank 0 writes their files and prints their messages
+-- (lunet.distributed; never loads MPI itself).
+local function main_rank()
+  local d = package.loaded["lunet.distributed"]
+  return not d or d.writes_files()
+end
+
+local function say(...)
+  if main_rank() then print(...) end
+end
+
 local function warn(msg)
-  io.stderr:write("WARNING: ", msg, "\n")
+  if main_rank() then io.stderr:write("WARNING: ", msg, "\n") end
 end
 
 local available -- the names of a logs table (defined below)
@@ -305,7 +317,7 @@ function callbacks.EarlyStopping:on_epoch_end(epoch, logs)
       self.stopped_epoch = epoch
       self.model.stop_training = true
       if self.restore_best_weights and self.best_weights then
-        if self.verbose > 0 then print("Restoring model weights from the end of the best epoch.") end
+        if self.verbose > 0 then say("Restoring model weights from the end of the best epoch.") end
         self.model:set_weights(self.best_weights)
       end
     end
@@ -314,7 +326,7 @@ end
 
 function callbacks.EarlyStopping:on_train_end()
   if self.stopped_epoch > 0 and self.verbose > 0 then
-    print(sformat("Epoch %05d: early stopping", self.stopped_epoch + 1))
+    say(sformat("Epoch %05d: early stopping", self.stopped_epoch + 1))
   end
 end
 
@@ -352,6 +364,7 @@ callbacks.ModelCheckpoint = class("ModelCheckpoint",
   end, {"filepath", "monitor", "verbose", "save_best_only", "save_weights_only", "mode"})
 
 function callbacks.ModelCheckpoint:_save(path)
+  if not main_rank() then return end
   local m = self.model
   if self.save_weights_only then m:save_weights(path, {overwrite = true})
   else m:save(path, {overwrite = true}) end
@@ -368,7 +381,7 @@ function callbacks.ModelCheckpoint:on_epoch_end(epoch, logs)
   end
   local path = format_path(self.filepath, epoch + 1, logs, self._parts)
   if not self.save_best_only then
-    if self.verbose > 0 then print(sformat("\nEpoch %05d: saving model to %s", epoch + 1, path)) end
+    if self.verbose > 0 then say(sformat("\nEpoch %05d: saving model to %s", epoch + 1, path)) end
     self:_save(path)
     return
   end
@@ -379,13 +392,13 @@ function callbacks.ModelCheckpoint:on_epoch_end(epoch, logs)
   end
   if improved(self.is_max, current, self.best) then
     if self.verbose > 0 then
-      print(sformat("\nEpoch %05d: %s improved from %0.5f to %0.5f, saving model to %s",
+      say(sformat("\nEpoch %05d: %s improved from %0.5f to %0.5f, saving model to %s",
                     epoch + 1, self.monitor, self.best, current, path))
     end
     self.best = current
     self:_save(path)
   elseif self.verbose > 0 then
-    print(sformat("\nEpoch %05d: %s did not improve from %0.5f", epoch + 1, self.monitor, self.best))
+    say(sformat("\nEpoch %05d: %s did not improve from %0.5f", epoch + 1, self.monitor, self.best))
   end
 end
 
@@ -411,12 +424,13 @@ callbacks.CSVLogger = class("CSVLogger", {filename = 1, separator = 1, append = 
   end, {"filename", "separator", "append"})
 
 function callbacks.CSVLogger:_write()
+  if not main_rank() then return end
   core.io_write_file(self.filename, table.concat(self.text), true, "CSVLogger")
 end
 
 function callbacks.CSVLogger:on_train_begin()
   local old = ""
-  if self.append then
+  if self.append and main_rank() then
     core.io_check_write(self.filename, "CSVLogger") -- never opens a FIFO or a device
     local f = io.open(self.filename, "rb")
     if f then
@@ -462,7 +476,7 @@ callbacks.TerminateOnNaN = class("TerminateOnNaN", {}, function() end)
 function callbacks.TerminateOnNaN:on_train_batch_end(batch, logs)
   local loss = logs and logs.loss
   if loss ~= nil and (loss ~= loss or loss == math.huge or loss == -math.huge) then
-    print(sformat("Batch %d: Invalid loss, terminating training", batch))
+    say(sformat("Batch %d: Invalid loss, terminating training", batch))
     self.model.stop_training = true
   end
 end
@@ -533,7 +547,7 @@ function callbacks.ReduceLROnPlateau:on_epoch_end(epoch, logs)
         local new = math.max(old * self.factor, self.min_lr)
         set_lr(self.model, new)
         if self.verbose > 0 then
-          print(sformat("\nEpoch %05d: ReduceLROnPlateau reducing learning rate to %s.",
+          say(sformat("\nEpoch %05d: ReduceLROnPlateau reducing learning rate to %s.",
                         epoch + 1, py_repr(new)))
         end
         self.cooldown_counter, self.wait = self.cooldown, 0
@@ -564,7 +578,7 @@ function callbacks.LearningRateScheduler:on_epoch_begin(epoch)
   end
   set_lr(self.model, new)
   if self.verbose > 0 then
-    print(sformat("\nEpoch %05d: LearningRateScheduler setting learning rate to %s.",
+    say(sformat("\nEpoch %05d: LearningRateScheduler setting learning rate to %s.",
                   epoch + 1, py_repr(new)))
   end
 end

@@ -338,7 +338,7 @@ end
 -- Seconds between progress-bar refreshes while batches run in C.
 local BAR_SECONDS = 0.05
 
-local function test_loop(self, c, x, y, start, count, bs, bar, cbs, names, what)
+local function test_loop(self, c, x, y, start, count, bs, bar, cbs, names, what, world)
   local net = c.net
   net:reset_metrics()
   local steps = nbatches(count, bs)
@@ -366,7 +366,7 @@ local function test_loop(self, c, x, y, start, count, bs, bar, cbs, names, what)
       if bar_steps then bar:update(step, ordered(logs, names), false) end
     end
   end
-  return results_logs(net, names), steps
+  return world and world:results(net, names) or results_logs(net, names), steps
 end
 
 -- ---- fit ------------------------------------------------------------------------------------------------
@@ -374,7 +374,8 @@ end
 local fit_keys = {batch_size = 1, epochs = 1, verbose = 1, callbacks = 1, validation_split = 1,
                   validation_data = 1, shuffle = 1, initial_epoch = 1, validation_batch_size = 1,
                   validation_freq = 1, class_weight = 1, sample_weight = 1, steps_per_epoch = 1,
-                  validation_steps = 1, max_queue_size = 1, workers = 1, use_multiprocessing = 1}
+                  validation_steps = 1, max_queue_size = 1, workers = 1, use_multiprocessing = 1,
+                  accumulate_steps = 1, per_rank_batch = 1}
 
 -- The validation data of fit: x, y, first row, count (or nil).
 local function validation_of(opts, x, y, n)
@@ -416,9 +417,29 @@ local function stop_if_interrupted(epoch, epochs, step, steps)
   end
 end
 
+-- The batches of an epoch as this process runs them: `steps` global steps
+-- of `gbs` rows; this process's rows of a full step (`lbs`), of the last
+-- partial one (`lrest`), its rows per epoch (`lrows`) and the steps where
+-- it has rows (`lsteps`: steps, or steps - 1 when its share of the last
+-- batch is empty). One process: its share is everything.
+local function batch_plan(ntrain, gbs, world)
+  local steps, full = nbatches(ntrain, gbs), ntrain // gbs
+  local rest = ntrain - full * gbs
+  local lbs = world and world:share(gbs) or gbs
+  local lrest = world and world:share(rest) or rest
+  return {steps = steps, full = full, lbs = lbs, lrest = lrest,
+          lrows = full * lbs + lrest, lsteps = full + (lrest > 0 and 1 or 0)}
+end
+
 --- fit(x, y, {batch_size = 32, epochs = 1, verbose = 1, shuffle = true,
 -- validation_data = {x_val, y_val} | validation_split = 0.1,
--- initial_epoch = 0, callbacks = {...}}) -> History.
+-- initial_epoch = 0, callbacks = {...}, accumulate_steps = 1,
+-- per_rank_batch = false}) -> History.
+-- accumulate_steps = k: the optimizer steps once per k batches, on their
+-- row-weighted mean gradient (as one batch k times larger would). Under
+-- mpirun (several processes) every global batch is split across them
+-- (lunet.data_parallel); per_rank_batch makes batch_size each process's
+-- share (the global batch is then batch_size * processes).
 function methods:fit(x, y, opts)
   opts = opts or {}
   check_keys("fit", opts, fit_keys)
@@ -434,6 +455,8 @@ function methods:fit(x, y, opts)
   local epochs = check_int("fit", "epochs", opts.epochs or 1, 0)
   local initial = check_int("fit", "initial_epoch", opts.initial_epoch or 0, 0)
   local vfreq = check_int("fit", "validation_freq", opts.validation_freq or 1, 1)
+  local accum = check_int("fit", "accumulate_steps", opts.accumulate_steps or 1, 1)
+  local per_rank = O.boolean("fit", "per_rank_batch", opts.per_rank_batch) or false
   local ntrain, xv, yv, vstart, nv = validation_of(opts, x, y, n)
   if xv then self:_check_input(xv, "fit: validation_data") end
   local vbs = check_int("fit", "validation_batch_size", opts.validation_batch_size or bs, 1)
@@ -444,16 +467,30 @@ function methods:fit(x, y, opts)
   end
   local mode = engine.verbose_mode(opts.verbose, 1, "fit")
   local user = check_callbacks("fit", opts.callbacks)
+  local m = require("lunet.distributed").training_world()
+  local world = m and require("lunet.data_parallel").new(m)
+  local gbs = per_rank and world and bs * world.size or bs
+  if world and gbs < world.size then
+    E.raise(sformat("fit: batch_size %d is smaller than the %d processes (each needs a row " ..
+                    "of every batch; per_rank_batch = true makes batch_size each one's share)",
+                    gbs, world.size))
+  end
+  if world and world.rank > 0 then mode = 0 end -- rank 0 prints
   c = prepare(self, y)
   local net, opt, pairs_ = c.net, self.optimizer, c.pairs
+  opt = type(opt) == "table" and rawget(opt, "_distributed_inner") or opt -- fit reduces itself
   local fused = attach_optimizer(net, opt, pairs_)
   local names = self.metrics_names
   local order = registry.copy_list(names)
   for _, k in ipairs(names) do order[#order + 1] = "val_" .. k end
   rawset(self, "_log_order", order)
 
-  local steps = nbatches(ntrain, bs)
+  local plan = batch_plan(ntrain, gbs, world)
+  local steps, lbs = plan.steps, plan.lbs
   local index = shuffle and nn.index_new(ntrain) or nil
+  -- this process's rows of every batch, in the epoch's order
+  local lindex = world and nn.index_new(plan.lrows) or index
+  if world and not index then lindex:shard(nil, ntrain, gbs, world.size, world.rank) end
   local history = callbacks.History()
   local list = registry.copy_list(user)
   list[#list + 1] = history
@@ -474,55 +511,122 @@ function methods:fit(x, y, opts)
   local per_batch = has_begin or has_end or apply or #cons > 0
   local busy <close> = display.busy()
   local run_seconds = display.run_seconds()
+  -- the gradient stages of this fit (accumulation, the reducer), off after it
+  net:set_accumulate(accum)
+  if world then net:set_reducer(world.reducer) end
+  local stages <close> = setmetatable({}, {__close = function()
+    net:set_accumulate(1)
+    net:set_reducer(nil)
+  end})
+  local function logs_of(prefix, into)
+    if world then return world:results(net, names, prefix, into) end
+    return results_logs(net, names, prefix, into)
+  end
 
-  cbs:call("on_train_begin", {})
-  for epoch = initial, epochs - 1 do
-    if mode > 0 and epochs > 1 then print(sformat("Epoch %d/%d", epoch + 1, epochs)) end
-    local bar = mode > 0 and Progbar.new{target = steps, verbose = mode, stateful_metrics = true} or nil
-    local bar_steps = bar and bar.verbose == 1 and bar.interactive
-    cbs:call("on_epoch_begin", epoch, {})
-    net:reset_metrics()
-    if index then index:shuffle() end
-    local step = 0
-    while step < steps do
-      if has_begin then cbs:call("on_train_batch_begin", step, {}) end
-      local s = step * bs
-      local done, bad, bad_loss = net:train_run(x, y, index, s, ntrain - s, bs, fused,
-                                                per_batch and 1 or nil,
-                                                (bar_steps and not per_batch) and BAR_SECONDS
-                                                  or run_seconds)
-      if done == nil then
-        batch_error(bad, index, (step + bad_loss) * bs, "fit: epoch %d/%d, batch %d/%d",
-                    epoch + 1, epochs, step + bad_loss + 1, steps)
+  -- every rank checks that all call fit alike (an error then is raised on
+  -- all of them: the world goes on) and gets rank 0's weights
+  local sync_batches = world and world:start(self, opt, pairs_, {
+    {"the training samples", ntrain}, {"the validation samples", xv and nv or 0},
+    {"the global batch", gbs}, {"epochs", epochs}, {"initial_epoch", initial},
+    {"accumulate_steps", accum}, {"shuffle", index and 1 or 0},
+    {"the optimizer's kind (plugin or Lua)", fused and 1 or 0}}, has_begin or has_end)
+  if sync_batches then per_batch = true end -- every rank goes batch by batch
+
+  local function train()
+    cbs:call("on_train_begin", {})
+    for epoch = initial, epochs - 1 do
+      if mode > 0 and epochs > 1 then print(sformat("Epoch %d/%d", epoch + 1, epochs)) end
+      local bar = mode > 0 and Progbar.new{target = steps, verbose = mode, stateful_metrics = true} or nil
+      local bar_steps = bar and bar.verbose == 1 and bar.interactive
+      cbs:call("on_epoch_begin", epoch, {})
+      net:reset_metrics()
+      if world then world:before_shuffle() end
+      if index then index:shuffle() end
+      if world then
+        if index then lindex:shard(index, ntrain, gbs, world.size, world.rank) end
+        world:after_shuffle()
       end
-      if bad and not warned then
-        warned = true
-        warn_nonfinite(bad_loss, epoch, step + bad, steps)
+      local step = 0
+      while step < steps do
+        if has_begin then cbs:call("on_train_batch_begin", step, {}) end
+        local s = step * lbs
+        local done, bad, bad_loss
+        if step < plan.lsteps then
+          done, bad, bad_loss = net:train_run(x, y, lindex, s, plan.lrows - s, lbs, fused,
+                                              per_batch and 1 or nil,
+                                              (bar_steps and not per_batch) and BAR_SECONDS
+                                                or run_seconds)
+        else
+          -- this process's share of the last batch is empty: it still
+          -- takes part in that step (zero gradient, weight 0)
+          local ok, err = pcall(fused and net.train_step or net.train_batch, net, x, y, nil, 0, 0)
+          if ok then done = 1 else done, bad, bad_loss = nil, err, 0 end
+        end
+        if done == nil then
+          batch_error(bad, lindex, (step + bad_loss) * lbs, "fit: epoch %d/%d, batch %d/%d",
+                      epoch + 1, epochs, step + bad_loss + 1, steps)
+        end
+        if bad and not warned then
+          warned = true
+          if world then io.stderr:write(sformat("rank %d: ", world.rank)) end
+          warn_nonfinite(bad_loss, epoch, step + bad, steps)
+        end
+        step = step + done
+        if apply and net:pending() == 0 then opt:apply_gradients(pairs_) end
+        if #cons > 0 and net:pending() == 0 then tape_engine().apply_constraints(cons) end
+        if has_end or bar_steps then
+          local logs = results_logs(net, names)
+          if has_end then cbs:call("on_train_batch_end", step - 1, logs) end
+          if bar_steps then bar:update(step, ordered(logs, names), false) end
+        end
+        stop_if_interrupted(epoch, epochs, step, steps)
+        local stop = rawget(self, "stop_training")
+        if sync_batches then
+          stop = world:any(stop)
+          rawset(self, "stop_training", stop)
+        end
+        -- (without batch callbacks, runs end at different steps on
+        -- different processes: they all finish the epoch, and stop after it)
+        if stop and (not world or sync_batches) then break end
       end
-      step = step + done
-      if apply then opt:apply_gradients(pairs_) end
-      if #cons > 0 then tape_engine().apply_constraints(cons) end
-      if has_end or bar_steps then
-        local logs = results_logs(net, names)
-        if has_end then cbs:call("on_train_batch_end", step - 1, logs) end
-        if bar_steps then bar:update(step, ordered(logs, names), false) end
+      if net:pending() > 0 then
+        if rawget(self, "stop_training") then
+          net:set_accumulate(accum) -- stopped: the partial group is dropped
+        else -- the epoch's last, partial group of batches
+          net:flush(fused)
+          if apply then opt:apply_gradients(pairs_) end
+          if #cons > 0 then tape_engine().apply_constraints(cons) end
+        end
       end
-      stop_if_interrupted(epoch, epochs, step, steps)
+      if world then world:average_state() end
+      local logs = logs_of()
+      if xv and (epoch + 1) % vfreq == 0 then
+        local vs, vn = vstart, nv
+        if world then vs, vn = vstart + world:cut(nv, world.rank), world:share(nv) end
+        cbs:call("on_test_begin", {})
+        local vlogs = test_loop(self, c, xv, yv, vs, vn, vbs, nil, cbs, names,
+                                sformat("fit: validation after epoch %d", epoch + 1), world)
+        cbs:call("on_test_end", vlogs)
+        for k, v in pairs(vlogs) do logs["val_" .. k] = v end -- add_metric's too
+      end
+      if bar then bar:update(steps, ordered(logs, order), true) end
+      cbs:call("on_epoch_end", epoch, logs)
+      if world then rawset(self, "stop_training", world:any(rawget(self, "stop_training"))) end
       if rawget(self, "stop_training") then break end
     end
-    local logs = results_logs(net, names)
-    if xv and (epoch + 1) % vfreq == 0 then
-      cbs:call("on_test_begin", {})
-      local vlogs = test_loop(self, c, xv, yv, vstart, nv, vbs, nil, cbs, names,
-                              sformat("fit: validation after epoch %d", epoch + 1))
-      cbs:call("on_test_end", vlogs)
-      for k, v in pairs(vlogs) do logs["val_" .. k] = v end
-    end
-    if bar then bar:update(steps, ordered(logs, order), true) end
-    cbs:call("on_epoch_end", epoch, logs)
-    if rawget(self, "stop_training") then break end
+    cbs:call("on_train_end", {})
+    if world then world:finish() end
   end
-  cbs:call("on_train_end", {})
+
+  if not world then
+    train()
+  else -- a rank that fails tells the others before its error goes on
+    local ok, err = pcall(train)
+    if not ok then
+      world:fail(err)
+      error(err, 0)
+    end
+  end
   return history
 end
 

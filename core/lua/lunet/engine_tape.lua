@@ -178,6 +178,25 @@ function Net:predict_batch(x, start, n, out)
   out:narrow(1, start + 1, n):copy_(forward(self.model, x:narrow(1, start + 1, n)))
 end
 
+-- fit's gradient stages (lunet.engine): a tape step applies its gradients
+-- at once, alone -- gradient accumulation and data-parallel reduction are
+-- the C net's, refused clearly here.
+function Net:set_accumulate(k)
+  if k ~= 1 then
+    E.raise("fit: accumulate_steps with a layer, loss or metric written in Lua is not supported")
+  end
+end
+
+function Net:set_reducer(r)
+  if r ~= nil then
+    E.raise("fit: data-parallel training (MPI) of a model with a layer, loss or metric " ..
+            "written in Lua is not supported")
+  end
+end
+
+function Net:pending() return 0 end
+function Net:flush() end
+
 function Net:reset_metrics()
   self.total, self.count, self.extra_sum, self.extra_n = 0, 0, {}, {}
   for _, m in ipairs(self.metrics) do m:reset_state() end

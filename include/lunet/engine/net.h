@@ -170,6 +170,71 @@ LN_API void ln_net_set_threading(ln_net *net, ln_net_threading mode);
 /* The way the next batch runs: LN_NET_SERIAL or LN_NET_TEAM. */
 LN_API ln_net_threading ln_net_threading_now(const ln_net *net);
 
+/* ---- gradients between backward and the update -------------------------------
+
+** Two optional stages sit between a training batch's backward and the
+** optimizer's update (train_step, or the caller's apply after train_batch):
+**  - accumulation (ln_net_set_accumulate, k > 1): the gradients of k
+**    consecutive training batches are averaged, weighted by their rows, and
+**    the update runs once, after the k-th (or at ln_net_flush);
+**  - a reducer (ln_net_set_reducer): replaces the gradients -- the mean
+**    over this process's rows -- by the mean over every process's rows, the
+**    same on every process (data-parallel training: core/mpi).
+** The gradients are those backward writes: every weight with a gradient
+** tensor of every layer that trains (the compile-time snapshot), in chain
+** order. With a stage on, a training batch of 0 rows is allowed: it runs
+** no layer and contributes zero gradients with weight 0 (a process whose
+** share of a small last batch is empty), and updates are applied after
+** backward, never block by block during it. */
+typedef struct ln_grad_reducer ln_grad_reducer;
+struct ln_grad_reducer {
+    /* grads[i] hold the mean gradient over `rows` samples (zeros when rows
+    ** is 0); replace them in place by the mean over all processes' samples.
+    ** Called at the same step on every process. */
+    ln_status (*reduce)(ln_ctx *ctx, ln_grad_reducer *r, int n,
+                        ln_tensor *const *grads, int64_t rows);
+    /* Optional (all four or none): the same while backward still runs, so
+    ** the exchange of the gradients finished first (the last layers')
+    ** overlaps the computation of the others. In a training step with the
+    ** net's optimizer (train_step, or a run with apply), no accumulation and
+    ** the update in pieces allowed:
+    **   begin     before backward, with the gradients reduce would get (in
+    **             the same order) and this step's rows;
+    **   ready     gradient i is final over elements [lo, hi) -- from a
+    **             layer's gradient sink, maybe on a team thread, or from the net after
+    **             backward for what no layer handed over; every element
+    **             exactly once per step;
+    **   progress  on the calling thread between two layers' backward: move
+    **             the exchanges on (never blocks);
+    **   wait      gradient i now holds the mean over all processes (the
+    **             net then updates its variable); after backward the net
+    **             waits for every gradient.
+    ** The numbers are those of reduce, and the processes need not agree on
+    ** which of the two ran at a step: both exchange the same messages. */
+    ln_status (*begin)(ln_ctx *ctx, ln_grad_reducer *r, int n,
+                       ln_tensor *const *grads, int64_t rows);
+    void (*ready)(ln_grad_reducer *r, int i, int64_t lo, int64_t hi);
+    ln_status (*progress)(ln_ctx *ctx, ln_grad_reducer *r);
+    ln_status (*wait)(ln_ctx *ctx, ln_grad_reducer *r, int i);
+};
+/* NULL: none (the default). Borrowed: the caller keeps r alive. */
+LN_API void ln_net_set_reducer(ln_net *net, ln_grad_reducer *r);
+/* Batches per update (>= 1; 1, the default, is off). Drops what was
+** accumulated and not applied. */
+LN_API ln_status ln_net_set_accumulate(ln_ctx *ctx, ln_net *net, int k);
+/* Training batches accumulated and not yet applied (0 after an update). */
+LN_API int ln_net_pending(const ln_net *net);
+/* Finish a partial accumulation now (at an epoch's end): average, reduce
+** and, with apply, run the optimizer set with ln_net_set_optimizer;
+** without, the gradients are left for the caller's update. Nothing when no
+** batch is pending. */
+LN_API ln_status ln_net_flush(ln_ctx *ctx, ln_net *net, int apply);
+
+/* The running totals behind ln_net_results, for sums across processes:
+** out[2i] = total, out[2i + 1] = count of entry i (0: the loss, then the
+** metrics). Returns the number of entries; writes at most max pairs. */
+LN_API int ln_net_totals(const ln_net *net, double *out, int max);
+
 /* Running totals (Keras's stateful Mean metrics), reset per epoch. */
 LN_API void ln_net_reset_metrics(ln_net *net);
 /* out[0] = mean loss, out[1..] = metric values; returns the count
