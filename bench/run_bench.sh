@@ -59,22 +59,7 @@ for w in $(echo "$WORKLOADS" | tr ',' ' '); do
     esac
 done
 
-# Append one JSON line {..., "side": S, "config": C, "load": L} to $RES.
-record() { # side config load json
-    printf '%s\n' "$4" | "$PY" -c '
-import json, sys
-rec = json.loads(sys.stdin.read())
-rec.update({"side": sys.argv[1], "config": sys.argv[2], "load1": float(sys.argv[3])})
-print(json.dumps(rec))' "$1" "$2" "$3" >> "$RES"
-}
-
-load1() { cut -d' ' -f1 /proc/loadavg; }
-
-# with_wait POLICY cmd...: run cmd with OMP_WAIT_POLICY=POLICY (or unset).
-with_wait() {
-    p=$1; shift
-    if [ "$p" = unset ]; then env -u OMP_WAIT_POLICY "$@"; else env OMP_WAIT_POLICY="$p" "$@"; fi
-}
+. "$HERE/bench_lib.sh"
 
 lunet_run() { # workload threads
     with_wait "$LUNET_WAIT" env OMP_NUM_THREADS="$2" "$LUNET" "$HERE/bench_train.lua" \

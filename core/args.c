@@ -368,6 +368,21 @@ ln_status ln_args_unit(ln_ctx *ctx, ln_args *a, const char *key,
     return LN_OK;
 }
 
+ln_status ln_args_table(ln_ctx *ctx, ln_args *a, const char *key,
+                        ln_args **sub) {
+    entry *e = find(a, key);
+    *sub = NULL;
+    if (!e || e->type == LN_ARG_NULL) {
+        if (ln_args_set_null(a, key)) return ln_fail(ctx, LN_E_NOMEM, "out of memory");
+        find(a, key)->used = 1;
+        return LN_OK;
+    }
+    if (e->type != LN_ARG_TABLE) return wrong_type(ctx, e, "a list of lists");
+    e->used = 1;
+    *sub = e->table;
+    return LN_OK;
+}
+
 ln_status ln_args_check_range(ln_ctx *ctx, const char *owner, const char *key,
                               double v, double lo, double hi) {
     if (v >= lo && v <= hi) return LN_OK;

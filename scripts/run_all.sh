@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs the tutorial's experiments 0 to 5 in order into one folder, keeps
+# Runs the experiments 0 to 7 (the tutorial's six, then the CNNs) in order into one folder, keeps
 # each script's output as <outdir>/<script>.log, and ends with a timing
 # table and every RESULT line (the figures of the README's results table).
 #
@@ -21,7 +21,8 @@ fi
 mkdir -p "$out"
 
 SCRIPTS="00_sigmoid_saturation 01_he_init_leaky_relu 02_batchnorm_after_activation
-03_batchnorm_before_activation 04_transfer_learning 05_optimizers"
+03_batchnorm_before_activation 04_transfer_learning 05_optimizers 06_cnn_fashion_mnist
+07_lenet_fashion_mnist"
 
 now() { date +%s.%N; }
 

@@ -274,9 +274,22 @@ static void push_number(lua_State *L, double v) {
     else lua_pushnumber(L, v);
 }
 
+/* Whether a table's keys are "#1" .. "#n" in order (a list of lists as
+** the binding stored it): it goes back to Lua as a sequence. */
+static int args_is_list(const ln_args *a) {
+    int n = ln_args_count(a);
+    for (int i = 0; i < n; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "#%d", i + 1);
+        if (strcmp(ln_args_at(a, i).key, key)) return 0;
+    }
+    return n > 0;
+}
+
 void lnL_push_args(lua_State *L, const ln_args *a, unsigned how) {
     luaL_checkstack(L, 6, "keyword arguments");
     int n = ln_args_count(a);
+    const int list = args_is_list(a);
     lua_createtable(L, 0, n);
     for (int i = 0; i < n; i++) {
         ln_arg e = ln_args_at(a, i);
@@ -299,6 +312,7 @@ void lnL_push_args(lua_State *L, const ln_args *a, unsigned how) {
             break;
         case LN_ARG_TABLE: lnL_push_args(L, e.table, how); break;
         }
-        lua_setfield(L, -2, e.key);
+        if (list) lua_rawseti(L, -2, i + 1);
+        else lua_setfield(L, -2, e.key);
     }
 }

@@ -44,6 +44,11 @@ LN_API ln_status ln_args_numbers(ln_ctx *ctx, ln_args *a, const char *key,
 LN_API ln_status ln_args_unit(ln_ctx *ctx, ln_args *a, const char *key,
                               const char *def, const char **name,
                               ln_args **sub);
+/* A nested table (a list of lists such as ZeroPadding2D's ((1, 1), (2, 2)),
+** whose entries are keyed "#1", "#2", ...): *sub is borrowed, NULL when
+** the key is absent or null. Any other type fails naming the key. */
+LN_API ln_status ln_args_table(ln_ctx *ctx, ln_args *a, const char *key,
+                               ln_args **sub);
 /* Reject values: helpers for the common checks, messages name the key. */
 LN_API ln_status ln_args_check_range(ln_ctx *ctx, const char *owner,
                                      const char *key, double v, double lo,

@@ -1,26 +1,37 @@
 /*
-** batch_normalization.c -- BatchNormalization (Keras, axis -1).
+** batch_normalization.c -- BatchNormalization (Keras).
 **
-** Features are the last axis (F of them); statistics run over every other
-** axis, i.e. over R = numel / F rows (the batch for (N, F) input).
+** Features are one axis (axis, default -1: the channels of channels_last
+** feature maps; 1 for channels_first); statistics run over every other
+** axis, i.e. over R = numel / F rows (the batch for (N, F) input). A
+** feature axis that is not the last is moved last (a transposed copy) and
+** back.
 **     y = x k + (beta - mean k),  k = gamma / sqrt(var + epsilon)
 ** Training mode (LN_TRAINING and layer->trainable): mean and the BIASED
 ** variance of the batch, then the moving statistics are updated once:
 **     moving <- moving - (moving - batch) (1 - momentum)
+** For 4-D input with axis 1 or 3 (-1) Keras runs TF's fused kernel, whose
+** moving variance is updated with the UNBIASED batch variance (R / (R - 1)
+** times the biased one that normalizes); so does this layer there, unless
+** fused = false (then, as for other inputs, the biased one).
 ** Inference mode (no LN_TRAINING, or trainable = false as in TF 2): the
 ** moving statistics, no update; BN is then an affine map of x.
 ** Weights in Keras's order: gamma (scale), beta (center) trainable,
 ** moving_mean, moving_variance not.
 **
 ** Statistics and gradient sums are in double, each feature summed over the
-** rows in row order by one thread (threads own blocks of features), so
-** results do not depend on the number of threads.
+** rows in row order by one thread (threads own blocks of features); with
+** many rows and few features (feature maps) the rows are cut into fixed
+** chunks whose sums are added in chunk order. Results do not depend on the
+** number of threads.
 */
 #include <stdlib.h>
 
 #include "lunet/plugin_util.h"
 
 #define BN_FBLOCK 64 /* features per thread task in the column sums */
+#define BN_CHUNK 1024 /* rows per partial sum when rows are cut */
+#define BN_SPLIT_ROWS 4096 /* ... which they are from this many rows */
 
 typedef struct bn {
     double momentum, epsilon;
@@ -29,8 +40,14 @@ typedef struct bn {
     ln_args *init_args[4];
     double gl1, gl2, bl1, bl2;
     int64_t axis;
+    int fused;    /* the keyword: -1 nil, 0 false, 1 true */
+    int unbiased; /* moving variance from the unbiased batch variance */
     int gamma, beta, mmean, mvar; /* weight indices, -1 if absent */
     int64_t f;
+    int64_t inner; /* elements after the feature axis (1: it is the last) */
+    ln_tensor *xt, *yt, *dyt; /* feature axis moved last */
+    double *part;  /* chunked sums: 2 x chunks x f */
+    int64_t part_cap;
     double *mean, *istd;  /* statistics used by the last forward */
     double *s1, *s2;      /* per-feature sums */
     float *k, *c;         /* y = x k + c */
@@ -79,8 +96,10 @@ static ln_status bn_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
     if ((st = ln_args_bool(ctx, a, "renorm", 0, &renorm))) return st;
     if (renorm)
         return ln_fail(ctx, LN_E_ARG, "'renorm' = true is not supported");
-    if (ln_args_has(a, "fused")) { /* a speed hint in Keras: no effect here */
+    b->fused = -1; /* Keras: a speed hint, which changes the moving variance */
+    if (ln_args_has(a, "fused")) {
         if ((st = ln_args_bool(ctx, a, "fused", 0, &fused))) return st;
+        b->fused = fused;
     } else if ((st = lu_nil_only(ctx, a, "fused"))) {
         return st;
     }
@@ -111,13 +130,24 @@ static ln_status bn_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in,
                        "needs inputs of rank >= 2 (batch, ..., features), got "
                        "rank %d",
                        in_nd + 1);
-    if (b->axis != -1 && b->axis != in_nd)
+    /* Keras's axes count the batch axis: 1 .. in_nd, or -in_nd .. -1 */
+    const int64_t ax = b->axis < 0 ? in_nd + 1 + b->axis : b->axis;
+    if (ax < 1 || ax > in_nd)
         return ln_fail(ctx, LN_E_ARG,
-                       "'axis' %lld: only the last axis (-1, here %d) of input "
-                       "(None, %s is supported",
-                       (long long)b->axis, in_nd,
-                       ln_dims_str(in_nd, in_shape, buf, sizeof buf) + 1);
-    b->f = in_shape[in_nd - 1];
+                       "'axis' %lld is not a feature axis of input (None, %s "
+                       "(1 .. %d, or -%d .. -1)",
+                       (long long)b->axis,
+                       ln_dims_str(in_nd, in_shape, buf, sizeof buf) + 1, in_nd, in_nd);
+    b->f = in_shape[ax - 1];
+    b->inner = 1;
+    for (int i = (int)ax; i < in_nd; i++) b->inner *= in_shape[i];
+    const int fusable = in_nd == 3 && (ax == 1 || ax == 3);
+    if (b->fused == 1 && !fusable)
+        return ln_fail(ctx, LN_E_ARG,
+                       "fused = true needs 4-D input with axis 1 or 3 (-1), got input "
+                       "(None, %s and axis %lld",
+                       ln_dims_str(in_nd, in_shape, buf, sizeof buf) + 1, (long long)b->axis);
+    b->unbiased = fusable && b->fused != 0;
     free(b->mean);
     size_t f = (size_t)(b->f ? b->f : 1);
     b->mean = malloc(f * (4 * sizeof(double) + 3 * sizeof(float)));
@@ -173,14 +203,15 @@ LN_CLONES static void bn_col_block(const float *u, const float *v,
     }
 }
 
+/* What the tasks of bn_col_sums share. */
 typedef struct bn_sums {
     const float *u, *v;
     const double *center;
-    int64_t rows, f;
-    double *s1, *s2;
+    int64_t rows, f, nblk;
+    double *s1, *s2, *p1, *p2; /* p1, p2: the chunks' partial sums */
 } bn_sums;
 
-/* Feature blocks [b0, b1) of bn_col_sums. */
+/* Feature blocks [b0, b1), over every row. */
 static void bn_sum_blocks(void *arg, int64_t b0, int64_t b1) {
     const bn_sums *s = arg;
     for (int64_t blk = b0; blk < b1; blk++) {
@@ -190,15 +221,81 @@ static void bn_sum_blocks(void *arg, int64_t b0, int64_t b1) {
     }
 }
 
+/* (chunk of rows, feature block) pairs [t0, t1), into the partial sums. */
+static void bn_sum_chunks(void *arg, int64_t t0, int64_t t1) {
+    const bn_sums *s = arg;
+    const int64_t f = s->f;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t ch = t / s->nblk, j0 = (t % s->nblk) * BN_FBLOCK;
+        const int64_t r0 = ch * BN_CHUNK;
+        const int64_t nr = s->rows - r0 < BN_CHUNK ? s->rows - r0 : BN_CHUNK;
+        const int64_t w = f - j0 < BN_FBLOCK ? f - j0 : BN_FBLOCK;
+        bn_col_block(s->u + r0 * f, s->v ? s->v + r0 * f : NULL, s->center, nr, f, j0,
+                     w, s->p1 + ch * f, s->s2 ? s->p2 + ch * f : NULL);
+    }
+}
+
 /* s1[j] = sum_r u[r, j]; with v: s2[j] = sum_r u[r, j] v[r, j] where u, v
 ** are [rows x f]. When center is given, u[r, j] - center[j] replaces u
-** (and v = NULL squares it). Threads own blocks of BN_FBLOCK features;
-** each feature is summed in row order. */
+** (and v = NULL squares it). Tasks own blocks of BN_FBLOCK features;
+** each feature is summed in row order -- or, from BN_SPLIT_ROWS rows with
+** few feature blocks, per chunk of BN_CHUNK rows into part (2 x chunks x
+** f doubles), the chunks then added in order. */
 static void bn_col_sums(const float *u, const float *v, const double *center,
-                        int64_t rows, int64_t f, double *s1, double *s2) {
-    bn_sums s = {u, v, center, rows, f, s1, s2};
-    ln_parallel_rows((f + BN_FBLOCK - 1) / BN_FBLOCK, rows * BN_FBLOCK,
-                     bn_sum_blocks, &s);
+                        int64_t rows, int64_t f, double *s1, double *s2,
+                        double *part) {
+    const int64_t nblk = (f + BN_FBLOCK - 1) / BN_FBLOCK;
+    bn_sums s = {u, v, center, rows, f, nblk, s1, s2, part, NULL};
+    if (rows < BN_SPLIT_ROWS || nblk >= 4) {
+        ln_parallel_rows(nblk, rows * BN_FBLOCK, bn_sum_blocks, &s);
+        return;
+    }
+    const int64_t nch = (rows + BN_CHUNK - 1) / BN_CHUNK;
+    s.p2 = part + nch * f;
+    ln_parallel_rows(nch * nblk, BN_CHUNK * BN_FBLOCK, bn_sum_chunks, &s);
+    for (int64_t j = 0; j < f; j++) {
+        double a1 = 0, a2 = 0;
+        for (int64_t ch = 0; ch < nch; ch++) {
+            a1 += s.p1[ch * f + j];
+            if (s2) a2 += s.p2[ch * f + j];
+        }
+        s1[j] = a1;
+        if (s2) s2[j] = a2;
+    }
+}
+
+/* The partial-sum space bn_col_sums needs for `rows` (grown only). */
+static ln_status bn_part(ln_ctx *ctx, bn *b, int64_t rows) {
+    const int64_t need = 2 * ((rows + BN_CHUNK - 1) / BN_CHUNK) * b->f;
+    if (rows < BN_SPLIT_ROWS || need <= b->part_cap) return LN_OK;
+    double *p = realloc(b->part, (size_t)need * sizeof *p);
+    if (!p) return ln_fail(ctx, LN_E_NOMEM, "out of memory");
+    b->part = p;
+    b->part_cap = need;
+    return LN_OK;
+}
+
+typedef struct bn_move {
+    float *dst;
+    const float *src;
+    int64_t a, b;
+} bn_move;
+
+static void bn_move_blocks(void *arg, int64_t o0, int64_t o1) {
+    const bn_move *m = arg;
+    const int64_t a = m->a, b = m->b;
+    for (int64_t o = o0; o < o1; o++)
+        for (int64_t i = 0; i < a; i++)
+            for (int64_t j = 0; j < b; j++)
+                m->dst[o * a * b + j * a + i] = m->src[o * a * b + i * b + j];
+}
+
+/* dst = src with, in each of the numel / (a b) blocks, [a x b] -> [b x a]:
+** the feature axis moved last (a = f, b = inner) or back. */
+static void bn_move_axis(float *dst, const float *src, int64_t numel, int64_t a,
+                         int64_t b) {
+    bn_move m = {dst, src, a, b};
+    ln_parallel_rows(numel / (a * b), a * b, bn_move_blocks, &m);
 }
 
 /* The row loops of forward and backward, over rows [r0, r1). */
@@ -257,6 +354,8 @@ LN_CLONES static void bn_batch_stats(bn *b, int64_t rows, float *mm,
                                      float *mv) {
     const double keep = 1.0 - b->momentum, eps = b->epsilon;
     const double inv = 1.0 / (double)rows;
+    /* the moving variance's estimate: biased, or unbiased as TF's fused BN */
+    const double corr = b->unbiased && rows > 1 ? (double)rows / (double)(rows - 1) : 1.0;
     const double *mean = b->mean, *s2 = b->s2;
     double *istd = b->istd;
 #pragma omp simd
@@ -264,7 +363,7 @@ LN_CLONES static void bn_batch_stats(bn *b, int64_t rows, float *mm,
         double var = s2[j] * inv;
         istd[j] = 1.0 / sqrt(var + eps);
         mm[j] = (float)(mm[j] - ((double)mm[j] - mean[j]) * keep);
-        mv[j] = (float)(mv[j] - ((double)mv[j] - var) * keep);
+        mv[j] = (float)(mv[j] - ((double)mv[j] - var * corr) * keep);
     }
 }
 
@@ -297,26 +396,39 @@ static int bn_training(const ln_layer *l, unsigned flags) {
 }
 
 static ln_status bn_forward(ln_ctx *ctx, ln_layer *l,
-                            const ln_tensor *const *x, ln_tensor *const *y,
+                            const ln_tensor *const *xs, ln_tensor *const *ys,
                             unsigned flags) {
+    const ln_tensor *x = xs[0];
+    ln_tensor *y = ys[0];
     bn *b = ln_layer_state(l);
-    const int64_t f = b->f, rows = f ? x[0]->numel / f : 0;
-    const float *xp = ln_f32(x[0]);
+    const int64_t f = b->f, rows = f ? x->numel / f : 0;
+    const float *xp = ln_f32(x);
+    float *yp = ln_f32(y);
+    ln_status st;
+    if ((st = bn_part(ctx, b, rows))) return st;
+    if (b->inner > 1) { /* the feature axis moved last, and back at the end */
+        if ((st = lu_buffer_like(ctx, &b->xt, x)) || (st = lu_buffer_like(ctx, &b->yt, y)))
+            return st;
+        bn_move_axis(ln_f32(b->xt), xp, x->numel, f, b->inner);
+        xp = ln_f32(b->xt);
+        yp = ln_f32(b->yt);
+    }
     float *mm = ln_f32(ln_layer_weight(l, b->mmean));
     float *mv = ln_f32(ln_layer_weight(l, b->mvar));
     const float *gamma = b->gamma >= 0 ? ln_f32(ln_layer_weight(l, b->gamma)) : NULL;
     const float *beta = b->beta >= 0 ? ln_f32(ln_layer_weight(l, b->beta)) : NULL;
     if (bn_training(l, flags) && rows > 0) {
-        bn_col_sums(xp, NULL, NULL, rows, f, b->s1, NULL);
+        bn_col_sums(xp, NULL, NULL, rows, f, b->s1, NULL, b->part);
         for (int64_t j = 0; j < f; j++) b->mean[j] = b->s1[j] / (double)rows;
-        bn_col_sums(xp, NULL, b->mean, rows, f, b->s2, NULL);
+        bn_col_sums(xp, NULL, b->mean, rows, f, b->s2, NULL, b->part);
         bn_batch_stats(b, rows, mm, mv);
     } else {
         bn_moving_stats(b, mm, mv);
     }
     bn_coefficients(b, gamma, beta);
-    bn_job job = {xp, NULL, b->k, b->c, NULL, NULL, NULL, ln_f32(y[0]), f};
+    bn_job job = {xp, NULL, b->k, b->c, NULL, NULL, NULL, yp, f};
     ln_parallel_rows(rows, f, bn_affine_rows, &job);
+    if (b->inner > 1) bn_move_axis(ln_f32(y), yp, y->numel, b->inner, f);
     return LN_OK;
 }
 
@@ -325,21 +437,34 @@ static ln_status bn_forward(ln_ctx *ctx, ln_layer *l,
 **   training: dx = gamma istd (dy - dbeta/R - xhat dgamma/R)
 **   inference: dx = gamma istd dy. */
 static ln_status bn_backward(ln_ctx *ctx, ln_layer *l,
-                             const ln_tensor *const *x,
-                             const ln_tensor *const *y,
-                             const ln_tensor *const *dy,
-                             ln_tensor *const *dx, ln_grad_sink *sink,
+                             const ln_tensor *const *xs,
+                             const ln_tensor *const *ys,
+                             const ln_tensor *const *dys,
+                             ln_tensor *const *dxs, ln_grad_sink *sink,
                              unsigned flags) {
+    const ln_tensor *x = xs[0], *dy = dys[0];
+    ln_tensor *dx = dxs[0];
     bn *b = ln_layer_state(l);
-    const int64_t f = b->f, rows = f ? x[0]->numel / f : 0;
-    const float *xp = ln_f32(x[0]), *g = ln_f32(dy[0]);
+    const int64_t f = b->f, rows = f ? x->numel / f : 0;
+    const float *xp = ln_f32(x), *g = ln_f32(dy);
+    float *dxp = dx ? ln_f32(dx) : NULL;
     const int train = bn_training(l, flags);
+    ln_status st;
+    if ((st = bn_part(ctx, b, rows))) return st;
+    if (b->inner > 1) { /* xt is the forward's; dx goes through yt */
+        if ((st = lu_buffer_like(ctx, &b->dyt, dy)) || (st = lu_buffer_like(ctx, &b->yt, dy)))
+            return st;
+        bn_move_axis(ln_f32(b->dyt), g, dy->numel, f, b->inner);
+        xp = ln_f32(b->xt);
+        g = ln_f32(b->dyt);
+        dxp = ln_f32(b->yt);
+    }
     const int dgamma = (flags & LN_NEED_DW) && b->gamma >= 0 && ln_layer_trains(l, b->gamma);
     const int dbeta = (flags & LN_NEED_DW) && b->beta >= 0 && ln_layer_trains(l, b->beta);
-    const int need_dx = dx[0] != NULL;
+    const int need_dx = dx != NULL;
     if (dgamma || dbeta || (need_dx && train)) {
         /* s1 = sum dy, s2 = sum dy x; then sum dy xhat = (s2 - mean s1) istd */
-        bn_col_sums(g, xp, NULL, rows, f, b->s1, b->s2);
+        bn_col_sums(g, xp, NULL, rows, f, b->s1, b->s2, b->part);
         for (int64_t j = 0; j < f; j++)
             b->s2[j] = (b->s2[j] - b->mean[j] * b->s1[j]) * b->istd[j];
     }
@@ -353,9 +478,10 @@ static ln_status bn_backward(ln_ctx *ctx, ln_layer *l,
     }
     if (!need_dx) return LN_OK;
     const float *k = b->k;
-    bn_job job = {xp, g, k, NULL, b->u, b->mean, b->s1, ln_f32(dx[0]), f};
+    bn_job job = {xp, g, k, NULL, b->u, b->mean, b->s1, dxp, f};
     if (!train) {
         ln_parallel_rows(rows, f, bn_scale_rows, &job);
+        if (b->inner > 1) bn_move_axis(ln_f32(dx), dxp, dx->numel, b->inner, f);
         return LN_OK;
     }
     /* dx = k (dy - s1/R - xhat s2/R), xhat = (x - mean) istd, as floats:
@@ -367,12 +493,17 @@ static ln_status bn_backward(ln_ctx *ctx, ln_layer *l,
         b->s1[j] = -kj * b->s1[j] * inv; /* v, kept in double */
     }
     ln_parallel_rows(rows, f, bn_dx_rows, &job);
+    if (b->inner > 1) bn_move_axis(ln_f32(dx), dxp, dx->numel, b->inner, f);
     return LN_OK;
 }
 
 static void bn_destroy(ln_layer *l) {
     bn *b = ln_layer_state(l);
     free(b->mean);
+    free(b->part);
+    ln_tensor_release(b->xt);
+    ln_tensor_release(b->yt);
+    ln_tensor_release(b->dyt);
 }
 
 static const ln_layer_ops bn_ops = {
@@ -390,8 +521,7 @@ static const ln_unit bn_unit = {
     .name = "batch_normalization",
     .class_name = "BatchNormalization",
     .version = 1,
-    .summary = "batch normalization over the last axis (moving statistics for "
-               "inference)",
+    .summary = "batch normalization over one feature axis (moving statistics for inference)",
     .ops = &bn_ops,
 };
 

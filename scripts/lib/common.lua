@@ -162,6 +162,38 @@ function M.save_and_reload(model, custom)
   return back
 end
 
+--- The script's extra arguments (arg[2] on): epochs=N (returned, or nil);
+-- anything else is refused naming what is accepted.
+function M.epochs_arg(script)
+  local epochs
+  for i = 2, arg and #arg or 0 do
+    local n = arg[i]:match("^epochs=(%d+)$")
+    if not n then error(sformat("%s: unknown argument '%s' (epochs=N)", script, arg[i]), 0) end
+    epochs = math.tointeger(tonumber(n))
+  end
+  return epochs
+end
+
+--- Draws the kernels of a convolution layer with one input channel
+-- (kernel (kh, kw, 1, filters)) as a grid of grayscale images, each on its
+-- own scale (light = large weights), like the book's filter figures.
+function M.plot_filters(path, layer, title)
+  local k = layer.kernel.value
+  local s = k:shape()
+  local t = k:totable()
+  local images, titles = {}, {}
+  for f = 1, s[4] do
+    local img = {}
+    for r = 1, s[1] do
+      img[r] = {}
+      for c = 1, s[2] do img[r][c] = t[r][c][1][f] end
+    end
+    images[f], titles[f] = img, nil
+  end
+  return ln.plot.images{filename = path, images = images, cols = math.min(16, s[4]),
+                        title = title, cell = 60}
+end
+
 --- "(55000, 28, 28)" -- a shape the way numpy prints it.
 function M.shape(t)
   local s = t:shape()

@@ -203,7 +203,9 @@ START_TEST(bad_at_build) {
     } cases[] = {
         {"prelu", "shared_axes=[3]", "shared_axes", 2, {4, 5}},
         {"softmax", "axis=1", "axis", 2, {3, 4}},
-        {"batch_normalization", "axis=1", "axis", 2, {3, 4}},
+        {"batch_normalization", "axis=3", "axis", 2, {3, 4}},
+        {"batch_normalization", "axis=0", "axis", 2, {3, 4}},
+        {"batch_normalization", "axis=-3", "axis", 2, {3, 4}},
         {"batch_normalization", "", "rank", 0, {0}},
         {"dense", "#1=2", "rank", 0, {0}},
     };

@@ -1,7 +1,10 @@
 /*
 ** test_layers_bn.c -- BatchNormalization's state: moving statistics after
 ** N training steps equal Keras's rule computed here in double (batch mean,
-** BIASED batch variance, moving <- moving - (moving - batch)(1 - momentum));
+** BIASED batch variance, moving <- moving - (moving - batch)(1 - momentum);
+** for 4-D feature maps with axis 1 or 3, TF's fused kernel's UNBIASED
+** variance unless fused = false); a channels_first layer (axis 1) equals
+** the channels_last one on the transposed input;
 ** inference uses them and updates nothing; trainable = false freezes
 ** gamma/beta (no gradients) and switches to inference even with
 ** LN_TRAINING; weights, defaults and options (center/scale, momentum).
@@ -24,14 +27,14 @@ static lt_weight weight(ln_layer *l, const char *name) {
 
 /* Keras's update for one step, in double, from x viewed as [rows x f]. */
 static void keras_step(const float *x, int64_t rows, int64_t f, double mom,
-                       double *mm, double *mv) {
+                       int unbiased, double *mm, double *mv) {
     for (int64_t j = 0; j < f; j++) {
         double mean = 0, var = 0;
         for (int64_t r = 0; r < rows; r++) mean += x[r * f + j];
         mean /= (double)rows;
         for (int64_t r = 0; r < rows; r++)
             var += (x[r * f + j] - mean) * (x[r * f + j] - mean);
-        var /= (double)rows;
+        var /= (double)(unbiased ? rows - 1 : rows);
         mm[j] -= (mm[j] - mean) * (1 - mom);
         mv[j] -= (mv[j] - var) * (1 - mom);
     }
@@ -40,7 +43,7 @@ static void keras_step(const float *x, int64_t rows, int64_t f, double mom,
 /* Run N training steps on different batches (any rank, features last) and
 ** compare the moving statistics with keras_step's. */
 static void moving_stats_case(const char *spec, double mom, int nd,
-                              const int64_t *shape, int steps) {
+                              const int64_t *shape, int steps, int unbiased) {
     ln_layer *l = lt_layer("batch_normalization", spec);
     int64_t f = shape[nd - 1], n = 1;
     for (int i = 0; i < nd; i++) n *= shape[i];
@@ -55,7 +58,7 @@ static void moving_stats_case(const char *spec, double mom, int nd,
             ln_f32(x)[i] = ln_f32(x)[i] * (1.0f + (float)(i % f)) + 0.5f * (float)(i % f);
         ln_ctx_clear(&ctx);
         ck_assert_msg(ln_layer_forward1(&ctx, l, x, y, LN_TRAINING) == LN_OK, "%s", ctx.msg);
-        keras_step(ln_f32(x), rows, f, mom, mm, mv);
+        keras_step(ln_f32(x), rows, f, mom, unbiased, mm, mv);
         ln_tensor_release(x);
     }
     const float *lm = ln_f32(weight(l, "moving_mean").value);
@@ -75,11 +78,61 @@ static void moving_stats_case(const char *spec, double mom, int nd,
 }
 
 START_TEST(moving_statistics_follow_keras) {
-    moving_stats_case("", 0.99, 2, (int64_t[]){32, 7}, 5);
-    moving_stats_case("momentum=0.9", 0.9, 2, (int64_t[]){16, 70}, 6);
-    moving_stats_case("momentum=0", 0.0, 2, (int64_t[]){9, 3}, 2);
-    moving_stats_case("", 0.99, 3, (int64_t[]){4, 5, 6}, 3); /* over 20 rows */
-    moving_stats_case("", 0.99, 2, (int64_t[]){300, 200}, 2); /* threads */
+    moving_stats_case("", 0.99, 2, (int64_t[]){32, 7}, 5, 0);
+    moving_stats_case("momentum=0.9", 0.9, 2, (int64_t[]){16, 70}, 6, 0);
+    moving_stats_case("momentum=0", 0.0, 2, (int64_t[]){9, 3}, 2, 0);
+    moving_stats_case("", 0.99, 3, (int64_t[]){4, 5, 6}, 3, 0); /* over 20 rows */
+    moving_stats_case("", 0.99, 2, (int64_t[]){300, 200}, 2, 0); /* threads */
+    /* feature maps: TF's fused kernel (unbiased), unless fused = false */
+    moving_stats_case("", 0.99, 4, (int64_t[]){4, 5, 6, 3}, 3, 1);
+    moving_stats_case("axis=3 momentum=0.9", 0.9, 4, (int64_t[]){2, 3, 3, 5}, 2, 1);
+    moving_stats_case("fused=false", 0.99, 4, (int64_t[]){4, 5, 6, 3}, 3, 0);
+    moving_stats_case("", 0.99, 4, (int64_t[]){8, 24, 24, 3}, 2, 1); /* row chunks */
+    moving_stats_case("", 0.99, 3, (int64_t[]){5, 7, 4}, 2, 0);      /* 3-D: not fused */
+}
+END_TEST
+
+/* axis = 1 on (N, C, H, W) is axis = -1 on the transposed (N, H, W, C):
+** the same outputs, moving statistics and gradients (training). */
+START_TEST(channels_first_equals_channels_last) {
+    const int64_t n = 3, c = 4, h = 5, w = 6;
+    ln_tensor *xf = lt_uniform(4, (int64_t[]){n, c, h, w}, -2, 3, 31);
+    ln_tensor *xl = lt_uniform(4, (int64_t[]){n, h, w, c}, 0, 1, 32);
+    ln_tensor *gf = lt_uniform(4, (int64_t[]){n, c, h, w}, -1, 1, 33);
+    ln_tensor *gl = lt_uniform(4, (int64_t[]){n, h, w, c}, 0, 1, 34);
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t k = 0; k < c; k++)
+            for (int64_t p = 0; p < h * w; p++) {
+                ln_f32(xl)[(b * h * w + p) * c + k] = ln_f32(xf)[(b * c + k) * h * w + p];
+                ln_f32(gl)[(b * h * w + p) * c + k] = ln_f32(gf)[(b * c + k) * h * w + p];
+            }
+    ln_layer *lf = lt_layer("batch_normalization", "axis=1");
+    ln_layer *ll = lt_layer("batch_normalization", "");
+    ln_tensor *yf = empty(), *yl = empty(), *df = empty(), *dl = empty();
+    ln_ctx_clear(&ctx);
+    ck_assert_msg(ln_layer_forward1(&ctx, lf, xf, yf, LN_TRAINING) == LN_OK, "%s", ctx.msg);
+    ck_assert_msg(ln_layer_forward1(&ctx, ll, xl, yl, LN_TRAINING) == LN_OK, "%s", ctx.msg);
+    ck_assert_msg(ln_layer_backward1(&ctx, lf, xf, yf, gf, df, LN_TRAINING | LN_NEED_DW) == LN_OK,
+                  "%s", ctx.msg);
+    ck_assert_msg(ln_layer_backward1(&ctx, ll, xl, yl, gl, dl, LN_TRAINING | LN_NEED_DW) == LN_OK,
+                  "%s", ctx.msg);
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t k = 0; k < c; k++)
+            for (int64_t p = 0; p < h * w; p++) {
+                const int64_t i = (b * c + k) * h * w + p, o = (b * h * w + p) * c + k;
+                ck_assert_float_eq(ln_f32(yf)[i], ln_f32(yl)[o]);
+                ck_assert_float_eq(ln_f32(df)[i], ln_f32(dl)[o]);
+            }
+    for (int k = 0; k < ln_layer_weight_count(lf); k++) {
+        const lt_weight a = lt_weight_at(lf, k), b = lt_weight_at(ll, k);
+        ck_assert_int_eq(memcmp(ln_f32(a.value), ln_f32(b.value), (size_t)c * sizeof(float)), 0);
+        if (a.grad)
+            ck_assert_int_eq(memcmp(ln_f32(a.grad), ln_f32(b.grad), (size_t)c * sizeof(float)), 0);
+    }
+    ln_tensor *bad[] = {xf, xl, gf, gl, yf, yl, df, dl};
+    for (int i = 0; i < 8; i++) ln_tensor_release(bad[i]);
+    ln_layer_free(lf);
+    ln_layer_free(ll);
 }
 END_TEST
 
@@ -234,6 +287,7 @@ int main(void) {
     Suite *s = suite_create("layers_bn");
     TCase *tc = tcase_create("batch_normalization");
     tcase_add_test(tc, moving_statistics_follow_keras);
+    tcase_add_test(tc, channels_first_equals_channels_last);
     tcase_add_test(tc, inference_uses_moving_statistics);
     tcase_add_test(tc, frozen_runs_in_inference_mode);
     tcase_add_test(tc, weights_and_defaults);

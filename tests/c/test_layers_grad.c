@@ -564,49 +564,9 @@ static const det_case det_cases[] = {
 };
 #define NDET ((int)(sizeof det_cases / sizeof *det_cases))
 
-/* Forward + backward with n threads; returns y, dx and every weight (after
-** the forward) and weight gradient, concatenated. */
 static float *det_run(const det_case *c, int threads, int64_t *len) {
-    ln_set_num_threads(threads);
-    ln_ctx ctx;
-    ln_ctx_clear(&ctx);
-    ln_layer *l = lt_layer(c->unit, c->spec);
-    ln_rng own;
-    ln_rng_seed(&own, 3);
-    ln_layer_set_rng(l, &own);
-    ln_tensor *x = lt_uniform(2, c->shape, -2, 2, 11);
-    ck_assert_int_eq(lt_build(&ctx, l, 1, c->shape + 1), LN_OK);
-    if (!strcmp(c->unit, "batch_normalization")) fill_bn(l);
-    else lt_fill_weights(l, -0.5f, 0.5f, 12);
-    ln_tensor *y = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
-    ln_tensor *dx = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
-    ck_assert_msg(ln_layer_forward1(&ctx, l, x, y, c->flags) == LN_OK, "%s", ctx.msg);
-    ln_tensor *dy = lt_uniform(y->ndim, y->shape, -1, 1, 13);
-    ck_assert_msg(ln_layer_backward1(&ctx, l, x, y, dy, dx,
-                                    c->flags | LN_NEED_DW) == LN_OK,
-                  "%s", ctx.msg);
-    int64_t n = y->numel + dx->numel;
-    for (int k = 0; k < ln_layer_weight_count(l); k++)
-        n += ln_layer_weight(l, k)->numel * (ln_layer_grad(l, k) ? 2 : 1);
-    float *out = malloc((size_t)n * sizeof *out), *p = out;
-    memcpy(p, ln_f32(y), (size_t)y->numel * sizeof *p), p += y->numel;
-    memcpy(p, ln_f32(dx), (size_t)dx->numel * sizeof *p), p += dx->numel;
-    for (int k = 0; k < ln_layer_weight_count(l); k++) {
-        lt_weight w = lt_weight_at(l, k);
-        memcpy(p, ln_f32(w.value), (size_t)w.value->numel * sizeof *p);
-        p += w.value->numel;
-        if (w.grad) {
-            memcpy(p, ln_f32(w.grad), (size_t)w.grad->numel * sizeof *p);
-            p += w.grad->numel;
-        }
-    }
-    *len = n;
-    ln_layer_free(l);
-    ln_tensor_release(x);
-    ln_tensor_release(y);
-    ln_tensor_release(dy);
-    ln_tensor_release(dx);
-    return out;
+    return lt_layer_run(c->unit, c->spec, 2, c->shape, c->flags, threads,
+                        strcmp(c->unit, "batch_normalization") ? NULL : fill_bn, len);
 }
 
 START_TEST(threads_bitwise) {

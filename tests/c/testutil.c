@@ -184,3 +184,48 @@ void lt_away_from(ln_tensor *x, float at, float margin) {
         else if (d < 0 && d > -margin) p[i] = at - margin;
     }
 }
+
+float *lt_layer_run(const char *unit, const char *spec, int nd,
+                    const int64_t *shape, unsigned flags, int threads,
+                    void (*fill)(ln_layer *l), int64_t *len) {
+    ln_set_num_threads(threads);
+    ln_ctx ctx;
+    ln_ctx_clear(&ctx);
+    ln_layer *l = lt_layer(unit, spec);
+    ln_rng own;
+    ln_rng_seed(&own, 3);
+    ln_layer_set_rng(l, &own);
+    ln_tensor *x = lt_uniform(nd, shape, -2, 2, 11);
+    ck_assert_msg(lt_build(&ctx, l, nd - 1, shape + 1) == LN_OK, "%s", ctx.msg);
+    if (fill) fill(l);
+    else lt_fill_weights(l, -0.5f, 0.5f, 12);
+    ln_tensor *y = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
+    ln_tensor *dx = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
+    ck_assert_msg(ln_layer_forward1(&ctx, l, x, y, flags) == LN_OK, "%s", ctx.msg);
+    ln_tensor *dy = lt_uniform(y->ndim, y->shape, -1, 1, 13);
+    ck_assert_msg(ln_layer_backward1(&ctx, l, x, y, dy, dx, flags | LN_NEED_DW) == LN_OK,
+                  "%s", ctx.msg);
+    int64_t n = y->numel + dx->numel;
+    for (int k = 0; k < ln_layer_weight_count(l); k++)
+        n += ln_layer_weight(l, k)->numel * (ln_layer_grad(l, k) ? 2 : 1);
+    float *out = malloc((size_t)n * sizeof *out), *p = out;
+    ck_assert_ptr_nonnull(out);
+    memcpy(p, ln_f32(y), (size_t)y->numel * sizeof *p), p += y->numel;
+    memcpy(p, ln_f32(dx), (size_t)dx->numel * sizeof *p), p += dx->numel;
+    for (int k = 0; k < ln_layer_weight_count(l); k++) {
+        lt_weight w = lt_weight_at(l, k);
+        memcpy(p, ln_f32(w.value), (size_t)w.value->numel * sizeof *p);
+        p += w.value->numel;
+        if (w.grad) {
+            memcpy(p, ln_f32(w.grad), (size_t)w.grad->numel * sizeof *p);
+            p += w.grad->numel;
+        }
+    }
+    *len = n;
+    ln_layer_free(l);
+    ln_tensor_release(x);
+    ln_tensor_release(y);
+    ln_tensor_release(dy);
+    ln_tensor_release(dx);
+    return out;
+}

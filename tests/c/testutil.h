@@ -47,6 +47,15 @@ ln_status lt_build(ln_ctx *ctx, ln_layer *l, int nd, const int64_t *dims);
 /* Overwrite every weight of a built layer with U[lo, hi) values from a
 ** private generator (seeded with seed + the weight's index). */
 void lt_fill_weights(ln_layer *l, float lo, float hi, uint64_t seed);
+/* A layer's forward and backward (flags | LN_NEED_DW, dx wanted) with
+** `threads` OpenMP threads, for thread-count comparisons: the layer
+** unit{spec} is built for x = U[-2, 2) of shape (nd dims, batch first),
+** its weights filled by fill (NULL: U[-0.5, 0.5)), dy = U[-1, 1). Returns
+** (malloc'd) y, dx, then every weight's value after the forward and its
+** gradient, concatenated; *len gets the count. */
+float *lt_layer_run(const char *unit, const char *spec, int nd,
+                    const int64_t *shape, unsigned flags, int threads,
+                    void (*fill)(ln_layer *l), int64_t *len);
 /* Push every x[i] with |x[i] - at| < margin out to at +- margin (keeps
 ** finite differences away from a kink). */
 void lt_away_from(ln_tensor *x, float at, float margin);

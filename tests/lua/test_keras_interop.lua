@@ -177,9 +177,9 @@ end)
 
 test("unknown layer classes are refused naming class and layer", function()
   local d = dict_form()
-  d.config.layers[3].class_name = "Conv2D"
+  d.config.layers[3].class_name = "ConvLSTM2D"
   raises(function() ln.models.model_from_json(ln.h5.json_encode(d)) end,
-         {"Conv2D", "dropout_1", "no installed lunet plugin"})
+         {"ConvLSTM2D", "dropout_1", "no installed lunet plugin"})
 end)
 
 -- ---- a whole-model file in Keras 2.0.6's layout ---------------------------------------------

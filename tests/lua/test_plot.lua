@@ -194,6 +194,26 @@ test("four panels (optimizer comparison)", function()
   check_no_temp_left()
 end)
 
+test("image grid (convolution filters)", function()
+  local images = {}
+  for i = 1, 12 do
+    local img = {}
+    for r = 1, 5 do
+      img[r] = {}
+      for c = 1, 7 do img[r][c] = math.sin(i * r * r + 3 * c * c) end
+    end
+    images[i] = img
+  end
+  local f = dir .. "/images.png"
+  plot.images{filename = f, images = images, cols = 6, title = "filters", cell = 120}
+  check_png(f, 720, 280)
+  check_no_temp_left()
+  local ok, err = pcall(plot.images, {filename = f, images = {}})
+  assert(not ok and err:find("at least one image", 1, true), err)
+  ok, err = pcall(plot.images, {filename = f, images = {{{1, 2}, {3}}}})
+  assert(not ok and err:find("not rectangular", 1, true), err)
+end)
+
 test("missing gnuplot gives a clear error", function()
   local saved = plot.gnuplot
   plot.gnuplot = "/nonexistent/gnuplot"

@@ -1,4 +1,4 @@
--- Smoke test of the experiment scripts (scripts/00..05): each runs end to
+-- Smoke test of the experiment scripts (scripts/00..07): each runs end to
 -- end in smoke mode (LUNET_SMOKE=1: 1 epoch, the repo's Fashion-MNIST
 -- sample, 1 run per optimizer) in a child `lunet` process, into a temporary
 -- folder; the test checks the exit status, what the script printed (the
@@ -216,9 +216,37 @@ test("05 optimizers", function()
   assert(#lines == 1 + 2 * #names, "2 datasets x 10 optimizers x 1 run x 1 epoch: " .. #lines)
 end)
 
+test("06 chapter-14 CNN", function()
+  local out = run_script("06_cnn_fashion_mnist.lua", "e6")
+  has(out, "Total params: 1,413,834", "exp6 summary")
+  has(out, "max_pooling2d (MaxPooling2D) (None, 14, 14, 64)", "exp6 summary")
+  has(out, "X_train (512, 28, 28, 1)", "exp6 data")
+  has(out, " - val_accuracy: ", "exp6 progress")
+  local r = result(out, "exp6")
+  probability(r.test_accuracy, "test_accuracy")
+  assert(r.epochs == 1 and r.params == 1413834, "exp6 RESULT fields")
+  check_png(tmp .. "/e6/cnn_learning_curves.png")
+  check_png(tmp .. "/e6/cnn_filters.png")
+  assert(#csv_lines(tmp .. "/e6/cnn_history.csv") == 2)
+end)
+
+test("07 LeNet-5-style CNN", function()
+  local out = run_script("07_lenet_fashion_mnist.lua", "e7")
+  has(out, "conv2d_1 (Conv2D)            (None, 10, 10, 50)        25050", "exp7 summary")
+  has(out, "Total params: 656,080", "exp7 summary")
+  local r = result(out, "exp7")
+  -- one epoch of 157 steps on the sample already beats chance by far
+  assert(r.test_accuracy > 0.5, "one epoch on the sample: test accuracy " .. r.test_accuracy)
+  check_png(tmp .. "/e7/lenet_learning_curves.png")
+  check_png(tmp .. "/e7/lenet_filters.png")
+  check_h5(tmp .. "/e7/lenet_model.h5")
+end)
+
 test("a bad argument is refused clearly", function()
   local ok, err = pcall(run_script, "05_optimizers.lua", "e5bad", nil, "cifar10")
   assert(not ok and tostring(err):find("unknown argument 'cifar10'", 1, true), tostring(err))
+  ok, err = pcall(run_script, "07_lenet_fashion_mnist.lua", "e7bad", nil, "epochs=x")
+  assert(not ok and tostring(err):find("unknown argument 'epochs=x'", 1, true), tostring(err))
 end)
 
 os.execute("rm -rf " .. shquote(tmp))

@@ -11,6 +11,7 @@
 --   plot.history(history, "learning_curves.png")          -- like pandas
 --   plot.lines{filename = "f.png", series = {{x = xs, y = ys, style = "b-"}}}
 --   plot.panels{filename = "p.png", rows = 2, cols = 2, panels = {...}}
+--   plot.images{filename = "f.png", images = {img1, ...}, cols = 8}
 --
 -- MODULE FIELDS (settable):
 --   plot.gnuplot     the gnuplot executable, a name looked up in PATH or a
@@ -681,6 +682,19 @@ function plot.lines(spec)
   return run_script(concat(out, "\n") .. "\n", spec.filename, png)
 end
 
+-- The start of a multiplot figure: header, layout and title; returns the
+-- script lines and the temporary PNG gnuplot draws into.
+local function multiplot(spec, w, h, rows, cols, title_size)
+  local out, png = {}, os.tmpname()
+  header(out, png, w, h, spec)
+  local mp = sformat("set multiplot layout %d,%d rowsfirst", rows, cols)
+  if spec.title then
+    mp = mp .. " title " .. gpstr(spec.title) .. " font " .. font(spec.title_size or title_size)
+  end
+  out[#out + 1] = mp
+  return out, png
+end
+
 --- Draws a grid of axes (gnuplot multiplot).
 -- spec = {filename, width = 400*cols, height = 300*rows, rows, cols,
 --   title (figure title), title_size = 14, panels = {axes spec, ...}}
@@ -701,13 +715,7 @@ function plot.panels(spec)
     or 400 * cols
   local h = spec.height or (spec.figsize and floor(spec.figsize[2] * plot.dpi + 0.5))
     or 300 * rows
-  local out, png = {}, os.tmpname()
-  header(out, png, w, h, spec)
-  local mp = sformat("set multiplot layout %d,%d rowsfirst", rows, cols)
-  if spec.title then
-    mp = mp .. " title " .. gpstr(spec.title) .. " font " .. font(spec.title_size or 14)
-  end
-  out[#out + 1] = mp
+  local out, png = multiplot(spec, w, h, rows, cols, 14)
   local counter = {n = 0}
   for i = 1, n do
     local p = panels[i]
@@ -715,6 +723,68 @@ function plot.panels(spec)
       p = setmetatable({grid = spec.grid}, {__index = p})
     end
     emit_axes(out, p, w / cols, h / rows, counter)
+  end
+  out[#out + 1] = "unset multiplot"
+  out[#out + 1] = "unset output"
+  return run_script(concat(out, "\n") .. "\n", spec.filename, png)
+end
+
+--- Draws a grid of grayscale images, like matplotlib's imshow(cmap="gray")
+-- with the axes off (a convolution's filters, digits).
+-- spec = {filename, images = {img, ...} (each a list of rows of numbers or
+--   a 2-D tensor), cols (default: ceil(sqrt(n))), titles = {...}, title,
+--   cell = 100 (pixels per image), width, height, scale = "each" (every
+--   image from its own min to max) | "all" (one range for all)}.
+-- Returns the filename.
+function plot.images(spec)
+  if type(spec) ~= "table" then fail("plot.images expects a table") end
+  check_filename(spec.filename)
+  local images = spec.images or {}
+  local n = #images
+  if n == 0 then fail("plot.images needs at least one image") end
+  local cols = spec.cols or math.ceil(math.sqrt(n))
+  local rows = math.ceil(n / cols)
+  local cell = spec.cell or 100
+  local w = spec.width or cols * cell
+  local h = spec.height or rows * cell + (spec.title and 40 or 0)
+  local data, lo_all, hi_all = {}, huge, -huge
+  for i, img in ipairs(images) do
+    local t = tolist(img, "image " .. i)
+    local lo, hi = huge, -huge
+    for r = 1, #t do
+      local row = tolist(t[r], "image " .. i .. " row " .. r)
+      if #row ~= #tolist(t[1]) then fail("image %d is not rectangular", i) end
+      for _, v in ipairs(row) do
+        if isfinite(v) then lo, hi = math.min(lo, v), math.max(hi, v) end
+      end
+      t[r] = row
+    end
+    if #t == 0 then fail("image %d is empty", i) end
+    data[i] = {rows = t, lo = lo, hi = hi}
+    lo_all, hi_all = math.min(lo_all, lo), math.max(hi_all, hi)
+  end
+  local out, png = multiplot(spec, w, h, rows, cols, 12)
+  out[#out + 1] = "unset key; unset tics; unset border; unset colorbox"
+  out[#out + 1] = "set palette gray; set size ratio -1; set margins 1, 1, 1, 1"
+  for i, d in ipairs(data) do
+    local lo, hi = d.lo, d.hi
+    if spec.scale == "all" then lo, hi = lo_all, hi_all end
+    if not (hi > lo) then lo, hi = lo - 1, hi + 1 end
+    local nr, nc = #d.rows, #d.rows[1]
+    out[#out + 1] = sformat("set cbrange [%s:%s]", num(lo), num(hi))
+    out[#out + 1] = sformat("set xrange [-0.5:%s]; set yrange [%s:-0.5]", num(nc - 0.5),
+                            num(nr - 0.5))
+    out[#out + 1] = spec.titles and spec.titles[i]
+      and ("set title " .. gpstr(spec.titles[i]) .. " font " .. font(spec.font_size or 9))
+      or "unset title"
+    out[#out + 1] = "$I" .. i .. " << EOD"
+    for _, row in ipairs(d.rows) do
+      local cells = {}
+      for c, v in ipairs(row) do cells[c] = num(v) end
+      out[#out + 1] = concat(cells, " ")
+    end
+    out[#out + 1] = "EOD"
+    out[#out + 1] = "plot $I" .. i .. " matrix with image notitle"
   end
   out[#out + 1] = "unset multiplot"
   out[#out + 1] = "unset output"

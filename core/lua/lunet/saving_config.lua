@@ -40,6 +40,8 @@ local function is_null(v) return v == nil or v == null end
 M.is_null = is_null
 
 -- Keras's key order for the common classes (other keys follow sorted).
+-- Conv1D and the transposed convolutions share Conv2D's, AveragePooling2D
+-- and the 1-D poolings MaxPooling2D's (below).
 local key_order = {
   layer = {"name", "trainable", "batch_input_shape", "dtype"},
   Dense = {"units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
@@ -50,12 +52,22 @@ local key_order = {
                         "moving_variance_initializer", "beta_regularizer", "gamma_regularizer",
                         "beta_constraint", "gamma_constraint"},
   Dropout = {"rate", "noise_shape", "seed"},
+  Conv2D = {"filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate",
+            "groups", "activation", "use_bias", "kernel_initializer", "bias_initializer",
+            "kernel_regularizer", "bias_regularizer", "activity_regularizer",
+            "kernel_constraint", "bias_constraint"},
+  MaxPooling2D = {"pool_size", "padding", "strides", "data_format"},
   VarianceScaling = {"scale", "mode", "distribution", "seed"},
   RandomNormal = {"mean", "stddev", "seed"},
   TruncatedNormal = {"mean", "stddev", "seed"},
   RandomUniform = {"minval", "maxval", "seed"},
   InputLayer = {"batch_input_shape", "dtype", "sparse", "ragged", "name"},
 }
+
+for _, c in ipairs({"Conv1D", "Conv1DTranspose", "Conv2DTranspose"}) do key_order[c] = key_order.Conv2D end
+for _, c in ipairs({"MaxPooling1D", "AveragePooling1D", "AveragePooling2D"}) do
+  key_order[c] = key_order.MaxPooling2D
+end
 
 -- Keys whose values Keras writes as floats (2 -> 2.0), so files look as
 -- Python wrote them; everything else keeps its Lua number type.
