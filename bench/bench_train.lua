@@ -22,6 +22,10 @@ Workloads (as torch_bench.py):
   exp5_rmsprop  ... RMSprop 1e-3 (rho 0.9, epsilon 1e-7)
   exp5_adagrad  ... Adagrad 1e-3 (initial_accumulator_value 0.1, epsilon 1e-7)
   exp5_adam     ... Adam 1e-3 (epsilon 1e-7)
+  wide_deep     functional Wide & Deep: wide = 28 row + 28 column means, deep =
+                the pixels -> Dense 100 relu -> Dense 100 relu, Add (residual),
+                Concatenate(wide, .) -> Dense 10 softmax (main), aux Dense 10
+                softmax on the residual; loss weights 0.9/0.1, SGD 1e-3, batch 32
   infer_b32     the exp1 model, predict over the 10,000 test images, batch 32
   infer_b1000   the same, batch 1000
   startup       wall time from spawning a fresh `lunet` to the end of its
@@ -45,7 +49,7 @@ local sformat = string.format
 local DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 local EXP5 = {"exp5_sgd", "exp5_rmsprop", "exp5_adagrad", "exp5_adam"}
 local INFER = {"infer_b32", "infer_b1000"}
-local ALL = {"startup", "load", "exp1", "exp2", "exp4a"}
+local ALL = {"startup", "load", "exp1", "exp2", "exp4a", "wide_deep"}
 for _, w in ipairs(EXP5) do ALL[#ALL + 1] = w end
 for _, w in ipairs(INFER) do ALL[#ALL + 1] = w end
 
@@ -182,6 +186,15 @@ local function make_model(name)
     end
     m:add(L.Dense{8, activation = "softmax"})
     return m
+  elseif name == "wide_deep" then
+    local wide = ln.Input{shape = {56}, name = "wide_input"}
+    local deep = ln.Input{shape = {28, 28}, name = "deep_input"}
+    local h1 = L.Dense{100, activation = "relu"}(L.Flatten{}(deep))
+    local h2 = L.Dense{100, activation = "relu"}(h1)
+    local r = L.Add{}({h1, h2})
+    local main = L.Dense{10, activation = "softmax", name = "main_output"}(L.Concatenate{}({wide, r}))
+    local aux = L.Dense{10, activation = "softmax", name = "aux_output"}(r)
+    return ln.Model{inputs = {wide, deep}, outputs = {main, aux}}
   elseif name:match("^exp5") then
     return ln.Sequential{
       L.Flatten{input_shape = {28, 28}},
@@ -211,7 +224,8 @@ end
 local function compiled(name)
   local model = make_model(name)
   model:compile{loss = "sparse_categorical_crossentropy", optimizer = make_optimizer(name),
-                metrics = {"accuracy"}}
+                metrics = {"accuracy"},
+                loss_weights = name == "wide_deep" and {0.9, 0.1} or nil}
   return model
 end
 
@@ -249,8 +263,11 @@ local function workload_child(o)
     return
   end
   local x, y = load_data(o.data, name)
+  if name == "wide_deep" then -- two inputs and two outputs
+    x, y = {ln.cat({x:mean(3), x:mean(2)}, 2), x}, {y, y}
+  end
   local bs = batch_size(name)
-  local n = x:size(1)
+  local n = (ln.is_tensor(x) and x or x[1]):size(1)
   local best, samples, epochs, last_loss
   for _ = 1, o.repeat_ do
     collectgarbage()

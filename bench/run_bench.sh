@@ -6,7 +6,7 @@
 # table (samples/s, seconds, peak RSS, ratios) and writes the raw JSON lines.
 #
 # Usage: bench/run_bench.sh [-r REPEAT] [-w WORKLOADS] [-o OUTDIR] [-e EPOCHS]
-#   WORKLOADS: comma list of startup, load, exp1, exp2, exp4a, exp5 (the four
+#   WORKLOADS: comma list of startup, load, exp1, exp2, exp4a, wide_deep, exp5 (the four
 #   exp5_* optimizers), infer (infer_b32, infer_b1000), or all (default).
 # Environment:
 #   LUNET        the lunet executable (default: build/bin/lunet of this tree)
@@ -52,7 +52,7 @@ RES=$OUT/results.jsonl
 LIST=
 for w in $(echo "$WORKLOADS" | tr ',' ' '); do
     case $w in
-    all) LIST="$LIST startup load exp1 exp2 exp4a exp5_sgd exp5_rmsprop exp5_adagrad exp5_adam infer_b32 infer_b1000" ;;
+    all) LIST="$LIST startup load exp1 exp2 exp4a wide_deep exp5_sgd exp5_rmsprop exp5_adagrad exp5_adam infer_b32 infer_b1000" ;;
     exp5) LIST="$LIST exp5_sgd exp5_rmsprop exp5_adagrad exp5_adam" ;;
     infer) LIST="$LIST infer_b32 infer_b1000" ;;
     *) LIST="$LIST $w" ;;

@@ -53,7 +53,7 @@ import time
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 EXP5 = ["exp5_sgd", "exp5_rmsprop", "exp5_adagrad", "exp5_adam"]
 INFER = ["infer_b32", "infer_b1000"]
-ALL = ["startup", "exp1", "exp2", "exp4a"] + EXP5 + INFER
+ALL = ["startup", "exp1", "exp2", "exp4a", "wide_deep"] + EXP5 + INFER
 
 
 def peak_rss_mb():
@@ -127,6 +127,30 @@ def load_data(data_dir, name):
 
 # ---------------------------------------------------------------- models
 
+def wide_deep_class():
+    import torch
+    import torch.nn as nn
+
+    class WideDeep(nn.Module):
+        """bench_train.lua's wide_deep: two inputs, a residual Add, a
+        Concatenate, a main and an auxiliary output (logits)."""
+
+        def __init__(self):
+            super().__init__()
+            self.h1, self.h2 = nn.Linear(784, 100), nn.Linear(100, 100)
+            self.main, self.aux = nn.Linear(156, 10), nn.Linear(100, 10)
+
+        def forward(self, wide, deep):
+            h1 = torch.relu(self.h1(deep))
+            r = h1 + torch.relu(self.h2(h1))
+            return self.main(torch.cat([wide, r], 1)), self.aux(r)
+    return WideDeep
+
+
+def WideDeep():
+    return wide_deep_class()()
+
+
 def make_model(name):
     import torch.nn as nn
     if name in ("exp1", "infer_b32", "infer_b1000", "startup"):
@@ -157,6 +181,8 @@ def make_model(name):
             prev = width
         layers.append(nn.Linear(prev, 8))
         return nn.Sequential(*layers)
+    if name == "wide_deep":
+        return WideDeep()
     if name.startswith("exp5"):
         return nn.Sequential(
             nn.Flatten(),
@@ -196,6 +222,8 @@ def train_run(name, x, y, epochs):
     opt = make_optimizer(name, model.parameters())
     bs = batch_size(name)
     n = x.shape[0]
+    if name == "wide_deep":
+        return train_wide_deep(model, opt, bs, x, y, epochs)
     t0 = time.perf_counter()
     for _ in range(epochs):
         perm = torch.randperm(n)
@@ -209,6 +237,26 @@ def train_run(name, x, y, epochs):
             opt.step()
     dt = time.perf_counter() - t0
     return dt, float(loss)
+
+
+def train_wide_deep(model, opt, bs, x, y, epochs):
+    import torch
+    import torch.nn.functional as F
+    n = x.shape[0]
+    img = x.view(n, 28, 28)
+    wide = torch.cat([img.mean(2), img.mean(1)], 1).contiguous()
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        perm = torch.randperm(n)
+        for i in range(0, n, bs):
+            idx = perm[i:i + bs]
+            yb = y[idx]
+            opt.zero_grad(set_to_none=True)
+            main, aux = model(wide[idx], x[idx])
+            loss = 0.9 * F.cross_entropy(main, yb) + 0.1 * F.cross_entropy(aux, yb)
+            loss.backward()
+            opt.step()
+    return time.perf_counter() - t0, float(loss)
 
 
 def infer_run(name, x):

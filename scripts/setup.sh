@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 # libopenmpi-dev builds lunet.mpi (data-parallel training, docs/distributed.md);
 # openmpi-bin runs it (mpirun) and its tests (tests/mpi).
 PACKAGES="gcc make cmake pkg-config liblua5.4-dev lua5.4 check libsubunit-dev
-  zlib1g-dev libhdf5-dev hdf5-tools libjansson-dev gnuplot-nox
+  zlib1g-dev libhdf5-dev hdf5-tools libjansson-dev gnuplot-nox graphviz
   dataset-fashion-mnist python3-numpy python3-h5py
   clang-14 libclang-rt-14-dev valgrind
   libzmq3-dev libssl-dev jupyter-notebook jupyter-nbconvert jupyter-client

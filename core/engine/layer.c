@@ -362,9 +362,10 @@ ln_status ln_layer_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
             return st;
     if (!l->trainable) flags &= ~LN_NEED_DW;
     if (!(flags & LN_NEED_DW)) sink = NULL;
-    if ((st = l->ops->backward(ctx, l, x, y, dy, dx, sink, flags)))
+    unsigned skip_reg = flags & LN_SKIP_REG;
+    if ((st = l->ops->backward(ctx, l, x, y, dy, dx, sink, flags & ~LN_SKIP_REG)))
         return ln_prefix(ctx, "%s", l->name);
-    if (!(flags & LN_NEED_DW)) return LN_OK;
+    if (!(flags & LN_NEED_DW) || skip_reg) return LN_OK;
     for (int i = 0; i < l->nweights; i++) {
         ln_weight *w = &l->weights[i];
         if (!w->grad || !w->trainable || (w->l1 == 0 && w->l2 == 0)) continue;

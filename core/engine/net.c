@@ -21,6 +21,7 @@ ln_net *ln_net_new(ln_ctx *ctx) {
 
 void ln_net_free(ln_net *net) {
     if (!net) return;
+    ln__graph_free(net->graph);
     ln__chain_free(&net->chain);
     ln__score_free(&net->score);
     ln__update_free(&net->update);
@@ -37,6 +38,8 @@ ln_status ln_net_set_layers(ln_ctx *ctx, ln_net *net, int n,
     if (n < 0) return ln_fail(ctx, LN_E_ARG, "net: negative layer count");
     ln_status st = ln__chain_reserve(ctx, c, n);
     if (st) return st;
+    ln__graph_free(net->graph); /* a chain again (ln_net_set_graph sets it after) */
+    net->graph = NULL;
     for (int i = 0; i < n; i++) c->layers[i] = layers[i];
     c->n = n;
     ln__tuner_unsteady(&net->tuner);

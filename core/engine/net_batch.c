@@ -16,9 +16,9 @@ void ln__batch_free(ln_batch *b) {
 
 /* dst <- the selected rows of src (shape [n, src rows' shape]). dst's dtype
 ** must already be src's. */
-static ln_status gather(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
-                        const int64_t *idx, int64_t start, int64_t n,
-                        const char *what) {
+ln_status ln__gather(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
+                     const int64_t *idx, int64_t start, int64_t n,
+                     const char *what) {
     char s[128];
     if (src->ndim < 1)
         return ln_fail(ctx, LN_E_SHAPE, "%s: a scalar has no samples", what);
@@ -49,7 +49,7 @@ static ln_status gather(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
 }
 
 /* An empty tensor of dtype for a buffer (resized on use). */
-static ln_status buffer(ln_ctx *ctx, ln_tensor **t, ln_dtype dtype) {
+ln_status ln__batch_buffer(ln_ctx *ctx, ln_tensor **t, ln_dtype dtype) {
     int64_t zero = 0;
     if (*t && (*t)->dtype != dtype) {
         ln_tensor_release(*t);
@@ -71,11 +71,11 @@ static ln_status gather_batch(ln_ctx *ctx, ln_batch *b, const ln_tensor *x,
         return ln_fail(ctx, LN_E_SHAPE, "x %s and y %s differ in sample count",
                        ln_shape_str(x, a, sizeof a), ln_shape_str(y, c, sizeof c));
     }
-    ln_status st = buffer(ctx, &b->x, LN_FLOAT32);
-    if (!st) st = gather(ctx, b->x, x, idx, start, n, "x");
+    ln_status st = ln__batch_buffer(ctx, &b->x, LN_FLOAT32);
+    if (!st) st = ln__gather(ctx, b->x, x, idx, start, n, "x");
     if (st || !y) return st;
-    st = buffer(ctx, &b->y, y->dtype);
-    return st ? st : gather(ctx, b->y, y, idx, start, n, "y");
+    st = ln__batch_buffer(ctx, &b->y, y->dtype);
+    return st ? st : ln__gather(ctx, b->y, y, idx, start, n, "y");
 }
 
 /* Ask the memory system for rows idx[start .. start + n) of x: the next
@@ -156,9 +156,11 @@ static ln_status predict_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     ln_status st = gather_batch(ctx, &net->batch, b->x, NULL, NULL, b->start, b->n);
     if (!st) st = ln__chain_forward(ctx, &net->chain, net->batch.x, 0);
     if (st) return st;
-    const ln_tensor *y = ln__chain_output(&net->chain);
-    const ln_tensor *out = b->out;
-    const int64_t start = b->start, n = b->n;
+    return ln__put_rows(ctx, b->out, ln__chain_output(&net->chain), b->start, b->n);
+}
+
+ln_status ln__put_rows(ln_ctx *ctx, ln_tensor *out, const ln_tensor *y,
+                       int64_t start, int64_t n) {
     char a[128], c[128];
     int64_t rowlen = n ? y->numel / n : 0;
     if (out->dtype != LN_FLOAT32 || out->ndim < 1 || start + n > out->shape[0] ||
@@ -172,6 +174,10 @@ static ln_status predict_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
 }
 
 ln_status ln__net_batch(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
+    if (b->io) return ln__graph_batch(ctx, net, b);
+    if (net->graph)
+        return ln_fail(ctx, LN_E_STATE, "net: a graph runs through the "
+                       "ln_net_graph_* calls (several inputs and outputs)");
     switch (b->kind) {
     case LN__K_TRAIN: return train_body(ctx, net, b);
     case LN__K_TEST: return test_body(ctx, net, b);

@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 
 #include "lunet/engine/net.h"
+#include "lunet/engine/net_graph.h"
 
 /* ---- the chain (net_chain.c) ----------------------------------------------------- */
 
@@ -139,7 +140,18 @@ typedef struct ln__batch {
     int64_t next_start, next_n; /* the next batch's rows, to prefetch */
     double *loss;   /* train, test */
     ln_tensor *out; /* predict: rows [start, start + n) receive the outputs */
+    const ln_net_io *io; /* a graph's inputs and targets (x, y: the first) */
 } ln__batch;
+
+/* dst <- the selected rows of src; dst's dtype must be src's (net_batch.c). */
+ln_status ln__gather(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
+                     const int64_t *idx, int64_t start, int64_t n,
+                     const char *what);
+/* An empty tensor of dtype in *t for a buffer, remade if its dtype differs. */
+ln_status ln__batch_buffer(ln_ctx *ctx, ln_tensor **t, ln_dtype dtype);
+/* y's n rows into rows [start, start + n) of out (predict). */
+ln_status ln__put_rows(ln_ctx *ctx, ln_tensor *out, const ln_tensor *y,
+                       int64_t start, int64_t n);
 
 /* ---- the choice of threads (net_run.c) --------------------------------------------- */
 
@@ -174,6 +186,17 @@ typedef struct ln_tuner {
 
 /* Forget which batch sizes ran serially (buffers may have to grow). */
 void ln__tuner_unsteady(ln_tuner *t);
+
+/* ---- the graph (net_graph.c) -------------------------------------------------------- */
+
+typedef struct ln_graph ln_graph;
+void ln__graph_free(ln_graph *g);
+void ln__graph_reset(ln_graph *g);
+/* Whether io fits the graph (inputs; targets and destinations if asked). */
+ln_status ln__graph_check_io(ln_ctx *ctx, const ln_net *net, const ln_net_io *io,
+                             int targets, int outs);
+/* A batch of a graph run (b->io set). */
+ln_status ln__graph_batch(ln_ctx *ctx, ln_net *net, const ln__batch *b);
 
 /* ---- the stages between backward and the update (net_stage.c) ---------------------- */
 
@@ -212,6 +235,7 @@ ln_status ln__stage_overlap_finish(ln_ctx *ctx, ln_stage *s, ln_update *u);
 /* ---- the net ------------------------------------------------------------------------ */
 
 struct ln_net {
+    ln_graph *graph; /* NULL: the chain is the network */
     ln_chain chain;
     ln_score score;
     ln_update update;

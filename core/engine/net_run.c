@@ -239,7 +239,7 @@ ln_status ln_net_train_run(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
     if (apply && !net->update.opt)
         return ln_fail(ctx, LN_E_STATE, "net: a training step with the update "
                        "needs an optimizer (set_optimizer)");
-    run_call r = {{LN__K_TRAIN, apply != 0, 0, x, y, idx, 0, 0, 0, 0, NULL, NULL},
+    run_call r = {{LN__K_TRAIN, apply != 0, 0, x, y, idx, 0, 0, 0, 0, NULL, NULL, NULL},
                   start, count, batch, 0, 0, run, 0};
     return start_run(ctx, net, &r, max_seconds, max_batches);
 }
@@ -249,7 +249,7 @@ ln_status ln_net_test_run(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                           int64_t batch, int64_t max_batches,
                           double max_seconds, ln_net_run *run) {
     if (!y) return ln_fail(ctx, LN_E_ARG, "net: evaluation needs targets");
-    run_call r = {{LN__K_TEST, 0, 0, x, y, NULL, 0, 0, 0, 0, NULL, NULL},
+    run_call r = {{LN__K_TEST, 0, 0, x, y, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
                   start, count, batch, 0, 0, run, 0};
     return start_run(ctx, net, &r, max_seconds, max_batches);
 }
@@ -258,7 +258,61 @@ ln_status ln_net_predict_run(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                              int64_t start, int64_t count, int64_t batch,
                              ln_tensor *out, int64_t max_batches,
                              double max_seconds, ln_net_run *run) {
-    run_call r = {{LN__K_PREDICT, 0, 0, x, NULL, NULL, 0, 0, 0, 0, NULL, out},
+    run_call r = {{LN__K_PREDICT, 0, 0, x, NULL, NULL, 0, 0, 0, 0, NULL, out, NULL},
+                  start, count, batch, 0, 0, run, 0};
+    return start_run(ctx, net, &r, max_seconds, max_batches);
+}
+
+/* ---- graph runs (lunet/engine/net_graph.h) ----------------------------------------- */
+
+/* The first target given (the tuner keys its buffers on its dtype). */
+static const ln_tensor *first_target(const ln_net_io *io) {
+    for (int k = 0; k < io->ny; k++)
+        if (io->y && io->y[k]) return io->y[k];
+    return NULL;
+}
+
+ln_status ln_net_graph_train_run(ln_ctx *ctx, ln_net *net, const ln_net_io *io,
+                                 const int64_t *idx, int64_t start, int64_t count,
+                                 int64_t batch, int apply, int64_t max_batches,
+                                 double max_seconds, ln_net_run *run) {
+    memset(run, 0, sizeof *run);
+    run->nonfinite = -1;
+    ln_status st = ln__graph_check_io(ctx, net, io, 1, 0);
+    if (st) return st;
+    if (apply && !net->update.opt)
+        return ln_fail(ctx, LN_E_STATE, "net: a training step with the update "
+                       "needs an optimizer (set_optimizer)");
+    run_call r = {{LN__K_TRAIN, apply != 0, 0, io->x[0], first_target(io), idx, 0, 0,
+                   0, 0, NULL, NULL, io},
+                  start, count, batch, 0, 0, run, 0};
+    return start_run(ctx, net, &r, max_seconds, max_batches);
+}
+
+ln_status ln_net_graph_test_run(ln_ctx *ctx, ln_net *net, const ln_net_io *io,
+                                int64_t start, int64_t count, int64_t batch,
+                                int64_t max_batches, double max_seconds,
+                                ln_net_run *run) {
+    memset(run, 0, sizeof *run);
+    run->nonfinite = -1;
+    ln_status st = ln__graph_check_io(ctx, net, io, 1, 0);
+    if (st) return st;
+    run_call r = {{LN__K_TEST, 0, 0, io->x[0], first_target(io), NULL, 0, 0, 0, 0,
+                   NULL, NULL, io},
+                  start, count, batch, 0, 0, run, 0};
+    return start_run(ctx, net, &r, max_seconds, max_batches);
+}
+
+ln_status ln_net_graph_predict_run(ln_ctx *ctx, ln_net *net, const ln_net_io *io,
+                                   int64_t start, int64_t count, int64_t batch,
+                                   int64_t max_batches, double max_seconds,
+                                   ln_net_run *run) {
+    memset(run, 0, sizeof *run);
+    run->nonfinite = -1;
+    ln_status st = ln__graph_check_io(ctx, net, io, 0, 1);
+    if (st) return st;
+    run_call r = {{LN__K_PREDICT, 0, 0, io->x[0], NULL, NULL, 0, 0, 0, 0, NULL, NULL,
+                   io},
                   start, count, batch, 0, 0, run, 0};
     return start_run(ctx, net, &r, max_seconds, max_batches);
 }
@@ -289,7 +343,7 @@ ln_status ln_net_train_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                              const ln_tensor *y, const int64_t *idx,
                              int64_t start, int64_t n, double *loss) {
     if (!y) return ln_fail(ctx, LN_E_ARG, "net: training needs targets");
-    ln__batch t = {LN__K_TRAIN, 0, 0, x, y, idx, 0, 0, 0, 0, NULL, NULL};
+    ln__batch t = {LN__K_TRAIN, 0, 0, x, y, idx, 0, 0, 0, 0, NULL, NULL, NULL};
     return single(ctx, net, &t, start, n, loss);
 }
 
@@ -300,7 +354,7 @@ ln_status ln_net_train_step(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
     if (!net->update.opt)
         return ln_fail(ctx, LN_E_STATE, "net: train_step without an optimizer "
                        "(set_optimizer)");
-    ln__batch t = {LN__K_TRAIN, 1, 0, x, y, idx, 0, 0, 0, 0, NULL, NULL};
+    ln__batch t = {LN__K_TRAIN, 1, 0, x, y, idx, 0, 0, 0, 0, NULL, NULL, NULL};
     return single(ctx, net, &t, start, n, loss);
 }
 
@@ -308,13 +362,13 @@ ln_status ln_net_test_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                             const ln_tensor *y, const int64_t *idx,
                             int64_t start, int64_t n, double *loss) {
     if (!y) return ln_fail(ctx, LN_E_ARG, "net: evaluation needs targets");
-    ln__batch t = {LN__K_TEST, 0, 0, x, y, idx, 0, 0, 0, 0, NULL, NULL};
+    ln__batch t = {LN__K_TEST, 0, 0, x, y, idx, 0, 0, 0, 0, NULL, NULL, NULL};
     return single(ctx, net, &t, start, n, loss);
 }
 
 ln_status ln_net_predict_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
                                int64_t start, int64_t n, ln_tensor *out) {
-    ln__batch t = {LN__K_PREDICT, 0, 0, x, NULL, NULL, 0, 0, 0, 0, NULL, out};
+    ln__batch t = {LN__K_PREDICT, 0, 0, x, NULL, NULL, 0, 0, 0, 0, NULL, out, NULL};
     return single(ctx, net, &t, start, n, NULL);
 }
 

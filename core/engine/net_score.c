@@ -133,6 +133,7 @@ void ln_net_reset_metrics(ln_net *net) {
     ln_score *s = &net->score;
     s->loss_total = s->loss_count = 0;
     for (int i = 0; i < s->nmetrics; i++) s->mtotal[i] = s->mcount[i] = 0;
+    if (net->graph) ln__graph_reset(net->graph);
 }
 
 int ln_net_results(const ln_net *net, double *out, int max) {

@@ -97,6 +97,36 @@ static int layer_build(lua_State *L) {
     return 1;
 }
 
+/* layer:build_inputs({shape, ...}) -> {output shape, ...}: a layer with
+** several inputs (a merge) or outputs; shapes without the batch axis. */
+static int layer_build_inputs(lua_State *L) {
+    lnL_layer *u = lnL_check_layer(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int n = lnL_len(L, 2, ln_layer_name(u->l), "the number of inputs", 1 << 16);
+    ln_shape *in = lua_newuserdatauv(L, sizeof *in * (size_t)(n ? n : 1), 0);
+    for (int i = 0; i < n; i++) {
+        lua_geti(L, 2, i + 1);
+        luaL_checktype(L, -1, LUA_TTABLE);
+        in[i].nd = lnL_check_shape(L, lua_gettop(L), in[i].dim, ln_layer_name(u->l));
+        lua_pop(L, 1);
+    }
+    lnL_check(L, ln_layer_build(lnL_ctx(), u->l, n, in));
+    int nout = ln_layer_output_count(u->l);
+    lua_createtable(L, nout, 0);
+    for (int j = 0; j < nout; j++) {
+        push_dims(L, ln_layer_output_shape(u->l, j));
+        lua_rawseti(L, -2, j + 1);
+    }
+    return 1;
+}
+
+/* layer:input_count() -> inputs it was built for (0: not built). */
+static int layer_input_count(lua_State *L) {
+    ln_layer *l = lnL_check_layer(L, 1)->l;
+    lua_pushinteger(L, ln_layer_built(l) ? ln_layer_input_count(l) : 0);
+    return 1;
+}
+
 static int layer_is_built(lua_State *L) {
     lua_pushboolean(L, ln_layer_built(lnL_check_layer(L, 1)->l));
     return 1;
@@ -515,6 +545,8 @@ void lnL_open_nn(lua_State *L) {
     static const luaL_Reg layer_methods[] = {
         {"set_name", layer_set_name},
         {"build", layer_build},
+        {"build_inputs", layer_build_inputs},
+        {"input_count", layer_input_count},
         {"is_built", layer_is_built},
         {"input_shape", layer_input_shape},
         {"output_shape", layer_output_shape},

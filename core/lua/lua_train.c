@@ -33,15 +33,11 @@
 #include "lua_parts.h"
 #include "lua_nn.h"
 #include "lua_optim.h"
+#include "lua_train.h"
 #include "lunet/overflow.h"
 
 #define LN_NET_MT "lunet.Net"
 #define LN_INDEX_MT "lunet.Index"
-
-enum {
-    UV_LAYERS = 1, UV_LOSS, UV_METRICS, UV_CACHE, UV_OPT, UV_PAIRS, UV_REDUCER,
-    UV_COUNT = UV_REDUCER
-};
 
 #define LN_REDUCER_MT "lunet.GradReducer"
 
@@ -54,7 +50,7 @@ typedef struct lnL_index {
     int64_t *v;
 } lnL_index;
 
-static ln_net *check_net(lua_State *L, int idx) {
+ln_net *lnL_check_net(lua_State *L, int idx) {
     lnL_net *u = luaL_checkudata(L, idx, LN_NET_MT);
     if (!u->net) luaL_argerror(L, idx, "net is freed");
     return u->net;
@@ -66,7 +62,7 @@ static lnL_index *check_index(lua_State *L, int idx) {
 
 /* Push the net-owned tensor t as a userdata created once per tensor
 ** object (cached by address in the net's user value UV_CACHE). */
-static void push_owned(lua_State *L, int owner, ln_tensor *t) {
+void lnL_push_owned(lua_State *L, int owner, ln_tensor *t) {
     owner = lua_absindex(L, owner);
     lua_getiuservalue(L, owner, UV_CACHE);
     if (lua_rawgetp(L, -1, t) == LUA_TUSERDATA) {
@@ -100,7 +96,7 @@ static int net_gc(lua_State *L) {
 
 /* net:set_layers({layer, ...}) */
 static int net_set_layers(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     int n = lnL_len(L, 2, "set_layers", "the number of layers", 1 << 20);
     ln_layer **ls = lua_newuserdatauv(L, sizeof *ls * (size_t)(n ? n : 1), 0);
@@ -117,7 +113,7 @@ static int net_set_layers(lua_State *L) {
 
 /* net:set_loss(loss_object | nil) */
 static int net_set_loss(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     ln_object *o = lua_isnoneornil(L, 2) ? NULL : lnL_check_object(L, 2)->o;
     lnL_check(L, ln_net_set_loss(lnL_ctx(), net, o));
     lua_settop(L, 2);
@@ -127,7 +123,7 @@ static int net_set_loss(lua_State *L) {
 
 /* net:set_metrics({object, ...}) -- metric or loss objects */
 static int net_set_metrics(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     int n = lnL_len(L, 2, "set_metrics", "the number of metrics", 1 << 20);
     ln_object **ms = lua_newuserdatauv(L, sizeof *ms * (size_t)(n ? n : 1), 0);
@@ -144,7 +140,7 @@ static int net_set_metrics(lua_State *L) {
 
 /* net:set_trainable({bool, ...} | nil): the compile-time snapshot. */
 static int net_set_trainable(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     if (lua_isnoneornil(L, 2)) {
         lnL_check(L, ln_net_set_trainable(lnL_ctx(), net, NULL));
         return 0;
@@ -165,36 +161,36 @@ static int net_set_trainable(lua_State *L) {
 }
 
 static int net_fused(lua_State *L) {
-    lua_pushboolean(L, ln_net_fused(check_net(L, 1)));
+    lua_pushboolean(L, ln_net_fused(lnL_check_net(L, 1)));
     return 1;
 }
 
 /* net:forward(x [, training [, logits]]) -> y (net-owned, reused) */
 static int net_forward(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     ln_tensor *x = lnL_check_tensor(L, 2);
     unsigned flags = (lua_toboolean(L, 3) ? LN_TRAINING : 0) |
                      (lua_toboolean(L, 4) ? LN_LOGITS : 0);
     ln_tensor *y;
     lnL_check(L, ln_net_forward(lnL_ctx(), net, x, flags, &y));
-    push_owned(L, 1, y);
+    lnL_push_owned(L, 1, y);
     return 1;
 }
 
 /* net:backward(dy [, need_dx]) -> dx (net-owned) when need_dx */
 static int net_backward(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     ln_tensor *dy = lnL_check_tensor(L, 2);
     int need_dx = lua_toboolean(L, 3);
     ln_tensor *dx;
     lnL_check(L, ln_net_backward(lnL_ctx(), net, dy, need_dx, &dx));
     if (!dx) return 0;
-    push_owned(L, 1, dx);
+    lnL_push_owned(L, 1, dx);
     return 1;
 }
 
 /* The optional index at idx (nil or an Index). */
-static const int64_t *opt_index(lua_State *L, int idx, int64_t start,
+const int64_t *lnL_opt_index(lua_State *L, int idx, int64_t start,
                                 int64_t n) {
     if (lua_isnoneornil(L, idx)) return NULL;
     lnL_index *ix = check_index(L, idx);
@@ -209,12 +205,12 @@ typedef ln_status (*batch_fn)(ln_ctx *, ln_net *, const ln_tensor *,
                               int64_t, double *);
 
 static int run_batch(lua_State *L, batch_fn fn) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     ln_tensor *x = lnL_check_tensor(L, 2);
     ln_tensor *y = lnL_check_tensor(L, 3);
     int64_t start = lnL_check_int(L, 5, "batch", "start", 0, INT64_MAX);
     int64_t n = lnL_check_int(L, 6, "batch", "the number of rows", 0, INT64_MAX);
-    const int64_t *idx = opt_index(L, 4, start, n);
+    const int64_t *idx = lnL_opt_index(L, 4, start, n);
     double loss;
     lnL_check(L, fn(lnL_ctx(), net, x, y, idx, start, n, &loss));
     lua_pushnumber(L, loss);
@@ -230,7 +226,7 @@ static int net_test_batch(lua_State *L) { return run_batch(L, ln_net_test_batch)
 
 /* net:predict_batch(x, start, n, out): rows start.. of out */
 static int net_predict_batch(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     ln_tensor *x = lnL_check_tensor(L, 2);
     int64_t start = lnL_check_int(L, 3, "predict_batch", "start", 0, INT64_MAX);
     int64_t n = lnL_check_int(L, 4, "predict_batch", "the number of rows", 0, INT64_MAX);
@@ -242,7 +238,7 @@ static int net_predict_batch(lua_State *L) {
 /* net:set_optimizer(optimizer_userdata, {{grad, var, name = ...}, ...}) or
 ** net:set_optimizer(nil): what train_step applies. */
 static int net_set_optimizer(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     if (lua_isnoneornil(L, 2)) {
         lnL_check(L, ln_net_set_optimizer(lnL_ctx(), net, NULL, 0, NULL, NULL, NULL));
         lua_pushnil(L);
@@ -287,7 +283,7 @@ static const char *const threading_names[] = {"auto", "serial", "team", NULL};
 
 /* net:set_threading("auto" | "serial" | "team") */
 static int net_set_threading(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     int m = luaL_checkoption(L, 2, NULL, threading_names);
     ln_net_set_threading(net, (ln_net_threading)m);
     return 0;
@@ -295,13 +291,13 @@ static int net_set_threading(lua_State *L) {
 
 /* net:threading() -> "serial" or "team": how the next batch runs */
 static int net_threading(lua_State *L) {
-    lua_pushstring(L, threading_names[ln_net_threading_now(check_net(L, 1))]);
+    lua_pushstring(L, threading_names[ln_net_threading_now(lnL_check_net(L, 1))]);
     return 1;
 }
 
 /* Push a run's results (true on success) or nil, the message, the 0-based
 ** batch of the run that failed. */
-static int push_run(lua_State *L, ln_status st, const ln_net_run *run) {
+int lnL_push_run(lua_State *L, ln_status st, const ln_net_run *run) {
     if (st) {
         ln_ctx *ctx = lnL_ctx();
         lua_pushnil(L);
@@ -320,7 +316,7 @@ static int push_run(lua_State *L, ln_status st, const ln_net_run *run) {
 
 /* Optional limits of a run at idx, idx + 1: max_batches (nil: none) and
 ** max_seconds (nil or 0: none). */
-static void run_limits(lua_State *L, int idx, int64_t *maxb, double *maxs) {
+void lnL_run_limits(lua_State *L, int idx, int64_t *maxb, double *maxs) {
     *maxb = lnL_opt_int(L, idx, "run", "max_batches", 0, INT64_MAX, -1);
     *maxs = luaL_optnumber(L, idx + 1, 0);
 }
@@ -329,56 +325,56 @@ static void run_limits(lua_State *L, int idx, int64_t *maxb, double *maxs) {
 ** [, max_seconds]]) -> batches done, first non-finite batch (0-based) or
 ** nil, its loss, the last loss; or nil, message, failed batch (0-based). */
 static int net_train_run(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     ln_tensor *x = lnL_check_tensor(L, 2), *y = lnL_check_tensor(L, 3);
     int64_t start = lnL_check_int(L, 5, "train_run", "start", 0, INT64_MAX);
     int64_t count = lnL_check_int(L, 6, "train_run", "count", 0, INT64_MAX);
     int64_t batch = lnL_check_int(L, 7, "train_run", "batch_size", 1, INT64_MAX);
     int apply = lua_toboolean(L, 8);
-    const int64_t *idx = opt_index(L, 4, start, count);
+    const int64_t *idx = lnL_opt_index(L, 4, start, count);
     int64_t maxb;
     double maxs;
-    run_limits(L, 9, &maxb, &maxs);
+    lnL_run_limits(L, 9, &maxb, &maxs);
     ln_net_run run;
     ln_status st = ln_net_train_run(lnL_ctx(), net, x, y, idx, start, count, batch,
                                     apply, maxb, maxs, &run);
-    return push_run(L, st, &run);
+    return lnL_push_run(L, st, &run);
 }
 
 /* net:test_run(x, y, start, count, batch [, max_batches [, max_seconds]]) */
 static int net_test_run(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     ln_tensor *x = lnL_check_tensor(L, 2), *y = lnL_check_tensor(L, 3);
     int64_t start = lnL_check_int(L, 4, "test_run", "start", 0, INT64_MAX);
     int64_t count = lnL_check_int(L, 5, "test_run", "count", 0, INT64_MAX);
     int64_t batch = lnL_check_int(L, 6, "test_run", "batch_size", 1, INT64_MAX), maxb;
     double maxs;
-    run_limits(L, 7, &maxb, &maxs);
+    lnL_run_limits(L, 7, &maxb, &maxs);
     ln_net_run run;
     ln_status st = ln_net_test_run(lnL_ctx(), net, x, y, start, count, batch, maxb,
                                    maxs, &run);
-    return push_run(L, st, &run);
+    return lnL_push_run(L, st, &run);
 }
 
 /* net:predict_run(x, start, count, batch, out [, max_batches [, max_seconds]]) */
 static int net_predict_run(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     ln_tensor *x = lnL_check_tensor(L, 2);
     int64_t start = lnL_check_int(L, 3, "predict_run", "start", 0, INT64_MAX);
     int64_t count = lnL_check_int(L, 4, "predict_run", "count", 0, INT64_MAX);
     int64_t batch = lnL_check_int(L, 5, "predict_run", "batch_size", 1, INT64_MAX), maxb;
     ln_tensor *out = lnL_check_tensor(L, 6);
     double maxs;
-    run_limits(L, 7, &maxb, &maxs);
+    lnL_run_limits(L, 7, &maxb, &maxs);
     ln_net_run run;
     ln_status st = ln_net_predict_run(lnL_ctx(), net, x, start, count, batch, out,
                                       maxb, maxs, &run);
-    return push_run(L, st, &run);
+    return lnL_push_run(L, st, &run);
 }
 
 /* net:set_accumulate(k): batches per update (1: off). */
 static int net_set_accumulate(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     lua_Integer k = luaL_checkinteger(L, 2);
     if (k < 1 || k > 1000000000)
         return luaL_error(L, "accumulate_steps must be in [1, 1e9], got %I", k);
@@ -388,20 +384,20 @@ static int net_set_accumulate(lua_State *L) {
 
 /* net:pending() -> training batches accumulated and not yet applied */
 static int net_pending(lua_State *L) {
-    lua_pushinteger(L, ln_net_pending(check_net(L, 1)));
+    lua_pushinteger(L, ln_net_pending(lnL_check_net(L, 1)));
     return 1;
 }
 
 /* net:flush(apply): the partial accumulation averaged, reduced (and applied) */
 static int net_flush(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     lnL_check(L, ln_net_flush(lnL_ctx(), net, lua_toboolean(L, 2)));
     return 0;
 }
 
 /* net:set_reducer(reducer | nil) */
 static int net_set_reducer(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     ln_grad_reducer *r = NULL;
     if (!lua_isnoneornil(L, 2)) {
         ln_grad_reducer **box = luaL_checkudata(L, 2, LN_REDUCER_MT);
@@ -416,7 +412,7 @@ static int net_set_reducer(lua_State *L) {
 
 /* net:totals() -> loss total, loss count, metric 1 total, count, ... */
 static int net_totals(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     double v[128];
     int k = ln_net_totals(net, v, 64);
     if (k > 64) k = 64;
@@ -464,13 +460,13 @@ static int l_tensor_info(lua_State *L) {
 }
 
 static int net_reset_metrics(lua_State *L) {
-    ln_net_reset_metrics(check_net(L, 1));
+    ln_net_reset_metrics(lnL_check_net(L, 1));
     return 0;
 }
 
 /* net:results() -> mean loss, metric values... */
 static int net_results(lua_State *L) {
-    ln_net *net = check_net(L, 1);
+    ln_net *net = lnL_check_net(L, 1);
     double v[64];
     int k = ln_net_results(net, v, 64);
     if (k > 64) k = 64;
@@ -480,7 +476,7 @@ static int net_results(lua_State *L) {
 }
 
 static int net_regularization_loss(lua_State *L) {
-    lua_pushnumber(L, ln_net_regularization_loss(check_net(L, 1)));
+    lua_pushnumber(L, ln_net_regularization_loss(lnL_check_net(L, 1)));
     return 1;
 }
 
@@ -606,6 +602,7 @@ void lnL_open_train(lua_State *L) {
     lua_setfield(L, -2, "__gc");
     lua_newtable(L);
     lnL_register(L, net_methods);
+    lnL_graph_methods(L);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 

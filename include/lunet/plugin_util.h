@@ -33,6 +33,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lunet/plugin.h"
@@ -80,6 +81,19 @@ static inline void lu_act_run(ln_range_fn chunk, const void *state,
                               float *out, int64_t n) {
     lu_act_job j = {state, x, y, dy, out};
     ln_parallel_for(n, chunk, &j);
+}
+
+/* ---- shapes ----------------------------------------------------------------- */
+
+/* A shape without the batch axis as Keras prints it with one: "(None, 3, 4)"
+** (messages of layers with several inputs). Returns buf. */
+static LU_UNUSED const char *lu_shape_str(const ln_shape *s, char *buf,
+                                          size_t n) {
+    int k = snprintf(buf, n, "(None");
+    for (int i = 0; i < s->nd && k > 0 && (size_t)k < n; i++)
+        k += snprintf(buf + k, n - (size_t)k, ", %lld", (long long)s->dim[i]);
+    if (k > 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, ")");
+    return buf;
 }
 
 /* ---- keyword arguments ------------------------------------------------------ */

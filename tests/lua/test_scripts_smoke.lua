@@ -242,6 +242,31 @@ test("07 LeNet-5-style CNN", function()
   check_h5(tmp .. "/e7/lenet_model.h5")
 end)
 
+test("08 time series", function()
+  local out = run_script("08_time_series.lua", "e8")
+  local r = result(out, "exp8")
+  for _, n in ipairs({"naive", "linear", "simple_rnn", "deep_rnn", "deep_rnn2", "rnn_10",
+                      "lstm_10", "gru_10"}) do
+    assert(type(r[n]) == "number" and r[n] > 0 and r[n] < 10, "exp8 " .. n .. ": " .. tostring(r[n]))
+  end
+  assert(r.naive > 0.01 and r.naive < 0.04, "naive forecast MSE " .. r.naive)
+  check_png(tmp .. "/e8/time_series.png")
+  assert(#csv_lines(tmp .. "/e8/time_series.csv") == 1 + 8)
+  local ok, err = pcall(run_script, "08_time_series.lua", "e8bad", nil, "epoch=3")
+  assert(not ok and tostring(err):find("unknown argument 'epoch=3'", 1, true), tostring(err))
+end)
+
+test("09 char rnn", function()
+  local out = run_script("09_char_rnn.lua", "e9")
+  local r = result(out, "exp9")
+  probability(r.accuracy, "exp9 accuracy")
+  assert(r.loss > 0 and r.vocabulary > 20, "exp9: " .. tostring(r.loss) .. " " .. tostring(r.vocabulary))
+  has(out, "== temperature 0.5", "exp9")
+  local samples = read_file(tmp .. "/e9/char_rnn_samples.txt")
+  assert(samples and samples:find("== temperature 1.0", 1, true), "exp9 samples")
+  assert(#csv_lines(tmp .. "/e9/char_rnn_history.csv") == 1 + 1)
+end)
+
 test("a bad argument is refused clearly", function()
   local ok, err = pcall(run_script, "05_optimizers.lua", "e5bad", nil, "cifar10")
   assert(not ok and tostring(err):find("unknown argument 'cifar10'", 1, true), tostring(err))

@@ -137,6 +137,24 @@ local function check_xy(what, x, y)
   return nx
 end
 
+-- ---- the data hooks ------------------------------------------------------------------------
+
+-- What fit, evaluate and the *_on_batch methods ask a model about its data;
+-- a model with several inputs or outputs (lunet.functional) has its own:
+--   model:_check_xy(what, x, y) -> n, x, y   (checked, in the form its net takes)
+--   model:_new_outputs(n) -> what predict fills; model:_outputs_result(out)
+function methods:_check_xy(what, x, y)
+  return check_xy(what, x, y), x, y
+end
+
+function methods:_new_outputs(n)
+  local shape = {n}
+  for _, d in ipairs(self.output_shape) do shape[#shape + 1] = d end
+  return nn.tensor_zeros(shape)
+end
+
+function methods:_outputs_result(out) return out end
+
 -- ---- optimizer resolution ---------------------------------------------------------------------
 
 --- An optimizer from compile's argument: an object with apply_gradients,
@@ -203,9 +221,6 @@ function methods:compile(opts)
   rawset(self, "_compiled", {loss = loss, specs = specs, snapshot = snapshot})
 end
 
--- Makes the C network ready for training/evaluation with y's shape:
--- resolves "accuracy"-like metrics, sets the loss, metrics and the
--- trainable snapshot, and caches the optimizer's (gradient, variable) pairs.
 -- Whether a model trains through a gradient tape (lunet.engine_tape): a
 -- layer, the loss or a metric is written in Lua.
 local function needs_tape(self, c)
@@ -221,16 +236,24 @@ local function layers_key(self)
   return table.concat(k, ";")
 end
 
+-- The set of self's layers that train (compile's snapshot of the flags).
+local function training_layers(self, snapshot)
+  local on = {}
+  for _, l in ipairs(self.layers) do
+    local f = snapshot[l]
+    if f == nil then f = l.trainable end
+    on[l] = f or nil
+  end
+  return on
+end
+
 -- prepare for a model that trains through a tape.
 local function prepare_tape(self, c)
   local key = layers_key(self)
   if c.net and c.net.tape and c.key == key then return c end
-  local on, vars = {}, {}
+  local on, vars = training_layers(self, c.snapshot), {}
   for _, l in ipairs(self.layers) do
-    local f = c.snapshot[l]
-    if f == nil then f = l.trainable end
-    if f then
-      on[l] = true
+    if on[l] then
       for _, v in ipairs(l.trainable_variables) do vars[#vars + 1] = v end
     end
   end
@@ -240,7 +263,17 @@ local function prepare_tape(self, c)
   return c
 end
 
+-- Makes the C network ready for training/evaluation with y's shape:
+-- resolves "accuracy"-like metrics, sets the loss, metrics and the
+-- trainable snapshot, and caches the optimizer's (gradient, variable) pairs
+-- and the constraints of the weights that train.
 local function prepare(self, y)
+  if self._prepare_net then
+    local c = self:_prepare_net(y)
+    c.constraints = c.constraints or
+                    tape_engine().constraints_of(self, training_layers(self, c.snapshot))
+    return c
+  end
   local c = rawget(self, "_compiled")
   local out = self.output_shape
   local ys = y:shape()
@@ -258,9 +291,21 @@ local function prepare(self, y)
   for i, m in ipairs(c.metrics) do mc[i] = m._c end
   net:set_loss(c.loss._c)
   net:set_metrics(mc)
+  local flags
+  flags, c.pairs = engine.trainable_pairs(self.layers, c.snapshot)
+  net:set_trainable(flags)
+  c.constraints = tape_engine().constraints_of(self, training_layers(self, c.snapshot))
+  c.net, c.gen = net, gen
+  return c
+end
+
+--- The compile-time trainable flag of each layer of `list` (snapshot:
+-- layer -> flag, taken by compile) and the (gradient, variable) pairs of
+-- the layers that train, in Keras's order.
+function engine.trainable_pairs(list, snapshot)
   local flags, pairs_ = {}, {}
-  for i, l in ipairs(self.layers) do
-    local f = c.snapshot[l]
+  for i, l in ipairs(list) do
+    local f = snapshot[l]
     if f == nil then f = l.trainable end
     flags[i] = f
     if f then
@@ -276,13 +321,7 @@ local function prepare(self, y)
       for _, p in ipairs(second) do pairs_[#pairs_ + 1] = p end
     end
   end
-  net:set_trainable(flags)
-  c.pairs = pairs_
-  local on = {}
-  for i, l in ipairs(self.layers) do on[l] = flags[i] or nil end
-  c.constraints = tape_engine().constraints_of(self, on)
-  c.net, c.gen = net, gen
-  return c
+  return flags, pairs_
 end
 
 -- The C optimizer behind opt when its update is the plugin's own (not a
@@ -378,13 +417,14 @@ local fit_keys = {batch_size = 1, epochs = 1, verbose = 1, callbacks = 1, valida
                   accumulate_steps = 1, per_rank_batch = 1}
 
 -- The validation data of fit: x, y, first row, count (or nil).
-local function validation_of(opts, x, y, n)
+local function validation_of(self, opts, x, y, n)
   local vd = opts.validation_data
   if vd ~= nil then
     if type(vd) ~= "table" then E.raise("fit: validation_data must be {x_val, y_val}") end
     local xv, yv = vd[1] or vd.x, vd[2] or vd.y
     if vd[3] ~= nil then E.raise("fit: validation sample weights are not supported") end
-    local nv = check_xy("fit: validation_data", xv, yv)
+    local nv
+    nv, xv, yv = self:_check_xy("fit: validation_data", xv, yv)
     return n, xv, yv, 0, nv
   end
   local split = O.number("fit", "validation_split", opts.validation_split,
@@ -448,7 +488,8 @@ function methods:fit(x, y, opts)
     if opts[k] ~= nil then E.raise("fit: " .. k .. " is not supported") end
   end
   local c = require_compiled(self, "fit")
-  local n = check_xy("fit", x, y)
+  local n
+  n, x, y = self:_check_xy("fit", x, y)
   if n == 0 then E.raise("fit: x and y are empty (0 samples)") end
   self:_check_input(x, "fit")
   local bs = check_int("fit", "batch_size", opts.batch_size or 32, 1)
@@ -457,7 +498,7 @@ function methods:fit(x, y, opts)
   local vfreq = check_int("fit", "validation_freq", opts.validation_freq or 1, 1)
   local accum = check_int("fit", "accumulate_steps", opts.accumulate_steps or 1, 1)
   local per_rank = O.boolean("fit", "per_rank_batch", opts.per_rank_batch) or false
-  local ntrain, xv, yv, vstart, nv = validation_of(opts, x, y, n)
+  local ntrain, xv, yv, vstart, nv = validation_of(self, opts, x, y, n)
   if xv then self:_check_input(xv, "fit: validation_data") end
   local vbs = check_int("fit", "validation_batch_size", opts.validation_batch_size or bs, 1)
   local shuffle = opts.shuffle
@@ -647,7 +688,8 @@ function methods:evaluate(x, y, opts)
     E.raise("evaluate: sample_weight and steps are not supported")
   end
   require_compiled(self, "evaluate")
-  local n = check_xy("evaluate", x, y)
+  local n
+  n, x, y = self:_check_xy("evaluate", x, y)
   if n == 0 then E.raise("evaluate: x and y are empty (0 samples)") end
   self:_check_input(x, "evaluate")
   local bs = check_int("evaluate", "batch_size", opts.batch_size or 32, 1)
@@ -676,14 +718,13 @@ function methods:predict(x, opts)
                                max_queue_size = 1, workers = 1, use_multiprocessing = 1})
   check_pipeline("predict", opts)
   if opts.steps ~= nil then E.raise("predict: steps is not supported") end
-  local n = self:_check_input(x, "predict")
+  local n, xs = self:_check_input(x, "predict")
+  x = xs or x -- a functional model's inputs, as a list
   local bs = check_int("predict", "batch_size", opts.batch_size or 32, 1)
   local mode = engine.verbose_mode(opts.verbose, 0, "predict")
   local cblist = check_callbacks("predict", opts.callbacks)
   local net = models.has_lua_layers(self) and tape_engine().new(self) or self:_get_net()
-  local shape = {n}
-  for _, d in ipairs(self.output_shape) do shape[#shape + 1] = d end
-  local out = nn.tensor_zeros(shape)
+  local out = self:_new_outputs(n)
   local steps = nbatches(n, bs)
   local bar = mode > 0 and Progbar.new{target = steps, verbose = mode} or nil
   local cbs = callbacks.CallbackList(cblist, self, {verbose = mode, steps = steps})
@@ -711,7 +752,7 @@ function methods:predict(x, opts)
   end
   if bar then bar:update(steps, nil, true) end
   cbs:call("on_predict_end", {})
-  return out
+  return self:_outputs_result(out)
 end
 
 -- ---- single batches ---------------------------------------------------------------------------------------
@@ -737,7 +778,8 @@ function methods:train_on_batch(x, y, opts)
     E.raise("train_on_batch: sample_weight and class_weight are not supported")
   end
   require_compiled(self, "train_on_batch")
-  local n = check_xy("train_on_batch", x, y)
+  local n
+  n, x, y = self:_check_xy("train_on_batch", x, y)
   self:_check_input(x, "train_on_batch")
   local c = prepare(self, y)
   if opts.reset_metrics ~= false then c.net:reset_metrics() end
@@ -759,7 +801,8 @@ function methods:test_on_batch(x, y, opts)
   O.boolean("test_on_batch", "return_dict", opts.return_dict)
   if opts.sample_weight ~= nil then E.raise("test_on_batch: sample_weight is not supported") end
   require_compiled(self, "test_on_batch")
-  local n = check_xy("test_on_batch", x, y)
+  local n
+  n, x, y = self:_check_xy("test_on_batch", x, y)
   self:_check_input(x, "test_on_batch")
   local c = prepare(self, y)
   if opts.reset_metrics ~= false then c.net:reset_metrics() end
@@ -779,6 +822,10 @@ function methods:reset_metrics()
   local net = rawget(self, "_net")
   if net then net:reset_metrics() end
 end
+
+engine.compile_keys = compile_keys
+engine.check_keys = check_keys
+engine.bare = bare
 
 -- Every method of models (models.lua's and these): errors point at the
 -- user's line.

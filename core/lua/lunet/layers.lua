@@ -162,9 +162,18 @@ Layer.__index = function(self, k)
   -- a weight by its short name, as Keras's attributes: dense.kernel,
   -- dense.bias, bn.gamma, bn.moving_mean (a Variable)
   if type(k) == "string" then
-    for _, v in ipairs(variables(self)) do
+    local vars, found = variables(self), nil
+    for _, v in ipairs(vars) do
       if v.short_name == k then return v end
     end
+    -- a cell's weight (lstm.kernel for "lstm_cell/kernel") when only one matches
+    for _, v in ipairs(vars) do
+      if v.short_name:sub(-#k - 1) == "/" .. k then
+        if found then return nil end
+        found = v
+      end
+    end
+    return found
   end
   return nil
 end
@@ -209,6 +218,10 @@ end
 -- tensor); opts.training = true runs it in training mode. Inside tape:run
 -- the call is recorded (its backward is the layer's own).
 Layer.__call = function(self, x, opts)
+  -- on symbolic tensors (ln.Input and what layers made of them): a node of
+  -- a functional model (lunet.functional, loaded whenever such tensors exist)
+  local functional = package.loaded["lunet.functional"]
+  if functional and functional.is_symbolic_arg(x) then return functional.call_layer(self, x) end
   if ag.active() then
     return ag.layer_call(self._c, x, type(opts) == "table" and opts.training and true or false)
   end
@@ -333,8 +346,8 @@ local function split_args(class_name, args)
   for k, v in pairs(args) do
     if k == "name" or k == "trainable" or k == "input_shape" then
       base[k] = v
-    elseif k == "input_dim" then
-      base.input_shape = {v}
+    elseif k == "input_dim" then -- Keras's shorthand, unless the unit reads it
+      base.input_dim = v
     elseif k == "batch_input_shape" then
       local s = {}
       for i = 2, #v do s[#s + 1] = v[i] end
@@ -346,6 +359,12 @@ local function split_args(class_name, args)
       end
     elseif k == "batch_size" then
       base.batch_size = v
+    elseif layers.is_layer(v) then
+      -- a wrapped layer (Bidirectional{LSTM{...}}): its unit and config
+      local ref = v._c:config()
+      ref.name = v.unit
+      kw[k] = ref
+      base.input_shape = base.input_shape or rawget(v, "_input_shape")
     elseif type(v) == "function" then
       -- activation = ln.activations.relu: the function's unit name
       local ok, name = pcall(require("lunet.activations").serialize, v)
@@ -386,7 +405,16 @@ function layers.create(unit, class_name, args)
   end
   local kw, base = split_args(class_name, args or {})
   local constraints = require("lunet.constraints").take(class_name, kw)
-  local c = nn.layer_new(unit, kw)
+  local c
+  if base.input_dim ~= nil then
+    -- Embedding's input_dim is its own keyword; for other layers it is
+    -- Keras's input_shape = {input_dim}
+    kw.input_dim = base.input_dim
+    local ok, made = pcall(nn.layer_new, unit, kw)
+    if ok then c = made
+    else kw.input_dim = nil; base.input_shape = base.input_shape or {base.input_dim} end
+  end
+  c = c or nn.layer_new(unit, kw)
   local self = {_c = c, _class_name = class_name, _unit = unit}
   if base.input_shape ~= nil then
     self._input_shape = layers.check_shape(class_name, base.input_shape)
@@ -415,6 +443,18 @@ end
 local InputLayer = {}
 InputLayer.__index = InputLayer
 layers.InputLayer_class = InputLayer
+
+-- An InputLayer has no weights (it is listed in functional models' layers).
+InputLayer.variables, InputLayer.weights = {}, {}
+InputLayer.trainable_weights, InputLayer.non_trainable_weights = {}, {}
+function InputLayer:count_params() return 0 end
+function InputLayer:regularization_loss() return 0 end
+function InputLayer:get_weights() return {} end
+function InputLayer:set_weights(list)
+  if type(list) ~= "table" or #list ~= 0 then
+    E.raisef("%s: an InputLayer has no weights", self.name)
+  end
+end
 
 function InputLayer:get_config()
   return {name = self.name, input_shape = registry.copy_list(self.input_shape), dtype = "float32"}

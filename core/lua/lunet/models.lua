@@ -138,6 +138,13 @@ end
 --- model(x [, opts]): the model applied to x, a new tensor; inference mode
 -- unless opts.training. Inside tape:run every layer call is recorded.
 Model.__call = function(self, x, opts)
+  -- on symbolic tensors: the Sequential used as a layer of a functional model
+  local functional = package.loaded["lunet.functional"]
+  if functional and functional.is_symbolic_arg(x) then
+    local y = x
+    for _, l in ipairs(self.layers) do y = l(y) end
+    return y
+  end
   local training = type(opts) == "table" and opts.training and true or false
   if ag.active() or models.has_lua_layers(self) then
     self:_check_input(x, self.name)
@@ -198,7 +205,9 @@ end
 
 --- Whether v is a model.
 function models.is_model(v)
-  return type(v) == "table" and getmetatable(v) == Model
+  if type(v) ~= "table" then return false end
+  local mt = getmetatable(v)
+  return mt == Model or (mt ~= nil and mt == models.Functional)
 end
 
 -- Builds layers from index `from` on, starting from input shape `shape`
@@ -484,6 +493,7 @@ local function row(fields, positions)
   end
   return line
 end
+models.summary_row = row
 
 --- Prints the Keras summary. opts.print_fn (print) receives each line;
 -- opts.line_length (65) and opts.positions ({.45, .85, 1}) as in Keras.

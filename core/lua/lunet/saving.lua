@@ -242,8 +242,38 @@ local function open_checked(what, path)
   return f
 end
 
+-- A layer from its Keras config (custom: custom_objects, where Lua layer
+-- classes and functions are found by name); also the place for messages.
+local function make_layer(cls, c, lname, where, custom)
+  local layers = require "lunet.layers"
+  local lwhere = sformat("%s: layer '%s' (%s)", where, lname, cls)
+  if not (custom and custom[cls]) and not layers.constructor(cls) then
+    cfgs.fail(where, "layer '%s' is of class '%s', which no installed lunet plugin " ..
+              "provides (known: %s); a layer class written in Lua is given as " ..
+              "load_model(path, {custom_objects = {%s = %s}})", lname, cls,
+              registry.known("layer", "class_name"), cls, cls)
+  end
+  local args = cfgs.lunet_layer_args(cls, c, lwhere, custom)
+  local ok, layer = pcall(layers.from_config, cls, args, custom)
+  if not ok then cfgs.fail(lwhere, "%s", E.message(layer)) end
+  return layer
+end
+
+-- A functional model from a graph config (Keras's layout), each layer's
+-- Keras config read as for Sequential models.
+local function build_functional(mc, where, custom)
+  local F = require "lunet.functional"
+  local function make(cls, c, lname) return make_layer(cls, c, lname, where, custom) end
+  local cfg = registry.copy(mc.config)
+  if cfg.name == h5.json_null then cfg.name = nil end
+  local ok, model = pcall(F.from_config, cfg, make)
+  if not ok then cfgs.fail(where, "%s", E.message(model)) end
+  return model
+end
+
 -- A model from a decoded Keras model config (where: for messages).
 local function build_model(mc, where, custom)
+  if cfgs.is_graph_config(mc) then return build_functional(mc, where, custom) end
   local models = require "lunet.models"
   local layers = require "lunet.layers"
   local entries, name = cfgs.model_entries(mc, where)
@@ -263,15 +293,7 @@ local function build_model(mc, where, custom)
       if i ~= 1 then cfgs.fail(lwhere, "an InputLayer can only come first") end
       model:add(layers.InputLayer{input_shape = shape, name = lname})
     else
-      if not (custom and custom[cls]) and not layers.constructor(cls) then
-        cfgs.fail(where, "layer '%s' is of class '%s', which no installed lunet plugin " ..
-                  "provides (known: %s); a layer class written in Lua is given as " ..
-                  "load_model(path, {custom_objects = {%s = %s}})", lname, cls,
-                  registry.known("layer", "class_name"), cls, cls)
-      end
-      local args = cfgs.lunet_layer_args(cls, c, lwhere, custom)
-      local ok, layer = pcall(layers.from_config, cls, args, custom)
-      if not ok then cfgs.fail(lwhere, "%s", tostring(layer)) end
+      local layer = make_layer(cls, c, lname, where, custom)
       local ok2, err = pcall(model.add, model, layer)
       if not ok2 then cfgs.fail(lwhere, "%s", tostring(err)) end
     end
@@ -371,7 +393,9 @@ local function load_model(path, opts)
   if not model:_is_built() then
     fail(what, path, "the model config gives no input shape, so the weights cannot be placed")
   end
-  load_layer_weights(f, weights_root(f, path, what), model, path, what, false)
+  -- a graph's layers are matched by name (its layer order may differ from the file's)
+  load_layer_weights(f, weights_root(f, path, what), model, path, what,
+                     rawget(model, "_graph") ~= nil)
   if opts.compile ~= false then
     local tc = f:attr_string("/", "training_config")
     if tc then

@@ -75,7 +75,7 @@ local float_keys = {
   rate = true, alpha = true, momentum = true, epsilon = true, theta = true, stddev = true,
   mean = true, scale = true, minval = true, maxval = true, value = true, gain = true,
   l1 = true, l2 = true, max_value = true, negative_slope = true, threshold = true,
-  label_smoothing = true, delta = true,
+  label_smoothing = true, delta = true, dropout = true, recurrent_dropout = true,
 }
 
 local function floatify(key, v)
@@ -149,8 +149,19 @@ local function keras_unit(v)
   return ordered({class_name = d.class_name, config = cfg}, {"class_name", "config"})
 end
 
+local keras_value
+
+-- A wrapped layer (Bidirectional's `layer`), recorded as a unit reference
+-- {name = "lstm", units = ...} -> Keras's {class_name, config}.
+local function keras_wrapped(v)
+  local cfg = {name = v.name, trainable = true, dtype = "float32"}
+  for k, x in pairs(v) do if k ~= "name" then cfg[k] = keras_value(k, x) end end
+  return ordered({class_name = registry.class_of("layer", v.name) or v.name, config = cfg},
+                 {"class_name", "config"})
+end
+
 -- A lunet config value -> its Keras JSON form, by key.
-local function keras_value(key, v)
+function keras_value(key, v)
   if is_null(v) then return null end
   if v == false and (key:match("_constraint$") or key:match("_regularizer$")) then return null end
   if type(v) == "function" then -- saved by name (Keras: by __name__)
@@ -158,8 +169,11 @@ local function keras_value(key, v)
     if not name then E.raisef("save: %s is a Lua function without a name", key) end
     return name
   end
+  if key == "layer" and type(v) == "table" and type(v.name) == "string" and not is_lua_unit(v) then
+    return keras_wrapped(v)
+  end
   if key:match("_constraint$") or is_lua_unit(v) then return keras_unit(v) end
-  if key == "activation" then return keras_activation(v) end
+  if key == "activation" or key == "recurrent_activation" then return keras_activation(v) end
   if key:match("_initializer$") then return keras_initializer(v) end
   if key:match("_regularizer$") then return keras_regularizer(v) end
   if type(v) == "table" then
@@ -194,9 +208,46 @@ function M.keras_layer(layer, input_shape)
                  {"class_name", "config"})
 end
 
---- Keras's Sequential config of a model: {class_name = "Sequential",
--- config = {name, layers = [InputLayer, ...]}}.
+-- Keras's functional config (tf.keras >= 2.4 calls the class
+-- "Functional"): layers with name and inbound_nodes, input_layers,
+-- output_layers.
+local function keras_functional(model)
+  local F = require "lunet.functional"
+  local layers = require "lunet.layers"
+  local list = array()
+  local keys = {"class_name", "config", "name", "inbound_nodes"}
+  for i, l in ipairs(model.layers) do
+    local e
+    if layers.is_input_layer(l) then
+      e = {class_name = "InputLayer", config = ordered({
+        batch_input_shape = array({null, table.unpack(l.input_shape)}), dtype = "float32",
+        sparse = false, ragged = false, name = l.name}, key_order.InputLayer)}
+      e.inbound_nodes = array()
+    else
+      e = M.keras_layer(l)
+      local nodes = array()
+      for j, node in ipairs(F.inbound_refs(model, l)) do
+        local refs = array()
+        for k, r in ipairs(node) do refs[k] = array({r[1], r[2], r[3], ordered({}, {})}) end
+        nodes[j] = refs
+      end
+      e.inbound_nodes = nodes
+    end
+    e.name = l.name
+    list[i] = ordered(e, keys)
+  end
+  local ins, outs = F.io_refs(model)
+  for k, r in ipairs(ins) do ins[k] = array(r) end
+  for k, r in ipairs(outs) do outs[k] = array(r) end
+  return ordered({class_name = "Functional", config = ordered({
+    name = model.name, layers = list, input_layers = array(ins), output_layers = array(outs)},
+    {"name", "layers", "input_layers", "output_layers"})}, {"class_name", "config"})
+end
+
+--- Keras's config of a model: a functional model's, or Sequential's
+-- {class_name = "Sequential", config = {name, layers = [InputLayer, ...]}}.
 function M.keras_model(model)
+  if rawget(model, "_graph") then return keras_functional(model) end
   local list = array()
   local shape = rawget(model, "_input_shape")
   if shape and #model.layers > 0 then
@@ -339,7 +390,16 @@ function M.lunet_layer_args(cls, cfg, where, custom)
       args[k] = c
     elseif k == "function" and cls == "Lambda" then
       args[1] = require("lunet.custom").need(custom, v, "Lambda function", where)
-    elseif k == "activation" then args[k] = lunet_activation(v, where)
+    elseif k == "activation" or k == "recurrent_activation" then
+      args[k] = lunet_activation(v, where)
+    elseif k == "layer" and dict(v) then -- a wrapped layer (Bidirectional)
+      local wcls, wcfg = dict(v)
+      local unit = unit_of_class("layer", wcls)
+      if not unit then fail(where, "layer: unknown layer class '%s'", tostring(wcls)) end
+      local r = M.lunet_layer_args(wcls, wcfg, where, custom)
+      r.trainable, r.input_shape = nil, nil
+      r.name = unit
+      args[k] = r
     elseif type(k) == "string" and k:match("_initializer$") then args[k] = lunet_initializer(v, where, k)
     elseif type(k) == "string" and k:match("_regularizer$") then args[k] = lunet_regularizer(v, where, k)
     elseif k == "dtype" then
@@ -411,6 +471,16 @@ local function functional_chain(config, where)
   return chain
 end
 
+--- Whether mc is a functional config that is not a straight chain (read
+-- as a functional model; chains are read as Sequential models).
+function M.is_graph_config(mc)
+  if type(mc) ~= "table" or (mc.class_name ~= "Model" and mc.class_name ~= "Functional")
+      or type(mc.config) ~= "table" then
+    return false
+  end
+  return not pcall(functional_chain, mc.config, "")
+end
+
 --- The layer entries {class_name, config} of a Keras model config, its
 -- name and the class it had ("Sequential", "Functional", ...).
 function M.model_entries(mc, where)
@@ -465,7 +535,8 @@ function M.units_of(model)
     end
   end
   for _, l in ipairs(model.layers) do
-    add("layer", l.unit)
+    -- (a functional model's InputLayers are no units)
+    if rawget(l, "_c") or rawget(l, "_cls") then add("layer", l.unit) end
     if rawget(l, "_c") then refs(h5.files.layer_config(l._c)) end
   end
   local opt = rawget(model, "_compiled") and rawget(model, "_optimizer")

@@ -130,6 +130,36 @@ local function keras_metric(m)
   E.raise("save: a metric of type " .. type(m) .. " cannot be written")
 end
 
+-- A plain table (several outputs' values: a list or keyed by output name).
+local function container(v)
+  return type(v) == "table" and getmetatable(v) == nil
+end
+
+-- v, or per-output values mapped with fn: a list -> an array, a table
+-- keyed by output names -> an object (names sorted, for stable files).
+local function per_output(v, fn)
+  if not container(v) then return fn(v) end
+  if v[1] ~= nil then
+    local r = array()
+    for i, e in ipairs(v) do r[i] = fn(e) end
+    return r
+  end
+  local r, keys = {}, {}
+  for k, e in pairs(v) do r[k] = fn(e); keys[#keys + 1] = k end
+  table.sort(keys)
+  return ordered(r, keys)
+end
+
+-- A metrics entry of one output: one metric or a list of them.
+local function keras_metric_list(v)
+  if container(v) then
+    local r = array()
+    for i, m in ipairs(v) do r[i] = keras_metric(m) end
+    return r
+  end
+  return keras_metric(v)
+end
+
 --- Keras's training_config of a compiled model (nil if not compiled).
 function M.keras_training_config(model)
   local compiled = rawget(model, "_compiled")
@@ -143,13 +173,13 @@ function M.keras_training_config(model)
   elseif type(list) ~= "table" or getmetatable(list) then
     list = {list}
   end
-  local ms = array()
-  for i, m in ipairs(list) do ms[i] = keras_metric(m) end
+  local ms = per_output(list, keras_metric_list)
   local tc = {
-    loss = keras_loss(given.loss or rawget(model, "_loss")),
+    loss = per_output(given.loss or rawget(model, "_loss"), keras_loss),
     metrics = ms,
     weighted_metrics = null,
-    loss_weights = null,
+    loss_weights = given.loss_weights == nil and null or per_output(given.loss_weights,
+                                                                    function(w) return w end),
     optimizer_config = M.keras_optimizer(rawget(model, "_optimizer")),
   }
   return ordered(tc, {"loss", "metrics", "weighted_metrics", "loss_weights", "optimizer_config"})
@@ -224,18 +254,27 @@ end
 function M.lunet_compile_args(tc, where, custom)
   if type(tc) ~= "table" then fail(where, "training_config is not a JSON object") end
   if tc.loss == nil or tc.loss == null then fail(where, "training_config has no loss") end
-  if type(tc.loss) == "table" and not dict(tc.loss) then
-    fail(where, "training_config: several outputs' losses cannot be read (one output only)")
+  -- per-output values: a list, or an object keyed by output name
+  local function each(v, fn)
+    if type(v) ~= "table" or dict(v) then return fn(v) end
+    local r = {}
+    for k, e in pairs(v) do r[k] = fn(e) end
+    return r
   end
-  local ms = {}
+  local ms
   local list = tc.metrics
   if list ~= nil and list ~= null then
     if type(list) == "table" and #list == 1 and type(list[1]) == "table" and not dict(list[1]) then
       list = list[1] -- per-output lists of a one-output model
     end
-    for i, m in ipairs(list) do ms[i] = lunet_metric(m, where, custom) end
+    ms = each(list, function(v)
+      return each(v, function(m) return lunet_metric(m, where, custom) end)
+    end)
   end
-  return {loss = lunet_loss(tc.loss, where, custom), metrics = ms,
+  local loss = each(tc.loss, function(v) return lunet_loss(v, where, custom) end)
+  local weights = tc.loss_weights
+  if weights == null then weights = nil end
+  return {loss = loss, metrics = ms or {}, loss_weights = weights,
           optimizer = M.lunet_optimizer(tc.optimizer_config, where, custom)}
 end
 

@@ -74,4 +74,8 @@ function M.argmax_labels(probs)
 end
 
 E.protect_all(M)
+--- Keras's plot_model / model_to_dot (lunet.plot_model: Graphviz).
+function M.plot_model(...) return require("lunet.plot_model").plot_model(...) end
+function M.model_to_dot(...) return require("lunet.plot_model").model_to_dot(...) end
+
 return M

@@ -42,6 +42,10 @@ LN_API ln_status ln_layer_forward(ln_ctx *ctx, ln_layer *l, int nin,
 /* Sizes the input gradients dx (NULL entries: not wanted), runs the
 ** plugin with the sink (NULL: no early update), adds the regularization
 ** gradients. Forward with the same flags ran just before. */
+/* A host flag of ln_layer_backward: leave the regularization gradient out
+** (the second and later backward of a layer a graph runs several times;
+** the plugin never sees it). */
+#define LN_SKIP_REG 0x100u
 LN_API ln_status ln_layer_backward(ln_ctx *ctx, ln_layer *l,
                                    const ln_tensor *const *x,
                                    const ln_tensor *const *y,

@@ -1,0 +1,907 @@
+/*
+** recurrent.c -- SimpleRNN, LSTM and GRU (Keras 2 semantics and weight
+** layouts), one plugin with three units sharing the time loop.
+**
+** Input (batch, timesteps, features); output (batch, units), or with
+** return_sequences (batch, timesteps, units). Weights as tf.keras 2 stores
+** them, gates side by side along the last axis:
+**   kernel (features, G*units), recurrent_kernel (units, G*units),
+**   bias (G*units) -- GRU with reset_after: (2, G*units), row 0 for the
+**   input projection, row 1 for the recurrent one (PyTorch's b_ih, b_hh).
+** Gate order: LSTM i, f, c, o (G = 4); GRU z, r, h (G = 3); SimpleRNN one.
+**
+**   SimpleRNN  h = act(x W + b + h' R)
+**   LSTM       i, f, o = ract(.), g = act(.); c = f c' + i g; h = o act(c)
+**   GRU        z, r = ract(.); reset_after: hh = act(x W_h + b_h + r (h' R_h + b'_h))
+**              else: hh = act(x W_h + b_h + (r h') R_h); h = z h' + (1 - z) hh
+**
+** How it runs: the input is copied time-major (reversed for go_backwards),
+** its projection for all steps is one GEMM per gate (bias in the epilogue)
+** written gate-major, [G][T][batch][units], so each gate of each step is a
+** contiguous block: the per-step recurrent GEMMs accumulate into it and the
+** activations (any elementwise activation unit) run over whole blocks, the
+** gate arithmetic in fused vectorised kernels. Backward through time walks
+** the steps in reverse keeping the gate gradients, then the weight
+** gradients are one GEMM per gate over all steps (fixed order: results do
+** not depend on the thread count), and dx one GEMM per gate.
+** Inside a thread team the per-step GEMMs are cut in fixed blocks of
+** output columns (tasks), the long ones by gate.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lunet/plugin_util.h"
+
+enum { CELL_SIMPLE, CELL_LSTM, CELL_GRU };
+
+typedef struct rnn {
+    int cell, gates;
+    int64_t units;
+    ln_activation *act, *ract; /* ract NULL for SimpleRNN */
+    int use_bias, return_sequences, go_backwards, reset_after, forget_bias;
+    const char *kinit, *rinit, *binit;
+    ln_args *kinit_args, *rinit_args, *binit_args;
+    double kl1, kl2, rl1, rl2, bl1, bl2;
+    int kernel, rkernel, bias;
+    double dropout, rdropout;
+    int xmasked, hmasked; /* whether the last forward applied the masks */
+    /* dropout masks (kept, scaled by 1 / (1 - rate)) */
+    ln_tensor *xmask;  /* [B][D] */
+    ln_tensor *hmask;  /* [B][U] */
+    ln_tensor *hm;     /* [T][B][U] masked states h(s) * hmask */
+    /* forward buffers (kept for backward) */
+    ln_tensor *xt;   /* [T][B][D] input, processing order */
+    ln_tensor *pre;  /* [G][T][B][U] gate pre-activations */
+    ln_tensor *gate; /* [G][T][B][U] activated gates */
+    ln_tensor *h;    /* [T+1][B][U] hidden states, h[0] = 0 */
+    ln_tensor *c;    /* LSTM: [T+1][B][U] cell states */
+    ln_tensor *tc;   /* LSTM: [T][B][U] act(c) */
+    ln_tensor *hp;   /* GRU reset_after: [T][B][U] h' R_h + b'_h; else r h' */
+    /* backward buffers */
+    ln_tensor *dpre; /* [G][T][B][U] gradient of the pre-activations */
+    ln_tensor *dhp;  /* GRU reset_after: [T][B][U] gradient of hp */
+    ln_tensor *dh, *dh2, *dc, *tmp; /* [B][U] */
+    ln_tensor *dxt;  /* [T][B][D] */
+} rnn;
+
+/* ---- keyword arguments ------------------------------------------------------ */
+
+/* A boolean option lunet does not implement yet: only false is accepted. */
+static ln_status false_only(ln_ctx *ctx, ln_args *a, const char *key,
+                            const char *why) {
+    int v;
+    ln_status st = ln_args_bool(ctx, a, key, 0, &v);
+    if (st == LN_OK && v)
+        return ln_fail(ctx, LN_E_ARG, "'%s = true' is not supported yet (%s)",
+                       key, why);
+    return st;
+}
+
+/* Read the keyword arguments of a cell into r. */
+static ln_status rnn_read(ln_ctx *ctx, rnn *r, ln_args *a, int cell) {
+    ln_status st;
+    int64_t units, impl;
+    int unroll;
+    r->cell = cell;
+    r->gates = cell == CELL_LSTM ? 4 : cell == CELL_GRU ? 3 : 1;
+    if ((st = ln_args_positional(ctx, a, 1, "units"))) return st;
+    if (!ln_args_has(a, "units"))
+        return ln_fail(ctx, LN_E_ARG, "missing required argument 'units'");
+    if ((st = ln_args_int(ctx, a, "units", 0, &units))) return st;
+    if (units <= 0 || units > (1 << 24))
+        return ln_fail(ctx, LN_E_ARG,
+                       "'units' must be an integer in [1, 16777216], got %lld",
+                       (long long)units);
+    r->units = units;
+    if ((st = lu_activation(ctx, a, "activation", "tanh", &r->act))) return st;
+    if (cell != CELL_SIMPLE &&
+        (st = lu_activation(ctx, a, "recurrent_activation", "sigmoid", &r->ract)))
+        return st;
+    if (!ln_activation_ops_of(r->act)->elementwise ||
+        (r->ract && !ln_activation_ops_of(r->ract)->elementwise))
+        return ln_fail(ctx, LN_E_ARG,
+                       "activation and recurrent_activation must be elementwise "
+                       "(got '%s')", ln_activation_name(r->act));
+    if ((st = ln_args_bool(ctx, a, "use_bias", 1, &r->use_bias)) ||
+        (st = lu_initializer(ctx, a, "kernel_initializer", "glorot_uniform",
+                             &r->kinit, &r->kinit_args)) ||
+        (st = lu_initializer(ctx, a, "recurrent_initializer", "orthogonal",
+                             &r->rinit, &r->rinit_args)) ||
+        (st = lu_initializer(ctx, a, "bias_initializer", "zeros", &r->binit,
+                             &r->binit_args)))
+        return st;
+    if (cell == CELL_LSTM &&
+        (st = ln_args_bool(ctx, a, "unit_forget_bias", 1, &r->forget_bias)))
+        return st;
+    if (cell == CELL_GRU &&
+        (st = ln_args_bool(ctx, a, "reset_after", 1, &r->reset_after)))
+        return st;
+    if ((st = ln_args_regularizer(ctx, a, "kernel_regularizer", &r->kl1, &r->kl2)) ||
+        (st = ln_args_regularizer(ctx, a, "recurrent_regularizer", &r->rl1, &r->rl2)) ||
+        (st = ln_args_regularizer(ctx, a, "bias_regularizer", &r->bl1, &r->bl2)) ||
+        (st = lu_nil_only(ctx, a, "activity_regularizer")) ||
+        (st = lu_nil_only(ctx, a, "kernel_constraint")) ||
+        (st = lu_nil_only(ctx, a, "recurrent_constraint")) ||
+        (st = lu_nil_only(ctx, a, "bias_constraint")))
+        return st;
+    if ((st = ln_args_bool(ctx, a, "return_sequences", 0, &r->return_sequences)) ||
+        (st = ln_args_bool(ctx, a, "go_backwards", 0, &r->go_backwards)) ||
+        (st = false_only(ctx, a, "return_state", "a layer of a Sequential model "
+                         "has one output")) ||
+        (st = false_only(ctx, a, "stateful", "states are reset every batch")) ||
+        (st = false_only(ctx, a, "time_major", "inputs are batch-major")) ||
+        (st = ln_args_bool(ctx, a, "unroll", 0, &unroll)))
+        return st;
+    if ((st = ln_args_number(ctx, a, "dropout", 0, &r->dropout)) ||
+        (st = ln_args_number(ctx, a, "recurrent_dropout", 0, &r->rdropout)))
+        return st;
+    if (!(r->dropout >= 0 && r->dropout < 1) || !(r->rdropout >= 0 && r->rdropout < 1))
+        return ln_fail(ctx, LN_E_ARG,
+                       "'%s' must be in [0, 1), got %g",
+                       r->dropout >= 0 && r->dropout < 1 ? "recurrent_dropout" : "dropout",
+                       r->dropout >= 0 && r->dropout < 1 ? r->rdropout : r->dropout);
+    /* Keras's choice of kernel (SimpleRNN accepts and ignores it too): the
+    ** same math here */
+    if ((st = ln_args_int(ctx, a, "implementation", cell == CELL_SIMPLE ? 1 : 2, &impl)))
+        return st;
+    if (impl != 1 && impl != 2)
+        return ln_fail(ctx, LN_E_ARG, "'implementation' must be 1 or 2, got %lld",
+                       (long long)impl);
+    r->bias = -1;
+    return LN_OK;
+}
+
+static ln_status simple_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
+    return rnn_read(ctx, ln_layer_state(l), a, CELL_SIMPLE);
+}
+static ln_status lstm_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
+    return rnn_read(ctx, ln_layer_state(l), a, CELL_LSTM);
+}
+static ln_status gru_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
+    return rnn_read(ctx, ln_layer_state(l), a, CELL_GRU);
+}
+
+/* The cell's name in tf.keras's weight names ("lstm_cell/kernel"). */
+static const char *cell_name(const rnn *r) {
+    return r->cell == CELL_LSTM ? "lstm_cell"
+           : r->cell == CELL_GRU ? "gru_cell" : "simple_rnn_cell";
+}
+
+static ln_status check_input(ln_ctx *ctx, const ln_shape *in) {
+    if (in[0].nd != 2 || in[0].dim[0] < 1 || in[0].dim[1] < 1)
+        return ln_fail(ctx, LN_E_SHAPE,
+                       "needs inputs of shape (batch, timesteps, features), got "
+                       "rank %d", in[0].nd + 1);
+    return LN_OK;
+}
+
+/* Add r's weights for `features` inputs, named <prefix><cell>/kernel... */
+static ln_status rnn_add_weights(ln_ctx *ctx, ln_layer *l, rnn *r, const char *prefix,
+                                 int64_t features) {
+    char name[96];
+    ln_status st;
+    const int64_t g = r->gates, u = r->units;
+    int64_t kshape[2] = {features, g * u}, rshape[2] = {u, g * u};
+    snprintf(name, sizeof name, "%s%s/kernel", prefix, cell_name(r));
+    if ((st = ln_layer_add_weight(ctx, l, name, 2, kshape, 1, r->kinit,
+                                  r->kinit_args, &r->kernel)))
+        return st;
+    ln_layer_set_regularizer(l, r->kernel, r->kl1, r->kl2);
+    snprintf(name, sizeof name, "%s%s/recurrent_kernel", prefix, cell_name(r));
+    if ((st = ln_layer_add_weight(ctx, l, name, 2, rshape, 1, r->rinit,
+                                  r->rinit_args, &r->rkernel)))
+        return st;
+    ln_layer_set_regularizer(l, r->rkernel, r->rl1, r->rl2);
+    if (r->use_bias) {
+        int64_t bshape[2] = {2, g * u};
+        int two = r->cell == CELL_GRU && r->reset_after;
+        snprintf(name, sizeof name, "%s%s/bias", prefix, cell_name(r));
+        if ((st = ln_layer_add_weight(ctx, l, name, two ? 2 : 1,
+                                      two ? bshape : bshape + 1, 1, r->binit,
+                                      r->binit_args, &r->bias)))
+            return st;
+        ln_layer_set_regularizer(l, r->bias, r->bl1, r->bl2);
+        if (r->cell == CELL_LSTM && r->forget_bias) { /* Keras: f's bias 1 */
+            float *b = ln_f32(ln_layer_weight(l, r->bias));
+            for (int64_t j = u; j < 2 * u; j++) b[j] = 1.0f;
+        }
+    }
+    return LN_OK;
+}
+
+static ln_status rnn_build(ln_ctx *ctx, ln_layer *l, int nin,
+                           const ln_shape *in, int *nout, ln_shape *out) {
+    rnn *r = ln_layer_state(l);
+    const int64_t u = r->units;
+    ln_status st;
+    if ((st = check_input(ctx, in)) || (st = rnn_add_weights(ctx, l, r, "", in[0].dim[1])))
+        return st;
+    if (r->return_sequences) {
+        out[0].dim[1] = u;
+    } else {
+        out[0].nd = 1;
+        out[0].dim[0] = u;
+    }
+    return LN_OK;
+}
+
+/* ---- fused elementwise kernels ---------------------------------------------- */
+
+typedef struct pw_job {
+    const float *a, *b, *c, *d, *e, *f, *t;
+    float *o, *o2, *o3, *o4, *o5;
+} pw_job;
+
+/* o = a * b */
+LN_CLONES static void k_mul(void *arg, int64_t lo, int64_t hi) {
+    const pw_job *j = arg;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) j->o[i] = j->a[i] * j->b[i];
+}
+
+/* o += a * b */
+LN_CLONES static void k_add_mul(void *arg, int64_t lo, int64_t hi) {
+    const pw_job *j = arg;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) j->o[i] += j->a[i] * j->b[i];
+}
+
+/* LSTM cell state: o = f c' + i g  (a = f, b = c', c = i, d = g) */
+LN_CLONES static void k_lstm_c(void *arg, int64_t lo, int64_t hi) {
+    const pw_job *j = arg;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++)
+        j->o[i] = j->a[i] * j->b[i] + j->c[i] * j->d[i];
+}
+
+/* GRU state: o = z h' + (1 - z) hh  (a = z, b = h', c = hh) */
+LN_CLONES static void k_gru_h(void *arg, int64_t lo, int64_t hi) {
+    const pw_job *j = arg;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++)
+        j->o[i] = j->a[i] * j->b[i] + (1.0f - j->a[i]) * j->c[i];
+}
+
+/* LSTM backward of one step: the cell gradient is dc (o5, updated to the
+** dc of the step before) + t (dh o act'(c)); a = i, b = f, c = g, d = c',
+** e = dh, f = act(c); writes di, df, dg, do (before the gate activations)
+** into o, o2, o3, o4. */
+LN_CLONES static void k_lstm_back(void *arg, int64_t lo, int64_t hi) {
+    const pw_job *j = arg;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        float dct = j->o5[i] + j->t[i];
+        j->o[i] = dct * j->c[i];
+        j->o2[i] = dct * j->d[i];
+        j->o3[i] = dct * j->a[i];
+        j->o4[i] = j->e[i] * j->f[i];
+        j->o5[i] = dct * j->b[i];
+    }
+}
+
+/* GRU backward of one step: a = z, b = h', c = hh, d = dh; o = dz,
+** o2 = dhh, o3 = dh' (the direct part, dh z). */
+LN_CLONES static void k_gru_back(void *arg, int64_t lo, int64_t hi) {
+    const pw_job *j = arg;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        float dh = j->d[i], z = j->a[i];
+        j->o[i] = dh * (j->b[i] - j->c[i]);
+        j->o2[i] = dh * (1.0f - z);
+        j->o3[i] = dh * z;
+    }
+}
+
+static void pw(ln_range_fn fn, int64_t n, pw_job j) { ln_parallel_for(n, fn, &j); }
+
+/* ---- GEMM tasks ---------------------------------------------------------------- */
+
+/* Up to 4 GEMMs C_k (+)= A_k op(B_k) + bias_k of the same sizes, cut in a
+** team into blocks of RNN_COLS output columns (a column of C does not
+** depend on the cut, and each task packs only its slice of B, the
+** recurrent kernel); each task does all of them for its columns, in order
+** k = 0, 1, ... */
+#define RNN_COLS 32
+typedef struct gemm_list {
+    int n, trans_b;
+    int64_t m, cols, k, lda, ldb, ldc, per;
+    const float *a[4], *b[4], *bias[4];
+    float *c[4];
+    float beta[4];
+} gemm_list;
+
+static void gemm_task(void *arg, int64_t t) {
+    const gemm_list *g = arg;
+    int64_t c0 = t * g->per, nc = g->cols - c0 < g->per ? g->cols - c0 : g->per;
+    for (int k = 0; k < g->n; k++) {
+        ln_gemm_epilogue epi = {g->bias[k] ? g->bias[k] + c0 : NULL, NULL, NULL};
+        const float *b = g->b[k] + (g->trans_b ? c0 * g->ldb : c0);
+        ln_gemm(0, g->trans_b, g->m, nc, g->k, 1.0f, g->a[k], g->lda, b, g->ldb,
+                g->beta[k], g->c[k] + c0, g->ldc, epi.bias ? &epi : NULL);
+    }
+}
+
+/* Below this many flops a step's GEMMs stay one task: handing out tasks
+** costs more than they save (the chapter-15 sizes, 20 units). */
+#define RNN_TEAM_MIN_FLOPS 5e5
+
+static void gemm_run(gemm_list *g) {
+    g->per = g->cols;
+    double flops = 2.0 * (double)g->m * (double)g->cols * (double)g->k * g->n;
+    if (ln_parallel_threads() > 1 && g->cols > RNN_COLS && flops >= RNN_TEAM_MIN_FLOPS)
+        g->per = RNN_COLS;
+    ln_parallel_tasks((g->cols + g->per - 1) / g->per, gemm_task, g);
+}
+
+/* One large GEMM per task (the gates of the projection and of the weight
+** gradients): C_t = op(A_t) op(B_t) over all steps. */
+typedef struct big_gemm {
+    int ta, tb;
+    int64_t m, n, k, lda, ldb, ldc;
+    const float *a, *b;
+    float *c;
+    const float *bias;
+} big_gemm;
+
+static void big_task(void *arg, int64_t t) {
+    const big_gemm *g = (const big_gemm *)arg + t;
+    ln_gemm_epilogue epi = {g->bias, NULL, NULL};
+    ln_gemm(g->ta, g->tb, g->m, g->n, g->k, 1.0f, g->a, g->lda, g->b, g->ldb,
+            0.0f, g->c, g->ldc, g->bias ? &epi : NULL);
+}
+
+/* ---- forward ------------------------------------------------------------------- */
+
+typedef struct dims {
+    int64_t B, T, D, U, G, BU, TBU;
+} dims;
+
+static dims dims_of(const rnn *r, const ln_tensor *x) {
+    dims d = {x->shape[0], x->shape[1], x->shape[2], r->units, r->gates, 0, 0};
+    d.BU = d.B * d.U;
+    d.TBU = d.T * d.BU;
+    return d;
+}
+
+/* Gate g of step s in a [G][T][B][U] buffer. */
+static float *at(const ln_tensor *t, const dims *d, int64_t g, int64_t s) {
+    return ln_f32(t) + g * d->TBU + s * d->BU;
+}
+
+static ln_status buffers(ln_ctx *ctx, rnn *r, const dims *d) {
+    int64_t gt[4] = {d->G, d->T, d->B, d->U}, h[3] = {d->T + 1, d->B, d->U};
+    int64_t xs[3] = {d->T, d->B, d->D};
+    ln_status st;
+    if ((st = lu_buffer(ctx, &r->xt, 3, xs)) || (st = lu_buffer(ctx, &r->pre, 4, gt)) ||
+        (st = lu_buffer(ctx, &r->gate, 4, gt)) || (st = lu_buffer(ctx, &r->h, 3, h)))
+        return st;
+    if (r->cell == CELL_LSTM &&
+        ((st = lu_buffer(ctx, &r->c, 3, h)) || (st = lu_buffer(ctx, &r->tc, 3, h))))
+        return st;
+    if (r->cell == CELL_GRU && (st = lu_buffer(ctx, &r->hp, 3, h))) return st;
+    return LN_OK;
+}
+
+/* Step s: pre(s) += h(s) R (+ recurrent bias), activations, state update. */
+static void step_forward(rnn *r, const dims *d, const float *R,
+                         const float *brec, int64_t s) {
+    const int64_t U = d->U, BU = d->BU, G = d->G;
+    float *hs = ln_f32(r->h) + s * BU, *hn = hs + BU;
+    const float *h0 = hs; /* h(s) as the state update reads it */
+    if (r->hmasked) { /* Keras: the recurrent products read h(s) * mask; GRU's
+                         update z h' + (1 - z) hh reads it too */
+        float *hm = ln_f32(r->hm) + s * BU;
+        pw(k_mul, BU, (pw_job){.a = hs, .b = ln_f32(r->hmask), .o = hm});
+        hs = hm;
+        if (r->cell == CELL_GRU) h0 = hm;
+    }
+    gemm_list gl = {0, 0, d->B, U, U, U, G * U, U, 0, {0}, {0}, {0}, {0}, {0}};
+    int ng = r->cell == CELL_GRU ? 2 : (int)G; /* GRU's h gate comes later */
+    for (int g = 0; g < ng; g++) {
+        gl.a[g] = hs, gl.b[g] = R + g * U, gl.c[g] = at(r->pre, d, g, s);
+        gl.beta[g] = 1.0f, gl.bias[g] = brec ? brec + g * U : NULL;
+    }
+    gl.n = ng;
+    float *hp = r->hp ? ln_f32(r->hp) + s * BU : NULL;
+    if (r->cell == CELL_GRU && r->reset_after) { /* hp = h R_h + b'_h */
+        gl.a[2] = hs, gl.b[2] = R + 2 * U, gl.c[2] = hp, gl.beta[2] = 0.0f;
+        gl.bias[2] = brec ? brec + 2 * U : NULL;
+        gl.n = 3;
+    }
+    gemm_run(&gl);
+    if (r->cell == CELL_SIMPLE) {
+        ln_activation_forward(r->act, at(r->pre, d, 0, s), hn, d->B, U);
+        return;
+    }
+    for (int g = 0; g < G; g++) {
+        if (r->cell == CELL_GRU && g == 2) break;
+        ln_activation *a = r->cell == CELL_LSTM && g == 2 ? r->act : r->ract;
+        ln_activation_forward(a, at(r->pre, d, g, s), at(r->gate, d, g, s), d->B, U);
+    }
+    if (r->cell == CELL_LSTM) {
+        float *cs = ln_f32(r->c) + s * BU, *cn = cs + BU, *tc = ln_f32(r->tc) + s * BU;
+        pw(k_lstm_c, BU, (pw_job){.a = at(r->gate, d, 1, s), .b = cs,
+                                  .c = at(r->gate, d, 0, s), .d = at(r->gate, d, 2, s),
+                                  .o = cn});
+        ln_activation_forward(r->act, cn, tc, d->B, U);
+        pw(k_mul, BU, (pw_job){.a = at(r->gate, d, 3, s), .b = tc, .o = hn});
+        return;
+    }
+    float *ph = at(r->pre, d, 2, s), *rr = at(r->gate, d, 1, s);
+    if (r->reset_after) {
+        pw(k_add_mul, BU, (pw_job){.a = rr, .b = hp, .o = ph});
+    } else { /* hp = r h'; pre_h += hp R_h */
+        pw(k_mul, BU, (pw_job){.a = rr, .b = hs, .o = hp});
+        gemm_list g2 = {1, 0, d->B, U, U, U, G * U, U, 0, {hp}, {R + 2 * U}, {NULL},
+                        {ph}, {1.0f}};
+        gemm_run(&g2);
+    }
+    ln_activation_forward(r->act, ph, at(r->gate, d, 2, s), d->B, U);
+    pw(k_gru_h, BU, (pw_job){.a = at(r->gate, d, 0, s), .b = h0,
+                             .c = at(r->gate, d, 2, s), .o = hn});
+}
+
+/* Input step of processing step s. */
+static int64_t src_step(const rnn *r, const dims *d, int64_t s) {
+    return r->go_backwards ? d->T - 1 - s : s;
+}
+
+/* Keras's dropout masks (implementation 2): one per sequence, the same at
+** every step and for every gate -- keep where u >= rate, scaled by
+** 1 / (1 - rate); drawn from the layer's generator, inputs' first. */
+static ln_status draw_mask(ln_ctx *ctx, ln_layer *l, ln_tensor **mask, int64_t rows,
+                           int64_t cols, double rate) {
+    int64_t shape[2] = {rows, cols};
+    ln_status st = lu_buffer(ctx, mask, 2, shape);
+    if (st) return st;
+    float *m = ln_f32(*mask);
+    const float keep = (float)(1.0 / (1.0 - rate)), p = (float)rate;
+    ln_rng_uniform(ln_layer_rng(l), m, rows * cols, 0.0f, 1.0f);
+    for (int64_t i = 0; i < rows * cols; i++) m[i] = m[i] >= p ? keep : 0.0f;
+    return LN_OK;
+}
+
+/* Forward of r over x into out ([B][units] or [B][T][units]). */
+static ln_status rnn_run(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x, float *out,
+                         unsigned flags) {
+    dims d = dims_of(r, x);
+    ln_status st = buffers(ctx, r, &d);
+    if (st) return st;
+    r->xmasked = (flags & LN_TRAINING) && r->dropout > 0;
+    r->hmasked = (flags & LN_TRAINING) && r->rdropout > 0;
+    if (r->xmasked && (st = draw_mask(ctx, l, &r->xmask, d.B, d.D, r->dropout))) return st;
+    if (r->hmasked) {
+        int64_t tbu[3] = {d.T, d.B, d.U};
+        if ((st = draw_mask(ctx, l, &r->hmask, d.B, d.U, r->rdropout)) ||
+            (st = lu_buffer(ctx, &r->hm, 3, tbu)))
+            return st;
+    }
+    const float *W = ln_f32(ln_layer_weight(l, r->kernel));
+    const float *R = ln_f32(ln_layer_weight(l, r->rkernel));
+    const float *b = r->bias >= 0 ? ln_f32(ln_layer_weight(l, r->bias)) : NULL;
+    const float *brec = b && r->cell == CELL_GRU && r->reset_after ? b + d.G * d.U : NULL;
+    const float *xs = ln_f32(x);
+    float *xt = ln_f32(r->xt);
+    for (int64_t s = 0; s < d.T; s++)
+        for (int64_t bi = 0; bi < d.B; bi++) {
+            float *dst = xt + (s * d.B + bi) * d.D;
+            memcpy(dst, xs + (bi * d.T + src_step(r, &d, s)) * d.D, (size_t)d.D * sizeof *xt);
+            if (r->xmasked) {
+                const float *m = ln_f32(r->xmask) + bi * d.D;
+                for (int64_t k = 0; k < d.D; k++) dst[k] *= m[k];
+            }
+        }
+    big_gemm proj[4];
+    for (int g = 0; g < d.G; g++)
+        proj[g] = (big_gemm){0, 0, d.T * d.B, d.U, d.D, d.D, d.G * d.U, d.U, xt,
+                             W + g * d.U, at(r->pre, &d, g, 0), b ? b + g * d.U : NULL};
+    ln_parallel_tasks(d.G, big_task, proj);
+    memset(ln_f32(r->h), 0, (size_t)d.BU * sizeof(float));
+    if (r->c) memset(ln_f32(r->c), 0, (size_t)d.BU * sizeof(float));
+    for (int64_t s = 0; s < d.T; s++) step_forward(r, &d, R, brec, s);
+    const float *h = ln_f32(r->h);
+    if (!r->return_sequences) {
+        memcpy(out, h + d.T * d.BU, (size_t)d.BU * sizeof *out);
+        return LN_OK;
+    }
+    for (int64_t bi = 0; bi < d.B; bi++)
+        for (int64_t s = 0; s < d.T; s++)
+            memcpy(out + (bi * d.T + s) * d.U, h + (s + 1) * d.BU + bi * d.U,
+                   (size_t)d.U * sizeof *out);
+    return LN_OK;
+}
+
+static ln_status rnn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                             ln_tensor *const *y, unsigned flags) {
+    return rnn_run(ctx, l, ln_layer_state(l), x[0], ln_f32(y[0]), flags);
+}
+
+/* ---- backward ------------------------------------------------------------------ */
+
+/* dh += the output gradient of processing step s. */
+static void add_dy(const rnn *r, const dims *d, const float *dy, float *dh,
+                   int64_t s) {
+    if (!r->return_sequences) {
+        if (s == d->T - 1)
+            for (int64_t i = 0; i < d->BU; i++) dh[i] += dy[i];
+        return;
+    }
+    for (int64_t bi = 0; bi < d->B; bi++) {
+        const float *src = dy + (bi * d->T + s) * d->U;
+        float *dst = dh + bi * d->U;
+        for (int64_t u = 0; u < d->U; u++) dst[u] += src[u];
+    }
+}
+
+/* Step s backward: from dh (the gradient of h(s+1)) into dpre(s) (and
+** dhp(s)), and dhn = the gradient of h(s) through the recurrence. */
+static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
+                          const float *dh, float *dhn) {
+    const int64_t U = d->U, BU = d->BU, G = d->G;
+    const float *hs = ln_f32(r->h) + s * BU;
+    const float *hr = r->hmasked ? ln_f32(r->hm) + s * BU : hs; /* as GRU read it */
+    gemm_list gl = {0, 1, d->B, U, U, U, G * U, U, 0, {0}, {0}, {0}, {0}, {0}};
+    if (r->cell == CELL_SIMPLE) {
+        ln_activation_backward(r->act, at(r->pre, d, 0, s), hs + BU, dh,
+                               at(r->dpre, d, 0, s), d->B, U);
+    } else if (r->cell == CELL_LSTM) {
+        const float *cs = ln_f32(r->c) + s * BU, *tc = ln_f32(r->tc) + s * BU;
+        float *tmp = ln_f32(r->tmp), *dc = ln_f32(r->dc);
+        pw(k_mul, BU, (pw_job){.a = dh, .b = at(r->gate, d, 3, s), .o = tmp});
+        ln_activation_backward(r->act, cs + BU, tc, tmp, tmp, d->B, U);
+        pw(k_lstm_back, BU,
+           (pw_job){.a = at(r->gate, d, 0, s), .b = at(r->gate, d, 1, s),
+                    .c = at(r->gate, d, 2, s), .d = cs, .e = dh, .f = tc, .t = tmp,
+                    .o = at(r->dpre, d, 0, s), .o2 = at(r->dpre, d, 1, s),
+                    .o3 = at(r->dpre, d, 2, s), .o4 = at(r->dpre, d, 3, s), .o5 = dc});
+        for (int g = 0; g < 4; g++) {
+            float *dp = at(r->dpre, d, g, s);
+            ln_activation_backward(g == 2 ? r->act : r->ract, at(r->pre, d, g, s),
+                                   at(r->gate, d, g, s), dp, dp, d->B, U);
+        }
+    } else {
+        float *dz = at(r->dpre, d, 0, s), *dr = at(r->dpre, d, 1, s);
+        float *dhh = at(r->dpre, d, 2, s), *hp = ln_f32(r->hp) + s * BU;
+        const float *z = at(r->gate, d, 0, s), *rr = at(r->gate, d, 1, s);
+        pw(k_gru_back, BU, (pw_job){.a = z, .b = hr, .c = at(r->gate, d, 2, s),
+                                    .d = dh, .o = dz, .o2 = dhh, .o3 = dhn});
+        ln_activation_backward(r->act, at(r->pre, d, 2, s), at(r->gate, d, 2, s),
+                               dhh, dhh, d->B, U);
+        if (r->reset_after) {
+            float *dhp = ln_f32(r->dhp) + s * BU;
+            pw(k_mul, BU, (pw_job){.a = dhh, .b = rr, .o = dhp});
+            pw(k_mul, BU, (pw_job){.a = dhh, .b = hp, .o = dr});
+            gl.a[2] = dhp, gl.b[2] = R + 2 * U, gl.c[2] = dhn, gl.beta[2] = 1.0f;
+        } else { /* d(r h') = dhh R_h^T */
+            float *tmp = ln_f32(r->tmp);
+            gemm_list g2 = {1, 1, d->B, U, U, U, G * U, U, 0, {dhh}, {R + 2 * U},
+                            {NULL}, {tmp}, {0.0f}};
+            gemm_run(&g2);
+            pw(k_mul, BU, (pw_job){.a = tmp, .b = hr, .o = dr});
+            pw(k_add_mul, BU, (pw_job){.a = tmp, .b = rr, .o = dhn});
+        }
+        ln_activation_backward(r->ract, at(r->pre, d, 0, s), z, dz, dz, d->B, U);
+        ln_activation_backward(r->ract, at(r->pre, d, 1, s), rr, dr, dr, d->B, U);
+        for (int g = 0; g < 2; g++) {
+            gl.a[g] = at(r->dpre, d, g, s), gl.b[g] = R + g * U, gl.c[g] = dhn;
+            gl.beta[g] = 1.0f;
+        }
+        gl.n = r->reset_after ? 3 : 2;
+    }
+    if (r->cell != CELL_GRU) { /* dh' = sum over gates of dpre_g R_g^T */
+        for (int g = 0; g < G; g++) {
+            gl.a[g] = at(r->dpre, d, g, s), gl.b[g] = R + g * U, gl.c[g] = dhn;
+            gl.beta[g] = g ? 1.0f : 0.0f;
+        }
+        gl.n = (int)G;
+    }
+    gemm_run(&gl);
+    if (r->hmasked) /* everything above is the gradient of h(s) * mask */
+        pw(k_mul, BU, (pw_job){.a = dhn, .b = ln_f32(r->hmask), .o = dhn});
+}
+
+static ln_status back_buffers(ln_ctx *ctx, rnn *r, const dims *d) {
+    int64_t gt[4] = {d->G, d->T, d->B, d->U}, bu[2] = {d->B, d->U};
+    int64_t tbu[3] = {d->T, d->B, d->U}, xs[3] = {d->T, d->B, d->D};
+    ln_status st;
+    if ((st = lu_buffer(ctx, &r->dpre, 4, gt)) || (st = lu_buffer(ctx, &r->dh, 2, bu)) ||
+        (st = lu_buffer(ctx, &r->dh2, 2, bu)) || (st = lu_buffer(ctx, &r->dc, 2, bu)) ||
+        (st = lu_buffer(ctx, &r->tmp, 2, bu)) || (st = lu_buffer(ctx, &r->dxt, 3, xs)))
+        return st;
+    if (r->cell == CELL_GRU && r->reset_after && (st = lu_buffer(ctx, &r->dhp, 3, tbu)))
+        return st;
+    return LN_OK;
+}
+
+/* Column sums of gate g over all steps into db (the tasks after the GEMMs). */
+typedef struct bias_job {
+    const rnn *r;
+    const dims *d;
+    float *db, *dbrec; /* input bias, recurrent bias (GRU reset_after) */
+} bias_job;
+
+static void bias_task(void *arg, int64_t t) {
+    const bias_job *j = arg;
+    const dims *d = j->d;
+    int64_t g = t % d->G;
+    if (t < d->G) {
+        ln_sum_rows(j->db + g * d->U, at(j->r->dpre, d, g, 0), d->T * d->B, d->U, 0);
+    } else { /* the recurrent bias: z, r as the input's, h from dhp */
+        const float *src = g == 2 ? ln_f32(j->r->dhp) : at(j->r->dpre, d, g, 0);
+        ln_sum_rows(j->dbrec + g * d->U, src, d->T * d->B, d->U, 0);
+    }
+}
+
+/* Backward of r's last forward: dy like its output; dx (NULL: none) like x. */
+static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
+                          const float *dy, float *dx, unsigned flags) {
+    dims d = dims_of(r, x);
+    ln_status st = back_buffers(ctx, r, &d);
+    if (st) return st;
+    const int64_t U = d.U, G = d.G, TB = d.T * d.B;
+    const float *W = ln_f32(ln_layer_weight(l, r->kernel));
+    const float *R = ln_f32(ln_layer_weight(l, r->rkernel));
+    float *dh = ln_f32(r->dh), *dhn = ln_f32(r->dh2);
+    memset(dh, 0, (size_t)d.BU * sizeof *dh);
+    memset(ln_f32(r->dc), 0, (size_t)d.BU * sizeof *dh);
+    for (int64_t s = d.T - 1; s >= 0; s--) {
+        add_dy(r, &d, dy, dh, s);
+        step_backward(r, &d, R, s, dh, dhn);
+        float *t = dh;
+        dh = dhn, dhn = t;
+    }
+    /* weight gradients: one GEMM per gate and weight over all steps */
+    big_gemm gg[8];
+    int n = 0;
+    if ((flags & LN_NEED_DW) && ln_layer_trains(l, r->kernel)) {
+        float *dW = ln_f32(ln_layer_grad(l, r->kernel));
+        for (int g = 0; g < G; g++)
+            gg[n++] = (big_gemm){1, 0, d.D, U, TB, d.D, U, G * U, ln_f32(r->xt),
+                                 at(r->dpre, &d, g, 0), dW + g * U, NULL};
+    }
+    if ((flags & LN_NEED_DW) && ln_layer_trains(l, r->rkernel)) {
+        float *dR = ln_f32(ln_layer_grad(l, r->rkernel));
+        for (int g = 0; g < G; g++) {
+            const float *a = ln_f32(r->hmasked ? r->hm : r->h), *b = at(r->dpre, &d, g, 0);
+            if (r->cell == CELL_GRU && g == 2) {
+                if (r->reset_after) b = ln_f32(r->dhp);
+                else a = ln_f32(r->hp); /* r h' */
+            }
+            gg[n++] = (big_gemm){1, 0, U, U, TB, U, U, G * U, a, b, dR + g * U, NULL};
+        }
+    }
+    ln_parallel_tasks(n, big_task, gg);
+    if ((flags & LN_NEED_DW) && r->bias >= 0 && ln_layer_trains(l, r->bias)) {
+        float *db = ln_f32(ln_layer_grad(l, r->bias));
+        int two = r->cell == CELL_GRU && r->reset_after;
+        bias_job bj = {r, &d, db, two ? db + G * U : NULL};
+        ln_parallel_tasks(two ? 2 * G : G, bias_task, &bj);
+    }
+    if (!dx) return LN_OK;
+    gemm_list gl = {(int)G, 1, TB, d.D, U, U, G * U, d.D, 0, {0}, {0}, {0}, {0}, {0}};
+    for (int g = 0; g < G; g++) {
+        gl.a[g] = at(r->dpre, &d, g, 0), gl.b[g] = W + g * U;
+        gl.c[g] = ln_f32(r->dxt), gl.beta[g] = g ? 1.0f : 0.0f;
+    }
+    gemm_run(&gl);
+    const float *dxt = ln_f32(r->dxt);
+    float *out = dx;
+    for (int64_t s = 0; s < d.T; s++)
+        for (int64_t bi = 0; bi < d.B; bi++) {
+            float *dst = out + (bi * d.T + src_step(r, &d, s)) * d.D;
+            memcpy(dst, dxt + (s * d.B + bi) * d.D, (size_t)d.D * sizeof *out);
+            if (r->xmasked) {
+                const float *m = ln_f32(r->xmask) + bi * d.D;
+                for (int64_t k = 0; k < d.D; k++) dst[k] *= m[k];
+            }
+        }
+    return LN_OK;
+}
+
+static ln_status rnn_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                              const ln_tensor *const *y, const ln_tensor *const *dy,
+                              ln_tensor *const *dx, ln_grad_sink *sink,
+                              unsigned flags) {
+    (void)y, (void)sink;
+    return rnn_back(ctx, l, ln_layer_state(l), x[0], ln_f32(dy[0]),
+                    dx[0] ? ln_f32(dx[0]) : NULL, flags);
+}
+
+static void rnn_free(rnn *r) {
+    ln_activation_free(r->act);
+    ln_activation_free(r->ract);
+    ln_tensor *bufs[] = {r->xmask, r->hmask, r->hm, r->xt, r->pre, r->gate, r->h, r->c, r->tc, r->hp, r->dpre,
+                         r->dhp, r->dh, r->dh2, r->dc, r->tmp, r->dxt};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
+}
+
+static void rnn_destroy(ln_layer *l) { rnn_free(ln_layer_state(l)); }
+
+#define RNN_OPS(CREATE)                                                      \
+    {                                                                        \
+        .size = sizeof(ln_layer_ops), .state_size = sizeof(rnn),             \
+        .create = CREATE, .build = rnn_build, .forward = rnn_forward,        \
+        .backward = rnn_backward, .destroy = rnn_destroy,                    \
+    }
+static const ln_layer_ops simple_ops = RNN_OPS(simple_create);
+static const ln_layer_ops lstm_ops = RNN_OPS(lstm_create);
+static const ln_layer_ops gru_ops = RNN_OPS(gru_create);
+
+/* ---- Bidirectional ------------------------------------------------------------ */
+
+/* Bidirectional (Keras): the wrapped layer over the sequence and a copy of
+** it over the reversed sequence (go_backwards flipped), their outputs
+** merged -- with return_sequences the backward outputs are put back in
+** input order first, as Keras does. Weights: the forward layer's, then the
+** backward one's ("forward_lstm/lstm_cell/kernel", ...). */
+enum { MERGE_CONCAT, MERGE_SUM, MERGE_MUL, MERGE_AVE };
+
+typedef struct bidi {
+    rnn f, b;
+    int merge;
+    char fname[40], bname[40]; /* weight name prefixes */
+    ln_args *bargs;            /* the backward copy's arguments (owned) */
+    ln_tensor *yf, *yb, *dyf, *dyb, *dxb;
+} bidi;
+
+static ln_status bidi_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
+    bidi *s = ln_layer_state(l);
+    const char *unit, *merge;
+    ln_args *sub;
+    ln_status st;
+    if ((st = ln_args_positional(ctx, a, 1, "layer")) ||
+        (st = ln_args_unit(ctx, a, "layer", NULL, &unit, &sub)))
+        return st;
+    if (!unit) return ln_fail(ctx, LN_E_ARG, "missing required argument 'layer'");
+    int cell = !strcmp(unit, "lstm") ? CELL_LSTM : !strcmp(unit, "gru") ? CELL_GRU
+               : !strcmp(unit, "simple_rnn") ? CELL_SIMPLE : -1;
+    if (cell < 0)
+        return ln_fail(ctx, LN_E_ARG,
+                       "'layer' must be a SimpleRNN, LSTM or GRU, got '%s'", unit);
+    if (!(s->bargs = ln_args_clone(sub))) return ln_fail(ctx, LN_E_NOMEM, "out of memory");
+    if ((st = rnn_read(ctx, &s->f, sub, cell)) ||
+        (st = rnn_read(ctx, &s->b, s->bargs, cell)))
+        return ln_prefix(ctx, "'layer'");
+    s->b.go_backwards = !s->f.go_backwards;
+    snprintf(s->fname, sizeof s->fname, "forward_%s/", unit);
+    snprintf(s->bname, sizeof s->bname, "backward_%s/", unit);
+    if ((st = ln_args_string(ctx, a, "merge_mode", "concat", &merge)) ||
+        (st = lu_nil_only(ctx, a, "backward_layer")))
+        return st;
+    static const char *const modes[] = {"concat", "sum", "mul", "ave"};
+    s->merge = -1;
+    for (int i = 0; i < 4; i++)
+        if (merge && !strcmp(merge, modes[i])) s->merge = i;
+    if (s->merge < 0)
+        return ln_fail(ctx, LN_E_ARG,
+                       "'merge_mode' must be 'concat', 'sum', 'mul' or 'ave', got '%s' "
+                       "(nil, two outputs, needs a functional model)", merge ? merge : "nil");
+    return LN_OK;
+}
+
+static ln_status bidi_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in,
+                            int *nout, ln_shape *out) {
+    bidi *s = ln_layer_state(l);
+    ln_status st;
+    if ((st = check_input(ctx, in)) ||
+        (st = rnn_add_weights(ctx, l, &s->f, s->fname, in[0].dim[1])) ||
+        (st = rnn_add_weights(ctx, l, &s->b, s->bname, in[0].dim[1])))
+        return st;
+    int64_t u = s->f.units * (s->merge == MERGE_CONCAT ? 2 : 1);
+    if (s->f.return_sequences) {
+        out[0].dim[1] = u;
+    } else {
+        out[0].nd = 1;
+        out[0].dim[0] = u;
+    }
+    return LN_OK;
+}
+
+/* Rows of the outputs: (batch, step) with S steps (1 without sequences);
+** the backward layer's row of output row i. */
+static int64_t brow(const bidi *s, int64_t i, int64_t S) {
+    return s->f.return_sequences ? i - i % S + (S - 1 - i % S) : i;
+}
+
+static ln_status bidi_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                              ln_tensor *const *y, unsigned flags) {
+    bidi *s = ln_layer_state(l);
+    const int64_t B = x[0]->shape[0], S = s->f.return_sequences ? x[0]->shape[1] : 1;
+    const int64_t U = s->f.units, shape[2] = {B * S, U};
+    ln_status st;
+    if ((st = lu_buffer(ctx, &s->yf, 2, shape)) || (st = lu_buffer(ctx, &s->yb, 2, shape)) ||
+        (st = rnn_run(ctx, l, &s->f, x[0], ln_f32(s->yf), flags)) ||
+        (st = rnn_run(ctx, l, &s->b, x[0], ln_f32(s->yb), flags)))
+        return st;
+    const float *yf = ln_f32(s->yf), *yb = ln_f32(s->yb);
+    float *out = ln_f32(y[0]);
+    for (int64_t i = 0; i < B * S; i++) {
+        const float *a = yf + i * U, *b = yb + brow(s, i, S) * U;
+        if (s->merge == MERGE_CONCAT) {
+            memcpy(out + i * 2 * U, a, (size_t)U * sizeof *out);
+            memcpy(out + i * 2 * U + U, b, (size_t)U * sizeof *out);
+            continue;
+        }
+        float *o = out + i * U;
+        for (int64_t u = 0; u < U; u++)
+            o[u] = s->merge == MERGE_SUM ? a[u] + b[u]
+                   : s->merge == MERGE_MUL ? a[u] * b[u] : (a[u] + b[u]) * 0.5f;
+    }
+    return LN_OK;
+}
+
+static ln_status bidi_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                               const ln_tensor *const *y, const ln_tensor *const *dy,
+                               ln_tensor *const *dx, ln_grad_sink *sink, unsigned flags) {
+    bidi *s = ln_layer_state(l);
+    const int64_t B = x[0]->shape[0], S = s->f.return_sequences ? x[0]->shape[1] : 1;
+    const int64_t U = s->f.units, shape[2] = {B * S, U};
+    ln_status st;
+    if ((st = lu_buffer(ctx, &s->dyf, 2, shape)) || (st = lu_buffer(ctx, &s->dyb, 2, shape)) ||
+        (dx[0] && (st = lu_buffer_like(ctx, &s->dxb, x[0]))))
+        return st;
+    const float *g = ln_f32(dy[0]), *yf = ln_f32(s->yf), *yb = ln_f32(s->yb);
+    float *df = ln_f32(s->dyf), *db = ln_f32(s->dyb);
+    for (int64_t i = 0; i < B * S; i++) {
+        int64_t j = brow(s, i, S);
+        const int64_t w = s->merge == MERGE_CONCAT ? 2 * U : U;
+        for (int64_t u = 0; u < U; u++) {
+            float gi = g[i * w + u];
+            if (s->merge == MERGE_CONCAT) {
+                df[i * U + u] = gi, db[j * U + u] = g[i * w + U + u];
+            } else if (s->merge == MERGE_MUL) {
+                df[i * U + u] = gi * yb[j * U + u], db[j * U + u] = gi * yf[i * U + u];
+            } else {
+                float h = s->merge == MERGE_AVE ? gi * 0.5f : gi;
+                df[i * U + u] = h, db[j * U + u] = h;
+            }
+        }
+    }
+    float *dxf = dx[0] ? ln_f32(dx[0]) : NULL, *dxb = dx[0] ? ln_f32(s->dxb) : NULL;
+    if ((st = rnn_back(ctx, l, &s->f, x[0], df, dxf, flags)) ||
+        (st = rnn_back(ctx, l, &s->b, x[0], db, dxb, flags)))
+        return st;
+    if (dxf)
+        for (int64_t i = 0; i < x[0]->numel; i++) dxf[i] += dxb[i];
+    (void)y, (void)sink;
+    return LN_OK;
+}
+
+static void bidi_destroy(ln_layer *l) {
+    bidi *s = ln_layer_state(l);
+    rnn_free(&s->f);
+    rnn_free(&s->b);
+    ln_args_free(s->bargs);
+    ln_tensor *bufs[] = {s->yf, s->yb, s->dyf, s->dyb, s->dxb};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
+}
+
+static const ln_layer_ops bidi_ops = {
+    .size = sizeof(ln_layer_ops), .state_size = sizeof(bidi), .create = bidi_create,
+    .build = bidi_build, .forward = bidi_forward, .backward = bidi_backward,
+    .destroy = bidi_destroy,
+};
+
+static const ln_unit units[] = {
+    {.kind = LN_KIND_LAYER, .name = "simple_rnn", .class_name = "SimpleRNN",
+     .version = 1, .summary = "fully-connected recurrent layer: h = act(x W + h R + b)",
+     .ops = &simple_ops},
+    {.kind = LN_KIND_LAYER, .name = "lstm", .class_name = "LSTM", .version = 1,
+     .summary = "long short-term memory (Keras 2 gates i, f, c, o)", .ops = &lstm_ops},
+    {.kind = LN_KIND_LAYER, .name = "gru", .class_name = "GRU", .version = 1,
+     .summary = "gated recurrent unit (Keras 2 gates z, r, h; reset_after)",
+     .ops = &gru_ops},
+    {.kind = LN_KIND_LAYER, .name = "bidirectional", .class_name = "Bidirectional",
+     .version = 1, .summary = "a recurrent layer over the sequence both ways, merged",
+     .ops = &bidi_ops},
+};
+
+LN_PLUGIN("recurrent") {
+    ln_status st = LN_OK;
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
+        ln_status s = host->add(host, &units[i]);
+        if (s && !st) st = s;
+    }
+    return st;
+}

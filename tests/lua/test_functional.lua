@@ -1,0 +1,241 @@
+-- The functional API (lunet.functional): ln.Input, layers called on
+-- symbolic tensors, ln.Model with several inputs and outputs, shared
+-- layers, fit/evaluate/predict with lists and name-keyed tables, Keras's
+-- history names, summary's "Connected to", configs, and bad graphs named
+-- at the user's line. Run as `lunet test_functional.lua` (cwd tests/lua).
+local ln = require "lunet"
+
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq, near, raises = T.test, T.eq, T.near, T.raises_as
+
+local function wide_and_deep(aux)
+  local wide = ln.Input{shape = {5}, name = "wide_input"}
+  local deep = ln.Input{shape = {6}, name = "deep_input"}
+  local h1 = ln.layers.Dense{30, activation = "relu"}(deep)
+  local h2 = ln.layers.Dense{30, activation = "relu"}(h1)
+  local concat = ln.layers.Concatenate{}({wide, h2})
+  local out = ln.layers.Dense{1, name = "main_output"}(concat)
+  local outs = {out}
+  if aux then outs[2] = ln.layers.Dense{1, name = "aux_output"}(h2) end
+  return ln.Model{inputs = {wide, deep}, outputs = outs, name = "wide_deep"}
+end
+
+local function data(n, seed)
+  ln.random.seed(seed or 1)
+  return ln.randn({n, 5}), ln.randn({n, 6}), ln.randn({n, 1})
+end
+
+test("structure: layers, inputs, outputs, get_layer, count_params", function()
+  ln.backend.clear_session()
+  local m = wide_and_deep(true)
+  eq(#m.layers, 7, "layers (InputLayers included, as Keras)")
+  eq(m.layers[1].name, "wide_input")
+  eq(m.layers[1].class_name, "InputLayer")
+  eq(#m.inputs, 2)
+  eq(#m.outputs, 2)
+  eq(m.outputs[2].node.layer.name, "aux_output")
+  eq(table.concat(m.output_names, ","), "main_output,aux_output")
+  eq(m:get_layer("concatenate").class_name, "Concatenate")
+  eq(m:get_layer("main_output").output_shape[1], 1)
+  eq(m:count_params(), 210 + 930 + 36 + 31)
+  eq(#m.trainable_weights, 8)
+  raises(function() m:get_layer("nope") end, "No such layer: nope")
+end)
+
+test("summary: Keras's functional layout with Connected to", function()
+  ln.backend.clear_session()
+  local m = wide_and_deep(false)
+  local lines = {}
+  m:summary{print_fn = function(s) lines[#lines + 1] = s end}
+  eq(lines[1], 'Model: "wide_deep"')
+  eq(lines[3]:gsub("%s+$", ""), "Layer (type)                    Output Shape         Param #     Connected to")
+  local text = table.concat(lines, "\n")
+  assert(text:find("wide_input (InputLayer)         [(None, 5)]          0", 1, true), text)
+  assert(text:find("concatenate (Concatenate)       (None, 35)           0           wide_input[0][0]", 1, true), text)
+  assert(text:find("\n                                                                 dense_1[0][0]", 1, true), text)
+  assert(text:find("Total params: 1,176", 1, true), text)
+end)
+
+test("a chain as a graph gives Sequential's numbers, bitwise", function()
+  local function run(functional)
+    ln.backend.clear_session()
+    ln.random.seed(7)
+    local model
+    if functional then
+      local x = ln.Input{shape = {20}}
+      local h = ln.layers.Dense{16, kernel_initializer = "he_normal"}(x)
+      h = ln.layers.LeakyReLU{}(h)
+      model = ln.Model{inputs = x, outputs = ln.layers.Dense{5, activation = "softmax"}(h)}
+    else
+      model = ln.Sequential{ln.layers.Dense{16, kernel_initializer = "he_normal", input_shape = {20}},
+                            ln.layers.LeakyReLU{}, ln.layers.Dense{5, activation = "softmax"}}
+    end
+    model:compile{loss = "sparse_categorical_crossentropy", optimizer = "adam",
+                  metrics = {"accuracy"}}
+    ln.random.seed(3)
+    local x = ln.randn({300, 20})
+    local y = (ln.rand({300}) * 5):floor():int()
+    local h = model:fit(x, y, {epochs = 2, verbose = 0, batch_size = 32})
+    return model:get_weights(), h.history, model:predict(x)
+  end
+  local a, ha, pa = run(false)
+  local b, hb, pb = run(true)
+  eq(#a, #b)
+  for i = 1, #a do assert(ln.equal(a[i], b[i]), "weight " .. i .. " differs") end
+  eq(ha.loss[2], hb.loss[2], "loss")
+  eq(ha.accuracy[2], hb.accuracy[2], "accuracy")
+  assert(ln.equal(pa, pb), "predictions differ")
+end)
+
+test("two inputs, two outputs: fit with lists and tables, Keras's history keys", function()
+  ln.backend.clear_session()
+  local m = wide_and_deep(true)
+  m:compile{loss = {"mse", "mse"}, loss_weights = {0.9, 0.1}, optimizer = ln.optimizers.SGD{learning_rate = 1e-3},
+            metrics = {"mae"}}
+  eq(table.concat(m.metrics_names, ","),
+     "loss,main_output_loss,aux_output_loss,main_output_mae,aux_output_mae")
+  local xw, xd, y = data(400)
+  local h = m:fit({xw, xd}, {y, y}, {epochs = 2, verbose = 0, validation_split = 0.25})
+  for _, k in ipairs({"loss", "main_output_loss", "aux_output_loss", "main_output_mae",
+                      "aux_output_mae", "val_loss", "val_main_output_loss", "val_aux_output_mae"}) do
+    assert(h.history[k] and #h.history[k] == 2, "history lacks " .. k)
+  end
+  local r = m:evaluate({wide_input = xw, deep_input = xd}, {main_output = y, aux_output = y},
+                       {verbose = 0, return_dict = true})
+  near(r.loss, 0.9 * r.main_output_loss + 0.1 * r.aux_output_loss, 1e-5, "weighted total")
+  local p = m:predict({deep_input = xd, wide_input = xw})
+  eq(#p, 2)
+  eq(p[1]:shape()[1], 400)
+  local q = m({xw, xd})
+  assert(ln.equal(p[1], q[1]) and ln.equal(p[2], q[2]), "predict and call differ")
+  -- per-output losses by name, one output untrained
+  m:compile{loss = {main_output = "mse"}, optimizer = "sgd"}
+  eq(table.concat(m.metrics_names, ","), "loss,main_output_loss")
+  m:fit({xw, xd}, {main_output = y}, {epochs = 1, verbose = 0})
+end)
+
+test("shared layers: one Dense on two inputs, weights counted and trained once", function()
+  ln.backend.clear_session()
+  local a = ln.Input{shape = {4}, name = "left"}
+  local b = ln.Input{shape = {4}, name = "right"}
+  local shared = ln.layers.Dense{3, activation = "tanh", name = "shared"}
+  local diff = ln.layers.Subtract{}({shared(a), shared(b)})
+  local out = ln.layers.Dense{1, activation = "sigmoid"}(ln.layers.Multiply{}({diff, diff}))
+  local m = ln.Model{inputs = {a, b}, outputs = out}
+  eq(m:count_params(), 15 + 4)
+  eq(#rawget(shared, "_nodes"), 2)
+  local lines = {}
+  m:summary{print_fn = function(s) lines[#lines + 1] = s end}
+  local text = table.concat(lines, "\n")
+  assert(text:find("shared (Dense)                  (None, 3)            15          left[0][0]", 1, true), text)
+  assert(text:find("right[0][0]", 1, true), text)
+  assert(text:find("subtract (Subtract)             (None, 3)            0           shared[0][0]", 1, true), text)
+  assert(text:find("shared[1][0]", 1, true), text)
+  m:compile{loss = "binary_crossentropy", optimizer = ln.optimizers.Adam{learning_rate = 0.01},
+            metrics = {"accuracy"}}
+  ln.random.seed(4)
+  local xa, xb = ln.randn({256, 4}), ln.randn({256, 4})
+  local y = ((xa - xb):abs():sum(2, true):gt(3.2)):float()
+  local before = shared.kernel:read_value()
+  local h = m:fit({xa, xb}, y, {epochs = 20, verbose = 0})
+  assert(not ln.equal(before, shared.kernel.value), "the shared kernel did not train")
+  assert(h.history.loss[20] < h.history.loss[1], "the loss did not fall")
+end)
+
+test("models as layers: a functional model and a Sequential inside a model", function()
+  ln.backend.clear_session()
+  local a = ln.Input{shape = {4}}
+  local encoder = ln.Model{inputs = a, outputs = ln.layers.Dense{3, activation = "tanh"}(a),
+                           name = "encoder"}
+  local head = ln.Sequential{ln.layers.Dense{2, input_shape = {6}}, ln.layers.Dense{1}}
+  local left, right = ln.Input{shape = {4}, name = "left"}, ln.Input{shape = {4}, name = "right"}
+  local both = ln.layers.Concatenate{}({encoder(left), encoder(right)})
+  local m = ln.Model{inputs = {left, right}, outputs = head(both)}
+  eq(m:count_params(), 15 + 14 + 3, "the encoder's weights are shared by its two uses")
+  m:compile{loss = "mse", optimizer = "sgd"}
+  local xl, xr = ln.randn({16, 4}), ln.randn({16, 4})
+  m:fit({xl, xr}, ln.randn({16, 1}), {epochs = 1, verbose = 0})
+  local direct = head(ln.cat({encoder(xl), encoder(xr)}, 2))
+  assert(ln.allclose(m({xl, xr}), direct, 1e-5, 1e-6), "nested models compute otherwise")
+  raises(function() local _ = encoder({left, right}) end, {"encoder", "called on 2 tensors"})
+end)
+
+test("config: Keras's functional layout and back", function()
+  ln.backend.clear_session()
+  local m = wide_and_deep(true)
+  local cfg = m:get_config()
+  eq(cfg.input_layers[2][1], "deep_input")
+  eq(cfg.output_layers[2][1], "aux_output")
+  local concat = cfg.layers[5]
+  eq(concat.class_name, "Concatenate")
+  eq(concat.inbound_nodes[1][1][1], "wide_input")
+  eq(concat.inbound_nodes[1][2][1], "dense_1")
+  ln.backend.clear_session()
+  local m2 = ln.functional.from_config(cfg)
+  eq(#m2.layers, 7)
+  m2:set_weights(m:get_weights())
+  local xw, xd = data(10)
+  local p, q = m:predict({xw, xd}), m2:predict({xw, xd})
+  assert(ln.equal(p[1], q[1]) and ln.equal(p[2], q[2]), "the rebuilt model differs")
+end)
+
+test("files: Keras's functional layout, load_model predicts the same bits and resumes", function()
+  ln.backend.clear_session()
+  local m = wide_and_deep(true)
+  m:compile{loss = {main_output = "mse", aux_output = "mae"}, loss_weights = {0.9, 0.1},
+            optimizer = "adam", metrics = {main_output = {"mae"}}}
+  local xw, xd, y = data(64)
+  m:fit({xw, xd}, {y, y}, {epochs = 1, verbose = 0})
+  local dir = T.mktempdir("lunet_functional_")
+  local path = dir .. "/wd.h5"
+  m:save(path)
+  local j = ln.h5.json_decode(m:to_json())
+  eq(j.class_name, "Functional")
+  eq(j.config.layers[5].inbound_nodes[1][2][1], "dense_1")
+  eq(j.config.output_layers[2][1], "aux_output")
+  local m2 = ln.models.load_model(path)
+  eq(table.concat(m2.metrics_names, ","), table.concat(m.metrics_names, ","))
+  local p, q = m:predict({xw, xd}), m2:predict({xw, xd})
+  assert(ln.equal(p[1], q[1]) and ln.equal(p[2], q[2]), "the loaded model predicts otherwise")
+  ln.random.seed(11)
+  m:fit({xw, xd}, {y, y}, {epochs = 1, verbose = 0})
+  ln.random.seed(11)
+  m2:fit({xw, xd}, {y, y}, {epochs = 1, verbose = 0})
+  p, q = m:predict({xw, xd}), m2:predict({xw, xd})
+  assert(ln.equal(p[1], q[1]), "training resumed otherwise (optimizer state)")
+  local m3 = ln.models.model_from_json(m:to_json())
+  eq(#m3.layers, 7)
+  os.remove(path)
+  os.remove(dir)
+end)
+
+test("bad graphs are named at the user's line", function()
+  ln.backend.clear_session()
+  local a = ln.Input{shape = {3}, name = "a"}
+  local b = ln.Input{shape = {4}, name = "b"}
+  local err = raises(function() local _ = ln.layers.Add{}({a, b}) end,
+                     {"add (Add)", "(None, 3)", "(None, 4)", "called on a (None, 3), b (None, 4)"})
+  assert(err:find("^[^:]*test_functional%.lua:%d+:"), err)
+  local c = ln.layers.Dense{2}(b)
+  err = raises(function() local _ = ln.Model{inputs = a, outputs = c} end,
+               {"Graph disconnected", "layer \"dense\"", "b"})
+  assert(err:find("^[^:]*test_functional%.lua:%d+:"), err)
+  raises(function() return ln.Model{inputs = {a, b}, outputs = c} end,
+         {"input a (None, 3) is not connected"})
+  raises(function() return ln.Model{inputs = {c}, outputs = c} end, {"not an ln.Input"})
+  local m = ln.Model{inputs = b, outputs = c}
+  m:compile{loss = "mse", optimizer = "sgd"}
+  raises(function() m:fit({}, ln.zeros({4, 2}), {verbose = 0}) end, {"fit: x", "missing input 'b'"})
+  raises(function() m:fit(ln.zeros({4, 3}), ln.zeros({4, 2}), {verbose = 0}) end,
+         {"input 'b'", "expects shape (None, 4)", "(4, 3)"})
+  local w = wide_and_deep(false)
+  w:compile{loss = "mse", optimizer = "sgd"}
+  local xw, xd, y = data(8)
+  raises(function() w:fit({wide_input = xw}, y, {verbose = 0}) end,
+         {"missing input 'deep_input'", "wide_input, deep_input"})
+  raises(function() w:fit(xw, y, {verbose = 0}) end, {"the model has 2 inputs"})
+  raises(function() w:fit({xw, xd}, nil, {verbose = 0}) end, {"main_output"})
+end)
+
+T.summary("functional")
