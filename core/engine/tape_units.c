@@ -54,15 +54,49 @@ void ln_tape_note_layer_forward(const ln_layer *l) {
 
 /* ---- layers ---------------------------------------------------------------------- */
 
-ln_status ln_tape_layer_forward(ln_ctx *ctx, ln_layer *l, ln_tensor *x,
-                                unsigned flags, ln_tensor **yout) {
+static void release_all(int n, ln_tensor **t) {
+    for (int j = 0; j < n; j++) {
+        ln_tensor_release(t[j]);
+        t[j] = NULL;
+    }
+}
+
+/* New empty tensors y[0..n) for a layer's outputs. */
+static ln_status new_outputs(ln_ctx *ctx, int n, ln_tensor **y) {
     int64_t zero = 0;
-    ln_tensor *y = ln_tensor_empty(ctx, LN_FLOAT32, 1, &zero);
-    if (!y) return ctx->status;
+    for (int j = 0; j < n; j++)
+        if (!(y[j] = ln_tensor_empty(ctx, LN_FLOAT32, 1, &zero))) {
+            release_all(j, y);
+            return ctx->status;
+        }
+    return LN_OK;
+}
+
+ln_status ln_tape_layer_call(ln_ctx *ctx, ln_layer *l, int nx, ln_tensor *const *x,
+                             unsigned flags, int *ny, ln_tensor **y) {
+    if (nx < 1 || nx > LN_TAPE_MAX_LAYER_INPUTS)
+        return ln_fail(ctx, LN_E_ARG, "%s: called on %d inputs (1 to %d on a tape)",
+                       ln_layer_name(l), nx, LN_TAPE_MAX_LAYER_INPUTS);
+    /* the output count is known once built: build for x's shapes first */
+    if (!ln_layer_built(l)) {
+        ln_shape in[LN_TAPE_MAX_LAYER_INPUTS];
+        for (int i = 0; i < nx; i++) {
+            if (x[i]->ndim < 1 || x[i]->ndim > LN_MAX_DIM)
+                return ln_fail(ctx, LN_E_SHAPE, "%s: input %d has %d dimensions (a batch "
+                               "axis first)", ln_layer_name(l), i + 1, x[i]->ndim);
+            in[i].nd = x[i]->ndim - 1;
+            for (int d = 1; d < x[i]->ndim; d++) in[i].dim[d - 1] = x[i]->shape[d];
+        }
+        ln_status st = ln_layer_build(ctx, l, nx, in);
+        if (st) return st;
+    }
+    int nout = ln_layer_output_count(l);
+    ln_status st = new_outputs(ctx, nout, y);
+    if (st) return st;
     ln_rng before = *ln_layer_rng(l);
-    ln_status st = ln_layer_forward1(ctx, l, x, y, flags);
+    st = ln_layer_forward(ctx, l, nx, (const ln_tensor *const *)x, y, flags);
     if (st) {
-        ln_tensor_release(y);
+        release_all(nout, y);
         return st;
     }
     ln_tape_params p = {0};
@@ -72,41 +106,52 @@ ln_status ln_tape_layer_forward(ln_ctx *ctx, ln_layer *l, ln_tensor *x,
     p.i[2] = (int64_t)before.counter;
     p.i[3] = (int64_t)stamp_layer(l);
     p.i[4] = (int64_t)net_epoch;
-    ln_tensor *in[1 + LN_MAX_WEIGHTS];
+    p.i[5] = nx;
+    ln_tensor *in[LN_TAPE_MAX_LAYER_INPUTS + LN_MAX_WEIGHTS];
     int nin = 0;
-    in[nin++] = x;
+    for (int i = 0; i < nx; i++) in[nin++] = x[i];
     for (int k = 0; k < ln_layer_weight_count(l) && !st; k++) {
         if (!ln_layer_grad(l, k) || !ln_layer_trains(l, k)) continue;
         st = ln_tape_mark_variable(ctx, ln_layer_weight(l, k), 1);
         in[nin++] = ln_layer_weight(l, k);
     }
-    if (!st) st = ln_tape_record(ctx, LN_OP_LAYER, nin, in, 1, &y, &p);
+    if (!st) st = ln_tape_record(ctx, LN_OP_LAYER, nin, in, nout, y, &p);
     if (st) {
-        ln_tensor_release(y);
+        release_all(nout, y);
         return st;
     }
-    *yout = y;
+    *ny = nout;
+    return LN_OK;
+}
+
+ln_status ln_tape_layer_forward(ln_ctx *ctx, ln_layer *l, ln_tensor *x,
+                                unsigned flags, ln_tensor **yout) {
+    ln_tensor *y[LN_MAX_OUTPUTS];
+    int ny;
+    ln_status st = ln_tape_layer_call(ctx, l, 1, &x, flags, &ny, y);
+    if (st) return st;
+    release_all(ny - 1, y + 1); /* the first output only */
+    *yout = y[0];
     return LN_OK;
 }
 
 /* Run the node's forward again: the layer's state is then this call's. */
 static ln_status recompute(ln_ctx *ctx, const tape_node *n) {
     ln_layer *l = (ln_layer *)n->p.unit;
-    ln_tensor *keep[LN_MAX_WEIGHTS] = {0};
+    ln_tensor *keep[LN_MAX_WEIGHTS] = {0}, *y[LN_MAX_OUTPUTS] = {0};
     ln_status st = LN_OK;
     int nw = ln_layer_weight_count(l);
     for (int k = 0; k < nw && !st; k++)
         if (!ln_layer_weight_trainable(l, k) &&
             !(keep[k] = ln_tensor_clone(ctx, ln_layer_weight(l, k))))
             st = ctx->status;
-    int64_t zero = 0;
-    ln_tensor *y = st ? NULL : ln_tensor_empty(ctx, LN_FLOAT32, 1, &zero);
-    if (!st && !y) st = ctx->status;
+    if (!st) st = new_outputs(ctx, n->nout, y);
     if (!st) {
         ln_rng *rng = ln_layer_rng(l), now = *rng;
         rng->seed = (uint64_t)n->p.i[1];
         rng->counter = (uint64_t)n->p.i[2];
-        st = ln_layer_forward1(ctx, l, n->x[0], y, (unsigned)n->p.i[0]);
+        st = ln_layer_forward(ctx, l, (int)n->p.i[5], (const ln_tensor *const *)n->x, y,
+                              (unsigned)n->p.i[0]);
         *rng = now;
     }
     for (int k = 0; k < nw; k++)
@@ -114,7 +159,7 @@ static ln_status recompute(ln_ctx *ctx, const tape_node *n) {
             ln_tensor_copy(NULL, ln_layer_weight(l, k), keep[k]);
             ln_tensor_release(keep[k]);
         }
-    ln_tensor_release(y);
+    release_all(n->nout, y);
     if (st) return st;
     uint32_t s = slot_of(l);
     stamps[s].l = l;
@@ -122,30 +167,42 @@ static ln_status recompute(ln_ctx *ctx, const tape_node *n) {
     return LN_OK;
 }
 
-/* dx and the weight gradients from the layer's backward, without its
-** regularizers (ln_layer_backward's checks, then the plugin). */
-static ln_status layer_grad(ln_ctx *ctx, const tape_node *n, ln_tensor *g,
+/* The data inputs' gradients and the weights' from the layer's backward,
+** without its regularizers (ln_layer_backward's checks, then the plugin).
+** An output without a gradient (gout[j] NULL) counts as zeros. */
+static ln_status layer_grad(ln_ctx *ctx, const tape_node *n, ln_tensor *const *gout,
                             const int *need, ln_tensor **gin) {
     ln_layer *l = (ln_layer *)n->p.unit;
-    ln_tensor *x = n->x[0], *y = n->y[0];
-    int need_dw = 0;
-    for (int i = 1; i < n->nin; i++) need_dw |= need[i];
+    int nx = (int)n->p.i[5], need_dw = 0;
+    for (int i = nx; i < n->nin; i++) need_dw |= need[i];
     if (!fresh(n)) {
         ln_status st = recompute(ctx, n);
         if (st) return st;
     }
     unsigned flags = (unsigned)n->p.i[0] |
                      (need_dw && ln_layer_trainable(l) ? LN_NEED_DW : 0);
-    if (need[0] && !(gin[0] = ln_tensor_empty(ctx, LN_FLOAT32, x->ndim, x->shape)))
-        return ctx->status;
+    ln_tensor *zeros[LN_MAX_OUTPUTS] = {0};
+    const ln_tensor *gs[LN_MAX_OUTPUTS];
+    ln_status st = LN_OK;
+    for (int j = 0; j < n->nout && !st; j++) {
+        if (!gout[j] && !(zeros[j] = ln_tensor_new_like(ctx, n->y[j]))) st = ctx->status;
+        gs[j] = gout[j] ? gout[j] : zeros[j];
+    }
+    for (int i = 0; i < nx && !st; i++)
+        if (need[i] && !(gin[i] = ln_tensor_empty(ctx, LN_FLOAT32, n->x[i]->ndim,
+                                                  n->x[i]->shape)))
+            st = ctx->status;
     /* the plugin's own backward: ln_layer_backward would add the
     ** regularizers, which are a node of their own here */
-    const ln_layer_ops *ops = ln_layer_unit(l)->ops;
-    const ln_tensor *xs[1] = {x}, *ys[1] = {y}, *gs[1] = {g};
-    ln_tensor *dxs[1] = {gin[0]};
-    ln_status st = ops->backward(ctx, l, xs, ys, gs, dxs, NULL, flags);
-    if (st) return ln_prefix(ctx, "%s", ln_layer_name(l));
-    for (int i = 1; i < n->nin; i++) {
+    if (!st) {
+        const ln_layer_ops *ops = ln_layer_unit(l)->ops;
+        st = ops->backward(ctx, l, (const ln_tensor *const *)n->x,
+                           (const ln_tensor *const *)n->y, gs, gin, NULL, flags);
+        if (st) ln_prefix(ctx, "%s", ln_layer_name(l));
+    }
+    release_all(n->nout, zeros);
+    if (st) return st;
+    for (int i = nx; i < n->nin; i++) {
         if (!need[i] || !(flags & LN_NEED_DW)) continue;
         for (int k = 0; k < ln_layer_weight_count(l); k++) {
             ln_tensor *gw = ln_layer_grad(l, k);
@@ -258,7 +315,7 @@ ln_status tp_grad_unit(ln_ctx *ctx, const tape_node *n, ln_tensor *const *gout,
     case LN_OP_ACTIVATION: st = need[0] ? activation_grad(ctx, n, g, gin) : LN_OK; break;
     case LN_OP_LOSS:
     case LN_OP_LOSS_PER_SAMPLE: st = need[0] ? loss_grad(ctx, n, g, gin) : LN_OK; break;
-    case LN_OP_LAYER: st = layer_grad(ctx, n, g, need, gin); break;
+    case LN_OP_LAYER: st = layer_grad(ctx, n, gout, need, gin); break;
     case LN_OP_REGULARIZATION: st = reg_grad(ctx, n, g, need, gin); break;
     default: return ln_fail(ctx, LN_E_INTERNAL, "gradient: bad unit op");
     }

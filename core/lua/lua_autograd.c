@@ -235,14 +235,42 @@ static int l_is_variable(lua_State *L) {
     return 1;
 }
 
-/* layer_call(layer, x, training) */
+/* layer_call(layer, x or {x1, x2, ...}, training) -> y, or a list of the
+** outputs of a layer with several */
 static int l_layer_call(lua_State *L) {
     lnL_layer *u = lnL_check_layer(L, 1);
-    ln_tensor *x = lnL_check_tensor(L, 2), *y;
+    ln_tensor *x[LN_TAPE_MAX_LAYER_INPUTS], *y[LN_MAX_OUTPUTS];
+    int nx = 1, ny;
+    if (lua_istable(L, 2)) {
+        lua_Unsigned len = lua_rawlen(L, 2);
+        if (len < 1 || len > LN_TAPE_MAX_LAYER_INPUTS)
+            return luaL_error(L, "%s: called on a list of %d inputs (1 to %d)",
+                              ln_layer_name(u->l), (int)(len > 999 ? 999 : len),
+                              LN_TAPE_MAX_LAYER_INPUTS);
+        nx = (int)len;
+        for (int i = 0; i < nx; i++) {
+            lua_rawgeti(L, 2, i + 1);
+            x[i] = lnL_test_tensor(L, -1);
+            if (!x[i])
+                return luaL_error(L, "%s: input %d is a %s, not a tensor", ln_layer_name(u->l),
+                                  i + 1, luaL_typename(L, -1));
+            lua_pop(L, 1); /* the list keeps it */
+        }
+    } else {
+        x[0] = lnL_check_tensor(L, 2);
+    }
     unsigned flags = lua_toboolean(L, 3) ? LN_TRAINING : 0;
     ag_anchor(L, 1);
-    lnL_check(L, ln_tape_layer_forward(lnL_ctx(), u->l, x, flags, &y));
-    lnL_push_tensor(L, y);
+    lnL_check(L, ln_tape_layer_call(lnL_ctx(), u->l, nx, x, flags, &ny, y));
+    if (ny == 1) {
+        lnL_push_tensor(L, y[0]);
+        return 1;
+    }
+    lua_createtable(L, ny, 0);
+    for (int j = 0; j < ny; j++) {
+        lnL_push_tensor(L, y[j]);
+        lua_rawseti(L, -2, j + 1);
+    }
     return 1;
 }
 

@@ -101,9 +101,10 @@ typedef enum ln_tape_opcode {
     LN_OP_LOSS,           /* ln_object (loss); aux y_true, i[0] logits;
                              y the 0-d batch mean */
     LN_OP_LOSS_PER_SAMPLE,/* the same; y the (N,) per-sample losses */
-    LN_OP_LAYER,          /* ln_layer; x0 the input, x1.. its trainable
-                             weights; i[0] flags, i[1..2] the generator
-                             state before the forward, i[3] the stamp */
+    LN_OP_LAYER,          /* ln_layer; x0..x(i[5]-1) its inputs, then its
+                             trainable weights; y its outputs; i[0] flags,
+                             i[1..2] the generator state before the
+                             forward, i[3] the stamp, i[4] the net epoch */
     LN_OP_REGULARIZATION, /* ln_layer; x.. its regularized weights; y 0-d */
     /* anything a gradient must not pass: name says what */
     LN_OP_NONDIFF,
@@ -192,8 +193,15 @@ LN_API void ln_tape_note_write(ln_tensor *t);
 ** net): the tape's layer nodes recompute before their backward. l NULL:
 ** any layer (a whole net). */
 LN_API void ln_tape_note_layer_forward(const ln_layer *l);
-/* Run layer l on x into a new tensor *y (flags as ln_layer_forward) and
-** record it (with its trainable weights marked as variables). */
+/* Run layer l on its nx inputs x (building it for their shapes first if
+** needed) into new tensors y[0..*ny) (room for LN_MAX_OUTPUTS; flags as
+** ln_layer_forward) and record it (with its trainable weights marked as
+** variables). */
+#define LN_TAPE_MAX_LAYER_INPUTS 32
+LN_API ln_status ln_tape_layer_call(ln_ctx *ctx, ln_layer *l, int nx,
+                                    ln_tensor *const *x, unsigned flags,
+                                    int *ny, ln_tensor **y);
+/* The same for one input, keeping the first output only. */
 LN_API ln_status ln_tape_layer_forward(ln_ctx *ctx, ln_layer *l,
                                        ln_tensor *x, unsigned flags,
                                        ln_tensor **y);

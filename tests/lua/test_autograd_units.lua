@@ -113,39 +113,136 @@ end
 
 -- ---- layers ------------------------------------------------------------------------------
 
-local layer_args = {
-  Activation = {"tanh"}, AlphaDropout = {0.3}, BatchNormalization = {},
-  Dense = {3, activation = "elu"}, Dropout = {0.4}, ELU = {}, Flatten = {},
-  GaussianDropout = {0.3}, GaussianNoise = {0.2}, LeakyReLU = {}, PReLU = {},
-  ReLU = {}, RReLU = {}, Softmax = {}, ThresholdedReLU = {theta = 0.1},
+-- Each layer unit: its arguments and its inputs' shapes without the batch
+-- axis (several for merge layers; Embedding's input holds indices).
+local function rnn(args) return {args, {{5, 3}}} end
+local image, seq = {{6, 6, 2}}, {{7, 2}}
+local layer_cases = {
+  Activation = {{"tanh"}}, AlphaDropout = {{0.3}}, BatchNormalization = {{}},
+  Dense = {{3, activation = "elu"}}, Dropout = {{0.4}}, ELU = {{}}, Flatten = {{}},
+  GaussianDropout = {{0.3}}, GaussianNoise = {{0.2}}, LeakyReLU = {{}}, PReLU = {{}},
+  ReLU = {{}}, RReLU = {{}}, Softmax = {{}}, ThresholdedReLU = {{theta = 0.1}},
+  LayerNormalization = {{}}, Reshape = {{{3, 2}}}, Permute = {{{2, 1}}},
+  RepeatVector = {{3}, {{4}}},
+  -- images (batch, rows, cols, channels) and sequences (batch, steps, channels)
+  Conv2D = {{3, 3, padding = "same", activation = "relu"}, image},
+  Conv2DTranspose = {{2, 3, strides = 2}, image},
+  DepthwiseConv2D = {{3, depth_multiplier = 2}, image},
+  SeparableConv2D = {{3, 3, depth_multiplier = 2}, image},
+  AveragePooling2D = {{2}, image}, MaxPooling2D = {{2}, image},
+  GlobalAveragePooling2D = {{}, image}, GlobalMaxPooling2D = {{}, image},
+  Cropping2D = {{{{1, 0}, {0, 2}}}, image}, ZeroPadding2D = {{1}, image},
+  UpSampling2D = {{2}, image}, SpatialDropout2D = {{0.4}, image},
+  Conv1D = {{3, 3, strides = 2}, seq}, Conv1DTranspose = {{2, 3, strides = 2}, seq},
+  AveragePooling1D = {{2}, seq}, MaxPooling1D = {{3, strides = 2}, seq},
+  GlobalAveragePooling1D = {{}, seq}, GlobalMaxPooling1D = {{}, seq},
+  Cropping1D = {{{1, 2}}, seq}, ZeroPadding1D = {{2}, seq}, UpSampling1D = {{2}, seq},
+  SpatialDropout1D = {{0.4}, seq},
+  -- recurrent layers: (batch, time, features)
+  SimpleRNN = rnn{4, return_sequences = true}, LSTM = rnn{4, dropout = 0.2},
+  GRU = rnn{3, recurrent_dropout = 0.3},
+  Bidirectional = {{function() return ln.layers.LSTM{3, return_sequences = true} end}, {{5, 3}}},
+  Embedding = {{10, 4}, {{6}}, indices = 10},
+  -- several inputs
+  Add = {{}, {{3, 4}, {3, 4}, {3, 4}}}, Subtract = {{}, {{5}, {5}}},
+  Multiply = {{}, {{2, 3}, {2, 3}}}, Average = {{}, {{4}, {4}, {4}}},
+  Maximum = {{}, {{6}, {6}}, apart = true}, Minimum = {{}, {{6}, {6}}, apart = true},
+  Concatenate = {{axis = 1}, {{2, 3}, {4, 3}}}, Dot = {{axes = 1, normalize = true}, {{4}, {4}}},
 }
 
+-- The layer's arguments (a function entry makes a fresh layer argument).
+local function layer_of(name, case)
+  local args = {}
+  for k, v in pairs(case[1]) do args[k] = type(v) == "function" and v() or v end
+  return ln.layers[name](args)
+end
+
+-- Inputs of 4 samples (indices below case.indices, as floats, for Embedding).
+local function inputs_of(case)
+  local xs = {}
+  for i, s in ipairs(case[2] or {{2, 3}}) do
+    local shape = {4, table.unpack(s)}
+    if case.indices then xs[i] = (ln.rand(shape) * case.indices):floor()
+    else xs[i] = ln.rand(shape) - 0.5 end
+  end
+  -- Maximum, Minimum: inputs 0.3 apart, away from the kink where they meet
+  if case.apart then xs[2] = xs[1] + ln.where(ln.rand(xs[1]:shape()):gt(0.5), 0.3, -0.3) end
+  return xs
+end
+
 for _, u in ipairs(units("layer")) do
-  test("layer " .. u.class_name .. " (training and inference)", function()
-    local args = layer_args[u.class_name]
-    assert(args, "no test arguments for the layer unit " .. u.class_name .. ": add them")
+  local name = u.class_name
+  test("layer " .. name .. " (training and inference)", function()
+    local case = layer_cases[name]
+    assert(case, "no test case for the layer unit " .. name .. ": add it to layer_cases")
+    local single = #(case[2] or {1}) == 1
     for _, training in ipairs{true, false} do
       ln.random.seed(13)
-      local layer = ln.layers[u.class_name](args)
-      local x = ln.rand(4, 2, 3) - 0.5
-      layer:build({2, 3})
+      local layer = layer_of(name, case)
+      local xs = inputs_of(case)
+      local x = single and xs[1] or xs
+      local out = layer(x) -- builds it
       local vars = layer.trainable_variables
-      local r = ln.rand(layer:forward(x):shape())
-      local srcs = {x}
+      local r = ln.rand(out:shape())
+      local srcs = {}
+      if not case.indices then for i, t in ipairs(xs) do srcs[i] = t end end
+      local nx = #srcs
       for _, v in ipairs(vars) do srcs[#srcs + 1] = v end
       ln.random.seed(99)
       local tape = ln.GradientTape()
-      local y = tape:run(function() tape:watch(x); return layer(x, {training = training}) end)
-      local g = tape:gradient(y, srcs, {output_gradients = r})
-      ln.random.seed(99)
-      local y2 = layer:forward(x, {training = training})
-      same(y, y2, u.class_name .. " output")
-      local dx = layer:backward(r)
-      same(g[1], dx, u.class_name .. " dx")
-      for i, v in ipairs(vars) do same(g[i + 1], v.grad, u.class_name .. " " .. v.name) end
+      local y = tape:run(function()
+        for i = 1, nx do tape:watch(xs[i]) end
+        return layer(x, {training = training})
+      end)
+      local g = tape:gradient(y, srcs, {output_gradients = r, unconnected_gradients = "zero"})
+      if single then
+        -- the tape gives the layer's own forward and backward exactly
+        ln.random.seed(99)
+        same(y, layer:forward(x, {training = training}), name .. " output")
+        local dx = layer:backward(r)
+        if nx == 1 then same(g[1], dx, name .. " dx") end
+        for i, v in ipairs(vars) do same(g[nx + i], v.grad, name .. " " .. v.name) end
+      else
+        -- differences in float32 catch wiring mistakes (which input, which output)
+        for i = 1, nx do
+          local function f(t)
+            local args = {table.unpack(xs)}
+            args[i] = t
+            ln.random.seed(99)
+            return layer(single and args[1] or args, {training = training})
+          end
+          fd_check(name .. " input " .. i, f, xs[i], r, g[i])
+        end
+      end
     end
   end)
 end
+
+-- Merge layers called on real tensors outside a tape: a new tensor.
+test("merge layers on a list of tensors", function()
+  local a, b = ln.rand(3, 4), ln.rand(3, 4)
+  same(ln.layers.Add{}({a, b}), a + b, "Add")
+  local c = ln.layers.Concatenate{}({a, b})
+  eq(c:shape()[2], 8, "Concatenate's width")
+  same(c:narrow(2, 5, 4), b, "Concatenate's second part")
+  T.raises_as(function() ln.layers.Add{}({a, "b"}) end, {"input 2", "not a tensor"})
+  T.raises_as(function() ln.layers.Add{}({}) end, {"list of 0 inputs"})
+end)
+
+-- Built-in layers as Lua-class bases: a single-input base runs under the
+-- tape; a merge layer's list of inputs is refused by Lua layers, clearly.
+test("built-in layers as bases of Lua classes", function()
+  local Scaled = ln.layers.Conv2D:extend{name = "ScaledConv",
+    call = function(self, x, training) return ln.layers.Conv2D.call(self, x, training) * 2 end}
+  local l = Scaled{2, 3}
+  local x = ln.rand(2, 5, 5, 1)
+  local tape = ln.GradientTape()
+  local y = tape:run(function() tape:watch(x); return l(x) end)
+  local g = tape:gradient(y, {x, l.trainable_variables[1]})
+  assert(g[1] and g[2], "gradients through the built-in base")
+  local MyAdd = ln.layers.Add:extend{name = "MyAdd"}
+  T.raises_as(function() MyAdd{}({x, x}) end, {"my_add", "list of inputs", "not supported"})
+end)
 
 -- ---- a layer called twice ---------------------------------------------------------------------
 

@@ -433,6 +433,16 @@ end
 --- layer(x [, {training = true}]): builds on first use, then the class's
 -- call(self, x, training). Inside tape:run everything call does is recorded.
 LuaLayer.__call = function(self, x, opts)
+  local functional = package.loaded["lunet.functional"]
+  if functional and functional.is_symbolic_arg(x) then
+    E.raisef("%s (%s): layers written in Lua are not supported in functional models " ..
+             "(ln.Input ... ln.Model) yet; use them in a Sequential model or call them on " ..
+             "tensors", self.name, self.class_name)
+  end
+  if type(x) == "table" and not registry.is_tensor(x) then
+    E.raisef("%s: a layer written in Lua takes one tensor; a list of inputs (as merge " ..
+             "layers take) is not supported for Lua layers yet", self.name)
+  end
   if not registry.is_tensor(x) then
     E.raisef("%s: expects a tensor input, got %s", self.name, type(x))
   end

@@ -214,7 +214,8 @@ Layer.__tostring = function(self)
                        tostring(self._c:is_built()))
 end
 
---- layer(x [, opts]): the layer applied to x in inference mode (a new
+--- layer(x [, opts]): the layer applied to x (a tensor, or a list of
+-- tensors for a layer with several inputs) in inference mode (a new
 -- tensor); opts.training = true runs it in training mode. Inside tape:run
 -- the call is recorded (its backward is the layer's own).
 Layer.__call = function(self, x, opts)
@@ -222,7 +223,9 @@ Layer.__call = function(self, x, opts)
   -- a functional model (lunet.functional, loaded whenever such tensors exist)
   local functional = package.loaded["lunet.functional"]
   if functional and functional.is_symbolic_arg(x) then return functional.call_layer(self, x) end
-  if ag.active() then
+  -- on a tape, and for a list of inputs (merge layers): new output tensors
+  -- (a list for a layer with several outputs)
+  if ag.active() or not registry.is_tensor(x) then
     return ag.layer_call(self._c, x, type(opts) == "table" and opts.training and true or false)
   end
   if type(opts) == "table" and opts.training then
