@@ -361,4 +361,36 @@ test("Lambda and Lua regularizers save and load; a missing loss or metric is nam
   eq(m2.layers[2].reg.f, 0.5, "the regularizer's config")
 end)
 
+-- ---- add_loss on a model of built-in layers; functional models ----------------------------------
+
+test("model:add_loss reaches fit for a model of built-in layers", function()
+  local x, y = data(16)
+  local function run(penalty)
+    ln.random.seed(4)
+    local m = ln.Sequential{ln.layers.Dense{1, input_shape = {8}}}
+    if penalty then m:add_loss(function() return m.layers[1].kernel.value:abs():sum() * 100 end) end
+    m:compile{loss = "mse", optimizer = "sgd"}
+    return m, m:fit(x, y, {epochs = 1, batch_size = 16, verbose = 0}).history.loss[1]
+  end
+  local m0, plain = run(false)
+  local m1, with = run(true)
+  local k = m0.layers[1].kernel.value:abs():sum()
+  assert(with > plain + 50 * k, "the add_loss term is in the loss: " .. with .. " vs " .. plain)
+  assert(not m1.layers[1].kernel.value:equal(m0.layers[1].kernel.value), "and in the gradient")
+end)
+
+test("functional models refuse what they cannot train yet, clearly", function()
+  local inp = ln.Input{shape = {4}}
+  local h = ln.layers.Dense{3}(inp)
+  T.raises(function() return ln.layers.Lambda(function(t) return t * 2 end)(h) end,
+           "not supported in functional models")
+  local m = ln.Model{inputs = inp, outputs = ln.layers.Dense{1}(h)}
+  T.raises(function() m:compile{loss = function(yt, yp) return (yt - yp):abs():mean(2) end} end,
+           "a loss written in Lua is not supported for functional models")
+  T.raises(function()
+    m:compile{loss = "mse", metrics = {function(yt, yp) return (yt - yp):abs():mean(2) end}}
+  end, "a metric written in Lua is not supported for functional models")
+  T.raises(function() m:add_loss(1) end, "add_loss is not supported for functional models")
+end)
+
 T.summary("lua units")

@@ -222,9 +222,10 @@ function methods:compile(opts)
 end
 
 -- Whether a model trains through a gradient tape (lunet.engine_tape): a
--- layer, the loss or a metric is written in Lua.
+-- layer, the loss or a metric is written in Lua, or add_loss gave terms.
 local function needs_tape(self, c)
   if models.has_lua_layers(self) or losses.is_lua_loss(c.loss) then return true end
+  if rawget(self, "_added_losses") then return true end
   for _, spec in ipairs(c.specs) do if spec.lua then return true end end
   return false
 end

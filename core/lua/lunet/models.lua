@@ -193,7 +193,7 @@ end
 
 --- model:add_loss(t or function): a loss term added to the model's loss in
 -- fit (Keras's model.add_loss; a function is called at each step, so it
--- can depend on the weights: function() return 1e-3 * model.layers[1].kernel:abs():sum() end).
+-- can depend on the weights: function() return 1e-3 * model.layers[1].kernel.value:abs():sum() end).
 function methods:add_loss(v)
   if type(v) ~= "function" and type(v) ~= "number" and not registry.is_tensor(v) then
     model_error(self, "add_loss expects a function, a tensor or a number, got %s", type(v))
