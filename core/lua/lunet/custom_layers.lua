@@ -400,16 +400,11 @@ LuaLayer.__index = function(self, k)
 end
 
 LuaLayer.__newindex = function(self, k, v)
+  layers.check_assigned(self, "layer", k, v)
   if k == "trainable" then
-    if type(v) ~= "boolean" then
-      E.raisef("%s: trainable must be true or false, got %s", self.name, type(v))
-    end
     local inner = rawget(self, "_inner")
     if inner then inner.trainable = v else rawset(self, "_trainable", v) end
   elseif k == "name" then
-    if type(v) ~= "string" or v == "" then
-      E.raisef("%s: the layer name must be a non-empty string", self.name)
-    end
     rawset(self, "_name", v)
     local inner = rawget(self, "_inner")
     if inner then inner.name = v end

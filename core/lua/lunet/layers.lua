@@ -181,17 +181,22 @@ end
 -- Assignments: name and trainable are checked and applied; properties,
 -- weights and the keyword arguments the layer was made with are refused
 -- (they would be ignored); other fields are the user's own.
+--- Checks v assigned to obj.trainable or obj.name (what: "layer",
+-- "model"), for every kind of layer and model.
+function layers.check_assigned(obj, what, k, v)
+  if k == "trainable" and type(v) ~= "boolean" then
+    E.raisef("%s: trainable must be true or false, got %s", obj.name, type(v))
+  elseif k == "name" and (type(v) ~= "string" or v == "") then
+    E.raisef("%s: the %s name must be a non-empty string, got %s %s", obj.name, what,
+             type(v), tostring(v))
+  end
+end
+
 Layer.__newindex = function(self, k, v)
+  layers.check_assigned(self, "layer", k, v)
   if k == "trainable" then
-    if type(v) ~= "boolean" then
-      E.raisef("%s: trainable must be true or false, got %s", self.name, type(v))
-    end
     self._c:trainable(v)
   elseif k == "name" then
-    if type(v) ~= "string" or v == "" then
-      E.raisef("%s: the layer name must be a non-empty string, got %s %s", self.name,
-               type(v), tostring(v))
-    end
     rawset(self, "_name", v)
     self._c:set_name(v)
   elseif properties[k] then

@@ -96,17 +96,11 @@ end
 -- compile and fit set, and the properties, are refused (they would be
 -- ignored); other fields are the user's own.
 Model.__newindex = function(self, k, v)
+  layers.check_assigned(self, "model", k, v)
   if k == "trainable" then
-    if type(v) ~= "boolean" then
-      E.raisef("%s: trainable must be true or false, got %s", self.name, type(v))
-    end
     -- Keras: model.trainable sets every layer's flag
     for _, l in ipairs(self.layers) do l.trainable = v end
   elseif k == "name" then
-    if type(v) ~= "string" or v == "" then
-      E.raisef("%s: the model name must be a non-empty string, got %s %s", self.name,
-               type(v), tostring(v))
-    end
     rawset(self, "_name", v)
   elseif k == "optimizer" then
     if not rawget(self, "_compiled") then
