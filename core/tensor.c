@@ -7,16 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lunet/memory.h"
 #include "lunet/overflow.h"
 #include "lunet/parallel.h"
 #include "lunet/tensor.h"
 #include "lunet/tensor_ops.h"
+#include "tensor_pool.h"
 
 typedef struct ln_storage {
     void *data;      /* 64-byte aligned, never NULL */
     size_t capacity; /* usable bytes from data */
     int refcount;
     void *base;      /* what the allocator returned (data is inside it) */
+    uint32_t version; /* in-place writes seen by the binding (tape.h) */
 } ln_storage;
 
 typedef struct tensor_rec {
@@ -24,6 +27,7 @@ typedef struct tensor_rec {
     ln_storage *storage;
     size_t offset; /* in bytes, into storage->data */
     int refcount;
+    unsigned flags; /* LN_TENSOR_VARIABLE: every gradient tape watches it */
 } tensor_rec;
 
 static inline tensor_rec *rec(const ln_tensor *t) { return (tensor_rec *)t; }
@@ -86,31 +90,33 @@ static ln_status shape_numel(ln_ctx *ctx, int nd, const int64_t *shape,
                    bytes, (double)LN_MAX_BYTES);
 }
 
-/* Zeroed, 64-byte aligned storage. calloc rather than malloc + memset: a
-** large block comes straight from mmap as untouched zero pages, so the
+/* 64-byte aligned storage from the block cache (tensor_pool.c), zeroed when
+** `zero`. A block the cache cannot serve comes from calloc when zeroed: a
+** large one is then straight from mmap as untouched zero pages, so the
 ** first kernel writing it faults the pages in from every thread at once
 ** instead of one serial memset (4x faster for a 188 MB x:float()). */
-static ln_storage *storage_new(ln_ctx *ctx, size_t nbytes) {
+static ln_storage *storage_new(ln_ctx *ctx, size_t nbytes, int zero) {
     ln_storage *s = malloc(sizeof *s);
-    size_t cap = (nbytes + 63) & ~(size_t)63;
-    if (cap == 0) cap = 64; /* data is never NULL, even for empty tensors */
-    void *base = s ? calloc(1, cap + 64) : NULL;
-    if (!base) {
+    size_t cap = nbytes; /* data is never NULL, even for empty tensors */
+    void *base = NULL;
+    void *data = s ? ln_pool_alloc(&cap, zero, &base) : NULL;
+    if (!data) {
         free(s);
         ln_fail(ctx, LN_E_NOMEM, "tensor: cannot allocate %zu bytes", nbytes);
         return NULL;
     }
     s->base = base;
-    s->data = (void *)(((uintptr_t)base + 63) & ~(uintptr_t)63);
+    s->data = data;
     s->capacity = cap;
     s->refcount = 1;
+    s->version = 0;
     live_storages++;
     return s;
 }
 
 static void storage_release(ln_storage *s) {
     if (s && --s->refcount == 0) {
-        free(s->base);
+        ln_pool_free(s->base, s->data, s->capacity);
         free(s);
         live_storages--;
     }
@@ -123,12 +129,12 @@ static void set_shape(ln_tensor *t, int nd, const int64_t *shape,
     t->numel = numel;
 }
 
-ln_tensor *ln_tensor_new(ln_ctx *ctx, ln_dtype dtype, int ndim,
-                         const int64_t *shape) {
+static ln_tensor *tensor_new(ln_ctx *ctx, ln_dtype dtype, int ndim,
+                             const int64_t *shape, int zero) {
     int64_t n;
     if (shape_numel(ctx, ndim, shape, ln_dtype_size(dtype), &n)) return NULL;
     tensor_rec *r = calloc(1, sizeof *r);
-    ln_storage *s = r ? storage_new(ctx, (size_t)n * ln_dtype_size(dtype)) : NULL;
+    ln_storage *s = r ? storage_new(ctx, (size_t)n * ln_dtype_size(dtype), zero) : NULL;
     if (!s) {
         if (!r) ln_fail(ctx, LN_E_NOMEM, "tensor: out of memory");
         free(r);
@@ -140,6 +146,31 @@ ln_tensor *ln_tensor_new(ln_ctx *ctx, ln_dtype dtype, int ndim,
     set_shape(&r->view, ndim, shape, n);
     live_tensors++;
     return &r->view;
+}
+
+ln_tensor *ln_tensor_new(ln_ctx *ctx, ln_dtype dtype, int ndim,
+                         const int64_t *shape) {
+    return tensor_new(ctx, dtype, ndim, shape, 1);
+}
+
+ln_tensor *ln_tensor_empty(ln_ctx *ctx, ln_dtype dtype, int ndim,
+                           const int64_t *shape) {
+    return tensor_new(ctx, dtype, ndim, shape, 0);
+}
+
+/* ---- what the gradient tape and the binding read (tensor.h) ---- */
+
+unsigned ln_tensor_flags(const ln_tensor *t) { return rec(t)->flags; }
+void ln_tensor_set_flags(ln_tensor *t, unsigned flags) { rec(t)->flags = flags; }
+uint32_t ln_tensor_version(const ln_tensor *t) { return rec(t)->storage->version; }
+void ln_tensor_bump_version(ln_tensor *t) { rec(t)->storage->version++; }
+
+int ln_tensor_sole_owner(const ln_tensor *t) {
+    return rec(t)->refcount == 1 && rec(t)->storage->refcount == 1;
+}
+
+int ln_tensor_shares_storage(const ln_tensor *a, const ln_tensor *b) {
+    return rec(a)->storage == rec(b)->storage;
 }
 
 ln_tensor *ln_tensor_new_like(ln_ctx *ctx, const ln_tensor *t) {
@@ -165,7 +196,7 @@ ln_status ln_tensor_resize(ln_ctx *ctx, ln_tensor *t, int ndim,
     size_t need = (size_t)n * es;
     tensor_rec *r = rec(t);
     if (r->storage->refcount > 1 || r->offset + need > r->storage->capacity) {
-        ln_storage *s = storage_new(ctx, need);
+        ln_storage *s = storage_new(ctx, need, 1);
         if (!s) return LN_E_NOMEM;
         storage_release(r->storage);
         attach(r, s, 0);
@@ -252,7 +283,7 @@ bad: {
 }
 
 ln_tensor *ln_tensor_clone(ln_ctx *ctx, const ln_tensor *t) {
-    ln_tensor *c = ln_tensor_new_like(ctx, t);
+    ln_tensor *c = ln_tensor_empty(ctx, t->dtype, t->ndim, t->shape);
     if (c) memcpy(ln_data(c), ln_data(t), (size_t)t->numel * ln_dtype_size(t->dtype));
     return c;
 }
@@ -295,7 +326,7 @@ ln_tensor *ln_tensor_cast(ln_ctx *ctx, const ln_tensor *t, ln_dtype to) {
                 (long long)bad + 1, ln_dtype_name(to));
         return NULL;
     }
-    ln_tensor *c = ln_tensor_new(ctx, to, t->ndim, t->shape);
+    ln_tensor *c = ln_tensor_empty(ctx, to, t->ndim, t->shape);
     if (!c) return NULL;
     if (t->dtype == to) {
         memcpy(ln_data(c), ln_data(t), (size_t)n * ln_dtype_size(to));

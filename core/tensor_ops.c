@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lunet/memory.h"
 #include "lunet/overflow.h"
 #include "tensor_bcast.h"
 
@@ -74,7 +75,7 @@ ln_tensor *ln_permute(ln_ctx *ctx, const ln_tensor *x, const int *perm) {
         shape[i] = x->shape[perm[i]];
         stride[i] = in_stride[perm[i]];
     }
-    ln_tensor *y = ln_tensor_new(ctx, x->dtype, nd, shape);
+    ln_tensor *y = ln_tensor_empty(ctx, x->dtype, nd, shape);
     if (!y || !y->numel) return y;
     strided_copy(ln_data(y), ln_data(x), ln_dtype_size(x->dtype), nd, shape,
                  stride, y->numel);
@@ -107,7 +108,7 @@ ln_tensor *ln_narrow_copy(ln_ctx *ctx, const ln_tensor *x, int dim,
     int64_t shape[LN_MAX_DIM];
     memcpy(shape, x->shape, sizeof shape);
     shape[dim] = len;
-    ln_tensor *y = ln_tensor_new(ctx, x->dtype, x->ndim, shape);
+    ln_tensor *y = ln_tensor_empty(ctx, x->dtype, x->ndim, shape);
     if (!y || !y->numel) return y;
     size_t es = ln_dtype_size(x->dtype);
     int64_t outer = ln_dims_prod(x->shape, 0, dim);
@@ -153,7 +154,7 @@ ln_tensor *ln_cat(ln_ctx *ctx, const ln_tensor *const *ts, int n, int dim,
             return NULL;
         }
     }
-    ln_tensor *y = ln_tensor_new(ctx, t0->dtype, t0->ndim, shape);
+    ln_tensor *y = ln_tensor_empty(ctx, t0->dtype, t0->ndim, shape);
     if (!y || !y->numel) return y;
     size_t es = ln_dtype_size(t0->dtype);
     int64_t outer = ln_dims_prod(shape, 0, dim);
@@ -198,7 +199,7 @@ ln_tensor *ln_index_select(ln_ctx *ctx, const ln_tensor *x, int dim,
     int64_t shape[LN_MAX_DIM];
     memcpy(shape, x->shape, sizeof shape);
     shape[dim] = n;
-    ln_tensor *y = ln_tensor_new(ctx, x->dtype, x->ndim, shape);
+    ln_tensor *y = ln_tensor_empty(ctx, x->dtype, x->ndim, shape);
     if (!y || !y->numel) return y;
     size_t es = ln_dtype_size(x->dtype);
     int64_t outer = ln_dims_prod(x->shape, 0, dim);
@@ -304,7 +305,7 @@ ln_tensor *ln_gather(ln_ctx *ctx, const ln_tensor *x, int dim,
             return NULL;
         }
     }
-    ln_tensor *y = ln_tensor_new(ctx, x->dtype, idx->ndim, idx->shape);
+    ln_tensor *y = ln_tensor_empty(ctx, x->dtype, idx->ndim, idx->shape);
     if (!y || !y->numel) return y;
     int nd = x->ndim;
     int64_t xs[LN_MAX_DIM], s = 1;
@@ -406,7 +407,7 @@ int ln_region_is_block(const ln_region *r) {
 }
 
 ln_tensor *ln_region_read(ln_ctx *ctx, const ln_tensor *x, const ln_region *r) {
-    ln_tensor *y = ln_tensor_new(ctx, x->dtype, r->nd, r->shape);
+    ln_tensor *y = ln_tensor_empty(ctx, x->dtype, r->nd, r->shape);
     if (!y || !y->numel) return y;
     size_t es = ln_dtype_size(x->dtype);
     strided_copy(ln_data(y), (const char *)ln_data(x) + (size_t)r->offset * es,

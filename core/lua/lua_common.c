@@ -40,6 +40,7 @@ const char *lnL_check_path(lua_State *L, int idx, const char *fn) {
 
 void lnL_push_tensor(lua_State *L, ln_tensor *t) {
     if (!t) lnL_raise(L);
+    lnL_gc_check(L); /* before the box exists: t is not collectable */
     ln_tensor **box = lua_newuserdatauv(L, sizeof *box, 0);
     *box = t;
     luaL_setmetatable(L, LN_TENSOR_MT);

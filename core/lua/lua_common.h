@@ -13,6 +13,7 @@
 #include <lua.h>
 #include <stdint.h>
 
+#include "lunet/memory.h"
 #include "lunet/engine/net.h"
 #include "lua_api.h"
 
@@ -27,6 +28,9 @@ void lnL_check(lua_State *L, ln_status st);
 
 /* Push t, taking over the caller's reference (t == NULL raises ctx). */
 void lnL_push_tensor(lua_State *L, ln_tensor *t);
+/* Run a full collection when tensor storages have grown past the trigger
+** (lua_memory.c); lnL_push_tensor calls it. */
+void lnL_gc_check(lua_State *L);
 /* Push t, adding a reference (the caller keeps its own). */
 void lnL_push_tensor_ref(lua_State *L, ln_tensor *t);
 /* The tensor at idx (borrowed); raises naming `fn` if idx is not one. */

@@ -125,22 +125,6 @@ static int l_isatty(lua_State *L) {
     return 1;
 }
 
-static int l_matmul(lua_State *L) {
-    ln_tensor *a = lnL_check_float(L, 1, "matmul");
-    ln_tensor *b = lnL_check_float(L, 2, "matmul");
-    char sa[128], sb[128];
-    if (a->ndim != 2 || b->ndim != 2 || a->shape[1] != b->shape[0])
-        return luaL_error(L, "matmul: shapes %s and %s do not fit (need (m, k) and (k, n))",
-                          ln_shape_str(a, sa, sizeof sa), ln_shape_str(b, sb, sizeof sb));
-    int64_t m = a->shape[0], k = a->shape[1], n = b->shape[1];
-    int64_t shape[2] = {m, n};
-    ln_tensor *c = ln_tensor_new(lnL_ctx(), LN_FLOAT32, 2, shape);
-    if (!c) return lnL_raise(L);
-    ln_gemm(0, 0, m, n, k, 1.0f, ln_f32(a), k, ln_f32(b), n, 0.0f, ln_f32(c), n, NULL);
-    lnL_push_tensor(L, c);
-    return 1;
-}
-
 /* tensor_key(t) -> a light userdata naming the tensor object itself: two
 ** Lua values for one tensor (a model's weight seen twice) give the same
 ** key, so tables keyed by tensors (Lua optimizers' slots) find it. */
@@ -161,7 +145,6 @@ static void open_lib(lua_State *L) {
         {"get_num_threads", l_get_num_threads},
         {"max_threads", l_max_threads},
         {"isatty", l_isatty},
-        {"matmul", l_matmul},
         {"tensor_key", l_tensor_key},
         {NULL, NULL}};
     lnL_register(L, fns);
@@ -183,6 +166,9 @@ static void open_tensor(lua_State *L) {
     lnT_open_math(L, methods, meta, mod);
     lnT_open_reduce(L, methods, meta, mod);
     lnT_open_fmt(L, methods, meta, mod);
+    lnT_open_inplace(L, methods, meta, mod);
+    lnT_open_nn(L, methods, meta, mod);
+    lnT_open_elem(L, methods, meta, mod); /* __index, __newindex */
     lua_pushvalue(L, methods);
     lua_setfield(L, mod, "Tensor"); /* the method table, for Lua extensions */
     lua_settop(L, mod);
@@ -222,5 +208,7 @@ LN_API int luaopen_lunet_core(lua_State *L) {
     lua_setfield(L, -2, "nn");
     lnL_open_io(L);
     lnL_open_optim(L);
+    lnL_open_memory(L);
+    lnL_open_autograd(L); /* last: wraps the functions the others registered */
     return 1;
 }

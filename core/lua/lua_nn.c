@@ -465,7 +465,7 @@ static int object_apply(lua_State *L) {
     ln_tensor *x = lnL_check_float(L, 2, u->o->unit->name);
     if (x->ndim < 1)
         return luaL_error(L, "%s: expects at least a 1-D tensor", u->o->unit->name);
-    ln_tensor *y = ln_tensor_new_like(lnL_ctx(), x);
+    ln_tensor *y = ln_tensor_empty(lnL_ctx(), LN_FLOAT32, x->ndim, x->shape);
     if (!y) return lnL_raise(L);
     int64_t cols = x->shape[x->ndim - 1];
     ln_activation_forward(u->o, ln_f32(x), ln_f32(y), cols ? x->numel / cols : 0,

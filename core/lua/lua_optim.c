@@ -140,21 +140,34 @@ static void reserve(lua_State *L, lnL_opt *u, int n) {
     u->cap = n;
 }
 
+/* The variable tensor of a pair entry at the top: a tensor, or a variable
+** table ({value = tensor, ...}: layer.variables, model.trainable_variables). */
+static ln_tensor *pair_var(lua_State *L) {
+    ln_tensor *v = lnL_test_tensor(L, -1);
+    if (v || !lua_istable(L, -1)) return v;
+    lua_getfield(L, -1, "value");
+    v = lnL_test_tensor(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
 /* Read the list at idx into u's arrays: entries are pairs {grad, var,
-** name = ...} or (when grads_optional) bare variable tensors. Returns the
-** count. Strings stay valid while the list is alive (the caller's stack
-** holds it). */
+** name = ...} (Keras's zip(grads, vars); var a tensor or a variable table;
+** a pair without a gradient is skipped, as Keras skips None) or, when
+** grads_optional, bare variables. Returns the count. Strings stay valid
+** while the list is alive (the caller's stack holds it). */
 static int read_pairs(lua_State *L, lnL_opt *u, int idx, int grads_optional,
                       const char *fn) {
     luaL_checktype(L, idx, LUA_TTABLE);
     int n = lnL_len(L, idx, fn, "the number of pairs", 1000000);
     reserve(L, u, n);
+    int k = 0;
     for (int i = 0; i < n; i++) {
         int t = lua_rawgeti(L, idx, i + 1);
-        if (grads_optional && lnL_test_tensor(L, -1)) {
-            u->vars[i] = lnL_test_tensor(L, -1);
-            u->grads[i] = NULL;
-            u->names[i] = NULL;
+        if (grads_optional && pair_var(L)) {
+            u->vars[k] = pair_var(L);
+            u->grads[k] = NULL;
+            u->names[k++] = NULL;
             lua_pop(L, 1);
             continue;
         }
@@ -162,17 +175,21 @@ static int read_pairs(lua_State *L, lnL_opt *u, int idx, int grads_optional,
             luaL_error(L, "%s: entry %d must be a pair {gradient, variable, "
                        "name = ...}, got %s", fn, i + 1, luaL_typename(L, -1));
         lua_rawgeti(L, -1, 1);
-        u->grads[i] = lnL_test_tensor(L, -1);
+        u->grads[k] = lnL_test_tensor(L, -1);
+        int no_grad = !lua_toboolean(L, -1);
         lua_rawgeti(L, -2, 2);
-        u->vars[i] = lnL_test_tensor(L, -1);
-        if (!u->vars[i] || (!u->grads[i] && !grads_optional))
+        u->vars[k] = pair_var(L);
+        if (!u->vars[k] || (!u->grads[k] && !grads_optional && !no_grad))
             luaL_error(L, "%s: pair %d must hold a gradient tensor then a "
-                       "variable tensor", fn, i + 1);
+                       "variable (a tensor or a layer's variable)", fn, i + 1);
         lua_getfield(L, -3, "name");
-        u->names[i] = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        u->names[k] = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
         lua_pop(L, 4);
+        if (u->grads[k] || grads_optional) k++;
     }
-    return n;
+    if (n > 0 && k == 0 && !grads_optional)
+        luaL_error(L, "%s: no gradients provided for any variable", fn);
+    return k;
 }
 
 static int o_apply(lua_State *L) {

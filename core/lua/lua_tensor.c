@@ -132,6 +132,12 @@ void lnT_push_elem(lua_State *L, const ln_tensor *t, int64_t i) {
     }
 }
 
+void lnT_register_into(lua_State *L, int t, const luaL_Reg *fns) {
+    lua_pushvalue(L, t);
+    lnL_register(L, fns);
+    lua_pop(L, 1);
+}
+
 /* Fill all of t with v (already checked to fit). */
 static void fill_all(ln_tensor *t, double v) {
     ln_region r = {1, 0, {t->numel}, {1}};

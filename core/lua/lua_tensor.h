@@ -51,6 +51,24 @@ void lnT_open_index(lua_State *L, int methods, int meta, int mod);
 void lnT_open_math(lua_State *L, int methods, int meta, int mod);
 void lnT_open_reduce(lua_State *L, int methods, int meta, int mod);
 void lnT_open_fmt(lua_State *L, int methods, int meta, int mod);
+void lnT_open_inplace(lua_State *L, int methods, int meta, int mod);
+void lnT_open_nn(lua_State *L, int methods, int meta, int mod);
+/* Installs __index (method names, then lnT_index) and __newindex. */
+void lnT_open_elem(lua_State *L, int methods, int meta, int mod);
+void lnT_open_inplace(lua_State *L, int methods, int meta, int mod);
+void lnT_open_nn(lua_State *L, int methods, int meta, int mod);
+/* Installs __index (method names, then lnT_index) and __newindex. */
+void lnT_open_elem(lua_State *L, int methods, int meta, int mod);
 
+/* Register fns into the table at index t (the openers' methods and
+** module functions). */
+void lnT_register_into(lua_State *L, int t, const luaL_Reg *fns);
+/* A Torch7 slice key (a number or a table at idx) as a region of t
+** (lua_tensor_index.c); raises naming fn. */
+void lnT_parse_region(lua_State *L, int idx, const ln_tensor *t, ln_region *r,
+                      const char *fn);
+/* __index / __newindex handlers for non-string keys (lua_tensor_index.c). */
+int lnT_index(lua_State *L);
+int lnT_newindex(lua_State *L);
 
 #endif

@@ -65,8 +65,8 @@ static void parse_range(lua_State *L, int e, const ln_tensor *t, int d,
 }
 
 /* A Torch7 slice key (number or table at idx) as a region of t. */
-static void parse_region(lua_State *L, int idx, const ln_tensor *t,
-                         ln_region *r, const char *fn) {
+void lnT_parse_region(lua_State *L, int idx, const ln_tensor *t, ln_region *r,
+                      const char *fn) {
     int64_t st[LN_MAX_DIM];
     char sb[128];
     strides_of(t, st);
@@ -138,7 +138,7 @@ static int64_t *index_list(lua_State *L, const ln_tensor *idx, int64_t size,
     return v;
 }
 
-static int lnT_index(lua_State *L) {
+int lnT_index(lua_State *L) {
     ln_tensor *t = lnL_check_tensor(L, 1);
     ln_tensor *k = lnL_test_tensor(L, 2);
     if (k && k->dtype == LN_UINT8) {
@@ -164,7 +164,7 @@ static int lnT_index(lua_State *L) {
     if (t->ndim == 0 && tp == LUA_TNUMBER)
         return luaL_error(L, "index: a 0-d tensor has no rows (use :item())");
     ln_region r;
-    parse_region(L, 2, t, &r, "index");
+    lnT_parse_region(L, 2, t, &r, "index");
     push_region(L, t, &r);
     return 1;
 }
@@ -234,7 +234,7 @@ static void index_assign(lua_State *L, ln_tensor *t, const ln_tensor *k, int v) 
     lnL_check(L, ln_index_copy(ctx, t, 0, pos, n, src));
 }
 
-static int lnT_newindex(lua_State *L) {
+int lnT_newindex(lua_State *L) {
     ln_tensor *t = lnL_check_tensor(L, 1);
     ln_tensor *k = lnL_test_tensor(L, 2);
     if (k && k->dtype == LN_UINT8) {
@@ -252,7 +252,7 @@ static int lnT_newindex(lua_State *L) {
     if (t->ndim == 0 && tp == LUA_TNUMBER)
         return luaL_error(L, "assignment: a 0-d tensor has no rows (use :fill())");
     ln_region r;
-    parse_region(L, 2, t, &r, "assignment");
+    lnT_parse_region(L, 2, t, &r, "assignment");
     ln_tensor *src = lnL_test_tensor(L, 3);
     if (src) {
         src = lnT_as(L, src, t->dtype);

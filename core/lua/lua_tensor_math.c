@@ -74,13 +74,13 @@ static int arith(lua_State *L, int op, const char *fn) {
             ln_prefix(ctx, "%s", fn);
             return lnL_raise(L);
         }
-        ln_tensor *z = lnT_push(L, ln_tensor_new(ctx, LN_FLOAT32, nd, shape));
+        ln_tensor *z = lnT_push(L, ln_tensor_empty(ctx, LN_FLOAT32, nd, shape));
         ln_binary(bop, ln_f32(z), nd, shape, ln_f32(x), x->ndim, x->shape,
                   ln_f32(y), y->ndim, y->shape);
         return 1;
     }
     ln_tensor *t = x ? x : y;
-    ln_tensor *z = lnT_push(L, ln_tensor_new(ctx, LN_FLOAT32, t->ndim, t->shape));
+    ln_tensor *z = lnT_push(L, ln_tensor_empty(ctx, LN_FLOAT32, t->ndim, t->shape));
     ln_binary_scalar(bop, ln_f32(z), ln_f32(t), (float)(x ? b.v : a.v), !x,
                      t->numel);
     return 1;
@@ -106,7 +106,7 @@ static int unary(lua_State *L, ln_unary_op op, const char *fn) {
         return 1;
     }
     ln_tensor *x = lnT_as(L, t, LN_FLOAT32);
-    ln_tensor *z = lnT_push(L, ln_tensor_new(lnL_ctx(), LN_FLOAT32, x->ndim, x->shape));
+    ln_tensor *z = lnT_push(L, ln_tensor_empty(lnL_ctx(), LN_FLOAT32, x->ndim, x->shape));
     ln_unary(op, ln_f32(z), ln_f32(x), x->numel);
     return 1;
 }

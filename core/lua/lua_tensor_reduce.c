@@ -26,7 +26,7 @@ static ln_tensor *reduce_dim(lua_State *L, ln_tensor *t, int dim, int keepdim,
         if (i != dim) shape[nd++] = t->shape[i];
         else if (keepdim) shape[nd++] = 1;
     }
-    ln_tensor *y = lnT_push(L, ln_tensor_new(lnL_ctx(), LN_FLOAT32, nd, shape));
+    ln_tensor *y = lnT_push(L, ln_tensor_empty(lnL_ctx(), LN_FLOAT32, nd, shape));
     if (y->numel) ln_reduce(op, ln_f32(y), ln_f32(x), outer, len, inner);
     return y;
 }

@@ -48,6 +48,18 @@ LN_API ln_tensor *ln_tensor_new_like(ln_ctx *ctx, const ln_tensor *t);
 LN_API void ln_tensor_retain(ln_tensor *t);
 LN_API void ln_tensor_release(ln_tensor *t); /* NULL is fine */
 
+/* What the gradient tape (tape.h) and the Lua binding keep on a tensor's
+** private record: flags (LN_TENSOR_VARIABLE: every tape watches it), the
+** storage's version (bumped by each in-place write the binding does), and
+** whether a tensor is the only user of its storage or shares it. */
+#define LN_TENSOR_VARIABLE 1u
+LN_API unsigned ln_tensor_flags(const ln_tensor *t);
+LN_API void ln_tensor_set_flags(ln_tensor *t, unsigned flags);
+LN_API uint32_t ln_tensor_version(const ln_tensor *t);
+LN_API void ln_tensor_bump_version(ln_tensor *t);
+LN_API int ln_tensor_sole_owner(const ln_tensor *t);
+LN_API int ln_tensor_shares_storage(const ln_tensor *a, const ln_tensor *b);
+
 /* Change shape in place, keeping the tensor object (callers holding it keep
 ** a valid pointer). Reuses the storage when it is not shared and is large
 ** enough, else allocates a new one; the contents are then unspecified.

@@ -144,6 +144,24 @@ function M.fashion_mnist()
   }
 end
 
+--- Saves model to a temporary .h5 file, loads it back with custom_objects
+-- (the Lua classes and functions it uses), checks that the reloaded model
+-- has the same classes and weights, and returns it.
+function M.save_and_reload(model, custom)
+  local path = os.tmpname() .. ".h5"
+  model:save(path)
+  local back = ln.models.load_model(path, {custom_objects = custom})
+  os.remove(path)
+  local a, b = model:get_weights(), back:get_weights()
+  for i, l in ipairs(model.layers) do
+    if back.layers[i].class_name ~= l.class_name then error("reloaded: another class", 0) end
+  end
+  for i = 1, #a do
+    if not a[i]:equal(b[i]) then error("reloaded: weight " .. i .. " differs", 0) end
+  end
+  return back
+end
+
 --- The script's extra arguments (arg[2] on): epochs=N (returned, or nil);
 -- anything else is refused naming what is accepted.
 function M.epochs_arg(script)

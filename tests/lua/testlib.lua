@@ -111,6 +111,27 @@ function T.sh_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+-- path made absolute against the working directory.
+function T.absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  local p = io.popen("pwd", "r")
+  local d = p:read("l")
+  p:close()
+  return d .. "/" .. path
+end
+
+-- The source tree's root and the `lunet` executable running this test
+-- (for tests that run scripts in child processes; cwd tests/lua).
+function T.root_and_lunet()
+  local root = T.absolute(os.getenv("LUNET_SOURCE_DIR") or "../..")
+  local lunet = arg and arg[-1]
+  if not lunet or lunet == "" then
+    lunet = (os.getenv("LUNET_BUILD_DIR") or (root .. "/build")) .. "/bin/lunet"
+  end
+  if lunet:find("/", 1, true) then lunet = T.absolute(lunet) end
+  return root, lunet
+end
+
 -- The exit status CTest reads as "skipped" (SKIP_RETURN_CODE in
 -- tests/CMakeLists.txt).
 T.SKIP_STATUS = 77

@@ -33,10 +33,17 @@ local function make(name)
 end
 
 --- The function of activation `name` (a name, or one of these functions;
--- nil gives linear, as in Keras).
-function activations.get(spec)
+-- nil gives linear, as in Keras). With args, a function bound to one
+-- instance with those arguments: get("leaky_relu", {alpha = 0.3}).
+function activations.get(spec, args)
   if spec == nil then spec = "linear" end
   if type(spec) == "function" and names[spec] then return spec end
+  if type(spec) == "string" and args ~= nil and registry.has("activation", spec) then
+    local o = nn.activation_new(spec, args)
+    local f = E.protect(function(x) return o:apply(x) end)
+    names[f] = spec
+    return f
+  end
   if type(spec) == "string" and registry.has("activation", spec) then return make(spec) end
   E.raise(registry.unknown("activation", "activation", spec,
                            registry.names_of("activation")))

@@ -39,6 +39,9 @@ end
 
 local sformat = string.format
 
+-- lunet.engine_tape, loaded when a model first needs it.
+local function tape_engine() return require "lunet.engine_tape" end
+
 -- ---- helpers ------------------------------------------------------------------------------
 
 local function check_keys(what, opts, known)
@@ -218,14 +221,61 @@ function methods:compile(opts)
   rawset(self, "_compiled", {loss = loss, specs = specs, snapshot = snapshot})
 end
 
+-- Whether a model trains through a gradient tape (lunet.engine_tape): a
+-- layer, the loss or a metric is written in Lua, or add_loss gave terms.
+local function needs_tape(self, c)
+  if models.has_lua_layers(self) or losses.is_lua_loss(c.loss) then return true end
+  if rawget(self, "_added_losses") then return true end
+  for _, spec in ipairs(c.specs) do if spec.lua then return true end end
+  return false
+end
+
+-- The layers' list as a key: compiled state is set up again when it changes.
+local function layers_key(self)
+  local k = {}
+  for i, l in ipairs(self.layers) do k[i] = tostring(l) end
+  return table.concat(k, ";")
+end
+
+-- The set of self's layers that train (compile's snapshot of the flags).
+local function training_layers(self, snapshot)
+  local on = {}
+  for _, l in ipairs(self.layers) do
+    local f = snapshot[l]
+    if f == nil then f = l.trainable end
+    on[l] = f or nil
+  end
+  return on
+end
+
+-- prepare for a model that trains through a tape.
+local function prepare_tape(self, c)
+  local key = layers_key(self)
+  if c.net and c.net.tape and c.key == key then return c end
+  local on, vars = training_layers(self, c.snapshot), {}
+  for _, l in ipairs(self.layers) do
+    if on[l] then
+      for _, v in ipairs(l.trainable_variables) do vars[#vars + 1] = v end
+    end
+  end
+  c.constraints = tape_engine().constraints_of(self, on)
+  c.net = tape_engine().new(self, c.loss, c.metrics, vars, c.constraints)
+  c.key, c.pairs, c.gen = key, {}, nil
+  return c
+end
+
 -- Makes the C network ready for training/evaluation with y's shape:
 -- resolves "accuracy"-like metrics, sets the loss, metrics and the
--- trainable snapshot, and caches the optimizer's (gradient, variable) pairs.
+-- trainable snapshot, and caches the optimizer's (gradient, variable) pairs
+-- and the constraints of the weights that train.
 local function prepare(self, y)
-  if self._prepare_net then return self:_prepare_net(y) end
+  if self._prepare_net then
+    local c = self:_prepare_net(y)
+    c.constraints = c.constraints or
+                    tape_engine().constraints_of(self, training_layers(self, c.snapshot))
+    return c
+  end
   local c = rawget(self, "_compiled")
-  local net, gen = self:_get_net()
-  if c.net == net and c.gen == gen then return c end
   local out = self.output_shape
   local ys = y:shape()
   if not c.metrics then
@@ -235,6 +285,9 @@ local function prepare(self, y)
     end
     c.metrics = objs
   end
+  if needs_tape(self, c) then return prepare_tape(self, c) end
+  local net, gen = self:_get_net()
+  if c.net == net and c.gen == gen then return c end
   local mc = {}
   for i, m in ipairs(c.metrics) do mc[i] = m._c end
   net:set_loss(c.loss._c)
@@ -242,6 +295,7 @@ local function prepare(self, y)
   local flags
   flags, c.pairs = engine.trainable_pairs(self.layers, c.snapshot)
   net:set_trainable(flags)
+  c.constraints = tape_engine().constraints_of(self, training_layers(self, c.snapshot))
   c.net, c.gen = net, gen
   return c
 end
@@ -271,7 +325,6 @@ function engine.trainable_pairs(list, snapshot)
   return flags, pairs_
 end
 
-
 -- The C optimizer behind opt when its update is the plugin's own (not a
 -- Lua optimizer, no apply_gradients overridden on the instance), or nil.
 local function plugin_optimizer(opt)
@@ -285,6 +338,7 @@ end
 -- first), so that every training step updates the weights in C; returns
 -- whether it did (else the caller applies the gradients: a Lua optimizer).
 local function attach_optimizer(net, opt, pairs_)
+  if net.tape then return false end -- a tape step applies its gradients itself
   local ud = #pairs_ > 0 and plugin_optimizer(opt)
   if not ud then net:set_optimizer(nil) return false end
   if rawget(opt, "_pending") then opt:build(pairs_) end
@@ -300,6 +354,9 @@ local function results_logs(net, names, prefix, into)
   local vals = {net:results()}
   prefix = prefix or ""
   for i, n in ipairs(names) do logs[prefix .. n] = vals[i] end
+  if net.tape then -- add_metric values of Lua layers
+    for k, v in pairs(net:extra()) do logs[prefix .. k] = v end
+  end
   return logs
 end
 
@@ -490,9 +547,10 @@ function methods:fit(x, y, opts)
   local warned = false
   -- One step path: runs of batches in C (one thread team per run), cut
   -- where the progress bar wants a refresh; runs of ONE batch when
-  -- per-batch callbacks or a Lua optimizer (apply_gradients) need control
-  -- between batches.
-  local per_batch = has_begin or has_end or apply
+  -- per-batch callbacks, a Lua optimizer (apply_gradients) or constraints
+  -- need control between batches.
+  local cons = not net.tape and c.constraints or {} -- a tape step applies its own
+  local per_batch = has_begin or has_end or apply or #cons > 0
   local busy <close> = display.busy()
   local run_seconds = display.run_seconds()
   -- the gradient stages of this fit (accumulation, the reducer), off after it
@@ -557,6 +615,7 @@ function methods:fit(x, y, opts)
         end
         step = step + done
         if apply and net:pending() == 0 then opt:apply_gradients(pairs_) end
+        if #cons > 0 and net:pending() == 0 then tape_engine().apply_constraints(cons) end
         if has_end or bar_steps then
           local logs = results_logs(net, names)
           if has_end then cbs:call("on_train_batch_end", step - 1, logs) end
@@ -578,6 +637,7 @@ function methods:fit(x, y, opts)
         else -- the epoch's last, partial group of batches
           net:flush(fused)
           if apply then opt:apply_gradients(pairs_) end
+          if #cons > 0 then tape_engine().apply_constraints(cons) end
         end
       end
       if world then world:average_state() end
@@ -589,7 +649,7 @@ function methods:fit(x, y, opts)
         local vlogs = test_loop(self, c, xv, yv, vs, vn, vbs, nil, cbs, names,
                                 sformat("fit: validation after epoch %d", epoch + 1), world)
         cbs:call("on_test_end", vlogs)
-        for _, k in ipairs(names) do logs["val_" .. k] = vlogs[k] end
+        for k, v in pairs(vlogs) do logs["val_" .. k] = v end -- add_metric's too
       end
       if bar then bar:update(steps, ordered(logs, order), true) end
       cbs:call("on_epoch_end", epoch, logs)
@@ -664,7 +724,7 @@ function methods:predict(x, opts)
   local bs = check_int("predict", "batch_size", opts.batch_size or 32, 1)
   local mode = engine.verbose_mode(opts.verbose, 0, "predict")
   local cblist = check_callbacks("predict", opts.callbacks)
-  local net = self:_get_net()
+  local net = models.has_lua_layers(self) and tape_engine().new(self) or self:_get_net()
   local out = self:_new_outputs(n)
   local steps = nbatches(n, bs)
   local bar = mode > 0 and Progbar.new{target = steps, verbose = mode} or nil
@@ -728,6 +788,9 @@ function methods:train_on_batch(x, y, opts)
   local ok, err = pcall(fused and c.net.train_step or c.net.train_batch, c.net, x, y, nil, 0, n)
   if not ok then batch_error(err, nil, 0, "train_on_batch") end
   if #c.pairs > 0 and not fused then self.optimizer:apply_gradients(c.pairs) end
+  if not c.net.tape and c.constraints and #c.constraints > 0 then
+    tape_engine().apply_constraints(c.constraints)
+  end
   return batch_results(self, c.net, opts.return_dict)
 end
 

@@ -237,6 +237,19 @@ local function metric_list(v)
   return {v}
 end
 
+-- Functional models train in C (the graph net): losses, metrics and
+-- add_loss terms written in Lua need the tape, which only Sequential
+-- models use yet. Refused, so that nothing is silently left out.
+local function lua_unit_error(output, kind)
+  E.raisef("compile: output '%s': a %s written in Lua is not supported for functional " ..
+           "models yet (use a built-in %s, or a Sequential model)", output, kind, kind)
+end
+
+function methods:add_loss()
+  E.raisef("%s: add_loss is not supported for functional models yet (a Sequential model " ..
+           "takes it)", self.name)
+end
+
 --- compile{loss = ..., loss_weights = ..., metrics = ..., optimizer = ...}:
 -- loss, loss_weights and metrics apply to every output or are given per
 -- output (a list in output order, or a table keyed by output names).
@@ -269,6 +282,7 @@ function methods:compile(opts)
     if loss_specs[k] ~= nil then
       local ok, loss = pcall(losses.get, loss_specs[k])
       if not ok then E.raise("compile: output '" .. name .. "': " .. engine.bare(loss)) end
+      if losses.is_lua_loss(loss) then lua_unit_error(name, "loss") end
       e.loss = loss
       if several then loss_names[#loss_names + 1] = name .. "_loss" end
     end
@@ -278,6 +292,7 @@ function methods:compile(opts)
     for _, m in ipairs(metric_list(mlist[k])) do
       local okm, spec = pcall(metrics_mod.spec, m)
       if not okm then E.raise("compile: output '" .. name .. "': " .. engine.bare(spec)) end
+      if spec.lua then lua_unit_error(name, "metric") end
       e.specs[#e.specs + 1] = spec
       metric_names[#metric_names + 1] = several and (name .. "_" .. spec.name) or spec.name
     end

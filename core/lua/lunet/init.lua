@@ -24,12 +24,21 @@ for k, v in pairs(core) do
   if ln[k] == nil and type(v) == "function" then ln[k] = v end
 end
 
+-- Functions of submodules offered at the top (loaded on first access).
+local from = {GradientTape = "lunet.autograd", grad = "lunet.autograd",
+              Variable = "lunet.autograd", zip = "lunet.autograd"}
+
 -- ln.layers, ln.optimizers, ... : require "lunet.<name>" on first access
 -- (a Lua file, or a C module such as lunet.h5, the HDF5 and JSON module
 -- that saving and loading require: start-up maps neither library).
 setmetatable(ln, {
   __index = function(t, key)
     if type(key) ~= "string" then return nil end
+    if from[key] then
+      local v = require(from[key])[key]
+      rawset(t, key, v)
+      return v
+    end
     local modname = "lunet." .. key
     if not (package.searchpath(modname, package.path) or
             package.searchpath(modname, package.cpath)) then

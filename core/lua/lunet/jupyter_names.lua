@@ -244,7 +244,9 @@ local function unit_doc(module, key, kind, path)
                          tostring(u.file)), "", u.summary or ""}
   local ctor = try_index(module, key)
   local cfg, required = nil, {}
-  if type(ctor) == "function" and key == u.class_name then
+  local callable = type(ctor) == "function" or
+                   (type(ctor) == "table" and getmetatable(ctor) and getmetatable(ctor).__call)
+  if callable and key == u.class_name then
     cfg, required = unit_arguments(ctor, kind)
   end
   if cfg then

@@ -24,6 +24,7 @@ local core = require "lunet.core"
 local registry = require "lunet.registry"
 
 local nn = core.nn
+local ag = core.autograd
 local layers = {}
 
 -- ---- names ------------------------------------------------------------------
@@ -72,7 +73,7 @@ Variable.__newindex = function(self, k, v)
              "or variable:assign(t))", self.name, tostring(k))
   end
   E.raisef("variable %s has no field '%s' (fields: name, short_name, shape, value, grad, " ..
-           "trainable, layer)", self.name, tostring(k))
+           "trainable, layer, constraint)", self.name, tostring(k))
 end
 
 function Variable:__tostring()
@@ -108,14 +109,16 @@ local methods = {}
 local function variables(self)
   local c = self._c
   local on = c:trainable()
+  local cons = rawget(self, "_constraints")
   local first, second = {}, {}
   for _, w in ipairs(c:weights()) do
     local v = setmetatable({_f = {
       name = self.name .. "/" .. w.name .. ":0", short_name = w.name,
       value = w.value, grad = w.grad, trainable = (w.trainable and on) and true or false,
-      shape = w.value:shape(), layer = self,
+      shape = w.value:shape(), layer = self, constraint = cons and cons[w.name .. "_constraint"],
     }}, Variable)
     if w.trainable then first[#first + 1] = v else second[#second + 1] = v end
+    if v.trainable then ag.mark_variable(w.value) end -- tapes watch it
   end
   for _, v in ipairs(second) do first[#first + 1] = v end
   return first
@@ -126,6 +129,8 @@ local function filter(list, want)
   for _, v in ipairs(list) do if v.trainable == want then r[#r + 1] = v end end
   return r
 end
+layers.filter_trainable = filter
+layers.methods = methods -- get_weights/set_weights serve Lua layers too
 
 local properties = {
   name = function(self) return rawget(self, "_name") end,
@@ -142,7 +147,11 @@ local properties = {
   input_shape = function(self) return self._c:input_shape() or self._input_shape end,
   output_shape = function(self) return self._c:output_shape() end,
   dtype = function() return "float32" end,
-  losses = function(self) return {self._c:regularization_loss()} end,
+  -- on a tape: the 0-d penalty, recorded (so its gradient reaches the weights)
+  losses = function(self)
+    if ag.active() then return {ag.regularization(self._c)} end
+    return {self._c:regularization_loss()}
+  end,
 }
 
 Layer.__index = function(self, k)
@@ -172,17 +181,22 @@ end
 -- Assignments: name and trainable are checked and applied; properties,
 -- weights and the keyword arguments the layer was made with are refused
 -- (they would be ignored); other fields are the user's own.
+--- Checks v assigned to obj.trainable or obj.name (what: "layer",
+-- "model"), for every kind of layer and model.
+function layers.check_assigned(obj, what, k, v)
+  if k == "trainable" and type(v) ~= "boolean" then
+    E.raisef("%s: trainable must be true or false, got %s", obj.name, type(v))
+  elseif k == "name" and (type(v) ~= "string" or v == "") then
+    E.raisef("%s: the %s name must be a non-empty string, got %s %s", obj.name, what,
+             type(v), tostring(v))
+  end
+end
+
 Layer.__newindex = function(self, k, v)
+  layers.check_assigned(self, "layer", k, v)
   if k == "trainable" then
-    if type(v) ~= "boolean" then
-      E.raisef("%s: trainable must be true or false, got %s", self.name, type(v))
-    end
     self._c:trainable(v)
   elseif k == "name" then
-    if type(v) ~= "string" or v == "" then
-      E.raisef("%s: the layer name must be a non-empty string, got %s %s", self.name,
-               type(v), tostring(v))
-    end
     rawset(self, "_name", v)
     self._c:set_name(v)
   elseif properties[k] then
@@ -205,13 +219,20 @@ Layer.__tostring = function(self)
                        tostring(self._c:is_built()))
 end
 
---- layer(x [, opts]): the layer applied to x in inference mode (a new
--- tensor); opts.training = true runs it in training mode.
+--- layer(x [, opts]): the layer applied to x (a tensor, or a list of
+-- tensors for a layer with several inputs) in inference mode (a new
+-- tensor); opts.training = true runs it in training mode. Inside tape:run
+-- the call is recorded (its backward is the layer's own).
 Layer.__call = function(self, x, opts)
   -- on symbolic tensors (ln.Input and what layers made of them): a node of
   -- a functional model (lunet.functional, loaded whenever such tensors exist)
   local functional = package.loaded["lunet.functional"]
   if functional and functional.is_symbolic_arg(x) then return functional.call_layer(self, x) end
+  -- on a tape, and for a list of inputs (merge layers): new output tensors
+  -- (a list for a layer with several outputs)
+  if ag.active() or not registry.is_tensor(x) then
+    return ag.layer_call(self._c, x, type(opts) == "table" and opts.training and true or false)
+  end
   if type(opts) == "table" and opts.training then
     return nn.tensor_clone(self._c:forward(x, true, false))
   end
@@ -256,13 +277,13 @@ end
 --- Copies of the weight values, in Keras's order.
 function methods:get_weights()
   local r = {}
-  for i, v in ipairs(variables(self)) do r[i] = nn.tensor_clone(v.value) end
+  for i, v in ipairs(self.variables) do r[i] = nn.tensor_clone(v.value) end
   return r
 end
 
 --- Sets the weights from a list of tensors in Keras's order (copied in).
 function methods:set_weights(list)
-  local vars = variables(self)
+  local vars = self.variables
   if type(list) ~= "table" or #list ~= #vars then
     E.raise(string.format("You called `set_weights(weights)` on layer %q with a weight list " ..
                         "of length %d, but the layer was expecting %d weights.", self.name,
@@ -310,6 +331,7 @@ function methods:get_config()
   cfg.name = self.name
   cfg.trainable = self._c:trainable()
   cfg.dtype = "float32"
+  for k, c in pairs(rawget(self, "_constraints") or {}) do cfg[k] = c end
   if self._input_shape then cfg.input_shape = registry.copy_list(self._input_shape) end
   return cfg
 end
@@ -373,7 +395,7 @@ local function split_args(class_name, args)
 end
 
 -- Checks an input_shape given by the user: a list of positive integers.
-local function check_shape(class_name, s)
+function layers.check_shape(class_name, s)
   if type(s) ~= "table" or #s == 0 then
     E.raise(string.format("%s: input_shape must be a list of sizes like {28, 28}", class_name))
   end
@@ -396,6 +418,7 @@ function layers.create(unit, class_name, args)
                         class_name, class_name))
   end
   local kw, base = split_args(class_name, args or {})
+  local constraints = require("lunet.constraints").take(class_name, kw)
   local c
   if base.input_dim ~= nil then
     -- Embedding's input_dim is its own keyword; for other layers it is
@@ -407,7 +430,10 @@ function layers.create(unit, class_name, args)
   end
   c = c or nn.layer_new(unit, kw)
   local self = {_c = c, _class_name = class_name, _unit = unit}
-  if base.input_shape ~= nil then self._input_shape = check_shape(class_name, base.input_shape) end
+  if base.input_shape ~= nil then
+    self._input_shape = layers.check_shape(class_name, base.input_shape)
+  end
+  self._constraints = constraints
   local name = base.name
   if name ~= nil and (type(name) ~= "string" or name == "") then
     E.raise(class_name .. ": name must be a non-empty string")
@@ -419,9 +445,9 @@ function layers.create(unit, class_name, args)
   return setmetatable(self, Layer)
 end
 
---- Whether v is a layer object.
+--- Whether v is a layer object (a built-in layer or one written in Lua).
 function layers.is_layer(v)
-  return type(v) == "table" and getmetatable(v) == Layer
+  return type(v) == "table" and (getmetatable(v) == Layer or require("lunet.custom_layers").is_lua_layer(v))
 end
 
 -- ---- InputLayer -------------------------------------------------------------------
@@ -465,7 +491,7 @@ local function make_input_layer(args)
   if args.dtype ~= nil and args.dtype ~= "float32" then
     E.raise("InputLayer: dtype " .. tostring(args.dtype) .. " is not supported (float32 only)")
   end
-  local s = check_shape("InputLayer", shape)
+  local s = layers.check_shape("InputLayer", shape)
   return setmetatable({input_shape = s, name = args.name or layers.unique_name("input"),
                        class_name = "InputLayer"}, InputLayer)
 end
@@ -481,18 +507,20 @@ local constructors = {InputLayer = make_input_layer}
 --- The constructor of Keras class `class_name`, or nil.
 function layers.constructor(class_name)
   local f = constructors[class_name]
+  if class_name == "Lambda" then return require("lunet.custom_layers").Lambda end
   if f then return f end
   local unit = registry.find_class("layer", class_name)
   if not unit then return nil end
-  f = E.protect(function(args) return layers.create(unit, class_name, args) end)
+  f = require("lunet.custom_layers").builtin_class(class_name, unit,
+    E.protect(function(args) return layers.create(unit, class_name, args) end))
   constructors[class_name] = f
   return f
 end
 
 --- A layer from Keras's (class_name, config) pair, e.g. from a model file;
--- config.name is kept as is.
-function layers.from_config(class_name, config)
-  local f = layers.constructor(class_name)
+-- config.name is kept as is. custom: {ClassName = class} (Lua classes).
+function layers.from_config(class_name, config, custom)
+  local f = custom and custom[class_name] or layers.constructor(class_name)
   if not f then E.raise(registry.unknown("layer", "layer class", class_name)) end
   return f(registry.copy(config or {}))
 end
@@ -505,6 +533,25 @@ end
 --- {class_name = ..., config = layer:get_config()}
 function layers.serialize(layer)
   return {class_name = layer.class_name, config = layer:get_config()}
+end
+
+--- Layers written in Lua: ln.layers.Layer:extend{...}, ln.layers.Lambda(fn).
+function Layer.extend(_, spec)
+  local L = require "lunet.custom_layers"
+  return L.extend(L.Root, spec)
+end
+
+--- The {name = constraint} of a layer's weights (nil when none).
+function methods:_weight_constraints()
+  return rawget(self, "_constraints")
+end
+
+--- Builds (for models: a Lua layer's build is its class's hook).
+methods._build = function(self, shape) return methods.build(self, shape) end
+
+--- Number of weight values, and of trainable ones.
+function methods:_count_params()
+  return self._c:count_params()
 end
 
 -- Every function a user reaches: errors point at the user's line.

@@ -13,8 +13,10 @@
 local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
+local lua_class = require "lunet.lua_class"
 
 local nn = core.nn
+local ag = core.autograd
 local losses = {}
 
 --- Keras's short names.
@@ -45,8 +47,10 @@ local Loss = {}
 Loss.__index = Loss
 losses.Loss = Loss
 
---- loss(y_true, y_pred) -> the batch loss (mean over samples), a number.
+--- loss(y_true, y_pred) -> the batch loss (mean over samples), a number;
+-- inside tape:run, with y_pred recorded, a 0-d tensor (differentiable).
 function Loss:__call(y_true, y_pred)
+  if ag.active() and ag.tracks(y_pred) then return ag.loss(self._c, y_pred, y_true) end
   return (self._c:compute(y_pred, y_true, false, false))
 end
 
@@ -120,15 +124,60 @@ function losses.function_name(f)
   return function_names[f]
 end
 
---- Resolves anything compile accepts into a Loss object.
+-- ---- losses written in Lua ---------------------------------------------------------------
+
+-- The root of Lua loss classes (lunet.lua_class): call(self, y_true,
+-- y_pred) gives the per-sample losses; calling an instance gives their
+-- batch mean (a 0-d tensor on a tape, where it is differentiable through
+-- call's operations).
+local function lua_loss_call(self, y_true, y_pred)
+  local v = self:call(y_true, y_pred)
+  if type(v) == "number" then return v end
+  if not registry.is_tensor(v) then
+    E.raisef("loss %s: call returned %s, not a tensor of per-sample losses", self.name, type(v))
+  end
+  return v:mean()
+end
+
+local LuaLoss = lua_class.root{class_name = "Loss", _accept = {name = true, reduction = true},
+  __call = lua_loss_call, get_config = lua_class.config,
+  __tostring = function(self) return string.format("<%s loss '%s'>", self.class_name, self.name) end}
+losses.LuaLoss = LuaLoss
+
+--- ln.losses.Loss:extend{name, defaults, init, call = function(self, y_true,
+-- y_pred) -> per-sample losses, get_config}: a loss class written in Lua.
+function Loss.extend(parent, spec)
+  return lua_class.extend(parent == Loss and LuaLoss or parent, spec,
+    "Loss:extend needs {name = \"MyLoss\", call = function(self, y_true, y_pred) ... end}")
+end
+LuaLoss.extend = Loss.extend
+
+--- A plain Lua function (y_true, y_pred) -> per-sample losses, as a loss
+-- object (its name: the variable holding it, for history and files).
+function losses.from_function(fn)
+  local name = require("lunet.custom").function_name(fn) or "lua_loss"
+  return setmetatable({_fn = fn, name = name, class_name = name, _defaults = {}},
+                      {__index = {call = function(self, yt, yp) return self._fn(yt, yp) end,
+                                  get_config = function(self) return {name = self.name} end},
+                       __call = lua_loss_call})
+end
+
+--- Whether v is a loss written in Lua (an instance of a Loss:extend class
+-- or a wrapped function).
+function losses.is_lua_loss(v)
+  return type(v) == "table" and rawget(v, "_c") == nil and (rawget(v, "_fn") ~= nil or
+         rawget(v, "_cls") ~= nil) and type(v.call) == "function"
+end
+
+--- Resolves anything compile accepts into a Loss object (Lua losses as
+-- they are; plain Lua functions wrapped).
 function losses.get(spec)
-  if losses.is_loss(spec) then return spec end
+  if losses.is_loss(spec) or losses.is_lua_loss(spec) then return spec end
   if type(spec) == "string" then return losses.new(spec) end
   if type(spec) == "function" then
     local name = function_names[spec]
     if name then return losses.new(name) end
-    E.raise("loss: a plain Lua function cannot be used as a loss (lunet needs its gradient); " ..
-          "give a loss name, a function of ln.losses or an ln.losses object")
+    return losses.from_function(spec)
   end
   if type(spec) == "table" and spec.class_name then
     local unit = registry.find_class("loss", spec.class_name)
@@ -147,7 +196,8 @@ function losses.serialize(loss)
 end
 
 -- Every function a user reaches: errors point at the user's line.
-E.protect_all(Loss)
+E.protect_all(Loss, {extend = true})
+Loss.extend = E.protect(Loss.extend)
 E.protect_all(losses)
 
 setmetatable(losses, {

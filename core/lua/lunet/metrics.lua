@@ -13,6 +13,7 @@
 local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
+local lua_class = require "lunet.lua_class"
 
 local nn = core.nn
 local metrics = {}
@@ -70,6 +71,65 @@ function metrics.is_metric(v)
   return type(v) == "table" and getmetatable(v) == Metric
 end
 
+-- ---- metrics written in Lua --------------------------------------------------------------
+
+-- The root of Lua metric classes (lunet.lua_class; Keras's Metric
+-- subclassing): init, update_state(self, y_true, y_pred), result(self),
+-- reset_state(self).
+local LuaMetric = lua_class.root{class_name = "Metric", _lua = true,
+  _accept = {name = true, dtype = true}, get_config = lua_class.config,
+  reset_state = function() end,
+  __call = function(self, y_true, y_pred)
+    self:update_state(y_true, y_pred)
+    return self:result()
+  end,
+  __tostring = function(self) return string.format("<%s metric '%s'>", self.class_name, self.name) end}
+metrics.LuaMetric = LuaMetric
+
+--- ln.metrics.Metric:extend{name, defaults, init, update_state, result,
+-- reset_state}: a streaming metric written in Lua; its result is listed in
+-- fit's history under the instance's name.
+function Metric.extend(parent, spec)
+  if type(spec) ~= "table" or type(spec.update_state) ~= "function" or
+      type(spec.result) ~= "function" then
+    E.raise("Metric:extend needs {name = ..., update_state = function(self, y_true, y_pred) " ..
+            "... end, result = function(self) ... end [, reset_state, init]}")
+  end
+  return lua_class.extend(parent == Metric and LuaMetric or parent, spec)
+end
+LuaMetric.extend = Metric.extend
+
+--- Keras's MeanMetricWrapper: fn(y_true, y_pred) -> per-sample values (or
+-- one number), averaged over every sample seen.
+local MeanWrapper = Metric.extend(Metric, {name = "MeanMetricWrapper",
+  init = function(self, args)
+    self._fn = args.fn
+    self._total, self._count = 0, 0
+  end,
+  update_state = function(self, y_true, y_pred)
+    local v = self._fn(y_true, y_pred)
+    if registry.is_tensor(v) then
+      local n = v:numel()
+      if n == 0 then return end
+      self._total = self._total + v:sum()
+      self._count = self._count + n
+    elseif type(v) == "number" then
+      self._total, self._count = self._total + v, self._count + 1
+    else
+      E.raisef("metric %s: the function returned %s, not a tensor or a number", self.name, type(v))
+    end
+  end,
+  result = function(self) return self._count > 0 and self._total / self._count or 0 end,
+  reset_state = function(self) self._total, self._count = 0, 0 end,
+  get_config = function(self) return {name = self.name, fn = self.name} end,
+})
+metrics.MeanMetricWrapper = function(args) return MeanWrapper(args) end
+
+--- Whether v is a metric written in Lua.
+function metrics.is_lua_metric(v)
+  return lua_class.is_instance(v) and v._lua == true
+end
+
 -- ---- resolution (compile) ---------------------------------------------------------------------
 
 local deferred = {accuracy = "accuracy", acc = "accuracy", crossentropy = "crossentropy",
@@ -81,22 +141,23 @@ local functions, function_names = {}, setmetatable({}, {__mode = "k"})
 -- function(y_rank, y_last, out_rank, out_last) -> Metric}. Unknown names
 -- fail here, naming them.
 function metrics.spec(entry)
-  if metrics.is_metric(entry) then
-    if type(rawget(entry, "_c")) ~= "userdata" then
-      -- fit and evaluate compute metrics in C, batch by batch
-      E.raisef("metrics: '%s' is a metric written in Lua (no metric plugin behind it); " ..
-               "compile takes metric names, ln.metrics objects and metric plugins only -- " ..
-               "compute it after training: m:update_state(y, model:predict(x)); m:result()",
-               tostring(rawget(entry, "name") or "?"))
-    end
+  if metrics.is_lua_metric(entry) then
+    return {name = entry.name, lua = true, make = function() return entry end}
+  end
+  if metrics.is_metric(entry) and type(rawget(entry, "_c")) == "userdata" then
     return {name = entry.name, make = function() return entry end}
   end
-  if type(entry) == "table" and type(entry.update_state) == "function" then
-    E.raisef("metrics: '%s' is a metric written in Lua; compile takes metric names, " ..
-             "ln.metrics objects and metric plugins only -- compute it after training: " ..
-             "m:update_state(y, model:predict(x)); m:result()", tostring(entry.name or "?"))
+  if type(entry) == "table" and (metrics.is_metric(entry) or type(entry.update_state) == "function") then
+    E.raisef("metrics: '%s' is a metric written in Lua but not made by " ..
+             "ln.metrics.Metric:extend{name = ..., update_state = ..., result = ...}",
+             tostring(rawget(entry, "name") or "?"))
   end
   local losses = require "lunet.losses"
+  if losses.is_lua_loss(entry) then
+    return {name = entry.name, lua = true, make = function()
+      return MeanWrapper{fn = function(yt, yp) return entry:call(yt, yp) end, name = entry.name}
+    end}
+  end
   if losses.is_loss(entry) then
     local _, unit = entry._c:unit()
     return {name = entry.name, make = function()
@@ -106,9 +167,11 @@ function metrics.spec(entry)
   local name = entry
   if type(entry) == "function" then
     name = function_names[entry] or losses.function_name(entry)
-    if not name then
-      E.raise("metrics: a plain Lua function cannot be used as a metric; give a name, " ..
-            "a function of ln.metrics/ln.losses or a metric object")
+    if not name then -- a Lua function: averaged, named as its variable
+      local fname = require("lunet.custom").function_name(entry) or "lua_metric"
+      return {name = fname, lua = true, make = function()
+        return MeanWrapper{fn = entry, name = fname}
+      end}
     end
   end
   if type(name) ~= "string" then
@@ -167,7 +230,8 @@ local function metric_function(name)
 end
 
 -- Every function a user reaches: errors point at the user's line.
-E.protect_all(Metric)
+E.protect_all(Metric, {extend = true})
+Metric.extend = E.protect(Metric.extend)
 E.protect_all(metrics)
 
 -- The names a user may ask ln.metrics for.

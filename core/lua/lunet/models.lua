@@ -20,6 +20,7 @@ local registry = require "lunet.registry"
 local layers = require "lunet.layers"
 
 local nn = core.nn
+local ag = core.autograd
 local models = {}
 
 -- ---- the Model class ------------------------------------------------------------
@@ -69,9 +70,14 @@ local properties = {
     for _, l in ipairs(self.layers) do if l.trainable then return true end end
     return #self.layers == 0
   end,
-  losses = function(self)
+  losses = function(self) -- numbers; 0-d recorded tensors inside tape:run
     local r = {}
-    for _, l in ipairs(self.layers) do r[#r + 1] = l:regularization_loss() end
+    for _, l in ipairs(self.layers) do
+      for _, v in ipairs(l.losses) do r[#r + 1] = v end
+    end
+    for _, v in ipairs(rawget(self, "_added_losses") or {}) do
+      r[#r + 1] = type(v) == "function" and v() or v
+    end
     return r
   end,
 }
@@ -90,17 +96,11 @@ end
 -- compile and fit set, and the properties, are refused (they would be
 -- ignored); other fields are the user's own.
 Model.__newindex = function(self, k, v)
+  layers.check_assigned(self, "model", k, v)
   if k == "trainable" then
-    if type(v) ~= "boolean" then
-      E.raisef("%s: trainable must be true or false, got %s", self.name, type(v))
-    end
     -- Keras: model.trainable sets every layer's flag
     for _, l in ipairs(self.layers) do l.trainable = v end
   elseif k == "name" then
-    if type(v) ~= "string" or v == "" then
-      E.raisef("%s: the model name must be a non-empty string, got %s %s", self.name,
-               type(v), tostring(v))
-    end
     rawset(self, "_name", v)
   elseif k == "optimizer" then
     if not rawget(self, "_compiled") then
@@ -130,7 +130,7 @@ Model.__tostring = function(self)
 end
 
 --- model(x [, opts]): the model applied to x, a new tensor; inference mode
--- unless opts.training.
+-- unless opts.training. Inside tape:run every layer call is recorded.
 Model.__call = function(self, x, opts)
   -- on symbolic tensors: the Sequential used as a layer of a functional model
   local functional = package.loaded["lunet.functional"]
@@ -140,6 +140,11 @@ Model.__call = function(self, x, opts)
     return y
   end
   local training = type(opts) == "table" and opts.training and true or false
+  if ag.active() or models.has_lua_layers(self) then
+    self:_check_input(x, self.name)
+    for _, l in ipairs(self.layers) do x = l(x, opts) end
+    return x
+  end
   return nn.tensor_clone(self:forward(x, {training = training}))
 end
 
@@ -169,6 +174,29 @@ local function new_sequential(arg, name)
   return self
 end
 
+--- Whether the model has a layer written in Lua (it then runs layer by
+-- layer, and fit through a gradient tape).
+function models.has_lua_layers(model)
+  local L = package.loaded["lunet.custom_layers"]
+  if not L then return false end
+  for _, l in ipairs(model.layers) do
+    if L.is_lua_layer(l) then return true end
+  end
+  return false
+end
+
+--- model:add_loss(t or function): a loss term added to the model's loss in
+-- fit (Keras's model.add_loss; a function is called at each step, so it
+-- can depend on the weights: function() return 1e-3 * model.layers[1].kernel.value:abs():sum() end).
+function methods:add_loss(v)
+  if type(v) ~= "function" and type(v) ~= "number" and not registry.is_tensor(v) then
+    model_error(self, "add_loss expects a function, a tensor or a number, got %s", type(v))
+  end
+  local list = rawget(self, "_added_losses") or {}
+  list[#list + 1] = v
+  rawset(self, "_added_losses", list)
+end
+
 --- Whether v is a model.
 function models.is_model(v)
   if type(v) ~= "table" then return false end
@@ -180,7 +208,7 @@ end
 -- (the output of the layer before); returns the last output shape.
 local function build_from(self, from, shape)
   for i = from, #self.layers do
-    shape = self.layers[i]:build(shape)
+    shape = self.layers[i]:_build(shape)
   end
   return shape
 end
@@ -213,13 +241,13 @@ function methods:add(layer)
   end
   local n = #self.layers
   if n == 0 and self._input_shape == nil then
-    local s = rawget(layer, "_input_shape") or layer._c:input_shape()
+    local s = rawget(layer, "_input_shape") or (rawget(layer, "_c") and layer._c:input_shape())
     if s then rawset(self, "_input_shape", registry.copy_list(s)) end
   end
   self.layers[n + 1] = layer
   if self._input_shape then
     local before = shape_before(self, n)
-    if before then layer:build(before) end
+    if before then layer:_build(before) end
   end
 end
 
@@ -337,6 +365,9 @@ end
 function methods:forward(x, opts)
   opts = opts or {}
   self:_check_input(x, self.name .. ":forward")
+  if models.has_lua_layers(self) then
+    return require("lunet.engine_tape").forward(self, x, opts.training and true or false)
+  end
   local net = self:_get_net()
   return net:forward(x, opts.training and true or false, opts.logits and true or false)
 end
@@ -346,6 +377,9 @@ end
 -- opts.need_dx: also return the gradient with respect to x.
 function methods:backward(dy, opts)
   opts = opts or {}
+  if rawget(self, "_lua_pass") then
+    return require("lunet.engine_tape").backward(self, dy, opts.need_dx)
+  end
   local net = rawget(self, "_net")
   if not net then model_error(self, "backward before forward") end
   return net:backward(dy, opts.need_dx and true or false)
@@ -478,7 +512,7 @@ function methods:summary(opts)
   print_fn(string.rep("=", width))
   local total, trainable = 0, 0
   for i, l in ipairs(self.layers) do
-    local count, tr = l._c:count_params()
+    local count, tr = l:_count_params()
     total, trainable = total + count, trainable + tr
     print_fn(row({l.name .. " (" .. l.class_name .. ")", registry.shape_str(l.output_shape),
                   tostring(count)}, stops))
@@ -540,7 +574,9 @@ function models.clone_model(model)
   for _, l in ipairs(model.layers) do
     local cfg = l:get_config()
     cfg.input_shape = nil
-    clone:add(layers.from_config(l.class_name, cfg))
+    local cls = rawget(l, "_cls")
+    if rawget(l, "_fn") then cfg[1] = l._fn end -- a Lambda's function
+    clone:add(cls and cls(cfg) or layers.from_config(l.class_name, cfg))
   end
   return clone
 end

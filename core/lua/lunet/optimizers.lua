@@ -34,6 +34,19 @@ local M = {}
 
 local Methods = {}
 
+-- After a step: the constraint of each layer variable updated (Keras
+-- applies variable.constraint in apply_gradients).
+local function constrain(pairs)
+  local Variable = package.loaded["lunet.layers"] and package.loaded["lunet.layers"].Variable
+  if not Variable then return end
+  for _, p in ipairs(pairs) do
+    local v = p[2]
+    if p[1] and getmetatable(v) == Variable and v.constraint then
+      require("lunet.constraints").apply(v.constraint, v.value)
+    end
+  end
+end
+
 --- One optimizer step. pairs: a list of {gradient, variable, name = ...} in
 -- Keras's zip(grads, vars) order; the same list may be passed every step
 -- (nothing is allocated after the first one).
@@ -41,6 +54,7 @@ function Methods:apply_gradients(pairs)
   local ud = rawget(self, "_ud")
   if rawget(self, "_pending") then self:build(pairs) end
   ud:apply(pairs)
+  constrain(pairs)
 end
 
 --- Create the slots of these variables without stepping (a list of pairs
@@ -351,7 +365,9 @@ end
 
 function LuaOpt:build(list)
   for _, p in ipairs(list) do
-    if core.is_tensor(p) then self:_entry(p) else self:_entry(p[2], p.name) end
+    if core.is_tensor(p) then self:_entry(p)
+    elseif core.is_tensor(p.value) then self:_entry(p.value, p.name)
+    else self:_entry(type(p[2]) == "table" and p[2].value or p[2], p.name) end
   end
   local pending = self._pending
   if pending then
@@ -366,10 +382,16 @@ function LuaOpt:apply_gradients(pairs)
   local grads, entries = {}, {}
   for i, p in ipairs(pairs) do
     local g, v = p[1], p[2]
-    if not (core.is_tensor(g) and core.is_tensor(v)) then
-      E.raise(sformat("%s: pair %d must hold a gradient tensor then a variable tensor", self._name, i))
+    if type(v) == "table" and core.is_tensor(v.value) then v = v.value end -- a layer's variable
+    if g then -- a pair without a gradient is skipped, as Keras skips None
+      if not (core.is_tensor(g) and core.is_tensor(v)) then
+        E.raise(sformat("%s: pair %d must hold a gradient tensor then a variable", self._name, i))
+      end
+      grads[#grads + 1], entries[#entries + 1] = g, self:_entry(v, p.name)
     end
-    grads[i], entries[i] = g, self:_entry(v, p.name)
+  end
+  if #pairs > 0 and #grads == 0 then
+    E.raise(sformat("%s: no gradients provided for any variable", self._name))
   end
   if self._clipvalue or self._clipnorm or self._global_clipnorm then
     local outs = {}
@@ -386,6 +408,7 @@ function LuaOpt:apply_gradients(pairs)
   if spec.begin_step then spec.begin_step(self, self._globals, t) end
   for i, e in ipairs(entries) do spec.update(self, e.var, grads[i], e.slots, t, lr, self._globals) end
   self._iterations = t
+  constrain(pairs)
 end
 
 function LuaOpt:get_config()

@@ -67,6 +67,32 @@ function regularizers.get(spec)
                                            {"l1", "l2", "l1_l2", "L1", "L2", "L1L2"}))
 end
 
+--- What a Lua layer's add_weight takes: anything get takes, a Lua
+-- function w -> penalty, or an instance of a Regularizer:extend class.
+function regularizers.resolve(spec)
+  if type(spec) == "function" then return spec end
+  if type(spec) == "table" and rawget(spec, "_cls") then return spec end
+  return regularizers.get(spec)
+end
+
+--- Regularizer:extend{name, defaults, call = function(self, w) -> penalty}:
+-- a class of Lua regularizers (lunet.lua_class; instances by calling it:
+-- MyReg{factor = 0.1}).
+local LuaRegularizer = require("lunet.lua_class").root{class_name = "Regularizer",
+  get_config = function(self)
+    local cfg = require("lunet.lua_class").config(self)
+    cfg.name = nil
+    return cfg
+  end,
+  __call = function(self, w) return self:call(w) end}
+
+function Regularizer.extend(_, spec)
+  if type(spec) ~= "table" or type(spec.call) ~= "function" then
+    E.raise("Regularizer:extend needs {name = ..., call = function(self, w) ... end}")
+  end
+  return require("lunet.lua_class").extend(LuaRegularizer, spec)
+end
+
 E.protect_all(Regularizer)
 E.protect_all(regularizers)
 

@@ -245,21 +245,28 @@ local function open_checked(what, path, skip)
   return f
 end
 
+-- A layer from its Keras config (custom: custom_objects, where Lua layer
+-- classes and functions are found by name); also the place for messages.
+local function make_layer(cls, c, lname, where, custom)
+  local layers = require "lunet.layers"
+  local lwhere = sformat("%s: layer '%s' (%s)", where, lname, cls)
+  if not (custom and custom[cls]) and not layers.constructor(cls) then
+    cfgs.fail(where, "layer '%s' is of class '%s', which no installed lunet plugin " ..
+              "provides (known: %s); a layer class written in Lua is given as " ..
+              "load_model(path, {custom_objects = {%s = %s}})", lname, cls,
+              registry.known("layer", "class_name"), cls, cls)
+  end
+  local args = cfgs.lunet_layer_args(cls, c, lwhere, custom)
+  local ok, layer = pcall(layers.from_config, cls, args, custom)
+  if not ok then cfgs.fail(lwhere, "%s", E.message(layer)) end
+  return layer
+end
+
 -- A functional model from a graph config (Keras's layout), each layer's
 -- Keras config read as for Sequential models.
-local function build_functional(mc, where)
-  local layers = require "lunet.layers"
+local function build_functional(mc, where, custom)
   local F = require "lunet.functional"
-  local function make(cls, c, lname)
-    local lwhere = sformat("%s: layer '%s' (%s)", where, lname, cls)
-    if not layers.constructor(cls) then
-      cfgs.fail(where, "layer '%s' is of class '%s', which no installed lunet plugin " ..
-                "provides (known: %s)", lname, cls, registry.known("layer", "class_name"))
-    end
-    local ok, layer = pcall(layers.from_config, cls, cfgs.lunet_layer_args(cls, c, lwhere))
-    if not ok then cfgs.fail(lwhere, "%s", E.message(layer)) end
-    return layer
-  end
+  local function make(cls, c, lname) return make_layer(cls, c, lname, where, custom) end
   local cfg = registry.copy(mc.config)
   if cfg.name == h5.json_null then cfg.name = nil end
   local ok, model = pcall(F.from_config, cfg, make)
@@ -268,8 +275,8 @@ local function build_functional(mc, where)
 end
 
 -- A model from a decoded Keras model config (where: for messages).
-local function build_model(mc, where)
-  if cfgs.is_graph_config(mc) then return build_functional(mc, where) end
+local function build_model(mc, where, custom)
+  if cfgs.is_graph_config(mc) then return build_functional(mc, where, custom) end
   local models = require "lunet.models"
   local layers = require "lunet.layers"
   local entries, name = cfgs.model_entries(mc, where)
@@ -289,13 +296,7 @@ local function build_model(mc, where)
       if i ~= 1 then cfgs.fail(lwhere, "an InputLayer can only come first") end
       model:add(layers.InputLayer{input_shape = shape, name = lname})
     else
-      if not layers.constructor(cls) then
-        cfgs.fail(where, "layer '%s' is of class '%s', which no installed lunet plugin " ..
-                  "provides (known: %s)", lname, cls, registry.known("layer", "class_name"))
-      end
-      local args = cfgs.lunet_layer_args(cls, c, lwhere)
-      local ok, layer = pcall(layers.from_config, cls, args)
-      if not ok then cfgs.fail(lwhere, "%s", tostring(layer)) end
+      local layer = make_layer(cls, c, lname, where, custom)
       local ok2, err = pcall(model.add, model, layer)
       if not ok2 then cfgs.fail(lwhere, "%s", tostring(err)) end
     end
@@ -392,7 +393,7 @@ local function load_model(path, opts)
     fail(what, path, "not a Keras model file: no 'model_config' attribute")
   end
   local mc = h5.json_decode(text, path .. ": model_config")
-  local model = build_model(mc, path)
+  local model = build_model(mc, path, opts.custom_objects)
   if not model:_is_built() then
     fail(what, path, "the model config gives no input shape, so the weights cannot be placed")
   end
@@ -420,12 +421,10 @@ function M.load_model(path, opts)
   local what = "load_model"
   check_path(what, path)
   opts = check_opts(what, opts, {compile = "boolean", custom_objects = "table", options = "absent"})
-  local optimizers = require "lunet.optimizers"
   for k, v in pairs(opts.custom_objects or {}) do
-    if type(k) ~= "string" or not optimizers.is_lua_class(v) then
-      fail(what, path, "custom_objects: '%s' is not a Lua optimizer class " ..
-           "(ln.optimizers.Optimizer:extend{...}); layers, losses and metrics come " ..
-           "from plugins only", tostring(k))
+    if type(k) ~= "string" or (type(v) ~= "table" and type(v) ~= "function") then
+      fail(what, path, "custom_objects: '%s' must map a name to a Lua class or function " ..
+           "(Layer:extend, Loss:extend, Metric:extend, Optimizer:extend, ...)", tostring(k))
     end
   end
   return guarded(what, load_model, path, opts)
@@ -465,7 +464,7 @@ function M.model_from_json(text, opts)
   if type(text) ~= "string" then E.raise("model_from_json: expects a JSON string") end
   check_opts("model_from_json", opts, {custom_objects = "table"})
   local mc = guarded("model_from_json", h5.json_decode, text, "model_from_json")
-  return guarded("model_from_json", build_model, mc, "model_from_json")
+  return guarded("model_from_json", build_model, mc, "model_from_json", (opts or {}).custom_objects)
 end
 
 E.protect_all(M)

@@ -135,6 +135,20 @@ local function keras_activation(v)
   return ordered({class_name = cls, config = extra}, {"class_name", "config"})
 end
 
+-- An object of a class written in Lua (a constraint, a regularizer, ...).
+local function is_lua_unit(v)
+  return type(v) == "table" and rawget(v, "_cls") ~= nil
+end
+
+-- {class_name, config} of a constraint or of an object of a Lua class;
+-- a Lua function by its name.
+local function keras_unit(v)
+  local d = require("lunet.constraints").serialize(v)
+  local cfg = {}
+  for k, x in pairs(d.config) do cfg[k] = floatify(k, x) end
+  return ordered({class_name = d.class_name, config = cfg}, {"class_name", "config"})
+end
+
 local keras_value
 
 -- A wrapped layer (Bidirectional's `layer`), recorded as a unit reference
@@ -149,9 +163,16 @@ end
 -- A lunet config value -> its Keras JSON form, by key.
 function keras_value(key, v)
   if is_null(v) then return null end
-  if key == "layer" and type(v) == "table" and type(v.name) == "string" then
+  if v == false and (key:match("_constraint$") or key:match("_regularizer$")) then return null end
+  if type(v) == "function" then -- saved by name (Keras: by __name__)
+    local name = require("lunet.custom").function_name(v)
+    if not name then E.raisef("save: %s is a Lua function without a name", key) end
+    return name
+  end
+  if key == "layer" and type(v) == "table" and type(v.name) == "string" and not is_lua_unit(v) then
     return keras_wrapped(v)
   end
+  if key:match("_constraint$") or is_lua_unit(v) then return keras_unit(v) end
   if key == "activation" or key == "recurrent_activation" then return keras_activation(v) end
   if key:match("_initializer$") then return keras_initializer(v) end
   if key:match("_regularizer$") then return keras_regularizer(v) end
@@ -167,7 +188,11 @@ end
 -- batch axis) adds batch_input_shape, as Keras writes on a first layer.
 function M.keras_layer(layer, input_shape)
   local cfg = {}
-  for k, v in pairs(h5.files.layer_config(layer._c)) do cfg[k] = keras_value(k, v) end
+  local lua = rawget(layer, "_cls") ~= nil
+  local src = lua and layer:get_config() or h5.files.layer_config(layer._c)
+  for k, c in pairs(rawget(layer, "_constraints") or {}) do src[k] = c end
+  for k, v in pairs(src) do cfg[k] = keras_value(k, v) end
+  cfg.input_shape = nil
   cfg.name = layer.name
   cfg.trainable = layer.trainable and true or false
   cfg.dtype = "float32"
@@ -347,19 +372,31 @@ end
 M.input_shape_of = input_shape_of
 
 --- A Keras layer config -> the keyword table for ln.layers.<class>.
-function M.lunet_layer_args(cls, cfg, where)
+function M.lunet_layer_args(cls, cfg, where, custom)
   local args = {}
   for k, v in pairs(cfg) do
     if type(k) ~= "string" then
       fail(where, "the layer config is not a JSON object of keywords")
     elseif v == null then -- absent: the unit's default (Keras's None)
+    elseif custom and type(v) == "string" and custom[v] ~= nil then
+      args[k] = custom[v] -- a Lua function or object by its name
+    elseif custom and dict(v) and custom[v.class_name] ~= nil then
+      local ok, o = pcall(custom[v.class_name], drop_nulls(v.config or {}))
+      if not ok then fail(where, "%s: %s", k, E.message(o)) end
+      args[k] = o -- an object of a Lua class (a regularizer, ...)
+    elseif k:match("_constraint$") then
+      local ok, c = pcall(require("lunet.constraints").get, v, custom)
+      if not ok then fail(where, "%s: %s", k, E.message(c)) end
+      args[k] = c
+    elseif k == "function" and cls == "Lambda" then
+      args[1] = require("lunet.custom").need(custom, v, "Lambda function", where)
     elseif k == "activation" or k == "recurrent_activation" then
       args[k] = lunet_activation(v, where)
     elseif k == "layer" and dict(v) then -- a wrapped layer (Bidirectional)
       local wcls, wcfg = dict(v)
       local unit = unit_of_class("layer", wcls)
       if not unit then fail(where, "layer: unknown layer class '%s'", tostring(wcls)) end
-      local r = M.lunet_layer_args(wcls, wcfg, where)
+      local r = M.lunet_layer_args(wcls, wcfg, where, custom)
       r.trainable, r.input_shape = nil, nil
       r.name = unit
       args[k] = r
@@ -498,10 +535,9 @@ function M.units_of(model)
     end
   end
   for _, l in ipairs(model.layers) do
-    if l._c then -- (a functional model's InputLayers are no units)
-      add("layer", l.unit)
-      refs(h5.files.layer_config(l._c))
-    end
+    -- (a functional model's InputLayers are no units)
+    if rawget(l, "_c") or rawget(l, "_cls") then add("layer", l.unit) end
+    if rawget(l, "_c") then refs(h5.files.layer_config(l._c)) end
   end
   local opt = rawget(model, "_compiled") and rawget(model, "_optimizer")
   if opt then

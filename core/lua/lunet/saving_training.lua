@@ -98,10 +98,11 @@ local function keras_loss(loss)
   local losses = require "lunet.losses"
   if type(loss) == "string" then return loss end
   if type(loss) == "function" then
-    local name = losses.function_name(loss)
+    local name = losses.function_name(loss) or require("lunet.custom").function_name(loss)
     if name then return name end
   end
-  if losses.is_loss(loss) then
+  if losses.is_lua_loss(loss) and rawget(loss, "_fn") then return loss.name end
+  if losses.is_loss(loss) or losses.is_lua_loss(loss) then
     local cfg = {}
     for k, v in pairs(loss:get_config()) do cfg[k] = floatify(k, v) end
     cfg.reduction = "auto"
@@ -116,9 +117,11 @@ local function keras_metric(m)
   local metrics = require "lunet.metrics"
   local losses = require "lunet.losses"
   if type(m) == "function" then
-    return losses.function_name(m) or E.raise("save: a metric function cannot be written")
+    return losses.function_name(m) or require("lunet.custom").function_name(m)
+           or E.raise("save: a metric function without a name cannot be written")
   end
-  if metrics.is_metric(m) or losses.is_loss(m) then
+  if metrics.is_metric(m) or losses.is_loss(m) or metrics.is_lua_metric(m)
+      or losses.is_lua_loss(m) then
     local cfg = {}
     for k, v in pairs(m:get_config()) do cfg[k] = floatify(k, v) end
     cfg.dtype = "float32"
@@ -182,30 +185,65 @@ function M.keras_training_config(model)
   return ordered(tc, {"loss", "metrics", "weighted_metrics", "loss_weights", "optimizer_config"})
 end
 
+-- The error for a unit a file names that is neither built in nor given.
+local function missing(where, kind, name)
+  fail(where, "training_config: the %s '%s' is not one of lunet's; a %s written in Lua is " ..
+       "given as load_model(path, {custom_objects = {%s = ...}})", kind, name, kind, name)
+end
+
 -- A Keras loss (name or dict) -> what compile takes.
-local function lunet_loss(v, where)
+local function lunet_loss(v, where, custom)
   local cls, cfg = dict(v)
   if not cls then
     if type(v) ~= "string" then fail(where, "training_config: the loss is not readable") end
+    if custom and custom[v] then return custom[v] end
+    local losses = require "lunet.losses"
+    if not (losses.aliases[v] or registry.has("loss", v)) then missing(where, "loss", v) end
     return v
   end
   local losses = require "lunet.losses"
+  if not (custom and custom[cls]) and not registry.find_class("loss", cls) then
+    missing(where, "loss", cls)
+  end
+  if custom and custom[cls] then
+    local args = drop_nulls(cfg)
+    args.reduction = nil
+    local ok, loss = pcall(custom[cls], args)
+    if not ok then fail(where, "training_config: loss %s: %s", cls, E.message(loss)) end
+    return loss
+  end
   local ok, loss = pcall(losses.get, {class_name = cls, config = drop_nulls(cfg)})
   if not ok then fail(where, "training_config: loss: %s", E.message(loss)) end
   return loss
 end
 
 -- A Keras metric entry -> what compile takes.
-local function lunet_metric(v, where)
+local function lunet_metric(v, where, custom)
   local cls, cfg = dict(v)
   if not cls then
     if type(v) ~= "string" then fail(where, "training_config: a metric is not readable") end
+    if custom and custom[v] then return custom[v] end
+    if not pcall(require("lunet.metrics").spec, v) then missing(where, "metric", v) end
     return v
   end
-  if cls == "MeanMetricWrapper" then return cfg.fn ~= null and cfg.fn or cfg.name end
+  if cls == "MeanMetricWrapper" then
+    local name = cfg.fn ~= null and cfg.fn or cfg.name
+    if custom and custom[name] then return custom[name] end
+    if not pcall(require("lunet.metrics").spec, name) then missing(where, "metric", name) end
+    return name
+  end
   local metrics = require "lunet.metrics"
+  if not (custom and custom[cls]) and not registry.find_class("metric", cls)
+      and not registry.find_class("loss", cls) then
+    missing(where, "metric", cls)
+  end
   local args = drop_nulls(cfg)
   args.dtype = nil
+  if custom and custom[cls] then
+    local ok, m = pcall(custom[cls], args)
+    if not ok then fail(where, "training_config: metric %s: %s", cls, E.message(m)) end
+    return m
+  end
   local ok, m = pcall(function() return metrics[cls](args) end)
   if not ok then fail(where, "training_config: metric %s: %s", cls, E.message(m)) end
   return m
@@ -223,7 +261,6 @@ function M.lunet_compile_args(tc, where, custom)
     for k, e in pairs(v) do r[k] = fn(e) end
     return r
   end
-  local loss = each(tc.loss, function(v) return lunet_loss(v, where) end)
   local ms
   local list = tc.metrics
   if list ~= nil and list ~= null then
@@ -231,9 +268,10 @@ function M.lunet_compile_args(tc, where, custom)
       list = list[1] -- per-output lists of a one-output model
     end
     ms = each(list, function(v)
-      return each(v, function(m) return lunet_metric(m, where) end)
+      return each(v, function(m) return lunet_metric(m, where, custom) end)
     end)
   end
+  local loss = each(tc.loss, function(v) return lunet_loss(v, where, custom) end)
   local weights = tc.loss_weights
   if weights == null then weights = nil end
   return {loss = loss, metrics = ms or {}, loss_weights = weights,

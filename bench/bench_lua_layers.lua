@@ -1,0 +1,81 @@
+--[[ bench/bench_lua_layers.lua -- issue 16's target for layers written in
+Lua: the seed's experiment-1 MLP (784-300-100-10, LeakyReLU) trained with
+fit, its Dense layers either the built-in plugin or a Layer:extend class
+(matmul + bias, the activation applied by the built-in LeakyReLU layers
+between them), at batch 32 and 256. Both in the same process, alternated,
+best of R runs each; the ratio is the figure (Lua time / built-in time).
+
+  lunet bench/bench_lua_layers.lua [--repeat R] [--samples N] [--threads T]
+]]
+local ln = require "lunet"
+local sformat = string.format
+
+local opts = {["repeat"] = 3, samples = 12800, threads = ln.get_num_threads()}
+do
+  local i = 1
+  while arg and arg[i] do
+    local k = arg[i]:gsub("^%-%-", "")
+    if opts[k] == nil then error("bench_lua_layers: unknown option " .. arg[i], 0) end
+    opts[k] = math.tointeger(tonumber(arg[i + 1])) or error(arg[i] .. ": an integer", 0)
+    i = i + 2
+  end
+end
+ln.set_num_threads(opts.threads)
+
+local LuaDense = ln.layers.Layer:extend{
+  name = "LuaDense", defaults = {units = 32},
+  build = function(self, s)
+    self.kernel = self:add_weight{name = "kernel", shape = {s[#s], self.units},
+                                  initializer = "he_normal"}
+    self.bias = self:add_weight{name = "bias", shape = {self.units}, initializer = "zeros"}
+  end,
+  call = function(self, x) return ln.matmul(x, self.kernel) + self.bias end,
+}
+
+local function model(lua)
+  ln.random.seed(42)
+  local D = lua and function(u, extra)
+    local a = {units = u}
+    for k, v in pairs(extra or {}) do a[k] = v end
+    return LuaDense(a)
+  end or function(u, extra)
+    local a = {u, kernel_initializer = "he_normal"}
+    for k, v in pairs(extra or {}) do a[k] = v end
+    return ln.layers.Dense(a)
+  end
+  local m = ln.Sequential{
+    D(300, {input_shape = {784}}), ln.layers.LeakyReLU{},
+    D(100), ln.layers.LeakyReLU{},
+    lua and D(10) or D(10, {activation = "softmax"}),
+  }
+  if lua then m:add(ln.layers.Activation{activation = "softmax"}) end
+  m:compile{loss = "sparse_categorical_crossentropy",
+            optimizer = ln.optimizers.SGD{learning_rate = 1e-3}, metrics = {"accuracy"}}
+  return m
+end
+
+ln.random.seed(1)
+local x = ln.rand(opts.samples, 784)
+local y = (ln.rand(opts.samples) * 10):int()
+
+local function time_fit(lua, bs)
+  local m = model(lua)
+  m:fit(x:narrow(1, 1, bs * 4), y:narrow(1, 1, bs * 4), {batch_size = bs, verbose = 0}) -- warm
+  local t0 = ln.time()
+  m:fit(x, y, {batch_size = bs, epochs = 1, verbose = 0})
+  return ln.time() - t0
+end
+
+print(sformat("bench_lua_layers: %d samples, %d threads, best of %d", opts.samples,
+              opts.threads, opts["repeat"]))
+for _, bs in ipairs({32, 256}) do
+  local best = {[false] = math.huge, [true] = math.huge}
+  for _ = 1, opts["repeat"] do
+    for _, lua in ipairs({false, true}) do
+      best[lua] = math.min(best[lua], time_fit(lua, bs))
+    end
+  end
+  print(sformat("batch %3d  built-in Dense %8.0f samples/s  Lua Dense %8.0f samples/s  " ..
+                "ratio %.2fx", bs, opts.samples / best[false], opts.samples / best[true],
+                best[true] / best[false]))
+end

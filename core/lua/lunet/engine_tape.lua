@@ -1,0 +1,299 @@
+--- lunet.engine_tape: fit, evaluate and predict for models with a unit
+-- written in Lua (a layer, the loss, a metric), and the low-level
+-- forward/backward of models with Lua layers.
+--
+-- A training step is a gradient tape around the model's forward and the
+-- loss (C layers and C losses are single nodes whose backward is their
+-- own, Lua code is recorded operation by operation), then the optimizer's
+-- apply_gradients on the trainable variables and the weights' constraints.
+-- The object made here has the C network's batch interface (train_batch,
+-- test_batch, test_run, predict_run, results, reset_metrics), so fit's loop,
+-- callbacks, validation and progress bar are the same code (lunet.engine).
+local E = require "lunet.errors"
+local core = require "lunet.core"
+local registry = require "lunet.registry"
+local autograd = require "lunet.autograd"
+local constraints = require "lunet.constraints"
+
+local is_tensor = registry.is_tensor
+local M = {}
+
+local Net = {}
+Net.__index = Net
+M.Net = Net
+
+local function number(v)
+  if is_tensor(v) then return v:item() end
+  return v
+end
+
+--- A batch runner for `model` with loss object `loss` (nil for predict)
+-- and metric objects `metrics`, training the variables `vars` (a list of
+-- layer Variables) with the model's optimizer.
+function M.new(model, loss, metrics, vars, cons)
+  -- the layers that may add to the loss: Lua layers (add_loss,
+  -- regularizers) and C layers with a regularizer
+  local L = require "lunet.custom_layers"
+  local loss_layers = {}
+  for _, l in ipairs(model.layers) do
+    local has = L.is_lua_layer(l)
+    if not has then
+      for k, v in pairs(l._c:config()) do
+        if type(k) == "string" and k:match("_regularizer$") and v ~= nil then has = true end
+      end
+    end
+    if has then loss_layers[#loss_layers + 1] = l end
+  end
+  local values = {}
+  for i, v in ipairs(vars or {}) do values[i] = v.value end
+  return setmetatable({tape = true, model = model, loss = loss, metrics = metrics or {},
+                       vars = values, cons = cons or {}, loss_layers = loss_layers,
+                       total = 0, count = 0, extra_sum = {}, extra_n = {}}, Net)
+end
+
+-- Rows [start, start + n) of x and y (0-based start; through the epoch's
+-- order `index` when shuffled).
+function Net:rows(x, y, index, start, n)
+  if not index then
+    return x:narrow(1, start + 1, n), y and y:narrow(1, start + 1, n)
+  end
+  if start == 0 or not self.perm or self.perm_of ~= index then
+    self.perm = core.tensor(index:totable(), "int32") + 1
+    self.perm_of = index
+  end
+  local ib = self.perm:narrow(1, start + 1, n)
+  return x:index(1, ib), y and y:index(1, ib)
+end
+
+-- The batch's loss: the compiled loss plus the model's losses
+-- (regularization penalties, add_loss terms).
+local function total_loss(self, yb, yp)
+  local l = self.loss(yb, yp)
+  for _, layer in ipairs(self.loss_layers) do
+    for _, r in ipairs(layer.losses) do l = l + r end
+  end
+  for _, v in ipairs(rawget(self.model, "_added_losses") or {}) do
+    l = l + (type(v) == "function" and v() or v)
+  end
+  return l
+end
+
+local TRAINING = {training = true}
+
+-- The model's layers applied to x (the model was built and x checked).
+local function forward(model, x, opts)
+  for _, l in ipairs(model.layers) do x = l(x, opts) end
+  return x
+end
+
+-- Running results after a batch of n samples.
+local function record(self, lv, yb, yp, n)
+  self.total, self.count = self.total + lv * n, self.count + n
+  for _, m in ipairs(self.metrics) do m:update_state(yb, yp) end
+  local L = package.loaded["lunet.custom_layers"]
+  for _, l in ipairs(self.model.layers) do
+    if L and L.is_lua_layer(l) then
+      for name, v in pairs(l.metrics) do
+        self.extra_sum[name] = (self.extra_sum[name] or 0) + number(v) * n
+        self.extra_n[name] = (self.extra_n[name] or 0) + n
+      end
+    end
+  end
+end
+
+--- One training step on rows [start, start + n) -> the batch loss.
+function Net:train_batch(x, y, index, start, n)
+  local xb, yb = self:rows(x, y, index, start, n)
+  local model = self.model
+  local tape = autograd.GradientTape()
+  local yp
+  local loss = tape:run(function()
+    yp = forward(model, xb, TRAINING)
+    return total_loss(self, yb, yp)
+  end)
+  if is_tensor(loss) and #self.vars > 0 then
+    local pairs_ = autograd.zip(tape:gradient(loss, self.vars), self.vars)
+    if #pairs_ > 0 then model.optimizer:apply_gradients(pairs_) end
+  end
+  M.apply_constraints(self.cons)
+  local lv = number(loss)
+  record(self, lv, yb, yp, n)
+  return lv
+end
+
+--- One evaluation batch (inference mode).
+function Net:test_batch(x, y, _, start, n)
+  local xb, yb = self:rows(x, y, nil, start, n)
+  local yp = forward(self.model, xb)
+  record(self, number(total_loss(self, yb, yp)), yb, yp, n)
+end
+
+-- Runs fn(s, n) over the batches of bs rows in [0, count) -- at most
+-- max_batches of them, stopping once `seconds` have passed -- as the C
+-- net's *_run do: returns the batches done, or nil, the error and the
+-- failed batch's offset.
+local function run(count, bs, max_batches, seconds, fn)
+  local t0, done = core.time(), 0
+  for s = 0, count - 1, bs do
+    local ok, err = pcall(fn, s, math.min(bs, count - s))
+    if not ok then return nil, err, done end
+    done = done + 1
+    if (max_batches and done >= max_batches) or (seconds and core.time() - t0 >= seconds) then
+      break
+    end
+  end
+  return done
+end
+
+--- Training batches over rows [start, start + count) (the C net's
+-- train_run): done, then the offset and loss of the first batch whose loss
+-- was not finite (if any); nil, error, offset on failure.
+function Net:train_run(x, y, index, start, count, bs, _, max_batches, seconds)
+  local bad, bad_loss
+  local done, err, at = run(count, bs, max_batches, seconds, function(s, n)
+    local lv = self:train_batch(x, y, index, start + s, n)
+    if not bad and (lv ~= lv or lv == math.huge or lv == -math.huge) then
+      bad, bad_loss = s // bs, lv
+    end
+  end)
+  if not done then return nil, err, at end
+  return done, bad, bad_loss
+end
+
+--- Evaluation batches over rows [start, start + count).
+function Net:test_run(x, y, start, count, bs, max_batches, seconds)
+  return run(count, bs, max_batches, seconds, function(s, n)
+    self:test_batch(x, y, nil, start + s, n)
+  end)
+end
+
+--- Outputs of rows [start, start + count) into out, bs at a time.
+function Net:predict_run(x, start, count, bs, out, max_batches, seconds)
+  return run(count, bs, max_batches, seconds, function(s, n)
+    self:predict_batch(x, start + s, n, out)
+  end)
+end
+
+function Net:predict_batch(x, start, n, out)
+  out:narrow(1, start + 1, n):copy_(forward(self.model, x:narrow(1, start + 1, n)))
+end
+
+-- fit's gradient stages (lunet.engine): a tape step applies its gradients
+-- at once, alone -- gradient accumulation and data-parallel reduction are
+-- the C net's, refused clearly here.
+function Net:set_accumulate(k)
+  if k ~= 1 then
+    E.raise("fit: accumulate_steps with a layer, loss or metric written in Lua is not supported")
+  end
+end
+
+function Net:set_reducer(r)
+  if r ~= nil then
+    E.raise("fit: data-parallel training (MPI) of a model with a layer, loss or metric " ..
+            "written in Lua is not supported")
+  end
+end
+
+function Net:pending() return 0 end
+function Net:flush() end
+
+function Net:reset_metrics()
+  self.total, self.count, self.extra_sum, self.extra_n = 0, 0, {}, {}
+  for _, m in ipairs(self.metrics) do m:reset_state() end
+end
+
+--- The running loss, then each metric's result (compile's order).
+function Net:results()
+  local r = {self.count > 0 and self.total / self.count or 0}
+  for i, m in ipairs(self.metrics) do r[i + 1] = number(m:result()) end
+  return table.unpack(r)
+end
+
+--- {name = mean} of the add_metric values since the last reset.
+function Net:extra()
+  local r = {}
+  for k, v in pairs(self.extra_sum) do r[k] = v / self.extra_n[k] end
+  return r
+end
+
+-- ---- constraints -------------------------------------------------------------------------------
+
+--- {{tensor, constraint}, ...} of the model's weights that have one, for
+-- the layers in `on` (a set; nil for all).
+function M.constraints_of(model, on)
+  local list = {}
+  local function add(l)
+    if on and not on[l] then return end
+    for _, v in ipairs(l.variables) do
+      if v.constraint then list[#list + 1] = {v.value, v.constraint} end
+    end
+  end
+  for _, l in ipairs(model.layers) do add(l) end
+  return list
+end
+
+function M.apply_constraints(list)
+  for i = 1, #list do constraints.apply(list[i][2], list[i][1]) end
+end
+
+-- ---- the low-level API of models with Lua layers ---------------------------------------------
+
+--- model:forward(x): layer by layer (a C layer's own forward, a Lua layer
+-- under a private tape kept for backward); a new tensor.
+function M.forward(model, x, training)
+  local L = require "lunet.custom_layers"
+  local pass = {}
+  for i, l in ipairs(model.layers) do
+    if L.is_lua_layer(l) then
+      local vars = l.trainable_variables
+      local sources = {x}
+      for j, v in ipairs(vars) do sources[j + 1] = v.value end
+      local y, back = autograd.vjp(function() return l(x, {training = training}) end, sources)
+      pass[i] = {back = back, vars = vars}
+      x = y
+    else
+      x = l._c:forward(x, training, false)
+      pass[i] = false
+    end
+  end
+  rawset(model, "_lua_pass", pass)
+  return x
+end
+
+--- model:backward(dy [, need_dx]) after forward: writes every trainable
+-- weight's gradient (variable.grad) and returns dx when asked.
+function M.backward(model, dy, need_dx)
+  local pass = rawget(model, "_lua_pass")
+  for i = #model.layers, 1, -1 do
+    local l, p = model.layers[i], pass[i]
+    local want_dx = i > 1 or need_dx
+    if p then
+      local g = p.back(dy)
+      for j, v in ipairs(p.vars) do
+        local w = M.weight_record(l, v.short_name)
+        if w then
+          w.grad = w.grad or core.zeros(v.value:shape())
+          w.grad:copy_(g[j + 1])
+        elseif v.grad then
+          v.grad:copy_(g[j + 1])
+        end
+      end
+      dy = g[1]
+    else
+      dy = l._c:backward(dy, want_dx and true or false, l.trainable and true or false)
+    end
+  end
+  return need_dx and dy or nil
+end
+
+-- The record of a Lua layer's own weight named `short` (or nil: a weight
+-- of the built-in layer below).
+function M.weight_record(l, short)
+  for _, w in ipairs(rawget(l, "_weights")) do
+    if w.name == short then return w end
+  end
+  return nil
+end
+
+E.protect_all(M)
+return M

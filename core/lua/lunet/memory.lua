@@ -1,0 +1,11 @@
+--- lunet.memory: tensor memory as Lua's collector and the block cache see
+-- it (core/lua/lua_memory.c; rules in include/lunet/memory.h).
+--
+--   ln.memory.stats()   -- {live_bytes, peak_bytes, cached_bytes, cache_limit,
+--                       --  cache_hits, cache_misses, collect_trigger}
+--   ln.memory.set_cache_limit(64 * 2^20)    -- bytes; 0 turns the cache off
+--   ln.memory.empty_cache()                 -- give cached blocks back
+--   ln.memory.set_collect_headroom(32 * 2^20, 0.5)
+--                       -- garbage allowed above the live bytes before a
+--                       -- full collection: max(bytes, ratio * live)
+return require("lunet.core").memory

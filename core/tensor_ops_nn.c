@@ -1,0 +1,402 @@
+/*
+** tensor_ops_nn.c -- softmax family along any dim, where, norms, and the
+** adjoints of broadcasting and indexing (tensor_nn.h).
+**
+** A dim splits a contiguous tensor into [outer, len, inner]; loops give
+** each (outer, inner) position to one thread and walk len in order.
+*/
+#include <math.h>
+#include <string.h>
+
+#include "lunet/memory.h"
+#include "lunet/parallel.h"
+#include "lunet/tensor_nn.h"
+#include "tensor_bcast.h"
+
+static void split_dim(const ln_tensor *x, int dim, int64_t *outer,
+                      int64_t *len, int64_t *inner) {
+    *outer = ln_dims_prod(x->shape, 0, dim);
+    *len = x->shape[dim];
+    *inner = ln_dims_prod(x->shape, dim + 1, x->ndim);
+}
+
+/* x's shape with dim removed (or kept as 1). */
+static int reduced_shape(const ln_tensor *x, int dim, int keepdim,
+                         int64_t *shape) {
+    int nd = 0;
+    for (int i = 0; i < x->ndim; i++) {
+        if (i != dim) shape[nd++] = x->shape[i];
+        else if (keepdim) shape[nd++] = 1;
+    }
+    return nd;
+}
+
+static ln_status need_float(ln_ctx *ctx, const ln_tensor *x, const char *fn) {
+    if (x->dtype == LN_FLOAT32) return LN_OK;
+    return ln_fail(ctx, LN_E_ARG, "%s: expects a float32 tensor, got %s", fn,
+                   ln_dtype_name(x->dtype));
+}
+
+/* ---- broadcasting adjoints ------------------------------------------------------ */
+
+/* shape aligned right to nd dims (left-padded with 1); fails unless it
+** broadcasts to `full` of nd dims. */
+static ln_status align_shape(ln_ctx *ctx, int nd, const int64_t *full, int ns,
+                             const int64_t *shape, int64_t *out, const char *fn) {
+    char a[128], b[128];
+    if (ns > nd) goto bad;
+    for (int i = 0; i < nd; i++) {
+        int j = i - (nd - ns);
+        out[i] = j >= 0 ? shape[j] : 1;
+        if (out[i] != 1 && out[i] != full[i]) goto bad;
+    }
+    return LN_OK;
+bad:
+    return ln_fail(ctx, LN_E_SHAPE, "%s: shape %s does not broadcast to %s", fn,
+                   ln_dims_str(ns, shape, a, sizeof a), ln_dims_str(nd, full, b, sizeof b));
+}
+
+ln_tensor *ln_sum_to(ln_ctx *ctx, const ln_tensor *x, int nd,
+                     const int64_t *shape) {
+    int64_t t[LN_MAX_DIM];
+    if (need_float(ctx, x, "sum_to") ||
+        align_shape(ctx, x->ndim, x->shape, nd, shape, t, "sum_to"))
+        return NULL;
+    /* Reduce the broadcast dims one group at a time, last group first:
+    ** [outer, len, inner] with len the product of a run of reduced dims. */
+    const ln_tensor *cur = x;
+    ln_tensor *owned = NULL;
+    int64_t cs[LN_MAX_DIM];
+    int cn = x->ndim;
+    memcpy(cs, x->shape, sizeof cs);
+    for (int hi = cn; hi > 0;) {
+        int b = hi - 1;
+        while (b >= 0 && !(t[b] == 1 && cs[b] != 1)) b--;
+        if (b < 0) break;
+        int a = b;
+        while (a > 0 && t[a - 1] == 1 && cs[a - 1] != 1) a--;
+        int64_t outer = ln_dims_prod(cs, 0, a), len = ln_dims_prod(cs, a, b + 1);
+        int64_t inner = ln_dims_prod(cs, b + 1, cn);
+        for (int i = a; i <= b; i++) cs[i] = 1;
+        ln_tensor *y = ln_tensor_empty(ctx, LN_FLOAT32, cn, cs);
+        if (!y) {
+            ln_tensor_release(owned);
+            return NULL;
+        }
+        if (outer == 1 && inner > 1)
+            ln_sum_rows(ln_f32(y), ln_f32(cur), len, inner, 0);
+        else if (y->numel)
+            ln_reduce(LN_R_SUM, ln_f32(y), ln_f32(cur), outer, len, inner);
+        ln_tensor_release(owned);
+        cur = owned = y;
+        hi = a;
+    }
+    if (!owned) return ln_tensor_reshape(ctx, (ln_tensor *)x, nd, shape); /* a view */
+    ln_tensor *r = ln_tensor_reshape(ctx, owned, nd, shape);
+    ln_tensor_release(owned);
+    return r;
+}
+
+ln_tensor *ln_expand(ln_ctx *ctx, const ln_tensor *x, int nd,
+                     const int64_t *shape) {
+    int64_t t[LN_MAX_DIM], st[LN_MAX_DIM];
+    if (nd < x->ndim || nd > LN_MAX_DIM ||
+        align_shape(ctx, nd, shape, x->ndim, x->shape, t, "expand")) {
+        if (!ctx || ctx->status == LN_OK) {
+            char a[128], b[128];
+            ln_fail(ctx, LN_E_SHAPE, "expand: shape %s does not broadcast to %s",
+                    ln_shape_str(x, a, sizeof a), ln_dims_str(nd, shape, b, sizeof b));
+        }
+        return NULL;
+    }
+    if (need_float(ctx, x, "expand")) return NULL;
+    ln_tensor *y = ln_tensor_empty(ctx, LN_FLOAT32, nd, shape);
+    if (!y) return NULL;
+    const float *px = ln_f32(x);
+    float *py = ln_f32(y);
+    int64_t n = y->numel;
+    if (x->numel == 1) {
+        ln_fill(py, n, n ? px[0] : 0);
+        return y;
+    }
+    if (x->numel == n) {
+        memcpy(py, px, (size_t)n * sizeof *py);
+        return y;
+    }
+    /* rows of x repeated: x is the trailing block of y's shape */
+    int64_t row = 1;
+    int k = nd;
+    while (k > 0 && t[k - 1] == shape[k - 1]) row *= shape[--k];
+    int lead_ones = 1;
+    for (int i = 0; i < k; i++) lead_ones &= t[i] == 1;
+    if (lead_ones && row > 1) {
+        int64_t reps = n / row;
+LN_PAR_FOR(n)
+        for (int64_t r = 0; r < reps; r++)
+            memcpy(py + r * row, px, (size_t)row * sizeof *py);
+        return y;
+    }
+    ln_bc_strides(nd, shape, nd, t, st);
+LN_PAR_FOR(n)
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = i, o = 0;
+        for (int d = nd - 1; d >= 0; d--) {
+            o += (r % shape[d]) * st[d];
+            r /= shape[d];
+        }
+        py[i] = px[o];
+    }
+    return y;
+}
+
+/* ---- softmax family -------------------------------------------------------------- */
+
+ln_tensor *ln_softmax_dim(ln_ctx *ctx, const ln_tensor *x, int dim,
+                          int take_log) {
+    if (need_float(ctx, x, take_log ? "log_softmax" : "softmax")) return NULL;
+    ln_tensor *y = ln_tensor_empty(ctx, LN_FLOAT32, x->ndim, x->shape);
+    if (!y || !x->numel) return y;
+    int64_t outer, len, inner;
+    split_dim(x, dim, &outer, &len, &inner);
+    const float *px = ln_f32(x);
+    float *py = ln_f32(y);
+    if (inner == 1) {
+        if (take_log) ln_log_softmax_rows(py, px, outer, len);
+        else ln_softmax_rows(py, px, outer, len);
+        return y;
+    }
+    int64_t nout = outer * inner;
+LN_PAR_FOR(x->numel)
+    for (int64_t oi = 0; oi < nout; oi++) {
+        const float *p = px + (oi / inner) * len * inner + oi % inner;
+        float *q = py + (oi / inner) * len * inner + oi % inner;
+        float m = p[0];
+        for (int64_t l = 1; l < len; l++) m = p[l * inner] > m ? p[l * inner] : m;
+        if (take_log) {
+            double s = 0;
+            for (int64_t l = 0; l < len; l++) s += exp((double)(p[l * inner] - m));
+            float lse = m + (float)log(s);
+            for (int64_t l = 0; l < len; l++) q[l * inner] = p[l * inner] - lse;
+        } else {
+            float s = 0;
+            for (int64_t l = 0; l < len; l++) s += (q[l * inner] = expf(p[l * inner] - m));
+            float inv = 1.0f / s;
+            for (int64_t l = 0; l < len; l++) q[l * inner] *= inv;
+        }
+    }
+    return y;
+}
+
+ln_tensor *ln_softmax_grad(ln_ctx *ctx, const ln_tensor *y, const ln_tensor *g,
+                           int dim, int take_log) {
+    if (need_float(ctx, y, "softmax gradient") || need_float(ctx, g, "softmax gradient"))
+        return NULL;
+    if (!ln_shape_equal(y, g)) {
+        char a[128], b[128];
+        ln_fail(ctx, LN_E_SHAPE, "softmax gradient: output %s and gradient %s differ",
+                ln_shape_str(y, a, sizeof a), ln_shape_str(g, b, sizeof b));
+        return NULL;
+    }
+    ln_tensor *gx = ln_tensor_empty(ctx, LN_FLOAT32, y->ndim, y->shape);
+    if (!gx || !y->numel) return gx;
+    int64_t outer, len, inner;
+    split_dim(y, dim, &outer, &len, &inner);
+    const float *py = ln_f32(y), *pg = ln_f32(g);
+    float *pd = ln_f32(gx);
+    int64_t nout = outer * inner;
+LN_PAR_FOR(y->numel)
+    for (int64_t oi = 0; oi < nout; oi++) {
+        int64_t o = (oi / inner) * len * inner + oi % inner;
+        double s = 0;
+        for (int64_t l = 0; l < len; l++)
+            s += take_log ? pg[o + l * inner] : (double)pg[o + l * inner] * py[o + l * inner];
+        float fs = (float)s;
+        for (int64_t l = 0; l < len; l++) {
+            int64_t k = o + l * inner;
+            pd[k] = take_log ? pg[k] - expf(py[k]) * fs : py[k] * (pg[k] - fs);
+        }
+    }
+    return gx;
+}
+
+ln_tensor *ln_logsumexp(ln_ctx *ctx, const ln_tensor *x, int dim, int keepdim) {
+    if (need_float(ctx, x, "logsumexp")) return NULL;
+    int64_t shape[LN_MAX_DIM], outer, len, inner;
+    int nd = reduced_shape(x, dim, keepdim, shape);
+    ln_tensor *y = ln_tensor_empty(ctx, LN_FLOAT32, nd, shape);
+    if (!y) return NULL;
+    split_dim(x, dim, &outer, &len, &inner);
+    const float *px = ln_f32(x);
+    float *py = ln_f32(y);
+    int64_t nout = outer * inner;
+LN_PAR_FOR(x->numel)
+    for (int64_t oi = 0; oi < nout; oi++) {
+        const float *p = px + (oi / inner) * len * inner + oi % inner;
+        float m = len ? p[0] : -INFINITY;
+        for (int64_t l = 1; l < len; l++) m = p[l * inner] > m ? p[l * inner] : m;
+        if (isinf(m)) {
+            py[oi] = m; /* all -inf (or empty): -inf; any +inf: +inf */
+            continue;
+        }
+        double s = 0;
+        for (int64_t l = 0; l < len; l++) s += exp((double)(p[l * inner] - m));
+        py[oi] = (float)((double)m + log(s));
+    }
+    return y;
+}
+
+/* ---- where, norms ------------------------------------------------------------------ */
+
+ln_tensor *ln_where(ln_ctx *ctx, const ln_tensor *cond, const ln_tensor *a,
+                    double sa, const ln_tensor *b, double sb) {
+    int nd = cond->ndim;
+    int64_t shape[LN_MAX_DIM];
+    memcpy(shape, cond->shape, sizeof shape);
+    const ln_tensor *ops[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        if (!ops[k]) continue;
+        if (need_float(ctx, ops[k], "where")) return NULL;
+        if (ln_broadcast_shape(ctx, nd, shape, ops[k]->ndim, ops[k]->shape, &nd, shape)) {
+            ln_prefix(ctx, "where");
+            return NULL;
+        }
+    }
+    ln_tensor *y = ln_tensor_empty(ctx, LN_FLOAT32, nd, shape);
+    if (!y) return NULL;
+    int64_t sc[LN_MAX_DIM], s1[LN_MAX_DIM] = {0}, s2[LN_MAX_DIM] = {0};
+    ln_bc_strides(nd, shape, cond->ndim, cond->shape, sc);
+    if (a) ln_bc_strides(nd, shape, a->ndim, a->shape, s1);
+    if (b) ln_bc_strides(nd, shape, b->ndim, b->shape, s2);
+    const float *pa = a ? ln_f32(a) : NULL, *pb = b ? ln_f32(b) : NULL;
+    const float fa = (float)sa, fb = (float)sb;
+    float *py = ln_f32(y);
+    int64_t n = y->numel;
+LN_PAR_FOR(n)
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = i, oc = 0, o1 = 0, o2 = 0;
+        for (int d = nd - 1; d >= 0; d--) {
+            int64_t c = r % shape[d];
+            r /= shape[d];
+            oc += c * sc[d], o1 += c * s1[d], o2 += c * s2[d];
+        }
+        py[i] = ln_get_f64(cond, oc) != 0 ? (pa ? pa[o1] : fa) : (pb ? pb[o2] : fb);
+    }
+    return y;
+}
+
+ln_tensor *ln_norm(ln_ctx *ctx, const ln_tensor *x, double p, int dim,
+                   int keepdim) {
+    if (need_float(ctx, x, "norm")) return NULL;
+    if (!(p > 0)) {
+        ln_fail(ctx, LN_E_ARG, "norm: p must be > 0 (or math.huge), got %g", p);
+        return NULL;
+    }
+    int64_t shape[LN_MAX_DIM], outer = 1, len = x->numel, inner = 1;
+    int nd = 0;
+    if (dim >= 0) {
+        nd = reduced_shape(x, dim, keepdim, shape);
+        split_dim(x, dim, &outer, &len, &inner);
+    }
+    ln_tensor *y = ln_tensor_empty(ctx, LN_FLOAT32, nd, shape);
+    if (!y) return NULL;
+    const float *px = ln_f32(x);
+    float *py = ln_f32(y);
+    int64_t nout = outer * inner;
+LN_PAR_FOR((nout > 1) ? (x->numel) : 0)
+    for (int64_t oi = 0; oi < nout; oi++) {
+        const float *q = px + (oi / inner) * len * inner + oi % inner;
+        double s = 0;
+        for (int64_t l = 0; l < len; l++) {
+            double v = fabs((double)q[l * inner]);
+            if (isinf(p)) s = v > s || v != v ? v : s;
+            else if (p == 1) s += v;
+            else if (p == 2) s += v * v;
+            else s += pow(v, p);
+        }
+        py[oi] = (float)(isinf(p) || p == 1 ? s : p == 2 ? sqrt(s) : pow(s, 1 / p));
+    }
+    return y;
+}
+
+void ln_region_narrow(const ln_tensor *x, int dim, int64_t start, int64_t len,
+                      int drop, ln_region *r) {
+    int64_t st[LN_MAX_DIM] = {0}, s = 1;
+    for (int d = x->ndim - 1; d >= 0; d--) {
+        st[d] = s;
+        s *= x->shape[d];
+    }
+    r->nd = 0;
+    r->offset = start * st[dim];
+    for (int d = 0; d < x->ndim; d++) {
+        if (d == dim && drop) continue;
+        r->shape[r->nd] = d == dim ? len : x->shape[d];
+        r->stride[r->nd++] = st[d];
+    }
+}
+
+/* ---- indexing adjoints ---------------------------------------------------------------- */
+
+ln_tensor *ln_scatter_add(ln_ctx *ctx, int nd, const int64_t *shape, int dim,
+                          const ln_tensor *idx, int64_t base,
+                          const ln_tensor *src) {
+    char a[128], b[128];
+    if (need_float(ctx, src, "scatter_add")) return NULL;
+    if (idx->dtype == LN_FLOAT32 || !ln_shape_equal(idx, src) || idx->ndim != nd) {
+        ln_fail(ctx, LN_E_SHAPE, "scatter_add: index %s %s and values %s must "
+                "have one shape of %d dims", ln_dtype_name(idx->dtype),
+                ln_shape_str(idx, a, sizeof a), ln_shape_str(src, b, sizeof b), nd);
+        return NULL;
+    }
+    for (int d = 0; d < nd; d++)
+        if (d != dim && src->shape[d] > shape[d]) {
+            ln_fail(ctx, LN_E_SHAPE, "scatter_add: values %s do not fit in %s",
+                    ln_shape_str(src, a, sizeof a), ln_dims_str(nd, shape, b, sizeof b));
+            return NULL;
+        }
+    ln_tensor *y = ln_tensor_new(ctx, LN_FLOAT32, nd, shape);
+    if (!y) return NULL;
+    int64_t ys[LN_MAX_DIM], c[LN_MAX_DIM] = {0}, s = 1;
+    for (int d = nd - 1; d >= 0; d--) {
+        ys[d] = s;
+        s *= shape[d];
+    }
+    const float *ps = ln_f32(src);
+    float *py = ln_f32(y);
+    for (int64_t e = 0; e < src->numel; e++) {
+        int64_t k = (int64_t)ln_get_f64(idx, e) - base;
+        if (k < 0 || k >= shape[dim]) {
+            ln_fail(ctx, LN_E_ARG, "scatter_add: index %lld (at position %lld) "
+                    "out of range %lld..%lld", (long long)(k + base), (long long)e + 1,
+                    (long long)base, (long long)(shape[dim] - 1 + base));
+            ln_tensor_release(y);
+            return NULL;
+        }
+        int64_t o = 0;
+        for (int d = 0; d < nd; d++) o += (d == dim ? k : c[d]) * ys[d];
+        py[o] += ps[e];
+        for (int d = nd - 1; d >= 0; d--) {
+            if (++c[d] < src->shape[d]) break;
+            c[d] = 0;
+        }
+    }
+    return y;
+}
+
+ln_tensor *ln_index_add(ln_ctx *ctx, int nd, const int64_t *shape, int dim,
+                        const int64_t *idx, int64_t n, const ln_tensor *src) {
+    if (need_float(ctx, src, "index_add")) return NULL;
+    ln_tensor *y = ln_tensor_new(ctx, LN_FLOAT32, nd, shape);
+    if (!y) return NULL;
+    int64_t outer = ln_dims_prod(shape, 0, dim), size = shape[dim];
+    int64_t inner = ln_dims_prod(shape, dim + 1, nd);
+    const float *ps = ln_f32(src);
+    float *py = ln_f32(y);
+LN_PAR_FOR((outer > 1) ? (src->numel) : 0)
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t r = 0; r < n; r++) {
+            float *dst = py + (o * size + idx[r]) * inner;
+            const float *from = ps + (o * n + r) * inner;
+            for (int64_t i = 0; i < inner; i++) dst[i] += from[i];
+        }
+    return y;
+}

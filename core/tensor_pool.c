@@ -1,0 +1,168 @@
+/*
+** tensor_pool.c -- storage blocks: the cache of freed blocks by size class
+** and the byte counters (rules in memory.h).
+**
+** Size classes: 64 bytes, then four per power of two -- for
+** 2^e < n <= 2^(e+1) the sizes 2^e + k 2^(e-2), k = 1..4. A cached block
+** lives in the free list of the largest class not above its capacity, so
+** any block of a list is large enough for every request of that class.
+** The list links live inside the free blocks themselves.
+*/
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lunet/memory.h"
+#include "tensor_pool.h"
+
+#define NCLASSES 160
+
+typedef struct free_block {
+    struct free_block *next;
+    void *base;
+    size_t cap;
+} free_block;
+
+#if defined(__SANITIZE_ADDRESS__)
+#define DEFAULT_LIMIT 0 /* let ASan see every use after free */
+#else
+#define DEFAULT_LIMIT ((int64_t)128 << 20)
+#endif
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static free_block *lists[NCLASSES];
+static int64_t live, peak, cached, hits, misses;
+static int64_t limit = DEFAULT_LIMIT;
+
+static int bitlen(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
+
+/* The smallest class holding n bytes: its index and size. */
+static int class_up(size_t n, size_t *size) {
+    if (n <= 64) {
+        *size = 64;
+        return 0;
+    }
+    int e = bitlen(n - 1) - 1; /* 2^e < n <= 2^(e+1), e >= 6 */
+    size_t base = (size_t)1 << e, step = base >> 2;
+    size_t k = (n - base + step - 1) / step; /* 1..4 */
+    *size = base + k * step;
+    return (e - 6) * 4 + (int)k;
+}
+
+/* The largest class not above cap (cap >= 64). */
+static int class_down(size_t cap) {
+    size_t size;
+    int c = class_up(cap, &size);
+    return size > cap ? c - 1 : c;
+}
+
+static void count_live(int64_t delta) {
+    live += delta;
+    if (live > peak) peak = live;
+}
+
+void *ln_pool_alloc(size_t *cap, int zero, void **base) {
+    size_t want = *cap < 64 ? 64 : *cap, size;
+    int c = class_up(want, &size);
+    pthread_mutex_lock(&lock);
+    int cacheable = c < NCLASSES && (int64_t)size <= limit / 4;
+    free_block *b = cacheable ? lists[c] : NULL;
+    if (b) {
+        lists[c] = b->next;
+        cached -= (int64_t)b->cap;
+        hits++;
+        count_live((int64_t)b->cap);
+        pthread_mutex_unlock(&lock);
+        void *data = b;
+        *base = b->base;
+        *cap = b->cap;
+        if (zero) memset(data, 0, *cap);
+        return data;
+    }
+    misses++;
+    pthread_mutex_unlock(&lock);
+    /* Class-sized when it could be cached later, exact otherwise. */
+    size_t n = cacheable ? size : (want + 63) & ~(size_t)63;
+    void *p = zero ? calloc(1, n + 64) : malloc(n + 64);
+    if (!p) return NULL;
+    pthread_mutex_lock(&lock);
+    count_live((int64_t)n);
+    pthread_mutex_unlock(&lock);
+    *base = p;
+    *cap = n;
+    return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+}
+
+void ln_pool_free(void *base, void *data, size_t cap) {
+    int c = cap >= 64 ? class_down(cap) : -1;
+    pthread_mutex_lock(&lock);
+    live -= (int64_t)cap;
+    if (c >= 0 && c < NCLASSES && (int64_t)cap <= limit / 4 &&
+        cached + (int64_t)cap <= limit) {
+        free_block *b = data;
+        b->base = base;
+        b->cap = cap;
+        b->next = lists[c];
+        lists[c] = b;
+        cached += (int64_t)cap;
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    pthread_mutex_unlock(&lock);
+    free(base);
+}
+
+/* Release cached blocks until at most `keep` bytes stay cached. Called with
+** the lock held; frees outside it would race with a concurrent alloc of the
+** same list, so the blocks are unlinked first and freed after. */
+static free_block *unlink_beyond(int64_t keep) {
+    free_block *out = NULL;
+    for (int c = NCLASSES - 1; c >= 0 && cached > keep; c--) {
+        while (lists[c] && cached > keep) {
+            free_block *b = lists[c];
+            lists[c] = b->next;
+            cached -= (int64_t)b->cap;
+            b->next = out;
+            out = b;
+        }
+    }
+    return out;
+}
+
+static void release_all(free_block *b) {
+    while (b) {
+        free_block *next = b->next;
+        free(b->base);
+        b = next;
+    }
+}
+
+void ln_memory_set_cache_limit(int64_t bytes) {
+    if (bytes < 0) bytes = 0;
+    pthread_mutex_lock(&lock);
+    limit = bytes;
+    free_block *drop = unlink_beyond(bytes);
+    pthread_mutex_unlock(&lock);
+    release_all(drop);
+}
+
+void ln_memory_empty_cache(void) {
+    pthread_mutex_lock(&lock);
+    free_block *drop = unlink_beyond(0);
+    pthread_mutex_unlock(&lock);
+    release_all(drop);
+}
+
+int64_t ln_memory_live_bytes(void) { return live; }
+
+void ln_memory_get_stats(ln_memory_stats *s) {
+    pthread_mutex_lock(&lock);
+    s->live_bytes = live;
+    s->peak_bytes = peak;
+    s->cached_bytes = cached;
+    s->cache_limit = limit;
+    s->cache_hits = hits;
+    s->cache_misses = misses;
+    pthread_mutex_unlock(&lock);
+}

@@ -1,0 +1,169 @@
+-- Tensor temporaries and memory: the collector sees tensor bytes, freed
+-- blocks are reused from the cache, in-place and out-parameter forms, and
+-- the fast element access path (same rules and errors as the general one).
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local ln = require "lunet"
+local test, eq, raises = T.test, T.eq, T.raises
+
+local MB = 2 ^ 20
+
+test("a loop of temporaries stays bounded without <close>", function()
+  local a = ln.rand(1000000)               -- 4 MB
+  local before = ln.memory.stats().live_bytes
+  local worst = 0
+  for _ = 1, 300 do
+    local b = a * 0.9
+    worst = math.max(worst, ln.memory.stats().live_bytes - before)
+  end
+  -- garbage never exceeds the collection headroom (32 MiB and half the
+  -- live bytes) plus the one temporary being made
+  assert(worst < 48 * MB, string.format("live bytes grew by %.1f MB", worst / MB))
+end)
+
+test("freed blocks are served from the cache", function()
+  local old = ln.memory.stats().cache_limit -- 0 in sanitizer builds
+  ln.memory.set_cache_limit(64 * MB)
+  local a = ln.rand(250000)
+  local s0 = ln.memory.stats()
+  for _ = 1, 50 do local b <close> = a * 2 end
+  local s1 = ln.memory.stats()
+  ln.memory.set_cache_limit(old)
+  assert(s1.cache_hits - s0.cache_hits >= 49, "hits " .. (s1.cache_hits - s0.cache_hits))
+  assert(s1.cached_bytes <= s1.cache_limit)
+end)
+
+test("cache limit, empty_cache and stats", function()
+  local s = ln.memory.stats()
+  for _, k in ipairs{"live_bytes", "peak_bytes", "cached_bytes", "cache_limit",
+                     "cache_hits", "cache_misses", "collect_trigger"} do
+    assert(math.type(s[k]) == "integer", k)
+  end
+  local old = s.cache_limit
+  ln.memory.set_cache_limit(0)
+  eq(ln.memory.stats().cached_bytes, 0, "cached after limit 0")
+  local x <close> = ln.rand(1000)
+  ln.memory.set_cache_limit(old)
+  ln.memory.empty_cache()
+  eq(ln.memory.stats().cached_bytes, 0, "cached after empty_cache")
+  raises(function() ln.memory.set_cache_limit(-1) end, "set_cache_limit", ">= 0")
+  raises(function() ln.memory.set_collect_headroom(1, -2) end, "ratio")
+end)
+
+test("cached blocks come back zeroed from ln.zeros", function()
+  for _ = 1, 20 do
+    local a <close> = ln.full({1000}, 7)
+    local z <close> = ln.zeros(1000)
+    eq(z:sum(), 0, "zeros from a reused block")
+  end
+end)
+
+test("collectgarbage('stop') is respected", function()
+  collectgarbage("stop")
+  local s0 = ln.memory.stats().live_bytes
+  local keep = {}
+  for i = 1, 20 do keep[i] = ln.zeros(1000000) end  -- 80 MB, above the trigger
+  assert(ln.memory.stats().live_bytes - s0 >= 80e6)
+  keep = nil
+  collectgarbage("restart")
+  collectgarbage()
+end)
+
+test("in-place arithmetic with numbers, tensors, broadcasting and alpha", function()
+  local a = ln.tensor({{1, 2, 3}, {4, 5, 6}})
+  assert(a:add_(1) == a)
+  assert(a:equal(ln.tensor({{2, 3, 4}, {5, 6, 7}})))
+  a:sub_(ln.tensor({1, 1, 1}))
+  a:mul_(ln.tensor({{2}, {1}}))
+  assert(a:equal(ln.tensor({{2, 4, 6}, {4, 5, 6}})))
+  a:div_(2)
+  assert(a:equal(ln.tensor({{1, 2, 3}, {2, 2.5, 3}})))
+  a:add_(ln.ones(2, 3), -2)            -- a += -2 * ones
+  a:sub_(ln.ones(3), 0.5)
+  assert(ln.allclose(a, ln.tensor({{-1.5, -0.5, 0.5}, {-0.5, 0, 0.5}})))
+  a:clamp_(-1, 0.25)
+  assert(ln.allclose(a, ln.tensor({{-1, -0.5, 0.25}, {-0.5, 0, 0.25}})))
+  raises(function() a:add_(ln.ones(3, 3)) end, "add_", "(2, 3)", "(3, 3)")
+  raises(function() a:mul_("x") end, "mul_", "string")
+end)
+
+test("in-place forms keep the target's dtype", function()
+  local i = ln.tensor({1, 2, 3}, "int32")
+  i:add_(2)
+  eq(i:type(), "int32")
+  assert(i:equal(ln.tensor({3, 4, 5})))
+  i:mul_(1.5)                                   -- 4.5, 6, 7.5 truncated
+  assert(i:equal(ln.tensor({4, 6, 7})))
+  local u = ln.tensor({250, 3}, "uint8")
+  u:clamp_(0, 100)
+  assert(u:equal(ln.tensor({100, 3})) and u:type() == "uint8")
+end)
+
+test("an operand overlapping the target is read before it is written", function()
+  local a = ln.arange(1, 7):float()
+  local v = a:narrow(1, 2, 5)   -- elements 2..6 of a
+  local w = a:narrow(1, 1, 5)   -- elements 1..5 of a
+  w:add_(v)                     -- a[i] += a[i + 1] for i = 1..5, old values
+  assert(a:equal(ln.tensor({3, 5, 7, 9, 11, 6})))
+  local b = ln.tensor({1, 2})
+  b:add_(b)
+  assert(b:equal(ln.tensor({2, 4})))
+end)
+
+test("copy_, fill_, zero_ and the Variable-style assign methods", function()
+  local a = ln.zeros(2, 2)
+  assert(a:fill_(3) == a and a:sum() == 12)
+  assert(a:zero_() == a and a:sum() == 0)
+  assert(a:copy_(ln.ones(4)) == a and a:sum() == 4)
+  a:assign(ln.full({2, 2}, 2))
+  a:assign_add(ln.ones(2, 2))
+  a:assign_sub(ln.full({2, 2}, 0.5))
+  assert(a:equal(ln.full({2, 2}, 2.5)))
+end)
+
+test("matmul: out parameter, Torch7's c:matmul(a, b), transposes", function()
+  local a, b = ln.randn(4, 3), ln.randn(3, 5)
+  local ref = ln.matmul(a, b)
+  local c = ln.zeros(4, 5)
+  assert(ln.matmul(a, b, {out = c}) == c)
+  assert(c:equal(ref))
+  c:zero()
+  assert(c:matmul(a, b) == c and c:equal(ref))
+  assert(a:matmul(b):equal(ref))
+  assert(ln.matmul(a:t(), b, {transpose_a = true}):equal(ref))
+  assert(ln.matmul(a, b:t(), {transpose_b = true}):equal(ref))
+  raises(function() ln.matmul(a, b, {out = ln.zeros(5, 4)}) end, "matmul", "out", "(5, 4)")
+  raises(function() ln.matmul(a, a) end, "matmul", "(4, 3)", "do not fit")
+  raises(function() ln.matmul(a, b, {out = a}) end, "matmul")
+  raises(function() ln.matmul(a:int(), b) end, "float32")
+  raises(function() ln.matmul(a, b, 3) end, "options must be a table")
+end)
+
+test("element reads and writes: fast path and general path agree", function()
+  local t = ln.arange(1, 7):float()
+  eq(t[1], 1.0)
+  eq(t[-1], 6.0)
+  t[2] = 20
+  eq(t[2], 20.0)
+  local m = t:reshape(2, 3)
+  eq(m[{2, 3}], 6.0)
+  eq(m[{-1, -3}], 4.0)
+  m[{1, 3}] = 30
+  eq(t[3], 30.0)
+  local i = ln.tensor({1, 2}, "int32")
+  i[1] = 7
+  eq(i[1], 7)
+  eq(math.type(i[1]), "integer")
+  raises(function() return t[7] end, "index 7 out of range 1..6")
+  raises(function() t[0] = 1 end, "out of range")
+  raises(function() m[{3, 1}] = 1 end, "out of range")
+  raises(function() local u = ln.zeros(2, "uint8"); u[1] = 300 end, "does not fit", "uint8")
+  -- non-integer keys and views still take the general path
+  assert(m[1]:equal(ln.tensor({1, 20, 30})))
+  m[{2, {1, 2}}] = 0
+  eq(t[4], 0.0)
+  eq(t.no_such_method, nil)
+  eq(type(t.sum), "function")
+end)
+
+T.summary()
