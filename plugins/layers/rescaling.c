@@ -56,7 +56,7 @@ static ln_status rescale_backward(ln_ctx *ctx, ln_layer *l,
                                   ln_tensor *const *dx, ln_grad_sink *sink,
                                   unsigned flags) {
     const rescale *r = ln_layer_state(l);
-    if (dx[0]) affine(ln_f32(dx[0]), ln_f32(dy[0]), (float)r->scale, 0.0f, x[0]->numel);
+    if (dx[0]) ln_scale(ln_f32(dx[0]), ln_f32(dy[0]), (float)r->scale, x[0]->numel);
     return LN_OK;
 }
 

@@ -90,4 +90,20 @@ T.test("functional model: a uint8 input trains as its float32 copy", function()
   assert(pa:equal(pb), "predictions differ")
 end)
 
+T.test("Rescaling saves and loads (Keras config: scale, offset)", function()
+  local m = ln.Sequential{ln.layers.Rescaling{1 / 255, offset = 0.5, input_shape = {4}},
+                          ln.layers.Dense{2}}
+  local dir = T.mktempdir("lunet-rescaling")
+  local path = dir .. "/m.h5"
+  m:save(path)
+  local m2 = ln.models.load_model(path)
+  local x = ln.tensor({{0, 10, 100, 255}}, "uint8")
+  assert(m:predict(x):equal(m2:predict(x)), "predictions after load differ")
+  local c = m2.layers[1]:get_config()
+  T.eq(c.offset, 0.5, "offset after load")
+  T.near(c.scale, 1 / 255, 1e-15, "scale after load")
+  os.remove(path)
+  os.remove(dir)
+end)
+
 T.summary("test_uint8_input")
