@@ -16,6 +16,10 @@ mapped to 0..7. The "load" workload times ln.datasets' loader instead.
 
 Workloads (as torch_bench.py):
   exp1          Flatten-300-LeakyReLU-100-LeakyReLU-10 (he_normal), SGD 1e-3, batch 32
+  exp1_l2       exp1 with kernel_regularizer = l2(0.01) on the three Dense layers
+                (lunet only: bench/run_variants.sh compares it with exp1)
+  exp1_u8       exp1 fed the uint8 images, Rescaling{1/255} as its first layer
+                (lunet only; no float copy of the data set)
   exp2          BN-Dense300 relu-BN-Dense100 relu-BN-Dense10, SGD 1e-3, batch 32
   exp4a         Dense 300,100,50,50,50 selu (lecun_normal) -> 8, SGD 1e-3, batch 32
   exp5_sgd      Dense 250 relu -> 10, batch 128, SGD 0.01
@@ -49,7 +53,7 @@ local sformat = string.format
 local DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 local EXP5 = {"exp5_sgd", "exp5_rmsprop", "exp5_adagrad", "exp5_adam"}
 local INFER = {"infer_b32", "infer_b1000"}
-local ALL = {"startup", "load", "exp1", "exp2", "exp4a", "wide_deep"}
+local ALL = {"startup", "load", "exp1", "exp2", "exp4a", "wide_deep", "exp1_l2", "exp1_u8"}
 for _, w in ipairs(EXP5) do ALL[#ALL + 1] = w end
 for _, w in ipairs(INFER) do ALL[#ALL + 1] = w end
 
@@ -157,6 +161,7 @@ local function load_data(dir, name)
     y[y:gt(6)] = y[y:gt(6)] - 2
   end
   xs = nil
+  if name == "exp1_u8" then return xu, y end
   local x = to_unit_float(xu)
   xu = nil
   collectgarbage()
@@ -167,12 +172,16 @@ end
 
 local function make_model(name)
   local L = ln.layers
-  if name == "exp1" or is_infer(name) or name == "startup" then
-    return ln.Sequential{
-      L.Flatten{input_shape = {28, 28}},
-      L.Dense{300, kernel_initializer = "he_normal"}, L.LeakyReLU{alpha = 0.3},
-      L.Dense{100, kernel_initializer = "he_normal"}, L.LeakyReLU{alpha = 0.3},
-      L.Dense{10, activation = "softmax"}}
+  if name:match("^exp1") or is_infer(name) or name == "startup" then
+    local reg = name == "exp1_l2" and ln.regularizers.l2(0.01) or nil
+    local m = ln.Sequential{}
+    if name == "exp1_u8" then m:add(L.Rescaling{1 / 255, input_shape = {28, 28}}) end
+    m:add(name == "exp1_u8" and L.Flatten{} or L.Flatten{input_shape = {28, 28}})
+    for _, l in ipairs{
+      L.Dense{300, kernel_initializer = "he_normal", kernel_regularizer = reg}, L.LeakyReLU{alpha = 0.3},
+      L.Dense{100, kernel_initializer = "he_normal", kernel_regularizer = reg}, L.LeakyReLU{alpha = 0.3},
+      L.Dense{10, activation = "softmax", kernel_regularizer = reg}} do m:add(l) end
+    return m
   elseif name == "exp2" then
     return ln.Sequential{
       L.Flatten{input_shape = {28, 28}}, L.BatchNormalization{},

@@ -3,11 +3,11 @@
 ** shape checks around the plugin's forward and backward, regularization,
 ** and the accessors plugins see a layer through (plugin.h).
 */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "layer_reg.h"
 #include "lunet/engine/layer.h"
 
 typedef struct ln_weight {
@@ -347,19 +347,6 @@ ln_status ln_layer_forward(ln_ctx *ctx, ln_layer *l, int nin,
     return st;
 }
 
-/* Regularization: d/dw (l1*|w| + l2*w^2) added to the loss gradient. */
-typedef struct reg_job {
-    float *g;
-    const float *v;
-    float l1, l2x2;
-} reg_job;
-
-static void reg_chunk(void *arg, int64_t lo, int64_t hi) {
-    const reg_job *j = arg;
-    for (int64_t i = lo; i < hi; i++)
-        j->g[i] += j->l2x2 * j->v[i] + j->l1 * (float)((j->v[i] > 0) - (j->v[i] < 0));
-}
-
 ln_status ln_layer_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
                             const ln_tensor *const *y,
                             const ln_tensor *const *dy, ln_tensor *const *dx,
@@ -380,17 +367,12 @@ ln_status ln_layer_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
     if (!l->trainable) flags &= ~LN_NEED_DW;
     if (!(flags & LN_NEED_DW)) sink = NULL;
     unsigned skip_reg = flags & LN_SKIP_REG;
+    ln__reg_sink reg;
+    if (!skip_reg) sink = ln__reg_sink_wrap(l, sink, &reg);
     if ((st = l->ops->backward(ctx, l, x, y, dy, dx, sink, flags & ~LN_SKIP_REG)))
         return ln_prefix(ctx, "%s", l->name);
     if (!(flags & LN_NEED_DW) || skip_reg) return LN_OK;
-    for (int i = 0; i < l->nweights; i++) {
-        ln_weight *w = &l->weights[i];
-        if (!w->grad || !w->trainable || (w->l1 == 0 && w->l2 == 0)) continue;
-        reg_job j = {ln_f32(w->grad), ln_f32(w->value), (float)w->l1,
-                     (float)(2 * w->l2)};
-        ln_parallel_for(w->value->numel, reg_chunk, &j);
-    }
-    return LN_OK;
+    return ln__reg_grad(ctx, l, &reg);
 }
 
 /* A layer with several outputs (return_state) needs the array forms. */
@@ -416,16 +398,7 @@ ln_status ln_layer_backward1(ln_ctx *ctx, ln_layer *l, const ln_tensor *x,
 }
 
 double ln_layer_regularization_loss(const ln_layer *l) {
-    double s = 0;
-    for (int i = 0; i < l->nweights; i++) {
-        const ln_weight *w = &l->weights[i];
-        if (w->l1 == 0 && w->l2 == 0) continue;
-        const float *v = ln_f32(w->value);
-        double a = 0;
-        for (int64_t j = 0; j < w->value->numel; j++) a += fabs((double)v[j]);
-        s += w->l1 * a + w->l2 * ln_sumsq(v, w->value->numel);
-    }
-    return s;
+    return ln__reg_penalty(l);
 }
 
 void ln_layer_reset_states(ln_layer *l) {

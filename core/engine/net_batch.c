@@ -14,8 +14,33 @@ void ln__batch_free(ln_batch *b) {
     ln_tensor_release(b->y);
 }
 
+/* Rows of an integer tensor into float32 (the rows a batch picks). */
+typedef struct to_float_job {
+    float *dst;
+    const void *src;
+    const int64_t *idx; /* NULL: consecutive rows from start */
+    int64_t start, rowlen;
+    ln_dtype dtype;
+} to_float_job;
+
+static void to_float_rows(void *arg, int64_t lo, int64_t hi) {
+    const to_float_job *j = arg;
+    for (int64_t r = lo; r < hi; r++) {
+        int64_t row = j->idx ? j->idx[j->start + r] : j->start + r;
+        float *d = j->dst + r * j->rowlen;
+        if (j->dtype == LN_UINT8) {
+            const uint8_t *s = (const uint8_t *)j->src + row * j->rowlen;
+            for (int64_t k = 0; k < j->rowlen; k++) d[k] = (float)s[k];
+        } else {
+            const int32_t *s = (const int32_t *)j->src + row * j->rowlen;
+            for (int64_t k = 0; k < j->rowlen; k++) d[k] = (float)s[k];
+        }
+    }
+}
+
 /* dst <- the selected rows of src (shape [n, src rows' shape]). dst's dtype
-** must already be src's. */
+** must be src's, or float32 for an integer src (converted row by row: a
+** float copy of the whole data set is never made). */
 ln_status ln__gather(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
                      const int64_t *idx, int64_t start, int64_t n,
                      const char *what) {
@@ -40,6 +65,14 @@ ln_status ln__gather(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
     if (st) return st;
     int64_t rowlen = rows ? src->numel / rows : 0;
     size_t es = ln_dtype_size(src->dtype);
+    if (dst->dtype != src->dtype) {
+        if (dst->dtype != LN_FLOAT32 || src->dtype == LN_FLOAT32)
+            return ln_fail(ctx, LN_E_ARG, "%s: %s rows cannot go to a %s batch", what,
+                           ln_dtype_name(src->dtype), ln_dtype_name(dst->dtype));
+        to_float_job j = {ln_f32(dst), ln_data(src), idx, start, rowlen, src->dtype};
+        ln_parallel_rows(n, rowlen, to_float_rows, &j);
+        return LN_OK;
+    }
     if (idx)
         ln_gather_rows(ln_data(dst), ln_data(src), idx + start, n, rowlen, es);
     else
@@ -59,13 +92,11 @@ ln_status ln__batch_buffer(ln_ctx *ctx, ln_tensor **t, ln_dtype dtype) {
     return LN_OK;
 }
 
-/* Gather x (float32) and y (any dtype, may be NULL) into the batch buffers. */
+/* Gather x (any dtype, into float32) and y (any dtype, may be NULL) into
+** the batch buffers. */
 static ln_status gather_batch(ln_ctx *ctx, ln_batch *b, const ln_tensor *x,
                               const ln_tensor *y, const int64_t *idx,
                               int64_t start, int64_t n) {
-    if (x->dtype != LN_FLOAT32)
-        return ln_fail(ctx, LN_E_ARG, "x must be float32, got %s (use :float())",
-                       ln_dtype_name(x->dtype));
     if (y && (y->ndim < 1 || x->ndim < 1 || y->shape[0] != x->shape[0])) {
         char a[128], c[128];
         return ln_fail(ctx, LN_E_SHAPE, "x %s and y %s differ in sample count",

@@ -502,9 +502,6 @@ static ln_status gather_io(ln_ctx *ctx, ln_graph *g, const ln__batch *b, int tar
     for (int i = 0; i < g->ninputs; i++) {
         const ln_tensor *x = b->io->x[i];
         snprintf(what, sizeof what, "input %d", i + 1);
-        if (x->dtype != LN_FLOAT32)
-            return ln_fail(ctx, LN_E_ARG, "%s must be float32, got %s (use :float())", what,
-                           ln_dtype_name(x->dtype));
         ln_status st = ln__gather(ctx, g->val[i], x, b->idx, b->start, b->n, what);
         if (st) return st;
         g->cur[i] = g->val[i];

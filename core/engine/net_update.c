@@ -96,10 +96,8 @@ static int sink_ready(ln_grad_sink *sink, int w, int64_t lo, int64_t hi) {
     ln_update *u = s->u;
     const ln_tensor *grad = ln_layer_grad(s->l, w), *var = ln_layer_weight(s->l, w);
     if (!grad || lo < 0 || hi > var->numel || lo >= hi) return 0;
-    /* Regularization is added after the plugin's backward: update later. */
-    double l1, l2;
-    ln_layer_regularizer(s->l, w, &l1, &l2);
-    if (l1 != 0 || l2 != 0) return 0;
+    /* A regularized weight's blocks come with the penalty's gradient added
+    ** (layer_reg.c's sink sits in front of this one). */
     for (int i = 0; i < u->n; i++) {
         if (u->grads[i] != grad || u->vars[i] != var) continue;
         if (u->reduce) /* the reducer's first, then the update (net_stage.c) */

@@ -100,10 +100,15 @@ static const char *const mlp[3][2] = {{"tp_scale", ""},
 /* ln_net_train_step (the update applied by the net, early through the
 ** gradient sink) gives the numbers of ln_net_train_batch followed by
 ** ln_optimizer_apply, bitwise; tp_scale's gradient was taken by the sink. */
-static void step_vs_pieces(const char *opt, const char *args, int sink_takes) {
+static void step_vs_pieces_reg(const char *opt, const char *args, int sink_takes,
+                               double l1, double l2) {
     model a, b;
     model_init(&a, 3, mlp, opt, args, 5);
     model_init(&b, 3, mlp, opt, args, 5);
+    for (int i = 0; i < 3; i++) { /* every layer's first weight (tp_scale's w, kernels) */
+        ln_layer_set_regularizer(a.layers[i], 0, l1, l2);
+        ln_layer_set_regularizer(b.layers[i], 0, l1, l2);
+    }
     model_fuse(&a);
     ln_tensor *x = data_x(), *y = data_y();
     for (int step = 0; step < 4; step++) {
@@ -129,10 +134,28 @@ static void step_vs_pieces(const char *opt, const char *args, int sink_takes) {
     model_free(&b);
 }
 
+static void step_vs_pieces(const char *opt, const char *args, int sink_takes) {
+    step_vs_pieces_reg(opt, args, sink_takes, 0, 0);
+}
+
 START_TEST(step_equals_pieces_elementwise) {
     ln_set_num_threads(1);
     step_vs_pieces("adam", "", 1);
     step_vs_pieces("sgd", "learning_rate=0.1 momentum=0.9", 1);
+}
+END_TEST
+
+/* Regularized weights are updated through the sink too (the penalty's
+** gradient added block by block), with the numbers of the gradient added
+** after backward and the update applied then. */
+START_TEST(regularized_weights_take_the_sink) {
+    ln_set_num_threads(1);
+    step_vs_pieces_reg("sgd", "learning_rate=0.1 momentum=0.9", 1, 0, 0.01);
+    step_vs_pieces_reg("adam", "", 1, 0.003, 0.02);
+    step_vs_pieces_reg("sgd", "clipnorm=0.5", 0, 0.01, 0);
+    ln_set_num_threads(2);
+    step_vs_pieces_reg("adam", "", 1, 0.003, 0.02);
+    ln_set_num_threads(1);
 }
 END_TEST
 
@@ -362,6 +385,7 @@ int main(void) {
     tcase_add_test(tc, step_equals_pieces_elementwise);
     tcase_add_test(tc, whole_variable_optimizer);
     tcase_add_test(tc, clipping_disarms_the_sink);
+    tcase_add_test(tc, regularized_weights_take_the_sink);
     tcase_add_test(tc, runs_equal_single_steps);
     tcase_add_test(tc, threads_do_not_change_numbers);
     tcase_add_test(tc, run_limits);

@@ -121,6 +121,16 @@ static void ref_leaky(const void *cfg, const ln_layer *l, int64_t batch,
         y[i] = x[i] > 0 ? x[i] : c->alpha * x[i];
 }
 
+typedef struct rescale_cfg {
+    double scale, offset;
+} rescale_cfg;
+
+static void ref_rescaling(const void *cfg, const ln_layer *l, int64_t batch,
+                          const double *x, const double *const *w, double *y) {
+    const rescale_cfg *c = cfg;
+    for (int64_t i = 0; i < batch * in_per(l); i++) y[i] = x[i] * c->scale + c->offset;
+}
+
 static void ref_elu(const void *cfg, const ln_layer *l, int64_t batch,
                     const double *x, const double *const *w, double *y) {
     const alpha_cfg *c = cfg;
@@ -295,6 +305,7 @@ static const rand_cfg c_rr_train = {1.0 / 8, 1.0 / 3, 77, 1},
                       c_rr_wide = {0.2, 0.6, 78, 1},
                       c_do = {0.3, 0, 91, 1}, c_ado = {0.2, 0, 92, 1},
                       c_gn = {0.4, 0, 93, 1}, c_gd = {0.25, 0, 94, 1};
+static const rescale_cfg c_rs = {0.25, -0.5}, c_rs_neg = {-3.0, 0};
 static const bn_cfg c_bn_train = {1e-3, 1, 1, 1}, c_bn_inf = {1e-3, 1, 1, 0},
                     c_bn_bare = {1e-3, 0, 0, 1}, c_bn_eps = {0.1, 1, 1, 1};
 
@@ -415,6 +426,10 @@ static const gcase cases[] = {
      ref_gaussian_noise, &c_gn, 93, NULL, 0, 0, {0}},
     {"gaussian_noise inference", "gaussian_noise", "stddev=0.4", 2, {6, 5}, 0,
      ref_copy, NULL, 0, NULL, 0, 0, {0}},
+    {"rescaling", "rescaling", "#1=0.25 offset=-0.5", 2, {6, 5}, T, ref_rescaling,
+     &c_rs, 0, NULL, 0, 0, {0}},
+    {"rescaling negative scale rank 3", "rescaling", "scale=-3", 3, {2, 3, 4}, 0,
+     ref_rescaling, &c_rs_neg, 0, NULL, 0, 0, {0}},
     {"gaussian_dropout training", "gaussian_dropout", "#1=0.25", 2, {6, 5}, T,
      ref_gaussian_dropout, &c_gd, 94, NULL, 0, 0, {0}},
     {"gaussian_dropout inference", "gaussian_dropout", "rate=0.25", 2, {6, 5},

@@ -79,7 +79,6 @@ local rows = {
   {"opt.learning_rate = 'fast'", function() opt.learning_rate = "fast" end, {"learning_rate can be set to a number"}},
   {"schedule.decay_rate = 0.5", function() sched.decay_rate = 0.5 end, {"'decay_rate' cannot be set"}},
   {"fit before compile", function() uncompiled:fit(x, y) end, {"You must compile your model"}},
-  {"fit with int32 x", function() m:fit(x:int(), y, {verbose = 0}) end, {"fit: x must be float32"}},
   {"predict a wrong shape", function() m:predict(ln.rand(3, 5)) end, {"predict", "(None, 4)", "(3, 5)"}},
   {"a bad label in fit", function() m:fit(x, bad_y, {verbose = 0, shuffle = false}) end, {"label 7 at y[3] (1-based, as Lua counts)"}},
   {"a bad label in evaluate", function() m:evaluate(x, bad_y, {verbose = 0}) end, {"label 7 at y[3]"}},

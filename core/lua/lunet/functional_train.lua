@@ -139,8 +139,8 @@ local function check_inputs(self, what, x)
                self.name, registry.shape_str(g.inputs[i].shape), registry.full_shape_str(full))
     end
     local dtype = nn.tensor_info(t)
-    if dtype ~= "float32" then
-      E.raisef("%s: input '%s' must be float32, got %s (use x:float())", what, name, dtype)
+    if dtype ~= "float32" and dtype ~= "uint8" and dtype ~= "int32" then
+      E.raisef("%s: input '%s' must be float32, uint8 or int32, got %s", what, name, dtype)
     end
     if n and full[1] ~= n then
       E.raisef("%s: the inputs have different numbers of samples: %d (%s) and %d (%s)", what,

@@ -325,9 +325,10 @@ function methods:_check_input(x, what)
                         what, first.name, first.class_name, self.name, registry.shape_str(want),
                         registry.full_shape_str(s)))
   end
+  -- uint8 and int32 rows become float32 batch by batch (Rescaling{1/255} first)
   local dtype = nn.tensor_info(x)
-  if dtype ~= "float32" then
-    E.raise(string.format("%s: x must be float32, got %s (use x:float())", what, dtype))
+  if dtype ~= "float32" and dtype ~= "uint8" and dtype ~= "int32" then
+    E.raise(string.format("%s: x must be float32, uint8 or int32, got %s", what, dtype))
   end
   return s[1]
 end

@@ -1,0 +1,155 @@
+/*
+** layer_reg.c -- weight regularization (Keras's L1L2): the penalty
+** l1 * sum|w| + l2 * sum w^2 a layer adds to the loss, and its gradient
+** l1 * sign(w) + 2 * l2 * w added to the weight gradients after backward.
+**
+** Both run on the thread team. The gradient is elementwise; when a
+** backward hands finished blocks to an early-update sink, the penalty's
+** gradient of a block is added as it passes (ln__reg_sink), so the block
+** is updated at once as without a regularizer. The penalty sums fixed
+** chunks in fixed lanes and adds the chunk sums in order: the same number
+** for any thread count.
+*/
+#include <math.h>
+
+#include "layer_reg.h"
+#include "lunet/parallel.h"
+
+typedef struct grad_job {
+    float *g;
+    const float *v;
+    float l1, l2x2;
+} grad_job;
+
+LN_CLONES static void grad_range(const grad_job *j, int64_t lo, int64_t hi) {
+    float *restrict g = j->g;
+    const float *restrict v = j->v;
+    const float l1 = j->l1, l2x2 = j->l2x2;
+    if (l1 == 0) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) g[i] += l2x2 * v[i];
+    } else {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++)
+            g[i] += l2x2 * v[i] + (v[i] > 0 ? l1 : v[i] < 0 ? -l1 : 0.0f);
+    }
+}
+
+static void grad_chunk(void *arg, int64_t lo, int64_t hi) {
+    grad_range(arg, lo, hi);
+}
+
+/* The gradient job of weight w, 0 when w takes no regularization. */
+static int grad_job_of(const ln_layer *l, int w, grad_job *j) {
+    double l1, l2;
+    ln_layer_regularizer(l, w, &l1, &l2);
+    ln_tensor *g = ln_layer_grad(l, w);
+    if ((l1 == 0 && l2 == 0) || !g || !ln_layer_weight_trainable(l, w)) return 0;
+    *j = (grad_job){ln_f32(g), ln_f32(ln_layer_weight(l, w)), (float)l1,
+                    (float)(2 * l2)};
+    return 1;
+}
+
+static int reg_ready(ln_grad_sink *sink, int w, int64_t lo, int64_t hi) {
+    ln__reg_sink *s = (ln__reg_sink *)sink;
+    grad_job j;
+    if (w >= 0 && w < ln_layer_weight_count(s->l) && grad_job_of(s->l, w, &j)) {
+        int64_t n = ln_layer_weight(s->l, w)->numel;
+        if (lo < 0 || hi > n || lo >= hi) return 0;
+        grad_range(&j, lo, hi);
+        atomic_fetch_add_explicit(&s->done[w], hi - lo, memory_order_relaxed);
+    }
+    return ln_grad_ready(s->outer, w, lo, hi);
+}
+
+ln_grad_sink *ln__reg_sink_wrap(const ln_layer *l, ln_grad_sink *outer,
+                                ln__reg_sink *s) {
+    grad_job j;
+    int any = 0;
+    for (int w = 0; w < ln_layer_weight_count(l); w++) {
+        atomic_init(&s->done[w], 0);
+        any |= grad_job_of(l, w, &j);
+    }
+    if (!outer || !any) return outer;
+    s->base.ready = reg_ready;
+    s->outer = outer;
+    s->l = l;
+    return &s->base;
+}
+
+ln_status ln__reg_grad(ln_ctx *ctx, const ln_layer *l, const ln__reg_sink *s) {
+    for (int w = 0; w < ln_layer_weight_count(l); w++) {
+        grad_job j;
+        if (!grad_job_of(l, w, &j)) continue;
+        int64_t n = ln_layer_weight(l, w)->numel;
+        int64_t done = s ? atomic_load_explicit(&s->done[w], memory_order_acquire) : 0;
+        if (done == n) continue;
+        if (done != 0)
+            return ln_fail(ctx, LN_E_INTERNAL, "%s: backward handed over %lld "
+                           "of the %lld gradient elements of weight %d",
+                           ln_layer_name(l), (long long)done, (long long)n, w);
+        ln_parallel_for(n, grad_chunk, &j);
+    }
+    return LN_OK;
+}
+
+/* ---- the penalty ----------------------------------------------------------- */
+
+enum { LANES = 16, GROUP = 64 }; /* GROUP chunks' sums on the stack at once */
+
+typedef struct pen_job {
+    const float *v;
+    double l1, l2;
+    double part[GROUP];
+    int64_t base; /* first element of the group */
+} pen_job;
+
+/* Sum of |v| (square 0) or v^2 (1) over n elements in LANES running sums
+** (vectorisable, and the same order whoever runs it), added in lane order. */
+static inline double lane_sum(const float *v, int64_t n, int square) {
+    double acc[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++) {
+            double x = v[i + k];
+            acc[k] += square ? x * x : fabs(x);
+        }
+    for (int k = 0; i < n; i++, k++) {
+        double x = v[i];
+        acc[k] += square ? x * x : fabs(x);
+    }
+    double s = 0;
+    for (int k = 0; k < LANES; k++) s += acc[k];
+    return s;
+}
+
+/* The penalty of each chunk of LN_PAR_CHUNK elements (lo is chunk-aligned). */
+LN_CLONES static void pen_chunk(void *arg, int64_t lo, int64_t hi) {
+    pen_job *j = arg;
+    const float *v = j->v + j->base;
+    for (int64_t c = lo; c < hi; c += LN_PAR_CHUNK) {
+        int64_t n = c + LN_PAR_CHUNK < hi ? LN_PAR_CHUNK : hi - c;
+        double p = 0;
+        if (j->l1 != 0) p += j->l1 * lane_sum(v + c, n, 0);
+        if (j->l2 != 0) p += j->l2 * lane_sum(v + c, n, 1);
+        j->part[c / LN_PAR_CHUNK] = p;
+    }
+}
+
+double ln__reg_penalty(const ln_layer *l) {
+    double s = 0;
+    for (int w = 0; w < ln_layer_weight_count(l); w++) {
+        pen_job j;
+        ln_layer_regularizer(l, w, &j.l1, &j.l2);
+        if (j.l1 == 0 && j.l2 == 0) continue;
+        const ln_tensor *t = ln_layer_weight(l, w);
+        j.v = ln_f32(t);
+        const int64_t span = (int64_t)GROUP * LN_PAR_CHUNK;
+        for (j.base = 0; j.base < t->numel; j.base += span) {
+            int64_t m = t->numel - j.base < span ? t->numel - j.base : span;
+            ln_parallel_for(m, pen_chunk, &j);
+            for (int64_t c = 0; c * LN_PAR_CHUNK < m; c++) s += j.part[c];
+        }
+    }
+    return s;
+}
