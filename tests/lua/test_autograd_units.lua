@@ -143,6 +143,8 @@ local layer_cases = {
   GRU = rnn{3, recurrent_dropout = 0.3},
   Bidirectional = {{function() return ln.layers.LSTM{3, return_sequences = true} end}, {{5, 3}}},
   Embedding = {{10, 4}, {{6}}, indices = 10},
+  TimeDistributed = {{function() return ln.layers.Dense{3, activation = "tanh"} end}, {{5, 3}}},
+  Rescaling = {{1 / 255, offset = -0.5}},
   -- several inputs
   Add = {{}, {{3, 4}, {3, 4}, {3, 4}}}, Subtract = {{}, {{5}, {5}}},
   Multiply = {{}, {{2, 3}, {2, 3}}}, Average = {{}, {{4}, {4}, {4}}},
