@@ -96,7 +96,7 @@ ln_status ln__batch_buffer(ln_ctx *ctx, ln_tensor **t, ln_dtype dtype) {
 ** the batch buffers. */
 static ln_status gather_batch(ln_ctx *ctx, ln_batch *b, const ln_tensor *x,
                               const ln_tensor *y, const int64_t *idx,
-                              int64_t start, int64_t n) {
+                              int64_t start, int64_t n, ln_score *s) {
     if (y && (y->ndim < 1 || x->ndim < 1 || y->shape[0] != x->shape[0])) {
         char a[128], c[128];
         return ln_fail(ctx, LN_E_SHAPE, "x %s and y %s differ in sample count",
@@ -106,7 +106,11 @@ static ln_status gather_batch(ln_ctx *ctx, ln_batch *b, const ln_tensor *x,
     if (!st) st = ln__gather(ctx, b->x, x, idx, start, n, "x");
     if (st || !y) return st;
     st = ln__batch_buffer(ctx, &b->y, y->dtype);
-    return st ? st : ln__gather(ctx, b->y, y, idx, start, n, "y");
+    if (!st) st = ln__gather(ctx, b->y, y, idx, start, n, "y");
+    if (!st && s->weights && s->weights->shape[0] != x->shape[0])
+        return ln_fail(ctx, LN_E_SHAPE, "sample_weight: %lld weights for %lld samples",
+                       (long long)s->weights->shape[0], (long long)x->shape[0]);
+    return st ? st : ln__score_gather(ctx, s, idx, start, n);
 }
 
 /* Ask the memory system for rows idx[start .. start + n) of x: the next
@@ -145,7 +149,8 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     ln_chain *c = &net->chain;
     ln_stage *sg = &net->stage;
     int staged = ln__stage_on(sg), layers = b->n > 0 || !staged, ready = 1, overlap = 0;
-    ln_status st = layers ? gather_batch(ctx, &net->batch, b->x, b->y, b->idx, b->start, b->n)
+    ln_status st = layers ? gather_batch(ctx, &net->batch, b->x, b->y, b->idx, b->start, b->n,
+                                       &net->score)
                           : LN_OK;
     if (st) return st;
     if (!layers) *b->loss = 0;
@@ -174,7 +179,8 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
 
 static ln_status test_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     ln_chain *c = &net->chain;
-    ln_status st = gather_batch(ctx, &net->batch, b->x, b->y, b->idx, b->start, b->n);
+    ln_status st = gather_batch(ctx, &net->batch, b->x, b->y, b->idx, b->start, b->n,
+                                       &net->score);
     if (!st) prefetch_rows(b->x, b->idx, b->next_start, b->next_n);
     if (!st) st = ln__chain_forward(ctx, c, net->batch.x, net->score.fused ? LN_LOGITS : 0);
     if (!st)
@@ -184,7 +190,7 @@ static ln_status test_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
 }
 
 static ln_status predict_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
-    ln_status st = gather_batch(ctx, &net->batch, b->x, NULL, NULL, b->start, b->n);
+    ln_status st = gather_batch(ctx, &net->batch, b->x, NULL, NULL, b->start, b->n, &net->score);
     if (!st) st = ln__chain_forward(ctx, &net->chain, net->batch.x, 0);
     if (st) return st;
     return ln__put_rows(ctx, b->out, ln__chain_output(&net->chain), b->start, b->n);

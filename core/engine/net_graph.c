@@ -510,8 +510,14 @@ static ln_status gather_io(ln_ctx *ctx, ln_graph *g, const ln__batch *b, int tar
         const ln_tensor *y = b->io->y[k];
         if (!g->outs[k].score.loss) continue;
         snprintf(what, sizeof what, "target %d", k + 1);
+        ln_score *s = &g->outs[k].score;
         ln_status st = ln__batch_buffer(ctx, &g->ybuf[k], y->dtype);
         if (!st) st = ln__gather(ctx, g->ybuf[k], y, b->idx, b->start, b->n, what);
+        if (!st && s->weights && s->weights->shape[0] != y->shape[0])
+            return ln_fail(ctx, LN_E_SHAPE, "sample_weight of output %d: %lld weights "
+                           "for %lld samples", k + 1, (long long)s->weights->shape[0],
+                           (long long)y->shape[0]);
+        if (!st) st = ln__score_gather(ctx, s, b->idx, b->start, b->n);
         if (st) return st;
     }
     return LN_OK;
@@ -549,6 +555,10 @@ static ln_status predict_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     for (int k = 0; k < g->noutputs && !st; k++)
         st = ln__put_rows(ctx, b->io->out[k], g->val[g->outs[k].t], b->start, b->n);
     return st;
+}
+
+ln_score *ln__graph_score(ln_graph *g, int k) {
+    return k >= 0 && k < g->noutputs ? &g->outs[k].score : NULL;
 }
 
 ln_status ln__graph_batch(ln_ctx *ctx, ln_net *net, const ln__batch *b) {

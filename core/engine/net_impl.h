@@ -71,6 +71,8 @@ typedef struct ln_score {
     ln_object **metrics;
     double *mtotal, *mcount;
     double loss_total, loss_count;
+    ln_tensor *weights; /* per-sample loss weights of the data set (owned), or NULL */
+    ln_tensor *wbatch;  /* the batch's rows of weights */
 } ln_score;
 
 void ln__score_free(ln_score *s);
@@ -81,6 +83,9 @@ ln_status ln__score_set_loss(ln_ctx *ctx, ln_score *s, ln_object *loss,
                              const ln_chain *c);
 ln_status ln__score_set_metrics(ln_ctx *ctx, ln_score *s, int n,
                                 ln_object *const *metrics);
+/* The batch's rows of s->weights into s->wbatch (nothing when unweighted). */
+ln_status ln__score_gather(ln_ctx *ctx, ln_score *s, const int64_t *idx,
+                           int64_t start, int64_t n);
 /* Decide whether the chain's last activation and the loss fuse. */
 ln_status ln__score_fuse(ln_ctx *ctx, ln_score *s, const ln_chain *c);
 /* The loss of out against y into *loss (plus the chain's regularization)
@@ -192,6 +197,8 @@ void ln__tuner_unsteady(ln_tuner *t);
 typedef struct ln_graph ln_graph;
 void ln__graph_free(ln_graph *g);
 void ln__graph_reset(ln_graph *g);
+/* Output k's score, or NULL when k is out of range. */
+ln_score *ln__graph_score(ln_graph *g, int k);
 /* Whether io fits the graph (inputs; targets and destinations if asked). */
 ln_status ln__graph_check_io(ln_ctx *ctx, const ln_net *net, const ln_net_io *io,
                              int targets, int outs);

@@ -17,6 +17,8 @@ void ln__score_free(ln_score *s) {
     free(s->metrics);
     free(s->mtotal);
     free(s->mcount);
+    ln_tensor_release(s->weights);
+    ln_tensor_release(s->wbatch);
 }
 
 ln_status ln__score_buffer(ln_ctx *ctx, ln_tensor **t) {
@@ -85,6 +87,45 @@ ln_status ln__score_set_metrics(ln_ctx *ctx, ln_score *s, int n,
     return ln__score_buffer(ctx, &s->probs);
 }
 
+/* Keras's weighted SUM_OVER_BATCH_SIZE: sum_i w_i * L_i / n. L_i is the
+** loss's own batch mean over the one row i (any loss unit serves, no
+** per-sample entry point is needed); the gradient of row i, which the unit
+** computed as dL_i / n, is scaled by w_i. */
+static ln_status weigh(ln_ctx *ctx, const ln_score *s, const ln_tensor *out,
+                       const ln_tensor *y, int want_grad, double *loss) {
+    const ln_loss_ops *lo = s->loss->unit->ops;
+    const float *w = ln_f32(s->wbatch);
+    int64_t n = out->shape[0];
+    int64_t plen = n ? out->numel / n : 0, ylen = n ? y->numel / n : 0;
+    size_t pes = ln_dtype_size(out->dtype), yes = ln_dtype_size(y->dtype);
+    ln_tensor po = *out, yo = *y;
+    po.shape[0] = yo.shape[0] = 1;
+    po.numel = plen, yo.numel = ylen;
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double li = 0;
+        po.data = (char *)ln_data(out) + (size_t)(i * plen) * pes;
+        yo.data = (char *)ln_data(y) + (size_t)(i * ylen) * yes;
+        ln_status st = lo->compute(ctx, s->loss->state, &po, &yo, s->fused, &li, NULL);
+        if (st) return st;
+        sum += (double)w[i] * li;
+    }
+    *loss = n ? sum / (double)n : 0;
+    if (want_grad) {
+        float *d = ln_f32(s->dpred);
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < plen; k++) d[i * plen + k] *= w[i];
+    }
+    return LN_OK;
+}
+
+ln_status ln__score_gather(ln_ctx *ctx, ln_score *s, const int64_t *idx,
+                           int64_t start, int64_t n) {
+    if (!s->weights) return LN_OK;
+    ln_status st = ln__batch_buffer(ctx, &s->wbatch, LN_FLOAT32);
+    return st ? st : ln__gather(ctx, s->wbatch, s->weights, idx, start, n, "sample_weight");
+}
+
 ln_status ln__score_batch(ln_ctx *ctx, ln_score *s, const ln_chain *c,
                           const ln_tensor *out, const ln_tensor *y,
                           int want_grad, double *loss) {
@@ -96,6 +137,7 @@ ln_status ln__score_batch(ln_ctx *ctx, ln_score *s, const ln_chain *c,
     double v = 0;
     st = lo->compute(ctx, s->loss->state, out, y, s->fused, &v,
                      want_grad ? s->dpred : NULL);
+    if (!st && s->weights) st = weigh(ctx, s, out, y, want_grad, &v);
     if (st) return st;
     double reg = 0;
     for (int i = 0; i < c->n; i++) reg += ln_layer_regularization_loss(c->layers[i]);
@@ -126,6 +168,29 @@ ln_status ln__score_batch(ln_ctx *ctx, ln_score *s, const ln_chain *c,
         }
         if (st) return ln_prefix(ctx, "metric '%s'", m->unit->name);
     }
+    return LN_OK;
+}
+
+ln_status ln_net_set_sample_weight(ln_ctx *ctx, ln_net *net, int output,
+                                   ln_tensor *w) {
+    ln_score *s = net->graph ? ln__graph_score(net->graph, output)
+                             : output == 0 ? &net->score : NULL;
+    if (!s) return ln_fail(ctx, LN_E_ARG, "sample_weight: the net has no output %d",
+                           output + 1);
+    if (w) {
+        char b[128];
+        if (w->dtype != LN_FLOAT32 || w->ndim != 1)
+            return ln_fail(ctx, LN_E_ARG, "sample_weight: must be a float32 vector, "
+                           "got %s %s", ln_dtype_name(w->dtype), ln_shape_str(w, b, sizeof b));
+        const float *v = ln_f32(w);
+        for (int64_t i = 0; i < w->numel; i++)
+            if (!(v[i] >= 0) || isinf(v[i]))
+                return ln_fail(ctx, LN_E_ARG, "sample_weight: weight %lld is %g (weights "
+                               "must be finite and >= 0)", (long long)i + 1, (double)v[i]);
+        ln_tensor_retain(w);
+    }
+    ln_tensor_release(s->weights);
+    s->weights = w;
     return LN_OK;
 }
 

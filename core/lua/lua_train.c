@@ -20,7 +20,8 @@
 ** call, lunet/engine/net.h), reset_metrics, results, regularization_loss,
 ** set_optimizer(optimizer_userdata | nil, pairs), set_threading("auto" |
 ** "serial" | "team"), threading() -> the mode the next batch uses,
-** set_accumulate(k), pending(), flush(apply), set_reducer(reducer | nil)
+** set_accumulate(k), set_sample_weight(output, w | nil), pending(),
+** flush(apply), set_reducer(reducer | nil)
 ** (a lunet.GradReducer userdata holding an ln_grad_reducer *, made by an
 ** optional module such as lunet.mpi), totals() (net.h).
 ** Index methods: shuffle, arange, size, totable, shard (one process's
@@ -382,6 +383,18 @@ static int net_set_accumulate(lua_State *L) {
     return 0;
 }
 
+/* net:set_sample_weight(output, w | nil): per-sample loss weights of an
+** output (1-based), one per row of the x later given. */
+static int net_set_sample_weight(lua_State *L) {
+    ln_net *net = lnL_check_net(L, 1);
+    lua_Integer k = luaL_checkinteger(L, 2);
+    ln_tensor *w = lua_isnoneornil(L, 3) ? NULL : lnL_check_tensor(L, 3);
+    if (k < 1 || k > 1000000)
+        return luaL_error(L, "sample_weight: output %I out of range", k);
+    lnL_check(L, ln_net_set_sample_weight(lnL_ctx(), net, (int)k - 1, w));
+    return 0;
+}
+
 /* net:pending() -> training batches accumulated and not yet applied */
 static int net_pending(lua_State *L) {
     lua_pushinteger(L, ln_net_pending(lnL_check_net(L, 1)));
@@ -592,6 +605,7 @@ void lnL_open_train(lua_State *L) {
         {"results", net_results},
         {"regularization_loss", net_regularization_loss},
         {"set_accumulate", net_set_accumulate},
+        {"set_sample_weight", net_set_sample_weight},
         {"pending", net_pending},
         {"flush", net_flush},
         {"set_reducer", net_set_reducer},

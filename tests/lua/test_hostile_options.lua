@@ -116,7 +116,11 @@ for _, key in ipairs(fkeys) do
     end, "fit", key == "shuffle" and "shuffle" or key)
   end
 end
-for _, key in ipairs({"class_weight", "sample_weight", "steps_per_epoch", "validation_steps"}) do
+row("fit{class_weight = {}}", function() m:fit(x, y, {class_weight = {}, verbose = 0}) end,
+    "fit: class_weight", "empty")
+row("fit{sample_weight = {}}", function() m:fit(x, y, {sample_weight = {}, verbose = 0}) end,
+    "fit: sample_weight", "0 weights for")
+for _, key in ipairs({"steps_per_epoch", "validation_steps"}) do
   row("fit{" .. key .. "}", function() m:fit(x, y, {[key] = {}, verbose = 0}) end,
       "fit", key, "not supported")
 end

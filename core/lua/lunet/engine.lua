@@ -20,6 +20,7 @@ local callbacks = require "lunet.callbacks"
 local Progbar = require "lunet.progbar"
 local display = require "lunet.display"
 local O = require "lunet.options"
+local SW = require "lunet.sample_weights"
 
 local nn = core.nn
 local methods = models.methods
@@ -146,6 +147,11 @@ end
 function methods:_check_xy(what, x, y)
   return check_xy(what, x, y), x, y
 end
+
+-- The targets as a list in output order, and the output names (a
+-- Sequential has one output, named after the model).
+function methods:_targets_list(y) return {y} end
+function methods:_loss_output_names() return {self.name} end
 
 function methods:_new_outputs(n)
   local shape = {n}
@@ -423,10 +429,14 @@ local function validation_of(self, opts, x, y, n)
   if vd ~= nil then
     if type(vd) ~= "table" then E.raise("fit: validation_data must be {x_val, y_val}") end
     local xv, yv = vd[1] or vd.x, vd[2] or vd.y
-    if vd[3] ~= nil then E.raise("fit: validation sample weights are not supported") end
     local nv
     nv, xv, yv = self:_check_xy("fit: validation_data", xv, yv)
-    return n, xv, yv, 0, nv
+    local wv = vd[3] or vd.sample_weight
+    if wv ~= nil then
+      wv = SW.resolve("fit: validation_data", wv, nil, self:_targets_list(yv),
+                      self:_loss_output_names(), nv)
+    end
+    return n, xv, yv, 0, nv, wv
   end
   local split = O.number("fit", "validation_split", opts.validation_split,
                          {min = 0, max = 1, max_open = true}) or 0
@@ -485,7 +495,7 @@ function methods:fit(x, y, opts)
   opts = opts or {}
   check_keys("fit", opts, fit_keys)
   check_pipeline("fit", opts)
-  for _, k in ipairs({"class_weight", "sample_weight", "steps_per_epoch", "validation_steps"}) do
+  for _, k in ipairs({"steps_per_epoch", "validation_steps"}) do
     if opts[k] ~= nil then E.raise("fit: " .. k .. " is not supported") end
   end
   local c = require_compiled(self, "fit")
@@ -499,7 +509,10 @@ function methods:fit(x, y, opts)
   local vfreq = check_int("fit", "validation_freq", opts.validation_freq or 1, 1)
   local accum = check_int("fit", "accumulate_steps", opts.accumulate_steps or 1, 1)
   local per_rank = O.boolean("fit", "per_rank_batch", opts.per_rank_batch) or false
-  local ntrain, xv, yv, vstart, nv = validation_of(self, opts, x, y, n)
+  local ntrain, xv, yv, vstart, nv, wv = validation_of(self, opts, x, y, n)
+  local onames = self:_loss_output_names()
+  local weights = (opts.sample_weight ~= nil or opts.class_weight ~= nil) and
+    SW.resolve("fit", opts.sample_weight, opts.class_weight, self:_targets_list(y), onames, n)
   if xv then self:_check_input(xv, "fit: validation_data") end
   local vbs = check_int("fit", "validation_batch_size", opts.validation_batch_size or bs, 1)
   local shuffle = opts.shuffle
@@ -522,6 +535,11 @@ function methods:fit(x, y, opts)
   local net, opt, pairs_ = c.net, self.optimizer, c.pairs
   opt = type(opt) == "table" and rawget(opt, "_distributed_inner") or opt -- fit reduces itself
   local fused = attach_optimizer(net, opt, pairs_)
+  if (weights or wv) and not net.set_sample_weight then
+    E.raise("fit: sample_weight and class_weight are not supported for models with Lua " ..
+            "layers or losses yet")
+  end
+  local weighted <close> = (weights or wv) and SW.apply(net, weights or {}, #onames)
   local names = self.metrics_names
   local order = registry.copy_list(names)
   for _, k in ipairs(names) do order[#order + 1] = "val_" .. k end
@@ -646,8 +664,12 @@ function methods:fit(x, y, opts)
         local vs, vn = vstart, nv
         if world then vs, vn = vstart + world:cut(nv, world.rank), world:share(nv) end
         cbs:call("on_test_begin", {})
+        -- validation_data's own weights (or none); validation_split keeps x's
+        local own = weighted and opts.validation_data ~= nil
+        if own then SW.apply(net, wv or {}, #onames) end
         local vlogs = test_loop(self, c, xv, yv, vs, vn, vbs, nil, cbs, names,
                                 sformat("fit: validation after epoch %d", epoch + 1), world)
+        if own then SW.apply(net, weights or {}, #onames) end
         cbs:call("on_test_end", vlogs)
         for k, v in pairs(vlogs) do logs["val_" .. k] = v end -- add_metric's too
       end
@@ -685,9 +707,7 @@ function methods:evaluate(x, y, opts)
   check_keys("evaluate", opts, eval_keys)
   check_pipeline("evaluate", opts)
   O.boolean("evaluate", "return_dict", opts.return_dict)
-  if opts.sample_weight ~= nil or opts.steps ~= nil then
-    E.raise("evaluate: sample_weight and steps are not supported")
-  end
+  if opts.steps ~= nil then E.raise("evaluate: steps is not supported") end
   require_compiled(self, "evaluate")
   local n
   n, x, y = self:_check_xy("evaluate", x, y)
@@ -697,6 +717,16 @@ function methods:evaluate(x, y, opts)
   local mode = engine.verbose_mode(opts.verbose, 1, "evaluate")
   local cblist = check_callbacks("evaluate", opts.callbacks)
   local c = prepare(self, y)
+  local weighted
+  if opts.sample_weight ~= nil then
+    local onames = self:_loss_output_names()
+    local w = SW.resolve("evaluate", opts.sample_weight, nil, self:_targets_list(y), onames, n)
+    if not c.net.set_sample_weight then
+      E.raise("evaluate: sample_weight is not supported for models with Lua layers or losses yet")
+    end
+    weighted = SW.apply(c.net, w, #onames)
+  end
+  local _ <close> = weighted
   local names = self.metrics_names
   local steps = nbatches(n, bs)
   local bar = mode > 0 and Progbar.new{target = steps, verbose = mode, stateful_metrics = true} or nil

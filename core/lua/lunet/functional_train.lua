@@ -34,6 +34,7 @@ function GraphNet:reset_metrics() return self.c:reset_metrics() end
 function GraphNet:set_optimizer(...) return self.c:set_optimizer(...) end
 -- (gradient accumulation and reducers: a graph's training batches refuse them)
 function GraphNet:set_accumulate(...) return self.c:set_accumulate(...) end
+function GraphNet:set_sample_weight(...) return self.c:set_sample_weight(...) end
 function GraphNet:set_reducer(...) return self.c:set_reducer(...) end
 function GraphNet:pending() return self.c:pending() end
 function GraphNet:flush(...) return self.c:flush(...) end
@@ -180,6 +181,9 @@ function methods:_check_xy(what, x, y)
   end
   return n, xs, ys
 end
+
+function methods:_targets_list(ys) return ys end
+function methods:_loss_output_names() return self._graph.output_names end
 
 function methods:_new_outputs(n)
   local r = {}

@@ -235,6 +235,14 @@ LN_API ln_status ln_net_flush(ln_ctx *ctx, ln_net *net, int apply);
 ** metrics). Returns the number of entries; writes at most max pairs. */
 LN_API int ln_net_totals(const ln_net *net, double *out, int max);
 
+/* Per-sample loss weights of output `output` (0-based; 0 for a chain),
+** one per row of the data x later given (retained; NULL: unweighted).
+** The batch loss becomes sum_i w_i * L_i / batch size (Keras's
+** SUM_OVER_BATCH_SIZE) and its gradient follows; metrics stay unweighted.
+** w: float32 vector of finite values >= 0. */
+LN_API ln_status ln_net_set_sample_weight(ln_ctx *ctx, ln_net *net, int output,
+                                          ln_tensor *w);
+
 /* Running totals (Keras's stateful Mean metrics), reset per epoch. */
 LN_API void ln_net_reset_metrics(ln_net *net);
 /* out[0] = mean loss, out[1..] = metric values; returns the count
