@@ -137,6 +137,7 @@ ln_status ln__score_batch(ln_ctx *ctx, ln_score *s, const ln_chain *c,
     double v = 0;
     st = lo->compute(ctx, s->loss->state, out, y, s->fused, &v,
                      want_grad ? s->dpred : NULL);
+    /* (weighted, the batch call still checks the labels, naming the row) */
     if (!st && s->weights) st = weigh(ctx, s, out, y, want_grad, &v);
     if (st) return st;
     double reg = 0;
