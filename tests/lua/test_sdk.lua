@@ -175,7 +175,11 @@ test("the layer and activation examples build on the build tree, gradcheck and t
       assert(log:find(flag, 1, true), ex .. ": built without " .. flag .. "\n" .. log)
     end
   end
-  local out = must(string.format("%s %s", sh_quote(b .. "/example_layer/test_trainable_swish"),
+  -- an out-of-tree program is not instrumented: under ASan (scripts/sanitize.sh)
+  -- the runtimes of the sanitized liblunet it links must come first
+  local preload = os.getenv("LUNET_TEST_PRELOAD")
+  local out = must(string.format("%s%s %s", preload and ("LD_PRELOAD=" .. sh_quote(preload) .. " ") or "",
+                                 sh_quote(b .. "/example_layer/test_trainable_swish"),
                                  sh_quote(b .. "/example_layer/trainable_swish.so")), "c_gradcheck")
   assert(select(2, out:gsub(" ok: ", "")) == 2, "C gradient check:\n" .. out)
   local f = assert(io.open(tmp .. "/units.lua", "w"))
