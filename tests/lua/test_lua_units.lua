@@ -270,6 +270,18 @@ test("constraints are applied after each step (fit, a tape loop, Lua layers)", f
   local vars = m.trainable_variables
   opt:apply_gradients(ln.zip(tape:gradient(loss, vars), vars))
   assert(d.kernel.value:min() >= 0, "custom loop")
+  -- a Lua function as a built-in layer's constraint, through fit and a file
+  local function clip_kernel(w) return w:clamp(-0.01, 0.01) end
+  ln.random.seed(7)
+  local m3 = ln.Sequential{ln.layers.Dense{4, input_shape = {8}, kernel_constraint = clip_kernel}}
+  m3:compile{loss = "mse", optimizer = "sgd"}
+  m3:fit(x, (ln.rand(#x, 4) * 10), {epochs = 1, batch_size = 16, verbose = 0})
+  assert(m3.layers[1].kernel.value:abs():max() <= 0.01 + 1e-7, "a Lua constraint on Dense")
+  local path = os.tmpname()
+  m3:save(path)
+  local m4 = ln.models.load_model(path, {custom_objects = {clip_kernel = clip_kernel}})
+  os.remove(path)
+  same(m4:predict(x, {verbose = 0}), m3:predict(x, {verbose = 0}), "reloaded with the constraint")
 end)
 
 -- ---- add_loss, add_metric ---------------------------------------------------------------------------
