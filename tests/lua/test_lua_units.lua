@@ -205,6 +205,22 @@ test("Lua losses (function, Loss:extend) and metrics (function, Metric:extend) i
   assert(h2.history.loss[1] >= 0, "a plain function as the loss")
 end)
 
+test("ln.metrics.Mean: the (weighted) mean of values, for custom loops", function()
+  local m = ln.metrics.Mean{name = "train_loss"}
+  assert(m.name == "train_loss" and m:result() == 0, "fresh")
+  m:update_state(ln.tensor{1, 2, 3})
+  m:update_state(6)
+  T.near(m:result(), 3, 1e-12, "plain mean of 1, 2, 3, 6")
+  m:reset_state()
+  m:update_state(ln.tensor{{1, 2}, {3, 4}}, ln.tensor{{1}, {0}}) -- weights broadcast over rows
+  T.near(m:result(), 1.5, 1e-12, "weighted: (1 + 2) / 2")
+  m:update_state(ln.tensor{10}, 2)
+  T.near(m:result(), (3 + 20) / 4, 1e-12, "a number as weight")
+  T.near(m(ln.tensor{4}), (23 + 4) / 5, 1e-12, "calling updates and returns the result")
+  T.raises(function() m:update_state("x") end, "expects a number or a tensor")
+  T.raises(function() m:update_state(ln.tensor{1, 2}, ln.tensor{1, 2, 3}) end, "shape")
+end)
+
 -- ---- constraints ----------------------------------------------------------------------------------
 
 test("constraints: Keras's formulas (float64 reference)", function()
