@@ -33,6 +33,9 @@ struct ln_layer {
     int nweights;
     ln_weight weights[LN_MAX_WEIGHTS];
     ln_rng *rng; /* for dropout-like layers and initializers */
+    const ln_tensor *in_mask; /* borrowed: the mask of input 0, or NULL */
+    ln_tensor *out_mask;      /* owned buffer: the mask of output 0 */
+    int has_out_mask;
 };
 
 ln_layer *ln_layer_new(ln_ctx *ctx, const char *unit, ln_args *args) {
@@ -75,6 +78,7 @@ ln_layer *ln_layer_new(ln_ctx *ctx, const char *unit, ln_args *args) {
 void ln_layer_free(ln_layer *l) {
     if (!l) return;
     if (l->ops->destroy) l->ops->destroy(l);
+    ln_tensor_release(l->out_mask);
     for (int i = 0; i < l->nweights; i++) {
         ln_tensor_release(l->weights[i].value);
         ln_tensor_release(l->weights[i].grad);
@@ -332,6 +336,21 @@ static ln_status check_inputs(ln_ctx *ctx, ln_layer *l, int nin,
     return LN_OK;
 }
 
+/* The output mask after a forward: the plugin's compute_mask, or none. */
+static ln_status compute_mask(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x) {
+    l->has_out_mask = 0;
+    if (!ln_layer_supports_mask(l)) return LN_OK;
+    if (!l->out_mask) {
+        int64_t zero = 0;
+        if (!(l->out_mask = ln_tensor_new(ctx, LN_FLOAT32, 1, &zero))) return ctx->status;
+    }
+    int has = 0;
+    ln_status st = l->ops->compute_mask(ctx, l, x, l->in_mask, l->out_mask, &has);
+    if (st) return ln_prefix(ctx, "%s", l->name);
+    l->has_out_mask = has;
+    return LN_OK;
+}
+
 ln_status ln_layer_forward(ln_ctx *ctx, ln_layer *l, int nin,
                            const ln_tensor *const *x, ln_tensor *const *y,
                            unsigned flags) {
@@ -343,8 +362,8 @@ ln_status ln_layer_forward(ln_ctx *ctx, ln_layer *l, int nin,
         memcpy(shape + 1, l->out[j].dim, (size_t)l->out[j].nd * sizeof *shape);
         if ((st = ln_tensor_resize(ctx, y[j], l->out[j].nd + 1, shape))) return st;
     }
-    if ((st = l->ops->forward(ctx, l, x, y, flags))) ln_prefix(ctx, "%s", l->name);
-    return st;
+    if ((st = l->ops->forward(ctx, l, x, y, flags))) return ln_prefix(ctx, "%s", l->name);
+    return compute_mask(ctx, l, x);
 }
 
 ln_status ln_layer_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
@@ -408,4 +427,27 @@ void ln_layer_reset_states(ln_layer *l) {
 
 const char *ln_layer_output_activation(const ln_layer *l) {
     return l->ops->output_activation ? l->ops->output_activation(l) : NULL;
+}
+
+int ln_layer_supports_mask(const ln_layer *l) {
+    return LN_OPS_HAS(l->ops, compute_mask) && l->ops->compute_mask;
+}
+
+void ln_layer_set_input_mask(ln_layer *l, const ln_tensor *mask) { l->in_mask = mask; }
+
+const ln_tensor *ln_layer_input_mask(const ln_layer *l) { return l->in_mask; }
+
+const ln_tensor *ln_layer_output_mask(const ln_layer *l) {
+    return l->has_out_mask ? l->out_mask : NULL;
+}
+
+ln_status ln_mask_keep(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                       const ln_tensor *in_mask, ln_tensor *out_mask, int *has) {
+    (void)l, (void)x;
+    if (!in_mask) return LN_OK;
+    ln_status st = ln_tensor_resize(ctx, out_mask, in_mask->ndim, in_mask->shape);
+    if (st) return st;
+    memcpy(ln_f32(out_mask), ln_f32(in_mask), (size_t)in_mask->numel * sizeof(float));
+    *has = 1;
+    return LN_OK;
 }

@@ -67,6 +67,7 @@ ln_status ln__chain_forward(ln_ctx *ctx, ln_chain *c, ln_tensor *x,
     const ln_tensor *cur = x;
     for (int i = 0; i < c->n; i++) {
         unsigned f = i == c->n - 1 ? flags : flags & ~LN_LOGITS;
+        ln_layer_set_input_mask(c->layers[i], i ? ln_layer_output_mask(c->layers[i - 1]) : NULL);
         ln_status st = ln_layer_forward(ctx, c->layers[i], 1, &cur, &c->ys[i], f);
         if (st) return st;
         cur = c->ys[i];

@@ -1,5 +1,5 @@
 /*
-** plugin.h -- the plugin ABI 2.1: how a shared object adds layers,
+** plugin.h -- the plugin ABI 2.2: how a shared object adds layers,
 ** activations, initializers, optimizers, schedules, losses and metrics to
 ** lunet. Everything a plugin needs and nothing a host alone needs (hosts
 ** find the rest in registry.h and the engine headers in lunet/engine/).
@@ -54,7 +54,7 @@
 #include "lunet/tensor.h"
 
 #define LN_ABI_MAJOR 2
-#define LN_ABI_MINOR 1
+#define LN_ABI_MINOR 2
 
 /* Whether ops table `ops` (any ln_*_ops pointer) has field `f`: the core
 ** reads fields added by later minors only through this. */
@@ -228,7 +228,26 @@ typedef struct ln_layer_ops {
     /* 2.1: forget the states a layer carries from one batch to the next
     ** (Keras's stateful RNNs: layer.reset_states()). NULL: it keeps none. */
     void (*reset_states)(ln_layer *l);
+    /* 2.2: Keras's compute_mask. Called after each forward that ran with
+    ** an input mask, or always for layers that make one (Masking,
+    ** Embedding(mask_zero)). in_mask: the mask of input 0 (float, 1 keep,
+    ** 0 skip; shaped like x[0] without its last axis), or NULL. Write the
+    ** mask of output 0 into out_mask (resize it) and set *has to 1, or
+    ** leave *has 0 for none. NULL: the layer drops any mask, as tf.keras 2
+    ** does at layers that do not support masking. ln_mask_keep passes the
+    ** input mask through (activation-like layers: LN_MASK_PASSTHROUGH). */
+    ln_status (*compute_mask)(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                              const ln_tensor *in_mask, ln_tensor *out_mask, int *has);
 } ln_layer_ops;
+
+/* The mask of input 0 of the layer's current forward/backward (borrowed;
+** float [batch, ...] of 1 (keep) and 0 (masked step)), or NULL: none. */
+LN_API const ln_tensor *ln_layer_input_mask(const ln_layer *l);
+/* A compute_mask that keeps the input mask (when there is one). */
+LN_API ln_status ln_mask_keep(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                              const ln_tensor *in_mask, ln_tensor *out_mask, int *has);
+/* In an ops table: the layer passes masks through unchanged. */
+#define LN_MASK_PASSTHROUGH .compute_mask = ln_mask_keep
 
 /* Accessors for plugins (engine). The state is ops->state_size bytes. */
 LN_API void *ln_layer_state(const ln_layer *l);

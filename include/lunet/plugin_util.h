@@ -385,7 +385,7 @@ static LU_UNUSED void lu_act_layer_destroy(ln_layer *l) {
         .create = CREATE, .forward = lu_act_layer_forward,                   \
         .backward = lu_act_layer_backward,                                   \
         .output_activation = lu_act_layer_output,                            \
-        .destroy = lu_act_layer_destroy,                                     \
+        .destroy = lu_act_layer_destroy, LN_MASK_PASSTHROUGH,                \
     }
 
 #endif

@@ -96,6 +96,7 @@ static void adrop_destroy(ln_layer *l) {
 
 static const ln_layer_ops adrop_ops = {
     .size = sizeof(ln_layer_ops),
+    LN_MASK_PASSTHROUGH, /* Keras: supports_masking */
     .state_size = sizeof(adrop),
     .create = adrop_create,
     .forward = adrop_forward,

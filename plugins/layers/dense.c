@@ -280,6 +280,7 @@ static void dense_destroy(ln_layer *l) {
 
 static const ln_layer_ops dense_ops = {
     .size = sizeof(ln_layer_ops),
+    LN_MASK_PASSTHROUGH, /* Keras: supports_masking */
     .state_size = sizeof(dense),
     .create = dense_create,
     .build = dense_build,

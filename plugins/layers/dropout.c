@@ -81,6 +81,7 @@ static void dropout_destroy(ln_layer *l) {
 
 static const ln_layer_ops dropout_ops = {
     .size = sizeof(ln_layer_ops),
+    LN_MASK_PASSTHROUGH, /* Keras: supports_masking */
     .state_size = sizeof(dropout),
     .create = dropout_create,
     .forward = dropout_forward,

@@ -9,9 +9,10 @@
 ** owned by one task, and the rows are added in input order, so the sums do
 ** not depend on the thread count. Indices take no gradient (dx is zero).
 **
-** mask_zero is read and kept in the config (Keras files carry it); lunet
-** has no mask propagation yet, so mask_zero = true is refused rather than
-** silently ignored.
+** mask_zero = true (Keras 2): index 0 is padding; the output mask (float,
+** shaped like the input, 1 where the index is not 0) goes to the next
+** layers (RNNs skip those steps, losses and metrics ignore them). As in
+** Keras, input_dim must then count the padding index too.
 */
 #include <math.h>
 #include <string.h>
@@ -24,12 +25,13 @@ typedef struct embedding {
     ln_args *init_args;
     double l1, l2;
     int w;
+    int mask_zero;
 } embedding;
 
 static ln_status emb_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
     embedding *e = ln_layer_state(l);
     ln_status st;
-    int mask_zero, has_length;
+    int has_length;
     double input_length; /* Keras's, for the config: the input shape rules */
     if ((st = ln_args_positional(ctx, a, 1, "input_dim")) ||
         (st = ln_args_positional(ctx, a, 2, "output_dim")))
@@ -51,13 +53,9 @@ static ln_status emb_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
         (st = ln_args_regularizer(ctx, a, "embeddings_regularizer", &e->l1, &e->l2)) ||
         (st = lu_nil_only(ctx, a, "activity_regularizer")) ||
         (st = lu_nil_only(ctx, a, "embeddings_constraint")) ||
-        (st = ln_args_bool(ctx, a, "mask_zero", 0, &mask_zero)) ||
+        (st = ln_args_bool(ctx, a, "mask_zero", 0, &e->mask_zero)) ||
         (st = lu_opt_number(ctx, a, "input_length", &has_length, &input_length)))
         return st;
-    if (mask_zero)
-        return ln_fail(ctx, LN_E_ARG,
-                       "'mask_zero = true' needs mask propagation, which lunet's "
-                       "engine does not have yet");
     return LN_OK;
 }
 
@@ -128,7 +126,23 @@ static ln_status emb_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
     return LN_OK;
 }
 
+/* mask_zero: 1 where the index is not 0 (else no mask, as Keras). */
+static ln_status emb_mask(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                          const ln_tensor *in_mask, ln_tensor *out, int *has) {
+    const embedding *e = ln_layer_state(l);
+    (void)in_mask;
+    if (!e->mask_zero) return LN_OK;
+    ln_status st = ln_tensor_resize(ctx, out, x[0]->ndim, x[0]->shape);
+    if (st) return st;
+    const float *xp = ln_f32(x[0]);
+    float *o = ln_f32(out);
+    for (int64_t i = 0; i < x[0]->numel; i++) o[i] = xp[i] != 0.0f ? 1.0f : 0.0f;
+    *has = 1;
+    return LN_OK;
+}
+
 static const ln_layer_ops emb_ops = {
+    .compute_mask = emb_mask,
     .size = sizeof(ln_layer_ops),
     .state_size = sizeof(embedding),
     .create = emb_create,

@@ -72,6 +72,7 @@ static void gdrop_destroy(ln_layer *l) {
 
 static const ln_layer_ops gdrop_ops = {
     .size = sizeof(ln_layer_ops),
+    LN_MASK_PASSTHROUGH, /* Keras: supports_masking */
     .state_size = sizeof(gdrop),
     .create = gdrop_create,
     .forward = gdrop_forward,

@@ -50,6 +50,7 @@ static ln_status gnoise_backward(ln_ctx *ctx, ln_layer *l,
 
 static const ln_layer_ops gnoise_ops = {
     .size = sizeof(ln_layer_ops),
+    LN_MASK_PASSTHROUGH, /* Keras: supports_masking */
     .state_size = sizeof(gnoise),
     .create = gnoise_create,
     .forward = gnoise_forward,

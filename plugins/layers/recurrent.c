@@ -29,6 +29,15 @@
 ** not depend on the thread count), and dx one GEMM per gate.
 ** Inside a thread team the per-step GEMMs are cut in fixed blocks of
 ** output columns (tasks), the long ones by gate.
+**
+** Masks (Keras 2: Masking, Embedding(mask_zero)): a masked step of a
+** sample leaves its states as they were (h(s+1) = h(s), c too), so its
+** output is the previous output; backward passes the state gradients
+** through such a step unchanged and gives it no gate gradient (nothing
+** reaches the weights or that step's input). With return_sequences the
+** mask goes on to the next layer, else it is dropped. Bidirectional with
+** return_sequences outputs zeros at masked steps (tf.keras's
+** zero_output_for_mask).
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +80,11 @@ typedef struct rnn {
     ln_tensor *dhp;  /* GRU reset_after: [T][B][U] gradient of hp */
     ln_tensor *dh, *dh2, *dc, *tmp; /* [B][U] */
     ln_tensor *dxt;  /* [T][B][D] */
+    /* masks: stepmasked when the last forward had one; tmask [T][B] its
+    ** values in processing order; msave [2][B][U] the gradients a masked
+    ** step passes through */
+    int stepmasked;
+    ln_tensor *tmask, *msave;
 } rnn;
 
 /* ---- keyword arguments ------------------------------------------------------ */
@@ -503,11 +517,47 @@ static void rnn_reset_states(ln_layer *l) {
 }
 
 /* Forward of r over x into out ([B][units] or [B][T][units]). */
+/* The step mask of this forward (mask: [B][T] in input order, or NULL)
+** into r->tmask in processing order. */
+static ln_status step_mask(ln_ctx *ctx, rnn *r, const dims *d, const ln_tensor *mask) {
+    r->stepmasked = 0;
+    if (!mask) return LN_OK;
+    if (mask->ndim != 2 || mask->shape[0] != d->B || mask->shape[1] != d->T)
+        return ln_fail(ctx, LN_E_SHAPE,
+                       "the input mask must be (batch, timesteps) = (%lld, %lld), got a "
+                       "mask of rank %d", (long long)d->B, (long long)d->T, mask->ndim);
+    int64_t tb[2] = {d->T, d->B}, bu2[3] = {2, d->B, d->U};
+    ln_status st;
+    if ((st = lu_buffer(ctx, &r->tmask, 2, tb)) || (st = lu_buffer(ctx, &r->msave, 3, bu2)))
+        return st;
+    const float *m = ln_f32(mask);
+    float *t = ln_f32(r->tmask);
+    for (int64_t s = 0; s < d->T; s++)
+        for (int64_t bi = 0; bi < d->B; bi++)
+            t[s * d->B + bi] = m[bi * d->T + src_step(r, d, s)] != 0.0f ? 1.0f : 0.0f;
+    r->stepmasked = 1;
+    return LN_OK;
+}
+
+/* Masked samples of step s keep their states: h(s+1) = h(s) (c too). */
+static void carry_masked(rnn *r, const dims *d, int64_t s) {
+    const float *m = ln_f32(r->tmask) + s * d->B;
+    for (int64_t bi = 0; bi < d->B; bi++) {
+        if (m[bi] != 0.0f) continue;
+        float *h = ln_f32(r->h) + s * d->BU + bi * d->U;
+        memcpy(h + d->BU, h, (size_t)d->U * sizeof *h);
+        if (r->cell == CELL_LSTM) {
+            float *c = ln_f32(r->c) + s * d->BU + bi * d->U;
+            memcpy(c + d->BU, c, (size_t)d->U * sizeof *c);
+        }
+    }
+}
+
 static ln_status rnn_run(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x, float *out,
-                         unsigned flags) {
+                         const ln_tensor *mask, unsigned flags) {
     dims d = dims_of(r, x);
     ln_status st = buffers(ctx, r, &d);
-    if (st) return st;
+    if (st || (st = step_mask(ctx, r, &d, mask))) return st;
     r->xmasked = (flags & LN_TRAINING) && r->dropout > 0;
     r->hmasked = (flags & LN_TRAINING) && r->rdropout > 0;
     if (r->xmasked && (st = draw_mask(ctx, l, &r->xmask, d.B, d.D, r->dropout))) return st;
@@ -538,7 +588,10 @@ static ln_status rnn_run(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x, f
                              W + g * d.U, at(r->pre, &d, g, 0), b ? b + g * d.U : NULL};
     ln_parallel_tasks(d.G, big_task, proj);
     if ((st = initial_state(ctx, r, &d))) return st;
-    for (int64_t s = 0; s < d.T; s++) step_forward(r, &d, R, brec, s);
+    for (int64_t s = 0; s < d.T; s++) {
+        step_forward(r, &d, R, brec, s);
+        if (r->stepmasked) carry_masked(r, &d, s);
+    }
     const float *h = ln_f32(r->h);
     if (r->stateful) { /* Keras: the next batch starts where this one ended */
         ln_copy(ln_f32(r->sh), h + d.T * d.BU, d.BU);
@@ -559,7 +612,7 @@ static ln_status rnn_run(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x, f
 static ln_status rnn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
                              ln_tensor *const *y, unsigned flags) {
     rnn *r = ln_layer_state(l);
-    ln_status st = rnn_run(ctx, l, r, x[0], ln_f32(y[0]), flags);
+    ln_status st = rnn_run(ctx, l, r, x[0], ln_f32(y[0]), ln_layer_input_mask(l), flags);
     if (st || !r->return_state) return st;
     int64_t T = x[0]->shape[1], BU = x[0]->shape[0] * r->units;
     ln_copy(ln_f32(y[1]), ln_f32(r->h) + T * BU, BU); /* the final states */
@@ -683,6 +736,35 @@ static void bias_task(void *arg, int64_t t) {
     }
 }
 
+/* Before step s backward: keep the gradients of h(s+1) (and c(s+1)) of
+** its masked samples, which pass through the step unchanged. */
+static void save_masked(rnn *r, const dims *d, int64_t s, const float *dh) {
+    const float *m = ln_f32(r->tmask) + s * d->B;
+    float *sv = ln_f32(r->msave);
+    for (int64_t bi = 0; bi < d->B; bi++) {
+        if (m[bi] != 0.0f) continue;
+        memcpy(sv + bi * d->U, dh + bi * d->U, (size_t)d->U * sizeof *sv);
+        if (r->cell == CELL_LSTM)
+            memcpy(sv + d->BU + bi * d->U, ln_f32(r->dc) + bi * d->U,
+                   (size_t)d->U * sizeof *sv);
+    }
+}
+
+/* After step s backward: masked samples get the kept gradients as those
+** of h(s) (c(s)) and no gate gradient at step s. */
+static void pass_masked(rnn *r, const dims *d, int64_t s, float *dhn) {
+    const float *m = ln_f32(r->tmask) + s * d->B, *sv = ln_f32(r->msave);
+    const size_t row = (size_t)d->U * sizeof(float);
+    for (int64_t bi = 0; bi < d->B; bi++) {
+        if (m[bi] != 0.0f) continue;
+        memcpy(dhn + bi * d->U, sv + bi * d->U, row);
+        if (r->cell == CELL_LSTM) memcpy(ln_f32(r->dc) + bi * d->U, sv + d->BU + bi * d->U, row);
+        for (int64_t g = 0; g < d->G; g++) memset(at(r->dpre, d, g, s) + bi * d->U, 0, row);
+        if (r->dhp && r->cell == CELL_GRU && r->reset_after)
+            memset(ln_f32(r->dhp) + s * d->BU + bi * d->U, 0, row);
+    }
+}
+
 /* Backward of r's last forward: dy like its output, dhT and dcT (NULL:
 ** none) the gradients of the final states; dx (NULL: none) like x. */
 static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
@@ -701,7 +783,9 @@ static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
     else memset(ln_f32(r->dc), 0, (size_t)d.BU * sizeof *dh);
     for (int64_t s = d.T - 1; s >= 0; s--) {
         add_dy(r, &d, dy, dh, s);
+        if (r->stepmasked) save_masked(r, &d, s, dh);
         step_backward(r, &d, R, s, dh, dhn);
+        if (r->stepmasked) pass_masked(r, &d, s, dhn);
         float *t = dh;
         dh = dhn, dhn = t;
     }
@@ -769,18 +853,28 @@ static void rnn_free(rnn *r) {
     ln_activation_free(r->act);
     ln_activation_free(r->ract);
     ln_tensor *bufs[] = {r->sh, r->sc, r->xmask, r->hmask, r->hm, r->xt, r->pre, r->gate, r->h, r->c, r->tc, r->hp, r->dpre,
-                         r->dhp, r->dh, r->dh2, r->dc, r->tmp, r->dxt};
+                         r->dhp, r->dh, r->dh2, r->dc, r->tmp, r->dxt, r->tmask, r->msave};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
 }
 
 static void rnn_destroy(ln_layer *l) { rnn_free(ln_layer_state(l)); }
+
+/* return_sequences keeps the input mask; a last output drops it (Keras). */
+static ln_status rnn_mask(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                          const ln_tensor *in_mask, ln_tensor *out, int *has) {
+    const rnn *r = ln_layer_state(l);
+    return r->return_sequences ? ln_mask_keep(ctx, l, x, in_mask, out, has) : LN_OK;
+}
+
+static ln_status bidi_mask(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                           const ln_tensor *in_mask, ln_tensor *out, int *has);
 
 #define RNN_OPS(CREATE)                                                      \
     {                                                                        \
         .size = sizeof(ln_layer_ops), .state_size = sizeof(rnn),             \
         .create = CREATE, .build = rnn_build, .forward = rnn_forward,        \
         .backward = rnn_backward, .destroy = rnn_destroy,                    \
-        .reset_states = rnn_reset_states,                                    \
+        .reset_states = rnn_reset_states, .compute_mask = rnn_mask,          \
     }
 static const ln_layer_ops simple_ops = RNN_OPS(simple_create);
 static const ln_layer_ops lstm_ops = RNN_OPS(lstm_create);
@@ -801,6 +895,7 @@ typedef struct bidi {
     char fname[40], bname[40]; /* weight name prefixes */
     ln_args *bargs;            /* the backward copy's arguments (owned) */
     ln_tensor *yf, *yb, *dyf, *dyb, *dxb;
+    int masked; /* the last forward had a mask (s->f.tmask holds it) */
 } bidi;
 
 static ln_status bidi_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
@@ -865,19 +960,37 @@ static int64_t brow(const bidi *s, int64_t i, int64_t S) {
     return s->f.return_sequences ? i - i % S + (S - 1 - i % S) : i;
 }
 
+/* Whether output row i is a masked step given zeros (return_sequences). */
+static int zeroed(const bidi *s, const ln_tensor *mask, int64_t i) {
+    return mask && s->f.return_sequences && ln_f32(mask)[i] == 0.0f;
+}
+
+static ln_status bidi_mask(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                           const ln_tensor *in_mask, ln_tensor *out, int *has) {
+    const bidi *s = ln_layer_state(l);
+    return s->f.return_sequences ? ln_mask_keep(ctx, l, x, in_mask, out, has) : LN_OK;
+}
+
 static ln_status bidi_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
                               ln_tensor *const *y, unsigned flags) {
     bidi *s = ln_layer_state(l);
     const int64_t B = x[0]->shape[0], S = s->f.return_sequences ? x[0]->shape[1] : 1;
     const int64_t U = s->f.units, shape[2] = {B * S, U};
+    const ln_tensor *mask = ln_layer_input_mask(l);
+    s->masked = mask != NULL;
     ln_status st;
     if ((st = lu_buffer(ctx, &s->yf, 2, shape)) || (st = lu_buffer(ctx, &s->yb, 2, shape)) ||
-        (st = rnn_run(ctx, l, &s->f, x[0], ln_f32(s->yf), flags)) ||
-        (st = rnn_run(ctx, l, &s->b, x[0], ln_f32(s->yb), flags)))
+        (st = rnn_run(ctx, l, &s->f, x[0], ln_f32(s->yf), mask, flags)) ||
+        (st = rnn_run(ctx, l, &s->b, x[0], ln_f32(s->yb), mask, flags)))
         return st;
     const float *yf = ln_f32(s->yf), *yb = ln_f32(s->yb);
     float *out = ln_f32(y[0]);
+    const int64_t W = s->merge == MERGE_CONCAT ? 2 * U : U;
     for (int64_t i = 0; i < B * S; i++) {
+        if (zeroed(s, mask, i)) { /* tf.keras: zero_output_for_mask */
+            memset(out + i * W, 0, (size_t)W * sizeof *out);
+            continue;
+        }
         const float *a = yf + i * U, *b = yb + brow(s, i, S) * U;
         if (s->merge == MERGE_CONCAT) {
             memcpy(out + i * 2 * U, a, (size_t)U * sizeof *out);
@@ -907,8 +1020,14 @@ static ln_status bidi_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const 
     for (int64_t i = 0; i < B * S; i++) {
         int64_t j = brow(s, i, S);
         const int64_t w = s->merge == MERGE_CONCAT ? 2 * U : U;
+        const int zero = s->masked && s->f.return_sequences &&
+                         ln_f32(s->f.tmask)[(s->f.go_backwards ? S - 1 - i % S : i % S) * B + i / S] == 0.0f;
         for (int64_t u = 0; u < U; u++) {
-            float gi = g[i * w + u];
+            float gi = zero ? 0.0f : g[i * w + u];
+            if (zero) {
+                df[i * U + u] = 0.0f, db[j * U + u] = 0.0f;
+                continue;
+            }
             if (s->merge == MERGE_CONCAT) {
                 df[i * U + u] = gi, db[j * U + u] = g[i * w + U + u];
             } else if (s->merge == MERGE_MUL) {
@@ -941,7 +1060,7 @@ static void bidi_destroy(ln_layer *l) {
 static const ln_layer_ops bidi_ops = {
     .size = sizeof(ln_layer_ops), .state_size = sizeof(bidi), .create = bidi_create,
     .build = bidi_build, .forward = bidi_forward, .backward = bidi_backward,
-    .destroy = bidi_destroy,
+    .destroy = bidi_destroy, .compute_mask = bidi_mask,
 };
 
 static const ln_unit units[] = {

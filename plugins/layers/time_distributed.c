@@ -140,7 +140,7 @@ static const ln_layer_ops ops = {
     .size = sizeof(ln_layer_ops), .state_size = sizeof(tdist), .create = tdist_create,
     .build = tdist_build, .forward = tdist_forward, .backward = tdist_backward,
     .output_activation = tdist_activation, .destroy = tdist_destroy,
-    .reset_states = tdist_reset_states,
+    .reset_states = tdist_reset_states, LN_MASK_PASSTHROUGH,
 };
 
 static const ln_unit unit = {

@@ -493,7 +493,7 @@ START_TEST(layouts) {
     ck_assert(strstr(lt_layer_error("simple_rnn", "#1=3 recurrent_activation=sigmoid"),
                      "recurrent_activation"));
     ck_assert(strstr(lt_layer_error("embedding", "#1=10"), "output_dim"));
-    ck_assert(strstr(lt_layer_error("embedding", "#1=10 #2=4 mask_zero=true"), "mask_zero"));
+    ck_assert(strstr(lt_layer_error("masking", "mask_value=nan"), "mask_value"));
     ln_ctx ctx;
     ln_ctx_clear(&ctx);
     ln_layer *l = lt_layer("lstm", "#1=3");

@@ -80,5 +80,12 @@ LN_API double ln_layer_regularization_loss(const ln_layer *l);
 LN_API const char *ln_layer_output_activation(const ln_layer *l);
 /* The unit's reset_states, if it has one (Keras's layer.reset_states()). */
 LN_API void ln_layer_reset_states(ln_layer *l);
+/* Masks (Keras 2): the engine hands a layer the mask of its input 0
+** (borrowed until the next call; NULL: none) before forward; after
+** forward the layer's output mask is ln_layer_output_mask (NULL: none). */
+LN_API void ln_layer_set_input_mask(ln_layer *l, const ln_tensor *mask);
+LN_API const ln_tensor *ln_layer_output_mask(const ln_layer *l);
+/* Whether the layer's ops can compute a mask (compute_mask op). */
+LN_API int ln_layer_supports_mask(const ln_layer *l);
 
 #endif
