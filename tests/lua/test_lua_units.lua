@@ -379,18 +379,18 @@ test("model:add_loss reaches fit for a model of built-in layers", function()
   assert(not m1.layers[1].kernel.value:equal(m0.layers[1].kernel.value), "and in the gradient")
 end)
 
-test("functional models refuse what they cannot train yet, clearly", function()
+test("functional models take Lua units (tested in full by test_functional_lua)", function()
   local inp = ln.Input{shape = {4}}
   local h = ln.layers.Dense{3}(inp)
-  T.raises(function() return ln.layers.Lambda(function(t) return t * 2 end)(h) end,
-           "not supported in functional models")
-  local m = ln.Model{inputs = inp, outputs = ln.layers.Dense{1}(h)}
-  T.raises(function() m:compile{loss = function(yt, yp) return (yt - yp):abs():mean(2) end} end,
-           "a loss written in Lua is not supported for functional models")
-  T.raises(function()
-    m:compile{loss = "mse", metrics = {function(yt, yp) return (yt - yp):abs():mean(2) end}}
-  end, "a metric written in Lua is not supported for functional models")
-  T.raises(function() m:add_loss(1) end, "add_loss is not supported for functional models")
+  local twice = ln.layers.Lambda(function(t) return t * 2 end)(h)
+  eq(twice.shape[1], 3, "a Lambda's symbolic output shape")
+  local m = ln.Model{inputs = inp, outputs = ln.layers.Dense{1}(twice)}
+  m:compile{loss = function(yt, yp) return (yt - yp):abs():mean(2) end, optimizer = "sgd",
+            metrics = {function(yt, yp) return (yt - yp):abs():mean(2) end}}
+  local x, y = data(32, 4)
+  m:add_loss(0.25)
+  local loss = m:evaluate(x:narrow(2, 1, 4), y, {verbose = 0})
+  assert(loss > 0.25, "the add_loss term is in the loss: " .. loss)
 end)
 
 T.summary("lua units")

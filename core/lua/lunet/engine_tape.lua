@@ -31,13 +31,22 @@ end
 -- and metric objects `metrics`, training the variables `vars` (a list of
 -- layer Variables) with the model's optimizer.
 function M.new(model, loss, metrics, vars, cons)
+  -- a functional model: its graph node by node (lunet.functional_tape)
+  if rawget(model, "_graph") then
+    return require("lunet.functional_tape").new(model, nil, vars, cons)
+  end
+  return M.base(model, loss, metrics, vars, cons)
+end
+
+--- The fields every tape runner has (M.new's, for any model).
+function M.base(model, loss, metrics, vars, cons)
   -- the layers that may add to the loss: Lua layers (add_loss,
   -- regularizers) and C layers with a regularizer
   local L = require "lunet.custom_layers"
   local loss_layers = {}
   for _, l in ipairs(model.layers) do
     local has = L.is_lua_layer(l)
-    if not has then
+    if not has and l._c then -- (an ln.Input's layer has none)
       for k, v in pairs(l._c:config()) do
         if type(k) == "string" and k:match("_regularizer$") and v ~= nil then has = true end
       end
@@ -68,7 +77,12 @@ end
 -- The batch's loss: the compiled loss plus the model's losses
 -- (regularization penalties, add_loss terms).
 local function total_loss(self, yb, yp)
-  local l = self.loss(yb, yp)
+  return M.model_losses(self, self.loss(yb, yp))
+end
+
+--- l plus the model's losses (regularization penalties of the layers,
+-- their add_loss terms, the model's add_loss terms).
+function M.model_losses(self, l)
   for _, layer in ipairs(self.loss_layers) do
     for _, r in ipairs(layer.losses) do l = l + r end
   end
@@ -90,6 +104,12 @@ end
 local function record(self, lv, yb, yp, n)
   self.total, self.count = self.total + lv * n, self.count + n
   for _, m in ipairs(self.metrics) do m:update_state(yb, yp) end
+  M.record_extra(self, n)
+end
+
+--- Running means of the add_metric values of the model's Lua layers
+-- after a batch of n samples.
+function M.record_extra(self, n)
   local L = package.loaded["lunet.custom_layers"]
   for _, l in ipairs(self.model.layers) do
     if L and L.is_lua_layer(l) then

@@ -73,7 +73,7 @@ local properties = {
   losses = function(self) -- numbers; 0-d recorded tensors inside tape:run
     local r = {}
     for _, l in ipairs(self.layers) do
-      for _, v in ipairs(l.losses) do r[#r + 1] = v end
+      for _, v in ipairs(l.losses or {}) do r[#r + 1] = v end -- (an ln.Input has none)
     end
     for _, v in ipairs(rawget(self, "_added_losses") or {}) do
       r[#r + 1] = type(v) == "function" and v() or v

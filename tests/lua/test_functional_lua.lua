@@ -1,0 +1,263 @@
+-- Units written in Lua inside functional models (ln.Input ... ln.Model):
+-- Lua layers (one input, a list of inputs, shared), Lua losses and
+-- metrics per output, add_loss, a functional model inside a tape
+-- recording. Such graphs run node by node through the tape: a graph of Lua
+-- layers gives the same results (1e-5) as the same graph of built-in
+-- layers run by the C graph engine, bitwise the same for 1 and 2 threads;
+-- bad cases name the layer.
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local ln = require "lunet"
+local test, eq, near = T.test, T.eq, T.near
+
+local dir = T.mktempdir("lunet_functional_lua_")
+
+local MyDense = ln.layers.Layer:extend{
+  name = "MyDense", defaults = {units = 32, activation = "linear"},
+  build = function(self, input_shape)
+    self.kernel = self:add_weight{name = "kernel", initializer = "glorot_normal",
+                                  shape = {input_shape[#input_shape], self.units}}
+    self.bias = self:add_weight{name = "bias", shape = {self.units}, initializer = "zeros"}
+  end,
+  call = function(self, x)
+    return ln.activations.get(self.activation)(ln.matmul(x, self.kernel) + self.bias)
+  end,
+}
+
+-- a merge layer in Lua: called on a list of tensors, built for their shapes
+local MyConcat = ln.layers.Layer:extend{name = "MyConcat",
+  build = function(self, shapes)
+    assert(type(shapes[1]) == "table" and #shapes == 2, "build gets the list of input shapes")
+  end,
+  call = function(self, xs) return ln.cat(xs, 2) end}
+
+local function my_mse(y_true, y_pred) return (y_true - y_pred):square():mean(2) end
+
+local MaeMetric = ln.metrics.Metric:extend{name = "MaeMetric",
+  init = function(self) self.total, self.count = 0, 0 end,
+  update_state = function(self, y_true, y_pred)
+    local d = (y_true - y_pred):abs()
+    self.total, self.count = self.total + d:sum(), self.count + d:numel()
+  end,
+  result = function(self) return self.total / self.count end,
+  reset_state = function(self) self.total, self.count = 0, 0 end}
+
+-- Wide & Deep with two outputs, of Lua units (lua = true) or built-in ones.
+local function wide_deep(lua)
+  local D = lua and MyDense or function(a) return ln.layers.Dense{a.units, activation = a.activation, name = a.name} end
+  local wide = ln.Input{shape = {5}, name = "wide_input"}
+  local deep = ln.Input{shape = {6}, name = "deep_input"}
+  local h1 = D{units = 8, activation = "relu", name = "h1"}(deep)
+  local h2 = D{units = 8, activation = "relu", name = "h2"}(h1)
+  local cat = (lua and MyConcat{name = "cat"} or ln.layers.Concatenate{name = "cat"})({wide, h2})
+  local main = D{units = 1, name = "main_output"}(cat)
+  local aux = D{units = 1, name = "aux_output"}(h2)
+  return ln.Model{inputs = {wide, deep}, outputs = {main, aux}, name = "wide_deep"}
+end
+
+local function data(n, seed)
+  ln.random.seed(seed or 1)
+  local xw, xd = ln.randn({n, 5}), ln.randn({n, 6})
+  return xw, xd, xw:sum(2, true) * 0.3 - xd:narrow(2, 1, 1), xd:mean(2, true)
+end
+
+-- the built-in model's weights given to the Lua one (same order: kernel, bias)
+local function copy_weights(from, to)
+  for _, name in ipairs({"h1", "h2", "main_output", "aux_output"}) do
+    to:get_layer(name):set_weights(from:get_layer(name):get_weights())
+  end
+end
+
+local function max_diff(a, b) return (a - b):abs():max() end
+
+test("a graph of Lua layers, loss and metric trains as the same built-in graph (1e-5)", function()
+  ln.random.seed(3)
+  local c = wide_deep(false)
+  local l = wide_deep(true)
+  copy_weights(c, l)
+  c:compile{loss = "mse", optimizer = ln.optimizers.SGD{learning_rate = 0.05},
+            loss_weights = {0.9, 0.1}, metrics = {"mae"}}
+  l:compile{loss = my_mse, optimizer = ln.optimizers.SGD{learning_rate = 0.05},
+            loss_weights = {0.9, 0.1},
+            metrics = {main_output = {MaeMetric{name = "mae"}}, aux_output = {MaeMetric{name = "mae"}}}}
+  local xw, xd, y1, y2 = data(96)
+  local hc = c:fit({xw, xd}, {y1, y2}, {epochs = 3, batch_size = 16, shuffle = false, verbose = 0})
+  local hl = l:fit({wide_input = xw, deep_input = xd}, {main_output = y1, aux_output = y2},
+                   {epochs = 3, batch_size = 16, shuffle = false, verbose = 0})
+  for _, k in ipairs({"loss", "main_output_loss", "aux_output_loss", "main_output_mae",
+                      "aux_output_mae"}) do
+    assert(hl.history[k], "history has " .. k)
+    for e = 1, 3 do near(hl.history[k][e], hc.history[k][e], 1e-5, k .. " epoch " .. e) end
+  end
+  for _, name in ipairs({"h1", "h2", "main_output", "aux_output"}) do
+    local wc, wl = c:get_layer(name):get_weights(), l:get_layer(name):get_weights()
+    for i = 1, 2 do
+      assert(max_diff(wc[i], wl[i]) < 1e-5, name .. " weight " .. i .. " within 1e-5")
+    end
+  end
+  local ec = {c:evaluate({xw, xd}, {y1, y2}, {verbose = 0})}
+  local el = {l:evaluate({xw, xd}, {y1, y2}, {verbose = 0})}
+  eq(#el, #ec, "evaluate's results")
+  for i = 1, #ec do near(el[i], ec[i], 1e-5, "evaluate result " .. i) end
+  local pc, pl = c:predict({xw, xd}), l:predict({xw, xd})
+  assert(max_diff(pc[1], pl[1]) < 1e-5 and max_diff(pc[2], pl[2]) < 1e-5, "predict")
+  local yl = l({xw, xd})
+  assert(max_diff(yl[1], pl[1]) == 0, "model(x) is predict's numbers")
+end)
+
+test("a graph with Lua layers trains bitwise the same for 1 and 2 threads", function()
+  local function run(threads)
+    ln.set_num_threads(threads)
+    ln.random.seed(5)
+    local m = wide_deep(true)
+    m:compile{loss = my_mse, optimizer = "adam", metrics = {"mae"}}
+    local xw, xd, y1, y2 = data(80, 6)
+    ln.random.seed(7)
+    m:fit({xw, xd}, {y1, y2}, {epochs = 2, batch_size = 16, verbose = 0})
+    return m:get_weights()
+  end
+  local a, b = run(1), run(2)
+  ln.set_num_threads(2)
+  eq(#a, #b)
+  for i = 1, #a do assert(a[i]:equal(b[i]), "weight " .. i .. " bitwise equal") end
+end)
+
+test("a shared Lua layer (siamese) sums its gradients; add_loss from a layer", function()
+  local Penalized = ln.layers.Layer:extend{name = "Penalized", defaults = {rate = 0.1},
+    build = function(self, s)
+      self.w = self:add_weight{name = "w", shape = {s[1], 3}, initializer = "ones"}
+    end,
+    call = function(self, x)
+      local y = ln.matmul(x, self.w)
+      self:add_loss(self.rate * y:square():mean())
+      return y
+    end}
+  local a, b = ln.Input{shape = {4}}, ln.Input{shape = {4}}
+  local shared = Penalized{rate = 0.5}
+  local d = ln.layers.Lambda(function(p) return (p[1] - p[2]):abs():sum(2, true) end,
+                             {name = "l1_distance"})({shared(a), shared(b)})
+  local m = ln.Model{inputs = {a, b}, outputs = d}
+  eq(#m.trainable_variables, 1, "one weight for both branches")
+  ln.random.seed(2)
+  local xa, xb = ln.rand(8, 4), ln.rand(8, 4)
+  -- the tape's gradient of the graph's loss against finite differences
+  local y = ln.zeros({8, 1})
+  m:compile{loss = "mse", optimizer = "sgd"}
+  local function loss_at()
+    local l = m:evaluate({xa, xb}, y, {verbose = 0, batch_size = 8})
+    return l
+  end
+  local w = m.trainable_variables[1].value
+  local tape = ln.GradientTape()
+  local loss = tape:run(function()
+    local out = m({xa, xb}, {training = true})
+    local l = (out - y):square():mean()
+    for _, r in ipairs(m.losses) do l = l + r end
+    return l
+  end)
+  near(loss:item(), loss_at(), 1e-5, "the tape's loss is evaluate's (both calls' add_loss terms)")
+  local g = tape:gradient(loss, {w})[1]
+  local eps = 1e-2
+  for _, ij in ipairs({{1, 1}, {2, 3}, {4, 2}}) do
+    local i, j = ij[1], ij[2]
+    local v = w[{i, j}]
+    w[{i, j}] = v + eps
+    local up = loss_at()
+    w[{i, j}] = v - eps
+    local down = loss_at()
+    w[{i, j}] = v
+    local gij = g[{i, j}]
+    near(gij, (up - down) / (2 * eps), 2e-2 * math.max(1, math.abs(gij)), "dw " .. i .. "," .. j)
+  end
+end)
+
+test("a functional model inside a tape recording: the same gradients as Sequential", function()
+  ln.random.seed(9)
+  local inp = ln.Input{shape = {6}}
+  local h = ln.layers.Dense{5, activation = "tanh"}(inp)
+  local f = ln.Model{inputs = inp, outputs = ln.layers.Dense{2}(h)}
+  local s = ln.Sequential{ln.layers.Dense{5, activation = "tanh", input_shape = {6}},
+                          ln.layers.Dense{2}}
+  s:set_weights(f:get_weights())
+  local x = ln.randn({7, 6})
+  local function grads(model)
+    local tape = ln.GradientTape()
+    local l = tape:run(function() return model(x):square():sum() end)
+    local vars = {}
+    for i, v in ipairs(model.trainable_variables) do vars[i] = v.value end
+    return tape:gradient(l, vars)
+  end
+  local gf, gs = grads(f), grads(s)
+  eq(#gf, 4)
+  for i = 1, 4 do assert(gf[i]:equal(gs[i]), "gradient " .. i .. " bitwise equal") end
+  -- and a functional model of C layers still runs in C outside a tape
+  assert(f(x):equal(s(x)), "outside a tape")
+end)
+
+test("model:add_loss on a functional model is in fit's loss and gradient", function()
+  local function run(penalty)
+    ln.random.seed(4)
+    local inp = ln.Input{shape = {5}}
+    local dense = ln.layers.Dense{1}
+    local m = ln.Model{inputs = inp, outputs = dense(inp)}
+    if penalty then m:add_loss(function() return dense.kernel.value:abs():sum() * 10 end) end
+    m:compile{loss = "mse", optimizer = "sgd"}
+    local xw, _, y = data(32, 8)
+    return m, m:fit(xw, y, {epochs = 1, batch_size = 8, verbose = 0}).history.loss[1]
+  end
+  local m0, plain = run(false)
+  local m1, with = run(true)
+  assert(with > plain + 5 * m0.layers[2].kernel.value:abs():sum(), "the term is in the loss")
+  assert(not m1.layers[2].kernel.value:equal(m0.layers[2].kernel.value), "and in the gradient")
+end)
+
+test("a graph with Lua layers saves and loads with custom_objects", function()
+  ln.random.seed(11)
+  local m = wide_deep(true)
+  m:compile{loss = my_mse, optimizer = "adam"}
+  local xw, xd, y1, y2 = data(32, 12)
+  m:fit({xw, xd}, {y1, y2}, {epochs = 1, verbose = 0})
+  local path = dir .. "/wd.h5"
+  m:save(path)
+  local back = ln.models.load_model(path, {custom_objects = {MyDense = MyDense,
+                                                             MyConcat = MyConcat, my_mse = my_mse}})
+  local p, q = m:predict({xw, xd}), back:predict({xw, xd})
+  assert(p[1]:equal(q[1]) and p[2]:equal(q[2]), "the same predictions, bitwise")
+  T.raises(function() ln.models.load_model(path, {custom_objects = {MyConcat = MyConcat,
+                                                                    my_mse = my_mse}}) end,
+           "MyDense")
+end)
+
+test("bad Lua layers in graphs are named", function()
+  local NotTensor = ln.layers.Layer:extend{name = "NotTensor",
+    call = function(self, x) return 42 end}
+  local inp = ln.Input{shape = {3}}
+  T.raises(function() return NotTensor{name = "bad_one"}(inp) end, "bad_one", "not a tensor")
+  local Fails = ln.layers.Layer:extend{name = "Fails",
+    call = function(self, x, training)
+      if training then error("no training for me") end
+      return x * 1
+    end}
+  local out = Fails{name = "fails_in_training"}(inp)
+  local m = ln.Model{inputs = inp, outputs = ln.layers.Dense{1}(out)}
+  m:compile{loss = "mse", optimizer = "sgd"}
+  T.raises(function() m:fit(ln.zeros({4, 3}), ln.zeros({4, 1}), {verbose = 0}) end,
+           "fails_in_training", "no training for me")
+  -- a shared Lua layer called on another shape
+  local d = MyDense{units = 2, name = "shared_dense"}
+  d(ln.Input{shape = {3}})
+  T.raises(function() return d(ln.Input{shape = {4}}) end, "shared_dense", "(None, 3)", "(None, 4)")
+  -- a Lua merge layer called on a list holding a non-tensor
+  T.raises(function() return MyConcat{name = "cat_bad"}({ln.zeros({2, 3}), 5}) end,
+           "cat_bad", "entry 2")
+  -- one Lua metric object for two outputs (one running state)
+  local two = wide_deep(false)
+  local shared_metric = MaeMetric{name = "mae"}
+  T.raises(function() two:compile{loss = "mse", metrics = {shared_metric}} end,
+           "given to outputs 'main_output' and 'aux_output'")
+  -- the C graph engine is not asked to run a Lua layer
+  local lm = ln.Model{inputs = inp, outputs = MyDense{units = 1}(inp)}
+  T.raises(function() return lm:_get_net() end, "written in Lua")
+end)
+
+T.summary("functional lua")
