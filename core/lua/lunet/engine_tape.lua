@@ -61,17 +61,28 @@ function M.base(model, loss, metrics, vars, cons)
 end
 
 -- Rows [start, start + n) of x and y (0-based start; through the epoch's
--- order `index` when shuffled).
+-- order `index` when shuffled). x may be a list of tensors (a subclassed
+-- model's inputs).
 function Net:rows(x, y, index, start, n)
+  local pick
   if not index then
-    return x:narrow(1, start + 1, n), y and y:narrow(1, start + 1, n)
+    pick = function(t) return t:narrow(1, start + 1, n) end
+  else
+    if start == 0 or not self.perm or self.perm_of ~= index then
+      self.perm = core.tensor(index:totable(), "int32") + 1
+      self.perm_of = index
+    end
+    local ib = self.perm:narrow(1, start + 1, n)
+    pick = function(t) return t:index(1, ib) end
   end
-  if start == 0 or not self.perm or self.perm_of ~= index then
-    self.perm = core.tensor(index:totable(), "int32") + 1
-    self.perm_of = index
+  local xb
+  if is_tensor(x) then
+    xb = pick(x)
+  else
+    xb = {}
+    for i, t in ipairs(x) do xb[i] = pick(t) end
   end
-  local ib = self.perm:narrow(1, start + 1, n)
-  return x:index(1, ib), y and y:index(1, ib)
+  return xb, y and pick(y)
 end
 
 -- The batch's loss: the compiled loss plus the model's losses
@@ -96,6 +107,7 @@ local TRAINING = {training = true}
 
 -- The model's layers applied to x (the model was built and x checked).
 local function forward(model, x, opts)
+  if rawget(model, "_sub") then return model:_run(x, opts and opts.training) end
   for _, l in ipairs(model.layers) do x = l(x, opts) end
   return x
 end
@@ -195,7 +207,7 @@ function Net:predict_run(x, start, count, bs, out, max_batches, seconds)
 end
 
 function Net:predict_batch(x, start, n, out)
-  out:narrow(1, start + 1, n):copy_(forward(self.model, x:narrow(1, start + 1, n)))
+  out:narrow(1, start + 1, n):copy_(forward(self.model, (self:rows(x, nil, nil, start, n))))
 end
 
 -- fit's gradient stages (lunet.engine): a tape step applies its gradients

@@ -369,6 +369,20 @@ function F.Model(args)
   return self
 end
 
+--- ln.Model is callable (a functional model: F.Model{inputs, outputs}) and
+-- extendable (a subclassed model: ln.Model:extend{..., call = ...}, made
+-- by lunet.subclassed).
+do
+  local make = E.protect(F.Model)
+  F.Model = setmetatable({
+    extend = function(_, spec)
+      local S = require "lunet.subclassed"
+      return S.Root.extend(S.Root, spec)
+    end,
+  }, {__call = function(_, args) return make(args) end,
+      __tostring = function() return "<model class Model>" end})
+end
+
 -- fit/evaluate/predict hooks, compile (lunet.functional_train) and configs
 -- (lunet.functional_config) add their methods and functions here.
 F.node_index = node_index

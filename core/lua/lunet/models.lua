@@ -177,6 +177,7 @@ end
 --- Whether the model has a layer written in Lua (it then runs layer by
 -- layer, and fit through a gradient tape).
 function models.has_lua_layers(model)
+  if rawget(model, "_sub") then return true end -- a subclassed model: its call is Lua
   local L = package.loaded["lunet.custom_layers"]
   if not L then return false end
   for _, l in ipairs(model.layers) do
@@ -201,7 +202,7 @@ end
 function models.is_model(v)
   if type(v) ~= "table" then return false end
   local mt = getmetatable(v)
-  return mt == Model or (mt ~= nil and mt == models.Functional)
+  return mt == Model or (mt ~= nil and (mt == models.Functional or mt == models.Subclassed))
 end
 
 -- Builds layers from index `from` on, starting from input shape `shape`
