@@ -228,6 +228,29 @@ test("a graph with Lua layers saves and loads with custom_objects", function()
            "MyDense")
 end)
 
+test("a Lua class named like a built-in layer loads back beside the built-in ones", function()
+  local Dense = ln.layers.Layer:extend{name = "Dense", defaults = {units = 2},
+    build = function(self, s) self.kernel = self:add_weight{name = "kernel", shape = {s[#s], self.units}} end,
+    call = function(self, x) return ln.matmul(x, self.kernel) * 2 end}
+  ln.random.seed(13)
+  local x = ln.randn({5, 4})
+  local inp = ln.Input{shape = {4}}
+  local h = ln.layers.Dense{3, name = "builtin_1"}(inp)
+  local f = ln.Model{inputs = inp, outputs = ln.layers.Dense{2, name = "builtin_2"}(Dense{units = 3, name = "lua_dense"}(h))}
+  local s = ln.Sequential{Dense{units = 3, input_shape = {4}, name = "lua_first"}, ln.layers.Dense{2}}
+  for _, m in ipairs({f, s}) do
+    local path = dir .. "/clash_" .. m.name .. ".h5"
+    m:save(path)
+    local back = ln.models.load_model(path, {custom_objects = {Dense = Dense}})
+    assert(back:predict(x):equal(m:predict(x)), m.name .. ": the same predictions")
+    for _, l in ipairs(m.layers) do
+      if l.class_name ~= "InputLayer" then
+        eq(getmetatable(back:get_layer(l.name)) == getmetatable(l), true, l.name .. "'s kind")
+      end
+    end
+  end
+end)
+
 test("bad Lua layers in graphs are named", function()
   local NotTensor = ln.layers.Layer:extend{name = "NotTensor",
     call = function(self, x) return 42 end}
