@@ -251,6 +251,38 @@ test("a Lua class named like a built-in layer loads back beside the built-in one
   end
 end)
 
+test("Dot on samples of rank 3 (batch_dot): shapes, values, gradients through the tape", function()
+  ln.random.seed(14)
+  local a, b = ln.randn({2, 3, 4, 6}), ln.randn({2, 5, 4})
+  local dot = ln.layers.Dot{axes = {2, 2}}
+  local y = dot({a, b})
+  eq(table.concat(y:shape(), ","), "2,3,6,5", "x's other axes, then y's")
+  -- y[n][i][j][r] = sum_c a[n][i][c][j] b[n][r][c]
+  for _, idx in ipairs({{1, 1, 1, 1}, {2, 3, 6, 5}, {1, 2, 4, 3}}) do
+    local n, i, j, r = table.unpack(idx)
+    local want = 0
+    for c = 1, 4 do want = want + a[{n, i, c, j}] * b[{n, r, c}] end
+    near(y[{n, i, j, r}], want, 1e-5, "y at " .. table.concat(idx, ","))
+  end
+  local i1, i2 = ln.Input{shape = {3, 4, 6}}, ln.Input{shape = {5, 4}}
+  eq(table.concat(dot({i1, i2}).shape, ","), "3,6,5", "the symbolic shape")
+  -- the tape's gradient of sum(y * w) with respect to a, against finite differences
+  local w = ln.randn({2, 3, 6, 5})
+  local tape = ln.GradientTape()
+  local l = tape:run(function() tape:watch(a); return (dot({a, b}) * w):sum() end)
+  local g = tape:gradient(l, {a})[1]
+  local eps = 1e-2
+  for _, idx in ipairs({{1, 1, 1, 1}, {2, 3, 4, 6}, {1, 2, 3, 2}}) do
+    local v = a[idx]
+    a[idx] = v + eps
+    local up = (dot({a, b}) * w):sum()
+    a[idx] = v - eps
+    local down = (dot({a, b}) * w):sum()
+    a[idx] = v
+    near(g[idx], (up - down) / (2 * eps), 1e-2, "da at " .. table.concat(idx, ","))
+  end
+end)
+
 test("bad Lua layers in graphs are named", function()
   local NotTensor = ln.layers.Layer:extend{name = "NotTensor",
     call = function(self, x) return 42 end}
