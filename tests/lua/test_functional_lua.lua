@@ -283,6 +283,23 @@ test("Dot on samples of rank 3 (batch_dot): shapes, values, gradients through th
   end
 end)
 
+test("clone_model of a graph with a shared Lua layer: same graph, new weights", function()
+  ln.random.seed(15)
+  local a, b = ln.Input{shape = {4}}, ln.Input{shape = {4}}
+  local shared = MyDense{units = 3}
+  local out = ln.layers.Dense{1}(MyConcat{}({shared(a), shared(b)}))
+  local m = ln.Model{inputs = {a, b}, outputs = out}
+  local c = ln.models.clone_model(m)
+  eq(#c.layers, #m.layers)
+  eq(#c.trainable_variables, #m.trainable_variables, "the shared layer is one layer")
+  assert(c.layers[3] ~= m.layers[3] and c.layers[3].class_name == "MyDense", "a new MyDense")
+  c:set_weights(m:get_weights())
+  local xa, xb = ln.randn({6, 4}), ln.randn({6, 4})
+  assert(c({xa, xb}):equal(m({xa, xb})), "the same function with the same weights")
+  T.raises(function() ln.models.clone_model(ln.Model:extend{name = "Sub",
+    call = function(_, x) return x end}{}) end, "Functional or Sequential")
+end)
+
 test("bad Lua layers in graphs are named", function()
   local NotTensor = ln.layers.Layer:extend{name = "NotTensor",
     call = function(self, x) return 42 end}
