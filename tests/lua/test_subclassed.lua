@@ -133,6 +133,52 @@ test("summary prints 'multiple'; save refused, save_weights and load_weights wor
   assert(back:predict(x):equal(m:predict(x)), "the same predictions, bitwise")
 end)
 
+test("the book's ReconstructingRegressor: add_loss and add_metric in call", function()
+  local ReconstructingRegressor = ln.Model:extend{name = "ReconstructingRegressor",
+    defaults = {output_dim = 1},
+    init = function(self)
+      self.hidden = {}
+      for i = 1, 2 do
+        self.hidden[i] = ln.layers.Dense{12, activation = "selu", kernel_initializer = "lecun_normal"}
+      end
+      self.out = ln.layers.Dense{self.output_dim}
+      self.reconstruct = ln.layers.Dense{8}
+    end,
+    call = function(self, inputs, training)
+      local z = inputs
+      for _, l in ipairs(self.hidden) do z = l(z) end
+      local recon_loss = (self.reconstruct(z) - inputs):square():mean()
+      self:add_loss(recon_loss * 0.05)
+      self:add_metric(recon_loss, "reconstruction_error")
+      return self.out(z)
+    end}
+  local function run(weight_of_term)
+    ln.random.seed(21)
+    local m = ReconstructingRegressor{}
+    local x, y = data(64, 22)
+    m:compile{loss = "mse", optimizer = ln.optimizers.SGD{learning_rate = 0.01}}
+    local h = m:fit(x, y, {epochs = 2, batch_size = 16, verbose = 0, shuffle = false})
+    return m, h
+  end
+  local m, h = run()
+  assert(h.history.reconstruction_error and h.history.reconstruction_error[2] > 0,
+         "the add_metric value is in the history")
+  eq(#m.layers, 4)
+  local x, y = data(64, 22)
+  -- evaluate's loss is the mse plus 0.05 times the reconstruction error
+  local loss = m:evaluate(x, y, {verbose = 0, batch_size = 64})
+  local yp = m:predict(x, {batch_size = 64}) -- (one call: m.losses are its terms)
+  local mse = (yp - y):square():mean()
+  local terms, nonzero = 0, 0
+  for _, v in ipairs(m.losses) do -- (the Dense layers' penalties are zeros)
+    v = type(v) == "number" and v or v:item()
+    terms = terms + v
+    if v ~= 0 then nonzero = nonzero + 1 end
+  end
+  eq(nonzero, 1, "one add_loss term per call, not one per step")
+  near(loss, mse + terms, 1e-5, "the loss includes the add_loss term")
+end)
+
 test("bad subclassed models are named", function()
   T.raises(function() ln.Model:extend{name = "NoCall"} end, "NoCall", "needs call")
   local NotTensor = ln.Model:extend{name = "NotTensor", defaults = {units = 1},

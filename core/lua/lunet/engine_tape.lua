@@ -100,6 +100,7 @@ function M.model_losses(self, l)
   for _, v in ipairs(rawget(self.model, "_added_losses") or {}) do
     l = l + (type(v) == "function" and v() or v)
   end
+  for _, v in ipairs(rawget(self.model, "_call_losses") or {}) do l = l + v end -- (subclassed)
   return l
 end
 
@@ -122,6 +123,10 @@ end
 --- Running means of the add_metric values of the model's Lua layers
 -- after a batch of n samples.
 function M.record_extra(self, n)
+  for name, v in pairs(rawget(self.model, "_call_metrics") or {}) do -- (a subclassed model's)
+    self.extra_sum[name] = (self.extra_sum[name] or 0) + number(v) * n
+    self.extra_n[name] = (self.extra_n[name] or 0) + n
+  end
   local L = package.loaded["lunet.custom_layers"]
   for _, l in ipairs(self.model.layers) do
     if L and L.is_lua_layer(l) then

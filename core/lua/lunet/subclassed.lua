@@ -108,7 +108,7 @@ function M.new(cls, args)
   end
   local self = setmetatable({}, Sub)
   rawset(self, "_cls", cls)
-  rawset(self, "_layers", {})
+  rawset(self, "_fields", {})
   rawset(self, "_name", name or layers.unique_name(registry.to_snake_case(who)))
   rawset(self, "_sub", true)
   rawset(self, "stop_training", false)
@@ -128,14 +128,37 @@ local function trackable(v)
   return layers.is_layer(v) or models.is_model(v)
 end
 
-local function track(self, v)
-  local list = rawget(self, "_layers")
-  for _, l in ipairs(list) do if l == v then return end end
-  list[#list + 1] = v
+-- The model's layers: those held by its fields -- directly or in a list
+-- (filled before or after the assignment) -- fields in the order of their
+-- first assignment, as Keras tracks attributes.
+local function tracked_layers(self)
+  local r, seen = {}, {}
+  local function add(v)
+    if trackable(v) and not seen[v] then
+      seen[v] = true
+      r[#r + 1] = v
+    end
+  end
+  for _, k in ipairs(rawget(self, "_fields")) do
+    local v = rawget(self, k)
+    if type(v) == "table" and getmetatable(v) == nil then
+      for _, e in ipairs(v) do add(e) end
+    else
+      add(v)
+    end
+  end
+  return r
 end
 
 local sproperties = {
   input_shape = function(self) return rawget(self, "_in_shape") end,
+  layers = tracked_layers,
+  -- the layers' losses, then the last call's add_loss terms and the model's own
+  losses = function(self)
+    local r = models.properties.losses(self)
+    for _, v in ipairs(rawget(self, "_call_losses") or {}) do r[#r + 1] = v end
+    return r
+  end,
   output_shape = function(self) return rawget(self, "_out_shape") end,
   class_name = function(self) return rawget(self, "_cls").class_name end,
 }
@@ -151,13 +174,12 @@ Sub.__index = function(self, k)
 end
 
 Sub.__newindex = function(self, k, v)
-  if sproperties[k] then E.raisef("%s: '%s' is read-only", self.name, tostring(k)) end
-  if trackable(v) then
-    track(self, v)
-  elseif type(v) == "table" and getmetatable(v) == nil then
-    for _, e in ipairs(v) do if trackable(e) then track(self, e) end end
-  end
   if k == "layers" then E.raisef("%s: 'layers' is read-only (assign layers to fields)", self.name) end
+  if sproperties[k] then E.raisef("%s: '%s' is read-only", self.name, tostring(k)) end
+  if type(k) == "string" and (trackable(v) or type(v) == "table") and rawget(self, k) == nil then
+    local fields = rawget(self, "_fields")
+    fields[#fields + 1] = k
+  end
   return models.Model.__newindex(self, k, v)
 end
 
@@ -187,7 +209,12 @@ end
 
 --- The class's call on x (training: a boolean), the model built by the first.
 function methods:_run(x, training)
-  local y = self._cls.call(self, x, training and true or false)
+  rawset(self, "_call_losses", {})
+  rawset(self, "_call_metrics", {})
+  rawset(self, "_in_call", true)
+  local ok, y = pcall(self._cls.call, self, x, training and true or false)
+  rawset(self, "_in_call", nil)
+  if not ok then error(y, 0) end
   if not registry.is_tensor(y) then
     E.raisef("%s (%s): call returned %s, not a tensor", self.name, self.class_name, type(y))
   end
@@ -268,6 +295,36 @@ function methods:_check_xy(what, x, y)
 end
 
 function methods:_is_built() return rawget(self, "_out_shape") ~= nil end
+
+--- self:add_loss(t) inside call: a term of this call added to fit's loss
+-- (Keras's add_loss in a subclassed model's call); outside call, as for
+-- any model (a tensor, a number or a function called at each step).
+function methods:add_loss(v)
+  if rawget(self, "_in_call") then
+    if type(v) ~= "number" and not registry.is_tensor(v) then
+      E.raisef("%s: add_loss expects a tensor or a number, got %s", self.name, type(v))
+    end
+    local list = rawget(self, "_call_losses")
+    list[#list + 1] = v
+    return
+  end
+  return models.methods.add_loss(self, v)
+end
+
+--- self:add_metric(t, name) inside call: a value averaged over the epoch's
+-- batches, in fit's logs under `name`.
+function methods:add_metric(v, name)
+  if type(name) ~= "string" or name == "" then
+    E.raisef("%s: add_metric needs a name: self:add_metric(value, \"name\")", self.name)
+  end
+  if type(v) ~= "number" and not registry.is_tensor(v) then
+    E.raisef("%s: add_metric '%s' expects a tensor or a number, got %s", self.name, name, type(v))
+  end
+  if not rawget(self, "_in_call") then
+    E.raisef("%s: add_metric is called inside call(self, inputs, training)", self.name)
+  end
+  rawget(self, "_call_metrics")[name] = v
+end
 
 function methods:build(shape)
   if type(shape) ~= "table" or #shape == 0 then
