@@ -179,6 +179,29 @@ test("the book's ReconstructingRegressor: add_loss and add_metric in call", func
   near(loss, mse + terms, 1e-5, "the loss includes the add_loss term")
 end)
 
+test("models inside a subclassed model: trained, summarized, drawn unconnected", function()
+  ln.random.seed(23)
+  local inner = MLP{units = 4, name = "inner_mlp"}
+  local seq = ln.Sequential{ln.layers.Dense{2, input_shape = {8}}, name = "inner_seq"}
+  local Outer = ln.Model:extend{name = "Outer",
+    init = function(self) self.a, self.b = inner, seq end,
+    call = function(self, x, training)
+      return self.a(x, {training = training}) + self.b(x):sum(2, true)
+    end}
+  local o = Outer{}
+  local x, y = data(32, 24)
+  o:compile{loss = "mse", optimizer = "sgd"}
+  o:build({8})
+  local before = inner.layers[1].kernel.value:clone()
+  o:fit(x, y, {epochs = 1, verbose = 0})
+  assert(not inner.layers[1].kernel.value:equal(before), "the inner model's weights train")
+  eq(#o.trainable_variables, 6)
+  local text = o:summary_string()
+  assert(text:find("inner_mlp (MLP)", 1, true) and text:find("inner_seq (Sequential)", 1, true), text)
+  local dot = ln.utils.model_to_dot(o)
+  assert(dot:find("inner_mlp: MLP", 1, true) and not dot:find("->", 1, true), dot)
+end)
+
 test("bad subclassed models are named", function()
   T.raises(function() ln.Model:extend{name = "NoCall"} end, "NoCall", "needs call")
   local NotTensor = ln.Model:extend{name = "NotTensor", defaults = {units = 1},

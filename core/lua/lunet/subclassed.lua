@@ -393,7 +393,8 @@ function methods:summary(opts)
       if v.trainable then tr = tr + k end
     end
     total, trainable = total + count, trainable + tr
-    print_fn(row({l.name .. " (" .. l.class_name .. ")", "multiple", tostring(count)}, stops))
+    local cls = l.class_name or (rawget(l, "_graph") and "Functional" or "Sequential")
+    print_fn(row({l.name .. " (" .. cls .. ")", "multiple", tostring(count)}, stops))
     print_fn(i == #self.layers and string.rep("=", width) or string.rep("_", width))
   end
   if #self.layers == 0 then print_fn(string.rep("=", width)) end
