@@ -300,6 +300,27 @@ test("clone_model of a graph with a shared Lua layer: same graph, new weights", 
     call = function(_, x) return x end}{}) end, "Functional or Sequential")
 end)
 
+test("uint8 and int32 inputs through the tape path become float32 batch by batch", function()
+  ln.random.seed(16)
+  local x = (ln.rand(16, 3) * 255):floor():byte()
+  local function graph(lua)
+    ln.random.seed(17)
+    local inp = ln.Input{shape = {3}}
+    local h = ln.layers.Rescaling{1 / 255}(inp)
+    if lua then h = ln.layers.Lambda(function(t) return t * 1 end)(h) end
+    local m = ln.Model{inputs = inp, outputs = ln.layers.Dense{1}(h)}
+    m:compile{loss = "mse", optimizer = "sgd"}
+    return m
+  end
+  local c, l = graph(false), graph(true)
+  l:set_weights(c:get_weights())
+  local y = ln.rand(16, 1)
+  local hc = c:fit(x, y, {epochs = 2, batch_size = 8, shuffle = false, verbose = 0})
+  local hl = l:fit(x, y, {epochs = 2, batch_size = 8, shuffle = false, verbose = 0})
+  near(hl.history.loss[2], hc.history.loss[2], 1e-5, "the same loss as the C graph")
+  assert(max_diff(l:predict(x), c:predict(x)) < 1e-5, "predict")
+end)
+
 test("bad Lua layers in graphs are named", function()
   local NotTensor = ln.layers.Layer:extend{name = "NotTensor",
     call = function(self, x) return 42 end}

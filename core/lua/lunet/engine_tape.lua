@@ -77,12 +77,19 @@ function Net:rows(x, y, index, start, n)
   end
   local xb
   if is_tensor(x) then
-    xb = pick(x)
+    xb = M.as_float(pick(x))
   else
     xb = {}
-    for i, t in ipairs(x) do xb[i] = pick(t) end
+    for i, t in ipairs(x) do xb[i] = M.as_float(pick(t)) end
   end
   return xb, y and pick(y)
+end
+
+--- A batch of inputs as float32 (uint8 and int32 rows become float32 batch
+-- by batch, as the C net's runs do).
+function M.as_float(t)
+  if core.nn.tensor_info(t) == "float32" then return t end
+  return t:float()
 end
 
 -- The batch's loss: the compiled loss plus the model's losses

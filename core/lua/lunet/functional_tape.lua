@@ -114,7 +114,9 @@ function Net:rows(xs, ys, index, start, n)
     local ib = self.perm:narrow(1, start + 1, n)
     pick = function(t) return t:index(1, ib) end
   end
-  return slice(xs, #xs, pick), ys and slice(ys, nout, pick)
+  local xb = slice(xs, #xs, pick)
+  for i, t in ipairs(xb) do xb[i] = tape_engine.as_float(t) end
+  return xb, ys and slice(ys, nout, pick)
 end
 
 -- The batch's loss: the outputs' losses (times their weights) plus the
