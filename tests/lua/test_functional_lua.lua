@@ -321,6 +321,52 @@ test("uint8 and int32 inputs through the tape path become float32 batch by batch
   assert(max_diff(l:predict(x), c:predict(x)) < 1e-5, "predict")
 end)
 
+test("sample_weight and class_weight with Lua losses on the tape path (1e-5 of the C net)", function()
+  -- a graph with two outputs, weighted per output, against the C graph with "mse"
+  ln.random.seed(18)
+  local c, l = wide_deep(false), wide_deep(true)
+  copy_weights(c, l)
+  c:compile{loss = "mse", optimizer = ln.optimizers.SGD{learning_rate = 0.05}, loss_weights = {0.9, 0.1}}
+  l:compile{loss = my_mse, optimizer = ln.optimizers.SGD{learning_rate = 0.05}, loss_weights = {0.9, 0.1}}
+  local xw, xd, y1, y2 = data(48, 19)
+  local w1, w2 = ln.rand(48) * 2, ln.rand(48)
+  local sw = {main_output = w1, aux_output = w2}
+  local vw = {main_output = w2, aux_output = w1}
+  local opts = {epochs = 2, batch_size = 16, shuffle = false, verbose = 0, sample_weight = sw,
+                validation_data = {{xw, xd}, {y1, y2}, vw}}
+  local hc, hl = c:fit({xw, xd}, {y1, y2}, opts), l:fit({xw, xd}, {y1, y2}, opts)
+  for _, k in ipairs({"loss", "main_output_loss", "aux_output_loss", "val_loss"}) do
+    for e = 1, 2 do near(hl.history[k][e], hc.history[k][e], 1e-5, k .. " epoch " .. e) end
+  end
+  near(l:evaluate({xw, xd}, {y1, y2}, {verbose = 0, sample_weight = sw}),
+       c:evaluate({xw, xd}, {y1, y2}, {verbose = 0, sample_weight = sw}), 1e-5, "evaluate")
+  -- class_weight on a Sequential with a Lua layer and a Lua loss
+  local function seq(lua)
+    ln.random.seed(20)
+    local m = ln.Sequential{ln.layers.Dense{3, input_shape = {5}},
+                            lua and ln.layers.Lambda(function(t) return t * 1 end) or ln.layers.Activation{"linear"},
+                            ln.layers.Activation{"softmax"}}
+    local function my_cce(yt, yp) return (yp:log() * yt):sum(2) * -1 end
+    m:compile{loss = lua and my_cce or "categorical_crossentropy", optimizer = "sgd"}
+    return m
+  end
+  local x = ln.randn({30, 5})
+  local labels = (ln.rand(30) * 3):floor():int()
+  local onehot = ln.zeros({30, 3})
+  for i = 1, 30 do onehot[{i, labels[i] + 1}] = 1 end
+  local a, b = seq(false), seq(true)
+  b:set_weights(a:get_weights())
+  local cw = {[0] = 1, [1] = 3, [2] = 0.5}
+  local ha = a:fit(x, onehot, {epochs = 2, batch_size = 10, shuffle = false, verbose = 0, class_weight = cw})
+  local hb = b:fit(x, onehot, {epochs = 2, batch_size = 10, shuffle = false, verbose = 0, class_weight = cw})
+  near(hb.history.loss[2], ha.history.loss[2], 1e-5, "class_weight")
+  -- a built-in loss cannot weigh samples on the tape: said at fit's start
+  local m = wide_deep(true)
+  m:compile{loss = "mse", optimizer = "sgd"}
+  T.raises(function() m:fit({xw, xd}, {y1, y2}, {verbose = 0, sample_weight = w1}) end,
+           "built-in loss 'mean_squared_error'", "Lua function")
+end)
+
 test("bad Lua layers in graphs are named", function()
   local NotTensor = ln.layers.Layer:extend{name = "NotTensor",
     call = function(self, x) return 42 end}

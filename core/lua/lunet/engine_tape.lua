@@ -82,7 +82,56 @@ function Net:rows(x, y, index, start, n)
     xb = {}
     for i, t in ipairs(x) do xb[i] = M.as_float(pick(t)) end
   end
+  M.pick_weights(self, y, pick)
   return xb, y and pick(y)
+end
+
+--- The batch's sample weights (self.wb[k] for output k) from the weights
+-- set by set_sample_weight, through the same rows as the targets.
+function M.pick_weights(self, y, pick)
+  self.wb = nil
+  if not (self.sw and y) then return end
+  for k, w in pairs(self.sw) do
+    self.wb = self.wb or {}
+    self.wb[k] = pick(w)
+  end
+end
+
+--- The loss of a batch with per-sample weights w (nil: unweighted):
+-- sum(w * per-sample loss) / batch size, Keras's SUM_OVER_BATCH_SIZE as the
+-- C net computes it.
+function M.loss_value(loss, y, yp, w)
+  if w == nil then return loss(y, yp) end
+  local per = loss:call(y, yp)
+  if not is_tensor(per) then
+    E.raisef("loss %s: call returned %s, not a tensor of per-sample losses", loss.name, type(per))
+  end
+  local n = w:numel()
+  if per:numel() ~= n then
+    E.raisef("loss %s: call returned %d values for a batch of %d samples; sample weights " ..
+             "need one loss per sample", loss.name, per:numel(), n)
+  end
+  return (per:reshape({n}) * w):sum() / n
+end
+
+--- Weights for output k (a tensor of one weight per sample, or nil to
+-- clear) -- fit's and evaluate's sample_weight and class_weight. Losses
+-- written in Lua only: a built-in loss on the tape gives the batch mean.
+function M.set_weight(self, k, w, loss, output)
+  if w ~= nil and not require("lunet.losses").is_lua_loss(loss) then
+    E.raisef("sample_weight and class_weight%s: the built-in loss '%s' cannot weigh samples " ..
+             "when the model trains through the gradient tape (it has a layer, loss or " ..
+             "metric written in Lua, or add_loss terms); give the loss as a Lua function, " ..
+             "e.g. function(y_true, y_pred) return (y_true - y_pred):square():mean(2) end",
+             output and (" of output '" .. output .. "'") or "", loss and loss.name or "?")
+  end
+  self.sw = self.sw or {}
+  self.sw[k] = w
+  if next(self.sw) == nil then self.sw = nil end
+end
+
+function Net:set_sample_weight(k, w)
+  M.set_weight(self, k, w, self.loss)
 end
 
 --- A batch of inputs as float32 (uint8 and int32 rows become float32 batch
@@ -95,7 +144,7 @@ end
 -- The batch's loss: the compiled loss plus the model's losses
 -- (regularization penalties, add_loss terms).
 local function total_loss(self, yb, yp)
-  return M.model_losses(self, self.loss(yb, yp))
+  return M.model_losses(self, M.loss_value(self.loss, yb, yp, self.wb and self.wb[1]))
 end
 
 --- l plus the model's losses (regularization penalties of the layers,

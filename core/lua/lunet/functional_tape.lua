@@ -116,6 +116,7 @@ function Net:rows(xs, ys, index, start, n)
   end
   local xb = slice(xs, #xs, pick)
   for i, t in ipairs(xb) do xb[i] = tape_engine.as_float(t) end
+  tape_engine.pick_weights(self, ys, pick)
   return xb, ys and slice(ys, nout, pick)
 end
 
@@ -125,7 +126,7 @@ local function total_loss(self, yb, yp)
   local l, parts = nil, {}
   for k, e in ipairs(self.outs) do
     if e.loss then
-      local lk = e.loss(yb[k], yp[k])
+      local lk = tape_engine.loss_value(e.loss, yb[k], yp[k], self.wb and self.wb[k])
       parts[k] = lk
       local term = e.weight == 1 and lk or lk * e.weight
       l = l and l + term or term
@@ -179,6 +180,12 @@ function Net:predict_batch(x, start, n, out)
   local xb = self:rows(x, nil, nil, start, n)
   local yp = M.run(self.model, xb)
   for k, t in ipairs(out) do t:narrow(1, start + 1, n):copy_(yp[k]) end
+end
+
+function Net:set_sample_weight(k, w)
+  local e = self.outs[k] or {}
+  if w ~= nil and not e.loss then return end -- an output without a loss: nothing to weigh
+  tape_engine.set_weight(self, k, w, e.loss, self.model._graph.output_names[k])
 end
 
 function Net:reset_metrics()
