@@ -202,6 +202,23 @@ test("models inside a subclassed model: trained, summarized, drawn unconnected",
   assert(dot:find("inner_mlp: MLP", 1, true) and not dot:find("->", 1, true), dot)
 end)
 
+test("a Lua layer tracks layers in a list field filled after the assignment", function()
+  local Block = ln.layers.Layer:extend{name = "ListBlock",
+    init = function(self)
+      self.hidden = {}
+      for i = 1, 2 do self.hidden[i] = ln.layers.Dense{4, activation = "tanh"} end
+    end,
+    call = function(self, x)
+      local z = x
+      for _, l in ipairs(self.hidden) do z = l(z) end
+      return x + z
+    end}
+  local b = Block{}
+  b(ln.zeros({1, 4}))
+  eq(#b.trainable_variables, 4, "both Dense layers' weights are the block's")
+  eq(b:count_params(), 2 * (16 + 4))
+end)
+
 test("bad subclassed models are named", function()
   T.raises(function() ln.Model:extend{name = "NoCall"} end, "NoCall", "needs call")
   local NotTensor = ln.Model:extend{name = "NotTensor", defaults = {units = 1},

@@ -169,6 +169,24 @@ local function variable_of(self, w)
   }}, layers.Variable)
 end
 
+-- The layers held in fields, directly (in the order of assignment) or in
+-- lists assigned to fields (also filled after the assignment: self.hidden
+-- = {} then self.hidden[i] = ...), as Keras tracks attributes and lists.
+local function sublayers(self)
+  local subs = rawget(self, "_sublayers")
+  local lists = rawget(self, "_sublists")
+  if not lists then return subs end
+  local r, seen = {}, {}
+  for _, l in ipairs(subs) do r[#r + 1] = l; seen[l] = true end
+  for _, list in ipairs(lists) do
+    for _, l in ipairs(list) do
+      if layers.is_layer(l) and not seen[l] then r[#r + 1] = l; seen[l] = true end
+    end
+  end
+  return r
+end
+M.sublayers = sublayers
+
 -- Keras's order: trainable weights, then the others (the built-in
 -- layer's below first in each group).
 local function variables(self)
@@ -183,7 +201,7 @@ local function variables(self)
     local v = variable_of(self, w)
     if v.trainable then first[#first + 1] = v else second[#second + 1] = v end
   end
-  for _, l in ipairs(rawget(self, "_sublayers")) do -- layers held in fields
+  for _, l in ipairs(sublayers(self)) do -- layers held in fields
     for _, v in ipairs(l.variables) do
       if v.trainable and self.trainable then first[#first + 1] = v else second[#second + 1] = v end
     end
@@ -326,7 +344,7 @@ local function run_build(self, shape)
   rawset(self, "_shape_in", copy_shape(shape))
   -- sublayers made in init or build are built by a first call: make it now
   -- (a probe of one zero sample), so the weights exist to be loaded
-  for _, l in ipairs(rawget(self, "_sublayers")) do
+  for _, l in ipairs(sublayers(self)) do
     if not l.built then return M.output_shape(self) end
   end
 end
@@ -435,7 +453,7 @@ local properties = {
         if w.regularizer and w.trainable then r[#r + 1] = w.regularizer(w.value) end
       end
     end
-    for _, l in ipairs(rawget(self, "_sublayers")) do
+    for _, l in ipairs(sublayers(self)) do
       for _, v in ipairs(l.losses) do
         if registry.is_tensor(v) or v ~= 0 then r[#r + 1] = v end
       end
@@ -473,6 +491,10 @@ LuaLayer.__newindex = function(self, k, v)
     if layers.is_layer(v) then
       local subs = rawget(self, "_sublayers")
       subs[#subs + 1] = v
+    elseif type(v) == "table" and getmetatable(v) == nil then
+      local lists = rawget(self, "_sublists") or {}
+      lists[#lists + 1] = v
+      rawset(self, "_sublists", lists)
     end
     rawset(self, k, v)
   end
