@@ -24,18 +24,6 @@ typedef struct ln_bc {
     int64_t sx[LN_MAX_DIM], sy[LN_MAX_DIM]; /* 0 where broadcast */
 } ln_bc;
 
-/* Strides of a tensor of shape (nt, st) aligned to the output's nd dims. */
-static inline void ln_bc_strides(int nd, const int64_t *out, int nt,
-                                 const int64_t *st, int64_t *stride) {
-    int64_t s = 1;
-    for (int i = nd - 1; i >= 0; i--) {
-        int j = i - (nd - nt);
-        int64_t d = j >= 0 ? st[j] : 1;
-        stride[i] = (d == 1 && out[i] != 1) ? 0 : s;
-        s *= d;
-    }
-}
-
 /* Output shape and strides for x op y; fails naming fn and both shapes. */
 static inline ln_status ln_bc_init(ln_ctx *ctx, ln_bc *bc, const ln_tensor *x,
                                    const ln_tensor *y, const char *fn) {
@@ -92,12 +80,5 @@ static inline void ln_bc_next(const ln_bc *bc, int64_t *c, int64_t *ox,
             }                                                                \
         }                                                                    \
     } while (0)
-
-/* Product of shape[from..to). */
-static inline int64_t ln_dims_prod(const int64_t *shape, int from, int to) {
-    int64_t p = 1;
-    for (int i = from; i < to; i++) p *= shape[i];
-    return p;
-}
 
 #endif

@@ -102,4 +102,26 @@ LN_API const char *ln_dims_str(int nd, const int64_t *shape, char *buf,
 LN_API int64_t ln_tensor_live_count(void);
 LN_API int64_t ln_storage_live_count(void);
 
+/* Shape helpers for kernels (the core's and the engine's tensor ops). */
+
+/* Product of shape[from..to). */
+static inline int64_t ln_dims_prod(const int64_t *shape, int from, int to) {
+    int64_t p = 1;
+    for (int i = from; i < to; i++) p *= shape[i];
+    return p;
+}
+
+/* Strides of a contiguous tensor of shape (nt, st) aligned to an output of
+** nd dims `out` under numpy broadcasting: 0 along broadcast dims. */
+static inline void ln_bc_strides(int nd, const int64_t *out, int nt,
+                                 const int64_t *st, int64_t *stride) {
+    int64_t s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        int j = i - (nd - nt);
+        int64_t d = j >= 0 ? st[j] : 1;
+        stride[i] = (d == 1 && out[i] != 1) ? 0 : s;
+        s *= d;
+    }
+}
+
 #endif

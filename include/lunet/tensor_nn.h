@@ -3,6 +3,7 @@
 ** need beyond tensor_ops.h: softmax, log-softmax and log-sum-exp along any
 ** dim, where, p-norms, and the adjoints of broadcasting and indexing
 ** (sums down to a broadcast shape, expansion, scatter-add, index-add).
+** Provided by the engine library (liblunet_nn), not the core.
 **
 ** Conventions as in tensor_ops.h: dims are 0-based; every function
 ** returns a new tensor the caller owns (NULL with the reason in ctx);

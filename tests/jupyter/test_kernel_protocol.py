@@ -72,6 +72,11 @@ def error_keeps_kernel_alive():
     assert "jupyter.lua" not in tb, tb  # the kernel's own frames are left out
     errs = [c for t, c in outs if t == "error"]
     assert errs and errs[0]["ename"] == "LuaError", outs
+    # an error raised inside lunet names the cell's line once
+    r, _ = K.run("x = 1\nln.layers.Dense{1, foo = 2}")
+    n = r["execution_count"]
+    assert r["evalue"] == "In[%d]:2: Dense: unknown keyword argument 'foo'" % n, r["evalue"]
+    assert r["evalue"].count("In[") == 1, r["evalue"]
     r, outs = K.run("1 + 1")
     assert r["status"] == "ok" and H.text(outs, "execute_result") == "2", (r, outs)
     r, _ = K.run("x = = 1")

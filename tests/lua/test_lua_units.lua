@@ -205,6 +205,22 @@ test("Lua losses (function, Loss:extend) and metrics (function, Metric:extend) i
   assert(h2.history.loss[1] >= 0, "a plain function as the loss")
 end)
 
+test("ln.metrics.Mean: the (weighted) mean of values, for custom loops", function()
+  local m = ln.metrics.Mean{name = "train_loss"}
+  assert(m.name == "train_loss" and m:result() == 0, "fresh")
+  m:update_state(ln.tensor{1, 2, 3})
+  m:update_state(6)
+  T.near(m:result(), 3, 1e-12, "plain mean of 1, 2, 3, 6")
+  m:reset_state()
+  m:update_state(ln.tensor{{1, 2}, {3, 4}}, ln.tensor{{1}, {0}}) -- weights broadcast over rows
+  T.near(m:result(), 1.5, 1e-12, "weighted: (1 + 2) / 2")
+  m:update_state(ln.tensor{10}, 2)
+  T.near(m:result(), (3 + 20) / 4, 1e-12, "a number as weight")
+  T.near(m(ln.tensor{4}), (23 + 4) / 5, 1e-12, "calling updates and returns the result")
+  T.raises(function() m:update_state("x") end, "expects a number or a tensor")
+  T.raises(function() m:update_state(ln.tensor{1, 2}, ln.tensor{1, 2, 3}) end, "shape")
+end)
+
 -- ---- constraints ----------------------------------------------------------------------------------
 
 test("constraints: Keras's formulas (float64 reference)", function()
@@ -270,6 +286,18 @@ test("constraints are applied after each step (fit, a tape loop, Lua layers)", f
   local vars = m.trainable_variables
   opt:apply_gradients(ln.zip(tape:gradient(loss, vars), vars))
   assert(d.kernel.value:min() >= 0, "custom loop")
+  -- a Lua function as a built-in layer's constraint, through fit and a file
+  local function clip_kernel(w) return w:clamp(-0.01, 0.01) end
+  ln.random.seed(7)
+  local m3 = ln.Sequential{ln.layers.Dense{4, input_shape = {8}, kernel_constraint = clip_kernel}}
+  m3:compile{loss = "mse", optimizer = "sgd"}
+  m3:fit(x, (ln.rand(#x, 4) * 10), {epochs = 1, batch_size = 16, verbose = 0})
+  assert(m3.layers[1].kernel.value:abs():max() <= 0.01 + 1e-7, "a Lua constraint on Dense")
+  local path = os.tmpname()
+  m3:save(path)
+  local m4 = ln.models.load_model(path, {custom_objects = {clip_kernel = clip_kernel}})
+  os.remove(path)
+  same(m4:predict(x, {verbose = 0}), m3:predict(x, {verbose = 0}), "reloaded with the constraint")
 end)
 
 -- ---- add_loss, add_metric ---------------------------------------------------------------------------

@@ -67,10 +67,11 @@ end
 
 -- Whether src (before ":line: ") names a Lua chunk: a .lua file, a chunk
 -- of load(), stdin, `lunet -e`, a cut path, or an existing file (a
--- script without .lua). "dense/kernel:0: ..." is a weight, not a chunk.
+-- script without .lua), a Jupyter cell (In[7]). "dense/kernel:0: ..." is a
+-- weight, not a chunk.
 local function chunk_name(src)
   if src:find("%.lua$") or src:find("^%[string ") or src:sub(1, 3) == "..." or
-     src == "stdin" or src == "(command line)" then
+     src == "stdin" or src == "(command line)" or src:find("^In%[%d+%]$") then
     return true
   end
   local f = io.open(src, "r")

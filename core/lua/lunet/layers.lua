@@ -379,6 +379,8 @@ local function split_args(class_name, args)
       ref.name = v.unit
       kw[k] = ref
       base.input_shape = base.input_shape or rawget(v, "_input_shape")
+    elseif type(v) == "function" and type(k) == "string" and k:match("_constraint$") then
+      kw[k] = v -- a Lua constraint, resolved by constraints.take below
     elseif type(v) == "function" then
       -- activation = ln.activations.relu: the function's unit name
       local ok, name = pcall(require("lunet.activations").serialize, v)

@@ -125,6 +125,33 @@ local MeanWrapper = Metric.extend(Metric, {name = "MeanMetricWrapper",
 })
 metrics.MeanMetricWrapper = function(args) return MeanWrapper(args) end
 
+--- Keras's metrics.Mean, for custom loops: the (weighted) mean of every
+-- value given to update_state(values [, sample_weight]); sample_weight is a
+-- number or a tensor broadcasting to values' shape.
+local Mean = Metric.extend(Metric, {name = "Mean",
+  init = function(self) self._total, self._count = 0, 0 end,
+  update_state = function(self, values, sample_weight)
+    if type(values) == "number" then values = core.tensor(values) end
+    if not registry.is_tensor(values) then
+      E.raisef("Mean %s: update_state expects a number or a tensor, got %s", self.name, type(values))
+    end
+    local w = sample_weight
+    if w == nil then
+      self._total, self._count = self._total + values:sum(), self._count + values:numel()
+      return
+    end
+    if type(w) ~= "number" and not registry.is_tensor(w) then
+      E.raisef("Mean %s: sample_weight must be a number or a tensor, got %s", self.name, type(w))
+    end
+    local weights = values * 0 + w -- w broadcast to values' shape (an error names both shapes)
+    self._total = self._total + (values * weights):sum()
+    self._count = self._count + weights:sum()
+  end,
+  result = function(self) return self._count ~= 0 and self._total / self._count or 0 end,
+  reset_state = function(self) self._total, self._count = 0, 0 end,
+})
+metrics.Mean = function(args) return Mean(args) end
+
 --- Whether v is a metric written in Lua.
 function metrics.is_lua_metric(v)
   return lua_class.is_instance(v) and v._lua == true

@@ -1,6 +1,8 @@
 /*
 ** tensor_ops_nn.c -- softmax family along any dim, where, norms, and the
-** adjoints of broadcasting and indexing (tensor_nn.h).
+** adjoints of broadcasting and indexing (tensor_nn.h): the tensor kernels
+** of the tape and of the Lua tensor API that models need, kept in the
+** engine so the core holds only what every user of liblunet needs.
 **
 ** A dim splits a contiguous tensor into [outer, len, inner]; loops give
 ** each (outer, inner) position to one thread and walk len in order.
@@ -11,7 +13,6 @@
 #include "lunet/memory.h"
 #include "lunet/parallel.h"
 #include "lunet/tensor_nn.h"
-#include "tensor_bcast.h"
 
 static void split_dim(const ln_tensor *x, int dim, int64_t *outer,
                       int64_t *len, int64_t *inner) {
