@@ -367,6 +367,25 @@ test("sample_weight and class_weight with Lua losses on the tape path (1e-5 of t
            "built-in loss 'mean_squared_error'", "Lua function")
 end)
 
+test("a subclass of a merge layer in a graph: trained, saved, loaded", function()
+  local HalfAdd = ln.layers.Add:extend{name = "HalfAdd",
+    call = function(self, xs, training) return ln.layers.Add.call(self, xs, training) * 0.5 end}
+  ln.random.seed(25)
+  local a, b = ln.Input{shape = {4}}, ln.Input{shape = {4}}
+  local da, db = ln.layers.Dense{4}, ln.layers.Dense{4}
+  local half = HalfAdd{}({da(a), db(b)})
+  eq(half.shape[1], 4)
+  local m = ln.Model{inputs = {a, b}, outputs = ln.layers.Dense{1}(half)}
+  local xa, xb = ln.randn({16, 4}), ln.randn({16, 4})
+  assert(max_diff(m({xa, xb}), m.layers[#m.layers]((da(xa) + db(xb)) * 0.5)) < 1e-6, "half the sum")
+  m:compile{loss = "mse", optimizer = "sgd"}
+  m:fit({xa, xb}, ln.randn({16, 1}), {verbose = 0})
+  local path = dir .. "/halfadd.h5"
+  m:save(path)
+  local back = ln.models.load_model(path, {custom_objects = {HalfAdd = HalfAdd}})
+  assert(back({xa, xb}):equal(m({xa, xb})), "the same bits after loading")
+end)
+
 test("bad Lua layers in graphs are named", function()
   local NotTensor = ln.layers.Layer:extend{name = "NotTensor",
     call = function(self, x) return 42 end}
