@@ -386,6 +386,43 @@ test("a subclass of a merge layer in a graph: trained, saved, loaded", function(
   assert(back({xa, xb}):equal(m({xa, xb})), "the same bits after loading")
 end)
 
+test("add_loss of a symbolic tensor (the VAE's latent loss): its mean joins the loss", function()
+  local function vae(with_latent_loss)
+    ln.random.seed(26)
+    local inp = ln.Input{shape = {6}}
+    local h = ln.layers.Dense{5, activation = "tanh"}(inp)
+    local mean, log_var = ln.layers.Dense{2}(h), ln.layers.Dense{2}(h)
+    local kl = ln.layers.Lambda(function(p)
+      local m, lv = p[1], p[2]
+      return ((lv + 1) - lv:exp() - m:square()):sum(2) * -0.5
+    end, {name = "latent_loss"})({mean, log_var})
+    local codings = ln.layers.Lambda(function(p) return p[1] + (p[2] * 0.5):exp() end)({mean, log_var})
+    local out = ln.layers.Dense{6}(codings)
+    local m = ln.Model{inputs = inp, outputs = out}
+    if with_latent_loss then m:add_loss(kl) end
+    m:compile{loss = "mse", optimizer = "sgd"}
+    return m, kl
+  end
+  local x = ln.randn({24, 6})
+  local plain = vae(false)
+  local m = vae(true)
+  local base = plain:evaluate(x, x, {verbose = 0, batch_size = 24})
+  local with = m:evaluate(x, x, {verbose = 0, batch_size = 24})
+  -- the latent loss of x by hand, from the layers' weights
+  local g = m.layers
+  local h = g[2](x)
+  local mean, log_var = g[3](h), g[4](h)
+  local kl = (((log_var + 1) - log_var:exp() - mean:square()):sum(2) * -0.5):mean()
+  near(with - base, kl, 1e-5, "the difference is the batch mean of the latent loss")
+  m:fit(x, x, {epochs = 1, batch_size = 8, verbose = 0})
+  plain:fit(x, x, {epochs = 1, batch_size = 8, verbose = 0})
+  assert(not m.layers[3].kernel.value:equal(plain.layers[3].kernel.value), "and in the gradient")
+  local other = ln.layers.Dense{1}(ln.Input{shape = {6}})
+  T.raises(function() m:add_loss(other) end, "not computed from this model's inputs")
+  local side = ln.layers.Dense{1, name = "side_branch"}(m.inputs[1])
+  T.raises(function() m:add_loss(side) end, "side_branch (Dense) has weights")
+end)
+
 test("bad Lua layers in graphs are named", function()
   local NotTensor = ln.layers.Layer:extend{name = "NotTensor",
     call = function(self, x) return 42 end}

@@ -386,6 +386,7 @@ end
 -- fit/evaluate/predict hooks, compile (lunet.functional_train) and configs
 -- (lunet.functional_config) add their methods and functions here.
 F.node_index = node_index
+F.topological = topological
 require("lunet.functional_train")(F, methods)
 require("lunet.functional_config")(F, methods)
 

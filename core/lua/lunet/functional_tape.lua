@@ -40,7 +40,7 @@ function M.run(model, xs, opts)
   local map = {}
   for i, t in ipairs(g.inputs) do map[t] = xs[i] end
   local shared -- Lua layers called more than once: their add_loss terms of every call
-  for _, node in ipairs(g.nodes) do
+  local function run_node(node)
     local args = {}
     for i, t in ipairs(node.inputs) do args[i] = map[t] end
     local layer = node.layer
@@ -70,10 +70,13 @@ function M.run(model, xs, opts)
       shared[layer] = acc
     end
   end
+  for _, node in ipairs(g.nodes) do run_node(node) end
+  -- the nodes only symbolic add_loss terms need
+  for _, node in ipairs(rawget(model, "_loss_nodes") or {}) do run_node(node) end
   for layer, acc in pairs(shared or {}) do rawset(layer, "_losses", acc) end
   local r = {}
   for k, t in ipairs(g.outputs) do r[k] = map[t] end
-  return r
+  return r, map
 end
 
 -- ---- the batch runner --------------------------------------------------------------------------
@@ -122,7 +125,7 @@ end
 
 -- The batch's loss: the outputs' losses (times their weights) plus the
 -- model's losses; also the list of each output's own loss.
-local function total_loss(self, yb, yp)
+local function total_loss(self, yb, yp, values)
   local l, parts = nil, {}
   for k, e in ipairs(self.outs) do
     if e.loss then
@@ -131,6 +134,11 @@ local function total_loss(self, yb, yp)
       local term = e.weight == 1 and lk or lk * e.weight
       l = l and l + term or term
     end
+  end
+  -- add_loss of symbolic tensors: the mean of their values in this step
+  for _, t in ipairs(rawget(self.model, "_symbolic_losses") or {}) do
+    local v = values[t]:mean()
+    l = l and l + v or v
   end
   return tape_engine.model_losses(self, l or 0), parts
 end
@@ -154,9 +162,10 @@ function Net:train_batch(x, y, index, start, n)
   local tape = autograd.GradientTape()
   local yp, parts
   local loss = tape:run(function()
-    yp = M.run(model, xb, TRAINING)
+    local values
+    yp, values = M.run(model, xb, TRAINING)
     local l
-    l, parts = total_loss(self, yb, yp)
+    l, parts = total_loss(self, yb, yp, values)
     return l
   end)
   if is_tensor(loss) and #self.vars > 0 then
@@ -171,8 +180,8 @@ end
 
 function Net:test_batch(x, y, _, start, n)
   local xb, yb = self:rows(x, y, nil, start, n)
-  local yp = M.run(self.model, xb)
-  local l, parts = total_loss(self, yb, yp)
+  local yp, values = M.run(self.model, xb)
+  local l, parts = total_loss(self, yb, yp, values)
   record(self, number(l), parts, yb, yp, n)
 end
 

@@ -332,10 +332,51 @@ function methods:compile(opts)
   rawset(self, "_compiled", {outputs = outputs, snapshot = snapshot, loss = outputs[1].loss})
 end
 
+--- model:add_loss(t): as for any model (a tensor, a number, a function
+-- called at each step), or -- Keras's functional form -- a symbolic tensor
+-- of the model's graph (a layer's output, e.g. a Lambda computing a
+-- penalty from other tensors): the mean of its value at each step joins
+-- the loss (the VAE's latent loss).
+function methods:add_loss(v)
+  if F.is_symbolic(v) then
+    -- the nodes it needs beyond the graph's (a branch that feeds no output,
+    -- as the VAE's latent loss): run after the graph's, in their order
+    local g = self._graph
+    local ok, order = pcall(F.topological, g.inputs, {v})
+    if not ok then
+      E.raisef("%s: add_loss: the symbolic tensor %s is not computed from this model's " ..
+               "inputs: %s", self.name, tostring(v), engine.bare(order))
+    end
+    local known, in_graph = {}, {}
+    for _, l in ipairs(g.layers) do known[l] = true end
+    for _, node in ipairs(g.nodes) do in_graph[node] = true end
+    local extra = rawget(self, "_loss_nodes") or {}
+    for _, node in ipairs(extra) do in_graph[node] = true end
+    for _, node in ipairs(order) do
+      if not in_graph[node] then
+        if not known[node.layer] and #node.layer.variables > 0 then
+          E.raisef("%s: add_loss: layer %s (%s) has weights and feeds only this loss term; " ..
+                   "lunet trains the layers on the paths to the model's outputs", self.name,
+                   node.layer.name, node.layer.class_name)
+        end
+        extra[#extra + 1] = node
+        in_graph[node] = true
+      end
+    end
+    rawset(self, "_loss_nodes", extra)
+    local list = rawget(self, "_symbolic_losses") or {}
+    list[#list + 1] = v
+    rawset(self, "_symbolic_losses", list)
+    return
+  end
+  return models.methods.add_loss(self, v)
+end
+
 -- Whether training goes through the tape (lunet.functional_tape): a layer,
 -- loss or metric written in Lua, or add_loss terms.
 local function needs_tape(self, c)
   if models.has_lua_layers(self) or rawget(self, "_added_losses") then return true end
+  if rawget(self, "_symbolic_losses") then return true end
   for _, e in ipairs(c.outputs) do if e.lua then return true end end
   return false
 end
