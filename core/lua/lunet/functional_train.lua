@@ -269,7 +269,8 @@ function methods:compile(opts)
   O.boolean("compile", "run_eagerly", opts.run_eagerly)
   O.integer("compile", "steps_per_execution", opts.steps_per_execution, 1)
   if opts.weighted_metrics ~= nil then
-    E.raise("compile: weighted_metrics needs sample weights, which lunet does not have yet")
+    E.raise("compile: weighted_metrics is not supported yet (the compiled metrics are unweighted, " ..
+            "as Keras 2's `metrics`; sample_weight weighs the loss)")
   end
   if opts.loss == nil then E.raisef("%s: compile needs a loss", self.name) end
   local names = self._graph.output_names
