@@ -179,9 +179,10 @@ end
 function models.has_lua_layers(model)
   if rawget(model, "_sub") then return true end -- a subclassed model: its call is Lua
   local L = package.loaded["lunet.custom_layers"]
-  if not L then return false end
   for _, l in ipairs(model.layers) do
-    if L.is_lua_layer(l) then return true end
+    -- a built-in layer with an activation, initializer or regularizer in Lua
+    if rawget(l, "_lua_parts") then return true end
+    if L and L.is_lua_layer(l) then return true end
   end
   return false
 end

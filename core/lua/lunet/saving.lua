@@ -258,7 +258,16 @@ local function make_layer(cls, c, lname, where, custom)
   end
   local args = cfgs.lunet_layer_args(cls, c, lwhere, custom)
   local ok, layer = pcall(layers.from_config, cls, args, custom)
-  if not ok then cfgs.fail(lwhere, "%s", E.message(layer)) end
+  if not ok then
+    local msg = E.message(layer)
+    -- a name no unit has: most likely a function written in Lua
+    local name = msg:match("unknown %a+ '([%w_]+)'")
+    if name and not (custom and custom[name]) then
+      msg = sformat("%s; a function or class written in Lua is given as load_model(path, " ..
+                    "{custom_objects = {%s = ...}})", msg, name)
+    end
+    cfgs.fail(lwhere, "%s", msg)
+  end
   return layer
 end
 

@@ -191,6 +191,7 @@ function M.keras_layer(layer, input_shape)
   local lua = rawget(layer, "_cls") ~= nil
   local src = lua and layer:get_config() or h5.files.layer_config(layer._c)
   for k, c in pairs(rawget(layer, "_constraints") or {}) do src[k] = c end
+  for k, p in pairs(rawget(layer, "_lua_parts") or {}) do src[k] = p end
   for k, v in pairs(src) do cfg[k] = keras_value(k, v) end
   cfg.input_shape = nil
   cfg.name = layer.name
