@@ -49,6 +49,19 @@
 typedef float c1_v __attribute__((vector_size(C1_VW * 4)));
 typedef float c1_vu __attribute__((vector_size(C1_VW * 4), aligned(4)));
 
+/* Eight accumulators a0..a7 (named: GCC at -O2 keeps an array of them in
+** memory), each += p[i * st] * v. */
+#define C1_DECL8(a) c1_v a##0 = {0}, a##1 = {0}, a##2 = {0}, a##3 = {0}, \
+                         a##4 = {0}, a##5 = {0}, a##6 = {0}, a##7 = {0}
+#define C1_FMA8(a, p, st, v)                                                     \
+    do {                                                                         \
+        a##0 += (p)[0] * (v), a##1 += (p)[(st)] * (v);                         \
+        a##2 += (p)[2 * (st)] * (v), a##3 += (p)[3 * (st)] * (v);               \
+        a##4 += (p)[4 * (st)] * (v), a##5 += (p)[5 * (st)] * (v);               \
+        a##6 += (p)[6 * (st)] * (v), a##7 += (p)[7 * (st)] * (v);               \
+    } while (0)
+#define C1_LIST8(a) {a##0, a##1, a##2, a##3, a##4, a##5, a##6, a##7}
+
 /* 1 when the direct kernels apply: a convolution (not its transpose) of a
 ** one-channel big side. Any window, stride, dilation and padding. */
 static inline int c1_applies(const cg_conv *g, int transpose) {
@@ -154,17 +167,16 @@ LN_CLONES static void c1_fwd_rows(const c1_fwd_job *j, const float *xp, int64_t 
             if (j->bias)
                 for (int64_t c = 0; c < cn; c++) bv[c] = j->bias[c0 + c];
             for (int64_t ow0 = 0; ow0 < ow_n; ow0 += C1_PB) {
-                c1_v acc[C1_PB];
-                for (int i = 0; i < C1_PB; i++) acc[i] = (c1_v){0};
+                C1_DECL8(a);
                 for (int64_t th = 0; th < kh; th++) {
                     const float *xr = xr0 + th * dh * wp + ow0 * sw;
                     const float *wr = j->w + th * kw * cp + c0;
                     for (int64_t tw = 0; tw < kw; tw++) {
                         const c1_v wv = *(const c1_v *)(wr + tw * cp);
-                        const float *xt = xr + tw * dw;
-                        for (int i = 0; i < C1_PB; i++) acc[i] += xt[i * sw] * wv;
+                        C1_FMA8(a, xr + tw * dw, sw, wv);
                     }
                 }
+                const c1_v acc[C1_PB] = C1_LIST8(a);
                 const int64_t pn = ow_n - ow0 < C1_PB ? ow_n - ow0 : C1_PB;
                 for (int64_t i = 0; i < pn; i++) {
                     const c1_v v = acc[i] + bv;
@@ -221,17 +233,16 @@ LN_CLONES static void c1_wgrad_rows(const cg_conv *g, const float *xp, const flo
     for (int64_t c0 = 0; c0 < cp; c0 += C1_VW)
         for (int64_t th = 0; th < kh; th++)
             for (int64_t tw0 = 0; tw0 < kw; tw0 += C1_TB) {
-                c1_v acc[C1_TB];
-                for (int i = 0; i < C1_TB; i++) acc[i] = (c1_v){0};
+                C1_DECL8(a);
                 for (int64_t oh = r0; oh < r1; oh++) {
                     const float *xr = xp + ((oh - r0) * sh + th * dh) * wp + tw0 * dw;
                     const float *dr = dyc + (oh - r0) * ow_n * cp + c0;
                     for (int64_t ow = 0; ow < ow_n; ow++) {
                         const c1_v dv = *(const c1_vu *)(dr + ow * cp);
-                        const float *xt = xr + ow * sw;
-                        for (int i = 0; i < C1_TB; i++) acc[i] += xt[i * dw] * dv;
+                        C1_FMA8(a, xr + ow * sw, dw, dv);
                     }
                 }
+                const c1_v acc[C1_TB] = C1_LIST8(a);
                 const int64_t tn = kw - tw0 < C1_TB ? kw - tw0 : C1_TB;
                 for (int64_t i = 0; i < tn; i++)
                     *(c1_vu *)(part + (th * kw + tw0 + i) * cp + c0) = acc[i];
