@@ -13,9 +13,13 @@
 **  - forward: tasks are (sample, block of output rows); C1_PB output pixels
 **    of one row are accumulated in registers over the kh*kw taps (one
 **    broadcast pixel times one vector of filters per FMA), then the bias
-**    and the fused activation. Used below C1_FWD_MAX filters, where it
-**    beats im2col + GEMM (measured by bench/bench_conv_layers.lua); above,
-**    the GEMM's wider tiles win and conv_gemm.h's gather runs.
+**    and the fused activation. Used below C1_FWD_MAX16 filters with
+**    AVX-512 (16 filters a vector), below C1_FWD_MAX without, where it
+**    beats im2col + GEMM; above, the GEMM's wider tiles win and
+**    conv_gemm.h's gather runs. Measured, 1 thread, 28x28x1 batch 32,
+**    GFLOP/s direct / GEMM: 5x5 filters 16: 66 / 12, 64: 62 / 34, 96:
+**    99 / 84, 128: 113 / 107; 7x7 64: 129 / 89, 112: 80 / 83; 3x3 128:
+**    40 / 42 (bench/bench_conv_layers.lua --sweep shows the same).
 **  - weight gradient: tasks are fixed chunks of about C1_CHUNK output pixels
 **    (whole output rows of one sample); a chunk accumulates its part of
 **    dW[t][c] = sum_p x[p + t] dy[p][c] in registers (one kernel row of
@@ -40,27 +44,37 @@
 #include "conv_gemm.h"
 #include "lunet/parallel.h"
 
-#define C1_VW 8         /* filters per vector */
+#define C1_VW 8         /* filters per vector (16 with AVX-512, conv_c1.h below) */
 #define C1_PB 8         /* output pixels per forward register block */
-#define C1_TB 8         /* taps of a kernel row per wgrad register block */
+#define C1_TB 8         /* taps (of the flattened window) per wgrad block */
 #define C1_CHUNK 1920   /* output pixels per wgrad chunk (whole rows) */
-#define C1_FWD_MAX 48   /* the forward runs here below this many filters */
+#define C1_FWD_MAX 48   /* the forward runs here below this many filters, */
+#define C1_FWD_MAX16 100 /* or this many with AVX-512 (measured, see below) */
 
-typedef float c1_v __attribute__((vector_size(C1_VW * 4)));
-typedef float c1_vu __attribute__((vector_size(C1_VW * 4), aligned(4)));
+typedef float c1_v __attribute__((vector_size(32)));
+typedef float c1_vu __attribute__((vector_size(32), aligned(4)));
+typedef float c1_w __attribute__((vector_size(64)));
+typedef float c1_wu __attribute__((vector_size(64), aligned(4)));
 
-/* Eight accumulators a0..a7 (named: GCC at -O2 keeps an array of them in
-** memory), each += p[i * st] * v. */
-#define C1_DECL8(a) c1_v a##0 = {0}, a##1 = {0}, a##2 = {0}, a##3 = {0}, \
-                         a##4 = {0}, a##5 = {0}, a##6 = {0}, a##7 = {0}
-#define C1_FMA8(a, p, st, v)                                                     \
-    do {                                                                         \
-        a##0 += (p)[0] * (v), a##1 += (p)[(st)] * (v);                         \
-        a##2 += (p)[2 * (st)] * (v), a##3 += (p)[3 * (st)] * (v);               \
-        a##4 += (p)[4 * (st)] * (v), a##5 += (p)[5 * (st)] * (v);               \
-        a##6 += (p)[6 * (st)] * (v), a##7 += (p)[7 * (st)] * (v);               \
-    } while (0)
+/* Eight accumulators a0..a7 of vector type VT (named: GCC at -O2 keeps an
+** array of them in memory). */
+#define C1_DECL8(VT, a) VT a##0 = {0}, a##1 = {0}, a##2 = {0}, a##3 = {0}, \
+                           a##4 = {0}, a##5 = {0}, a##6 = {0}, a##7 = {0}
 #define C1_LIST8(a) {a##0, a##1, a##2, a##3, a##4, a##5, a##6, a##7}
+
+/* On a CPU with AVX-512 the blocks of 16 filters run in a function
+** compiled for it (one zmm register per block), the rest in LN_CLONES
+** functions with 8 filters per vector. The arithmetic of an element is the
+** same FMA chain either way. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(LN_NO_CLONES)
+#define C1_HAVE16 1
+#define C1_T16 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
+static int c1_use16(void) { return __builtin_cpu_supports("avx512f"); }
+#else
+#define C1_HAVE16 0
+#define C1_T16
+static int c1_use16(void) { return 0; }
+#endif
 
 /* 1 when the direct kernels apply: a convolution (not its transpose) of a
 ** one-channel big side. Any window, stride, dilation and padding. */
@@ -68,7 +82,7 @@ static inline int c1_applies(const cg_conv *g, int transpose) {
     return !transpose && g->cb == 1 && g->groups == 1;
 }
 static inline int c1_forward_applies(const cg_conv *g, int transpose) {
-    return c1_applies(g, transpose) && g->cs < C1_FWD_MAX;
+    return c1_applies(g, transpose) && g->cs < (c1_use16() ? C1_FWD_MAX16 : C1_FWD_MAX);
 }
 
 static inline int64_t c1_cpad(const cg_conv *g) {
@@ -151,42 +165,80 @@ typedef struct c1_fwd_job {
     const void *post_arg;
 } c1_fwd_job;
 
-/* Output rows [r0, r1) from padded rows xp (row 0 = padded row r0*s). */
-LN_CLONES static void c1_fwd_rows(const c1_fwd_job *j, const float *xp, int64_t r0,
-                                  int64_t r1, float *y) {
-    const cg_conv *g = j->g;
-    const int64_t cs = g->cs, cp = c1_cpad(g), ow_n = g->w.out, wp = c1_wp(g);
-    const int64_t kh = g->h.k, kw = g->w.k, sh = g->h.s, sw = g->w.s;
-    const int64_t dh = g->h.d, dw = g->w.d;
-    for (int64_t oh = r0; oh < r1; oh++) {
-        const float *xr0 = xp + (oh - r0) * sh * wp;
-        float *yr = y + (oh - r0) * ow_n * cs;
-        for (int64_t c0 = 0; c0 < cs; c0 += C1_VW) {
-            const int64_t cn = cs - c0 < C1_VW ? cs - c0 : C1_VW;
-            c1_v bv = {0};
-            if (j->bias)
-                for (int64_t c = 0; c < cn; c++) bv[c] = j->bias[c0 + c];
-            for (int64_t ow0 = 0; ow0 < ow_n; ow0 += C1_PB) {
-                C1_DECL8(a);
-                for (int64_t th = 0; th < kh; th++) {
-                    const float *xr = xr0 + th * dh * wp + ow0 * sw;
-                    const float *wr = j->w + th * kw * cp + c0;
-                    for (int64_t tw = 0; tw < kw; tw++) {
-                        const c1_v wv = *(const c1_v *)(wr + tw * cp);
-                        C1_FMA8(a, xr + tw * dw, sw, wv);
-                    }
-                }
-                const c1_v acc[C1_PB] = C1_LIST8(a);
-                const int64_t pn = ow_n - ow0 < C1_PB ? ow_n - ow0 : C1_PB;
-                for (int64_t i = 0; i < pn; i++) {
-                    const c1_v v = acc[i] + bv;
-                    float *d = yr + (ow0 + i) * cs + c0;
-                    if (cn == C1_VW) *(c1_vu *)d = v;
-                    else
-                        for (int64_t c = 0; c < cn; c++) d[c] = v[c];
-                }
-            }
+/* One forward block: output pixels [ow0, ow0 + pn) of one row (padded rows
+** from xr0) times filters [c0, c0 + cn), VT holding the filter lanes. */
+#define C1_FWD_BLOCK(VT, VTU)                                                    \
+    do {                                                                         \
+        C1_DECL8(VT, a);                                                         \
+        for (int64_t th = 0; th < kh; th++) {                                    \
+            const float *xr = xr0 + th * dh * wp + ow0 * sw;                     \
+            const float *wr = w + th * kw * cp + c0;                             \
+            for (int64_t tw = 0; tw < kw; tw++) {                                \
+                const VT wv = *(const VTU *)(wr + tw * cp);                      \
+                const float *p = xr + tw * dw;                                   \
+                a0 += p[0] * wv, a1 += p[sw] * wv;                               \
+                a2 += p[2 * sw] * wv, a3 += p[3 * sw] * wv;                      \
+                a4 += p[4 * sw] * wv, a5 += p[5 * sw] * wv;                      \
+                a6 += p[6 * sw] * wv, a7 += p[7 * sw] * wv;                      \
+            }                                                                    \
+        }                                                                        \
+        const VT acc[8] = C1_LIST8(a);                                           \
+        VT bv = {0};                                                             \
+        if (bias)                                                                \
+            for (int64_t c = 0; c < cn; c++) bv[c] = bias[c0 + c];               \
+        for (int64_t i = 0; i < pn; i++) {                                       \
+            const VT v = acc[i] + bv;                                            \
+            float *d = yr + (ow0 + i) * cs + c0;                                 \
+            if (cn == (int64_t)(sizeof(VT) / 4)) *(VTU *)d = v;                  \
+            else                                                                 \
+                for (int64_t c = 0; c < cn; c++) d[c] = v[c];                    \
+        }                                                                        \
+    } while (0)
+
+#define C1_FWD_SETUP                                                             \
+    const cg_conv *g = j->g;                                                     \
+    const int64_t cs = g->cs, cp = c1_cpad(g), ow_n = g->w.out, wp = c1_wp(g);   \
+    const int64_t kh = g->h.k, kw = g->w.k, sw = g->w.s, dh = g->h.d, dw = g->w.d; \
+    const float *w = j->w, *bias = j->bias;                                      \
+    const float *xr0 = xp + (oh - r0) * g->h.s * wp;                             \
+    float *yr = y + (oh - r0) * ow_n * cs
+
+/* Output row oh, filters [c0, c1) in blocks of 8. */
+LN_CLONES static void c1_fwd_row8(const c1_fwd_job *j, const float *xp, int64_t r0,
+                                  int64_t oh, float *y, int64_t c0s) {
+    C1_FWD_SETUP;
+    for (int64_t c0 = c0s; c0 < cs; c0 += 8) {
+        const int64_t cn = cs - c0 < 8 ? cs - c0 : 8;
+        for (int64_t ow0 = 0; ow0 < ow_n; ow0 += C1_PB) {
+            const int64_t pn = ow_n - ow0 < C1_PB ? ow_n - ow0 : C1_PB;
+            C1_FWD_BLOCK(c1_v, c1_vu);
         }
+    }
+}
+
+/* Output row oh, the filters of whole blocks of 16 (AVX-512); returns
+** where the rest starts. */
+C1_T16 static int64_t c1_fwd_row16(const c1_fwd_job *j, const float *xp, int64_t r0,
+                                   int64_t oh, float *y) {
+    C1_FWD_SETUP;
+    int64_t c0 = 0;
+    for (; cp - c0 >= 16; c0 += 16) {
+        const int64_t cn = cs - c0 < 16 ? cs - c0 : 16;
+        for (int64_t ow0 = 0; ow0 < ow_n; ow0 += C1_PB) {
+            const int64_t pn = ow_n - ow0 < C1_PB ? ow_n - ow0 : C1_PB;
+            C1_FWD_BLOCK(c1_w, c1_wu);
+        }
+    }
+    return c0;
+}
+
+/* Output rows [r0, r1) from padded rows xp (row 0 = padded row r0*s). */
+static void c1_fwd_rows(const c1_fwd_job *j, const float *xp, int64_t r0, int64_t r1,
+                        float *y) {
+    const int wide = C1_HAVE16 && c1_use16();
+    for (int64_t oh = r0; oh < r1; oh++) {
+        const int64_t c0 = wide ? c1_fwd_row16(j, xp, r0, oh, y) : 0;
+        if (c0 < j->g->cs) c1_fwd_row8(j, xp, r0, oh, y, c0);
     }
 }
 
@@ -199,7 +251,13 @@ static LU_UNUSED void c1_fwd_task(void *arg, int64_t t) {
     c1_pad_rows(g, j->x + b * g->h.in * g->w.in, r0, r1, xp);
     float *y = j->y + (b * g->h.out + r0) * g->w.out * g->cs;
     c1_fwd_rows(j, xp, r0, r1, y);
-    if (j->post) j->post(j->post_arg, y, (r1 - r0) * g->w.out, g->cs);
+    /* the activation in pieces of at most CG_ROWS pixels, as the gather's
+    ** tasks give it: a larger piece may make it open a parallel region of
+    ** its own inside this task (libgomp allocates a team for it) */
+    const int64_t np = (r1 - r0) * g->w.out;
+    if (j->post)
+        for (int64_t p0 = 0; p0 < np; p0 += CG_ROWS)
+            j->post(j->post_arg, y + p0 * g->cs, np - p0 < CG_ROWS ? np - p0 : CG_ROWS, g->cs);
 }
 
 /* The kernel [kh*kw, cs] (Keras's (kh, kw, 1, cs)) with its filters padded
@@ -223,30 +281,64 @@ typedef struct c1_wgrad_job {
     const cu_scratch *scr;
 } c1_wgrad_job;
 
+/* One weight-gradient block: taps [t0, t0 + 8) of the flattened kh*kw
+** window (taps past the end read tap 0 and are dropped) times filters
+** [c0, c0 + lanes) over the chunk's pixels in order. */
+#define C1_WG_BLOCK(VT, VTU)                                                     \
+    do {                                                                         \
+        const float *q[8];                                                       \
+        for (int i = 0; i < 8; i++) {                                            \
+            const int64_t t = t0 + i < K ? t0 + i : 0;                           \
+            q[i] = xp + (t / kw) * dh * wp + (t % kw) * dw;                      \
+        }                                                                        \
+        const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];              \
+        const float *q4 = q[4], *q5 = q[5], *q6 = q[6], *q7 = q[7];              \
+        C1_DECL8(VT, a);                                                         \
+        for (int64_t oh = r0; oh < r1; oh++) {                                   \
+            const float *dr = dyc + (oh - r0) * ow_n * cp + c0;                  \
+            int64_t o = (oh - r0) * sh * wp;                                     \
+            for (int64_t ow = 0; ow < ow_n; ow++, o += sw) {                     \
+                const VT dv = *(const VTU *)(dr + ow * cp);                      \
+                a0 += q0[o] * dv, a1 += q1[o] * dv, a2 += q2[o] * dv;            \
+                a3 += q3[o] * dv, a4 += q4[o] * dv, a5 += q5[o] * dv;            \
+                a6 += q6[o] * dv, a7 += q7[o] * dv;                              \
+            }                                                                    \
+        }                                                                        \
+        const VT acc[8] = C1_LIST8(a);                                           \
+        const int64_t tn = K - t0 < 8 ? K - t0 : 8;                              \
+        for (int64_t i = 0; i < tn; i++) *(VTU *)(part + (t0 + i) * cp + c0) = acc[i]; \
+    } while (0)
+
+#define C1_WG_SETUP                                                              \
+    const int64_t cp = c1_cpad(g), ow_n = g->w.out, wp = c1_wp(g);               \
+    const int64_t kw = g->w.k, K = g->h.k * kw, sh = g->h.s, sw = g->w.s;        \
+    const int64_t dh = g->h.d, dw = g->w.d
+
 /* Chunk rows [r0, r1): part[t][c] = sum over its pixels p (in order) of
-** xp[p + t] dyc[p][c], dyc the chunk's dy with cpad filters per pixel. */
-LN_CLONES static void c1_wgrad_rows(const cg_conv *g, const float *xp, const float *dyc,
-                                    int64_t r0, int64_t r1, float *part) {
-    const int64_t cp = c1_cpad(g), ow_n = g->w.out, wp = c1_wp(g);
-    const int64_t kh = g->h.k, kw = g->w.k, sh = g->h.s, sw = g->w.s;
-    const int64_t dh = g->h.d, dw = g->w.d;
-    for (int64_t c0 = 0; c0 < cp; c0 += C1_VW)
-        for (int64_t th = 0; th < kh; th++)
-            for (int64_t tw0 = 0; tw0 < kw; tw0 += C1_TB) {
-                C1_DECL8(a);
-                for (int64_t oh = r0; oh < r1; oh++) {
-                    const float *xr = xp + ((oh - r0) * sh + th * dh) * wp + tw0 * dw;
-                    const float *dr = dyc + (oh - r0) * ow_n * cp + c0;
-                    for (int64_t ow = 0; ow < ow_n; ow++) {
-                        const c1_v dv = *(const c1_vu *)(dr + ow * cp);
-                        C1_FMA8(a, xr + ow * sw, dw, dv);
-                    }
-                }
-                const c1_v acc[C1_TB] = C1_LIST8(a);
-                const int64_t tn = kw - tw0 < C1_TB ? kw - tw0 : C1_TB;
-                for (int64_t i = 0; i < tn; i++)
-                    *(c1_vu *)(part + (th * kw + tw0 + i) * cp + c0) = acc[i];
-            }
+** xp[p + t] dyc[p][c], dyc the chunk's dy with cpad filters per pixel;
+** filters from c0s in blocks of 8. */
+LN_CLONES static void c1_wgrad_rows8(const cg_conv *g, const float *xp, const float *dyc,
+                                     int64_t r0, int64_t r1, float *part, int64_t c0s) {
+    C1_WG_SETUP;
+    for (int64_t c0 = c0s; c0 < cp; c0 += 8)
+        for (int64_t t0 = 0; t0 < K; t0 += 8) C1_WG_BLOCK(c1_v, c1_vu);
+}
+
+/* The same over whole blocks of 16 filters (AVX-512); returns where the
+** rest starts. */
+C1_T16 static int64_t c1_wgrad_rows16(const cg_conv *g, const float *xp, const float *dyc,
+                                      int64_t r0, int64_t r1, float *part) {
+    C1_WG_SETUP;
+    int64_t c0 = 0;
+    for (; cp - c0 >= 16; c0 += 16)
+        for (int64_t t0 = 0; t0 < K; t0 += 8) C1_WG_BLOCK(c1_w, c1_wu);
+    return c0;
+}
+
+static void c1_wgrad_rows(const cg_conv *g, const float *xp, const float *dyc, int64_t r0,
+                          int64_t r1, float *part) {
+    const int64_t c0 = C1_HAVE16 && c1_use16() ? c1_wgrad_rows16(g, xp, dyc, r0, r1, part) : 0;
+    if (c0 < c1_cpad(g)) c1_wgrad_rows8(g, xp, dyc, r0, r1, part, c0);
 }
 
 static LU_UNUSED void c1_wgrad_task(void *arg, int64_t t) {

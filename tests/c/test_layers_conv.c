@@ -405,6 +405,8 @@ static const rc r_c1_cf = {.kind = CONV, .rank = 2, .cf = 1, .pad = P_SAME, .act
                            .bias = 1, K2(3, 3), S2(1, 1), D2(1, 1), .groups = 1};
 static const rc r_c1_wide = {.kind = CONV, .rank = 2, .pad = P_SAME, .bias = 1, K2(7, 7),
                              S2(1, 1), D2(1, 1), .groups = 1};
+static const rc r_c1_k3 = {.kind = CONV, .rank = 2, .pad = P_SAME, .bias = 1, K2(3, 3),
+                           S2(1, 1), D2(1, 1), .groups = 1};
 static const rc r_c1_nobias = {.kind = CONV, .rank = 2, K2(2, 9), S2(1, 1), D2(1, 1), .groups = 1};
 static const rc r_c1_1d = {.kind = CONV, .rank = 1, .pad = P_CAUSAL, .act = A_TANH, .bias = 1,
                            K2(1, 4), S2(1, 1), D2(1, 2), .groups = 1};
@@ -545,10 +547,15 @@ static const gcase cases[] = {
     {"c1 conv2d channels_first tanh", "conv2d",
      "#1=7 #2=3 padding=same activation=tanh data_format=channels_first", 4, {2, 1, 5, 6},
      0, &r_c1_cf, 0},
-    {"c1 conv2d 47 filters (direct forward)", "conv2d", "#1=47 #2=7 padding=same", 4,
-     {1, 5, 4, 1}, 0, &r_c1_wide, 0},
-    {"c1 conv2d 48 filters (GEMM forward)", "conv2d", "#1=48 #2=7 padding=same", 4,
-     {1, 5, 4, 1}, 0, &r_c1_wide, 0},
+    /* the forward's switch: 48 filters without AVX-512, 100 with */
+    {"c1 conv2d 47 filters", "conv2d", "#1=47 #2=7 padding=same", 4, {1, 5, 4, 1}, 0,
+     &r_c1_wide, 0},
+    {"c1 conv2d 48 filters", "conv2d", "#1=48 #2=7 padding=same", 4, {1, 5, 4, 1}, 0,
+     &r_c1_wide, 0},
+    {"c1 conv2d 99 filters", "conv2d", "#1=99 #2=3 padding=same", 4, {1, 4, 5, 1}, 0,
+     &r_c1_k3, 0},
+    {"c1 conv2d 100 filters", "conv2d", "#1=100 #2=3 padding=same", 4, {1, 4, 5, 1}, 0,
+     &r_c1_k3, 0},
     {"c1 conv2d 64 filters forced direct", "conv2d", "#1=64 #2=7 padding=same algorithm=direct",
      4, {1, 4, 5, 1}, 0, &r_c1_wide, 0},
     {"c1 conv2d 6 filters forced gemm", "conv2d", "#1=6 #2=7 padding=same algorithm=gemm", 4,
