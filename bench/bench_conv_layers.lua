@@ -15,8 +15,9 @@ Layers (batch 32 unless --batch; channels_last, stride 1):
   cnn1    28x28x1  -> Conv2D 64, 7x7 "same"   (chapter 14's first layer)
   cnn2    14x14x64 -> Conv2D 128, 3x3 "same"
   cnn4    7x7x128  -> Conv2D 256, 3x3 "same"
---sweep adds 28x28x1 -> Conv2D F, 5x5 "same" for F = 8, 16, ..., 64: where
-the one-channel forward stops beating the GEMM (conv_c1.h's C1_FWD_MAX).
+--sweep adds 28x28x1 -> Conv2D F, 5x5 "same" for F = 16, 32, ..., 128, run
+with algorithm = "direct" (not "auto") against "gemm": where the
+one-channel forward stops beating the GEMM (conv_c1.h's C1_FWD_MAX16).
 --clock cpu times with the process CPU clock (os.clock; all threads summed:
 use it with --threads 1 on a busy machine); wall with ln.time. Each figure
 is the best of R loops of at least S seconds. --peak: FMA peak GFLOP/s per
@@ -81,8 +82,9 @@ local function parse(argv)
     for _, l in ipairs(LAYERS) do list[#list + 1] = l end
   end
   if o.sweep then
-    for f = 8, 64, 8 do
-      list[#list + 1] = {name = "c1_f" .. f, h = 28, w = 28, c = 1, f = f, k = 5, pad = "same"}
+    for f = 16, 128, 16 do
+      list[#list + 1] = {name = "c1_f" .. f, h = 28, w = 28, c = 1, f = f, k = 5, pad = "same",
+                         algorithm = "direct"}
     end
   end
   o.list = list
@@ -176,7 +178,7 @@ print(sformat("# batch %d, %d thread(s), %s clock, peak %.0f GFLOP/s (%g per cor
               o.threads, o.clock, peak, o.peak))
 local rows = {}
 for _, l in ipairs(o.list) do
-  local new = measure(l, "auto")
+  local new = measure(l, l.algorithm or "auto")
   local old = l.c == 1 and measure(l, "gemm") or nil
   rows[#rows + 1] = {l = l, new = new, old = old}
 end
