@@ -46,7 +46,7 @@ function M.base(model, loss, metrics, vars, cons)
   local loss_layers = {}
   for _, l in ipairs(model.layers) do
     local has = L.is_lua_layer(l) or
-                require("lunet.layer_lua_parts").regularizes(rawget(l, "_lua_parts"))
+                require("lunet.custom_parts").regularizes(rawget(l, "_lua_parts"))
     if not has and l._c then -- (an ln.Input's layer has none)
       for k, v in pairs(l._c:config()) do
         if type(k) == "string" and k:match("_regularizer$") and v ~= nil then has = true end

@@ -22,7 +22,7 @@
 local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
-local lua_parts = require "lunet.layer_lua_parts"
+local lua_parts = require "lunet.custom_parts"
 
 local nn = core.nn
 local ag = core.autograd
@@ -402,7 +402,7 @@ local function split_args(class_name, args)
     elseif type(v) == "function" and type(k) == "string" and k:match("_constraint$") then
       kw[k] = v -- a Lua constraint, resolved by constraints.take below
     elseif lua_parts.is_part(k, v) then
-      kw[k] = v -- applied by Lua (lunet.layer_lua_parts), taken below
+      kw[k] = v -- applied by Lua (lunet.custom_parts), taken below
     elseif type(v) == "function" then
       -- activation = ln.activations.relu: the function's unit name
       local ok, name = pcall(require("lunet.activations").serialize, v)

@@ -1,4 +1,4 @@
---[[ lunet.layer_lua_parts -- Lua functions (or Lua class instances) given
+--[[ lunet.custom_parts -- Lua functions (or Lua class instances) given
 to a built-in layer as its activation, *_initializer or *_regularizer, as
 Keras takes any callable: Dense{30, activation = my_softplus,
 kernel_initializer = my_glorot_initializer, kernel_regularizer = my_l1}.
