@@ -178,6 +178,25 @@ void ln_binary(ln_binary_op op, float *z, int nz, const int64_t *sz,
     }
 }
 
+/* Sum of x[0..n) (or of its squares) in double: 8 lanes, each summing every
+** 8th element in order, then added pairwise -- a fixed order the compiler
+** vectorises, so the result does not depend on the CPU or the threads. */
+LN_CLONES static double lane_sum(const float *x, int64_t n, int square) {
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tail = 0;
+    int64_t i = 0;
+    if (square) {
+        for (; i + 8 <= n; i += 8)
+            for (int k = 0; k < 8; k++) lane[k] += (double)x[i + k] * x[i + k];
+        for (; i < n; i++) tail += (double)x[i] * x[i];
+    } else {
+        for (; i + 8 <= n; i += 8)
+            for (int k = 0; k < 8; k++) lane[k] += x[i + k];
+        for (; i < n; i++) tail += x[i];
+    }
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+           ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail;
+}
+
 /* Sum of x (or of x squared): blocks of LN_BLOCK summed in double, the
 ** partial sums then added in block order. */
 static double block_sum(const float *x, int64_t n, int square) {
@@ -192,12 +211,7 @@ static double block_sum(const float *x, int64_t n, int square) {
         LN_PAR_FOR(m)
         for (int64_t b = 0; b < nb; b++) {
             int64_t lo = b * LN_BLOCK, hi = lo + LN_BLOCK < m ? lo + LN_BLOCK : m;
-            double s = 0;
-            if (square)
-                for (int64_t i = lo; i < hi; i++) s += (double)xg[i] * xg[i];
-            else
-                for (int64_t i = lo; i < hi; i++) s += xg[i];
-            part[b] = s;
+            part[b] = lane_sum(xg + lo, hi - lo, square);
         }
         for (int64_t b = 0; b < nb; b++) total += part[b];
     }
