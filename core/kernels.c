@@ -137,26 +137,13 @@ ln_status ln_broadcast_shape(ln_ctx *ctx, int na, const int64_t *sa, int nb,
     return LN_OK;
 }
 
-/* Strides (in elements) of x aligned to the output's nz dims; 0 where x
-** broadcasts. */
-static void bstrides(int nz, const int64_t *sz, int nx, const int64_t *sx,
-                     int64_t *st) {
-    int64_t s = 1;
-    for (int i = nz - 1; i >= 0; i--) {
-        int j = i - (nz - nx);
-        int64_t d = j >= 0 ? sx[j] : 1;
-        st[i] = (d == 1 && sz[i] != 1) ? 0 : s;
-        s *= d;
-    }
-}
-
 void ln_binary(ln_binary_op op, float *z, int nz, const int64_t *sz,
                const float *x, int nx, const int64_t *sx, const float *y,
                int ny, const int64_t *sy) {
     int64_t n = 1, tx[LN_MAX_DIM], ty[LN_MAX_DIM];
     for (int i = 0; i < nz; i++) n *= sz[i];
-    bstrides(nz, sz, nx, sx, tx);
-    bstrides(nz, sz, ny, sy, ty);
+    ln_bc_strides(nz, sz, nx, sx, tx);
+    ln_bc_strides(nz, sz, ny, sy, ty);
     /* Fast paths: same shapes, or y a row vector broadcast over rows. */
     int same = 1;
     for (int i = 0; i < nz; i++) same &= tx[i] != 0 && ty[i] != 0;

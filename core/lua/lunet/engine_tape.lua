@@ -64,18 +64,22 @@ end
 -- Rows [start, start + n) of x and y (0-based start; through the epoch's
 -- order `index` when shuffled). x may be a list of tensors (a subclassed
 -- model's inputs).
-function Net:rows(x, y, index, start, n)
-  local pick
+--- A function picking rows [start, start + n) of a tensor (0-based start;
+-- through the epoch's order `index` when shuffled, kept as self.perm).
+function M.picker(self, index, start, n)
   if not index then
-    pick = function(t) return t:narrow(1, start + 1, n) end
-  else
-    if start == 0 or not self.perm or self.perm_of ~= index then
-      self.perm = core.tensor(index:totable(), "int32") + 1
-      self.perm_of = index
-    end
-    local ib = self.perm:narrow(1, start + 1, n)
-    pick = function(t) return t:index(1, ib) end
+    return function(t) return t:narrow(1, start + 1, n) end
   end
+  if start == 0 or not self.perm or self.perm_of ~= index then
+    self.perm = core.tensor(index:totable(), "int32") + 1
+    self.perm_of = index
+  end
+  local ib = self.perm:narrow(1, start + 1, n)
+  return function(t) return t:index(1, ib) end
+end
+
+function Net:rows(x, y, index, start, n)
+  local pick = M.picker(self, index, start, n)
   local xb
   if is_tensor(x) then
     xb = M.as_float(pick(x))

@@ -13,7 +13,6 @@
 -- predict use (lunet.engine_tape's Net with lists of inputs and targets,
 -- per-output losses, loss weights and metrics as compile gave them).
 local E = require "lunet.errors"
-local core = require "lunet.core"
 local registry = require "lunet.registry"
 local autograd = require "lunet.autograd"
 local tape_engine = require "lunet.engine_tape"
@@ -106,17 +105,7 @@ end
 
 function Net:rows(xs, ys, index, start, n)
   local nout = #self.model._graph.outputs
-  local pick
-  if not index then
-    pick = function(t) return t:narrow(1, start + 1, n) end
-  else
-    if start == 0 or not self.perm or self.perm_of ~= index then
-      self.perm = core.tensor(index:totable(), "int32") + 1
-      self.perm_of = index
-    end
-    local ib = self.perm:narrow(1, start + 1, n)
-    pick = function(t) return t:index(1, ib) end
-  end
+  local pick = tape_engine.picker(self, index, start, n)
   local xb = slice(xs, #xs, pick)
   for i, t in ipairs(xb) do xb[i] = tape_engine.as_float(t) end
   tape_engine.pick_weights(self, ys, pick)
