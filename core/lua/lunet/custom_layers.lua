@@ -62,24 +62,9 @@ end
 -- required; defaults, init, build, call, get_config, compute_output_shape
 -- are optional (call is required unless a built-in layer is below).
 function M.extend(parent, spec)
-  if type(spec) ~= "table" or type(spec.name) ~= "string" or spec.name == "" then
-    E.raise("Layer:extend needs {name = \"MyLayer\", ...} (the class name)")
-  end
-  if spec.defaults ~= nil and type(spec.defaults) ~= "table" then
-    E.raisef("%s: defaults must be a table of keyword = default value", spec.name)
-  end
-  local cls = {class_name = spec.name, super = parent, _unit = rawget(parent, "_unit")}
-  local defaults = registry.copy(parent._defaults)
-  for k, v in pairs(spec.defaults or {}) do defaults[k] = v end
-  cls._defaults = defaults
-  for k, v in pairs(spec) do
-    if k ~= "name" and k ~= "defaults" then
-      if type(v) ~= "function" then
-        E.raisef("%s: '%s' must be a function (only name and defaults are values)", spec.name, k)
-      end
-      cls[k] = v
-    end
-  end
+  local cls = require("lunet.lua_class").subclass(parent, spec,
+    "Layer:extend needs {name = \"MyLayer\", ...} (the class name)")
+  cls._unit = rawget(parent, "_unit")
   return setmetatable(cls, class_mt_for(parent))
 end
 Root.extend = M.extend

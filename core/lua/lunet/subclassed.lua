@@ -58,24 +58,8 @@ end
 
 --- ln.Model:extend{name = "MyModel", defaults = {...}, init = ..., call = ...}
 function M.extend(parent, spec)
-  if type(spec) ~= "table" or type(spec.name) ~= "string" or spec.name == "" then
-    E.raise("Model:extend needs {name = \"MyModel\", ...} (the class name)")
-  end
-  if spec.defaults ~= nil and type(spec.defaults) ~= "table" then
-    E.raisef("%s: defaults must be a table of keyword = default value", spec.name)
-  end
-  local cls = {class_name = spec.name, super = parent}
-  local defaults = registry.copy(parent._defaults)
-  for k, v in pairs(spec.defaults or {}) do defaults[k] = v end
-  cls._defaults = defaults
-  for k, v in pairs(spec) do
-    if k ~= "name" and k ~= "defaults" then
-      if type(v) ~= "function" then
-        E.raisef("%s: '%s' must be a function (only name and defaults are values)", spec.name, k)
-      end
-      cls[k] = v
-    end
-  end
+  local cls = require("lunet.lua_class").subclass(parent, spec,
+    "Model:extend needs {name = \"MyModel\", ...} (the class name)")
   if not cls.call and not parent.call then
     E.raisef("%s: a subclassed model needs call = function(self, inputs, training) ... end",
              spec.name)
