@@ -3,7 +3,8 @@ workloads as bench/torch_cnn.py, written the way a user writes them
 (Sequential, compile, fit / predict), one JSON line per workload.
 
   lunet bench/bench_cnn.lua [--threads N] [--workloads a,b] [--repeat R]
-                            [--data DIR] [--samples N]
+                            [--data DIR] [--samples N] [--clock wall|cpu]
+                            [--algorithm auto|gemm]
 
 Workloads:
   lenet_b32, lenet_b128   train the LeNet-5-style CNN of
@@ -18,7 +19,11 @@ Workloads:
   cnn_infer_b32/_b128     predict over the first 2,048 test images
 "lenet", "cnn", "infer" and "all" (the default) expand to groups.
 --samples N caps every workload's image count at N (shorter runs on a busy
-machine; torch_cnn.py takes the same option). Every
+machine; torch_cnn.py takes the same option). --clock cpu times with the
+process CPU clock (os.clock: all threads summed; for 1 thread on a busy
+machine, as torch_cnn.py --clock cpu), wall (default) with ln.time.
+--algorithm gemm gives every Conv2D algorithm = "gemm" (the im2col + GEMM
+path alone, as before conv_c1.h) to compare with the default "auto". Every
 timed repeat builds a fresh model; the best is reported. Images are the
 Fashion-MNIST IDX files / 255 with a channel axis (N, 28, 28, 1).
 
@@ -42,7 +47,8 @@ end
 
 local function parse_args(argv)
   local o = {threads = 1, workloads = "all", repeat_ = 3,
-             data = "/usr/share/datasets/fashion-mnist", samples = 0}
+             data = "/usr/share/datasets/fashion-mnist", samples = 0, clock = "wall",
+             algorithm = "auto"}
   for i = 1, #argv, 2 do
     local k, v = argv[i], argv[i + 1]
     if k == "--threads" then o.threads = math.tointeger(tonumber(v))
@@ -50,10 +56,18 @@ local function parse_args(argv)
     elseif k == "--repeat" then o.repeat_ = math.tointeger(tonumber(v))
     elseif k == "--data" then o.data = v
     elseif k == "--samples" then o.samples = math.tointeger(tonumber(v))
+    elseif k == "--clock" then o.clock = v
+    elseif k == "--algorithm" then o.algorithm = v
     else error("bench_cnn: unknown option " .. tostring(k), 0) end
   end
   if not o.threads or o.threads < 1 or not o.repeat_ or o.repeat_ < 1 then
     error("bench_cnn: --threads and --repeat must be >= 1", 0)
+  end
+  if o.clock ~= "wall" and o.clock ~= "cpu" then
+    error("bench_cnn: --clock must be wall or cpu, got " .. tostring(o.clock), 0)
+  end
+  if o.algorithm ~= "auto" and o.algorithm ~= "gemm" then
+    error("bench_cnn: --algorithm must be auto or gemm, got " .. tostring(o.algorithm), 0)
   end
   if not o.samples or o.samples < 0 then
     error("bench_cnn: --samples must be an integer >= 0 (0: the workload's count)", 0)
@@ -76,12 +90,15 @@ local function parse_args(argv)
   return o
 end
 
+local ALG = "auto" -- --algorithm, for every Conv2D
+
 local function lenet()
   local L = ln.layers
   return ln.Sequential{
-    L.Conv2D{20, 5, padding = "same", activation = "relu", input_shape = {28, 28, 1}},
+    L.Conv2D{20, 5, padding = "same", activation = "relu", input_shape = {28, 28, 1},
+             algorithm = ALG},
     L.MaxPooling2D{2},
-    L.Conv2D{50, 5, activation = "relu"},
+    L.Conv2D{50, 5, activation = "relu", algorithm = ALG},
     L.MaxPooling2D{2},
     L.Flatten{},
     L.Dense{500, activation = "relu"},
@@ -93,7 +110,7 @@ local function cnn()
   local L = ln.layers
   local function conv(f, k, first)
     return L.Conv2D{f, k or 3, activation = "relu", padding = "same",
-                    input_shape = first and {28, 28, 1} or nil}
+                    input_shape = first and {28, 28, 1} or nil, algorithm = ALG}
   end
   return ln.Sequential{
     conv(64, 7, true), L.MaxPooling2D{2},
@@ -128,18 +145,20 @@ local function run(o, name)
     local model, opt = (is_lenet and lenet or cnn)()
     model:compile{loss = "sparse_categorical_crossentropy", optimizer = opt,
                   metrics = {"accuracy"}}
-    local t0 = ln.time()
+    local clock = o.clock == "cpu" and os.clock or ln.time
+    local t0 = clock()
     if infer then model:predict(x, {batch_size = bs})
     else model:fit(x, y, {epochs = 1, batch_size = bs, verbose = 0}) end
-    local dt = ln.time() - t0
+    local dt = clock() - t0
     if not best or dt < best then best = dt end
   end
   return sformat('{"workload": "%s", "threads": %d, "samples_per_s": %.1f, "seconds": %.4f, ' ..
-                 '"samples": %d, "batch": %d, "repeat": %d}', name, o.threads, n / best, best,
-                 n, bs, o.repeat_)
+                 '"samples": %d, "batch": %d, "repeat": %d, "clock": "%s", "algorithm": "%s"}',
+                 name, o.threads, n / best, best, n, bs, o.repeat_, o.clock, o.algorithm)
 end
 
 local o = parse_args(arg)
+ALG = o.algorithm
 ln.set_num_threads(o.threads)
 ln.random.seed(42)
 for _, w in ipairs(o.list) do

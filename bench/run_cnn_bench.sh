@@ -11,11 +11,15 @@
 # raw JSON lines.
 #
 # Usage: bench/run_cnn_bench.sh [-r REPEAT] [-n ROUNDS] [-w WORKLOADS] [-s SAMPLES]
-#                               [-o OUTDIR]
+#                               [-o OUTDIR] [-c wall|cpu] [-t THREADS] [-g]
 #   REPEAT: timed repeats per process (best kept, default 3); ROUNDS: default 2;
 #   WORKLOADS: comma list of bench_cnn.lua's workloads or groups (default all);
 #   SAMPLES: cap on each workload's images (default 0: 16,384 LeNet training,
 #   2,048 CNN, 10,000 LeNet inference) for shorter runs on a busy machine.
+#   -c cpu: both sides timed with the process CPU clock (all threads summed;
+#   meant for -t 1 on a busy machine), default wall. -t: thread counts
+#   (default "1 2"). -g: lunet also with every Conv2D on the im2col + GEMM
+#   path alone (algorithm = "gemm", the path before conv_c1.h), same run.
 # Environment: LUNET (default build/bin/lunet), DATA (Fashion-MNIST IDX
 #   folder, default /usr/share/datasets/fashion-mnist), LUNET_WAIT (lunet's
 #   OMP_WAIT_POLICY, default passive), TORCH_WAITS (default "passive unset"),
@@ -36,15 +40,21 @@ ROUNDS=2
 WORKLOADS=all
 SAMPLES=0
 OUT=
+CLOCK=wall
+THREADS="1 2"
+GEMM=0
 
-while getopts r:n:w:s:o: opt; do
+while getopts r:n:w:s:o:c:t:g opt; do
     case $opt in
     r) REPEAT=$OPTARG ;;
     n) ROUNDS=$OPTARG ;;
     w) WORKLOADS=$OPTARG ;;
     s) SAMPLES=$OPTARG ;;
     o) OUT=$OPTARG ;;
-    *) echo "usage: $0 [-r REPEAT] [-n ROUNDS] [-w WORKLOADS] [-s SAMPLES] [-o OUTDIR]" >&2; exit 2 ;;
+    c) CLOCK=$OPTARG ;;
+    t) THREADS=$OPTARG ;;
+    g) GEMM=1 ;;
+    *) echo "usage: $0 [-r REPEAT] [-n ROUNDS] [-w WORKLOADS] [-s SAMPLES] [-o OUTDIR] [-c wall|cpu] [-t THREADS] [-g]" >&2; exit 2 ;;
     esac
 done
 [ -x "$LUNET" ] || { echo "run_cnn_bench: no lunet executable at $LUNET (set LUNET)" >&2; exit 2; }
@@ -66,26 +76,27 @@ done
 
 . "$HERE/bench_lib.sh"
 
-lunet_run() { # workload threads
+lunet_run() { # workload threads [algorithm]
     with_wait "$LUNET_WAIT" env OMP_NUM_THREADS="$2" "$LUNET" "$HERE/bench_cnn.lua" \
         --threads "$2" --workloads "$1" --repeat "$REPEAT" --data "$DATA" \
-        --samples "$SAMPLES" | tail -n 1
+        --samples "$SAMPLES" --clock "$CLOCK" --algorithm "${3:-auto}" | tail -n 1
 }
 
 torch_run() { # workload threads policy
     with_wait "$3" env OMP_NUM_THREADS="$2" \
         LD_LIBRARY_PATH="$OPENMP_BLAS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
         "$PY" "$HERE/torch_cnn.py" --threads "$2" --workloads "$1" \
-        --repeat "$REPEAT" --data "$DATA" --samples "$SAMPLES" | tail -n 1
+        --repeat "$REPEAT" --data "$DATA" --samples "$SAMPLES" --clock "$CLOCK" | tail -n 1
 }
 
 echo "== lunet: $LUNET; results: $RES" >&2
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
     for w in $LIST; do
-        for t in 1 2; do
+        for t in $THREADS; do
             l=$(load1); echo "-- round $r: $w, $t thread(s) (load $l)" >&2
             record lunet "$t" "$l" "$(lunet_run "$w" "$t")" "$r"
+            [ "$GEMM" = 1 ] && record lunet-gemm "$t" "$l" "$(lunet_run "$w" "$t" gemm)" "$r"
             if [ "$t" = 1 ]; then
                 record torch "1" "$l" "$(torch_run "$w" 1 passive)" "$r"
             else
@@ -98,10 +109,11 @@ while [ "$r" -le "$ROUNDS" ]; do
     r=$((r + 1))
 done
 
-"$PY" - "$RES" "$PEAK" <<'EOF'
+"$PY" - "$RES" "$PEAK" "$CLOCK" <<'EOF'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 peak = float(sys.argv[2])
+print("\n(%s clock)" % sys.argv[3])
 # convolution flops per sample: forward; training adds dW for every conv and
 # dx for all but the first (its input needs none)
 FWD = {"lenet": [784000, 5000000],
@@ -114,6 +126,13 @@ for r in recs:
     if r["workload"] not in order:
         order.append(r["workload"])
 best = lambda rs: max(r["samples_per_s"] for r in rs) if rs else float("nan")
+if any(r["side"] == "lunet-gemm" for r in recs):
+    print("\n| workload | threads | lunet | lunet, GEMM path only | ratio |\n|---|---|---|---|---|")
+    for w in dict.fromkeys(r["workload"] for r in recs):
+        for t in sorted({r["threads"] for r in recs if r["workload"] == w}):
+            a = best([r for r in recs if r["side"] == "lunet" and r["workload"] == w and r["threads"] == t])
+            g = best([r for r in recs if r["side"] == "lunet-gemm" and r["workload"] == w and r["threads"] == t])
+            print("| %s | %d | %.0f | %.0f | %.2fx |" % (w, t, a, g, a / g))
 sel = lambda side, w, pred: [r for r in recs if r["side"] == side and r["workload"] == w and pred(r)]
 print()
 waits = sorted({r["config"][2:] for r in recs if r["config"].startswith("2/")})

@@ -54,9 +54,25 @@ static inline float unary1(ln_unary_op op, float v) {
     return v;
 }
 
+/* The elementwise kernels of tensor expressions run through
+** ln_parallel_for: below LN_PAR_MIN elements that is one direct call, with
+** no OpenMP entry (an if(0) region still sets up a team in libgomp, most of
+** the cost of a 1k-element operation). */
+typedef struct {
+    int op, scalar_first;
+    float *z;
+    const float *x, *y;
+    float s;
+} ew_job;
+
+LN_CLONES static void unary_range(void *arg, int64_t lo, int64_t hi) {
+    const ew_job *j = arg;
+    for (int64_t i = lo; i < hi; i++) j->z[i] = unary1((ln_unary_op)j->op, j->x[i]);
+}
+
 void ln_unary(ln_unary_op op, float *y, const float *x, int64_t n) {
-    LN_PAR_FOR((n) * 4)
-    for (int64_t i = 0; i < n; i++) y[i] = unary1(op, x[i]);
+    ew_job j = {.op = op, .z = y, .x = x};
+    ln_parallel_for(n, unary_range, &j);
 }
 
 void ln_clamp(float *y, const float *x, float lo, float hi, int64_t n) {
@@ -88,33 +104,45 @@ static inline float binary1(ln_binary_op op, float a, float b) {
 
 /* The common arithmetic gets a loop of its own (the switch per element
 ** of binary1 keeps the compiler from vectorising). */
-#define SCALAR_LOOP(EXPR)                                                    \
+#define EW_LOOP(EXPR)                                                        \
     do {                                                                     \
-        LN_PAR_FOR_SIMD(n) \
-        for (int64_t i = 0; i < n; i++) z[i] = (EXPR);                       \
+        for (int64_t i = lo; i < hi; i++) z[i] = (EXPR);                     \
     } while (0)
+
+LN_CLONES static void scalar_range(void *arg, int64_t lo, int64_t hi) {
+    const ew_job *j = arg;
+    float *z = j->z, s = j->s;
+    const float *x = j->x;
+    ln_binary_op op = (ln_binary_op)j->op;
+    int first = j->scalar_first;
+    switch (op) {
+    case LN_B_ADD: EW_LOOP(x[i] + s); return;
+    case LN_B_MUL: EW_LOOP(x[i] * s); return;
+    case LN_B_SUB: if (first) EW_LOOP(s - x[i]); else EW_LOOP(x[i] - s); return;
+    case LN_B_DIV: if (first) EW_LOOP(s / x[i]); else EW_LOOP(x[i] / s); return;
+    default:
+        if (first) EW_LOOP(binary1(op, s, x[i]));
+        else EW_LOOP(binary1(op, x[i], s));
+    }
+}
 
 void ln_binary_scalar(ln_binary_op op, float *z, const float *x, float s,
                       int scalar_first, int64_t n) {
+    ew_job j = {.op = op, .scalar_first = scalar_first, .z = z, .x = x, .s = s};
+    ln_parallel_for(n, scalar_range, &j);
+}
+
+LN_CLONES static void same_shape_range(void *arg, int64_t lo, int64_t hi) {
+    const ew_job *j = arg;
+    float *z = j->z;
+    const float *x = j->x, *y = j->y;
+    ln_binary_op op = (ln_binary_op)j->op;
     switch (op) {
-    case LN_B_ADD: SCALAR_LOOP(x[i] + s); return;
-    case LN_B_MUL: SCALAR_LOOP(x[i] * s); return;
-    case LN_B_SUB:
-        if (scalar_first) SCALAR_LOOP(s - x[i]);
-        else SCALAR_LOOP(x[i] - s);
-        return;
-    case LN_B_DIV:
-        if (scalar_first) SCALAR_LOOP(s / x[i]);
-        else SCALAR_LOOP(x[i] / s);
-        return;
-    default: break;
-    }
-    if (scalar_first) {
-        LN_PAR_FOR(n)
-        for (int64_t i = 0; i < n; i++) z[i] = binary1(op, s, x[i]);
-    } else {
-        LN_PAR_FOR(n)
-        for (int64_t i = 0; i < n; i++) z[i] = binary1(op, x[i], s);
+    case LN_B_ADD: EW_LOOP(x[i] + y[i]); return;
+    case LN_B_SUB: EW_LOOP(x[i] - y[i]); return;
+    case LN_B_MUL: EW_LOOP(x[i] * y[i]); return;
+    case LN_B_DIV: EW_LOOP(x[i] / y[i]); return;
+    default: EW_LOOP(binary1(op, x[i], y[i]));
     }
 }
 
@@ -137,32 +165,19 @@ ln_status ln_broadcast_shape(ln_ctx *ctx, int na, const int64_t *sa, int nb,
     return LN_OK;
 }
 
-/* Strides (in elements) of x aligned to the output's nz dims; 0 where x
-** broadcasts. */
-static void bstrides(int nz, const int64_t *sz, int nx, const int64_t *sx,
-                     int64_t *st) {
-    int64_t s = 1;
-    for (int i = nz - 1; i >= 0; i--) {
-        int j = i - (nz - nx);
-        int64_t d = j >= 0 ? sx[j] : 1;
-        st[i] = (d == 1 && sz[i] != 1) ? 0 : s;
-        s *= d;
-    }
-}
-
 void ln_binary(ln_binary_op op, float *z, int nz, const int64_t *sz,
                const float *x, int nx, const int64_t *sx, const float *y,
                int ny, const int64_t *sy) {
     int64_t n = 1, tx[LN_MAX_DIM], ty[LN_MAX_DIM];
     for (int i = 0; i < nz; i++) n *= sz[i];
-    bstrides(nz, sz, nx, sx, tx);
-    bstrides(nz, sz, ny, sy, ty);
+    ln_bc_strides(nz, sz, nx, sx, tx);
+    ln_bc_strides(nz, sz, ny, sy, ty);
     /* Fast paths: same shapes, or y a row vector broadcast over rows. */
     int same = 1;
     for (int i = 0; i < nz; i++) same &= tx[i] != 0 && ty[i] != 0;
     if (same && nx == nz && ny == nz) {
-        LN_PAR_FOR(n)
-        for (int64_t i = 0; i < n; i++) z[i] = binary1(op, x[i], y[i]);
+        ew_job j = {.op = op, .z = z, .x = x, .y = y};
+        ln_parallel_for(n, same_shape_range, &j);
         return;
     }
     LN_PAR_FOR(n)
@@ -178,6 +193,25 @@ void ln_binary(ln_binary_op op, float *z, int nz, const int64_t *sz,
     }
 }
 
+/* Sum of x[0..n) (or of its squares) in double: 8 lanes, each summing every
+** 8th element in order, then added pairwise -- a fixed order the compiler
+** vectorises, so the result does not depend on the CPU or the threads. */
+LN_CLONES static double lane_sum(const float *x, int64_t n, int square) {
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tail = 0;
+    int64_t i = 0;
+    if (square) {
+        for (; i + 8 <= n; i += 8)
+            for (int k = 0; k < 8; k++) lane[k] += (double)x[i + k] * x[i + k];
+        for (; i < n; i++) tail += (double)x[i] * x[i];
+    } else {
+        for (; i + 8 <= n; i += 8)
+            for (int k = 0; k < 8; k++) lane[k] += x[i + k];
+        for (; i < n; i++) tail += x[i];
+    }
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+           ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail;
+}
+
 /* Sum of x (or of x squared): blocks of LN_BLOCK summed in double, the
 ** partial sums then added in block order. */
 static double block_sum(const float *x, int64_t n, int square) {
@@ -189,15 +223,15 @@ static double block_sum(const float *x, int64_t n, int square) {
         int64_t nb = (m + LN_BLOCK - 1) / LN_BLOCK;
         double part[GROUP];
         const float *xg = x + g;
+        if (m < LN_PAR_MIN) { /* the same blocks, no OpenMP entry (see ew_job) */
+            for (int64_t lo = 0; lo < m; lo += LN_BLOCK)
+                total += lane_sum(xg + lo, m - lo < LN_BLOCK ? m - lo : LN_BLOCK, square);
+            continue;
+        }
         LN_PAR_FOR(m)
         for (int64_t b = 0; b < nb; b++) {
             int64_t lo = b * LN_BLOCK, hi = lo + LN_BLOCK < m ? lo + LN_BLOCK : m;
-            double s = 0;
-            if (square)
-                for (int64_t i = lo; i < hi; i++) s += (double)xg[i] * xg[i];
-            else
-                for (int64_t i = lo; i < hi; i++) s += xg[i];
-            part[b] = s;
+            part[b] = lane_sum(xg + lo, hi - lo, square);
         }
         for (int64_t b = 0; b < nb; b++) total += part[b];
     }

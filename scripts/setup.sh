@@ -18,7 +18,7 @@ PACKAGES="gcc make cmake pkg-config liblua5.4-dev lua5.4 check libsubunit-dev
   dataset-fashion-mnist python3-numpy python3-h5py
   clang-14 libclang-rt-14-dev valgrind
   libzmq3-dev libssl-dev jupyter-notebook jupyter-nbconvert jupyter-client
-  python3-nbclient python3-jupyter-client
+  python3-nbclient python3-jupyter-client luarocks
   libopenmpi-dev openmpi-bin"
 
 missing=""

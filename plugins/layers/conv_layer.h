@@ -31,7 +31,9 @@
 
 #include <stdlib.h>
 
-#include "conv_gemm.h"
+#include "conv_c1.h"
+
+enum { CONV_AUTO, CONV_GEMM, CONV_DIRECT };
 
 typedef struct conv {
     int rank, transpose;
@@ -50,6 +52,8 @@ typedef struct conv {
     ln_tensor *xl, *dxl; /* channels_last input and input gradient */
     cu_out o;            /* the output and its activation */
     ln_tensor *wt, *dwt, *smt, *part;
+    ln_tensor *c1w, *c1part; /* conv_c1.h: padded kernel, partial sums */
+    int algo;                /* CONV_AUTO, CONV_GEMM, CONV_DIRECT */
     cu_scratch scr;
 } conv;
 
@@ -118,6 +122,24 @@ static ln_status conv_create(ln_ctx *ctx, ln_layer *l, ln_args *a, int rank,
         (st = lu_nil_only(ctx, a, "kernel_constraint")) ||
         (st = lu_nil_only(ctx, a, "bias_constraint")))
         return st;
+    /* lunet's own keyword (not Keras's): which kernels run. "auto" picks
+    ** per product; "gemm" always conv_gemm.h; "direct" conv_c1.h's (one
+    ** input channel only). For benchmarks and tests of the paths. */
+    if (ln_args_has(a, "algorithm")) {
+        const char *alg;
+        if ((st = ln_args_string(ctx, a, "algorithm", "auto", &alg))) return st;
+        if (!strcmp(alg, "auto")) c->algo = CONV_AUTO;
+        else if (!strcmp(alg, "gemm")) c->algo = CONV_GEMM;
+        else if (!strcmp(alg, "direct")) c->algo = CONV_DIRECT;
+        else
+            return ln_fail(ctx, LN_E_ARG,
+                           "'algorithm' must be \"auto\", \"gemm\" or \"direct\", "
+                           "got \"%s\"", alg);
+        if (c->algo == CONV_DIRECT && transpose)
+            return ln_fail(ctx, LN_E_ARG,
+                           "'algorithm' \"direct\" is for a convolution with one "
+                           "input channel, not a transposed one");
+    }
     c->kernel = c->bias = -1;
     return LN_OK;
 }
@@ -203,11 +225,26 @@ static ln_status conv_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *i
         (st = lu_buffer(ctx, &c->dwt, 2, wshape)))
         return st;
     c->flip = cg_flip(&c->g, &c->gf);
+    if (c->algo == CONV_DIRECT && !c1_applies(&c->g, c->transpose))
+        return ln_fail(ctx, LN_E_SHAPE,
+                       "'algorithm' \"direct\" needs one input channel, got %lld",
+                       (long long)c->in.c);
     cu_out_shape(c->rank, c->channels_first, &c->out, out_nd, out_shape);
     return LN_OK;
 }
 
 /* ---- forward ----------------------------------------------------------------------- */
+
+/* Whether conv_c1.h's kernels run (see its header for the switch). */
+static int conv_c1_forward(const conv *c) {
+    if (c->algo == CONV_GEMM) return 0;
+    if (c->algo == CONV_DIRECT) return 1;
+    return c1_forward_applies(&c->g, c->transpose);
+}
+static int conv_c1_wgrad(const conv *c) {
+    if (c->algo == CONV_GEMM) return 0;
+    return c1_applies(&c->g, c->transpose);
+}
 
 /* Sets up big = small W^T (+ bias, then post): with stride 1 a gather over
 ** the flipped geometry (ga), else a scatter (sc); returns the task count
@@ -266,6 +303,15 @@ static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
     int64_t ntasks, scratch = 0;
     if (c->transpose) {
         ntasks = conv_spread(c, w, xl, bias, out, post, &j.ga, &j.sc, &j.use_sc, &scratch);
+    } else if (conv_c1_forward(c)) {
+        const int64_t wshape[2] = {c->g.h.k * c->g.w.k, c1_cpad(&c->g)};
+        if ((st = lu_buffer(ctx, &c->c1w, 2, wshape))) return st;
+        c1_pad_kernel(&c->g, w, ln_f32(c->c1w));
+        c1_fwd_job cj = {&c->g, xl, ln_f32(c->c1w), bias, out, &c->scr, post, c->act};
+        if ((st = cu_scratch_reserve(ctx, &c->scr, c1_scratch(&c->g, 0)))) return st;
+        cu_run(cg_flops(&c->g), c1_tasks(&c->g), c1_fwd_task, &cj);
+        cu_out_end(&c->o, c->act, mode, c->channels_first, y, &c->out);
+        return LN_OK;
     } else {
         j.ga = (cg_gather_job){&c->g, xl, w, bias, out, &c->scr, post, c->act};
         j.use_sc = 0;
@@ -321,7 +367,14 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const 
     int64_t scratch = 0;
     /* big and small sides: conv (x, dz), transposed (dz, x) */
     const float *big = c->transpose ? dzl : xl, *small = c->transpose ? xl : dzl;
-    if (dw && g->n) {
+    const int c1 = dw && g->n && conv_c1_wgrad(c);
+    c1_wgrad_job cw = {g, xl, dzl, NULL, dw, &c->scr};
+    if (c1) {
+        const int64_t pshape[2] = {c1_tasks(g), g->h.k * g->w.k * c1_cpad(g)};
+        if ((st = lu_buffer(ctx, &c->c1part, 2, pshape))) return st;
+        cw.part = ln_f32(c->c1part);
+        scratch = c1_scratch(g, 1);
+    } else if (dw && g->n) {
         const int64_t sshape[2] = {g->cs, g->n * cg_small_pixels(g)};
         if ((st = lu_buffer(ctx, &c->smt, 2, sshape))) return st;
         j.wg = (cg_wgrad_job){g, big, small, ln_f32(c->smt), ln_f32(c->dwt), dw,
@@ -354,6 +407,11 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const 
     if ((st = cu_scratch_reserve(ctx, &c->scr, scratch))) return st;
     cu_run(cg_flops(g), j.nt + j.nx + j.nb, conv_bwd_task, &j);
     if (j.nt) cu_run(cg_flops(g), cg_wgrad_tasks(g, &j.wg), cg_wgrad_task, &j.wg);
+    if (c1) {
+        cu_run(cg_flops(g), c1_tasks(g), c1_wgrad_task, &cw);
+        cu_run_sized(c1_tasks(g) * g->h.k * g->w.k * g->cs, c1_sum_tasks(g), c1_sum_task,
+                     &cw);
+    }
     if (db) cu_colsum_finish(&j.cs, db);
     if (dxo) cu_from_last(c->channels_first, dx, c->dxl, &c->in);
     return LN_OK;
@@ -367,7 +425,7 @@ static const char *conv_output_activation(const ln_layer *l) {
 static void conv_destroy(ln_layer *l) {
     conv *c = cu_state(l);
     ln_activation_free(c->act);
-    ln_tensor *bufs[] = {c->xl, c->dxl, c->wt, c->dwt, c->smt, c->part};
+    ln_tensor *bufs[] = {c->xl, c->dxl, c->wt, c->dwt, c->smt, c->part, c->c1w, c->c1part};
     cu_out_free(&c->o);
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
     cu_scratch_free(&c->scr);

@@ -1,10 +1,12 @@
 /*
 ** dot.c -- Dot (Keras): the dot product of two inputs along an axis of
 ** each (`axes`: one integer for both or a pair; Keras counts the batch as
-** axis 0, so 1 is the first sample axis, -1 the last). Samples of rank 1
-** or 2: each input is seen as rows of the contracted axis, X (p x k) and
-** Y (q x k) (p, q = 1 for rank 1), and out[i][j] = sum_c X[i][c] Y[j][c],
-** shaped as the rest of x then the rest of y ((None, 1) for two vectors).
+** axis 0, so 1 is the first sample axis, -1 the last). Samples of any
+** rank (Keras's batch_dot): each input is seen as rows of the contracted
+** axis, X (p x k) and Y (q x k) -- p: the product of x's other sample
+** axes, in order (1 for rank 1) -- and out[i][j] = sum_c X[i][c] Y[j][c],
+** shaped as the rest of x then the rest of y ((None, 1) for two vectors;
+** x (None, 3, 4, 6) and y (None, 5, 4) with axes {2, 2}: (None, 3, 6, 5)).
 ** normalize = true L2-normalizes the rows first (cosine proximity), with
 ** Keras's l2_normalize: x / sqrt(max(sum x^2, 1e-12)).
 */
@@ -12,7 +14,7 @@
 
 typedef struct side {
     int rank;
-    int last;        /* the contracted axis is the sample's last */
+    int64_t inner;   /* the product of the sample axes after the contracted one */
     int64_t rows, k; /* p (or q) and the contracted size */
 } side;
 
@@ -42,18 +44,27 @@ static ln_status dot_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in
     for (int i = 0; i < 2; i++) {
         int r = in[i].nd;
         int64_t ax = d->axes[i] < 0 ? r + 1 + d->axes[i] : d->axes[i];
-        if (r < 1 || r > 2)
-            return ln_fail(ctx, LN_E_SHAPE, "input %d %s: lunet's Dot takes samples of rank "
-                           "1 or 2", i + 1, lu_shape_str(&in[i], a, sizeof a));
+        if (r < 1)
+            return ln_fail(ctx, LN_E_SHAPE, "input %d %s: Dot takes samples of rank >= 1",
+                           i + 1, lu_shape_str(&in[i], a, sizeof a));
         if (ax < 1 || ax > r)
             return ln_fail(ctx, LN_E_ARG, "axis %lld is out of range for input %d %s",
                            (long long)d->axes[i], i + 1, lu_shape_str(&in[i], a, sizeof a));
+        if (out[0].nd + r - 1 > LN_MAX_DIM - 1)
+            return ln_fail(ctx, LN_E_SHAPE, "inputs %s and %s: the output would have more "
+                           "than %d sample axes", lu_shape_str(&in[0], a, sizeof a),
+                           lu_shape_str(&in[1], b, sizeof b), LN_MAX_DIM - 1);
         side *s = &d->s[i];
         s->rank = r;
-        s->last = ax == r;
         s->k = in[i].dim[ax - 1];
-        s->rows = r == 2 ? in[i].dim[2 - ax] : 1;
-        if (r == 2) out[0].dim[out[0].nd++] = s->rows;
+        s->rows = 1;
+        s->inner = 1;
+        for (int e = 0; e < r; e++) {
+            if (e == ax - 1) continue;
+            s->rows *= in[i].dim[e];
+            if (e > ax - 1) s->inner *= in[i].dim[e];
+            out[0].dim[out[0].nd++] = in[i].dim[e];
+        }
     }
     if (d->s[0].k != d->s[1].k)
         return ln_fail(ctx, LN_E_SHAPE, "the contracted axes differ in size: %lld in %s and "
@@ -64,9 +75,11 @@ static ln_status dot_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in
     return LN_OK;
 }
 
-/* Element c of row i of one sample. */
+/* Element c of row i of one sample: row i is (outer, inner) in the axes
+** before and after the contracted one. */
 static inline int64_t at(const side *s, int64_t i, int64_t c) {
-    return s->last ? i * s->k + c : c * s->rows + i;
+    if (s->inner == 1) return i * s->k + c;
+    return (i / s->inner) * s->k * s->inner + c * s->inner + i % s->inner;
 }
 
 /* 1 / the L2 norm of row i (1 without normalize). */

@@ -393,6 +393,23 @@ static const rc r_convt_flip = {.kind = CONVT, .rank = 2, .pad = P_SAME, .act = 
                                 .bias = 1, K2(3, 2), S2(1, 1), D2(2, 1), .groups = 1};
 static const rc r_convt_flip_valid = {.kind = CONVT, .rank = 2, .bias = 1, K2(2, 3), S2(1, 1),
                                       D2(1, 1), .groups = 1};
+/* one input channel: conv_c1.h's direct kernels (forward below 48 filters,
+** the kernel gradient always), "algorithm" forcing either path */
+static const rc r_c1_same = {.kind = CONV, .rank = 2, .pad = P_SAME, .act = A_TANH, .bias = 1,
+                             K2(5, 5), S2(1, 1), D2(1, 1), .groups = 1};
+static const rc r_c1_s2 = {.kind = CONV, .rank = 2, .pad = P_SAME, .bias = 1, K2(3, 4), S2(2, 3),
+                           D2(1, 1), .groups = 1};
+static const rc r_c1_dil = {.kind = CONV, .rank = 2, .bias = 1, K2(3, 2), S2(1, 2), D2(2, 3),
+                            .groups = 1};
+static const rc r_c1_cf = {.kind = CONV, .rank = 2, .cf = 1, .pad = P_SAME, .act = A_TANH,
+                           .bias = 1, K2(3, 3), S2(1, 1), D2(1, 1), .groups = 1};
+static const rc r_c1_wide = {.kind = CONV, .rank = 2, .pad = P_SAME, .bias = 1, K2(7, 7),
+                             S2(1, 1), D2(1, 1), .groups = 1};
+static const rc r_c1_k3 = {.kind = CONV, .rank = 2, .pad = P_SAME, .bias = 1, K2(3, 3),
+                           S2(1, 1), D2(1, 1), .groups = 1};
+static const rc r_c1_nobias = {.kind = CONV, .rank = 2, K2(2, 9), S2(1, 1), D2(1, 1), .groups = 1};
+static const rc r_c1_1d = {.kind = CONV, .rank = 1, .pad = P_CAUSAL, .act = A_TANH, .bias = 1,
+                           K2(1, 4), S2(1, 1), D2(1, 2), .groups = 1};
 static const rc r_conv1_valid = {.kind = CONV, .rank = 1, .bias = 1, K2(1, 3), S2(1, 1), D2(1, 1), .groups = 1};
 static const rc r_conv1_same = {.kind = CONV, .rank = 1, .pad = P_SAME, .bias = 1, K2(1, 4), S2(1, 3),
                                 D2(1, 1), .groups = 1};
@@ -520,6 +537,34 @@ static const gcase cases[] = {
      &r_convt_flip, 0},
     {"conv2d_transpose stride 1 as a gather, valid", "conv2d_transpose", "#1=33 #2=[2,3]", 4,
      {1, 3, 2, 3}, 0, &r_convt_flip_valid, 0},
+    /* one input channel (conv_c1.h) */
+    {"c1 conv2d 5 filters 5x5 same tanh", "conv2d", "#1=5 #2=5 padding=same activation=tanh",
+     4, {2, 7, 6, 1}, T, &r_c1_same, 0},
+    {"c1 conv2d 20 filters strides 2x3 same", "conv2d", "#1=20 #2=[3,4] strides=[2,3] padding=same",
+     4, {2, 9, 10, 1}, 0, &r_c1_s2, 0},
+    {"c1 conv2d 9 filters dilation 2x3 stride [1,2]", "conv2d",
+     "#1=9 #2=[3,2] strides=[1,2] dilation_rate=[2,3]", 4, {2, 8, 11, 1}, 0, &r_c1_dil, 0},
+    {"c1 conv2d channels_first tanh", "conv2d",
+     "#1=7 #2=3 padding=same activation=tanh data_format=channels_first", 4, {2, 1, 5, 6},
+     0, &r_c1_cf, 0},
+    /* the forward's switch: 48 filters without AVX-512, 100 with */
+    {"c1 conv2d 47 filters", "conv2d", "#1=47 #2=7 padding=same", 4, {1, 5, 4, 1}, 0,
+     &r_c1_wide, 0},
+    {"c1 conv2d 48 filters", "conv2d", "#1=48 #2=7 padding=same", 4, {1, 5, 4, 1}, 0,
+     &r_c1_wide, 0},
+    {"c1 conv2d 99 filters", "conv2d", "#1=99 #2=3 padding=same", 4, {1, 4, 5, 1}, 0,
+     &r_c1_k3, 0},
+    {"c1 conv2d 100 filters", "conv2d", "#1=100 #2=3 padding=same", 4, {1, 4, 5, 1}, 0,
+     &r_c1_k3, 0},
+    {"c1 conv2d 64 filters forced direct", "conv2d", "#1=64 #2=7 padding=same algorithm=direct",
+     4, {1, 4, 5, 1}, 0, &r_c1_wide, 0},
+    {"c1 conv2d 6 filters forced gemm", "conv2d", "#1=6 #2=7 padding=same algorithm=gemm", 4,
+     {2, 4, 5, 1}, 0, &r_c1_wide, 0},
+    {"c1 conv2d 2x9 window batch 1 no bias", "conv2d", "#1=3 #2=[2,9] use_bias=false", 4,
+     {1, 4, 12, 1}, 0, &r_c1_nobias, 0},
+    {"c1 conv1d causal dilated", "conv1d",
+     "#1=10 #2=4 padding=causal dilation_rate=2 activation=tanh", 3, {2, 13, 1}, 0, &r_c1_1d,
+     0},
     {"conv1d valid", "conv1d", "#1=4 #2=3", 3, {2, 11, 3}, 0, &r_conv1_valid, 0},
     {"conv1d same stride 3", "conv1d", "#1=3 #2=4 strides=3 padding=same", 3, {3, 10, 2}, 0,
      &r_conv1_same, 0},
@@ -719,6 +764,14 @@ static const det_case det_cases[] = {
     {"conv2d", "#1=16 #2=[3,2] strides=2 groups=2 data_format=channels_first", 4,
      {5, 8, 13, 12}},
     {"conv2d", "#1=24 #2=1 activation=softmax", 4, {8, 10, 9, 16}},
+    /* one input channel (conv_c1.h): the LeNet and chapter-14 first layers,
+    ** and images wide enough for several weight-gradient chunks a sample */
+    {"conv2d", "#1=20 #2=5 padding=same activation=relu", 4, {8, 28, 28, 1}},
+    {"conv2d", "#1=64 #2=7 padding=same activation=relu", 4, {4, 28, 28, 1}},
+    {"conv2d", "#1=12 #2=3 strides=[1,2] dilation_rate=[2,1]", 4, {3, 30, 200, 1}},
+    {"conv2d", "#1=40 #2=5 padding=same data_format=channels_first algorithm=direct", 4,
+     {4, 1, 40, 100}},
+    {"conv1d", "#1=16 #2=9 padding=same", 3, {4, 5000, 1}},
     {"conv1d", "#1=32 #2=5 padding=causal dilation_rate=2", 3, {8, 60, 24}},
     {"conv2d_transpose", "#1=20 #2=3 strides=2 padding=same activation=tanh", 4,
      {6, 9, 8, 24}},
@@ -795,6 +848,11 @@ static const bad_case bad_cases[] = {
      {"'output_padding' (2)", "'strides' (2)"}},
     {"conv2d_transpose", "#1=4 #2=3 groups=2", 0, {0}, {"'groups'"}},
     {"conv2d", "#1=4 #2=3 padding=causal", 0, {0}, {"'padding'", "causal"}},
+    {"conv2d", "#1=4 #2=3 algorithm=direct", 3, {8, 8, 3},
+     {"'algorithm' \"direct\"", "one input channel", "got 3"}},
+    {"conv2d", "#1=4 #2=3 algorithm=fast", 0, {0}, {"'algorithm'", "\"gemm\"", "\"fast\""}},
+    {"conv2d_transpose", "#1=4 #2=3 algorithm=direct", 0, {0},
+     {"'algorithm' \"direct\"", "transposed"}},
     {"depthwise_conv2d", "#1=3 depth_multiplier=0", 0, {0}, {"'depth_multiplier'"}},
     {"max_pooling2d", "#1=3", 3, {2, 5, 4}, {"MaxPooling2D", "pool_size 3x3", "(None, 2, 5, 4)"}},
     {"max_pooling2d", "#1=2 strides=0", 0, {0}, {"'strides'", ">= 1"}},

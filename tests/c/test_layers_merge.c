@@ -33,24 +33,33 @@ static void reference(const mcase *c, int64_t batch, double *const *x, double *y
         for (int d = 0; d < c->nd; d++) per[i] *= c->dims[i][d];
     }
     if (!strcmp(c->unit, "dot")) { /* perm[0..1]: the axes (1-based); rep: normalize */
-        int64_t rows[2], k = 0, str_r[2], str_c[2];
+        /* a row: the sample axes other than the contracted one, in order
+        ** (outer: before it, inner: after it); element e of row i is at
+        ** (i / inner) * k * inner + e * inner + i % inner */
+        int64_t rows[2], k = 0, inner[2];
         for (int s = 0; s < 2; s++) {
-            int r = c->nd, ax = c->perm[s];
+            int ax = c->perm[s];
             k = c->dims[s][ax - 1];
-            rows[s] = r == 2 ? c->dims[s][2 - ax] : 1;
-            str_c[s] = r == 2 && ax == 1 ? rows[s] : 1;
-            str_r[s] = r == 2 && ax == 1 ? 1 : k;
+            rows[s] = 1, inner[s] = 1;
+            for (int e = 0; e < c->nd; e++) {
+                if (e == ax - 1) continue;
+                rows[s] *= c->dims[s][e];
+                if (e > ax - 1) inner[s] *= c->dims[s][e];
+            }
         }
         for (int64_t b = 0; b < batch; b++)
             for (int64_t i = 0; i < rows[0]; i++)
                 for (int64_t j = 0; j < rows[1]; j++) {
-                    const double *xv = x[0] + b * per[0] + i * str_r[0];
-                    const double *yv = x[1] + b * per[1] + j * str_r[1];
+                    const double *xv = x[0] + b * per[0] + (i / inner[0]) * k * inner[0] +
+                                       i % inner[0];
+                    const double *yv = x[1] + b * per[1] + (j / inner[1]) * k * inner[1] +
+                                       j % inner[1];
                     double s = 0, nx = 0, ny = 0;
                     for (int64_t e = 0; e < k; e++) {
-                        s += xv[e * str_c[0]] * yv[e * str_c[1]];
-                        nx += xv[e * str_c[0]] * xv[e * str_c[0]];
-                        ny += yv[e * str_c[1]] * yv[e * str_c[1]];
+                        double xe = xv[e * inner[0]], ye = yv[e * inner[1]];
+                        s += xe * ye;
+                        nx += xe * xe;
+                        ny += ye * ye;
                     }
                     if (c->rep) s /= sqrt(nx > 1e-12 ? nx : 1e-12) * sqrt(ny > 1e-12 ? ny : 1e-12);
                     y[(b * rows[0] + i) * rows[1] + j] = s;
@@ -267,6 +276,13 @@ START_TEST(shape_layer_gradients) {
     check_case(&mat);
     mcase first = {"dot", "axes=[1,1] normalize=true", 2, 2, {{4, 3}, {4, 2}}, 0, 1, {1, 1}};
     check_case(&first);
+    /* samples of rank 3 (Keras's batch_dot): a middle, a first and a last axis */
+    mcase mid = {"dot", "axes=[2,2]", 2, 3, {{3, 4, 2}, {2, 4, 3}}, 0, 0, {2, 2}};
+    check_case(&mid);
+    mcase mixed = {"dot", "axes=[1,3] normalize=true", 2, 3, {{4, 2, 3}, {2, 3, 4}}, 0, 1, {1, 3}};
+    check_case(&mixed);
+    mcase last3 = {"dot", "axes=-1", 2, 3, {{2, 3, 5}, {3, 1, 5}}, 0, 0, {3, 3}};
+    check_case(&last3);
     ck_assert_str_eq(lt_layer_error("permute", "dims=[1,1]"),
                      "Permute: 'dims' must be a permutation of 1..2, got 1 at position 2");
 }

@@ -232,7 +232,7 @@ test("merge layers on a list of tensors", function()
 end)
 
 -- Built-in layers as Lua-class bases: a single-input base runs under the
--- tape; a merge layer's list of inputs is refused by Lua layers, clearly.
+-- tape; a merge layer below takes its list of inputs.
 test("built-in layers as bases of Lua classes", function()
   local Scaled = ln.layers.Conv2D:extend{name = "ScaledConv",
     call = function(self, x, training) return ln.layers.Conv2D.call(self, x, training) * 2 end}
@@ -243,7 +243,15 @@ test("built-in layers as bases of Lua classes", function()
   local g = tape:gradient(y, {x, l.trainable_variables[1]})
   assert(g[1] and g[2], "gradients through the built-in base")
   local MyAdd = ln.layers.Add:extend{name = "MyAdd"}
-  T.raises_as(function() MyAdd{}({x, x}) end, {"my_add", "list of inputs", "not supported"})
+  local a = ln.rand(2, 3)
+  same(MyAdd{}({a, x:reshape({2, -1}):narrow(2, 1, 3)}), a + x:reshape({2, -1}):narrow(2, 1, 3),
+       "a subclass of Add adds its list of inputs")
+  local Halved = ln.layers.Add:extend{name = "HalvedAdd",
+    call = function(self, xs, training) return ln.layers.Add.call(self, xs, training) * 0.5 end}
+  local h = Halved{}
+  local t2 = ln.GradientTape()
+  local y2 = t2:run(function() t2:watch(a); return h({a, a}):sum() end)
+  same(t2:gradient(y2, {a})[1], ln.ones({2, 3}), "its gradient through the tape")
 end)
 
 -- ---- a layer called twice ---------------------------------------------------------------------

@@ -300,6 +300,128 @@ test("constraints are applied after each step (fit, a tape loop, Lua layers)", f
   same(m4:predict(x, {verbose = 0}), m3:predict(x, {verbose = 0}), "reloaded with the constraint")
 end)
 
+-- ---- Lua functions as a built-in layer's activation, initializer, regularizer -----------------
+
+local function my_softplus(z) return (z:exp() + 1):log() end
+local function my_glorot_initializer(shape)
+  return ln.randn(shape) * math.sqrt(2 / (shape[1] + shape[2]))
+end
+local function my_l1_regularizer(w) return w:abs():sum() * 0.01 end
+local function my_positive_weights(w) return ln.where(w:lt(0), w * 0, w) end
+local MyL1Regularizer = ln.regularizers.Regularizer:extend{name = "MyL1Regularizer",
+  defaults = {factor = 0.01}, call = function(self, w) return w:abs():sum() * self.factor end}
+
+local function num(v) return type(v) == "number" and v or v:item() end
+
+local function book_dense(reg)
+  return ln.layers.Dense{30, input_shape = {8}, activation = my_softplus,
+                         kernel_initializer = my_glorot_initializer,
+                         kernel_regularizer = reg or my_l1_regularizer,
+                         kernel_constraint = my_positive_weights}
+end
+
+test("the book's Dense with Lua activation, initializer, regularizer, constraint", function()
+  -- the initializer draws the kernel: the same numbers as calling it with the seed
+  ln.random.seed(11)
+  local d = book_dense()
+  d:build({8})
+  ln.random.seed(11)
+  same(d.kernel.value, my_glorot_initializer({8, 30}), "the Lua initializer's draw")
+  assert(d.bias.value:abs():max() == 0, "the bias keeps the unit's initializer")
+  -- the activation is applied to the unit's output
+  local x = ln.rand(5, 8)
+  local want = my_softplus(ln.matmul(x, d.kernel.value) + d.bias.value)
+  assert(ln.allclose(d(x), want, 1e-6, 1e-6), "softplus(x W + b)")
+  -- the penalty is the Lua regularizer's value, also for a class instance
+  T.near(d:regularization_loss(), num(my_l1_regularizer(d.kernel.value)), 1e-6, "penalty")
+  local c = book_dense(MyL1Regularizer{factor = 0.5})
+  c:build({8})
+  T.near(c:regularization_loss(), num(c.kernel.value:abs():sum()) * 0.5, 1e-5, "class penalty")
+  -- built-in names keep the C path: no Lua parts
+  assert(rawget(ln.layers.Dense{3, activation = "relu"}, "_lua_parts") == nil, "a name")
+  assert(rawget(ln.layers.Dense{3, activation = ln.activations.relu}, "_lua_parts") == nil,
+         "a built-in activation function")
+end)
+
+test("gradients through a Lua activation and a Lua penalty agree with finite differences", function()
+  ln.random.seed(12)
+  local d = ln.layers.Dense{4, input_shape = {3}, activation = my_softplus,
+                            kernel_regularizer = my_l1_regularizer}
+  d:build({3})
+  local x, r = ln.randn(6, 3), ln.randn(6, 4)
+  local function objective()
+    local total = (d(x) * r):sum()
+    for _, p in ipairs(d.losses) do total = total + p end
+    return total
+  end
+  local tape = ln.GradientTape()
+  local value = tape:run(objective)
+  local g = tape:gradient(value, d.kernel)
+  local w = d.kernel.value
+  local step, worst, scale = 1e-2, 0, g:abs():max()
+  for i = 1, 3 do
+    for j = 1, 4 do
+      local w0 = w[{i, j}]
+      w[{i, j}] = w0 + step
+      local up = num(objective())
+      w[{i, j}] = w0 - step
+      local down = num(objective())
+      w[{i, j}] = w0
+      local numeric = (up - down) / (2 * step)
+      local err = math.abs(numeric - g[{i, j}]) / (5e-3 * scale + 1e-2 * math.abs(numeric))
+      worst = math.max(worst, err)
+    end
+  end
+  assert(worst <= 1, "kernel gradient off by " .. worst .. " tolerances")
+end)
+
+test("a model with Lua parts in built-in layers trains with fit, saves and loads", function()
+  local x, y = data(64)
+  ln.random.seed(13)
+  local m = ln.Sequential{book_dense(MyL1Regularizer{factor = 0.01}), ln.layers.Dense{1}}
+  m:compile{loss = "mse", optimizer = "sgd"}
+  local h = m:fit(x, y, {epochs = 3, batch_size = 16, verbose = 0})
+  assert(h.history.loss[3] < h.history.loss[1], "it learns")
+  assert(m.layers[1].kernel.value:min() >= 0, "the constraint still holds")
+  -- the penalty is in fit's loss: evaluate = mse + penalty
+  local mse = num((m:predict(x, {verbose = 0}) - y):square():mean())
+  local loss = m:evaluate(x, y, {verbose = 0})
+  T.near(loss, mse + m.layers[1]:regularization_loss(), 1e-4, "loss with the Lua penalty")
+  local path = os.tmpname()
+  m:save(path)
+  local custom = {my_softplus = my_softplus, my_glorot_initializer = my_glorot_initializer,
+                  MyL1Regularizer = MyL1Regularizer, my_positive_weights = my_positive_weights}
+  local m2 = ln.models.load_model(path, {custom_objects = custom})
+  same(m2:predict(x, {verbose = 0}), m:predict(x, {verbose = 0}), "reloaded")
+  T.near(m2.layers[1]:regularization_loss(), m.layers[1]:regularization_loss(), 1e-6,
+         "the regularizer's factor is saved")
+  -- in a functional model too (it then runs on the tape)
+  local inp = ln.Input{shape = {8}}
+  local d = ln.layers.Dense{5, activation = my_softplus}
+  local top = ln.layers.Dense{1}
+  local f = ln.Model{inputs = inp, outputs = top(d(inp))}
+  f:compile{loss = "mse", optimizer = "sgd"}
+  f:fit(x, y, {epochs = 1, batch_size = 16, verbose = 0})
+  local want = ln.matmul(my_softplus(ln.matmul(x, d.kernel.value) + d.bias.value),
+                         top.kernel.value) + top.bias.value
+  assert(ln.allclose(f:predict(x, {verbose = 0}), want, 1e-5, 1e-5), "functional")
+  custom.my_softplus = nil
+  T.raises(function() ln.models.load_model(path, {custom_objects = custom}) end,
+           "unknown activation 'my_softplus'", "custom_objects = {my_softplus = ...}")
+  os.remove(path)
+end)
+
+test("Lua parts a built-in layer cannot take are refused, naming them", function()
+  T.raises(function() return ln.layers.LSTM{4, activation = function(t) return t end} end,
+           "LSTM: an activation written in Lua is not supported")
+  T.raises(function() return ln.layers.Dense{4, activity_regularizer = function(t) return t:sum() end} end,
+           "activity_regularizer written in Lua is not supported")
+  local d = ln.layers.Dense{2, input_shape = {3}, kernel_initializer = function() return 1 end}
+  T.raises(function() d:build({3}) end, "kernel_initializer returned number, not a tensor")
+  local e = ln.layers.Dense{2, input_shape = {3}, kernel_initializer = function() return ln.zeros(5) end}
+  T.raises(function() e:build({3}) end, "shape")
+end)
+
 -- ---- add_loss, add_metric ---------------------------------------------------------------------------
 
 test("add_loss (layer and model) and add_metric reach fit", function()
@@ -407,18 +529,18 @@ test("model:add_loss reaches fit for a model of built-in layers", function()
   assert(not m1.layers[1].kernel.value:equal(m0.layers[1].kernel.value), "and in the gradient")
 end)
 
-test("functional models refuse what they cannot train yet, clearly", function()
+test("functional models take Lua units (tested in full by test_functional_lua)", function()
   local inp = ln.Input{shape = {4}}
   local h = ln.layers.Dense{3}(inp)
-  T.raises(function() return ln.layers.Lambda(function(t) return t * 2 end)(h) end,
-           "not supported in functional models")
-  local m = ln.Model{inputs = inp, outputs = ln.layers.Dense{1}(h)}
-  T.raises(function() m:compile{loss = function(yt, yp) return (yt - yp):abs():mean(2) end} end,
-           "a loss written in Lua is not supported for functional models")
-  T.raises(function()
-    m:compile{loss = "mse", metrics = {function(yt, yp) return (yt - yp):abs():mean(2) end}}
-  end, "a metric written in Lua is not supported for functional models")
-  T.raises(function() m:add_loss(1) end, "add_loss is not supported for functional models")
+  local twice = ln.layers.Lambda(function(t) return t * 2 end)(h)
+  eq(twice.shape[1], 3, "a Lambda's symbolic output shape")
+  local m = ln.Model{inputs = inp, outputs = ln.layers.Dense{1}(twice)}
+  m:compile{loss = function(yt, yp) return (yt - yp):abs():mean(2) end, optimizer = "sgd",
+            metrics = {function(yt, yp) return (yt - yp):abs():mean(2) end}}
+  local x, y = data(32, 4)
+  m:add_loss(0.25)
+  local loss = m:evaluate(x:narrow(2, 1, 4), y, {verbose = 0})
+  assert(loss > 0.25, "the add_loss term is in the loss: " .. loss)
 end)
 
 T.summary("lua units")

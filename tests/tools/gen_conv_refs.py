@@ -439,6 +439,37 @@ CASES += [
 ]
 
 
+# one input channel: conv_c1.h's direct kernels (forward below 48 filters,
+# the kernel gradient always; several gradient chunks in the wide image),
+# and "algorithm" forcing either path. Appended last so that the cases above
+# keep their random values.
+CASES += [
+    conv_case("conv2d_c1_f5_same_relu", "Conv2D", (2, 9, 8, 1),
+              dict(filters=5, kernel_size=[5, 5], padding="same", activation="relu")),
+    conv_case("conv2d_c1_f20_s2x3", "Conv2D", (2, 11, 10, 1),
+              dict(filters=20, kernel_size=[3, 4], strides=[2, 3], padding="same")),
+    conv_case("conv2d_c1_f47_dilated", "Conv2D", (2, 10, 12, 1),
+              dict(filters=47, kernel_size=[3, 3], dilation_rate=[2, 3])),
+    conv_case("conv2d_c1_f48_gemm_fwd", "Conv2D", (1, 8, 9, 1),
+              dict(filters=48, kernel_size=[7, 7], padding="same")),
+    conv_case("conv2d_c1_chapter14", "Conv2D", (1, 12, 28, 1),
+              dict(filters=64, kernel_size=[7, 7], padding="same", activation="relu")),
+    conv_case("conv2d_c1_lenet", "Conv2D", (2, 16, 28, 1),
+              dict(filters=20, kernel_size=[5, 5], padding="same", activation="relu")),
+    conv_case("conv2d_c1_first_tanh", "Conv2D", (2, 1, 7, 9),
+              dict(filters=12, kernel_size=[3, 3], padding="same", data_format="channels_first",
+                   activation="tanh")),
+    conv_case("conv2d_c1_wide_chunks", "Conv2D", (1, 12, 200, 1),
+              dict(filters=4, kernel_size=[3, 3], padding="same")),
+    conv_case("conv2d_c1_direct_64", "Conv2D", (1, 6, 7, 1),
+              dict(filters=64, kernel_size=[3, 3], algorithm="direct")),
+    conv_case("conv2d_c1_gemm_8", "Conv2D", (2, 6, 7, 1),
+              dict(filters=8, kernel_size=[3, 3], padding="same", algorithm="gemm")),
+    conv_case("conv1d_c1_causal", "Conv1D", (2, 30, 1),
+              dict(filters=9, kernel_size=4, dilation_rate=2, padding="causal"), rank=1),
+]
+
+
 def run_case(case, rng):
     x = rng.standard_normal(case["input_shape"]).astype(np.float32)
     ws = []

@@ -62,24 +62,9 @@ end
 -- required; defaults, init, build, call, get_config, compute_output_shape
 -- are optional (call is required unless a built-in layer is below).
 function M.extend(parent, spec)
-  if type(spec) ~= "table" or type(spec.name) ~= "string" or spec.name == "" then
-    E.raise("Layer:extend needs {name = \"MyLayer\", ...} (the class name)")
-  end
-  if spec.defaults ~= nil and type(spec.defaults) ~= "table" then
-    E.raisef("%s: defaults must be a table of keyword = default value", spec.name)
-  end
-  local cls = {class_name = spec.name, super = parent, _unit = rawget(parent, "_unit")}
-  local defaults = registry.copy(parent._defaults)
-  for k, v in pairs(spec.defaults or {}) do defaults[k] = v end
-  cls._defaults = defaults
-  for k, v in pairs(spec) do
-    if k ~= "name" and k ~= "defaults" then
-      if type(v) ~= "function" then
-        E.raisef("%s: '%s' must be a function (only name and defaults are values)", spec.name, k)
-      end
-      cls[k] = v
-    end
-  end
+  local cls = require("lunet.lua_class").subclass(parent, spec,
+    "Layer:extend needs {name = \"MyLayer\", ...} (the class name)")
+  cls._unit = rawget(parent, "_unit")
   return setmetatable(cls, class_mt_for(parent))
 end
 Root.extend = M.extend
@@ -169,6 +154,24 @@ local function variable_of(self, w)
   }}, layers.Variable)
 end
 
+-- The layers held in fields, directly (in the order of assignment) or in
+-- lists assigned to fields (also filled after the assignment: self.hidden
+-- = {} then self.hidden[i] = ...), as Keras tracks attributes and lists.
+local function sublayers(self)
+  local subs = rawget(self, "_sublayers")
+  local lists = rawget(self, "_sublists")
+  if not lists then return subs end
+  local r, seen = {}, {}
+  for _, l in ipairs(subs) do r[#r + 1] = l; seen[l] = true end
+  for _, list in ipairs(lists) do
+    for _, l in ipairs(list) do
+      if layers.is_layer(l) and not seen[l] then r[#r + 1] = l; seen[l] = true end
+    end
+  end
+  return r
+end
+M.sublayers = sublayers
+
 -- Keras's order: trainable weights, then the others (the built-in
 -- layer's below first in each group).
 local function variables(self)
@@ -183,7 +186,7 @@ local function variables(self)
     local v = variable_of(self, w)
     if v.trainable then first[#first + 1] = v else second[#second + 1] = v end
   end
-  for _, l in ipairs(rawget(self, "_sublayers")) do -- layers held in fields
+  for _, l in ipairs(sublayers(self)) do -- layers held in fields
     for _, v in ipairs(l.variables) do
       if v.trainable and self.trainable then first[#first + 1] = v else second[#second + 1] = v end
     end
@@ -267,7 +270,9 @@ function Root:call(x, training)
   if not c then
     E.raisef("%s (%s): the class defines no call(self, x, training)", self.name, self.class_name)
   end
-  if ag.active() then return ag.layer_call(c, x, training and true or false) end
+  if ag.active() or not registry.is_tensor(x) then -- (a list: a merge layer below)
+    return ag.layer_call(c, x, training and true or false)
+  end
   if training then return nn.tensor_clone(c:forward(x, true, false)) end
   return c:call(x)
 end
@@ -290,15 +295,41 @@ end
 
 -- ---- building ---------------------------------------------------------------------------
 
+-- A shape as text; a list of shapes (a layer called on a list of inputs,
+-- as merge layers are) as "[(None, 4), (None, 4)]".
+local function shape_key(s)
+  if type(s[1]) == "table" then
+    local parts = {}
+    for i, d in ipairs(s) do parts[i] = registry.shape_str(d) end
+    return "[" .. table.concat(parts, ", ") .. "]"
+  end
+  return registry.shape_str(s)
+end
+M.shape_key = shape_key
+
+-- A copy of a shape or of a list of shapes.
+local function copy_shape(s)
+  if type(s[1]) == "table" then
+    local r = {}
+    for i, d in ipairs(s) do r[i] = registry.copy_list(d) end
+    return r
+  end
+  return registry.copy_list(s)
+end
+
 local function run_build(self, shape)
   local inner = rawget(self, "_inner")
-  if inner then inner:build(shape) end
-  self._cls.build(self, registry.copy_list(shape))
+  if inner and type(shape[1]) == "table" then
+    inner._c:build_inputs(copy_shape(shape)) -- a merge layer below: the list of shapes
+  elseif inner then
+    inner:build(shape)
+  end
+  self._cls.build(self, copy_shape(shape))
   rawset(self, "_built", true)
-  rawset(self, "_shape_in", registry.copy_list(shape))
+  rawset(self, "_shape_in", copy_shape(shape))
   -- sublayers made in init or build are built by a first call: make it now
   -- (a probe of one zero sample), so the weights exist to be loaded
-  for _, l in ipairs(rawget(self, "_sublayers")) do
+  for _, l in ipairs(sublayers(self)) do
     if not l.built then return M.output_shape(self) end
   end
 end
@@ -311,9 +342,9 @@ function Root:_build(shape)
     E.raisef("%s: build needs an input shape (without the batch axis), e.g. {784}", self.name)
   end
   local have = rawget(self, "_shape_in")
-  if have and registry.shape_str(have) ~= registry.shape_str(shape) then
-    E.raisef("%s: built for input shape %s, now given %s", self.name, registry.shape_str(have),
-             registry.shape_str(shape))
+  if have and shape_key(have) ~= shape_key(shape) then
+    E.raisef("%s: built for input shape %s, now given %s", self.name, shape_key(have),
+             shape_key(shape))
   end
   if not rawget(self, "_built") then run_build(self, shape) end
   return self.output_shape
@@ -327,20 +358,49 @@ function M.output_shape(self)
   local shape = rawget(self, "_shape_in")
   if not shape then return nil end
   local cls = self._cls
-  if cls.compute_output_shape then
-    s = cls.compute_output_shape(self, registry.copy_list(shape))
-  elseif rawget(self, "_inner") and cls.call == Root.call then
+  if not cls.compute_output_shape and rawget(self, "_inner") and cls.call == Root.call then
     s = self._inner.output_shape
   else
-    local probe = {1}
-    for _, d in ipairs(shape) do probe[#probe + 1] = d end
-    local y = self:call(core.zeros(probe), false)
-    rawset(self, "_losses", {})
-    rawset(self, "_metrics", {})
-    s = y:shape()
-    table.remove(s, 1)
+    s = M.shape_for(self, shape)
   end
   rawset(self, "_shape_out", s)
+  return s
+end
+
+-- A batch of one zero sample of `shape` (or a list of them for a list of shapes).
+local function probe_of(shape)
+  if type(shape[1]) == "table" then
+    local r = {}
+    for i, d in ipairs(shape) do r[i] = probe_of(d) end
+    return r
+  end
+  local p = {1}
+  for _, d in ipairs(shape) do p[#p + 1] = d end
+  return core.zeros(p)
+end
+
+--- The output shape (without the batch axis) of the built layer for
+-- inputs of `shape` (one shape, or a list for a list of inputs):
+-- compute_output_shape, or the shape of a call on one zero sample (the
+-- call's add_loss and add_metric values are dropped).
+function M.shape_for(self, shape)
+  local cls = self._cls
+  if cls.compute_output_shape then
+    local s = cls.compute_output_shape(self, copy_shape(shape))
+    if type(s) ~= "table" then
+      E.raisef("%s (%s): compute_output_shape returned %s, not a shape list", self.name,
+               self.class_name, type(s))
+    end
+    return s
+  end
+  local y = self:call(probe_of(shape), false)
+  rawset(self, "_losses", {})
+  rawset(self, "_metrics", {})
+  if not registry.is_tensor(y) then
+    E.raisef("%s (%s): call returned %s, not a tensor", self.name, self.class_name, type(y))
+  end
+  local s = y:shape()
+  table.remove(s, 1)
   return s
 end
 
@@ -378,7 +438,7 @@ local properties = {
         if w.regularizer and w.trainable then r[#r + 1] = w.regularizer(w.value) end
       end
     end
-    for _, l in ipairs(rawget(self, "_sublayers")) do
+    for _, l in ipairs(sublayers(self)) do
       for _, v in ipairs(l.losses) do
         if registry.is_tensor(v) or v ~= 0 then r[#r + 1] = v end
       end
@@ -416,6 +476,10 @@ LuaLayer.__newindex = function(self, k, v)
     if layers.is_layer(v) then
       local subs = rawget(self, "_sublayers")
       subs[#subs + 1] = v
+    elseif type(v) == "table" and getmetatable(v) == nil then
+      local lists = rawget(self, "_sublists") or {}
+      lists[#lists + 1] = v
+      rawset(self, "_sublists", lists)
     end
     rawset(self, k, v)
   end
@@ -428,24 +492,34 @@ end
 --- layer(x [, {training = true}]): builds on first use, then the class's
 -- call(self, x, training). Inside tape:run everything call does is recorded.
 LuaLayer.__call = function(self, x, opts)
+  -- on symbolic tensors: a node of a functional model
   local functional = package.loaded["lunet.functional"]
-  if functional and functional.is_symbolic_arg(x) then
-    E.raisef("%s (%s): layers written in Lua are not supported in functional models " ..
-             "(ln.Input ... ln.Model) yet; use them in a Sequential model or call them on " ..
-             "tensors", self.name, self.class_name)
-  end
-  if type(x) == "table" and not registry.is_tensor(x) then
-    E.raisef("%s: a layer written in Lua takes one tensor; a list of inputs (as merge " ..
-             "layers take) is not supported for Lua layers yet", self.name)
-  end
-  if not registry.is_tensor(x) then
-    E.raisef("%s: expects a tensor input, got %s", self.name, type(x))
+  if functional and functional.is_symbolic_arg(x) then return functional.call_layer(self, x) end
+  local shape
+  if type(x) == "table" and not registry.is_tensor(x) and getmetatable(x) == nil then
+    -- a list of inputs (a merge-like layer): call gets the list, build the
+    -- list of their shapes
+    if #x == 0 then E.raisef("%s (%s): called on an empty list", self.name, self.class_name) end
+    shape = {}
+    for i, t in ipairs(x) do
+      if not registry.is_tensor(t) then
+        E.raisef("%s (%s): entry %d of its list of inputs is a %s, not a tensor", self.name,
+                 self.class_name, i, type(t))
+      end
+      local s = t:shape()
+      table.remove(s, 1)
+      shape[i] = s
+    end
+  elseif not registry.is_tensor(x) then
+    E.raisef("%s: expects a tensor input (or a list of tensors), got %s", self.name, type(x))
   end
   local training = type(opts) == "table" and opts.training and true or false
   if not rawget(self, "_built") then
-    local s = x:shape()
-    table.remove(s, 1)
-    run_build(self, s)
+    if not shape then
+      shape = x:shape()
+      table.remove(shape, 1)
+    end
+    run_build(self, shape)
   end
   rawset(self, "_losses", {})
   rawset(self, "_metrics", {})

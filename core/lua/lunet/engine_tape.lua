@@ -31,13 +31,23 @@ end
 -- and metric objects `metrics`, training the variables `vars` (a list of
 -- layer Variables) with the model's optimizer.
 function M.new(model, loss, metrics, vars, cons)
+  -- a functional model: its graph node by node (lunet.functional_tape)
+  if rawget(model, "_graph") then
+    return require("lunet.functional_tape").new(model, nil, vars, cons)
+  end
+  return M.base(model, loss, metrics, vars, cons)
+end
+
+--- The fields every tape runner has (M.new's, for any model).
+function M.base(model, loss, metrics, vars, cons)
   -- the layers that may add to the loss: Lua layers (add_loss,
   -- regularizers) and C layers with a regularizer
   local L = require "lunet.custom_layers"
   local loss_layers = {}
   for _, l in ipairs(model.layers) do
-    local has = L.is_lua_layer(l)
-    if not has then
+    local has = L.is_lua_layer(l) or
+                require("lunet.custom_parts").regularizes(rawget(l, "_lua_parts"))
+    if not has and l._c then -- (an ln.Input's layer has none)
       for k, v in pairs(l._c:config()) do
         if type(k) == "string" and k:match("_regularizer$") and v ~= nil then has = true end
       end
@@ -52,29 +62,106 @@ function M.new(model, loss, metrics, vars, cons)
 end
 
 -- Rows [start, start + n) of x and y (0-based start; through the epoch's
--- order `index` when shuffled).
-function Net:rows(x, y, index, start, n)
+-- order `index` when shuffled). x may be a list of tensors (a subclassed
+-- model's inputs).
+--- A function picking rows [start, start + n) of a tensor (0-based start;
+-- through the epoch's order `index` when shuffled, kept as self.perm).
+function M.picker(self, index, start, n)
   if not index then
-    return x:narrow(1, start + 1, n), y and y:narrow(1, start + 1, n)
+    return function(t) return t:narrow(1, start + 1, n) end
   end
   if start == 0 or not self.perm or self.perm_of ~= index then
     self.perm = core.tensor(index:totable(), "int32") + 1
     self.perm_of = index
   end
   local ib = self.perm:narrow(1, start + 1, n)
-  return x:index(1, ib), y and y:index(1, ib)
+  return function(t) return t:index(1, ib) end
+end
+
+function Net:rows(x, y, index, start, n)
+  local pick = M.picker(self, index, start, n)
+  local xb
+  if is_tensor(x) then
+    xb = M.as_float(pick(x))
+  else
+    xb = {}
+    for i, t in ipairs(x) do xb[i] = M.as_float(pick(t)) end
+  end
+  M.pick_weights(self, y, pick)
+  return xb, y and pick(y)
+end
+
+--- The batch's sample weights (self.wb[k] for output k) from the weights
+-- set by set_sample_weight, through the same rows as the targets.
+function M.pick_weights(self, y, pick)
+  self.wb = nil
+  if not (self.sw and y) then return end
+  for k, w in pairs(self.sw) do
+    self.wb = self.wb or {}
+    self.wb[k] = pick(w)
+  end
+end
+
+--- The loss of a batch with per-sample weights w (nil: unweighted):
+-- sum(w * per-sample loss) / batch size, Keras's SUM_OVER_BATCH_SIZE as the
+-- C net computes it.
+function M.loss_value(loss, y, yp, w)
+  if w == nil then return loss(y, yp) end
+  local per = loss:call(y, yp)
+  if not is_tensor(per) then
+    E.raisef("loss %s: call returned %s, not a tensor of per-sample losses", loss.name, type(per))
+  end
+  local n = w:numel()
+  if per:numel() ~= n then
+    E.raisef("loss %s: call returned %d values for a batch of %d samples; sample weights " ..
+             "need one loss per sample", loss.name, per:numel(), n)
+  end
+  return (per:reshape({n}) * w):sum() / n
+end
+
+--- Weights for output k (a tensor of one weight per sample, or nil to
+-- clear) -- fit's and evaluate's sample_weight and class_weight. Losses
+-- written in Lua only: a built-in loss on the tape gives the batch mean.
+function M.set_weight(self, k, w, loss, output)
+  if w ~= nil and not require("lunet.losses").is_lua_loss(loss) then
+    E.raisef("sample_weight and class_weight%s: the built-in loss '%s' cannot weigh samples " ..
+             "when the model trains through the gradient tape (it has a layer, loss or " ..
+             "metric written in Lua, or add_loss terms); give the loss as a Lua function, " ..
+             "e.g. function(y_true, y_pred) return (y_true - y_pred):square():mean(2) end",
+             output and (" of output '" .. output .. "'") or "", loss and loss.name or "?")
+  end
+  self.sw = self.sw or {}
+  self.sw[k] = w
+  if next(self.sw) == nil then self.sw = nil end
+end
+
+function Net:set_sample_weight(k, w)
+  M.set_weight(self, k, w, self.loss)
+end
+
+--- A batch of inputs as float32 (uint8 and int32 rows become float32 batch
+-- by batch, as the C net's runs do).
+function M.as_float(t)
+  if core.nn.tensor_info(t) == "float32" then return t end
+  return t:float()
 end
 
 -- The batch's loss: the compiled loss plus the model's losses
 -- (regularization penalties, add_loss terms).
 local function total_loss(self, yb, yp)
-  local l = self.loss(yb, yp)
+  return M.model_losses(self, M.loss_value(self.loss, yb, yp, self.wb and self.wb[1]))
+end
+
+--- l plus the model's losses (regularization penalties of the layers,
+-- their add_loss terms, the model's add_loss terms).
+function M.model_losses(self, l)
   for _, layer in ipairs(self.loss_layers) do
     for _, r in ipairs(layer.losses) do l = l + r end
   end
   for _, v in ipairs(rawget(self.model, "_added_losses") or {}) do
     l = l + (type(v) == "function" and v() or v)
   end
+  for _, v in ipairs(rawget(self.model, "_call_losses") or {}) do l = l + v end -- (subclassed)
   return l
 end
 
@@ -82,6 +169,7 @@ local TRAINING = {training = true}
 
 -- The model's layers applied to x (the model was built and x checked).
 local function forward(model, x, opts)
+  if rawget(model, "_sub") then return model:_run(x, opts and opts.training) end
   for _, l in ipairs(model.layers) do x = l(x, opts) end
   return x
 end
@@ -90,6 +178,16 @@ end
 local function record(self, lv, yb, yp, n)
   self.total, self.count = self.total + lv * n, self.count + n
   for _, m in ipairs(self.metrics) do m:update_state(yb, yp) end
+  M.record_extra(self, n)
+end
+
+--- Running means of the add_metric values of the model's Lua layers
+-- after a batch of n samples.
+function M.record_extra(self, n)
+  for name, v in pairs(rawget(self.model, "_call_metrics") or {}) do -- (a subclassed model's)
+    self.extra_sum[name] = (self.extra_sum[name] or 0) + number(v) * n
+    self.extra_n[name] = (self.extra_n[name] or 0) + n
+  end
   local L = package.loaded["lunet.custom_layers"]
   for _, l in ipairs(self.model.layers) do
     if L and L.is_lua_layer(l) then
@@ -175,7 +273,7 @@ function Net:predict_run(x, start, count, bs, out, max_batches, seconds)
 end
 
 function Net:predict_batch(x, start, n, out)
-  out:narrow(1, start + 1, n):copy_(forward(self.model, x:narrow(1, start + 1, n)))
+  out:narrow(1, start + 1, n):copy_(forward(self.model, (self:rows(x, nil, nil, start, n))))
 end
 
 -- fit's gradient stages (lunet.engine): a tape step applies its gradients

@@ -117,7 +117,24 @@ function F.call_layer(layer, x)
     end
     shapes[i], seen[#seen + 1] = t.shape, describe(t)
   end
-  local ok, outs = pcall(layer._c.build_inputs, layer._c, shapes)
+  local ok, outs
+  local L = package.loaded["lunet.custom_layers"]
+  if L and L.is_lua_layer(layer) then
+    -- a layer written in Lua: built for the shapes (a list of shapes when
+    -- called on a list), its output shape found for them
+    local s = F.is_symbolic(x) and shapes[1] or shapes
+    ok, outs = pcall(function()
+      if not layer.built then layer:_build(s) end
+      local have = rawget(layer, "_shape_in")
+      if L.shape_key(have) ~= L.shape_key(s) then
+        E.raisef("%s (%s): built for input shape %s, now called on %s", layer.name,
+                 layer.class_name, L.shape_key(have), L.shape_key(s))
+      end
+      return {L.shape_for(layer, s)}
+    end)
+  else
+    ok, outs = pcall(layer._c.build_inputs, layer._c, shapes)
+  end
   if not ok then
     E.raisef("%s (called on %s)", engine.bare(outs), table.concat(seen, ", "))
   end
@@ -218,7 +235,9 @@ Functional.__call = E.protect(function(self, x, opts)
   local training = type(opts) == "table" and opts.training and true or false
   local ys = self:_forward_list(x, training)
   local r = {}
-  for k, y in ipairs(ys) do r[k] = nn.tensor_clone(y) end
+  -- (node by node, on a tape or with Lua layers: new tensors already)
+  local fresh = self:_runs_on_tape()
+  for k, y in ipairs(ys) do r[k] = fresh and y or nn.tensor_clone(y) end
   return #r == 1 and r[1] or r
 end)
 
@@ -350,9 +369,24 @@ function F.Model(args)
   return self
 end
 
+--- ln.Model is callable (a functional model: F.Model{inputs, outputs}) and
+-- extendable (a subclassed model: ln.Model:extend{..., call = ...}, made
+-- by lunet.subclassed).
+do
+  local make = E.protect(F.Model)
+  F.Model = setmetatable({
+    extend = function(_, spec)
+      local S = require "lunet.subclassed"
+      return S.Root.extend(S.Root, spec)
+    end,
+  }, {__call = function(_, args) return make(args) end,
+      __tostring = function() return "<model class Model>" end})
+end
+
 -- fit/evaluate/predict hooks, compile (lunet.functional_train) and configs
 -- (lunet.functional_config) add their methods and functions here.
 F.node_index = node_index
+F.topological = topological
 require("lunet.functional_train")(F, methods)
 require("lunet.functional_config")(F, methods)
 
@@ -397,7 +431,9 @@ function methods:summary(opts)
     if layers.is_input_layer(l) then
       shape = "[" .. registry.shape_str(l.input_shape) .. "]"
     else
-      count, tr = l._c:count_params()
+      local L = package.loaded["lunet.custom_layers"]
+      if L and L.is_lua_layer(l) then count, tr = l:_count_params()
+      else count, tr = l._c:count_params() end
       local outs = {}
       for _, node in ipairs(rawget(l, "_nodes") or {}) do
         if in_model[node] then

@@ -95,7 +95,7 @@ function F.from_config(config, make_layer)
     else
       cfg.name = name
       cfg.batch_input_shape, cfg.input_shape = nil, nil
-      by_name[name] = make_layer(e.class_name, cfg, name)
+      by_name[name] = make_layer(e.class_name, cfg, name, e)
       made[name] = {}
       pending[#pending + 1] = {layer = by_name[name], nodes = e.inbound_nodes or {}, done = 0}
     end

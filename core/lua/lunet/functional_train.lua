@@ -10,6 +10,7 @@ local engine = require "lunet.engine"
 local losses = require "lunet.losses"
 local metrics_mod = require "lunet.metrics"
 local O = require "lunet.options"
+local models = require "lunet.models"
 
 local nn = core.nn
 
@@ -55,10 +56,22 @@ function GraphNet:predict_batch(x, s, n, out)
   one_batch(ok, err)
 end
 
+--- Whether the model runs node by node through the tape
+-- (lunet.functional_tape): a layer written in Lua, or a tape recording.
+function methods:_runs_on_tape()
+  return models.has_lua_layers(self) or core.autograd.active()
+end
+
 function methods:_get_net()
   local net = rawget(self, "_net")
   if net then return net, 1 end
   local g = self._graph
+  for _, l in ipairs(g.layers) do
+    if not l._c or require("lunet.custom_layers").is_lua_layer(l) then
+      E.raisef("%s: layer %s (%s) is written in Lua: the model runs through the tape, not " ..
+               "the C graph engine", self.name, l.name, l.class_name)
+    end
+  end
   local cs = {}
   for i, l in ipairs(g.layers) do cs[i] = l._c end
   local c = nn.net_new()
@@ -199,6 +212,9 @@ end
 
 function methods:_forward_list(x, training)
   local _, xs = check_inputs(self, self.name .. ":forward", x)
+  if self:_runs_on_tape() then
+    return require("lunet.functional_tape").run(self, xs, training and {training = true} or nil)
+  end
   return self:_get_net().c:graph_forward(xs, training)
 end
 
@@ -220,6 +236,7 @@ end
 -- object, which have metatables).
 local function container(v)
   return type(v) == "table" and not losses.is_loss(v) and not metrics_mod.is_metric(v)
+         and not losses.is_lua_loss(v) and not metrics_mod.is_lua_metric(v)
 end
 
 -- One value per output from a single value, a list or a table keyed by
@@ -241,19 +258,6 @@ local function metric_list(v)
   return {v}
 end
 
--- Functional models train in C (the graph net): losses, metrics and
--- add_loss terms written in Lua need the tape, which only Sequential
--- models use yet. Refused, so that nothing is silently left out.
-local function lua_unit_error(output, kind)
-  E.raisef("compile: output '%s': a %s written in Lua is not supported for functional " ..
-           "models yet (use a built-in %s, or a Sequential model)", output, kind, kind)
-end
-
-function methods:add_loss()
-  E.raisef("%s: add_loss is not supported for functional models yet (a Sequential model " ..
-           "takes it)", self.name)
-end
-
 --- compile{loss = ..., loss_weights = ..., metrics = ..., optimizer = ...}:
 -- loss, loss_weights and metrics apply to every output or are given per
 -- output (a list in output order, or a table keyed by output names).
@@ -265,7 +269,8 @@ function methods:compile(opts)
   O.boolean("compile", "run_eagerly", opts.run_eagerly)
   O.integer("compile", "steps_per_execution", opts.steps_per_execution, 1)
   if opts.weighted_metrics ~= nil then
-    E.raise("compile: weighted_metrics needs sample weights, which lunet does not have yet")
+    E.raise("compile: weighted_metrics is not supported yet (the compiled metrics are unweighted, " ..
+            "as Keras 2's `metrics`; sample_weight weighs the loss)")
   end
   if opts.loss == nil then E.raisef("%s: compile needs a loss", self.name) end
   local names = self._graph.output_names
@@ -280,13 +285,13 @@ function methods:compile(opts)
   if flat or (mspec ~= nil and not container(mspec)) then
     for k = 1, #names do mlist[k] = mspec end
   end
-  local outputs, metric_names, loss_names = {}, {}, {}
+  local outputs, metric_names, loss_names, used_by = {}, {}, {}, {}
   for k, name in ipairs(names) do
     local e = {weight = 1, specs = {}}
     if loss_specs[k] ~= nil then
       local ok, loss = pcall(losses.get, loss_specs[k])
       if not ok then E.raise("compile: output '" .. name .. "': " .. engine.bare(loss)) end
-      if losses.is_lua_loss(loss) then lua_unit_error(name, "loss") end
+      if losses.is_lua_loss(loss) then e.lua = true end
       e.loss = loss
       if several then loss_names[#loss_names + 1] = name .. "_loss" end
     end
@@ -296,7 +301,18 @@ function methods:compile(opts)
     for _, m in ipairs(metric_list(mlist[k])) do
       local okm, spec = pcall(metrics_mod.spec, m)
       if not okm then E.raise("compile: output '" .. name .. "': " .. engine.bare(spec)) end
-      if spec.lua then lua_unit_error(name, "metric") end
+      if spec.lua then
+        e.lua = true
+        -- a metric object keeps one running state: one output each
+        if metrics_mod.is_lua_metric(m) then
+          if used_by[m] then
+            E.raisef("compile: the metric object %s is given to outputs '%s' and '%s'; give " ..
+                     "each output its own instance (it keeps one running state)", spec.name,
+                     used_by[m], name)
+          end
+          used_by[m] = name
+        end
+      end
       e.specs[#e.specs + 1] = spec
       metric_names[#metric_names + 1] = several and (name .. "_" .. spec.name) or spec.name
     end
@@ -317,11 +333,57 @@ function methods:compile(opts)
   rawset(self, "_compiled", {outputs = outputs, snapshot = snapshot, loss = outputs[1].loss})
 end
 
---- The net ready for training or evaluation with targets ys (a list).
-function methods:_prepare_net(ys)
-  local c = rawget(self, "_compiled")
-  local net = self:_get_net()
-  if c.net == net then return c end
+--- model:add_loss(t): as for any model (a tensor, a number, a function
+-- called at each step), or -- Keras's functional form -- a symbolic tensor
+-- of the model's graph (a layer's output, e.g. a Lambda computing a
+-- penalty from other tensors): the mean of its value at each step joins
+-- the loss (the VAE's latent loss).
+function methods:add_loss(v)
+  if F.is_symbolic(v) then
+    -- the nodes it needs beyond the graph's (a branch that feeds no output,
+    -- as the VAE's latent loss): run after the graph's, in their order
+    local g = self._graph
+    local ok, order = pcall(F.topological, g.inputs, {v})
+    if not ok then
+      E.raisef("%s: add_loss: the symbolic tensor %s is not computed from this model's " ..
+               "inputs: %s", self.name, tostring(v), engine.bare(order))
+    end
+    local known, in_graph = {}, {}
+    for _, l in ipairs(g.layers) do known[l] = true end
+    for _, node in ipairs(g.nodes) do in_graph[node] = true end
+    local extra = rawget(self, "_loss_nodes") or {}
+    for _, node in ipairs(extra) do in_graph[node] = true end
+    for _, node in ipairs(order) do
+      if not in_graph[node] then
+        if not known[node.layer] and #node.layer.variables > 0 then
+          E.raisef("%s: add_loss: layer %s (%s) has weights and feeds only this loss term; " ..
+                   "lunet trains the layers on the paths to the model's outputs", self.name,
+                   node.layer.name, node.layer.class_name)
+        end
+        extra[#extra + 1] = node
+        in_graph[node] = true
+      end
+    end
+    rawset(self, "_loss_nodes", extra)
+    local list = rawget(self, "_symbolic_losses") or {}
+    list[#list + 1] = v
+    rawset(self, "_symbolic_losses", list)
+    return
+  end
+  return models.methods.add_loss(self, v)
+end
+
+-- Whether training goes through the tape (lunet.functional_tape): a layer,
+-- loss or metric written in Lua, or add_loss terms.
+local function needs_tape(self, c)
+  if models.has_lua_layers(self) or rawget(self, "_added_losses") then return true end
+  if rawget(self, "_symbolic_losses") then return true end
+  for _, e in ipairs(c.outputs) do if e.lua then return true end end
+  return false
+end
+
+-- The metric objects of each output for targets ys.
+local function make_metrics(self, c, ys)
   for k, t in ipairs(self._graph.outputs) do
     local e = c.outputs[k]
     if e.loss then
@@ -331,12 +393,45 @@ function methods:_prepare_net(ys)
         e.metrics[i] = e.metrics[i] or spec.make(#yshape, yshape[#yshape], #t.shape + 1,
                                                  t.shape[#t.shape])
       end
+    elseif #e.specs > 0 then
+      E.raisef("compile: output '%s' has metrics but no loss", self._graph.output_names[k])
+    end
+  end
+end
+
+-- The tape runner (lunet.functional_tape) for training the layers that
+-- compile saw trainable.
+local function prepare_tape(self, c)
+  if c.net and c.net.tape then return c end
+  local on, vars = {}, {}
+  for _, l in ipairs(self._graph.layers) do
+    local f = c.snapshot[l]
+    if f == nil then f = l.trainable end
+    if f then
+      on[l] = true
+      for _, v in ipairs(l.trainable_variables) do vars[#vars + 1] = v end
+    end
+  end
+  c.constraints = require("lunet.engine_tape").constraints_of(self, on)
+  c.net = require("lunet.functional_tape").new(self, c.outputs, vars, c.constraints)
+  c.pairs, c.gen = {}, nil
+  return c
+end
+
+--- The net ready for training or evaluation with targets ys (a list).
+function methods:_prepare_net(ys)
+  local c = rawget(self, "_compiled")
+  make_metrics(self, c, ys)
+  if needs_tape(self, c) then return prepare_tape(self, c) end
+  local net = self:_get_net()
+  if c.net == net then return c end
+  for k in ipairs(self._graph.outputs) do
+    local e = c.outputs[k]
+    if e.loss then
       local mc = {}
       for i, m in ipairs(e.metrics) do mc[i] = m._c end
       net.c:set_output_loss(k, e.loss._c, e.weight)
       net.c:set_output_metrics(k, mc)
-    elseif #e.specs > 0 then
-      E.raisef("compile: output '%s' has metrics but no loss", self._graph.output_names[k])
     else
       net.c:set_output_loss(k, nil, 1)
       net.c:set_output_metrics(k, {})

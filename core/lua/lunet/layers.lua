@@ -22,6 +22,7 @@
 local E = require "lunet.errors"
 local core = require "lunet.core"
 local registry = require "lunet.registry"
+local lua_parts = require "lunet.custom_parts"
 
 local nn = core.nn
 local ag = core.autograd
@@ -149,8 +150,9 @@ local properties = {
   dtype = function() return "float32" end,
   -- on a tape: the 0-d penalty, recorded (so its gradient reaches the weights)
   losses = function(self)
-    if ag.active() then return {ag.regularization(self._c)} end
-    return {self._c:regularization_loss()}
+    local parts = rawget(self, "_lua_parts")
+    if ag.active() then return lua_parts.penalties(self, parts, {ag.regularization(self._c)}) end
+    return lua_parts.penalties(self, parts, {self._c:regularization_loss()})
   end,
 }
 
@@ -230,13 +232,20 @@ Layer.__call = function(self, x, opts)
   if functional and functional.is_symbolic_arg(x) then return functional.call_layer(self, x) end
   -- on a tape, and for a list of inputs (merge layers): new output tensors
   -- (a list for a layer with several outputs)
+  local parts = rawget(self, "_lua_parts")
+  if parts and not rawget(self, "_lua_initialized") and registry.is_tensor(x) then
+    local s = x:shape()
+    table.remove(s, 1)
+    methods.build(self, s)
+  end
   if ag.active() or not registry.is_tensor(x) then
-    return ag.layer_call(self._c, x, type(opts) == "table" and opts.training and true or false)
+    return lua_parts.activate(parts, ag.layer_call(self._c, x, type(opts) == "table" and
+                                                   opts.training and true or false))
   end
   if type(opts) == "table" and opts.training then
-    return nn.tensor_clone(self._c:forward(x, true, false))
+    return lua_parts.activate(parts, nn.tensor_clone(self._c:forward(x, true, false)))
   end
-  return self._c:call(x)
+  return lua_parts.activate(parts, self._c:call(x))
 end
 
 --- Builds the layer for inputs of shape `shape` (without the batch axis;
@@ -247,7 +256,13 @@ function methods:build(shape)
     E.raise(string.format("%s: build needs an input shape (without the batch axis), e.g. {784}",
                         self.name))
   end
-  return self._c:build(shape)
+  local out = self._c:build(shape)
+  local parts = rawget(self, "_lua_parts")
+  if parts and not rawget(self, "_lua_initialized") then
+    rawset(self, "_lua_initialized", true)
+    lua_parts.initialize(self, parts)
+  end
+  return out
 end
 
 --- Low-level forward: the layer's own output buffer (reused by the next
@@ -332,6 +347,7 @@ function methods:get_config()
   cfg.trainable = self._c:trainable()
   cfg.dtype = "float32"
   for k, c in pairs(rawget(self, "_constraints") or {}) do cfg[k] = c end
+  for k, p in pairs(rawget(self, "_lua_parts") or {}) do cfg[k] = p end
   if self._input_shape then cfg.input_shape = registry.copy_list(self._input_shape) end
   return cfg
 end
@@ -349,7 +365,11 @@ end
 
 --- Sum of the layer's regularization penalties.
 function methods:regularization_loss()
-  return self._c:regularization_loss()
+  local total = self._c:regularization_loss()
+  for _, p in ipairs(lua_parts.penalties(self, rawget(self, "_lua_parts"), {})) do
+    total = total + (registry.is_tensor(p) and p:item() or p)
+  end
+  return total
 end
 
 -- ---- construction -------------------------------------------------------------------
@@ -381,6 +401,8 @@ local function split_args(class_name, args)
       base.input_shape = base.input_shape or rawget(v, "_input_shape")
     elseif type(v) == "function" and type(k) == "string" and k:match("_constraint$") then
       kw[k] = v -- a Lua constraint, resolved by constraints.take below
+    elseif lua_parts.is_part(k, v) then
+      kw[k] = v -- applied by Lua (lunet.custom_parts), taken below
     elseif type(v) == "function" then
       -- activation = ln.activations.relu: the function's unit name
       local ok, name = pcall(require("lunet.activations").serialize, v)
@@ -421,6 +443,7 @@ function layers.create(unit, class_name, args)
   end
   local kw, base = split_args(class_name, args or {})
   local constraints = require("lunet.constraints").take(class_name, kw)
+  local parts = lua_parts.take(class_name, kw)
   local c
   if base.input_dim ~= nil then
     -- Embedding's input_dim is its own keyword; for other layers it is
@@ -431,7 +454,8 @@ function layers.create(unit, class_name, args)
     else kw.input_dim = nil; base.input_shape = base.input_shape or {base.input_dim} end
   end
   c = c or nn.layer_new(unit, kw)
-  local self = {_c = c, _class_name = class_name, _unit = unit}
+  lua_parts.check(class_name, parts, c:config())
+  local self = {_c = c, _class_name = class_name, _unit = unit, _lua_parts = parts}
   if base.input_shape ~= nil then
     self._input_shape = layers.check_shape(class_name, base.input_shape)
   end

@@ -71,6 +71,32 @@ function M.extend(parent, spec, usage)
   return setmetatable(cls, {__index = parent, __call = E.protect(new)})
 end
 
+--- The table of a subclass of parent from spec, for the layer and model
+-- classes (Layer:extend, Model:extend): spec.name required (`usage` says
+-- so), spec.defaults a table added to the parent's, every other key a
+-- function (a method). The caller adds its own fields and metatable.
+function M.subclass(parent, spec, usage)
+  if type(spec) ~= "table" or type(spec.name) ~= "string" or spec.name == "" then
+    E.raise(usage)
+  end
+  if spec.defaults ~= nil and type(spec.defaults) ~= "table" then
+    E.raisef("%s: defaults must be a table of keyword = default value", spec.name)
+  end
+  local cls = {class_name = spec.name, super = parent}
+  local defaults = registry.copy(parent._defaults)
+  for k, v in pairs(spec.defaults or {}) do defaults[k] = v end
+  cls._defaults = defaults
+  for k, v in pairs(spec) do
+    if k ~= "name" and k ~= "defaults" then
+      if type(v) ~= "function" then
+        E.raisef("%s: '%s' must be a function (only name and defaults are values)", spec.name, k)
+      end
+      cls[k] = v
+    end
+  end
+  return cls
+end
+
 --- The keys of a class's defaults, sorted, for messages.
 function M.default_names(cls)
   local list = {}

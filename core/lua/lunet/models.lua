@@ -73,7 +73,7 @@ local properties = {
   losses = function(self) -- numbers; 0-d recorded tensors inside tape:run
     local r = {}
     for _, l in ipairs(self.layers) do
-      for _, v in ipairs(l.losses) do r[#r + 1] = v end
+      for _, v in ipairs(l.losses or {}) do r[#r + 1] = v end -- (an ln.Input has none)
     end
     for _, v in ipairs(rawget(self, "_added_losses") or {}) do
       r[#r + 1] = type(v) == "function" and v() or v
@@ -177,10 +177,12 @@ end
 --- Whether the model has a layer written in Lua (it then runs layer by
 -- layer, and fit through a gradient tape).
 function models.has_lua_layers(model)
+  if rawget(model, "_sub") then return true end -- a subclassed model: its call is Lua
   local L = package.loaded["lunet.custom_layers"]
-  if not L then return false end
   for _, l in ipairs(model.layers) do
-    if L.is_lua_layer(l) then return true end
+    -- a built-in layer with an activation, initializer or regularizer in Lua
+    if rawget(l, "_lua_parts") then return true end
+    if L and L.is_lua_layer(l) then return true end
   end
   return false
 end
@@ -201,7 +203,7 @@ end
 function models.is_model(v)
   if type(v) ~= "table" then return false end
   local mt = getmetatable(v)
-  return mt == Model or (mt ~= nil and mt == models.Functional)
+  return mt == Model or (mt ~= nil and (mt == models.Functional or mt == models.Subclassed))
 end
 
 -- Builds layers from index `from` on, starting from input shape `shape`
@@ -568,17 +570,32 @@ end
 --- Keras's clone_model: new layers with the same configs (and names),
 -- fresh weights drawn from the initializers; the clone is built when the
 -- original is. Copy the weights with clone:set_weights(model:get_weights()).
+-- A layer like l (its class and config, new weights).
+local function clone_layer(l)
+  local cfg = l:get_config()
+  cfg.input_shape = nil
+  local cls = rawget(l, "_cls")
+  if rawget(l, "_fn") then cfg[1] = l._fn end -- a Lambda's function
+  return cls and cls(cfg) or layers.from_config(l.class_name, cfg)
+end
+
 function models.clone_model(model)
   if not models.is_model(model) then E.raise("clone_model: expects a model") end
+  if rawget(model, "_sub") then
+    E.raisef("clone_model: Expected `model` to be a Functional or Sequential model, got a " ..
+             "subclassed model (%s); make a new instance of its class instead", model.class_name)
+  end
+  if rawget(model, "_graph") then
+    -- a functional model: the same graph of new layers (shared layers stay shared)
+    local by_name = {}
+    for _, l in ipairs(model.layers) do by_name[l.name] = l end
+    return require("lunet.functional").from_config(model:get_config(), function(_, _, name)
+      return clone_layer(by_name[name])
+    end)
+  end
   local clone = models.Sequential({}, model.name)
   if model._input_shape then rawset(clone, "_input_shape", registry.copy_list(model._input_shape)) end
-  for _, l in ipairs(model.layers) do
-    local cfg = l:get_config()
-    cfg.input_shape = nil
-    local cls = rawget(l, "_cls")
-    if rawget(l, "_fn") then cfg[1] = l._fn end -- a Lambda's function
-    clone:add(cls and cls(cfg) or layers.from_config(l.class_name, cfg))
-  end
+  for _, l in ipairs(model.layers) do clone:add(clone_layer(l)) end
   return clone
 end
 

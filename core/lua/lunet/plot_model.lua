@@ -55,6 +55,10 @@ local function wiring(model)
       end
       r[#r + 1] = {layer = l, from = from, in_shapes = #shapes > 1 and shapes or shapes[1]}
     end
+  elseif rawget(model, "_sub") then
+    -- a subclassed model: its connections are Lua code (Keras draws its
+    -- layers unconnected too)
+    for _, l in ipairs(model.layers) do r[#r + 1] = {layer = l, from = {}} end
   else
     local prev
     for _, l in ipairs(model.layers) do
@@ -89,7 +93,8 @@ function M.model_to_dot(model, opts)
   for i, w in ipairs(wiring(model)) do
     local l = w.layer
     ids[l.name] = "n" .. i
-    local label = names and (l.name .. ": " .. l.class_name) or l.class_name
+    local cls = l.class_name or (rawget(l, "_graph") and "Functional" or "Sequential")
+    local label = names and (l.name .. ": " .. cls) or cls
     if opts.show_shapes then
       local ins = w.in_shapes or l.input_shape
       local outs = layers.is_input_layer(l) and l.input_shape or l.output_shape

@@ -258,7 +258,16 @@ local function make_layer(cls, c, lname, where, custom)
   end
   local args = cfgs.lunet_layer_args(cls, c, lwhere, custom)
   local ok, layer = pcall(layers.from_config, cls, args, custom)
-  if not ok then cfgs.fail(lwhere, "%s", E.message(layer)) end
+  if not ok then
+    local msg = E.message(layer)
+    -- a name no unit has: most likely a function written in Lua
+    local name = msg:match("unknown %a+ '([%w_]+)'")
+    if name and not (custom and custom[name]) then
+      msg = sformat("%s; a function or class written in Lua is given as load_model(path, " ..
+                    "{custom_objects = {%s = ...}})", msg, name)
+    end
+    cfgs.fail(lwhere, "%s", msg)
+  end
   return layer
 end
 
@@ -266,7 +275,10 @@ end
 -- Keras config read as for Sequential models.
 local function build_functional(mc, where, custom)
   local F = require "lunet.functional"
-  local function make(cls, c, lname) return make_layer(cls, c, lname, where, custom) end
+  local marked = cfgs.marks_custom(type(mc.config) == "table" and mc.config.layers)
+  local function make(cls, c, lname, entry)
+    return make_layer(cls, c, lname, where, cfgs.custom_for_entry(custom, entry, marked))
+  end
   local cfg = registry.copy(mc.config)
   if cfg.name == h5.json_null then cfg.name = nil end
   local ok, model = pcall(F.from_config, cfg, make)
@@ -280,6 +292,7 @@ local function build_model(mc, where, custom)
   local models = require "lunet.models"
   local layers = require "lunet.layers"
   local entries, name = cfgs.model_entries(mc, where)
+  local marked = cfgs.marks_custom(entries)
   local model = models.Sequential({}, name)
   for i, e in ipairs(entries) do
     if type(e) ~= "table" or type(e.class_name) ~= "string" then
@@ -296,7 +309,7 @@ local function build_model(mc, where, custom)
       if i ~= 1 then cfgs.fail(lwhere, "an InputLayer can only come first") end
       model:add(layers.InputLayer{input_shape = shape, name = lname})
     else
-      local layer = make_layer(cls, c, lname, where, custom)
+      local layer = make_layer(cls, c, lname, where, cfgs.custom_for_entry(custom, e, marked))
       local ok2, err = pcall(model.add, model, layer)
       if not ok2 then cfgs.fail(lwhere, "%s", tostring(err)) end
     end

@@ -191,6 +191,7 @@ function M.keras_layer(layer, input_shape)
   local lua = rawget(layer, "_cls") ~= nil
   local src = lua and layer:get_config() or h5.files.layer_config(layer._c)
   for k, c in pairs(rawget(layer, "_constraints") or {}) do src[k] = c end
+  for k, p in pairs(rawget(layer, "_lua_parts") or {}) do src[k] = p end
   for k, v in pairs(src) do cfg[k] = keras_value(k, v) end
   cfg.input_shape = nil
   cfg.name = layer.name
@@ -204,8 +205,37 @@ function M.keras_layer(layer, input_shape)
   local order = {}
   for _, k in ipairs(key_order.layer) do order[#order + 1] = k end
   for _, k in ipairs(key_order[layer.class_name] or {}) do order[#order + 1] = k end
-  return ordered({class_name = layer.class_name, config = ordered(cfg, order)},
-                 {"class_name", "config"})
+  -- a Lua class is marked as Keras >= 2.13 marks custom objects
+  -- (registered_name), so that loading tells it from a built-in class of
+  -- the same name (M.custom_for_entry)
+  return ordered({class_name = layer.class_name, config = ordered(cfg, order),
+                  registered_name = lua and layer.class_name or nil},
+                 {"class_name", "config", "registered_name"})
+end
+
+--- Whether the layer entries of a model config mark their custom classes
+-- (a registered_name key on some entry: lunet's files with a Lua layer,
+-- Keras >= 2.13's files).
+function M.marks_custom(entries)
+  for _, e in ipairs(type(entries) == "table" and entries or {}) do
+    if type(e) == "table" and e.registered_name ~= nil then return true end
+  end
+  return false
+end
+
+--- custom_objects as seen by one layer entry: when the config marks its
+-- custom classes (marked) and this entry is not marked, a class of
+-- custom_objects named like a built-in layer is not this entry's (a Lua
+-- class "Dense" and built-in Dense layers in one file); else custom.
+function M.custom_for_entry(custom, entry, marked)
+  if not custom or not marked or type(entry) ~= "table" then return custom end
+  local cls = entry.class_name
+  if custom[cls] == nil or type(entry.registered_name) == "string" then return custom end
+  if not require("lunet.layers").constructor(cls) then return custom end
+  local r = {}
+  for k, v in pairs(custom) do r[k] = v end
+  r[cls] = nil
+  return r
 end
 
 -- Keras's functional config (tf.keras >= 2.4 calls the class
@@ -215,7 +245,7 @@ local function keras_functional(model)
   local F = require "lunet.functional"
   local layers = require "lunet.layers"
   local list = array()
-  local keys = {"class_name", "config", "name", "inbound_nodes"}
+  local keys = {"class_name", "config", "name", "inbound_nodes", "registered_name"}
   for i, l in ipairs(model.layers) do
     local e
     if layers.is_input_layer(l) then

@@ -166,7 +166,9 @@ function M.keras_training_config(model)
   if not compiled then return nil end
   local given = rawget(model, "_compile_args") or {}
   local list = given.metrics
-  if list == nil then -- the history names are the entries as given
+  if list == nil and rawget(model, "_compile_args") then
+    list = {} -- compiled without metrics (the history's other names are output losses)
+  elseif list == nil then -- the history names are the entries as given
     list = {}
     local names = rawget(model, "_metrics_names") or {}
     for i = 2, #names do list[#list + 1] = names[i] end

@@ -1,0 +1,27 @@
+"""bench/torch_expr.py -- bench/bench_expr.lua's expressions in PyTorch
+eager (the same sizes, threads, rounds and output format).
+
+  /usr/bin/python3 bench/torch_expr.py"""
+import time
+
+import torch
+
+
+def best(f, reps):
+    t = 1e9
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            f()
+        t = min(t, (time.perf_counter() - t0) / reps)
+    return t * 1e6
+
+
+for n in (1000, 100000, 1000000):
+    a, b = torch.rand(n), torch.rand(n)
+    reps = max(3, 20000000 // n)
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        print("torch n=%d threads=%d chain %.1f tanh %.1f sum %.1f" % (
+            n, threads, best(lambda: (a * 1.5 + b).exp().sum(), reps),
+            best(lambda: a.tanh(), reps), best(lambda: a.sum(), reps)))

@@ -1,0 +1,168 @@
+/*
+** test_conv_noalloc.c -- after the first batch, a convolution layer's
+** forward and backward make no heap allocation at all, with 2 threads:
+** no per-task buffer (the tasks use the layer's per-thread scratch, grown
+** before a run), no concurrent ln_gemm taking a private workspace.
+**
+** The test binary interposes malloc and its relatives (forwarding to
+** glibc's __libc_* entry points) and counts the calls made, by any thread,
+** between the warm-up and the end of three more forward + backward passes.
+*/
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <execinfo.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* Under AddressSanitizer malloc belongs to the sanitizer: interposing it
+** here would hand ASan's free glibc's blocks. The test then reports itself
+** skipped (exit 77); the plain suite runs it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NOALLOC_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NOALLOC_UNDER_ASAN 1
+#endif
+#endif
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
+/* exported (the project builds with hidden visibility) */
+#define EXPORT __attribute__((visibility("default")))
+
+static atomic_int counting;
+static atomic_long allocs;
+
+static int trace; /* LT_NOALLOC_TRACE set: print where each one comes from */
+
+static void note(void) {
+    if (!atomic_load_explicit(&counting, memory_order_relaxed)) return;
+    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
+    if (trace) {
+        void *frames[16];
+        int n = backtrace(frames, 16);
+        backtrace_symbols_fd(frames, n, 2);
+        (void)!write(2, "--\n", 3);
+    }
+}
+
+#ifndef NOALLOC_UNDER_ASAN
+EXPORT void *malloc(size_t n) {
+    note();
+    return __libc_malloc(n);
+}
+EXPORT void *calloc(size_t n, size_t m) {
+    note();
+    return __libc_calloc(n, m);
+}
+EXPORT void *realloc(void *p, size_t n) {
+    note();
+    return __libc_realloc(p, n);
+}
+EXPORT void *aligned_alloc(size_t a, size_t n) {
+    note();
+    return __libc_memalign(a, n);
+}
+EXPORT void *memalign(size_t a, size_t n) {
+    note();
+    return __libc_memalign(a, n);
+}
+EXPORT int posix_memalign(void **p, size_t a, size_t n) {
+    note();
+    void *q = __libc_memalign(a, n);
+    if (!q) return 12; /* ENOMEM */
+    *p = q;
+    return 0;
+}
+EXPORT void free(void *p) { __libc_free(p); }
+#endif
+
+typedef struct na_case {
+    const char *unit, *spec;
+    int nd;
+    int64_t shape[4];
+} na_case;
+
+static const na_case na_cases[] = {
+    /* one input channel (conv_c1.h): LeNet's and chapter 14's first layers */
+    {"conv2d", "#1=20 #2=5 padding=same activation=relu", 4, {32, 28, 28, 1}},
+    {"conv2d", "#1=64 #2=7 padding=same activation=relu", 4, {32, 28, 28, 1}},
+    {"conv2d", "#1=40 #2=5 padding=same data_format=channels_first", 4, {4, 1, 40, 100}},
+    /* im2col + GEMM: gather, flipped gather, scatter, wgrad */
+    {"conv2d", "#1=128 #2=3 padding=same activation=relu", 4, {32, 14, 14, 64}},
+    {"conv2d", "#1=50 #2=5", 4, {32, 14, 14, 20}},
+    {"conv2d", "#1=32 #2=3 strides=2 groups=2", 4, {16, 15, 14, 16}},
+    {"conv2d_transpose", "#1=16 #2=3 strides=2 padding=same", 4, {16, 9, 8, 24}},
+    {"depthwise_conv2d", "#1=3 padding=same", 4, {16, 14, 13, 32}},
+    {"separable_conv2d", "#1=48 #2=3 activation=relu", 4, {16, 15, 14, 24}},
+};
+#define NNA ((int)(sizeof na_cases / sizeof *na_cases))
+
+START_TEST(no_alloc_after_first_batch) {
+    const na_case *c = &na_cases[_i];
+    ln_set_num_threads(2);
+    ln_ctx ctx;
+    ln_ctx_clear(&ctx);
+    ln_layer *l = lt_layer(c->unit, c->spec);
+    ln_tensor *x = lt_uniform(c->nd, c->shape, -2, 2, 21);
+    ck_assert_msg(lt_build(&ctx, l, c->nd - 1, c->shape + 1) == LN_OK, "%s", ctx.msg);
+    lt_fill_weights(l, -0.5f, 0.5f, 22);
+    ln_tensor *y = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
+    ln_tensor *dx = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
+    ck_assert_msg(ln_layer_forward1(&ctx, l, x, y, LN_TRAINING) == LN_OK, "%s", ctx.msg);
+    ln_tensor *dy = lt_uniform(y->ndim, y->shape, -1, 1, 23);
+    int bad = 0; /* no ck_assert while counting: check itself allocates */
+    for (int pass = 0; pass < 5; pass++) {
+        if (pass == 2) atomic_store(&counting, 1); /* after two warm-up passes */
+        bad |= ln_layer_forward1(&ctx, l, x, y, LN_TRAINING) != LN_OK;
+        bad |= ln_layer_backward1(&ctx, l, x, y, dy, dx, LN_TRAINING | LN_NEED_DW) != LN_OK;
+    }
+    atomic_store(&counting, 0);
+    ck_assert_msg(!bad, "%s{%s}: %s", c->unit, c->spec, ctx.msg);
+    long n = atomic_load(&allocs);
+    atomic_store(&allocs, 0);
+    ck_assert_msg(n == 0, "%s{%s}: %ld heap allocations in 3 forward + backward passes "
+                  "with 2 threads", c->unit, c->spec, n);
+    ln_layer_free(l);
+    ln_tensor_release(x);
+    ln_tensor_release(y);
+    ln_tensor_release(dy);
+    ln_tensor_release(dx);
+}
+END_TEST
+
+/* The counter itself works: an allocation is seen. */
+START_TEST(counter_counts) {
+    atomic_store(&counting, 1);
+    void *volatile p = malloc(4096);
+    atomic_store(&counting, 0);
+    free(p);
+    ck_assert_int_eq(atomic_load(&allocs), 1);
+    atomic_store(&allocs, 0);
+}
+END_TEST
+
+int main(void) {
+#ifdef NOALLOC_UNDER_ASAN
+    fputs("SKIPPED: counting allocations needs malloc, which ASan owns\n", stderr);
+    return 77;
+#endif
+    void *warm[2];
+    trace = getenv("LT_NOALLOC_TRACE") != NULL;
+    backtrace(warm, 2); /* its first call loads libgcc (allocating) */
+    Suite *s = suite_create("conv_noalloc");
+    TCase *tc = tcase_create("noalloc");
+    tcase_add_test(tc, counter_counts);
+    tcase_add_loop_test(tc, no_alloc_after_first_batch, 0, NNA);
+    suite_add_tcase(s, tc);
+    return lt_run(s);
+}
