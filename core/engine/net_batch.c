@@ -159,6 +159,7 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     unsigned flags = LN_TRAINING | (net->score.fused ? LN_LOGITS : 0);
     ln_update *upd = b->apply && net->update.n > 0 ? &net->update : NULL;
     if (layers) st = ln__chain_forward(ctx, c, net->batch.x, flags);
+    net->score.mask = ln__chain_output_mask(c);
     if (!st && layers)
         st = ln__score_batch(ctx, &net->score, c, ln__chain_output(c), net->batch.y,
                              1, b->loss);
@@ -183,6 +184,7 @@ static ln_status test_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
                                        &net->score);
     if (!st) prefetch_rows(b->x, b->idx, b->next_start, b->next_n);
     if (!st) st = ln__chain_forward(ctx, c, net->batch.x, net->score.fused ? LN_LOGITS : 0);
+    net->score.mask = ln__chain_output_mask(c);
     if (!st)
         st = ln__score_batch(ctx, &net->score, c, ln__chain_output(c), net->batch.y,
                              0, b->loss);

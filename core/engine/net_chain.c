@@ -111,3 +111,7 @@ void ln__chain_snapshot(ln_chain *c, int on) {
 }
 
 ln_tensor *ln__chain_output(const ln_chain *c) { return c->ys[c->n - 1]; }
+
+const ln_tensor *ln__chain_output_mask(const ln_chain *c) {
+    return c->n ? ln_layer_output_mask(c->layers[c->n - 1]) : NULL;
+}

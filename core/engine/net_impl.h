@@ -58,6 +58,8 @@ int ln__chain_first_trainable(const ln_chain *c);
 void ln__chain_snapshot(ln_chain *c, int on);
 /* The output of the last layer. */
 ln_tensor *ln__chain_output(const ln_chain *c);
+/* The mask of that output after the last forward (Keras 2), or NULL. */
+const ln_tensor *ln__chain_output_mask(const ln_chain *c);
 
 /* ---- the loss and the metrics (net_score.c) ------------------------------------ */
 
@@ -70,6 +72,10 @@ typedef struct ln_score {
     int nmetrics;
     ln_object **metrics;
     double *mtotal, *mcount;
+    /* masks (net_score_mask.c): the output's mask for this batch (borrowed,
+    ** set by the caller before ln__score_batch; NULL: none) and buffers */
+    const ln_tensor *mask;
+    struct ln_score_mask *mk;
     double loss_total, loss_count;
     ln_tensor *weights; /* per-sample loss weights of the data set (owned), or NULL */
     ln_tensor *wbatch;  /* the batch's rows of weights */
@@ -93,6 +99,12 @@ ln_status ln__score_fuse(ln_ctx *ctx, ln_score *s, const ln_chain *c);
 ln_status ln__score_batch(ln_ctx *ctx, ln_score *s, const ln_chain *c,
                           const ln_tensor *out, const ln_tensor *y,
                           int want_grad, double *loss);
+/* The same when s->mask is set: padded steps count for nothing
+** (net_score_mask.c), and its buffers' release. */
+ln_status ln__score_masked(ln_ctx *ctx, ln_score *s, const ln_chain *c,
+                           const ln_tensor *out, const ln_tensor *y, int want_grad,
+                           double *loss);
+void ln__score_mask_free(ln_score *s);
 
 /* ---- the optimizer's update (net_update.c) ---------------------------------------- */
 

@@ -12,6 +12,7 @@
 
 void ln__score_free(ln_score *s) {
     ln_activation_free(s->act);
+    ln__score_mask_free(s);
     ln_tensor_release(s->dpred);
     ln_tensor_release(s->probs);
     free(s->metrics);
@@ -130,6 +131,7 @@ ln_status ln__score_batch(ln_ctx *ctx, ln_score *s, const ln_chain *c,
                           const ln_tensor *out, const ln_tensor *y,
                           int want_grad, double *loss) {
     if (!s->loss) return ln_fail(ctx, LN_E_STATE, "net: no loss set");
+    if (s->mask) return ln__score_masked(ctx, s, c, out, y, want_grad, loss);
     const ln_loss_ops *lo = s->loss->unit->ops;
     ln_status st;
     if (want_grad && (st = ln_tensor_resize(ctx, s->dpred, out->ndim, out->shape)))
