@@ -34,6 +34,7 @@ struct ln_layer {
     ln_weight weights[LN_MAX_WEIGHTS];
     ln_rng *rng; /* for dropout-like layers and initializers */
     const ln_tensor *in_mask; /* borrowed: the mask of input 0, or NULL */
+    const ln_tensor *const *in_masks; /* borrowed: one per input (graphs), or NULL */
     ln_tensor *out_mask;      /* owned buffer: the mask of output 0 */
     int has_out_mask;
 };
@@ -433,9 +434,23 @@ int ln_layer_supports_mask(const ln_layer *l) {
     return LN_OPS_HAS(l->ops, compute_mask) && l->ops->compute_mask;
 }
 
-void ln_layer_set_input_mask(ln_layer *l, const ln_tensor *mask) { l->in_mask = mask; }
+void ln_layer_set_input_mask(ln_layer *l, const ln_tensor *mask) {
+    l->in_mask = mask;
+    l->in_masks = NULL;
+}
+
+void ln_layer_set_input_masks(ln_layer *l, const ln_tensor *const *masks) {
+    l->in_masks = masks;
+    l->in_mask = masks && l->nin > 0 ? masks[0] : NULL;
+}
 
 const ln_tensor *ln_layer_input_mask(const ln_layer *l) { return l->in_mask; }
+
+const ln_tensor *ln_layer_input_mask_at(const ln_layer *l, int i) {
+    if (i < 0 || i >= l->nin) return NULL;
+    if (l->in_masks) return l->in_masks[i];
+    return i == 0 ? l->in_mask : NULL;
+}
 
 const ln_tensor *ln_layer_output_mask(const ln_layer *l) {
     return l->has_out_mask ? l->out_mask : NULL;

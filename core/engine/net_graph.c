@@ -6,6 +6,12 @@
 ** distinct layers are also the net's chain (net_chain.c), which keeps
 ** what does not depend on the wiring: the trainable snapshot, the
 ** regularization, the early update's checks.
+**
+** Masks (Keras 2): every tensor may carry one (mk[t], a copy in mbuf[t]:
+** a shared layer's own mask buffer changes at its next node). A node hands
+** its layer the masks of all its inputs; the layer's compute_mask gives
+** the mask of its output 0 (the others carry none, as Keras's RNN states);
+** a model output's mask makes its loss and metrics skip masked steps.
 */
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +29,7 @@ typedef struct gnode {
     int logits;  /* output 0 is a model output fused with its loss */
     int active;  /* this step's backward visits the node */
     const ln_tensor **xs, **dys;
+    const ln_tensor **ms; /* the inputs' masks (borrowed from mk) */
     ln_tensor **dxs, **scratch;
     int *direct; /* dxs[i] is the tensor's own gradient buffer */
 } gnode;
@@ -40,6 +47,8 @@ struct ln_graph {
     int *consumers;
     ln_tensor **val, **grad; /* per tensor */
     const ln_tensor **cur;   /* per tensor: what the layers read */
+    const ln_tensor **mk;    /* per tensor: its mask (mbuf[t]) or NULL */
+    ln_tensor **mbuf;        /* per tensor: the mask's storage */
     unsigned char *gset, *need, *seen;
     ln_tensor **ybuf;        /* gathered targets, per output */
     ln_tensor **acc;         /* shared layers: [layer * LN_MAX_WEIGHTS + w] */
@@ -60,6 +69,7 @@ void ln__graph_free(ln_graph *g) {
         gnode *nd = &g->nodes[j];
         free(nd->in);
         free(nd->xs);
+        free(nd->ms);
         free(nd->dys);
         free(nd->dxs);
         free(nd->direct);
@@ -72,6 +82,8 @@ void ln__graph_free(ln_graph *g) {
     release_all(g->val, g->ntensors);
     release_all(g->grad, g->ntensors);
     free(g->cur);
+    free(g->mk);
+    release_all(g->mbuf, g->ntensors);
     free(g->gset);
     free(g->need);
     free(g->seen);
@@ -130,10 +142,11 @@ static ln_status make_node(ln_ctx *ctx, ln_graph *g, int j, const ln_net_node *s
     size_t m = (size_t)(nd->nin ? nd->nin : 1);
     nd->in = malloc(m * sizeof *nd->in);
     nd->xs = malloc(m * sizeof *nd->xs);
+    nd->ms = malloc(m * sizeof *nd->ms);
     nd->dxs = malloc(m * sizeof *nd->dxs);
     nd->direct = malloc(m * sizeof *nd->direct);
     nd->dys = malloc((size_t)nd->nout * sizeof *nd->dys);
-    if (!nd->in || !nd->xs || !nd->dxs || !nd->direct || !nd->dys)
+    if (!nd->in || !nd->xs || !nd->ms || !nd->dxs || !nd->direct || !nd->dys)
         return ln_fail(ctx, LN_E_NOMEM, "net: out of memory");
     for (int i = 0; i < nd->nin; i++) {
         int t = src->in[i];
@@ -176,6 +189,7 @@ ln_status ln_net_set_graph(ln_ctx *ctx, ln_net *net, int nlayers,
     if (!st) {
         g->consumers = calloc((size_t)nt, sizeof *g->consumers);
         g->cur = calloc((size_t)nt, sizeof *g->cur);
+        g->mk = calloc((size_t)nt, sizeof *g->mk);
         g->gset = calloc((size_t)nt, 1);
         g->need = calloc((size_t)nt, 1);
         g->seen = calloc((size_t)nlayers, 1);
@@ -183,7 +197,8 @@ ln_status ln_net_set_graph(ln_ctx *ctx, ln_net *net, int nlayers,
         g->grad = g->val ? buffers(ctx, nt) : NULL;
         g->ybuf = g->grad ? calloc((size_t)noutputs, sizeof *g->ybuf) : NULL;
         g->acc = g->ybuf ? buffers(ctx, nlayers * LN_MAX_WEIGHTS) : NULL;
-        if (!g->consumers || !g->cur || !g->gset || !g->need || !g->seen || !g->acc)
+        g->mbuf = g->acc ? buffers(ctx, nt) : NULL;
+        if (!g->consumers || !g->cur || !g->mk || !g->mbuf || !g->gset || !g->need || !g->seen || !g->acc)
             st = ctx->status ? ctx->status : ln_fail(ctx, LN_E_NOMEM, "net: out of memory");
     }
     for (int k = 0; k < noutputs && !st; k++) {
@@ -272,15 +287,37 @@ ln_status ln_net_set_output_metrics(ln_ctx *ctx, ln_net *net, int k, int n,
 
 /* ---- forward and backward ------------------------------------------------------- */
 
+/* The node's inputs' masks to its layer (before its forward or backward). */
+static void node_masks(const ln_graph *g, gnode *nd) {
+    for (int i = 0; i < nd->nin; i++) nd->ms[i] = g->mk[nd->in[i]];
+    ln_layer_set_input_masks(nd->layer, nd->ms);
+}
+
+/* After the node's forward: the mask of its output 0, kept in mbuf. */
+static ln_status keep_mask(ln_ctx *ctx, ln_graph *g, const gnode *nd) {
+    for (int o = 0; o < nd->nout; o++) g->mk[nd->out0 + o] = NULL;
+    const ln_tensor *m = ln_layer_output_mask(nd->layer);
+    if (!m) return LN_OK;
+    ln_tensor *b = g->mbuf[nd->out0];
+    ln_status st = ln_tensor_resize(ctx, b, m->ndim, m->shape);
+    if (st) return st;
+    ln_copy(ln_f32(b), ln_f32(m), m->numel);
+    g->mk[nd->out0] = b;
+    return LN_OK;
+}
+
 /* Every node in order on cur[0 .. ninputs); logits: fused outputs skip
 ** their activation. */
 static ln_status graph_forward(ln_ctx *ctx, ln_graph *g, unsigned flags, int logits) {
+    for (int i = 0; i < g->ninputs; i++) g->mk[i] = NULL;
     for (int j = 0; j < g->nnodes; j++) {
         gnode *nd = &g->nodes[j];
         for (int i = 0; i < nd->nin; i++) nd->xs[i] = g->cur[nd->in[i]];
+        node_masks(g, nd);
         unsigned f = flags | (logits && nd->logits ? LN_LOGITS : 0);
         ln_status st = ln_layer_forward(ctx, nd->layer, nd->nin, nd->xs,
                                         &g->val[nd->out0], f);
+        if (!st) st = keep_mask(ctx, g, nd);
         if (st) return st;
         for (int o = 0; o < nd->nout; o++) g->cur[nd->out0 + o] = g->val[nd->out0 + o];
     }
@@ -368,6 +405,7 @@ static ln_status node_backward(ln_ctx *ctx, ln_graph *g, gnode *nd, ln_update *u
         shared_grads(g, nd, 1);
         f |= LN_SKIP_REG;
     }
+    node_masks(g, nd);
     ln__layer_sink storage;
     ln_grad_sink *sink = upd && !g->any_shared ? ln__update_sink(upd, nd->layer, &storage)
                                                : NULL;
@@ -417,6 +455,7 @@ static ln_status graph_score(ln_ctx *ctx, ln_net *net, int want_grad, double *lo
         double v = 0;
         const ln_tensor *out = g->val[o->t];
         n = out->shape[0];
+        o->score.mask = g->mk[o->t];
         ln_status st = ln__score_batch(ctx, &o->score, &none, out, g->ybuf[k], want_grad, &v);
         if (st) return ln_prefix(ctx, "output %d", k + 1);
         total += o->weight * v;

@@ -243,6 +243,9 @@ typedef struct ln_layer_ops {
 /* The mask of input 0 of the layer's current forward/backward (borrowed;
 ** float [batch, ...] of 1 (keep) and 0 (masked step)), or NULL: none. */
 LN_API const ln_tensor *ln_layer_input_mask(const ln_layer *l);
+/* The mask of input i (layers with several inputs, e.g. merge layers in a
+** functional model), or NULL: none. */
+LN_API const ln_tensor *ln_layer_input_mask_at(const ln_layer *l, int i);
 /* A compute_mask that keeps the input mask (when there is one). */
 LN_API ln_status ln_mask_keep(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
                               const ln_tensor *in_mask, ln_tensor *out_mask, int *has);

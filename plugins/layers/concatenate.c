@@ -6,6 +6,10 @@
 ** [outer, inner_i] (outer: the batch and the axes before `axis`; inner_i:
 ** the axis and those after), the output as [outer, sum of inner_i]. The
 ** input gradients are the matching slices of dy. No weights.
+** Masks (Keras 2's Concatenate.compute_mask): along the last axis a step
+** is kept when every input with a mask keeps it; along an earlier axis the
+** masks are joined along it (an input without a mask counts as all kept;
+** Keras accepts that only when its last axis has size 1).
 */
 #include "lunet/plugin_util.h"
 
@@ -119,6 +123,61 @@ static ln_status cat_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
     return LN_OK;
 }
 
+/* The output mask (see the head comment); masks are (batch, axes but the last). */
+static ln_status cat_mask(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                          const ln_tensor *in_mask, ln_tensor *out, int *has) {
+    (void)in_mask;
+    const concatenate *c = ln_layer_state(l);
+    int any = 0, nd = x[0]->ndim; /* with the batch axis */
+    for (int i = 0; i < c->nin; i++) {
+        const ln_tensor *m = ln_layer_input_mask_at(l, i);
+        if (!m) continue;
+        any = 1;
+        int ok = m->ndim == nd - 1;
+        for (int d = 0; ok && d < nd - 1; d++) ok = m->shape[d] == x[i]->shape[d];
+        char a[128], b[128];
+        if (!ok)
+            return ln_fail(ctx, LN_E_SHAPE, "input %d's mask %s does not fit the input %s "
+                           "(one value per step: the input's shape without its last axis)",
+                           i + 1, ln_shape_str(m, a, sizeof a), ln_shape_str(x[i], b, sizeof b));
+    }
+    if (!any) return LN_OK;
+    int64_t shape[LN_MAX_DIM];
+    for (int d = 0; d < nd - 1; d++) shape[d] = x[0]->shape[d];
+    const int last = c->ax == nd - 2; /* c->ax counts without the batch axis */
+    if (!last) {
+        shape[c->ax + 1] = 0;
+        for (int i = 0; i < c->nin; i++) shape[c->ax + 1] += x[i]->shape[c->ax + 1];
+    }
+    ln_status st = ln_tensor_resize(ctx, out, nd - 1, shape);
+    if (st) return st;
+    float *o = ln_f32(out);
+    if (last) {
+        for (int64_t k = 0; k < out->numel; k++) o[k] = 1.0f;
+        for (int i = 0; i < c->nin; i++) {
+            const ln_tensor *m = ln_layer_input_mask_at(l, i);
+            if (!m) continue;
+            const float *v = ln_f32(m);
+            for (int64_t k = 0; k < out->numel; k++) o[k] = o[k] != 0.0f && v[k] != 0.0f;
+        }
+    } else { /* rows: batch and the axes before ax; row i of input k: inner_k */
+        int64_t rows = 1, after = 1;
+        for (int d = 0; d <= c->ax; d++) rows *= shape[d];
+        for (int d = c->ax + 2; d < nd - 1; d++) after *= shape[d];
+        int64_t total = shape[c->ax + 1] * after, off = 0;
+        for (int i = 0; i < c->nin; i++) {
+            const ln_tensor *m = ln_layer_input_mask_at(l, i);
+            int64_t inner = x[i]->shape[c->ax + 1] * after;
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t k = 0; k < inner; k++)
+                    o[r * total + off + k] = m ? (ln_f32(m)[r * inner + k] != 0.0f) : 1.0f;
+            off += inner;
+        }
+    }
+    *has = 1;
+    return LN_OK;
+}
+
 static const ln_layer_ops cat_ops = {
     .size = sizeof(ln_layer_ops),
     .state_size = sizeof(concatenate),
@@ -128,6 +187,7 @@ static const ln_layer_ops cat_ops = {
     .build = cat_build,
     .forward = cat_forward,
     .backward = cat_backward,
+    .compute_mask = cat_mask,
 };
 
 static const ln_unit cat_unit = {

@@ -7,6 +7,8 @@
 ** Subtract dy and -dy, Average dy/n, Multiply dy times the product of the
 ** other inputs, Maximum/Minimum dy to the first input holding the extreme
 ** (ties go to the earliest, as a subgradient must pick one). No weights.
+** Masks (Keras 2's _Merge.compute_mask): the output keeps a step when
+** every input that has a mask keeps it (none has one: no mask).
 */
 #include "lunet/plugin_util.h"
 
@@ -116,6 +118,35 @@ static ln_status merge_backward(ln_ctx *ctx, ln_layer *l,
     return LN_OK;
 }
 
+/* The AND of the inputs' masks (they must have one shape). */
+static ln_status merge_mask(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
+                            const ln_tensor *in_mask, ln_tensor *out, int *has) {
+    (void)x, (void)in_mask;
+    const ln_tensor *first = NULL;
+    int nin = ln_layer_input_count(l);
+    for (int i = 0; i < nin; i++) {
+        const ln_tensor *m = ln_layer_input_mask_at(l, i);
+        if (!m) continue;
+        char a[128], b[128];
+        if (first && (m->ndim != first->ndim || m->numel != first->numel))
+            return ln_fail(ctx, LN_E_SHAPE, "the inputs' masks differ in shape: %s and "
+                           "%s (input %d)", ln_shape_str(first, a, sizeof a),
+                           ln_shape_str(m, b, sizeof b), i + 1);
+        if (!first) {
+            ln_status st = ln_tensor_resize(ctx, out, m->ndim, m->shape);
+            if (st) return st;
+            ln_copy(ln_f32(out), ln_f32(m), m->numel);
+            first = m;
+            continue;
+        }
+        float *o = ln_f32(out);
+        const float *v = ln_f32(m);
+        for (int64_t k = 0; k < m->numel; k++) o[k] = o[k] != 0.0f && v[k] != 0.0f ? 1.0f : 0.0f;
+    }
+    *has = first != NULL;
+    return LN_OK;
+}
+
 #define MERGE_UNIT(OP, NAME, CLASS, MIN, MAX, SUMMARY)                        \
     static ln_status NAME##_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {   \
         ((merge *)ln_layer_state(l))->op = OP;                               \
@@ -125,7 +156,7 @@ static ln_status merge_backward(ln_ctx *ctx, ln_layer *l,
         .size = sizeof(ln_layer_ops), .state_size = sizeof(merge),           \
         .min_inputs = MIN, .max_inputs = MAX, .create = NAME##_create,       \
         .build = merge_build, .forward = merge_forward,                      \
-        .backward = merge_backward};                                         \
+        .backward = merge_backward, .compute_mask = merge_mask};             \
     static const ln_unit NAME##_unit = {                                     \
         .kind = LN_KIND_LAYER, .name = #NAME, .class_name = CLASS,           \
         .version = 1, .summary = SUMMARY, .ops = &NAME##_ops};

@@ -84,6 +84,9 @@ LN_API void ln_layer_reset_states(ln_layer *l);
 ** (borrowed until the next call; NULL: none) before forward; after
 ** forward the layer's output mask is ln_layer_output_mask (NULL: none). */
 LN_API void ln_layer_set_input_mask(ln_layer *l, const ln_tensor *mask);
+/* The masks of all the inputs (graphs; masks[i] NULL: input i has none):
+** the array is borrowed until the next call, as the masks. */
+LN_API void ln_layer_set_input_masks(ln_layer *l, const ln_tensor *const *masks);
 LN_API const ln_tensor *ln_layer_output_mask(const ln_layer *l);
 /* Whether the layer's ops can compute a mask (compute_mask op). */
 LN_API int ln_layer_supports_mask(const ln_layer *l);
