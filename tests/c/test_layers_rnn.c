@@ -10,7 +10,10 @@
 **    live comparison does);
 **  - Embedding: gather forward, scatter-add gradient, bad indices refused;
 **  - keyword arguments: defaults, weight shapes and names, refusals;
-**  - forward and backward bitwise identical with 1 and 2 threads.
+**  - forward and backward bitwise identical with 1 and 2 threads (also
+**    with a mask);
+**  - masked (right-padded) batches against pack_padded_sequence
+**    (tests/data/rnn_torch_masked.txt, make_rnn_torch.py --masked).
 */
 #include <math.h>
 #include <stdio.h>
@@ -291,13 +294,25 @@ typedef struct tcase {
     int64_t b, t, d, u;
     double *v[10];
     int64_t n[10];
+    double *mask; /* masked cases: (b, t) 1 keep, 0 padded; else NULL */
+    int64_t nmask;
 } tcase;
 
 static const char *const keys[10] = {"x", "kernel", "recurrent_kernel", "bias", "r",
                                      "y", "dx", "dkernel", "drecurrent_kernel", "dbias"};
 
-/* Read the next case of f into c; 0 at the end of the file. */
-static int read_case(FILE *f, tcase *c) {
+static double *read_values(FILE *f, const char *name, const char *want, int64_t *n) {
+    char key[32];
+    ck_assert_msg(fscanf(f, " %31s %ld", key, n) == 2 && !strcmp(key, want),
+                  "%s: expected '%s'", name, want);
+    double *v = malloc((size_t)(*n ? *n : 1) * sizeof(double));
+    for (int64_t i = 0; i < *n; i++) ck_assert(fscanf(f, " %lf", &v[i]) == 1);
+    return v;
+}
+
+/* Read the next case of f into c (masked files: a "mask" after "x"); 0 at
+** the end of the file. */
+static int read_case(FILE *f, tcase *c, int masked) {
     char line[512];
     memset(c, 0, sizeof *c);
     do {
@@ -309,11 +324,8 @@ static int read_case(FILE *f, tcase *c) {
     ck_assert(fscanf(f, " spec %255[^\n]", c->spec) == 1);
     ck_assert(fscanf(f, " shape %ld %ld %ld %ld", &c->b, &c->t, &c->d, &c->u) == 4);
     for (int k = 0; k < 10; k++) {
-        char key[32];
-        ck_assert_msg(fscanf(f, " %31s %ld", key, &c->n[k]) == 2 && !strcmp(key, keys[k]),
-                      "%s: expected '%s'", c->name, keys[k]);
-        c->v[k] = malloc((size_t)(c->n[k] ? c->n[k] : 1) * sizeof(double));
-        for (int64_t i = 0; i < c->n[k]; i++) ck_assert(fscanf(f, " %lf", &c->v[k][i]) == 1);
+        c->v[k] = read_values(f, c->name, keys[k], &c->n[k]);
+        if (k == 0 && masked) c->mask = read_values(f, c->name, "mask", &c->nmask);
     }
     return 1;
 }
@@ -347,6 +359,12 @@ static int torch_case(const tcase *c) {
     set_values(x, c->v[0], c->n[0], c->name);
     ln_tensor *y = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
     ln_tensor *dx = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
+    ln_tensor *mask = NULL;
+    if (c->mask) { /* the mask of input 0, as the engine hands it over */
+        mask = ln_tensor_new(&ctx, LN_FLOAT32, 2, xs);
+        set_values(mask, c->mask, c->nmask, c->name);
+        ln_layer_set_input_mask(l, mask);
+    }
     ck_assert_msg(ln_layer_forward1(&ctx, l, x, y, LN_TRAINING) == LN_OK, "%s", ctx.msg);
     ln_tensor *dy = ln_tensor_new(&ctx, LN_FLOAT32, y->ndim, y->shape);
     set_values(dy, c->v[4], c->n[4], c->name);
@@ -361,30 +379,40 @@ static int torch_case(const tcase *c) {
     }
     ln_layer_free(l);
     ln_tensor_release(x), ln_tensor_release(y), ln_tensor_release(dx), ln_tensor_release(dy);
+    ln_tensor_release(mask);
     return 1;
 }
 
-START_TEST(pytorch_reference) {
+/* Every case of a reference file (env: its variable naming another file,
+** as the live comparisons do; else tests/data/<base>). */
+static void torch_file(const char *env, const char *base, int masked) {
     char path[1024];
-    const char *file = getenv("LT_RNN_TORCH_FILE");
+    const char *file = getenv(env);
     if (!file) {
         const char *src = getenv("LUNET_SOURCE_DIR");
-        snprintf(path, sizeof path, "%s/tests/data/rnn_torch.txt", src ? src : "../..");
+        snprintf(path, sizeof path, "%s/tests/data/%s", src ? src : "../..", base);
         file = path;
     }
     FILE *f = fopen(file, "r");
     ck_assert_msg(f != NULL, "cannot open %s", file);
     tcase c;
     int n = 0, cells[3] = {0, 0, 0};
-    while (read_case(f, &c)) {
+    while (read_case(f, &c, masked)) {
         n += torch_case(&c);
         cells[!strcmp(c.unit, "lstm") ? 1 : !strcmp(c.unit, "gru") ? 2 : 0]++;
         for (int k = 0; k < 10; k++) free(c.v[k]);
+        free(c.mask);
     }
     fclose(f);
     ck_assert_msg(n >= 9 && cells[0] && cells[1] && cells[2], "only %d cases in %s", n, file);
     if (getenv("LT_VERBOSE")) fprintf(stderr, "%d PyTorch cases agree to 1e-5\n", n);
 }
+
+START_TEST(pytorch_reference) { torch_file("LT_RNN_TORCH_FILE", "rnn_torch.txt", 0); }
+END_TEST
+
+/* Right-padded batches with a mask against pack_padded_sequence. */
+START_TEST(pytorch_masked) { torch_file("LT_RNN_TORCH_MASKED_FILE", "rnn_torch_masked.txt", 1); }
 END_TEST
 
 /* ---- Embedding ------------------------------------------------------------- */
@@ -506,7 +534,8 @@ END_TEST
 
 /* ---- 1 vs 2 threads ------------------------------------------------------------ */
 
-static float *det_run(const char *unit, const char *spec, int threads, int64_t *len) {
+static float *det_run(const char *unit, const char *spec, int masked, int threads,
+                      int64_t *len) {
     ln_set_num_threads(threads);
     ln_ctx ctx;
     ln_ctx_clear(&ctx);
@@ -520,6 +549,10 @@ static float *det_run(const char *unit, const char *spec, int threads, int64_t *
     lt_fill_weights(l, -0.3f, 0.3f, 12);
     ln_tensor *y = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
     ln_tensor *dx = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
+    ln_tensor *mask = masked ? ln_tensor_new(&ctx, LN_FLOAT32, 2, xs) : NULL;
+    for (int64_t b = 0; masked && b < xs[0]; b++) /* right-padded, lengths 1..12 */
+        for (int64_t t = 0; t < xs[1]; t++) ln_f32(mask)[b * xs[1] + t] = t <= (b * 5) % 12;
+    if (mask) ln_layer_set_input_mask(l, mask);
     ck_assert_msg(ln_layer_forward1(&ctx, l, x, y, LN_TRAINING) == LN_OK, "%s", ctx.msg);
     ln_tensor *dy = lt_uniform(y->ndim, y->shape, -1, 1, 13);
     ck_assert_msg(ln_layer_backward1(&ctx, l, x, y, dy, dx, LN_TRAINING | LN_NEED_DW) == LN_OK,
@@ -536,6 +569,7 @@ static float *det_run(const char *unit, const char *spec, int threads, int64_t *
     *len = n;
     ln_layer_free(l);
     ln_tensor_release(x), ln_tensor_release(y), ln_tensor_release(dy), ln_tensor_release(dx);
+    ln_tensor_release(mask);
     return out;
 }
 
@@ -543,10 +577,13 @@ START_TEST(threads_bitwise) {
     static const char *const units[][2] = {{"simple_rnn", "#1=64 return_sequences=true"},
                                            {"lstm", "#1=96 dropout=0.2 recurrent_dropout=0.3"},
                                            {"gru", "#1=80 return_sequences=true"},
-                                           {"gru", "#1=48 reset_after=false"}};
+                                           {"gru", "#1=48 reset_after=false"},
+                                           {"lstm", "#1=96 return_sequences=true"}, /* masked */
+                                           {"gru", "#1=80 go_backwards=true"}};     /* masked */
     int64_t n1, n2;
-    float *a = det_run(units[_i][0], units[_i][1], 1, &n1);
-    float *b = det_run(units[_i][0], units[_i][1], 2, &n2);
+    int masked = _i >= 4;
+    float *a = det_run(units[_i][0], units[_i][1], masked, 1, &n1);
+    float *b = det_run(units[_i][0], units[_i][1], masked, 2, &n2);
     ln_set_num_threads(2);
     ck_assert_int_eq(n1, n2);
     ck_assert_msg(memcmp(a, b, (size_t)n1 * sizeof *a) == 0, "%s{%s}: 1 and 2 threads differ",
@@ -561,9 +598,10 @@ int main(void) {
     tcase_add_loop_test(tc, gradient, 0, NCASES);
     tcase_add_loop_test(tc, time_distributed_gradient, 0, 2);
     tcase_add_test(tc, pytorch_reference);
+    tcase_add_test(tc, pytorch_masked);
     tcase_add_test(tc, embedding);
     tcase_add_test(tc, layouts);
-    tcase_add_loop_test(tc, threads_bitwise, 0, 4);
+    tcase_add_loop_test(tc, threads_bitwise, 0, 6);
     suite_add_tcase(s, tc);
     return lt_run(s);
 }
