@@ -142,7 +142,9 @@ static ln_status check_ops(ln_ctx *ctx, const ln_unit *u) {
     case LN_KIND_LAYER: {
         const ln_layer_ops *o = u->ops;
         want = sizeof *o, tname = "ln_layer_ops";
-        if (have == offsetof(ln_layer_ops, reset_states)) want = have; /* 2.0 */
+        if (have == offsetof(ln_layer_ops, reset_states) || /* 2.0 */
+            have == offsetof(ln_layer_ops, compute_mask))   /* 2.1 */
+            want = have;
         if (have == want) {
             REQUIRE(ln_layer_ops, forward);
             REQUIRE(ln_layer_ops, backward);
