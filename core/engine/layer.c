@@ -35,6 +35,7 @@ struct ln_layer {
     ln_rng *rng; /* for dropout-like layers and initializers */
     const ln_tensor *in_mask; /* borrowed: the mask of input 0, or NULL */
     const ln_tensor *const *in_masks; /* borrowed: one per input (graphs), or NULL */
+    int mask_armed; /* the masks were handed over for the next forward only */
     ln_tensor *out_mask;      /* owned buffer: the mask of output 0 */
     int has_out_mask;
 };
@@ -363,6 +364,10 @@ ln_status ln_layer_forward(ln_ctx *ctx, ln_layer *l, int nin,
         memcpy(shape + 1, l->out[j].dim, (size_t)l->out[j].nd * sizeof *shape);
         if ((st = ln_tensor_resize(ctx, y[j], l->out[j].nd + 1, shape))) return st;
     }
+    /* masks count for the one forward they were handed over for: a later
+    ** call without them (an eager layer call) has none, not stale ones */
+    if (!l->mask_armed) l->in_mask = NULL, l->in_masks = NULL;
+    l->mask_armed = 0;
     if ((st = l->ops->forward(ctx, l, x, y, flags))) return ln_prefix(ctx, "%s", l->name);
     return compute_mask(ctx, l, x);
 }
@@ -372,6 +377,7 @@ ln_status ln_layer_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
                             const ln_tensor *const *dy, ln_tensor *const *dx,
                             ln_grad_sink *sink, unsigned flags) {
     char a[128], b[128];
+    l->mask_armed = 0; /* masks set for this backward do not reach a later forward */
     if (!l->built)
         return ln_fail(ctx, LN_E_STATE, "%s: backward before forward", l->name);
     for (int j = 0; j < l->nout; j++)
@@ -437,11 +443,13 @@ int ln_layer_supports_mask(const ln_layer *l) {
 void ln_layer_set_input_mask(ln_layer *l, const ln_tensor *mask) {
     l->in_mask = mask;
     l->in_masks = NULL;
+    l->mask_armed = 1;
 }
 
 void ln_layer_set_input_masks(ln_layer *l, const ln_tensor *const *masks) {
     l->in_masks = masks;
     l->in_mask = masks && l->nin > 0 ? masks[0] : NULL;
+    l->mask_armed = 1;
 }
 
 const ln_tensor *ln_layer_input_mask(const ln_layer *l) { return l->in_mask; }

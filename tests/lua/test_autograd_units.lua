@@ -144,6 +144,7 @@ local layer_cases = {
   Bidirectional = {{function() return ln.layers.LSTM{3, return_sequences = true} end}, {{5, 3}}},
   Embedding = {{10, 4}, {{6}}, indices = 10},
   TimeDistributed = {{function() return ln.layers.Dense{3, activation = "tanh"} end}, {{5, 3}}},
+  Masking = {{mask_value = 0}, seq},
   Rescaling = {{1 / 255, offset = -0.5}},
   -- several inputs
   Add = {{}, {{3, 4}, {3, 4}, {3, 4}}}, Subtract = {{}, {{5}, {5}}},

@@ -119,4 +119,17 @@ T.test("Masking round-trips through save/load", function()
   T.ok(maxdiff(m:predict(x), m2:predict(x)) == 0)
 end)
 
+T.test("a mask counts for its model run only: a later eager layer call has none", function()
+  ln.random.seed(1)
+  local lstm = ln.layers.LSTM{3}
+  local m = ln.Sequential{ln.layers.Masking{input_shape = {4, 2}}, lstm}
+  m:predict(ln.randn(2, 2, 2):cat(ln.zeros{2, 2, 2}, 2))
+  local x3 = ln.randn(3, 4, 2) -- another batch size: a stale mask would be refused
+  local plain = ln.Sequential{ln.layers.LSTM{3, input_shape = {4, 2}}}
+  plain:set_weights(m:get_weights())
+  T.ok(maxdiff(lstm(x3), plain:predict(x3)) == 0)
+  local x2 = ln.randn(2, 4, 2) -- the same batch size: a stale mask would apply
+  T.ok(maxdiff(lstm(x2), plain:predict(x2)) == 0)
+end)
+
 os.exit(T.summary("masking"))

@@ -81,8 +81,9 @@ LN_API const char *ln_layer_output_activation(const ln_layer *l);
 /* The unit's reset_states, if it has one (Keras's layer.reset_states()). */
 LN_API void ln_layer_reset_states(ln_layer *l);
 /* Masks (Keras 2): the engine hands a layer the mask of its input 0
-** (borrowed until the next call; NULL: none) before forward; after
-** forward the layer's output mask is ln_layer_output_mask (NULL: none). */
+** (borrowed until the next call; NULL: none) before forward -- for that
+** one forward: a forward without it has none; after forward the layer's
+** output mask is ln_layer_output_mask (NULL: none). */
 LN_API void ln_layer_set_input_mask(ln_layer *l, const ln_tensor *mask);
 /* The masks of all the inputs (graphs; masks[i] NULL: input i has none):
 ** the array is borrowed until the next call, as the masks. */
