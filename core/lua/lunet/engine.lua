@@ -200,24 +200,17 @@ function methods:compile(opts)
   check_keys("compile", opts, compile_keys)
   O.boolean("compile", "run_eagerly", opts.run_eagerly)
   O.integer("compile", "steps_per_execution", opts.steps_per_execution, 1)
-  if opts.loss_weights ~= nil or opts.weighted_metrics ~= nil then
-    E.raise("compile: loss_weights and weighted_metrics need several outputs or sample " ..
-          "weights, which lunet's Sequential models do not have")
+  if opts.loss_weights ~= nil then
+    E.raise("compile: loss_weights needs a model with several outputs (a functional model)")
   end
   if opts.loss == nil then E.raise(sformat("%s: compile needs a loss", self.name)) end
-  rawset(self, "_compile_args", {loss = opts.loss, metrics = opts.metrics}) -- for saving
+  rawset(self, "_compile_args", {loss = opts.loss, metrics = opts.metrics,
+                                 weighted_metrics = opts.weighted_metrics}) -- for saving
   local ok, loss = pcall(losses.get, opts.loss)
   if not ok then E.raise("compile: " .. bare(loss)) end
   local opt = engine.get_optimizer(opts.optimizer)
-  local specs, names = {}, {"loss"}
-  local list = opts.metrics or {}
-  if type(list) ~= "table" or metrics_mod.is_metric(list) then list = {list} end
-  for i, m in ipairs(list) do
-    local okm, spec = pcall(metrics_mod.spec, m)
-    if not okm then E.raise("compile: " .. bare(spec)) end
-    specs[i] = spec
-    names[#names + 1] = spec.name
-  end
+  local specs, names = engine.metric_specs(opts.metrics, opts.weighted_metrics)
+  table.insert(names, 1, "loss")
   local snapshot = {}
   for _, l in ipairs(self.layers) do snapshot[l] = l.trainable end
   rawset(self, "_optimizer", opt)
@@ -225,6 +218,68 @@ function methods:compile(opts)
   rawset(self, "_compiled_loss", loss)
   rawset(self, "_metrics_names", names)
   rawset(self, "_compiled", {loss = loss, specs = specs, snapshot = snapshot})
+end
+
+-- A compile metrics value as a list (nil: none; one entry: a list of one).
+local function metric_entries(what, v)
+  if v == nil then return {} end
+  if type(v) ~= "table" or metrics_mod.is_metric(v) or metrics_mod.is_lua_metric(v) or
+     losses.is_loss(v) or losses.is_lua_loss(v) then
+    return {v}
+  end
+  for k in pairs(v) do
+    if math.type(k) ~= "integer" then
+      E.raisef("compile: %s of a model with one output must be a list, got a table keyed " ..
+               "by '%s'", what, tostring(k))
+    end
+  end
+  return v
+end
+
+--- The metric specs of one output from compile's metrics and
+-- weighted_metrics (Keras 2: the unweighted ones, then the weighted ones,
+-- spec.weighted set) and their history keys; output: the output's name
+-- when the model has several (keys "<output>_<metric>"), taken: the set of
+-- keys of earlier outputs (updated).
+function engine.metric_specs(list, wlist, output, taken)
+  taken = taken or {}
+  local specs, names, objects = {}, {}, {}
+  local function add(entry, weighted)
+    local okm, spec = pcall(metrics_mod.spec, entry)
+    if not okm then E.raise("compile: " .. (output and ("output '" .. output .. "': ") or "") ..
+                            bare(spec)) end
+    local name
+    if weighted then
+      name = metrics_mod.weighted_name(spec.name, taken, output)
+      if type(entry) == "table" and objects[entry] then
+        E.raisef("compile: the metric object %s is in both metrics and weighted_metrics; " ..
+                 "give weighted_metrics its own instance (each keeps its running state)",
+                 spec.name)
+      end
+    else
+      name = output and (output .. "_" .. spec.name) or spec.name
+      if type(entry) == "table" then objects[entry] = true end
+    end
+    if taken[name] then
+      E.raisef("compile: two metrics have the history key '%s'; give one of them another " ..
+               "name", name)
+    end
+    taken[name] = true
+    spec.weighted = weighted or nil
+    spec.entry = entry
+    specs[#specs + 1] = spec
+    names[#names + 1] = name
+  end
+  for _, m in ipairs(metric_entries("metrics", list)) do add(m, false) end
+  for _, m in ipairs(metric_entries("weighted_metrics", wlist)) do add(m, true) end
+  return specs, names
+end
+
+--- The weighted flags of a list of metric specs (for net:set_weighted_metrics).
+function engine.weighted_flags(specs)
+  local f = {}
+  for i, spec in ipairs(specs) do f[i] = spec.weighted or false end
+  return f
 end
 
 -- Whether a model trains through a gradient tape (lunet.engine_tape): a
@@ -266,6 +321,7 @@ local function prepare_tape(self, c)
   end
   c.constraints = tape_engine().constraints_of(self, on)
   c.net = tape_engine().new(self, c.loss, c.metrics, vars, c.constraints)
+  c.net.weighted = engine.weighted_flags(c.specs)
   c.key, c.pairs, c.gen = key, {}, nil
   return c
 end
@@ -298,6 +354,7 @@ local function prepare(self, y)
   for i, m in ipairs(c.metrics) do mc[i] = m._c end
   net:set_loss(c.loss._c)
   net:set_metrics(mc)
+  net:set_weighted_metrics(1, engine.weighted_flags(c.specs))
   local flags
   flags, c.pairs = engine.trainable_pairs(self.layers, c.snapshot)
   net:set_trainable(flags)

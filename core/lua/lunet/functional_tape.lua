@@ -140,7 +140,7 @@ local function record(self, lv, parts, yb, yp, n)
     if parts[k] then
       self.out_total[k] = (self.out_total[k] or 0) + number(parts[k]) * n
     end
-    for _, m in ipairs(e.metrics or {}) do m:update_state(yb[k], yp[k]) end
+    tape_engine.update_metrics(e.metrics or {}, e.weighted, yb[k], yp[k], self.wb and self.wb[k])
   end
   tape_engine.record_extra(self, n)
 end
@@ -183,7 +183,7 @@ end
 function Net:set_sample_weight(k, w)
   local e = self.outs[k] or {}
   if w ~= nil and not e.loss then return end -- an output without a loss: nothing to weigh
-  tape_engine.set_weight(self, k, w, e.loss, self.model._graph.output_names[k])
+  tape_engine.set_weight(self, k, w)
 end
 
 function Net:reset_metrics()

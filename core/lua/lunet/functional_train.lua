@@ -251,11 +251,17 @@ local function per_output(what, v, names, is_entry)
   return by_names("compile: " .. what, v, names, "output", true)
 end
 
--- A metrics value for one output: nil, one entry or a list of entries.
-local function metric_list(v)
-  if v == nil then return {} end
-  if container(v) then return v end
-  return {v}
+-- compile's metrics (or weighted_metrics) value as one entry per output:
+-- a single entry or a flat list applies to every output (as Keras), else a
+-- list in output order or a table keyed by output names.
+local function metrics_per_output(what, mspec, names)
+  local flat = container(mspec) and mspec[1] ~= nil and not container(mspec[1])
+  if mspec == nil or flat or not container(mspec) then
+    local r = {}
+    for k = 1, #names do r[k] = mspec end
+    return r
+  end
+  return per_output(what, mspec, names)
 end
 
 --- compile{loss = ..., loss_weights = ..., metrics = ..., optimizer = ...}:
@@ -268,24 +274,14 @@ function methods:compile(opts)
   engine.check_keys("compile", opts, engine.compile_keys)
   O.boolean("compile", "run_eagerly", opts.run_eagerly)
   O.integer("compile", "steps_per_execution", opts.steps_per_execution, 1)
-  if opts.weighted_metrics ~= nil then
-    E.raise("compile: weighted_metrics is not supported yet (the compiled metrics are unweighted, " ..
-            "as Keras 2's `metrics`; sample_weight weighs the loss)")
-  end
   if opts.loss == nil then E.raisef("%s: compile needs a loss", self.name) end
   local names = self._graph.output_names
   local several = #names > 1
   local loss_specs = per_output("loss", opts.loss, names)
   local weights = per_output("loss_weights", opts.loss_weights, names)
-  -- metrics: a flat list applies to every output
-  local mspec = opts.metrics
-  local flat = container(mspec) and mspec[1] ~= nil and not container(mspec[1])
-  local mlist = (mspec == nil or flat or not container(mspec)) and per_output("metrics", {}, names)
-                or per_output("metrics", mspec, names)
-  if flat or (mspec ~= nil and not container(mspec)) then
-    for k = 1, #names do mlist[k] = mspec end
-  end
-  local outputs, metric_names, loss_names, used_by = {}, {}, {}, {}
+  local mlist = metrics_per_output("metrics", opts.metrics, names)
+  local wlist = metrics_per_output("weighted_metrics", opts.weighted_metrics, names)
+  local outputs, metric_names, loss_names, used_by, taken = {}, {}, {}, {}, {}
   for k, name in ipairs(names) do
     local e = {weight = 1, specs = {}}
     if loss_specs[k] ~= nil then
@@ -298,14 +294,14 @@ function methods:compile(opts)
     if weights[k] ~= nil then
       e.weight = O.number("compile", "loss_weights of '" .. name .. "'", weights[k], {min = 0})
     end
-    for _, m in ipairs(metric_list(mlist[k])) do
-      local okm, spec = pcall(metrics_mod.spec, m)
-      if not okm then E.raise("compile: output '" .. name .. "': " .. engine.bare(spec)) end
+    local specs, keys = engine.metric_specs(mlist[k], wlist[k], several and name or nil, taken)
+    for i, spec in ipairs(specs) do
+      local m = spec.entry
       if spec.lua then
         e.lua = true
         -- a metric object keeps one running state: one output each
         if metrics_mod.is_lua_metric(m) then
-          if used_by[m] then
+          if used_by[m] and used_by[m] ~= name then
             E.raisef("compile: the metric object %s is given to outputs '%s' and '%s'; give " ..
                      "each output its own instance (it keeps one running state)", spec.name,
                      used_by[m], name)
@@ -314,8 +310,9 @@ function methods:compile(opts)
         end
       end
       e.specs[#e.specs + 1] = spec
-      metric_names[#metric_names + 1] = several and (name .. "_" .. spec.name) or spec.name
+      metric_names[#metric_names + 1] = keys[i]
     end
+    e.weighted = engine.weighted_flags(e.specs)
     outputs[k] = e
   end
   local all = {"loss"}
@@ -325,6 +322,7 @@ function methods:compile(opts)
   for _, l in ipairs(self._graph.layers) do snapshot[l] = l.trainable end
   local opt = engine.get_optimizer(opts.optimizer)
   rawset(self, "_compile_args", {loss = opts.loss, metrics = opts.metrics,
+                                 weighted_metrics = opts.weighted_metrics,
                                  loss_weights = opts.loss_weights})
   rawset(self, "_optimizer", opt)
   rawset(self, "_loss", opts.loss)
@@ -432,6 +430,7 @@ function methods:_prepare_net(ys)
       for i, m in ipairs(e.metrics) do mc[i] = m._c end
       net.c:set_output_loss(k, e.loss._c, e.weight)
       net.c:set_output_metrics(k, mc)
+      net.c:set_weighted_metrics(k, engine.weighted_flags(e.specs))
     else
       net.c:set_output_loss(k, nil, 1)
       net.c:set_output_metrics(k, {})
