@@ -31,8 +31,9 @@ end
 -- and metric objects `metrics`, training the variables `vars` (a list of
 -- layer Variables) with the model's optimizer.
 function M.new(model, loss, metrics, vars, cons)
-  -- a functional model: its graph node by node (lunet.functional_tape)
-  if rawget(model, "_graph") then
+  -- a functional model: its graph node by node (lunet.functional_tape); a
+  -- subclassed model with several outputs: per-output losses likewise
+  if rawget(model, "_graph") or rawget(model, "_nout") then
     return require("lunet.functional_tape").new(model, nil, vars, cons)
   end
   return M.base(model, loss, metrics, vars, cons)

@@ -169,17 +169,33 @@ function methods:_check_input(x, what)
   return check_inputs(self, what, x)
 end
 
+--- The outputs as the training code sees them: names (history keys),
+-- the layers (compile's trainable snapshot) and each output's sample shape.
+-- (A subclassed model with several outputs gives its own.)
+function methods:_outputs_info()
+  local g = self._graph
+  local shapes = {}
+  for k, t in ipairs(g.outputs) do shapes[k] = t.shape end
+  return {names = g.output_names, layers = g.layers, shapes = shapes}
+end
+
 function methods:_check_xy(what, x, y)
   local n, xs = check_inputs(self, what, x)
-  local g = self._graph
+  return n, xs, self:_check_targets(what, n, y)
+end
+
+--- The targets y (a tensor, a list or a table keyed by output names) as a
+-- list in output order, checked against n samples.
+function methods:_check_targets(what, n, y)
+  local names = self:_outputs_info().names
   local c = rawget(self, "_compiled")
-  local ys = by_names(what .. ": y", y, g.output_names, "output", true)
-  for k, name in ipairs(g.output_names) do
+  local ys = by_names(what .. ": y", y, names, "output", true)
+  for k, name in ipairs(names) do
     local t = ys[k]
     local trained = not c or c.outputs[k].loss
     if t == nil and trained then
       E.raisef("%s: missing target for output '%s' (y: a list or a table keyed by output " ..
-               "names: %s)", what, name, table.concat(g.output_names, ", "))
+               "names: %s)", what, name, table.concat(names, ", "))
     end
     if t ~= nil then
       if not registry.is_tensor(t) then
@@ -192,16 +208,16 @@ function methods:_check_xy(what, x, y)
       end
     end
   end
-  return n, xs, ys
+  return ys
 end
 
 function methods:_targets_list(ys) return ys end
-function methods:_loss_output_names() return self._graph.output_names end
+function methods:_loss_output_names() return self:_outputs_info().names end
 
 function methods:_new_outputs(n)
   local r = {}
-  for k, t in ipairs(self._graph.outputs) do
-    r[k] = nn.tensor_zeros({n, table.unpack(t.shape)})
+  for k, shape in ipairs(self:_outputs_info().shapes) do
+    r[k] = nn.tensor_zeros({n, table.unpack(shape)})
   end
   return r
 end
@@ -275,7 +291,8 @@ function methods:compile(opts)
   O.boolean("compile", "run_eagerly", opts.run_eagerly)
   O.integer("compile", "steps_per_execution", opts.steps_per_execution, 1)
   if opts.loss == nil then E.raisef("%s: compile needs a loss", self.name) end
-  local names = self._graph.output_names
+  local info = self:_outputs_info()
+  local names = info.names
   local several = #names > 1
   local loss_specs = per_output("loss", opts.loss, names)
   local weights = per_output("loss_weights", opts.loss_weights, names)
@@ -319,7 +336,7 @@ function methods:compile(opts)
   for _, n in ipairs(loss_names) do all[#all + 1] = n end
   for _, n in ipairs(metric_names) do all[#all + 1] = n end
   local snapshot = {}
-  for _, l in ipairs(self._graph.layers) do snapshot[l] = l.trainable end
+  for _, l in ipairs(info.layers) do snapshot[l] = l.trainable end
   local opt = engine.get_optimizer(opts.optimizer)
   rawset(self, "_compile_args", {loss = opts.loss, metrics = opts.metrics,
                                  weighted_metrics = opts.weighted_metrics,
@@ -382,17 +399,18 @@ end
 
 -- The metric objects of each output for targets ys.
 local function make_metrics(self, c, ys)
-  for k, t in ipairs(self._graph.outputs) do
+  local info = self:_outputs_info()
+  for k, shape in ipairs(info.shapes) do
     local e = c.outputs[k]
     if e.loss then
       local yshape = ys[k]:shape()
       e.metrics = e.metrics or {}
       for i, spec in ipairs(e.specs) do
-        e.metrics[i] = e.metrics[i] or spec.make(#yshape, yshape[#yshape], #t.shape + 1,
-                                                 t.shape[#t.shape])
+        e.metrics[i] = e.metrics[i] or spec.make(#yshape, yshape[#yshape], #shape + 1,
+                                                 shape[#shape])
       end
     elseif #e.specs > 0 then
-      E.raisef("compile: output '%s' has metrics but no loss", self._graph.output_names[k])
+      E.raisef("compile: output '%s' has metrics but no loss", info.names[k])
     end
   end
 end
@@ -402,7 +420,7 @@ end
 local function prepare_tape(self, c)
   if c.net and c.net.tape then return c end
   local on, vars = {}, {}
-  for _, l in ipairs(self._graph.layers) do
+  for _, l in ipairs(self:_outputs_info().layers) do
     local f = c.snapshot[l]
     if f == nil then f = l.trainable end
     if f then
@@ -420,7 +438,7 @@ end
 function methods:_prepare_net(ys)
   local c = rawget(self, "_compiled")
   make_metrics(self, c, ys)
-  if needs_tape(self, c) then return prepare_tape(self, c) end
+  if rawget(self, "_sub") or needs_tape(self, c) then return prepare_tape(self, c) end
   local net = self:_get_net()
   if c.net == net then return c end
   for k in ipairs(self._graph.outputs) do
