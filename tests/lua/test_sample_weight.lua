@@ -276,5 +276,22 @@ test("tape path: two outputs weighted per output name as the C path", function()
   close_weights(a:get_weights(), b:get_weights(), 1e-5, "two outputs")
 end)
 
+test("train_on_batch and test_on_batch take sample_weight and class_weight", function()
+  local a = classifier("sparse_categorical_crossentropy")
+  local half = {}
+  for i = 1, 30 do half[i] = (i % 2 == 0) and 2 or 0.5 end
+  a:fit(XC, YS, {class_weight = CW, sample_weight = half, epochs = 1, batch_size = 30,
+                 shuffle = false, verbose = 0})
+  local b = classifier("sparse_categorical_crossentropy")
+  b:train_on_batch(XC, YS, {class_weight = CW, sample_weight = half})
+  same_weights(a:get_weights(), b:get_weights(), "one weighted batch")
+  eq(b:test_on_batch(XC, YS, {sample_weight = SWC}),
+     b:evaluate(XC, YS, {sample_weight = SWC, batch_size = 30, verbose = 0}), "test_on_batch")
+  assert(b:test_on_batch(XC, YS) ~= b:test_on_batch(XC, YS, {sample_weight = SWC}),
+         "the weights do not stay")
+  raises(function() b:train_on_batch(XC, YS, {sample_weight = {1, 2}}) end,
+         {"train_on_batch: sample_weight", "2 weights for 30"})
+end)
+
 ln.set_num_threads(2)
 T.summary("sample_weight")

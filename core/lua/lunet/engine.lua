@@ -855,6 +855,16 @@ local function batch_results(self, net, return_dict)
 end
 
 --- train_on_batch(x, y, {reset_metrics = true, return_dict = false}):
+-- The sample weights of a train_on_batch/test_on_batch call set on the net
+-- (a to-be-closed value clearing them), or nil.
+local function batch_weights(self, c, what, opts, y, n)
+  if opts.sample_weight == nil and opts.class_weight == nil then return nil end
+  local onames = self:_loss_output_names()
+  local w = SW.resolve(what, opts.sample_weight, opts.class_weight, self:_targets_list(y),
+                       onames, n)
+  return SW.apply(c.net, w, #onames)
+end
+
 -- one training step on all of x -> loss, metrics...
 function methods:train_on_batch(x, y, opts)
   opts = opts or {}
@@ -862,14 +872,12 @@ function methods:train_on_batch(x, y, opts)
                                       class_weight = 1})
   O.boolean("train_on_batch", "reset_metrics", opts.reset_metrics)
   O.boolean("train_on_batch", "return_dict", opts.return_dict)
-  if opts.sample_weight ~= nil or opts.class_weight ~= nil then
-    E.raise("train_on_batch: sample_weight and class_weight are not supported")
-  end
   require_compiled(self, "train_on_batch")
   local n
   n, x, y = self:_check_xy("train_on_batch", x, y)
   self:_check_input(x, "train_on_batch")
   local c = prepare(self, y)
+  local _ <close> = batch_weights(self, c, "train_on_batch", opts, y, n)
   if opts.reset_metrics ~= false then c.net:reset_metrics() end
   local fused = attach_optimizer(c.net, self.optimizer, c.pairs)
   local ok, err = pcall(fused and c.net.train_step or c.net.train_batch, c.net, x, y, nil, 0, n)
@@ -887,12 +895,12 @@ function methods:test_on_batch(x, y, opts)
   check_keys("test_on_batch", opts, {reset_metrics = 1, return_dict = 1, sample_weight = 1})
   O.boolean("test_on_batch", "reset_metrics", opts.reset_metrics)
   O.boolean("test_on_batch", "return_dict", opts.return_dict)
-  if opts.sample_weight ~= nil then E.raise("test_on_batch: sample_weight is not supported") end
   require_compiled(self, "test_on_batch")
   local n
   n, x, y = self:_check_xy("test_on_batch", x, y)
   self:_check_input(x, "test_on_batch")
   local c = prepare(self, y)
+  local _ <close> = batch_weights(self, c, "test_on_batch", opts, y, n)
   if opts.reset_metrics ~= false then c.net:reset_metrics() end
   local ok, err = pcall(c.net.test_batch, c.net, x, y, nil, 0, n)
   if not ok then batch_error(err, nil, 0, "test_on_batch") end
