@@ -79,6 +79,8 @@ typedef struct ln_score {
     double loss_total, loss_count;
     ln_tensor *weights; /* per-sample loss weights of the data set (owned), or NULL */
     ln_tensor *wbatch;  /* the batch's rows of weights */
+    unsigned char *mweighted; /* metric i weighs its rows by the weights (compile's
+                              ** weighted_metrics); NULL: none does (owned) */
 } ln_score;
 
 void ln__score_free(ln_score *s);

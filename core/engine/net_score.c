@@ -20,6 +20,7 @@ void ln__score_free(ln_score *s) {
     free(s->mcount);
     ln_tensor_release(s->weights);
     ln_tensor_release(s->wbatch);
+    free(s->mweighted);
 }
 
 ln_status ln__score_buffer(ln_ctx *ctx, ln_tensor **t) {
@@ -82,8 +83,8 @@ ln_status ln__score_set_metrics(ln_ctx *ctx, ln_score *s, int n,
         return ln_fail(ctx, LN_E_NOMEM, "net: out of memory");
     }
     for (int i = 0; i < n; i++) ms[i] = metrics[i];
-    free(s->metrics), free(s->mtotal), free(s->mcount);
-    s->metrics = ms, s->mtotal = t, s->mcount = c;
+    free(s->metrics), free(s->mtotal), free(s->mcount), free(s->mweighted);
+    s->metrics = ms, s->mtotal = t, s->mcount = c, s->mweighted = NULL;
     s->nmetrics = n;
     return ln__score_buffer(ctx, &s->probs);
 }
@@ -158,18 +159,10 @@ ln_status ln__score_batch(ln_ctx *ctx, ln_score *s, const ln_chain *c,
         pred = s->probs;
     }
     for (int i = 0; i < s->nmetrics; i++) {
-        ln_object *m = s->metrics[i];
-        if (m->unit->kind == LN_KIND_METRIC) {
-            const ln_metric_ops *mo = m->unit->ops;
-            st = mo->update(ctx, m->state, pred, y, &s->mtotal[i], &s->mcount[i]);
-        } else {
-            const ln_loss_ops *ml = m->unit->ops;
-            double mv = 0;
-            st = ml->compute(ctx, m->state, pred, y, 0, &mv, NULL);
-            s->mtotal[i] += mv * (double)n;
-            s->mcount[i] += (double)n;
-        }
-        if (st) return ln_prefix(ctx, "metric '%s'", m->unit->name);
+        const float *w = s->weights && s->mweighted && s->mweighted[i] ? ln_f32(s->wbatch) : NULL;
+        st = ln_metric_update_weighted(ctx, s->metrics[i], pred, y, w, &s->mtotal[i],
+                                       &s->mcount[i]);
+        if (st) return ln_prefix(ctx, "metric '%s'", s->metrics[i]->unit->name);
     }
     return LN_OK;
 }
@@ -225,4 +218,86 @@ int ln_net_totals(const ln_net *net, double *out, int max) {
         out[2 * (i + 1) + 1] = s->mcount[i];
     }
     return k;
+}
+
+/* ---- weighted metrics (compile's weighted_metrics) ------------------------------- */
+
+/* Row i of t: a copy of its header with the data moved to the row. */
+static ln_tensor row_of(const ln_tensor *t, int64_t i) {
+    ln_tensor r = *t;
+    int64_t len = t->shape[0] ? t->numel / t->shape[0] : 0;
+    r.shape[0] = 1;
+    r.numel = len;
+    r.data = (char *)ln_data(t) + (size_t)(i * len) * ln_dtype_size(t->dtype);
+    return r;
+}
+
+/* One batch into a metric's running (total, count): a metric unit's own
+** update, or a loss unit's batch mean counted once per row. With w (one
+** weight per row of pred), Keras's weighted Mean: each row's values count
+** w_i times (total += w_i * row total, count += w_i * row count). */
+ln_status ln_metric_update_weighted(ln_ctx *ctx, const ln_object *m, const ln_tensor *pred,
+                                    const ln_tensor *y, const float *w, double *total,
+                                    double *count) {
+    ln_kind kind = m->unit->kind;
+    if (kind != LN_KIND_METRIC && kind != LN_KIND_LOSS)
+        return ln_fail(ctx, LN_E_ARG, "'%s' is a %s, not a metric or a loss",
+                       m->unit->name, ln_kind_name(kind));
+    int64_t n = pred->ndim ? pred->shape[0] : 1;
+    if (!w) {
+        if (kind == LN_KIND_METRIC) {
+            const ln_metric_ops *mo = m->unit->ops;
+            return mo->update(ctx, m->state, pred, y, total, count);
+        }
+        const ln_loss_ops *ml = m->unit->ops;
+        double mv = 0;
+        ln_status st = ml->compute(ctx, m->state, pred, y, 0, &mv, NULL);
+        if (st) return st;
+        *total += mv * (double)n;
+        *count += (double)n;
+        return LN_OK;
+    }
+    char a[128], b[128];
+    if (pred->ndim < 1 || y->ndim < 1 || y->shape[0] != n)
+        return ln_fail(ctx, LN_E_SHAPE, "'%s': y_true %s and y_pred %s differ in sample count",
+                       m->unit->name, ln_shape_str(y, a, sizeof a),
+                       ln_shape_str(pred, b, sizeof b));
+    for (int64_t i = 0; i < n; i++) {
+        ln_tensor p = row_of(pred, i), t = row_of(y, i);
+        double rt = 0, rc = 0;
+        ln_status st;
+        if (kind == LN_KIND_METRIC) {
+            const ln_metric_ops *mo = m->unit->ops;
+            st = mo->update(ctx, m->state, &p, &t, &rt, &rc);
+        } else {
+            const ln_loss_ops *ml = m->unit->ops;
+            st = ml->compute(ctx, m->state, &p, &t, 0, &rt, NULL);
+            rc = 1;
+        }
+        if (st) return st;
+        *total += (double)w[i] * rt;
+        *count += (double)w[i] * rc;
+    }
+    return LN_OK;
+}
+
+ln_status ln_net_set_weighted_metrics(ln_ctx *ctx, ln_net *net, int output, int n,
+                                      const unsigned char *flags) {
+    ln_score *s = net->graph ? ln__graph_score(net->graph, output)
+                             : output == 0 ? &net->score : NULL;
+    if (!s) return ln_fail(ctx, LN_E_ARG, "weighted_metrics: the net has no output %d",
+                           output + 1);
+    if (n != s->nmetrics)
+        return ln_fail(ctx, LN_E_ARG, "weighted_metrics: output %d has %d metrics, got %d "
+                       "flags", output + 1, s->nmetrics, n);
+    unsigned char *f = NULL;
+    int any = 0;
+    for (int i = 0; i < n; i++) any |= flags[i] != 0;
+    if (any) {
+        if (!(f = malloc((size_t)n))) return ln_fail(ctx, LN_E_NOMEM, "net: out of memory");
+        for (int i = 0; i < n; i++) f[i] = flags[i] != 0;
+    }
+    free(s->mweighted);
+    s->mweighted = f;
+    return LN_OK;
 }

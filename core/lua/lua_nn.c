@@ -422,27 +422,26 @@ static int object_logits_activation(lua_State *L) {
     return 1;
 }
 
-/* metric:update(pred, y): adds the batch to the running totals. A loss
+/* metric:update(pred, y [, w]): adds the batch to the running totals (w:
+** one weight per sample, Keras's weighted Mean). A loss
 ** object used as a metric adds its batch mean weighted by batch size. */
 static int object_update(lua_State *L) {
     lnL_object *u = lnL_check_object(L, 1);
     ln_tensor *pred = lnL_check_float(L, 2, u->o->unit->name);
     ln_tensor *y = lnL_check_tensor(L, 3);
     ln_ctx *ctx = lnL_ctx();
-    if (u->o->unit->kind == LN_KIND_METRIC) {
-        const ln_metric_ops *ops = u->o->unit->ops;
-        lnL_check(L, ops->update(ctx, u->o->state, pred, y, &u->total, &u->count));
-    } else if (u->o->unit->kind == LN_KIND_LOSS) {
-        const ln_loss_ops *ops = u->o->unit->ops;
-        double v = 0;
-        lnL_check(L, ops->compute(ctx, u->o->state, pred, y, 0, &v, NULL));
-        double n = pred->ndim ? (double)pred->shape[0] : 1;
-        u->total += v * n;
-        u->count += n;
-    } else {
-        return luaL_error(L, "update: '%s' is a %s", u->o->unit->name,
-                          ln_kind_name(u->o->unit->kind));
+    const float *w = NULL;
+    if (!lua_isnoneornil(L, 4)) { /* sample weights: one per row of pred */
+        ln_tensor *wt = lnL_check_float(L, 4, u->o->unit->name);
+        char a[128], b[128];
+        int64_t n = pred->ndim ? pred->shape[0] : 1;
+        if (!(wt->ndim == 1 || (wt->ndim == 2 && wt->shape[1] == 1)) || wt->shape[0] != n)
+            return luaL_error(L, "%s: sample_weight %s must hold one weight per sample of "
+                              "y_pred %s", u->o->unit->name, ln_shape_str(wt, a, sizeof a),
+                              ln_shape_str(pred, b, sizeof b));
+        w = ln_f32(wt);
     }
+    lnL_check(L, ln_metric_update_weighted(ctx, u->o, pred, y, w, &u->total, &u->count));
     return 0;
 }
 

@@ -20,7 +20,8 @@
 ** call, lunet/engine/net.h), reset_metrics, results, regularization_loss,
 ** set_optimizer(optimizer_userdata | nil, pairs), set_threading("auto" |
 ** "serial" | "team"), threading() -> the mode the next batch uses,
-** set_accumulate(k), set_sample_weight(output, w | nil), pending(),
+** set_accumulate(k), set_sample_weight(output, w | nil),
+** set_weighted_metrics(output, flags), pending(),
 ** flush(apply), set_reducer(reducer | nil)
 ** (a lunet.GradReducer userdata holding an ln_grad_reducer *, made by an
 ** optional module such as lunet.mpi), totals() (net.h).
@@ -395,6 +396,26 @@ static int net_set_sample_weight(lua_State *L) {
     return 0;
 }
 
+/* net:set_weighted_metrics(output, {flag, ...}): which of the output's
+** metrics (1-based output, flags in the order the metrics were set) weigh
+** their rows by the sample weights (compile's weighted_metrics). */
+static int net_set_weighted_metrics(lua_State *L) {
+    ln_net *net = lnL_check_net(L, 1);
+    lua_Integer k = luaL_checkinteger(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    if (k < 1 || k > 1000000)
+        return luaL_error(L, "weighted_metrics: output %I out of range", k);
+    int n = lnL_len(L, 3, "set_weighted_metrics", "the number of flags", 1 << 20);
+    unsigned char *f = lua_newuserdatauv(L, (size_t)(n ? n : 1), 0);
+    for (int i = 0; i < n; i++) {
+        lua_geti(L, 3, i + 1);
+        f[i] = (unsigned char)lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    lnL_check(L, ln_net_set_weighted_metrics(lnL_ctx(), net, (int)k - 1, n, f));
+    return 0;
+}
+
 /* net:pending() -> training batches accumulated and not yet applied */
 static int net_pending(lua_State *L) {
     lua_pushinteger(L, ln_net_pending(lnL_check_net(L, 1)));
@@ -606,6 +627,7 @@ void lnL_open_train(lua_State *L) {
         {"regularization_loss", net_regularization_loss},
         {"set_accumulate", net_set_accumulate},
         {"set_sample_weight", net_set_sample_weight},
+        {"set_weighted_metrics", net_set_weighted_metrics},
         {"pending", net_pending},
         {"flush", net_flush},
         {"set_reducer", net_set_reducer},

@@ -222,6 +222,40 @@ test("ln.testing.gradcheck passes RepeatVector and Permute", function()
   end
 end)
 
+test("a layer applied to its own output: trained as the tape path; a node cycle refused", function()
+  -- d(d(d(x))): a loop through one shared layer, legal as in Keras (the
+  -- nodes form no cycle); the C graph sums its three gradients
+  local Identity = ln.layers.Layer:extend{name = "Identity", call = function(_, x) return x end}
+  local function model(lua)
+    ln.random.seed(4)
+    local inp = ln.Input{shape = {4}}
+    local d = ln.layers.Dense{4, activation = "tanh"}
+    local h = d(inp)
+    if lua then h = Identity{}(h) end
+    local m = ln.Model{inputs = inp, outputs = ln.layers.Dense{1}(d(d(h)))}
+    m:compile{loss = "mse", optimizer = ln.optimizers.SGD{learning_rate = 0.05}}
+    return m
+  end
+  ln.random.seed(3)
+  local x, y = ln.randn({32, 4}), ln.randn({32, 1})
+  local a, b = model(false), model(true)
+  eq(a:count_params(), 25, "the shared layer's weights counted once")
+  local ha = a:fit(x, y, {epochs = 3, batch_size = 8, shuffle = false, verbose = 0})
+  local hb = b:fit(x, y, {epochs = 3, batch_size = 8, shuffle = false, verbose = 0})
+  for e = 1, 3 do near(ha.history.loss[e], hb.history.loss[e], 1e-5, "loss " .. e) end
+  local wa, wb = a:get_weights(), b:get_weights()
+  for i = 1, #wa do assert((wa[i] - wb[i]):abs():max() < 1e-5, "weight " .. i) end
+  -- symbolic tensors cannot be rewired through the API; a forged cycle of
+  -- nodes is still refused by the topological walk, naming a layer
+  local inp = ln.Input{shape = {4}}
+  local d1, d2 = ln.layers.Dense{4, name = "loop_a"}, ln.layers.Dense{4, name = "loop_b"}
+  local t = d1(inp)
+  local u = d2(t)
+  t.node.inputs = {u}
+  raises(function() return ln.Model{inputs = inp, outputs = u} end,
+         {"cycle through layer loop_"})
+end)
+
 test("bad graphs are named at the user's line", function()
   ln.backend.clear_session()
   local a = ln.Input{shape = {3}, name = "a"}

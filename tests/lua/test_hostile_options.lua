@@ -189,7 +189,7 @@ row("train_on_batch{return_dict = 1}", function() m:train_on_batch(x, y, {return
 row("test_on_batch{reset_metrics = 0}", function() m:test_on_batch(x, y, {reset_metrics = 0}) end,
     "test_on_batch", "reset_metrics")
 row("train_on_batch{class_weight = {}}", function() m:train_on_batch(x, y, {class_weight = {}}) end,
-    "class_weight", "not supported")
+    "train_on_batch: class_weight", "empty")
 
 -- ---- data helpers -------------------------------------------------------------------------------
 

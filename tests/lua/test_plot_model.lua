@@ -47,4 +47,19 @@ test("plot_model draws a PNG", function()
   os.remove(dir)
 end)
 
+test("without Graphviz, plot_model says what to install", function()
+  -- a child lunet whose PATH has no dot
+  local _, lunet = T.root_and_lunet()
+  local code = "local ln = require 'lunet'; local i = ln.Input{shape = {3}}; " ..
+               "local m = ln.Model{inputs = i, outputs = ln.layers.Dense{2}(i)}; " ..
+               "local ok, e = pcall(ln.utils.plot_model, m, os.tmpname() .. '.png'); " ..
+               "io.write(tostring(ok), ' ', tostring(e))"
+  local p = assert(io.popen(string.format("env PATH=/nonexistent '%s' -e \"%s\" 2>&1", lunet,
+                                          code)))
+  local out = p:read("a")
+  p:close()
+  assert(out:find("^false ") and out:find("Graphviz's `dot` was not found", 1, true) and
+         out:find("graphviz", 1, true), out)
+end)
+
 T.summary("plot_model")

@@ -203,5 +203,95 @@ test("bad weights are named", function()
          {"class_weight", "label 2", "no weight"})
 end)
 
+-- the tape path (a model holding a Lua unit) weighs built-in losses as the
+-- C path does: same seed, same history and weights to 1e-5
+local Identity = ln.layers.Layer:extend{name = "Identity", call = function(_, x) return x end}
+
+local function close_weights(a, b, tol, what)
+  eq(#a, #b, what .. ": weight counts")
+  for i = 1, #a do
+    local x, y = a[i]:reshape({a[i]:numel()}):totable(), b[i]:reshape({b[i]:numel()}):totable()
+    for j = 1, #x do near(x[j], y[j], tol, what .. ": weight " .. i .. "[" .. j .. "]") end
+  end
+end
+
+local function close_history(ha, hb, tol, what)
+  for k, v in pairs(ha.history) do
+    assert(hb.history[k], what .. ": history key " .. k .. " missing on the tape path")
+    for e = 1, #v do near(hb.history[k][e], v[e], tol, what .. ": " .. k .. "[" .. e .. "]") end
+  end
+end
+
+test("tape path: class_weight and sample_weight with a built-in loss as the C path", function()
+  local function model(lua)
+    ln.set_num_threads(2)
+    ln.random.seed(5)
+    local layers = {ln.layers.Dense{8, activation = "relu", input_shape = {4}}}
+    if lua then layers[#layers + 1] = Identity{} end
+    layers[#layers + 1] = ln.layers.Dense{C, activation = "softmax"}
+    local m = ln.Sequential(layers)
+    m:compile{loss = "sparse_categorical_crossentropy", metrics = {"accuracy"},
+              weighted_metrics = {"accuracy"}, optimizer = ln.optimizers.Adam{learning_rate = 0.01}}
+    return m
+  end
+  local half = {}
+  for i = 1, 30 do half[i] = (i % 2 == 0) and 2 or 0.5 end
+  local opts = {class_weight = CW, sample_weight = half, epochs = 3, batch_size = 8,
+                verbose = 0, validation_data = {XC, YS, SWC}}
+  local a, b = model(false), model(true)
+  ln.random.seed(1) -- (the same shuffles)
+  local ha = a:fit(XC, YS, opts)
+  ln.random.seed(1)
+  local hb = b:fit(XC, YS, opts)
+  assert(rawget(b._compiled, "net").tape and not rawget(a._compiled, "net").tape, "paths")
+  close_history(ha, hb, 1e-5, "Sequential")
+  close_weights(a:get_weights(), b:get_weights(), 1e-5, "Sequential")
+  near(b:evaluate(XC, YS, {sample_weight = SWC, verbose = 0}),
+       a:evaluate(XC, YS, {sample_weight = SWC, verbose = 0}), 1e-5, "evaluate")
+end)
+
+test("tape path: two outputs weighted per output name as the C path", function()
+  local function model(lua)
+    ln.random.seed(9)
+    local inp = ln.Input{shape = {D}, name = "in"}
+    local h = ln.layers.Dense{4, activation = "tanh"}(inp)
+    if lua then h = Identity{}(h) end
+    local main = ln.layers.Dense{1, name = "main"}(h)
+    local aux = ln.layers.Dense{1, name = "aux"}(h)
+    local m = ln.Model{inputs = inp, outputs = {main, aux}}
+    m:compile{loss = {"mse", "mae"}, loss_weights = {0.9, 0.1}, weighted_metrics = {"mae"},
+              optimizer = ln.optimizers.SGD{learning_rate = 0.05}}
+    return m
+  end
+  local W2 = {}
+  for i = 1, N do W2[i] = (i % 3) * 0.75 end
+  local opts = {sample_weight = {main = ln.tensor(W), aux = W2}, epochs = 3, batch_size = 3,
+                verbose = 0}
+  local a, b = model(false), model(true)
+  ln.random.seed(1)
+  local ha = a:fit(X, {Y, Y}, opts)
+  ln.random.seed(1)
+  local hb = b:fit(X, {Y, Y}, opts)
+  close_history(ha, hb, 1e-5, "two outputs")
+  close_weights(a:get_weights(), b:get_weights(), 1e-5, "two outputs")
+end)
+
+test("train_on_batch and test_on_batch take sample_weight and class_weight", function()
+  local a = classifier("sparse_categorical_crossentropy")
+  local half = {}
+  for i = 1, 30 do half[i] = (i % 2 == 0) and 2 or 0.5 end
+  a:fit(XC, YS, {class_weight = CW, sample_weight = half, epochs = 1, batch_size = 30,
+                 shuffle = false, verbose = 0})
+  local b = classifier("sparse_categorical_crossentropy")
+  b:train_on_batch(XC, YS, {class_weight = CW, sample_weight = half})
+  same_weights(a:get_weights(), b:get_weights(), "one weighted batch")
+  eq(b:test_on_batch(XC, YS, {sample_weight = SWC}),
+     b:evaluate(XC, YS, {sample_weight = SWC, batch_size = 30, verbose = 0}), "test_on_batch")
+  assert(b:test_on_batch(XC, YS) ~= b:test_on_batch(XC, YS, {sample_weight = SWC}),
+         "the weights do not stay")
+  raises(function() b:train_on_batch(XC, YS, {sample_weight = {1, 2}}) end,
+         {"train_on_batch: sample_weight", "2 weights for 30"})
+end)
+
 ln.set_num_threads(2)
 T.summary("sample_weight")

@@ -234,4 +234,86 @@ test("bad subclassed models are named", function()
   T.raises(function() return MLP{}(ln.Input{shape = {8}}) end, "symbolic")
 end)
 
+-- several outputs: call returns a list
+local TwoHeads = ln.Model:extend{name = "TwoHeads",
+  init = function(self)
+    self.hidden = ln.layers.Dense{8, activation = "tanh"}
+    self.main = ln.layers.Dense{1}
+    self.aux = ln.layers.Dense{2, activation = "softmax"}
+  end,
+  call = function(self, x) local h = self.hidden(x) return {self.main(h), self.aux(h)} end}
+
+local function two_data(n)
+  ln.random.seed(30)
+  local x = ln.randn({n, 4})
+  local labels = {}
+  for i = 1, n do labels[i] = i % 2 end
+  return x, x:sum(2, true) * 0.5, ln.tensor(labels, "int32")
+end
+
+test("several outputs train as the same functional model (1e-5), Keras's names", function()
+  ln.random.seed(31)
+  local inp = ln.Input{shape = {4}}
+  local h = ln.layers.Dense{8, activation = "tanh"}(inp)
+  local f = ln.Model{inputs = inp, outputs = {ln.layers.Dense{1, name = "output_1"}(h),
+                                              ln.layers.Dense{2, activation = "softmax",
+                                                              name = "output_2"}(h)}}
+  local m = TwoHeads{}
+  local spec = {loss = {"mse", "sparse_categorical_crossentropy"}, loss_weights = {0.7, 0.3},
+                metrics = {output_1 = {"mae"}, output_2 = {"accuracy"}},
+                weighted_metrics = {output_2 = "accuracy"}}
+  -- compiled before the first call: the outputs are resolved at fit
+  for _, model in ipairs({m, f}) do
+    spec.optimizer = ln.optimizers.SGD{learning_rate = 0.05}
+    model:compile(spec)
+  end
+  local x, y1, y2 = two_data(64)
+  m:build({4})
+  m:set_weights(f:get_weights())
+  eq(table.concat(m.metrics_names, ","),
+     "loss,output_1_loss,output_2_loss,output_1_mae,output_2_accuracy,output_2_weighted_accuracy")
+  local w = ln.rand(64) * 2
+  local opts = {epochs = 3, batch_size = 16, shuffle = false, verbose = 0,
+                sample_weight = {output_2 = w}, validation_data = {x, {y1, y2}}}
+  local hm = m:fit(x, {y1, y2}, opts)
+  local hf = f:fit(x, {y1, y2}, opts)
+  for k, v in pairs(hf.history) do
+    assert(hm.history[k], "history key " .. k)
+    for e = 1, 3 do near(hm.history[k][e], v[e], 1e-5, k .. " epoch " .. e) end
+  end
+  local wm, wf = m:get_weights(), f:get_weights()
+  for i = 1, #wf do assert(max_diff(wm[i], wf[i]) < 1e-5, "weight " .. i) end
+  local pm, pf = m:predict(x), f:predict(x)
+  eq(#pm, 2, "predict gives a list")
+  for k = 1, 2 do assert(max_diff(pm[k], pf[k]) < 1e-5, "predict " .. k) end
+  local em = m:evaluate(x, {output_1 = y1, output_2 = y2}, {verbose = 0, return_dict = true})
+  local ef = f:evaluate(x, {y1, y2}, {verbose = 0, return_dict = true})
+  for k, v in pairs(ef) do near(em[k], v, 1e-5, "evaluate " .. k) end
+  local out = m(x)
+  eq(#out, 2, "model(x) gives the list")
+end)
+
+test("several outputs: one loss for all, compiled after the build; bad cases named", function()
+  local m = TwoHeads{}
+  local x, y1, y2 = two_data(32)
+  m(x)
+  m:compile{loss = "mse", optimizer = "sgd"}
+  eq(table.concat(m.metrics_names, ","), "loss,output_1_loss,output_2_loss")
+  local y2f = ln.zeros({32, 2})
+  m:fit(x, {y1, y2f}, {verbose = 0})
+  T.raises(function() m:fit(x, y1, {verbose = 0}) end, "2 outputs", "output_1, output_2")
+  T.raises(function() m:fit(x, {y1}, {verbose = 0}) end, "2 outputs", "list of 1")
+  T.raises(function() m:evaluate(x, {output_1 = y1, nope = y2}, {verbose = 0}) end,
+           "no output named 'nope'")
+  local late = TwoHeads{}
+  late:compile{loss = {main = "mse"}, optimizer = "sgd"}
+  T.raises(function() late:fit(x, {y1, y2f}, {verbose = 0}) end, "no output named 'main'")
+  local Bad = ln.Model:extend{name = "BadList", call = function(_, x) return {x, 3} end}
+  T.raises(function() Bad{}(x) end, "BadList", "entry 2", "not a tensor")
+  local Flip = ln.Model:extend{name = "Flip", init = function(self) self.n = 0 end,
+    call = function(self, x) self.n = self.n + 1 return self.n == 1 and x or {x, x} end}
+  -- (the build's call returns one tensor, the next a list)
+  T.raises(function() Flip{}(x) end, "Flip", "2 outputs", "built with one output")
+end)
+
 T.summary("subclassed")

@@ -200,24 +200,17 @@ function methods:compile(opts)
   check_keys("compile", opts, compile_keys)
   O.boolean("compile", "run_eagerly", opts.run_eagerly)
   O.integer("compile", "steps_per_execution", opts.steps_per_execution, 1)
-  if opts.loss_weights ~= nil or opts.weighted_metrics ~= nil then
-    E.raise("compile: loss_weights and weighted_metrics need several outputs or sample " ..
-          "weights, which lunet's Sequential models do not have")
+  if opts.loss_weights ~= nil then
+    E.raise("compile: loss_weights needs a model with several outputs (a functional model)")
   end
   if opts.loss == nil then E.raise(sformat("%s: compile needs a loss", self.name)) end
-  rawset(self, "_compile_args", {loss = opts.loss, metrics = opts.metrics}) -- for saving
+  rawset(self, "_compile_args", {loss = opts.loss, metrics = opts.metrics,
+                                 weighted_metrics = opts.weighted_metrics}) -- for saving
   local ok, loss = pcall(losses.get, opts.loss)
   if not ok then E.raise("compile: " .. bare(loss)) end
   local opt = engine.get_optimizer(opts.optimizer)
-  local specs, names = {}, {"loss"}
-  local list = opts.metrics or {}
-  if type(list) ~= "table" or metrics_mod.is_metric(list) then list = {list} end
-  for i, m in ipairs(list) do
-    local okm, spec = pcall(metrics_mod.spec, m)
-    if not okm then E.raise("compile: " .. bare(spec)) end
-    specs[i] = spec
-    names[#names + 1] = spec.name
-  end
+  local specs, names = engine.metric_specs(opts.metrics, opts.weighted_metrics)
+  table.insert(names, 1, "loss")
   local snapshot = {}
   for _, l in ipairs(self.layers) do snapshot[l] = l.trainable end
   rawset(self, "_optimizer", opt)
@@ -225,6 +218,68 @@ function methods:compile(opts)
   rawset(self, "_compiled_loss", loss)
   rawset(self, "_metrics_names", names)
   rawset(self, "_compiled", {loss = loss, specs = specs, snapshot = snapshot})
+end
+
+-- A compile metrics value as a list (nil: none; one entry: a list of one).
+local function metric_entries(what, v)
+  if v == nil then return {} end
+  if type(v) ~= "table" or metrics_mod.is_metric(v) or metrics_mod.is_lua_metric(v) or
+     losses.is_loss(v) or losses.is_lua_loss(v) then
+    return {v}
+  end
+  for k in pairs(v) do
+    if math.type(k) ~= "integer" then
+      E.raisef("compile: %s of a model with one output must be a list, got a table keyed " ..
+               "by '%s'", what, tostring(k))
+    end
+  end
+  return v
+end
+
+--- The metric specs of one output from compile's metrics and
+-- weighted_metrics (Keras 2: the unweighted ones, then the weighted ones,
+-- spec.weighted set) and their history keys; output: the output's name
+-- when the model has several (keys "<output>_<metric>"), taken: the set of
+-- keys of earlier outputs (updated).
+function engine.metric_specs(list, wlist, output, taken)
+  taken = taken or {}
+  local specs, names, objects = {}, {}, {}
+  local function add(entry, weighted)
+    local okm, spec = pcall(metrics_mod.spec, entry)
+    if not okm then E.raise("compile: " .. (output and ("output '" .. output .. "': ") or "") ..
+                            bare(spec)) end
+    local name
+    if weighted then
+      name = metrics_mod.weighted_name(spec.name, taken, output)
+      if type(entry) == "table" and objects[entry] then
+        E.raisef("compile: the metric object %s is in both metrics and weighted_metrics; " ..
+                 "give weighted_metrics its own instance (each keeps its running state)",
+                 spec.name)
+      end
+    else
+      name = output and (output .. "_" .. spec.name) or spec.name
+      if type(entry) == "table" then objects[entry] = true end
+    end
+    if taken[name] then
+      E.raisef("compile: two metrics have the history key '%s'; give one of them another " ..
+               "name", name)
+    end
+    taken[name] = true
+    spec.weighted = weighted or nil
+    spec.entry = entry
+    specs[#specs + 1] = spec
+    names[#names + 1] = name
+  end
+  for _, m in ipairs(metric_entries("metrics", list)) do add(m, false) end
+  for _, m in ipairs(metric_entries("weighted_metrics", wlist)) do add(m, true) end
+  return specs, names
+end
+
+--- The weighted flags of a list of metric specs (for net:set_weighted_metrics).
+function engine.weighted_flags(specs)
+  local f = {}
+  for i, spec in ipairs(specs) do f[i] = spec.weighted or false end
+  return f
 end
 
 -- Whether a model trains through a gradient tape (lunet.engine_tape): a
@@ -266,6 +321,7 @@ local function prepare_tape(self, c)
   end
   c.constraints = tape_engine().constraints_of(self, on)
   c.net = tape_engine().new(self, c.loss, c.metrics, vars, c.constraints)
+  c.net.weighted = engine.weighted_flags(c.specs)
   c.key, c.pairs, c.gen = key, {}, nil
   return c
 end
@@ -298,6 +354,7 @@ local function prepare(self, y)
   for i, m in ipairs(c.metrics) do mc[i] = m._c end
   net:set_loss(c.loss._c)
   net:set_metrics(mc)
+  net:set_weighted_metrics(1, engine.weighted_flags(c.specs))
   local flags
   flags, c.pairs = engine.trainable_pairs(self.layers, c.snapshot)
   net:set_trainable(flags)
@@ -798,6 +855,16 @@ local function batch_results(self, net, return_dict)
 end
 
 --- train_on_batch(x, y, {reset_metrics = true, return_dict = false}):
+-- The sample weights of a train_on_batch/test_on_batch call set on the net
+-- (a to-be-closed value clearing them), or nil.
+local function batch_weights(self, c, what, opts, y, n)
+  if opts.sample_weight == nil and opts.class_weight == nil then return nil end
+  local onames = self:_loss_output_names()
+  local w = SW.resolve(what, opts.sample_weight, opts.class_weight, self:_targets_list(y),
+                       onames, n)
+  return SW.apply(c.net, w, #onames)
+end
+
 -- one training step on all of x -> loss, metrics...
 function methods:train_on_batch(x, y, opts)
   opts = opts or {}
@@ -805,14 +872,12 @@ function methods:train_on_batch(x, y, opts)
                                       class_weight = 1})
   O.boolean("train_on_batch", "reset_metrics", opts.reset_metrics)
   O.boolean("train_on_batch", "return_dict", opts.return_dict)
-  if opts.sample_weight ~= nil or opts.class_weight ~= nil then
-    E.raise("train_on_batch: sample_weight and class_weight are not supported")
-  end
   require_compiled(self, "train_on_batch")
   local n
   n, x, y = self:_check_xy("train_on_batch", x, y)
   self:_check_input(x, "train_on_batch")
   local c = prepare(self, y)
+  local _ <close> = batch_weights(self, c, "train_on_batch", opts, y, n)
   if opts.reset_metrics ~= false then c.net:reset_metrics() end
   local fused = attach_optimizer(c.net, self.optimizer, c.pairs)
   local ok, err = pcall(fused and c.net.train_step or c.net.train_batch, c.net, x, y, nil, 0, n)
@@ -830,12 +895,12 @@ function methods:test_on_batch(x, y, opts)
   check_keys("test_on_batch", opts, {reset_metrics = 1, return_dict = 1, sample_weight = 1})
   O.boolean("test_on_batch", "reset_metrics", opts.reset_metrics)
   O.boolean("test_on_batch", "return_dict", opts.return_dict)
-  if opts.sample_weight ~= nil then E.raise("test_on_batch: sample_weight is not supported") end
   require_compiled(self, "test_on_batch")
   local n
   n, x, y = self:_check_xy("test_on_batch", x, y)
   self:_check_input(x, "test_on_batch")
   local c = prepare(self, y)
+  local _ <close> = batch_weights(self, c, "test_on_batch", opts, y, n)
   if opts.reset_metrics ~= false then c.net:reset_metrics() end
   local ok, err = pcall(c.net.test_batch, c.net, x, y, nil, 0, n)
   if not ok then batch_error(err, nil, 0, "test_on_batch") end

@@ -31,8 +31,9 @@ end
 -- and metric objects `metrics`, training the variables `vars` (a list of
 -- layer Variables) with the model's optimizer.
 function M.new(model, loss, metrics, vars, cons)
-  -- a functional model: its graph node by node (lunet.functional_tape)
-  if rawget(model, "_graph") then
+  -- a functional model: its graph node by node (lunet.functional_tape); a
+  -- subclassed model with several outputs: per-output losses likewise
+  if rawget(model, "_graph") or rawget(model, "_nout") then
     return require("lunet.functional_tape").new(model, nil, vars, cons)
   end
   return M.base(model, loss, metrics, vars, cons)
@@ -104,10 +105,13 @@ end
 
 --- The loss of a batch with per-sample weights w (nil: unweighted):
 -- sum(w * per-sample loss) / batch size, Keras's SUM_OVER_BATCH_SIZE as the
--- C net computes it.
+-- C net computes it. A built-in loss gives its per-sample losses through
+-- the tape (each row's own batch mean, as the C net weighs them).
 function M.loss_value(loss, y, yp, w)
   if w == nil then return loss(y, yp) end
-  local per = loss:call(y, yp)
+  local per
+  if require("lunet.losses").is_loss(loss) then per = loss:per_sample(y, yp)
+  else per = loss:call(y, yp) end
   if not is_tensor(per) then
     E.raisef("loss %s: call returned %s, not a tensor of per-sample losses", loss.name, type(per))
   end
@@ -120,23 +124,15 @@ function M.loss_value(loss, y, yp, w)
 end
 
 --- Weights for output k (a tensor of one weight per sample, or nil to
--- clear) -- fit's and evaluate's sample_weight and class_weight. Losses
--- written in Lua only: a built-in loss on the tape gives the batch mean.
-function M.set_weight(self, k, w, loss, output)
-  if w ~= nil and not require("lunet.losses").is_lua_loss(loss) then
-    E.raisef("sample_weight and class_weight%s: the built-in loss '%s' cannot weigh samples " ..
-             "when the model trains through the gradient tape (it has a layer, loss or " ..
-             "metric written in Lua, or add_loss terms); give the loss as a Lua function, " ..
-             "e.g. function(y_true, y_pred) return (y_true - y_pred):square():mean(2) end",
-             output and (" of output '" .. output .. "'") or "", loss and loss.name or "?")
-  end
+-- clear) -- fit's and evaluate's sample_weight and class_weight.
+function M.set_weight(self, k, w)
   self.sw = self.sw or {}
   self.sw[k] = w
   if next(self.sw) == nil then self.sw = nil end
 end
 
 function Net:set_sample_weight(k, w)
-  M.set_weight(self, k, w, self.loss)
+  M.set_weight(self, k, w)
 end
 
 --- A batch of inputs as float32 (uint8 and int32 rows become float32 batch
@@ -174,10 +170,20 @@ local function forward(model, x, opts)
   return x
 end
 
+--- Updates metric objects with a batch; those flagged in `weighted`
+-- (compile's weighted_metrics) get the batch's sample weights w (nil:
+-- unweighted data).
+function M.update_metrics(list, weighted, yb, yp, w)
+  for i, m in ipairs(list) do
+    if w ~= nil and weighted and weighted[i] then m:update_state(yb, yp, w)
+    else m:update_state(yb, yp) end
+  end
+end
+
 -- Running results after a batch of n samples.
 local function record(self, lv, yb, yp, n)
   self.total, self.count = self.total + lv * n, self.count + n
-  for _, m in ipairs(self.metrics) do m:update_state(yb, yp) end
+  M.update_metrics(self.metrics, self.weighted, yb, yp, self.wb and self.wb[1])
   M.record_extra(self, n)
 end
 

@@ -91,7 +91,19 @@ function M.new(model, outputs, vars, cons)
   local self = tape_engine.base(model, nil, {}, vars, cons)
   self.outs = outputs or {}
   self.out_total = {}
+  self.nout = #model:_outputs_info().names
   return setmetatable(self, Net)
+end
+
+-- The outputs (a list) of the model on a batch, and the graph's tensor
+-- values (add_loss of symbolic tensors); a subclassed model with several
+-- outputs runs its call.
+function Net:outputs(xb, opts)
+  local model = self.model
+  if rawget(model, "_sub") then
+    return model:_run(xb, opts and opts.training), {}
+  end
+  return M.run(model, xb, opts)
 end
 
 -- Rows [start, start + n) of every tensor of a list (holes kept).
@@ -104,10 +116,15 @@ local function slice(list, count, pick)
 end
 
 function Net:rows(xs, ys, index, start, n)
-  local nout = #self.model._graph.outputs
+  local nout = self.nout
   local pick = tape_engine.picker(self, index, start, n)
-  local xb = slice(xs, #xs, pick)
-  for i, t in ipairs(xb) do xb[i] = tape_engine.as_float(t) end
+  local xb
+  if is_tensor(xs) then -- (a subclassed model's one input)
+    xb = tape_engine.as_float(pick(xs))
+  else
+    xb = slice(xs, #xs, pick)
+    for i, t in ipairs(xb) do xb[i] = tape_engine.as_float(t) end
+  end
   tape_engine.pick_weights(self, ys, pick)
   return xb, ys and slice(ys, nout, pick)
 end
@@ -140,7 +157,7 @@ local function record(self, lv, parts, yb, yp, n)
     if parts[k] then
       self.out_total[k] = (self.out_total[k] or 0) + number(parts[k]) * n
     end
-    for _, m in ipairs(e.metrics or {}) do m:update_state(yb[k], yp[k]) end
+    tape_engine.update_metrics(e.metrics or {}, e.weighted, yb[k], yp[k], self.wb and self.wb[k])
   end
   tape_engine.record_extra(self, n)
 end
@@ -152,7 +169,7 @@ function Net:train_batch(x, y, index, start, n)
   local yp, parts
   local loss = tape:run(function()
     local values
-    yp, values = M.run(model, xb, TRAINING)
+    yp, values = self:outputs(xb, TRAINING)
     local l
     l, parts = total_loss(self, yb, yp, values)
     return l
@@ -169,21 +186,21 @@ end
 
 function Net:test_batch(x, y, _, start, n)
   local xb, yb = self:rows(x, y, nil, start, n)
-  local yp, values = M.run(self.model, xb)
+  local yp, values = self:outputs(xb)
   local l, parts = total_loss(self, yb, yp, values)
   record(self, number(l), parts, yb, yp, n)
 end
 
 function Net:predict_batch(x, start, n, out)
   local xb = self:rows(x, nil, nil, start, n)
-  local yp = M.run(self.model, xb)
+  local yp = self:outputs(xb)
   for k, t in ipairs(out) do t:narrow(1, start + 1, n):copy_(yp[k]) end
 end
 
 function Net:set_sample_weight(k, w)
   local e = self.outs[k] or {}
   if w ~= nil and not e.loss then return end -- an output without a loss: nothing to weigh
-  tape_engine.set_weight(self, k, w, e.loss, self.model._graph.output_names[k])
+  tape_engine.set_weight(self, k, w)
 end
 
 function Net:reset_metrics()
@@ -197,7 +214,7 @@ end
 -- each output's metrics.
 function Net:results()
   local r = {self.count > 0 and self.total / self.count or 0}
-  if #self.model._graph.outputs > 1 then
+  if self.nout > 1 then
     for k, e in ipairs(self.outs) do
       if e.loss then r[#r + 1] = self.count > 0 and (self.out_total[k] or 0) / self.count or 0 end
     end

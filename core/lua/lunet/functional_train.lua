@@ -169,17 +169,33 @@ function methods:_check_input(x, what)
   return check_inputs(self, what, x)
 end
 
+--- The outputs as the training code sees them: names (history keys),
+-- the layers (compile's trainable snapshot) and each output's sample shape.
+-- (A subclassed model with several outputs gives its own.)
+function methods:_outputs_info()
+  local g = self._graph
+  local shapes = {}
+  for k, t in ipairs(g.outputs) do shapes[k] = t.shape end
+  return {names = g.output_names, layers = g.layers, shapes = shapes}
+end
+
 function methods:_check_xy(what, x, y)
   local n, xs = check_inputs(self, what, x)
-  local g = self._graph
+  return n, xs, self:_check_targets(what, n, y)
+end
+
+--- The targets y (a tensor, a list or a table keyed by output names) as a
+-- list in output order, checked against n samples.
+function methods:_check_targets(what, n, y)
+  local names = self:_outputs_info().names
   local c = rawget(self, "_compiled")
-  local ys = by_names(what .. ": y", y, g.output_names, "output", true)
-  for k, name in ipairs(g.output_names) do
+  local ys = by_names(what .. ": y", y, names, "output", true)
+  for k, name in ipairs(names) do
     local t = ys[k]
     local trained = not c or c.outputs[k].loss
     if t == nil and trained then
       E.raisef("%s: missing target for output '%s' (y: a list or a table keyed by output " ..
-               "names: %s)", what, name, table.concat(g.output_names, ", "))
+               "names: %s)", what, name, table.concat(names, ", "))
     end
     if t ~= nil then
       if not registry.is_tensor(t) then
@@ -192,16 +208,16 @@ function methods:_check_xy(what, x, y)
       end
     end
   end
-  return n, xs, ys
+  return ys
 end
 
 function methods:_targets_list(ys) return ys end
-function methods:_loss_output_names() return self._graph.output_names end
+function methods:_loss_output_names() return self:_outputs_info().names end
 
 function methods:_new_outputs(n)
   local r = {}
-  for k, t in ipairs(self._graph.outputs) do
-    r[k] = nn.tensor_zeros({n, table.unpack(t.shape)})
+  for k, shape in ipairs(self:_outputs_info().shapes) do
+    r[k] = nn.tensor_zeros({n, table.unpack(shape)})
   end
   return r
 end
@@ -251,11 +267,17 @@ local function per_output(what, v, names, is_entry)
   return by_names("compile: " .. what, v, names, "output", true)
 end
 
--- A metrics value for one output: nil, one entry or a list of entries.
-local function metric_list(v)
-  if v == nil then return {} end
-  if container(v) then return v end
-  return {v}
+-- compile's metrics (or weighted_metrics) value as one entry per output:
+-- a single entry or a flat list applies to every output (as Keras), else a
+-- list in output order or a table keyed by output names.
+local function metrics_per_output(what, mspec, names)
+  local flat = container(mspec) and mspec[1] ~= nil and not container(mspec[1])
+  if mspec == nil or flat or not container(mspec) then
+    local r = {}
+    for k = 1, #names do r[k] = mspec end
+    return r
+  end
+  return per_output(what, mspec, names)
 end
 
 --- compile{loss = ..., loss_weights = ..., metrics = ..., optimizer = ...}:
@@ -268,24 +290,15 @@ function methods:compile(opts)
   engine.check_keys("compile", opts, engine.compile_keys)
   O.boolean("compile", "run_eagerly", opts.run_eagerly)
   O.integer("compile", "steps_per_execution", opts.steps_per_execution, 1)
-  if opts.weighted_metrics ~= nil then
-    E.raise("compile: weighted_metrics is not supported yet (the compiled metrics are unweighted, " ..
-            "as Keras 2's `metrics`; sample_weight weighs the loss)")
-  end
   if opts.loss == nil then E.raisef("%s: compile needs a loss", self.name) end
-  local names = self._graph.output_names
+  local info = self:_outputs_info()
+  local names = info.names
   local several = #names > 1
   local loss_specs = per_output("loss", opts.loss, names)
   local weights = per_output("loss_weights", opts.loss_weights, names)
-  -- metrics: a flat list applies to every output
-  local mspec = opts.metrics
-  local flat = container(mspec) and mspec[1] ~= nil and not container(mspec[1])
-  local mlist = (mspec == nil or flat or not container(mspec)) and per_output("metrics", {}, names)
-                or per_output("metrics", mspec, names)
-  if flat or (mspec ~= nil and not container(mspec)) then
-    for k = 1, #names do mlist[k] = mspec end
-  end
-  local outputs, metric_names, loss_names, used_by = {}, {}, {}, {}
+  local mlist = metrics_per_output("metrics", opts.metrics, names)
+  local wlist = metrics_per_output("weighted_metrics", opts.weighted_metrics, names)
+  local outputs, metric_names, loss_names, used_by, taken = {}, {}, {}, {}, {}
   for k, name in ipairs(names) do
     local e = {weight = 1, specs = {}}
     if loss_specs[k] ~= nil then
@@ -298,14 +311,14 @@ function methods:compile(opts)
     if weights[k] ~= nil then
       e.weight = O.number("compile", "loss_weights of '" .. name .. "'", weights[k], {min = 0})
     end
-    for _, m in ipairs(metric_list(mlist[k])) do
-      local okm, spec = pcall(metrics_mod.spec, m)
-      if not okm then E.raise("compile: output '" .. name .. "': " .. engine.bare(spec)) end
+    local specs, keys = engine.metric_specs(mlist[k], wlist[k], several and name or nil, taken)
+    for i, spec in ipairs(specs) do
+      local m = spec.entry
       if spec.lua then
         e.lua = true
         -- a metric object keeps one running state: one output each
         if metrics_mod.is_lua_metric(m) then
-          if used_by[m] then
+          if used_by[m] and used_by[m] ~= name then
             E.raisef("compile: the metric object %s is given to outputs '%s' and '%s'; give " ..
                      "each output its own instance (it keeps one running state)", spec.name,
                      used_by[m], name)
@@ -314,17 +327,19 @@ function methods:compile(opts)
         end
       end
       e.specs[#e.specs + 1] = spec
-      metric_names[#metric_names + 1] = several and (name .. "_" .. spec.name) or spec.name
+      metric_names[#metric_names + 1] = keys[i]
     end
+    e.weighted = engine.weighted_flags(e.specs)
     outputs[k] = e
   end
   local all = {"loss"}
   for _, n in ipairs(loss_names) do all[#all + 1] = n end
   for _, n in ipairs(metric_names) do all[#all + 1] = n end
   local snapshot = {}
-  for _, l in ipairs(self._graph.layers) do snapshot[l] = l.trainable end
+  for _, l in ipairs(info.layers) do snapshot[l] = l.trainable end
   local opt = engine.get_optimizer(opts.optimizer)
   rawset(self, "_compile_args", {loss = opts.loss, metrics = opts.metrics,
+                                 weighted_metrics = opts.weighted_metrics,
                                  loss_weights = opts.loss_weights})
   rawset(self, "_optimizer", opt)
   rawset(self, "_loss", opts.loss)
@@ -384,17 +399,18 @@ end
 
 -- The metric objects of each output for targets ys.
 local function make_metrics(self, c, ys)
-  for k, t in ipairs(self._graph.outputs) do
+  local info = self:_outputs_info()
+  for k, shape in ipairs(info.shapes) do
     local e = c.outputs[k]
     if e.loss then
       local yshape = ys[k]:shape()
       e.metrics = e.metrics or {}
       for i, spec in ipairs(e.specs) do
-        e.metrics[i] = e.metrics[i] or spec.make(#yshape, yshape[#yshape], #t.shape + 1,
-                                                 t.shape[#t.shape])
+        e.metrics[i] = e.metrics[i] or spec.make(#yshape, yshape[#yshape], #shape + 1,
+                                                 shape[#shape])
       end
     elseif #e.specs > 0 then
-      E.raisef("compile: output '%s' has metrics but no loss", self._graph.output_names[k])
+      E.raisef("compile: output '%s' has metrics but no loss", info.names[k])
     end
   end
 end
@@ -404,7 +420,7 @@ end
 local function prepare_tape(self, c)
   if c.net and c.net.tape then return c end
   local on, vars = {}, {}
-  for _, l in ipairs(self._graph.layers) do
+  for _, l in ipairs(self:_outputs_info().layers) do
     local f = c.snapshot[l]
     if f == nil then f = l.trainable end
     if f then
@@ -422,7 +438,7 @@ end
 function methods:_prepare_net(ys)
   local c = rawget(self, "_compiled")
   make_metrics(self, c, ys)
-  if needs_tape(self, c) then return prepare_tape(self, c) end
+  if rawget(self, "_sub") or needs_tape(self, c) then return prepare_tape(self, c) end
   local net = self:_get_net()
   if c.net == net then return c end
   for k in ipairs(self._graph.outputs) do
@@ -432,6 +448,7 @@ function methods:_prepare_net(ys)
       for i, m in ipairs(e.metrics) do mc[i] = m._c end
       net.c:set_output_loss(k, e.loss._c, e.weight)
       net.c:set_output_metrics(k, mc)
+      net.c:set_weighted_metrics(k, engine.weighted_flags(e.specs))
     else
       net.c:set_output_loss(k, nil, 1)
       net.c:set_output_metrics(k, {})

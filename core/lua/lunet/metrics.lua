@@ -24,9 +24,22 @@ local Metric = {}
 Metric.__index = Metric
 metrics.Metric = Metric
 
---- Adds a batch: y_true (labels or targets), y_pred (model outputs).
-function Metric:update_state(y_true, y_pred)
-  self._c:update(y_pred, y_true)
+-- One weight per sample as a float32 tensor (a tensor or a list of numbers).
+local function weights_tensor(w)
+  if registry.is_tensor(w) then
+    return nn.tensor_info(w) == "float32" and w or w:float()
+  end
+  if type(w) == "table" then return core.tensor(w) end
+  E.raisef("sample_weight must be a tensor or a list of numbers, one per sample; got %s", type(w))
+end
+metrics.weights_tensor = weights_tensor
+
+--- Adds a batch: y_true (labels or targets), y_pred (model outputs) and,
+-- as Keras, an optional sample_weight (one weight per sample: each
+-- sample's value counts that many times in the mean).
+function Metric:update_state(y_true, y_pred, sample_weight)
+  if sample_weight == nil then return self._c:update(y_pred, y_true) end
+  self._c:update(y_pred, y_true, weights_tensor(sample_weight))
 end
 
 --- The running value (total / count; 0 before any update).
@@ -106,13 +119,28 @@ local MeanWrapper = Metric.extend(Metric, {name = "MeanMetricWrapper",
     self._fn = args.fn
     self._total, self._count = 0, 0
   end,
-  update_state = function(self, y_true, y_pred)
+  update_state = function(self, y_true, y_pred, sample_weight)
     local v = self._fn(y_true, y_pred)
     if registry.is_tensor(v) then
       local n = v:numel()
       if n == 0 then return end
+      if sample_weight ~= nil then -- each sample's values count w_i times
+        local w = weights_tensor(sample_weight)
+        local rows = w:numel()
+        if rows == 0 or n % rows ~= 0 then
+          E.raisef("metric %s: %d values for %d sample weights", self.name, n, rows)
+        end
+        local per = n // rows
+        local vw = v:reshape({rows, per}) * w:reshape({rows, 1})
+        self._total = self._total + vw:sum()
+        self._count = self._count + w:sum() * per
+        return
+      end
       self._total = self._total + v:sum()
       self._count = self._count + n
+    elseif sample_weight ~= nil then
+      E.raisef("metric %s: the function returned one number, not a value per sample, so " ..
+               "sample weights cannot weigh it", self.name)
     elseif type(v) == "number" then
       self._total, self._count = self._total + v, self._count + 1
     else
@@ -224,6 +252,18 @@ function metrics.spec(entry)
   end
   for a in pairs(losses.aliases) do known[#known + 1] = a end
   E.raise(registry.unknown("metric", "metric", name, known))
+end
+
+--- The history key of a weighted metric named `name` (Keras 2's
+-- MetricsContainer): the plain name (prefixed by the output's name when
+-- output is given), "weighted_" inserted when an unweighted metric already
+-- has that name. taken: the set of names so far.
+function metrics.weighted_name(name, taken, output)
+  if output then
+    if taken[output .. "_" .. name] then return output .. "_weighted_" .. name end
+    return output .. "_" .. name
+  end
+  return taken[name] and ("weighted_" .. name) or name
 end
 
 --- Keras's compile_utils rule for "accuracy" / "crossentropy" from the

@@ -176,10 +176,12 @@ function M.keras_training_config(model)
     list = {list}
   end
   local ms = per_output(list, keras_metric_list)
+  local wlist = given.weighted_metrics
+  if wlist ~= nil and (type(wlist) ~= "table" or getmetatable(wlist)) then wlist = {wlist} end
   local tc = {
     loss = per_output(given.loss or rawget(model, "_loss"), keras_loss),
     metrics = ms,
-    weighted_metrics = null,
+    weighted_metrics = wlist == nil and null or per_output(wlist, keras_metric_list),
     loss_weights = given.loss_weights == nil and null or per_output(given.loss_weights,
                                                                     function(w) return w end),
     optimizer_config = M.keras_optimizer(rawget(model, "_optimizer")),
@@ -263,20 +265,20 @@ function M.lunet_compile_args(tc, where, custom)
     for k, e in pairs(v) do r[k] = fn(e) end
     return r
   end
-  local ms
-  local list = tc.metrics
-  if list ~= nil and list ~= null then
+  local function metric_lists(list)
+    if list == nil or list == null then return nil end
     if type(list) == "table" and #list == 1 and type(list[1]) == "table" and not dict(list[1]) then
       list = list[1] -- per-output lists of a one-output model
     end
-    ms = each(list, function(v)
+    return each(list, function(v)
       return each(v, function(m) return lunet_metric(m, where, custom) end)
     end)
   end
+  local ms, wms = metric_lists(tc.metrics), metric_lists(tc.weighted_metrics)
   local loss = each(tc.loss, function(v) return lunet_loss(v, where, custom) end)
   local weights = tc.loss_weights
   if weights == null then weights = nil end
-  return {loss = loss, metrics = ms or {}, loss_weights = weights,
+  return {loss = loss, metrics = ms or {}, weighted_metrics = wms, loss_weights = weights,
           optimizer = M.lunet_optimizer(tc.optimizer_config, where, custom)}
 end
 

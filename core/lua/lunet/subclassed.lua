@@ -22,7 +22,8 @@
 -- order of assignment: they are model.layers and their weights the model's.
 -- The model is built by its first call (fit, evaluate, predict or model(x)).
 -- Inputs are one tensor or a list of tensors (call gets them as given);
--- the output is one tensor. Like Keras, such a model cannot be saved whole
+-- the output is one tensor or a list (outputs output_1, output_2, ...
+-- trained as a functional model's). Like Keras, such a model cannot be saved whole
 -- (its architecture is Lua code): save_weights/load_weights save and load
 -- its weights.
 local E = require "lunet.errors"
@@ -33,6 +34,12 @@ local models = require "lunet.models"
 require "lunet.engine" -- compile, fit, ... in models.methods
 
 local nn = core.nn
+
+-- compile's keyword check (lunet.engine's list).
+local function engine_keys_check(opts)
+  local engine = require "lunet.engine"
+  engine.check_keys("compile", opts, engine.compile_keys)
+end
 local sformat = string.format
 local M = {}
 
@@ -147,7 +154,13 @@ local sproperties = {
   class_name = function(self) return rawget(self, "_cls").class_name end,
 }
 
+local multi = {} -- the methods of a model whose call returns several outputs
+
 Sub.__index = function(self, k)
+  if rawget(self, "_nout") then
+    local mm = multi[k]
+    if mm ~= nil then return mm end
+  end
   local m = rawget(methods, k)
   if m ~= nil then return m end
   local p = sproperties[k]
@@ -199,14 +212,31 @@ function methods:_run(x, training)
   local ok, y = pcall(self._cls.call, self, x, training and true or false)
   rawset(self, "_in_call", nil)
   if not ok then error(y, 0) end
-  if not registry.is_tensor(y) then
-    E.raisef("%s (%s): call returned %s, not a tensor", self.name, self.class_name, type(y))
+  local several = type(y) == "table" and getmetatable(y) == nil
+  if several then
+    if #y == 0 then
+      E.raisef("%s (%s): call returned an empty list (give a tensor or a list of tensors)",
+               self.name, self.class_name)
+    end
+    for i, t in ipairs(y) do
+      if not registry.is_tensor(t) then
+        E.raisef("%s (%s): call returned a list whose entry %d is %s, not a tensor",
+                 self.name, self.class_name, i, type(t))
+      end
+    end
+  elseif not registry.is_tensor(y) then
+    E.raisef("%s (%s): call returned %s, not a tensor or a list of tensors", self.name,
+             self.class_name, type(y))
   end
+  local nout = several and #y or nil
   if not rawget(self, "_out_shape") then
     rawset(self, "_in_shape", shapes_of(x))
-    local s = y:shape()
-    table.remove(s, 1)
-    rawset(self, "_out_shape", s)
+    rawset(self, "_out_shape", shapes_of(y))
+    rawset(self, "_nout", nout)
+  elseif rawget(self, "_nout") ~= nout then
+    E.raisef("%s (%s): call returned %s, but the model was built with %s", self.name,
+             self.class_name, nout and (#y .. " outputs") or "one tensor",
+             rawget(self, "_nout") and (rawget(self, "_nout") .. " outputs") or "one output")
   end
   return y
 end
@@ -261,12 +291,14 @@ function methods:_check_input(x, what)
     end
     self:_run(one, false)
     for _, l in ipairs(self.layers) do rawset(l, "_losses", rawget(l, "_losses") and {} or nil) end
+    M.compile_pending(self)
   end
   return n, x
 end
 
 function methods:_check_xy(what, x, y)
   local n = self:_check_input(x, what)
+  if rawget(self, "_nout") then return multi._check_xy(self, what, x, y, n) end
   if not registry.is_tensor(y) then
     E.raisef("%s: y must be a tensor (a subclassed model has one output), got %s", what, type(y))
   end
@@ -279,6 +311,59 @@ function methods:_check_xy(what, x, y)
 end
 
 function methods:_is_built() return rawget(self, "_out_shape") ~= nil end
+
+-- ---- several outputs --------------------------------------------------------------------------
+-- call returns a list: the outputs are named output_1, output_2, ... (as
+-- Keras names a subclassed model's), and compile, fit, evaluate and
+-- predict take per-output values as a functional model's
+-- (lunet.functional_train's hooks, through the tape).
+
+--- compile{...}: as any model's; before the model is built (its number of
+-- outputs unknown) a per-output loss (a list or a table keyed by output
+-- names) waits for the first call, as Keras's compile of a subclassed model.
+function methods:compile(opts)
+  rawset(self, "_compile_opts", nil)
+  local F = require "lunet.functional"
+  if not self:_is_built() and type(opts) == "table" and type(opts.loss) == "table" and
+     getmetatable(opts.loss) == nil then
+    engine_keys_check(opts)
+    rawset(self, "_compile_opts", opts)
+    rawset(self, "_optimizer", require("lunet.engine").get_optimizer(opts.optimizer))
+    rawset(self, "_metrics_names", {})
+    rawset(self, "_compiled", {pending = true})
+    return
+  end
+  if rawget(self, "_nout") then return F.methods.compile(self, opts) end
+  models.methods.compile(self, opts)
+  rawset(self, "_compile_opts", opts) -- (compiled again if the first call gives several outputs)
+end
+
+--- After the first call: a compile that waited for the outputs, or a
+-- one-output compile of a model that turned out to have several, is done
+-- again for them.
+function M.compile_pending(self)
+  local opts = rawget(self, "_compile_opts")
+  if not opts then return end
+  local c = rawget(self, "_compiled")
+  if c and (c.pending or rawget(self, "_nout")) then
+    local opt = rawget(self, "_optimizer")
+    if rawget(self, "_nout") then require("lunet.functional").methods.compile(self, opts)
+    else models.methods.compile(self, opts) end
+    rawset(self, "_optimizer", opt) -- (the one compile made: its state is kept)
+  end
+  rawset(self, "_compile_opts", nil)
+end
+
+function multi:_outputs_info()
+  local names, shapes = {}, rawget(self, "_out_shape")
+  for k = 1, #shapes do names[k] = "output_" .. k end
+  return {names = names, layers = self.layers, shapes = shapes}
+end
+
+function multi:_check_xy(what, x, y, n)
+  n = n or self:_check_input(x, what)
+  return n, x, self:_check_targets(what, n, y)
+end
 
 --- self:add_loss(t) inside call: a term of this call added to fit's loss
 -- (Keras's add_loss in a subclassed model's call); outside call, as for
@@ -415,6 +500,16 @@ function methods:get_config()
   return cfg
 end
 
+do
+  local fm = require("lunet.functional").methods
+  for _, k in ipairs({"_check_targets", "_targets_list", "_loss_output_names", "_new_outputs",
+                      "_outputs_result", "_prepare_net"}) do
+    multi[k] = fm[k]
+  end
+  multi.compile = methods.compile
+end
+
 E.protect_all(methods)
+E.protect_all(multi)
 Root.extend = E.protect(M.extend)
 return M

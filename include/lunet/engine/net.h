@@ -238,10 +238,21 @@ LN_API int ln_net_totals(const ln_net *net, double *out, int max);
 /* Per-sample loss weights of output `output` (0-based; 0 for a chain),
 ** one per row of the data x later given (retained; NULL: unweighted).
 ** The batch loss becomes sum_i w_i * L_i / batch size (Keras's
-** SUM_OVER_BATCH_SIZE) and its gradient follows; metrics stay unweighted.
+** SUM_OVER_BATCH_SIZE) and its gradient follows; metrics stay unweighted
+** except those ln_net_set_weighted_metrics names.
 ** w: float32 vector of finite values >= 0. */
 LN_API ln_status ln_net_set_sample_weight(ln_ctx *ctx, ln_net *net, int output,
                                           ln_tensor *w);
+/* Which of output `output`'s metrics (as last set, in order) weigh their
+** rows by the sample weights (Keras's weighted_metrics): flags[i] != 0.
+** Setting the metrics again clears the flags. */
+LN_API ln_status ln_net_set_weighted_metrics(ln_ctx *ctx, ln_net *net, int output, int n,
+                                             const unsigned char *flags);
+/* A batch into a metric's (or a loss averaged as a metric's) running total
+** and count; w: one weight per row (Keras's weighted Mean) or NULL. */
+LN_API ln_status ln_metric_update_weighted(ln_ctx *ctx, const ln_object *m,
+                                           const ln_tensor *pred, const ln_tensor *y,
+                                           const float *w, double *total, double *count);
 
 /* Running totals (Keras's stateful Mean metrics), reset per epoch. */
 LN_API void ln_net_reset_metrics(ln_net *net);
