@@ -5,12 +5,17 @@ fit, its Dense layers either the built-in plugin or a Layer:extend class
 between them), at batch 32 and 256. Both in the same process, alternated,
 best of R runs each; the ratio is the figure (Lua time / built-in time).
 
-  lunet bench/bench_lua_layers.lua [--repeat R] [--samples N] [--threads T]
+  lunet bench/bench_lua_layers.lua [--repeat R] [--samples N] [--threads T] [--cpu 1]
+
+--cpu 1 times the process's CPU time (os.clock) instead of the wall clock:
+on a loaded machine a 1-thread run gets a fraction of a core and the wall
+time is mostly the load's (with 2 threads the waiting team counts too, so
+use it on 1 thread only).
 ]]
 local ln = require "lunet"
 local sformat = string.format
 
-local opts = {["repeat"] = 3, samples = 12800, threads = ln.get_num_threads()}
+local opts = {["repeat"] = 3, samples = 12800, threads = ln.get_num_threads(), cpu = 0}
 do
   local i = 1
   while arg and arg[i] do
@@ -61,13 +66,14 @@ local y = (ln.rand(opts.samples) * 10):int()
 local function time_fit(lua, bs)
   local m = model(lua)
   m:fit(x:narrow(1, 1, bs * 4), y:narrow(1, 1, bs * 4), {batch_size = bs, verbose = 0}) -- warm
-  local t0 = ln.time()
+  local clock = opts.cpu == 1 and os.clock or ln.time
+  local t0 = clock()
   m:fit(x, y, {batch_size = bs, epochs = 1, verbose = 0})
-  return ln.time() - t0
+  return clock() - t0
 end
 
-print(sformat("bench_lua_layers: %d samples, %d threads, best of %d", opts.samples,
-              opts.threads, opts["repeat"]))
+print(sformat("bench_lua_layers: %d samples, %d threads, best of %d, %s time", opts.samples,
+              opts.threads, opts["repeat"], opts.cpu == 1 and "CPU" or "wall"))
 for _, bs in ipairs({32, 256}) do
   local best = {[false] = math.huge, [true] = math.huge}
   for _ = 1, opts["repeat"] do

@@ -165,6 +165,79 @@ ln_status ln_broadcast_shape(ln_ctx *ctx, int na, const int64_t *sa, int nb,
     return LN_OK;
 }
 
+/* Broadcasting: z's elements row by row (a row: the last dimension), each
+** operand's offset found once per range and then stepped, the row itself
+** one loop whose operands are contiguous or a repeated number (x[i] + b[i]
+** with b a row vector is a plain vector loop). The same arithmetic per
+** element as the same-shape loop. */
+typedef struct {
+    ew_job e;
+    int nz;
+    const int64_t *sz;
+    int64_t tx[LN_MAX_DIM], ty[LN_MAX_DIM];
+} bc_job;
+
+#define ROW_LOOP(EXPR)                                                       \
+    do {                                                                     \
+        for (int64_t i = 0; i < n; i++) z[i] = (EXPR);                       \
+    } while (0)
+
+#define ROW_OPS(A, B)                                                        \
+    switch (op) {                                                            \
+    case LN_B_ADD: ROW_LOOP((A) + (B)); return;                              \
+    case LN_B_SUB: ROW_LOOP((A) - (B)); return;                              \
+    case LN_B_MUL: ROW_LOOP((A) * (B)); return;                              \
+    case LN_B_DIV: ROW_LOOP((A) / (B)); return;                              \
+    default: ROW_LOOP(binary1(op, (A), (B))); return;                        \
+    }
+
+static inline void bcast_row(ln_binary_op op, float *z, const float *x,
+                             int64_t sx, const float *y, int64_t sy, int64_t n) {
+    if (sx == 1 && sy == 1) ROW_OPS(x[i], y[i])
+    if (sx == 1 && sy == 0) {
+        const float b = *y;
+        ROW_OPS(x[i], b)
+    }
+    if (sx == 0 && sy == 1) {
+        const float a = *x;
+        ROW_OPS(a, y[i])
+    }
+    ROW_LOOP(binary1(op, x[i * sx], y[i * sy]));
+}
+
+LN_CLONES static void bcast_range(void *arg, int64_t lo, int64_t hi) {
+    const bc_job *j = arg;
+    const int nz = j->nz, L = nz - 1;
+    const int64_t *sz = j->sz, *tx = j->tx, *ty = j->ty;
+    int64_t idx[LN_MAX_DIM], ox = 0, oy = 0, r = lo;
+    if (lo >= hi) return;
+    for (int d = L; d >= 0; d--) {
+        idx[d] = r % sz[d];
+        r /= sz[d];
+        ox += idx[d] * tx[d];
+        oy += idx[d] * ty[d];
+    }
+    for (int64_t i = lo; i < hi;) {
+        const int64_t c = idx[L], len = sz[L] - c < hi - i ? sz[L] - c : hi - i;
+        bcast_row((ln_binary_op)j->e.op, j->e.z + i, j->e.x + ox, tx[L], j->e.y + oy,
+                  ty[L], len);
+        i += len;
+        if (i >= hi) break;
+        /* the next row: column 0, the index above carried */
+        ox -= c * tx[L];
+        oy -= c * ty[L];
+        idx[L] = 0;
+        for (int d = L - 1; d >= 0; d--) {
+            ox += tx[d];
+            oy += ty[d];
+            if (++idx[d] < sz[d]) break;
+            ox -= idx[d] * tx[d];
+            oy -= idx[d] * ty[d];
+            idx[d] = 0;
+        }
+    }
+}
+
 void ln_binary(ln_binary_op op, float *z, int nz, const int64_t *sz,
                const float *x, int nx, const int64_t *sx, const float *y,
                int ny, const int64_t *sy) {
@@ -180,17 +253,12 @@ void ln_binary(ln_binary_op op, float *z, int nz, const int64_t *sz,
         ln_parallel_for(n, same_shape_range, &j);
         return;
     }
-    LN_PAR_FOR(n)
-    for (int64_t i = 0; i < n; i++) {
-        int64_t r = i, ox = 0, oy = 0;
-        for (int d = nz - 1; d >= 0; d--) {
-            int64_t c = r % sz[d];
-            r /= sz[d];
-            ox += c * tx[d];
-            oy += c * ty[d];
-        }
-        z[i] = binary1(op, x[ox], y[oy]);
+    bc_job j = {{.op = op, .z = z, .x = x, .y = y}, nz, sz, {0}, {0}};
+    for (int d = 0; d < nz; d++) {
+        j.tx[d] = tx[d];
+        j.ty[d] = ty[d];
     }
+    ln_parallel_for(n, bcast_range, &j);
 }
 
 /* Sum of x[0..n) (or of its squares) in double: 8 lanes, each summing every

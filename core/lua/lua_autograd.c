@@ -330,5 +330,6 @@ void lnL_open_autograd(lua_State *L) {
 
     lua_newtable(L);
     lnL_register(L, fns);
+    ag_open_team(L, lua_gettop(L));
     lua_setfield(L, mod, "autograd");
 }

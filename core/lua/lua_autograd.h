@@ -74,6 +74,8 @@ int ag_matmul_writes(lua_State *L, int n);
 /* Wrap the functions of the module table at mod, the Tensor metatable and
 ** the layer, object, net and optimizer methods (lua_autograd_wrap.c). */
 void ag_install_wrappers(lua_State *L, int mod);
+/* core.autograd.team_run (lua_autograd_team.c) into the table at mod. */
+void ag_open_team(lua_State *L, int mod);
 
 /* ---- shared (lua_autograd.c) ----------------------------------------------------- */
 

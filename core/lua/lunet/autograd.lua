@@ -11,6 +11,7 @@
   local grads, value = df(params, ...)         -- grads shaped like params
 
   local w = ln.Variable(ln.randn(3, 4))        -- a tensor every tape watches
+  ln.autograd.team_run(loop)                   -- a custom loop on one thread team
 
 The tape and the gradient functions are C (include/lunet/tape.h,
 core/engine/tape*.c); this module gives them Keras's and torch-autograd's
@@ -218,6 +219,17 @@ function M.zip(grads, vars)
     if grads[i] then r[#r + 1] = {grads[i], vars[i]} end
   end
   return r
+end
+
+--- fn(...) inside one parallel region: every kernel fn calls (tape steps,
+-- the optimizer) hands its work to the same thread team instead of forking
+-- and joining its own, as fit does for each run of batches. Returns fn's
+-- results; the numbers are the same as without.
+function M.team_run(fn, ...)
+  if type(fn) ~= "function" then
+    E.raisef("team_run: expects a function, got %s", type(fn))
+  end
+  return ag.team_run(fn, ...)
 end
 
 E.protect_all(Tape, {__tostring = true})

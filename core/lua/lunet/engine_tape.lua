@@ -236,7 +236,7 @@ end
 -- max_batches of them, stopping once `seconds` have passed -- as the C
 -- net's *_run do: returns the batches done, or nil, the error and the
 -- failed batch's offset.
-local function run(count, bs, max_batches, seconds, fn)
+local function run_batches(count, bs, max_batches, seconds, fn)
   local t0, done = core.time(), 0
   for s = 0, count - 1, bs do
     local ok, err = pcall(fn, s, math.min(bs, count - s))
@@ -247,6 +247,13 @@ local function run(count, bs, max_batches, seconds, fn)
     end
   end
   return done
+end
+
+-- The batches inside ONE parallel region, as the C net's team segments:
+-- every kernel of every step hands its work to the same thread team (no
+-- fork/join per kernel; the same numbers).
+local function run(count, bs, max_batches, seconds, fn)
+  return core.autograd.team_run(run_batches, count, bs, max_batches, seconds, fn)
 end
 
 --- Training batches over rows [start, start + count) (the C net's

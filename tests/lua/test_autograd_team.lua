@@ -1,0 +1,118 @@
+-- ln.autograd.team_run(fn, ...): fn inside one parallel region (the thread
+-- team every kernel hands its work to), as fit's tape path runs its
+-- batches. It must return fn's results, raise fn's errors after the region,
+-- nest, and never change a number: a tape training loop and fit of a model
+-- with Lua layers give bitwise the same weights with and without it, for 1
+-- and 2 threads.
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local ln = require "lunet"
+local test, eq = T.test, T.eq
+
+local function same(a, b, what)
+  if not (a and b and a:equal(b)) then
+    error(string.format("%s: %s vs %s", what, tostring(a), tostring(b)), 2)
+  end
+end
+
+test("team_run returns fn's results and passes its arguments", function()
+  for _, threads in ipairs{1, 2} do
+    ln.set_num_threads(threads)
+    local a, b, c, d = ln.autograd.team_run(function(x, y) return x + y, nil, "s", y end, 2, 3)
+    eq(a, 5); eq(b, nil); eq(c, "s"); eq(d, 3)
+    eq(select("#", ln.autograd.team_run(function() end)), 0)
+    -- nested: the inner call runs in the outer region
+    local n = ln.autograd.team_run(function()
+      return ln.autograd.team_run(function() return (ln.ones(300, 300) * 2):sum() end)
+    end)
+    eq(n, 180000)
+  end
+  ln.set_num_threads(2)
+end)
+
+test("team_run raises fn's error after the region, and the next call works", function()
+  ln.set_num_threads(2)
+  T.raises_as(function()
+    ln.autograd.team_run(function() local _ = ln.ones(2, 3) + ln.ones(4, 5) end)
+  end, {"cannot be broadcast"})
+  T.raises_as(function() ln.autograd.team_run(function() error("boom") end) end, {"boom"})
+  T.raises_as(function() ln.autograd.team_run(42) end, {"team_run", "expects a function"})
+  eq(ln.autograd.team_run(function() return ln.ones(70000):sum() end), 70000)
+end)
+
+-- Three steps of a tape loop (matmul, broadcast bias, dropout, softmax
+-- cross-entropy, Adam) with big enough kernels to be split.
+local function tape_loop(threads, team)
+  ln.set_num_threads(threads)
+  ln.random.seed(41)
+  local w1 = ln.Variable(ln.initializers.get("he_normal"){200, 300})
+  local b1 = ln.Variable(ln.zeros(300))
+  local w2 = ln.Variable(ln.initializers.get("glorot_uniform"){300, 10})
+  local x, y = ln.rand(256, 200), (ln.rand(256) * 10):int():reshape(256, 1) + 1
+  local opt = ln.optimizers.Adam{}
+  local drop = ln.layers.Dropout{0.2}
+  local function loop()
+    for _ = 1, 3 do
+      local tape = ln.GradientTape()
+      local loss = tape:run(function()
+        local h = drop((ln.matmul(x, w1) + b1):sigmoid(), {training = true})
+        return -ln.matmul(h, w2):log_softmax():gather(2, y):mean()
+      end)
+      local vars = {w1, b1, w2}
+      opt:apply_gradients(ln.zip(tape:gradient(loss, vars), vars))
+    end
+  end
+  if team then ln.autograd.team_run(loop) else loop() end
+  return {w1, b1, w2}
+end
+
+test("a tape loop inside team_run gives the same weights (1 and 2 threads)", function()
+  local ref = tape_loop(1, false)
+  for _, c in ipairs{{1, true}, {2, false}, {2, true}} do
+    local got = tape_loop(c[1], c[2])
+    for i = 1, 3 do
+      same(ref[i], got[i], string.format("variable %d, %d threads, team %s", i, c[1],
+                                         tostring(c[2])))
+    end
+  end
+  ln.set_num_threads(2)
+end)
+
+local LuaDense = ln.layers.Layer:extend{
+  name = "TeamLuaDense", defaults = {units = 32},
+  build = function(self, s)
+    self.kernel = self:add_weight{name = "kernel", shape = {s[#s], self.units},
+                                  initializer = "he_normal"}
+    self.bias = self:add_weight{name = "bias", shape = {self.units}, initializer = "zeros"}
+  end,
+  call = function(self, x) return ln.matmul(x, self.kernel) + self.bias end,
+}
+
+local function fit_lua_dense(threads)
+  ln.set_num_threads(threads)
+  ln.random.seed(7)
+  local m = ln.Sequential{LuaDense{units = 300, input_shape = {784}}, ln.layers.LeakyReLU{},
+                          ln.layers.Dropout{0.1}, LuaDense{units = 10},
+                          ln.layers.Activation{activation = "softmax"}}
+  m:compile{loss = "sparse_categorical_crossentropy", optimizer = ln.optimizers.SGD{
+              learning_rate = 1e-2, momentum = 0.9}, metrics = {"accuracy"}}
+  ln.random.seed(8)
+  local x, y = ln.rand(1024, 784), (ln.rand(1024) * 10):int()
+  local h = m:fit(x, y, {batch_size = 256, epochs = 2, verbose = 0, validation_split = 0.25})
+  return m:get_weights(), h.history, m:predict(x:narrow(1, 1, 300))
+end
+
+test("fit of a model with Lua layers (its runs on a team) is the same for 1 and 2 threads",
+     function()
+  local w1, h1, p1 = fit_lua_dense(1)
+  local w2, h2, p2 = fit_lua_dense(2)
+  eq(#w1, #w2)
+  for i = 1, #w1 do same(w1[i], w2[i], "weight " .. i) end
+  for _, k in ipairs{"loss", "accuracy", "val_loss", "val_accuracy"} do
+    for e = 1, 2 do eq(h1[k][e], h2[k][e], k .. " epoch " .. e) end
+  end
+  same(p1, p2, "predict")
+  ln.set_num_threads(2)
+end)
+
+T.summary()
