@@ -27,6 +27,7 @@
 ** with the rank named.
 */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@
 #include <lua.h>
 
 #include "comm.h"
+#include "embed.h" /* LNE_EXIT_HOOK */
 #include "lunet/rng.h"
 #include "lunet/tensor.h"
 #include "reducer.h"
@@ -84,6 +86,31 @@ static int sentinel_gc(lua_State *L) {
     return 0;
 }
 
+/* The exit hook (embed.h): the lunet interpreter calls it with the message
+** of a script that ends with an error. With several ranks this one fails
+** the world (lnm_fail: the others' collectives fail at once naming this
+** rank and the message's first lines, without the traceback) and so skips
+** MPI_Finalize, which would wait for ranks that wait for this one: the
+** process exits with an error and the launcher ends the job. Returns the
+** message naming this rank. */
+static int exit_hook(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) msg = "(an error object that is not a string)";
+    if (!lnm_initialized() || lnm_size() < 2) {
+        lua_pushstring(L, msg);
+        return 1;
+    }
+    const char *tb = strstr(msg, "\nstack traceback:");
+    lua_pushlstring(L, msg, tb ? (size_t)(tb - msg) : strlen(msg));
+    lnm_fail(lua_tostring(L, -1)); /* the others say "rank R failed: ..." */
+    lua_pop(L, 1);
+    char tag[32];
+    snprintf(tag, sizeof tag, "rank %d: ", lnm_rank());
+    if (strstr(msg, tag)) lua_pushstring(L, msg);
+    else lua_pushfstring(L, "%s%s", tag, msg);
+    return 1;
+}
+
 static int l_init(lua_State *L) {
     double timeout = luaL_checknumber(L, 1);
     int fresh = !lnm_initialized();
@@ -95,6 +122,8 @@ static int l_init(lua_State *L) {
         lua_setfield(L, -2, "__gc");
         lua_setmetatable(L, -2);
         lua_setfield(L, LUA_REGISTRYINDEX, SENTINEL_KEY);
+        lua_pushcfunction(L, exit_hook);
+        lua_setfield(L, LUA_REGISTRYINDEX, LNE_EXIT_HOOK);
     }
     lua_pushinteger(L, lnm_rank());
     lua_pushinteger(L, lnm_size());
