@@ -12,7 +12,8 @@
 **   mpi.broadcast_string(s | nil, root)   -> root's string
 **   mpi.barrier()
 **   mpi.fail(message)                     tell every other rank, break the world
-**   mpi.allreduce_tensors(list, op)      float32 tensors in place, one message
+**   mpi.allreduce_tensors(list, op [, rows])  float32 tensors in place, one
+**                                         message (rows: the row-weighted mean)
 **   mpi.native_allreduce(t)               MPI_Allreduce (bench/: MPI's own order)
 **   mpi.sync_rng(root)                    lunet's generator from root
 **   mpi.spread_rng()                      rank r draws from its own stream
@@ -187,12 +188,16 @@ static int l_native_allreduce(lua_State *L) {
     return 1;
 }
 
-/* allreduce_tensors({t, ...}, op): float32 tensors in place, one message */
+/* allreduce_tensors({t, ...}, op [, rows]): float32 tensors in place, one
+** message; rows >= 0: the row-weighted mean (each rank's tensors hold the
+** mean over its `rows` rows; op is then ignored) */
 static int l_allreduce_tensors(lua_State *L) {
     static lnm_seg *segs;
     static int cap;
     luaL_checktype(L, 1, LUA_TTABLE);
     int op = check_op(L, 2);
+    lua_Integer rows = luaL_optinteger(L, 3, -1);
+    if (rows < -1 || rows > INT64_MAX / 2) return luaL_error(L, "allreduce: rows %d", (int)rows);
     need_init(L);
     lua_Integer n = luaL_len(L, 1);
     if (n < 0 || n > 1000000) return luaL_error(L, "allreduce: %d tensors", (int)n);
@@ -202,7 +207,7 @@ static int l_allreduce_tensors(lua_State *L) {
         ts[i] = check_tensor(L, -1); /* kept alive by the list */
         lua_pop(L, 1);
     }
-    check(L, lnm_allreduce_list(&ctx, &segs, &cap, (int)n, ts, op, -1));
+    check(L, lnm_allreduce_list(&ctx, &segs, &cap, (int)n, ts, op, (int64_t)rows));
     lua_settop(L, 1);
     return 1;
 }
