@@ -23,6 +23,8 @@ Cases (900 training rows, validation_split 0.1, 2 epochs, shuffled):
              Dense(3, softmax), Adam, over 1001 rows as tiny_last (a rank
              with an empty share of the last batch)
   lua_layer_fn  the same layer in a functional model (ln.Input, ln.Model)
+  subclassed    a subclassed model (ln.Model:extend) calling a Dense layer
+                twice (shared weights), Adam
   files      sgd, verbose = 2, with ModelCheckpoint, CSVLogger and
              EarlyStopping(verbose) writing to OUT.<what>.r<rank>.*: only
              rank 0 prints and writes ]==]
@@ -58,6 +60,21 @@ local MyDense = ln.layers.Layer:extend{
 local model
 if case == "lua_layer" then
   model = ln.Sequential{MyDense{units = 16, input_shape = {D}}, ln.layers.Dense{3, activation = "softmax"}}
+elseif case == "subclassed" then
+  local Sub = ln.Model:extend{
+    name = "Sub", defaults = {},
+    init = function(self)
+      self.d1 = ln.layers.Dense{16, activation = "elu"}
+      self.d2 = ln.layers.Dense{16, activation = "elu"}
+      self.o = ln.layers.Dense{3, activation = "softmax"}
+    end,
+    call = function(self, z, training)
+      z = self.d1(z)
+      for _ = 1, 2 do z = z + self.d2(z) end
+      return self.o(z)
+    end,
+  }
+  model = Sub{}
 elseif case == "lua_layer_fn" then
   local inp = ln.Input{shape = {D}}
   model = ln.Model{inputs = inp, outputs = ln.layers.Dense{3, activation = "softmax"}(MyDense{units = 16}(inp))}
@@ -72,7 +89,7 @@ local LuaSGD = ln.optimizers.Optimizer:extend{
   end,
 }
 local opt
-if case == "bn_drop" or case:match("^lua_layer") then opt = ln.optimizers.Adam{learning_rate = 1e-2}
+if case == "bn_drop" or case:match("^lua_layer") or case == "subclassed" then opt = ln.optimizers.Adam{learning_rate = 1e-2}
 elseif case == "lua_opt" then opt = LuaSGD{learning_rate = 0.1}
 else opt = ln.optimizers.SGD{learning_rate = 0.1} end
 if case == "dist_opt" then opt = ln.distributed.DistributedOptimizer(opt) end
