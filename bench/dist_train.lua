@@ -10,7 +10,10 @@ reduce_ms: the gradient reduction per step in fit (packing, the
 allreduce and the wait for the slower rank); wait_ms: of which in the
 allreduce; reduce_mb: megabytes this rank sends per step; alone_ms: one
 allreduce of the gradients' size with both ranks starting together (the
-communication itself, without the wait for the slower rank).
+communication itself, without the wait for the slower rank), median of 41,
+and alone_min_ms the fastest of them (neither rank descheduled);
+compute_ms: the rest of a step (forward, backward, update: fit's time per
+step minus reduce_ms).
 
   [mpirun -np N] lunet bench/dist_train.lua BATCH EPOCHS ]==]
 local ln = require "lunet"
@@ -44,7 +47,7 @@ local steps = epochs * ((55000 + batch - 1) // batch)
 local s = D.stats().fit or {seconds = 0, wait_seconds = 0, bytes = 0}
 -- the allreduce alone: the gradients' size, both ranks starting together
 -- (after a barrier), median of 41
-local alone = 0
+local alone, alone_min = 0, 0
 if D.size() > 1 then
   local g = ln.zeros(model:count_params())
   local t = {}
@@ -55,12 +58,14 @@ if D.size() > 1 then
     t[i] = ln.time() - a
   end
   table.sort(t)
-  alone = t[21]
+  alone, alone_min = t[21], t[1]
 end
 if D.is_main() then
   print(string.format("RESULT ranks=%d threads=%d batch=%d steps=%d seconds=%.3f " ..
                       "samples_per_s=%.0f reduce_ms=%.4f wait_ms=%.4f reduce_mb=%.4f " ..
-                      "alone_ms=%.4f", D.size(), ln.get_num_threads(), batch, steps, seconds,
-                      epochs * 55000 / seconds, 1e3 * s.seconds / steps,
-                      1e3 * s.wait_seconds / steps, s.bytes / steps / 1e6, 1e3 * alone))
+                      "alone_ms=%.4f alone_min_ms=%.4f compute_ms=%.4f", D.size(),
+                      ln.get_num_threads(), batch, steps, seconds, epochs * 55000 / seconds,
+                      1e3 * s.seconds / steps, 1e3 * s.wait_seconds / steps,
+                      s.bytes / steps / 1e6, 1e3 * alone, 1e3 * alone_min,
+                      1e3 * (seconds - s.seconds) / steps))
 end

@@ -9,7 +9,9 @@ each in fresh processes, the three in a rotating order in every round,
 with the load average read before each. Prints every measurement, then
 per configuration the median and best samples/s, the median ratio to
 the baseline measured in the same round, and the gradient reduction's
-time per step.
+time per step; then the cost model's ratio for 2 ranks (docs/distributed.md:
+a step is b/2 rows of the same round's 1-thread time per row plus one
+allreduce, the fastest measured alone) against the measured one.
 
   lunet bench/run_distributed.lua [rounds [batches [epochs32 [epochs1024]]]]
   (defaults: 5 rounds, "32,1024", 1 epoch at batch 32, 3 at 1,024)
@@ -46,12 +48,13 @@ local results = {} -- [batch][config] = {samples, ratios, reduce, wait, mb, load
 for _, b in ipairs(batches) do
   results[b] = {}
   for i = 1, #CONFIGS do
-    results[b][i] = {sps = {}, ratio = {}, reduce = {}, wait = {}, alone = {}, mb = 0, load = {}}
+    results[b][i] = {sps = {}, ratio = {}, reduce = {}, wait = {}, alone = {}, amin = {},
+                     compute = {}, model = {}, mb = 0, load = {}}
   end
 end
 
-print(string.format("%-6s %-5s %-20s %8s %12s %10s %9s %9s", "round", "batch", "config", "load",
-                    "samples/s", "reduce ms", "wait ms", "alone ms"))
+print(string.format("%-6s %-5s %-20s %8s %12s %10s %9s %9s %9s %10s", "round", "batch", "config",
+                    "load", "samples/s", "reduce ms", "wait ms", "alone ms", "min ms", "compute ms"))
 for round = 1, rounds do
   for _, b in ipairs(batches) do
     local got = {}
@@ -66,14 +69,22 @@ for round = 1, rounds do
       slot.reduce[#slot.reduce + 1] = r.reduce_ms
       slot.wait[#slot.wait + 1] = r.wait_ms
       slot.alone[#slot.alone + 1] = r.alone_ms
+      slot.amin[#slot.amin + 1] = r.alone_min_ms
+      slot.compute[#slot.compute + 1] = r.compute_ms
       slot.mb = r.reduce_mb
       slot.load[#slot.load + 1] = tonumber(load) or 0
-      print(string.format("%-6d %-5d %-20s %8s %12.0f %10.3f %9.3f %9.3f", round, b, cfg.name,
-                          load, r.samples_per_s, r.reduce_ms, r.wait_ms, r.alone_ms))
+      print(string.format("%-6d %-5d %-20s %8s %12.0f %10.3f %9.3f %9.3f %9.3f %10.3f", round, b,
+                          cfg.name, load, r.samples_per_s, r.reduce_ms, r.wait_ms, r.alone_ms,
+                          r.alone_min_ms, r.compute_ms))
     end
     for i = 1, #CONFIGS do
       local slot = results[b][i]
       slot.ratio[#slot.ratio + 1] = got[i].samples_per_s / got[1].samples_per_s
+      if CONFIGS[i].ranks > 1 then -- the cost model, from this round's figures
+        local per_row = 1e3 / got[1].samples_per_s -- ms per row, 1 rank x 1 thread
+        local n = CONFIGS[i].ranks
+        slot.model[#slot.model + 1] = b * per_row / (b / n * per_row + got[i].alone_min_ms)
+      end
     end
   end
 end
@@ -90,5 +101,18 @@ for _, b in ipairs(batches) do
     print(string.format("%-5d %-20s %12.0f %12.0f %13.2fx %14.2f %10.3f %10.3f %10.3f", b,
                         cfg.name, median(slot.sps), best, median(slot.ratio), median(slot.load),
                         median(slot.reduce), median(slot.alone), slot.mb))
+  end
+end
+print()
+print("cost model (no overlap) against the measurement, 2 ranks / 1 rank x 1 thread, median over rounds:")
+for _, b in ipairs(batches) do
+  for i, cfg in ipairs(CONFIGS) do
+    local slot = results[b][i]
+    if cfg.ranks > 1 then
+      print(string.format("  batch %-5d model %.2fx (allreduce alone: fastest %.3f ms, median %.3f ms)" ..
+                          "  measured %.2fx (reduce in fit %.3f ms/step, compute %.3f ms/step)", b,
+                          median(slot.model), median(slot.amin), median(slot.alone),
+                          median(slot.ratio), median(slot.reduce), median(slot.compute)))
+    end
   end
 end

@@ -28,4 +28,11 @@ int lnE_docall(lua_State *L, int nargs, int nres);
 ** the message (and traceback) on the stack. */
 int lnE_open(lua_State *L);
 
+/* The registry key of an optional function a C module may set, called by
+** the `lunet` interpreter when a script (or -e code) ends with an error,
+** before it prints the message: message -> the message to print. lunet.mpi
+** sets it so that the other ranks learn at once which rank failed and why,
+** instead of waiting for it (docs/distributed.md). */
+#define LNE_EXIT_HOOK "lunet.exit_hook"
+
 #endif

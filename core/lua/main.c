@@ -43,6 +43,22 @@ static int report(lua_State *L, int status) {
     return status;
 }
 
+/* A script or -e code failed (message on the stack): the registry's exit
+** hook, if a module set one (embed.h), may act and reword the message. */
+static int report_failure(lua_State *L, int status) {
+    if (status == LUA_OK) return status;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, LNE_EXIT_HOOK) == LUA_TFUNCTION) {
+        lua_pushvalue(L, -2);
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
+            lua_replace(L, -2);
+        else
+            lua_pop(L, 1);
+    } else {
+        lua_pop(L, 1);
+    }
+    return report(L, status);
+}
+
 /* Preload lunet, put `ln` in the globals. */
 static int open_lunet(lua_State *L) {
     return report(L, lnE_open(L));
@@ -63,13 +79,13 @@ static int run_file(lua_State *L, const char *file, int argc, char **argv,
         for (int i = 0; i < n; i++) lua_pushstring(L, argv[script_at + 1 + i]);
         st = lnE_docall(L, n, 0);
     }
-    return report(L, st);
+    return report_failure(L, st);
 }
 
 static int run_string(lua_State *L, const char *code) {
     int st = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
     if (st == LUA_OK) st = lnE_docall(L, 0, 0);
-    return report(L, st);
+    return report_failure(L, st);
 }
 
 static void repl(lua_State *L) {

@@ -12,7 +12,8 @@
 **   mpi.broadcast_string(s | nil, root)   -> root's string
 **   mpi.barrier()
 **   mpi.fail(message)                     tell every other rank, break the world
-**   mpi.allreduce_tensors(list, op)      float32 tensors in place, one message
+**   mpi.allreduce_tensors(list, op [, rows])  float32 tensors in place, one
+**                                         message (rows: the row-weighted mean)
 **   mpi.native_allreduce(t)               MPI_Allreduce (bench/: MPI's own order)
 **   mpi.sync_rng(root)                    lunet's generator from root
 **   mpi.spread_rng()                      rank r draws from its own stream
@@ -27,6 +28,7 @@
 ** with the rank named.
 */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +36,7 @@
 #include <lua.h>
 
 #include "comm.h"
+#include "embed.h" /* LNE_EXIT_HOOK */
 #include "lunet/rng.h"
 #include "lunet/tensor.h"
 #include "reducer.h"
@@ -84,6 +87,31 @@ static int sentinel_gc(lua_State *L) {
     return 0;
 }
 
+/* The exit hook (embed.h): the lunet interpreter calls it with the message
+** of a script that ends with an error. With several ranks this one fails
+** the world (lnm_fail: the others' collectives fail at once naming this
+** rank and the message's first lines, without the traceback) and so skips
+** MPI_Finalize, which would wait for ranks that wait for this one: the
+** process exits with an error and the launcher ends the job. Returns the
+** message naming this rank. */
+static int exit_hook(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) msg = "(an error object that is not a string)";
+    if (!lnm_initialized() || lnm_size() < 2) {
+        lua_pushstring(L, msg);
+        return 1;
+    }
+    const char *tb = strstr(msg, "\nstack traceback:");
+    lua_pushlstring(L, msg, tb ? (size_t)(tb - msg) : strlen(msg));
+    lnm_fail(lua_tostring(L, -1)); /* the others say "rank R failed: ..." */
+    lua_pop(L, 1);
+    char tag[32];
+    snprintf(tag, sizeof tag, "rank %d: ", lnm_rank());
+    if (strstr(msg, tag)) lua_pushstring(L, msg);
+    else lua_pushfstring(L, "%s%s", tag, msg);
+    return 1;
+}
+
 static int l_init(lua_State *L) {
     double timeout = luaL_checknumber(L, 1);
     int fresh = !lnm_initialized();
@@ -95,6 +123,8 @@ static int l_init(lua_State *L) {
         lua_setfield(L, -2, "__gc");
         lua_setmetatable(L, -2);
         lua_setfield(L, LUA_REGISTRYINDEX, SENTINEL_KEY);
+        lua_pushcfunction(L, exit_hook);
+        lua_setfield(L, LUA_REGISTRYINDEX, LNE_EXIT_HOOK);
     }
     lua_pushinteger(L, lnm_rank());
     lua_pushinteger(L, lnm_size());
@@ -158,12 +188,16 @@ static int l_native_allreduce(lua_State *L) {
     return 1;
 }
 
-/* allreduce_tensors({t, ...}, op): float32 tensors in place, one message */
+/* allreduce_tensors({t, ...}, op [, rows]): float32 tensors in place, one
+** message; rows >= 0: the row-weighted mean (each rank's tensors hold the
+** mean over its `rows` rows; op is then ignored) */
 static int l_allreduce_tensors(lua_State *L) {
     static lnm_seg *segs;
     static int cap;
     luaL_checktype(L, 1, LUA_TTABLE);
     int op = check_op(L, 2);
+    lua_Integer rows = luaL_optinteger(L, 3, -1);
+    if (rows < -1 || rows > INT64_MAX / 2) return luaL_error(L, "allreduce: rows %d", (int)rows);
     need_init(L);
     lua_Integer n = luaL_len(L, 1);
     if (n < 0 || n > 1000000) return luaL_error(L, "allreduce: %d tensors", (int)n);
@@ -173,7 +207,7 @@ static int l_allreduce_tensors(lua_State *L) {
         ts[i] = check_tensor(L, -1); /* kept alive by the list */
         lua_pop(L, 1);
     }
-    check(L, lnm_allreduce_list(&ctx, &segs, &cap, (int)n, ts, op, -1));
+    check(L, lnm_allreduce_list(&ctx, &segs, &cap, (int)n, ts, op, (int64_t)rows));
     lua_settop(L, 1);
     return 1;
 }

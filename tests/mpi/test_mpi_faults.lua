@@ -65,4 +65,31 @@ test("a dead rank the launcher does not reap (--enable-recovery): the timeout na
   check(out:find("rank 0: [^\n]*no answer from rank 1 for 3 s"), "no timeout message:\n%s", out)
 end)
 
+-- A rank whose script raises outside fit (its own code, a custom loop),
+-- once MPI runs: the lunet interpreter's exit hook tells the others before
+-- the process exits. The others' wait limit is 600 s and the watchdog's
+-- 120 s, so a rank left waiting for the failed one shows as a hang (124).
+local function outside(how, rank)
+  local rc, out = J.run(2, "data/raise_outside.lua", {how, tostring(rank)},
+                        {OMP_NUM_THREADS = "1", LUNET_DIST_TIMEOUT = "600"}, 120)
+  check(rc ~= 124, "the job hung (killed by the watchdog):\n%s", out)
+  check(rc ~= 0, "exit code 0")
+  check(not out:find("finished", 1, true), "a rank finished:\n%s", out)
+  local other = 1 - rank
+  check(out:find(string.format("rank %d: [^\n]*raise_outside%%.lua:%%d+: raise_outside%%.lua: injected failure", rank)),
+        "rank %d's own message does not name it:\n%s", rank, out)
+  check(out:find(string.format("rank %d: [^\n]*rank %d failed: [^\n]*raise_outside%%.lua:%%d+: [^\n]*injected failure", other, rank)),
+        "rank %d's message does not name rank %d and its error:\n%s", other, rank, out)
+  check(not out:find("failed: rank " .. rank .. ":", 1, true), "the notice repeats the rank:\n%s", out)
+end
+
+test("a rank that raises before fit: the other one, waiting in fit, fails at once naming it", function()
+  outside("before_fit", 1)
+  outside("before_fit", 0)
+end)
+
+test("a rank that raises in a custom loop: the other one fails at once naming it", function()
+  outside("custom_loop", 1)
+end)
+
 T.summary("test_mpi_faults")

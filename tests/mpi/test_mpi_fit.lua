@@ -8,7 +8,9 @@
 --    across ranks: the same bits (2 and 3 ranks);
 --  - every path of fit (runs of batches, batch callbacks, accumulation, a
 --    Lua optimizer, DistributedOptimizer, a last batch of one row,
---    per_rank_batch) at 2 and 3 ranks against one process;
+--    per_rank_batch, a layer written in Lua -- the tape path -- in a
+--    Sequential and a functional model, a subclassed model) at 2 and 3
+--    ranks against one process;
 --  - BatchNormalization and Dropout: the ranks stay identical;
 --  - only rank 0 prints and writes the callbacks' files;
 --  - a checkpoint written by N ranks resumes with M.
@@ -108,7 +110,8 @@ test("overlap: exchanging the gradients during backward changes no bit (on, off,
   check(d <= 1e-6, "3 ranks against 1 process (10 steps): max |diff| %g", d)
 end)
 
-local CASES = {"sgd", "batch_cb", "accum", "lua_opt", "tiny_last", "dist_opt", "per_rank"}
+local CASES = {"sgd", "batch_cb", "accum", "lua_opt", "tiny_last", "dist_opt", "per_rank",
+               "lua_layer", "lua_layer_fn", "subclassed"}
 
 test("every path of fit: 2 and 3 ranks give 1 process's weights and history", function()
   for _, case in ipairs(CASES) do

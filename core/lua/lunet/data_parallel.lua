@@ -29,6 +29,7 @@ local DP = {}
 DP.__index = DP
 
 local reducer -- one per process: its buffers are reused by every fit
+local current -- the world of the fit running now (for the tape runners)
 local START_WAITS = 10
 
 --- The gradient reducer's figures since the last fit started: seconds
@@ -42,7 +43,8 @@ end
 --- The training world over the MPI module m (lunet.mpi, initialised).
 function DP.new(m)
   reducer = reducer or m.reducer()
-  return setmetatable({mpi = m, rank = m.rank(), size = m.size(), reducer = reducer}, DP)
+  current = setmetatable({mpi = m, rank = m.rank(), size = m.size(), reducer = reducer}, DP)
+  return current
 end
 
 --- The first row of rank p's share of b rows (p = size: b).
@@ -97,6 +99,10 @@ function DP:start(model, opt, pairs_, facts, batch_callbacks)
   end
   local trained = {}
   for _, p in ipairs(pairs_) do trained[core.tensor_key(p[2])] = true end
+  local c = rawget(model, "_compiled")
+  if c and c.net and c.net.tape then -- a tape runner trains its variables itself
+    for _, v in ipairs(c.net.vars) do trained[core.tensor_key(v)] = true end
+  end
   local state = {}
   for _, v in ipairs(model.weights) do
     if not trained[core.tensor_key(v.value)] then state[#state + 1] = v.value end
@@ -112,17 +118,69 @@ end
 function DP:before_shuffle() self.mpi.sync_rng(0) end
 function DP:after_shuffle() self.mpi.spread_rng() end
 
+-- A tape runner's (lunet.engine_tape) running results as totals, the C
+-- net's totals() layout: each mean of names times the rows seen, then the
+-- add_metric values (sorted names). A metric's mean over the ranks is thus
+-- weighted by their rows: exact for means (accuracy, MAE...), a weighted
+-- mean of the ranks' results for other Lua metrics. Returns the list and
+-- the extra names.
+local function tape_totals(net, names)
+  local vals, count, t = {net:results()}, net.count or 0, {}
+  for i = 1, #names do t[2 * i - 1], t[2 * i] = (vals[i] or 0) * count, count end
+  local extra, keys = net:extra(), {}
+  for k in pairs(extra) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local n = net.extra_n and net.extra_n[k] or count
+    t[#t + 1], t[#t + 2] = extra[k] * n, n
+  end
+  return t, keys
+end
+
 --- The means of the net's running totals summed over ranks: {name = value}
 -- (prefix before each name).
 function DP:results(net, names, prefix, into)
-  local sums = self.mpi.allreduce_numbers({net:totals()}, "sum")
+  local totals, keys = nil, {}
+  if net.tape then totals, keys = tape_totals(net, names) else totals = {net:totals()} end
+  local sums = self.mpi.allreduce_numbers(totals, "sum")
   local logs = into or {}
   prefix = prefix or ""
-  for i, n in ipairs(names) do
+  local function mean(i)
     local total, count = sums[2 * i - 1], sums[2 * i]
-    logs[prefix .. n] = count and count > 0 and total / count or 0 / 0
+    return count and count > 0 and total / count or 0 / 0
   end
+  for i, n in ipairs(names) do logs[prefix .. n] = mean(i) end
+  for j, k in ipairs(keys) do logs[prefix .. k] = mean(#names + j) end
   return logs
+end
+
+--- A tape runner's step (lunet.engine_tape): the gradients grads of its
+-- variables vars over this rank's n rows (nil when the rank's share is
+-- empty or gave none) -> the row-weighted mean over the ranks, in one
+-- message. A variable keeps no gradient (nil) when no rank with rows had
+-- one for it, as the optimizer skips it in one process.
+function DP.reduce_tape(vars, grads, n)
+  local m = assert(current, "data_parallel: no training world").mpi
+  local k = #vars
+  local list, flags = {}, {}
+  for i, v in ipairs(vars) do
+    local g = grads and grads[i]
+    if g then
+      flags[i] = 1
+      g = g:contiguous()
+      if g:type() ~= "float32" then g = g:float() end
+    else
+      flags[i] = 0
+      g = core.zeros(v:shape())
+    end
+    list[i] = g
+  end
+  local f = core.tensor(flags)
+  list[k + 1] = f
+  m.allreduce_tensors(list, "mean", grads and n or 0)
+  local out = {}
+  for i = 1, k do out[i] = f[i] > 0 and list[i] or nil end
+  return out
 end
 
 --- Whether flag is true on some rank.

@@ -144,11 +144,24 @@ function D.barrier()
   if m then m.barrier() end
 end
 
+-- This process's rank from the launcher's environment (mpirun, srun), or
+-- nil when not launched.
+local function launched_rank()
+  for _, v in ipairs({"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"}) do
+    local r = math.tointeger(tonumber(os.getenv(v) or ""))
+    if r then return r end
+  end
+  return nil
+end
+
 --- Whether this process may write lunet's files (callbacks' checkpoints
--- and logs) and print fit's progress: true unless MPI runs and this is
--- not rank 0. Never starts MPI.
+-- and logs) and print progress bars (fit, evaluate, predict): true unless
+-- this is not rank 0 -- of the running MPI world, or before MPI starts,
+-- of the launcher's (mpirun, srun) environment. Never starts MPI.
 function D.writes_files()
-  return not mpi or mpi.rank() == 0
+  if mpi then return mpi.rank() == 0 end
+  local n = D.launched_size()
+  return not (n and n > 1) or (launched_rank() or 0) == 0
 end
 
 --- Figures of this process's collectives: {seconds, calls, bytes} since

@@ -81,6 +81,8 @@ end
 function engine.verbose_mode(v, default, what)
   v = O.verbose(what or "verbose", v, default)
   if v == 1 and not display.isatty(1) then v = 2 end
+  -- under mpirun only rank 0 prints progress (lunet.distributed)
+  if v > 0 and not require("lunet.distributed").writes_files() then v = 0 end
   return v
 end
 

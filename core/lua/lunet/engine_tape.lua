@@ -205,8 +205,29 @@ function M.record_extra(self, n)
   end
 end
 
+--- The gradients of loss (recorded on tape) applied by the model's
+-- optimizer; under data-parallel fit (set_reducer) first averaged over the
+-- ranks, weighted by their rows n (lunet.data_parallel). tape = nil: this
+-- rank's share of the batch is empty (it still takes part in the exchange).
+function M.apply_gradients(self, tape, loss, n)
+  local grads
+  if tape and is_tensor(loss) and #self.vars > 0 then grads = tape:gradient(loss, self.vars) end
+  if self.reducer and #self.vars > 0 then
+    grads = require("lunet.data_parallel").reduce_tape(self.vars, grads, n)
+  end
+  if grads then
+    local pairs_ = autograd.zip(grads, self.vars)
+    if #pairs_ > 0 then self.model.optimizer:apply_gradients(pairs_) end
+  end
+end
+
 --- One training step on rows [start, start + n) -> the batch loss.
 function Net:train_batch(x, y, index, start, n)
+  if n == 0 and self.reducer then -- (data-parallel: an empty share)
+    M.apply_gradients(self, nil, nil, 0)
+    M.apply_constraints(self.cons)
+    return 0
+  end
   local xb, yb = self:rows(x, y, index, start, n)
   local model = self.model
   local tape = autograd.GradientTape()
@@ -215,10 +236,7 @@ function Net:train_batch(x, y, index, start, n)
     yp = forward(model, xb, TRAINING)
     return total_loss(self, yb, yp)
   end)
-  if is_tensor(loss) and #self.vars > 0 then
-    local pairs_ = autograd.zip(tape:gradient(loss, self.vars), self.vars)
-    if #pairs_ > 0 then model.optimizer:apply_gradients(pairs_) end
-  end
+  M.apply_gradients(self, tape, loss, n)
   M.apply_constraints(self.cons)
   local lv = number(loss)
   record(self, lv, yb, yp, n)
@@ -290,8 +308,9 @@ function Net:predict_batch(x, start, n, out)
 end
 
 -- fit's gradient stages (lunet.engine): a tape step applies its gradients
--- at once, alone -- gradient accumulation and data-parallel reduction are
--- the C net's, refused clearly here.
+-- at once -- gradient accumulation is the C net's, refused clearly here;
+-- under data-parallel fit (MPI) they are first averaged over the ranks
+-- (M.apply_gradients).
 function Net:set_accumulate(k)
   if k ~= 1 then
     E.raise("fit: accumulate_steps with a layer, loss or metric written in Lua is not supported")
@@ -299,10 +318,7 @@ function Net:set_accumulate(k)
 end
 
 function Net:set_reducer(r)
-  if r ~= nil then
-    E.raise("fit: data-parallel training (MPI) of a model with a layer, loss or metric " ..
-            "written in Lua is not supported")
-  end
+  self.reducer = r
 end
 
 function Net:pending() return 0 end

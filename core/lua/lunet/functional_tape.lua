@@ -163,6 +163,7 @@ local function record(self, lv, parts, yb, yp, n)
 end
 
 function Net:train_batch(x, y, index, start, n)
+  if n == 0 and self.reducer then return tape_engine.Net.train_batch(self, x, y, index, start, n) end
   local xb, yb = self:rows(x, y, index, start, n)
   local model = self.model
   local tape = autograd.GradientTape()
@@ -174,10 +175,7 @@ function Net:train_batch(x, y, index, start, n)
     l, parts = total_loss(self, yb, yp, values)
     return l
   end)
-  if is_tensor(loss) and #self.vars > 0 then
-    local pairs_ = autograd.zip(tape:gradient(loss, self.vars), self.vars)
-    if #pairs_ > 0 then model.optimizer:apply_gradients(pairs_) end
-  end
+  tape_engine.apply_gradients(self, tape, loss, n)
   tape_engine.apply_constraints(self.cons)
   local lv = number(loss)
   record(self, lv, parts, yb, yp, n)

@@ -19,6 +19,12 @@ Cases (900 training rows, validation_split 0.1, 2 epochs, shuffled):
              share on every rank but one)
   dist_opt   sgd compiled with ln.distributed.DistributedOptimizer (fit
              uses the optimizer inside)
+  lua_layer  a layer written in Lua (Layer:extend: fit's tape path), then
+             Dense(3, softmax), Adam, over 1001 rows as tiny_last (a rank
+             with an empty share of the last batch)
+  lua_layer_fn  the same layer in a functional model (ln.Input, ln.Model)
+  subclassed    a subclassed model (ln.Model:extend) calling a Dense layer
+                twice (shared weights), Adam
   files      sgd, verbose = 2, with ModelCheckpoint, CSVLogger and
              EarlyStopping(verbose) writing to OUT.<what>.r<rank>.*: only
              rank 0 prints and writes ]==]
@@ -27,7 +33,7 @@ local out, case = arg[1], arg[2]
 assert(out and case, "usage: small.lua OUT CASE")
 
 ln.random.seed(5)
-local N, D = case == "tiny_last" and 1001 or 1000, 20
+local N, D = (case == "tiny_last" or case == "lua_layer") and 1001 or 1000, 20
 local x = ln.randn(N, D)
 local w_true = ln.randn(D, 3)
 local y = ln.matmul(x, w_true):argmax(2):int() - 1
@@ -42,7 +48,39 @@ else
   layers = {ln.layers.Dense{16, activation = "relu", input_shape = {D}},
             ln.layers.Dense{3, activation = "softmax"}}
 end
-local model = ln.Sequential(layers)
+local MyDense = ln.layers.Layer:extend{
+  name = "MyDense", defaults = {units = 16},
+  build = function(self, input_shape)
+    self.kernel = self:add_weight{name = "kernel", shape = {input_shape[#input_shape], self.units},
+                                  initializer = "glorot_uniform"}
+    self.bias = self:add_weight{name = "bias", shape = {self.units}, initializer = "zeros"}
+  end,
+  call = function(self, z) return ln.activations.get("relu")(ln.matmul(z, self.kernel) + self.bias) end,
+}
+local model
+if case == "lua_layer" then
+  model = ln.Sequential{MyDense{units = 16, input_shape = {D}}, ln.layers.Dense{3, activation = "softmax"}}
+elseif case == "subclassed" then
+  local Sub = ln.Model:extend{
+    name = "Sub", defaults = {},
+    init = function(self)
+      self.d1 = ln.layers.Dense{16, activation = "elu"}
+      self.d2 = ln.layers.Dense{16, activation = "elu"}
+      self.o = ln.layers.Dense{3, activation = "softmax"}
+    end,
+    call = function(self, z, training)
+      z = self.d1(z)
+      for _ = 1, 2 do z = z + self.d2(z) end
+      return self.o(z)
+    end,
+  }
+  model = Sub{}
+elseif case == "lua_layer_fn" then
+  local inp = ln.Input{shape = {D}}
+  model = ln.Model{inputs = inp, outputs = ln.layers.Dense{3, activation = "softmax"}(MyDense{units = 16}(inp))}
+else
+  model = ln.Sequential(layers)
+end
 
 local LuaSGD = ln.optimizers.Optimizer:extend{
   name = "LuaSGD", default_learning_rate = 0.1,
@@ -51,7 +89,7 @@ local LuaSGD = ln.optimizers.Optimizer:extend{
   end,
 }
 local opt
-if case == "bn_drop" then opt = ln.optimizers.Adam{learning_rate = 1e-2}
+if case == "bn_drop" or case:match("^lua_layer") or case == "subclassed" then opt = ln.optimizers.Adam{learning_rate = 1e-2}
 elseif case == "lua_opt" then opt = LuaSGD{learning_rate = 0.1}
 else opt = ln.optimizers.SGD{learning_rate = 0.1} end
 if case == "dist_opt" then opt = ln.distributed.DistributedOptimizer(opt) end
