@@ -10,6 +10,10 @@
 #   exp5_* optimizers), infer (infer_b32, infer_b1000), or all (default).
 # Environment:
 #   LUNET        the lunet executable (default: build/bin/lunet of this tree)
+#   LUNET_BASE   optional: a second lunet (the build before a change; a
+#                wrapper script that sets LD_LIBRARY_PATH for a copied build
+#                tree works), run right before LUNET at every thread count:
+#                before and after in the same run, as two more columns
 #   DATA         folder with the four Fashion-MNIST IDX .gz files
 #                (default /usr/share/datasets/fashion-mnist)
 #   LUNET_WAIT   OMP_WAIT_POLICY for lunet (default passive; "unset" leaves
@@ -27,6 +31,7 @@ DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 PY=/usr/bin/python3
 OPENMP_BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp
 LUNET_WAIT=${LUNET_WAIT:-passive}
+LUNET_BASE=${LUNET_BASE:-}
 TORCH_WAITS=${TORCH_WAITS:-passive unset}
 REPEAT=3
 EPOCHS=1
@@ -61,8 +66,8 @@ done
 
 . "$HERE/bench_lib.sh"
 
-lunet_run() { # workload threads
-    with_wait "$LUNET_WAIT" env OMP_NUM_THREADS="$2" "$LUNET" "$HERE/bench_train.lua" \
+lunet_run() { # workload threads [executable]
+    with_wait "$LUNET_WAIT" env OMP_NUM_THREADS="$2" "${3:-$LUNET}" "$HERE/bench_train.lua" \
         --threads "$2" --workloads "$1" --repeat "$REPEAT" --epochs "$EPOCHS" --data "$DATA" | tail -n 1
 }
 
@@ -98,6 +103,7 @@ EOF
 }
 
 echo "== lunet: $LUNET ($("$LUNET" --version </dev/null 2>/dev/null | head -n 1 || true))" >&2
+[ -z "$LUNET_BASE" ] || echo "== lunet before: $LUNET_BASE" >&2
 echo "== results: $RES" >&2
 for w in $LIST; do
     if [ "$w" = load ]; then
@@ -108,6 +114,7 @@ for w in $LIST; do
     fi
     for t in 1 2; do
         l=$(load1); echo "-- $w, $t thread(s) (load $l)" >&2
+        [ -z "$LUNET_BASE" ] || record lunet_base "$t" "$l" "$(lunet_run "$w" "$t" "$LUNET_BASE")"
         record lunet "$t" "$l" "$(lunet_run "$w" "$t")"
         if [ "$t" = 1 ]; then
             record torch "1" "$l" "$(torch_run "$w" 1 passive)"
@@ -132,6 +139,7 @@ print()
 print("| workload | lunet 1 thr | lunet 2 thr | PyTorch 1 thr | PyTorch 2 thr (passive / unset) "
       "| PyTorch best | lunet 2 thr / PyTorch best | peak RSS lunet / PyTorch (MB) | load |")
 print("|---|---|---|---|---|---|---|---|---|")
+base_rows = []
 for w in order:
     if w in ("startup", "load"):
         continue
@@ -149,6 +157,18 @@ for w in order:
     print("| %s | %.1fk | %.1fk | %.1fk | %s | %.1fk | **%.2fx** | %.0f / %.0f | %.1f-%.1f |" % (
         w, v(l1[0]) / 1e3, v(l2[0]) / 1e3, v(t1[0]) / 1e3, t2s, best / 1e3,
         v(l2[0]) / best, rss_l, rss_t, loads[0], loads[-1]))
+    b1, b2 = get("lunet_base", w, lambda r: r["threads"] == 1), get("lunet_base", w, lambda r: r["threads"] == 2)
+    if b1 and b2:
+        base_rows.append("| %s | %.1fk | %.1fk | %.2fx | %.1fk | %.1fk | %.2fx | %.2fx |" % (
+            w, v(b1[0]) / 1e3, v(b2[0]) / 1e3, v(b2[0]) / v(b1[0]), v(l1[0]) / 1e3,
+            v(l2[0]) / 1e3, v(l2[0]) / v(l1[0]), v(l2[0]) / best))
+if base_rows:
+    print("\nbefore (LUNET_BASE) and after (LUNET), same run, samples/s:\n")
+    print("| workload | before 1 thr | before 2 thr | before 2/1 | after 1 thr | after 2 thr "
+          "| after 2/1 | after 2 thr / PyTorch best |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in base_rows:
+        print(row)
 s_l, s_t = get("lunet", "startup"), get("torch", "startup")
 if s_l and s_t:
     bl, bt = min(r["seconds"] for r in s_l), min(r["seconds"] for r in s_t)
