@@ -190,31 +190,78 @@ static ln_status bn_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in,
 }
 
 /* Features [j0, j0 + w) of bn_col_sums (w <= BN_FBLOCK): rows in order,
-** each feature its own double accumulator. */
+** each feature its own double accumulator. Four rows per round: the
+** accumulators are loaded and stored once per four rows (they live in a
+** stack array, not in registers) while each feature still adds its rows
+** one by one, in row order -- the same sums, to the bit, as row by row. */
 LN_CLONES static void bn_col_block(const float *u, const float *v,
                                    const double *center, int64_t rows,
                                    int64_t f, int64_t j0, int64_t w,
                                    double *s1, double *s2) {
     double a1[BN_FBLOCK] = {0}, a2[BN_FBLOCK] = {0};
-    for (int64_t r = 0; r < rows; r++) {
-        const float *ur = u + r * f + j0;
-        if (center) {
-            const double *cj = center + j0;
+    int64_t r = 0;
+    const float *p = u + j0, *q = v ? v + j0 : NULL;
+    if (center) {
+        const double *cj = center + j0;
+        for (; r + 4 <= rows; r += 4, p += 4 * f) {
 #pragma omp simd
             for (int64_t j = 0; j < w; j++) {
-                double d = (double)ur[j] - cj[j];
+                double d0 = (double)p[j] - cj[j], d1 = (double)p[f + j] - cj[j];
+                double d2 = (double)p[2 * f + j] - cj[j], d3 = (double)p[3 * f + j] - cj[j];
+                double t = a1[j];
+                t += d0 * d0;
+                t += d1 * d1;
+                t += d2 * d2;
+                t += d3 * d3;
+                a1[j] = t;
+            }
+        }
+        for (; r < rows; r++, p += f) {
+#pragma omp simd
+            for (int64_t j = 0; j < w; j++) {
+                double d = (double)p[j] - cj[j];
                 a1[j] += d * d;
             }
-        } else if (v) {
-            const float *vr = v + r * f + j0;
+        }
+    } else if (v) {
+        for (; r + 4 <= rows; r += 4, p += 4 * f, q += 4 * f) {
 #pragma omp simd
             for (int64_t j = 0; j < w; j++) {
-                a1[j] += ur[j];
-                a2[j] += (double)ur[j] * vr[j];
+                double t1 = a1[j], t2 = a2[j];
+                t1 += p[j];
+                t2 += (double)p[j] * q[j];
+                t1 += p[f + j];
+                t2 += (double)p[f + j] * q[f + j];
+                t1 += p[2 * f + j];
+                t2 += (double)p[2 * f + j] * q[2 * f + j];
+                t1 += p[3 * f + j];
+                t2 += (double)p[3 * f + j] * q[3 * f + j];
+                a1[j] = t1;
+                a2[j] = t2;
             }
-        } else {
+        }
+        for (; r < rows; r++, p += f, q += f) {
 #pragma omp simd
-            for (int64_t j = 0; j < w; j++) a1[j] += ur[j];
+            for (int64_t j = 0; j < w; j++) {
+                a1[j] += p[j];
+                a2[j] += (double)p[j] * q[j];
+            }
+        }
+    } else {
+        for (; r + 4 <= rows; r += 4, p += 4 * f) {
+#pragma omp simd
+            for (int64_t j = 0; j < w; j++) {
+                double t = a1[j];
+                t += p[j];
+                t += p[f + j];
+                t += p[2 * f + j];
+                t += p[3 * f + j];
+                a1[j] = t;
+            }
+        }
+        for (; r < rows; r++, p += f) {
+#pragma omp simd
+            for (int64_t j = 0; j < w; j++) a1[j] += p[j];
         }
     }
     for (int64_t j = 0; j < w; j++) {
