@@ -19,7 +19,9 @@
 #   LUNET_WAIT   OMP_WAIT_POLICY for lunet (default passive; "unset" leaves
 #                it unset)
 #   TORCH_WAITS  the policies PyTorch's 2-thread runs use (default
-#                "passive unset"; PyTorch is credited with its best)
+#                "passive unset"; PyTorch is credited with its best);
+#                "none" skips the PyTorch side (lunet alone, e.g. before /
+#                after with LUNET_BASE on a machine too busy for PyTorch)
 # Needs python3 with python3-torch and python3-numpy for the PyTorch side
 # (bench/torch_bench.py) and for the report.
 set -eu
@@ -116,7 +118,9 @@ for w in $LIST; do
         l=$(load1); echo "-- $w, $t thread(s) (load $l)" >&2
         [ -z "$LUNET_BASE" ] || record lunet_base "$t" "$l" "$(lunet_run "$w" "$t" "$LUNET_BASE")"
         record lunet "$t" "$l" "$(lunet_run "$w" "$t")"
-        if [ "$t" = 1 ]; then
+        if [ "$TORCH_WAITS" = none ]; then
+            :
+        elif [ "$t" = 1 ]; then
             record torch "1" "$l" "$(torch_run "$w" 1 passive)"
         else
             for p in $TORCH_WAITS; do
@@ -146,9 +150,16 @@ for w in order:
     l1, l2 = get("lunet", w, lambda r: r["threads"] == 1), get("lunet", w, lambda r: r["threads"] == 2)
     t1 = get("torch", w, lambda r: r["config"] == "1")
     t2 = get("torch", w, lambda r: r["config"].startswith("2/"))
+    v = lambda r: r["samples_per_s"]
+    b1, b2 = get("lunet_base", w, lambda r: r["threads"] == 1), get("lunet_base", w, lambda r: r["threads"] == 2)
+    if l1 and l2 and b1 and b2:
+        vs = ("%.2fx" % (v(l2[0]) / max([v(t1[0])] + [v(r) for r in t2]))) if t1 else "-"
+        loads = sorted(r["load1"] for r in l1 + l2 + b1 + b2)
+        base_rows.append("| %s | %.1fk | %.1fk | %.2fx | %.1fk | %.1fk | %.2fx | %s | %.1f-%.1f |" % (
+            w, v(b1[0]) / 1e3, v(b2[0]) / 1e3, v(b2[0]) / v(b1[0]), v(l1[0]) / 1e3,
+            v(l2[0]) / 1e3, v(l2[0]) / v(l1[0]), vs, loads[0], loads[-1]))
     if not (l1 and l2 and t1):
         continue
-    v = lambda r: r["samples_per_s"]
     best = max([v(t1[0])] + [v(r) for r in t2])
     t2s = " / ".join("%.1fk" % (v(r) / 1e3) for r in t2)
     rss_l = max(r["peak_rss_mb"] for r in l1 + l2)
@@ -157,16 +168,11 @@ for w in order:
     print("| %s | %.1fk | %.1fk | %.1fk | %s | %.1fk | **%.2fx** | %.0f / %.0f | %.1f-%.1f |" % (
         w, v(l1[0]) / 1e3, v(l2[0]) / 1e3, v(t1[0]) / 1e3, t2s, best / 1e3,
         v(l2[0]) / best, rss_l, rss_t, loads[0], loads[-1]))
-    b1, b2 = get("lunet_base", w, lambda r: r["threads"] == 1), get("lunet_base", w, lambda r: r["threads"] == 2)
-    if b1 and b2:
-        base_rows.append("| %s | %.1fk | %.1fk | %.2fx | %.1fk | %.1fk | %.2fx | %.2fx |" % (
-            w, v(b1[0]) / 1e3, v(b2[0]) / 1e3, v(b2[0]) / v(b1[0]), v(l1[0]) / 1e3,
-            v(l2[0]) / 1e3, v(l2[0]) / v(l1[0]), v(l2[0]) / best))
 if base_rows:
     print("\nbefore (LUNET_BASE) and after (LUNET), same run, samples/s:\n")
     print("| workload | before 1 thr | before 2 thr | before 2/1 | after 1 thr | after 2 thr "
-          "| after 2/1 | after 2 thr / PyTorch best |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| after 2/1 | after 2 thr / PyTorch best | load |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in base_rows:
         print(row)
 s_l, s_t = get("lunet", "startup"), get("torch", "startup")
