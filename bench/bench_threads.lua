@@ -13,6 +13,7 @@ as bench/run_bench.sh runs lunet.
 
 Models (as bench/bench_train.lua's workloads of the same name):
   exp1   Flatten-Dense300-LeakyReLU-Dense100-LeakyReLU-Dense10 softmax, SGD 1e-3
+  exp1_l2  exp1 with kernel_regularizer = l2(0.01) on the three Dense layers
   exp2   Flatten-BN-Dense300 relu-BN-Dense100 relu-BN-Dense10 softmax, SGD 1e-3
          (the default: the BatchNormalization step of issue 21)
   exp4a  Dense 300,100,50,50,50 selu -> Dense 8 softmax, SGD 1e-3
@@ -50,11 +51,14 @@ local function model()
   elseif o.model == "bn" then
     return ln.Sequential{L.Flatten{input_shape = {28, 28}}, L.BatchNormalization{},
                          L.Dense{10, activation = "softmax"}}
-  elseif o.model == "exp1" then
+  elseif o.model == "exp1" or o.model == "exp1_l2" then
+    local reg = o.model == "exp1_l2" and ln.regularizers.l2(0.01) or nil
     return ln.Sequential{L.Flatten{input_shape = {28, 28}},
-      L.Dense{300, kernel_initializer = "he_normal"}, L.LeakyReLU{alpha = 0.3},
-      L.Dense{100, kernel_initializer = "he_normal"}, L.LeakyReLU{alpha = 0.3},
-      L.Dense{10, activation = "softmax"}}
+      L.Dense{300, kernel_initializer = "he_normal", kernel_regularizer = reg},
+      L.LeakyReLU{alpha = 0.3},
+      L.Dense{100, kernel_initializer = "he_normal", kernel_regularizer = reg},
+      L.LeakyReLU{alpha = 0.3},
+      L.Dense{10, activation = "softmax", kernel_regularizer = reg}}
   elseif o.model == "exp4a" then
     local m = ln.Sequential{L.Flatten{input_shape = {28, 28}}}
     for _, w in ipairs({300, 100, 50, 50, 50}) do
@@ -66,7 +70,7 @@ local function model()
     return ln.Sequential{L.Flatten{input_shape = {28, 28}}, L.Dense{250, activation = "relu"},
                          L.Dense{10, activation = "softmax"}}
   end
-  error("bench_threads: --model is exp1, exp2, exp4a, exp5 or bn", 0)
+  error("bench_threads: --model is exp1, exp1_l2, exp2, exp4a, exp5 or bn", 0)
 end
 
 model() -- an unknown --model fails here, before any timing

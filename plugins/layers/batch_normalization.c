@@ -33,10 +33,10 @@
 ** coefficients, dx): one hand-out of work per pass direction instead of
 ** three and two, and none at all below BN_TEAM_MIN elements, where the
 ** hand-out (publishing, a wake-up, the columns moving to the other core)
-** costs more than the pass (bench: docs/performance-training.md, "The BN
-** step"). Each feature's arithmetic is the one of the separate passes, in
-** the same order: the fusion changes no bit. The chunked sums (many rows,
-** few features) keep their separate passes.
+** costs more than the pass (docs/performance-training.md, "Two threads and
+** the BN step"). Each feature's arithmetic is the one of the separate
+** passes, in the same order: the fusion changes no bit. The chunked sums
+** (many rows, few features) keep their separate passes.
 */
 #include <stdlib.h>
 
@@ -46,9 +46,10 @@
 #define BN_CHUNK 1024 /* rows per partial sum when rows are cut */
 #define BN_SPLIT_ROWS 4096 /* ... which they are from this many rows */
 /* rows x features from which the fused passes go to the team (or to an
-** OpenMP loop): below, one thread runs them all (docs/performance-
-** training.md, "The BN step": BN(784) at batch 32, 25k elements, ran
-** faster alone). Overridable at compile time for that measurement. */
+** OpenMP loop): below, one thread runs them all -- a hand-out (and the
+** columns crossing cores) costs more than a pass of BN(784) at batch 32,
+** 25k elements (docs/performance-training.md, "Two threads and the BN
+** step"). Overridable at compile time (-DBN_TEAM_MIN=...) to measure. */
 #ifndef BN_TEAM_MIN
 #define BN_TEAM_MIN 65536
 #endif
