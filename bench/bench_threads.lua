@@ -107,7 +107,8 @@ for r = 1, o.rounds do
     local m = model()
     m:compile{loss = "sparse_categorical_crossentropy", optimizer = opt(), metrics = {"accuracy"}}
     m:_get_net():set_threading(c == "1" and "serial" or c)
-    m:fit(x:narrow(1, 1, 64 * o.batch), y:narrow(1, 1, 64 * o.batch),
+    local warm = math.min(64 * o.batch, o.rows)
+    m:fit(x:narrow(1, 1, warm), y:narrow(1, 1, warm),
           {batch_size = o.batch, epochs = 1, verbose = 0}) -- buffers, caches
     local t0 = ln.time()
     m:fit(x, y, {batch_size = o.batch, epochs = 1, verbose = 0})
