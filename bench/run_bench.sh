@@ -10,12 +10,18 @@
 #   exp5_* optimizers), infer (infer_b32, infer_b1000), or all (default).
 # Environment:
 #   LUNET        the lunet executable (default: build/bin/lunet of this tree)
+#   LUNET_BASE   optional: a second lunet (the build before a change; a
+#                wrapper script that sets LD_LIBRARY_PATH for a copied build
+#                tree works), run right before LUNET at every thread count:
+#                before and after in the same run, as two more columns
 #   DATA         folder with the four Fashion-MNIST IDX .gz files
 #                (default /usr/share/datasets/fashion-mnist)
 #   LUNET_WAIT   OMP_WAIT_POLICY for lunet (default passive; "unset" leaves
 #                it unset)
 #   TORCH_WAITS  the policies PyTorch's 2-thread runs use (default
-#                "passive unset"; PyTorch is credited with its best)
+#                "passive unset"; PyTorch is credited with its best);
+#                "none" skips the PyTorch side (lunet alone, e.g. before /
+#                after with LUNET_BASE on a machine too busy for PyTorch)
 # Needs python3 with python3-torch and python3-numpy for the PyTorch side
 # (bench/torch_bench.py) and for the report.
 set -eu
@@ -27,6 +33,7 @@ DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 PY=/usr/bin/python3
 OPENMP_BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp
 LUNET_WAIT=${LUNET_WAIT:-passive}
+LUNET_BASE=${LUNET_BASE:-}
 TORCH_WAITS=${TORCH_WAITS:-passive unset}
 REPEAT=3
 EPOCHS=1
@@ -61,8 +68,8 @@ done
 
 . "$HERE/bench_lib.sh"
 
-lunet_run() { # workload threads
-    with_wait "$LUNET_WAIT" env OMP_NUM_THREADS="$2" "$LUNET" "$HERE/bench_train.lua" \
+lunet_run() { # workload threads [executable]
+    with_wait "$LUNET_WAIT" env OMP_NUM_THREADS="$2" "${3:-$LUNET}" "$HERE/bench_train.lua" \
         --threads "$2" --workloads "$1" --repeat "$REPEAT" --epochs "$EPOCHS" --data "$DATA" | tail -n 1
 }
 
@@ -98,6 +105,7 @@ EOF
 }
 
 echo "== lunet: $LUNET ($("$LUNET" --version </dev/null 2>/dev/null | head -n 1 || true))" >&2
+[ -z "$LUNET_BASE" ] || echo "== lunet before: $LUNET_BASE" >&2
 echo "== results: $RES" >&2
 for w in $LIST; do
     if [ "$w" = load ]; then
@@ -108,8 +116,11 @@ for w in $LIST; do
     fi
     for t in 1 2; do
         l=$(load1); echo "-- $w, $t thread(s) (load $l)" >&2
+        [ -z "$LUNET_BASE" ] || record lunet_base "$t" "$l" "$(lunet_run "$w" "$t" "$LUNET_BASE")"
         record lunet "$t" "$l" "$(lunet_run "$w" "$t")"
-        if [ "$t" = 1 ]; then
+        if [ "$TORCH_WAITS" = none ]; then
+            :
+        elif [ "$t" = 1 ]; then
             record torch "1" "$l" "$(torch_run "$w" 1 passive)"
         else
             for p in $TORCH_WAITS; do
@@ -132,15 +143,23 @@ print()
 print("| workload | lunet 1 thr | lunet 2 thr | PyTorch 1 thr | PyTorch 2 thr (passive / unset) "
       "| PyTorch best | lunet 2 thr / PyTorch best | peak RSS lunet / PyTorch (MB) | load |")
 print("|---|---|---|---|---|---|---|---|---|")
+base_rows = []
 for w in order:
     if w in ("startup", "load"):
         continue
     l1, l2 = get("lunet", w, lambda r: r["threads"] == 1), get("lunet", w, lambda r: r["threads"] == 2)
     t1 = get("torch", w, lambda r: r["config"] == "1")
     t2 = get("torch", w, lambda r: r["config"].startswith("2/"))
+    v = lambda r: r["samples_per_s"]
+    b1, b2 = get("lunet_base", w, lambda r: r["threads"] == 1), get("lunet_base", w, lambda r: r["threads"] == 2)
+    if l1 and l2 and b1 and b2:
+        vs = ("%.2fx" % (v(l2[0]) / max([v(t1[0])] + [v(r) for r in t2]))) if t1 else "-"
+        loads = sorted(r["load1"] for r in l1 + l2 + b1 + b2)
+        base_rows.append("| %s | %.1fk | %.1fk | %.2fx | %.1fk | %.1fk | %.2fx | %s | %.1f-%.1f |" % (
+            w, v(b1[0]) / 1e3, v(b2[0]) / 1e3, v(b2[0]) / v(b1[0]), v(l1[0]) / 1e3,
+            v(l2[0]) / 1e3, v(l2[0]) / v(l1[0]), vs, loads[0], loads[-1]))
     if not (l1 and l2 and t1):
         continue
-    v = lambda r: r["samples_per_s"]
     best = max([v(t1[0])] + [v(r) for r in t2])
     t2s = " / ".join("%.1fk" % (v(r) / 1e3) for r in t2)
     rss_l = max(r["peak_rss_mb"] for r in l1 + l2)
@@ -149,6 +168,13 @@ for w in order:
     print("| %s | %.1fk | %.1fk | %.1fk | %s | %.1fk | **%.2fx** | %.0f / %.0f | %.1f-%.1f |" % (
         w, v(l1[0]) / 1e3, v(l2[0]) / 1e3, v(t1[0]) / 1e3, t2s, best / 1e3,
         v(l2[0]) / best, rss_l, rss_t, loads[0], loads[-1]))
+if base_rows:
+    print("\nbefore (LUNET_BASE) and after (LUNET), same run, samples/s:\n")
+    print("| workload | before 1 thr | before 2 thr | before 2/1 | after 1 thr | after 2 thr "
+          "| after 2/1 | after 2 thr / PyTorch best | load |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in base_rows:
+        print(row)
 s_l, s_t = get("lunet", "startup"), get("torch", "startup")
 if s_l and s_t:
     bl, bt = min(r["seconds"] for r in s_l), min(r["seconds"] for r in s_t)

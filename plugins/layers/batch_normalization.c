@@ -24,6 +24,19 @@
 ** many rows and few features (feature maps) the rows are cut into fixed
 ** chunks whose sums are added in chunk order. Results do not depend on the
 ** number of threads.
+**
+** Passes: in training, each block of BN_FBLOCK features is independent of
+** the others from the statistics to the output, so forward runs ONE task
+** per block doing all of its passes (sum, centred sum of squares, the
+** statistics, the coefficients, y = x k + c over those columns) while the
+** block is in L1, and backward likewise (the two sums, dgamma, dbeta, the
+** coefficients, dx): one hand-out of work per pass direction instead of
+** three and two, and none at all below BN_TEAM_MIN elements, where the
+** hand-out (publishing, a wake-up, the columns moving to the other core)
+** costs more than the pass (docs/performance-training.md, "Two threads and
+** the BN step"). Each feature's arithmetic is the one of the separate
+** passes, in the same order: the fusion changes no bit. The chunked sums
+** (many rows, few features) keep their separate passes.
 */
 #include <stdlib.h>
 
@@ -32,6 +45,14 @@
 #define BN_FBLOCK 64 /* features per thread task in the column sums */
 #define BN_CHUNK 1024 /* rows per partial sum when rows are cut */
 #define BN_SPLIT_ROWS 4096 /* ... which they are from this many rows */
+/* rows x features from which the fused passes go to the team (or to an
+** OpenMP loop): below, one thread runs them all -- a hand-out (and the
+** columns crossing cores) costs more than a pass of BN(784) at batch 32,
+** 25k elements (docs/performance-training.md, "Two threads and the BN
+** step"). Overridable at compile time (-DBN_TEAM_MIN=...) to measure. */
+#ifndef BN_TEAM_MIN
+#define BN_TEAM_MIN 65536
+#endif
 
 typedef struct bn {
     double momentum, epsilon;
@@ -170,31 +191,78 @@ static ln_status bn_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in,
 }
 
 /* Features [j0, j0 + w) of bn_col_sums (w <= BN_FBLOCK): rows in order,
-** each feature its own double accumulator. */
+** each feature its own double accumulator. Four rows per round: the
+** accumulators are loaded and stored once per four rows (they live in a
+** stack array, not in registers) while each feature still adds its rows
+** one by one, in row order -- the same sums, to the bit, as row by row. */
 LN_CLONES static void bn_col_block(const float *u, const float *v,
                                    const double *center, int64_t rows,
                                    int64_t f, int64_t j0, int64_t w,
                                    double *s1, double *s2) {
     double a1[BN_FBLOCK] = {0}, a2[BN_FBLOCK] = {0};
-    for (int64_t r = 0; r < rows; r++) {
-        const float *ur = u + r * f + j0;
-        if (center) {
-            const double *cj = center + j0;
+    int64_t r = 0;
+    const float *p = u + j0, *q = v ? v + j0 : NULL;
+    if (center) {
+        const double *cj = center + j0;
+        for (; r + 4 <= rows; r += 4, p += 4 * f) {
 #pragma omp simd
             for (int64_t j = 0; j < w; j++) {
-                double d = (double)ur[j] - cj[j];
+                double d0 = (double)p[j] - cj[j], d1 = (double)p[f + j] - cj[j];
+                double d2 = (double)p[2 * f + j] - cj[j], d3 = (double)p[3 * f + j] - cj[j];
+                double t = a1[j];
+                t += d0 * d0;
+                t += d1 * d1;
+                t += d2 * d2;
+                t += d3 * d3;
+                a1[j] = t;
+            }
+        }
+        for (; r < rows; r++, p += f) {
+#pragma omp simd
+            for (int64_t j = 0; j < w; j++) {
+                double d = (double)p[j] - cj[j];
                 a1[j] += d * d;
             }
-        } else if (v) {
-            const float *vr = v + r * f + j0;
+        }
+    } else if (v) {
+        for (; r + 4 <= rows; r += 4, p += 4 * f, q += 4 * f) {
 #pragma omp simd
             for (int64_t j = 0; j < w; j++) {
-                a1[j] += ur[j];
-                a2[j] += (double)ur[j] * vr[j];
+                double t1 = a1[j], t2 = a2[j];
+                t1 += p[j];
+                t2 += (double)p[j] * q[j];
+                t1 += p[f + j];
+                t2 += (double)p[f + j] * q[f + j];
+                t1 += p[2 * f + j];
+                t2 += (double)p[2 * f + j] * q[2 * f + j];
+                t1 += p[3 * f + j];
+                t2 += (double)p[3 * f + j] * q[3 * f + j];
+                a1[j] = t1;
+                a2[j] = t2;
             }
-        } else {
+        }
+        for (; r < rows; r++, p += f, q += f) {
 #pragma omp simd
-            for (int64_t j = 0; j < w; j++) a1[j] += ur[j];
+            for (int64_t j = 0; j < w; j++) {
+                a1[j] += p[j];
+                a2[j] += (double)p[j] * q[j];
+            }
+        }
+    } else {
+        for (; r + 4 <= rows; r += 4, p += 4 * f) {
+#pragma omp simd
+            for (int64_t j = 0; j < w; j++) {
+                double t = a1[j];
+                t += p[j];
+                t += p[f + j];
+                t += p[2 * f + j];
+                t += p[3 * f + j];
+                a1[j] = t;
+            }
+        }
+        for (; r < rows; r++, p += f) {
+#pragma omp simd
+            for (int64_t j = 0; j < w; j++) a1[j] += p[j];
         }
     }
     for (int64_t j = 0; j < w; j++) {
@@ -351,7 +419,7 @@ LN_CLONES static void bn_dx_rows(void *arg, int64_t r0, int64_t r1) {
 /* Training statistics from the sums: istd, and the moving averages
 ** updated once: moving <- moving - (moving - batch) (1 - momentum). */
 LN_CLONES static void bn_batch_stats(bn *b, int64_t rows, float *mm,
-                                     float *mv) {
+                                     float *mv, int64_t j0, int64_t j1) {
     const double keep = 1.0 - b->momentum, eps = b->epsilon;
     const double inv = 1.0 / (double)rows;
     /* the moving variance's estimate: biased, or unbiased as TF's fused BN */
@@ -359,7 +427,7 @@ LN_CLONES static void bn_batch_stats(bn *b, int64_t rows, float *mm,
     const double *mean = b->mean, *s2 = b->s2;
     double *istd = b->istd;
 #pragma omp simd
-    for (int64_t j = 0; j < b->f; j++) {
+    for (int64_t j = j0; j < j1; j++) {
         double var = s2[j] * inv;
         istd[j] = 1.0 / sqrt(var + eps);
         mm[j] = (float)(mm[j] - ((double)mm[j] - mean[j]) * keep);
@@ -378,17 +446,153 @@ LN_CLONES static void bn_moving_stats(bn *b, const float *mm, const float *mv) {
     }
 }
 
-/* y = x k + c with k = gamma istd, c = beta - mean k. */
+/* Features [j0, j1) of y = x k + c: k = gamma istd, c = beta - mean k. */
 LN_CLONES static void bn_coefficients(bn *b, const float *gamma,
-                                      const float *beta) {
+                                      const float *beta, int64_t j0,
+                                      int64_t j1) {
     const double *mean = b->mean, *istd = b->istd;
     float *kk = b->k, *cc = b->c;
 #pragma omp simd
-    for (int64_t j = 0; j < b->f; j++) {
+    for (int64_t j = j0; j < j1; j++) {
         double k = (gamma ? gamma[j] : 1.0) * istd[j];
         kk[j] = (float)k;
         cc[j] = (float)((beta ? beta[j] : 0.0) - mean[j] * k);
     }
+}
+
+/* Features [j0, j1) of the backward sums: s2 = sum dy x becomes
+** sum dy xhat = (s2 - mean s1) istd. (Not cloned, as it always was: its
+** rounding stays that of the baseline build.) */
+static void bn_dxhat_sums(bn *b, int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; j++)
+        b->s2[j] = (b->s2[j] - b->mean[j] * b->s1[j]) * b->istd[j];
+}
+
+/* Features [j0, j1) of training dx = k (dy - s1/R - xhat s2/R), as
+** dx = k dy + (x - mean) u + v: u = -k istd s2/R (float), v = -k s1/R
+** (double, in s1). */
+static void bn_dx_coefficients(bn *b, int64_t rows, int64_t j0, int64_t j1) {
+    const float *k = b->k;
+    float *u = b->u;
+    for (int64_t j = j0; j < j1; j++) {
+        double kj = k[j], inv = 1.0 / (double)rows;
+        u[j] = (float)(-kj * b->istd[j] * b->s2[j] * inv);
+        b->s1[j] = -kj * b->s1[j] * inv;
+    }
+}
+
+/* The fused passes of one call over blocks of BN_FBLOCK features. */
+typedef struct bn_fused {
+    bn *b;
+    const float *x, *g;    /* input; backward: dy */
+    float *y;              /* forward: y; backward: dx (or NULL) */
+    float *mm, *mv;        /* moving statistics (forward, training) */
+    const float *gamma, *beta;
+    float *dg, *db;        /* backward: the gradients asked for (or NULL) */
+    ln_grad_sink *sink;    /* backward: where finished dg, db blocks go */
+    int64_t rows;
+    int train, sums;       /* backward: training-mode dx; the sums needed */
+} bn_fused;
+
+/* y[:, j0 .. j0+w) = x k + c over those columns (bn_affine_rows's
+** arithmetic). */
+LN_CLONES static void bn_affine_cols(const float *x, float *y, const float *k,
+                                     const float *c, int64_t rows, int64_t f,
+                                     int64_t j0, int64_t w) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * f + j0;
+        float *yr = y + r * f + j0;
+        const float *kj = k + j0, *cj = c + j0;
+#pragma omp simd
+        for (int64_t j = 0; j < w; j++) yr[j] = xr[j] * kj[j] + cj[j];
+    }
+}
+
+/* dx[:, j0 .. j0+w): training k dy + (x - mean) u + v (bn_dx_rows's
+** arithmetic), or inference dy k (bn_scale_rows's). */
+LN_CLONES static void bn_dx_cols(const bn_fused *s, int64_t j0, int64_t w) {
+    const bn *b = s->b;
+    const int64_t f = b->f;
+    const float *k = b->k + j0, *u = b->u + j0;
+    const double *mean = b->mean + j0, *v = b->s1 + j0;
+    for (int64_t r = 0; r < s->rows; r++) {
+        const float *gr = s->g + r * f + j0, *xr = s->x + r * f + j0;
+        float *dr = s->y + r * f + j0;
+        if (s->train) {
+#pragma omp simd
+            for (int64_t j = 0; j < w; j++)
+                dr[j] = (float)((double)gr[j] * k[j] +
+                                ((double)xr[j] - mean[j]) * u[j] + v[j]);
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < w; j++) dr[j] = gr[j] * k[j];
+        }
+    }
+}
+
+/* Training forward, feature blocks [b0, b1): per block the sum, the mean,
+** the centred sum of squares, the statistics (istd, the moving averages),
+** the coefficients and y, while the block's columns are in cache. */
+static void bn_fwd_blocks(void *arg, int64_t b0, int64_t b1) {
+    const bn_fused *s = arg;
+    bn *b = s->b;
+    const int64_t f = b->f, rows = s->rows;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        const int64_t j0 = blk * BN_FBLOCK;
+        const int64_t w = f - j0 < BN_FBLOCK ? f - j0 : BN_FBLOCK;
+        bn_col_block(s->x, NULL, NULL, rows, f, j0, w, b->s1, NULL);
+        for (int64_t j = j0; j < j0 + w; j++) b->mean[j] = b->s1[j] / (double)rows;
+        bn_col_block(s->x, NULL, b->mean, rows, f, j0, w, b->s2, NULL);
+        bn_batch_stats(b, rows, s->mm, s->mv, j0, j0 + w);
+        bn_coefficients(b, s->gamma, s->beta, j0, j0 + w);
+        bn_affine_cols(s->x, s->y, b->k, b->c, rows, f, j0, w);
+    }
+}
+
+/* Backward, feature blocks [b0, b1): per block s1 = sum dy and
+** s2 = sum dy xhat (when needed), dgamma and dbeta (handed to the sink at
+** once), the coefficients u, v and dx. */
+static void bn_bwd_blocks(void *arg, int64_t b0, int64_t b1) {
+    const bn_fused *s = arg;
+    bn *b = s->b;
+    const int64_t f = b->f, rows = s->rows;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        const int64_t j0 = blk * BN_FBLOCK, j1 = f - j0 < BN_FBLOCK ? f : j0 + BN_FBLOCK;
+        if (s->sums) {
+            bn_col_block(s->g, s->x, NULL, rows, f, j0, j1 - j0, b->s1, b->s2);
+            bn_dxhat_sums(b, j0, j1);
+        }
+        if (s->dg) {
+            for (int64_t j = j0; j < j1; j++) s->dg[j] = (float)b->s2[j];
+            ln_grad_ready(s->sink, b->gamma, j0, j1);
+        }
+        if (s->db) {
+            for (int64_t j = j0; j < j1; j++) s->db[j] = (float)b->s1[j];
+            ln_grad_ready(s->sink, b->beta, j0, j1);
+        }
+        if (!s->y) continue;
+        if (s->train) bn_dx_coefficients(b, rows, j0, j1);
+        bn_dx_cols(s, j0, j1 - j0);
+    }
+}
+
+/* Blocks of the fused passes: on the team (or an OpenMP loop) from
+** BN_TEAM_MIN elements, else all here. */
+static void bn_run_fused(const bn_fused *s, ln_range_fn fn) {
+    const int64_t f = s->b->f, nblk = (f + BN_FBLOCK - 1) / BN_FBLOCK;
+    if (nblk < 2 || s->rows * f < BN_TEAM_MIN) {
+        fn((void *)s, 0, nblk);
+        return;
+    }
+    /* a chunk: a block's columns over every row, about three passes */
+    ln_parallel_rows(nblk, 3 * s->rows * BN_FBLOCK, fn, (void *)s);
+}
+
+/* Whether the fused passes apply: the sums of a block run over every row
+** (not the chunked sums of many rows and few features). */
+static int bn_fusable(const bn *b, int64_t rows) {
+    const int64_t nblk = (b->f + BN_FBLOCK - 1) / BN_FBLOCK;
+    return rows < BN_SPLIT_ROWS || nblk >= 4;
 }
 
 static int bn_training(const ln_layer *l, unsigned flags) {
@@ -417,17 +621,25 @@ static ln_status bn_forward(ln_ctx *ctx, ln_layer *l,
     float *mv = ln_f32(ln_layer_weight(l, b->mvar));
     const float *gamma = b->gamma >= 0 ? ln_f32(ln_layer_weight(l, b->gamma)) : NULL;
     const float *beta = b->beta >= 0 ? ln_f32(ln_layer_weight(l, b->beta)) : NULL;
-    if (bn_training(l, flags) && rows > 0) {
-        bn_col_sums(xp, NULL, NULL, rows, f, b->s1, NULL, b->part);
-        for (int64_t j = 0; j < f; j++) b->mean[j] = b->s1[j] / (double)rows;
-        bn_col_sums(xp, NULL, b->mean, rows, f, b->s2, NULL, b->part);
-        bn_batch_stats(b, rows, mm, mv);
+    const int train = bn_training(l, flags) && rows > 0;
+    if (train && bn_fusable(b, rows)) { /* every pass of a block at once */
+        bn_fused s = {b, xp, NULL, yp, mm, mv, gamma, beta, NULL, NULL, NULL,
+                      rows, 1, 0};
+        bn_run_fused(&s, bn_fwd_blocks);
     } else {
-        bn_moving_stats(b, mm, mv);
+        if (train) { /* many rows, few features: the chunked sums */
+            bn_col_sums(xp, NULL, NULL, rows, f, b->s1, NULL, b->part);
+            for (int64_t j = 0; j < f; j++) b->mean[j] = b->s1[j] / (double)rows;
+            bn_col_sums(xp, NULL, b->mean, rows, f, b->s2, NULL, b->part);
+            bn_batch_stats(b, rows, mm, mv, 0, f);
+        } else {
+            bn_moving_stats(b, mm, mv);
+        }
+        bn_coefficients(b, gamma, beta, 0, f);
+        bn_job job = {xp, NULL, b->k, b->c, NULL, NULL, NULL, yp, f};
+        if (rows * f < BN_TEAM_MIN) bn_affine_rows(&job, 0, rows);
+        else ln_parallel_rows(rows, f, bn_affine_rows, &job);
     }
-    bn_coefficients(b, gamma, beta);
-    bn_job job = {xp, NULL, b->k, b->c, NULL, NULL, NULL, yp, f};
-    ln_parallel_rows(rows, f, bn_affine_rows, &job);
     if (b->inner > 1) bn_move_axis(ln_f32(y), yp, y->numel, b->inner, f);
     return LN_OK;
 }
@@ -462,38 +674,27 @@ static ln_status bn_backward(ln_ctx *ctx, ln_layer *l,
     const int dgamma = (flags & LN_NEED_DW) && b->gamma >= 0 && ln_layer_trains(l, b->gamma);
     const int dbeta = (flags & LN_NEED_DW) && b->beta >= 0 && ln_layer_trains(l, b->beta);
     const int need_dx = dx != NULL;
-    if (dgamma || dbeta || (need_dx && train)) {
-        /* s1 = sum dy, s2 = sum dy x; then sum dy xhat = (s2 - mean s1) istd */
-        bn_col_sums(g, xp, NULL, rows, f, b->s1, b->s2, b->part);
-        for (int64_t j = 0; j < f; j++)
-            b->s2[j] = (b->s2[j] - b->mean[j] * b->s1[j]) * b->istd[j];
+    const int sums = dgamma || dbeta || (need_dx && train);
+    float *dg = dgamma ? ln_f32(ln_layer_grad(l, b->gamma)) : NULL;
+    float *db = dbeta ? ln_f32(ln_layer_grad(l, b->beta)) : NULL;
+    if (!sums && !need_dx) return LN_OK;
+    if (bn_fusable(b, rows)) { /* every pass of a block at once */
+        bn_fused s = {b, xp, g, need_dx ? dxp : NULL, NULL, NULL, NULL, NULL,
+                      dg, db, sink, rows, train, sums};
+        bn_run_fused(&s, bn_bwd_blocks);
+    } else { /* many rows, few features: the chunked sums, then dx by rows */
+        if (sums) { /* s1 = sum dy, s2 = sum dy x, then sum dy xhat */
+            bn_col_sums(g, xp, NULL, rows, f, b->s1, b->s2, b->part);
+            bn_dxhat_sums(b, 0, f);
+        }
+        for (int64_t j = 0; dg && j < f; j++) dg[j] = (float)b->s2[j];
+        for (int64_t j = 0; db && j < f; j++) db[j] = (float)b->s1[j];
+        if (!need_dx) return LN_OK;
+        if (train) bn_dx_coefficients(b, rows, 0, f);
+        bn_job job = {xp, g, b->k, NULL, b->u, b->mean, b->s1, dxp, f};
+        ln_parallel_rows(rows, f, train ? bn_dx_rows : bn_scale_rows, &job);
     }
-    if (dgamma) {
-        float *dg = ln_f32(ln_layer_grad(l, b->gamma));
-        for (int64_t j = 0; j < f; j++) dg[j] = (float)b->s2[j];
-    }
-    if (dbeta) {
-        float *db = ln_f32(ln_layer_grad(l, b->beta));
-        for (int64_t j = 0; j < f; j++) db[j] = (float)b->s1[j];
-    }
-    if (!need_dx) return LN_OK;
-    const float *k = b->k;
-    bn_job job = {xp, g, k, NULL, b->u, b->mean, b->s1, dxp, f};
-    if (!train) {
-        ln_parallel_rows(rows, f, bn_scale_rows, &job);
-        if (b->inner > 1) bn_move_axis(ln_f32(dx), dxp, dx->numel, b->inner, f);
-        return LN_OK;
-    }
-    /* dx = k (dy - s1/R - xhat s2/R), xhat = (x - mean) istd, as floats:
-    ** dx = k dy + (x - mean) u + v with u = -k istd s2/R, v = -k s1/R. */
-    float *u = b->u;
-    for (int64_t j = 0; j < f; j++) {
-        double kj = k[j], inv = 1.0 / (double)rows;
-        u[j] = (float)(-kj * b->istd[j] * b->s2[j] * inv);
-        b->s1[j] = -kj * b->s1[j] * inv; /* v, kept in double */
-    }
-    ln_parallel_rows(rows, f, bn_dx_rows, &job);
-    if (b->inner > 1) bn_move_axis(ln_f32(dx), dxp, dx->numel, b->inner, f);
+    if (need_dx && b->inner > 1) bn_move_axis(ln_f32(dx), dxp, dx->numel, b->inner, f);
     return LN_OK;
 }
 
