@@ -10,6 +10,7 @@
 
 #include "lunet/kernels.h"
 #include "lunet/parallel.h"
+#include "lunet/vmath.h"
 
 #define LN_BLOCK 4096    /* reduction block, independent of threads */
 #define SUM_ROWS_COLS 256 /* columns per thread task in ln_sum_rows */
@@ -35,25 +36,6 @@ void ln_axpy(float *y, float a, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-static inline float unary1(ln_unary_op op, float v) {
-    switch (op) {
-    case LN_U_NEG: return -v;
-    case LN_U_ABS: return fabsf(v);
-    case LN_U_EXP: return expf(v);
-    case LN_U_LOG: return logf(v);
-    case LN_U_SQRT: return sqrtf(v);
-    case LN_U_SQUARE: return v * v;
-    case LN_U_SIGN: return (float)((v > 0) - (v < 0));
-    case LN_U_FLOOR: return floorf(v);
-    case LN_U_CEIL: return ceilf(v);
-    case LN_U_ROUND: return roundf(v);
-    case LN_U_TANH: return tanhf(v);
-    case LN_U_SIGMOID:
-        return v >= 0 ? 1.0f / (1.0f + expf(-v)) : expf(v) / (1.0f + expf(v));
-    }
-    return v;
-}
-
 /* The elementwise kernels of tensor expressions run through
 ** ln_parallel_for: below LN_PAR_MIN elements that is one direct call, with
 ** no OpenMP entry (an if(0) region still sets up a team in libgomp, most of
@@ -65,9 +47,36 @@ typedef struct {
     float s;
 } ew_job;
 
+/* One vectorised loop per operation (a switch per element would keep the
+** compiler from vectorising); exp, log, tanh and sigmoid are lunet/vmath.h's
+** branch-free versions, 8-16 lanes at a time instead of a libm call per
+** element. */
+#define U_LOOP(EXPR)                                                         \
+    do {                                                                     \
+        _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) {             \
+            float v = x[i];                                                  \
+            z[i] = (EXPR);                                                   \
+        }                                                                    \
+    } while (0)
+
 LN_CLONES static void unary_range(void *arg, int64_t lo, int64_t hi) {
     const ew_job *j = arg;
-    for (int64_t i = lo; i < hi; i++) j->z[i] = unary1((ln_unary_op)j->op, j->x[i]);
+    float *z = j->z;
+    const float *x = j->x;
+    switch ((ln_unary_op)j->op) {
+    case LN_U_NEG: U_LOOP(-v); return;
+    case LN_U_ABS: U_LOOP(fabsf(v)); return;
+    case LN_U_EXP: U_LOOP(ln_vexpf(v)); return;
+    case LN_U_LOG: U_LOOP(ln_vlogf(v)); return;
+    case LN_U_SQRT: U_LOOP(sqrtf(v)); return;
+    case LN_U_SQUARE: U_LOOP(v * v); return;
+    case LN_U_SIGN: U_LOOP((float)((v > 0) - (v < 0))); return;
+    case LN_U_FLOOR: U_LOOP(floorf(v)); return;
+    case LN_U_CEIL: U_LOOP(ceilf(v)); return;
+    case LN_U_ROUND: U_LOOP(roundf(v)); return;
+    case LN_U_TANH: U_LOOP(ln_vtanhf(v)); return;
+    case LN_U_SIGMOID: U_LOOP(ln_vsigmoidf(v)); return;
+    }
 }
 
 void ln_unary(ln_unary_op op, float *y, const float *x, int64_t n) {
@@ -284,22 +293,35 @@ void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
     }
 }
 
-void ln_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols) {
-    LN_PAR_FOR(rows * cols * 2)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * cols;
-        float *yr = y + r * cols;
+/* Rows [lo, hi) of the softmax: the exponentials vectorised (vmath.h), then
+** summed in double in column order. */
+typedef struct {
+    float *y;
+    const float *x;
+    int64_t cols;
+} softmax_job;
+
+LN_CLONES static void softmax_range(void *arg, int64_t lo, int64_t hi) {
+    const softmax_job *j = arg;
+    const int64_t cols = j->cols;
+    for (int64_t r = lo; r < hi; r++) {
+        const float *xr = j->x + r * cols;
+        float *yr = j->y + r * cols;
         float m = -INFINITY;
         for (int64_t c = 0; c < cols; c++) m = xr[c] > m ? xr[c] : m;
+#pragma omp simd
+        for (int64_t c = 0; c < cols; c++) yr[c] = ln_vexpf(xr[c] - m);
         double sum = 0;
-        for (int64_t c = 0; c < cols; c++) {
-            float e = expf(xr[c] - m);
-            yr[c] = e;
-            sum += e;
-        }
+        for (int64_t c = 0; c < cols; c++) sum += yr[c];
         float inv = (float)(1.0 / sum);
+#pragma omp simd
         for (int64_t c = 0; c < cols; c++) yr[c] *= inv;
     }
+}
+
+void ln_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols) {
+    softmax_job j = {y, x, cols};
+    ln_parallel_rows(rows, cols * 4, softmax_range, &j);
 }
 
 void ln_log_softmax_rows(float *y, const float *x, int64_t rows,
