@@ -81,7 +81,10 @@ LN_CLONES static void unary_range(void *arg, int64_t lo, int64_t hi) {
 
 void ln_unary(ln_unary_op op, float *y, const float *x, int64_t n) {
     ew_job j = {.op = op, .z = y, .x = x};
-    ln_parallel_for(n, unary_range, &j);
+    /* the vmath functions cost ~8 adds an element: threads pay off sooner */
+    int heavy = op == LN_U_EXP || op == LN_U_LOG || op == LN_U_TANH ||
+                op == LN_U_SIGMOID;
+    ln_parallel_for_cost(n, heavy ? LN_PAR_COST_VMATH : 1, unary_range, &j);
 }
 
 void ln_clamp(float *y, const float *x, float lo, float hi, int64_t n) {
@@ -221,8 +224,25 @@ LN_CLONES static double lane_sum(const float *x, int64_t n, int square) {
            ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail;
 }
 
+/* Blocks [lo, hi) of a block sum: part[b] = lane_sum of block b. */
+typedef struct {
+    const float *x;
+    int64_t m;
+    double *part;
+    int square;
+} sum_job;
+
+static void sum_blocks(void *arg, int64_t lo, int64_t hi) {
+    const sum_job *j = arg;
+    for (int64_t b = lo; b < hi; b++) {
+        int64_t s = b * LN_BLOCK, e = s + LN_BLOCK < j->m ? s + LN_BLOCK : j->m;
+        j->part[b] = lane_sum(j->x + s, e - s, j->square);
+    }
+}
+
 /* Sum of x (or of x squared): blocks of LN_BLOCK summed in double, the
-** partial sums then added in block order. */
+** partial sums then added in block order. The blocks are spread by
+** ln_parallel_rows (no OpenMP region: see parallel_pool.c). */
 static double block_sum(const float *x, int64_t n, int square) {
     enum { GROUP = 256 };
     double total = 0;
@@ -231,17 +251,8 @@ static double block_sum(const float *x, int64_t n, int square) {
                                                       : (int64_t)GROUP * LN_BLOCK;
         int64_t nb = (m + LN_BLOCK - 1) / LN_BLOCK;
         double part[GROUP];
-        const float *xg = x + g;
-        if (m < LN_PAR_MIN) { /* the same blocks, no OpenMP entry (see ew_job) */
-            for (int64_t lo = 0; lo < m; lo += LN_BLOCK)
-                total += lane_sum(xg + lo, m - lo < LN_BLOCK ? m - lo : LN_BLOCK, square);
-            continue;
-        }
-        LN_PAR_FOR(m)
-        for (int64_t b = 0; b < nb; b++) {
-            int64_t lo = b * LN_BLOCK, hi = lo + LN_BLOCK < m ? lo + LN_BLOCK : m;
-            part[b] = lane_sum(xg + lo, hi - lo, square);
-        }
+        sum_job j = {x + g, m, part, square};
+        ln_parallel_rows(nb, LN_BLOCK, sum_blocks, &j);
         for (int64_t b = 0; b < nb; b++) total += part[b];
     }
     return total;
