@@ -49,9 +49,17 @@
 
 #include "lunet/lunet.h"
 
-#define LN_PAR_MIN 32768  /* elements below which a loop stays serial */
+/* Elements below which a loop outside a team stays serial: measured (issue
+** 21, docs/performance.md) -- an OpenMP fork/join is 2.6-2.9 us, break-even
+** 75k-95k (bench/par_calib.c); the helper pool's 2-thread `a + b` first
+** won at 131072 elements (none at 65536) on the shared 2-core machine. */
+#define LN_PAR_MIN 131072
 #define LN_PAR_CHUNK 8192 /* elements per chunk of ln_parallel_for */
-#define LN_PAR_COST_VMATH 8 /* cost of a lunet/vmath.h function, in adds */
+/* Cost of a lunet/vmath.h function in adds, as ln_parallel_for_cost counts:
+** measured in an eager Lua loop, a:exp() took 0.9x and a:tanh() 1.5x the
+** time of a + b (memory traffic and the result, not the polynomial,
+** dominate), so such loops are spread from LN_PAR_MIN / 2 elements on. */
+#define LN_PAR_COST_VMATH 2
 
 typedef void (*ln_range_fn)(void *arg, int64_t lo, int64_t hi);
 typedef void (*ln_task_fn)(void *arg, int64_t task);
