@@ -17,9 +17,10 @@
 ** started before fork() would be missing in the child; a fork handler
 ** forgets them there), up to the OpenMP thread count minus one, and live
 ** until the process ends. Waiting: a helper spins on the job word (with
-** the CPU's pause hint) for POOL_SPINS rounds after its last task -- long
-** enough for the next operation of a Lua expression to find it awake --
-** then sleeps on a condition variable; the publisher signals it only when
+** the CPU's pause hint, then yielding the processor at each round) for
+** POOL_SPINS rounds after its last task -- long enough for the next
+** operation of a Lua expression to find it awake -- then sleeps on a
+** condition variable; the publisher signals it only when
 ** one sleeps. Helpers copy the caller's MXCSR (FTZ/DAZ) with each job, so
 ** every element is computed in the same floating-point mode, and their
 ** own OpenMP thread count is 1 (an OpenMP loop inside a task stays on the
@@ -47,7 +48,8 @@
 #include "parallel_impl.h"
 
 #define POOL_MAX 63        /* helpers at most */
-#define POOL_SPINS 20000   /* pause rounds (~0.1-0.5 ms) before sleeping */
+#define POOL_SPINS 2500    /* idle rounds (~0.1-1 ms) before sleeping */
+#define YIELD_AFTER 2000   /* pause rounds (~40 us) before yielding */
 #define WAIT_SPINS 4096    /* the caller's spins before it yields */
 #define BACKOFF_MIN 16     /* jobs run alone after a loss ... */
 #define BACKOFF_MAX 4096   /* ... doubling up to this */
@@ -119,7 +121,10 @@ static void *helper_main(void *argp) {
             seen = tag; /* all claimed: wait for the next job */
         }
         if (++idle < POOL_SPINS) {
-            ln__cpu_relax();
+            /* past the first rounds, yield too: on a busy machine this
+            ** helper may share a core with its own caller */
+            if (idle < YIELD_AFTER) ln__cpu_relax();
+            else sched_yield();
             continue;
         }
         /* Sleep until a job with another tag is published. sleeping is
