@@ -17,7 +17,7 @@ def best(f, reps):
     return t * 1e6
 
 
-for n in (1000, 100000, 1000000):
+for n in (1000, 10000, 30000, 100000, 300000, 1000000):
     a, b = torch.rand(n), torch.rand(n)
     reps = max(3, 20000000 // n)
     for threads in (1, 2):

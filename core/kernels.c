@@ -10,6 +10,7 @@
 
 #include "lunet/kernels.h"
 #include "lunet/parallel.h"
+#include "lunet/vmath.h"
 
 #define LN_BLOCK 4096    /* reduction block, independent of threads */
 #define SUM_ROWS_COLS 256 /* columns per thread task in ln_sum_rows */
@@ -35,25 +36,6 @@ void ln_axpy(float *y, float a, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-static inline float unary1(ln_unary_op op, float v) {
-    switch (op) {
-    case LN_U_NEG: return -v;
-    case LN_U_ABS: return fabsf(v);
-    case LN_U_EXP: return expf(v);
-    case LN_U_LOG: return logf(v);
-    case LN_U_SQRT: return sqrtf(v);
-    case LN_U_SQUARE: return v * v;
-    case LN_U_SIGN: return (float)((v > 0) - (v < 0));
-    case LN_U_FLOOR: return floorf(v);
-    case LN_U_CEIL: return ceilf(v);
-    case LN_U_ROUND: return roundf(v);
-    case LN_U_TANH: return tanhf(v);
-    case LN_U_SIGMOID:
-        return v >= 0 ? 1.0f / (1.0f + expf(-v)) : expf(v) / (1.0f + expf(v));
-    }
-    return v;
-}
-
 /* The elementwise kernels of tensor expressions run through
 ** ln_parallel_for: below LN_PAR_MIN elements that is one direct call, with
 ** no OpenMP entry (an if(0) region still sets up a team in libgomp, most of
@@ -65,14 +47,44 @@ typedef struct {
     float s;
 } ew_job;
 
+/* One vectorised loop per operation (a switch per element would keep the
+** compiler from vectorising); exp, log, tanh and sigmoid are lunet/vmath.h's
+** branch-free versions, 8-16 lanes at a time instead of a libm call per
+** element. */
+#define U_LOOP(EXPR)                                                         \
+    do {                                                                     \
+        _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) {             \
+            float v = x[i];                                                  \
+            z[i] = (EXPR);                                                   \
+        }                                                                    \
+    } while (0)
+
 LN_CLONES static void unary_range(void *arg, int64_t lo, int64_t hi) {
     const ew_job *j = arg;
-    for (int64_t i = lo; i < hi; i++) j->z[i] = unary1((ln_unary_op)j->op, j->x[i]);
+    float *z = j->z;
+    const float *x = j->x;
+    switch ((ln_unary_op)j->op) {
+    case LN_U_NEG: U_LOOP(-v); return;
+    case LN_U_ABS: U_LOOP(fabsf(v)); return;
+    case LN_U_EXP: U_LOOP(ln_vexpf(v)); return;
+    case LN_U_LOG: U_LOOP(ln_vlogf(v)); return;
+    case LN_U_SQRT: U_LOOP(sqrtf(v)); return;
+    case LN_U_SQUARE: U_LOOP(v * v); return;
+    case LN_U_SIGN: U_LOOP((float)((v > 0) - (v < 0))); return;
+    case LN_U_FLOOR: U_LOOP(floorf(v)); return;
+    case LN_U_CEIL: U_LOOP(ceilf(v)); return;
+    case LN_U_ROUND: U_LOOP(roundf(v)); return;
+    case LN_U_TANH: U_LOOP(ln_vtanhf(v)); return;
+    case LN_U_SIGMOID: U_LOOP(ln_vsigmoidf(v)); return;
+    }
 }
 
 void ln_unary(ln_unary_op op, float *y, const float *x, int64_t n) {
     ew_job j = {.op = op, .z = y, .x = x};
-    ln_parallel_for(n, unary_range, &j);
+    /* the vmath functions cost ~8 adds an element: threads pay off sooner */
+    int heavy = op == LN_U_EXP || op == LN_U_LOG || op == LN_U_TANH ||
+                op == LN_U_SIGMOID;
+    ln_parallel_for_cost(n, heavy ? LN_PAR_COST_VMATH : 1, unary_range, &j);
 }
 
 void ln_clamp(float *y, const float *x, float lo, float hi, int64_t n) {
@@ -280,8 +292,25 @@ LN_CLONES static double lane_sum(const float *x, int64_t n, int square) {
            ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail;
 }
 
+/* Blocks [lo, hi) of a block sum: part[b] = lane_sum of block b. */
+typedef struct {
+    const float *x;
+    int64_t m;
+    double *part;
+    int square;
+} sum_job;
+
+static void sum_blocks(void *arg, int64_t lo, int64_t hi) {
+    const sum_job *j = arg;
+    for (int64_t b = lo; b < hi; b++) {
+        int64_t s = b * LN_BLOCK, e = s + LN_BLOCK < j->m ? s + LN_BLOCK : j->m;
+        j->part[b] = lane_sum(j->x + s, e - s, j->square);
+    }
+}
+
 /* Sum of x (or of x squared): blocks of LN_BLOCK summed in double, the
-** partial sums then added in block order. */
+** partial sums then added in block order. The blocks are spread by
+** ln_parallel_rows (no OpenMP region: see parallel_pool.c). */
 static double block_sum(const float *x, int64_t n, int square) {
     enum { GROUP = 256 };
     double total = 0;
@@ -290,17 +319,8 @@ static double block_sum(const float *x, int64_t n, int square) {
                                                       : (int64_t)GROUP * LN_BLOCK;
         int64_t nb = (m + LN_BLOCK - 1) / LN_BLOCK;
         double part[GROUP];
-        const float *xg = x + g;
-        if (m < LN_PAR_MIN) { /* the same blocks, no OpenMP entry (see ew_job) */
-            for (int64_t lo = 0; lo < m; lo += LN_BLOCK)
-                total += lane_sum(xg + lo, m - lo < LN_BLOCK ? m - lo : LN_BLOCK, square);
-            continue;
-        }
-        LN_PAR_FOR(m)
-        for (int64_t b = 0; b < nb; b++) {
-            int64_t lo = b * LN_BLOCK, hi = lo + LN_BLOCK < m ? lo + LN_BLOCK : m;
-            part[b] = lane_sum(xg + lo, hi - lo, square);
-        }
+        sum_job j = {x + g, m, part, square};
+        ln_parallel_rows(nb, LN_BLOCK, sum_blocks, &j);
         for (int64_t b = 0; b < nb; b++) total += part[b];
     }
     return total;
@@ -352,22 +372,35 @@ void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
     }
 }
 
-void ln_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols) {
-    LN_PAR_FOR(rows * cols * 2)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * cols;
-        float *yr = y + r * cols;
+/* Rows [lo, hi) of the softmax: the exponentials vectorised (vmath.h), then
+** summed in double in column order. */
+typedef struct {
+    float *y;
+    const float *x;
+    int64_t cols;
+} softmax_job;
+
+LN_CLONES static void softmax_range(void *arg, int64_t lo, int64_t hi) {
+    const softmax_job *j = arg;
+    const int64_t cols = j->cols;
+    for (int64_t r = lo; r < hi; r++) {
+        const float *xr = j->x + r * cols;
+        float *yr = j->y + r * cols;
         float m = -INFINITY;
         for (int64_t c = 0; c < cols; c++) m = xr[c] > m ? xr[c] : m;
+#pragma omp simd
+        for (int64_t c = 0; c < cols; c++) yr[c] = ln_vexpf(xr[c] - m);
         double sum = 0;
-        for (int64_t c = 0; c < cols; c++) {
-            float e = expf(xr[c] - m);
-            yr[c] = e;
-            sum += e;
-        }
+        for (int64_t c = 0; c < cols; c++) sum += yr[c];
         float inv = (float)(1.0 / sum);
+#pragma omp simd
         for (int64_t c = 0; c < cols; c++) yr[c] *= inv;
     }
+}
+
+void ln_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols) {
+    softmax_job j = {y, x, cols};
+    ln_parallel_rows(rows, cols * 4, softmax_range, &j);
 }
 
 void ln_log_softmax_rows(float *y, const float *x, int64_t rows,

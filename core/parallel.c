@@ -21,12 +21,10 @@
 
 #include <omp.h>
 
-#include "lunet/parallel.h"
+#include "parallel_impl.h"
 
-#define TAG_SHIFT 48
-#define FRONT_SHIFT 24
-#define FIELD_MASK ((UINT64_C(1) << 24) - 1)
-#define MAX_TASKS ((int64_t)FIELD_MASK)
+#define TAG_SHIFT LN__TAG_SHIFT
+#define MAX_TASKS LN__MAX_TASKS
 #define SPINS_BEFORE_YIELD 4096
 
 typedef struct team_slot {
@@ -53,35 +51,11 @@ static _Thread_local team *tl_team;
 ** runs in place (a nested job would reset the running job's counters). */
 static _Thread_local int tl_in_task;
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#else
-    __asm__ __volatile__("" ::: "memory");
-#endif
-}
+#define cpu_relax ln__cpu_relax
+#define pack ln__job_pack
 
-static inline uint64_t pack(unsigned tag, int64_t front, int64_t back) {
-    return ((uint64_t)(tag & 0xffffu) << TAG_SHIFT) |
-           ((uint64_t)front << FRONT_SHIFT) | (uint64_t)back;
-}
-
-/* Claim a task of the job tagged `tag` from the front (from_back = 0) or
-** the back; -1 when none is left or the job is over. */
 static int64_t claim(team *t, unsigned tag, int from_back) {
-    uint64_t w = atomic_load_explicit(&t->word, memory_order_acquire);
-    for (;;) {
-        if ((unsigned)(w >> TAG_SHIFT) != (tag & 0xffffu)) return -1;
-        int64_t front = (int64_t)((w >> FRONT_SHIFT) & FIELD_MASK);
-        int64_t back = (int64_t)(w & FIELD_MASK);
-        if (front >= back) return -1;
-        uint64_t nw = from_back ? pack(tag, front, back - 1)
-                                : pack(tag, front + 1, back);
-        if (atomic_compare_exchange_weak_explicit(&t->word, &w, nw,
-                                                  memory_order_acq_rel,
-                                                  memory_order_acquire))
-            return from_back ? back - 1 : front;
-    }
+    return ln__job_claim(&t->word, tag, from_back);
 }
 
 static void team_reset(team *t) {
@@ -215,26 +189,37 @@ static void range_task(void *arg, int64_t t) {
 
 /* The chunks go to the region's team when one runs and there are several
 ** (about four tasks per thread of consecutive chunks), else -- below
-** LN_PAR_MIN units of work -- everything is one call here (no OpenMP call
-** at all), else an OpenMP loop spreads them. */
+** LN_PAR_MIN units of work -- everything is one call here (no thread is
+** involved at all), else the helper pool (parallel_pool.c) takes them one
+** chunk per task: no barrier, so a helper that is late on a busy machine
+** never holds the caller up. */
 static void run_chunks(range_job *j, int64_t work) {
     const int64_t nchunks = (j->n + j->chunk - 1) / j->chunk;
     int nt = ln_parallel_threads();
     if (nchunks > 1 && nt > 1) {
         j->per = (nchunks + 4 * nt - 1) / (4 * nt);
         ln_parallel_tasks((nchunks + j->per - 1) / j->per, range_task, j);
-    } else if (work < LN_PAR_MIN || nchunks == 1) {
-        j->fn(j->arg, 0, j->n);
-    } else {
-#pragma omp parallel for schedule(static)
-        for (int64_t c = 0; c < nchunks; c++) range_chunk(j, c);
+        return;
     }
+    if (work >= LN_PAR_MIN && nchunks > 1 && !tl_in_task && !omp_in_parallel()) {
+        j->per = 1;
+        if (ln__pool_run(nchunks, range_task, j, omp_get_max_threads())) return;
+    }
+    j->fn(j->arg, 0, j->n);
 }
 
 void ln_parallel_for(int64_t n, ln_range_fn fn, void *arg) {
+    ln_parallel_for_cost(n, 1, fn, arg);
+}
+
+void ln_parallel_for_cost(int64_t n, int cost, ln_range_fn fn, void *arg) {
     if (n <= 0) return;
-    range_job j = {fn, arg, n, LN_PAR_CHUNK, 1};
-    run_chunks(&j, n);
+    if (cost < 1) cost = 1;
+    /* chunks of about LN_PAR_CHUNK units of work (n and cost alone decide
+    ** the cut, which elementwise results never depend on) */
+    int64_t chunk = LN_PAR_CHUNK / cost;
+    range_job j = {fn, arg, n, chunk < 1024 ? 1024 : chunk, 1};
+    run_chunks(&j, n > INT64_MAX / cost ? INT64_MAX : n * cost);
 }
 
 void ln_parallel_rows(int64_t rows, int64_t cols, ln_range_fn fn, void *arg) {

@@ -9,7 +9,9 @@
 **    LN_PAR_CHUNK elements become the team's tasks; otherwise below
 **    LN_PAR_MIN elements it is one call fn(arg, 0, n) (no OpenMP call at
 **    all: entering even an if(0) region costs more than a short loop), and
-**    above, an OpenMP loop spreads the chunks. fn is elementwise -- its
+**    above, the chunks are tasks shared with helper threads that never
+**    hold the caller up (core/parallel_pool.c: no barrier; a helper that is
+**    late on a busy machine takes fewer chunks). fn is elementwise -- its
 **    results never depend on the cut -- typically a loop compiled per CPU
 **    with LU_CLONES (plugin_util.h), so results are bitwise identical for
 **    any number of threads.
@@ -47,13 +49,27 @@
 
 #include "lunet/lunet.h"
 
-#define LN_PAR_MIN 32768  /* elements below which a loop stays serial */
+/* Elements below which a loop outside a team stays serial: measured (issue
+** 21, docs/performance.md) -- an OpenMP fork/join is 2.6-2.9 us, break-even
+** 75k-95k (bench/par_calib.c); the helper pool's 2-thread `a + b` first
+** won at 131072 elements (none at 65536) on the shared 2-core machine. */
+#define LN_PAR_MIN 131072
 #define LN_PAR_CHUNK 8192 /* elements per chunk of ln_parallel_for */
+/* Cost of a lunet/vmath.h function in adds, as ln_parallel_for_cost counts:
+** measured in an eager Lua loop, a:exp() took 0.9x and a:tanh() 1.5x the
+** time of a + b (memory traffic and the result, not the polynomial,
+** dominate), so such loops are spread from LN_PAR_MIN / 2 elements on. */
+#define LN_PAR_COST_VMATH 2
 
 typedef void (*ln_range_fn)(void *arg, int64_t lo, int64_t hi);
 typedef void (*ln_task_fn)(void *arg, int64_t task);
 
 LN_API void ln_parallel_for(int64_t n, ln_range_fn fn, void *arg);
+/* ln_parallel_for for a loop whose element costs about `cost` elements of
+** a simple one (an add): an exp, tanh or sigmoid is ~8, so it is spread
+** from LN_PAR_MIN / 8 elements on, in chunks of LN_PAR_CHUNK / cost. */
+LN_API void ln_parallel_for_cost(int64_t n, int cost, ln_range_fn fn,
+                                 void *arg);
 LN_API void ln_parallel_rows(int64_t rows, int64_t cols, ln_range_fn fn,
                              void *arg);
 LN_API void ln_parallel_tasks(int64_t ntasks, ln_task_fn fn, void *arg);

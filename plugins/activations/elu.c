@@ -5,9 +5,8 @@
 ** needs alpha >= 0 (negative alphas would make y ambiguous; the ELU layer
 ** of later Keras versions refuses them too).
 */
-#include <math.h>
-
 #include "lunet/plugin_util.h"
+#include "lunet/vmath.h" /* ln_vexpm1f: vectorised */
 
 typedef struct elu_state {
     float alpha;
@@ -24,9 +23,10 @@ LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
     const float a = ((const elu_state *)j->state)->alpha;
     const float *x = j->x;
     float *y = j->out;
+#pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         float v = x[i];
-        y[i] = v > 0.0f ? v : a * expm1f(v);
+        y[i] = v > 0.0f ? v : a * ln_vexpm1f(v);
     }
 }
 

@@ -3,9 +3,8 @@
 ** scale * (x > 0 ? x : alpha * (e^x - 1)).
 ** Backward from y: scale for y > 0, else y + scale * alpha.
 */
-#include <math.h>
-
 #include "lunet/plugin_util.h"
+#include "lunet/vmath.h" /* ln_vexpm1f: vectorised */
 
 #define SELU_ALPHA 1.6732632423543772848170429916717
 #define SELU_SCALE 1.0507009873554804934193349852946
@@ -16,9 +15,10 @@ LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
     const float sa = (float)(SELU_SCALE * SELU_ALPHA);
     const float *x = j->x;
     float *y = j->out;
+#pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         float v = x[i];
-        y[i] = v > 0.0f ? scale * v : sa * expm1f(v);
+        y[i] = v > 0.0f ? scale * v : sa * ln_vexpm1f(v);
     }
 }
 

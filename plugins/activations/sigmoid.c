@@ -1,21 +1,17 @@
 /*
 ** sigmoid.c -- 1 / (1 + e^-x), evaluated without overflow for large |x|
-** (e^x / (1 + e^x) on the negative side). Backward: y * (1 - y).
+** (e^x / (1 + e^x) on the negative side; lunet/vmath.h's vectorised
+** ln_vsigmoidf). Backward: y * (1 - y).
 */
-#include <math.h>
-
 #include "lunet/plugin_util.h"
+#include "lunet/vmath.h"
 
 LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
     const lu_act_job *j = arg;
     const float *x = j->x;
     float *y = j->out;
-    for (int64_t i = lo; i < hi; i++) {
-        float v = x[i];
-        float e = expf(-fabsf(v)); /* in (0, 1] */
-        float r = 1.0f / (1.0f + e);
-        y[i] = v >= 0.0f ? r : e * r;
-    }
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) y[i] = ln_vsigmoidf(x[i]);
 }
 
 static void fwd(const void *s, const float *x, float *y, int64_t rows,

@@ -1,36 +1,41 @@
 /*
-** swish.c -- x * sigmoid(x) (Keras swish, TF >= 2.2).
+** swish.c -- x * sigmoid(x) (Keras swish, TF >= 2.2), sigmoid being
+** lunet/vmath.h's vectorised, overflow-free ln_vsigmoidf.
 ** Backward needs x: s + x * s * (1 - s) with s = sigmoid(x).
 */
-#include <math.h>
+#include "lunet/plugin_util.h"
+#include "lunet/vmath.h"
 
-#include "lunet/plugin.h"
-
-/* Overflow-free logistic function. */
-static inline float sigm(float v) {
-    float e = expf(-fabsf(v));
-    float r = 1.0f / (1.0f + e);
-    return v >= 0.0f ? r : e * r;
+LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float *x = j->x;
+    float *y = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        float v = x[i];
+        y[i] = v * ln_vsigmoidf(v);
+    }
 }
 
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
-    int64_t n = rows * cols;
-    LN_PAR_FOR(n * 2)
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        y[i] = v * sigm(v);
+    lu_act_run(fwd_chunk, s, x, NULL, NULL, y, rows * cols);
+}
+
+LN_CLONES static void bwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float *x = j->x, *dy = j->dy;
+    float *dx = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        float v = x[i], sg = ln_vsigmoidf(v);
+        dx[i] = (sg + v * sg * (1.0f - sg)) * dy[i];
     }
 }
 
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
-    int64_t n = rows * cols;
-    LN_PAR_FOR(n * 2)
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i], sg = sigm(v);
-        dx[i] = (sg + v * sg * (1.0f - sg)) * dy[i];
-    }
+    lu_act_run(bwd_chunk, s, x, y, dy, dx, rows * cols);
 }
 
 static const ln_activation_ops ops = {

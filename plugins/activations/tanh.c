@@ -1,25 +1,37 @@
 /*
-** tanh.c -- hyperbolic tangent. Backward: 1 - y^2.
+** tanh.c -- hyperbolic tangent (lunet/vmath.h's vectorised ln_vtanhf).
+** Backward: 1 - y^2.
 */
-#include <math.h>
+#include "lunet/plugin_util.h"
+#include "lunet/vmath.h"
 
-#include "lunet/plugin.h"
+LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float *x = j->x;
+    float *y = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) y[i] = ln_vtanhf(x[i]);
+}
 
 static void fwd(const void *s, const float *x, float *y, int64_t rows,
                 int64_t cols) {
-    int64_t n = rows * cols;
-    LN_PAR_FOR(n * 2)
-    for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+    lu_act_run(fwd_chunk, s, x, NULL, NULL, y, rows * cols);
+}
+
+LN_CLONES static void bwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float *y = j->y, *dy = j->dy;
+    float *dx = j->out;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        float v = y[i];
+        dx[i] = (1.0f - v * v) * dy[i];
+    }
 }
 
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
-    int64_t n = rows * cols;
-    LN_PAR_FOR_SIMD((n) * 2)
-    for (int64_t i = 0; i < n; i++) {
-        float v = y[i];
-        dx[i] = (1.0f - v * v) * dy[i];
-    }
+    lu_act_run(bwd_chunk, s, x, y, dy, dx, rows * cols);
 }
 
 static const ln_activation_ops ops = {

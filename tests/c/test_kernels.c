@@ -4,6 +4,11 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -146,6 +151,72 @@ START_TEST(denormals_flushed_in_every_thread) {
 }
 END_TEST
 
+
+/* ln_parallel_for outside a team hands chunks to helper threads
+** (core/parallel_pool.c): the caller takes chunk 0 first and waits in it
+** (at most 10 s) until another thread has run a chunk from the back. */
+typedef struct {
+    pthread_t caller;
+    int wait; /* chunk 0 waits for another thread */
+    _Atomic int other; /* chunks run by another thread */
+    _Atomic int chunks;
+} pool_probe;
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void probe_range(void *arg, int64_t lo, int64_t hi) {
+    pool_probe *p = arg;
+    atomic_fetch_add(&p->chunks, 1);
+    if (!pthread_equal(pthread_self(), p->caller)) atomic_fetch_add(&p->other, 1);
+    if (lo == 0 && p->wait) {
+        double t0 = now_s();
+        while (!atomic_load(&p->other) && now_s() - t0 < 10) sched_yield();
+    }
+}
+
+START_TEST(helpers_take_chunks) {
+    omp_set_num_threads(2);
+    pool_probe p = {.caller = pthread_self(), .wait = 1};
+    ln_parallel_for(64 * LN_PAR_CHUNK, probe_range, &p);
+    ck_assert_int_eq(atomic_load(&p.chunks), 64);
+    ck_assert_msg(atomic_load(&p.other) > 0, "no helper thread took a chunk");
+    /* one thread: no helper */
+    omp_set_num_threads(1);
+    pool_probe q = {.caller = pthread_self()};
+    ln_parallel_for(64 * LN_PAR_CHUNK, probe_range, &q);
+    ck_assert_int_eq(atomic_load(&q.other), 0);
+    ck_assert_int_eq(atomic_load(&q.chunks), 1);
+}
+END_TEST
+
+/* The helpers are started on first use; a child forked afterwards (which
+** has none of them) starts its own and finishes. */
+START_TEST(pool_survives_fork) {
+    enum { N = 1 << 20 };
+    float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    ck_assert(x && y);
+    for (int i = 0; i < N; i++) x[i] = (float)(i % 1000) * 1e-3f;
+    omp_set_num_threads(2);
+    ln_unary(LN_U_TANH, y, x, N);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        alarm(60);
+        ln_unary(LN_U_EXP, y, x, N);
+        _exit(y[N - 1] == expf(x[N - 1]) || fabsf(y[N - 1] - expf(x[N - 1])) < 1e-6f ? 0 : 3);
+    }
+    int status = 0;
+    ck_assert(waitpid(pid, &status, 0) == pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    free(x);
+    free(y);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("kernels");
     TCase *tc = tcase_create("kernels");
@@ -156,6 +227,8 @@ int main(void) {
     tcase_add_test(tc, thread_count_independence);
     tcase_add_test(tc, gather);
     tcase_add_test(tc, denormals_flushed_in_every_thread);
+    tcase_add_test(tc, helpers_take_chunks);
+    tcase_add_test(tc, pool_survives_fork);
     suite_add_tcase(s, tc);
     return lt_run(s);
 }

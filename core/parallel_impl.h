@@ -1,0 +1,66 @@
+/*
+** parallel_impl.h -- what parallel.c (thread teams, chunked ranges) and
+** parallel_pool.c (the helpers of loops outside a team) share: the job
+** word and its claims. Internal to core. Owner: core (issue 21).
+**
+** A job is ntasks independent tasks published in one 64-bit word:
+** tag (16 bits) | front (24) | back (24); tasks [front, back) are
+** unclaimed. The publisher claims from the front, helpers from the back,
+** each claim a compare-and-swap that also checks the tag, so a stale
+** claim on a finished job fails and a late helper simply takes fewer.
+*/
+#ifndef LUNET_PARALLEL_IMPL_H
+#define LUNET_PARALLEL_IMPL_H
+
+#include <stdatomic.h>
+
+#include "lunet/parallel.h"
+
+#define LN__TAG_SHIFT 48
+#define LN__FRONT_SHIFT 24
+#define LN__FIELD_MASK ((UINT64_C(1) << 24) - 1)
+#define LN__MAX_TASKS ((int64_t)LN__FIELD_MASK)
+
+static inline void ln__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+static inline uint64_t ln__job_pack(unsigned tag, int64_t front, int64_t back) {
+    return ((uint64_t)(tag & 0xffffu) << LN__TAG_SHIFT) |
+           ((uint64_t)front << LN__FRONT_SHIFT) | (uint64_t)back;
+}
+
+static inline unsigned ln__job_tag(uint64_t w) {
+    return (unsigned)(w >> LN__TAG_SHIFT);
+}
+
+/* Claim a task of the job tagged `tag` from the front (from_back = 0) or
+** the back; -1 when none is left or the job is over. */
+static inline int64_t ln__job_claim(_Atomic uint64_t *word, unsigned tag,
+                                    int from_back) {
+    uint64_t w = atomic_load_explicit(word, memory_order_acquire);
+    for (;;) {
+        if (ln__job_tag(w) != (tag & 0xffffu)) return -1;
+        int64_t front = (int64_t)((w >> LN__FRONT_SHIFT) & LN__FIELD_MASK);
+        int64_t back = (int64_t)(w & LN__FIELD_MASK);
+        if (front >= back) return -1;
+        uint64_t nw = from_back ? ln__job_pack(tag, front, back - 1)
+                                : ln__job_pack(tag, front + 1, back);
+        if (atomic_compare_exchange_weak_explicit(word, &w, nw,
+                                                  memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return from_back ? back - 1 : front;
+    }
+}
+
+/* Run fn(arg, 0 .. ntasks-1) on this thread and the pool's helpers
+** (nthreads in all); 0 without doing anything when the pool cannot take
+** the job (no helper could be started, or another thread's job runs):
+** the caller then runs the tasks itself. */
+int ln__pool_run(int64_t ntasks, ln_task_fn fn, void *arg, int nthreads);
+
+#endif

@@ -1,0 +1,187 @@
+/*
+** vmath.h -- float32 exp, expm1, log, log1p, tanh and sigmoid written so
+** that GCC vectorises a loop calling them (header only; part of the plugin
+** SDK). Owner: core (issue 21).
+**
+** libm's expf/tanhf/logf are scalar calls: a loop over them runs one
+** element at a time. These are branch-free (selects, no tables, no calls),
+** so in a LN_CLONES function with `#pragma omp simd` a loop of them becomes
+** 16 (AVX-512), 8 (AVX2) or 4 (SSE2) lanes:
+**
+**     LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
+**         ...
+**     #pragma omp simd
+**         for (int64_t i = lo; i < hi; i++) y[i] = ln_vtanhf(x[i]);
+**     }
+**
+** Method: exp/expm1 reduce x = n ln2 + r, |r| <= ln2/2 (ln2 in two parts),
+** expm1(r) is Cephes's degree-7 minimax polynomial, and 2^n is applied as
+** two exact power-of-two factors (so results down to the smallest denormal
+** round once). log takes the exponent and mantissa from the bits (denormal
+** inputs scaled by 2^23 first) and Cephes's degree-9 polynomial on
+** [sqrt(1/2) - 1, sqrt(2) - 1]. log1p(u) = log(1 + u) + the rounding error
+** of 1 + u over 1 + u; tanh(x) = sign(x) q / (q + 2) with q = expm1(2|x|)
+** (|x| capped at 9.5, where tanh is 1 in float); sigmoid(x) = 1 / (1 + e)
+** for x >= 0 and e / (1 + e) below, e = exp(-|x|) (one division).
+**
+** Accuracy against double-precision libm, ulp = the spacing of float32 at
+** the exact result (the smallest denormal's below FLT_MIN). Worst errors
+** found: every float32 of the range (exhaustive, baseline clone without
+** FMA): exp 0.99 on [-110, 100], expm1 1.57 on [-100, 100], log 0.83 on
+** (0, inf), log1p 1.44 on [-1, inf); every 1021st bit pattern plus dense
+** sweeps of [-2, 2], in the baseline, AVX2 and AVX-512 clones (FMAs
+** contracted): tanh 2.26 on [-100, 100], sigmoid 2.12 on [-110, 100].
+** The bounds the test asserts (tests/c/test_vmath.c, every clone the CPU
+** runs) are LN_VMATH_MAX_ULP_* below: 2 ulp for exp, expm1, log, log1p;
+** 3 for tanh and sigmoid.
+** Special values as C99 libm: NaN in -> NaN out; exp(+inf) = +inf,
+** exp(-inf) = 0, exp overflows to +inf above ln(FLT_MAX) and underflows
+** through the denormals to +0; expm1(-inf) = -1; log(+-0) = -inf,
+** log(x < 0) = NaN, log(+inf) = +inf; log1p(-1) = -inf, log1p(u < -1) =
+** NaN; tanh(+-inf) = +-1; sigmoid(+inf) = 1, sigmoid(-inf) = 0; -0 gives
+** -0 for expm1, log1p and tanh. Under the FTZ/DAZ mode lunet sets
+** (ln_cpu_init) denormals are zero in and out, as for every float
+** operation there: log of a denormal is then -inf.
+**
+** The same input gives the same bits in every thread (each element is
+** computed alone, same code); where a file allows contraction the FMA
+** clones may differ from the baseline clone in the last bit (core/kernels.c
+** is compiled with -ffp-contract=off, so its clones agree).
+*/
+#ifndef LUNET_VMATH_H
+#define LUNET_VMATH_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define LN_VMATH_MAX_ULP_EXP 2
+#define LN_VMATH_MAX_ULP_EXPM1 2
+#define LN_VMATH_MAX_ULP_LOG 2
+#define LN_VMATH_MAX_ULP_LOG1P 2
+#define LN_VMATH_MAX_ULP_TANH 3
+#define LN_VMATH_MAX_ULP_SIGMOID 3
+
+#if defined(__GNUC__)
+#define LN_VM_INLINE static inline __attribute__((always_inline))
+#else
+#define LN_VM_INLINE static inline
+#endif
+
+LN_VM_INLINE uint32_t ln_vm_bits_(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+LN_VM_INLINE float ln_vm_float_(uint32_t u) {
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* 2^k for -126 <= k <= 127 (a normal float, exact). */
+LN_VM_INLINE float ln_vm_pow2_(int32_t k) {
+    return ln_vm_float_((uint32_t)(k + 127) << 23);
+}
+
+/* expm1(r) for |r| <= ln2/2: Cephes's minimax polynomial. */
+LN_VM_INLINE float ln_vm_expm1_poly_(float r) {
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    return p * (r * r) + r;
+}
+
+/* e^x - 1 + one (one = 1: e^x; one = 0: e^x - 1), x already clamped to
+** [-105, 89] (NaN mapped into it): (q + 1 - 2^-n) 2^n with q = expm1(r),
+** 2^n applied as 2^(n >> 1) 2^(n - (n >> 1)), both normal. */
+LN_VM_INLINE float ln_vm_exp_core_(float x, int plus_one) {
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds */
+    float nf = (x * 1.44269504088896341f + magic) - magic;
+    int32_t n = (int32_t)nf;
+    float r = (x - nf * 0.693359375f) - nf * -2.12194440e-4f;
+    float q = ln_vm_expm1_poly_(r);
+    int32_t m = n < 25 ? n : 25; /* 1 - 2^-m is 1 in float from 25 on */
+    float c = plus_one ? 1.0f : 1.0f - ln_vm_pow2_(-m);
+    int32_t n1 = n >> 1; /* floor(n / 2) */
+    return ((q + c) * ln_vm_pow2_(n1)) * ln_vm_pow2_(n - n1);
+}
+
+/* e^x. */
+LN_VM_INLINE float ln_vexpf(float x) {
+    float c = x > -105.0f ? x : -105.0f; /* NaN -> -105 (put back below) */
+    c = c < 89.0f ? c : 89.0f;
+    float y = ln_vm_exp_core_(c, 1);
+    return x != x ? x : y;
+}
+
+/* e^x - 1, accurate near 0. */
+LN_VM_INLINE float ln_vexpm1f(float x) {
+    float c = x > -88.0f ? x : -88.0f; /* e^-88 - 1 is -1 in float */
+    c = c < 89.0f ? c : 89.0f;
+    float y = ln_vm_exp_core_(c, 0);
+    y = x == 0.0f ? x : y; /* keeps -0 */
+    return x != x ? x : y;
+}
+
+/* Natural logarithm. */
+LN_VM_INLINE float ln_vlogf(float x) {
+    const float tiny_lim = 1.17549435e-38f; /* FLT_MIN */
+    int tiny = x < tiny_lim;
+    float xs = tiny ? x * 8388608.0f : x; /* denormals: scale by 2^23 */
+    uint32_t u = ln_vm_bits_(xs);
+    int32_t e = (int32_t)((u >> 23) & 0xffu) - 126 - (tiny ? 23 : 0);
+    float m = ln_vm_float_((u & 0x007fffffu) | 0x3f000000u); /* [0.5, 1) */
+    int low = m < 0.707106781186547524f;
+    e = low ? e - 1 : e;
+    float f = low ? (m + m) - 1.0f : m - 1.0f; /* [sqrt(1/2) - 1, sqrt(2) - 1) */
+    float z = f * f;
+    float p = 7.0376836292e-2f;
+    p = p * f - 1.1514610310e-1f;
+    p = p * f + 1.1676998740e-1f;
+    p = p * f - 1.2420140846e-1f;
+    p = p * f + 1.4249322787e-1f;
+    p = p * f - 1.6668057665e-1f;
+    p = p * f + 2.0000714765e-1f;
+    p = p * f - 2.4999993993e-1f;
+    p = p * f + 3.3333331174e-1f;
+    float ef = (float)e;
+    float y = p * f * z;
+    y = y + ef * -2.12194440e-4f;
+    y = y - 0.5f * z;
+    y = (f + y) + ef * 0.693359375f;
+    const float inf = __builtin_inff();
+    y = x < 0.0f ? __builtin_nanf("") : y;
+    y = x == 0.0f ? -inf : y;
+    y = x == inf ? inf : y;
+    return x != x ? x : y;
+}
+
+/* log(1 + u), accurate near 0. */
+LN_VM_INLINE float ln_vlog1pf(float u) {
+    float w = 1.0f + u;
+    float c = u - (w - 1.0f); /* the rounding error of 1 + u */
+    int finite = w != 0.0f && w < __builtin_inff();
+    float y = ln_vlogf(w) + (finite ? c / w : 0.0f);
+    y = u == 0.0f ? u : y; /* keeps -0 */
+    return u != u ? u : y;
+}
+
+/* Hyperbolic tangent. */
+LN_VM_INLINE float ln_vtanhf(float x) {
+    float a = __builtin_fabsf(x);
+    a = a > 9.5f ? 9.5f : a; /* tanh is 1 in float from ~9.01 on */
+    float q = ln_vexpm1f(a + a);
+    return __builtin_copysignf(q / (q + 2.0f), x);
+}
+
+/* Logistic sigmoid 1 / (1 + e^-x), without overflow. */
+LN_VM_INLINE float ln_vsigmoidf(float x) {
+    float e = ln_vexpf(-__builtin_fabsf(x)); /* (0, 1] */
+    return (x >= 0.0f ? 1.0f : e) / (1.0f + e);
+}
+
+#endif
