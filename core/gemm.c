@@ -655,8 +655,15 @@ static void gemm_block(const gemm_plan *P, int64_t i0, int64_t i1, int64_t j0,
                     g.aks = a_ks;
                 }
                 g.mr = mr;
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    const int w = (int)(nc - jr < NR ? nc - jr : NR);
+                for (int64_t jr = 0, w; jr < nc; jr += w) {
+                    w = nc - jr < NR ? nc - jr : NR;
+                    /* B read in place: a last panel of one vector (256 =
+                    ** 5 x 48 + 16 columns) runs at half speed (its
+                    ** broadcasts are amortised over one FMA each): split
+                    ** the last two as evenly as whole vectors allow (32 +
+                    ** 32). Packed B keeps NR-wide panels (its layout). */
+                    if (!bp && nc - jr > NR && nc - jr <= NR + VW)
+                        w = (nc - jr + 2 * VW - 1) / (2 * VW) * VW;
                     g.nv = (w + VW - 1) / VW;
                     g.nlast = w - (g.nv - 1) * VW;
                     if (bp) {
