@@ -14,7 +14,9 @@ Layers (batch 32 unless --batch; channels_last, stride 1):
   lenet2  14x14x20 -> Conv2D 50, 5x5 "valid"
   cnn1    28x28x1  -> Conv2D 64, 7x7 "same"   (chapter 14's first layer)
   cnn2    14x14x64 -> Conv2D 128, 3x3 "same"
+  cnn3    14x14x128 -> Conv2D 128, 3x3 "same"
   cnn4    7x7x128  -> Conv2D 256, 3x3 "same"
+  cnn5    7x7x256  -> Conv2D 256, 3x3 "same"
 --sweep adds 28x28x1 -> Conv2D F, 5x5 "same" for F = 16, 32, ..., 128, run
 with algorithm = "direct" (not "auto") against "gemm": where the
 one-channel forward stops beating the GEMM (conv_c1.h's C1_FWD_MAX16).
@@ -34,7 +36,9 @@ local LAYERS = {
   {name = "lenet2", h = 14, w = 14, c = 20, f = 50, k = 5, pad = "valid"},
   {name = "cnn1", h = 28, w = 28, c = 1, f = 64, k = 7, pad = "same"},
   {name = "cnn2", h = 14, w = 14, c = 64, f = 128, k = 3, pad = "same"},
+  {name = "cnn3", h = 14, w = 14, c = 128, f = 128, k = 3, pad = "same"},
   {name = "cnn4", h = 7, w = 7, c = 128, f = 256, k = 3, pad = "same"},
+  {name = "cnn5", h = 7, w = 7, c = 256, f = 256, k = 3, pad = "same"},
 }
 
 local function parse(argv)

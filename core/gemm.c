@@ -40,6 +40,7 @@
 
 #include <omp.h>
 
+#include "lunet/gemm.h"
 #include "lunet/kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -654,8 +655,15 @@ static void gemm_block(const gemm_plan *P, int64_t i0, int64_t i1, int64_t j0,
                     g.aks = a_ks;
                 }
                 g.mr = mr;
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    const int w = (int)(nc - jr < NR ? nc - jr : NR);
+                for (int64_t jr = 0, w; jr < nc; jr += w) {
+                    w = nc - jr < NR ? nc - jr : NR;
+                    /* B read in place: a last panel of one vector (256 =
+                    ** 5 x 48 + 16 columns) runs at half speed (its
+                    ** broadcasts are amortised over one FMA each): split
+                    ** the last two as evenly as whole vectors allow (32 +
+                    ** 32). Packed B keeps NR-wide panels (its layout). */
+                    if (!bp && nc - jr > NR && nc - jr <= NR + VW)
+                        w = (nc - jr + 2 * VW - 1) / (2 * VW) * VW;
                     g.nv = (w + VW - 1) / VW;
                     g.nlast = w - (g.nv - 1) * VW;
                     if (bp) {
@@ -772,6 +780,102 @@ static void gemm_unpacked_ref(const gemm_plan *P) {
     }
 }
 
+/* The plan of one product (m, n > 0, k > 0, alpha != 0): orientation
+** (C or C^T), kc, packing and blocking; no threads yet. */
+static void plan_init(gemm_plan *P, int trans_a, int trans_b, int64_t m,
+                      int64_t n, int64_t k, float alpha, const float *a,
+                      int64_t lda, const float *b, int64_t ldb, float beta,
+                      float *c, int64_t ldc, const ln_gemm_epilogue *epi) {
+    P->isa = get_isa();
+    const int MR = P->isa->mr, NR = P->isa->vw * P->isa->nv;
+    P->k = k;
+    P->alpha = alpha;
+    P->beta = beta;
+    P->c = c;
+    P->ldc = ldc;
+    P->epi = epi && (epi->bias || epi->fn) ? epi : NULL;
+    /* A*B^T with few rows (dX = dY*W^T of a Dense layer): packing B^T
+    ** (n x k, a transpose) would cost as much as the product. Solve
+    ** C^T = B * op(A)^T instead: B's rows are broadcast in place, only the
+    ** small op(A)^T is packed, and the kernel stores its tiles transposed.
+    ** Every element is the same FMA chain, so the result is bitwise the
+    ** same as the direct way. */
+    P->ct = trans_b && n > m && m <= GEMM_CT_MAX_M && k >= GEMM_CT_MIN_K;
+    if (P->ct) {
+        P->ta = 0; /* op(A') = op(B)^T = B, rows contiguous in k */
+        P->tb = !trans_a;
+        P->m = n;
+        P->n = m;
+        P->a = b;
+        P->lda = ldb;
+        P->b = a;
+        P->ldb = lda;
+    } else {
+        P->ta = trans_a != 0;
+        P->tb = trans_b != 0;
+        P->m = m;
+        P->n = n;
+        P->a = a;
+        P->lda = lda;
+        P->b = b;
+        P->ldb = ldb;
+    }
+    m = P->m;
+    n = P->n;
+    /* kc depends on K only (determinism); blocks as even as possible. */
+    P->kc = ceil_div(k, ceil_div(k, GEMM_KC_MAX));
+    P->pack_b = P->tb || m >= GEMM_PACK_B_MIN_M;
+    /* A^T: the MR floats of a k step are contiguous, k steps lda apart (the
+    ** same L1 sets when lda is a multiple of 1 KiB): copy the panel. */
+    P->pack_a = P->ta && m >= 2 * MR && n > NR;
+    P->nc = P->pack_b ? GEMM_NC_MAX / NR * NR : n;
+    if (P->nc > n) P->nc = n;
+    P->bpre = NULL;
+    P->npad = ceil_div(n, NR) * NR;
+}
+
+/* Workspace floats of one thread running gemm_block on plan P (B packed by
+** the thread itself), rounded to 4 KiB slices. */
+static size_t plan_ws_floats(const gemm_plan *P) {
+    const int MR = P->isa->mr, NR = P->isa->vw * P->isa->nv;
+    size_t per = 0;
+    if (P->pack_b) per += (size_t)(P->kc * ceil_div(P->nc, NR) * NR);
+    if (P->pack_a) per += (size_t)(P->kc * MR);
+    return (per + 1023) & ~(size_t)1023;
+}
+
+size_t ln_gemm_ws_floats(int trans_a, int trans_b, int64_t m, int64_t n,
+                         int64_t k) {
+    if (m <= 0 || n <= 0 || k <= 0) return 0;
+    gemm_plan P;
+    static const float one = 1.0f;
+    plan_init(&P, trans_a, trans_b, m, n, k, 1.0f, &one, 1, &one, 1, 0.0f,
+              NULL, 1, NULL);
+    return plan_ws_floats(&P);
+}
+
+void ln_gemm_ws(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                float alpha, const float *a, int64_t lda, const float *b,
+                int64_t ldb, float beta, float *c, int64_t ldc,
+                const ln_gemm_epilogue *epi, float *ws, size_t ws_floats) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0.0f) {
+        scale_c(m, n, beta, c, ldc, epi);
+        return;
+    }
+    gemm_plan P;
+    plan_init(&P, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
+              ldc, epi);
+    const size_t per = plan_ws_floats(&P);
+    if (per > ws_floats || (per && !ws)) {
+        ln_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                epi);
+        return;
+    }
+    P.ws_floats = per;
+    gemm_block(&P, 0, P.m, 0, P.n, per ? ws : NULL);
+}
+
 void ln_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
              float alpha, const float *a, int64_t lda, const float *b,
              int64_t ldb, float beta, float *c, int64_t ldc,
@@ -782,54 +886,11 @@ void ln_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
         return;
     }
     gemm_plan P;
-    P.isa = get_isa();
+    plan_init(&P, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
+              ldc, epi);
     const int MR = P.isa->mr, NR = P.isa->vw * P.isa->nv;
-    P.k = k;
-    P.alpha = alpha;
-    P.beta = beta;
-    P.c = c;
-    P.ldc = ldc;
-    P.epi = epi && (epi->bias || epi->fn) ? epi : NULL;
-    /* A*B^T with few rows (dX = dY*W^T of a Dense layer): packing B^T
-    ** (n x k, a transpose) would cost as much as the product. Solve
-    ** C^T = B * op(A)^T instead: B's rows are broadcast in place, only the
-    ** small op(A)^T is packed, and the kernel stores its tiles transposed.
-    ** Every element is the same FMA chain, so the result is bitwise the
-    ** same as the direct way. */
-    P.ct = trans_b && n > m && m <= GEMM_CT_MAX_M && k >= GEMM_CT_MIN_K;
-    if (P.ct) {
-        P.ta = 0; /* op(A') = op(B)^T = B, rows contiguous in k */
-        P.tb = !trans_a;
-        P.m = n;
-        P.n = m;
-        P.a = b;
-        P.lda = ldb;
-        P.b = a;
-        P.ldb = lda;
-        m = P.m;
-        n = P.n;
-    } else {
-        P.ta = trans_a != 0;
-        P.tb = trans_b != 0;
-        P.m = m;
-        P.n = n;
-        P.a = a;
-        P.lda = lda;
-        P.b = b;
-        P.ldb = ldb;
-    }
-
-    /* kc depends on K only (determinism); blocks as even as possible. */
-    P.kc = ceil_div(k, ceil_div(k, GEMM_KC_MAX));
-    P.pack_b = P.tb || m >= GEMM_PACK_B_MIN_M;
-    /* A^T: the MR floats of a k step are contiguous, k steps lda apart (the
-    ** same L1 sets when lda is a multiple of 1 KiB): copy the panel. */
-    P.pack_a = P.ta && m >= 2 * MR && n > NR;
-    P.nc = P.pack_b ? GEMM_NC_MAX / NR * NR : n;
-    if (P.nc > n) P.nc = n;
-
-    P.bpre = NULL;
-    P.npad = ceil_div(n, NR) * NR;
+    m = P.m;
+    n = P.n;
 
     /* Threads. Below GEMM_PAR_MIN_FLOPS one thread is faster: waking a
     ** sleeping OpenMP thread and joining it costs tens of microseconds.

@@ -30,15 +30,19 @@
 **    reversed taps and a rearranged kernel, tasks over pixels, no
 **    scatter pass (measured: the conv's backward from ~100 to ~150
 **    GFLOP/s on one core).
-**  - wgrad: small is first transposed (tasks of CG_MCHUNK pixels); then
-**    tasks own blocks of patch columns of dW^T = small^T P(big) and run
-**    over the pixels in chunks of CG_MCHUNK: the chunk's patch columns are
-**    built once, and ln_gemm accumulates them times each block of up to
-**    CG_CBLK channels of small^T (beta = 1 after the first chunk), so the
-**    sum over pixels runs in a fixed chunk order. The task then writes its
-**    columns of dW in Keras's layout.
-** Every ln_gemm here is non-transposed with fewer than 128 rows, the case
-** ln_gemm serves without packing memory: nothing is allocated in a task.
+**  - wgrad: tasks own blocks of patch columns of dW^T = small^T P(big)
+**    and run over the pixels in chunks of CG_MCHUNK: the chunk's patch
+**    columns are built once and ln_gemm_ws adds small^T times them into
+**    the task's columns (beta = 1 after the first chunk), so the sum over
+**    pixels runs in a fixed chunk order; small^T is packed by panels
+**    straight from small into the task's scratch (no transpose pass). The
+**    task then writes its columns of dW in Keras's layout. The tasks need
+**    nothing else, so they share one parallel run with the input
+**    gradient's.
+** The gather and scatter products are non-transposed ln_gemm calls with
+** fewer than 128 rows, the case ln_gemm serves without packing memory;
+** wgrad's ln_gemm_ws packs into the thread's scratch: nothing is
+** allocated in a task.
 ** Patch rows are built with one memcpy per window row where the window
 ** row is contiguous in the image (dilation 1, one group).
 */
@@ -46,10 +50,10 @@
 #define LUNET_CONV_GEMM_H
 
 #include "conv_util.h"
+#include "lunet/gemm.h"
 
 #define CG_ROWS 120   /* small pixels per gather/scatter product (< 128) */
 #define CG_MCHUNK 256 /* pixels per accumulation step of wgrad */
-#define CG_CBLK 120   /* small-side channels per wgrad task (< 128) */
 #define CG_KBLK 384   /* at most this many patch columns per wgrad task */
 
 typedef struct cg_conv {
@@ -285,50 +289,50 @@ static LU_UNUSED void cg_scatter_task(void *arg, int64_t t) {
 typedef struct cg_wgrad_job {
     const cg_conv *g;
     const float *big, *small;
-    float *st;  /* small^T, [cs x rows]: written by the transpose tasks */
-    float *dwt; /* [cs x K] accumulators */
+    float *dwt; /* [cs x K] accumulators (dW^T) */
     float *dw;  /* [K x cs], Keras's layout */
     const cu_scratch *scr;
     int64_t kbs, nkb; /* patch columns per task, tasks per group */
-    int64_t cbs, ncb; /* channel blocks of a group (one product each) */
+    int64_t wsf;      /* GEMM workspace floats of a task (after its patches) */
 } cg_wgrad_job;
 
-/* Blocks for nt threads: about four tasks per thread, whole 48-column
-** panels. Who computes a column never changes its arithmetic (one FMA
-** chain per element over the pixels in chunk order), so the split may
-** depend on the thread count. */
+/* Blocks for nt threads: whole 48-column panels, up to CG_KBLK columns
+** per task, as few tasks as that allows on one thread (the packed chunk of
+** small is reused by as many columns as possible), about four per thread
+** otherwise. Who computes a column never changes its arithmetic (one FMA
+** chain per element over the pixels in chunk order, ln_gemm's kc a
+** function of the chunk size), so the split may depend on the thread
+** count. */
 static LU_UNUSED void cg_wgrad_plan(const cg_conv *g, cg_wgrad_job *j, int nt) {
     const int64_t csg = g->cs / g->groups, K = cg_kdim(g);
-    j->ncb = (csg + CG_CBLK - 1) / CG_CBLK;
-    j->cbs = (csg + j->ncb - 1) / j->ncb;
-    int64_t want = (4 * nt + g->groups - 1) / g->groups;
+    int64_t want = nt > 1 ? (4 * nt + g->groups - 1) / g->groups : 1;
+    const int64_t least = (K + CG_KBLK - 1) / CG_KBLK;
+    if (want < least) want = least;
     int64_t per = (K + want - 1) / want;
     per = (per + 47) / 48 * 48;
-    j->kbs = per < 48 ? 48 : per > CG_KBLK ? CG_KBLK : per;
+    j->kbs = per > K ? K : per;
     j->nkb = (K + j->kbs - 1) / j->kbs;
+    const int64_t rows = g->n * cg_small_pixels(g);
+    const int64_t mc = rows < CG_MCHUNK ? rows : CG_MCHUNK;
+    j->wsf = (int64_t)ln_gemm_ws_floats(1, 0, csg, j->kbs, mc > 0 ? mc : 1);
 }
 static LU_UNUSED int64_t cg_wgrad_tasks(const cg_conv *g, const cg_wgrad_job *j) {
     return g->groups * j->nkb;
 }
+/* Patch columns (none for a pointwise product: read in place), rounded to
+** 64 bytes, then the GEMM's packing workspace. */
+static LU_UNUSED int64_t cg_wgrad_col_floats(const cg_wgrad_job *j) {
+    return cg_pointwise(j->g) ? 0 : (CG_MCHUNK * j->kbs + 15) / 16 * 16;
+}
 static LU_UNUSED int64_t cg_wgrad_scratch(const cg_wgrad_job *j) {
-    return CG_MCHUNK * j->kbs;
-}
-
-/* The transpose of small into st, by blocks of CG_MCHUNK rows (run before
-** the wgrad tasks). */
-static LU_UNUSED int64_t cg_wgrad_transpose_tasks(const cg_conv *g) {
-    return (g->n * cg_small_pixels(g) + CG_MCHUNK - 1) / CG_MCHUNK;
-}
-static LU_UNUSED void cg_wgrad_transpose_task(void *arg, int64_t t) {
-    const cg_wgrad_job *j = arg;
-    const int64_t rows = j->g->n * cg_small_pixels(j->g), m0 = t * CG_MCHUNK;
-    const int64_t mc = rows - m0 < CG_MCHUNK ? rows - m0 : CG_MCHUNK;
-    cu_transpose(j->st + m0, rows, j->small + m0 * j->g->cs, j->g->cs, mc, j->g->cs);
+    return cg_wgrad_col_floats(j) + j->wsf;
 }
 
 /* Columns [k0, k0 + kn) of group gi's dW^T = small^T P(big): over the
-** pixels in chunks, the chunk's patch columns are built once and
-** multiplied by every channel block of small^T. Then those columns of dW. */
+** pixels in chunks, the chunk's patch columns are built once and one
+** ln_gemm_ws adds small^T (packed by panels straight from small, no
+** transpose pass) times them into the columns (beta = 1 after the first
+** chunk). Then those columns of dW, in Keras's layout. */
 static LU_UNUSED void cg_wgrad_task(void *arg, int64_t t) {
     const cg_wgrad_job *j = arg;
     const cg_conv *g = j->g;
@@ -338,28 +342,26 @@ static LU_UNUSED void cg_wgrad_task(void *arg, int64_t t) {
     const int64_t gi = t / j->nkb, k0 = (t % j->nkb) * j->kbs;
     const int64_t kn = K - k0 < j->kbs ? K - k0 : j->kbs;
     float *col = cu_scratch_get(j->scr);
+    float *ws = col + cg_wgrad_col_floats(j);
+    float *c = j->dwt + gi * csg * K + k0;
     for (int64_t m0 = 0; m0 < rows; m0 += CG_MCHUNK) {
         const int64_t mc = rows - m0 < CG_MCHUNK ? rows - m0 : CG_MCHUNK;
-        const float *bcol = col;
+        const float *b = col;
         int64_t ldb = kn;
         if (cg_pointwise(g)) {
-            bcol = j->big + m0 * g->cb + k0;
+            b = j->big + m0 * g->cb + k0;
             ldb = g->cb;
         } else {
             for (int64_t r = 0; r < mc; r++) {
-                const int64_t row = m0 + r, b = row / ps, p = row % ps;
-                cg_patch_row(g, j->big + b * pb, p / g->w.out, p % g->w.out,
+                const int64_t row = m0 + r, bi = row / ps, p = row % ps;
+                cg_patch_row(g, j->big + bi * pb, p / g->w.out, p % g->w.out,
                              gi * cg, cg, k0, k0 + kn, col + r * kn);
             }
         }
-        for (int64_t c0 = gi * csg; c0 < (gi + 1) * csg; c0 += j->cbs) {
-            const int64_t cn = (gi + 1) * csg - c0 < j->cbs ? (gi + 1) * csg - c0 : j->cbs;
-            ln_gemm(0, 0, cn, kn, mc, 1.0f, j->st + c0 * rows + m0, rows, bcol, ldb,
-                    m0 ? 1.0f : 0.0f, j->dwt + c0 * K + k0, K, NULL);
-        }
+        ln_gemm_ws(1, 0, csg, kn, mc, 1.0f, j->small + m0 * g->cs + gi * csg, g->cs,
+                   b, ldb, m0 ? 1.0f : 0.0f, c, K, NULL, ws, (size_t)j->wsf);
     }
-    cu_transpose(j->dw + k0 * g->cs + gi * csg, g->cs, j->dwt + gi * csg * K + k0, K,
-                 csg, kn);
+    cu_transpose(j->dw + k0 * g->cs + gi * csg, g->cs, c, K, csg, kn);
 }
 
 #endif

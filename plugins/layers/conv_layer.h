@@ -51,7 +51,7 @@ typedef struct conv {
     cu_dims in, out;  /* samples, channels_last */
     ln_tensor *xl, *dxl; /* channels_last input and input gradient */
     cu_out o;            /* the output and its activation */
-    ln_tensor *wt, *dwt, *smt, *part;
+    ln_tensor *wt, *dwt, *part;
     ln_tensor *c1w, *c1part; /* conv_c1.h: padded kernel, partial sums */
     int algo;                /* CONV_AUTO, CONV_GEMM, CONV_DIRECT */
     cu_scratch scr;
@@ -326,9 +326,9 @@ static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
 
 /* ---- backward ---------------------------------------------------------------------- */
 
-/* The tasks of one backward. First run: small^T for the kernel gradient,
-** the input gradient, the bias gradient's partial column sums; second
-** run: the kernel gradient. */
+/* The tasks of one backward, in one run: the kernel gradient's row blocks
+** (the longest tasks first), the input gradient, the bias gradient's
+** partial column sums. */
 typedef struct conv_bwd_job {
     cg_wgrad_job wg;
     cg_gather_job ga;   /* dx: transposed conv, or conv with stride 1 */
@@ -340,7 +340,7 @@ typedef struct conv_bwd_job {
 
 static void conv_bwd_task(void *arg, int64_t t) {
     conv_bwd_job *j = arg;
-    if (t < j->nt) cg_wgrad_transpose_task(&j->wg, t);
+    if (t < j->nt) cg_wgrad_task(&j->wg, t);
     else if ((t -= j->nt) < j->nx) conv_spread_task(&j->ga, &j->sc, j->use_sc, t);
     else cu_colsum_task(&j->cs, t - j->nx);
 }
@@ -375,12 +375,9 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const 
         cw.part = ln_f32(c->c1part);
         scratch = c1_scratch(g, 1);
     } else if (dw && g->n) {
-        const int64_t sshape[2] = {g->cs, g->n * cg_small_pixels(g)};
-        if ((st = lu_buffer(ctx, &c->smt, 2, sshape))) return st;
-        j.wg = (cg_wgrad_job){g, big, small, ln_f32(c->smt), ln_f32(c->dwt), dw,
-                              &c->scr, 0, 0, 0, 0};
+        j.wg = (cg_wgrad_job){g, big, small, ln_f32(c->dwt), dw, &c->scr, 0, 0, 0};
         cg_wgrad_plan(g, &j.wg, cu_threads());
-        j.nt = cg_wgrad_transpose_tasks(g);
+        j.nt = cg_wgrad_tasks(g, &j.wg);
         scratch = cg_wgrad_scratch(&j.wg);
     } else if (dw) {
         memset(dw, 0, (size_t)(cg_kdim(g) * g->cs) * sizeof *dw);
@@ -405,8 +402,8 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const 
         j.cs.part = (double *)ln_f32(c->part);
     }
     if ((st = cu_scratch_reserve(ctx, &c->scr, scratch))) return st;
-    cu_run(cg_flops(g), j.nt + j.nx + j.nb, conv_bwd_task, &j);
-    if (j.nt) cu_run(cg_flops(g), cg_wgrad_tasks(g, &j.wg), cg_wgrad_task, &j.wg);
+    cu_run((j.nt ? cg_flops(g) : 0) + (j.nx ? cg_flops(g) : 0) + (double)j.nb, j.nt + j.nx + j.nb,
+           conv_bwd_task, &j);
     if (c1) {
         cu_run(cg_flops(g), c1_tasks(g), c1_wgrad_task, &cw);
         cu_run_sized(c1_tasks(g) * g->h.k * g->w.k * g->cs, c1_sum_tasks(g), c1_sum_task,
@@ -425,7 +422,7 @@ static const char *conv_output_activation(const ln_layer *l) {
 static void conv_destroy(ln_layer *l) {
     conv *c = cu_state(l);
     ln_activation_free(c->act);
-    ln_tensor *bufs[] = {c->xl, c->dxl, c->wt, c->dwt, c->smt, c->part, c->c1w, c->c1part};
+    ln_tensor *bufs[] = {c->xl, c->dxl, c->wt, c->dwt, c->part, c->c1w, c->c1part};
     cu_out_free(&c->o);
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
     cu_scratch_free(&c->scr);

@@ -40,7 +40,7 @@ typedef struct dwconv {
     int64_t n;
     cu_dims in, out;
     cg_conv pw;          /* the pointwise step (separable) */
-    ln_tensor *xl, *u, *du, *dxl, *wt, *dwt, *smt, *part;
+    ln_tensor *xl, *u, *du, *dxl, *wt, *dwt, *part;
     cu_out o; /* the output and its activation */
     cu_scratch scr;
 } dwconv;
@@ -307,7 +307,7 @@ static void dw_bwd_task(void *arg, int64_t t) {
     dw_bwd_job *j = arg;
     if (t < j->nw) dw_dw_task(&j->dj, t);
     else if ((t -= j->nw) < j->nx) dw_dx_task(&j->dj, t);
-    else if ((t -= j->nx) < j->nt) cg_wgrad_transpose_task(&j->wg, t);
+    else if ((t -= j->nx) < j->nt) cg_wgrad_task(&j->wg, t);
     else cu_colsum_task(&j->cs, t - j->nt);
 }
 
@@ -352,12 +352,9 @@ static ln_status dw_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x
         pwt.cb = d->filters, pwt.cs = cm;
         cg_gather_job du = {&pwt, dzl, ln_f32(d->wt), NULL, ln_f32(d->du), &d->scr, NULL, NULL};
         if (gpw && d->n) {
-            const int64_t sshape[2] = {d->filters, ushape[0]};
-            if ((st = lu_buffer(ctx, &d->smt, 2, sshape))) return st;
-            j.wg = (cg_wgrad_job){&d->pw, ln_f32(d->u), dzl, ln_f32(d->smt), ln_f32(d->dwt),
-                                  gpw, &d->scr, 0, 0, 0, 0};
+            j.wg = (cg_wgrad_job){&d->pw, ln_f32(d->u), dzl, ln_f32(d->dwt), gpw, &d->scr, 0, 0, 0};
             cg_wgrad_plan(&d->pw, &j.wg, cu_threads());
-            j.nt = cg_wgrad_transpose_tasks(&d->pw);
+            j.nt = cg_wgrad_tasks(&d->pw, &j.wg);
             if (cg_wgrad_scratch(&j.wg) > scratch) scratch = cg_wgrad_scratch(&j.wg);
         } else if (gpw) {
             memset(gpw, 0, (size_t)(cm * d->filters) * sizeof *gpw);
@@ -366,14 +363,13 @@ static ln_status dw_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x
         cu_run(cg_flops(&d->pw), cg_gather_tasks(&pwt), cg_gather_task, &du);
         j.dj.dy = ln_f32(d->du);
     }
-    /* one run: depthwise kernel gradient, dx, small^T of the pointwise
-    ** gradient, bias partial sums; then the pointwise kernel gradient */
+    /* one run: depthwise kernel gradient, dx, the pointwise kernel
+    ** gradient, bias partial sums */
     j.nw = gdw ? ntap * dw_dw_blocks(d) : 0;
     j.nx = dxo ? d->n : 0;
     cu_run(2.0 * (double)x->numel * (double)(ntap * d->dm) +
                (d->separable ? cg_flops(&d->pw) : 0),
            j.nw + j.nx + j.nt + j.nb, dw_bwd_task, &j);
-    if (j.nt) cu_run(cg_flops(&d->pw), cg_wgrad_tasks(&d->pw, &j.wg), cg_wgrad_task, &j.wg);
     if (gb) cu_colsum_finish(&j.cs, gb);
     if (dxo) cu_from_last(d->channels_first, dx, d->dxl, &d->in);
     return LN_OK;
@@ -387,7 +383,7 @@ static const char *dw_output_activation(const ln_layer *l) {
 static void dw_destroy(ln_layer *l) {
     dwconv *d = cu_state(l);
     ln_activation_free(d->act);
-    ln_tensor *bufs[] = {d->xl, d->u, d->du, d->dxl, d->wt, d->dwt, d->smt, d->part};
+    ln_tensor *bufs[] = {d->xl, d->u, d->du, d->dxl, d->wt, d->dwt, d->part};
     cu_out_free(&d->o);
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
     cu_scratch_free(&d->scr);

@@ -2,7 +2,8 @@
 ** test_gemm.c -- ln_gemm against a float64 reference: all transpose
 ** combinations, odd shapes, padded leading dimensions, alpha/beta, beta == 0
 ** over NaNs, the bias/fn epilogue, every kernel this CPU can run, and
-** bitwise determinism between 1 and 2 threads.
+** bitwise determinism between 1 and 2 threads; ln_gemm_ws (the caller's
+** workspace) gives ln_gemm's bits, with enough and with too little room.
 */
 #include <check.h>
 #include <float.h>
@@ -14,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "lunet/gemm.h"
 #include "lunet/kernels.h"
 
 /* Test hook exported by core/gemm.c (not in the public header). */
@@ -491,6 +493,61 @@ START_TEST(test_ftz_daz) {
 }
 END_TEST
 
+/* ln_gemm_ws: the same bits as ln_gemm (which may go parallel) for every
+** transpose combination, on the convolution's wgrad shapes and others,
+** with the workspace it asks for (NaN-filled first: it must not read
+** stale floats as data) and with too little (the ln_gemm fallback). */
+START_TEST(test_ws_same_bits) {
+    static const int64_t shapes[][3] = {
+        {128, 288, 256}, {256, 384, 256}, {64, 144, 256}, {7, 50, 33},
+        {300, 127, 65},  {31, 1001, 97},  {130, 96, 100}, {16, 49, 1}};
+    const int ns = (int)(sizeof shapes / sizeof *shapes);
+    FOR_EACH_KERNEL(kv) {
+        for (int s = 0; s < ns; s++)
+            for (int ab = 0; ab < 4; ab++) {
+                const int ta = ab >> 1, tb = ab & 1;
+                const int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                const int64_t lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 3, ldc = n + 2;
+                float *a = fill_new((ta ? k : m) * lda);
+                float *b = fill_new((tb ? n : k) * ldb);
+                float *bias = fill_new(n);
+                float *c1 = fill_new(m * ldc);
+                float *c2 = malloc(sizeof(float) * (size_t)(m * ldc));
+                float *c3 = malloc(sizeof(float) * (size_t)(m * ldc));
+                ck_assert_ptr_nonnull(c2);
+                ck_assert_ptr_nonnull(c3);
+                memcpy(c2, c1, sizeof(float) * (size_t)(m * ldc));
+                memcpy(c3, c1, sizeof(float) * (size_t)(m * ldc));
+                const size_t wf = ln_gemm_ws_floats(ta, tb, m, n, k);
+                float *ws = wf ? malloc(wf * sizeof(float)) : NULL;
+                for (size_t i = 0; i < wf; i++) ws[i] = NAN;
+                const float slope = 0.01f;
+                ln_gemm_epilogue epi = {bias, leaky, &slope};
+                const float beta = (s & 1) ? 0.5f : 0.0f;
+                ln_gemm(ta, tb, m, n, k, 0.7f, a, lda, b, ldb, beta, c1, ldc, &epi);
+                ln_gemm_ws(ta, tb, m, n, k, 0.7f, a, lda, b, ldb, beta, c2, ldc, &epi,
+                           ws, wf);
+                ln_gemm_ws(ta, tb, m, n, k, 0.7f, a, lda, b, ldb, beta, c3, ldc, &epi,
+                           ws, wf ? wf - 1 : 0);
+                ck_assert_msg(!memcmp(c1, c2, sizeof(float) * (size_t)(m * ldc)) &&
+                                  !memcmp(c1, c3, sizeof(float) * (size_t)(m * ldc)),
+                              "%s: ln_gemm_ws differs from ln_gemm: ta=%d tb=%d m=%lld "
+                              "n=%lld k=%lld ws=%zu",
+                              ln_gemm_kernel_name(), ta, tb, (long long)m, (long long)n,
+                              (long long)k, wf);
+                free(ws);
+                free(a);
+                free(b);
+                free(bias);
+                free(c1);
+                free(c2);
+                free(c3);
+            }
+    }
+    ln__gemm_force_kernel(NULL);
+}
+END_TEST
+
 static Suite *gemm_suite(void) {
     Suite *s = suite_create("gemm");
     TCase *tc = tcase_create("core");
@@ -506,6 +563,7 @@ static Suite *gemm_suite(void) {
     tcase_add_test(tc, test_two_threads_correct);
     tcase_add_test(tc, test_no_overread);
     tcase_add_test(tc, test_ftz_daz);
+    tcase_add_test(tc, test_ws_same_bits);
     suite_add_tcase(s, tc);
     return s;
 }
