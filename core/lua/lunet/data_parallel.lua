@@ -160,7 +160,10 @@ end
 -- message. A variable keeps no gradient (nil) when no rank with rows had
 -- one for it, as the optimizer skips it in one process.
 function DP.reduce_tape(vars, grads, n)
-  local m = assert(current, "data_parallel: no training world").mpi
+  if not current then
+    error("data_parallel.reduce_tape: no distributed fit is running (it is called by fit's tape runner under mpirun)", 2)
+  end
+  local m = current.mpi
   local k = #vars
   local list, flags = {}, {}
   for i, v in ipairs(vars) do
