@@ -11,6 +11,7 @@
 ** for any thread count.
 */
 #include <math.h>
+#include <string.h>
 
 #include "layer_reg.h"
 #include "lunet/parallel.h"
@@ -106,26 +107,43 @@ ln_status ln__reg_grad(ln_ctx *ctx, const ln_layer *l, const ln__reg_sink *s) {
 
 /* ---- the penalty ----------------------------------------------------------- */
 
-enum { LANES = 16, GROUP = 512 }; /* GROUP chunks' sums on the stack at once */
+enum { LANES = 64, GROUP = 512 }; /* GROUP chunks' sums on the stack at once */
 
-/* Sum of |v| (square 0) or v^2 (1) over n elements in LANES running sums
-** in double (vectorisable, and the same order whoever runs it), added in
-** lane order. */
-static inline double lane_sum(const float *v, int64_t n, int square) {
-    double acc[LANES] = {0};
+/* Running sums of |v| (square 0) or v^2 (1), in double, of `lanes` lanes:
+** lane k takes elements k, k + lanes, ... (LANES = 4 * 16: four groups of
+** sixteen, which the compiler keeps in eight vector registers, so the adds
+** do not wait on each other's latency). */
+#define LANE_ADD(acc, v, square)                                               \
+    for (int k_ = 0; k_ < 16; k_++) {                                          \
+        double x_ = (v)[k_];                                                   \
+        (acc)[k_] += (square) ? x_ * x_ : fabs(x_);                            \
+    }
+
+/* The sum over n elements: the lanes above (the same order whoever runs
+** it), then added pairwise in a fixed tree. */
+static inline __attribute__((always_inline)) double lane_sum(const float *v, int64_t n, int square) {
+    _Static_assert(LANES == 64, "four groups of sixteen lanes");
+    double a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
     int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            double x = v[i + k];
-            acc[k] += square ? x * x : fabs(x);
-        }
+    for (; i + LANES <= n; i += LANES) {
+        LANE_ADD(a0, v + i, square);
+        LANE_ADD(a1, v + i + 16, square);
+        LANE_ADD(a2, v + i + 32, square);
+        LANE_ADD(a3, v + i + 48, square);
+    }
+    double acc[LANES];
+    memcpy(acc, a0, sizeof a0);
+    memcpy(acc + 16, a1, sizeof a1);
+    memcpy(acc + 32, a2, sizeof a2);
+    memcpy(acc + 48, a3, sizeof a3);
     for (int k = 0; i < n; i++, k++) {
         double x = v[i];
         acc[k] += square ? x * x : fabs(x);
     }
-    double s = 0;
-    for (int k = 0; k < LANES; k++) s += acc[k];
-    return s;
+    for (int k = 0; k < 32; k++) acc[k] += acc[k + 32];
+    for (int k = 0; k < 16; k++) acc[k] += acc[k + 16];
+    for (int k = 0; k < 8; k++) acc[k] += acc[k + 8];
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
 /* The one definition of a chunk's penalty: every path (the standalone sum
