@@ -5,10 +5,13 @@
 **
 ** Both run on the thread team. The gradient is elementwise; when a
 ** backward hands finished blocks to an early-update sink, the penalty's
-** gradient of a block is added as it passes (ln__reg_sink), so the block
-** is updated at once as without a regularizer. The penalty sums fixed
-** chunks in fixed lanes and adds the chunk sums in order: the same number
-** for any thread count.
+** gradient of a block is added as it passes (ln__reg_sink), in pieces of
+** SUB elements each handed on at once, so a piece's gradient, its update
+** and the penalty of its new values (net_update.c) run while it is in L1.
+** The penalty sums fixed chunks (LN__PEN_CHUNK) in fixed lanes and adds
+** the chunk sums in order: the same number for any thread count, and
+** whether this file sums it (ln__reg_penalty) or the update did as it wrote
+** the weights (ln__reg_chunks).
 */
 #include <math.h>
 #include <string.h>
