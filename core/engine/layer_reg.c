@@ -5,12 +5,16 @@
 **
 ** Both run on the thread team. The gradient is elementwise; when a
 ** backward hands finished blocks to an early-update sink, the penalty's
-** gradient of a block is added as it passes (ln__reg_sink), so the block
-** is updated at once as without a regularizer. The penalty sums fixed
-** chunks in fixed lanes and adds the chunk sums in order: the same number
-** for any thread count.
+** gradient of a block is added as it passes (ln__reg_sink), in pieces of
+** SUB elements each handed on at once, so a piece's gradient, its update
+** and the penalty of its new values (net_update.c) run while it is in L1.
+** The penalty sums fixed chunks (LN__PEN_CHUNK) in fixed lanes and adds
+** the chunk sums in order: the same number for any thread count, and
+** whether this file sums it (ln__reg_penalty) or the update did as it wrote
+** the weights (ln__reg_chunks).
 */
 #include <math.h>
+#include <string.h>
 
 #include "layer_reg.h"
 #include "lunet/parallel.h"
@@ -50,14 +54,25 @@ static int grad_job_of(const ln_layer *l, int w, grad_job *j) {
     return 1;
 }
 
+enum { SUB = 4 * LN__PEN_CHUNK }; /* 16 KB of each of gradient and weight */
+
 static int reg_ready(ln_grad_sink *sink, int w, int64_t lo, int64_t hi) {
     ln__reg_sink *s = (ln__reg_sink *)sink;
     grad_job j;
     if (w >= 0 && w < ln_layer_weight_count(s->l) && grad_job_of(s->l, w, &j)) {
         int64_t n = ln_layer_weight(s->l, w)->numel;
         if (lo < 0 || hi > n || lo >= hi) return 0;
-        grad_range(&j, lo, hi);
+        /* In pieces of SUB elements (aligned): a piece's gradient, its
+        ** update and its penalty (net_update.c) all run while it is in L1. */
+        int took = 1;
+        for (int64_t a = lo, b; a < hi; a = b) {
+            b = (a / SUB + 1) * SUB;
+            if (b > hi) b = hi;
+            grad_range(&j, a, b);
+            took &= ln_grad_ready(s->outer, w, a, b);
+        }
         atomic_fetch_add_explicit(&s->done[w], hi - lo, memory_order_relaxed);
+        return took;
     }
     return ln_grad_ready(s->outer, w, lo, hi);
 }
@@ -95,48 +110,88 @@ ln_status ln__reg_grad(ln_ctx *ctx, const ln_layer *l, const ln__reg_sink *s) {
 
 /* ---- the penalty ----------------------------------------------------------- */
 
-enum { LANES = 16, GROUP = 64 }; /* GROUP chunks' sums on the stack at once */
+enum { LANES = 64, GROUP = 512 }; /* GROUP chunks' sums on the stack at once */
 
-typedef struct pen_job {
-    const float *v;
-    double l1, l2;
-    double part[GROUP];
-    int64_t base; /* first element of the group */
-} pen_job;
+/* Running sums of |v| (square 0) or v^2 (1), in double, of `lanes` lanes:
+** lane k takes elements k, k + lanes, ... (LANES = 4 * 16: four groups of
+** sixteen, which the compiler keeps in eight vector registers, so the adds
+** do not wait on each other's latency). */
+#define LANE_ADD(acc, v, square)                                               \
+    for (int k_ = 0; k_ < 16; k_++) {                                          \
+        double x_ = (v)[k_];                                                   \
+        (acc)[k_] += (square) ? x_ * x_ : fabs(x_);                            \
+    }
 
-/* Sum of |v| (square 0) or v^2 (1) over n elements in LANES running sums
-** (vectorisable, and the same order whoever runs it), added in lane order. */
-static inline double lane_sum(const float *v, int64_t n, int square) {
-    double acc[LANES] = {0};
+/* The sum over n elements: the lanes above (the same order whoever runs
+** it), then added pairwise in a fixed tree. */
+static inline __attribute__((always_inline)) double lane_sum(const float *v, int64_t n, int square) {
+    _Static_assert(LANES == 64, "four groups of sixteen lanes");
+    double a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
     int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            double x = v[i + k];
-            acc[k] += square ? x * x : fabs(x);
-        }
+    for (; i + LANES <= n; i += LANES) {
+        LANE_ADD(a0, v + i, square);
+        LANE_ADD(a1, v + i + 16, square);
+        LANE_ADD(a2, v + i + 32, square);
+        LANE_ADD(a3, v + i + 48, square);
+    }
+    double acc[LANES];
+    memcpy(acc, a0, sizeof a0);
+    memcpy(acc + 16, a1, sizeof a1);
+    memcpy(acc + 32, a2, sizeof a2);
+    memcpy(acc + 48, a3, sizeof a3);
     for (int k = 0; i < n; i++, k++) {
         double x = v[i];
         acc[k] += square ? x * x : fabs(x);
     }
-    double s = 0;
-    for (int k = 0; k < LANES; k++) s += acc[k];
-    return s;
+    for (int k = 0; k < 32; k++) acc[k] += acc[k + 32];
+    for (int k = 0; k < 16; k++) acc[k] += acc[k + 16];
+    for (int k = 0; k < 8; k++) acc[k] += acc[k + 8];
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
-/* The penalty of each chunk of LN_PAR_CHUNK elements (lo is chunk-aligned). */
-LN_CLONES static void pen_chunk(void *arg, int64_t lo, int64_t hi) {
+/* The one definition of a chunk's penalty: every path (the standalone sum
+** below, the update's ln__reg_chunks) calls this same function, so the
+** numbers agree to the bit. */
+LN_CLONES double ln__reg_chunk(const float *v, int64_t n, double l1, double l2) {
+    double p = 0;
+    if (l1 != 0) p += l1 * lane_sum(v, n, 0);
+    if (l2 != 0) p += l2 * lane_sum(v, n, 1);
+    return p;
+}
+
+void ln__reg_chunks(const float *v, int64_t numel, int64_t lo, int64_t hi,
+                    double l1, double l2, double *part, unsigned char *done) {
+    const int64_t C = LN__PEN_CHUNK;
+    for (int64_t c = (lo + C - 1) / C; c * C < hi; c++) {
+        int64_t n = numel - c * C < C ? numel - c * C : C;
+        if (c * C + n > hi) break; /* ends past hi: not wholly ours */
+        part[c] = ln__reg_chunk(v + c * C, n, l1, l2);
+        done[c] = 1;
+    }
+}
+
+typedef struct pen_job {
+    const float *v;
+    double l1, l2;
+    int64_t base; /* first element of the group */
+    double part[GROUP];
+} pen_job;
+
+/* The penalties of the chunks in [lo, hi) of the group (lo is a multiple
+** of LN_PAR_CHUNK, itself a multiple of LN__PEN_CHUNK). */
+static void pen_range(void *arg, int64_t lo, int64_t hi) {
     pen_job *j = arg;
     const float *v = j->v + j->base;
-    for (int64_t c = lo; c < hi; c += LN_PAR_CHUNK) {
-        int64_t n = c + LN_PAR_CHUNK < hi ? LN_PAR_CHUNK : hi - c;
-        double p = 0;
-        if (j->l1 != 0) p += j->l1 * lane_sum(v + c, n, 0);
-        if (j->l2 != 0) p += j->l2 * lane_sum(v + c, n, 1);
-        j->part[c / LN_PAR_CHUNK] = p;
+    for (int64_t c = lo; c < hi; c += LN__PEN_CHUNK) {
+        int64_t n = c + LN__PEN_CHUNK < hi ? LN__PEN_CHUNK : hi - c;
+        j->part[c / LN__PEN_CHUNK] = ln__reg_chunk(v + c, n, j->l1, j->l2);
     }
 }
 
 double ln__reg_penalty(const ln_layer *l) {
+    _Static_assert(LN_PAR_CHUNK % LN__PEN_CHUNK == 0 &&
+                   (GROUP * LN__PEN_CHUNK) % LN_PAR_CHUNK == 0 &&
+                   LN__PEN_CHUNK % LANES == 0, "penalty chunking");
     double s = 0;
     for (int w = 0; w < ln_layer_weight_count(l); w++) {
         pen_job j;
@@ -144,11 +199,11 @@ double ln__reg_penalty(const ln_layer *l) {
         if (j.l1 == 0 && j.l2 == 0) continue;
         const ln_tensor *t = ln_layer_weight(l, w);
         j.v = ln_f32(t);
-        const int64_t span = (int64_t)GROUP * LN_PAR_CHUNK;
+        const int64_t span = (int64_t)GROUP * LN__PEN_CHUNK;
         for (j.base = 0; j.base < t->numel; j.base += span) {
             int64_t m = t->numel - j.base < span ? t->numel - j.base : span;
-            ln_parallel_for(m, pen_chunk, &j);
-            for (int64_t c = 0; c * LN_PAR_CHUNK < m; c++) s += j.part[c];
+            ln_parallel_for(m, pen_range, &j);
+            for (int64_t c = 0; c * LN__PEN_CHUNK < m; c++) s += j.part[c];
         }
     }
     return s;

@@ -28,8 +28,20 @@ ln_grad_sink *ln__reg_sink_wrap(const ln_layer *l, ln_grad_sink *outer,
 /* After backward: the regularization gradient of the weights s did not
 ** see (s: the ln__reg_sink_wrap'ed one, or NULL). */
 ln_status ln__reg_grad(ln_ctx *ctx, const ln_layer *l, const ln__reg_sink *s);
-/* l1 * sum|w| + l2 * sum w^2 over l's weights; any thread count gives the
+/* The penalty l1 * sum|w| + l2 * sum w^2 is summed in chunks of
+** LN__PEN_CHUNK elements (from element 0 of each weight; each chunk's sum
+** in a fixed order, ln__reg_chunk), the chunks' sums added in order, weight
+** after weight: any thread count, and whoever computes a chunk (this
+** standalone sum, or the update's pass over the new weights), gives the
 ** same number. */
+enum { LN__PEN_CHUNK = 1024 };
 double ln__reg_penalty(const ln_layer *l);
+/* The penalty of one chunk of n <= LN__PEN_CHUNK elements. */
+double ln__reg_chunk(const float *v, int64_t n, double l1, double l2);
+/* Of a weight of numel elements at v: the penalty of every chunk lying
+** wholly in [lo, hi) (the last chunk may be short) into part[c], and
+** done[c] = 1. Disjoint ranges may run on different threads at once. */
+void ln__reg_chunks(const float *v, int64_t numel, int64_t lo, int64_t hi,
+                    double l1, double l2, double *part, unsigned char *done);
 
 #endif

@@ -160,9 +160,11 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     ln_update *upd = b->apply && net->update.n > 0 ? &net->update : NULL;
     if (layers) st = ln__chain_forward(ctx, c, net->batch.x, flags);
     net->score.mask = ln__chain_output_mask(c);
+    net->score.pen_from = &net->update; /* the penalty the last update summed */
     if (!st && layers)
         st = ln__score_batch(ctx, &net->score, c, ln__chain_output(c), net->batch.y,
                              1, b->loss);
+    net->score.pen_from = NULL;
     if (!st && upd && layers)
         st = staged ? ln__stage_overlap_begin(ctx, sg, c, upd, b->n, b->early, &overlap)
                     : ln__update_begin(ctx, upd, c, b->early);

@@ -75,6 +75,9 @@ typedef struct ln_score {
     /* masks (net_score_mask.c): the output's mask for this batch (borrowed,
     ** set by the caller before ln__score_batch; NULL: none) and buffers */
     const ln_tensor *mask;
+    /* set by a training batch for its ln__score_batch: the update whose
+    ** penalty of the current weights the loss may take (NULL: none) */
+    const struct ln_update *pen_from;
     struct ln_score_mask *mk;
     double loss_total, loss_count;
     ln_tensor *weights; /* per-sample loss weights of the data set (owned), or NULL */
@@ -119,6 +122,16 @@ typedef struct ln_update {
     int armed;                /* this backward hands out gradient sinks */
     struct ln_stage *reduce;  /* armed for the reducer: sinks hand it the
                                  blocks, the update waits for them */
+    /* The regularization penalty of the weights the update writes, summed
+    ** as it writes them (layer_reg.h's chunks), for the next batch's loss:
+    ** per pair its l1, l2 this step (0, 0: none) and its chunks' sums and
+    ** flags from pen_off[i]; pen_valid: they hold the weights as they are
+    ** now (set by an early update that covered them, cleared by any other
+    ** update and at the start of every run). */
+    double *pen_l1, *pen_l2, *pen_part;
+    unsigned char *pen_done;
+    int64_t *pen_off;
+    int pen_valid;
 } ln_update;
 
 void ln__update_free(ln_update *u);
@@ -138,6 +151,11 @@ ln_grad_sink *ln__update_sink(ln_update *u, const ln_layer *l,
                               ln__layer_sink *sink);
 /* After backward: the variables not updated early, then the step count. */
 ln_status ln__update_finish(ln_ctx *ctx, ln_update *u);
+/* The penalty of l's weights (ln_layer_regularization_loss's number, to
+** the bit) from the last update's pass, when it holds them: 1 and *out, or
+** 0. Only inside a run (ln__update_run_begin forgets it). */
+int ln__update_penalty(const ln_update *u, const ln_layer *l, double *out);
+void ln__update_run_begin(ln_update *u);
 
 /* ---- one batch (net_batch.c) ------------------------------------------------------ */
 

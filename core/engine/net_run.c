@@ -187,6 +187,7 @@ static ln_status team_segment(ln_ctx *ctx, ln_net *net, run_call *r,
 
 static ln_status run_batches(ln_ctx *ctx, ln_net *net, run_call *r) {
     ln_net_run *run = r->run;
+    ln__update_run_begin(&net->update); /* weights may have changed since the last run */
     run->batches = 0;
     run->nonfinite = -1;
     run->nonfinite_loss = 0;

@@ -144,7 +144,12 @@ ln_status ln__score_batch(ln_ctx *ctx, ln_score *s, const ln_chain *c,
     if (!st && s->weights) st = weigh(ctx, s, out, y, want_grad, &v);
     if (st) return st;
     double reg = 0;
-    for (int i = 0; i < c->n; i++) reg += ln_layer_regularization_loss(c->layers[i]);
+    for (int i = 0; i < c->n; i++) { /* as the last update left the weights, if at hand */
+        double r;
+        if (!ln__update_penalty(s->pen_from, c->layers[i], &r))
+            r = ln_layer_regularization_loss(c->layers[i]);
+        reg += r;
+    }
     v += reg;
     *loss = v;
     int64_t n = out->shape[0];

@@ -140,4 +140,86 @@ T.test("fused and after-backward updates, 1 and 2 threads: bitwise the same", fu
   assert(not w0[1]:equal(w1[1]), "the regularizer changed nothing")
 end)
 
+-- The update sums the penalty of the weights it writes (core/engine/
+-- net_update.c) and the next batch's loss takes it from there: that
+-- number must be the penalty of the weights the batch really ran with.
+local function big_model(reg, frozen)
+  ln.random.seed(4)
+  local L = ln.layers
+  local m = ln.Sequential{
+    L.Dense{300, input_shape = {200}, activation = "relu", kernel_regularizer = reg,
+            trainable = not frozen},
+    L.Dense{10, activation = "softmax", kernel_regularizer = reg}}
+  m:compile{loss = "sparse_categorical_crossentropy", optimizer = ln.optimizers.SGD{learning_rate = 0.05}}
+  return m
+end
+
+local function big_data()
+  ln.random.seed(6)
+  return ln.rand{96, 200} * 2 - 1, (ln.rand{96} * 10):floor():int()
+end
+
+T.test("the penalty in the loss follows weights set between runs", function()
+  local x, y = big_data()
+  local m = big_model(ln.regularizers.l2(0.01))
+  m:fit(x, y, {epochs = 1, batch_size = 32, shuffle = false, verbose = 0})
+  local w = m:get_weights()
+  w[1] = w[1] * 3
+  m:set_weights(w)
+  local xb, yb = x:narrow(1, 1, 32), y:narrow(1, 1, 32)
+  local want = m:evaluate(xb, yb, {batch_size = 32, verbose = 0})
+  local got = m:train_on_batch(xb, yb)
+  T.near(got, want, 1e-6 * math.abs(want), "loss with the weights just set")
+  -- and for a fit right after a set_weights: its first batch's loss
+  m:set_weights(w)
+  local want2 = m:evaluate(xb, yb, {batch_size = 32, verbose = 0})
+  local h = m:fit(xb, yb, {epochs = 1, batch_size = 32, shuffle = false, verbose = 0})
+  T.near(h.history.loss[1], want2, 1e-6 * math.abs(want2), "fit's first batch after set_weights")
+end)
+
+T.test("a callback changing the weights between batches: the loss sees it", function()
+  local function run(unfused)
+    local x, y = big_data()
+    local m = big_model(ln.regularizers.l2(0.01))
+    if unfused then
+      local opt = m.optimizer
+      local apply = opt.apply_gradients
+      opt.apply_gradients = function(self, p) return apply(self, p) end
+    end
+    local shrink = ln.callbacks.LambdaCallback{on_train_batch_end = function()
+      local w = m:get_weights()
+      w[1] = w[1] * 0.5
+      m:set_weights(w)
+    end}
+    return m:fit(x, y, {epochs = 2, batch_size = 32, shuffle = false, verbose = 0,
+                        callbacks = {shrink}}).history.loss
+  end
+  local fused, unfused = run(false), run(true)
+  for e = 1, #fused do T.eq(fused[e], unfused[e], "loss " .. e) end
+end)
+
+T.test("a frozen regularized layer: fused and after-backward losses bitwise, 1 and 2 threads", function()
+  local reg = ln.regularizers.l1_l2{l1 = 1e-3, l2 = 1e-2}
+  local function run(threads, unfused)
+    ln.set_num_threads(threads)
+    local x, y = big_data()
+    local m = big_model(reg, true)
+    if unfused then
+      local opt = m.optimizer
+      local apply = opt.apply_gradients
+      opt.apply_gradients = function(self, p) return apply(self, p) end
+    end
+    local h = m:fit(x, y, {epochs = 3, batch_size = 32, shuffle = false, verbose = 0})
+    ln.set_num_threads(1)
+    return m:get_weights(), h.history.loss
+  end
+  local w1, l1 = run(1, false)
+  for _, v in ipairs({{2, false}, {1, true}, {2, true}}) do
+    local w, l = run(v[1], v[2])
+    local what = string.format("%d thread(s)%s", v[1], v[2] and ", unfused" or "")
+    for i = 1, #w1 do assert(w1[i]:equal(w[i]), what .. ": weight " .. i .. " differs") end
+    for e = 1, #l1 do T.eq(l[e], l1[e], what .. ": loss " .. e) end
+  end
+end)
+
 T.summary("test_regularizers")
