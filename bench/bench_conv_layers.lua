@@ -183,7 +183,7 @@ print(sformat("# batch %d, %d thread(s), %s clock, peak %.0f GFLOP/s (%g per cor
 local rows = {}
 for _, l in ipairs(o.list) do
   local new = measure(l, l.algorithm or "auto")
-  local old = l.c == 1 and measure(l, "gemm") or nil
+  local old = (l.c == 1 or l.k == 3) and measure(l, "gemm") or nil
   rows[#rows + 1] = {l = l, new = new, old = old}
 end
 local tf = torch_figures()
