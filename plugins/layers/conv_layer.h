@@ -56,7 +56,7 @@ typedef struct conv {
     ln_tensor *c1w, *c1part; /* conv_c1.h: padded kernel, partial sums */
     int algo;                /* CONV_AUTO, CONV_GEMM, CONV_DIRECT, CONV_WINO */
     int wino;                /* conv_wino.h runs forward, dx and dW */
-    ln_tensor *wu, *wuf, *wv, *we, *wdu; /* its U, flipped U, V, A dz A^T, dU */
+    ln_tensor *wu, *wuf, *wdu; /* its U, flipped U, dU */
     cu_scratch scr;
 } conv;
 
@@ -321,16 +321,12 @@ static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
         ntasks = conv_spread(c, w, xl, bias, out, post, &j.ga, &j.sc, &j.use_sc, &scratch);
     } else if (c->wino && c->g.n) {
         const int64_t ushape[1] = {16 * c->g.cb * c->g.cs};
-        const int64_t vshape[1] = {16 * cw_tiles(&c->g) * c->g.cb};
-        if ((st = lu_buffer(ctx, &c->wu, 1, ushape)) ||
-            (st = lu_buffer(ctx, &c->wv, 1, vshape)))
-            return st;
+        if ((st = lu_buffer(ctx, &c->wu, 1, ushape))) return st;
         cw_u_job uj = {&c->g, w, ln_f32(c->wu), NULL};
         cu_run_sized(16 * c->g.cb * c->g.cs, cw_u_tasks(&c->g), cw_u_task, &uj);
         const int64_t tb = cw_block(&c->g, cu_threads());
-        cw_fwd_job fj = {&c->g, xl, ln_f32(c->wu), bias, out, ln_f32(c->wv), &c->scr, post,
-                         c->act, tb};
-        if ((st = cu_scratch_reserve(ctx, &c->scr, cw_fwd_scratch(&c->g, tb, 1)))) return st;
+        cw_fwd_job fj = {&c->g, xl, ln_f32(c->wu), bias, out, NULL, &c->scr, post, c->act, tb};
+        if ((st = cu_scratch_reserve(ctx, &c->scr, cw_fwd_scratch(&c->g, tb, 0)))) return st;
         cu_run(cw_flops(&c->g), cw_fwd_tasks(&c->g, tb), cw_fwd_task, &fj);
         cu_out_end(&c->o, c->act, mode, c->channels_first, y, &c->out);
         return LN_OK;
@@ -411,13 +407,11 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const 
     c1_wgrad_job cw = {g, xl, dzl, NULL, dw, &c->scr};
     j.wino = c->wino && g->n;
     if (j.wino && dw) {
-        const int64_t ushape[1] = {16 * g->cb * g->cs}, eshape[1] = {16 * cw_tiles(g) * g->cs};
-        if ((st = lu_buffer(ctx, &c->wdu, 1, ushape)) ||
-            (st = lu_buffer(ctx, &c->we, 1, eshape)))
-            return st;
-        j.ww = (cw_wg_job){g, ln_f32(c->wv), dzl, ln_f32(c->we), ln_f32(c->wdu), dw, &c->scr, 0};
+        const int64_t ushape[1] = {16 * g->cb * g->cs};
+        if ((st = lu_buffer(ctx, &c->wdu, 1, ushape))) return st;
+        j.ww = (cw_wg_job){g, xl, dzl, ln_f32(c->wdu), dw, &c->scr, 0};
         cw_wg_plan(g, &j.ww);
-        j.nt = 16;
+        j.nt = 4;
         scratch = cw_wg_scratch(&j.ww);
     } else if (j.wino) {
         /* no kernel gradient asked for */
@@ -465,8 +459,6 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const 
         j.cs.part = (double *)ln_f32(c->part);
     }
     if ((st = cu_scratch_reserve(ctx, &c->scr, scratch))) return st;
-    if (j.wino && dw)
-        cu_run_sized(16 * cw_tiles(g) * g->cs, cw_e_tasks(g), cw_e_task, &j.ww);
     cu_run((j.nt ? cg_flops(g) : 0) + (j.nx ? cg_flops(g) : 0) + (double)j.nb, j.nt + j.nx + j.nb,
            conv_bwd_task, &j);
     if (j.wino && dw) cu_run_sized(16 * g->cb * g->cs, cw_u_tasks(g), cw_dw_task, &j.ww);
@@ -489,7 +481,7 @@ static void conv_destroy(ln_layer *l) {
     conv *c = cu_state(l);
     ln_activation_free(c->act);
     ln_tensor *bufs[] = {c->xl,  c->dxl,    c->wt, c->dwt, c->part, c->c1w,
-                         c->c1part, c->wu, c->wuf, c->wv, c->we, c->wdu};
+                         c->c1part, c->wu, c->wuf, c->wdu};
     cu_out_free(&c->o);
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
     cu_scratch_free(&c->scr);

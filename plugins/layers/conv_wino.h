@@ -46,7 +46,7 @@
 
 #define CW_MIN_C 32 /* channels on each side at least */
 #define CW_TB 120   /* tiles per forward block at most (< 128: ln_gemm reads B in place) */
-#define CW_TC 256   /* tiles per kernel-gradient chunk */
+#define CW_TC 128   /* tiles per kernel-gradient chunk */
 #define CW_CI 8     /* input channels per transform task */
 
 /* Whether g (a forward or a flipped geometry) runs here. */
@@ -264,72 +264,98 @@ static LU_UNUSED void cw_fwd_task(void *arg, int64_t t) {
 
 typedef struct cw_wg_job {
     const cg_conv *g;
-    const float *v;  /* the forward's [16][tiles][cb] */
+    const float *x;  /* the forward's input [n][H][W][cb] */
     const float *dz; /* [n][OH][OW][cs] */
-    float *e;        /* [16][tiles][cs]: A dz A^T of every tile */
     float *du;       /* [16][cb][cs] */
     float *dw;       /* Keras's (3, 3, cb, cs) */
     const cu_scratch *scr;
-    int64_t wsf; /* GEMM workspace floats */
+    int64_t wsf; /* GEMM workspace floats (after the chunk's rows) */
 } cw_wg_job;
-
-#define CW_EB 64 /* tiles per task of A dz A^T */
 
 static LU_UNUSED void cw_wg_plan(const cg_conv *g, cw_wg_job *j) {
     const int64_t T = cw_tiles(g), mc = T < CW_TC ? T : CW_TC;
     j->wsf = (int64_t)ln_gemm_ws_floats(1, 0, g->cb, g->cs, mc > 0 ? mc : 1);
 }
-static LU_UNUSED int64_t cw_wg_scratch(const cw_wg_job *j) { return j->wsf; }
-static LU_UNUSED int64_t cw_e_tasks(const cg_conv *g) {
-    return (cw_tiles(g) + CW_EB - 1) / CW_EB;
+static LU_UNUSED int64_t cw_wg_rows(const cg_conv *g) {
+    return (4 * CW_TC * (g->cb + g->cs) + 15) / 16 * 16;
+}
+static LU_UNUSED int64_t cw_wg_scratch(const cw_wg_job *j) {
+    return cw_wg_rows(j->g) + j->wsf;
 }
 
-/* E = A dz A^T (A = [1 0; 1 1; 1 -1; 0 -1], dz zero outside the output)
-** for tiles [t CW_EB, ...), into e[xi][tile][c]. */
-LN_CLONES static LU_UNUSED void cw_e_task(void *arg, int64_t t) {
-    const cw_wg_job *j = arg;
+/* Row i of B^T applied to (d0, d1, d2, d3): B^T = [1 0 -1 0; 0 1 1 0;
+** 0 -1 1 0; 0 1 0 -1]; row i of A to (d0, d1): A = [1 0; 1 1; 1 -1;
+** 0 -1]. (Macros: a function returning a vector would change the ABI of
+** the baseline clone.) */
+#define CW_BT(i, d0, d1, d2, d3)                                                       \
+    ((i) == 0 ? (d0) - (d2) : (i) == 1 ? (d1) + (d2) : (i) == 2 ? (d2) - (d1) : (d1) - (d3))
+#define CW_A(i, d0, d1) ((i) == 0 ? (d0) : (i) == 1 ? (d0) + (d1) : (i) == 2 ? (d0) - (d1) : -(d1))
+
+/* Rows (i, 0..3) of V = B^T d B and of E = A dz A^T for tiles [t0, t0 +
+** nc): v[k][r][c] (c < cb), e[k][r][c] (c < cs). */
+LN_CLONES static LU_UNUSED void cw_wg_rows_build(const cw_wg_job *j, int i, int64_t t0,
+                                                 int64_t nc, float *v, float *e) {
     const cg_conv *g = j->g;
-    const int64_t th = cw_th(g), tw = cw_tw(g), T = cw_tiles(g);
-    const int64_t cs = g->cs, OH = g->h.out, OW = g->w.out, ps = cg_small_pixels(g) * cs;
-    const int64_t t1 = (t + 1) * CW_EB < T ? (t + 1) * CW_EB : T;
+    const int64_t th = cw_th(g), tw = cw_tw(g), cb = g->cb, cs = g->cs;
+    const int64_t H = g->h.in, W = g->w.in, OH = g->h.out, OW = g->w.out;
+    const int64_t pb = cg_big_pixels(g) * cb, ps = cg_small_pixels(g) * cs;
     const cw_v z = {0};
-    for (int64_t tt = t * CW_EB; tt < t1; tt++) {
-        const int64_t n = tt / (th * tw), q = tt % (th * tw);
+    for (int64_t r = 0; r < nc; r++) {
+        const int64_t tt = t0 + r, n = tt / (th * tw), q = tt % (th * tw);
         const int64_t oh = 2 * (q / tw), ow = 2 * (q % tw);
+        /* V: the window at (oh - pad_h, ow - pad_w), zeros outside */
+        const int64_t ih0 = oh - g->h.pad, iw0 = ow - g->w.pad;
+        const int r0 = ih0 < 0 ? (int)-ih0 : 0, s0 = iw0 < 0 ? (int)-iw0 : 0;
+        const int r1 = ih0 + 4 > H ? (int)(H - ih0) : 4, s1 = iw0 + 4 > W ? (int)(W - iw0) : 4;
+        const float *xb = j->x + n * pb, *row[4];
+        for (int a = 0; a < 4; a++)
+            row[a] = a >= r0 && a < r1 ? xb + ((ih0 + a) * W + iw0) * cb : xb;
+        float *vr = v + r * cb;
+        for (int64_t c = 0; c < cb; c += 16) {
+            cw_v t[4];
+#pragma GCC unroll 4
+            for (int s = 0; s < 4; s++) {
+                cw_v d[4];
+                const int sok = s >= s0 && s < s1;
+#pragma GCC unroll 4
+                for (int a = 0; a < 4; a++)
+                    d[a] = sok && a >= r0 && a < r1 ? CW_LD(row[a] + s * cb + c) : z;
+                t[s] = CW_BT(i, d[0], d[1], d[2], d[3]);
+            }
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++)
+                CW_ST(vr + k * CW_TC * cb + c, CW_BT(k, t[0], t[1], t[2], t[3]));
+        }
+        /* E: the output tile, zeros outside */
         const int h2 = oh + 1 < OH, w2 = ow + 1 < OW;
         const float *p = j->dz + n * ps + (oh * OW + ow) * cs;
-        float *o = j->e + tt * cs;
+        float *er = e + r * cs;
         for (int64_t c = 0; c < cs; c += 16) {
             const cw_v d00 = CW_LD(p + c), d01 = w2 ? CW_LD(p + cs + c) : z;
             const cw_v d10 = h2 ? CW_LD(p + OW * cs + c) : z;
             const cw_v d11 = h2 && w2 ? CW_LD(p + OW * cs + cs + c) : z;
-            /* rows of A dz: (d0, d0 + d1, d0 - d1, -d1) per column */
-            const cw_v r[4][2] = {{d00, d01},
-                                  {d00 + d10, d01 + d11},
-                                  {d00 - d10, d01 - d11},
-                                  {-d10, -d11}};
+            const cw_v r0v = CW_A(i, d00, d10), r1v = CW_A(i, d01, d11);
 #pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) {
-                CW_ST(o + (i * 4 + 0) * T * cs + c, r[i][0]);
-                CW_ST(o + (i * 4 + 1) * T * cs + c, r[i][0] + r[i][1]);
-                CW_ST(o + (i * 4 + 2) * T * cs + c, r[i][0] - r[i][1]);
-                CW_ST(o + (i * 4 + 3) * T * cs + c, -r[i][1]);
-            }
+            for (int k = 0; k < 4; k++) CW_ST(er + k * CW_TC * cs + c, CW_A(k, r0v, r1v));
         }
     }
 }
 
-/* dU[xi] = sum over tile chunks of V[xi]^T E[xi] (beta = 1 after the first). */
-static LU_UNUSED void cw_wg_task(void *arg, int64_t xi) {
+/* Task i < 4: dU[(i, k)] for k < 4 = sum over tile chunks of V^T E, the
+** chunk's rows built here (beta = 1 after the first chunk). */
+static LU_UNUSED void cw_wg_task(void *arg, int64_t i) {
     const cw_wg_job *j = arg;
     const cg_conv *g = j->g;
     const int64_t T = cw_tiles(g), cb = g->cb, cs = g->cs;
-    float *ws = cu_scratch_get(j->scr);
+    float *v = cu_scratch_get(j->scr), *e = v + 4 * CW_TC * cb;
+    float *ws = v + cw_wg_rows(g);
     for (int64_t t0 = 0; t0 < T; t0 += CW_TC) {
         const int64_t nc = T - t0 < CW_TC ? T - t0 : CW_TC;
-        ln_gemm_ws(1, 0, cb, cs, nc, 1.0f, j->v + xi * T * cb + t0 * cb, cb,
-                   j->e + xi * T * cs + t0 * cs, cs, t0 ? 1.0f : 0.0f, j->du + xi * cb * cs,
-                   cs, NULL, ws, (size_t)j->wsf);
+        cw_wg_rows_build(j, (int)i, t0, nc, v, e);
+        for (int k = 0; k < 4; k++)
+            ln_gemm_ws(1, 0, cb, cs, nc, 1.0f, v + k * CW_TC * cb, cb, e + k * CW_TC * cs, cs,
+                       t0 ? 1.0f : 0.0f, j->du + (i * 4 + k) * cb * cs, cs, NULL, ws,
+                       (size_t)j->wsf);
     }
 }
 
