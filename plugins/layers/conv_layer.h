@@ -325,8 +325,8 @@ static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
         cw_u_job uj = {&c->g, w, ln_f32(c->wu), NULL};
         cu_run_sized(16 * c->g.cb * c->g.cs, cw_u_tasks(&c->g), cw_u_task, &uj);
         const int64_t tb = cw_block(&c->g, cu_threads());
-        cw_fwd_job fj = {&c->g, xl, ln_f32(c->wu), bias, out, NULL, &c->scr, post, c->act, tb};
-        if ((st = cu_scratch_reserve(ctx, &c->scr, cw_fwd_scratch(&c->g, tb, 0)))) return st;
+        cw_fwd_job fj = {&c->g, xl, ln_f32(c->wu), bias, out, &c->scr, post, c->act, tb};
+        if ((st = cu_scratch_reserve(ctx, &c->scr, cw_fwd_scratch(&c->g, tb)))) return st;
         cu_run(cw_flops(&c->g), cw_fwd_tasks(&c->g, tb), cw_fwd_task, &fj);
         cu_out_end(&c->o, c->act, mode, c->channels_first, y, &c->out);
         return LN_OK;
@@ -435,10 +435,9 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const 
         cw_u_job uj = {&c->gf, NULL, ln_f32(c->wuf), ln_f32(c->wu)};
         cu_run_sized(16 * g->cb * g->cs, 16, cw_uflip_task, &uj);
         const int64_t tb = cw_block(&c->gf, cu_threads());
-        j.wx = (cw_fwd_job){&c->gf, dzl, ln_f32(c->wuf), NULL, dxo, NULL, &c->scr, NULL,
-                            NULL, tb};
+        j.wx = (cw_fwd_job){&c->gf, dzl, ln_f32(c->wuf), NULL, dxo, &c->scr, NULL, NULL, tb};
         j.nx = cw_fwd_tasks(&c->gf, tb);
-        if (cw_fwd_scratch(&c->gf, tb, 0) > scratch) scratch = cw_fwd_scratch(&c->gf, tb, 0);
+        if (cw_fwd_scratch(&c->gf, tb) > scratch) scratch = cw_fwd_scratch(&c->gf, tb);
     } else if (dxo) {
         if (c->transpose) {
             j.ga = (cg_gather_job){g, dzl, cu_value(l, c->kernel), NULL, dxo, &c->scr,

@@ -22,19 +22,22 @@
 **    (cg_flip: dz read with reversed taps, stride 1), whose transformed
 **    kernel is U's 16 planes transposed with xi's indices 0 and 3
 **    swapped (G applied to a reversed g is G g with rows 0 and 3 swapped);
-**  - kernel gradient: dU[xi] = sum over tiles V[xi]^T (A dz A^T)[xi] (the
-**    forward's V is kept in the layer's buffer), one GEMM a point, then
-**    dW = G^T dU G.
+**  - kernel gradient: dU[xi] = sum over tiles V[xi]^T (A dz A^T)[xi], one
+**    GEMM a point, then dW = G^T dU G. V and A dz A^T are rebuilt per
+**    chunk of tiles inside the tasks (kept for the whole batch they would
+**    take 4x the input and the output in memory: page faults and DRAM
+**    traffic cost more than the transforms).
 ** Tasks (one owner per output element, fixed arithmetic, so bitwise
 ** identical results for any thread count):
 **  - forward / dx: blocks of whole tiles (tiles in (sample, ty, tx) order;
 **    row r of a GEMM never depends on the block's other rows, so the block
-**    size may follow the thread count): the block's V, its 16 GEMMs into
+**    size may follow the thread count): the block's V and its 16 GEMMs in
 **    the thread's scratch, the output transform (+ bias, + the fused
 **    activation on the tile's finished pixels);
-**  - kernel gradient: one task per point xi, over the tiles in chunks of
-**    CW_TC in a fixed order (beta = 1 after the first chunk); then dW by
-**    blocks of input channels.
+**  - kernel gradient: one task per row i of points (xi = 4 i + k), over
+**    the tiles in chunks of CW_TC in a fixed order: the chunk's rows of V
+**    and of A dz A^T for its four points, four GEMMs (beta = 1 after the
+**    first chunk); then dW by blocks of input channels.
 ** Channels: multiples of 16 on both sides (whole vectors), at least
 ** CW_MIN_C (narrower GEMMs waste the 8 x 48 tiles); nothing is allocated
 ** in a task.
@@ -129,7 +132,6 @@ typedef struct cw_fwd_job {
     const cg_conv *g;
     const float *big, *u, *bias;
     float *small;
-    float *v; /* [16][tiles][cb] kept for the kernel gradient, or NULL: scratch */
     const cu_scratch *scr;
     cu_post_fn post;
     const void *post_arg;
@@ -149,8 +151,9 @@ static LU_UNUSED int64_t cw_block(const cg_conv *g, int nt) {
 static LU_UNUSED int64_t cw_fwd_tasks(const cg_conv *g, int64_t tb) {
     return (cw_tiles(g) + tb - 1) / tb;
 }
-static LU_UNUSED int64_t cw_fwd_scratch(const cg_conv *g, int64_t tb, int keep_v) {
-    return 16 * tb * g->cs + (keep_v ? 0 : 16 * tb * g->cb);
+/* The GEMMs' results, then the block's V. */
+static LU_UNUSED int64_t cw_fwd_scratch(const cg_conv *g, int64_t tb) {
+    return 16 * tb * (g->cs + g->cb);
 }
 
 /* 16 floats as one vector (GCC's vector extension: one zmm register in the
@@ -230,15 +233,8 @@ static LU_UNUSED void cw_fwd_task(void *arg, int64_t t) {
     const int64_t cb = g->cb, cs = g->cs, OH = g->h.out, OW = g->w.out;
     const int64_t t0 = t * j->tb, nb = T - t0 < j->tb ? T - t0 : j->tb;
     float *m = cu_scratch_get(j->scr);
-    float *vb;
-    int64_t vs;
-    if (j->v) {
-        vb = j->v + t0 * cb;
-        vs = T * cb;
-    } else {
-        vb = m + 16 * j->tb * cs;
-        vs = j->tb * cb;
-    }
+    float *vb = m + 16 * j->tb * cs;
+    const int64_t vs = j->tb * cb;
     const int64_t pb = cg_big_pixels(g) * cb;
     for (int64_t r = 0; r < nb; r++) {
         const int64_t tt = t0 + r, n = tt / (th * tw), q = tt % (th * tw);
