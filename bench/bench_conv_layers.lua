@@ -1,8 +1,9 @@
 --[[ bench/bench_conv_layers.lua -- convolution layers one product at a time:
 GFLOP/s of the forward, the input gradient (dx) and the weight gradient
 (wgrad) of the LeNet-5-style and chapter-14 CNNs' convolutions, for lunet's
-automatic kernel choice ("auto") against the im2col + GEMM path alone
-("gemm", the path before conv_c1.h) and PyTorch (bench/torch_conv_layers.py,
+automatic kernel choice ("auto": conv_c1.h for one input channel,
+conv_wino.h's Winograd for the 3x3 layers) against the im2col + GEMM path
+alone ("gemm", measured for those layers) and PyTorch (bench/torch_conv_layers.py,
 same shapes, same clock), all in ONE run, with the share of the FMA peak.
 
   lunet bench/bench_conv_layers.lua [--threads N] [--batch B] [--repeat R]
@@ -183,7 +184,7 @@ print(sformat("# batch %d, %d thread(s), %s clock, peak %.0f GFLOP/s (%g per cor
 local rows = {}
 for _, l in ipairs(o.list) do
   local new = measure(l, l.algorithm or "auto")
-  local old = l.c == 1 and measure(l, "gemm") or nil
+  local old = (l.c == 1 or l.k == 3) and measure(l, "gemm") or nil
   rows[#rows + 1] = {l = l, new = new, old = old}
 end
 local tf = torch_figures()

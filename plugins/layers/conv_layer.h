@@ -32,8 +32,9 @@
 #include <stdlib.h>
 
 #include "conv_c1.h"
+#include "conv_wino.h"
 
-enum { CONV_AUTO, CONV_GEMM, CONV_DIRECT };
+enum { CONV_AUTO, CONV_GEMM, CONV_DIRECT, CONV_WINO };
 
 typedef struct conv {
     int rank, transpose;
@@ -53,7 +54,9 @@ typedef struct conv {
     cu_out o;            /* the output and its activation */
     ln_tensor *wt, *dwt, *part;
     ln_tensor *c1w, *c1part; /* conv_c1.h: padded kernel, partial sums */
-    int algo;                /* CONV_AUTO, CONV_GEMM, CONV_DIRECT */
+    int algo;                /* CONV_AUTO, CONV_GEMM, CONV_DIRECT, CONV_WINO */
+    int wino;                /* conv_wino.h runs forward, dx and dW */
+    ln_tensor *wu, *wuf, *wdu; /* its U, flipped U, dU */
     cu_scratch scr;
 } conv;
 
@@ -131,14 +134,15 @@ static ln_status conv_create(ln_ctx *ctx, ln_layer *l, ln_args *a, int rank,
         if (!strcmp(alg, "auto")) c->algo = CONV_AUTO;
         else if (!strcmp(alg, "gemm")) c->algo = CONV_GEMM;
         else if (!strcmp(alg, "direct")) c->algo = CONV_DIRECT;
+        else if (!strcmp(alg, "winograd")) c->algo = CONV_WINO;
         else
             return ln_fail(ctx, LN_E_ARG,
-                           "'algorithm' must be \"auto\", \"gemm\" or \"direct\", "
-                           "got \"%s\"", alg);
-        if (c->algo == CONV_DIRECT && transpose)
+                           "'algorithm' must be \"auto\", \"gemm\", \"direct\" or "
+                           "\"winograd\", got \"%s\"", alg);
+        if ((c->algo == CONV_DIRECT || c->algo == CONV_WINO) && transpose)
             return ln_fail(ctx, LN_E_ARG,
-                           "'algorithm' \"direct\" is for a convolution with one "
-                           "input channel, not a transposed one");
+                           "'algorithm' \"%s\" is for a convolution, not a "
+                           "transposed one", alg);
     }
     c->kernel = c->bias = -1;
     return LN_OK;
@@ -229,6 +233,18 @@ static ln_status conv_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *i
         return ln_fail(ctx, LN_E_SHAPE,
                        "'algorithm' \"direct\" needs one input channel, got %lld",
                        (long long)c->in.c);
+    /* Winograd for 3x3 windows with stride 1 (see conv_wino.h for which),
+    ** unless another path is asked for. */
+    const int wok = !c->transpose && c->flip && cw_applies(&c->g) && cw_applies(&c->gf);
+    if (c->algo == CONV_WINO && !wok)
+        return ln_fail(ctx, LN_E_SHAPE,
+                       "'algorithm' \"winograd\" needs a 3x3 kernel, strides 1, "
+                       "dilation 1, groups 1 and input and output channels that are "
+                       "multiples of 16 and at least %d; got kernel %lldx%lld, "
+                       "%lld -> %lld channels",
+                       CW_MIN_C, (long long)c->ks[0], (long long)c->ks[1],
+                       (long long)c->g.cb, (long long)c->g.cs);
+    c->wino = wok && (c->algo == CONV_AUTO || c->algo == CONV_WINO);
     cu_out_shape(c->rank, c->channels_first, &c->out, out_nd, out_shape);
     return LN_OK;
 }
@@ -303,6 +319,17 @@ static ln_status conv_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
     int64_t ntasks, scratch = 0;
     if (c->transpose) {
         ntasks = conv_spread(c, w, xl, bias, out, post, &j.ga, &j.sc, &j.use_sc, &scratch);
+    } else if (c->wino && c->g.n) {
+        const int64_t ushape[1] = {16 * c->g.cb * c->g.cs};
+        if ((st = lu_buffer(ctx, &c->wu, 1, ushape))) return st;
+        cw_u_job uj = {&c->g, w, ln_f32(c->wu), NULL};
+        cu_run_sized(16 * c->g.cb * c->g.cs, cw_u_tasks(&c->g), cw_u_task, &uj);
+        const int64_t tb = cw_block(&c->g, cu_threads());
+        cw_fwd_job fj = {&c->g, xl, ln_f32(c->wu), bias, out, &c->scr, post, c->act, tb};
+        if ((st = cu_scratch_reserve(ctx, &c->scr, cw_fwd_scratch(&c->g, tb)))) return st;
+        cu_run(cw_flops(&c->g), cw_fwd_tasks(&c->g, tb), cw_fwd_task, &fj);
+        cu_out_end(&c->o, c->act, mode, c->channels_first, y, &c->out);
+        return LN_OK;
     } else if (conv_c1_forward(c)) {
         const int64_t wshape[2] = {c->g.h.k * c->g.w.k, c1_cpad(&c->g)};
         if ((st = lu_buffer(ctx, &c->c1w, 2, wshape))) return st;
@@ -336,13 +363,22 @@ typedef struct conv_bwd_job {
     cu_colsum_job cs;
     int64_t nt, nx, nb; /* tasks of each */
     int use_sc;
+    int wino;           /* conv_wino.h: kernel gradient ww, dx wx */
+    cw_wg_job ww;
+    cw_fwd_job wx;
 } conv_bwd_job;
 
 static void conv_bwd_task(void *arg, int64_t t) {
     conv_bwd_job *j = arg;
-    if (t < j->nt) cg_wgrad_task(&j->wg, t);
-    else if ((t -= j->nt) < j->nx) conv_spread_task(&j->ga, &j->sc, j->use_sc, t);
-    else cu_colsum_task(&j->cs, t - j->nx);
+    if (t < j->nt) {
+        if (j->wino) cw_wg_task(&j->ww, t);
+        else cg_wgrad_task(&j->wg, t);
+    } else if ((t -= j->nt) < j->nx) {
+        if (j->wino) cw_fwd_task(&j->wx, t);
+        else conv_spread_task(&j->ga, &j->sc, j->use_sc, t);
+    } else {
+        cu_colsum_task(&j->cs, t - j->nx);
+    }
 }
 
 static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *xs,
@@ -369,7 +405,17 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const 
     const float *big = c->transpose ? dzl : xl, *small = c->transpose ? xl : dzl;
     const int c1 = dw && g->n && conv_c1_wgrad(c);
     c1_wgrad_job cw = {g, xl, dzl, NULL, dw, &c->scr};
-    if (c1) {
+    j.wino = c->wino && g->n;
+    if (j.wino && dw) {
+        const int64_t ushape[1] = {16 * g->cb * g->cs};
+        if ((st = lu_buffer(ctx, &c->wdu, 1, ushape))) return st;
+        j.ww = (cw_wg_job){g, xl, dzl, ln_f32(c->wdu), dw, &c->scr, 0};
+        cw_wg_plan(g, &j.ww);
+        j.nt = 4;
+        scratch = cw_wg_scratch(&j.ww);
+    } else if (j.wino) {
+        /* no kernel gradient asked for */
+    } else if (c1) {
         const int64_t pshape[2] = {c1_tasks(g), g->h.k * g->w.k * c1_cpad(g)};
         if ((st = lu_buffer(ctx, &c->c1part, 2, pshape))) return st;
         cw.part = ln_f32(c->c1part);
@@ -382,7 +428,17 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const 
     } else if (dw) {
         memset(dw, 0, (size_t)(cg_kdim(g) * g->cs) * sizeof *dw);
     }
-    if (dxo) {
+    if (dxo && j.wino) {
+        const int64_t ushape[1] = {16 * g->cb * g->cs};
+        if ((st = lu_buffer(ctx, &c->wuf, 1, ushape))) return st;
+        c->gf.n = g->n;
+        cw_u_job uj = {&c->gf, NULL, ln_f32(c->wuf), ln_f32(c->wu)};
+        cu_run_sized(16 * g->cb * g->cs, 16, cw_uflip_task, &uj);
+        const int64_t tb = cw_block(&c->gf, cu_threads());
+        j.wx = (cw_fwd_job){&c->gf, dzl, ln_f32(c->wuf), NULL, dxo, &c->scr, NULL, NULL, tb};
+        j.nx = cw_fwd_tasks(&c->gf, tb);
+        if (cw_fwd_scratch(&c->gf, tb) > scratch) scratch = cw_fwd_scratch(&c->gf, tb);
+    } else if (dxo) {
         if (c->transpose) {
             j.ga = (cg_gather_job){g, dzl, cu_value(l, c->kernel), NULL, dxo, &c->scr,
                                    NULL, NULL};
@@ -404,6 +460,7 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const 
     if ((st = cu_scratch_reserve(ctx, &c->scr, scratch))) return st;
     cu_run((j.nt ? cg_flops(g) : 0) + (j.nx ? cg_flops(g) : 0) + (double)j.nb, j.nt + j.nx + j.nb,
            conv_bwd_task, &j);
+    if (j.wino && dw) cu_run_sized(16 * g->cb * g->cs, cw_u_tasks(g), cw_dw_task, &j.ww);
     if (c1) {
         cu_run(cg_flops(g), c1_tasks(g), c1_wgrad_task, &cw);
         cu_run_sized(c1_tasks(g) * g->h.k * g->w.k * g->cs, c1_sum_tasks(g), c1_sum_task,
@@ -422,7 +479,8 @@ static const char *conv_output_activation(const ln_layer *l) {
 static void conv_destroy(ln_layer *l) {
     conv *c = cu_state(l);
     ln_activation_free(c->act);
-    ln_tensor *bufs[] = {c->xl, c->dxl, c->wt, c->dwt, c->part, c->c1w, c->c1part};
+    ln_tensor *bufs[] = {c->xl,  c->dxl,    c->wt, c->dwt, c->part, c->c1w,
+                         c->c1part, c->wu, c->wuf, c->wdu};
     cu_out_free(&c->o);
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
     cu_scratch_free(&c->scr);
