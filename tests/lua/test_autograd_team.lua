@@ -115,4 +115,46 @@ test("fit of a model with Lua layers (its runs on a team) is the same for 1 and 
   ln.set_num_threads(2)
 end)
 
+-- ln.matmul and the tape's products inside a team are cut into tasks
+-- (blocks of rows, or of columns when B is transposed and wide): every
+-- shape and transpose must give the bits of the uncut product.
+test("matmul inside team_run is bitwise the product outside, any shape", function()
+  ln.random.seed(5)
+  local cases = { -- m, k, n (big enough to be cut, edges not multiples of tiles)
+    {256, 784, 300}, {300, 256, 100}, {256, 100, 300}, {12, 500, 700}, {37, 129, 61},
+    {8, 64, 4000}, {1000, 33, 9},
+  }
+  for _, c in ipairs(cases) do
+    local m, k, n = c[1], c[2], c[3]
+    for _, t in ipairs{{false, false}, {true, false}, {false, true}, {true, true}} do
+      local a = t[1] and ln.randn(k, m) or ln.randn(m, k)
+      local b = t[2] and ln.randn(n, k) or ln.randn(k, n)
+      local o = {transpose_a = t[1], transpose_b = t[2]}
+      ln.set_num_threads(1)
+      local ref = ln.matmul(a, b, o)
+      ln.set_num_threads(2)
+      local got = ln.autograd.team_run(function() return ln.matmul(a, b, o) end)
+      same(ref, got, string.format("(%d, %d, %d) transposes %s %s", m, k, n,
+                                   tostring(t[1]), tostring(t[2])))
+      local out = ln.zeros(m, n)
+      ln.autograd.team_run(function() ln.matmul(a, b, {out = out, transpose_a = t[1],
+                                                       transpose_b = t[2]}) end)
+      same(ref, out, "out form")
+    end
+    -- the tape's gradient products (a^T g and g b^T) on the team
+    local a, b = ln.Variable(ln.randn(m, k)), ln.Variable(ln.randn(k, n))
+    local function grads()
+      local tape = ln.GradientTape()
+      local y = tape:run(function() return (ln.matmul(a, b) * ln.matmul(a, b)):sum() end)
+      return tape:gradient(y, {a, b})
+    end
+    ln.set_num_threads(1)
+    local r = grads()
+    ln.set_num_threads(2)
+    local g = ln.autograd.team_run(grads)
+    same(r[1], g[1], "gradient of a"); same(r[2], g[2], "gradient of b")
+  end
+  ln.set_num_threads(2)
+end)
+
 T.summary()
