@@ -25,8 +25,8 @@
 ** flush(apply), set_reducer(reducer | nil)
 ** (a lunet.GradReducer userdata holding an ln_grad_reducer *, made by an
 ** optional module such as lunet.mpi), totals() (net.h).
-** Index methods: shuffle, arange, size, totable, shard (one process's
-** share of every batch).
+** Index methods: shuffle, arange, size, totable, take (rows of a tensor at
+** a run of entries), shard (one process's share of every batch).
 */
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,6 +37,7 @@
 #include "lua_optim.h"
 #include "lua_train.h"
 #include "lunet/overflow.h"
+#include "lunet/tensor_ops.h"
 
 #define LN_NET_MT "lunet.Net"
 #define LN_INDEX_MT "lunet.Index"
@@ -602,6 +603,28 @@ static int index_totable(lua_State *L) {
     return 1;
 }
 
+/* index:take(t, start, n) -> the rows of t (along its first dim) at
+** entries [start, start + n) of the index (0-based start), as a new tensor:
+** a batch of a shuffled epoch gathered in one call (fit's tape path). */
+static int index_take(lua_State *L) {
+    lnL_index *ix = check_index(L, 1);
+    ln_tensor *t = lnL_check_tensor(L, 2);
+    lua_Integer start = luaL_checkinteger(L, 3), n = luaL_checkinteger(L, 4);
+    if (start < 0 || n < 0 || start > ix->n || n > ix->n - start)
+        return luaL_error(L, "index:take: entries [%I, %I) are outside the index of %I",
+                          (lua_Integer)start, (lua_Integer)(start + n), (lua_Integer)ix->n);
+    if (t->ndim < 1)
+        return luaL_error(L, "index:take: a 0-d tensor has no rows");
+    const int64_t *pos = ix->v + start;
+    for (lua_Integer i = 0; i < n; i++)
+        if (pos[i] >= t->shape[0])
+            return luaL_error(L, "index:take: entry %I is row %I of a tensor of %I rows",
+                              (lua_Integer)(start + i), (lua_Integer)pos[i],
+                              (lua_Integer)t->shape[0]);
+    lnL_push_tensor(L, ln_index_select(lnL_ctx(), t, 0, pos, n));
+    return 1;
+}
+
 /* Adds the net and index functions to the table at the top (core.nn). */
 void lnL_open_train(lua_State *L) {
     static const luaL_Reg net_methods[] = {
@@ -648,6 +671,7 @@ void lnL_open_train(lua_State *L) {
         {"size", index_size},
         {"totable", index_totable},
         {"shard", index_shard},
+        {"take", index_take},
         {NULL, NULL}};
     luaL_newmetatable(L, LN_INDEX_MT);
     lua_pushcfunction(L, index_gc);

@@ -157,4 +157,27 @@ test("matmul inside team_run is bitwise the product outside, any shape", functio
   ln.set_num_threads(2)
 end)
 
+-- fit's tape path gathers each batch of a shuffled epoch straight from the
+-- index (index:take): the rows at the index's entries, any dtype.
+test("index:take gives the rows at a run of the index's entries", function()
+  local nn = require("lunet.core").nn
+  ln.random.seed(3)
+  local ix = nn.index_new(10)
+  ix:shuffle()
+  local order = ix:totable()
+  local x = ln.randn(10, 3, 2)
+  local y = ln.tensor({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, "int32")
+  local xb, yb = ix:take(x, 4, 5), ix:take(y, 4, 5)
+  eq(xb:shape()[1], 5); eq(xb:shape()[2], 3); eq(xb:shape()[3], 2)
+  for r = 1, 5 do
+    local src = order[4 + r] -- 0-based row of x
+    same(xb:narrow(1, r, 1), x:narrow(1, src + 1, 1), "row " .. r)
+    eq(yb[r], src)
+  end
+  eq(ix:take(x, 10, 0):shape()[1], 0)
+  T.raises(function() ix:take(x, 8, 3) end, "outside the index")
+  T.raises(function() ix:take(x, -1, 2) end, "outside the index")
+  T.raises(function() ix:take(ln.zeros(4, 2), 0, 10) end, "of a tensor of 4 rows")
+end)
+
 T.summary()

@@ -62,21 +62,14 @@ function M.base(model, loss, metrics, vars, cons)
                        total = 0, count = 0, extra_sum = {}, extra_n = {}}, Net)
 end
 
--- Rows [start, start + n) of x and y (0-based start; through the epoch's
--- order `index` when shuffled). x may be a list of tensors (a subclassed
--- model's inputs).
 --- A function picking rows [start, start + n) of a tensor (0-based start;
--- through the epoch's order `index` when shuffled, kept as self.perm).
-function M.picker(self, index, start, n)
+-- through the epoch's order `index`, an nn Index, when shuffled): one
+-- gather straight from the index's entries.
+function M.picker(_, index, start, n)
   if not index then
     return function(t) return t:narrow(1, start + 1, n) end
   end
-  if start == 0 or not self.perm or self.perm_of ~= index then
-    self.perm = core.tensor(index:totable(), "int32") + 1
-    self.perm_of = index
-  end
-  local ib = self.perm:narrow(1, start + 1, n)
-  return function(t) return t:index(1, ib) end
+  return function(t) return index:take(t, start, n) end
 end
 
 function Net:rows(x, y, index, start, n)
