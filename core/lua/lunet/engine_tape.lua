@@ -198,6 +198,13 @@ function M.record_extra(self, n)
   end
 end
 
+-- Whether opt is a plugin optimizer used as it is (its step is C code that
+-- keeps no reference to the gradients it is given).
+local function plugin_optimizer(opt)
+  return type(opt) == "table" and type(rawget(opt, "_ud")) == "userdata" and
+         rawget(opt, "apply_gradients") == nil -- (lunet.engine's test)
+end
+
 --- The gradients of loss (recorded on tape) applied by the model's
 -- optimizer; under data-parallel fit (set_reducer) first averaged over the
 -- ranks, weighted by their rows n (lunet.data_parallel). tape = nil: this
@@ -209,8 +216,18 @@ function M.apply_gradients(self, tape, loss, n)
     grads = require("lunet.data_parallel").reduce_tape(self.vars, grads, n)
   end
   if grads then
+    local opt = self.model.optimizer
     local pairs_ = autograd.zip(grads, self.vars)
-    if #pairs_ > 0 then self.model.optimizer:apply_gradients(pairs_) end
+    if #pairs_ > 0 then opt:apply_gradients(pairs_) end
+    -- A plugin optimizer keeps nothing of them: their storage goes back to
+    -- the block cache now, still hot for the next step's gradients, rather
+    -- than at a later collection (they are most of a step's garbage, and
+    -- every 32 MB of garbage costs a full collection).
+    if plugin_optimizer(opt) then
+      for _, g in pairs(grads) do
+        if is_tensor(g) then getmetatable(g).__close(g) end
+      end
+    end
   end
 end
 
