@@ -142,17 +142,23 @@ test("matmul inside team_run is bitwise the product outside, any shape", functio
       same(ref, out, "out form")
     end
     -- the tape's gradient products (a^T g and g b^T) on the team
+    -- and the bias's (a sum over rows, cut by columns on the team)
     local a, b = ln.Variable(ln.randn(m, k)), ln.Variable(ln.randn(k, n))
+    local bias = ln.Variable(ln.randn(n))
     local function grads()
       local tape = ln.GradientTape()
-      local y = tape:run(function() return (ln.matmul(a, b) * ln.matmul(a, b)):sum() end)
-      return tape:gradient(y, {a, b})
+      local y = tape:run(function()
+        local z = ln.matmul(a, b) + bias
+        return (z * z):sum()
+      end)
+      return tape:gradient(y, {a, b, bias})
     end
     ln.set_num_threads(1)
     local r = grads()
     ln.set_num_threads(2)
     local g = ln.autograd.team_run(grads)
     same(r[1], g[1], "gradient of a"); same(r[2], g[2], "gradient of b")
+    same(r[3], g[3], "gradient of the bias")
   end
   ln.set_num_threads(2)
 end)
