@@ -162,9 +162,9 @@ ln_tensor *tp_matmul(ln_ctx *ctx, ln_tensor *a, ln_tensor *b, int ta, int tb) {
     int64_t m = a->shape[ta ? 1 : 0], k = a->shape[ta ? 0 : 1];
     int64_t n = b->shape[tb ? 0 : 1];
     ln_tensor *c = ln_tensor_empty(ctx, LN_FLOAT32, 2, (int64_t[]){m, n});
-    if (c)
-        ln_gemm(ta, tb, m, n, k, 1.0f, ln_f32(a), a->shape[1], ln_f32(b),
-                b->shape[1], 0.0f, ln_f32(c), n, NULL);
+    if (c) /* on the team when one runs (fit's steps with a Lua unit) */
+        ln_gemm_team(ta, tb, m, n, k, 1.0f, ln_f32(a), a->shape[1], ln_f32(b),
+                     b->shape[1], 0.0f, ln_f32(c), n, NULL);
     ln_tape_params p = {.i = {ta, tb}};
     return done(ctx, LN_OP_MATMUL, 2, (ln_tensor *[]){a, b}, c, &p);
 }

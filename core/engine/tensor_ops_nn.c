@@ -57,6 +57,47 @@ bad:
                    ln_dims_str(ns, shape, a, sizeof a), ln_dims_str(nd, full, b, sizeof b));
 }
 
+/* Column sums of [rows x cols] as ln_sum_rows computes them (y[c] from 0,
+** then x[0, c], x[1, c], ... added in order: the same float additions for
+** any cut of the columns), cut into blocks of columns over the thread team
+** when one runs (ln_sum_rows alone would be one thread there). */
+typedef struct colsum_job {
+    float *y;
+    const float *x;
+    int64_t rows, cols, per;
+} colsum_job;
+
+LN_CLONES static void colsum_block(float *y, const float *x, int64_t rows,
+                                   int64_t cols, int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; c++) y[c] = 0.0f;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+#pragma omp simd
+        for (int64_t c = c0; c < c1; c++) y[c] += xr[c];
+    }
+}
+
+static void colsum_task(void *arg, int64_t t) {
+    const colsum_job *j = arg;
+    int64_t c0 = t * j->per, c1 = c0 + j->per < j->cols ? c0 + j->per : j->cols;
+    colsum_block(j->y, j->x, j->rows, j->cols, c0, c1);
+}
+
+#define COLSUM_TEAM_MIN 32768 /* elements */
+#define COLSUM_COLS 64        /* columns per task at least */
+
+static void sum_columns(float *y, const float *x, int64_t rows, int64_t cols) {
+    const int nt = ln_parallel_threads();
+    if (nt < 2 || rows * cols < COLSUM_TEAM_MIN || cols < 2 * COLSUM_COLS) {
+        ln_sum_rows(y, x, rows, cols, 0);
+        return;
+    }
+    int64_t per = (cols + 4 * nt - 1) / (4 * nt);
+    per = per < COLSUM_COLS ? COLSUM_COLS : (per + 15) / 16 * 16;
+    colsum_job j = {y, x, rows, cols, per};
+    ln_parallel_tasks((cols + per - 1) / per, colsum_task, &j);
+}
+
 ln_tensor *ln_sum_to(ln_ctx *ctx, const ln_tensor *x, int nd,
                      const int64_t *shape) {
     int64_t t[LN_MAX_DIM];
@@ -85,7 +126,7 @@ ln_tensor *ln_sum_to(ln_ctx *ctx, const ln_tensor *x, int nd,
             return NULL;
         }
         if (outer == 1 && inner > 1)
-            ln_sum_rows(ln_f32(y), ln_f32(cur), len, inner, 0);
+            sum_columns(ln_f32(y), ln_f32(cur), len, inner);
         else if (y->numel)
             ln_reduce(LN_R_SUM, ln_f32(y), ln_f32(cur), outer, len, inner);
         ln_tensor_release(owned);

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "lua_tensor.h"
+#include "lunet/tensor_nn.h"
 
 enum { IP_ADD, IP_SUB, IP_MUL, IP_DIV };
 
@@ -189,8 +190,8 @@ static void matmul_into(lua_State *L, ln_tensor *a, ln_tensor *b, ln_tensor *out
     } else {
         out = lnT_push(L, ln_tensor_empty(lnL_ctx(), LN_FLOAT32, 2, shape));
     }
-    ln_gemm(ta, tb, m, n, k, 1.0f, ln_f32(a), a->shape[1], ln_f32(b),
-            b->shape[1], 0.0f, ln_f32(out), n, NULL);
+    ln_gemm_team(ta, tb, m, n, k, 1.0f, ln_f32(a), a->shape[1], ln_f32(b),
+                 b->shape[1], 0.0f, ln_f32(out), n, NULL); /* team-aware */
 }
 
 /* ln.matmul(a, b [, opts]) */

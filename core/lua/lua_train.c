@@ -25,8 +25,9 @@
 ** flush(apply), set_reducer(reducer | nil)
 ** (a lunet.GradReducer userdata holding an ln_grad_reducer *, made by an
 ** optional module such as lunet.mpi), totals() (net.h).
-** Index methods: shuffle, arange, size, totable, shard (one process's
-** share of every batch).
+** Index methods: shuffle, arange, size, totable, take (rows of a tensor at
+** a run of entries) and prefetch (a cache hint for them), shard (one
+** process's share of every batch).
 */
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@
 #include "lua_optim.h"
 #include "lua_train.h"
 #include "lunet/overflow.h"
+#include "lunet/parallel.h"
 
 #define LN_NET_MT "lunet.Net"
 #define LN_INDEX_MT "lunet.Index"
@@ -602,6 +604,80 @@ static int index_totable(lua_State *L) {
     return 1;
 }
 
+/* The entries [start, start + n) of ix, checked against ix and against the
+** rows of t (raises naming `fn`). */
+static const int64_t *index_run(lua_State *L, const lnL_index *ix, const ln_tensor *t,
+                                lua_Integer start, lua_Integer n, const char *fn) {
+    if (start < 0 || n < 0 || start > ix->n || n > ix->n - start)
+        luaL_error(L, "index:%s: entries [%I, %I) are outside the index of %I", fn,
+                   (lua_Integer)start, (lua_Integer)(start + n), (lua_Integer)ix->n);
+    if (t->ndim < 1) luaL_error(L, "index:%s: a 0-d tensor has no rows", fn);
+    const int64_t *pos = ix->v + start;
+    for (lua_Integer i = 0; i < n; i++)
+        if (pos[i] < 0 || pos[i] >= t->shape[0])
+            luaL_error(L, "index:%s: entry %I is row %I of a tensor of %I rows", fn,
+                       (lua_Integer)(start + i), (lua_Integer)pos[i],
+                       (lua_Integer)t->shape[0]);
+    return pos;
+}
+
+typedef struct take_job {
+    char *y;
+    const char *x;
+    const int64_t *pos;
+    size_t bytes; /* of a row */
+} take_job;
+
+static void take_rows(void *arg, int64_t lo, int64_t hi) {
+    const take_job *j = arg;
+    for (int64_t r = lo; r < hi; r++)
+        memcpy(j->y + (size_t)r * j->bytes, j->x + (size_t)j->pos[r] * j->bytes, j->bytes);
+}
+
+/* index:take(t, start, n) -> the rows of t (along its first dim) at
+** entries [start, start + n) of the index (0-based start), as a new tensor:
+** a batch of a shuffled epoch gathered in one call (fit's tape path), by
+** blocks of rows on the thread team when one runs. */
+static int index_take(lua_State *L) {
+    lnL_index *ix = check_index(L, 1);
+    ln_tensor *t = lnL_check_tensor(L, 2);
+    lua_Integer start = luaL_checkinteger(L, 3), n = luaL_checkinteger(L, 4);
+    const int64_t *pos = index_run(L, ix, t, start, n, "take");
+    int64_t shape[LN_MAX_DIM];
+    memcpy(shape, t->shape, sizeof shape);
+    shape[0] = n;
+    ln_tensor *y = ln_tensor_empty(lnL_ctx(), t->dtype, t->ndim, shape);
+    if (y && y->numel) {
+        int64_t per = t->numel / t->shape[0]; /* elements of a row */
+        take_job j = {ln_data(y), ln_data(t), pos, (size_t)per * ln_dtype_size(t->dtype)};
+        ln_parallel_rows(n, (int64_t)(j.bytes / 4) + 1, take_rows, &j);
+    }
+    lnL_push_tensor(L, y);
+    return 1;
+}
+
+/* index:prefetch(t, start, n): a hint that the rows of t at entries
+** [start, start + n) come next (the next batch of a shuffled epoch, read
+** into cache while this one computes, as the C net's runs do); a run that
+** would not stay in cache (over 512 KiB) is left alone. Changes nothing. */
+static int index_prefetch(lua_State *L) {
+    lnL_index *ix = check_index(L, 1);
+    ln_tensor *t = lnL_check_tensor(L, 2);
+    lua_Integer start = luaL_checkinteger(L, 3), n = luaL_checkinteger(L, 4);
+    const int64_t *pos = index_run(L, ix, t, start, n, "prefetch");
+    size_t bytes = t->shape[0] ? (size_t)(t->numel / t->shape[0]) * ln_dtype_size(t->dtype) : 0;
+#if defined(__GNUC__)
+    if (bytes * (size_t)n <= 512 * 1024) {
+        const char *base = ln_data(t);
+        for (lua_Integer r = 0; r < n; r++)
+            for (size_t off = 0; off < bytes; off += 64)
+                __builtin_prefetch(base + (size_t)pos[r] * bytes + off, 0, 1);
+    }
+#endif
+    (void)bytes;
+    return 0;
+}
+
 /* Adds the net and index functions to the table at the top (core.nn). */
 void lnL_open_train(lua_State *L) {
     static const luaL_Reg net_methods[] = {
@@ -648,6 +724,8 @@ void lnL_open_train(lua_State *L) {
         {"size", index_size},
         {"totable", index_totable},
         {"shard", index_shard},
+        {"take", index_take},
+        {"prefetch", index_prefetch},
         {NULL, NULL}};
     luaL_newmetatable(L, LN_INDEX_MT);
     lua_pushcfunction(L, index_gc);

@@ -67,4 +67,14 @@ LN_API ln_tensor *ln_index_add(ln_ctx *ctx, int nd, const int64_t *shape,
                                int dim, const int64_t *idx, int64_t n,
                                const ln_tensor *src);
 
+/* ln_gemm (kernels.h) on the thread team running on the caller's behalf
+** (lunet/parallel.h; inside ln.autograd.team_run, where ln_gemm alone
+** would run on this thread): C cut into blocks of rows or columns, one
+** task each, above a size. Outside a team it is ln_gemm. Bitwise the same
+** as ln_gemm for any thread count. */
+LN_API void ln_gemm_team(int trans_a, int trans_b, int64_t m, int64_t n,
+                         int64_t k, float alpha, const float *a, int64_t lda,
+                         const float *b, int64_t ldb, float beta, float *c,
+                         int64_t ldc, const ln_gemm_epilogue *epi);
+
 #endif

@@ -115,4 +115,90 @@ test("fit of a model with Lua layers (its runs on a team) is the same for 1 and 
   ln.set_num_threads(2)
 end)
 
+-- ln.matmul and the tape's products inside a team are cut into tasks
+-- (blocks of rows, or of columns when B is transposed and wide): every
+-- shape and transpose must give the bits of the uncut product.
+test("matmul inside team_run is bitwise the product outside, any shape", function()
+  ln.random.seed(5)
+  local cases = { -- m, k, n (big enough to be cut, edges not multiples of tiles)
+    {256, 784, 300}, {300, 256, 100}, {256, 100, 300}, {12, 500, 700}, {37, 129, 61},
+    {8, 64, 4000}, {1000, 33, 9},
+  }
+  for _, c in ipairs(cases) do
+    local m, k, n = c[1], c[2], c[3]
+    for _, t in ipairs{{false, false}, {true, false}, {false, true}, {true, true}} do
+      local a = t[1] and ln.randn(k, m) or ln.randn(m, k)
+      local b = t[2] and ln.randn(n, k) or ln.randn(k, n)
+      local o = {transpose_a = t[1], transpose_b = t[2]}
+      ln.set_num_threads(1)
+      local ref = ln.matmul(a, b, o)
+      ln.set_num_threads(2)
+      local got = ln.autograd.team_run(function() return ln.matmul(a, b, o) end)
+      same(ref, got, string.format("(%d, %d, %d) transposes %s %s", m, k, n,
+                                   tostring(t[1]), tostring(t[2])))
+      local out = ln.zeros(m, n)
+      ln.autograd.team_run(function() ln.matmul(a, b, {out = out, transpose_a = t[1],
+                                                       transpose_b = t[2]}) end)
+      same(ref, out, "out form")
+    end
+    -- the tape's gradient products (a^T g and g b^T) on the team
+    -- and the bias's (a sum over rows, cut by columns on the team)
+    local a, b = ln.Variable(ln.randn(m, k)), ln.Variable(ln.randn(k, n))
+    local bias = ln.Variable(ln.randn(n))
+    local function grads()
+      local tape = ln.GradientTape()
+      local y = tape:run(function()
+        local z = ln.matmul(a, b) + bias
+        return (z * z):sum()
+      end)
+      return tape:gradient(y, {a, b, bias})
+    end
+    ln.set_num_threads(1)
+    local r = grads()
+    ln.set_num_threads(2)
+    local g = ln.autograd.team_run(grads)
+    same(r[1], g[1], "gradient of a"); same(r[2], g[2], "gradient of b")
+    same(r[3], g[3], "gradient of the bias")
+  end
+  ln.set_num_threads(2)
+end)
+
+-- fit's tape path gathers each batch of a shuffled epoch straight from the
+-- index (index:take): the rows at the index's entries, any dtype.
+test("index:take gives the rows at a run of the index's entries", function()
+  local nn = require("lunet.core").nn
+  ln.random.seed(3)
+  local ix = nn.index_new(10)
+  ix:shuffle()
+  local order = ix:totable()
+  local x = ln.randn(10, 3, 2)
+  local y = ln.tensor({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, "int32")
+  local xb, yb = ix:take(x, 4, 5), ix:take(y, 4, 5)
+  eq(xb:shape()[1], 5); eq(xb:shape()[2], 3); eq(xb:shape()[3], 2)
+  for r = 1, 5 do
+    local src = order[4 + r] -- 0-based row of x
+    same(xb:narrow(1, r, 1), x:narrow(1, src + 1, 1), "row " .. r)
+    eq(yb[r], src)
+  end
+  eq(ix:take(x, 10, 0):shape()[1], 0)
+  T.raises(function() ix:take(x, 8, 3) end, "outside the index")
+  T.raises(function() ix:take(x, -1, 2) end, "outside the index")
+  T.raises(function() ix:take(ln.zeros(4, 2), 0, 10) end, "of a tensor of 4 rows")
+  -- prefetch is a hint (nothing changes) with the same checks
+  ix:prefetch(x, 0, 10)
+  same(ix:take(x, 4, 5), xb, "after prefetch")
+  T.raises(function() ix:prefetch(x, 5, 6) end, "outside the index")
+  -- a batch big enough to be cut over the team: the same rows
+  local big = ln.randn(3000, 50)
+  local bix = nn.index_new(3000)
+  bix:shuffle()
+  local ref = bix:take(big, 100, 2000)
+  ln.set_num_threads(2)
+  same(ln.autograd.team_run(function() return bix:take(big, 100, 2000) end), ref, "team take")
+  local pos = bix:totable()
+  for _, r in ipairs{1, 777, 2000} do
+    same(ref:narrow(1, r, 1), big:narrow(1, pos[100 + r] + 1, 1), "big row " .. r)
+  end
+end)
+
 T.summary()

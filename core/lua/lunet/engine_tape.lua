@@ -62,21 +62,14 @@ function M.base(model, loss, metrics, vars, cons)
                        total = 0, count = 0, extra_sum = {}, extra_n = {}}, Net)
 end
 
--- Rows [start, start + n) of x and y (0-based start; through the epoch's
--- order `index` when shuffled). x may be a list of tensors (a subclassed
--- model's inputs).
 --- A function picking rows [start, start + n) of a tensor (0-based start;
--- through the epoch's order `index` when shuffled, kept as self.perm).
-function M.picker(self, index, start, n)
+-- through the epoch's order `index`, an nn Index, when shuffled): one
+-- gather straight from the index's entries.
+function M.picker(_, index, start, n)
   if not index then
     return function(t) return t:narrow(1, start + 1, n) end
   end
-  if start == 0 or not self.perm or self.perm_of ~= index then
-    self.perm = core.tensor(index:totable(), "int32") + 1
-    self.perm_of = index
-  end
-  local ib = self.perm:narrow(1, start + 1, n)
-  return function(t) return t:index(1, ib) end
+  return function(t) return index:take(t, start, n) end
 end
 
 function Net:rows(x, y, index, start, n)
@@ -84,6 +77,9 @@ function Net:rows(x, y, index, start, n)
   local xb
   if is_tensor(x) then
     xb = M.as_float(pick(x))
+    -- the next batch's shuffled rows come into cache while this one computes
+    local nn = index and math.min(n, index:size() - start - n)
+    if nn and nn > 0 then index:prefetch(x, start + n, nn) end
   else
     xb = {}
     for i, t in ipairs(x) do xb[i] = M.as_float(pick(t)) end
@@ -205,6 +201,13 @@ function M.record_extra(self, n)
   end
 end
 
+-- Whether opt is a plugin optimizer used as it is (its step is C code that
+-- keeps no reference to the gradients it is given).
+local function plugin_optimizer(opt)
+  return type(opt) == "table" and type(rawget(opt, "_ud")) == "userdata" and
+         rawget(opt, "apply_gradients") == nil -- (lunet.engine's test)
+end
+
 --- The gradients of loss (recorded on tape) applied by the model's
 -- optimizer; under data-parallel fit (set_reducer) first averaged over the
 -- ranks, weighted by their rows n (lunet.data_parallel). tape = nil: this
@@ -216,8 +219,18 @@ function M.apply_gradients(self, tape, loss, n)
     grads = require("lunet.data_parallel").reduce_tape(self.vars, grads, n)
   end
   if grads then
+    local opt = self.model.optimizer
     local pairs_ = autograd.zip(grads, self.vars)
-    if #pairs_ > 0 then self.model.optimizer:apply_gradients(pairs_) end
+    if #pairs_ > 0 then opt:apply_gradients(pairs_) end
+    -- A plugin optimizer keeps nothing of them: their storage goes back to
+    -- the block cache now, still hot for the next step's gradients, rather
+    -- than at a later collection (they are most of a step's garbage, and
+    -- every 32 MB of garbage costs a full collection).
+    if plugin_optimizer(opt) then
+      for _, g in pairs(grads) do
+        if is_tensor(g) then getmetatable(g).__close(g) end
+      end
+    end
   end
 end
 
