@@ -59,6 +59,56 @@ START_TEST(broadcasting) {
 }
 END_TEST
 
+/* The arithmetic loops are vectorised (omp simd): every length (the vector
+** tails), unaligned starts and the in-place form must give, bit for bit,
+** each element's own IEEE operation. */
+START_TEST(arithmetic_loops_per_element) {
+    enum { MAXN = 71 };
+    float xs[MAXN + 1], ys[MAXN + 1], z[MAXN + 1], w[MAXN + 1];
+    for (int i = 0; i <= MAXN; i++) {
+        xs[i] = (float)(i * 0.37 - 9.1);
+        ys[i] = (float)(1.3 + (i % 7) * 0.61);
+    }
+    const ln_binary_op ops[] = {LN_B_ADD, LN_B_SUB, LN_B_MUL, LN_B_DIV};
+    for (int off = 0; off < 2; off++)
+        for (int n = 0; n <= MAXN - off; n++) {
+            const float *x = xs + off, *y = ys + off;
+            const float s = 0.7f;
+            for (int k = 0; k < 4; k++) {
+                for (int first = 0; first < 2; first++) {
+                    ln_binary_scalar(ops[k], z, x, s, first, n);
+                    for (int i = 0; i < n; i++) {
+                        volatile float a = first ? s : x[i], b = first ? x[i] : s;
+                        float r = ops[k] == LN_B_ADD ? a + b : ops[k] == LN_B_SUB ? a - b
+                                : ops[k] == LN_B_MUL ? a * b : a / b;
+                        ck_assert_msg(memcmp(&z[i], &r, sizeof r) == 0, "op %d n %d i %d", k, n, i);
+                    }
+                }
+                int64_t sh[1] = {n};
+                ln_binary(ops[k], z, 1, sh, x, 1, sh, y, 1, sh);
+                memcpy(w, x, sizeof(float) * (size_t)n); /* in place: w = w op y */
+                ln_binary(ops[k], w, 1, sh, w, 1, sh, y, 1, sh);
+                for (int i = 0; i < n; i++) {
+                    volatile float a = x[i], b = y[i];
+                    float r = ops[k] == LN_B_ADD ? a + b : ops[k] == LN_B_SUB ? a - b
+                            : ops[k] == LN_B_MUL ? a * b : a / b;
+                    ck_assert(memcmp(&z[i], &r, sizeof r) == 0);
+                    ck_assert(memcmp(&w[i], &r, sizeof r) == 0);
+                }
+                /* a row broadcast: [2, n/2] op [n/2] */
+                int64_t sz[2] = {2, n / 2}, sr[1] = {n / 2};
+                ln_binary(ops[k], z, 2, sz, x, 2, sz, y, 1, sr);
+                for (int i = 0; i < 2 * (n / 2); i++) {
+                    volatile float a = x[i], b = y[i % (n / 2)];
+                    float r = ops[k] == LN_B_ADD ? a + b : ops[k] == LN_B_SUB ? a - b
+                            : ops[k] == LN_B_MUL ? a * b : a / b;
+                    ck_assert(memcmp(&z[i], &r, sizeof r) == 0);
+                }
+            }
+        }
+}
+END_TEST
+
 START_TEST(reductions) {
     int64_t shape[3] = {5, 7, 3};
     ln_tensor *x = lt_uniform(3, shape, -2, 2, 5);
@@ -222,6 +272,7 @@ int main(void) {
     TCase *tc = tcase_create("kernels");
     tcase_add_test(tc, unary_and_clamp);
     tcase_add_test(tc, broadcasting);
+    tcase_add_test(tc, arithmetic_loops_per_element);
     tcase_add_test(tc, reductions);
     tcase_add_test(tc, softmax_rows);
     tcase_add_test(tc, thread_count_independence);
