@@ -58,6 +58,7 @@ typedef struct team {
     _Alignas(64) _Atomic int stop;
     _Atomic uint32_t seq;  /* futex word: bumped to wake sleeping workers */
     _Atomic int sleepers;  /* workers asleep (or about to be) on seq */
+    _Atomic int woken;     /* a wake is on its way: no second syscall */
     team_slot slot[2]; /* fn and arg of jobs by tag parity */
     unsigned tag;      /* tag of the last job published */
     int nthreads;
@@ -86,8 +87,13 @@ static void futex_wait(_Atomic uint32_t *word, uint32_t v) {
 /* Wake every worker sleeping on the team (after the job word or stop was
 ** stored, sequentially consistent: a worker raises `sleepers` before it
 ** reads them again, so one of the two sides sees the other). */
-static void team_wake(team *t) {
+static void team_wake(team *t, int force) {
     if (atomic_load(&t->sleepers) == 0) return;
+    /* one syscall per sleep: a worker woken but not yet running (a busy
+    ** machine) still counts as a sleeper, and every later job would pay
+    ** the syscall again. A worker clears `woken` after it reads seq and
+    ** before it sleeps, so a wake it has not consumed is never skipped. */
+    if (atomic_exchange(&t->woken, 1) && !force) return;
     atomic_fetch_add(&t->seq, 1);
 #if defined(__linux__)
     syscall(SYS_futex, (uint32_t *)&t->seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
@@ -103,6 +109,7 @@ static void team_reset(team *t) {
     atomic_store_explicit(&t->stop, 0, memory_order_relaxed);
     atomic_store_explicit(&t->seq, 0, memory_order_relaxed);
     atomic_store_explicit(&t->sleepers, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->woken, 0, memory_order_relaxed);
     atomic_store_explicit(&t->done, 0, memory_order_relaxed);
     atomic_store_explicit(&t->word, pack(t->tag, 0, 0), memory_order_release);
 }
@@ -114,7 +121,7 @@ static void team_start(team *t, int nthreads) {
 
 static void team_stop(team *t) {
     atomic_store(&t->stop, 1); /* seq_cst: see team_wake */
-    team_wake(t);
+    team_wake(t, 1);
     tl_team = NULL;
 }
 
@@ -151,6 +158,7 @@ static void team_worker(team *t) {
         ** stop are read again, so a job published in between either is
         ** seen here or bumps seq (and the wait returns at once). */
         uint32_t s = atomic_load(&t->seq);
+        atomic_store(&t->woken, 0);
         atomic_fetch_add(&t->sleepers, 1);
         if ((unsigned)(atomic_load(&t->word) >> TAG_SHIFT) == seen && !atomic_load(&t->stop))
             futex_wait(&t->seq, s);
@@ -179,7 +187,7 @@ void ln_parallel_tasks(int64_t ntasks, ln_task_fn fn, void *arg) {
     t->slot[tag & 1u].arg = arg;
     atomic_store_explicit(&t->done, 0, memory_order_relaxed);
     atomic_store(&t->word, pack(tag, 0, ntasks)); /* seq_cst: see team_wake */
-    team_wake(t);
+    team_wake(t, 0);
     int64_t mine = 0, task;
     tl_in_task = 1;
     while ((task = claim(t, tag, 0)) >= 0) {
