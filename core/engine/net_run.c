@@ -9,8 +9,9 @@
 ** (ln_parallel_region), the calling thread running the layers and the
 ** others taking the work layers and kernels hand out (lunet/parallel.h). A
 ** segment of a few hundred batches thus costs one fork/join, and the
-** team's threads stay awake between batches (spinning, then yielding)
-** instead of being woken for every kernel.
+** team's threads stay within reach between batches (spinning ~40 us, then
+** sleeping on a futex: core/parallel.c) instead of being forked for every
+** kernel.
 **
 ** A team segment only starts once a serial batch of the same kind and at
 ** least this size has sized every buffer, so the region never allocates.
