@@ -11,15 +11,18 @@
 **
 ** Waiting (the policy chosen for issue 21, measured in
 ** docs/performance-training.md): a team thread without work spins on the
-** job word with the CPU's pause hint for SPINS_BEFORE_SLEEP rounds (~40 us
-** at ~18 ns a round here: longer than the gaps between the jobs of a
-** training step, so on a free core it is awake for the next one), then
-** sleeps on a futex until the next job or the region's end. It used to
-** yield the processor at every round instead, forever: on a busy machine a
-** yielding thread is still runnable and keeps taking the process's share
-** of the CPU (and CFS barely honours sched_yield), so the thread that runs
-** the layers got less. A sleeping worker costs the publisher one syscall
-** per job (only while a worker sleeps), and since the publisher never waits
+** job word with the CPU's pause hint for WORKER_SPINS rounds (~75 us at
+** ~18 ns a round here: longer than the gaps between the jobs of a training
+** step, so on a free core it is awake for the next one), then yields the
+** processor for WORKER_YIELDS rounds (should two threads of the team share
+** a core, the spinning one must not keep the other off it), then sleeps on
+** a futex until the next job or the region's end. It used to yield
+** forever: a yielding thread stays runnable and keeps taking the process's
+** share of the CPU on a loaded machine. Sleeping after only ~40 us of
+** spinning was measured too: team mode fell from 0.91-0.96x to 0.77x of
+** one thread at load 4 (gaps within a step outlasted the spin, and every
+** wake-up cost the job its second thread). A sleeping worker costs the
+** publisher one syscall per sleep, and since the publisher never waits
 ** for a worker that has not claimed a task, a late worker only takes fewer
 ** tasks. The publisher itself, waiting for tasks a worker has claimed (and
 ** is running), spins and then yields: that wait is one task long. Between
@@ -41,7 +44,9 @@
 #define TAG_SHIFT LN__TAG_SHIFT
 #define MAX_TASKS LN__MAX_TASKS
 #define SPINS_BEFORE_YIELD 4096 /* the publisher's wait for claimed tasks */
-#define SPINS_BEFORE_SLEEP 2048 /* a worker's wait for the next job */
+/* a worker's wait for the next job: pause rounds, then yielding rounds */
+#define WORKER_SPINS 4096
+#define WORKER_YIELDS 512
 
 typedef struct team_slot {
     ln_task_fn fn;
@@ -149,8 +154,12 @@ static void team_worker(team *t) {
             seen = tag; /* all claimed: wait for the next job */
         }
         if (atomic_load_explicit(&t->stop, memory_order_acquire)) return;
-        if (++idle < SPINS_BEFORE_SLEEP) {
+        if (++idle < WORKER_SPINS) {
             cpu_relax();
+            continue;
+        }
+        if (idle < WORKER_SPINS + WORKER_YIELDS) {
+            sched_yield();
             continue;
         }
         /* Sleep until a job with another tag is published or the region
