@@ -1,10 +1,50 @@
 #!/bin/sh
 # bench/run_expr.sh -- bench_expr.lua and torch_expr.py in one session,
-# twice, interleaved (the ratios are the figures; single timings swing with
-# the machine's load). Run from the repository root after a build.
+# ROUNDS times, interleaved (the ratios are the figures; single timings swing
+# with the machine's load), then a table: per size and expression the best
+# time of each side over the rounds and lunet's speed-up over PyTorch's
+# better thread count. Run from the repository root after a build.
+#
+#   bench/run_expr.sh [ROUNDS] [SIZES]       e.g. bench/run_expr.sh 3 1000,10000
+#
+# PyTorch runs with its OpenMP OpenBLAS (LD_LIBRARY_PATH below) at 1 and 2
+# threads; lunet at 1 and 2 threads (bench_expr.lua alternates them).
 set -e
-for round in 1 2; do
-  echo "# round $round, load: $(cut -d' ' -f1 /proc/loadavg)"
-  build/bin/lunet bench/bench_expr.lua
-  /usr/bin/python3 bench/torch_expr.py 2>/dev/null
+ROUNDS=${1:-2}
+SIZES=${2:-1000,10000,30000,100000,300000,1000000}
+LUNET=${LUNET:-build/bin/lunet}
+OPENMP_BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp
+OUT=$(mktemp /tmp/lunet-expr.XXXXXX)
+round=1
+while [ "$round" -le "$ROUNDS" ]; do
+  echo "# round $round, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  "$LUNET" bench/bench_expr.lua "$SIZES" | tee -a "$OUT"
+  LD_LIBRARY_PATH=$OPENMP_BLAS /usr/bin/python3 bench/torch_expr.py "$SIZES" 2>/dev/null | tee -a "$OUT"
+  round=$((round + 1))
 done
+echo "# end, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+/usr/bin/python3 - "$OUT" <<'PY'
+import re, sys
+best = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"(\w+) n=(\d+) threads=(\d) chain ([\d.]+) tanh ([\d.]+) sum ([\d.]+)", line)
+    if not m:
+        continue
+    who, n, th = m.group(1), int(m.group(2)), int(m.group(3))
+    for k, e in enumerate(("chain", "tanh", "sum")):
+        key = (who, n, th, e)
+        best[key] = min(best.get(key, 1e99), float(m.group(4 + k)))
+sizes = sorted({k[1] for k in best})
+print("\nbest us per expression; speed-up = PyTorch's better thread count / lunet")
+print("| n | expr | lunet 1T | lunet 2T | torch 1T | torch 2T | lunet 1T / torch | lunet 2T / torch |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|")
+for n in sizes:
+    for e in ("chain", "tanh", "sum"):
+        l1, l2 = best.get(("lunet", n, 1, e)), best.get(("lunet", n, 2, e))
+        t1, t2 = best.get(("torch", n, 1, e)), best.get(("torch", n, 2, e))
+        if None in (l1, l2, t1, t2):
+            continue
+        tb = min(t1, t2)
+        print("| %d | %s | %.1f | %.1f | %.1f | %.1f | %.2fx | %.2fx |" % (n, e, l1, l2, t1, t2, tb / l1, tb / l2))
+PY
+rm -f "$OUT"

@@ -1,7 +1,8 @@
 """bench/torch_expr.py -- bench/bench_expr.lua's expressions in PyTorch
 eager (the same sizes, threads, rounds and output format).
 
-  /usr/bin/python3 bench/torch_expr.py"""
+  /usr/bin/python3 bench/torch_expr.py [sizes]     e.g. 1000,100000"""
+import sys
 import time
 
 import torch
@@ -9,7 +10,7 @@ import torch
 
 def best(f, reps):
     t = 1e9
-    for _ in range(5):
+    for _ in range(7):
         t0 = time.perf_counter()
         for _ in range(reps):
             f()
@@ -17,7 +18,10 @@ def best(f, reps):
     return t * 1e6
 
 
-for n in (1000, 10000, 30000, 100000, 300000, 1000000):
+sizes = (1000, 10000, 30000, 100000, 300000, 1000000)
+if len(sys.argv) > 1:
+    sizes = [int(s) for s in sys.argv[1].split(",")]
+for n in sizes:
     a, b = torch.rand(n), torch.rand(n)
     reps = max(3, 20000000 // n)
     for threads in (1, 2):

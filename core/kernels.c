@@ -15,25 +15,55 @@
 #define LN_BLOCK 4096    /* reduction block, independent of threads */
 #define SUM_ROWS_COLS 256 /* columns per thread task in ln_sum_rows */
 
-/* The hot loops are compiled per CPU (LN_CLONES, lunet/parallel.h). */
+/* The hot loops are compiled per CPU (LN_CLONES, lunet/parallel.h). The
+** simple loops below go through ln_parallel_for, not LN_PAR_FOR: below the
+** threshold an OpenMP `if (0)` region still costs 1.4-2.5 us on this
+** machine (bench: a 1,000-element axpy 0.08 us alone, 1.5 us inside one). */
+typedef struct {
+    float *y;
+    const float *x;
+    float a, b;
+} lin_job;
+
+LN_CLONES static void fill_range(void *arg, int64_t lo, int64_t hi) {
+    const lin_job *j = arg;
+    float *y = j->y, v = j->a;
+    _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) y[i] = v;
+}
 
 void ln_fill(float *y, int64_t n, float v) {
-    LN_PAR_FOR_SIMD(n)
-    for (int64_t i = 0; i < n; i++) y[i] = v;
+    lin_job j = {y, NULL, v, 0};
+    ln_parallel_for(n, fill_range, &j);
 }
 
 void ln_copy(float *y, const float *x, int64_t n) {
     if (y != x) memcpy(y, x, (size_t)n * sizeof *y);
 }
 
+LN_CLONES static void scale_range(void *arg, int64_t lo, int64_t hi) {
+    const lin_job *j = arg;
+    float *y = j->y, a = j->a;
+    const float *x = j->x;
+    _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) y[i] = a * x[i];
+}
+
 void ln_scale(float *y, const float *x, float a, int64_t n) {
-    LN_PAR_FOR_SIMD(n)
-    for (int64_t i = 0; i < n; i++) y[i] = a * x[i];
+    lin_job j = {y, x, a, 0};
+    ln_parallel_for(n, scale_range, &j);
+}
+
+/* Not cloned: with FMA the x86-64-v3/v4 clones would contract y + a x into
+** one rounding and the numbers would depend on the CPU. */
+static void axpy_range(void *arg, int64_t lo, int64_t hi) {
+    const lin_job *j = arg;
+    float *y = j->y, a = j->a;
+    const float *x = j->x;
+    _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) y[i] += a * x[i];
 }
 
 void ln_axpy(float *y, float a, const float *x, int64_t n) {
-    LN_PAR_FOR_SIMD(n)
-    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+    lin_job j = {y, x, a, 0};
+    ln_parallel_for(n, axpy_range, &j);
 }
 
 /* The elementwise kernels of tensor expressions run through
@@ -87,12 +117,19 @@ void ln_unary(ln_unary_op op, float *y, const float *x, int64_t n) {
     ln_parallel_for_cost(n, heavy ? LN_PAR_COST_VMATH : 1, unary_range, &j);
 }
 
-void ln_clamp(float *y, const float *x, float lo, float hi, int64_t n) {
-    LN_PAR_FOR_SIMD(n)
-    for (int64_t i = 0; i < n; i++) {
+LN_CLONES static void clamp_range(void *arg, int64_t lo, int64_t hi) {
+    const lin_job *j = arg;
+    float *y = j->y, l = j->a, h = j->b;
+    const float *x = j->x;
+    _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) {
         float v = x[i];
-        y[i] = v < lo ? lo : v > hi ? hi : v;
+        y[i] = v < l ? l : v > h ? h : v;
     }
+}
+
+void ln_clamp(float *y, const float *x, float lo, float hi, int64_t n) {
+    lin_job j = {y, x, lo, hi};
+    ln_parallel_for(n, clamp_range, &j);
 }
 
 static inline float binary1(ln_binary_op op, float a, float b) {
@@ -115,10 +152,19 @@ static inline float binary1(ln_binary_op op, float a, float b) {
 }
 
 /* The common arithmetic gets a loop of its own (the switch per element
-** of binary1 keeps the compiler from vectorising). */
+** of binary1 keeps the compiler from vectorising). EW_SIMD: `omp simd`,
+** because at -O2 GCC's cost model vectorises no loop whose trip count or
+** aliasing it must check at run time -- without it these loops ran one
+** element per instruction. The iterations are independent (z may equal x
+** or y, never overlap them otherwise: kernels.h), and each element is the
+** same IEEE operation in a vector lane as alone, so the bits do not move. */
 #define EW_LOOP(EXPR)                                                        \
     do {                                                                     \
         for (int64_t i = lo; i < hi; i++) z[i] = (EXPR);                     \
+    } while (0)
+#define EW_SIMD(EXPR)                                                        \
+    do {                                                                     \
+        _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) z[i] = (EXPR); \
     } while (0)
 
 LN_CLONES static void scalar_range(void *arg, int64_t lo, int64_t hi) {
@@ -128,10 +174,10 @@ LN_CLONES static void scalar_range(void *arg, int64_t lo, int64_t hi) {
     ln_binary_op op = (ln_binary_op)j->op;
     int first = j->scalar_first;
     switch (op) {
-    case LN_B_ADD: EW_LOOP(x[i] + s); return;
-    case LN_B_MUL: EW_LOOP(x[i] * s); return;
-    case LN_B_SUB: if (first) EW_LOOP(s - x[i]); else EW_LOOP(x[i] - s); return;
-    case LN_B_DIV: if (first) EW_LOOP(s / x[i]); else EW_LOOP(x[i] / s); return;
+    case LN_B_ADD: EW_SIMD(x[i] + s); return;
+    case LN_B_MUL: EW_SIMD(x[i] * s); return;
+    case LN_B_SUB: if (first) EW_SIMD(s - x[i]); else EW_SIMD(x[i] - s); return;
+    case LN_B_DIV: if (first) EW_SIMD(s / x[i]); else EW_SIMD(x[i] / s); return;
     default:
         if (first) EW_LOOP(binary1(op, s, x[i]));
         else EW_LOOP(binary1(op, x[i], s));
@@ -150,10 +196,10 @@ LN_CLONES static void same_shape_range(void *arg, int64_t lo, int64_t hi) {
     const float *x = j->x, *y = j->y;
     ln_binary_op op = (ln_binary_op)j->op;
     switch (op) {
-    case LN_B_ADD: EW_LOOP(x[i] + y[i]); return;
-    case LN_B_SUB: EW_LOOP(x[i] - y[i]); return;
-    case LN_B_MUL: EW_LOOP(x[i] * y[i]); return;
-    case LN_B_DIV: EW_LOOP(x[i] / y[i]); return;
+    case LN_B_ADD: EW_SIMD(x[i] + y[i]); return;
+    case LN_B_SUB: EW_SIMD(x[i] - y[i]); return;
+    case LN_B_MUL: EW_SIMD(x[i] * y[i]); return;
+    case LN_B_DIV: EW_SIMD(x[i] / y[i]); return;
     default: EW_LOOP(binary1(op, x[i], y[i]));
     }
 }
@@ -193,13 +239,17 @@ typedef struct {
     do {                                                                     \
         for (int64_t i = 0; i < n; i++) z[i] = (EXPR);                       \
     } while (0)
+#define ROW_SIMD(EXPR)                                                       \
+    do {                                                                     \
+        _Pragma("omp simd") for (int64_t i = 0; i < n; i++) z[i] = (EXPR);   \
+    } while (0)
 
 #define ROW_OPS(A, B)                                                        \
     switch (op) {                                                            \
-    case LN_B_ADD: ROW_LOOP((A) + (B)); return;                              \
-    case LN_B_SUB: ROW_LOOP((A) - (B)); return;                              \
-    case LN_B_MUL: ROW_LOOP((A) * (B)); return;                              \
-    case LN_B_DIV: ROW_LOOP((A) / (B)); return;                              \
+    case LN_B_ADD: ROW_SIMD((A) + (B)); return;                              \
+    case LN_B_SUB: ROW_SIMD((A) - (B)); return;                              \
+    case LN_B_MUL: ROW_SIMD((A) * (B)); return;                              \
+    case LN_B_DIV: ROW_SIMD((A) / (B)); return;                              \
     default: ROW_LOOP(binary1(op, (A), (B))); return;                        \
     }
 
@@ -273,23 +323,86 @@ void ln_binary(ln_binary_op op, float *z, int nz, const int64_t *sz,
     ln_parallel_for(n, bcast_range, &j);
 }
 
-/* Sum of x[0..n) (or of its squares) in double: 8 lanes, each summing every
+/* Sum of the squares of x[0..n) in double: 8 lanes, each summing every
 ** 8th element in order, then added pairwise -- a fixed order the compiler
 ** vectorises, so the result does not depend on the CPU or the threads. */
-LN_CLONES static double lane_sum(const float *x, int64_t n, int square) {
+LN_CLONES static double sq_lane_sum(const float *x, int64_t n) {
     double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tail = 0;
     int64_t i = 0;
-    if (square) {
-        for (; i + 8 <= n; i += 8)
-            for (int k = 0; k < 8; k++) lane[k] += (double)x[i + k] * x[i + k];
-        for (; i < n; i++) tail += (double)x[i] * x[i];
-    } else {
-        for (; i + 8 <= n; i += 8)
-            for (int k = 0; k < 8; k++) lane[k] += x[i + k];
-        for (; i < n; i++) tail += x[i];
-    }
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) lane[k] += (double)x[i + k] * x[i + k];
+    for (; i < n; i++) tail += (double)x[i] * x[i];
     return ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
            ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail;
+}
+
+/* Sum of x[0..n) (n <= LN_BLOCK): FSUM_LANES float32 lanes, lane k adding
+** x[k], x[k + 128], ... in order, restarted every FSUM_RUN elements (8 per
+** lane); each run's lane j then goes into double accumulator j % 16, lanes
+** in increasing order; the last n % 128 elements are added in double.
+** Written with GCC's generic 8-float vectors (one ymm in the AVX-512 and
+** AVX2 clones, two xmm in the baseline one: wider generic vectors are
+** lowered through memory on AVX2), so every clone performs the same
+** operations per lane: the same bits on any CPU and for any thread count.
+** Accuracy: float32 roundings on at most 8 terms per lane (relative error
+** <= 7 u for terms of one sign, u = 2^-24), double after that -- at least
+** as good as a float32 pairwise or cascade sum (PyTorch's cascades 4 levels
+** of 16 at 1M), though no longer the double sum's near-exactness;
+** tests/c/test_kernels.c checks it against a float32 pairwise sum. Throughput: eight independent vector additions per 64 elements
+** instead of one dependent double addition per 8 (the old double lanes
+** were bound by that chain and the conversions). */
+#define FSUM_LANES 128
+#define FSUM_RUN 1024
+typedef float ln__v8f __attribute__((vector_size(32)));
+typedef double ln__v4d __attribute__((vector_size(32)));
+
+/* (macros: a vector passed to or returned from a function changes the ABI
+** between the clones) */
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v))
+
+LN_CLONES static double float_sum(const float *x, int64_t n) {
+    double d[16] = {0};
+    int64_t i = 0;
+    while (i + FSUM_LANES <= n) {
+        const int64_t run = n - i < FSUM_RUN ? (n - i) / FSUM_LANES * FSUM_LANES
+                                             : FSUM_RUN;
+        /* lanes 0..63 over the run, then lanes 64..127 (the run is in L1):
+        ** eight vector accumulators at a time fit the registers of every
+        ** clone, and each lane still adds its own elements in order */
+        float f[FSUM_LANES];
+        for (int h = 0; h < 2; h++) {
+            ln__v8f s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, s5 = {0},
+                    s6 = {0}, s7 = {0}, v;
+            for (const float *p = x + i + 64 * h, *e = x + i + run; p < e;
+                 p += FSUM_LANES) {
+                LOAD8(v, p); s0 += v;
+                LOAD8(v, p + 8); s1 += v;
+                LOAD8(v, p + 16); s2 += v;
+                LOAD8(v, p + 24); s3 += v;
+                LOAD8(v, p + 32); s4 += v;
+                LOAD8(v, p + 40); s5 += v;
+                LOAD8(v, p + 48); s6 += v;
+                LOAD8(v, p + 56); s7 += v;
+            }
+            float *o = f + 64 * h;
+            memcpy(o, &s0, 32);
+            memcpy(o + 8, &s1, 32);
+            memcpy(o + 16, &s2, 32);
+            memcpy(o + 24, &s3, 32);
+            memcpy(o + 32, &s4, 32);
+            memcpy(o + 40, &s5, 32);
+            memcpy(o + 48, &s6, 32);
+            memcpy(o + 56, &s7, 32);
+        }
+        for (int k = 0; k < FSUM_LANES / 16; k++)
+            for (int m = 0; m < 16; m++) d[m] += (double)f[16 * k + m];
+        i += run;
+    }
+    double tail = 0;
+    for (; i < n; i++) tail += x[i];
+    double r[8];
+    for (int m = 0; m < 8; m++) r[m] = d[m] + d[m + 8];
+    return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7])) + tail;
 }
 
 /* Blocks [lo, hi) of a block sum: part[b] = lane_sum of block b. */
@@ -304,12 +417,12 @@ static void sum_blocks(void *arg, int64_t lo, int64_t hi) {
     const sum_job *j = arg;
     for (int64_t b = lo; b < hi; b++) {
         int64_t s = b * LN_BLOCK, e = s + LN_BLOCK < j->m ? s + LN_BLOCK : j->m;
-        j->part[b] = lane_sum(j->x + s, e - s, j->square);
+        j->part[b] = j->square ? sq_lane_sum(j->x + s, e - s) : float_sum(j->x + s, e - s);
     }
 }
 
-/* Sum of x (or of x squared): blocks of LN_BLOCK summed in double, the
-** partial sums then added in block order. The blocks are spread by
+/* Sum of x (or of x squared): blocks of LN_BLOCK, each summed as above
+** into a double, the partial sums then added in block order. The blocks are spread by
 ** ln_parallel_rows (no OpenMP region: see parallel_pool.c). */
 static double block_sum(const float *x, int64_t n, int square) {
     enum { GROUP = 256 };

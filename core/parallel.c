@@ -9,15 +9,33 @@
 ** takes the work, so a thread that is late (descheduled on a busy machine)
 ** simply takes fewer tasks. The publisher returns when every task is done.
 **
-** Waiting: a thread without work spins on the job word (with the CPU's
-** pause hint) for SPINS_BEFORE_YIELD rounds, then yields the processor at
-** every round: should two threads of the team share a core (a busy
-** machine), a spinning one must not keep the other off it for a whole time
-** slice. The region ends when its body returns; between regions OpenMP's
-** own wait policy (OMP_WAIT_POLICY) applies.
+** Waiting (the policy chosen for issue 21, measured in
+** docs/performance-training.md): a team thread without work spins on the
+** job word with the CPU's pause hint for WORKER_SPINS rounds (~75 us at
+** ~18 ns a round here: longer than the gaps between the jobs of a training
+** step, so on a free core it is awake for the next one), then yields the
+** processor for WORKER_YIELDS rounds (should two threads of the team share
+** a core, the spinning one must not keep the other off it), then sleeps on
+** a futex until the next job or the region's end. It used to yield
+** forever: a yielding thread stays runnable and keeps taking the process's
+** share of the CPU on a loaded machine. Sleeping after only ~40 us of
+** spinning was measured too: team mode fell from 0.91-0.96x to 0.77x of
+** one thread at load 4 (gaps within a step outlasted the spin, and every
+** wake-up cost the job its second thread). A sleeping worker costs the
+** publisher one syscall per sleep, and since the publisher never waits
+** for a worker that has not claimed a task, a late worker only takes fewer
+** tasks. The publisher itself, waiting for tasks a worker has claimed (and
+** is running), spins and then yields: that wait is one task long. Between
+** regions OpenMP's own wait policy (OMP_WAIT_POLICY) applies.
 */
+#include <limits.h>
 #include <sched.h>
 #include <stdatomic.h>
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include <omp.h>
 
@@ -25,7 +43,10 @@
 
 #define TAG_SHIFT LN__TAG_SHIFT
 #define MAX_TASKS LN__MAX_TASKS
-#define SPINS_BEFORE_YIELD 4096
+#define SPINS_BEFORE_YIELD 4096 /* the publisher's wait for claimed tasks */
+/* a worker's wait for the next job: pause rounds, then yielding rounds */
+#define WORKER_SPINS 4096
+#define WORKER_YIELDS 512
 
 typedef struct team_slot {
     ln_task_fn fn;
@@ -40,6 +61,9 @@ typedef struct team {
     _Alignas(64) _Atomic uint64_t word;
     _Alignas(64) _Atomic int64_t done; /* tasks of the job finished */
     _Alignas(64) _Atomic int stop;
+    _Atomic uint32_t seq;  /* futex word: bumped to wake sleeping workers */
+    _Atomic int sleepers;  /* workers asleep (or about to be) on seq */
+    _Atomic int woken;     /* a wake is on its way: no second syscall */
     team_slot slot[2]; /* fn and arg of jobs by tag parity */
     unsigned tag;      /* tag of the last job published */
     int nthreads;
@@ -54,6 +78,33 @@ static _Thread_local int tl_in_task;
 #define cpu_relax ln__cpu_relax
 #define pack ln__job_pack
 
+/* Sleep while *word == v (or until woken); without futexes, yield once. */
+static void futex_wait(_Atomic uint32_t *word, uint32_t v) {
+#if defined(__linux__)
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+#else
+    (void)word;
+    (void)v;
+    sched_yield();
+#endif
+}
+
+/* Wake every worker sleeping on the team (after the job word or stop was
+** stored, sequentially consistent: a worker raises `sleepers` before it
+** reads them again, so one of the two sides sees the other). */
+static void team_wake(team *t, int force) {
+    if (atomic_load(&t->sleepers) == 0) return;
+    /* one syscall per sleep: a worker woken but not yet running (a busy
+    ** machine) still counts as a sleeper, and every later job would pay
+    ** the syscall again. A worker clears `woken` after it reads seq and
+    ** before it sleeps, so a wake it has not consumed is never skipped. */
+    if (atomic_exchange(&t->woken, 1) && !force) return;
+    atomic_fetch_add(&t->seq, 1);
+#if defined(__linux__)
+    syscall(SYS_futex, (uint32_t *)&t->seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#endif
+}
+
 static int64_t claim(team *t, unsigned tag, int from_back) {
     return ln__job_claim(&t->word, tag, from_back);
 }
@@ -61,6 +112,9 @@ static int64_t claim(team *t, unsigned tag, int from_back) {
 static void team_reset(team *t) {
     t->nthreads = 1;
     atomic_store_explicit(&t->stop, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->seq, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->sleepers, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->woken, 0, memory_order_relaxed);
     atomic_store_explicit(&t->done, 0, memory_order_relaxed);
     atomic_store_explicit(&t->word, pack(t->tag, 0, 0), memory_order_release);
 }
@@ -71,7 +125,8 @@ static void team_start(team *t, int nthreads) {
 }
 
 static void team_stop(team *t) {
-    atomic_store_explicit(&t->stop, 1, memory_order_release);
+    atomic_store(&t->stop, 1); /* seq_cst: see team_wake */
+    team_wake(t, 1);
     tl_team = NULL;
 }
 
@@ -99,8 +154,25 @@ static void team_worker(team *t) {
             seen = tag; /* all claimed: wait for the next job */
         }
         if (atomic_load_explicit(&t->stop, memory_order_acquire)) return;
-        if (++idle < SPINS_BEFORE_YIELD) cpu_relax();
-        else sched_yield();
+        if (++idle < WORKER_SPINS) {
+            cpu_relax();
+            continue;
+        }
+        if (idle < WORKER_SPINS + WORKER_YIELDS) {
+            sched_yield();
+            continue;
+        }
+        /* Sleep until a job with another tag is published or the region
+        ** ends: seq is read before `sleepers` is raised and the word and
+        ** stop are read again, so a job published in between either is
+        ** seen here or bumps seq (and the wait returns at once). */
+        uint32_t s = atomic_load(&t->seq);
+        atomic_store(&t->woken, 0);
+        atomic_fetch_add(&t->sleepers, 1);
+        if ((unsigned)(atomic_load(&t->word) >> TAG_SHIFT) == seen && !atomic_load(&t->stop))
+            futex_wait(&t->seq, s);
+        atomic_fetch_sub(&t->sleepers, 1);
+        idle = 0;
     }
 }
 
@@ -123,7 +195,8 @@ void ln_parallel_tasks(int64_t ntasks, ln_task_fn fn, void *arg) {
     t->slot[tag & 1u].fn = fn;
     t->slot[tag & 1u].arg = arg;
     atomic_store_explicit(&t->done, 0, memory_order_relaxed);
-    atomic_store_explicit(&t->word, pack(tag, 0, ntasks), memory_order_release);
+    atomic_store(&t->word, pack(tag, 0, ntasks)); /* seq_cst: see team_wake */
+    team_wake(t, 0);
     int64_t mine = 0, task;
     tl_in_task = 1;
     while ((task = claim(t, tag, 0)) >= 0) {

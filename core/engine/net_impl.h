@@ -194,13 +194,15 @@ ln_status ln__put_rows(ln_ctx *ctx, ln_tensor *out, const ln_tensor *y,
 
 /* The automatic choice between serial and team mode for one kind of call:
 ** probe segments alternate the modes, then the faster one runs for a long
-** segment, then it probes again. */
-#define LN__PROBE_SEGMENTS 4 /* team, serial, team, serial */
+** segment, then it probes again; a team that loses stops early (net_run.c). */
+#define LN__PROBE_SEGMENTS 4 /* serial, team, serial, team */
 #define LN__PROBE_LEN 16     /* batches per probe segment */
 #define LN__PROBE_WARM 3     /* untimed batches at a probe segment's start */
 #define LN__FIRST_WAIT 16    /* serial batches before the first probe */
 #define LN__EXPLOIT_LEN 256  /* batches in the chosen mode between probes, */
 #define LN__EXPLOIT_MAX 4096 /* doubled up to this while the choice holds */
+#define LN__PROBE_EARLY 5    /* timed team batches before it may lose early */
+#define LN__WATCH_LEN 16     /* team batches per check of a team exploit */
 
 typedef struct ln__auto {
     int best;         /* LN_NET_SERIAL or LN_NET_TEAM */
@@ -212,6 +214,8 @@ typedef struct ln__auto {
     int64_t exploit;  /* the current exploit length */
     double t[2][LN__PROBE_SEGMENTS / 2 * LN__PROBE_LEN]; /* [team?][i] */
     int nt[2];
+    double serial_ref; /* median serial batch time of the last probe */
+    int nseg_team;     /* timed batches of the current team segment */
 } ln__auto;
 
 typedef struct ln_tuner {

@@ -9,16 +9,23 @@
 ** (ln_parallel_region), the calling thread running the layers and the
 ** others taking the work layers and kernels hand out (lunet/parallel.h). A
 ** segment of a few hundred batches thus costs one fork/join, and the
-** team's threads stay awake between batches (spinning, then yielding)
-** instead of being woken for every kernel.
+** team's threads stay within reach between batches (spinning ~40 us, then
+** sleeping on a futex: core/parallel.c) instead of being forked for every
+** kernel.
 **
 ** A team segment only starts once a serial batch of the same kind and at
 ** least this size has sized every buffer, so the region never allocates.
-** In LN_NET_AUTO the choice is measured: probe segments alternate team and
-** serial (LN__PROBE_*), the faster per batch then runs for LN__EXPLOIT_LEN
+** In LN_NET_AUTO the choice is measured: probe segments alternate serial and
+** team (LN__PROBE_*), the faster per batch then runs for LN__EXPLOIT_LEN
 ** batches (doubling while the choice holds), and the probe repeats -- a busy
 ** machine (other processes on the cores) makes the team lose and serial
-** wins, an idle one the reverse. The numbers never depend on it.
+** wins, an idle one the reverse. A team that loses costs as little as
+** possible: a team probe segment whose median, after LN__PROBE_EARLY timed
+** batches, is no better than the serial probe's ends the probe at once
+** (serial chosen), and a team exploit segment is checked every
+** LN__WATCH_LEN batches against the serial median of its probe and ends
+** (a new probe follows) as soon as it is no longer faster. The numbers
+** never depend on any of it.
 */
 #include <math.h>
 #include <string.h>
@@ -56,20 +63,21 @@ static int team_possible(const ln_tuner *t, const run_call *r, int64_t n) {
     return 1;
 }
 
-/* Mode and length of the next segment (from batch k on). */
-static void plan(ln_tuner *t, const run_call *r, int64_t k, int *team,
+/* Mode and length of the next segment of a run of `left` more batches of
+** `batch` rows of this kind. */
+static void plan(ln_tuner *t, int kind, int64_t batch, int64_t left, int *team,
                  int64_t *len) {
-    *len = r->nbatches - k;
+    *len = left;
     if (t->mode == LN_NET_SERIAL) { *team = 0; return; }
     if (t->mode == LN_NET_TEAM) { *team = 1; return; }
-    ln__auto *a = &t->am[r->tmpl.kind];
+    ln__auto *a = &t->am[kind];
     if (a->ref_rows == 0) { /* the first batch that can run both ways: */
         memset(a, 0, sizeof *a); /* a few serial ones (warm caches), then probe */
-        a->ref_rows = r->batch;
+        a->ref_rows = batch;
         a->best = LN_NET_SERIAL;
         a->left = LN__FIRST_WAIT;
     }
-    *team = a->probing ? a->seg % 2 == 0 : a->best == LN_NET_TEAM;
+    *team = a->probing ? a->seg % 2 == 1 : a->best == LN_NET_TEAM;
     if (*len > a->left) *len = a->left;
 }
 
@@ -85,41 +93,87 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* Account one batch of a planned segment (AUTO): its time when probing,
-** and the move to the next segment. */
-static void account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
-    if (t->mode != LN_NET_AUTO) return;
-    ln__auto *a = &t->am[kind];
-    a->into++;
-    if (a->probing && n == a->ref_rows && a->into > LN__PROBE_WARM) {
-        int cap = (int)(sizeof a->t[0] / sizeof a->t[0][0]);
-        if (a->nt[team] < cap) a->t[team][a->nt[team]++] = dt;
-    }
-    if (--a->left > 0) return;
-    a->into = 0;
-    if (!a->probing) { /* time to look (again) */
-        a->probing = 1;
-        a->seg = 0;
-        a->nt[0] = a->nt[1] = 0;
-        a->left = LN__PROBE_LEN;
-        return;
-    }
-    if (++a->seg < LN__PROBE_SEGMENTS) {
-        a->left = LN__PROBE_LEN;
-        return;
-    }
-    /* The team keeps every core busy: it must win clearly. A choice that
-    ** holds is probed again less and less often. */
-    double ts = median(a->t[0], a->nt[0]);
-    double tt = median(a->t[1], a->nt[1]);
-    int best = tt < 0.95 * ts ? LN_NET_TEAM : LN_NET_SERIAL;
+/* The probe is over: keep `best` for the next exploit segment. */
+static void choose(ln__auto *a, int best, double serial_ref) {
+    /* A choice that holds is probed again less and less often. */
     if (best == a->best && a->exploit > 0)
         a->exploit = a->exploit * 2 < LN__EXPLOIT_MAX ? a->exploit * 2 : LN__EXPLOIT_MAX;
     else
         a->exploit = LN__EXPLOIT_LEN;
     a->best = best;
+    a->serial_ref = serial_ref;
     a->probing = 0;
     a->left = a->exploit;
+    a->nt[1] = 0;
+}
+
+/* Median of the first n values of v, v left as it was. */
+static double median_of(const double *v, int n) {
+    double c[LN__PROBE_SEGMENTS / 2 * LN__PROBE_LEN];
+    if (n > (int)(sizeof c / sizeof c[0])) n = (int)(sizeof c / sizeof c[0]);
+    memcpy(c, v, sizeof c[0] * (size_t)n);
+    return median(c, n);
+}
+
+/* Account one batch of a planned segment (AUTO): its time when probing or
+** watching a team exploit, and the move to the next segment. 1 when the
+** segment is over (its planned length reached, or the team lost). */
+static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
+    if (t->mode != LN_NET_AUTO) return 0;
+    ln__auto *a = &t->am[kind];
+    const int cap = (int)(sizeof a->t[0] / sizeof a->t[0][0]);
+    const int timed = ++a->into > LN__PROBE_WARM && n == a->ref_rows;
+    if (a->probing && timed && a->nt[team] < cap) {
+        a->t[team][a->nt[team]++] = dt;
+        if (team && ++a->nseg_team >= LN__PROBE_EARLY && a->nt[0] > 0 &&
+            median_of(a->t[1] + a->nt[1] - a->nseg_team, a->nseg_team) >=
+                median_of(a->t[0], a->nt[0])) {
+            /* the team does not win: serial, without the rest of the probe */
+            choose(a, LN_NET_SERIAL, median_of(a->t[0], a->nt[0]));
+            a->into = 0;
+            return 1;
+        }
+    } else if (!a->probing && team && timed && a->serial_ref > 0) {
+        /* a team exploit: still faster than the probe's serial batches? */
+        a->t[1][a->nt[1]++] = dt;
+        if (a->nt[1] == LN__WATCH_LEN) {
+            double tt = median(a->t[1], a->nt[1]);
+            a->nt[1] = 0;
+            if (tt >= a->serial_ref) {
+                a->left = 1; /* probe again after this batch */
+                a->exploit = 0;
+            }
+        }
+    }
+    if (--a->left > 0) return 0;
+    a->into = 0;
+    a->nseg_team = 0;
+    if (!a->probing) { /* time to look (again) */
+        a->probing = 1;
+        a->seg = 0;
+        a->nt[0] = a->nt[1] = 0;
+        a->left = LN__PROBE_LEN;
+        return 1;
+    }
+    if (++a->seg < LN__PROBE_SEGMENTS) {
+        a->left = LN__PROBE_LEN;
+        return 1;
+    }
+    /* The team keeps every core busy: it must win clearly. */
+    double ts = median(a->t[0], a->nt[0]);
+    double tt = median(a->t[1], a->nt[1]);
+    choose(a, tt < 0.95 * ts ? LN_NET_TEAM : LN_NET_SERIAL, ts);
+    return 1;
+}
+
+/* The tuner alone, for tests/c/test_net_tuner.c (not in any header). */
+LN_API void ln__tuner_plan(ln_tuner *t, int kind, int64_t batch, int64_t left,
+                           int *team, int64_t *len) {
+    plan(t, kind, batch, left, team, len);
+}
+
+LN_API int ln__tuner_account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
+    return account(t, kind, team, n, dt);
 }
 
 /* Batches [*k, k1) one after the other on this thread (with whatever team
@@ -155,12 +209,13 @@ static ln_status batches(ln_ctx *ctx, ln_net *net, run_call *r, int64_t *k,
             if (b.n > tu->steady[b.kind]) tu->steady[b.kind] = b.n;
             if (b.y) tu->steady_ydtype = (int)b.y->dtype;
         }
-        if (planned) account(tu, b.kind, team, b.n, t1 - t0);
+        int over = planned && account(tu, b.kind, team, b.n, t1 - t0);
         run->batches = ++*k;
         if (r->deadline > 0 && t1 >= r->deadline) {
             r->stopped = 1;
             break;
         }
+        if (over) break; /* the next segment is planned afresh */
     }
     return LN_OK;
 }
@@ -208,7 +263,7 @@ static ln_status run_batches(ln_ctx *ctx, ln_net *net, run_call *r) {
         } else {
             int team;
             int64_t len;
-            plan(&net->tuner, r, k, &team, &len);
+            plan(&net->tuner, r->tmpl.kind, r->batch, r->nbatches - k, &team, &len);
             st = team ? team_segment(ctx, net, r, &k, k + len)
                       : batches(ctx, net, r, &k, k + len, 0, 1);
         }
@@ -385,6 +440,6 @@ ln_net_threading ln_net_threading_now(const ln_net *net) {
     if (ln_get_num_threads() < 2 || t->mode == LN_NET_SERIAL) return LN_NET_SERIAL;
     if (t->mode == LN_NET_TEAM) return LN_NET_TEAM;
     const ln__auto *a = &t->am[LN__K_TRAIN];
-    if (a->probing && a->ref_rows) return a->seg % 2 == 0 ? LN_NET_TEAM : LN_NET_SERIAL;
+    if (a->probing && a->ref_rows) return a->seg % 2 == 1 ? LN_NET_TEAM : LN_NET_SERIAL;
     return a->best == LN_NET_TEAM ? LN_NET_TEAM : LN_NET_SERIAL;
 }

@@ -49,7 +49,8 @@ LN_API const char *ln_gemm_kernel_name(void);
 ** again. */
 LN_API void ln_cpu_init(void);
 
-/* ---- elementwise (n elements, in place allowed: y may equal x) ---------- */
+/* ---- elementwise (n elements, in place allowed: y may equal x; an output
+** that overlaps an input only partly is not: the loops are vectorised) ---- */
 
 LN_API void ln_fill(float *y, int64_t n, float v);
 LN_API void ln_copy(float *y, const float *x, int64_t n);
@@ -68,7 +69,8 @@ typedef enum ln_binary_op {
     LN_B_EQ, LN_B_NE, LN_B_LT, LN_B_LE, LN_B_GT, LN_B_GE /* give 1 or 0 */
 } ln_binary_op;
 /* z = x op y with numpy broadcasting over shapes (float32 only). The output
-** shape is computed into out_nd/out_shape by ln_broadcast_shape first. */
+** shape is computed into out_nd/out_shape by ln_broadcast_shape first. z may
+** be x or y itself, never a partial overlap of them (vectorised loops). */
 LN_API ln_status ln_broadcast_shape(ln_ctx *ctx, int na, const int64_t *sa,
                                     int nb, const int64_t *sb, int *nout,
                                     int64_t *sout);
@@ -81,7 +83,9 @@ LN_API void ln_binary_scalar(ln_binary_op op, float *z, const float *x,
 
 /* ---- reductions ---------------------------------------------------------- */
 
-/* Whole-array sum in double, fixed blocking (thread-count independent). */
+/* Whole-array sums, fixed blocking (the same bits for any thread count and
+** CPU). ln_sum: float32 lanes of at most 8 terms, then double (at least as
+** accurate as a float32 pairwise sum: core/kernels.c); ln_sumsq: double. */
 LN_API double ln_sum(const float *x, int64_t n);
 LN_API double ln_sumsq(const float *x, int64_t n);
 

@@ -35,8 +35,9 @@
 ** lives for a whole run of batches: the calling thread runs the batches and
 ** hands out work with ln_parallel_tasks / ln_parallel_for, the others take
 ** it (claiming tasks from the back of a job, the caller from the front, so
-** a late thread simply takes fewer) and spin between jobs. A run of a few
-** hundred batches thus costs one fork/join instead of one per kernel.
+** a late thread simply takes fewer) and spin, then sleep, between jobs. A
+** run of a few hundred batches thus costs one fork/join instead of one per
+** kernel.
 **
 ** Rules for fn: it writes only its own outputs with arithmetic that does not
 ** depend on who runs it or how many tasks there are (each output element has
