@@ -22,9 +22,12 @@
 #include "lunet/parallel.h"
 #include "lunet/tensor_nn.h"
 
-/* Below this many flops a product is not cut (a task hand-out costs about
-** a microsecond; Dense's team threshold, plugins/layers/dense.c). */
-#define TEAM_MIN_FLOPS 5e5
+/* Below this many flops a product is not cut. Measured on a quiet 2-core
+** machine (bench_lua_layers.lua, 2 threads): with 5e5 (Dense's threshold)
+** the batch-32 Lua Dense step, whose largest product is 32x784x300 (1.5e7
+** flops), ran 1.63-1.71x the built-in's time, and 1.47x with 3e7; batch
+** 256 (1.2e8 flops, cut either way) stayed at 0.93-0.98x. */
+#define TEAM_MIN_FLOPS 3e7
 /* Cuts in whole micro-tiles of every kernel (rows: 8 x 48 AVX-512, 4 x 24
 ** AVX2, 4 x 16 generic). Row blocks stay under 128 rows so that a block
 ** reads a non-transposed B in place instead of packing a private copy. */

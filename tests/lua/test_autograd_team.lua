@@ -122,7 +122,7 @@ test("matmul inside team_run is bitwise the product outside, any shape", functio
   ln.random.seed(5)
   local cases = { -- m, k, n (big enough to be cut, edges not multiples of tiles)
     {256, 784, 300}, {300, 256, 100}, {256, 100, 300}, {12, 500, 700}, {37, 129, 61},
-    {8, 64, 4000}, {1000, 33, 9},
+    {8, 64, 4000}, {1000, 33, 9}, {257, 777, 301},
   }
   for _, c in ipairs(cases) do
     local m, k, n = c[1], c[2], c[3]
