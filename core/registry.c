@@ -167,6 +167,8 @@ static ln_status check_ops(ln_ctx *ctx, const ln_unit *u) {
         break;
     case LN_KIND_OPTIMIZER:
         want = sizeof(ln_optimizer_ops), tname = "ln_optimizer_ops";
+        if (have == offsetof(ln_optimizer_ops, update_reg)) /* 2.0 to 2.2 */
+            want = have;
         if (have == want) REQUIRE(ln_optimizer_ops, update);
         break;
     case LN_KIND_SCHEDULE:

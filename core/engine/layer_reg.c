@@ -7,7 +7,10 @@
 ** backward hands finished blocks to an early-update sink, the penalty's
 ** gradient of a block is added as it passes (ln__reg_sink), in pieces of
 ** SUB elements each handed on at once, so a piece's gradient, its update
-** and the penalty of its new values (net_update.c) run while it is in L1.
+** and the penalty of its new values (net_update.c) run while it is in L1
+** -- unless the sink behind folds the penalty's gradient into the
+** optimizer's own pass (ln__sink_folds_reg: an optimizer with update_reg):
+** then blocks only pass through here, counted.
 ** The penalty sums fixed chunks (LN__PEN_CHUNK) in fixed lanes and adds
 ** the chunk sums in order: the same number for any thread count, and
 ** whether this file sums it (ln__reg_penalty) or the update did as it wrote
@@ -29,14 +32,8 @@ LN_CLONES static void grad_range(const grad_job *j, int64_t lo, int64_t hi) {
     float *restrict g = j->g;
     const float *restrict v = j->v;
     const float l1 = j->l1, l2x2 = j->l2x2;
-    if (l1 == 0) {
 #pragma omp simd
-        for (int64_t i = lo; i < hi; i++) g[i] += l2x2 * v[i];
-    } else {
-#pragma omp simd
-        for (int64_t i = lo; i < hi; i++)
-            g[i] += l2x2 * v[i] + (v[i] > 0 ? l1 : v[i] < 0 ? -l1 : 0.0f);
-    }
+    for (int64_t i = lo; i < hi; i++) g[i] = ln_reg_grad(g[i], v[i], l1, l2x2);
 }
 
 static void grad_chunk(void *arg, int64_t lo, int64_t hi) {
@@ -62,6 +59,11 @@ static int reg_ready(ln_grad_sink *sink, int w, int64_t lo, int64_t hi) {
     if (w >= 0 && w < ln_layer_weight_count(s->l) && grad_job_of(s->l, w, &j)) {
         int64_t n = ln_layer_weight(s->l, w)->numel;
         if (lo < 0 || hi > n || lo >= hi) return 0;
+        if (s->folded[w]) { /* the update adds it in its own pass */
+            int took = ln_grad_ready(s->outer, w, lo, hi);
+            atomic_fetch_add_explicit(&s->done[w], hi - lo, memory_order_relaxed);
+            return took;
+        }
         /* In pieces of SUB elements (aligned): a piece's gradient, its
         ** update and its penalty (net_update.c) all run while it is in L1. */
         int took = 1;
@@ -83,7 +85,9 @@ ln_grad_sink *ln__reg_sink_wrap(const ln_layer *l, ln_grad_sink *outer,
     int any = 0;
     for (int w = 0; w < ln_layer_weight_count(l); w++) {
         atomic_init(&s->done[w], 0);
-        any |= grad_job_of(l, w, &j);
+        int on = grad_job_of(l, w, &j);
+        s->folded[w] = on && outer && ln__sink_folds_reg(outer, l, w);
+        any |= on;
     }
     if (!outer || !any) return outer;
     s->base.ready = reg_ready;

@@ -19,7 +19,14 @@ typedef struct ln__reg_sink {
     ln_grad_sink *outer;
     const ln_layer *l;
     _Atomic int64_t done[LN_MAX_WEIGHTS]; /* elements regularized, by weight */
+    unsigned char folded[LN_MAX_WEIGHTS]; /* outer adds weight w's gradient */
 } ln__reg_sink;
+
+/* Whether sink (a backward's sink for layer l) adds the regularization
+** gradient of l's weight w itself, inside the optimizer's pass over each
+** block (net_update.c: an early-update sink whose optimizer has
+** update_reg); then ln__reg_sink hands w's blocks on untouched. */
+int ln__sink_folds_reg(const ln_grad_sink *sink, const ln_layer *l, int w);
 
 /* Resets s and returns the sink to hand l's backward: s's when outer is
 ** an early-update sink and some weight of l is regularized, else outer. */

@@ -166,28 +166,62 @@ ln_status ln__update_begin(ln_ctx *ctx, ln_update *u, const ln_chain *c,
     return LN_OK;
 }
 
+/* The pair of layer l's weight w (its value and gradient tensors), or -1. */
+static int pair_of_weight(const ln_update *u, const ln_layer *l, int w) {
+    const ln_tensor *grad = ln_layer_grad(l, w), *var = ln_layer_weight(l, w);
+    for (int i = 0; grad && i < u->n; i++)
+        if (u->grads[i] == grad && u->vars[i] == var) return i;
+    return -1;
+}
+
+/* Whether pair i's regularization gradient goes into the optimizer's own
+** pass (update_reg) instead of being added to the gradient before it. */
+static int folds_reg(const ln_update *u, int i) {
+    return !u->reduce && pen_on(u, i) && ln__opt_folds_reg(u->opt);
+}
+
+enum { SUB = 4 * LN__PEN_CHUNK }; /* 16 KB of each of gradient and weight */
+
 static int sink_ready(ln_grad_sink *sink, int w, int64_t lo, int64_t hi) {
     ln__layer_sink *s = (ln__layer_sink *)sink;
     ln_update *u = s->u;
-    const ln_tensor *grad = ln_layer_grad(s->l, w), *var = ln_layer_weight(s->l, w);
-    if (!grad || lo < 0 || hi > var->numel || lo >= hi) return 0;
-    /* A regularized weight's blocks come with the penalty's gradient added
-    ** (layer_reg.c's sink sits in front of this one). */
-    for (int i = 0; i < u->n; i++) {
-        if (u->grads[i] != grad || u->vars[i] != var) continue;
-        if (u->reduce) /* the reducer's first, then the update (net_stage.c) */
-            ln__stage_ready(u->reduce, i, lo, hi);
-        else {
-            ln__opt_step_range(u->opt, i, ln_f32(grad), lo, hi);
-            if (pen_on(u, i)) /* the new values, still in cache */
-                ln__reg_chunks(ln_f32(var), var->numel, lo, hi, u->pen_l1[i],
-                               u->pen_l2[i], u->pen_part + u->pen_off[i],
-                               u->pen_done + u->pen_off[i]);
+    int i = pair_of_weight(u, s->l, w);
+    if (i < 0 || lo < 0 || hi > u->vars[i]->numel || lo >= hi) return 0;
+    const float *grad = ln_f32(u->grads[i]);
+    const ln_tensor *var = u->vars[i];
+    if (u->reduce) { /* the reducer's first, then the update (net_stage.c) */
+        ln__stage_ready(u->reduce, i, lo, hi);
+    } else if (folds_reg(u, i)) {
+        /* One pass: gradient, penalty gradient and update (update_reg);
+        ** then the penalty of the new values, in pieces of SUB elements
+        ** (aligned) so that it reads them from L1. */
+        for (int64_t a = lo, b; a < hi; a = b) {
+            b = (a / SUB + 1) * SUB;
+            if (b > hi) b = hi;
+            ln__opt_step_range_reg(u->opt, i, grad, a, b, u->pen_l1[i], u->pen_l2[i]);
+            ln__reg_chunks(ln_f32(var), var->numel, a, b, u->pen_l1[i],
+                           u->pen_l2[i], u->pen_part + u->pen_off[i],
+                           u->pen_done + u->pen_off[i]);
         }
-        atomic_fetch_add_explicit(&u->covered[i], hi - lo, memory_order_relaxed);
-        return 1;
+    } else {
+        /* (a regularized weight's blocks come with the penalty's gradient
+        ** added: layer_reg.c's sink sits in front of this one) */
+        ln__opt_step_range(u->opt, i, grad, lo, hi);
+        if (pen_on(u, i)) /* the new values, still in cache */
+            ln__reg_chunks(ln_f32(var), var->numel, lo, hi, u->pen_l1[i],
+                           u->pen_l2[i], u->pen_part + u->pen_off[i],
+                           u->pen_done + u->pen_off[i]);
     }
-    return 0;
+    atomic_fetch_add_explicit(&u->covered[i], hi - lo, memory_order_relaxed);
+    return 1;
+}
+
+int ln__sink_folds_reg(const ln_grad_sink *sink, const ln_layer *l, int w) {
+    if (!sink || sink->ready != sink_ready) return 0;
+    const ln__layer_sink *s = (const ln__layer_sink *)sink;
+    if (s->l != l) return 0;
+    int i = pair_of_weight(s->u, l, w);
+    return i >= 0 && folds_reg(s->u, i);
 }
 
 ln_grad_sink *ln__update_sink(ln_update *u, const ln_layer *l,

@@ -425,6 +425,19 @@ void ln__opt_step_range(ln_optimizer *o, int i, const float *grad, int64_t lo,
                    o->step_t, o->step_lr, o->globals);
 }
 
+int ln__opt_folds_reg(const ln_optimizer *o) {
+    return LN_OPS_HAS(o->ops, update_reg) && o->ops->update_reg != NULL;
+}
+
+void ln__opt_step_range_reg(ln_optimizer *o, int i, const float *grad,
+                            int64_t lo, int64_t hi, double l1, double l2) {
+    ln_opt_var *v = &o->vars[o->index[i]];
+    float *slots[LN_MAX_SLOTS];
+    for (int j = 0; j < o->nslots; j++) slots[j] = ln_f32(v->slots[j]) + lo;
+    o->ops->update_reg(o->obj->state, ln_f32(v->var) + lo, grad + lo, slots,
+                       hi - lo, o->step_t, o->step_lr, o->globals, l1, l2);
+}
+
 void ln__opt_step_var(ln_optimizer *o, int i, const float *grad) {
     update_var(o, i, grad, o->step_t, o->step_lr, 1.0);
 }

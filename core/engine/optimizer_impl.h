@@ -83,6 +83,14 @@ ln_status ln__opt_step_begin(ln_ctx *ctx, ln_optimizer *o, int n,
                              const char *const *names);
 void ln__opt_step_range(ln_optimizer *o, int i, const float *grad, int64_t lo,
                         int64_t hi);
+/* Whether the plugin offers update_reg (ABI 2.3, optional): then
+** ln__opt_step_range_reg is elements [lo, hi) of pair i with the gradient
+** of a regularizer l1 * sum|w| + l2 * sum w^2 folded into the update's own
+** pass (grad is not written); the same numbers as adding it to grad and
+** ln__opt_step_range. */
+int ln__opt_folds_reg(const ln_optimizer *o);
+void ln__opt_step_range_reg(ln_optimizer *o, int i, const float *grad,
+                            int64_t lo, int64_t hi, double l1, double l2);
 void ln__opt_step_var(ln_optimizer *o, int i, const float *grad);
 void ln__opt_step_end(ln_optimizer *o);
 

@@ -1,5 +1,5 @@
 /*
-** plugin.h -- the plugin ABI 2.2: how a shared object adds layers,
+** plugin.h -- the plugin ABI 2.3: how a shared object adds layers,
 ** activations, initializers, optimizers, schedules, losses and metrics to
 ** lunet. Everything a plugin needs and nothing a host alone needs (hosts
 ** find the rest in registry.h and the engine headers in lunet/engine/).
@@ -44,6 +44,7 @@
 #ifndef LUNET_PLUGIN_H
 #define LUNET_PLUGIN_H
 
+#include <math.h>
 #include <stddef.h>
 
 #include "lunet/args.h"
@@ -54,7 +55,7 @@
 #include "lunet/tensor.h"
 
 #define LN_ABI_MAJOR 2
-#define LN_ABI_MINOR 2
+#define LN_ABI_MINOR 3
 
 /* Whether ops table `ops` (any ln_*_ops pointer) has field `f`: the core
 ** reads fields added by later minors only through this. */
@@ -355,7 +356,31 @@ typedef struct ln_optimizer_ops {
     void (*update)(const void *state, float *var, const float *grad,
                    float *const *slots, int64_t n, int64_t t, double lr,
                    const double *globals);
+    /* ABI 2.3, optional (NULL, or a 2.2 table without it: the engine adds
+    ** the penalty's gradient to grad in a pass of its own, then calls
+    ** update). update's rule applied to the gradient of the loss plus a
+    ** weight regularizer's penalty l1 * sum|var| + l2 * sum var^2, in ONE
+    ** pass: element i uses ln_reg_grad(grad[i], var[i], rl1, rl2x2) (below;
+    ** rl1 = (float)l1, rl2x2 = (float)(2 * l2)) where update uses grad[i],
+    ** read before var[i] is written, so its results equal, to the bit,
+    ** update's on a gradient to which that was added. grad is not written.
+    ** Same contract as update otherwise (slices, threads); only called for
+    ** elementwise rules (never with LN_OPT_WHOLE_VARIABLE). */
+    void (*update_reg)(const void *state, float *var, const float *grad,
+                       float *const *slots, int64_t n, int64_t t, double lr,
+                       const double *globals, double l1, double l2);
 } ln_optimizer_ops;
+
+/* The gradient of the loss plus Keras's L1L2 penalty at one element, in
+** float32: g + 2*l2*w + l1*sign(w), with l1 and l2x2 = 2*l2 rounded to
+** float. The one definition: the engine's own pass (layer_reg.c) and
+** every update_reg use it, so both paths give the same bits: the product
+** is an explicit fused multiply-add (one rounding), never left to the
+** compiler's contraction, which differs between a loop's vector body and
+** its scalar tail (an FMA instruction on x86-64-v3 and up). */
+static inline float ln_reg_grad(float g, float w, float l1, float l2x2) {
+    return g + fmaf(l2x2, w, w > 0 ? l1 : w < 0 ? -l1 : 0.0f);
+}
 
 typedef struct ln_schedule_ops {
     size_t size; /* sizeof(ln_schedule_ops) */

@@ -86,6 +86,70 @@ static inline void lu_act_run(ln_range_fn chunk, const void *state,
     ln_parallel_for(n, chunk, &j);
 }
 
+/* ---- update rules with and without a weight regularizer ---------------------- */
+
+/* An elementwise optimizer offers update and update_reg (plugin.h) from
+** one loop. The loop is an always-inline body taking `reg` (0 or 1) that
+** reads gradient element i through LU_GRAD; LU_UPDATE_LOOPS compiles it
+** twice, as the chunk functions NAME (reg 0: plain update) and NAME##_reg
+** (reg 1: the penalty's gradient folded in), each vectorised per CPU:
+**
+**     typedef struct job { float *var; const float *g; double lr; lu_reg reg; } job;
+**     LU_BODY void plain_body(const job *j, int64_t lo, int64_t hi, int reg) {
+**         float *restrict var = j->var;
+**         const float *restrict g = j->g;
+**     #pragma omp simd
+**         for (int64_t i = lo; i < hi; i++)
+**             var[i] = (float)((double)var[i] - j->lr * LU_GRAD(j, reg, g, var, i));
+**     }
+**     LU_UPDATE_LOOPS(plain, plain_body, job)
+**     static void run(const void *state, float *var, const float *grad,
+**                     float *const *slots, int64_t n, int64_t t, double lr,
+**                     const double *globals, lu_reg reg) {
+**         job j = {var, grad, lr, reg};
+**         ln_parallel_for(n, reg.on ? plain_reg : plain, &j);
+**     }
+**     LU_UPDATE_OPS(run) // defines update and update_reg
+**
+** then .update = update, .update_reg = update_reg in the ops table. */
+typedef struct lu_reg {
+    int on;            /* a regularizer's gradient is folded in */
+    float l1, l2x2;    /* its factors, as ln_reg_grad takes them */
+} lu_reg;
+
+#define LU_BODY static inline __attribute__((always_inline))
+
+/* Gradient element i as the rule must use it: job j's lu_reg `reg` field
+** when reg is 1 (ln_reg_grad of grad[i] and the variable's var[i], read
+** before the loop writes it), grad[i] itself when 0. */
+#define LU_GRAD(j, reg_on, grad, var, i)                                     \
+    ((reg_on) ? ln_reg_grad((grad)[i], (var)[i], (j)->reg.l1, (j)->reg.l2x2)  \
+              : (grad)[i])
+
+#define LU_UPDATE_LOOPS(NAME, BODY, JOB)                                     \
+    LN_CLONES static void NAME(void *arg_, int64_t lo_, int64_t hi_) {       \
+        BODY((const JOB *)arg_, lo_, hi_, 0);                                \
+    }                                                                        \
+    LN_CLONES static void NAME##_reg(void *arg_, int64_t lo_, int64_t hi_) { \
+        BODY((const JOB *)arg_, lo_, hi_, 1);                                \
+    }
+
+/* update and update_reg, both through RUN(state, var, grad, slots, n, t,
+** lr, globals, lu_reg). */
+#define LU_UPDATE_OPS(RUN)                                                   \
+    static void update(const void *state, float *var, const float *grad,    \
+                       float *const *slots, int64_t n, int64_t t, double lr, \
+                       const double *globals) {                              \
+        RUN(state, var, grad, slots, n, t, lr, globals, (lu_reg){0, 0, 0});  \
+    }                                                                        \
+    static void update_reg(const void *state, float *var, const float *grad, \
+                           float *const *slots, int64_t n, int64_t t,        \
+                           double lr, const double *globals, double l1,      \
+                           double l2) {                                      \
+        RUN(state, var, grad, slots, n, t, lr, globals,                      \
+            (lu_reg){1, (float)l1, (float)(2 * l2)});                        \
+    }
+
 /* ---- sums over a whole variable (LN_OPT_WHOLE_VARIABLE optimizers) ------------- */
 
 /* Sums (norms) over [0, n) with a fixed blocking, so they are the same for

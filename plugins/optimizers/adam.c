@@ -11,6 +11,7 @@
 ** Slots "m", "v" (and "vhat"). The moments are computed in double and
 ** rounded once when stored; the step runs in float32 on the stored moments
 ** (plugin_util.h: the policy, and the per-CPU vectorised loops).
+** update_reg: the same with a weight regularizer's gradient folded in.
 */
 #include <math.h>
 
@@ -52,17 +53,19 @@ typedef struct job {
     float *var, *m, *v, *vhat;
     const float *g;
     double alpha, b1, b2, eps;
+    lu_reg reg;
 } job;
 
-LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+/* Both loops once; LU_UPDATE_LOOPS makes their plain and regularized chunk
+** functions (plugin_util.h). */
+LU_BODY void adam_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v;
     const float *restrict g = j->g;
     const double b1 = j->b1, b2 = j->b2;
     const float alpha = (float)j->alpha, eps = (float)j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = g[i];
+        double gi = LU_GRAD(j, reg, g, var, i);
         float mi = (float)(b1 * m[i] + (1.0 - b1) * gi);
         float vi = (float)(b2 * v[i] + (1.0 - b2) * gi * gi);
         m[i] = mi;
@@ -71,8 +74,7 @@ LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-LN_CLONES static void run_amsgrad(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+LU_BODY void amsgrad_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v,
                     *restrict vhat = j->vhat;
     const float *restrict g = j->g;
@@ -80,7 +82,7 @@ LN_CLONES static void run_amsgrad(void *arg, int64_t lo, int64_t hi) {
     const float alpha = (float)j->alpha, eps = (float)j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = g[i];
+        double gi = LU_GRAD(j, reg, g, var, i);
         float mi = (float)(b1 * m[i] + (1.0 - b1) * gi);
         float vi = (float)(b2 * v[i] + (1.0 - b2) * gi * gi);
         float old = vhat[i];
@@ -92,16 +94,22 @@ LN_CLONES static void run_amsgrad(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-static void update(const void *state, float *var, const float *grad,
-                   float *const *slot, int64_t n, int64_t t, double lr,
-                   const double *globals) {
+LU_UPDATE_LOOPS(run, adam_body, job)
+LU_UPDATE_LOOPS(run_amsgrad, amsgrad_body, job)
+
+static void step(const void *state, float *var, const float *grad,
+                 float *const *slot, int64_t n, int64_t t, double lr,
+                 const double *globals, lu_reg reg) {
     const adam *h = state;
     double td = (double)t;
     double alpha = lr * sqrt(1.0 - pow(h->beta_2, td)) / (1.0 - pow(h->beta_1, td));
     job j = {var, slot[0], slot[1], h->amsgrad ? slot[2] : NULL, grad, alpha,
-             h->beta_1, h->beta_2, h->epsilon};
-    ln_parallel_for(n, h->amsgrad ? run_amsgrad : run, &j);
+             h->beta_1, h->beta_2, h->epsilon, reg};
+    ln_parallel_for(n, h->amsgrad ? (reg.on ? run_amsgrad_reg : run_amsgrad)
+                                  : (reg.on ? run_reg : run), &j);
 }
+
+LU_UPDATE_OPS(step)
 
 static const ln_optimizer_ops ops = {
     .size = sizeof(ln_optimizer_ops),
@@ -110,6 +118,7 @@ static const ln_optimizer_ops ops = {
     .create = create,
     .slots = slots,
     .update = update,
+    .update_reg = update_reg,
 };
 
 static const ln_unit unit = {

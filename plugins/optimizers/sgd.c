@@ -8,7 +8,8 @@
 **
 ** The velocity carries the learning rate (Keras's convention, unlike
 ** PyTorch's). Arithmetic is in double, rounded once when stored; the loops
-** are vectorised per CPU (plugin_util.h).
+** are vectorised per CPU (plugin_util.h). update_reg: the same rules on
+** the gradient with a weight regularizer's added, in the same pass.
 */
 #include "lunet/plugin_util.h"
 
@@ -41,52 +42,61 @@ typedef struct job {
     float *var, *v;
     const float *g;
     double lr, mu;
+    lu_reg reg;
 } job;
 
-LN_CLONES static void plain(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+/* Each loop once; LU_UPDATE_LOOPS makes its plain and regularized chunk
+** functions (plugin_util.h). */
+LU_BODY void plain_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var;
     const float *restrict g = j->g;
     const double lr = j->lr;
 #pragma omp simd
-    for (int64_t i = lo; i < hi; i++) var[i] = (float)((double)var[i] - lr * g[i]);
+    for (int64_t i = lo; i < hi; i++)
+        var[i] = (float)((double)var[i] - lr * LU_GRAD(j, reg, g, var, i));
 }
 
-LN_CLONES static void momentum(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+LU_BODY void momentum_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict v = j->v;
     const float *restrict g = j->g;
     const double lr = j->lr, mu = j->mu;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double vel = mu * v[i] - lr * g[i];
+        double vel = mu * v[i] - lr * LU_GRAD(j, reg, g, var, i);
         v[i] = (float)vel;
         var[i] = (float)((double)var[i] + vel);
     }
 }
 
-LN_CLONES static void nesterov(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+LU_BODY void nesterov_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict v = j->v;
     const float *restrict g = j->g;
     const double lr = j->lr, mu = j->mu;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double step = lr * g[i];
+        double step = lr * LU_GRAD(j, reg, g, var, i);
         double vel = mu * v[i] - step;
         v[i] = (float)vel;
         var[i] = (float)((double)var[i] + mu * vel - step);
     }
 }
 
-static void update(const void *state, float *var, const float *grad,
-                   float *const *slot, int64_t n, int64_t t, double lr,
-                   const double *globals) {
+LU_UPDATE_LOOPS(plain, plain_body, job)
+LU_UPDATE_LOOPS(momentum, momentum_body, job)
+LU_UPDATE_LOOPS(nesterov, nesterov_body, job)
+
+static void run(const void *state, float *var, const float *grad,
+                float *const *slot, int64_t n, int64_t t, double lr,
+                const double *globals, lu_reg reg) {
     const sgd *h = state;
-    job j = {var, h->momentum != 0 ? slot[0] : NULL, grad, lr, h->momentum};
-    ln_parallel_for(n, h->momentum == 0 ? plain : h->nesterov ? nesterov : momentum,
-                      &j);
+    job j = {var, h->momentum != 0 ? slot[0] : NULL, grad, lr, h->momentum, reg};
+    ln_range_fn f = h->momentum == 0 ? (reg.on ? plain_reg : plain)
+                    : h->nesterov    ? (reg.on ? nesterov_reg : nesterov)
+                                     : (reg.on ? momentum_reg : momentum);
+    ln_parallel_for(n, f, &j);
 }
+
+LU_UPDATE_OPS(run)
 
 static const ln_optimizer_ops ops = {
     .size = sizeof(ln_optimizer_ops),
@@ -95,6 +105,7 @@ static const ln_optimizer_ops ops = {
     .create = create,
     .slots = slots,
     .update = update,
+    .update_reg = update_reg,
 };
 
 static const ln_unit unit = {
