@@ -32,8 +32,13 @@ LN_CLONES static void grad_range(const grad_job *j, int64_t lo, int64_t hi) {
     float *restrict g = j->g;
     const float *restrict v = j->v;
     const float l1 = j->l1, l2x2 = j->l2x2;
+    if (l1 == 0) { /* l2 alone: one FMA (ln_reg_grad with the constant) */
 #pragma omp simd
-    for (int64_t i = lo; i < hi; i++) g[i] = ln_reg_grad(g[i], v[i], l1, l2x2);
+        for (int64_t i = lo; i < hi; i++) g[i] = ln_reg_grad(g[i], v[i], 0.0f, l2x2);
+    } else {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) g[i] = ln_reg_grad(g[i], v[i], l1, l2x2);
+    }
 }
 
 static void grad_chunk(void *arg, int64_t lo, int64_t hi) {
@@ -116,21 +121,24 @@ ln_status ln__reg_grad(ln_ctx *ctx, const ln_layer *l, const ln__reg_sink *s) {
 
 enum { LANES = 64, GROUP = 512 }; /* GROUP chunks' sums on the stack at once */
 
-/* Running sums of |v| (square 0) or v^2 (1), in double, of `lanes` lanes:
-** lane k takes elements k, k + lanes, ... (LANES = 4 * 16: four groups of
-** sixteen, which the compiler keeps in eight vector registers, so the adds
-** do not wait on each other's latency). */
+/* Running sums of |v| (square 0) or v^2 (1) of `lanes` lanes, in float32
+** (Keras sums the penalty in float32 too): lane k takes elements k,
+** k + lanes, ... -- sixteen of a chunk's 1,024, so a lane's relative error
+** stays near 1e-6 -- and the lanes are then added in double. LANES = 4 * 16:
+** four groups of sixteen, four vector registers, so the adds do not wait on
+** each other's latency; 16 elements per instruction (double lanes took
+** four instructions per 16: two conversions, two adds). */
 #define LANE_ADD(acc, v, square)                                               \
     for (int k_ = 0; k_ < 16; k_++) {                                          \
-        double x_ = (v)[k_];                                                   \
-        (acc)[k_] += (square) ? x_ * x_ : fabs(x_);                            \
+        float x_ = (v)[k_];                                                    \
+        (acc)[k_] += (square) ? x_ * x_ : fabsf(x_);                           \
     }
 
 /* The sum over n elements: the lanes above (the same order whoever runs
-** it), then added pairwise in a fixed tree. */
+** it), then added pairwise in a fixed tree, in double. */
 static inline __attribute__((always_inline)) double lane_sum(const float *v, int64_t n, int square) {
     _Static_assert(LANES == 64, "four groups of sixteen lanes");
-    double a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
+    float a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES) {
         LANE_ADD(a0, v + i, square);
@@ -138,15 +146,17 @@ static inline __attribute__((always_inline)) double lane_sum(const float *v, int
         LANE_ADD(a2, v + i + 32, square);
         LANE_ADD(a3, v + i + 48, square);
     }
-    double acc[LANES];
-    memcpy(acc, a0, sizeof a0);
-    memcpy(acc + 16, a1, sizeof a1);
-    memcpy(acc + 32, a2, sizeof a2);
-    memcpy(acc + 48, a3, sizeof a3);
+    float f[LANES];
+    memcpy(f, a0, sizeof a0);
+    memcpy(f + 16, a1, sizeof a1);
+    memcpy(f + 32, a2, sizeof a2);
+    memcpy(f + 48, a3, sizeof a3);
     for (int k = 0; i < n; i++, k++) {
-        double x = v[i];
-        acc[k] += square ? x * x : fabs(x);
+        float x = v[i];
+        f[k] += square ? x * x : fabsf(x);
     }
+    double acc[LANES];
+    for (int k = 0; k < LANES; k++) acc[k] = f[k];
     for (int k = 0; k < 32; k++) acc[k] += acc[k + 32];
     for (int k = 0; k < 16; k++) acc[k] += acc[k + 16];
     for (int k = 0; k < 8; k++) acc[k] += acc[k + 8];

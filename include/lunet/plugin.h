@@ -374,11 +374,13 @@ typedef struct ln_optimizer_ops {
 /* The gradient of the loss plus Keras's L1L2 penalty at one element, in
 ** float32: g + 2*l2*w + l1*sign(w), with l1 and l2x2 = 2*l2 rounded to
 ** float. The one definition: the engine's own pass (layer_reg.c) and
-** every update_reg use it, so both paths give the same bits: the product
-** is an explicit fused multiply-add (one rounding), never left to the
+** every update_reg use it, so both paths give the same bits: the products
+** are explicit fused multiply-adds (one rounding), never left to the
 ** compiler's contraction, which differs between a loop's vector body and
-** its scalar tail (an FMA instruction on x86-64-v3 and up). */
+** its scalar tail (an FMA instruction on x86-64-v3 and up). A loop that
+** knows l1 == 0 passes the constant 0.0f: one FMA per element. */
 static inline float ln_reg_grad(float g, float w, float l1, float l2x2) {
+    if (l1 == 0) return fmaf(l2x2, w, g);
     return g + fmaf(l2x2, w, w > 0 ? l1 : w < 0 ? -l1 : 0.0f);
 }
 

@@ -89,25 +89,27 @@ static inline void lu_act_run(ln_range_fn chunk, const void *state,
 /* ---- update rules with and without a weight regularizer ---------------------- */
 
 /* An elementwise optimizer offers update and update_reg (plugin.h) from
-** one loop. The loop is an always-inline body taking `reg` (0 or 1) that
-** reads gradient element i through LU_GRAD; LU_UPDATE_LOOPS compiles it
-** twice, as the chunk functions NAME (reg 0: plain update) and NAME##_reg
-** (reg 1: the penalty's gradient folded in), each vectorised per CPU:
+** one loop. The loop is an always-inline body taking `reg` (0, 1 or 2)
+** that reads gradient element i through LU_GRAD; LU_UPDATE_LOOPS compiles
+** it three times, as the chunk functions NAME (reg 0: the plain update),
+** NAME##_l2 (1: an l2 penalty's gradient folded in) and NAME##_reg (2: l1
+** and l2), each vectorised per CPU; LU_PICK chooses one for an lu_reg:
 **
 **     typedef struct job { float *var; const float *g; double lr; lu_reg reg; } job;
 **     LU_BODY void plain_body(const job *j, int64_t lo, int64_t hi, int reg) {
 **         float *restrict var = j->var;
 **         const float *restrict g = j->g;
+**         const lu_reg r = j->reg;
 **     #pragma omp simd
 **         for (int64_t i = lo; i < hi; i++)
-**             var[i] = (float)((double)var[i] - j->lr * LU_GRAD(j, reg, g, var, i));
+**             var[i] = (float)((double)var[i] - j->lr * LU_GRAD(r, reg, g, var, i));
 **     }
 **     LU_UPDATE_LOOPS(plain, plain_body, job)
 **     static void run(const void *state, float *var, const float *grad,
 **                     float *const *slots, int64_t n, int64_t t, double lr,
 **                     const double *globals, lu_reg reg) {
 **         job j = {var, grad, lr, reg};
-**         ln_parallel_for(n, reg.on ? plain_reg : plain, &j);
+**         ln_parallel_for(n, LU_PICK(reg, plain), &j);
 **     }
 **     LU_UPDATE_OPS(run) // defines update and update_reg
 **
@@ -119,20 +121,28 @@ typedef struct lu_reg {
 
 #define LU_BODY static inline __attribute__((always_inline))
 
-/* Gradient element i as the rule must use it: job j's lu_reg `reg` field
-** when reg is 1 (ln_reg_grad of grad[i] and the variable's var[i], read
-** before the loop writes it), grad[i] itself when 0. */
-#define LU_GRAD(j, reg_on, grad, var, i)                                     \
-    ((reg_on) ? ln_reg_grad((grad)[i], (var)[i], (j)->reg.l1, (j)->reg.l2x2)  \
-              : (grad)[i])
+/* Gradient element i as the rule must use it: grad[i] itself (reg 0), or
+** ln_reg_grad of grad[i] and var[i] (read before the loop writes it) with
+** the lu_reg r's factors (2), l1 known to be 0 (1). */
+#define LU_GRAD(r, reg, grad, var, i)                                        \
+    ((reg) == 0 ? (grad)[i]                                                  \
+     : (reg) == 1 ? ln_reg_grad((grad)[i], (var)[i], 0.0f, (r).l2x2)          \
+                  : ln_reg_grad((grad)[i], (var)[i], (r).l1, (r).l2x2))
 
 #define LU_UPDATE_LOOPS(NAME, BODY, JOB)                                     \
     LN_CLONES static void NAME(void *arg_, int64_t lo_, int64_t hi_) {       \
         BODY((const JOB *)arg_, lo_, hi_, 0);                                \
     }                                                                        \
-    LN_CLONES static void NAME##_reg(void *arg_, int64_t lo_, int64_t hi_) { \
+    LN_CLONES static void NAME##_l2(void *arg_, int64_t lo_, int64_t hi_) {  \
         BODY((const JOB *)arg_, lo_, hi_, 1);                                \
+    }                                                                        \
+    LN_CLONES static void NAME##_reg(void *arg_, int64_t lo_, int64_t hi_) { \
+        BODY((const JOB *)arg_, lo_, hi_, 2);                                \
     }
+
+/* The chunk function of LU_UPDATE_LOOPS(NAME, ...) for the lu_reg r. */
+#define LU_PICK(r, NAME)                                                     \
+    (!(r).on ? NAME : (r).l1 == 0 ? NAME##_l2 : NAME##_reg)
 
 /* update and update_reg, both through RUN(state, var, grad, slots, n, t,
 ** lr, globals, lu_reg). */

@@ -61,11 +61,12 @@ typedef struct job {
 LU_BODY void adam_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double b1 = j->b1, b2 = j->b2;
     const float alpha = (float)j->alpha, eps = (float)j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = LU_GRAD(j, reg, g, var, i);
+        double gi = LU_GRAD(r, reg, g, var, i);
         float mi = (float)(b1 * m[i] + (1.0 - b1) * gi);
         float vi = (float)(b2 * v[i] + (1.0 - b2) * gi * gi);
         m[i] = mi;
@@ -78,11 +79,12 @@ LU_BODY void amsgrad_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v,
                     *restrict vhat = j->vhat;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double b1 = j->b1, b2 = j->b2;
     const float alpha = (float)j->alpha, eps = (float)j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = LU_GRAD(j, reg, g, var, i);
+        double gi = LU_GRAD(r, reg, g, var, i);
         float mi = (float)(b1 * m[i] + (1.0 - b1) * gi);
         float vi = (float)(b2 * v[i] + (1.0 - b2) * gi * gi);
         float old = vhat[i];
@@ -105,8 +107,7 @@ static void step(const void *state, float *var, const float *grad,
     double alpha = lr * sqrt(1.0 - pow(h->beta_2, td)) / (1.0 - pow(h->beta_1, td));
     job j = {var, slot[0], slot[1], h->amsgrad ? slot[2] : NULL, grad, alpha,
              h->beta_1, h->beta_2, h->epsilon, reg};
-    ln_parallel_for(n, h->amsgrad ? (reg.on ? run_amsgrad_reg : run_amsgrad)
-                                  : (reg.on ? run_reg : run), &j);
+    ln_parallel_for(n, h->amsgrad ? LU_PICK(reg, run_amsgrad) : LU_PICK(reg, run), &j);
 }
 
 LU_UPDATE_OPS(step)

@@ -50,19 +50,21 @@ typedef struct job {
 LU_BODY void plain_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double lr = j->lr;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++)
-        var[i] = (float)((double)var[i] - lr * LU_GRAD(j, reg, g, var, i));
+        var[i] = (float)((double)var[i] - lr * LU_GRAD(r, reg, g, var, i));
 }
 
 LU_BODY void momentum_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict v = j->v;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double lr = j->lr, mu = j->mu;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double vel = mu * v[i] - lr * LU_GRAD(j, reg, g, var, i);
+        double vel = mu * v[i] - lr * LU_GRAD(r, reg, g, var, i);
         v[i] = (float)vel;
         var[i] = (float)((double)var[i] + vel);
     }
@@ -71,10 +73,11 @@ LU_BODY void momentum_body(const job *j, int64_t lo, int64_t hi, int reg) {
 LU_BODY void nesterov_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict v = j->v;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double lr = j->lr, mu = j->mu;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double step = lr * LU_GRAD(j, reg, g, var, i);
+        double step = lr * LU_GRAD(r, reg, g, var, i);
         double vel = mu * v[i] - step;
         v[i] = (float)vel;
         var[i] = (float)((double)var[i] + mu * vel - step);
@@ -90,9 +93,9 @@ static void run(const void *state, float *var, const float *grad,
                 const double *globals, lu_reg reg) {
     const sgd *h = state;
     job j = {var, h->momentum != 0 ? slot[0] : NULL, grad, lr, h->momentum, reg};
-    ln_range_fn f = h->momentum == 0 ? (reg.on ? plain_reg : plain)
-                    : h->nesterov    ? (reg.on ? nesterov_reg : nesterov)
-                                     : (reg.on ? momentum_reg : momentum);
+    ln_range_fn f = h->momentum == 0 ? LU_PICK(reg, plain)
+                    : h->nesterov    ? LU_PICK(reg, nesterov)
+                                     : LU_PICK(reg, momentum);
     ln_parallel_for(n, f, &j);
 }
 
