@@ -12,6 +12,10 @@
 ** rules are elementwise unless they say otherwise (LN_OPT_WHOLE_VARIABLE),
 ** and then the update is never armed.
 **
+** A regularized weight's blocks take the penalty's gradient inside the
+** optimizer's own pass when the plugin offers update_reg (plugin.h, ABI
+** 2.3; ln__sink_folds_reg tells layer_reg.c's sink to hand them on
+** untouched), else that sink adds it to each block first.
 ** A regularized weight's new values also have their penalty summed as the
 ** update writes them (layer_reg.h's chunks: the chunks wholly inside each
 ** block handed over, the few across blocks at the end), so the next

@@ -377,11 +377,15 @@ typedef struct ln_optimizer_ops {
 ** every update_reg use it, so both paths give the same bits: the products
 ** are explicit fused multiply-adds (one rounding), never left to the
 ** compiler's contraction, which differs between a loop's vector body and
-** its scalar tail (an FMA instruction on x86-64-v3 and up). A loop that
-** knows l1 == 0 passes the constant 0.0f: one FMA per element. */
+** its scalar tail (an FMA instruction on x86-64-v3 and up): 2 l2 w is
+** rounded on its own (an FMA adding 0), then l1 sign(w), then g, as the
+** tape's derivative of the penalty node (tape_units.c) rounds them, so
+** both give the same values. A loop that knows l1 == 0 passes the
+** constant 0.0f: no sign selects. */
 static inline float ln_reg_grad(float g, float w, float l1, float l2x2) {
-    if (l1 == 0) return fmaf(l2x2, w, g);
-    return g + fmaf(l2x2, w, w > 0 ? l1 : w < 0 ? -l1 : 0.0f);
+    float p = fmaf(l2x2, w, 0.0f);
+    if (l1 == 0) return g + p;
+    return g + (p + (w > 0 ? l1 : w < 0 ? -l1 : 0.0f));
 }
 
 typedef struct ln_schedule_ops {

@@ -61,17 +61,20 @@ typedef struct job {
     float *var, *m, *v, *vhat;
     const float *g;
     double keep, alpha, b1, b2, eps;
+    lu_reg reg;
 } job;
 
-LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+/* Both loops once; LU_UPDATE_LOOPS makes their plain and regularized chunk
+** functions (plugin_util.h). */
+LU_BODY void adamw_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double keep = j->keep, b1 = j->b1, b2 = j->b2;
     const float alpha = (float)j->alpha, eps = (float)j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = g[i];
+        double gi = LU_GRAD(r, reg, g, var, i);
         float mi = (float)(b1 * m[i] + (1.0 - b1) * gi);
         float vi = (float)(b2 * v[i] + (1.0 - b2) * gi * gi);
         m[i] = mi;
@@ -81,16 +84,16 @@ LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-LN_CLONES static void run_amsgrad(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+LU_BODY void amsgrad_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v,
                     *restrict vhat = j->vhat;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double keep = j->keep, b1 = j->b1, b2 = j->b2;
     const float alpha = (float)j->alpha, eps = (float)j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = g[i];
+        double gi = LU_GRAD(r, reg, g, var, i);
         float mi = (float)(b1 * m[i] + (1.0 - b1) * gi);
         float vi = (float)(b2 * v[i] + (1.0 - b2) * gi * gi);
         float old = vhat[i];
@@ -103,16 +106,21 @@ LN_CLONES static void run_amsgrad(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-static void update(const void *state, float *var, const float *grad,
-                   float *const *slot, int64_t n, int64_t t, double lr,
-                   const double *globals) {
+LU_UPDATE_LOOPS(run, adamw_body, job)
+LU_UPDATE_LOOPS(run_amsgrad, amsgrad_body, job)
+
+static void step(const void *state, float *var, const float *grad,
+                 float *const *slot, int64_t n, int64_t t, double lr,
+                 const double *globals, lu_reg reg) {
     const adamw *h = state;
     double td = (double)t;
     double alpha = lr * sqrt(1.0 - pow(h->beta_2, td)) / (1.0 - pow(h->beta_1, td));
     job j = {var, slot[0], slot[1], h->amsgrad ? slot[2] : NULL, grad,
-             1.0 - lr * h->weight_decay, alpha, h->beta_1, h->beta_2, h->epsilon};
-    ln_parallel_for(n, h->amsgrad ? run_amsgrad : run, &j);
+             1.0 - lr * h->weight_decay, alpha, h->beta_1, h->beta_2, h->epsilon, reg};
+    ln_parallel_for(n, h->amsgrad ? LU_PICK(reg, run_amsgrad) : LU_PICK(reg, run), &j);
 }
+
+LU_UPDATE_OPS(step)
 
 static const ln_optimizer_ops ops = {
     .size = sizeof(ln_optimizer_ops),
@@ -121,6 +129,7 @@ static const ln_optimizer_ops ops = {
     .create = create,
     .slots = slots,
     .update = update,
+    .update_reg = update_reg,
 };
 
 static const ln_unit unit = {

@@ -1,7 +1,7 @@
 -- A weight regularizer's gradient folded into the optimizer's own pass
 -- (plugin.h's update_reg, ABI 2.3; core/engine/net_update.c): fit with an
 -- l1, l2 or l1_l2 kernel regularizer and SGD (plain, momentum, Nesterov),
--- Adam (and AMSGrad) -- which fold it -- and Adagrad and an ABI 2.2 plugin
+-- Adam (and AMSGrad), AdamW -- which fold it -- and Adagrad and an ABI 2.2 plugin
 -- -- which do not: the engine adds it in a pass of its own -- gives, step by
 -- step, the weights and losses of a float64 reference of Keras's rules; the
 -- folded update equals the two-pass one to the bit, on 1 and 2 threads; the
@@ -44,6 +44,13 @@ local rules = {
     if h.amsgrad then s.vh = math.max(s.vh or 0, s.v); v = s.vh end
     local alpha = h.lr * math.sqrt(1 - b2 ^ t) / (1 - b1 ^ t)
     return w - alpha * s.m / (math.sqrt(v) + eps)
+  end end,
+  adamw = function(h) return function(w, g, s, t)
+    local b1, b2, eps = 0.9, 0.999, 1e-7
+    s.m = b1 * (s.m or 0) + (1 - b1) * g
+    s.v = b2 * (s.v or 0) + (1 - b2) * g * g
+    local alpha = h.lr * math.sqrt(1 - b2 ^ t) / (1 - b1 ^ t)
+    return w * (1 - h.lr * h.wd) - alpha * s.m / (math.sqrt(s.v) + eps)
   end end,
   adagrad = function(h) return function(w, g, s, t)
     s.a = (s.a or 0.1) + g * g
@@ -102,6 +109,8 @@ local opts = {
   {"Adam", "adam", {lr = 0.01}, function() return ln.optimizers.Adam{learning_rate = 0.01} end},
   {"AMSGrad", "adam", {lr = 0.01, amsgrad = true},
    function() return ln.optimizers.Adam{learning_rate = 0.01, amsgrad = true} end},
+  {"AdamW", "adamw", {lr = 0.01, wd = 0.05},
+   function() return ln.optimizers.AdamW{learning_rate = 0.01, weight_decay = 0.05} end},
   {"Adagrad (no update_reg)", "adagrad", {lr = 0.1},
    function() return ln.optimizers.Adagrad{learning_rate = 0.1} end},
 }
