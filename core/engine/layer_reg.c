@@ -32,7 +32,7 @@ LN_CLONES static void grad_range(const grad_job *j, int64_t lo, int64_t hi) {
     float *restrict g = j->g;
     const float *restrict v = j->v;
     const float l1 = j->l1, l2x2 = j->l2x2;
-    if (l1 == 0) { /* l2 alone: one FMA (ln_reg_grad with the constant) */
+    if (l1 == 0) { /* l2 alone: ln_reg_grad without sign selects */
 #pragma omp simd
         for (int64_t i = lo; i < hi; i++) g[i] = ln_reg_grad(g[i], v[i], 0.0f, l2x2);
     } else {
