@@ -16,13 +16,22 @@
 ** Dense never looks at which activation it is.
 **
 ** Inside a thread team (lunet/parallel.h) the work is cut into tasks that
-** never change a result: the forward by blocks of rows (a row of x W + b
-** does not depend on the others), the activation gradient by rows, and
-** the weight gradients by blocks of input features i: dX[:, i] needs only
-** row i of the kernel and dW[i, :] only column i of x, so one task computes
-** both for its block (the kernel's rows stay in one core's cache) and hands
-** the finished kernel rows to the gradient sink (plugin.h): in a training
-** step they are then updated at once, while in cache.
+** never change a result. Small batches of wide inputs (dense_split) sum
+** x W as two halves over kernel rows [0, s) and [s, in) -- on any thread
+** count, so the bits never depend on it -- one half per thread, then the
+** halves' sum, the bias and the activation by row halves; the weight
+** gradients are cut at the same s. Each core thus reads, differentiates
+** and updates only its own half of the kernel, step after step (the
+** publisher of a job takes task 0, the other thread task 1): on the 2-vCPU
+** VM of issue 21 reading rows the other core has just updated cost more
+** than the half product saved. Otherwise the forward goes by blocks of
+** rows (a row of x W + b does not depend on the others). The activation
+** gradient goes by rows, and the weight gradients by blocks of input
+** features i: dX[:, i] needs only row i of the kernel and dW[i, :] only
+** column i of x, so one task computes both for its block and hands the
+** finished kernel rows to the gradient sink (plugin.h) in blocks of
+** DENSE_WEIGHT_BLOCK rows: in a training step they are then updated at
+** once, while in cache.
 */
 #include <math.h>
 #include <stdlib.h>
