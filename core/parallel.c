@@ -260,9 +260,6 @@ static void range_task(void *arg, int64_t t) {
     for (int64_t c = t * j->per; c < c1; c++) range_chunk(j, c);
 }
 
-/* Work below which a loop stays on this thread even inside a team. */
-#define TEAM_EVEN_MIN 4096
-
 /* The chunks go to the region's team when one runs and there are several
 ** (about four tasks per thread of consecutive chunks), else -- below
 ** LN_PAR_MIN units of work -- everything is one call here (no thread is
@@ -272,7 +269,7 @@ static void range_task(void *arg, int64_t t) {
 static void run_chunks(range_job *j, int64_t work, int64_t align) {
     const int64_t nchunks = (j->n + j->chunk - 1) / j->chunk;
     int nt = ln_parallel_threads();
-    if (nt > 1 && nchunks <= 2 * nt && work >= TEAM_EVEN_MIN && j->n >= 2 * align) {
+    if (nt > 1 && nchunks > 1 && nchunks <= 2 * nt && j->n >= 2 * align) {
         /* A short loop in a team: one even part per thread, from the front
         ** (this thread) and the back (the others), cut on cache lines. The
         ** layers around cut their rows the same way (the first half on
