@@ -38,6 +38,27 @@ static void to_float_rows(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
+/* Rows of a batch copied from a tensor of the same dtype. */
+typedef struct copy_job {
+    void *dst;
+    const void *src;
+    const int64_t *idx; /* NULL: consecutive rows from start */
+    int64_t start;
+    size_t bytes; /* per row */
+} copy_job;
+
+static void copy_rows(void *arg, int64_t lo, int64_t hi) {
+    const copy_job *j = arg;
+    char *d = (char *)j->dst + (size_t)lo * j->bytes;
+    if (!j->idx) {
+        memcpy(d, (const char *)j->src + (size_t)(j->start + lo) * j->bytes,
+               (size_t)(hi - lo) * j->bytes);
+        return;
+    }
+    for (int64_t r = lo; r < hi; r++, d += j->bytes)
+        memcpy(d, (const char *)j->src + (size_t)j->idx[r] * j->bytes, j->bytes);
+}
+
 /* dst <- the selected rows of src (shape [n, src rows' shape]). dst's dtype
 ** must be src's, or float32 for an integer src (converted row by row: a
 ** float copy of the whole data set is never made). */
@@ -73,11 +94,16 @@ ln_status ln__gather(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
         ln_parallel_rows(n, rowlen, to_float_rows, &j);
         return LN_OK;
     }
-    if (idx)
-        ln_gather_rows(ln_data(dst), ln_data(src), idx + start, n, rowlen, es);
+    /* Rows on the team when one runs (the first rows on this thread, as
+    ** the layers cut them), else on this thread. */
+    copy_job j = {ln_data(dst), ln_data(src), idx ? idx + start : NULL, start,
+                  (size_t)rowlen * es};
+    if (ln_parallel_threads() > 1)
+        ln_parallel_rows(n, rowlen, copy_rows, &j);
+    else if (idx)
+        ln_gather_rows(j.dst, j.src, j.idx, n, rowlen, es);
     else
-        memcpy(ln_data(dst), (const char *)ln_data(src) + (size_t)(start * rowlen) * es,
-               (size_t)(n * rowlen) * es);
+        copy_rows(&j, 0, n);
     return LN_OK;
 }
 

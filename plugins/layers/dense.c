@@ -16,13 +16,22 @@
 ** Dense never looks at which activation it is.
 **
 ** Inside a thread team (lunet/parallel.h) the work is cut into tasks that
-** never change a result: the forward by blocks of rows (a row of x W + b
-** does not depend on the others), the activation gradient by rows, and
-** the weight gradients by blocks of input features i: dX[:, i] needs only
-** row i of the kernel and dW[i, :] only column i of x, so one task computes
-** both for its block (the kernel's rows stay in one core's cache) and hands
-** the finished kernel rows to the gradient sink (plugin.h): in a training
-** step they are then updated at once, while in cache.
+** never change a result. Small batches of wide inputs (dense_split) sum
+** x W as two halves over kernel rows [0, s) and [s, in) -- on any thread
+** count, so the bits never depend on it -- one half per thread, then the
+** halves' sum, the bias and the activation by row halves; the weight
+** gradients are cut at the same s. Each core thus reads, differentiates
+** and updates only its own half of the kernel, step after step (the
+** publisher of a job takes task 0, the other thread task 1): on the 2-vCPU
+** VM of issue 21 reading rows the other core has just updated cost more
+** than the half product saved. Otherwise the forward goes by blocks of
+** rows (a row of x W + b does not depend on the others). The activation
+** gradient goes by rows, and the weight gradients by blocks of input
+** features i: dX[:, i] needs only row i of the kernel and dW[i, :] only
+** column i of x, so one task computes both for its block and hands the
+** finished kernel rows to the gradient sink (plugin.h) in blocks of
+** DENSE_WEIGHT_BLOCK rows: in a training step they are then updated at
+** once, while in cache.
 */
 #include <math.h>
 #include <stdlib.h>
@@ -40,6 +49,7 @@ typedef struct dense {
     int kernel, bias;  /* weight indices (bias -1 when use_bias = false) */
     ln_tensor *z;      /* pre-activation (unfused path) */
     ln_tensor *dz;     /* gradient with respect to z */
+    ln_tensor *part;   /* the second half-sum of a split forward */
 } dense;
 
 static ln_status dense_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
@@ -104,8 +114,32 @@ static int dense_fusable(const dense *d) {
     return o->elementwise && !o->backward_uses_x;
 }
 
+/* Kernel rows per weight-gradient block (whole micro-tiles). */
+#define DENSE_WEIGHT_BLOCK 104
+
 /* Below this many flops a GEMM is not cut into team tasks. */
 #define DENSE_TEAM_MIN_FLOPS 5e5
+
+/* Split forward (small batches, wide inputs): x W is summed as
+** x[:, :s] W[:s, :] + x[:, s:] W[s:, :], then + bias -- in that order, on
+** one thread or two, so the cut never changes a bit. On a team each half
+** goes to one thread, and the weight-gradient pass cuts the kernel rows at
+** the same s, so each core reads, differentiates and updates only its own
+** half of the kernel: measured on this 2-vCPU VM, a core reading kernel
+** rows the other core has just updated costs more than the product it
+** saves (docs/performance.md). From DENSE_SPLIT_MIN_IN inputs, up to
+** DENSE_SPLIT_MAX_ROWS rows (beyond, the row cut reuses the kernel over
+** enough rows). */
+#define DENSE_SPLIT_MIN_IN 256
+#define DENSE_SPLIT_MAX_ROWS 64
+
+/* The split row s of the kernel (0: no split): rows [0, s) and [s, in),
+** s a multiple of 16 so that each half of the kernel (and of its gradient)
+** starts on a cache line for any units. Depends on the shape alone. */
+static int64_t dense_split(int64_t rows, int64_t in) {
+    if (in < DENSE_SPLIT_MIN_IN || rows > DENSE_SPLIT_MAX_ROWS || rows < 1) return 0;
+    return (in / 2 + 15) / 16 * 16;
+}
 
 /* Rows per task when cutting `rows` for a team of nt: about four tasks per
 ** thread, whole micro-tile rows (8), and under 128 rows so that no task's
@@ -124,6 +158,8 @@ typedef struct dense_job {
     const float *x, *w, *bias, *dy, *y;
     float *out, *z, *g, *dx, *dw, *db;
     int64_t rows, in, n, per;
+    int64_t split; /* the split row of the kernel, or 0 */
+    float *part;   /* the second half-sum (split forward) */
     int act; /* forward: 0 none, 1 in place on out, 2 from z into out;
                 backward: 1 the activation's gradient into g */
     int64_t ntasks;
@@ -140,6 +176,34 @@ static void dense_fwd_task(void *arg, int64_t t) {
     if (j->act) ln_activation_forward(j->d->act, dst, j->out + r0 * j->n, m, j->n);
 }
 
+/* Split forward, task 0 or 1: the half-sum over kernel rows [0, s) into
+** the destination, or over [s, in) into part. */
+static void dense_half_task(void *arg, int64_t t) {
+    const dense_job *j = arg;
+    const int64_t k0 = t ? j->split : 0, k = t ? j->in - j->split : j->split;
+    float *dst = t ? j->part : j->act == 2 ? j->z : j->out;
+    ln_gemm(0, 0, j->rows, j->n, k, 1.0f, j->x + k0, j->in, j->w + k0 * j->n, j->n,
+            0.0f, dst, j->n, NULL);
+}
+
+/* Split forward, rows [t*per, ...): (first + second half-sum) + bias, then
+** the activation over the finished rows. */
+static void dense_sum_task(void *arg, int64_t t) {
+    const dense_job *j = arg;
+    int64_t r0 = t * j->per, m = j->rows - r0 < j->per ? j->rows - r0 : j->per;
+    float *dst = (j->act == 2 ? j->z : j->out) + r0 * j->n;
+    const float *p = j->part + r0 * j->n;
+    for (int64_t r = 0; r < m; r++) {
+        float *d = dst + r * j->n;
+        const float *q = p + r * j->n;
+        if (j->bias)
+            for (int64_t c = 0; c < j->n; c++) d[c] = (d[c] + q[c]) + j->bias[c];
+        else
+            for (int64_t c = 0; c < j->n; c++) d[c] = d[c] + q[c];
+    }
+    if (j->act) ln_activation_forward(j->d->act, dst, j->out + r0 * j->n, m, j->n);
+}
+
 /* y = act(x W + b): one GEMM with the bias in its epilogue, then the
 ** activation over the finished block (in place when it is fusable, else
 ** from the pre-activation z kept for backward). In a team, row blocks. */
@@ -153,7 +217,7 @@ static ln_status dense_forward(ln_ctx *ctx, ln_layer *l,
     dense_job j = {d, NULL, ln_f32(x[0]), ln_f32(kernel),
                    d->bias >= 0 ? ln_f32(ln_layer_weight(l, d->bias)) : NULL,
                    NULL, NULL, ln_f32(y[0]), NULL, NULL, NULL, NULL, NULL,
-                   rows, in, n, rows, 0, 1};
+                   rows, in, n, rows, 0, NULL, 0, 1};
     if (!(flags & LN_LOGITS) && !ln_activation_is_identity(d->act)) {
         if (dense_fusable(d)) {
             /* The GEMM's epilogue would call the activation once per row
@@ -168,7 +232,21 @@ static ln_status dense_forward(ln_ctx *ctx, ln_layer *l,
         }
     }
     int nt = ln_parallel_threads();
-    if (nt > 1 && rows > 8 && 2.0 * (double)rows * n * in >= DENSE_TEAM_MIN_FLOPS) {
+    const int team = nt > 1 && 2.0 * (double)rows * n * in >= DENSE_TEAM_MIN_FLOPS;
+    j.split = dense_split(rows, in);
+    if (j.split) { /* two half-sums, then their sum by rows (two tasks) */
+        ln_status st = lu_buffer_like(ctx, &d->part, y[0]);
+        if (st) return st;
+        j.part = ln_f32(d->part);
+        ln_parallel_tasks(2, dense_half_task, &j);
+        if (team && rows > 1) {
+            j.per = (rows + 1) / 2;
+            j.ntasks = 2;
+        }
+        ln_parallel_tasks(j.ntasks, dense_sum_task, &j);
+        return LN_OK;
+    }
+    if (team && rows > 8) {
         j.per = dense_rows_per_task(rows, nt);
         j.ntasks = (rows + j.per - 1) / j.per;
     }
@@ -196,14 +274,23 @@ static void dense_weight_task(void *arg, int64_t t) {
         ln_grad_ready(j->sink, j->d->bias, 0, j->n);
         return;
     }
-    int64_t i0 = t * j->per, m = j->in - i0 < j->per ? j->in - i0 : j->per;
-    if (j->dx)
-        ln_gemm(0, 1, j->rows, m, j->n, 1.0f, j->g, j->n, j->w + i0 * j->n, j->n,
-                0.0f, j->dx + i0, j->in, NULL);
-    if (j->dw) {
-        ln_gemm(1, 0, m, j->n, j->rows, 1.0f, j->x + i0, j->in, j->g, j->n,
-                0.0f, j->dw + i0 * j->n, j->n, NULL);
-        ln_grad_ready(j->sink, j->d->kernel, i0 * j->n, (i0 + m) * j->n);
+    int64_t i0 = t * j->per, i1 = i0 + j->per < j->in ? i0 + j->per : j->in;
+    if (j->split) { /* the two halves of a split forward */
+        i0 = t ? j->split : 0;
+        i1 = t ? j->in : j->split;
+    }
+    /* in blocks of DENSE_WEIGHT_BLOCK rows: each block's gradient is
+    ** still in cache when the sink updates it */
+    for (int64_t b0 = i0; b0 < i1; b0 += DENSE_WEIGHT_BLOCK) {
+        const int64_t m = i1 - b0 < DENSE_WEIGHT_BLOCK ? i1 - b0 : DENSE_WEIGHT_BLOCK;
+        if (j->dx)
+            ln_gemm(0, 1, j->rows, m, j->n, 1.0f, j->g, j->n, j->w + b0 * j->n, j->n,
+                    0.0f, j->dx + b0, j->in, NULL);
+        if (j->dw) {
+            ln_gemm(1, 0, m, j->n, j->rows, 1.0f, j->x + b0, j->in, j->g, j->n,
+                    0.0f, j->dw + b0 * j->n, j->n, NULL);
+            ln_grad_ready(j->sink, j->d->kernel, b0 * j->n, (b0 + m) * j->n);
+        }
     }
 }
 
@@ -225,14 +312,18 @@ static ln_status dense_backward(ln_ctx *ctx, ln_layer *l,
     const int team = nt > 1 && 2.0 * (double)rows * n * in >= DENSE_TEAM_MIN_FLOPS;
     dense_job j = {d, sink, ln_f32(x[0]), ln_f32(kernel), NULL, ln_f32(dy[0]),
                    ln_f32(y[0]), NULL, NULL, (float *)ln_f32(dy[0]), NULL, NULL,
-                   NULL, rows, in, n, rows, 0, 1};
+                   NULL, rows, in, n, rows, 0, NULL, 0, 1};
     if (!(flags & LN_LOGITS) && !ln_activation_is_identity(d->act)) {
         ln_status st = lu_buffer_like(ctx, &d->dz, dy[0]);
         if (st) return st;
         /* fused: backward needs y only; unfused: z is the activation's x */
         j.z = dense_fusable(d) ? NULL : ln_f32(d->z);
         j.g = ln_f32(d->dz);
-        if (team && rows > 8) {
+        j.split = team ? dense_split(rows, in) : 0;
+        if (j.split && rows > 1) { /* the rows of the forward's sum tasks */
+            j.per = (rows + 1) / 2;
+            j.ntasks = 2;
+        } else if (team && rows > 8) {
             j.per = dense_rows_per_task(rows, nt);
             j.ntasks = (rows + j.per - 1) / j.per;
         }
@@ -251,12 +342,18 @@ static ln_status dense_backward(ln_ctx *ctx, ln_layer *l,
             ln_gemm(0, 1, rows, in, n, 1.0f, j.g, n, j.w, n, 0.0f, j.dx, in, NULL);
         return LN_OK;
     }
-    /* Feature blocks of whole micro-tiles, about four per thread (eight
-    ** when serial, for the early update's cache blocking). */
-    const int parts = team ? 4 * nt : 8;
-    j.per = (in + parts - 1) / parts;
-    j.per = (j.per + 7) / 8 * 8;
-    j.ntasks = (in + j.per - 1) / j.per;
+    /* Feature blocks of whole micro-tiles: the forward's two halves of the
+    ** kernel when it was split (each core keeps its own half), else about
+    ** four per thread (one task when serial: it runs in blocks anyway). */
+    j.split = team ? dense_split(rows, in) : 0;
+    if (j.split) {
+        j.ntasks = 2;
+    } else {
+        const int parts = team ? 4 * nt : 1;
+        j.per = (in + parts - 1) / parts;
+        j.per = (j.per + 7) / 8 * 8;
+        j.ntasks = (in + j.per - 1) / j.per;
+    }
     if (!team && j.dx) { /* all of dX first: it reads the kernel's old values */
         ln_gemm(0, 1, rows, in, n, 1.0f, j.g, n, j.w, n, 0.0f, j.dx, in, NULL);
         j.dx = NULL;
@@ -276,6 +373,7 @@ static void dense_destroy(ln_layer *l) {
     ln_activation_free(d->act);
     ln_tensor_release(d->z);
     ln_tensor_release(d->dz);
+    ln_tensor_release(d->part);
 }
 
 static const ln_layer_ops dense_ops = {
