@@ -9,8 +9,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <xmmintrin.h>
 
 #include "testutil.h"
+#include "lunet/vmath.h"
 
 static ln_ctx ctx;
 
@@ -29,6 +31,45 @@ START_TEST(unary_and_clamp) {
     ln_scale(b, b, 0.5f, n);
     ln_tensor_release(x);
     ln_tensor_release(y);
+}
+END_TEST
+
+/* ln_unary's exp has its own AVX-512 code (core/kernels.c): every input
+** gives the bits of lunet/vmath.h's ln_vexpf (here the baseline build, no
+** FMA), on bit patterns across the whole float range, special values and
+** lengths that leave a partial vector, with and without FTZ/DAZ. */
+static void vexp_ref(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = ln_vexpf(x[i]);
+}
+
+START_TEST(exp_kernel_matches_vexpf) {
+    const int64_t n = 60007; /* below the threads' threshold: this thread's MXCSR */
+    float *x = malloc(n * sizeof *x), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    ck_assert(x && a && b);
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)i * 2654435761u + 12345u;
+        if (i % 3 == 0) x[i] = (float)(i % 55000) / 250.0f - 115.0f; /* dense [-115, 105) */
+        else memcpy(&x[i], &u, sizeof u);
+    }
+    const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 88.72283f, 88.72284f,
+                              -87.33654f, -103.9f, -104.0f, 1e-45f, -1e-45f, 89.0f, -105.0f};
+    memcpy(x, specials, sizeof specials);
+    const unsigned csr = _mm_getcsr();
+    for (int ftz = 0; ftz < 2; ftz++) {
+        _mm_setcsr(ftz ? csr | 0x8040u : csr & ~0x8040u); /* FTZ/DAZ as lunet runs, or off */
+        for (int64_t len = n; len > n - 17; len -= 5) {
+            memset(a, 0, n * sizeof *a);
+            memset(b, 0, n * sizeof *b);
+            ln_unary(LN_U_EXP, a, x, len);
+            vexp_ref(b, x, len);
+            for (int64_t i = 0; i < n; i++)
+                if (memcmp(&a[i], &b[i], sizeof *a)) ck_abort_msg("exp(%a): kernel %a, ln_vexpf %a (ftz %d, n %ld)", (double)x[i], (double)a[i], (double)b[i], ftz, (long)len);
+        }
+    }
+    _mm_setcsr(csr);
+    free(x);
+    free(a);
+    free(b);
 }
 END_TEST
 
@@ -344,6 +385,7 @@ int main(void) {
     Suite *s = suite_create("kernels");
     TCase *tc = tcase_create("kernels");
     tcase_add_test(tc, unary_and_clamp);
+    tcase_add_test(tc, exp_kernel_matches_vexpf);
     tcase_add_test(tc, broadcasting);
     tcase_add_test(tc, arithmetic_loops_per_element);
     tcase_add_test(tc, reductions);
