@@ -464,6 +464,59 @@ LN_CLONES static double float_sum(const float *x, int64_t n) {
     return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7])) + tail;
 }
 
+#ifdef LN_EXP512
+/* float_sum on AVX-512: the same 128 lanes and the same operations per lane
+** (lane k adds x[k], x[k + 128], ... within a run, then goes into double
+** accumulator k % 16 in increasing k), so the same bits; one pass of eight
+** 16-float accumulators over the run instead of two of 8-float ones. In L1
+** and L2 it reads as fast as a plain load loop (30k: 1.10 -> 0.73 us,
+** 100k: 3.7 -> 3.1 us; a loop adding every element, 2.8 us). */
+__attribute__((target("avx512f"))) static double float_sum512(const float *x,
+                                                              int64_t n) {
+    __m512d d0 = _mm512_setzero_pd(), d1 = _mm512_setzero_pd();
+    int64_t i = 0;
+    while (i + FSUM_LANES <= n) {
+        const int64_t run = n - i < FSUM_RUN ? (n - i) / FSUM_LANES * FSUM_LANES
+                                             : FSUM_RUN;
+        /* named accumulators: an array of them stays in memory at -O2 */
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0,
+               s5 = s0, s6 = s0, s7 = s0;
+        for (const float *p = x + i, *e = x + i + run; p < e; p += FSUM_LANES) {
+            s0 = _mm512_add_ps(s0, _mm512_loadu_ps(p));
+            s1 = _mm512_add_ps(s1, _mm512_loadu_ps(p + 16));
+            s2 = _mm512_add_ps(s2, _mm512_loadu_ps(p + 32));
+            s3 = _mm512_add_ps(s3, _mm512_loadu_ps(p + 48));
+            s4 = _mm512_add_ps(s4, _mm512_loadu_ps(p + 64));
+            s5 = _mm512_add_ps(s5, _mm512_loadu_ps(p + 80));
+            s6 = _mm512_add_ps(s6, _mm512_loadu_ps(p + 96));
+            s7 = _mm512_add_ps(s7, _mm512_loadu_ps(p + 112));
+        }
+        const __m512 s[8] = {s0, s1, s2, s3, s4, s5, s6, s7};
+        for (int k = 0; k < 8; k++) {
+            __m256 lo8 = _mm512_castps512_ps256(s[k]);
+            __m256 hi8 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s[k]), 1));
+            d0 = _mm512_add_pd(d0, _mm512_cvtps_pd(lo8));
+            d1 = _mm512_add_pd(d1, _mm512_cvtps_pd(hi8));
+        }
+        i += run;
+    }
+    double d[16], tail = 0;
+    _mm512_storeu_pd(d, d0);
+    _mm512_storeu_pd(d + 8, d1);
+    for (; i < n; i++) tail += x[i];
+    double r[8];
+    for (int m = 0; m < 8; m++) r[m] = d[m] + d[m + 8];
+    return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7])) + tail;
+}
+#endif
+
+static double lane_sum(const float *x, int64_t n) {
+#ifdef LN_EXP512
+    if (have_avx512()) return float_sum512(x, n);
+#endif
+    return float_sum(x, n);
+}
+
 /* Blocks [lo, hi) of a block sum: part[b] = lane_sum of block b. */
 typedef struct {
     const float *x;
@@ -476,7 +529,7 @@ static void sum_blocks(void *arg, int64_t lo, int64_t hi) {
     const sum_job *j = arg;
     for (int64_t b = lo; b < hi; b++) {
         int64_t s = b * LN_BLOCK, e = s + LN_BLOCK < j->m ? s + LN_BLOCK : j->m;
-        j->part[b] = j->square ? sq_lane_sum(j->x + s, e - s) : float_sum(j->x + s, e - s);
+        j->part[b] = j->square ? sq_lane_sum(j->x + s, e - s) : lane_sum(j->x + s, e - s);
     }
 }
 

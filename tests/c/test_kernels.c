@@ -222,6 +222,57 @@ static float pairwise_f32(const float *x, int64_t n) {
     return pairwise_f32(x, h) + pairwise_f32(x + h, n - h);
 }
 
+/* ln_sum's documented order (core/kernels.c, float_sum and block_sum), in
+** plain C: blocks of 4096 elements; in a block, runs of up to 1024 whole
+** 128-lane rows, float lane k adding x[k], x[k + 128], ... of the run in
+** order, lane k then into double d[k % 16] in increasing k; the last n %
+** 128 in double; d added pairwise; the blocks in order. Every code path
+** (the AVX-512 one, the clones, any thread count) must give these bits. */
+static double lane_sum_ref(const float *x, int64_t n) {
+    double d[16] = {0};
+    int64_t i = 0;
+    while (i + 128 <= n) {
+        int64_t run = n - i < 1024 ? (n - i) / 128 * 128 : 1024;
+        float f[128] = {0};
+        for (int64_t r = 0; r < run; r += 128)
+            for (int k = 0; k < 128; k++) f[k] += x[i + r + k];
+        for (int k = 0; k < 128; k++) d[k % 16] += (double)f[k];
+        i += run;
+    }
+    double tail = 0;
+    for (; i < n; i++) tail += x[i];
+    double r[8];
+    for (int m = 0; m < 8; m++) r[m] = d[m] + d[m + 8];
+    return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7])) + tail;
+}
+
+START_TEST(sum_bits_follow_the_documented_order) {
+    const int64_t sizes[] = {1, 127, 128, 129, 1000, 1024, 1152, 4095, 4096, 4097,
+                             10007, 30000, 100000, 300001};
+    float *x = malloc(sizeof(float) * 300001);
+    ck_assert_ptr_nonnull(x);
+    uint64_t st = 99;
+    for (int64_t i = 0; i < 300001; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((double)(st >> 11) * 0x1p-53 - 0.3) * (i % 7 == 0 ? 1000.0f : 1.0f);
+    }
+    for (int th = 1; th <= 2; th++) {
+        omp_set_num_threads(th);
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            int64_t n = sizes[si];
+            double want = 0;
+            for (int64_t s = 0; s < n; s += 4096)
+                want += lane_sum_ref(x + s, n - s < 4096 ? n - s : 4096);
+            double got = ln_sum(x, n);
+            ck_assert_msg(memcmp(&got, &want, sizeof got) == 0,
+                          "n %lld threads %d: ln_sum %a, documented order %a",
+                          (long long)n, th, got, want);
+        }
+    }
+    free(x);
+}
+END_TEST
+
 static uint64_t lcg_state;
 static double lcg01(void) {
     lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
@@ -392,6 +443,7 @@ int main(void) {
     tcase_add_test(tc, softmax_rows);
     tcase_add_test(tc, thread_count_independence);
     tcase_add_test(tc, sum_accuracy);
+    tcase_add_test(tc, sum_bits_follow_the_documented_order);
     tcase_add_test(tc, gather);
     tcase_add_test(tc, denormals_flushed_in_every_thread);
     tcase_add_test(tc, helpers_take_chunks);
