@@ -11,6 +11,7 @@
 #include "lunet/kernels.h"
 #include "lunet/parallel.h"
 #include "lunet/vmath.h"
+#include "par_for.h"
 
 #define LN_BLOCK 4096    /* reduction block, independent of threads */
 #define SUM_ROWS_COLS 256 /* columns per thread task in ln_sum_rows */
@@ -557,7 +558,7 @@ double ln_sumsq(const float *x, int64_t n) { return block_sum(x, n, 1); }
 void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
                int64_t len, int64_t inner) {
     int64_t nout = outer * inner;
-    LN_PAR_FOR(nout * len)
+    LN_FOR(nout * len,
     for (int64_t oi = 0; oi < nout; oi++) {
         int64_t o = oi / inner, i = oi % inner;
         const float *p = x + o * len * inner + i;
@@ -594,7 +595,7 @@ void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
                                    : (float)sqrt(ss / (double)(len > 1 ? len - 1 : 1));
         } break;
         }
-    }
+    });
 }
 
 /* Rows [lo, hi) of the softmax: the exponentials vectorised (vmath.h), then
@@ -630,7 +631,7 @@ void ln_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols) {
 
 void ln_log_softmax_rows(float *y, const float *x, int64_t rows,
                          int64_t cols) {
-    LN_PAR_FOR(rows * cols)
+    LN_FOR(rows * cols,
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
@@ -640,7 +641,7 @@ void ln_log_softmax_rows(float *y, const float *x, int64_t rows,
         for (int64_t c = 0; c < cols; c++) s += exp((double)(xr[c] - m));
         float lse = m + (float)log(s);
         for (int64_t c = 0; c < cols; c++) yr[c] = xr[c] - lse;
-    }
+    });
 }
 
 /* Columns [c0, c1) of the column sums, rows in order: y[c] starts at 0 (or
@@ -677,8 +678,8 @@ void ln_sum_rows(float *y, const float *x, int64_t rows, int64_t cols,
 void ln_gather_rows(void *y, const void *x, const int64_t *idx, int64_t nidx,
                     int64_t rowlen, size_t elsize) {
     size_t bytes = (size_t)rowlen * elsize;
-    LN_PAR_FOR((int64_t)bytes * nidx / 4)
+    LN_FOR((int64_t)bytes * nidx / 4,
     for (int64_t r = 0; r < nidx; r++)
         memcpy((char *)y + (size_t)r * bytes,
-               (const char *)x + (size_t)idx[r] * bytes, bytes);
+               (const char *)x + (size_t)idx[r] * bytes, bytes););
 }
