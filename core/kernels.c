@@ -11,6 +11,7 @@
 #include "lunet/kernels.h"
 #include "lunet/parallel.h"
 #include "lunet/vmath.h"
+#include "par_for.h"
 
 #define LN_BLOCK 4096    /* reduction block, independent of threads */
 #define SUM_ROWS_COLS 256 /* columns per thread task in ln_sum_rows */
@@ -109,11 +110,70 @@ LN_CLONES static void unary_range(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
+/* exp on AVX-512 with the instructions GCC does not find from the C of
+** ln_vexpf: min/max for the clamp, vrndscaleps for the rounding and
+** vscalefps for the 2^n factor (one rounding, as the two exact factors of
+** the C version: the same bits; with FTZ a denormal result is flushed in
+** both). The other operations are ln_vexpf's, in its order (vmath.h's
+** Estrin polynomial), so every input gives the bits of the x86-64-v3 and
+** baseline clones: tests/c/test_kernels.c compares them on a sweep of bit
+** patterns. 0.30 -> 0.20 ns an element in cache on this machine's core. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(LN_NO_CLONES)
+#include <immintrin.h>
+#define LN_EXP512 1
+
+__attribute__((target("avx512f"))) static inline __m512 exp16(__m512 xv) {
+#define K(v) _mm512_set1_ps(v)
+    __m512 c = _mm512_min_ps(_mm512_max_ps(xv, K(-105.0f)), K(89.0f));
+    __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(c, K(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_sub_ps(_mm512_sub_ps(c, _mm512_mul_ps(nf, K(0.693359375f))),
+                             _mm512_mul_ps(nf, K(-2.12194440e-4f)));
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 e0 = _mm512_add_ps(K(5.0000001201e-1f), _mm512_mul_ps(K(1.6666665459e-1f), r));
+    __m512 e1 = _mm512_add_ps(K(4.1665795894e-2f), _mm512_mul_ps(K(8.3334519073e-3f), r));
+    __m512 e2 = _mm512_add_ps(K(1.3981999507e-3f), _mm512_mul_ps(K(1.9875691500e-4f), r));
+    __m512 p = _mm512_add_ps(e0, _mm512_mul_ps(r2, _mm512_add_ps(e1, _mm512_mul_ps(r2, e2))));
+    __m512 q = _mm512_add_ps(_mm512_mul_ps(p, r2), r);
+    __m512 y = _mm512_scalef_ps(_mm512_add_ps(q, K(1.0f)), nf);
+#undef K
+    /* NaN in, the same NaN out */
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q), y, xv);
+}
+
+__attribute__((target("avx512f"))) static void exp512_range(void *arg, int64_t lo,
+                                                             int64_t hi) {
+    const ew_job *j = arg;
+    float *z = j->z;
+    const float *x = j->x;
+    int64_t i = lo;
+    for (; i + 16 <= hi; i += 16)
+        _mm512_storeu_ps(z + i, exp16(_mm512_loadu_ps(x + i)));
+    if (i < hi) {
+        __mmask16 m = (__mmask16)((1u << (hi - i)) - 1);
+        _mm512_mask_storeu_ps(z + i, m, exp16(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+static int have_avx512(void) {
+    static int have = -1;
+    if (have < 0) have = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return have;
+}
+#endif
+
 void ln_unary(ln_unary_op op, float *y, const float *x, int64_t n) {
     ew_job j = {.op = op, .z = y, .x = x};
     /* the vmath functions cost ~8 adds an element: threads pay off sooner */
     int heavy = op == LN_U_EXP || op == LN_U_LOG || op == LN_U_TANH ||
                 op == LN_U_SIGMOID;
+#ifdef LN_EXP512
+    if (op == LN_U_EXP && have_avx512()) {
+        ln_parallel_for_cost(n, LN_PAR_COST_VMATH, exp512_range, &j);
+        return;
+    }
+#endif
     ln_parallel_for_cost(n, heavy ? LN_PAR_COST_VMATH : 1, unary_range, &j);
 }
 
@@ -405,6 +465,59 @@ LN_CLONES static double float_sum(const float *x, int64_t n) {
     return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7])) + tail;
 }
 
+#ifdef LN_EXP512
+/* float_sum on AVX-512: the same 128 lanes and the same operations per lane
+** (lane k adds x[k], x[k + 128], ... within a run, then goes into double
+** accumulator k % 16 in increasing k), so the same bits; one pass of eight
+** 16-float accumulators over the run instead of two of 8-float ones. In L1
+** and L2 it reads as fast as a plain load loop (30k: 1.10 -> 0.73 us,
+** 100k: 3.7 -> 3.1 us; a loop adding every element, 2.8 us). */
+__attribute__((target("avx512f"))) static double float_sum512(const float *x,
+                                                              int64_t n) {
+    __m512d d0 = _mm512_setzero_pd(), d1 = _mm512_setzero_pd();
+    int64_t i = 0;
+    while (i + FSUM_LANES <= n) {
+        const int64_t run = n - i < FSUM_RUN ? (n - i) / FSUM_LANES * FSUM_LANES
+                                             : FSUM_RUN;
+        /* named accumulators: an array of them stays in memory at -O2 */
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0,
+               s5 = s0, s6 = s0, s7 = s0;
+        for (const float *p = x + i, *e = x + i + run; p < e; p += FSUM_LANES) {
+            s0 = _mm512_add_ps(s0, _mm512_loadu_ps(p));
+            s1 = _mm512_add_ps(s1, _mm512_loadu_ps(p + 16));
+            s2 = _mm512_add_ps(s2, _mm512_loadu_ps(p + 32));
+            s3 = _mm512_add_ps(s3, _mm512_loadu_ps(p + 48));
+            s4 = _mm512_add_ps(s4, _mm512_loadu_ps(p + 64));
+            s5 = _mm512_add_ps(s5, _mm512_loadu_ps(p + 80));
+            s6 = _mm512_add_ps(s6, _mm512_loadu_ps(p + 96));
+            s7 = _mm512_add_ps(s7, _mm512_loadu_ps(p + 112));
+        }
+        const __m512 s[8] = {s0, s1, s2, s3, s4, s5, s6, s7};
+        for (int k = 0; k < 8; k++) {
+            __m256 lo8 = _mm512_castps512_ps256(s[k]);
+            __m256 hi8 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s[k]), 1));
+            d0 = _mm512_add_pd(d0, _mm512_cvtps_pd(lo8));
+            d1 = _mm512_add_pd(d1, _mm512_cvtps_pd(hi8));
+        }
+        i += run;
+    }
+    double d[16], tail = 0;
+    _mm512_storeu_pd(d, d0);
+    _mm512_storeu_pd(d + 8, d1);
+    for (; i < n; i++) tail += x[i];
+    double r[8];
+    for (int m = 0; m < 8; m++) r[m] = d[m] + d[m + 8];
+    return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7])) + tail;
+}
+#endif
+
+static double lane_sum(const float *x, int64_t n) {
+#ifdef LN_EXP512
+    if (have_avx512()) return float_sum512(x, n);
+#endif
+    return float_sum(x, n);
+}
+
 /* Blocks [lo, hi) of a block sum: part[b] = lane_sum of block b. */
 typedef struct {
     const float *x;
@@ -417,7 +530,7 @@ static void sum_blocks(void *arg, int64_t lo, int64_t hi) {
     const sum_job *j = arg;
     for (int64_t b = lo; b < hi; b++) {
         int64_t s = b * LN_BLOCK, e = s + LN_BLOCK < j->m ? s + LN_BLOCK : j->m;
-        j->part[b] = j->square ? sq_lane_sum(j->x + s, e - s) : float_sum(j->x + s, e - s);
+        j->part[b] = j->square ? sq_lane_sum(j->x + s, e - s) : lane_sum(j->x + s, e - s);
     }
 }
 
@@ -445,7 +558,7 @@ double ln_sumsq(const float *x, int64_t n) { return block_sum(x, n, 1); }
 void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
                int64_t len, int64_t inner) {
     int64_t nout = outer * inner;
-    LN_PAR_FOR(nout * len)
+    LN_FOR(nout * len,
     for (int64_t oi = 0; oi < nout; oi++) {
         int64_t o = oi / inner, i = oi % inner;
         const float *p = x + o * len * inner + i;
@@ -482,7 +595,7 @@ void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
                                    : (float)sqrt(ss / (double)(len > 1 ? len - 1 : 1));
         } break;
         }
-    }
+    });
 }
 
 /* Rows [lo, hi) of the softmax: the exponentials vectorised (vmath.h), then
@@ -518,7 +631,7 @@ void ln_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols) {
 
 void ln_log_softmax_rows(float *y, const float *x, int64_t rows,
                          int64_t cols) {
-    LN_PAR_FOR(rows * cols)
+    LN_FOR(rows * cols,
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
@@ -528,7 +641,7 @@ void ln_log_softmax_rows(float *y, const float *x, int64_t rows,
         for (int64_t c = 0; c < cols; c++) s += exp((double)(xr[c] - m));
         float lse = m + (float)log(s);
         for (int64_t c = 0; c < cols; c++) yr[c] = xr[c] - lse;
-    }
+    });
 }
 
 /* Columns [c0, c1) of the column sums, rows in order: y[c] starts at 0 (or
@@ -565,8 +678,8 @@ void ln_sum_rows(float *y, const float *x, int64_t rows, int64_t cols,
 void ln_gather_rows(void *y, const void *x, const int64_t *idx, int64_t nidx,
                     int64_t rowlen, size_t elsize) {
     size_t bytes = (size_t)rowlen * elsize;
-    LN_PAR_FOR((int64_t)bytes * nidx / 4)
+    LN_FOR((int64_t)bytes * nidx / 4,
     for (int64_t r = 0; r < nidx; r++)
         memcpy((char *)y + (size_t)r * bytes,
-               (const char *)x + (size_t)idx[r] * bytes, bytes);
+               (const char *)x + (size_t)idx[r] * bytes, bytes););
 }

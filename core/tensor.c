@@ -9,6 +9,7 @@
 
 #include "lunet/memory.h"
 #include "lunet/overflow.h"
+#include "par_for.h"
 #include "lunet/parallel.h"
 #include "lunet/tensor.h"
 #include "lunet/tensor_ops.h"
@@ -336,8 +337,8 @@ ln_tensor *ln_tensor_cast(ln_ctx *ctx, const ln_tensor *t, ln_dtype to) {
     do {                                                                    \
         DST *d = (DST *)ln_data(c);                                         \
         const SRC *s = (const SRC *)ln_data(t);                             \
-        LN_PAR_FOR(n)      \
-        for (int64_t i = 0; i < n; i++) d[i] = EXPR;                        \
+        LN_FOR(n,      \
+        for (int64_t i = 0; i < n; i++) d[i] = EXPR;);                        \
     } while (0)
     switch (t->dtype * 3 + to) {
     case LN_FLOAT32 * 3 + LN_INT32: CAST_LOOP(int32_t, float, (int32_t)s[i]); break;

@@ -9,6 +9,7 @@
 
 #include "lunet/memory.h"
 #include "lunet/overflow.h"
+#include "par_for.h"
 #include "tensor_bcast.h"
 
 int ln_value_fits(ln_dtype d, double v) {
@@ -32,7 +33,7 @@ static void strided_copy(void *out, const void *in, size_t es, int nd,
                          const int64_t *shape, const int64_t *stride,
                          int64_t n) {
     int64_t nb = (n + LN_BC_BLOCK - 1) / LN_BC_BLOCK;
-    LN_PAR_FOR(n)
+    LN_FOR(n,
     for (int64_t b = 0; b < nb; b++) {
         int64_t c[LN_MAX_DIM], off = 0, lo = b * LN_BC_BLOCK;
         int64_t hi = lo + LN_BC_BLOCK < n ? lo + LN_BC_BLOCK : n, r = lo;
@@ -53,7 +54,7 @@ static void strided_copy(void *out, const void *in, size_t es, int nd,
                 c[d] = 0;
             }
         }
-    }
+    });
 }
 
 ln_tensor *ln_permute(ln_ctx *ctx, const ln_tensor *x, const int *perm) {
@@ -86,9 +87,9 @@ ln_tensor *ln_permute(ln_ctx *ctx, const ln_tensor *x, const int *perm) {
 ** pitch dpitch). */
 static void copy_rows(char *dst, size_t dpitch, const char *src,
                       size_t spitch, int64_t outer, size_t len) {
-    LN_PAR_FOR(outer > 1 ? (int64_t)len * outer / 4 : 0)
+    LN_FOR(outer > 1 ? (int64_t)len * outer / 4 : 0,
     for (int64_t o = 0; o < outer; o++)
-        memcpy(dst + (size_t)o * dpitch, src + (size_t)o * spitch, len);
+        memcpy(dst + (size_t)o * dpitch, src + (size_t)o * spitch, len););
 }
 
 ln_tensor *ln_narrow_copy(ln_ctx *ctx, const ln_tensor *x, int dim,
@@ -211,13 +212,13 @@ ln_tensor *ln_index_select(ln_ctx *ctx, const ln_tensor *x, int dim,
     const char *src = ln_data(x);
     char *dst = ln_data(y);
     int64_t total = outer * n;
-    LN_PAR_FOR(total * (int64_t)inner / 4)
+    LN_FOR(total * (int64_t)inner / 4,
     for (int64_t k = 0; k < total; k++) {
         int64_t o = k / n, r = k % n;
         memcpy(dst + (size_t)k * inner,
                src + ((size_t)o * (size_t)x->shape[dim] + (size_t)idx[r]) * inner,
                inner);
-    }
+    });
     return y;
 }
 
@@ -249,11 +250,11 @@ ln_status ln_index_copy(ln_ctx *ctx, ln_tensor *x, int dim, const int64_t *idx,
     const char *s = ln_data(src);
     /* Rows in index order within each outer slice (a repeated index keeps
     ** the last write); outer slices are independent. */
-    LN_PAR_FOR(outer > 1 ? outer * n * (int64_t)inner / 4 : 0)
+    LN_FOR(outer > 1 ? outer * n * (int64_t)inner / 4 : 0,
     for (int64_t o = 0; o < outer; o++)
         for (int64_t r = 0; r < n; r++)
             memcpy(dst + ((size_t)o * (size_t)x->shape[dim] + (size_t)idx[r]) * inner,
-                   s + ((size_t)o * (size_t)n + (size_t)r) * inner, inner);
+                   s + ((size_t)o * (size_t)n + (size_t)r) * inner, inner););
     return LN_OK;
 }
 
@@ -267,12 +268,12 @@ ln_status ln_index_fill(ln_ctx *ctx, ln_tensor *x, int dim, const int64_t *idx,
     dim_split(x, dim, &outer, &inner);
     int64_t cell = (int64_t)(inner / ln_dtype_size(x->dtype));
     int64_t rowsz = x->shape[dim] * cell;
-    LN_PAR_FOR(outer > 1 ? outer * n * cell : 0)
+    LN_FOR(outer > 1 ? outer * n * cell : 0,
     for (int64_t o = 0; o < outer; o++)
         for (int64_t r = 0; r < n; r++) {
             int64_t at = o * rowsz + idx[r] * cell;
             for (int64_t j = 0; j < cell; j++) ln_set_f64(x, at + j, v);
-        }
+        });
     return LN_OK;
 }
 
@@ -315,7 +316,7 @@ ln_tensor *ln_gather(ln_ctx *ctx, const ln_tensor *x, int dim,
     }
     size_t es = ln_dtype_size(x->dtype);
     int64_t n = y->numel;
-    LN_PAR_FOR(n)
+    LN_FOR(n,
     for (int64_t i = 0; i < n; i++) {
         int64_t r = i, off = 0;
         for (int d = nd - 1; d >= 0; d--) {
@@ -326,7 +327,7 @@ ln_tensor *ln_gather(ln_ctx *ctx, const ln_tensor *x, int dim,
         }
         memcpy((char *)ln_data(y) + (size_t)i * es,
                (const char *)ln_data(x) + (size_t)off * es, es);
-    }
+    });
     return y;
 }
 
@@ -358,8 +359,8 @@ ln_tensor *ln_arange(ln_ctx *ctx, double start, double stop, double step,
     }
     ln_tensor *y = ln_tensor_new(ctx, dtype, 1, &n);
     if (!y) return NULL;
-    LN_PAR_FOR(n)
-    for (int64_t i = 0; i < n; i++) ln_set_f64(y, i, start + (double)i * step);
+    LN_FOR(n,
+    for (int64_t i = 0; i < n; i++) ln_set_f64(y, i, start + (double)i * step););
     return y;
 }
 
@@ -391,9 +392,9 @@ ln_tensor *ln_one_hot(ln_ctx *ctx, const ln_tensor *y, int64_t num_classes,
     if (!out) return NULL;
     float *o = ln_f32(out); /* zero-filled by ln_tensor_new */
     int64_t n = y->numel;
-    LN_PAR_FOR(n * num_classes)
+    LN_FOR(n * num_classes,
     for (int64_t i = 0; i < n; i++)
-        o[i * num_classes + (int64_t)ln_get_f64(y, i)] = 1.0f;
+        o[i * num_classes + (int64_t)ln_get_f64(y, i)] = 1.0f;);
     return out;
 }
 
@@ -420,7 +421,7 @@ ln_tensor *ln_region_read(ln_ctx *ctx, const ln_tensor *x, const ln_region *r) {
 #define REGION_FOR(R, N, I, OFF, ...)                                        \
     do {                                                                     \
         int64_t n_ = (N), nb_ = (n_ + LN_BC_BLOCK - 1) / LN_BC_BLOCK;      \
-        LN_PAR_FOR(n_) \
+        LN_FOR(n_, \
         for (int64_t b_ = 0; b_ < nb_; b_++) {                               \
             int64_t c_[LN_MAX_DIM], OFF = (R)->offset, lo_ = b_ * LN_BC_BLOCK; \
             int64_t hi_ = lo_ + LN_BC_BLOCK < n_ ? lo_ + LN_BC_BLOCK : n_, r_ = lo_; \
@@ -438,7 +439,7 @@ ln_tensor *ln_region_read(ln_ctx *ctx, const ln_tensor *x, const ln_region *r) {
                     c_[d] = 0;                                               \
                 }                                                            \
             }                                                                \
-        }                                                                    \
+        });                                                                    \
     } while (0)
 
 ln_status ln_region_fill(ln_ctx *ctx, ln_tensor *x, const ln_region *r,
@@ -489,7 +490,7 @@ ln_status ln_region_write(ln_ctx *ctx, ln_tensor *x, const ln_region *r,
     /* Walk both in the same order: the region's strides for the destination
     ** and src's broadcast strides st for the source. */
     int64_t nb = (n + LN_BC_BLOCK - 1) / LN_BC_BLOCK;
-    LN_PAR_FOR(n)
+    LN_FOR(n,
     for (int64_t bb = 0; bb < nb; bb++) {
         int64_t c[LN_MAX_DIM], od = r->offset, os = 0, lo = bb * LN_BC_BLOCK;
         int64_t hi = lo + LN_BC_BLOCK < n ? lo + LN_BC_BLOCK : n, rr = lo;
@@ -510,6 +511,6 @@ ln_status ln_region_write(ln_ctx *ctx, ln_tensor *x, const ln_region *r,
                 c[d] = 0;
             }
         }
-    }
+    });
     return LN_OK;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "par_for.h"
 #include "tensor_bcast.h"
 
 #define MASK_BLOCK 4096
@@ -42,11 +43,11 @@ ln_tensor *ln_compare_scalar(ln_ctx *ctx, ln_binary_op op, const ln_tensor *x,
     do {                                                                      \
         const T *p = ACC(x);                                                  \
         if (scalar_first) {                                                   \
-            LN_PAR_FOR(n) \
-            for (int64_t i = 0; i < n; i++) m[i] = cmp1(op, s, (double)p[i]); \
+            LN_FOR(n, \
+            for (int64_t i = 0; i < n; i++) m[i] = cmp1(op, s, (double)p[i]);); \
         } else {                                                              \
-            LN_PAR_FOR(n) \
-            for (int64_t i = 0; i < n; i++) m[i] = cmp1(op, (double)p[i], s); \
+            LN_FOR(n, \
+            for (int64_t i = 0; i < n; i++) m[i] = cmp1(op, (double)p[i], s);); \
         }                                                                     \
     } while (0)
     switch (x->dtype) {
@@ -123,19 +124,19 @@ ln_tensor *ln_logical_not(ln_ctx *ctx, const ln_tensor *x) {
     int64_t n = x->numel;
     if (x->dtype == LN_UINT8) {
         const uint8_t *p = ln_u8(x);
-        LN_PAR_FOR(n)
-        for (int64_t i = 0; i < n; i++) m[i] = p[i] == 0;
+        LN_FOR(n,
+        for (int64_t i = 0; i < n; i++) m[i] = p[i] == 0;);
     } else {
-        LN_PAR_FOR(n)
-        for (int64_t i = 0; i < n; i++) m[i] = ln_get_f64(x, i) == 0;
+        LN_FOR(n,
+        for (int64_t i = 0; i < n; i++) m[i] = ln_get_f64(x, i) == 0;);
     }
     return z;
 }
 
 int64_t ln_count_nonzero_u8(const uint8_t *m, int64_t n) {
     int64_t c = 0;
-    LN_PAR_SUM(n, c)
-    for (int64_t i = 0; i < n; i++) c += m[i] != 0;
+    LN_SUM_FOR(n, c,
+    for (int64_t i = 0; i < n; i++) c += m[i] != 0;);
     return c;
 }
 
@@ -162,13 +163,13 @@ static int64_t mask_offsets(const uint8_t *m, int64_t n, int64_t **offp) {
     int64_t nb = (n + MASK_BLOCK - 1) / MASK_BLOCK;
     int64_t *off = malloc(sizeof *off * (size_t)(nb + 1));
     if (!off) return -1;
-    LN_PAR_FOR(n)
+    LN_FOR(n,
     for (int64_t b = 0; b < nb; b++) {
         int64_t lo = b * MASK_BLOCK, hi = lo + MASK_BLOCK < n ? lo + MASK_BLOCK : n;
         int64_t c = 0;
         for (int64_t i = lo; i < hi; i++) c += m[i] != 0;
         off[b] = c;
-    }
+    });
     int64_t total = 0;
     for (int64_t b = 0; b < nb; b++) {
         int64_t c = off[b];
@@ -185,7 +186,7 @@ static int64_t mask_offsets(const uint8_t *m, int64_t n, int64_t **offp) {
 static void mask_move(char *x, char *dense, const uint8_t *m, int64_t n,
                       const int64_t *off, size_t cellb, int scatter) {
     int64_t nb = (n + MASK_BLOCK - 1) / MASK_BLOCK;
-    LN_PAR_FOR(n * (int64_t)cellb)
+    LN_FOR(n * (int64_t)cellb,
     for (int64_t b = 0; b < nb; b++) {
         int64_t lo = b * MASK_BLOCK, hi = lo + MASK_BLOCK < n ? lo + MASK_BLOCK : n;
         int64_t k = off[b];
@@ -201,7 +202,7 @@ static void mask_move(char *x, char *dense, const uint8_t *m, int64_t n,
             }
             k++;
         }
-    }
+    });
 }
 
 ln_tensor *ln_masked_select(ln_ctx *ctx, const ln_tensor *x,
@@ -238,10 +239,10 @@ ln_status ln_masked_fill(ln_ctx *ctx, ln_tensor *x, const ln_tensor *mask,
 #define FILL(T, ACC)                                                          \
     do {                                                                      \
         T *p = ACC(x), val = (T)v;                                            \
-        LN_PAR_FOR(n * cell) \
+        LN_FOR(n * cell, \
         for (int64_t i = 0; i < n; i++)                                       \
             if (m[i])                                                         \
-                for (int64_t j = 0; j < cell; j++) p[i * cell + j] = val;     \
+                for (int64_t j = 0; j < cell; j++) p[i * cell + j] = val;);     \
     } while (0)
     switch (x->dtype) {
     case LN_FLOAT32: FILL(float, ln_f32); break;

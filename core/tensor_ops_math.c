@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "lunet/overflow.h"
+#include "par_for.h"
 #include "tensor_bcast.h"
 
 #define RED_BLOCK 4096
@@ -131,10 +132,10 @@ ln_tensor *ln_arith_i32_scalar(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
     if (!z) return NULL;
     int32_t *pz = ln_i32(z);
     int bad = 0;
-LN_PAR_FOR(n)
+LN_FOR(n,
     for (int64_t i = 0; i < n; i++)
         if (!arith1_i(op, scalar_first ? s : px[i], scalar_first ? px[i] : s, &pz[i]))
-            flag_overflow(&bad);
+            flag_overflow(&bad););
     if (bad) {
         int32_t r;
         for (int64_t i = 0; i < n; i++) {
@@ -164,9 +165,9 @@ ln_tensor *ln_floordiv_mod_f32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
         if (!z) return NULL;
         float *pz = ln_f32(z);
         int64_t n = x->numel;
-        LN_PAR_FOR(n)
+        LN_FOR(n,
         for (int64_t i = 0; i < n; i++)
-            pz[i] = scalar_first ? arith1_f(op, s, px[i]) : arith1_f(op, px[i], s);
+            pz[i] = scalar_first ? arith1_f(op, s, px[i]) : arith1_f(op, px[i], s););
         return z;
     }
     ln_bc bc;
@@ -201,8 +202,8 @@ ln_tensor *ln_neg_abs_i32(ln_ctx *ctx, const ln_tensor *x, int absval) {
         ln_tensor_release(z);
         return NULL;
     }
-LN_PAR_FOR(n)
-    for (int64_t i = 0; i < n; i++) q[i] = absval ? (p[i] < 0 ? -p[i] : p[i]) : -p[i];
+LN_FOR(n,
+    for (int64_t i = 0; i < n; i++) q[i] = absval ? (p[i] < 0 ? -p[i] : p[i]) : -p[i];);
     return z;
 }
 
@@ -228,8 +229,8 @@ ln_tensor *ln_clamp_any(ln_ctx *ctx, const ln_tensor *x, double lo, double hi) {
     do {                                                                      \
         const T *p = ACC(x);                                                  \
         T *q = ACC(z), a = (T)l, b = (T)h;                                    \
-        LN_PAR_FOR(n)  \
-        for (int64_t i = 0; i < n; i++) q[i] = p[i] < a ? a : p[i] > b ? b : p[i]; \
+        LN_FOR(n,  \
+        for (int64_t i = 0; i < n; i++) q[i] = p[i] < a ? a : p[i] > b ? b : p[i];); \
     } while (0)
     if (x->dtype == LN_INT32) CLAMP(int32_t, ln_i32);
     else CLAMP(uint8_t, ln_u8);
@@ -247,12 +248,12 @@ void ln_sum_all(const ln_tensor *x, int64_t *isum, double *fsum) {
     }
     if (x->dtype == LN_INT32) {
         const int32_t *p = ln_i32(x);
-        LN_PAR_SUM(n, s)
-        for (int64_t i = 0; i < n; i++) s += p[i];
+        LN_SUM_FOR(n, s,
+        for (int64_t i = 0; i < n; i++) s += p[i];);
     } else {
         const uint8_t *p = ln_u8(x);
-        LN_PAR_SUM(n, s)
-        for (int64_t i = 0; i < n; i++) s += p[i];
+        LN_SUM_FOR(n, s,
+        for (int64_t i = 0; i < n; i++) s += p[i];);
     }
     if (isum) *isum = s;
     if (fsum) *fsum = (double)s;
@@ -265,11 +266,34 @@ static inline int better(int want_max, double v, double best) {
     return v != v && best == best;
 }
 
+/* Per-block best value and position, blocks in parallel from LN_PAR_MIN
+** elements on (a function of its own: inlined into ln_minmax_all, the
+** serial loop ran 3x slower). */
+#define DEF_SCAN(T, NAME)                                                     \
+    static __attribute__((noinline)) void NAME(const T *p, int64_t n, int64_t nb, \
+                                               int want_max, double *bv, int64_t *bp) { \
+        LN_FOR(n,                                                             \
+        for (int64_t b = 0; b < nb; b++) {                                    \
+            int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n; \
+            double best = p[lo];                                              \
+            int64_t at = lo;                                                  \
+            for (int64_t i = lo + 1; i < hi; i++)                             \
+                if (better(want_max, (double)p[i], best)) best = p[i], at = i; \
+            bv[b] = best;                                                     \
+            bp[b] = at;                                                       \
+        });                                                                   \
+    }
+DEF_SCAN(float, scan_f32)
+DEF_SCAN(int32_t, scan_i32)
+DEF_SCAN(uint8_t, scan_u8)
+#undef DEF_SCAN
+
 void ln_minmax_all(const ln_tensor *x, int want_max, double *value,
                    int64_t *pos) {
     int64_t n = x->numel, nb = (n + RED_BLOCK - 1) / RED_BLOCK;
-    double *bv = malloc(sizeof *bv * (size_t)(nb ? nb : 1));
-    int64_t *bp = malloc(sizeof *bp * (size_t)(nb ? nb : 1));
+    /* calloc: GCC cannot see that n > 0 fills bv[0] below */
+    double *bv = calloc(nb ? (size_t)nb : 1, sizeof *bv);
+    int64_t *bp = calloc(nb ? (size_t)nb : 1, sizeof *bp);
     if (!bv || !bp || n == 0) { /* fall back to a serial scan */
         double best = n ? ln_get_f64(x, 0) : NAN;
         int64_t at = 0;
@@ -283,26 +307,11 @@ void ln_minmax_all(const ln_tensor *x, int want_max, double *value,
         *pos = at;
         return;
     }
-#define SCAN(T, ACC)                                                          \
-    do {                                                                      \
-        const T *p = ACC(x);                                                  \
-        LN_PAR_FOR(n)  \
-        for (int64_t b = 0; b < nb; b++) {                                    \
-            int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n; \
-            double best = p[lo];                                              \
-            int64_t at = lo;                                                  \
-            for (int64_t i = lo + 1; i < hi; i++)                             \
-                if (better(want_max, (double)p[i], best)) best = p[i], at = i; \
-            bv[b] = best;                                                     \
-            bp[b] = at;                                                       \
-        }                                                                     \
-    } while (0)
     switch (x->dtype) {
-    case LN_FLOAT32: SCAN(float, ln_f32); break;
-    case LN_INT32: SCAN(int32_t, ln_i32); break;
-    case LN_UINT8: SCAN(uint8_t, ln_u8); break;
+    case LN_FLOAT32: scan_f32(ln_f32(x), n, nb, want_max, bv, bp); break;
+    case LN_INT32: scan_i32(ln_i32(x), n, nb, want_max, bv, bp); break;
+    case LN_UINT8: scan_u8(ln_u8(x), n, nb, want_max, bv, bp); break;
     }
-#undef SCAN
     double best = bv[0];
     int64_t at = bp[0];
     for (int64_t b = 1; b < nb; b++)
@@ -328,7 +337,7 @@ double ln_var_all(const ln_tensor *x, int unbiased) {
             ss += d * d;
         }
     } else {
-        LN_PAR_FOR(n)
+        LN_FOR(n,
         for (int64_t b = 0; b < nb; b++) {
             int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n;
             double s = 0;
@@ -345,7 +354,7 @@ double ln_var_all(const ln_tensor *x, int unbiased) {
                 }
             }
             part[b] = s;
-        }
+        });
         for (int64_t b = 0; b < nb; b++) ss += part[b];
         free(part);
     }
@@ -357,12 +366,12 @@ int ln_equal(const ln_tensor *a, const ln_tensor *b) {
     int64_t n = a->numel, bad = 0;
     if (a->dtype == LN_FLOAT32 && b->dtype == LN_FLOAT32) {
         const float *p = ln_f32(a), *q = ln_f32(b);
-        LN_PAR_SUM(n, bad)
-        for (int64_t i = 0; i < n; i++) bad += !(p[i] == q[i]);
+        LN_SUM_FOR(n, bad,
+        for (int64_t i = 0; i < n; i++) bad += !(p[i] == q[i]););
     } else {
-        LN_PAR_SUM(n, bad)
+        LN_SUM_FOR(n, bad,
         for (int64_t i = 0; i < n; i++)
-            bad += !(ln_get_f64(a, i) == ln_get_f64(b, i));
+            bad += !(ln_get_f64(a, i) == ln_get_f64(b, i)););
     }
     return bad == 0;
 }

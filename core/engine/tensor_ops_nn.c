@@ -13,6 +13,7 @@
 #include "lunet/memory.h"
 #include "lunet/parallel.h"
 #include "lunet/tensor_nn.h"
+#include "../par_for.h"
 
 static void split_dim(const ln_tensor *x, int dim, int64_t *outer,
                       int64_t *len, int64_t *inner) {
@@ -173,13 +174,13 @@ ln_tensor *ln_expand(ln_ctx *ctx, const ln_tensor *x, int nd,
     for (int i = 0; i < k; i++) lead_ones &= t[i] == 1;
     if (lead_ones && row > 1) {
         int64_t reps = n / row;
-LN_PAR_FOR(n)
+LN_FOR(n,
         for (int64_t r = 0; r < reps; r++)
-            memcpy(py + r * row, px, (size_t)row * sizeof *py);
+            memcpy(py + r * row, px, (size_t)row * sizeof *py););
         return y;
     }
     ln_bc_strides(nd, shape, nd, t, st);
-LN_PAR_FOR(n)
+LN_FOR(n,
     for (int64_t i = 0; i < n; i++) {
         int64_t r = i, o = 0;
         for (int d = nd - 1; d >= 0; d--) {
@@ -187,7 +188,7 @@ LN_PAR_FOR(n)
             r /= shape[d];
         }
         py[i] = px[o];
-    }
+    });
     return y;
 }
 
@@ -208,7 +209,7 @@ ln_tensor *ln_softmax_dim(ln_ctx *ctx, const ln_tensor *x, int dim,
         return y;
     }
     int64_t nout = outer * inner;
-LN_PAR_FOR(x->numel)
+LN_FOR(x->numel,
     for (int64_t oi = 0; oi < nout; oi++) {
         const float *p = px + (oi / inner) * len * inner + oi % inner;
         float *q = py + (oi / inner) * len * inner + oi % inner;
@@ -225,7 +226,7 @@ LN_PAR_FOR(x->numel)
             float inv = 1.0f / s;
             for (int64_t l = 0; l < len; l++) q[l * inner] *= inv;
         }
-    }
+    });
     return y;
 }
 
@@ -246,7 +247,7 @@ ln_tensor *ln_softmax_grad(ln_ctx *ctx, const ln_tensor *y, const ln_tensor *g,
     const float *py = ln_f32(y), *pg = ln_f32(g);
     float *pd = ln_f32(gx);
     int64_t nout = outer * inner;
-LN_PAR_FOR(y->numel)
+LN_FOR(y->numel,
     for (int64_t oi = 0; oi < nout; oi++) {
         int64_t o = (oi / inner) * len * inner + oi % inner;
         double s = 0;
@@ -257,7 +258,7 @@ LN_PAR_FOR(y->numel)
             int64_t k = o + l * inner;
             pd[k] = take_log ? pg[k] - expf(py[k]) * fs : py[k] * (pg[k] - fs);
         }
-    }
+    });
     return gx;
 }
 
@@ -271,7 +272,7 @@ ln_tensor *ln_logsumexp(ln_ctx *ctx, const ln_tensor *x, int dim, int keepdim) {
     const float *px = ln_f32(x);
     float *py = ln_f32(y);
     int64_t nout = outer * inner;
-LN_PAR_FOR(x->numel)
+LN_FOR(x->numel,
     for (int64_t oi = 0; oi < nout; oi++) {
         const float *p = px + (oi / inner) * len * inner + oi % inner;
         float m = len ? p[0] : -INFINITY;
@@ -283,7 +284,7 @@ LN_PAR_FOR(x->numel)
         double s = 0;
         for (int64_t l = 0; l < len; l++) s += exp((double)(p[l * inner] - m));
         py[oi] = (float)((double)m + log(s));
-    }
+    });
     return y;
 }
 
@@ -313,7 +314,7 @@ ln_tensor *ln_where(ln_ctx *ctx, const ln_tensor *cond, const ln_tensor *a,
     const float fa = (float)sa, fb = (float)sb;
     float *py = ln_f32(y);
     int64_t n = y->numel;
-LN_PAR_FOR(n)
+LN_FOR(n,
     for (int64_t i = 0; i < n; i++) {
         int64_t r = i, oc = 0, o1 = 0, o2 = 0;
         for (int d = nd - 1; d >= 0; d--) {
@@ -322,7 +323,7 @@ LN_PAR_FOR(n)
             oc += c * sc[d], o1 += c * s1[d], o2 += c * s2[d];
         }
         py[i] = ln_get_f64(cond, oc) != 0 ? (pa ? pa[o1] : fa) : (pb ? pb[o2] : fb);
-    }
+    });
     return y;
 }
 
@@ -344,7 +345,7 @@ ln_tensor *ln_norm(ln_ctx *ctx, const ln_tensor *x, double p, int dim,
     const float *px = ln_f32(x);
     float *py = ln_f32(y);
     int64_t nout = outer * inner;
-LN_PAR_FOR((nout > 1) ? (x->numel) : 0)
+LN_FOR((nout > 1) ? (x->numel) : 0,
     for (int64_t oi = 0; oi < nout; oi++) {
         const float *q = px + (oi / inner) * len * inner + oi % inner;
         double s = 0;
@@ -356,7 +357,7 @@ LN_PAR_FOR((nout > 1) ? (x->numel) : 0)
             else s += pow(v, p);
         }
         py[oi] = (float)(isinf(p) || p == 1 ? s : p == 2 ? sqrt(s) : pow(s, 1 / p));
-    }
+    });
     return y;
 }
 
@@ -433,12 +434,12 @@ ln_tensor *ln_index_add(ln_ctx *ctx, int nd, const int64_t *shape, int dim,
     int64_t inner = ln_dims_prod(shape, dim + 1, nd);
     const float *ps = ln_f32(src);
     float *py = ln_f32(y);
-LN_PAR_FOR((outer > 1) ? (src->numel) : 0)
+LN_FOR((outer > 1) ? (src->numel) : 0,
     for (int64_t o = 0; o < outer; o++)
         for (int64_t r = 0; r < n; r++) {
             float *dst = py + (o * size + idx[r]) * inner;
             const float *from = ps + (o * n + r) * inner;
             for (int64_t i = 0; i < inner; i++) dst[i] += from[i];
-        }
+        });
     return y;
 }

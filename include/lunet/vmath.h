@@ -15,9 +15,9 @@
 **     }
 **
 ** Method: exp/expm1 reduce x = n ln2 + r, |r| <= ln2/2 (ln2 in two parts),
-** expm1(r) is Cephes's degree-7 minimax polynomial, and 2^n is applied as
-** two exact power-of-two factors (so results down to the smallest denormal
-** round once). log takes the exponent and mantissa from the bits (denormal
+** expm1(r) is Cephes's degree-7 minimax polynomial (Estrin's scheme), and
+** 2^n is applied as two exact power-of-two factors (so results down to the
+** smallest denormal round once). log takes the exponent and mantissa from the bits (denormal
 ** inputs scaled by 2^23 first) and Cephes's degree-9 polynomial on
 ** [sqrt(1/2) - 1, sqrt(2) - 1]. log1p(u) = log(1 + u) + the rounding error
 ** of 1 + u over 1 + u; tanh(x) = sign(x) q / (q + 2) with q = expm1(2|x|)
@@ -84,15 +84,18 @@ LN_VM_INLINE float ln_vm_pow2_(int32_t k) {
     return ln_vm_float_((uint32_t)(k + 127) << 23);
 }
 
-/* expm1(r) for |r| <= ln2/2: Cephes's minimax polynomial. */
+/* expm1(r) for |r| <= ln2/2: Cephes's minimax polynomial, evaluated in
+** Estrin's scheme (pairs, then powers of r^2: a chain of 6 dependent
+** operations instead of Horner's 12, so more elements are in flight; the
+** accuracy bounds below hold unchanged). core/kernels.c's AVX-512 exp
+** repeats these operations in this order: keep them in step. */
 LN_VM_INLINE float ln_vm_expm1_poly_(float r) {
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    return p * (r * r) + r;
+    float r2 = r * r;
+    float e0 = 5.0000001201e-1f + 1.6666665459e-1f * r;
+    float e1 = 4.1665795894e-2f + 8.3334519073e-3f * r;
+    float e2 = 1.3981999507e-3f + 1.9875691500e-4f * r;
+    float p = e0 + r2 * (e1 + r2 * e2);
+    return p * r2 + r;
 }
 
 /* e^x - 1 + one (one = 1: e^x; one = 0: e^x - 1), x already clamped to

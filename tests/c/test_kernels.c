@@ -9,8 +9,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <xmmintrin.h>
 
 #include "testutil.h"
+#include "lunet/vmath.h"
 
 static ln_ctx ctx;
 
@@ -29,6 +31,45 @@ START_TEST(unary_and_clamp) {
     ln_scale(b, b, 0.5f, n);
     ln_tensor_release(x);
     ln_tensor_release(y);
+}
+END_TEST
+
+/* ln_unary's exp has its own AVX-512 code (core/kernels.c): every input
+** gives the bits of lunet/vmath.h's ln_vexpf (here the baseline build, no
+** FMA), on bit patterns across the whole float range, special values and
+** lengths that leave a partial vector, with and without FTZ/DAZ. */
+static void vexp_ref(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = ln_vexpf(x[i]);
+}
+
+START_TEST(exp_kernel_matches_vexpf) {
+    const int64_t n = 60007; /* below the threads' threshold: this thread's MXCSR */
+    float *x = malloc(n * sizeof *x), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    ck_assert(x && a && b);
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)i * 2654435761u + 12345u;
+        if (i % 3 == 0) x[i] = (float)(i % 55000) / 250.0f - 115.0f; /* dense [-115, 105) */
+        else memcpy(&x[i], &u, sizeof u);
+    }
+    const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 88.72283f, 88.72284f,
+                              -87.33654f, -103.9f, -104.0f, 1e-45f, -1e-45f, 89.0f, -105.0f};
+    memcpy(x, specials, sizeof specials);
+    const unsigned csr = _mm_getcsr();
+    for (int ftz = 0; ftz < 2; ftz++) {
+        _mm_setcsr(ftz ? csr | 0x8040u : csr & ~0x8040u); /* FTZ/DAZ as lunet runs, or off */
+        for (int64_t len = n; len > n - 17; len -= 5) {
+            memset(a, 0, n * sizeof *a);
+            memset(b, 0, n * sizeof *b);
+            ln_unary(LN_U_EXP, a, x, len);
+            vexp_ref(b, x, len);
+            for (int64_t i = 0; i < n; i++)
+                if (memcmp(&a[i], &b[i], sizeof *a)) ck_abort_msg("exp(%a): kernel %a, ln_vexpf %a (ftz %d, n %ld)", (double)x[i], (double)a[i], (double)b[i], ftz, (long)len);
+        }
+    }
+    _mm_setcsr(csr);
+    free(x);
+    free(a);
+    free(b);
 }
 END_TEST
 
@@ -180,6 +221,57 @@ static float pairwise_f32(const float *x, int64_t n) {
     h -= h % 8;
     return pairwise_f32(x, h) + pairwise_f32(x + h, n - h);
 }
+
+/* ln_sum's documented order (core/kernels.c, float_sum and block_sum), in
+** plain C: blocks of 4096 elements; in a block, runs of up to 1024 whole
+** 128-lane rows, float lane k adding x[k], x[k + 128], ... of the run in
+** order, lane k then into double d[k % 16] in increasing k; the last n %
+** 128 in double; d added pairwise; the blocks in order. Every code path
+** (the AVX-512 one, the clones, any thread count) must give these bits. */
+static double lane_sum_ref(const float *x, int64_t n) {
+    double d[16] = {0};
+    int64_t i = 0;
+    while (i + 128 <= n) {
+        int64_t run = n - i < 1024 ? (n - i) / 128 * 128 : 1024;
+        float f[128] = {0};
+        for (int64_t r = 0; r < run; r += 128)
+            for (int k = 0; k < 128; k++) f[k] += x[i + r + k];
+        for (int k = 0; k < 128; k++) d[k % 16] += (double)f[k];
+        i += run;
+    }
+    double tail = 0;
+    for (; i < n; i++) tail += x[i];
+    double r[8];
+    for (int m = 0; m < 8; m++) r[m] = d[m] + d[m + 8];
+    return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7])) + tail;
+}
+
+START_TEST(sum_bits_follow_the_documented_order) {
+    const int64_t sizes[] = {1, 127, 128, 129, 1000, 1024, 1152, 4095, 4096, 4097,
+                             10007, 30000, 100000, 300001};
+    float *x = malloc(sizeof(float) * 300001);
+    ck_assert_ptr_nonnull(x);
+    uint64_t st = 99;
+    for (int64_t i = 0; i < 300001; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((double)(st >> 11) * 0x1p-53 - 0.3) * (i % 7 == 0 ? 1000.0f : 1.0f);
+    }
+    for (int th = 1; th <= 2; th++) {
+        omp_set_num_threads(th);
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            int64_t n = sizes[si];
+            double want = 0;
+            for (int64_t s = 0; s < n; s += 4096)
+                want += lane_sum_ref(x + s, n - s < 4096 ? n - s : 4096);
+            double got = ln_sum(x, n);
+            ck_assert_msg(memcmp(&got, &want, sizeof got) == 0,
+                          "n %lld threads %d: ln_sum %a, documented order %a",
+                          (long long)n, th, got, want);
+        }
+    }
+    free(x);
+}
+END_TEST
 
 static uint64_t lcg_state;
 static double lcg01(void) {
@@ -344,12 +436,14 @@ int main(void) {
     Suite *s = suite_create("kernels");
     TCase *tc = tcase_create("kernels");
     tcase_add_test(tc, unary_and_clamp);
+    tcase_add_test(tc, exp_kernel_matches_vexpf);
     tcase_add_test(tc, broadcasting);
     tcase_add_test(tc, arithmetic_loops_per_element);
     tcase_add_test(tc, reductions);
     tcase_add_test(tc, softmax_rows);
     tcase_add_test(tc, thread_count_independence);
     tcase_add_test(tc, sum_accuracy);
+    tcase_add_test(tc, sum_bits_follow_the_documented_order);
     tcase_add_test(tc, gather);
     tcase_add_test(tc, denormals_flushed_in_every_thread);
     tcase_add_test(tc, helpers_take_chunks);

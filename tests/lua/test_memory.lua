@@ -16,9 +16,47 @@ test("a loop of temporaries stays bounded without <close>", function()
     local b = a * 0.9
     worst = math.max(worst, ln.memory.stats().live_bytes - before)
   end
-  -- garbage never exceeds the collection headroom (32 MiB and half the
-  -- live bytes) plus the one temporary being made
-  assert(worst < 48 * MB, string.format("live bytes grew by %.1f MB", worst / MB))
+  -- garbage never exceeds the collection headroom (4 MiB, half the live
+  -- bytes, 32 times the small Lua heap) plus the one temporary being made
+  assert(worst < 16 * MB, string.format("live bytes grew by %.1f MB", worst / MB))
+end)
+
+test("the collection headroom: bytes, live ratio, Lua heap ratio", function()
+  collectgarbage()
+  local a = ln.rand(1000000)                 -- 4 MB live
+  local function trigger_room()
+    collectgarbage()
+    ln.memory.set_collect_headroom(0, 0, 0)  -- recompute the trigger
+    local base = ln.memory.stats().collect_trigger
+    return base
+  end
+  local live = trigger_room()                -- headroom 0: trigger = live bytes
+  assert(live >= 4e6, "live " .. live)
+  ln.memory.set_collect_headroom(8 * MB, 0, 0)
+  eq(ln.memory.stats().collect_trigger - live, 8 * MB, "bytes term")
+  ln.memory.set_collect_headroom(0, 3, 0)
+  eq(ln.memory.stats().collect_trigger - live, math.floor(3 * live), "live term")
+  ln.memory.set_collect_headroom(0, 0, 10)
+  local heap = collectgarbage("count") * 1024
+  local room = ln.memory.stats().collect_trigger - live
+  assert(math.abs(room - 10 * heap) < 0.05 * 10 * heap, "heap term " .. room .. " vs " .. heap)
+  -- the heap term is capped at 32 MiB (the block cache's blocks in flight)
+  local keep = {}
+  for i = 1, 20000 do keep[i] = {i} end     -- > 1 MB of Lua heap
+  ln.memory.set_collect_headroom(0, 0, 1000)
+  eq(ln.memory.stats().collect_trigger - live, 32 * MB, "heap cap")
+  keep = nil
+  -- a loop of 400 KB temporaries stays within the bytes term
+  ln.memory.set_collect_headroom(2 * MB, 0, 0)
+  local b, worst = ln.rand(100000), 0
+  local before = ln.memory.stats().live_bytes
+  for _ = 1, 200 do
+    local c = b * 2
+    worst = math.max(worst, ln.memory.stats().live_bytes - before)
+  end
+  assert(worst <= 2 * MB + 2 * 458752, "grew " .. worst) -- + 2 class-sized blocks
+  ln.memory.set_collect_headroom(4 * MB, 0.5, 32)  -- the defaults
+  raises(function() ln.memory.set_collect_headroom(1, 0.5, -1) end, "heap_ratio")
 end)
 
 test("freed blocks are served from the cache", function()
