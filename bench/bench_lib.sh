@@ -1,5 +1,23 @@
 # bench/bench_lib.sh -- what the side-by-side benchmark runners share
-# (sourced by run_bench.sh and run_cnn_bench.sh; needs $PY and $RES).
+# (sourced by the run_*.sh scripts; record needs $PY and $RES).
+
+# The OpenMP build of OpenBLAS, put first on PyTorch's library path (the
+# environment may name another folder holding its libblas.so.3).
+OPENMP_BLAS=${OPENMP_BLAS:-/usr/lib/x86_64-linux-gnu/openblas-openmp}
+
+# need_openblas SCRIPT HOW: refuse (exit 2) to compare with PyTorch when the
+# OpenMP OpenBLAS is missing: PyTorch would then do its matrix products on
+# the reference BLAS (or a pthread OpenBLAS whose pool fights torch's OpenMP
+# pool), ~10x slower, and every ratio would flatter lunet by as much. HOW
+# says how SCRIPT runs lunet alone.
+need_openblas() {
+    [ -e "$OPENMP_BLAS/libblas.so.3" ] && return 0
+    echo "$1: refusing to compare with PyTorch: $OPENMP_BLAS/libblas.so.3 is missing," \
+         "so PyTorch would run on the reference BLAS (~10x slower: every ratio would" \
+         "flatter lunet). Install the OpenMP OpenBLAS (Debian package libopenblas0-openmp:" \
+         "apt-get install libopenblas0-openmp), or $2." >&2
+    exit 2
+}
 
 # record SIDE CONFIG LOAD JSON [ROUND]: append the JSON line with the side
 # ("lunet", "torch", ...), the configuration, the load average and the

@@ -5,7 +5,10 @@
 # processes, with the machine's load recorded before every pair. Prints a
 # table (samples/s, seconds, peak RSS, ratios) and writes the raw JSON lines.
 #
-# Usage: bench/run_bench.sh [-r REPEAT] [-w WORKLOADS] [-o OUTDIR] [-e EPOCHS]
+# Usage: bench/run_bench.sh [-r REPEAT] [-w WORKLOADS] [-o OUTDIR] [-e EPOCHS] [-L]
+#   -L: lunet alone (no PyTorch side; same as TORCH_WAITS=none). Without it
+#   the script refuses to run when the OpenMP OpenBLAS is missing (see
+#   bench/bench_lib.sh: PyTorch on the reference BLAS flatters lunet ~10x).
 #   WORKLOADS: comma list of startup, load, exp1, exp2, exp4a, wide_deep, exp5 (the four
 #   exp5_* optimizers), infer (infer_b32, infer_b1000), or all (default).
 # Environment:
@@ -22,6 +25,8 @@
 #                "passive unset"; PyTorch is credited with its best);
 #                "none" skips the PyTorch side (lunet alone, e.g. before /
 #                after with LUNET_BASE on a machine too busy for PyTorch)
+#   OPENMP_BLAS  the OpenMP OpenBLAS folder (default
+#                /usr/lib/x86_64-linux-gnu/openblas-openmp)
 # Needs python3 with python3-torch and python3-numpy for the PyTorch side
 # (bench/torch_bench.py) and for the report.
 set -eu
@@ -31,7 +36,6 @@ ROOT=$(cd "$HERE/.." && pwd)
 LUNET=${LUNET:-$ROOT/build/bin/lunet}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 PY=/usr/bin/python3
-OPENMP_BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp
 LUNET_WAIT=${LUNET_WAIT:-passive}
 LUNET_BASE=${LUNET_BASE:-}
 TORCH_WAITS=${TORCH_WAITS:-passive unset}
@@ -40,15 +44,18 @@ EPOCHS=1
 WORKLOADS=all
 OUT=
 
-while getopts r:w:o:e: opt; do
+while getopts r:w:o:e:L opt; do
     case $opt in
     r) REPEAT=$OPTARG ;;
     w) WORKLOADS=$OPTARG ;;
     o) OUT=$OPTARG ;;
     e) EPOCHS=$OPTARG ;;
-    *) echo "usage: $0 [-r REPEAT] [-w WORKLOADS] [-o OUTDIR] [-e EPOCHS]" >&2; exit 2 ;;
+    L) TORCH_WAITS=none ;;
+    *) echo "usage: $0 [-r REPEAT] [-w WORKLOADS] [-o OUTDIR] [-e EPOCHS] [-L]" >&2; exit 2 ;;
     esac
 done
+. "$HERE/bench_lib.sh"
+[ "$TORCH_WAITS" = none ] || need_openblas run_bench "run lunet alone with -L"
 [ -x "$LUNET" ] || { echo "run_bench: no lunet executable at $LUNET (set LUNET)" >&2; exit 2; }
 [ -n "$OUT" ] || OUT=$(mktemp -d /tmp/lunet-bench.XXXXXX)
 mkdir -p "$OUT"
@@ -65,8 +72,6 @@ for w in $(echo "$WORKLOADS" | tr ',' ' '); do
     *) LIST="$LIST $w" ;;
     esac
 done
-
-. "$HERE/bench_lib.sh"
 
 lunet_run() { # workload threads [executable]
     with_wait "$LUNET_WAIT" env OMP_NUM_THREADS="$2" "${3:-$LUNET}" "$HERE/bench_train.lua" \
@@ -158,13 +163,17 @@ for w in order:
         base_rows.append("| %s | %.1fk | %.1fk | %.2fx | %.1fk | %.1fk | %.2fx | %s | %.1f-%.1f |" % (
             w, v(b1[0]) / 1e3, v(b2[0]) / 1e3, v(b2[0]) / v(b1[0]), v(l1[0]) / 1e3,
             v(l2[0]) / 1e3, v(l2[0]) / v(l1[0]), vs, loads[0], loads[-1]))
-    if not (l1 and l2 and t1):
+    if not (l1 and l2):
+        continue
+    rss_l = max(r["peak_rss_mb"] for r in l1 + l2)
+    loads = sorted(r["load1"] for r in l1 + l2 + t1 + t2)
+    if not t1:  # lunet alone (-L)
+        print("| %s | %.1fk | %.1fk | - | - | - | - | %.0f / - | %.1f-%.1f |" % (
+            w, v(l1[0]) / 1e3, v(l2[0]) / 1e3, rss_l, loads[0], loads[-1]))
         continue
     best = max([v(t1[0])] + [v(r) for r in t2])
     t2s = " / ".join("%.1fk" % (v(r) / 1e3) for r in t2)
-    rss_l = max(r["peak_rss_mb"] for r in l1 + l2)
     rss_t = min(r["peak_rss_mb"] for r in t1 + t2)
-    loads = sorted(r["load1"] for r in l1 + l2 + t1 + t2)
     print("| %s | %.1fk | %.1fk | %.1fk | %s | %.1fk | **%.2fx** | %.0f / %.0f | %.1f-%.1f |" % (
         w, v(l1[0]) / 1e3, v(l2[0]) / 1e3, v(t1[0]) / 1e3, t2s, best / 1e3,
         v(l2[0]) / best, rss_l, rss_t, loads[0], loads[-1]))

@@ -11,7 +11,7 @@
 # raw JSON lines.
 #
 # Usage: bench/run_cnn_bench.sh [-r REPEAT] [-n ROUNDS] [-w WORKLOADS] [-s SAMPLES]
-#                               [-o OUTDIR] [-c wall|cpu] [-t THREADS] [-g]
+#                               [-o OUTDIR] [-c wall|cpu] [-t THREADS] [-g] [-L]
 #   REPEAT: timed repeats per process (best kept, default 3); ROUNDS: default 2;
 #   WORKLOADS: comma list of bench_cnn.lua's workloads or groups (default all);
 #   SAMPLES: cap on each workload's images (default 0: 16,384 LeNet training,
@@ -20,6 +20,8 @@
 #   meant for -t 1 on a busy machine), default wall. -t: thread counts
 #   (default "1 2"). -g: lunet also with every Conv2D on the im2col + GEMM
 #   path alone (algorithm = "gemm", the path before conv_c1.h), same run.
+#   -L: lunet alone (no PyTorch side). Without it the script refuses to run
+#   when the OpenMP OpenBLAS is missing (bench/bench_lib.sh's need_openblas).
 # Environment: LUNET (default build/bin/lunet), DATA (Fashion-MNIST IDX
 #   folder, default /usr/share/datasets/fashion-mnist), LUNET_WAIT (lunet's
 #   OMP_WAIT_POLICY, default passive), TORCH_WAITS (default "passive unset"),
@@ -31,7 +33,6 @@ ROOT=$(cd "$HERE/.." && pwd)
 LUNET=${LUNET:-$ROOT/build/bin/lunet}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 PY=/usr/bin/python3
-OPENMP_BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp
 LUNET_WAIT=${LUNET_WAIT:-passive}
 TORCH_WAITS=${TORCH_WAITS:-passive unset}
 PEAK=${PEAK:-213}
@@ -43,8 +44,9 @@ OUT=
 CLOCK=wall
 THREADS="1 2"
 GEMM=0
+TORCH=1
 
-while getopts r:n:w:s:o:c:t:g opt; do
+while getopts r:n:w:s:o:c:t:gL opt; do
     case $opt in
     r) REPEAT=$OPTARG ;;
     n) ROUNDS=$OPTARG ;;
@@ -54,9 +56,12 @@ while getopts r:n:w:s:o:c:t:g opt; do
     c) CLOCK=$OPTARG ;;
     t) THREADS=$OPTARG ;;
     g) GEMM=1 ;;
-    *) echo "usage: $0 [-r REPEAT] [-n ROUNDS] [-w WORKLOADS] [-s SAMPLES] [-o OUTDIR] [-c wall|cpu] [-t THREADS] [-g]" >&2; exit 2 ;;
+    L) TORCH=0 ;;
+    *) echo "usage: $0 [-r REPEAT] [-n ROUNDS] [-w WORKLOADS] [-s SAMPLES] [-o OUTDIR] [-c wall|cpu] [-t THREADS] [-g] [-L]" >&2; exit 2 ;;
     esac
 done
+. "$HERE/bench_lib.sh"
+[ "$TORCH" = 0 ] || need_openblas run_cnn_bench "run lunet alone with -L"
 [ -x "$LUNET" ] || { echo "run_cnn_bench: no lunet executable at $LUNET (set LUNET)" >&2; exit 2; }
 [ -n "$OUT" ] || OUT=$(mktemp -d /tmp/lunet-cnn-bench.XXXXXX)
 mkdir -p "$OUT"
@@ -73,8 +78,6 @@ for w in $(echo "$WORKLOADS" | tr ',' ' '); do
     *) LIST="$LIST $w" ;;
     esac
 done
-
-. "$HERE/bench_lib.sh"
 
 lunet_run() { # workload threads [algorithm]
     with_wait "$LUNET_WAIT" env OMP_NUM_THREADS="$2" "$LUNET" "$HERE/bench_cnn.lua" \
@@ -97,7 +100,9 @@ while [ "$r" -le "$ROUNDS" ]; do
             l=$(load1); echo "-- round $r: $w, $t thread(s) (load $l)" >&2
             record lunet "$t" "$l" "$(lunet_run "$w" "$t")" "$r"
             [ "$GEMM" = 1 ] && record lunet-gemm "$t" "$l" "$(lunet_run "$w" "$t" gemm)" "$r"
-            if [ "$t" = 1 ]; then
+            if [ "$TORCH" = 0 ]; then
+                :
+            elif [ "$t" = 1 ]; then
                 record torch "1" "$l" "$(torch_run "$w" 1 passive)" "$r"
             else
                 for p in $TORCH_WAITS; do
@@ -150,8 +155,9 @@ for w in order:
     lb = max(l1, l2)
     gf = conv_flops(w) / 1e9
     loads = sorted(r["load1"] for r in recs if r["workload"] == w)
-    print("| %s | %.0f | %.0f | %.0f | %s | **%.2fx** | %.2fx | %.0f / %.0f (%.0f %% / %.0f %% of 2 cores) "
-          "| %.1f-%.1f |" % (w, l1, l2, t1, " / ".join("%.0f" % v for v in t2), l2 / tb, lb / tb,
-                             lb * gf, tb * gf, 100 * lb * gf / (2 * peak),
-                             100 * tb * gf / (2 * peak), loads[0], loads[-1]))
+    row = ("| %s | %.0f | %.0f | %.0f | %s | **%.2fx** | %.2fx | %.0f / %.0f (%.0f %% / %.0f %% of 2 cores) "
+           "| %.1f-%.1f |" % (w, l1, l2, t1, " / ".join("%.0f" % v for v in t2), l2 / tb, lb / tb,
+                              lb * gf, tb * gf, 100 * lb * gf / (2 * peak),
+                              100 * tb * gf / (2 * peak), loads[0], loads[-1]))
+    print(row.replace("nanx", "-").replace("nan", "-"))  # no PyTorch side (-L)
 EOF

@@ -13,7 +13,7 @@ set -e
 ROUNDS=${1:-2}
 SIZES=${2:-1000,10000,30000,100000,300000,1000000}
 LUNET=${LUNET:-build/bin/lunet}
-OPENMP_BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp
+. bench/bench_lib.sh; need_openblas run_expr "run lunet alone: build/bin/lunet bench/bench_expr.lua SIZES"
 OUT=$(mktemp /tmp/lunet-expr.XXXXXX)
 round=1
 while [ "$round" -le "$ROUNDS" ]; do

@@ -8,6 +8,7 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 LUNET=${LUNET:-$HERE/../build/bin/lunet}
 R=${1:-2}
+. "$HERE/bench_lib.sh"; need_openblas run_rnn "run lunet alone: build/bin/lunet bench/bench_rnn.lua THREADS REPEAT"
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 for t in 1 2; do

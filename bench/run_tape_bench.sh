@@ -25,7 +25,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 LUNET=${LUNET:-$ROOT/build/bin/lunet}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 PY=/usr/bin/python3
-OPENMP_BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp
+. "$HERE/bench_lib.sh"; need_openblas run_tape_bench "run lunet alone: scripts/examples/tape_training_loop.lua"
 REPEAT=3
 EPOCHS=10
 SPEED_ONLY=
@@ -41,7 +41,6 @@ done
 OUT=$(mktemp -d /tmp/lunet-tape-bench.XXXXXX)
 LINES=$OUT/lines
 
-load1() { cut -d' ' -f1 /proc/loadavg; }
 
 # samples/s of one run, appended as "<config> <value>" to $LINES
 tape_run() { # threads

@@ -19,7 +19,7 @@ shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 BENCH="$HERE/torch_bench.py"
-OPENMP_BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp
+. "$HERE/bench_lib.sh"; need_openblas run_torch "run lunet alone: bench/bench_train.lua"
 WAIT=${TORCH_BENCH_WAIT_POLICY-passive}
 
 : > "$OUT"
@@ -28,10 +28,6 @@ echo "== PyTorch, 1 thread" >&2
 "$PY" "$BENCH" --threads 1 --out "$OUT" "$@"
 
 echo "== PyTorch, 2 threads (LD_LIBRARY_PATH=$OPENMP_BLAS, OMP_WAIT_POLICY=${WAIT:-unset})" >&2
-if [ ! -d "$OPENMP_BLAS" ]; then
-    echo "warning: $OPENMP_BLAS missing (apt-get install libopenblas0-openmp);" \
-         "2-thread numbers may collapse" >&2
-fi
 if [ -n "$WAIT" ]; then
     env LD_LIBRARY_PATH="$OPENMP_BLAS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
         OMP_WAIT_POLICY="$WAIT" "$PY" "$BENCH" --threads 2 --out "$OUT" "$@"

@@ -164,39 +164,67 @@ typedef cw_v cw_vu __attribute__((aligned(4)));
 #define CW_LD(p) (*(const cw_vu *)(const void *)(p))
 #define CW_ST(p, x) (*(cw_vu *)(void *)(p) = (x))
 
+/* Row i of B^T applied to (d0, d1, d2, d3): B^T = [1 0 -1 0; 0 1 1 0;
+** 0 -1 1 0; 0 1 0 -1]; row i of A to (d0, d1): A = [1 0; 1 1; 1 -1;
+** 0 -1]. (Macros: a function returning a vector would change the ABI of
+** the baseline clone.) */
+#define CW_BT(i, d0, d1, d2, d3)                                                       \
+    ((i) == 0 ? (d0) - (d2) : (i) == 1 ? (d1) + (d2) : (i) == 2 ? (d2) - (d1) : (d1) - (d3))
+#define CW_A(i, d0, d1) ((i) == 0 ? (d0) : (i) == 1 ? (d0) + (d1) : (i) == 2 ? (d0) - (d1) : -(d1))
+
+/* The 4x4 input window of a tile: rows [r0, r1) and columns [s0, s1) lie
+** inside the map, the rest reads as zeros; row[r] is the window's row r
+** (the sample itself where outside: never read). */
+typedef struct cw_win {
+    const float *row[4];
+    int r0, r1, s0, s1;
+} cw_win;
+
+/* The window at (ih0, iw0) of sample xb ([H][W][cb]). */
+static inline __attribute__((always_inline)) void cw_win_at(cw_win *w, const cg_conv *g,
+                                                            const float *xb, int64_t ih0,
+                                                            int64_t iw0) {
+    const int64_t H = g->h.in, W = g->w.in, C = g->cb;
+    w->r0 = ih0 < 0 ? (int)-ih0 : 0;
+    w->s0 = iw0 < 0 ? (int)-iw0 : 0;
+    w->r1 = ih0 + 4 > H ? (int)(H - ih0) : 4;
+    w->s1 = iw0 + 4 > W ? (int)(W - iw0) : 4;
+    for (int r = 0; r < 4; r++)
+        w->row[r] = r >= w->r0 && r < w->r1 ? xb + ((ih0 + r) * W + iw0) * C : xb;
+}
+
+/* Column s of the window, channels [c, c + 16), into d[0..3]. */
+static inline __attribute__((always_inline)) void cw_win_col(const cw_win *w, int64_t C, int s,
+                                                             int64_t c, cw_v d[4]) {
+    const cw_v z = {0};
+    const int sok = s >= w->s0 && s < w->s1;
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        d[r] = sok && r >= w->r0 && r < w->r1 ? CW_LD(w->row[r] + s * C + c) : z;
+}
+
 /* V of one tile: the 4x4 window at (ih0, iw0) of sample xb (zeros outside
 ** rows [0, H) and columns [0, W)), into v[xi * vs + c] for c < cb. */
 LN_CLONES static LU_UNUSED void cw_in_tile(const cg_conv *g, const float *xb, int64_t ih0,
                                            int64_t iw0, float *v, int64_t vs) {
-    const int64_t H = g->h.in, W = g->w.in, C = g->cb;
-    const int r0 = ih0 < 0 ? (int)-ih0 : 0, s0 = iw0 < 0 ? (int)-iw0 : 0;
-    const int r1 = ih0 + 4 > H ? (int)(H - ih0) : 4, s1 = iw0 + 4 > W ? (int)(W - iw0) : 4;
-    const float *row[4];
-    for (int r = 0; r < 4; r++)
-        row[r] = r >= r0 && r < r1 ? xb + ((ih0 + r) * W + iw0) * C : xb;
-    const cw_v z = {0};
+    const int64_t C = g->cb;
+    cw_win w;
+    cw_win_at(&w, g, xb, ih0, iw0);
     for (int64_t c = 0; c < C; c += 16) {
         cw_v t[4][4];
 #pragma GCC unroll 4
         for (int s = 0; s < 4; s++) {
             cw_v d[4];
-            const int sok = s >= s0 && s < s1;
+            cw_win_col(&w, C, s, c, d);
 #pragma GCC unroll 4
-            for (int r = 0; r < 4; r++)
-                d[r] = sok && r >= r0 && r < r1 ? CW_LD(row[r] + s * C + c) : z;
-            t[0][s] = d[0] - d[2];
-            t[1][s] = d[1] + d[2];
-            t[2][s] = d[2] - d[1];
-            t[3][s] = d[1] - d[3];
+            for (int i = 0; i < 4; i++) t[i][s] = CW_BT(i, d[0], d[1], d[2], d[3]);
         }
         float *o = v + c;
 #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) {
-            CW_ST(o + (i * 4 + 0) * vs, t[i][0] - t[i][2]);
-            CW_ST(o + (i * 4 + 1) * vs, t[i][1] + t[i][2]);
-            CW_ST(o + (i * 4 + 2) * vs, t[i][2] - t[i][1]);
-            CW_ST(o + (i * 4 + 3) * vs, t[i][1] - t[i][3]);
-        }
+        for (int i = 0; i < 4; i++)
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++)
+                CW_ST(o + (i * 4 + k) * vs, CW_BT(k, t[i][0], t[i][1], t[i][2], t[i][3]));
     }
 }
 
@@ -279,43 +307,28 @@ static LU_UNUSED int64_t cw_wg_scratch(const cw_wg_job *j) {
     return cw_wg_rows(j->g) + j->wsf;
 }
 
-/* Row i of B^T applied to (d0, d1, d2, d3): B^T = [1 0 -1 0; 0 1 1 0;
-** 0 -1 1 0; 0 1 0 -1]; row i of A to (d0, d1): A = [1 0; 1 1; 1 -1;
-** 0 -1]. (Macros: a function returning a vector would change the ABI of
-** the baseline clone.) */
-#define CW_BT(i, d0, d1, d2, d3)                                                       \
-    ((i) == 0 ? (d0) - (d2) : (i) == 1 ? (d1) + (d2) : (i) == 2 ? (d2) - (d1) : (d1) - (d3))
-#define CW_A(i, d0, d1) ((i) == 0 ? (d0) : (i) == 1 ? (d0) + (d1) : (i) == 2 ? (d0) - (d1) : -(d1))
-
 /* Rows (i, 0..3) of V = B^T d B and of E = A dz A^T for tiles [t0, t0 +
 ** nc): v[k][r][c] (c < cb), e[k][r][c] (c < cs). */
 LN_CLONES static LU_UNUSED void cw_wg_rows_build(const cw_wg_job *j, int i, int64_t t0,
                                                  int64_t nc, float *v, float *e) {
     const cg_conv *g = j->g;
     const int64_t th = cw_th(g), tw = cw_tw(g), cb = g->cb, cs = g->cs;
-    const int64_t H = g->h.in, W = g->w.in, OH = g->h.out, OW = g->w.out;
+    const int64_t OH = g->h.out, OW = g->w.out;
     const int64_t pb = cg_big_pixels(g) * cb, ps = cg_small_pixels(g) * cs;
     const cw_v z = {0};
     for (int64_t r = 0; r < nc; r++) {
         const int64_t tt = t0 + r, n = tt / (th * tw), q = tt % (th * tw);
         const int64_t oh = 2 * (q / tw), ow = 2 * (q % tw);
         /* V: the window at (oh - pad_h, ow - pad_w), zeros outside */
-        const int64_t ih0 = oh - g->h.pad, iw0 = ow - g->w.pad;
-        const int r0 = ih0 < 0 ? (int)-ih0 : 0, s0 = iw0 < 0 ? (int)-iw0 : 0;
-        const int r1 = ih0 + 4 > H ? (int)(H - ih0) : 4, s1 = iw0 + 4 > W ? (int)(W - iw0) : 4;
-        const float *xb = j->x + n * pb, *row[4];
-        for (int a = 0; a < 4; a++)
-            row[a] = a >= r0 && a < r1 ? xb + ((ih0 + a) * W + iw0) * cb : xb;
+        cw_win w;
+        cw_win_at(&w, g, j->x + n * pb, oh - g->h.pad, ow - g->w.pad);
         float *vr = v + r * cb;
         for (int64_t c = 0; c < cb; c += 16) {
             cw_v t[4];
 #pragma GCC unroll 4
             for (int s = 0; s < 4; s++) {
                 cw_v d[4];
-                const int sok = s >= s0 && s < s1;
-#pragma GCC unroll 4
-                for (int a = 0; a < 4; a++)
-                    d[a] = sok && a >= r0 && a < r1 ? CW_LD(row[a] + s * cb + c) : z;
+                cw_win_col(&w, cb, s, c, d);
                 t[s] = CW_BT(i, d[0], d[1], d[2], d[3]);
             }
 #pragma GCC unroll 4

@@ -8,6 +8,7 @@
 -- Run as `lunet test_conv_layers.lua` (cwd tests/lua).
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local T = dofile(here .. "/testlib.lua")
+local H = dofile(here .. "/conv_harness.lua")
 local ln = require "lunet"
 local L = ln.layers
 local test, eq, raises = T.test, T.eq, T.raises_as
@@ -183,13 +184,8 @@ end)
 
 -- ---- training: threads -------------------------------------------------------------------------
 
-local root = os.getenv("LUNET_SOURCE_DIR") or "../.."
-local train = ln.datasets.fashion_mnist.load_data(root .. "/data/fashion-mnist")
-local X = (train.x:float() / 255):narrow(1, 1, 256)
-local Y = train.y:narrow(1, 1, 256)
-
 local function cnn()
-  return ln.Sequential{
+  local m = ln.Sequential{
     L.Reshape{{28, 28, 1}, input_shape = {28, 28}},
     L.Conv2D{8, 5, activation = "relu", padding = "same"},
     L.MaxPooling2D{2},
@@ -204,44 +200,25 @@ local function cnn()
     L.GlobalMaxPooling2D{},
     L.Dense{10, activation = "softmax"},
   }
-end
-
-local function run(threads, mode)
-  ln.set_num_threads(threads)
-  ln.random.seed(11)
-  local m = cnn()
   m:compile{loss = "sparse_categorical_crossentropy",
             optimizer = ln.optimizers.SGD{learning_rate = 0.05, momentum = 0.9},
             metrics = {"accuracy"}}
-  m:_get_net():set_threading(mode)
-  local h = m:fit(X, Y, {epochs = 2, batch_size = 32, verbose = 0})
-  local p = m:predict(X:narrow(1, 1, 64))
-  ln.set_num_threads(1)
-  return m:get_weights(), h, p
+  return m
 end
 
 test("ln.testing.gradcheck passes convolutions, pooling and Reshape", function()
   ln.random.seed(5)
   local x3, x4 = ln.randn(2, 4, 3), ln.randn(2, 4, 4, 2)
-  for _, case in ipairs{
+  H.gradcheck_all{
     {L.Conv1D{2, 2}, x3}, {L.Reshape{{12}}, x3},
     {L.Conv2D{2, 3}, x4}, {L.DepthwiseConv2D{2}, x4}, {L.SeparableConv2D{2, 2}, x4},
     {L.Conv2DTranspose{2, 2}, x4}, {L.MaxPooling2D{}, x4}, {L.AveragePooling2D{}, x4},
-  } do
-    local r = ln.testing.gradcheck(case[1], case[2], {raise = false})
-    if not (r.ok and r.checked > 20) then error(case[1].name .. ": " .. r.msg) end
-  end
+  }
 end)
 
 test("a CNN trains to the same bits with 1 and 2 threads (serial, team, auto)", function()
-  local w1, h1, p1 = run(1, "auto")
-  for _, mode in ipairs({"serial", "team", "auto"}) do
-    local w2, h2, p2 = run(2, mode)
-    for i = 1, #w1 do assert(w1[i]:equal(w2[i]), mode .. ": weight " .. i .. " differs") end
-    for e = 1, 2 do eq(h2.history.loss[e], h1.history.loss[e], mode .. ": loss") end
-    assert(p1:equal(p2), mode .. ": predictions differ")
-  end
-  assert(h1.history.loss[2] < h1.history.loss[1], "the loss goes down")
+  local X, Y = H.fashion(256)
+  H.same_bits_for_threads{x = X, y = Y, seed = 11, model = cnn}
 end)
 
 T.summary("conv layer")
