@@ -102,7 +102,7 @@ static inline void lu_act_run(ln_range_fn chunk, const void *state,
 **         const lu_reg r = j->reg;
 **     #pragma omp simd
 **         for (int64_t i = lo; i < hi; i++)
-**             var[i] = (float)((double)var[i] - j->lr * LU_GRAD(r, reg, g, var, i));
+**             var[i] = (float)fma(-j->lr, LU_GRAD(r, reg, g, var, i), (double)var[i]);
 **     }
 **     LU_UPDATE_LOOPS(plain, plain_body, job)
 **     static void run(const void *state, float *var, const float *grad,
@@ -113,7 +113,12 @@ static inline void lu_act_run(ln_range_fn chunk, const void *state,
 **     }
 **     LU_UPDATE_OPS(run) // defines update and update_reg
 **
-** then .update = update, .update_reg = update_reg in the ops table. */
+** then .update = update, .update_reg = update_reg in the ops table.
+** Write every product that meets an addition as an explicit fma (or keep
+** it apart from any sum): the compiler's contraction is free to fuse a
+** different product in each of the three functions (it does once the
+** sanitizers reorder the code), and update_reg must give the bits of the
+** engine's two-pass path, update on the gradient ln_reg_grad made. */
 typedef struct lu_reg {
     int on;            /* a regularizer's gradient is folded in */
     float l1, l2x2;    /* its factors, as ln_reg_grad takes them */

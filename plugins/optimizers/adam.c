@@ -67,8 +67,8 @@ LU_BODY void adam_body(const job *j, int64_t lo, int64_t hi, int reg) {
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         double gi = LU_GRAD(r, reg, g, var, i);
-        float mi = (float)(b1 * m[i] + (1.0 - b1) * gi);
-        float vi = (float)(b2 * v[i] + (1.0 - b2) * gi * gi);
+        float mi = (float)fma(b1, (double)m[i], (1.0 - b1) * gi);
+        float vi = (float)fma(b2, (double)v[i], (1.0 - b2) * gi * gi);
         m[i] = mi;
         v[i] = vi;
         var[i] -= alpha * mi / (sqrtf(vi) + eps);
@@ -85,8 +85,8 @@ LU_BODY void amsgrad_body(const job *j, int64_t lo, int64_t hi, int reg) {
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         double gi = LU_GRAD(r, reg, g, var, i);
-        float mi = (float)(b1 * m[i] + (1.0 - b1) * gi);
-        float vi = (float)(b2 * v[i] + (1.0 - b2) * gi * gi);
+        float mi = (float)fma(b1, (double)m[i], (1.0 - b1) * gi);
+        float vi = (float)fma(b2, (double)v[i], (1.0 - b2) * gi * gi);
         float old = vhat[i];
         float vh = old > vi ? old : vi;
         m[i] = mi;

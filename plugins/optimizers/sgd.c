@@ -7,8 +7,9 @@
 **   nesterov:      v <- mu * v - lr * g ; theta <- theta + mu * v - lr * g
 **
 ** The velocity carries the learning rate (Keras's convention, unlike
-** PyTorch's). Arithmetic is in double, rounded once when stored; the loops
-** are vectorised per CPU (plugin_util.h). update_reg: the same rules on
+** PyTorch's). Arithmetic is in double, rounded once when stored, with its
+** fused multiply-adds written out (plugin_util.h says why); the loops are
+** vectorised per CPU. update_reg: the same rules on
 ** the gradient with a weight regularizer's added, in the same pass.
 */
 #include "lunet/plugin_util.h"
@@ -54,7 +55,7 @@ LU_BODY void plain_body(const job *j, int64_t lo, int64_t hi, int reg) {
     const double lr = j->lr;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++)
-        var[i] = (float)((double)var[i] - lr * LU_GRAD(r, reg, g, var, i));
+        var[i] = (float)fma(-lr, LU_GRAD(r, reg, g, var, i), (double)var[i]);
 }
 
 LU_BODY void momentum_body(const job *j, int64_t lo, int64_t hi, int reg) {
@@ -64,7 +65,7 @@ LU_BODY void momentum_body(const job *j, int64_t lo, int64_t hi, int reg) {
     const double lr = j->lr, mu = j->mu;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double vel = mu * v[i] - lr * LU_GRAD(r, reg, g, var, i);
+        double vel = fma(mu, (double)v[i], -lr * LU_GRAD(r, reg, g, var, i));
         v[i] = (float)vel;
         var[i] = (float)((double)var[i] + vel);
     }
@@ -78,9 +79,9 @@ LU_BODY void nesterov_body(const job *j, int64_t lo, int64_t hi, int reg) {
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         double step = lr * LU_GRAD(r, reg, g, var, i);
-        double vel = mu * v[i] - step;
+        double vel = fma(mu, (double)v[i], -step);
         v[i] = (float)vel;
-        var[i] = (float)((double)var[i] + mu * vel - step);
+        var[i] = (float)(fma(mu, vel, (double)var[i]) - step);
     }
 }
 
