@@ -134,16 +134,33 @@ typedef struct lu_reg {
      : (reg) == 1 ? ln_reg_grad((grad)[i], (var)[i], 0.0f, (r).l2x2)          \
                   : ln_reg_grad((grad)[i], (var)[i], (r).l1, (r).l2x2))
 
-#define LU_UPDATE_LOOPS(NAME, BODY, JOB)                                     \
-    LN_CLONES static void NAME(void *arg_, int64_t lo_, int64_t hi_) {       \
+#define LU_UPDATE_LOOPS(NAME, BODY, JOB) LU_UPDATE_LOOPS_ATTR(NAME, BODY, JOB, )
+
+/* The same with ATTR (an __attribute__ or nothing) before each of the
+** three functions: LU_SELECTS_OK for loops with selects. */
+#define LU_UPDATE_LOOPS_ATTR(NAME, BODY, JOB, ATTR)                          \
+    ATTR LN_CLONES static void NAME(void *arg_, int64_t lo_, int64_t hi_) {  \
         BODY((const JOB *)arg_, lo_, hi_, 0);                                \
     }                                                                        \
-    LN_CLONES static void NAME##_l2(void *arg_, int64_t lo_, int64_t hi_) {  \
+    ATTR LN_CLONES static void NAME##_l2(void *arg_, int64_t lo_,            \
+                                         int64_t hi_) {                      \
         BODY((const JOB *)arg_, lo_, hi_, 1);                                \
     }                                                                        \
-    LN_CLONES static void NAME##_reg(void *arg_, int64_t lo_, int64_t hi_) { \
+    ATTR LN_CLONES static void NAME##_reg(void *arg_, int64_t lo_,           \
+                                          int64_t hi_) {                     \
         BODY((const JOB *)arg_, lo_, hi_, 2);                                \
     }
+
+/* Selects (a ? b : c) in a loop vectorise only when the compiler may
+** evaluate both sides, which -ftrapping-math (GCC's default) forbids;
+** lunet never enables floating-point traps, so a loop with selects (Lion's
+** sign, FTRL's threshold) lifts it: put this before its function (or pass
+** it to LU_UPDATE_LOOPS_ATTR). Rounding is not affected. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define LU_SELECTS_OK __attribute__((optimize("no-trapping-math")))
+#else
+#define LU_SELECTS_OK
+#endif
 
 /* The chunk function of LU_UPDATE_LOOPS(NAME, ...) for the lu_reg r. */
 #define LU_PICK(r, NAME)                                                     \

@@ -7,7 +7,9 @@
 **   theta <- theta - lr * delta
 **   d <- rho * d + (1 - rho) * delta^2
 **
-** Slots "accum_grad" (a) and "accum_var" (d), Keras's names. Double math.
+** Slots "accum_grad" (a) and "accum_var" (d), Keras's names. Double math,
+** with the fused multiply-adds written out (plugin_util.h). update_reg: the
+** same with a weight regularizer's gradient folded in.
 */
 #include <math.h>
 
@@ -40,32 +42,39 @@ typedef struct job {
     float *var, *a, *d;
     const float *g;
     double lr, rho, eps;
+    lu_reg reg;
 } job;
 
-LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+/* The loop once; LU_UPDATE_LOOPS makes its plain and regularized chunk
+** functions (plugin_util.h). */
+LU_BODY void adadelta_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict a = j->a, *restrict d = j->d;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double lr = j->lr, rho = j->rho, eps = j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = g[i];
-        double ai = rho * a[i] + (1.0 - rho) * gi * gi;
+        double gi = LU_GRAD(r, reg, g, var, i);
+        double ai = fma(rho, (double)a[i], (1.0 - rho) * gi * gi);
         double delta = gi * sqrt(d[i] + eps) / sqrt(ai + eps);
-        double di = rho * d[i] + (1.0 - rho) * delta * delta;
+        double di = fma(rho, (double)d[i], (1.0 - rho) * delta * delta);
         a[i] = (float)ai;
         d[i] = (float)di;
-        var[i] = (float)(var[i] - lr * delta);
+        var[i] = (float)fma(-lr, delta, (double)var[i]);
     }
 }
 
-static void update(const void *state, float *var, const float *grad,
-                   float *const *slot, int64_t n, int64_t t, double lr,
-                   const double *globals) {
+LU_UPDATE_LOOPS(run, adadelta_body, job)
+
+static void step(const void *state, float *var, const float *grad,
+                 float *const *slot, int64_t n, int64_t t, double lr,
+                 const double *globals, lu_reg reg) {
     const adadelta *h = state;
-    job j = {var, slot[0], slot[1], grad, lr, h->rho, h->epsilon};
-    ln_parallel_for(n, run, &j);
+    job j = {var, slot[0], slot[1], grad, lr, h->rho, h->epsilon, reg};
+    ln_parallel_for(n, LU_PICK(reg, run), &j);
 }
+
+LU_UPDATE_OPS(step)
 
 static const ln_optimizer_ops ops = {
     .size = sizeof(ln_optimizer_ops),
@@ -74,6 +83,7 @@ static const ln_optimizer_ops ops = {
     .create = create,
     .slots = slots,
     .update = update,
+    .update_reg = update_reg,
 };
 
 static const ln_unit unit = {

@@ -7,6 +7,7 @@
 ** (1e-7) outside the root. The accumulator is summed in double and rounded
 ** once when stored; the step runs in float32 on the stored value (see
 ** plugin_util.h for the policy and the per-CPU vectorised loops).
+** update_reg: the same with a weight regularizer's gradient folded in.
 */
 #include <math.h>
 
@@ -42,31 +43,38 @@ typedef struct job {
     float *var, *a;
     const float *g;
     double lr, eps;
+    lu_reg reg;
 } job;
 
 /* a <- a + g^2 (double, rounded once); theta <- theta - lr g / (sqrt(a) + eps)
-** in float32 from the stored accumulator. */
-LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+** in float32 from the stored accumulator. LU_UPDATE_LOOPS makes its plain
+** and regularized chunk functions (plugin_util.h). */
+LU_BODY void adagrad_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict a = j->a;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const float lr = (float)j->lr, eps = (float)j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = g[i];
-        float acc = (float)(a[i] + gi * gi);
+        float gf = LU_GRAD(r, reg, g, var, i);
+        double gi = gf;
+        float acc = (float)fma(gi, gi, (double)a[i]);
         a[i] = acc;
-        var[i] -= lr * g[i] / (sqrtf(acc) + eps);
+        var[i] -= lr * gf / (sqrtf(acc) + eps);
     }
 }
 
-static void update(const void *state, float *var, const float *grad,
-                   float *const *slot, int64_t n, int64_t t, double lr,
-                   const double *globals) {
+LU_UPDATE_LOOPS(run, adagrad_body, job)
+
+static void step(const void *state, float *var, const float *grad,
+                 float *const *slot, int64_t n, int64_t t, double lr,
+                 const double *globals, lu_reg reg) {
     const adagrad *h = state;
-    job j = {var, slot[0], grad, lr, h->epsilon};
-    ln_parallel_for(n, run, &j);
+    job j = {var, slot[0], grad, lr, h->epsilon, reg};
+    ln_parallel_for(n, LU_PICK(reg, run), &j);
 }
+
+LU_UPDATE_OPS(step)
 
 static const ln_optimizer_ops ops = {
     .size = sizeof(ln_optimizer_ops),
@@ -75,6 +83,7 @@ static const ln_optimizer_ops ops = {
     .create = create,
     .slots = slots,
     .update = update,
+    .update_reg = update_reg,
 };
 
 static const ln_unit unit = {

@@ -6,7 +6,9 @@
 **   theta <- theta - lr / (1 - beta_1^t) * m / (u + epsilon)
 **
 ** Slots "m" and "v" (the infinity norm u, under Keras's name). Epsilon is
-** added after the max (PyTorch adds it inside). Arithmetic in double.
+** added after the max (PyTorch adds it inside). Arithmetic in double, with
+** the fused multiply-adds written out (plugin_util.h). update_reg: the same
+** with a weight regularizer's gradient folded in.
 */
 #include <math.h>
 
@@ -42,18 +44,21 @@ typedef struct job {
     float *var, *m, *u;
     const float *g;
     double step, b1, b2, eps;
+    lu_reg reg;
 } job;
 
-LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+/* The loop once; LU_UPDATE_LOOPS makes its plain and regularized chunk
+** functions (plugin_util.h). */
+LU_BODY void adamax_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict m = j->m, *restrict u = j->u;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double step = j->step, b1 = j->b1, b2 = j->b2, eps = j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = g[i];
+        double gi = LU_GRAD(r, reg, g, var, i);
         double ag = fabs(gi);
-        double mi = b1 * m[i] + (1.0 - b1) * gi;
+        double mi = fma(b1, (double)m[i], (1.0 - b1) * gi);
         double ui = b2 * u[i];
         ui = ui > ag ? ui : ag;
         m[i] = (float)mi;
@@ -62,14 +67,18 @@ LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-static void update(const void *state, float *var, const float *grad,
-                   float *const *slot, int64_t n, int64_t t, double lr,
-                   const double *globals) {
+LU_UPDATE_LOOPS(run, adamax_body, job)
+
+static void apply(const void *state, float *var, const float *grad,
+                  float *const *slot, int64_t n, int64_t t, double lr,
+                  const double *globals, lu_reg reg) {
     const adamax *h = state;
     job j = {var, slot[0], slot[1], grad, lr / (1.0 - pow(h->beta_1, (double)t)),
-             h->beta_1, h->beta_2, h->epsilon};
-    ln_parallel_for(n, run, &j);
+             h->beta_1, h->beta_2, h->epsilon, reg};
+    ln_parallel_for(n, LU_PICK(reg, run), &j);
 }
+
+LU_UPDATE_OPS(apply)
 
 static const ln_optimizer_ops ops = {
     .size = sizeof(ln_optimizer_ops),
@@ -78,6 +87,7 @@ static const ln_optimizer_ops ops = {
     .create = create,
     .slots = slots,
     .update = update,
+    .update_reg = update_reg,
 };
 
 static const ln_unit unit = {

@@ -10,20 +10,15 @@
 **   n <- n'
 **
 ** Slots "accumulator" (n, starting at initial_accumulator_value = 0.1) and
-** "linear" (z). p = -0.5 uses sqrt, as TensorFlow does. Double math.
+** "linear" (z). p = -0.5 uses sqrt, as TensorFlow does. Double math, with
+** the fused multiply-adds written out (plugin_util.h). update_reg: the
+** same with a Keras weight regularizer's gradient folded into g (the
+** penalty's gradient is part of the loss's; the rule's own l1/l2/shrinkage
+** strengths are separate and apply on top, as in Keras).
 */
 #include <math.h>
 
 #include "lunet/plugin_util.h"
-
-/* Selects (a ? b : c) in the loops below vectorise only when the compiler
-** may evaluate both sides, which -ftrapping-math (GCC's default) forbids;
-** lunet never enables floating-point traps, so lift it for these loops. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define LN_SELECTS_OK __attribute__((optimize("no-trapping-math")))
-#else
-#define LN_SELECTS_OK
-#endif
 
 typedef struct ftrl {
     double power, init, l1, l2, shrinkage, beta;
@@ -72,21 +67,27 @@ typedef struct job {
     float *var, *n, *z;
     const float *g;
     double lr, power, l1, two_l2, two_s;
+    lu_reg reg;
 } job;
 
-/* The root case (power -0.5). */
-LN_SELECTS_OK LN_CLONES static void run_sqrt(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+/* The root case (power -0.5), with selects (LU_SELECTS_OK);
+** LU_UPDATE_LOOPS_ATTR makes its plain and regularized chunk functions
+** (plugin_util.h). gi reads var[i] (a regularizer's gradient) before the
+** loop writes it. */
+LU_SELECTS_OK LU_BODY void sqrt_body(const job *j, int64_t lo, int64_t hi,
+                                     int reg) {
     float *restrict var = j->var, *restrict n = j->n, *restrict z = j->z;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double lr = j->lr, l1 = j->l1, two_l2 = j->two_l2, two_s = j->two_s;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double w = var[i], gi = g[i], ni = n[i];
-        double gs = gi + two_s * w;
-        double nn = ni + gi * gi;
+        double gi = LU_GRAD(r, reg, g, var, i);
+        double w = var[i], ni = n[i];
+        double gs = fma(two_s, w, gi);
+        double nn = fma(gi, gi, ni);
         double root = sqrt(nn);
-        double zi = z[i] + gs - (root - sqrt(ni)) / lr * w;
+        double zi = fma(-((root - sqrt(ni)) / lr), w, (double)z[i] + gs);
         double x = (zi > 0 ? l1 : zi < 0 ? -l1 : 0.0) - zi;
         double y = root / lr + two_l2;
         n[i] = (float)nn;
@@ -95,19 +96,20 @@ LN_SELECTS_OK LN_CLONES static void run_sqrt(void *arg, int64_t lo, int64_t hi) 
     }
 }
 
-/* Any other power (pow is not vectorised, so this loop is scalar). */
-static void run_pow(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+/* Any other power (pow is not vectorised: these loops stay scalar). */
+LU_BODY void pow_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict n = j->n, *restrict z = j->z;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double lr = j->lr, l1 = j->l1, two_l2 = j->two_l2, two_s = j->two_s;
     const double e = -j->power;
     for (int64_t i = lo; i < hi; i++) {
-        double w = var[i], gi = g[i], ni = n[i];
-        double gs = gi + two_s * w;
-        double nn = ni + gi * gi;
+        double gi = LU_GRAD(r, reg, g, var, i);
+        double w = var[i], ni = n[i];
+        double gs = fma(two_s, w, gi);
+        double nn = fma(gi, gi, ni);
         double pn = pow(nn, e);
-        double zi = z[i] + gs - (pn - pow(ni, e)) / lr * w;
+        double zi = fma(-((pn - pow(ni, e)) / lr), w, (double)z[i] + gs);
         double x = (zi > 0 ? l1 : zi < 0 ? -l1 : 0.0) - zi;
         double y = pn / lr + two_l2;
         n[i] = (float)nn;
@@ -116,15 +118,21 @@ static void run_pow(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-static void update(const void *state, float *var, const float *grad,
-                   float *const *slot, int64_t n, int64_t t, double lr,
-                   const double *globals) {
+LU_UPDATE_LOOPS_ATTR(run_sqrt, sqrt_body, job, LU_SELECTS_OK)
+LU_UPDATE_LOOPS(run_pow, pow_body, job)
+
+static void step(const void *state, float *var, const float *grad,
+                 float *const *slot, int64_t n, int64_t t, double lr,
+                 const double *globals, lu_reg reg) {
     const ftrl *h = state;
     double l2 = h->l2 + (h->beta > 0 ? h->beta / (2.0 * lr) : 0.0);
     job j = {var, slot[0], slot[1], grad, lr, h->power, h->l1, 2.0 * l2,
-             2.0 * h->shrinkage};
-    ln_parallel_for(n, h->power == -0.5 ? run_sqrt : run_pow, &j);
+             2.0 * h->shrinkage, reg};
+    ln_parallel_for(n, h->power == -0.5 ? LU_PICK(reg, run_sqrt) : LU_PICK(reg, run_pow),
+                    &j);
 }
+
+LU_UPDATE_OPS(step)
 
 static const ln_optimizer_ops ops = {
     .size = sizeof(ln_optimizer_ops),
@@ -133,6 +141,7 @@ static const ln_optimizer_ops ops = {
     .create = create,
     .slots = slots,
     .update = update,
+    .update_reg = update_reg,
 };
 
 static const ln_unit unit = {

@@ -9,20 +9,14 @@
 **   m <- beta_2 * m + (1 - beta_2) * g
 **
 ** One slot "m". The update has the same magnitude lr for every coordinate,
-** so Lion wants a learning rate 3-10x smaller than AdamW's. Double math.
+** so Lion wants a learning rate 3-10x smaller than AdamW's. Double math,
+** with the fused multiply-adds written out (plugin_util.h). update_reg: the
+** same with a weight regularizer's gradient folded in (Keras adds the
+** penalty's gradient to g; it is not Lion's decoupled weight_decay).
 */
 #include <math.h>
 
 #include "lunet/plugin_util.h"
-
-/* Selects (a ? b : c) in the loops below vectorise only when the compiler
-** may evaluate both sides, which -ftrapping-math (GCC's default) forbids;
-** lunet never enables floating-point traps, so lift it for these loops. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define LN_SELECTS_OK __attribute__((optimize("no-trapping-math")))
-#else
-#define LN_SELECTS_OK
-#endif
 
 typedef struct lion {
     double beta_1, beta_2, weight_decay;
@@ -52,31 +46,39 @@ typedef struct job {
     float *var, *m;
     const float *g;
     double lr, keep, b1, b2;
+    lu_reg reg;
 } job;
 
-LN_SELECTS_OK LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+/* The loop once, with selects (LU_SELECTS_OK); LU_UPDATE_LOOPS_ATTR makes
+** its plain and regularized chunk functions (plugin_util.h). */
+LU_SELECTS_OK LU_BODY void lion_body(const job *j, int64_t lo, int64_t hi,
+                                     int reg) {
     float *restrict var = j->var, *restrict m = j->m;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double lr = j->lr, keep = j->keep, b1 = j->b1, b2 = j->b2;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = g[i], mi = m[i];
-        double c = b1 * mi + (1.0 - b1) * gi;
+        double gi = LU_GRAD(r, reg, g, var, i), mi = m[i];
+        double c = fma(b1, mi, (1.0 - b1) * gi);
         double s = c > 0 ? 1.0 : c < 0 ? -1.0 : 0.0;
-        var[i] = (float)(var[i] * keep - lr * s);
-        m[i] = (float)(b2 * mi + (1.0 - b2) * gi);
+        var[i] = (float)fma((double)var[i], keep, -(lr * s));
+        m[i] = (float)fma(b2, mi, (1.0 - b2) * gi);
     }
 }
 
-static void update(const void *state, float *var, const float *grad,
-                   float *const *slot, int64_t n, int64_t t, double lr,
-                   const double *globals) {
+LU_UPDATE_LOOPS_ATTR(run, lion_body, job, LU_SELECTS_OK)
+
+static void step(const void *state, float *var, const float *grad,
+                 float *const *slot, int64_t n, int64_t t, double lr,
+                 const double *globals, lu_reg reg) {
     const lion *h = state;
-    job j = {var, slot[0], grad, lr, 1.0 - lr * h->weight_decay, h->beta_1,
-             h->beta_2};
-    ln_parallel_for(n, run, &j);
+    job j = {var, slot[0], grad, lr, fma(-lr, h->weight_decay, 1.0), h->beta_1,
+             h->beta_2, reg};
+    ln_parallel_for(n, LU_PICK(reg, run), &j);
 }
+
+LU_UPDATE_OPS(step)
 
 static const ln_optimizer_ops ops = {
     .size = sizeof(ln_optimizer_ops),
@@ -85,6 +87,7 @@ static const ln_optimizer_ops ops = {
     .create = create,
     .slots = slots,
     .update = update,
+    .update_reg = update_reg,
 };
 
 static const ln_unit unit = {

@@ -15,7 +15,9 @@
 ** decay for Nadam and rejects schedules); Keras's config calls psi `decay`,
 ** which ln.optimizers.get maps to schedule_decay when reading one.
 ** Moments and the blend (1 - mu_t) g^ + mu_{t+1} m^ (its terms may cancel)
-** in double; the root and division in float32 (plugin_util.h).
+** in double, with the fused multiply-adds written out; the root and
+** division in float32 (plugin_util.h). update_reg: the same with a weight
+** regularizer's gradient folded in.
 */
 #include <math.h>
 
@@ -60,7 +62,7 @@ static int globals(const void *state, const char **names, double *init) {
 
 /* mu_t of Keras's schedule. */
 static double mu_at(const nadam *h, double t) {
-    return h->beta_1 * (1.0 - 0.5 * pow(0.96, h->schedule_decay * t));
+    return h->beta_1 * fma(-0.5, pow(0.96, h->schedule_decay * t), 1.0);
 }
 
 /* Pi_t = Pi_{t-1} * mu_t, rounded to float32 so saved state resumes exactly. */
@@ -72,40 +74,47 @@ typedef struct job {
     float *var, *m, *v;
     const float *g;
     double lr, b1, b2, eps, gscale, mscale, vscale, mu_t, mu_next;
+    lu_reg reg;
 } job;
 
-LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+/* The loop once; LU_UPDATE_LOOPS makes its plain and regularized chunk
+** functions (plugin_util.h). */
+LU_BODY void nadam_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict m = j->m, *restrict v = j->v;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double b1 = j->b1, b2 = j->b2;
     const double gk = (1.0 - j->mu_t) / j->gscale, mk = j->mu_next / j->mscale;
     const float lr = (float)j->lr, eps = (float)j->eps;
     const float vk = (float)(1.0 / j->vscale);
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = g[i];
-        double mi = b1 * m[i] + (1.0 - b1) * gi;
-        float vi = (float)(b2 * v[i] + (1.0 - b2) * gi * gi);
+        double gi = LU_GRAD(r, reg, g, var, i);
+        double mi = fma(b1, (double)m[i], (1.0 - b1) * gi);
+        float vi = (float)fma(b2, (double)v[i], (1.0 - b2) * gi * gi);
         m[i] = (float)mi;
         v[i] = vi;
-        float mbar = (float)(gk * gi + mk * mi); /* may cancel: double */
+        float mbar = (float)fma(mk, mi, gk * gi); /* may cancel: double */
         var[i] -= lr * mbar / (sqrtf(vi * vk) + eps);
     }
 }
 
-static void update(const void *state, float *var, const float *grad,
-                   float *const *slot, int64_t n, int64_t t, double lr,
-                   const double *globals) {
+LU_UPDATE_LOOPS(run, nadam_body, job)
+
+static void step(const void *state, float *var, const float *grad,
+                 float *const *slot, int64_t n, int64_t t, double lr,
+                 const double *globals, lu_reg reg) {
     const nadam *h = state;
     double td = (double)t;
     double mu_t = mu_at(h, td), mu_next = mu_at(h, td + 1.0);
     double pi = globals[0];
     job j = {var, slot[0], slot[1], grad, lr, h->beta_1, h->beta_2, h->epsilon,
-             1.0 - pi, 1.0 - pi * mu_next, 1.0 - pow(h->beta_2, td), mu_t,
-             mu_next};
-    ln_parallel_for(n, run, &j);
+             1.0 - pi, fma(-pi, mu_next, 1.0), 1.0 - pow(h->beta_2, td), mu_t,
+             mu_next, reg};
+    ln_parallel_for(n, LU_PICK(reg, run), &j);
 }
+
+LU_UPDATE_OPS(step)
 
 static const ln_optimizer_ops ops = {
     .size = sizeof(ln_optimizer_ops),
@@ -116,6 +125,7 @@ static const ln_optimizer_ops ops = {
     .globals = globals,
     .begin_step = begin_step,
     .update = update,
+    .update_reg = update_reg,
 };
 
 static const ln_unit unit = {

@@ -11,7 +11,9 @@
 ** Note where epsilon sits: outside the root without momentum, inside it
 ** with momentum (Keras's two code paths). The averages (and the momentum
 ** accumulator) are computed in double and rounded once when stored; the
-** plain step runs in float32 on the stored average (plugin_util.h).
+** plain step runs in float32 on the stored average (plugin_util.h), with
+** the fused multiply-adds written out. update_reg: the same with a weight
+** regularizer's gradient folded in.
 */
 #include <math.h>
 
@@ -52,68 +54,72 @@ typedef struct job {
     float *var, *s, *p, *mg;
     const float *g;
     double lr, rho, mu, eps;
+    lu_reg reg;
 } job;
 
-/* The four variants, each its own vectorised loop. */
-LN_CLONES static void plain(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+/* The four variants, each its own loop; LU_UPDATE_LOOPS makes their plain
+** and regularized chunk functions (plugin_util.h). */
+LU_BODY void plain_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict s = j->s;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double rho = j->rho;
     const float lr = (float)j->lr, eps = (float)j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = g[i];
-        float si = (float)(rho * s[i] + (1.0 - rho) * gi * gi);
+        float gf = LU_GRAD(r, reg, g, var, i);
+        double gi = gf;
+        float si = (float)fma(rho, (double)s[i], (1.0 - rho) * gi * gi);
         s[i] = si;
-        var[i] -= lr * g[i] / (sqrtf(si) + eps);
+        var[i] -= lr * gf / (sqrtf(si) + eps);
     }
 }
 
-LN_CLONES static void centered(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+LU_BODY void centered_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict s = j->s, *restrict mg = j->mg;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double lr = j->lr, rho = j->rho, eps = j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = g[i];
-        double si = rho * s[i] + (1.0 - rho) * gi * gi;
-        double m = rho * mg[i] + (1.0 - rho) * gi;
+        double gi = LU_GRAD(r, reg, g, var, i);
+        double si = fma(rho, (double)s[i], (1.0 - rho) * gi * gi);
+        double m = fma(rho, (double)mg[i], (1.0 - rho) * gi);
         s[i] = (float)si;
         mg[i] = (float)m;
-        var[i] = (float)(var[i] - lr * gi / (sqrt(si - m * m) + eps));
+        var[i] = (float)(var[i] - lr * gi / (sqrt(fma(-m, m, si)) + eps));
     }
 }
 
-LN_CLONES static void momentum(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+LU_BODY void momentum_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict s = j->s, *restrict p = j->p;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double lr = j->lr, rho = j->rho, mu = j->mu, eps = j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = g[i];
-        double si = rho * s[i] + (1.0 - rho) * gi * gi;
-        double pi = mu * p[i] + lr * gi / sqrt(si + eps);
+        double gi = LU_GRAD(r, reg, g, var, i);
+        double si = fma(rho, (double)s[i], (1.0 - rho) * gi * gi);
+        double pi = fma(mu, (double)p[i], lr * gi / sqrt(si + eps));
         s[i] = (float)si;
         p[i] = (float)pi;
         var[i] = (float)(var[i] - pi);
     }
 }
 
-LN_CLONES static void centered_momentum(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+LU_BODY void centered_momentum_body(const job *j, int64_t lo, int64_t hi,
+                                    int reg) {
     float *restrict var = j->var, *restrict s = j->s, *restrict p = j->p,
                     *restrict mg = j->mg;
     const float *restrict g = j->g;
+    const lu_reg r = j->reg;
     const double lr = j->lr, rho = j->rho, mu = j->mu, eps = j->eps;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = g[i];
-        double si = rho * s[i] + (1.0 - rho) * gi * gi;
-        double m = rho * mg[i] + (1.0 - rho) * gi;
-        double pi = mu * p[i] + lr * gi / sqrt(si - m * m + eps);
+        double gi = LU_GRAD(r, reg, g, var, i);
+        double si = fma(rho, (double)s[i], (1.0 - rho) * gi * gi);
+        double m = fma(rho, (double)mg[i], (1.0 - rho) * gi);
+        double pi = fma(mu, (double)p[i], lr * gi / sqrt(fma(-m, m, si) + eps));
         s[i] = (float)si;
         mg[i] = (float)m;
         p[i] = (float)pi;
@@ -121,18 +127,28 @@ LN_CLONES static void centered_momentum(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-static void update(const void *state, float *var, const float *grad,
-                   float *const *slot, int64_t n, int64_t t, double lr,
-                   const double *globals) {
+LU_UPDATE_LOOPS(plain, plain_body, job)
+LU_UPDATE_LOOPS(centered, centered_body, job)
+LU_UPDATE_LOOPS(momentum, momentum_body, job)
+LU_UPDATE_LOOPS(centered_momentum, centered_momentum_body, job)
+
+static void step(const void *state, float *var, const float *grad,
+                 float *const *slot, int64_t n, int64_t t, double lr,
+                 const double *globals, lu_reg reg) {
     const rmsprop *h = state;
     int k = 1;
-    job j = {var, slot[0], NULL, NULL, grad, lr, h->rho, h->momentum, h->epsilon};
+    job j = {var, slot[0], NULL, NULL, grad, lr, h->rho, h->momentum, h->epsilon,
+             reg};
     if (h->momentum > 0) j.p = slot[k++];
     if (h->centered) j.mg = slot[k++];
-    ln_range_fn fn = h->momentum > 0 ? (h->centered ? centered_momentum : momentum)
-                                     : (h->centered ? centered : plain);
+    ln_range_fn fn = h->momentum > 0
+                         ? (h->centered ? LU_PICK(reg, centered_momentum)
+                                        : LU_PICK(reg, momentum))
+                         : (h->centered ? LU_PICK(reg, centered) : LU_PICK(reg, plain));
     ln_parallel_for(n, fn, &j);
 }
+
+LU_UPDATE_OPS(step)
 
 static const ln_optimizer_ops ops = {
     .size = sizeof(ln_optimizer_ops),
@@ -141,6 +157,7 @@ static const ln_optimizer_ops ops = {
     .create = create,
     .slots = slots,
     .update = update,
+    .update_reg = update_reg,
 };
 
 static const ln_unit unit = {
