@@ -1,9 +1,10 @@
 -- A weight regularizer's gradient folded into the optimizer's own pass
 -- (plugin.h's update_reg, ABI 2.3; core/engine/net_update.c): fit with an
 -- l1, l2 or l1_l2 kernel regularizer and SGD (plain, momentum, Nesterov),
--- Adam (and AMSGrad), AdamW -- which fold it -- and Adagrad and an ABI 2.2 plugin
--- -- which do not: the engine adds it in a pass of its own -- gives, step by
--- step, the weights and losses of a float64 reference of Keras's rules; the
+-- Adam (and AMSGrad), AdamW, Adagrad, RMSprop (plain, centered, momentum),
+-- Nadam, Adamax, Adadelta, Lion, Ftrl -- which fold it -- and an ABI 2.2
+-- plugin -- which does not: the engine adds it in a pass of its own -- gives,
+-- step by step, the weights and losses of a float64 reference of the rules; the
 -- folded update equals the two-pass one to the bit, on 1 and 2 threads; the
 -- penalty in the loss is layer:regularization_loss()'s number.
 -- Run as `lunet test_regularizers_fold.lua` (cwd tests/lua, via ctest).
@@ -55,6 +56,55 @@ local rules = {
   adagrad = function(h) return function(w, g, s, t)
     s.a = (s.a or 0.1) + g * g
     return w - h.lr * g / (math.sqrt(s.a) + 1e-7)
+  end end,
+  rmsprop = function(h) return function(w, g, s, t)
+    local rho, eps, mu = 0.9, 1e-7, h.momentum or 0
+    s.s = rho * (s.s or 0) + (1 - rho) * g * g
+    local den = s.s
+    if h.centered then
+      s.mg = rho * (s.mg or 0) + (1 - rho) * g
+      den = s.s - s.mg * s.mg
+    end
+    if mu == 0 then return w - h.lr * g / (math.sqrt(den) + eps) end
+    s.p = mu * (s.p or 0) + h.lr * g / math.sqrt(den + eps)
+    return w - s.p
+  end end,
+  nadam = function(h) return function(w, g, s, t)
+    local b1, b2, eps = 0.9, 0.999, 1e-7
+    local function mu(k) return b1 * (1 - 0.5 * 0.96 ^ (0.004 * k)) end
+    local pi = 1
+    for k = 1, t do pi = pi * mu(k) end
+    s.m = b1 * (s.m or 0) + (1 - b1) * g
+    s.v = b2 * (s.v or 0) + (1 - b2) * g * g
+    local mbar = (1 - mu(t)) * g / (1 - pi) + mu(t + 1) * s.m / (1 - pi * mu(t + 1))
+    return w - h.lr * mbar / (math.sqrt(s.v / (1 - b2 ^ t)) + eps)
+  end end,
+  adamax = function(h) return function(w, g, s, t)
+    local b1, b2, eps = 0.9, 0.999, 1e-7
+    s.m = b1 * (s.m or 0) + (1 - b1) * g
+    s.u = math.max(b2 * (s.u or 0), math.abs(g))
+    return w - h.lr / (1 - b1 ^ t) * s.m / (s.u + eps)
+  end end,
+  adadelta = function(h) return function(w, g, s, t)
+    local rho, eps = 0.95, 1e-7
+    s.a = rho * (s.a or 0) + (1 - rho) * g * g
+    local delta = g * math.sqrt((s.d or 0) + eps) / math.sqrt(s.a + eps)
+    s.d = rho * (s.d or 0) + (1 - rho) * delta * delta
+    return w - h.lr * delta
+  end end,
+  lion = function(h) return function(w, g, s, t)
+    local b1, b2 = 0.9, 0.99
+    local c = b1 * (s.m or 0) + (1 - b1) * g
+    local sign = c > 0 and 1 or (c < 0 and -1 or 0)
+    s.m = b2 * (s.m or 0) + (1 - b2) * g
+    return w * (1 - h.lr * (h.wd or 0)) - h.lr * sign
+  end end,
+  ftrl = function(h) return function(w, g, s, t)
+    local n = s.n or 0.1
+    local nn = n + g * g
+    s.z = (s.z or 0) + g - (math.sqrt(nn) - math.sqrt(n)) / h.lr * w
+    s.n = nn
+    return -s.z / (math.sqrt(nn) / h.lr)
   end end,
 }
 
@@ -111,8 +161,21 @@ local opts = {
    function() return ln.optimizers.Adam{learning_rate = 0.01, amsgrad = true} end},
   {"AdamW", "adamw", {lr = 0.01, wd = 0.05},
    function() return ln.optimizers.AdamW{learning_rate = 0.01, weight_decay = 0.05} end},
-  {"Adagrad (no update_reg)", "adagrad", {lr = 0.1},
+  {"Adagrad", "adagrad", {lr = 0.1},
    function() return ln.optimizers.Adagrad{learning_rate = 0.1} end},
+  {"RMSprop", "rmsprop", {lr = 0.01}, function() return ln.optimizers.RMSprop{learning_rate = 0.01} end},
+  {"RMSprop centered", "rmsprop", {lr = 0.01, centered = true},
+   function() return ln.optimizers.RMSprop{learning_rate = 0.01, centered = true} end},
+  {"RMSprop momentum", "rmsprop", {lr = 0.01, momentum = 0.9},
+   function() return ln.optimizers.RMSprop{learning_rate = 0.01, momentum = 0.9} end},
+  {"RMSprop centered momentum", "rmsprop", {lr = 0.01, momentum = 0.9, centered = true},
+   function() return ln.optimizers.RMSprop{learning_rate = 0.01, momentum = 0.9, centered = true} end},
+  {"Nadam", "nadam", {lr = 0.01}, function() return ln.optimizers.Nadam{learning_rate = 0.01} end},
+  {"Adamax", "adamax", {lr = 0.01}, function() return ln.optimizers.Adamax{learning_rate = 0.01} end},
+  {"Adadelta", "adadelta", {lr = 1}, function() return ln.optimizers.Adadelta{learning_rate = 1} end},
+  {"Lion", "lion", {lr = 0.003, wd = 0.1},
+   function() return ln.optimizers.Lion{learning_rate = 0.003, weight_decay = 0.1} end},
+  {"Ftrl", "ftrl", {lr = 0.1}, function() return ln.optimizers.Ftrl{learning_rate = 0.1} end},
 }
 
 for _, o in ipairs(opts) do
