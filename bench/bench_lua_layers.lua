@@ -89,13 +89,15 @@ print(sformat("bench_lua_layers: %d samples, %s threads, best of %d, %s time", o
               table.concat(tlist, " and "), opts["repeat"], opts.cpu == 1 and "CPU" or "wall"))
 local kinds = opts.only == 1 and {true} or opts.only == 0 and {false} or {false, true}
 for _, bs in ipairs(opts.batch > 0 and {opts.batch} or {32, 256}) do
-  local best = {}
-  for _ = 1, opts["repeat"] do
+  local best, rounds = {}, {}
+  for r = 1, opts["repeat"] do
+    rounds[r] = {}
     for _, th in ipairs(tlist) do
       ln.set_num_threads(th)
       for _, lua in ipairs(kinds) do
         local key = tostring(lua) .. th
-        best[key] = math.min(best[key] or math.huge, time_fit(lua, bs))
+        rounds[r][key] = time_fit(lua, bs)
+        best[key] = math.min(best[key] or math.huge, rounds[r][key])
       end
     end
   end
@@ -111,10 +113,16 @@ for _, bs in ipairs(opts.batch > 0 and {opts.batch} or {32, 256}) do
     print(table.concat(line, "  "))
   end
   if #tlist == 2 then
-    local line = {sformat("batch %3d  2 threads / 1 thread (speed):", bs)}
+    -- best against best, and the median of each round's pair (robust to a
+    -- neighbour taking a core for part of the run)
+    local line = {sformat("batch %3d  2 threads / 1 thread (speed, best; median of rounds):", bs)}
     for _, lua in ipairs(kinds) do
-      line[#line + 1] = sformat("%s Dense %.2fx", lua and "Lua" or "built-in",
-                                best[tostring(lua) .. 1] / best[tostring(lua) .. 2])
+      local k, q = tostring(lua), {}
+      for r = 1, #rounds do q[r] = rounds[r][k .. 1] / rounds[r][k .. 2] end
+      table.sort(q)
+      local med = #q % 2 == 1 and q[(#q + 1) // 2] or (q[#q // 2] + q[#q // 2 + 1]) / 2
+      line[#line + 1] = sformat("%s Dense %.2fx; %.2fx", lua and "Lua" or "built-in",
+                                best[k .. 1] / best[k .. 2], med)
     end
     print(table.concat(line, "  "))
   end
