@@ -6,8 +6,61 @@ both). bench/torch_expr.py times the same expressions in PyTorch eager:
 run both in one session and compare (bench/run_expr.sh does).
 
   lunet bench/bench_expr.lua [sizes]     e.g. 1000,100000
+
+  lunet bench/bench_expr.lua threads [sizes] [rounds]
+
+times single operations -- a:exp(), a:tanh(), a + b, a * 1.5, a:sum() and
+the update a:add_(b) (no result tensor) -- on 1 and 2 threads, alternated
+call batch by call batch (rounds times, default 9), and prints the median
+and the best 2-thread time over the 1-thread one: where 2 threads start to
+win is the threshold (include/lunet/parallel.h, docs/performance.md).
+Default sizes 16k to 1M.
 ]]
 local ln = require "lunet"
+
+if arg[1] == "threads" then
+  local sizes = {16384, 32768, 65536, 131072, 262144, 524288, 1048576}
+  if arg[2] then
+    sizes = {}
+    for s in arg[2]:gmatch("%d+") do sizes[#sizes + 1] = tonumber(s) end
+  end
+  local rounds = tonumber(arg[3]) or 9
+  local function time(f, reps)
+    local t0 = ln.time()
+    for _ = 1, reps do f() end
+    return (ln.time() - t0) / reps * 1e6
+  end
+  print(string.format("bench_expr threads: us per call, %d rounds, 1T/2T alternating; " ..
+                      "ratio = 1T / 2T (> 1: 2 threads win)", rounds))
+  print("| n | op | 1T best | 2T best | ratio best | ratio median |")
+  print("|---:|---|---:|---:|---:|---:|")
+  for _, n in ipairs(sizes) do
+    local a, b = ln.rand(n), ln.rand(n)
+    local reps = math.max(5, 4000000 // n)
+    local ops = {
+      {"exp", function() return a:exp() end}, {"tanh", function() return a:tanh() end},
+      {"add", function() return a + b end}, {"mul", function() return a * 1.5 end},
+      {"sum", function() return a:sum() end}, {"add_", function() return a:add_(b) end},
+    }
+    for _, op in ipairs(ops) do
+      local t = {{}, {}}
+      for _ = 1, rounds do
+        for th = 1, 2 do
+          ln.set_num_threads(th)
+          t[th][#t[th] + 1] = time(op[2], reps)
+        end
+      end
+      local ratios = {}
+      for i = 1, rounds do ratios[i] = t[1][i] / t[2][i] end
+      table.sort(ratios)
+      local b1, b2 = math.min(table.unpack(t[1])), math.min(table.unpack(t[2]))
+      print(string.format("| %d | %s | %.1f | %.1f | %.2f | %.2f |", n, op[1], b1, b2, b1 / b2,
+                          ratios[(rounds + 1) // 2]))
+      a:copy_(b) -- (add_ grew a)
+    end
+  end
+  return
+end
 
 local sizes = {1000, 10000, 30000, 100000, 300000, 1000000}
 if arg[1] then

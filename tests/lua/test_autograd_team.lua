@@ -88,7 +88,11 @@ local LuaDense = ln.layers.Layer:extend{
   call = function(self, x) return ln.matmul(x, self.kernel) + self.bias end,
 }
 
-local function fit_lua_dense(threads)
+-- mode: nil (the default, "auto": a measured serial/team choice), "serial"
+-- or "team", set on the tape runner after a first fit of one batch (the
+-- same in every configuration); 110 training batches of 24 rows, so "auto"
+-- waits, probes both ways and exploits its choice within the run.
+local function fit_lua_dense(threads, mode)
   ln.set_num_threads(threads)
   ln.random.seed(7)
   local m = ln.Sequential{LuaDense{units = 300, input_shape = {784}}, ln.layers.LeakyReLU{},
@@ -97,22 +101,64 @@ local function fit_lua_dense(threads)
   m:compile{loss = "sparse_categorical_crossentropy", optimizer = ln.optimizers.SGD{
               learning_rate = 1e-2, momentum = 0.9}, metrics = {"accuracy"}}
   ln.random.seed(8)
-  local x, y = ln.rand(1024, 784), (ln.rand(1024) * 10):int()
-  local h = m:fit(x, y, {batch_size = 256, epochs = 2, verbose = 0, validation_split = 0.25})
+  local x, y = ln.rand(1760, 784), (ln.rand(1760) * 10):int()
+  m:fit(x:narrow(1, 1, 24), y:narrow(1, 1, 24), {batch_size = 24, verbose = 0})
+  local net = rawget(m, "_compiled").net
+  if mode then
+    net:set_threading(mode)
+    eq(net:threading(), (mode == "team" and threads > 1) and "team" or "serial",
+       "threading() after set_threading(" .. mode .. "), " .. threads .. " threads")
+  end
+  local h = m:fit(x, y, {batch_size = 24, epochs = 2, verbose = 0, validation_split = 0.25})
   return m:get_weights(), h.history, m:predict(x:narrow(1, 1, 300))
 end
 
-test("fit of a model with Lua layers (its runs on a team) is the same for 1 and 2 threads",
+test("fit of a model with Lua layers is the same for 1 and 2 threads, serial, team or auto",
      function()
   local w1, h1, p1 = fit_lua_dense(1)
-  local w2, h2, p2 = fit_lua_dense(2)
-  eq(#w1, #w2)
-  for i = 1, #w1 do same(w1[i], w2[i], "weight " .. i) end
-  for _, k in ipairs{"loss", "accuracy", "val_loss", "val_accuracy"} do
-    for e = 1, 2 do eq(h1[k][e], h2[k][e], k .. " epoch " .. e) end
+  for _, c in ipairs{{2}, {2, "team"}, {2, "serial"}, {1, "team"}} do
+    local what = string.format("%d threads, %s", c[1], c[2] or "auto")
+    local w2, h2, p2 = fit_lua_dense(c[1], c[2])
+    eq(#w1, #w2)
+    for i = 1, #w1 do same(w1[i], w2[i], "weight " .. i .. ", " .. what) end
+    for _, k in ipairs{"loss", "accuracy", "val_loss", "val_accuracy"} do
+      for e = 1, 2 do eq(h1[k][e], h2[k][e], k .. " epoch " .. e .. ", " .. what) end
+    end
+    same(p1, p2, "predict, " .. what)
   end
-  same(p1, p2, "predict")
   ln.set_num_threads(2)
+end)
+
+test("the tape runner's threading: modes, bad modes, bad runs", function()
+  ln.set_num_threads(2)
+  local core = require("lunet.core").autograd
+  local t = core.tuner()
+  eq(core.tuner_mode(t), "serial", "auto starts serial")
+  core.tuner_set(t, "team")
+  eq(core.tuner_mode(t), "team")
+  T.raises_as(function() core.tuner_set(t, "both") end, {"invalid option", "both"})
+  T.raises_as(function() core.tuner_set({}, "team") end, {"lunet.TapeTuner"})
+  -- a run: batches of 3 rows over 10 rows, on the team, in order
+  local seen = {}
+  eq(core.team_batches(t, "train", 10, 3, nil, nil, function(s, n) seen[#seen + 1] = s .. ":" .. n end), 4)
+  eq(table.concat(seen, " "), "0:3 3:3 6:3 9:1")
+  -- at most max_batches; an error stops the run: nil, the message, batches done
+  eq(core.team_batches(t, "test", 10, 3, 2, nil, function() end), 2)
+  local done, err, at = core.team_batches(t, "predict", 10, 3, nil, nil, function(s)
+    if s == 6 then error("bad batch", 0) end
+  end)
+  eq(done, nil); eq(err, "bad batch"); eq(at, 2)
+  eq(core.team_batches(t, "train", 0, 3, nil, nil, function() error("never") end), 0)
+  T.raises_as(function() core.team_batches(t, "train", 10, 0, nil, nil, print) end,
+              {"bs", ">= 1"})
+  T.raises_as(function() core.team_batches(t, "train", -1, 3, nil, nil, print) end,
+              {"count", ">= 0"})
+  T.raises_as(function() core.team_batches(t, "fit", 10, 3, nil, nil, print) end,
+              {"invalid option", "fit"})
+  for _, mode in ipairs{"serial", "auto"} do
+    core.tuner_set(t, mode)
+    eq(core.team_batches(t, "train", 100, 1, nil, nil, function() end), 100, mode)
+  end
 end)
 
 -- ln.matmul and the tape's products inside a team are cut into tasks

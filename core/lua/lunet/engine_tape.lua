@@ -266,25 +266,27 @@ end
 -- Runs fn(s, n) over the batches of bs rows in [0, count) -- at most
 -- max_batches of them, stopping once `seconds` have passed -- as the C
 -- net's *_run do: returns the batches done, or nil, the error and the
--- failed batch's offset.
-local function run_batches(count, bs, max_batches, seconds, fn)
-  local t0, done = core.time(), 0
-  for s = 0, count - 1, bs do
-    local ok, err = pcall(fn, s, math.min(bs, count - s))
-    if not ok then return nil, err, done end
-    done = done + 1
-    if (max_batches and done >= max_batches) or (seconds and core.time() - t0 >= seconds) then
-      break
-    end
-  end
-  return done
+-- failed batch's offset. The batches run in segments, each serial or
+-- inside ONE parallel region (every kernel of every step handing its work
+-- to the same thread team, no fork/join per kernel), chosen as the C net
+-- chooses: measured now and then, the faster kept (core.autograd.team_batches;
+-- the same numbers either way).
+local function run(self, kind, count, bs, max_batches, seconds, fn)
+  self.tuner = self.tuner or core.autograd.tuner()
+  return core.autograd.team_batches(self.tuner, kind, count, bs, max_batches, seconds, fn)
 end
 
--- The batches inside ONE parallel region, as the C net's team segments:
--- every kernel of every step hands its work to the same thread team (no
--- fork/join per kernel; the same numbers).
-local function run(count, bs, max_batches, seconds, fn)
-  return core.autograd.team_run(run_batches, count, bs, max_batches, seconds, fn)
+--- Threads of the runs, as the C net's set_threading: "auto" (measured
+-- serial/team choice, the default), "serial" or "team".
+function Net:set_threading(mode)
+  self.tuner = self.tuner or core.autograd.tuner()
+  core.autograd.tuner_set(self.tuner, mode)
+end
+
+--- How the next training batch runs: "serial" or "team".
+function Net:threading()
+  self.tuner = self.tuner or core.autograd.tuner()
+  return core.autograd.tuner_mode(self.tuner)
 end
 
 --- Training batches over rows [start, start + count) (the C net's
@@ -292,7 +294,7 @@ end
 -- was not finite (if any); nil, error, offset on failure.
 function Net:train_run(x, y, index, start, count, bs, _, max_batches, seconds)
   local bad, bad_loss
-  local done, err, at = run(count, bs, max_batches, seconds, function(s, n)
+  local done, err, at = run(self, "train", count, bs, max_batches, seconds, function(s, n)
     local lv = self:train_batch(x, y, index, start + s, n)
     if not bad and (lv ~= lv or lv == math.huge or lv == -math.huge) then
       bad, bad_loss = s // bs, lv
@@ -304,14 +306,14 @@ end
 
 --- Evaluation batches over rows [start, start + count).
 function Net:test_run(x, y, start, count, bs, max_batches, seconds)
-  return run(count, bs, max_batches, seconds, function(s, n)
+  return run(self, "test", count, bs, max_batches, seconds, function(s, n)
     self:test_batch(x, y, nil, start + s, n)
   end)
 end
 
 --- Outputs of rows [start, start + count) into out, bs at a time.
 function Net:predict_run(x, start, count, bs, out, max_batches, seconds)
-  return run(count, bs, max_batches, seconds, function(s, n)
+  return run(self, "predict", count, bs, max_batches, seconds, function(s, n)
     self:predict_batch(x, start + s, n, out)
   end)
 end
