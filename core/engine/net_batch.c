@@ -59,42 +59,6 @@ static void copy_rows(void *arg, int64_t lo, int64_t hi) {
         memcpy(d, (const char *)j->src + (size_t)j->idx[r] * j->bytes, j->bytes);
 }
 
-/* A small batch on a team by the column halves of its rows
-** (ln_parallel_half): task 0 the columns [0, split), task 1 the rest, so
-** each core writes the columns that the first layers' halves read there
-** (Flatten, BatchNormalization, Dense's split sum). */
-typedef struct half_job {
-    const copy_job *copy;   /* same dtype, or */
-    const to_float_job *cv; /* an integer source into float32 */
-    int64_t n, rowlen, split;
-} half_job;
-
-static void gather_half_task(void *arg, int64_t t) {
-    const half_job *h = arg;
-    const int64_t c0 = t ? h->split : 0, w = t ? h->rowlen - h->split : h->split;
-    for (int64_t r = 0; r < h->n; r++) {
-        if (h->copy) {
-            const copy_job *j = h->copy;
-            const size_t es = j->bytes / (size_t)h->rowlen;
-            const int64_t row = j->idx ? j->idx[r] : j->start + r;
-            memcpy((char *)j->dst + (size_t)r * j->bytes + (size_t)c0 * es,
-                   (const char *)j->src + (size_t)row * j->bytes + (size_t)c0 * es,
-                   (size_t)w * es);
-            continue;
-        }
-        const to_float_job *j = h->cv;
-        const int64_t row = j->idx ? j->idx[j->start + r] : j->start + r;
-        float *d = j->dst + r * j->rowlen + c0;
-        if (j->dtype == LN_UINT8) {
-            const uint8_t *s = (const uint8_t *)j->src + row * j->rowlen + c0;
-            for (int64_t k = 0; k < w; k++) d[k] = (float)s[k];
-        } else {
-            const int32_t *s = (const int32_t *)j->src + row * j->rowlen + c0;
-            for (int64_t k = 0; k < w; k++) d[k] = (float)s[k];
-        }
-    }
-}
-
 /* dst <- the selected rows of src (shape [n, src rows' shape]). dst's dtype
 ** must be src's, or float32 for an integer src (converted row by row: a
 ** float copy of the whole data set is never made). */
@@ -127,22 +91,14 @@ ln_status ln__gather(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
             return ln_fail(ctx, LN_E_ARG, "%s: %s rows cannot go to a %s batch", what,
                            ln_dtype_name(src->dtype), ln_dtype_name(dst->dtype));
         to_float_job j = {ln_f32(dst), ln_data(src), idx, start, rowlen, src->dtype};
-        half_job h = {NULL, &j, n, rowlen, ln_parallel_half(n, rowlen)};
-        if (h.split && ln_parallel_threads() > 1)
-            ln_parallel_tasks(2, gather_half_task, &h);
-        else
-            ln_parallel_rows(n, rowlen, to_float_rows, &j);
+        ln_parallel_rows(n, rowlen, to_float_rows, &j);
         return LN_OK;
     }
-    /* Column halves of a small batch on a team, rows of a larger one (the
-    ** first rows on this thread, as the layers cut them), else on this
-    ** thread. */
+    /* Rows on the team when one runs (the first rows on this thread, as
+    ** the layers cut them), else on this thread. */
     copy_job j = {ln_data(dst), ln_data(src), idx ? idx + start : NULL, start,
                   (size_t)rowlen * es};
-    half_job h = {&j, NULL, n, rowlen, ln_parallel_half(n, rowlen)};
-    if (h.split && ln_parallel_threads() > 1)
-        ln_parallel_tasks(2, gather_half_task, &h);
-    else if (ln_parallel_threads() > 1)
+    if (ln_parallel_threads() > 1)
         ln_parallel_rows(n, rowlen, copy_rows, &j);
     else if (idx)
         ln_gather_rows(j.dst, j.src, j.idx, n, rowlen, es);

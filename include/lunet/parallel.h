@@ -83,12 +83,14 @@ LN_API int ln_parallel_threads(void);
 ** width / 2, a multiple of 16 (each half starts on a cache line), the
 ** shape alone deciding. A team job of two tasks gives task 0 ([0, s)) to
 ** the thread that publishes it and task 1 ([s, width)) to the other, so
-** every pass that cuts by these halves -- the batch gather, Flatten,
-** BatchNormalization, Dense's split sum over kernel rows -- leaves each
-** column on one core from the gather to the first GEMM and back (issue 21:
-** on the 2-vCPU VM columns crossing cores cost more than a pass saves;
-** docs/performance.md). A pass that cuts this way uses the same cut on one
-** thread, so its bits never depend on the thread count. */
+** every pass that cuts by these halves -- Flatten, BatchNormalization,
+** Dense's split sum over kernel rows -- leaves each column on one core
+** from the first layer to the first GEMM and back (issue 21: on the 2-vCPU
+** VM columns crossing cores cost more than a pass saves; docs/
+** performance.md). The batch gather keeps whole rows per core: half rows
+** fetched from a shuffled data set measured slower. A pass that cuts this
+** way uses the same cut on one thread, so its bits never depend on the
+** thread count. */
 #define LN_HALF_MIN_WIDTH 256
 #define LN_HALF_MAX_ROWS 64
 static inline int64_t ln_parallel_half(int64_t rows, int64_t width) {

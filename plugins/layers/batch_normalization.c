@@ -36,8 +36,8 @@
 ** costs more than the pass (docs/performance-training.md, "Two threads and
 ** the BN step"). A small batch of wide features (up to 64 rows, from 256
 ** features: ln_parallel_half) is cut instead at the team's column halves,
-** task 0 on the publishing core, task 1 on the other -- the cut of the
-** batch gather, Flatten and Dense's split sum, so the columns a half
+** task 0 on the publishing core, task 1 on the other -- the cut of
+** Flatten and Dense's split sum, so the columns a half
 ** normalizes were written on its core and the next Dense half reads them
 ** there (docs/performance.md, "Column halves"); one thread runs the same
 ** two halves. Each feature's arithmetic is the one of the separate

@@ -129,9 +129,9 @@ static int dense_fusable(const dense *d) {
 ** rows the other core has just updated costs more than the product it
 ** saves (docs/performance.md). The cut is the team's column halves
 ** (ln_parallel_half, lunet/parallel.h: from 256 inputs, up to 64 rows;
-** beyond, the row cut reuses the kernel over enough rows), which the batch
-** gather, Flatten and BatchNormalization use too: the columns of x each
-** half reads were written on the same core. */
+** beyond, the row cut reuses the kernel over enough rows), which Flatten
+** and BatchNormalization use too: the columns of x each half reads were
+** written on the same core. */
 
 /* The split row s of the kernel (0: no split): rows [0, s) and [s, in),
 ** s a multiple of 16 so that each half of the kernel (and of its gradient)

@@ -7,9 +7,9 @@
 **
 ** The copy (forward, and backward when dx is asked) of a small batch goes
 ** by the team's column halves (ln_parallel_half, lunet/parallel.h): each
-** core copies the columns the batch gather wrote on it and the next
-** layer's half reads there (a plain memcpy by one thread pulled the other
-** core's half over and handed it back). A copy: the same bits any way.
+** core writes the columns the next layer's half (BatchNormalization,
+** Dense's split sum) reads there, instead of one thread writing them all
+** for the other core to pull over. A copy: the same bits any way.
 */
 #include <string.h>
 

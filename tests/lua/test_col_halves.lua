@@ -1,9 +1,8 @@
 -- The team's column halves (ln_parallel_half, include/lunet/parallel.h): a
 -- batch of up to 64 rows with 256 features or more is cut at one fixed
--- column s by the batch gather (core/engine/net_batch.c), Flatten's copy,
--- BatchNormalization's fused passes and Dense's split sum, so on a 2-thread
--- team each column stays on one core. BatchNormalization runs the same two
--- halves on one thread. Checked here: BN on such a batch is still batch
+-- column s by Flatten's copy, BatchNormalization's fused passes and
+-- Dense's split sum, so on a 2-thread team each column stays on one core.
+-- BatchNormalization runs the same two halves on one thread. Checked here: BN on such a batch is still batch
 -- normalization (forward against the formula, dx by central differences,
 -- dgamma/dbeta against their sums, features on both sides of s); Flatten's
 -- halves copy exactly, forward and backward; and training through every
@@ -84,8 +83,8 @@ T.test("Flatten's halves copy exactly (forward, and backward into a Dense)", fun
   end
 end)
 
--- Models whose every small-batch pass is cut at the halves: the gather
--- (784 or 1200 columns), Flatten (forward; backward into a Dense on 3-D
+-- Models whose small-batch passes are cut at the halves (the gather goes
+-- by rows, float32 or converted from int32): Flatten (forward; backward into a Dense on 3-D
 -- input), BN(784), BN(320), BN(300), the split Dense layers.
 local builds = {
   exp2 = function()
