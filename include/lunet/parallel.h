@@ -78,26 +78,6 @@ LN_API void ln_parallel_tasks(int64_t ntasks, ln_task_fn fn, void *arg);
 ** inside a task). A plugin cuts its work into about 4x this many tasks. */
 LN_API int ln_parallel_threads(void);
 
-/* The column halves of a small [rows x width] block (0: not cut): width
-** >= LN_HALF_MIN_WIDTH and at most LN_HALF_MAX_ROWS rows are cut at s ~
-** width / 2, a multiple of 16 (each half starts on a cache line), the
-** shape alone deciding. A team job of two tasks gives task 0 ([0, s)) to
-** the thread that publishes it and task 1 ([s, width)) to the other, so
-** every pass that cuts by these halves -- Flatten, BatchNormalization,
-** Dense's split sum over kernel rows -- leaves each column on one core
-** from the first layer to the first GEMM and back (issue 21: on the 2-vCPU
-** VM columns crossing cores cost more than a pass saves; docs/
-** performance.md). The batch gather keeps whole rows per core: half rows
-** fetched from a shuffled data set measured slower. A pass that cuts this
-** way uses the same cut on one thread, so its bits never depend on the
-** thread count. */
-#define LN_HALF_MIN_WIDTH 256
-#define LN_HALF_MAX_ROWS 64
-static inline int64_t ln_parallel_half(int64_t rows, int64_t width) {
-    if (width < LN_HALF_MIN_WIDTH || rows > LN_HALF_MAX_ROWS || rows < 1) return 0;
-    return (width / 2 + 15) / 16 * 16;
-}
-
 /* LN_CLONES before a function compiles it three times -- x86-64-v4
 ** (AVX-512), x86-64-v3 (AVX2 + FMA) and the baseline -- and the loader picks
 ** the widest the CPU runs (GCC target_clones, no global -march). Every

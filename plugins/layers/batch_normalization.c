@@ -34,13 +34,7 @@
 ** three and two, and none at all below BN_TEAM_MIN elements, where the
 ** hand-out (publishing, a wake-up, the columns moving to the other core)
 ** costs more than the pass (docs/performance-training.md, "Two threads and
-** the BN step"). A small batch of wide features (up to 64 rows, from 256
-** features: ln_parallel_half) is cut instead at the team's column halves,
-** task 0 on the publishing core, task 1 on the other -- the cut of
-** Flatten and Dense's split sum, so the columns a half
-** normalizes were written on its core and the next Dense half reads them
-** there (docs/performance.md, "Column halves"); one thread runs the same
-** two halves. Each feature's arithmetic is the one of the separate
+** the BN step"). Each feature's arithmetic is the one of the separate
 ** passes, in the same order: the fusion changes no bit. The chunked sums
 ** (many rows, few features) keep their separate passes.
 */
@@ -536,15 +530,16 @@ LN_CLONES static void bn_dx_cols(const bn_fused *s, int64_t j0, int64_t w) {
     }
 }
 
-/* Training forward, features [a, e) in blocks of BN_FBLOCK from a: per
-** block the sum, the mean, the centred sum of squares, the statistics
-** (istd, the moving averages), the coefficients and y, while the block's
-** columns are in cache. */
-static void bn_fwd_range(const bn_fused *s, int64_t a, int64_t e) {
+/* Training forward, feature blocks [b0, b1): per block the sum, the mean,
+** the centred sum of squares, the statistics (istd, the moving averages),
+** the coefficients and y, while the block's columns are in cache. */
+static void bn_fwd_blocks(void *arg, int64_t b0, int64_t b1) {
+    const bn_fused *s = arg;
     bn *b = s->b;
     const int64_t f = b->f, rows = s->rows;
-    for (int64_t j0 = a; j0 < e; j0 += BN_FBLOCK) {
-        const int64_t w = e - j0 < BN_FBLOCK ? e - j0 : BN_FBLOCK;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        const int64_t j0 = blk * BN_FBLOCK;
+        const int64_t w = f - j0 < BN_FBLOCK ? f - j0 : BN_FBLOCK;
         bn_col_block(s->x, NULL, NULL, rows, f, j0, w, b->s1, NULL);
         for (int64_t j = j0; j < j0 + w; j++) b->mean[j] = b->s1[j] / (double)rows;
         bn_col_block(s->x, NULL, b->mean, rows, f, j0, w, b->s2, NULL);
@@ -554,14 +549,15 @@ static void bn_fwd_range(const bn_fused *s, int64_t a, int64_t e) {
     }
 }
 
-/* Backward, features [a, e) in blocks of BN_FBLOCK from a: per block
-** s1 = sum dy and s2 = sum dy xhat (when needed), dgamma and dbeta (handed
-** to the sink at once), the coefficients u, v and dx. */
-static void bn_bwd_range(const bn_fused *s, int64_t a, int64_t e) {
+/* Backward, feature blocks [b0, b1): per block s1 = sum dy and
+** s2 = sum dy xhat (when needed), dgamma and dbeta (handed to the sink at
+** once), the coefficients u, v and dx. */
+static void bn_bwd_blocks(void *arg, int64_t b0, int64_t b1) {
+    const bn_fused *s = arg;
     bn *b = s->b;
     const int64_t f = b->f, rows = s->rows;
-    for (int64_t j0 = a; j0 < e; j0 += BN_FBLOCK) {
-        const int64_t j1 = e - j0 < BN_FBLOCK ? e : j0 + BN_FBLOCK;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        const int64_t j0 = blk * BN_FBLOCK, j1 = f - j0 < BN_FBLOCK ? f : j0 + BN_FBLOCK;
         if (s->sums) {
             bn_col_block(s->g, s->x, NULL, rows, f, j0, j1 - j0, b->s1, b->s2);
             bn_dxhat_sums(b, j0, j1);
@@ -580,48 +576,16 @@ static void bn_bwd_range(const bn_fused *s, int64_t a, int64_t e) {
     }
 }
 
-typedef void (*bn_range_fn)(const bn_fused *s, int64_t a, int64_t e);
-
-/* What the tasks of one fused call share. */
-typedef struct bn_tasks {
-    const bn_fused *s;
-    bn_range_fn fn;
-    int64_t split; /* the column halves' cut, or 0: blocks from 0 */
-} bn_tasks;
-
-/* Feature blocks [b0, b1) (blocks of BN_FBLOCK from 0). */
-static void bn_range_blocks(void *arg, int64_t b0, int64_t b1) {
-    const bn_tasks *t = arg;
-    const int64_t f = t->s->b->f;
-    t->fn(t->s, b0 * BN_FBLOCK, b1 * BN_FBLOCK < f ? b1 * BN_FBLOCK : f);
-}
-
-/* Half 0 ([0, split)) or 1 ([split, f)). */
-static void bn_half_task(void *arg, int64_t h) {
-    const bn_tasks *t = arg;
-    t->fn(t->s, h ? t->split : 0, h ? t->s->b->f : t->split);
-}
-
-/* The fused passes: a small batch of wide features (ln_parallel_half) by
-** the team's column halves -- on one thread too, with the same blocks, so
-** the bits never depend on the thread count -- each half on the core that
-** wrote its columns and whose Dense half reads them next (a team job of
-** two tasks: task 0 on the publisher); otherwise blocks of BN_FBLOCK from
-** 0, on the team (or an OpenMP loop) from BN_TEAM_MIN elements, else all
-** here. */
-static void bn_run_fused(const bn_fused *s, bn_range_fn fn) {
+/* Blocks of the fused passes: on the team (or an OpenMP loop) from
+** BN_TEAM_MIN elements, else all here. */
+static void bn_run_fused(const bn_fused *s, ln_range_fn fn) {
     const int64_t f = s->b->f, nblk = (f + BN_FBLOCK - 1) / BN_FBLOCK;
-    bn_tasks t = {s, fn, ln_parallel_half(s->rows, f)};
-    if (t.split) {
-        ln_parallel_tasks(2, bn_half_task, &t);
-        return;
-    }
     if (nblk < 2 || s->rows * f < BN_TEAM_MIN) {
-        fn(s, 0, f);
+        fn((void *)s, 0, nblk);
         return;
     }
     /* a chunk: a block's columns over every row, about three passes */
-    ln_parallel_rows(nblk, 3 * s->rows * BN_FBLOCK, bn_range_blocks, &t);
+    ln_parallel_rows(nblk, 3 * s->rows * BN_FBLOCK, fn, (void *)s);
 }
 
 /* Whether the fused passes apply: the sums of a block run over every row
@@ -661,7 +625,7 @@ static ln_status bn_forward(ln_ctx *ctx, ln_layer *l,
     if (train && bn_fusable(b, rows)) { /* every pass of a block at once */
         bn_fused s = {b, xp, NULL, yp, mm, mv, gamma, beta, NULL, NULL, NULL,
                       rows, 1, 0};
-        bn_run_fused(&s, bn_fwd_range);
+        bn_run_fused(&s, bn_fwd_blocks);
     } else {
         if (train) { /* many rows, few features: the chunked sums */
             bn_col_sums(xp, NULL, NULL, rows, f, b->s1, NULL, b->part);
@@ -717,7 +681,7 @@ static ln_status bn_backward(ln_ctx *ctx, ln_layer *l,
     if (bn_fusable(b, rows)) { /* every pass of a block at once */
         bn_fused s = {b, xp, g, need_dx ? dxp : NULL, NULL, NULL, NULL, NULL,
                       dg, db, sink, rows, train, sums};
-        bn_run_fused(&s, bn_bwd_range);
+        bn_run_fused(&s, bn_bwd_blocks);
     } else { /* many rows, few features: the chunked sums, then dx by rows */
         if (sums) { /* s1 = sum dy, s2 = sum dy x, then sum dy xhat */
             bn_col_sums(g, xp, NULL, rows, f, b->s1, b->s2, b->part);

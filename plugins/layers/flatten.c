@@ -4,12 +4,6 @@
 ** data_format = "channels_first" the channel axis (Keras axis 1) is first
 ** moved last, as Keras does, so the flat order matches a channels_last
 ** model. No weights.
-**
-** The copy (forward, and backward when dx is asked) of a small batch goes
-** by the team's column halves (ln_parallel_half, lunet/parallel.h): each
-** core writes the columns the next layer's half (BatchNormalization,
-** Dense's split sum) reads there, instead of one thread writing them all
-** for the other core to pull over. A copy: the same bits any way.
 */
 #include <string.h>
 
@@ -64,32 +58,6 @@ static void transpose_samples(float *dst, const float *src, int64_t batch,
     }
 }
 
-/* What the two half-copies share: [rows x width] src into dst. */
-typedef struct flatten_halves {
-    float *dst;
-    const float *src;
-    int64_t rows, width, split;
-} flatten_halves;
-
-/* Columns [0, split) (task 0) or [split, width) (task 1) of every row. */
-static void flatten_half_task(void *arg, int64_t t) {
-    const flatten_halves *h = arg;
-    const int64_t c0 = t ? h->split : 0, n = t ? h->width - h->split : h->split;
-    for (int64_t r = 0; r < h->rows; r++)
-        memcpy(h->dst + r * h->width + c0, h->src + r * h->width + c0,
-               (size_t)n * sizeof *h->dst);
-}
-
-/* dst = src ([batch x per]): by column halves on a team, else one copy. */
-static void flatten_copy(float *dst, const float *src, int64_t batch, int64_t numel) {
-    const int64_t per = batch ? numel / batch : 0;
-    flatten_halves h = {dst, src, batch, per, ln_parallel_half(batch, per)};
-    if (h.split && ln_parallel_threads() > 1)
-        ln_parallel_tasks(2, flatten_half_task, &h);
-    else
-        ln_copy(dst, src, numel);
-}
-
 static ln_status flatten_forward(ln_ctx *ctx, ln_layer *l,
                                  const ln_tensor *const *x, ln_tensor *const *y,
                                  unsigned flags) {
@@ -97,7 +65,7 @@ static ln_status flatten_forward(ln_ctx *ctx, ln_layer *l,
     if (f->channels_first && f->c > 1 && f->rest > 1)
         transpose_samples(ln_f32(y[0]), ln_f32(x[0]), x[0]->shape[0], f->c, f->rest);
     else
-        flatten_copy(ln_f32(y[0]), ln_f32(x[0]), x[0]->shape[0], x[0]->numel);
+        ln_copy(ln_f32(y[0]), ln_f32(x[0]), x[0]->numel);
     return LN_OK;
 }
 
@@ -112,7 +80,7 @@ static ln_status flatten_backward(ln_ctx *ctx, ln_layer *l,
     if (f->channels_first && f->c > 1 && f->rest > 1)
         transpose_samples(ln_f32(dx[0]), ln_f32(dy[0]), x[0]->shape[0], f->rest, f->c);
     else
-        flatten_copy(ln_f32(dx[0]), ln_f32(dy[0]), x[0]->shape[0], x[0]->numel);
+        ln_copy(ln_f32(dx[0]), ln_f32(dy[0]), x[0]->numel);
     return LN_OK;
 }
 
