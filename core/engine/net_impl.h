@@ -228,6 +228,15 @@ typedef struct ln_tuner {
 /* Forget which batch sizes ran serially (buffers may have to grow). */
 void ln__tuner_unsteady(ln_tuner *t);
 
+/* The tuner's two steps, exported for the tape runner's batch loop
+** (core/lua/lua_autograd_team.c) and tests/c/test_net_tuner.c: plan the
+** next segment (*team, *len batches) of `left` batches of `batch` rows;
+** account one planned batch of n rows that took dt seconds, -> 1 when the
+** segment is over and the next must be planned afresh. */
+LN_API void ln__tuner_plan(ln_tuner *t, int kind, int64_t batch, int64_t left,
+                           int *team, int64_t *len);
+LN_API int ln__tuner_account(ln_tuner *t, int kind, int team, int64_t n, double dt);
+
 /* ---- the graph (net_graph.c) -------------------------------------------------------- */
 
 typedef struct ln_graph ln_graph;

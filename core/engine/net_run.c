@@ -166,7 +166,7 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
     return 1;
 }
 
-/* The tuner alone, for tests/c/test_net_tuner.c (not in any header). */
+/* The tuner's steps for other batch loops (net_impl.h). */
 LN_API void ln__tuner_plan(ln_tuner *t, int kind, int64_t batch, int64_t left,
                            int *team, int64_t *len) {
     plan(t, kind, batch, left, team, len);

@@ -35,11 +35,6 @@
 #include "lunet/parallel.h"
 #include "../engine/net_impl.h"
 
-/* net_run.c's tuner (exported, not in any public header) */
-LN_API void ln__tuner_plan(ln_tuner *t, int kind, int64_t batch, int64_t left,
-                           int *team, int64_t *len);
-LN_API int ln__tuner_account(ln_tuner *t, int kind, int team, int64_t n, double dt);
-
 #define TUNER_MT "lunet.TapeTuner"
 
 typedef struct team_call {
@@ -126,7 +121,8 @@ static ln_tuner *check_tuner(lua_State *L, int idx) {
 static int64_t check_count(lua_State *L, int idx, const char *what, int64_t min) {
     lua_Integer v = luaL_checkinteger(L, idx);
     if (v < min)
-        return luaL_error(L, "team_batches: %s must be >= %d (got %d)", what, (int)min, (int)v);
+        return luaL_error(L, "team_batches: %s must be >= %d (got %I)", what,
+                          (int)min, v);
     return (int64_t)v;
 }
 

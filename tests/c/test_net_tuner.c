@@ -7,11 +7,6 @@
 #include "testutil.h"
 #include "../../core/engine/net_impl.h"
 
-/* net_run.c's test hooks (exported, not in any header) */
-LN_API void ln__tuner_plan(ln_tuner *t, int kind, int64_t batch, int64_t left,
-                           int *team, int64_t *len);
-LN_API int ln__tuner_account(ln_tuner *t, int kind, int team, int64_t n, double dt);
-
 typedef struct {
     int64_t team_batches, serial_batches;
     int64_t first_serial_exploit; /* batch where the first long serial segment began */
