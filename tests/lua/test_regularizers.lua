@@ -8,6 +8,7 @@
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local T = dofile(here .. "/testlib.lua")
 local ln = require "lunet"
+local H = dofile(here .. "/reg_harness.lua")
 
 local B, D, C, N, LR = 8, 6, 4, 32, 0.1
 
@@ -108,23 +109,9 @@ end
 
 -- A bigger model so that Dense hands its kernel over in several blocks.
 local function train(threads, reg, unfused)
-  ln.set_num_threads(threads)
-  ln.random.seed(3)
-  local x = ln.rand{256, 200} * 2 - 1
-  local y = (ln.rand{256} * 10):floor():int()
-  local opt = ln.optimizers.Adam{learning_rate = 1e-3}
-  if unfused then -- an apply_gradients on the instance keeps fit from fusing the update
-    local apply = opt.apply_gradients
-    opt.apply_gradients = function(self, p) return apply(self, p) end
-  end
-  local L = ln.layers
-  local m = ln.Sequential{
-    L.Dense{300, input_shape = {200}, activation = "relu", kernel_regularizer = reg},
-    L.Dense{10, activation = "softmax", kernel_regularizer = reg, bias_regularizer = reg}}
-  m:compile{loss = "sparse_categorical_crossentropy", optimizer = opt}
-  local h = m:fit(x, y, {epochs = 2, batch_size = 32, verbose = 0})
-  ln.set_num_threads(1)
-  return m:get_weights(), h.history.loss
+  local _, w, loss = H.train{threads = threads, reg = reg, unfused = unfused, rows = 256,
+                             optimizer = function() return ln.optimizers.Adam{learning_rate = 1e-3} end}
+  return w, loss
 end
 
 T.test("fused and after-backward updates, 1 and 2 threads: bitwise the same", function()

@@ -11,6 +11,7 @@
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local T = dofile(here .. "/testlib.lua")
 local ln = require "lunet"
+local H = dofile(here .. "/reg_harness.lua")
 
 local B, D, O, N = 8, 20, 12, 32
 
@@ -209,28 +210,11 @@ for _, o in ipairs(opts) do
   end
 end
 
--- Bigger: Dense hands its kernel over in several blocks, several 4096-element
--- pieces each. fused: fit's early update (update_reg where the optimizer has
--- it); unfused: apply_gradients overridden on the instance, so the update runs
--- after backward on gradients the engine regularized in a pass of its own.
+-- Bigger (tests/lua/reg_harness.lua): fused (update_reg where the optimizer
+-- has it) against two-pass (the engine regularizes in a pass of its own).
 local function train(threads, reg, make_opt, unfused)
-  ln.set_num_threads(threads)
-  ln.random.seed(3)
-  local x = ln.rand{128, 200} * 2 - 1
-  local y = (ln.rand{128} * 10):floor():int()
-  local opt = make_opt()
-  if unfused then
-    local apply = opt.apply_gradients
-    opt.apply_gradients = function(self, p) return apply(self, p) end
-  end
-  local L = ln.layers
-  local m = ln.Sequential{
-    L.Dense{300, input_shape = {200}, activation = "relu", kernel_regularizer = reg},
-    L.Dense{10, activation = "softmax", kernel_regularizer = reg, bias_regularizer = reg}}
-  m:compile{loss = "sparse_categorical_crossentropy", optimizer = opt}
-  local h = m:fit(x, y, {epochs = 2, batch_size = 32, shuffle = false, verbose = 0})
-  ln.set_num_threads(1)
-  return m, m:get_weights(), h.history.loss
+  return H.train{threads = threads, reg = reg, optimizer = make_opt, unfused = unfused,
+                 rows = 128, shuffle = false}
 end
 
 for _, o in ipairs(opts) do

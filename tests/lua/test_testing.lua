@@ -1,7 +1,8 @@
 -- ln.testing, the checks offered to plugin authors: gradcheck passes on
 -- shipped layers and activations and fails on a wrong gradient;
 -- check_optimizer passes Adam against a Lua reference of Keras's formula
--- and fails a wrong reference, naming the step and the slot.
+-- and fails a wrong reference, naming the step and the slot; its
+-- regularized steps catch an update_reg that forgets the l1 penalty.
 -- Run as `lunet test_testing.lua` (cwd tests/lua).
 local ln = require "lunet"
 
@@ -61,7 +62,40 @@ test("check_optimizer: Adam against its formula in Lua", function()
     optimizer = function() return ln.optimizers.Adam{learning_rate = 0.01} end,
     reference = adam_ref(0.8), raise = false, steps = 3}
   eq(bad.ok, false, "a wrong reference fails")
-  check(bad.msg:find("^step %d, ") and bad.msg:find("reference"), "message %s", bad.msg)
+  check(bad.msg:find("step %d, ") and bad.msg:find("reference"), "message %s", bad.msg)
+  local plain = ln.testing.check_optimizer{
+    optimizer = function() return ln.optimizers.Adam{learning_rate = 0.01} end,
+    reference = adam_ref(0.8), raise = false, steps = 3, regularizer = false}
+  check(plain.msg:find("^step %d, "), "without the regularized steps: message %s", plain.msg)
+end)
+
+-- SGD's rule in Lua, for one variable.
+local function sgd_ref(t, lr, w, g)
+  local nw = {}
+  for i = 1, #w do nw[i] = w[i] - lr * g[i] end
+  return nw, {}
+end
+
+test("check_optimizer's regularized steps catch a wrong update_reg", function()
+  local dir = os.getenv("LUNET_TEST_PLUGIN_DIR")
+  if not dir then error("LUNET_TEST_PLUGIN_DIR not set (run through ctest)") end
+  ln.load_plugin(dir .. "/wrong_reg_optimizer.so")
+  local good = ln.testing.check_optimizer{reference = sgd_ref, steps = 10,
+    optimizer = function() return ln.optimizers.SGD{learning_rate = 0.05} end}
+  check(good.ok, "SGD: %s", good.msg)
+  local function wrong() return ln.optimizers.TpWrongRegSGD{learning_rate = 0.05} end
+  local r = ln.testing.check_optimizer{reference = sgd_ref, optimizer = wrong, steps = 10,
+                                       raise = false}
+  eq(r.ok, false, "an update_reg without the l1 penalty passes")
+  check(r.msg:find("^regularized step %d+, kernel%[%d+%]"), "message %s", r.msg)
+  -- its plain update is right, and an l2-only regularizer it folds right
+  check(ln.testing.check_optimizer{reference = sgd_ref, optimizer = wrong, steps = 10,
+                                   regularizer = false}.ok, "plain steps")
+  check(ln.testing.check_optimizer{reference = sgd_ref, optimizer = wrong, steps = 10,
+                                   regularizer = ln.regularizers.l2(0.03)}.ok, "l2 only")
+  raises(function()
+    ln.testing.check_optimizer{reference = sgd_ref, optimizer = wrong, steps = 10}
+  end, "regularized step") -- raise defaults to true
 end)
 
 T.summary("ln.testing")

@@ -22,6 +22,11 @@
 --     the same (clipped: give no clipping) gradients; the new weights must
 --     agree within rtol of the update plus the float32 rounding of the
 --     stored weight, the slots within rtol relative (the C suites' rule).
+--     Then the same steps on a regularized variable, as fit trains it (a
+--     Dense kernel with `regularizer`, default l1_l2{l1 = 0.01, l2 =
+--     0.02}; false skips it): the reference on the gradient plus the
+--     penalty's, which checks a plugin's update_reg (plugin.h) when it has
+--     one.
 -- Reports: {ok, checked, worst (largest error / tolerance), msg}.
 local E = require "lunet.errors"
 local core = require "lunet.core"
@@ -110,6 +115,72 @@ function M.gradcheck(layer, x, opts)
   return fail_or(report, opts, "gradcheck " .. tostring(layer.name))
 end
 
+local function copy_of(t)
+  local f, a = flat(t), {}
+  for i = 1, #f do a[i] = f[i] end
+  return a
+end
+
+-- A regularized variable, as fit trains it: the kernel of a Dense with an
+-- l1_l2 regularizer, one train_on_batch per step. fit folds the penalty's
+-- gradient into the optimizer's own pass when the plugin has update_reg
+-- (plugin.h), and adds it to the gradient in a pass of its own when not:
+-- either way the step must be the reference's on the gradient plus the
+-- penalty's. That gradient comes from a twin model with the same weights
+-- whose apply_gradients, overridden on the instance (so fit cannot fold),
+-- records what it is given and updates nothing.
+local function check_folded(spec, steps, rtol, bad)
+  local ln = require "lunet"
+  local D, U, B = 7, 5, 4
+  local reg = spec.regularizer or ln.regularizers.l1_l2{l1 = 0.01, l2 = 0.02}
+  local function model(opt)
+    local m = ln.Sequential{ln.layers.Dense{U, input_shape = {D}, use_bias = false,
+                                            kernel_regularizer = reg}}
+    m:compile{loss = "mse", optimizer = opt}
+    return m
+  end
+  local opt, twin_opt = spec.optimizer(), spec.optimizer()
+  local seen
+  twin_opt.apply_gradients = function(_, p) seen = copy_of(p[1][1]) end
+  local m, twin = model(opt), model(twin_opt)
+  local x, y = core.zeros(B, D), core.zeros(B, U)
+  local function batch(step)
+    local xf, yf = flat(x), flat(y)
+    for i = 1, #xf do xf[i] = r_at(i * 13 + step * 101) end
+    for i = 1, #yf do yf[i] = r_at(i * 17 + step * 211) / 2 end
+  end
+  batch(0)
+  m:train_on_batch(x, y) -- the optimizer's slots now exist
+  local kernel = m.layers[1].kernel.value -- the live tensor fit updates
+  local names = opt:get_slot_names()
+  for step = 1, steps do
+    batch(step)
+    twin:set_weights(m:get_weights())
+    twin:train_on_batch(x, y)
+    local w, s = copy_of(kernel), {}
+    for _, nm in ipairs(names) do s[nm] = copy_of(opt:get_slot(kernel, nm)) end
+    local t, lr = opt.iterations + 1, opt:current_learning_rate()
+    m:train_on_batch(x, y)
+    local w_want, s_want = spec.reference(t, lr, w, seen, s)
+    local wf = flat(kernel)
+    for i = 1, #wf do
+      local tol = rtol * math.abs(w_want[i] - w[i]) + ulp(w_want[i])
+      bad(math.abs(wf[i] - w_want[i]) / tol,
+          sformat("regularized step %d, kernel[%d]: %.9g, reference %.9g (from %.9g, "
+                  .. "gradient with the penalty's %.9g, lr %g)", step, i, wf[i],
+                  w_want[i], w[i], seen[i], lr))
+    end
+    for _, nm in ipairs(names) do
+      local sf, want = flat(opt:get_slot(kernel, nm)), s_want[nm]
+      for i = 1, #sf do
+        bad(math.abs(sf[i] - want[i]) / (rtol * math.abs(want[i]) + 1e-300),
+            sformat("regularized step %d, slot '%s' of kernel[%d]: %.9g, reference %.9g",
+                    step, nm, i, sf[i], want[i]))
+      end
+    end
+  end
+end
+
 function M.check_optimizer(spec)
   if type(spec) ~= "table" or type(spec.optimizer) ~= "function" or
      type(spec.reference) ~= "function" then
@@ -173,6 +244,7 @@ function M.check_optimizer(spec)
       end
     end
   end
+  if spec.regularizer ~= false then check_folded(spec, steps, rtol, bad) end
   return fail_or(report, spec, "check_optimizer " .. tostring(opt.class_name or opt.name))
 end
 

@@ -52,6 +52,7 @@ typedef struct job {
     const float *g;
     double b1, b2, eps;
     float alpha, eps_hat; /* the step with both bias corrections folded in */
+    lu_reg reg;           /* a weight regularizer's gradient to fold in */
 } job;
 
 /* Elements [lo, hi). The moments are computed in double and rounded once
@@ -60,39 +61,43 @@ typedef struct job {
 ** the bias corrections folded into alpha and eps_hat, exactly:
 **   lr (m / c1) / (sqrt(s / c2) + eps) = alpha m / (sqrt(s) + eps_hat),
 **   alpha = lr sqrt(c2) / c1, eps_hat = eps sqrt(c2).
-** The loop vectorises (omp simd) for every CPU level (LN_CLONES), and the
-** chunks never depend on the thread count. */
-LN_CLONES static void run(void *arg, int64_t lo, int64_t hi) {
-    const job *j = arg;
+** LU_GRAD is the gradient with the regularizer's folded in when reg says
+** so, and every product meeting a sum is an explicit fma, so the three
+** compiled loops (LU_UPDATE_LOOPS) round alike. The chunks never depend on
+** the thread count. */
+LU_BODY void body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var, *restrict m = j->m, *restrict s = j->s;
     const float *restrict g = j->g;
     const double b1 = j->b1, b2 = j->b2, eps = j->eps;
     const float alpha = j->alpha, eps_hat = j->eps_hat;
+    const lu_reg r = j->reg;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        double gi = g[i];
-        double md = b1 * m[i] + (1.0 - b1) * gi;
+        double gi = LU_GRAD(r, reg, g, var, i);
+        double md = fma(b1, (double)m[i], (1.0 - b1) * gi);
         double d = gi - md;
         float mi = (float)md;
-        float si = (float)(b2 * s[i] + (1.0 - b2) * d * d + eps);
+        float si = (float)fma(b2, (double)s[i], fma((1.0 - b2) * d, d, eps));
         m[i] = mi;
         s[i] = si;
         var[i] -= alpha * mi / (sqrtf(si) + eps_hat);
     }
 }
+LU_UPDATE_LOOPS(step, body, job)
 
 /* n elements of a variable, in place -- the whole of it, or a slice while
 ** backward runs (plugin.h: the optimizer contract; the rule is elementwise)
 ** -- t is the 1-based step. */
-static void update(const void *state, float *var, const float *grad,
-                   float *const *slot, int64_t n, int64_t t, double lr,
-                   const double *globals) {
+static void run(const void *state, float *var, const float *grad,
+                float *const *slot, int64_t n, int64_t t, double lr,
+                const double *globals, lu_reg reg) {
     const ada_belief *h = state;
     double c1 = 1.0 - pow(h->beta_1, (double)t), c2 = 1.0 - pow(h->beta_2, (double)t);
     job j = {var, slot[0], slot[1], grad, h->beta_1, h->beta_2, h->epsilon,
-             (float)(lr * sqrt(c2) / c1), (float)(h->epsilon * sqrt(c2))};
-    ln_parallel_for(n, run, &j);
+             (float)(lr * sqrt(c2) / c1), (float)(h->epsilon * sqrt(c2)), reg};
+    ln_parallel_for(n, LU_PICK(reg, step), &j);
 }
+LU_UPDATE_OPS(run) /* update and update_reg (an l1/l2 penalty folded in) */
 
 static const ln_optimizer_ops ops = {
     .size = sizeof(ln_optimizer_ops),
@@ -101,6 +106,7 @@ static const ln_optimizer_ops ops = {
     .create = create,
     .slots = slots,
     .update = update,
+    .update_reg = update_reg,
 };
 
 static const ln_unit unit = {
