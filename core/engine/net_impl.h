@@ -223,6 +223,7 @@ typedef struct ln_tuner {
     int64_t steady[LN__K_COUNT]; /* largest batch run serially, per kind */
     int steady_ydtype;           /* y's dtype of those runs (-1: none) */
     ln__auto am[LN__K_COUNT];
+    ln_net_threading_stats stats; /* since the last set_threading */
 } ln_tuner;
 
 /* Forget which batch sizes ran serially (buffers may have to grow). */

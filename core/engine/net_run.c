@@ -94,7 +94,9 @@ static double median(double *v, int n) {
 }
 
 /* The probe is over: keep `best` for the next exploit segment. */
-static void choose(ln__auto *a, int best, double serial_ref) {
+static void choose(ln_tuner *t, ln__auto *a, int best, double serial_ref) {
+    if (best == LN_NET_TEAM) t->stats.team_chosen++;
+    else t->stats.serial_chosen++;
     /* A choice that holds is probed again less and less often. */
     if (best == a->best && a->exploit > 0)
         a->exploit = a->exploit * 2 < LN__EXPLOIT_MAX ? a->exploit * 2 : LN__EXPLOIT_MAX;
@@ -129,7 +131,7 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
             median_of(a->t[1] + a->nt[1] - a->nseg_team, a->nseg_team) >=
                 median_of(a->t[0], a->nt[0])) {
             /* the team does not win: serial, without the rest of the probe */
-            choose(a, LN_NET_SERIAL, median_of(a->t[0], a->nt[0]));
+            choose(t, a, LN_NET_SERIAL, median_of(a->t[0], a->nt[0]));
             a->into = 0;
             return 1;
         }
@@ -140,6 +142,7 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
             double tt = median(a->t[1], a->nt[1]);
             a->nt[1] = 0;
             if (tt >= a->serial_ref) {
+                t->stats.team_dropped++;
                 a->left = 1; /* probe again after this batch */
                 a->exploit = 0;
             }
@@ -149,6 +152,7 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
     a->into = 0;
     a->nseg_team = 0;
     if (!a->probing) { /* time to look (again) */
+        t->stats.probes++;
         a->probing = 1;
         a->seg = 0;
         a->nt[0] = a->nt[1] = 0;
@@ -162,7 +166,7 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
     /* The team keeps every core busy: it must win clearly. */
     double ts = median(a->t[0], a->nt[0]);
     double tt = median(a->t[1], a->nt[1]);
-    choose(a, tt < 0.95 * ts ? LN_NET_TEAM : LN_NET_SERIAL, ts);
+    choose(t, a, tt < 0.95 * ts ? LN_NET_TEAM : LN_NET_SERIAL, ts);
     return 1;
 }
 
@@ -209,6 +213,8 @@ static ln_status batches(ln_ctx *ctx, ln_net *net, run_call *r, int64_t *k,
             if (b.n > tu->steady[b.kind]) tu->steady[b.kind] = b.n;
             if (b.y) tu->steady_ydtype = (int)b.y->dtype;
         }
+        if (team) tu->stats.team_batches++;
+        else tu->stats.serial_batches++;
         int over = planned && account(tu, b.kind, team, b.n, t1 - t0);
         run->batches = ++*k;
         if (r->deadline > 0 && t1 >= r->deadline) {
@@ -433,6 +439,11 @@ ln_status ln_net_predict_batch(ln_ctx *ctx, ln_net *net, const ln_tensor *x,
 void ln_net_set_threading(ln_net *net, ln_net_threading mode) {
     net->tuner.mode = mode;
     memset(net->tuner.am, 0, sizeof net->tuner.am);
+    memset(&net->tuner.stats, 0, sizeof net->tuner.stats);
+}
+
+ln_net_threading_stats ln_net_threading_stats_now(const ln_net *net) {
+    return net->tuner.stats;
 }
 
 ln_net_threading ln_net_threading_now(const ln_net *net) {

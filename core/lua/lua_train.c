@@ -20,6 +20,7 @@
 ** call, lunet/engine/net.h), reset_metrics, results, regularization_loss,
 ** set_optimizer(optimizer_userdata | nil, pairs), set_threading("auto" |
 ** "serial" | "team"), threading() -> the mode the next batch uses,
+** threading_stats() -> what the threading did since set_threading,
 ** set_accumulate(k), set_sample_weight(output, w | nil),
 ** set_weighted_metrics(output, flags), pending(),
 ** flush(apply), set_reducer(reducer | nil)
@@ -296,6 +297,22 @@ static int net_set_threading(lua_State *L) {
 /* net:threading() -> "serial" or "team": how the next batch runs */
 static int net_threading(lua_State *L) {
     lua_pushstring(L, threading_names[ln_net_threading_now(lnL_check_net(L, 1))]);
+    return 1;
+}
+
+/* net:threading_stats() -> {serial_batches, team_batches, probes,
+** team_chosen, serial_chosen, team_dropped} since set_threading */
+static int net_threading_stats(lua_State *L) {
+    ln_net_threading_stats s = ln_net_threading_stats_now(lnL_check_net(L, 1));
+    const struct { const char *name; int64_t v; } f[] = {
+        {"serial_batches", s.serial_batches}, {"team_batches", s.team_batches},
+        {"probes", s.probes}, {"team_chosen", s.team_chosen},
+        {"serial_chosen", s.serial_chosen}, {"team_dropped", s.team_dropped}};
+    lua_createtable(L, 0, (int)(sizeof f / sizeof f[0]));
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        lua_pushinteger(L, (lua_Integer)f[i].v);
+        lua_setfield(L, -2, f[i].name);
+    }
     return 1;
 }
 
@@ -695,6 +712,7 @@ void lnL_open_train(lua_State *L) {
         {"predict_run", net_predict_run},
         {"set_optimizer", net_set_optimizer},
         {"set_threading", net_set_threading},
+        {"threading_stats", net_threading_stats},
         {"threading", net_threading},
         {"test_batch", net_test_batch},
         {"predict_batch", net_predict_batch},

@@ -144,6 +144,44 @@ T.test("threading modes: names and the mode in force", function()
   T.eq(net:threading(), "serial", "one thread is always serial")
 end)
 
+T.test("threading_stats: the batches each way and the probes, reset by set_threading", function()
+  local xs, ys = x:narrow(1, 1, 320), y:narrow(1, 1, 320) -- 10 batches of 32
+  local function fit_stats(threads, mode, epochs)
+    ln.set_num_threads(threads)
+    local m = model_of(optimizers.sgd)
+    local net = m:_get_net()
+    net:set_threading(mode)
+    m:fit(xs, ys, {batch_size = 32, epochs = epochs, verbose = 0})
+    ln.set_num_threads(1)
+    return net:threading_stats(), net
+  end
+  local s = fit_stats(2, "serial", 2)
+  T.eq(s.serial_batches, 20, "serial: every batch")
+  T.eq(s.team_batches, 0, "serial: no team batch")
+  T.eq(s.probes, 0, "serial: no probe")
+  s = fit_stats(2, "team", 2)
+  T.eq(s.serial_batches + s.team_batches, 20, "team: every batch counted once")
+  assert(s.team_batches >= 18, "team: " .. s.team_batches .. " batches on the team")
+  s = fit_stats(1, "team", 1)
+  T.eq(s.team_batches, 0, "one thread: never a team")
+  -- auto over enough batches to probe: every probe ends in a choice, or is
+  -- still running when fit ends
+  local net
+  s, net = fit_stats(2, "auto", 12)
+  T.eq(s.serial_batches + s.team_batches, 120, "auto: every batch counted once")
+  assert(s.probes >= 1, "auto: no probe in 120 batches")
+  local ended = s.team_chosen + s.serial_chosen
+  assert(ended == s.probes or ended == s.probes - 1,
+         string.format("auto: %d probes, %d choices", s.probes, ended))
+  assert(s.team_dropped <= s.team_chosen, "auto: more team exploits dropped than chosen")
+  net:set_threading("auto")
+  local z = net:threading_stats()
+  for _, k in ipairs{"serial_batches", "team_batches", "probes", "team_chosen",
+                     "serial_chosen", "team_dropped"} do
+    T.eq(z[k], 0, "set_threading resets " .. k)
+  end
+end)
+
 T.test("runs: a time budget stops early, errors name the batch", function()
   ln.set_num_threads(2)
   local m = model_of(optimizers.sgd)

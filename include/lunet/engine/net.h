@@ -170,6 +170,18 @@ LN_API void ln_net_set_threading(ln_net *net, ln_net_threading mode);
 /* The way the next batch runs: LN_NET_SERIAL or LN_NET_TEAM. */
 LN_API ln_net_threading ln_net_threading_now(const ln_net *net);
 
+/* What the threading did since the net was made or set_threading last
+** called: batches run serially and on a team (all kinds), and the AUTO
+** probes and their outcomes -- to see what "auto" chose on this machine. */
+typedef struct ln_net_threading_stats {
+    int64_t serial_batches, team_batches;
+    int64_t probes;         /* probes begun */
+    int64_t team_chosen;    /* probes that chose the team */
+    int64_t serial_chosen;  /* probes that chose serial (early or at the end) */
+    int64_t team_dropped;   /* team exploits ended early: slower than serial */
+} ln_net_threading_stats;
+LN_API ln_net_threading_stats ln_net_threading_stats_now(const ln_net *net);
+
 /* ---- gradients between backward and the update -------------------------------
 
 ** Two optional stages sit between a training batch's backward and the
