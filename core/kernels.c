@@ -555,48 +555,7 @@ static double block_sum(const float *x, int64_t n, int square) {
 double ln_sum(const float *x, int64_t n) { return block_sum(x, n, 0); }
 double ln_sumsq(const float *x, int64_t n) { return block_sum(x, n, 1); }
 
-void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
-               int64_t len, int64_t inner) {
-    int64_t nout = outer * inner;
-    LN_FOR(nout * len,
-    for (int64_t oi = 0; oi < nout; oi++) {
-        int64_t o = oi / inner, i = oi % inner;
-        const float *p = x + o * len * inner + i;
-        double acc = 0, best = 0;
-        int64_t arg = 0;
-        switch (op) {
-        case LN_R_SUM:
-        case LN_R_MEAN:
-            for (int64_t l = 0; l < len; l++) acc += p[l * inner];
-            y[oi] = (float)(op == LN_R_MEAN ? acc / (double)len : acc);
-            break;
-        case LN_R_MAX:
-        case LN_R_ARGMAX:
-        case LN_R_MIN:
-        case LN_R_ARGMIN: {
-            int want_max = op == LN_R_MAX || op == LN_R_ARGMAX;
-            best = len ? p[0] : NAN;
-            for (int64_t l = 1; l < len; l++) {
-                float v = p[l * inner];
-                if (want_max ? v > best : v < best) best = v, arg = l;
-                else if (v != v && best == best) best = v, arg = l; /* NaN wins */
-            }
-            y[oi] = (op == LN_R_MAX || op == LN_R_MIN) ? (float)best : (float)arg;
-        } break;
-        case LN_R_VAR:
-        case LN_R_STD: {
-            for (int64_t l = 0; l < len; l++) acc += p[l * inner];
-            double mean = acc / (double)len, ss = 0;
-            for (int64_t l = 0; l < len; l++) {
-                double d = p[l * inner] - mean;
-                ss += d * d;
-            }
-            y[oi] = op == LN_R_VAR ? (float)(ss / (double)len)
-                                   : (float)sqrt(ss / (double)(len > 1 ? len - 1 : 1));
-        } break;
-        }
-    });
-}
+/* ln_reduce (sum/mean/max/... along an axis): kernels_reduce.c. */
 
 /* Rows [lo, hi) of the softmax: the exponentials vectorised (vmath.h), then
 ** summed in double in column order. */
