@@ -35,7 +35,7 @@
 #include "lunet/parallel.h"
 
 #define RED_LANES 32 /* double lanes of a row sum: 4 vectors of 8 */
-#define RED_COLS 256 /* outputs per block when inner > 1 */
+#define RED_COLS 1024 /* outputs per block when inner > 1 */
 #define RED_FIND 64  /* elements per block of the position search */
 
 typedef double red_v8d __attribute__((vector_size(64)));
@@ -100,25 +100,30 @@ T512(static int64_t row_arg512(const float *x, int64_t n, int want_max)) {
             m2 = _mm512_min_ps(m2, v2), m3 = _mm512_min_ps(m3, v3);
         }
     }
+    /* the rest: whole vectors, then one masked (the masked-off lanes hold
+    ** x[0], which changes no extreme) */
+    for (; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff
+                                        : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_mask_loadu_ps(m1, k, x + i);
+        if (want_max) m1 = _mm512_max_ps(m1, v);
+        else m1 = _mm512_min_ps(m1, v);
+        nan |= _mm512_mask_cmp_ps_mask(k, v, v, _CMP_UNORD_Q);
+    }
     float m;
     if (want_max)
         m = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
     else
         m = _mm512_reduce_min_ps(_mm512_min_ps(_mm512_min_ps(m0, m1), _mm512_min_ps(m2, m3)));
-    for (; i < n; i++) {
-        float v = x[i];
-        nan |= v != v;
-        m = want_max ? (v > m ? v : m) : (v < m ? v : m);
-    }
     const __m512 mv = _mm512_set1_ps(m);
-    for (i = 0; i + 16 <= n; i += 16) {
-        __m512 v = _mm512_loadu_ps(x + i);
-        __mmask16 k = nan ? _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)
-                          : _mm512_cmp_ps_mask(v, mv, _CMP_EQ_OQ);
-        if (k) return i + __builtin_ctz((unsigned)k);
+    for (i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff
+                                        : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+        __mmask16 h = nan ? _mm512_mask_cmp_ps_mask(k, v, v, _CMP_UNORD_Q)
+                          : _mm512_mask_cmp_ps_mask(k, v, mv, _CMP_EQ_OQ);
+        if (h) return i + __builtin_ctz((unsigned)h);
     }
-    for (; i < n; i++)
-        if (nan ? x[i] != x[i] : x[i] == m) return i;
     return 0; /* not reached */
 }
 
@@ -132,26 +137,39 @@ T512(static int64_t cols512(ln_reduce_op op, float *y, const float *base,
                              int64_t len, int64_t inner, int64_t w)) {
     int64_t c = 0;
     if (op == LN_R_SUM || op == LN_R_MEAN) {
-        for (; c + 32 <= w; c += 32) {
-            __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
-            const float *r = base + c;
-            for (int64_t l = 0; l < len; l++, r += inner) {
-                a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm256_loadu_ps(r)));
-                a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_loadu_ps(r + 8)));
-                a2 = _mm512_add_pd(a2, _mm512_cvtps_pd(_mm256_loadu_ps(r + 16)));
-                a3 = _mm512_add_pd(a3, _mm512_cvtps_pd(_mm256_loadu_ps(r + 24)));
+        /* the rows streamed (contiguous runs of w floats), two at a time
+        ** into the accumulators, which stay in L1 */
+        double acc[RED_COLS] __attribute__((aligned(64)));
+        const int64_t w8 = w / 8 * 8;
+        for (c = 0; c < w8; c += 8) _mm512_store_pd(acc + c, _mm512_setzero_pd());
+        int64_t l = 0;
+        for (; l + 2 <= len; l += 2) {
+            const float *r0 = base + l * inner, *r1 = r0 + inner;
+            const float *pf = r1 + 3 * inner; /* two pairs ahead */
+            for (c = 0; c < w8; c += 8) {
+                if (!(c & 15)) {
+                    _mm_prefetch((const char *)(pf - inner + c), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(pf + c), _MM_HINT_T0);
+                }
+                __m512d a = _mm512_load_pd(acc + c);
+                a = _mm512_add_pd(a, _mm512_cvtps_pd(_mm256_loadu_ps(r0 + c)));
+                a = _mm512_add_pd(a, _mm512_cvtps_pd(_mm256_loadu_ps(r1 + c)));
+                _mm512_store_pd(acc + c, a);
             }
-            if (op == LN_R_MEAN) {
-                const __m512d n = _mm512_set1_pd((double)len);
-                a0 = _mm512_div_pd(a0, n), a1 = _mm512_div_pd(a1, n);
-                a2 = _mm512_div_pd(a2, n), a3 = _mm512_div_pd(a3, n);
-            }
-            _mm256_storeu_ps(y + c, _mm512_cvtpd_ps(a0));
-            _mm256_storeu_ps(y + c + 8, _mm512_cvtpd_ps(a1));
-            _mm256_storeu_ps(y + c + 16, _mm512_cvtpd_ps(a2));
-            _mm256_storeu_ps(y + c + 24, _mm512_cvtpd_ps(a3));
         }
-        return c;
+        if (l < len) {
+            const float *r0 = base + l * inner;
+            for (c = 0; c < w8; c += 8)
+                _mm512_store_pd(acc + c, _mm512_add_pd(_mm512_load_pd(acc + c),
+                                                       _mm512_cvtps_pd(_mm256_loadu_ps(r0 + c))));
+        }
+        const __m512d n = _mm512_set1_pd((double)len);
+        for (c = 0; c < w8; c += 8) {
+            __m512d a = _mm512_load_pd(acc + c);
+            if (op == LN_R_MEAN) a = _mm512_div_pd(a, n);
+            _mm256_storeu_ps(y + c, _mm512_cvtpd_ps(a));
+        }
+        return w8;
     }
     if (op == LN_R_VAR || op == LN_R_STD || len < 1 || len > INT32_MAX) return 0;
     const int want_max = op == LN_R_MAX || op == LN_R_ARGMAX;
@@ -167,6 +185,10 @@ T512(static int64_t cols512(ln_reduce_op op, float *y, const float *base,
         __m512i p0 = _mm512_setzero_si512(), p1 = p0, p2 = p0, p3 = p0;      \
         for (int64_t l = 1; l < len; l++) {                                  \
             r += inner;                                                      \
+            _mm_prefetch((const char *)(r + 4 * inner), _MM_HINT_T0);        \
+            _mm_prefetch((const char *)(r + 4 * inner + 16), _MM_HINT_T0);   \
+            _mm_prefetch((const char *)(r + 4 * inner + 32), _MM_HINT_T0);   \
+            _mm_prefetch((const char *)(r + 4 * inner + 48), _MM_HINT_T0);   \
             const __m512i lv = _mm512_set1_epi32((int)l);                    \
             __m512 v0 = _mm512_loadu_ps(r), v1 = _mm512_loadu_ps(r + 16),    \
                    v2 = _mm512_loadu_ps(r + 32), v3 = _mm512_loadu_ps(r + 48); \
@@ -318,7 +340,8 @@ typedef struct {
     ln_reduce_op op;
     float *y;
     const float *x;
-    int64_t outer, len, inner, nblk; /* nblk: blocks of RED_COLS per outer */
+    int64_t outer, len, inner;
+    int64_t bw, nblk; /* inner > 1: blocks of bw columns, nblk per outer */
 } red_job;
 
 /* Outputs [lo, hi) of the last-axis case: one row each. */
@@ -443,8 +466,8 @@ LN_CLONES static void cols_block(const red_job *j, int64_t o, int64_t c0, int64_
 static void cols_range(void *arg, int64_t lo, int64_t hi) {
     const red_job *j = arg;
     for (int64_t t = lo; t < hi; t++) {
-        int64_t o = t / j->nblk, c0 = (t % j->nblk) * RED_COLS;
-        int64_t c1 = c0 + RED_COLS < j->inner ? c0 + RED_COLS : j->inner;
+        int64_t o = t / j->nblk, c0 = (t % j->nblk) * j->bw;
+        int64_t c1 = c0 + j->bw < j->inner ? c0 + j->bw : j->inner;
         cols_block(j, o, c0, c1);
     }
 }
@@ -452,13 +475,21 @@ static void cols_range(void *arg, int64_t lo, int64_t hi) {
 void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
                int64_t len, int64_t inner) {
     if (outer <= 0 || inner <= 0) return;
-    red_job j = {op, y, x, outer, len, inner, (inner + RED_COLS - 1) / RED_COLS};
+    /* blocks of RED_COLS columns, narrower (down to 64) when that leaves
+    ** fewer than 8 tasks for the threads to share */
+    int64_t bw = RED_COLS;
+    if (outer < 8) {
+        int64_t per = (8 + outer - 1) / outer; /* blocks wanted per outer */
+        bw = ((inner + per - 1) / per + 63) / 64 * 64;
+        bw = bw < 64 ? 64 : bw > RED_COLS ? RED_COLS : bw;
+    }
+    red_job j = {op, y, x, outer, len, inner, bw, (inner + bw - 1) / bw};
     /* the cost of an output: its elements (at least one unit) */
     const int64_t cost = len > 0 ? len : 1;
     if (inner == 1) {
         ln_parallel_rows(outer, cost, rows_range, &j);
         return;
     }
-    const int64_t w = inner < RED_COLS ? inner : RED_COLS;
+    const int64_t w = inner < bw ? inner : bw;
     ln_parallel_rows(outer * j.nblk, cost * w, cols_range, &j);
 }
