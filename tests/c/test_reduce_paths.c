@@ -65,7 +65,7 @@ START_TEST(generic_and_vector_paths_agree) {
         }
         free(a);
         free(b);
-        free(x);
+        ln_tensor_release(x);
     }
 }
 END_TEST
