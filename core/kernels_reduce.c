@@ -336,6 +336,14 @@ static int64_t row_arg(const float *x, int64_t n, int want_max) {
     return row_arg_c(x, n, want_max);
 }
 
+int64_t ln_argext(const float *x, int64_t n, int want_max) {
+    return n > 0 ? row_arg(x, n, want_max) : 0;
+}
+
+double ln_sum_dev2(const float *x, int64_t n, double mean) {
+    return row_dev2(x, n, mean);
+}
+
 typedef struct {
     ln_reduce_op op;
     float *y;

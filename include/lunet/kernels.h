@@ -89,6 +89,13 @@ LN_API void ln_binary_scalar(ln_binary_op op, float *z, const float *x,
 LN_API double ln_sum(const float *x, int64_t n);
 LN_API double ln_sumsq(const float *x, int64_t n);
 
+/* The first position of the largest (want_max) or smallest of x[0..n)
+** under ln_reduce's rule -- the first of equal values, the first NaN over
+** every number -- 0 when n == 0; and the sum of (x - mean)^2 in double
+** lanes (a fixed order). Whole-tensor :max/:argmax/:var's blocks. */
+LN_API int64_t ln_argext(const float *x, int64_t n, int want_max);
+LN_API double ln_sum_dev2(const float *x, int64_t n, double mean);
+
 typedef enum ln_reduce_op {
     LN_R_SUM, LN_R_MEAN, LN_R_MAX, LN_R_MIN, LN_R_ARGMAX, LN_R_ARGMIN,
     LN_R_VAR /* biased */, LN_R_STD /* unbiased, like Torch */

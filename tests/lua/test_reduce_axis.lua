@@ -160,12 +160,51 @@ test("sum of 1M values: within the documented float32-lanes bound of a double su
   check(rows, "sum", 1)
 end)
 
+test("whole-tensor max/min/argmax/argmin/var/std: the rule and a double reference",
+     function()
+  ln.random.seed(13)
+  for _, n in ipairs({1, 5, 63, 64, 65, 4095, 4097, 300001}) do
+    local x = ln.randn(n) * 2
+    local v = x:totable()
+    v[#v // 3 + 1] = 9.5 -- a tie of the maximum, first at #v // 3 + 1
+    v[#v] = 9.5
+    local t = ln.tensor(v)
+    local mx, mn, imx, imn = v[1], v[1], 1, 1
+    local s = 0.0
+    for i = 1, #v do
+      if v[i] > mx then mx, imx = v[i], i end
+      if v[i] < mn then mn, imn = v[i], i end
+      s = s + v[i]
+    end
+    eq(t:max(), mx)
+    eq(t:argmax(), imx)
+    eq(t:min(), mn)
+    eq(t:argmin(), imn)
+    if n > 1 then
+      local m, ss = s / #v, 0.0
+      for i = 1, #v do ss = ss + (v[i] - m) ^ 2 end
+      local var = ss / (#v - 1)
+      assert(math.abs(t:var() - var) <= 1e-12 * var + 1e-15,
+             string.format("var n=%d: %.17g vs %.17g", n, t:var(), var))
+      assert(math.abs(t:std() - math.sqrt(var)) <= 1e-12 * math.sqrt(var))
+    end
+    if n >= 64 then -- NaNs: the first one wins both ways
+      v[n - 3], v[n - 1] = 0 / 0, 0 / 0
+      local tn = ln.tensor(v)
+      eq(tn:argmax(), n - 3)
+      eq(tn:argmin(), n - 3)
+      assert(tn:max() ~= tn:max())
+    end
+  end
+end)
+
 test("1 and 2 threads give the same bits (whole and along each axis)", function()
   ln.random.seed(5)
   local x = ln.randn(600, 700) -- 420k elements: the parallel path
   local big = ln.randn(3000017)
   local function all()
-    local out = {x:sum(), x:mean(), big:sum(), big:mean(), x:max(), x:argmin()}
+    local out = {x:sum(), x:mean(), big:sum(), big:mean(), x:max(), x:argmin(),
+                 big:max(), big:argmax(), big:min(), big:var(), big:std(), x:var()}
     for d = 1, 2 do
       for _, op in ipairs(ops) do out[#out + 1] = x[op](x, d) end
     end
