@@ -1,5 +1,5 @@
 --[[ bench/bench_expr.lua -- tensor expressions from Lua (issues 16 and 21):
-the chain (a * 1.5 + b):exp():sum(), a:tanh(), a:sum() and, on the same
+the chain (a * 1.5 + b):exp():sum(), a:tanh(), a:sum(), a:max(), a:var() and, on the same
 elements as a matrix (100 or 1000 columns), m:sum(1), m:sum(2) and m:max(2)
 (values and positions) on 1k to 1M elements, 1 and 2 threads; microseconds per expression, best of 7 rounds,
 the 1- and 2-thread runs of each round alternating (so load changes hit
@@ -85,6 +85,8 @@ for _, n in ipairs(sizes) do
     {"chain", function() return (a * 1.5 + b):exp():sum() end},
     {"tanh", function() return a:tanh() end},
     {"sum", function() return a:sum() end},
+    {"max", function() return a:max() end},
+    {"var", function() return a:var() end},
     {"sum1", function() return m:sum(1) end},
     {"sum2", function() return m:sum(2) end},
     {"max2", function() return m:max(2) end},

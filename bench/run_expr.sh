@@ -25,7 +25,7 @@ done
 echo "# end, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/python3 - "$OUT" <<'PY'
 import re, sys
-EXPRS = ("chain", "tanh", "sum", "sum1", "sum2", "max2")
+EXPRS = ("chain", "tanh", "sum", "max", "var", "sum1", "sum2", "max2")
 best = {}
 for line in open(sys.argv[1]):
     m = re.match(r"(\w+) n=(\d+) threads=(\d) (.*)", line)

@@ -20,9 +20,13 @@
 **    outputs being the contiguous, vectorised loop.
 ** Every output is computed by one task with arithmetic that does not
 ** depend on the cut, and the lanes are generic vectors, the same operations
-** in every clone (LN_CLONES): the same bits for any thread count and CPU.
-** This file is compiled with -ffp-contract=off (core/CMakeLists.txt): no
-** fused multiply-add in the variance, so every clone rounds alike.
+** in every clone (LN_CLONES), and the AVX-512 paths (intrinsics where
+** GCC's own code is slow) do the same operations per lane: the same bits
+** for any thread count and CPU (tests/c/test_reduce_paths.c compares the
+** generic and AVX-512 paths). This file is compiled with -ffp-contract=off
+** (core/CMakeLists.txt): no fused multiply-add in the variance, so every
+** path rounds alike. ln_argext and ln_sum_dev2 expose the row kernels to
+** the whole-tensor :max/:argmax/:var (tensor_ops_math.c).
 **
 ** Semantics (unchanged): ties go to the first position; a NaN beats every
 ** number (the first NaN wins); var is biased (÷ len), std unbiased.
