@@ -102,7 +102,8 @@ typedef enum ln_reduce_op {
 } ln_reduce_op;
 /* Reduce a tensor viewed as [outer, len, inner] along its middle axis:
 ** y[o, i] = op over l of x[o, l, i]. ARGMAX/ARGMIN give 0-based positions
-** as floats (first wins ties). */
+** as floats (first wins ties, the first NaN beats every number); sums in
+** double (core/kernels_reduce.c), the same bits for any thread count. */
 LN_API void ln_reduce(ln_reduce_op op, float *y, const float *x,
                       int64_t outer, int64_t len, int64_t inner);
 
