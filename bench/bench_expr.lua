@@ -1,6 +1,7 @@
 --[[ bench/bench_expr.lua -- tensor expressions from Lua (issues 16 and 21):
-the chain (a * 1.5 + b):exp():sum(), a:tanh() and a:sum() on 1k to 1M
-elements, 1 and 2 threads; microseconds per expression, best of 7 rounds,
+the chain (a * 1.5 + b):exp():sum(), a:tanh(), a:sum(), a:max(), a:var() and, on the same
+elements as a matrix (100 or 1000 columns), m:sum(1), m:sum(2) and m:max(2)
+(values and positions) on 1k to 1M elements, 1 and 2 threads; microseconds per expression, best of 7 rounds,
 the 1- and 2-thread runs of each round alternating (so load changes hit
 both). bench/torch_expr.py times the same expressions in PyTorch eager:
 run both in one session and compare (bench/run_expr.sh does).
@@ -76,11 +77,19 @@ end
 
 for _, n in ipairs(sizes) do
   local a, b = ln.rand(n), ln.rand(n)
+  -- the same elements as a matrix (1000 columns from 100k on, else 100)
+  local cols = n >= 100000 and 1000 or 100
+  local m = a:narrow(1, 1, n // cols * cols):reshape(n // cols, cols)
   local reps = math.max(3, 20000000 // n)
   local exprs = {
     {"chain", function() return (a * 1.5 + b):exp():sum() end},
     {"tanh", function() return a:tanh() end},
     {"sum", function() return a:sum() end},
+    {"max", function() return a:max() end},
+    {"var", function() return a:var() end},
+    {"sum1", function() return m:sum(1) end},
+    {"sum2", function() return m:sum(2) end},
+    {"max2", function() return m:max(2) end},
   }
   local best = {{}, {}}
   for _ = 1, 7 do
@@ -93,7 +102,8 @@ for _, n in ipairs(sizes) do
   end
   for threads = 1, 2 do
     local r = best[threads]
-    print(string.format("lunet n=%d threads=%d chain %.1f tanh %.1f sum %.1f", n, threads,
-                        r[1], r[2], r[3]))
+    local fields = {}
+    for k, e in ipairs(exprs) do fields[k] = string.format("%s %.1f", e[1], r[k]) end
+    print(string.format("lunet n=%d threads=%d %s", n, threads, table.concat(fields, " ")))
   end
 end

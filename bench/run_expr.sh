@@ -25,21 +25,22 @@ done
 echo "# end, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/python3 - "$OUT" <<'PY'
 import re, sys
+EXPRS = ("chain", "tanh", "sum", "max", "var", "sum1", "sum2", "max2")
 best = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"(\w+) n=(\d+) threads=(\d) chain ([\d.]+) tanh ([\d.]+) sum ([\d.]+)", line)
+    m = re.match(r"(\w+) n=(\d+) threads=(\d) (.*)", line)
     if not m:
         continue
     who, n, th = m.group(1), int(m.group(2)), int(m.group(3))
-    for k, e in enumerate(("chain", "tanh", "sum")):
+    for e, v in re.findall(r"(\w+) ([\d.]+)", m.group(4)):
         key = (who, n, th, e)
-        best[key] = min(best.get(key, 1e99), float(m.group(4 + k)))
+        best[key] = min(best.get(key, 1e99), float(v))
 sizes = sorted({k[1] for k in best})
 print("\nbest us per expression; speed-up = PyTorch's better thread count / lunet")
 print("| n | expr | lunet 1T | lunet 2T | torch 1T | torch 2T | lunet 1T / torch | lunet 2T / torch |")
 print("|---:|---|---:|---:|---:|---:|---:|---:|")
 for n in sizes:
-    for e in ("chain", "tanh", "sum"):
+    for e in EXPRS:
         l1, l2 = best.get(("lunet", n, 1, e)), best.get(("lunet", n, 2, e))
         t1, t2 = best.get(("torch", n, 1, e)), best.get(("torch", n, 2, e))
         if None in (l1, l2, t1, t2):

@@ -67,6 +67,33 @@ void ln_axpy(float *y, float a, const float *x, int64_t n) {
     ln_parallel_for(n, axpy_range, &j);
 }
 
+/* ln_parallel_for_cost for the kernels of tensor expressions, in at most
+** EW_TASKS tasks of consecutive elements (at least LN_PAR_CHUNK each,
+** multiples of 1024): each task is one claim on the pool's job word, which
+** the two cores pass back and forth, and 8k-element chunks made 128 of them
+** for 1M elements. The threshold is ln_parallel_for_cost's (n * cost from
+** LN_PAR_MIN on). Elementwise: no result depends on the cut. */
+#define EW_TASKS 16
+typedef struct {
+    ln_range_fn fn;
+    void *arg;
+    int64_t n, per;
+} ew_spread_job;
+
+static void ew_spread_range(void *arg, int64_t lo, int64_t hi) {
+    const ew_spread_job *s = arg;
+    s->fn(s->arg, lo * s->per, hi * s->per < s->n ? hi * s->per : s->n);
+}
+
+static void ew_spread(int64_t n, int cost, ln_range_fn fn, void *arg) {
+    if (n <= 0) return;
+    int64_t per = (n + EW_TASKS - 1) / EW_TASKS;
+    per = (per + 1023) / 1024 * 1024;
+    if (per < LN_PAR_CHUNK) per = LN_PAR_CHUNK;
+    ew_spread_job s = {fn, arg, n, per};
+    ln_parallel_rows((n + per - 1) / per, per * cost, ew_spread_range, &s);
+}
+
 /* The elementwise kernels of tensor expressions run through
 ** ln_parallel_for: below LN_PAR_MIN elements that is one direct call, with
 ** no OpenMP entry (an if(0) region still sets up a team in libgomp, most of
@@ -170,11 +197,11 @@ void ln_unary(ln_unary_op op, float *y, const float *x, int64_t n) {
                 op == LN_U_SIGMOID;
 #ifdef LN_EXP512
     if (op == LN_U_EXP && have_avx512()) {
-        ln_parallel_for_cost(n, LN_PAR_COST_VMATH, exp512_range, &j);
+        ew_spread(n, LN_PAR_COST_VMATH, exp512_range, &j);
         return;
     }
 #endif
-    ln_parallel_for_cost(n, heavy ? LN_PAR_COST_VMATH : 1, unary_range, &j);
+    ew_spread(n, heavy ? LN_PAR_COST_VMATH : 1, unary_range, &j);
 }
 
 LN_CLONES static void clamp_range(void *arg, int64_t lo, int64_t hi) {
@@ -191,6 +218,14 @@ void ln_clamp(float *y, const float *x, float lo, float hi, int64_t n) {
     lin_job j = {y, x, lo, hi};
     ln_parallel_for(n, clamp_range, &j);
 }
+
+/* The arithmetic of tensor expressions (a * 1.5, a + b) counts as two
+** units of work, as the vmath functions do (LN_PAR_COST_VMATH): it writes
+** a fresh result whose lines come from L3, and an expression whose exp is
+** spread while its + stays on one core moves every block between the
+** cores twice (2 threads, 100k elements: (a * 1.5 + b):exp():sum() took
+** 63 us against 50 on 1 thread; spread alike from 65536 on: 43-46). */
+#define LN_EW_COST LN_PAR_COST_VMATH
 
 static inline float binary1(ln_binary_op op, float a, float b) {
     switch (op) {
@@ -247,7 +282,7 @@ LN_CLONES static void scalar_range(void *arg, int64_t lo, int64_t hi) {
 void ln_binary_scalar(ln_binary_op op, float *z, const float *x, float s,
                       int scalar_first, int64_t n) {
     ew_job j = {.op = op, .scalar_first = scalar_first, .z = z, .x = x, .s = s};
-    ln_parallel_for(n, scalar_range, &j);
+    ew_spread(n, LN_EW_COST, scalar_range, &j);
 }
 
 LN_CLONES static void same_shape_range(void *arg, int64_t lo, int64_t hi) {
@@ -372,7 +407,7 @@ void ln_binary(ln_binary_op op, float *z, int nz, const int64_t *sz,
     for (int i = 0; i < nz; i++) same &= tx[i] != 0 && ty[i] != 0;
     if (same && nx == nz && ny == nz) {
         ew_job j = {.op = op, .z = z, .x = x, .y = y};
-        ln_parallel_for(n, same_shape_range, &j);
+        ew_spread(n, LN_EW_COST, same_shape_range, &j);
         return;
     }
     bc_job j = {{.op = op, .z = z, .x = x, .y = y}, nz, sz, {0}, {0}};
@@ -524,11 +559,15 @@ typedef struct {
     int64_t m;
     double *part;
     int square;
+    int64_t per; /* blocks per task */
 } sum_job;
 
+/* Tasks [lo, hi): task t is blocks [t * per, (t + 1) * per). */
 static void sum_blocks(void *arg, int64_t lo, int64_t hi) {
     const sum_job *j = arg;
-    for (int64_t b = lo; b < hi; b++) {
+    const int64_t nb = (j->m + LN_BLOCK - 1) / LN_BLOCK;
+    const int64_t b1 = hi * j->per < nb ? hi * j->per : nb;
+    for (int64_t b = lo * j->per; b < b1; b++) {
         int64_t s = b * LN_BLOCK, e = s + LN_BLOCK < j->m ? s + LN_BLOCK : j->m;
         j->part[b] = j->square ? sq_lane_sum(j->x + s, e - s) : lane_sum(j->x + s, e - s);
     }
@@ -536,7 +575,12 @@ static void sum_blocks(void *arg, int64_t lo, int64_t hi) {
 
 /* Sum of x (or of x squared): blocks of LN_BLOCK, each summed as above
 ** into a double, the partial sums then added in block order. The blocks are spread by
-** ln_parallel_rows (no OpenMP region: see parallel_pool.c). */
+** ln_parallel_rows (no OpenMP region: see parallel_pool.c), SUM_TASKS tasks of
+** consecutive blocks per group: every task is one claim on the job word
+** shared by the two cores, and one per 8k-element chunk (128 for 1M
+** elements) cost the 2-thread sum ~15 % of its time. Which thread sums a
+** block never changes its partial sum or the order they are added in. */
+#define SUM_TASKS 16
 static double block_sum(const float *x, int64_t n, int square) {
     enum { GROUP = 256 };
     double total = 0;
@@ -545,8 +589,9 @@ static double block_sum(const float *x, int64_t n, int square) {
                                                       : (int64_t)GROUP * LN_BLOCK;
         int64_t nb = (m + LN_BLOCK - 1) / LN_BLOCK;
         double part[GROUP];
-        sum_job j = {x + g, m, part, square};
-        ln_parallel_rows(nb, LN_BLOCK, sum_blocks, &j);
+        const int64_t per = nb / SUM_TASKS > 1 ? nb / SUM_TASKS : 1;
+        sum_job j = {x + g, m, part, square, per};
+        ln_parallel_rows((nb + per - 1) / per, LN_BLOCK * per, sum_blocks, &j);
         for (int64_t b = 0; b < nb; b++) total += part[b];
     }
     return total;
@@ -555,48 +600,7 @@ static double block_sum(const float *x, int64_t n, int square) {
 double ln_sum(const float *x, int64_t n) { return block_sum(x, n, 0); }
 double ln_sumsq(const float *x, int64_t n) { return block_sum(x, n, 1); }
 
-void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
-               int64_t len, int64_t inner) {
-    int64_t nout = outer * inner;
-    LN_FOR(nout * len,
-    for (int64_t oi = 0; oi < nout; oi++) {
-        int64_t o = oi / inner, i = oi % inner;
-        const float *p = x + o * len * inner + i;
-        double acc = 0, best = 0;
-        int64_t arg = 0;
-        switch (op) {
-        case LN_R_SUM:
-        case LN_R_MEAN:
-            for (int64_t l = 0; l < len; l++) acc += p[l * inner];
-            y[oi] = (float)(op == LN_R_MEAN ? acc / (double)len : acc);
-            break;
-        case LN_R_MAX:
-        case LN_R_ARGMAX:
-        case LN_R_MIN:
-        case LN_R_ARGMIN: {
-            int want_max = op == LN_R_MAX || op == LN_R_ARGMAX;
-            best = len ? p[0] : NAN;
-            for (int64_t l = 1; l < len; l++) {
-                float v = p[l * inner];
-                if (want_max ? v > best : v < best) best = v, arg = l;
-                else if (v != v && best == best) best = v, arg = l; /* NaN wins */
-            }
-            y[oi] = (op == LN_R_MAX || op == LN_R_MIN) ? (float)best : (float)arg;
-        } break;
-        case LN_R_VAR:
-        case LN_R_STD: {
-            for (int64_t l = 0; l < len; l++) acc += p[l * inner];
-            double mean = acc / (double)len, ss = 0;
-            for (int64_t l = 0; l < len; l++) {
-                double d = p[l * inner] - mean;
-                ss += d * d;
-            }
-            y[oi] = op == LN_R_VAR ? (float)(ss / (double)len)
-                                   : (float)sqrt(ss / (double)(len > 1 ? len - 1 : 1));
-        } break;
-        }
-    });
-}
+/* ln_reduce (sum/mean/max/... along an axis): kernels_reduce.c. */
 
 /* Rows [lo, hi) of the softmax: the exponentials vectorised (vmath.h), then
 ** summed in double in column order. */

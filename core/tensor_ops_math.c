@@ -6,7 +6,9 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "lunet/kernels.h"
 #include "lunet/overflow.h"
+#include "lunet/parallel.h"
 #include "par_for.h"
 #include "tensor_bcast.h"
 
@@ -283,10 +285,44 @@ static inline int better(int want_max, double v, double best) {
             bp[b] = at;                                                       \
         });                                                                   \
     }
-DEF_SCAN(float, scan_f32)
 DEF_SCAN(int32_t, scan_i32)
 DEF_SCAN(uint8_t, scan_u8)
 #undef DEF_SCAN
+
+/* float32 blocks of the whole-tensor extreme and variance: ln_argext /
+** ln_sum_dev2 per RED_BLOCK block (vectorised, kernels_reduce.c), spread by
+** ln_parallel_rows in at most 16 tasks of consecutive blocks (the helper
+** pool, not an OpenMP region; each task a claim on its job word). The
+** blocks and the order their results are combined in are fixed: the same
+** result for any thread count. */
+typedef struct {
+    const float *p;
+    int64_t n, nb, per;
+    int want_max;
+    double mean, *bv;
+    int64_t *bp;
+} f32_blocks_job;
+
+static void f32_blocks(void *arg, int64_t lo, int64_t hi) {
+    const f32_blocks_job *j = arg;
+    const int64_t b1 = hi * j->per < j->nb ? hi * j->per : j->nb;
+    for (int64_t b = lo * j->per; b < b1; b++) {
+        int64_t s = b * RED_BLOCK, e = s + RED_BLOCK < j->n ? s + RED_BLOCK : j->n;
+        if (j->bp) {
+            int64_t at = s + ln_argext(j->p + s, e - s, j->want_max);
+            j->bp[b] = at;
+            j->bv[b] = j->p[at];
+        } else {
+            j->bv[b] = ln_sum_dev2(j->p + s, e - s, j->mean);
+        }
+    }
+}
+
+static void f32_blocks_run(f32_blocks_job *j) {
+    j->per = j->nb / 16 > 1 ? j->nb / 16 : 1;
+    ln_parallel_rows((j->nb + j->per - 1) / j->per, (int64_t)RED_BLOCK * j->per,
+                     f32_blocks, j);
+}
 
 void ln_minmax_all(const ln_tensor *x, int want_max, double *value,
                    int64_t *pos) {
@@ -308,7 +344,10 @@ void ln_minmax_all(const ln_tensor *x, int want_max, double *value,
         return;
     }
     switch (x->dtype) {
-    case LN_FLOAT32: scan_f32(ln_f32(x), n, nb, want_max, bv, bp); break;
+    case LN_FLOAT32: {
+        f32_blocks_job j = {ln_f32(x), n, nb, 1, want_max, 0, bv, bp};
+        f32_blocks_run(&j);
+    } break;
     case LN_INT32: scan_i32(ln_i32(x), n, nb, want_max, bv, bp); break;
     case LN_UINT8: scan_u8(ln_u8(x), n, nb, want_max, bv, bp); break;
     }
@@ -336,6 +375,11 @@ double ln_var_all(const ln_tensor *x, int unbiased) {
             double d = ln_get_f64(x, i) - mean;
             ss += d * d;
         }
+    } else if (x->dtype == LN_FLOAT32) {
+        f32_blocks_job j = {ln_f32(x), n, nb, 1, 0, mean, part, NULL};
+        f32_blocks_run(&j);
+        for (int64_t b = 0; b < nb; b++) ss += part[b];
+        free(part);
     } else {
         LN_FOR(n,
         for (int64_t b = 0; b < nb; b++) {

@@ -14,10 +14,22 @@
 
 #include "lua_tensor.h"
 
-/* Reduce t along dim with ln_reduce into a float32 tensor (pushed). */
-static ln_tensor *reduce_dim(lua_State *L, ln_tensor *t, int dim, int keepdim,
+/* outer/len/inner of x viewed around dim. */
+static void around(const ln_tensor *x, int dim, int64_t *outer, int64_t *len,
+                   int64_t *inner) {
+    *outer = *inner = 1;
+    *len = x->shape[dim];
+    for (int i = 0; i < x->ndim; i++) {
+        if (i < dim) *outer *= x->shape[i];
+        if (i > dim) *inner *= x->shape[i];
+    }
+}
+
+/* Reduce the float32 tensor x along dim with ln_reduce into a float32
+** tensor (pushed). */
+static ln_tensor *reduce_f32(lua_State *L, ln_tensor *x, int dim, int keepdim,
                              ln_reduce_op op) {
-    ln_tensor *x = lnT_as(L, t, LN_FLOAT32);
+    const ln_tensor *t = x;
     int64_t shape[LN_MAX_DIM], outer = 1, inner = 1, len = t->shape[dim];
     int nd = 0;
     for (int i = 0; i < t->ndim; i++) {
@@ -29,6 +41,12 @@ static ln_tensor *reduce_dim(lua_State *L, ln_tensor *t, int dim, int keepdim,
     ln_tensor *y = lnT_push(L, ln_tensor_empty(lnL_ctx(), LN_FLOAT32, nd, shape));
     if (y->numel) ln_reduce(op, ln_f32(y), ln_f32(x), outer, len, inner);
     return y;
+}
+
+/* Reduce t (any dtype; float32 copy pushed when it is not) along dim. */
+static ln_tensor *reduce_dim(lua_State *L, ln_tensor *t, int dim, int keepdim,
+                             ln_reduce_op op) {
+    return reduce_f32(L, lnT_as(L, t, LN_FLOAT32), dim, keepdim, op);
 }
 
 static void no_empty(lua_State *L, const ln_tensor *t, int dim, const char *fn) {
@@ -111,13 +129,22 @@ static int extremum(lua_State *L, int want_max, const char *fn) {
     }
     int dim = lnT_check_dim(L, 2, t, fn), keep = lua_toboolean(L, 3);
     no_empty(L, t, dim, fn);
-    ln_tensor *v = reduce_dim(L, t, dim, keep, want_max ? LN_R_MAX : LN_R_MIN);
+    /* one pass for the positions; the values are the elements there */
+    ln_tensor *x = lnT_as(L, t, LN_FLOAT32);
+    ln_tensor *p = reduce_f32(L, x, dim, keep, want_max ? LN_R_ARGMAX : LN_R_ARGMIN);
+    ln_tensor *v = lnT_push(L, ln_tensor_empty(lnL_ctx(), LN_FLOAT32, p->ndim, p->shape));
+    int64_t outer, len, inner;
+    around(x, dim, &outer, &len, &inner);
+    const float *xs = ln_f32(x), *ps = ln_f32(p);
+    float *vs = ln_f32(v);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++)
+            vs[o * inner + i] = xs[(o * len + (int64_t)ps[o * inner + i]) * inner + i];
     int vi = lua_gettop(L);
     if (t->dtype != LN_FLOAT32) {
         lnT_push(L, ln_tensor_cast(lnL_ctx(), v, t->dtype));
         lua_replace(L, vi);
     }
-    ln_tensor *p = reduce_dim(L, t, dim, keep, want_max ? LN_R_ARGMAX : LN_R_ARGMIN);
     positions(L, p);
     lua_pushvalue(L, vi); /* values, then positions */
     lua_pushvalue(L, -2);

@@ -89,13 +89,21 @@ LN_API void ln_binary_scalar(ln_binary_op op, float *z, const float *x,
 LN_API double ln_sum(const float *x, int64_t n);
 LN_API double ln_sumsq(const float *x, int64_t n);
 
+/* The first position of the largest (want_max) or smallest of x[0..n)
+** under ln_reduce's rule -- the first of equal values, the first NaN over
+** every number -- 0 when n == 0; and the sum of (x - mean)^2 in double
+** lanes (a fixed order). Whole-tensor :max/:argmax/:var's blocks. */
+LN_API int64_t ln_argext(const float *x, int64_t n, int want_max);
+LN_API double ln_sum_dev2(const float *x, int64_t n, double mean);
+
 typedef enum ln_reduce_op {
     LN_R_SUM, LN_R_MEAN, LN_R_MAX, LN_R_MIN, LN_R_ARGMAX, LN_R_ARGMIN,
     LN_R_VAR /* biased */, LN_R_STD /* unbiased, like Torch */
 } ln_reduce_op;
 /* Reduce a tensor viewed as [outer, len, inner] along its middle axis:
 ** y[o, i] = op over l of x[o, l, i]. ARGMAX/ARGMIN give 0-based positions
-** as floats (first wins ties). */
+** as floats (first wins ties, the first NaN beats every number); sums in
+** double (core/kernels_reduce.c), the same bits for any thread count. */
 LN_API void ln_reduce(ln_reduce_op op, float *y, const float *x,
                       int64_t outer, int64_t len, int64_t inner);
 

@@ -1,0 +1,534 @@
+/*
+** kernels_reduce.c -- ln_reduce: sum, mean, max, min, argmax, argmin, var
+** and std of a tensor viewed as [outer, len, inner] along its middle axis
+** (Tensor:sum(dim) and friends, autograd's sum-to-shape). Owner: core
+** (issue 21).
+**
+** Two layouts, each vectorised along the memory:
+**  - inner == 1 (the last axis): every output is a contiguous row. Sums run
+**    in double in RED_LANES lanes (element l of the row goes to lane
+**    l % RED_LANES, in order; the lanes are then added in a fixed tree, the
+**    last len % RED_LANES elements after them one by one), so the error is
+**    that of a double sum -- far below the final rounding to float32, as
+**    the sequential double sum this replaces (it ran one dependent double
+**    addition per element: 0.65 ms for 1M elements against PyTorch's
+**    0.05). max/min/arg*: a vectorised pass finds the extreme value (and
+**    whether a NaN is there), a second finds its first position in blocks.
+**  - inner > 1: a block of up to RED_COLS outputs at once, the rows of x
+**    added into them in order (the same double additions, in the same
+**    order, as one output at a time: the bits of the scalar loop), the
+**    outputs being the contiguous, vectorised loop.
+** Every output is computed by one task with arithmetic that does not
+** depend on the cut, and the lanes are generic vectors, the same operations
+** in every clone (LN_CLONES), and the AVX-512 paths (intrinsics where
+** GCC's own code is slow) do the same operations per lane: the same bits
+** for any thread count and CPU (tests/c/test_reduce_paths.c compares the
+** generic and AVX-512 paths). This file is compiled with -ffp-contract=off
+** (core/CMakeLists.txt): no fused multiply-add in the variance, so every
+** path rounds alike. ln_argext and ln_sum_dev2 expose the row kernels to
+** the whole-tensor :max/:argmax/:var (tensor_ops_math.c).
+**
+** Semantics (unchanged): ties go to the first position; a NaN beats every
+** number (the first NaN wins); var is biased (÷ len), std unbiased.
+*/
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lunet/kernels.h"
+#include "lunet/parallel.h"
+
+#define RED_LANES 32 /* double lanes of a row sum: 4 vectors of 8 */
+#define RED_COLS 1024 /* outputs per block when inner > 1 */
+#define RED_FIND 64  /* elements per block of the position search */
+
+typedef double red_v8d __attribute__((vector_size(64)));
+typedef float red_v8f __attribute__((vector_size(32)));
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(LN_NO_CLONES)
+#include <immintrin.h>
+#define RED512 1
+/* The same lanes and operations as the generic code below, written with
+** the AVX-512 conversions GCC does not emit from it (it converts 8 floats
+** as two halves and reassembles them: 3x slower): the same bits. */
+#define T512(s) __attribute__((target("avx512f"))) s
+T512(static double row_sum512(const float *x, int64_t n, double mean, int dev2)) {
+    __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+    const __m512d mv = _mm512_set1_pd(mean);
+    int64_t i = 0;
+#define CV(k) _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8 * (k)))
+#define SQ(d) _mm512_mul_pd(_mm512_sub_pd(d, mv), _mm512_sub_pd(d, mv))
+    if (dev2)
+        for (; i + RED_LANES <= n; i += RED_LANES) {
+            a0 = _mm512_add_pd(a0, SQ(CV(0)));
+            a1 = _mm512_add_pd(a1, SQ(CV(1)));
+            a2 = _mm512_add_pd(a2, SQ(CV(2)));
+            a3 = _mm512_add_pd(a3, SQ(CV(3)));
+        }
+    else
+        for (; i + RED_LANES <= n; i += RED_LANES) {
+            a0 = _mm512_add_pd(a0, CV(0));
+            a1 = _mm512_add_pd(a1, CV(1));
+            a2 = _mm512_add_pd(a2, CV(2));
+            a3 = _mm512_add_pd(a3, CV(3));
+        }
+#undef CV
+#undef SQ
+    double s[8];
+    _mm512_storeu_pd(s, _mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+    double r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++) {
+        double d = (double)x[i] - mean;
+        r += dev2 ? d * d : (double)x[i];
+    }
+    return r;
+}
+
+/* row_arg's two passes: the extreme (max/min of 4 vectors; NaN noted
+** apart) and the first lane equal to it (or unordered), by mask. */
+T512(static int64_t row_arg512(const float *x, int64_t n, int want_max)) {
+    __m512 m0 = _mm512_set1_ps(x[0]), m1 = m0, m2 = m0, m3 = m0;
+    __mmask16 nan = 0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512 v0 = _mm512_loadu_ps(x + i), v1 = _mm512_loadu_ps(x + i + 16),
+               v2 = _mm512_loadu_ps(x + i + 32), v3 = _mm512_loadu_ps(x + i + 48);
+        nan |= _mm512_cmp_ps_mask(v0, v1, _CMP_UNORD_Q) |
+               _mm512_cmp_ps_mask(v2, v3, _CMP_UNORD_Q);
+        if (want_max) {
+            m0 = _mm512_max_ps(m0, v0), m1 = _mm512_max_ps(m1, v1);
+            m2 = _mm512_max_ps(m2, v2), m3 = _mm512_max_ps(m3, v3);
+        } else {
+            m0 = _mm512_min_ps(m0, v0), m1 = _mm512_min_ps(m1, v1);
+            m2 = _mm512_min_ps(m2, v2), m3 = _mm512_min_ps(m3, v3);
+        }
+    }
+    /* the rest: whole vectors, then one masked (the masked-off lanes hold
+    ** x[0], which changes no extreme) */
+    for (; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff
+                                        : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_mask_loadu_ps(m1, k, x + i);
+        if (want_max) m1 = _mm512_max_ps(m1, v);
+        else m1 = _mm512_min_ps(m1, v);
+        nan |= _mm512_mask_cmp_ps_mask(k, v, v, _CMP_UNORD_Q);
+    }
+    float m;
+    if (want_max)
+        m = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+    else
+        m = _mm512_reduce_min_ps(_mm512_min_ps(_mm512_min_ps(m0, m1), _mm512_min_ps(m2, m3)));
+    const __m512 mv = _mm512_set1_ps(m);
+    for (i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff
+                                        : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+        __mmask16 h = nan ? _mm512_mask_cmp_ps_mask(k, v, v, _CMP_UNORD_Q)
+                          : _mm512_mask_cmp_ps_mask(k, v, mv, _CMP_EQ_OQ);
+        if (h) return i + __builtin_ctz((unsigned)h);
+    }
+    return 0; /* not reached */
+}
+
+/* The inner > 1 case for sum/mean and max/min/arg*: columns [c0, c0 + w)
+** of rows base, base + inner, ... (len rows); returns how many leading
+** columns it did (the rest: the generic loop). Sums: 32 columns in four
+** double accumulators over all rows, in row order (the scalar loop's
+** additions). Extremes: 64 columns in four (best, position) pairs, the
+** scalar rule per lane (strictly better, or a NaN over a number). */
+T512(static int64_t cols512(ln_reduce_op op, float *y, const float *base,
+                             int64_t len, int64_t inner, int64_t w)) {
+    int64_t c = 0;
+    if (op == LN_R_SUM || op == LN_R_MEAN) {
+        /* the rows streamed (contiguous runs of w floats), two at a time
+        ** into the accumulators, which stay in L1 */
+        double acc[RED_COLS] __attribute__((aligned(64)));
+        const int64_t w8 = w / 8 * 8;
+        for (c = 0; c < w8; c += 8) _mm512_store_pd(acc + c, _mm512_setzero_pd());
+        int64_t l = 0;
+        for (; l + 2 <= len; l += 2) {
+            const float *r0 = base + l * inner, *r1 = r0 + inner;
+            const float *pf = r1 + 3 * inner; /* two pairs ahead */
+            for (c = 0; c < w8; c += 8) {
+                if (!(c & 15)) {
+                    _mm_prefetch((const char *)(pf - inner + c), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(pf + c), _MM_HINT_T0);
+                }
+                __m512d a = _mm512_load_pd(acc + c);
+                a = _mm512_add_pd(a, _mm512_cvtps_pd(_mm256_loadu_ps(r0 + c)));
+                a = _mm512_add_pd(a, _mm512_cvtps_pd(_mm256_loadu_ps(r1 + c)));
+                _mm512_store_pd(acc + c, a);
+            }
+        }
+        if (l < len) {
+            const float *r0 = base + l * inner;
+            for (c = 0; c < w8; c += 8)
+                _mm512_store_pd(acc + c, _mm512_add_pd(_mm512_load_pd(acc + c),
+                                                       _mm512_cvtps_pd(_mm256_loadu_ps(r0 + c))));
+        }
+        const __m512d n = _mm512_set1_pd((double)len);
+        for (c = 0; c < w8; c += 8) {
+            __m512d a = _mm512_load_pd(acc + c);
+            if (op == LN_R_MEAN) a = _mm512_div_pd(a, n);
+            _mm256_storeu_ps(y + c, _mm512_cvtpd_ps(a));
+        }
+        return w8;
+    }
+    if (op == LN_R_VAR || op == LN_R_STD || len < 1 || len > INT32_MAX) return 0;
+    const int want_max = op == LN_R_MAX || op == LN_R_ARGMAX;
+    const int values = op == LN_R_MAX || op == LN_R_MIN;
+#define TAKE(v, b, PRED)                                                     \
+    (_mm512_cmp_ps_mask(v, b, PRED) |                                        \
+     _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(b, b, _CMP_ORD_Q), v, v, _CMP_UNORD_Q))
+#define EXT_GROUP(PRED)                                                      \
+    do {                                                                     \
+        const float *r = base + c;                                           \
+        __m512 b0 = _mm512_loadu_ps(r), b1 = _mm512_loadu_ps(r + 16),        \
+               b2 = _mm512_loadu_ps(r + 32), b3 = _mm512_loadu_ps(r + 48);   \
+        __m512i p0 = _mm512_setzero_si512(), p1 = p0, p2 = p0, p3 = p0;      \
+        for (int64_t l = 1; l < len; l++) {                                  \
+            r += inner;                                                      \
+            _mm_prefetch((const char *)(r + 4 * inner), _MM_HINT_T0);        \
+            _mm_prefetch((const char *)(r + 4 * inner + 16), _MM_HINT_T0);   \
+            _mm_prefetch((const char *)(r + 4 * inner + 32), _MM_HINT_T0);   \
+            _mm_prefetch((const char *)(r + 4 * inner + 48), _MM_HINT_T0);   \
+            const __m512i lv = _mm512_set1_epi32((int)l);                    \
+            __m512 v0 = _mm512_loadu_ps(r), v1 = _mm512_loadu_ps(r + 16),    \
+                   v2 = _mm512_loadu_ps(r + 32), v3 = _mm512_loadu_ps(r + 48); \
+            __mmask16 k0 = TAKE(v0, b0, PRED), k1 = TAKE(v1, b1, PRED),      \
+                      k2 = TAKE(v2, b2, PRED), k3 = TAKE(v3, b3, PRED);      \
+            b0 = _mm512_mask_blend_ps(k0, b0, v0);                           \
+            p0 = _mm512_mask_blend_epi32(k0, p0, lv);                        \
+            b1 = _mm512_mask_blend_ps(k1, b1, v1);                           \
+            p1 = _mm512_mask_blend_epi32(k1, p1, lv);                        \
+            b2 = _mm512_mask_blend_ps(k2, b2, v2);                           \
+            p2 = _mm512_mask_blend_epi32(k2, p2, lv);                        \
+            b3 = _mm512_mask_blend_ps(k3, b3, v3);                           \
+            p3 = _mm512_mask_blend_epi32(k3, p3, lv);                        \
+        }                                                                    \
+        if (values) {                                                        \
+            _mm512_storeu_ps(y + c, b0), _mm512_storeu_ps(y + c + 16, b1);   \
+            _mm512_storeu_ps(y + c + 32, b2), _mm512_storeu_ps(y + c + 48, b3); \
+        } else {                                                             \
+            _mm512_storeu_ps(y + c, _mm512_cvtepi32_ps(p0));                 \
+            _mm512_storeu_ps(y + c + 16, _mm512_cvtepi32_ps(p1));            \
+            _mm512_storeu_ps(y + c + 32, _mm512_cvtepi32_ps(p2));            \
+            _mm512_storeu_ps(y + c + 48, _mm512_cvtepi32_ps(p3));            \
+        }                                                                    \
+    } while (0)
+    for (; c + 64 <= w; c += 64) {
+        if (want_max) EXT_GROUP(_CMP_GT_OQ);
+        else EXT_GROUP(_CMP_LT_OQ);
+    }
+#undef EXT_GROUP
+#undef TAKE
+    return c;
+}
+
+static int have512(void) {
+    static int have = -1;
+    if (have < 0) have = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return have;
+}
+#endif
+
+/* x[0..n) as a double: lanes, then the tail in order. mean != 0 or square:
+** the sum of (x - mean)^2 instead. A macro body shared by both so the lane
+** order is the same. (Vectors are never passed between functions: the
+** clones' ABIs differ.) */
+#define ROW_LANES(TERM)                                                      \
+    red_v8d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                          \
+    int64_t i = 0;                                                           \
+    for (; i + RED_LANES <= n; i += RED_LANES) {                             \
+        red_v8f f;                                                           \
+        red_v8d d;                                                           \
+        memcpy(&f, x + i, sizeof f);                                         \
+        d = __builtin_convertvector(f, red_v8d);                             \
+        a0 += TERM(d);                                                       \
+        memcpy(&f, x + i + 8, sizeof f);                                     \
+        d = __builtin_convertvector(f, red_v8d);                             \
+        a1 += TERM(d);                                                       \
+        memcpy(&f, x + i + 16, sizeof f);                                    \
+        d = __builtin_convertvector(f, red_v8d);                             \
+        a2 += TERM(d);                                                       \
+        memcpy(&f, x + i + 24, sizeof f);                                    \
+        d = __builtin_convertvector(f, red_v8d);                             \
+        a3 += TERM(d);                                                       \
+    }                                                                        \
+    red_v8d s = (a0 + a1) + (a2 + a3);                                       \
+    double r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+
+#define PLAIN(d) (d)
+#define DEV2(d) (((d) - mv) * ((d) - mv))
+
+LN_CLONES static double row_sum_c(const float *x, int64_t n) {
+    ROW_LANES(PLAIN);
+    for (; i < n; i++) r += (double)x[i];
+    return r;
+}
+
+/* sum of (x - mean)^2 */
+LN_CLONES static double row_dev2_c(const float *x, int64_t n, double mean) {
+    const red_v8d mv = {mean, mean, mean, mean, mean, mean, mean, mean};
+    ROW_LANES(DEV2);
+    for (; i < n; i++) {
+        double d = (double)x[i] - mean;
+        r += d * d;
+    }
+    return r;
+}
+
+/* First position of the row's extreme under the rule above: pass 1 finds
+** the extreme value m (any order: max and min are exact) and whether a NaN
+** occurs; pass 2 the first element equal to m (or the first NaN), a block
+** at a time. Equal values (-0 and +0 too) keep the first, as the scalar
+** rule did. */
+LN_CLONES static int64_t row_arg_c(const float *x, int64_t n, int want_max) {
+    float m = x[0];
+    int nan = 0;
+    if (want_max) {
+#pragma omp simd reduction(max : m) reduction(| : nan)
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i];
+            nan |= v != v;
+            m = v > m ? v : m;
+        }
+    } else {
+#pragma omp simd reduction(min : m) reduction(| : nan)
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i];
+            nan |= v != v;
+            m = v < m ? v : m;
+        }
+    }
+    for (int64_t b = 0; b < n; b += RED_FIND) {
+        int64_t e = b + RED_FIND < n ? b + RED_FIND : n;
+        int hit = 0;
+        if (nan) {
+#pragma omp simd reduction(| : hit)
+            for (int64_t i = b; i < e; i++) hit |= x[i] != x[i];
+        } else {
+#pragma omp simd reduction(| : hit)
+            for (int64_t i = b; i < e; i++) hit |= x[i] == m;
+        }
+        if (!hit) continue;
+        for (int64_t i = b; i < e; i++)
+            if (nan ? x[i] != x[i] : x[i] == m) return i;
+    }
+    return 0; /* not reached: some element is m or NaN */
+}
+
+static double row_sum(const float *x, int64_t n) {
+#ifdef RED512
+    if (have512()) return row_sum512(x, n, 0, 0);
+#endif
+    return row_sum_c(x, n);
+}
+
+static double row_dev2(const float *x, int64_t n, double mean) {
+#ifdef RED512
+    if (have512()) return row_sum512(x, n, mean, 1);
+#endif
+    return row_dev2_c(x, n, mean);
+}
+
+static int64_t row_arg(const float *x, int64_t n, int want_max) {
+#ifdef RED512
+    if (have512()) return row_arg512(x, n, want_max);
+#endif
+    return row_arg_c(x, n, want_max);
+}
+
+int64_t ln_argext(const float *x, int64_t n, int want_max) {
+    return n > 0 ? row_arg(x, n, want_max) : 0;
+}
+
+double ln_sum_dev2(const float *x, int64_t n, double mean) {
+    return row_dev2(x, n, mean);
+}
+
+typedef struct {
+    ln_reduce_op op;
+    float *y;
+    const float *x;
+    int64_t outer, len, inner;
+    int64_t bw, nblk; /* inner > 1: blocks of bw columns, nblk per outer */
+} red_job;
+
+/* Outputs [lo, hi) of the last-axis case: one row each. */
+static void rows_range(void *arg, int64_t lo, int64_t hi) {
+    const red_job *j = arg;
+    const int64_t len = j->len;
+    for (int64_t o = lo; o < hi; o++) {
+        const float *p = j->x + o * len;
+        float *y = j->y + o;
+        switch (j->op) {
+        case LN_R_SUM: *y = (float)row_sum(p, len); break;
+        case LN_R_MEAN: *y = (float)(row_sum(p, len) / (double)len); break;
+        case LN_R_MAX:
+        case LN_R_MIN: *y = len ? p[row_arg(p, len, j->op == LN_R_MAX)] : NAN; break;
+        case LN_R_ARGMAX:
+        case LN_R_ARGMIN:
+            *y = len ? (float)row_arg(p, len, j->op == LN_R_ARGMAX) : 0.0f;
+            break;
+        case LN_R_VAR:
+        case LN_R_STD: {
+            double mean = row_sum(p, len) / (double)len;
+            double ss = row_dev2(p, len, mean);
+            *y = j->op == LN_R_VAR ? (float)(ss / (double)len)
+                                   : (float)sqrt(ss / (double)(len > 1 ? len - 1 : 1));
+        } break;
+        }
+    }
+}
+
+/* One block of the inner > 1 case: outputs y[c0..c1) of outer index o,
+** each the scalar loop's double accumulation over l in order. */
+LN_CLONES static void cols_block(const red_job *j, int64_t o, int64_t c0, int64_t c1) {
+    const int64_t len = j->len, inner = j->inner;
+    int64_t w = c1 - c0;
+    const float *base = j->x + o * len * inner + c0;
+    float *y = j->y + o * inner + c0;
+    double acc[RED_COLS], ss[RED_COLS];
+#ifdef RED512
+    if (have512()) {
+        int64_t done = cols512(j->op, y, base, len, inner, w);
+        base += done, y += done, w -= done;
+        if (w == 0) return;
+    }
+#endif
+    switch (j->op) {
+    case LN_R_SUM:
+    case LN_R_MEAN:
+    case LN_R_VAR:
+    case LN_R_STD: {
+        for (int64_t c = 0; c < w; c++) acc[c] = 0;
+        for (int64_t l = 0; l < len; l++) {
+            const float *r = base + l * inner;
+#pragma omp simd
+            for (int64_t c = 0; c < w; c++) acc[c] += (double)r[c];
+        }
+        if (j->op == LN_R_SUM) {
+            for (int64_t c = 0; c < w; c++) y[c] = (float)acc[c];
+            return;
+        }
+        if (j->op == LN_R_MEAN) {
+            for (int64_t c = 0; c < w; c++) y[c] = (float)(acc[c] / (double)len);
+            return;
+        }
+        for (int64_t c = 0; c < w; c++) {
+            acc[c] /= (double)len; /* the mean */
+            ss[c] = 0;
+        }
+        for (int64_t l = 0; l < len; l++) {
+            const float *r = base + l * inner;
+#pragma omp simd
+            for (int64_t c = 0; c < w; c++) {
+                double d = r[c] - acc[c];
+                ss[c] += d * d;
+            }
+        }
+        for (int64_t c = 0; c < w; c++)
+            y[c] = j->op == LN_R_VAR
+                       ? (float)(ss[c] / (double)len)
+                       : (float)sqrt(ss[c] / (double)(len > 1 ? len - 1 : 1));
+        return;
+    }
+    default: break;
+    }
+    /* max/min/arg*: best and its position per output, rows in order */
+    const int want_max = j->op == LN_R_MAX || j->op == LN_R_ARGMAX;
+    const int values = j->op == LN_R_MAX || j->op == LN_R_MIN;
+    float best[RED_COLS];
+    int64_t pos[RED_COLS];
+    if (len == 0) {
+        for (int64_t c = 0; c < w; c++) y[c] = values ? NAN : 0.0f;
+        return;
+    }
+    for (int64_t c = 0; c < w; c++) {
+        best[c] = base[c];
+        pos[c] = 0;
+    }
+    for (int64_t l = 1; l < len; l++) {
+        const float *r = base + l * inner;
+        if (want_max) {
+#pragma omp simd
+            for (int64_t c = 0; c < w; c++) {
+                float v = r[c], b = best[c];
+                int take = (v > b) | ((v != v) & (b == b));
+                best[c] = take ? v : b;
+                pos[c] = take ? l : pos[c];
+            }
+        } else {
+#pragma omp simd
+            for (int64_t c = 0; c < w; c++) {
+                float v = r[c], b = best[c];
+                int take = (v < b) | ((v != v) & (b == b));
+                best[c] = take ? v : b;
+                pos[c] = take ? l : pos[c];
+            }
+        }
+    }
+    for (int64_t c = 0; c < w; c++) y[c] = values ? best[c] : (float)pos[c];
+}
+
+/* Tasks [lo, hi) of the inner > 1 case: task t is block t % nblk of outer
+** index t / nblk. */
+static void cols_range(void *arg, int64_t lo, int64_t hi) {
+    const red_job *j = arg;
+    for (int64_t t = lo; t < hi; t++) {
+        int64_t o = t / j->nblk, c0 = (t % j->nblk) * j->bw;
+        int64_t c1 = c0 + j->bw < j->inner ? c0 + j->bw : j->inner;
+        cols_block(j, o, c0, c1);
+    }
+}
+
+/* fn over units [0, units) (rows or column blocks, each costing `cost`
+** elements of work) in at most RED_TASKS tasks of consecutive units: each
+** task is a claim on the helper pool's job word, which the two cores pass
+** back and forth (1,000 rows of 1,000 were 125 claims). Which task holds a
+** unit never changes its result. */
+#define RED_TASKS 16
+typedef struct {
+    ln_range_fn fn;
+    void *arg;
+    int64_t units, per;
+} red_spread_job;
+
+static void red_spread_range(void *arg, int64_t lo, int64_t hi) {
+    const red_spread_job *s = arg;
+    s->fn(s->arg, lo * s->per, hi * s->per < s->units ? hi * s->per : s->units);
+}
+
+static void red_spread(int64_t units, int64_t cost, ln_range_fn fn, void *arg) {
+    /* at least LN_PAR_CHUNK elements of work per task */
+    int64_t per = (units + RED_TASKS - 1) / RED_TASKS;
+    const int64_t min_per = (LN_PAR_CHUNK + cost - 1) / cost;
+    if (per < min_per) per = min_per;
+    if (per > units) per = units;
+    red_spread_job s = {fn, arg, units, per};
+    ln_parallel_rows((units + per - 1) / per, cost * per, red_spread_range, &s);
+}
+
+void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
+               int64_t len, int64_t inner) {
+    if (outer <= 0 || inner <= 0) return;
+    /* blocks of RED_COLS columns, narrower (down to 64) when that leaves
+    ** fewer than 8 tasks for the threads to share */
+    int64_t bw = RED_COLS;
+    if (outer < 8) {
+        int64_t per = (8 + outer - 1) / outer; /* blocks wanted per outer */
+        bw = ((inner + per - 1) / per + 63) / 64 * 64;
+        bw = bw < 64 ? 64 : bw > RED_COLS ? RED_COLS : bw;
+    }
+    red_job j = {op, y, x, outer, len, inner, bw, (inner + bw - 1) / bw};
+    /* the cost of an output: its elements (at least one unit) */
+    const int64_t cost = len > 0 ? len : 1;
+    if (inner == 1) {
+        red_spread(outer, cost, rows_range, &j);
+        return;
+    }
+    const int64_t w = inner < bw ? inner : bw;
+    red_spread(outer * j.nblk, cost * w, cols_range, &j);
+}

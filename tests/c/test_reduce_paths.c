@@ -1,0 +1,79 @@
+/*
+** test_reduce_paths.c -- core/kernels_reduce.c compiled here a second time
+** without the per-CPU paths (LN_NO_CLONES: the generic C a CPU without
+** AVX-512 runs), as ln_reduce_generic, against the library's ln_reduce
+** (the AVX-512 path on such a machine): the same bits for sums, means and
+** extremes (same lanes, same order), var/std within 2 ulp (this copy is
+** compiled without the library's -ffp-contract=off). On a machine without
+** AVX-512 both are the generic code, and the test still checks them.
+*/
+#define LN_NO_CLONES 1
+#define ln_reduce ln_reduce_generic
+#include "../../core/kernels_reduce.c"
+#undef ln_reduce
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+LN_API void ln_reduce(ln_reduce_op op, float *y, const float *x,
+                      int64_t outer, int64_t len, int64_t inner);
+
+static int ulps(float a, float b) {
+    if (a == b || (a != a && b != b)) return 0;
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    return abs(ia - ib);
+}
+
+START_TEST(generic_and_vector_paths_agree) {
+    static const int64_t shapes[][3] = {
+        {1, 1000, 1}, {7, 33, 1}, {3, 129, 1},  {1, 5, 1000}, {2, 100, 65},
+        {4, 7, 300},  {1, 3, 2000}, {9, 64, 31}, {2, 1, 70},  {1000, 17, 1}};
+    static const ln_reduce_op ops[] = {LN_R_SUM,    LN_R_MEAN,   LN_R_MAX,
+                                       LN_R_MIN,    LN_R_ARGMAX, LN_R_ARGMIN,
+                                       LN_R_VAR,    LN_R_STD};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int64_t outer = shapes[s][0], len = shapes[s][1], inner = shapes[s][2];
+        int64_t shape[1] = {outer * len * inner};
+        ln_tensor *x = lt_uniform(1, shape, -3, 5, 40 + s);
+        float *p = ln_f32(x);
+        /* ties, a NaN and signed zeros in some rows */
+        if (shape[0] > 50) {
+            p[3] = p[40] = 7.0f;
+            p[10] = -0.0f;
+            p[11] = 0.0f;
+        }
+        if (s % 3 == 1) p[shape[0] / 2] = NAN;
+        float *a = malloc(sizeof(float) * (size_t)(outer * inner));
+        float *b = malloc(sizeof(float) * (size_t)(outer * inner));
+        for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
+            ln_reduce(ops[k], a, p, outer, len, inner);
+            ln_reduce_generic(ops[k], b, p, outer, len, inner);
+            for (int64_t i = 0; i < outer * inner; i++) {
+                if (ops[k] == LN_R_VAR || ops[k] == LN_R_STD)
+                    ck_assert_msg(ulps(a[i], b[i]) <= 2, "op %d shape %zu at %ld: %.9g vs %.9g",
+                                  (int)ops[k], s, (long)i, a[i], b[i]);
+                else
+                    ck_assert_msg(memcmp(&a[i], &b[i], 4) == 0,
+                                  "op %d shape %zu at %ld: %.9g vs %.9g", (int)ops[k], s,
+                                  (long)i, a[i], b[i]);
+            }
+        }
+        free(a);
+        free(b);
+        ln_tensor_release(x);
+    }
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("reduce_paths");
+    TCase *tc = tcase_create("reduce_paths");
+    tcase_add_test(tc, generic_and_vector_paths_agree);
+    suite_add_tcase(s, tc);
+    return lt_run(s);
+}

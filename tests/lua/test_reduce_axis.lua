@@ -1,0 +1,228 @@
+-- Reductions from Lua (issue 21): :sum/:mean/:var/:std/:max/:min/:argmax/
+-- :argmin along an axis against a double reference computed here, on
+-- shapes that cover the kernels' lanes and tails (rows of 1..1000, blocks of
+-- columns of 1..300); ties, NaN and signed zeros follow the documented rule
+-- (the first of equal values, a NaN over every number); the whole-tensor
+-- :sum on 1M values against a double sum; and 1 vs 2 threads bitwise.
+local ln = require "lunet"
+
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local test, eq = T.test, T.eq
+
+local U = 2.0 ^ -24 -- float32 unit roundoff
+
+-- x (a tensor) as a flat Lua array and its shape.
+local function flat(x) return x:flatten():totable(), x:shape() end
+
+-- The reference of op along dim d (1-based) of a tensor of shape sh whose
+-- values are v: a table indexed like the result's flat layout, plus, per
+-- output, the sum of |x| (for the error bound).
+local function reference(op, v, sh, d)
+  local outer, len, inner = 1, sh[d], 1
+  for i = 1, d - 1 do outer = outer * sh[i] end
+  for i = d + 1, #sh do inner = inner * sh[i] end
+  local ref, mag = {}, {}
+  for o = 0, outer - 1 do
+    for i = 0, inner - 1 do
+      local function at(l) return v[(o * len + l) * inner + i + 1] end
+      local s, a = 0.0, 0.0
+      for l = 0, len - 1 do s, a = s + at(l), a + math.abs(at(l)) end
+      local r
+      if op == "sum" then r = s
+      elseif op == "mean" then r = s / len
+      elseif op == "var" or op == "std" then
+        local m, ss = s / len, 0.0
+        for l = 0, len - 1 do ss = ss + (at(l) - m) ^ 2 end
+        r = ss / (len - 1)
+        if op == "std" then r = math.sqrt(r) end
+      else -- max/min/argmax/argmin: strictly better, or a NaN over a number
+        local want_max = op == "max" or op == "argmax"
+        local best, pos = at(0), 0
+        for l = 1, len - 1 do
+          local x = at(l)
+          if (want_max and x > best) or (not want_max and x < best) or
+             (x ~= x and best == best) then best, pos = x, l end
+        end
+        r = (op == "max" or op == "min") and best or pos + 1
+      end
+      ref[o * inner + i + 1], mag[o * inner + i + 1] = r, a
+    end
+  end
+  return ref, mag
+end
+
+local function same_float(a, b) -- bits of two float32 values (as doubles)
+  if a ~= a then return b ~= b end
+  return a == b and (a ~= 0 or 1 / a == 1 / b)
+end
+
+local function check(x, op, d)
+  local v, sh = flat(x)
+  local ref, mag = reference(op, v, sh, d)
+  local got = x[op](x, d):flatten():totable()
+  eq(#got, #ref)
+  for k = 1, #ref do
+    local g, r = got[k], ref[k]
+    local where = string.format("%s(%d) of %s at %d: got %.9g, want %.9g", op, d,
+                                table.concat(sh, "x"), k, g, r)
+    if op == "sum" or op == "mean" then
+      -- accumulated in double: only the final rounding to float32 remains
+      -- (a float32 accumulation would be off by ~len u sum|x|)
+      local bound = U * math.abs(r) + 2.0 ^ -40 * mag[k]
+      assert(math.abs(g - r) <= bound, where)
+    elseif op == "var" or op == "std" then
+      assert(math.abs(g - r) <= 4 * U * math.abs(r) + 2.0 ^ -40 * mag[k] ^ 2, where)
+    elseif op == "argmax" or op == "argmin" then
+      assert(g == r, where)
+    else
+      assert(same_float(g, r), where)
+    end
+  end
+end
+
+local ops = {"sum", "mean", "var", "std", "max", "min", "argmax", "argmin"}
+
+test("every op along every axis matches the double reference", function()
+  ln.random.seed(7)
+  local shapes = {{1000, 3}, {3, 1000}, {17, 33}, {33, 17}, {5, 31, 7},
+                  {2, 100, 65}, {4, 7, 300}, {1, 1}, {64, 32}, {2, 1, 129}}
+  for _, sh in ipairs(shapes) do
+    local x = ln.randn(table.unpack(sh)) * 3 + 1
+    for d = 1, #sh do
+      for _, op in ipairs(ops) do
+        if not ((op == "var" or op == "std") and sh[d] < 2) then check(x, op, d) end
+      end
+    end
+  end
+end)
+
+test("ties keep the first position; a NaN wins; -0 and +0 keep the first", function()
+  -- long rows (the vector passes) and columns (the block loops)
+  local n = 200
+  local t = {}
+  for i = 1, n do t[i] = (i % 5) - 2.0 end -- maxima 2 first at 4, minima -2 at 5
+  local row = ln.tensor(t):reshape(1, n)
+  for _, op in ipairs({"max", "min", "argmax", "argmin"}) do
+    check(row, op, 2)
+    check(row:t():contiguous(), op, 1)
+  end
+  eq(row:argmax(2):totable()[1], 4)
+  eq(row:argmin(2):totable()[1], 5)
+  t[150], t[170] = 0 / 0, 0 / 0
+  local nan = ln.tensor(t):reshape(1, n)
+  for _, x in ipairs({nan, nan:t():contiguous()}) do
+    local d = x:shape()[1] == 1 and 2 or 1
+    eq(x:argmax(d):totable()[1], 150)
+    eq(x:argmin(d):totable()[1], 150)
+    local v = x:max(d):totable()[1]
+    assert(v ~= v, "max over a NaN is NaN")
+  end
+  local z = {}
+  for i = 1, 100 do z[i] = -1.0 end
+  z[40], z[41] = -0.0, 0.0
+  local zr = ln.tensor(z):reshape(1, 100)
+  local m = zr:max(2):totable()[1]
+  eq(1 / m, -math.huge) -- -0 came first
+  eq(zr:argmax(2):totable()[1], 40)
+  local mc = zr:t():contiguous():max(1):totable()[1]
+  eq(1 / mc, -math.huge)
+end)
+
+test("max/min along a dim return values and 1-based positions together", function()
+  ln.random.seed(3)
+  local x = ln.randn(50, 70)
+  for d = 1, 2 do
+    local v, p = x:max(d)
+    eq(v:equal(x:max(d)), true)
+    eq(p:equal(x:argmax(d)), true)
+    local vn, pn = x:min(d)
+    eq(pn:equal(x:argmin(d)), true)
+    eq(vn:equal(x:min(d)), true)
+  end
+end)
+
+test("sum of 1M values: within the documented float32-lanes bound of a double sum",
+     function()
+  ln.random.seed(11)
+  local n = 1000000
+  local x = ln.rand(n) * 2 - 1
+  local v = x:totable()
+  local s, a = 0.0, 0.0
+  for i = 1, n do s, a = s + v[i], a + math.abs(v[i]) end
+  local got = x:sum()
+  -- float32 runs of at most 8 terms per lane, then double (core/kernels.c):
+  -- |error| <= 8 u sum|x|
+  assert(math.abs(got - s) <= 8 * U * a, string.format("sum %.17g vs %.17g", got, s))
+  -- and along an axis: a double accumulation
+  local rows = x:reshape(1000, 1000)
+  check(rows, "sum", 2)
+  check(rows, "sum", 1)
+end)
+
+test("whole-tensor max/min/argmax/argmin/var/std: the rule and a double reference",
+     function()
+  ln.random.seed(13)
+  for _, n in ipairs({1, 5, 63, 64, 65, 4095, 4097, 300001}) do
+    local x = ln.randn(n) * 2
+    local v = x:totable()
+    v[#v // 3 + 1] = 9.5 -- a tie of the maximum, first at #v // 3 + 1
+    v[#v] = 9.5
+    local t = ln.tensor(v)
+    local mx, mn, imx, imn = v[1], v[1], 1, 1
+    local s = 0.0
+    for i = 1, #v do
+      if v[i] > mx then mx, imx = v[i], i end
+      if v[i] < mn then mn, imn = v[i], i end
+      s = s + v[i]
+    end
+    eq(t:max(), mx)
+    eq(t:argmax(), imx)
+    eq(t:min(), mn)
+    eq(t:argmin(), imn)
+    if n > 1 then
+      local m, ss = s / #v, 0.0
+      for i = 1, #v do ss = ss + (v[i] - m) ^ 2 end
+      local var = ss / (#v - 1)
+      assert(math.abs(t:var() - var) <= 1e-12 * var + 1e-15,
+             string.format("var n=%d: %.17g vs %.17g", n, t:var(), var))
+      assert(math.abs(t:std() - math.sqrt(var)) <= 1e-12 * math.sqrt(var))
+    end
+    if n >= 64 then -- NaNs: the first one wins both ways
+      v[n - 3], v[n - 1] = 0 / 0, 0 / 0
+      local tn = ln.tensor(v)
+      eq(tn:argmax(), n - 3)
+      eq(tn:argmin(), n - 3)
+      assert(tn:max() ~= tn:max())
+    end
+  end
+end)
+
+test("1 and 2 threads give the same bits (whole and along each axis)", function()
+  ln.random.seed(5)
+  local x = ln.randn(600, 700) -- 420k elements: the parallel path
+  local big = ln.randn(3000017)
+  local function all()
+    local out = {x:sum(), x:mean(), big:sum(), big:mean(), x:max(), x:argmin(),
+                 big:max(), big:argmax(), big:min(), big:var(), big:std(), x:var()}
+    for d = 1, 2 do
+      for _, op in ipairs(ops) do out[#out + 1] = x[op](x, d) end
+    end
+    return out
+  end
+  local before = ln.get_num_threads()
+  ln.set_num_threads(1)
+  local one = all()
+  ln.set_num_threads(2)
+  local two = all()
+  ln.set_num_threads(before)
+  for k = 1, #one do
+    if type(one[k]) == "number" then
+      eq(string.pack("d", one[k]), string.pack("d", two[k]))
+    else
+      eq(one[k]:equal(two[k]), true)
+    end
+  end
+end)
+
+os.exit(T.summary())
