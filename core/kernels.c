@@ -67,31 +67,12 @@ void ln_axpy(float *y, float a, const float *x, int64_t n) {
     ln_parallel_for(n, axpy_range, &j);
 }
 
-/* ln_parallel_for_cost for the kernels of tensor expressions, in at most
-** EW_TASKS tasks of consecutive elements (at least LN_PAR_CHUNK each,
-** multiples of 1024): each task is one claim on the pool's job word, which
-** the two cores pass back and forth, and 8k-element chunks made 128 of them
-** for 1M elements. The threshold is ln_parallel_for_cost's (n * cost from
-** LN_PAR_MIN on). Elementwise: no result depends on the cut. */
-#define EW_TASKS 16
-typedef struct {
-    ln_range_fn fn;
-    void *arg;
-    int64_t n, per;
-} ew_spread_job;
-
-static void ew_spread_range(void *arg, int64_t lo, int64_t hi) {
-    const ew_spread_job *s = arg;
-    s->fn(s->arg, lo * s->per, hi * s->per < s->n ? hi * s->per : s->n);
-}
-
+/* The kernels of tensor expressions go by ln__spread (par_for.h): at most
+** 16 tasks of consecutive elements, multiples of 1024. The threshold is
+** ln_parallel_rows's (n * cost from LN_PAR_MIN on). Elementwise: no result
+** depends on the cut. */
 static void ew_spread(int64_t n, int cost, ln_range_fn fn, void *arg) {
-    if (n <= 0) return;
-    int64_t per = (n + EW_TASKS - 1) / EW_TASKS;
-    per = (per + 1023) / 1024 * 1024;
-    if (per < LN_PAR_CHUNK) per = LN_PAR_CHUNK;
-    ew_spread_job s = {fn, arg, n, per};
-    ln_parallel_rows((n + per - 1) / per, per * cost, ew_spread_range, &s);
+    ln__spread(n, cost, 1024, fn, arg);
 }
 
 /* The elementwise kernels of tensor expressions run through
@@ -559,28 +540,20 @@ typedef struct {
     int64_t m;
     double *part;
     int square;
-    int64_t per; /* blocks per task */
 } sum_job;
 
-/* Tasks [lo, hi): task t is blocks [t * per, (t + 1) * per). */
 static void sum_blocks(void *arg, int64_t lo, int64_t hi) {
     const sum_job *j = arg;
-    const int64_t nb = (j->m + LN_BLOCK - 1) / LN_BLOCK;
-    const int64_t b1 = hi * j->per < nb ? hi * j->per : nb;
-    for (int64_t b = lo * j->per; b < b1; b++) {
+    for (int64_t b = lo; b < hi; b++) {
         int64_t s = b * LN_BLOCK, e = s + LN_BLOCK < j->m ? s + LN_BLOCK : j->m;
         j->part[b] = j->square ? sq_lane_sum(j->x + s, e - s) : lane_sum(j->x + s, e - s);
     }
 }
 
 /* Sum of x (or of x squared): blocks of LN_BLOCK, each summed as above
-** into a double, the partial sums then added in block order. The blocks are spread by
-** ln_parallel_rows (no OpenMP region: see parallel_pool.c), SUM_TASKS tasks of
-** consecutive blocks per group: every task is one claim on the job word
-** shared by the two cores, and one per 8k-element chunk (128 for 1M
-** elements) cost the 2-thread sum ~15 % of its time. Which thread sums a
-** block never changes its partial sum or the order they are added in. */
-#define SUM_TASKS 16
+** into a double, the partial sums then added in block order. The blocks
+** are spread by ln__spread (par_for.h). Which thread sums a block never
+** changes its partial sum or the order they are added in. */
 static double block_sum(const float *x, int64_t n, int square) {
     enum { GROUP = 256 };
     double total = 0;
@@ -589,9 +562,8 @@ static double block_sum(const float *x, int64_t n, int square) {
                                                       : (int64_t)GROUP * LN_BLOCK;
         int64_t nb = (m + LN_BLOCK - 1) / LN_BLOCK;
         double part[GROUP];
-        const int64_t per = nb / SUM_TASKS > 1 ? nb / SUM_TASKS : 1;
-        sum_job j = {x + g, m, part, square, per};
-        ln_parallel_rows((nb + per - 1) / per, LN_BLOCK * per, sum_blocks, &j);
+        sum_job j = {x + g, m, part, square};
+        ln__spread(nb, LN_BLOCK, 1, sum_blocks, &j);
         for (int64_t b = 0; b < nb; b++) total += part[b];
     }
     return total;

@@ -37,6 +37,7 @@
 
 #include "lunet/kernels.h"
 #include "lunet/parallel.h"
+#include "par_for.h"
 
 #define RED_LANES 32 /* double lanes of a row sum: 4 vectors of 8 */
 #define RED_COLS 1024 /* outputs per block when inner > 1 */
@@ -484,33 +485,6 @@ static void cols_range(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-/* fn over units [0, units) (rows or column blocks, each costing `cost`
-** elements of work) in at most RED_TASKS tasks of consecutive units: each
-** task is a claim on the helper pool's job word, which the two cores pass
-** back and forth (1,000 rows of 1,000 were 125 claims). Which task holds a
-** unit never changes its result. */
-#define RED_TASKS 16
-typedef struct {
-    ln_range_fn fn;
-    void *arg;
-    int64_t units, per;
-} red_spread_job;
-
-static void red_spread_range(void *arg, int64_t lo, int64_t hi) {
-    const red_spread_job *s = arg;
-    s->fn(s->arg, lo * s->per, hi * s->per < s->units ? hi * s->per : s->units);
-}
-
-static void red_spread(int64_t units, int64_t cost, ln_range_fn fn, void *arg) {
-    /* at least LN_PAR_CHUNK elements of work per task */
-    int64_t per = (units + RED_TASKS - 1) / RED_TASKS;
-    const int64_t min_per = (LN_PAR_CHUNK + cost - 1) / cost;
-    if (per < min_per) per = min_per;
-    if (per > units) per = units;
-    red_spread_job s = {fn, arg, units, per};
-    ln_parallel_rows((units + per - 1) / per, cost * per, red_spread_range, &s);
-}
-
 void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
                int64_t len, int64_t inner) {
     if (outer <= 0 || inner <= 0) return;
@@ -526,9 +500,9 @@ void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
     /* the cost of an output: its elements (at least one unit) */
     const int64_t cost = len > 0 ? len : 1;
     if (inner == 1) {
-        red_spread(outer, cost, rows_range, &j);
+        ln__spread(outer, cost, 1, rows_range, &j);
         return;
     }
     const int64_t w = inner < bw ? inner : bw;
-    red_spread(outer * j.nblk, cost * w, cols_range, &j);
+    ln__spread(outer * j.nblk, cost * w, 1, cols_range, &j);
 }

@@ -291,13 +291,12 @@ DEF_SCAN(uint8_t, scan_u8)
 
 /* float32 blocks of the whole-tensor extreme and variance: ln_argext /
 ** ln_sum_dev2 per RED_BLOCK block (vectorised, kernels_reduce.c), spread by
-** ln_parallel_rows in at most 16 tasks of consecutive blocks (the helper
-** pool, not an OpenMP region; each task a claim on its job word). The
+** ln__spread (par_for.h: the helper pool, not an OpenMP region). The
 ** blocks and the order their results are combined in are fixed: the same
 ** result for any thread count. */
 typedef struct {
     const float *p;
-    int64_t n, nb, per;
+    int64_t n;
     int want_max;
     double mean, *bv;
     int64_t *bp;
@@ -305,8 +304,7 @@ typedef struct {
 
 static void f32_blocks(void *arg, int64_t lo, int64_t hi) {
     const f32_blocks_job *j = arg;
-    const int64_t b1 = hi * j->per < j->nb ? hi * j->per : j->nb;
-    for (int64_t b = lo * j->per; b < b1; b++) {
+    for (int64_t b = lo; b < hi; b++) {
         int64_t s = b * RED_BLOCK, e = s + RED_BLOCK < j->n ? s + RED_BLOCK : j->n;
         if (j->bp) {
             int64_t at = s + ln_argext(j->p + s, e - s, j->want_max);
@@ -316,12 +314,6 @@ static void f32_blocks(void *arg, int64_t lo, int64_t hi) {
             j->bv[b] = ln_sum_dev2(j->p + s, e - s, j->mean);
         }
     }
-}
-
-static void f32_blocks_run(f32_blocks_job *j) {
-    j->per = j->nb / 16 > 1 ? j->nb / 16 : 1;
-    ln_parallel_rows((j->nb + j->per - 1) / j->per, (int64_t)RED_BLOCK * j->per,
-                     f32_blocks, j);
 }
 
 void ln_minmax_all(const ln_tensor *x, int want_max, double *value,
@@ -345,8 +337,8 @@ void ln_minmax_all(const ln_tensor *x, int want_max, double *value,
     }
     switch (x->dtype) {
     case LN_FLOAT32: {
-        f32_blocks_job j = {ln_f32(x), n, nb, 1, want_max, 0, bv, bp};
-        f32_blocks_run(&j);
+        f32_blocks_job j = {ln_f32(x), n, want_max, 0, bv, bp};
+        ln__spread(nb, RED_BLOCK, 1, f32_blocks, &j);
     } break;
     case LN_INT32: scan_i32(ln_i32(x), n, nb, want_max, bv, bp); break;
     case LN_UINT8: scan_u8(ln_u8(x), n, nb, want_max, bv, bp); break;
@@ -376,8 +368,8 @@ double ln_var_all(const ln_tensor *x, int unbiased) {
             ss += d * d;
         }
     } else if (x->dtype == LN_FLOAT32) {
-        f32_blocks_job j = {ln_f32(x), n, nb, 1, 0, mean, part, NULL};
-        f32_blocks_run(&j);
+        f32_blocks_job j = {ln_f32(x), n, 0, mean, part, NULL};
+        ln__spread(nb, RED_BLOCK, 1, f32_blocks, &j);
         for (int64_t b = 0; b < nb; b++) ss += part[b];
         free(part);
     } else {
