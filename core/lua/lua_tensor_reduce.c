@@ -11,6 +11,7 @@
 ** below 2^24). :std and :var are unbiased (÷ n-1), like Torch.
 */
 #include <math.h>
+#include <stdint.h>
 
 #include "lua_tensor.h"
 
@@ -25,19 +26,25 @@ static void around(const ln_tensor *x, int dim, int64_t *outer, int64_t *len,
     }
 }
 
+/* The shape of t reduced along dim (kept as 1 with keepdim) into shape,
+** its rank into *nd. */
+static void reduced_shape(const ln_tensor *t, int dim, int keepdim,
+                          int64_t *shape, int *nd) {
+    *nd = 0;
+    for (int i = 0; i < t->ndim; i++) {
+        if (i != dim) shape[(*nd)++] = t->shape[i];
+        else if (keepdim) shape[(*nd)++] = 1;
+    }
+}
+
 /* Reduce the float32 tensor x along dim with ln_reduce into a float32
 ** tensor (pushed). */
 static ln_tensor *reduce_f32(lua_State *L, ln_tensor *x, int dim, int keepdim,
                              ln_reduce_op op) {
-    const ln_tensor *t = x;
-    int64_t shape[LN_MAX_DIM], outer = 1, inner = 1, len = t->shape[dim];
-    int nd = 0;
-    for (int i = 0; i < t->ndim; i++) {
-        if (i < dim) outer *= t->shape[i];
-        if (i > dim) inner *= t->shape[i];
-        if (i != dim) shape[nd++] = t->shape[i];
-        else if (keepdim) shape[nd++] = 1;
-    }
+    int64_t shape[LN_MAX_DIM], outer, len, inner;
+    int nd;
+    around(x, dim, &outer, &len, &inner);
+    reduced_shape(x, dim, keepdim, shape, &nd);
     ln_tensor *y = lnT_push(L, ln_tensor_empty(lnL_ctx(), LN_FLOAT32, nd, shape));
     if (y->numel) ln_reduce(op, ln_f32(y), ln_f32(x), outer, len, inner);
     return y;
@@ -56,12 +63,48 @@ static void no_empty(lua_State *L, const ln_tensor *t, int dim, const char *fn) 
                    lnT_shape(t, b, sizeof b));
 }
 
-/* Positions from ln_reduce (0-based floats) -> int32 1-based (pushed). */
-static ln_tensor *positions(lua_State *L, const ln_tensor *p) {
-    ln_tensor *q = lnT_push(L, ln_tensor_new(lnL_ctx(), LN_INT32, p->ndim, p->shape));
-    const float *s = ln_f32(p);
+/* The first position of the extreme of p[0], p[inner], ... (len of them)
+** under ln_reduce's rule: the first of equal values, the first NaN. */
+static int64_t arg_strided(const float *p, int64_t len, int64_t inner, int want_max) {
+    int64_t at = 0;
+    float best = p[0];
+    for (int64_t l = 0; l < len; l++) {
+        float v = p[l * inner];
+        if (v != v) return l;
+        if (want_max ? v > best : v < best) best = v, at = l;
+    }
+    return at;
+}
+
+/* int32 1-based positions of the extremes of the float32 x along dim
+** (pushed; x's dim not empty). ln_reduce gives them as floats, exact up to
+** 2^24; a longer axis is searched here with int64 positions. */
+static ln_tensor *arg_positions(lua_State *L, ln_tensor *x, int dim, int keepdim,
+                                int want_max, const char *fn) {
+    int64_t shape[LN_MAX_DIM], outer, len, inner;
+    int nd;
+    around(x, dim, &outer, &len, &inner);
+    if (len > INT32_MAX)
+        luaL_error(L, "%s: an axis of %I elements (int32 positions end at %d)", fn,
+                   (lua_Integer)len, INT32_MAX);
+    reduced_shape(x, dim, keepdim, shape, &nd);
+    ln_tensor *q = lnT_push(L, ln_tensor_new(lnL_ctx(), LN_INT32, nd, shape));
     int32_t *d = ln_i32(q);
-    for (int64_t i = 0; i < p->numel; i++) d[i] = (int32_t)s[i] + 1;
+    const float *xs = ln_f32(x);
+    if (len <= (int64_t)1 << 24) {
+        ln_tensor *p = reduce_f32(L, x, dim, keepdim, want_max ? LN_R_ARGMAX : LN_R_ARGMIN);
+        const float *s = ln_f32(p);
+        for (int64_t i = 0; i < p->numel; i++) d[i] = (int32_t)s[i] + 1;
+        lua_pop(L, 1);
+        return q;
+    }
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const float *p = xs + o * len * inner + i;
+            int64_t at = inner == 1 ? ln_argext(p, len, want_max)
+                                    : arg_strided(p, len, inner, want_max);
+            d[o * inner + i] = (int32_t)(at + 1);
+        }
     return q;
 }
 
@@ -100,15 +143,11 @@ static int spread(lua_State *L, int is_std, const char *fn) {
         return 1;
     }
     int dim = lnT_check_dim(L, 2, t, fn);
-    if (is_std) {
-        reduce_dim(L, t, dim, lua_toboolean(L, 3), LN_R_STD);
-        return 1;
-    }
-    ln_tensor *y = reduce_dim(L, t, dim, lua_toboolean(L, 3), LN_R_VAR);
     int64_t n = t->shape[dim];
+    ln_tensor *y = reduce_dim(L, t, dim, lua_toboolean(L, 3), is_std ? LN_R_STD : LN_R_VAR);
     float *p = ln_f32(y);
-    for (int64_t i = 0; i < y->numel; i++)
-        p[i] = n > 1 ? (float)((double)p[i] * (double)n / (double)(n - 1)) : NAN;
+    for (int64_t i = 0; i < y->numel; i++) /* one element: no spread (NaN, as Torch) */
+        p[i] = n <= 1 ? NAN : is_std ? p[i] : (float)((double)p[i] * (double)n / (double)(n - 1));
     return 1;
 }
 
@@ -131,23 +170,19 @@ static int extremum(lua_State *L, int want_max, const char *fn) {
     no_empty(L, t, dim, fn);
     /* one pass for the positions; the values are the elements there */
     ln_tensor *x = lnT_as(L, t, LN_FLOAT32);
-    ln_tensor *p = reduce_f32(L, x, dim, keep, want_max ? LN_R_ARGMAX : LN_R_ARGMIN);
-    ln_tensor *v = lnT_push(L, ln_tensor_empty(lnL_ctx(), LN_FLOAT32, p->ndim, p->shape));
+    ln_tensor *q = arg_positions(L, x, dim, keep, want_max, fn);
+    int qi = lua_gettop(L);
+    ln_tensor *v = lnT_push(L, ln_tensor_empty(lnL_ctx(), LN_FLOAT32, q->ndim, q->shape));
     int64_t outer, len, inner;
     around(x, dim, &outer, &len, &inner);
-    const float *xs = ln_f32(x), *ps = ln_f32(p);
+    const float *xs = ln_f32(x);
+    const int32_t *qs = ln_i32(q);
     float *vs = ln_f32(v);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++)
-            vs[o * inner + i] = xs[(o * len + (int64_t)ps[o * inner + i]) * inner + i];
-    int vi = lua_gettop(L);
-    if (t->dtype != LN_FLOAT32) {
-        lnT_push(L, ln_tensor_cast(lnL_ctx(), v, t->dtype));
-        lua_replace(L, vi);
-    }
-    positions(L, p);
-    lua_pushvalue(L, vi); /* values, then positions */
-    lua_pushvalue(L, -2);
+            vs[o * inner + i] = xs[(o * len + qs[o * inner + i] - 1) * inner + i];
+    if (t->dtype != LN_FLOAT32) lnT_push(L, ln_tensor_cast(lnL_ctx(), v, t->dtype));
+    lua_pushvalue(L, qi); /* values, then positions */
     return 2;
 }
 
@@ -166,8 +201,7 @@ static int arg_extremum(lua_State *L, int want_max, const char *fn) {
     }
     int dim = lnT_check_dim(L, 2, t, fn);
     no_empty(L, t, dim, fn);
-    positions(L, reduce_dim(L, t, dim, lua_toboolean(L, 3),
-                            want_max ? LN_R_ARGMAX : LN_R_ARGMIN));
+    arg_positions(L, lnT_as(L, t, LN_FLOAT32), dim, lua_toboolean(L, 3), want_max, fn);
     return 1;
 }
 

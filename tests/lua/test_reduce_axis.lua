@@ -225,4 +225,40 @@ test("1 and 2 threads give the same bits (whole and along each axis)", function(
   end
 end)
 
+test("an axis longer than 2^24: exact positions and their values", function()
+  local n = (1 << 24) + 4 -- positions past 2^24 are not all floats
+  local t = ln.zeros(1, n)
+  t[{1, n - 1}] = -7
+  local v, p = t:min(2)
+  eq(v[1], -7, "min value past 2^24")
+  eq(p[1], n - 1, "min position past 2^24")
+  t[{1, n}] = 5
+  v, p = t:max(2)
+  eq(v[1], 5, "max value at the last element")
+  eq(p[1], n, "max position at the last element")
+  eq(t:argmax(2)[1], n, "argmax")
+  eq(t:argmin(2, true):shape()[2], 1, "keepdim")
+  t = nil
+  local u = ln.zeros(n, 2) -- along dim 1 (strided)
+  u[{n - 1, 2}] = -3
+  u[{3, 1}] = 0 / 0
+  v, p = u:min(1)
+  assert(v[1] ~= v[1], "a NaN wins")
+  eq(p[1], 3, "the first NaN's position")
+  eq(v[2], -3, "strided min value")
+  eq(p[2], n - 1, "strided min position")
+  eq(u:argmax(1)[2], 1, "ties keep the first")
+  u = nil
+  collectgarbage()
+end)
+
+test("std and var along an axis of one element: NaN (unbiased, as Torch)", function()
+  local s, v = ln.zeros{3, 1}:std(2), ln.zeros{3, 1}:var(2)
+  for i = 1, 3 do
+    assert(s[i] ~= s[i], "std " .. i .. " is " .. tostring(s[i]))
+    assert(v[i] ~= v[i], "var " .. i .. " is " .. tostring(v[i]))
+  end
+  assert(ln.zeros{1}:std() ~= ln.zeros{1}:std(), "whole std of one element")
+end)
+
 os.exit(T.summary())

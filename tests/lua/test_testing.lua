@@ -98,4 +98,26 @@ test("check_optimizer's regularized steps catch a wrong update_reg", function()
   end, "regularized step") -- raise defaults to true
 end)
 
+test("check_optimizer: bad steps and a reference giving the wrong lengths are named", function()
+  local function sgd() return ln.optimizers.SGD{learning_rate = 0.05} end
+  for _, steps in ipairs{0, -3, 1.5, "2"} do
+    raises(function() ln.testing.check_optimizer{optimizer = sgd, reference = sgd_ref, steps = steps} end,
+           "steps must be a positive integer")
+  end
+  raises(function() ln.testing.check_optimizer{optimizer = sgd, reference = sgd_ref, rtol = -1} end,
+         "rtol must be a positive number")
+  local short = function(t, lr, w, g) local nw = sgd_ref(t, lr, w, g); nw[#nw] = nil; return nw, {} end
+  raises(function() ln.testing.check_optimizer{optimizer = sgd, reference = short, steps = 2} end,
+         "the reference returned 29 weights for var1/kernel (30 expected)")
+  raises(function() ln.testing.check_optimizer{optimizer = sgd, reference = function() end, steps = 2} end,
+         "the reference returned no weights")
+  local function adam() return ln.optimizers.Adam{learning_rate = 0.01} end
+  local no_v = function(...) local w, s = adam_ref(0.9)(...); s.v = nil; return w, s end
+  raises(function() ln.testing.check_optimizer{optimizer = adam, reference = no_v, steps = 2} end,
+         "the reference gave no slot 'v'")
+  local short_m = function(...) local w, s = adam_ref(0.9)(...); s.m[1] = nil; s.m = {table.unpack(s.m, 2)}; return w, s end
+  raises(function() ln.testing.check_optimizer{optimizer = adam, reference = short_m, steps = 2} end,
+         "the reference's slot 'm' has 29 values")
+end)
+
 T.summary("ln.testing")

@@ -115,6 +115,26 @@ function M.gradcheck(layer, x, opts)
   return fail_or(report, opts, "gradcheck " .. tostring(layer.name))
 end
 
+-- The reference's results for a variable of n elements and these slots,
+-- checked: a clear error instead of arithmetic on nil further on.
+local function reference_of(spec, where, n, names, ...)
+  local w, s = spec.reference(...)
+  if type(w) ~= "table" or #w ~= n then
+    E.raise(sformat("check_optimizer: the reference returned %s weights for %s (%d expected)",
+                    type(w) == "table" and tostring(#w) or "no", where, n))
+  end
+  for _, nm in ipairs(names) do
+    if type(s) ~= "table" or type(s[nm]) ~= "table" then
+      E.raise(sformat("check_optimizer: the reference gave no slot '%s'", nm))
+    end
+    if #s[nm] ~= n then
+      E.raise(sformat("check_optimizer: the reference's slot '%s' has %d values for %s (%d expected)",
+                      nm, #s[nm], where, n))
+    end
+  end
+  return w, s
+end
+
 local function copy_of(t)
   local f, a = flat(t), {}
   for i = 1, #f do a[i] = f[i] end
@@ -161,7 +181,7 @@ local function check_folded(spec, steps, rtol, bad)
     for _, nm in ipairs(names) do s[nm] = copy_of(opt:get_slot(kernel, nm)) end
     local t, lr = opt.iterations + 1, opt:current_learning_rate()
     m:train_on_batch(x, y)
-    local w_want, s_want = spec.reference(t, lr, w, seen, s)
+    local w_want, s_want = reference_of(spec, "a regularized kernel", #w, names, t, lr, w, seen, s)
     local wf = flat(kernel)
     for i = 1, #wf do
       local tol = rtol * math.abs(w_want[i] - w[i]) + ulp(w_want[i])
@@ -187,6 +207,12 @@ function M.check_optimizer(spec)
     E.raise("check_optimizer: expects {optimizer = constructor, reference = function}")
   end
   local steps, rtol = spec.steps or 50, spec.rtol or 1e-6
+  if math.type(steps) ~= "integer" or steps < 1 then
+    E.raise(sformat("check_optimizer: steps must be a positive integer, got %s", tostring(steps)))
+  end
+  if type(rtol) ~= "number" or not (rtol > 0) then
+    E.raise(sformat("check_optimizer: rtol must be a positive number, got %s", tostring(rtol)))
+  end
   local shapes = spec.shapes or {{6, 5}, {37}}
   local opt = spec.optimizer()
   local pairs_, state = {}, {}
@@ -224,7 +250,7 @@ function M.check_optimizer(spec)
     opt:apply_gradients(pairs_)
     for k, p in ipairs(pairs_) do
       local b = before[k]
-      local w_want, s_want = spec.reference(t, lr, b.w, b.g, b.s)
+      local w_want, s_want = reference_of(spec, p.name, #b.w, names, t, lr, b.w, b.g, b.s)
       local wf = flat(p[2])
       for i = 1, #wf do
         local tol = rtol * math.abs(w_want[i] - b.w[i]) + ulp(w_want[i])
@@ -234,7 +260,6 @@ function M.check_optimizer(spec)
       end
       for _, nm in ipairs(names) do
         local sf, want = flat(opt:get_slot(p[2], nm)), s_want[nm]
-        if not want then E.raise(sformat("check_optimizer: the reference gave no slot '%s'", nm)) end
         for i = 1, #sf do
           local tol = rtol * math.abs(want[i]) + 1e-300
           bad(math.abs(sf[i] - want[i]) / tol,
