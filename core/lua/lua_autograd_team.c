@@ -27,11 +27,13 @@
 ** never depend on the choice. core.autograd.tuner() makes the tuner's
 ** state (one per tape runner), tuner_set(t, "auto" | "serial" | "team")
 ** forces a mode, tuner_mode(t) -> "serial" | "team", how the next batch of
-** a run would go.
+** a run would go, tuner_stats(t) -> what the runs did since tuner_set (the
+** C net's threading_stats table).
 */
 #include <string.h>
 
 #include "lua_autograd.h"
+#include "lua_train.h"
 #include "lunet/parallel.h"
 #include "../engine/net_impl.h"
 
@@ -94,6 +96,8 @@ static void run_some(batch_loop *b, int64_t k1, int planned) {
         }
         double t1 = ln_time();
         b->k++;
+        if (b->team) b->tu->stats.team_batches++;
+        else b->tu->stats.serial_batches++;
         int over = planned && ln__tuner_account(b->tu, b->kind, b->team, n, t1 - t0);
         if ((b->max >= 0 && b->k >= b->max) || (b->deadline > 0 && t1 >= b->deadline)) {
             b->stopped = 1;
@@ -175,8 +179,15 @@ static int l_tuner_set(lua_State *L) {
     ln_tuner *t = check_tuner(L, 1);
     int m = luaL_checkoption(L, 2, NULL, modes);
     memset(t->am, 0, sizeof t->am); /* a new choice starts from scratch */
+    memset(&t->stats, 0, sizeof t->stats);
     t->mode = (ln_net_threading)m;
     return 0;
+}
+
+/* What the runs did since tuner_set (as the C net's threading_stats()). */
+static int l_tuner_stats(lua_State *L) {
+    lnL_push_threading_stats(L, &check_tuner(L, 1)->stats);
+    return 1;
 }
 
 /* How the next batch of a run would go (as the C net's threading()). */
@@ -199,6 +210,7 @@ void ag_open_team(lua_State *L, int mod) {
                                    {"tuner", l_tuner},
                                    {"tuner_set", l_tuner_set},
                                    {"tuner_mode", l_tuner_mode},
+                                   {"tuner_stats", l_tuner_stats},
                                    {NULL, NULL}};
     for (const luaL_Reg *f = fns; f->name; f++) {
         lua_pushcfunction(L, f->func);

@@ -302,17 +302,21 @@ static int net_threading(lua_State *L) {
 
 /* net:threading_stats() -> {serial_batches, team_batches, probes,
 ** team_chosen, serial_chosen, team_dropped} since set_threading */
-static int net_threading_stats(lua_State *L) {
-    ln_net_threading_stats s = ln_net_threading_stats_now(lnL_check_net(L, 1));
+void lnL_push_threading_stats(lua_State *L, const ln_net_threading_stats *s) {
     const struct { const char *name; int64_t v; } f[] = {
-        {"serial_batches", s.serial_batches}, {"team_batches", s.team_batches},
-        {"probes", s.probes}, {"team_chosen", s.team_chosen},
-        {"serial_chosen", s.serial_chosen}, {"team_dropped", s.team_dropped}};
+        {"serial_batches", s->serial_batches}, {"team_batches", s->team_batches},
+        {"probes", s->probes}, {"team_chosen", s->team_chosen},
+        {"serial_chosen", s->serial_chosen}, {"team_dropped", s->team_dropped}};
     lua_createtable(L, 0, (int)(sizeof f / sizeof f[0]));
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         lua_pushinteger(L, (lua_Integer)f[i].v);
         lua_setfield(L, -2, f[i].name);
     }
+}
+
+static int net_threading_stats(lua_State *L) {
+    ln_net_threading_stats s = ln_net_threading_stats_now(lnL_check_net(L, 1));
+    lnL_push_threading_stats(L, &s);
     return 1;
 }
 

@@ -1,7 +1,8 @@
 /*
 ** lua_train.h -- what the net's binding (lua_train.c) shares with its
-** graph methods (lua_graph.c): the net userdata, its user values, the run
-** helpers. Private to the binding.
+** graph methods (lua_graph.c) and the tape runner (lua_autograd_team.c):
+** the net userdata, its user values, the run helpers. Private to the
+** binding.
 */
 #ifndef LUNET_LUA_TRAIN_H
 #define LUNET_LUA_TRAIN_H
@@ -26,6 +27,9 @@ const int64_t *lnL_opt_index(lua_State *L, int idx, int64_t start, int64_t n);
 int lnL_push_run(lua_State *L, ln_status st, const ln_net_run *run);
 /* max_batches and max_seconds at idx, idx + 1 (optional). */
 void lnL_run_limits(lua_State *L, int idx, int64_t *maxb, double *maxs);
+/* threading_stats()'s table: {serial_batches, team_batches, probes,
+** team_chosen, serial_chosen, team_dropped}. */
+void lnL_push_threading_stats(lua_State *L, const ln_net_threading_stats *s);
 /* Add the graph methods (lua_graph.c) to the methods table at the top. */
 void lnL_graph_methods(lua_State *L);
 

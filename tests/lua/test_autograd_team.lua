@@ -110,7 +110,16 @@ local function fit_lua_dense(threads, mode)
        "threading() after set_threading(" .. mode .. "), " .. threads .. " threads")
   end
   local h = m:fit(x, y, {batch_size = 24, epochs = 2, verbose = 0, validation_split = 0.25})
-  return m:get_weights(), h.history, m:predict(x:narrow(1, 1, 300))
+  local p = m:predict(x:narrow(1, 1, 300))
+  if mode then -- 2 x 55 training and 2 x 19 validation batches (predict has its own runner)
+    local st = net:threading_stats()
+    eq(st.serial_batches + st.team_batches, 2 * 55 + 2 * 19, "threading_stats: batches, " .. mode)
+    if mode == "serial" or threads == 1 then eq(st.team_batches, 0, "no team batch, " .. mode) end
+    if mode == "team" and threads > 1 then
+      assert(st.team_batches >= 2 * 55, "team: " .. st.team_batches .. " batches on the team")
+    end
+  end
+  return m:get_weights(), h.history, p
 end
 
 test("fit of a model with Lua layers is the same for 1 and 2 threads, serial, team or auto",
@@ -137,6 +146,8 @@ test("the tape runner's threading: modes, bad modes, bad runs", function()
   core.tuner_set(t, "team")
   eq(core.tuner_mode(t), "team")
   T.raises_as(function() core.tuner_set(t, "both") end, {"invalid option", "both"})
+  eq(core.tuner_stats(t).team_batches, 0, "tuner_stats of a fresh tuner")
+  T.raises_as(function() core.tuner_stats({}) end, {"lunet.TapeTuner"})
   T.raises_as(function() core.tuner_set({}, "team") end, {"lunet.TapeTuner"})
   -- a run: batches of 3 rows over 10 rows, on the team, in order
   local seen = {}

@@ -289,6 +289,13 @@ function Net:threading()
   return core.autograd.tuner_mode(self.tuner)
 end
 
+--- What the runs did since set_threading, as the C net's threading_stats():
+-- {serial_batches, team_batches, probes, team_chosen, serial_chosen, team_dropped}.
+function Net:threading_stats()
+  self.tuner = self.tuner or core.autograd.tuner()
+  return core.autograd.tuner_stats(self.tuner)
+end
+
 --- Training batches over rows [start, start + count) (the C net's
 -- train_run): done, then the offset and loss of the first batch whose loss
 -- was not finite (if any); nil, error, offset on failure.
