@@ -11,6 +11,7 @@
 #include "lunet/kernels.h"
 #include "lunet/parallel.h"
 #include "lunet/vmath.h"
+#include "cpu_avx512.h"
 #include "par_for.h"
 
 #define LN_BLOCK 4096    /* reduction block, independent of threads */
@@ -164,11 +165,6 @@ __attribute__((target("avx512f"))) static void exp512_range(void *arg, int64_t l
     }
 }
 
-static int have_avx512(void) {
-    static int have = -1;
-    if (have < 0) have = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    return have;
-}
 #endif
 
 void ln_unary(ln_unary_op op, float *y, const float *x, int64_t n) {
@@ -177,7 +173,7 @@ void ln_unary(ln_unary_op op, float *y, const float *x, int64_t n) {
     int heavy = op == LN_U_EXP || op == LN_U_LOG || op == LN_U_TANH ||
                 op == LN_U_SIGMOID;
 #ifdef LN_EXP512
-    if (op == LN_U_EXP && have_avx512()) {
+    if (op == LN_U_EXP && ln__have_avx512f()) {
         ew_spread(n, LN_PAR_COST_VMATH, exp512_range, &j);
         return;
     }
@@ -529,7 +525,7 @@ __attribute__((target("avx512f"))) static double float_sum512(const float *x,
 
 static double lane_sum(const float *x, int64_t n) {
 #ifdef LN_EXP512
-    if (have_avx512()) return float_sum512(x, n);
+    if (ln__have_avx512f()) return float_sum512(x, n);
 #endif
     return float_sum(x, n);
 }

@@ -37,6 +37,7 @@
 
 #include "lunet/kernels.h"
 #include "lunet/parallel.h"
+#include "cpu_avx512.h"
 #include "par_for.h"
 
 #define RED_LANES 32 /* double lanes of a row sum: 4 vectors of 8 */
@@ -227,11 +228,6 @@ T512(static int64_t cols512(ln_reduce_op op, float *y, const float *base,
     return c;
 }
 
-static int have512(void) {
-    static int have = -1;
-    if (have < 0) have = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    return have;
-}
 #endif
 
 /* x[0..n) as a double: lanes, then the tail in order. mean != 0 or square:
@@ -322,21 +318,21 @@ LN_CLONES static int64_t row_arg_c(const float *x, int64_t n, int want_max) {
 
 static double row_sum(const float *x, int64_t n) {
 #ifdef RED512
-    if (have512()) return row_sum512(x, n, 0, 0);
+    if (ln__have_avx512f()) return row_sum512(x, n, 0, 0);
 #endif
     return row_sum_c(x, n);
 }
 
 static double row_dev2(const float *x, int64_t n, double mean) {
 #ifdef RED512
-    if (have512()) return row_sum512(x, n, mean, 1);
+    if (ln__have_avx512f()) return row_sum512(x, n, mean, 1);
 #endif
     return row_dev2_c(x, n, mean);
 }
 
 static int64_t row_arg(const float *x, int64_t n, int want_max) {
 #ifdef RED512
-    if (have512()) return row_arg512(x, n, want_max);
+    if (ln__have_avx512f()) return row_arg512(x, n, want_max);
 #endif
     return row_arg_c(x, n, want_max);
 }
@@ -393,7 +389,7 @@ LN_CLONES static void cols_block(const red_job *j, int64_t o, int64_t c0, int64_
     float *y = j->y + o * inner + c0;
     double acc[RED_COLS], ss[RED_COLS];
 #ifdef RED512
-    if (have512()) {
+    if (ln__have_avx512f()) {
         int64_t done = cols512(j->op, y, base, len, inner, w);
         base += done, y += done, w -= done;
         if (w == 0) return;
