@@ -5,19 +5,29 @@
 ** (issue 21).
 **
 ** Two layouts, each vectorised along the memory:
-**  - inner == 1 (the last axis): every output is a contiguous row. Sums run
-**    in double in RED_LANES lanes (element l of the row goes to lane
-**    l % RED_LANES, in order; the lanes are then added in a fixed tree, the
-**    last len % RED_LANES elements after them one by one), so the error is
-**    that of a double sum -- far below the final rounding to float32, as
-**    the sequential double sum this replaces (it ran one dependent double
-**    addition per element: 0.65 ms for 1M elements against PyTorch's
-**    0.05). max/min/arg*: a vectorised pass finds the extreme value (and
-**    whether a NaN is there), a second finds its first position in blocks.
-**  - inner > 1: a block of up to RED_COLS outputs at once, the rows of x
-**    added into them in order (the same double additions, in the same
-**    order, as one output at a time: the bits of the scalar loop), the
-**    outputs being the contiguous, vectorised loop.
+**  - inner == 1 (the last axis): every output is a contiguous row.
+**    sum/mean: the whole-tensor sum's accuracy scheme (kernels.c) on the
+**    row -- 64 float32 lanes, each adding at most 8 elements (a run of
+**    512), the lanes then added into 16 double accumulators in a fixed
+**    order, those in a fixed tree (row_fsum_c). var/std: the row's mean and
+**    squared deviations in 32 double lanes (element l to lane l % 32, in
+**    order, then a fixed tree, the tail after). max/min/arg*: a vectorised
+**    pass finds the extreme value (and whether a NaN is there), a second
+**    finds its first position in blocks.
+**  - inner > 1: a block of up to RED_COLS outputs at once, the outputs
+**    being the contiguous, vectorised loop. sum/mean: per run of 8 rows
+**    each output's float32 partial r0 + r1 + ... + r7 (in row order), added
+**    into its double accumulator. var/std: the rows added in double in
+**    order (the old scalar loop's bits). max/min/arg*: best and position
+**    per output, rows in order.
+** Error of a sum or mean (both layouts): at most 7 float32 roundings per
+** partial of <= 8 terms, so |error| <= 7 u sum|x| (u = 2^-24) plus the
+** double additions (~1e-16 sum|x|) and the final rounding to float32 --
+** the whole-tensor sum's bound; tests/lua/test_reduce_axis.lua checks it
+** against a double reference. (The double accumulation it replaces
+** converted every float, 8 per instruction: 1.2-1.8x the time.) Like any
+** float32 sum (PyTorch's too), a partial can overflow to inf where a
+** double sum of values near FLT_MAX would not.
 ** Every output is computed by one task with arithmetic that does not
 ** depend on the cut, and the lanes are generic vectors, the same operations
 ** in every clone (LN_CLONES), and the AVX-512 paths (intrinsics where
@@ -43,6 +53,9 @@
 #define RED_LANES 32 /* double lanes of a row sum: 4 vectors of 8 */
 #define RED_COLS 1024 /* outputs per block when inner > 1 */
 #define RED_FIND 64  /* elements per block of the position search */
+#define RED_RUN 8    /* rows per float32 partial when inner > 1 */
+#define RS_LANES 64  /* float32 lanes of a row sum */
+#define RS_RUN 512   /* elements per run of a row sum: 8 per lane */
 
 typedef double red_v8d __attribute__((vector_size(64)));
 typedef float red_v8f __attribute__((vector_size(32)));
@@ -85,6 +98,69 @@ T512(static double row_sum512(const float *x, int64_t n, double mean, int dev2))
         r += dev2 ? d * d : (double)x[i];
     }
     return r;
+}
+
+/* 16 float32 lanes' partials into two double accumulators (lanes 0-7,
+** 8-15) */
+#define ACC16(dp, p)                                                          \
+    do {                                                                     \
+        __m512 p_ = (p);                                                     \
+        __m256 lo_ = _mm512_castps512_ps256(p_);                             \
+        __m256 hi_ = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p_), 1)); \
+        _mm512_store_pd((dp), _mm512_add_pd(_mm512_load_pd(dp), _mm512_cvtps_pd(lo_))); \
+        _mm512_store_pd((dp) + 8, _mm512_add_pd(_mm512_load_pd((dp) + 8), _mm512_cvtps_pd(hi_))); \
+    } while (0)
+
+/* row_fsum_c's lanes and operations (see there) with AVX-512 vectors: the
+** four 16-float accumulators are lanes 0-15, 16-31, 32-47, 48-63; the
+** partial last group zero-masked loads (+0 in the missing lanes, as the
+** generic code adds). Inlined into the loop over rows (a short row is
+** mostly fixed cost: no call, no spill, one 64-bit mask). */
+__attribute__((always_inline, target("avx512f"))) static inline double
+row_fsum512(const float *x, int64_t n) {
+    __m512d d0 = _mm512_setzero_pd(), d1 = d0;
+    for (int64_t i = 0; i < n; i += RS_RUN) {
+        const int64_t e = n - i < RS_RUN ? n : i + RS_RUN;
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        int64_t k = i;
+        for (; k + RS_LANES <= e; k += RS_LANES) {
+            s0 = _mm512_add_ps(s0, _mm512_loadu_ps(x + k));
+            s1 = _mm512_add_ps(s1, _mm512_loadu_ps(x + k + 16));
+            s2 = _mm512_add_ps(s2, _mm512_loadu_ps(x + k + 32));
+            s3 = _mm512_add_ps(s3, _mm512_loadu_ps(x + k + 48));
+        }
+        if (k < e) {
+            const uint64_t m = (UINT64_C(1) << (e - k)) - 1; /* e - k < 64 */
+            s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps((__mmask16)m, x + k));
+            s1 = _mm512_add_ps(s1, _mm512_maskz_loadu_ps((__mmask16)(m >> 16), x + k + 16));
+            s2 = _mm512_add_ps(s2, _mm512_maskz_loadu_ps((__mmask16)(m >> 32), x + k + 32));
+            s3 = _mm512_add_ps(s3, _mm512_maskz_loadu_ps((__mmask16)(m >> 48), x + k + 48));
+        }
+#define LO8(v) _mm512_cvtps_pd(_mm512_castps512_ps256(v))
+#define HI8(v) _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))
+        d0 = _mm512_add_pd(d0, LO8(s0)), d1 = _mm512_add_pd(d1, HI8(s0));
+        d0 = _mm512_add_pd(d0, LO8(s1)), d1 = _mm512_add_pd(d1, HI8(s1));
+        d0 = _mm512_add_pd(d0, LO8(s2)), d1 = _mm512_add_pd(d1, HI8(s2));
+        d0 = _mm512_add_pd(d0, LO8(s3)), d1 = _mm512_add_pd(d1, HI8(s3));
+#undef LO8
+#undef HI8
+    }
+    /* r[m] = d[m] + d[m + 8], then ((r0 + r1) + (r2 + r3)) + ((r4 + r5) +
+    ** (r6 + r7)): adjacent pairs, pairs of pairs, the two halves */
+    __m512d r = _mm512_add_pd(d0, d1);
+    r = _mm512_add_pd(r, _mm512_permute_pd(r, 0x55));
+    r = _mm512_add_pd(r, _mm512_permutex_pd(r, 0x4e));
+    __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(r), _mm512_extractf64x4_pd(r, 1));
+    return _mm256_cvtsd_f64(h);
+}
+
+/* :sum/:mean of rows [lo, hi) of length n, one dispatch for all of them */
+T512(static void rows_fsum512(float *y, const float *x, int64_t lo, int64_t hi,
+                              int64_t n, int mean)) {
+    for (int64_t o = lo; o < hi; o++) {
+        double v = row_fsum512(x + o * n, n);
+        y[o] = mean ? (float)(v / (double)n) : (float)v;
+    }
 }
 
 /* row_arg's two passes: the extreme (max/min of 4 vectors; NaN noted
@@ -143,39 +219,45 @@ T512(static int64_t cols512(ln_reduce_op op, float *y, const float *base,
                              int64_t len, int64_t inner, int64_t w)) {
     int64_t c = 0;
     if (op == LN_R_SUM || op == LN_R_MEAN) {
-        /* the rows streamed (contiguous runs of w floats), two at a time
-        ** into the accumulators, which stay in L1 */
+        /* per 16 columns and run of up to RED_RUN rows: the float32 partial
+        ** r0 + r1 + ... in row order, then added into its double
+        ** accumulator (acc stays in L1) */
         double acc[RED_COLS] __attribute__((aligned(64)));
-        const int64_t w8 = w / 8 * 8;
-        for (c = 0; c < w8; c += 8) _mm512_store_pd(acc + c, _mm512_setzero_pd());
-        int64_t l = 0;
-        for (; l + 2 <= len; l += 2) {
-            const float *r0 = base + l * inner, *r1 = r0 + inner;
-            const float *pf = r1 + 3 * inner; /* two pairs ahead */
-            for (c = 0; c < w8; c += 8) {
-                if (!(c & 15)) {
-                    _mm_prefetch((const char *)(pf - inner + c), _MM_HINT_T0);
-                    _mm_prefetch((const char *)(pf + c), _MM_HINT_T0);
+        const int64_t w16 = w / 16 * 16;
+        for (c = 0; c < w16; c += 8) _mm512_store_pd(acc + c, _mm512_setzero_pd());
+        for (int64_t l = 0; l < len; l += RED_RUN) {
+            const float *r = base + l * inner;
+            if (len - l >= RED_RUN) {
+                for (c = 0; c < w16; c += 16) {
+                    const float *q = r + c;
+                    __m512 p = _mm512_loadu_ps(q);
+                    p = _mm512_add_ps(p, _mm512_loadu_ps(q + inner));
+                    p = _mm512_add_ps(p, _mm512_loadu_ps(q + 2 * inner));
+                    p = _mm512_add_ps(p, _mm512_loadu_ps(q + 3 * inner));
+                    p = _mm512_add_ps(p, _mm512_loadu_ps(q + 4 * inner));
+                    p = _mm512_add_ps(p, _mm512_loadu_ps(q + 5 * inner));
+                    p = _mm512_add_ps(p, _mm512_loadu_ps(q + 6 * inner));
+                    p = _mm512_add_ps(p, _mm512_loadu_ps(q + 7 * inner));
+                    ACC16(acc + c, p);
                 }
-                __m512d a = _mm512_load_pd(acc + c);
-                a = _mm512_add_pd(a, _mm512_cvtps_pd(_mm256_loadu_ps(r0 + c)));
-                a = _mm512_add_pd(a, _mm512_cvtps_pd(_mm256_loadu_ps(r1 + c)));
-                _mm512_store_pd(acc + c, a);
+            } else {
+                const int64_t run = len - l;
+                for (c = 0; c < w16; c += 16) {
+                    const float *q = r + c;
+                    __m512 p = _mm512_loadu_ps(q);
+                    for (int64_t k = 1; k < run; k++)
+                        p = _mm512_add_ps(p, _mm512_loadu_ps(q + k * inner));
+                    ACC16(acc + c, p);
+                }
             }
         }
-        if (l < len) {
-            const float *r0 = base + l * inner;
-            for (c = 0; c < w8; c += 8)
-                _mm512_store_pd(acc + c, _mm512_add_pd(_mm512_load_pd(acc + c),
-                                                       _mm512_cvtps_pd(_mm256_loadu_ps(r0 + c))));
-        }
         const __m512d n = _mm512_set1_pd((double)len);
-        for (c = 0; c < w8; c += 8) {
+        for (c = 0; c < w16; c += 8) {
             __m512d a = _mm512_load_pd(acc + c);
             if (op == LN_R_MEAN) a = _mm512_div_pd(a, n);
             _mm256_storeu_ps(y + c, _mm512_cvtpd_ps(a));
         }
-        return w8;
+        return w16;
     }
     if (op == LN_R_VAR || op == LN_R_STD || len < 1 || len > INT32_MAX) return 0;
     const int want_max = op == LN_R_MAX || op == LN_R_ARGMAX;
@@ -265,6 +347,36 @@ LN_CLONES static double row_sum_c(const float *x, int64_t n) {
     return r;
 }
 
+/* Sum of x[0..n) for :sum/:mean along the last axis, the whole-tensor
+** sum's scheme (kernels.c float_sum) on a row: RS_LANES float32 lanes,
+** lane k adding x[i + k], x[i + k + 64], ... over a run of RS_RUN elements
+** (at most 8 terms per lane, from +0; the last group of a run padded with
+** +0), then lane k into double accumulator k % 16 in increasing k, the 16
+** added in a fixed tree. Error: at most 7 float32 roundings on each lane's
+** partial, <= 7 u sum|x| (u = 2^-24) plus the double additions' ~1e-16 and
+** the final rounding -- the bound tests/lua/test_reduce_axis.lua checks
+** against a double reference. The double accumulation it replaces
+** converted every float (8 per instruction): 2x the time of this. */
+LN_CLONES static double row_fsum_c(const float *x, int64_t n) {
+    double d[16] = {0};
+    for (int64_t i = 0; i < n; i += RS_RUN) {
+        const int64_t e = n - i < RS_RUN ? n : i + RS_RUN;
+        float f[RS_LANES] = {0};
+        int64_t k = i;
+        for (; k + RS_LANES <= e; k += RS_LANES) {
+#pragma omp simd
+            for (int l = 0; l < RS_LANES; l++) f[l] += x[k + l];
+        }
+        if (k < e)
+            for (int l = 0; l < RS_LANES; l++) f[l] += k + l < e ? x[k + l] : 0.0f;
+        for (int q = 0; q < RS_LANES / 16; q++)
+            for (int m = 0; m < 16; m++) d[m] += (double)f[16 * q + m];
+    }
+    double r[8];
+    for (int m = 0; m < 8; m++) r[m] = d[m] + d[m + 8];
+    return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+}
+
 /* sum of (x - mean)^2 */
 LN_CLONES static double row_dev2_c(const float *x, int64_t n, double mean) {
     const red_v8d mv = {mean, mean, mean, mean, mean, mean, mean, mean};
@@ -323,6 +435,25 @@ static double row_sum(const float *x, int64_t n) {
     return row_sum_c(x, n);
 }
 
+LN_CLONES static void rows_fsum_c(float *y, const float *x, int64_t lo, int64_t hi,
+                                  int64_t n, int mean) {
+    for (int64_t o = lo; o < hi; o++) {
+        double v = row_fsum_c(x + o * n, n);
+        y[o] = mean ? (float)(v / (double)n) : (float)v;
+    }
+}
+
+static void rows_fsum(float *y, const float *x, int64_t lo, int64_t hi, int64_t n,
+                      int mean) {
+#ifdef RED512
+    if (ln__have_avx512f()) {
+        rows_fsum512(y, x, lo, hi, n, mean);
+        return;
+    }
+#endif
+    rows_fsum_c(y, x, lo, hi, n, mean);
+}
+
 static double row_dev2(const float *x, int64_t n, double mean) {
 #ifdef RED512
     if (ln__have_avx512f()) return row_sum512(x, n, mean, 1);
@@ -357,12 +488,16 @@ typedef struct {
 static void rows_range(void *arg, int64_t lo, int64_t hi) {
     const red_job *j = arg;
     const int64_t len = j->len;
+    if (j->op == LN_R_SUM || j->op == LN_R_MEAN) {
+        rows_fsum(j->y, j->x, lo, hi, len, j->op == LN_R_MEAN);
+        return;
+    }
     for (int64_t o = lo; o < hi; o++) {
         const float *p = j->x + o * len;
         float *y = j->y + o;
         switch (j->op) {
-        case LN_R_SUM: *y = (float)row_sum(p, len); break;
-        case LN_R_MEAN: *y = (float)(row_sum(p, len) / (double)len); break;
+        case LN_R_SUM:
+        case LN_R_MEAN: break; /* rows_fsum above */
         case LN_R_MAX:
         case LN_R_MIN: *y = len ? p[row_arg(p, len, j->op == LN_R_MAX)] : NAN; break;
         case LN_R_ARGMAX:
@@ -397,7 +532,27 @@ LN_CLONES static void cols_block(const red_job *j, int64_t o, int64_t c0, int64_
 #endif
     switch (j->op) {
     case LN_R_SUM:
-    case LN_R_MEAN:
+    case LN_R_MEAN: {
+        /* per run of up to RED_RUN rows: each column's float32 partial
+        ** r0 + r1 + ... in row order, then added into its double */
+        float part[RED_COLS];
+        for (int64_t c = 0; c < w; c++) acc[c] = 0;
+        for (int64_t l = 0; l < len; l += RED_RUN) {
+            const int64_t run = len - l < RED_RUN ? len - l : RED_RUN;
+            const float *r = base + l * inner;
+            for (int64_t c = 0; c < w; c++) part[c] = r[c];
+            for (int64_t k = 1; k < run; k++) {
+                const float *q = r + k * inner;
+#pragma omp simd
+                for (int64_t c = 0; c < w; c++) part[c] += q[c];
+            }
+#pragma omp simd
+            for (int64_t c = 0; c < w; c++) acc[c] += (double)part[c];
+        }
+        for (int64_t c = 0; c < w; c++)
+            y[c] = j->op == LN_R_SUM ? (float)acc[c] : (float)(acc[c] / (double)len);
+        return;
+    }
     case LN_R_VAR:
     case LN_R_STD: {
         for (int64_t c = 0; c < w; c++) acc[c] = 0;
@@ -405,14 +560,6 @@ LN_CLONES static void cols_block(const red_job *j, int64_t o, int64_t c0, int64_
             const float *r = base + l * inner;
 #pragma omp simd
             for (int64_t c = 0; c < w; c++) acc[c] += (double)r[c];
-        }
-        if (j->op == LN_R_SUM) {
-            for (int64_t c = 0; c < w; c++) y[c] = (float)acc[c];
-            return;
-        }
-        if (j->op == LN_R_MEAN) {
-            for (int64_t c = 0; c < w; c++) y[c] = (float)(acc[c] / (double)len);
-            return;
         }
         for (int64_t c = 0; c < w; c++) {
             acc[c] /= (double)len; /* the mean */

@@ -32,7 +32,10 @@ static int ulps(float a, float b) {
 START_TEST(generic_and_vector_paths_agree) {
     static const int64_t shapes[][3] = {
         {1, 1000, 1}, {7, 33, 1}, {3, 129, 1},  {1, 5, 1000}, {2, 100, 65},
-        {4, 7, 300},  {1, 3, 2000}, {9, 64, 31}, {2, 1, 70},  {1000, 17, 1}};
+        {4, 7, 300},  {1, 3, 2000}, {9, 64, 31}, {2, 1, 70},  {1000, 17, 1},
+        /* the float32 runs: rows over several 512-element runs with a partial
+        ** last group, columns over whole and partial 8-row runs */
+        {2, 1537, 1}, {3, 64, 1},   {5, 8, 16},  {3, 23, 48}, {1, 17, 1023}};
     static const ln_reduce_op ops[] = {LN_R_SUM,    LN_R_MEAN,   LN_R_MAX,
                                        LN_R_MIN,    LN_R_ARGMAX, LN_R_ARGMIN,
                                        LN_R_VAR,    LN_R_STD};

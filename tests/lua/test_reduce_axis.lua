@@ -67,9 +67,13 @@ local function check(x, op, d)
     local where = string.format("%s(%d) of %s at %d: got %.9g, want %.9g", op, d,
                                 table.concat(sh, "x"), k, g, r)
     if op == "sum" or op == "mean" then
-      -- accumulated in double: only the final rounding to float32 remains
-      -- (a float32 accumulation would be off by ~len u sum|x|)
-      local bound = U * math.abs(r) + 2.0 ^ -40 * mag[k]
+      -- float32 partials of at most 8 terms, added in double (core/
+      -- kernels_reduce.c): at most 7 float32 roundings per partial, so
+      -- |error| <= 7 u sum|x| (+ the double additions, ~1e-16 sum|x|) and
+      -- the final rounding to float32; a mean is the sum / len. A plain
+      -- float32 accumulation would be off by up to ~len u sum|x|.
+      local scale = op == "mean" and sh[d] or 1
+      local bound = U * math.abs(r) + (7 * U + 2.0 ^ -50) * mag[k] / scale
       assert(math.abs(g - r) <= bound, where)
     elseif op == "var" or op == "std" then
       assert(math.abs(g - r) <= 4 * U * math.abs(r) + 2.0 ^ -40 * mag[k] ^ 2, where)
@@ -154,10 +158,34 @@ test("sum of 1M values: within the documented float32-lanes bound of a double su
   -- float32 runs of at most 8 terms per lane, then double (core/kernels.c):
   -- |error| <= 8 u sum|x|
   assert(math.abs(got - s) <= 8 * U * a, string.format("sum %.17g vs %.17g", got, s))
-  -- and along an axis: a double accumulation
+  -- and along an axis: the same scheme (float32 partials of <= 8 terms)
   local rows = x:reshape(1000, 1000)
   check(rows, "sum", 2)
   check(rows, "sum", 1)
+end)
+
+test("sums along an axis: float32 partials of <= 8 terms, not a float32 running sum",
+     function()
+  -- 1 then 999 terms of 2^-25 (half an ulp of 1): a float32 running sum
+  -- stays at 1 (each addition a tie to even), off by 999 * 2^-25 = 3e-5;
+  -- runs of 8 lose at most 7 of them on the lane holding the 1
+  for _, len in ipairs({1000, 77, 513}) do
+    local t = {1.0}
+    for i = 2, len do t[i] = 2.0 ^ -25 end
+    local want = 1 + (len - 1) * 2.0 ^ -25
+    local row = ln.tensor(t):reshape(1, len)
+    -- a row (dim 2), and 20 equal columns (dim 1: the column blocks, 16
+    -- vector lanes and 4 more)
+    local cols = (row:t() * ln.ones(1, 20)):contiguous()
+    for _, case in ipairs({{row, 2}, {cols, 1}}) do
+      local x, d = case[1], case[2]
+      for _, got in ipairs(x:sum(d):flatten():totable()) do
+        assert(math.abs(got - want) <= 8 * U * want,
+               string.format("len %d dim %d: %.9g vs %.9g", len, d, got, want))
+        assert(got > 1, "the small terms count")
+      end
+    end
+  end
 end)
 
 test("whole-tensor max/min/argmax/argmin/var/std: the rule and a double reference",
