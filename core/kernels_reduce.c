@@ -16,8 +16,9 @@
 **    finds its first position in blocks.
 **  - inner > 1: a block of up to RED_COLS outputs at once, the outputs
 **    being the contiguous, vectorised loop. sum/mean: per run of 8 rows
-**    each output's float32 partial r0 + r1 + ... + r7 (in row order), added
-**    into its double accumulator. var/std: the rows added in double in
+**    each output's float32 partial ((r0 + r1) + (r2 + r3)) + ((r4 + r5) +
+**    (r6 + r7)) (a short last run in row order), added into its double
+**    accumulator. var/std: the rows added in double in
 **    order (the old scalar loop's bits). max/min/arg*: best and position
 **    per output, rows in order.
 ** Error of a sum or mean (both layouts): at most 7 float32 roundings per
@@ -219,9 +220,10 @@ T512(static int64_t cols512(ln_reduce_op op, float *y, const float *base,
                              int64_t len, int64_t inner, int64_t w)) {
     int64_t c = 0;
     if (op == LN_R_SUM || op == LN_R_MEAN) {
-        /* per 16 columns and run of up to RED_RUN rows: the float32 partial
-        ** r0 + r1 + ... in row order, then added into its double
-        ** accumulator (acc stays in L1) */
+        /* per 16 columns and run of RED_RUN rows: the float32 partial
+        ** ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)) (a shorter last
+        ** run: r0 + r1 + ... in row order), then added into its double
+        ** accumulator (acc stays in L1) -- as cols_block's generic code */
         double acc[RED_COLS] __attribute__((aligned(64)));
         const int64_t w16 = w / 16 * 16;
         for (c = 0; c < w16; c += 8) _mm512_store_pd(acc + c, _mm512_setzero_pd());
@@ -230,15 +232,11 @@ T512(static int64_t cols512(ln_reduce_op op, float *y, const float *base,
             if (len - l >= RED_RUN) {
                 for (c = 0; c < w16; c += 16) {
                     const float *q = r + c;
-                    __m512 p = _mm512_loadu_ps(q);
-                    p = _mm512_add_ps(p, _mm512_loadu_ps(q + inner));
-                    p = _mm512_add_ps(p, _mm512_loadu_ps(q + 2 * inner));
-                    p = _mm512_add_ps(p, _mm512_loadu_ps(q + 3 * inner));
-                    p = _mm512_add_ps(p, _mm512_loadu_ps(q + 4 * inner));
-                    p = _mm512_add_ps(p, _mm512_loadu_ps(q + 5 * inner));
-                    p = _mm512_add_ps(p, _mm512_loadu_ps(q + 6 * inner));
-                    p = _mm512_add_ps(p, _mm512_loadu_ps(q + 7 * inner));
-                    ACC16(acc + c, p);
+#define LD(k) _mm512_loadu_ps(q + (k) * inner)
+                    __m512 p01 = _mm512_add_ps(LD(0), LD(1)), p23 = _mm512_add_ps(LD(2), LD(3));
+                    __m512 p45 = _mm512_add_ps(LD(4), LD(5)), p67 = _mm512_add_ps(LD(6), LD(7));
+#undef LD
+                    ACC16(acc + c, _mm512_add_ps(_mm512_add_ps(p01, p23), _mm512_add_ps(p45, p67)));
                 }
             } else {
                 const int64_t run = len - l;
@@ -533,18 +531,29 @@ LN_CLONES static void cols_block(const red_job *j, int64_t o, int64_t c0, int64_
     switch (j->op) {
     case LN_R_SUM:
     case LN_R_MEAN: {
-        /* per run of up to RED_RUN rows: each column's float32 partial
-        ** r0 + r1 + ... in row order, then added into its double */
+        /* per run of RED_RUN rows: each column's float32 partial
+        ** ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)); a shorter
+        ** last run r0 + r1 + ... in row order; then added into its double */
         float part[RED_COLS];
         for (int64_t c = 0; c < w; c++) acc[c] = 0;
         for (int64_t l = 0; l < len; l += RED_RUN) {
             const int64_t run = len - l < RED_RUN ? len - l : RED_RUN;
             const float *r = base + l * inner;
-            for (int64_t c = 0; c < w; c++) part[c] = r[c];
-            for (int64_t k = 1; k < run; k++) {
-                const float *q = r + k * inner;
+            if (run == RED_RUN) {
+                const float *r1 = r + inner, *r2 = r + 2 * inner, *r3 = r + 3 * inner,
+                            *r4 = r + 4 * inner, *r5 = r + 5 * inner, *r6 = r + 6 * inner,
+                            *r7 = r + 7 * inner;
 #pragma omp simd
-                for (int64_t c = 0; c < w; c++) part[c] += q[c];
+                for (int64_t c = 0; c < w; c++)
+                    part[c] = ((r[c] + r1[c]) + (r2[c] + r3[c])) +
+                              ((r4[c] + r5[c]) + (r6[c] + r7[c]));
+            } else {
+                for (int64_t c = 0; c < w; c++) part[c] = r[c];
+                for (int64_t k = 1; k < run; k++) {
+                    const float *q = r + k * inner;
+#pragma omp simd
+                    for (int64_t c = 0; c < w; c++) part[c] += q[c];
+                }
             }
 #pragma omp simd
             for (int64_t c = 0; c < w; c++) acc[c] += (double)part[c];
