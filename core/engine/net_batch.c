@@ -14,13 +14,66 @@ void ln__batch_free(ln_batch *b) {
     ln_tensor_release(b->y);
 }
 
+/* The next batch's rows of the source, asked of the memory system while
+** this batch computes: rows idx[0 .. n) of base (rows of `bytes`, `rows` of
+** them). Only shuffled rows (consecutive ones are the hardware prefetcher's
+** job) of small batches (a large one would not stay in cache). A hint;
+** results are unaffected. */
+#define PREFETCH_MAX_BYTES (512 * 1024)
+typedef struct ahead {
+    const char *base;
+    const int64_t *idx; /* NULL: nothing to fetch */
+    int64_t n, rows;
+    size_t bytes;
+} ahead;
+
+static ahead ahead_of(const ln_tensor *x, const int64_t *idx, int64_t start, int64_t n) {
+    ahead a = {NULL, NULL, 0, 0, 0};
+    if (!idx || n <= 0 || x->ndim < 1 || x->shape[0] <= 0) return a;
+    const size_t bytes = (size_t)(x->numel / x->shape[0]) * ln_dtype_size(x->dtype);
+    if (bytes * (size_t)n > PREFETCH_MAX_BYTES) return a;
+    a.base = ln_data(x);
+    a.idx = idx + start;
+    a.n = n;
+    a.rows = x->shape[0];
+    a.bytes = bytes;
+    return a;
+}
+
+/* Rows [lo, hi) of the next batch (hi clipped to it): the part of it that
+** the thread which copies rows [lo, hi) of this batch will copy next time,
+** so that, in a team, each core fetches into its own cache what it will
+** read (measured, docs/performance-training.md: a worker copying rows its
+** publisher had fetched took 3x the publisher's time for its half). */
+static void ahead_rows(const ahead *a, int64_t lo, int64_t hi) {
+#if defined(__GNUC__)
+    if (!a || !a->idx) return;
+    if (hi > a->n) hi = a->n;
+    for (int64_t r = lo; r < hi; r++) {
+        int64_t row = a->idx[r];
+        if (row < 0 || row >= a->rows) continue;
+        const char *p = a->base + (size_t)row * a->bytes;
+        for (size_t off = 0; off < a->bytes; off += 64) __builtin_prefetch(p + off, 0, 1);
+    }
+#else
+    (void)a, (void)lo, (void)hi;
+#endif
+}
+
+/* The last part of a cut also fetches whatever the next batch has beyond
+** this one's rows. */
+static void ahead_part(const ahead *a, int64_t lo, int64_t hi, int64_t n) {
+    ahead_rows(a, lo, hi < n ? hi : a ? (a->n > n ? a->n : n) : n);
+}
+
 /* Rows of an integer tensor into float32 (the rows a batch picks). */
 typedef struct to_float_job {
     float *dst;
     const void *src;
     const int64_t *idx; /* NULL: consecutive rows from start */
-    int64_t start, rowlen;
+    int64_t start, rowlen, n;
     ln_dtype dtype;
+    const ahead *next; /* the next batch's rows to fetch (or NULL) */
 } to_float_job;
 
 static void to_float_rows(void *arg, int64_t lo, int64_t hi) {
@@ -36,6 +89,7 @@ static void to_float_rows(void *arg, int64_t lo, int64_t hi) {
             for (int64_t k = 0; k < j->rowlen; k++) d[k] = (float)s[k];
         }
     }
+    ahead_part(j->next, lo, hi, j->n);
 }
 
 /* Rows of a batch copied from a tensor of the same dtype. */
@@ -43,8 +97,9 @@ typedef struct copy_job {
     void *dst;
     const void *src;
     const int64_t *idx; /* NULL: consecutive rows from start */
-    int64_t start;
+    int64_t start, n;
     size_t bytes; /* per row */
+    const ahead *next; /* the next batch's rows to fetch (or NULL) */
 } copy_job;
 
 static void copy_rows(void *arg, int64_t lo, int64_t hi) {
@@ -53,18 +108,20 @@ static void copy_rows(void *arg, int64_t lo, int64_t hi) {
     if (!j->idx) {
         memcpy(d, (const char *)j->src + (size_t)(j->start + lo) * j->bytes,
                (size_t)(hi - lo) * j->bytes);
-        return;
+    } else {
+        for (int64_t r = lo; r < hi; r++, d += j->bytes)
+            memcpy(d, (const char *)j->src + (size_t)j->idx[r] * j->bytes, j->bytes);
     }
-    for (int64_t r = lo; r < hi; r++, d += j->bytes)
-        memcpy(d, (const char *)j->src + (size_t)j->idx[r] * j->bytes, j->bytes);
+    ahead_part(j->next, lo, hi, j->n);
 }
 
 /* dst <- the selected rows of src (shape [n, src rows' shape]). dst's dtype
 ** must be src's, or float32 for an integer src (converted row by row: a
-** float copy of the whole data set is never made). */
-ln_status ln__gather(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
-                     const int64_t *idx, int64_t start, int64_t n,
-                     const char *what) {
+** float copy of the whole data set is never made). The rows of `next` are
+** fetched as the rows are copied (next may be NULL). */
+static ln_status gather_ahead(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
+                              const int64_t *idx, int64_t start, int64_t n,
+                              const char *what, const ahead *next) {
     char s[128];
     if (src->ndim < 1)
         return ln_fail(ctx, LN_E_SHAPE, "%s: a scalar has no samples", what);
@@ -90,21 +147,30 @@ ln_status ln__gather(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
         if (dst->dtype != LN_FLOAT32 || src->dtype == LN_FLOAT32)
             return ln_fail(ctx, LN_E_ARG, "%s: %s rows cannot go to a %s batch", what,
                            ln_dtype_name(src->dtype), ln_dtype_name(dst->dtype));
-        to_float_job j = {ln_f32(dst), ln_data(src), idx, start, rowlen, src->dtype};
+        to_float_job j = {ln_f32(dst), ln_data(src), idx, start, rowlen, n, src->dtype,
+                          next};
         ln_parallel_rows(n, rowlen, to_float_rows, &j);
         return LN_OK;
     }
     /* Rows on the team when one runs (the first rows on this thread, as
     ** the layers cut them), else on this thread. */
-    copy_job j = {ln_data(dst), ln_data(src), idx ? idx + start : NULL, start,
-                  (size_t)rowlen * es};
-    if (ln_parallel_threads() > 1)
+    copy_job j = {ln_data(dst), ln_data(src), idx ? idx + start : NULL, start, n,
+                  (size_t)rowlen * es, next};
+    if (ln_parallel_threads() > 1) {
         ln_parallel_rows(n, rowlen, copy_rows, &j);
-    else if (idx)
+    } else if (idx) {
         ln_gather_rows(j.dst, j.src, j.idx, n, rowlen, es);
-    else
+        ahead_part(next, 0, n, n);
+    } else {
         copy_rows(&j, 0, n);
+    }
     return LN_OK;
+}
+
+ln_status ln__gather(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
+                     const int64_t *idx, int64_t start, int64_t n,
+                     const char *what) {
+    return gather_ahead(ctx, dst, src, idx, start, n, what, NULL);
 }
 
 /* An empty tensor of dtype for a buffer (resized on use). */
@@ -119,17 +185,18 @@ ln_status ln__batch_buffer(ln_ctx *ctx, ln_tensor **t, ln_dtype dtype) {
 }
 
 /* Gather x (any dtype, into float32) and y (any dtype, may be NULL) into
-** the batch buffers. */
+** the batch buffers; x's rows of the next batch are fetched meanwhile. */
 static ln_status gather_batch(ln_ctx *ctx, ln_batch *b, const ln_tensor *x,
                               const ln_tensor *y, const int64_t *idx,
-                              int64_t start, int64_t n, ln_score *s) {
+                              int64_t start, int64_t n, ln_score *s,
+                              const ahead *next) {
     if (y && (y->ndim < 1 || x->ndim < 1 || y->shape[0] != x->shape[0])) {
         char a[128], c[128];
         return ln_fail(ctx, LN_E_SHAPE, "x %s and y %s differ in sample count",
                        ln_shape_str(x, a, sizeof a), ln_shape_str(y, c, sizeof c));
     }
     ln_status st = ln__batch_buffer(ctx, &b->x, LN_FLOAT32);
-    if (!st) st = ln__gather(ctx, b->x, x, idx, start, n, "x");
+    if (!st) st = gather_ahead(ctx, b->x, x, idx, start, n, "x", next);
     if (st || !y) return st;
     st = ln__batch_buffer(ctx, &b->y, y->dtype);
     if (!st) st = ln__gather(ctx, b->y, y, idx, start, n, "y");
@@ -137,31 +204,6 @@ static ln_status gather_batch(ln_ctx *ctx, ln_batch *b, const ln_tensor *x,
         return ln_fail(ctx, LN_E_SHAPE, "sample_weight: %lld weights for %lld samples",
                        (long long)s->weights->shape[0], (long long)x->shape[0]);
     return st ? st : ln__score_gather(ctx, s, idx, start, n);
-}
-
-/* Ask the memory system for rows idx[start .. start + n) of x: the next
-** batch's rows, shuffled across the whole set, arrive in cache while this
-** batch computes instead of stalling its gather. Only for shuffled rows
-** (consecutive ones are the hardware prefetcher's job) and small batches
-** (a large one would not stay in cache). A hint; results are unaffected. */
-#define PREFETCH_MAX_BYTES (512 * 1024)
-static void prefetch_rows(const ln_tensor *x, const int64_t *idx, int64_t start,
-                          int64_t n) {
-#if defined(__GNUC__)
-    if (!idx || n <= 0 || x->ndim < 1 || x->shape[0] <= 0) return;
-    const int64_t rows = x->shape[0];
-    const size_t bytes = (size_t)(x->numel / rows) * ln_dtype_size(x->dtype);
-    if (bytes * (size_t)n > PREFETCH_MAX_BYTES) return;
-    const char *base = ln_data(x);
-    for (int64_t r = 0; r < n; r++) {
-        int64_t row = idx[start + r];
-        if (row < 0 || row >= rows) continue;
-        const char *p = base + (size_t)row * bytes;
-        for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 1);
-    }
-#else
-    (void)x, (void)idx, (void)start, (void)n;
-#endif
 }
 
 /* Forward, loss, metrics and backward of a training batch, and the
@@ -175,12 +217,12 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     ln_chain *c = &net->chain;
     ln_stage *sg = &net->stage;
     int staged = ln__stage_on(sg), layers = b->n > 0 || !staged, ready = 1, overlap = 0;
+    const ahead next = ahead_of(b->x, b->idx, b->next_start, b->next_n);
     ln_status st = layers ? gather_batch(ctx, &net->batch, b->x, b->y, b->idx, b->start, b->n,
-                                       &net->score)
+                                       &net->score, &next)
                           : LN_OK;
     if (st) return st;
     if (!layers) *b->loss = 0;
-    prefetch_rows(b->x, b->idx, b->next_start, b->next_n);
     ln__chain_snapshot(c, 1);
     unsigned flags = LN_TRAINING | (net->score.fused ? LN_LOGITS : 0);
     ln_update *upd = b->apply && net->update.n > 0 ? &net->update : NULL;
@@ -208,9 +250,9 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
 
 static ln_status test_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     ln_chain *c = &net->chain;
+    const ahead next = ahead_of(b->x, b->idx, b->next_start, b->next_n);
     ln_status st = gather_batch(ctx, &net->batch, b->x, b->y, b->idx, b->start, b->n,
-                                       &net->score);
-    if (!st) prefetch_rows(b->x, b->idx, b->next_start, b->next_n);
+                                &net->score, &next);
     if (!st) st = ln__chain_forward(ctx, c, net->batch.x, net->score.fused ? LN_LOGITS : 0);
     net->score.mask = ln__chain_output_mask(c);
     if (!st)
@@ -220,7 +262,8 @@ static ln_status test_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
 }
 
 static ln_status predict_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
-    ln_status st = gather_batch(ctx, &net->batch, b->x, NULL, NULL, b->start, b->n, &net->score);
+    ln_status st = gather_batch(ctx, &net->batch, b->x, NULL, NULL, b->start, b->n,
+                                &net->score, NULL);
     if (!st) st = ln__chain_forward(ctx, &net->chain, net->batch.x, 0);
     if (st) return st;
     return ln__put_rows(ctx, b->out, ln__chain_output(&net->chain), b->start, b->n);

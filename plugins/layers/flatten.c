@@ -58,6 +58,29 @@ static void transpose_samples(float *dst, const float *src, int64_t batch,
     }
 }
 
+/* A plain copy of whole samples: on a team, by rows cut as the batch's
+** gather cuts them (lunet/parallel.h: the first rows on this thread), so
+** each core copies the rows it gathered and still holds in its cache
+** (measured, docs/performance-training.md); else one memcpy here. */
+typedef struct copy_job {
+    float *dst;
+    const float *src;
+    int64_t per; /* floats per sample */
+} copy_job;
+
+static void copy_rows(void *arg, int64_t lo, int64_t hi) {
+    const copy_job *j = arg;
+    ln_copy(j->dst + lo * j->per, j->src + lo * j->per, (hi - lo) * j->per);
+}
+
+static void copy_samples(float *dst, const float *src, int64_t batch, int64_t numel) {
+    copy_job j = {dst, src, batch > 0 ? numel / batch : 0};
+    if (ln_parallel_threads() > 1 && batch > 1)
+        ln_parallel_rows(batch, j.per, copy_rows, &j);
+    else
+        ln_copy(dst, src, numel);
+}
+
 static ln_status flatten_forward(ln_ctx *ctx, ln_layer *l,
                                  const ln_tensor *const *x, ln_tensor *const *y,
                                  unsigned flags) {
@@ -65,7 +88,7 @@ static ln_status flatten_forward(ln_ctx *ctx, ln_layer *l,
     if (f->channels_first && f->c > 1 && f->rest > 1)
         transpose_samples(ln_f32(y[0]), ln_f32(x[0]), x[0]->shape[0], f->c, f->rest);
     else
-        ln_copy(ln_f32(y[0]), ln_f32(x[0]), x[0]->numel);
+        copy_samples(ln_f32(y[0]), ln_f32(x[0]), x[0]->ndim ? x[0]->shape[0] : 1, x[0]->numel);
     return LN_OK;
 }
 
@@ -80,7 +103,7 @@ static ln_status flatten_backward(ln_ctx *ctx, ln_layer *l,
     if (f->channels_first && f->c > 1 && f->rest > 1)
         transpose_samples(ln_f32(dx[0]), ln_f32(dy[0]), x[0]->shape[0], f->rest, f->c);
     else
-        ln_copy(ln_f32(dx[0]), ln_f32(dy[0]), x[0]->numel);
+        copy_samples(ln_f32(dx[0]), ln_f32(dy[0]), x[0]->ndim ? x[0]->shape[0] : 1, x[0]->numel);
     return LN_OK;
 }
 

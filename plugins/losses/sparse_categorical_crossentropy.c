@@ -53,6 +53,9 @@ static double row_prob(const void *arg, int64_t r) {
     return log(sum) - log((double)cy);
 }
 
+/* Classes whose exp a row keeps (on the stack) for its gradient. */
+#define ROW_KEEP 64
+
 /* One sample from logits. */
 static double row_logits(const void *arg, int64_t r) {
     const job *j = arg;
@@ -60,12 +63,18 @@ static double row_logits(const void *arg, int64_t r) {
     int64_t y = ln_label_at(j->y, r);
     float m = -INFINITY;
     for (int64_t c = 0; c < j->cols; c++) m = z[c] > m ? z[c] : m;
-    double sum = 0;
-    for (int64_t c = 0; c < j->cols; c++) sum += exp((double)z[c] - m);
+    /* each exp once for the first ROW_KEEP classes (kept for the gradient:
+    ** the same values, so the same bits), computed again beyond */
+    double e[ROW_KEEP], sum = 0;
+    for (int64_t c = 0; c < j->cols; c++) {
+        double v = exp((double)z[c] - m);
+        if (c < ROW_KEEP) e[c] = v;
+        sum += v;
+    }
     if (j->dp) {
         float *d = j->dp + r * j->cols;
         for (int64_t c = 0; c < j->cols; c++) {
-            double sm = exp((double)z[c] - m) / sum;
+            double sm = (c < ROW_KEEP ? e[c] : exp((double)z[c] - m)) / sum;
             d[c] = (float)((sm - (c == y)) * j->inv_rows);
         }
     }

@@ -50,10 +50,16 @@ static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     const float *p = ln_f32(pred);
     const double thr = s->threshold;
     int64_t n = pred->numel;
-#pragma omp parallel for reduction(+ : hits) if (n > LN_PAR_MIN) \
-    schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        hits += (p[i] > thr ? 1.0 : 0.0) == mu_value(y, i);
+    /* no OpenMP region when it would run on one thread (its cost is
+    ** several us; docs/performance-training.md) */
+    if (n > LN_PAR_MIN) {
+#pragma omp parallel for reduction(+ : hits) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            hits += (p[i] > thr ? 1.0 : 0.0) == mu_value(y, i);
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            hits += (p[i] > thr ? 1.0 : 0.0) == mu_value(y, i);
+    }
     *total += cols ? (double)hits / (double)cols : 0.0;
     *count += (double)rows;
     return LN_OK;

@@ -15,10 +15,16 @@ static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     ln_status st = mu_check_sparse_pred(ctx, WHO, pred, y, &rows, &cols);
     if (st) return st;
     const float *p = ln_f32(pred);
-#pragma omp parallel for reduction(+ : hits) if (rows * cols > LN_PAR_MIN) \
-    schedule(static)
-    for (int64_t r = 0; r < rows; r++)
-        hits += (double)mu_argmax_f32(p + r * cols, cols) == mu_value(y, r);
+    /* no OpenMP region when it would run on one thread (its cost is
+    ** several us; docs/performance-training.md) */
+    if (rows * cols > LN_PAR_MIN) {
+#pragma omp parallel for reduction(+ : hits) schedule(static)
+        for (int64_t r = 0; r < rows; r++)
+            hits += (double)mu_argmax_f32(p + r * cols, cols) == mu_value(y, r);
+    } else {
+        for (int64_t r = 0; r < rows; r++)
+            hits += (double)mu_argmax_f32(p + r * cols, cols) == mu_value(y, r);
+    }
     *total += (double)hits;
     *count += (double)rows;
     return LN_OK;
