@@ -206,6 +206,8 @@ ln_status ln__put_rows(ln_ctx *ctx, ln_tensor *out, const ln_tensor *y,
 #define LN__WATCH_LEN 16     /* team batches per check of a team exploit */
 #define LN__PROBE_BUDGET 4   /* serial batch times a team probe may lose in all */
 #define LN__LOST_SHORT 2     /* losses in a row that make probes short */
+#define LN__PROBE_CROWDED 3  /* serial batches over 2x their median that
+                             ** make a probe segment crowded */
 
 typedef struct ln__auto {
     int best;         /* LN_NET_SERIAL or LN_NET_TEAM */
@@ -220,6 +222,7 @@ typedef struct ln__auto {
     int nt[2];
     double serial_ref; /* median serial batch time of the last probe */
     int nseg_team;     /* timed batches of the current team segment */
+    int seg_from;      /* t[0]'s count when the current segment began */
     double excess;     /* team time beyond the serial median: this probe's,
                        ** or this watch window's in a team exploit */
     int lost;          /* probes and exploits the team lost in a row */

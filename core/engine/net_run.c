@@ -140,13 +140,27 @@ static double median_of(const double *v, int n) {
 /* A team batch of a probe, its segment's first ones included (a worker
 ** that is descheduled on a busy machine shows there first): the team's
 ** time beyond the serial median so far. 1 when it has cost more than the
-** budget: the probe ends, serial chosen. */
+** budget: the probe ends, serial chosen, and it counts as two losses in a
+** row (a clear loss: the next probe comes 4x later and is short). */
 static int probe_team_over(ln_tuner *t, ln__auto *a, double dt) {
     double ref = median_of(a->t[0], a->nt[0]);
     a->excess += dt - ref;
     if (a->excess <= budget(a) * ref) return 0;
+    if (a->lost < LN__LOST_SHORT - 1) a->lost = LN__LOST_SHORT - 1;
     choose(t, a, LN_NET_SERIAL, ref);
     return 1;
+}
+
+/* Whether the serial probe segment just ended was crowded: at least
+** LN__PROBE_CROWDED of its timed batches took over twice its median. The
+** calling thread was then kept off its core again and again, which the
+** scheduler does only when no core is idle: a second thread would wait
+** as well, so the team is not tried. */
+static int crowded(const ln__auto *a) {
+    int n = a->nt[0] - a->seg_from, slow = 0;
+    double m = median_of(a->t[0] + a->seg_from, n);
+    for (int i = a->seg_from; i < a->nt[0]; i++) slow += a->t[0][i] > 2 * m;
+    return n > 0 && slow >= LN__PROBE_CROWDED;
 }
 
 /* A team batch of a team exploit: 1 when the team no longer wins (its
@@ -204,11 +218,17 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
         a->seg = 0;
         a->nsegs = a->lost >= LN__LOST_SHORT ? 2 : LN__PROBE_SEGMENTS;
         a->nt[0] = a->nt[1] = 0;
+        a->seg_from = 0;
         a->left = LN__PROBE_LEN;
+        return 1;
+    }
+    if (a->seg % 2 == 0 && crowded(a)) { /* serial, without trying the team */
+        choose(t, a, LN_NET_SERIAL, median(a->t[0], a->nt[0]));
         return 1;
     }
     if (++a->seg < a->nsegs) {
         a->left = LN__PROBE_LEN;
+        a->seg_from = a->nt[0];
         return 1;
     }
     /* The team keeps every core busy: it must win clearly, by its median

@@ -136,7 +136,8 @@ END_TEST
 
 /* A busy machine: the worker, descheduled, stalls the first batch of each
 ** team segment (20 serial batch times). That batch alone exceeds the
-** probe's budget: the probe ends after it, serial chosen. */
+** probe's budget: the probe ends after it, serial chosen, and such a clear
+** loss counts as two: the next probe comes 4x later and is short. */
 static double team_stalls_first(int team, int64_t k, int64_t i) {
     return team ? (i == 0 ? 20.0 : 0.6) : 1.0;
 }
@@ -152,6 +153,27 @@ START_TEST(stalled_probe_ends_at_once) {
     int64_t len;
     ln__tuner_plan(&t, LN__K_TRAIN, 32, 1000000, &team, &len);
     ck_assert_int_eq(team, 0);
+    t = fresh();
+    c = drive(&t, 5000, team_stalls_first);
+    ck_assert_int_ge(c.nprobes, 2);
+    ck_assert_int_ge(c.probe_at[1] - c.probe_at[0], 4 * LN__EXPLOIT_LEN);
+    ck_assert_int_eq(c.team_batches, c.nprobes); /* one per probe */
+}
+END_TEST
+
+/* Another process keeps taking the calling thread's core (every 4th serial
+** batch 3x its median): no core is idle, a team's worker would wait too.
+** The team is never tried, even though it would be fast when it runs. */
+static double crowded_machine(int team, int64_t k, int64_t i) {
+    return team ? 0.6 : (k % 4 == 3 ? 3.0 : 1.0);
+}
+
+START_TEST(crowded_machine_never_tries_team) {
+    ln_tuner t = fresh();
+    tally c = drive(&t, 20000, crowded_machine);
+    ck_assert_int_eq(c.team_batches, 0);
+    ck_assert_int_ge(t.stats.probes, 3);
+    ck_assert_int_eq(t.stats.serial_chosen, t.stats.probes);
 }
 END_TEST
 
@@ -295,6 +317,7 @@ int main(void) {
     tcase_add_test(tc, team_that_turns_is_left);
     tcase_add_test(tc, stalled_probe_ends_at_once);
     tcase_add_test(tc, stalls_not_hidden_by_medians);
+    tcase_add_test(tc, crowded_machine_never_tries_team);
     tcase_add_test(tc, losing_team_backs_off);
     tcase_add_test(tc, short_probes_after_two_losses);
     tcase_add_test(tc, quiet_team_still_chosen);
