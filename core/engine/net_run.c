@@ -316,6 +316,25 @@ static ln_status team_segment(ln_ctx *ctx, ln_net *net, run_call *r,
     return ln_parallel_region(segment_body, &s);
 }
 
+/* A serial segment of LN_NET_AUTO: on this thread alone, as with one
+** thread (the OpenMP thread count is 1 for its length), so that no kernel
+** forks an OpenMP region of its own either. Serial is what auto falls back
+** to when the second core does not pay; with the count left at 2 a kernel
+** above its size threshold (a batch-128 product) would still fork and
+** join, which on a busy machine -- OMP_WAIT_POLICY unset above all, its
+** threads spinning -- ran at a fraction of one thread's speed. The
+** buffers were sized at the full count by the run's first batch (the
+** team_possible rule), and per-thread scratch never shrinks, so the team
+** segments that follow still never allocate. */
+static ln_status serial_alone(ln_ctx *ctx, ln_net *net, run_call *r,
+                              int64_t *k, int64_t k1) {
+    int nt = ln_get_num_threads();
+    ln_set_num_threads(1);
+    ln_status st = batches(ctx, net, r, k, k1, 0, 1);
+    ln_set_num_threads(nt);
+    return st;
+}
+
 static ln_status run_batches(ln_ctx *ctx, ln_net *net, run_call *r) {
     ln_net_run *run = r->run;
     ln__update_run_begin(&net->update); /* weights may have changed since the last run */
@@ -341,7 +360,7 @@ static ln_status run_batches(ln_ctx *ctx, ln_net *net, run_call *r) {
             int64_t len;
             plan(&net->tuner, r->tmpl.kind, r->batch, r->nbatches - k, &team, &len);
             st = team ? team_segment(ctx, net, r, &k, k + len)
-                      : batches(ctx, net, r, &k, k + len, 0, 1);
+                      : serial_alone(ctx, net, r, &k, k + len);
         }
         if (st) return st;
     }
