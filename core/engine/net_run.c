@@ -17,15 +17,23 @@
 ** least this size has sized every buffer, so the region never allocates.
 ** In LN_NET_AUTO the choice is measured: probe segments alternate serial and
 ** team (LN__PROBE_*), the faster per batch then runs for LN__EXPLOIT_LEN
-** batches (doubling while the choice holds), and the probe repeats -- a busy
-** machine (other processes on the cores) makes the team lose and serial
-** wins, an idle one the reverse. A team that loses costs as little as
-** possible: a team probe segment whose median, after LN__PROBE_EARLY timed
-** batches, is no better than the serial probe's ends the probe at once
-** (serial chosen), and a team exploit segment is checked every
-** LN__WATCH_LEN batches against the serial median of its probe and ends
-** (a new probe follows) as soon as it is no longer faster. The numbers
-** never depend on any of it.
+** batches (doubling while the team keeps winning), and the probe repeats --
+** a busy machine (other processes on the cores) makes the team lose and
+** serial wins, an idle one the reverse. The team must win by its median
+** batch and in sum (a descheduled worker stalls single batches; the median
+** hides that). A team that loses costs as little as possible: every team
+** batch of a probe, its first ones too, counts its time beyond the serial
+** median against a budget (LN__PROBE_BUDGET serial batch times) and the
+** probe ends once it is spent, or when the team's median after
+** LN__PROBE_EARLY timed batches is no better; a serial probe segment
+** whose batches were often delayed (LN__PROBE_CROWDED: no idle core) ends
+** the probe before the team runs; after losses in a row the next probe
+** comes 4x later each time and, from LN__LOST_SHORT, is one serial and one
+** team segment on half the budget; a team exploit is watched every
+** LN__WATCH_LEN batches (and against the budget at each) and left as soon
+** as it no longer wins. auto's serial segments run as one thread (see
+** serial_alone). The policy and its measurements: docs/performance.md
+** ("How auto decides"). The numbers never depend on any of it.
 */
 #include <math.h>
 #include <string.h>
