@@ -194,20 +194,26 @@ ln_status ln__put_rows(ln_ctx *ctx, ln_tensor *out, const ln_tensor *y,
 
 /* The automatic choice between serial and team mode for one kind of call:
 ** probe segments alternate the modes, then the faster one runs for a long
-** segment, then it probes again; a team that loses stops early (net_run.c). */
+** segment, then it probes again; a team that loses stops early, and a team
+** that keeps losing is probed less often and more briefly (net_run.c). */
 #define LN__PROBE_SEGMENTS 4 /* serial, team, serial, team */
 #define LN__PROBE_LEN 16     /* batches per probe segment */
-#define LN__PROBE_WARM 3     /* untimed batches at a probe segment's start */
+#define LN__PROBE_WARM 3     /* batches at a segment's start left out of its median */
 #define LN__FIRST_WAIT 16    /* serial batches before the first probe */
 #define LN__EXPLOIT_LEN 256  /* batches in the chosen mode between probes, */
 #define LN__EXPLOIT_MAX 4096 /* doubled up to this while the choice holds */
 #define LN__PROBE_EARLY 5    /* timed team batches before it may lose early */
 #define LN__WATCH_LEN 16     /* team batches per check of a team exploit */
+#define LN__PROBE_BUDGET 4   /* serial batch times a team probe may lose in all */
+#define LN__LOST_SHORT 2     /* losses in a row that make probes short */
+#define LN__PROBE_CROWDED 3  /* serial batches over 2x their median that
+                             ** make a probe segment crowded */
 
 typedef struct ln__auto {
     int best;         /* LN_NET_SERIAL or LN_NET_TEAM */
     int probing;      /* 1 while probing */
     int seg;          /* probe segment index */
+    int nsegs;        /* segments of the current probe */
     int64_t left;     /* batches left in the current segment */
     int64_t into;     /* batches into the current segment */
     int64_t ref_rows; /* the batch size that is timed */
@@ -216,6 +222,10 @@ typedef struct ln__auto {
     int nt[2];
     double serial_ref; /* median serial batch time of the last probe */
     int nseg_team;     /* timed batches of the current team segment */
+    int seg_from;      /* t[0]'s count when the current segment began */
+    double excess;     /* team time beyond the serial median: this probe's,
+                       ** or this watch window's in a team exploit */
+    int lost;          /* probes and exploits the team lost in a row */
 } ln__auto;
 
 typedef struct ln_tuner {

@@ -17,15 +17,23 @@
 ** least this size has sized every buffer, so the region never allocates.
 ** In LN_NET_AUTO the choice is measured: probe segments alternate serial and
 ** team (LN__PROBE_*), the faster per batch then runs for LN__EXPLOIT_LEN
-** batches (doubling while the choice holds), and the probe repeats -- a busy
-** machine (other processes on the cores) makes the team lose and serial
-** wins, an idle one the reverse. A team that loses costs as little as
-** possible: a team probe segment whose median, after LN__PROBE_EARLY timed
-** batches, is no better than the serial probe's ends the probe at once
-** (serial chosen), and a team exploit segment is checked every
-** LN__WATCH_LEN batches against the serial median of its probe and ends
-** (a new probe follows) as soon as it is no longer faster. The numbers
-** never depend on any of it.
+** batches (doubling while the team keeps winning), and the probe repeats --
+** a busy machine (other processes on the cores) makes the team lose and
+** serial wins, an idle one the reverse. The team must win by its median
+** batch and in sum (a descheduled worker stalls single batches; the median
+** hides that). A team that loses costs as little as possible: every team
+** batch of a probe, its first ones too, counts its time beyond the serial
+** median against a budget (LN__PROBE_BUDGET serial batch times) and the
+** probe ends once it is spent, or when the team's median after
+** LN__PROBE_EARLY timed batches is no better; a serial probe segment
+** whose batches were often delayed (LN__PROBE_CROWDED: no idle core) ends
+** the probe before the team runs; after losses in a row the next probe
+** comes 4x later each time and, from LN__LOST_SHORT, is one serial and one
+** team segment on half the budget; a team exploit is watched every
+** LN__WATCH_LEN batches (and against the budget at each) and left as soon
+** as it no longer wins. auto's serial segments run as one thread (see
+** serial_alone). The policy and its measurements: docs/performance.md
+** ("How auto decides"). The numbers never depend on any of it.
 */
 #include <math.h>
 #include <string.h>
@@ -93,20 +101,40 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* How many serial batch times a team may lose, in all, in one probe (or in
+** one watch window of a team exploit) before it is stopped: half as many
+** once it has lost LN__LOST_SHORT times in a row. */
+static double budget(const ln__auto *a) {
+    return a->lost >= LN__LOST_SHORT ? 0.5 * LN__PROBE_BUDGET : LN__PROBE_BUDGET;
+}
+
 /* The probe is over: keep `best` for the next exploit segment. */
 static void choose(ln_tuner *t, ln__auto *a, int best, double serial_ref) {
-    if (best == LN_NET_TEAM) t->stats.team_chosen++;
-    else t->stats.serial_chosen++;
-    /* A choice that holds is probed again less and less often. */
-    if (best == a->best && a->exploit > 0)
-        a->exploit = a->exploit * 2 < LN__EXPLOIT_MAX ? a->exploit * 2 : LN__EXPLOIT_MAX;
-    else
-        a->exploit = LN__EXPLOIT_LEN;
+    if (best == LN_NET_TEAM) {
+        t->stats.team_chosen++;
+        /* A team that keeps winning is probed again less and less often. */
+        if (a->best == LN_NET_TEAM && a->exploit > 0)
+            a->exploit = a->exploit * 2 < LN__EXPLOIT_MAX ? a->exploit * 2 : LN__EXPLOIT_MAX;
+        else
+            a->exploit = LN__EXPLOIT_LEN;
+        a->lost = 0;
+    } else {
+        t->stats.serial_chosen++;
+        /* A team that keeps losing is probed 4x less often after each loss
+        ** in a row: 256, 1024, 4096 batches. */
+        a->lost++;
+        int64_t e = LN__EXPLOIT_LEN;
+        for (int i = 1; i < a->lost && e < LN__EXPLOIT_MAX; i++) e *= 4;
+        a->exploit = e < LN__EXPLOIT_MAX ? e : LN__EXPLOIT_MAX;
+    }
     a->best = best;
     a->serial_ref = serial_ref;
     a->probing = 0;
     a->left = a->exploit;
+    a->into = 0;
+    a->nseg_team = 0;
     a->nt[1] = 0;
+    a->excess = 0;
 }
 
 /* Median of the first n values of v, v left as it was. */
@@ -117,6 +145,50 @@ static double median_of(const double *v, int n) {
     return median(c, n);
 }
 
+/* A team batch of a probe, its segment's first ones included (a worker
+** that is descheduled on a busy machine shows there first): the team's
+** time beyond the serial median so far. 1 when it has cost more than the
+** budget: the probe ends, serial chosen, and it counts as two losses in a
+** row (a clear loss: the next probe comes 4x later and is short). */
+static int probe_team_over(ln_tuner *t, ln__auto *a, double dt) {
+    double ref = median_of(a->t[0], a->nt[0]);
+    a->excess += dt - ref;
+    if (a->excess <= budget(a) * ref) return 0;
+    if (a->lost < LN__LOST_SHORT - 1) a->lost = LN__LOST_SHORT - 1;
+    choose(t, a, LN_NET_SERIAL, ref);
+    return 1;
+}
+
+/* Whether the serial probe segment just ended was crowded: at least
+** LN__PROBE_CROWDED of its timed batches took over twice its median. The
+** calling thread was then kept off its core again and again, which the
+** scheduler does only when no core is idle: a second thread would wait
+** as well, so the team is not tried. */
+static int crowded(const ln__auto *a) {
+    int n = a->nt[0] - a->seg_from, slow = 0;
+    double m = median_of(a->t[0] + a->seg_from, n);
+    for (int i = a->seg_from; i < a->nt[0]; i++) slow += a->t[0][i] > 2 * m;
+    return n > 0 && slow >= LN__PROBE_CROWDED;
+}
+
+/* A team batch of a team exploit: 1 when the team no longer wins (its
+** watch window's median is no better than the probe's serial median, or
+** its time beyond that median passed the budget within the window). */
+static int watch_team_lost(ln__auto *a, int timed, double dt) {
+    int lost = 0;
+    a->excess += dt - a->serial_ref;
+    if (a->excess > budget(a) * a->serial_ref) lost = 1;
+    if (timed) {
+        a->t[1][a->nt[1]++] = dt;
+        if (a->nt[1] == LN__WATCH_LEN) {
+            if (median(a->t[1], a->nt[1]) >= a->serial_ref) lost = 1;
+            a->nt[1] = 0;
+            a->excess = 0;
+        }
+    }
+    return lost;
+}
+
 /* Account one batch of a planned segment (AUTO): its time when probing or
 ** watching a team exploit, and the move to the next segment. 1 when the
 ** segment is over (its planned length reached, or the team lost). */
@@ -125,6 +197,9 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
     ln__auto *a = &t->am[kind];
     const int cap = (int)(sizeof a->t[0] / sizeof a->t[0][0]);
     const int timed = ++a->into > LN__PROBE_WARM && n == a->ref_rows;
+    if (a->probing && team && n == a->ref_rows && a->nt[0] > 0 &&
+        probe_team_over(t, a, dt))
+        return 1;
     if (a->probing && timed && a->nt[team] < cap) {
         a->t[team][a->nt[team]++] = dt;
         if (team && ++a->nseg_team >= LN__PROBE_EARLY && a->nt[0] > 0 &&
@@ -132,41 +207,44 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
                 median_of(a->t[0], a->nt[0])) {
             /* the team does not win: serial, without the rest of the probe */
             choose(t, a, LN_NET_SERIAL, median_of(a->t[0], a->nt[0]));
-            a->into = 0;
             return 1;
         }
-    } else if (!a->probing && team && timed && a->serial_ref > 0) {
-        /* a team exploit: still faster than the probe's serial batches? */
-        a->t[1][a->nt[1]++] = dt;
-        if (a->nt[1] == LN__WATCH_LEN) {
-            double tt = median(a->t[1], a->nt[1]);
-            a->nt[1] = 0;
-            if (tt >= a->serial_ref) {
-                t->stats.team_dropped++;
-                a->left = 1; /* probe again after this batch */
-                a->exploit = 0;
-            }
-        }
+    } else if (!a->probing && team && n == a->ref_rows && a->serial_ref > 0 &&
+               watch_team_lost(a, timed, dt)) {
+        t->stats.team_dropped++;
+        a->lost++;
+        a->left = 1; /* probe again after this batch */
+        a->exploit = 0;
     }
     if (--a->left > 0) return 0;
     a->into = 0;
     a->nseg_team = 0;
-    if (!a->probing) { /* time to look (again) */
+    if (!a->probing) { /* time to look (again): briefly after losses */
         t->stats.probes++;
         a->probing = 1;
+        a->excess = 0;
         a->seg = 0;
+        a->nsegs = a->lost >= LN__LOST_SHORT ? 2 : LN__PROBE_SEGMENTS;
         a->nt[0] = a->nt[1] = 0;
+        a->seg_from = 0;
         a->left = LN__PROBE_LEN;
         return 1;
     }
-    if (++a->seg < LN__PROBE_SEGMENTS) {
-        a->left = LN__PROBE_LEN;
+    if (a->seg % 2 == 0 && crowded(a)) { /* serial, without trying the team */
+        choose(t, a, LN_NET_SERIAL, median(a->t[0], a->nt[0]));
         return 1;
     }
-    /* The team keeps every core busy: it must win clearly. */
+    if (++a->seg < a->nsegs) {
+        a->left = LN__PROBE_LEN;
+        a->seg_from = a->nt[0];
+        return 1;
+    }
+    /* The team keeps every core busy: it must win clearly, by its median
+    ** batch and in all (a worker descheduled now and then shows in the
+    ** sum, not in the median). */
     double ts = median(a->t[0], a->nt[0]);
     double tt = median(a->t[1], a->nt[1]);
-    choose(t, a, tt < 0.95 * ts ? LN_NET_TEAM : LN_NET_SERIAL, ts);
+    choose(t, a, tt < 0.95 * ts && a->excess < 0 ? LN_NET_TEAM : LN_NET_SERIAL, ts);
     return 1;
 }
 
@@ -246,6 +324,25 @@ static ln_status team_segment(ln_ctx *ctx, ln_net *net, run_call *r,
     return ln_parallel_region(segment_body, &s);
 }
 
+/* A serial segment of LN_NET_AUTO: on this thread alone, as with one
+** thread (the OpenMP thread count is 1 for its length), so that no kernel
+** forks an OpenMP region of its own either. Serial is what auto falls back
+** to when the second core does not pay; with the count left at 2 a kernel
+** above its size threshold (a batch-128 product) would still fork and
+** join, which on a busy machine -- OMP_WAIT_POLICY unset above all, its
+** threads spinning -- ran at a fraction of one thread's speed. The
+** buffers were sized at the full count by the run's first batch (the
+** team_possible rule), and per-thread scratch never shrinks, so the team
+** segments that follow still never allocate. */
+static ln_status serial_alone(ln_ctx *ctx, ln_net *net, run_call *r,
+                              int64_t *k, int64_t k1) {
+    int nt = ln_get_num_threads();
+    ln_set_num_threads(1);
+    ln_status st = batches(ctx, net, r, k, k1, 0, 1);
+    ln_set_num_threads(nt);
+    return st;
+}
+
 static ln_status run_batches(ln_ctx *ctx, ln_net *net, run_call *r) {
     ln_net_run *run = r->run;
     ln__update_run_begin(&net->update); /* weights may have changed since the last run */
@@ -271,7 +368,7 @@ static ln_status run_batches(ln_ctx *ctx, ln_net *net, run_call *r) {
             int64_t len;
             plan(&net->tuner, r->tmpl.kind, r->batch, r->nbatches - k, &team, &len);
             st = team ? team_segment(ctx, net, r, &k, k + len)
-                      : batches(ctx, net, r, &k, k + len, 0, 1);
+                      : serial_alone(ctx, net, r, &k, k + len);
         }
         if (st) return st;
     }

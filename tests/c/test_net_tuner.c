@@ -1,6 +1,8 @@
 /* The automatic thread choice of a net (core/engine/net_run.c, LN_NET_AUTO)
 ** driven with synthetic batch times: which mode it plans, how many batches
-** a losing team costs, and how fast it leaves a team that starts losing.
+** a losing team costs, how fast it leaves a team that starts losing, how
+** it backs off from a team that keeps losing, and that a worker stalling
+** now and then (a busy machine) is not hidden by the medians.
 ** No clock is involved: the times are given. */
 #include <string.h>
 
@@ -11,13 +13,16 @@ typedef struct {
     int64_t team_batches, serial_batches;
     int64_t first_serial_exploit; /* batch where the first long serial segment began */
     int segments;
+    int64_t probe_at[64]; /* batch index at which each probe began */
+    int nprobes;
 } tally;
 
 /* Run `total` batches of 32 rows through the tuner as net_run.c does:
 ** segments as planned, cut short when account says so; a batch takes
 ** time(team, batch index). */
-static tally drive(ln_tuner *t, int64_t total, double (*time)(int team, int64_t k)) {
-    tally c = {0, 0, -1, 0};
+static tally drive(ln_tuner *t, int64_t total,
+                   double (*time)(int team, int64_t k, int64_t i)) {
+    tally c = {0, 0, -1, 0, {0}, 0};
     int64_t k = 0;
     while (k < total) {
         int team;
@@ -30,7 +35,10 @@ static tally drive(ln_tuner *t, int64_t total, double (*time)(int team, int64_t 
         for (int64_t i = 0; i < len && k < total; i++, k++) {
             if (team) c.team_batches++;
             else c.serial_batches++;
-            if (ln__tuner_account(t, LN__K_TRAIN, team, 32, time(team, k))) {
+            int64_t probes = t->stats.probes;
+            int over = ln__tuner_account(t, LN__K_TRAIN, team, 32, time(team, k, i));
+            if (t->stats.probes > probes && c.nprobes < 64) c.probe_at[c.nprobes++] = k + 1;
+            if (over) {
                 k++;
                 break;
             }
@@ -46,11 +54,14 @@ static ln_tuner fresh(void) {
     return t;
 }
 
-static double team_slow(int team, int64_t k) { return team ? 1.3 : 1.0; }
-static double team_fast(int team, int64_t k) { return team ? 0.6 : 1.0; }
-static double team_even(int team, int64_t k) { return team ? 0.97 : 1.0; }
+/* times of batch k, the i-th of its segment */
+static double team_slow(int team, int64_t k, int64_t i) { return team ? 1.3 : 1.0; }
+static double team_fast(int team, int64_t k, int64_t i) { return team ? 0.6 : 1.0; }
+static double team_even(int team, int64_t k, int64_t i) { return team ? 0.97 : 1.0; }
 /* the team wins, then (another process takes the second core) loses */
-static double team_turns(int team, int64_t k) { return team ? (k < 600 ? 0.6 : 1.5) : 1.0; }
+static double team_turns(int team, int64_t k, int64_t i) {
+    return team ? (k < 600 ? 0.6 : 1.5) : 1.0;
+}
 
 /* A team that loses is dropped after LN__PROBE_WARM + LN__PROBE_EARLY of its
 ** batches per probe, not after the two 16-batch team segments. */
@@ -104,7 +115,7 @@ START_TEST(team_that_turns_is_left) {
         int64_t len;
         ln__tuner_plan(&t, LN__K_TRAIN, 32, 3000 - k, &team, &len);
         for (int64_t i = 0; i < len; i++, k++) {
-            double dt = team_turns(team, k);
+            double dt = team_turns(team, k, i);
             if (team && k >= 600) slow_team++;
             if (ln__tuner_account(&t, LN__K_TRAIN, team, 32, dt)) {
                 k++;
@@ -115,6 +126,167 @@ START_TEST(team_that_turns_is_left) {
     /* the exploit's check (a full watch window after the turn, its warm
     ** batches included) and then cut probes only */
     ck_assert_int_le(slow_team, 2 * LN__WATCH_LEN + LN__PROBE_WARM +
+                                    8 * (LN__PROBE_WARM + LN__PROBE_EARLY));
+    int team;
+    int64_t len;
+    ln__tuner_plan(&t, LN__K_TRAIN, 32, 1000000, &team, &len);
+    ck_assert_int_eq(team, 0);
+}
+END_TEST
+
+/* A busy machine: the worker, descheduled, stalls the first batch of each
+** team segment (20 serial batch times). That batch alone exceeds the
+** probe's budget: the probe ends after it, serial chosen, and such a clear
+** loss counts as two: the next probe comes 4x later and is short. */
+static double team_stalls_first(int team, int64_t k, int64_t i) {
+    return team ? (i == 0 ? 20.0 : 0.6) : 1.0;
+}
+
+START_TEST(stalled_probe_ends_at_once) {
+    ln_tuner t = fresh();
+    tally c = drive(&t, 300, team_stalls_first);
+    ck_assert_int_eq(c.team_batches, 1);
+    ck_assert_int_eq(c.first_serial_exploit, LN__FIRST_WAIT + LN__PROBE_LEN + 1);
+    ck_assert_int_eq(t.stats.serial_chosen, 1);
+    ck_assert_int_eq(t.stats.team_chosen, 0);
+    int team;
+    int64_t len;
+    ln__tuner_plan(&t, LN__K_TRAIN, 32, 1000000, &team, &len);
+    ck_assert_int_eq(team, 0);
+    t = fresh();
+    c = drive(&t, 5000, team_stalls_first);
+    ck_assert_int_ge(c.nprobes, 2);
+    ck_assert_int_ge(c.probe_at[1] - c.probe_at[0], 4 * LN__EXPLOIT_LEN);
+    ck_assert_int_eq(c.team_batches, c.nprobes); /* one per probe */
+}
+END_TEST
+
+/* Another process keeps taking the calling thread's core (every 4th serial
+** batch 3x its median): no core is idle, a team's worker would wait too.
+** The team is never tried, even though it would be fast when it runs. */
+static double crowded_machine(int team, int64_t k, int64_t i) {
+    return team ? 0.6 : (k % 4 == 3 ? 3.0 : 1.0);
+}
+
+START_TEST(crowded_machine_never_tries_team) {
+    ln_tuner t = fresh();
+    tally c = drive(&t, 20000, crowded_machine);
+    ck_assert_int_eq(c.team_batches, 0);
+    ck_assert_int_ge(t.stats.probes, 3);
+    ck_assert_int_eq(t.stats.serial_chosen, t.stats.probes);
+}
+END_TEST
+
+/* Every 4th team batch stalls (5 serial batch times), the others are fast:
+** the team's median wins, its sum loses (1.7 per batch). The medians must
+** not hide it: serial is chosen every time, at a few batches per probe. */
+static double team_stalls_often(int team, int64_t k, int64_t i) {
+    return team ? (i % 4 == 3 ? 5.0 : 0.6) : 1.0;
+}
+
+START_TEST(stalls_not_hidden_by_medians) {
+    ln_tuner t = fresh();
+    tally c = drive(&t, 20000, team_stalls_often);
+    ck_assert_int_eq(t.stats.team_chosen, 0);
+    ck_assert_int_ge(t.stats.serial_chosen, 3);
+    ck_assert_int_le(c.team_batches, t.stats.probes * 8);
+    int team;
+    int64_t len;
+    ln__tuner_plan(&t, LN__K_TRAIN, 32, 1000000, &team, &len);
+    ck_assert_int_eq(team, 0);
+}
+END_TEST
+
+/* A team that keeps losing is probed 4x less often after each loss in a
+** row (256, 1024, then 4096 batches between probes), not 2x. */
+START_TEST(losing_team_backs_off) {
+    ln_tuner t = fresh();
+    tally c = drive(&t, 20000, team_slow);
+    const int64_t most = 2 * LN__PROBE_LEN; /* a probe's own batches, at most */
+    ck_assert_int_ge(c.nprobes, 4);
+    ck_assert_int_eq(c.probe_at[0], LN__FIRST_WAIT);
+    ck_assert_int_ge(c.probe_at[1] - c.probe_at[0], LN__EXPLOIT_LEN);
+    ck_assert_int_le(c.probe_at[1] - c.probe_at[0], LN__EXPLOIT_LEN + most);
+    ck_assert_int_ge(c.probe_at[2] - c.probe_at[1], 4 * LN__EXPLOIT_LEN);
+    ck_assert_int_le(c.probe_at[2] - c.probe_at[1], 4 * LN__EXPLOIT_LEN + most);
+    for (int j = 3; j < c.nprobes; j++) {
+        ck_assert_int_ge(c.probe_at[j] - c.probe_at[j - 1], LN__EXPLOIT_MAX);
+        ck_assert_int_le(c.probe_at[j] - c.probe_at[j - 1], LN__EXPLOIT_MAX + most);
+    }
+}
+END_TEST
+
+/* A team that is never clearly faster (3 %) runs whole probes, until it has
+** lost twice in a row: then a probe is one serial and one team segment. */
+START_TEST(short_probes_after_two_losses) {
+    ln_tuner t = fresh();
+    /* the first wait, two full probes and their exploits, a third probe */
+    const int64_t full = LN__PROBE_SEGMENTS * LN__PROBE_LEN;
+    const int64_t total = LN__FIRST_WAIT + full + LN__EXPLOIT_LEN + full +
+                          4 * LN__EXPLOIT_LEN + 2 * LN__PROBE_LEN;
+    tally c = drive(&t, total, team_even);
+    ck_assert_int_eq(c.nprobes, 3);
+    ck_assert_int_eq(c.team_batches, 2 * (full / 2) + LN__PROBE_LEN);
+    ck_assert_int_eq(t.stats.serial_chosen, 3);
+    /* the short probe's outcome is taken: a long serial exploit follows */
+    int team;
+    int64_t len;
+    ln__tuner_plan(&t, LN__K_TRAIN, 32, 1000000, &team, &len);
+    ck_assert_int_eq(team, 0);
+    ck_assert_int_eq(len, LN__EXPLOIT_MAX);
+}
+END_TEST
+
+/* An idle machine: the team is 25 % faster, its segments' first batch is
+** slow (waking the worker: 2 serial batch times) and a rare batch is hit
+** by another process (3x). The team is chosen at each probe and kept: of
+** a 576-batch fit only the first wait and the probes' serial segments
+** are serial. */
+static double team_quiet(int team, int64_t k, int64_t i) {
+    if (k % 500 == 499) return 3.0;
+    return team ? (i == 0 ? 2.0 : 0.75) : 1.0;
+}
+
+START_TEST(quiet_team_still_chosen) {
+    ln_tuner t = fresh();
+    tally c = drive(&t, 576, team_quiet);
+    ck_assert_int_eq(c.serial_batches, LN__FIRST_WAIT + 2 * (LN__PROBE_SEGMENTS / 2) * LN__PROBE_LEN);
+    ck_assert_int_eq(t.stats.team_chosen, 2);
+    ck_assert_int_eq(t.stats.team_dropped, 0);
+    t = fresh();
+    c = drive(&t, 20000, team_quiet);
+    ck_assert_int_gt(c.team_batches, 20000 * 95 / 100);
+    ck_assert_int_eq(t.stats.serial_chosen, 0);
+    ck_assert_int_eq(t.stats.team_dropped, 0);
+}
+END_TEST
+
+/* A team exploit whose worker starts stalling (every 4th batch 5x, its
+** median still fast) is left within a watch window, and the probes that
+** follow end after a few team batches each. */
+static double team_starts_stalling(int team, int64_t k, int64_t i) {
+    if (!team) return 1.0;
+    if (k < 1000) return 0.6;
+    return i % 4 == 3 ? 5.0 : 0.6;
+}
+
+START_TEST(stalling_team_is_left) {
+    ln_tuner t = fresh();
+    int64_t late_team = 0, k = 0;
+    while (k < 8000) {
+        int team;
+        int64_t len;
+        ln__tuner_plan(&t, LN__K_TRAIN, 32, 8000 - k, &team, &len);
+        for (int64_t i = 0; i < len; i++, k++) {
+            if (team && k >= 1000) late_team++;
+            if (ln__tuner_account(&t, LN__K_TRAIN, team, 32, team_starts_stalling(team, k, i))) {
+                k++;
+                break;
+            }
+        }
+    }
+    ck_assert_int_ge(t.stats.team_dropped, 1);
+    ck_assert_int_le(late_team, LN__WATCH_LEN + LN__PROBE_WARM +
                                     8 * (LN__PROBE_WARM + LN__PROBE_EARLY));
     int team;
     int64_t len;
@@ -143,6 +315,13 @@ int main(void) {
     tcase_add_test(tc, winning_team_is_kept);
     tcase_add_test(tc, even_team_is_not_kept);
     tcase_add_test(tc, team_that_turns_is_left);
+    tcase_add_test(tc, stalled_probe_ends_at_once);
+    tcase_add_test(tc, stalls_not_hidden_by_medians);
+    tcase_add_test(tc, crowded_machine_never_tries_team);
+    tcase_add_test(tc, losing_team_backs_off);
+    tcase_add_test(tc, short_probes_after_two_losses);
+    tcase_add_test(tc, quiet_team_still_chosen);
+    tcase_add_test(tc, stalling_team_is_left);
     tcase_add_test(tc, fixed_modes);
     suite_add_tcase(s, tc);
     return lt_run(s);

@@ -197,6 +197,14 @@ T.test("runs: a time budget stops early, errors name the batch", function()
   T.eq(d2, nil, "failed run")
   T.eq(failed, 3, "failing batch")
   assert(tostring(err):find("99"), "message names the label: " .. tostring(err))
+  -- auto runs its serial segments as one thread (the OpenMP count is 1 for
+  -- their length): the count is given back after a run, and after a run
+  -- that failed inside such a segment
+  T.eq(net:threading(), "serial", "auto: still in its first serial batches")
+  T.eq(ln.get_num_threads(), 2, "thread count restored after a failed serial segment")
+  done = net:train_run(x, y, nil, 0, 640, 32, true)
+  T.eq(done, 20, "auto run")
+  T.eq(ln.get_num_threads(), 2, "thread count restored after an auto run")
   ln.set_num_threads(1)
 end)
 
