@@ -17,7 +17,8 @@
 ** at most max_batches of them (nil: all), stopping after the batch that
 ** ends `seconds` after the start (nil: never) -> the batches done, or nil,
 ** the error and the batches done before the failed one. The batches run
-** in segments, serial (kernels fork their own threads above their size
+** in segments, serial (as one thread when the tuner chose it; forced
+** "serial" lets kernels fork their own threads above their size
 ** threshold) or inside one team region, chosen by the C net's measuring
 ** tuner (core/engine/net_run.c, LN_NET_AUTO): probes alternate the two,
 ** the faster per batch runs for long segments, and the probe repeats. A
@@ -153,7 +154,12 @@ static int l_team_batches(lua_State *L) {
             segment s = {&b, b.k + len};
             ln_parallel_region(segment_body, &s);
         } else {
+            /* as one thread, like the C net's serial segments (net_run.c
+            ** serial_alone): no kernel forks a region of its own there */
+            int nt = ln_get_num_threads();
+            ln_set_num_threads(1);
             run_some(&b, b.k + len, 1);
+            ln_set_num_threads(nt);
         }
     }
     if (b.failed) {

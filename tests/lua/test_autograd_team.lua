@@ -259,3 +259,47 @@ test("index:take gives the rows at a run of the index's entries", function()
 end)
 
 T.summary()
+
+-- auto's serial segments run as one thread (as the C net's: net_run.c
+-- serial_alone), so no kernel forks a region there; the count is restored
+-- after each segment and after a batch that fails.
+local Probe = ln.layers.Layer:extend{
+  name = "TeamThreadProbe", defaults = {},
+  call = function(self, x)
+    local n = ln.get_num_threads()
+    self.seen[n] = (self.seen[n] or 0) + 1
+    if self.fail_at and self.calls then
+      self.calls = self.calls + 1
+      if self.calls == self.fail_at then error("probe layer fails on purpose") end
+    end
+    return x * 1
+  end,
+}
+
+test("auto's serial segments of a Lua-layer model run as one thread; the count comes back",
+     function()
+  ln.set_num_threads(2)
+  local probe = Probe{input_shape = {8}}
+  probe.seen = {}
+  local m = ln.Sequential{probe, ln.layers.Dense{4}}
+  m:compile{loss = "mse", optimizer = "sgd"}
+  local x, y = ln.rand(24 * 40, 8), ln.rand(24 * 40, 4)
+  m:fit(x, y, {batch_size = 24, epochs = 1, verbose = 0})
+  local net = rawget(m, "_compiled").net
+  local st = net:threading_stats()
+  assert(st.serial_batches >= 16, "auto ran its first 16 batches serially: " .. st.serial_batches)
+  assert((probe.seen[1] or 0) >= 16, "calls seen with 1 thread: " .. tostring(probe.seen[1]))
+  eq(ln.get_num_threads(), 2, "thread count after fit in auto")
+  -- forced serial keeps the count (kernels may fork their own threads)
+  probe.seen = {}
+  net:set_threading("serial")
+  m:fit(x, y, {batch_size = 24, epochs = 1, verbose = 0})
+  eq(probe.seen[1], nil, "forced serial sees 2 threads")
+  -- a batch that fails inside an auto serial segment: the error reaches
+  -- fit's caller, and the count is 2 again
+  net:set_threading("auto")
+  probe.calls, probe.fail_at = 0, 5
+  local ok, err = pcall(m.fit, m, x, y, {batch_size = 24, epochs = 1, verbose = 0})
+  assert(not ok and tostring(err):find("fails on purpose", 1, true), tostring(err))
+  eq(ln.get_num_threads(), 2, "thread count after a failed batch in auto")
+end)
