@@ -11,6 +11,7 @@
 
 typedef struct {
     int64_t team_batches, serial_batches;
+    int64_t team_late; /* team batches from the batch index `late` on */
     int64_t first_serial_exploit; /* batch where the first long serial segment began */
     int segments;
     int64_t probe_at[64]; /* batch index at which each probe began */
@@ -18,11 +19,12 @@ typedef struct {
 } tally;
 
 /* Run `total` batches of 32 rows through the tuner as net_run.c does:
-** segments as planned, cut short when account says so; a batch takes
-** time(team, batch index). */
-static tally drive(ln_tuner *t, int64_t total,
-                   double (*time)(int team, int64_t k, int64_t i)) {
-    tally c = {0, 0, -1, 0, {0}, 0};
+** segments as planned, cut short when account says so; batch k, the i-th
+** of its segment, takes time(team, k, i). Team batches from index `late`
+** on are counted apart. */
+static tally drive_late(ln_tuner *t, int64_t total,
+                        double (*time)(int team, int64_t k, int64_t i), int64_t late) {
+    tally c = {0, 0, 0, -1, 0, {0}, 0};
     int64_t k = 0;
     while (k < total) {
         int team;
@@ -33,7 +35,7 @@ static tally drive(ln_tuner *t, int64_t total,
         if (!team && len > LN__PROBE_LEN && c.first_serial_exploit < 0)
             c.first_serial_exploit = k;
         for (int64_t i = 0; i < len && k < total; i++, k++) {
-            if (team) c.team_batches++;
+            if (team) c.team_batches++, c.team_late += k >= late;
             else c.serial_batches++;
             int64_t probes = t->stats.probes;
             int over = ln__tuner_account(t, LN__K_TRAIN, team, 32, time(team, k, i));
@@ -47,11 +49,24 @@ static tally drive(ln_tuner *t, int64_t total,
     return c;
 }
 
+static tally drive(ln_tuner *t, int64_t total,
+                   double (*time)(int team, int64_t k, int64_t i)) {
+    return drive_late(t, total, time, INT64_MAX);
+}
+
 static ln_tuner fresh(void) {
     ln_tuner t;
     memset(&t, 0, sizeof t);
     t.mode = LN_NET_AUTO;
     return t;
+}
+
+/* Whether the next batch of a long run would go to the team. */
+static int next_is_team(ln_tuner *t) {
+    int team;
+    int64_t len;
+    ln__tuner_plan(t, LN__K_TRAIN, 32, 1000000, &team, &len);
+    return team;
 }
 
 /* times of batch k, the i-th of its segment */
@@ -85,10 +100,7 @@ START_TEST(winning_team_is_kept) {
     ln_tuner t = fresh();
     tally c = drive(&t, 5000, team_fast);
     ck_assert_int_gt(c.team_batches, 5000 * 9 / 10);
-    int team;
-    int64_t len;
-    ln__tuner_plan(&t, LN__K_TRAIN, 32, 1000000, &team, &len);
-    ck_assert_int_eq(team, 1);
+    ck_assert_int_eq(next_is_team(&t), 1);
 }
 END_TEST
 
@@ -97,10 +109,7 @@ START_TEST(even_team_is_not_kept) {
     ln_tuner t = fresh();
     tally c = drive(&t, 5000, team_even);
     ck_assert_int_lt(c.team_batches, 5000 / 10);
-    int team;
-    int64_t len;
-    ln__tuner_plan(&t, LN__K_TRAIN, 32, 1000000, &team, &len);
-    ck_assert_int_eq(team, 0);
+    ck_assert_int_eq(next_is_team(&t), 0);
 }
 END_TEST
 
@@ -109,28 +118,12 @@ END_TEST
 ** serial. */
 START_TEST(team_that_turns_is_left) {
     ln_tuner t = fresh();
-    int64_t slow_team = 0, k = 0;
-    while (k < 3000) {
-        int team;
-        int64_t len;
-        ln__tuner_plan(&t, LN__K_TRAIN, 32, 3000 - k, &team, &len);
-        for (int64_t i = 0; i < len; i++, k++) {
-            double dt = team_turns(team, k, i);
-            if (team && k >= 600) slow_team++;
-            if (ln__tuner_account(&t, LN__K_TRAIN, team, 32, dt)) {
-                k++;
-                break;
-            }
-        }
-    }
+    const int64_t slow_team = drive_late(&t, 3000, team_turns, 600).team_late;
     /* the exploit's check (a full watch window after the turn, its warm
     ** batches included) and then cut probes only */
     ck_assert_int_le(slow_team, 2 * LN__WATCH_LEN + LN__PROBE_WARM +
                                     8 * (LN__PROBE_WARM + LN__PROBE_EARLY));
-    int team;
-    int64_t len;
-    ln__tuner_plan(&t, LN__K_TRAIN, 32, 1000000, &team, &len);
-    ck_assert_int_eq(team, 0);
+    ck_assert_int_eq(next_is_team(&t), 0);
 }
 END_TEST
 
@@ -149,10 +142,7 @@ START_TEST(stalled_probe_ends_at_once) {
     ck_assert_int_eq(c.first_serial_exploit, LN__FIRST_WAIT + LN__PROBE_LEN + 1);
     ck_assert_int_eq(t.stats.serial_chosen, 1);
     ck_assert_int_eq(t.stats.team_chosen, 0);
-    int team;
-    int64_t len;
-    ln__tuner_plan(&t, LN__K_TRAIN, 32, 1000000, &team, &len);
-    ck_assert_int_eq(team, 0);
+    ck_assert_int_eq(next_is_team(&t), 0);
     t = fresh();
     c = drive(&t, 5000, team_stalls_first);
     ck_assert_int_ge(c.nprobes, 2);
@@ -190,10 +180,7 @@ START_TEST(stalls_not_hidden_by_medians) {
     ck_assert_int_eq(t.stats.team_chosen, 0);
     ck_assert_int_ge(t.stats.serial_chosen, 3);
     ck_assert_int_le(c.team_batches, t.stats.probes * 8);
-    int team;
-    int64_t len;
-    ln__tuner_plan(&t, LN__K_TRAIN, 32, 1000000, &team, &len);
-    ck_assert_int_eq(team, 0);
+    ck_assert_int_eq(next_is_team(&t), 0);
 }
 END_TEST
 
@@ -272,26 +259,11 @@ static double team_starts_stalling(int team, int64_t k, int64_t i) {
 
 START_TEST(stalling_team_is_left) {
     ln_tuner t = fresh();
-    int64_t late_team = 0, k = 0;
-    while (k < 8000) {
-        int team;
-        int64_t len;
-        ln__tuner_plan(&t, LN__K_TRAIN, 32, 8000 - k, &team, &len);
-        for (int64_t i = 0; i < len; i++, k++) {
-            if (team && k >= 1000) late_team++;
-            if (ln__tuner_account(&t, LN__K_TRAIN, team, 32, team_starts_stalling(team, k, i))) {
-                k++;
-                break;
-            }
-        }
-    }
+    const int64_t late_team = drive_late(&t, 8000, team_starts_stalling, 1000).team_late;
     ck_assert_int_ge(t.stats.team_dropped, 1);
     ck_assert_int_le(late_team, LN__WATCH_LEN + LN__PROBE_WARM +
                                     8 * (LN__PROBE_WARM + LN__PROBE_EARLY));
-    int team;
-    int64_t len;
-    ln__tuner_plan(&t, LN__K_TRAIN, 32, 1000000, &team, &len);
-    ck_assert_int_eq(team, 0);
+    ck_assert_int_eq(next_is_team(&t), 0);
 }
 END_TEST
 
