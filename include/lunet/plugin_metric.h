@@ -133,4 +133,30 @@ static inline int mu_in_top_k(const float *x, int64_t n, int64_t t,
     return greater < k;
 }
 
+/* What a metric that counts hits reads per row (or element): predictions
+** p (rows of cols), targets y, and its k or threshold. */
+typedef struct mu_rows {
+    const float *p;
+    const ln_tensor *y;
+    int64_t cols, k;
+    double thr;
+} mu_rows;
+
+/* The number of r in [0, n) with hit(j, r) != 0: on the OpenMP team when
+** work > LN_PAR_MIN, else with no OpenMP region at all (entering even an
+** if(0) region costs ~1.2 us, ~2.4 us inside a thread team, and a metric
+** runs every training step; docs/performance-training.md). Integer
+** counts: the same total either way. */
+static inline int64_t mu_count(const mu_rows *j, int64_t n, int64_t work,
+                               int (*hit)(const mu_rows *, int64_t)) {
+    int64_t hits = 0;
+    if (work > LN_PAR_MIN) {
+#pragma omp parallel for reduction(+ : hits) schedule(static)
+        for (int64_t r = 0; r < n; r++) hits += hit(j, r) != 0;
+    } else {
+        for (int64_t r = 0; r < n; r++) hits += hit(j, r) != 0;
+    }
+    return hits;
+}
+
 #endif

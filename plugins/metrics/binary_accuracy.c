@@ -33,6 +33,11 @@ static int shapes_fit(const ln_tensor *a, const ln_tensor *b) {
     return 1;
 }
 
+/* Element i thresholded equals its target. */
+static int hit(const mu_rows *j, int64_t i) {
+    return (j->p[i] > j->thr ? 1.0 : 0.0) == mu_value(j->y, i);
+}
+
 /* Count matching elements exactly; add their per-sample means. */
 static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                         const ln_tensor *y, double *total, double *count) {
@@ -48,18 +53,8 @@ static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                        ln_shape_str(pred, b, sizeof b));
     if (pred->ndim == 1) rows = pred->numel, cols = 1;
     const float *p = ln_f32(pred);
-    const double thr = s->threshold;
-    int64_t n = pred->numel;
-    /* no OpenMP region when it would run on one thread (its cost is
-    ** several us; docs/performance-training.md) */
-    if (n > LN_PAR_MIN) {
-#pragma omp parallel for reduction(+ : hits) schedule(static)
-        for (int64_t i = 0; i < n; i++)
-            hits += (p[i] > thr ? 1.0 : 0.0) == mu_value(y, i);
-    } else {
-        for (int64_t i = 0; i < n; i++)
-            hits += (p[i] > thr ? 1.0 : 0.0) == mu_value(y, i);
-    }
+    const mu_rows j = {p, y, 1, 0, s->threshold};
+    hits = mu_count(&j, pred->numel, pred->numel, hit);
     *total += cols ? (double)hits / (double)cols : 0.0;
     *count += (double)rows;
     return LN_OK;

@@ -8,6 +8,11 @@
 
 #define WHO "sparse_categorical_accuracy"
 
+/* Row r: the argmax is the label. */
+static int hit(const mu_rows *j, int64_t r) {
+    return (double)mu_argmax_f32(j->p + r * j->cols, j->cols) == mu_value(j->y, r);
+}
+
 /* Count rows whose prediction argmax equals the label. */
 static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                         const ln_tensor *y, double *total, double *count) {
@@ -15,16 +20,8 @@ static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     ln_status st = mu_check_sparse_pred(ctx, WHO, pred, y, &rows, &cols);
     if (st) return st;
     const float *p = ln_f32(pred);
-    /* no OpenMP region when it would run on one thread (its cost is
-    ** several us; docs/performance-training.md) */
-    if (rows * cols > LN_PAR_MIN) {
-#pragma omp parallel for reduction(+ : hits) schedule(static)
-        for (int64_t r = 0; r < rows; r++)
-            hits += (double)mu_argmax_f32(p + r * cols, cols) == mu_value(y, r);
-    } else {
-        for (int64_t r = 0; r < rows; r++)
-            hits += (double)mu_argmax_f32(p + r * cols, cols) == mu_value(y, r);
-    }
+    const mu_rows j = {p, y, cols, 0, 0};
+    hits = mu_count(&j, rows, rows * cols, hit);
     *total += (double)hits;
     *count += (double)rows;
     return LN_OK;

@@ -13,12 +13,11 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     return mu_read_k(ctx, WHO, args, &((mu_topk_state *)state)->k);
 }
 
-/* Whether row r's label is in its top k. */
-static inline int64_t row_hit(const float *p, const ln_tensor *y, int64_t cols, int64_t k,
-                              int64_t r) {
-    double lv = mu_value(y, r);
-    int64_t t = lv == floor(lv) && lv >= 0 && lv < (double)cols ? (int64_t)lv : -1;
-    return mu_in_top_k(p + r * cols, cols, t, k);
+/* Row r: its label is among the k largest predictions. */
+static int hit(const mu_rows *j, int64_t r) {
+    double lv = mu_value(j->y, r);
+    int64_t t = lv == floor(lv) && lv >= 0 && lv < (double)j->cols ? (int64_t)lv : -1;
+    return mu_in_top_k(j->p + r * j->cols, j->cols, t, j->k);
 }
 
 /* Count rows whose label is in the top k. */
@@ -29,14 +28,8 @@ static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     ln_status st = mu_check_sparse_pred(ctx, WHO, pred, y, &rows, &cols);
     if (st) return st;
     const float *p = ln_f32(pred);
-    /* no OpenMP region when it would run on one thread (its cost is
-    ** several us; docs/performance-training.md) */
-    if (rows * cols > LN_PAR_MIN) {
-#pragma omp parallel for reduction(+ : hits) schedule(static)
-        for (int64_t r = 0; r < rows; r++) hits += row_hit(p, y, cols, k, r);
-    } else {
-        for (int64_t r = 0; r < rows; r++) hits += row_hit(p, y, cols, k, r);
-    }
+    const mu_rows j = {p, y, cols, k, 0};
+    hits = mu_count(&j, rows, rows * cols, hit);
     *total += (double)hits;
     *count += (double)rows;
     return LN_OK;

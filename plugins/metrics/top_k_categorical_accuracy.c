@@ -13,6 +13,11 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     return mu_read_k(ctx, WHO, args, &((mu_topk_state *)state)->k);
 }
 
+/* Row r: the target's argmax is among the k largest predictions. */
+static int hit(const mu_rows *j, int64_t r) {
+    return mu_in_top_k(j->p + r * j->cols, j->cols, mu_argmax_any(j->y, r * j->cols, j->cols), j->k);
+}
+
 /* Count rows whose target class is in the top k. */
 static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                         const ln_tensor *y, double *total, double *count) {
@@ -21,16 +26,8 @@ static ln_status update(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     ln_status st = mu_check_onehot(ctx, WHO, pred, y, &rows, &cols);
     if (st) return st;
     const float *p = ln_f32(pred);
-    /* no OpenMP region when it would run on one thread (its cost is
-    ** several us; docs/performance-training.md) */
-    if (rows * cols > LN_PAR_MIN) {
-#pragma omp parallel for reduction(+ : hits) schedule(static)
-        for (int64_t r = 0; r < rows; r++)
-            hits += mu_in_top_k(p + r * cols, cols, mu_argmax_any(y, r * cols, cols), k);
-    } else {
-        for (int64_t r = 0; r < rows; r++)
-            hits += mu_in_top_k(p + r * cols, cols, mu_argmax_any(y, r * cols, cols), k);
-    }
+    const mu_rows j = {p, y, cols, k, 0};
+    hits = mu_count(&j, rows, rows * cols, hit);
     *total += (double)hits;
     *count += (double)rows;
     return LN_OK;
