@@ -61,9 +61,9 @@ static void ahead_rows(const ahead *a, int64_t lo, int64_t hi) {
 }
 
 /* The last part of a cut also fetches whatever the next batch has beyond
-** this one's rows. */
+** this one's rows (ahead_rows clips to the next batch's end). */
 static void ahead_part(const ahead *a, int64_t lo, int64_t hi, int64_t n) {
-    ahead_rows(a, lo, hi < n ? hi : a ? (a->n > n ? a->n : n) : n);
+    ahead_rows(a, lo, hi < n ? hi : INT64_MAX);
 }
 
 /* Rows of an integer tensor into float32 (the rows a batch picks). */
