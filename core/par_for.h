@@ -23,6 +23,7 @@
 #include <omp.h>
 
 #include "lunet/parallel.h"
+#include "parallel_impl.h"
 
 #define LN_FOR(n, ...)                                                       \
     do {                                                                     \
@@ -53,14 +54,34 @@
 ** one per 8k-element chunk (128 for 1M elements) cost a 2-thread sum ~15 %
 ** of its time. Which task holds a unit must never change its result. */
 #define LN_SPREAD_TASKS 16
+/* Above this much work, up to LN_PAR_MIN: a split job (ln__parallel_split)
+** instead of one call. At 32k elements an exp (work 64k) split lost 4 %
+** alone and more in a chain (its input, written by this core alone, read
+** by the other); a + b at 64k+ won 1.6-1.9x (docs/performance.md). */
+#define LN__PAR_PAIR 65536
 typedef struct ln__spread_job {
     ln_range_fn fn;
     void *arg;
-    int64_t units, per;
+    int64_t units, per, ntasks;
+    int turn;
 } ln__spread_job;
 
+/* On every other call (turn) over data well beyond the cores' L2 caches,
+** a task run alone is mapped to the mirror image within its half: the
+** caller, which claims tasks from the front, then walks its half from the
+** middle down, and a helper, claiming from the back, from the middle up.
+** Each core walks its half the other way than last time and starts on
+** what it touched last, still in its L2 (a repeated 1M-element sum: 1.2x).
+** Below that size the halves stay in L2 either way, and the mirror only
+** moves a task or two of the middle to the other core. Which task holds a
+** unit never changes a result. */
 static inline void ln__spread_range(void *arg, int64_t lo, int64_t hi) {
     const ln__spread_job *s = arg;
+    if (s->turn && hi == lo + 1) {
+        const int64_t mid = s->ntasks / 2;
+        lo = lo < mid ? mid - 1 - lo : mid + (s->ntasks - 1 - lo);
+        hi = lo + 1;
+    }
     s->fn(s->arg, lo * s->per, hi * s->per < s->units ? hi * s->per : s->units);
 }
 
@@ -72,8 +93,14 @@ static inline void ln__spread(int64_t units, int64_t cost, int64_t align,
     if (per < min_per) per = min_per;
     per = (per + align - 1) / align * align;
     if (per > units) per = units;
-    ln__spread_job s = {fn, arg, units, per};
-    ln_parallel_rows((units + per - 1) / per, cost * per, ln__spread_range, &s);
+    const int64_t work = units > INT64_MAX / cost ? INT64_MAX : units * cost;
+    if (work < LN_PAR_MIN && work > LN__PAR_PAIR &&
+        ln__parallel_split(units, align, fn, arg))
+        return;
+    const int64_t ntasks = (units + per - 1) / per;
+    ln__spread_job s = {fn, arg, units, per, ntasks,
+                        work >= LN_PAR_MIN && ntasks > 2 ? ln__spread_turn(work) : 0};
+    ln_parallel_rows(ntasks, cost * per, ln__spread_range, &s);
 }
 
 #endif

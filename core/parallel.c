@@ -31,6 +31,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <unistd.h>
 #if defined(__linux__)
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -292,6 +293,32 @@ static void run_chunks(range_job *j, int64_t work, int64_t align) {
         if (ln__pool_run(nchunks, range_task, j, omp_get_max_threads())) return;
     }
     j->fn(j->arg, 0, j->n);
+}
+
+LN_API int ln__spread_turn(int64_t work) {
+    static _Atomic long l2; /* bytes, read once (sysconf: cpuid on x86) */
+    static _Thread_local unsigned turn;
+    long c = atomic_load_explicit(&l2, memory_order_relaxed);
+    if (c == 0) {
+#ifdef _SC_LEVEL2_CACHE_SIZE
+        c = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+        if (c <= 0) c = 1L << 20;
+        atomic_store_explicit(&l2, c, memory_order_relaxed);
+    }
+    if (tl_in_task || ln_parallel_threads() > 1 || work < 3 * (c / 4)) return 0;
+    return (int)(++turn & 1u);
+}
+
+LN_API int ln__parallel_split(int64_t n, int64_t align, ln_range_fn fn,
+                              void *arg) {
+    if (tl_in_task || ln_parallel_threads() > 1 || omp_in_parallel()) return 0;
+    /* about SPLIT_TASKS tasks: the caller's claims are on its own cache
+    ** line (a few ns each) until the helper's one claim */
+    enum { SPLIT_TASKS = 32 };
+    int64_t per = (n + SPLIT_TASKS - 1) / SPLIT_TASKS;
+    per = (per + align - 1) / align * align;
+    return ln__pool_split(fn, arg, n, per, omp_get_max_threads());
 }
 
 void ln_parallel_for(int64_t n, ln_range_fn fn, void *arg) {

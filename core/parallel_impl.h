@@ -57,10 +57,54 @@ static inline int64_t ln__job_claim(_Atomic uint64_t *word, unsigned tag,
     }
 }
 
+/* Claim all the tasks left, from the back: the first, *count set to how
+** many; -1 when none is left or the job is over. */
+static inline int64_t ln__job_claim_rest(_Atomic uint64_t *word, unsigned tag,
+                                         int64_t *count) {
+    uint64_t w = atomic_load_explicit(word, memory_order_acquire);
+    for (;;) {
+        if (ln__job_tag(w) != (tag & 0xffffu)) return -1;
+        int64_t front = (int64_t)((w >> LN__FRONT_SHIFT) & LN__FIELD_MASK);
+        int64_t back = (int64_t)(w & LN__FIELD_MASK);
+        if (front >= back) return -1;
+        if (atomic_compare_exchange_weak_explicit(word, &w,
+                                                  ln__job_pack(tag, front, front),
+                                                  memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            *count = back - front;
+            return front;
+        }
+    }
+}
+
 /* Run fn(arg, 0 .. ntasks-1) on this thread and the pool's helpers
 ** (nthreads in all); 0 without doing anything when the pool cannot take
 ** the job (no helper could be started, or another thread's job runs):
 ** the caller then runs the tasks itself. */
 int ln__pool_run(int64_t ntasks, ln_task_fn fn, void *arg, int nthreads);
+
+/* fn over units [0, n) in tasks of `per` units, for work of about 1-10 us
+** (below LN_PAR_MIN): a split job. This thread keeps the first tasks
+** (SPLIT_LEAD %) without claiming them; a helper, when it comes, claims
+** all the others at once; this thread then claims one by one what is still
+** there. A transfer of a cache line between the cores costs ~250 ns on the
+** 2-vCPU machines here: a helper starts one late and its results come back
+** one later, and a claim per task would cost one each. A sleeping helper
+** is woken only in a run of such jobs (that syscall costs as much as the
+** job); 0 when the pool cannot take the job (nothing done). */
+int ln__pool_split(ln_range_fn fn, void *arg, int64_t n, int64_t per,
+                   int nthreads);
+
+/* ln__pool_split's entry for core's loops: units [0, n), tasks of a
+** multiple of `align` units; 0 inside a team or a task, or when no helper
+** can take it. (Exported for tests/c/test_kernels.c and for
+** test_reduce_paths.c's second copy of kernels_reduce.c.) */
+LN_API int ln__parallel_split(int64_t n, int64_t align, ln_range_fn fn,
+                              void *arg);
+
+/* ln__spread's turn for `work` elements of float32: 0 and 1 on alternate
+** calls from this thread outside a team, over at least 3 L2 caches' worth
+** of data; else 0. */
+LN_API int ln__spread_turn(int64_t work);
 
 #endif

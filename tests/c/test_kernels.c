@@ -12,6 +12,7 @@
 #include <xmmintrin.h>
 
 #include "testutil.h"
+#include "../../core/parallel_impl.h"
 #include "lunet/vmath.h"
 
 static ln_ctx ctx;
@@ -408,6 +409,81 @@ START_TEST(helpers_take_chunks) {
 }
 END_TEST
 
+/* A split job (ln__parallel_split, core's tensor loops between LN__PAR_PAIR
+** and LN_PAR_MIN): every unit exactly once, in tasks of whole multiples of
+** the alignment; the caller keeps the first tasks and a helper takes the
+** rest -- the caller waits (at most 10 s) in unit 0 until another thread
+** has run a unit. With one thread nothing is done and 0 returned. */
+enum { SPLIT_UNITS = 1000, SPLIT_ALIGN = 8 };
+typedef struct {
+    pthread_t caller;
+    _Atomic int seen[SPLIT_UNITS];
+    _Atomic int other, bad_cut;
+} split_probe;
+
+static void split_range(void *arg, int64_t lo, int64_t hi) {
+    split_probe *p = arg;
+    if (lo % SPLIT_ALIGN || (hi % SPLIT_ALIGN && hi != SPLIT_UNITS)) atomic_store(&p->bad_cut, 1);
+    for (int64_t u = lo; u < hi; u++) atomic_fetch_add(&p->seen[u], 1);
+    if (!pthread_equal(pthread_self(), p->caller)) atomic_fetch_add(&p->other, 1);
+    if (lo == 0) {
+        double t0 = now_s();
+        while (!atomic_load(&p->other) && now_s() - t0 < 10) sched_yield();
+    }
+}
+
+START_TEST(split_jobs_cover_every_unit_once) {
+    static split_probe p;
+    omp_set_num_threads(2);
+    int ran = 0;
+    for (int k = 0; k < 50 && !ran; k++) { /* a sleeping helper is woken by the 2nd */
+        memset(&p, 0, sizeof p);
+        p.caller = pthread_self();
+        ran = ln__parallel_split(SPLIT_UNITS, SPLIT_ALIGN, split_range, &p);
+        if (!ran) ck_assert_int_eq(atomic_load(&p.seen[0]), 0);
+    }
+    ck_assert_msg(ran, "no split job ran in 50 tries");
+    for (int u = 0; u < SPLIT_UNITS; u++) ck_assert_int_eq(atomic_load(&p.seen[u]), 1);
+    ck_assert_int_eq(atomic_load(&p.bad_cut), 0);
+    ck_assert_msg(atomic_load(&p.other) > 0, "no helper thread took a task");
+    omp_set_num_threads(1);
+    memset(&p, 0, sizeof p);
+    ck_assert_int_eq(ln__parallel_split(SPLIT_UNITS, SPLIT_ALIGN, split_range, &p), 0);
+    ck_assert_int_eq(atomic_load(&p.seen[0]), 0);
+}
+END_TEST
+
+/* Split jobs (100k elements) and mirrored halves (3M, every other call):
+** sums, axis sums and elementwise results bitwise equal to one thread's. */
+START_TEST(split_and_mirrored_jobs_keep_the_bits) {
+    const int64_t sizes[2] = {100003, 3000017};
+    for (int k = 0; k < 2; k++) {
+        const int64_t n = sizes[k], shape[1] = {n};
+        ln_tensor *x = lt_uniform(1, shape, -1, 1, 11 + k);
+        float *y1 = malloc((size_t)n * sizeof *y1), *y2 = malloc((size_t)n * sizeof *y2);
+        float r1[1000], r2[1000];
+        ck_assert(y1 && y2);
+        omp_set_num_threads(1);
+        double s1 = ln_sum(ln_f32(x), n);
+        ln_unary(LN_U_EXP, y1, ln_f32(x), n);
+        ln_reduce(LN_R_SUM, r1, ln_f32(x), 1, n / 1000, 1000);
+        omp_set_num_threads(2);
+        for (int turn = 0; turn < 4; turn++) {
+            double s2 = ln_sum(ln_f32(x), n);
+            ck_assert(memcmp(&s1, &s2, sizeof s1) == 0);
+            memset(y2, 0, (size_t)n * sizeof *y2);
+            ln_unary(LN_U_EXP, y2, ln_f32(x), n);
+            ck_assert(memcmp(y1, y2, (size_t)n * sizeof *y1) == 0);
+            ln_reduce(LN_R_SUM, r2, ln_f32(x), 1, n / 1000, 1000);
+            ck_assert(memcmp(r1, r2, sizeof r1) == 0);
+        }
+        free(y1);
+        free(y2);
+        ln_tensor_release(x);
+    }
+}
+END_TEST
+
 /* The helpers are started on first use; a child forked afterwards (which
 ** has none of them) starts its own and finishes. */
 START_TEST(pool_survives_fork) {
@@ -447,6 +523,8 @@ int main(void) {
     tcase_add_test(tc, gather);
     tcase_add_test(tc, denormals_flushed_in_every_thread);
     tcase_add_test(tc, helpers_take_chunks);
+    tcase_add_test(tc, split_jobs_cover_every_unit_once);
+    tcase_add_test(tc, split_and_mirrored_jobs_keep_the_bits);
     tcase_add_test(tc, pool_survives_fork);
     suite_add_tcase(s, tc);
     return lt_run(s);

@@ -253,6 +253,36 @@ test("1 and 2 threads give the same bits (whole and along each axis)", function(
   end
 end)
 
+test("split jobs (100k) and mirrored halves (3M): one thread's bits, call after call", function()
+  -- 100k elements: the caller and one helper share a split job; 3M: every
+  -- other call walks each half the other way (core/par_for.h)
+  ln.random.seed(6)
+  local cases = {{ln.randn(100003), ln.randn(100, 1000), ln.randn(100003)},
+                 {ln.randn(3000017), ln.randn(3000, 1000), ln.randn(3000017)}}
+  local function all(c)
+    local v, m, w = c[1], c[2], c[3]
+    return {v:sum(), v:mean(), v:max(), v:var(), m:sum(1), m:sum(2), m:mean(1),
+            m:max(1), (v * 1.5 + w):exp(), v:tanh(), v + w}
+  end
+  local before = ln.get_num_threads()
+  for _, c in ipairs(cases) do
+    ln.set_num_threads(1)
+    local one = all(c)
+    ln.set_num_threads(2)
+    for _ = 1, 3 do
+      local two = all(c)
+      for k = 1, #one do
+        if type(one[k]) == "number" then
+          eq(string.pack("d", one[k]), string.pack("d", two[k]))
+        else
+          eq(one[k]:equal(two[k]), true)
+        end
+      end
+    end
+  end
+  ln.set_num_threads(before)
+end)
+
 test("an axis longer than 2^24: exact positions and their values", function()
   local n = (1 << 24) + 4 -- positions past 2^24 are not all floats
   local t = ln.zeros(1, n)
