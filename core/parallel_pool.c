@@ -82,7 +82,7 @@ static struct {
     void *range_arg;
     int64_t n, per;
     uint16_t mxcsr;                     /* (its upper half is reserved) */
-    uint8_t rest;                       /* a helper claims all that is left */
+    _Atomic uint8_t rest;               /* a helper claims all that is left */
     _Atomic int active;                 /* helpers that may take the job */
     _Alignas(64) _Atomic int64_t done;  /* tasks finished by helpers, ever */
     _Alignas(64) _Atomic int sleeping;  /* helpers waiting on cv */
@@ -146,21 +146,22 @@ static void *helper_main(void *argp) {
     for (;;) {
         unsigned tag = ln__job_tag(atomic_load_explicit(&P.word, memory_order_acquire));
         if (tag != seen) {
-            /* the job, read from the word's line before the claim: the
-            ** caller's next claim takes that line back */
-            const split_job sj = {P.range, P.range_arg, P.n, P.per};
-            const int rest = P.rest;
-            ln_task_fn fn = rest ? split_task : P.fn;
-            void *arg = rest ? (void *)&sj : P.arg;
-            const unsigned mxcsr = P.mxcsr;
+            /* (rest, like the word, may already be the next job's: then
+            ** the claim fails on the tag) */
+            const int rest = atomic_load_explicit(&P.rest, memory_order_relaxed);
             int64_t count = 1, task = -1;
             if (id < atomic_load_explicit(&P.active, memory_order_relaxed))
                 task = rest ? ln__job_claim_rest(&P.word, tag, &count)
                             : ln__job_claim(&P.word, tag, 1);
             if (task >= 0) {
                 /* The job cannot end before these tasks are counted: its
-                ** fields stay valid while they run. */
-                set_mxcsr(mxcsr);
+                ** fields stay valid while they run, and are read from the
+                ** line the claim just brought (a split job's are copied:
+                ** the caller's next claim takes that line back). */
+                const split_job sj = {P.range, P.range_arg, P.n, P.per};
+                ln_task_fn fn = rest ? split_task : P.fn;
+                void *arg = rest ? (void *)&sj : P.arg;
+                set_mxcsr(P.mxcsr);
                 for (int64_t t = task; t < task + count; t++) fn(arg, t);
                 atomic_fetch_add_explicit(&P.done, count, memory_order_release);
                 idle = 0;
@@ -246,7 +247,7 @@ static int run_held(int64_t ntasks, ln_task_fn fn, void *arg, int nthreads,
     P.fn = fn;
     P.arg = arg;
     P.mxcsr = (uint16_t)get_mxcsr();
-    P.rest = lead > 0;
+    atomic_store_explicit(&P.rest, lead > 0, memory_order_relaxed);
     atomic_store_explicit(&P.active, nthreads - 1, memory_order_relaxed);
     if (!wake) {
         /* no fence: the caller starts while the line travels; a helper
