@@ -55,10 +55,11 @@
 ** of its time. Which task holds a unit must never change its result. */
 #define LN_SPREAD_TASKS 16
 /* Above this much work, up to LN_PAR_MIN: a split job (ln__parallel_split)
-** instead of one call. At 32k elements an exp (work 64k) split lost 4 %
-** alone and more in a chain (its input, written by this core alone, read
-** by the other); a + b at 64k+ won 1.6-1.9x (docs/performance.md). */
-#define LN__PAR_PAIR 65536
+** instead of one call. Below it a job is under ~3 us here, and a second
+** core's share does not pay for the two transfers it costs: split, a sum
+** of 80k elements lost 3-8 %, a * 1.5 on 40k 1-7 %; a + b on 49k-60k
+** elements won 1.24-1.31x, exp 1.29-1.41x (docs/performance.md). */
+#define LN__PAR_PAIR 81920
 typedef struct ln__spread_job {
     ln_range_fn fn;
     void *arg;
