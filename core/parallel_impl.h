@@ -38,43 +38,35 @@ static inline unsigned ln__job_tag(uint64_t w) {
     return (unsigned)(w >> LN__TAG_SHIFT);
 }
 
-/* Claim a task of the job tagged `tag` from the front (from_back = 0) or
-** the back; -1 when none is left or the job is over. */
-static inline int64_t ln__job_claim(_Atomic uint64_t *word, unsigned tag,
-                                    int from_back) {
+/* Claim up to `want` tasks of the job tagged `tag` from the front
+** (from_back = 0) or the back: the first (lowest) one, *count set to how
+** many; -1 when none is left or the job is over. */
+static inline int64_t ln__job_claim_n(_Atomic uint64_t *word, unsigned tag,
+                                      int from_back, int64_t want,
+                                      int64_t *count) {
     uint64_t w = atomic_load_explicit(word, memory_order_acquire);
     for (;;) {
         if (ln__job_tag(w) != (tag & 0xffffu)) return -1;
         int64_t front = (int64_t)((w >> LN__FRONT_SHIFT) & LN__FIELD_MASK);
         int64_t back = (int64_t)(w & LN__FIELD_MASK);
         if (front >= back) return -1;
-        uint64_t nw = from_back ? ln__job_pack(tag, front, back - 1)
-                                : ln__job_pack(tag, front + 1, back);
+        const int64_t k = want < back - front ? want : back - front;
+        uint64_t nw = from_back ? ln__job_pack(tag, front, back - k)
+                                : ln__job_pack(tag, front + k, back);
         if (atomic_compare_exchange_weak_explicit(word, &w, nw,
                                                   memory_order_acq_rel,
-                                                  memory_order_acquire))
-            return from_back ? back - 1 : front;
+                                                  memory_order_acquire)) {
+            *count = k;
+            return from_back ? back - k : front;
+        }
     }
 }
 
-/* Claim all the tasks left, from the back: the first, *count set to how
-** many; -1 when none is left or the job is over. */
-static inline int64_t ln__job_claim_rest(_Atomic uint64_t *word, unsigned tag,
-                                         int64_t *count) {
-    uint64_t w = atomic_load_explicit(word, memory_order_acquire);
-    for (;;) {
-        if (ln__job_tag(w) != (tag & 0xffffu)) return -1;
-        int64_t front = (int64_t)((w >> LN__FRONT_SHIFT) & LN__FIELD_MASK);
-        int64_t back = (int64_t)(w & LN__FIELD_MASK);
-        if (front >= back) return -1;
-        if (atomic_compare_exchange_weak_explicit(word, &w,
-                                                  ln__job_pack(tag, front, front),
-                                                  memory_order_acq_rel,
-                                                  memory_order_acquire)) {
-            *count = back - front;
-            return front;
-        }
-    }
+/* One task from the front or the back; -1 as above. */
+static inline int64_t ln__job_claim(_Atomic uint64_t *word, unsigned tag,
+                                    int from_back) {
+    int64_t count;
+    return ln__job_claim_n(word, tag, from_back, 1, &count);
 }
 
 /* Run fn(arg, 0 .. ntasks-1) on this thread and the pool's helpers

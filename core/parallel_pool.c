@@ -152,8 +152,8 @@ static void *helper_main(void *argp) {
             const int rest = atomic_load_explicit(&P.rest, memory_order_relaxed);
             int64_t count = 1, task = -1;
             if (id < atomic_load_explicit(&P.active, memory_order_relaxed))
-                task = rest ? ln__job_claim_rest(&P.word, tag, &count)
-                            : ln__job_claim(&P.word, tag, 1);
+                task = ln__job_claim_n(&P.word, tag, 1, rest ? LN__MAX_TASKS : 1,
+                                       &count);
             if (task >= 0) {
                 /* The job cannot end before these tasks are counted: its
                 ** fields stay valid while they run, and are read from the

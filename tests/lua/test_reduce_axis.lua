@@ -226,6 +226,17 @@ test("whole-tensor max/min/argmax/argmin/var/std: the rule and a double referenc
   end
 end)
 
+-- results (numbers or tensors) bit for bit
+local function same_bits(one, two)
+  for k = 1, #one do
+    if type(one[k]) == "number" then
+      eq(string.pack("d", one[k]), string.pack("d", two[k]))
+    else
+      eq(one[k]:equal(two[k]), true)
+    end
+  end
+end
+
 test("1 and 2 threads give the same bits (whole and along each axis)", function()
   ln.random.seed(5)
   local x = ln.randn(600, 700) -- 420k elements: the parallel path
@@ -244,13 +255,7 @@ test("1 and 2 threads give the same bits (whole and along each axis)", function(
   ln.set_num_threads(2)
   local two = all()
   ln.set_num_threads(before)
-  for k = 1, #one do
-    if type(one[k]) == "number" then
-      eq(string.pack("d", one[k]), string.pack("d", two[k]))
-    else
-      eq(one[k]:equal(two[k]), true)
-    end
-  end
+  same_bits(one, two)
 end)
 
 test("split jobs (100k) and mirrored halves (3M): one thread's bits, call after call", function()
@@ -269,16 +274,7 @@ test("split jobs (100k) and mirrored halves (3M): one thread's bits, call after 
     ln.set_num_threads(1)
     local one = all(c)
     ln.set_num_threads(2)
-    for _ = 1, 3 do
-      local two = all(c)
-      for k = 1, #one do
-        if type(one[k]) == "number" then
-          eq(string.pack("d", one[k]), string.pack("d", two[k]))
-        else
-          eq(one[k]:equal(two[k]), true)
-        end
-      end
-    end
+    for _ = 1, 3 do same_bits(one, all(c)) end
   end
   ln.set_num_threads(before)
 end)
