@@ -54,12 +54,6 @@
 ** one per 8k-element chunk (128 for 1M elements) cost a 2-thread sum ~15 %
 ** of its time. Which task holds a unit must never change its result. */
 #define LN_SPREAD_TASKS 16
-/* Above this much work, up to LN_PAR_MIN: a split job (ln__parallel_split)
-** instead of one call. Below it a job is under ~3 us here, and a second
-** core's share does not pay for the two transfers it costs: split, a sum
-** of 80k elements lost 3-8 %, a * 1.5 on 40k 1-7 %; a + b on 49k-60k
-** elements won 1.24-1.31x, exp 1.29-1.41x (docs/performance.md). */
-#define LN__PAR_PAIR 81920
 typedef struct ln__spread_job {
     ln_range_fn fn;
     void *arg;
@@ -95,9 +89,6 @@ static inline void ln__spread(int64_t units, int64_t cost, int64_t align,
     per = (per + align - 1) / align * align;
     if (per > units) per = units;
     const int64_t work = units > INT64_MAX / cost ? INT64_MAX : units * cost;
-    if (work < LN_PAR_MIN && work > LN__PAR_PAIR &&
-        ln__parallel_split(units, align, fn, arg))
-        return;
     const int64_t ntasks = (units + per - 1) / per;
     ln__spread_job s = {fn, arg, units, per, ntasks,
                         work >= LN_PAR_MIN && ntasks > 2 ? ln__spread_turn(work) : 0};

@@ -75,7 +75,7 @@ static inline int64_t ln__job_claim(_Atomic uint64_t *word, unsigned tag,
 ** the caller then runs the tasks itself. */
 int ln__pool_run(int64_t ntasks, ln_task_fn fn, void *arg, int nthreads);
 
-/* fn over units [0, n) in tasks of `per` units, for work of about 1-10 us
+/* fn over units [0, n) in tasks of `per` units, for work of about 3-15 us
 ** (below LN_PAR_MIN): a split job. This thread keeps the first tasks
 ** (SPLIT_LEAD %) without claiming them; a helper, when it comes, claims
 ** all the others at once; this thread then claims one by one what is still

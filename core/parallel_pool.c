@@ -26,8 +26,8 @@
 ** own OpenMP thread count is 1 (an OpenMP loop inside a task stays on the
 ** helper).
 **
-** Split jobs (ln__pool_split: core's tensor loops of ~1-10 us, between
-** LN__PAR_PAIR and LN_PAR_MIN units of work): the caller keeps its first
+** Split jobs (ln__pool_split: core's elementwise loops of ~3-15 us, below
+** LN_PAR_MIN units of work, kernels.c's ew_spread): the caller keeps its first
 ** SPLIT_LEAD % of the tasks without claiming them, a helper claims all the
 ** others at once, and the caller takes back, one by one, what no helper
 ** has claimed. Every cache line the two cores pass costs ~250 ns here, so
@@ -35,8 +35,7 @@
 ** the caller publishes without a fence and never resets `done` (it counts
 ** on from done_base), and a sleeping helper is woken only when another
 ** split job ran less than SPLIT_RECENT ago. exp and a + b on 49k-60k
-** elements: 1.24-1.41x of one thread; a 100k sum, at one core's L2
-** bandwidth, 1.05-1.09x.
+** elements: 1.24-1.41x of one thread.
 **
 ** Adaptive: the caller times each job. When it finished later than its own
 ** pace says it would have alone (own time x tasks / tasks it ran) -- a

@@ -54,8 +54,8 @@
 ** 21, docs/performance.md) -- an OpenMP fork/join is 2.6-2.9 us, break-even
 ** 75k-95k (bench/par_calib.c); the helper pool's 2-thread `a + b` first
 ** won at 131072 elements (none at 65536) on the shared 2-core machine.
-** (Core's own tensor loops share work from 80k on, as split jobs with one
-** helper: core/par_for.h.) */
+** (Core's elementwise tensor loops share work from 80k on, as split jobs
+** with one helper: core/kernels.c, ew_spread.) */
 #define LN_PAR_MIN 131072
 #define LN_PAR_CHUNK 8192 /* elements per chunk of ln_parallel_for */
 /* Cost of a lunet/vmath.h function in adds, as ln_parallel_for_cost counts:

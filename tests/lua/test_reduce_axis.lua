@@ -258,11 +258,12 @@ test("1 and 2 threads give the same bits (whole and along each axis)", function(
   same_bits(one, two)
 end)
 
-test("split jobs (100k) and mirrored halves (3M): one thread's bits, call after call", function()
-  -- 100k elements: the caller and one helper share a split job; 3M: every
-  -- other call walks each half the other way (core/par_for.h)
+test("split jobs (50k) and mirrored halves (3M): one thread's bits, call after call", function()
+  -- 50k elements: the caller and one helper share an elementwise split job
+  -- (core/kernels.c); 3M: every other call walks each half the other way
+  -- (core/par_for.h)
   ln.random.seed(6)
-  local cases = {{ln.randn(100003), ln.randn(100, 1000), ln.randn(100003)},
+  local cases = {{ln.randn(50003), ln.randn(50, 1000), ln.randn(50003)},
                  {ln.randn(3000017), ln.randn(3000, 1000), ln.randn(3000017)}}
   local function all(c)
     local v, m, w = c[1], c[2], c[3]
