@@ -87,16 +87,17 @@ int ln__pool_run(int64_t ntasks, ln_task_fn fn, void *arg, int nthreads);
 int ln__pool_split(ln_range_fn fn, void *arg, int64_t n, int64_t per,
                    int nthreads);
 
-/* ln__pool_split's entry for core's loops: units [0, n), tasks of a
-** multiple of `align` units; 0 inside a team or a task, or when no helper
-** can take it. (Exported for tests/c/test_kernels.c and for
-** test_reduce_paths.c's second copy of kernels_reduce.c.) */
+/* ln__pool_split's entry for core's elementwise loops (kernels.c's
+** ew_spread): units [0, n), tasks of a multiple of `align` units; 0 inside
+** a team or a task, or when no helper can take it. (Exported for
+** tests/c/test_kernels.c.) */
 LN_API int ln__parallel_split(int64_t n, int64_t align, ln_range_fn fn,
                               void *arg);
 
 /* ln__spread's turn for `work` elements of float32: 0 and 1 on alternate
 ** calls from this thread outside a team, over at least 3 L2 caches' worth
-** of data; else 0. */
+** of data; else 0. (Exported for test_reduce_paths.c's second copy of
+** kernels_reduce.c.) */
 LN_API int ln__spread_turn(int64_t work);
 
 #endif

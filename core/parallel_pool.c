@@ -72,8 +72,8 @@
 /* The job and the word that publishes it share one cache line (64 bytes),
 ** written before the word: a helper gets all of it in the one transfer
 ** that shows it the word. A transfer between the two cores costs ~250 ns
-** here, a quarter of a 50k-element sum: a split job's range is in the
-** line too, not behind a pointer. */
+** here, 5-10 % of a split job: its range is in the line too, not behind a
+** pointer to the caller's stack (P.arg, which the caller itself uses). */
 static struct {
     _Alignas(64) _Atomic uint64_t word; /* the current job */
     ln_task_fn fn;                      /* the job (written before word) */
