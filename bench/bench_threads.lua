@@ -117,9 +117,9 @@ for r = 1, o.rounds do
     line[#line + 1] = string.format("%s %.1fk", c, sps / 1e3)
     if c == "auto" then -- what auto chose, warm-up included
       local st = m:_get_net():threading_stats()
-      line[#line] = line[#line] .. string.format(" [team %d/%d batches, probes %d: team %d serial %d, dropped %d]",
+      line[#line] = line[#line] .. string.format(" [team %d/%d batches, probes %d: team %d serial %d, dropped %d, stalls forgiven %d]",
         st.team_batches, st.team_batches + st.serial_batches, st.probes, st.team_chosen,
-        st.serial_chosen, st.team_dropped)
+        st.serial_chosen, st.team_dropped, st.stalls_forgiven or 0)
     end
   end
   io.write(string.format("round %d (load %s): %s\n", r, load1(), table.concat(line, ", ")))

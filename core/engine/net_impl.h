@@ -198,16 +198,24 @@ ln_status ln__put_rows(ln_ctx *ctx, ln_tensor *out, const ln_tensor *y,
 ** that keeps losing is probed less often and more briefly (net_run.c). */
 #define LN__PROBE_SEGMENTS 4 /* serial, team, serial, team */
 #define LN__PROBE_LEN 16     /* batches per probe segment */
-#define LN__PROBE_WARM 3     /* batches at a segment's start left out of its median */
+#define LN__PROBE_WARM 3     /* batches at a serial segment's start left out of its median */
+#define LN__TEAM_WARM 8      /* the same for a team segment (the second core
+                             ** comes up to speed: up to 8 slow batches on
+                             ** the 2-vCPU VM of issue 21) */
 #define LN__FIRST_WAIT 16    /* serial batches before the first probe */
 #define LN__EXPLOIT_LEN 256  /* batches in the chosen mode between probes, */
 #define LN__EXPLOIT_MAX 4096 /* doubled up to this while the choice holds */
-#define LN__PROBE_EARLY 5    /* timed team batches before it may lose early */
+#define LN__PROBE_EARLY 8    /* timed team batches before it may lose early */
 #define LN__WATCH_LEN 16     /* team batches per check of a team exploit */
 #define LN__PROBE_BUDGET 4   /* serial batch times a team probe may lose in all */
 #define LN__LOST_SHORT 2     /* losses in a row that make probes short */
 #define LN__PROBE_CROWDED 3  /* serial batches over 2x their median that
                              ** make a probe segment crowded */
+#define LN__WARM_SLACK 3     /* serial batch times a team segment's first
+                             ** LN__TEAM_WARM batches may each take free */
+#define LN__STALL 4          /* a team batch over this many serial batch
+                             ** times is a stall; one per LN__EXPLOIT_LEN
+                             ** team batches is forgiven */
 
 typedef struct ln__auto {
     int best;         /* LN_NET_SERIAL or LN_NET_TEAM */
@@ -226,6 +234,8 @@ typedef struct ln__auto {
     double excess;     /* team time beyond the serial median: this probe's,
                        ** or this watch window's in a team exploit */
     int lost;          /* probes and exploits the team lost in a row */
+    int64_t team_seen;   /* team batches accounted, all probes and exploits */
+    int64_t forgiven_at; /* team_seen at the last stall forgiven (0: none) */
 } ln__auto;
 
 typedef struct ln_tuner {

@@ -23,8 +23,10 @@
 ** batch and in sum (a descheduled worker stalls single batches; the median
 ** hides that). A team that loses costs as little as possible: every team
 ** batch of a probe, its first ones too, counts its time beyond the serial
-** median against a budget (LN__PROBE_BUDGET serial batch times) and the
-** probe ends once it is spent, or when the team's median after
+** median against a budget (LN__PROBE_BUDGET serial batch times; a
+** segment's first batches up to LN__WARM_SLACK batch times and one rare
+** stall are free: team_cost) and the probe ends once it is spent, or when
+** the team's median after
 ** LN__PROBE_EARLY timed batches is no better; a serial probe segment
 ** whose batches were often delayed (LN__PROBE_CROWDED: no idle core) ends
 ** the probe before the team runs; after losses in a row the next probe
@@ -145,14 +147,40 @@ static double median_of(const double *v, int n) {
     return median(c, n);
 }
 
-/* A team batch of a probe, its segment's first ones included (a worker
-** that is descheduled on a busy machine shows there first): the team's
-** time beyond the serial median so far. 1 when it has cost more than the
-** budget: the probe ends, serial chosen, and it counts as two losses in a
-** row (a clear loss: the next probe comes 4x later and is short). */
-static int probe_team_over(ln_tuner *t, ln__auto *a, double dt) {
+/* What a team batch of dt adds to the team's time beyond the serial
+** batch time ref. A segment's first LN__TEAM_WARM batches (warm: the
+** worker is woken, the weights' halves move to its core and the second
+** core comes up to speed, once per segment) are free up to LN__WARM_SLACK
+** times ref each, and count beyond (a worker descheduled on a busy machine
+** shows there first). Later batches count in full, except one stall (over
+** LN__STALL times ref) per LN__EXPLOIT_LEN team batches: the host
+** preempting a vCPU now and then stalls serial batches alike (4-7 ms once
+** in ~800 batches either way on the 2-vCPU VM of issue 21), while a busy
+** core stalls the team's batches again and again, and the second stall
+** counts. */
+static double team_cost(ln_tuner *t, ln__auto *a, int warm, double dt, double ref) {
+    a->team_seen++;
+    if (warm) {
+        if (dt < ref) return dt - ref;
+        return dt > LN__WARM_SLACK * ref ? dt - LN__WARM_SLACK * ref : 0;
+    }
+    if (dt > LN__STALL * ref &&
+        (a->forgiven_at == 0 || a->team_seen - a->forgiven_at >= LN__EXPLOIT_LEN)) {
+        a->forgiven_at = a->team_seen;
+        t->stats.stalls_forgiven++;
+        return 0;
+    }
+    return dt - ref;
+}
+
+/* A team batch of a probe, its segment's first ones included: the team's
+** cost beyond the serial median so far (team_cost). 1 when it has cost
+** more than the budget: the probe ends, serial chosen, and it counts as
+** two losses in a row (a clear loss: the next probe comes 4x later and is
+** short). */
+static int probe_team_over(ln_tuner *t, ln__auto *a, int warm, double dt) {
     double ref = median_of(a->t[0], a->nt[0]);
-    a->excess += dt - ref;
+    a->excess += team_cost(t, a, warm, dt, ref);
     if (a->excess <= budget(a) * ref) return 0;
     if (a->lost < LN__LOST_SHORT - 1) a->lost = LN__LOST_SHORT - 1;
     choose(t, a, LN_NET_SERIAL, ref);
@@ -174,9 +202,9 @@ static int crowded(const ln__auto *a) {
 /* A team batch of a team exploit: 1 when the team no longer wins (its
 ** watch window's median is no better than the probe's serial median, or
 ** its time beyond that median passed the budget within the window). */
-static int watch_team_lost(ln__auto *a, int timed, double dt) {
+static int watch_team_lost(ln_tuner *t, ln__auto *a, int timed, double dt) {
     int lost = 0;
-    a->excess += dt - a->serial_ref;
+    a->excess += team_cost(t, a, a->into <= LN__TEAM_WARM, dt, a->serial_ref);
     if (a->excess > budget(a) * a->serial_ref) lost = 1;
     if (timed) {
         a->t[1][a->nt[1]++] = dt;
@@ -196,9 +224,10 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
     if (t->mode != LN_NET_AUTO) return 0;
     ln__auto *a = &t->am[kind];
     const int cap = (int)(sizeof a->t[0] / sizeof a->t[0][0]);
-    const int timed = ++a->into > LN__PROBE_WARM && n == a->ref_rows;
+    const int timed =
+        ++a->into > (team ? LN__TEAM_WARM : LN__PROBE_WARM) && n == a->ref_rows;
     if (a->probing && team && n == a->ref_rows && a->nt[0] > 0 &&
-        probe_team_over(t, a, dt))
+        probe_team_over(t, a, a->into <= LN__TEAM_WARM, dt))
         return 1;
     if (a->probing && timed && a->nt[team] < cap) {
         a->t[team][a->nt[team]++] = dt;
@@ -210,7 +239,7 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
             return 1;
         }
     } else if (!a->probing && team && n == a->ref_rows && a->serial_ref > 0 &&
-               watch_team_lost(a, timed, dt)) {
+               watch_team_lost(t, a, timed, dt)) {
         t->stats.team_dropped++;
         a->lost++;
         a->left = 1; /* probe again after this batch */

@@ -301,12 +301,14 @@ static int net_threading(lua_State *L) {
 }
 
 /* net:threading_stats() -> {serial_batches, team_batches, probes,
-** team_chosen, serial_chosen, team_dropped} since set_threading */
+** team_chosen, serial_chosen, team_dropped, stalls_forgiven} since
+** set_threading */
 void lnL_push_threading_stats(lua_State *L, const ln_net_threading_stats *s) {
     const struct { const char *name; int64_t v; } f[] = {
         {"serial_batches", s->serial_batches}, {"team_batches", s->team_batches},
         {"probes", s->probes}, {"team_chosen", s->team_chosen},
-        {"serial_chosen", s->serial_chosen}, {"team_dropped", s->team_dropped}};
+        {"serial_chosen", s->serial_chosen}, {"team_dropped", s->team_dropped},
+        {"stalls_forgiven", s->stalls_forgiven}};
     lua_createtable(L, 0, (int)(sizeof f / sizeof f[0]));
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         lua_pushinteger(L, (lua_Integer)f[i].v);

@@ -28,7 +28,7 @@ int lnL_push_run(lua_State *L, ln_status st, const ln_net_run *run);
 /* max_batches and max_seconds at idx, idx + 1 (optional). */
 void lnL_run_limits(lua_State *L, int idx, int64_t *maxb, double *maxs);
 /* threading_stats()'s table: {serial_batches, team_batches, probes,
-** team_chosen, serial_chosen, team_dropped}. */
+** team_chosen, serial_chosen, team_dropped, stalls_forgiven}. */
 void lnL_push_threading_stats(lua_State *L, const ln_net_threading_stats *s);
 /* Add the graph methods (lua_graph.c) to the methods table at the top. */
 void lnL_graph_methods(lua_State *L);

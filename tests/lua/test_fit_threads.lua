@@ -174,10 +174,12 @@ T.test("threading_stats: the batches each way and the probes, reset by set_threa
   assert(ended == s.probes or ended == s.probes - 1,
          string.format("auto: %d probes, %d choices", s.probes, ended))
   assert(s.team_dropped <= s.team_chosen, "auto: more team exploits dropped than chosen")
+  assert(math.type(s.stalls_forgiven) == "integer" and s.stalls_forgiven <= s.team_batches,
+         "auto: stalls_forgiven is a count of team batches")
   net:set_threading("auto")
   local z = net:threading_stats()
   for _, k in ipairs{"serial_batches", "team_batches", "probes", "team_chosen",
-                     "serial_chosen", "team_dropped"} do
+                     "serial_chosen", "team_dropped", "stalls_forgiven"} do
     T.eq(z[k], 0, "set_threading resets " .. k)
   end
 end)

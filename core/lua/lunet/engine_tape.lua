@@ -290,7 +290,8 @@ function Net:threading()
 end
 
 --- What the runs did since set_threading, as the C net's threading_stats():
--- {serial_batches, team_batches, probes, team_chosen, serial_chosen, team_dropped}.
+-- {serial_batches, team_batches, probes, team_chosen, serial_chosen, team_dropped,
+-- stalls_forgiven}.
 function Net:threading_stats()
   self.tuner = self.tuner or core.autograd.tuner()
   return core.autograd.tuner_stats(self.tuner)
