@@ -214,8 +214,8 @@ ln_status ln__put_rows(ln_ctx *ctx, ln_tensor *out, const ln_tensor *y,
 #define LN__WARM_SLACK 3     /* serial batch times a team segment's first
                              ** LN__TEAM_WARM batches may each take free */
 #define LN__STALL 4          /* a team batch over this many serial batch
-                             ** times is a stall; one per LN__EXPLOIT_LEN
-                             ** team batches is forgiven */
+                             ** times is a stall */
+#define LN__STALL_GAP 256    /* one in this many team batches is forgiven */
 
 typedef struct ln__auto {
     int best;         /* LN_NET_SERIAL or LN_NET_TEAM */

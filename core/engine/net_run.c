@@ -25,11 +25,11 @@
 ** batch of a probe, its first ones too, counts its time beyond the serial
 ** median against a budget (LN__PROBE_BUDGET serial batch times; a
 ** segment's first batches up to LN__WARM_SLACK batch times and one rare
-** stall are free: team_cost) and the probe ends once it is spent, or when
-** the team's median after
-** LN__PROBE_EARLY timed batches is no better; a serial probe segment
-** whose batches were often delayed (LN__PROBE_CROWDED: no idle core) ends
-** the probe before the team runs; after losses in a row the next probe
+** stall are free: team_cost) and the probe ends once it is spent, or
+** when the team's median after LN__PROBE_EARLY timed batches is no
+** better; a serial probe segment whose batches were often delayed
+** (LN__PROBE_CROWDED: no idle core) ends the probe before the team runs;
+** after losses in a row the next probe
 ** comes 4x later each time and, from LN__LOST_SHORT, is one serial and one
 ** team segment on half the budget; a team exploit is watched every
 ** LN__WATCH_LEN batches (and against the budget at each) and left as soon
@@ -153,7 +153,7 @@ static double median_of(const double *v, int n) {
 ** core comes up to speed, once per segment) are free up to LN__WARM_SLACK
 ** times ref each, and count beyond (a worker descheduled on a busy machine
 ** shows there first). Later batches count in full, except one stall (over
-** LN__STALL times ref) per LN__EXPLOIT_LEN team batches: the host
+** LN__STALL times ref) per LN__STALL_GAP team batches: the host
 ** preempting a vCPU now and then stalls serial batches alike (4-7 ms once
 ** in ~800 batches either way on the 2-vCPU VM of issue 21), while a busy
 ** core stalls the team's batches again and again, and the second stall
@@ -165,7 +165,7 @@ static double team_cost(ln_tuner *t, ln__auto *a, int warm, double dt, double re
         return dt > LN__WARM_SLACK * ref ? dt - LN__WARM_SLACK * ref : 0;
     }
     if (dt > LN__STALL * ref &&
-        (a->forgiven_at == 0 || a->team_seen - a->forgiven_at >= LN__EXPLOIT_LEN)) {
+        (a->forgiven_at == 0 || a->team_seen - a->forgiven_at >= LN__STALL_GAP)) {
         a->forgiven_at = a->team_seen;
         t->stats.stalls_forgiven++;
         return 0;

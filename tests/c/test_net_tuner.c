@@ -284,7 +284,7 @@ END_TEST
 ** them in the first probe's team segment), a team segment's first batch
 ** is slow (2.5: the worker is woken, the kernel halves move to its core)
 ** and the team is otherwise 25 % faster. Each such stall is forgiven (one
-** per LN__EXPLOIT_LEN team batches): the team is chosen at every probe and
+** per LN__STALL_GAP team batches): the team is chosen at every probe and
 ** never dropped. Counted in full, the first stall alone (11 batch times
 ** beyond the median) exceeded the budget and chose serial. */
 static double rare_stalls(int team, int64_t k, int64_t i) {
@@ -301,7 +301,7 @@ START_TEST(rare_stall_is_forgiven) {
 END_TEST
 
 /* Stalls every 50 batches (20 serial batch times) cost the team more
-** than it gains (0.75 otherwise): only one per LN__EXPLOIT_LEN team
+** than it gains (0.75 otherwise): only one per LN__STALL_GAP team
 ** batches is forgiven, the next one counts, and the team is left. */
 static double frequent_stalls(int team, int64_t k, int64_t i) {
     if (k % 50 == 25) return 20.0;

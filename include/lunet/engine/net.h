@@ -179,8 +179,9 @@ typedef struct ln_net_threading_stats {
     int64_t team_chosen;    /* probes that chose the team */
     int64_t serial_chosen;  /* probes that chose serial (early or at the end) */
     int64_t team_dropped;   /* team exploits ended early: slower than serial */
-    int64_t stalls_forgiven; /* single team batches over LN__STALL serial
-                             ** batch times left out of the team's sum */
+    int64_t stalls_forgiven; /* single team batches over 4 serial batch
+                             ** times left out of the team's sum (a rare
+                             ** stall of the host, not of the team) */
 } ln_net_threading_stats;
 LN_API ln_net_threading_stats ln_net_threading_stats_now(const ln_net *net);
 
