@@ -205,7 +205,9 @@ ln_status ln__put_rows(ln_ctx *ctx, ln_tensor *out, const ln_tensor *y,
 #define LN__FIRST_WAIT 16    /* serial batches before the first probe */
 #define LN__EXPLOIT_LEN 256  /* batches in the chosen mode between probes, */
 #define LN__EXPLOIT_MAX 4096 /* doubled up to this while the choice holds */
-#define LN__PROBE_EARLY 8    /* timed team batches before it may lose early */
+#define LN__PROBE_EARLY (LN__PROBE_LEN - LN__TEAM_WARM) /* timed team batches
+                             ** before it may lose early: the first team
+                             ** segment's, all of them */
 #define LN__WATCH_LEN 16     /* team batches per check of a team exploit */
 #define LN__PROBE_BUDGET 4   /* serial batch times a team probe may lose in all */
 #define LN__LOST_SHORT 2     /* losses in a row that make probes short */

@@ -202,9 +202,9 @@ static int crowded(const ln__auto *a) {
 /* A team batch of a team exploit: 1 when the team no longer wins (its
 ** watch window's median is no better than the probe's serial median, or
 ** its time beyond that median passed the budget within the window). */
-static int watch_team_lost(ln_tuner *t, ln__auto *a, int timed, double dt) {
+static int watch_team_lost(ln_tuner *t, ln__auto *a, int warm, int timed, double dt) {
     int lost = 0;
-    a->excess += team_cost(t, a, a->into <= LN__TEAM_WARM, dt, a->serial_ref);
+    a->excess += team_cost(t, a, warm, dt, a->serial_ref);
     if (a->excess > budget(a) * a->serial_ref) lost = 1;
     if (timed) {
         a->t[1][a->nt[1]++] = dt;
@@ -224,10 +224,10 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
     if (t->mode != LN_NET_AUTO) return 0;
     ln__auto *a = &t->am[kind];
     const int cap = (int)(sizeof a->t[0] / sizeof a->t[0][0]);
-    const int timed =
-        ++a->into > (team ? LN__TEAM_WARM : LN__PROBE_WARM) && n == a->ref_rows;
+    const int warm = ++a->into <= (team ? LN__TEAM_WARM : LN__PROBE_WARM);
+    const int timed = !warm && n == a->ref_rows;
     if (a->probing && team && n == a->ref_rows && a->nt[0] > 0 &&
-        probe_team_over(t, a, a->into <= LN__TEAM_WARM, dt))
+        probe_team_over(t, a, warm, dt))
         return 1;
     if (a->probing && timed && a->nt[team] < cap) {
         a->t[team][a->nt[team]++] = dt;
@@ -239,7 +239,7 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
             return 1;
         }
     } else if (!a->probing && team && n == a->ref_rows && a->serial_ref > 0 &&
-               watch_team_lost(t, a, timed, dt)) {
+               watch_team_lost(t, a, warm, timed, dt)) {
         t->stats.team_dropped++;
         a->lost++;
         a->left = 1; /* probe again after this batch */
