@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lunet/kernels.h"
 #include "lunet/memory.h"
 #include "lunet/overflow.h"
 #include "par_for.h"
@@ -449,6 +450,17 @@ ln_status ln_region_fill(ln_ctx *ctx, ln_tensor *x, const ln_region *r,
                        v, ln_dtype_name(x->dtype));
     int64_t n = ln_dims_prod(r->shape, 0, r->nd);
     if (!n) return LN_OK;
+    if (ln_region_is_block(r)) { /* one run: a vector loop, not the walker */
+        switch (x->dtype) {
+        case LN_FLOAT32: ln_fill(ln_f32(x) + r->offset, n, (float)v); break;
+        case LN_INT32: {
+            int32_t *p = ln_i32(x) + r->offset, val = (int32_t)v;
+            LN_FOR(n, for (int64_t i = 0; i < n; i++) p[i] = val;);
+        } break;
+        case LN_UINT8: memset(ln_u8(x) + r->offset, (uint8_t)v, (size_t)n); break;
+        }
+        return LN_OK;
+    }
     switch (x->dtype) {
     case LN_FLOAT32: {
         float *p = ln_f32(x), val = (float)v;

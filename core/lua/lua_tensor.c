@@ -238,8 +238,11 @@ static int make_filled(lua_State *L, double v, const char *fn) {
     if (!lua_isnoneornil(L, next + 1))
         return luaL_error(L, "%s: unexpected argument %d (%s)", fn, next + 1,
                           luaL_typename(L, next + 1));
-    ln_tensor *t = lnT_push(L, ln_tensor_new(lnL_ctx(), d, nd, shape));
-    if (v != 0) fill_all(t, v);
+    if (v == 0) {
+        lnT_push(L, ln_tensor_new(lnL_ctx(), d, nd, shape));
+        return 1;
+    }
+    fill_all(lnT_push(L, ln_tensor_empty(lnL_ctx(), d, nd, shape)), v);
     return 1;
 }
 
@@ -260,7 +263,8 @@ static int l_full(lua_State *L) {
     if (!ln_value_fits(d, v))
         return luaL_error(L, "full: value %s does not fit in %s",
                           lua_tostring(L, next), ln_dtype_name(d));
-    fill_all(lnT_push(L, ln_tensor_new(lnL_ctx(), d, nd, shape)), v);
+    /* every element is written: no zeroing first */
+    fill_all(lnT_push(L, ln_tensor_empty(lnL_ctx(), d, nd, shape)), v);
     return 1;
 }
 

@@ -104,6 +104,41 @@ test("element access and rows", function()
   eq(t.nope, nil)
 end)
 
+test("fills: whole tensors, runs inside one, strided regions", function()
+  -- one contiguous run goes through the vector fill, anything else the
+  -- region walker: both must touch exactly the selected elements
+  for _, dt in ipairs({"float32", "int32", "uint8"}) do
+    local t = ln.zeros({4, 5}, dt)
+    t[{{2, 3}}] = 7                          -- rows 2-3: one run at offset 5
+    t[{{}, 5}] = 3                           -- a column: strided
+    t[{4, {2, 3}}] = 9                       -- inside a row: a run at offset 16
+    local z = dt == "float32" and ".0" or ""
+    eq(list(t[1]), ("0 0 0 0 3"):gsub("%d", "%0" .. z))
+    eq(list(t[2]), ("7 7 7 7 3"):gsub("%d", "%0" .. z))
+    eq(list(t[3]), ("7 7 7 7 3"):gsub("%d", "%0" .. z))
+    eq(list(t[4]), ("0 9 9 0 3"):gsub("%d", "%0" .. z))
+    eq(list(ln.full({2, 3}, 5, dt)), ("5 5 5 5 5 5"):gsub("%d", "%0" .. z))
+    eq(list(ln.ones(3, dt):fill(2)), ("2 2 2"):gsub("%d", "%0" .. z))
+  end
+  -- large fills (threaded from 131072 elements) and odd lengths
+  for _, n in ipairs({1, 15, 17, 1000, 131073, 300001}) do
+    local f = ln.full(n, 0.25)
+    eq(f:sum(), n * 0.25)
+    eq(f:min(), 0.25)
+    local o = ln.ones(n, "int32")
+    eq(o:sum(), n)
+    local u = ln.empty and ln.empty(n, "uint8") or ln.zeros(n, "uint8")
+    u:fill(255)
+    eq(u:min(), 255)
+  end
+  -- the sign of zero survives (not a memset of +0)
+  local m = ln.full(100, -0.0)
+  for i = 1, 100 do assert(1 / m[i] == -math.huge, "element " .. i .. " lost its sign") end
+  local w = ln.ones(3, 4)
+  w[{2}] = -0.0
+  assert(1 / w[{2, 4}] == -math.huge and w[{1, 4}] == 1 and w[{3, 1}] == 1)
+end)
+
 test("slices with ranges", function()
   local t = ln.arange(12):reshape(3, 4)
   eq(list(t[{{}, 2}]), "1 5 9")            -- a column (copy)
