@@ -1,5 +1,6 @@
 /*
-** cpu_avx512.h -- private to core's kernels (kernels.c, kernels_reduce.c):
+** cpu_avx512.h -- private to core's kernels (kernels.c, kernels_reduce.c,
+** rng.c):
 ** whether this CPU runs AVX-512F, for the hand-written AVX-512 paths that
 ** GCC's per-CPU clones (LN_CLONES) do not cover. Asked once per file.
 */

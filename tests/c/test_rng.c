@@ -1,6 +1,7 @@
 /* Philox fills: reproducible, thread-count independent, right statistics. */
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,76 @@ START_TEST(same_for_any_thread_count) {
     }
     free(a);
     free(b);
+}
+END_TEST
+
+/* Philox4x32-10 written out from the paper (Salmon et al., SC'11): the
+** reference the library's scalar and vector paths must both equal. */
+static void philox_ref(const uint32_t in[4], const uint32_t key[2], uint32_t out[4]) {
+    uint32_t c[4] = {in[0], in[1], in[2], in[3]}, k0 = key[0], k1 = key[1];
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c[0], p1 = (uint64_t)0xCD9E8D57u * c[2];
+        uint32_t n[4] = {(uint32_t)(p1 >> 32) ^ c[1] ^ k0, (uint32_t)p1,
+                         (uint32_t)(p0 >> 32) ^ c[3] ^ k1, (uint32_t)p0};
+        memcpy(c, n, sizeof c);
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    memcpy(out, c, sizeof c);
+}
+
+START_TEST(philox_known_answers) {
+    /* Random123's kat_vectors: counter, key, result */
+    static const uint32_t kat[3][10] = {
+        {0, 0, 0, 0, 0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
+        {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff,
+         0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd},
+        {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0,
+         0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}};
+    for (int v = 0; v < 3; v++) {
+        uint32_t out[4];
+        philox_ref(kat[v], kat[v] + 4, out);
+        ck_assert(memcmp(out, kat[v] + 6, sizeof out) == 0);
+    }
+}
+END_TEST
+
+/* A uniform fill, value by value: the block of counter words
+** {counter + i / 4 (64 bits), 0, 1 (the uniform stream's tag)}, word i % 4,
+** its top 24 bits scaled into [lo, hi). Checked on lengths around the
+** vector path's 64-value groups, counters whose low word wraps inside a
+** group, and 1 and 2 threads. */
+START_TEST(uniform_fill_is_philox) {
+    static const int64_t lens[] = {0, 1, 3, 4, 5, 63, 64, 65, 100, 1000, 4099};
+    static const uint64_t seeds[] = {0, 123, UINT64_MAX};
+    static const uint64_t ctrs[] = {0, 5, 0xFFFFFFF5u, (uint64_t)1 << 63};
+    static const float range[][2] = {{0, 1}, {-1, 1}, {-2, 4}, {1, 1.0000002f}};
+    float *y = malloc(4099 * sizeof *y);
+    for (int th = 1; th <= 2; th++) {
+        omp_set_num_threads(th);
+        for (size_t a = 0; a < sizeof seeds / sizeof *seeds; a++)
+            for (size_t b = 0; b < sizeof ctrs / sizeof *ctrs; b++)
+                for (size_t c = 0; c < sizeof lens / sizeof *lens; c++) {
+                    const int64_t n = lens[c];
+                    const float lo = range[c % 4][0], hi = range[c % 4][1];
+                    ln_rng r = {seeds[a], ctrs[b]};
+                    ln_rng_uniform(&r, y, n, lo, hi);
+                    ck_assert(r.counter == ctrs[b] + (uint64_t)((n + 3) / 4));
+                    for (int64_t i = 0; i < n; i++) {
+                        const uint64_t ctr = ctrs[b] + (uint64_t)(i / 4);
+                        const uint32_t in[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), 0, 1};
+                        const uint32_t key[2] = {(uint32_t)seeds[a], (uint32_t)(seeds[a] >> 32)};
+                        uint32_t w[4];
+                        philox_ref(in, key, w);
+                        float v = lo + (hi - lo) * ((float)(w[i % 4] >> 8) * 0x1p-24f);
+                        v = v < hi ? v : lo;
+                        ck_assert_msg(memcmp(&v, &y[i], sizeof v) == 0,
+                                      "seed %zu counter %zu n %lld at %lld: %.9g vs %.9g", a, b,
+                                      (long long)n, (long long)i, y[i], v);
+                    }
+                }
+    }
+    free(y);
 }
 END_TEST
 
@@ -77,6 +148,8 @@ int main(void) {
     Suite *s = suite_create("rng");
     TCase *tc = tcase_create("rng");
     tcase_set_timeout(tc, 1200); /* a hang guard only (sanitized builds are slow) */
+    tcase_add_test(tc, philox_known_answers);
+    tcase_add_test(tc, uniform_fill_is_philox);
     tcase_add_test(tc, same_for_any_thread_count);
     tcase_add_test(tc, statistics);
     tcase_add_test(tc, seeds_and_permutations);
