@@ -127,7 +127,7 @@ test("fills: whole tensors, runs inside one, strided regions", function()
     eq(f:min(), 0.25)
     local o = ln.ones(n, "int32")
     eq(o:sum(), n)
-    local u = ln.empty and ln.empty(n, "uint8") or ln.zeros(n, "uint8")
+    local u = ln.zeros(n, "uint8")
     u:fill(255)
     eq(u:min(), 255)
   end
