@@ -139,6 +139,38 @@ test("fills: whole tensors, runs inside one, strided regions", function()
   assert(1 / w[{2, 4}] == -math.huge and w[{1, 4}] == 1 and w[{3, 1}] == 1)
 end)
 
+test("x^2, x^1 and max/min with a number: the vector paths keep the rules", function()
+  -- values with NaN, infinities, signed zeros and squares that round,
+  -- around the 4096-element blocks and past the threaded threshold
+  local function same(a, b) -- bitwise, NaN equal to NaN
+    return a == b and (a ~= 0 or 1 / a == 1 / b) or (a ~= a and b ~= b)
+  end
+  for _, n in ipairs({1, 4097, 140001}) do
+    local x = ln.rand(n) * 200 - 100
+    local specials = {0 / 0, math.huge, -math.huge, -0.0, 0.0, 3.4e38, 1e-30, 16777217}
+    for k, v in ipairs(specials) do if k <= n then x[k] = v end end
+    local xs = x:totable()
+    local sq, one = x:pow(2):totable(), x:pow(1):totable()
+    local mx, mn = x:maximum(0.5):totable(), x:minimum(0.5):totable()
+    local fmx, fmn = x.maximum(0.5, x):totable(), x.minimum(0.5, x):totable()
+    local f32 = ln.tensor({0}) -- rounds a double to float32
+    for i = 1, n do
+      local v = xs[i]
+      f32[1] = v * v
+      assert(same(sq[i], f32[1]), ("x^2 at %d: %s vs %s"):format(i, sq[i], f32[1]))
+      assert(same(one[i], v), "x^1 at " .. i)
+      assert(same(mx[i], v > 0.5 and v or 0.5), "maximum at " .. i)
+      assert(same(mn[i], v < 0.5 and v or 0.5), "minimum at " .. i)
+      assert(same(fmx[i], 0.5 > v and 0.5 or v), "number-first maximum at " .. i)
+      assert(same(fmn[i], 0.5 < v and 0.5 or v), "number-first minimum at " .. i)
+    end
+  end
+  -- the other exponents still go through powf
+  near(ln.tensor({2, 3}):pow(3):sum(), 35, 1e-5)
+  near(ln.tensor({4}):pow(0.5)[1], 2, 1e-7)
+  eq((2 ^ ln.tensor({3}))[1], 8.0)
+end)
+
 test("slices with ranges", function()
   local t = ln.arange(12):reshape(3, 4)
   eq(list(t[{{}, 2}]), "1 5 9")            -- a column (copy)
