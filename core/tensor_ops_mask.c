@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lunet/memory.h"
 #include "par_for.h"
 #include "tensor_bcast.h"
 
@@ -32,13 +33,49 @@ static int is_compare(ln_ctx *ctx, ln_binary_op op) {
     return 0;
 }
 
+/* Float elements [lo, hi) against the number s, compared in double as cmp1
+** does, one vector loop per operator (a number first flips the order). */
+LN_CLONES static void cmp_f32_block(uint8_t *m, const float *p, double s, ln_binary_op op,
+                                    int64_t lo, int64_t hi) {
+#define CMP_LOOP(EXPR)                                                       \
+    do {                                                                     \
+        _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) m[i] = (EXPR); \
+    } while (0)
+    switch (op) {
+    case LN_B_EQ: CMP_LOOP((double)p[i] == s); break;
+    case LN_B_NE: CMP_LOOP((double)p[i] != s); break;
+    case LN_B_LT: CMP_LOOP((double)p[i] < s); break;
+    case LN_B_LE: CMP_LOOP((double)p[i] <= s); break;
+    case LN_B_GT: CMP_LOOP((double)p[i] > s); break;
+    case LN_B_GE: CMP_LOOP((double)p[i] >= s); break;
+    default: break;
+    }
+#undef CMP_LOOP
+}
+
 ln_tensor *ln_compare_scalar(ln_ctx *ctx, ln_binary_op op, const ln_tensor *x,
                              double s, int scalar_first) {
     if (!is_compare(ctx, op)) return NULL;
-    ln_tensor *z = ln_tensor_new(ctx, LN_UINT8, x->ndim, x->shape);
+    ln_tensor *z = ln_tensor_empty(ctx, LN_UINT8, x->ndim, x->shape);
     if (!z) return NULL;
     uint8_t *m = ln_u8(z);
     int64_t n = x->numel;
+    if (x->dtype == LN_FLOAT32) {
+        /* s op x is x op' s: > and <, >= and <= swap; == and != stay */
+        const ln_binary_op o = !scalar_first ? op
+                               : op == LN_B_LT ? LN_B_GT
+                               : op == LN_B_GT ? LN_B_LT
+                               : op == LN_B_LE ? LN_B_GE
+                               : op == LN_B_GE ? LN_B_LE
+                                               : op;
+        const float *p = ln_f32(x);
+        const int64_t nb = (n + MASK_BLOCK - 1) / MASK_BLOCK;
+        LN_FOR(n, for (int64_t b = 0; b < nb; b++) {
+            const int64_t lo = b * MASK_BLOCK;
+            cmp_f32_block(m, p, s, o, lo, lo + MASK_BLOCK < n ? lo + MASK_BLOCK : n);
+        });
+        return z;
+    }
 #define CMP_SCALAR(T, ACC)                                                    \
     do {                                                                      \
         const T *p = ACC(x);                                                  \

@@ -290,6 +290,51 @@ LN_FOR(x->numel,
 
 /* ---- where, norms ------------------------------------------------------------------ */
 
+/* where() without broadcasting: element i of each operand is element i of
+** the result; blocks of WHERE_BLOCK, each one vector loop in a cloned
+** function (a tensor or a number on each side). */
+#define WHERE_BLOCK 4096
+#define WHERE_LOOP(C)                                                        \
+    do {                                                                     \
+        if (pa && pb) {                                                      \
+            _Pragma("omp simd") for (int64_t i = lo; i < hi; i++)            \
+                py[i] = (C)[i] != 0 ? pa[i] : pb[i];                         \
+        } else if (pa) {                                                     \
+            _Pragma("omp simd") for (int64_t i = lo; i < hi; i++)            \
+                py[i] = (C)[i] != 0 ? pa[i] : fb;                            \
+        } else if (pb) {                                                     \
+            _Pragma("omp simd") for (int64_t i = lo; i < hi; i++)            \
+                py[i] = (C)[i] != 0 ? fa : pb[i];                            \
+        } else {                                                             \
+            _Pragma("omp simd") for (int64_t i = lo; i < hi; i++)            \
+                py[i] = (C)[i] != 0 ? fa : fb;                               \
+        }                                                                    \
+    } while (0)
+
+LN_CLONES static void where_block(float *py, const ln_tensor *cond, const float *pa,
+                                  float fa, const float *pb, float fb, int64_t lo,
+                                  int64_t hi) {
+    switch (cond->dtype) {
+    case LN_UINT8: WHERE_LOOP(ln_u8(cond)); break;
+    case LN_INT32: WHERE_LOOP(ln_i32(cond)); break;
+    case LN_FLOAT32: WHERE_LOOP(ln_f32(cond)); break; /* NaN != 0: true */
+    }
+}
+#undef WHERE_LOOP
+
+static int same_dims(int na, const int64_t *a, int nb, const int64_t *b) {
+    return na == nb && !memcmp(a, b, sizeof *a * (size_t)na);
+}
+
+static void where_same_shape(float *py, const ln_tensor *cond, const float *pa, float fa,
+                             const float *pb, float fb, int64_t n) {
+    const int64_t nb = (n + WHERE_BLOCK - 1) / WHERE_BLOCK;
+    LN_FOR(n, for (int64_t b = 0; b < nb; b++) {
+        const int64_t lo = b * WHERE_BLOCK;
+        where_block(py, cond, pa, fa, pb, fb, lo, lo + WHERE_BLOCK < n ? lo + WHERE_BLOCK : n);
+    });
+}
+
 ln_tensor *ln_where(ln_ctx *ctx, const ln_tensor *cond, const ln_tensor *a,
                     double sa, const ln_tensor *b, double sb) {
     int nd = cond->ndim;
@@ -314,6 +359,12 @@ ln_tensor *ln_where(ln_ctx *ctx, const ln_tensor *cond, const ln_tensor *a,
     const float fa = (float)sa, fb = (float)sb;
     float *py = ln_f32(y);
     int64_t n = y->numel;
+    if (same_dims(cond->ndim, cond->shape, nd, shape) &&
+        (!a || same_dims(a->ndim, a->shape, nd, shape)) &&
+        (!b || same_dims(b->ndim, b->shape, nd, shape))) {
+        where_same_shape(py, cond, pa, fa, pb, fb, n); /* no broadcasting */
+        return y;
+    }
 LN_FOR(n,
     for (int64_t i = 0; i < n; i++) {
         int64_t r = i, oc = 0, o1 = 0, o2 = 0;

@@ -4,9 +4,11 @@
 ** for 1 and 2 threads on tensors large enough to run in parallel.
 */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lunet/tensor_nn.h"
 #include "lunet/tensor_ops.h"
 #include "testutil.h"
 
@@ -330,6 +332,124 @@ static void run_all(int threads, ln_tensor **out, double *nums) {
     for (size_t i = 0; i < sizeof t / sizeof *t; i++) ln_tensor_release(t[i]);
 }
 
+/* The vector paths (blocks of 4096, cloned loops) of scalar comparisons and
+** casts, element by element against the scalar C rules, on lengths around
+** the blocks and beyond the threaded threshold, with NaN, infinities and
+** the range edges in them. */
+static float edge_value(int64_t i) {
+    static const float edges[] = {NAN, INFINITY, -INFINITY, -0.0f, 0.0f, 0.5f, -0.5f,
+                                  -0.99f, 255.0f, 255.9f, 256.0f, -1.0f, -2147483648.0f,
+                                  2147483648.0f, -2147483904.0f, 2147483520.0f};
+    const int ne = (int)(sizeof edges / sizeof *edges);
+    return i % 7 == 3 ? edges[(i / 7) % ne] : (float)((i * 37) % 1001) / 10.0f - 50.0f;
+}
+
+START_TEST(vector_compares_and_casts) {
+    static const int64_t lens[] = {1, 4095, 4096, 4097, 140001};
+    static const ln_binary_op ops[] = {LN_B_EQ, LN_B_NE, LN_B_LT, LN_B_LE, LN_B_GT, LN_B_GE};
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        const int64_t n = lens[li];
+        ln_tensor *x = new_t(LN_FLOAT32, 1, &n);
+        float *p = ln_f32(x);
+        for (int64_t i = 0; i < n; i++) p[i] = edge_value(i);
+        for (size_t k = 0; k < sizeof ops / sizeof *ops; k++)
+            for (int first = 0; first <= 1; first++) {
+                const double sv = 0.5;
+                ln_tensor *m = ln_compare_scalar(&ctx, ops[k], x, sv, first);
+                ck_assert_msg(m != NULL, "%s", ctx.msg);
+                for (int64_t i = 0; i < n; i++) {
+                    const double a = first ? sv : (double)p[i], b = first ? (double)p[i] : sv;
+                    const int want = ops[k] == LN_B_EQ ? a == b : ops[k] == LN_B_NE ? a != b
+                                   : ops[k] == LN_B_LT ? a < b : ops[k] == LN_B_LE ? a <= b
+                                   : ops[k] == LN_B_GT ? a > b : a >= b;
+                    ck_assert_msg(ln_u8(m)[i] == want, "op %d first %d n %ld at %ld (%g)",
+                                  (int)ops[k], first, (long)n, (long)i, (double)p[i]);
+                }
+                ln_tensor_release(m);
+            }
+        /* casts: the first value that does not fit is named, by position */
+        for (int to = 0; to < 2; to++) {
+            const ln_dtype dt = to ? LN_UINT8 : LN_INT32;
+            ln_tensor *c = ln_tensor_cast(&ctx, x, dt);
+            int64_t first_bad = -1;
+            for (int64_t i = 0; i < n && first_bad < 0; i++) {
+                const double v = p[i];
+                const int fits = dt == LN_UINT8 ? v > -1 && v < 256
+                                                : v > -2147483649.0 && v < 2147483648.0;
+                if (!fits) first_bad = i;
+            }
+            if (first_bad >= 0) {
+                ck_assert(c == NULL);
+                char want[64];
+                snprintf(want, sizeof want, "at position %ld does not fit", (long)first_bad + 1);
+                ck_assert_msg(strstr(ctx.msg, want) != NULL, "n %ld: %s", (long)n, ctx.msg);
+            } else {
+                ck_assert_msg(c != NULL, "%s", ctx.msg);
+                for (int64_t i = 0; i < n; i++)
+                    ck_assert(dt == LN_UINT8 ? ln_u8(c)[i] == (uint8_t)p[i]
+                                             : ln_i32(c)[i] == (int32_t)p[i]);
+                ln_tensor_release(c);
+            }
+        }
+        /* each range edge alone, at position n (the last block's end) */
+        static const struct { float v; ln_dtype to; int fits; } edge[] = {
+            {-1.0f, LN_UINT8, 0},          {-0.99f, LN_UINT8, 1},
+            {255.99f, LN_UINT8, 1},        {256.0f, LN_UINT8, 0},
+            {-2147483648.0f, LN_INT32, 1}, {-2147483904.0f, LN_INT32, 0},
+            {2147483520.0f, LN_INT32, 1},  {2147483648.0f, LN_INT32, 0}};
+        for (size_t e = 0; e < sizeof edge / sizeof *edge; e++) {
+            ln_tensor *z = new_t(LN_FLOAT32, 1, &n);
+            ln_f32(z)[n - 1] = edge[e].v;
+            ln_tensor *c = ln_tensor_cast(&ctx, z, edge[e].to);
+            ck_assert_msg((c != NULL) == edge[e].fits, "%.9g to %d, n %ld", (double)edge[e].v,
+                          (int)edge[e].to, (long)n);
+            if (c) {
+                ck_assert(edge[e].to == LN_UINT8 ? ln_u8(c)[n - 1] == (uint8_t)edge[e].v
+                                                 : ln_i32(c)[n - 1] == (int32_t)edge[e].v);
+                ln_tensor_release(c);
+            }
+            ln_tensor_release(z);
+        }
+        /* the same values with the misfits replaced: every element converts */
+        for (int64_t i = 0; i < n; i++)
+            if (!(p[i] > -1.0f && p[i] < 256.0f)) p[i] = (float)(i % 256);
+        ln_tensor *c8 = ln_tensor_cast(&ctx, x, LN_UINT8);
+        ln_tensor *c32 = ln_tensor_cast(&ctx, x, LN_INT32);
+        ck_assert_msg(c8 && c32, "%s", ctx.msg);
+        ln_tensor *back = ln_tensor_cast(&ctx, c8, LN_FLOAT32);
+        ln_tensor *i2u = ln_tensor_cast(&ctx, c32, LN_UINT8);
+        ck_assert_msg(back && i2u, "%s", ctx.msg);
+        for (int64_t i = 0; i < n; i++) {
+            ck_assert(ln_u8(c8)[i] == (uint8_t)p[i] && ln_i32(c32)[i] == (int32_t)p[i]);
+            ck_assert(ln_f32(back)[i] == (float)(uint8_t)p[i] && ln_u8(i2u)[i] == ln_u8(c8)[i]);
+        }
+        ln_i32(c32)[n - 1] = 256;
+        ck_assert(ln_tensor_cast(&ctx, c32, LN_UINT8) == NULL);
+        char want[64];
+        snprintf(want, sizeof want, "value 256 at position %ld", (long)n);
+        ck_assert_msg(strstr(ctx.msg, want) != NULL, "%s", ctx.msg);
+        /* where without broadcasting: a float condition (NaN counts as true) */
+        ln_tensor *cond = new_t(LN_FLOAT32, 1, &n);
+        for (int64_t i = 0; i < n; i++) ln_f32(cond)[i] = i % 3 == 0 ? 0.0f : i % 3 == 1 ? NAN : -0.0f;
+        ln_tensor *w1 = ln_where(&ctx, cond, x, 0, NULL, 7);
+        ln_tensor *w2 = ln_where(&ctx, c8, NULL, -1, x, 0);
+        ck_assert_msg(w1 && w2, "%s", ctx.msg);
+        for (int64_t i = 0; i < n; i++) {
+            ck_assert(ln_f32(w1)[i] == (i % 3 == 1 ? p[i] : 7.0f));
+            ck_assert(ln_f32(w2)[i] == (ln_u8(c8)[i] ? -1.0f : p[i]));
+        }
+        ln_tensor_release(w1);
+        ln_tensor_release(w2);
+        ln_tensor_release(cond);
+        ln_tensor_release(back);
+        ln_tensor_release(i2u);
+        ln_tensor_release(c8);
+        ln_tensor_release(c32);
+        ln_tensor_release(x);
+    }
+}
+END_TEST
+
 START_TEST(threads_identical) {
     ln_tensor *a[NOUT], *b[NOUT];
     double na[4], nb[4];
@@ -356,6 +476,7 @@ int main(void) {
     tcase_add_test(tc, int_arith);
     tcase_add_test(tc, reductions_and_regions);
     tcase_add_test(tc, equal_allclose_arange_onehot);
+    tcase_add_test(tc, vector_compares_and_casts);
     tcase_add_test(tc, threads_identical);
     suite_add_tcase(s, tc);
     /* No fork: OpenMP thread pools and fork() do not mix reliably (a child
