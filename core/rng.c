@@ -14,6 +14,7 @@
 
 #include "lunet/parallel.h"
 #include "lunet/rng.h"
+#include "par_for.h"
 
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
@@ -148,15 +149,13 @@ void ln_rng_uniform(ln_rng *r, float *y, int64_t n, float lo, float hi) {
     if (ln__have_avx512f()) {
         /* groups of 16 whole blocks (64 values), the rest block by block */
         const int64_t ng = n / 64;
-        LN_PAR_FOR(n)
-        for (int64_t g = 0; g < ng; g++) uniform16(y, 16 * g, base, key, lo, hi, span);
+        LN_FOR(n, for (int64_t g = 0; g < ng; g++) uniform16(y, 16 * g, base, key, lo, hi, span););
         for (int64_t b = 16 * ng; b < nb; b++) uniform_block(y, n, b, base, key, lo, hi, span);
         r->counter += (uint64_t)nb;
         return;
     }
 #endif
-    LN_PAR_FOR(n)
-    for (int64_t b = 0; b < nb; b++) uniform_block(y, n, b, base, key, lo, hi, span);
+    LN_FOR(n, for (int64_t b = 0; b < nb; b++) uniform_block(y, n, b, base, key, lo, hi, span););
     r->counter += (uint64_t)nb;
 }
 
@@ -172,15 +171,14 @@ static inline void box_muller(uint32_t a, uint32_t b, double *z0, double *z1) {
 void ln_rng_normal(ln_rng *r, float *y, int64_t n, float mean, float std) {
     uint64_t base = r->counter, key = r->seed;
     int64_t nb = (n + 3) / 4;
-    LN_PAR_FOR(n * 2)
-    for (int64_t b = 0; b < nb; b++) {
+    LN_FOR(n * 2, for (int64_t b = 0; b < nb; b++) {
         block4 w = philox(base + (uint64_t)b, 0, TAG_NORMAL, key);
         double z[4];
         box_muller(w.v[0], w.v[1], &z[0], &z[1]);
         box_muller(w.v[2], w.v[3], &z[2], &z[3]);
         int64_t i0 = 4 * b, m = n - i0 < 4 ? n - i0 : 4;
         for (int64_t j = 0; j < m; j++) y[i0 + j] = (float)(mean + std * z[j]);
-    }
+    });
     r->counter += (uint64_t)nb;
 }
 
@@ -196,14 +194,13 @@ static inline double normal_at(uint64_t ctr, uint32_t retry, uint32_t tag,
 void ln_rng_truncated_normal(ln_rng *r, float *y, int64_t n, float mean,
                              float std) {
     uint64_t base = r->counter, key = r->seed;
-    LN_PAR_FOR(n * 2)
-    for (int64_t i = 0; i < n; i++) {
+    LN_FOR(n * 2, for (int64_t i = 0; i < n; i++) {
         double z;
         uint32_t retry = 0;
         do z = normal_at(base + (uint64_t)i, retry++, TAG_TRUNC, key);
         while (fabs(z) > 2.0);
         y[i] = (float)(mean + std * z);
-    }
+    });
     r->counter += (uint64_t)n;
 }
 
