@@ -171,6 +171,24 @@ test("x^2, x^1 and max/min with a number: the vector paths keep the rules", func
   eq((2 ^ ln.tensor({3}))[1], 8.0)
 end)
 
+test("transposes: tiles of 32 at every edge, every dtype", function()
+  for _, dt in ipairs({"float32", "int32", "uint8"}) do
+    for _, rc in ipairs({{1, 5}, {5, 1}, {31, 33}, {32, 32}, {33, 70}, {1000, 3}, {3, 1000}}) do
+      local r, c = rc[1], rc[2]
+      local m = (ln.arange(r * c) % 251):reshape(r, c):type(dt)
+      local t = m:t():contiguous()
+      eq(shape(t), c .. "x" .. r)
+      local mv, tv = m:totable(), t:totable()
+      for i = 1, r do
+        for j = 1, c do
+          assert(tv[j][i] == mv[i][j], ("%s %dx%d at %d,%d"):format(dt, r, c, i, j))
+        end
+      end
+      eq(list(m:permute(2, 1):contiguous()), list(t))
+    end
+  end
+end)
+
 test("slices with ranges", function()
   local t = ln.arange(12):reshape(3, 4)
   eq(list(t[{{}, 2}]), "1 5 9")            -- a column (copy)
