@@ -623,19 +623,58 @@ void ln_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols) {
     ln_parallel_rows(rows, cols * 4, softmax_range, &j);
 }
 
+/* The larger of m and each of x[0..n), by m = x[c] > m ? x[c] : m in 16
+** lanes (lane k takes c = k, k + 16, ...), then the lanes in order by the
+** same rule: a NaN in x is never taken, a NaN m stays; as the serial loop,
+** except which of +0 and -0 survives a tie between lanes. The serial loop
+** is a chain of dependent compares: 3 cycles an element. */
+#define MAX_LANES 16
+static inline float row_max(const float *x, int64_t n, float m) {
+    float lane[MAX_LANES];
+    for (int k = 0; k < MAX_LANES; k++) lane[k] = -INFINITY;
+    int64_t c = 0;
+    for (; c + MAX_LANES <= n; c += MAX_LANES) {
+#pragma omp simd
+        for (int k = 0; k < MAX_LANES; k++) lane[k] = x[c + k] > lane[k] ? x[c + k] : lane[k];
+    }
+    for (int k = 0; c + k < n; k++) lane[k] = x[c + k] > lane[k] ? x[c + k] : lane[k];
+    for (int k = 0; k < MAX_LANES; k++) m = lane[k] > m ? lane[k] : m;
+    return m;
+}
+
+/* Rows [lo, hi) of the log-softmax: x - (m + log sum exp(x - m)), the
+** exponentials vectorised in float (vmath.h, within 1 ulp) and summed in 8
+** double lanes (lane k takes c = k, k + 8, ...; the lanes then in a fixed
+** tree), the same operations in every clone. The sum in double of libm's
+** exp it replaces cost 4.6 ns an element: 4.7x PyTorch's time. */
+#define LSE_LANES 8
+LN_CLONES static void log_softmax_range(void *arg, int64_t lo, int64_t hi) {
+    const softmax_job *j = arg;
+    const int64_t cols = j->cols;
+    for (int64_t r = lo; r < hi; r++) {
+        const float *xr = j->x + r * cols;
+        float *yr = j->y + r * cols;
+        const float m = row_max(xr + 1, cols - 1, xr[0]);
+        double acc[LSE_LANES] = {0};
+        int64_t c = 0;
+        for (; c + LSE_LANES <= cols; c += LSE_LANES) {
+#pragma omp simd
+            for (int k = 0; k < LSE_LANES; k++) acc[k] += (double)ln_vexpf(xr[c + k] - m);
+        }
+        for (int k = 0; c + k < cols; k++) acc[k] += (double)ln_vexpf(xr[c + k] - m);
+        const double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
+                         ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        const float lse = m + (float)log(s);
+#pragma omp simd
+        for (int64_t k = 0; k < cols; k++) yr[k] = xr[k] - lse;
+    }
+}
+
 void ln_log_softmax_rows(float *y, const float *x, int64_t rows,
                          int64_t cols) {
-    LN_FOR(rows * cols,
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * cols;
-        float *yr = y + r * cols;
-        float m = xr[0];
-        for (int64_t c = 1; c < cols; c++) m = xr[c] > m ? xr[c] : m;
-        double s = 0;
-        for (int64_t c = 0; c < cols; c++) s += exp((double)(xr[c] - m));
-        float lse = m + (float)log(s);
-        for (int64_t c = 0; c < cols; c++) yr[c] = xr[c] - lse;
-    });
+    if (cols < 1) return;
+    softmax_job j = {y, x, cols};
+    ln_parallel_rows(rows, cols * 4, log_softmax_range, &j);
 }
 
 /* Columns [c0, c1) of the column sums, rows in order: y[c] starts at 0 (or

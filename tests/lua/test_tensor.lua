@@ -189,6 +189,55 @@ test("transposes: tiles of 32 at every edge, every dtype", function()
   end
 end)
 
+test("log_softmax against a double reference, rows of 1 to 1000", function()
+  for _, cols in ipairs({1, 7, 8, 9, 16, 17, 100, 1000}) do
+    local x = (ln.rand(5, cols) - 0.5) * 60
+    x[{2, 1}] = 85                            -- exp would overflow without the max
+    if cols > 3 then x[{3, 3}] = -math.huge end -- a zero probability
+    local y, xv = x:log_softmax(2):totable(), x:totable()
+    for r = 1, 5 do
+      local m = -math.huge
+      for c = 1, cols do m = math.max(m, xv[r][c]) end
+      local s = 0
+      for c = 1, cols do s = s + math.exp(xv[r][c] - m) end
+      local lse = m + math.log(s)
+      for c = 1, cols do
+        local want, got = xv[r][c] - lse, y[r][c]
+        if want == -math.huge then
+          assert(got == -math.huge, "row " .. r .. " col " .. c)
+        else
+          local tol = 2 ^ -22 * (math.abs(xv[r][c]) + math.abs(lse) + 1)
+          assert(math.abs(got - want) <= tol,
+                 ("cols %d row %d col %d: %.9g vs %.9g"):format(cols, r, c, got, want))
+        end
+      end
+    end
+  end
+  -- a NaN anywhere in a row makes the row NaN; other rows are untouched
+  local x = ln.tensor({{0, 0 / 0, 1}, {1, 2, 3}})
+  local y = x:log_softmax(2)
+  for c = 1, 3 do assert(y[{1, c}] ~= y[{1, c}]) end
+  near(y[{2, 3}], 3 - math.log(math.exp(1) + math.exp(2) + math.exp(3)), 1e-6)
+end)
+
+test("the whole 2-norm: a double sum, the same on 1 and 2 threads", function()
+  for _, n in ipairs({0, 1, 7, 4097, 140001}) do
+    local x = (ln.rand(n) - 0.5) * 10
+    local s = 0
+    for _, v in ipairs(x:totable()) do s = s + v * v end
+    local want, before = math.sqrt(s), ln.get_num_threads()
+    ln.set_num_threads(1)
+    local one = x:norm()
+    ln.set_num_threads(2)
+    local two = x:norm()
+    ln.set_num_threads(before)
+    eq(one, two)
+    assert(math.abs(one - want) <= 2 ^ -23 * want, ("n %d: %.9g vs %.9g"):format(n, one, want))
+  end
+  assert(ln.tensor({1, 0 / 0}):norm() ~= ln.tensor({1, 0 / 0}):norm())
+  eq(ln.tensor({3, -math.huge}):norm(), math.huge)
+end)
+
 test("slices with ranges", function()
   local t = ln.arange(12):reshape(3, 4)
   eq(list(t[{{}, 2}]), "1 5 9")            -- a column (copy)
