@@ -33,25 +33,31 @@ static int is_compare(ln_ctx *ctx, ln_binary_op op) {
     return 0;
 }
 
-/* Float elements [lo, hi) against the number s, compared in double as cmp1
-** does, one vector loop per operator (a number first flips the order). */
-LN_CLONES static void cmp_f32_block(uint8_t *m, const float *p, double s, ln_binary_op op,
-                                    int64_t lo, int64_t hi) {
+/* Elements [lo, hi) of p (of type T) against the number s, compared in
+** double as cmp1 does, one vector loop per operator (a number first
+** flips the operator: see ln_compare_scalar). */
 #define CMP_LOOP(EXPR)                                                       \
     do {                                                                     \
         _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) m[i] = (EXPR); \
     } while (0)
-    switch (op) {
-    case LN_B_EQ: CMP_LOOP((double)p[i] == s); break;
-    case LN_B_NE: CMP_LOOP((double)p[i] != s); break;
-    case LN_B_LT: CMP_LOOP((double)p[i] < s); break;
-    case LN_B_LE: CMP_LOOP((double)p[i] <= s); break;
-    case LN_B_GT: CMP_LOOP((double)p[i] > s); break;
-    case LN_B_GE: CMP_LOOP((double)p[i] >= s); break;
-    default: break;
+#define CMP_BLOCK(NAME, T)                                                   \
+    LN_CLONES static void NAME(uint8_t *m, const T *p, double s, ln_binary_op op, \
+                               int64_t lo, int64_t hi) {                     \
+        switch (op) {                                                        \
+        case LN_B_EQ: CMP_LOOP((double)p[i] == s); break;                    \
+        case LN_B_NE: CMP_LOOP((double)p[i] != s); break;                    \
+        case LN_B_LT: CMP_LOOP((double)p[i] < s); break;                     \
+        case LN_B_LE: CMP_LOOP((double)p[i] <= s); break;                    \
+        case LN_B_GT: CMP_LOOP((double)p[i] > s); break;                     \
+        case LN_B_GE: CMP_LOOP((double)p[i] >= s); break;                    \
+        default: break;                                                      \
+        }                                                                    \
     }
+CMP_BLOCK(cmp_f32_block, float)
+CMP_BLOCK(cmp_i32_block, int32_t)
+CMP_BLOCK(cmp_u8_block, uint8_t)
+#undef CMP_BLOCK
 #undef CMP_LOOP
-}
 
 ln_tensor *ln_compare_scalar(ln_ctx *ctx, ln_binary_op op, const ln_tensor *x,
                              double s, int scalar_first) {
@@ -59,40 +65,23 @@ ln_tensor *ln_compare_scalar(ln_ctx *ctx, ln_binary_op op, const ln_tensor *x,
     ln_tensor *z = ln_tensor_empty(ctx, LN_UINT8, x->ndim, x->shape);
     if (!z) return NULL;
     uint8_t *m = ln_u8(z);
-    int64_t n = x->numel;
-    if (x->dtype == LN_FLOAT32) {
-        /* s op x is x op' s: > and <, >= and <= swap; == and != stay */
-        const ln_binary_op o = !scalar_first ? op
-                               : op == LN_B_LT ? LN_B_GT
-                               : op == LN_B_GT ? LN_B_LT
-                               : op == LN_B_LE ? LN_B_GE
-                               : op == LN_B_GE ? LN_B_LE
-                                               : op;
-        const float *p = ln_f32(x);
-        const int64_t nb = (n + MASK_BLOCK - 1) / MASK_BLOCK;
-        LN_FOR(n, for (int64_t b = 0; b < nb; b++) {
-            const int64_t lo = b * MASK_BLOCK;
-            cmp_f32_block(m, p, s, o, lo, lo + MASK_BLOCK < n ? lo + MASK_BLOCK : n);
-        });
-        return z;
-    }
-#define CMP_SCALAR(T, ACC)                                                    \
-    do {                                                                      \
-        const T *p = ACC(x);                                                  \
-        if (scalar_first) {                                                   \
-            LN_FOR(n, \
-            for (int64_t i = 0; i < n; i++) m[i] = cmp1(op, s, (double)p[i]);); \
-        } else {                                                              \
-            LN_FOR(n, \
-            for (int64_t i = 0; i < n; i++) m[i] = cmp1(op, (double)p[i], s);); \
-        }                                                                     \
-    } while (0)
-    switch (x->dtype) {
-    case LN_FLOAT32: CMP_SCALAR(float, ln_f32); break;
-    case LN_INT32: CMP_SCALAR(int32_t, ln_i32); break;
-    case LN_UINT8: CMP_SCALAR(uint8_t, ln_u8); break;
-    }
-#undef CMP_SCALAR
+    const int64_t n = x->numel, nb = (n + MASK_BLOCK - 1) / MASK_BLOCK;
+    /* s op x is x op' s: > and <, >= and <= swap; == and != stay */
+    const ln_binary_op o = !scalar_first ? op
+                           : op == LN_B_LT ? LN_B_GT
+                           : op == LN_B_GT ? LN_B_LT
+                           : op == LN_B_LE ? LN_B_GE
+                           : op == LN_B_GE ? LN_B_LE
+                                           : op;
+    const void *p = ln_data(x);
+    LN_FOR(n, for (int64_t b = 0; b < nb; b++) {
+        const int64_t lo = b * MASK_BLOCK, hi = lo + MASK_BLOCK < n ? lo + MASK_BLOCK : n;
+        switch (x->dtype) {
+        case LN_FLOAT32: cmp_f32_block(m, p, s, o, lo, hi); break;
+        case LN_INT32: cmp_i32_block(m, p, s, o, lo, hi); break;
+        case LN_UINT8: cmp_u8_block(m, p, s, o, lo, hi); break;
+        }
+    });
     return z;
 }
 
@@ -170,10 +159,22 @@ ln_tensor *ln_logical_not(ln_ctx *ctx, const ln_tensor *x) {
     return z;
 }
 
+/* Nonzero cells of m[lo, hi) (one vector loop: 32-bit lane counts, a
+** block has at most MASK_BLOCK). */
+LN_CLONES static int64_t nonzero_block(const uint8_t *m, int64_t lo, int64_t hi) {
+    int32_t c = 0;
+#pragma omp simd reduction(+ : c)
+    for (int64_t i = lo; i < hi; i++) c += m[i] != 0;
+    return c;
+}
+
 int64_t ln_count_nonzero_u8(const uint8_t *m, int64_t n) {
     int64_t c = 0;
-    LN_SUM_FOR(n, c,
-    for (int64_t i = 0; i < n; i++) c += m[i] != 0;);
+    const int64_t nb = (n + MASK_BLOCK - 1) / MASK_BLOCK;
+    LN_SUM_FOR(n, c, for (int64_t b = 0; b < nb; b++) {
+        const int64_t lo = b * MASK_BLOCK;
+        c += nonzero_block(m, lo, lo + MASK_BLOCK < n ? lo + MASK_BLOCK : n);
+    });
     return c;
 }
 

@@ -423,6 +423,27 @@ START_TEST(vector_compares_and_casts) {
             ck_assert(ln_u8(c8)[i] == (uint8_t)p[i] && ln_i32(c32)[i] == (int32_t)p[i]);
             ck_assert(ln_f32(back)[i] == (float)(uint8_t)p[i] && ln_u8(i2u)[i] == ln_u8(c8)[i]);
         }
+        /* integer elements against a number, both orders; the count of a mask */
+        for (size_t k = 0; k < sizeof ops / sizeof *ops; k++)
+            for (int first = 0; first <= 1; first++)
+                for (int which = 0; which < 2; which++) {
+                    const ln_tensor *src = which ? c32 : c8;
+                    const double sv = 100.5 + which * 0.5; /* 100.5 and 101: ties for int32 */
+                    ln_tensor *m = ln_compare_scalar(&ctx, ops[k], src, sv, first);
+                    ck_assert_msg(m != NULL, "%s", ctx.msg);
+                    int64_t ones = 0;
+                    for (int64_t i = 0; i < n; i++) {
+                        const double e = which ? ln_i32(c32)[i] : ln_u8(c8)[i];
+                        const double a = first ? sv : e, b = first ? e : sv;
+                        const int want = ops[k] == LN_B_EQ ? a == b : ops[k] == LN_B_NE ? a != b
+                                       : ops[k] == LN_B_LT ? a < b : ops[k] == LN_B_LE ? a <= b
+                                       : ops[k] == LN_B_GT ? a > b : a >= b;
+                        ck_assert(ln_u8(m)[i] == want);
+                        ones += want;
+                    }
+                    ck_assert_int_eq(ln_count_nonzero_u8(ln_u8(m), n), ones);
+                    ln_tensor_release(m);
+                }
         ln_i32(c32)[n - 1] = 256;
         ck_assert(ln_tensor_cast(&ctx, c32, LN_UINT8) == NULL);
         char want[64];
