@@ -1,0 +1,57 @@
+--[[ bench/bench_ops.lua -- single tensor operations from Lua, one thread,
+the sweep that found ln.ones, ln.rand, x^2, casts, comparisons, where(),
+transposes, log_softmax and the 2-norm 4-47x slower than PyTorch eager
+(issue 21, ninth session). bench/torch_ops.py times the same calls in
+PyTorch; bench/run_ops.sh runs both and prints the ratio table.
+
+  lunet bench/bench_ops.lua [sizes]      e.g. 30000,1000000
+
+One line per size: "lunet n=N op us op us ...", microseconds per call, best
+of 7 rounds. Matrices are the same elements as rows of 100. ]]
+local ln = require "lunet"
+ln.set_num_threads(1)
+
+local sizes = {30000, 1000000}
+if arg[1] then
+  sizes = {}
+  for s in arg[1]:gmatch("%d+") do sizes[#sizes + 1] = tonumber(s) end
+end
+
+local function best(f, reps)
+  local t = math.huge
+  for _ = 1, 7 do
+    local t0 = ln.time()
+    for _ = 1, reps do f() end
+    t = math.min(t, (ln.time() - t0) / reps * 1e6)
+  end
+  return t
+end
+
+for _, n in ipairs(sizes) do
+  local a, b = ln.rand(n), ln.rand(n)
+  local m = a:narrow(1, 1, n // 100 * 100):reshape(n // 100, 100)
+  local row, col = ln.rand(1, 100), ln.rand(n // 100, 1)
+  local mask = a:gt(0.5)
+  local reps = math.max(5, 3000000 // n)
+  local ops = {
+    {"ones", function() return ln.ones(n) end}, {"rand", function() return ln.rand(n) end},
+    {"randn", function() return ln.randn(n) end}, {"clone", function() return a:clone() end},
+    {"abs", function() return a:abs() end}, {"sqrt", function() return a:sqrt() end},
+    {"log", function() return a:log() end}, {"exp", function() return a:exp() end},
+    {"tanh", function() return a:tanh() end}, {"sigmoid", function() return a:sigmoid() end},
+    {"clamp", function() return a:clamp(0.2, 0.8) end}, {"pow2", function() return a:pow(2) end},
+    {"mul", function() return a * b end}, {"div", function() return a / b end},
+    {"addrow", function() return m + row end}, {"mulcol", function() return m * col end},
+    {"gt", function() return a:gt(0.5) end}, {"any", function() return mask:any() end},
+    {"masksel", function() return a[mask] end}, {"where", function() return ln.where(mask, a, b) end},
+    {"int", function() return a:int() end}, {"float", function() return mask:float() end},
+    {"mean", function() return a:mean() end}, {"std", function() return a:std() end},
+    {"norm", function() return a:norm() end}, {"argmax", function() return a:argmax() end},
+    {"mean2", function() return m:mean(2) end}, {"argmax2", function() return m:argmax(2) end},
+    {"softmax", function() return m:softmax(2) end}, {"logsm", function() return m:log_softmax(2) end},
+    {"t", function() return m:t():contiguous() end}, {"cat", function() return ln.cat({a, b}) end},
+  }
+  local out = {}
+  for _, op in ipairs(ops) do out[#out + 1] = string.format("%s %.1f", op[1], best(op[2], reps)) end
+  print("lunet n=" .. n .. " " .. table.concat(out, " "))
+end

@@ -1,0 +1,44 @@
+"""bench/torch_ops.py -- bench/bench_ops.lua's calls in PyTorch eager, one
+thread (the same sizes, rounds and output format).
+
+  /usr/bin/python3 bench/torch_ops.py [sizes]     e.g. 30000,1000000"""
+import sys
+import time
+
+import torch
+
+
+def best(f, reps):
+    t = 1e9
+    for _ in range(7):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            f()
+        t = min(t, (time.perf_counter() - t0) / reps)
+    return t * 1e6
+
+
+torch.set_num_threads(1)
+sizes = (30000, 1000000)
+if len(sys.argv) > 1:
+    sizes = [int(s) for s in sys.argv[1].split(",")]
+for n in sizes:
+    a, b = torch.rand(n), torch.rand(n)
+    m = a[: n // 100 * 100].reshape(n // 100, 100)
+    row, col = torch.rand(1, 100), torch.rand(n // 100, 1)
+    mask = a > 0.5
+    reps = max(5, 3000000 // n)
+    ops = [("ones", lambda: torch.ones(n)), ("rand", lambda: torch.rand(n)),
+           ("randn", lambda: torch.randn(n)), ("clone", lambda: a.clone()),
+           ("abs", lambda: a.abs()), ("sqrt", lambda: a.sqrt()), ("log", lambda: a.log()),
+           ("exp", lambda: a.exp()), ("tanh", lambda: a.tanh()), ("sigmoid", lambda: a.sigmoid()),
+           ("clamp", lambda: a.clamp(0.2, 0.8)), ("pow2", lambda: a.pow(2)),
+           ("mul", lambda: a * b), ("div", lambda: a / b), ("addrow", lambda: m + row),
+           ("mulcol", lambda: m * col), ("gt", lambda: a > 0.5), ("any", lambda: mask.any()),
+           ("masksel", lambda: a[mask]), ("where", lambda: torch.where(mask, a, b)),
+           ("int", lambda: a.int()), ("float", lambda: mask.float()), ("mean", lambda: a.mean()),
+           ("std", lambda: a.std()), ("norm", lambda: a.norm()), ("argmax", lambda: a.argmax()),
+           ("mean2", lambda: m.mean(1)), ("argmax2", lambda: m.argmax(1)),
+           ("softmax", lambda: m.softmax(1)), ("logsm", lambda: m.log_softmax(1)),
+           ("t", lambda: m.t().contiguous()), ("cat", lambda: torch.cat([a, b]))]
+    print("torch n=%d " % n + " ".join("%s %.1f" % (k, best(f, reps)) for k, f in ops))
