@@ -40,3 +40,17 @@ with_wait() {
     p=$1; shift
     if [ "$p" = unset ]; then env -u OMP_WAIT_POLICY "$@"; else env OMP_WAIT_POLICY="$p" "$@"; fi
 }
+
+# interleave ROUNDS OUT LUA_SCRIPT PY_SCRIPT SIZES: lunet's script, then
+# PyTorch's (on the OpenMP OpenBLAS), ROUNDS times, the load printed before
+# each round; every line both print is appended to OUT.
+interleave() {
+    _round=1
+    while [ "$_round" -le "$1" ]; do
+        echo "# round $_round, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+        "$LUNET" "$3" "$5" | tee -a "$2"
+        LD_LIBRARY_PATH=$OPENMP_BLAS /usr/bin/python3 "$4" "$5" 2>/dev/null | tee -a "$2"
+        _round=$((_round + 1))
+    done
+    echo "# end, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+}

@@ -15,14 +15,7 @@ SIZES=${2:-1000,10000,30000,100000,300000,1000000}
 LUNET=${LUNET:-build/bin/lunet}
 . bench/bench_lib.sh; need_openblas run_expr "run lunet alone: build/bin/lunet bench/bench_expr.lua SIZES"
 OUT=$(mktemp /tmp/lunet-expr.XXXXXX)
-round=1
-while [ "$round" -le "$ROUNDS" ]; do
-  echo "# round $round, load: $(cut -d' ' -f1-3 /proc/loadavg)"
-  "$LUNET" bench/bench_expr.lua "$SIZES" | tee -a "$OUT"
-  LD_LIBRARY_PATH=$OPENMP_BLAS /usr/bin/python3 bench/torch_expr.py "$SIZES" 2>/dev/null | tee -a "$OUT"
-  round=$((round + 1))
-done
-echo "# end, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+interleave "$ROUNDS" "$OUT" bench/bench_expr.lua bench/torch_expr.py "$SIZES"
 /usr/bin/python3 - "$OUT" <<'PY'
 import re, sys
 EXPRS = ("chain", "tanh", "sum", "max", "var", "sum1", "sum2", "max2")

@@ -12,14 +12,7 @@ SIZES=${2:-30000,1000000}
 LUNET=${LUNET:-build/bin/lunet}
 . bench/bench_lib.sh; need_openblas run_ops "run lunet alone: build/bin/lunet bench/bench_ops.lua SIZES"
 OUT=$(mktemp /tmp/lunet-ops.XXXXXX)
-round=1
-while [ "$round" -le "$ROUNDS" ]; do
-  echo "# round $round, load: $(cut -d' ' -f1-3 /proc/loadavg)"
-  "$LUNET" bench/bench_ops.lua "$SIZES" | tee -a "$OUT"
-  LD_LIBRARY_PATH=$OPENMP_BLAS /usr/bin/python3 bench/torch_ops.py "$SIZES" 2>/dev/null | tee -a "$OUT"
-  round=$((round + 1))
-done
-echo "# end, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+interleave "$ROUNDS" "$OUT" bench/bench_ops.lua bench/torch_ops.py "$SIZES"
 /usr/bin/python3 - "$OUT" <<'PY'
 import re, sys
 best, order = {}, []

@@ -3,19 +3,10 @@ eager (the same sizes, threads, rounds and output format).
 
   /usr/bin/python3 bench/torch_expr.py [sizes]     e.g. 1000,100000"""
 import sys
-import time
 
 import torch
 
-
-def best(f, reps):
-    t = 1e9
-    for _ in range(7):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            f()
-        t = min(t, (time.perf_counter() - t0) / reps)
-    return t * 1e6
+from torch_timing import best
 
 
 sizes = (1000, 10000, 30000, 100000, 300000, 1000000)

@@ -3,19 +3,10 @@ thread (the same sizes, rounds and output format).
 
   /usr/bin/python3 bench/torch_ops.py [sizes]     e.g. 30000,1000000"""
 import sys
-import time
 
 import torch
 
-
-def best(f, reps):
-    t = 1e9
-    for _ in range(7):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            f()
-        t = min(t, (time.perf_counter() - t0) / reps)
-    return t * 1e6
+from torch_timing import best
 
 
 torch.set_num_threads(1)

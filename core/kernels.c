@@ -592,37 +592,6 @@ double ln_sumsq(const float *x, int64_t n) { return block_sum(x, n, 1); }
 
 /* ln_reduce (sum/mean/max/... along an axis): kernels_reduce.c. */
 
-/* Rows [lo, hi) of the softmax: the exponentials vectorised (vmath.h), then
-** summed in double in column order. */
-typedef struct {
-    float *y;
-    const float *x;
-    int64_t cols;
-} softmax_job;
-
-LN_CLONES static void softmax_range(void *arg, int64_t lo, int64_t hi) {
-    const softmax_job *j = arg;
-    const int64_t cols = j->cols;
-    for (int64_t r = lo; r < hi; r++) {
-        const float *xr = j->x + r * cols;
-        float *yr = j->y + r * cols;
-        float m = -INFINITY;
-        for (int64_t c = 0; c < cols; c++) m = xr[c] > m ? xr[c] : m;
-#pragma omp simd
-        for (int64_t c = 0; c < cols; c++) yr[c] = ln_vexpf(xr[c] - m);
-        double sum = 0;
-        for (int64_t c = 0; c < cols; c++) sum += yr[c];
-        float inv = (float)(1.0 / sum);
-#pragma omp simd
-        for (int64_t c = 0; c < cols; c++) yr[c] *= inv;
-    }
-}
-
-void ln_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols) {
-    softmax_job j = {y, x, cols};
-    ln_parallel_rows(rows, cols * 4, softmax_range, &j);
-}
-
 /* The larger of m and each of x[0..n), by m = x[c] > m ? x[c] : m in 16
 ** lanes (lane k takes c = k, k + 16, ...), then the lanes in order by the
 ** same rule: a NaN in x is never taken, a NaN m stays; as the serial loop,
@@ -640,6 +609,38 @@ static inline float row_max(const float *x, int64_t n, float m) {
     for (int k = 0; c + k < n; k++) lane[k] = x[c + k] > lane[k] ? x[c + k] : lane[k];
     for (int k = 0; k < MAX_LANES; k++) m = lane[k] > m ? lane[k] : m;
     return m;
+}
+
+/* Rows [lo, hi) of the softmax: the exponentials vectorised (vmath.h), then
+** summed in double in column order. */
+typedef struct {
+    float *y;
+    const float *x;
+    int64_t cols;
+} softmax_job;
+
+LN_CLONES static void softmax_range(void *arg, int64_t lo, int64_t hi) {
+    const softmax_job *j = arg;
+    const int64_t cols = j->cols;
+    for (int64_t r = lo; r < hi; r++) {
+        const float *xr = j->x + r * cols;
+        float *yr = j->y + r * cols;
+        /* (a tie of +0 and -0 may keep the other zero than the serial
+        ** loop did: exp(x - m) is the same either way) */
+        const float m = row_max(xr, cols, -INFINITY);
+#pragma omp simd
+        for (int64_t c = 0; c < cols; c++) yr[c] = ln_vexpf(xr[c] - m);
+        double sum = 0;
+        for (int64_t c = 0; c < cols; c++) sum += yr[c];
+        float inv = (float)(1.0 / sum);
+#pragma omp simd
+        for (int64_t c = 0; c < cols; c++) yr[c] *= inv;
+    }
+}
+
+void ln_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols) {
+    softmax_job j = {y, x, cols};
+    ln_parallel_rows(rows, cols * 4, softmax_range, &j);
 }
 
 /* Rows [lo, hi) of the log-softmax: x - (m + log sum exp(x - m)), the

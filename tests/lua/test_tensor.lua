@@ -189,12 +189,13 @@ test("transposes: tiles of 32 at every edge, every dtype", function()
   end
 end)
 
-test("log_softmax against a double reference, rows of 1 to 1000", function()
+test("softmax and log_softmax against a double reference, rows of 1 to 1000", function()
   for _, cols in ipairs({1, 7, 8, 9, 16, 17, 100, 1000}) do
     local x = (ln.rand(5, cols) - 0.5) * 60
     x[{2, 1}] = 85                            -- exp would overflow without the max
     if cols > 3 then x[{3, 3}] = -math.huge end -- a zero probability
     local y, xv = x:log_softmax(2):totable(), x:totable()
+    local p = x:softmax(2):totable()
     for r = 1, 5 do
       local m = -math.huge
       for c = 1, cols do m = math.max(m, xv[r][c]) end
@@ -202,6 +203,12 @@ test("log_softmax against a double reference, rows of 1 to 1000", function()
       for c = 1, cols do s = s + math.exp(xv[r][c] - m) end
       local lse = m + math.log(s)
       for c = 1, cols do
+        local pw = math.exp(xv[r][c] - lse)
+        -- float32 rounds x - m (an error growing with |x - m|), exp, 1/sum
+        -- and the product: a few ulp times 1 + |x - m|; denormals flush to 0
+        local tol = pw == 0 and 0 or 2 ^ -20 * pw * (1 + math.abs(xv[r][c] - m)) + 2 ^ -126
+        assert(math.abs(p[r][c] - pw) <= tol,
+               ("softmax cols %d row %d col %d: %.9g vs %.9g"):format(cols, r, c, p[r][c], pw))
         local want, got = xv[r][c] - lse, y[r][c]
         if want == -math.huge then
           assert(got == -math.huge, "row " .. r .. " col " .. c)
