@@ -223,9 +223,9 @@ T512(static int64_t cols512(ln_reduce_op op, float *y, const float *base,
         /* per 16 columns and run of RED_RUN rows: the float32 partial
         ** ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)) (a shorter last
         ** run: r0 + r1 + ... in row order), then added into its double
-        ** accumulator (acc stays in L1) -- as cols_block's generic code */
-        /* the last 1-15 columns with masked loads and stores (their
-        ** lanes' arithmetic is the same; the others add +0) */
+        ** accumulator (acc stays in L1) -- as cols_block's generic code;
+        ** the last 1-15 columns with masked loads and stores (their lanes'
+        ** arithmetic is the same; the masked lanes add +0, never stored) */
         double acc[RED_COLS] __attribute__((aligned(64)));
         const int64_t w16 = (w + 15) / 16 * 16;
         const __mmask16 tail = (__mmask16)(w % 16 ? (1u << (w % 16)) - 1u : 0xffffu);
