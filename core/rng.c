@@ -8,7 +8,11 @@
 ** AVX-512 -- the same words and, compiled without FMA contraction
 ** (core/CMakeLists.txt), the same floats: 3.6 -> 0.6 ns a value here;
 ** tests/c/test_rng.c checks both paths against Philox written out from
-** the paper and Random123's known answers.
+** the paper and Random123's known answers. Normal and truncated normal
+** fills (GaussianNoise every batch, the *_normal initializers) run their
+** Box-Muller in AVX-512 vectors with glibc's vector log/sin/cos and keep
+** the scalar path's floats bit for bit: a value the vector functions
+** cannot be sure of is recomputed by the scalar code (see affine8).
 */
 #include <math.h>
 
@@ -108,6 +112,23 @@ __attribute__((target("avx512f"))) static void philox16(uint64_t ctr, uint32_t t
     w[0] = c0, w[1] = c1, w[2] = c2, w[3] = c3;
 }
 
+/* Lane l of v[j] to o[4 l + j]: interleave within 128-bit lanes, then
+** transpose the 4 x 4 grid of 128-bit lanes. */
+__attribute__((target("avx512f"))) static inline void store_interleaved(float *o, const __m512 v[4]) {
+    __m512 a = _mm512_unpacklo_ps(v[0], v[1]), bb = _mm512_unpackhi_ps(v[0], v[1]);
+    __m512 c = _mm512_unpacklo_ps(v[2], v[3]), d = _mm512_unpackhi_ps(v[2], v[3]);
+    __m512 e = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(c)));
+    __m512 f = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(c)));
+    __m512 g = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(bb), _mm512_castps_pd(d)));
+    __m512 h = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(bb), _mm512_castps_pd(d)));
+    __m512 ef01 = _mm512_shuffle_f32x4(e, f, 0x44), gh01 = _mm512_shuffle_f32x4(g, h, 0x44);
+    __m512 ef23 = _mm512_shuffle_f32x4(e, f, 0xEE), gh23 = _mm512_shuffle_f32x4(g, h, 0xEE);
+    _mm512_storeu_ps(o, _mm512_shuffle_f32x4(ef01, gh01, 0x88));
+    _mm512_storeu_ps(o + 16, _mm512_shuffle_f32x4(ef01, gh01, 0xDD));
+    _mm512_storeu_ps(o + 32, _mm512_shuffle_f32x4(ef23, gh23, 0x88));
+    _mm512_storeu_ps(o + 48, _mm512_shuffle_f32x4(ef23, gh23, 0xDD));
+}
+
 /* Blocks [b, b + 16) of a uniform fill, all 64 values inside y: word j of
 ** block b + l to y[4 (b + l) + j], as uniform_block. */
 __attribute__((target("avx512f"))) static void uniform16(float *y, int64_t b, uint64_t base,
@@ -123,21 +144,7 @@ __attribute__((target("avx512f"))) static void uniform16(float *y, int64_t b, ui
         __m512 t = _mm512_add_ps(vlo, _mm512_mul_ps(vspan, u)); /* no FMA: the scalar bits */
         v[j] = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(t, vhi, _CMP_LT_OQ), vlo, t);
     }
-    /* lane l of v[j] to y[4 l + j]: interleave within 128-bit lanes, then
-    ** transpose the 4 x 4 grid of 128-bit lanes */
-    __m512 a = _mm512_unpacklo_ps(v[0], v[1]), bb = _mm512_unpackhi_ps(v[0], v[1]);
-    __m512 c = _mm512_unpacklo_ps(v[2], v[3]), d = _mm512_unpackhi_ps(v[2], v[3]);
-    __m512 e = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(c)));
-    __m512 f = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(c)));
-    __m512 g = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(bb), _mm512_castps_pd(d)));
-    __m512 h = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(bb), _mm512_castps_pd(d)));
-    __m512 ef01 = _mm512_shuffle_f32x4(e, f, 0x44), gh01 = _mm512_shuffle_f32x4(g, h, 0x44);
-    __m512 ef23 = _mm512_shuffle_f32x4(e, f, 0xEE), gh23 = _mm512_shuffle_f32x4(g, h, 0xEE);
-    float *o = y + 4 * b;
-    _mm512_storeu_ps(o, _mm512_shuffle_f32x4(ef01, gh01, 0x88));
-    _mm512_storeu_ps(o + 16, _mm512_shuffle_f32x4(ef01, gh01, 0xDD));
-    _mm512_storeu_ps(o + 32, _mm512_shuffle_f32x4(ef23, gh23, 0x88));
-    _mm512_storeu_ps(o + 48, _mm512_shuffle_f32x4(ef23, gh23, 0xDD));
+    store_interleaved(y + 4 * b, v);
 }
 #endif
 
@@ -168,17 +175,113 @@ static inline void box_muller(uint32_t a, uint32_t b, double *z0, double *z1) {
     *z1 = rad * sin(th);
 }
 
+/* Values [4 b, 4 b + 4) of a normal fill (fewer at the end of y). */
+static inline void normal_block(float *y, int64_t n, int64_t b, uint64_t base,
+                                uint64_t key, float mean, float std) {
+    block4 w = philox(base + (uint64_t)b, 0, TAG_NORMAL, key);
+    double z[4];
+    box_muller(w.v[0], w.v[1], &z[0], &z[1]);
+    box_muller(w.v[2], w.v[3], &z[2], &z[3]);
+    int64_t i0 = 4 * b, m = n - i0 < 4 ? n - i0 : 4;
+    for (int64_t j = 0; j < m; j++) y[i0 + j] = (float)(mean + std * z[j]);
+}
+
+#ifdef RNG512
+/* glibc's vector math (libmvec, which libm's link script brings in): 8
+** doubles a call. Measured against the scalar log, sin and cos on 2^24
+** arguments of the Box-Muller grid (u1 near 1 and near 0, th near the
+** multiples of pi/2): at most 1, 2 and 1.7 ulp apart. */
+__attribute__((target("avx512f"))) __m512d _ZGVeN8v_log(__m512d);
+__attribute__((target("avx512f"))) __m512d _ZGVeN8v_sin(__m512d);
+__attribute__((target("avx512f"))) __m512d _ZGVeN8v_cos(__m512d);
+
+/* Box-Muller's radius and angle for 8 pairs of words, rounded as
+** box_muller rounds them (the conversions and scalings are exact). */
+__attribute__((target("avx512f"))) static inline void
+polar8(__m256i a, __m256i b, __m512d *rad, __m512d *th) {
+    const __m512d one = _mm512_set1_pd(1.0), scale = _mm512_set1_pd(0x1p-32);
+    __m512d u1 = _mm512_mul_pd(_mm512_add_pd(_mm512_cvtepu32_pd(a), one), scale);
+    __m512d u2 = _mm512_mul_pd(_mm512_cvtepu32_pd(b), scale);
+    *rad = _mm512_sqrt_pd(_mm512_mul_pd(_mm512_set1_pd(-2.0), _ZGVeN8v_log(u1)));
+    *th = _mm512_mul_pd(_mm512_set1_pd(6.283185307179586), u2);
+}
+
+/* mean + std z (no FMA: the scalar bits) into *t, and the lanes whose float
+** is certain. z differs from box_muller's by less than 2^-44 |z| + 2^-60
+** rad (256 ulp and an absolute floor; the functions differ by 2 ulp at
+** most), t then by less than m = |std| that + 2^-50 |t|, so when t - m and
+** t + m round to the same float, box_muller's value rounds to it too. */
+__attribute__((target("avx512f"))) static inline __mmask8
+affine8(__m512d z, __m512d rad, __m512d mean, __m512d std, __m512d *t) {
+    *t = _mm512_add_pd(mean, _mm512_mul_pd(std, z));
+    __m512d dz = _mm512_add_pd(_mm512_mul_pd(_mm512_abs_pd(z), _mm512_set1_pd(0x1p-44)),
+                               _mm512_mul_pd(rad, _mm512_set1_pd(0x1p-60)));
+    __m512d m = _mm512_add_pd(_mm512_mul_pd(_mm512_abs_pd(std), dz),
+                              _mm512_mul_pd(_mm512_abs_pd(*t), _mm512_set1_pd(0x1p-50)));
+    __m512 lo = _mm512_zextps256_ps512(_mm512_cvtpd_ps(_mm512_sub_pd(*t, m)));
+    __m512 hi = _mm512_zextps256_ps512(_mm512_cvtpd_ps(_mm512_add_pd(*t, m)));
+    /* equal, and as bits (-0 and +0 are not; a NaN never is: the scalar
+    ** code decides those) */
+    return (__mmask8)(_mm512_cmp_ps_mask(lo, hi, _CMP_EQ_OQ) &
+                      _mm512_cmpeq_epi32_mask(_mm512_castps_si512(lo), _mm512_castps_si512(hi)));
+}
+
+/* 16 doubles (two halves) as 16 floats */
+__attribute__((target("avx512f"))) static inline __m512 floats16(__m512d lo, __m512d hi) {
+    return _mm512_castpd_ps(_mm512_insertf64x4(
+        _mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo))),
+        _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
+}
+
+/* lanes 0-7 (h = 0) or 8-15 of a */
+__attribute__((target("avx512f"))) static inline __m256i half8(__m512i a, int h) {
+    return h ? _mm512_extracti64x4_epi64(a, 1) : _mm512_castsi512_si256(a);
+}
+
+/* Blocks [b, b + 16) of a normal fill, all 64 values inside y, as
+** normal_block computes them: pair (word 0, word 1) of block b + l to
+** y[4 (b + l)] (cos) and y[4 (b + l) + 1] (sin), pair (2, 3) to + 2, + 3.
+** A group where any value is not certain is redone by normal_block (about
+** one group in a thousand). */
+__attribute__((target("avx512f"))) static void normal16(float *y, int64_t b, uint64_t base,
+                                                        uint64_t key, float mean, float std) {
+    __m512i w[4];
+    philox16(base + (uint64_t)b, TAG_NORMAL, key, w);
+    const __m512d vm = _mm512_set1_pd((double)mean), vs = _mm512_set1_pd((double)std);
+    __m512 v[4];
+    __mmask8 sure = 0xFF;
+    for (int p = 0; p < 2; p++) { /* pairs (w0, w1) and (w2, w3) */
+        __m512d t[2][2]; /* [lanes 0-7, 8-15][cos, sin] */
+        for (int h = 0; h < 2; h++) {
+            __m512d rad, th;
+            polar8(half8(w[2 * p], h), half8(w[2 * p + 1], h), &rad, &th);
+            sure &= affine8(_mm512_mul_pd(rad, _ZGVeN8v_cos(th)), rad, vm, vs, &t[h][0]);
+            sure &= affine8(_mm512_mul_pd(rad, _ZGVeN8v_sin(th)), rad, vm, vs, &t[h][1]);
+        }
+        v[2 * p] = floats16(t[0][0], t[1][0]);
+        v[2 * p + 1] = floats16(t[0][1], t[1][1]);
+    }
+    if (sure != 0xFF) {
+        for (int64_t k = b; k < b + 16; k++) normal_block(y, 4 * (b + 16), k, base, key, mean, std);
+        return;
+    }
+    store_interleaved(y + 4 * b, v);
+}
+#endif
+
 void ln_rng_normal(ln_rng *r, float *y, int64_t n, float mean, float std) {
     uint64_t base = r->counter, key = r->seed;
     int64_t nb = (n + 3) / 4;
-    LN_FOR(n * 2, for (int64_t b = 0; b < nb; b++) {
-        block4 w = philox(base + (uint64_t)b, 0, TAG_NORMAL, key);
-        double z[4];
-        box_muller(w.v[0], w.v[1], &z[0], &z[1]);
-        box_muller(w.v[2], w.v[3], &z[2], &z[3]);
-        int64_t i0 = 4 * b, m = n - i0 < 4 ? n - i0 : 4;
-        for (int64_t j = 0; j < m; j++) y[i0 + j] = (float)(mean + std * z[j]);
-    });
+#ifdef RNG512
+    if (ln__have_avx512f()) {
+        const int64_t ng = n / 64;
+        LN_FOR(n * 2, for (int64_t g = 0; g < ng; g++) normal16(y, 16 * g, base, key, mean, std););
+        for (int64_t b = 16 * ng; b < nb; b++) normal_block(y, n, b, base, key, mean, std);
+        r->counter += (uint64_t)nb;
+        return;
+    }
+#endif
+    LN_FOR(n * 2, for (int64_t b = 0; b < nb; b++) normal_block(y, n, b, base, key, mean, std););
     r->counter += (uint64_t)nb;
 }
 
@@ -191,16 +294,57 @@ static inline double normal_at(uint64_t ctr, uint32_t retry, uint32_t tag,
     return z0;
 }
 
+/* Value i of a truncated normal fill: draws retry 0, 1, ... until |z| <= 2. */
+static inline float truncated_at(uint64_t base, int64_t i, uint64_t key, float mean, float std) {
+    double z;
+    uint32_t retry = 0;
+    do z = normal_at(base + (uint64_t)i, retry++, TAG_TRUNC, key);
+    while (fabs(z) > 2.0);
+    return (float)(mean + std * z);
+}
+
+#ifdef RNG512
+/* Values [i, i + 16) of a truncated normal fill: each value's first draw
+** (word pair (0, 1) of block base + i, retry 0), kept where it is certain
+** and |z| is below 2 by more than z's possible difference from the
+** scalar's; the rest (4.6 % redraw) by truncated_at. */
+__attribute__((target("avx512f"))) static void truncated16(float *y, int64_t i, uint64_t base,
+                                                           uint64_t key, float mean, float std) {
+    __m512i w[4];
+    philox16(base + (uint64_t)i, TAG_TRUNC, key, w);
+    const __m512d vm = _mm512_set1_pd((double)mean), vs = _mm512_set1_pd((double)std);
+    const __m512d bound = _mm512_set1_pd(2.0 - 0x1p-38);
+    __m512d t[2];
+    unsigned keep = 0;
+    for (int h = 0; h < 2; h++) {
+        __m512d rad, th;
+        polar8(half8(w[0], h), half8(w[1], h), &rad, &th);
+        __m512d z = _mm512_mul_pd(rad, _ZGVeN8v_cos(th));
+        __mmask8 k = affine8(z, rad, vm, vs, &t[h]) &
+                     _mm512_cmp_pd_mask(_mm512_abs_pd(z), bound, _CMP_LE_OQ);
+        keep |= (unsigned)k << (8 * h);
+    }
+    _mm512_mask_storeu_ps(y + i, (__mmask16)keep, floats16(t[0], t[1]));
+    for (unsigned redo = ~keep & 0xFFFFu; redo; redo &= redo - 1) {
+        const int64_t j = i + __builtin_ctz(redo);
+        y[j] = truncated_at(base, j, key, mean, std);
+    }
+}
+#endif
+
 void ln_rng_truncated_normal(ln_rng *r, float *y, int64_t n, float mean,
                              float std) {
     uint64_t base = r->counter, key = r->seed;
-    LN_FOR(n * 2, for (int64_t i = 0; i < n; i++) {
-        double z;
-        uint32_t retry = 0;
-        do z = normal_at(base + (uint64_t)i, retry++, TAG_TRUNC, key);
-        while (fabs(z) > 2.0);
-        y[i] = (float)(mean + std * z);
-    });
+#ifdef RNG512
+    if (ln__have_avx512f()) {
+        const int64_t ng = n / 16;
+        LN_FOR(n * 2, for (int64_t g = 0; g < ng; g++) truncated16(y, 16 * g, base, key, mean, std););
+        for (int64_t i = 16 * ng; i < n; i++) y[i] = truncated_at(base, i, key, mean, std);
+        r->counter += (uint64_t)n;
+        return;
+    }
+#endif
+    LN_FOR(n * 2, for (int64_t i = 0; i < n; i++) y[i] = truncated_at(base, i, key, mean, std););
     r->counter += (uint64_t)n;
 }
 

@@ -299,7 +299,7 @@ static int random_fill(lua_State *L, int normal, const char *fn) {
     if (!lua_isnone(L, next))
         return luaL_error(L, "%s: sizes must be integers, argument %d is %s",
                           fn, next, luaL_typename(L, next));
-    ln_tensor *t = lnT_push(L, ln_tensor_new(lnL_ctx(), LN_FLOAT32, nd, shape));
+    ln_tensor *t = lnT_push(L, ln_tensor_empty(lnL_ctx(), LN_FLOAT32, nd, shape)); /* every value written */
     if (normal) ln_rng_normal(ln_rng_global(), ln_f32(t), t->numel, 0.0f, 1.0f);
     else ln_rng_uniform(ln_rng_global(), ln_f32(t), t->numel, 0.0f, 1.0f);
     return 1;

@@ -89,18 +89,98 @@ START_TEST(uniform_fill_is_philox) {
                     ln_rng r = {seeds[a], ctrs[b]};
                     ln_rng_uniform(&r, y, n, lo, hi);
                     ck_assert(r.counter == ctrs[b] + (uint64_t)((n + 3) / 4));
-                    for (int64_t i = 0; i < n; i++) {
+                    int64_t i = 0; /* the first difference (one check: each writes a file) */
+                    float v = 0;
+                    for (; i < n; i++) {
                         const uint64_t ctr = ctrs[b] + (uint64_t)(i / 4);
                         const uint32_t in[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), 0, 1};
                         const uint32_t key[2] = {(uint32_t)seeds[a], (uint32_t)(seeds[a] >> 32)};
                         uint32_t w[4];
                         philox_ref(in, key, w);
-                        float v = lo + (hi - lo) * ((float)(w[i % 4] >> 8) * 0x1p-24f);
+                        v = lo + (hi - lo) * ((float)(w[i % 4] >> 8) * 0x1p-24f);
                         v = v < hi ? v : lo;
-                        ck_assert_msg(memcmp(&v, &y[i], sizeof v) == 0,
-                                      "seed %zu counter %zu n %lld at %lld: %.9g vs %.9g", a, b,
-                                      (long long)n, (long long)i, y[i], v);
+                        if (memcmp(&v, &y[i], sizeof v) != 0) break;
                     }
+                    ck_assert_msg(i == n, "seed %zu counter %zu n %lld at %lld: %.9g vs %.9g", a, b,
+                                  (long long)n, (long long)i, i < n ? y[i] : 0, v);
+                }
+    }
+    free(y);
+}
+END_TEST
+
+/* A normal fill, value by value: block {counter + i / 4, 0, 2 (the normal
+** stream's tag)}, Box-Muller in double through libm on words (0, 1) and
+** (2, 3) -- ((w + 1) 2^-32, w' 2^-32) to rad cos th, rad sin th -- then
+** (float)(mean + std z). The vector path computes log, sin and cos with
+** glibc's vector functions and must still give these floats bit for bit:
+** lengths around its 64-value groups, a wrapping counter, 1 and 2 threads,
+** a fill of 2^20 + 5 values per seed, and NaN / inf / zero std (which no
+** vector value is sure of: the scalar fallback). Half the cases fill a
+** truncated normal instead (truncated_ref). */
+static float normal_ref(uint64_t seed, uint64_t ctr0, int64_t i, float mean, float std) {
+    const uint64_t ctr = ctr0 + (uint64_t)(i / 4);
+    const uint32_t in[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), 0, 2};
+    const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    uint32_t w[4];
+    philox_ref(in, key, w);
+    const int j = (int)(i % 4), p = j / 2 * 2;
+    double u1 = ((double)w[p] + 1.0) * 0x1p-32, u2 = (double)w[p + 1] * 0x1p-32;
+    double rad = sqrt(-2.0 * log(u1)), th = 6.283185307179586 * u2;
+    double z = j % 2 ? rad * sin(th) : rad * cos(th);
+    double sz = (double)std * z;
+    return (float)((double)mean + sz);
+}
+
+/* A truncated normal fill, value by value: value i draws block {counter +
+** i, retry, 3 (the truncated stream's tag)} for retry 0, 1, ... and keeps
+** the first z = rad cos th (words 0 and 1) with |z| <= 2. The vector path
+** keeps first draws it is sure of and redoes the rest. */
+static float truncated_ref(uint64_t seed, uint64_t ctr0, int64_t i, float mean, float std) {
+    const uint64_t ctr = ctr0 + (uint64_t)i;
+    const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    double z;
+    uint32_t retry = 0;
+    do {
+        const uint32_t in[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), retry++, 3};
+        uint32_t w[4];
+        philox_ref(in, key, w);
+        double u1 = ((double)w[0] + 1.0) * 0x1p-32, u2 = (double)w[1] * 0x1p-32;
+        z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    } while (fabs(z) > 2.0);
+    double sz = (double)std * z;
+    return (float)((double)mean + sz);
+}
+
+START_TEST(normal_fill_is_box_muller) {
+    static const int64_t lens[] = {1, 3, 4, 5, 63, 64, 65, 127, 128, 1000, 4099, (1 << 20) + 5};
+    static const uint64_t seeds[] = {0, 123, UINT64_MAX};
+    static const uint64_t ctrs[] = {0, 0xFFFFFFF5u};
+    static const float ms[][2] = {{0, 1}, {1, 2}, {-3, 0.01f}, {1e30f, 1e25f},
+                                  {0, 0}, {2, NAN}, {0, INFINITY}, {0.5f, 1e-30f}};
+    float *y = malloc(((1 << 20) + 5) * sizeof *y);
+    for (int th = 1; th <= 2; th++) {
+        omp_set_num_threads(th);
+        for (size_t a = 0; a < sizeof seeds / sizeof *seeds; a++)
+            for (size_t b = 0; b < sizeof ctrs / sizeof *ctrs; b++)
+                for (size_t c = 0; c < sizeof lens / sizeof *lens; c++) {
+                    const int64_t n = lens[c];
+                    const float mean = ms[(a + c) % 8][0], std = ms[(a + c) % 8][1];
+                    const int trunc = (int)((a + b + c) % 2);
+                    ln_rng r = {seeds[a], ctrs[b]};
+                    if (trunc) ln_rng_truncated_normal(&r, y, n, mean, std);
+                    else ln_rng_normal(&r, y, n, mean, std);
+                    ck_assert(r.counter == ctrs[b] + (uint64_t)(trunc ? n : (n + 3) / 4));
+                    int64_t i = 0; /* the first difference (one check: each writes a file) */
+                    float v = 0;
+                    for (; i < n; i++) {
+                        v = trunc ? truncated_ref(seeds[a], ctrs[b], i, mean, std)
+                                  : normal_ref(seeds[a], ctrs[b], i, mean, std);
+                        if (memcmp(&v, &y[i], sizeof v) != 0 && !(isnan(v) && isnan(y[i]))) break;
+                    }
+                    ck_assert_msg(i == n, "%s seed %zu counter %zu n %lld at %lld: %.9g vs %.9g",
+                                  trunc ? "truncated" : "normal", a, b, (long long)n, (long long)i,
+                                  i < n ? y[i] : 0, v);
                 }
     }
     free(y);
@@ -150,6 +230,7 @@ int main(void) {
     tcase_set_timeout(tc, 1200); /* a hang guard only (sanitized builds are slow) */
     tcase_add_test(tc, philox_known_answers);
     tcase_add_test(tc, uniform_fill_is_philox);
+    tcase_add_test(tc, normal_fill_is_box_muller);
     tcase_add_test(tc, same_for_any_thread_count);
     tcase_add_test(tc, statistics);
     tcase_add_test(tc, seeds_and_permutations);
