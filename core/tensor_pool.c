@@ -32,7 +32,7 @@ typedef struct free_block {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static free_block *lists[NCLASSES];
-static int64_t live, peak, cached, hits, misses;
+static int64_t live, peak, made, cached, hits, misses;
 static int64_t limit = DEFAULT_LIMIT;
 
 static int bitlen(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
@@ -57,9 +57,10 @@ static int class_down(size_t cap) {
     return size > cap ? c - 1 : c;
 }
 
-static void count_live(int64_t delta) {
+static void count_live(int64_t delta) { /* delta > 0: a block handed out */
     live += delta;
     if (live > peak) peak = live;
+    if (delta > 0) made += delta;
 }
 
 void *ln_pool_alloc(size_t *cap, int zero, void **base) {
@@ -155,6 +156,8 @@ void ln_memory_empty_cache(void) {
 }
 
 int64_t ln_memory_live_bytes(void) { return live; }
+
+int64_t ln_memory_made_bytes(void) { return made; }
 
 void ln_memory_get_stats(ln_memory_stats *s) {
     pthread_mutex_lock(&lock);

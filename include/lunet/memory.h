@@ -39,6 +39,9 @@ LN_API void ln_memory_get_stats(ln_memory_stats *s);
 /* Bytes of storages in use: what the Lua binding's collector trigger
 ** compares against (cheap: one load). */
 LN_API int64_t ln_memory_live_bytes(void);
+/* Bytes of storages made since the process started (capacity; never
+** decreases): the young collections' clock. */
+LN_API int64_t ln_memory_made_bytes(void);
 /* Set the cache's bound in bytes (blocks beyond it are released at once);
 ** 0 disables the cache. Negative values count as 0. */
 LN_API void ln_memory_set_cache_limit(int64_t bytes);

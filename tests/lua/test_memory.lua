@@ -59,6 +59,50 @@ test("the collection headroom: bytes, live ratio, Lua heap ratio", function()
   raises(function() ln.memory.set_collect_headroom(1, 0.5, -1) end, "heap_ratio")
 end)
 
+test("young collections free a loop's temporaries between full ones", function()
+  local a = ln.rand(30000)                  -- 120 KB temporaries
+  collectgarbage()
+  local s0, worst = ln.memory.stats(), 0
+  for _ = 1, 200 do
+    local b = a * 2
+    worst = math.max(worst, ln.memory.stats().live_bytes - s0.live_bytes)
+  end
+  local s1 = ln.memory.stats()
+  -- 24 MB of temporaries: a young collection every 2-4 of them
+  assert(s1.young_collections - s0.young_collections >= 40,
+         "young " .. (s1.young_collections - s0.young_collections))
+  assert(s1.full_collections - s0.full_collections <= 1, "full " .. (s1.full_collections - s0.full_collections))
+  -- garbage stays within the young headroom plus the blocks being made
+  assert(worst <= 256 * 1024 + 3 * 131072, "grew " .. worst)
+  assert(s1.young_bytes >= 0 and s1.young_bytes <= 256 * 1024 + 131072, "young bytes " .. s1.young_bytes)
+  -- off: full collections only
+  ln.memory.set_young_headroom(0)
+  local s2 = ln.memory.stats()
+  for _ = 1, 100 do local b = a * 2 end
+  eq(ln.memory.stats().young_collections, s2.young_collections, "young collections when off")
+  ln.memory.set_young_headroom(256 * 1024)
+  raises(function() ln.memory.set_young_headroom(-1) end, "set_young_headroom", ">= 0")
+end)
+
+test("tensors that grew old are freed by full collections, within the trigger", function()
+  local a = ln.rand(30000)
+  collectgarbage()
+  local s0, worst = ln.memory.stats(), 0
+  local olds = {}
+  for i = 1, 40 do
+    olds[i % 3] = ln.zeros(1000000)         -- 4 MB, kept through young collections, then dropped
+    for _ = 1, 10 do local b = a * 2 end    -- 1.2 MB of temporaries
+    local s = ln.memory.stats()
+    assert(s.live_bytes <= s.collect_trigger + 4000000 + 131072, "live above the trigger")
+    worst = math.max(worst, s.live_bytes - s0.live_bytes)
+  end
+  local s1 = ln.memory.stats()
+  -- 160 MB of old garbage: freed by full collections, never more than the
+  -- headroom (at most 32 MiB here) on top of the three live ones
+  assert(s1.full_collections - s0.full_collections >= 2, "full " .. (s1.full_collections - s0.full_collections))
+  assert(worst <= 12e6 + 32 * MB + MB, string.format("grew %.1f MB", worst / MB))
+end)
+
 test("freed blocks are served from the cache", function()
   local old = ln.memory.stats().cache_limit -- 0 in sanitizer builds
   ln.memory.set_cache_limit(64 * MB)
@@ -74,7 +118,8 @@ end)
 test("cache limit, empty_cache and stats", function()
   local s = ln.memory.stats()
   for _, k in ipairs{"live_bytes", "peak_bytes", "cached_bytes", "cache_limit",
-                     "cache_hits", "cache_misses", "collect_trigger"} do
+                     "cache_hits", "cache_misses", "collect_trigger", "young_bytes",
+                     "young_collections", "full_collections"} do
     assert(math.type(s[k]) == "integer", k)
   end
   local old = s.cache_limit
