@@ -387,7 +387,7 @@ ln_tensor *ln_arange(ln_ctx *ctx, double start, double stop, double step,
                 "in %s", start, last, ln_dtype_name(dtype));
         return NULL;
     }
-    ln_tensor *y = ln_tensor_new(ctx, dtype, 1, &n);
+    ln_tensor *y = ln_tensor_empty(ctx, dtype, 1, &n);
     if (!y) return NULL;
     LN_FOR(n,
     for (int64_t i = 0; i < n; i++) ln_set_f64(y, i, start + (double)i * step););

@@ -90,7 +90,7 @@ ln_tensor *ln_compare(ln_ctx *ctx, ln_binary_op op, const ln_tensor *x,
     if (!is_compare(ctx, op)) return NULL;
     ln_bc bc;
     if (ln_bc_init(ctx, &bc, x, y, "compare")) return NULL;
-    ln_tensor *z = ln_tensor_new(ctx, LN_UINT8, bc.nd, bc.shape);
+    ln_tensor *z = ln_tensor_empty(ctx, LN_UINT8, bc.nd, bc.shape);
     if (!z) return NULL;
     uint8_t *m = ln_u8(z);
 #define CMP_PAIR(TX, AX, TY, AY)                                               \
@@ -129,7 +129,7 @@ ln_tensor *ln_logical(ln_ctx *ctx, ln_logic_op op, const ln_tensor *x,
                       const ln_tensor *y) {
     ln_bc bc;
     if (ln_bc_init(ctx, &bc, x, y, "logical op")) return NULL;
-    ln_tensor *z = ln_tensor_new(ctx, LN_UINT8, bc.nd, bc.shape);
+    ln_tensor *z = ln_tensor_empty(ctx, LN_UINT8, bc.nd, bc.shape);
     if (!z) return NULL;
     uint8_t *m = ln_u8(z);
     if (x->dtype == LN_UINT8 && y->dtype == LN_UINT8) {
@@ -144,7 +144,7 @@ ln_tensor *ln_logical(ln_ctx *ctx, ln_logic_op op, const ln_tensor *x,
 }
 
 ln_tensor *ln_logical_not(ln_ctx *ctx, const ln_tensor *x) {
-    ln_tensor *z = ln_tensor_new(ctx, LN_UINT8, x->ndim, x->shape);
+    ln_tensor *z = ln_tensor_empty(ctx, LN_UINT8, x->ndim, x->shape);
     if (!z) return NULL;
     uint8_t *m = ln_u8(z);
     int64_t n = x->numel;
@@ -256,7 +256,7 @@ ln_tensor *ln_masked_select(ln_ctx *ctx, const ln_tensor *x,
     int nd = 1 + x->ndim - mask->ndim;
     shape[0] = count;
     for (int i = 1; i < nd; i++) shape[i] = x->shape[mask->ndim + i - 1];
-    ln_tensor *y = ln_tensor_new(ctx, x->dtype, nd, shape);
+    ln_tensor *y = ln_tensor_empty(ctx, x->dtype, nd, shape); /* count cells moved in */
     if (y && y->numel)
         mask_move(ln_data(x), ln_data(y), ln_u8(mask), mask->numel, off,
                   (size_t)cell * ln_dtype_size(x->dtype), 0);

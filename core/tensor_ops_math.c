@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "lunet/kernels.h"
+#include "lunet/memory.h"
 #include "lunet/overflow.h"
 #include "lunet/parallel.h"
 #include "par_for.h"
@@ -92,7 +93,7 @@ ln_tensor *ln_arith_i32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
             }
     ln_bc bc;
     if (ln_bc_init(ctx, &bc, x, y, "integer arithmetic")) return NULL;
-    ln_tensor *z = ln_tensor_new(ctx, LN_INT32, bc.nd, bc.shape);
+    ln_tensor *z = ln_tensor_empty(ctx, LN_INT32, bc.nd, bc.shape);
     if (!z) return NULL;
     int32_t *pz = ln_i32(z);
     int bad = 0;
@@ -130,7 +131,7 @@ ln_tensor *ln_arith_i32_scalar(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
             return NULL;
         }
     }
-    ln_tensor *z = ln_tensor_new(ctx, LN_INT32, x->ndim, x->shape);
+    ln_tensor *z = ln_tensor_empty(ctx, LN_INT32, x->ndim, x->shape);
     if (!z) return NULL;
     int32_t *pz = ln_i32(z);
     int bad = 0;
@@ -163,7 +164,7 @@ ln_tensor *ln_floordiv_mod_f32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
     }
     const float *px = ln_f32(x);
     if (!y) {
-        ln_tensor *z = ln_tensor_new(ctx, LN_FLOAT32, x->ndim, x->shape);
+        ln_tensor *z = ln_tensor_empty(ctx, LN_FLOAT32, x->ndim, x->shape);
         if (!z) return NULL;
         float *pz = ln_f32(z);
         int64_t n = x->numel;
@@ -174,7 +175,7 @@ ln_tensor *ln_floordiv_mod_f32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
     }
     ln_bc bc;
     if (ln_bc_init(ctx, &bc, x, y, op == LN_A_IDIV ? "//" : "%")) return NULL;
-    ln_tensor *z = ln_tensor_new(ctx, LN_FLOAT32, bc.nd, bc.shape);
+    ln_tensor *z = ln_tensor_empty(ctx, LN_FLOAT32, bc.nd, bc.shape);
     if (!z) return NULL;
     float *pz = ln_f32(z);
     const float *py = ln_f32(y);
@@ -188,7 +189,7 @@ ln_tensor *ln_neg_abs_i32(ln_ctx *ctx, const ln_tensor *x, int absval) {
                 ln_dtype_name(x->dtype));
         return NULL;
     }
-    ln_tensor *z = ln_tensor_new(ctx, LN_INT32, x->ndim, x->shape);
+    ln_tensor *z = ln_tensor_empty(ctx, LN_INT32, x->ndim, x->shape);
     if (!z) return NULL;
     const int32_t *p = ln_i32(x);
     int32_t *q = ln_i32(z);
@@ -214,7 +215,7 @@ ln_tensor *ln_clamp_any(ln_ctx *ctx, const ln_tensor *x, double lo, double hi) {
         ln_fail(ctx, LN_E_ARG, "clamp: bounds %g..%g are not an interval", lo, hi);
         return NULL;
     }
-    ln_tensor *z = ln_tensor_new(ctx, x->dtype, x->ndim, x->shape);
+    ln_tensor *z = ln_tensor_empty(ctx, x->dtype, x->ndim, x->shape);
     if (!z) return NULL;
     int64_t n = x->numel;
     if (x->dtype == LN_FLOAT32) {
