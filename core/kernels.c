@@ -625,8 +625,14 @@ typedef struct {
     int64_t cols;
 } softmax_job;
 
-/* x[0..n) in 16 double lanes, then (lane k + lane k + 8) and a fixed tree */
+/* 16 double lanes added in a fixed tree: lane k + lane k + 8, then pairs */
 #define SUM_LANES 16
+static inline double lanes_tree16(double *acc) {
+    for (int k = 0; k < 8; k++) acc[k] += acc[k + 8];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* x[0..n) in 16 double lanes (lane k takes k, k + 16, ... in order) */
 static inline double lane_sum16(const float *x, int64_t n) {
     double acc[SUM_LANES] = {0};
     int64_t c = 0;
@@ -635,8 +641,7 @@ static inline double lane_sum16(const float *x, int64_t n) {
         for (int k = 0; k < SUM_LANES; k++) acc[k] += (double)x[c + k];
     }
     for (int k = 0; c + k < n; k++) acc[k] += (double)x[c + k];
-    for (int k = 0; k < 8; k++) acc[k] += acc[k + 8];
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    return lanes_tree16(acc);
 }
 
 LN_CLONES static void softmax_range(void *arg, int64_t lo, int64_t hi) {
@@ -681,10 +686,7 @@ LN_CLONES static void log_softmax_range(void *arg, int64_t lo, int64_t hi) {
             for (int k = 0; k < SUM_LANES; k++) acc[k] += (double)ln_vexpf(xr[c + k] - m);
         }
         for (int k = 0; c + k < cols; k++) acc[k] += (double)ln_vexpf(xr[c + k] - m);
-        for (int k = 0; k < 8; k++) acc[k] += acc[k + 8];
-        const double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
-                         ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        const float lse = m + (float)log(s);
+        const float lse = m + (float)log(lanes_tree16(acc));
 #pragma omp simd
         for (int64_t k = 0; k < cols; k++) yr[k] = xr[k] - lse;
     }

@@ -241,8 +241,8 @@ __attribute__((target("avx512f"))) static inline __m256i half8(__m512i a, int h)
 /* Blocks [b, b + 16) of a normal fill, all 64 values inside y, as
 ** normal_block computes them: pair (word 0, word 1) of block b + l to
 ** y[4 (b + l)] (cos) and y[4 (b + l) + 1] (sin), pair (2, 3) to + 2, + 3.
-** A group where any value is not certain is redone by normal_block (about
-** one group in a thousand). */
+** A group where any value is not certain is redone by normal_block (for
+** N(0, 1) a value is uncertain about once in 2^20). */
 __attribute__((target("avx512f"))) static void normal16(float *y, int64_t b, uint64_t base,
                                                         uint64_t key, float mean, float std) {
     __m512i w[4];
