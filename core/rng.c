@@ -81,14 +81,19 @@ static inline void uniform_block(float *y, int64_t n, int64_t b, uint64_t base,
 
 /* 16 Philox blocks at once (counters ctr .. ctr + 15; c2 = 0, c3 = tag),
 ** the scalar rounds lane by lane: the same words as philox(). */
-__attribute__((target("avx512f"))) static void philox16(uint64_t ctr, uint32_t tag,
-                                                        uint64_t key, __m512i w[4]) {
-    uint32_t lo32[16], hi32[16];
-    for (int l = 0; l < 16; l++) {
-        lo32[l] = (uint32_t)(ctr + (uint64_t)l);
-        hi32[l] = (uint32_t)((ctr + (uint64_t)l) >> 32);
-    }
-    __m512i c0 = _mm512_loadu_si512(lo32), c1 = _mm512_loadu_si512(hi32);
+/* The AVX-512 helpers below are always inlined and keep no arrays in
+** memory: GCC gives such arrays 64-byte alignment and aligned moves, which
+** fault on the 32-byte-aligned frames of ASan's fake stack
+** (detect_stack_use_after_return, scripts/sanitize.sh). */
+#define V512 __attribute__((always_inline, target("avx512f"))) static inline
+
+V512 void philox16(uint64_t ctr, uint32_t tag, uint64_t key, __m512i *w0, __m512i *w1,
+                   __m512i *w2, __m512i *w3) {
+    /* counters ctr + l: low words, and the high word carried where the low
+    ** one wrapped */
+    const __m512i lo = _mm512_set1_epi32((int)(uint32_t)ctr), hi = _mm512_set1_epi32((int)(ctr >> 32));
+    __m512i c0 = _mm512_add_epi32(lo, _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0));
+    __m512i c1 = _mm512_mask_add_epi32(hi, _mm512_cmplt_epu32_mask(c0, lo), hi, _mm512_set1_epi32(1));
     __m512i c2 = _mm512_setzero_si512(), c3 = _mm512_set1_epi32((int)tag);
     const __m512i m0 = _mm512_set1_epi32((int)PHILOX_M0), m1 = _mm512_set1_epi32((int)PHILOX_M1);
     uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
@@ -109,14 +114,14 @@ __attribute__((target("avx512f"))) static void philox16(uint64_t ctr, uint32_t t
         k0 += PHILOX_W0;
         k1 += PHILOX_W1;
     }
-    w[0] = c0, w[1] = c1, w[2] = c2, w[3] = c3;
+    *w0 = c0, *w1 = c1, *w2 = c2, *w3 = c3;
 }
 
-/* Lane l of v[j] to o[4 l + j]: interleave within 128-bit lanes, then
+/* Lane l of vj to o[4 l + j]: interleave within 128-bit lanes, then
 ** transpose the 4 x 4 grid of 128-bit lanes. */
-__attribute__((target("avx512f"))) static inline void store_interleaved(float *o, const __m512 v[4]) {
-    __m512 a = _mm512_unpacklo_ps(v[0], v[1]), bb = _mm512_unpackhi_ps(v[0], v[1]);
-    __m512 c = _mm512_unpacklo_ps(v[2], v[3]), d = _mm512_unpackhi_ps(v[2], v[3]);
+V512 void store_interleaved(float *o, __m512 v0, __m512 v1, __m512 v2, __m512 v3) {
+    __m512 a = _mm512_unpacklo_ps(v0, v1), bb = _mm512_unpackhi_ps(v0, v1);
+    __m512 c = _mm512_unpacklo_ps(v2, v3), d = _mm512_unpackhi_ps(v2, v3);
     __m512 e = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(c)));
     __m512 f = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(c)));
     __m512 g = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(bb), _mm512_castps_pd(d)));
@@ -129,22 +134,23 @@ __attribute__((target("avx512f"))) static inline void store_interleaved(float *o
     _mm512_storeu_ps(o + 48, _mm512_shuffle_f32x4(ef23, gh23, 0xDD));
 }
 
+/* 16 words as uniform_block turns one into a value */
+V512 __m512 uniform_words(__m512i w, __m512 lo, __m512 hi, __m512 span) {
+    __m512 u = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(w, 8)), _mm512_set1_ps(0x1p-24f));
+    __m512 t = _mm512_add_ps(lo, _mm512_mul_ps(span, u)); /* no FMA: the scalar bits */
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(t, hi, _CMP_LT_OQ), lo, t);
+}
+
 /* Blocks [b, b + 16) of a uniform fill, all 64 values inside y: word j of
 ** block b + l to y[4 (b + l) + j], as uniform_block. */
 __attribute__((target("avx512f"))) static void uniform16(float *y, int64_t b, uint64_t base,
                                                          uint64_t key, float lo, float hi,
                                                          float span) {
-    __m512i w[4];
-    philox16(base + (uint64_t)b, TAG_UNIFORM, key, w);
-    const __m512 scale = _mm512_set1_ps(0x1p-24f), vlo = _mm512_set1_ps(lo),
-                 vhi = _mm512_set1_ps(hi), vspan = _mm512_set1_ps(span);
-    __m512 v[4];
-    for (int j = 0; j < 4; j++) {
-        __m512 u = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(w[j], 8)), scale);
-        __m512 t = _mm512_add_ps(vlo, _mm512_mul_ps(vspan, u)); /* no FMA: the scalar bits */
-        v[j] = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(t, vhi, _CMP_LT_OQ), vlo, t);
-    }
-    store_interleaved(y + 4 * b, v);
+    __m512i w0, w1, w2, w3;
+    philox16(base + (uint64_t)b, TAG_UNIFORM, key, &w0, &w1, &w2, &w3);
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), vspan = _mm512_set1_ps(span);
+    store_interleaved(y + 4 * b, uniform_words(w0, vlo, vhi, vspan), uniform_words(w1, vlo, vhi, vspan),
+                      uniform_words(w2, vlo, vhi, vspan), uniform_words(w3, vlo, vhi, vspan));
 }
 #endif
 
@@ -197,8 +203,7 @@ __attribute__((target("avx512f"))) __m512d _ZGVeN8v_cos(__m512d);
 
 /* Box-Muller's radius and angle for 8 pairs of words, rounded as
 ** box_muller rounds them (the conversions and scalings are exact). */
-__attribute__((target("avx512f"))) static inline void
-polar8(__m256i a, __m256i b, __m512d *rad, __m512d *th) {
+V512 void polar8(__m256i a, __m256i b, __m512d *rad, __m512d *th) {
     const __m512d one = _mm512_set1_pd(1.0), scale = _mm512_set1_pd(0x1p-32);
     __m512d u1 = _mm512_mul_pd(_mm512_add_pd(_mm512_cvtepu32_pd(a), one), scale);
     __m512d u2 = _mm512_mul_pd(_mm512_cvtepu32_pd(b), scale);
@@ -211,8 +216,7 @@ polar8(__m256i a, __m256i b, __m512d *rad, __m512d *th) {
 ** rad (256 ulp and an absolute floor; the functions differ by 2 ulp at
 ** most), t then by less than m = |std| that + 2^-50 |t|, so when t - m and
 ** t + m round to the same float, box_muller's value rounds to it too. */
-__attribute__((target("avx512f"))) static inline __mmask8
-affine8(__m512d z, __m512d rad, __m512d mean, __m512d std, __m512d *t) {
+V512 __mmask8 affine8(__m512d z, __m512d rad, __m512d mean, __m512d std, __m512d *t) {
     *t = _mm512_add_pd(mean, _mm512_mul_pd(std, z));
     __m512d dz = _mm512_add_pd(_mm512_mul_pd(_mm512_abs_pd(z), _mm512_set1_pd(0x1p-44)),
                                _mm512_mul_pd(rad, _mm512_set1_pd(0x1p-60)));
@@ -227,15 +231,31 @@ affine8(__m512d z, __m512d rad, __m512d mean, __m512d std, __m512d *t) {
 }
 
 /* 16 doubles (two halves) as 16 floats */
-__attribute__((target("avx512f"))) static inline __m512 floats16(__m512d lo, __m512d hi) {
+V512 __m512 floats16(__m512d lo, __m512d hi) {
     return _mm512_castpd_ps(_mm512_insertf64x4(
         _mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo))),
         _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
 }
 
 /* lanes 0-7 (h = 0) or 8-15 of a */
-__attribute__((target("avx512f"))) static inline __m256i half8(__m512i a, int h) {
+V512 __m256i half8(__m512i a, int h) {
     return h ? _mm512_extracti64x4_epi64(a, 1) : _mm512_castsi512_si256(a);
+}
+
+/* One word pair of 16 blocks (a: the u1 words, b: the u2 words) to the
+** 16 cos values (*zc) and the 16 sin values (*zs); returns whether all 32
+** are certain. */
+V512 int pair16(__m512i a, __m512i b, __m512d mean, __m512d std, __m512 *zc, __m512 *zs) {
+    __m512d rad, th, c0, s0, c1, s1;
+    polar8(half8(a, 0), half8(b, 0), &rad, &th);
+    __mmask8 sure = affine8(_mm512_mul_pd(rad, _ZGVeN8v_cos(th)), rad, mean, std, &c0) &
+                    affine8(_mm512_mul_pd(rad, _ZGVeN8v_sin(th)), rad, mean, std, &s0);
+    polar8(half8(a, 1), half8(b, 1), &rad, &th);
+    sure &= affine8(_mm512_mul_pd(rad, _ZGVeN8v_cos(th)), rad, mean, std, &c1) &
+            affine8(_mm512_mul_pd(rad, _ZGVeN8v_sin(th)), rad, mean, std, &s1);
+    *zc = floats16(c0, c1);
+    *zs = floats16(s0, s1);
+    return sure == 0xFF;
 }
 
 /* Blocks [b, b + 16) of a normal fill, all 64 values inside y, as
@@ -245,27 +265,16 @@ __attribute__((target("avx512f"))) static inline __m256i half8(__m512i a, int h)
 ** N(0, 1) a value is uncertain about once in 2^20). */
 __attribute__((target("avx512f"))) static void normal16(float *y, int64_t b, uint64_t base,
                                                         uint64_t key, float mean, float std) {
-    __m512i w[4];
-    philox16(base + (uint64_t)b, TAG_NORMAL, key, w);
+    __m512i w0, w1, w2, w3;
+    philox16(base + (uint64_t)b, TAG_NORMAL, key, &w0, &w1, &w2, &w3);
     const __m512d vm = _mm512_set1_pd((double)mean), vs = _mm512_set1_pd((double)std);
-    __m512 v[4];
-    __mmask8 sure = 0xFF;
-    for (int p = 0; p < 2; p++) { /* pairs (w0, w1) and (w2, w3) */
-        __m512d t[2][2]; /* [lanes 0-7, 8-15][cos, sin] */
-        for (int h = 0; h < 2; h++) {
-            __m512d rad, th;
-            polar8(half8(w[2 * p], h), half8(w[2 * p + 1], h), &rad, &th);
-            sure &= affine8(_mm512_mul_pd(rad, _ZGVeN8v_cos(th)), rad, vm, vs, &t[h][0]);
-            sure &= affine8(_mm512_mul_pd(rad, _ZGVeN8v_sin(th)), rad, vm, vs, &t[h][1]);
-        }
-        v[2 * p] = floats16(t[0][0], t[1][0]);
-        v[2 * p + 1] = floats16(t[0][1], t[1][1]);
-    }
-    if (sure != 0xFF) {
+    __m512 v0, v1, v2, v3;
+    const int sure = pair16(w0, w1, vm, vs, &v0, &v1) & pair16(w2, w3, vm, vs, &v2, &v3);
+    if (!sure) {
         for (int64_t k = b; k < b + 16; k++) normal_block(y, 4 * (b + 16), k, base, key, mean, std);
         return;
     }
-    store_interleaved(y + 4 * b, v);
+    store_interleaved(y + 4 * b, v0, v1, v2, v3);
 }
 #endif
 
@@ -304,27 +313,28 @@ static inline float truncated_at(uint64_t base, int64_t i, uint64_t key, float m
 }
 
 #ifdef RNG512
+/* 8 first draws (words a, b) of a truncated fill: *t, and the lanes kept */
+V512 __mmask8 truncated8(__m256i a, __m256i b, __m512d mean, __m512d std, __m512d *t) {
+    __m512d rad, th;
+    polar8(a, b, &rad, &th);
+    __m512d z = _mm512_mul_pd(rad, _ZGVeN8v_cos(th));
+    return affine8(z, rad, mean, std, t) &
+           _mm512_cmp_pd_mask(_mm512_abs_pd(z), _mm512_set1_pd(2.0 - 0x1p-38), _CMP_LE_OQ);
+}
+
 /* Values [i, i + 16) of a truncated normal fill: each value's first draw
 ** (word pair (0, 1) of block base + i, retry 0), kept where it is certain
 ** and |z| is below 2 by more than z's possible difference from the
 ** scalar's; the rest (4.6 % redraw) by truncated_at. */
 __attribute__((target("avx512f"))) static void truncated16(float *y, int64_t i, uint64_t base,
                                                            uint64_t key, float mean, float std) {
-    __m512i w[4];
-    philox16(base + (uint64_t)i, TAG_TRUNC, key, w);
+    __m512i w0, w1, w2, w3;
+    philox16(base + (uint64_t)i, TAG_TRUNC, key, &w0, &w1, &w2, &w3);
     const __m512d vm = _mm512_set1_pd((double)mean), vs = _mm512_set1_pd((double)std);
-    const __m512d bound = _mm512_set1_pd(2.0 - 0x1p-38);
-    __m512d t[2];
-    unsigned keep = 0;
-    for (int h = 0; h < 2; h++) {
-        __m512d rad, th;
-        polar8(half8(w[0], h), half8(w[1], h), &rad, &th);
-        __m512d z = _mm512_mul_pd(rad, _ZGVeN8v_cos(th));
-        __mmask8 k = affine8(z, rad, vm, vs, &t[h]) &
-                     _mm512_cmp_pd_mask(_mm512_abs_pd(z), bound, _CMP_LE_OQ);
-        keep |= (unsigned)k << (8 * h);
-    }
-    _mm512_mask_storeu_ps(y + i, (__mmask16)keep, floats16(t[0], t[1]));
+    __m512d t0, t1;
+    const unsigned keep = truncated8(half8(w0, 0), half8(w1, 0), vm, vs, &t0) |
+                          (unsigned)truncated8(half8(w0, 1), half8(w1, 1), vm, vs, &t1) << 8;
+    _mm512_mask_storeu_ps(y + i, (__mmask16)keep, floats16(t0, t1));
     for (unsigned redo = ~keep & 0xFFFFu; redo; redo &= redo - 1) {
         const int64_t j = i + __builtin_ctz(redo);
         y[j] = truncated_at(base, j, key, mean, std);
