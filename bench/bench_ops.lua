@@ -1,7 +1,7 @@
 --[[ bench/bench_ops.lua -- single tensor operations from Lua, one thread,
 the sweep that found ln.ones, ln.rand, x^2, casts, comparisons, where(),
 transposes, log_softmax and the 2-norm 4-47x slower than PyTorch eager
-(issue 21, ninth session). bench/torch_ops.py times the same calls in
+(issue 21, ninth session; 15 more calls in the tenth). bench/torch_ops.py times the same calls in
 PyTorch; bench/run_ops.sh runs both and prints the ratio table.
 
   lunet bench/bench_ops.lua [sizes]      e.g. 30000,1000000
@@ -32,6 +32,12 @@ for _, n in ipairs(sizes) do
   local m = a:narrow(1, 1, n // 100 * 100):reshape(n // 100, 100)
   local row, col = ln.rand(1, 100), ln.rand(n // 100, 1)
   local mask = a:gt(0.5)
+  local rows = n // 100
+  local gidx = (ln.rand(rows, 1) * 100):int() + 1          -- 1-based positions in each row
+  local ridx = ln.randperm(rows)                          -- 1-based rows
+  local labels = (ln.rand(n // 10) * 10):int()            -- 0..9
+  local x32, w = ln.rand(32, 784), ln.rand(784, 300)
+  local cube = a:narrow(1, 1, n // 100 * 100):reshape(n // 100, 10, 10)
   local reps = math.max(5, 3000000 // n)
   local ops = {
     {"ones", function() return ln.ones(n) end}, {"rand", function() return ln.rand(n) end},
@@ -50,6 +56,16 @@ for _, n in ipairs(sizes) do
     {"mean2", function() return m:mean(2) end}, {"argmax2", function() return m:argmax(2) end},
     {"softmax", function() return m:softmax(2) end}, {"logsm", function() return m:log_softmax(2) end},
     {"t", function() return m:t():contiguous() end}, {"cat", function() return ln.cat({a, b}) end},
+    {"sum1", function() return m:sum(1) end}, {"var2", function() return m:var(2) end},
+    {"lse", function() return m:logsumexp(2) end}, {"gather", function() return m:gather(2, gidx) end},
+    {"index", function() return m:index(1, ridx) end},
+    {"permute", function() return cube:permute(3, 1, 2):contiguous() end},
+    {"mfill", function() return a:masked_fill(mask, 0) end}, {"eq", function() return a:eq(b) end},
+    {"maximum", function() return a:maximum(b) end}, {"subs", function() return a - 0.5 end},
+    {"argmin", function() return a:argmin() end}, {"stack", function() return ln.stack({a, b}) end},
+    {"onehot", function() return ln.one_hot(labels, 10) end},
+    {"randperm", function() return ln.randperm(n) end},
+    {"mm32", function() return ln.matmul(x32, w) end},
   }
   local out = {}
   for _, op in ipairs(ops) do out[#out + 1] = string.format("%s %.1f", op[1], best(op[2], reps)) end

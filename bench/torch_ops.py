@@ -18,6 +18,12 @@ for n in sizes:
     m = a[: n // 100 * 100].reshape(n // 100, 100)
     row, col = torch.rand(1, 100), torch.rand(n // 100, 1)
     mask = a > 0.5
+    rows = n // 100
+    gidx = (torch.rand(rows, 1) * 100).long()
+    ridx = torch.randperm(rows)
+    labels = (torch.rand(n // 10) * 10).long()
+    x32, w = torch.rand(32, 784), torch.rand(784, 300)
+    cube = a[: n // 100 * 100].reshape(n // 100, 10, 10)
     reps = max(5, 3000000 // n)
     ops = [("ones", lambda: torch.ones(n)), ("rand", lambda: torch.rand(n)),
            ("randn", lambda: torch.randn(n)), ("clone", lambda: a.clone()),
@@ -31,5 +37,14 @@ for n in sizes:
            ("std", lambda: a.std()), ("norm", lambda: a.norm()), ("argmax", lambda: a.argmax()),
            ("mean2", lambda: m.mean(1)), ("argmax2", lambda: m.argmax(1)),
            ("softmax", lambda: m.softmax(1)), ("logsm", lambda: m.log_softmax(1)),
-           ("t", lambda: m.t().contiguous()), ("cat", lambda: torch.cat([a, b]))]
+           ("t", lambda: m.t().contiguous()), ("cat", lambda: torch.cat([a, b])),
+           ("sum1", lambda: m.sum(0)), ("var2", lambda: m.var(1, unbiased=False)),
+           ("lse", lambda: m.logsumexp(1)), ("gather", lambda: m.gather(1, gidx)),
+           ("index", lambda: m.index_select(0, ridx)),
+           ("permute", lambda: cube.permute(2, 0, 1).contiguous()),
+           ("mfill", lambda: a.masked_fill(mask, 0)), ("eq", lambda: a == b),
+           ("maximum", lambda: torch.maximum(a, b)), ("subs", lambda: a - 0.5),
+           ("argmin", lambda: a.argmin()), ("stack", lambda: torch.stack([a, b])),
+           ("onehot", lambda: torch.nn.functional.one_hot(labels, 10)),
+           ("randperm", lambda: torch.randperm(n)), ("mm32", lambda: x32 @ w)]
     print("torch n=%d " % n + " ".join("%s %.1f" % (k, best(f, reps)) for k, f in ops))

@@ -294,6 +294,8 @@ LN_CLONES static void same_shape_range(void *arg, int64_t lo, int64_t hi) {
     case LN_B_SUB: EW_SIMD(x[i] - y[i]); return;
     case LN_B_MUL: EW_SIMD(x[i] * y[i]); return;
     case LN_B_DIV: EW_SIMD(x[i] / y[i]); return;
+    case LN_B_MAX: EW_SIMD(x[i] > y[i] ? x[i] : y[i]); return; /* binary1's rule */
+    case LN_B_MIN: EW_SIMD(x[i] < y[i] ? x[i] : y[i]); return;
     default: EW_LOOP(binary1(op, x[i], y[i]));
     }
 }
@@ -344,6 +346,8 @@ typedef struct {
     case LN_B_SUB: ROW_SIMD((A) - (B)); return;                              \
     case LN_B_MUL: ROW_SIMD((A) * (B)); return;                              \
     case LN_B_DIV: ROW_SIMD((A) / (B)); return;                              \
+    case LN_B_MAX: ROW_SIMD((A) > (B) ? (A) : (B)); return;                  \
+    case LN_B_MIN: ROW_SIMD((A) < (B) ? (A) : (B)); return;                  \
     default: ROW_LOOP(binary1(op, (A), (B))); return;                        \
     }
 

@@ -471,6 +471,56 @@ START_TEST(vector_compares_and_casts) {
 }
 END_TEST
 
+/* Two float32 tensors of one shape: comparisons (the same-shape vector
+** path) and maximum / minimum (same shape and a broadcast row), against
+** the scalar rules, on ties, NaN, infinities and signed zeros. */
+START_TEST(tensor_pairs_compare_and_extremes) {
+    static const int64_t lens[] = {1, 17, 4096, 4097, 140001};
+    static const ln_binary_op ops[] = {LN_B_EQ, LN_B_NE, LN_B_LT, LN_B_LE, LN_B_GT, LN_B_GE};
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        const int64_t n = lens[li];
+        ln_tensor *x = new_t(LN_FLOAT32, 1, &n), *y = new_t(LN_FLOAT32, 1, &n);
+        float *p = ln_f32(x), *q = ln_f32(y);
+        for (int64_t i = 0; i < n; i++) {
+            p[i] = edge_value(i);
+            q[i] = i % 5 == 0 ? p[i] : edge_value(i * 3 + 1); /* a tie every fifth */
+            if (i % 11 == 1) p[i] = i % 2 ? 0.0f : -0.0f, q[i] = -p[i]; /* zeros of both signs */
+        }
+        for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
+            ln_tensor *m = ln_compare(&ctx, ops[k], x, y);
+            ck_assert_msg(m != NULL, "%s", ctx.msg);
+            int64_t bad = -1;
+            for (int64_t i = 0; i < n && bad < 0; i++) {
+                const float a = p[i], b = q[i];
+                const int want = ops[k] == LN_B_EQ ? a == b : ops[k] == LN_B_NE ? a != b
+                               : ops[k] == LN_B_LT ? a < b : ops[k] == LN_B_LE ? a <= b
+                               : ops[k] == LN_B_GT ? a > b : a >= b;
+                if (ln_u8(m)[i] != want) bad = i;
+            }
+            ck_assert_msg(bad < 0, "op %d n %ld at %ld", (int)ops[k], (long)n, (long)bad);
+            ln_tensor_release(m);
+        }
+        float *z = malloc((size_t)n * sizeof *z);
+        const int64_t row[2] = {1, n};
+        for (int mx = 0; mx <= 1; mx++)
+            for (int bc = 0; bc <= 1; bc++) { /* same shapes, or x broadcast to y's (1, n) */
+                ln_binary(mx ? LN_B_MAX : LN_B_MIN, z, bc ? 2 : 1, bc ? row : &n, p, 1, &n, q,
+                          bc ? 2 : 1, bc ? row : &n);
+                int64_t bad = -1;
+                for (int64_t i = 0; i < n && bad < 0; i++) {
+                    const float a = p[i], b = q[i], want = mx ? (a > b ? a : b) : (a < b ? a : b);
+                    if (memcmp(&want, &z[i], sizeof want) != 0) bad = i;
+                }
+                ck_assert_msg(bad < 0, "%s n %ld broadcast %d at %ld", mx ? "max" : "min",
+                              (long)n, bc, (long)bad);
+            }
+        free(z);
+        ln_tensor_release(x);
+        ln_tensor_release(y);
+    }
+}
+END_TEST
+
 START_TEST(threads_identical) {
     ln_tensor *a[NOUT], *b[NOUT];
     double na[4], nb[4];
@@ -498,6 +548,7 @@ int main(void) {
     tcase_add_test(tc, reductions_and_regions);
     tcase_add_test(tc, equal_allclose_arange_onehot);
     tcase_add_test(tc, vector_compares_and_casts);
+    tcase_add_test(tc, tensor_pairs_compare_and_extremes);
     tcase_add_test(tc, threads_identical);
     suite_add_tcase(s, tc);
     /* No fork: OpenMP thread pools and fork() do not mix reliably (a child
