@@ -605,7 +605,7 @@ double ln_sumsq(const float *x, int64_t n) { return block_sum(x, n, 1); }
 ** except which of +0 and -0 survives a tie between lanes. The serial loop
 ** is a chain of dependent compares: 3 cycles an element. */
 #define MAX_LANES 16
-static inline float row_max(const float *x, int64_t n, float m) {
+__attribute__((always_inline)) static inline float row_max(const float *x, int64_t n, float m) {
     float lane[MAX_LANES];
     for (int k = 0; k < MAX_LANES; k++) lane[k] = -INFINITY;
     int64_t c = 0;
@@ -629,15 +629,17 @@ typedef struct {
     int64_t cols;
 } softmax_job;
 
-/* 16 double lanes added in a fixed tree: lane k + lane k + 8, then pairs */
+/* 16 double lanes added in a fixed tree: lane k + lane k + 8, then pairs.
+** (These helpers are always inlined: a helper GCC keeps out of line is
+** compiled once, for the baseline CPU, under every clone of its callers.) */
 #define SUM_LANES 16
-static inline double lanes_tree16(double *acc) {
+__attribute__((always_inline)) static inline double lanes_tree16(double *acc) {
     for (int k = 0; k < 8; k++) acc[k] += acc[k + 8];
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
 /* x[0..n) in 16 double lanes (lane k takes k, k + 16, ... in order) */
-static inline double lane_sum16(const float *x, int64_t n) {
+__attribute__((always_inline)) static inline double lane_sum16(const float *x, int64_t n) {
     double acc[SUM_LANES] = {0};
     int64_t c = 0;
     for (; c + SUM_LANES <= n; c += SUM_LANES) {
@@ -676,6 +678,18 @@ void ln_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols) {
 ** lanes ran them in halves, 34 -> 25 us on 300 rows of 100), the same
 ** operations in every clone. The sum in double of libm's exp it replaced
 ** cost 4.6 ns an element: 4.7x PyTorch's time. */
+/* sum exp(x - m) over x[0..n) as lane_sum16 sums */
+__attribute__((always_inline)) static inline double exp_lane_sum16(const float *x, int64_t n, float m) {
+    double acc[SUM_LANES] = {0};
+    int64_t c = 0;
+    for (; c + SUM_LANES <= n; c += SUM_LANES) {
+#pragma omp simd
+        for (int k = 0; k < SUM_LANES; k++) acc[k] += (double)ln_vexpf(x[c + k] - m);
+    }
+    for (int k = 0; c + k < n; k++) acc[k] += (double)ln_vexpf(x[c + k] - m);
+    return lanes_tree16(acc);
+}
+
 LN_CLONES static void log_softmax_range(void *arg, int64_t lo, int64_t hi) {
     const softmax_job *j = arg;
     const int64_t cols = j->cols;
@@ -683,14 +697,7 @@ LN_CLONES static void log_softmax_range(void *arg, int64_t lo, int64_t hi) {
         const float *xr = j->x + r * cols;
         float *yr = j->y + r * cols;
         const float m = row_max(xr + 1, cols - 1, xr[0]);
-        double acc[SUM_LANES] = {0};
-        int64_t c = 0;
-        for (; c + SUM_LANES <= cols; c += SUM_LANES) {
-#pragma omp simd
-            for (int k = 0; k < SUM_LANES; k++) acc[k] += (double)ln_vexpf(xr[c + k] - m);
-        }
-        for (int k = 0; c + k < cols; k++) acc[k] += (double)ln_vexpf(xr[c + k] - m);
-        const float lse = m + (float)log(lanes_tree16(acc));
+        const float lse = m + (float)log(exp_lane_sum16(xr, cols, m));
 #pragma omp simd
         for (int64_t k = 0; k < cols; k++) yr[k] = xr[k] - lse;
     }
@@ -701,6 +708,25 @@ void ln_log_softmax_rows(float *y, const float *x, int64_t rows,
     if (cols < 1) return;
     softmax_job j = {y, x, cols};
     ln_parallel_rows(rows, cols * 4, log_softmax_range, &j);
+}
+
+/* Rows [lo, hi) of logsumexp: m + log sum exp(x - m) in double, the sum as
+** log_softmax's; an infinite m is the result (all -inf: -inf; a +inf:
+** +inf), a NaN anywhere gives NaN. */
+LN_CLONES static void logsumexp_range(void *arg, int64_t lo, int64_t hi) {
+    const softmax_job *j = arg;
+    const int64_t cols = j->cols;
+    for (int64_t r = lo; r < hi; r++) {
+        const float *xr = j->x + r * cols;
+        const float m = row_max(xr + 1, cols - 1, xr[0]);
+        j->y[r] = isinf(m) ? m : (float)((double)m + log(exp_lane_sum16(xr, cols, m)));
+    }
+}
+
+void ln_logsumexp_rows(float *y, const float *x, int64_t rows, int64_t cols) {
+    if (cols < 1) return;
+    softmax_job j = {y, x, cols};
+    ln_parallel_rows(rows, cols * 4, logsumexp_range, &j);
 }
 
 /* Columns [c0, c1) of the column sums, rows in order: y[c] starts at 0 (or

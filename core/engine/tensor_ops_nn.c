@@ -273,6 +273,10 @@ ln_tensor *ln_logsumexp(ln_ctx *ctx, const ln_tensor *x, int dim, int keepdim) {
     const float *px = ln_f32(x);
     float *py = ln_f32(y);
     int64_t nout = outer * inner;
+    if (inner == 1 && len >= 1) { /* rows: the vector kernel */
+        ln_logsumexp_rows(py, px, outer, len);
+        return y;
+    }
 LN_FOR(x->numel,
     for (int64_t oi = 0; oi < nout; oi++) {
         const float *p = px + (oi / inner) * len * inner + oi % inner;

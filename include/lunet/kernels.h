@@ -114,6 +114,9 @@ LN_API void ln_softmax_rows(float *y, const float *x, int64_t rows,
 /* Row-wise log-softmax. */
 LN_API void ln_log_softmax_rows(float *y, const float *x, int64_t rows,
                                 int64_t cols);
+/* y[r] = log sum_c exp(x[r, c]) over rows of cols >= 1 (max-shifted, the
+** sum in double). */
+LN_API void ln_logsumexp_rows(float *y, const float *x, int64_t rows, int64_t cols);
 
 /* Column sums of a [rows x cols] block: y[j] = sum_i x[i, j] (+ y[j] if
 ** accumulate). The bias gradient of Dense. */

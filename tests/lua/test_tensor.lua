@@ -227,6 +227,37 @@ test("softmax and log_softmax against a double reference, rows of 1 to 1000", fu
   near(y[{2, 3}], 3 - math.log(math.exp(1) + math.exp(2) + math.exp(3)), 1e-6)
 end)
 
+test("logsumexp along rows against a double reference, and its special rows", function()
+  for _, cols in ipairs({1, 7, 16, 17, 100, 1000}) do
+    local x = (ln.rand(6, cols) - 0.5) * 60
+    x[{2, 1}] = 85                              -- exp would overflow without the max
+    if cols > 3 then x[{3, 3}] = -math.huge end
+    local y, xv = x:logsumexp(2):totable(), x:totable()
+    local yk = x:logsumexp(2, true)
+    eq(yk:dim(), 2)
+    eq(yk:size(2), 1)
+    for r = 1, 6 do
+      local m = -math.huge
+      for c = 1, cols do m = math.max(m, xv[r][c]) end
+      local s = 0
+      for c = 1, cols do s = s + math.exp(xv[r][c] - m) end
+      local want = m + math.log(s)
+      assert(math.abs(y[r] - want) <= 2 ^ -22 * (math.abs(want) + 1),
+             ("cols %d row %d: %.9g vs %.9g"):format(cols, r, y[r], want))
+    end
+    -- along the first dim (the strided loop) the same values as the transpose's rows
+    local t = x:t():contiguous():logsumexp(2):totable()
+    local c1 = x:logsumexp(1):totable()
+    for c = 1, cols do assert(math.abs(c1[c] - t[c]) <= 2 ^ -22 * (math.abs(t[c]) + 1)) end
+  end
+  local x = ln.tensor({{-math.huge, -math.huge}, {1, math.huge}, {0 / 0, 1}, {1, 0 / 0}, {1000, 1000}})
+  local y = x:logsumexp(2)
+  eq(y[1], -math.huge)
+  eq(y[2], math.huge)
+  assert(y[3] ~= y[3] and y[4] ~= y[4], "NaN rows")
+  near(y[5], 1000 + math.log(2), 1e-3)
+end)
+
 test("the whole 2-norm: a double sum, the same on 1 and 2 threads", function()
   for _, n in ipairs({0, 1, 7, 4097, 140001}) do
     local x = (ln.rand(n) - 0.5) * 10
