@@ -368,14 +368,46 @@ double ln_rng_double(ln_rng *r) {
     return u01(b.v[0], b.v[1]);
 }
 
+/* ln_rng_u64's next k values (k a multiple of 16 on the vector path): words
+** 0 and 1 of the scalar stream's blocks, counter by counter */
+#ifdef RNG512
+__attribute__((target("avx512f"))) static void u64_block16(uint64_t *out, uint64_t ctr,
+                                                           uint64_t key) {
+    __m512i w0, w1, w2, w3;
+    philox16(ctr, TAG_SCALAR, key, &w0, &w1, &w2, &w3);
+    /* (w0 << 32) | w1 per lane: unpacking interleaves within 128-bit lanes
+    ** (lo: counters 0, 1, 4, 5, ...; hi: 2, 3, 6, 7, ...), put in order */
+    const __m512i lo = _mm512_unpacklo_epi32(w1, w0), hi = _mm512_unpackhi_epi32(w1, w0);
+    _mm512_storeu_si512(out, _mm512_permutex2var_epi64(lo, _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0), hi));
+    _mm512_storeu_si512(out + 8, _mm512_permutex2var_epi64(lo, _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4), hi));
+}
+#endif
+
+static void u64_stream(ln_rng *r, uint64_t *out, int64_t k) {
+    int64_t i = 0;
+#ifdef RNG512
+    if (ln__have_avx512f())
+        for (; i + 16 <= k; i += 16) {
+            u64_block16(out + i, r->counter, r->seed);
+            r->counter += 16;
+        }
+#endif
+    for (; i < k; i++) out[i] = ln_rng_u64(r);
+}
+
 void ln_rng_permutation(ln_rng *r, int64_t *perm, int64_t n) {
+    uint64_t draws[256];
     for (int64_t i = 0; i < n; i++) perm[i] = i;
-    for (int64_t i = n - 1; i > 0; i--) {
-        /* unbiased bound by 128-bit multiply (Lemire) */
-        uint64_t x = ln_rng_u64(r);
-        int64_t j = (int64_t)(((unsigned __int128)x * (uint64_t)(i + 1)) >> 64);
-        int64_t t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
+    for (int64_t i = n - 1; i > 0;) {
+        /* the next draws in bulk: the same values ln_rng_u64 gives one by one */
+        const int64_t k = i < 256 ? i : 256;
+        u64_stream(r, draws, k);
+        for (int64_t d = 0; d < k; d++, i--) {
+            /* unbiased bound by 128-bit multiply (Lemire) */
+            int64_t j = (int64_t)(((unsigned __int128)draws[d] * (uint64_t)(i + 1)) >> 64);
+            int64_t t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
     }
 }

@@ -32,6 +32,7 @@
 ** return copies.
 */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lua_tensor.h"
@@ -312,12 +313,15 @@ static int l_randn(lua_State *L) { return random_fill(L, 1, "randn"); }
 /* randperm(n): int32 1..n in a random order (seeded generator). */
 static int l_randperm(lua_State *L) {
     int64_t n = lnL_check_int(L, 1, "randperm", "n", 0, INT32_MAX);
-    ln_tensor *t = lnT_push(L, ln_tensor_new(lnL_ctx(), LN_INT32, 1, (int64_t[]){n}));
-    int64_t *perm = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(n ? n : 1), 0);
+    ln_tensor *t = lnT_push(L, ln_tensor_empty(lnL_ctx(), LN_INT32, 1, (int64_t[]){n}));
+    /* malloc, not a Lua userdata: freed at once, its block is reused by the
+    ** next call instead of faulting in fresh pages until a collection */
+    int64_t *perm = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    if (!perm) return luaL_error(L, "randperm: out of memory for %lld elements", (long long)n);
     ln_rng_permutation(ln_rng_global(), perm, n);
     int32_t *p = ln_i32(t);
     for (int64_t i = 0; i < n; i++) p[i] = (int32_t)perm[i] + 1;
-    lua_pop(L, 1);
+    free(perm);
     return 1;
 }
 

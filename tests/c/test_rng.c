@@ -210,6 +210,31 @@ START_TEST(statistics) {
 }
 END_TEST
 
+/* Permutations draw in bulk (16 Philox blocks at a time): the same
+** Fisher-Yates swaps as drawing ln_rng_u64 one by one, and the same
+** counter after, around the 16- and 256-draw edges. */
+START_TEST(permutation_is_fisher_yates) {
+    static const int64_t lens[] = {0, 1, 2, 16, 17, 18, 255, 256, 257, 258, 1000, 4099};
+    int64_t *p = malloc(4099 * sizeof *p), *q = malloc(4099 * sizeof *q);
+    for (size_t c = 0; c < sizeof lens / sizeof *lens; c++) {
+        const int64_t n = lens[c];
+        ln_rng a = {77, 0xFFFFFFF0u}, b = a;
+        ln_rng_permutation(&a, p, n);
+        for (int64_t i = 0; i < n; i++) q[i] = i;
+        for (int64_t i = n - 1; i > 0; i--) {
+            int64_t j = (int64_t)(((unsigned __int128)ln_rng_u64(&b) * (uint64_t)(i + 1)) >> 64);
+            int64_t t = q[i];
+            q[i] = q[j];
+            q[j] = t;
+        }
+        ck_assert_msg(n == 0 || memcmp(p, q, (size_t)n * sizeof *p) == 0, "n %lld", (long long)n);
+        ck_assert(a.counter == b.counter);
+    }
+    free(p);
+    free(q);
+}
+END_TEST
+
 START_TEST(seeds_and_permutations) {
     ln_rng a = {1, 0}, b = {1, 0}, c = {2, 0};
     ck_assert(ln_rng_u64(&a) == ln_rng_u64(&b));
@@ -234,6 +259,7 @@ int main(void) {
     tcase_add_test(tc, same_for_any_thread_count);
     tcase_add_test(tc, statistics);
     tcase_add_test(tc, seeds_and_permutations);
+    tcase_add_test(tc, permutation_is_fisher_yates);
     suite_add_tcase(s, tc);
     return lt_run(s);
 }
