@@ -108,7 +108,8 @@ LN_API void ln_reduce(ln_reduce_op op, float *y, const float *x,
                       int64_t outer, int64_t len, int64_t inner);
 
 /* Row-wise softmax of a [rows x cols] block: exp(x - max) / sum, the sum
-** in double in column order (the "softmax" activation's forward). */
+** in 16 double lanes in a fixed order, the same for any CPU and thread
+** count (the "softmax" activation's forward). */
 LN_API void ln_softmax_rows(float *y, const float *x, int64_t rows,
                             int64_t cols);
 /* Row-wise log-softmax. */
