@@ -12,6 +12,7 @@
 #include "lunet/overflow.h"
 #include "par_for.h"
 #include "tensor_bcast.h"
+#include "tensor_copy.h"
 
 int ln_value_fits(ln_dtype d, double v) {
     if (d == LN_FLOAT32) return 1;
@@ -26,65 +27,6 @@ void ln_set_f64(ln_tensor *t, int64_t i, double v) {
     case LN_INT32: ln_i32(t)[i] = (int32_t)v; break;
     case LN_UINT8: ln_u8(t)[i] = (uint8_t)v; break;
     }
-}
-
-/* Copy an n-d array given output shape and input strides (in elements):
-** out[i] = in[offset(i)], walked in fixed blocks with an odometer. */
-/* out (R x C, contiguous) = the transpose of in (C rows of ld elements,
-** the first R of each): 32 x 32 tiles, each read down its columns (in
-** contiguous) while its 32 output rows sit in L1 -- a carry per element
-** and a stride-ld read for each made t():contiguous() 2x PyTorch's time. */
-#define TR_TILE 32
-#define TR_TILE_COPY(T)                                                      \
-    do {                                                                     \
-        T *o = out;                                                          \
-        const T *s = in;                                                     \
-        for (int64_t c = c0; c < c1; c++)                                    \
-            for (int64_t r = r0; r < r1; r++) o[r * C + c] = s[r + c * ld];  \
-    } while (0)
-static void transpose_copy(void *out, const void *in, size_t es, int64_t R, int64_t C,
-                           int64_t ld) {
-    const int64_t nbr = (R + TR_TILE - 1) / TR_TILE;
-    LN_FOR(R * C, for (int64_t br = 0; br < nbr; br++) {
-        const int64_t r0 = br * TR_TILE, r1 = r0 + TR_TILE < R ? r0 + TR_TILE : R;
-        for (int64_t c0 = 0; c0 < C; c0 += TR_TILE) {
-            const int64_t c1 = c0 + TR_TILE < C ? c0 + TR_TILE : C;
-            if (es == 4) TR_TILE_COPY(uint32_t);
-            else TR_TILE_COPY(uint8_t);
-        }
-    });
-}
-
-static void strided_copy(void *out, const void *in, size_t es, int nd,
-                         const int64_t *shape, const int64_t *stride,
-                         int64_t n) {
-    if (nd == 2 && stride[0] == 1 && stride[1] >= shape[0]) { /* a transpose */
-        transpose_copy(out, in, es, shape[0], shape[1], stride[1]);
-        return;
-    }
-    int64_t nb = (n + LN_BC_BLOCK - 1) / LN_BC_BLOCK;
-    LN_FOR(n,
-    for (int64_t b = 0; b < nb; b++) {
-        int64_t c[LN_MAX_DIM], off = 0, lo = b * LN_BC_BLOCK;
-        int64_t hi = lo + LN_BC_BLOCK < n ? lo + LN_BC_BLOCK : n, r = lo;
-        for (int d = nd - 1; d >= 0; d--) {
-            c[d] = r % shape[d];
-            r /= shape[d];
-            off += c[d] * stride[d];
-        }
-        for (int64_t i = lo; i < hi; i++) {
-            if (es == 4)
-                ((uint32_t *)out)[i] = ((const uint32_t *)in)[off];
-            else
-                ((uint8_t *)out)[i] = ((const uint8_t *)in)[off];
-            for (int d = nd - 1; d >= 0; d--) {
-                off += stride[d];
-                if (++c[d] < shape[d]) break;
-                off -= stride[d] * shape[d];
-                c[d] = 0;
-            }
-        }
-    });
 }
 
 ln_tensor *ln_permute(ln_ctx *ctx, const ln_tensor *x, const int *perm) {
@@ -108,8 +50,8 @@ ln_tensor *ln_permute(ln_ctx *ctx, const ln_tensor *x, const int *perm) {
     }
     ln_tensor *y = ln_tensor_empty(ctx, x->dtype, nd, shape);
     if (!y || !y->numel) return y;
-    strided_copy(ln_data(y), ln_data(x), ln_dtype_size(x->dtype), nd, shape,
-                 stride, y->numel);
+    ln_strided_copy(ln_data(y), ln_data(x), ln_dtype_size(x->dtype), nd,
+                    shape, stride, y->numel);
     return y;
 }
 
@@ -307,6 +249,73 @@ ln_status ln_index_fill(ln_ctx *ctx, ln_tensor *x, int dim, const int64_t *idx,
     return LN_OK;
 }
 
+/* Is any index outside base .. base + size - 1? The indices' least and
+** greatest, in loops the compiler vectorises; the error's serial search
+** runs only when one is. */
+#define INDEX_SPAN(T)                                                        \
+    do {                                                                     \
+        const T *v = (const T *)ln_data(idx);                                \
+        T lo = v[0], hi = v[0];                                              \
+        LN_PRAGMA_(omp simd reduction(min : lo) reduction(max : hi))         \
+        for (int64_t i = 1; i < idx->numel; i++) {                           \
+            lo = v[i] < lo ? v[i] : lo;                                      \
+            hi = v[i] > hi ? v[i] : hi;                                      \
+        }                                                                    \
+        return lo < base || (int64_t)hi - base >= size;                      \
+    } while (0)
+LN_CLONES static int any_index_outside(const ln_tensor *idx, int64_t base,
+                                      int64_t size) {
+    if (idx->numel == 0) return 0;
+    if (idx->dtype == LN_INT32) INDEX_SPAN(int32_t);
+    INDEX_SPAN(uint8_t);
+}
+
+/* y's rows r0..r1: rows along idx's last dim longer than 1 (dim `in`,
+** the dims after it are 1s), so that a column of indices is one row. x's
+** offset steps with an odometer over the dims before `in`; the index gives
+** dim's part. */
+#define GATHER_ROW(TI, TE)                                                   \
+    do {                                                                     \
+        const TI *ix = (const TI *)ln_data(idx) + r * L;                     \
+        TE *o = (TE *)ln_data(y) + r * L;                                    \
+        const TE *s = (const TE *)ln_data(x) + off;                          \
+        if (xi == 0)                                                         \
+            for (int64_t j = 0; j < L; j++) o[j] = s[(ix[j] - base) * xd];   \
+        else                                                                 \
+            for (int64_t j = 0; j < L; j++)                                  \
+                o[j] = s[j * xi + (ix[j] - base) * xd];                      \
+    } while (0)
+
+static void gather_rows(ln_tensor *y, const ln_tensor *x, int dim,
+                        const ln_tensor *idx, int in, int64_t base, int64_t r0,
+                        int64_t r1) {
+    int64_t xs[LN_MAX_DIM], c[LN_MAX_DIM], s = 1, off = 0, r = r0;
+    for (int d = x->ndim - 1; d >= 0; d--) {
+        xs[d] = d == dim ? 0 : s; /* dim's offset comes from the index */
+        s *= x->shape[d];
+    }
+    int64_t L = idx->shape[in], xi = xs[in];
+    int64_t xd = ln_dims_prod(x->shape, dim + 1, x->ndim);
+    for (int d = in - 1; d >= 0; d--) {
+        c[d] = r % idx->shape[d];
+        r /= idx->shape[d];
+        off += c[d] * xs[d];
+    }
+    int wide = x->dtype != LN_UINT8, i32 = idx->dtype == LN_INT32;
+    for (r = r0; r < r1; r++) {
+        if (wide && i32) GATHER_ROW(int32_t, uint32_t);
+        else if (wide) GATHER_ROW(uint8_t, uint32_t);
+        else if (i32) GATHER_ROW(int32_t, uint8_t);
+        else GATHER_ROW(uint8_t, uint8_t);
+        for (int d = in - 1; d >= 0; d--) {
+            off += xs[d];
+            if (++c[d] < idx->shape[d]) break;
+            off -= xs[d] * idx->shape[d];
+            c[d] = 0;
+        }
+    }
+}
+
 ln_tensor *ln_gather(ln_ctx *ctx, const ln_tensor *x, int dim,
                      const ln_tensor *idx, int64_t base) {
     char a[128], b[128];
@@ -325,8 +334,8 @@ ln_tensor *ln_gather(ln_ctx *ctx, const ln_tensor *x, int dim,
                 "tensor, got float32 (use :int())");
         return NULL;
     }
-    /* Validate first (serially: the first bad index is reported). */
-    for (int64_t i = 0; i < idx->numel; i++) {
+    int bad = any_index_outside(idx, base, x->shape[dim]);
+    for (int64_t i = 0; bad && i < idx->numel; i++) {
         int64_t k = (int64_t)ln_get_f64(idx, i) - base;
         if (k < 0 || k >= x->shape[dim]) {
             ln_fail(ctx, LN_E_ARG, "gather: index %lld (at flat position %lld) "
@@ -338,25 +347,14 @@ ln_tensor *ln_gather(ln_ctx *ctx, const ln_tensor *x, int dim,
     }
     ln_tensor *y = ln_tensor_empty(ctx, x->dtype, idx->ndim, idx->shape);
     if (!y || !y->numel) return y;
-    int nd = x->ndim;
-    int64_t xs[LN_MAX_DIM], s = 1;
-    for (int i = nd - 1; i >= 0; i--) {
-        xs[i] = s;
-        s *= x->shape[i];
-    }
-    size_t es = ln_dtype_size(x->dtype);
-    int64_t n = y->numel;
-    LN_FOR(n,
-    for (int64_t i = 0; i < n; i++) {
-        int64_t r = i, off = 0;
-        for (int d = nd - 1; d >= 0; d--) {
-            int64_t c = r % idx->shape[d];
-            r /= idx->shape[d];
-            if (d == dim) c = (int64_t)ln_get_f64(idx, i) - base;
-            off += c * xs[d];
-        }
-        memcpy((char *)ln_data(y) + (size_t)i * es,
-               (const char *)ln_data(x) + (size_t)off * es, es);
+    int in = idx->ndim - 1;
+    while (in > 0 && idx->shape[in] == 1) in--;
+    int64_t L = idx->shape[in], rows = y->numel / L;
+    int64_t rb = L >= LN_BC_BLOCK ? 1 : LN_BC_BLOCK / L;
+    int64_t nb = (rows + rb - 1) / rb;
+    LN_FOR(y->numel, for (int64_t k = 0; k < nb; k++) {
+        int64_t r1 = (k + 1) * rb < rows ? (k + 1) * rb : rows;
+        gather_rows(y, x, dim, idx, in, base, k * rb, r1);
     });
     return y;
 }
@@ -441,8 +439,8 @@ ln_tensor *ln_region_read(ln_ctx *ctx, const ln_tensor *x, const ln_region *r) {
     ln_tensor *y = ln_tensor_empty(ctx, x->dtype, r->nd, r->shape);
     if (!y || !y->numel) return y;
     size_t es = ln_dtype_size(x->dtype);
-    strided_copy(ln_data(y), (const char *)ln_data(x) + (size_t)r->offset * es,
-                 es, r->nd, r->shape, r->stride, y->numel);
+    ln_strided_copy(ln_data(y), (const char *)ln_data(x) + (size_t)r->offset * es,
+                    es, r->nd, r->shape, r->stride, y->numel);
     return y;
 }
 
