@@ -159,6 +159,12 @@ int64_t ln_memory_live_bytes(void) { return live; }
 
 int64_t ln_memory_made_bytes(void) { return made; }
 
+int64_t ln_memory_block_bytes(int64_t bytes) {
+    size_t size;
+    class_up(bytes > 0 ? (size_t)bytes : 0, &size);
+    return (int64_t)size;
+}
+
 void ln_memory_get_stats(ln_memory_stats *s) {
     pthread_mutex_lock(&lock);
     s->live_bytes = live;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lua_common.h"
+#include "lunet/memory.h"
 
 static ln_ctx the_ctx;
 
@@ -40,7 +41,8 @@ const char *lnL_check_path(lua_State *L, int idx, const char *fn) {
 
 void lnL_push_tensor(lua_State *L, ln_tensor *t) {
     if (!t) lnL_raise(L);
-    lnL_gc_check(L); /* before the box exists: t is not collectable */
+    /* before the box exists: t is not collectable */
+    lnL_gc_check(L, ln_memory_block_bytes(t->numel * (int64_t)ln_dtype_size(t->dtype)));
     ln_tensor **box = lua_newuserdatauv(L, sizeof *box, 0);
     *box = t;
     luaL_setmetatable(L, LN_TENSOR_MT);
@@ -53,12 +55,15 @@ void lnL_push_tensor_ref(lua_State *L, ln_tensor *t) {
 
 ln_tensor *lnL_test_tensor(lua_State *L, int idx) {
     ln_tensor **box = luaL_testudata(L, idx, LN_TENSOR_MT);
-    return box ? *box : NULL;
+    if (!box) return NULL;
+    lnL_gc_check(L, 0); /* the argument is on the stack, so kept */
+    return *box;
 }
 
 ln_tensor *lnL_check_tensor(lua_State *L, int idx) {
     ln_tensor **box = luaL_checkudata(L, idx, LN_TENSOR_MT);
     if (!*box) luaL_argerror(L, idx, "tensor is closed");
+    lnL_gc_check(L, 0);
     return *box;
 }
 

@@ -28,9 +28,13 @@ void lnL_check(lua_State *L, ln_status st);
 
 /* Push t, taking over the caller's reference (t == NULL raises ctx). */
 void lnL_push_tensor(lua_State *L, ln_tensor *t);
-/* Run a full collection when tensor storages have grown past the trigger
-** (lua_memory.c); lnL_push_tensor calls it. */
-void lnL_gc_check(lua_State *L);
+/* Collect when tensor storages have grown past the trigger, or run a young
+** collection every young headroom of new storage (lua_memory.c), not
+** counting `fresh` bytes just made for the result about to be pushed.
+** lnL_push_tensor calls it, and so do lnL_check_tensor/lnL_test_tensor
+** when they find a tensor argument: at an operation's start, before its
+** result is made, so the result can take the block of one just dead. */
+void lnL_gc_check(lua_State *L, int64_t fresh);
 /* Push t, adding a reference (the caller keeps its own). */
 void lnL_push_tensor_ref(lua_State *L, ln_tensor *t);
 /* The tensor at idx (borrowed); raises naming `fn` if idx is not one. */

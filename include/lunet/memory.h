@@ -42,6 +42,9 @@ LN_API int64_t ln_memory_live_bytes(void);
 /* Bytes of storages made since the process started (capacity; never
 ** decreases): the young collections' clock. */
 LN_API int64_t ln_memory_made_bytes(void);
+/* The most storage bytes a tensor of `bytes` bytes of elements takes (its
+** size class): what ln_memory_made_bytes() grows by when it is made. */
+LN_API int64_t ln_memory_block_bytes(int64_t bytes);
 /* Set the cache's bound in bytes (blocks beyond it are released at once);
 ** 0 disables the cache. Negative values count as 0. */
 LN_API void ln_memory_set_cache_limit(int64_t bytes);

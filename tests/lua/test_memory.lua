@@ -84,6 +84,21 @@ test("young collections free a loop's temporaries between full ones", function()
   raises(function() ln.memory.set_young_headroom(-1) end, "set_young_headroom", ">= 0")
 end)
 
+test("a large result takes the block of the one that died before the call", function()
+  local a, b = ln.rand(2000000), ln.rand(2000000)    -- 8 MB each, results 16 MB
+  collectgarbage()
+  local s0, R = ln.memory.stats(), 16 * MB
+  assert(s0.live_bytes + 2 * R > s0.peak_bytes + R / 2, "the peak is already too high to tell")
+  for _ = 1, 10 do local r = ln.cat({a, b}) end
+  local s1 = ln.memory.stats()
+  -- the young collection runs when cat reads its arguments, before its
+  -- result is made: the last result is freed first, and its block reused
+  assert(s1.peak_bytes <= math.max(s0.peak_bytes, s0.live_bytes + R + MB),
+         string.format("two results alive at once: peak %.1f MB, live %.1f MB",
+                       s1.peak_bytes / MB, s0.live_bytes / MB))
+  assert(s1.cache_misses - s0.cache_misses <= 1, "new blocks " .. (s1.cache_misses - s0.cache_misses))
+end)
+
 test("tensors that grew old are freed by full collections, within the trigger", function()
   local a = ln.rand(30000)
   collectgarbage()
