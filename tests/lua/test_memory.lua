@@ -96,7 +96,9 @@ test("a large result takes the block of the one that died before the call", func
   assert(s1.peak_bytes <= math.max(s0.peak_bytes, s0.live_bytes + R + MB),
          string.format("two results alive at once: peak %.1f MB, live %.1f MB",
                        s1.peak_bytes / MB, s0.live_bytes / MB))
-  assert(s1.cache_misses - s0.cache_misses <= 1, "new blocks " .. (s1.cache_misses - s0.cache_misses))
+  if s0.cache_limit >= 4 * R then                      -- sanitizer builds run without the cache
+    assert(s1.cache_misses - s0.cache_misses <= 1, "new blocks " .. (s1.cache_misses - s0.cache_misses))
+  end
 end)
 
 test("tensors that grew old are freed by full collections, within the trigger", function()
