@@ -272,48 +272,57 @@ LN_CLONES static int any_index_outside(const ln_tensor *idx, int64_t base,
 
 /* y's rows r0..r1: rows along idx's last dim longer than 1 (dim `in`,
 ** the dims after it are 1s), so that a column of indices is one row. x's
-** offset steps with an odometer over the dims before `in`; the index gives
-** dim's part. */
-#define GATHER_ROW(TI, TE)                                                   \
-    do {                                                                     \
-        const TI *ix = (const TI *)ln_data(idx) + r * L;                     \
-        TE *o = (TE *)ln_data(y) + r * L;                                    \
-        const TE *s = (const TE *)ln_data(x) + off;                          \
-        if (xi == 0)                                                         \
-            for (int64_t j = 0; j < L; j++) o[j] = s[(ix[j] - base) * xd];   \
-        else                                                                 \
-            for (int64_t j = 0; j < L; j++)                                  \
-                o[j] = s[j * xi + (ix[j] - base) * xd];                      \
-    } while (0)
+** offset steps with an odometer over the dims before `in` (one multiply
+** for a matrix of indices); the index gives dim's part. One function per
+** pair of dtypes: a row of five indices is mostly this loop's overhead,
+** and the fewer instructions between loads, the more loads in flight. */
+#define GATHER_ROWS(NAME, TI, TE)                                            \
+    static void NAME(TE *o, const TE *s, const TI *ix, const ln_gather_walk *w, \
+                     int64_t r0, int64_t r1) {                               \
+        const int64_t L = w->L, xi = w->xi, xd = w->xd, base = w->base;      \
+        int64_t c[LN_MAX_DIM], off = 0, r = r0;                              \
+        for (int d = w->in - 1; d >= 0; d--) {                               \
+            c[d] = r % w->shape[d];                                          \
+            r /= w->shape[d];                                                \
+            off += c[d] * w->xs[d];                                          \
+        }                                                                    \
+        for (r = r0; r < r1; r++) {                                          \
+            const TI *ir = ix + r * L;                                       \
+            TE *orow = o + r * L;                                            \
+            const TE *sr = s + (w->in == 1 ? r * w->xs[0] : off);            \
+            if (xi == 0)                                                     \
+                for (int64_t j = 0; j < L; j++) orow[j] = sr[(ir[j] - base) * xd]; \
+            else                                                             \
+                for (int64_t j = 0; j < L; j++)                              \
+                    orow[j] = sr[j * xi + (ir[j] - base) * xd];              \
+            for (int d = w->in - 1; d >= 0 && w->in > 1; d--) {              \
+                off += w->xs[d];                                             \
+                if (++c[d] < w->shape[d]) break;                             \
+                off -= w->xs[d] * w->shape[d];                               \
+                c[d] = 0;                                                    \
+            }                                                                \
+        }                                                                    \
+    }
 
-static void gather_rows(ln_tensor *y, const ln_tensor *x, int dim,
-                        const ln_tensor *idx, int in, int64_t base, int64_t r0,
-                        int64_t r1) {
-    int64_t xs[LN_MAX_DIM], c[LN_MAX_DIM], s = 1, off = 0, r = r0;
-    for (int d = x->ndim - 1; d >= 0; d--) {
-        xs[d] = d == dim ? 0 : s; /* dim's offset comes from the index */
-        s *= x->shape[d];
-    }
-    int64_t L = idx->shape[in], xi = xs[in];
-    int64_t xd = ln_dims_prod(x->shape, dim + 1, x->ndim);
-    for (int d = in - 1; d >= 0; d--) {
-        c[d] = r % idx->shape[d];
-        r /= idx->shape[d];
-        off += c[d] * xs[d];
-    }
+typedef struct ln_gather_walk {
+    int in;                    /* the rows' dim */
+    int64_t L, xi, xd, base;   /* row length, x's steps along it and dim */
+    int64_t shape[LN_MAX_DIM]; /* idx's */
+    int64_t xs[LN_MAX_DIM];    /* x's strides, 0 along dim */
+} ln_gather_walk;
+
+GATHER_ROWS(gather_i32_4, int32_t, uint32_t)
+GATHER_ROWS(gather_u8_4, uint8_t, uint32_t)
+GATHER_ROWS(gather_i32_1, int32_t, uint8_t)
+GATHER_ROWS(gather_u8_1, uint8_t, uint8_t)
+
+static void gather_rows(ln_tensor *y, const ln_tensor *x, const ln_tensor *idx,
+                        const ln_gather_walk *w, int64_t r0, int64_t r1) {
     int wide = x->dtype != LN_UINT8, i32 = idx->dtype == LN_INT32;
-    for (r = r0; r < r1; r++) {
-        if (wide && i32) GATHER_ROW(int32_t, uint32_t);
-        else if (wide) GATHER_ROW(uint8_t, uint32_t);
-        else if (i32) GATHER_ROW(int32_t, uint8_t);
-        else GATHER_ROW(uint8_t, uint8_t);
-        for (int d = in - 1; d >= 0; d--) {
-            off += xs[d];
-            if (++c[d] < idx->shape[d]) break;
-            off -= xs[d] * idx->shape[d];
-            c[d] = 0;
-        }
-    }
+    if (wide && i32) gather_i32_4(ln_data(y), ln_data(x), ln_data(idx), w, r0, r1);
+    else if (wide) gather_u8_4(ln_data(y), ln_data(x), ln_data(idx), w, r0, r1);
+    else if (i32) gather_i32_1(ln_data(y), ln_data(x), ln_data(idx), w, r0, r1);
+    else gather_u8_1(ln_data(y), ln_data(x), ln_data(idx), w, r0, r1);
 }
 
 ln_tensor *ln_gather(ln_ctx *ctx, const ln_tensor *x, int dim,
@@ -347,14 +356,22 @@ ln_tensor *ln_gather(ln_ctx *ctx, const ln_tensor *x, int dim,
     }
     ln_tensor *y = ln_tensor_empty(ctx, x->dtype, idx->ndim, idx->shape);
     if (!y || !y->numel) return y;
-    int in = idx->ndim - 1;
-    while (in > 0 && idx->shape[in] == 1) in--;
-    int64_t L = idx->shape[in], rows = y->numel / L;
-    int64_t rb = L >= LN_BC_BLOCK ? 1 : LN_BC_BLOCK / L;
+    ln_gather_walk w = {.in = idx->ndim - 1, .base = base};
+    while (w.in > 0 && idx->shape[w.in] == 1) w.in--;
+    int64_t st = 1;
+    for (int d = x->ndim - 1; d >= 0; d--) {
+        w.xs[d] = d == dim ? 0 : st; /* dim's offset comes from the index */
+        w.shape[d] = idx->shape[d];
+        st *= x->shape[d];
+    }
+    w.L = idx->shape[w.in];
+    w.xi = w.xs[w.in];
+    w.xd = ln_dims_prod(x->shape, dim + 1, x->ndim);
+    int64_t rows = y->numel / w.L, rb = w.L >= LN_BC_BLOCK ? 1 : LN_BC_BLOCK / w.L;
     int64_t nb = (rows + rb - 1) / rb;
     LN_FOR(y->numel, for (int64_t k = 0; k < nb; k++) {
         int64_t r1 = (k + 1) * rb < rows ? (k + 1) * rb : rows;
-        gather_rows(y, x, dim, idx, in, base, k * rb, r1);
+        gather_rows(y, x, idx, &w, k * rb, r1);
     });
     return y;
 }

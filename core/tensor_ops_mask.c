@@ -288,6 +288,18 @@ ln_tensor *ln_masked_select(ln_ctx *ctx, const ln_tensor *x,
     return y;
 }
 
+/* p[i] = m[i] ? v : p[i] for one-element cells, blocks [lo, hi): a blend
+** the compiler vectorises (a branch per element mispredicted on half of a
+** random mask: 0.99x PyTorch's out-of-place masked_fill at 30k). */
+#define FILL_BLEND(NAME, T)                                                  \
+    LN_CLONES static void NAME(T *p, const uint8_t *m, T v, int64_t lo,       \
+                               int64_t hi) {                                 \
+        LN_PRAGMA_(omp simd)                                                 \
+        for (int64_t i = lo; i < hi; i++) p[i] = m[i] ? v : p[i];            \
+    }
+FILL_BLEND(fill_blend4, uint32_t)
+FILL_BLEND(fill_blend1, uint8_t)
+
 ln_status ln_masked_fill(ln_ctx *ctx, ln_tensor *x, const ln_tensor *mask,
                          double v) {
     int64_t cell;
@@ -298,6 +310,18 @@ ln_status ln_masked_fill(ln_ctx *ctx, ln_tensor *x, const ln_tensor *mask,
                        "fit in %s", v, ln_dtype_name(x->dtype));
     const uint8_t *m = ln_u8(mask);
     int64_t n = mask->numel;
+    if (cell == 1) {
+        union { float f; int32_t i; uint32_t u; } w;
+        if (x->dtype == LN_FLOAT32) w.f = (float)v;
+        else w.i = (int32_t)v;
+        int64_t nb = (n + MASK_BLOCK - 1) / MASK_BLOCK;
+        LN_FOR(n, for (int64_t b = 0; b < nb; b++) {
+            int64_t hi = (b + 1) * MASK_BLOCK < n ? (b + 1) * MASK_BLOCK : n;
+            if (x->dtype == LN_UINT8) fill_blend1(ln_u8(x), m, (uint8_t)v, b * MASK_BLOCK, hi);
+            else fill_blend4(ln_data(x), m, w.u, b * MASK_BLOCK, hi);
+        });
+        return LN_OK;
+    }
 #define FILL(T, ACC)                                                          \
     do {                                                                      \
         T *p = ACC(x), val = (T)v;                                            \

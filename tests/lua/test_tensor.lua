@@ -444,6 +444,30 @@ test("mask selection and assignment", function()
   raises(function() return X[ln.ones(4)] end, "float32 tensor of shape (4,) cannot index")
 end)
 
+test("masked_fill by elements: every dtype, past a block and the parallel size", function()
+  local before = ln.get_num_threads()
+  for _, n in ipairs{1, 15, 4097, 140001} do
+    for _, dtype in ipairs{"float32", "int32", "uint8"} do
+      local m = ln.rand(n):gt(0.5)
+      local base = (ln.rand(n) * 100):floor():type(dtype)
+      local fill = dtype == "float32" and -2.5 or 7
+      local want, mv, bv = {}, m:totable(), base:totable()
+      for i = 1, n do want[i] = mv[i] ~= 0 and fill or bv[i] end
+      for _, threads in ipairs{1, 2} do
+        ln.set_num_threads(threads)
+        local got = base:clone():masked_fill(m, fill):totable()
+        for i = 1, n do
+          if got[i] ~= want[i] then
+            error(string.format("%s n=%d, %d threads: element %d is %s, want %s",
+                                dtype, n, threads, i, got[i], want[i]))
+          end
+        end
+      end
+    end
+  end
+  ln.set_num_threads(before)
+end)
+
 test("gather by index tensor", function()
   local X = ln.arange(12):reshape(4, 3)
   local idx = ln.tensor({4, 1, 4}, "int32")
