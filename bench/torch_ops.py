@@ -20,6 +20,7 @@ for n in sizes:
     mask = a > 0.5
     rows = n // 100
     gidx = (torch.rand(rows, 1) * 100).long()
+    gidx5 = (torch.rand(rows, 5) * 100).long()
     ridx = torch.randperm(rows)
     labels = (torch.rand(n // 10) * 10).long()
     x32, w = torch.rand(32, 784), torch.rand(784, 300)
@@ -42,9 +43,12 @@ for n in sizes:
            ("lse", lambda: m.logsumexp(1)), ("gather", lambda: m.gather(1, gidx)),
            ("index", lambda: m.index_select(0, ridx)),
            ("permute", lambda: cube.permute(2, 0, 1).contiguous()),
-           ("mfill", lambda: a.masked_fill(mask, 0)), ("eq", lambda: a == b),
+           ("mfill", lambda: a.masked_fill_(mask, 0)), ("eq", lambda: a == b),
            ("maximum", lambda: torch.maximum(a, b)), ("subs", lambda: a - 0.5),
            ("argmin", lambda: a.argmin()), ("stack", lambda: torch.stack([a, b])),
            ("onehot", lambda: torch.nn.functional.one_hot(labels, 10)),
-           ("randperm", lambda: torch.randperm(n)), ("mm32", lambda: x32 @ w)]
+           ("randperm", lambda: torch.randperm(n)), ("mm32", lambda: x32 @ w),
+           ("gather5", lambda: m.gather(1, gidx5)),
+           ("perm132", lambda: cube.permute(0, 2, 1).contiguous()),
+           ("perm213", lambda: cube.permute(1, 0, 2).contiguous())]
     print("torch n=%d " % n + " ".join("%s %.1f" % (k, best(f, reps)) for k, f in ops))
