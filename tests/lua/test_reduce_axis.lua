@@ -188,6 +188,24 @@ test("sums along an axis: float32 partials of <= 8 terms, not a float32 running 
   end
 end)
 
+test("rows summed eight at a time give each row's own bits", function()
+  -- sum/mean along the last axis finish eight rows together (their pairs
+  -- taken across rows); each must equal the row summed alone
+  for _, shape in ipairs({{19, 100}, {8, 7}, {23, 513}, {9, 1}, {16, 64}}) do
+    local m = ln.randn(shape[1], shape[2]) * 1000 + ln.rand(shape[1], shape[2])
+    for _, op in ipairs({"sum", "mean"}) do
+      local all = m[op](m, 2):flatten():totable()
+      for i = 1, shape[1] do
+        local alone = m:narrow(1, i, 1)[op](m:narrow(1, i, 1), 2):flatten():totable()[1]
+        if all[i] ~= alone then
+          error(string.format("%s of %dx%d: row %d is %.9g, alone %.9g", op, shape[1],
+                              shape[2], i, all[i], alone))
+        end
+      end
+    end
+  end
+end)
+
 test("whole-tensor max/min/argmax/argmin/var/std: the rule and a double reference",
      function()
   ln.random.seed(13)
