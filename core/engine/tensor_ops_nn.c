@@ -209,25 +209,7 @@ ln_tensor *ln_softmax_dim(ln_ctx *ctx, const ln_tensor *x, int dim,
         else ln_softmax_rows(py, px, outer, len);
         return y;
     }
-    int64_t nout = outer * inner;
-LN_FOR(x->numel,
-    for (int64_t oi = 0; oi < nout; oi++) {
-        const float *p = px + (oi / inner) * len * inner + oi % inner;
-        float *q = py + (oi / inner) * len * inner + oi % inner;
-        float m = p[0];
-        for (int64_t l = 1; l < len; l++) m = p[l * inner] > m ? p[l * inner] : m;
-        if (take_log) {
-            double s = 0;
-            for (int64_t l = 0; l < len; l++) s += exp((double)(p[l * inner] - m));
-            float lse = m + (float)log(s);
-            for (int64_t l = 0; l < len; l++) q[l * inner] = p[l * inner] - lse;
-        } else {
-            float s = 0;
-            for (int64_t l = 0; l < len; l++) s += (q[l * inner] = expf(p[l * inner] - m));
-            float inv = 1.0f / s;
-            for (int64_t l = 0; l < len; l++) q[l * inner] *= inv;
-        }
-    });
+    ln_softmax_cols(py, px, outer, len, inner, take_log);
     return y;
 }
 
@@ -272,24 +254,12 @@ ln_tensor *ln_logsumexp(ln_ctx *ctx, const ln_tensor *x, int dim, int keepdim) {
     split_dim(x, dim, &outer, &len, &inner);
     const float *px = ln_f32(x);
     float *py = ln_f32(y);
-    int64_t nout = outer * inner;
-    if (inner == 1 && len >= 1) { /* rows: the vector kernel */
-        ln_logsumexp_rows(py, px, outer, len);
+    if (len < 1) { /* empty: -inf (log of an empty sum) */
+        for (int64_t i = 0; i < outer * inner; i++) py[i] = -INFINITY;
         return y;
     }
-LN_FOR(x->numel,
-    for (int64_t oi = 0; oi < nout; oi++) {
-        const float *p = px + (oi / inner) * len * inner + oi % inner;
-        float m = len ? p[0] : -INFINITY;
-        for (int64_t l = 1; l < len; l++) m = p[l * inner] > m ? p[l * inner] : m;
-        if (isinf(m)) {
-            py[oi] = m; /* all -inf (or empty): -inf; any +inf: +inf */
-            continue;
-        }
-        double s = 0;
-        for (int64_t l = 0; l < len; l++) s += exp((double)(p[l * inner] - m));
-        py[oi] = (float)((double)m + log(s));
-    });
+    if (inner == 1) ln_logsumexp_rows(py, px, outer, len);
+    else ln_logsumexp_cols(py, px, outer, len, inner);
     return y;
 }
 

@@ -118,6 +118,14 @@ LN_API void ln_log_softmax_rows(float *y, const float *x, int64_t rows,
 /* y[r] = log sum_c exp(x[r, c]) over rows of cols >= 1 (max-shifted, the
 ** sum in double). */
 LN_API void ln_logsumexp_rows(float *y, const float *x, int64_t rows, int64_t cols);
+/* The same along a dim with elements after it: x is [outer x len x inner],
+** each of the outer * inner columns taken over len (y as x; logsumexp's y
+** [outer x inner]). The max as the rows' rule, the exponentials in
+** vectors, each column's sum in double adding the len rows in order. */
+LN_API void ln_softmax_cols(float *y, const float *x, int64_t outer, int64_t len,
+                            int64_t inner, int take_log);
+LN_API void ln_logsumexp_cols(float *y, const float *x, int64_t outer, int64_t len,
+                              int64_t inner);
 
 /* Column sums of a [rows x cols] block: y[j] = sum_i x[i, j] (+ y[j] if
 ** accumulate). The bias gradient of Dense. */

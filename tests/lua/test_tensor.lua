@@ -258,6 +258,47 @@ test("logsumexp along rows against a double reference, and its special rows", fu
   near(y[5], 1000 + math.log(2), 1e-3)
 end)
 
+test("softmax family along a dim with elements after it: as the rows of the transpose", function()
+  -- the column kernels (64 columns a piece) against the row kernels above,
+  -- on the same numbers moved into rows; sums in double either way
+  local function close(a, b, what)
+    local av, bv = a:flatten():totable(), b:flatten():totable()
+    for i = 1, #av do
+      local x, y = av[i], bv[i]
+      local ok = (x ~= x and y ~= y) or x == y or math.abs(x - y) <= 2 ^ -21 * (math.abs(y) + 1)
+      if not ok then error(("%s: element %d is %.9g, rows give %.9g"):format(what, i, x, y), 2) end
+    end
+  end
+  for _, s in ipairs({{1, 7, 3}, {3, 100, 64}, {2, 17, 65}, {1, 1, 130}, {2, 33, 200}}) do
+    local x = (ln.rand(s[1], s[2], s[3]) - 0.5) * 60
+    x[{1, 1, 1}] = 85                                  -- exp would overflow without the max
+    if s[2] > 3 then x[{1, 3, 2}] = -math.huge end     -- a zero probability
+    if s[3] > 66 then
+      for l = 1, s[2] do x[{1, l, 65}] = -math.huge end -- a column of -inf
+      x[{1, 1, 66}] = math.huge
+      x[{1, s[2], 64}] = 0 / 0
+    end
+    local xt = x:transpose(2, 3):contiguous()
+    local what = table.concat(s, "x")
+    close(x:softmax(2), xt:softmax(3):transpose(2, 3):contiguous(), "softmax " .. what)
+    close(x:log_softmax(2), xt:log_softmax(3):transpose(2, 3):contiguous(), "log_softmax " .. what)
+    close(x:logsumexp(2), xt:logsumexp(3), "logsumexp " .. what)
+    if s[3] > 66 then
+      eq(x:logsumexp(2)[{1, 65}], -math.huge)
+      eq(x:logsumexp(2)[{1, 66}], math.huge)
+      local nan = x:logsumexp(2)[{1, 64}]
+      assert(nan ~= nan, "a NaN column")
+    end
+  end
+  local x = ln.randn(4, 300, 130)                      -- past the parallel size
+  local before = ln.get_num_threads()
+  ln.set_num_threads(1)
+  local a, b = x:softmax(2), x:logsumexp(2)
+  ln.set_num_threads(2)
+  assert(x:softmax(2):equal(a) and x:logsumexp(2):equal(b), "1 and 2 threads differ")
+  ln.set_num_threads(before)
+end)
+
 test("the whole 2-norm: a double sum, the same on 1 and 2 threads", function()
   for _, n in ipairs({0, 1, 7, 4097, 140001}) do
     local x = (ln.rand(n) - 0.5) * 10
