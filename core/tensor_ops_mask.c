@@ -58,20 +58,25 @@ CMP_BLOCK(cmp_i32_block, int32_t)
 CMP_BLOCK(cmp_u8_block, uint8_t)
 #undef CMP_BLOCK
 
-/* Elements [lo, hi) of two float32 tensors of one shape, compared in float
-** (exactly as in double: widening a float is exact) */
-LN_CLONES static void cmp_f32_pair_block(uint8_t *m, const float *p, const float *q,
-                                         ln_binary_op op, int64_t lo, int64_t hi) {
-    switch (op) {
-    case LN_B_EQ: CMP_LOOP(p[i] == q[i]); break;
-    case LN_B_NE: CMP_LOOP(p[i] != q[i]); break;
-    case LN_B_LT: CMP_LOOP(p[i] < q[i]); break;
-    case LN_B_LE: CMP_LOOP(p[i] <= q[i]); break;
-    case LN_B_GT: CMP_LOOP(p[i] > q[i]); break;
-    case LN_B_GE: CMP_LOOP(p[i] >= q[i]); break;
-    default: break;
+/* Elements [lo, hi) of two tensors of one shape and dtype, compared in
+** their type (exactly as in double: widening is exact) */
+#define CMP_PAIR_BLOCK(NAME, T)                                              \
+    LN_CLONES static void NAME(uint8_t *m, const T *p, const T *q,           \
+                               ln_binary_op op, int64_t lo, int64_t hi) {    \
+        switch (op) {                                                        \
+        case LN_B_EQ: CMP_LOOP(p[i] == q[i]); break;                         \
+        case LN_B_NE: CMP_LOOP(p[i] != q[i]); break;                         \
+        case LN_B_LT: CMP_LOOP(p[i] < q[i]); break;                          \
+        case LN_B_LE: CMP_LOOP(p[i] <= q[i]); break;                         \
+        case LN_B_GT: CMP_LOOP(p[i] > q[i]); break;                          \
+        case LN_B_GE: CMP_LOOP(p[i] >= q[i]); break;                         \
+        default: break;                                                      \
+        }                                                                    \
     }
-}
+CMP_PAIR_BLOCK(cmp_f32_pair_block, float)
+CMP_PAIR_BLOCK(cmp_i32_pair_block, int32_t)
+CMP_PAIR_BLOCK(cmp_u8_pair_block, uint8_t)
+#undef CMP_PAIR_BLOCK
 #undef CMP_LOOP
 
 ln_tensor *ln_compare_scalar(ln_ctx *ctx, ln_binary_op op, const ln_tensor *x,
@@ -108,12 +113,16 @@ ln_tensor *ln_compare(ln_ctx *ctx, ln_binary_op op, const ln_tensor *x,
     ln_tensor *z = ln_tensor_empty(ctx, LN_UINT8, bc.nd, bc.shape);
     if (!z) return NULL;
     uint8_t *m = ln_u8(z);
-    if (x->dtype == LN_FLOAT32 && y->dtype == LN_FLOAT32 && ln_shape_equal(x, y)) {
+    if (x->dtype == y->dtype && ln_shape_equal(x, y)) {
         const int64_t n = x->numel, nb = (n + MASK_BLOCK - 1) / MASK_BLOCK;
-        const float *p = ln_f32(x), *q = ln_f32(y);
+        const void *p = ln_data(x), *q = ln_data(y);
         LN_FOR(n, for (int64_t b = 0; b < nb; b++) {
             const int64_t lo = b * MASK_BLOCK, hi = lo + MASK_BLOCK < n ? lo + MASK_BLOCK : n;
-            cmp_f32_pair_block(m, p, q, op, lo, hi);
+            switch (x->dtype) {
+            case LN_FLOAT32: cmp_f32_pair_block(m, p, q, op, lo, hi); break;
+            case LN_INT32: cmp_i32_pair_block(m, p, q, op, lo, hi); break;
+            case LN_UINT8: cmp_u8_pair_block(m, p, q, op, lo, hi); break;
+            }
         });
         return z;
     }

@@ -521,6 +521,45 @@ START_TEST(tensor_pairs_compare_and_extremes) {
 }
 END_TEST
 
+/* int32 and uint8 pairs of one shape: their own loops, compared in their
+** type; extremes of each range, ties every fifth element */
+START_TEST(tensor_pairs_compare_integers) {
+    static const int64_t lens[] = {1, 17, 4097, 140001};
+    static const ln_binary_op ops[] = {LN_B_EQ, LN_B_NE, LN_B_LT, LN_B_LE, LN_B_GT, LN_B_GE};
+    for (int u8 = 0; u8 <= 1; u8++)
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            const int64_t n = lens[li];
+            const ln_dtype dt = u8 ? LN_UINT8 : LN_INT32;
+            ln_tensor *x = new_t(dt, 1, &n), *y = new_t(dt, 1, &n);
+            for (int64_t i = 0; i < n; i++) {
+                int64_t a = i % 7 == 3 ? (u8 ? 255 : INT32_MAX) : i % 7 == 4 ? (u8 ? 0 : INT32_MIN)
+                                                                          : (i * 37) % 251 - (u8 ? 0 : 125);
+                int64_t b = i % 5 == 0 ? a : (i * 53 + 11) % 251 - (u8 ? 0 : 125);
+                if (u8) ln_u8(x)[i] = (uint8_t)a, ln_u8(y)[i] = (uint8_t)b;
+                else ln_i32(x)[i] = (int32_t)a, ln_i32(y)[i] = (int32_t)b;
+            }
+            for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
+                ln_tensor *m = ln_compare(&ctx, ops[k], x, y);
+                ck_assert_msg(m != NULL, "%s", ctx.msg);
+                int64_t bad = -1;
+                for (int64_t i = 0; i < n && bad < 0; i++) {
+                    const int64_t a = u8 ? ln_u8(x)[i] : ln_i32(x)[i];
+                    const int64_t b = u8 ? ln_u8(y)[i] : ln_i32(y)[i];
+                    const int want = ops[k] == LN_B_EQ ? a == b : ops[k] == LN_B_NE ? a != b
+                                   : ops[k] == LN_B_LT ? a < b : ops[k] == LN_B_LE ? a <= b
+                                   : ops[k] == LN_B_GT ? a > b : a >= b;
+                    if (ln_u8(m)[i] != want) bad = i;
+                }
+                ck_assert_msg(bad < 0, "%s op %d n %ld at %ld", u8 ? "uint8" : "int32",
+                              (int)ops[k], (long)n, (long)bad);
+                ln_tensor_release(m);
+            }
+            ln_tensor_release(x);
+            ln_tensor_release(y);
+        }
+}
+END_TEST
+
 START_TEST(threads_identical) {
     ln_tensor *a[NOUT], *b[NOUT];
     double na[4], nb[4];
@@ -549,6 +588,7 @@ int main(void) {
     tcase_add_test(tc, equal_allclose_arange_onehot);
     tcase_add_test(tc, vector_compares_and_casts);
     tcase_add_test(tc, tensor_pairs_compare_and_extremes);
+    tcase_add_test(tc, tensor_pairs_compare_integers);
     tcase_add_test(tc, threads_identical);
     suite_add_tcase(s, tc);
     /* No fork: OpenMP thread pools and fork() do not mix reliably (a child
