@@ -1,7 +1,7 @@
 --[[ bench/bench_ops.lua -- single tensor operations from Lua, one thread,
 the sweep that found ln.ones, ln.rand, x^2, casts, comparisons, where(),
 transposes, log_softmax and the 2-norm 4-47x slower than PyTorch eager
-(issue 21, ninth session; 15 more calls in the tenth, 3 in the eleventh). bench/torch_ops.py times the same calls in
+(issue 21, ninth session; 15 more calls in the tenth, 6 in the eleventh). bench/torch_ops.py times the same calls in
 PyTorch; bench/run_ops.sh runs both and prints the ratio table.
 
   lunet bench/bench_ops.lua [sizes]      e.g. 30000,1000000
@@ -35,6 +35,7 @@ for _, n in ipairs(sizes) do
   local rows = n // 100
   local gidx = (ln.rand(rows, 1) * 100):int() + 1          -- 1-based positions in each row
   local gidx5 = (ln.rand(rows, 5) * 100):int() + 1
+  local ai, bi = (ln.rand(n) * 10):int(), (ln.rand(n) * 10):int()
   local ridx = ln.randperm(rows)                          -- 1-based rows
   local labels = (ln.rand(n // 10) * 10):int()            -- 0..9
   local x32, w = ln.rand(32, 784), ln.rand(784, 300)
@@ -70,6 +71,8 @@ for _, n in ipairs(sizes) do
     {"gather5", function() return m:gather(2, gidx5) end},
     {"perm132", function() return cube:permute(1, 3, 2):contiguous() end},
     {"perm213", function() return cube:permute(2, 1, 3):contiguous() end},
+    {"lse1", function() return m:logsumexp(1) end}, {"sm1", function() return m:softmax(1) end},
+    {"eqi", function() return ai:eq(bi) end},
   }
   local out = {}
   for _, op in ipairs(ops) do out[#out + 1] = string.format("%s %.1f", op[1], best(op[2], reps)) end

@@ -21,6 +21,7 @@ for n in sizes:
     rows = n // 100
     gidx = (torch.rand(rows, 1) * 100).long()
     gidx5 = (torch.rand(rows, 5) * 100).long()
+    ai, bi = (torch.rand(n) * 10).int(), (torch.rand(n) * 10).int()
     ridx = torch.randperm(rows)
     labels = (torch.rand(n // 10) * 10).long()
     x32, w = torch.rand(32, 784), torch.rand(784, 300)
@@ -50,5 +51,7 @@ for n in sizes:
            ("randperm", lambda: torch.randperm(n)), ("mm32", lambda: x32 @ w),
            ("gather5", lambda: m.gather(1, gidx5)),
            ("perm132", lambda: cube.permute(0, 2, 1).contiguous()),
-           ("perm213", lambda: cube.permute(1, 0, 2).contiguous())]
+           ("perm213", lambda: cube.permute(1, 0, 2).contiguous()),
+           ("lse1", lambda: m.logsumexp(0)), ("sm1", lambda: m.softmax(0)),
+           ("eqi", lambda: ai == bi)]
     print("torch n=%d " % n + " ".join("%s %.1f" % (k, best(f, reps)) for k, f in ops))
