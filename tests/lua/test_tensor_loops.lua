@@ -1,0 +1,157 @@
+-- The vector loops behind masks and integer tensors (logical ops, integer
+-- sums and extremes, arange, equal, a broadcast where) against their
+-- element-by-element definitions written in Lua, on lengths around their
+-- 4096-element blocks and past the parallel size, with 1 and 2 threads.
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+local T = dofile(here .. "/testlib.lua")
+local ln = require "lunet"
+local test, eq = T.test, T.eq
+
+ln.random.seed(4242)
+local LENS = {1, 15, 4096, 4097, 140001}
+
+local function each_thread_count(fn)
+  local before = ln.get_num_threads()
+  for _, n in ipairs{1, 2} do
+    ln.set_num_threads(n)
+    fn(n)
+  end
+  ln.set_num_threads(before)
+end
+
+-- got (a tensor) equals want[i] element by element (want: a Lua list)
+local function same(got, want, what)
+  local g = got:flatten():totable()
+  eq(#g, #want, what .. " length")
+  for i = 1, #want do
+    if g[i] ~= want[i] then
+      error(string.format("%s: element %d is %s, want %s", what, i, tostring(g[i]),
+                          tostring(want[i])), 2)
+    end
+  end
+end
+
+-- uint8 masks holding 0, 1 and other nonzero bytes (2, 255): any nonzero is true
+local function mask(n)
+  return ((ln.rand(n) * 4):floor() * 85):byte()   -- 0, 85, 170, 255
+end
+
+test("logical and/or/xor/not of uint8 masks of one shape", function()
+  each_thread_count(function(threads)
+    for _, n in ipairs(LENS) do
+      local a, b = mask(n), mask(n)
+      local av, bv = a:totable(), b:totable()
+      local want = {["and"] = {}, ["or"] = {}, xor = {}, ["not"] = {}}
+      for i = 1, n do
+        local x, y = av[i] ~= 0, bv[i] ~= 0
+        want["and"][i] = (x and y) and 1 or 0
+        want["or"][i] = (x or y) and 1 or 0
+        want.xor[i] = (x ~= y) and 1 or 0
+        want["not"][i] = x and 0 or 1
+      end
+      local what = string.format("n=%d, %d threads", n, threads)
+      same(a:logical_and(b), want["and"], "and " .. what)
+      same(a:logical_or(b), want["or"], "or " .. what)
+      same(a:logical_xor(b), want.xor, "xor " .. what)
+      same(a:logical_not(), want["not"], "not " .. what)
+    end
+  end)
+end)
+
+test("integer sums and extremes: exact, first position of ties", function()
+  each_thread_count(function(threads)
+    for _, n in ipairs(LENS) do
+      -- int32 near the top of its range, so the sum needs 64 bits
+      local i32 = ((ln.rand(n) * 2000):floor() - 1000):int() + 2147482000
+      local u8 = ((ln.rand(n) * 7):floor() + 249):byte()  -- 249..255: many ties
+      for _, t in ipairs({i32, u8}) do
+        local v, s = t:totable(), 0
+        local hi, lo, at_hi, at_lo = v[1], v[1], 1, 1
+        for i = 1, n do
+          s = s + v[i]
+          if v[i] > hi then hi, at_hi = v[i], i end
+          if v[i] < lo then lo, at_lo = v[i], i end
+        end
+        local what = string.format("%s n=%d, %d threads", t:type(), n, threads)
+        eq(t:sum(), s, "sum " .. what)
+        eq(t:max(), hi, "max " .. what)
+        eq(t:min(), lo, "min " .. what)
+        eq(t:argmax(), at_hi, "argmax " .. what)
+        eq(t:argmin(), at_lo, "argmin " .. what)
+      end
+    end
+  end)
+end)
+
+test("arange: start + i * step in every dtype, past the parallel size", function()
+  each_thread_count(function(threads)
+    local cases = {{0, 140001, 1, "int32"}, {-5, 250, 3, "uint8", 0}, {7, -140000, -3, "int32"},
+                   {0.5, 14000.3, 0.1, "float32"}, {1e6, 1e6 + 200000, 1.5, "float32"}}
+    for _, c in ipairs(cases) do
+      local start, stop, step, dtype = c[1], c[2], c[3], c[4]
+      if dtype == "uint8" then start = 1 end                  -- uint8 needs >= 0
+      local got = ln.arange(start, stop, step, dtype)
+      local want, f = {}, dtype == "float32" and string.pack or nil
+      for i = 0, got:numel() - 1 do
+        local v = start + i * step
+        if f then v = string.unpack("f", string.pack("f", v)) end -- rounded to float32
+        want[i + 1] = v
+      end
+      assert(#want > 1)
+      same(got, want, string.format("arange(%g, %g, %g, %s), %d threads", start, stop, step,
+                                    dtype, threads))
+    end
+  end)
+end)
+
+test("equal: a difference anywhere, NaN, signed zeros, every dtype", function()
+  for _, n in ipairs(LENS) do
+    local a = ln.rand(n)
+    for _, at in ipairs({1, (n + 1) // 2, n}) do
+      local b = a:clone()
+      b[at] = b[at] + 1
+      assert(not a:equal(b), "a difference at " .. at .. " of " .. n)
+      local i, j = a:int(), b:int()
+      assert(not i:equal(j) and i:equal(i:clone()), "int32 at " .. at)
+      assert(not a:byte():equal(b:byte() + 1), "uint8 at " .. at)
+    end
+    assert(a:equal(a:clone()), "equal copies of " .. n)
+  end
+  local z, nz = ln.tensor({0, 1}), ln.tensor({-0.0, 1})
+  assert(z:equal(nz), "-0 equals +0")
+  local nan = ln.tensor({0 / 0, 1})
+  assert(not nan:equal(nan:clone()), "NaN differs from itself")
+  assert(ln.tensor({1, 2}, "int32"):equal(ln.tensor({1, 2})), "int32 against float32")
+end)
+
+test("where with a broadcast condition, tensors or numbers on each side", function()
+  each_thread_count(function(threads)
+    for _, s in ipairs({{300, 100}, {2, 3, 70001}, {1500, 1}, {7, 4097}}) do
+      local r, c = s[1], s[#s]
+      local full = ln.rand(table.unpack(s))
+      local cshape = {}
+      for d = 1, #s - 1 do cshape[d] = s[d] end
+      cshape[#s] = 1
+      for _, cdt in ipairs({"uint8", "int32", "float32"}) do
+        local cond = (ln.rand(table.unpack(cshape)) * 3):floor():type(cdt) -- 0, 1, 2
+        local row = ln.rand(c)                                              -- broadcast as (c,)
+        local got1 = ln.where(cond, full, 0.25)
+        local got2 = ln.where(cond, -1, row)
+        local cv, fv, rv = cond:flatten():totable(), full:flatten():totable(), row:totable()
+        local w1, w2 = {}, {}
+        for i = 1, #fv do
+          local k = (i - 1) // c + 1                 -- the condition's row
+          local on = cv[k] ~= 0
+          w1[i] = on and fv[i] or string.unpack("f", string.pack("f", 0.25))
+          w2[i] = on and -1 or rv[(i - 1) % c + 1]
+        end
+        local what = string.format("%s cond over %s, %d threads", cdt, table.concat(s, "x"), threads)
+        same(got1, w1, "tensor/number " .. what)
+        same(got2, w2, "number/row " .. what)
+      end
+    end
+  end)
+  eq(ln.where(ln.ones(0, 1, "uint8"), ln.rand(0, 5), 1):numel(), 0)
+end)
+
+T.summary("tensor loops")
