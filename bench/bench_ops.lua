@@ -1,7 +1,7 @@
 --[[ bench/bench_ops.lua -- single tensor operations from Lua, one thread,
 the sweep that found ln.ones, ln.rand, x^2, casts, comparisons, where(),
 transposes, log_softmax and the 2-norm 4-47x slower than PyTorch eager
-(issue 21, ninth session; 15 more calls in the tenth, 6 in the eleventh). bench/torch_ops.py times the same calls in
+(issue 21, ninth session; 15 more calls in the tenth, 13 in the eleventh). bench/torch_ops.py times the same calls in
 PyTorch; bench/run_ops.sh runs both and prints the ratio table.
 
   lunet bench/bench_ops.lua [sizes]      e.g. 30000,1000000
@@ -36,6 +36,7 @@ for _, n in ipairs(sizes) do
   local gidx = (ln.rand(rows, 1) * 100):int() + 1          -- 1-based positions in each row
   local gidx5 = (ln.rand(rows, 5) * 100):int() + 1
   local ai, bi = (ln.rand(n) * 10):int(), (ln.rand(n) * 10):int()
+  local mask2, ccol = b:lt(0.3), ln.rand(n // 100, 1):gt(0.5)
   local ridx = ln.randperm(rows)                          -- 1-based rows
   local labels = (ln.rand(n // 10) * 10):int()            -- 0..9
   local x32, w = ln.rand(32, 784), ln.rand(784, 300)
@@ -72,7 +73,10 @@ for _, n in ipairs(sizes) do
     {"perm132", function() return cube:permute(1, 3, 2):contiguous() end},
     {"perm213", function() return cube:permute(2, 1, 3):contiguous() end},
     {"lse1", function() return m:logsumexp(1) end}, {"sm1", function() return m:softmax(1) end},
-    {"eqi", function() return ai:eq(bi) end},
+    {"eqi", function() return ai:eq(bi) end}, {"land", function() return mask:logical_and(mask2) end},
+    {"lnot", function() return mask:logical_not() end}, {"arange", function() return ln.arange(0, n) end},
+    {"equal", function() return a:equal(b) end}, {"wherebc", function() return ln.where(ccol, m, 0) end},
+    {"usum", function() return mask:sum() end}, {"imax", function() return ai:max() end},
   }
   local out = {}
   for _, op in ipairs(ops) do out[#out + 1] = string.format("%s %.1f", op[1], best(op[2], reps)) end

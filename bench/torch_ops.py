@@ -22,6 +22,7 @@ for n in sizes:
     gidx = (torch.rand(rows, 1) * 100).long()
     gidx5 = (torch.rand(rows, 5) * 100).long()
     ai, bi = (torch.rand(n) * 10).int(), (torch.rand(n) * 10).int()
+    mask2, ccol = b < 0.3, torch.rand(n // 100, 1) > 0.5
     ridx = torch.randperm(rows)
     labels = (torch.rand(n // 10) * 10).long()
     x32, w = torch.rand(32, 784), torch.rand(784, 300)
@@ -53,5 +54,8 @@ for n in sizes:
            ("perm132", lambda: cube.permute(0, 2, 1).contiguous()),
            ("perm213", lambda: cube.permute(1, 0, 2).contiguous()),
            ("lse1", lambda: m.logsumexp(0)), ("sm1", lambda: m.softmax(0)),
-           ("eqi", lambda: ai == bi)]
+           ("eqi", lambda: ai == bi), ("land", lambda: mask & mask2), ("lnot", lambda: ~mask),
+           ("arange", lambda: torch.arange(0, n)), ("equal", lambda: torch.equal(a, b)),
+           ("wherebc", lambda: torch.where(ccol, m, 0.0)), ("usum", lambda: mask.sum()),
+           ("imax", lambda: ai.max())]
     print("torch n=%d " % n + " ".join("%s %.1f" % (k, best(f, reps)) for k, f in ops))
