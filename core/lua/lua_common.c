@@ -39,18 +39,22 @@ const char *lnL_check_path(lua_State *L, int idx, const char *fn) {
     return p;
 }
 
-void lnL_push_tensor(lua_State *L, ln_tensor *t) {
-    if (!t) lnL_raise(L);
-    /* before the box exists: t is not collectable */
-    lnL_gc_check(L, ln_memory_block_bytes(t->numel * (int64_t)ln_dtype_size(t->dtype)));
+/* fresh: the bytes of t's block when t was just made (lnL_gc_check) */
+static void push_tensor(lua_State *L, ln_tensor *t, int64_t fresh) {
+    lnL_gc_check(L, fresh); /* before the box exists: t is not collectable */
     ln_tensor **box = lua_newuserdatauv(L, sizeof *box, 0);
     *box = t;
     luaL_setmetatable(L, LN_TENSOR_MT);
 }
 
+void lnL_push_tensor(lua_State *L, ln_tensor *t) {
+    if (!t) lnL_raise(L);
+    push_tensor(L, t, ln_memory_block_bytes(t->numel * (int64_t)ln_dtype_size(t->dtype)));
+}
+
 void lnL_push_tensor_ref(lua_State *L, ln_tensor *t) {
     ln_tensor_retain(t);
-    lnL_push_tensor(L, t);
+    push_tensor(L, t, 0);
 }
 
 ln_tensor *lnL_test_tensor(lua_State *L, int idx) {
