@@ -7,8 +7,9 @@
 ** inner pair, copied by a loop that knows their strides; the other dims are
 ** walked once per piece of the pair, never per element. The pair is
 **   rows:    the last two dims, the last contiguous in the input;
-**   tiles:   the input's contiguous dim and the last, copied in 32 x 32
-**            tiles read along the input and written while in L1;
+**   tiles:   the input's contiguous dim and the last, copied in tiles
+**            read along the input and written while in L1 (16 x 16
+**            transposes in AVX-512 registers where the CPU has them);
 **   strided: the last two dims, neither contiguous (a stepped slice).
 ** The work is cut into pieces of about BLOCK elements in a fixed order, so
 ** which thread copies what never changes the result.
