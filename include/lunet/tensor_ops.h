@@ -188,8 +188,8 @@ LN_API double ln_var_all(const ln_tensor *x, int unbiased);
 /* Same shape and every element equal as numbers (NaN never equals). */
 LN_API int ln_equal(const ln_tensor *a, const ln_tensor *b);
 /* |a - b| <= atol + rtol * |b| everywhere, with broadcasting (numpy's
-** allclose; NaN is never close). Fails only on shapes that do not
-** broadcast. */
+** allclose; NaN is never close, an infinity only to itself). Fails only on
+** shapes that do not broadcast. */
 LN_API ln_status ln_allclose(ln_ctx *ctx, const ln_tensor *a,
                              const ln_tensor *b, double rtol, double atol,
                              int *result);

@@ -1,5 +1,5 @@
 -- The vector loops behind masks and integer tensors (logical ops, integer
--- sums and extremes, arange, equal, a broadcast where) against their
+-- sums and extremes, arange, equal, allclose, a broadcast where) against their
 -- element-by-element definitions written in Lua, on lengths around their
 -- 4096-element blocks and past the parallel size, with 1 and 2 threads.
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
@@ -122,6 +122,26 @@ test("equal: a difference anywhere, NaN, signed zeros, every dtype", function()
   local nan = ln.tensor({0 / 0, 1})
   assert(not nan:equal(nan:clone()), "NaN differs from itself")
   assert(ln.tensor({1, 2}, "int32"):equal(ln.tensor({1, 2})), "int32 against float32")
+end)
+
+test("allclose: the rule |a - b| <= atol + rtol |b| at every element", function()
+  for _, n in ipairs(LENS) do
+    local b = ln.rand(n) + 1
+    for _, at in ipairs({1, (n + 1) // 2, n}) do
+      local a = b:clone()
+      local y = b[at]
+      a[at] = y + 1e-3 + 1e-2 * y * 0.999                     -- just inside
+      assert(ln.allclose(a, b, 1e-2, 1e-3), "inside at " .. at .. " of " .. n)
+      a[at] = y + (1e-3 + 1e-2 * y) * 1.01                    -- just outside
+      assert(not ln.allclose(a, b, 1e-2, 1e-3), "outside at " .. at .. " of " .. n)
+      a[at] = 0 / 0
+      assert(not ln.allclose(a, b), "NaN at " .. at .. " of " .. n)
+    end
+  end
+  local inf = ln.tensor({math.huge, -math.huge, 1})
+  assert(ln.allclose(inf, inf:clone()), "equal infinities")
+  assert(not ln.allclose(inf, ln.tensor({math.huge, math.huge, 1})), "opposite infinities")
+  assert(ln.allclose(ln.tensor({1, 2}), ln.tensor({{1, 2}, {1, 2}})), "broadcast")
 end)
 
 test("where with a broadcast condition, tensors or numbers on each side", function()
