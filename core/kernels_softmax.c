@@ -229,3 +229,99 @@ void ln_logsumexp_cols(float *y, const float *x, int64_t outer, int64_t len,
                        int64_t inner) {
     softmax_cols(y, x, outer, len, inner, 2);
 }
+
+/* The gradient of softmax (gx = y (g - sum g y)) and of log-softmax (gx =
+** g - exp(y) sum g) along len: rows (inner == 1) summed in 16 double
+** lanes as lane_sum16 does, columns in pieces as softmax_cols, the
+** exponentials in vectors. (One element at a time with libm's expf and a
+** dependent double sum, it was three quarters of a log_softmax step on
+** 32 x 10000.) */
+typedef struct {
+    float *gx;
+    const float *y, *g;
+    int64_t len, inner, blocks;
+    int take_log;
+} grad_job;
+
+/* sum g[c] (log) or g[c] y[c] (softmax) over [0, n), 16 double lanes */
+__attribute__((always_inline)) static inline double grad_lane_sum16(const float *g, const float *y,
+                                                                    int64_t n, int take_log) {
+    double acc[SUM_LANES] = {0};
+    int64_t c = 0;
+    for (; c + SUM_LANES <= n; c += SUM_LANES) {
+        if (take_log) {
+#pragma omp simd
+            for (int k = 0; k < SUM_LANES; k++) acc[k] += (double)g[c + k];
+        } else {
+#pragma omp simd
+            for (int k = 0; k < SUM_LANES; k++) acc[k] += (double)g[c + k] * (double)y[c + k];
+        }
+    }
+    for (int k = 0; c + k < n; k++)
+        acc[k] += take_log ? (double)g[c + k] : (double)g[c + k] * (double)y[c + k];
+    return lanes_tree16(acc);
+}
+
+LN_CLONES static void grad_rows_range(void *arg, int64_t lo, int64_t hi) {
+    const grad_job *j = arg;
+    const int64_t n = j->len;
+    for (int64_t r = lo; r < hi; r++) {
+        const float *y = j->y + r * n, *g = j->g + r * n;
+        float *gx = j->gx + r * n;
+        const float s = (float)grad_lane_sum16(g, y, n, j->take_log);
+        if (j->take_log) {
+#pragma omp simd
+            for (int64_t c = 0; c < n; c++) gx[c] = g[c] - ln_vexpf(y[c]) * s;
+        } else {
+#pragma omp simd
+            for (int64_t c = 0; c < n; c++) gx[c] = y[c] * (g[c] - s);
+        }
+    }
+}
+
+LN_CLONES static void grad_cols_range(void *arg, int64_t lo, int64_t hi) {
+    const grad_job *j = arg;
+    const int64_t len = j->len, inner = j->inner;
+    double s[COL_BLOCK];
+    float fs[COL_BLOCK];
+    for (int64_t u = lo; u < hi; u++) {
+        const int64_t o = u / j->blocks, c0 = u % j->blocks * COL_BLOCK;
+        const int64_t w = inner - c0 < COL_BLOCK ? inner - c0 : COL_BLOCK;
+        const int64_t at = o * len * inner + c0;
+        for (int64_t c = 0; c < w; c++) s[c] = 0;
+        for (int64_t l = 0; l < len; l++) {
+            const float *y = j->y + at + l * inner, *g = j->g + at + l * inner;
+            if (j->take_log) {
+#pragma omp simd
+                for (int64_t c = 0; c < w; c++) s[c] += (double)g[c];
+            } else {
+#pragma omp simd
+                for (int64_t c = 0; c < w; c++) s[c] += (double)g[c] * (double)y[c];
+            }
+        }
+        for (int64_t c = 0; c < w; c++) fs[c] = (float)s[c];
+        for (int64_t l = 0; l < len; l++) {
+            const float *y = j->y + at + l * inner, *g = j->g + at + l * inner;
+            float *gx = j->gx + at + l * inner;
+            if (j->take_log) {
+#pragma omp simd
+                for (int64_t c = 0; c < w; c++) gx[c] = g[c] - ln_vexpf(y[c]) * fs[c];
+            } else {
+#pragma omp simd
+                for (int64_t c = 0; c < w; c++) gx[c] = y[c] * (g[c] - fs[c]);
+            }
+        }
+    }
+}
+
+void ln_softmax_backward(float *gx, const float *y, const float *g, int64_t outer,
+                         int64_t len, int64_t inner, int take_log) {
+    if (outer < 1 || len < 1 || inner < 1) return;
+    grad_job j = {gx, y, g, len, inner, (inner + COL_BLOCK - 1) / COL_BLOCK, take_log};
+    if (inner == 1) {
+        ln_parallel_rows(outer, len * 8, grad_rows_range, &j);
+        return;
+    }
+    int64_t w = inner < COL_BLOCK ? inner : COL_BLOCK;
+    ln_parallel_rows(outer * j.blocks, len * w * 8, grad_cols_range, &j);
+}

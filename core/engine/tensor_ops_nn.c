@@ -227,21 +227,7 @@ ln_tensor *ln_softmax_grad(ln_ctx *ctx, const ln_tensor *y, const ln_tensor *g,
     if (!gx || !y->numel) return gx;
     int64_t outer, len, inner;
     split_dim(y, dim, &outer, &len, &inner);
-    const float *py = ln_f32(y), *pg = ln_f32(g);
-    float *pd = ln_f32(gx);
-    int64_t nout = outer * inner;
-LN_FOR(y->numel,
-    for (int64_t oi = 0; oi < nout; oi++) {
-        int64_t o = (oi / inner) * len * inner + oi % inner;
-        double s = 0;
-        for (int64_t l = 0; l < len; l++)
-            s += take_log ? pg[o + l * inner] : (double)pg[o + l * inner] * py[o + l * inner];
-        float fs = (float)s;
-        for (int64_t l = 0; l < len; l++) {
-            int64_t k = o + l * inner;
-            pd[k] = take_log ? pg[k] - expf(py[k]) * fs : py[k] * (pg[k] - fs);
-        }
-    });
+    ln_softmax_backward(ln_f32(gx), ln_f32(y), ln_f32(g), outer, len, inner, take_log);
     return gx;
 }
 

@@ -126,6 +126,13 @@ LN_API void ln_softmax_cols(float *y, const float *x, int64_t outer, int64_t len
                             int64_t inner, int take_log);
 LN_API void ln_logsumexp_cols(float *y, const float *x, int64_t outer, int64_t len,
                               int64_t inner);
+/* The gradient gx of softmax (take_log 0: y (g - sum g y)) or log-softmax
+** (g - exp(y) sum g) along len, from its output y and the gradient g;
+** all [outer x len x inner]. Sums in double, the same bits for any thread
+** count. */
+LN_API void ln_softmax_backward(float *gx, const float *y, const float *g,
+                                int64_t outer, int64_t len, int64_t inner,
+                                int take_log);
 
 /* Column sums of a [rows x cols] block: y[j] = sum_i x[i, j] (+ y[j] if
 ** accumulate). The bias gradient of Dense. */

@@ -181,6 +181,10 @@ case("softmax and log_softmax", {U{2, 3, 4}},
      function(a)
        return R.bin(R.bin(R.softmax(a, 2), R.softmax(a, 1, true), mul), R.softmax(a, 0), add)
      end)
+case("softmax and log_softmax over rows of 70 and 70 columns (vector lanes, two column pieces)",
+     {U{2, 5, 70}},
+     function(a) return a:log_softmax(3) * a:softmax(2) end,
+     function(a) return R.bin(R.softmax(a, 2, true), R.softmax(a, 1), mul) end)
 
 -- ---- shapes and views ------------------------------------------------------------------------
 
