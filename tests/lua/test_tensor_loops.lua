@@ -1,5 +1,5 @@
 -- The vector loops behind masks and integer tensors (logical ops, integer
--- sums and extremes, arange, equal, allclose, a broadcast where) against their
+-- arithmetic, sums and extremes, arange, equal, allclose, a broadcast where) against their
 -- element-by-element definitions written in Lua, on lengths around their
 -- 4096-element blocks and past the parallel size, with 1 and 2 threads.
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
@@ -79,6 +79,42 @@ test("integer sums and extremes: exact, first position of ties", function()
         eq(t:argmax(), at_hi, "argmax " .. what)
         eq(t:argmin(), at_lo, "argmin " .. what)
       end
+    end
+  end)
+end)
+
+test("int32 arithmetic, abs, neg and clamp: exact values and the first overflow", function()
+  local raises = T.raises
+  each_thread_count(function(threads)
+    for _, n in ipairs(LENS) do
+      local x = ((ln.rand(n) - 0.5) * 90000):floor():int()
+      local y = ((ln.rand(n) - 0.5) * 90000):floor():int()
+      local xv, yv = x:totable(), y:totable()
+      local want = {add = {}, sub = {}, mul = {}, rsub = {}, abs = {}, neg = {}, clamp = {}}
+      for i = 1, n do
+        want.add[i], want.sub[i], want.mul[i] = xv[i] + yv[i], xv[i] - yv[i], xv[i] * yv[i]
+        want.rsub[i], want.abs[i], want.neg[i] = 7 - xv[i], math.abs(xv[i]), -xv[i]
+        want.clamp[i] = math.max(-100, math.min(100, xv[i]))
+      end
+      local what = string.format(" n=%d, %d threads", n, threads)
+      same(x + y, want.add, "x + y" .. what)
+      same(x - y, want.sub, "x - y" .. what)
+      same(x * y, want.mul, "x * y" .. what)
+      same(7 - x, want.rsub, "7 - x" .. what)
+      same(x:abs(), want.abs, "abs" .. what)
+      same(-x, want.neg, "neg" .. what)
+      same(x:clamp(-100, 100), want.clamp, "clamp" .. what)
+      -- one product past 2^31 - 1, at the middle: reported at its position
+      local at = (n + 1) // 2
+      local big = x:clone()
+      big[at] = 2000000000
+      local two = ln.ones(n, "int32") * 2
+      raises(function() return big * two end,
+             string.format("2000000000 and 2 (at position %d) give a result outside int32", at))
+      raises(function() return big * 2 end,
+             string.format("2000000000 and 2 (at position %d) give a result outside int32", at))
+      big[at] = -2147483648
+      raises(function() return big:abs() end, string.format("(at position %d)", at))
     end
   end)
 end)
