@@ -217,6 +217,54 @@ ln_tensor *ln_arith_i32_scalar(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
     return z;
 }
 
+/* Lua's float modulo without fmodf (exact, but ~30 ns an element: 30x
+** PyTorch's remainder). For finite a, b != 0 and |a / b| < 2^29, in
+** double: q = trunc(a / b) is the true quotient (a float quotient that is
+** not an integer stays more than half a double ulp below the next one:
+** its distance is a multiple of b's last bit over b), q b is exact (24 +
+** 29 bits), so r = a - q b is fmodf's exact value (checked against fmodf
+** on 187M pairs, half of them next to multiples of b). Other elements
+** (rare) take arith1_f in a second, scalar pass over the block. */
+__attribute__((always_inline)) static inline int mod_fast_ok(double a, double b, double q) {
+    return fabs(q) < 0x1p29 && fabs(a) < INFINITY && fabs(b) < INFINITY && b != 0;
+}
+
+#define MOD_LOOP(A, B)                                                       \
+    do {                                                                     \
+        _Pragma("omp simd reduction(| : slow)")                              \
+        for (int64_t i = lo; i < hi; i++) {                                  \
+            const float fb = (B);                                            \
+            const double a = (A), b = fb, q = trunc(a / b);                  \
+            const int ok = mod_fast_ok(a, b, q);                             \
+            float m = (float)(a - q * b);                                    \
+            if (m != 0 && (m < 0) != (fb < 0)) m += fb;                      \
+            z[i] = ok ? m : 0.0f;                                            \
+            slow |= !ok;                                                     \
+        }                                                                    \
+        for (int64_t i = lo; slow && i < hi; i++) {                          \
+            const double a = (A), b = (B);                                   \
+            if (!mod_fast_ok(a, b, trunc(a / b))) z[i] = arith1_f(LN_A_MOD, (A), (B)); \
+        }                                                                    \
+    } while (0)
+LN_CLONES static void mod_block(float *z, const float *pa, int64_t sa, const float *pb,
+                                int64_t sb, int64_t lo, int64_t hi) {
+    int slow = 0;
+    const float a0 = pa[0], b0 = pb[0];
+    if (sa && sb) MOD_LOOP(pa[i], pb[i]);
+    else if (sa) MOD_LOOP(pa[i], b0);
+    else MOD_LOOP(a0, pb[i]);
+}
+#undef MOD_LOOP
+
+static void mod_blocks(float *z, const float *pa, int64_t sa, const float *pb, int64_t sb,
+                       int64_t n) {
+    const int64_t nb = (n + RED_BLOCK - 1) / RED_BLOCK;
+    LN_FOR(n, for (int64_t b = 0; b < nb; b++) {
+        const int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n;
+        mod_block(z, pa, sa, pb, sb, lo, hi);
+    });
+}
+
 ln_tensor *ln_floordiv_mod_f32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
                                const ln_tensor *y, float s, int scalar_first) {
     if ((op != LN_A_IDIV && op != LN_A_MOD) || x->dtype != LN_FLOAT32 ||
@@ -231,6 +279,11 @@ ln_tensor *ln_floordiv_mod_f32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
         if (!z) return NULL;
         float *pz = ln_f32(z);
         int64_t n = x->numel;
+        if (op == LN_A_MOD) {
+            if (scalar_first) mod_blocks(pz, &s, 0, px, 1, n);
+            else mod_blocks(pz, px, 1, &s, 0, n);
+            return z;
+        }
         LN_FOR(n,
         for (int64_t i = 0; i < n; i++)
             pz[i] = scalar_first ? arith1_f(op, s, px[i]) : arith1_f(op, px[i], s););
@@ -242,6 +295,10 @@ ln_tensor *ln_floordiv_mod_f32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
     if (!z) return NULL;
     float *pz = ln_f32(z);
     const float *py = ln_f32(y);
+    if (op == LN_A_MOD && ln_shape_equal(x, y)) {
+        mod_blocks(pz, px, 1, py, 1, bc.n);
+        return z;
+    }
     LN_BC_FOR(&bc, i, ox, oy, pz[i] = arith1_f(op, px[ox], py[oy]));
     return z;
 }

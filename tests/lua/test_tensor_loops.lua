@@ -1,5 +1,5 @@
 -- The vector loops behind masks and integer tensors (logical ops, integer
--- arithmetic, sums and extremes, arange, equal, allclose, a broadcast where) against their
+-- arithmetic and float modulo, sums and extremes, arange, equal, allclose, a broadcast where) against their
 -- element-by-element definitions written in Lua, on lengths around their
 -- 4096-element blocks and past the parallel size, with 1 and 2 threads.
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
@@ -115,6 +115,41 @@ test("int32 arithmetic, abs, neg and clamp: exact values and the first overflow"
              string.format("2000000000 and 2 (at position %d) give a result outside int32", at))
       big[at] = -2147483648
       raises(function() return big:abs() end, string.format("(at position %d)", at))
+    end
+  end)
+end)
+
+test("float % is Lua's modulo (fmod's exact value, the divisor's sign)", function()
+  local function f32(v) return string.unpack("f", string.pack("f", v)) end
+  local function lua_mod(a, b)  -- Lua's % on the float32 values, rounded back to float32
+    if b == 0 or a ~= a or b ~= b or a == math.huge or a == -math.huge then return 0 / 0 end
+    return f32(a % b)
+  end
+  local function check(got, av, bv, what)
+    local g = got:flatten():totable()
+    for i = 1, #g do
+      local a, b = av[i] or av[1], bv[i] or bv[1]
+      local w = lua_mod(a, b)
+      if not (g[i] == w or (g[i] ~= g[i] and w ~= w)) then
+        error(string.format("%s: %.9g %% %.9g is %.9g, want %.9g", what, a, b, g[i], w), 2)
+      end
+    end
+  end
+  each_thread_count(function(threads)
+    for _, n in ipairs(LENS) do
+      local a = (ln.rand(n) - 0.5) * 20000
+      local b = ((ln.rand(n) - 0.5) * 200):clamp(-100, 100)
+      if n > 8 then   -- the second pass: zero, infinities, NaN, a quotient past 2^29
+        a[2], a[3], a[4], a[5] = math.huge, 0 / 0, 1e30, -3
+        b[6], b[7], b[8], b[5] = 0, math.huge, -math.huge, math.huge
+        a[9], b[9] = 3e9 + 1, 0.7
+      end
+      local av, bv = a:totable(), b:totable()
+      local what = string.format("n=%d, %d threads", n, threads)
+      check(a % b, av, bv, "a % b " .. what)
+      check(a % 7.5, av, {7.5}, "a % 7.5 " .. what)
+      check(a % -0.3, av, {f32(-0.3)}, "a % -0.3 " .. what)
+      check(1000.25 % b, {1000.25}, bv, "1000.25 % b " .. what)
     end
   end)
 end)
