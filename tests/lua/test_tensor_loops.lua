@@ -1,7 +1,8 @@
--- The vector loops behind masks and integer tensors (logical ops, integer
--- arithmetic and float modulo, sums and extremes, arange, equal, allclose, a broadcast where) against their
--- element-by-element definitions written in Lua, on lengths around their
--- 4096-element blocks and past the parallel size, with 1 and 2 threads.
+-- The vector loops behind masks, integer tensors and a few float calls
+-- (logical ops, integer arithmetic and float modulo, sums and extremes,
+-- 2-norms along a dim, arange, equal, allclose, a broadcast where) against
+-- their element-by-element definitions written in Lua, on lengths around
+-- their 4096-element blocks and past the parallel size, 1 and 2 threads.
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local T = dofile(here .. "/testlib.lua")
 local ln = require "lunet"
@@ -213,6 +214,47 @@ test("allclose: the rule |a - b| <= atol + rtol |b| at every element", function(
   assert(ln.allclose(inf, inf:clone()), "equal infinities")
   assert(not ln.allclose(inf, ln.tensor({math.huge, math.huge, 1})), "opposite infinities")
   assert(ln.allclose(ln.tensor({1, 2}), ln.tensor({{1, 2}, {1, 2}})), "broadcast")
+end)
+
+test("2-norms along a dim: rows and 64-column pieces against a double sum", function()
+  each_thread_count(function(threads)
+    for _, s in ipairs({{3, 100}, {2, 9, 130}, {1400, 100}, {5, 7, 1}, {4, 1, 65}}) do
+      local x = (ln.rand(table.unpack(s)) - 0.5) * 10
+      x[1] = x[1] * 0                                 -- a zero row or column start
+      local xv = x:flatten():totable()
+      for d = 1, #s do
+        local got = x:norm(2, d):flatten():totable()
+        local outer, len, inner = 1, s[d], 1
+        for k = 1, d - 1 do outer = outer * s[k] end
+        for k = d + 1, #s do inner = inner * s[k] end
+        for o = 0, outer - 1 do
+          for c = 0, inner - 1 do
+            local acc = 0
+            for l = 0, len - 1 do
+              local v = xv[(o * len + l) * inner + c + 1]
+              acc = acc + v * v
+            end
+            local want, g = math.sqrt(acc), got[o * inner + c + 1]
+            if math.abs(g - want) > 2 ^ -22 * want + 1e-30 then
+              error(string.format("norm(2, %d) of %s, %d threads: output %d is %.9g, want %.9g", d,
+                                  table.concat(s, "x"), threads, o * inner + c + 1, g, want))
+            end
+          end
+        end
+      end
+    end
+  end)
+  local x = ln.randn(1500, 130)                           -- past the parallel size
+  local before = ln.get_num_threads()
+  ln.set_num_threads(1)
+  local a, b = x:norm(2, 1), x:norm(2, 2)
+  ln.set_num_threads(2)
+  assert(x:norm(2, 1):equal(a) and x:norm(2, 2):equal(b), "1 and 2 threads differ")
+  ln.set_num_threads(before)
+  local inf = ln.tensor({{1, math.huge}, {0 / 0, 1}})
+  eq(inf:norm(2, 2)[1], math.huge)
+  local nan = inf:norm(2, 2)[2]
+  assert(nan ~= nan, "a NaN row")
 end)
 
 test("where with a broadcast condition, tensors or numbers on each side", function()
