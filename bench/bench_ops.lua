@@ -1,7 +1,7 @@
 --[[ bench/bench_ops.lua -- single tensor operations from Lua, one thread,
 the sweep that found ln.ones, ln.rand, x^2, casts, comparisons, where(),
 transposes, log_softmax and the 2-norm 4-47x slower than PyTorch eager
-(issue 21, ninth session; 15 more calls in the tenth, 13 in the eleventh). bench/torch_ops.py times the same calls in
+(issue 21, ninth session; 15 more calls in the tenth, 19 in the eleventh). bench/torch_ops.py times the same calls in
 PyTorch; bench/run_ops.sh runs both and prints the ratio table.
 
   lunet bench/bench_ops.lua [sizes]      e.g. 30000,1000000
@@ -77,6 +77,9 @@ for _, n in ipairs(sizes) do
     {"lnot", function() return mask:logical_not() end}, {"arange", function() return ln.arange(0, n) end},
     {"equal", function() return a:equal(b) end}, {"wherebc", function() return ln.where(ccol, m, 0) end},
     {"usum", function() return mask:sum() end}, {"imax", function() return ai:max() end},
+    {"fmod", function() return a % b end}, {"imul", function() return ai * bi end},
+    {"iadd", function() return ai + 3 end}, {"iabs", function() return ai:abs() end},
+    {"norm2", function() return m:norm(2, 2) end}, {"allclose", function() return ln.allclose(a, a) end},
   }
   local out = {}
   for _, op in ipairs(ops) do out[#out + 1] = string.format("%s %.1f", op[1], best(op[2], reps)) end

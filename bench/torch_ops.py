@@ -57,5 +57,7 @@ for n in sizes:
            ("eqi", lambda: ai == bi), ("land", lambda: mask & mask2), ("lnot", lambda: ~mask),
            ("arange", lambda: torch.arange(0, n)), ("equal", lambda: torch.equal(a, b)),
            ("wherebc", lambda: torch.where(ccol, m, 0.0)), ("usum", lambda: mask.sum()),
-           ("imax", lambda: ai.max())]
+           ("imax", lambda: ai.max()), ("fmod", lambda: torch.remainder(a, b)),
+           ("imul", lambda: ai * bi), ("iadd", lambda: ai + 3), ("iabs", lambda: ai.abs()),
+           ("norm2", lambda: m.norm(2, 1)), ("allclose", lambda: torch.allclose(a, a))]
     print("torch n=%d " % n + " ".join("%s %.1f" % (k, best(f, reps)) for k, f in ops))
