@@ -303,22 +303,25 @@ ln_tensor *ln_floordiv_mod_f32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
     return z;
 }
 
-LN_CLONES static int has_int32_min(const int32_t *p, int64_t n) {
-    int any = 0;
-#pragma omp simd reduction(| : any)
-    for (int64_t i = 0; i < n; i++) any |= p[i] == INT32_MIN;
-    return any;
-}
-
-LN_CLONES static void neg_abs_block(int32_t *q, const int32_t *p, int absval, int64_t lo,
-                                    int64_t hi) {
+/* q = |p| or -p over [lo, hi); returns whether -2^31 (no int32 negation)
+** was met, noted in the same pass */
+LN_CLONES static int neg_abs_block(int32_t *q, const int32_t *p, int absval, int64_t lo,
+                                   int64_t hi) {
+    int min = 0;
     if (absval) {
-#pragma omp simd
-        for (int64_t i = lo; i < hi; i++) q[i] = p[i] < 0 ? -p[i] : p[i];
+#pragma omp simd reduction(| : min)
+        for (int64_t i = lo; i < hi; i++) {
+            min |= p[i] == INT32_MIN;
+            q[i] = p[i] < 0 ? (int32_t)(0u - (uint32_t)p[i]) : p[i];
+        }
     } else {
-#pragma omp simd
-        for (int64_t i = lo; i < hi; i++) q[i] = -p[i];
+#pragma omp simd reduction(| : min)
+        for (int64_t i = lo; i < hi; i++) {
+            min |= p[i] == INT32_MIN;
+            q[i] = (int32_t)(0u - (uint32_t)p[i]);
+        }
     }
+    return min;
 }
 
 ln_tensor *ln_neg_abs_i32(ln_ctx *ctx, const ln_tensor *x, int absval) {
@@ -331,9 +334,14 @@ ln_tensor *ln_neg_abs_i32(ln_ctx *ctx, const ln_tensor *x, int absval) {
     if (!z) return NULL;
     const int32_t *p = ln_i32(x);
     int32_t *q = ln_i32(z);
-    int64_t n = x->numel, first = -1;
-    /* only -2^31 has no int32 negation: looked for when one is there */
-    for (int64_t i = 0; has_int32_min(p, n) && i < n && first < 0; i++)
+    int64_t n = x->numel, first = -1, nb = (n + RED_BLOCK - 1) / RED_BLOCK;
+    int min = 0;
+    LN_SUM_FOR(n, min, for (int64_t b = 0; b < nb; b++) {
+        const int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n;
+        min |= neg_abs_block(q, p, absval, lo, hi);
+    });
+    /* only -2^31 has no int32 negation: looked for when one was met */
+    for (int64_t i = 0; min && i < n && first < 0; i++)
         if (p[i] == INT32_MIN) first = i;
     if (first >= 0) {
         ln_fail(ctx, LN_E_ARG, "%s: -2147483648 (at position %lld) has no "
@@ -343,11 +351,6 @@ ln_tensor *ln_neg_abs_i32(ln_ctx *ctx, const ln_tensor *x, int absval) {
         ln_tensor_release(z);
         return NULL;
     }
-    const int64_t nb = (n + RED_BLOCK - 1) / RED_BLOCK;
-    LN_FOR(n, for (int64_t b = 0; b < nb; b++) {
-        const int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n;
-        neg_abs_block(q, p, absval, lo, hi);
-    });
     return z;
 }
 
