@@ -117,8 +117,8 @@ T512(static double row_sum512(const float *x, int64_t n, double mean, int dev2))
 ** partial last group zero-masked loads (+0 in the missing lanes, as the
 ** generic code adds). Inlined into the loop over rows (a short row is
 ** mostly fixed cost: no call, no spill, one 64-bit mask). */
-__attribute__((always_inline, target("avx512f"))) static inline __m512d
-row_fsum512_lanes(const float *x, int64_t n) {
+__attribute__((always_inline, target("avx512f"))) static inline double
+row_fsum512(const float *x, int64_t n) {
     __m512d d0 = _mm512_setzero_pd(), d1 = d0;
     for (int64_t i = 0; i < n; i += RS_RUN) {
         const int64_t e = n - i < RS_RUN ? n : i + RS_RUN;
@@ -146,50 +146,18 @@ row_fsum512_lanes(const float *x, int64_t n) {
 #undef LO8
 #undef HI8
     }
-    return _mm512_add_pd(d0, d1); /* r[m] = d[m] + d[m + 8] */
-}
-
-/* ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)): adjacent pairs, pairs
-** of pairs, the two halves */
-__attribute__((always_inline, target("avx512f"))) static inline double
-row_fsum512(const float *x, int64_t n) {
-    __m512d r = row_fsum512_lanes(x, n);
+    /* r[m] = d[m] + d[m + 8], then ((r0 + r1) + (r2 + r3)) + ((r4 + r5) +
+    ** (r6 + r7)): adjacent pairs, pairs of pairs, the two halves */
+    __m512d r = _mm512_add_pd(d0, d1);
     r = _mm512_add_pd(r, _mm512_permute_pd(r, 0x55));
     r = _mm512_add_pd(r, _mm512_permutex_pd(r, 0x4e));
     __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(r), _mm512_extractf64x4_pd(r, 1));
     return _mm256_cvtsd_f64(h);
 }
 
-/* Eight rows' lanes (a..h) summed as row_fsum512 sums each, the pairs
-** taken across rows: adjacent lanes by unpacking two rows, then 128-bit
-** quarters of two pair vectors, twice -- lane k of the result is row k's
-** sum, each addition the one row_fsum512 makes (the same bits), with no
-** chain of shuffles per row: a row of 100 was 8 ns of latency. */
-__attribute__((always_inline, target("avx512f"))) static inline __m512d
-sum8_rows(__m512d a, __m512d b, __m512d c, __m512d d, __m512d e, __m512d f,
-          __m512d g, __m512d h) {
-#define PAIRS(u, v) _mm512_add_pd(_mm512_unpacklo_pd(u, v), _mm512_unpackhi_pd(u, v))
-#define QUARTERS(u, v)                                                       \
-    _mm512_add_pd(_mm512_shuffle_f64x2(u, v, 0x88), _mm512_shuffle_f64x2(u, v, 0xdd))
-    __m512d ab = PAIRS(a, b), cd = PAIRS(c, d), ef = PAIRS(e, f), gh = PAIRS(g, h);
-    return QUARTERS(QUARTERS(ab, cd), QUARTERS(ef, gh));
-#undef PAIRS
-#undef QUARTERS
-}
-
 /* :sum/:mean of rows [lo, hi) of length n, one dispatch for all of them */
 T512(static void rows_fsum512(float *y, const float *x, int64_t lo, int64_t hi,
                               int64_t n, int mean)) {
-    const __m512d scale = _mm512_set1_pd((double)n);
-    for (; lo + 8 <= hi; lo += 8) {
-        const float *p = x + lo * n;
-        __m512d v = sum8_rows(row_fsum512_lanes(p, n), row_fsum512_lanes(p + n, n),
-                              row_fsum512_lanes(p + 2 * n, n), row_fsum512_lanes(p + 3 * n, n),
-                              row_fsum512_lanes(p + 4 * n, n), row_fsum512_lanes(p + 5 * n, n),
-                              row_fsum512_lanes(p + 6 * n, n), row_fsum512_lanes(p + 7 * n, n));
-        if (mean) v = _mm512_div_pd(v, scale);
-        _mm256_storeu_ps(y + lo, _mm512_cvtpd_ps(v));
-    }
     for (int64_t o = lo; o < hi; o++) {
         double v = row_fsum512(x + o * n, n);
         y[o] = mean ? (float)(v / (double)n) : (float)v;
