@@ -63,14 +63,7 @@ local function zero_based(perm)
   return p
 end
 
-local function each_thread_count(fn)
-  local before = ln.get_num_threads()
-  for _, n in ipairs{1, 2} do
-    ln.set_num_threads(n)
-    fn(n)
-  end
-  ln.set_num_threads(before)
-end
+local function each_thread_count(fn) T.each_thread_count(ln, fn) end
 
 test("permute matches the definition on random shapes, dtypes and orders", function()
   local dtypes = {"float32", "int32", "uint8"}

@@ -11,14 +11,7 @@ local test, eq = T.test, T.eq
 ln.random.seed(4242)
 local LENS = {1, 15, 4096, 4097, 140001}
 
-local function each_thread_count(fn)
-  local before = ln.get_num_threads()
-  for _, n in ipairs{1, 2} do
-    ln.set_num_threads(n)
-    fn(n)
-  end
-  ln.set_num_threads(before)
-end
+local function each_thread_count(fn) T.each_thread_count(ln, fn) end
 
 -- got (a tensor) equals want[i] element by element (want: a Lua list)
 local function same(got, want, what)

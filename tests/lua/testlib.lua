@@ -136,6 +136,17 @@ end
 -- tests/CMakeLists.txt).
 T.SKIP_STATUS = 77
 
+-- fn(n) with lunet (ln, passed in: this file does not load it) on n = 1
+-- and then 2 threads; the caller's thread count is restored.
+function T.each_thread_count(ln, fn)
+  local before = ln.get_num_threads()
+  for _, n in ipairs{1, 2} do
+    ln.set_num_threads(n)
+    fn(n)
+  end
+  ln.set_num_threads(before)
+end
+
 -- Print "N passed, M failed" (", K skipped" when any) and raise an error
 -- when any test failed; label names the tests in that error. When a test
 -- was skipped and none failed, the process exits with T.SKIP_STATUS, so
