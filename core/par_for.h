@@ -45,6 +45,30 @@
         }                                                                    \
     } while (0)
 
+/* The body once per block [LO, HI) of BLOCK elements of 0..N (the last
+** one shorter), the blocks spread as LN_FOR spreads its loop when WORK
+** (elements of work) is large enough; LN_SUM_FOR_BLOCKS adds VAR over
+** the threads as LN_SUM_FOR does. Fixed blocks: what a block computes
+** does not depend on the thread that runs it. */
+#define LN_FOR_BLOCKS(N, BLOCK, WORK, LO, HI, ...)                           \
+    do {                                                                     \
+        const int64_t n_ = (N), bl_ = (BLOCK), nb_ = (n_ + bl_ - 1) / bl_;   \
+        LN_FOR(WORK, for (int64_t b_ = 0; b_ < nb_; b_++) {                  \
+            const int64_t LO = b_ * bl_;                                     \
+            const int64_t HI = LO + bl_ < n_ ? LO + bl_ : n_;                \
+            __VA_ARGS__                                                      \
+        });                                                                  \
+    } while (0)
+#define LN_SUM_FOR_BLOCKS(N, BLOCK, VAR, LO, HI, ...)                        \
+    do {                                                                     \
+        const int64_t n_ = (N), bl_ = (BLOCK), nb_ = (n_ + bl_ - 1) / bl_;   \
+        LN_SUM_FOR(n_, VAR, for (int64_t b_ = 0; b_ < nb_; b_++) {           \
+            const int64_t LO = b_ * bl_;                                     \
+            const int64_t HI = LO + bl_ < n_ ? LO + bl_ : n_;                \
+            __VA_ARGS__                                                      \
+        });                                                                  \
+    } while (0)
+
 /* fn over units [0, units) -- elements, rows or blocks, each `cost`
 ** elements of work -- in at most LN_SPREAD_TASKS tasks of consecutive
 ** units (a multiple of `align` units each, the last one shorter, and at

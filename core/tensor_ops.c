@@ -418,15 +418,12 @@ ln_tensor *ln_arange(ln_ctx *ctx, double start, double stop, double step,
     }
     ln_tensor *y = ln_tensor_empty(ctx, dtype, 1, &n);
     if (!y) return NULL;
-    int64_t nb = (n + LN_BC_BLOCK - 1) / LN_BC_BLOCK;
-    LN_FOR(n, for (int64_t b = 0; b < nb; b++) {
-        int64_t hi = (b + 1) * LN_BC_BLOCK < n ? (b + 1) * LN_BC_BLOCK : n;
+    LN_FOR_BLOCKS(n, LN_BC_BLOCK, n, lo, hi,
         switch (dtype) {
-        case LN_FLOAT32: arange_f32(ln_f32(y), start, step, b * LN_BC_BLOCK, hi); break;
-        case LN_INT32: arange_i32(ln_i32(y), start, step, b * LN_BC_BLOCK, hi); break;
-        case LN_UINT8: arange_u8(ln_u8(y), start, step, b * LN_BC_BLOCK, hi); break;
-        }
-    });
+        case LN_FLOAT32: arange_f32(ln_f32(y), start, step, lo, hi); break;
+        case LN_INT32: arange_i32(ln_i32(y), start, step, lo, hi); break;
+        case LN_UINT8: arange_u8(ln_u8(y), start, step, lo, hi); break;
+        });
     return y;
 }
 

@@ -15,18 +15,6 @@
 
 #define MASK_BLOCK 4096
 
-/* BODY once per block [LO, HI) of MASK_BLOCK elements of 0..N, blocks
-** spread over threads when WORK is large enough (par_for.h). */
-#define MASK_BLOCKS(N, WORK, LO, HI, ...)                                    \
-    do {                                                                     \
-        const int64_t n_ = (N), nb_ = (n_ + MASK_BLOCK - 1) / MASK_BLOCK;    \
-        LN_FOR(WORK, for (int64_t b_ = 0; b_ < nb_; b_++) {                  \
-            const int64_t LO = b_ * MASK_BLOCK;                              \
-            const int64_t HI = LO + MASK_BLOCK < n_ ? LO + MASK_BLOCK : n_;  \
-            __VA_ARGS__                                                      \
-        });                                                                  \
-    } while (0)
-
 static inline uint8_t cmp1(ln_binary_op op, double a, double b) {
     switch (op) {
     case LN_B_EQ: return a == b;
@@ -105,7 +93,7 @@ ln_tensor *ln_compare_scalar(ln_ctx *ctx, ln_binary_op op, const ln_tensor *x,
                            : op == LN_B_GE ? LN_B_LE
                                            : op;
     const void *p = ln_data(x);
-    MASK_BLOCKS(x->numel, x->numel, lo, hi,
+    LN_FOR_BLOCKS(x->numel, MASK_BLOCK, x->numel, lo, hi,
         switch (x->dtype) {
         case LN_FLOAT32: cmp_f32_block(m, p, s, o, lo, hi); break;
         case LN_INT32: cmp_i32_block(m, p, s, o, lo, hi); break;
@@ -124,7 +112,7 @@ ln_tensor *ln_compare(ln_ctx *ctx, ln_binary_op op, const ln_tensor *x,
     uint8_t *m = ln_u8(z);
     if (x->dtype == y->dtype && ln_shape_equal(x, y)) {
         const void *p = ln_data(x), *q = ln_data(y);
-        MASK_BLOCKS(x->numel, x->numel, lo, hi,
+        LN_FOR_BLOCKS(x->numel, MASK_BLOCK, x->numel, lo, hi,
             switch (x->dtype) {
             case LN_FLOAT32: cmp_f32_pair_block(m, p, q, op, lo, hi); break;
             case LN_INT32: cmp_i32_pair_block(m, p, q, op, lo, hi); break;
@@ -201,7 +189,7 @@ ln_tensor *ln_logical(ln_ctx *ctx, ln_logic_op op, const ln_tensor *x,
     uint8_t *m = ln_u8(z);
     if (x->dtype == LN_UINT8 && y->dtype == LN_UINT8 && ln_shape_equal(x, y)) {
         const uint8_t *px = ln_u8(x), *py = ln_u8(y);
-        MASK_BLOCKS(x->numel, x->numel, lo, hi,
+        LN_FOR_BLOCKS(x->numel, MASK_BLOCK, x->numel, lo, hi,
                     logic_u8_pair_block(m, px, py, op, lo, hi););
     } else if (x->dtype == LN_UINT8 && y->dtype == LN_UINT8) {
         const uint8_t *px = ln_u8(x), *py = ln_u8(y);
@@ -221,7 +209,7 @@ ln_tensor *ln_logical_not(ln_ctx *ctx, const ln_tensor *x) {
     int64_t n = x->numel;
     if (x->dtype == LN_UINT8) {
         const uint8_t *p = ln_u8(x);
-        MASK_BLOCKS(n, n, lo, hi, not_u8_block(m, p, lo, hi););
+        LN_FOR_BLOCKS(n, MASK_BLOCK, n, lo, hi, not_u8_block(m, p, lo, hi););
     } else {
         LN_FOR(n,
         for (int64_t i = 0; i < n; i++) m[i] = ln_get_f64(x, i) == 0;);
@@ -271,7 +259,7 @@ static int64_t mask_offsets(const uint8_t *m, int64_t n, int64_t **offp) {
     int64_t nb = (n + MASK_BLOCK - 1) / MASK_BLOCK;
     int64_t *off = malloc(sizeof *off * (size_t)(nb + 1));
     if (!off) return -1;
-    MASK_BLOCKS(n, n, lo, hi, off[lo / MASK_BLOCK] = nonzero_block(m, lo, hi););
+    LN_FOR_BLOCKS(n, MASK_BLOCK, n, lo, hi, off[lo / MASK_BLOCK] = nonzero_block(m, lo, hi););
     int64_t total = 0;
     for (int64_t b = 0; b < nb; b++) {
         int64_t c = off[b];
@@ -287,7 +275,7 @@ static int64_t mask_offsets(const uint8_t *m, int64_t n, int64_t **offp) {
 ** gather (dense <- x[mask]) or scatter (x[mask] <- dense). */
 static void mask_move(char *x, char *dense, const uint8_t *m, int64_t n,
                       const int64_t *off, size_t cellb, int scatter) {
-    MASK_BLOCKS(n, n * (int64_t)cellb, lo, hi,
+    LN_FOR_BLOCKS(n, MASK_BLOCK, n * (int64_t)cellb, lo, hi,
         int64_t k = off[lo / MASK_BLOCK];
         for (int64_t i = lo; i < hi; i++) {
             if (!m[i]) continue;
@@ -350,7 +338,7 @@ ln_status ln_masked_fill(ln_ctx *ctx, ln_tensor *x, const ln_tensor *mask,
         union { float f; int32_t i; uint32_t u; } w;
         if (x->dtype == LN_FLOAT32) w.f = (float)v;
         else w.i = (int32_t)v;
-        MASK_BLOCKS(n, n, lo, hi,
+        LN_FOR_BLOCKS(n, MASK_BLOCK, n, lo, hi,
             if (x->dtype == LN_UINT8) fill_blend1(ln_u8(x), m, (uint8_t)v, lo, hi);
             else fill_blend4(ln_data(x), m, w.u, lo, hi););
         return LN_OK;

@@ -89,11 +89,8 @@ static int i32_vector_op(ln_arith_op op) {
 static int i32_blocks(ln_arith_op op, int32_t *z, const int32_t *pa, int64_t sa,
                       const int32_t *pb, int64_t sb, int64_t n) {
     int bad = 0;
-    const int64_t nb = (n + RED_BLOCK - 1) / RED_BLOCK;
-    LN_SUM_FOR(n, bad, for (int64_t b = 0; b < nb; b++) {
-        const int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n;
-        bad |= i32_block(op, z, pa, sa, pb, sb, lo, hi);
-    });
+    LN_SUM_FOR_BLOCKS(n, RED_BLOCK, bad, lo, hi,
+                      bad |= i32_block(op, z, pa, sa, pb, sb, lo, hi););
     return bad;
 }
 
@@ -258,11 +255,7 @@ LN_CLONES static void mod_block(float *z, const float *pa, int64_t sa, const flo
 
 static void mod_blocks(float *z, const float *pa, int64_t sa, const float *pb, int64_t sb,
                        int64_t n) {
-    const int64_t nb = (n + RED_BLOCK - 1) / RED_BLOCK;
-    LN_FOR(n, for (int64_t b = 0; b < nb; b++) {
-        const int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n;
-        mod_block(z, pa, sa, pb, sb, lo, hi);
-    });
+    LN_FOR_BLOCKS(n, RED_BLOCK, n, lo, hi, mod_block(z, pa, sa, pb, sb, lo, hi););
 }
 
 ln_tensor *ln_floordiv_mod_f32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
@@ -334,12 +327,9 @@ ln_tensor *ln_neg_abs_i32(ln_ctx *ctx, const ln_tensor *x, int absval) {
     if (!z) return NULL;
     const int32_t *p = ln_i32(x);
     int32_t *q = ln_i32(z);
-    int64_t n = x->numel, first = -1, nb = (n + RED_BLOCK - 1) / RED_BLOCK;
+    int64_t n = x->numel, first = -1;
     int min = 0;
-    LN_SUM_FOR(n, min, for (int64_t b = 0; b < nb; b++) {
-        const int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n;
-        min |= neg_abs_block(q, p, absval, lo, hi);
-    });
+    LN_SUM_FOR_BLOCKS(n, RED_BLOCK, min, b0, b1, min |= neg_abs_block(q, p, absval, b0, b1););
     /* only -2^31 has no int32 negation: looked for when one was met */
     for (int64_t i = 0; min && i < n && first < 0; i++)
         if (p[i] == INT32_MIN) first = i;
@@ -381,14 +371,11 @@ ln_tensor *ln_clamp_any(ln_ctx *ctx, const ln_tensor *x, double lo, double hi) {
     l = l < tmin ? tmin : l > tmax ? tmax : l;
     h = h < tmin ? tmin : h > tmax ? tmax : h;
     if (l > h) l = h; /* no integer inside: everything becomes h */
-    const int64_t nb = (n + RED_BLOCK - 1) / RED_BLOCK;
-    LN_FOR(n, for (int64_t b = 0; b < nb; b++) {
-        const int64_t b0 = b * RED_BLOCK, b1 = b0 + RED_BLOCK < n ? b0 + RED_BLOCK : n;
+    LN_FOR_BLOCKS(n, RED_BLOCK, n, b0, b1,
         if (x->dtype == LN_INT32)
             clamp_i32(ln_i32(z), ln_i32(x), (int32_t)l, (int32_t)h, b0, b1);
         else
-            clamp_u8(ln_u8(z), ln_u8(x), (uint8_t)l, (uint8_t)h, b0, b1);
-    });
+            clamp_u8(ln_u8(z), ln_u8(x), (uint8_t)l, (uint8_t)h, b0, b1););
     return z;
 }
 
@@ -416,12 +403,9 @@ void ln_sum_all(const ln_tensor *x, int64_t *isum, double *fsum) {
         if (isum) *isum = (int64_t)f;
         return;
     }
-    const int64_t nb = (n + RED_BLOCK - 1) / RED_BLOCK;
     const int i32 = x->dtype == LN_INT32;
-    LN_SUM_FOR(n, s, for (int64_t b = 0; b < nb; b++) {
-        const int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n;
-        s += i32 ? isum_i32(ln_i32(x), lo, hi) : isum_u8(ln_u8(x), lo, hi);
-    });
+    LN_SUM_FOR_BLOCKS(n, RED_BLOCK, s, lo, hi,
+        s += i32 ? isum_i32(ln_i32(x), lo, hi) : isum_u8(ln_u8(x), lo, hi););
     if (isum) *isum = s;
     if (fsum) *fsum = (double)s;
 }
