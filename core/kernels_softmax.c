@@ -243,22 +243,16 @@ typedef struct {
     int take_log;
 } grad_job;
 
-/* sum g[c] (log) or g[c] y[c] (softmax) over [0, n), 16 double lanes */
-__attribute__((always_inline)) static inline double grad_lane_sum16(const float *g, const float *y,
-                                                                    int64_t n, int take_log) {
+/* sum g[c] y[c] over [0, n) in lane_sum16's 16 double lanes */
+__attribute__((always_inline)) static inline double dot_lane_sum16(const float *g, const float *y,
+                                                                   int64_t n) {
     double acc[SUM_LANES] = {0};
     int64_t c = 0;
     for (; c + SUM_LANES <= n; c += SUM_LANES) {
-        if (take_log) {
 #pragma omp simd
-            for (int k = 0; k < SUM_LANES; k++) acc[k] += (double)g[c + k];
-        } else {
-#pragma omp simd
-            for (int k = 0; k < SUM_LANES; k++) acc[k] += (double)g[c + k] * (double)y[c + k];
-        }
+        for (int k = 0; k < SUM_LANES; k++) acc[k] += (double)g[c + k] * (double)y[c + k];
     }
-    for (int k = 0; c + k < n; k++)
-        acc[k] += take_log ? (double)g[c + k] : (double)g[c + k] * (double)y[c + k];
+    for (int k = 0; c + k < n; k++) acc[k] += (double)g[c + k] * (double)y[c + k];
     return lanes_tree16(acc);
 }
 
@@ -268,7 +262,7 @@ LN_CLONES static void grad_rows_range(void *arg, int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; r++) {
         const float *y = j->y + r * n, *g = j->g + r * n;
         float *gx = j->gx + r * n;
-        const float s = (float)grad_lane_sum16(g, y, n, j->take_log);
+        const float s = (float)(j->take_log ? lane_sum16(g, n) : dot_lane_sum16(g, y, n));
         if (j->take_log) {
 #pragma omp simd
             for (int64_t c = 0; c < n; c++) gx[c] = g[c] - ln_vexpf(y[c]) * s;
