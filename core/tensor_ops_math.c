@@ -45,38 +45,47 @@ static inline int arith1_i(ln_arith_op op, int64_t a, int64_t b, int32_t *r) {
 }
 
 /* z[i] = a op b for i in [lo, hi), a = pa[i * sa], b = pb[i * sb] (steps 0
-** for a number, 1 for a tensor), op one of + - * max min: in int64, each result checked
-** against int32's range; returns whether one was outside. One vector loop
-** per operator (arith1_i's switch per element kept int32 tensors 7-27x
-** behind PyTorch). */
-#define I32_LOOP(A, B, EXPR)                                                 \
+** for a number, 1 for a tensor), op one of + - * max min, in 32-bit lanes
+** (64-bit lanes, widened and narrowed, ran `*` at 0.76x PyTorch): the
+** wrapped result, and whether one may be outside int32. + and - test the
+** sign bits exactly; * tests the float32 product, whose three roundings
+** keep it within 2^-22 of the true one, so every product outside int32
+** has |f| >= 2^31 - 2^10 and a few inside it are flagged too (their
+** block is then checked exactly). One vector loop per operator (arith1_i's switch per element
+** kept int32 tensors 7-27x behind PyTorch). */
+#define I32_LOOP(A, B, EXPR, BAD)                                            \
     do {                                                                     \
         _Pragma("omp simd reduction(| : bad)")                               \
         for (int64_t i = lo; i < hi; i++) {                                  \
-            const int64_t a = (A), b = (B), v = (EXPR);                      \
-            bad |= v < INT32_MIN || v > INT32_MAX;                           \
-            z[i] = (int32_t)v;                                               \
+            const int32_t a = (A), b = (B), v = (EXPR);                      \
+            bad |= (BAD);                                                    \
+            z[i] = v;                                                        \
         }                                                                    \
     } while (0)
+#define WRAP(EXPR) ((int32_t)(EXPR))
 #define I32_OPS(A, B)                                                        \
     switch (op) {                                                            \
-    case LN_A_ADD: I32_LOOP(A, B, a + b); break;                             \
-    case LN_A_SUB: I32_LOOP(A, B, a - b); break;                             \
-    case LN_A_MUL: I32_LOOP(A, B, a * b); break;                             \
-    case LN_A_MAX: I32_LOOP(A, B, a > b ? a : b); break;                     \
-    case LN_A_MIN: I32_LOOP(A, B, a < b ? a : b); break;                     \
+    case LN_A_ADD: I32_LOOP(A, B, WRAP((uint32_t)a + (uint32_t)b),           \
+                            ((a ^ v) & (b ^ v)) < 0); break;                 \
+    case LN_A_SUB: I32_LOOP(A, B, WRAP((uint32_t)a - (uint32_t)b),           \
+                            ((a ^ b) & (a ^ v)) < 0); break;                 \
+    case LN_A_MUL: I32_LOOP(A, B, WRAP((uint32_t)a * (uint32_t)b),           \
+                            fabsf((float)a * (float)b) >= 2147482624.0f); break; \
+    case LN_A_MAX: I32_LOOP(A, B, a > b ? a : b, 0); break;                  \
+    case LN_A_MIN: I32_LOOP(A, B, a < b ? a : b, 0); break;                  \
     default: bad = 1; /* // and %: not here */                               \
     }
 LN_CLONES static int i32_block(ln_arith_op op, int32_t *z, const int32_t *pa, int64_t sa,
                                const int32_t *pb, int64_t sb, int64_t lo, int64_t hi) {
     int bad = 0;
-    const int64_t a0 = pa[0], b0 = pb[0];
+    const int32_t a0 = pa[0], b0 = pb[0];
     if (sa && sb) I32_OPS(pa[i], pb[i])
     else if (sa) I32_OPS(pa[i], b0)
     else I32_OPS(a0, pb[i])
     return bad;
 }
 #undef I32_OPS
+#undef WRAP
 #undef I32_LOOP
 
 /* Whether op on same-shape or number operands has a vector loop. */
@@ -84,13 +93,24 @@ static int i32_vector_op(ln_arith_op op) {
     return op != LN_A_IDIV && op != LN_A_MOD;
 }
 
-/* z = a op b over n elements through i32_block, in blocks; 1 when a
-** result does not fit (the caller then finds the first, serially). */
+/* Whether a result in [lo, hi) is outside int32, by arith1_i. */
+static int i32_outside(ln_arith_op op, const int32_t *pa, int64_t sa,
+                       const int32_t *pb, int64_t sb, int64_t lo, int64_t hi) {
+    int32_t r;
+    for (int64_t i = lo; i < hi; i++)
+        if (!arith1_i(op, pa[i * sa], pb[i * sb], &r)) return 1;
+    return 0;
+}
+
+/* z = a op b over n elements through i32_block, in blocks (a flagged
+** block checked exactly); 1 when a result does not fit (the caller then
+** finds the first, serially). */
 static int i32_blocks(ln_arith_op op, int32_t *z, const int32_t *pa, int64_t sa,
                       const int32_t *pb, int64_t sb, int64_t n) {
     int bad = 0;
     LN_SUM_FOR_BLOCKS(n, RED_BLOCK, bad, lo, hi,
-                      bad |= i32_block(op, z, pa, sa, pb, sb, lo, hi););
+                      if (i32_block(op, z, pa, sa, pb, sb, lo, hi))
+                          bad |= i32_outside(op, pa, sa, pb, sb, lo, hi););
     return bad;
 }
 
@@ -417,32 +437,43 @@ static inline int better(int want_max, double v, double best) {
     return v != v && best == best;
 }
 
-/* Per-block best value and position, blocks in parallel from LN_PAR_MIN
-** elements on: the block's extreme by a vector reduction, then its first
-** position (integers have no NaN: the same as the scan by `better`, which
-** ran a compare and a branch per element, 5x PyTorch's time). */
+/* Per-block best value and position, blocks of SCAN_BLOCK in parallel from
+** LN_PAR_MIN elements on: the block's extreme by a vector reduction, then
+** its first position, 64 elements at a time by a vector compare
+** (integers have no NaN: the same as the scan by `better`, which ran a
+** compare and a branch per element, 5x PyTorch's time). The position is
+** the first of the extreme for any blocking; large blocks spread the
+** reduction's horizontal finish and the search over more elements (at 4096
+** elements they cost a third of the time of a 1M stream). */
+#define SCAN_BLOCK (8 * RED_BLOCK)
 #define DEF_SCAN(T, NAME)                                                     \
     LN_CLONES static void NAME##_block(const T *p, int64_t lo, int64_t hi,    \
                                        int want_max, double *bv, int64_t *bp) { \
         T best = p[lo];                                                       \
         if (want_max) {                                                       \
             LN_PRAGMA_(omp simd reduction(max : best))                        \
-            for (int64_t i = lo + 1; i < hi; i++) best = p[i] > best ? p[i] : best; \
+            for (int64_t i = lo; i < hi; i++) best = p[i] > best ? p[i] : best; \
         } else {                                                              \
             LN_PRAGMA_(omp simd reduction(min : best))                        \
-            for (int64_t i = lo + 1; i < hi; i++) best = p[i] < best ? p[i] : best; \
+            for (int64_t i = lo; i < hi; i++) best = p[i] < best ? p[i] : best; \
         }                                                                     \
         int64_t at = lo;                                                      \
+        for (;; at += 64) { /* found before hi: best is an element */         \
+            const int64_t e = at + 64 < hi ? at + 64 : hi;                    \
+            int hit = 0;                                                      \
+            LN_PRAGMA_(omp simd reduction(| : hit))                           \
+            for (int64_t i = at; i < e; i++) hit |= p[i] == best;             \
+            if (hit) break;                                                   \
+        }                                                                     \
         while (p[at] != best) at++;                                           \
         *bv = best;                                                           \
         *bp = at;                                                             \
     }                                                                         \
-    static void NAME(const T *p, int64_t n, int64_t nb, int want_max,         \
-                     double *bv, int64_t *bp) {                               \
-        LN_FOR(n, for (int64_t b = 0; b < nb; b++) {                          \
-            int64_t lo = b * RED_BLOCK, hi = lo + RED_BLOCK < n ? lo + RED_BLOCK : n; \
-            NAME##_block(p, lo, hi, want_max, bv + b, bp + b);                \
-        });                                                                   \
+    static void NAME(const T *p, int64_t n, int want_max, double *bv,         \
+                     int64_t *bp) {                                           \
+        LN_FOR_BLOCKS(n, SCAN_BLOCK, n, lo, hi,                               \
+                      NAME##_block(p, lo, hi, want_max, bv + lo / SCAN_BLOCK, \
+                                   bp + lo / SCAN_BLOCK););                   \
     }
 DEF_SCAN(int32_t, scan_i32)
 DEF_SCAN(uint8_t, scan_u8)
@@ -499,8 +530,8 @@ void ln_minmax_all(const ln_tensor *x, int want_max, double *value,
         f32_blocks_job j = {ln_f32(x), n, want_max, 0, bv, bp};
         ln__spread(nb, RED_BLOCK, 1, f32_blocks, &j);
     } break;
-    case LN_INT32: scan_i32(ln_i32(x), n, nb, want_max, bv, bp); break;
-    case LN_UINT8: scan_u8(ln_u8(x), n, nb, want_max, bv, bp); break;
+    case LN_INT32: scan_i32(ln_i32(x), n, want_max, bv, bp); nb = (n + SCAN_BLOCK - 1) / SCAN_BLOCK; break;
+    case LN_UINT8: scan_u8(ln_u8(x), n, want_max, bv, bp); nb = (n + SCAN_BLOCK - 1) / SCAN_BLOCK; break;
     }
     double best = bv[0];
     int64_t at = bp[0];

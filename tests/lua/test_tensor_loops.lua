@@ -77,6 +77,25 @@ test("integer sums and extremes: exact, first position of ties", function()
   end)
 end)
 
+test("integer extremes: the first position when the extreme lies in later blocks", function()
+  local n = 140001
+  each_thread_count(function(threads)
+    for _, cast in ipairs({"int", "byte"}) do
+      for _, at in ipairs({1, 64, 65, 4097, 32768, 32769, 70037, n}) do
+        local five = ln.ones(n) * 5
+        local hi, lo = five[cast](five), five[cast](five)  -- :int() or :byte()
+        hi[at], lo[at] = 9, 1
+        if at + 40000 <= n then hi[at + 40000], lo[at + 40000] = 9, 1 end  -- a later tie
+        local what = string.format("%s at %d, %d threads", cast, at, threads)
+        eq(hi:max(), 9, "max " .. what)
+        eq(hi:argmax(), at, "argmax " .. what)
+        eq(lo:min(), 1, "min " .. what)
+        eq(lo:argmin(), at, "argmin " .. what)
+      end
+    end
+  end)
+end)
+
 test("int32 arithmetic, abs, neg and clamp: exact values and the first overflow", function()
   local raises = T.raises
   each_thread_count(function(threads)
@@ -109,6 +128,53 @@ test("int32 arithmetic, abs, neg and clamp: exact values and the first overflow"
              string.format("2000000000 and 2 (at position %d) give a result outside int32", at))
       big[at] = -2147483648
       raises(function() return big:abs() end, string.format("(at position %d)", at))
+    end
+  end)
+end)
+
+test("int32 + - *: results at the edges of int32 are kept, one past them is an error", function()
+  local raises = T.raises
+  local MAX, MIN = 2147483647, -2147483648
+  -- {a, b}: a * b, a + b and a - b each either fit (kept exactly) or not
+  local cases = {{MAX, 1}, {MIN, 1}, {-65536, 32768}, {65536, 32768}, {46341, 46341},
+                 {46340, 46341}, {-46341, 46341}, {MAX, -1}, {MIN, -1}, {MAX, 0},
+                 {1, MAX}, {-1, MIN}, {0, MIN}, {2147482623, 1}, {-1073741824, 2},
+                 {1073741824, 2}, {-3, 715827882}, {3, -715827883}}
+  local ops = {["*"] = function(a, b) return a * b end,
+               ["+"] = function(a, b) return a + b end,
+               ["-"] = function(a, b) return a - b end}
+  local n = 140001
+  each_thread_count(function(threads)
+    for _, ab in ipairs(cases) do
+      local a, b = ab[1], ab[2]
+      for name, op in pairs(ops) do
+        local want = op(a, b)  -- Lua's 64-bit integer result
+        local fits = want >= MIN and want <= MAX
+        -- a tensor of ones with the pair at one position, against the same
+        for _, at in ipairs({1, 4097, n}) do
+          local x, y = ln.ones(n, "int32"), ln.ones(n, "int32")
+          x[at], y[at] = a, b
+          local what = string.format("%d %s %d at %d, %d threads", a, name, b, at, threads)
+          if fits then
+            local z = op(x, y)
+            eq(z[at], want, what)
+            eq(z:sum(), want + (n - 1) * op(1, 1), what .. ": the other elements")
+          else
+            raises(function() return op(x, y) end,
+                   string.format("(at position %d) give a result outside int32", at))
+          end
+        end
+        -- a tensor of a's against the number b: every block at the edge
+        local x = ln.ones(n, "int32") * a
+        local what = string.format("%d %s %d (a number), %d threads", a, name, b, threads)
+        if fits then
+          local z = op(x, b)
+          eq(z:min(), want, what)
+          eq(z:max(), want, what)
+        else
+          raises(function() return op(x, b) end, "(at position 1) give a result outside int32")
+        end
+      end
     end
   end)
 end)
