@@ -143,24 +143,67 @@ ln_tensor *ln_cat(ln_ctx *ctx, const ln_tensor *const *ts, int n, int dim,
     return y;
 }
 
-ln_status ln_index_list(ln_ctx *ctx, const ln_tensor *idx, int64_t base,
-                        int64_t size, const char *fn, int64_t **out,
-                        int64_t *n) {
+/* Is any index outside base .. base + size - 1? The indices' least and
+** greatest, in loops the compiler vectorises; the error's serial search
+** runs only when one is. */
+#define INDEX_SPAN(T)                                                        \
+    do {                                                                     \
+        const T *v = (const T *)ln_data(idx);                                \
+        T lo = v[0], hi = v[0];                                              \
+        LN_PRAGMA_(omp simd reduction(min : lo) reduction(max : hi))         \
+        for (int64_t i = 1; i < idx->numel; i++) {                           \
+            lo = v[i] < lo ? v[i] : lo;                                      \
+            hi = v[i] > hi ? v[i] : hi;                                      \
+        }                                                                    \
+        return lo < base || (int64_t)hi - base >= size;                      \
+    } while (0)
+LN_CLONES static int any_index_outside(const ln_tensor *idx, int64_t base,
+                                      int64_t size) {
+    if (idx->numel == 0) return 0;
+    if (idx->dtype == LN_INT32) INDEX_SPAN(int32_t);
+    INDEX_SPAN(uint8_t);
+}
+
+/* out[i] = v[i] - base over the whole index tensor (a vector loop). */
+#define INDEX_WIDEN(T)                                                       \
+    do {                                                                     \
+        const T *v = (const T *)ln_data(idx);                                \
+        LN_PRAGMA_(omp simd)                                                 \
+        for (int64_t i = 0; i < idx->numel; i++) out[i] = (int64_t)v[i] - base; \
+    } while (0)
+LN_CLONES static void index_widen(const ln_tensor *idx, int64_t base, int64_t *out) {
+    if (idx->dtype == LN_INT32) INDEX_WIDEN(int32_t);
+    else INDEX_WIDEN(uint8_t);
+}
+#undef INDEX_WIDEN
+
+ln_status ln_index_positions(ln_ctx *ctx, const ln_tensor *idx, int64_t base,
+                             int64_t size, const char *fn, int64_t *out) {
     if (idx->dtype == LN_FLOAT32)
         return ln_fail(ctx, LN_E_ARG, "%s: indices must be an int32 or uint8 "
                        "tensor, got float32 (use :int())", fn);
+    if (any_index_outside(idx, base, size)) /* the first, for the message */
+        for (int64_t i = 0; i < idx->numel; i++) {
+            int64_t k = (int64_t)ln_get_f64(idx, i) - base;
+            if (k < 0 || k >= size)
+                return ln_fail(ctx, LN_E_ARG, "%s: index %lld (at position %lld) "
+                               "out of range %lld..%lld", fn, (long long)(k + base),
+                               (long long)i + 1, (long long)base,
+                               (long long)(size - 1 + base));
+        }
+    index_widen(idx, base, out);
+    return LN_OK;
+}
+
+ln_status ln_index_list(ln_ctx *ctx, const ln_tensor *idx, int64_t base,
+                        int64_t size, const char *fn, int64_t **out,
+                        int64_t *n) {
     int64_t *v = malloc(sizeof *v * (size_t)(idx->numel ? idx->numel : 1));
     if (!v) return ln_fail(ctx, LN_E_NOMEM, "%s: out of memory", fn);
-    for (int64_t i = 0; i < idx->numel; i++) {
-        int64_t k = (int64_t)ln_get_f64(idx, i) - base;
-        if (k < 0 || k >= size) {
-            free(v);
-            return ln_fail(ctx, LN_E_ARG, "%s: index %lld (at position %lld) "
-                           "out of range %lld..%lld", fn, (long long)(k + base),
-                           (long long)i + 1, (long long)base,
-                           (long long)(size - 1 + base));
-        }
-        v[i] = k;
+    ln_status st = ln_index_positions(ctx, idx, base, size, fn, v);
+    if (st != LN_OK) {
+        free(v);
+        return st;
     }
     *out = v;
     *n = idx->numel;
@@ -247,27 +290,6 @@ ln_status ln_index_fill(ln_ctx *ctx, ln_tensor *x, int dim, const int64_t *idx,
             for (int64_t j = 0; j < cell; j++) ln_set_f64(x, at + j, v);
         });
     return LN_OK;
-}
-
-/* Is any index outside base .. base + size - 1? The indices' least and
-** greatest, in loops the compiler vectorises; the error's serial search
-** runs only when one is. */
-#define INDEX_SPAN(T)                                                        \
-    do {                                                                     \
-        const T *v = (const T *)ln_data(idx);                                \
-        T lo = v[0], hi = v[0];                                              \
-        LN_PRAGMA_(omp simd reduction(min : lo) reduction(max : hi))         \
-        for (int64_t i = 1; i < idx->numel; i++) {                           \
-            lo = v[i] < lo ? v[i] : lo;                                      \
-            hi = v[i] > hi ? v[i] : hi;                                      \
-        }                                                                    \
-        return lo < base || (int64_t)hi - base >= size;                      \
-    } while (0)
-LN_CLONES static int any_index_outside(const ln_tensor *idx, int64_t base,
-                                      int64_t size) {
-    if (idx->numel == 0) return 0;
-    if (idx->dtype == LN_INT32) INDEX_SPAN(int32_t);
-    INDEX_SPAN(uint8_t);
 }
 
 /* y's rows r0..r1: rows along idx's last dim longer than 1 (dim `in`,

@@ -126,15 +126,17 @@ static void push_region(lua_State *L, ln_tensor *t, const ln_region *r) {
     lua_pop(L, 1);
 }
 
-/* The positions of a 1-based index tensor along dim of t (userdata-held so
-** an error frees them). */
+/* The positions of a 1-based index tensor along dim of t, in a scratch
+** tensor left on the stack (freed with it, also after an error): n int64
+** in an int32 tensor of n x 2, from the tensor pool -- a malloc'ed list of
+** 80 KB made glibc trim and regrow its heap on every call of a loop. */
 static int64_t *index_list(lua_State *L, const ln_tensor *idx, int64_t size,
                            const char *fn, int64_t *n) {
-    int64_t *tmp;
-    lnL_check(L, ln_index_list(lnL_ctx(), idx, 1, size, fn, &tmp, n));
-    int64_t *v = lua_newuserdatauv(L, sizeof *v * (size_t)(*n ? *n : 1), 0);
-    memcpy(v, tmp, sizeof *v * (size_t)*n);
-    free(tmp);
+    const int64_t shape[2] = {idx->numel ? idx->numel : 1, 2};
+    ln_tensor *scratch = lnT_push(L, ln_tensor_empty(lnL_ctx(), LN_INT32, 2, shape));
+    int64_t *v = (int64_t *)ln_data(scratch);
+    lnL_check(L, ln_index_positions(lnL_ctx(), idx, 1, size, fn, v));
+    *n = idx->numel;
     return v;
 }
 

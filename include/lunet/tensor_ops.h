@@ -79,8 +79,12 @@ LN_API ln_status ln_region_write(ln_ctx *ctx, ln_tensor *x, const ln_region *r,
 
 
 /* Indices of an integer tensor (int32 or uint8, any shape) minus base, checked
-** against [0, size): *out is malloc'ed (caller frees), *n its length. The
-** error names fn, the offending index (as given) and the valid range. */
+** against [0, size), into out[0 .. idx->numel) (the caller's). The error
+** names fn, the first offending index (as given) and the valid range. */
+LN_API ln_status ln_index_positions(ln_ctx *ctx, const ln_tensor *idx,
+                                    int64_t base, int64_t size, const char *fn,
+                                    int64_t *out);
+/* The same into a list malloc'ed here: *out (caller frees), *n its length. */
 LN_API ln_status ln_index_list(ln_ctx *ctx, const ln_tensor *idx, int64_t base,
                                int64_t size, const char *fn, int64_t **out,
                                int64_t *n);

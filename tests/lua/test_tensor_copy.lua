@@ -153,4 +153,42 @@ test("gather past the parallel size, and its first bad index", function()
          "gather: index 0 (at flat position 1) out of range 1..700 along dim 2")
 end)
 
+test("index and index assignment with int32 and uint8 positions, and the first bad one", function()
+  local dtypes = {"float32", "int32", "uint8"}
+  each_thread_count(function(threads)
+    for case = 1, 60 do
+      local nd = 1 + case % 3
+      local shape = random_shape(nd, 20000)
+      local dim = math.random(nd)
+      local k = SIZES[math.random(#SIZES)] * (case % 7 == 0 and 40 or 1)  -- some past 4096 elements
+      local idtype = case % 2 == 0 and "int32" or "uint8"
+      local pos = (ln.rand(k) * math.min(shape[dim], 256)):floor():type(idtype)
+      local x = filled(shape, dtypes[1 + case % 3])
+      local want = R.index(R.from(x), dim - 1, R.from(pos).data)
+      local what = string.format("%d threads, %s index(%d, %s of %d)", threads,
+                                 table.concat(shape, "x"), dim, idtype, k)
+      same(x:index(dim, pos + 1), want, what)
+      if dim == 1 then same(x[pos + 1], want, what .. " as x[pos]") end
+    end
+  end)
+  local x = filled({50, 3}, "float32")
+  local rows = ln.tensor({5, 50, 1, 5}, "int32")
+  same(x:index(1, rows), R.index(R.from(x), 0, {4, 49, 0, 4}), "repeated rows")
+  local y = x:clone()
+  y[ln.tensor({2, 50}, "int32")] = -1
+  eq(y[{2, 3}], -1, "a row set to a number")
+  eq(y[{50, 1}], -1, "the last row set")
+  eq(y[{1, 1}], x[{1, 1}], "other rows kept")
+  local bad = ln.ones(6000, "int32")
+  bad[4100], bad[5000] = 51, 0
+  raises(function() return x:index(1, bad) end,
+         "index: index 51 (at position 4100) out of range 1..50")
+  raises(function() return x[bad] end, "index: index 51 (at position 4100) out of range 1..50")
+  raises(function() x[bad] = 0 end,
+         "index assignment: index 51 (at position 4100) out of range 1..50")
+  raises(function() return x:index(2, ln.zeros(3, "uint8")) end,
+         "index: index 0 (at position 1) out of range 1..3")
+  raises(function() return x:index(1, ln.ones(2)) end, "indices must be an int32 or uint8")
+end)
+
 T.summary("tensor copies")
