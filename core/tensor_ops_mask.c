@@ -15,18 +15,6 @@
 
 #define MASK_BLOCK 4096
 
-static inline uint8_t cmp1(ln_binary_op op, double a, double b) {
-    switch (op) {
-    case LN_B_EQ: return a == b;
-    case LN_B_NE: return a != b;
-    case LN_B_LT: return a < b;
-    case LN_B_LE: return a <= b;
-    case LN_B_GT: return a > b;
-    case LN_B_GE: return a >= b;
-    default: return 0;
-    }
-}
-
 static int is_compare(ln_ctx *ctx, ln_binary_op op) {
     if (op >= LN_B_EQ && op <= LN_B_GE) return 1;
     ln_fail(ctx, LN_E_ARG, "compare: operator %d is not a comparison", op);
@@ -34,7 +22,7 @@ static int is_compare(ln_ctx *ctx, ln_binary_op op) {
 }
 
 /* Elements [lo, hi) of p (of type T) against the number s, compared in
-** double as cmp1 does, one vector loop per operator (a number first
+** double (exact for every dtype), one vector loop per operator (a number first
 ** flips the operator: see ln_compare_scalar). */
 #define CMP_LOOP(EXPR)                                                       \
     do {                                                                     \
@@ -79,6 +67,84 @@ CMP_PAIR_BLOCK(cmp_u8_pair_block, uint8_t)
 #undef CMP_PAIR_BLOCK
 #undef CMP_LOOP
 
+/* Broadcast or mixed-dtype operands: each run of a row (LN_BC_RUNS)
+** widened to double WIDE elements at a time (exact for every dtype), then
+** one vector loop per operator (the walker with a switch per element took
+** 2.3 ns an element: 3.5-25x PyTorch's time). */
+#define WIDE 256
+
+__attribute__((always_inline)) static inline void
+widen_run(double *w, const ln_tensor *t, int64_t off, int64_t step, int64_t n) {
+#define WIDEN(T, AT)                                                         \
+    do {                                                                     \
+        const T *p = AT(t) + off;                                            \
+        if (step) {                                                          \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) w[i] = p[i]; \
+        } else {                                                             \
+            const double v = p[0];                                           \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) w[i] = v;    \
+        }                                                                    \
+    } while (0)
+    switch (t->dtype) {
+    case LN_FLOAT32: WIDEN(float, ln_f32); break;
+    case LN_INT32: WIDEN(int32_t, ln_i32); break;
+    case LN_UINT8: WIDEN(uint8_t, ln_u8); break;
+    }
+#undef WIDEN
+}
+
+#define RUN_LOOP(EXPR)                                                       \
+    do {                                                                     \
+        _Pragma("omp simd") for (int64_t i = 0; i < n; i++) m[i] = (EXPR);   \
+    } while (0)
+__attribute__((always_inline)) static inline void
+cmp_run(ln_binary_op op, uint8_t *m, const double *a, const double *b, int64_t n) {
+    switch (op) {
+    case LN_B_EQ: RUN_LOOP(a[i] == b[i]); break;
+    case LN_B_NE: RUN_LOOP(a[i] != b[i]); break;
+    case LN_B_LT: RUN_LOOP(a[i] < b[i]); break;
+    case LN_B_LE: RUN_LOOP(a[i] <= b[i]); break;
+    case LN_B_GT: RUN_LOOP(a[i] > b[i]); break;
+    case LN_B_GE: RUN_LOOP(a[i] >= b[i]); break;
+    default: break;
+    }
+}
+
+__attribute__((always_inline)) static inline void
+logic_run(ln_logic_op op, uint8_t *m, const double *a, const double *b, int64_t n) {
+    switch (op) {
+    case LN_L_AND: RUN_LOOP((a[i] != 0) & (b[i] != 0)); break;
+    case LN_L_OR: RUN_LOOP((a[i] != 0) | (b[i] != 0)); break;
+    case LN_L_XOR: RUN_LOOP((a[i] != 0) ^ (b[i] != 0)); break;
+    }
+}
+#undef RUN_LOOP
+
+/* Elements [lo, hi) of z = x op y (m: the merged walk; logic: op is an
+** ln_logic_op, else an ln_binary_op comparison). */
+LN_CLONES static void widened_block(int op, int logic, const ln_bc *m, uint8_t *z,
+                                    const ln_tensor *x, const ln_tensor *y,
+                                    int64_t lo, int64_t hi) {
+    const int64_t sx = m->sx[m->nd - 1], sy = m->sy[m->nd - 1];
+    double a[WIDE], b[WIDE];
+    LN_BC_RUNS(m, lo, hi, i, len, ox, oy,
+        for (int64_t k = 0; k < len; k += WIDE) {
+            const int64_t n = len - k < WIDE ? len - k : WIDE;
+            widen_run(a, x, ox + k * sx, sx, n);
+            widen_run(b, y, oy + k * sy, sy, n);
+            if (logic) logic_run((ln_logic_op)op, z + i + k, a, b, n);
+            else cmp_run((ln_binary_op)op, z + i + k, a, b, n);
+        });
+}
+
+static void widened(int op, int logic, const ln_bc *bc, uint8_t *z,
+                    const ln_tensor *x, const ln_tensor *y) {
+    ln_bc m;
+    ln_bc_merged(bc, &m);
+    LN_FOR_BLOCKS(m.n, LN_BC_BLOCK, m.n, lo, hi,
+                  widened_block(op, logic, &m, z, x, y, lo, hi););
+}
+
 ln_tensor *ln_compare_scalar(ln_ctx *ctx, ln_binary_op op, const ln_tensor *x,
                              double s, int scalar_first) {
     if (!is_compare(ctx, op)) return NULL;
@@ -120,36 +186,8 @@ ln_tensor *ln_compare(ln_ctx *ctx, ln_binary_op op, const ln_tensor *x,
             });
         return z;
     }
-#define CMP_PAIR(TX, AX, TY, AY)                                               \
-    do {                                                                       \
-        const TX *px = AX(x);                                                  \
-        const TY *py = AY(y);                                                  \
-        LN_BC_FOR(&bc, i, ox, oy,                                              \
-                  m[i] = cmp1(op, (double)px[ox], (double)py[oy]));            \
-    } while (0)
-#define CMP_X(TX, AX)                                                          \
-    switch (y->dtype) {                                                        \
-    case LN_FLOAT32: CMP_PAIR(TX, AX, float, ln_f32); break;                   \
-    case LN_INT32: CMP_PAIR(TX, AX, int32_t, ln_i32); break;                   \
-    case LN_UINT8: CMP_PAIR(TX, AX, uint8_t, ln_u8); break;                    \
-    }
-    switch (x->dtype) {
-    case LN_FLOAT32: CMP_X(float, ln_f32); break;
-    case LN_INT32: CMP_X(int32_t, ln_i32); break;
-    case LN_UINT8: CMP_X(uint8_t, ln_u8); break;
-    }
-#undef CMP_X
-#undef CMP_PAIR
+    widened(op, 0, &bc, m, x, y);
     return z;
-}
-
-static inline uint8_t logic1(ln_logic_op op, int a, int b) {
-    switch (op) {
-    case LN_L_AND: return a && b;
-    case LN_L_OR: return a || b;
-    case LN_L_XOR: return a != b;
-    }
-    return 0;
 }
 
 /* Two uint8 tensors of one shape, and a uint8 tensor's not: one vector
@@ -191,13 +229,8 @@ ln_tensor *ln_logical(ln_ctx *ctx, ln_logic_op op, const ln_tensor *x,
         const uint8_t *px = ln_u8(x), *py = ln_u8(y);
         LN_FOR_BLOCKS(x->numel, MASK_BLOCK, x->numel, lo, hi,
                     logic_u8_pair_block(m, px, py, op, lo, hi););
-    } else if (x->dtype == LN_UINT8 && y->dtype == LN_UINT8) {
-        const uint8_t *px = ln_u8(x), *py = ln_u8(y);
-        LN_BC_FOR(&bc, i, ox, oy, m[i] = logic1(op, px[ox] != 0, py[oy] != 0));
     } else {
-        LN_BC_FOR(&bc, i, ox, oy,
-                  m[i] = logic1(op, ln_get_f64(x, ox) != 0,
-                                ln_get_f64(y, oy) != 0));
+        widened(op, 1, &bc, m, x, y);
     }
     return z;
 }

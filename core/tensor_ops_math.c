@@ -75,18 +75,25 @@ static inline int arith1_i(ln_arith_op op, int64_t a, int64_t b, int32_t *r) {
     case LN_A_MIN: I32_LOOP(A, B, a < b ? a : b, 0); break;                  \
     default: bad = 1; /* // and %: not here */                               \
     }
-LN_CLONES static int i32_block(ln_arith_op op, int32_t *z, const int32_t *pa, int64_t sa,
-                               const int32_t *pb, int64_t sb, int64_t lo, int64_t hi) {
+__attribute__((always_inline)) static inline int
+i32_run(ln_arith_op op, int32_t *z, const int32_t *pa, int64_t sa, const int32_t *pb,
+        int64_t sb, int64_t lo, int64_t hi) {
     int bad = 0;
     const int32_t a0 = pa[0], b0 = pb[0];
     if (sa && sb) I32_OPS(pa[i], pb[i])
     else if (sa) I32_OPS(pa[i], b0)
-    else I32_OPS(a0, pb[i])
+    else if (sb) I32_OPS(a0, pb[i])
+    else I32_OPS(a0, b0)
     return bad;
 }
 #undef I32_OPS
 #undef WRAP
 #undef I32_LOOP
+
+LN_CLONES static int i32_block(ln_arith_op op, int32_t *z, const int32_t *pa, int64_t sa,
+                               const int32_t *pb, int64_t sb, int64_t lo, int64_t hi) {
+    return i32_run(op, z, pa, sa, pb, sb, lo, hi);
+}
 
 /* Whether op on same-shape or number operands has a vector loop. */
 static int i32_vector_op(ln_arith_op op) {
@@ -111,6 +118,20 @@ static int i32_blocks(ln_arith_op op, int32_t *z, const int32_t *pa, int64_t sa,
     LN_SUM_FOR_BLOCKS(n, RED_BLOCK, bad, lo, hi,
                       if (i32_block(op, z, pa, sa, pb, sb, lo, hi))
                           bad |= i32_outside(op, pa, sa, pb, sb, lo, hi););
+    return bad;
+}
+
+/* Elements [lo, hi) of a broadcast z = x op y (m: the merged walk), a
+** vector loop per run of a row, a flagged run checked exactly; 1 when a
+** result does not fit. */
+LN_CLONES static int i32_bc_block(ln_arith_op op, const ln_bc *m, int32_t *z,
+                                  const int32_t *px, const int32_t *py,
+                                  int64_t lo, int64_t hi) {
+    const int64_t sx = m->sx[m->nd - 1], sy = m->sy[m->nd - 1];
+    int bad = 0;
+    LN_BC_RUNS(m, lo, hi, i, len, ox, oy,
+               if (i32_run(op, z + i, px + ox, sx, py + oy, sy, 0, len))
+                   bad |= i32_outside(op, px + ox, sx, py + oy, sy, 0, len));
     return bad;
 }
 
@@ -170,7 +191,12 @@ ln_tensor *ln_arith_i32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
     int bad = 0;
     if (i32_vector_op(op) && ln_shape_equal(x, y))
         bad = i32_blocks(op, pz, px, 1, py, 1, bc.n);
-    else
+    else if (i32_vector_op(op)) {
+        ln_bc m;
+        ln_bc_merged(&bc, &m);
+        LN_SUM_FOR_BLOCKS(m.n, LN_BC_BLOCK, bad, lo, hi,
+                          bad |= i32_bc_block(op, &m, pz, px, py, lo, hi););
+    } else
         LN_BC_FOR(&bc, i, ox, oy,
                   if (!arith1_i(op, px[ox], py[oy], &pz[i])) flag_overflow(&bad));
     if (bad) { /* the first offending element, serially, for the message */

@@ -179,6 +179,80 @@ test("int32 + - *: results at the edges of int32 are kept, one past them is an e
   end)
 end)
 
+test("broadcast and mixed-dtype operands: int32 arithmetic, comparisons, logical ops", function()
+  local R = dofile(here .. "/ref64.lua")
+  -- shape pairs that broadcast: rows, columns, both, leading dims, 0-d
+  local pairs_ = {{{300, 100}, {1, 100}}, {{300, 100}, {300, 1}}, {{300, 1}, {1, 100}},
+                  {{7, 1, 33}, {5, 1}}, {{2, 3, 4}, {4}}, {{1}, {50, 3}}, {{}, {40, 41}},
+                  {{2, 1, 3, 1}, {1, 5, 1, 70}}, {{4097}, {1}}, {{600, 64}, {600, 64}}}
+  local function draw(shape, dtype)
+    local t = ((ln.rand(table.unpack(shape)) - 0.5) * 12):floor()
+    if #shape == 0 then t = ln.tensor(math.floor((math.random() - 0.5) * 12) + 0.0) end
+    if dtype == "float32" then
+      if t:numel() > 3 then t:reshape(t:numel())[3] = 0 / 0 end  -- a NaN: unordered
+      return t
+    end
+    return dtype == "int32" and t:int() or (t + 6):byte()
+  end
+  local cmps = {eq = function(a, b) return a == b end, ne = function(a, b) return a ~= b end,
+                lt = function(a, b) return a < b end, le = function(a, b) return a <= b end,
+                gt = function(a, b) return a > b end, ge = function(a, b) return a >= b end}
+  local logic = {logical_and = function(a, b) return a ~= 0 and b ~= 0 end,
+                 logical_or = function(a, b) return a ~= 0 or b ~= 0 end,
+                 logical_xor = function(a, b) return (a ~= 0) ~= (b ~= 0) end}
+  local arith = {["+"] = function(a, b) return a + b end, ["-"] = function(a, b) return a - b end,
+                 ["*"] = function(a, b) return a * b end,
+                 maximum = function(a, b) return math.max(a, b) end,
+                 minimum = function(a, b) return math.min(a, b) end}
+  local function check(got, want, what)
+    local g = R.from(got)
+    eq(table.concat(g.shape, "x"), table.concat(want.shape, "x"), what .. " shape")
+    for i = 1, #want.data do
+      if g.data[i] ~= want.data[i] then
+        error(string.format("%s: element %d is %s, want %s", what, i, tostring(g.data[i]),
+                            tostring(want.data[i])), 2)
+      end
+    end
+  end
+  local dtypes = {"float32", "int32", "uint8"}
+  each_thread_count(function(threads)
+    for k, sh in ipairs(pairs_) do
+      for _, swap in ipairs({false, true}) do
+        local sa, sb = sh[1], sh[2]
+        if swap then sa, sb = sb, sa end
+        local da, db = dtypes[1 + k % 3], dtypes[1 + (k + (swap and 1 or 2)) % 3]
+        local a, b = draw(sa, da), draw(sb, db)
+        local ra, rb = R.from(a), R.from(b)
+        local what = string.format("%s %s against %s %s, %d threads", da,
+                                   table.concat(sa, "x"), db, table.concat(sb, "x"), threads)
+        for name, f in pairs(cmps) do
+          check(a[name](a, b), R.bin(ra, rb, function(x, y) return f(x, y) and 1 or 0 end),
+                name .. " " .. what)
+        end
+        -- logical ops take uint8 masks: the uint8 draws (0..11), or x ~= 0
+        local ma = da == "uint8" and a or a:ne(0)
+        local mb = db == "uint8" and b or b:ne(0)
+        for name, f in pairs(logic) do
+          check(ma[name](ma, mb), R.bin(R.from(ma), R.from(mb),
+                function(x, y) return f(x, y) and 1 or 0 end), name .. " " .. what)
+        end
+        local ia, ib = draw(sa, "int32"), draw(sb, "int32")
+        local ria, rib = R.from(ia), R.from(ib)
+        for name, f in pairs(arith) do
+          local got = (name == "maximum" or name == "minimum") and ia[name](ia, ib)
+                      or load("local x, y = ...; return x " .. name .. " y")(ia, ib)
+          check(got, R.bin(ria, rib, f), "int32 " .. name .. " " .. what)
+        end
+      end
+    end
+    -- an overflow in a broadcast product: the first, by output position
+    local col, row = ln.ones(300, 1, "int32"), ln.ones(1, 100, "int32")
+    col[{201, 1}], row[{1, 37}] = 70000, 40000
+    T.raises(function() return col * row end,
+             "70000 and 40000 (at position 20037) give a result outside int32")
+  end)
+end)
+
 test("float % is Lua's modulo (fmod's exact value, the divisor's sign)", function()
   local function f32(v) return string.unpack("f", string.pack("f", v)) end
   local function lua_mod(a, b)  -- Lua's % on the float32 values, rounded back to float32
