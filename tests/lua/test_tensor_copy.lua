@@ -179,6 +179,13 @@ test("index and index assignment with int32 and uint8 positions, and the first b
   eq(y[{2, 3}], -1, "a row set to a number")
   eq(y[{50, 1}], -1, "the last row set")
   eq(y[{1, 1}], x[{1, 1}], "other rows kept")
+  for _, cast in ipairs({"int", "byte"}) do  -- typed stores: every cell of the chosen rows
+    local z = ln.zeros(50, 3)[cast](ln.zeros(50, 3))
+    z[ln.tensor({7, 2, 7}, "int32")] = 200
+    eq(z:sum(), 2 * 3 * 200, cast .. ": two rows of 200")
+    eq(z[{7, 3}], 200, cast .. ": row 7")
+    eq(z[{2, 1}], 200, cast .. ": row 2")
+  end
   local bad = ln.ones(6000, "int32")
   bad[4100], bad[5000] = 51, 0
   raises(function() return x:index(1, bad) end,
