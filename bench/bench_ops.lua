@@ -1,7 +1,8 @@
 --[[ bench/bench_ops.lua -- single tensor operations from Lua, one thread,
 the sweep that found ln.ones, ln.rand, x^2, casts, comparisons, where(),
 transposes, log_softmax and the 2-norm 4-47x slower than PyTorch eager
-(issue 21, ninth session; 15 more calls in the tenth, 19 in the eleventh). bench/torch_ops.py times the same calls in
+(issue 21, ninth session; 15 more calls in the tenth, 19 in the eleventh, 5 in
+the twelfth). bench/torch_ops.py times the same calls in
 PyTorch; bench/run_ops.sh runs both and prints the ratio table.
 
   lunet bench/bench_ops.lua [sizes]      e.g. 30000,1000000
@@ -41,6 +42,9 @@ for _, n in ipairs(sizes) do
   local labels = (ln.rand(n // 10) * 10):int()            -- 0..9
   local x32, w = ln.rand(32, 784), ln.rand(784, 300)
   local cube = a:narrow(1, 1, n // 100 * 100):reshape(n // 100, 10, 10)
+  local ai2, mf = ai:narrow(1, 1, rows * 100):reshape(rows, 100), ln.rand(rows, 100)
+  local irow, icol = (ln.rand(1, 100) * 10):int(), (ln.rand(rows, 1) * 10):int()
+  local hidx = ridx:narrow(1, 1, rows // 2)
   local reps = math.max(5, 3000000 // n)
   local ops = {
     {"ones", function() return ln.ones(n) end}, {"rand", function() return ln.rand(n) end},
@@ -80,6 +84,9 @@ for _, n in ipairs(sizes) do
     {"fmod", function() return a % b end}, {"imul", function() return ai * bi end},
     {"iadd", function() return ai + 3 end}, {"iabs", function() return ai:abs() end},
     {"norm2", function() return m:norm(2, 2) end}, {"allclose", function() return ln.allclose(a, a) end},
+    {"ifill", function() mf[hidx] = 0 end}, {"iaddrow", function() return ai2 + irow end},
+    {"imulcol", function() return ai2 * icol end}, {"igtcol", function() return ai2:gt(icol) end},
+    {"mixeq", function() return ai2:eq(m) end},
   }
   local out = {}
   for _, op in ipairs(ops) do out[#out + 1] = string.format("%s %.1f", op[1], best(op[2], reps)) end

@@ -27,6 +27,9 @@ for n in sizes:
     labels = (torch.rand(n // 10) * 10).long()
     x32, w = torch.rand(32, 784), torch.rand(784, 300)
     cube = a[: n // 100 * 100].reshape(n // 100, 10, 10)
+    ai2, mf = ai[: rows * 100].reshape(rows, 100), torch.rand(rows, 100)
+    irow, icol = (torch.rand(1, 100) * 10).int(), (torch.rand(rows, 1) * 10).int()
+    hidx = ridx[: rows // 2]
     reps = max(5, 3000000 // n)
     ops = [("ones", lambda: torch.ones(n)), ("rand", lambda: torch.rand(n)),
            ("randn", lambda: torch.randn(n)), ("clone", lambda: a.clone()),
@@ -59,5 +62,8 @@ for n in sizes:
            ("wherebc", lambda: torch.where(ccol, m, 0.0)), ("usum", lambda: mask.sum()),
            ("imax", lambda: ai.max()), ("fmod", lambda: torch.remainder(a, b)),
            ("imul", lambda: ai * bi), ("iadd", lambda: ai + 3), ("iabs", lambda: ai.abs()),
-           ("norm2", lambda: m.norm(2, 1)), ("allclose", lambda: torch.allclose(a, a))]
+           ("norm2", lambda: m.norm(2, 1)), ("allclose", lambda: torch.allclose(a, a)),
+           ("ifill", lambda: mf.index_fill_(0, hidx, 0)), ("iaddrow", lambda: ai2 + irow),
+           ("imulcol", lambda: ai2 * icol), ("igtcol", lambda: ai2 > icol),
+           ("mixeq", lambda: ai2 == m)]
     print("torch n=%d " % n + " ".join("%s %.1f" % (k, best(f, reps)) for k, f in ops))
