@@ -164,6 +164,15 @@ LN_CLONES static int any_index_outside(const ln_tensor *idx, int64_t base,
     INDEX_SPAN(uint8_t);
 }
 
+int64_t ln_index_first_outside(const ln_tensor *idx, int64_t base, int64_t size) {
+    if (!any_index_outside(idx, base, size)) return -1;
+    for (int64_t i = 0; i < idx->numel; i++) {
+        const int64_t k = (int64_t)ln_get_f64(idx, i) - base;
+        if (k < 0 || k >= size) return i;
+    }
+    return -1; /* not reached */
+}
+
 /* out[i] = v[i] - base over the whole index tensor (a vector loop). */
 #define INDEX_WIDEN(T)                                                       \
     do {                                                                     \
@@ -182,15 +191,11 @@ ln_status ln_index_positions(ln_ctx *ctx, const ln_tensor *idx, int64_t base,
     if (idx->dtype == LN_FLOAT32)
         return ln_fail(ctx, LN_E_ARG, "%s: indices must be an int32 or uint8 "
                        "tensor, got float32 (use :int())", fn);
-    if (any_index_outside(idx, base, size)) /* the first, for the message */
-        for (int64_t i = 0; i < idx->numel; i++) {
-            int64_t k = (int64_t)ln_get_f64(idx, i) - base;
-            if (k < 0 || k >= size)
-                return ln_fail(ctx, LN_E_ARG, "%s: index %lld (at position %lld) "
-                               "out of range %lld..%lld", fn, (long long)(k + base),
-                               (long long)i + 1, (long long)base,
-                               (long long)(size - 1 + base));
-        }
+    const int64_t at = ln_index_first_outside(idx, base, size);
+    if (at >= 0)
+        return ln_fail(ctx, LN_E_ARG, "%s: index %lld (at position %lld) out of "
+                       "range %lld..%lld", fn, (long long)ln_get_f64(idx, at),
+                       (long long)at + 1, (long long)base, (long long)(size - 1 + base));
     index_widen(idx, base, out);
     return LN_OK;
 }
@@ -377,16 +382,13 @@ ln_tensor *ln_gather(ln_ctx *ctx, const ln_tensor *x, int dim,
                 "tensor, got float32 (use :int())");
         return NULL;
     }
-    int bad = any_index_outside(idx, base, x->shape[dim]);
-    for (int64_t i = 0; bad && i < idx->numel; i++) {
-        int64_t k = (int64_t)ln_get_f64(idx, i) - base;
-        if (k < 0 || k >= x->shape[dim]) {
-            ln_fail(ctx, LN_E_ARG, "gather: index %lld (at flat position %lld) "
-                    "out of range %lld..%lld along dim %d", (long long)(k + base),
-                    (long long)i + 1, (long long)base,
-                    (long long)(x->shape[dim] - 1 + base), dim + 1);
-            return NULL;
-        }
+    const int64_t at = ln_index_first_outside(idx, base, x->shape[dim]);
+    if (at >= 0) {
+        ln_fail(ctx, LN_E_ARG, "gather: index %lld (at flat position %lld) out of "
+                "range %lld..%lld along dim %d", (long long)ln_get_f64(idx, at),
+                (long long)at + 1, (long long)base,
+                (long long)(x->shape[dim] - 1 + base), dim + 1);
+        return NULL;
     }
     ln_tensor *y = ln_tensor_empty(ctx, x->dtype, idx->ndim, idx->shape);
     if (!y || !y->numel) return y;

@@ -78,6 +78,11 @@ LN_API ln_status ln_region_write(ln_ctx *ctx, ln_tensor *x, const ln_region *r,
                                  const ln_tensor *src, const char *fn);
 
 
+/* The flat position of the first index of an int32 or uint8 tensor outside
+** base .. base + size - 1, or -1 when all are inside (a vector min/max
+** first: the serial search runs only when one is outside). */
+LN_API int64_t ln_index_first_outside(const ln_tensor *idx, int64_t base,
+                                      int64_t size);
 /* Indices of an integer tensor (int32 or uint8, any shape) minus base, checked
 ** against [0, size), into out[0 .. idx->numel) (the caller's). The error
 ** names fn, the first offending index (as given) and the valid range. */

@@ -126,6 +126,25 @@ START_TEST(index_ops) {
     ln_i32(g)[2] = 9;
     ck_assert_ptr_null(ln_gather(&ctx, x, 1, g, 1));
     ck_assert(strstr(ctx.msg, "gather: index 9") != NULL);
+    ck_assert_int_eq(ln_index_first_outside(g, 1, 3), 2);
+    ck_assert_int_eq(ln_index_first_outside(g, 1, 9), -1);
+    /* scatter_add: gather's adjoint; the first bad index named, else sums */
+    ln_tensor *gv = ln_tensor_new(&ctx, LN_FLOAT32, 2, (int64_t[]){4, 1});
+    ck_assert_ptr_null(ln_scatter_add(&ctx, 2, s, 1, g, 1, gv));
+    ck_assert_msg(strstr(ctx.msg, "scatter_add: index 9 (at position 3) out of range 1..3"),
+                  "%s", ctx.msg);
+    ck_assert_ptr_null(ln_scatter_add(&ctx, 2, s, 2, g, 1, gv));
+    ln_i32(g)[2] = 3; /* row r gets r + 1 at its index, zeros elsewhere */
+    for (int i = 0; i < 4; i++) ln_f32(gv)[i] = (float)(i + 1);
+    ln_tensor *sc = ln_scatter_add(&ctx, 2, s, 1, g, 1, gv);
+    ck_assert_ptr_nonnull(sc);
+    for (int i = 0; i < 12; i++) {
+        const int row = i / 3, col = i % 3;
+        const float want = col == ln_i32(g)[row] - 1 ? (float)(row + 1) : 0.0f;
+        ck_assert_msg(ln_f32(sc)[i] == want, "element %d: %g, want %g", i, ln_f32(sc)[i], want);
+    }
+    ln_tensor_release(gv);
+    ln_tensor_release(sc);
     ln_tensor_release(x);
     ln_tensor_release(idx);
     ln_tensor_release(y);

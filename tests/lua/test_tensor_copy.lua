@@ -198,4 +198,41 @@ test("index and index assignment with int32 and uint8 positions, and the first b
   raises(function() return x:index(1, ln.ones(2)) end, "indices must be an int32 or uint8")
 end)
 
+test("gather's gradient (scatter_add) on random shapes and dims, repeated indices", function()
+  -- w holds small integers: the sums of repeated indices are exact in float32
+  each_thread_count(function(threads)
+    for case = 1, 40 do
+      local nd = 1 + case % 4
+      local shape = random_shape(nd, 20000)
+      local dim = math.random(nd)
+      local ishape = {}
+      for d = 1, nd do
+        ishape[d] = d == dim and SIZES[math.random(#SIZES)] or math.random(shape[d])
+      end
+      local idtype = case % 2 == 0 and "int32" or "uint8"
+      local pos = (ln.rand(ishape) * math.min(shape[dim], 3)):floor():type(idtype)  -- repeats
+      local w = (ln.rand(ishape) * 8):floor()
+      local x = ln.rand(shape)
+      local grads = ln.grad(function(p) return (p.x:gather(dim, pos + 1) * w):sum() end)({x = x})
+      -- the definition: every upstream element added at its index along dim
+      local want = R.new(shape)
+      for k = 1, R.numel(shape) do want.data[k] = 0 end
+      local rp, rw = R.from(pos), R.from(w)
+      local st, acc = {}, 1
+      for d = nd, 1, -1 do st[d], acc = acc, acc * shape[d] end
+      for e = 1, R.numel(ishape) do
+        local r, o = e - 1, 1
+        for d = nd, 1, -1 do
+          local c = r % ishape[d]
+          r = r // ishape[d]
+          o = o + (d == dim and rp.data[e] or c) * st[d]
+        end
+        want.data[o] = want.data[o] + rw.data[e]
+      end
+      same(grads.x, want, string.format("%d threads, %s gather(%d, %s %s)'s gradient", threads,
+           table.concat(shape, "x"), dim, idtype, table.concat(ishape, "x")))
+    end
+  end)
+end)
+
 T.summary("tensor copies")
