@@ -288,6 +288,48 @@ test("float % is Lua's modulo (fmod's exact value, the divisor's sign)", functio
   end)
 end)
 
+test("float % and // with broadcast operands: each element as alone", function()
+  local R = dofile(here .. "/ref64.lua")
+  local function f32(v) return string.unpack("f", string.pack("f", v)) end
+  local function lua_mod(a, b)
+    if b == 0 or a ~= a or b ~= b or a == math.huge or a == -math.huge then return 0 / 0 end
+    return f32(a % b)
+  end
+  local function lua_idiv(a, b)  -- floor of the float32 quotient
+    local q = f32(a / b)
+    if q ~= q or q == math.huge or q == -math.huge then return q end
+    return math.floor(q) + 0.0
+  end
+  local function check(got, want, what)
+    local g = R.from(got)
+    for i = 1, #want.data do
+      local x, w = g.data[i], want.data[i]
+      if not (x == w or (x ~= x and w ~= w)) then
+        error(string.format("%s: element %d is %.9g, want %.9g", what, i, x, w), 2)
+      end
+    end
+  end
+  local shapes = {{{300, 100}, {1, 100}}, {{300, 100}, {300, 1}}, {{300, 1}, {1, 100}},
+                  {{7, 1, 33}, {5, 1}}, {{}, {40, 41}}, {{4097}, {1}}}
+  each_thread_count(function(threads)
+    for _, sh in ipairs(shapes) do
+      local a = #sh[1] == 0 and ln.tensor(-1234.5) or (ln.rand(table.unpack(sh[1])) - 0.5) * 20000
+      local b = ((ln.rand(table.unpack(sh[2])) - 0.5) * 200):clamp(-100, 100)
+      local fb = b:reshape(b:numel())
+      if b:numel() >= 3 then fb[1], fb[2], fb[3] = 0, math.huge, 0 / 0 end  -- zero, inf, NaN
+      local ra, rb = R.from(a), R.from(b)
+      local what = string.format("%s against %s, %d threads", table.concat(sh[1], "x"),
+                                 table.concat(sh[2], "x"), threads)
+      check(a % b, R.bin(ra, rb, lua_mod), "% " .. what)
+      check(b % a, R.bin(rb, ra, lua_mod), "% (swapped) " .. what)
+      check(a // b, R.bin(ra, rb, lua_idiv), "// " .. what)
+      check(b // a, R.bin(rb, ra, lua_idiv), "// (swapped) " .. what)
+      check(a // 7.5, R.bin(ra, 7.5, lua_idiv), "// 7.5 " .. what)
+      check(7.5 // a, R.bin(7.5, ra, lua_idiv), "7.5 // " .. what)
+    end
+  end)
+end)
+
 test("arange: start + i * step in every dtype, past the parallel size", function()
   each_thread_count(function(threads)
     local cases = {{0, 140001, 1, "int32"}, {-5, 250, 3, "uint8", 0}, {7, -140000, -3, "int32"},
