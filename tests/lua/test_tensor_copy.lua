@@ -113,18 +113,24 @@ test("box reads (slices that are not one block) match the definition", function(
   end
 end)
 
+-- A random gather: the tensor's shape, a dim, an index shape that fits
+-- (any length along dim), the index dtype.
+local function gather_case(case)
+  local nd = 1 + case % 4
+  local shape = random_shape(nd, 20000)
+  local dim = math.random(nd)
+  local ishape = {}
+  for d = 1, nd do
+    ishape[d] = d == dim and SIZES[math.random(#SIZES)] or math.random(shape[d])
+  end
+  return nd, shape, dim, ishape, case % 2 == 0 and "int32" or "uint8"
+end
+
 test("gather matches the definition on random shapes, dims and index dtypes", function()
   local dtypes = {"float32", "int32", "uint8"}
   each_thread_count(function(threads)
     for case = 1, 90 do
-      local nd = 1 + case % 4
-      local shape = random_shape(nd, 20000)
-      local dim = math.random(nd)
-      local ishape = {}
-      for d = 1, nd do
-        ishape[d] = d == dim and SIZES[math.random(#SIZES)] or math.random(shape[d])
-      end
-      local idtype = case % 2 == 0 and "int32" or "uint8"
+      local _, shape, dim, ishape, idtype = gather_case(case)
       local x = filled(shape, dtypes[1 + case % 3])
       local pos = (ln.rand(ishape) * shape[dim]):floor():type(idtype)
       local want = R.gather(R.from(x), dim - 1, R.from(pos))
@@ -202,14 +208,7 @@ test("gather's gradient (scatter_add) on random shapes and dims, repeated indice
   -- w holds small integers: the sums of repeated indices are exact in float32
   each_thread_count(function(threads)
     for case = 1, 40 do
-      local nd = 1 + case % 4
-      local shape = random_shape(nd, 20000)
-      local dim = math.random(nd)
-      local ishape = {}
-      for d = 1, nd do
-        ishape[d] = d == dim and SIZES[math.random(#SIZES)] or math.random(shape[d])
-      end
-      local idtype = case % 2 == 0 and "int32" or "uint8"
+      local nd, shape, dim, ishape, idtype = gather_case(case)
       local pos = (ln.rand(ishape) * math.min(shape[dim], 3)):floor():type(idtype)  -- repeats
       local w = (ln.rand(ishape) * 8):floor()
       local x = ln.rand(shape)
