@@ -16,7 +16,9 @@ ln_ctx *lnL_ctx(void) { return &the_ctx; }
 
 int lnL_raise(lua_State *L) {
     const char *m = the_ctx.msg[0] ? the_ctx.msg : "lunet: unknown error";
+    luaL_where(L, 1); /* the Lua line that called the binding, as luaL_error */
     lua_pushstring(L, m);
+    lua_concat(L, 2);
     ln_ctx_clear(&the_ctx);
     return lua_error(L);
 }
