@@ -581,7 +581,9 @@ static void f32_blocks(void *arg, int64_t lo, int64_t hi) {
 
 void ln_minmax_all(const ln_tensor *x, int want_max, double *value,
                    int64_t *pos) {
-    int64_t n = x->numel, nb = (n + RED_BLOCK - 1) / RED_BLOCK;
+    /* float32 blocks as ln_argext's; integers in SCAN_BLOCK blocks */
+    const int64_t n = x->numel, block = x->dtype == LN_FLOAT32 ? RED_BLOCK : SCAN_BLOCK;
+    const int64_t nb = (n + block - 1) / block;
     /* calloc: GCC cannot see that n > 0 fills bv[0] below */
     double *bv = calloc(nb ? (size_t)nb : 1, sizeof *bv);
     int64_t *bp = calloc(nb ? (size_t)nb : 1, sizeof *bp);
@@ -603,8 +605,8 @@ void ln_minmax_all(const ln_tensor *x, int want_max, double *value,
         f32_blocks_job j = {ln_f32(x), n, want_max, 0, bv, bp};
         ln__spread(nb, RED_BLOCK, 1, f32_blocks, &j);
     } break;
-    case LN_INT32: scan_i32(ln_i32(x), n, want_max, bv, bp); nb = (n + SCAN_BLOCK - 1) / SCAN_BLOCK; break;
-    case LN_UINT8: scan_u8(ln_u8(x), n, want_max, bv, bp); nb = (n + SCAN_BLOCK - 1) / SCAN_BLOCK; break;
+    case LN_INT32: scan_i32(ln_i32(x), n, want_max, bv, bp); break;
+    case LN_UINT8: scan_u8(ln_u8(x), n, want_max, bv, bp); break;
     }
     double best = bv[0];
     int64_t at = bp[0];
