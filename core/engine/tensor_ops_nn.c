@@ -286,18 +286,38 @@ LN_CLONES static void where_block(float *py, const ln_tensor *cond, const float 
 /* Broadcast where(): rows r0..r1 of the output's last dim, each operand
 ** stepping 0 or 1 along it; the other dims by an odometer once per row
 ** (a division per dim and a dtype switch per element ran 8x PyTorch's
-** time for a (300, 1) condition over 300 x 100). */
+** time for a (300, 1) condition over 300 x 100). A row is a copy or a fill
+** when the condition is one value along it (a column condition), else one
+** vector select for the operands' steps (a loop with the steps as run-time
+** strides ran 1 ns an element). */
+#define WHERE_SEL(A, B)                                                      \
+    _Pragma("omp simd") for (int64_t j = 0; j < L; j++) y[j] = cc[j] != 0 ? (A) : (B)
 #define WHERE_ROW(C)                                                         \
     do {                                                                     \
         const C *cc = (const C *)ln_data(cond) + oc;                         \
-        _Pragma("omp simd") for (int64_t j = 0; j < L; j++)                  \
-            y[j] = cc[j * kc] != 0 ? qa[o1 + j * k1] : qb[o2 + j * k2];      \
+        if (kc == 0) {                                                       \
+            const int t = cc[0] != 0;                                        \
+            const float *q = t ? qa + o1 : qb + o2;                          \
+            if (t ? k1 : k2) {                                               \
+                memcpy(y, q, (size_t)L * sizeof *y);                         \
+            } else {                                                         \
+                const float v = *q;                                          \
+                _Pragma("omp simd") for (int64_t j = 0; j < L; j++) y[j] = v; \
+            }                                                                \
+        } else {                                                             \
+            const float *ra = qa + o1, *rb = qb + o2, va = *ra, vb = *rb;    \
+            if (k1 && k2) WHERE_SEL(ra[j], rb[j]);                           \
+            else if (k1) WHERE_SEL(ra[j], vb);                               \
+            else if (k2) WHERE_SEL(va, rb[j]);                               \
+            else WHERE_SEL(va, vb);                                          \
+        }                                                                    \
     } while (0)
 
 LN_CLONES static void where_rows(float *py, const ln_tensor *cond, const float *qa,
                                  const float *qb, int nd, const int64_t *shape,
                                  const int64_t *sc, const int64_t *s1, const int64_t *s2,
                                  int64_t r0, int64_t r1) {
+    /* the last dim's steps: 0 (broadcast) or 1 (contiguous operands) */
     const int64_t L = shape[nd - 1], kc = sc[nd - 1], k1 = s1[nd - 1], k2 = s2[nd - 1];
     int64_t c[LN_MAX_DIM], oc = 0, o1 = 0, o2 = 0, r = r0;
     for (int d = nd - 2; d >= 0; d--) {
@@ -320,6 +340,7 @@ LN_CLONES static void where_rows(float *py, const ln_tensor *cond, const float *
         }
     }
 }
+#undef WHERE_SEL
 #undef WHERE_ROW
 
 static int same_dims(int na, const int64_t *a, int nb, const int64_t *b) {

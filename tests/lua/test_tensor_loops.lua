@@ -462,4 +462,37 @@ test("where with a broadcast condition, tensors or numbers on each side", functi
   eq(ln.where(ln.ones(0, 1, "uint8"), ln.rand(0, 5), 1):numel(), 0)
 end)
 
+test("where with a condition along rows and operands as rows, columns or numbers", function()
+  each_thread_count(function(threads)
+    for _, s in ipairs({{300, 100}, {3, 4097}, {1200, 1}, {40, 3, 17}}) do
+      local c, rows = s[#s], 1
+      for d = 1, #s - 1 do rows = rows * s[d] end
+      local colshape = {table.unpack(s)}
+      colshape[#s] = 1
+      local full, col, row = ln.rand(table.unpack(s)), ln.rand(table.unpack(colshape)), ln.rand(c)
+      local fv, cv, rv = full:flatten():totable(), col:flatten():totable(), row:totable()
+      local operands = { -- name, tensor or number, value of output element i
+        {"full", full, function(i) return fv[i] end},
+        {"column", col, function(i) return cv[(i - 1) // c + 1] end},
+        {"row", row, function(i) return rv[(i - 1) % c + 1] end},
+        {"number", 0.5, function() return 0.5 end}}
+      for _, cdt in ipairs({"uint8", "int32", "float32"}) do
+        local cond = (ln.rand(table.unpack(s)) * 3):floor():type(cdt) -- 0, 1, 2
+        if cdt == "float32" then cond[1] = 0 / 0 end                   -- NaN: true
+        local on = cond:flatten():totable()
+        for _, A in ipairs(operands) do
+          for _, B in ipairs(operands) do
+            local got, want = ln.where(cond, A[2], B[2]), {}
+            for i = 1, rows * c do
+              want[i] = (on[i] ~= 0) and A[3](i) or B[3](i)
+            end
+            same(got, want, string.format("%s cond over %s, %s/%s, %d threads", cdt,
+              table.concat(s, "x"), A[1], B[1], threads))
+          end
+        end
+      end
+    end
+  end)
+end)
+
 T.summary("tensor loops")
