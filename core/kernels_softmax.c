@@ -30,11 +30,11 @@ __attribute__((always_inline)) static inline float row_max(const float *x, int64
     return m;
 }
 
-/* Rows [lo, hi) of the softmax: the exponentials vectorised (vmath.h), then
-** summed in 16 double lanes (lane k takes c = k, k + 16, ..., in order; the
-** lanes then in a fixed tree), the same operations in every clone. The
-** serial sum it replaces was a chain of dependent additions, 4 cycles an
-** element: a third of the row's time. */
+/* Rows [lo, hi) of the softmax: the exponentials vectorised (vmath.h) and
+** summed as they are stored, in 16 double lanes (lane k takes c = k, k +
+** 16, ..., in order; the lanes then in a fixed tree), the same operations
+** in every clone. The serial sum it replaces was a chain of dependent
+** additions, 4 cycles an element: a third of the row's time. */
 typedef struct {
     float *y;
     const float *x;
@@ -62,6 +62,36 @@ __attribute__((always_inline)) static inline double lane_sum16(const float *x, i
     return lanes_tree16(acc);
 }
 
+/* The sum of exp(x[c] - m) over [0, n) as lane_sum16 sums (the last part
+** as one more vector, its lanes past the end adding +0: a scalar
+** exponential cost as much as a vector of them); into y[c] too unless y is
+** NULL (a constant: the stores then vanish). */
+__attribute__((always_inline)) static inline double exp_lane_sum16(float *y, const float *x,
+                                                                  int64_t n, float m) {
+    double acc[SUM_LANES] = {0};
+    int64_t c = 0;
+    for (; c + SUM_LANES <= n; c += SUM_LANES) {
+#pragma omp simd
+        for (int k = 0; k < SUM_LANES; k++) {
+            const float e = ln_vexpf(x[c + k] - m);
+            if (y) y[c + k] = e;
+            acc[k] += (double)e;
+        }
+    }
+    if (c < n) {
+        const int64_t left = n - c;
+        float e[SUM_LANES];
+#pragma omp simd
+        for (int k = 0; k < SUM_LANES; k++) {
+            e[k] = ln_vexpf((k < left ? x[c + k] : m) - m);
+            acc[k] += k < left ? (double)e[k] : 0.0;
+        }
+        /* (stored after the loop: a masked store in it was 2x slower) */
+        for (int k = 0; y && k < left; k++) y[c + k] = e[k];
+    }
+    return lanes_tree16(acc);
+}
+
 LN_CLONES static void softmax_range(void *arg, int64_t lo, int64_t hi) {
     const softmax_job *j = arg;
     const int64_t cols = j->cols;
@@ -71,9 +101,7 @@ LN_CLONES static void softmax_range(void *arg, int64_t lo, int64_t hi) {
         /* (a tie of +0 and -0 may keep the other zero than the serial
         ** loop did: exp(x - m) is the same either way) */
         const float m = row_max(xr, cols, -INFINITY);
-#pragma omp simd
-        for (int64_t c = 0; c < cols; c++) yr[c] = ln_vexpf(xr[c] - m);
-        const float inv = (float)(1.0 / lane_sum16(yr, cols));
+        const float inv = (float)(1.0 / exp_lane_sum16(yr, xr, cols, m));
 #pragma omp simd
         for (int64_t c = 0; c < cols; c++) yr[c] *= inv;
     }
@@ -90,18 +118,6 @@ void ln_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols) {
 ** lanes ran them in halves, 34 -> 25 us on 300 rows of 100), the same
 ** operations in every clone. The sum in double of libm's exp it replaced
 ** cost 4.6 ns an element: 4.7x PyTorch's time. */
-/* sum exp(x - m) over x[0..n) as lane_sum16 sums */
-__attribute__((always_inline)) static inline double exp_lane_sum16(const float *x, int64_t n, float m) {
-    double acc[SUM_LANES] = {0};
-    int64_t c = 0;
-    for (; c + SUM_LANES <= n; c += SUM_LANES) {
-#pragma omp simd
-        for (int k = 0; k < SUM_LANES; k++) acc[k] += (double)ln_vexpf(x[c + k] - m);
-    }
-    for (int k = 0; c + k < n; k++) acc[k] += (double)ln_vexpf(x[c + k] - m);
-    return lanes_tree16(acc);
-}
-
 LN_CLONES static void log_softmax_range(void *arg, int64_t lo, int64_t hi) {
     const softmax_job *j = arg;
     const int64_t cols = j->cols;
@@ -109,7 +125,7 @@ LN_CLONES static void log_softmax_range(void *arg, int64_t lo, int64_t hi) {
         const float *xr = j->x + r * cols;
         float *yr = j->y + r * cols;
         const float m = row_max(xr + 1, cols - 1, xr[0]);
-        const float lse = m + (float)log(exp_lane_sum16(xr, cols, m));
+        const float lse = m + (float)log(exp_lane_sum16(NULL, xr, cols, m));
 #pragma omp simd
         for (int64_t k = 0; k < cols; k++) yr[k] = xr[k] - lse;
     }
@@ -131,7 +147,7 @@ LN_CLONES static void logsumexp_range(void *arg, int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; r++) {
         const float *xr = j->x + r * cols;
         const float m = row_max(xr + 1, cols - 1, xr[0]);
-        j->y[r] = isinf(m) ? m : (float)((double)m + log(exp_lane_sum16(xr, cols, m)));
+        j->y[r] = isinf(m) ? m : (float)((double)m + log(exp_lane_sum16(NULL, xr, cols, m)));
     }
 }
 
