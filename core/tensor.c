@@ -320,11 +320,13 @@ static int64_t first_unfit(const ln_tensor *t, ln_dtype to) {
 }
 
 /* Elements [lo, hi) of a cast between two different dtypes (kind: from *
-** 3 + to) in one pass; returns how many did not fit (written as 0, never
-** converted: out of range the C conversion is undefined). */
-LN_CLONES static int64_t cast_block(int kind, void *dst, const void *src, int64_t lo,
-                                    int64_t hi) {
-    int64_t bad = 0;
+** 3 + to) in one pass, hi - lo <= CAST_BLOCK; returns how many did not fit
+** (written as 0, never converted: out of range the C conversion is
+** undefined), counted in 32-bit lanes (a 64-bit count widened each
+** vector of flags in two halves: 4 more instructions a vector). */
+LN_CLONES static int cast_block(int kind, void *dst, const void *src, int64_t lo,
+                                int64_t hi) {
+    int bad = 0;
 #define CAST_LOOP(DST, SRC, FITS)                                            \
     do {                                                                     \
         DST *d = dst;                                                        \
