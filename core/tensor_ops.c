@@ -13,6 +13,7 @@
 #include "par_for.h"
 #include "tensor_bcast.h"
 #include "tensor_copy.h"
+#include "tensor_dtype.h"
 
 int ln_value_fits(ln_dtype d, double v) {
     if (d == LN_FLOAT32) return 1;
@@ -300,11 +301,7 @@ ln_status ln_index_fill(ln_ctx *ctx, ln_tensor *x, int dim, const int64_t *idx,
                 for (int64_t j = 0; j < cell; j++) q[j] = tv;                \
             });                                                              \
     } while (0)
-    switch (x->dtype) {
-    case LN_FLOAT32: FILL_CELLS(float, ln_f32); break;
-    case LN_INT32: FILL_CELLS(int32_t, ln_i32); break;
-    case LN_UINT8: FILL_CELLS(uint8_t, ln_u8); break;
-    }
+    LN_DTYPE_SWITCH(x->dtype, FILL_CELLS);
 #undef FILL_CELLS
     return LN_OK;
 }

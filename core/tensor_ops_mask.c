@@ -12,6 +12,7 @@
 #include "lunet/memory.h"
 #include "par_for.h"
 #include "tensor_bcast.h"
+#include "tensor_dtype.h"
 
 #define MASK_BLOCK 4096
 
@@ -85,11 +86,7 @@ widen_run(double *w, const ln_tensor *t, int64_t off, int64_t step, int64_t n) {
             _Pragma("omp simd") for (int64_t i = 0; i < n; i++) w[i] = v;    \
         }                                                                    \
     } while (0)
-    switch (t->dtype) {
-    case LN_FLOAT32: WIDEN(float, ln_f32); break;
-    case LN_INT32: WIDEN(int32_t, ln_i32); break;
-    case LN_UINT8: WIDEN(uint8_t, ln_u8); break;
-    }
+    LN_DTYPE_SWITCH(t->dtype, WIDEN);
 #undef WIDEN
 }
 
@@ -384,11 +381,7 @@ ln_status ln_masked_fill(ln_ctx *ctx, ln_tensor *x, const ln_tensor *mask,
             if (m[i])                                                         \
                 for (int64_t j = 0; j < cell; j++) p[i * cell + j] = val;);     \
     } while (0)
-    switch (x->dtype) {
-    case LN_FLOAT32: FILL(float, ln_f32); break;
-    case LN_INT32: FILL(int32_t, ln_i32); break;
-    case LN_UINT8: FILL(uint8_t, ln_u8); break;
-    }
+    LN_DTYPE_SWITCH(x->dtype, FILL);
 #undef FILL
     return LN_OK;
 }

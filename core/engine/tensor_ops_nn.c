@@ -15,6 +15,7 @@
 #include "lunet/parallel.h"
 #include "lunet/tensor_nn.h"
 #include "../par_for.h"
+#include "../tensor_dtype.h"
 
 static void split_dim(const ln_tensor *x, int dim, int64_t *outer,
                       int64_t *len, int64_t *inner) {
@@ -255,31 +256,28 @@ ln_tensor *ln_logsumexp(ln_ctx *ctx, const ln_tensor *x, int dim, int keepdim) {
 ** the result; blocks of WHERE_BLOCK, each one vector loop in a cloned
 ** function (a tensor or a number on each side). */
 #define WHERE_BLOCK 4096
-#define WHERE_LOOP(C)                                                        \
+#define WHERE_LOOP(T, AT)                                                    \
     do {                                                                     \
+        const T *cv = AT(cond);                                              \
         if (pa && pb) {                                                      \
             _Pragma("omp simd") for (int64_t i = lo; i < hi; i++)            \
-                py[i] = (C)[i] != 0 ? pa[i] : pb[i];                         \
+                py[i] = cv[i] != 0 ? pa[i] : pb[i];                          \
         } else if (pa) {                                                     \
             _Pragma("omp simd") for (int64_t i = lo; i < hi; i++)            \
-                py[i] = (C)[i] != 0 ? pa[i] : fb;                            \
+                py[i] = cv[i] != 0 ? pa[i] : fb;                             \
         } else if (pb) {                                                     \
             _Pragma("omp simd") for (int64_t i = lo; i < hi; i++)            \
-                py[i] = (C)[i] != 0 ? fa : pb[i];                            \
+                py[i] = cv[i] != 0 ? fa : pb[i];                             \
         } else {                                                             \
             _Pragma("omp simd") for (int64_t i = lo; i < hi; i++)            \
-                py[i] = (C)[i] != 0 ? fa : fb;                               \
+                py[i] = cv[i] != 0 ? fa : fb;                                \
         }                                                                    \
     } while (0)
 
 LN_CLONES static void where_block(float *py, const ln_tensor *cond, const float *pa,
                                   float fa, const float *pb, float fb, int64_t lo,
                                   int64_t hi) {
-    switch (cond->dtype) {
-    case LN_UINT8: WHERE_LOOP(ln_u8(cond)); break;
-    case LN_INT32: WHERE_LOOP(ln_i32(cond)); break;
-    case LN_FLOAT32: WHERE_LOOP(ln_f32(cond)); break; /* NaN != 0: true */
-    }
+    LN_DTYPE_SWITCH(cond->dtype, WHERE_LOOP); /* a NaN float: != 0, true */
 }
 #undef WHERE_LOOP
 
@@ -292,9 +290,9 @@ LN_CLONES static void where_block(float *py, const ln_tensor *cond, const float 
 ** strides ran 1 ns an element). */
 #define WHERE_SEL(A, B)                                                      \
     _Pragma("omp simd") for (int64_t j = 0; j < L; j++) y[j] = cc[j] != 0 ? (A) : (B)
-#define WHERE_ROW(C)                                                         \
+#define WHERE_ROW(T, AT)                                                     \
     do {                                                                     \
-        const C *cc = (const C *)ln_data(cond) + oc;                         \
+        const T *cc = AT(cond) + oc;                                         \
         if (kc == 0) {                                                       \
             const int t = cc[0] != 0;                                        \
             const float *q = t ? qa + o1 : qb + o2;                          \
@@ -327,11 +325,7 @@ LN_CLONES static void where_rows(float *py, const ln_tensor *cond, const float *
     }
     for (r = r0; r < r1; r++) {
         float *y = py + r * L;
-        switch (cond->dtype) {
-        case LN_UINT8: WHERE_ROW(uint8_t); break;
-        case LN_INT32: WHERE_ROW(int32_t); break;
-        case LN_FLOAT32: WHERE_ROW(float); break;
-        }
+        LN_DTYPE_SWITCH(cond->dtype, WHERE_ROW);
         for (int d = nd - 2; d >= 0; d--) {
             oc += sc[d], o1 += s1[d], o2 += s2[d];
             if (++c[d] < shape[d]) break;
