@@ -174,6 +174,27 @@ test("int32 + - *: results at the edges of int32 are kept, one past them is an e
         else
           raises(function() return op(x, b) end, "(at position 1) give a result outside int32")
         end
+        -- the number first (b op a), and a column of b's against rows of a's
+        local back = op(b, a)
+        if back >= MIN and back <= MAX then
+          local z = op(b, x)
+          eq(z:min(), back, what .. ", number first")
+          eq(z:max(), back, what .. ", number first")
+        else
+          raises(function() return op(b, x) end, "(at position 1) give a result outside int32")
+        end
+        local rows, col = ln.ones(1401, 100, "int32") * a, ln.ones(1401, 1, "int32") * b
+        local unit = name == "*" and 1 or 0  -- a op unit is a: always fits
+        col[{1401, 1}] = unit
+        local last = op(a, unit)
+        if fits then
+          local z = op(rows, col)
+          eq(z[{1, 1}], want, what .. ", column")
+          eq(z[{1400, 100}], want, what .. ", column")
+          eq(z[{1401, 100}], last, what .. ", column's last row")
+        else
+          raises(function() return op(rows, col) end, "(at position 1) give a result outside int32")
+        end
       end
     end
   end)
