@@ -27,8 +27,11 @@
 ** the steps in reverse keeping the gate gradients, then the weight
 ** gradients are one GEMM per gate over all steps (fixed order: results do
 ** not depend on the thread count), and dx one GEMM per gate.
-** Inside a thread team the per-step GEMMs are cut in fixed blocks of
-** output columns (tasks), the long ones by gate.
+** Inside a thread team each thread runs the time loop over its own rows
+** of the batch (a sample's recurrence never reads another's), or, for a
+** recurrent kernel too large to be read by every thread at every step,
+** the per-step GEMMs are cut in fixed blocks of output columns (tasks);
+** the long GEMMs go by gate.
 **
 ** Masks (Keras 2: Masking, Embedding(mask_zero)): a masked step of a
 ** sample leaves its states as they were (h(s+1) = h(s), c too), so its
@@ -43,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lunet/gemm.h"
 #include "lunet/plugin_util.h"
 
 enum { CELL_SIMPLE, CELL_LSTM, CELL_GRU };
@@ -80,6 +84,7 @@ typedef struct rnn {
     ln_tensor *dhp;  /* GRU reset_after: [T][B][U] gradient of hp */
     ln_tensor *dh, *dh2, *dc, *tmp; /* [B][U] */
     ln_tensor *dxt;  /* [T][B][D] */
+    ln_tensor *gws;  /* GEMM workspaces of the row slices (rnn_slices) */
     /* masks: stepmasked when the last forward had one; tmask [T][B] its
     ** values in processing order; msave [2][B][U] the gradients a masked
     ** step passes through */
@@ -334,6 +339,8 @@ typedef struct gemm_list {
     const float *a[4], *b[4], *bias[4];
     float *c[4];
     float beta[4];
+    float *ws; /* a row slice's own workspace (ln_gemm_ws), or NULL */
+    size_t ws_floats;
 } gemm_list;
 
 static void gemm_task(void *arg, int64_t t) {
@@ -342,8 +349,13 @@ static void gemm_task(void *arg, int64_t t) {
     for (int k = 0; k < g->n; k++) {
         ln_gemm_epilogue epi = {g->bias[k] ? g->bias[k] + c0 : NULL, NULL, NULL};
         const float *b = g->b[k] + (g->trans_b ? c0 * g->ldb : c0);
-        ln_gemm(0, g->trans_b, g->m, nc, g->k, 1.0f, g->a[k], g->lda, b, g->ldb,
-                g->beta[k], g->c[k] + c0, g->ldc, epi.bias ? &epi : NULL);
+        if (g->ws)
+            ln_gemm_ws(0, g->trans_b, g->m, nc, g->k, 1.0f, g->a[k], g->lda, b, g->ldb,
+                       g->beta[k], g->c[k] + c0, g->ldc, epi.bias ? &epi : NULL, g->ws,
+                       g->ws_floats);
+        else
+            ln_gemm(0, g->trans_b, g->m, nc, g->k, 1.0f, g->a[k], g->lda, b, g->ldb,
+                    g->beta[k], g->c[k] + c0, g->ldc, epi.bias ? &epi : NULL);
     }
 }
 
@@ -378,20 +390,41 @@ static void big_task(void *arg, int64_t t) {
 
 /* ---- forward ------------------------------------------------------------------- */
 
+/* The sizes of a batch, and the rows [r0, r0 + nb) a time loop runs (a
+** row slice; all of them outside slices) with the slice's GEMM workspace
+** (NULL outside slices). BU and TBU are strides over the whole batch. */
 typedef struct dims {
     int64_t B, T, D, U, G, BU, TBU;
+    int64_t r0, nb;
+    float *ws;
+    size_t ws_floats;
 } dims;
 
 static dims dims_of(const rnn *r, const ln_tensor *x) {
-    dims d = {x->shape[0], x->shape[1], x->shape[2], r->units, r->gates, 0, 0};
+    dims d = {x->shape[0], x->shape[1], x->shape[2], r->units, r->gates, 0, 0, 0, 0, NULL, 0};
     d.BU = d.B * d.U;
     d.TBU = d.T * d.BU;
+    d.nb = d.B;
     return d;
 }
 
-/* Gate g of step s in a [G][T][B][U] buffer. */
+/* Gate g of step s in a [G][T][B][U] buffer, at the slice's first row. */
 static float *at(const ln_tensor *t, const dims *d, int64_t g, int64_t s) {
-    return ln_f32(t) + g * d->TBU + s * d->BU;
+    return ln_f32(t) + g * d->TBU + s * d->BU + d->r0 * d->U;
+}
+
+/* Step s of a [T(+1)][B][U] buffer (or row r0 of a [B][U] one: s = 0), at
+** the slice's first row. */
+static float *row_at(const ln_tensor *t, const dims *d, int64_t s) {
+    return ln_f32(t) + s * d->BU + d->r0 * d->U;
+}
+
+/* A step's GEMMs over the slice's rows, in its workspace. */
+static void step_gemm(const dims *d, gemm_list *g) {
+    g->m = d->nb;
+    g->ws = d->ws;
+    g->ws_floats = d->ws_floats;
+    gemm_run(g);
 }
 
 static ln_status buffers(ln_ctx *ctx, rnn *r, const dims *d) {
@@ -411,59 +444,59 @@ static ln_status buffers(ln_ctx *ctx, rnn *r, const dims *d) {
 /* Step s: pre(s) += h(s) R (+ recurrent bias), activations, state update. */
 static void step_forward(rnn *r, const dims *d, const float *R,
                          const float *brec, int64_t s) {
-    const int64_t U = d->U, BU = d->BU, G = d->G;
-    float *hs = ln_f32(r->h) + s * BU, *hn = hs + BU;
+    const int64_t U = d->U, BU = d->BU, G = d->G, NU = d->nb * U;
+    float *hs = row_at(r->h, d, s), *hn = hs + BU;
     const float *h0 = hs; /* h(s) as the state update reads it */
     if (r->hmasked) { /* Keras: the recurrent products read h(s) * mask; GRU's
                          update z h' + (1 - z) hh reads it too */
-        float *hm = ln_f32(r->hm) + s * BU;
-        pw(k_mul, BU, (pw_job){.a = hs, .b = ln_f32(r->hmask), .o = hm});
+        float *hm = row_at(r->hm, d, s);
+        pw(k_mul, NU, (pw_job){.a = hs, .b = row_at(r->hmask, d, 0), .o = hm});
         hs = hm;
         if (r->cell == CELL_GRU) h0 = hm;
     }
-    gemm_list gl = {0, 0, d->B, U, U, U, G * U, U, 0, {0}, {0}, {0}, {0}, {0}};
+    gemm_list gl = {0, 0, d->nb, U, U, U, G * U, U, 0, {0}, {0}, {0}, {0}, {0}, NULL, 0};
     int ng = r->cell == CELL_GRU ? 2 : (int)G; /* GRU's h gate comes later */
     for (int g = 0; g < ng; g++) {
         gl.a[g] = hs, gl.b[g] = R + g * U, gl.c[g] = at(r->pre, d, g, s);
         gl.beta[g] = 1.0f, gl.bias[g] = brec ? brec + g * U : NULL;
     }
     gl.n = ng;
-    float *hp = r->hp ? ln_f32(r->hp) + s * BU : NULL;
+    float *hp = r->hp ? row_at(r->hp, d, s) : NULL;
     if (r->cell == CELL_GRU && r->reset_after) { /* hp = h R_h + b'_h */
         gl.a[2] = hs, gl.b[2] = R + 2 * U, gl.c[2] = hp, gl.beta[2] = 0.0f;
         gl.bias[2] = brec ? brec + 2 * U : NULL;
         gl.n = 3;
     }
-    gemm_run(&gl);
+    step_gemm(d, &gl);
     if (r->cell == CELL_SIMPLE) {
-        ln_activation_forward(r->act, at(r->pre, d, 0, s), hn, d->B, U);
+        ln_activation_forward(r->act, at(r->pre, d, 0, s), hn, d->nb, U);
         return;
     }
     for (int g = 0; g < G; g++) {
         if (r->cell == CELL_GRU && g == 2) break;
         ln_activation *a = r->cell == CELL_LSTM && g == 2 ? r->act : r->ract;
-        ln_activation_forward(a, at(r->pre, d, g, s), at(r->gate, d, g, s), d->B, U);
+        ln_activation_forward(a, at(r->pre, d, g, s), at(r->gate, d, g, s), d->nb, U);
     }
     if (r->cell == CELL_LSTM) {
-        float *cs = ln_f32(r->c) + s * BU, *cn = cs + BU, *tc = ln_f32(r->tc) + s * BU;
-        pw(k_lstm_c, BU, (pw_job){.a = at(r->gate, d, 1, s), .b = cs,
+        float *cs = row_at(r->c, d, s), *cn = cs + BU, *tc = row_at(r->tc, d, s);
+        pw(k_lstm_c, NU, (pw_job){.a = at(r->gate, d, 1, s), .b = cs,
                                   .c = at(r->gate, d, 0, s), .d = at(r->gate, d, 2, s),
                                   .o = cn});
-        ln_activation_forward(r->act, cn, tc, d->B, U);
-        pw(k_mul, BU, (pw_job){.a = at(r->gate, d, 3, s), .b = tc, .o = hn});
+        ln_activation_forward(r->act, cn, tc, d->nb, U);
+        pw(k_mul, NU, (pw_job){.a = at(r->gate, d, 3, s), .b = tc, .o = hn});
         return;
     }
     float *ph = at(r->pre, d, 2, s), *rr = at(r->gate, d, 1, s);
     if (r->reset_after) {
-        pw(k_add_mul, BU, (pw_job){.a = rr, .b = hp, .o = ph});
+        pw(k_add_mul, NU, (pw_job){.a = rr, .b = hp, .o = ph});
     } else { /* hp = r h'; pre_h += hp R_h */
-        pw(k_mul, BU, (pw_job){.a = rr, .b = hs, .o = hp});
-        gemm_list g2 = {1, 0, d->B, U, U, U, G * U, U, 0, {hp}, {R + 2 * U}, {NULL},
-                        {ph}, {1.0f}};
-        gemm_run(&g2);
+        pw(k_mul, NU, (pw_job){.a = rr, .b = hs, .o = hp});
+        gemm_list g2 = {1, 0, d->nb, U, U, U, G * U, U, 0, {hp}, {R + 2 * U}, {NULL},
+                        {ph}, {1.0f}, NULL, 0};
+        step_gemm(d, &g2);
     }
-    ln_activation_forward(r->act, ph, at(r->gate, d, 2, s), d->B, U);
-    pw(k_gru_h, BU, (pw_job){.a = at(r->gate, d, 0, s), .b = h0,
+    ln_activation_forward(r->act, ph, at(r->gate, d, 2, s), d->nb, U);
+    pw(k_gru_h, NU, (pw_job){.a = at(r->gate, d, 0, s), .b = h0,
                              .c = at(r->gate, d, 2, s), .o = hn});
 }
 
@@ -541,15 +574,89 @@ static ln_status step_mask(ln_ctx *ctx, rnn *r, const dims *d, const ln_tensor *
 
 /* Masked samples of step s keep their states: h(s+1) = h(s) (c too). */
 static void carry_masked(rnn *r, const dims *d, int64_t s) {
-    const float *m = ln_f32(r->tmask) + s * d->B;
-    for (int64_t bi = 0; bi < d->B; bi++) {
+    const float *m = ln_f32(r->tmask) + s * d->B + d->r0;
+    for (int64_t bi = 0; bi < d->nb; bi++) {
         if (m[bi] != 0.0f) continue;
-        float *h = ln_f32(r->h) + s * d->BU + bi * d->U;
+        float *h = row_at(r->h, d, s) + bi * d->U;
         memcpy(h + d->BU, h, (size_t)d->U * sizeof *h);
         if (r->cell == CELL_LSTM) {
-            float *c = ln_f32(r->c) + s * d->BU + bi * d->U;
+            float *c = row_at(r->c, d, s) + bi * d->U;
             memcpy(c + d->BU, c, (size_t)d->U * sizeof *c);
         }
+    }
+}
+
+/* ---- row slices ---------------------------------------------------------------- */
+
+/* Inside a thread team the time loops run as one task per thread, each
+** over its own rows of the batch: no step waits for another thread (at 20
+** units a step's GEMMs take ~1 us, less than handing them out). Row i of
+** a GEMM does not depend on the other rows, nor an elementwise kernel's
+** element on the others, so the results are the same bits. Not when a
+** slice would have fewer than RNN_SLICE_ROWS rows (the GEMM's row tile),
+** nor when the recurrent kernel is larger than RNN_SLICE_MAX_R bytes: every
+** thread reads all of it at every step, from L3 at best. (Batch 32, 100
+** steps, team: slices over column blocks 1.28x at 128 units, 1.09-1.18x at
+** 256, 1.05-1.13x at 512 -- a 4 MiB kernel; docs/sequences.md.) */
+#define RNN_SLICE_ROWS 8
+#define RNN_SLICE_MAX_R (8 << 20)
+
+static int64_t rnn_slices(const dims *d) {
+    int64_t n = ln_parallel_threads();
+    if (n > d->B / RNN_SLICE_ROWS) n = d->B / RNN_SLICE_ROWS;
+    if ((double)d->U * (double)(d->G * d->U) * sizeof(float) > RNN_SLICE_MAX_R) n = 1;
+    return n > 1 ? n : 1;
+}
+
+/* Slice t of n of the batch d, with its part of the workspaces ws
+** (per floats each; ws NULL: none). */
+static dims slice_of(const dims *d, int64_t t, int64_t n, float *ws, size_t per) {
+    dims s = *d;
+    s.r0 = d->B * t / n;
+    s.nb = d->B * (t + 1) / n - s.r0;
+    s.ws = ws ? ws + per * (size_t)t : NULL;
+    s.ws_floats = ws ? per : 0;
+    return s;
+}
+
+/* Floats of GEMM workspace a slice's steps need (16-float aligned). */
+static size_t slice_ws_floats(const dims *d, int64_t n) {
+    const int64_t rows = (d->B + n - 1) / n;
+    size_t a = ln_gemm_ws_floats(0, 0, rows, d->U, d->U);
+    size_t b = ln_gemm_ws_floats(0, 1, rows, d->U, d->U);
+    return ((a > b ? a : b) + 15) & ~(size_t)15;
+}
+
+/* The layer's slice workspaces (slices of per floats); per 0: none. */
+static ln_status slice_buffers(ln_ctx *ctx, rnn *r, const dims *d, int64_t n,
+                               size_t *per) {
+    *per = n > 1 ? slice_ws_floats(d, n) : 0;
+    int64_t len = (int64_t)(*per * (size_t)n) + 16;
+    return *per ? lu_buffer(ctx, &r->gws, 1, &len) : LN_OK;
+}
+
+/* The task of a time loop: the whole loop over slice t's rows. */
+typedef struct loop_job {
+    rnn *r;
+    const dims *d;
+    int64_t n;
+    size_t per;
+    const float *R, *brec, *dy;
+} loop_job;
+
+/* 64-byte aligned start of the slice workspaces. */
+static float *gws_base(const rnn *r) {
+    uintptr_t p = (uintptr_t)ln_f32(r->gws);
+    return (float *)((p + 63) & ~(uintptr_t)63);
+}
+
+static void forward_task(void *arg, int64_t t) {
+    const loop_job *j = arg;
+    rnn *r = j->r;
+    dims d = slice_of(j->d, t, j->n, j->per ? gws_base(r) : NULL, j->per);
+    for (int64_t s = 0; s < d.T; s++) {
+        step_forward(r, &d, j->R, j->brec, s);
+        if (r->stepmasked) carry_masked(r, &d, s);
     }
 }
 
@@ -588,10 +695,9 @@ static ln_status rnn_run(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x, f
                              W + g * d.U, at(r->pre, &d, g, 0), b ? b + g * d.U : NULL};
     ln_parallel_tasks(d.G, big_task, proj);
     if ((st = initial_state(ctx, r, &d))) return st;
-    for (int64_t s = 0; s < d.T; s++) {
-        step_forward(r, &d, R, brec, s);
-        if (r->stepmasked) carry_masked(r, &d, s);
-    }
+    loop_job lj = {r, &d, rnn_slices(&d), 0, R, brec, NULL};
+    if ((st = slice_buffers(ctx, r, &d, lj.n, &lj.per))) return st;
+    ln_parallel_tasks(lj.n, forward_task, &lj);
     const float *h = ln_f32(r->h);
     if (r->stateful) { /* Keras: the next batch starts where this one ended */
         ln_copy(ln_f32(r->sh), h + d.T * d.BU, d.BU);
@@ -622,38 +728,41 @@ static ln_status rnn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x
 
 /* ---- backward ------------------------------------------------------------------ */
 
-/* dh += the output gradient of processing step s. */
+/* dh (the slice's rows) += the output gradient of processing step s. */
 static void add_dy(const rnn *r, const dims *d, const float *dy, float *dh,
                    int64_t s) {
     if (!r->return_sequences) {
-        if (s == d->T - 1)
-            for (int64_t i = 0; i < d->BU; i++) dh[i] += dy[i];
+        if (s == d->T - 1) {
+            const float *src = dy + d->r0 * d->U;
+            for (int64_t i = 0; i < d->nb * d->U; i++) dh[i] += src[i];
+        }
         return;
     }
-    for (int64_t bi = 0; bi < d->B; bi++) {
-        const float *src = dy + (bi * d->T + s) * d->U;
+    for (int64_t bi = 0; bi < d->nb; bi++) {
+        const float *src = dy + ((d->r0 + bi) * d->T + s) * d->U;
         float *dst = dh + bi * d->U;
         for (int64_t u = 0; u < d->U; u++) dst[u] += src[u];
     }
 }
 
-/* Step s backward: from dh (the gradient of h(s+1)) into dpre(s) (and
-** dhp(s)), and dhn = the gradient of h(s) through the recurrence. */
+/* Step s backward over the slice's rows: from dh (the gradient of h(s+1))
+** into dpre(s) (and dhp(s)), and dhn = the gradient of h(s) through the
+** recurrence. */
 static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
                           const float *dh, float *dhn) {
-    const int64_t U = d->U, BU = d->BU, G = d->G;
-    const float *hs = ln_f32(r->h) + s * BU;
-    const float *hr = r->hmasked ? ln_f32(r->hm) + s * BU : hs; /* as GRU read it */
-    gemm_list gl = {0, 1, d->B, U, U, U, G * U, U, 0, {0}, {0}, {0}, {0}, {0}};
+    const int64_t U = d->U, BU = d->BU, G = d->G, NB = d->nb, NU = NB * U;
+    const float *hs = row_at(r->h, d, s);
+    const float *hr = r->hmasked ? row_at(r->hm, d, s) : hs; /* as GRU read it */
+    gemm_list gl = {0, 1, NB, U, U, U, G * U, U, 0, {0}, {0}, {0}, {0}, {0}, NULL, 0};
     if (r->cell == CELL_SIMPLE) {
         ln_activation_backward(r->act, at(r->pre, d, 0, s), hs + BU, dh,
-                               at(r->dpre, d, 0, s), d->B, U);
+                               at(r->dpre, d, 0, s), NB, U);
     } else if (r->cell == CELL_LSTM) {
-        const float *cs = ln_f32(r->c) + s * BU, *tc = ln_f32(r->tc) + s * BU;
-        float *tmp = ln_f32(r->tmp), *dc = ln_f32(r->dc);
-        pw(k_mul, BU, (pw_job){.a = dh, .b = at(r->gate, d, 3, s), .o = tmp});
-        ln_activation_backward(r->act, cs + BU, tc, tmp, tmp, d->B, U);
-        pw(k_lstm_back, BU,
+        const float *cs = row_at(r->c, d, s), *tc = row_at(r->tc, d, s);
+        float *tmp = row_at(r->tmp, d, 0), *dc = row_at(r->dc, d, 0);
+        pw(k_mul, NU, (pw_job){.a = dh, .b = at(r->gate, d, 3, s), .o = tmp});
+        ln_activation_backward(r->act, cs + BU, tc, tmp, tmp, NB, U);
+        pw(k_lstm_back, NU,
            (pw_job){.a = at(r->gate, d, 0, s), .b = at(r->gate, d, 1, s),
                     .c = at(r->gate, d, 2, s), .d = cs, .e = dh, .f = tc, .t = tmp,
                     .o = at(r->dpre, d, 0, s), .o2 = at(r->dpre, d, 1, s),
@@ -661,31 +770,31 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
         for (int g = 0; g < 4; g++) {
             float *dp = at(r->dpre, d, g, s);
             ln_activation_backward(g == 2 ? r->act : r->ract, at(r->pre, d, g, s),
-                                   at(r->gate, d, g, s), dp, dp, d->B, U);
+                                   at(r->gate, d, g, s), dp, dp, NB, U);
         }
     } else {
         float *dz = at(r->dpre, d, 0, s), *dr = at(r->dpre, d, 1, s);
-        float *dhh = at(r->dpre, d, 2, s), *hp = ln_f32(r->hp) + s * BU;
+        float *dhh = at(r->dpre, d, 2, s), *hp = row_at(r->hp, d, s);
         const float *z = at(r->gate, d, 0, s), *rr = at(r->gate, d, 1, s);
-        pw(k_gru_back, BU, (pw_job){.a = z, .b = hr, .c = at(r->gate, d, 2, s),
+        pw(k_gru_back, NU, (pw_job){.a = z, .b = hr, .c = at(r->gate, d, 2, s),
                                     .d = dh, .o = dz, .o2 = dhh, .o3 = dhn});
         ln_activation_backward(r->act, at(r->pre, d, 2, s), at(r->gate, d, 2, s),
-                               dhh, dhh, d->B, U);
+                               dhh, dhh, NB, U);
         if (r->reset_after) {
-            float *dhp = ln_f32(r->dhp) + s * BU;
-            pw(k_mul, BU, (pw_job){.a = dhh, .b = rr, .o = dhp});
-            pw(k_mul, BU, (pw_job){.a = dhh, .b = hp, .o = dr});
+            float *dhp = row_at(r->dhp, d, s);
+            pw(k_mul, NU, (pw_job){.a = dhh, .b = rr, .o = dhp});
+            pw(k_mul, NU, (pw_job){.a = dhh, .b = hp, .o = dr});
             gl.a[2] = dhp, gl.b[2] = R + 2 * U, gl.c[2] = dhn, gl.beta[2] = 1.0f;
         } else { /* d(r h') = dhh R_h^T */
-            float *tmp = ln_f32(r->tmp);
-            gemm_list g2 = {1, 1, d->B, U, U, U, G * U, U, 0, {dhh}, {R + 2 * U},
-                            {NULL}, {tmp}, {0.0f}};
-            gemm_run(&g2);
-            pw(k_mul, BU, (pw_job){.a = tmp, .b = hr, .o = dr});
-            pw(k_add_mul, BU, (pw_job){.a = tmp, .b = rr, .o = dhn});
+            float *tmp = row_at(r->tmp, d, 0);
+            gemm_list g2 = {1, 1, NB, U, U, U, G * U, U, 0, {dhh}, {R + 2 * U},
+                            {NULL}, {tmp}, {0.0f}, NULL, 0};
+            step_gemm(d, &g2);
+            pw(k_mul, NU, (pw_job){.a = tmp, .b = hr, .o = dr});
+            pw(k_add_mul, NU, (pw_job){.a = tmp, .b = rr, .o = dhn});
         }
-        ln_activation_backward(r->ract, at(r->pre, d, 0, s), z, dz, dz, d->B, U);
-        ln_activation_backward(r->ract, at(r->pre, d, 1, s), rr, dr, dr, d->B, U);
+        ln_activation_backward(r->ract, at(r->pre, d, 0, s), z, dz, dz, NB, U);
+        ln_activation_backward(r->ract, at(r->pre, d, 1, s), rr, dr, dr, NB, U);
         for (int g = 0; g < 2; g++) {
             gl.a[g] = at(r->dpre, d, g, s), gl.b[g] = R + g * U, gl.c[g] = dhn;
             gl.beta[g] = 1.0f;
@@ -699,9 +808,9 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
         }
         gl.n = (int)G;
     }
-    gemm_run(&gl);
+    step_gemm(d, &gl);
     if (r->hmasked) /* everything above is the gradient of h(s) * mask */
-        pw(k_mul, BU, (pw_job){.a = dhn, .b = ln_f32(r->hmask), .o = dhn});
+        pw(k_mul, NU, (pw_job){.a = dhn, .b = row_at(r->hmask, d, 0), .o = dhn});
 }
 
 static ln_status back_buffers(ln_ctx *ctx, rnn *r, const dims *d) {
@@ -737,31 +846,49 @@ static void bias_task(void *arg, int64_t t) {
 }
 
 /* Before step s backward: keep the gradients of h(s+1) (and c(s+1)) of
-** its masked samples, which pass through the step unchanged. */
+** the slice's masked samples, which pass through the step unchanged (dh:
+** the slice's rows). */
 static void save_masked(rnn *r, const dims *d, int64_t s, const float *dh) {
-    const float *m = ln_f32(r->tmask) + s * d->B;
-    float *sv = ln_f32(r->msave);
-    for (int64_t bi = 0; bi < d->B; bi++) {
+    const float *m = ln_f32(r->tmask) + s * d->B + d->r0;
+    float *sv = row_at(r->msave, d, 0);
+    const float *dc = row_at(r->dc, d, 0);
+    for (int64_t bi = 0; bi < d->nb; bi++) {
         if (m[bi] != 0.0f) continue;
         memcpy(sv + bi * d->U, dh + bi * d->U, (size_t)d->U * sizeof *sv);
         if (r->cell == CELL_LSTM)
-            memcpy(sv + d->BU + bi * d->U, ln_f32(r->dc) + bi * d->U,
-                   (size_t)d->U * sizeof *sv);
+            memcpy(sv + d->BU + bi * d->U, dc + bi * d->U, (size_t)d->U * sizeof *sv);
     }
 }
 
-/* After step s backward: masked samples get the kept gradients as those
-** of h(s) (c(s)) and no gate gradient at step s. */
+/* After step s backward: the slice's masked samples get the kept gradients
+** as those of h(s) (c(s)) and no gate gradient at step s. */
 static void pass_masked(rnn *r, const dims *d, int64_t s, float *dhn) {
-    const float *m = ln_f32(r->tmask) + s * d->B, *sv = ln_f32(r->msave);
+    const float *m = ln_f32(r->tmask) + s * d->B + d->r0, *sv = row_at(r->msave, d, 0);
+    float *dc = row_at(r->dc, d, 0);
     const size_t row = (size_t)d->U * sizeof(float);
-    for (int64_t bi = 0; bi < d->B; bi++) {
+    for (int64_t bi = 0; bi < d->nb; bi++) {
         if (m[bi] != 0.0f) continue;
         memcpy(dhn + bi * d->U, sv + bi * d->U, row);
-        if (r->cell == CELL_LSTM) memcpy(ln_f32(r->dc) + bi * d->U, sv + d->BU + bi * d->U, row);
+        if (r->cell == CELL_LSTM) memcpy(dc + bi * d->U, sv + d->BU + bi * d->U, row);
         for (int64_t g = 0; g < d->G; g++) memset(at(r->dpre, d, g, s) + bi * d->U, 0, row);
         if (r->dhp && r->cell == CELL_GRU && r->reset_after)
-            memset(ln_f32(r->dhp) + s * d->BU + bi * d->U, 0, row);
+            memset(row_at(r->dhp, d, s) + bi * d->U, 0, row);
+    }
+}
+
+static void backward_task(void *arg, int64_t t) {
+    const loop_job *j = arg;
+    rnn *r = j->r;
+    dims d = slice_of(j->d, t, j->n, j->per ? gws_base(r) : NULL, j->per);
+    /* each slice swaps its own halves of dh / dh2 */
+    float *dh = row_at(r->dh, &d, 0), *dhn = row_at(r->dh2, &d, 0);
+    for (int64_t s = d.T - 1; s >= 0; s--) {
+        add_dy(r, &d, j->dy, dh, s);
+        if (r->stepmasked) save_masked(r, &d, s, dh);
+        step_backward(r, &d, j->R, s, dh, dhn);
+        if (r->stepmasked) pass_masked(r, &d, s, dhn);
+        float *tp = dh;
+        dh = dhn, dhn = tp;
     }
 }
 
@@ -776,19 +903,14 @@ static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
     const int64_t U = d.U, G = d.G, TB = d.T * d.B;
     const float *W = ln_f32(ln_layer_weight(l, r->kernel));
     const float *R = ln_f32(ln_layer_weight(l, r->rkernel));
-    float *dh = ln_f32(r->dh), *dhn = ln_f32(r->dh2);
+    float *dh = ln_f32(r->dh);
     if (dhT) ln_copy(dh, dhT, d.BU);
     else memset(dh, 0, (size_t)d.BU * sizeof *dh);
     if (dcT) ln_copy(ln_f32(r->dc), dcT, d.BU);
     else memset(ln_f32(r->dc), 0, (size_t)d.BU * sizeof *dh);
-    for (int64_t s = d.T - 1; s >= 0; s--) {
-        add_dy(r, &d, dy, dh, s);
-        if (r->stepmasked) save_masked(r, &d, s, dh);
-        step_backward(r, &d, R, s, dh, dhn);
-        if (r->stepmasked) pass_masked(r, &d, s, dhn);
-        float *t = dh;
-        dh = dhn, dhn = t;
-    }
+    loop_job lj = {r, &d, rnn_slices(&d), 0, R, NULL, dy};
+    if ((st = slice_buffers(ctx, r, &d, lj.n, &lj.per))) return st;
+    ln_parallel_tasks(lj.n, backward_task, &lj);
     /* weight gradients: one GEMM per gate and weight over all steps */
     big_gemm gg[8];
     int n = 0;
@@ -817,7 +939,7 @@ static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
         ln_parallel_tasks(two ? 2 * G : G, bias_task, &bj);
     }
     if (!dx) return LN_OK;
-    gemm_list gl = {(int)G, 1, TB, d.D, U, U, G * U, d.D, 0, {0}, {0}, {0}, {0}, {0}};
+    gemm_list gl = {(int)G, 1, TB, d.D, U, U, G * U, d.D, 0, {0}, {0}, {0}, {0}, {0}, NULL, 0};
     for (int g = 0; g < G; g++) {
         gl.a[g] = at(r->dpre, &d, g, 0), gl.b[g] = W + g * U;
         gl.c[g] = ln_f32(r->dxt), gl.beta[g] = g ? 1.0f : 0.0f;
@@ -853,7 +975,7 @@ static void rnn_free(rnn *r) {
     ln_activation_free(r->act);
     ln_activation_free(r->ract);
     ln_tensor *bufs[] = {r->sh, r->sc, r->xmask, r->hmask, r->hm, r->xt, r->pre, r->gate, r->h, r->c, r->tc, r->hp, r->dpre,
-                         r->dhp, r->dh, r->dh2, r->dc, r->tmp, r->dxt, r->tmask, r->msave};
+                         r->dhp, r->dh, r->dh2, r->dc, r->tmp, r->dxt, r->tmask, r->msave, r->gws};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
 }
 

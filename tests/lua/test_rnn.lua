@@ -73,6 +73,74 @@ for _, kind in ipairs{"SimpleRNN", "LSTM", "GRU", "GRU_v1", "deep", "dropout", "
   end)
 end
 
+-- The time loops on a thread team: each thread runs the steps over its own
+-- rows of the batch (or, for a recurrent kernel over 8 MiB, the step GEMMs
+-- are cut by columns). Forced onto the team, every case must give the bits
+-- of one thread: masks (a masked step carries its states), dropout masks,
+-- reset_after = false, go_backwards, stateful, Bidirectional, a batch of
+-- 19 (slices of 9 and 10 rows, a slice boundary inside a cache line) and
+-- a last batch of 5 (too few rows to cut).
+local function masked_x(n, steps, feat, seed)
+  ln.random.seed(seed)
+  local xs = ln.randn(n, steps, feat)
+  local keep = (ln.rand(n, steps, 1) + 0.25):floor() -- ~75 % of the steps kept
+  return xs * keep
+end
+
+local team_cases = {
+  {"LSTM with a mask, batch 19", 19, {10, 3}, function()
+    return {ln.layers.Masking{mask_value = 0, input_shape = {10, 3}},
+            ln.layers.LSTM{16, return_sequences = true}, ln.layers.LSTM{8}}
+  end},
+  {"GRU reset_after = false, dropout, go_backwards", 16, {10, 3}, function()
+    return {ln.layers.GRU{24, reset_after = false, dropout = 0.1, recurrent_dropout = 0.2,
+                          go_backwards = true, return_sequences = true, input_shape = {10, 3}},
+            ln.layers.GRU{8}}
+  end},
+  {"GRU with a mask, batch 19", 19, {10, 3}, function()
+    return {ln.layers.Masking{mask_value = 0, input_shape = {10, 3}}, ln.layers.GRU{16}}
+  end},
+  {"SimpleRNN stateful", 16, {10, 3}, function()
+    return {ln.layers.SimpleRNN{16, stateful = true, input_shape = {10, 3}}}
+  end},
+  {"Bidirectional(LSTM) with a mask", 19, {10, 3}, function()
+    return {ln.layers.Masking{mask_value = 0, input_shape = {10, 3}},
+            ln.layers.Bidirectional{ln.layers.LSTM{12}}}
+  end},
+  {"LSTM of 768 units (column blocks)", 32, {3, 3}, function()
+    return {ln.layers.LSTM{768, input_shape = {3, 3}}}
+  end},
+}
+
+for _, c in ipairs(team_cases) do
+  local name, batch, shape, build = c[1], c[2], c[3], c[4]
+  T.test("on a thread team, " .. name .. ": the bits of one thread", function()
+    local n = name:find("stateful") and 64 or 4 * batch + 5
+    local xs = masked_x(n, shape[1], shape[2], 11)
+    local ys = ln.randn(n, 1)
+    local function run(threads, mode)
+      ln.set_num_threads(threads)
+      ln.random.seed(4)
+      local layers = build()
+      layers[#layers + 1] = ln.layers.Dense{1}
+      local m = ln.Sequential(layers)
+      m:compile{loss = "mse", optimizer = ln.optimizers.Adam{learning_rate = 0.01}}
+      m:_get_net():set_threading(mode)
+      m:fit(xs, ys, {epochs = 2, batch_size = batch, verbose = 0, shuffle = false})
+      return m, m:predict(xs, {batch_size = batch})
+    end
+    local m1, p1 = run(1, "serial")
+    local m2, p2 = run(2, "team")
+    T.ok(m2:_get_net():threading_stats().team_batches > 0, name .. ": no batch ran on the team")
+    local w1, w2 = m1:get_weights(), m2:get_weights()
+    for i = 1, #w1 do
+      T.ok(w1[i]:equal(w2[i]), name .. ": weight " .. i .. " differs for 1 thread and the team")
+    end
+    T.ok(p1:equal(p2), name .. ": predictions differ for 1 thread and the team")
+    ln.set_num_threads(2)
+  end)
+end
+
 T.test("weight names, shapes and Keras config keys", function()
   local m = ln.Sequential{ln.layers.LSTM{5, return_sequences = true, input_shape = {4, 3}, name = "lstm"},
                           ln.layers.GRU{2, name = "gru"}}
