@@ -218,6 +218,14 @@ ln_status ln__put_rows(ln_ctx *ctx, ln_tensor *out, const ln_tensor *y,
 #define LN__STALL 4          /* a team batch over this many serial batch
                              ** times is a stall */
 #define LN__STALL_GAP 256    /* one in this many team batches is forgiven */
+/* Long batches: two serial batches in a row (not a segment's first) of
+** at least LN__LONG_BATCH seconds each hold the warm-up the counts above allow for
+** (waking the worker, moving the weights: a few ms in all), so the first
+** wait ends and probe segments are LN__PROBE_LEN_LONG batches with one
+** warm batch each -- a CNN or an RNN at batch 32 (5-15 ms a batch) was
+** still in its first probe after a 20- or 64-batch epoch. */
+#define LN__LONG_BATCH 2e-3
+#define LN__PROBE_LEN_LONG 4
 
 typedef struct ln__auto {
     int best;         /* LN_NET_SERIAL or LN_NET_TEAM */
@@ -238,6 +246,9 @@ typedef struct ln__auto {
     int lost;          /* probes and exploits the team lost in a row */
     int64_t team_seen;   /* team batches accounted, all probes and exploits */
     int64_t forgiven_at; /* team_seen at the last stall forgiven (0: none) */
+    int waiting;         /* 1 during the first wait */
+    int long_batches;    /* 1 once two serial batches in a row took LN__LONG_BATCH */
+    int long_seen;       /* serial batches in a row that took that long */
 } ln__auto;
 
 typedef struct ln_tuner {

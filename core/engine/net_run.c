@@ -33,7 +33,9 @@
 ** comes 4x later each time and, from LN__LOST_SHORT, is one serial and one
 ** team segment on half the budget; a team exploit is watched every
 ** LN__WATCH_LEN batches (and against the budget at each) and left as soon
-** as it no longer wins. auto's serial segments run as one thread (see
+** as it no longer wins. Two serial batches in a row of LN__LONG_BATCH or
+** more (not a segment's first) end the first wait and make the probe segments short (LN__PROBE_LEN_LONG, one warm
+** batch each). auto's serial segments run as one thread (see
 ** serial_alone). The policy and its measurements: docs/performance.md
 ** ("How auto decides"). The numbers never depend on any of it.
 */
@@ -86,6 +88,7 @@ static void plan(ln_tuner *t, int kind, int64_t batch, int64_t left, int *team,
         a->ref_rows = batch;
         a->best = LN_NET_SERIAL;
         a->left = LN__FIRST_WAIT;
+        a->waiting = 1;
     }
     *team = a->probing ? a->seg % 2 == 1 : a->best == LN_NET_TEAM;
     if (*len > a->left) *len = a->left;
@@ -137,6 +140,15 @@ static void choose(ln_tuner *t, ln__auto *a, int best, double serial_ref) {
     a->nseg_team = 0;
     a->nt[1] = 0;
     a->excess = 0;
+}
+
+/* Batches of a probe segment, and those at its start left out of its
+** median (team: its start-up; serial: caches). */
+static int64_t seg_len(const ln__auto *a) {
+    return a->long_batches ? LN__PROBE_LEN_LONG : LN__PROBE_LEN;
+}
+static int warm_len(const ln__auto *a, int team) {
+    return a->long_batches ? 1 : team ? LN__TEAM_WARM : LN__PROBE_WARM;
 }
 
 /* Median of the first n values of v, v left as it was. */
@@ -224,14 +236,22 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
     if (t->mode != LN_NET_AUTO) return 0;
     ln__auto *a = &t->am[kind];
     const int cap = (int)(sizeof a->t[0] / sizeof a->t[0][0]);
-    const int warm = ++a->into <= (team ? LN__TEAM_WARM : LN__PROBE_WARM);
+    const int warm = ++a->into <= warm_len(a, team);
     const int timed = !warm && n == a->ref_rows;
+    if (!team && n == a->ref_rows && a->into >= 2 && !a->long_batches) {
+        /* two in a row: one may be a stall */
+        a->long_seen = dt >= LN__LONG_BATCH ? a->long_seen + 1 : 0;
+        if (a->long_seen >= 2) {
+            a->long_batches = 1;
+            if (a->waiting) a->left = 1; /* probe after this batch */
+        }
+    }
     if (a->probing && team && n == a->ref_rows && a->nt[0] > 0 &&
         probe_team_over(t, a, warm, dt))
         return 1;
     if (a->probing && timed && a->nt[team] < cap) {
         a->t[team][a->nt[team]++] = dt;
-        if (team && ++a->nseg_team >= LN__PROBE_EARLY && a->nt[0] > 0 &&
+        if (team && ++a->nseg_team >= seg_len(a) - warm_len(a, 1) && a->nt[0] > 0 &&
             median_of(a->t[1] + a->nt[1] - a->nseg_team, a->nseg_team) >=
                 median_of(a->t[0], a->nt[0])) {
             /* the team does not win: serial, without the rest of the probe */
@@ -251,12 +271,13 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
     if (!a->probing) { /* time to look (again): briefly after losses */
         t->stats.probes++;
         a->probing = 1;
+        a->waiting = 0;
         a->excess = 0;
         a->seg = 0;
         a->nsegs = a->lost >= LN__LOST_SHORT ? 2 : LN__PROBE_SEGMENTS;
         a->nt[0] = a->nt[1] = 0;
         a->seg_from = 0;
-        a->left = LN__PROBE_LEN;
+        a->left = seg_len(a);
         return 1;
     }
     if (a->seg % 2 == 0 && crowded(a)) { /* serial, without trying the team */
@@ -264,7 +285,7 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
         return 1;
     }
     if (++a->seg < a->nsegs) {
-        a->left = LN__PROBE_LEN;
+        a->left = seg_len(a);
         a->seg_from = a->nt[0];
         return 1;
     }

@@ -23,6 +23,10 @@ typedef struct {
 ** segments as planned, cut short when account says so; batch k, the i-th
 ** of its segment, takes time(team, k, i). Team batches from index `late`
 ** on are counted apart. */
+/* Seconds per unit of the synthetic times: 0.1 ms batches (a batch-32
+** MLP step); long_batches_probe_briefly sets it to 10 ms (a CNN's). */
+static double unit = 1e-4;
+
 static tally drive_late(ln_tuner *t, int64_t total,
                         double (*time)(int team, int64_t k, int64_t i), int64_t late) {
     tally c = {0, 0, 0, -1, 0, {0}, 0};
@@ -39,7 +43,7 @@ static tally drive_late(ln_tuner *t, int64_t total,
             if (team) c.team_batches++, c.team_late += k >= late;
             else c.serial_batches++;
             int64_t probes = t->stats.probes;
-            int over = ln__tuner_account(t, LN__K_TRAIN, team, 32, time(team, k, i));
+            int over = ln__tuner_account(t, LN__K_TRAIN, team, 32, unit * time(team, k, i));
             if (t->stats.probes > probes && c.nprobes < 64) c.probe_at[c.nprobes++] = k + 1;
             if (over) {
                 k++;
@@ -318,6 +322,44 @@ START_TEST(frequent_stalls_are_not_forgiven) {
 END_TEST
 
 /* The fixed modes are never changed by the times. */
+/* Batches of 10 ms: the first wait ends after its third batch and the
+** probe is four segments of LN__PROBE_LEN_LONG, so a winning team is
+** chosen within a 20-batch epoch (an RNN's), a losing one costs at most
+** its first segment, and a team within the 5 % margin is not kept. */
+static double lone_stall(int team, int64_t k, int64_t i) {
+    return k == 2 ? 100.0 : team ? 0.6 : 1.0;
+}
+
+START_TEST(long_batches_probe_briefly) {
+    unit = 1e-2;
+    const int64_t probe = LN__PROBE_SEGMENTS * LN__PROBE_LEN_LONG;
+    ln_tuner t = fresh();
+    tally c = drive(&t, 3 + probe, team_fast);
+    ck_assert_int_eq(c.probe_at[0], 3);
+    ck_assert_int_eq(t.stats.team_chosen, 1);
+    ck_assert_int_eq(c.team_batches, probe / 2);
+    ck_assert_int_eq(next_is_team(&t), 1);
+    t = fresh();
+    c = drive(&t, 2000, team_fast);
+    ck_assert_int_gt(c.team_batches, 2000 * 95 / 100);
+    t = fresh();
+    c = drive(&t, 100, team_slow);
+    ck_assert_int_eq(c.team_batches, LN__PROBE_LEN_LONG);
+    ck_assert_int_eq(next_is_team(&t), 0);
+    t = fresh();
+    c = drive(&t, 100, team_even);
+    ck_assert_int_le(c.team_batches, probe / 2);
+    ck_assert_int_eq(next_is_team(&t), 0);
+    /* 0.1 ms batches with a lone 10 ms stall: not long (the first probe
+    ** comes after the full first wait) */
+    unit = 1e-4;
+    t = fresh();
+    c = drive(&t, LN__FIRST_WAIT + 4, lone_stall);
+    ck_assert_int_eq(c.nprobes, 1);
+    ck_assert_int_eq(c.probe_at[0], LN__FIRST_WAIT);
+}
+END_TEST
+
 START_TEST(fixed_modes) {
     ln_tuner t = fresh();
     t.mode = LN_NET_SERIAL;
@@ -346,6 +388,7 @@ int main(void) {
     tcase_add_test(tc, stalling_team_is_left);
     tcase_add_test(tc, rare_stall_is_forgiven);
     tcase_add_test(tc, frequent_stalls_are_not_forgiven);
+    tcase_add_test(tc, long_batches_probe_briefly);
     tcase_add_test(tc, fixed_modes);
     suite_add_tcase(s, tc);
     return lt_run(s);
