@@ -21,17 +21,21 @@
 ** How it runs: the input is copied time-major (reversed for go_backwards),
 ** its projection for all steps is one GEMM per gate (bias in the epilogue)
 ** written gate-major, [G][T][batch][units], so each gate of each step is a
-** contiguous block: the per-step recurrent GEMMs accumulate into it and the
-** activations (any elementwise activation unit) run over whole blocks, the
-** gate arithmetic in fused vectorised kernels. Backward through time walks
-** the steps in reverse keeping the gate gradients, then the weight
-** gradients are one GEMM per gate over all steps (fixed order: results do
-** not depend on the thread count), and dx one GEMM per gate.
+** contiguous block: a step's recurrent product h R is ONE GEMM for every
+** gate (80 columns at 20 units fill the vectors; four of 20 did not), added
+** into the blocks; the activations (any elementwise activation unit) run
+** over whole blocks, the gate arithmetic in fused vectorised kernels.
+** Backward through time walks the steps in reverse, gathering each step's
+** gate gradients side by side ([T][batch][G*units]): dh' is one GEMM with
+** R^T, and after the loop the weight gradients are one GEMM per gate over
+** all steps (fixed order: results do not depend on the thread count), dx
+** one GEMM with W^T.
 ** Inside a thread team each thread runs the time loop over its own rows
-** of the batch (a sample's recurrence never reads another's), or, for a
-** recurrent kernel too large to be read by every thread at every step,
-** the per-step GEMMs are cut in fixed blocks of output columns (tasks);
-** the long GEMMs go by gate.
+** of the batch (a sample's recurrence never reads another's), its input
+** copy, projection, output and dx included; for a recurrent kernel too
+** large to be read by every thread at every step, the per-step GEMMs are
+** cut in fixed blocks of output columns (tasks) instead. The long GEMMs go
+** by gate.
 **
 ** Masks (Keras 2: Masking, Embedding(mask_zero)): a masked step of a
 ** sample leaves its states as they were (h(s+1) = h(s), c too), so its
@@ -80,11 +84,14 @@ typedef struct rnn {
     ln_tensor *tc;   /* LSTM: [T][B][U] act(c) */
     ln_tensor *hp;   /* GRU reset_after: [T][B][U] h' R_h + b'_h; else r h' */
     /* backward buffers */
-    ln_tensor *dpre; /* [G][T][B][U] gradient of the pre-activations */
+    ln_tensor *dpre; /* [G][B][U] a step's gradients of the pre-activations */
     ln_tensor *dhp;  /* GRU reset_after: [T][B][U] gradient of hp */
     ln_tensor *dh, *dh2, *dc, *tmp; /* [B][U] */
     ln_tensor *dxt;  /* [T][B][D] */
     ln_tensor *gws;  /* GEMM workspaces of the row slices (rnn_slices) */
+    ln_tensor *rprod; /* [B][G*U] a step's h(s) R, before it joins the gates */
+    ln_tensor *xw;    /* [B][G*U] a slice's step of x W + b (rnn_slices) */
+    ln_tensor *dall; /* [T][B][G*U] those of every step, the gates side by side */
     /* masks: stepmasked when the last forward had one; tmask [T][B] its
     ** values in processing order; msave [2][B][U] the gradients a masked
     ** step passes through */
@@ -438,12 +445,45 @@ static ln_status buffers(ln_ctx *ctx, rnn *r, const dims *d) {
         ((st = lu_buffer(ctx, &r->c, 3, h)) || (st = lu_buffer(ctx, &r->tc, 3, h))))
         return st;
     if (r->cell == CELL_GRU && (st = lu_buffer(ctx, &r->hp, 3, h))) return st;
-    return LN_OK;
+    int64_t bg[2] = {d->B, d->G * d->U};
+    if ((st = lu_buffer(ctx, &r->rprod, 2, bg))) return st;
+    return lu_buffer(ctx, &r->xw, 2, bg);
 }
 
-/* Step s: pre(s) += h(s) R (+ recurrent bias), activations, state update. */
+/* The step's products into the gates, the slice's rows: pre_g(s) +=
+** rprod's gate g for the first ng gates -- or, with xw (a slice's own
+** projection), pre_g(s) = xw_g + rprod_g, and xw_g alone for the others;
+** GRU's h gate with reset_after: rprod's part is hp(s). */
+LN_CLONES static void add_gates(rnn *r, const dims *d, int64_t s, int ng, const float *xw) {
+    const int64_t U = d->U, GU = d->G * U;
+    const float *q = ln_f32(r->rprod) + d->r0 * GU;
+    const size_t row = (size_t)U * sizeof(float);
+    for (int g = 0; g < d->G; g++) {
+        const int to_hp = r->cell == CELL_GRU && g == 2 && g < ng;
+        float *p = at(r->pre, d, g, s), *hp = to_hp ? row_at(r->hp, d, s) : NULL;
+        for (int64_t b = 0; b < d->nb; b++) {
+            const float *qb = q + b * GU + g * U, *xb = xw ? xw + b * GU + g * U : NULL;
+            float *pb = p + b * U;
+            if (to_hp) memcpy(hp + b * U, qb, row);
+            if (to_hp || g >= ng) {
+                if (xb) memcpy(pb, xb, row);
+                continue;
+            }
+            if (xb) {
+#pragma omp simd
+                for (int64_t u = 0; u < U; u++) pb[u] = xb[u] + qb[u];
+            } else {
+#pragma omp simd
+                for (int64_t u = 0; u < U; u++) pb[u] += qb[u];
+            }
+        }
+    }
+}
+
+/* Step s: pre(s) += h(s) R (+ recurrent bias), activations, state update;
+** xw: the slice's x(s) W + b (NULL: pre(s) holds it already). */
 static void step_forward(rnn *r, const dims *d, const float *R,
-                         const float *brec, int64_t s) {
+                         const float *brec, int64_t s, const float *xw) {
     const int64_t U = d->U, BU = d->BU, G = d->G, NU = d->nb * U;
     float *hs = row_at(r->h, d, s), *hn = hs + BU;
     const float *h0 = hs; /* h(s) as the state update reads it */
@@ -454,20 +494,16 @@ static void step_forward(rnn *r, const dims *d, const float *R,
         hs = hm;
         if (r->cell == CELL_GRU) h0 = hm;
     }
-    gemm_list gl = {0, 0, d->nb, U, U, U, G * U, U, 0, {0}, {0}, {0}, {0}, {0}, NULL, 0};
-    int ng = r->cell == CELL_GRU ? 2 : (int)G; /* GRU's h gate comes later */
-    for (int g = 0; g < ng; g++) {
-        gl.a[g] = hs, gl.b[g] = R + g * U, gl.c[g] = at(r->pre, d, g, s);
-        gl.beta[g] = 1.0f, gl.bias[g] = brec ? brec + g * U : NULL;
-    }
-    gl.n = ng;
-    float *hp = r->hp ? row_at(r->hp, d, s) : NULL;
-    if (r->cell == CELL_GRU && r->reset_after) { /* hp = h R_h + b'_h */
-        gl.a[2] = hs, gl.b[2] = R + 2 * U, gl.c[2] = hp, gl.beta[2] = 0.0f;
-        gl.bias[2] = brec ? brec + 2 * U : NULL;
-        gl.n = 3;
-    }
+    /* One product for every gate that reads h(s) (one call, full vectors:
+    ** 4 x 20 columns are 80, not 4 x 32 lanes), then into the gates; GRU's
+    ** h gate comes later without reset_after (it reads r h'), else it is
+    ** hp = h R_h + b'_h */
+    const int ng = r->cell == CELL_GRU && !r->reset_after ? 2 : (int)G;
+    gemm_list gl = {1, 0, d->nb, ng * U, U, U, G * U, G * U, 0, {hs}, {R}, {brec},
+                    {ln_f32(r->rprod) + d->r0 * G * U}, {0.0f}, NULL, 0};
     step_gemm(d, &gl);
+    add_gates(r, d, s, ng, xw);
+    float *hp = r->hp ? row_at(r->hp, d, s) : NULL;
     if (r->cell == CELL_SIMPLE) {
         ln_activation_forward(r->act, at(r->pre, d, 0, s), hn, d->nb, U);
         return;
@@ -619,12 +655,17 @@ static dims slice_of(const dims *d, int64_t t, int64_t n, float *ws, size_t per)
     return s;
 }
 
-/* Floats of GEMM workspace a slice's steps need (16-float aligned). */
+/* Floats of GEMM workspace a slice's steps need (16-float aligned): the
+** largest of h R, dh' = dall R^T, the input projection and dx (GRU's
+** smaller products fit in it). */
 static size_t slice_ws_floats(const dims *d, int64_t n) {
-    const int64_t rows = (d->B + n - 1) / n;
-    size_t a = ln_gemm_ws_floats(0, 0, rows, d->U, d->U);
-    size_t b = ln_gemm_ws_floats(0, 1, rows, d->U, d->U);
-    return ((a > b ? a : b) + 15) & ~(size_t)15;
+    const int64_t rows = (d->B + n - 1) / n, GU = d->G * d->U;
+    size_t w[4] = {ln_gemm_ws_floats(0, 0, rows, GU, d->U),
+                   ln_gemm_ws_floats(0, 1, rows, d->U, GU),
+                   ln_gemm_ws_floats(0, 0, rows, GU, d->D),
+                   ln_gemm_ws_floats(0, 1, rows, d->D, GU)}, m = 0;
+    for (int i = 0; i < 4; i++) m = w[i] > m ? w[i] : m;
+    return (m + 15) & ~(size_t)15;
 }
 
 /* The layer's slice workspaces (slices of per floats); per 0: none. */
@@ -635,13 +676,17 @@ static ln_status slice_buffers(ln_ctx *ctx, rnn *r, const dims *d, int64_t n,
     return *per ? lu_buffer(ctx, &r->gws, 1, &len) : LN_OK;
 }
 
-/* The task of a time loop: the whole loop over slice t's rows. */
+/* The task of a time loop: the whole loop over slice t's rows. With
+** more than one slice each also copies its rows in and out and projects
+** them, so that a row's data stays with one core from the input to the
+** output (and from dy to dx). */
 typedef struct loop_job {
     rnn *r;
     const dims *d;
     int64_t n;
     size_t per;
-    const float *R, *brec, *dy;
+    const float *x, *W, *b, *R, *brec, *dy;
+    float *out; /* forward: the output; backward: dx (NULL: none) */
 } loop_job;
 
 /* 64-byte aligned start of the slice workspaces. */
@@ -650,14 +695,62 @@ static float *gws_base(const rnn *r) {
     return (float *)((p + 63) & ~(uintptr_t)63);
 }
 
+/* Step s of the input, the slice's rows, into xt (time-major, processing
+** order, dropout applied). */
+static void input_rows(rnn *r, const dims *d, const float *xs, int64_t s) {
+    float *xt = ln_f32(r->xt);
+    for (int64_t bi = d->r0; bi < d->r0 + d->nb; bi++) {
+        float *dst = xt + (s * d->B + bi) * d->D;
+        memcpy(dst, xs + (bi * d->T + src_step(r, d, s)) * d->D, (size_t)d->D * sizeof *xt);
+        if (r->xmasked) {
+            const float *m = ln_f32(r->xmask) + bi * d->D;
+            for (int64_t k = 0; k < d->D; k++) dst[k] *= m[k];
+        }
+    }
+}
+
+/* xw = x(s) W + b over the slice's rows, all gates in one product: the
+** rows of the projection of all steps at once (rnn_run), the same bits.
+** Returns the slice's first row. */
+static const float *project_rows(rnn *r, const dims *d, const float *W, const float *b,
+                                 int64_t s) {
+    const int64_t GU = d->G * d->U;
+    float *xw = ln_f32(r->xw) + d->r0 * GU;
+    gemm_list gp = {1, 0, d->nb, GU, d->D, d->D, GU, GU, 0,
+                    {ln_f32(r->xt) + (s * d->B + d->r0) * d->D}, {W}, {b}, {xw}, {0.0f},
+                    NULL, 0};
+    step_gemm(d, &gp);
+    return xw;
+}
+
+/* The slice's rows of the output: h(T), or h(1..T) batch-major. */
+static void output_rows(const rnn *r, const dims *d, float *out) {
+    const float *h = ln_f32(r->h);
+    if (!r->return_sequences) {
+        memcpy(out + d->r0 * d->U, h + d->T * d->BU + d->r0 * d->U,
+               (size_t)(d->nb * d->U) * sizeof *out);
+        return;
+    }
+    for (int64_t bi = d->r0; bi < d->r0 + d->nb; bi++)
+        for (int64_t s = 0; s < d->T; s++)
+            memcpy(out + (bi * d->T + s) * d->U, h + (s + 1) * d->BU + bi * d->U,
+                   (size_t)d->U * sizeof *out);
+}
+
 static void forward_task(void *arg, int64_t t) {
     const loop_job *j = arg;
     rnn *r = j->r;
     dims d = slice_of(j->d, t, j->n, j->per ? gws_base(r) : NULL, j->per);
     for (int64_t s = 0; s < d.T; s++) {
-        step_forward(r, &d, j->R, j->brec, s);
+        const float *xw = NULL;
+        if (j->n > 1) {
+            input_rows(r, &d, j->x, s);
+            xw = project_rows(r, &d, j->W, j->b, s);
+        }
+        step_forward(r, &d, j->R, j->brec, s, xw);
         if (r->stepmasked) carry_masked(r, &d, s);
     }
+    output_rows(r, &d, j->out);
 }
 
 static ln_status rnn_run(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x, float *out,
@@ -678,40 +771,24 @@ static ln_status rnn_run(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x, f
     const float *R = ln_f32(ln_layer_weight(l, r->rkernel));
     const float *b = r->bias >= 0 ? ln_f32(ln_layer_weight(l, r->bias)) : NULL;
     const float *brec = b && r->cell == CELL_GRU && r->reset_after ? b + d.G * d.U : NULL;
-    const float *xs = ln_f32(x);
-    float *xt = ln_f32(r->xt);
-    for (int64_t s = 0; s < d.T; s++)
-        for (int64_t bi = 0; bi < d.B; bi++) {
-            float *dst = xt + (s * d.B + bi) * d.D;
-            memcpy(dst, xs + (bi * d.T + src_step(r, &d, s)) * d.D, (size_t)d.D * sizeof *xt);
-            if (r->xmasked) {
-                const float *m = ln_f32(r->xmask) + bi * d.D;
-                for (int64_t k = 0; k < d.D; k++) dst[k] *= m[k];
-            }
-        }
-    big_gemm proj[4];
-    for (int g = 0; g < d.G; g++)
-        proj[g] = (big_gemm){0, 0, d.T * d.B, d.U, d.D, d.D, d.G * d.U, d.U, xt,
-                             W + g * d.U, at(r->pre, &d, g, 0), b ? b + g * d.U : NULL};
-    ln_parallel_tasks(d.G, big_task, proj);
-    if ((st = initial_state(ctx, r, &d))) return st;
-    loop_job lj = {r, &d, rnn_slices(&d), 0, R, brec, NULL};
-    if ((st = slice_buffers(ctx, r, &d, lj.n, &lj.per))) return st;
+    loop_job lj = {r, &d, rnn_slices(&d), 0, ln_f32(x), W, b, R, brec, NULL, out};
+    if (lj.n == 1) { /* the input of all steps, then its projection by gate */
+        for (int64_t s = 0; s < d.T; s++) input_rows(r, &d, lj.x, s);
+        big_gemm proj[4];
+        for (int g = 0; g < d.G; g++)
+            proj[g] = (big_gemm){0, 0, d.T * d.B, d.U, d.D, d.D, d.G * d.U, d.U,
+                                 ln_f32(r->xt), W + g * d.U, at(r->pre, &d, g, 0),
+                                 b ? b + g * d.U : NULL};
+        ln_parallel_tasks(d.G, big_task, proj);
+    }
+    if ((st = initial_state(ctx, r, &d)) || (st = slice_buffers(ctx, r, &d, lj.n, &lj.per)))
+        return st;
     ln_parallel_tasks(lj.n, forward_task, &lj);
-    const float *h = ln_f32(r->h);
     if (r->stateful) { /* Keras: the next batch starts where this one ended */
-        ln_copy(ln_f32(r->sh), h + d.T * d.BU, d.BU);
+        ln_copy(ln_f32(r->sh), ln_f32(r->h) + d.T * d.BU, d.BU);
         if (r->c) ln_copy(ln_f32(r->sc), ln_f32(r->c) + d.T * d.BU, d.BU);
         r->state_batch = d.B;
     }
-    if (!r->return_sequences) {
-        memcpy(out, h + d.T * d.BU, (size_t)d.BU * sizeof *out);
-        return LN_OK;
-    }
-    for (int64_t bi = 0; bi < d.B; bi++)
-        for (int64_t s = 0; s < d.T; s++)
-            memcpy(out + (bi * d.T + s) * d.U, h + (s + 1) * d.BU + bi * d.U,
-                   (size_t)d.U * sizeof *out);
     return LN_OK;
 }
 
@@ -745,6 +822,24 @@ static void add_dy(const rnn *r, const dims *d, const float *dy, float *dh,
     }
 }
 
+/* Gate g of the step's gradients dpre, at the slice's first row. */
+static float *dgate(const rnn *r, const dims *d, int64_t g) {
+    return ln_f32(r->dpre) + g * d->BU + d->r0 * d->U;
+}
+
+/* dall(s) = the step's gate gradients side by side, the slice's rows (the
+** operand of dh', dx and the weight gradients). Returns the first row. */
+static float *gather_gates(rnn *r, const dims *d, int64_t s) {
+    const int64_t U = d->U, GU = d->G * U;
+    float *da = ln_f32(r->dall) + (s * d->B + d->r0) * GU;
+    for (int64_t g = 0; g < d->G; g++) {
+        const float *src = dgate(r, d, g);
+        for (int64_t b = 0; b < d->nb; b++)
+            memcpy(da + b * GU + g * U, src + b * U, (size_t)U * sizeof *da);
+    }
+    return da;
+}
+
 /* Step s backward over the slice's rows: from dh (the gradient of h(s+1))
 ** into dpre(s) (and dhp(s)), and dhn = the gradient of h(s) through the
 ** recurrence. */
@@ -753,10 +848,9 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
     const int64_t U = d->U, BU = d->BU, G = d->G, NB = d->nb, NU = NB * U;
     const float *hs = row_at(r->h, d, s);
     const float *hr = r->hmasked ? row_at(r->hm, d, s) : hs; /* as GRU read it */
-    gemm_list gl = {0, 1, NB, U, U, U, G * U, U, 0, {0}, {0}, {0}, {0}, {0}, NULL, 0};
     if (r->cell == CELL_SIMPLE) {
         ln_activation_backward(r->act, at(r->pre, d, 0, s), hs + BU, dh,
-                               at(r->dpre, d, 0, s), NB, U);
+                               dgate(r, d, 0), NB, U);
     } else if (r->cell == CELL_LSTM) {
         const float *cs = row_at(r->c, d, s), *tc = row_at(r->tc, d, s);
         float *tmp = row_at(r->tmp, d, 0), *dc = row_at(r->dc, d, 0);
@@ -765,16 +859,16 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
         pw(k_lstm_back, NU,
            (pw_job){.a = at(r->gate, d, 0, s), .b = at(r->gate, d, 1, s),
                     .c = at(r->gate, d, 2, s), .d = cs, .e = dh, .f = tc, .t = tmp,
-                    .o = at(r->dpre, d, 0, s), .o2 = at(r->dpre, d, 1, s),
-                    .o3 = at(r->dpre, d, 2, s), .o4 = at(r->dpre, d, 3, s), .o5 = dc});
+                    .o = dgate(r, d, 0), .o2 = dgate(r, d, 1),
+                    .o3 = dgate(r, d, 2), .o4 = dgate(r, d, 3), .o5 = dc});
         for (int g = 0; g < 4; g++) {
-            float *dp = at(r->dpre, d, g, s);
+            float *dp = dgate(r, d, g);
             ln_activation_backward(g == 2 ? r->act : r->ract, at(r->pre, d, g, s),
                                    at(r->gate, d, g, s), dp, dp, NB, U);
         }
     } else {
-        float *dz = at(r->dpre, d, 0, s), *dr = at(r->dpre, d, 1, s);
-        float *dhh = at(r->dpre, d, 2, s), *hp = row_at(r->hp, d, s);
+        float *dz = dgate(r, d, 0), *dr = dgate(r, d, 1);
+        float *dhh = dgate(r, d, 2), *hp = row_at(r->hp, d, s);
         const float *z = at(r->gate, d, 0, s), *rr = at(r->gate, d, 1, s);
         pw(k_gru_back, NU, (pw_job){.a = z, .b = hr, .c = at(r->gate, d, 2, s),
                                     .d = dh, .o = dz, .o2 = dhh, .o3 = dhn});
@@ -784,7 +878,6 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
             float *dhp = row_at(r->dhp, d, s);
             pw(k_mul, NU, (pw_job){.a = dhh, .b = rr, .o = dhp});
             pw(k_mul, NU, (pw_job){.a = dhh, .b = hp, .o = dr});
-            gl.a[2] = dhp, gl.b[2] = R + 2 * U, gl.c[2] = dhn, gl.beta[2] = 1.0f;
         } else { /* d(r h') = dhh R_h^T */
             float *tmp = row_at(r->tmp, d, 0);
             gemm_list g2 = {1, 1, NB, U, U, U, G * U, U, 0, {dhh}, {R + 2 * U},
@@ -795,29 +888,30 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
         }
         ln_activation_backward(r->ract, at(r->pre, d, 0, s), z, dz, dz, NB, U);
         ln_activation_backward(r->ract, at(r->pre, d, 1, s), rr, dr, dr, NB, U);
-        for (int g = 0; g < 2; g++) {
-            gl.a[g] = at(r->dpre, d, g, s), gl.b[g] = R + g * U, gl.c[g] = dhn;
-            gl.beta[g] = 1.0f;
-        }
-        gl.n = r->reset_after ? 3 : 2;
     }
-    if (r->cell != CELL_GRU) { /* dh' = sum over gates of dpre_g R_g^T */
-        for (int g = 0; g < G; g++) {
-            gl.a[g] = at(r->dpre, d, g, s), gl.b[g] = R + g * U, gl.c[g] = dhn;
-            gl.beta[g] = g ? 1.0f : 0.0f;
-        }
-        gl.n = (int)G;
-    }
+    /* dh' = the gates' gradients side by side times R^T, one product (GRU:
+    ** z and r, += to its direct part; with reset_after h's through hp) */
+    float *da = gather_gates(r, d, s);
+    const int gru = r->cell == CELL_GRU;
+    gemm_list gl = {1, 1, NB, U, (gru ? 2 : G) * U, G * U, G * U, U, 0, {da}, {R}, {NULL},
+                    {dhn}, {gru ? 1.0f : 0.0f}, NULL, 0};
     step_gemm(d, &gl);
+    if (gru && r->reset_after) {
+        gemm_list g3 = {1, 1, NB, U, U, U, G * U, U, 0, {row_at(r->dhp, d, s)}, {R + 2 * U},
+                        {NULL}, {dhn}, {1.0f}, NULL, 0};
+        step_gemm(d, &g3);
+    }
     if (r->hmasked) /* everything above is the gradient of h(s) * mask */
         pw(k_mul, NU, (pw_job){.a = dhn, .b = row_at(r->hmask, d, 0), .o = dhn});
 }
 
 static ln_status back_buffers(ln_ctx *ctx, rnn *r, const dims *d) {
-    int64_t gt[4] = {d->G, d->T, d->B, d->U}, bu[2] = {d->B, d->U};
+    int64_t gbu[3] = {d->G, d->B, d->U}, bu[2] = {d->B, d->U};
     int64_t tbu[3] = {d->T, d->B, d->U}, xs[3] = {d->T, d->B, d->D};
+    int64_t tbg[3] = {d->T, d->B, d->G * d->U};
     ln_status st;
-    if ((st = lu_buffer(ctx, &r->dpre, 4, gt)) || (st = lu_buffer(ctx, &r->dh, 2, bu)) ||
+    if ((st = lu_buffer(ctx, &r->dpre, 3, gbu)) || (st = lu_buffer(ctx, &r->dall, 3, tbg)) ||
+        (st = lu_buffer(ctx, &r->dh, 2, bu)) ||
         (st = lu_buffer(ctx, &r->dh2, 2, bu)) || (st = lu_buffer(ctx, &r->dc, 2, bu)) ||
         (st = lu_buffer(ctx, &r->tmp, 2, bu)) || (st = lu_buffer(ctx, &r->dxt, 3, xs)))
         return st;
@@ -826,7 +920,9 @@ static ln_status back_buffers(ln_ctx *ctx, rnn *r, const dims *d) {
     return LN_OK;
 }
 
-/* Column sums of gate g over all steps into db (the tasks after the GEMMs). */
+/* The bias gradients, column sums over all steps (tasks after the GEMMs):
+** task 0 every gate's input bias from dall, task 1 (GRU reset_after) the
+** recurrent h gate's from dhp -- its z and r are the input's. */
 typedef struct bias_job {
     const rnn *r;
     const dims *d;
@@ -836,13 +932,10 @@ typedef struct bias_job {
 static void bias_task(void *arg, int64_t t) {
     const bias_job *j = arg;
     const dims *d = j->d;
-    int64_t g = t % d->G;
-    if (t < d->G) {
-        ln_sum_rows(j->db + g * d->U, at(j->r->dpre, d, g, 0), d->T * d->B, d->U, 0);
-    } else { /* the recurrent bias: z, r as the input's, h from dhp */
-        const float *src = g == 2 ? ln_f32(j->r->dhp) : at(j->r->dpre, d, g, 0);
-        ln_sum_rows(j->dbrec + g * d->U, src, d->T * d->B, d->U, 0);
-    }
+    if (t == 0)
+        ln_sum_rows(j->db, ln_f32(j->r->dall), d->T * d->B, d->G * d->U, 0);
+    else
+        ln_sum_rows(j->dbrec + 2 * d->U, ln_f32(j->r->dhp), d->T * d->B, d->U, 0);
 }
 
 /* Before step s backward: keep the gradients of h(s+1) (and c(s+1)) of
@@ -870,10 +963,34 @@ static void pass_masked(rnn *r, const dims *d, int64_t s, float *dhn) {
         if (m[bi] != 0.0f) continue;
         memcpy(dhn + bi * d->U, sv + bi * d->U, row);
         if (r->cell == CELL_LSTM) memcpy(dc + bi * d->U, sv + d->BU + bi * d->U, row);
-        for (int64_t g = 0; g < d->G; g++) memset(at(r->dpre, d, g, s) + bi * d->U, 0, row);
+        memset(ln_f32(r->dall) + (s * d->B + d->r0 + bi) * d->G * d->U, 0, row * (size_t)d->G);
         if (r->dhp && r->cell == CELL_GRU && r->reset_after)
             memset(row_at(r->dhp, d, s) + bi * d->U, 0, row);
     }
+}
+
+/* dx(s) = dall(s) W^T (every gate in one product) over the slice's rows:
+** the rows of the product over all steps at once (rnn_back), the same bits. */
+static void dx_step_rows(rnn *r, const dims *d, const float *W, int64_t s) {
+    const int64_t GU = d->G * d->U;
+    gemm_list gl = {1, 1, d->nb, d->D, GU, GU, GU, d->D, 0,
+                    {ln_f32(r->dall) + (s * d->B + d->r0) * GU}, {W}, {NULL},
+                    {ln_f32(r->dxt) + (s * d->B + d->r0) * d->D}, {0.0f}, NULL, 0};
+    step_gemm(d, &gl);
+}
+
+/* The slice's rows of dx (batch-major, input order, dropout applied). */
+static void dx_rows(const rnn *r, const dims *d, float *dx) {
+    const float *dxt = ln_f32(r->dxt);
+    for (int64_t s = 0; s < d->T; s++)
+        for (int64_t bi = d->r0; bi < d->r0 + d->nb; bi++) {
+            float *dst = dx + (bi * d->T + src_step(r, d, s)) * d->D;
+            memcpy(dst, dxt + (s * d->B + bi) * d->D, (size_t)d->D * sizeof *dx);
+            if (r->xmasked) {
+                const float *m = ln_f32(r->xmask) + bi * d->D;
+                for (int64_t k = 0; k < d->D; k++) dst[k] *= m[k];
+            }
+        }
 }
 
 static void backward_task(void *arg, int64_t t) {
@@ -887,9 +1004,11 @@ static void backward_task(void *arg, int64_t t) {
         if (r->stepmasked) save_masked(r, &d, s, dh);
         step_backward(r, &d, j->R, s, dh, dhn);
         if (r->stepmasked) pass_masked(r, &d, s, dhn);
+        if (j->n > 1 && j->out) dx_step_rows(r, &d, j->W, s);
         float *tp = dh;
         dh = dhn, dhn = tp;
     }
+    if (j->n > 1 && j->out) dx_rows(r, &d, j->out);
 }
 
 /* Backward of r's last forward: dy like its output, dhT and dcT (NULL:
@@ -908,7 +1027,7 @@ static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
     else memset(dh, 0, (size_t)d.BU * sizeof *dh);
     if (dcT) ln_copy(ln_f32(r->dc), dcT, d.BU);
     else memset(ln_f32(r->dc), 0, (size_t)d.BU * sizeof *dh);
-    loop_job lj = {r, &d, rnn_slices(&d), 0, R, NULL, dy};
+    loop_job lj = {r, &d, rnn_slices(&d), 0, NULL, W, NULL, R, NULL, dy, dx};
     if ((st = slice_buffers(ctx, r, &d, lj.n, &lj.per))) return st;
     ln_parallel_tasks(lj.n, backward_task, &lj);
     /* weight gradients: one GEMM per gate and weight over all steps */
@@ -917,18 +1036,19 @@ static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
     if ((flags & LN_NEED_DW) && ln_layer_trains(l, r->kernel)) {
         float *dW = ln_f32(ln_layer_grad(l, r->kernel));
         for (int g = 0; g < G; g++)
-            gg[n++] = (big_gemm){1, 0, d.D, U, TB, d.D, U, G * U, ln_f32(r->xt),
-                                 at(r->dpre, &d, g, 0), dW + g * U, NULL};
+            gg[n++] = (big_gemm){1, 0, d.D, U, TB, d.D, G * U, G * U, ln_f32(r->xt),
+                                 ln_f32(r->dall) + g * U, dW + g * U, NULL};
     }
     if ((flags & LN_NEED_DW) && ln_layer_trains(l, r->rkernel)) {
         float *dR = ln_f32(ln_layer_grad(l, r->rkernel));
         for (int g = 0; g < G; g++) {
-            const float *a = ln_f32(r->hmasked ? r->hm : r->h), *b = at(r->dpre, &d, g, 0);
+            const float *a = ln_f32(r->hmasked ? r->hm : r->h), *b = ln_f32(r->dall) + g * U;
+            int64_t ldb = G * U;
             if (r->cell == CELL_GRU && g == 2) {
-                if (r->reset_after) b = ln_f32(r->dhp);
+                if (r->reset_after) b = ln_f32(r->dhp), ldb = U;
                 else a = ln_f32(r->hp); /* r h' */
             }
-            gg[n++] = (big_gemm){1, 0, U, U, TB, U, U, G * U, a, b, dR + g * U, NULL};
+            gg[n++] = (big_gemm){1, 0, U, U, TB, U, ldb, G * U, a, b, dR + g * U, NULL};
         }
     }
     ln_parallel_tasks(n, big_task, gg);
@@ -936,26 +1056,14 @@ static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
         float *db = ln_f32(ln_layer_grad(l, r->bias));
         int two = r->cell == CELL_GRU && r->reset_after;
         bias_job bj = {r, &d, db, two ? db + G * U : NULL};
-        ln_parallel_tasks(two ? 2 * G : G, bias_task, &bj);
+        ln_parallel_tasks(two ? 2 : 1, bias_task, &bj);
+        if (two) memcpy(bj.dbrec, db, (size_t)(2 * U) * sizeof *db);
     }
-    if (!dx) return LN_OK;
-    gemm_list gl = {(int)G, 1, TB, d.D, U, U, G * U, d.D, 0, {0}, {0}, {0}, {0}, {0}, NULL, 0};
-    for (int g = 0; g < G; g++) {
-        gl.a[g] = at(r->dpre, &d, g, 0), gl.b[g] = W + g * U;
-        gl.c[g] = ln_f32(r->dxt), gl.beta[g] = g ? 1.0f : 0.0f;
-    }
+    if (!dx || lj.n > 1) return LN_OK; /* the slices made dx */
+    gemm_list gl = {1, 1, TB, d.D, G * U, G * U, G * U, d.D, 0, {ln_f32(r->dall)}, {W},
+                    {NULL}, {ln_f32(r->dxt)}, {0.0f}, NULL, 0};
     gemm_run(&gl);
-    const float *dxt = ln_f32(r->dxt);
-    float *out = dx;
-    for (int64_t s = 0; s < d.T; s++)
-        for (int64_t bi = 0; bi < d.B; bi++) {
-            float *dst = out + (bi * d.T + src_step(r, &d, s)) * d.D;
-            memcpy(dst, dxt + (s * d.B + bi) * d.D, (size_t)d.D * sizeof *out);
-            if (r->xmasked) {
-                const float *m = ln_f32(r->xmask) + bi * d.D;
-                for (int64_t k = 0; k < d.D; k++) dst[k] *= m[k];
-            }
-        }
+    dx_rows(r, &d, dx);
     return LN_OK;
 }
 
@@ -975,7 +1083,8 @@ static void rnn_free(rnn *r) {
     ln_activation_free(r->act);
     ln_activation_free(r->ract);
     ln_tensor *bufs[] = {r->sh, r->sc, r->xmask, r->hmask, r->hm, r->xt, r->pre, r->gate, r->h, r->c, r->tc, r->hp, r->dpre,
-                         r->dhp, r->dh, r->dh2, r->dc, r->tmp, r->dxt, r->tmask, r->msave, r->gws};
+                         r->dhp, r->dh, r->dh2, r->dc, r->tmp, r->dxt, r->tmask, r->msave, r->gws,
+                         r->rprod, r->xw, r->dall};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
 }
 

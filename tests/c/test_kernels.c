@@ -186,6 +186,35 @@ START_TEST(reductions) {
 }
 END_TEST
 
+/* Column sums of 1..140 columns (the narrow vector path up to 128, and
+** past it) over 1..40 rows, fresh and accumulated: the bits of adding the rows
+** one by one in float, the columns past the end left untouched. */
+START_TEST(sum_rows_in_row_order) {
+    enum { MAXC = 140, MAXR = 40 };
+    static float x[MAXR * MAXC];
+    float y[MAXC + 1], want[MAXC + 1];
+    uint32_t seed = 12345;
+    for (int i = 0; i < MAXR * MAXC; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = (float)((int)(seed >> 9) - (1 << 22)) / (float)(1 << 13);
+    }
+    for (int cols = 1; cols <= MAXC; cols++)
+        for (int rows = 1; rows <= MAXR; rows += 3)
+            for (int acc = 0; acc < 2; acc++) {
+                for (int c = 0; c <= MAXC; c++) y[c] = want[c] = 0.5f * (float)c - 3.0f;
+                for (int c = 0; c < cols; c++) {
+                    float v = acc ? want[c] : 0.0f;
+                    for (int r = 0; r < rows; r++) v += x[r * cols + c];
+                    want[c] = v;
+                }
+                ln_sum_rows(y, x, rows, cols, acc);
+                for (int c = 0; c <= MAXC; c++)
+                    ck_assert_msg(y[c] == want[c], "cols %d rows %d acc %d: y[%d] %.9g, want %.9g",
+                                  cols, rows, acc, c, y[c], want[c]);
+            }
+}
+END_TEST
+
 START_TEST(softmax_rows) {
     float x[6] = {1000, 1001, 1002, -1, 0, 1}, y[6], l[6];
     ln_softmax_rows(y, x, 2, 3);
@@ -517,6 +546,7 @@ int main(void) {
     tcase_add_test(tc, broadcasting);
     tcase_add_test(tc, arithmetic_loops_per_element);
     tcase_add_test(tc, reductions);
+    tcase_add_test(tc, sum_rows_in_row_order);
     tcase_add_test(tc, softmax_rows);
     tcase_add_test(tc, thread_count_independence);
     tcase_add_test(tc, sum_accuracy);
