@@ -334,45 +334,40 @@ static void pw(ln_range_fn fn, int64_t n, pw_job j) { ln_parallel_for(n, fn, &j)
 
 /* ---- GEMM tasks ---------------------------------------------------------------- */
 
-/* Up to 4 GEMMs C_k (+)= A_k op(B_k) + bias_k of the same sizes, cut in a
-** team into blocks of RNN_COLS output columns (a column of C does not
-** depend on the cut, and each task packs only its slice of B, the
-** recurrent kernel); each task does all of them for its columns, in order
-** k = 0, 1, ... */
+/* A step's GEMM C (+)= A op(B) + bias, cut in a team into blocks of
+** RNN_COLS output columns (a column of C does not depend on the cut, and
+** each task packs only its slice of B, the recurrent kernel). */
 #define RNN_COLS 32
-typedef struct gemm_list {
-    int n, trans_b;
+typedef struct step_prod {
+    int trans_b;
     int64_t m, cols, k, lda, ldb, ldc, per;
-    const float *a[4], *b[4], *bias[4];
-    float *c[4];
-    float beta[4];
+    const float *a, *b, *bias;
+    float *c;
+    float beta;
     float *ws; /* a row slice's own workspace (ln_gemm_ws), or NULL */
     size_t ws_floats;
-} gemm_list;
+} step_prod;
 
 static void gemm_task(void *arg, int64_t t) {
-    const gemm_list *g = arg;
+    const step_prod *g = arg;
     int64_t c0 = t * g->per, nc = g->cols - c0 < g->per ? g->cols - c0 : g->per;
-    for (int k = 0; k < g->n; k++) {
-        ln_gemm_epilogue epi = {g->bias[k] ? g->bias[k] + c0 : NULL, NULL, NULL};
-        const float *b = g->b[k] + (g->trans_b ? c0 * g->ldb : c0);
-        if (g->ws)
-            ln_gemm_ws(0, g->trans_b, g->m, nc, g->k, 1.0f, g->a[k], g->lda, b, g->ldb,
-                       g->beta[k], g->c[k] + c0, g->ldc, epi.bias ? &epi : NULL, g->ws,
-                       g->ws_floats);
-        else
-            ln_gemm(0, g->trans_b, g->m, nc, g->k, 1.0f, g->a[k], g->lda, b, g->ldb,
-                    g->beta[k], g->c[k] + c0, g->ldc, epi.bias ? &epi : NULL);
-    }
+    ln_gemm_epilogue epi = {g->bias ? g->bias + c0 : NULL, NULL, NULL};
+    const float *b = g->b + (g->trans_b ? c0 * g->ldb : c0);
+    if (g->ws)
+        ln_gemm_ws(0, g->trans_b, g->m, nc, g->k, 1.0f, g->a, g->lda, b, g->ldb, g->beta,
+                   g->c + c0, g->ldc, epi.bias ? &epi : NULL, g->ws, g->ws_floats);
+    else
+        ln_gemm(0, g->trans_b, g->m, nc, g->k, 1.0f, g->a, g->lda, b, g->ldb, g->beta,
+                g->c + c0, g->ldc, epi.bias ? &epi : NULL);
 }
 
 /* Below this many flops a step's GEMMs stay one task: handing out tasks
 ** costs more than they save (the chapter-15 sizes, 20 units). */
 #define RNN_TEAM_MIN_FLOPS 5e5
 
-static void gemm_run(gemm_list *g) {
+static void gemm_run(step_prod *g) {
     g->per = g->cols;
-    double flops = 2.0 * (double)g->m * (double)g->cols * (double)g->k * g->n;
+    double flops = 2.0 * (double)g->m * (double)g->cols * (double)g->k;
     if (ln_parallel_threads() > 1 && g->cols > RNN_COLS && flops >= RNN_TEAM_MIN_FLOPS)
         g->per = RNN_COLS;
     ln_parallel_tasks((g->cols + g->per - 1) / g->per, gemm_task, g);
@@ -427,7 +422,7 @@ static float *row_at(const ln_tensor *t, const dims *d, int64_t s) {
 }
 
 /* A step's GEMMs over the slice's rows, in its workspace. */
-static void step_gemm(const dims *d, gemm_list *g) {
+static void step_gemm(const dims *d, step_prod *g) {
     g->m = d->nb;
     g->ws = d->ws;
     g->ws_floats = d->ws_floats;
@@ -499,8 +494,8 @@ static void step_forward(rnn *r, const dims *d, const float *R,
     ** h gate comes later without reset_after (it reads r h'), else it is
     ** hp = h R_h + b'_h */
     const int ng = r->cell == CELL_GRU && !r->reset_after ? 2 : (int)G;
-    gemm_list gl = {1, 0, d->nb, ng * U, U, U, G * U, G * U, 0, {hs}, {R}, {brec},
-                    {ln_f32(r->rprod) + d->r0 * G * U}, {0.0f}, NULL, 0};
+    step_prod gl = {.cols = ng * U, .k = U, .lda = U, .ldb = G * U, .ldc = G * U,
+                    .a = hs, .b = R, .bias = brec, .c = ln_f32(r->rprod) + d->r0 * G * U};
     step_gemm(d, &gl);
     add_gates(r, d, s, ng, xw);
     float *hp = r->hp ? row_at(r->hp, d, s) : NULL;
@@ -527,8 +522,8 @@ static void step_forward(rnn *r, const dims *d, const float *R,
         pw(k_add_mul, NU, (pw_job){.a = rr, .b = hp, .o = ph});
     } else { /* hp = r h'; pre_h += hp R_h */
         pw(k_mul, NU, (pw_job){.a = rr, .b = hs, .o = hp});
-        gemm_list g2 = {1, 0, d->nb, U, U, U, G * U, U, 0, {hp}, {R + 2 * U}, {NULL},
-                        {ph}, {1.0f}, NULL, 0};
+        step_prod g2 = {.cols = U, .k = U, .lda = U, .ldb = G * U, .ldc = U, .a = hp,
+                        .b = R + 2 * U, .c = ph, .beta = 1.0f};
         step_gemm(d, &g2);
     }
     ln_activation_forward(r->act, ph, at(r->gate, d, 2, s), d->nb, U);
@@ -716,9 +711,9 @@ static const float *project_rows(rnn *r, const dims *d, const float *W, const fl
                                  int64_t s) {
     const int64_t GU = d->G * d->U;
     float *xw = ln_f32(r->xw) + d->r0 * GU;
-    gemm_list gp = {1, 0, d->nb, GU, d->D, d->D, GU, GU, 0,
-                    {ln_f32(r->xt) + (s * d->B + d->r0) * d->D}, {W}, {b}, {xw}, {0.0f},
-                    NULL, 0};
+    step_prod gp = {.cols = GU, .k = d->D, .lda = d->D, .ldb = GU, .ldc = GU,
+                    .a = ln_f32(r->xt) + (s * d->B + d->r0) * d->D, .b = W, .bias = b,
+                    .c = xw};
     step_gemm(d, &gp);
     return xw;
 }
@@ -880,8 +875,8 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
             pw(k_mul, NU, (pw_job){.a = dhh, .b = hp, .o = dr});
         } else { /* d(r h') = dhh R_h^T */
             float *tmp = row_at(r->tmp, d, 0);
-            gemm_list g2 = {1, 1, NB, U, U, U, G * U, U, 0, {dhh}, {R + 2 * U},
-                            {NULL}, {tmp}, {0.0f}, NULL, 0};
+            step_prod g2 = {.trans_b = 1, .cols = U, .k = U, .lda = U, .ldb = G * U,
+                            .ldc = U, .a = dhh, .b = R + 2 * U, .c = tmp};
             step_gemm(d, &g2);
             pw(k_mul, NU, (pw_job){.a = tmp, .b = hr, .o = dr});
             pw(k_add_mul, NU, (pw_job){.a = tmp, .b = rr, .o = dhn});
@@ -893,12 +888,13 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
     ** z and r, += to its direct part; with reset_after h's through hp) */
     float *da = gather_gates(r, d, s);
     const int gru = r->cell == CELL_GRU;
-    gemm_list gl = {1, 1, NB, U, (gru ? 2 : G) * U, G * U, G * U, U, 0, {da}, {R}, {NULL},
-                    {dhn}, {gru ? 1.0f : 0.0f}, NULL, 0};
+    step_prod gl = {.trans_b = 1, .cols = U, .k = (gru ? 2 : G) * U, .lda = G * U,
+                    .ldb = G * U, .ldc = U, .a = da, .b = R, .c = dhn,
+                    .beta = gru ? 1.0f : 0.0f};
     step_gemm(d, &gl);
     if (gru && r->reset_after) {
-        gemm_list g3 = {1, 1, NB, U, U, U, G * U, U, 0, {row_at(r->dhp, d, s)}, {R + 2 * U},
-                        {NULL}, {dhn}, {1.0f}, NULL, 0};
+        step_prod g3 = {.trans_b = 1, .cols = U, .k = U, .lda = U, .ldb = G * U, .ldc = U,
+                        .a = row_at(r->dhp, d, s), .b = R + 2 * U, .c = dhn, .beta = 1.0f};
         step_gemm(d, &g3);
     }
     if (r->hmasked) /* everything above is the gradient of h(s) * mask */
@@ -973,9 +969,9 @@ static void pass_masked(rnn *r, const dims *d, int64_t s, float *dhn) {
 ** the rows of the product over all steps at once (rnn_back), the same bits. */
 static void dx_step_rows(rnn *r, const dims *d, const float *W, int64_t s) {
     const int64_t GU = d->G * d->U;
-    gemm_list gl = {1, 1, d->nb, d->D, GU, GU, GU, d->D, 0,
-                    {ln_f32(r->dall) + (s * d->B + d->r0) * GU}, {W}, {NULL},
-                    {ln_f32(r->dxt) + (s * d->B + d->r0) * d->D}, {0.0f}, NULL, 0};
+    step_prod gl = {.trans_b = 1, .cols = d->D, .k = GU, .lda = GU, .ldb = GU,
+                    .ldc = d->D, .a = ln_f32(r->dall) + (s * d->B + d->r0) * GU, .b = W,
+                    .c = ln_f32(r->dxt) + (s * d->B + d->r0) * d->D};
     step_gemm(d, &gl);
 }
 
@@ -1060,8 +1056,8 @@ static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
         if (two) memcpy(bj.dbrec, db, (size_t)(2 * U) * sizeof *db);
     }
     if (!dx || lj.n > 1) return LN_OK; /* the slices made dx */
-    gemm_list gl = {1, 1, TB, d.D, G * U, G * U, G * U, d.D, 0, {ln_f32(r->dall)}, {W},
-                    {NULL}, {ln_f32(r->dxt)}, {0.0f}, NULL, 0};
+    step_prod gl = {.trans_b = 1, .m = TB, .cols = d.D, .k = G * U, .lda = G * U,
+                    .ldb = G * U, .ldc = d.D, .a = ln_f32(r->dall), .b = W, .c = ln_f32(r->dxt)};
     gemm_run(&gl);
     dx_rows(r, &d, dx);
     return LN_OK;
