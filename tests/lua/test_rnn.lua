@@ -107,6 +107,12 @@ local team_cases = {
     return {ln.layers.Masking{mask_value = 0, input_shape = {10, 3}},
             ln.layers.Bidirectional{ln.layers.LSTM{12}}}
   end},
+  {"LSTM and GRU with softsign (the cells in separate kernels), batch 19", 19, {10, 3}, function()
+    return {ln.layers.Masking{mask_value = 0, input_shape = {10, 3}},
+            ln.layers.LSTM{16, activation = "softsign", return_sequences = true},
+            ln.layers.GRU{12, activation = "softsign", return_sequences = true},
+            ln.layers.LSTM{8, recurrent_activation = "hard_sigmoid"}}
+  end},
   {"LSTM of 768 units (column blocks)", 32, {3, 3}, function()
     return {ln.layers.LSTM{768, input_shape = {3, 3}}}
   end},
@@ -240,6 +246,8 @@ T.test("ln.testing.gradcheck passes every cell and Bidirectional", function()
   local xs = ln.randn(2, 4, 3)
   for _, layer in ipairs{
     ln.layers.SimpleRNN{3}, ln.layers.LSTM{3, return_sequences = true}, ln.layers.GRU{3},
+    ln.layers.LSTM{3, activation = "softsign"}, -- not tanh: the cell in separate kernels
+    ln.layers.GRU{3, activation = "softsign"},
     ln.layers.GRU{3, reset_after = false, go_backwards = true},
     ln.layers.Bidirectional{ln.layers.LSTM{2}},
   } do
