@@ -24,7 +24,8 @@
 ** contiguous block: a step's recurrent product h R is ONE GEMM for every
 ** gate (80 columns at 20 units fill the vectors; four of 20 did not), added
 ** into the blocks; the activations (any elementwise activation unit) run
-** over whole blocks, the gate arithmetic in fused vectorised kernels.
+** over whole blocks, the gate arithmetic in fused vectorised kernels -- with
+** tanh and sigmoid the whole cell in one (k_lstm_step, k_gru_step).
 ** Backward through time walks the steps in reverse, gathering each step's
 ** gate gradients side by side ([T][batch][G*units]): dh' is one GEMM with
 ** R^T, and after the loop the weight gradients are one GEMM per gate over
