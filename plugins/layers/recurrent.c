@@ -24,8 +24,7 @@
 ** contiguous block: a step's recurrent product h R is ONE GEMM for every
 ** gate (80 columns at 20 units fill the vectors; four of 20 did not), added
 ** into the blocks; the activations (any elementwise activation unit) run
-** over whole blocks, the gate arithmetic in fused vectorised kernels -- with
-** tanh and sigmoid the whole cell in one (k_lstm_step, k_gru_step).
+** over whole blocks, the gate arithmetic in fused vectorised kernels.
 ** Backward through time walks the steps in reverse, gathering each step's
 ** gate gradients side by side ([T][batch][G*units]): dh' is one GEMM with
 ** R^T, and after the loop the weight gradients are one GEMM per gate over
@@ -53,7 +52,6 @@
 
 #include "lunet/gemm.h"
 #include "lunet/plugin_util.h"
-#include "lunet/vmath.h"
 
 enum { CELL_SIMPLE, CELL_LSTM, CELL_GRU };
 
@@ -62,8 +60,6 @@ typedef struct rnn {
     int64_t units;
     ln_activation *act, *ract; /* ract NULL for SimpleRNN */
     int use_bias, return_sequences, go_backwards, reset_after, forget_bias;
-    int fused; /* tanh and sigmoid: the LSTM cell (k_lstm_step) or the GRU one
-                  with reset_after (k_gru_step) in one kernel per step */
     int return_state, stateful;
     const char *kinit, *rinit, *binit;
     ln_args *kinit_args, *rinit_args, *binit_args;
@@ -186,9 +182,6 @@ static ln_status rnn_read(ln_ctx *ctx, rnn *r, ln_args *a, int cell) {
         return ln_fail(ctx, LN_E_ARG, "'implementation' must be 1 or 2, got %lld",
                        (long long)impl);
     r->bias = -1;
-    r->fused = (cell == CELL_LSTM || (cell == CELL_GRU && r->reset_after)) &&
-               !strcmp(ln_activation_name(r->act), "tanh") &&
-               !strcmp(ln_activation_name(r->ract), "sigmoid");
     return LN_OK;
 }
 
@@ -334,79 +327,6 @@ LN_CLONES static void k_gru_back(void *arg, int64_t lo, int64_t hi) {
         j->o[i] = dh * (j->b[i] - j->c[i]);
         j->o2[i] = dh * (1.0f - z);
         j->o3[i] = dh * z;
-    }
-}
-
-/* The LSTM cell of a step with Keras's default activations, one pass
-** instead of seven calls (a step of 20 units is ~1 us; the calls were a
-** third of it): gates i, f, o = sigmoid, g = tanh of the pre-activations,
-** c = f c' + i g, h = o tanh(c). The same formulas as the sigmoid and tanh
-** units (lunet/vmath.h), fused. */
-typedef struct lstm_job {
-    const float *pre[4], *cp, *dh;
-    float *gt[4], *cn, *tc, *hn;
-    float *dp[4], *dc; /* backward */
-} lstm_job;
-
-LN_CLONES static void k_lstm_step(void *arg, int64_t lo, int64_t hi) {
-    const lstm_job *j = arg;
-#pragma omp simd
-    for (int64_t e = lo; e < hi; e++) {
-        float i = ln_vsigmoidf(j->pre[0][e]), f = ln_vsigmoidf(j->pre[1][e]);
-        float g = ln_vtanhf(j->pre[2][e]), o = ln_vsigmoidf(j->pre[3][e]);
-        float c = f * j->cp[e] + i * g, t = ln_vtanhf(c);
-        j->gt[0][e] = i, j->gt[1][e] = f, j->gt[2][e] = g, j->gt[3][e] = o;
-        j->cn[e] = c, j->tc[e] = t, j->hn[e] = o * t;
-    }
-}
-
-/* Its backward: from dh and dc (the gradient of c(s+1), updated to that of
-** c(s)) into the pre-activation gradients dp. */
-LN_CLONES static void k_lstm_step_back(void *arg, int64_t lo, int64_t hi) {
-    const lstm_job *j = arg;
-#pragma omp simd
-    for (int64_t e = lo; e < hi; e++) {
-        float i = j->gt[0][e], f = j->gt[1][e], g = j->gt[2][e], o = j->gt[3][e];
-        float dh = j->dh[e], t = j->tc[e];
-        float dct = j->dc[e] + (1.0f - t * t) * (dh * o);
-        j->dp[0][e] = i * (1.0f - i) * (dct * g);
-        j->dp[1][e] = f * (1.0f - f) * (dct * j->cp[e]);
-        j->dp[2][e] = (1.0f - g * g) * (dct * i);
-        j->dp[3][e] = o * (1.0f - o) * (dh * t);
-        j->dc[e] = dct * f;
-    }
-}
-
-/* The GRU cell with reset_after, the same way: z, r = sigmoid, hh =
-** tanh(pre_h + r hp), h = z h' + (1 - z) hh. */
-typedef struct gru_job {
-    const float *pz, *pr, *ph, *hp, *h0, *dh;
-    float *gz, *gr, *gh, *hn;
-    float *dz, *dr, *dhh, *dhp, *dhn; /* backward */
-} gru_job;
-
-LN_CLONES static void k_gru_step(void *arg, int64_t lo, int64_t hi) {
-    const gru_job *j = arg;
-#pragma omp simd
-    for (int64_t e = lo; e < hi; e++) {
-        float z = ln_vsigmoidf(j->pz[e]), r = ln_vsigmoidf(j->pr[e]);
-        float hh = ln_vtanhf(j->ph[e] + r * j->hp[e]);
-        j->gz[e] = z, j->gr[e] = r, j->gh[e] = hh;
-        j->hn[e] = z * j->h0[e] + (1.0f - z) * hh;
-    }
-}
-
-/* Its backward: dz, dr, dhh (before the activations), dhp and dhn = dh z
-** (the direct part of the gradient of h'). */
-LN_CLONES static void k_gru_step_back(void *arg, int64_t lo, int64_t hi) {
-    const gru_job *j = arg;
-#pragma omp simd
-    for (int64_t e = lo; e < hi; e++) {
-        float z = j->gz[e], r = j->gr[e], hh = j->gh[e], dh = j->dh[e];
-        float dhh = (1.0f - hh * hh) * (dh * (1.0f - z));
-        j->dz[e] = z * (1.0f - z) * (dh * (j->h0[e] - hh));
-        j->dr[e] = r * (1.0f - r) * (dhh * j->hp[e]);
-        j->dhh[e] = dhh, j->dhp[e] = dhh * r, j->dhn[e] = dh * z;
     }
 }
 
@@ -581,20 +501,6 @@ static void step_forward(rnn *r, const dims *d, const float *R,
     float *hp = r->hp ? row_at(r->hp, d, s) : NULL;
     if (r->cell == CELL_SIMPLE) {
         ln_activation_forward(r->act, at(r->pre, d, 0, s), hn, d->nb, U);
-        return;
-    }
-    if (r->fused && r->cell == CELL_GRU) {
-        gru_job j = {.pz = at(r->pre, d, 0, s), .pr = at(r->pre, d, 1, s), .hp = hp, .h0 = h0,
-                     .ph = at(r->pre, d, 2, s), .gz = at(r->gate, d, 0, s),
-                     .gr = at(r->gate, d, 1, s), .gh = at(r->gate, d, 2, s), .hn = hn};
-        ln_parallel_for(NU, k_gru_step, &j);
-        return;
-    }
-    if (r->fused) {
-        lstm_job j = {.cp = row_at(r->c, d, s), .cn = row_at(r->c, d, s) + BU,
-                      .tc = row_at(r->tc, d, s), .hn = hn};
-        for (int g = 0; g < 4; g++) j.pre[g] = at(r->pre, d, g, s), j.gt[g] = at(r->gate, d, g, s);
-        ln_parallel_for(NU, k_lstm_step, &j);
         return;
     }
     for (int g = 0; g < G; g++) {
@@ -940,17 +846,6 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
     if (r->cell == CELL_SIMPLE) {
         ln_activation_backward(r->act, at(r->pre, d, 0, s), hs + BU, dh,
                                dgate(r, d, 0), NB, U);
-    } else if (r->fused && r->cell == CELL_GRU) {
-        gru_job j = {.hp = row_at(r->hp, d, s), .h0 = hr, .dh = dh, .gz = at(r->gate, d, 0, s),
-                     .gr = at(r->gate, d, 1, s), .gh = at(r->gate, d, 2, s),
-                     .dz = dgate(r, d, 0), .dr = dgate(r, d, 1), .dhh = dgate(r, d, 2),
-                     .dhp = row_at(r->dhp, d, s), .dhn = dhn};
-        ln_parallel_for(NU, k_gru_step_back, &j);
-    } else if (r->fused) {
-        lstm_job j = {.cp = row_at(r->c, d, s), .dh = dh, .tc = row_at(r->tc, d, s),
-                      .dc = row_at(r->dc, d, 0)};
-        for (int g = 0; g < 4; g++) j.gt[g] = at(r->gate, d, g, s), j.dp[g] = dgate(r, d, g);
-        ln_parallel_for(NU, k_lstm_step_back, &j);
     } else if (r->cell == CELL_LSTM) {
         const float *cs = row_at(r->c, d, s), *tc = row_at(r->tc, d, s);
         float *tmp = row_at(r->tmp, d, 0), *dc = row_at(r->dc, d, 0);
