@@ -27,9 +27,9 @@
 ** over whole blocks, the gate arithmetic in fused vectorised kernels.
 ** Backward through time walks the steps in reverse, gathering each step's
 ** gate gradients side by side ([T][batch][G*units]): dh' is one GEMM with
-** R^T, and after the loop the weight gradients are one GEMM per gate over
-** all steps (fixed order: results do not depend on the thread count), dx
-** one GEMM with W^T.
+** R^T (transposed once per batch, so no step packs it), and after the loop
+** each weight gradient is one GEMM for every gate over all steps (fixed
+** order: results do not depend on the thread count), dx one GEMM with W^T.
 ** Inside a thread team each thread runs the time loop over its own rows
 ** of the batch (a sample's recurrence never reads another's), its input
 ** copy, projection, output and dx included; for a recurrent kernel too
@@ -92,6 +92,8 @@ typedef struct rnn {
     ln_tensor *rprod; /* [B][G*U] a step's h(s) R, before it joins the gates */
     ln_tensor *xw;    /* [B][G*U] a slice's step of x W + b (rnn_slices) */
     ln_tensor *dall; /* [T][B][G*U] those of every step, the gates side by side */
+    ln_tensor *rt, *wt; /* R^T [G*U][U] and W^T [G*U][D] for backward's products:
+                           read in place, not packed again at every step */
     /* masks: stepmasked when the last forward had one; tmask [T][B] its
     ** values in processing order; msave [2][B][U] the gradients a masked
     ** step passes through */
@@ -382,6 +384,21 @@ typedef struct big_gemm {
     float *c;
     const float *bias;
 } big_gemm;
+
+/* g as one task, or two of about half its columns (multiples of 16) when
+** a team runs: a column of C does not depend on the cut. */
+static void add_halves(big_gemm *list, int *n, big_gemm g) {
+    const int64_t half = (g.n / 2 + 15) / 16 * 16;
+    if (ln_parallel_threads() < 2 || half >= g.n) {
+        list[(*n)++] = g;
+        return;
+    }
+    big_gemm b = g;
+    g.n = half;
+    b.n -= half, b.b += half, b.c += half;
+    list[(*n)++] = g;
+    list[(*n)++] = b;
+}
 
 static void big_task(void *arg, int64_t t) {
     const big_gemm *g = (const big_gemm *)arg + t;
@@ -680,7 +697,7 @@ typedef struct loop_job {
     const dims *d;
     int64_t n;
     size_t per;
-    const float *x, *W, *b, *R, *brec, *dy;
+    const float *x, *W, *b, *R, *brec, *dy; /* backward: W^T and R^T */
     float *out; /* forward: the output; backward: dx (NULL: none) */
 } loop_job;
 
@@ -838,7 +855,7 @@ static float *gather_gates(rnn *r, const dims *d, int64_t s) {
 /* Step s backward over the slice's rows: from dh (the gradient of h(s+1))
 ** into dpre(s) (and dhp(s)), and dhn = the gradient of h(s) through the
 ** recurrence. */
-static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
+static void step_backward(rnn *r, const dims *d, const float *RT, int64_t s,
                           const float *dh, float *dhn) {
     const int64_t U = d->U, BU = d->BU, G = d->G, NB = d->nb, NU = NB * U;
     const float *hs = row_at(r->h, d, s);
@@ -875,8 +892,8 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
             pw(k_mul, NU, (pw_job){.a = dhh, .b = hp, .o = dr});
         } else { /* d(r h') = dhh R_h^T */
             float *tmp = row_at(r->tmp, d, 0);
-            step_prod g2 = {.trans_b = 1, .cols = U, .k = U, .lda = U, .ldb = G * U,
-                            .ldc = U, .a = dhh, .b = R + 2 * U, .c = tmp};
+            step_prod g2 = {.cols = U, .k = U, .lda = U, .ldb = U, .ldc = U, .a = dhh,
+                            .b = RT + 2 * U * U, .c = tmp};
             step_gemm(d, &g2);
             pw(k_mul, NU, (pw_job){.a = tmp, .b = hr, .o = dr});
             pw(k_add_mul, NU, (pw_job){.a = tmp, .b = rr, .o = dhn});
@@ -888,13 +905,12 @@ static void step_backward(rnn *r, const dims *d, const float *R, int64_t s,
     ** z and r, += to its direct part; with reset_after h's through hp) */
     float *da = gather_gates(r, d, s);
     const int gru = r->cell == CELL_GRU;
-    step_prod gl = {.trans_b = 1, .cols = U, .k = (gru ? 2 : G) * U, .lda = G * U,
-                    .ldb = G * U, .ldc = U, .a = da, .b = R, .c = dhn,
-                    .beta = gru ? 1.0f : 0.0f};
+    step_prod gl = {.cols = U, .k = (gru ? 2 : G) * U, .lda = G * U, .ldb = U, .ldc = U,
+                    .a = da, .b = RT, .c = dhn, .beta = gru ? 1.0f : 0.0f};
     step_gemm(d, &gl);
     if (gru && r->reset_after) {
-        step_prod g3 = {.trans_b = 1, .cols = U, .k = U, .lda = U, .ldb = G * U, .ldc = U,
-                        .a = row_at(r->dhp, d, s), .b = R + 2 * U, .c = dhn, .beta = 1.0f};
+        step_prod g3 = {.cols = U, .k = U, .lda = U, .ldb = U, .ldc = U,
+                        .a = row_at(r->dhp, d, s), .b = RT + 2 * U * U, .c = dhn, .beta = 1.0f};
         step_gemm(d, &g3);
     }
     if (r->hmasked) /* everything above is the gradient of h(s) * mask */
@@ -905,7 +921,9 @@ static ln_status back_buffers(ln_ctx *ctx, rnn *r, const dims *d) {
     int64_t gbu[3] = {d->G, d->B, d->U}, bu[2] = {d->B, d->U};
     int64_t tbu[3] = {d->T, d->B, d->U}, xs[3] = {d->T, d->B, d->D};
     int64_t tbg[3] = {d->T, d->B, d->G * d->U};
+    int64_t rts[2] = {d->G * d->U, d->U}, wts[2] = {d->G * d->U, d->D};
     ln_status st;
+    if ((st = lu_buffer(ctx, &r->rt, 2, rts)) || (st = lu_buffer(ctx, &r->wt, 2, wts))) return st;
     if ((st = lu_buffer(ctx, &r->dpre, 3, gbu)) || (st = lu_buffer(ctx, &r->dall, 3, tbg)) ||
         (st = lu_buffer(ctx, &r->dh, 2, bu)) ||
         (st = lu_buffer(ctx, &r->dh2, 2, bu)) || (st = lu_buffer(ctx, &r->dc, 2, bu)) ||
@@ -965,12 +983,12 @@ static void pass_masked(rnn *r, const dims *d, int64_t s, float *dhn) {
     }
 }
 
-/* dx(s) = dall(s) W^T (every gate in one product) over the slice's rows:
+/* dx(s) = dall(s) W^T (every gate in one product; WT = W^T) over the slice's rows:
 ** the rows of the product over all steps at once (rnn_back), the same bits. */
-static void dx_step_rows(rnn *r, const dims *d, const float *W, int64_t s) {
+static void dx_step_rows(rnn *r, const dims *d, const float *WT, int64_t s) {
     const int64_t GU = d->G * d->U;
-    step_prod gl = {.trans_b = 1, .cols = d->D, .k = GU, .lda = GU, .ldb = GU,
-                    .ldc = d->D, .a = ln_f32(r->dall) + (s * d->B + d->r0) * GU, .b = W,
+    step_prod gl = {.cols = d->D, .k = GU, .lda = GU, .ldb = d->D, .ldc = d->D,
+                    .a = ln_f32(r->dall) + (s * d->B + d->r0) * GU, .b = WT,
                     .c = ln_f32(r->dxt) + (s * d->B + d->r0) * d->D};
     step_gemm(d, &gl);
 }
@@ -1023,29 +1041,34 @@ static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
     else memset(dh, 0, (size_t)d.BU * sizeof *dh);
     if (dcT) ln_copy(ln_f32(r->dc), dcT, d.BU);
     else memset(ln_f32(r->dc), 0, (size_t)d.BU * sizeof *dh);
-    loop_job lj = {r, &d, rnn_slices(&d), 0, NULL, W, NULL, R, NULL, dy, dx};
+    float *RT = ln_f32(r->rt), *WT = ln_f32(r->wt);
+    for (int64_t u = 0; u < U; u++)
+        for (int64_t k = 0; k < G * U; k++) RT[k * U + u] = R[u * G * U + k];
+    for (int64_t i = 0; i < d.D; i++)
+        for (int64_t k = 0; k < G * U; k++) WT[k * d.D + i] = W[i * G * U + k];
+    loop_job lj = {r, &d, rnn_slices(&d), 0, NULL, WT, NULL, RT, NULL, dy, dx};
     if ((st = slice_buffers(ctx, r, &d, lj.n, &lj.per))) return st;
     ln_parallel_tasks(lj.n, backward_task, &lj);
-    /* weight gradients: one GEMM per gate and weight over all steps */
+    /* weight gradients over all steps: every gate in one product (wide
+    ** enough to fill the vectors: 80 columns at 20 units), each product
+    ** cut in two column halves for the team */
     big_gemm gg[8];
     int n = 0;
-    if ((flags & LN_NEED_DW) && ln_layer_trains(l, r->kernel)) {
-        float *dW = ln_f32(ln_layer_grad(l, r->kernel));
-        for (int g = 0; g < G; g++)
-            gg[n++] = (big_gemm){1, 0, d.D, U, TB, d.D, G * U, G * U, ln_f32(r->xt),
-                                 ln_f32(r->dall) + g * U, dW + g * U, NULL};
-    }
+    const float *hh = ln_f32(r->hmasked ? r->hm : r->h), *da = ln_f32(r->dall);
+    if ((flags & LN_NEED_DW) && ln_layer_trains(l, r->kernel))
+        add_halves(gg, &n, (big_gemm){1, 0, d.D, G * U, TB, d.D, G * U, G * U, ln_f32(r->xt),
+                                      da, ln_f32(ln_layer_grad(l, r->kernel)), NULL});
     if ((flags & LN_NEED_DW) && ln_layer_trains(l, r->rkernel)) {
         float *dR = ln_f32(ln_layer_grad(l, r->rkernel));
-        for (int g = 0; g < G; g++) {
-            const float *a = ln_f32(r->hmasked ? r->hm : r->h), *b = ln_f32(r->dall) + g * U;
-            int64_t ldb = G * U;
-            if (r->cell == CELL_GRU && g == 2) {
-                if (r->reset_after) b = ln_f32(r->dhp), ldb = U;
-                else a = ln_f32(r->hp); /* r h' */
-            }
-            gg[n++] = (big_gemm){1, 0, U, U, TB, U, ldb, G * U, a, b, dR + g * U, NULL};
-        }
+        const int gru = r->cell == CELL_GRU; /* its h gate reads r h' or dhp */
+        add_halves(gg, &n, (big_gemm){1, 0, U, (gru ? 2 : G) * U, TB, U, G * U, G * U, hh, da,
+                                      dR, NULL});
+        if (gru && r->reset_after)
+            add_halves(gg, &n, (big_gemm){1, 0, U, U, TB, U, U, G * U, hh, ln_f32(r->dhp),
+                                          dR + 2 * U, NULL});
+        else if (gru)
+            add_halves(gg, &n, (big_gemm){1, 0, U, U, TB, U, G * U, G * U, ln_f32(r->hp),
+                                          da + 2 * U, dR + 2 * U, NULL});
     }
     ln_parallel_tasks(n, big_task, gg);
     if ((flags & LN_NEED_DW) && r->bias >= 0 && ln_layer_trains(l, r->bias)) {
@@ -1056,8 +1079,8 @@ static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
         if (two) memcpy(bj.dbrec, db, (size_t)(2 * U) * sizeof *db);
     }
     if (!dx || lj.n > 1) return LN_OK; /* the slices made dx */
-    step_prod gl = {.trans_b = 1, .m = TB, .cols = d.D, .k = G * U, .lda = G * U,
-                    .ldb = G * U, .ldc = d.D, .a = ln_f32(r->dall), .b = W, .c = ln_f32(r->dxt)};
+    step_prod gl = {.m = TB, .cols = d.D, .k = G * U, .lda = G * U, .ldb = d.D, .ldc = d.D,
+                    .a = ln_f32(r->dall), .b = ln_f32(r->wt), .c = ln_f32(r->dxt)};
     gemm_run(&gl);
     dx_rows(r, &d, dx);
     return LN_OK;
@@ -1080,7 +1103,7 @@ static void rnn_free(rnn *r) {
     ln_activation_free(r->ract);
     ln_tensor *bufs[] = {r->sh, r->sc, r->xmask, r->hmask, r->hm, r->xt, r->pre, r->gate, r->h, r->c, r->tc, r->hp, r->dpre,
                          r->dhp, r->dh, r->dh2, r->dc, r->tmp, r->dxt, r->tmask, r->msave, r->gws,
-                         r->rprod, r->xw, r->dall};
+                         r->rprod, r->xw, r->dall, r->rt, r->wt};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
 }
 
