@@ -34,8 +34,9 @@
 ** team segment on half the budget; a team exploit is watched every
 ** LN__WATCH_LEN batches (and against the budget at each) and left as soon
 ** as it no longer wins. Two serial batches in a row of LN__LONG_BATCH or
-** more (not a segment's first) end the first wait and make the probe segments short (LN__PROBE_LEN_LONG, one warm
-** batch each). auto's serial segments run as one thread (see
+** more (not a segment's first) end the first wait and make the probe
+** segments short (LN__PROBE_LEN_LONG, one warm batch each, the early rule
+** after the rest). auto's serial segments run as one thread (see
 ** serial_alone). The policy and its measurements: docs/performance.md
 ** ("How auto decides"). The numbers never depend on any of it.
 */

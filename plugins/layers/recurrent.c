@@ -336,12 +336,11 @@ static void pw(ln_range_fn fn, int64_t n, pw_job j) { ln_parallel_for(n, fn, &j)
 
 /* ---- GEMM tasks ---------------------------------------------------------------- */
 
-/* A step's GEMM C (+)= A op(B) + bias, cut in a team into blocks of
+/* A step's GEMM C (+)= A B + bias, cut in a team into blocks of
 ** RNN_COLS output columns (a column of C does not depend on the cut, and
 ** each task packs only its slice of B, the recurrent kernel). */
 #define RNN_COLS 32
 typedef struct step_prod {
-    int trans_b;
     int64_t m, cols, k, lda, ldb, ldc, per;
     const float *a, *b, *bias;
     float *c;
@@ -354,12 +353,12 @@ static void gemm_task(void *arg, int64_t t) {
     const step_prod *g = arg;
     int64_t c0 = t * g->per, nc = g->cols - c0 < g->per ? g->cols - c0 : g->per;
     ln_gemm_epilogue epi = {g->bias ? g->bias + c0 : NULL, NULL, NULL};
-    const float *b = g->b + (g->trans_b ? c0 * g->ldb : c0);
+    const float *b = g->b + c0;
     if (g->ws)
-        ln_gemm_ws(0, g->trans_b, g->m, nc, g->k, 1.0f, g->a, g->lda, b, g->ldb, g->beta,
+        ln_gemm_ws(0, 0, g->m, nc, g->k, 1.0f, g->a, g->lda, b, g->ldb, g->beta,
                    g->c + c0, g->ldc, epi.bias ? &epi : NULL, g->ws, g->ws_floats);
     else
-        ln_gemm(0, g->trans_b, g->m, nc, g->k, 1.0f, g->a, g->lda, b, g->ldb, g->beta,
+        ln_gemm(0, 0, g->m, nc, g->k, 1.0f, g->a, g->lda, b, g->ldb, g->beta,
                 g->c + c0, g->ldc, epi.bias ? &epi : NULL);
 }
 
@@ -668,14 +667,15 @@ static dims slice_of(const dims *d, int64_t t, int64_t n, float *ws, size_t per)
 }
 
 /* Floats of GEMM workspace a slice's steps need (16-float aligned): the
-** largest of h R, dh' = dall R^T, the input projection and dx (GRU's
-** smaller products fit in it). */
+** largest of h R, dh' = dall R^T, the input projection and dx = dall W^T
+** (R^T and W^T stored: no product is transposed; GRU's smaller ones fit);
+** 0 below the row count from which ln_gemm packs B. */
 static size_t slice_ws_floats(const dims *d, int64_t n) {
     const int64_t rows = (d->B + n - 1) / n, GU = d->G * d->U;
     size_t w[4] = {ln_gemm_ws_floats(0, 0, rows, GU, d->U),
-                   ln_gemm_ws_floats(0, 1, rows, d->U, GU),
+                   ln_gemm_ws_floats(0, 0, rows, d->U, GU),
                    ln_gemm_ws_floats(0, 0, rows, GU, d->D),
-                   ln_gemm_ws_floats(0, 1, rows, d->D, GU)}, m = 0;
+                   ln_gemm_ws_floats(0, 0, rows, d->D, GU)}, m = 0;
     for (int i = 0; i < 4; i++) m = w[i] > m ? w[i] : m;
     return (m + 15) & ~(size_t)15;
 }
