@@ -103,6 +103,10 @@ local team_cases = {
   {"SimpleRNN stateful", 16, {10, 3}, function()
     return {ln.layers.SimpleRNN{16, stateful = true, input_shape = {10, 3}}}
   end},
+  {"LSTM stateful (c carried by each slice)", 16, {10, 3}, function()
+    return {ln.layers.LSTM{16, stateful = true, return_sequences = true, input_shape = {10, 3}},
+            ln.layers.LSTM{8}}
+  end},
   {"Bidirectional(LSTM) with a mask", 19, {10, 3}, function()
     return {ln.layers.Masking{mask_value = 0, input_shape = {10, 3}},
             ln.layers.Bidirectional{ln.layers.LSTM{12}}}
@@ -146,6 +150,30 @@ for _, c in ipairs(team_cases) do
     ln.set_num_threads(2)
   end)
 end
+
+-- The final states as outputs on the team: c(T) comes from each slice's
+-- rows, and the gradients of h and c start each slice's backward.
+T.test("on a thread team, LSTM return_state trained through h and c: the bits of one thread", function()
+  local xs, th, tc = masked_x(69, 10, 3, 12), ln.randn(69, 16), ln.randn(69, 16)
+  local function run(threads, mode)
+    ln.set_num_threads(threads)
+    ln.random.seed(5)
+    local inp = ln.Input{shape = {10, 3}}
+    local _, h, c = table.unpack(ln.layers.LSTM{16, return_state = true}(inp))
+    local m = ln.Model{inputs = inp, outputs = {h, c}}
+    m:compile{loss = "mse", optimizer = ln.optimizers.Adam{learning_rate = 0.01}}
+    m:_get_net().c:set_threading(mode) -- a graph model's net is its .c
+    m:fit(xs, {th, tc}, {epochs = 2, batch_size = 16, verbose = 0, shuffle = false})
+    return m, m:predict(xs, {batch_size = 16})
+  end
+  local m1, p1 = run(1, "serial")
+  local m2, p2 = run(2, "team")
+  T.ok(m2:_get_net().c:threading_stats().team_batches > 0, "no batch ran on the team")
+  local w1, w2 = m1:get_weights(), m2:get_weights()
+  for i = 1, #w1 do T.ok(w1[i]:equal(w2[i]), "weight " .. i .. " differs for 1 thread and the team") end
+  T.ok(p1[1]:equal(p2[1]) and p1[2]:equal(p2[2]), "h or c differ for 1 thread and the team")
+  ln.set_num_threads(2)
+end)
 
 T.test("weight names, shapes and Keras config keys", function()
   local m = ln.Sequential{ln.layers.LSTM{5, return_sequences = true, input_shape = {4, 3}, name = "lstm"},
