@@ -339,7 +339,27 @@ LN_CLONES static void k_gru_back(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-static void pw(ln_range_fn fn, int64_t n, pw_job j) { ln_parallel_for(n, fn, &j); }
+/* A fused kernel over n elements: a step's blocks (a layer's width times a
+** slice's rows) are one chunk of ln_parallel_for, so it is called directly. */
+static void pw(ln_range_fn fn, int64_t n, pw_job j) {
+    if (n > 0 && n <= LN_PAR_CHUNK) fn(&j, 0, n);
+    else ln_parallel_for(n, fn, &j);
+}
+
+/* n floats from src to dst, inline: the rows copied at every step are a
+** layer's width (20 floats in chapter 15), and a memcpy call per row took
+** more than the copy. Vector-typed moves, no loop over single floats, so
+** that the compiler does not turn the copy back into a memcpy call. */
+typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float v4f __attribute__((vector_size(16), aligned(4), may_alias));
+static inline void copy_floats(float *dst, const float *src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) *(v16f *)(dst + i) = *(const v16f *)(src + i);
+    for (; i + 4 <= n; i += 4) *(v4f *)(dst + i) = *(const v4f *)(src + i);
+    if (i < n) dst[i] = src[i];
+    if (i + 1 < n) dst[i + 1] = src[i + 1];
+    if (i + 2 < n) dst[i + 2] = src[i + 2];
+}
 
 /* ---- GEMM tasks ---------------------------------------------------------------- */
 
@@ -509,16 +529,15 @@ static ln_status buffers(ln_ctx *ctx, rnn *r, const dims *d, int64_t n) {
 LN_CLONES static void add_gates(rnn *r, const dims *d, int64_t s, int ng, const float *xw) {
     const int64_t U = d->U, GU = d->G * U;
     const float *q = priv(r->rprod, d, 0, GU);
-    const size_t row = (size_t)U * sizeof(float);
     for (int g = 0; g < d->G; g++) {
         const int to_hp = r->cell == CELL_GRU && g == 2 && g < ng;
         float *p = at(r->pre, d, g, s), *hp = to_hp ? row_at(r->hp, d, s) : NULL;
         for (int64_t b = 0; b < d->nb; b++) {
             const float *qb = q + b * GU + g * U, *xb = xw ? xw + b * GU + g * U : NULL;
             float *pb = p + b * U;
-            if (to_hp) memcpy(hp + b * U, qb, row);
+            if (to_hp) copy_floats(hp + b * U, qb, U);
             if (to_hp || g >= ng) {
-                if (xb) memcpy(pb, xb, row);
+                if (xb) copy_floats(pb, xb, U);
                 continue;
             }
             if (xb) {
@@ -670,10 +689,9 @@ static void carry_masked(rnn *r, const dims *d, int64_t s) {
     for (int64_t bi = 0; bi < d->nb; bi++) {
         if (m[bi] != 0.0f) continue;
         float *h = row_at(r->h, d, s) + bi * d->U;
-        memcpy(h + d->BU, h, (size_t)d->U * sizeof *h);
+        copy_floats(h + d->BU, h, d->U);
         if (r->cell == CELL_LSTM)
-            memcpy(prow(r->c, d, s + 1) + bi * d->U, prow(r->c, d, s) + bi * d->U,
-                   (size_t)d->U * sizeof(float));
+            copy_floats(prow(r->c, d, s + 1) + bi * d->U, prow(r->c, d, s) + bi * d->U, d->U);
     }
 }
 
@@ -760,7 +778,7 @@ static void input_rows(rnn *r, const dims *d, const float *xs, int64_t s) {
     float *xt = ln_f32(r->xt);
     for (int64_t bi = d->r0; bi < d->r0 + d->nb; bi++) {
         float *dst = xt + (s * d->B + bi) * d->D;
-        memcpy(dst, xs + (bi * d->T + src_step(r, d, s)) * d->D, (size_t)d->D * sizeof *xt);
+        copy_floats(dst, xs + (bi * d->T + src_step(r, d, s)) * d->D, d->D);
         if (r->xmasked) {
             const float *m = ln_f32(r->xmask) + bi * d->D;
             for (int64_t k = 0; k < d->D; k++) dst[k] *= m[k];
@@ -792,8 +810,7 @@ static void output_rows(const rnn *r, const dims *d, float *out) {
     }
     for (int64_t bi = d->r0; bi < d->r0 + d->nb; bi++)
         for (int64_t s = 0; s < d->T; s++)
-            memcpy(out + (bi * d->T + s) * d->U, h + (s + 1) * d->BU + bi * d->U,
-                   (size_t)d->U * sizeof *out);
+            copy_floats(out + (bi * d->T + s) * d->U, h + (s + 1) * d->BU + bi * d->U, d->U);
 }
 
 /* LSTM's c(0) of the slice's rows: zeros or the kept state. */
@@ -906,7 +923,7 @@ static float *gather_gates(rnn *r, const dims *d, int64_t s) {
     for (int64_t g = 0; g < d->G; g++) {
         const float *src = dgate(r, d, g);
         for (int64_t b = 0; b < d->nb; b++)
-            memcpy(da + b * GU + g * U, src + b * U, (size_t)U * sizeof *da);
+            copy_floats(da + b * GU + g * U, src + b * U, U);
     }
     return da;
 }
@@ -1022,9 +1039,9 @@ static void save_masked(rnn *r, const dims *d, int64_t s, const float *dh) {
     const float *dc = prow(r->dc, d, 0);
     for (int64_t bi = 0; bi < d->nb; bi++) {
         if (m[bi] != 0.0f) continue;
-        memcpy(sv + bi * d->U, dh + bi * d->U, (size_t)d->U * sizeof *sv);
+        copy_floats(sv + bi * d->U, dh + bi * d->U, d->U);
         if (r->cell == CELL_LSTM)
-            memcpy(svc + bi * d->U, dc + bi * d->U, (size_t)d->U * sizeof *sv);
+            copy_floats(svc + bi * d->U, dc + bi * d->U, d->U);
     }
 }
 
@@ -1037,8 +1054,8 @@ static void pass_masked(rnn *r, const dims *d, int64_t s, float *dhn) {
     const size_t row = (size_t)d->U * sizeof(float);
     for (int64_t bi = 0; bi < d->nb; bi++) {
         if (m[bi] != 0.0f) continue;
-        memcpy(dhn + bi * d->U, sv + bi * d->U, row);
-        if (r->cell == CELL_LSTM) memcpy(dc + bi * d->U, svc + bi * d->U, row);
+        copy_floats(dhn + bi * d->U, sv + bi * d->U, d->U);
+        if (r->cell == CELL_LSTM) copy_floats(dc + bi * d->U, svc + bi * d->U, d->U);
         memset(ln_f32(r->dall) + (s * d->B + d->r0 + bi) * d->G * d->U, 0, row * (size_t)d->G);
         if (r->dhp && r->cell == CELL_GRU && r->reset_after)
             memset(row_at(r->dhp, d, s) + bi * d->U, 0, row);
@@ -1060,8 +1077,7 @@ static void dx_rows(const rnn *r, const dims *d, float *dx) {
     for (int64_t s = 0; s < d->T; s++)
         for (int64_t bi = d->r0; bi < d->r0 + d->nb; bi++) {
             float *dst = dx + (bi * d->T + src_step(r, d, s)) * d->D;
-            memcpy(dst, priv(r->dxt, d, s, d->D) + (bi - d->r0) * d->D,
-                   (size_t)d->D * sizeof *dx);
+            copy_floats(dst, priv(r->dxt, d, s, d->D) + (bi - d->r0) * d->D, d->D);
             if (r->xmasked) {
                 const float *m = ln_f32(r->xmask) + bi * d->D;
                 for (int64_t k = 0; k < d->D; k++) dst[k] *= m[k];
