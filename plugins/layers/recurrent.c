@@ -18,25 +18,25 @@
 **   GRU        z, r = ract(.); reset_after: hh = act(x W_h + b_h + r (h' R_h + b'_h))
 **              else: hh = act(x W_h + b_h + (r h') R_h); h = z h' + (1 - z) hh
 **
-** How it runs: the input is copied time-major (reversed for go_backwards),
-** its projection for all steps is one GEMM per gate (bias in the epilogue)
-** written gate-major, [G][T][batch][units], so each gate of each step is a
-** contiguous block: a step's recurrent product h R is ONE GEMM for every
-** gate (80 columns at 20 units fill the vectors; four of 20 did not), added
-** into the blocks; the activations (any elementwise activation unit) run
-** over whole blocks, the gate arithmetic in fused vectorised kernels.
-** Backward through time walks the steps in reverse, gathering each step's
-** gate gradients side by side ([T][batch][G*units]): dh' is one GEMM with
-** R^T (transposed once per batch, so no step packs it), and after the loop
-** each weight gradient is one GEMM for every gate over all steps (fixed
-** order: results do not depend on the thread count), dx one GEMM with W^T.
-** Inside a thread team each thread runs the time loop over its own rows
-** of the batch (a sample's recurrence never reads another's), its input
-** copy, projection, output and dx included, its per-step buffers apart
-** from the other threads' (slice_buffer); for a recurrent kernel too
-** large to be read by every thread at every step, the per-step GEMMs are
-** cut in fixed blocks of output columns (tasks) instead. The long GEMMs go
-** by gate.
+** How it runs: a batch is cut into row slices fixed by its size (one per
+** 16 rows, at most 8; rnn_slices), each slice a task that does everything
+** below over its own rows in buffers of its own, so a thread team runs them
+** side by side. A slice copies its input time-major (reversed for
+** go_backwards); its projection for all steps is one GEMM per gate (bias in
+** the epilogue) written gate-major, [G][T][rows][units], so each gate of
+** each step is a contiguous block: a step's recurrent product h R is ONE
+** GEMM for every gate (80 columns at 20 units fill the vectors; four of 20
+** did not), added into the blocks; the activations (any elementwise
+** activation unit) run over whole blocks, the gate arithmetic in fused
+** vectorised kernels. Backward through time walks the steps in reverse,
+** gathering each step's gate gradients side by side ([T][rows][G*units]):
+** dh' is one GEMM with R^T (transposed once per batch, so no step packs
+** it), and after the loop dx is one GEMM with W^T and each weight gradient
+** one GEMM for every gate over the slice's steps; the slices' weight
+** gradients are then added in slice order (results do not depend on the
+** thread count). For a recurrent kernel too large to be read by every
+** slice at every step there is one slice, and a team cuts its per-step
+** GEMMs into fixed blocks of output columns, its long ones by gate.
 **
 ** Masks (Keras 2: Masking, Embedding(mask_zero)): a masked step of a
 ** sample leaves its states as they were (h(s+1) = h(s), c too), so its
@@ -56,6 +56,11 @@
 
 enum { CELL_SIMPLE, CELL_LSTM, CELL_GRU };
 
+/* A batch's row slices (rnn_slices): one per RNN_SLICE_ROWS rows, at
+** most RNN_MAX_SLICES. */
+#define RNN_SLICE_ROWS 16
+#define RNN_MAX_SLICES 8
+
 typedef struct rnn {
     int cell, gates;
     int64_t units;
@@ -71,34 +76,35 @@ typedef struct rnn {
     /* dropout masks (kept, scaled by 1 / (1 - rate)) */
     ln_tensor *xmask;  /* [B][D] */
     ln_tensor *hmask;  /* [B][U] */
-    ln_tensor *hm;     /* [T][B][U] masked states h(s) * hmask */
+    ln_tensor *hm;     /* sliced [T][B][U] masked states h(s) * hmask */
     /* stateful: the final states of the last batch, [B][U] (h; LSTM's c),
     ** the initial states of the next; state_batch their B (0: none) */
     ln_tensor *sh, *sc;
     int64_t state_batch;
     /* The last forward's row slices (rnn_slices; its backward runs the
-    ** same). Buffers marked "sliced" hold each slice's rows in a region of
-    ** their own (slice_buffer); the others are whole-batch arrays. */
+    ** same). The buffers below are "sliced": each slice's rows in a region
+    ** of its own (slice_buffer), [B] meaning the slice's rows. */
     int64_t nslices;
-    int keep_c; /* the forward starts from sc (stateful), not zeros */
+    int keep_state; /* the forward starts from sh/sc (stateful), not zeros */
     /* forward buffers (kept for backward) */
     ln_tensor *xt;   /* [T][B][D] input, processing order */
-    ln_tensor *pre;  /* sliced [G][T][B][U] gate pre-activations */
-    ln_tensor *gate; /* sliced [G][T][B][U] activated gates */
-    ln_tensor *h;    /* [T+1][B][U] hidden states, h[0] = 0 */
-    ln_tensor *c;    /* LSTM: sliced [T+1][B][U] cell states */
-    ln_tensor *tc;   /* LSTM: sliced [T+1][B][U] act(c) */
-    ln_tensor *clast; /* LSTM: [B][U] c(T) (return_state, stateful) */
+    ln_tensor *pre;  /* [G][T][B][U] gate pre-activations */
+    ln_tensor *gate; /* [G][T][B][U] activated gates */
+    ln_tensor *h;    /* [T+1][B][U] hidden states, h[0] the initial ones */
+    ln_tensor *c;    /* LSTM: [T+1][B][U] cell states */
+    ln_tensor *tc;   /* LSTM: [T+1][B][U] act(c) */
     ln_tensor *hp;   /* GRU reset_after: [T][B][U] h' R_h + b'_h; else r h' */
+    ln_tensor *rprod; /* [B][G*U] a step's h(s) R, before it joins the gates */
+    /* whole-batch [B][U]: h(T) and LSTM's c(T) (return_state, stateful) */
+    ln_tensor *hlast, *clast;
     /* backward buffers */
-    ln_tensor *dpre; /* sliced [G][B][U] a step's gradients of the pre-activations */
+    ln_tensor *dpre; /* [G][B][U] a step's gradients of the pre-activations */
     ln_tensor *dhp;  /* GRU reset_after: [T][B][U] gradient of hp */
-    ln_tensor *dh, *dh2, *dc, *tmp; /* sliced [B][U] */
-    ln_tensor *dxt;  /* sliced [T][B][D] */
-    ln_tensor *gws;  /* GEMM workspaces of the row slices (rnn_slices) */
-    ln_tensor *rprod; /* sliced [B][G*U] a step's h(s) R, before it joins the gates */
-    ln_tensor *xw;    /* sliced [B][G*U] a slice's step of x W + b */
+    ln_tensor *dh, *dh2, *dc, *tmp; /* [B][U] */
+    ln_tensor *dxt;  /* [T][B][D] */
     ln_tensor *dall; /* [T][B][G*U] those of every step, the gates side by side */
+    ln_tensor *part; /* [slices][...] each slice's weight gradients (grad_parts) */
+    ln_tensor *gws;  /* GEMM workspaces of the row slices (rnn_slices) */
     ln_tensor *rt, *wt; /* R^T [G*U][U] and W^T [G*U][D] for backward's products:
                            read in place, not packed again at every step */
     /* masks: stepmasked when the last forward had one; tmask [T][B] its
@@ -435,38 +441,34 @@ static void big_task(void *arg, int64_t t) {
 
 /* ---- forward ------------------------------------------------------------------- */
 
-/* The sizes of a batch, and the rows [r0, r0 + nb) a time loop runs (a
-** row slice; all of them outside slices) with the slice's GEMM workspace
-** (NULL outside slices). BU is the stride of a step over the whole batch;
-** ps is the slice's region in sliced buffers, whose blocks have pnb rows. */
+/* The sizes of a batch, and the rows [r0, r0 + nb) of slice ps (all of
+** them outside slices) with the slice's GEMM workspace (NULL: none). */
 typedef struct dims {
-    int64_t B, T, D, U, G, BU;
-    int64_t r0, nb, ps, pnb;
+    int64_t B, T, D, U, G;
+    int64_t r0, nb, ps;
     float *ws;
     size_t ws_floats;
 } dims;
 
 static dims dims_of(const rnn *r, const ln_tensor *x) {
-    dims d = {x->shape[0], x->shape[1], x->shape[2], r->units, r->gates, 0, 0, 0, 0, 0,
-              NULL, 0};
-    d.BU = d.B * d.U;
-    d.nb = d.pnb = d.B;
+    dims d = {x->shape[0], x->shape[1], x->shape[2], r->units, r->gates, 0, 0, 0, NULL, 0};
+    d.nb = d.B;
     return d;
 }
 
 /* Sliced buffers: slice t's rows of every block in a region of its own,
-** [nslices][region], the regions 4 KiB apart. Two cores writing the two
-** halves of each block at the same step, cache-line aligned, took 1.8x
-** the time of each writing a region of its own on a 2-vCPU VM with
-** distant vCPUs (a scratch program; most likely a hardware prefetcher
-** reaching across the boundary: a gap of 1 KiB between the halves still
-** cost 1.4x, 4 KiB nothing). One slice: the plain layout. The buffers the
-** weight gradients read over all rows in step order stay whole-batch. */
+** [nslices][region], blocks of the slice's nb rows, the regions 4 KiB
+** apart; one slice: the plain layout. Two cores writing the two halves of
+** each block at the same step, cache-line aligned, took 1.8x the time of
+** each writing a region of its own on a 2-vCPU VM with distant vCPUs (a
+** scratch program; most likely a hardware prefetcher reaching across the
+** boundary: a gap of 1 KiB between the halves still cost 1.4x, 4 KiB
+** nothing). */
 #define RNN_SLICE_GAP 1024 /* floats */
 
 /* Block k (rows of w floats) of a sliced buffer, at the slice's first row. */
 static float *priv(const ln_tensor *t, const dims *d, int64_t k, int64_t w) {
-    return ln_f32(t) + d->ps * t->shape[1] + k * d->pnb * w;
+    return ln_f32(t) + d->ps * t->shape[1] + k * d->nb * w;
 }
 
 /* Row block s (of U floats) of a sliced buffer. */
@@ -479,17 +481,18 @@ static float *at(const ln_tensor *t, const dims *d, int64_t g, int64_t s) {
     return priv(t, d, g * d->T + s, d->U);
 }
 
-/* Step s of a whole-batch [T(+1)][B][U] buffer (or row r0 of a [B][U] one:
-** s = 0), at the slice's first row. */
-static float *row_at(const ln_tensor *t, const dims *d, int64_t s) {
-    return ln_f32(t) + s * d->BU + d->r0 * d->U;
+/* The slice's first row of a whole-batch [B][w] buffer. */
+static float *row_of(const ln_tensor *t, const dims *d, int64_t w) {
+    return ln_f32(t) + d->r0 * w;
 }
+
+/* The most rows a slice of n has (slice_of). */
+static int64_t slice_rows_max(int64_t B, int64_t n) { return (B + n - 1) / n; }
 
 /* A sliced buffer of k blocks of rows of w floats, for n slices of d. */
 static ln_status slice_buffer(ln_ctx *ctx, ln_tensor **buf, const dims *d, int64_t n,
                               int64_t k, int64_t w) {
-    const int64_t pnb = n > 1 ? (d->B + n - 1) / n : d->B;
-    int64_t shape[2] = {n, k * pnb * w};
+    int64_t shape[2] = {n, k * slice_rows_max(d->B, n) * w};
     if (n > 1) shape[1] = (shape[1] + 15) / 16 * 16 + RNN_SLICE_GAP;
     return lu_buffer(ctx, buf, 2, shape);
 }
@@ -504,64 +507,59 @@ static void step_gemm(const dims *d, step_prod *g) {
 
 /* The forward's buffers for n slices. */
 static ln_status buffers(ln_ctx *ctx, rnn *r, const dims *d, int64_t n) {
-    int64_t h[3] = {d->T + 1, d->B, d->U}, xs[3] = {d->T, d->B, d->D};
-    const int64_t U = d->U, GT = d->G * d->T, GU = d->G * U;
+    const int64_t U = d->U, T = d->T, GT = d->G * T, GU = d->G * U;
     ln_status st;
-    if ((st = lu_buffer(ctx, &r->xt, 3, xs)) || (st = slice_buffer(ctx, &r->pre, d, n, GT, U)) ||
-        (st = slice_buffer(ctx, &r->gate, d, n, GT, U)) || (st = lu_buffer(ctx, &r->h, 3, h)))
+    if ((st = slice_buffer(ctx, &r->xt, d, n, T, d->D)) ||
+        (st = slice_buffer(ctx, &r->pre, d, n, GT, U)) ||
+        (st = slice_buffer(ctx, &r->gate, d, n, GT, U)) ||
+        (st = slice_buffer(ctx, &r->h, d, n, T + 1, U)) ||
+        (st = slice_buffer(ctx, &r->rprod, d, n, 1, GU)))
         return st;
-    if (r->cell == CELL_LSTM && ((st = slice_buffer(ctx, &r->c, d, n, d->T + 1, U)) ||
-                                 (st = slice_buffer(ctx, &r->tc, d, n, d->T + 1, U))))
+    if (r->cell == CELL_LSTM && ((st = slice_buffer(ctx, &r->c, d, n, T + 1, U)) ||
+                                 (st = slice_buffer(ctx, &r->tc, d, n, T + 1, U))))
         return st;
+    if (r->cell == CELL_GRU && (st = slice_buffer(ctx, &r->hp, d, n, T, U))) return st;
     int64_t bu[2] = {d->B, U};
-    if (r->cell == CELL_LSTM && (r->stateful || r->return_state) &&
-        (st = lu_buffer(ctx, &r->clast, 2, bu)))
-        return st;
-    if (r->cell == CELL_GRU && (st = lu_buffer(ctx, &r->hp, 3, h))) return st;
-    if ((st = slice_buffer(ctx, &r->rprod, d, n, 1, GU))) return st;
-    return slice_buffer(ctx, &r->xw, d, n, 1, GU);
+    if (r->stateful || r->return_state) {
+        if ((st = lu_buffer(ctx, &r->hlast, 2, bu))) return st;
+        if (r->cell == CELL_LSTM && (st = lu_buffer(ctx, &r->clast, 2, bu))) return st;
+    }
+    return LN_OK;
 }
 
 /* The step's products into the gates, the slice's rows: pre_g(s) +=
-** rprod's gate g for the first ng gates -- or, with xw (a slice's own
-** projection), pre_g(s) = xw_g + rprod_g, and xw_g alone for the others;
-** GRU's h gate with reset_after: rprod's part is hp(s). */
-LN_CLONES static void add_gates(rnn *r, const dims *d, int64_t s, int ng, const float *xw) {
+** rprod's gate g for the first ng gates; GRU's h gate with reset_after:
+** rprod's part is hp(s). */
+LN_CLONES static void add_gates(rnn *r, const dims *d, int64_t s, int ng) {
     const int64_t U = d->U, GU = d->G * U;
     const float *q = priv(r->rprod, d, 0, GU);
-    for (int g = 0; g < d->G; g++) {
-        const int to_hp = r->cell == CELL_GRU && g == 2 && g < ng;
-        float *p = at(r->pre, d, g, s), *hp = to_hp ? row_at(r->hp, d, s) : NULL;
+    for (int g = 0; g < ng; g++) {
+        const int to_hp = r->cell == CELL_GRU && g == 2;
+        float *p = at(r->pre, d, g, s), *hp = to_hp ? prow(r->hp, d, s) : NULL;
         for (int64_t b = 0; b < d->nb; b++) {
-            const float *qb = q + b * GU + g * U, *xb = xw ? xw + b * GU + g * U : NULL;
+            const float *qb = q + b * GU + g * U;
             float *pb = p + b * U;
-            if (to_hp) copy_floats(hp + b * U, qb, U);
-            if (to_hp || g >= ng) {
-                if (xb) copy_floats(pb, xb, U);
+            if (to_hp) {
+                copy_floats(hp + b * U, qb, U);
                 continue;
             }
-            if (xb) {
 #pragma omp simd
-                for (int64_t u = 0; u < U; u++) pb[u] = xb[u] + qb[u];
-            } else {
-#pragma omp simd
-                for (int64_t u = 0; u < U; u++) pb[u] += qb[u];
-            }
+            for (int64_t u = 0; u < U; u++) pb[u] += qb[u];
         }
     }
 }
 
-/* Step s: pre(s) += h(s) R (+ recurrent bias), activations, state update;
-** xw: the slice's x(s) W + b (NULL: pre(s) holds it already). */
-static void step_forward(rnn *r, const dims *d, const float *R,
-                         const float *brec, int64_t s, const float *xw) {
-    const int64_t U = d->U, BU = d->BU, G = d->G, NU = d->nb * U;
-    float *hs = row_at(r->h, d, s), *hn = hs + BU;
+/* Step s: pre(s) (the input's projection) += h(s) R (+ recurrent bias),
+** activations, state update. */
+static void step_forward(rnn *r, const dims *d, const float *R, const float *brec,
+                         int64_t s) {
+    const int64_t U = d->U, G = d->G, NU = d->nb * U;
+    float *hs = prow(r->h, d, s), *hn = prow(r->h, d, s + 1);
     const float *h0 = hs; /* h(s) as the state update reads it */
     if (r->hmasked) { /* Keras: the recurrent products read h(s) * mask; GRU's
                          update z h' + (1 - z) hh reads it too */
-        float *hm = row_at(r->hm, d, s);
-        pw(k_mul, NU, (pw_job){.a = hs, .b = row_at(r->hmask, d, 0), .o = hm});
+        float *hm = prow(r->hm, d, s);
+        pw(k_mul, NU, (pw_job){.a = hs, .b = row_of(r->hmask, d, U), .o = hm});
         hs = hm;
         if (r->cell == CELL_GRU) h0 = hm;
     }
@@ -573,8 +571,8 @@ static void step_forward(rnn *r, const dims *d, const float *R,
     step_prod gl = {.cols = ng * U, .k = U, .lda = U, .ldb = G * U, .ldc = G * U,
                     .a = hs, .b = R, .bias = brec, .c = priv(r->rprod, d, 0, G * U)};
     step_gemm(d, &gl);
-    add_gates(r, d, s, ng, xw);
-    float *hp = r->hp ? row_at(r->hp, d, s) : NULL;
+    add_gates(r, d, s, ng);
+    float *hp = r->hp ? prow(r->hp, d, s) : NULL;
     if (r->cell == CELL_SIMPLE) {
         ln_activation_forward(r->act, at(r->pre, d, 0, s), hn, d->nb, U);
         return;
@@ -627,14 +625,12 @@ static ln_status draw_mask(ln_ctx *ctx, ln_layer *l, ln_tensor **mask, int64_t r
     return LN_OK;
 }
 
-/* h(0): zeros, or a stateful layer's kept state; LSTM's c(0) the same
-** way, by each slice (keep_c). */
+/* Whether the forward starts from zeros or from a stateful layer's kept
+** states (keep_state; each slice copies its rows: first_states). */
 static ln_status initial_state(ln_ctx *ctx, rnn *r, const dims *d) {
-    float *h0 = ln_f32(r->h);
     const int lstm = r->cell == CELL_LSTM;
-    r->keep_c = 0;
+    r->keep_state = 0;
     if (!r->stateful || !r->state_batch) {
-        memset(h0, 0, (size_t)d->BU * sizeof *h0);
         if (!r->stateful) return LN_OK;
         int64_t bu[2] = {d->B, d->U};
         ln_status st = lu_buffer(ctx, &r->sh, 2, bu);
@@ -648,8 +644,7 @@ static ln_status initial_state(ln_ctx *ctx, rnn *r, const dims *d) {
                        "fit, evaluate and predict the same batch_size and a sample count "
                        "that is a multiple of it, or call reset_states() first)",
                        (long long)d->B, (long long)r->state_batch);
-    ln_copy(h0, ln_f32(r->sh), d->BU);
-    r->keep_c = lstm;
+    r->keep_state = 1;
     return LN_OK;
 }
 
@@ -688,8 +683,7 @@ static void carry_masked(rnn *r, const dims *d, int64_t s) {
     const float *m = ln_f32(r->tmask) + s * d->B + d->r0;
     for (int64_t bi = 0; bi < d->nb; bi++) {
         if (m[bi] != 0.0f) continue;
-        float *h = row_at(r->h, d, s) + bi * d->U;
-        copy_floats(h + d->BU, h, d->U);
+        copy_floats(prow(r->h, d, s + 1) + bi * d->U, prow(r->h, d, s) + bi * d->U, d->U);
         if (r->cell == CELL_LSTM)
             copy_floats(prow(r->c, d, s + 1) + bi * d->U, prow(r->c, d, s) + bi * d->U, d->U);
     }
@@ -697,24 +691,28 @@ static void carry_masked(rnn *r, const dims *d, int64_t s) {
 
 /* ---- row slices ---------------------------------------------------------------- */
 
-/* Inside a thread team the time loops run as one task per thread, each
-** over its own rows of the batch: no step waits for another thread (at 20
-** units a step's GEMMs take ~1 us, less than handing them out). Row i of
-** a GEMM does not depend on the other rows, nor an elementwise kernel's
-** element on the others, so the results are the same bits. Not when a
-** slice would have fewer than RNN_SLICE_ROWS rows (the GEMM's row tile),
-** nor when the recurrent kernel is larger than RNN_SLICE_MAX_R bytes: every
-** thread reads all of it at every step, from L3 at best. (Batch 32, 100
-** steps, team: slices over column blocks 1.28x at 128 units, 1.09-1.18x at
-** 256, 1.05-1.13x at 512 -- a 4 MiB kernel; docs/sequences.md.) */
-#define RNN_SLICE_ROWS 8
+/* A batch runs as row slices, each a task: the time loop over its own
+** rows (a sample's recurrence never reads another's) from the input copy
+** to the output, and back to dx and the slice's own weight gradients,
+** summed in slice order afterwards (grad_parts). A thread team runs the
+** slices side by side, each thread's data staying with its core (the
+** weight gradients over all rows had each thread read every other row: on
+** a 2-vCPU VM with distant vCPUs the loops that followed ran up to 1.6x
+** slower, the lines taken back one by one). The slices depend on the batch
+** alone -- one per RNN_SLICE_ROWS rows, at most RNN_MAX_SLICES -- so every
+** result is the same for any thread count; one thread runs them one after
+** the other (2 slices of 16 rows cost what one loop over 32 does). A
+** recurrent kernel over RNN_SLICE_MAX_R bytes makes one slice, whose step
+** GEMMs a team cuts into column blocks instead: every slice would read all
+** of it at every step, from L3 at best (batch 32, 100 steps, team: slices
+** over column blocks 1.28x at 128 units, 1.09-1.18x at 256, 1.05-1.13x at
+** 512 -- a 4 MiB kernel; docs/sequences.md). */
 #define RNN_SLICE_MAX_R (8 << 20)
 
 static int64_t rnn_slices(const dims *d) {
-    int64_t n = ln_parallel_threads();
-    if (n > d->B / RNN_SLICE_ROWS) n = d->B / RNN_SLICE_ROWS;
-    if ((double)d->U * (double)(d->G * d->U) * sizeof(float) > RNN_SLICE_MAX_R) n = 1;
-    return n > 1 ? n : 1;
+    if ((double)d->U * (double)(d->G * d->U) * sizeof(float) > RNN_SLICE_MAX_R) return 1;
+    int64_t n = d->B / RNN_SLICE_ROWS;
+    return n < 1 ? 1 : n > RNN_MAX_SLICES ? RNN_MAX_SLICES : n;
 }
 
 /* Slice t of n of the batch d, with its part of the workspaces ws
@@ -724,23 +722,19 @@ static dims slice_of(const dims *d, int64_t t, int64_t n, float *ws, size_t per)
     s.r0 = d->B * t / n;
     s.nb = d->B * (t + 1) / n - s.r0;
     s.ps = t;
-    s.pnb = n > 1 ? (d->B + n - 1) / n : d->B;
     s.ws = ws ? ws + per * (size_t)t : NULL;
     s.ws_floats = ws ? per : 0;
     return s;
 }
 
-/* Floats of GEMM workspace a slice's steps need (16-float aligned): the
-** largest of h R, dh' = dall R^T, the input projection and dx = dall W^T
-** (R^T and W^T stored: no product is transposed; GRU's smaller ones fit);
-** 0 below the row count from which ln_gemm packs B. */
+/* Floats of GEMM workspace a slice's step products need (16-float
+** aligned): the larger of h R and dh' = dall R^T (R^T stored: neither is
+** transposed; GRU's smaller ones fit); 0 below the row count from which
+** ln_gemm packs B. The products over all steps use ln_gemm's own. */
 static size_t slice_ws_floats(const dims *d, int64_t n) {
-    const int64_t rows = (d->B + n - 1) / n, GU = d->G * d->U;
-    size_t w[4] = {ln_gemm_ws_floats(0, 0, rows, GU, d->U),
-                   ln_gemm_ws_floats(0, 0, rows, d->U, GU),
-                   ln_gemm_ws_floats(0, 0, rows, GU, d->D),
-                   ln_gemm_ws_floats(0, 0, rows, d->D, GU)}, m = 0;
-    for (int i = 0; i < 4; i++) m = w[i] > m ? w[i] : m;
+    const int64_t rows = slice_rows_max(d->B, n), GU = d->G * d->U;
+    size_t a = ln_gemm_ws_floats(0, 0, rows, GU, d->U),
+           b = ln_gemm_ws_floats(0, 0, rows, d->U, GU), m = a > b ? a : b;
     return m ? ((m + 15) & ~(size_t)15) + RNN_SLICE_GAP : 0;
 }
 
@@ -752,10 +746,7 @@ static ln_status slice_buffers(ln_ctx *ctx, rnn *r, const dims *d, int64_t n,
     return *per ? lu_buffer(ctx, &r->gws, 1, &len) : LN_OK;
 }
 
-/* The task of a time loop: the whole loop over slice t's rows. With
-** more than one slice each also copies its rows in and out and projects
-** them, so that a row's data stays with one core from the input to the
-** output (and from dy to dx). */
+/* The task of slice t: forward or backward over its rows. */
 typedef struct loop_job {
     rnn *r;
     const dims *d;
@@ -764,6 +755,8 @@ typedef struct loop_job {
     const float *x, *W, *b, *R, *brec; /* backward: W^T and R^T */
     const float *dy, *dhT, *dcT; /* backward: the output's and final states' gradients */
     float *out; /* forward: the output; backward: dx (NULL: none) */
+    ln_layer *l; /* backward: the weight gradients wanted (grad_list) */
+    unsigned flags;
 } loop_job;
 
 /* 64-byte aligned start of the slice workspaces. */
@@ -772,71 +765,70 @@ static float *gws_base(const rnn *r) {
     return (float *)((p + 63) & ~(uintptr_t)63);
 }
 
-/* Step s of the input, the slice's rows, into xt (time-major, processing
-** order, dropout applied). */
-static void input_rows(rnn *r, const dims *d, const float *xs, int64_t s) {
-    float *xt = ln_f32(r->xt);
-    for (int64_t bi = d->r0; bi < d->r0 + d->nb; bi++) {
-        float *dst = xt + (s * d->B + bi) * d->D;
-        copy_floats(dst, xs + (bi * d->T + src_step(r, d, s)) * d->D, d->D);
-        if (r->xmasked) {
-            const float *m = ln_f32(r->xmask) + bi * d->D;
-            for (int64_t k = 0; k < d->D; k++) dst[k] *= m[k];
+/* The slice's rows of the input, every step, into xt (time-major,
+** processing order, dropout applied). */
+static void input_rows(rnn *r, const dims *d, const float *xs) {
+    for (int64_t s = 0; s < d->T; s++)
+        for (int64_t b = 0; b < d->nb; b++) {
+            const int64_t bi = d->r0 + b;
+            float *dst = priv(r->xt, d, s, d->D) + b * d->D;
+            copy_floats(dst, xs + (bi * d->T + src_step(r, d, s)) * d->D, d->D);
+            if (r->xmasked) {
+                const float *m = ln_f32(r->xmask) + bi * d->D;
+                for (int64_t k = 0; k < d->D; k++) dst[k] *= m[k];
+            }
         }
-    }
 }
 
-/* xw = x(s) W + b over the slice's rows, all gates in one product: the
-** rows of the projection of all steps at once (rnn_run), the same bits.
-** Returns the slice's first row. */
-static const float *project_rows(rnn *r, const dims *d, const float *W, const float *b,
-                                 int64_t s) {
-    const int64_t GU = d->G * d->U;
-    float *xw = ln_f32(r->xw) + d->r0 * GU;
-    step_prod gp = {.cols = GU, .k = d->D, .lda = d->D, .ldb = GU, .ldc = GU,
-                    .a = ln_f32(r->xt) + (s * d->B + d->r0) * d->D, .b = W, .bias = b,
-                    .c = xw};
-    step_gemm(d, &gp);
-    return xw;
+/* The slice's projection of the input for all steps, pre_g = x W_g + b_g:
+** one product per gate (tasks: a team takes them when one slice runs). */
+static void project(rnn *r, const dims *d, const float *W, const float *b) {
+    const int64_t U = d->U, GU = d->G * U;
+    big_gemm proj[4];
+    for (int g = 0; g < d->G; g++)
+        proj[g] = (big_gemm){0, 0, d->T * d->nb, U, d->D, d->D, GU, U, priv(r->xt, d, 0, d->D),
+                             W + g * U, at(r->pre, d, g, 0),
+                             b ? b + g * U : NULL};
+    ln_parallel_tasks(d->G, big_task, proj);
 }
 
 /* The slice's rows of the output: h(T), or h(1..T) batch-major. */
 static void output_rows(const rnn *r, const dims *d, float *out) {
-    const float *h = ln_f32(r->h);
     if (!r->return_sequences) {
-        memcpy(out + d->r0 * d->U, h + d->T * d->BU + d->r0 * d->U,
-               (size_t)(d->nb * d->U) * sizeof *out);
+        memcpy(out + d->r0 * d->U, prow(r->h, d, d->T), (size_t)(d->nb * d->U) * sizeof *out);
         return;
     }
-    for (int64_t bi = d->r0; bi < d->r0 + d->nb; bi++)
+    for (int64_t b = 0; b < d->nb; b++)
         for (int64_t s = 0; s < d->T; s++)
-            copy_floats(out + (bi * d->T + s) * d->U, h + (s + 1) * d->BU + bi * d->U, d->U);
+            copy_floats(out + ((d->r0 + b) * d->T + s) * d->U, prow(r->h, d, s + 1) + b * d->U,
+                        d->U);
 }
 
-/* LSTM's c(0) of the slice's rows: zeros or the kept state. */
-static void first_c(const rnn *r, const dims *d) {
-    float *c0 = prow(r->c, d, 0);
-    if (r->keep_c) ln_copy(c0, ln_f32(r->sc) + d->r0 * d->U, d->nb * d->U);
-    else memset(c0, 0, (size_t)(d->nb * d->U) * sizeof *c0);
+/* h(0) and LSTM's c(0) of the slice's rows: zeros or the kept states. */
+static void first_states(const rnn *r, const dims *d) {
+    const size_t bytes = (size_t)(d->nb * d->U) * sizeof(float);
+    if (r->keep_state) memcpy(prow(r->h, d, 0), row_of(r->sh, d, d->U), bytes);
+    else memset(prow(r->h, d, 0), 0, bytes);
+    if (!r->c) return;
+    if (r->keep_state) memcpy(prow(r->c, d, 0), row_of(r->sc, d, d->U), bytes);
+    else memset(prow(r->c, d, 0), 0, bytes);
 }
 
 static void forward_task(void *arg, int64_t t) {
     const loop_job *j = arg;
     rnn *r = j->r;
     dims d = slice_of(j->d, t, j->n, j->per ? gws_base(r) : NULL, j->per);
-    if (r->c) first_c(r, &d);
+    first_states(r, &d);
+    input_rows(r, &d, j->x);
+    project(r, &d, j->W, j->b);
     for (int64_t s = 0; s < d.T; s++) {
-        const float *xw = NULL;
-        if (j->n > 1) {
-            input_rows(r, &d, j->x, s);
-            xw = project_rows(r, &d, j->W, j->b, s);
-        }
-        step_forward(r, &d, j->R, j->brec, s, xw);
+        step_forward(r, &d, j->R, j->brec, s);
         if (r->stepmasked) carry_masked(r, &d, s);
     }
     output_rows(r, &d, j->out);
-    if (r->c && r->clast)
-        ln_copy(ln_f32(r->clast) + d.r0 * d.U, prow(r->c, &d, d.T), d.nb * d.U);
+    const size_t bytes = (size_t)(d.nb * d.U) * sizeof(float);
+    if (r->hlast) memcpy(row_of(r->hlast, &d, d.U), prow(r->h, &d, d.T), bytes);
+    if (r->clast) memcpy(row_of(r->clast, &d, d.U), prow(r->c, &d, d.T), bytes);
 }
 
 static ln_status rnn_run(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x, float *out,
@@ -849,32 +841,21 @@ static ln_status rnn_run(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x, f
     r->xmasked = (flags & LN_TRAINING) && r->dropout > 0;
     r->hmasked = (flags & LN_TRAINING) && r->rdropout > 0;
     if (r->xmasked && (st = draw_mask(ctx, l, &r->xmask, d.B, d.D, r->dropout))) return st;
-    if (r->hmasked) {
-        int64_t tbu[3] = {d.T, d.B, d.U};
-        if ((st = draw_mask(ctx, l, &r->hmask, d.B, d.U, r->rdropout)) ||
-            (st = lu_buffer(ctx, &r->hm, 3, tbu)))
-            return st;
-    }
+    if (r->hmasked && ((st = draw_mask(ctx, l, &r->hmask, d.B, d.U, r->rdropout)) ||
+                       (st = slice_buffer(ctx, &r->hm, &d, n, d.T, d.U))))
+        return st;
     const float *W = ln_f32(ln_layer_weight(l, r->kernel));
     const float *R = ln_f32(ln_layer_weight(l, r->rkernel));
     const float *b = r->bias >= 0 ? ln_f32(ln_layer_weight(l, r->bias)) : NULL;
     const float *brec = b && r->cell == CELL_GRU && r->reset_after ? b + d.G * d.U : NULL;
-    loop_job lj = {r, &d, n, 0, ln_f32(x), W, b, R, brec, NULL, NULL, NULL, out};
-    if (n == 1) { /* the input of all steps, then its projection by gate */
-        for (int64_t s = 0; s < d.T; s++) input_rows(r, &d, lj.x, s);
-        big_gemm proj[4];
-        for (int g = 0; g < d.G; g++)
-            proj[g] = (big_gemm){0, 0, d.T * d.B, d.U, d.D, d.D, d.G * d.U, d.U,
-                                 ln_f32(r->xt), W + g * d.U, at(r->pre, &d, g, 0),
-                                 b ? b + g * d.U : NULL};
-        ln_parallel_tasks(d.G, big_task, proj);
-    }
-    if ((st = initial_state(ctx, r, &d)) || (st = slice_buffers(ctx, r, &d, lj.n, &lj.per)))
+    loop_job lj = {r, &d, n, 0, ln_f32(x), W, b, R, brec, NULL, NULL, NULL, out, l, flags};
+    if ((st = initial_state(ctx, r, &d)) || (st = slice_buffers(ctx, r, &d, n, &lj.per)))
         return st;
-    ln_parallel_tasks(lj.n, forward_task, &lj);
+    ln_parallel_tasks(n, forward_task, &lj);
     if (r->stateful) { /* Keras: the next batch starts where this one ended */
-        ln_copy(ln_f32(r->sh), ln_f32(r->h) + d.T * d.BU, d.BU);
-        if (r->c) ln_copy(ln_f32(r->sc), ln_f32(r->clast), d.BU);
+        const int64_t BU = d.B * d.U;
+        ln_copy(ln_f32(r->sh), ln_f32(r->hlast), BU);
+        if (r->c) ln_copy(ln_f32(r->sc), ln_f32(r->clast), BU);
         r->state_batch = d.B;
     }
     return LN_OK;
@@ -885,8 +866,8 @@ static ln_status rnn_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x
     rnn *r = ln_layer_state(l);
     ln_status st = rnn_run(ctx, l, r, x[0], ln_f32(y[0]), ln_layer_input_mask(l), flags);
     if (st || !r->return_state) return st;
-    int64_t T = x[0]->shape[1], BU = x[0]->shape[0] * r->units;
-    ln_copy(ln_f32(y[1]), ln_f32(r->h) + T * BU, BU); /* the final states */
+    const int64_t BU = x[0]->shape[0] * r->units;
+    ln_copy(ln_f32(y[1]), ln_f32(r->hlast), BU); /* the final states */
     if (r->cell == CELL_LSTM) ln_copy(ln_f32(y[2]), ln_f32(r->clast), BU);
     return LN_OK;
 }
@@ -919,7 +900,7 @@ static float *dgate(const rnn *r, const dims *d, int64_t g) {
 ** operand of dh', dx and the weight gradients). Returns the first row. */
 static float *gather_gates(rnn *r, const dims *d, int64_t s) {
     const int64_t U = d->U, GU = d->G * U;
-    float *da = ln_f32(r->dall) + (s * d->B + d->r0) * GU;
+    float *da = priv(r->dall, d, s, GU);
     for (int64_t g = 0; g < d->G; g++) {
         const float *src = dgate(r, d, g);
         for (int64_t b = 0; b < d->nb; b++)
@@ -933,11 +914,11 @@ static float *gather_gates(rnn *r, const dims *d, int64_t s) {
 ** recurrence. */
 static void step_backward(rnn *r, const dims *d, const float *RT, int64_t s,
                           const float *dh, float *dhn) {
-    const int64_t U = d->U, BU = d->BU, G = d->G, NB = d->nb, NU = NB * U;
-    const float *hs = row_at(r->h, d, s);
-    const float *hr = r->hmasked ? row_at(r->hm, d, s) : hs; /* as GRU read it */
+    const int64_t U = d->U, G = d->G, NB = d->nb, NU = NB * U;
+    const float *hs = prow(r->h, d, s);
+    const float *hr = r->hmasked ? prow(r->hm, d, s) : hs; /* as GRU read it */
     if (r->cell == CELL_SIMPLE) {
-        ln_activation_backward(r->act, at(r->pre, d, 0, s), hs + BU, dh,
+        ln_activation_backward(r->act, at(r->pre, d, 0, s), prow(r->h, d, s + 1), dh,
                                dgate(r, d, 0), NB, U);
     } else if (r->cell == CELL_LSTM) {
         const float *cs = prow(r->c, d, s), *tc = prow(r->tc, d, s);
@@ -956,14 +937,14 @@ static void step_backward(rnn *r, const dims *d, const float *RT, int64_t s,
         }
     } else {
         float *dz = dgate(r, d, 0), *dr = dgate(r, d, 1);
-        float *dhh = dgate(r, d, 2), *hp = row_at(r->hp, d, s);
+        float *dhh = dgate(r, d, 2), *hp = prow(r->hp, d, s);
         const float *z = at(r->gate, d, 0, s), *rr = at(r->gate, d, 1, s);
         pw(k_gru_back, NU, (pw_job){.a = z, .b = hr, .c = at(r->gate, d, 2, s),
                                     .d = dh, .o = dz, .o2 = dhh, .o3 = dhn});
         ln_activation_backward(r->act, at(r->pre, d, 2, s), at(r->gate, d, 2, s),
                                dhh, dhh, NB, U);
         if (r->reset_after) {
-            float *dhp = row_at(r->dhp, d, s);
+            float *dhp = prow(r->dhp, d, s);
             pw(k_mul, NU, (pw_job){.a = dhh, .b = rr, .o = dhp});
             pw(k_mul, NU, (pw_job){.a = dhh, .b = hp, .o = dr});
         } else { /* d(r h') = dhh R_h^T */
@@ -986,48 +967,30 @@ static void step_backward(rnn *r, const dims *d, const float *RT, int64_t s,
     step_gemm(d, &gl);
     if (gru && r->reset_after) {
         step_prod g3 = {.cols = U, .k = U, .lda = U, .ldb = U, .ldc = U,
-                        .a = row_at(r->dhp, d, s), .b = RT + 2 * U * U, .c = dhn, .beta = 1.0f};
+                        .a = prow(r->dhp, d, s), .b = RT + 2 * U * U, .c = dhn, .beta = 1.0f};
         step_gemm(d, &g3);
     }
     if (r->hmasked) /* everything above is the gradient of h(s) * mask */
-        pw(k_mul, NU, (pw_job){.a = dhn, .b = row_at(r->hmask, d, 0), .o = dhn});
+        pw(k_mul, NU, (pw_job){.a = dhn, .b = row_of(r->hmask, d, U), .o = dhn});
 }
 
 /* The backward's buffers for n slices. */
 static ln_status back_buffers(ln_ctx *ctx, rnn *r, const dims *d, int64_t n) {
-    const int64_t U = d->U;
-    int64_t tbu[3] = {d->T, d->B, U}, tbg[3] = {d->T, d->B, d->G * U};
-    int64_t rts[2] = {d->G * U, U}, wts[2] = {d->G * U, d->D};
+    const int64_t U = d->U, GU = d->G * U, T = d->T;
+    int64_t rts[2] = {GU, U}, wts[2] = {GU, d->D};
     ln_status st;
-    if ((st = lu_buffer(ctx, &r->rt, 2, rts)) || (st = lu_buffer(ctx, &r->wt, 2, wts))) return st;
-    if ((st = slice_buffer(ctx, &r->dpre, d, n, d->G, U)) ||
-        (st = lu_buffer(ctx, &r->dall, 3, tbg)) || (st = slice_buffer(ctx, &r->dh, d, n, 1, U)) ||
+    if ((st = lu_buffer(ctx, &r->rt, 2, rts)) || (st = lu_buffer(ctx, &r->wt, 2, wts)) ||
+        (st = slice_buffer(ctx, &r->dpre, d, n, d->G, U)) ||
+        (st = slice_buffer(ctx, &r->dall, d, n, T, GU)) ||
+        (st = slice_buffer(ctx, &r->dh, d, n, 1, U)) ||
         (st = slice_buffer(ctx, &r->dh2, d, n, 1, U)) ||
         (st = slice_buffer(ctx, &r->dc, d, n, 1, U)) ||
         (st = slice_buffer(ctx, &r->tmp, d, n, 1, U)) ||
-        (st = slice_buffer(ctx, &r->dxt, d, n, d->T, d->D)))
+        (st = slice_buffer(ctx, &r->dxt, d, n, T, d->D)))
         return st;
-    if (r->cell == CELL_GRU && r->reset_after && (st = lu_buffer(ctx, &r->dhp, 3, tbu)))
+    if (r->cell == CELL_GRU && r->reset_after && (st = slice_buffer(ctx, &r->dhp, d, n, T, U)))
         return st;
     return LN_OK;
-}
-
-/* The bias gradients, column sums over all steps (tasks after the GEMMs):
-** task 0 every gate's input bias from dall, task 1 (GRU reset_after) the
-** recurrent h gate's from dhp -- its z and r are the input's. */
-typedef struct bias_job {
-    const rnn *r;
-    const dims *d;
-    float *db, *dbrec; /* input bias, recurrent bias (GRU reset_after) */
-} bias_job;
-
-static void bias_task(void *arg, int64_t t) {
-    const bias_job *j = arg;
-    const dims *d = j->d;
-    if (t == 0)
-        ln_sum_rows(j->db, ln_f32(j->r->dall), d->T * d->B, d->G * d->U, 0);
-    else
-        ln_sum_rows(j->dbrec + 2 * d->U, ln_f32(j->r->dhp), d->T * d->B, d->U, 0);
 }
 
 /* Before step s backward: keep the gradients of h(s+1) (and c(s+1)) of
@@ -1056,33 +1019,100 @@ static void pass_masked(rnn *r, const dims *d, int64_t s, float *dhn) {
         if (m[bi] != 0.0f) continue;
         copy_floats(dhn + bi * d->U, sv + bi * d->U, d->U);
         if (r->cell == CELL_LSTM) copy_floats(dc + bi * d->U, svc + bi * d->U, d->U);
-        memset(ln_f32(r->dall) + (s * d->B + d->r0 + bi) * d->G * d->U, 0, row * (size_t)d->G);
+        memset(priv(r->dall, d, s, d->G * d->U) + bi * d->G * d->U, 0, row * (size_t)d->G);
         if (r->dhp && r->cell == CELL_GRU && r->reset_after)
-            memset(row_at(r->dhp, d, s) + bi * d->U, 0, row);
+            memset(prow(r->dhp, d, s) + bi * d->U, 0, row);
     }
 }
 
-/* dx(s) = dall(s) W^T (every gate in one product; WT = W^T) over the slice's rows:
-** the rows of the product over all steps at once (rnn_back), the same bits. */
-static void dx_step_rows(rnn *r, const dims *d, const float *WT, int64_t s) {
-    const int64_t GU = d->G * d->U;
-    step_prod gl = {.cols = d->D, .k = GU, .lda = GU, .ldb = d->D, .ldc = d->D,
-                    .a = ln_f32(r->dall) + (s * d->B + d->r0) * GU, .b = WT,
-                    .c = priv(r->dxt, d, s, d->D)};
-    step_gemm(d, &gl);
-}
-
-/* The slice's rows of dx (batch-major, input order, dropout applied). */
-static void dx_rows(const rnn *r, const dims *d, float *dx) {
+/* The slice's rows of dx, every step (batch-major, input order, dropout
+** applied): dx = dall W^T, one product over the slice's steps (WT = W^T). */
+static void dx_rows(const rnn *r, const dims *d, const float *WT, float *dx) {
+    const int64_t D = d->D, GU = d->G * d->U;
+    step_prod gl = {.m = d->T * d->nb, .cols = D, .k = GU, .lda = GU, .ldb = D, .ldc = D,
+                    .a = priv(r->dall, d, 0, GU), .b = WT, .c = priv(r->dxt, d, 0, D)};
+    gemm_run(&gl);
     for (int64_t s = 0; s < d->T; s++)
-        for (int64_t bi = d->r0; bi < d->r0 + d->nb; bi++) {
-            float *dst = dx + (bi * d->T + src_step(r, d, s)) * d->D;
-            copy_floats(dst, priv(r->dxt, d, s, d->D) + (bi - d->r0) * d->D, d->D);
+        for (int64_t b = 0; b < d->nb; b++) {
+            const int64_t bi = d->r0 + b;
+            float *dst = dx + (bi * d->T + src_step(r, d, s)) * D;
+            copy_floats(dst, priv(r->dxt, d, s, D) + b * D, D);
             if (r->xmasked) {
-                const float *m = ln_f32(r->xmask) + bi * d->D;
-                for (int64_t k = 0; k < d->D; k++) dst[k] *= m[k];
+                const float *m = ln_f32(r->xmask) + bi * D;
+                for (int64_t k = 0; k < D; k++) dst[k] *= m[k];
             }
         }
+}
+
+/* The weight gradients a backward writes: the kernel's, the recurrent
+** kernel's and the bias's (NULL when not wanted), and their sizes. With
+** more than one slice each slice writes its own in its region of
+** r->part at the same offsets (0, nw, nw + nr), summed by sum_parts. */
+typedef struct grad_list {
+    float *w, *rk, *b;
+    int64_t nw, nr, nb;
+} grad_list;
+
+static grad_list grads_of(const rnn *r, ln_layer *l, unsigned flags) {
+    grad_list g = {0};
+    if (!(flags & LN_NEED_DW)) return g;
+    if (ln_layer_trains(l, r->kernel)) {
+        const ln_tensor *t = ln_layer_grad(l, r->kernel);
+        g.w = ln_f32(t), g.nw = t->numel;
+    }
+    if (ln_layer_trains(l, r->rkernel)) {
+        const ln_tensor *t = ln_layer_grad(l, r->rkernel);
+        g.rk = ln_f32(t), g.nr = t->numel;
+    }
+    if (r->bias >= 0 && ln_layer_trains(l, r->bias)) {
+        const ln_tensor *t = ln_layer_grad(l, r->bias);
+        g.b = ln_f32(t), g.nb = t->numel;
+    }
+    return g;
+}
+
+/* Where slice d writes its weight gradients: the layer's own for one
+** slice, else its region of r->part. */
+static grad_list grads_at(const rnn *r, const dims *d, int64_t n, grad_list g) {
+    if (n == 1) return g;
+    float *p = ln_f32(r->part) + d->ps * r->part->shape[1];
+    if (g.w) g.w = p;
+    if (g.rk) g.rk = p + g.nw;
+    if (g.b) g.b = p + g.nw + g.nr;
+    return g;
+}
+
+/* The weight gradients over the slice's rows, every step: every gate in
+** one product per weight (wide enough to fill the vectors: 80 columns at
+** 20 units), each cut in two column halves when one slice runs on a team;
+** the bias's the column sums of dall (and of dhp: GRU's recurrent h bias;
+** its z and r are the input's). */
+static void slice_grads(const rnn *r, const dims *d, grad_list g) {
+    const int64_t U = d->U, G = d->G, GU = G * U, K = d->T * d->nb;
+    const float *hh = priv(r->hmasked ? r->hm : r->h, d, 0, U), *da = priv(r->dall, d, 0, GU);
+    const int gru = r->cell == CELL_GRU;
+    big_gemm gg[8];
+    int n = 0;
+    if (g.w)
+        add_halves(gg, &n, (big_gemm){1, 0, d->D, GU, K, d->D, GU, GU, priv(r->xt, d, 0, d->D),
+                                      da, g.w, NULL});
+    if (g.rk) { /* GRU's h gate reads r h' (hp) or, with reset_after, dhp */
+        add_halves(gg, &n, (big_gemm){1, 0, U, (gru ? 2 : G) * U, K, U, GU, GU, hh, da, g.rk,
+                                      NULL});
+        if (gru && r->reset_after)
+            add_halves(gg, &n, (big_gemm){1, 0, U, U, K, U, U, GU, hh, priv(r->dhp, d, 0, U),
+                                          g.rk + 2 * U, NULL});
+        else if (gru)
+            add_halves(gg, &n, (big_gemm){1, 0, U, U, K, U, GU, GU, priv(r->hp, d, 0, U),
+                                          da + 2 * U, g.rk + 2 * U, NULL});
+    }
+    ln_parallel_tasks(n, big_task, gg);
+    if (!g.b) return;
+    ln_sum_rows(g.b, da, K, GU, 0);
+    if (gru && r->reset_after) { /* [2][G * U]: row 1 the recurrent bias */
+        memcpy(g.b + GU, g.b, (size_t)(2 * U) * sizeof *g.b);
+        ln_sum_rows(g.b + GU + 2 * U, priv(r->dhp, d, 0, U), K, U, 0);
+    }
 }
 
 static void backward_task(void *arg, int64_t t) {
@@ -1101,11 +1131,35 @@ static void backward_task(void *arg, int64_t t) {
         if (r->stepmasked) save_masked(r, &d, s, dh);
         step_backward(r, &d, j->R, s, dh, dhn);
         if (r->stepmasked) pass_masked(r, &d, s, dhn);
-        if (j->n > 1 && j->out) dx_step_rows(r, &d, j->W, s);
         float *tp = dh;
         dh = dhn, dhn = tp;
     }
-    if (j->n > 1 && j->out) dx_rows(r, &d, j->out);
+    if (j->out) dx_rows(r, &d, j->W, j->out);
+    slice_grads(r, &d, grads_at(r, &d, j->n, grads_of(r, j->l, j->flags)));
+}
+
+/* grad = the slices' parts added in slice order (elements [lo, hi)). */
+typedef struct parts_job {
+    const float *part;
+    int64_t stride, n;
+    float *out;
+} parts_job;
+
+LN_CLONES static void k_sum_parts(void *arg, int64_t lo, int64_t hi) {
+    const parts_job *j = arg;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) j->out[i] = j->part[i];
+    for (int64_t t = 1; t < j->n; t++) {
+        const float *p = j->part + t * j->stride;
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) j->out[i] += p[i];
+    }
+}
+
+static void sum_parts(const rnn *r, int64_t n, float *grad, int64_t off, int64_t len) {
+    if (!grad) return;
+    parts_job j = {ln_f32(r->part) + off, r->part->shape[1], n, grad};
+    ln_parallel_for(len, k_sum_parts, &j);
 }
 
 /* Backward of r's last forward: dy like its output, dhT and dcT (NULL:
@@ -1114,10 +1168,14 @@ static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
                           const float *dy, const float *dhT, const float *dcT, float *dx,
                           unsigned flags) {
     dims d = dims_of(r, x);
-    const int64_t slices = r->nslices;
-    ln_status st = back_buffers(ctx, r, &d, slices);
+    const int64_t n = r->nslices, U = d.U, G = d.G;
+    ln_status st = back_buffers(ctx, r, &d, n);
     if (st) return st;
-    const int64_t U = d.U, G = d.G, TB = d.T * d.B;
+    const grad_list g = grads_of(r, l, flags);
+    if (n > 1) {
+        int64_t len = g.nw + g.nr + g.nb, shape[2] = {n, len + RNN_SLICE_GAP};
+        if ((st = lu_buffer(ctx, &r->part, 2, shape))) return st;
+    }
     const float *W = ln_f32(ln_layer_weight(l, r->kernel));
     const float *R = ln_f32(ln_layer_weight(l, r->rkernel));
     float *RT = ln_f32(r->rt), *WT = ln_f32(r->wt);
@@ -1125,43 +1183,14 @@ static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
         for (int64_t k = 0; k < G * U; k++) RT[k * U + u] = R[u * G * U + k];
     for (int64_t i = 0; i < d.D; i++)
         for (int64_t k = 0; k < G * U; k++) WT[k * d.D + i] = W[i * G * U + k];
-    loop_job lj = {r, &d, slices, 0, NULL, WT, NULL, RT, NULL, dy, dhT, dcT, dx};
-    if ((st = slice_buffers(ctx, r, &d, lj.n, &lj.per))) return st;
-    ln_parallel_tasks(lj.n, backward_task, &lj);
-    /* weight gradients over all steps: every gate in one product (wide
-    ** enough to fill the vectors: 80 columns at 20 units), each product
-    ** cut in two column halves for the team */
-    big_gemm gg[8];
-    int n = 0;
-    const float *hh = ln_f32(r->hmasked ? r->hm : r->h), *da = ln_f32(r->dall);
-    if ((flags & LN_NEED_DW) && ln_layer_trains(l, r->kernel))
-        add_halves(gg, &n, (big_gemm){1, 0, d.D, G * U, TB, d.D, G * U, G * U, ln_f32(r->xt),
-                                      da, ln_f32(ln_layer_grad(l, r->kernel)), NULL});
-    if ((flags & LN_NEED_DW) && ln_layer_trains(l, r->rkernel)) {
-        float *dR = ln_f32(ln_layer_grad(l, r->rkernel));
-        const int gru = r->cell == CELL_GRU; /* its h gate reads r h' or dhp */
-        add_halves(gg, &n, (big_gemm){1, 0, U, (gru ? 2 : G) * U, TB, U, G * U, G * U, hh, da,
-                                      dR, NULL});
-        if (gru && r->reset_after)
-            add_halves(gg, &n, (big_gemm){1, 0, U, U, TB, U, U, G * U, hh, ln_f32(r->dhp),
-                                          dR + 2 * U, NULL});
-        else if (gru)
-            add_halves(gg, &n, (big_gemm){1, 0, U, U, TB, U, G * U, G * U, ln_f32(r->hp),
-                                          da + 2 * U, dR + 2 * U, NULL});
+    loop_job lj = {r, &d, n, 0, NULL, WT, NULL, RT, NULL, dy, dhT, dcT, dx, l, flags};
+    if ((st = slice_buffers(ctx, r, &d, n, &lj.per))) return st;
+    ln_parallel_tasks(n, backward_task, &lj);
+    if (n > 1) {
+        sum_parts(r, n, g.w, 0, g.nw);
+        sum_parts(r, n, g.rk, g.nw, g.nr);
+        sum_parts(r, n, g.b, g.nw + g.nr, g.nb);
     }
-    ln_parallel_tasks(n, big_task, gg);
-    if ((flags & LN_NEED_DW) && r->bias >= 0 && ln_layer_trains(l, r->bias)) {
-        float *db = ln_f32(ln_layer_grad(l, r->bias));
-        int two = r->cell == CELL_GRU && r->reset_after;
-        bias_job bj = {r, &d, db, two ? db + G * U : NULL};
-        ln_parallel_tasks(two ? 2 : 1, bias_task, &bj);
-        if (two) memcpy(bj.dbrec, db, (size_t)(2 * U) * sizeof *db);
-    }
-    if (!dx || lj.n > 1) return LN_OK; /* the slices made dx */
-    step_prod gl = {.m = TB, .cols = d.D, .k = G * U, .lda = G * U, .ldb = d.D, .ldc = d.D,
-                    .a = ln_f32(r->dall), .b = ln_f32(r->wt), .c = ln_f32(r->dxt)};
-    gemm_run(&gl);
-    dx_rows(r, &d, dx);
     return LN_OK;
 }
 
@@ -1182,7 +1211,7 @@ static void rnn_free(rnn *r) {
     ln_activation_free(r->ract);
     ln_tensor *bufs[] = {r->sh, r->sc, r->xmask, r->hmask, r->hm, r->xt, r->pre, r->gate, r->h, r->c, r->tc, r->hp, r->dpre,
                          r->dhp, r->dh, r->dh2, r->dc, r->tmp, r->dxt, r->tmask, r->msave, r->gws, r->clast,
-                         r->rprod, r->xw, r->dall, r->rt, r->wt};
+                         r->rprod, r->hlast, r->part, r->dall, r->rt, r->wt};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ln_tensor_release(bufs[i]);
 }
 

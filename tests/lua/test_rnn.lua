@@ -73,13 +73,15 @@ for _, kind in ipairs{"SimpleRNN", "LSTM", "GRU", "GRU_v1", "deep", "dropout", "
   end)
 end
 
--- The time loops on a thread team: each thread runs the steps over its own
--- rows of the batch (or, for a recurrent kernel over 8 MiB, the step GEMMs
--- are cut by columns). Forced onto the team, every case must give the bits
--- of one thread: masks (a masked step carries its states), dropout masks,
+-- A batch runs as row slices fixed by its size (one per 16 rows, at most
+-- 8), each slice's time loop and weight gradients over its own rows, the
+-- gradients added in slice order; a team runs the slices side by side (or,
+-- for a recurrent kernel over 8 MiB, one slice whose step GEMMs it cuts by
+-- columns). Forced onto the team, every case must give the bits of one
+-- thread: masks (a masked step carries its states), dropout masks,
 -- reset_after = false, go_backwards, stateful, Bidirectional, a batch of
--- 19 (slices of 9 and 10 rows, a slice boundary inside a cache line) and
--- a last batch of 5 (too few rows to cut).
+-- 35 (slices of 17 and 18 rows, a slice boundary inside a cache line) and
+-- a last batch of 5 (one slice).
 local function masked_x(n, steps, feat, seed)
   ln.random.seed(seed)
   local xs = ln.randn(n, steps, feat)
@@ -88,34 +90,37 @@ local function masked_x(n, steps, feat, seed)
 end
 
 local team_cases = {
-  {"LSTM with a mask, batch 19", 19, {10, 3}, function()
+  {"LSTM with a mask, batch 35", 35, {10, 3}, function()
     return {ln.layers.Masking{mask_value = 0, input_shape = {10, 3}},
             ln.layers.LSTM{16, return_sequences = true}, ln.layers.LSTM{8}}
   end},
-  {"GRU reset_after = false, dropout, go_backwards", 16, {10, 3}, function()
+  {"GRU reset_after = false, dropout, go_backwards", 32, {10, 3}, function()
     return {ln.layers.GRU{24, reset_after = false, dropout = 0.1, recurrent_dropout = 0.2,
                           go_backwards = true, return_sequences = true, input_shape = {10, 3}},
             ln.layers.GRU{8}}
   end},
-  {"GRU with a mask, batch 19", 19, {10, 3}, function()
+  {"GRU with a mask, batch 35", 35, {10, 3}, function()
     return {ln.layers.Masking{mask_value = 0, input_shape = {10, 3}}, ln.layers.GRU{16}}
   end},
-  {"SimpleRNN stateful", 16, {10, 3}, function()
+  {"SimpleRNN stateful", 32, {10, 3}, function()
     return {ln.layers.SimpleRNN{16, stateful = true, input_shape = {10, 3}}}
   end},
-  {"LSTM stateful (c carried by each slice)", 16, {10, 3}, function()
+  {"LSTM stateful (h and c carried by each slice)", 32, {10, 3}, function()
     return {ln.layers.LSTM{16, stateful = true, return_sequences = true, input_shape = {10, 3}},
             ln.layers.LSTM{8}}
   end},
-  {"Bidirectional(LSTM) with a mask", 19, {10, 3}, function()
+  {"Bidirectional(LSTM) with a mask", 35, {10, 3}, function()
     return {ln.layers.Masking{mask_value = 0, input_shape = {10, 3}},
             ln.layers.Bidirectional{ln.layers.LSTM{12}}}
   end},
-  {"LSTM and GRU with softsign (the cells in separate kernels), batch 19", 19, {10, 3}, function()
+  {"LSTM and GRU with softsign (the cells in separate kernels), batch 35", 35, {10, 3}, function()
     return {ln.layers.Masking{mask_value = 0, input_shape = {10, 3}},
             ln.layers.LSTM{16, activation = "softsign", return_sequences = true},
             ln.layers.GRU{12, activation = "softsign", return_sequences = true},
             ln.layers.LSTM{8, recurrent_activation = "hard_sigmoid"}}
+  end},
+  {"LSTM, batch 64 (four slices on two threads)", 64, {10, 3}, function()
+    return {ln.layers.LSTM{16, return_sequences = true, input_shape = {10, 3}}, ln.layers.GRU{8}}
   end},
   {"LSTM of 768 units (column blocks)", 32, {3, 3}, function()
     return {ln.layers.LSTM{768, input_shape = {3, 3}}}
@@ -163,8 +168,8 @@ T.test("on a thread team, LSTM return_state trained through h and c: the bits of
     local m = ln.Model{inputs = inp, outputs = {h, c}}
     m:compile{loss = "mse", optimizer = ln.optimizers.Adam{learning_rate = 0.01}}
     m:_get_net().c:set_threading(mode) -- a graph model's net is its .c
-    m:fit(xs, {th, tc}, {epochs = 2, batch_size = 16, verbose = 0, shuffle = false})
-    return m, m:predict(xs, {batch_size = 16})
+    m:fit(xs, {th, tc}, {epochs = 2, batch_size = 32, verbose = 0, shuffle = false})
+    return m, m:predict(xs, {batch_size = 32})
   end
   local m1, p1 = run(1, "serial")
   local m2, p2 = run(2, "team")
@@ -278,6 +283,20 @@ T.test("ln.testing.gradcheck passes every cell and Bidirectional", function()
     ln.layers.GRU{3, activation = "softsign"},
     ln.layers.GRU{3, reset_after = false, go_backwards = true},
     ln.layers.Bidirectional{ln.layers.LSTM{2}},
+  } do
+    local r = ln.testing.gradcheck(layer, xs, {raise = false})
+    T.ok(r.ok and r.checked > 40, layer.name .. ": " .. r.msg)
+  end
+end)
+
+-- A batch of 33 runs as two slices (17 and 16 rows): their weight
+-- gradients are added after the loops.
+T.test("ln.testing.gradcheck on a batch of two slices", function()
+  ln.random.seed(6)
+  local xs = ln.randn(33, 3, 2)
+  for _, layer in ipairs{
+    ln.layers.LSTM{2, return_sequences = true}, ln.layers.GRU{2},
+    ln.layers.GRU{2, reset_after = false}, ln.layers.SimpleRNN{2, go_backwards = true},
   } do
     local r = ln.testing.gradcheck(layer, xs, {raise = false})
     T.ok(r.ok and r.checked > 40, layer.name .. ": " .. r.msg)
