@@ -375,6 +375,7 @@ static inline void copy_floats(float *dst, const float *src, int64_t n) {
 #define RNN_COLS 32
 typedef struct step_prod {
     int64_t m, cols, k, lda, ldb, ldc, per;
+    int team; /* the team may take its column blocks (dims.team) */
     const float *a, *b, *bias;
     float *c;
     float beta;
@@ -402,7 +403,8 @@ static void gemm_task(void *arg, int64_t t) {
 static void gemm_run(step_prod *g) {
     g->per = g->cols;
     double flops = 2.0 * (double)g->m * (double)g->cols * (double)g->k;
-    if (ln_parallel_threads() > 1 && g->cols > RNN_COLS && flops >= RNN_TEAM_MIN_FLOPS)
+    if (g->team && ln_parallel_threads() > 1 && g->cols > RNN_COLS &&
+        flops >= RNN_TEAM_MIN_FLOPS)
         g->per = RNN_COLS;
     ln_parallel_tasks((g->cols + g->per - 1) / g->per, gemm_task, g);
 }
@@ -418,10 +420,10 @@ typedef struct big_gemm {
 } big_gemm;
 
 /* g as one task, or two of about half its columns (multiples of 16) when
-** a team runs: a column of C does not depend on the cut. */
-static void add_halves(big_gemm *list, int *n, big_gemm g) {
+** a team may take them: a column of C does not depend on the cut. */
+static void add_halves(big_gemm *list, int *n, big_gemm g, int team) {
     const int64_t half = (g.n / 2 + 15) / 16 * 16;
-    if (ln_parallel_threads() < 2 || half >= g.n) {
+    if (!team || ln_parallel_threads() < 2 || half >= g.n) {
         list[(*n)++] = g;
         return;
     }
@@ -442,16 +444,18 @@ static void big_task(void *arg, int64_t t) {
 /* ---- forward ------------------------------------------------------------------- */
 
 /* The sizes of a batch, and the rows [r0, r0 + nb) of slice ps (all of
-** them outside slices) with the slice's GEMM workspace (NULL: none). */
+** them outside slices) with the slice's GEMM workspace (NULL: none); team:
+** whether a thread team may share out the slice's products (slice_of). */
 typedef struct dims {
     int64_t B, T, D, U, G;
     int64_t r0, nb, ps;
+    int team;
     float *ws;
     size_t ws_floats;
 } dims;
 
 static dims dims_of(const rnn *r, const ln_tensor *x) {
-    dims d = {x->shape[0], x->shape[1], x->shape[2], r->units, r->gates, 0, 0, 0, NULL, 0};
+    dims d = {x->shape[0], x->shape[1], x->shape[2], r->units, r->gates, 0, 0, 0, 0, NULL, 0};
     d.nb = d.B;
     return d;
 }
@@ -500,6 +504,7 @@ static ln_status slice_buffer(ln_ctx *ctx, ln_tensor **buf, const dims *d, int64
 /* A step's GEMMs over the slice's rows, in its workspace. */
 static void step_gemm(const dims *d, step_prod *g) {
     g->m = d->nb;
+    g->team = d->team;
     g->ws = d->ws;
     g->ws_floats = d->ws_floats;
     gemm_run(g);
@@ -722,6 +727,12 @@ static dims slice_of(const dims *d, int64_t t, int64_t n, float *ws, size_t per)
     s.r0 = d->B * t / n;
     s.nb = d->B * (t + 1) / n - s.r0;
     s.ps = t;
+    /* One slice: the team may share out its products when a step's
+    ** recurrent product is worth cutting (a large kernel); else the
+    ** caller keeps them all -- a gate's projection made on the other
+    ** core would be read back at every step. */
+    s.team = n == 1 && 2.0 * (double)d->B * (double)(d->G * d->U) * (double)d->U >=
+                           RNN_TEAM_MIN_FLOPS;
     s.ws = ws ? ws + per * (size_t)t : NULL;
     s.ws_floats = ws ? per : 0;
     return s;
@@ -789,7 +800,8 @@ static void project(rnn *r, const dims *d, const float *W, const float *b) {
         proj[g] = (big_gemm){0, 0, d->T * d->nb, U, d->D, d->D, GU, U, priv(r->xt, d, 0, d->D),
                              W + g * U, at(r->pre, d, g, 0),
                              b ? b + g * U : NULL};
-    ln_parallel_tasks(d->G, big_task, proj);
+    if (d->team) ln_parallel_tasks(d->G, big_task, proj);
+    else for (int g = 0; g < d->G; g++) big_task(proj, g);
 }
 
 /* The slice's rows of the output: h(T), or h(1..T) batch-major. */
@@ -1030,7 +1042,8 @@ static void pass_masked(rnn *r, const dims *d, int64_t s, float *dhn) {
 static void dx_rows(const rnn *r, const dims *d, const float *WT, float *dx) {
     const int64_t D = d->D, GU = d->G * d->U;
     step_prod gl = {.m = d->T * d->nb, .cols = D, .k = GU, .lda = GU, .ldb = D, .ldc = D,
-                    .a = priv(r->dall, d, 0, GU), .b = WT, .c = priv(r->dxt, d, 0, D)};
+                    .team = d->team, .a = priv(r->dall, d, 0, GU), .b = WT,
+                    .c = priv(r->dxt, d, 0, D)};
     gemm_run(&gl);
     for (int64_t s = 0; s < d->T; s++)
         for (int64_t b = 0; b < d->nb; b++) {
@@ -1095,18 +1108,19 @@ static void slice_grads(const rnn *r, const dims *d, grad_list g) {
     int n = 0;
     if (g.w)
         add_halves(gg, &n, (big_gemm){1, 0, d->D, GU, K, d->D, GU, GU, priv(r->xt, d, 0, d->D),
-                                      da, g.w, NULL});
+                                      da, g.w, NULL}, d->team);
     if (g.rk) { /* GRU's h gate reads r h' (hp) or, with reset_after, dhp */
         add_halves(gg, &n, (big_gemm){1, 0, U, (gru ? 2 : G) * U, K, U, GU, GU, hh, da, g.rk,
-                                      NULL});
+                                      NULL}, d->team);
         if (gru && r->reset_after)
             add_halves(gg, &n, (big_gemm){1, 0, U, U, K, U, U, GU, hh, priv(r->dhp, d, 0, U),
-                                          g.rk + 2 * U, NULL});
+                                          g.rk + 2 * U, NULL}, d->team);
         else if (gru)
             add_halves(gg, &n, (big_gemm){1, 0, U, U, K, U, GU, GU, priv(r->hp, d, 0, U),
-                                          da + 2 * U, g.rk + 2 * U, NULL});
+                                          da + 2 * U, g.rk + 2 * U, NULL}, d->team);
     }
-    ln_parallel_tasks(n, big_task, gg);
+    if (d->team) ln_parallel_tasks(n, big_task, gg);
+    else for (int t = 0; t < n; t++) big_task(gg, t);
     if (!g.b) return;
     ln_sum_rows(g.b, da, K, GU, 0);
     if (gru && r->reset_after) { /* [2][G * U]: row 1 the recurrent bias */
