@@ -331,7 +331,13 @@ void ln_parallel_for_cost(int64_t n, int cost, ln_range_fn fn, void *arg) {
     /* chunks of about LN_PAR_CHUNK units of work (n and cost alone decide
     ** the cut, which elementwise results never depend on) */
     int64_t chunk = LN_PAR_CHUNK / cost;
-    range_job j = {fn, arg, n, chunk < 1024 ? 1024 : chunk, 1};
+    if (chunk < 1024) chunk = 1024;
+    if (n <= chunk) { /* one chunk: run_chunks would call fn so (an RNN step's
+                         blocks, most activations of a batch-32 layer) */
+        fn(arg, 0, n);
+        return;
+    }
+    range_job j = {fn, arg, n, chunk, 1};
     run_chunks(&j, n > INT64_MAX / cost ? INT64_MAX : n * cost, 16);
 }
 

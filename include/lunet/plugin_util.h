@@ -83,8 +83,7 @@ static inline void lu_act_run(ln_range_fn chunk, const void *state,
                               const float *x, const float *y, const float *dy,
                               float *out, int64_t n) {
     lu_act_job j = {state, x, y, dy, out};
-    if (n > 0 && n <= LN_PAR_CHUNK) chunk(&j, 0, n); /* one chunk, as ln_parallel_for would */
-    else ln_parallel_for(n, chunk, &j);
+    ln_parallel_for(n, chunk, &j);
 }
 
 /* ---- update rules with and without a weight regularizer ---------------------- */

@@ -103,7 +103,7 @@ typedef struct rnn {
     ln_tensor *dh, *dh2, *dc, *tmp; /* [B][U] */
     ln_tensor *dxt;  /* [T][B][D] */
     ln_tensor *dall; /* [T][B][G*U] those of every step, the gates side by side */
-    ln_tensor *part; /* [slices][...] each slice's weight gradients (grad_parts) */
+    ln_tensor *part; /* [slices][...] each slice's weight gradients (sum_parts) */
     ln_tensor *gws;  /* GEMM workspaces of the row slices (rnn_slices) */
     ln_tensor *rt, *wt; /* R^T [G*U][U] and W^T [G*U][D] for backward's products:
                            read in place, not packed again at every step */
@@ -345,12 +345,7 @@ LN_CLONES static void k_gru_back(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-/* A fused kernel over n elements: a step's blocks (a layer's width times a
-** slice's rows) are one chunk of ln_parallel_for, so it is called directly. */
-static void pw(ln_range_fn fn, int64_t n, pw_job j) {
-    if (n > 0 && n <= LN_PAR_CHUNK) fn(&j, 0, n);
-    else ln_parallel_for(n, fn, &j);
-}
+static void pw(ln_range_fn fn, int64_t n, pw_job j) { ln_parallel_for(n, fn, &j); }
 
 /* n floats from src to dst, inline: the rows copied at every step are a
 ** layer's width (20 floats in chapter 15), and a memcpy call per row took
@@ -699,7 +694,7 @@ static void carry_masked(rnn *r, const dims *d, int64_t s) {
 /* A batch runs as row slices, each a task: the time loop over its own
 ** rows (a sample's recurrence never reads another's) from the input copy
 ** to the output, and back to dx and the slice's own weight gradients,
-** summed in slice order afterwards (grad_parts). A thread team runs the
+** summed in slice order afterwards (sum_parts). A thread team runs the
 ** slices side by side, each thread's data staying with its core (the
 ** weight gradients over all rows had each thread read every other row: on
 ** a 2-vCPU VM with distant vCPUs the loops that followed ran up to 1.6x
@@ -1152,28 +1147,12 @@ static void backward_task(void *arg, int64_t t) {
     slice_grads(r, &d, grads_at(r, &d, j->n, grads_of(r, j->l, j->flags)));
 }
 
-/* grad = the slices' parts added in slice order (elements [lo, hi)). */
-typedef struct parts_job {
-    const float *part;
-    int64_t stride, n;
-    float *out;
-} parts_job;
-
-LN_CLONES static void k_sum_parts(void *arg, int64_t lo, int64_t hi) {
-    const parts_job *j = arg;
-#pragma omp simd
-    for (int64_t i = lo; i < hi; i++) j->out[i] = j->part[i];
-    for (int64_t t = 1; t < j->n; t++) {
-        const float *p = j->part + t * j->stride;
-#pragma omp simd
-        for (int64_t i = lo; i < hi; i++) j->out[i] += p[i];
-    }
-}
-
+/* grad = the n slices' parts at off added in slice order. */
 static void sum_parts(const rnn *r, int64_t n, float *grad, int64_t off, int64_t len) {
     if (!grad) return;
-    parts_job j = {ln_f32(r->part) + off, r->part->shape[1], n, grad};
-    ln_parallel_for(len, k_sum_parts, &j);
+    const float *p = ln_f32(r->part) + off;
+    ln_copy(grad, p, len);
+    for (int64_t t = 1; t < n; t++) ln_axpy(grad, 1.0f, p + t * r->part->shape[1], len);
 }
 
 /* Backward of r's last forward: dy like its output, dhT and dcT (NULL:
