@@ -60,13 +60,17 @@ typedef struct team {
     ** [front, back) are unclaimed; a claim is a compare-and-swap that also
     ** checks the tag, so a stale claim on a finished job fails. */
     _Alignas(64) _Atomic uint64_t word;
-    _Alignas(64) _Atomic int64_t done; /* tasks of the job finished */
+    /* tasks the other threads finished, counted over the region (never
+    ** reset: the publisher knows how many its jobs handed out, and a store
+    ** here would wait for the line the last worker counted into) */
+    _Alignas(64) _Atomic int64_t done;
     _Alignas(64) _Atomic int stop;
     _Atomic uint32_t seq;  /* futex word: bumped to wake sleeping workers */
     _Atomic int sleepers;  /* workers asleep (or about to be) on seq */
     _Atomic int woken;     /* a wake is on its way: no second syscall */
     team_slot slot[2]; /* fn and arg of jobs by tag parity */
     unsigned tag;      /* tag of the last job published */
+    int64_t counted;   /* done's value when the last job ended (publisher) */
     int nthreads;
 } team;
 
@@ -117,6 +121,7 @@ static void team_reset(team *t) {
     atomic_store_explicit(&t->sleepers, 0, memory_order_relaxed);
     atomic_store_explicit(&t->woken, 0, memory_order_relaxed);
     atomic_store_explicit(&t->done, 0, memory_order_relaxed);
+    t->counted = 0;
     atomic_store_explicit(&t->word, pack(t->tag, 0, 0), memory_order_release);
 }
 
@@ -189,28 +194,36 @@ void ln_parallel_tasks(int64_t ntasks, ln_task_fn fn, void *arg) {
         for (int64_t i = 0; i < ntasks; i++) fn(arg, i);
         return;
     }
-    /* Every task of the previous job is done (we waited for it), so no
-    ** worker still uses this slot or counts into `done`. */
+    /* Every task of the previous job is done and counted (we waited for
+    ** it), so no worker still uses this slot. Task 0 is this thread's
+    ** without a claim, and it runs before the wake-up check: the job word
+    ** is stored with release only, and the line the workers spin on moves
+    ** over while task 0 runs instead of before (a sequentially consistent
+    ** store waits for it: ~0.5 us with the vCPUs far apart). A sleeping
+    ** worker is thus woken one task late. */
     unsigned tag = (t->tag + 1u) & 0xffffu;
     t->tag = tag;
     t->slot[tag & 1u].fn = fn;
     t->slot[tag & 1u].arg = arg;
-    atomic_store_explicit(&t->done, 0, memory_order_relaxed);
-    atomic_store(&t->word, pack(tag, 0, ntasks)); /* seq_cst: see team_wake */
-    team_wake(t, 0);
-    int64_t mine = 0, task;
+    atomic_store_explicit(&t->word, pack(tag, 1, ntasks), memory_order_release);
     tl_in_task = 1;
+    fn(arg, 0);
+    atomic_thread_fence(memory_order_seq_cst); /* the word, then sleepers: see team_wake */
+    team_wake(t, 0);
+    int64_t mine = 1, task;
     while ((task = claim(t, tag, 0)) >= 0) {
         fn(arg, task);
         mine++;
     }
     tl_in_task = 0;
     /* Wait for the tasks the others took. */
+    const int64_t target = t->counted + (ntasks - mine);
     long idle = 0;
-    while (atomic_load_explicit(&t->done, memory_order_acquire) + mine < ntasks) {
+    while (atomic_load_explicit(&t->done, memory_order_acquire) < target) {
         if (++idle < SPINS_BEFORE_YIELD) cpu_relax();
         else sched_yield();
     }
+    t->counted = target;
 }
 
 /* ---- regions ------------------------------------------------------------ */

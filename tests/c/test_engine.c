@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -352,6 +353,44 @@ static ln_status team_body(void *arg) {
     return LN_OK;
 }
 
+/* Many short jobs in a row, some after a pause long enough for the other
+** threads to fall asleep: each job's tasks have all run, once, by the time
+** ln_parallel_tasks returns (the publisher counts the others' tasks over
+** the whole region, and wakes sleepers after its own first task). */
+typedef struct job_check {
+    _Atomic int hits[8];
+} job_check;
+
+static void job_task(void *arg, int64_t t) {
+    job_check *c = arg;
+    if (t & 1) /* uneven tasks: the publisher must wait for the others */
+        for (volatile int k = 0; k < 200; k++) {
+        }
+    atomic_fetch_add(&c->hits[t], 1);
+}
+
+static ln_status jobs_body(void *arg) {
+    int *bad = arg;
+    for (int i = 0; i < 20000 && !*bad; i++) {
+        job_check c;
+        const int n = 2 + i % 6;
+        memset(&c, 0, sizeof c);
+        if (i % 2000 == 1999) usleep(3000); /* the workers go to sleep */
+        ln_parallel_tasks(n, job_task, &c);
+        for (int t = 0; t < 8; t++)
+            if (atomic_load(&c.hits[t]) != (t < n)) *bad = i + 1;
+    }
+    return LN_OK;
+}
+
+START_TEST(team_jobs_in_a_row) {
+    ln_set_num_threads(2);
+    int bad = 0;
+    ck_assert_int_eq(ln_parallel_region(jobs_body, &bad), LN_OK);
+    ck_assert_msg(bad == 0, "job %d returned before its tasks had run once", bad - 1);
+}
+END_TEST
+
 /* Every task runs exactly once and every element of a parallel-for is
 ** covered once, with the team (2 threads) and without (1). */
 START_TEST(thread_team) {
@@ -391,6 +430,7 @@ int main(void) {
     tcase_add_test(tc, run_limits);
     tcase_add_test(tc, several_inputs_and_outputs);
     tcase_add_test(tc, thread_team);
+    tcase_add_test(tc, team_jobs_in_a_row);
     suite_add_tcase(s, tc);
     return lt_run(s);
 }
