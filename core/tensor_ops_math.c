@@ -67,15 +67,22 @@ static inline int arith1_i(ln_arith_op op, int64_t a, int64_t b, int32_t *r) {
             }                                                                \
             break;                                                           \
         }                                                                    \
-        for (int64_t j = lo; j < hi; j += 16) {                              \
-            if (j + 16 > hi) j = hi - 16;                                    \
-            _Pragma("omp simd")                                              \
-            for (int l = 0; l < 16; l++) {                                   \
-                const int64_t i = j + l;                                     \
-                const int32_t a = (A), b = (B), v = (EXPR);                  \
-                acc[l] |= (BAD);                                             \
-                z[i] = v;                                                    \
-            }                                                                \
+        int64_t j = lo;                                                      \
+        for (; j + 16 <= hi; j += 16) I32_STEP(j, A, B, EXPR, BAD);          \
+        if (j < hi) I32_STEP(hi - 16, A, B, EXPR, BAD);                      \
+    } while (0)
+/* 16 lanes from element J: the loop above runs whole steps, then the last
+** 16 again (the clamp of the last step inside the loop cost GCC's code a
+** second branch per step: int32 + on 30k elements 1.65 -> 1.48 us) */
+#define I32_STEP(J, A, B, EXPR, BAD)                                         \
+    do {                                                                     \
+        const int64_t j_ = (J);                                              \
+        _Pragma("omp simd")                                                  \
+        for (int l = 0; l < 16; l++) {                                       \
+            const int64_t i = j_ + l;                                        \
+            const int32_t a = (A), b = (B), v = (EXPR);                      \
+            acc[l] |= (BAD);                                                 \
+            z[i] = v;                                                        \
         }                                                                    \
     } while (0)
 #define WRAP(EXPR) ((int32_t)(EXPR))
@@ -104,6 +111,7 @@ i32_run(ln_arith_op op, int32_t *z, const int32_t *pa, int64_t sa, const int32_t
 #undef I32_OPS
 #undef WRAP
 #undef I32_LOOP
+#undef I32_STEP
 
 static int any_negative16(const int32_t *acc) {
     int32_t all = 0;
