@@ -242,6 +242,21 @@ static LU_UNUSED const char *lu_shape_str(const ln_shape *s, char *buf,
     return buf;
 }
 
+/* ---- two halves of the features on a team ---------------------------------- */
+
+/* Where a layer working on a small batch (1-64 rows) cuts n features (or
+** input features, for a kernel's rows) into two halves, one per thread of
+** a team: about n/2, rounded up to a multiple of 16 floats so that each
+** half starts on a cache line; 0 (no cut) below 256 features or beyond 64
+** rows. Dense cuts its kernel rows there and BatchNormalization its
+** features, so a Dense after a BatchNormalization reads only the columns
+** its own core wrote (docs/performance-training.md). Depends on the shape
+** alone: a cut never depends on the thread count. */
+static inline int64_t lu_feature_halves(int64_t rows, int64_t n) {
+    if (rows < 1 || rows > 64 || n < 256) return 0;
+    return (n / 2 + 15) / 16 * 16;
+}
+
 /* ---- keyword arguments ------------------------------------------------------ */
 
 /* Fail unless v, the argument key, is a finite number >= 0. */

@@ -36,7 +36,12 @@
 ** costs more than the pass (docs/performance-training.md, "Two threads and
 ** the BN step"). Each feature's arithmetic is the one of the separate
 ** passes, in the same order: the fusion changes no bit. The chunked sums
-** (many rows, few features) keep their separate passes.
+** (many rows, few features) keep their separate passes. On a team, a
+** small batch whose rows are whole cache lines (features a multiple of
+** 16) goes by the two halves of lu_feature_halves -- where a Dense cuts
+** its kernel rows -- whatever its size: a Dense after it then reads only
+** the columns its own core wrote, which the publisher alone wrote before
+** (experiment 2 on distant vCPUs, docs/performance-training.md).
 */
 #include <stdlib.h>
 
@@ -46,10 +51,11 @@
 #define BN_CHUNK 1024 /* rows per partial sum when rows are cut */
 #define BN_SPLIT_ROWS 4096 /* ... which they are from this many rows */
 /* rows x features from which the fused passes go to the team (or to an
-** OpenMP loop): below, one thread runs them all -- a hand-out (and the
-** columns crossing cores) costs more than a pass of BN(784) at batch 32,
-** 25k elements (docs/performance-training.md, "Two threads and the BN
-** step"). Overridable at compile time (-DBN_TEAM_MIN=...) to measure. */
+** OpenMP loop) by blocks: below, one thread runs them all -- a hand-out
+** of blocks (and the columns crossing cores) costs more than a pass of
+** BN(300) at batch 32 (docs/performance-training.md, "Two threads and the
+** BN step"); small batches of whole-line rows go by two halves instead
+** (see the top). Overridable at compile time (-DBN_TEAM_MIN=...). */
 #ifndef BN_TEAM_MIN
 #define BN_TEAM_MIN 65536
 #endif
@@ -530,62 +536,86 @@ LN_CLONES static void bn_dx_cols(const bn_fused *s, int64_t j0, int64_t w) {
     }
 }
 
-/* Training forward, feature blocks [b0, b1): per block the sum, the mean,
-** the centred sum of squares, the statistics (istd, the moving averages),
-** the coefficients and y, while the block's columns are in cache. */
-static void bn_fwd_blocks(void *arg, int64_t b0, int64_t b1) {
-    const bn_fused *s = arg;
+/* Training forward, features [j0, j1) in blocks of BN_FBLOCK from j0: per
+** block the sum, the mean, the centred sum of squares, the statistics
+** (istd, the moving averages), the coefficients and y, while the block's
+** columns are in cache. */
+static void bn_fwd_cols(const bn_fused *s, int64_t j0, int64_t j1) {
     bn *b = s->b;
     const int64_t f = b->f, rows = s->rows;
-    for (int64_t blk = b0; blk < b1; blk++) {
-        const int64_t j0 = blk * BN_FBLOCK;
-        const int64_t w = f - j0 < BN_FBLOCK ? f - j0 : BN_FBLOCK;
-        bn_col_block(s->x, NULL, NULL, rows, f, j0, w, b->s1, NULL);
-        for (int64_t j = j0; j < j0 + w; j++) b->mean[j] = b->s1[j] / (double)rows;
-        bn_col_block(s->x, NULL, b->mean, rows, f, j0, w, b->s2, NULL);
-        bn_batch_stats(b, rows, s->mm, s->mv, j0, j0 + w);
-        bn_coefficients(b, s->gamma, s->beta, j0, j0 + w);
-        bn_affine_cols(s->x, s->y, b->k, b->c, rows, f, j0, w);
+    for (int64_t a = j0; a < j1; a += BN_FBLOCK) {
+        const int64_t w = j1 - a < BN_FBLOCK ? j1 - a : BN_FBLOCK;
+        bn_col_block(s->x, NULL, NULL, rows, f, a, w, b->s1, NULL);
+        for (int64_t j = a; j < a + w; j++) b->mean[j] = b->s1[j] / (double)rows;
+        bn_col_block(s->x, NULL, b->mean, rows, f, a, w, b->s2, NULL);
+        bn_batch_stats(b, rows, s->mm, s->mv, a, a + w);
+        bn_coefficients(b, s->gamma, s->beta, a, a + w);
+        bn_affine_cols(s->x, s->y, b->k, b->c, rows, f, a, w);
     }
 }
 
-/* Backward, feature blocks [b0, b1): per block s1 = sum dy and
-** s2 = sum dy xhat (when needed), dgamma and dbeta (handed to the sink at
-** once), the coefficients u, v and dx. */
-static void bn_bwd_blocks(void *arg, int64_t b0, int64_t b1) {
-    const bn_fused *s = arg;
+/* Backward, features [j0, j1) in blocks of BN_FBLOCK from j0: per block
+** s1 = sum dy and s2 = sum dy xhat (when needed), dgamma and dbeta (handed
+** to the sink at once), the coefficients u, v and dx. */
+static void bn_bwd_cols(const bn_fused *s, int64_t j0, int64_t j1) {
     bn *b = s->b;
     const int64_t f = b->f, rows = s->rows;
-    for (int64_t blk = b0; blk < b1; blk++) {
-        const int64_t j0 = blk * BN_FBLOCK, j1 = f - j0 < BN_FBLOCK ? f : j0 + BN_FBLOCK;
+    for (int64_t a = j0; a < j1; a += BN_FBLOCK) {
+        const int64_t e = j1 - a < BN_FBLOCK ? j1 : a + BN_FBLOCK;
         if (s->sums) {
-            bn_col_block(s->g, s->x, NULL, rows, f, j0, j1 - j0, b->s1, b->s2);
-            bn_dxhat_sums(b, j0, j1);
+            bn_col_block(s->g, s->x, NULL, rows, f, a, e - a, b->s1, b->s2);
+            bn_dxhat_sums(b, a, e);
         }
         if (s->dg) {
-            for (int64_t j = j0; j < j1; j++) s->dg[j] = (float)b->s2[j];
-            ln_grad_ready(s->sink, b->gamma, j0, j1);
+            for (int64_t j = a; j < e; j++) s->dg[j] = (float)b->s2[j];
+            ln_grad_ready(s->sink, b->gamma, a, e);
         }
         if (s->db) {
-            for (int64_t j = j0; j < j1; j++) s->db[j] = (float)b->s1[j];
-            ln_grad_ready(s->sink, b->beta, j0, j1);
+            for (int64_t j = a; j < e; j++) s->db[j] = (float)b->s1[j];
+            ln_grad_ready(s->sink, b->beta, a, e);
         }
         if (!s->y) continue;
-        if (s->train) bn_dx_coefficients(b, rows, j0, j1);
-        bn_dx_cols(s, j0, j1 - j0);
+        if (s->train) bn_dx_coefficients(b, rows, a, e);
+        bn_dx_cols(s, a, e - a);
     }
 }
 
-/* Blocks of the fused passes: on the team (or an OpenMP loop) from
-** BN_TEAM_MIN elements, else all here. */
-static void bn_run_fused(const bn_fused *s, ln_range_fn fn) {
+/* The fused passes over features [j0, j1) (bn_fwd_cols or bn_bwd_cols). */
+typedef void (*bn_cols_fn)(const bn_fused *s, int64_t j0, int64_t j1);
+
+typedef struct bn_cols_job {
+    const bn_fused *s;
+    bn_cols_fn fn;
+    int64_t cut; /* the two halves' cut (bn_run_fused) */
+} bn_cols_job;
+
+static void bn_block_range(void *arg, int64_t b0, int64_t b1) {
+    const bn_cols_job *j = arg;
+    const int64_t f = j->s->b->f;
+    j->fn(j->s, b0 * BN_FBLOCK, b1 * BN_FBLOCK < f ? b1 * BN_FBLOCK : f);
+}
+
+static void bn_half_task(void *arg, int64_t t) {
+    const bn_cols_job *j = arg;
+    j->fn(j->s, t ? j->cut : 0, t ? j->s->b->f : j->cut);
+}
+
+/* The fused passes: on a team, a small batch of whole-line rows by the two
+** halves of the features (see the top); else by blocks on the team (or an
+** OpenMP loop) from BN_TEAM_MIN elements, and all here below. */
+static void bn_run_fused(const bn_fused *s, bn_cols_fn fn) {
     const int64_t f = s->b->f, nblk = (f + BN_FBLOCK - 1) / BN_FBLOCK;
+    bn_cols_job j = {s, fn, f % 16 ? 0 : lu_feature_halves(s->rows, f)};
+    if (j.cut && ln_parallel_threads() > 1) {
+        ln_parallel_tasks(2, bn_half_task, &j);
+        return;
+    }
     if (nblk < 2 || s->rows * f < BN_TEAM_MIN) {
-        fn((void *)s, 0, nblk);
+        fn(s, 0, f);
         return;
     }
     /* a chunk: a block's columns over every row, about three passes */
-    ln_parallel_rows(nblk, 3 * s->rows * BN_FBLOCK, fn, (void *)s);
+    ln_parallel_rows(nblk, 3 * s->rows * BN_FBLOCK, bn_block_range, &j);
 }
 
 /* Whether the fused passes apply: the sums of a block run over every row
@@ -625,7 +655,7 @@ static ln_status bn_forward(ln_ctx *ctx, ln_layer *l,
     if (train && bn_fusable(b, rows)) { /* every pass of a block at once */
         bn_fused s = {b, xp, NULL, yp, mm, mv, gamma, beta, NULL, NULL, NULL,
                       rows, 1, 0};
-        bn_run_fused(&s, bn_fwd_blocks);
+        bn_run_fused(&s, bn_fwd_cols);
     } else {
         if (train) { /* many rows, few features: the chunked sums */
             bn_col_sums(xp, NULL, NULL, rows, f, b->s1, NULL, b->part);
@@ -681,7 +711,7 @@ static ln_status bn_backward(ln_ctx *ctx, ln_layer *l,
     if (bn_fusable(b, rows)) { /* every pass of a block at once */
         bn_fused s = {b, xp, g, need_dx ? dxp : NULL, NULL, NULL, NULL, NULL,
                       dg, db, sink, rows, train, sums};
-        bn_run_fused(&s, bn_bwd_blocks);
+        bn_run_fused(&s, bn_bwd_cols);
     } else { /* many rows, few features: the chunked sums, then dx by rows */
         if (sums) { /* s1 = sum dy, s2 = sum dy x, then sum dy xhat */
             bn_col_sums(g, xp, NULL, rows, f, b->s1, b->s2, b->part);

@@ -127,19 +127,11 @@ static int dense_fusable(const dense *d) {
 ** the same s, so each core reads, differentiates and updates only its own
 ** half of the kernel: measured on this 2-vCPU VM, a core reading kernel
 ** rows the other core has just updated costs more than the product it
-** saves (docs/performance.md). From DENSE_SPLIT_MIN_IN inputs, up to
-** DENSE_SPLIT_MAX_ROWS rows (beyond, the row cut reuses the kernel over
-** enough rows). */
-#define DENSE_SPLIT_MIN_IN 256
-#define DENSE_SPLIT_MAX_ROWS 64
-
-/* The split row s of the kernel (0: no split): rows [0, s) and [s, in),
-** s a multiple of 16 so that each half of the kernel (and of its gradient)
-** starts on a cache line for any units. Depends on the shape alone. */
-static int64_t dense_split(int64_t rows, int64_t in) {
-    if (in < DENSE_SPLIT_MIN_IN || rows > DENSE_SPLIT_MAX_ROWS || rows < 1) return 0;
-    return (in / 2 + 15) / 16 * 16;
-}
+** saves (docs/performance.md). s is lu_feature_halves's cut (from 256
+** inputs, up to 64 rows; beyond, the row cut reuses the kernel over enough
+** rows): a multiple of 16, so each half of the kernel (and of its
+** gradient) starts on a cache line for any units. */
+static int64_t dense_split(int64_t rows, int64_t in) { return lu_feature_halves(rows, in); }
 
 /* Rows per task when cutting `rows` for a team of nt: about four tasks per
 ** thread, whole micro-tile rows (8), and under 128 rows so that no task's
