@@ -534,13 +534,17 @@ __attribute__((target("avx512f"))) static double float_sum512(const float *x,
             s6 = _mm512_add_ps(s6, _mm512_loadu_ps(p + 96));
             s7 = _mm512_add_ps(s7, _mm512_loadu_ps(p + 112));
         }
-        const __m512 s[8] = {s0, s1, s2, s3, s4, s5, s6, s7};
-        for (int k = 0; k < 8; k++) {
-            __m256 lo8 = _mm512_castps512_ps256(s[k]);
-            __m256 hi8 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s[k]), 1));
-            d0 = _mm512_add_pd(d0, _mm512_cvtps_pd(lo8));
-            d1 = _mm512_add_pd(d1, _mm512_cvtps_pd(hi8));
-        }
+        /* s0..s7 into d0 (lanes 0-7) and d1 (8-15) in order, from the
+        ** registers: an array of them went through the stack, and its
+        ** 32-byte reloads of 64-byte stores stalled (a:sum() on 100k
+        ** elements, one thread: 2.73 -> 2.50 us) */
+#define ACC8(v)                                                              \
+    d0 = _mm512_add_pd(d0, _mm512_cvtps_pd(_mm512_castps512_ps256(v))),       \
+    d1 = _mm512_add_pd(d1, _mm512_cvtps_pd(_mm256_castpd_ps(                  \
+                               _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))))
+        ACC8(s0), ACC8(s1), ACC8(s2), ACC8(s3);
+        ACC8(s4), ACC8(s5), ACC8(s6), ACC8(s7);
+#undef ACC8
         i += run;
     }
     double d[16], tail = 0;
