@@ -94,9 +94,10 @@ static void futex_wait(_Atomic uint32_t *word, uint32_t v) {
 #endif
 }
 
-/* Wake every worker sleeping on the team (after the job word or stop was
-** stored, sequentially consistent: a worker raises `sleepers` before it
-** reads them again, so one of the two sides sees the other). */
+/* Wake every worker sleeping on the team (after the job word was stored
+** and a sequentially consistent fence, or stop stored sequentially
+** consistent: a worker raises `sleepers` before it reads them again, so
+** one of the two sides sees the other). */
 static void team_wake(team *t, int force) {
     if (atomic_load(&t->sleepers) == 0) return;
     /* one syscall per sleep: a worker woken but not yet running (a busy
