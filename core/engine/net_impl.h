@@ -218,12 +218,15 @@ ln_status ln__put_rows(ln_ctx *ctx, ln_tensor *out, const ln_tensor *y,
 #define LN__STALL 4          /* a team batch over this many serial batch
                              ** times is a stall */
 #define LN__STALL_GAP 256    /* one in this many team batches is forgiven */
-/* Long batches: two serial batches in a row (not a segment's first) of
-** at least LN__LONG_BATCH seconds each hold the warm-up the counts above
-** allow for (waking the worker, moving the weights: a few ms in all), so
-** the first wait ends and probe segments are LN__PROBE_LEN_LONG batches
-** with one warm batch each -- a CNN or an RNN at batch 32 (8-80 ms a
-** batch) was still in its first probe after a 20- or 64-batch epoch. */
+/* Long batches: two serial batches in a row (not a probe segment's
+** first) of at least LN__LONG_BATCH seconds each hold the warm-up the
+** counts above allow for (waking the worker, moving the weights: a few ms
+** in all), so the first wait ends, those two are the first probe's serial
+** side (it is one team segment), and probe segments are
+** LN__PROBE_LEN_LONG batches with one warm batch each -- a CNN or an RNN
+** at batch 32 (8-80 ms a batch) was still in its first probe after a 20-
+** or 64-batch epoch, and a 16-batch CNN fit at batch 128 ran 12 of its
+** batches on one thread. */
 #define LN__LONG_BATCH 2e-3
 #define LN__PROBE_LEN_LONG 4
 

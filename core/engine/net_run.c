@@ -34,10 +34,11 @@
 ** team segment on half the budget; a team exploit is watched every
 ** LN__WATCH_LEN batches (and against the budget at each) and left as soon
 ** as it no longer wins. Two serial batches in a row of LN__LONG_BATCH or
-** more (not a segment's first) end the first wait and make the probe
+** more (not a probe segment's first) end the first wait and make the probe
 ** segments short (LN__PROBE_LEN_LONG, one warm batch each, the early rule
-** after the rest). auto's serial segments run as one thread (see
-** serial_alone). The policy and its measurements: docs/performance.md
+** after the rest); those two serial batches are the first probe's serial
+** side, which is then one team segment. auto's serial segments run as one
+** thread (see serial_alone). The policy and its measurements: docs/performance.md
 ** ("How auto decides"). The numbers never depend on any of it.
 */
 #include <math.h>
@@ -239,9 +240,11 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
     const int cap = (int)(sizeof a->t[0] / sizeof a->t[0][0]);
     const int warm = ++a->into <= warm_len(a, team);
     const int timed = !warm && n == a->ref_rows;
-    if (!team && n == a->ref_rows && a->into >= 2 && !a->long_batches) {
-        /* two in a row: one may be a stall */
+    if (!team && n == a->ref_rows && a->into >= 2 - a->waiting && !a->long_batches) {
+        /* two in a row: one may be a stall (the wait's first batch
+        ** counts: the batch sizing the buffers came before it) */
         a->long_seen = dt >= LN__LONG_BATCH ? a->long_seen + 1 : 0;
+        if (a->waiting && a->long_seen) a->t[0][a->long_seen - 1] = dt;
         if (a->long_seen >= 2) {
             a->long_batches = 1;
             if (a->waiting) a->left = 1; /* probe after this batch */
@@ -272,11 +275,20 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
     if (!a->probing) { /* time to look (again): briefly after losses */
         t->stats.probes++;
         a->probing = 1;
-        a->waiting = 0;
         a->excess = 0;
         a->seg = 0;
         a->nsegs = a->lost >= LN__LOST_SHORT ? 2 : LN__PROBE_SEGMENTS;
         a->nt[0] = a->nt[1] = 0;
+        if (a->waiting && a->long_batches) {
+            /* the two long serial batches that ended the wait are the
+            ** first probe's serial segment: the team is tried at once,
+            ** once (a 16-batch CNN fit at batch 128 ran 12 of its
+            ** batches on one thread) */
+            a->nt[0] = 2;
+            a->seg = 1;
+            a->nsegs = 2;
+        }
+        a->waiting = 0;
         a->seg_from = 0;
         a->left = seg_len(a);
         return 1;

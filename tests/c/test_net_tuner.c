@@ -334,11 +334,19 @@ START_TEST(long_batches_probe_briefly) {
     unit = 1e-2;
     const int64_t probe = LN__PROBE_SEGMENTS * LN__PROBE_LEN_LONG;
     ln_tuner t = fresh();
-    tally c = drive(&t, 3 + probe, team_fast);
-    ck_assert_int_eq(c.probe_at[0], 3);
+    /* the wait ends after two long serial batches, which are the first
+    ** probe's serial side: one team segment, a faster team chosen after
+    ** 2 + 4 batches */
+    tally c = drive(&t, 2 + LN__PROBE_LEN_LONG, team_fast);
+    ck_assert_int_eq(c.probe_at[0], 2);
     ck_assert_int_eq(t.stats.team_chosen, 1);
-    ck_assert_int_eq(c.team_batches, probe / 2);
+    ck_assert_int_eq(c.team_batches, LN__PROBE_LEN_LONG);
+    ck_assert_int_eq(c.serial_batches, 2);
     ck_assert_int_eq(next_is_team(&t), 1);
+    /* a 16-batch fit: all but those 2 on the team */
+    t = fresh();
+    c = drive(&t, 16, team_fast);
+    ck_assert_int_eq(c.team_batches, 14);
     t = fresh();
     c = drive(&t, 2000, team_fast);
     ck_assert_int_gt(c.team_batches, 2000 * 95 / 100);
