@@ -69,24 +69,6 @@ void ln_axpy(float *y, float a, const float *x, int64_t n) {
     ln_parallel_for(n, axpy_range, &j);
 }
 
-/* The kernels of tensor expressions go by ln__spread (par_for.h): at most
-** 16 tasks of consecutive elements, multiples of 1024. The threshold is
-** ln_parallel_rows's (n * cost from LN_PAR_MIN on). Elementwise: no result
-** depends on the cut. Between EW_SPLIT and LN_PAR_MIN units of work, a
-** split job with one helper (ln__parallel_split): a + b on 49k-60k
-** elements 1.24-1.31x of one thread, exp 1.29-1.41x, and 0.95-1.08x with
-** the other core busy. Below EW_SPLIT a job is under ~3 us and the second
-** core's share does not pay for the two transfers it costs (a * 1.5 on
-** 40k lost 1-7 %). Sums stay on one thread there: a 100k sum gained 5-10 %
-** split, and lost 6-16 % with the other core busy (docs/performance.md). */
-#define EW_SPLIT 81920
-static void ew_spread(int64_t n, int cost, ln_range_fn fn, void *arg) {
-    const int64_t work = n > INT64_MAX / cost ? INT64_MAX : n * cost;
-    if (work > EW_SPLIT && work < LN_PAR_MIN && ln__parallel_split(n, 1024, fn, arg))
-        return;
-    ln__spread(n, cost, 1024, fn, arg);
-}
-
 /* The elementwise kernels of tensor expressions run through
 ** ln_parallel_for: below LN_PAR_MIN elements that is one direct call, with
 ** no OpenMP entry (an if(0) region still sets up a team in libgomp, most of
@@ -185,11 +167,11 @@ void ln_unary(ln_unary_op op, float *y, const float *x, int64_t n) {
                 op == LN_U_SIGMOID;
 #ifdef LN_EXP512
     if (op == LN_U_EXP && ln__have_avx512f()) {
-        ew_spread(n, LN_PAR_COST_VMATH, exp512_range, &j);
+        ln__ew_spread(n, LN_PAR_COST_VMATH, exp512_range, &j);
         return;
     }
 #endif
-    ew_spread(n, heavy ? LN_PAR_COST_VMATH : 1, unary_range, &j);
+    ln__ew_spread(n, heavy ? LN_PAR_COST_VMATH : 1, unary_range, &j);
 }
 
 LN_CLONES static void clamp_range(void *arg, int64_t lo, int64_t hi) {
@@ -207,13 +189,6 @@ void ln_clamp(float *y, const float *x, float lo, float hi, int64_t n) {
     ln_parallel_for(n, clamp_range, &j);
 }
 
-/* The arithmetic of tensor expressions (a * 1.5, a + b) counts as two
-** units of work, as the vmath functions do (LN_PAR_COST_VMATH): it writes
-** a fresh result whose lines come from L3, and an expression whose exp is
-** spread while its + stays on one core moves every block between the
-** cores twice (2 threads, 100k elements: (a * 1.5 + b):exp():sum() took
-** 63 us against 50 on 1 thread; spread alike from 65536 on: 43-46). */
-#define LN_EW_COST LN_PAR_COST_VMATH
 
 static inline float binary1(ln_binary_op op, float a, float b) {
     switch (op) {
@@ -282,7 +257,7 @@ LN_CLONES static void scalar_range(void *arg, int64_t lo, int64_t hi) {
 void ln_binary_scalar(ln_binary_op op, float *z, const float *x, float s,
                       int scalar_first, int64_t n) {
     ew_job j = {.op = op, .scalar_first = scalar_first, .z = z, .x = x, .s = s};
-    ew_spread(n, LN_EW_COST, scalar_range, &j);
+    ln__ew_spread(n, LN_EW_COST, scalar_range, &j);
 }
 
 LN_CLONES static void same_shape_range(void *arg, int64_t lo, int64_t hi) {
@@ -414,7 +389,7 @@ void ln_binary(ln_binary_op op, float *z, int nz, const int64_t *sz,
     for (int i = 0; i < nz; i++) same &= tx[i] != 0 && ty[i] != 0;
     if (same && nx == nz && ny == nz) {
         ew_job j = {.op = op, .z = z, .x = x, .y = y};
-        ew_spread(n, LN_EW_COST, same_shape_range, &j);
+        ln__ew_spread(n, LN_EW_COST, same_shape_range, &j);
         return;
     }
     bc_job j = {{.op = op, .z = z, .x = x, .y = y}, nz, sz, {0}, {0}};

@@ -119,4 +119,31 @@ static inline void ln__spread(int64_t units, int64_t cost, int64_t align,
     ln_parallel_rows(ntasks, cost * per, ln__spread_range, &s);
 }
 
+/* The elementwise kernels of tensor expressions (kernels.c; the int32
+** arithmetic of tensor_ops_math.c) go by ln__spread: at most 16 tasks of
+** consecutive elements, multiples of 1024. The threshold is
+** ln_parallel_rows's (n * cost from LN_PAR_MIN on). Elementwise: no result
+** depends on the cut. Between LN__EW_SPLIT and LN_PAR_MIN units of work, a
+** split job with one helper (ln__parallel_split): a + b on 49k-60k
+** elements 1.24-1.31x of one thread, exp 1.29-1.41x, and 0.95-1.08x with
+** the other core busy. Below LN__EW_SPLIT a job is under ~3 us and the second
+** core's share does not pay for the two transfers it costs (a * 1.5 on
+** 40k lost 1-7 %). Sums stay on one thread there: a 100k sum gained 5-10 %
+** split, and lost 6-16 % with the other core busy (docs/performance.md). */
+#define LN__EW_SPLIT 81920
+static inline void ln__ew_spread(int64_t n, int cost, ln_range_fn fn, void *arg) {
+    const int64_t work = n > INT64_MAX / cost ? INT64_MAX : n * cost;
+    if (work > LN__EW_SPLIT && work < LN_PAR_MIN && ln__parallel_split(n, 1024, fn, arg))
+        return;
+    ln__spread(n, cost, 1024, fn, arg);
+}
+
+/* The arithmetic of tensor expressions (a * 1.5, a + b) counts as two
+** units of work, as the vmath functions do (LN_PAR_COST_VMATH): it writes
+** a fresh result whose lines come from L3, and an expression whose exp is
+** spread while its + stays on one core moves every block between the
+** cores twice (2 threads, 100k elements: (a * 1.5 + b):exp():sum() took
+** 63 us against 50 on 1 thread; spread alike from 65536 on: 43-46). */
+#define LN_EW_COST LN_PAR_COST_VMATH
+
 #endif
