@@ -548,6 +548,15 @@ static inline int better(int want_max, double v, double best) {
 ** reduction's horizontal finish and the search over more elements (at 4096
 ** elements they cost a third of the time of a 1M stream). */
 #define SCAN_BLOCK (8 * RED_BLOCK)
+/* The blocks go by ln__spread, as float32's (an OpenMP loop over them
+** read 1M int32 elements at 0.85x PyTorch's speed). */
+typedef struct scan_job {
+    const void *p;
+    int64_t n;
+    int want_max;
+    double *bv;
+    int64_t *bp;
+} scan_job;
 #define DEF_SCAN(T, NAME)                                                     \
     LN_CLONES static void NAME##_block(const T *p, int64_t lo, int64_t hi,    \
                                        int want_max, double *bv, int64_t *bp) { \
@@ -571,11 +580,19 @@ static inline int better(int want_max, double v, double best) {
         *bv = best;                                                           \
         *bp = at;                                                             \
     }                                                                         \
+    static void NAME##_range(void *arg, int64_t b0, int64_t b1) {             \
+        const scan_job *j = arg;                                              \
+        const T *p = j->p;                                                    \
+        for (int64_t b = b0; b < b1; b++) {                                   \
+            const int64_t lo = b * SCAN_BLOCK;                                \
+            const int64_t hi = j->n - lo < SCAN_BLOCK ? j->n : lo + SCAN_BLOCK; \
+            NAME##_block(p, lo, hi, j->want_max, j->bv + b, j->bp + b);       \
+        }                                                                     \
+    }                                                                         \
     static void NAME(const T *p, int64_t n, int want_max, double *bv,         \
                      int64_t *bp) {                                           \
-        LN_FOR_BLOCKS(n, SCAN_BLOCK, n, lo, hi,                               \
-                      NAME##_block(p, lo, hi, want_max, bv + lo / SCAN_BLOCK, \
-                                   bp + lo / SCAN_BLOCK););                   \
+        scan_job j = {p, n, want_max, bv, bp};                                \
+        ln__spread((n + SCAN_BLOCK - 1) / SCAN_BLOCK, SCAN_BLOCK, 1, NAME##_range, &j); \
     }
 DEF_SCAN(int32_t, scan_i32)
 DEF_SCAN(uint8_t, scan_u8)
