@@ -190,6 +190,25 @@ LN_CLONES static int i32_bc_block(ln_arith_op op, const ln_bc *m, int32_t *z,
     return bad;
 }
 
+/* A broadcast z = x op y over the merged walk m, spread as i32_blocks;
+** bad only ever goes to 1. */
+typedef struct i32_bc_job {
+    ln_arith_op op;
+    ln_bc m;
+    int32_t *z;
+    const int32_t *px, *py;
+    _Atomic int bad;
+} i32_bc_job;
+
+static void i32_bc_range(void *arg, int64_t lo, int64_t hi) {
+    i32_bc_job *j = arg;
+    for (int64_t b = lo; b < hi; b += LN_BC_BLOCK) {
+        const int64_t e = hi - b < LN_BC_BLOCK ? hi : b + LN_BC_BLOCK;
+        if (i32_bc_block(j->op, &j->m, j->z, j->px, j->py, b, e))
+            atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
+    }
+}
+
 static const char *const arith_name[] = {"add (+)", "sub (-)", "mul (*)",
     "floor division (//)", "modulo (%)", "maximum", "minimum"};
 
@@ -247,10 +266,10 @@ ln_tensor *ln_arith_i32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
     if (i32_vector_op(op) && ln_shape_equal(x, y))
         bad = i32_blocks(op, pz, px, 1, py, 1, bc.n);
     else if (i32_vector_op(op)) {
-        ln_bc m;
-        ln_bc_merged(&bc, &m);
-        LN_SUM_FOR_BLOCKS(m.n, LN_BC_BLOCK, bad, lo, hi,
-                          bad |= i32_bc_block(op, &m, pz, px, py, lo, hi););
+        i32_bc_job j = {op, {0}, pz, px, py, 0};
+        ln_bc_merged(&bc, &j.m);
+        ln__ew_spread(j.m.n, LN_EW_COST, i32_bc_range, &j);
+        bad = atomic_load_explicit(&j.bad, memory_order_relaxed);
     } else
         LN_BC_FOR(&bc, i, ox, oy,
                   if (!arith1_i(op, px[ox], py[oy], &pz[i])) flag_overflow(&bad));
