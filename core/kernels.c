@@ -184,9 +184,11 @@ LN_CLONES static void clamp_range(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
+/* Spread as the unary kernels above (ln_parallel_for's chunks walked 1M
+** elements at 0.88x PyTorch's speed). */
 void ln_clamp(float *y, const float *x, float lo, float hi, int64_t n) {
     lin_job j = {y, x, lo, hi};
-    ln_parallel_for(n, clamp_range, &j);
+    ln__ew_spread(n, 1, clamp_range, &j);
 }
 
 
