@@ -141,38 +141,6 @@ static int i32_outside(ln_arith_op op, const int32_t *pa, int64_t sa,
     return 0;
 }
 
-/* What the tasks of i32_blocks share; bad only ever goes to 1. */
-typedef struct i32_job {
-    ln_arith_op op;
-    int32_t *z;
-    const int32_t *pa, *pb;
-    int64_t sa, sb;
-    _Atomic int bad;
-} i32_job;
-
-/* Elements [lo, hi) in blocks of RED_BLOCK, a flagged block checked exactly. */
-static void i32_range(void *arg, int64_t lo, int64_t hi) {
-    i32_job *j = arg;
-    for (int64_t b = lo; b < hi; b += RED_BLOCK) {
-        const int64_t e = hi - b < RED_BLOCK ? hi : b + RED_BLOCK;
-        if (i32_block(j->op, j->z, j->pa, j->sa, j->pb, j->sb, b, e) &&
-            i32_outside(j->op, j->pa, j->sa, j->pb, j->sb, b, e))
-            atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
-    }
-}
-
-/* z = a op b over n elements, spread as float32 arithmetic is
-** (ln__ew_spread: an OpenMP loop over the blocks walked 1M elements 1.3x
-** slower than the float loops' tasks, whose order keeps the last pass's
-** lines in cache); 1 when a result does not fit (the caller then finds
-** the first, serially). */
-static int i32_blocks(ln_arith_op op, int32_t *z, const int32_t *pa, int64_t sa,
-                      const int32_t *pb, int64_t sb, int64_t n) {
-    i32_job j = {op, z, pa, pb, sa, sb, 0};
-    ln__ew_spread(n, LN_EW_COST, i32_range, &j);
-    return atomic_load_explicit(&j.bad, memory_order_relaxed);
-}
-
 /* Elements [lo, hi) of a broadcast z = x op y (m: the merged walk), a
 ** vector loop per run of a row, the block checked exactly when flagged;
 ** 1 when a result does not fit. */
@@ -190,23 +158,46 @@ LN_CLONES static int i32_bc_block(ln_arith_op op, const ln_bc *m, int32_t *z,
     return bad;
 }
 
-/* A broadcast z = x op y over the merged walk m, spread as i32_blocks;
-** bad only ever goes to 1. */
-typedef struct i32_bc_job {
+/* What the tasks of an int32 operation share: same-shape or number
+** operands (m NULL; a = pa[i * sa], b = pb[i * sb]) or a broadcast's
+** merged walk m. bad only ever goes to 1. */
+typedef struct i32_job {
     ln_arith_op op;
-    ln_bc m;
+    const ln_bc *m;
     int32_t *z;
-    const int32_t *px, *py;
+    const int32_t *pa, *pb;
+    int64_t sa, sb;
     _Atomic int bad;
-} i32_bc_job;
+} i32_job;
 
-static void i32_bc_range(void *arg, int64_t lo, int64_t hi) {
-    i32_bc_job *j = arg;
-    for (int64_t b = lo; b < hi; b += LN_BC_BLOCK) {
-        const int64_t e = hi - b < LN_BC_BLOCK ? hi : b + LN_BC_BLOCK;
-        if (i32_bc_block(j->op, &j->m, j->z, j->px, j->py, b, e))
-            atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
+/* Elements [lo, hi) in blocks, a flagged block checked exactly. */
+static void i32_range(void *arg, int64_t lo, int64_t hi) {
+    i32_job *j = arg;
+    const int64_t block = j->m ? LN_BC_BLOCK : RED_BLOCK;
+    for (int64_t b = lo; b < hi; b += block) {
+        const int64_t e = hi - b < block ? hi : b + block;
+        const int bad = j->m ? i32_bc_block(j->op, j->m, j->z, j->pa, j->pb, b, e)
+                             : i32_block(j->op, j->z, j->pa, j->sa, j->pb, j->sb, b, e) &&
+                                   i32_outside(j->op, j->pa, j->sa, j->pb, j->sb, b, e);
+        if (bad) atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
     }
+}
+
+/* j's n elements, spread as float32 arithmetic is (ln__ew_spread: an
+** OpenMP loop over the blocks walked 1M elements 1.3x slower than the
+** float loops' tasks, whose order keeps the last pass's lines in cache);
+** 1 when a result does not fit (the caller then finds the first,
+** serially). */
+static int i32_spread(i32_job *j, int64_t n) {
+    ln__ew_spread(n, LN_EW_COST, i32_range, j);
+    return atomic_load_explicit(&j->bad, memory_order_relaxed);
+}
+
+/* z = a op b over n elements, a = pa[i * sa], b = pb[i * sb]. */
+static int i32_blocks(ln_arith_op op, int32_t *z, const int32_t *pa, int64_t sa,
+                      const int32_t *pb, int64_t sb, int64_t n) {
+    i32_job j = {op, NULL, z, pa, pb, sa, sb, 0};
+    return i32_spread(&j, n);
 }
 
 static const char *const arith_name[] = {"add (+)", "sub (-)", "mul (*)",
@@ -266,10 +257,10 @@ ln_tensor *ln_arith_i32(ln_ctx *ctx, ln_arith_op op, const ln_tensor *x,
     if (i32_vector_op(op) && ln_shape_equal(x, y))
         bad = i32_blocks(op, pz, px, 1, py, 1, bc.n);
     else if (i32_vector_op(op)) {
-        i32_bc_job j = {op, {0}, pz, px, py, 0};
-        ln_bc_merged(&bc, &j.m);
-        ln__ew_spread(j.m.n, LN_EW_COST, i32_bc_range, &j);
-        bad = atomic_load_explicit(&j.bad, memory_order_relaxed);
+        ln_bc m;
+        ln_bc_merged(&bc, &m);
+        i32_job j = {op, &m, pz, px, py, 0, 0, 0};
+        bad = i32_spread(&j, m.n);
     } else
         LN_BC_FOR(&bc, i, ox, oy,
                   if (!arith1_i(op, px[ox], py[oy], &pz[i])) flag_overflow(&bad));
