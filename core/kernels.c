@@ -69,10 +69,10 @@ void ln_axpy(float *y, float a, const float *x, int64_t n) {
     ln_parallel_for(n, axpy_range, &j);
 }
 
-/* The elementwise kernels of tensor expressions run through
-** ln_parallel_for: below LN_PAR_MIN elements that is one direct call, with
-** no OpenMP entry (an if(0) region still sets up a team in libgomp, most of
-** the cost of a 1k-element operation). */
+/* The elementwise kernels of tensor expressions run through ln__ew_spread
+** (par_for.h): below its threshold that is one direct call, with no OpenMP
+** entry (an if(0) region still sets up a team in libgomp, most of the cost
+** of a 1k-element operation). */
 typedef struct {
     int op, scalar_first;
     float *z;
@@ -190,7 +190,6 @@ void ln_clamp(float *y, const float *x, float lo, float hi, int64_t n) {
     lin_job j = {y, x, lo, hi};
     ln__ew_spread(n, 1, clamp_range, &j);
 }
-
 
 static inline float binary1(ln_binary_op op, float a, float b) {
     switch (op) {
