@@ -1,6 +1,7 @@
 -- The vector loops behind masks, integer tensors and a few float calls
 -- (logical ops, integer arithmetic and float modulo, sums and extremes,
--- 2-norms along a dim, arange, equal, allclose, a broadcast where) against
+-- 2-norms along a dim, arange, equal, allclose, a broadcast where, row
+-- gathers) against
 -- their element-by-element definitions written in Lua, on lengths around
 -- their 4096-element blocks and past the parallel size, 1 and 2 threads.
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
@@ -509,6 +510,29 @@ test("where with a condition along rows and operands as rows, columns or numbers
             end
             same(got, want, string.format("%s cond over %s, %s/%s, %d threads", cdt,
               table.concat(s, "x"), A[1], B[1], threads))
+          end
+        end
+      end
+    end
+  end)
+end)
+
+test("index along the first dim: every row of a random order, past the parallel size", function()
+  each_thread_count(function(threads)
+    for _, shape in ipairs({{5, 3}, {4099, 7}, {20011, 37}, {300, 1200}}) do
+      local rows, cols = shape[1], shape[2]
+      local m = ln.randn(rows, cols)
+      local idx = ln.randperm(rows)
+      if rows > 10 then idx[rows] = 1; idx[1] = rows end -- the last row read, and twice
+      local got = m:index(1, idx)
+      local iv, mv, gv = idx:totable(), m:totable(), got:totable()
+      eq(#gv, rows, "rows")
+      for r = 1, rows do
+        local src, dst = mv[iv[r]], gv[r]
+        for c = 1, cols do
+          if dst[c] ~= src[c] then
+            error(string.format("%d threads, %dx%d: row %d column %d is %s, want row %d's %s",
+                                threads, rows, cols, r, c, dst[c], iv[r], src[c]))
           end
         end
       end
