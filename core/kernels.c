@@ -178,9 +178,12 @@ LN_CLONES static void clamp_range(void *arg, int64_t lo, int64_t hi) {
     const lin_job *j = arg;
     float *y = j->y, l = j->a, h = j->b;
     const float *x = j->x;
+    /* the two selects of vmaxps and vminps (a NaN stays NaN, -0 stays):
+    ** the same values as v < l ? l : v > h ? h : v for l <= h, which GCC
+    ** compiled to four compares and two blends (100k: 1.5x abs's time) */
     _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) {
-        float v = x[i];
-        y[i] = v < l ? l : v > h ? h : v;
+        const float v = x[i], t = l > v ? l : v;
+        y[i] = h < t ? h : t;
     }
 }
 

@@ -540,4 +540,24 @@ test("index along the first dim: every row of a random order, past the parallel 
   end)
 end)
 
+test("float clamp: NaN stays NaN, signed zeros and infinities, past the parallel size", function()
+  each_thread_count(function(threads)
+    for _, n in ipairs(LENS) do
+      local a = ln.randn(n) * 2
+      for _, i in ipairs({1, n // 2 + 1, n}) do a[i] = 0 / 0 end
+      if n >= 15 then a[2], a[3], a[4], a[5] = -0.0, 1 / 0, -1 / 0, 0.0 end
+      local av, got = a:totable(), a:clamp(-1, 1.5):totable()
+      for i = 1, n do
+        local v, g = av[i], got[i]
+        local want = v ~= v and v or v < -1 and -1 or v > 1.5 and 1.5 or v
+        local ok = (want ~= want and g ~= g) or (g == want and 1 / g == 1 / want)
+        if not ok then
+          error(string.format("%d threads, n %d: clamp of %s at %d is %s, want %s",
+                              threads, n, v, i, g, want))
+        end
+      end
+    end
+  end)
+end)
+
 T.summary("tensor loops")
