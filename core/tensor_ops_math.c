@@ -4,7 +4,6 @@
 ** whole-tensor reductions of any dtype, and whole-tensor comparisons.
 */
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,16 +157,22 @@ LN_CLONES static int i32_bc_block(ln_arith_op op, const ln_bc *m, int32_t *z,
     return bad;
 }
 
+/* Set by a kernel's threads when a result does not fit (only ever to 1). */
+static inline void flag_overflow(int *bad) {
+#pragma omp atomic write
+    *bad = 1;
+}
+
 /* What the tasks of an int32 operation share: same-shape or number
 ** operands (m NULL; a = pa[i * sa], b = pb[i * sb]) or a broadcast's
-** merged walk m. bad only ever goes to 1. */
+** merged walk m. bad only ever goes to 1 (flag_overflow). */
 typedef struct i32_job {
     ln_arith_op op;
     const ln_bc *m;
     int32_t *z;
     const int32_t *pa, *pb;
     int64_t sa, sb;
-    _Atomic int bad;
+    int bad;
 } i32_job;
 
 /* Elements [lo, hi) in blocks, a flagged block checked exactly. */
@@ -179,7 +184,7 @@ static void i32_range(void *arg, int64_t lo, int64_t hi) {
         const int bad = j->m ? i32_bc_block(j->op, j->m, j->z, j->pa, j->pb, b, e)
                              : i32_block(j->op, j->z, j->pa, j->sa, j->pb, j->sb, b, e) &&
                                    i32_outside(j->op, j->pa, j->sa, j->pb, j->sb, b, e);
-        if (bad) atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
+        if (bad) flag_overflow(&j->bad);
     }
 }
 
@@ -190,7 +195,7 @@ static void i32_range(void *arg, int64_t lo, int64_t hi) {
 ** serially). */
 static int i32_spread(i32_job *j, int64_t n) {
     ln__ew_spread(n, LN_EW_COST, i32_range, j);
-    return atomic_load_explicit(&j->bad, memory_order_relaxed);
+    return j->bad;
 }
 
 /* z = a op b over n elements, a = pa[i * sa], b = pb[i * sb]. */
@@ -202,12 +207,6 @@ static int i32_blocks(ln_arith_op op, int32_t *z, const int32_t *pa, int64_t sa,
 
 static const char *const arith_name[] = {"add (+)", "sub (-)", "mul (*)",
     "floor division (//)", "modulo (%)", "maximum", "minimum"};
-
-/* Set by a kernel's threads when a result does not fit (only ever to 1). */
-static inline void flag_overflow(int *bad) {
-#pragma omp atomic write
-    *bad = 1;
-}
 
 static ln_status int32_overflow(ln_ctx *ctx, ln_arith_op op, int64_t a,
                                 int64_t b, int64_t pos) {
