@@ -10,7 +10,14 @@
 ** `a + a`, which never entered a region). These macros take the loop as
 ** their argument and compile it twice: an OpenMP loop from LN_PAR_MIN units
 ** of work on (outside any parallel region, as LN_PAR_FOR's nested regions
-** ran on one thread there anyway), a plain loop below.
+** ran on one thread there anyway, and with more than one thread allowed),
+** a plain loop below.
+**
+** An OpenMP loop ends in a barrier: with the other vCPU busy, the caller
+** can wait a scheduler's time slice for it (300k-element calls from Lua
+** took up to 10x their one-thread time at load 2). So each loop on a team
+** is timed, and after a loss the next ones run alone for a while
+** (parallel_omp.c: ln__omp_loop_go says where a loop runs).
 **
 **     LN_FOR(n, for (int64_t i = 0; i < n; i++) y[i] = f(x[i]););
 **     LN_SUM_FOR(n, count, for (...) count += ...;);   -- integers only
@@ -27,21 +34,39 @@
 
 #define LN_FOR(n, ...)                                                       \
     do {                                                                     \
-        if ((n) >= LN_PAR_MIN && !omp_in_parallel()) {                      \
-            LN_PRAGMA_(omp parallel for schedule(static))                    \
-            __VA_ARGS__                                                      \
+        ln__omp_loop k_;                                                     \
+        const int go_ = (n) >= LN_PAR_MIN ? ln__omp_loop_go(&k_) : 0;        \
+        if (go_ > 0) {                                                       \
+            LN_PRAGMA_(omp parallel)                                         \
+            {                                                                \
+                const double s_ = ln__omp_loop_clock();                      \
+                LN_PRAGMA_(omp for schedule(static) nowait)                  \
+                __VA_ARGS__                                                  \
+                ln__omp_loop_share_done(&k_, s_);                            \
+            }                                                                \
+            ln__omp_loop_end(&k_);                                           \
         } else {                                                             \
             __VA_ARGS__                                                      \
+            if (go_ < 0) ln__omp_loop_paid(&k_);                             \
         }                                                                    \
     } while (0)
 
 #define LN_SUM_FOR(n, var, ...)                                              \
     do {                                                                     \
-        if ((n) >= LN_PAR_MIN && !omp_in_parallel()) {                      \
-            LN_PRAGMA_(omp parallel for reduction(+ : var) schedule(static)) \
-            __VA_ARGS__                                                      \
+        ln__omp_loop k_;                                                     \
+        const int go_ = (n) >= LN_PAR_MIN ? ln__omp_loop_go(&k_) : 0;        \
+        if (go_ > 0) {                                                       \
+            LN_PRAGMA_(omp parallel)                                         \
+            {                                                                \
+                const double s_ = ln__omp_loop_clock();                      \
+                LN_PRAGMA_(omp for reduction(+ : var) schedule(static) nowait) \
+                __VA_ARGS__                                                  \
+                ln__omp_loop_share_done(&k_, s_);                            \
+            }                                                                \
+            ln__omp_loop_end(&k_);                                           \
         } else {                                                             \
             __VA_ARGS__                                                      \
+            if (go_ < 0) ln__omp_loop_paid(&k_);                             \
         }                                                                    \
     } while (0)
 

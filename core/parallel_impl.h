@@ -100,4 +100,26 @@ LN_API int ln__parallel_split(int64_t n, int64_t align, ln_range_fn fn,
 ** kernels_reduce.c.) */
 LN_API int ln__spread_turn(int64_t work);
 
+/* One loop of par_for.h's LN_FOR from LN_PAR_MIN units of work: when it
+** started, the shortest time a thread of its team took for its static
+** share (ns), the team's size. */
+typedef struct ln__omp_loop {
+    double t0;
+    _Atomic int64_t share_ns;
+    int nt;
+} ln__omp_loop;
+
+/* Where the loop runs (parallel_omp.c), its clock started: 1 on an OpenMP
+** team; 0 on this thread; -1 on this thread, timed (a loss is being paid
+** off: ln__omp_loop_paid after it). */
+LN_API int ln__omp_loop_go(ln__omp_loop *k);
+/* Inside the region: the time a thread starts its share, and, after the
+** share (nowait), how long it took. */
+LN_API double ln__omp_loop_clock(void);
+LN_API void ln__omp_loop_share_done(ln__omp_loop *k, double start);
+/* After the region: whether it lost to running alone, and by how much. */
+LN_API void ln__omp_loop_end(const ln__omp_loop *k);
+/* After a timed loop on this thread: its time pays the loss off. */
+LN_API void ln__omp_loop_paid(const ln__omp_loop *k);
+
 #endif

@@ -482,6 +482,73 @@ START_TEST(split_jobs_cover_every_unit_once) {
 }
 END_TEST
 
+/* The gate of core's OpenMP loops (parallel_omp.c), on made-up clocks: a
+** loop whose region outlasted its fastest share times the team by more
+** than a wake-up lost; the loops after it run alone, timed, until they have
+** run the loss once (the team's loops had earned more since the last loss)
+** or `factor` times (8, then doubling); a wake-up's delay is no loss; a
+** thread's share is noted as the team's fastest. */
+static ln__omp_loop loop_at(double started_ago, double share_s, int nt) {
+    ln__omp_loop k;
+    atomic_init(&k.share_ns, (int64_t)(share_s * 1e9));
+    k.nt = nt;
+    k.t0 = now_s() - started_ago;
+    return k;
+}
+
+static void pay(double s) {
+    ln__omp_loop k = loop_at(s, 0, 1);
+    ln__omp_loop_paid(&k);
+}
+
+static void end_loop(double took, double share) {
+    ln__omp_loop k = loop_at(took, share, 2);
+    ln__omp_loop_end(&k);
+}
+
+START_TEST(omp_loops_pay_off_a_loss) {
+    omp_set_num_threads(2);
+    ln__omp_loop k;
+    int go = 0;
+    for (int i = 0; i < 100 && (go = ln__omp_loop_go(&k)) < 0; i++) pay(0.1);
+    ck_assert_int_eq(go, 1);
+    end_loop(0.010, 0.010); /* two wins: 20 ms earned */
+    end_loop(0.010, 0.010);
+    end_loop(0.010, 100e-6); /* a 9.8 ms loss, less than earned: owed once */
+    ck_assert_int_eq(ln__omp_loop_go(&k), -1);
+    pay(0.009);
+    ck_assert_int_eq(ln__omp_loop_go(&k), -1);
+    pay(0.001);
+    ck_assert_int_eq(ln__omp_loop_go(&k), 1);
+    const double owed[2] = {0.0784, 0.1568}; /* nothing earned: 8x, then 16x */
+    for (int r = 0; r < 2; r++) {
+        end_loop(0.010, 100e-6);
+        pay(owed[r] - 0.008);
+        ck_assert_int_eq(ln__omp_loop_go(&k), -1);
+        pay(0.010);
+        ck_assert_int_eq(ln__omp_loop_go(&k), 1);
+    }
+    end_loop(200e-6, 10e-6); /* 180 us over: a wake-up */
+    ck_assert_int_eq(ln__omp_loop_go(&k), 1);
+    omp_set_num_threads(1);
+    ck_assert_int_eq(ln__omp_loop_go(&k), 0);
+    omp_set_num_threads(2);
+    ck_assert_int_eq(ln__omp_loop_go(&k), 1);
+    double start0 = 0;
+#pragma omp parallel num_threads(2)
+    {
+        const double start = now_s() - (omp_get_thread_num() ? 0.001 : 0.005);
+        if (omp_get_thread_num() == 0) start0 = start;
+        ln__omp_loop_share_done(&k, start);
+    }
+    const int64_t share = atomic_load(&k.share_ns);
+    ck_assert_int_eq(k.nt, omp_get_max_threads());
+    ck_assert(k.t0 == start0);
+    if (k.nt == 2) ck_assert_msg(share >= 1000000 && share < 4000000, "share %lld ns", (long long)share);
+    omp_set_num_threads(1);
+}
+END_TEST
+
 /* Split jobs (exp on 50k elements) and mirrored halves (3M, every other
 ** call): sums, axis sums and elementwise results bitwise equal to one
 ** thread's. */
@@ -555,6 +622,7 @@ int main(void) {
     tcase_add_test(tc, denormals_flushed_in_every_thread);
     tcase_add_test(tc, helpers_take_chunks);
     tcase_add_test(tc, split_jobs_cover_every_unit_once);
+    tcase_add_test(tc, omp_loops_pay_off_a_loss);
     tcase_add_test(tc, split_and_mirrored_jobs_keep_the_bits);
     tcase_add_test(tc, pool_survives_fork);
     suite_add_tcase(s, tc);
