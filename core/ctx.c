@@ -13,6 +13,7 @@
 
 #include "lunet/kernels.h"
 #include "lunet/lunet.h"
+#include "parallel_impl.h"
 
 void ln_ctx_clear(ln_ctx *ctx) {
     ctx->status = LN_OK;
@@ -102,6 +103,7 @@ int ln_max_threads(void) {
 void ln_set_num_threads(int n) {
     int max = ln_max_threads();
     omp_set_num_threads(n < 1 ? 1 : n > max ? max : n);
+    ln__omp_loop_reset();
     ln_cpu_init();
 }
 

@@ -121,5 +121,7 @@ LN_API void ln__omp_loop_share_done(ln__omp_loop *k, double start);
 LN_API void ln__omp_loop_end(const ln__omp_loop *k);
 /* After a timed loop on this thread: its time pays the loss off. */
 LN_API void ln__omp_loop_paid(const ln__omp_loop *k);
+/* A fresh account: nothing owed or earned (ln_set_num_threads). */
+LN_API void ln__omp_loop_reset(void);
 
 #endif

@@ -27,6 +27,8 @@
 **
 ** The account is three process-wide relaxed atomics: loops from two
 ** threads at once may both go, or both pay, which only moves the guess.
+** ln_set_num_threads opens a new one (ln__omp_loop_reset): the loops of a
+** new thread count, or after a fit's one-thread segment, start trusted.
 */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -52,6 +54,12 @@ LN_API double ln__omp_loop_clock(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+LN_API void ln__omp_loop_reset(void) {
+    atomic_store_explicit(&owed_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&earned_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&factor, FACTOR_MIN, memory_order_relaxed);
 }
 
 LN_API int ln__omp_loop_go(ln__omp_loop *k) {

@@ -487,7 +487,7 @@ END_TEST
 ** than a wake-up lost; the loops after it run alone, timed, until they have
 ** run the loss once (the team's loops had earned more since the last loss)
 ** or `factor` times (8, then doubling); a wake-up's delay is no loss; a
-** thread's share is noted as the team's fastest. */
+** thread's share is noted as the team's fastest; a reset forgets a loss. */
 static ln__omp_loop loop_at(double started_ago, double share_s, int nt) {
     ln__omp_loop k;
     atomic_init(&k.share_ns, (int64_t)(share_s * 1e9));
@@ -509,9 +509,12 @@ static void end_loop(double took, double share) {
 START_TEST(omp_loops_pay_off_a_loss) {
     omp_set_num_threads(2);
     ln__omp_loop k;
-    int go = 0;
-    for (int i = 0; i < 100 && (go = ln__omp_loop_go(&k)) < 0; i++) pay(0.1);
-    ck_assert_int_eq(go, 1);
+    ln__omp_loop_reset();
+    ck_assert_int_eq(ln__omp_loop_go(&k), 1);
+    end_loop(0.010, 100e-6); /* a loss, forgotten by a fresh account */
+    ck_assert_int_eq(ln__omp_loop_go(&k), -1);
+    ln__omp_loop_reset();
+    ck_assert_int_eq(ln__omp_loop_go(&k), 1);
     end_loop(0.010, 0.010); /* two wins: 20 ms earned */
     end_loop(0.010, 0.010);
     end_loop(0.010, 100e-6); /* a 9.8 ms loss, less than earned: owed once */
