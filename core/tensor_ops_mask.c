@@ -301,22 +301,51 @@ static int64_t mask_offsets(const uint8_t *m, int64_t n, int64_t **offp) {
     return total;
 }
 
+/* Cells of 1 or 4 bytes of the block [lo, hi) whose dense slots start at
+** k: without a branch per cell (one per cell was mispredicted on half of
+** a random mask). Every cell up to the block's last selected one is
+** copied to slot k (gather) or blended from it (scatter), and k steps on
+** selected cells only: an unselected cell's slot is the next selected
+** one's, which then overwrites it (gather) or which it only reads
+** (scatter), so no slot outside the block's own is touched. */
+#define MOVE_CELLS(NAME, T)                                                  \
+    LN_CLONES static void NAME(T *x, T *dense, const uint8_t *m, int64_t lo,  \
+                               int64_t hi, int64_t k, int scatter) {         \
+        int64_t last = hi - 1;                                               \
+        while (last >= lo && !m[last]) last--;                               \
+        if (scatter)                                                         \
+            for (int64_t i = lo; i <= last; i++) {                           \
+                const T v = dense[k];                                        \
+                x[i] = m[i] ? v : x[i];                                      \
+                k += m[i] != 0;                                              \
+            }                                                                \
+        else                                                                 \
+            for (int64_t i = lo; i <= last; i++) {                           \
+                dense[k] = x[i];                                             \
+                k += m[i] != 0;                                              \
+            }                                                                \
+    }
+MOVE_CELLS(move_cells4, uint32_t)
+MOVE_CELLS(move_cells1, uint8_t)
+
 /* Copy selected cells between a dense array and the masked positions:
 ** gather (dense <- x[mask]) or scatter (x[mask] <- dense). */
 static void mask_move(char *x, char *dense, const uint8_t *m, int64_t n,
                       const int64_t *off, size_t cellb, int scatter) {
     LN_FOR_BLOCKS(n, MASK_BLOCK, n * (int64_t)cellb, lo, hi,
         int64_t k = off[lo / MASK_BLOCK];
+        if (cellb == 4 && ((uintptr_t)x | (uintptr_t)dense) % 4 == 0) {
+            move_cells4((uint32_t *)x, (uint32_t *)dense, m, lo, hi, k, scatter);
+            continue;
+        }
+        if (cellb == 1) {
+            move_cells1((uint8_t *)x, (uint8_t *)dense, m, lo, hi, k, scatter);
+            continue;
+        }
         for (int64_t i = lo; i < hi; i++) {
             if (!m[i]) continue;
             char *xp = x + (size_t)i * cellb, *dp = dense + (size_t)k * cellb;
-            if (cellb == 1) {
-                if (scatter) *xp = *dp; else *dp = *xp;
-            } else if (cellb == 4) {
-                if (scatter) memcpy(xp, dp, 4); else memcpy(dp, xp, 4);
-            } else {
-                if (scatter) memcpy(xp, dp, cellb); else memcpy(dp, xp, cellb);
-            }
+            if (scatter) memcpy(xp, dp, cellb); else memcpy(dp, xp, cellb);
             k++;
         });
 }

@@ -551,4 +551,78 @@ test("float clamp: NaN stays NaN, signed zeros and infinities, past the parallel
   end)
 end)
 
+
+-- masks that select at random, nothing, everything, and the first half of
+-- every 4096-element block (each block ends in unselected cells)
+local function select_masks(n)
+  local half = (ln.arange(0, n) % 4096):lt(2048)
+  return {random = ln.rand(n):gt(0.5), none = ln.zeros(n):gt(0), all = ln.ones(n):gt(0),
+          halves = half}
+end
+
+test("t[mask] and t[mask] = src: each selected cell in order, past the parallel size", function()
+  each_thread_count(function(threads)
+    for _, n in ipairs({1, 4097, 140001}) do
+      for name, m in pairs(select_masks(n)) do
+        local mv = m:totable()
+        local xs = {float = ln.rand(n), int32 = (ln.rand(n) * 1000):int(),
+                    uint8 = (ln.rand(n) * 255):byte(), rows = ln.rand(n, 3)}
+        for dtype, x in pairs(xs) do
+          local what = string.format("%s %s mask, n=%d, %d threads", dtype, name, n, threads)
+          local xv, cell = x:flatten():totable(), dtype == "rows" and 3 or 1
+          local want = {}
+          for i = 1, n do
+            if mv[i] ~= 0 then
+              for j = 1, cell do want[#want + 1] = xv[(i - 1) * cell + j] end
+            end
+          end
+          local got = x[m]
+          same(got, want, "select " .. what)
+          -- again, with the other thread awake: a task that wrote into its
+          -- neighbour's cells would now run beside it
+          for _ = 1, 10 do assert(x[m]:equal(got), "select again " .. what) end
+          -- assign fresh values of the dtype: selected cells take them in order
+          local k0 = #want // cell
+          local fresh = {float = function() return ln.rand(k0) end,
+                         int32 = function() return (ln.rand(k0) * 1000):int() end,
+                         uint8 = function() return (ln.rand(k0) * 255):byte() end,
+                         rows = function() return ln.rand(k0, 3) end}
+          local src = fresh[dtype]()
+          local sv, y = src:flatten():totable(), x:clone()
+          y[m] = src
+          for _ = 1, 10 do
+            local again = x:clone()
+            again[m] = src
+            assert(again:equal(y), "assign again " .. what)
+          end
+          local k, expect = 0, {}
+          for i = 1, n do
+            for j = 1, cell do
+              local at = (i - 1) * cell + j
+              if mv[i] ~= 0 then k = k + 1; expect[at] = sv[k] else expect[at] = xv[at] end
+            end
+          end
+          same(y, expect, "assign " .. what)
+        end
+      end
+    end
+  end)
+end)
+
+test("t[mask] on a uint8 view not aligned to 4 bytes, cells of 4 bytes", function()
+  each_thread_count(function(threads)
+    local rows = 40001
+    local base = (ln.rand(rows * 4 + 1) * 255):byte()
+    local x = base:narrow(1, 2, rows * 4):reshape(rows, 4)   -- starts at byte 1
+    local m = ln.rand(rows):gt(0.3)
+    local mv, xv, want = m:totable(), x:flatten():totable(), {}
+    for i = 1, rows do
+      if mv[i] ~= 0 then
+        for j = 1, 4 do want[#want + 1] = xv[(i - 1) * 4 + j] end
+      end
+    end
+    same(x[m], want, string.format("unaligned uint8 rows, %d threads", threads))
+  end)
+end)
+
 T.summary("tensor loops")
