@@ -307,7 +307,8 @@ static int64_t mask_offsets(const uint8_t *m, int64_t n, int64_t **offp) {
 ** copied to slot k (gather) or blended from it (scatter), and k steps on
 ** selected cells only: an unselected cell's slot is the next selected
 ** one's, which then overwrites it (gather) or which it only reads
-** (scatter), so no slot outside the block's own is touched. */
+** (scatter), so no slot outside the block's own is touched. The blend is
+** written with a bit mask: GCC made `m[i] ? v : x[i]` a branch. */
 #define MOVE_CELLS(NAME, T)                                                  \
     LN_CLONES static void NAME(T *x, T *dense, const uint8_t *m, int64_t lo,  \
                                int64_t hi, int64_t k, int scatter) {         \
@@ -315,8 +316,8 @@ static int64_t mask_offsets(const uint8_t *m, int64_t n, int64_t **offp) {
         while (last >= lo && !m[last]) last--;                               \
         if (scatter)                                                         \
             for (int64_t i = lo; i <= last; i++) {                           \
-                const T v = dense[k];                                        \
-                x[i] = m[i] ? v : x[i];                                      \
+                const T on = (T)0 - (T)(m[i] != 0);                          \
+                x[i] = (dense[k] & on) | (x[i] & (T)~on);                    \
                 k += m[i] != 0;                                              \
             }                                                                \
         else                                                                 \
