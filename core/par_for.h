@@ -32,7 +32,8 @@
 #include "lunet/parallel.h"
 #include "parallel_impl.h"
 
-#define LN_FOR(n, ...)                                                       \
+/* Both: the loop on a team with the given `omp for` clauses, or alone. */
+#define LN__OMP_LOOP(n, CLAUSES, ...)                                        \
     do {                                                                     \
         ln__omp_loop k_;                                                     \
         const int go_ = (n) >= LN_PAR_MIN ? ln__omp_loop_go(&k_) : 0;        \
@@ -40,7 +41,7 @@
             LN_PRAGMA_(omp parallel)                                         \
             {                                                                \
                 const double s_ = ln__omp_loop_clock();                      \
-                LN_PRAGMA_(omp for schedule(static) nowait)                  \
+                LN_PRAGMA_(omp for CLAUSES)                                  \
                 __VA_ARGS__                                                  \
                 ln__omp_loop_share_done(&k_, s_);                            \
             }                                                                \
@@ -51,24 +52,9 @@
         }                                                                    \
     } while (0)
 
+#define LN_FOR(n, ...) LN__OMP_LOOP(n, schedule(static) nowait, __VA_ARGS__)
 #define LN_SUM_FOR(n, var, ...)                                              \
-    do {                                                                     \
-        ln__omp_loop k_;                                                     \
-        const int go_ = (n) >= LN_PAR_MIN ? ln__omp_loop_go(&k_) : 0;        \
-        if (go_ > 0) {                                                       \
-            LN_PRAGMA_(omp parallel)                                         \
-            {                                                                \
-                const double s_ = ln__omp_loop_clock();                      \
-                LN_PRAGMA_(omp for reduction(+ : var) schedule(static) nowait) \
-                __VA_ARGS__                                                  \
-                ln__omp_loop_share_done(&k_, s_);                            \
-            }                                                                \
-            ln__omp_loop_end(&k_);                                           \
-        } else {                                                             \
-            __VA_ARGS__                                                      \
-            if (go_ < 0) ln__omp_loop_paid(&k_);                             \
-        }                                                                    \
-    } while (0)
+    LN__OMP_LOOP(n, reduction(+ : var) schedule(static) nowait, __VA_ARGS__)
 
 /* The body once per block [LO, HI) of BLOCK elements of 0..N (the last
 ** one shorter), the blocks spread as LN_FOR spreads its loop when WORK

@@ -78,7 +78,9 @@ LN_API void ln__omp_loop_share_done(ln__omp_loop *k, double start) {
                              &k->share_ns, &was, took, memory_order_relaxed,
                              memory_order_relaxed)) {
     }
-    if (omp_get_thread_num() == 0) { /* the fork (a first one starts the threads) is not judged */
+    /* from thread 0's start: the fork (a first one starts the threads) is
+    ** not judged */
+    if (omp_get_thread_num() == 0) {
         k->t0 = start;
         k->nt = omp_get_num_threads();
     }
@@ -87,7 +89,8 @@ LN_API void ln__omp_loop_share_done(ln__omp_loop *k, double start) {
 LN_API void ln__omp_loop_end(const ln__omp_loop *k) {
     if (k->nt < 2) return;
     const int64_t total = (int64_t)((ln__omp_loop_clock() - k->t0) * 1e9);
-    const int64_t alone = atomic_load_explicit(&k->share_ns, memory_order_relaxed) * k->nt;
+    const int64_t share = atomic_load_explicit(&k->share_ns, memory_order_relaxed);
+    const int64_t alone = share * k->nt;
     if (total <= alone + WAKE_NS) {
         if (total < alone)
             atomic_fetch_add_explicit(&earned_ns, alone - total, memory_order_relaxed);
