@@ -29,6 +29,7 @@
 
 #include <omp.h>
 
+#include "lunet/lunet.h"
 #include "lunet/parallel.h"
 #include "parallel_impl.h"
 
@@ -40,7 +41,7 @@
         if (go_ > 0) {                                                       \
             LN_PRAGMA_(omp parallel)                                         \
             {                                                                \
-                const double s_ = ln__omp_loop_clock();                      \
+                const double s_ = ln_time();                                 \
                 LN_PRAGMA_(omp for CLAUSES)                                  \
                 __VA_ARGS__                                                  \
                 ln__omp_loop_share_done(&k_, s_);                            \

@@ -113,9 +113,8 @@ typedef struct ln__omp_loop {
 ** team; 0 on this thread; -1 on this thread, timed (a loss is being paid
 ** off: ln__omp_loop_paid after it). */
 LN_API int ln__omp_loop_go(ln__omp_loop *k);
-/* Inside the region: the time a thread starts its share, and, after the
-** share (nowait), how long it took. */
-LN_API double ln__omp_loop_clock(void);
+/* Inside the region, after a thread's share (nowait) that started at
+** `start` (ln_time): how long it took. */
 LN_API void ln__omp_loop_share_done(ln__omp_loop *k, double start);
 /* After the region: whether it lost to running alone, and by how much. */
 LN_API void ln__omp_loop_end(const ln__omp_loop *k);

@@ -32,10 +32,10 @@
 */
 #include <stdatomic.h>
 #include <stdint.h>
-#include <time.h>
 
 #include <omp.h>
 
+#include "lunet/lunet.h"
 #include "parallel_impl.h"
 
 #define FACTOR_MIN 8
@@ -50,12 +50,6 @@ static _Atomic int64_t owed_ns;   /* loop time to run alone before trying again 
 static _Atomic int64_t earned_ns; /* won by the team's loops since the last loss */
 static _Atomic int factor = FACTOR_MIN;
 
-LN_API double ln__omp_loop_clock(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 LN_API void ln__omp_loop_reset(void) {
     atomic_store_explicit(&owed_ns, 0, memory_order_relaxed);
     atomic_store_explicit(&earned_ns, 0, memory_order_relaxed);
@@ -67,12 +61,12 @@ LN_API int ln__omp_loop_go(ln__omp_loop *k) {
     if (omp_in_parallel() || omp_get_max_threads() < 2) return 0;
     atomic_init(&k->share_ns, INT64_MAX);
     k->nt = 1;
-    k->t0 = ln__omp_loop_clock();
+    k->t0 = ln_time();
     return atomic_load_explicit(&owed_ns, memory_order_relaxed) > 0 ? -1 : 1;
 }
 
 LN_API void ln__omp_loop_share_done(ln__omp_loop *k, double start) {
-    const int64_t took = (int64_t)((ln__omp_loop_clock() - start) * 1e9);
+    const int64_t took = (int64_t)((ln_time() - start) * 1e9);
     int64_t was = atomic_load_explicit(&k->share_ns, memory_order_relaxed);
     while (took < was && !atomic_compare_exchange_weak_explicit(
                              &k->share_ns, &was, took, memory_order_relaxed,
@@ -88,7 +82,7 @@ LN_API void ln__omp_loop_share_done(ln__omp_loop *k, double start) {
 
 LN_API void ln__omp_loop_end(const ln__omp_loop *k) {
     if (k->nt < 2) return;
-    const int64_t total = (int64_t)((ln__omp_loop_clock() - k->t0) * 1e9);
+    const int64_t total = (int64_t)((ln_time() - k->t0) * 1e9);
     const int64_t share = atomic_load_explicit(&k->share_ns, memory_order_relaxed);
     const int64_t alone = share * k->nt;
     if (total <= alone + WAKE_NS) {
@@ -109,6 +103,6 @@ LN_API void ln__omp_loop_end(const ln__omp_loop *k) {
 }
 
 LN_API void ln__omp_loop_paid(const ln__omp_loop *k) {
-    const int64_t took = (int64_t)((ln__omp_loop_clock() - k->t0) * 1e9);
+    const int64_t took = (int64_t)((ln_time() - k->t0) * 1e9);
     atomic_fetch_sub_explicit(&owed_ns, took > 0 ? took : 1, memory_order_relaxed);
 }
