@@ -335,6 +335,7 @@ static void mask_move(char *x, char *dense, const uint8_t *m, int64_t n,
                       const int64_t *off, size_t cellb, int scatter) {
     LN_FOR_BLOCKS(n, MASK_BLOCK, n * (int64_t)cellb, lo, hi,
         int64_t k = off[lo / MASK_BLOCK];
+        if (off[lo / MASK_BLOCK + 1] == k) continue; /* nothing selected */
         if (cellb == 4 && ((uintptr_t)x | (uintptr_t)dense) % 4 == 0) {
             move_cells4((uint32_t *)x, (uint32_t *)dense, m, lo, hi, k, scatter);
             continue;
