@@ -11,8 +11,10 @@
 ** storages into the block cache, where the next temporaries find them) and
 ** the trigger moves to live + max(min_headroom, ratio * live,
 ** min(heap_ratio * Lua heap, 32 MiB)). So garbage stays within that headroom
-** of the live data: by default 4 MiB, half the live bytes and 32 times the
-** Lua heap (up to 32 MiB).
+** of the live data: by default 4 MiB and 32 times the Lua heap (up to 32
+** MiB); the live term is 0 unless set (at half the live bytes, a script
+** holding a 200 MB data set piled 100 MB of a loop's garbage past the
+** block cache, and its temporaries faulted in fresh pages).
 **
 ** Why these: a small headroom keeps the temporaries of a loop in cache (a
 ** temporary is written into a block freed at the last collection, so the
@@ -52,7 +54,7 @@
 #include "lunet/memory.h"
 
 static int64_t min_headroom = (int64_t)4 << 20;
-static double ratio = 0.5;
+static double ratio = 0;
 static double heap_ratio = 32;
 /* The heap term's cap: the former fixed headroom. Beyond it the blocks in
 ** flight outgrow the block cache (128 MiB) and every temporary faults in
@@ -69,13 +71,17 @@ static int collecting;
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-static void retrigger(lua_State *L) {
-    int64_t live = ln_memory_live_bytes();
+/* The garbage allowed on top of `live` bytes before a full collection. */
+static int64_t headroom(lua_State *L, int64_t live) {
     int64_t heap = (int64_t)lua_gc(L, LUA_GCCOUNT) * 1024 + lua_gc(L, LUA_GCCOUNTB);
     int64_t by_heap = (int64_t)(heap_ratio * (double)heap);
     if (by_heap > heap_cap) by_heap = heap_cap;
-    int64_t room = max64(min_headroom, max64((int64_t)(ratio * (double)live), by_heap));
-    trigger = live + room;
+    return max64(min_headroom, max64((int64_t)(ratio * (double)live), by_heap));
+}
+
+static void retrigger(lua_State *L) {
+    int64_t live = ln_memory_live_bytes();
+    trigger = live + headroom(L, live);
 }
 
 void lnL_gc_check(lua_State *L, int64_t fresh) {
@@ -88,6 +94,12 @@ void lnL_gc_check(lua_State *L, int64_t fresh) {
         if (live <= trigger) {
             lua_gc(L, LUA_GCSTEP, 0); /* generational mode: a minor collection */
             minors++;
+            /* Live data it freed (a big temporary that grew old before it
+            ** died) lowers the trigger: only dead bytes may sit above the
+            ** live ones, not a past peak's headroom. */
+            int64_t after = ln_memory_live_bytes();
+            int64_t lower = after + headroom(L, after);
+            if (lower < trigger) trigger = lower;
         }
         if (ln_memory_live_bytes() > trigger) {
             lua_gc(L, LUA_GCCOLLECT);

@@ -55,7 +55,7 @@ test("the collection headroom: bytes, live ratio, Lua heap ratio", function()
     worst = math.max(worst, ln.memory.stats().live_bytes - before)
   end
   assert(worst <= 2 * MB + 2 * 458752, "grew " .. worst) -- + 2 class-sized blocks
-  ln.memory.set_collect_headroom(4 * MB, 0.5, 32)  -- the defaults
+  ln.memory.set_collect_headroom(4 * MB, 0, 32)  -- the defaults
   raises(function() ln.memory.set_collect_headroom(1, 0.5, -1) end, "heap_ratio")
 end)
 
@@ -118,6 +118,26 @@ test("tensors that grew old are freed by full collections, within the trigger", 
   -- headroom (at most 32 MiB here) on top of the three live ones
   assert(s1.full_collections - s0.full_collections >= 2, "full " .. (s1.full_collections - s0.full_collections))
   assert(worst <= 12e6 + 32 * MB + MB, string.format("grew %.1f MB", worst / MB))
+end)
+
+test("a large tensor's headroom goes when it dies young", function()
+  -- The pattern of x:float() / 255 on a data set: a full collection runs
+  -- while a large temporary lives, and a young collection frees it after.
+  -- The trigger must come down with the live bytes, or the loop after it
+  -- piles up that much garbage beyond the block cache (a GradientTape loop
+  -- ran 2.6x slower, faulting in fresh pages).
+  ln.memory.set_collect_headroom(4 * MB, 0, 0)
+  local a = ln.rand(30000)
+  local big = ln.zeros(16 * MB // 4 * 4)     -- 64 MB: its push passes the trigger
+  local s0 = ln.memory.stats()
+  assert(s0.collect_trigger > 64 * MB, "no full collection with the large tensor alive")
+  big = nil
+  for _ = 1, 20 do local b = a * 2 end       -- 2.4 MB: young collections
+  local s1 = ln.memory.stats()
+  assert(s1.live_bytes < s0.live_bytes - 60 * MB, "the large tensor was not freed young")
+  assert(s1.collect_trigger - s1.live_bytes <= 4 * MB,
+         string.format("trigger %.1f MB above the live bytes", (s1.collect_trigger - s1.live_bytes) / MB))
+  ln.memory.set_collect_headroom(4 * MB, 0, 32)
 end)
 
 test("freed blocks are served from the cache", function()

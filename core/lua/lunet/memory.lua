@@ -5,7 +5,7 @@
 --                       --  cache_hits, cache_misses, collect_trigger}
 --   ln.memory.set_cache_limit(64 * 2^20)    -- bytes; 0 turns the cache off
 --   ln.memory.empty_cache()                 -- give cached blocks back
---   ln.memory.set_collect_headroom(4 * 2^20, 0.5, 32)
+--   ln.memory.set_collect_headroom(4 * 2^20, 0, 32)
 --                       -- garbage allowed above the live bytes before a
 --                       -- full collection: max(bytes, ratio * live,
 --                       -- min(heap_ratio * Lua heap bytes, 32 MiB))
