@@ -50,6 +50,7 @@ static int nwarnings;
 static refused *refusals;
 static int nrefused;
 static int scanned;
+static int generation; /* commits of units: see ln_registry_generation */
 
 const char *ln_kind_name(ln_kind k) {
     static const char *names[] = {"layer", "activation", "initializer",
@@ -60,6 +61,11 @@ const char *ln_kind_name(ln_kind k) {
 int ln_registry_count(void) {
     ln_registry_scan();
     return nunits;
+}
+
+int ln_registry_generation(void) {
+    ln_registry_scan();
+    return generation;
 }
 
 const ln_unit *ln_registry_at(int i, const char **file) {
@@ -316,6 +322,7 @@ static ln_status commit(ln_ctx *ctx, const staging *st, const char *real) {
         capunits = cap;
     }
     loaded_files[nloaded++] = file;
+    generation++;
     for (int i = 0; i < st->n; i++) {
         reg_unit *old = lookup(st->u[i]->kind, st->u[i]->name);
         if (old) *old = (reg_unit){st->u[i], file};

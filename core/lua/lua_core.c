@@ -61,6 +61,13 @@ static int l_plugins(lua_State *L) {
     return 1;
 }
 
+/* plugin_generation() -> a number that changes when units are added or
+** replaced (lunet.registry rebuilds its tables then, not at every lookup). */
+static int l_plugin_generation(lua_State *L) {
+    lua_pushinteger(L, ln_registry_generation());
+    return 1;
+}
+
 /* plugin_refusal(kind, name) -> "its plugin <file> was refused: <why>"
 ** when a refused plugin offered unit (or class) `name` of `kind` ("layer",
 ** "optimizer", ...), or nil. */
@@ -137,6 +144,7 @@ static void open_lib(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"load_plugin", l_load_plugin},
         {"plugins", l_plugins},
+        {"plugin_generation", l_plugin_generation},
         {"plugin_warnings", l_plugin_warnings},
         {"plugin_refusal", l_plugin_refusal},
         {"time", l_time},

@@ -47,6 +47,10 @@ LN_API int ln_registry_explain(ln_kind kind, const char *name, char *buf,
                                size_t n);
 LN_API int ln_registry_count(void);
 LN_API const ln_unit *ln_registry_at(int i, const char **file);
+/* A number that changes whenever a plugin's units are added or replace
+** others (an override keeps the count): callers caching the units by kind
+** rebuild when it changes. */
+LN_API int ln_registry_generation(void);
 
 /* ---- instances of non-layer units ------------------------------------------ */
 

@@ -86,6 +86,9 @@ T.test("a user plugin cannot replace a built-in; {override = true} does", functi
            "shadow.so was refused", "duplicate optimizer 'adam'")
   T.eq(ln.optimizers.Adam{}:get_config().beta_1, 0.9, "the built-in Adam")
   T.raises(function() ln.load_plugin(shadow, {overide = true}) end, "unknown option 'overide'")
+  local registry = require "lunet.registry"
+  local builtin = registry.unit("optimizer", "adam") -- cached by the Lua side
+  assert(builtin.file:find("ln_optimizers_adam.so", 1, true), builtin.file)
   ln.load_plugin(shadow, {override = true})
   local unit
   for _, u in ipairs(ln.core.plugins()) do
@@ -93,8 +96,14 @@ T.test("a user plugin cannot replace a built-in; {override = true} does", functi
   end
   T.eq(unit.version, 9, "adam after the override")
   assert(unit.file:find("shadow.so", 1, true), unit.file)
-  local opt = ln.optimizers.Adam{}
-  T.eq(opt:get_config().learning_rate, 0.5, "the replacement's default rate")
+  T.eq(registry.unit("optimizer", "adam").version, 9, "registry.unit after the override")
+  T.eq(ln.optimizers.Adam{}:get_config().learning_rate, 0.5, "the replacement's default rate")
+  -- an override that keeps the count of units: the Lua tables follow it too
+  local count = #ln.core.plugins()
+  ln.load_plugin(plugin_dir .. "/shadow_again.so", {override = true})
+  T.eq(#ln.core.plugins(), count, "units after the second override")
+  T.eq(registry.unit("optimizer", "adam").version, 10, "registry.unit after the second override")
+  T.eq(ln.optimizers.Adam{}:get_config().learning_rate, 0.25, "the second replacement's default rate")
 end)
 
 T.test("a class name cannot be taken twice", function()

@@ -11,21 +11,23 @@ local core = require "lunet.core"
 
 local registry = {}
 
-local cache, cache_count = nil, -1
+local cache, named, cache_generation = nil, nil, nil
 
--- Units grouped by kind: {layer = {list...}, ...}; rebuilt when the number
--- of registered units changed (a plugin was loaded).
+-- Units grouped by kind: {layer = {list...}, ...}, and by kind and name;
+-- rebuilt when a plugin added or replaced units. Lookups run at every
+-- activations.get of a layer's call, so they must not list the registry.
 local function by_kind()
-  local all = core.plugins()
-  if cache and #all == cache_count then return cache end
-  local t = {}
-  for _, u in ipairs(all) do
+  local g = core.plugin_generation()
+  if cache and g == cache_generation then return cache, named end
+  local t, n = {}, {}
+  for _, u in ipairs(core.plugins()) do
     local k = t[u.kind]
-    if not k then k = {}; t[u.kind] = k end
+    if not k then k = {}; t[u.kind] = k; n[u.kind] = {} end
     k[#k + 1] = u
+    n[u.kind][u.name] = u
   end
-  cache, cache_count = t, #all
-  return t
+  cache, named, cache_generation = t, n, g
+  return t, n
 end
 
 --- The units of one kind ("layer", "activation", "initializer", "optimizer",
@@ -46,10 +48,8 @@ end
 --- The record {name, class_name, version, file, summary} of unit `name`
 -- of `kind`, or nil.
 function registry.unit(kind, name)
-  for _, u in ipairs(registry.units(kind)) do
-    if u.name == name then return u end
-  end
-  return nil
+  local _, n = by_kind()
+  return n[kind] and n[kind][name]
 end
 
 --- Whether a unit `name` of `kind` is registered.
