@@ -128,7 +128,7 @@ test("a large tensor's headroom goes when it dies young", function()
   -- ran 2.6x slower, faulting in fresh pages).
   ln.memory.set_collect_headroom(4 * MB, 0, 0)
   local a = ln.rand(30000)
-  local big = ln.zeros(16 * MB // 4 * 4)     -- 64 MB: its push passes the trigger
+  local big = ln.zeros(16 * 1024 * 1024)     -- 64 MB: its push passes the trigger
   local s0 = ln.memory.stats()
   assert(s0.collect_trigger > 64 * MB, "no full collection with the large tensor alive")
   big = nil
