@@ -8,8 +8,9 @@ same workloads as bench/torch_bench.py, written the way a user writes them
 Each workload runs in its own child process (so that its peak RSS is its
 own); every timed repeat builds a fresh model and optimizer, and the best
 repeat is reported. Data: Fashion-MNIST read with ln.io.read_idx from the
-IDX .gz files a workload needs (as torch_bench.py), /255 as float32 (block
-by block: one float copy in memory, as PyTorch's in-place division);
+IDX .gz files a workload needs (as torch_bench.py), /255 as float32 (read
+as float32 and divided in place: one float copy in memory, as PyTorch's
+in-place division, and no uint8 copy beside it);
 validation = the first 5,000 training images, train = the last 55,000;
 exp4a keeps the 8 classes other than 5 (sandal) and 6 (shirt), labels
 mapped to 0..7. The "load" workload times ln.datasets' loader instead.
@@ -145,16 +146,26 @@ local function to_unit_float(u8)
 end
 
 -- x (float32, N x 28 x 28 in [0, 1]) and y (labels) for one workload: only
--- the files it needs, as torch_bench.py reads them.
+-- the files it needs, as torch_bench.py reads them. Where every image is
+-- kept, the images are read as float32 (converted while inflating: the
+-- uint8 copy and the float one never coexist) and divided in place;
+-- experiment 4a picks its rows from the uint8 images first.
 local function load_data(dir, name)
-  local function file(f) return ln.io.read_idx(dir .. "/" .. f .. ".gz") end
+  local function file(f, dtype)
+    return ln.io.read_idx(dir .. "/" .. f .. ".gz", dtype and {dtype = dtype} or nil)
+  end
   if is_infer(name) then
-    return to_unit_float(file("t10k-images-idx3-ubyte")), file("t10k-labels-idx1-ubyte")
+    return file("t10k-images-idx3-ubyte", "float32"):div_(255), file("t10k-labels-idx1-ubyte")
   end
   local n_valid = 5000
-  local xs, ys = file("train-images-idx3-ubyte"), file("train-labels-idx1-ubyte")
-  local n = xs:size(1) - n_valid
-  local xu, y = xs:narrow(1, n_valid + 1, n), ys:narrow(1, n_valid + 1, n):int()
+  local ys = file("train-labels-idx1-ubyte")
+  local n = ys:size(1) - n_valid
+  local y = ys:narrow(1, n_valid + 1, n):int()
+  if name ~= "exp4a" and name ~= "exp1_u8" then
+    return file("train-images-idx3-ubyte", "float32"):narrow(1, n_valid + 1, n):div_(255), y
+  end
+  local xs = file("train-images-idx3-ubyte")
+  local xu = xs:narrow(1, n_valid + 1, n)
   if name == "exp4a" then
     local keep = y:ne(5) & y:ne(6)
     xu, y = xu[keep], y[keep]

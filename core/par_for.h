@@ -1,7 +1,8 @@
 /*
 ** par_for.h -- private to core's tensor loops (tensor_ops*.c, kernels*.c,
 ** engine/tensor_ops_nn.c, tensor.c, rng.c): LN_PAR_FOR / LN_PAR_SUM without the
-** OpenMP region below the threshold. Owner: core (issue 21).
+** OpenMP region below the threshold; io_idx.c's conversions too. Owner:
+** core (issue 21).
 **
 ** `#pragma omp parallel for if (n >= LN_PAR_MIN)` still enters libgomp when
 ** the condition is false (a team of one is set up and torn down): 4-5 us on

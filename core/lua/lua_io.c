@@ -13,14 +13,18 @@
 
 #include "lua_common.h"
 #include "lua_parts.h"
+#include "lua_tensor.h"
 #include "lunet/atomic_write.h"
 #include "lunet/io.h"
 #include "lunet/safe_open.h"
 
-/* io_read_idx(path) -> tensor */
+/* io_read_idx(path [, dtype]) -> tensor (dtype nil: the file's own) */
 static int l_read_idx(lua_State *L) {
+    const char *path = lnL_check_path(L, 1, "read_idx");
+    int as = lua_isnoneornil(L, 2) ? LN_IDX_NATIVE
+                                   : (int)lnT_opt_dtype(L, 2, LN_FLOAT32, "read_idx");
     ln_tensor *t;
-    lnL_check(L, ln_read_idx(lnL_ctx(), lnL_check_path(L, 1, "read_idx"), &t));
+    lnL_check(L, ln_read_idx_as(lnL_ctx(), path, as, &t));
     lnL_push_tensor(L, t);
     return 1;
 }

@@ -21,6 +21,14 @@
 /* IDX file (plain or gzip-compressed): uint8 data gives a uint8 tensor,
 ** int8/int16/int32 an int32 one, float32/float64 a float32 one. */
 LN_API ln_status ln_read_idx(ln_ctx *ctx, const char *path, ln_tensor **out);
+/* The same, converted while reading to `as`: LN_FLOAT32 (any IDX type),
+** LN_INT32 (the integer types), LN_UINT8 (uint8 data) or LN_IDX_NATIVE
+** (as ln_read_idx). Anything else is LN_E_ARG, naming both types. Reading
+** uint8 images as float32 never holds both copies: the peak is the
+** result's. */
+#define LN_IDX_NATIVE (-1)
+LN_API ln_status ln_read_idx_as(ln_ctx *ctx, const char *path, int as,
+                                ln_tensor **out);
 
 /* numpy .npy (format 1.0, 2.0, 3.0), C order, little-endian: float32 and
 ** float64 give float32; int32 and int64 (range-checked) give int32; uint8

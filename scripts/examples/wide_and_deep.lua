@@ -19,11 +19,12 @@ local outdir = arg and arg[3] or "out"
 os.execute("mkdir -p '" .. outdir:gsub("'", "'\\''") .. "'")
 
 ln.random.seed(42)
-local train, test = ln.datasets.fashion_mnist.load_data(data_dir)
+local train, test = ln.datasets.fashion_mnist.load_data{path = data_dir, dtype = "float32"}
 
--- wide: row and column means (N x 56); deep: the pixels (N x 784)
+-- wide: row and column means (N x 56); deep: the pixels (N x 784), scaled
+-- in place (the images were read as float32)
 local function inputs(images)
-  local x = images:float() / 255
+  local x = images:div_(255)
   return {wide_input = ln.cat({x:mean(3), x:mean(2)}, 2), deep_input = x:reshape({#x, 784})}
 end
 local X_full, y_full = inputs(train.x), train.y

@@ -1,5 +1,6 @@
 /*
-** fuzz_idx.c -- the IDX reader (ln_read_idx), plain and gzip.
+** fuzz_idx.c -- the IDX reader (ln_read_idx, and ln_read_idx_as float32),
+** plain and gzip.
 **
 ** Input: one flag byte, then the file. Flag bit 0 gzips the rest before it
 ** is written (so the gzip path sees meaningful IDX data, not only corrupt
@@ -179,6 +180,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FZ_CHECK(cut || used == plain_n, "read_idx used %zu of %zu bytes",
                  used, plain_n);
         check_loaded(plain, used <= plain_n ? used : plain_n, t);
+    }
+    if (st == LN_OK) { /* read again as float32: the same values */
+        ln_tensor *f = NULL;
+        ln_status sf = ln_read_idx_as(&ctx, path, LN_FLOAT32, &f);
+        FZ_CHECK(sf == LN_OK, "read as float32 refused a file read as is: %s",
+                 ctx.msg);
+        FZ_CHECK(f->dtype == LN_FLOAT32 && f->numel == t->numel,
+                 "as float32: %s of %lld elements, want %lld",
+                 ln_dtype_name(f->dtype), (long long)f->numel, (long long)t->numel);
+        for (int64_t i = 0; i < t->numel; i++) {
+            float want = (float)ln_get_f64(t, i), got = ln_f32(f)[i];
+            FZ_CHECK(got == want || (isnan(got) && isnan(want)),
+                     "as float32, element %lld: %g, read as is %g",
+                     (long long)i, got, want);
+        }
+        ln_tensor_release(f);
     }
     if (st != LN_OK && plain_n && !cut)
         FZ_CHECK(reference(plain, plain_n).valid != 1,

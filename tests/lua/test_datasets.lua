@@ -29,6 +29,24 @@ test("the bundled Fashion-MNIST sample", function()
   eq(ln.datasets.fashion_mnist.class_names[10], "Ankle boot")
 end)
 
+test("load_data{dtype = \"float32\"}: the same images as float32", function()
+  local dir = ln.datasets._bundled_dirs("fashion-mnist")[1]
+  local train, test_ = ln.datasets.fashion_mnist.load_data(dir)
+  local ftrain, ftest = ln.datasets.fashion_mnist.load_data{path = dir, dtype = "float32"}
+  eq(ftrain.x:type(), "float32")
+  eq(shape(ftrain.x), shape(train.x))
+  eq(ftrain.y:type(), "uint8", "labels as they are")
+  eq((ftrain.x - train.x:float()):abs():max(), 0)
+  eq((ftest.x - test_.x:float()):abs():max(), 0)
+  assert(rawequal(ftrain[1], ftrain.x))
+  local m = ln.datasets.mnist.load_data{dtype = "float32"}
+  eq(m.x:type(), "float32")
+  eq(m.x:max(), 255)
+  raises(function() ln.datasets.fashion_mnist.load_data{path = dir, dtype = "int32"} end,
+         "fashion_mnist.load_data: dtype must be \"float32\"", "got int32")
+  raises(function() ln.datasets.mnist.load_data{dir = dir} end, "mnist.load_data", "dir")
+end)
+
 test("the bundled MNIST subset", function()
   local train, test_ = ln.datasets.mnist.load_data()
   eq(#train.x + #test_.x, 10000, "10k digits")

