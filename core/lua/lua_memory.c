@@ -47,6 +47,13 @@
 ** that leaves the live bytes above it is followed by a full one). In
 ** incremental mode (collectgarbage("incremental")) the minor collection
 ** is an incremental step; set_young_headroom(0) turns them off.
+** Training steps (twentieth session): a step of a GradientTape loop makes
+** megabytes of tensors that live until its end, so young collections
+** every 256 KiB made them old and they waited for full collections (fit's
+** first epoch with Lua units 1.5x slower, its blocks fresh from the
+** system). optimizer:apply_gradients and fit's tape path mark the steps'
+** ends (memory.step_end): a young collection there, and between marks a
+** young room of twice the last step's bytes.
 ** The collections are skipped while the user has stopped the collector
 ** (collectgarbage("stop")) and inside finalizers.
 */
@@ -68,6 +75,11 @@ static int64_t young_room = (int64_t)256 << 10;
 static int64_t young_mark;
 static int64_t minors, fulls;
 static int collecting;
+/* memory.step_end: ln_memory_made_bytes() at the last step's end (-1:
+** none yet) and the bytes that step made */
+static int64_t step_mark = -1, step_bytes;
+/* the same for the marks of a loop that marks its own steps */
+static int64_t loop_mark = -1, loop_bytes;
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
@@ -84,33 +96,73 @@ static void retrigger(lua_State *L) {
     trigger = live + headroom(L, live);
 }
 
-void lnL_gc_check(lua_State *L, int64_t fresh) {
-    const int64_t live = ln_memory_live_bytes();
-    const int young = young_room > 0 &&
-                      ln_memory_made_bytes() - fresh - young_mark > young_room;
-    if ((live <= trigger && !young) || collecting) return;
-    if (lua_gc(L, LUA_GCISRUNNING) == 1) {
-        collecting = 1;
-        if (live <= trigger) {
-            lua_gc(L, LUA_GCSTEP, 0); /* generational mode: a minor collection */
-            minors++;
-            /* Live data it freed (a big temporary that grew old before it
-            ** died) lowers the trigger: only dead bytes may sit above the
-            ** live ones, not a past peak's headroom. */
-            int64_t after = ln_memory_live_bytes();
-            int64_t lower = after + headroom(L, after);
-            if (lower < trigger) trigger = lower;
-        }
-        if (ln_memory_live_bytes() > trigger) {
-            lua_gc(L, LUA_GCCOLLECT);
-            fulls++;
-            retrigger(L);
-        }
-        collecting = 0;
-    } else if (live > trigger) {
+/* A young collection (when live <= trigger), then a full one if the live
+** bytes are still above the trigger. The collector is running and no
+** collection is under way. */
+static void collect(lua_State *L, int64_t live) {
+    collecting = 1;
+    if (live <= trigger) {
+        lua_gc(L, LUA_GCSTEP, 0); /* generational mode: a minor collection */
+        minors++;
+        /* Live data it freed (a big temporary that grew old before it
+        ** died) lowers the trigger: only dead bytes may sit above the
+        ** live ones, not a past peak's headroom. */
+        int64_t after = ln_memory_live_bytes();
+        int64_t lower = after + headroom(L, after);
+        if (lower < trigger) trigger = lower;
+    }
+    if (ln_memory_live_bytes() > trigger) {
+        lua_gc(L, LUA_GCCOLLECT);
+        fulls++;
         retrigger(L);
     }
+    collecting = 0;
+}
+
+/* The young room in force: inside a loop that marks its steps (memory.
+** step_end), twice the last step's bytes (up to heap_cap), so that the
+** young collections come at the steps' ends, where the step's tensors
+** have just died, rather than in the middle, where they would live through
+** one and grow old after the next. */
+static int64_t young_room_now(int64_t made) {
+    if (step_bytes <= young_room || made - step_mark > 2 * step_bytes)
+        return young_room;
+    return 2 * step_bytes < heap_cap ? 2 * step_bytes : heap_cap;
+}
+
+void lnL_gc_check(lua_State *L, int64_t fresh) {
+    const int64_t live = ln_memory_live_bytes();
+    const int64_t made = ln_memory_made_bytes() - fresh;
+    const int young = young_room > 0 && made - young_mark > young_room_now(made);
+    if ((live <= trigger && !young) || collecting) return;
+    if (lua_gc(L, LUA_GCISRUNNING) == 1) collect(L, live);
+    else if (live > trigger) retrigger(L);
     young_mark = ln_memory_made_bytes() - fresh; /* the result is young */
+}
+
+/* memory.step_end([loop]): a training loop's step is over and its tensors
+** are garbage: a young collection now (their blocks go back to the cache
+** for the next step, still in cache), and the young room of the next steps
+** follows the step's size (young_room_now). optimizer:apply_gradients
+** marks its call; a loop that marks its own steps once its locals are dead
+** (fit's tape path) passes loop = true, and the optimizer's marks inside
+** it are then ignored (a second young collection in the step would only
+** visit the same objects again). */
+static int m_step_end(lua_State *L) {
+    int64_t made = ln_memory_made_bytes();
+    if (lua_toboolean(L, 1)) {
+        loop_bytes = loop_mark >= 0 ? made - loop_mark : 0;
+        loop_mark = made;
+    } else if (loop_mark >= 0 && made - loop_mark <= 2 * loop_bytes) {
+        return 0; /* inside a loop that marks its own steps */
+    }
+    step_bytes = step_mark >= 0 ? made - step_mark : 0;
+    step_mark = made;
+    if (young_room > 0 && !collecting && lua_gc(L, LUA_GCISRUNNING) == 1) {
+        collect(L, ln_memory_live_bytes());
+        young_mark = ln_memory_made_bytes();
+    }
+    return 0;
 }
 
 static void set_int(lua_State *L, const char *k, int64_t v) {
@@ -193,6 +245,7 @@ void lnL_open_memory(lua_State *L) {
                                    {"empty_cache", m_empty_cache},
                                    {"set_collect_headroom", m_set_collect_headroom},
                                    {"set_young_headroom", m_set_young_headroom},
+                                   {"step_end", m_step_end},
                                    {NULL, NULL}};
     /* generational mode for the young collections (lnL_gc_check): entering
     ** it runs one full collection, while lunet's heap is still small */

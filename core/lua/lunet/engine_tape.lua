@@ -14,6 +14,7 @@ local core = require "lunet.core"
 local registry = require "lunet.registry"
 local autograd = require "lunet.autograd"
 local constraints = require "lunet.constraints"
+local step_end = core.memory.step_end
 
 local is_tensor = registry.is_tensor
 local M = {}
@@ -304,6 +305,7 @@ function Net:train_run(x, y, index, start, count, bs, _, max_batches, seconds)
   local bad, bad_loss
   local done, err, at = run(self, "train", count, bs, max_batches, seconds, function(s, n)
     local lv = self:train_batch(x, y, index, start + s, n)
+    step_end(true) -- the step's tensors (train_batch's locals) died just now
     if not bad and (lv ~= lv or lv == math.huge or lv == -math.huge) then
       bad, bad_loss = s // bs, lv
     end

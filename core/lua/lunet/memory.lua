@@ -5,6 +5,10 @@
 --                       --  cache_hits, cache_misses, collect_trigger}
 --   ln.memory.set_cache_limit(64 * 2^20)    -- bytes; 0 turns the cache off
 --   ln.memory.empty_cache()                 -- give cached blocks back
+--   ln.memory.step_end()                    -- a training loop's step is over:
+--                       -- a young collection now (optimizer:apply_gradients
+--                       -- and fit call it; a loop updating its weights by
+--                       -- hand may call it at the end of each step)
 --   ln.memory.set_collect_headroom(4 * 2^20, 0, 32)
 --                       -- garbage allowed above the live bytes before a
 --                       -- full collection: max(bytes, ratio * live,

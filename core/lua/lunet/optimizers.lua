@@ -55,6 +55,7 @@ function Methods:apply_gradients(pairs)
   if rawget(self, "_pending") then self:build(pairs) end
   ud:apply(pairs)
   constrain(pairs)
+  core.memory.step_end() -- a training step ends here: its garbage goes now
 end
 
 --- Create the slots of these variables without stepping (a list of pairs
@@ -409,6 +410,7 @@ function LuaOpt:apply_gradients(pairs)
   for i, e in ipairs(entries) do spec.update(self, e.var, grads[i], e.slots, t, lr, self._globals) end
   self._iterations = t
   constrain(pairs)
+  core.memory.step_end()
 end
 
 function LuaOpt:get_config()
