@@ -202,7 +202,7 @@ test("fit's tape path marks its steps once", function()
   assert(s1.full_collections - s0.full_collections <= 1, string.format(
     "%d full collections in 128 steps", s1.full_collections - s0.full_collections))
   -- one young collection a step, after it (the build before: 255); the
-  -- optimizer's own marks inside the step are ignored
+  -- optimizer's own marks inside the step are ignored (511 when not)
   local minors = s1.young_collections - s0.young_collections
   assert(minors <= 128 * 1.25, minors .. " young collections in 128 steps")
 end)
