@@ -270,18 +270,27 @@ static ln_status read_body(ln_ctx *ctx, idx_src *s, int is_gz, int as,
     if (r < 4 * nd)
         return ln_fail(ctx, LN_E_FORMAT, "read_idx: %s: truncated inside the "
                        "header (%d dims need %d bytes)", path, nd, 4 + 4 * nd);
+    /* The product of the nonzero dims within the limit, as the tensor's own
+    ** shape rule has it (ln_shape_ok), whether or not a dim is zero: so the
+    ** limit depends on the dims and the result's type alone. */
     int64_t shape[LN_MAX_DIM], numel = 1;
+    int empty = 0;
     size_t widest = fsize > ln_dtype_size(dtype) ? fsize : ln_dtype_size(dtype);
     int64_t limit = LN_IO_MAX_BYTES / (int64_t)widest;
     for (int i = 0; i < nd; i++) {
         shape[i] = be32(head + 4 + 4 * i);
-        if (shape[i] && numel > limit / shape[i])
+        if (!shape[i]) {
+            empty = 1;
+            continue;
+        }
+        if (numel > limit / shape[i])
             return ln_fail(ctx, LN_E_FORMAT, "read_idx: %s: dims claim more "
                            "than the %lld-byte limit (dim %d is %lld)", path,
                            (long long)LN_IO_MAX_BYTES, i + 1,
                            (long long)shape[i]);
         numel *= shape[i];
     }
+    if (empty) numel = 0;
     int64_t want = numel * (int64_t)fsize, hlen = 4 + 4 * (int64_t)nd;
     if (!is_gz) {
         struct stat sb;
