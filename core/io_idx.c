@@ -24,6 +24,7 @@
 #include <zlib.h>
 
 #include "lunet/io.h"
+#include "lunet/memory.h"
 #include "lunet/safe_open.h"
 #include "par_for.h"
 
@@ -303,7 +304,7 @@ static ln_status read_body(ln_ctx *ctx, idx_src *s, int is_gz, int as,
                            "dims need %lld data bytes, the file has %lld", path,
                            have < want ? "truncated" : "trailing data",
                            (long long)want, (long long)have);
-        ln_tensor *t = ln_tensor_new(ctx, dtype, nd, shape);
+        ln_tensor *t = ln_tensor_empty(ctx, dtype, nd, shape);
         if (!t) return ln_prefix(ctx, "read_idx: %s", path);
         if (want == 0) {
             r = 0; /* an empty tensor: nothing to read (and no data pointer) */
@@ -349,7 +350,7 @@ static ln_status read_body(ln_ctx *ctx, idx_src *s, int is_gz, int as,
                        "than the %lld data bytes the header's dims need", path,
                        (long long)want);
     }
-    ln_tensor *t = ln_tensor_new(ctx, dtype, nd, shape);
+    ln_tensor *t = ln_tensor_empty(ctx, dtype, nd, shape);
     int64_t at = 0; /* elements done */
     for (int64_t i = 0; i < nchunks; i++) {
         int64_t bytes = (i + 1 < nchunks) ? (int64_t)CHUNK : got - i * (int64_t)CHUNK;
