@@ -90,11 +90,7 @@ static int l_read_csv(lua_State *L) {
             } else if (!strcmp(k, "header")) {
                 o.header = lua_toboolean(L, -1);
             } else if (!strcmp(k, "dtype")) {
-                const char *d = lua_tostring(L, -1);
-                if (d && (!strcmp(d, "float32") || !strcmp(d, "float"))) o.dtype = LN_FLOAT32;
-                else if (d && (!strcmp(d, "int32") || !strcmp(d, "int"))) o.dtype = LN_INT32;
-                else if (d && (!strcmp(d, "uint8") || !strcmp(d, "byte"))) o.dtype = LN_UINT8;
-                else return luaL_error(L, "read_csv: unknown dtype '%s'", d ? d : "?");
+                o.dtype = lnT_opt_dtype(L, -1, LN_FLOAT32, "read_csv");
             } else {
                 return luaL_error(L, "read_csv: unknown option '%s' (delimiter, "
                                   "header, dtype)", k);
