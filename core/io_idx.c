@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -26,6 +25,7 @@
 #include "lunet/io.h"
 #include "lunet/memory.h"
 #include "lunet/safe_open.h"
+#include "pages.h"
 #include "par_for.h"
 
 #define CHUNK ((size_t)4 << 20)
@@ -146,16 +146,11 @@ static const char *idx_type_name(int code) {
 }
 
 /* A chunk of inflated data: pages of its own, returned to the system when
-** freed (a malloc'ed 4 MiB block may come from the heap and stay). */
-static unsigned char *chunk_new(void) {
-    void *p = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
+** freed (a malloc'ed 4 MiB block may come from the heap and stay), in
+** 2 MiB pages where the system gives them (pages.c). */
+static unsigned char *chunk_new(void) { return ln__pages_map(CHUNK); }
 
-static void chunk_free(unsigned char *p) {
-    if (p) munmap(p, CHUNK);
-}
+static void chunk_free(unsigned char *p) { ln__pages_unmap(p, CHUNK); }
 
 static void chunks_free(unsigned char **list, int64_t n) {
     for (int64_t i = 0; i < n; i++) chunk_free(list[i]);

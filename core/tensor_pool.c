@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "lunet/memory.h"
+#include "pages.h"
 #include "tensor_pool.h"
 
 #define NCLASSES 160
@@ -26,8 +27,12 @@ typedef struct free_block {
 
 #if defined(__SANITIZE_ADDRESS__)
 #define DEFAULT_LIMIT 0 /* let ASan see every use after free */
+#define MAP_MIN SIZE_MAX /* and every block, through its malloc */
 #else
 #define DEFAULT_LIMIT ((int64_t)128 << 20)
+/* Blocks from this size on are mapped in 2 MiB pages (pages.c: a fresh
+** block's first writes fault a page at a time otherwise). */
+#define MAP_MIN LN_PAGES_MIN
 #endif
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -85,7 +90,9 @@ void *ln_pool_alloc(size_t *cap, int zero, void **base) {
     pthread_mutex_unlock(&lock);
     /* Class-sized when it could be cached later, exact otherwise. */
     size_t n = cacheable ? size : (want + 63) & ~(size_t)63;
-    void *p = zero ? calloc(1, n + 64) : malloc(n + 64);
+    void *p = n >= MAP_MIN ? ln__pages_map(n) /* zeroed, aligned */
+              : zero       ? calloc(1, n + 64)
+                           : malloc(n + 64);
     if (!p) return NULL;
     pthread_mutex_lock(&lock);
     count_live((int64_t)n);
@@ -95,32 +102,20 @@ void *ln_pool_alloc(size_t *cap, int zero, void **base) {
     return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
 }
 
-void ln_pool_free(void *base, void *data, size_t cap) {
-    int c = cap >= 64 ? class_down(cap) : -1;
-    pthread_mutex_lock(&lock);
-    live -= (int64_t)cap;
-    if (c >= 0 && c < NCLASSES && (int64_t)cap <= limit / 4 &&
-        cached + (int64_t)cap <= limit) {
-        free_block *b = data;
-        b->base = base;
-        b->cap = cap;
-        b->next = lists[c];
-        lists[c] = b;
-        cached += (int64_t)cap;
-        pthread_mutex_unlock(&lock);
-        return;
-    }
-    pthread_mutex_unlock(&lock);
-    free(base);
+/* Back to the system, as ln_pool_alloc got it (by the same size rule). */
+static void release(void *base, size_t cap) {
+    if (cap >= MAP_MIN) ln__pages_unmap(base, cap);
+    else free(base);
 }
 
-/* Release cached blocks until at most `keep` bytes stay cached. Called with
-** the lock held; frees outside it would race with a concurrent alloc of the
-** same list, so the blocks are unlinked first and freed after. */
-static free_block *unlink_beyond(int64_t keep) {
+/* Unlink cached blocks, the largest classes first and none of class skip
+** (-1: none skipped), until at most `keep` bytes stay cached; the caller
+** releases them (release_all). Called with the lock held; frees outside it
+** would race with a concurrent alloc of the same list. */
+static free_block *unlink_beyond(int64_t keep, int skip) {
     free_block *out = NULL;
     for (int c = NCLASSES - 1; c >= 0 && cached > keep; c--) {
-        while (lists[c] && cached > keep) {
+        while (c != skip && lists[c] && cached > keep) {
             free_block *b = lists[c];
             lists[c] = b->next;
             cached -= (int64_t)b->cap;
@@ -134,23 +129,51 @@ static free_block *unlink_beyond(int64_t keep) {
 static void release_all(free_block *b) {
     while (b) {
         free_block *next = b->next;
-        free(b->base);
+        release(b->base, b->cap);
         b = next;
     }
+}
+
+/* A freed block is cached when its class may be; should the cache be full,
+** blocks of other classes leave first (the largest first): the block just
+** freed is the likelier to be asked for again, and a mapped block let go
+** costs its pages' faults when it is made again (pages.c). */
+void ln_pool_free(void *base, void *data, size_t cap) {
+    int c = cap >= 64 ? class_down(cap) : -1;
+    free_block *drop = NULL;
+    pthread_mutex_lock(&lock);
+    live -= (int64_t)cap;
+    if (c >= 0 && c < NCLASSES && (int64_t)cap <= limit / 4) {
+        if (cached + (int64_t)cap > limit) drop = unlink_beyond(limit - (int64_t)cap, c);
+        if (cached + (int64_t)cap <= limit) {
+            free_block *b = data;
+            b->base = base;
+            b->cap = cap;
+            b->next = lists[c];
+            lists[c] = b;
+            cached += (int64_t)cap;
+            pthread_mutex_unlock(&lock);
+            release_all(drop);
+            return;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    release_all(drop);
+    release(base, cap);
 }
 
 void ln_memory_set_cache_limit(int64_t bytes) {
     if (bytes < 0) bytes = 0;
     pthread_mutex_lock(&lock);
     limit = bytes;
-    free_block *drop = unlink_beyond(bytes);
+    free_block *drop = unlink_beyond(bytes, -1);
     pthread_mutex_unlock(&lock);
     release_all(drop);
 }
 
 void ln_memory_empty_cache(void) {
     pthread_mutex_lock(&lock);
-    free_block *drop = unlink_beyond(0);
+    free_block *drop = unlink_beyond(0, -1);
     pthread_mutex_unlock(&lock);
     release_all(drop);
 }

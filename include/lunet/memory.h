@@ -8,10 +8,17 @@
 ** power of two, so at most 25% more than asked is ever handed out) as long
 ** as the cached total stays within the limit (128 MiB by default; 0 turns
 ** the cache off; sanitizer builds start with 0 so freed memory is poisoned
-** at once). A new storage takes a cached block of its class when there is
+** at once); when it would not, cached blocks of other classes are released
+** first, the largest first, to make room for it. A new storage takes a cached block of its class when there is
 ** one: a loop making a temporary of the same size every iteration reuses
 ** the same pages instead of faulting fresh ones in. Blocks are handed out
 ** uninitialised by ln_tensor_empty and zeroed by ln_tensor_new.
+**
+** Blocks of 2 MiB and more come straight from the system (mmap), aligned
+** to 2 MiB and asked to be backed by 2 MiB pages (madvise MADV_HUGEPAGE, a
+** hint the kernel may decline); released, they go back to it. Their first
+** writes then fault a 2 MiB page at a time, not 4 KiB (sanitizer builds
+** keep malloc, so that every block stays checked).
 **
 ** All counters are plain integers guarded by one mutex; tensors are still
 ** created and released outside parallel regions only (tensor.h).

@@ -1,6 +1,11 @@
 /* Tensors: lifecycle, views sharing storage, resize, casts, no leaks. */
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "lunet/memory.h"
 
 #include "testutil.h"
 
@@ -121,6 +126,89 @@ START_TEST(args_record_config) {
 }
 END_TEST
 
+#if defined(__linux__) && !defined(__SANITIZE_ADDRESS__)
+/* The kernel's transparent huge page mode: 1 when a region that asks gets
+** 2 MiB pages ("always" or "madvise"), 0 when none do ("never"). */
+static int thp_offered(void) {
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char line[128] = "";
+    if (f) {
+        if (!fgets(line, sizeof line, f)) line[0] = 0;
+        fclose(f);
+    }
+    return strstr(line, "[always]") || strstr(line, "[madvise]");
+}
+
+/* A counter of /proc/vmstat (0 when absent). */
+static long vmstat(const char *name) {
+    FILE *f = fopen("/proc/vmstat", "r");
+    char key[128];
+    long v, found = 0;
+    while (f && fscanf(f, "%127s %ld", key, &v) == 2)
+        if (!strcmp(key, name)) found = v;
+    if (f) fclose(f);
+    return found;
+}
+
+/* AnonHugePages (KiB) of the mapping holding p, from /proc/self/smaps. */
+static long huge_kib_at(const void *p) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    int in = 0;
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        else if (in && !strncmp(line, "AnonHugePages:", 14))
+            kib = strtol(line + 14, NULL, 10);
+    }
+    if (f) fclose(f);
+    return kib;
+}
+#endif
+
+START_TEST(large_blocks_in_huge_pages) {
+    /* 8 MiB of float32: zeroed by ln_tensor_new, and on Linux a mapping of
+    ** its own, aligned to 2 MiB and asked for 2 MiB pages */
+    int64_t shape[1] = {2 << 20};
+    ln_memory_set_cache_limit(0); /* every block fresh from the system */
+    long fallback0 = 0;
+#if defined(__linux__) && !defined(__SANITIZE_ADDRESS__)
+    fallback0 = vmstat("thp_fault_fallback");
+#endif
+    ln_tensor *t = ln_tensor_new(&ctx, LN_FLOAT32, 1, shape);
+    ck_assert_ptr_nonnull(t);
+    float *x = ln_f32(t);
+    int64_t nonzero = 0;
+    for (int64_t i = 0; i < t->numel; i++) nonzero += x[i] != 0.0f;
+    ck_assert_int_eq(nonzero, 0);
+    for (int64_t i = 0; i < t->numel; i++) x[i] = (float)i;
+#if defined(__linux__) && !defined(__SANITIZE_ADDRESS__)
+    ck_assert_int_eq((uintptr_t)x % (2u << 20), 0);
+    if (thp_offered()) {
+        /* written through, the block is in 2 MiB pages unless the kernel
+        ** had none to give (which it counts as a fallback) */
+        long kib = huge_kib_at(x), fallback = vmstat("thp_fault_fallback") - fallback0;
+        ck_assert_msg(kib >= 2048 || fallback > 0,
+                      "8 MiB block: %ld KiB in huge pages, %ld fallbacks", kib, fallback);
+    } else {
+        fprintf(stderr, "large_blocks_in_huge_pages: the kernel offers no "
+                "transparent huge pages; the page check was not made\n");
+    }
+#endif
+    ck_assert(x[12345] == 12345.0f);
+    ln_tensor_release(t); /* back to the system (cache off) */
+    ln_tensor *u = ln_tensor_new(&ctx, LN_FLOAT32, 1, shape);
+    ck_assert_ptr_nonnull(u);
+    nonzero = 0;
+    for (int64_t i = 0; i < u->numel; i++) nonzero += ln_f32(u)[i] != 0.0f;
+    ck_assert_int_eq(nonzero, 0);
+    ln_tensor_release(u);
+    ln_memory_set_cache_limit((int64_t)128 << 20);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("tensor");
     TCase *tc = tcase_create("tensor");
@@ -129,6 +217,7 @@ int main(void) {
     tcase_add_test(tc, resize_reuses_storage);
     tcase_add_test(tc, casts_and_copies);
     tcase_add_test(tc, args_record_config);
+    tcase_add_test(tc, large_blocks_in_huge_pages);
     suite_add_tcase(s, tc);
     return lt_run(s);
 }

@@ -219,6 +219,31 @@ test("freed blocks are served from the cache", function()
   assert(s1.cached_bytes <= s1.cache_limit)
 end)
 
+test("a full cache makes room for the block just freed", function()
+  -- the cache full of blocks of another size: the 4 MB temporaries of a
+  -- loop take the place of the largest (the build before released each
+  -- one, and every iteration's block came fresh from the system)
+  local old = ln.memory.stats().cache_limit -- 0 in sanitizer builds
+  collectgarbage()
+  collectgarbage()
+  ln.memory.empty_cache()
+  ln.memory.set_cache_limit(64 * MB)
+  do -- four 16 MB blocks, freed at the block's end
+    local b1 <close> = ln.zeros(4000000)
+    local b2 <close> = ln.zeros(4000000)
+    local b3 <close> = ln.zeros(4000000)
+    local b4 <close> = ln.zeros(4000000)
+  end
+  local s0 = ln.memory.stats()
+  assert(s0.cached_bytes >= 60 * MB, "cached " .. s0.cached_bytes)
+  local a = ln.rand(1000000)
+  for _ = 1, 20 do local b <close> = a * 2 end
+  local s1 = ln.memory.stats()
+  ln.memory.set_cache_limit(old)
+  assert(s1.cache_hits - s0.cache_hits >= 19, "hits " .. (s1.cache_hits - s0.cache_hits))
+  assert(s1.cached_bytes <= 64 * MB, "cached " .. s1.cached_bytes)
+end)
+
 test("cache limit, empty_cache and stats", function()
   local s = ln.memory.stats()
   for _, k in ipairs{"live_bytes", "peak_bytes", "cached_bytes", "cache_limit",
