@@ -25,7 +25,17 @@ typedef struct free_block {
     size_t cap;
 } free_block;
 
+/* AddressSanitizer builds: GCC says so by __SANITIZE_ADDRESS__, clang by
+** __has_feature (clang 14 does not define the former). */
 #if defined(__SANITIZE_ADDRESS__)
+#define LN_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LN_ASAN 1
+#endif
+#endif
+
+#if defined(LN_ASAN)
 #define DEFAULT_LIMIT 0 /* let ASan see every use after free */
 #define MAP_MIN SIZE_MAX /* and every block, through its malloc */
 #else
