@@ -30,8 +30,8 @@ static size_t page_round(size_t n) {
 }
 
 void *ln__pages_map(size_t n) {
+    if (n > SIZE_MAX / 2) return NULL; /* no such memory; no wrap below */
     size_t len = page_round(n ? n : 1);
-    if (len > SIZE_MAX - HUGE_PAGE) return NULL;
     /* a mapping one huge page longer, cut down to the aligned part */
     char *p = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
