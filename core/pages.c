@@ -21,11 +21,8 @@
 #define HUGE_PAGE ((size_t)2 << 20)
 
 static size_t page_round(size_t n) {
-    static size_t page;
-    if (!page) {
-        long p = sysconf(_SC_PAGESIZE);
-        page = p > 0 ? (size_t)p : 4096;
-    }
+    long p = sysconf(_SC_PAGESIZE); /* from the auxiliary vector: cheap */
+    size_t page = p > 0 ? (size_t)p : 4096;
     return (n + page - 1) / page * page;
 }
 

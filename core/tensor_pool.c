@@ -23,6 +23,7 @@ typedef struct free_block {
     struct free_block *next;
     void *base;
     size_t cap;
+    int64_t stamp; /* `freed` when the block was cached */
 } free_block;
 
 /* AddressSanitizer builds: GCC says so by __SANITIZE_ADDRESS__, clang by
@@ -48,6 +49,7 @@ typedef struct free_block {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static free_block *lists[NCLASSES];
 static int64_t live, peak, made, cached, hits, misses;
+static int64_t freed; /* bytes given to ln_pool_free, ever */
 static int64_t limit = DEFAULT_LIMIT;
 
 static int bitlen(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
@@ -118,14 +120,14 @@ static void release(void *base, size_t cap) {
     else free(base);
 }
 
-/* Unlink cached blocks, the largest classes first and none of class skip
-** (-1: none skipped), until at most `keep` bytes stay cached; the caller
-** releases them (release_all). Called with the lock held; frees outside it
-** would race with a concurrent alloc of the same list. */
-static free_block *unlink_beyond(int64_t keep, int skip) {
+/* Unlink cached blocks, the largest classes first, until at most `keep`
+** bytes stay cached; the caller releases them (release_all). Called with
+** the lock held; frees outside it would race with a concurrent alloc of
+** the same list, so the blocks are unlinked first and freed after. */
+static free_block *unlink_beyond(int64_t keep) {
     free_block *out = NULL;
     for (int c = NCLASSES - 1; c >= 0 && cached > keep; c--) {
-        while (c != skip && lists[c] && cached > keep) {
+        while (lists[c] && cached > keep) {
             free_block *b = lists[c];
             lists[c] = b->next;
             cached -= (int64_t)b->cap;
@@ -144,21 +146,48 @@ static void release_all(free_block *b) {
     }
 }
 
-/* A freed block is cached when its class may be; should the cache be full,
-** blocks of other classes leave first (the largest first): the block just
-** freed is the likelier to be asked for again, and a mapped block let go
-** costs its pages' faults when it is made again (pages.c). */
+/* Unlink stale mapped blocks of classes other than skip, the largest
+** first, until `need` more bytes fit in the cache; the caller releases
+** them. Stale: cached while more than twice the limit's bytes were freed,
+** so not what a loop cycling through its blocks takes back (at most
+** limit / LN_PAGES_MIN mapped blocks are looked at). Lock held. */
+static free_block *unlink_stale(int64_t need, int skip) {
+    free_block *out = NULL;
+    for (int c = NCLASSES - 1; c >= class_down(LN_PAGES_MIN) && cached + need > limit; c--) {
+        free_block **pp = &lists[c];
+        while (c != skip && *pp && cached + need > limit) {
+            free_block *b = *pp;
+            if (freed - b->stamp <= 2 * limit) {
+                pp = &b->next;
+                continue;
+            }
+            *pp = b->next;
+            cached -= (int64_t)b->cap;
+            b->next = out;
+            out = b;
+        }
+    }
+    return out;
+}
+
+/* A freed block is cached when its class may be. A mapped block that finds
+** the cache full takes the place of stale mapped blocks (released, it would
+** cost its pages' faults when made again; a malloc'ed one mostly goes back
+** to glibc's heap, which hands it out again without faults). */
 void ln_pool_free(void *base, void *data, size_t cap) {
     int c = cap >= 64 ? class_down(cap) : -1;
     free_block *drop = NULL;
     pthread_mutex_lock(&lock);
     live -= (int64_t)cap;
+    freed += (int64_t)cap;
     if (c >= 0 && c < NCLASSES && (int64_t)cap <= limit / 4) {
-        if (cached + (int64_t)cap > limit) drop = unlink_beyond(limit - (int64_t)cap, c);
+        if (cached + (int64_t)cap > limit && cap >= MAP_MIN)
+            drop = unlink_stale((int64_t)cap, c);
         if (cached + (int64_t)cap <= limit) {
             free_block *b = data;
             b->base = base;
             b->cap = cap;
+            b->stamp = freed;
             b->next = lists[c];
             lists[c] = b;
             cached += (int64_t)cap;
@@ -176,14 +205,14 @@ void ln_memory_set_cache_limit(int64_t bytes) {
     if (bytes < 0) bytes = 0;
     pthread_mutex_lock(&lock);
     limit = bytes;
-    free_block *drop = unlink_beyond(bytes, -1);
+    free_block *drop = unlink_beyond(bytes);
     pthread_mutex_unlock(&lock);
     release_all(drop);
 }
 
 void ln_memory_empty_cache(void) {
     pthread_mutex_lock(&lock);
-    free_block *drop = unlink_beyond(0, -1);
+    free_block *drop = unlink_beyond(0);
     pthread_mutex_unlock(&lock);
     release_all(drop);
 }

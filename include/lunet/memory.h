@@ -8,8 +8,9 @@
 ** power of two, so at most 25% more than asked is ever handed out) as long
 ** as the cached total stays within the limit (128 MiB by default; 0 turns
 ** the cache off; sanitizer builds start with 0 so freed memory is poisoned
-** at once); when it would not, cached blocks of other classes are released
-** first, the largest first, to make room for it. A new storage takes a cached block of its class when there is
+** at once). A block of 2 MiB or more that finds the cache full takes the
+** place of stale ones of other classes (cached while twice the limit's
+** bytes were freed), the largest first; other blocks are then released. A new storage takes a cached block of its class when there is
 ** one: a loop making a temporary of the same size every iteration reuses
 ** the same pages instead of faulting fresh ones in. Blocks are handed out
 ** uninitialised by ln_tensor_empty and zeroed by ln_tensor_new.
