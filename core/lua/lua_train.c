@@ -38,8 +38,8 @@
 #include "lua_nn.h"
 #include "lua_optim.h"
 #include "lua_train.h"
+#include "lunet/kernels.h"
 #include "lunet/overflow.h"
-#include "lunet/parallel.h"
 
 #define LN_NET_MT "lunet.Net"
 #define LN_INDEX_MT "lunet.Index"
@@ -644,19 +644,6 @@ static const int64_t *index_run(lua_State *L, const lnL_index *ix, const ln_tens
     return pos;
 }
 
-typedef struct take_job {
-    char *y;
-    const char *x;
-    const int64_t *pos;
-    size_t bytes; /* of a row */
-} take_job;
-
-static void take_rows(void *arg, int64_t lo, int64_t hi) {
-    const take_job *j = arg;
-    for (int64_t r = lo; r < hi; r++)
-        memcpy(j->y + (size_t)r * j->bytes, j->x + (size_t)j->pos[r] * j->bytes, j->bytes);
-}
-
 /* index:take(t, start, n) -> the rows of t (along its first dim) at
 ** entries [start, start + n) of the index (0-based start), as a new tensor:
 ** a batch of a shuffled epoch gathered in one call (fit's tape path), by
@@ -670,11 +657,9 @@ static int index_take(lua_State *L) {
     memcpy(shape, t->shape, sizeof shape);
     shape[0] = n;
     ln_tensor *y = ln_tensor_empty(lnL_ctx(), t->dtype, t->ndim, shape);
-    if (y && y->numel) {
-        int64_t per = t->numel / t->shape[0]; /* elements of a row */
-        take_job j = {ln_data(y), ln_data(t), pos, (size_t)per * ln_dtype_size(t->dtype)};
-        ln_parallel_rows(n, (int64_t)(j.bytes / 4) + 1, take_rows, &j);
-    }
+    if (y && y->numel) /* the rows' elements: numel / rows */
+        ln_gather_rows(ln_data(y), ln_data(t), pos, n, t->numel / t->shape[0],
+                       ln_dtype_size(t->dtype));
     lnL_push_tensor(L, y);
     return 1;
 }
