@@ -246,7 +246,11 @@ test("a full cache makes room for a mapped block by letting stale ones go", func
   ln.memory.set_cache_limit(old)
   eq(s1.cache_hits - s0.cache_hits, 0, "hits while the 16 MB blocks were recent")
   eq(s1.cached_bytes, s0.cached_bytes, "cached bytes while recent")
-  assert(s2.cache_hits - s1.cache_hits >= 20, "hits " .. (s2.cache_hits - s1.cache_hits))
+  if old == 0 then -- a sanitizer build: every block on malloc, none mapped, none evicted
+    eq(s2.cache_hits - s1.cache_hits, 0, "hits in a sanitizer build")
+  else
+    assert(s2.cache_hits - s1.cache_hits >= 20, "hits " .. (s2.cache_hits - s1.cache_hits))
+  end
   assert(s2.cached_bytes <= 64 * MB, "cached " .. s2.cached_bytes)
 end)
 
