@@ -145,15 +145,27 @@ static const char *idx_type_name(int code) {
     return "float64";
 }
 
-/* A chunk of inflated data: pages of its own, returned to the system when
-** freed (a malloc'ed 4 MiB block may come from the heap and stay), in
-** 2 MiB pages where the system gives them (pages.c). */
-static unsigned char *chunk_new(void) { return ln__pages_map(CHUNK); }
+/* Chunk i of an inflation of at most want + 1 bytes: CHUNK bytes, the last
+** only what is left. Pages of its own, returned to the system when freed
+** (a malloc'ed 4 MiB block may come from the heap and stay), in 2 MiB
+** pages where the system gives them (pages.c); a small file's chunk is
+** too small for one, so its few bytes do not zero a 2 MiB page (a read
+** of a 10-byte gzip file: 97-99 us with 4 MiB chunks, 65-76 without). */
+static size_t chunk_len(int64_t want, int64_t i) {
+    int64_t left = want + 1 - i * (int64_t)CHUNK;
+    return left < (int64_t)CHUNK ? (size_t)left : CHUNK;
+}
 
-static void chunk_free(unsigned char *p) { ln__pages_unmap(p, CHUNK); }
+static unsigned char *chunk_new(int64_t want, int64_t i) {
+    return ln__pages_map(chunk_len(want, i));
+}
 
-static void chunks_free(unsigned char **list, int64_t n) {
-    for (int64_t i = 0; i < n; i++) chunk_free(list[i]);
+static void chunk_free(unsigned char *p, int64_t want, int64_t i) {
+    ln__pages_unmap(p, chunk_len(want, i));
+}
+
+static void chunks_free(unsigned char **list, int64_t n, int64_t want) {
+    for (int64_t i = 0; i < n; i++) chunk_free(list[i], want, i);
     free(list);
 }
 
@@ -168,11 +180,11 @@ static ln_status inflate_all(ln_ctx *ctx, idx_src *s, int64_t want,
     for (;;) {
         int64_t room = want + 1 - total;
         if (room <= 0) break;
-        size_t len = (int64_t)CHUNK < room ? CHUNK : (size_t)room;
+        size_t len = chunk_len(want, n); /* = min(CHUNK, room): every chunk before is full */
         unsigned char **nl = realloc(list, sizeof *list * (size_t)(n + 1));
-        unsigned char *buf = nl ? chunk_new() : NULL;
+        unsigned char *buf = nl ? chunk_new(want, n) : NULL;
         if (!buf) {
-            chunks_free(nl ? nl : list, n);
+            chunks_free(nl ? nl : list, n, want);
             return ln_fail(ctx, LN_E_NOMEM, "read_idx: %s: out of memory",
                            s->path);
         }
@@ -180,7 +192,7 @@ static ln_status inflate_all(ln_ctx *ctx, idx_src *s, int64_t want,
         list[n++] = buf;
         int64_t r = src_read(ctx, s, buf, len);
         if (r < 0) {
-            chunks_free(list, n);
+            chunks_free(list, n, want);
             return ctx->status;
         }
         total += r;
@@ -335,7 +347,7 @@ static ln_status read_body(ln_ctx *ctx, idx_src *s, int is_gz, int as,
     ln_status st = inflate_all(ctx, s, want, &chunks, &nchunks, &got);
     if (st) return st;
     if (got != want) {
-        chunks_free(chunks, nchunks);
+        chunks_free(chunks, nchunks, want);
         if (got < want)
             return ln_fail(ctx, LN_E_FORMAT, "read_idx: %s: truncated: the gzip "
                            "data ends after %lld of the %lld data bytes the "
@@ -352,7 +364,7 @@ static ln_status read_body(ln_ctx *ctx, idx_src *s, int is_gz, int as,
         int64_t k = bytes / (int64_t)fsize;
         if (t && k > 0) convert(t, at, chunks[i], k, head[2]);
         at += k;
-        chunk_free(chunks[i]); /* as it goes: the peak is the result's */
+        chunk_free(chunks[i], want, i); /* as it goes: the peak is the result's */
     }
     free(chunks);
     if (!t) return ln_prefix(ctx, "read_idx: %s", path);
