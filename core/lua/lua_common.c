@@ -41,12 +41,31 @@ const char *lnL_check_path(lua_State *L, int idx, const char *fn) {
     return p;
 }
 
+static const char tensor_mt_key; /* its address keys the registry */
+
+void lnL_new_tensor_mt(lua_State *L) {
+    luaL_newmetatable(L, LN_TENSOR_MT);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+}
+
+/* The box at idx if it is a tensor's (open or closed), else NULL. */
+static ln_tensor **test_box(lua_State *L, int idx) {
+    ln_tensor **box = lua_touserdata(L, idx);
+    if (!box || !lua_getmetatable(L, idx)) return NULL;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same ? box : NULL;
+}
+
 /* fresh: the bytes of t's block when t was just made (lnL_gc_check) */
 static void push_tensor(lua_State *L, ln_tensor *t, int64_t fresh) {
     lnL_gc_check(L, fresh); /* before the box exists: t is not collectable */
     ln_tensor **box = lua_newuserdatauv(L, sizeof *box, 0);
     *box = t;
-    luaL_setmetatable(L, LN_TENSOR_MT);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+    lua_setmetatable(L, -2);
 }
 
 void lnL_push_tensor(lua_State *L, ln_tensor *t) {
@@ -60,14 +79,15 @@ void lnL_push_tensor_ref(lua_State *L, ln_tensor *t) {
 }
 
 ln_tensor *lnL_test_tensor(lua_State *L, int idx) {
-    ln_tensor **box = luaL_testudata(L, idx, LN_TENSOR_MT);
+    ln_tensor **box = test_box(L, idx);
     if (!box) return NULL;
     lnL_gc_check(L, 0); /* the argument is on the stack, so kept */
     return *box;
 }
 
 ln_tensor *lnL_check_tensor(lua_State *L, int idx) {
-    ln_tensor **box = luaL_checkudata(L, idx, LN_TENSOR_MT);
+    ln_tensor **box = test_box(L, idx);
+    if (!box) luaL_typeerror(L, idx, LN_TENSOR_MT);
     if (!*box) luaL_argerror(L, idx, "tensor is closed");
     lnL_gc_check(L, 0);
     return *box;

@@ -26,6 +26,10 @@ int lnL_raise(lua_State *L);
 /* Raise if st != LN_OK. */
 void lnL_check(lua_State *L, ln_status st);
 
+/* Push a new Tensor metatable, registered under LN_TENSOR_MT and under a key
+** of its own, which the functions below compare by pointer (a lookup by
+** name interns the name: a strcmp on every call). */
+void lnL_new_tensor_mt(lua_State *L);
 /* Push t, taking over the caller's reference (t == NULL raises ctx). */
 void lnL_push_tensor(lua_State *L, ln_tensor *t);
 /* Collect when tensor storages have grown past the trigger, or run a young

@@ -165,7 +165,7 @@ static void open_lib(lua_State *L) {
 /* The Tensor metatable, assembled from the parts of the tensor binding. */
 static void open_tensor(lua_State *L) {
     int mod = lua_gettop(L);
-    luaL_newmetatable(L, LN_TENSOR_MT);
+    lnL_new_tensor_mt(L);
     int meta = lua_gettop(L);
     lua_newtable(L);
     int methods = lua_gettop(L);
