@@ -35,7 +35,10 @@ START_TEST(generic_and_vector_paths_agree) {
         {4, 7, 300},  {1, 3, 2000}, {9, 64, 31}, {2, 1, 70},  {1000, 17, 1},
         /* the float32 runs: rows over several 512-element runs with a partial
         ** last group, columns over whole and partial 8-row runs */
-        {2, 1537, 1}, {3, 64, 1},   {5, 8, 16},  {3, 23, 48}, {1, 17, 1023}};
+        {2, 1537, 1}, {3, 64, 1},   {5, 8, 16},  {3, 23, 48}, {1, 17, 1023},
+        /* column sums over several groups of RED_GROUP rows, the last one
+        ** partial; the last two are shared by groups (sum_by_groups) */
+        {2, 300, 65}, {1, 129, 17}, {1, 1000, 200}, {3, 700, 1100}};
     static const ln_reduce_op ops[] = {LN_R_SUM,    LN_R_MEAN,   LN_R_MAX,
                                        LN_R_MIN,    LN_R_ARGMAX, LN_R_ARGMIN,
                                        LN_R_VAR,    LN_R_STD};
@@ -73,10 +76,41 @@ START_TEST(generic_and_vector_paths_agree) {
 }
 END_TEST
 
+/* sum_by_groups (the groups of rows shared out) against the column blocks
+** walked one by one (cols_range): the same bits, also with a short last
+** group and column blocks wider than RED_COLS */
+START_TEST(row_groups_and_column_blocks_agree) {
+    static const int64_t shapes[][3] = {{1, 1000, 200}, {3, 257, 40},
+                                        {1, 130, 2500}, {2, 300, 3}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int64_t outer = shapes[s][0], len = shapes[s][1], inner = shapes[s][2];
+        int64_t shape[1] = {outer * len * inner};
+        ln_tensor *x = lt_uniform(1, shape, -3, 5, 70 + s);
+        float *a = malloc(sizeof(float) * (size_t)(outer * inner));
+        float *b = malloc(sizeof(float) * (size_t)(outer * inner));
+        for (int mean = 0; mean < 2; mean++) {
+            const ln_reduce_op op = mean ? LN_R_MEAN : LN_R_SUM;
+            red_job g = {op, a, ln_f32(x), outer, len, inner, 0, 0};
+            ck_assert(sum_by_groups(&g));
+            red_job c = {op, b, ln_f32(x), outer, len, inner, RED_COLS,
+                         (inner + RED_COLS - 1) / RED_COLS};
+            cols_range(&c, 0, outer * c.nblk);
+            for (int64_t i = 0; i < outer * inner; i++)
+                ck_assert_msg(memcmp(&a[i], &b[i], 4) == 0, "op %d shape %zu at %ld: %.9g vs %.9g",
+                              (int)op, s, (long)i, a[i], b[i]);
+        }
+        free(a);
+        free(b);
+        ln_tensor_release(x);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("reduce_paths");
     TCase *tc = tcase_create("reduce_paths");
     tcase_add_test(tc, generic_and_vector_paths_agree);
+    tcase_add_test(tc, row_groups_and_column_blocks_agree);
     suite_add_tcase(s, tc);
     return lt_run(s);
 }

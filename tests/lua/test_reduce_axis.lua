@@ -298,6 +298,28 @@ test("split jobs (50k) and mirrored halves (3M): one thread's bits, call after c
   ln.set_num_threads(before)
 end)
 
+test("column sums by groups of rows: one thread's bits on two", function()
+  -- from 524288 elements the tasks are groups of rows, added afterwards in
+  -- group order (core/kernels_reduce.c); short last groups, narrow rows
+  ln.random.seed(7)
+  local cases = {ln.randn(5200, 101), ln.randn(2, 2700, 100), ln.randn(80000, 7)}
+  local function all()
+    local out = {}
+    for _, m in ipairs(cases) do
+      out[#out + 1] = m:sum(m:dim() - 1)
+      out[#out + 1] = m:mean(m:dim() - 1)
+    end
+    return out
+  end
+  local before = ln.get_num_threads()
+  ln.set_num_threads(1)
+  local one = all()
+  ln.set_num_threads(2)
+  local two = all()
+  ln.set_num_threads(before)
+  same_bits(one, two)
+end)
+
 test("an axis longer than 2^24: exact positions and their values", function()
   local n = (1 << 24) + 4 -- positions past 2^24 are not all floats
   local t = ln.zeros(1, n)
