@@ -38,7 +38,9 @@ START_TEST(generic_and_vector_paths_agree) {
         {2, 1537, 1}, {3, 64, 1},   {5, 8, 16},  {3, 23, 48}, {1, 17, 1023},
         /* column sums over several groups of RED_GROUP rows, the last one
         ** partial; the last two are shared by groups (sum_by_groups) */
-        {2, 300, 65}, {1, 129, 17}, {1, 1000, 200}, {3, 700, 1100}};
+        {2, 300, 65}, {1, 129, 17}, {1, 1000, 200}, {3, 700, 1100},
+        /* short rows (16 lanes): up to, at and past a run's first 64 */
+        {9, 100, 1}, {4, 128, 1}, {6, 65, 1}, {3, 129, 1}, {5, 1, 1}};
     static const ln_reduce_op ops[] = {LN_R_SUM,    LN_R_MEAN,   LN_R_MAX,
                                        LN_R_MIN,    LN_R_ARGMAX, LN_R_ARGMIN,
                                        LN_R_VAR,    LN_R_STD};
