@@ -78,6 +78,11 @@ void lnL_push_tensor_ref(lua_State *L, ln_tensor *t) {
     push_tensor(L, t, 0);
 }
 
+int lnL_is_tensor(lua_State *L, int idx) {
+    ln_tensor **box = test_box(L, idx);
+    return box && *box;
+}
+
 ln_tensor *lnL_test_tensor(lua_State *L, int idx) {
     ln_tensor **box = test_box(L, idx);
     if (!box) return NULL;

@@ -44,6 +44,8 @@ void lnL_push_tensor_ref(lua_State *L, ln_tensor *t);
 /* The tensor at idx (borrowed); raises naming `fn` if idx is not one. */
 ln_tensor *lnL_check_tensor(lua_State *L, int idx);
 ln_tensor *lnL_test_tensor(lua_State *L, int idx); /* NULL if not */
+/* Whether idx is an open tensor; no collection (a type test, not a use). */
+int lnL_is_tensor(lua_State *L, int idx);
 /* The float32 tensor at idx; raises naming fn and the dtype otherwise. */
 ln_tensor *lnL_check_float(lua_State *L, int idx, const char *fn);
 

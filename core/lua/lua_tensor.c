@@ -355,7 +355,7 @@ static int l_cat(lua_State *L) {
 }
 
 static int l_is_tensor(lua_State *L) {
-    lua_pushboolean(L, lnL_test_tensor(L, 1) != NULL);
+    lua_pushboolean(L, lnL_is_tensor(L, 1));
     return 1;
 }
 

@@ -620,4 +620,25 @@ test("method argument errors", function()
   eq(list(x:zero()), "0.0 0.0 0.0 0.0 0.0 0.0")
 end)
 
+test("is_tensor: open tensors only, not what pretends to be one", function()
+  local registry = require "lunet.registry"
+  local t = ln.rand(2)
+  local fake = setmetatable({}, getmetatable(t)) -- a table with the Tensor metatable
+  local named = setmetatable({}, {__name = "lunet.Tensor"})
+  for _, is in ipairs({ln.is_tensor, registry.is_tensor}) do
+    eq(is(t), true)
+    eq(is(t[1]), false) -- a number
+    eq(is(fake), false)
+    eq(is(named), false)
+    eq(is(io.stdout), false) -- a userdata of another kind
+    eq(is(nil), false)
+  end
+  do local c <close> = ln.rand(3); eq(ln.is_tensor(c), true) end
+  local closed = ln.rand(3)
+  getmetatable(closed).__close(closed)
+  eq(ln.is_tensor(closed), false)
+  raises(function() return closed:sum() end, "closed")
+  raises(function() return fake:sum() end, "Tensor expected")
+end)
+
 T.summary()

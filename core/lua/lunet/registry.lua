@@ -167,11 +167,9 @@ function registry.copy(t)
   return r
 end
 
---- Whether v is a lunet tensor.
-function registry.is_tensor(v)
-  local mt = getmetatable(v)
-  return type(v) == "userdata" and mt ~= nil and mt.__name == "lunet.Tensor"
-end
+--- Whether v is a lunet tensor (an open one), in C: the check runs on
+-- every argument of every Lua unit's call.
+registry.is_tensor = core.is_tensor
 
 --- The shape of tensor t as a Lua list.
 function registry.shape(t)
