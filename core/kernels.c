@@ -144,19 +144,72 @@ __attribute__((target("avx512f"))) static inline __m512 exp16(__m512 xv) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q), y, xv);
 }
 
-__attribute__((target("avx512f"))) static void exp512_range(void *arg, int64_t lo,
-                                                             int64_t hi) {
-    const ew_job *j = arg;
-    float *z = j->z;
-    const float *x = j->x;
-    int64_t i = lo;
-    for (; i + 16 <= hi; i += 16)
-        _mm512_storeu_ps(z + i, exp16(_mm512_loadu_ps(x + i)));
-    if (i < hi) {
-        __mmask16 m = (__mmask16)((1u << (hi - i)) - 1);
-        _mm512_mask_storeu_ps(z + i, m, exp16(_mm512_maskz_loadu_ps(m, x + i)));
-    }
+/* tanh on AVX-512: ln_vtanhf's operations in its order (vmath.h), with
+** the same instructions as exp16 for its expm1. |x| <= 9.5 makes the 2^n of
+** expm1(2|x|) 2^0..2^28, so scaling once (vscalefps) is the C version's two
+** exact factors. min/max with the constant first keep a NaN as the C
+** selects do. The same bits on every input (tests/c/test_kernels.c). */
+__attribute__((target("avx512f"))) static inline __m512 tanh16(__m512 xv) {
+#define K(v) _mm512_set1_ps(v)
+    const __m512 a = _mm512_min_ps(K(9.5f), _mm512_abs_ps(xv));
+    const __m512 u = _mm512_add_ps(a, a);
+    /* ln_vexpm1f(u): the clamp, then ln_vm_exp_core_(c, 0) */
+    const __m512 c = _mm512_min_ps(_mm512_max_ps(u, K(-88.0f)), K(89.0f));
+    const __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(c, K(1.44269504088896341f)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 r = _mm512_sub_ps(_mm512_sub_ps(c, _mm512_mul_ps(nf, K(0.693359375f))),
+                                   _mm512_mul_ps(nf, K(-2.12194440e-4f)));
+    const __m512 r2 = _mm512_mul_ps(r, r);
+    const __m512 e0 = _mm512_add_ps(K(5.0000001201e-1f), _mm512_mul_ps(K(1.6666665459e-1f), r));
+    const __m512 e1 = _mm512_add_ps(K(4.1665795894e-2f), _mm512_mul_ps(K(8.3334519073e-3f), r));
+    const __m512 e2 = _mm512_add_ps(K(1.3981999507e-3f), _mm512_mul_ps(K(1.9875691500e-4f), r));
+    const __m512 p = _mm512_add_ps(e0, _mm512_mul_ps(r2, _mm512_add_ps(e1, _mm512_mul_ps(r2, e2))));
+    const __m512 q = _mm512_add_ps(_mm512_mul_ps(p, r2), r);
+    /* 1 - 2^-m, m = min(n, 25) */
+    const __m512 one = K(1.0f);
+    const __m512 cm = _mm512_sub_ps(one, _mm512_scalef_ps(one, _mm512_sub_ps(_mm512_setzero_ps(),
+                                                      _mm512_min_ps(nf, K(25.0f)))));
+    __m512 e = _mm512_scalef_ps(_mm512_add_ps(q, cm), nf);
+    e = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(u, _mm512_setzero_ps(), _CMP_EQ_OQ), e, u);
+    e = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(u, u, _CMP_UNORD_Q), e, u);
+    const __m512 t = _mm512_div_ps(e, _mm512_add_ps(e, K(2.0f)));
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u); /* copysign(t, x) */
+    return _mm512_castsi512_ps(
+        _mm512_or_si512(_mm512_andnot_si512(sign, _mm512_castps_si512(t)),
+                        _mm512_and_si512(sign, _mm512_castps_si512(xv))));
+#undef K
 }
+
+/* ln_vsigmoidf: exp16 of -|x| (a NaN stays one, its sign set as C's
+** negation sets it), then one division */
+__attribute__((target("avx512f"))) static inline __m512 sigmoid16(__m512 xv) {
+    const __m512 e = exp16(_mm512_castsi512_ps(_mm512_or_si512( /* -|x|: the sign set */
+        _mm512_castps_si512(xv), _mm512_set1_epi32((int)0x80000000u))));
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 num = _mm512_mask_blend_ps(
+        _mm512_cmp_ps_mask(xv, _mm512_setzero_ps(), _CMP_GE_OQ), e, one);
+    return _mm512_div_ps(num, _mm512_add_ps(one, e));
+}
+
+/* fn16 over [lo, hi), the tail masked */
+#define UNARY512_RANGE(name, fn16)                                           \
+    __attribute__((target("avx512f"))) static void name(void *arg, int64_t lo, \
+                                                        int64_t hi) {        \
+        const ew_job *j = arg;                                               \
+        float *z = j->z;                                                     \
+        const float *x = j->x;                                               \
+        int64_t i = lo;                                                      \
+        for (; i + 16 <= hi; i += 16)                                        \
+            _mm512_storeu_ps(z + i, fn16(_mm512_loadu_ps(x + i)));           \
+        if (i < hi) {                                                        \
+            __mmask16 m = (__mmask16)((1u << (hi - i)) - 1);                 \
+            _mm512_mask_storeu_ps(z + i, m, fn16(_mm512_maskz_loadu_ps(m, x + i))); \
+        }                                                                    \
+    }
+UNARY512_RANGE(exp512_range, exp16)
+UNARY512_RANGE(tanh512_range, tanh16)
+UNARY512_RANGE(sigmoid512_range, sigmoid16)
+#undef UNARY512_RANGE
 
 #endif
 
@@ -166,8 +219,11 @@ void ln_unary(ln_unary_op op, float *y, const float *x, int64_t n) {
     int heavy = op == LN_U_EXP || op == LN_U_LOG || op == LN_U_TANH ||
                 op == LN_U_SIGMOID;
 #ifdef LN_EXP512
-    if (op == LN_U_EXP && ln__have_avx512f()) {
-        ln__ew_spread(n, LN_PAR_COST_VMATH, exp512_range, &j);
+    if ((op == LN_U_EXP || op == LN_U_TANH || op == LN_U_SIGMOID) && ln__have_avx512f()) {
+        ln__ew_spread(n, LN_PAR_COST_VMATH,
+                      op == LN_U_EXP ? exp512_range
+                                     : op == LN_U_TANH ? tanh512_range : sigmoid512_range,
+                      &j);
         return;
     }
 #endif

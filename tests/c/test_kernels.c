@@ -74,6 +74,49 @@ START_TEST(exp_kernel_matches_vexpf) {
 }
 END_TEST
 
+/* ln_unary's tanh and sigmoid too (core/kernels.c, tanh16, sigmoid16): the
+** bits of ln_vtanhf and ln_vsigmoidf on the same kind of sweep, dense over
+** [-12, 12) for tanh and [-120, 120) for sigmoid. */
+static void unary_matches(ln_unary_op op, float (*ref)(float), float dense) {
+    const int64_t n = 60007;
+    float *x = malloc(n * sizeof *x), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    ck_assert(x && a && b);
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)i * 2654435761u + 12345u;
+        if (i % 3 == 0) x[i] = ((float)(i % 60000) / 30000.0f - 1.0f) * dense;
+        else memcpy(&x[i], &u, sizeof u);
+    }
+    const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 9.5f, -9.5f,
+                              9.50001f, 9.01f, 1e-45f, -1e-45f, 1e-38f, 0.34657359f, 44.0f,
+                              -87.33654f, -88.8f, 104.0f, -104.0f, -105.5f, 105.5f};
+    memcpy(x, specials, sizeof specials);
+    const unsigned csr = _mm_getcsr();
+    for (int ftz = 0; ftz < 2; ftz++) {
+        _mm_setcsr(ftz ? csr | 0x8040u : csr & ~0x8040u);
+        for (int64_t len = n; len > n - 17; len -= 5) {
+            memset(a, 0, n * sizeof *a);
+            memset(b, 0, n * sizeof *b);
+            ln_unary(op, a, x, len);
+            for (int64_t i = 0; i < len; i++) b[i] = ref(x[i]);
+            for (int64_t i = 0; i < n; i++)
+                if (memcmp(&a[i], &b[i], sizeof *a)) ck_abort_msg("op %d (%a): kernel %a, vmath.h %a (ftz %d, n %ld)", (int)op, (double)x[i], (double)a[i], (double)b[i], ftz, (long)len);
+        }
+    }
+    _mm_setcsr(csr);
+    free(x);
+    free(a);
+    free(b);
+}
+
+static float vtanh(float v) { return ln_vtanhf(v); }
+static float vsigmoid(float v) { return ln_vsigmoidf(v); }
+
+START_TEST(tanh_and_sigmoid_kernels_match_vmath) {
+    unary_matches(LN_U_TANH, vtanh, 12.0f);
+    unary_matches(LN_U_SIGMOID, vsigmoid, 120.0f);
+}
+END_TEST
+
 START_TEST(broadcasting) {
     int64_t sa[2] = {3, 4}, sb[1] = {4}, sc[2] = {3, 1}, so[LN_MAX_DIM];
     int no;
@@ -613,6 +656,7 @@ int main(void) {
     TCase *tc = tcase_create("kernels");
     tcase_add_test(tc, unary_and_clamp);
     tcase_add_test(tc, exp_kernel_matches_vexpf);
+    tcase_add_test(tc, tanh_and_sigmoid_kernels_match_vmath);
     tcase_add_test(tc, broadcasting);
     tcase_add_test(tc, arithmetic_loops_per_element);
     tcase_add_test(tc, reductions);
