@@ -255,6 +255,17 @@ local function same_bits(one, two)
   end
 end
 
+-- all()'s results on one thread, then the same bits on two
+local function one_thread_bits_on_two(all)
+  local before = ln.get_num_threads()
+  ln.set_num_threads(1)
+  local one = all()
+  ln.set_num_threads(2)
+  local two = all()
+  ln.set_num_threads(before)
+  same_bits(one, two)
+end
+
 test("1 and 2 threads give the same bits (whole and along each axis)", function()
   ln.random.seed(5)
   local x = ln.randn(600, 700) -- 420k elements: the parallel path
@@ -267,13 +278,7 @@ test("1 and 2 threads give the same bits (whole and along each axis)", function(
     end
     return out
   end
-  local before = ln.get_num_threads()
-  ln.set_num_threads(1)
-  local one = all()
-  ln.set_num_threads(2)
-  local two = all()
-  ln.set_num_threads(before)
-  same_bits(one, two)
+  one_thread_bits_on_two(all)
 end)
 
 test("split jobs (50k) and mirrored halves (3M): one thread's bits, call after call", function()
@@ -311,13 +316,7 @@ test("column sums by groups of rows: one thread's bits on two", function()
     end
     return out
   end
-  local before = ln.get_num_threads()
-  ln.set_num_threads(1)
-  local one = all()
-  ln.set_num_threads(2)
-  local two = all()
-  ln.set_num_threads(before)
-  same_bits(one, two)
+  one_thread_bits_on_two(all)
 end)
 
 test("an axis longer than 2^24: exact positions and their values", function()
