@@ -147,8 +147,10 @@ __attribute__((target("avx512f"))) static inline __m512 exp16(__m512 xv) {
 /* tanh on AVX-512: ln_vtanhf's operations in its order (vmath.h), with
 ** the same instructions as exp16 for its expm1. |x| <= 9.5 makes the 2^n of
 ** expm1(2|x|) 2^0..2^28, so scaling once (vscalefps) is the C version's two
-** exact factors. min/max with the constant first keep a NaN as the C
-** selects do. The same bits on every input (tests/c/test_kernels.c). */
+** exact factors. Each min/max takes its operands in the order that gives
+** a NaN what the C select gives it (|x| stays NaN, the clamp makes it -88,
+** and the NaN is put back at the end). The same bits on every input
+** (tests/c/test_kernels.c). */
 __attribute__((target("avx512f"))) static inline __m512 tanh16(__m512 xv) {
 #define K(v) _mm512_set1_ps(v)
     const __m512 a = _mm512_min_ps(K(9.5f), _mm512_abs_ps(xv));
