@@ -125,27 +125,33 @@ LN_CLONES static void unary_range(void *arg, int64_t lo, int64_t hi) {
 #include <immintrin.h>
 #define LN_EXP512 1
 
-__attribute__((target("avx512f"))) static inline __m512 exp16(__m512 xv) {
+/* ln_vm_exp_core_'s first steps on c (already clamped): n = round(c log2 e)
+** into *nf, and q = expm1(r) for the reduced r, vmath.h's Estrin polynomial */
+__attribute__((target("avx512f"))) static inline __m512 expm1_core16(__m512 c, __m512 *nf) {
 #define K(v) _mm512_set1_ps(v)
-    __m512 c = _mm512_min_ps(_mm512_max_ps(xv, K(-105.0f)), K(89.0f));
-    __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(c, K(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_sub_ps(_mm512_sub_ps(c, _mm512_mul_ps(nf, K(0.693359375f))),
-                             _mm512_mul_ps(nf, K(-2.12194440e-4f)));
+    *nf = _mm512_roundscale_ps(_mm512_mul_ps(c, K(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_sub_ps(_mm512_sub_ps(c, _mm512_mul_ps(*nf, K(0.693359375f))),
+                             _mm512_mul_ps(*nf, K(-2.12194440e-4f)));
     __m512 r2 = _mm512_mul_ps(r, r);
     __m512 e0 = _mm512_add_ps(K(5.0000001201e-1f), _mm512_mul_ps(K(1.6666665459e-1f), r));
     __m512 e1 = _mm512_add_ps(K(4.1665795894e-2f), _mm512_mul_ps(K(8.3334519073e-3f), r));
     __m512 e2 = _mm512_add_ps(K(1.3981999507e-3f), _mm512_mul_ps(K(1.9875691500e-4f), r));
     __m512 p = _mm512_add_ps(e0, _mm512_mul_ps(r2, _mm512_add_ps(e1, _mm512_mul_ps(r2, e2))));
-    __m512 q = _mm512_add_ps(_mm512_mul_ps(p, r2), r);
-    __m512 y = _mm512_scalef_ps(_mm512_add_ps(q, K(1.0f)), nf);
+    return _mm512_add_ps(_mm512_mul_ps(p, r2), r);
 #undef K
+}
+
+__attribute__((target("avx512f"))) static inline __m512 exp16(__m512 xv) {
+    __m512 c = _mm512_min_ps(_mm512_max_ps(xv, _mm512_set1_ps(-105.0f)), _mm512_set1_ps(89.0f));
+    __m512 nf, q = expm1_core16(c, &nf);
+    __m512 y = _mm512_scalef_ps(_mm512_add_ps(q, _mm512_set1_ps(1.0f)), nf);
     /* NaN in, the same NaN out */
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q), y, xv);
 }
 
 /* tanh on AVX-512: ln_vtanhf's operations in its order (vmath.h), with
-** the same instructions as exp16 for its expm1. |x| <= 9.5 makes the 2^n of
+** expm1_core16 for its expm1, as exp16. |x| <= 9.5 makes the 2^n of
 ** expm1(2|x|) 2^0..2^28, so scaling once (vscalefps) is the C version's two
 ** exact factors. Each min/max takes its operands in the order that gives
 ** a NaN what the C select gives it (|x| stays NaN, the clamp makes it -88,
@@ -157,16 +163,8 @@ __attribute__((target("avx512f"))) static inline __m512 tanh16(__m512 xv) {
     const __m512 u = _mm512_add_ps(a, a);
     /* ln_vexpm1f(u): the clamp, then ln_vm_exp_core_(c, 0) */
     const __m512 c = _mm512_min_ps(_mm512_max_ps(u, K(-88.0f)), K(89.0f));
-    const __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(c, K(1.44269504088896341f)),
-                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 r = _mm512_sub_ps(_mm512_sub_ps(c, _mm512_mul_ps(nf, K(0.693359375f))),
-                                   _mm512_mul_ps(nf, K(-2.12194440e-4f)));
-    const __m512 r2 = _mm512_mul_ps(r, r);
-    const __m512 e0 = _mm512_add_ps(K(5.0000001201e-1f), _mm512_mul_ps(K(1.6666665459e-1f), r));
-    const __m512 e1 = _mm512_add_ps(K(4.1665795894e-2f), _mm512_mul_ps(K(8.3334519073e-3f), r));
-    const __m512 e2 = _mm512_add_ps(K(1.3981999507e-3f), _mm512_mul_ps(K(1.9875691500e-4f), r));
-    const __m512 p = _mm512_add_ps(e0, _mm512_mul_ps(r2, _mm512_add_ps(e1, _mm512_mul_ps(r2, e2))));
-    const __m512 q = _mm512_add_ps(_mm512_mul_ps(p, r2), r);
+    __m512 nf;
+    const __m512 q = expm1_core16(c, &nf);
     /* 1 - 2^-m, m = min(n, 25) */
     const __m512 one = K(1.0f);
     const __m512 cm = _mm512_sub_ps(one, _mm512_scalef_ps(one, _mm512_sub_ps(_mm512_setzero_ps(),

@@ -87,8 +87,9 @@ LN_VM_INLINE float ln_vm_pow2_(int32_t k) {
 /* expm1(r) for |r| <= ln2/2: Cephes's minimax polynomial, evaluated in
 ** Estrin's scheme (pairs, then powers of r^2: a chain of 6 dependent
 ** operations instead of Horner's 12, so more elements are in flight; the
-** accuracy bounds below hold unchanged). core/kernels.c's AVX-512 exp
-** repeats these operations in this order: keep them in step. */
+** accuracy bounds below hold unchanged). core/kernels.c's expm1_core16
+** (AVX-512 exp and tanh) repeats these operations in this order: keep
+** them in step. */
 LN_VM_INLINE float ln_vm_expm1_poly_(float r) {
     float r2 = r * r;
     float e0 = 5.0000001201e-1f + 1.6666665459e-1f * r;
