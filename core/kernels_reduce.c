@@ -125,6 +125,17 @@ T512(static double row_sum512(const float *x, int64_t n, double mean, int dev2))
 ** partial last group zero-masked loads (+0 in the missing lanes, as the
 ** generic code adds). Inlined into the loop over rows (a short row is
 ** mostly fixed cost: no call, no spill, one 64-bit mask). */
+#define LO8(v) _mm512_cvtps_pd(_mm512_castps512_ps256(v))
+#define HI8(v) _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))
+/* r[m] = d[m] + d[m + 8] (given), then ((r0 + r1) + (r2 + r3)) + ((r4 + r5)
+** + (r6 + r7)): adjacent pairs, pairs of pairs, the two halves */
+__attribute__((always_inline, target("avx512f"))) static inline double tree16(__m512d r) {
+    r = _mm512_add_pd(r, _mm512_permute_pd(r, 0x55));
+    r = _mm512_add_pd(r, _mm512_permutex_pd(r, 0x4e));
+    __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(r), _mm512_extractf64x4_pd(r, 1));
+    return _mm256_cvtsd_f64(h);
+}
+
 __attribute__((always_inline, target("avx512f"))) static inline double
 row_fsum512(const float *x, int64_t n) {
     if (n > 0 && n <= RS_SHORT) { /* m0: elements 0-63, m1: 64-127 */
@@ -137,13 +148,7 @@ row_fsum512(const float *x, int64_t n) {
         const __m512 e = _mm512_add_ps(LD(48, m0, 48), LD(112, m1, 48));
 #undef LD
         const __m512 f = _mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, e));
-        __m512d r = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(f)),
-                                  _mm512_cvtps_pd(_mm256_castpd_ps(
-                                      _mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
-        r = _mm512_add_pd(r, _mm512_permute_pd(r, 0x55));
-        r = _mm512_add_pd(r, _mm512_permutex_pd(r, 0x4e));
-        __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(r), _mm512_extractf64x4_pd(r, 1));
-        return _mm256_cvtsd_f64(h);
+        return tree16(_mm512_add_pd(LO8(f), HI8(f)));
     }
     __m512d d0 = _mm512_setzero_pd(), d1 = d0;
     for (int64_t i = 0; i < n; i += RS_RUN) {
@@ -163,23 +168,15 @@ row_fsum512(const float *x, int64_t n) {
             s2 = _mm512_add_ps(s2, _mm512_maskz_loadu_ps((__mmask16)(m >> 32), x + k + 32));
             s3 = _mm512_add_ps(s3, _mm512_maskz_loadu_ps((__mmask16)(m >> 48), x + k + 48));
         }
-#define LO8(v) _mm512_cvtps_pd(_mm512_castps512_ps256(v))
-#define HI8(v) _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))
         d0 = _mm512_add_pd(d0, LO8(s0)), d1 = _mm512_add_pd(d1, HI8(s0));
         d0 = _mm512_add_pd(d0, LO8(s1)), d1 = _mm512_add_pd(d1, HI8(s1));
         d0 = _mm512_add_pd(d0, LO8(s2)), d1 = _mm512_add_pd(d1, HI8(s2));
         d0 = _mm512_add_pd(d0, LO8(s3)), d1 = _mm512_add_pd(d1, HI8(s3));
+    }
+    return tree16(_mm512_add_pd(d0, d1));
+}
 #undef LO8
 #undef HI8
-    }
-    /* r[m] = d[m] + d[m + 8], then ((r0 + r1) + (r2 + r3)) + ((r4 + r5) +
-    ** (r6 + r7)): adjacent pairs, pairs of pairs, the two halves */
-    __m512d r = _mm512_add_pd(d0, d1);
-    r = _mm512_add_pd(r, _mm512_permute_pd(r, 0x55));
-    r = _mm512_add_pd(r, _mm512_permutex_pd(r, 0x4e));
-    __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(r), _mm512_extractf64x4_pd(r, 1));
-    return _mm256_cvtsd_f64(h);
-}
 
 /* :sum/:mean of rows [lo, hi) of length n, one dispatch for all of them */
 T512(static void rows_fsum512(float *y, const float *x, int64_t lo, int64_t hi,
