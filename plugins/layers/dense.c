@@ -128,7 +128,7 @@ static int dense_fusable(const dense *d) {
 ** half of the kernel: measured on this 2-vCPU VM, a core reading kernel
 ** rows the other core has just updated costs more than the product it
 ** saves (docs/performance.md). s is lu_feature_halves's cut (from 256
-** inputs, up to 64 rows; beyond, the row cut reuses the kernel over enough
+** inputs, up to 128 rows; beyond, the row cut reuses the kernel over enough
 ** rows): a multiple of 16, so each half of the kernel (and of its
 ** gradient) starts on a cache line for any units. */
 static int64_t dense_split(int64_t rows, int64_t in) { return lu_feature_halves(rows, in); }

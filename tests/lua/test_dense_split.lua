@@ -1,9 +1,10 @@
 -- Dense's split forward (plugins/layers/dense.c, dense_split): for batches up
--- to 64 rows of 256 inputs or more, x W + b is summed as two halves over the
+-- to 128 rows of 256 inputs or more, x W + b is summed as two halves over the
 -- kernel's rows, on any thread count. It is still the product (to float
--- rounding, against matmul), batches on either side of the 64-row limit
+-- rounding, against matmul), batches on either side of the 128-row limit
 -- agree to rounding, and training with split layers is bitwise the same on
--- 1 thread and on a 2-thread team, including odd and 1-row last batches.
+-- 1 thread and on a 2-thread team, including odd and 1-row last batches, at
+-- batches of 32 and of 96 rows.
 -- Run as `lunet test_dense_split.lua` (cwd tests/lua).
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local T = dofile(here .. "/testlib.lua")
@@ -16,7 +17,7 @@ T.test("the split forward is x W + b (rows below and above the split limit)", fu
   ln.random.seed(3)
   local m = ln.Sequential{L.Dense{37, input_shape = {300}, bias_initializer = "glorot_uniform"}}
   local w = m:get_weights()
-  for _, rows in ipairs({1, 5, 64, 65, 130}) do
+  for _, rows in ipairs({1, 5, 64, 65, 128, 129, 200}) do
     local x = ln.rand({rows, 300}) - 0.5
     local ref = x:matmul(w[1]) + w[2]
     local d = maxdiff(m:predict(x, {batch_size = rows}), ref)
@@ -40,6 +41,7 @@ local function train(threads, mode)
   local y = (ln.rand({369}) * 40):floor():int()
   m:fit(x, y, {epochs = 2, batch_size = 32, verbose = 0})
   m:fit(x:narrow(1, 1, 33), y:narrow(1, 1, 33), {epochs = 1, batch_size = 32, verbose = 0})
+  m:fit(x, y, {epochs = 1, batch_size = 96, verbose = 0}) -- 3 of 96 and one of 81
   local p = m:predict(x:narrow(1, 1, 50), {batch_size = 50})
   ln.set_num_threads(1)
   return m:get_weights(), p
