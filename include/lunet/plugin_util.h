@@ -100,9 +100,10 @@ static inline void lu_act_run(ln_range_fn chunk, const void *state,
 **         float *restrict var = j->var;
 **         const float *restrict g = j->g;
 **         const lu_reg r = j->reg;
+**         const float nlr = (float)-j->lr;
 **     #pragma omp simd
 **         for (int64_t i = lo; i < hi; i++)
-**             var[i] = (float)fma(-j->lr, LU_GRAD(r, reg, g, var, i), (double)var[i]);
+**             var[i] = fmaf(nlr, LU_GRAD(r, reg, g, var, i), var[i]);
 **     }
 **     LU_UPDATE_LOOPS(plain, plain_body, job)
 **     static void run(const void *state, float *var, const float *grad,

@@ -7,10 +7,15 @@
 **   nesterov:      v <- mu * v - lr * g ; theta <- theta + mu * v - lr * g
 **
 ** The velocity carries the learning rate (Keras's convention, unlike
-** PyTorch's). Arithmetic is in double, rounded once when stored, with its
-** fused multiply-adds written out (plugin_util.h says why); the loops are
-** vectorised per CPU. update_reg: the same rules on
-** the gradient with a weight regularizer's added, in the same pass.
+** PyTorch's). The plain step is one float32 fused multiply-add with the
+** learning rate rounded to float32 (as Keras's, whose learning rate is a
+** float32 tensor): it has no slot, so plugin_util.h's policy puts it in
+** float32, 16 lanes an instruction instead of double's 8 and no
+** conversions (experiment 1's step 8 % faster). The velocity is kept in
+** double, rounded once when stored, with its fused multiply-adds written
+** out (plugin_util.h says why); the loops are vectorised per CPU.
+** update_reg: the same rules on the gradient with a weight regularizer's
+** added, in the same pass.
 */
 #include "lunet/plugin_util.h"
 
@@ -52,10 +57,10 @@ LU_BODY void plain_body(const job *j, int64_t lo, int64_t hi, int reg) {
     float *restrict var = j->var;
     const float *restrict g = j->g;
     const lu_reg r = j->reg;
-    const double lr = j->lr;
+    const float nlr = (float)-j->lr;
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++)
-        var[i] = (float)fma(-lr, LU_GRAD(r, reg, g, var, i), (double)var[i]);
+        var[i] = fmaf(nlr, LU_GRAD(r, reg, g, var, i), var[i]);
 }
 
 LU_BODY void momentum_body(const job *j, int64_t lo, int64_t hi, int reg) {

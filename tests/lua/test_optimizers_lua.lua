@@ -21,8 +21,11 @@ local function maxabs(t)
   return m
 end
 
--- SGD as tf.keras, one element at a time in double precision, rounded to
--- float32 when stored (the assignment does it): the plugin's arithmetic.
+-- SGD as tf.keras, one element at a time, rounded to float32 when stored
+-- (the assignment does it): the plugin's arithmetic. The plain step uses
+-- the learning rate rounded to float32; its product with a float32
+-- gradient is exact in double, so w + (-lr32 * g) rounds as the plugin's
+-- float32 fused multiply-add. The velocity is in double.
 local LuaSGD = ln.optimizers.Optimizer:extend{
   name = "LuaSGD",
   default_learning_rate = 0.01,
@@ -37,7 +40,8 @@ local LuaSGD = ln.optimizers.Optimizer:extend{
     local w, g = var:view(-1), grad:view(-1)
     local mu = self.momentum
     if mu == 0 then
-      for i = 1, #w do w[i] = w[i] - lr * g[i] end
+      local nlr = -ln.tensor({lr}):item() -- lr as float32
+      for i = 1, #w do w[i] = w[i] + nlr * g[i] end
       return
     end
     local v = slots.momentum:view(-1)

@@ -1,6 +1,6 @@
 /* An optimizer plugin built for ABI 2.2, before update_reg (2.3): its ops
 ** table ends at update. Plain SGD, its loop written as sgd.c's (one
-** explicit fused multiply-add in double), so a regularized fit with it -- the engine adds
+** float32 fused multiply-add), so a regularized fit with it -- the engine adds
 ** the penalty's gradient in a pass of its own, then calls update -- must
 ** give the bits of the built-in SGD, which folds it into update_reg.
 ** tests/lua/test_regularizers_fold.lua uses it. */
@@ -18,9 +18,9 @@ LN_CLONES static void plain(void *arg, int64_t lo, int64_t hi) {
     const job *j = arg;
     float *restrict var = j->var;
     const float *restrict g = j->g;
-    const double lr = j->lr;
+    const float nlr = (float)-j->lr;
 #pragma omp simd
-    for (int64_t i = lo; i < hi; i++) var[i] = (float)fma(-lr, (double)g[i], (double)var[i]);
+    for (int64_t i = lo; i < hi; i++) var[i] = fmaf(nlr, g[i], var[i]);
 }
 
 static void old_update(const void *state, float *var, const float *grad,
