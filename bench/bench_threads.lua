@@ -19,6 +19,10 @@ Models (as bench/bench_train.lua's workloads of the same name):
   exp4a  Dense 300,100,50,50,50 selu -> Dense 8 softmax, SGD 1e-3
   exp5   Dense 250 relu -> Dense 10 softmax, SGD 1e-2 (use --batch 128)
   bn     Flatten-BN-Dense10 softmax (the BN(784) passes and little else)
+  wide_deep  functional Wide & Deep (bench_train.lua's): 28 row + 28 column
+         means and the pixels -> Dense 100 relu -> Dense 100 relu, Add,
+         Concatenate -> Dense 10 softmax, aux Dense 10 softmax; loss weights
+         0.9 / 0.1
 ]]
 local ln = require "lunet"
 
@@ -69,8 +73,17 @@ local function model()
   elseif o.model == "exp5" then
     return ln.Sequential{L.Flatten{input_shape = {28, 28}}, L.Dense{250, activation = "relu"},
                          L.Dense{10, activation = "softmax"}}
+  elseif o.model == "wide_deep" then
+    local wide = ln.Input{shape = {56}, name = "wide_input"}
+    local deep = ln.Input{shape = {28, 28}, name = "deep_input"}
+    local h1 = L.Dense{100, activation = "relu"}(L.Flatten{}(deep))
+    local h2 = L.Dense{100, activation = "relu"}(h1)
+    local r = L.Add{}({h1, h2})
+    local main = L.Dense{10, activation = "softmax"}(L.Concatenate{}({wide, r}))
+    local aux = L.Dense{10, activation = "softmax"}(r)
+    return ln.Model{inputs = {wide, deep}, outputs = {main, aux}}
   end
-  error("bench_threads: --model is exp1, exp1_l2, exp2, exp4a, exp5 or bn", 0)
+  error("bench_threads: --model is exp1, exp1_l2, exp2, exp4a, exp5, bn or wide_deep", 0)
 end
 
 model() -- an unknown --model fails here, before any timing
@@ -93,6 +106,18 @@ ln.random.seed(1)
 local x = ln.rand({o.rows, 28, 28})
 local y = (ln.rand({o.rows}) * (o.model == "exp4a" and 8 or 10)):floor():int()
 local lr = o.model == "exp5" and 1e-2 or 1e-3
+local loss_weights
+if o.model == "wide_deep" then -- two inputs and two outputs
+  x, y = {ln.cat({x:mean(3), x:mean(2)}, 2), x}, {y, y}
+  loss_weights = {0.9, 0.1}
+end
+-- the first `count` rows of every input or target
+local function head(v, count)
+  if ln.is_tensor(v) then return v:narrow(1, 1, count) end
+  local t = {}
+  for k, e in ipairs(v) do t[k] = e:narrow(1, 1, count) end
+  return t
+end
 local opt = function() return ln.optimizers.SGD{learning_rate = lr} end
 
 local times = {}
@@ -105,10 +130,13 @@ for r = 1, o.rounds do
     ln.set_num_threads(c == "1" and 1 or 2)
     ln.random.seed(2)
     local m = model()
-    m:compile{loss = "sparse_categorical_crossentropy", optimizer = opt(), metrics = {"accuracy"}}
-    m:_get_net():set_threading(c == "1" and "serial" or c)
+    m:compile{loss = "sparse_categorical_crossentropy", optimizer = opt(), metrics = {"accuracy"},
+              loss_weights = loss_weights}
+    local net = m:_get_net()
+    net = net.c or net -- a functional model's C net
+    net:set_threading(c == "1" and "serial" or c)
     local warm = math.min(64 * o.batch, o.rows)
-    m:fit(x:narrow(1, 1, warm), y:narrow(1, 1, warm),
+    m:fit(head(x, warm), head(y, warm),
           {batch_size = o.batch, epochs = 1, verbose = 0}) -- buffers, caches
     local t0 = ln.time()
     m:fit(x, y, {batch_size = o.batch, epochs = 1, verbose = 0})
@@ -116,7 +144,7 @@ for r = 1, o.rounds do
     table.insert(times[c], sps)
     line[#line + 1] = string.format("%s %.1fk", c, sps / 1e3)
     if c == "auto" then -- what auto chose, warm-up included
-      local st = m:_get_net():threading_stats()
+      local st = net:threading_stats()
       line[#line] = line[#line] .. string.format(" [team %d/%d batches, probes %d: team %d serial %d, dropped %d, stalls forgiven %d]",
         st.team_batches, st.team_batches + st.serial_batches, st.probes, st.team_chosen,
         st.serial_chosen, st.team_dropped, st.stalls_forgiven or 0)
