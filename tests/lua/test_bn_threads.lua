@@ -74,7 +74,8 @@ local function same(a, b, what)
 end
 
 for _, build in ipairs({"exp2", "rows", "frozen"}) do
-  for _, batch in ipairs({32, 256}) do
+  -- 112: the feature halves of a batch of 65-128 rows (lu_feature_halves)
+  for _, batch in ipairs({32, 112, 256}) do
     T.test(string.format("%s, batch %d: 1 thread, 2 serial, 2 team agree bitwise", build, batch),
            function()
       local ref = run(build, 1, "serial", batch, adam)
