@@ -31,7 +31,9 @@
 ** (LN__PROBE_CROWDED: no idle core) ends the probe before the team runs;
 ** after losses in a row the next probe
 ** comes 4x later each time and, from LN__LOST_SHORT, is one serial and one
-** team segment on half the budget; a team exploit is watched every
+** team segment on half the budget; a probe after a team exploit that
+** held is one serial and one team segment too (full budget); a team
+** exploit is watched every
 ** LN__WATCH_LEN batches (and against the budget at each) and left as soon
 ** as it no longer wins. Two serial batches in a row of LN__LONG_BATCH or
 ** more (not a probe segment's first) end the first wait and make the probe
@@ -277,7 +279,14 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
         a->probing = 1;
         a->excess = 0;
         a->seg = 0;
-        a->nsegs = a->lost >= LN__LOST_SHORT ? 2 : LN__PROBE_SEGMENTS;
+        /* one serial and one team segment after losses in a row, and
+        ** when a team exploit ran out without a loss (its watch already
+        ** leaves a team that turns; the probe renews the serial
+        ** reference): at a 430-batch epoch of batch 128 the second full
+        ** probe's serial segments were 7 % of the batches. A team the
+        ** watch dropped gets a full probe. */
+        const int team_held = a->best == LN_NET_TEAM && a->lost == 0;
+        a->nsegs = a->lost >= LN__LOST_SHORT || team_held ? 2 : LN__PROBE_SEGMENTS;
         a->nt[0] = a->nt[1] = 0;
         if (a->waiting && a->long_batches) {
             /* the two long serial batches that ended the wait are the
