@@ -249,11 +249,12 @@ static LU_UNUSED const char *lu_shape_str(const ln_shape *s, char *buf,
 ** input features, for a kernel's rows) into two halves, one per thread of
 ** a team: about n/2, rounded up to a multiple of 16 floats so that each
 ** half starts on a cache line; 0 (no cut) below 256 features or beyond 128
-** rows (at 65-128 rows too, a core reading the kernel rows the other core
-** has just updated cost more than the cut: docs/performance-training.md). Dense cuts its kernel rows there and BatchNormalization its
-** features, so a Dense after a BatchNormalization reads only the columns
-** its own core wrote (docs/performance-training.md). Depends on the shape
-** alone: a cut never depends on the thread count. */
+** rows (up to there, both cores reading the kernel rows each has just
+** updated a part of cost more than the cut). Dense cuts its kernel rows
+** there and BatchNormalization its features, so a Dense after a
+** BatchNormalization reads only the columns its own core wrote
+** (docs/performance-training.md). Depends on the shape alone: a cut never
+** depends on the thread count. */
 static inline int64_t lu_feature_halves(int64_t rows, int64_t n) {
     if (rows < 1 || rows > 128 || n < 256) return 0;
     return (n / 2 + 15) / 16 * 16;
