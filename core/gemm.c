@@ -551,6 +551,7 @@ static long tune(const char *name, long def) {
 #define GEMM_CT_MAX_M tune("CTM", 128)
 #define GEMM_CT_MIN_K tune("CTK", 32)
 #define GEMM_SPLIT_M_MIN_A_BYTES ((double)tune("SMA", 1L << 20))
+#define GEMM_SPLIT_M_MAX_B_BYTES ((double)tune("SMB", 8L << 20))
 #else
 #define GEMM_KC_MAX 384 /* K block: an MR x kc A panel stays in L1 */
 #define GEMM_NC_MAX 384 /* N block: a kc x nc packed B block stays in L2 */
@@ -563,8 +564,10 @@ static long tune(const char *name, long def) {
 #define GEMM_CT_MAX_M 128
 #define GEMM_CT_MIN_K 32
 /* On threads, an op(A) of more bytes than this is cut by rows (ln_gemm):
-** column chunks would each read it from beyond L2. */
+** column chunks would each read it from beyond L2 -- unless the copy of
+** B that row chunks share would take more than the second number. */
 #define GEMM_SPLIT_M_MIN_A_BYTES (1 << 20)
+#define GEMM_SPLIT_M_MAX_B_BYTES (8 << 20)
 #endif
 
 typedef struct gemm_plan {
@@ -905,7 +908,8 @@ void ln_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     ** packed once up front. But every column chunk reads all of op(A): a
     ** transposed A is packed again by each, and a large one comes from
     ** beyond L2 each time, so those go by rows when there are enough and
-    ** B is packed once (or read in place). */
+    ** B is packed once (a copy of at most GEMM_SPLIT_M_MAX_B_BYTES) or
+    ** read in place. */
     const double flops = 2.0 * (double)m * (double)n * (double)k;
     int nt = 1;
     if (flops >= GEMM_PAR_MIN_FLOPS(P.isa) && !omp_in_parallel())
@@ -913,8 +917,10 @@ void ln_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     const int64_t n_panels = ceil_div(n, NR), m_panels = ceil_div(m, MR);
     const int a_costly = P.pack_a || (double)m * (double)k * sizeof(float) >
                                          GEMM_SPLIT_M_MIN_A_BYTES;
-    const int rows_better = a_costly && m_panels >= 4 * (int64_t)nt &&
-                            (!P.pack_b || n <= P.nc);
+    const int rows_better =
+        a_costly && m_panels >= 4 * (int64_t)nt &&
+        (!P.pack_b || (n <= P.nc && (double)k * (double)P.npad * sizeof(float) <=
+                                        GEMM_SPLIT_M_MAX_B_BYTES));
     const int split_n =
         (n_panels >= 2 * nt || n_panels >= m_panels) && !rows_better;
     int64_t chunk, nchunks;
