@@ -236,7 +236,7 @@ END_TEST
 ** by another process (3x). The team is chosen at each probe and kept: of
 ** a 576-batch fit only the first wait and the probes' serial segments
 ** are serial -- two in the first probe, one in the next (a probe after a
-** team win is one serial and one team segment). */
+** team exploit that held is one serial and one team segment). */
 static double team_quiet(int team, int64_t k, int64_t i) {
     if (k % 500 == 499) return 3.0;
     return team ? (i == 0 ? 2.0 : 0.75) : 1.0;
@@ -252,8 +252,8 @@ static void team_always_kept(double (*time)(int team, int64_t k, int64_t i),
     ck_assert_int_eq(c.serial_batches,
                      LN__FIRST_WAIT + (LN__PROBE_SEGMENTS / 2) * LN__PROBE_LEN + LN__PROBE_LEN);
     ck_assert_int_eq(c.nprobes, 2);
-    /* the second probe (after the team won): its two segments, then the
-    ** team again, for twice the first exploit */
+    /* the second probe (after the team's exploit held): its two
+    ** segments, then the team again, for twice the first exploit */
     ck_assert_int_eq(c.probe_at[1] - c.probe_at[0],
                      LN__PROBE_SEGMENTS * LN__PROBE_LEN + LN__EXPLOIT_LEN);
     ck_assert_int_eq(fit576->stats.team_chosen, 2);

@@ -17,7 +17,8 @@ LU_BODY void body(const job *j, int64_t lo, int64_t hi, int reg) {
     const lu_reg r = j->reg;
     const float nlr = (float)-j->lr;
 #pragma omp simd
-    for (int64_t i = lo; i < hi; i++) var[i] = fmaf(nlr, LU_GRAD(r, reg ? 1 : 0, g, var, i), var[i]);
+    for (int64_t i = lo; i < hi; i++)
+        var[i] = fmaf(nlr, LU_GRAD(r, reg ? 1 : 0, g, var, i), var[i]);
 }
 LU_UPDATE_LOOPS(step, body, job)
 
