@@ -108,11 +108,58 @@ START_TEST(row_groups_and_column_blocks_agree) {
 }
 END_TEST
 
+/* A unit axis (len 1): every output is its one element -- x + 0 for a
+** sum or mean (-0 gives +0, a NaN stays NaN), x itself for an extreme,
+** position 0, variance 0 (NaN for a NaN) -- on 1 and 2 threads, rows and
+** columns alike. */
+START_TEST(unit_axis_gives_the_elements) {
+    static const int64_t shapes[][2] = {{3, 700}, {70000, 1}, {1, 300000}};
+    static const ln_reduce_op ops[] = {LN_R_SUM,    LN_R_MEAN,   LN_R_MAX, LN_R_MIN,
+                                       LN_R_ARGMAX, LN_R_ARGMIN, LN_R_VAR, LN_R_STD};
+    for (int threads = 1; threads <= 2; threads++) {
+        ln_set_num_threads(threads);
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            const int64_t outer = shapes[s][0], inner = shapes[s][1], n = outer * inner;
+            int64_t shape[1] = {n};
+            ln_tensor *x = lt_uniform(1, shape, -3, 5, 90 + s);
+            float *p = ln_f32(x);
+            p[1] = -0.0f;
+            p[2] = NAN;
+            p[n - 1] = -INFINITY;
+            float *y = malloc(sizeof(float) * (size_t)n);
+            for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
+                ln_reduce(ops[k], y, p, outer, 1, inner);
+                for (int64_t i = 0; i < n; i++) {
+                    const float v = p[i];
+                    float want;
+                    switch (ops[k]) {
+                    case LN_R_SUM:
+                    case LN_R_MEAN: want = v + 0.0f; break;
+                    case LN_R_MAX:
+                    case LN_R_MIN: want = v; break;
+                    case LN_R_VAR:
+                    case LN_R_STD: want = v - v; break; /* 0, NaN for NaN and infinities */
+                    default: want = 0.0f;
+                    }
+                    ck_assert_msg(memcmp(&y[i], &want, 4) == 0 || (y[i] != y[i] && want != want),
+                                  "op %d shape %zu, %d thread(s), at %ld: %.9g, want %.9g",
+                                  (int)ops[k], s, threads, (long)i, y[i], want);
+                }
+            }
+            free(y);
+            ln_tensor_release(x);
+        }
+    }
+    ln_set_num_threads(1);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("reduce_paths");
     TCase *tc = tcase_create("reduce_paths");
     tcase_add_test(tc, generic_and_vector_paths_agree);
     tcase_add_test(tc, row_groups_and_column_blocks_agree);
+    tcase_add_test(tc, unit_axis_gives_the_elements);
     suite_add_tcase(s, tc);
     return lt_run(s);
 }
