@@ -141,14 +141,27 @@ static inline void ln__spread(int64_t units, int64_t cost, int64_t align,
 ** elements 1.24-1.31x of one thread, exp 1.29-1.41x, and 0.95-1.08x with
 ** the other core busy. Below LN__EW_SPLIT a job is under ~3 us and the second
 ** core's share does not pay for the two transfers it costs (a * 1.5 on
-** 40k lost 1-7 %). Sums stay on one thread there: a 100k sum gained 5-10 %
-** split, and lost 6-16 % with the other core busy (docs/performance.md). */
+** 40k lost 1-7 %).
+**
+** The whole sums (kernels.c's block_sum) go the same way, except that
+** below LN_PAR_MIN they split only right after another job on the helper
+** (after: ln__parallel_split_after). A 100k sum alone gained 5-10 % split
+** and lost 6-16 % with the other core busy, so alone it stays on one
+** thread; but after an operation on two threads it read the half the
+** other core had just written: (a * 1.5 + b):exp():sum() on 100k took
+** 43.5 us against 29.4 for its four operations apart (docs/performance.md). */
 #define LN__EW_SPLIT 81920
-static inline void ln__ew_spread(int64_t n, int cost, ln_range_fn fn, void *arg) {
-    const int64_t work = n > INT64_MAX / cost ? INT64_MAX : n * cost;
-    if (work > LN__EW_SPLIT && work < LN_PAR_MIN && ln__parallel_split(n, 1024, fn, arg))
+static inline void ln__split_spread(int64_t units, int64_t cost, int64_t align, int after,
+                                    ln_range_fn fn, void *arg) {
+    const int64_t work = units > INT64_MAX / cost ? INT64_MAX : units * cost;
+    if (work > LN__EW_SPLIT && work < LN_PAR_MIN &&
+        (after ? ln__parallel_split_after : ln__parallel_split)(units, align, fn, arg))
         return;
-    ln__spread(n, cost, 1024, fn, arg);
+    ln__spread(units, cost, align, fn, arg);
+}
+
+static inline void ln__ew_spread(int64_t n, int cost, ln_range_fn fn, void *arg) {
+    ln__split_spread(n, cost, 1024, 0, fn, arg);
 }
 
 /* The arithmetic of tensor expressions (a * 1.5, a + b) counts as two

@@ -281,17 +281,20 @@ test("1 and 2 threads give the same bits (whole and along each axis)", function(
   one_thread_bits_on_two(all)
 end)
 
-test("split jobs (50k) and mirrored halves (3M): one thread's bits, call after call", function()
+test("split jobs (50k, 100k) and mirrored halves (3M): one thread's bits, call after call", function()
   -- 50k elements: the caller and one helper share an elementwise split job
-  -- (core/kernels.c); 3M: every other call walks each half the other way
-  -- (core/par_for.h)
+  -- (core/kernels.c); 100k: a whole sum right after a job on the helper
+  -- too (the chain's sum, the var of v + w); 3M: every other call walks
+  -- each half the other way (core/par_for.h)
   ln.random.seed(6)
   local cases = {{ln.randn(50003), ln.randn(50, 1000), ln.randn(50003)},
+                 {ln.randn(100003), ln.randn(100, 1000), ln.randn(100003)},
                  {ln.randn(3000017), ln.randn(3000, 1000), ln.randn(3000017)}}
   local function all(c)
     local v, m, w = c[1], c[2], c[3]
     return {v:sum(), v:mean(), v:max(), v:var(), m:sum(1), m:sum(2), m:mean(1),
-            m:max(1), (v * 1.5 + w):exp(), v:tanh(), v + w}
+            m:max(1), (v * 1.5 + w):exp(), v:tanh(), v + w, (v * 1.5 + w):exp():sum(),
+            (v + w):var()}
   end
   local before = ln.get_num_threads()
   for _, c in ipairs(cases) do
