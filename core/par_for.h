@@ -145,7 +145,7 @@ static inline void ln__spread(int64_t units, int64_t cost, int64_t align,
 **
 ** The whole sums (kernels.c's block_sum) go the same way, except that
 ** below LN_PAR_MIN they split only right after another job on the helper
-** (after: ln__parallel_split_after). A 100k sum alone gained 5-10 % split
+** (ln__parallel_split's `after`). A 100k sum alone gained 5-10 % split
 ** and lost 6-16 % with the other core busy, so alone it stays on one
 ** thread; but after an operation on two threads it read the half the
 ** other core had just written: (a * 1.5 + b):exp():sum() on 100k took
@@ -155,7 +155,7 @@ static inline void ln__split_spread(int64_t units, int64_t cost, int64_t align, 
                                     ln_range_fn fn, void *arg) {
     const int64_t work = units > INT64_MAX / cost ? INT64_MAX : units * cost;
     if (work > LN__EW_SPLIT && work < LN_PAR_MIN &&
-        (after ? ln__parallel_split_after : ln__parallel_split)(units, align, fn, arg))
+        ln__parallel_split(units, align, after, fn, arg))
         return;
     ln__spread(units, cost, align, fn, arg);
 }

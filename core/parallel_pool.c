@@ -65,7 +65,7 @@
 #define BACKOFF_MIN 16     /* jobs run alone after a loss ... */
 #define BACKOFF_MAX 4096   /* ... doubling up to this */
 #define SPLIT_RECENT 1e-3  /* s: a split job this soon after one wakes helpers */
-#define SPLIT_AFTER 50e-6  /* s: ln__pool_split_after's window after a job */
+#define SPLIT_AFTER 50e-6  /* s: an `after` split job's window after a job */
 #define SPLIT_LEAD 60      /* % of a split job's tasks the caller keeps: a
                            ** helper starts ~250 ns late and ran 1.3-1.4x
                            ** slower per block here (docs/performance.md) */
@@ -92,7 +92,7 @@ static struct {
     int64_t done_base; /* done at the end of the last job */
     double last_split; /* when the last split job was asked for */
     double last_job;   /* when the caller finished its part of the last job
-                       ** (other than ln__pool_split_after's) */
+                       ** (other than an `after` split job) */
     int created;    /* helpers started */
     int skip;       /* jobs still to run alone (after a loss) */
     int backoff;    /* the next skip after a loss */
@@ -306,11 +306,8 @@ int ln__pool_run(int64_t ntasks, ln_task_fn fn, void *arg, int nthreads) {
     return run_held(ntasks, fn, arg, nthreads, 0, 1, 1);
 }
 
-/* ln__pool_split, and ln__pool_split_after (after: only within
-** SPLIT_AFTER of the end of another job, and that job's end stays the
-** mark). */
-static int split(ln_range_fn fn, void *arg, int64_t n, int64_t per, int nthreads,
-                 int after) {
+int ln__pool_split(ln_range_fn fn, void *arg, int64_t n, int64_t per,
+                   int nthreads, int after) {
     const int64_t ntasks = per > 0 ? (n + per - 1) / per : 0;
     if (nthreads < 2 || ntasks < 2 || ntasks > LN__MAX_TASKS) return 0;
     if (atomic_flag_test_and_set_explicit(&P.busy, memory_order_acquire)) return 0;
@@ -337,14 +334,4 @@ static int split(ln_range_fn fn, void *arg, int64_t n, int64_t per, int nthreads
     const int64_t lead = (ntasks * SPLIT_LEAD + 99) / 100;
     return run_held(ntasks, split_task, &mine, 2,
                     lead < ntasks ? lead : ntasks - 1, wake, !after);
-}
-
-int ln__pool_split(ln_range_fn fn, void *arg, int64_t n, int64_t per,
-                   int nthreads) {
-    return split(fn, arg, n, per, nthreads, 0);
-}
-
-int ln__pool_split_after(ln_range_fn fn, void *arg, int64_t n, int64_t per,
-                         int nthreads) {
-    return split(fn, arg, n, per, nthreads, 1);
 }
