@@ -27,8 +27,7 @@
 ** (a lunet.GradReducer userdata holding an ln_grad_reducer *, made by an
 ** optional module such as lunet.mpi), totals() (net.h).
 ** Index methods: shuffle, arange, size, totable, take (rows of a tensor at
-** a run of entries) and prefetch (a cache hint for them), shard (one
-** process's share of every batch).
+** a run of entries), shard (one process's share of every batch).
 */
 #include <stdint.h>
 #include <stdlib.h>
@@ -664,28 +663,6 @@ static int index_take(lua_State *L) {
     return 1;
 }
 
-/* index:prefetch(t, start, n): a hint that the rows of t at entries
-** [start, start + n) come next (the next batch of a shuffled epoch, read
-** into cache while this one computes, as the C net's runs do); a run that
-** would not stay in cache (over 512 KiB) is left alone. Changes nothing. */
-static int index_prefetch(lua_State *L) {
-    lnL_index *ix = check_index(L, 1);
-    ln_tensor *t = lnL_check_tensor(L, 2);
-    lua_Integer start = luaL_checkinteger(L, 3), n = luaL_checkinteger(L, 4);
-    const int64_t *pos = index_run(L, ix, t, start, n, "prefetch");
-    size_t bytes = t->shape[0] ? (size_t)(t->numel / t->shape[0]) * ln_dtype_size(t->dtype) : 0;
-#if defined(__GNUC__)
-    if (bytes * (size_t)n <= 512 * 1024) {
-        const char *base = ln_data(t);
-        for (lua_Integer r = 0; r < n; r++)
-            for (size_t off = 0; off < bytes; off += 64)
-                __builtin_prefetch(base + (size_t)pos[r] * bytes + off, 0, 1);
-    }
-#endif
-    (void)bytes;
-    return 0;
-}
-
 /* Adds the net and index functions to the table at the top (core.nn). */
 void lnL_open_train(lua_State *L) {
     static const luaL_Reg net_methods[] = {
@@ -734,7 +711,6 @@ void lnL_open_train(lua_State *L) {
         {"totable", index_totable},
         {"shard", index_shard},
         {"take", index_take},
-        {"prefetch", index_prefetch},
         {NULL, NULL}};
     luaL_newmetatable(L, LN_INDEX_MT);
     lua_pushcfunction(L, index_gc);

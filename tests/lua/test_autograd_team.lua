@@ -241,10 +241,6 @@ test("index:take gives the rows at a run of the index's entries", function()
   T.raises(function() ix:take(x, 8, 3) end, "outside the index")
   T.raises(function() ix:take(x, -1, 2) end, "outside the index")
   T.raises(function() ix:take(ln.zeros(4, 2), 0, 10) end, "of a tensor of 4 rows")
-  -- prefetch is a hint (nothing changes) with the same checks
-  ix:prefetch(x, 0, 10)
-  same(ix:take(x, 4, 5), xb, "after prefetch")
-  T.raises(function() ix:prefetch(x, 5, 6) end, "outside the index")
   -- a batch big enough to be cut over the team: the same rows
   local big = ln.randn(3000, 50)
   local bix = nn.index_new(3000)

@@ -78,9 +78,6 @@ function Net:rows(x, y, index, start, n)
   local xb
   if is_tensor(x) then
     xb = M.as_float(pick(x))
-    -- the next batch's shuffled rows come into cache while this one computes
-    local nn = index and math.min(n, index:size() - start - n)
-    if nn and nn > 0 then index:prefetch(x, start + n, nn) end
   else
     xb = {}
     for i, t in ipairs(x) do xb[i] = M.as_float(pick(t)) end
