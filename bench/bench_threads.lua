@@ -10,6 +10,7 @@ as bench/run_bench.sh runs lunet.
 
   lunet bench/bench_threads.lua [--model exp2] [--rounds R] [--rows N]
                                 [--batch B] [--configs 1,auto,serial,team]
+                                [--optimizer sgd|rmsprop|adagrad|adam]
 
 Models (as bench/bench_train.lua's workloads of the same name):
   exp1   Flatten-Dense300-LeakyReLU-Dense100-LeakyReLU-Dense10 softmax, SGD 1e-3
@@ -26,7 +27,8 @@ Models (as bench/bench_train.lua's workloads of the same name):
 ]]
 local ln = require "lunet"
 
-local o = {rounds = 5, rows = 16384, batch = 32, configs = "1,auto,serial,team", model = "exp2"}
+local o = {rounds = 5, rows = 16384, batch = 32, configs = "1,auto,serial,team", model = "exp2",
+           optimizer = "sgd"}
 local i = 1
 while i <= #arg do
   local k, v = arg[i], arg[i + 1]
@@ -118,7 +120,17 @@ local function head(v, count)
   for k, e in ipairs(v) do t[k] = e:narrow(1, 1, count) end
   return t
 end
-local opt = function() return ln.optimizers.SGD{learning_rate = lr} end
+-- SGD at lr, the others as bench_train.lua's exp5_* workloads
+local optimizers = {
+  sgd = function() return ln.optimizers.SGD{learning_rate = lr} end,
+  rmsprop = function() return ln.optimizers.RMSprop{learning_rate = 1e-3, rho = 0.9, epsilon = 1e-7} end,
+  adagrad = function()
+    return ln.optimizers.Adagrad{learning_rate = 1e-3, initial_accumulator_value = 0.1, epsilon = 1e-7}
+  end,
+  adam = function() return ln.optimizers.Adam{learning_rate = 1e-3, epsilon = 1e-7} end,
+}
+local opt = optimizers[o.optimizer] or
+            error("bench_threads: --optimizer is sgd, rmsprop, adagrad or adam", 0)
 
 local times = {}
 for _, c in ipairs(configs) do times[c] = {} end

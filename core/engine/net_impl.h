@@ -210,6 +210,8 @@ ln_status ln__put_rows(ln_ctx *ctx, ln_tensor *out, const ln_tensor *y,
                              ** segment's, all of them */
 #define LN__WATCH_LEN 16     /* team batches per check of a team exploit */
 #define LN__PROBE_BUDGET 4   /* serial batch times a team probe may lose in all */
+#define LN__FAR_AHEAD 0.7    /* a team segment's median under this share of the
+                             ** serial median ends the probe (team chosen) */
 #define LN__LOST_SHORT 2     /* losses in a row that make probes short */
 #define LN__PROBE_CROWDED 3  /* serial batches over 2x their median that
                              ** make a probe segment crowded */

@@ -233,6 +233,16 @@ static int watch_team_lost(ln_tuner *t, ln__auto *a, int warm, int timed, double
     return lost;
 }
 
+/* Whether the team segment just ended puts the team far ahead: its median
+** batch under LN__FAR_AHEAD times the serial median, and no time lost in
+** all. The probe's second pair only confirms such a team (at batch 128 it
+** was 16 of a 430-batch epoch's 64 serial batches); the exploit's watch
+** still leaves a team that turns. */
+static int far_ahead(const ln__auto *a) {
+    return a->excess < 0 && median_of(a->t[1], a->nt[1]) <
+                                LN__FAR_AHEAD * median_of(a->t[0], a->nt[0]);
+}
+
 /* Account one batch of a planned segment (AUTO): its time when probing or
 ** watching a team exploit, and the move to the next segment. 1 when the
 ** segment is over (its planned length reached, or the team lost). */
@@ -304,6 +314,10 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
     }
     if (a->seg % 2 == 0 && crowded(a)) { /* serial, without trying the team */
         choose(t, a, LN_NET_SERIAL, median(a->t[0], a->nt[0]));
+        return 1;
+    }
+    if (a->seg % 2 == 1 && a->seg + 1 < a->nsegs && far_ahead(a)) {
+        choose(t, a, LN_NET_TEAM, median_of(a->t[0], a->nt[0]));
         return 1;
     }
     if (++a->seg < a->nsegs) {

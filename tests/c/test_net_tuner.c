@@ -78,6 +78,13 @@ static int next_is_team(ln_tuner *t) {
 static double team_slow(int team, int64_t k, int64_t i) { return team ? 1.3 : 1.0; }
 static double team_fast(int team, int64_t k, int64_t i) { return team ? 0.6 : 1.0; }
 static double team_even(int team, int64_t k, int64_t i) { return team ? 0.97 : 1.0; }
+/* far ahead by the median (0.5), but three of a segment's timed batches
+** take 2: half a serial batch time lost in all */
+static double team_uneven(int team, int64_t k, int64_t i) {
+    if (!team) return 1.0;
+    if (i < LN__TEAM_WARM) return 1.0;
+    return i < LN__TEAM_WARM + 3 ? 2.0 : 0.5;
+}
 /* the team wins, then (another process takes the second core) loses */
 static double team_turns(int team, int64_t k, int64_t i) {
     return team ? (k < 600 ? 0.6 : 1.5) : 1.0;
@@ -265,6 +272,26 @@ static void team_always_kept(double (*time)(int team, int64_t k, int64_t i),
     ck_assert_int_eq(long_run->stats.team_dropped, 0);
 }
 
+/* A team far ahead (0.6 of a serial batch, under LN__FAR_AHEAD) is chosen
+** after the first probe's first team segment: of a 576-batch fit, the
+** first wait and one serial segment per probe are serial. A team 25 %
+** ahead (team_quiet) runs the whole probe (team_always_kept), and so does
+** a team whose median is far ahead but that lost time in all. */
+START_TEST(far_ahead_team_chosen_at_once) {
+    ln_tuner t = fresh();
+    tally c = drive(&t, 576, team_fast);
+    ck_assert_int_eq(c.serial_batches, LN__FIRST_WAIT + 2 * LN__PROBE_LEN);
+    ck_assert_int_eq(c.nprobes, 2);
+    ck_assert_int_eq(c.probe_at[1] - c.probe_at[0], 2 * LN__PROBE_LEN + LN__EXPLOIT_LEN);
+    ck_assert_int_eq(t.stats.team_chosen, 2);
+    /* time lost in all keeps the whole probe */
+    t = fresh();
+    c = drive(&t, LN__FIRST_WAIT + LN__PROBE_SEGMENTS * LN__PROBE_LEN, team_uneven);
+    ck_assert_int_eq(c.team_batches, (LN__PROBE_SEGMENTS / 2) * LN__PROBE_LEN);
+    ck_assert_int_eq(t.stats.team_chosen + t.stats.serial_chosen, 1);
+}
+END_TEST
+
 START_TEST(quiet_team_still_chosen) {
     ln_tuner a, b;
     team_always_kept(team_quiet, &a, &b);
@@ -399,6 +426,7 @@ int main(void) {
     tcase_add_test(tc, crowded_machine_never_tries_team);
     tcase_add_test(tc, losing_team_backs_off);
     tcase_add_test(tc, short_probes_after_two_losses);
+    tcase_add_test(tc, far_ahead_team_chosen_at_once);
     tcase_add_test(tc, quiet_team_still_chosen);
     tcase_add_test(tc, stalling_team_is_left);
     tcase_add_test(tc, rare_stall_is_forgiven);
