@@ -8,10 +8,12 @@
 ** for sum/mean/std/var, the input's dtype for min/max (plus the 1-based
 ** int32 positions as a second result), int32 1-based positions for
 ** argmax/argmin. Integer tensors are reduced along a dim in float32 (exact
-** below 2^24). :std and :var are unbiased (÷ n-1), like Torch.
+** below 2^24); min/max's values are then the elements at the positions
+** found, exact. :std and :var are unbiased (÷ n-1), like Torch.
 */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "lua_tensor.h"
 
@@ -77,7 +79,7 @@ static int64_t arg_strided(const float *p, int64_t len, int64_t inner, int want_
 }
 
 /* int32 1-based positions of the extremes of the float32 x along dim
-** (pushed; x's dim not empty). ln_reduce gives them as floats, exact up to
+** (pushed; x's dim not empty; any dtype along a unit axis). ln_reduce gives them as floats, exact up to
 ** 2^24; a longer axis is searched here with int64 positions. */
 static ln_tensor *arg_positions(lua_State *L, ln_tensor *x, int dim, int keepdim,
                                 int want_max, const char *fn) {
@@ -88,6 +90,12 @@ static ln_tensor *arg_positions(lua_State *L, ln_tensor *x, int dim, int keepdim
         luaL_error(L, "%s: an axis of %I elements (int32 positions end at %d)", fn,
                    (lua_Integer)len, INT32_MAX);
     reduced_shape(x, dim, keepdim, shape, &nd);
+    if (len == 1) { /* a unit axis: the only position, no search */
+        ln_tensor *q = lnT_push(L, ln_tensor_empty(lnL_ctx(), LN_INT32, nd, shape));
+        ln_region r = {1, 0, {q->numel}, {1}};
+        ln_region_fill(NULL, q, &r, 1);
+        return q;
+    }
     ln_tensor *q = lnT_push(L, ln_tensor_new(lnL_ctx(), LN_INT32, nd, shape));
     int32_t *d = ln_i32(q);
     const float *xs = ln_f32(x);
@@ -154,6 +162,17 @@ static int spread(lua_State *L, int is_std, const char *fn) {
 static int t_std(lua_State *L) { return spread(L, 1, "std"); }
 static int t_var(lua_State *L) { return spread(L, 0, "var"); }
 
+/* dst[o, i] = src[o, pos[o, i] - 1, i] for elements of type T. */
+#define GATHER_AT(T, dst, src, pos, outer, len, inner)                          \
+    do {                                                                       \
+        T *d_ = (T *)(dst);                                                    \
+        const T *s_ = (const T *)(src);                                        \
+        for (int64_t o_ = 0; o_ < (outer); o_++)                               \
+            for (int64_t i_ = 0; i_ < (inner); i_++)                           \
+                d_[o_ * (inner) + i_] =                                        \
+                    s_[(o_ * (len) + (pos)[o_ * (inner) + i_] - 1) * (inner) + i_]; \
+    } while (0)
+
 /* min/max: a number, or (values, 1-based positions) along a dim. */
 static int extremum(lua_State *L, int want_max, const char *fn) {
     ln_tensor *t = lnL_check_tensor(L, 1);
@@ -168,20 +187,23 @@ static int extremum(lua_State *L, int want_max, const char *fn) {
     }
     int dim = lnT_check_dim(L, 2, t, fn), keep = lua_toboolean(L, 3);
     no_empty(L, t, dim, fn);
-    /* one pass for the positions; the values are the elements there */
-    ln_tensor *x = lnT_as(L, t, LN_FLOAT32);
-    ln_tensor *q = arg_positions(L, x, dim, keep, want_max, fn);
+    /* one pass for the positions over a float32 copy (none along a unit
+    ** axis); the values are t's elements there, in its dtype (int32 past
+    ** 2^24 exact: the copy rounds them, 2^31 - 1 up past int32) */
+    const int unit = t->shape[dim] == 1;
+    ln_tensor *q = arg_positions(L, unit ? t : lnT_as(L, t, LN_FLOAT32), dim, keep,
+                                 want_max, fn);
     int qi = lua_gettop(L);
-    ln_tensor *v = lnT_push(L, ln_tensor_empty(lnL_ctx(), LN_FLOAT32, q->ndim, q->shape));
+    ln_tensor *v = lnT_push(L, ln_tensor_empty(lnL_ctx(), t->dtype, q->ndim, q->shape));
     int64_t outer, len, inner;
-    around(x, dim, &outer, &len, &inner);
-    const float *xs = ln_f32(x);
+    around(t, dim, &outer, &len, &inner);
     const int32_t *qs = ln_i32(q);
-    float *vs = ln_f32(v);
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t i = 0; i < inner; i++)
-            vs[o * inner + i] = xs[(o * len + qs[o * inner + i] - 1) * inner + i];
-    if (t->dtype != LN_FLOAT32) lnT_push(L, ln_tensor_cast(lnL_ctx(), v, t->dtype));
+    if (unit)
+        memcpy(ln_data(v), ln_data(t), (size_t)t->numel * ln_dtype_size(t->dtype));
+    else if (t->dtype == LN_UINT8)
+        GATHER_AT(uint8_t, ln_data(v), ln_data(t), qs, outer, len, inner);
+    else /* float32 or int32: the 4 bytes as they are */
+        GATHER_AT(uint32_t, ln_data(v), ln_data(t), qs, outer, len, inner);
     lua_pushvalue(L, qi); /* values, then positions */
     return 2;
 }
@@ -201,7 +223,8 @@ static int arg_extremum(lua_State *L, int want_max, const char *fn) {
     }
     int dim = lnT_check_dim(L, 2, t, fn);
     no_empty(L, t, dim, fn);
-    arg_positions(L, lnT_as(L, t, LN_FLOAT32), dim, lua_toboolean(L, 3), want_max, fn);
+    arg_positions(L, t->shape[dim] == 1 ? t : lnT_as(L, t, LN_FLOAT32), dim,
+                  lua_toboolean(L, 3), want_max, fn);
     return 1;
 }
 

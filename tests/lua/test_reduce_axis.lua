@@ -349,6 +349,53 @@ test("an axis longer than 2^24: exact positions and their values", function()
   collectgarbage()
 end)
 
+test("extremes along an axis: the elements in their dtype; along one element, position 1", function()
+  -- int32 past 2^24 stays exact (a float32 pass would round 16777217)
+  local big = ln.tensor({{16777217}, {-2147483648}, {2147483647}}, "int32")
+  for _, want_max in ipairs({true, false}) do
+    local v, p = (want_max and big.max or big.min)(big, 2)
+    eq(v:type(), "int32")
+    eq(table.concat(v:totable(), " "), "16777217 -2147483648 2147483647")
+    eq(table.concat(p:totable(), " "), "1 1 1")
+    v, p = (want_max and big.max or big.min)(big, -1, true)
+    eq(table.concat(v:shape(), "x"), "3x1")
+    eq(v[{1, 1}], 16777217)
+    eq(table.concat(p:shape(), "x"), "3x1")
+  end
+  eq(table.concat(big:argmax(2):totable(), " "), "1 1 1")
+  -- along a longer axis the values are the elements at the positions too
+  -- (2^31 - 1 once raised: its float32 copy is 2^31)
+  local wide = ln.tensor({{2147483647, 0, -3}, {16777217, 16777216, 5}}, "int32")
+  eq(table.concat(wide:max(2):totable(), " "), "2147483647 16777217")
+  local cv, cp = wide:min(1)
+  eq(table.concat(cv:totable(), " "), "16777217 0 -3")
+  eq(table.concat(cp:totable(), " "), "2 1 1")
+  eq(table.concat(big:argmin(2, true):shape(), "x"), "3x1")
+  local u8 = ln.tensor({{0, 255, 7}}, "uint8")
+  eq(u8:max(1):type(), "uint8")
+  eq(table.concat(u8:min(1):totable(), " "), "0 255 7")
+  -- float32: NaN and -0 as they are; a row past the threaded fill size,
+  -- on every thread count
+  local f = ln.tensor({{0 / 0, -0.0, 1, -math.huge}})
+  local v, p = f:max(1)
+  assert(v[1] ~= v[1], "NaN kept")
+  eq(1 / v[2], -math.huge)
+  eq(v[4], -math.huge)
+  eq(table.concat(p:totable(), " "), "1 1 1 1")
+  local n = 300001
+  local row = ln.randn(1, n)
+  local before = ln.get_num_threads()
+  for _, th in ipairs({1, 2}) do
+    ln.set_num_threads(th)
+    local mv, mp = row:max(1)
+    eq(mv:equal(row:reshape(n)), true)
+    eq(mp:sum(), n)
+    eq(row:argmin(1):max(), 1)
+    eq(row:t():min(2):equal(row:reshape(n)), true)
+  end
+  ln.set_num_threads(before)
+end)
+
 test("std and var along an axis of one element: NaN (unbiased, as Torch)", function()
   local s, v = ln.zeros{3, 1}:std(2), ln.zeros{3, 1}:var(2)
   for i = 1, 3 do

@@ -130,6 +130,10 @@ test("fills: whole tensors, runs inside one, strided regions", function()
     local u = ln.zeros(n, "uint8")
     u:fill(255)
     eq(u:min(), 255)
+    local i = ln.zeros(n, "int32"):fill(2147483647) -- the int32 vector fill, its extremes
+    eq(i:min(), 2147483647)
+    i:fill(-2147483648)
+    eq(i:max(), -2147483648)
   end
   -- the sign of zero survives (not a memset of +0)
   local m = ln.full(100, -0.0)
