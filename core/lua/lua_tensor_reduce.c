@@ -79,8 +79,9 @@ static int64_t arg_strided(const float *p, int64_t len, int64_t inner, int want_
 }
 
 /* int32 1-based positions of the extremes of the float32 x along dim
-** (pushed; x's dim not empty; any dtype along a unit axis). ln_reduce gives them as floats, exact up to
-** 2^24; a longer axis is searched here with int64 positions. */
+** (pushed; x's dim not empty; x of any dtype along a unit axis). ln_reduce
+** gives them as floats, exact up to 2^24; a longer axis is searched here
+** with int64 positions. */
 static ln_tensor *arg_positions(lua_State *L, ln_tensor *x, int dim, int keepdim,
                                 int want_max, const char *fn) {
     int64_t shape[LN_MAX_DIM], outer, len, inner;
