@@ -16,7 +16,8 @@
 ** A team segment only starts once a serial batch of the same kind and at
 ** least this size has sized every buffer, so the region never allocates.
 ** In LN_NET_AUTO the choice is measured: probe segments alternate serial and
-** team (LN__PROBE_*), the faster per batch then runs for LN__EXPLOIT_LEN
+** team (LN__PROBE_*; a team far ahead after its first segment ends the
+** probe, LN__FAR_AHEAD), the faster per batch then runs for LN__EXPLOIT_LEN
 ** batches (doubling while the team keeps winning), and the probe repeats --
 ** a busy machine (other processes on the cores) makes the team lose and
 ** serial wins, an idle one the reverse. The team must win by its median
