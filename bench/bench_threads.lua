@@ -121,13 +121,14 @@ local function head(v, count)
   return t
 end
 -- SGD at lr, the others as bench_train.lua's exp5_* workloads
+local O = ln.optimizers
 local optimizers = {
-  sgd = function() return ln.optimizers.SGD{learning_rate = lr} end,
-  rmsprop = function() return ln.optimizers.RMSprop{learning_rate = 1e-3, rho = 0.9, epsilon = 1e-7} end,
+  sgd = function() return O.SGD{learning_rate = lr} end,
+  rmsprop = function() return O.RMSprop{learning_rate = 1e-3, rho = 0.9, epsilon = 1e-7} end,
   adagrad = function()
-    return ln.optimizers.Adagrad{learning_rate = 1e-3, initial_accumulator_value = 0.1, epsilon = 1e-7}
+    return O.Adagrad{learning_rate = 1e-3, initial_accumulator_value = 0.1, epsilon = 1e-7}
   end,
-  adam = function() return ln.optimizers.Adam{learning_rate = 1e-3, epsilon = 1e-7} end,
+  adam = function() return O.Adam{learning_rate = 1e-3, epsilon = 1e-7} end,
 }
 local opt = optimizers[o.optimizer] or
             error("bench_threads: --optimizer is sgd, rmsprop, adagrad or adam", 0)

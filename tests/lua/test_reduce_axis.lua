@@ -349,7 +349,7 @@ test("an axis longer than 2^24: exact positions and their values", function()
   collectgarbage()
 end)
 
-test("extremes along an axis: the elements in their dtype; along one element, position 1", function()
+test("extremes along an axis: elements in their dtype; along one element, position 1", function()
   -- int32 past 2^24 stays exact (a float32 pass would round 16777217)
   local big = ln.tensor({{16777217}, {-2147483648}, {2147483647}}, "int32")
   for _, want_max in ipairs({true, false}) do
