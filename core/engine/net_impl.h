@@ -221,10 +221,11 @@ ln_status ln__put_rows(ln_ctx *ctx, ln_tensor *out, const ln_tensor *y,
                              ** times is a stall */
 #define LN__STALL_GAP 256    /* one in this many team batches is forgiven */
 /* Long batches: two serial batches in a row (not a probe segment's
-** first) of at least LN__LONG_BATCH seconds each hold the warm-up the
+** first; the batch that sized the buffers may be the first of the two) of
+** at least LN__LONG_BATCH seconds each hold the warm-up the
 ** counts above allow for (waking the worker, moving the weights: a few ms
-** in all), so the first wait ends, those two are the first probe's serial
-** side (it is one team segment), and probe segments are
+** in all), so the first wait ends, the timed ones are the first probe's
+** serial side (it is one team segment), and probe segments are
 ** LN__PROBE_LEN_LONG batches with one warm batch each -- a CNN or an RNN
 ** at batch 32 (8-80 ms a batch) was still in its first probe after a 20-
 ** or 64-batch epoch, and a 16-batch CNN fit at batch 128 ran 12 of its
@@ -254,6 +255,7 @@ typedef struct ln__auto {
     int waiting;         /* 1 during the first wait */
     int long_batches;    /* 1 once two serial batches in a row took LN__LONG_BATCH */
     int long_seen;       /* serial batches in a row that took that long */
+    int long_lead;       /* of them, 1 when the first is the sizing batch (untimed) */
 } ln__auto;
 
 typedef struct ln_tuner {
@@ -261,6 +263,9 @@ typedef struct ln_tuner {
     int64_t steady[LN__K_COUNT]; /* largest batch run serially, per kind */
     int steady_ydtype;           /* y's dtype of those runs (-1: none) */
     ln__auto am[LN__K_COUNT];
+    /* 1 when the batch that sized the buffers before a kind's first plan
+    ** took LN__LONG_BATCH or more (ln__tuner_sized) */
+    int sized_long[LN__K_COUNT];
     ln_net_threading_stats stats; /* since the last set_threading */
 } ln_tuner;
 
@@ -275,6 +280,9 @@ void ln__tuner_unsteady(ln_tuner *t);
 LN_API void ln__tuner_plan(ln_tuner *t, int kind, int64_t batch, int64_t left,
                            int *team, int64_t *len);
 LN_API int ln__tuner_account(ln_tuner *t, int kind, int team, int64_t n, double dt);
+/* The batch that sized the buffers (run before any plan, at the full
+** thread count, so no serial reference) took dt seconds. */
+LN_API void ln__tuner_sized(ln_tuner *t, int kind, double dt);
 
 /* ---- the graph (net_graph.c) -------------------------------------------------------- */
 

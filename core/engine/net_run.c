@@ -37,10 +37,11 @@
 ** exploit is watched every
 ** LN__WATCH_LEN batches (and against the budget at each) and left as soon
 ** as it no longer wins. Two serial batches in a row of LN__LONG_BATCH or
-** more (not a probe segment's first) end the first wait and make the probe
-** segments short (LN__PROBE_LEN_LONG, one warm batch each, the early rule
-** after the rest); those two serial batches are the first probe's serial
-** side, which is then one team segment. auto's serial segments run as one
+** more (not a probe segment's first; the batch that sized the buffers may
+** be the first) end the first wait and make the probe segments short
+** (LN__PROBE_LEN_LONG, one warm batch each, the early rule after the
+** rest); the timed ones are the first probe's serial side, which is then
+** one team segment. auto's serial segments run as one
 ** thread (see serial_alone). The policy and its measurements: docs/performance.md
 ** ("How auto decides"). The numbers never depend on any of it.
 */
@@ -94,6 +95,9 @@ static void plan(ln_tuner *t, int kind, int64_t batch, int64_t left, int *team,
         a->best = LN_NET_SERIAL;
         a->left = LN__FIRST_WAIT;
         a->waiting = 1;
+        /* a long sizing batch is the first of the two long ones */
+        a->long_seen = a->long_lead = t->sized_long[kind];
+        t->sized_long[kind] = 0;
     }
     *team = a->probing ? a->seg % 2 == 1 : a->best == LN_NET_TEAM;
     if (*len > a->left) *len = a->left;
@@ -257,7 +261,8 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
         /* two in a row: one may be a stall (the wait's first batch
         ** counts: the batch sizing the buffers came before it) */
         a->long_seen = dt >= LN__LONG_BATCH ? a->long_seen + 1 : 0;
-        if (a->waiting && a->long_seen) a->t[0][a->long_seen - 1] = dt;
+        if (!a->long_seen) a->long_lead = 0;
+        if (a->waiting && a->long_seen) a->t[0][a->long_seen - 1 - a->long_lead] = dt;
         if (a->long_seen >= 2) {
             a->long_batches = 1;
             if (a->waiting) a->left = 1; /* probe after this batch */
@@ -300,11 +305,11 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
         a->nsegs = a->lost >= LN__LOST_SHORT || team_held ? 2 : LN__PROBE_SEGMENTS;
         a->nt[0] = a->nt[1] = 0;
         if (a->waiting && a->long_batches) {
-            /* the two long serial batches that ended the wait are the
-            ** first probe's serial segment: the team is tried at once,
-            ** once (a 16-batch CNN fit at batch 128 ran 12 of its
-            ** batches on one thread) */
-            a->nt[0] = 2;
+            /* the long serial batches that ended the wait (two, or one
+            ** after a long sizing batch) are the first probe's serial
+            ** segment: the team is tried at once, once (a 16-batch CNN
+            ** fit at batch 128 ran 12 of its batches on one thread) */
+            a->nt[0] = 2 - a->long_lead;
             a->seg = 1;
             a->nsegs = 2;
         }
@@ -333,6 +338,10 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
     double tt = median(a->t[1], a->nt[1]);
     choose(t, a, tt < 0.95 * ts && a->excess < 0 ? LN_NET_TEAM : LN_NET_SERIAL, ts);
     return 1;
+}
+
+LN_API void ln__tuner_sized(ln_tuner *t, int kind, double dt) {
+    if (t->am[kind].ref_rows == 0) t->sized_long[kind] = dt >= LN__LONG_BATCH;
 }
 
 /* The tuner's steps for other batch loops (net_impl.h). */
@@ -449,7 +458,9 @@ static ln_status run_batches(ln_ctx *ctx, ln_net *net, run_call *r) {
         if (ln_get_num_threads() < 2 || net->tuner.mode == LN_NET_SERIAL) {
             st = batches(ctx, net, r, &k, r->nbatches, 0, 0);
         } else if (!team_possible(&net->tuner, r, n)) {
+            double t0 = ln_time();
             st = batches(ctx, net, r, &k, k + 1, 0, 0); /* sizes the buffers */
+            ln__tuner_sized(&net->tuner, r->tmpl.kind, ln_time() - t0);
         } else {
             int team;
             int64_t len;

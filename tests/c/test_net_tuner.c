@@ -360,6 +360,10 @@ END_TEST
 ** probe is four segments of LN__PROBE_LEN_LONG, so a winning team is
 ** chosen within a 20-batch epoch (an RNN's), a losing one costs at most
 ** its first segment, and a team within the 5 % margin is not kept. */
+static double short_then_long(int team, int64_t k, int64_t i) {
+    if (team) return 0.6;
+    return k == 0 ? 0.1 : k == 2 ? 3.0 : 1.0;
+}
 static double lone_stall(int team, int64_t k, int64_t i) {
     return k == 2 ? 100.0 : team ? 0.6 : 1.0;
 }
@@ -392,6 +396,38 @@ START_TEST(long_batches_probe_briefly) {
     c = drive(&t, 100, team_even);
     ck_assert_int_le(c.team_batches, probe / 2);
     ck_assert_int_eq(next_is_team(&t), 0);
+    /* a long batch sized the buffers: it is the first of the two, so one
+    ** timed serial batch is the probe's serial side (a 10-batch predict at
+    ** batch 1000 ran 3 of its batches without the team) */
+    t = fresh();
+    ln__tuner_sized(&t, LN__K_TRAIN, 1e-2);
+    c = drive(&t, 1 + LN__PROBE_LEN_LONG, team_fast);
+    ck_assert_int_eq(c.probe_at[0], 1);
+    ck_assert_int_eq(c.serial_batches, 1);
+    ck_assert_int_eq(t.stats.team_chosen, 1);
+    t = fresh();
+    ln__tuner_sized(&t, LN__K_TRAIN, 1e-2);
+    c = drive(&t, 10, team_fast);
+    ck_assert_int_eq(c.team_batches, 9);
+    t = fresh(); /* a short sizing batch, or one before another kind, counts for nothing */
+    ln__tuner_sized(&t, LN__K_TRAIN, 1e-3);
+    ln__tuner_sized(&t, LN__K_PREDICT, 1e-2);
+    c = drive(&t, 16, team_fast);
+    ck_assert_int_eq(c.team_batches, 14);
+    t = fresh(); /* a long sizing batch, a short batch, then two long ones */
+    ln__tuner_sized(&t, LN__K_TRAIN, 1e-2);
+    c = drive(&t, 3 + LN__PROBE_LEN_LONG, short_then_long);
+    ck_assert_int_eq(c.probe_at[0], 3);
+    ck_assert_int_eq(c.serial_batches, 3);
+    ck_assert_int_eq(t.am[LN__K_TRAIN].best, LN_NET_TEAM);
+    /* the serial reference: the two timed long batches (1 and 3 units) */
+    ck_assert_double_eq_tol(t.am[LN__K_TRAIN].serial_ref, 2.0 * unit, 1e-12);
+    t = fresh(); /* a long sizing batch, then short batches: not long */
+    ln__tuner_sized(&t, LN__K_TRAIN, 1e-2);
+    unit = 1e-4;
+    c = drive(&t, LN__FIRST_WAIT + 4, team_fast);
+    ck_assert_int_eq(c.nprobes, 1);
+    ck_assert_int_eq(c.probe_at[0], LN__FIRST_WAIT);
     /* 0.1 ms batches with a lone 10 ms stall: not long (the first probe
     ** comes after the full first wait) */
     unit = 1e-4;
