@@ -259,7 +259,8 @@ static int account(ln_tuner *t, int kind, int team, int64_t n, double dt) {
     const int timed = !warm && n == a->ref_rows;
     if (!team && n == a->ref_rows && a->into >= 2 - a->waiting && !a->long_batches) {
         /* two in a row: one may be a stall (the wait's first batch
-        ** counts: the batch sizing the buffers came before it) */
+        ** counts: the batch sizing the buffers came before it, and is
+        ** the first of the two when it was long: long_lead) */
         a->long_seen = dt >= LN__LONG_BATCH ? a->long_seen + 1 : 0;
         if (!a->long_seen) a->long_lead = 0;
         if (a->waiting && a->long_seen) a->t[0][a->long_seen - 1 - a->long_lead] = dt;
