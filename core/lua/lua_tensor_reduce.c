@@ -13,7 +13,6 @@
 */
 #include <math.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "lua_tensor.h"
 
@@ -163,17 +162,6 @@ static int spread(lua_State *L, int is_std, const char *fn) {
 static int t_std(lua_State *L) { return spread(L, 1, "std"); }
 static int t_var(lua_State *L) { return spread(L, 0, "var"); }
 
-/* dst[o, i] = src[o, pos[o, i] - 1, i] for elements of type T. */
-#define GATHER_AT(T, dst, src, pos, outer, len, inner)                          \
-    do {                                                                       \
-        T *d_ = (T *)(dst);                                                    \
-        const T *s_ = (const T *)(src);                                        \
-        for (int64_t o_ = 0; o_ < (outer); o_++)                               \
-            for (int64_t i_ = 0; i_ < (inner); i_++)                           \
-                d_[o_ * (inner) + i_] =                                        \
-                    s_[(o_ * (len) + (pos)[o_ * (inner) + i_] - 1) * (inner) + i_]; \
-    } while (0)
-
 /* min/max: a number, or (values, 1-based positions) along a dim. */
 static int extremum(lua_State *L, int want_max, const char *fn) {
     ln_tensor *t = lnL_check_tensor(L, 1);
@@ -189,23 +177,23 @@ static int extremum(lua_State *L, int want_max, const char *fn) {
     int dim = lnT_check_dim(L, 2, t, fn), keep = lua_toboolean(L, 3);
     no_empty(L, t, dim, fn);
     /* one pass for the positions over a float32 copy (none along a unit
-    ** axis); the values are t's elements there, in its dtype (int32 past
-    ** 2^24 exact: the copy rounds them, 2^31 - 1 up past int32) */
+    ** axis); the values are t's elements there (ln_gather; along a unit
+    ** axis all of them, a copy), in its dtype: int32 past 2^24 exact, where
+    ** the copy rounds them (2^31 - 1 up past int32). Both come with the dim
+    ** kept, then lose it unless `keep`. */
     const int unit = t->shape[dim] == 1;
-    ln_tensor *q = arg_positions(L, unit ? t : lnT_as(L, t, LN_FLOAT32), dim, keep,
-                                 want_max, fn);
-    int qi = lua_gettop(L);
-    ln_tensor *v = lnT_push(L, ln_tensor_empty(lnL_ctx(), t->dtype, q->ndim, q->shape));
-    int64_t outer, len, inner;
-    around(t, dim, &outer, &len, &inner);
-    const int32_t *qs = ln_i32(q);
-    if (unit)
-        memcpy(ln_data(v), ln_data(t), (size_t)t->numel * ln_dtype_size(t->dtype));
-    else if (t->dtype == LN_UINT8)
-        GATHER_AT(uint8_t, ln_data(v), ln_data(t), qs, outer, len, inner);
-    else /* float32 or int32: the 4 bytes as they are */
-        GATHER_AT(uint32_t, ln_data(v), ln_data(t), qs, outer, len, inner);
-    lua_pushvalue(L, qi); /* values, then positions */
+    ln_tensor *q = arg_positions(L, unit ? t : lnT_as(L, t, LN_FLOAT32), dim, 1, want_max, fn);
+    ln_tensor *v = lnT_push(L, unit ? ln_tensor_clone(lnL_ctx(), t)
+                                    : ln_gather(lnL_ctx(), t, dim, q, 1));
+    if (!keep) {
+        int64_t shape[LN_MAX_DIM];
+        int nd;
+        reduced_shape(t, dim, 0, shape, &nd);
+        lnT_push_reshape(L, v, nd, shape);
+        lnT_push_reshape(L, q, nd, shape);
+        return 2;
+    }
+    lua_pushvalue(L, -2); /* values, then positions */
     return 2;
 }
 
