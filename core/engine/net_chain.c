@@ -77,6 +77,12 @@ ln_status ln__chain_forward(ln_ctx *ctx, ln_chain *c, ln_tensor *x,
     return LN_OK;
 }
 
+void ln__chain_forget_input(ln_chain *c) {
+    ln_tensor_release(c->in);
+    c->in = NULL;
+    c->forwarded = 0;
+}
+
 ln_status ln__chain_backward(ln_ctx *ctx, ln_chain *c, const ln_tensor *dy,
                              int stop, int need_dx, ln_update *upd) {
     unsigned base = c->flags & (LN_TRAINING | LN_LOGITS);

@@ -45,6 +45,9 @@ ln_status ln__chain_reserve(ln_ctx *ctx, ln_chain *c, int n);
 /* Run every layer on x; the last one gets LN_LOGITS if flags has it. */
 ln_status ln__chain_forward(ln_ctx *ctx, ln_chain *c, ln_tensor *x,
                             unsigned flags);
+/* Let go of the last forward's input (predict and evaluate read the
+** user's rows in place); a backward then needs a forward first. */
+void ln__chain_forget_input(ln_chain *c);
 /* Backward from dy down to layer `stop` (inclusive), which writes dx only
 ** if need_dx; each layer with trainable weights gets upd's gradient sink
 ** when upd is armed. */

@@ -100,6 +100,46 @@ test("train_on_batch, test_on_batch, predict_on_batch", function()
   assert(a0 >= 0 and a0 <= 1)
 end)
 
+test("predict and evaluate read float32 rows in place and keep none", function()
+  -- rows of 21 floats (84 bytes): a batch's first row is 64-byte aligned
+  -- every 16 rows, so one predict reads some batches in place and copies
+  -- the others into its buffer
+  ln.random.seed(5)
+  local m = ln.Sequential{ln.layers.Flatten{input_shape = {3, 7}},
+                          ln.layers.Dense{6, activation = "tanh"},
+                          ln.layers.Dense{4, activation = "softmax"}}
+  m:compile{loss = "sparse_categorical_crossentropy", optimizer = "sgd"}
+  local n = 70
+  local x, y = ln.randn(n, 3, 7), (ln.rand(n) * 4):floor():byte()
+  local keep = x:clone()
+  local p = m:predict(x, {batch_size = 4})
+  for s = 1, n, 4 do
+    local k = math.min(4, n - s + 1)
+    assert(p:narrow(1, s, k):equal(m:forward(x:narrow(1, s, k))), "rows from " .. s)
+  end
+  assert(x:equal(keep), "x is only read")
+  -- the same rows one row further into their storage: the other batches in place
+  local wide = ln.randn(n + 1, 3, 7)
+  wide:narrow(1, 2, n):copy_(x)
+  local shifted = wide:narrow(1, 2, n)
+  assert(m:predict(shifted, {batch_size = 4}):equal(p), "the same rows elsewhere")
+  eq(m:evaluate(shifted, y, {batch_size = 4, verbose = 0}),
+     m:evaluate(x, y, {batch_size = 4, verbose = 0}), "evaluate")
+  -- a backward pairs with a forward, not with what predict ran
+  local ok, err = pcall(m.backward, m, ln.ones(n, 4))
+  assert(not ok and tostring(err):match("backward without a forward"), tostring(err))
+  -- the model holds no reference to x once predict and evaluate return
+  local big = ln.rand(4096, 3, 7) -- 344 KB, every batch of 16 in place
+  m:predict(big, {batch_size = 16})
+  m:evaluate(big, (ln.rand(4096) * 4):floor():byte(), {batch_size = 16, verbose = 0})
+  collectgarbage(); collectgarbage()
+  local before = ln.memory.stats().live_bytes
+  big = nil
+  collectgarbage(); collectgarbage()
+  local freed = before - ln.memory.stats().live_bytes
+  assert(freed >= 4096 * 21 * 4, "x's storage freed: " .. freed .. " bytes")
+end)
+
 test("layer-level forward and backward", function()
   ln.random.seed(3)
   local d = ln.layers.Dense{5, input_shape = {3}}
