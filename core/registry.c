@@ -149,7 +149,8 @@ static ln_status check_ops(ln_ctx *ctx, const ln_unit *u) {
         const ln_layer_ops *o = u->ops;
         want = sizeof *o, tname = "ln_layer_ops";
         if (have == offsetof(ln_layer_ops, reset_states) || /* 2.0 */
-            have == offsetof(ln_layer_ops, compute_mask))   /* 2.1 */
+            have == offsetof(ln_layer_ops, compute_mask) || /* 2.1 */
+            have == offsetof(ln_layer_ops, is_view))        /* 2.2, 2.3 */
             want = have;
         if (have == want) {
             REQUIRE(ln_layer_ops, forward);

@@ -30,6 +30,8 @@ typedef struct tensor_rec {
     size_t offset; /* in bytes, into storage->data */
     int refcount;
     unsigned flags; /* LN_TENSOR_VARIABLE: every gradient tape watches it */
+    ln_storage *home; /* while an alias (ln_tensor_alias): its own storage */
+    size_t home_offset;
 } tensor_rec;
 
 static inline tensor_rec *rec(const ln_tensor *t) { return (tensor_rec *)t; }
@@ -183,6 +185,7 @@ void ln_tensor_retain(ln_tensor *t) { rec(t)->refcount++; }
 
 void ln_tensor_release(ln_tensor *t) {
     if (t && --rec(t)->refcount == 0) {
+        storage_release(rec(t)->home);
         storage_release(rec(t)->storage);
         free(rec(t));
         live_tensors--;
@@ -197,6 +200,7 @@ ln_status ln_tensor_resize(ln_ctx *ctx, ln_tensor *t, int ndim,
     if (st) return st;
     size_t need = (size_t)n * es;
     tensor_rec *r = rec(t);
+    ln_tensor_unalias(t);
     if (r->storage->refcount > 1 || r->offset + need > r->storage->capacity) {
         ln_storage *s = storage_new(ctx, need, 1);
         if (!s) return LN_E_NOMEM;
@@ -205,6 +209,36 @@ ln_status ln_tensor_resize(ln_ctx *ctx, ln_tensor *t, int ndim,
     }
     set_shape(t, ndim, shape, n);
     return LN_OK;
+}
+
+ln_status ln_tensor_alias(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src, int64_t first,
+                          int ndim, const int64_t *shape) {
+    char a[128], b[128];
+    int64_t n;
+    ln_status st = shape_numel(ctx, ndim, shape, ln_dtype_size(dst->dtype), &n);
+    if (st) return st;
+    if (dst == src || dst->dtype != src->dtype || !ln_range_ok(first, n, src->numel))
+        return ln_fail(ctx, LN_E_ARG, "alias: %s %s from element %lld as %s %s",
+                       ln_dtype_name(src->dtype), ln_shape_str(src, a, sizeof a),
+                       (long long)first, ln_dtype_name(dst->dtype),
+                       ln_dims_str(ndim, shape, b, sizeof b));
+    tensor_rec *r = rec(dst), *s = rec(src);
+    s->storage->refcount++; /* first: src may show dst's own storage */
+    if (r->home) storage_release(r->storage);
+    else r->home = r->storage, r->home_offset = r->offset;
+    attach(r, s->storage, s->offset + (size_t)first * ln_dtype_size(src->dtype));
+    set_shape(dst, ndim, shape, n);
+    return LN_OK;
+}
+
+void ln_tensor_unalias(ln_tensor *t) {
+    tensor_rec *r = rec(t);
+    if (!r->home) return;
+    storage_release(r->storage);
+    attach(r, r->home, r->home_offset);
+    r->home = NULL;
+    const int64_t zero = 0;
+    set_shape(t, 1, &zero, 0);
 }
 
 static ln_tensor *view_of(ln_ctx *ctx, ln_tensor *t, int nd,

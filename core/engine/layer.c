@@ -353,22 +353,37 @@ static ln_status compute_mask(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
     return LN_OK;
 }
 
+/* Output 0 is input 0's elements (ops 2.4 is_view): one input, one
+** output of as many elements, no weights, whatever the plugin says. */
+static int is_view(const ln_layer *l) {
+    return LN_OPS_HAS(l->ops, is_view) && l->ops->is_view && l->built && l->nin == 1 &&
+           l->nout == 1 && l->nweights == 0 &&
+           ln_dims_prod(l->in[0].dim, 0, l->in[0].nd) ==
+               ln_dims_prod(l->out[0].dim, 0, l->out[0].nd) &&
+           l->ops->is_view(l);
+}
+
 ln_status ln_layer_forward(ln_ctx *ctx, ln_layer *l, int nin,
                            const ln_tensor *const *x, ln_tensor *const *y,
                            unsigned flags) {
     ln_status st = check_inputs(ctx, l, nin, x);
     if (st) return st;
+    const int view = (flags & LN_MAY_VIEW) && is_view(l) && x[0]->dtype == y[0]->dtype;
+    flags &= ~LN_MAY_VIEW;
     int64_t shape[LN_MAX_DIM];
     shape[0] = nin ? x[0]->shape[0] : 1;
     for (int j = 0; j < l->nout; j++) {
         memcpy(shape + 1, l->out[j].dim, (size_t)l->out[j].nd * sizeof *shape);
-        if ((st = ln_tensor_resize(ctx, y[j], l->out[j].nd + 1, shape))) return st;
+        st = view ? ln_tensor_alias(ctx, y[j], x[0], 0, l->out[j].nd + 1, shape)
+                  : ln_tensor_resize(ctx, y[j], l->out[j].nd + 1, shape);
+        if (st) return st;
     }
     /* masks count for the one forward they were handed over for: a later
     ** call without them (an eager layer call) has none, not stale ones */
     if (!l->mask_armed) l->in_mask = NULL, l->in_masks = NULL;
     l->mask_armed = 0;
-    if ((st = l->ops->forward(ctx, l, x, y, flags))) return ln_prefix(ctx, "%s", l->name);
+    if (!view && (st = l->ops->forward(ctx, l, x, y, flags)))
+        return ln_prefix(ctx, "%s", l->name);
     return compute_mask(ctx, l, x);
 }
 
@@ -387,6 +402,10 @@ ln_status ln_layer_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
                            l->name, ln_shape_str(dy[j], a, sizeof a),
                            ln_shape_str(y[j], b, sizeof b));
     ln_status st;
+    if ((flags & LN_MAY_VIEW) && is_view(l) && (!dx[0] || dx[0]->dtype == dy[0]->dtype))
+        /* no weights: the gradient as it is */
+        return dx[0] ? ln_tensor_alias(ctx, dx[0], dy[0], 0, x[0]->ndim, x[0]->shape) : LN_OK;
+    flags &= ~LN_MAY_VIEW;
     for (int i = 0; i < l->nin; i++)
         if (dx[i] && (st = ln_tensor_resize(ctx, dx[i], x[i]->ndim, x[i]->shape)))
             return st;

@@ -12,6 +12,7 @@
 void ln__batch_free(ln_batch *b) {
     ln_tensor_release(b->x);
     ln_tensor_release(b->y);
+    ln_tensor_release(b->rows);
 }
 
 /* The next batch's rows of the source, asked of the memory system while
@@ -184,28 +185,35 @@ ln_status ln__batch_buffer(ln_ctx *ctx, ln_tensor **t, ln_dtype dtype) {
     return LN_OK;
 }
 
-/* Rows [start, start + n) of x read where they are: a view instead of a
-** copy into the batch buffer, for consecutive float32 rows whose first
-** element is 64-byte aligned as a buffer's is (the layers then see the same
-** values at the same alignment). Predict at batch 1000 copied 3 MB a batch
-** for layers that only read it. *in: the view (owned) or NULL (gather). */
-static ln_status rows_in_place(ln_ctx *ctx, const ln_tensor *x, const int64_t *idx,
-                               int64_t start, int64_t n, ln_tensor **in) {
+/* Rows [start, start + n) of x read where they are: b->rows an alias of
+** them instead of a copy into the batch buffer, for consecutive float32
+** rows whose first element is 64-byte aligned as a buffer's is (the
+** layers then see the same values at the same alignment). Predict at
+** batch 1000 copied 3 MB a batch for layers that only read it. *in:
+** b->rows, or NULL (gather). */
+static ln_status rows_in_place(ln_ctx *ctx, ln_batch *b, const ln_tensor *x,
+                               const int64_t *idx, int64_t start, int64_t n,
+                               ln_tensor **in) {
     *in = NULL;
     if (idx || x->dtype != LN_FLOAT32 || x->ndim < 1 || n <= 0 ||
         !ln_range_ok(start, n, x->shape[0]))
         return LN_OK; /* gather_ahead copies, converts or names the error */
-    const size_t row = (size_t)(x->numel / x->shape[0]) * sizeof(float);
-    if (((uintptr_t)ln_data(x) + (size_t)start * row) % 64) return LN_OK;
-    /* x is only read: the view shares its storage, never writes it */
-    *in = ln_tensor_narrow(ctx, (ln_tensor *)x, start, n);
-    return *in ? LN_OK : ctx->status;
+    const int64_t per = x->numel / x->shape[0];
+    if (((uintptr_t)ln_data(x) + (size_t)(start * per) * sizeof(float)) % 64) return LN_OK;
+    int64_t shape[LN_MAX_DIM];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[0] = n;
+    ln_status st = ln__batch_buffer(ctx, &b->rows, LN_FLOAT32);
+    if (!st) st = ln_tensor_alias(ctx, b->rows, x, start * per, x->ndim, shape);
+    if (!st) *in = b->rows;
+    return st;
 }
 
 /* Gather x (any dtype, into float32) and y (any dtype, may be NULL) into
 ** the batch buffers; x's rows of the next batch are fetched meanwhile.
 ** With in (predict, evaluate) x's rows may be read in place instead:
-** *in is then their view (owned), else NULL and b->x holds them. */
+** *in is then b->rows (until ln__chain_forget_input), else NULL and b->x
+** holds them. */
 static ln_status gather_batch(ln_ctx *ctx, ln_batch *b, const ln_tensor *x,
                               const ln_tensor *y, const int64_t *idx,
                               int64_t start, int64_t n, ln_score *s,
@@ -215,7 +223,7 @@ static ln_status gather_batch(ln_ctx *ctx, ln_batch *b, const ln_tensor *x,
         return ln_fail(ctx, LN_E_SHAPE, "x %s and y %s differ in sample count",
                        ln_shape_str(x, a, sizeof a), ln_shape_str(y, c, sizeof c));
     }
-    ln_status st = in ? rows_in_place(ctx, x, idx, start, n, in) : LN_OK;
+    ln_status st = in ? rows_in_place(ctx, b, x, idx, start, n, in) : LN_OK;
     if (!st && !(in && *in)) st = ln__batch_buffer(ctx, &b->x, LN_FLOAT32);
     if (!st && !(in && *in)) st = gather_ahead(ctx, b->x, x, idx, start, n, "x", next);
     if (!st && y) st = ln__batch_buffer(ctx, &b->y, y->dtype);
@@ -224,8 +232,8 @@ static ln_status gather_batch(ln_ctx *ctx, ln_batch *b, const ln_tensor *x,
         st = ln_fail(ctx, LN_E_SHAPE, "sample_weight: %lld weights for %lld samples",
                      (long long)s->weights->shape[0], (long long)x->shape[0]);
     if (!st && y) st = ln__score_gather(ctx, s, idx, start, n);
-    if (st && in) {
-        ln_tensor_release(*in);
+    if (st && in && *in) {
+        ln_tensor_unalias(*in);
         *in = NULL;
     }
     return st;
@@ -273,8 +281,8 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     return ln__update_finish(ctx, upd);
 }
 
-/* The input of an evaluation or prediction batch: the view of x's rows
-** (in) or the batch buffer. After the batch the chain lets go of it
+/* The input of an evaluation or prediction batch: x's rows in place (in)
+** or the batch buffer. After the batch the chain lets go of them
 ** (ln__chain_forget_input): a model keeps no reference to the user's x. */
 static ln_tensor *batch_input(ln_net *net, ln_tensor *in) {
     return in ? in : net->batch.x;
@@ -294,7 +302,7 @@ static ln_status test_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
         st = ln__score_batch(ctx, &net->score, c, ln__chain_output(c), net->batch.y,
                              0, b->loss);
     ln__chain_forget_input(c);
-    ln_tensor_release(in);
+    if (in) ln_tensor_unalias(in);
     return st;
 }
 
@@ -306,7 +314,7 @@ static ln_status predict_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     if (!st) st = ln__chain_forward(ctx, c, batch_input(net, in), 0);
     if (!st) st = ln__put_rows(ctx, b->out, ln__chain_output(c), b->start, b->n);
     ln__chain_forget_input(c);
-    ln_tensor_release(in);
+    if (in) ln_tensor_unalias(in);
     return st;
 }
 
@@ -326,6 +334,7 @@ ln_status ln__put_rows(ln_ctx *ctx, ln_tensor *out, const ln_tensor *y,
 
 ln_status ln__net_batch(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     if (b->io) return ln__graph_batch(ctx, net, b);
+    ln__chain_unalias(&net->chain); /* the batch buffer may be shown */
     if (net->graph)
         return ln_fail(ctx, LN_E_STATE, "net: a graph runs through the "
                        "ln_net_graph_* calls (several inputs and outputs)");

@@ -55,6 +55,15 @@ ln_status ln__chain_reserve(ln_ctx *ctx, ln_chain *c, int n) {
     return LN_OK;
 }
 
+static void unalias(ln_tensor **t, int n) {
+    for (int i = 0; i < n; i++) ln_tensor_unalias(t[i]);
+}
+
+void ln__chain_unalias(ln_chain *c) {
+    unalias(c->ys, c->cap);
+    unalias(c->dxs, c->cap);
+}
+
 ln_status ln__chain_forward(ln_ctx *ctx, ln_chain *c, ln_tensor *x,
                             unsigned flags) {
     if (c->n == 0) return ln_fail(ctx, LN_E_STATE, "net: the model has no layers");
@@ -64,9 +73,12 @@ ln_status ln__chain_forward(ln_ctx *ctx, ln_chain *c, ln_tensor *x,
         c->in = x;
     }
     c->forwarded = 0;
+    ln__chain_unalias(c);
     const ln_tensor *cur = x;
     for (int i = 0; i < c->n; i++) {
-        unsigned f = i == c->n - 1 ? flags : flags & ~LN_LOGITS;
+        /* an inner view layer's output is its input (the last one's is
+        ** handed out: its own) */
+        unsigned f = i == c->n - 1 ? flags : (flags & ~LN_LOGITS) | LN_MAY_VIEW;
         ln_layer_set_input_mask(c->layers[i], i ? ln_layer_output_mask(c->layers[i - 1]) : NULL);
         ln_status st = ln_layer_forward(ctx, c->layers[i], 1, &cur, &c->ys[i], f);
         if (st) return st;
@@ -78,6 +90,7 @@ ln_status ln__chain_forward(ln_ctx *ctx, ln_chain *c, ln_tensor *x,
 }
 
 void ln__chain_forget_input(ln_chain *c) {
+    ln__chain_unalias(c); /* a view layer's output may show the input */
     ln_tensor_release(c->in);
     c->in = NULL;
     c->forwarded = 0;
@@ -86,8 +99,12 @@ void ln__chain_forget_input(ln_chain *c) {
 ln_status ln__chain_backward(ln_ctx *ctx, ln_chain *c, const ln_tensor *dy,
                              int stop, int need_dx, ln_update *upd) {
     unsigned base = c->flags & (LN_TRAINING | LN_LOGITS);
+    unalias(c->dxs, c->cap); /* the outputs, which backward reads, stay */
     for (int i = c->n - 1; i >= stop; i--) {
-        unsigned f = (i == c->n - 1 ? base : base & ~LN_LOGITS) | LN_NEED_DW;
+        /* dxs[0] may be handed out (ln_net_backward), the last layer's dy
+        ** is the score's or the caller's: those two copy */
+        unsigned f = (i == c->n - 1 ? base : base & ~LN_LOGITS) | LN_NEED_DW |
+                     (i > 0 && i < c->n - 1 ? LN_MAY_VIEW : 0);
         const ln_tensor *in = i ? c->ys[i - 1] : c->in;
         const ln_tensor *g = i == c->n - 1 ? dy : c->dxs[i + 1];
         const ln_tensor *out = c->ys[i];

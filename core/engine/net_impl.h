@@ -45,6 +45,10 @@ ln_status ln__chain_reserve(ln_ctx *ctx, ln_chain *c, int n);
 /* Run every layer on x; the last one gets LN_LOGITS if flags has it. */
 ln_status ln__chain_forward(ln_ctx *ctx, ln_chain *c, ln_tensor *x,
                             unsigned flags);
+/* Give every buffer that shows another (an inner view layer's output or
+** input gradient: LN_MAY_VIEW) its own back, so that the one it showed is
+** resized in place: at each pass and before a batch's rows are gathered. */
+void ln__chain_unalias(ln_chain *c);
 /* Let go of the last forward's input (predict and evaluate read the
 ** user's rows in place); a backward then needs a forward first. */
 void ln__chain_forget_input(ln_chain *c);
@@ -167,6 +171,7 @@ enum { LN__K_TRAIN, LN__K_TEST, LN__K_PREDICT, LN__K_COUNT };
 
 typedef struct ln_batch {
     ln_tensor *x, *y; /* gathered rows */
+    ln_tensor *rows;  /* or x's rows where they are (an alias, for one batch) */
 } ln_batch;
 
 /* One batch: rows [start, start + n) (of idx's order when idx != NULL). */

@@ -1,5 +1,5 @@
 /*
-** plugin.h -- the plugin ABI 2.3: how a shared object adds layers,
+** plugin.h -- the plugin ABI 2.4: how a shared object adds layers,
 ** activations, initializers, optimizers, schedules, losses and metrics to
 ** lunet. Everything a plugin needs and nothing a host alone needs (hosts
 ** find the rest in registry.h and the engine headers in lunet/engine/).
@@ -55,7 +55,7 @@
 #include "lunet/tensor.h"
 
 #define LN_ABI_MAJOR 2
-#define LN_ABI_MINOR 3
+#define LN_ABI_MINOR 4
 
 /* Whether ops table `ops` (any ln_*_ops pointer) has field `f`: the core
 ** reads fields added by later minors only through this. */
@@ -239,6 +239,13 @@ typedef struct ln_layer_ops {
     ** input mask through (activation-like layers: LN_MASK_PASSTHROUGH). */
     ln_status (*compute_mask)(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
                               const ln_tensor *in_mask, ln_tensor *out_mask, int *has);
+    /* 2.4: whether output 0 is input 0's elements in their order, only
+    ** shaped otherwise (Flatten, Reshape), for this layer as built. The
+    ** engine may then show x[0]'s elements as y[0] and dy[0]'s as dx[0]
+    ** instead of calling forward and backward (a Sequential's inner
+    ** layers; forward and backward stay required for every other call).
+    ** NULL: never. */
+    int (*is_view)(const ln_layer *l);
 } ln_layer_ops;
 
 /* The mask of input 0 of the layer's current forward/backward (borrowed;

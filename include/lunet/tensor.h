@@ -67,6 +67,18 @@ LN_API int ln_tensor_shares_storage(const ln_tensor *a, const ln_tensor *b);
 LN_API ln_status ln_tensor_resize(ln_ctx *ctx, ln_tensor *t, int ndim,
                                   const int64_t *shape);
 
+/* dst -- a buffer whose owner resizes it, never a view -- shows src's
+** elements [first, first + numel of shape) under the given shape (dtypes
+** equal) without a copy: it holds a reference on src's storage and keeps
+** its own aside. ln_tensor_unalias gives it its own storage back (shape
+** (0)); so does ln_tensor_resize; no allocation either way. An engine
+** buffer that would be a copy of another (a Flatten's output) is one of
+** these, undone before the other is resized for the next batch, so both
+** stay unshared. */
+LN_API ln_status ln_tensor_alias(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
+                                 int64_t first, int ndim, const int64_t *shape);
+LN_API void ln_tensor_unalias(ln_tensor *dst); /* not an alias: nothing */
+
 /* Views sharing storage. */
 LN_API ln_tensor *ln_tensor_narrow(ln_ctx *ctx, ln_tensor *t, int64_t start,
                                    int64_t len); /* along dim 0, 0-based */

@@ -107,6 +107,12 @@ static ln_status flatten_backward(ln_ctx *ctx, ln_layer *l,
     return LN_OK;
 }
 
+/* channels_last (or nothing to move): the output is the input's elements */
+static int flatten_is_view(const ln_layer *l) {
+    const flatten *f = ln_layer_state(l);
+    return !(f->channels_first && f->c > 1 && f->rest > 1);
+}
+
 static const ln_layer_ops flatten_ops = {
     .size = sizeof(ln_layer_ops),
     .state_size = sizeof(flatten),
@@ -114,6 +120,7 @@ static const ln_layer_ops flatten_ops = {
     .build = flatten_build,
     .forward = flatten_forward,
     .backward = flatten_backward,
+    .is_view = flatten_is_view,
 };
 
 static const ln_unit flatten_unit = {

@@ -80,6 +80,8 @@ static ln_status reshape_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *con
     return LN_OK;
 }
 
+static int reshape_is_view(const ln_layer *l) { return 1; }
+
 static const ln_layer_ops reshape_ops = {
     .size = sizeof(ln_layer_ops),
     .state_size = sizeof(reshape),
@@ -87,6 +89,7 @@ static const ln_layer_ops reshape_ops = {
     .build = reshape_build,
     .forward = reshape_forward,
     .backward = reshape_backward,
+    .is_view = reshape_is_view,
 };
 
 static const ln_unit reshape_unit = {

@@ -2,7 +2,9 @@
 ** test_conv_noalloc.c -- after the first batch, a convolution layer's
 ** forward and backward make no heap allocation at all, with 2 threads:
 ** no per-task buffer (the tasks use the layer's per-thread scratch, grown
-** before a run), no concurrent ln_gemm taking a private workspace.
+** before a run), no concurrent ln_gemm taking a private workspace. Nor
+** does a net's training step or prediction whose inner Flatten layers are
+** views of the buffers before them (each buffer resized in place again).
 **
 ** The test binary interposes malloc and its relatives (forwarding to
 ** glibc's __libc_* entry points) and counts the calls made, by any thread,
@@ -140,6 +142,63 @@ START_TEST(no_alloc_after_first_batch) {
 }
 END_TEST
 
+/* A net Flatten -> Dense -> Flatten -> Dense: the Flatten layers show the
+** batch's rows and Dense's output (LN_MAY_VIEW) -- and give them back
+** before the next batch resizes them, so nothing is allocated anew. */
+START_TEST(net_with_views_no_alloc) {
+    ln_set_num_threads(2);
+    ln_ctx ctx;
+    ln_ctx_clear(&ctx);
+    ln_layer *l[4] = {lt_layer("flatten", ""), lt_layer("dense", "#1=12 activation=relu"),
+                      lt_layer("flatten", ""), lt_layer("dense", "#1=5")};
+    int64_t in[2] = {4, 5}, d = 20;
+    ck_assert_int_eq(lt_build(&ctx, l[0], 2, in), LN_OK);
+    ck_assert_int_eq(lt_build(&ctx, l[1], 1, &d), LN_OK);
+    d = 12;
+    ck_assert_int_eq(lt_build(&ctx, l[2], 1, &d), LN_OK);
+    ck_assert_int_eq(lt_build(&ctx, l[3], 1, &d), LN_OK);
+    ln_net *net = ln_net_new(&ctx);
+    ck_assert_int_eq(ln_net_set_layers(&ctx, net, 4, l), LN_OK);
+    ln_object *loss = ln_object_new(&ctx, LN_KIND_LOSS, "sparse_categorical_crossentropy",
+                                    lt_args("from_logits=true"));
+    ck_assert_int_eq(ln_net_set_loss(&ctx, net, loss), LN_OK);
+    ln_optimizer *opt = ln_optimizer_new(&ctx, "sgd", lt_args("learning_rate=0.1"));
+    ln_tensor *vars[4], *grads[4];
+    int nv = 0;
+    for (int i = 0; i < 4; i++)
+        for (int w = 0; w < ln_layer_weight_count(l[i]); w++) {
+            vars[nv] = ln_layer_weight(l[i], w);
+            grads[nv++] = ln_layer_grad(l[i], w);
+        }
+    ck_assert_int_eq(ln_net_set_optimizer(&ctx, net, opt, nv, vars, grads, NULL), LN_OK);
+    ln_tensor *x = lt_uniform(3, (int64_t[]){64, 4, 5}, -1, 1, 31);
+    ln_tensor *y = ln_tensor_new(&ctx, LN_INT32, 1, (int64_t[]){64});
+    for (int i = 0; i < 64; i++) ln_i32(y)[i] = i % 5;
+    ln_tensor *out = ln_tensor_new(&ctx, LN_FLOAT32, 2, (int64_t[]){64, 5});
+    int bad = 0;
+    double lv;
+    for (int pass = 0; pass < 5; pass++) {
+        if (pass == 2) atomic_store(&counting, 1);
+        for (int b = 0; b < 4; b++)
+            bad |= ln_net_train_step(&ctx, net, x, y, NULL, b * 16, 16, &lv) != LN_OK;
+        for (int b = 0; b < 4; b++)
+            bad |= ln_net_predict_batch(&ctx, net, x, b * 16, 16, out) != LN_OK;
+    }
+    atomic_store(&counting, 0);
+    ck_assert_msg(!bad, "%s", ctx.msg);
+    long n = atomic_load(&allocs);
+    atomic_store(&allocs, 0);
+    ck_assert_msg(n == 0, "%ld heap allocations in 12 training steps and 12 predictions", n);
+    ln_net_free(net);
+    for (int i = 0; i < 4; i++) ln_layer_free(l[i]);
+    ln_object_free(loss);
+    ln_optimizer_free(opt);
+    ln_tensor_release(x);
+    ln_tensor_release(y);
+    ln_tensor_release(out);
+}
+END_TEST
+
 /* The counter itself works: an allocation is seen. */
 START_TEST(counter_counts) {
     atomic_store(&counting, 1);
@@ -163,6 +222,7 @@ int main(void) {
     TCase *tc = tcase_create("noalloc");
     tcase_add_test(tc, counter_counts);
     tcase_add_loop_test(tc, no_alloc_after_first_batch, 0, NNA);
+    tcase_add_test(tc, net_with_views_no_alloc);
     suite_add_tcase(s, tc);
     return lt_run(s);
 }

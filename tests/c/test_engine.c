@@ -411,6 +411,66 @@ START_TEST(thread_team) {
 }
 END_TEST
 
+/* LN_MAY_VIEW: a Flatten or Reshape shows its input as its output and its
+** output gradient as its input gradient; a Flatten that moves channels
+** (channels_first) and layers with weights still compute theirs. */
+static ln_layer *built(const char *unit, const char *spec, int nd, const int64_t *in) {
+    ln_layer *l = lt_layer(unit, spec);
+    ck_assert_int_eq(lt_build(&ctx, l, nd, in), LN_OK);
+    return l;
+}
+
+START_TEST(view_layers_alias) {
+    const int64_t in[2] = {4, 5}, flat = 20;
+    ln_tensor *x = lt_uniform(3, (int64_t[]){3, 4, 5}, -1, 1, 41);
+    ln_tensor *y = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
+    ln_tensor *copy = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
+    ln_tensor *dx = ln_tensor_new(&ctx, LN_FLOAT32, 1, (int64_t[]){0});
+    ln_layer *f = built("flatten", "", 2, in);
+    ck_assert_int_eq(ln_layer_forward(&ctx, f, 1, (const ln_tensor *[]){x}, &copy, 0), LN_OK);
+    ck_assert_ptr_ne(ln_data(copy), ln_data(x));
+    ck_assert_int_eq(ln_layer_forward(&ctx, f, 1, (const ln_tensor *[]){x}, &y, LN_MAY_VIEW),
+                     LN_OK);
+    ck_assert_ptr_eq(ln_data(y), ln_data(x));
+    ck_assert(ln_shape_equal(y, copy) && !memcmp(ln_data(y), ln_data(copy), 60 * sizeof(float)));
+    ln_tensor *dy = lt_uniform(2, (int64_t[]){3, 20}, -1, 1, 42);
+    ck_assert_int_eq(ln_layer_backward(&ctx, f, (const ln_tensor *[]){x},
+                                       (const ln_tensor *[]){y}, (const ln_tensor *[]){dy},
+                                       &dx, NULL, LN_MAY_VIEW),
+                     LN_OK);
+    ck_assert_ptr_eq(ln_data(dx), ln_data(dy));
+    ck_assert(ln_shape_equal(dx, x));
+    ln_tensor_unalias(y);
+    ln_tensor_unalias(dx);
+    /* channels_first over (4, 5): a transpose, computed */
+    ln_layer *t = built("flatten", "data_format=channels_first", 2, in);
+    ck_assert_int_eq(ln_layer_forward(&ctx, t, 1, (const ln_tensor *[]){x}, &y, LN_MAY_VIEW),
+                     LN_OK);
+    ck_assert_ptr_ne(ln_data(y), ln_data(x));
+    ck_assert_float_eq(ln_f32(y)[1], ln_f32(x)[5]); /* sample 0: [r * 4 + k] = [k * 5 + r] */
+    /* Reshape, and a Dense (weights: never a view) */
+    ln_layer *r = built("reshape", "target_shape=[5,4]", 2, in);
+    ck_assert_int_eq(ln_layer_forward(&ctx, r, 1, (const ln_tensor *[]){x}, &y, LN_MAY_VIEW),
+                     LN_OK);
+    ck_assert_ptr_eq(ln_data(y), ln_data(x));
+    ck_assert_int_eq(y->shape[1], 5);
+    ln_tensor_unalias(y);
+    ln_layer *d = built("dense", "#1=20", 1, &flat);
+    ck_assert_int_eq(ln_layer_forward(&ctx, d, 1, (const ln_tensor *[]){dy}, &y, LN_MAY_VIEW),
+                     LN_OK);
+    ck_assert_ptr_ne(ln_data(y), ln_data(dy));
+    ln_layer_free(f);
+    ln_layer_free(t);
+    ln_layer_free(r);
+    ln_layer_free(d);
+    ln_tensor_release(x);
+    ln_tensor_release(y);
+    ln_tensor_release(copy);
+    ln_tensor_release(dx);
+    ln_tensor_release(dy);
+}
+END_TEST
+
 int main(void) {
     setenv("LUNET_PLUGIN_PATH", ":", 1); /* the built-in plugins */
     ln_ctx_clear(&ctx);
@@ -422,6 +482,7 @@ int main(void) {
     TCase *tc = tcase_create("engine");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, step_equals_pieces_elementwise);
+    tcase_add_test(tc, view_layers_alias);
     tcase_add_test(tc, whole_variable_optimizer);
     tcase_add_test(tc, clipping_disarms_the_sink);
     tcase_add_test(tc, regularized_weights_take_the_sink);

@@ -70,6 +70,55 @@ START_TEST(resize_reuses_storage) {
 }
 END_TEST
 
+/* A buffer shows another's elements (ln_tensor_alias) and gets its own
+** storage back (ln_tensor_unalias, or a resize), allocating nothing; the
+** one it showed is then its storage's only user again. */
+START_TEST(alias_and_back) {
+    int64_t rows[2] = {6, 10}, flat[1] = {60}, part[2] = {2, 10}, zero[1] = {0};
+    ln_tensor *a = ln_tensor_new(&ctx, LN_FLOAT32, 2, rows);
+    for (int i = 0; i < 60; i++) ln_f32(a)[i] = (float)i;
+    ln_tensor *b = ln_tensor_new(&ctx, LN_FLOAT32, 1, zero);
+    void *own = ln_data(b);
+    const int64_t storages = ln_storage_live_count();
+    ck_assert_int_eq(ln_tensor_alias(&ctx, b, a, 0, 1, flat), LN_OK);
+    ck_assert_ptr_eq(ln_data(b), ln_data(a));
+    ck_assert_int_eq(b->ndim, 1);
+    ck_assert_int_eq(b->numel, 60);
+    ck_assert(ln_tensor_shares_storage(a, b) && !ln_tensor_sole_owner(a));
+    /* again, at rows 3-4: the first alias is let go */
+    ck_assert_int_eq(ln_tensor_alias(&ctx, b, a, 30, 2, part), LN_OK);
+    ck_assert_float_eq(ln_f32(b)[0], 30.0f);
+    ck_assert_float_eq(ln_f32(b)[19], 49.0f);
+    ck_assert_int_eq(ln_storage_live_count(), storages);
+    ln_tensor_unalias(b);
+    ck_assert_ptr_eq(ln_data(b), own);
+    ck_assert_int_eq(b->numel, 0);
+    ck_assert(ln_tensor_sole_owner(a) && !ln_tensor_shares_storage(a, b));
+    ln_tensor_unalias(b); /* not an alias: nothing */
+    ck_assert_ptr_eq(ln_data(b), own);
+    /* a resize of the alias gives it its own storage too */
+    ck_assert_int_eq(ln_tensor_alias(&ctx, b, a, 0, 2, rows), LN_OK);
+    ck_assert_int_eq(ln_tensor_resize(&ctx, b, 2, part), LN_OK);
+    ck_assert(!ln_tensor_shares_storage(a, b) && ln_tensor_sole_owner(a));
+    void *mine = ln_data(a);
+    ck_assert_int_eq(ln_tensor_resize(&ctx, a, 2, part), LN_OK);
+    ck_assert_ptr_eq(ln_data(a), mine);
+    /* refused: beyond src, another dtype, itself */
+    ck_assert_int_eq(ln_tensor_alias(&ctx, b, a, 1, 2, part), LN_E_ARG);
+    ck_assert_msg(strstr(ctx.msg, "(2, 10) from element 1 as float32 (2, 10)"), "%s", ctx.msg);
+    ln_tensor *u = ln_tensor_new(&ctx, LN_UINT8, 2, part);
+    ck_assert_int_eq(ln_tensor_alias(&ctx, b, u, 0, 2, part), LN_E_ARG);
+    ck_assert_int_eq(ln_tensor_alias(&ctx, a, a, 0, 2, part), LN_E_ARG);
+    /* released while an alias: both storages go */
+    ck_assert_int_eq(ln_tensor_alias(&ctx, b, a, 0, 1, (int64_t[]){20}), LN_OK);
+    ln_tensor_release(a);
+    ck_assert_float_eq(ln_f32(b)[19], 19.0f); /* the alias keeps a's elements */
+    ln_tensor_release(b);
+    ln_tensor_release(u);
+    ck_assert_int_eq(ln_storage_live_count(), storages - 2);
+}
+END_TEST
+
 START_TEST(casts_and_copies) {
     int64_t shape[1] = {5};
     ln_tensor *u = ln_tensor_new(&ctx, LN_UINT8, 1, shape);
@@ -217,6 +266,7 @@ int main(void) {
     tcase_add_test(tc, lifecycle_and_views);
     tcase_add_test(tc, bad_views_refused);
     tcase_add_test(tc, resize_reuses_storage);
+    tcase_add_test(tc, alias_and_back);
     tcase_add_test(tc, casts_and_copies);
     tcase_add_test(tc, args_record_config);
     tcase_add_test(tc, large_blocks_in_huge_pages);

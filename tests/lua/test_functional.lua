@@ -89,6 +89,65 @@ test("a chain as a graph gives Sequential's numbers, bitwise", function()
   assert(ln.equal(pa, pb), "predictions differ")
 end)
 
+test("Flatten and Reshape inside a Sequential (views of the buffers before them): the graph's numbers, bitwise", function()
+  -- a Sequential shows a Flatten's or Reshape's input as its output and
+  -- its output gradient as its input gradient; the graph copies them
+  local function layers()
+    local L = ln.layers
+    return {L.Flatten{input_shape = {4, 5}}, L.Dense{12, kernel_initializer = "he_normal"},
+            L.Reshape{{3, 4}}, L.Flatten{}, L.Dense{8, activation = "relu"},
+            L.Reshape{{2, 4}}, L.Flatten{data_format = "channels_first"}, -- a transpose: copies
+            L.Dense{5, activation = "softmax"}}
+  end
+  local function run(functional)
+    ln.backend.clear_session()
+    ln.random.seed(11)
+    local model
+    if functional then
+      local x = ln.Input{shape = {4, 5}}
+      local h = x
+      for _, l in ipairs(layers()) do h = l(h) end
+      model = ln.Model{inputs = x, outputs = h}
+    else
+      model = ln.Sequential(layers())
+    end
+    model:compile{loss = "sparse_categorical_crossentropy", optimizer = "adam",
+                  metrics = {"accuracy"}}
+    ln.random.seed(5)
+    local x, y = ln.randn({200, 4, 5}), (ln.rand({200}) * 5):floor():int()
+    local xv, yv = ln.randn({40, 4, 5}), (ln.rand({40}) * 5):floor():int()
+    local h = model:fit(x, y, {epochs = 2, verbose = 0, batch_size = 16,
+                               validation_data = {xv, yv}})
+    return model:get_weights(), h.history, model:predict(x, {batch_size = 16})
+  end
+  local a, ha, pa = run(false)
+  local b, hb, pb = run(true)
+  eq(#a, #b)
+  for i = 1, #a do assert(ln.equal(a[i], b[i]), "weight " .. i .. " differs") end
+  eq(ha.loss[2], hb.loss[2], "loss")
+  eq(ha.val_loss[2], hb.val_loss[2], "val_loss")
+  assert(ln.equal(pa, pb), "predictions differ")
+end)
+
+test("a layer plugin built for ABI 2.3 (no is_view) loads and runs by copies, bitwise", function()
+  local dir = os.getenv("LUNET_TEST_PLUGIN_DIR")
+  if not dir then error("LUNET_TEST_PLUGIN_DIR not set (run through ctest)") end
+  ln.load_plugin(dir .. "/old_minor_view.so")
+  local function run(flatten)
+    ln.backend.clear_session()
+    ln.random.seed(12)
+    local m = ln.Sequential{ln.layers.Dense{6, input_shape = {5}}, ln.layers.Reshape{{2, 3}},
+                            flatten{}, ln.layers.Dense{3, activation = "softmax"}}
+    m:compile{loss = "sparse_categorical_crossentropy", optimizer = "sgd"}
+    ln.random.seed(6)
+    local x, y = ln.randn({64, 5}), (ln.rand({64}) * 3):floor():int()
+    m:fit(x, y, {epochs = 2, verbose = 0, batch_size = 8})
+    return m:get_weights()
+  end
+  local a, b = run(ln.layers.Flatten), run(ln.layers.TpOldFlatten)
+  for i = 1, #a do assert(ln.equal(a[i], b[i]), "weight " .. i .. " differs") end
+end)
+
 test("two inputs, two outputs: fit with lists and tables, Keras's history keys", function()
   ln.backend.clear_session()
   local m = wide_and_deep(true)

@@ -46,6 +46,13 @@ LN_API ln_status ln_layer_forward(ln_ctx *ctx, ln_layer *l, int nin,
 ** (the second and later backward of a layer a graph runs several times;
 ** the plugin never sees it). */
 #define LN_SKIP_REG 0x100u
+/* A host flag of ln_layer_forward and ln_layer_backward: for a layer whose
+** ops say it is a view (plugin.h, is_view), y[0] becomes an alias of x[0]
+** (dx[0] of dy[0]; ln_tensor_alias) instead of a copy. The caller undoes
+** the aliases (ln_tensor_unalias) before the aliased buffers are resized
+** for the next batch, and never hands them out (a Sequential's inner
+** layers, net_chain.c). */
+#define LN_MAY_VIEW 0x200u
 LN_API ln_status ln_layer_backward(ln_ctx *ctx, ln_layer *l,
                                    const ln_tensor *const *x,
                                    const ln_tensor *const *y,
