@@ -28,6 +28,7 @@ typedef struct gnode {
     int shared;  /* the layer runs in several nodes */
     int logits;  /* output 0 is a model output fused with its loss */
     int active;  /* this step's backward visits the node */
+    int may_view; /* its output is no model output: it may show its input */
     const ln_tensor **xs, **dys;
     const ln_tensor **ms; /* the inputs' masks (borrowed from mk) */
     ln_tensor **dxs, **scratch;
@@ -217,6 +218,9 @@ ln_status ln_net_set_graph(ln_ctx *ctx, ln_net *net, int nlayers,
     for (int j = 0; j < g->nnodes && !st; j++) {
         g->nodes[j].shared = uses[g->nodes[j].li] > 1;
         g->any_shared |= g->nodes[j].shared;
+        g->nodes[j].may_view = 1;
+        for (int k = 0; k < noutputs; k++)
+            if (g->outs[k].t == g->nodes[j].out0) g->nodes[j].may_view = 0;
     }
     free(uses);
     if (st) {
@@ -306,15 +310,25 @@ static ln_status keep_mask(ln_ctx *ctx, ln_graph *g, const gnode *nd) {
     return LN_OK;
 }
 
+/* A view layer's output (LN_MAY_VIEW: Flatten, Reshape) shows its input
+** until the next batch; before that batch gathers or resizes any buffer,
+** every one gets its own storage back, so each buffer is resized in
+** place (net_chain.c does the same for a Sequential). */
+static void unalias_values(ln_graph *g) {
+    for (int t = 0; t < g->ntensors; t++) ln_tensor_unalias(g->val[t]);
+}
+
 /* Every node in order on cur[0 .. ninputs); logits: fused outputs skip
 ** their activation. */
 static ln_status graph_forward(ln_ctx *ctx, ln_graph *g, unsigned flags, int logits) {
+    unalias_values(g);
     for (int i = 0; i < g->ninputs; i++) g->mk[i] = NULL;
     for (int j = 0; j < g->nnodes; j++) {
         gnode *nd = &g->nodes[j];
         for (int i = 0; i < nd->nin; i++) nd->xs[i] = g->cur[nd->in[i]];
         node_masks(g, nd);
-        unsigned f = flags | (logits && nd->logits ? LN_LOGITS : 0);
+        unsigned f = flags | (logits && nd->logits ? LN_LOGITS : 0) |
+                     (nd->may_view ? LN_MAY_VIEW : 0);
         ln_status st = ln_layer_forward(ctx, nd->layer, nd->nin, nd->xs,
                                         &g->val[nd->out0], f);
         if (!st) st = keep_mask(ctx, g, nd);
@@ -601,6 +615,7 @@ ln_score *ln__graph_score(ln_graph *g, int k) {
 }
 
 ln_status ln__graph_batch(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
+    unalias_values(net->graph); /* before the inputs are gathered */
     switch (b->kind) {
     case LN__K_TRAIN: return train_body(ctx, net, b);
     case LN__K_TEST: return test_body(ctx, net, b);

@@ -243,7 +243,8 @@ typedef struct ln_layer_ops {
     ** shaped otherwise (Flatten, Reshape), for this layer as built. The
     ** engine may then show x[0]'s elements as y[0] and dy[0]'s as dx[0]
     ** instead of calling forward and backward (a Sequential's inner
-    ** layers; forward and backward stay required for every other call).
+    ** layers, a graph's forward; forward and backward stay required for
+    ** every other call).
     ** NULL: never. */
     int (*is_view)(const ln_layer *l);
 } ln_layer_ops;

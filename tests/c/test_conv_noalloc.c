@@ -4,7 +4,8 @@
 ** no per-task buffer (the tasks use the layer's per-thread scratch, grown
 ** before a run), no concurrent ln_gemm taking a private workspace. Nor
 ** does a net's training step or prediction whose inner Flatten layers are
-** views of the buffers before them (each buffer resized in place again).
+** views of the buffers before them (each buffer resized in place again),
+** as a Sequential or as a graph.
 **
 ** The test binary interposes malloc and its relatives (forwarding to
 ** glibc's __libc_* entry points) and counts the calls made, by any thread,
@@ -19,6 +20,7 @@
 #include <execinfo.h>
 #include <unistd.h>
 
+#include "lunet/engine/net_graph.h"
 #include "testutil.h"
 
 /* Under AddressSanitizer malloc belongs to the sanitizer: interposing it
@@ -199,6 +201,73 @@ START_TEST(net_with_views_no_alloc) {
 }
 END_TEST
 
+/* The same layers as a graph (a functional model): a run of 12 batches
+** makes as many heap calls as a run of 4 -- none per batch, though the
+** Flatten nodes show the gathered input and Dense's output. */
+static long graph_run_allocs(ln_net *net, const ln_net_io *io, int64_t batches) {
+    ln_ctx ctx;
+    ln_ctx_clear(&ctx);
+    ln_net_run run;
+    atomic_store(&counting, 1);
+    int bad = ln_net_graph_train_run(&ctx, net, io, NULL, 0, batches * 16, 16, 1, -1, 0, &run) !=
+              LN_OK;
+    bad |= ln_net_graph_predict_run(&ctx, net, io, 0, batches * 16, 16, -1, 0, &run) != LN_OK;
+    atomic_store(&counting, 0);
+    ck_assert_msg(!bad, "%s", ctx.msg);
+    return atomic_exchange(&allocs, 0);
+}
+
+START_TEST(graph_with_views_no_alloc) {
+    ln_set_num_threads(2);
+    ln_ctx ctx;
+    ln_ctx_clear(&ctx);
+    ln_layer *l[4] = {lt_layer("flatten", ""), lt_layer("dense", "#1=12 activation=relu"),
+                      lt_layer("flatten", ""), lt_layer("dense", "#1=5")};
+    int64_t in[2] = {4, 5}, d = 20;
+    ck_assert_int_eq(lt_build(&ctx, l[0], 2, in), LN_OK);
+    ck_assert_int_eq(lt_build(&ctx, l[1], 1, &d), LN_OK);
+    d = 12;
+    ck_assert_int_eq(lt_build(&ctx, l[2], 1, &d), LN_OK);
+    ck_assert_int_eq(lt_build(&ctx, l[3], 1, &d), LN_OK);
+    static const int t0[] = {0}, t1[] = {1}, t2[] = {2}, t3[] = {3};
+    const ln_net_node nodes[] = {{0, 1, t0}, {1, 1, t1}, {2, 1, t2}, {3, 1, t3}};
+    int out = 4;
+    ln_net *net = ln_net_new(&ctx);
+    ck_assert_int_eq(ln_net_set_graph(&ctx, net, 4, l, 1, 4, nodes, 1, &out), LN_OK);
+    ln_net_set_threading(net, LN_NET_SERIAL); /* the tuner's plans aside */
+    ln_object *loss = ln_object_new(&ctx, LN_KIND_LOSS, "sparse_categorical_crossentropy",
+                                    lt_args("from_logits=true"));
+    ck_assert_int_eq(ln_net_set_output_loss(&ctx, net, 0, loss, 1), LN_OK);
+    ln_optimizer *opt = ln_optimizer_new(&ctx, "sgd", lt_args("learning_rate=0.1"));
+    ln_tensor *vars[4], *grads[4];
+    int nv = 0;
+    for (int i = 0; i < 4; i++)
+        for (int w = 0; w < ln_layer_weight_count(l[i]); w++) {
+            vars[nv] = ln_layer_weight(l[i], w);
+            grads[nv++] = ln_layer_grad(l[i], w);
+        }
+    ck_assert_int_eq(ln_net_set_optimizer(&ctx, net, opt, nv, vars, grads, NULL), LN_OK);
+    ln_tensor *x = lt_uniform(3, (int64_t[]){192, 4, 5}, -1, 1, 32);
+    ln_tensor *y = ln_tensor_new(&ctx, LN_INT32, 1, (int64_t[]){192});
+    for (int i = 0; i < 192; i++) ln_i32(y)[i] = i % 5;
+    ln_tensor *o = ln_tensor_new(&ctx, LN_FLOAT32, 2, (int64_t[]){192, 5});
+    const ln_tensor *xs[1] = {x}, *ys[1] = {y};
+    ln_tensor *outs[1] = {o};
+    ln_net_io io = {1, xs, 1, ys, outs};
+    graph_run_allocs(net, &io, 4); /* sizes the buffers */
+    long four = graph_run_allocs(net, &io, 4), twelve = graph_run_allocs(net, &io, 12);
+    ck_assert_msg(twelve == four, "%ld heap calls in runs of 12 batches, %ld in runs of 4",
+                  twelve, four);
+    ln_net_free(net);
+    for (int i = 0; i < 4; i++) ln_layer_free(l[i]);
+    ln_object_free(loss);
+    ln_optimizer_free(opt);
+    ln_tensor_release(x);
+    ln_tensor_release(y);
+    ln_tensor_release(o);
+}
+END_TEST
+
 /* The counter itself works: an allocation is seen. */
 START_TEST(counter_counts) {
     atomic_store(&counting, 1);
@@ -223,6 +292,7 @@ int main(void) {
     tcase_add_test(tc, counter_counts);
     tcase_add_loop_test(tc, no_alloc_after_first_batch, 0, NNA);
     tcase_add_test(tc, net_with_views_no_alloc);
+    tcase_add_test(tc, graph_with_views_no_alloc);
     suite_add_tcase(s, tc);
     return lt_run(s);
 }

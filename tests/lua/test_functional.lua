@@ -89,9 +89,10 @@ test("a chain as a graph gives Sequential's numbers, bitwise", function()
   assert(ln.equal(pa, pb), "predictions differ")
 end)
 
-test("Flatten and Reshape inside a Sequential (views of the buffers before them): the graph's numbers, bitwise", function()
+test("Flatten and Reshape as views in a Sequential and a graph: the numbers of copies, bitwise", function()
   -- a Sequential shows a Flatten's or Reshape's input as its output and
-  -- its output gradient as its input gradient; the graph copies them
+  -- its output gradient as its input gradient; a graph shows the output
+  -- and copies the gradient; layers called alone copy both
   local function layers()
     local L = ln.layers
     return {L.Flatten{input_shape = {4, 5}}, L.Dense{12, kernel_initializer = "he_normal"},
@@ -118,15 +119,21 @@ test("Flatten and Reshape inside a Sequential (views of the buffers before them)
     local xv, yv = ln.randn({40, 4, 5}), (ln.rand({40}) * 5):floor():int()
     local h = model:fit(x, y, {epochs = 2, verbose = 0, batch_size = 16,
                                validation_data = {xv, yv}})
-    return model:get_weights(), h.history, model:predict(x, {batch_size = 16})
+    -- the layers called one by one on the whole of x: every one computes
+    local e = x
+    for _, l in ipairs(model.layers) do
+      if l.forward then e = l:forward(e):clone() end
+    end
+    return model:get_weights(), h.history, model:predict(x, {batch_size = 200}), e
   end
-  local a, ha, pa = run(false)
+  local a, ha, pa, ea = run(false)
   local b, hb, pb = run(true)
   eq(#a, #b)
   for i = 1, #a do assert(ln.equal(a[i], b[i]), "weight " .. i .. " differs") end
   eq(ha.loss[2], hb.loss[2], "loss")
   eq(ha.val_loss[2], hb.val_loss[2], "val_loss")
   assert(ln.equal(pa, pb), "predictions differ")
+  assert(ln.equal(pa, ea), "predict differs from the layers called one by one")
 end)
 
 test("a layer plugin built for ABI 2.3 (no is_view) loads and runs by copies, bitwise", function()

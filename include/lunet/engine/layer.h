@@ -51,7 +51,8 @@ LN_API ln_status ln_layer_forward(ln_ctx *ctx, ln_layer *l, int nin,
 ** (dx[0] of dy[0]; ln_tensor_alias) instead of a copy. The caller undoes
 ** the aliases (ln_tensor_unalias) before the aliased buffers are resized
 ** for the next batch, and never hands them out (a Sequential's inner
-** layers, net_chain.c). */
+** layers, net_chain.c; a graph's nodes that are no model output,
+** net_graph.c). */
 #define LN_MAY_VIEW 0x200u
 LN_API ln_status ln_layer_backward(ln_ctx *ctx, ln_layer *l,
                                    const ln_tensor *const *x,
