@@ -353,14 +353,15 @@ static ln_status compute_mask(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *
     return LN_OK;
 }
 
-/* Output 0 is input 0's elements (ops 2.4 is_view): one input, one
-** output of as many elements, no weights, whatever the plugin says. */
-static int is_view(const ln_layer *l) {
+/* Output 0 is input 0's elements (ops 2.4 is_view) in a pass with these
+** flags: one input, one output of as many elements, no weights, whatever
+** the plugin says. */
+static int is_view(const ln_layer *l, unsigned flags) {
     return LN_OPS_HAS(l->ops, is_view) && l->ops->is_view && l->built && l->nin == 1 &&
            l->nout == 1 && l->nweights == 0 &&
            ln_dims_prod(l->in[0].dim, 0, l->in[0].nd) ==
                ln_dims_prod(l->out[0].dim, 0, l->out[0].nd) &&
-           l->ops->is_view(l);
+           l->ops->is_view(l, flags & ~(LN_MAY_VIEW | LN_SKIP_REG));
 }
 
 ln_status ln_layer_forward(ln_ctx *ctx, ln_layer *l, int nin,
@@ -368,7 +369,7 @@ ln_status ln_layer_forward(ln_ctx *ctx, ln_layer *l, int nin,
                            unsigned flags) {
     ln_status st = check_inputs(ctx, l, nin, x);
     if (st) return st;
-    const int view = (flags & LN_MAY_VIEW) && is_view(l) && x[0]->dtype == y[0]->dtype;
+    const int view = (flags & LN_MAY_VIEW) && is_view(l, flags) && x[0]->dtype == y[0]->dtype;
     flags &= ~LN_MAY_VIEW;
     int64_t shape[LN_MAX_DIM];
     shape[0] = nin ? x[0]->shape[0] : 1;
@@ -402,7 +403,7 @@ ln_status ln_layer_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
                            l->name, ln_shape_str(dy[j], a, sizeof a),
                            ln_shape_str(y[j], b, sizeof b));
     ln_status st;
-    if ((flags & LN_MAY_VIEW) && is_view(l) && (!dx[0] || dx[0]->dtype == dy[0]->dtype))
+    if ((flags & LN_MAY_VIEW) && is_view(l, flags) && (!dx[0] || dx[0]->dtype == dy[0]->dtype))
         /* no weights: the gradient as it is */
         return dx[0] ? ln_tensor_alias(ctx, dx[0], dy[0], 0, x[0]->ndim, x[0]->shape) : LN_OK;
     flags &= ~LN_MAY_VIEW;

@@ -240,13 +240,14 @@ typedef struct ln_layer_ops {
     ln_status (*compute_mask)(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
                               const ln_tensor *in_mask, ln_tensor *out_mask, int *has);
     /* 2.4: whether output 0 is input 0's elements in their order, only
-    ** shaped otherwise (Flatten, Reshape), for this layer as built. The
+    ** shaped otherwise, for this layer as built in a forward with these
+    ** flags (Flatten, Reshape; Dropout outside training). The
     ** engine may then show x[0]'s elements as y[0] and dy[0]'s as dx[0]
     ** instead of calling forward and backward (a Sequential's inner
     ** layers, a graph's forward; forward and backward stay required for
     ** every other call).
     ** NULL: never. */
-    int (*is_view)(const ln_layer *l);
+    int (*is_view)(const ln_layer *l, unsigned flags);
 } ln_layer_ops;
 
 /* The mask of input 0 of the layer's current forward/backward (borrowed;

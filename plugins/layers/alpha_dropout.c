@@ -31,6 +31,10 @@ static int adrop_active(const adrop *d, unsigned flags) {
     return (flags & LN_TRAINING) && d->rate > 0 && d->rate < 1;
 }
 
+static int adrop_is_view(const ln_layer *l, unsigned flags) {
+    return !adrop_active(ln_layer_state(l), flags);
+}
+
 /* Keras's affine correction a, b for rate p. */
 static void adrop_ab(double p, float *a, float *b) {
     double ap = SELU_ALPHA_P;
@@ -101,6 +105,7 @@ static const ln_layer_ops adrop_ops = {
     .create = adrop_create,
     .forward = adrop_forward,
     .backward = adrop_backward,
+    .is_view = adrop_is_view,
     .destroy = adrop_destroy,
 };
 

@@ -29,6 +29,11 @@ static int dropout_active(const dropout *d, unsigned flags) {
     return (flags & LN_TRAINING) && d->rate > 0;
 }
 
+/* outside training (or at rate 0) the output is the input */
+static int dropout_is_view(const ln_layer *l, unsigned flags) {
+    return !dropout_active(ln_layer_state(l), flags);
+}
+
 static ln_status dropout_forward(ln_ctx *ctx, ln_layer *l,
                                  const ln_tensor *const *x, ln_tensor *const *y,
                                  unsigned flags) {
@@ -86,6 +91,7 @@ static const ln_layer_ops dropout_ops = {
     .create = dropout_create,
     .forward = dropout_forward,
     .backward = dropout_backward,
+    .is_view = dropout_is_view,
     .destroy = dropout_destroy,
 };
 

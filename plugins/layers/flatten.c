@@ -108,7 +108,7 @@ static ln_status flatten_backward(ln_ctx *ctx, ln_layer *l,
 }
 
 /* channels_last (or nothing to move): the output is the input's elements */
-static int flatten_is_view(const ln_layer *l) {
+static int flatten_is_view(const ln_layer *l, unsigned flags) {
     const flatten *f = ln_layer_state(l);
     return !(f->channels_first && f->c > 1 && f->rest > 1);
 }

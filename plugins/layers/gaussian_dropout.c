@@ -24,6 +24,10 @@ static int gdrop_active(const gdrop *d, unsigned flags) {
     return (flags & LN_TRAINING) && d->rate > 0 && d->rate < 1;
 }
 
+static int gdrop_is_view(const ln_layer *l, unsigned flags) {
+    return !gdrop_active(ln_layer_state(l), flags);
+}
+
 static ln_status gdrop_forward(ln_ctx *ctx, ln_layer *l,
                                const ln_tensor *const *x, ln_tensor *const *y,
                                unsigned flags) {
@@ -77,6 +81,7 @@ static const ln_layer_ops gdrop_ops = {
     .create = gdrop_create,
     .forward = gdrop_forward,
     .backward = gdrop_backward,
+    .is_view = gdrop_is_view,
     .destroy = gdrop_destroy,
 };
 

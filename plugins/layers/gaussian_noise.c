@@ -23,6 +23,9 @@ static ln_status gnoise_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
     return LN_OK;
 }
 
+/* outside training the output is the input */
+static int gnoise_is_view(const ln_layer *l, unsigned flags) { return !(flags & LN_TRAINING); }
+
 static ln_status gnoise_forward(ln_ctx *ctx, ln_layer *l,
                                 const ln_tensor *const *x, ln_tensor *const *y,
                                 unsigned flags) {
@@ -55,6 +58,7 @@ static const ln_layer_ops gnoise_ops = {
     .create = gnoise_create,
     .forward = gnoise_forward,
     .backward = gnoise_backward,
+    .is_view = gnoise_is_view,
 };
 
 static const ln_unit gnoise_unit = {

@@ -80,7 +80,7 @@ static ln_status reshape_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *con
     return LN_OK;
 }
 
-static int reshape_is_view(const ln_layer *l) { return 1; }
+static int reshape_is_view(const ln_layer *l, unsigned flags) { return 1; }
 
 static const ln_layer_ops reshape_ops = {
     .size = sizeof(ln_layer_ops),

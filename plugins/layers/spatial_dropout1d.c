@@ -15,6 +15,7 @@ static const ln_layer_ops sdrop1d_ops = {
     .build = sp_build,
     .forward = sp_forward,
     .backward = sp_backward,
+    .is_view = sp_is_view,
     .destroy = sp_destroy,
 };
 

@@ -300,6 +300,13 @@ static int sp_drop_active(const spatial *s, unsigned flags) {
     return s->kind == SP_DROP && (flags & LN_TRAINING) && s->rate > 0;
 }
 
+/* a spatial dropout outside training: the output is the input (the other
+** kinds move elements) */
+static int sp_is_view(const ln_layer *l, unsigned flags) {
+    const spatial *s = ln_layer_state(l);
+    return s->kind == SP_DROP && !sp_drop_active(s, flags);
+}
+
 /* from -> to through the layer (backward: dir = -1, from the output). */
 static void sp_apply(const spatial *s, int64_t n, const float *src, float *dst,
                      int dir) {

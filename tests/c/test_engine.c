@@ -411,9 +411,10 @@ START_TEST(thread_team) {
 }
 END_TEST
 
-/* LN_MAY_VIEW: a Flatten or Reshape shows its input as its output and its
-** output gradient as its input gradient; a Flatten that moves channels
-** (channels_first) and layers with weights still compute theirs. */
+/* LN_MAY_VIEW: a Flatten or Reshape (a Dropout outside training) shows its
+** input as its output and its output gradient as its input gradient; a
+** Flatten that moves channels (channels_first), a Dropout in training and
+** layers with weights still compute theirs. */
 static ln_layer *built(const char *unit, const char *spec, int nd, const int64_t *in) {
     ln_layer *l = lt_layer(unit, spec);
     ck_assert_int_eq(lt_build(&ctx, l, nd, in), LN_OK);
@@ -455,6 +456,16 @@ START_TEST(view_layers_alias) {
     ck_assert_ptr_eq(ln_data(y), ln_data(x));
     ck_assert_int_eq(y->shape[1], 5);
     ln_tensor_unalias(y);
+    /* Dropout: the input outside training, its own draw in training */
+    ln_layer *dr = built("dropout", "#1=0.5", 1, &flat);
+    ck_assert_int_eq(ln_layer_forward(&ctx, dr, 1, (const ln_tensor *[]){dy}, &y, LN_MAY_VIEW),
+                     LN_OK);
+    ck_assert_ptr_eq(ln_data(y), ln_data(dy));
+    ck_assert_int_eq(ln_layer_forward(&ctx, dr, 1, (const ln_tensor *[]){dy}, &y,
+                                      LN_MAY_VIEW | LN_TRAINING),
+                     LN_OK);
+    ck_assert_ptr_ne(ln_data(y), ln_data(dy));
+    ln_layer_free(dr);
     ln_layer *d = built("dense", "#1=20", 1, &flat);
     ck_assert_int_eq(ln_layer_forward(&ctx, d, 1, (const ln_tensor *[]){dy}, &y, LN_MAY_VIEW),
                      LN_OK);

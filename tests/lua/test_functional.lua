@@ -89,15 +89,17 @@ test("a chain as a graph gives Sequential's numbers, bitwise", function()
   assert(ln.equal(pa, pb), "predictions differ")
 end)
 
-test("Flatten and Reshape as views in a Sequential and a graph: the numbers of copies, bitwise", function()
-  -- a Sequential shows a Flatten's or Reshape's input as its output and
-  -- its output gradient as its input gradient; a graph shows the output
-  -- and copies the gradient; layers called alone copy both
+test("Flatten, Reshape and Dropout as views in a Sequential and a graph: the numbers of copies, bitwise", function()
+  -- a Sequential shows a Flatten's or Reshape's input (a Dropout's or
+  -- GaussianNoise's outside training) as its output and its output
+  -- gradient as its input gradient; a graph shows the output and copies
+  -- the gradient; layers called alone copy both
   local function layers()
     local L = ln.layers
     return {L.Flatten{input_shape = {4, 5}}, L.Dense{12, kernel_initializer = "he_normal"},
-            L.Reshape{{3, 4}}, L.Flatten{}, L.Dense{8, activation = "relu"},
-            L.Reshape{{2, 4}}, L.Flatten{data_format = "channels_first"}, -- a transpose: copies
+            L.Reshape{{3, 4}}, L.Flatten{}, L.Dropout{0.25}, L.Dense{8, activation = "relu"},
+            L.GaussianNoise{0.1}, L.Reshape{{2, 4}},
+            L.Flatten{data_format = "channels_first"}, -- a transpose: copies
             L.Dense{5, activation = "softmax"}}
   end
   local function run(functional)
