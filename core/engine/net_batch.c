@@ -185,27 +185,30 @@ ln_status ln__batch_buffer(ln_ctx *ctx, ln_tensor **t, ln_dtype dtype) {
     return LN_OK;
 }
 
-/* Rows [start, start + n) of x read where they are: b->rows an alias of
-** them instead of a copy into the batch buffer, for consecutive float32
-** rows whose first element is 64-byte aligned as a buffer's is (the
-** layers then see the same values at the same alignment). Predict at
-** batch 1000 copied 3 MB a batch for layers that only read it. *in:
-** b->rows, or NULL (gather). */
-static ln_status rows_in_place(ln_ctx *ctx, ln_batch *b, const ln_tensor *x,
-                               const int64_t *idx, int64_t start, int64_t n,
-                               ln_tensor **in) {
-    *in = NULL;
-    if (idx || x->dtype != LN_FLOAT32 || x->ndim < 1 || n <= 0 ||
+ln_status ln__rows_alias(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *x,
+                         const int64_t *idx, int64_t start, int64_t n, int *aliased) {
+    *aliased = 0;
+    if (idx || x->dtype != LN_FLOAT32 || dst->dtype != LN_FLOAT32 || x->ndim < 1 || n <= 0 ||
         !ln_range_ok(start, n, x->shape[0]))
-        return LN_OK; /* gather_ahead copies, converts or names the error */
+        return LN_OK; /* the gather copies, converts or names the error */
     const int64_t per = x->numel / x->shape[0];
     if (((uintptr_t)ln_data(x) + (size_t)(start * per) * sizeof(float)) % 64) return LN_OK;
     int64_t shape[LN_MAX_DIM];
     memcpy(shape, x->shape, sizeof shape);
     shape[0] = n;
+    ln_status st = ln_tensor_alias(ctx, dst, x, start * per, x->ndim, shape);
+    *aliased = st == LN_OK;
+    return st;
+}
+
+/* b->rows shows x's rows when ln__rows_alias can; *in: b->rows or NULL */
+static ln_status rows_in_place(ln_ctx *ctx, ln_batch *b, const ln_tensor *x,
+                               const int64_t *idx, int64_t start, int64_t n,
+                               ln_tensor **in) {
+    int aliased = 0;
     ln_status st = ln__batch_buffer(ctx, &b->rows, LN_FLOAT32);
-    if (!st) st = ln_tensor_alias(ctx, b->rows, x, start * per, x->ndim, shape);
-    if (!st) *in = b->rows;
+    if (!st) st = ln__rows_alias(ctx, b->rows, x, idx, start, n, &aliased);
+    *in = aliased ? b->rows : NULL;
     return st;
 }
 

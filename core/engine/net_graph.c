@@ -310,18 +310,19 @@ static ln_status keep_mask(ln_ctx *ctx, ln_graph *g, const gnode *nd) {
     return LN_OK;
 }
 
-/* A view layer's output (LN_MAY_VIEW: Flatten, Reshape) shows its input
-** until the next batch; before that batch gathers or resizes any buffer,
-** every one gets its own storage back, so each buffer is resized in
-** place (net_chain.c does the same for a Sequential). */
-static void unalias_values(ln_graph *g) {
-    for (int t = 0; t < g->ntensors; t++) ln_tensor_unalias(g->val[t]);
+/* A view layer's output (LN_MAY_VIEW: Flatten, Reshape) shows its input,
+** an input's buffer may show the user's rows (gather_io), until the next
+** batch; before that batch gathers or resizes any buffer, every one from
+** tensor `from` on gets its own storage back, so each buffer is resized
+** in place (net_chain.c does the same for a Sequential). */
+static void unalias_values(ln_graph *g, int from) {
+    for (int t = from; t < g->ntensors; t++) ln_tensor_unalias(g->val[t]);
 }
 
 /* Every node in order on cur[0 .. ninputs); logits: fused outputs skip
 ** their activation. */
 static ln_status graph_forward(ln_ctx *ctx, ln_graph *g, unsigned flags, int logits) {
-    unalias_values(g);
+    unalias_values(g, g->ninputs); /* the nodes' outputs; the inputs are this batch's */
     for (int i = 0; i < g->ninputs; i++) g->mk[i] = NULL;
     for (int j = 0; j < g->nnodes; j++) {
         gnode *nd = &g->nodes[j];
@@ -549,13 +550,19 @@ ln_status ln__graph_check_io(ln_ctx *ctx, const ln_net *net, const ln_net_io *io
     return LN_OK;
 }
 
-/* Gather the batch's rows of every input (and target). */
+/* Gather the batch's rows of every input (and target); evaluation and
+** prediction read float32 rows in place where they can (ln__rows_alias,
+** given back after the batch: unalias_values). */
 static ln_status gather_io(ln_ctx *ctx, ln_graph *g, const ln__batch *b, int targets) {
     char what[32];
     for (int i = 0; i < g->ninputs; i++) {
         const ln_tensor *x = b->io->x[i];
         snprintf(what, sizeof what, "input %d", i + 1);
-        ln_status st = ln__gather(ctx, g->val[i], x, b->idx, b->start, b->n, what);
+        int aliased = 0;
+        ln_status st = b->kind == LN__K_TRAIN ? LN_OK
+                                              : ln__rows_alias(ctx, g->val[i], x, b->idx,
+                                                               b->start, b->n, &aliased);
+        if (!st && !aliased) st = ln__gather(ctx, g->val[i], x, b->idx, b->start, b->n, what);
         if (st) return st;
         g->cur[i] = g->val[i];
     }
@@ -595,10 +602,14 @@ static ln_status train_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     return ln__update_finish(ctx, upd);
 }
 
+/* After an evaluation or prediction batch no buffer shows the user's
+** rows: a model keeps no reference to its x. */
 static ln_status test_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     ln_status st = gather_io(ctx, net->graph, b, 1);
     if (!st) st = graph_forward(ctx, net->graph, 0, 1);
-    return st ? st : graph_score(ctx, net, 0, b->loss);
+    if (!st) st = graph_score(ctx, net, 0, b->loss);
+    unalias_values(net->graph, 0);
+    return st;
 }
 
 static ln_status predict_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
@@ -607,6 +618,7 @@ static ln_status predict_body(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
     if (!st) st = graph_forward(ctx, g, 0, 0);
     for (int k = 0; k < g->noutputs && !st; k++)
         st = ln__put_rows(ctx, b->io->out[k], g->val[g->outs[k].t], b->start, b->n);
+    unalias_values(g, 0);
     return st;
 }
 
@@ -615,7 +627,7 @@ ln_score *ln__graph_score(ln_graph *g, int k) {
 }
 
 ln_status ln__graph_batch(ln_ctx *ctx, ln_net *net, const ln__batch *b) {
-    unalias_values(net->graph); /* before the inputs are gathered */
+    unalias_values(net->graph, 0); /* before the inputs are gathered */
     switch (b->kind) {
     case LN__K_TRAIN: return train_body(ctx, net, b);
     case LN__K_TEST: return test_body(ctx, net, b);

@@ -188,6 +188,15 @@ typedef struct ln__batch {
     const ln_net_io *io; /* a graph's inputs and targets (x, y: the first) */
 } ln__batch;
 
+/* dst (a float32 buffer) an alias of rows [start, start + n) of x
+** (ln_tensor_alias) instead of their copy, when they are consecutive
+** (idx NULL) float32 rows whose first element is 64-byte aligned, as a
+** buffer's is (the layers then see the same values at the same
+** alignment): *aliased 1. Otherwise nothing (*aliased 0): the caller
+** gathers. Predict and evaluate, whose layers only read the rows (a
+** predict at batch 1000 copied 3 MB a batch). */
+ln_status ln__rows_alias(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *x,
+                         const int64_t *idx, int64_t start, int64_t n, int *aliased);
 /* dst <- the selected rows of src; dst's dtype must be src's (net_batch.c). */
 ln_status ln__gather(ln_ctx *ctx, ln_tensor *dst, const ln_tensor *src,
                      const int64_t *idx, int64_t start, int64_t n,

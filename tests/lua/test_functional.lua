@@ -138,6 +138,36 @@ test("Flatten, Reshape and Dropout as views in a Sequential and a graph: the num
   assert(ln.equal(pa, ea), "predict differs from the layers called one by one")
 end)
 
+test("a graph's predict and evaluate read float32 rows in place and keep none", function()
+  ln.backend.clear_session()
+  ln.random.seed(13)
+  local a, b = ln.Input{shape = {21}}, ln.Input{shape = {3, 7}}
+  local h = ln.layers.Concatenate{}({ln.layers.Dense{6, activation = "tanh"}(a), ln.layers.Flatten{}(b)})
+  local m = ln.Model{inputs = {a, b}, outputs = ln.layers.Dense{4, activation = "softmax"}(h)}
+  m:compile{loss = "sparse_categorical_crossentropy", optimizer = "sgd"}
+  -- rows of 21 floats: a batch's first row is 64-byte aligned every 16
+  -- rows; the same rows one row further into a storage: the other batches
+  local n = 70
+  local xa, xb, y = ln.randn(n, 21), ln.randn(n, 3, 7), (ln.rand(n) * 4):floor():byte()
+  local wa, wb = ln.randn(n + 1, 21), ln.randn(n + 1, 3, 7)
+  wa:narrow(1, 2, n):copy_(xa); wb:narrow(1, 2, n):copy_(xb)
+  local sa, sb = wa:narrow(1, 2, n), wb:narrow(1, 2, n)
+  local p = m:predict({xa, xb}, {batch_size = 4})
+  assert(p:equal(m:predict({sa, sb}, {batch_size = 4})), "the same rows elsewhere")
+  eq(m:evaluate({xa, xb}, y, {batch_size = 4, verbose = 0}),
+     m:evaluate({sa, sb}, y, {batch_size = 4, verbose = 0}), "evaluate")
+  local big = ln.rand(4096, 21)
+  m:predict({big, ln.rand(4096, 3, 7)}, {batch_size = 16})
+  m:evaluate({big, ln.rand(4096, 3, 7)}, (ln.rand(4096) * 4):floor():byte(),
+             {batch_size = 16, verbose = 0})
+  collectgarbage(); collectgarbage()
+  local before = ln.memory.stats().live_bytes
+  big = nil
+  collectgarbage(); collectgarbage()
+  local freed = before - ln.memory.stats().live_bytes
+  assert(freed >= 4096 * 21 * 4, "x's storage freed: " .. freed .. " bytes")
+end)
+
 test("a layer plugin built for ABI 2.3 (no is_view) loads and runs by copies, bitwise", function()
   local dir = os.getenv("LUNET_TEST_PLUGIN_DIR")
   if not dir then error("LUNET_TEST_PLUGIN_DIR not set (run through ctest)") end
