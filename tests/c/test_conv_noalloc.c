@@ -144,66 +144,102 @@ START_TEST(no_alloc_after_first_batch) {
 }
 END_TEST
 
-/* A net Flatten -> Dense -> Flatten -> Dense: the Flatten layers show the
-** batch's rows and Dense's output (LN_MAY_VIEW) -- and give them back
-** before the next batch resizes them, so nothing is allocated anew. */
+/* A net Flatten -> Dense -> Flatten -> Dense over samples of (4, 5), as a
+** chain or as a graph, with its loss and an SGD update. */
+typedef struct views_net {
+    ln_layer *l[4];
+    ln_net *net;
+    ln_object *loss;
+    ln_optimizer *opt;
+} views_net;
+
+static void views_net_init(views_net *v, int graph) {
+    ln_ctx ctx;
+    ln_ctx_clear(&ctx);
+    const char *const spec[4][2] = {{"flatten", ""}, {"dense", "#1=12 activation=relu"},
+                                    {"flatten", ""}, {"dense", "#1=5"}};
+    const int64_t in[2] = {4, 5}, d[4] = {0, 20, 12, 12};
+    for (int i = 0; i < 4; i++) {
+        v->l[i] = lt_layer(spec[i][0], spec[i][1]);
+        ck_assert_int_eq(i ? lt_build(&ctx, v->l[i], 1, &d[i]) : lt_build(&ctx, v->l[i], 2, in),
+                         LN_OK);
+    }
+    v->net = ln_net_new(&ctx);
+    v->loss = ln_object_new(&ctx, LN_KIND_LOSS, "sparse_categorical_crossentropy",
+                            lt_args("from_logits=true"));
+    static const int t0[] = {0}, t1[] = {1}, t2[] = {2}, t3[] = {3};
+    const ln_net_node nodes[] = {{0, 1, t0}, {1, 1, t1}, {2, 1, t2}, {3, 1, t3}};
+    const int out = 4;
+    if (graph) {
+        ck_assert_int_eq(ln_net_set_graph(&ctx, v->net, 4, v->l, 1, 4, nodes, 1, &out), LN_OK);
+        ln_net_set_threading(v->net, LN_NET_SERIAL); /* the tuner's plans aside */
+        ck_assert_int_eq(ln_net_set_output_loss(&ctx, v->net, 0, v->loss, 1), LN_OK);
+    } else {
+        ck_assert_int_eq(ln_net_set_layers(&ctx, v->net, 4, v->l), LN_OK);
+        ck_assert_int_eq(ln_net_set_loss(&ctx, v->net, v->loss), LN_OK);
+    }
+    v->opt = ln_optimizer_new(&ctx, "sgd", lt_args("learning_rate=0.1"));
+    ln_tensor *vars[4], *grads[4];
+    int nv = 0;
+    for (int i = 0; i < 4; i++)
+        for (int w = 0; w < ln_layer_weight_count(v->l[i]); w++) {
+            vars[nv] = ln_layer_weight(v->l[i], w);
+            grads[nv++] = ln_layer_grad(v->l[i], w);
+        }
+    ck_assert_int_eq(ln_net_set_optimizer(&ctx, v->net, v->opt, nv, vars, grads, NULL), LN_OK);
+}
+
+static void views_net_free(views_net *v) {
+    ln_net_free(v->net);
+    for (int i = 0; i < 4; i++) ln_layer_free(v->l[i]);
+    ln_object_free(v->loss);
+    ln_optimizer_free(v->opt);
+}
+
+/* rows samples of (4, 5) and labels 0..4 */
+static void views_data(int64_t rows, ln_tensor **x, ln_tensor **y, ln_tensor **out) {
+    ln_ctx ctx;
+    ln_ctx_clear(&ctx);
+    *x = lt_uniform(3, (int64_t[]){rows, 4, 5}, -1, 1, 31);
+    *y = ln_tensor_new(&ctx, LN_INT32, 1, (int64_t[]){rows});
+    for (int64_t i = 0; i < rows; i++) ln_i32(*y)[i] = (int32_t)(i % 5);
+    *out = ln_tensor_new(&ctx, LN_FLOAT32, 2, (int64_t[]){rows, 5});
+}
+
+/* The Flatten layers show the batch's rows and Dense's output
+** (LN_MAY_VIEW) -- and give them back before the next batch resizes
+** them, so nothing is allocated anew. */
 START_TEST(net_with_views_no_alloc) {
     ln_set_num_threads(2);
     ln_ctx ctx;
     ln_ctx_clear(&ctx);
-    ln_layer *l[4] = {lt_layer("flatten", ""), lt_layer("dense", "#1=12 activation=relu"),
-                      lt_layer("flatten", ""), lt_layer("dense", "#1=5")};
-    int64_t in[2] = {4, 5}, d = 20;
-    ck_assert_int_eq(lt_build(&ctx, l[0], 2, in), LN_OK);
-    ck_assert_int_eq(lt_build(&ctx, l[1], 1, &d), LN_OK);
-    d = 12;
-    ck_assert_int_eq(lt_build(&ctx, l[2], 1, &d), LN_OK);
-    ck_assert_int_eq(lt_build(&ctx, l[3], 1, &d), LN_OK);
-    ln_net *net = ln_net_new(&ctx);
-    ck_assert_int_eq(ln_net_set_layers(&ctx, net, 4, l), LN_OK);
-    ln_object *loss = ln_object_new(&ctx, LN_KIND_LOSS, "sparse_categorical_crossentropy",
-                                    lt_args("from_logits=true"));
-    ck_assert_int_eq(ln_net_set_loss(&ctx, net, loss), LN_OK);
-    ln_optimizer *opt = ln_optimizer_new(&ctx, "sgd", lt_args("learning_rate=0.1"));
-    ln_tensor *vars[4], *grads[4];
-    int nv = 0;
-    for (int i = 0; i < 4; i++)
-        for (int w = 0; w < ln_layer_weight_count(l[i]); w++) {
-            vars[nv] = ln_layer_weight(l[i], w);
-            grads[nv++] = ln_layer_grad(l[i], w);
-        }
-    ck_assert_int_eq(ln_net_set_optimizer(&ctx, net, opt, nv, vars, grads, NULL), LN_OK);
-    ln_tensor *x = lt_uniform(3, (int64_t[]){64, 4, 5}, -1, 1, 31);
-    ln_tensor *y = ln_tensor_new(&ctx, LN_INT32, 1, (int64_t[]){64});
-    for (int i = 0; i < 64; i++) ln_i32(y)[i] = i % 5;
-    ln_tensor *out = ln_tensor_new(&ctx, LN_FLOAT32, 2, (int64_t[]){64, 5});
+    views_net v;
+    views_net_init(&v, 0);
+    ln_tensor *x, *y, *out;
+    views_data(64, &x, &y, &out);
     int bad = 0;
     double lv;
     for (int pass = 0; pass < 5; pass++) {
         if (pass == 2) atomic_store(&counting, 1);
         for (int b = 0; b < 4; b++)
-            bad |= ln_net_train_step(&ctx, net, x, y, NULL, b * 16, 16, &lv) != LN_OK;
+            bad |= ln_net_train_step(&ctx, v.net, x, y, NULL, b * 16, 16, &lv) != LN_OK;
         for (int b = 0; b < 4; b++)
-            bad |= ln_net_predict_batch(&ctx, net, x, b * 16, 16, out) != LN_OK;
+            bad |= ln_net_predict_batch(&ctx, v.net, x, b * 16, 16, out) != LN_OK;
     }
     atomic_store(&counting, 0);
     ck_assert_msg(!bad, "%s", ctx.msg);
-    long n = atomic_load(&allocs);
-    atomic_store(&allocs, 0);
+    long n = atomic_exchange(&allocs, 0);
     ck_assert_msg(n == 0, "%ld heap allocations in 12 training steps and 12 predictions", n);
-    ln_net_free(net);
-    for (int i = 0; i < 4; i++) ln_layer_free(l[i]);
-    ln_object_free(loss);
-    ln_optimizer_free(opt);
+    views_net_free(&v);
     ln_tensor_release(x);
     ln_tensor_release(y);
     ln_tensor_release(out);
 }
 END_TEST
 
-/* The same layers as a graph (a functional model): a run of 12 batches
-** makes as many heap calls as a run of 4 -- none per batch, though the
-** Flatten nodes show the gathered input and Dense's output. */
+/* The same as a graph (a functional model): a run of 12 batches makes as
+** many heap calls as a run of 4 -- none per batch, though the Flatten
+** nodes show the gathered input and Dense's output. */
 static long graph_run_allocs(ln_net *net, const ln_net_io *io, int64_t batches) {
     ln_ctx ctx;
     ln_ctx_clear(&ctx);
@@ -219,49 +255,18 @@ static long graph_run_allocs(ln_net *net, const ln_net_io *io, int64_t batches) 
 
 START_TEST(graph_with_views_no_alloc) {
     ln_set_num_threads(2);
-    ln_ctx ctx;
-    ln_ctx_clear(&ctx);
-    ln_layer *l[4] = {lt_layer("flatten", ""), lt_layer("dense", "#1=12 activation=relu"),
-                      lt_layer("flatten", ""), lt_layer("dense", "#1=5")};
-    int64_t in[2] = {4, 5}, d = 20;
-    ck_assert_int_eq(lt_build(&ctx, l[0], 2, in), LN_OK);
-    ck_assert_int_eq(lt_build(&ctx, l[1], 1, &d), LN_OK);
-    d = 12;
-    ck_assert_int_eq(lt_build(&ctx, l[2], 1, &d), LN_OK);
-    ck_assert_int_eq(lt_build(&ctx, l[3], 1, &d), LN_OK);
-    static const int t0[] = {0}, t1[] = {1}, t2[] = {2}, t3[] = {3};
-    const ln_net_node nodes[] = {{0, 1, t0}, {1, 1, t1}, {2, 1, t2}, {3, 1, t3}};
-    int out = 4;
-    ln_net *net = ln_net_new(&ctx);
-    ck_assert_int_eq(ln_net_set_graph(&ctx, net, 4, l, 1, 4, nodes, 1, &out), LN_OK);
-    ln_net_set_threading(net, LN_NET_SERIAL); /* the tuner's plans aside */
-    ln_object *loss = ln_object_new(&ctx, LN_KIND_LOSS, "sparse_categorical_crossentropy",
-                                    lt_args("from_logits=true"));
-    ck_assert_int_eq(ln_net_set_output_loss(&ctx, net, 0, loss, 1), LN_OK);
-    ln_optimizer *opt = ln_optimizer_new(&ctx, "sgd", lt_args("learning_rate=0.1"));
-    ln_tensor *vars[4], *grads[4];
-    int nv = 0;
-    for (int i = 0; i < 4; i++)
-        for (int w = 0; w < ln_layer_weight_count(l[i]); w++) {
-            vars[nv] = ln_layer_weight(l[i], w);
-            grads[nv++] = ln_layer_grad(l[i], w);
-        }
-    ck_assert_int_eq(ln_net_set_optimizer(&ctx, net, opt, nv, vars, grads, NULL), LN_OK);
-    ln_tensor *x = lt_uniform(3, (int64_t[]){192, 4, 5}, -1, 1, 32);
-    ln_tensor *y = ln_tensor_new(&ctx, LN_INT32, 1, (int64_t[]){192});
-    for (int i = 0; i < 192; i++) ln_i32(y)[i] = i % 5;
-    ln_tensor *o = ln_tensor_new(&ctx, LN_FLOAT32, 2, (int64_t[]){192, 5});
+    views_net v;
+    views_net_init(&v, 1);
+    ln_tensor *x, *y, *o;
+    views_data(192, &x, &y, &o);
     const ln_tensor *xs[1] = {x}, *ys[1] = {y};
     ln_tensor *outs[1] = {o};
     ln_net_io io = {1, xs, 1, ys, outs};
-    graph_run_allocs(net, &io, 4); /* sizes the buffers */
-    long four = graph_run_allocs(net, &io, 4), twelve = graph_run_allocs(net, &io, 12);
+    graph_run_allocs(v.net, &io, 4); /* sizes the buffers */
+    long four = graph_run_allocs(v.net, &io, 4), twelve = graph_run_allocs(v.net, &io, 12);
     ck_assert_msg(twelve == four, "%ld heap calls in runs of 12 batches, %ld in runs of 4",
                   twelve, four);
-    ln_net_free(net);
-    for (int i = 0; i < 4; i++) ln_layer_free(l[i]);
-    ln_object_free(loss);
-    ln_optimizer_free(opt);
+    views_net_free(&v);
     ln_tensor_release(x);
     ln_tensor_release(y);
     ln_tensor_release(o);

@@ -160,11 +160,7 @@ test("a graph's predict and evaluate read float32 rows in place and keep none", 
   m:predict({big, ln.rand(4096, 3, 7)}, {batch_size = 16})
   m:evaluate({big, ln.rand(4096, 3, 7)}, (ln.rand(4096) * 4):floor():byte(),
              {batch_size = 16, verbose = 0})
-  collectgarbage(); collectgarbage()
-  local before = ln.memory.stats().live_bytes
-  big = nil
-  collectgarbage(); collectgarbage()
-  local freed = before - ln.memory.stats().live_bytes
+  local freed = T.freed_bytes(ln, function() big = nil end)
   assert(freed >= 4096 * 21 * 4, "x's storage freed: " .. freed .. " bytes")
 end)
 

@@ -147,6 +147,17 @@ function T.each_thread_count(ln, fn)
   ln.set_num_threads(before)
 end
 
+-- The bytes of tensor storage (ln.memory's live bytes, ln passed in) that
+-- drop() lets go of: it clears the caller's references; collected before
+-- and after.
+function T.freed_bytes(ln, drop)
+  collectgarbage(); collectgarbage()
+  local before = ln.memory.stats().live_bytes
+  drop()
+  collectgarbage(); collectgarbage()
+  return before - ln.memory.stats().live_bytes
+end
+
 -- Print "N passed, M failed" (", K skipped" when any) and raise an error
 -- when any test failed; label names the tests in that error. When a test
 -- was skipped and none failed, the process exits with T.SKIP_STATUS, so

@@ -4,22 +4,13 @@
 ** mask support). tests/lua/test_masks_roundtrip.lua uses it. */
 #include <stddef.h>
 
-#include "lunet/plugin.h"
+#include "copy_layer_ops.h"
 
-static ln_status old_fwd(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
-                         ln_tensor *const *y, unsigned flags) {
-    return ln_tensor_copy(ctx, y[0], x[0]);
-}
-static ln_status old_bwd(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
-                         const ln_tensor *const *y, const ln_tensor *const *dy,
-                         ln_tensor *const *dx, ln_grad_sink *sink, unsigned flags) {
-    return dx[0] ? ln_tensor_copy(ctx, dx[0], dy[0]) : LN_OK;
-}
 /* the size of a 2.1 ops table: everything before compute_mask */
 static const ln_layer_ops old_ops = {
     .size = offsetof(ln_layer_ops, compute_mask),
-    .forward = old_fwd,
-    .backward = old_bwd,
+    .forward = copy_fwd,
+    .backward = copy_bwd,
 };
 static const ln_unit old_unit = {
     .kind = LN_KIND_LAYER,

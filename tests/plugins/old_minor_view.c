@@ -4,17 +4,7 @@
 ** tests/lua/test_functional.lua uses it. */
 #include <stddef.h>
 
-#include "lunet/plugin.h"
-
-static ln_status old_fwd(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
-                         ln_tensor *const *y, unsigned flags) {
-    return ln_tensor_copy(ctx, y[0], x[0]);
-}
-static ln_status old_bwd(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
-                         const ln_tensor *const *y, const ln_tensor *const *dy,
-                         ln_tensor *const *dx, ln_grad_sink *sink, unsigned flags) {
-    return dx[0] ? ln_tensor_copy(ctx, dx[0], dy[0]) : LN_OK;
-}
+#include "copy_layer_ops.h"
 /* each sample to one axis, as Flatten */
 static ln_status old_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in, int *nout,
                            ln_shape *out) {
@@ -28,8 +18,8 @@ static ln_status old_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape *in
 static const ln_layer_ops old_ops = {
     .size = offsetof(ln_layer_ops, is_view),
     .build = old_build,
-    .forward = old_fwd,
-    .backward = old_bwd,
+    .forward = copy_fwd,
+    .backward = copy_bwd,
 };
 static const ln_unit old_unit = {
     .kind = LN_KIND_LAYER,
