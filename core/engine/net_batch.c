@@ -227,8 +227,9 @@ static ln_status gather_batch(ln_ctx *ctx, ln_batch *b, const ln_tensor *x,
                        ln_shape_str(x, a, sizeof a), ln_shape_str(y, c, sizeof c));
     }
     ln_status st = in ? rows_in_place(ctx, b, x, idx, start, n, in) : LN_OK;
-    if (!st && !(in && *in)) st = ln__batch_buffer(ctx, &b->x, LN_FLOAT32);
-    if (!st && !(in && *in)) st = gather_ahead(ctx, b->x, x, idx, start, n, "x", next);
+    const int gather = !(in && *in);
+    if (!st && gather) st = ln__batch_buffer(ctx, &b->x, LN_FLOAT32);
+    if (!st && gather) st = gather_ahead(ctx, b->x, x, idx, start, n, "x", next);
     if (!st && y) st = ln__batch_buffer(ctx, &b->y, y->dtype);
     if (!st && y) st = ln__gather(ctx, b->y, y, idx, start, n, "y");
     if (!st && y && s->weights && s->weights->shape[0] != x->shape[0])
