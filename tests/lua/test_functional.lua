@@ -10,6 +10,12 @@ local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local T = dofile(here .. "/testlib.lua")
 local test, eq, near, raises = T.test, T.eq, T.near, T.raises_as
 
+-- Two models' weights (get_weights lists), equal to the bit.
+local function same_weights(a, b)
+  eq(#a, #b, "weight count")
+  for i = 1, #a do assert(ln.equal(a[i], b[i]), "weight " .. i .. " differs") end
+end
+
 local function wide_and_deep(aux)
   local wide = ln.Input{shape = {5}, name = "wide_input"}
   local deep = ln.Input{shape = {6}, name = "deep_input"}
@@ -82,8 +88,7 @@ test("a chain as a graph gives Sequential's numbers, bitwise", function()
   end
   local a, ha, pa = run(false)
   local b, hb, pb = run(true)
-  eq(#a, #b)
-  for i = 1, #a do assert(ln.equal(a[i], b[i]), "weight " .. i .. " differs") end
+  same_weights(a, b)
   eq(ha.loss[2], hb.loss[2], "loss")
   eq(ha.accuracy[2], hb.accuracy[2], "accuracy")
   assert(ln.equal(pa, pb), "predictions differ")
@@ -130,8 +135,7 @@ test("Flatten, Reshape and Dropout as views in a Sequential and a graph: the num
   end
   local a, ha, pa, ea = run(false)
   local b, hb, pb = run(true)
-  eq(#a, #b)
-  for i = 1, #a do assert(ln.equal(a[i], b[i]), "weight " .. i .. " differs") end
+  same_weights(a, b)
   eq(ha.loss[2], hb.loss[2], "loss")
   eq(ha.val_loss[2], hb.val_loss[2], "val_loss")
   assert(ln.equal(pa, pb), "predictions differ")
@@ -180,7 +184,7 @@ test("a layer plugin built for ABI 2.3 (no is_view) loads and runs by copies, bi
     return m:get_weights()
   end
   local a, b = run(ln.layers.Flatten), run(ln.layers.TpOldFlatten)
-  for i = 1, #a do assert(ln.equal(a[i], b[i]), "weight " .. i .. " differs") end
+  same_weights(a, b)
 end)
 
 test("two inputs, two outputs: fit with lists and tables, Keras's history keys", function()
