@@ -7,17 +7,32 @@
 ** thread alone, and the team's other threads would idle through every
 ** matmul of a Lua training step -- its forward products and the two
 ** products of each matmul's gradient, nearly all of its work. Here C is
-** cut into blocks of whole rows (or of whole columns when op(B) is
-** transposed and wide, so that each task packs only its own part of B) that
-** become the team's tasks, each one ln_gemm on its block.
+** cut into tasks, each one ln_gemm on its part:
+**
+**  - a layer's products at a small batch (1-128 rows against 256 features
+**    or more: parallel.h's ln_feature_halves) go by feature halves, as the
+**    built-in Dense does, so that each core reads and updates its own half
+**    of the kernel and the halves stay in that core's L2 from step to
+**    step: x W as x[:, :s] W[:s, :] + x[:, s:] W[s:, :] (one half-sum per
+**    task, then their sum); the gradient x^T G by its rows [0, s) and
+**    [s, n) (the kernel rows each core read); G W^T by its columns [0, s)
+**    and [s, n) (the same rows of W);
+**  - other products, above a size, in blocks of whole rows (or of whole
+**    columns when op(B) is transposed and wide, so that each task packs
+**    only its own part of B).
 **
 ** Determinism: ln_gemm computes every element of C as one FMA chain over k
 ** in blocks fixed by k alone, whoever computes it and whatever block it is
-** part of (gemm.c), so the cut never changes a bit: results are the same
-** for any number of threads, with a team or without.
+** part of (gemm.c), so a cut of rows or columns never changes a bit. The
+** two half-sums change the order of the sum, so they are taken from the
+** shape alone, on one thread as on a team (and in ln.matmul outside any
+** team): results are the same for any number of threads.
 **
-** Owns nothing; the caller owns A, B and C.
+** Owns nothing kept; the caller owns A, B and C. The second half-sum goes
+** to a buffer of m x n floats allocated for the call.
 */
+#include <stdlib.h>
+
 #include "lunet/kernels.h"
 #include "lunet/parallel.h"
 #include "lunet/tensor_nn.h"
@@ -28,6 +43,9 @@
 ** flops), ran 1.63-1.71x the built-in's time, and 1.47x with 3e7; batch
 ** 256 (1.2e8 flops, cut either way) stayed at 0.93-0.98x. */
 #define TEAM_MIN_FLOPS 3e7
+/* Below this many flops a product is not cut by feature halves (the Dense
+** layer's threshold for its own halves). */
+#define HALF_MIN_FLOPS 5e5
 /* Cuts in whole micro-tiles of every kernel (rows: 8 x 48 AVX-512, 4 x 24
 ** AVX2, 4 x 16 generic). Row blocks stay under 128 rows so that a block
 ** reads a non-transposed B in place instead of packing a private copy. */
@@ -68,18 +86,92 @@ static void gemm_task(void *arg, int64_t t) {
 
 static int64_t round_up(int64_t v, int64_t step) { return (v + step - 1) / step * step; }
 
+/* The two half-sums of C = op(A) op(B) over k in [0, s) and [s, k): task 0
+** into C, task 1 into part; then rows of C += part. */
+typedef struct half_job {
+    int ta, tb;
+    int64_t m, n, k, s, lda, ldb, ldc, per;
+    const float *a, *b;
+    float *c, *part;
+} half_job;
+
+static void half_task(void *arg, int64_t t) {
+    const half_job *j = arg;
+    const int64_t k0 = t ? j->s : 0, k = t ? j->k - j->s : j->s;
+    const float *a = j->ta ? j->a + k0 * j->lda : j->a + k0;
+    const float *b = j->tb ? j->b + k0 : j->b + k0 * j->ldb;
+    ln_gemm(j->ta, j->tb, j->m, j->n, k, 1.0f, a, j->lda, b, j->ldb, 0.0f,
+            t ? j->part : j->c, t ? j->n : j->ldc, NULL);
+}
+
+static void half_sum_task(void *arg, int64_t t) {
+    const half_job *j = arg;
+    const int64_t r0 = t * j->per, r1 = r0 + j->per < j->m ? r0 + j->per : j->m;
+    for (int64_t r = r0; r < r1; r++) {
+        float *c = j->c + r * j->ldc;
+        const float *p = j->part + r * j->n;
+        for (int64_t q = 0; q < j->n; q++) c[q] = c[q] + p[q];
+    }
+}
+
+/* C = op(A) op(B) as two half-sums over k (the shape asks for it: 1-128
+** rows of C, 256 or more terms, a product worth cutting, C not read).
+** 0 when the shape does not, or without memory for the second half (then
+** one product: the same on every thread count too, as the shape and the
+** memory decide, not the team). */
+static int by_halves_of_k(int ta, int tb, int64_t m, int64_t n, int64_t k,
+                          float alpha, const float *a, int64_t lda, const float *b,
+                          int64_t ldb, float beta, float *c, int64_t ldc,
+                          const ln_gemm_epilogue *epi, int nt) {
+    const int64_t s = ln_feature_halves(m, k);
+    if (!s || alpha != 1.0f || beta != 0.0f || epi ||
+        2.0 * (double)m * (double)n * (double)k < HALF_MIN_FLOPS)
+        return 0;
+    half_job j = {ta, tb, m, n, k, s, lda, ldb, ldc, m, a, b, c, NULL};
+    j.part = malloc((size_t)(m * n) * sizeof(float));
+    if (!j.part) return 0;
+    if (nt > 1) {
+        ln_parallel_tasks(2, half_task, &j);
+        j.per = (m + 1) / 2;
+        ln_parallel_tasks(2, half_sum_task, &j);
+    } else {
+        half_task(&j, 0);
+        half_task(&j, 1);
+        half_sum_task(&j, 0);
+    }
+    free(j.part);
+    return 1;
+}
+
 void ln_gemm_team(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                   float alpha, const float *a, int64_t lda, const float *b,
                   int64_t ldb, float beta, float *c, int64_t ldc,
                   const ln_gemm_epilogue *epi) {
     const int nt = ln_parallel_threads();
-    if (nt < 2 || m <= 0 || n <= 0 ||
-        2.0 * (double)m * (double)n * (double)k < TEAM_MIN_FLOPS) {
+    if (m > 0 && n > 0 &&
+        by_halves_of_k(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                       epi, nt))
+        return;
+    const double flops = 2.0 * (double)m * (double)n * (double)k;
+    if (nt < 2 || m <= 0 || n <= 0 || flops < HALF_MIN_FLOPS) {
         ln_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epi);
         return;
     }
     gemm_job j = {trans_a, trans_b, 0, m, n, k, 0, alpha, beta, a, b,
                   lda, ldb, ldc, c, epi};
+    /* a kernel's gradient x^T G at a small batch: its rows in the halves of
+    ** the forward's sum; G W^T: its columns so */
+    const int64_t rows_half = ln_feature_halves(k, m), cols_half = ln_feature_halves(m, n);
+    if (rows_half || cols_half) {
+        j.cols = !rows_half;
+        j.per = rows_half ? rows_half : cols_half;
+        ln_parallel_tasks(2, gemm_task, &j);
+        return;
+    }
+    if (flops < TEAM_MIN_FLOPS) {
+        ln_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epi);
+        return;
+    }
     /* about four tasks per thread (a late thread just takes fewer) */
     const int64_t want = 4 * (int64_t)nt;
     j.cols = (trans_b && n >= 2 * nt * COL_STEP) || m < 2 * ROW_STEP;

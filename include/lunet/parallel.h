@@ -80,6 +80,21 @@ LN_API void ln_parallel_tasks(int64_t ntasks, ln_task_fn fn, void *arg);
 ** inside a task). A plugin cuts its work into about 4x this many tasks. */
 LN_API int ln_parallel_threads(void);
 
+/* Where work on a batch of 1-128 rows cuts n features (or a kernel's n
+** input rows) into two halves, one per thread of a team: about n/2,
+** rounded up to a multiple of 16 floats so that each half starts on a
+** cache line; 0 (no cut) below 256 features or beyond 128 rows (up to
+** there, both cores reading the kernel rows each has just updated a part
+** of cost more than the cut). The Dense layer cuts its kernel rows there,
+** BatchNormalization its features, and ln.matmul on a team (ln_gemm_team)
+** its products, so that each core reads and updates its own half of a
+** kernel (docs/performance-training.md). Depends on the shape alone: a
+** cut never depends on the thread count. */
+static inline int64_t ln_feature_halves(int64_t rows, int64_t n) {
+    if (rows < 1 || rows > 128 || n < 256) return 0;
+    return (n / 2 + 15) / 16 * 16;
+}
+
 /* LN_CLONES before a function compiles it three times -- x86-64-v4
 ** (AVX-512), x86-64-v3 (AVX2 + FMA) and the baseline -- and the loader picks
 ** the widest the CPU runs (GCC target_clones, no global -march). Every

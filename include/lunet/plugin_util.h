@@ -245,19 +245,11 @@ static LU_UNUSED const char *lu_shape_str(const ln_shape *s, char *buf,
 
 /* ---- two halves of the features on a team ---------------------------------- */
 
-/* Where a layer working on a batch of 1-128 rows cuts n features (or
-** input features, for a kernel's rows) into two halves, one per thread of
-** a team: about n/2, rounded up to a multiple of 16 floats so that each
-** half starts on a cache line; 0 (no cut) below 256 features or beyond 128
-** rows (up to there, both cores reading the kernel rows each has just
-** updated a part of cost more than the cut). Dense cuts its kernel rows
-** there and BatchNormalization its features, so a Dense after a
-** BatchNormalization reads only the columns its own core wrote
-** (docs/performance-training.md). Depends on the shape alone: a cut never
-** depends on the thread count. */
+/* parallel.h's ln_feature_halves under the SDK's prefix: where a layer
+** working on a batch of 1-128 rows cuts n features (or a kernel's rows)
+** into one half per thread of a team. */
 static inline int64_t lu_feature_halves(int64_t rows, int64_t n) {
-    if (rows < 1 || rows > 128 || n < 256) return 0;
-    return (n / 2 + 15) / 16 * 16;
+    return ln_feature_halves(rows, n);
 }
 
 /* ---- keyword arguments ------------------------------------------------------ */

@@ -25,6 +25,28 @@ T.test("the split forward is x W + b (rows below and above the split limit)", fu
   end
 end)
 
+-- ln.matmul sums the same two halves (core/engine/gemm_team.c: on a team
+-- each core then reads and updates its own half of a Lua layer's kernel),
+-- from the shape alone: a Lua Dense's x W + b is the built-in's output to
+-- the bit, on 1 thread and on a team; past 128 rows neither splits.
+T.test("ln.matmul(x, W) + b is Dense's output bitwise, split or not", function()
+  for _, c in ipairs({{32, 784, 300}, {128, 300, 37}, {5, 520, 100}, {129, 300, 37}}) do
+    local rows, k, n = c[1], c[2], c[3]
+    ln.random.seed(rows + k)
+    local m = ln.Sequential{L.Dense{n, input_shape = {k}, bias_initializer = "glorot_uniform"}}
+    local w = m:get_weights()
+    local x = ln.rand({rows, k}) - 0.5
+    local ref = m:predict(x, {batch_size = rows})
+    for _, threads in ipairs({1, 2}) do
+      ln.set_num_threads(threads)
+      local got = ln.autograd.team_run(function() return ln.matmul(x, w[1]) + w[2] end)
+      assert(got:equal(ref), string.format("%d x %d x %d, %d threads: off by %g", rows, k, n,
+                                           threads, maxdiff(got, ref)))
+    end
+    ln.set_num_threads(1)
+  end
+end)
+
 local function train(threads, mode)
   ln.set_num_threads(threads)
   ln.random.seed(11)
