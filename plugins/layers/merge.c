@@ -10,6 +10,8 @@
 ** Masks (Keras 2's _Merge.compute_mask): the output keeps a step when
 ** every input that has a mask keeps it (none has one: no mask).
 */
+#include <string.h>
+
 #include "lunet/plugin_util.h"
 
 enum { M_ADD, M_SUB, M_MUL, M_AVG, M_MAX, M_MIN };
@@ -44,55 +46,85 @@ typedef struct merge_job {
     ln_tensor *const *dx; /* backward: the input gradients (entries may be NULL) */
 } merge_job;
 
-static void forward_chunk(void *arg, int64_t lo, int64_t hi) {
-    const merge_job *j = arg;
-    const float *x0 = ln_f32(j->x[0]);
-    for (int64_t e = lo; e < hi; e++) {
-        float v = x0[e];
-        for (int i = 1; i < j->nin; i++) {
-            float u = ln_f32(j->x[i])[e];
-            switch (j->op) {
-            case M_SUB: v -= u; break;
-            case M_MUL: v *= u; break;
-            case M_MAX: v = u > v ? u : v; break;
-            case M_MIN: v = u < v ? u : v; break;
-            default: v += u; break; /* add, average */
-            }
-        }
-        j->y[e] = j->op == M_AVG ? v / (float)j->nin : v;
+/* Elements [lo, hi) of the output: input 0, then each further input
+** folded in, in order -- per element the arithmetic of
+** v = x0; v = v op x1; v = v op x2; ... (an average divides at the end),
+** as whole-range loops the compiler vectorises (per element, the loop
+** over inputs with a switch inside ran ~2.5 ns an element: 4 us of Wide &
+** Deep's 150-us step for an Add of two 32 x 100 inputs). */
+LN_CLONES static void fold_range(int op, float *y, const float *u, int64_t lo, int64_t hi) {
+    switch (op) {
+    case M_SUB:
+        for (int64_t e = lo; e < hi; e++) y[e] = y[e] - u[e];
+        break;
+    case M_MUL:
+        for (int64_t e = lo; e < hi; e++) y[e] = y[e] * u[e];
+        break;
+    case M_MAX:
+        for (int64_t e = lo; e < hi; e++) y[e] = u[e] > y[e] ? u[e] : y[e];
+        break;
+    case M_MIN:
+        for (int64_t e = lo; e < hi; e++) y[e] = u[e] < y[e] ? u[e] : y[e];
+        break;
+    default: /* add, average */
+        for (int64_t e = lo; e < hi; e++) y[e] = y[e] + u[e];
+        break;
     }
 }
 
-/* The index of the input holding the extreme at element e (first of ties). */
-static int extreme_at(const merge_job *j, int64_t e) {
-    int best = 0;
-    float v = ln_f32(j->x[0])[e];
-    for (int i = 1; i < j->nin; i++) {
-        float u = ln_f32(j->x[i])[e];
-        if (j->op == M_MAX ? u > v : u < v) best = i, v = u;
+LN_CLONES static void scale_range(float *y, const float *x, float div, int64_t lo,
+                                  int64_t hi) {
+    for (int64_t e = lo; e < hi; e++) y[e] = x[e] / div;
+}
+
+static void forward_chunk(void *arg, int64_t lo, int64_t hi) {
+    const merge_job *j = arg;
+    memcpy(j->y + lo, ln_f32(j->x[0]) + lo, (size_t)(hi - lo) * sizeof(float));
+    for (int i = 1; i < j->nin; i++) fold_range(j->op, j->y, ln_f32(j->x[i]), lo, hi);
+    if (j->op == M_AVG) scale_range(j->y, j->y, (float)j->nin, lo, hi);
+}
+
+/* Max/min: dx_i[e] = dy[e] where input i holds the extreme of element e
+** (the first of ties), else 0 -- the index of the extreme found in order,
+** as forward's fold finds the value. */
+LN_CLONES static void extreme_grad_range(const merge_job *j, int which, float *dx, int64_t lo,
+                                         int64_t hi) {
+    const float *x0 = ln_f32(j->x[0]);
+    for (int64_t e = lo; e < hi; e++) {
+        int best = 0;
+        float v = x0[e];
+        for (int i = 1; i < j->nin; i++) {
+            float u = ln_f32(j->x[i])[e];
+            if (j->op == M_MAX ? u > v : u < v) best = i, v = u;
+        }
+        dx[e] = best == which ? j->dy[e] : 0.0f;
     }
-    return best;
+}
+
+LN_CLONES static void negate_range(float *y, const float *x, int64_t lo, int64_t hi) {
+    for (int64_t e = lo; e < hi; e++) y[e] = -x[e];
 }
 
 static void backward_chunk(void *arg, int64_t lo, int64_t hi) {
     const merge_job *j = arg;
+    const size_t bytes = (size_t)(hi - lo) * sizeof(float);
     for (int i = 0; i < j->nin; i++) {
         if (!j->dx[i]) continue;
         float *dx = ln_f32(j->dx[i]);
-        for (int64_t e = lo; e < hi; e++) {
-            float g = j->dy[e];
-            switch (j->op) {
-            case M_SUB: g = i == 0 ? g : -g; break;
-            case M_AVG: g /= (float)j->nin; break;
-            case M_MUL:
-                for (int k = 0; k < j->nin; k++)
-                    if (k != i) g *= ln_f32(j->x[k])[e];
-                break;
-            case M_MAX:
-            case M_MIN: g = extreme_at(j, e) == i ? g : 0.0f; break;
-            default: break;
-            }
-            dx[e] = g;
+        switch (j->op) {
+        case M_SUB:
+            if (i == 0) memcpy(dx + lo, j->dy + lo, bytes);
+            else negate_range(dx, j->dy, lo, hi);
+            break;
+        case M_AVG: scale_range(dx, j->dy, (float)j->nin, lo, hi); break;
+        case M_MUL: /* dy times the other inputs, in input order */
+            memcpy(dx + lo, j->dy + lo, bytes);
+            for (int k = 0; k < j->nin; k++)
+                if (k != i) fold_range(M_MUL, dx, ln_f32(j->x[k]), lo, hi);
+            break;
+        case M_MAX:
+        case M_MIN: extreme_grad_range(j, i, dx, lo, hi); break;
+        default: memcpy(dx + lo, j->dy + lo, bytes); break;
         }
     }
 }
