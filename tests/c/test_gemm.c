@@ -311,11 +311,12 @@ START_TEST(test_determinism) {
     /* Most are above the flop count where ln_gemm goes parallel (20 MFLOP
     ** for the AVX-512 kernel): row chunks, column chunks, C^T, packed B up
     ** front, row chunks because A is packed (ta) or above 1 MiB (700 x
-    ** 400); two stay serial. */
+    ** 400), a grid of row and column chunks (A and B both above 1 MiB,
+    ** ragged edges); two stay serial. */
     static const int64_t shapes[][3] = {
         {48, 300, 784},  {784, 500, 32},   {64, 784, 300}, {128, 300, 784},
         {300, 127, 65},  {257, 259, 400},  {1000, 100, 300}, {31, 1001, 97},
-        {800, 70, 200},  {130, 1100, 90},  {700, 250, 400}};
+        {800, 70, 200},  {130, 1100, 90},  {700, 250, 400}, {522, 601, 520}};
     const int ns = (int)(sizeof shapes / sizeof *shapes);
     const int saved = omp_get_max_threads();
     FOR_EACH_KERNEL(kv) {
