@@ -188,6 +188,12 @@ int ln_parallel_threads(void) {
     return t && !tl_in_task ? t->nthreads : 1;
 }
 
+int ln_parallel_alone(int on) {
+    const int was = tl_in_task;
+    tl_in_task = on != 0;
+    return was;
+}
+
 void ln_parallel_tasks(int64_t ntasks, ln_task_fn fn, void *arg) {
     team *t = tl_team;
     if (ntasks <= 0) return;

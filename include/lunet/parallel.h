@@ -80,6 +80,13 @@ LN_API void ln_parallel_tasks(int64_t ntasks, ln_task_fn fn, void *arg);
 ** inside a task). A plugin cuts its work into about 4x this many tasks. */
 LN_API int ln_parallel_threads(void);
 
+/* While on, every ln_parallel_* call this thread makes runs here, in
+** place, as inside a task (the helpers and the team stay out); returns
+** the previous setting, to be restored. For work whose results this
+** thread alone reads next: a weight a pool helper updated in part is
+** read back from the other core's cache by the next serial product. */
+LN_API int ln_parallel_alone(int on);
+
 /* Where work on a batch of 1-128 rows cuts n features (or a kernel's n
 ** input rows) into two halves, one per thread of a team: about n/2,
 ** rounded up to a multiple of 16 floats so that each half starts on a

@@ -168,6 +168,36 @@ START_TEST(whole_variable_optimizer) {
 }
 END_TEST
 
+/* Outside a team, apply_gradients updates a variable of up to 4 MiB on
+** the calling thread alone (core/engine/optimizer.c, OPT_ALONE_BYTES: the
+** step's next serial product reads it there); a larger one is shared
+** with the pool's helpers. tp_where marks the elements another thread
+** wrote, and its first chunk waits for such a thread. */
+static double where_sum(int64_t n) {
+    ln_ctx_clear(&ctx);
+    ln_optimizer *o = ln_optimizer_new(&ctx, "tp_where", NULL);
+    ck_assert_msg(o != NULL, "%s", ctx.msg);
+    ln_tensor *v = ln_tensor_new(&ctx, LN_FLOAT32, 1, &n);
+    ln_tensor *g = ln_tensor_new(&ctx, LN_FLOAT32, 1, &n);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_ptr_nonnull(g);
+    const ln_tensor *grads[1] = {g};
+    ck_assert_int_eq(ln_optimizer_apply(&ctx, o, 1, &v, grads, NULL), LN_OK);
+    double others = ln_sum(ln_f32(v), n);
+    ln_tensor_release(v);
+    ln_tensor_release(g);
+    ln_optimizer_free(o);
+    return others;
+}
+
+START_TEST(small_variables_update_alone) {
+    ln_set_num_threads(2);
+    ck_assert_double_eq(where_sum(300000), 0.0); /* 1.2 MB: this thread */
+    ck_assert_msg(where_sum(1200000) > 0, "4.8 MB: no helper took a chunk");
+    ln_set_num_threads(1);
+}
+END_TEST
+
 /* Clipping needs whole gradients too: no early update either. */
 START_TEST(clipping_disarms_the_sink) {
     ln_set_num_threads(1);
@@ -495,6 +525,7 @@ int main(void) {
     tcase_add_test(tc, step_equals_pieces_elementwise);
     tcase_add_test(tc, view_layers_alias);
     tcase_add_test(tc, whole_variable_optimizer);
+    tcase_add_test(tc, small_variables_update_alone);
     tcase_add_test(tc, clipping_disarms_the_sink);
     tcase_add_test(tc, regularized_weights_take_the_sink);
     tcase_add_test(tc, runs_equal_single_steps);

@@ -478,6 +478,15 @@ START_TEST(helpers_take_chunks) {
     ln_parallel_for(64 * LN_PAR_CHUNK, probe_range, &q);
     ck_assert_int_eq(atomic_load(&q.other), 0);
     ck_assert_int_eq(atomic_load(&q.chunks), 1);
+    /* two threads, but this thread alone (ln_parallel_alone): in place,
+    ** and the previous setting given back */
+    omp_set_num_threads(2);
+    ck_assert_int_eq(ln_parallel_alone(1), 0);
+    pool_probe r = {.caller = pthread_self()};
+    ln_parallel_for(64 * LN_PAR_CHUNK, probe_range, &r);
+    ck_assert_int_eq(ln_parallel_alone(0), 1);
+    ck_assert_int_eq(atomic_load(&r.other), 0);
+    ck_assert_int_eq(atomic_load(&r.chunks), 1);
 }
 END_TEST
 

@@ -1,7 +1,8 @@
 -- scripts/examples/tape_training_loop.lua in smoke mode (LUNET_SMOKE=1: one
 -- epoch on the repo's Fashion-MNIST sample) in a child `lunet`: it trains
 -- (loss falls, accuracy well above chance), prints Keras-style progress
--- and its RESULT line, and gives the same numbers with 1 and 2 threads.
+-- and its RESULT line, and gives the same numbers with 1 and 2 threads,
+-- and with its steps inside ln.autograd.team_run (--team).
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local T = dofile(here .. "/testlib.lua")
 local test = T.test
@@ -39,6 +40,8 @@ test("fit's batches, 1 and 2 threads: the same numbers", function()
   local two = result(run("--batches epoch --threads 2 --quiet"))
   local strip = function(s) return (s:gsub(" train_seconds=%S+ samples_per_s=%S+ threads=%d+", "")) end
   T.eq(strip(two), strip(one), "RESULT with 2 threads")
+  local team = result(run("--batches epoch --threads 2 --team --quiet"))
+  T.eq(strip(team), strip(one), "RESULT with 2 threads in team_run")
 end)
 
 test("bad options are refused", function()

@@ -7,8 +7,16 @@
 **                     counts the handovers the sink took (state: an int)
 **   optimizer tp_normsgd  var -= lr g / |g|: needs the whole variable
 **                         (LN_OPT_WHOLE_VARIABLE)
+**   optimizer tp_where    var[i] = 1 where a thread other than the update's
+**                         caller wrote it, else 0 (through ln_parallel_for,
+**                         whose first chunk waits up to 2 s for another
+**                         thread to take one)
 */
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
 
 #include "lunet/plugin_util.h"
 
@@ -160,6 +168,45 @@ static const ln_optimizer_ops normsgd_ops = {
     .update = normsgd_update,
 };
 
+/* ---- tp_where -------------------------------------------------------------------- */
+
+typedef struct where_job {
+    pthread_t caller;
+    float *var;
+    _Atomic int other; /* a chunk ran on another thread */
+} where_job;
+
+static double where_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void where_range(void *arg, int64_t lo, int64_t hi) {
+    where_job *j = arg;
+    const int mine = pthread_equal(pthread_self(), j->caller);
+    if (!mine) atomic_store(&j->other, 1);
+    for (int64_t i = lo; i < hi; i++) j->var[i] = mine ? 0.0f : 1.0f;
+    if (lo == 0 && mine) {
+        const double t0 = where_now();
+        while (!atomic_load(&j->other) && where_now() - t0 < 2) sched_yield();
+    }
+}
+
+static void where_update(const void *state, float *var, const float *grad,
+                         float *const *slots, int64_t n, int64_t t, double lr,
+                         const double *globals) {
+    (void)state, (void)grad, (void)slots, (void)t, (void)lr, (void)globals;
+    where_job j = {pthread_self(), var, 0};
+    ln_parallel_for(n, where_range, &j);
+}
+
+static const ln_optimizer_ops where_ops = {
+    .size = sizeof(ln_optimizer_ops),
+    .default_learning_rate = 0.1,
+    .update = where_update,
+};
+
 static const ln_unit units[] = {
     {.kind = LN_KIND_LAYER, .name = "tp_add", .class_name = "TpAdd", .version = 1,
      .summary = "test: sum of 2..N inputs", .ops = &add_ops},
@@ -169,10 +216,12 @@ static const ln_unit units[] = {
      .summary = "test: x w, gradient through the sink", .ops = &scale_ops},
     {.kind = LN_KIND_OPTIMIZER, .name = "tp_normsgd", .class_name = "TpNormSGD",
      .version = 1, .summary = "test: normalised-gradient SGD", .ops = &normsgd_ops},
+    {.kind = LN_KIND_OPTIMIZER, .name = "tp_where", .class_name = "TpWhere",
+     .version = 1, .summary = "test: which thread updated each element", .ops = &where_ops},
 };
 
 LN_PLUGIN("tp_engine") {
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < (int)(sizeof units / sizeof *units); i++) {
         ln_status st = host->add(host, &units[i]);
         if (st) return st;
     }
