@@ -912,8 +912,8 @@ void ln_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     ** read in place. When B is as costly (both beyond L2 and too large to
     ** pack up front: 1024^3), C is cut into an nt x nt grid instead, so
     ** that A is read nt times and B packed nt times rather than A read
-    ** 4 nt times (2 threads, 1024^3 and 2048^3: 291-317 -> 320-360
-    ** GFLOP/s, OpenBLAS 0.87-0.90x -> 0.96-1.04x of its speed). */
+    ** 4 nt times (2 threads, 1024^3 and 2048^3: 291-317 -> 329-368
+    ** GFLOP/s, from 0.87-0.90x to 0.96-0.99x OpenBLAS's speed). */
     const double flops = 2.0 * (double)m * (double)n * (double)k;
     int nt = 1;
     if (flops >= GEMM_PAR_MIN_FLOPS(P.isa) && !omp_in_parallel())

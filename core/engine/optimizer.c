@@ -342,9 +342,6 @@ ln_status ln_optimizer_build(ln_ctx *ctx, ln_optimizer *o, int n,
 
 /* ---- apply ---------------------------------------------------------------------- */
 
-/* The update of variable i of the resolved pairs with its gradient g (clipped
-** as configured; global_scale from the global norm), at step t with rate
-** lr. */
 /* Outside a thread team (a GradientTape loop of the user's own), a
 ** variable of up to this many bytes updates on the calling thread alone:
 ** the step's products below ~20 MFLOP run on that thread and read every
@@ -356,6 +353,9 @@ ln_status ln_optimizer_build(ln_ctx *ctx, ln_optimizer *o, int n,
 ** the layers' products do. */
 #define OPT_ALONE_BYTES ((int64_t)4 << 20)
 
+/* The update of variable i of the resolved pairs with its gradient g (clipped
+** as configured; global_scale from the global norm), at step t with rate
+** lr. */
 static void update_var(ln_optimizer *o, int i, const float *g, int64_t t,
                        double lr, double global_scale) {
     ln_opt_var *v = &o->vars[o->index[i]];
