@@ -16,7 +16,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <time.h>
 
 #include "lunet/plugin_util.h"
 
@@ -176,20 +175,14 @@ typedef struct where_job {
     _Atomic int other; /* a chunk ran on another thread */
 } where_job;
 
-static double where_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static void where_range(void *arg, int64_t lo, int64_t hi) {
     where_job *j = arg;
     const int mine = pthread_equal(pthread_self(), j->caller);
     if (!mine) atomic_store(&j->other, 1);
     for (int64_t i = lo; i < hi; i++) j->var[i] = mine ? 0.0f : 1.0f;
     if (lo == 0 && mine) {
-        const double t0 = where_now();
-        while (!atomic_load(&j->other) && where_now() - t0 < 2) sched_yield();
+        const double t0 = ln_time();
+        while (!atomic_load(&j->other) && ln_time() - t0 < 2) sched_yield();
     }
 }
 
