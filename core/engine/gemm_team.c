@@ -56,6 +56,7 @@
 typedef struct gemm_job {
     int ta, tb, cols;
     int64_t m, n, k, per;
+    int64_t half; /* > 0: two tasks, [0, half) and [half, all) */
     float alpha, beta;
     const float *a, *b;
     int64_t lda, ldb, ldc;
@@ -65,8 +66,10 @@ typedef struct gemm_job {
 
 static void gemm_task(void *arg, int64_t t) {
     const gemm_job *j = arg;
-    const int64_t lo = t * j->per, total = j->cols ? j->n : j->m;
-    const int64_t len = total - lo < j->per ? total - lo : j->per;
+    const int64_t total = j->cols ? j->n : j->m;
+    int64_t lo = t * j->per, hi = lo + j->per < total ? lo + j->per : total;
+    if (j->half) lo = t ? j->half : 0, hi = t ? total : j->half;
+    const int64_t len = hi - lo;
     if (j->cols) { /* columns [lo, lo + len) of C: the same columns of op(B) */
         ln_gemm_epilogue e = {0}, *ep = NULL;
         if (j->epi) {
@@ -157,14 +160,14 @@ void ln_gemm_team(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
         ln_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epi);
         return;
     }
-    gemm_job j = {trans_a, trans_b, 0, m, n, k, 0, alpha, beta, a, b,
+    gemm_job j = {trans_a, trans_b, 0, m, n, k, 0, 0, alpha, beta, a, b,
                   lda, ldb, ldc, c, epi};
     /* a kernel's gradient x^T G at a small batch: its rows in the halves of
     ** the forward's sum; G W^T: its columns so */
     const int64_t rows_half = ln_feature_halves(k, m), cols_half = ln_feature_halves(m, n);
-    if (rows_half || cols_half) {
+    if (rows_half || cols_half) { /* (the second half may be the longer) */
         j.cols = !rows_half;
-        j.per = rows_half ? rows_half : cols_half;
+        j.half = rows_half ? rows_half : cols_half;
         ln_parallel_tasks(2, gemm_task, &j);
         return;
     }

@@ -180,6 +180,8 @@ test("matmul inside team_run is bitwise the product outside, any shape", functio
   local cases = { -- m, k, n (big enough to be cut, edges not multiples of tiles)
     {256, 784, 300}, {300, 256, 100}, {256, 100, 300}, {12, 500, 700}, {37, 129, 61},
     {8, 64, 4000}, {1000, 33, 9}, {257, 777, 301},
+    -- feature halves whose second half is the longer (769 = 384 + 385)
+    {769, 60, 23}, {24, 100, 833}, {31, 769, 40},
   }
   for _, c in ipairs(cases) do
     local m, k, n = c[1], c[2], c[3]
