@@ -79,6 +79,12 @@ static _Thread_local team *tl_team;
 /* Set while this thread runs a task: work handed out from inside a task
 ** runs in place (a nested job would reset the running job's counters). */
 static _Thread_local int tl_in_task;
+/* Set by ln_parallel_alone: the same, at the caller's request. Apart from
+** tl_in_task, so that turning it off inside a task keeps the task's rule. */
+static _Thread_local int tl_alone;
+
+/* Whether work handed out here runs in place (inside a task, or alone). */
+static int in_place(void) { return tl_in_task || tl_alone; }
 
 #define cpu_relax ln__cpu_relax
 #define pack ln__job_pack
@@ -185,19 +191,19 @@ static void team_worker(team *t) {
 
 int ln_parallel_threads(void) {
     const team *t = tl_team;
-    return t && !tl_in_task ? t->nthreads : 1;
+    return t && !in_place() ? t->nthreads : 1;
 }
 
 int ln_parallel_alone(int on) {
-    const int was = tl_in_task;
-    tl_in_task = on != 0;
+    const int was = tl_alone;
+    tl_alone = on != 0;
     return was;
 }
 
 void ln_parallel_tasks(int64_t ntasks, ln_task_fn fn, void *arg) {
     team *t = tl_team;
     if (ntasks <= 0) return;
-    if (!t || tl_in_task || t->nthreads < 2 || ntasks < 2 || ntasks > MAX_TASKS) {
+    if (!t || in_place() || t->nthreads < 2 || ntasks < 2 || ntasks > MAX_TASKS) {
         for (int64_t i = 0; i < ntasks; i++) fn(arg, i);
         return;
     }
@@ -308,7 +314,7 @@ static void run_chunks(range_job *j, int64_t work, int64_t align) {
         ln_parallel_tasks((nchunks + j->per - 1) / j->per, range_task, j);
         return;
     }
-    if (work >= LN_PAR_MIN && nchunks > 1 && !tl_in_task && !omp_in_parallel()) {
+    if (work >= LN_PAR_MIN && nchunks > 1 && !in_place() && !omp_in_parallel()) {
         j->per = 1;
         if (ln__pool_run(nchunks, range_task, j, omp_get_max_threads())) return;
     }
@@ -326,13 +332,13 @@ LN_API int ln__spread_turn(int64_t work) {
         if (c <= 0) c = 1L << 20;
         atomic_store_explicit(&l2, c, memory_order_relaxed);
     }
-    if (tl_in_task || ln_parallel_threads() > 1 || work < 3 * (c / 4)) return 0;
+    if (in_place() || ln_parallel_threads() > 1 || work < 3 * (c / 4)) return 0;
     return (int)(++turn & 1u);
 }
 
 LN_API int ln__parallel_split(int64_t n, int64_t align, int after, ln_range_fn fn,
                               void *arg) {
-    if (tl_in_task || ln_parallel_threads() > 1 || omp_in_parallel()) return 0;
+    if (in_place() || ln_parallel_threads() > 1 || omp_in_parallel()) return 0;
     /* about SPLIT_TASKS tasks: the caller's claims are on its own cache
     ** line (a few ns each) until the helper's one claim */
     enum { SPLIT_TASKS = 32 };
