@@ -386,7 +386,7 @@ static ln_status team_body(void *arg) {
 /* Many short jobs in a row, some after a pause long enough for the other
 ** threads to fall asleep: each job's tasks have all run, once, by the time
 ** ln_parallel_tasks returns (the publisher counts the others' tasks over
-** the whole region, and wakes sleepers after its own first task). */
+** the whole region, and wakes sleepers again after its own first task). */
 typedef struct job_check {
     _Atomic int hits[8];
 } job_check;
@@ -418,6 +418,46 @@ START_TEST(team_jobs_in_a_row) {
     int bad = 0;
     ck_assert_int_eq(ln_parallel_region(jobs_body, &bad), LN_OK);
     ck_assert_msg(bad == 0, "job %d returned before its tasks had run once", bad - 1);
+}
+END_TEST
+
+/* A worker asleep when a job is published is woken before the publisher
+** runs task 0, so it takes task 1 while task 0 runs: task 0 waits (at
+** most 10 s) for task 1 to start. Woken only after task 0 (as before), a
+** recurrent layer's backward -- two long slices after ~260 us of serial
+** work -- ran both slices on the publisher. */
+typedef struct wake_check {
+    _Atomic int second_started, second_waited;
+} wake_check;
+
+static void wake_task(void *arg, int64_t t) {
+    wake_check *c = arg;
+    if (t == 1) {
+        atomic_store(&c->second_started, 1);
+        return;
+    }
+    const double t0 = ln_time();
+    while (!atomic_load(&c->second_started) && ln_time() - t0 < 10) usleep(100);
+    atomic_store(&c->second_waited, atomic_load(&c->second_started));
+}
+
+static ln_status wake_body(void *arg) {
+    wake_check *c = arg;
+    ln_parallel_tasks(2, wake_task, c); /* the worker is up */
+    memset(c, 0, sizeof *c);
+    usleep(100000); /* it spins, yields, then sleeps */
+    ln_parallel_tasks(2, wake_task, c);
+    return LN_OK;
+}
+
+START_TEST(sleeping_worker_woken_before_task_0) {
+    ln_set_num_threads(2);
+    ck_assert_int_eq(omp_get_max_threads(), 2);
+    wake_check c;
+    memset(&c, 0, sizeof c);
+    ck_assert_int_eq(ln_parallel_region(wake_body, &c), LN_OK);
+    ck_assert_msg(atomic_load(&c.second_waited),
+                  "task 1 did not start while task 0 ran: the sleeping worker was not woken");
 }
 END_TEST
 
@@ -534,6 +574,7 @@ int main(void) {
     tcase_add_test(tc, several_inputs_and_outputs);
     tcase_add_test(tc, thread_team);
     tcase_add_test(tc, team_jobs_in_a_row);
+    tcase_add_test(tc, sleeping_worker_woken_before_task_0);
     suite_add_tcase(s, tc);
     return lt_run(s);
 }
