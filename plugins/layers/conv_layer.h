@@ -458,8 +458,8 @@ static ln_status conv_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const 
         j.cs.part = (double *)ln_f32(c->part);
     }
     if ((st = cu_scratch_reserve(ctx, &c->scr, scratch))) return st;
-    cu_run((j.nt ? cg_flops(g) : 0) + (j.nx ? cg_flops(g) : 0) + (double)j.nb, j.nt + j.nx + j.nb,
-           conv_bwd_task, &j);
+    cu_run((j.nt ? cg_flops(g) : 0) + (j.nx ? cg_flops(g) : 0) + (j.nb ? cu_colsum_work(&j.cs) : 0),
+           j.nt + j.nx + j.nb, conv_bwd_task, &j);
     if (j.wino && dw) cu_run_sized(16 * g->cb * g->cs, cw_u_tasks(g), cw_dw_task, &j.ww);
     if (c1) {
         cu_run(cg_flops(g), c1_tasks(g), c1_wgrad_task, &cw);

@@ -368,7 +368,7 @@ static ln_status dw_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x
     j.nw = gdw ? ntap * dw_dw_blocks(d) : 0;
     j.nx = dxo ? d->n : 0;
     cu_run(2.0 * (double)x->numel * (double)(ntap * d->dm) +
-               (d->separable ? cg_flops(&d->pw) : 0),
+               (d->separable ? cg_flops(&d->pw) : 0) + (j.nb ? cu_colsum_work(&j.cs) : 0),
            j.nw + j.nx + j.nt + j.nb, dw_bwd_task, &j);
     if (gb) cu_colsum_finish(&j.cs, gb);
     if (dxo) cu_from_last(d->channels_first, dx, d->dxl, &d->in);
