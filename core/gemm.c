@@ -570,6 +570,8 @@ static long tune(const char *name, long def) {
 #define GEMM_SPLIT_M_MAX_B_BYTES (8 << 20)
 #endif
 
+double ln_gemm_threads_from(void) { return GEMM_PAR_MIN_FLOPS(get_isa()); }
+
 typedef struct gemm_plan {
     const gemm_isa *isa;
     int ta, tb;

@@ -249,6 +249,15 @@ void ln_parallel_tasks(int64_t ntasks, ln_task_fn fn, void *arg) {
     t->counted = target;
 }
 
+/* Two tasks: on the team, or outside one on the helper pool (a late or
+** busy helper leaves task 1 to this thread), else both here in order. */
+void ln_parallel_pair(ln_task_fn fn, void *arg) {
+    if (!tl_team && !in_place() && !omp_in_parallel() && omp_get_max_threads() > 1 &&
+        ln__pool_run(2, fn, arg, omp_get_max_threads()))
+        return;
+    ln_parallel_tasks(2, fn, arg);
+}
+
 /* ---- regions ------------------------------------------------------------ */
 
 int ln_parallel_team_possible(void) {

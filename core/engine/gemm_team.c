@@ -7,7 +7,10 @@
 ** thread alone, and the team's other threads would idle through every
 ** matmul of a Lua training step -- its forward products and the two
 ** products of each matmul's gradient, nearly all of its work. Here C is
-** cut into tasks, each one ln_gemm on its part:
+** cut into tasks, each one ln_gemm on its part (outside a team the two
+** halves below go to ln_parallel_pair's helper, where ln_gemm would run
+** them on one thread: a training loop of the user's own uses both cores
+** without team_run):
 **
 **  - a layer's products at a small batch (1-128 rows against 256 features
 **    or more: parallel.h's ln_feature_halves) go by feature halves, as the
@@ -32,6 +35,8 @@
 ** to a buffer of m x n floats allocated for the call.
 */
 #include <stdlib.h>
+
+#include <omp.h>
 
 #include "lunet/kernels.h"
 #include "lunet/parallel.h"
@@ -117,6 +122,16 @@ static void half_sum_task(void *arg, int64_t t) {
     }
 }
 
+/* Whether the two halves of a product, the larger of `flops`, go to two
+** threads (ln_parallel_pair): always on a team; outside one when ln_gemm
+** would run such a half on one thread (a Lua training loop's products at a
+** small batch: the book's loop, 2 threads, 57-60k -> 94-97k samples/s).
+** From there ln_gemm's own threads share each half instead (batch 128:
+** 112-114k against 105-107k by halves; docs/performance-training.md). */
+static int pair_worth(double flops) {
+    return ln_parallel_threads() > 1 || flops < ln_gemm_threads_from();
+}
+
 /* C = op(A) op(B) as two half-sums over k (the shape asks for it: 1-128
 ** rows of C, 256 or more terms, a product worth cutting, C not read).
 ** 0 when the shape does not, or without memory for the second half (then
@@ -125,7 +140,7 @@ static void half_sum_task(void *arg, int64_t t) {
 static int by_halves_of_k(int ta, int tb, int64_t m, int64_t n, int64_t k,
                           float alpha, const float *a, int64_t lda, const float *b,
                           int64_t ldb, float beta, float *c, int64_t ldc,
-                          const ln_gemm_epilogue *epi, int nt) {
+                          const ln_gemm_epilogue *epi) {
     const int64_t s = ln_feature_halves(m, k);
     if (!s || alpha != 1.0f || beta != 0.0f || epi ||
         2.0 * (double)m * (double)n * (double)k < HALF_MIN_FLOPS)
@@ -133,11 +148,11 @@ static int by_halves_of_k(int ta, int tb, int64_t m, int64_t n, int64_t k,
     half_job j = {ta, tb, m, n, k, s, lda, ldb, ldc, m, a, b, c, NULL};
     j.part = malloc((size_t)(m * n) * sizeof(float));
     if (!j.part) return 0;
-    if (nt > 1) {
-        ln_parallel_tasks(2, half_task, &j);
+    if (pair_worth(2.0 * (double)m * (double)n * (double)(s > k - s ? s : k - s))) {
+        ln_parallel_pair(half_task, &j);
         j.per = (m + 1) / 2;
-        ln_parallel_tasks(2, half_sum_task, &j);
-    } else {
+        ln_parallel_pair(half_sum_task, &j);
+    } else { /* each half-sum on ln_gemm's own threads */
         half_task(&j, 0);
         half_task(&j, 1);
         half_sum_task(&j, 0);
@@ -150,13 +165,15 @@ void ln_gemm_team(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                   float alpha, const float *a, int64_t lda, const float *b,
                   int64_t ldb, float beta, float *c, int64_t ldc,
                   const ln_gemm_epilogue *epi) {
-    const int nt = ln_parallel_threads();
     if (m > 0 && n > 0 &&
         by_halves_of_k(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                       epi, nt))
+                       epi))
         return;
+    const int nt = ln_parallel_threads();
+    /* a second thread: the team's, or outside a team the helper pool's */
+    const int two = nt > 1 || (omp_get_max_threads() > 1 && !omp_in_parallel());
     const double flops = 2.0 * (double)m * (double)n * (double)k;
-    if (nt < 2 || m <= 0 || n <= 0 || flops < HALF_MIN_FLOPS) {
+    if (!two || m <= 0 || n <= 0 || flops < HALF_MIN_FLOPS) {
         ln_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epi);
         return;
     }
@@ -165,13 +182,15 @@ void ln_gemm_team(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     /* a kernel's gradient x^T G at a small batch: its rows in the halves of
     ** the forward's sum; G W^T: its columns so */
     const int64_t rows_half = ln_feature_halves(k, m), cols_half = ln_feature_halves(m, n);
-    if (rows_half || cols_half) { /* (the second half may be the longer) */
+    const int64_t half = rows_half ? rows_half : cols_half, len = rows_half ? m : n;
+    if (half && pair_worth(flops * (double)(half > len - half ? half : len - half) /
+                           (double)len)) { /* (the second half may be the longer) */
         j.cols = !rows_half;
-        j.half = rows_half ? rows_half : cols_half;
-        ln_parallel_tasks(2, gemm_task, &j);
+        j.half = half;
+        ln_parallel_pair(gemm_task, &j);
         return;
     }
-    if (flops < TEAM_MIN_FLOPS) {
+    if (nt < 2 || flops < TEAM_MIN_FLOPS) {
         ln_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epi);
         return;
     }

@@ -342,20 +342,16 @@ ln_status ln_optimizer_build(ln_ctx *ctx, ln_optimizer *o, int n,
 
 /* ---- apply ---------------------------------------------------------------------- */
 
-/* Outside a thread team (a GradientTape loop of the user's own), a
-** variable of up to this many bytes updates on the calling thread alone:
-** the step's products below ~20 MFLOP run on that thread and read every
-** weight, and the part of a weight a pool helper updated came back from
-** the other core's cache at more cost than sharing the update saved (the
-** book's loop, scripts/examples/tape_training_loop.lua, 2 threads: 51.6-
-** 57.7k samples/s against 64.8-67.5k on one). Larger ones, beyond the
-** caches anyway, are shared; inside a team (fit) its tasks split them as
-** the layers' products do. */
-#define OPT_ALONE_BYTES ((int64_t)4 << 20)
-
 /* The update of variable i of the resolved pairs with its gradient g (clipped
 ** as configured; global_scale from the global norm), at step t with rate
-** lr. */
+** lr. Outside a thread team (a GradientTape loop of the user's own) a large
+** variable's update is shared with the helper pool like any elementwise
+** loop (ln_parallel_for): the caller takes chunks from the front, a helper
+** from the back -- about the kernel rows whose half of the step's products
+** the helper computed (ln.matmul's feature halves go to it too:
+** ln_gemm_team, ln_parallel_pair). Until the products went there, a
+** variable of up to 4 MiB updated on the calling thread alone did better
+** (the products ran there and read every weight). */
 static void update_var(ln_optimizer *o, int i, const float *g, int64_t t,
                        double lr, double global_scale) {
     ln_opt_var *v = &o->vars[o->index[i]];
@@ -405,11 +401,7 @@ ln_status ln_optimizer_apply(ln_ctx *ctx, ln_optimizer *o, int n,
     }
     if (o->ops->begin_step) o->ops->begin_step(o->obj->state, o->globals, t);
     for (int i = 0; i < n; i++) {
-        const int alone = ln_parallel_team_possible() &&
-                          vars[i]->numel <= OPT_ALONE_BYTES / (int64_t)sizeof(float);
-        const int was = alone ? ln_parallel_alone(1) : 0;
         update_var(o, i, ln_f32(grads[i]), t, lr, global_scale);
-        if (alone) ln_parallel_alone(was);
     }
     o->iterations = t;
     return LN_OK;

@@ -40,6 +40,9 @@ LN_API void ln_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
 /* Name of the GEMM micro-kernel picked for this CPU ("avx512", "avx2",
 ** "generic"). */
 LN_API const char *ln_gemm_kernel_name(void);
+/* Flops (2 m n k) from which ln_gemm, called outside a parallel region,
+** runs a product on several threads of its own (this CPU's kernel). */
+LN_API double ln_gemm_threads_from(void);
 
 /* CPU set-up: flush denormals to zero (FTZ/DAZ) in the calling thread;
 ** OpenMP workers inherit it when the first parallel region creates them.

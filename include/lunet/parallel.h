@@ -76,6 +76,13 @@ LN_API void ln_parallel_for_cost(int64_t n, int cost, ln_range_fn fn,
 LN_API void ln_parallel_rows(int64_t rows, int64_t cols, ln_range_fn fn,
                              void *arg);
 LN_API void ln_parallel_tasks(int64_t ntasks, ln_task_fn fn, void *arg);
+/* fn(arg, 0) here and fn(arg, 1) on another thread: the team's, or outside
+** a team the helper pool's (ln_parallel_for's helpers outside a team) when
+** one is free; else both here, in order. For work cut in two halves that
+** each thread keeps from call to call (ln_feature_halves): outside a team
+** too, so a training loop written in Lua uses the second core without
+** ln.autograd.team_run. */
+LN_API void ln_parallel_pair(ln_task_fn fn, void *arg);
 /* Threads of the team running on this thread's behalf; 1 when none (also
 ** inside a task). A plugin cuts its work into about 4x this many tasks. */
 LN_API int ln_parallel_threads(void);

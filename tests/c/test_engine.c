@@ -6,6 +6,7 @@
 */
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,11 +169,12 @@ START_TEST(whole_variable_optimizer) {
 }
 END_TEST
 
-/* Outside a team, apply_gradients updates a variable of up to 4 MiB on
-** the calling thread alone (core/engine/optimizer.c, OPT_ALONE_BYTES: the
-** step's next serial product reads it there); a larger one is shared
-** with the pool's helpers. tp_where marks the elements another thread
-** wrote, and its first chunk waits for such a thread. */
+/* Outside a team, apply_gradients shares a large variable's update with
+** the pool's helpers (core/engine/optimizer.c: the helper takes the
+** kernel rows whose half of the products it computed, ln_gemm_team). Until
+** the products' halves went to the helper, a variable of up to 4 MiB was
+** updated on the calling thread alone. tp_where marks the elements another
+** thread wrote, and its first chunk waits for such a thread. */
 static double where_sum(int64_t n) {
     ln_ctx_clear(&ctx);
     ln_optimizer *o = ln_optimizer_new(&ctx, "tp_where", NULL);
@@ -190,11 +192,12 @@ static double where_sum(int64_t n) {
     return others;
 }
 
-START_TEST(small_variables_update_alone) {
+START_TEST(variables_update_shared_outside_a_team) {
     ln_set_num_threads(2);
-    ck_assert_double_eq(where_sum(300000), 0.0); /* 1.2 MB: this thread */
+    ck_assert_msg(where_sum(300000) > 0, "1.2 MB: no helper took a chunk");
     ck_assert_msg(where_sum(1200000) > 0, "4.8 MB: no helper took a chunk");
     ln_set_num_threads(1);
+    ck_assert_double_eq(where_sum(300000), 0.0); /* one thread: the caller */
 }
 END_TEST
 
@@ -461,6 +464,61 @@ START_TEST(sleeping_worker_woken_before_task_0) {
 }
 END_TEST
 
+/* ln_parallel_pair: task 1 runs on another thread while task 0 runs --
+** a pool helper outside a team, the team's other thread inside one -- and
+** with one thread both run here, in order. Task 0 waits (at most 10 s)
+** for task 1 to start when another thread is expected. */
+typedef struct pair_check {
+    pthread_t caller;
+    int expect_other;
+    _Atomic int second_started, second_elsewhere, waited, order_ok;
+} pair_check;
+
+static void pair_task(void *arg, int64_t t) {
+    pair_check *c = arg;
+    if (t == 1) {
+        atomic_store(&c->second_elsewhere, !pthread_equal(pthread_self(), c->caller));
+        atomic_store(&c->second_started, 1);
+        return;
+    }
+    atomic_store(&c->order_ok, !atomic_load(&c->second_started));
+    const double t0 = ln_time();
+    while (c->expect_other && !atomic_load(&c->second_started) && ln_time() - t0 < 10)
+        usleep(100);
+    atomic_store(&c->waited, atomic_load(&c->second_started));
+}
+
+static ln_status pair_body(void *arg) {
+    ln_parallel_pair(pair_task, arg);
+    return LN_OK;
+}
+
+static void pair_once(int threads, int team) {
+    ln_set_num_threads(threads);
+    pair_check c;
+    memset(&c, 0, sizeof c);
+    c.caller = pthread_self();
+    c.expect_other = threads > 1;
+    if (team) ck_assert_int_eq(ln_parallel_region(pair_body, &c), LN_OK);
+    else ln_parallel_pair(pair_task, &c);
+    ck_assert_int_eq(atomic_load(&c.second_started), 1);
+    if (threads > 1) {
+        ck_assert_msg(atomic_load(&c.waited) && atomic_load(&c.second_elsewhere),
+                      "%s: task 1 did not run on another thread while task 0 ran",
+                      team ? "team" : "pool");
+    } else {
+        ck_assert(!atomic_load(&c.second_elsewhere));
+        ck_assert(atomic_load(&c.order_ok)); /* task 0, then task 1 */
+    }
+}
+
+START_TEST(pair_takes_a_second_thread) {
+    pair_once(2, 0); /* outside a team: the helper pool */
+    pair_once(2, 1); /* on a team */
+    pair_once(1, 0);
+}
+END_TEST
+
 /* Every task runs exactly once and every element of a parallel-for is
 ** covered once, with the team (2 threads) and without (1). */
 START_TEST(thread_team) {
@@ -565,7 +623,7 @@ int main(void) {
     tcase_add_test(tc, step_equals_pieces_elementwise);
     tcase_add_test(tc, view_layers_alias);
     tcase_add_test(tc, whole_variable_optimizer);
-    tcase_add_test(tc, small_variables_update_alone);
+    tcase_add_test(tc, variables_update_shared_outside_a_team);
     tcase_add_test(tc, clipping_disarms_the_sink);
     tcase_add_test(tc, regularized_weights_take_the_sink);
     tcase_add_test(tc, runs_equal_single_steps);
@@ -575,6 +633,7 @@ int main(void) {
     tcase_add_test(tc, thread_team);
     tcase_add_test(tc, team_jobs_in_a_row);
     tcase_add_test(tc, sleeping_worker_woken_before_task_0);
+    tcase_add_test(tc, pair_takes_a_second_thread);
     suite_add_tcase(s, tc);
     return lt_run(s);
 }

@@ -173,8 +173,10 @@ test("the tape runner's threading: modes, bad modes, bad runs", function()
 end)
 
 -- ln.matmul and the tape's products inside a team are cut into tasks
--- (blocks of rows, or of columns when B is transposed and wide): every
--- shape and transpose must give the bits of the uncut product.
+-- (blocks of rows, or of columns when B is transposed and wide), and
+-- outside a team on 2 threads their feature halves go to the helper pool
+-- (ln_parallel_pair): every shape and transpose must give the bits of the
+-- uncut product on one thread.
 test("matmul inside team_run is bitwise the product outside, any shape", function()
   ln.random.seed(5)
   local cases = { -- m, k, n (big enough to be cut, edges not multiples of tiles)
@@ -195,6 +197,9 @@ test("matmul inside team_run is bitwise the product outside, any shape", functio
       local got = ln.autograd.team_run(function() return ln.matmul(a, b, o) end)
       same(ref, got, string.format("(%d, %d, %d) transposes %s %s", m, k, n,
                                    tostring(t[1]), tostring(t[2])))
+      same(ref, ln.matmul(a, b, o), string.format("(%d, %d, %d) transposes %s %s, " ..
+                                                  "2 threads outside a team", m, k, n,
+                                                  tostring(t[1]), tostring(t[2])))
       local out = ln.zeros(m, n)
       ln.autograd.team_run(function() ln.matmul(a, b, {out = out, transpose_a = t[1],
                                                        transpose_b = t[2]}) end)
@@ -218,6 +223,9 @@ test("matmul inside team_run is bitwise the product outside, any shape", functio
     local g = ln.autograd.team_run(grads)
     same(r[1], g[1], "gradient of a"); same(r[2], g[2], "gradient of b")
     same(r[3], g[3], "gradient of the bias")
+    g = grads() -- 2 threads, no team: the halves on the pool
+    same(r[1], g[1], "gradient of a, outside a team"); same(r[2], g[2], "gradient of b, outside")
+    same(r[3], g[3], "gradient of the bias, outside a team")
   end
   ln.set_num_threads(2)
 end)

@@ -28,7 +28,8 @@ end)
 -- ln.matmul sums the same two halves (core/engine/gemm_team.c: on a team
 -- each core then reads and updates its own half of a Lua layer's kernel),
 -- from the shape alone: a Lua Dense's x W + b is the built-in's output to
--- the bit, on 1 thread and on a team; past 128 rows neither splits.
+-- the bit, on 1 thread, on a team and outside one on 2 threads (the halves
+-- on the helper pool); past 128 rows neither splits.
 T.test("ln.matmul(x, W) + b is Dense's output bitwise, split or not", function()
   for _, c in ipairs({{32, 784, 300}, {128, 300, 37}, {5, 520, 100}, {129, 300, 37}}) do
     local rows, k, n = c[1], c[2], c[3]
@@ -42,6 +43,9 @@ T.test("ln.matmul(x, W) + b is Dense's output bitwise, split or not", function()
       local got = ln.autograd.team_run(function() return ln.matmul(x, w[1]) + w[2] end)
       assert(got:equal(ref), string.format("%d x %d x %d, %d threads: off by %g", rows, k, n,
                                            threads, maxdiff(got, ref)))
+      got = ln.matmul(x, w[1]) + w[2] -- outside a team: the halves on the helper pool
+      assert(got:equal(ref), string.format("%d x %d x %d, %d threads, no team: off by %g",
+                                           rows, k, n, threads, maxdiff(got, ref)))
     end
     ln.set_num_threads(1)
   end
