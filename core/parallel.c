@@ -70,6 +70,7 @@ typedef struct team {
     _Atomic int woken;     /* a wake is on its way: no second syscall */
     team_slot slot[2]; /* fn and arg of jobs by tag parity */
     unsigned tag;      /* tag of the last job published */
+    unsigned tag0;     /* tag of the word team_reset stored (no job) */
     int64_t counted;   /* done's value when the last job ended (publisher) */
     int nthreads;
 } team;
@@ -129,6 +130,7 @@ static void team_reset(team *t) {
     atomic_store_explicit(&t->woken, 0, memory_order_relaxed);
     atomic_store_explicit(&t->done, 0, memory_order_relaxed);
     t->counted = 0;
+    t->tag0 = t->tag;
     atomic_store_explicit(&t->word, pack(t->tag, 0, 0), memory_order_release);
 }
 
@@ -144,9 +146,10 @@ static void team_stop(team *t) {
 }
 
 static void team_worker(team *t) {
-    unsigned seen = (unsigned)(atomic_load_explicit(&t->word,
-                                                    memory_order_acquire) >>
-                               TAG_SHIFT);
+    /* the tag team_reset stored: a job published before this thread got
+    ** here is still taken (seeded from the word, a worker that started
+    ** late skipped the region's first job and left it to the publisher) */
+    unsigned seen = t->tag0;
     long idle = 0;
     for (;;) {
         uint64_t w = atomic_load_explicit(&t->word, memory_order_acquire);
@@ -250,10 +253,12 @@ void ln_parallel_tasks(int64_t ntasks, ln_task_fn fn, void *arg) {
 }
 
 /* Two tasks: on the team, or outside one on the helper pool (a late or
-** busy helper leaves task 1 to this thread), else both here in order. */
+** busy helper leaves task 1 to this thread), else both here in order.
+** One helper is asked for (however many threads there are): the same one
+** from call to call, so each half stays in one core's cache. */
 void ln_parallel_pair(ln_task_fn fn, void *arg) {
     if (!tl_team && !in_place() && !omp_in_parallel() && omp_get_max_threads() > 1 &&
-        ln__pool_run(2, fn, arg, omp_get_max_threads()))
+        ln__pool_run(2, fn, arg, 2))
         return;
     ln_parallel_tasks(2, fn, arg);
 }

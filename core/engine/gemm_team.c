@@ -125,9 +125,10 @@ static void half_sum_task(void *arg, int64_t t) {
 /* Whether the two halves of a product, the larger of `flops`, go to two
 ** threads (ln_parallel_pair): always on a team; outside one when ln_gemm
 ** would run such a half on one thread (a Lua training loop's products at a
-** small batch: the book's loop, 2 threads, 57-60k -> 94-97k samples/s).
-** From there ln_gemm's own threads share each half instead (batch 128:
-** 112-114k against 105-107k by halves; docs/performance-training.md). */
+** small batch: the book's loop on 2 threads 57-60k -> 91.5k samples/s, a
+** batch of 64 87-91k -> 127k). From there ln_gemm's own threads share each
+** half instead (batch 128: by halves 105-107k, so 112-118k;
+** docs/performance-training.md). */
 static int pair_worth(double flops) {
     return ln_parallel_threads() > 1 || flops < ln_gemm_threads_from();
 }
