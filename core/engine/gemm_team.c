@@ -122,15 +122,17 @@ static void half_sum_task(void *arg, int64_t t) {
     }
 }
 
-/* Whether the two halves of a product, the larger of `flops`, go to two
-** threads (ln_parallel_pair): always on a team; outside one when ln_gemm
-** would run such a half on one thread (a Lua training loop's products at a
+/* Whether the two halves of a product of `flops`, cut at `cut` of `len`
+** (rows, columns or terms), go to two threads (ln_parallel_pair): always on
+** a team; outside one when ln_gemm would run the larger half on one thread (a Lua training loop's products at a
 ** small batch: the book's loop on 2 threads 57-60k -> 91.5k samples/s, a
 ** batch of 64 87-91k -> 127k). From there ln_gemm's own threads share each
 ** half instead (batch 128: by halves 105-107k, so 112-118k;
 ** docs/performance-training.md). */
-static int pair_worth(double flops) {
-    return ln_parallel_threads() > 1 || flops < ln_gemm_threads_from();
+static int pair_worth(double flops, int64_t cut, int64_t len) {
+    const int64_t larger = cut > len - cut ? cut : len - cut;
+    return ln_parallel_threads() > 1 ||
+           flops * (double)larger / (double)len < ln_gemm_threads_from();
 }
 
 /* C = op(A) op(B) as two half-sums over k (the shape asks for it: 1-128
@@ -149,7 +151,7 @@ static int by_halves_of_k(int ta, int tb, int64_t m, int64_t n, int64_t k,
     half_job j = {ta, tb, m, n, k, s, lda, ldb, ldc, m, a, b, c, NULL};
     j.part = malloc((size_t)(m * n) * sizeof(float));
     if (!j.part) return 0;
-    if (pair_worth(2.0 * (double)m * (double)n * (double)(s > k - s ? s : k - s))) {
+    if (pair_worth(2.0 * (double)m * (double)n * (double)k, s, k)) {
         ln_parallel_pair(half_task, &j);
         j.per = (m + 1) / 2;
         ln_parallel_pair(half_sum_task, &j);
@@ -184,8 +186,7 @@ void ln_gemm_team(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     ** the forward's sum; G W^T: its columns so */
     const int64_t rows_half = ln_feature_halves(k, m), cols_half = ln_feature_halves(m, n);
     const int64_t half = rows_half ? rows_half : cols_half, len = rows_half ? m : n;
-    if (half && pair_worth(flops * (double)(half > len - half ? half : len - half) /
-                           (double)len)) { /* (the second half may be the longer) */
+    if (half && pair_worth(flops, half, len)) { /* (the second half may be the longer) */
         j.cols = !rows_half;
         j.half = half;
         ln_parallel_pair(gemm_task, &j);

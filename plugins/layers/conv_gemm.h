@@ -239,7 +239,7 @@ static LU_UNUSED void cg_flip_weights(const cg_conv *g, const float *w, float *w
         const float *src = w + (taps - 1 - t) * cbg * g->cs;
         float *dst = wf + t * csg * g->cb;
         for (int64_t gi = 0; gi < g->groups; gi++)
-            cu_transpose(dst + gi * cbg, g->cb, src + gi * csg, g->cs, cbg, csg);
+            lu_transpose(dst + gi * cbg, g->cb, src + gi * csg, g->cs, cbg, csg);
     }
 }
 
@@ -361,7 +361,7 @@ static LU_UNUSED void cg_wgrad_task(void *arg, int64_t t) {
         ln_gemm_ws(1, 0, csg, kn, mc, 1.0f, j->small + m0 * g->cs + gi * csg, g->cs,
                    b, ldb, m0 ? 1.0f : 0.0f, c, K, NULL, ws, (size_t)j->wsf);
     }
-    cu_transpose(j->dw + k0 * g->cs + gi * csg, g->cs, c, K, csg, kn);
+    lu_transpose(j->dw + k0 * g->cs + gi * csg, g->cs, c, K, csg, kn);
 }
 
 #endif

@@ -277,7 +277,7 @@ static int64_t conv_spread(conv *c, const float *w, const float *small,
         if (cg_gather_scratch(&c->gf) > *scratch) *scratch = cg_gather_scratch(&c->gf);
         return cg_gather_tasks(&c->gf);
     }
-    cu_transpose(ln_f32(c->wt), cg_kdim(&c->g), w, c->g.cs, cg_kdim(&c->g), c->g.cs);
+    lu_transpose(ln_f32(c->wt), cg_kdim(&c->g), w, c->g.cs, cg_kdim(&c->g), c->g.cs);
     *sc = (cg_scatter_job){&c->g, small, ln_f32(c->wt), bias, big, &c->scr, post, c->act};
     if (cg_scatter_scratch(&c->g) > *scratch) *scratch = cg_scatter_scratch(&c->g);
     return c->g.n;

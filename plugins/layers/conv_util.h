@@ -22,10 +22,6 @@
 
 #include <ctype.h>
 #include <omp.h>
-#if defined(__x86_64__) || defined(__SSE__)
-#include <xmmintrin.h>
-#define CU_SSE 1
-#endif
 #include <stdio.h>
 #include <string.h>
 
@@ -373,41 +369,6 @@ static LU_UNUSED void cu_scratch_free(cu_scratch *s) {
 
 /* ---- layouts ------------------------------------------------------------------ */
 
-/* dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: tiles of 16
-** so that both sides stream through whole cache lines, each cut into 4x4
-** blocks transposed in SSE registers (x86-64's baseline). */
-static LU_UNUSED void cu_transpose(float *dst, int64_t ldd, const float *src,
-                                   int64_t lds, int64_t rows, int64_t cols) {
-    enum { T = 16 };
-    for (int64_t i0 = 0; i0 < rows; i0 += T) {
-        const int64_t i1 = i0 + T < rows ? i0 + T : rows;
-        for (int64_t j0 = 0; j0 < cols; j0 += T) {
-            const int64_t j1 = j0 + T < cols ? j0 + T : cols;
-            int64_t i = i0;
-#ifdef CU_SSE
-            for (; i + 4 <= i1; i += 4) {
-                int64_t j = j0;
-                for (; j + 4 <= j1; j += 4) {
-                    __m128 r0 = _mm_loadu_ps(src + i * lds + j);
-                    __m128 r1 = _mm_loadu_ps(src + (i + 1) * lds + j);
-                    __m128 r2 = _mm_loadu_ps(src + (i + 2) * lds + j);
-                    __m128 r3 = _mm_loadu_ps(src + (i + 3) * lds + j);
-                    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-                    _mm_storeu_ps(dst + j * ldd + i, r0);
-                    _mm_storeu_ps(dst + (j + 1) * ldd + i, r1);
-                    _mm_storeu_ps(dst + (j + 2) * ldd + i, r2);
-                    _mm_storeu_ps(dst + (j + 3) * ldd + i, r3);
-                }
-                for (; j < j1; j++)
-                    for (int64_t k = i; k < i + 4; k++) dst[j * ldd + k] = src[k * lds + j];
-            }
-#endif
-            for (int64_t j = j0; j < j1; j++)
-                for (int64_t k = i; k < i1; k++) dst[j * ldd + k] = src[k * lds + j];
-        }
-    }
-}
-
 /* Sample-wise layout change of n samples of [a x b] into [b x a]
 ** (channels_first [C, P] <-> channels_last [P, C]), one task per sample. */
 typedef struct cu_layout_job {
@@ -419,7 +380,7 @@ typedef struct cu_layout_job {
 static LU_UNUSED void cu_layout_task(void *arg, int64_t t) {
     const cu_layout_job *j = arg;
     const int64_t per = j->a * j->b;
-    cu_transpose(j->dst + t * per, j->a, j->src + t * per, j->b, j->a, j->b);
+    lu_transpose(j->dst + t * per, j->a, j->src + t * per, j->b, j->a, j->b);
 }
 
 static LU_UNUSED void cu_swap_layout(float *dst, const float *src, int64_t n,

@@ -123,7 +123,7 @@ static LU_UNUSED void cw_uflip_task(void *arg, int64_t t) {
     static const int p[4] = {3, 1, 2, 0};
     const int64_t src = p[t / 4] * 4 + p[t % 4];
     /* forward plane: [cs][cb] (its cb is our cs) -> ours [cb][cs] */
-    cu_transpose(j->u + t * pl, cs, j->usrc + src * pl, cb, cs, cb);
+    lu_transpose(j->u + t * pl, cs, j->usrc + src * pl, cb, cs, cb);
 }
 
 /* ---- forward (and dx): tiles in blocks ------------------------------------------------- */

@@ -347,7 +347,7 @@ static ln_status dw_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x
         const int64_t ushape[2] = {d->n * d->h.out * d->wa.out, cm};
         if ((st = lu_buffer(ctx, &d->du, 2, ushape))) return st;
         int64_t scratch = 0;
-        cu_transpose(ln_f32(d->wt), cm, cu_value(l, d->w[1]), d->filters, cm, d->filters);
+        lu_transpose(ln_f32(d->wt), cm, cu_value(l, d->w[1]), d->filters, cm, d->filters);
         cg_conv pwt = d->pw; /* the 1x1 product the other way round */
         pwt.cb = d->filters, pwt.cs = cm;
         cg_gather_job du = {&pwt, dzl, ln_f32(d->wt), NULL, ln_f32(d->du), &d->scr, NULL, NULL};

@@ -1147,25 +1147,6 @@ static void backward_task(void *arg, int64_t t) {
     slice_grads(r, &d, grads_at(r, &d, j->n, grads_of(r, j->l, j->flags)));
 }
 
-/* t = a^T for a [rows][cols] (t [cols][rows]) in 16 x 16 tiles, each
-** tile's rows read in order. Row by row (each write to another line) the
-** two kernels of a 128-unit LSTM took ~260 us a batch on the calling
-** thread, long enough for the team's other thread to fall asleep before
-** the backward's slices; tiled 2 x 24 us alone, ~2 x 60 in a step (with
-** the inner loop over a tile's rows GCC gathers: 2 x 34-39 us alone). */
-#define TILE 16
-static void transpose(float *t, const float *a, int64_t rows, int64_t cols) {
-    for (int64_t r0 = 0; r0 < rows; r0 += TILE) {
-        const int64_t r1 = rows - r0 < TILE ? rows : r0 + TILE;
-        for (int64_t c0 = 0; c0 < cols; c0 += TILE) {
-            const int64_t c1 = cols - c0 < TILE ? cols : c0 + TILE;
-            for (int64_t r = r0; r < r1; r++)
-                for (int64_t c = c0; c < c1; c++) t[c * rows + r] = a[r * cols + c];
-        }
-    }
-}
-#undef TILE
-
 /* grad = the n slices' parts at off added in slice order. */
 static void sum_parts(const rnn *r, int64_t n, float *grad, int64_t off, int64_t len) {
     if (!grad) return;
@@ -1191,8 +1172,11 @@ static ln_status rnn_back(ln_ctx *ctx, ln_layer *l, rnn *r, const ln_tensor *x,
     const float *W = ln_f32(ln_layer_weight(l, r->kernel));
     const float *R = ln_f32(ln_layer_weight(l, r->rkernel));
     float *RT = ln_f32(r->rt), *WT = ln_f32(r->wt);
-    transpose(RT, R, U, G * U);
-    transpose(WT, W, d.D, G * U);
+    /* by tiles (lu_transpose): element by element the two kernels of a
+    ** 128-unit LSTM took ~260 us a batch here, long enough for the team's
+    ** other thread to fall asleep before the slices */
+    lu_transpose(RT, U, R, G * U, U, G * U);
+    lu_transpose(WT, d.D, W, G * U, d.D, G * U);
     loop_job lj = {r, &d, n, 0, NULL, WT, NULL, RT, NULL, dy, dhT, dcT, dx, l, flags};
     if ((st = slice_buffers(ctx, r, &d, n, &lj.per))) return st;
     ln_parallel_tasks(n, backward_task, &lj);
