@@ -617,7 +617,7 @@ static void sum_blocks(void *arg, int64_t lo, int64_t hi) {
 
 /* Sum of x (or of x squared): blocks of LN_BLOCK, each summed as above
 ** into a double, the partial sums then added in block order. The blocks
-** are spread by ln__split_spread (par_for.h: split after another job).
+** are spread by ln__split_spread (par_for.h).
 ** Which thread sums a block never changes its partial sum or the order
 ** they are added in. */
 static double block_sum(const float *x, int64_t n, int square) {
@@ -629,7 +629,7 @@ static double block_sum(const float *x, int64_t n, int square) {
         int64_t nb = (m + LN_BLOCK - 1) / LN_BLOCK;
         double part[GROUP];
         sum_job j = {x + g, m, part, square};
-        ln__split_spread(nb, LN_BLOCK, 1, 1, sum_blocks, &j);
+        ln__split_spread(nb, LN_BLOCK, 1, sum_blocks, &j);
         for (int64_t b = 0; b < nb; b++) total += part[b];
     }
     return total;

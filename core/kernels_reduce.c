@@ -189,7 +189,7 @@ T512(static void rows_fsum512(float *y, const float *x, int64_t lo, int64_t hi,
 
 /* row_arg's two passes: the extreme (max/min of 4 vectors; NaN noted
 ** apart) and the first lane equal to it (or unordered), by mask. */
-T512(static int64_t row_arg512(const float *x, int64_t n, int want_max)) {
+T512(static float row_ext512(const float *x, int64_t n, int want_max, int *has_nan)) {
     __m512 m0 = _mm512_set1_ps(x[0]), m1 = m0, m2 = m0, m3 = m0;
     __mmask16 nan = 0;
     int64_t i = 0;
@@ -216,13 +216,15 @@ T512(static int64_t row_arg512(const float *x, int64_t n, int want_max)) {
         else m1 = _mm512_min_ps(m1, v);
         nan |= _mm512_mask_cmp_ps_mask(k, v, v, _CMP_UNORD_Q);
     }
-    float m;
+    *has_nan = nan != 0;
     if (want_max)
-        m = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
-    else
-        m = _mm512_reduce_min_ps(_mm512_min_ps(_mm512_min_ps(m0, m1), _mm512_min_ps(m2, m3)));
+        return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+    return _mm512_reduce_min_ps(_mm512_min_ps(_mm512_min_ps(m0, m1), _mm512_min_ps(m2, m3)));
+}
+
+T512(static int64_t row_find512(const float *x, int64_t n, float m, int nan)) {
     const __m512 mv = _mm512_set1_ps(m);
-    for (i = 0; i < n; i += 16) {
+    for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff
                                         : (__mmask16)((1u << (n - i)) - 1);
         __m512 v = _mm512_maskz_loadu_ps(k, x + i);
@@ -421,7 +423,7 @@ LN_CLONES static double row_dev2_c(const float *x, int64_t n, double mean) {
 ** occurs; pass 2 the first element equal to m (or the first NaN), a block
 ** at a time. Equal values (-0 and +0 too) keep the first, as the scalar
 ** rule did. */
-LN_CLONES static int64_t row_arg_c(const float *x, int64_t n, int want_max) {
+LN_CLONES static float row_ext_c(const float *x, int64_t n, int want_max, int *has_nan) {
     float m = x[0];
     int nan = 0;
     if (want_max) {
@@ -439,6 +441,11 @@ LN_CLONES static int64_t row_arg_c(const float *x, int64_t n, int want_max) {
             m = v < m ? v : m;
         }
     }
+    *has_nan = nan;
+    return m;
+}
+
+LN_CLONES static int64_t row_find_c(const float *x, int64_t n, float m, int nan) {
     for (int64_t b = 0; b < n; b += RED_FIND) {
         int64_t e = b + RED_FIND < n ? b + RED_FIND : n;
         int hit = 0;
@@ -489,15 +496,38 @@ static double row_dev2(const float *x, int64_t n, double mean) {
     return row_dev2_c(x, n, mean);
 }
 
-static int64_t row_arg(const float *x, int64_t n, int want_max) {
+/* Pass 1 of row_arg: the extreme value and whether a NaN occurs. */
+static float row_ext(const float *x, int64_t n, int want_max, int *nan) {
 #ifdef RED512
-    if (ln__have_avx512f()) return row_arg512(x, n, want_max);
+    if (ln__have_avx512f()) return row_ext512(x, n, want_max, nan);
 #endif
-    return row_arg_c(x, n, want_max);
+    return row_ext_c(x, n, want_max, nan);
+}
+
+static int64_t row_arg(const float *x, int64_t n, int want_max) {
+    int nan;
+    const float m = row_ext(x, n, want_max, &nan);
+#ifdef RED512
+    if (ln__have_avx512f()) return row_find512(x, n, m, nan);
+#endif
+    return row_find_c(x, n, m, nan);
 }
 
 int64_t ln_argext(const float *x, int64_t n, int want_max) {
     return n > 0 ? row_arg(x, n, want_max) : 0;
+}
+
+float ln_ext_value(const float *x, int64_t n, int want_max) {
+    if (n <= 0) return NAN;
+    int nan;
+    const float m = row_ext(x, n, want_max, &nan);
+    if (!nan && m != 0) return m;
+    /* the first NaN, or the first zero of its sign (max(-0, +0) may be
+    ** either), as ln_argext's element */
+#ifdef RED512
+    if (ln__have_avx512f()) return x[row_find512(x, n, m, nan)];
+#endif
+    return x[row_find_c(x, n, m, nan)];
 }
 
 double ln_sum_dev2(const float *x, int64_t n, double mean) {
@@ -804,9 +834,11 @@ void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
     ** share them: alone, one wide block reads each row in one sweep
     ** (m:sum(1) on 300 x 100: 1.31 -> 1.15 us) */
     int64_t bw = RED_COLS;
-    const int shared = ln_parallel_threads() > 1 || outer * len * inner >= LN_PAR_MIN;
+    const int64_t work = outer * len * inner;
+    const int shared = ln_parallel_threads() > 1 || work >= LN_PAR_MIN ||
+                       (work > LN__EW_SPLIT && ln_get_num_threads() > 1);
     if ((op == LN_R_SUM || op == LN_R_MEAN) && inner > 1 && len > group_rows(len, inner) &&
-        outer * len * inner >= RED_GROUP_MIN &&
+        work >= RED_GROUP_MIN &&
         outer * ((inner + RED_COLS - 1) / RED_COLS) < 8) {
         red_job j = {op, y, x, outer, len, inner, 0, 0};
         if (sum_by_groups(&j)) return;
@@ -820,9 +852,9 @@ void ln_reduce(ln_reduce_op op, float *y, const float *x, int64_t outer,
     /* the cost of an output: its elements (at least one unit) */
     const int64_t cost = len > 0 ? len : 1;
     if (inner == 1) {
-        ln__spread(outer, cost, 1, rows_range, &j);
+        ln__split_spread(outer, cost, 1, rows_range, &j);
         return;
     }
     const int64_t w = inner < bw ? inner : bw;
-    ln__spread(outer * j.nblk, cost * w, 1, cols_range, &j);
+    ln__split_spread(outer * j.nblk, cost * w, 1, cols_range, &j);
 }

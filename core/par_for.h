@@ -143,25 +143,25 @@ static inline void ln__spread(int64_t units, int64_t cost, int64_t align,
 ** core's share does not pay for the two transfers it costs (a * 1.5 on
 ** 40k lost 1-7 %).
 **
-** The whole sums (kernels.c's block_sum) go the same way, except that
-** below LN_PAR_MIN they split only right after another job on the helper
-** (ln__parallel_split's `after`). A 100k sum alone gained 5-10 % split
-** and lost 6-16 % with the other core busy, so alone it stays on one
-** thread; but after an operation on two threads it read the half the
-** other core had just written: (a * 1.5 + b):exp():sum() on 100k took
-** 43.5 us against 29.4 for its four operations apart (docs/performance.md). */
+** The whole reductions (kernels.c's block_sum, the whole max and min of
+** tensor_ops_math.c, ln_reduce's rows and columns) go the same way. On
+** the Intel host a 100k sum split alone gained 5-10 % and lost 6-16 %
+** with the other core busy, so there it split only right after another
+** job on the helper; on the AMD EPYC host (7 December) split alone it
+** takes 2.6-2.9 us against 4.2 (3.6 on one thread) and 3.8-3.9 against
+** 3.7-3.8 with a busy loop on the other core (docs/performance.md). */
 #define LN__EW_SPLIT 81920
-static inline void ln__split_spread(int64_t units, int64_t cost, int64_t align, int after,
+static inline void ln__split_spread(int64_t units, int64_t cost, int64_t align,
                                     ln_range_fn fn, void *arg) {
     const int64_t work = units > INT64_MAX / cost ? INT64_MAX : units * cost;
     if (work > LN__EW_SPLIT && work < LN_PAR_MIN &&
-        ln__parallel_split(units, align, after, fn, arg))
+        ln__parallel_split(units, align, fn, arg))
         return;
     ln__spread(units, cost, align, fn, arg);
 }
 
 static inline void ln__ew_spread(int64_t n, int cost, ln_range_fn fn, void *arg) {
-    ln__split_spread(n, cost, 1024, 0, fn, arg);
+    ln__split_spread(n, cost, 1024, fn, arg);
 }
 
 /* The arithmetic of tensor expressions (a * 1.5, a + b) counts as two

@@ -360,15 +360,14 @@ LN_API int ln__spread_turn(int64_t work) {
     return (int)(++turn & 1u);
 }
 
-LN_API int ln__parallel_split(int64_t n, int64_t align, int after, ln_range_fn fn,
-                              void *arg) {
+LN_API int ln__parallel_split(int64_t n, int64_t align, ln_range_fn fn, void *arg) {
     if (in_place() || ln_parallel_threads() > 1 || omp_in_parallel()) return 0;
     /* about SPLIT_TASKS tasks: the caller's claims are on its own cache
     ** line (a few ns each) until the helper's one claim */
     enum { SPLIT_TASKS = 32 };
     int64_t per = (n + SPLIT_TASKS - 1) / SPLIT_TASKS;
     per = (per + align - 1) / align * align;
-    return ln__pool_split(fn, arg, n, per, omp_get_max_threads(), after);
+    return ln__pool_split(fn, arg, n, per, omp_get_max_threads());
 }
 
 void ln_parallel_for(int64_t n, ln_range_fn fn, void *arg) {

@@ -83,21 +83,15 @@ int ln__pool_run(int64_t ntasks, ln_task_fn fn, void *arg, int nthreads);
 ** 2-vCPU machines here: a helper starts one late and its results come back
 ** one later, and a claim per task would cost one each. A sleeping helper
 ** is woken only in a run of such jobs (that syscall costs as much as the
-** job); 0 when the pool cannot take the job (nothing done). With
-** after: only right after another job of the pool (its caller finished
-** its part less than 50 us ago): the helper is still spinning and that
-** job's output, in both cores' caches, is likely what this one reads. Such
-** a job's own end does not count as one, so a loop of them alone stays on
-** one thread (kernels.c's whole sums). */
+** job); 0 when the pool cannot take the job (nothing done). */
 int ln__pool_split(ln_range_fn fn, void *arg, int64_t n, int64_t per,
-                   int nthreads, int after);
+                   int nthreads);
 
 /* ln__pool_split's entry for core's elementwise loops and whole sums
 ** (par_for.h's ln__split_spread): units [0, n), tasks of a multiple of
-** `align` units, `after` as there; 0 inside a team or a task, or when no
-** helper can take it. (Exported for tests/c/test_kernels.c.) */
-LN_API int ln__parallel_split(int64_t n, int64_t align, int after, ln_range_fn fn,
-                              void *arg);
+** `align` units; 0 inside a team or a task, or when no helper can take
+** it. (Exported for tests/c/test_kernels.c.) */
+LN_API int ln__parallel_split(int64_t n, int64_t align, ln_range_fn fn, void *arg);
 
 /* ln__spread's turn for `work` elements of float32: 0 and 1 on alternate
 ** calls from this thread outside a team, over at least 3 L2 caches' worth

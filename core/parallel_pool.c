@@ -65,7 +65,6 @@
 #define BACKOFF_MIN 16     /* jobs run alone after a loss ... */
 #define BACKOFF_MAX 4096   /* ... doubling up to this */
 #define SPLIT_RECENT 1e-3  /* s: a split job this soon after one wakes helpers */
-#define SPLIT_AFTER 50e-6  /* s: an `after` split job's window after a job */
 #define SPLIT_LEAD 60      /* % of a split job's tasks the caller keeps: a
                            ** helper starts ~250 ns late and ran 1.3-1.4x
                            ** slower per block here (docs/performance.md) */
@@ -91,8 +90,6 @@ static struct {
     unsigned tag;   /* tag of the last job published */
     int64_t done_base; /* done at the end of the last job */
     double last_split; /* when the last split job was asked for */
-    double last_job;   /* when the caller finished its part of the last job
-                       ** (other than an `after` split job) */
     int created;    /* helpers started */
     int skip;       /* jobs still to run alone (after a loss) */
     int backoff;    /* the next skip after a loss */
@@ -232,9 +229,9 @@ static void grow(int want) {
 /* ln__pool_run's work, with busy held (released here). lead > 0 (a split
 ** job): the caller keeps tasks [0, lead) without a claim, and a helper
 ** claims all that is left at once. wake: publish with a fence and wake
-** sleeping helpers. mark: the job's end is P.last_job. */
+** sleeping helpers. */
 static int run_held(int64_t ntasks, ln_task_fn fn, void *arg, int nthreads,
-                    int64_t lead, int wake, int mark) {
+                    int64_t lead, int wake) {
     if (P.skip > 0) { /* a recent job lost: this one runs alone */
         P.skip--;
         atomic_flag_clear_explicit(&P.busy, memory_order_release);
@@ -273,7 +270,6 @@ static int run_held(int64_t ntasks, ln_task_fn fn, void *arg, int nthreads,
         mine++;
     }
     const double t1 = now_s();
-    if (mark) P.last_job = t1;
     long idle = 0;
     /* done is never reset (the caller's store would wait for the line the
     ** helper last wrote): this job's helper tasks are counted past
@@ -303,19 +299,15 @@ static int run_held(int64_t ntasks, ln_task_fn fn, void *arg, int nthreads,
 int ln__pool_run(int64_t ntasks, ln_task_fn fn, void *arg, int nthreads) {
     if (ntasks < 2 || ntasks > LN__MAX_TASKS || nthreads < 2) return 0;
     if (atomic_flag_test_and_set_explicit(&P.busy, memory_order_acquire)) return 0;
-    return run_held(ntasks, fn, arg, nthreads, 0, 1, 1);
+    return run_held(ntasks, fn, arg, nthreads, 0, 1);
 }
 
 int ln__pool_split(ln_range_fn fn, void *arg, int64_t n, int64_t per,
-                   int nthreads, int after) {
+                   int nthreads) {
     const int64_t ntasks = per > 0 ? (n + per - 1) / per : 0;
     if (nthreads < 2 || ntasks < 2 || ntasks > LN__MAX_TASKS) return 0;
     if (atomic_flag_test_and_set_explicit(&P.busy, memory_order_acquire)) return 0;
     const double now = now_s();
-    if (after && now - P.last_job > SPLIT_AFTER) {
-        atomic_flag_clear_explicit(&P.busy, memory_order_release);
-        return 0;
-    }
     /* Waking a sleeping helper costs about as much as the whole job: only
     ** when another split job ran less than SPLIT_RECENT ago (a loop of
     ** operations, whose next ones will find the helper awake). */
@@ -333,5 +325,5 @@ int ln__pool_split(ln_range_fn fn, void *arg, int64_t n, int64_t per,
     split_job mine = {fn, arg, n, per};
     const int64_t lead = (ntasks * SPLIT_LEAD + 99) / 100;
     return run_held(ntasks, split_task, &mine, 2,
-                    lead < ntasks ? lead : ntasks - 1, wake, !after);
+                    lead < ntasks ? lead : ntasks - 1, wake);
 }

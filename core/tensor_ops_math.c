@@ -607,27 +607,32 @@ DEF_SCAN(int32_t, scan_i32)
 DEF_SCAN(uint8_t, scan_u8)
 #undef DEF_SCAN
 
-/* float32 blocks of the whole-tensor extreme and variance: ln_argext /
-** ln_sum_dev2 per RED_BLOCK block (vectorised, kernels_reduce.c), spread by
-** ln__spread (par_for.h: the helper pool, not an OpenMP region). The
+/* float32 blocks of the whole-tensor extreme and variance: ln_argext,
+** ln_ext_value or ln_sum_dev2 per RED_BLOCK block (vectorised,
+** kernels_reduce.c), spread by ln__split_spread / ln__spread (par_for.h:
+** the helper pool, not an OpenMP region). The
 ** blocks and the order their results are combined in are fixed: the same
 ** result for any thread count. */
 typedef struct {
     const float *p;
     int64_t n;
+    int what; /* F32_ARGEXT, F32_EXT (no positions) or F32_DEV2 */
     int want_max;
     double mean, *bv;
     int64_t *bp;
 } f32_blocks_job;
+enum { F32_ARGEXT, F32_EXT, F32_DEV2 };
 
 static void f32_blocks(void *arg, int64_t lo, int64_t hi) {
     const f32_blocks_job *j = arg;
     for (int64_t b = lo; b < hi; b++) {
         int64_t s = b * RED_BLOCK, e = s + RED_BLOCK < j->n ? s + RED_BLOCK : j->n;
-        if (j->bp) {
+        if (j->what == F32_ARGEXT) {
             int64_t at = s + ln_argext(j->p + s, e - s, j->want_max);
             j->bp[b] = at;
             j->bv[b] = j->p[at];
+        } else if (j->what == F32_EXT) {
+            j->bv[b] = ln_ext_value(j->p + s, e - s, j->want_max);
         } else {
             j->bv[b] = ln_sum_dev2(j->p + s, e - s, j->mean);
         }
@@ -652,13 +657,13 @@ void ln_minmax_all(const ln_tensor *x, int want_max, double *value,
         free(bv);
         free(bp);
         *value = best;
-        *pos = at;
+        if (pos) *pos = at;
         return;
     }
     switch (x->dtype) {
     case LN_FLOAT32: {
-        f32_blocks_job j = {ln_f32(x), n, want_max, 0, bv, bp};
-        ln__spread(nb, RED_BLOCK, 1, f32_blocks, &j);
+        f32_blocks_job j = {ln_f32(x), n, pos ? F32_ARGEXT : F32_EXT, want_max, 0, bv, bp};
+        ln__split_spread(nb, RED_BLOCK, 1, f32_blocks, &j);
     } break;
     case LN_INT32: scan_i32(ln_i32(x), n, want_max, bv, bp); break;
     case LN_UINT8: scan_u8(ln_u8(x), n, want_max, bv, bp); break;
@@ -670,7 +675,7 @@ void ln_minmax_all(const ln_tensor *x, int want_max, double *value,
     free(bv);
     free(bp);
     *value = best;
-    *pos = at;
+    if (pos) *pos = at;
 }
 
 double ln_var_all(const ln_tensor *x, int unbiased) {
@@ -688,7 +693,7 @@ double ln_var_all(const ln_tensor *x, int unbiased) {
             ss += d * d;
         }
     } else if (x->dtype == LN_FLOAT32) {
-        f32_blocks_job j = {ln_f32(x), n, 0, mean, part, NULL};
+        f32_blocks_job j = {ln_f32(x), n, F32_DEV2, 0, mean, part, NULL};
         ln__spread(nb, RED_BLOCK, 1, f32_blocks, &j);
         for (int64_t b = 0; b < nb; b++) ss += part[b];
         free(part);

@@ -366,8 +366,7 @@ static int l_one_hot(lua_State *L) {
     int64_t c;
     if (lua_isnoneornil(L, 2)) {
         double mx = -1;
-        int64_t pos;
-        if (y->numel) ln_minmax_all(y, 1, &mx, &pos);
+        if (y->numel) ln_minmax_all(y, 1, &mx, NULL);
         if (mx != mx) return luaL_error(L, "one_hot: labels contain NaN");
         /* a label too large for a tensor is refused below, naming it */
         c = mx < 0 ? 1 : mx < 9.0e15 ? (int64_t)mx + 1 : INT64_MAX;

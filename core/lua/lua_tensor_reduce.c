@@ -168,8 +168,7 @@ static int extremum(lua_State *L, int want_max, const char *fn) {
     if (lua_isnoneornil(L, 2)) {
         no_empty(L, t, -1, fn);
         double v;
-        int64_t pos;
-        ln_minmax_all(t, want_max, &v, &pos);
+        ln_minmax_all(t, want_max, &v, NULL);
         if (t->dtype == LN_FLOAT32) lua_pushnumber(L, v);
         else lua_pushinteger(L, (lua_Integer)v);
         return 1;

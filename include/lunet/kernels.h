@@ -97,6 +97,9 @@ LN_API double ln_sumsq(const float *x, int64_t n);
 ** every number -- 0 when n == 0; and the sum of (x - mean)^2 in double
 ** lanes (a fixed order). Whole-tensor :max/:argmax/:var's blocks. */
 LN_API int64_t ln_argext(const float *x, int64_t n, int want_max);
+/* x[ln_argext(x, n, want_max)] in one pass where it can (no NaN, not zero);
+** NaN when n == 0. Whole-tensor :max/:min's blocks. */
+LN_API float ln_ext_value(const float *x, int64_t n, int want_max);
 LN_API double ln_sum_dev2(const float *x, int64_t n, double mean);
 
 typedef enum ln_reduce_op {

@@ -184,8 +184,9 @@ LN_API ln_tensor *ln_clamp_any(ln_ctx *ctx, const ln_tensor *x, double lo,
 /* Sum of every element: exact int64 for integer dtypes (*isum), double for
 ** float32 (*fsum, ln_sum's blocking). Either pointer may be NULL. */
 LN_API void ln_sum_all(const ln_tensor *x, int64_t *isum, double *fsum);
-/* Extremum of a non-empty tensor and its first flat position (0-based).
-** NaN wins over numbers (like ln_reduce). */
+/* Extremum of a non-empty tensor and its first flat position (0-based;
+** pos may be NULL: the value alone, for float32 in one pass where it
+** can). NaN wins over numbers (like ln_reduce). */
 LN_API void ln_minmax_all(const ln_tensor *x, int want_max, double *value,
                           int64_t *pos);
 /* Variance of all elements around their mean, biased (÷n) or unbiased

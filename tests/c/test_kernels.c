@@ -520,7 +520,7 @@ START_TEST(split_jobs_cover_every_unit_once) {
     for (int k = 0; k < 50 && !ran; k++) { /* a sleeping helper is woken by the 2nd */
         memset(&p, 0, sizeof p);
         p.caller = pthread_self();
-        ran = ln__parallel_split(SPLIT_UNITS, SPLIT_ALIGN, 0, split_range, &p);
+        ran = ln__parallel_split(SPLIT_UNITS, SPLIT_ALIGN, split_range, &p);
         if (!ran) ck_assert_int_eq(atomic_load(&p.seen[0]), 0);
     }
     ck_assert_msg(ran, "no split job ran in 50 tries");
@@ -529,7 +529,7 @@ START_TEST(split_jobs_cover_every_unit_once) {
     ck_assert_msg(atomic_load(&p.other) > 0, "no helper thread took a task");
     omp_set_num_threads(1);
     memset(&p, 0, sizeof p);
-    ck_assert_int_eq(ln__parallel_split(SPLIT_UNITS, SPLIT_ALIGN, 0, split_range, &p), 0);
+    ck_assert_int_eq(ln__parallel_split(SPLIT_UNITS, SPLIT_ALIGN, split_range, &p), 0);
     ck_assert_int_eq(atomic_load(&p.seen[0]), 0);
 }
 END_TEST

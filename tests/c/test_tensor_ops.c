@@ -579,6 +579,60 @@ START_TEST(tensor_pairs_compare_integers) {
 }
 END_TEST
 
+/* The whole-tensor extreme without its position (one pass where it can)
+** is, bit for bit, the element the position path finds and a scalar scan's
+** (the first NaN, with its payload; the first zero of +0 and -0), on
+** lengths around the vectors and the 4096 blocks, for 1 and 2 threads. */
+static uint32_t fbits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+START_TEST(extreme_value_alone) {
+    static const int64_t lens[] = {1, 15, 16, 17, 63, 64, 65, 4095, 4096, 4097, 10000, 140001};
+    for (int threads = 1; threads <= 2; threads++) {
+        ln_set_num_threads(threads);
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+            for (int pattern = 0; pattern < 5; pattern++) {
+                const int64_t n = lens[li];
+                ln_tensor *x = new_t(LN_FLOAT32, 1, &n);
+                float *p = ln_f32(x);
+                for (int64_t i = 0; i < n; i++)
+                    p[i] = pattern >= 3 ? 0.0f : (float)((i * 7919) % 1009) - 504.0f;
+                if (pattern == 1) p[n - 1] = 600.0f, p[0] = -600.0f; /* at the ends */
+                if (pattern == 2) { /* two NaNs of other payloads; the first wins */
+                    uint32_t a = 0x7fc00001u, b = 0x7fc00002u;
+                    memcpy(&p[n * 2 / 3], &a, sizeof a);
+                    memcpy(&p[n - 1], &b, sizeof b);
+                }
+                if (pattern == 3) p[n / 2] = -0.0f; /* +0 first */
+                if (pattern == 4) /* -0 first */
+                    for (int64_t i = 0; i < n / 2 + 1; i++) p[i] = -0.0f;
+                for (int want_max = 0; want_max <= 1; want_max++) {
+                    float ref = p[0];
+                    for (int64_t i = 1; i < n; i++) {
+                        const float v = p[i];
+                        if (ref == ref && (v != v || (want_max ? v > ref : v < ref))) ref = v;
+                    }
+                    double alone, with;
+                    int64_t pos;
+                    ln_minmax_all(x, want_max, &alone, NULL);
+                    ln_minmax_all(x, want_max, &with, &pos);
+                    ck_assert_msg(fbits((float)alone) == fbits(ref) &&
+                                      fbits((float)with) == fbits(ref) &&
+                                      fbits(p[pos]) == fbits(ref),
+                                  "n %lld pattern %d max %d threads %d: %a / %a, want %a",
+                                  (long long)n, pattern, want_max, threads, alone, with,
+                                  (double)ref);
+                }
+                ln_tensor_release(x);
+            }
+    }
+    ln_set_num_threads(1);
+}
+END_TEST
+
 START_TEST(threads_identical) {
     ln_tensor *a[NOUT], *b[NOUT];
     double na[4], nb[4];
@@ -608,6 +662,7 @@ int main(void) {
     tcase_add_test(tc, vector_compares_and_casts);
     tcase_add_test(tc, tensor_pairs_compare_and_extremes);
     tcase_add_test(tc, tensor_pairs_compare_integers);
+    tcase_add_test(tc, extreme_value_alone);
     tcase_add_test(tc, threads_identical);
     suite_add_tcase(s, tc);
     /* No fork: OpenMP thread pools and fork() do not mix reliably (a child
