@@ -26,11 +26,11 @@
 ** own OpenMP thread count is 1 (an OpenMP loop inside a task stays on the
 ** helper).
 **
-** Split jobs (ln__pool_split: core's elementwise loops of ~3-15 us, below
-** LN_PAR_MIN units of work, kernels.c's ew_spread): the caller keeps its first
-** SPLIT_LEAD % of the tasks without claiming them, a helper claims all the
-** others at once, and the caller takes back, one by one, what no helper
-** has claimed. Every cache line the two cores pass costs ~250 ns here, so
+** Split jobs (ln__pool_split: core's elementwise loops and reductions of
+** ~3-15 us, below LN_PAR_MIN units of work, par_for.h's ln__split_spread):
+** the caller keeps its first SPLIT_LEAD % of the tasks without claiming
+** them, a helper claims all the others at once, and the caller takes back,
+** one by one, what no helper has claimed. Every cache line the two cores pass costs ~250 ns here, so
 ** such a job passes as few as it can: the job sits in the word's line,
 ** the caller publishes without a fence and never resets `done` (it counts
 ** on from done_base), and a sleeping helper is woken only when another

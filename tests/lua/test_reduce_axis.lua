@@ -283,8 +283,9 @@ end)
 
 test("split jobs (50k, 100k) and mirrored halves (3M): one thread's bits, call after call", function()
   -- 50k elements: the caller and one helper share an elementwise split job
-  -- (core/kernels.c); 100k: a whole sum right after a job on the helper
-  -- too (the chain's sum, the var of v + w); 3M: every other call walks
+  -- (core/kernels.c); 100k: the whole sums, max and axis reductions split
+  -- too (core/par_for.h), right after a job on the helper as well (the
+  -- chain's sum, the var of v + w); 3M: every other call walks
   -- each half the other way (core/par_for.h)
   ln.random.seed(6)
   local cases = {{ln.randn(50003), ln.randn(50, 1000), ln.randn(50003)},
