@@ -187,8 +187,8 @@ T512(static void rows_fsum512(float *y, const float *x, int64_t lo, int64_t hi,
     }
 }
 
-/* row_arg's two passes: the extreme (max/min of 4 vectors; NaN noted
-** apart) and the first lane equal to it (or unordered), by mask. */
+/* row_arg's two passes on AVX-512: the extreme (max/min of 4 vectors; NaN
+** noted apart), then the first lane equal to it (or unordered), by mask. */
 T512(static float row_ext512(const float *x, int64_t n, int want_max, int *has_nan)) {
     __m512 m0 = _mm512_set1_ps(x[0]), m1 = m0, m2 = m0, m3 = m0;
     __mmask16 nan = 0;
@@ -418,11 +418,9 @@ LN_CLONES static double row_dev2_c(const float *x, int64_t n, double mean) {
     return r;
 }
 
-/* First position of the row's extreme under the rule above: pass 1 finds
-** the extreme value m (any order: max and min are exact) and whether a NaN
-** occurs; pass 2 the first element equal to m (or the first NaN), a block
-** at a time. Equal values (-0 and +0 too) keep the first, as the scalar
-** rule did. */
+/* row_arg's two passes, generic: pass 1 finds the extreme value m (any
+** order: max and min are exact) and whether a NaN occurs; pass 2 the first
+** element equal to m (or the first NaN), a block at a time. */
 LN_CLONES static float row_ext_c(const float *x, int64_t n, int want_max, int *has_nan) {
     float m = x[0];
     int nan = 0;
@@ -496,7 +494,7 @@ static double row_dev2(const float *x, int64_t n, double mean) {
     return row_dev2_c(x, n, mean);
 }
 
-/* Pass 1 of row_arg: the extreme value and whether a NaN occurs. */
+/* Pass 1: the row's extreme value and whether a NaN occurs. */
 static float row_ext(const float *x, int64_t n, int want_max, int *nan) {
 #ifdef RED512
     if (ln__have_avx512f()) return row_ext512(x, n, want_max, nan);
@@ -504,6 +502,8 @@ static float row_ext(const float *x, int64_t n, int want_max, int *nan) {
     return row_ext_c(x, n, want_max, nan);
 }
 
+/* First position of the row's extreme under the rule above. Equal values
+** (-0 and +0 too) keep the first, as the scalar rule did. */
 static int64_t row_arg(const float *x, int64_t n, int want_max) {
     int nan;
     const float m = row_ext(x, n, want_max, &nan);

@@ -87,7 +87,7 @@ int ln__pool_run(int64_t ntasks, ln_task_fn fn, void *arg, int nthreads);
 int ln__pool_split(ln_range_fn fn, void *arg, int64_t n, int64_t per,
                    int nthreads);
 
-/* ln__pool_split's entry for core's elementwise loops and whole sums
+/* ln__pool_split's entry for core's elementwise loops and reductions
 ** (par_for.h's ln__split_spread): units [0, n), tasks of a multiple of
 ** `align` units; 0 inside a team or a task, or when no helper can take
 ** it. (Exported for tests/c/test_kernels.c.) */

@@ -30,8 +30,9 @@
 ** ~3-15 us, below LN_PAR_MIN units of work, par_for.h's ln__split_spread):
 ** the caller keeps its first SPLIT_LEAD % of the tasks without claiming
 ** them, a helper claims all the others at once, and the caller takes back,
-** one by one, what no helper has claimed. Every cache line the two cores pass costs ~250 ns here, so
-** such a job passes as few as it can: the job sits in the word's line,
+** one by one, what no helper has claimed. Every cache line the two cores
+** pass costs ~250 ns here, so such a job passes as few as it can: the job
+** sits in the word's line,
 ** the caller publishes without a fence and never resets `done` (it counts
 ** on from done_base), and a sleeping helper is woken only when another
 ** split job ran less than SPLIT_RECENT ago. exp and a + b on 49k-60k
