@@ -557,7 +557,7 @@ static void rows_range(void *arg, int64_t lo, int64_t hi) {
         case LN_R_SUM:
         case LN_R_MEAN: break; /* rows_fsum above */
         case LN_R_MAX:
-        case LN_R_MIN: *y = len ? p[row_arg(p, len, j->op == LN_R_MAX)] : NAN; break;
+        case LN_R_MIN: *y = ln_ext_value(p, len, j->op == LN_R_MAX); break;
         case LN_R_ARGMAX:
         case LN_R_ARGMIN:
             *y = len ? (float)row_arg(p, len, j->op == LN_R_ARGMAX) : 0.0f;
