@@ -12,20 +12,22 @@ local N = 640
 
 local function data()
   ln.random.seed(3)
-  local wide, deep = ln.randn({N, 12}), ln.randn({N, 40})
+  local wide, deep = ln.randn({N, 12}), ln.randn({N, 300})
   local y1 = (ln.rand{N} * 10):floor():int()
   local y2 = (ln.rand{N} * 4):floor():int()
   return wide, deep, y1, y2
 end
 
 -- Wide & Deep with an auxiliary head of other classes, three outputs in
--- all (the third with no loss: it is predicted, not scored).
+-- all (the third with no loss: it is predicted, not scored); the two
+-- hidden layers large enough to be cut on the team (the first by the
+-- halves of its 300 input features).
 local function model()
   local L = ln.layers
   local wide = ln.Input{shape = {12}, name = "wide"}
-  local deep = ln.Input{shape = {40}, name = "deep"}
-  local h1 = L.Dense{64, activation = "relu"}(deep)
-  local h2 = L.Dense{64, activation = "relu"}(h1)
+  local deep = ln.Input{shape = {300}, name = "deep"}
+  local h1 = L.Dense{128, activation = "relu"}(deep)
+  local h2 = L.Dense{128, activation = "relu"}(h1)
   local r = L.Add{}({h1, h2})
   local main = L.Dense{10, activation = "softmax", name = "main"}(L.Concatenate{}({wide, r}))
   local aux = L.Dense{4, activation = "softmax", name = "aux"}(r)
