@@ -517,7 +517,10 @@ int64_t ln_argext(const float *x, int64_t n, int want_max) {
     return n > 0 ? row_arg(x, n, want_max) : 0;
 }
 
-float ln_ext_value(const float *x, int64_t n, int want_max) {
+/* x[row_arg(x, n, want_max)] in one pass where it can (ln_ext_value). A
+** static function: rows_range calls it directly, not through the exported
+** name (which tests/c/test_reduce_paths.c defines a second time). */
+static float row_value(const float *x, int64_t n, int want_max) {
     if (n <= 0) return NAN;
     int nan;
     const float m = row_ext(x, n, want_max, &nan);
@@ -528,6 +531,10 @@ float ln_ext_value(const float *x, int64_t n, int want_max) {
     if (ln__have_avx512f()) return x[row_find512(x, n, m, nan)];
 #endif
     return x[row_find_c(x, n, m, nan)];
+}
+
+float ln_ext_value(const float *x, int64_t n, int want_max) {
+    return row_value(x, n, want_max);
 }
 
 double ln_sum_dev2(const float *x, int64_t n, double mean) {
@@ -557,7 +564,7 @@ static void rows_range(void *arg, int64_t lo, int64_t hi) {
         case LN_R_SUM:
         case LN_R_MEAN: break; /* rows_fsum above */
         case LN_R_MAX:
-        case LN_R_MIN: *y = ln_ext_value(p, len, j->op == LN_R_MAX); break;
+        case LN_R_MIN: *y = row_value(p, len, j->op == LN_R_MAX); break;
         case LN_R_ARGMAX:
         case LN_R_ARGMIN:
             *y = len ? (float)row_arg(p, len, j->op == LN_R_ARGMAX) : 0.0f;
