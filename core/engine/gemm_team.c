@@ -124,11 +124,11 @@ static void half_sum_task(void *arg, int64_t t) {
 
 /* Whether the two halves of a product of `flops`, cut at `cut` of `len`
 ** (rows, columns or terms), go to two threads (ln_parallel_pair): always on
-** a team; outside one when ln_gemm would run the larger half on one thread (a Lua training loop's products at a
-** small batch: the book's loop on 2 threads 57-60k -> 91.5k samples/s, a
-** batch of 64 87-91k -> 127k). From there ln_gemm's own threads share each
-** half instead (batch 128: by halves 105-107k, so 112-118k;
-** docs/performance-training.md). */
+** a team; outside one when ln_gemm would run the larger half on one thread
+** (a Lua training loop's products at a small batch: the book's loop on 2
+** threads 57-60k -> 91.5k samples/s, a batch of 64 87-91k -> 127k). From
+** there ln_gemm's own threads share each half instead (batch 128: by
+** halves 105-107k, so 112-118k; docs/performance-training.md). */
 static int pair_worth(double flops, int64_t cut, int64_t len) {
     const int64_t larger = cut > len - cut ? cut : len - cut;
     return ln_parallel_threads() > 1 ||
