@@ -14,10 +14,12 @@
 ** Backward, with xhat = (x - mean) rstd and g = dy gamma:
 **     dx = rstd (g - mean(g) - xhat mean(g xhat)),
 **     dgamma = sum over groups of dy xhat, dbeta = sum of dy.
-** Statistics in double. Tasks own blocks of LN_GROUPS groups (their y and
-** dx) and write partial sums of dgamma, dbeta per block, which are then
-** added in block order: results do not depend on the number of threads.
+** Statistics in double (a group of contiguous elements sums in double
+** lanes, below). Tasks own blocks of LN_GROUPS groups (their y and dx) and
+** write partial sums of dgamma, dbeta per block, which are then added in
+** block order: results do not depend on the number of threads.
 */
+#include <math.h>
 #include <stdlib.h>
 
 #include "conv_util.h"
@@ -124,27 +126,130 @@ static inline int64_t lnorm_base(const lnorm *n, int64_t q) {
     return (q / n->inner) * n->norm * n->inner + q % n->inner;
 }
 
+/* ---- one group whose elements are contiguous (inner = 1: the default
+** axis = -1) -- sums in LN_LANES double lanes, lane i taking elements i,
+** i + LN_LANES, ... in order, then the lanes in a fixed tree: the same bits
+** on every CPU, clone and thread count, and independent chains instead of
+** one chain of dependent additions (4 cycles an element: a 32 x 512 step
+** ran 2.2x PyTorch's time). The elementwise loops do each element's
+** arithmetic as the strided path does. */
+#define LN_LANES 16
+
+__attribute__((always_inline)) static inline double lanes_total(double *a) {
+    for (int i = 0; i < 8; i++) a[i] += a[i + 8];
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* The sum of x[0..n), or with sq of (x - c)^2, in double lanes. */
+__attribute__((always_inline)) static inline double lane_sum(const float *x, int64_t n,
+                                                             double c, const int sq) {
+    double a[LN_LANES] = {0};
+    int64_t k = 0;
+    for (; k + LN_LANES <= n; k += LN_LANES) {
+#pragma omp simd
+        for (int i = 0; i < LN_LANES; i++) {
+            const double d = sq ? (double)x[k + i] - c : (double)x[k + i];
+            a[i] += sq ? d * d : d;
+        }
+    }
+    for (int i = 0; k + i < n; i++) {
+        const double d = sq ? (double)x[k + i] - c : (double)x[k + i];
+        a[i] += sq ? d * d : d;
+    }
+    return lanes_total(a);
+}
+
+/* y = xhat gamma + beta over a row (has_g, has_b: constants at each call). */
+__attribute__((always_inline)) static inline void row_out(float *y, const float *x, int64_t n,
+                                                          double mean, double rstd,
+                                                          const float *gamma, const float *beta,
+                                                          const int has_g, const int has_b) {
+#pragma omp simd
+    for (int64_t k = 0; k < n; k++) {
+        double v = ((double)x[k] - mean) * rstd;
+        if (has_g) v *= gamma[k];
+        if (has_b) v += beta[k];
+        y[k] = (float)v;
+    }
+}
+
+/* Backward's first pass over a row: sg = sum of g, sgx = sum of g xhat
+** (g = dy gamma) in lanes, and with has_d dgamma += dy xhat, dbeta += dy. */
+__attribute__((always_inline)) static inline void row_sums(const float *x, const float *dy,
+                                                           int64_t n, double mean, double rstd,
+                                                           const float *gamma, double *dg,
+                                                           double *db, const int has_g,
+                                                           const int has_d, double *sg,
+                                                           double *sgx) {
+    double a[LN_LANES] = {0}, b[LN_LANES] = {0};
+    int64_t k = 0;
+#define ROW_SUMS_AT(e, i)                                                    \
+    do {                                                                     \
+        const double xh = ((double)x[e] - mean) * rstd;                      \
+        const double gk = (double)dy[e] * (has_g ? (double)gamma[e] : 1.0);  \
+        a[i] += gk;                                                          \
+        b[i] += gk * xh;                                                     \
+        if (has_d) dg[e] += (double)dy[e] * xh, db[e] += dy[e];              \
+    } while (0)
+    for (; k + LN_LANES <= n; k += LN_LANES) {
+#pragma omp simd
+        for (int i = 0; i < LN_LANES; i++) ROW_SUMS_AT(k + i, i);
+    }
+    for (int i = 0; k + i < n; i++) ROW_SUMS_AT(k + i, i);
+#undef ROW_SUMS_AT
+    *sg = lanes_total(a);
+    *sgx = lanes_total(b);
+}
+
+/* dx = rstd (g - mean(g) - xhat mean(g xhat)) over a row. */
+__attribute__((always_inline)) static inline void row_dx(float *dx, const float *x,
+                                                         const float *dy, int64_t n,
+                                                         double mean, double rstd,
+                                                         const float *gamma, double mg,
+                                                         double mgx, const int has_g) {
+#pragma omp simd
+    for (int64_t k = 0; k < n; k++) {
+        const double xh = ((double)x[k] - mean) * rstd;
+        const double gk = (double)dy[k] * (has_g ? (double)gamma[k] : 1.0);
+        dx[k] = (float)(rstd * (gk - mg - xh * mgx));
+    }
+}
+
+/* ---- tasks: blocks of LN_GROUPS groups ------------------------------------- */
+
 LN_CLONES static void lnorm_fwd_task(void *arg, int64_t t) {
     const lnorm_job *j = arg;
     const lnorm *n = j->n;
     const int64_t q1 = (t + 1) * LN_GROUPS < j->groups ? (t + 1) * LN_GROUPS : j->groups;
+    const float *gm = j->gamma, *bt = j->beta;
     for (int64_t q = t * LN_GROUPS; q < q1; q++) {
-        const int64_t base = lnorm_base(n, q), st = n->inner;
+        const int64_t base = lnorm_base(n, q), st = n->inner, len = n->norm;
         const float *x = j->x + base;
+        float *y = j->y + base;
+        if (st == 1) {
+            const double mean = lane_sum(x, len, 0, 0) / (double)len;
+            const double var = lane_sum(x, len, mean, 1) / (double)len;
+            const double rstd = 1.0 / sqrt(var + n->epsilon);
+            j->stats[2 * q] = mean, j->stats[2 * q + 1] = rstd;
+            if (gm && bt) row_out(y, x, len, mean, rstd, gm, bt, 1, 1);
+            else if (gm) row_out(y, x, len, mean, rstd, gm, bt, 1, 0);
+            else if (bt) row_out(y, x, len, mean, rstd, gm, bt, 0, 1);
+            else row_out(y, x, len, mean, rstd, gm, bt, 0, 0);
+            continue;
+        }
         double s = 0, s2 = 0;
-        for (int64_t k = 0; k < n->norm; k++) s += x[k * st];
-        const double mean = s / (double)n->norm;
-        for (int64_t k = 0; k < n->norm; k++) {
+        for (int64_t k = 0; k < len; k++) s += x[k * st];
+        const double mean = s / (double)len;
+        for (int64_t k = 0; k < len; k++) {
             const double d = (double)x[k * st] - mean;
             s2 += d * d;
         }
-        const double rstd = 1.0 / sqrt(s2 / (double)n->norm + n->epsilon);
+        const double rstd = 1.0 / sqrt(s2 / (double)len + n->epsilon);
         j->stats[2 * q] = mean, j->stats[2 * q + 1] = rstd;
-        float *y = j->y + base;
-        for (int64_t k = 0; k < n->norm; k++) {
+        for (int64_t k = 0; k < len; k++) {
             double v = ((double)x[k * st] - mean) * rstd;
-            if (j->gamma) v *= j->gamma[k];
-            if (j->beta) v += j->beta[k];
+            if (gm) v *= gm[k];
+            if (bt) v += bt[k];
             y[k * st] = (float)v;
         }
     }
@@ -155,26 +260,38 @@ LN_CLONES static void lnorm_bwd_task(void *arg, int64_t t) {
     const lnorm *n = j->n;
     const int64_t q1 = (t + 1) * LN_GROUPS < j->groups ? (t + 1) * LN_GROUPS : j->groups;
     double *dg = j->part ? j->part + t * 2 * n->norm : NULL, *db = dg ? dg + n->norm : NULL;
+    const float *gm = j->gamma;
     if (dg)
         for (int64_t k = 0; k < 2 * n->norm; k++) dg[k] = 0;
     for (int64_t q = t * LN_GROUPS; q < q1; q++) {
-        const int64_t base = lnorm_base(n, q), st = n->inner;
+        const int64_t base = lnorm_base(n, q), st = n->inner, len = n->norm;
         const float *x = j->x + base, *g = j->dy + base;
         const double mean = j->stats[2 * q], rstd = j->stats[2 * q + 1];
         double sg = 0, sgx = 0;
-        for (int64_t k = 0; k < n->norm; k++) {
+        if (st == 1) {
+            if (gm && dg) row_sums(x, g, len, mean, rstd, gm, dg, db, 1, 1, &sg, &sgx);
+            else if (gm) row_sums(x, g, len, mean, rstd, gm, dg, db, 1, 0, &sg, &sgx);
+            else if (dg) row_sums(x, g, len, mean, rstd, gm, dg, db, 0, 1, &sg, &sgx);
+            else row_sums(x, g, len, mean, rstd, gm, dg, db, 0, 0, &sg, &sgx);
+            if (!j->dx) continue;
+            const double mg = sg / (double)len, mgx = sgx / (double)len;
+            if (gm) row_dx(j->dx + base, x, g, len, mean, rstd, gm, mg, mgx, 1);
+            else row_dx(j->dx + base, x, g, len, mean, rstd, gm, mg, mgx, 0);
+            continue;
+        }
+        for (int64_t k = 0; k < len; k++) {
             const double xh = ((double)x[k * st] - mean) * rstd;
-            const double gk = (double)g[k * st] * (j->gamma ? j->gamma[k] : 1.0);
+            const double gk = (double)g[k * st] * (gm ? gm[k] : 1.0);
             sg += gk;
             sgx += gk * xh;
             if (dg) dg[k] += (double)g[k * st] * xh, db[k] += g[k * st];
         }
         if (!j->dx) continue;
-        const double mg = sg / (double)n->norm, mgx = sgx / (double)n->norm;
+        const double mg = sg / (double)len, mgx = sgx / (double)len;
         float *dx = j->dx + base;
-        for (int64_t k = 0; k < n->norm; k++) {
+        for (int64_t k = 0; k < len; k++) {
             const double xh = ((double)x[k * st] - mean) * rstd;
-            const double gk = (double)g[k * st] * (j->gamma ? j->gamma[k] : 1.0);
+            const double gk = (double)g[k * st] * (gm ? gm[k] : 1.0);
             dx[k * st] = (float)(rstd * (gk - mg - xh * mgx));
         }
     }

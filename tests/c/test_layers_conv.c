@@ -283,9 +283,13 @@ static void ref_norm(const rc *c, const ln_layer *l, int64_t batch, const double
         else if (i > c->hi) inner *= shape[i];
         else f *= shape[i];
     }
-    /* LayerNormalization with center = scale = false has no weights */
-    const int affine = ln_layer_weight_count(l) > 0;
-    const double *gamma = affine ? w[0] : NULL, *beta = affine ? w[1] : NULL;
+    /* LayerNormalization: gamma (scale), beta (center), either, or none */
+    const double *gamma = NULL, *beta = NULL;
+    for (int i = 0; i < ln_layer_weight_count(l); i++) {
+        const char *name = ln_layer_weight_name(l, i);
+        if (!strcmp(name, "gamma")) gamma = w[i];
+        else if (!strcmp(name, "beta")) beta = w[i];
+    }
 #define AT(o, k, i) (((o) * f + (k)) * inner + (i))
     if (c->kind == BNORM) {
         for (int64_t k = 0; k < f; k++) {
@@ -316,7 +320,7 @@ static void ref_norm(const rc *c, const ln_layer *l, int64_t batch, const double
             var /= (double)f;
             for (int64_t k = 0; k < f; k++)
                 y[AT(o, k, i)] = (x[AT(o, k, i)] - mean) / sqrt(var + c->eps) *
-                                     (affine ? gamma[k] : 1) + (affine ? beta[k] : 0);
+                                     (gamma ? gamma[k] : 1) + (beta ? beta[k] : 0);
         }
 #undef AT
 }
@@ -668,6 +672,16 @@ static const gcase cases[] = {
      {2, 4, 3, 2}, 0, &r_ln_mid, 0},
     {"layer_normalization no gamma, no beta", "layer_normalization",
      "axis=2 center=false scale=false", 3, {3, 4, 5}, 0, &r_ln_bare, 0},
+    /* the contiguous path's lanes: whole blocks of 16 and a tail, and each
+    ** mix of gamma and beta */
+    {"layer_normalization last axis, 37 features", "layer_normalization", "", 2, {3, 37}, T,
+     &r_ln_last, 0},
+    {"layer_normalization last axis, gamma only", "layer_normalization", "center=false", 2,
+     {3, 32}, T, &r_ln_last, 0},
+    {"layer_normalization last axis, beta only", "layer_normalization", "scale=false", 2,
+     {2, 19}, T, &r_ln_last, 0},
+    {"layer_normalization last axis, no gamma, no beta", "layer_normalization",
+     "center=false scale=false", 2, {3, 17}, T, &r_ln_last, 0},
 };
 #undef T
 #define NCASES ((int)(sizeof cases / sizeof *cases))

@@ -182,6 +182,35 @@ test("SpatialDropout2D drops whole feature maps in training only", function()
   assert(d(x):equal(x), "inference is the identity")
 end)
 
+-- ---- LayerNormalization: what backward is asked for ---------------------------------------
+
+test("LayerNormalization: dx alone and weight gradients alone are those of the full backward",
+     function()
+  ln.random.seed(5)
+  for _, cfg in ipairs({{}, {center = false}, {scale = false}, {center = false, scale = false}}) do
+    for _, f in ipairs({5, 16, 40}) do
+      local l = L.LayerNormalization(cfg)
+      l:build({f})
+      for _, v in ipairs(l.variables) do v.value:copy_(ln.randn(table.unpack(v.shape))) end
+      local x, dy = ln.randn(6, f), ln.randn(6, f)
+      l:forward(x, {training = true})
+      local dx = l:backward(dy, {need_dx = true, need_dw = true}):clone()
+      local grads = {}
+      for i, v in ipairs(l.variables) do grads[i] = v.grad:clone() end
+      l:forward(x, {training = true})
+      local what = string.format("%d features, center %s, scale %s", f,
+                                 tostring(cfg.center ~= false), tostring(cfg.scale ~= false))
+      assert(l:backward(dy, {need_dx = true, need_dw = false}):equal(dx), "dx alone: " .. what)
+      for _, v in ipairs(l.variables) do v.grad:zero_() end
+      l:forward(x, {training = true})
+      l:backward(dy, {need_dx = false, need_dw = true})
+      for i, v in ipairs(l.variables) do
+        assert(v.grad:equal(grads[i]), v.name .. " alone: " .. what)
+      end
+    end
+  end
+end)
+
 -- ---- training: threads -------------------------------------------------------------------------
 
 local function cnn()
