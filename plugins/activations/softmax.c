@@ -3,7 +3,8 @@
 ** y = exp(x - max) / sum exp(x - max), the sum in double in column order
 ** (the kernel ln_softmax_rows: the Softmax layer and fused losses see the
 ** same numbers).
-** Backward from y alone: dx = y * (dy - sum_c dy_c * y_c) per row.
+** Backward from y alone: dx = y * (dy - sum_c dy_c * y_c) per row (the
+** sum in double, rounded to float).
 ** Not elementwise: a GEMM epilogue must not apply it to row segments.
 */
 #include <math.h>
@@ -29,17 +30,12 @@ static void fwd(const void *s, const float *x, float *y, int64_t rows,
     ln_softmax_rows(y, x, rows, cols);
 }
 
+/* The kernel's backward (ln_softmax_backward): the dot in double lanes and
+** the rows in vectors; a serial double chain here ran a Softmax layer's
+** 32 x 1000 step at 1.3x PyTorch's time. */
 static void bwd(const void *s, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
-    LN_PAR_FOR(rows * cols * 2)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *yr = y + r * cols, *gr = dy + r * cols;
-        float *dr = dx + r * cols;
-        double dot = 0;
-        for (int64_t c = 0; c < cols; c++) dot += (double)gr[c] * yr[c];
-        float d = (float)dot;
-        for (int64_t c = 0; c < cols; c++) dr[c] = yr[c] * (gr[c] - d);
-    }
+    ln_softmax_backward(dx, y, dy, rows, cols, 1, 0);
 }
 
 static const ln_activation_ops ops = {

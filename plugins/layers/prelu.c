@@ -99,20 +99,82 @@ static ln_status prelu_build(ln_ctx *ctx, ln_layer *l, int nin,
     return LN_OK;
 }
 
+/* What the row loops share. */
+typedef struct prelu_job {
+    const float *x, *g, *al;
+    float *y, *dx, *part;
+    const int64_t *map; /* NULL: alpha has the sample's shape */
+    int64_t per, na;
+} prelu_job;
+
+/* Rows (samples) [lo, hi) of y = x (x > 0) or alpha x, in vectors (LN_CLONES,
+** omp simd: the loop over the batch and the sample as one OpenMP loop, with
+** the map chosen per element, stayed scalar: 1.6x PyTorch's time). */
+LN_CLONES static void fwd_rows(void *arg, int64_t lo, int64_t hi) {
+    const prelu_job *j = arg;
+    const float *al = j->al;
+    const int64_t per = j->per, *map = j->map;
+    for (int64_t b = lo; b < hi; b++) {
+        const float *x = j->x + b * per;
+        float *y = j->y + b * per;
+        if (!map) {
+#pragma omp simd
+            for (int64_t k = 0; k < per; k++) y[k] = lu_select(x[k] > 0.0f, x[k], al[k] * x[k]);
+        } else {
+#pragma omp simd
+            for (int64_t k = 0; k < per; k++)
+                y[k] = lu_select(x[k] > 0.0f, x[k], al[map[k]] * x[k]);
+        }
+    }
+}
+
+/* Rows [lo, hi) of dx = dy (x > 0) or alpha dy. */
+LN_CLONES static void dx_rows(void *arg, int64_t lo, int64_t hi) {
+    const prelu_job *j = arg;
+    const float *al = j->al;
+    const int64_t per = j->per, *map = j->map;
+    for (int64_t b = lo; b < hi; b++) {
+        const float *x = j->x + b * per, *g = j->g + b * per;
+        float *d = j->dx + b * per;
+        if (!map) {
+#pragma omp simd
+            for (int64_t k = 0; k < per; k++) d[k] = lu_select(x[k] > 0.0f, g[k], al[k] * g[k]);
+        } else {
+#pragma omp simd
+            for (int64_t k = 0; k < per; k++)
+                d[k] = lu_select(x[k] > 0.0f, g[k], al[map[k]] * g[k]);
+        }
+    }
+}
+
+/* Rows [lo, hi) of stage 1: part[b, j] = sum over sample b's positions
+** using alpha[j] of dy x where x <= 0 (with a map, in position order). */
+LN_CLONES static void part_rows(void *arg, int64_t lo, int64_t hi) {
+    const prelu_job *j = arg;
+    const int64_t per = j->per, na = j->na, *map = j->map;
+    for (int64_t b = lo; b < hi; b++) {
+        const float *xb = j->x + b * per, *gb = j->g + b * per;
+        float *pb = j->part + b * na;
+        if (!map) {
+#pragma omp simd
+            for (int64_t k = 0; k < per; k++)
+                pb[k] = lu_select(xb[k] > 0.0f, 0.0f, gb[k] * xb[k]);
+        } else {
+            for (int64_t q = 0; q < na; q++) pb[q] = 0.0f;
+            for (int64_t k = 0; k < per; k++)
+                pb[map[k]] += lu_select(xb[k] > 0.0f, 0.0f, gb[k] * xb[k]);
+        }
+    }
+}
+
 static ln_status prelu_forward(ln_ctx *ctx, ln_layer *l,
                                const ln_tensor *const *x, ln_tensor *const *y,
                                unsigned flags) {
     const prelu *p = ln_layer_state(l);
-    const float *al = ln_f32(ln_layer_weight(l, 0)), *xp = ln_f32(x[0]);
-    float *yp = ln_f32(y[0]);
-    const int64_t *map = p->map;
-    int64_t n = x[0]->numel, per = p->per, batch = per ? n / per : 0;
-    LN_PRAGMA_(omp parallel for collapse(2) if (n >= LN_PAR_MIN) schedule(static))
-    for (int64_t b = 0; b < batch; b++)
-        for (int64_t k = 0; k < per; k++) {
-            float v = xp[b * per + k];
-            yp[b * per + k] = lu_select(v > 0.0f, v, al[map ? map[k] : k] * v);
-        }
+    const int64_t per = p->per, batch = per ? x[0]->numel / per : 0;
+    prelu_job j = {ln_f32(x[0]), NULL, ln_f32(ln_layer_weight(l, 0)), ln_f32(y[0]), NULL,
+                   NULL, p->map, per, p->nalpha};
+    ln_parallel_rows(batch, per, fwd_rows, &j);
     return LN_OK;
 }
 
@@ -123,41 +185,18 @@ static ln_status prelu_backward(ln_ctx *ctx, ln_layer *l,
                                 ln_tensor *const *dx, ln_grad_sink *sink,
                                 unsigned flags) {
     prelu *p = ln_layer_state(l);
-    const float *al = ln_f32(ln_layer_weight(l, 0)), *xp = ln_f32(x[0]);
-    const float *g = ln_f32(dy[0]);
-    const int64_t *map = p->map;
-    int64_t n = x[0]->numel, per = p->per, na = p->nalpha;
-    int64_t batch = per ? n / per : 0;
-    if (dx[0]) {
-        float *d = ln_f32(dx[0]);
-        LN_PRAGMA_(omp parallel for collapse(2) if (n >= LN_PAR_MIN) schedule(static))
-        for (int64_t b = 0; b < batch; b++)
-            for (int64_t k = 0; k < per; k++) {
-                int64_t i = b * per + k;
-                d[i] = lu_select(xp[i] > 0.0f, g[i], al[map ? map[k] : k] * g[i]);
-            }
-    }
+    const int64_t per = p->per, na = p->nalpha, batch = per ? x[0]->numel / per : 0;
+    prelu_job j = {ln_f32(x[0]), ln_f32(dy[0]), ln_f32(ln_layer_weight(l, 0)), NULL,
+                   dx[0] ? ln_f32(dx[0]) : NULL, NULL, p->map, per, na};
+    if (j.dx) ln_parallel_rows(batch, per, dx_rows, &j);
     if (!(flags & LN_NEED_DW) || !ln_layer_trains(l, 0)) return LN_OK;
-    /* stage 1: part[b, j] = sum over sample b's positions using alpha[j] */
     int64_t pshape[2] = {batch, na};
     ln_status st = lu_buffer(ctx, &p->part, 2, pshape);
     if (st) return st;
-    float *part = ln_f32(p->part);
-    LN_PAR_FOR(n)
-    for (int64_t b = 0; b < batch; b++) {
-        const float *xb = xp + b * per, *gb = g + b * per;
-        float *pb = part + b * na;
-        if (!map) {
-            for (int64_t k = 0; k < per; k++)
-                pb[k] = lu_select(xb[k] > 0.0f, 0.0f, gb[k] * xb[k]);
-        } else {
-            for (int64_t j = 0; j < na; j++) pb[j] = 0.0f;
-            for (int64_t k = 0; k < per; k++)
-                pb[map[k]] += lu_select(xb[k] > 0.0f, 0.0f, gb[k] * xb[k]);
-        }
-    }
+    j.part = ln_f32(p->part);
+    ln_parallel_rows(batch, per, part_rows, &j);
     /* stage 2: dalpha[j] = sum over the batch, in batch order */
-    ln_sum_rows(ln_f32(ln_layer_grad(l, 0)), part, batch, na, 0);
+    ln_sum_rows(ln_f32(ln_layer_grad(l, 0)), j.part, batch, na, 0);
     return LN_OK;
 }
 
