@@ -3,15 +3,28 @@
 ** a permutation of 1..rank (Keras counts the sample axes from 1, the batch
 ** axis stays first). Output axis i is input axis dims[i]. The gradient is
 ** the inverse permutation of dy. Each output element has one owner.
+**
+** Both directions are one gather: the destination in order, the source by
+** the strides of its axes, an odometer stepping the offset (one division
+** per axis per element ran 7.6x PyTorch's time on a (50, 64) swap) and the
+** destination's last axis as one run: a memcpy when it is the source's
+** last axis too.
 */
+#include <string.h>
+
 #include "lunet/plugin_util.h"
+
+/* A sample's copy: the destination's axes (sizes) in order, each with the
+** source's stride along it. */
+typedef struct perm_walk {
+    int64_t dim[LN_MAX_DIM], stride[LN_MAX_DIM];
+} perm_walk;
 
 typedef struct permute {
     int nd;
     int64_t dims[LN_MAX_DIM];
-    int64_t in_stride[LN_MAX_DIM];  /* of each INPUT axis, in elements */
-    int64_t out_dim[LN_MAX_DIM];
-    int64_t per;                    /* elements per sample */
+    perm_walk fwd, bwd; /* y from x; dx from dy */
+    int64_t per;        /* elements per sample */
 } permute;
 
 static ln_status permute_create(ln_ctx *ctx, ln_layer *l, ln_args *a) {
@@ -38,39 +51,58 @@ static ln_status permute_build(ln_ctx *ctx, ln_layer *l, int nin, const ln_shape
     if (in[0].nd != p->nd)
         return ln_fail(ctx, LN_E_SHAPE, "dims has %d axes, the input %s has %d", p->nd,
                        lu_shape_str(&in[0], a, sizeof a), in[0].nd);
-    int64_t s = 1;
+    int64_t in_stride[LN_MAX_DIM], out_stride[LN_MAX_DIM], s = 1;
     for (int d = p->nd - 1; d >= 0; d--) {
-        p->in_stride[d] = s;
+        in_stride[d] = s;
         s *= in[0].dim[d];
     }
     p->per = s;
     out[0].nd = p->nd;
-    for (int i = 0; i < p->nd; i++) out[0].dim[i] = p->out_dim[i] = in[0].dim[p->dims[i] - 1];
+    for (int i = 0; i < p->nd; i++) out[0].dim[i] = in[0].dim[p->dims[i] - 1];
+    s = 1;
+    for (int i = p->nd - 1; i >= 0; i--) {
+        out_stride[i] = s;
+        s *= out[0].dim[i];
+    }
+    for (int i = 0; i < p->nd; i++) {
+        const int k = (int)p->dims[i] - 1; /* output axis i is input axis k */
+        p->fwd.dim[i] = out[0].dim[i];
+        p->fwd.stride[i] = in_stride[k];
+        p->bwd.dim[k] = in[0].dim[k];
+        p->bwd.stride[k] = out_stride[i];
+    }
     return LN_OK;
 }
 
 typedef struct permute_job {
     const permute *p;
+    const perm_walk *w;
     const float *src;
     float *dst;
-    int back; /* 0: dst = permuted src; 1: dst = src permuted back */
 } permute_job;
 
-/* rows: samples; walks the output in order, the input by strides. */
+/* rows: samples; the destination in order, the source by strides. */
 static void permute_rows(void *arg, int64_t lo, int64_t hi) {
     const permute_job *j = arg;
-    const permute *p = j->p;
+    const int nd = j->p->nd, last = nd - 1;
+    const int64_t per = j->p->per, *dim = j->w->dim, *stride = j->w->stride;
+    const int64_t run = dim[last], step = stride[last];
     for (int64_t b = lo; b < hi; b++) {
-        const float *s = j->src + b * p->per;
-        float *d = j->dst + b * p->per;
-        for (int64_t e = 0; e < p->per; e++) {
-            int64_t rem = e, off = 0;
-            for (int i = p->nd - 1; i >= 0; i--) {
-                off += (rem % p->out_dim[i]) * p->in_stride[p->dims[i] - 1];
-                rem /= p->out_dim[i];
+        const float *s = j->src + b * per;
+        float *d = j->dst + b * per;
+        int64_t at[LN_MAX_DIM] = {0}, off = 0;
+        for (int64_t e = 0; e < per; e += run) {
+            if (step == 1) {
+                memcpy(d + e, s + off, (size_t)run * sizeof *d);
+            } else {
+                for (int64_t k = 0; k < run; k++) d[e + k] = s[off + k * step];
             }
-            if (j->back) d[off] = s[e];
-            else d[e] = s[off];
+            for (int i = last - 1; i >= 0; i--) { /* the next run's offset */
+                off += stride[i];
+                if (++at[i] < dim[i]) break;
+                off -= stride[i] * dim[i];
+                at[i] = 0;
+            }
         }
     }
 }
@@ -78,8 +110,8 @@ static void permute_rows(void *arg, int64_t lo, int64_t hi) {
 static ln_status permute_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x,
                                  ln_tensor *const *y, unsigned flags) {
     const permute *p = ln_layer_state(l);
-    permute_job j = {p, ln_f32(x[0]), ln_f32(y[0]), 0};
-    ln_parallel_rows(x[0]->shape[0], p->per * p->nd, permute_rows, &j);
+    permute_job j = {p, &p->fwd, ln_f32(x[0]), ln_f32(y[0])};
+    ln_parallel_rows(x[0]->shape[0], p->per, permute_rows, &j);
     return LN_OK;
 }
 
@@ -88,8 +120,8 @@ static ln_status permute_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *con
                                   ln_tensor *const *dx, ln_grad_sink *sink, unsigned flags) {
     const permute *p = ln_layer_state(l);
     if (!dx[0]) return LN_OK;
-    permute_job j = {p, ln_f32(dy[0]), ln_f32(dx[0]), 1};
-    ln_parallel_rows(x[0]->shape[0], p->per * p->nd, permute_rows, &j);
+    permute_job j = {p, &p->bwd, ln_f32(dy[0]), ln_f32(dx[0])};
+    ln_parallel_rows(x[0]->shape[0], p->per, permute_rows, &j);
     return LN_OK;
 }
 
