@@ -1,6 +1,6 @@
 /*
 ** gelu.c -- Keras gelu(x, approximate=False) (TF >= 2.4):
-**   exact:       0.5 x (1 + erf(x / sqrt 2))
+**   exact:       0.5 x (1 + erf(x / sqrt 2)) = x Phi(x)
 **   approximate: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 ** The approximate form is evaluated as x * sigmoid(2u) (the same function:
 ** 0.5 (1 + tanh u) = sigmoid(2u)) to avoid the cancellation of 1 + tanh u
@@ -8,20 +8,78 @@
 ** amplify the rounding of their float arguments by about x^2.
 ** Backward needs x: Phi(x) + x phi(x) for the exact form, the derivative of
 ** the tanh expression for the approximate one.
+**
+** In vectors (LN_CLONES, omp simd): libm's erfc and exp are scalar calls,
+** which ran a 32 x 512 forward and backward at 4.8x PyTorch's time. Here
+** exp is a branch-free double one (gelu_exp) and erfc Numerical Recipes'
+** Chebyshev fit t exp(-z^2 + P(t)), t = 1 / (1 + z/2), whose relative
+** error is below 1.2e-7 for every z >= 0 (1.04e-7 measured against libm
+** on a 1e-5 grid of [0, 10]): the float results are within 2 ulp of the
+** correctly rounded ones (every float in [-14, 14], against libm in
+** double), as lunet/vmath.h's functions.
 */
 #include <math.h>
+#include <string.h>
 
-#include "lunet/plugin.h"
+#include "lunet/plugin_util.h"
 
 #define SQRT_2_PI 0.79788456080286535588   /* sqrt(2/pi) */
 #define INV_SQRT2 0.70710678118654752440   /* 1/sqrt(2) */
 #define INV_SQRT_2PI 0.39894228040143267794 /* 1/sqrt(2 pi) */
 #define GELU_C 0.044715
+#define LOG2E 1.44269504088896340736
+#define LN2_HI 6.93147180369123816490e-01 /* ln 2 in two parts (fdlibm's) */
+#define LN2_LO 1.90821492927058770002e-10
+
+/* exp(a) in double without a call or a branch: a = k ln2 + r with k
+** rounded by adding 1.5 * 2^52 (its low bits are then k), exp(r) by its
+** Taylor polynomial to r^8 (|r| <= ln2/2: relative error below 3e-10,
+** far under the erfc fit's), times
+** 2^k built in the exponent bits. Below -708 (2^k would leave the normal
+** range) it gives 0: far below float's range, where it serves. */
+static inline double gelu_exp(double a) {
+    const double shift = 6755399441055744.0, c = a < -708.0 ? -708.0 : a;
+    const double t = c * LOG2E + shift, k = t - shift;
+    const double r = (c - k * LN2_HI) - k * LN2_LO;
+    double p = 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    int64_t bt, bs;
+    memcpy(&bt, &t, sizeof bt);
+    memcpy(&bs, &shift, sizeof bs);
+    const int64_t e = (bt - bs + 1023) * ((int64_t)1 << 52);
+    double s;
+    memcpy(&s, &e, sizeof s);
+    return a < -708.0 ? 0.0 : p * s;
+}
+
+/* Phi(v) = 0.5 erfc(-v / sqrt 2): the fit at z = |v| / sqrt 2 (relative
+** accuracy in the left tail), 1 - erfc / 2 on the right. */
+static inline double gelu_phi(double v) {
+    const double z = fabs(v) * INV_SQRT2, t = 1.0 / (1.0 + 0.5 * z);
+    const double p =
+        t * (1.00002368 +
+             t * (0.37409196 +
+                  t * (0.09678418 +
+                       t * (-0.18628806 +
+                            t * (0.27886807 +
+                                 t * (-1.13520398 +
+                                      t * (1.48851587 +
+                                           t * (-0.82215223 + t * 0.17087277))))))));
+    const double e = t * gelu_exp(-z * z - 1.26551223 + p);
+    return v < 0.0 ? 0.5 * e : 1.0 - 0.5 * e;
+}
 
 /* sigmoid(2u) without overflow. */
 static inline double sig2(double u) {
-    double e = exp(-2.0 * fabs(u));
-    double r = 1.0 / (1.0 + e);
+    const double e = gelu_exp(-2.0 * fabs(u));
+    const double r = 1.0 / (1.0 + e);
     return u >= 0.0 ? r : e * r;
 }
 
@@ -35,54 +93,59 @@ static ln_status create(ln_ctx *ctx, void *state, ln_args *args) {
     return ln_args_bool(ctx, args, "approximate", 0, &s->approximate);
 }
 
-static void fwd(const void *state, const float *x, float *y, int64_t rows,
-                int64_t cols) {
-    int approx = ((const gelu_state *)state)->approximate;
-    int64_t n = rows * cols;
-    if (approx) {
-        LN_PAR_FOR(n * 2)
-        for (int64_t i = 0; i < n; i++) {
-            double v = x[i];
-            double u = SQRT_2_PI * (v + GELU_C * v * v * v);
-            y[i] = (float)(v * sig2(u));
+LN_CLONES static void fwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float *x = j->x;
+    float *y = j->out;
+    if (((const gelu_state *)j->state)->approximate) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) {
+            const double v = x[i];
+            y[i] = (float)(v * sig2(SQRT_2_PI * (v + GELU_C * v * v * v)));
         }
     } else {
-        LN_PAR_FOR(n * 2)
-        for (int64_t i = 0; i < n; i++) {
-            double v = x[i];
-            /* 0.5 erfc(-v/sqrt2) keeps Phi accurate in the left tail; in
-            ** double, since erfc amplifies the argument's rounding error
-            ** by about v^2 */
-            y[i] = (float)(v * 0.5 * erfc(-v * INV_SQRT2));
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) {
+            const double v = x[i];
+            y[i] = (float)(v * gelu_phi(v));
+        }
+    }
+}
+
+static void fwd(const void *state, const float *x, float *y, int64_t rows,
+                int64_t cols) {
+    lu_act_run(fwd_chunk, state, x, NULL, NULL, y, rows * cols);
+}
+
+LN_CLONES static void bwd_chunk(void *arg, int64_t lo, int64_t hi) {
+    const lu_act_job *j = arg;
+    const float *x = j->x, *dy = j->dy;
+    float *dx = j->out;
+    if (((const gelu_state *)j->state)->approximate) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) {
+            const double v = x[i], v2 = v * v;
+            const double s = sig2(SQRT_2_PI * (v + GELU_C * v2 * v));
+            const double du = SQRT_2_PI * (1.0 + 3.0 * GELU_C * v2);
+            /* d/dx x sigmoid(2u) = s + x * 2 s (1 - s) u'; the second
+            ** term is 0 once s saturates, even where u' overflows */
+            const double w = s * (1.0 - s);
+            const double d = w > 0.0 ? s + 2.0 * v * w * du : s;
+            dx[i] = (float)d * dy[i];
+        }
+    } else {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) {
+            const double v = x[i];
+            const double pdf = INV_SQRT_2PI * gelu_exp(-0.5 * v * v);
+            dx[i] = (float)(gelu_phi(v) + v * pdf) * dy[i];
         }
     }
 }
 
 static void bwd(const void *state, const float *x, const float *y,
                 const float *dy, float *dx, int64_t rows, int64_t cols) {
-    int approx = ((const gelu_state *)state)->approximate;
-    int64_t n = rows * cols;
-    if (approx) {
-        LN_PAR_FOR(n * 2)
-        for (int64_t i = 0; i < n; i++) {
-            double v = x[i], v2 = v * v;
-            double s = sig2(SQRT_2_PI * (v + GELU_C * v2 * v));
-            double du = SQRT_2_PI * (1.0 + 3.0 * GELU_C * v2);
-            /* d/dx x sigmoid(2u) = s + x * 2 s (1 - s) u'; the second
-            ** term is 0 once s saturates, even where u' overflows */
-            double w = s * (1.0 - s);
-            double d = w > 0.0 ? s + 2.0 * v * w * du : s;
-            dx[i] = (float)d * dy[i];
-        }
-    } else {
-        LN_PAR_FOR(n * 2)
-        for (int64_t i = 0; i < n; i++) {
-            double v = x[i];
-            double cdf = 0.5 * erfc(-v * INV_SQRT2);
-            double pdf = INV_SQRT_2PI * exp(-0.5 * v * v);
-            dx[i] = (float)(cdf + v * pdf) * dy[i];
-        }
-    }
+    lu_act_run(bwd_chunk, state, x, y, dy, dx, rows * cols);
 }
 
 static const ln_activation_ops ops = {
