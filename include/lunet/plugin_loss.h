@@ -14,8 +14,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "lunet/parallel.h"
 #include "lunet/plugin.h"
 #include "lunet/tensor_ops.h"
+#include "lunet/vmath.h"
 
 #define LS_EPS 1e-7f     /* Keras's backend epsilon */
 #define LS_BLOCK 64      /* rows per partial sum */
@@ -204,6 +206,61 @@ static inline ln_status ls_elem_compute(ln_ctx *ctx, const char *who,
                      1.0 / ((double)v.rows * (double)v.cols), param};
     *loss = ls_sum_rows(v.rows, v.cols, row, &j) / (double)v.rows;
     return LN_OK;
+}
+
+/* ---- rows in vectors ------------------------------------------------------
+** For row functions compiled per CPU (LN_CLONES): always inlined, so each
+** clone has its own vector code. Sums run in LS_LANES double lanes, lane k
+** taking elements k, k + LS_LANES, ... in order, then the lanes in a fixed
+** tree: the same bits on every CPU, clone and thread count. */
+#define LS_LANES 16
+#if defined(__GNUC__)
+#define LS_INLINE static inline __attribute__((always_inline))
+#else
+#define LS_INLINE static inline
+#endif
+
+LS_INLINE double ls_lanes_total(double *a) {
+    for (int k = 0; k < 8; k++) a[k] += a[k + 8];
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* The largest of z[0..n) by m = z > m ? z : m from -inf (a NaN is never
+** taken), lane by lane and then over the lanes. */
+LS_INLINE float ls_row_max(const float *z, int64_t n) {
+    float lane[LS_LANES];
+    for (int k = 0; k < LS_LANES; k++) lane[k] = -INFINITY;
+    int64_t c = 0;
+    for (; c + LS_LANES <= n; c += LS_LANES) {
+#pragma omp simd
+        for (int k = 0; k < LS_LANES; k++) lane[k] = z[c + k] > lane[k] ? z[c + k] : lane[k];
+    }
+    for (int k = 0; c + k < n; k++) lane[k] = z[c + k] > lane[k] ? z[c + k] : lane[k];
+    float m = -INFINITY;
+    for (int k = 0; k < LS_LANES; k++) m = lane[k] > m ? lane[k] : m;
+    return m;
+}
+
+/* The sum over z[0..n) of exp(z - m) in double (lunet/vmath.h's ln_vexp);
+** with store (a constant at each call) each exponential, rounded to
+** float, into e[0..n) too. */
+LS_INLINE double ls_exp_sum(const float *z, int64_t n, double m, float *e, const int store) {
+    double a[LS_LANES] = {0};
+    int64_t c = 0;
+    for (; c + LS_LANES <= n; c += LS_LANES) {
+#pragma omp simd
+        for (int k = 0; k < LS_LANES; k++) {
+            const double v = ln_vexp((double)z[c + k] - m);
+            a[k] += v;
+            if (store) e[c + k] = (float)v;
+        }
+    }
+    for (int k = 0; c + k < n; k++) {
+        const double v = ln_vexp((double)z[c + k] - m);
+        a[k] += v;
+        if (store) e[c + k] = (float)v;
+    }
+    return ls_lanes_total(a);
 }
 
 /* Keras's clip of a probability to [eps, 1 - eps] (in float32, as Keras

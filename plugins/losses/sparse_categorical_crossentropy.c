@@ -53,32 +53,27 @@ static double row_prob(const void *arg, int64_t r) {
     return log(sum) - log((double)cy);
 }
 
-/* Classes whose exp a row keeps (on the stack) for its gradient. */
-#define ROW_KEEP 64
-
-/* One sample from logits. */
-static double row_logits(const void *arg, int64_t r) {
+/* One sample from logits, in vectors (the exponentials were libm calls,
+** one element at a time: 7x PyTorch's time at 256 x 1000): the max and
+** the sum of exp(z - m) in lanes (plugin_loss.h), the exponentials kept
+** in the gradient row (as floats) and scaled there by 1 / (sum rows);
+** the label's element from its exponential in double (softmax - 1 would
+** lose the float's rounding to cancellation). */
+LN_CLONES static double row_logits(const void *arg, int64_t r) {
     const job *j = arg;
-    const float *z = j->p + r * j->cols;
-    int64_t y = ln_label_at(j->y, r);
-    float m = -INFINITY;
-    for (int64_t c = 0; c < j->cols; c++) m = z[c] > m ? z[c] : m;
-    /* each exp once for the first ROW_KEEP classes (kept for the gradient:
-    ** the same values, so the same bits), computed again beyond */
-    double e[ROW_KEEP], sum = 0;
-    for (int64_t c = 0; c < j->cols; c++) {
-        double v = exp((double)z[c] - m);
-        if (c < ROW_KEEP) e[c] = v;
-        sum += v;
+    const int64_t n = j->cols;
+    const float *z = j->p + r * n;
+    const int64_t y = ln_label_at(j->y, r);
+    const double m = ls_row_max(z, n), inv = j->inv_rows;
+    float *d = j->dp ? j->dp + r * n : NULL;
+    const double sum = d ? ls_exp_sum(z, n, m, d, 1) : ls_exp_sum(z, n, m, NULL, 0);
+    if (d) {
+        const double scale = inv / sum;
+#pragma omp simd
+        for (int64_t c = 0; c < n; c++) d[c] = (float)((double)d[c] * scale);
+        d[y] = (float)((ln_vexp((double)z[y] - m) / sum - 1.0) * inv);
     }
-    if (j->dp) {
-        float *d = j->dp + r * j->cols;
-        for (int64_t c = 0; c < j->cols; c++) {
-            double sm = (c < ROW_KEEP ? e[c] : exp((double)z[c] - m)) / sum;
-            d[c] = (float)((sm - (c == y)) * j->inv_rows);
-        }
-    }
-    return (double)m + log(sum) - (double)z[y];
+    return m + log(sum) - (double)z[y];
 }
 
 /* Labels must fit the predictions' leading axes and lie in [0, K). */

@@ -265,8 +265,8 @@ START_TEST(sparse_cce_paths) {
     refp rp = {R, K, 1, 0, 0};
     check_case("sparse CE labels (N,1)", plain, z, y2, 1, ref_scce, &rp);
     ln_tensor_release(y), ln_tensor_release(y2), ln_tensor_release(z);
-    /* a row keeps the exps of its first 64 classes for the gradient and
-    ** computes the others again: 64 classes, and 100 */
+    /* a row sums its exps in lanes of 16: 64 classes (whole lanes), and
+    ** 100 (a tail) */
     for (int k = 64; k <= 100; k += 36) {
         ln_tensor *yk = labels(LN_INT32, R, k, 70 + (uint64_t)k);
         ln_tensor *zk = rand_pred(R, k, -4, 4, 71 + (uint64_t)k);

@@ -163,6 +163,74 @@ START_TEST(ulp_bounds_clones) {
 }
 END_TEST
 
+/* ---- double precision: ln_vexp, ln_vlog ---------------------------------------- */
+
+#define DEFINE_APPLY_D(NAME, ATTR)                                           \
+    ATTR static void NAME(int is_log, double *y, const double *x, int n) {   \
+        if (is_log) {                                                        \
+            _Pragma("omp simd") for (int i = 0; i < n; i++) y[i] = ln_vlog(x[i]); \
+        } else {                                                             \
+            _Pragma("omp simd") for (int i = 0; i < n; i++) y[i] = ln_vexp(x[i]); \
+        }                                                                    \
+    }
+typedef void (*apply_d_fn)(int is_log, double *y, const double *x, int n);
+DEFINE_APPLY_D(apply_d_base, )
+#ifdef HAVE_CLONES
+DEFINE_APPLY_D(apply_d_v3, __attribute__((target("arch=x86-64-v3"))))
+DEFINE_APPLY_D(apply_d_v4, __attribute__((target("arch=x86-64-v4"))))
+#endif
+
+/* Relative error against libm on 2^20 points of exp's range [-708, 709.78]
+** and of log's over 2^-1000 .. 2^1000 (log's relative to max(|log x|, 1)),
+** every 2^-20 of [0.5, 2] too; then the special values. */
+static void check_double(apply_d_fn apply, const char *clone) {
+    enum { N = 1 << 20 };
+    static double x[N], y[N];
+    double worst = 0, at = 0;
+    for (int i = 0; i < N; i++) x[i] = -708.0 + (709.78 + 708.0) * i / (N - 1);
+    apply(0, y, x, N);
+    for (int i = 0; i < N; i++) {
+        const double e = fabs(y[i] / exp(x[i]) - 1);
+        if (e > worst) worst = e, at = x[i];
+    }
+    ck_assert_msg(worst <= LN_VMATH_MAX_REL_D, "%s: ln_vexp(%.17g): relative error %g",
+                  clone, at, worst);
+    for (int pass = 0; pass < 2; pass++) {
+        worst = 0;
+        for (int i = 0; i < N; i++)
+            x[i] = pass ? 0.5 + 1.5 * i / (N - 1) : exp2(-1000.0 + 2000.0 * i / (N - 1));
+        apply(1, y, x, N);
+        for (int i = 0; i < N; i++) {
+            const double e = fabs(y[i] - log(x[i])) / fmax(fabs(log(x[i])), 1.0);
+            if (e > worst) worst = e, at = x[i];
+        }
+        ck_assert_msg(worst <= LN_VMATH_MAX_REL_D, "%s: ln_vlog(%.17g): relative error %g",
+                      clone, at, worst);
+    }
+    const double inf = INFINITY;
+    double sx[8] = {-inf, -800, -708.5, 0, 709.79, inf, NAN, 1}, sy[8];
+    apply(0, sy, sx, 8);
+    ck_assert(sy[0] == 0 && sy[1] == 0 && sy[2] == 0 && sy[3] == 1 && sy[4] == inf &&
+              sy[5] == inf && isnan(sy[6]) && fabs(sy[7] / M_E - 1) <= LN_VMATH_MAX_REL_D);
+    double lx[6] = {0.0, -0.0, -1, inf, NAN, 1}, ly[6];
+    apply(1, ly, lx, 6);
+    ck_assert(ly[0] == -inf && ly[1] == -inf && isnan(ly[2]) && ly[3] == inf && isnan(ly[4]) &&
+              ly[5] == 0);
+}
+
+START_TEST(double_exp_log) {
+    check_double(apply_d_base, "baseline");
+#ifdef HAVE_CLONES
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        check_double(apply_d_v3, "x86-64-v3");
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl"))
+        check_double(apply_d_v4, "x86-64-v4");
+#endif
+}
+END_TEST
+
 static void expect(int f, float x, float want) {
     float y;
     apply_base(f, &y, &x, 1);
@@ -259,6 +327,7 @@ int main(void) {
     tcase_add_test(tc, ulp_bounds_baseline);
     tcase_add_test(tc, ulp_bounds_clones);
     tcase_add_test(tc, special_values);
+    tcase_add_test(tc, double_exp_log);
     tcase_add_test(tc, through_ln_unary);
     suite_add_tcase(s, tc);
     return lt_run(s);
