@@ -12,6 +12,7 @@
 #define LUNET_PLUGIN_LOSS_H
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lunet/parallel.h"
@@ -101,6 +102,84 @@ static inline ln_status ls_check_logits(ln_ctx *ctx, const char *who,
     return LN_OK;
 }
 
+/* ---- rows in vectors ------------------------------------------------------
+** For row functions compiled per CPU (LN_CLONES): always inlined, so each
+** clone has its own vector code. Sums run in LS_LANES double lanes, lane k
+** taking elements k, k + LS_LANES, ... in order, then the lanes in a fixed
+** tree: the same bits on every CPU, clone and thread count. */
+#define LS_LANES 16
+#if defined(__GNUC__)
+#define LS_INLINE static inline __attribute__((always_inline))
+#else
+#define LS_INLINE static inline
+#endif
+
+LS_INLINE double ls_lanes_total(double *a) {
+    for (int k = 0; k < 8; k++) a[k] += a[k + 8];
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* The largest of z[0..n) by m = z > m ? z : m from -inf (a NaN is never
+** taken), lane by lane and then over the lanes. */
+LS_INLINE float ls_row_max(const float *z, int64_t n) {
+    float lane[LS_LANES];
+    for (int k = 0; k < LS_LANES; k++) lane[k] = -INFINITY;
+    int64_t c = 0;
+    for (; c + LS_LANES <= n; c += LS_LANES) {
+#pragma omp simd
+        for (int k = 0; k < LS_LANES; k++) lane[k] = z[c + k] > lane[k] ? z[c + k] : lane[k];
+    }
+    for (int k = 0; c + k < n; k++) lane[k] = z[c + k] > lane[k] ? z[c + k] : lane[k];
+    float m = -INFINITY;
+    for (int k = 0; k < LS_LANES; k++) m = lane[k] > m ? lane[k] : m;
+    return m;
+}
+
+/* The sum over z[0..n) of exp(z - m) in double (lunet/vmath.h's ln_vexp);
+** with store (a constant at each call) each exponential, rounded to
+** float, into e[0..n) too. */
+LS_INLINE double ls_exp_sum(const float *z, int64_t n, double m, float *e, const int store) {
+    double a[LS_LANES] = {0};
+    int64_t c = 0;
+    for (; c + LS_LANES <= n; c += LS_LANES) {
+#pragma omp simd
+        for (int k = 0; k < LS_LANES; k++) {
+            const double v = ln_vexp((double)z[c + k] - m);
+            a[k] += v;
+            if (store) e[c + k] = (float)v;
+        }
+    }
+    for (int k = 0; c + k < n; k++) {
+        const double v = ln_vexp((double)z[c + k] - m);
+        a[k] += v;
+        if (store) e[c + k] = (float)v;
+    }
+    return ls_lanes_total(a);
+}
+
+/* Targets for rows in vectors: float32 ones in place (*f32 = 1), any
+** other dtype copied once into doubles (exact; *owned is then the copy,
+** for the caller to free). ls_target_at reads element i either way (f32
+** a constant at each call). */
+static inline ln_status ls_targets(ln_ctx *ctx, const ln_tensor *y, const void **t,
+                                   int *f32, double **owned) {
+    *owned = NULL;
+    *f32 = y->dtype == LN_FLOAT32;
+    if (*f32) {
+        *t = ln_f32(y);
+        return LN_OK;
+    }
+    double *d = malloc((size_t)(y->numel > 0 ? y->numel : 1) * sizeof *d);
+    if (!d) return ln_fail(ctx, LN_E_NOMEM, "out of memory");
+    for (int64_t i = 0; i < y->numel; i++) d[i] = ls_value(y, i);
+    *t = *owned = d;
+    return LN_OK;
+}
+
+LS_INLINE double ls_target_at(const void *t, int64_t i, const int f32) {
+    return f32 ? (double)((const float *)t)[i] : ((const double *)t)[i];
+}
+
 /* Block b of the group of rows from g (m rows): its rows' sum in order. */
 static inline double ls_block_sum(double (*row)(const void *, int64_t), const void *arg,
                                   int64_t g, int64_t m, int64_t b) {
@@ -184,6 +263,8 @@ typedef struct ls_elem_job {
     const ln_tensor *y;
     int64_t cols;
     double inv_n, param;
+    const void *t; /* the targets for rows in vectors (ls_targets) */
+    int f32;
 } ls_elem_job;
 
 /* The whole compute of such a loss: check, then the mean over rows of
@@ -203,64 +284,12 @@ static inline ln_status ls_elem_compute(ln_ctx *ctx, const char *who,
         return LN_OK;
     }
     ls_elem_job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
-                     1.0 / ((double)v.rows * (double)v.cols), param};
+                     1.0 / ((double)v.rows * (double)v.cols), param, NULL, 0};
+    double *owned;
+    if ((st = ls_targets(ctx, y, &j.t, &j.f32, &owned))) return st;
     *loss = ls_sum_rows(v.rows, v.cols, row, &j) / (double)v.rows;
+    free(owned);
     return LN_OK;
-}
-
-/* ---- rows in vectors ------------------------------------------------------
-** For row functions compiled per CPU (LN_CLONES): always inlined, so each
-** clone has its own vector code. Sums run in LS_LANES double lanes, lane k
-** taking elements k, k + LS_LANES, ... in order, then the lanes in a fixed
-** tree: the same bits on every CPU, clone and thread count. */
-#define LS_LANES 16
-#if defined(__GNUC__)
-#define LS_INLINE static inline __attribute__((always_inline))
-#else
-#define LS_INLINE static inline
-#endif
-
-LS_INLINE double ls_lanes_total(double *a) {
-    for (int k = 0; k < 8; k++) a[k] += a[k + 8];
-    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-}
-
-/* The largest of z[0..n) by m = z > m ? z : m from -inf (a NaN is never
-** taken), lane by lane and then over the lanes. */
-LS_INLINE float ls_row_max(const float *z, int64_t n) {
-    float lane[LS_LANES];
-    for (int k = 0; k < LS_LANES; k++) lane[k] = -INFINITY;
-    int64_t c = 0;
-    for (; c + LS_LANES <= n; c += LS_LANES) {
-#pragma omp simd
-        for (int k = 0; k < LS_LANES; k++) lane[k] = z[c + k] > lane[k] ? z[c + k] : lane[k];
-    }
-    for (int k = 0; c + k < n; k++) lane[k] = z[c + k] > lane[k] ? z[c + k] : lane[k];
-    float m = -INFINITY;
-    for (int k = 0; k < LS_LANES; k++) m = lane[k] > m ? lane[k] : m;
-    return m;
-}
-
-/* The sum over z[0..n) of exp(z - m) in double (lunet/vmath.h's ln_vexp);
-** with store (a constant at each call) each exponential, rounded to
-** float, into e[0..n) too. */
-LS_INLINE double ls_exp_sum(const float *z, int64_t n, double m, float *e, const int store) {
-    double a[LS_LANES] = {0};
-    int64_t c = 0;
-    for (; c + LS_LANES <= n; c += LS_LANES) {
-#pragma omp simd
-        for (int k = 0; k < LS_LANES; k++) {
-            const double v = ln_vexp((double)z[c + k] - m);
-            a[k] += v;
-            if (store) e[c + k] = (float)v;
-        }
-    }
-    for (int k = 0; c + k < n; k++) {
-        const double v = ln_vexp((double)z[c + k] - m);
-        a[k] += v;
-        if (store) e[c + k] = (float)v;
-    }
-    return ls_lanes_total(a);
 }
 
 /* Keras's clip of a probability to [eps, 1 - eps] (in float32, as Keras

@@ -7,25 +7,43 @@
 
 #define WHO "mean_squared_error"
 
-/* One row: the mean of its elements' losses; writes their gradients. */
-static double row(const void *arg, int64_t r) {
-    const ls_elem_job *j = arg;
-    int64_t base = r * j->cols;
-    double sum = 0;
-    for (int64_t c = 0; c < j->cols; c++) {
-        double e = (double)j->p[base + c] - ls_value(j->y, base + c);
-        sum += e * e;
-        if (j->dp) j->dp[base + c] = (float)(2.0 * e * j->inv_n);
+/* One row: the mean of its elements' losses, their gradients written, in
+** vectors (f32: the targets' type, a constant at each call; ls_targets). */
+LS_INLINE double mse_row(const ls_elem_job *j, int64_t r, const int f32) {
+    const int64_t n = j->cols, base = r * n;
+    const float *p = j->p + base;
+    double a[LS_LANES] = {0};
+    int64_t c = 0;
+    for (; c + LS_LANES <= n; c += LS_LANES) {
+#pragma omp simd
+        for (int k = 0; k < LS_LANES; k++) {
+            const double e = (double)p[c + k] - ls_target_at(j->t, base + c + k, f32);
+            a[k] += e * e;
+        }
     }
-    return sum / (double)j->cols;
+    for (int k = 0; c + k < n; k++) {
+        const double e = (double)p[c + k] - ls_target_at(j->t, base + c + k, f32);
+        a[k] += e * e;
+    }
+    if (j->dp) {
+        float *d = j->dp + base;
+#pragma omp simd
+        for (int64_t q = 0; q < n; q++)
+            d[q] = (float)(2.0 * ((double)p[q] - ls_target_at(j->t, base + q, f32)) * j->inv_n);
+    }
+    return ls_lanes_total(a) / (double)n;
 }
+
+LN_CLONES static double row_f32(const void *arg, int64_t r) { return mse_row(arg, r, 1); }
+LN_CLONES static double row_f64(const void *arg, int64_t r) { return mse_row(arg, r, 0); }
 
 /* Check shapes, then the mean over rows of the row losses. */
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
                          ln_tensor *dpred) {
     (void)state;
-    return ls_elem_compute(ctx, WHO, pred, y, logits, loss, dpred, 0, row);
+    return ls_elem_compute(ctx, WHO, pred, y, logits, loss, dpred, 0,
+                           y->dtype == LN_FLOAT32 ? row_f32 : row_f64);
 }
 
 static const ln_loss_ops ops = {

@@ -378,6 +378,39 @@ START_TEST(regression_losses) {
 }
 END_TEST
 
+/* Rows of 37 (two lanes of 16 and a tail: plugin_loss.h) for the losses
+** whose rows run in vectors, with float32 targets (read in place) and
+** integer ones (copied into doubles). */
+START_TEST(vector_rows) {
+    const int R = 3, K = 37;
+    ln_tensor *lab = labels(LN_INT32, R, K, 90);
+    ln_tensor *yf = onehot(lab, K), *yi = tens(LN_INT32, 2, R, K), *yu = tens(LN_UINT8, 2, R, K);
+    ln_tensor *ys = rand_pred(R, K, 0, 1, 91), *yr = rand_pred(R, K, -3, 3, 92);
+    for (int i = 0; i < R * K; i++) {
+        ln_i32(yi)[i] = (int32_t)ln_f32(yf)[i];
+        ln_u8(yu)[i] = (uint8_t)(ln_f32(ys)[i] > 0.5f);
+    }
+    ln_tensor *z = rand_pred(R, K, -4, 4, 93), *p = rand_pred(R, K, 0.05f, 0.95f, 94);
+    ln_object *cce = loss_new("categorical_crossentropy", flag_args(1, 0.1));
+    ln_object *bce = loss_new("binary_crossentropy", flag_args(0, 0));
+    ln_object *mse = loss_new("mean_squared_error", NULL);
+    refp rc = {R, K, 1, 0.1, 0}, rb = {R, K, 0, 0, 0}, rm = {R, K, 0, 0, 1.0};
+    check_case("categorical CE logits, 37 classes", cce, z, yf, 0, ref_cce, &rc);
+    check_case("categorical CE logits, 37 soft targets", cce, z, ys, 0, ref_cce, &rc);
+    check_case("categorical CE logits, 37 int32 targets", cce, z, yi, 0, ref_cce, &rc);
+    check_case("binary CE probabilities, 37 columns", bce, p, ys, 0, ref_bce, &rb);
+    check_case("binary CE probabilities, 37 uint8 targets", bce, p, yu, 0, ref_bce, &rb);
+    rb.logits = 1;
+    check_case("binary CE fused logits, 37 columns", bce, z, ys, 1, ref_bce, &rb);
+    check_case("binary CE fused logits, 37 uint8 targets", bce, z, yu, 1, ref_bce, &rb);
+    check_case("mse, 37 columns", mse, p, yr, 0, ref_mse, &rm);
+    check_case("mse, 37 int32 targets", mse, p, yi, 0, ref_mse, &rm);
+    ln_object_free(cce), ln_object_free(bce), ln_object_free(mse);
+    ln_tensor_release(lab), ln_tensor_release(yf), ln_tensor_release(yi), ln_tensor_release(yu);
+    ln_tensor_release(ys), ln_tensor_release(yr), ln_tensor_release(z), ln_tensor_release(p);
+}
+END_TEST
+
 /* Feeding softmax(z) (sigmoid(z)) to the probability path gives the logits
 ** path's loss, and its gradient pulled back through the activation's
 ** backward gives the logits gradient. */
@@ -618,6 +651,7 @@ int main(void) {
     tcase_add_test(tc, categorical_cce_paths);
     tcase_add_test(tc, binary_ce_paths);
     tcase_add_test(tc, regression_losses);
+    tcase_add_test(tc, vector_rows);
     tcase_add_test(tc, probability_and_logits_agree);
     tcase_add_test(tc, clipping);
     tcase_add_test(tc, bad_labels_and_shapes);
