@@ -1,7 +1,8 @@
 --[[ bench/bench_layer_steps.lua -- one training step of single layers: the
 forward (training mode) and the backward (input and weight gradients) of
 each layer below, called through layer:forward / layer:backward on a fixed
-input, the best of 5 loops of at least 50 ms each. PyTorch's side is
+input, the best of 5 loops of at least 50 ms each; then losses with their
+gradient (loss:compute with gradient = true). PyTorch's side is
 bench/torch_layer_steps.py (the same names and shapes, its layouts: NCHW,
 NCL); bench/run_layer_steps.sh runs both and prints the ratios.
 
@@ -78,3 +79,35 @@ bench("zeropad2d_32x28x28x32", L.ZeroPadding2D{1}, {32, 28, 28, 32})
 bench("simplernn64_32x50x32", L.SimpleRNN{64}, {32, 50, 32})
 bench("lstm64_32x50x32", L.LSTM{64}, {32, 50, 32})
 bench("gru64_32x50x32", L.GRU{64}, {32, 50, 32})
+
+-- losses: value and gradient of a batch of predictions
+local function bench_loss(name, loss, pred, target, opts)
+  local function once() loss:compute(pred, target, opts) end
+  once()
+  local n, t0 = 1, ln.time()
+  while ln.time() - t0 < 0.05 do once(); n = n + 1 end
+  local best = math.huge
+  for _ = 1, 5 do
+    local t1 = ln.time()
+    for _ = 1, n do once() end
+    best = math.min(best, (ln.time() - t1) / n)
+  end
+  print(string.format("lunet %s %.2f", name, best * 1e6))
+  io.stdout:flush()
+end
+
+local LS = ln.losses
+for _, s in ipairs({{32, 10}, {256, 1000}}) do
+  local tag = s[1] .. "x" .. s[2]
+  local z = ln.randn(s[1], s[2])
+  local labels = (ln.rand(s[1]) * (s[2] - 1)):floor():int()
+  local onehot = ln.zeros(s[1], s[2])
+  for i = 1, s[1] do onehot[i][labels[i] + 1] = 1 end
+  local bits = ln.rand(s[1], s[2]):gt(0.5):float()
+  local g = {gradient = true}
+  bench_loss("loss_scce_logits_" .. tag, LS.SparseCategoricalCrossentropy{from_logits = true}, z, labels, g)
+  bench_loss("loss_cce_logits_" .. tag, LS.CategoricalCrossentropy{from_logits = true}, z, onehot, g)
+  bench_loss("loss_bce_logits_" .. tag, LS.BinaryCrossentropy{from_logits = true}, z, bits, g)
+  bench_loss("loss_bce_probs_" .. tag, LS.BinaryCrossentropy{}, z:sigmoid(), bits, g)
+  bench_loss("loss_mse_" .. tag, LS.MeanSquaredError{}, z, bits, g)
+end

@@ -1,7 +1,8 @@
 """bench/torch_layer_steps.py -- PyTorch's side of bench/bench_layer_steps.lua:
 the same layers and shapes (its layouts: NCHW, NCL), one training step each
 (forward, then backward of a fixed dy with the input's and the parameters'
-gradients), the best of 5 loops of at least 50 ms.
+gradients), the best of 5 loops of at least 50 ms; then the losses with
+their gradient.
 
   /usr/bin/python3 bench/torch_layer_steps.py [THREADS]
 
@@ -101,3 +102,37 @@ bench("zeropad2d_32x28x28x32", nn.ZeroPad2d(1), (32, 32, 28, 28))
 bench("simplernn64_32x50x32", Out0(nn.RNN(32, 64, batch_first=True)), (32, 50, 32))
 bench("lstm64_32x50x32", Out0(nn.LSTM(32, 64, batch_first=True)), (32, 50, 32))
 bench("gru64_32x50x32", Out0(nn.GRU(32, 64, batch_first=True)), (32, 50, 32))
+
+
+def bench_loss(name, fn, pred):
+    def step():
+        pred.grad = None
+        fn().backward()
+
+    step()
+    n, t0 = 1, time.perf_counter()
+    while time.perf_counter() - t0 < 0.05:
+        step()
+        n += 1
+    best = float("inf")
+    for _ in range(5):
+        t1 = time.perf_counter()
+        for _ in range(n):
+            step()
+        best = min(best, (time.perf_counter() - t1) / n)
+    print("torch %s %.2f" % (name, best * 1e6), flush=True)
+
+
+F = torch.nn.functional
+for rows, cols in ((32, 10), (256, 1000)):
+    tag = "%dx%d" % (rows, cols)
+    z = torch.randn(rows, cols, requires_grad=True)
+    labels = torch.randint(0, cols, (rows,))
+    onehot = F.one_hot(labels, cols).float()
+    bits = (torch.rand(rows, cols) > 0.5).float()
+    s = torch.sigmoid(z.detach()).requires_grad_()
+    bench_loss("loss_scce_logits_" + tag, lambda: F.cross_entropy(z, labels), z)
+    bench_loss("loss_cce_logits_" + tag, lambda: F.cross_entropy(z, onehot), z)
+    bench_loss("loss_bce_logits_" + tag, lambda: F.binary_cross_entropy_with_logits(z, bits), z)
+    bench_loss("loss_bce_probs_" + tag, lambda: F.binary_cross_entropy(s, bits), s)
+    bench_loss("loss_mse_" + tag, lambda: F.mse_loss(z, bits), z)

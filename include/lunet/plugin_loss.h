@@ -120,24 +120,29 @@ LS_INLINE double ls_lanes_total(double *a) {
 }
 
 /* The largest of z[0..n) by m = z > m ? z : m from -inf (a NaN is never
-** taken), lane by lane and then over the lanes. */
+** taken), lane by lane -- the last part as one more vector, its lanes past
+** the end reading -inf -- then over the lanes. */
 LS_INLINE float ls_row_max(const float *z, int64_t n) {
     float lane[LS_LANES];
     for (int k = 0; k < LS_LANES; k++) lane[k] = -INFINITY;
-    int64_t c = 0;
-    for (; c + LS_LANES <= n; c += LS_LANES) {
+    for (int64_t c = 0; c < n; c += LS_LANES) {
+        const int64_t left = n - c;
 #pragma omp simd
-        for (int k = 0; k < LS_LANES; k++) lane[k] = z[c + k] > lane[k] ? z[c + k] : lane[k];
+        for (int k = 0; k < LS_LANES; k++) {
+            const float v = k < left ? z[c + k] : -INFINITY;
+            lane[k] = v > lane[k] ? v : lane[k];
+        }
     }
-    for (int k = 0; c + k < n; k++) lane[k] = z[c + k] > lane[k] ? z[c + k] : lane[k];
     float m = -INFINITY;
     for (int k = 0; k < LS_LANES; k++) m = lane[k] > m ? lane[k] : m;
     return m;
 }
 
-/* The sum over z[0..n) of exp(z - m) in double (lunet/vmath.h's ln_vexp);
-** with store (a constant at each call) each exponential, rounded to
-** float, into e[0..n) too. */
+/* The sum over z[0..n) of exp(z - m) in double (lunet/vmath.h's ln_vexp),
+** the last part as one more vector whose lanes past the end add exp(-inf)
+** = +0 (a short row -- ten classes -- costs one vector, not ten scalar
+** exponentials); with store (a constant at each call) each exponential,
+** rounded to float, into e[0..n) too. */
 LS_INLINE double ls_exp_sum(const float *z, int64_t n, double m, float *e, const int store) {
     double a[LS_LANES] = {0};
     int64_t c = 0;
@@ -149,10 +154,15 @@ LS_INLINE double ls_exp_sum(const float *z, int64_t n, double m, float *e, const
             if (store) e[c + k] = (float)v;
         }
     }
-    for (int k = 0; c + k < n; k++) {
-        const double v = ln_vexp((double)z[c + k] - m);
-        a[k] += v;
-        if (store) e[c + k] = (float)v;
+    if (c < n) {
+        const int64_t left = n - c;
+        double v[LS_LANES];
+#pragma omp simd
+        for (int k = 0; k < LS_LANES; k++) {
+            v[k] = ln_vexp(k < left ? (double)z[c + k] - m : -INFINITY);
+            a[k] += v[k];
+        }
+        for (int k = 0; store && k < left; k++) e[c + k] = (float)v[k];
     }
     return ls_lanes_total(a);
 }

@@ -19,30 +19,38 @@
 typedef struct job {
     const float *p;
     float *dp;
-    const void *t; /* targets (ls_targets) */
+    const ln_tensor *y;
     int64_t cols;
     double inv_n, keep, add;
+    const void *t; /* the targets for the logits rows (ls_targets) */
 } job;
 
-/* Rows in vectors (lunet/vmath.h's double log and exp instead of libm's
-** calls: 5.9x PyTorch's time at 256 x 1000 from logits, 2.5x from
-** probabilities); f32: the targets' type (ls_targets), a constant at each
-** call. */
-
-/* Element c of a row from probabilities: its loss; its gradient into d
-** (want_d: a constant at each call, so no branch is left in the loop). */
-LS_INLINE double prob_at(const job *j, const float *p, float *d, int64_t base, int64_t c,
-                         const int f32, const int want_d) {
-    const float lo = LS_EPS, hi = 1.0f - LS_EPS, pc = p[c];
-    const float cl = pc < lo ? lo : pc > hi ? hi : pc;
-    const float fa = cl + LS_EPS, fb = 1.0f - cl + LS_EPS; /* float, as Keras */
-    const double y = j->keep * ls_target_at(j->t, base + c, f32) + j->add;
-    if (want_d) {
-        const double g = -(y / fa - (1.0 - y) / fb);
-        d[c] = (pc >= lo) & (pc <= hi) ? (float)(g * j->inv_n) : 0.0f;
+/* One row from probabilities: the mean of its elements' losses. */
+static double row_prob(const void *arg, int64_t r) {
+    const job *j = arg;
+    int64_t base = r * j->cols;
+    const float *p = j->p + base;
+    double sum = 0;
+    for (int64_t c = 0; c < j->cols; c++) {
+        int ok;
+        float cl = ls_clip(p[c], &ok);
+        float a = cl + LS_EPS, b = 1.0f - cl + LS_EPS; /* float, as Keras */
+        double y = j->keep * ls_value(j->y, base + c) + j->add;
+        sum -= y * log((double)a) + (1.0 - y) * log((double)b);
+        if (j->dp) {
+            double g = -(y / a - (1.0 - y) / b);
+            j->dp[base + c] = ok ? (float)(g * j->inv_n) : 0.0f;
+        }
     }
-    return -(y * ln_vlog((double)fa) + (1.0 - y) * ln_vlog((double)fb));
+    return sum / (double)j->cols;
 }
+
+
+/* Rows from logits in vectors (lunet/vmath.h's double log and exp instead
+** of libm's calls: 5.9x PyTorch's time at 256 x 1000); f32: the targets'
+** type (ls_targets), a constant at each call. The probabilities' row above
+** stays a scalar loop: GCC 12 does not vectorise its clipped gradient, and
+** the lane code run without vectors took twice its time. */
 
 /* Element c of a row from logits: max(z, 0) - z y + log(1 + e^-|z|). */
 LS_INLINE double logit_at(const job *j, const float *z, float *d, int64_t base, int64_t c,
@@ -72,18 +80,11 @@ LS_INLINE double logit_at(const job *j, const float *z, float *d, int64_t base, 
         return ls_lanes_total(a_) / (double)n_;                              \
     } while (0)
 
-LS_INLINE double prob_row(const job *j, int64_t r, const int f32) {
-    if (j->dp) BCE_ROW(prob_at, j, r, f32, 1);
-    BCE_ROW(prob_at, j, r, f32, 0);
-}
-
 LS_INLINE double logits_row(const job *j, int64_t r, const int f32) {
     if (j->dp) BCE_ROW(logit_at, j, r, f32, 1);
     BCE_ROW(logit_at, j, r, f32, 0);
 }
 
-LN_CLONES static double row_prob_f32(const void *arg, int64_t r) { return prob_row(arg, r, 1); }
-LN_CLONES static double row_prob_f64(const void *arg, int64_t r) { return prob_row(arg, r, 0); }
 LN_CLONES static double row_logits_f32(const void *arg, int64_t r) { return logits_row(arg, r, 1); }
 LN_CLONES static double row_logits_f64(const void *arg, int64_t r) { return logits_row(arg, r, 0); }
 
@@ -101,16 +102,18 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
         *loss = 0;
         return LN_OK;
     }
-    job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, NULL, v.cols,
+    job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
              1.0 / ((double)v.rows * (double)v.cols), 1.0 - s->smoothing,
-             s->smoothing / 2.0};
+             s->smoothing / 2.0, NULL};
+    if (!logits && !s->from_logits) {
+        *loss = ls_sum_rows(v.rows, v.cols, row_prob, &j) / (double)v.rows;
+        return LN_OK;
+    }
     int f32;
     double *owned;
     if ((st = ls_targets(ctx, y, &j.t, &f32, &owned))) return st;
-    double (*row)(const void *, int64_t) =
-        logits || s->from_logits ? (f32 ? row_logits_f32 : row_logits_f64)
-                                 : (f32 ? row_prob_f32 : row_prob_f64);
-    *loss = ls_sum_rows(v.rows, v.cols, row, &j) / (double)v.rows;
+    *loss = ls_sum_rows(v.rows, v.cols, f32 ? row_logits_f32 : row_logits_f64, &j) /
+            (double)v.rows;
     free(owned);
     return LN_OK;
 }
