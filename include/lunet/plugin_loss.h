@@ -12,7 +12,7 @@
 #define LUNET_PLUGIN_LOSS_H
 
 #include <math.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "lunet/parallel.h"
@@ -167,28 +167,29 @@ LS_INLINE double ls_exp_sum(const float *z, int64_t n, double m, float *e, const
     return ls_lanes_total(a);
 }
 
-/* Targets for rows in vectors: float32 ones in place (*f32 = 1), any
-** other dtype copied once into doubles (exact; *owned is then the copy,
-** for the caller to free). ls_target_at reads element i either way (f32
-** a constant at each call). */
-static inline ln_status ls_targets(ln_ctx *ctx, const ln_tensor *y, const void **t,
-                                   int *f32, double **owned) {
-    *owned = NULL;
-    *f32 = y->dtype == LN_FLOAT32;
-    if (*f32) {
-        *t = ln_f32(y);
-        return LN_OK;
-    }
-    double *d = malloc((size_t)(y->numel > 0 ? y->numel : 1) * sizeof *d);
-    if (!d) return ln_fail(ctx, LN_E_NOMEM, "out of memory");
-    for (int64_t i = 0; i < y->numel; i++) d[i] = ls_value(y, i);
-    *t = *owned = d;
-    return LN_OK;
+/* Target element i of t (the targets' data, of dtype dt: a constant at
+** each call, so each instantiation reads one type, in vectors), exactly,
+** as a double. LS_ROWS_BY_DTYPE(NAME, BODY) defines the per-CPU row
+** functions NAME_f32, NAME_i32 and NAME_u8 from an always-inline
+** BODY(job, r, dt); LS_ROW_FOR(NAME, dt) picks the one for a dtype. */
+LS_INLINE double ls_target_at(const void *t, int64_t i, const ln_dtype dt) {
+    return dt == LN_FLOAT32 ? (double)((const float *)t)[i]
+           : dt == LN_INT32 ? (double)((const int32_t *)t)[i]
+                            : (double)((const uint8_t *)t)[i];
 }
 
-LS_INLINE double ls_target_at(const void *t, int64_t i, const int f32) {
-    return f32 ? (double)((const float *)t)[i] : ((const double *)t)[i];
-}
+#define LS_ROWS_BY_DTYPE(NAME, BODY)                                         \
+    LN_CLONES static double NAME##_f32(const void *a, int64_t r) {           \
+        return BODY(a, r, LN_FLOAT32);                                       \
+    }                                                                        \
+    LN_CLONES static double NAME##_i32(const void *a, int64_t r) {           \
+        return BODY(a, r, LN_INT32);                                         \
+    }                                                                        \
+    LN_CLONES static double NAME##_u8(const void *a, int64_t r) {            \
+        return BODY(a, r, LN_UINT8);                                         \
+    }
+#define LS_ROW_FOR(NAME, dt)                                                 \
+    ((dt) == LN_FLOAT32 ? NAME##_f32 : (dt) == LN_INT32 ? NAME##_i32 : NAME##_u8)
 
 /* Block b of the group of rows from g (m rows): its rows' sum in order. */
 static inline double ls_block_sum(double (*row)(const void *, int64_t), const void *arg,
@@ -273,8 +274,7 @@ typedef struct ls_elem_job {
     const ln_tensor *y;
     int64_t cols;
     double inv_n, param;
-    const void *t; /* the targets for rows in vectors (ls_targets) */
-    int f32;
+    const void *t; /* the targets' data, for rows in vectors (ls_target_at) */
 } ls_elem_job;
 
 /* The whole compute of such a loss: check, then the mean over rows of
@@ -294,11 +294,8 @@ static inline ln_status ls_elem_compute(ln_ctx *ctx, const char *who,
         return LN_OK;
     }
     ls_elem_job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
-                     1.0 / ((double)v.rows * (double)v.cols), param, NULL, 0};
-    double *owned;
-    if ((st = ls_targets(ctx, y, &j.t, &j.f32, &owned))) return st;
+                     1.0 / ((double)v.rows * (double)v.cols), param, ln_data(y)};
     *loss = ls_sum_rows(v.rows, v.cols, row, &j) / (double)v.rows;
-    free(owned);
     return LN_OK;
 }
 

@@ -22,7 +22,7 @@ typedef struct job {
     const ln_tensor *y;
     int64_t cols;
     double inv_n, keep, add;
-    const void *t; /* the targets for the logits rows (ls_targets) */
+    const void *t; /* the targets' data, for the logits rows (ls_target_at) */
 } job;
 
 /* One row from probabilities: the mean of its elements' losses. */
@@ -47,16 +47,16 @@ static double row_prob(const void *arg, int64_t r) {
 
 
 /* Rows from logits in vectors (lunet/vmath.h's double log and exp instead
-** of libm's calls: 5.9x PyTorch's time at 256 x 1000); f32: the targets'
-** type (ls_targets), a constant at each call. The probabilities' row above
+** of libm's calls: 5.9x PyTorch's time at 256 x 1000); dt: the targets'
+** dtype, a constant at each call (LS_ROWS_BY_DTYPE). The probabilities' row above
 ** stays a scalar loop: GCC 12 does not vectorise its clipped gradient, and
 ** the lane code run without vectors took twice its time. */
 
 /* Element c of a row from logits: max(z, 0) - z y + log(1 + e^-|z|). */
 LS_INLINE double logit_at(const job *j, const float *z, float *d, int64_t base, int64_t c,
-                          const int f32, const int want_d) {
+                          const ln_dtype dt, const int want_d) {
     const double v = z[c];
-    const double y = j->keep * ls_target_at(j->t, base + c, f32) + j->add;
+    const double y = j->keep * ls_target_at(j->t, base + c, dt) + j->add;
     const double e = ln_vexp(-fabs(v)), w = 1.0 + e;
     if (want_d) d[c] = (float)(((v >= 0 ? 1.0 : e) / w - y) * j->inv_n);
     /* log1p(e): log(1 + e) and the rounding error of 1 + e */
@@ -65,7 +65,7 @@ LS_INLINE double logit_at(const job *j, const float *z, float *d, int64_t base, 
 
 /* The mean of a row's element losses in lanes (with the gradients when
 ** want_d, a constant at each call). */
-#define BCE_ROW(AT, j, r, f32, want_d)                                       \
+#define BCE_ROW(AT, j, r, dt, want_d)                                       \
     do {                                                                     \
         const int64_t n_ = (j)->cols, base_ = (r) * n_;                      \
         const float *p_ = (j)->p + base_;                                    \
@@ -74,19 +74,18 @@ LS_INLINE double logit_at(const job *j, const float *z, float *d, int64_t base, 
         int64_t c_ = 0;                                                      \
         for (; c_ + LS_LANES <= n_; c_ += LS_LANES) {                        \
             _Pragma("omp simd") for (int k = 0; k < LS_LANES; k++)           \
-                a_[k] += AT(j, p_, d_, base_, c_ + k, f32, want_d);                  \
+                a_[k] += AT(j, p_, d_, base_, c_ + k, dt, want_d);                  \
         }                                                                    \
-        for (int k = 0; c_ + k < n_; k++) a_[k] += AT(j, p_, d_, base_, c_ + k, f32, want_d); \
+        for (int k = 0; c_ + k < n_; k++) a_[k] += AT(j, p_, d_, base_, c_ + k, dt, want_d); \
         return ls_lanes_total(a_) / (double)n_;                              \
     } while (0)
 
-LS_INLINE double logits_row(const job *j, int64_t r, const int f32) {
-    if (j->dp) BCE_ROW(logit_at, j, r, f32, 1);
-    BCE_ROW(logit_at, j, r, f32, 0);
+LS_INLINE double logits_row(const job *j, int64_t r, const ln_dtype dt) {
+    if (j->dp) BCE_ROW(logit_at, j, r, dt, 1);
+    BCE_ROW(logit_at, j, r, dt, 0);
 }
 
-LN_CLONES static double row_logits_f32(const void *arg, int64_t r) { return logits_row(arg, r, 1); }
-LN_CLONES static double row_logits_f64(const void *arg, int64_t r) { return logits_row(arg, r, 0); }
+LS_ROWS_BY_DTYPE(row_logits, logits_row)
 
 /* Check the request and shapes, then average the rows on the chosen path. */
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
@@ -109,12 +108,8 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
         *loss = ls_sum_rows(v.rows, v.cols, row_prob, &j) / (double)v.rows;
         return LN_OK;
     }
-    int f32;
-    double *owned;
-    if ((st = ls_targets(ctx, y, &j.t, &f32, &owned))) return st;
-    *loss = ls_sum_rows(v.rows, v.cols, f32 ? row_logits_f32 : row_logits_f64, &j) /
-            (double)v.rows;
-    free(owned);
+    j.t = ln_data(y);
+    *loss = ls_sum_rows(v.rows, v.cols, LS_ROW_FOR(row_logits, y->dtype), &j) / (double)v.rows;
     return LN_OK;
 }
 

@@ -22,7 +22,7 @@ typedef struct job {
     const ln_tensor *y;
     int64_t cols;
     double inv_rows, keep, add; /* smoothed y = keep * y + add */
-    const void *t; /* the targets for the logits rows (ls_targets) */
+    const void *t; /* the targets' data, for the logits rows (ls_target_at) */
 } job;
 
 /* Target i after label smoothing. */
@@ -61,9 +61,9 @@ static double row_prob(const void *arg, int64_t r) {
 ** PyTorch's time at 256 x 1000): the max, and the sums of exp(z - m), of
 ** the targets and of target (z - m), in lanes (plugin_loss.h); each
 ** gradient element from its exponential in double, computed again (a
-** soft or one-hot target makes softmax - target cancel). f32: the
-** targets' type (ls_targets), a constant at each call. */
-LS_INLINE double logits_row(const job *j, int64_t r, const int f32) {
+** soft or one-hot target makes softmax - target cancel). dt: the
+** targets' dtype, a constant at each call (LS_ROWS_BY_DTYPE). */
+LS_INLINE double logits_row(const job *j, int64_t r, const ln_dtype dt) {
     const int64_t n = j->cols, base = r * n;
     const float *z = j->p + base;
     const double m = ls_row_max(z, n), keep = j->keep, add = j->add;
@@ -71,7 +71,7 @@ LS_INLINE double logits_row(const job *j, int64_t r, const int f32) {
     int64_t c = 0;
 #define CCE_SUMS_AT(e, k)                                                    \
     do {                                                                     \
-        const double t = keep * ls_target_at(j->t, base + (e), f32) + add;   \
+        const double t = keep * ls_target_at(j->t, base + (e), dt) + add;   \
         const double u = (double)z[e] - m;                                   \
         as[k] += ln_vexp(u);                                                 \
         ay[k] += t;                                                          \
@@ -89,15 +89,14 @@ LS_INLINE double logits_row(const job *j, int64_t r, const int f32) {
 #pragma omp simd
         for (int64_t q = 0; q < n; q++) {
             const double sm = ln_vexp((double)z[q] - m) / sum;
-            const double t = keep * ls_target_at(j->t, base + q, f32) + add;
+            const double t = keep * ls_target_at(j->t, base + q, dt) + add;
             d[q] = (float)((ysum * sm - t) * j->inv_rows);
         }
     }
     return ysum * log(sum) - yz;
 }
 
-LN_CLONES static double row_logits_f32(const void *arg, int64_t r) { return logits_row(arg, r, 1); }
-LN_CLONES static double row_logits_f64(const void *arg, int64_t r) { return logits_row(arg, r, 0); }
+LS_ROWS_BY_DTYPE(row_logits, logits_row)
 
 /* Check the request and shapes, then average the rows on the chosen path. */
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
@@ -128,12 +127,8 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
         *loss = ls_sum_rows(v.rows, v.cols, row_prob, &j) / (double)v.rows;
         return LN_OK;
     }
-    int f32;
-    double *owned;
-    if ((st = ls_targets(ctx, y, &j.t, &f32, &owned))) return st;
-    *loss = ls_sum_rows(v.rows, v.cols, f32 ? row_logits_f32 : row_logits_f64, &j) /
-            (double)v.rows;
-    free(owned);
+    j.t = ln_data(y);
+    *loss = ls_sum_rows(v.rows, v.cols, LS_ROW_FOR(row_logits, y->dtype), &j) / (double)v.rows;
     return LN_OK;
 }
 

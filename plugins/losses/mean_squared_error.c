@@ -8,8 +8,8 @@
 #define WHO "mean_squared_error"
 
 /* One row: the mean of its elements' losses, their gradients written, in
-** vectors (f32: the targets' type, a constant at each call; ls_targets). */
-LS_INLINE double mse_row(const ls_elem_job *j, int64_t r, const int f32) {
+** vectors (dt: the targets' dtype, a constant at each call). */
+LS_INLINE double mse_row(const ls_elem_job *j, int64_t r, const ln_dtype dt) {
     const int64_t n = j->cols, base = r * n;
     const float *p = j->p + base;
     double a[LS_LANES] = {0};
@@ -17,25 +17,24 @@ LS_INLINE double mse_row(const ls_elem_job *j, int64_t r, const int f32) {
     for (; c + LS_LANES <= n; c += LS_LANES) {
 #pragma omp simd
         for (int k = 0; k < LS_LANES; k++) {
-            const double e = (double)p[c + k] - ls_target_at(j->t, base + c + k, f32);
+            const double e = (double)p[c + k] - ls_target_at(j->t, base + c + k, dt);
             a[k] += e * e;
         }
     }
     for (int k = 0; c + k < n; k++) {
-        const double e = (double)p[c + k] - ls_target_at(j->t, base + c + k, f32);
+        const double e = (double)p[c + k] - ls_target_at(j->t, base + c + k, dt);
         a[k] += e * e;
     }
     if (j->dp) {
         float *d = j->dp + base;
 #pragma omp simd
         for (int64_t q = 0; q < n; q++)
-            d[q] = (float)(2.0 * ((double)p[q] - ls_target_at(j->t, base + q, f32)) * j->inv_n);
+            d[q] = (float)(2.0 * ((double)p[q] - ls_target_at(j->t, base + q, dt)) * j->inv_n);
     }
     return ls_lanes_total(a) / (double)n;
 }
 
-LN_CLONES static double row_f32(const void *arg, int64_t r) { return mse_row(arg, r, 1); }
-LN_CLONES static double row_f64(const void *arg, int64_t r) { return mse_row(arg, r, 0); }
+LS_ROWS_BY_DTYPE(row, mse_row)
 
 /* Check shapes, then the mean over rows of the row losses. */
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
@@ -43,7 +42,7 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          ln_tensor *dpred) {
     (void)state;
     return ls_elem_compute(ctx, WHO, pred, y, logits, loss, dpred, 0,
-                           y->dtype == LN_FLOAT32 ? row_f32 : row_f64);
+                           LS_ROW_FOR(row, y->dtype));
 }
 
 static const ln_loss_ops ops = {
