@@ -17,9 +17,23 @@ ln.set_num_threads(threads)
 ln.random.seed(1)
 local L = ln.layers
 
-local function step(layer, x, dy)
-  layer:forward(x, {training = true})
-  layer:backward(dy, {need_dx = true, need_dw = true})
+-- The best time of one call of fn: loops of at least 50 ms, the best of 5.
+local function best_of(fn)
+  fn()
+  local n, t0 = 1, ln.time()
+  while ln.time() - t0 < 0.05 do fn(); n = n + 1 end
+  local best = math.huge
+  for _ = 1, 5 do
+    local t1 = ln.time()
+    for _ = 1, n do fn() end
+    best = math.min(best, (ln.time() - t1) / n)
+  end
+  return best
+end
+
+local function report(name, seconds)
+  print(string.format("lunet %s %.2f", name, seconds * 1e6))
+  io.stdout:flush()
 end
 
 local function bench(name, layer, shape, x)
@@ -27,19 +41,11 @@ local function bench(name, layer, shape, x)
   local sample = {}
   for i = 2, #shape do sample[#sample + 1] = shape[i] end
   layer:build(sample)
-  local y = layer:forward(x, {training = true})
-  local dy = ln.randn(table.unpack(y:size()))
-  step(layer, x, dy)
-  local n, t0 = 1, ln.time()
-  while ln.time() - t0 < 0.05 do step(layer, x, dy); n = n + 1 end
-  local best = math.huge
-  for _ = 1, 5 do
-    local t1 = ln.time()
-    for _ = 1, n do step(layer, x, dy) end
-    best = math.min(best, (ln.time() - t1) / n)
-  end
-  print(string.format("lunet %s %.2f", name, best * 1e6))
-  io.stdout:flush()
+  local dy = ln.randn(table.unpack(layer:forward(x, {training = true}):size()))
+  report(name, best_of(function()
+    layer:forward(x, {training = true})
+    layer:backward(dy, {need_dx = true, need_dw = true})
+  end))
 end
 
 bench("dense_32x512_512", L.Dense{512}, {32, 512})
@@ -82,18 +88,7 @@ bench("gru64_32x50x32", L.GRU{64}, {32, 50, 32})
 
 -- losses: value and gradient of a batch of predictions
 local function bench_loss(name, loss, pred, target, opts)
-  local function once() loss:compute(pred, target, opts) end
-  once()
-  local n, t0 = 1, ln.time()
-  while ln.time() - t0 < 0.05 do once(); n = n + 1 end
-  local best = math.huge
-  for _ = 1, 5 do
-    local t1 = ln.time()
-    for _ = 1, n do once() end
-    best = math.min(best, (ln.time() - t1) / n)
-  end
-  print(string.format("lunet %s %.2f", name, best * 1e6))
-  io.stdout:flush()
+  report(name, best_of(function() loss:compute(pred, target, opts) end))
 end
 
 local LS = ln.losses

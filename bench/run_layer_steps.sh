@@ -25,9 +25,9 @@ for line in open(sys.argv[1]):
     if name not in order:
         order.append(name)
     best[(who, name)] = min(best.get((who, name), float("inf")), us)
-print("\nbest us per training step (forward + backward), %s thread(s) each side;"
+print("\nbest us per training step (forward + backward; a loss with its gradient), %s thread(s) each side;"
       " speed-up = PyTorch / lunet" % sys.argv[2])
-print("| layer | lunet | torch | speed-up |")
+print("| layer or loss | lunet | torch | speed-up |")
 print("|---|---:|---:|---:|")
 for name in order:
     l, t = best.get(("lunet", name)), best.get(("torch", name))

@@ -37,6 +37,26 @@ class Lambda(nn.Module):
         return self.f(x)
 
 
+def best_of(step):
+    """The best time of one call of step: loops of at least 50 ms, the best of 5."""
+    step()
+    n, t0 = 1, time.perf_counter()
+    while time.perf_counter() - t0 < 0.05:
+        step()
+        n += 1
+    best = float("inf")
+    for _ in range(5):
+        t1 = time.perf_counter()
+        for _ in range(n):
+            step()
+        best = min(best, (time.perf_counter() - t1) / n)
+    return best
+
+
+def report(name, seconds):
+    print("torch %s %.2f" % (name, seconds * 1e6), flush=True)
+
+
 def bench(name, mod, shape, x=None):
     if x is None:
         x = torch.randn(*shape, requires_grad=True)
@@ -49,18 +69,7 @@ def bench(name, mod, shape, x=None):
             p.grad = None
         mod(x).backward(dy)
 
-    step()
-    n, t0 = 1, time.perf_counter()
-    while time.perf_counter() - t0 < 0.05:
-        step()
-        n += 1
-    best = float("inf")
-    for _ in range(5):
-        t1 = time.perf_counter()
-        for _ in range(n):
-            step()
-        best = min(best, (time.perf_counter() - t1) / n)
-    print("torch %s %.2f" % (name, best * 1e6), flush=True)
+    report(name, best_of(step))
 
 
 bench("dense_32x512_512", nn.Linear(512, 512), (32, 512))
@@ -109,18 +118,7 @@ def bench_loss(name, fn, pred):
         pred.grad = None
         fn().backward()
 
-    step()
-    n, t0 = 1, time.perf_counter()
-    while time.perf_counter() - t0 < 0.05:
-        step()
-        n += 1
-    best = float("inf")
-    for _ in range(5):
-        t1 = time.perf_counter()
-        for _ in range(n):
-            step()
-        best = min(best, (time.perf_counter() - t1) / n)
-    print("torch %s %.2f" % (name, best * 1e6), flush=True)
+    report(name, best_of(step))
 
 
 F = torch.nn.functional

@@ -17,6 +17,7 @@
 
 #include "lunet/parallel.h"
 #include "lunet/plugin.h"
+#include "lunet/plugin_util.h"
 #include "lunet/tensor_ops.h"
 #include "lunet/vmath.h"
 
@@ -104,20 +105,11 @@ static inline ln_status ls_check_logits(ln_ctx *ctx, const char *who,
 
 /* ---- rows in vectors ------------------------------------------------------
 ** For row functions compiled per CPU (LN_CLONES): always inlined, so each
-** clone has its own vector code. Sums run in LS_LANES double lanes, lane k
-** taking elements k, k + LS_LANES, ... in order, then the lanes in a fixed
-** tree: the same bits on every CPU, clone and thread count. */
-#define LS_LANES 16
-#if defined(__GNUC__)
-#define LS_INLINE static inline __attribute__((always_inline))
-#else
-#define LS_INLINE static inline
-#endif
-
-LS_INLINE double ls_lanes_total(double *a) {
-    for (int k = 0; k < 8; k++) a[k] += a[k + 8];
-    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-}
+** clone has its own vector code. Sums run in LS_LANES double lanes added
+** by lu_lanes_total (plugin_util.h): the same bits on every CPU, clone and
+** thread count. */
+#define LS_LANES LU_LANES
+#define LS_INLINE LU_ALWAYS_INLINE
 
 /* The largest of z[0..n) by m = z > m ? z : m from -inf (a NaN is never
 ** taken), lane by lane -- the last part as one more vector, its lanes past
@@ -164,7 +156,7 @@ LS_INLINE double ls_exp_sum(const float *z, int64_t n, double m, float *e, const
         }
         for (int k = 0; store && k < left; k++) e[c + k] = (float)v[k];
     }
-    return ls_lanes_total(a);
+    return lu_lanes_total(a);
 }
 
 /* Target element i of t (the targets' data, of dtype dt: a constant at

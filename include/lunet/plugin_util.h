@@ -64,6 +64,25 @@ static inline float lu_select(int c, float a, float b) {
     return r;
 }
 
+/* ---- sums in lanes ------------------------------------------------------------- */
+
+/* A sum kept in LU_LANES double lanes (lane k taking elements k, k +
+** LU_LANES, ... in order; a[k] += ... inside a `#pragma omp simd` loop over
+** k of a per-CPU function) is added up in this fixed tree: the same bits on
+** every CPU, clone and thread count, and independent chains instead of one
+** chain of dependent additions (4 cycles an element). */
+#define LU_LANES 16
+#if defined(__GNUC__)
+#define LU_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define LU_ALWAYS_INLINE static inline
+#endif
+
+LU_ALWAYS_INLINE double lu_lanes_total(double *a) {
+    for (int k = 0; k < 8; k++) a[k] += a[k + 8];
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
 /* ---- elementwise activations ---------------------------------------------------- */
 
 /* What an activation's chunk functions share: its state, the inputs and

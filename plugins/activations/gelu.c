@@ -30,7 +30,7 @@
 
 /* Phi(v) = 0.5 erfc(-v / sqrt 2): the fit at z = |v| / sqrt 2 (relative
 ** accuracy in the left tail), 1 - erfc / 2 on the right. */
-__attribute__((always_inline)) static inline double gelu_phi(double v) {
+LU_ALWAYS_INLINE double gelu_phi(double v) {
     const double z = fabs(v) * INV_SQRT2, t = 1.0 / (1.0 + 0.5 * z);
     const double p =
         t * (1.00002368 +
@@ -46,7 +46,7 @@ __attribute__((always_inline)) static inline double gelu_phi(double v) {
 }
 
 /* sigmoid(2u) without overflow. */
-__attribute__((always_inline)) static inline double sig2(double u) {
+LU_ALWAYS_INLINE double sig2(double u) {
     const double e = ln_vexp(-2.0 * fabs(u));
     const double r = 1.0 / (1.0 + e);
     return u >= 0.0 ? r : e * r;

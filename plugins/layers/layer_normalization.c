@@ -127,21 +127,14 @@ static inline int64_t lnorm_base(const lnorm *n, int64_t q) {
 }
 
 /* ---- one group whose elements are contiguous (inner = 1: the default
-** axis = -1) -- sums in LN_LANES double lanes, lane i taking elements i,
-** i + LN_LANES, ... in order, then the lanes in a fixed tree: the same bits
-** on every CPU, clone and thread count, and independent chains instead of
-** one chain of dependent additions (4 cycles an element: a 32 x 512 step
-** ran 2.2x PyTorch's time). The elementwise loops do each element's
-** arithmetic as the strided path does. */
-#define LN_LANES 16
-
-__attribute__((always_inline)) static inline double lanes_total(double *a) {
-    for (int i = 0; i < 8; i++) a[i] += a[i + 8];
-    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-}
+** axis = -1) -- sums in LU_LANES double lanes (plugin_util.h: the same bits
+** on every CPU, clone and thread count; one chain of dependent additions,
+** 4 cycles an element, ran a 32 x 512 step at 2.2x PyTorch's time). The
+** elementwise loops do each element's arithmetic as the strided path does. */
+#define LN_LANES LU_LANES
 
 /* The sum of x[0..n), or with sq of (x - c)^2, in double lanes. */
-__attribute__((always_inline)) static inline double lane_sum(const float *x, int64_t n,
+LU_ALWAYS_INLINE double lane_sum(const float *x, int64_t n,
                                                              double c, const int sq) {
     double a[LN_LANES] = {0};
     int64_t k = 0;
@@ -156,11 +149,11 @@ __attribute__((always_inline)) static inline double lane_sum(const float *x, int
         const double d = sq ? (double)x[k + i] - c : (double)x[k + i];
         a[i] += sq ? d * d : d;
     }
-    return lanes_total(a);
+    return lu_lanes_total(a);
 }
 
 /* y = xhat gamma + beta over a row (has_g, has_b: constants at each call). */
-__attribute__((always_inline)) static inline void row_out(float *y, const float *x, int64_t n,
+LU_ALWAYS_INLINE void row_out(float *y, const float *x, int64_t n,
                                                           double mean, double rstd,
                                                           const float *gamma, const float *beta,
                                                           const int has_g, const int has_b) {
@@ -175,7 +168,7 @@ __attribute__((always_inline)) static inline void row_out(float *y, const float 
 
 /* Backward's first pass over a row: sg = sum of g, sgx = sum of g xhat
 ** (g = dy gamma) in lanes, and with has_d dgamma += dy xhat, dbeta += dy. */
-__attribute__((always_inline)) static inline void row_sums(const float *x, const float *dy,
+LU_ALWAYS_INLINE void row_sums(const float *x, const float *dy,
                                                            int64_t n, double mean, double rstd,
                                                            const float *gamma, double *dg,
                                                            double *db, const int has_g,
@@ -197,12 +190,12 @@ __attribute__((always_inline)) static inline void row_sums(const float *x, const
     }
     for (int i = 0; k + i < n; i++) ROW_SUMS_AT(k + i, i);
 #undef ROW_SUMS_AT
-    *sg = lanes_total(a);
-    *sgx = lanes_total(b);
+    *sg = lu_lanes_total(a);
+    *sgx = lu_lanes_total(b);
 }
 
 /* dx = rstd (g - mean(g) - xhat mean(g xhat)) over a row. */
-__attribute__((always_inline)) static inline void row_dx(float *dx, const float *x,
+LU_ALWAYS_INLINE void row_dx(float *dx, const float *x,
                                                          const float *dy, int64_t n,
                                                          double mean, double rstd,
                                                          const float *gamma, double mg,

@@ -77,7 +77,7 @@ LS_INLINE double logit_at(const job *j, const float *z, float *d, int64_t base, 
                 a_[k] += AT(j, p_, d_, base_, c_ + k, dt, want_d);                  \
         }                                                                    \
         for (int k = 0; c_ + k < n_; k++) a_[k] += AT(j, p_, d_, base_, c_ + k, dt, want_d); \
-        return ls_lanes_total(a_) / (double)n_;                              \
+        return lu_lanes_total(a_) / (double)n_;                              \
     } while (0)
 
 LS_INLINE double logits_row(const job *j, int64_t r, const ln_dtype dt) {

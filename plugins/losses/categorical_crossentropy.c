@@ -83,7 +83,7 @@ LS_INLINE double logits_row(const job *j, int64_t r, const ln_dtype dt) {
     }
     for (int k = 0; c + k < n; k++) CCE_SUMS_AT(c + k, k);
 #undef CCE_SUMS_AT
-    const double sum = ls_lanes_total(as), ysum = ls_lanes_total(ay), yz = ls_lanes_total(az);
+    const double sum = lu_lanes_total(as), ysum = lu_lanes_total(ay), yz = lu_lanes_total(az);
     if (j->dp) {
         float *d = j->dp + base;
 #pragma omp simd

@@ -31,7 +31,7 @@ LS_INLINE double mse_row(const ls_elem_job *j, int64_t r, const ln_dtype dt) {
         for (int64_t q = 0; q < n; q++)
             d[q] = (float)(2.0 * ((double)p[q] - ls_target_at(j->t, base + q, dt)) * j->inv_n);
     }
-    return ls_lanes_total(a) / (double)n;
+    return lu_lanes_total(a) / (double)n;
 }
 
 LS_ROWS_BY_DTYPE(row, mse_row)
