@@ -57,23 +57,29 @@ static double row_prob(const void *arg, int64_t r) {
     return loss;
 }
 
+/* Classes whose exponentials a row keeps on the stack (8 KB) for its
+** gradient; a longer row computes them again. */
+#define CCE_KEEP 1024
+
 /* One sample from logits, in vectors (libm's exp per element ran 6.8x
 ** PyTorch's time at 256 x 1000): the max, and the sums of exp(z - m), of
 ** the targets and of target (z - m), in lanes (plugin_loss.h); each
-** gradient element from its exponential in double, computed again (a
-** soft or one-hot target makes softmax - target cancel). dt: the
+** gradient element from its exponential in double, kept (keep: a
+** constant at each call) or computed again (a soft or one-hot target
+** makes softmax - target cancel: a float copy would not do). dt: the
 ** targets' dtype, a constant at each call (LS_ROWS_BY_DTYPE). */
-LS_INLINE double logits_row(const job *j, int64_t r, const ln_dtype dt) {
+LS_INLINE double logits_body(const job *j, int64_t r, const ln_dtype dt, const int keep) {
     const int64_t n = j->cols, base = r * n;
     const float *z = j->p + base;
-    const double m = ls_row_max(z, n), keep = j->keep, add = j->add;
-    double as[LS_LANES] = {0}, ay[LS_LANES] = {0}, az[LS_LANES] = {0};
+    const double m = ls_row_max(z, n), kp = j->keep, add = j->add;
+    double as[LS_LANES] = {0}, ay[LS_LANES] = {0}, az[LS_LANES] = {0}, eb[CCE_KEEP];
     int64_t c = 0;
 #define CCE_SUMS_AT(e, k)                                                    \
     do {                                                                     \
-        const double t = keep * ls_target_at(j->t, base + (e), dt) + add;   \
-        const double u = (double)z[e] - m;                                   \
-        as[k] += ln_vexp(u);                                                 \
+        const double t = kp * ls_target_at(j->t, base + (e), dt) + add;      \
+        const double u = (double)z[e] - m, x = ln_vexp(u);                   \
+        if (keep) eb[e] = x;                                                 \
+        as[k] += x;                                                          \
         ay[k] += t;                                                          \
         az[k] += t * u;                                                      \
     } while (0)
@@ -88,12 +94,16 @@ LS_INLINE double logits_row(const job *j, int64_t r, const ln_dtype dt) {
         float *d = j->dp + base;
 #pragma omp simd
         for (int64_t q = 0; q < n; q++) {
-            const double sm = ln_vexp((double)z[q] - m) / sum;
-            const double t = keep * ls_target_at(j->t, base + q, dt) + add;
+            const double sm = (keep ? eb[q] : ln_vexp((double)z[q] - m)) / sum;
+            const double t = kp * ls_target_at(j->t, base + q, dt) + add;
             d[q] = (float)((ysum * sm - t) * j->inv_rows);
         }
     }
     return ysum * log(sum) - yz;
+}
+
+LS_INLINE double logits_row(const job *j, int64_t r, const ln_dtype dt) {
+    return j->dp && j->cols <= CCE_KEEP ? logits_body(j, r, dt, 1) : logits_body(j, r, dt, 0);
 }
 
 LS_ROWS_BY_DTYPE(row_logits, logits_row)

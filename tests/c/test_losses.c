@@ -405,6 +405,12 @@ START_TEST(vector_rows) {
     check_case("binary CE fused logits, 37 uint8 targets", bce, z, yu, 1, ref_bce, &rb);
     check_case("mse, 37 columns", mse, p, yr, 0, ref_mse, &rm);
     check_case("mse, 37 int32 targets", mse, p, yi, 0, ref_mse, &rm);
+    /* a row longer than the exponentials categorical CE keeps (1024) */
+    ln_tensor *labk = labels(LN_INT32, 2, 1100, 95);
+    ln_tensor *yk = onehot(labk, 1100), *zk = rand_pred(2, 1100, -4, 4, 96);
+    refp rk = {2, 1100, 1, 0.1, 0};
+    check_case("categorical CE logits, 1100 classes", cce, zk, yk, 0, ref_cce, &rk);
+    ln_tensor_release(labk), ln_tensor_release(yk), ln_tensor_release(zk);
     ln_object_free(cce), ln_object_free(bce), ln_object_free(mse);
     ln_tensor_release(lab), ln_tensor_release(yf), ln_tensor_release(yi), ln_tensor_release(yu);
     ln_tensor_release(ys), ln_tensor_release(yr), ln_tensor_release(z), ln_tensor_release(p);
