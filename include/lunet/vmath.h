@@ -198,7 +198,8 @@ LN_VM_INLINE float ln_vsigmoidf(float x) {
 ** -> NaN out. log: x < 0 -> NaN, log(+-0) = -inf, log(+inf) = +inf; x is
 ** taken as normal (denormals are zero under lunet's FTZ/DAZ mode). Integer
 ** steps are 64-bit add/and/or/shift only and every select compares
-** doubles, so the AVX2 and baseline clones vectorise them too. */
+** doubles, so the AVX-512 and AVX2 clones vectorise both (GCC 12's SSE2
+** baseline clone vectorises exp, not log). */
 #define LN_VMATH_MAX_REL_D 1e-12
 
 LN_VM_INLINE uint64_t ln_vm_bits_d_(double x) {
