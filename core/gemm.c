@@ -625,13 +625,54 @@ static void pack_b_block(const gemm_plan *P, float *dst, int64_t pc,
     }
 }
 
+/* Width of the panel of B starting at column jr of an nc-wide block. */
+static int64_t panel_width(const gemm_plan *P, int64_t nc, int64_t jr,
+                           int packed) {
+    const int VW = P->isa->vw, NR = VW * P->isa->nv;
+    int64_t w = nc - jr < NR ? nc - jr : NR;
+    /* B read in place: a last panel of one vector (256 = 5 x 48 + 16
+    ** columns) runs at half speed (its broadcasts are amortised over one FMA
+    ** each): split the last two as evenly as whole vectors allow (32 + 32).
+    ** Packed B keeps NR-wide panels (its layout). */
+    if (!packed && nc - jr > NR && nc - jr <= NR + VW)
+        w = (nc - jr + 2 * VW - 1) / (2 * VW) * VW;
+    return w;
+}
+
+/* One micro-tile: rows ir..ir+g->mr of the block, columns jc+jr..+w, the k
+** block at pc (g->a, g->kc, g->load_c, g->beta already set). bp: the packed
+** B block, or NULL to read B in place. */
+static void run_tile(const gemm_plan *P, gk_args *g, const float *bp,
+                     int64_t pc, int64_t kc, int last, int64_t ir, int64_t jc,
+                     int64_t jr, int64_t w) {
+    const int VW = P->isa->vw, NR = VW * P->isa->nv;
+    const float *bias = last && P->epi ? P->epi->bias : NULL;
+    g->nv = (int)((w + VW - 1) / VW);
+    g->nlast = (int)(w - (g->nv - 1) * VW);
+    if (bp) {
+        g->b = bp + (jr / NR) * kc * NR;
+        g->bks = NR;
+    } else {
+        g->b = P->b + pc * P->ldb + jc + jr;
+        g->bks = P->ldb;
+    }
+    if (P->ct) {
+        g->c = P->c + (jc + jr) * P->ldc + ir;
+        g->bias = bias ? bias + ir : NULL;
+    } else {
+        g->c = P->c + ir * P->ldc + jc + jr;
+        g->bias = bias ? bias + jc + jr : NULL;
+    }
+    P->isa->kernel(g);
+}
+
 /* Rows [i0, i1) x columns [j0, j1) of C (of C^T when P->ct), sequentially.
 ** ws: this thread's workspace of P->ws_floats floats (64-byte aligned), or
 ** NULL if nothing is packed per thread. With P->bpre, j0 must be 0. */
 static void gemm_block(const gemm_plan *P, int64_t i0, int64_t i1, int64_t j0,
                        int64_t j1, float *ws) {
     const gemm_isa *isa = P->isa;
-    const int MR = isa->mr, VW = isa->vw, NR = isa->vw * isa->nv;
+    const int MR = isa->mr, NR = isa->vw * isa->nv;
     const int64_t K = P->k;
     const int64_t a_rs = P->ta ? 1 : P->lda, a_ks = P->ta ? P->lda : 1;
     const int fn = P->epi && P->epi->fn;
@@ -659,54 +700,46 @@ static void gemm_block(const gemm_plan *P, int64_t i0, int64_t i1, int64_t j0,
             g.kc = kc;
             g.load_c = first ? P->beta != 0.0f : 1;
             g.beta = first ? P->beta : 1.0f;
-            for (int64_t ir = i0; ir < i1; ir += MR) {
-                const int mr = (int)(i1 - ir < MR ? i1 - ir : MR);
-                const float *ap = P->a + ir * a_rs + pc * a_ks;
-                if (P->pack_a) {
-                    pack_at(abuf, ap, a_ks, kc, mr, MR);
-                    g.a = abuf;
-                    g.ars = 1;
-                    g.aks = MR;
-                } else {
-                    g.a = ap;
-                    g.ars = a_rs;
-                    g.aks = a_ks;
-                }
-                g.mr = mr;
+            if (!bp && !P->pack_a) {
+                /* B in place (few rows of C): a panel's kc strided rows
+                ** are read from L2 once and kept in L1 for every row
+                ** block, not swept from L2 once per row block. */
+                g.ars = a_rs;
+                g.aks = a_ks;
                 for (int64_t jr = 0, w; jr < nc; jr += w) {
-                    w = nc - jr < NR ? nc - jr : NR;
-                    /* B read in place: a last panel of one vector (256 =
-                    ** 5 x 48 + 16 columns) runs at half speed (its
-                    ** broadcasts are amortised over one FMA each): split
-                    ** the last two as evenly as whole vectors allow (32 +
-                    ** 32). Packed B keeps NR-wide panels (its layout). */
-                    if (!bp && nc - jr > NR && nc - jr <= NR + VW)
-                        w = (nc - jr + 2 * VW - 1) / (2 * VW) * VW;
-                    g.nv = (w + VW - 1) / VW;
-                    g.nlast = w - (g.nv - 1) * VW;
-                    if (bp) {
-                        g.b = bp + (jr / NR) * kc * NR;
-                        g.bks = NR;
-                    } else {
-                        g.b = P->b + pc * P->ldb + jc + jr;
-                        g.bks = P->ldb;
+                    w = panel_width(P, nc, jr, 0);
+                    for (int64_t ir = i0; ir < i1; ir += MR) {
+                        g.mr = (int)(i1 - ir < MR ? i1 - ir : MR);
+                        g.a = P->a + ir * a_rs + pc * a_ks;
+                        run_tile(P, &g, NULL, pc, kc, last, ir, jc, jr, w);
                     }
-                    if (P->ct) {
-                        g.c = P->c + (jc + jr) * P->ldc + ir;
-                        g.bias = last && P->epi && P->epi->bias
-                                     ? P->epi->bias + ir
-                                     : NULL;
-                    } else {
-                        g.c = P->c + ir * P->ldc + jc + jr;
-                        g.bias = last && P->epi && P->epi->bias
-                                     ? P->epi->bias + jc + jr
-                                     : NULL;
-                    }
-                    isa->kernel(&g);
                 }
                 if (last && fn && !P->ct)
-                    epilogue_rows(P->epi, P->c + ir * P->ldc + jc, P->ldc, mr,
-                                  nc);
+                    epilogue_rows(P->epi, P->c + i0 * P->ldc + jc, P->ldc,
+                                  i1 - i0, nc);
+            } else {
+                for (int64_t ir = i0; ir < i1; ir += MR) {
+                    const int mr = (int)(i1 - ir < MR ? i1 - ir : MR);
+                    const float *ap = P->a + ir * a_rs + pc * a_ks;
+                    if (P->pack_a) {
+                        pack_at(abuf, ap, a_ks, kc, mr, MR);
+                        g.a = abuf;
+                        g.ars = 1;
+                        g.aks = MR;
+                    } else {
+                        g.a = ap;
+                        g.ars = a_rs;
+                        g.aks = a_ks;
+                    }
+                    g.mr = mr;
+                    for (int64_t jr = 0, w; jr < nc; jr += w) {
+                        w = panel_width(P, nc, jr, bp != NULL);
+                        run_tile(P, &g, bp, pc, kc, last, ir, jc, jr, w);
+                    }
+                    if (last && fn && !P->ct)
+                        epilogue_rows(P->epi, P->c + ir * P->ldc + jc, P->ldc,
+                                      mr, nc);
+                }
             }
             /* C^T: rows jc..jc+nc of C are finished over columns i0..i1. */
             if (last && fn && P->ct)
