@@ -12,7 +12,7 @@
 #include "lunet/kernels.h"
 #include "lunet/parallel.h"
 #include "lunet/vmath.h"
-#include "cpu_avx512.h"
+#include "cpu_simd.h"
 #include "par_for.h"
 
 #define LN_BLOCK 4096    /* reduction block, independent of threads */

@@ -76,7 +76,7 @@ static inline void uniform_block(float *y, int64_t n, int64_t b, uint64_t base,
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h>
-#include "cpu_avx512.h"
+#include "cpu_simd.h"
 #define RNG512 1
 
 /* 16 Philox blocks at once (counters ctr .. ctr + 15; c2 = 0, c3 = tag),

@@ -21,7 +21,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#include "cpu_avx512.h"
+#include "cpu_simd.h"
 #define HAVE_TILES16 1
 #endif
 

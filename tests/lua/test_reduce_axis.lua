@@ -206,6 +206,76 @@ test("a row's sum and mean do not depend on the rows around it", function()
   end
 end)
 
+-- float32 rounding of a double: a sum of two floats rounded so is the
+-- float32 sum (double has more than twice float's precision)
+local function f32(v) return (string.unpack("f", string.pack("f", v))) end
+
+-- The documented scheme of a row's sum (kernels_reduce.c, row_fsum_c),
+-- computed here: short rows as 16 lanes of 8-term trees, longer ones as 64
+-- float32 lanes per run of 512 folded into 16 double accumulators.
+local function lane_sum(x, n) -- x: 0-based Lua table of float32 values
+  local d = {}
+  for m = 0, 15 do d[m] = 0.0 end
+  if n > 0 and n <= 128 then
+    for m = 0, 15 do
+      local v = {}
+      for q = 0, 7 do v[q] = m + 16 * q < n and x[m + 16 * q] or 0.0 end
+      d[m] = f32(f32(f32(v[0] + v[4]) + f32(v[1] + v[5])) +
+                 f32(f32(v[2] + v[6]) + f32(v[3] + v[7])))
+    end
+  else
+    for i = 0, n - 1, 512 do
+      local e = math.min(n, i + 512)
+      local f = {}
+      for l = 0, 63 do f[l] = 0.0 end
+      local k = i
+      while k < e do
+        for l = 0, 63 do
+          if k + l < e then f[l] = f32(f[l] + x[k + l]) end
+        end
+        k = k + 64
+      end
+      for q = 0, 3 do
+        for m = 0, 15 do d[m] = d[m] + f[16 * q + m] end
+      end
+    end
+  end
+  local r = {}
+  for m = 0, 7 do r[m] = d[m] + d[m + 8] end
+  return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+end
+
+test("sums along the last axis: the documented lanes bit for bit, on every CPU path",
+     function()
+  -- the hand-written AVX-512 and AVX2 paths and the generic code must all
+  -- give these bits (lengths around vectors, the short-row tree and runs)
+  for _, n in ipairs({1, 3, 7, 8, 9, 16, 17, 63, 64, 65, 100, 127, 128, 129,
+                      200, 511, 512, 513, 577, 1000, 1100}) do
+    -- row 1: magnitudes 2^-60..2^60 (the float lanes round); rows 2-3: a
+    -- few of +-2^55, +-1, +-3 among zeros (the double tree's order decides
+    -- whether a 1 survives next to 2^55)
+    local v, spikes = {}, {2.0 ^ 55, -2.0 ^ 55, 1.0, -1.0, 3.0, -3.0}
+    for i = 1, 3 * n do
+      if i <= n then
+        v[i] = f32((math.random() - 0.5) * 2.0 ^ math.random(-60, 60))
+      else
+        v[i] = math.random() < 0.15 and spikes[math.random(#spikes)] or 0.0
+      end
+    end
+    local m = ln.tensor(v):reshape(3, n)
+    local sums, means = m:sum(2):totable(), m:mean(2):totable()
+    for row = 0, 2 do
+      local x = {}
+      for j = 0, n - 1 do x[j] = v[row * n + j + 1] end
+      local want = lane_sum(x, n)
+      if sums[row + 1] ~= f32(want) or means[row + 1] ~= f32(want / n) then
+        error(string.format("row of %d: sum %a mean %a, the lanes give %a %a", n,
+                            sums[row + 1], means[row + 1], f32(want), f32(want / n)))
+      end
+    end
+  end
+end)
+
 test("whole-tensor max/min/argmax/argmin/var/std: the rule and a double reference",
      function()
   ln.random.seed(13)
