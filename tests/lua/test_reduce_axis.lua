@@ -276,6 +276,56 @@ test("sums along the last axis: the documented lanes bit for bit, on every CPU p
   end
 end)
 
+-- ROW_LANES (kernels_reduce.c): 32 double lanes, lane l adding term(x[i + l])
+-- for i in steps of 32, then ((a0 + a1) + (a2 + a3)) per lane of 8, the 8
+-- in a fixed tree, and the tail added in order
+local function row_lanes(x, n, term)
+  local a = {}
+  for l = 0, 31 do a[l] = 0.0 end
+  local i = 0
+  while i + 32 <= n do
+    for l = 0, 31 do a[l] = a[l] + term(x[i + l]) end
+    i = i + 32
+  end
+  local s = {}
+  for l = 0, 7 do s[l] = (a[l] + a[l + 8]) + (a[l + 16] + a[l + 24]) end
+  local r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+  for j = i, n - 1 do r = r + term(x[j]) end
+  return r
+end
+
+test("std along the last axis: the documented double lanes bit for bit, on every CPU path",
+     function()
+  for _, n in ipairs({2, 3, 31, 32, 33, 64, 100, 1000, 1003}) do
+    -- row 3: +-2^27 and +-1, each value's negation in the second half (the
+    -- mean exactly 0). (The double tree's order itself rarely shows in a
+    -- float32 result: 2^55 + 24 against 2^55 + 32 round alike.)
+    local v, h = {}, n // 2
+    for i = 1, 2 * n do
+      v[i] = i <= n and f32((math.random() - 0.5) * 2.0 ^ math.random(-40, 40))
+             or f32(math.random() < 0.3 and 2.0 ^ 30 or math.random())
+    end
+    for j = 1, n do
+      if j <= h then
+        v[2 * n + j] = (math.random() < 0.2 and 2.0 ^ 27 or 1.0) * (math.random(2) * 2 - 3)
+      else
+        v[2 * n + j] = j - h <= h and -v[2 * n + j - h] or 0.0
+      end
+    end
+    local got = ln.tensor(v):reshape(3, n):std(2):totable()
+    for row = 0, 2 do
+      local x = {}
+      for j = 0, n - 1 do x[j] = v[row * n + j + 1] end
+      local mean = row_lanes(x, n, function(t) return t end) / n
+      local ss = row_lanes(x, n, function(t) local d = t - mean; return d * d end)
+      local want = f32(math.sqrt(ss / (n - 1)))
+      if got[row + 1] ~= want then
+        error(string.format("row of %d: std %a, the lanes give %a", n, got[row + 1], want))
+      end
+    end
+  end
+end)
+
 test("whole-tensor max/min/argmax/argmin/var/std: the rule and a double reference",
      function()
   ln.random.seed(13)
