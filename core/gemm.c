@@ -608,8 +608,6 @@ static void epilogue_rows(const ln_gemm_epilogue *epi, float *c, int64_t ldc,
     for (int64_t i = 0; i < rows; i++) epi->fn(c + i * ldc, cols, epi->arg);
 }
 
-/* Rows [i0, i1) x columns [j0, j1) of C, sequentially. ws: this thread's
-** workspace of P->ws_floats floats (64-byte aligned), or NULL if no packing. */
 /* Packs op(B)[pc:pc+kc, jc:jc+nc] as kc x NR panels at dst. */
 static void pack_b_block(const gemm_plan *P, float *dst, int64_t pc,
                          int64_t kc, int64_t jc, int64_t nc) {
@@ -702,8 +700,9 @@ static void gemm_block(const gemm_plan *P, int64_t i0, int64_t i1, int64_t j0,
             g.beta = first ? P->beta : 1.0f;
             if (!bp && !P->pack_a) {
                 /* B in place (few rows of C): a panel's kc strided rows
-                ** are read from L2 once and kept in L1 for every row
-                ** block, not swept from L2 once per row block. */
+                ** are fetched once and reused by every row block (from L1
+                ** when they fit), instead of the whole B block being swept
+                ** from L2 once per row block; A's rows stream instead. */
                 g.ars = a_rs;
                 g.aks = a_ks;
                 for (int64_t jr = 0, w; jr < nc; jr += w) {

@@ -213,10 +213,10 @@ UNARY512_RANGE(sigmoid512_range, sigmoid16)
 
 /* The same three on AVX2: vmath.h's operations in its order, 8 lanes, 2^n
 ** built in the exponent bits as the C code's two exact factors (no
-** vscalefps here). The v3 clone of the C code spills and blends: exp at
-** 0.74 ns an element on Zen 3, this 0.2x of that (measured below). The
-** target leaves out "fma" so that no multiply-add is contracted: the bits
-** stay the baseline build's (tests/c/test_kernels.c, on every input). */
+** vscalefps here). The v3 clone of the C code spills and blends: on Zen 3
+** (30k elements, one thread) exp 0.74 -> 0.65 ns an element, tanh 1.27 ->
+** 1.06. The target leaves out "fma" so that no multiply-add is contracted:
+** the bits stay the baseline build's (tests/c/test_kernels.c, every input). */
 #define T256 __attribute__((target("avx2")))
 #define AI256 __attribute__((always_inline, target("avx2"))) static inline
 #define K8(v) _mm256_set1_ps(v)

@@ -404,9 +404,9 @@ row_fsum256(const float *x, int64_t n) {
 ** accumulator k is half h = l / 4 of a[k][h]. The generic code's 8-double
 ** vectors are lowered through the stack on AVX2 (var of 1M: 0.66 ns an
 ** element). No "fma" in the target: (d - mean)^2 + a stays two roundings. */
-__attribute__((target("avx2"))) static double row_sum256(const float *x, int64_t n,
-                                                        double mean, int dev2) {
-    __m256d a[4][2];
+T256(static double row_sum256(const float *x, int64_t n, double mean, int dev2)) {
+    __m256d a[4][2]; /* unrolled loops: kept in registers */
+#pragma GCC unroll 4
     for (int k = 0; k < 4; k++) a[k][0] = a[k][1] = _mm256_setzero_pd();
     const __m256d mv = _mm256_set1_pd(mean);
     int64_t i = 0;

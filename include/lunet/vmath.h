@@ -88,8 +88,8 @@ LN_VM_INLINE float ln_vm_pow2_(int32_t k) {
 ** Estrin's scheme (pairs, then powers of r^2: a chain of 6 dependent
 ** operations instead of Horner's 12, so more elements are in flight; the
 ** accuracy bounds below hold unchanged). core/kernels.c's expm1_core16
-** (AVX-512 exp and tanh) repeats these operations in this order: keep
-** them in step. */
+** (AVX-512 exp and tanh) and exp_core8 (AVX2) repeat these operations in
+** this order: keep them in step. */
 LN_VM_INLINE float ln_vm_expm1_poly_(float r) {
     float r2 = r * r;
     float e0 = 5.0000001201e-1f + 1.6666665459e-1f * r;
