@@ -249,6 +249,7 @@ test("sums along the last axis: the documented lanes bit for bit, on every CPU p
      function()
   -- the hand-written AVX-512 and AVX2 paths and the generic code must all
   -- give these bits (lengths around vectors, the short-row tree and runs)
+  math.randomseed(30)
   for _, n in ipairs({1, 3, 7, 8, 9, 16, 17, 63, 64, 65, 100, 127, 128, 129,
                       200, 511, 512, 513, 577, 1000, 1100}) do
     -- row 1: magnitudes 2^-60..2^60 (the float lanes round); rows 2-3: a
@@ -296,6 +297,7 @@ end
 
 test("std along the last axis: the documented double lanes bit for bit, on every CPU path",
      function()
+  math.randomseed(31)
   for _, n in ipairs({2, 3, 31, 32, 33, 64, 100, 1000, 1003}) do
     -- row 3: +-2^27 and +-1, each value's negation in the second half (the
     -- mean exactly 0). (The double tree's order itself rarely shows in a
