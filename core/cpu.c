@@ -4,6 +4,8 @@
 */
 
 #include <omp.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "lunet/kernels.h"
 
@@ -13,7 +15,8 @@
 #endif
 
 /* Internal (not in a public header): the widest usable SIMD level,
-** 2 = AVX-512F/VL/DQ/BW + FMA, 1 = AVX2 + FMA, 0 = none. Cached. */
+** 2 = AVX-512F/VL/DQ/BW + FMA, 1 = AVX2 + FMA, 0 = none. Cached. The
+** GEMM kernel and the hand-written paths of cpu_simd.h follow it. */
 int ln__cpu_simd_level(void);
 
 /* MXCSR: FTZ is bit 15, DAZ bit 6. */
@@ -26,6 +29,17 @@ static void set_ftz_daz(void) {
     unsigned want = csr | LN_MXCSR_FTZ | LN_MXCSR_DAZ;
     if (want != csr) _mm_setcsr(want);
 #endif
+}
+
+/* LUNET_SIMD=avx2 or generic lowers the level, as PyTorch's
+** ATEN_CPU_CAPABILITY does: the tests run the narrower paths on a wider
+** CPU, and a user can rule a kernel out. Any other value changes nothing
+** (`lunet --version` names the GEMM kernel in use). */
+static int simd_cap(void) {
+    const char *e = getenv("LUNET_SIMD");
+    if (e && !strcmp(e, "generic")) return 0;
+    if (e && !strcmp(e, "avx2")) return 1;
+    return 2;
 }
 
 int ln__cpu_simd_level(void) {
@@ -44,6 +58,7 @@ int ln__cpu_simd_level(void) {
         __builtin_cpu_supports("avx512bw"))
         l = 2;
 #endif
+    if (l > simd_cap()) l = simd_cap();
     level = l; /* idempotent: racing writers store the same value */
     return l;
 }

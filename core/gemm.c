@@ -45,10 +45,9 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include "cpu_simd.h" /* ln__cpu_simd_level, ln__mask8 */
 #define LN_GEMM_X86 1
 #endif
-
-int ln__cpu_simd_level(void); /* cpu.c */
 
 /* ---- micro-kernel interface --------------------------------------------- */
 
@@ -382,15 +381,10 @@ static const gemm_isa isa_avx512 = {"avx512",  8,         16,
 
 #define T256 __attribute__((target("avx2,fma")))
 
-static AI T256 __m256i mask8(int n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 static AI T256 void k256_body(const gk_args *p, const int MR, const int NV,
                              const int CT, const int FULL) {
     __m256 acc[4][3];
-    const __m256i ml = mask8(p->nlast);
+    const __m256i ml = ln__mask8(p->nlast);
 #pragma GCC unroll 4
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 3
@@ -566,6 +560,7 @@ static long tune(const char *name, long def) {
 #define GEMM_CT_MIN_K tune("CTK", 32)
 #define GEMM_SPLIT_M_MIN_A_BYTES ((double)tune("SMA", 1L << 20))
 #define GEMM_SPLIT_M_MAX_B_BYTES ((double)tune("SMB", 8L << 20))
+#define GEMM_PANELS_OUTER(isa) tune("PO", (isa)->panels_outer)
 #else
 #define GEMM_KC_MAX 384 /* K block: an MR x kc A panel stays in L1 */
 #define GEMM_NC_MAX 384 /* N block: a kc x nc packed B block stays in L2 */
@@ -573,6 +568,8 @@ static long tune(const char *name, long def) {
 #define GEMM_PACK_B_MIN_M 128
 /* Fewer flops than this stay on one thread (per kernel, measured). */
 #define GEMM_PAR_MIN_FLOPS(isa) ((isa)->par_min_flops)
+/* B read in place: loop over its panels outside the row blocks. */
+#define GEMM_PANELS_OUTER(isa) ((isa)->panels_outer)
 /* A*B^T with at most this many rows (and k not tiny) is solved as
 ** C^T = B*A^T. */
 #define GEMM_CT_MAX_M 128
@@ -703,14 +700,16 @@ static void gemm_block(const gemm_plan *P, int64_t i0, int64_t i1, int64_t j0,
             g.kc = kc;
             g.load_c = first ? P->beta != 0.0f : 1;
             g.beta = first ? P->beta : 1.0f;
-            if (!bp && !P->pack_a && isa->panels_outer) {
+            if (!bp && !P->pack_a && GEMM_PANELS_OUTER(isa)) {
                 /* B in place (few rows of C): a panel's kc strided rows
                 ** are fetched once and reused by every row block (from L1
                 ** when they fit), instead of the whole B block being swept
                 ** from L2 once per row block; A's rows stream instead.
                 ** Measured on AVX2 with 512 KiB of L2 (784 x 300 at batch
-                ** 32: 0.76-0.85x -> 0.94-0.99x OpenBLAS); the AVX-512
-                ** kernel keeps the row blocks outside until measured. */
+                ** 32: 0.76-0.85x -> 0.94-0.99x OpenBLAS). The AVX-512
+                ** kernel keeps the row blocks outside: on Zen 5 (1 MiB of
+                ** L2) the panel-outer order gained nothing (182-211
+                ** GFLOP/s either way, alternated; PO=1 in a tuning build). */
                 g.ars = a_rs;
                 g.aks = a_ks;
                 for (int64_t jr = 0, w; jr < nc; jr += w) {

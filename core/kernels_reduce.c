@@ -332,8 +332,6 @@ T512(static int64_t cols512(ln_reduce_op op, float *y, const float *base,
 ** 1.2 ns an element). Float lanes 0-63 are s[0..7], 8 each; the 16 double
 ** accumulators d[0..3], 4 each; missing elements are masked loads (+0). */
 #define T256(s) __attribute__((target("avx2"))) s
-#define MASK8(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), \
-                                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define CVLO(v) _mm256_cvtps_pd(_mm256_castps256_ps128(v))
 #define CVHI(v) _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))
 /* ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)) of r03 = r0..r3 and
@@ -355,7 +353,7 @@ row_fsum256(const float *x, int64_t n) {
             const int64_t o = 8 * (int64_t)q;
             v[q] = o + 8 <= n  ? _mm256_loadu_ps(x + o)
                    : o >= n    ? _mm256_setzero_ps()
-                               : _mm256_maskload_ps(x + o, MASK8(n - o));
+                               : _mm256_maskload_ps(x + o, ln__mask8((int)(n - o)));
         }
         /* lanes 0-7 from v[2q], lanes 8-15 from v[2q + 1] */
         const __m256 lo = _mm256_add_ps(
@@ -385,7 +383,7 @@ row_fsum256(const float *x, int64_t n) {
                 if (o < e)
                     s[l] = _mm256_add_ps(
                         s[l], o + 8 <= e ? _mm256_loadu_ps(x + o)
-                                         : _mm256_maskload_ps(x + o, MASK8(e - o)));
+                                         : _mm256_maskload_ps(x + o, ln__mask8((int)(e - o))));
             }
 #pragma GCC unroll 4
         for (int q = 0; q < 4; q++) { /* lanes 16 q + m into d[m], in order */
@@ -455,7 +453,7 @@ T256(static float row_ext256(const float *x, int64_t n, int want_max, int *has_n
         }
     }
     for (; i < n; i += 8) {
-        const __m256i k = MASK8(n - i < 8 ? n - i : 8);
+        const __m256i k = ln__mask8((int)(n - i < 8 ? n - i : 8));
         const __m256 v = _mm256_blendv_ps(m1, _mm256_maskload_ps(x + i, k),
                                           _mm256_castsi256_ps(k));
         m1 = want_max ? _mm256_max_ps(m1, v) : _mm256_min_ps(m1, v);
@@ -477,7 +475,8 @@ T256(static int64_t row_find256(const float *x, int64_t n, float m, int nan)) {
     const __m256 mv = _mm256_set1_ps(m);
     for (int64_t i = 0; i < n; i += 8) {
         const int w = n - i < 8 ? (int)(n - i) : 8;
-        const __m256 v = w == 8 ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, MASK8(w));
+        const __m256 v =
+            w == 8 ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, ln__mask8(w));
         const int h = _mm256_movemask_ps(nan ? _mm256_cmp_ps(v, v, _CMP_UNORD_Q)
                                              : _mm256_cmp_ps(v, mv, _CMP_EQ_OQ)) &
                       ((1 << w) - 1);
@@ -493,7 +492,6 @@ T256(static void rows_fsum256(float *y, const float *x, int64_t lo, int64_t hi,
         y[o] = mean ? (float)(v / (double)n) : (float)v;
     }
 }
-#undef MASK8
 
 #endif
 
