@@ -25,32 +25,28 @@ typedef struct job {
     const void *t; /* the targets' data, for the logits rows (ls_target_at) */
 } job;
 
-/* One row from probabilities: the mean of its elements' losses. */
-static double row_prob(const void *arg, int64_t r) {
-    const job *j = arg;
-    int64_t base = r * j->cols;
-    const float *p = j->p + base;
-    double sum = 0;
-    for (int64_t c = 0; c < j->cols; c++) {
-        int ok;
-        float cl = ls_clip(p[c], &ok);
-        float a = cl + LS_EPS, b = 1.0f - cl + LS_EPS; /* float, as Keras */
-        double y = j->keep * ls_value(j->y, base + c) + j->add;
-        sum -= y * log((double)a) + (1.0 - y) * log((double)b);
-        if (j->dp) {
-            double g = -(y / a - (1.0 - y) / b);
-            j->dp[base + c] = ok ? (float)(g * j->inv_n) : 0.0f;
-        }
+/* Rows in vectors (lunet/vmath.h's double log and exp instead of libm's
+** calls: 5.9x PyTorch's time at 256 x 1000 from logits, 1.5x from
+** probabilities); dt: the targets' dtype, a constant at each call
+** (LS_ROWS_BY_DTYPE). */
+
+/* Element c of a row from probabilities: Keras's clip, then eps again
+** inside the logs (a and b in float, as Keras); no gradient where the clip
+** bites (or p is NaN: the loss is NaN then). */
+LS_INLINE double prob_at(const job *j, const float *p, float *d, int64_t base, int64_t c,
+                         const ln_dtype dt, const int want_d) {
+    const float v = p[c], lo = LS_EPS, hi = 1.0f - LS_EPS;
+    float cl = v < lo ? lo : v; /* ls_clip's value, in two selects */
+    cl = cl > hi ? hi : cl;
+    const float a = cl + LS_EPS, b = 1.0f - cl + LS_EPS;
+    const double y = j->keep * ls_target_at(j->t, base + c, dt) + j->add;
+    if (want_d) {
+        /* the float made before the select: GCC 12 vectorises only so */
+        const float g = (float)(-(y / a - (1.0 - y) / b) * j->inv_n);
+        d[c] = (v >= lo) & (v <= hi) ? g : 0.0f;
     }
-    return sum / (double)j->cols;
+    return -(y * ln_vlog((double)a) + (1.0 - y) * ln_vlog((double)b));
 }
-
-
-/* Rows from logits in vectors (lunet/vmath.h's double log and exp instead
-** of libm's calls: 5.9x PyTorch's time at 256 x 1000); dt: the targets'
-** dtype, a constant at each call (LS_ROWS_BY_DTYPE). The probabilities' row above
-** stays a scalar loop: GCC 12 does not vectorise its clipped gradient, and
-** the lane code run without vectors took twice its time. */
 
 /* Element c of a row from logits: max(z, 0) - z y + log(1 + e^-|z|). */
 LS_INLINE double logit_at(const job *j, const float *z, float *d, int64_t base, int64_t c,
@@ -87,6 +83,13 @@ LS_INLINE double logits_row(const job *j, int64_t r, const ln_dtype dt) {
 
 LS_ROWS_BY_DTYPE(row_logits, logits_row)
 
+LS_INLINE double probs_row(const job *j, int64_t r, const ln_dtype dt) {
+    if (j->dp) BCE_ROW(prob_at, j, r, dt, 1);
+    BCE_ROW(prob_at, j, r, dt, 0);
+}
+
+LS_ROWS_BY_DTYPE(row_probs, probs_row)
+
 /* Check the request and shapes, then average the rows on the chosen path. */
 static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
                          const ln_tensor *y, int logits, double *loss,
@@ -104,12 +107,11 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
     job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
              1.0 / ((double)v.rows * (double)v.cols), 1.0 - s->smoothing,
              s->smoothing / 2.0, NULL};
-    if (!logits && !s->from_logits) {
-        *loss = ls_sum_rows(v.rows, v.cols, row_prob, &j) / (double)v.rows;
-        return LN_OK;
-    }
     j.t = ln_data(y);
-    *loss = ls_sum_rows(v.rows, v.cols, LS_ROW_FOR(row_logits, y->dtype), &j) / (double)v.rows;
+    if (!logits && !s->from_logits)
+        *loss = ls_sum_rows(v.rows, v.cols, LS_ROW_FOR(row_probs, y->dtype), &j) / (double)v.rows;
+    else
+        *loss = ls_sum_rows(v.rows, v.cols, LS_ROW_FOR(row_logits, y->dtype), &j) / (double)v.rows;
     return LN_OK;
 }
 

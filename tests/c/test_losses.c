@@ -463,6 +463,35 @@ END_TEST
 
 /* p = 0 and p = 1 give finite losses near -log(1e-7), as Keras's clipping
 ** does, and finite (here zero where clipped) gradients. */
+/* Binary CE from probabilities along a row longer than the lanes: the
+** gradient passes at the clip's bounds themselves (TF's clip_by_value) and
+** is 0 beyond them, in the vector body and in the tail alike; a NaN
+** probability gives a NaN loss and no gradient. */
+START_TEST(binary_ce_clip_bounds) {
+    ln_ctx ctx;
+    double loss;
+    enum { N = 37 };
+    const float at[5] = {EPSF, 1.0f - EPSF, 0.0f, 1.0f, 0.25f};
+    ln_tensor *p = tens(LN_FLOAT32, 2, 1, N), *y = tens(LN_FLOAT32, 2, 1, N);
+    ln_tensor *g = tens(LN_FLOAT32, 2, 1, N);
+    for (int i = 0; i < N; i++) ln_f32(p)[i] = at[i % 5], ln_f32(y)[i] = (float)(i % 2);
+    ln_object *o = loss_new("binary_crossentropy", NULL);
+    ck_assert(run(&ctx, o, p, y, 0, &loss, g) == LN_OK);
+    ck_assert(isfinite(loss) && loss > 0);
+    for (int i = 0; i < N; i++) {
+        const int inside = i % 5 == 0 || i % 5 == 1 || i % 5 == 4;
+        const float want_sign = i % 2 ? -1.0f : 1.0f; /* -(y/a - (1-y)/b) */
+        ck_assert_msg(inside ? ln_f32(g)[i] * want_sign > 0 : ln_f32(g)[i] == 0,
+                      "p = %.9g, y = %d: grad %g", at[i % 5], i % 2, ln_f32(g)[i]);
+    }
+    ln_f32(p)[20] = NAN;
+    ck_assert(run(&ctx, o, p, y, 0, &loss, g) == LN_OK);
+    ck_assert(isnan(loss) && ln_f32(g)[20] == 0 && ln_f32(g)[21] != 0);
+    ln_object_free(o);
+    ln_tensor_release(p), ln_tensor_release(y), ln_tensor_release(g);
+}
+END_TEST
+
 START_TEST(clipping) {
     ln_ctx ctx;
     double loss;
@@ -660,6 +689,7 @@ int main(void) {
     tcase_add_test(tc, vector_rows);
     tcase_add_test(tc, probability_and_logits_agree);
     tcase_add_test(tc, clipping);
+    tcase_add_test(tc, binary_ce_clip_bounds);
     tcase_add_test(tc, bad_labels_and_shapes);
     tcase_add_test(tc, threads_bitwise_identical);
     suite_add_tcase(s, tc);
