@@ -109,8 +109,11 @@ static ln_status dw_create(ln_ctx *ctx, ln_layer *l, ln_args *a, int separable) 
 static ln_status dw_readers(ln_ctx *ctx, const cu_axis *ax, int32_t **rd) {
     free(*rd);
     *rd = NULL;
-    if (ax->in > INT32_MAX / ax->k || ax->out > INT32_MAX)
-        return ln_fail(ctx, LN_E_SHAPE, "the input is too large for a depthwise window");
+    if (ax->in > INT32_MAX / ax->k)
+        return ln_fail(ctx, LN_E_SHAPE,
+                       "an input axis of %lld pixels under a window of %lld taps is too "
+                       "large (at most 2^31 - 1 pairs)",
+                       (long long)ax->in, (long long)ax->k);
     if (!(*rd = malloc(sizeof **rd * (size_t)(ax->in * ax->k))))
         return ln_fail(ctx, LN_E_NOMEM, "out of memory");
     for (int64_t i = 0; i < ax->in; i++)
