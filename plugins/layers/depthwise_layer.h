@@ -415,6 +415,96 @@ LN_CLONES static void dw_dw_task(void *arg, int64_t t) {
     for (int64_t o = 0; o < on; o++) dwp[o] = (float)(total[o] + part[o]);
 }
 
+/* Windows at most DW_ROW_MAX taps wide: one task per (row of taps, block
+** of DW_CBLK outputs) sums every tap of the row while dy's block is in
+** registers, so x and dy are read once per row instead of once per tap.
+** Per tap the pixels come in the same order, and every DW_CHUNK of them
+** go into the double totals, as dw_dw_task: the same bits. */
+#define DW_ROW_MAX 3
+
+static LU_UNUSED int64_t dw_dw_tasks(const dwconv *d) {
+    return (d->ks[1] <= DW_ROW_MAX ? d->ks[0] : d->ks[0] * d->ks[1]) * dw_dw_blocks(d);
+}
+
+/* The sums of tap k of the row (k < kw, a constant) from the pixel's x at
+** xp and its dy block g0..g3 (full blocks), or part (the last block). */
+#define DW_ROW_TAP(k, p)                                                             \
+    do {                                                                             \
+        const int64_t iw = ow * d->wa.s - d->wa.pad + (k) * d->wa.d;                 \
+        if (iw < 0 || iw >= W) break;                                                \
+        const float *xp = xr + iw * cm + o0;                                         \
+        if (on == DW_CBLK) {                                                         \
+            p##0 += DW_LD(xp) * g0, p##1 += DW_LD(xp + DW_LANES) * g1;               \
+            p##2 += DW_LD(xp + 2 * DW_LANES) * g2, p##3 += DW_LD(xp + 3 * DW_LANES) * g3; \
+        } else {                                                                     \
+            _Pragma("omp simd") for (int64_t o = 0; o < on; o++) part[k][o] += xp[o] * g[o]; \
+        }                                                                            \
+        if (++count[k] == DW_CHUNK) {                                                \
+            if (on == DW_CBLK) {                                                     \
+                dw_v *q = (dw_v *)(void *)part[k];                                   \
+                q[0] = p##0, q[1] = p##1, q[2] = p##2, q[3] = p##3;                  \
+                p##0 = p##1 = p##2 = p##3 = (dw_v){0};                               \
+            }                                                                        \
+            for (int64_t o = 0; o < on; o++) total[k][o] += part[k][o], part[k][o] = 0.0f; \
+            count[k] = 0;                                                            \
+        }                                                                            \
+    } while (0)
+
+LU_ALWAYS_INLINE void dw_dw_row(const dw_job *j, int64_t t, const int kw) {
+    const dwconv *d = j->d;
+    const int64_t cm = d->in.c * d->dm, W = d->in.w;
+    const int64_t nblk = dw_dw_blocks(d), th = t / nblk;
+    const int64_t o0 = (t % nblk) * DW_CBLK, on = cm - o0 < DW_CBLK ? cm - o0 : DW_CBLK;
+    float part[DW_ROW_MAX][DW_CBLK];
+    double total[DW_ROW_MAX][DW_CBLK];
+    int64_t count[DW_ROW_MAX] = {0};
+    dw_v a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}; /* tap 0's sums (full blocks) */
+    dw_v b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}; /* tap 1's */
+    dw_v c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}; /* tap 2's */
+    for (int k = 0; k < kw; k++)
+        for (int64_t o = 0; o < on; o++) part[k][o] = 0.0f, total[k][o] = 0.0;
+    for (int64_t b = 0; b < d->n; b++)
+        for (int64_t oh = 0; oh < d->h.out; oh++) {
+            const int64_t ih = oh * d->h.s - d->h.pad + th * d->h.d;
+            if (ih < 0 || ih >= d->in.h) continue;
+            const float *xr = j->x + (b * d->in.h + ih) * W * cm;
+            for (int64_t ow = 0; ow < d->wa.out; ow++) {
+                const float *g = j->dy + ((b * d->h.out + oh) * d->wa.out + ow) * cm + o0;
+                dw_v g0 = {0}, g1 = {0}, g2 = {0}, g3 = {0};
+                if (on == DW_CBLK)
+                    g0 = DW_LD(g), g1 = DW_LD(g + DW_LANES), g2 = DW_LD(g + 2 * DW_LANES),
+                    g3 = DW_LD(g + 3 * DW_LANES);
+                DW_ROW_TAP(0, a);
+                if (kw > 1) DW_ROW_TAP(1, b);
+                if (kw > 2) DW_ROW_TAP(2, c);
+            }
+        }
+    if (on == DW_CBLK) {
+        dw_v *q = (dw_v *)(void *)part[0];
+        q[0] = a0, q[1] = a1, q[2] = a2, q[3] = a3;
+        q = (dw_v *)(void *)part[1];
+        if (kw > 1) q[0] = b0, q[1] = b1, q[2] = b2, q[3] = b3;
+        q = (dw_v *)(void *)part[2];
+        if (kw > 2) q[0] = c0, q[1] = c1, q[2] = c2, q[3] = c3;
+    }
+    for (int k = 0; k < kw; k++) {
+        float *dwp = j->dw + (th * d->ks[1] + k) * cm + o0;
+        for (int64_t o = 0; o < on; o++) dwp[o] = (float)(total[k][o] + part[k][o]);
+    }
+}
+#undef DW_ROW_TAP
+
+/* Kernel-gradient task t of dw_dw_tasks. */
+LN_CLONES static void dw_dw_any_task(void *arg, int64_t t) {
+    const dw_job *j = arg;
+    switch (j->d->ks[1]) {
+    case 1: dw_dw_row(j, t, 1); break;
+    case 2: dw_dw_row(j, t, 2); break;
+    case 3: dw_dw_row(j, t, 3); break;
+    default: dw_dw_task(arg, t);
+    }
+}
+
 /* ---- the layer ---------------------------------------------------------------------- */
 
 static ln_status dw_forward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *xs,
@@ -465,7 +555,7 @@ typedef struct dw_bwd_job {
 
 static void dw_bwd_task(void *arg, int64_t t) {
     dw_bwd_job *j = arg;
-    if (t < j->nw) dw_dw_task(&j->dj, t);
+    if (t < j->nw) dw_dw_any_task(&j->dj, t);
     else if ((t -= j->nw) < j->nx) dw_dx_task(&j->dj, t);
     else if ((t -= j->nx) < j->nt) cg_wgrad_task(&j->wg, t);
     else cu_colsum_task(&j->cs, t - j->nt);
@@ -533,7 +623,7 @@ static ln_status dw_backward(ln_ctx *ctx, ln_layer *l, const ln_tensor *const *x
     }
     /* one run: depthwise kernel gradient, dx, the pointwise kernel
     ** gradient, bias partial sums */
-    j.nw = gdw ? ntap * dw_dw_blocks(d) : 0;
+    j.nw = gdw ? dw_dw_tasks(d) : 0;
     j.nx = dxo ? d->n : 0;
     cu_run(2.0 * (double)x->numel * (double)(ntap * d->dm) +
                (d->separable ? cg_flops(&d->pw) : 0) + (j.nb ? cu_colsum_work(&j.cs) : 0),

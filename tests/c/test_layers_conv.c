@@ -435,6 +435,8 @@ static const rc r_dw_same = {.kind = DW, .rank = 2, .pad = P_SAME, .bias = 1, K2
                              .groups = 1, .dm = 1};
 static const rc r_dw_dm2 = {.kind = DW, .rank = 2, .act = A_TANH, .bias = 1, K2(3, 2), S2(2, 2), D2(1, 1),
                             .groups = 1, .dm = 2};
+static const rc r_dw_k25 = {.kind = DW, .rank = 2, .pad = P_SAME, .bias = 1, K2(2, 5), S2(1, 1), D2(1, 1),
+                            .groups = 1, .dm = 1};
 static const rc r_dw_cf = {.kind = DW, .rank = 2, .cf = 1, .pad = P_SAME, K2(2, 3), S2(1, 1), D2(2, 2),
                            .groups = 1, .dm = 1};
 static const rc r_sep = {.kind = SEP, .rank = 2, .pad = P_SAME, .bias = 1, K2(3, 3), S2(1, 1), D2(1, 1),
@@ -601,6 +603,8 @@ static const gcase cases[] = {
     {"depthwise multiplier 2 of 40 channels stride 2 tanh", "depthwise_conv2d",
      "#1=[3,2] depth_multiplier=2 strides=2 activation=tanh", 4, {2, 5, 6, 40}, T, &r_dw_dm2,
      0},
+    {"depthwise [2,5] same 66 channels (taps one by one)", "depthwise_conv2d",
+     "#1=[2,5] padding=same", 4, {2, 4, 7, 66}, 0, &r_dw_k25, 0},
     {"separable same multiplier 2 of 24 channels", "separable_conv2d",
      "#1=4 #2=3 padding=same depth_multiplier=2", 4, {2, 5, 4, 24}, 0, &r_sep, 0},
     {"depthwise dilated channels_first batch 1", "depthwise_conv2d",

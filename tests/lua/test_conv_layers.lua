@@ -211,6 +211,30 @@ test("LayerNormalization: dx alone and weight gradients alone are those of the f
   end
 end)
 
+test("DepthwiseConv2D: kernel gradients over 504 pixels a tap (float chunks of 256) are the window sums",
+     function()
+  ln.random.seed(7)
+  local n, h, w, c = 3, 14, 16, 70 -- a block of 64 channels in registers, then 6 one by one
+  for _, kw in ipairs({3, 5}) do   -- a row of taps per task (kw <= 3), or a tap per task
+    local l = L.DepthwiseConv2D{{3, kw}, use_bias = false}
+    l:build({h, w, c})
+    local oh, ow = h - 2, w - kw + 1
+    local x, dy = ln.randn(n, h, w, c), ln.randn(n, oh, ow, c)
+    l:forward(x, {training = true})
+    l:backward(dy, {need_dx = false, need_dw = true})
+    local g = l.variables[1].grad
+    for th = 1, 3 do
+      for tw = 1, kw do
+        local want = (x:narrow(2, th, oh):narrow(3, tw, ow) * dy):reshape(n * oh * ow, c):sum(1):reshape(c)
+        local got = g:narrow(1, th, 1):narrow(2, tw, 1):reshape(c)
+        local err = (got - want):abs():max()
+        assert(err <= 1e-5 * want:abs():max() + 1e-5,
+               string.format("kernel %dx%d, tap (%d, %d): off by %g", 3, kw, th, tw, err))
+      end
+    end
+  end
+end)
+
 -- ---- training: threads -------------------------------------------------------------------------
 
 local function cnn()
