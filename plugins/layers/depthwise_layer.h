@@ -13,9 +13,10 @@
 ** small for a GEMM): forward tasks own rows of output pixels and sum the
 ** taps in window order, vectorised over the channels; dx tasks own
 ** samples and gather, per input pixel, the outputs that read it; the
-** kernel gradient's tasks own (tap, block of channels) and sum over the
-** pixels in a fixed order (float sums of DW_CHUNK pixels added into double
-** totals).
+** kernel gradient's tasks own (row of taps, block of channels) for windows
+** up to DW_ROW_MAX wide, else (tap, block of channels), and sum over the
+** pixels in a fixed order (per tap, float sums of DW_CHUNK pixels added
+** into double totals).
 */
 #ifndef LUNET_DEPTHWISE_LAYER_H
 #define LUNET_DEPTHWISE_LAYER_H
