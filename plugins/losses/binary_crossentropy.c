@@ -19,10 +19,9 @@
 typedef struct job {
     const float *p;
     float *dp;
-    const ln_tensor *y;
     int64_t cols;
     double inv_n, keep, add;
-    const void *t; /* the targets' data, for the logits rows (ls_target_at) */
+    const void *t; /* the targets' data (ls_target_at) */
 } job;
 
 /* Rows in vectors (lunet/vmath.h's double log and exp instead of libm's
@@ -104,10 +103,9 @@ static ln_status compute(ln_ctx *ctx, const void *state, const ln_tensor *pred,
         *loss = 0;
         return LN_OK;
     }
-    job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, y, v.cols,
+    job j = {ln_f32(pred), dpred ? ln_f32(dpred) : NULL, v.cols,
              1.0 / ((double)v.rows * (double)v.cols), 1.0 - s->smoothing,
-             s->smoothing / 2.0, NULL};
-    j.t = ln_data(y);
+             s->smoothing / 2.0, ln_data(y)};
     if (!logits && !s->from_logits)
         *loss = ls_sum_rows(v.rows, v.cols, LS_ROW_FOR(row_probs, y->dtype), &j) / (double)v.rows;
     else
