@@ -461,8 +461,6 @@ START_TEST(probability_and_logits_agree) {
 }
 END_TEST
 
-/* p = 0 and p = 1 give finite losses near -log(1e-7), as Keras's clipping
-** does, and finite (here zero where clipped) gradients. */
 /* Binary CE from probabilities along a row longer than the lanes: the
 ** gradient passes at the clip's bounds themselves (TF's clip_by_value) and
 ** is 0 beyond them, in the vector body and in the tail alike; a NaN
@@ -492,6 +490,8 @@ START_TEST(binary_ce_clip_bounds) {
 }
 END_TEST
 
+/* p = 0 and p = 1 give finite losses near -log(1e-7), as Keras's clipping
+** does, and finite (here zero where clipped) gradients. */
 START_TEST(clipping) {
     ln_ctx ctx;
     double loss;
